@@ -1,0 +1,40 @@
+/* main.c — `cake` entry point: dispatches to a subcommand (see cli.h). */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"run", ck_cmd_run, "generate text from a prompt (MODEL is a directory or an HF repo id)"},
+    {"perplexity", ck_cmd_perplexity, "score a text file: ppl=<float> nll=<mean nll> n=<tokens>"},
+    {"pull", ck_cmd_pull, "download ORG/NAME from the HuggingFace Hub into the HF cache"},
+    {"list", ck_cmd_list, "list the models in the HF cache"},
+    {"rm", ck_cmd_rm, "delete a model from the HF cache"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: cake <command> [args] [--help]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`cake <command> --help` lists the command's flags.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "cake: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
