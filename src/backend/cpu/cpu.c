@@ -1,0 +1,112 @@
+/* cpu.c — the CPU backend: activations in host memory, ops threaded with OpenMP over independent rows
+ * (output features of a matmul, (token, head) pairs of attention). Each op is the scalar reference
+ * kernel of ref.c applied per row; faster kernels plug in here behind the same contracts. */
+#include "backend/backend.h"
+#include "backend/cpu/ref.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *cpu_alloc(ck_backend *b, size_t bytes) {
+    (void)b;
+    void *p = NULL;
+    size_t n = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
+    memset(p, 0, n ? n : 64);
+    return p;
+}
+
+static void cpu_free(ck_backend *b, void *p) {
+    (void)b;
+    free(p);
+}
+
+static void cpu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    memcpy(dst, src, bytes);
+}
+
+static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
+    (void)b; (void)w; (void)err; (void)errlen;
+    return 0;
+}
+
+static void cpu_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale) {
+    (void)b;
+    size_t d = E->shape[1], rb = d * ck_dtype_size(E->dtype);
+    for (size_t t = 0; t < T; t++) {
+        ck_to_f32(y + t * d, (const uint8_t *)E->data + (size_t)ids[t] * rb, E->dtype, d);
+        if (scale != 1.0f)
+            for (size_t i = 0; i < d; i++) y[t * d + i] *= scale;
+    }
+}
+
+static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
+    (void)b;
+    size_t n_out = W->shape[0], n_in = W->shape[1], rb = n_in * ck_dtype_size(W->dtype);
+    const uint8_t *base = W->data;
+    long long n = (long long)n_out;
+#pragma omp parallel for schedule(static) if (n_out * n_in * T > 32768)
+    for (long long o = 0; o < n; o++) {
+        const uint8_t *row = base + (size_t)o * rb;
+        float bo = bias ? bias[o] : 0.0f;
+        for (size_t t = 0; t < T; t++) y[t * n_out + (size_t)o] = ck_dot_ref(x + t * n_in, row, W->dtype, n_in) + bo;
+    }
+}
+
+static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
+                        int one_plus) {
+    (void)b;
+    for (size_t r = 0; r < rows; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
+}
+
+static void cpu_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
+                     const float *cos, const float *sin) {
+    (void)b;
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < n_heads; h++)
+            ck_rope_head_ref(x + (t * n_heads + h) * head_dim, rot_dim, cos + t * (rot_dim / 2),
+                             sin + t * (rot_dim / 2));
+}
+
+static void cpu_store_rows(ck_backend *b, float *cache, const float *src, size_t pos0, size_t T, size_t row) {
+    (void)b;
+    memcpy(cache + pos0 * row, src, T * row * sizeof(float));
+}
+
+static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
+    (void)b;
+    long long n = (long long)(a->T * a->n_heads);
+#pragma omp parallel for schedule(dynamic, 1) if (a->T * (a->pos0 + a->T) * a->n_heads > 4096)
+    for (long long i = 0; i < n; i++) ck_attention_row_ref(a, (size_t)i / a->n_heads, (size_t)i % a->n_heads);
+}
+
+static void cpu_swiglu(ck_backend *b, float *out, const float *gate, const float *up, size_t n) {
+    (void)b;
+    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static void cpu_add(ck_backend *b, float *y, const float *x, size_t n) {
+    (void)b;
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+static ck_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .prepare_weight = cpu_prepare_weight,
+    .embed = cpu_embed,
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .store_rows = cpu_store_rows,
+    .attention = cpu_attention,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+};
+
+ck_backend *ck_backend_cpu(void) { return &cpu_backend; }

@@ -1,0 +1,78 @@
+/* ref.c — scalar reference kernels (see ref.h). Simple loops, no SIMD intrinsics. */
+#include "backend/cpu/ref.h"
+
+#include <math.h>
+
+float ck_dot_ref(const float *x, const void *w, ck_dtype wt, size_t n) {
+    float acc = 0.0f;
+    switch (wt) {
+    case CK_F32: {
+        const float *f = w;
+        for (size_t i = 0; i < n; i++) acc += x[i] * f[i];
+        break;
+    }
+    case CK_BF16: {
+        const uint16_t *h = w;
+        for (size_t i = 0; i < n; i++) acc += x[i] * ck_bf16_to_f32(h[i]);
+        break;
+    }
+    case CK_F16: {
+        const uint16_t *h = w;
+        for (size_t i = 0; i < n; i++) acc += x[i] * ck_f16_to_f32(h[i]);
+        break;
+    }
+    default: break;
+    }
+    return acc;
+}
+
+void ck_matvec_ref(float *y, const float *x, const ck_tensor *W, const float *bias) {
+    size_t n_out = W->shape[0], n_in = W->shape[1], rb = n_in * ck_dtype_size(W->dtype);
+    const uint8_t *base = W->data;
+    for (size_t o = 0; o < n_out; o++)
+        y[o] = ck_dot_ref(x, base + o * rb, W->dtype, n_in) + (bias ? bias[o] : 0.0f);
+}
+
+void ck_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float eps, int one_plus) {
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float inv = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * inv * (one_plus ? 1.0f + w[i] : w[i]);
+}
+
+void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *sin) {
+    size_t half = rot_dim / 2;
+    for (size_t i = 0; i < half; i++) {
+        float a = x[i], b = x[i + half];
+        x[i] = a * cos[i] - b * sin[i];
+        x[i + half] = b * cos[i] + a * sin[i];
+    }
+}
+
+void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = h / group;
+    size_t pos = a->pos0 + t, start = 0;
+    if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
+    const float *q = a->q + (t * a->n_heads + h) * hd;
+    float *out = a->out + (t * a->n_heads + h) * hd;
+    float acc[hd], m = -INFINITY, l = 0.0f;
+    for (size_t d = 0; d < hd; d++) acc[d] = 0.0f;
+    for (size_t j = start; j <= pos; j++) {
+        const float *k = a->k_cache + (j * a->n_kv_heads + kvh) * hd;
+        const float *v = a->v_cache + (j * a->n_kv_heads + kvh) * hd;
+        float s = 0.0f;
+        for (size_t d = 0; d < hd; d++) s += q[d] * k[d];
+        s *= a->scale;
+        if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
+        if (s > m) { /* rescale what was accumulated under the old maximum */
+            float c = expf(m - s);
+            l *= c;
+            for (size_t d = 0; d < hd; d++) acc[d] *= c;
+            m = s;
+        }
+        float p = expf(s - m);
+        l += p;
+        for (size_t d = 0; d < hd; d++) acc[d] += p * v[d];
+    }
+    for (size_t d = 0; d < hd; d++) out[d] = acc[d] / l;
+}

@@ -1,0 +1,22 @@
+/* ref.h — plain scalar reference kernels of the CPU backend. They define the numerics (f32 values,
+ * f32 accumulation unless noted) that every faster kernel is tested against. */
+#ifndef CK_BACKEND_CPU_REF_H
+#define CK_BACKEND_CPU_REF_H
+
+#include "backend/backend.h"
+
+/* sum_i x[i] * w[i], with w[n] in its stored dtype. */
+float ck_dot_ref(const float *x, const void *w, ck_dtype wt, size_t n);
+
+/* y[n_out] = W[n_out, n_in] . x[n_in] (+ bias) for one row of x. */
+void ck_matvec_ref(float *y, const float *x, const ck_tensor *W, const float *bias);
+
+void ck_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float eps, int one_plus);
+
+/* One head of RoPE: rotates x[0..rot_dim) as pairs (i, i + rot_dim/2). */
+void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *sin);
+
+/* Attention of query row t, head h (online softmax: one pass, no score buffer). */
+void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h);
+
+#endif

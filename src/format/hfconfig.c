@@ -1,0 +1,167 @@
+/* hfconfig.c — config.json / generation_config.json parsing (see hfconfig.h). */
+#include "format/hfconfig.h"
+#include "base/err.h"
+#include "base/file.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const cJSON *ck_cfg_get(const ck_config *c, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->text, key);
+    if (!v && c->text != c->root) v = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    return v;
+}
+
+int64_t ck_cfg_int(const ck_config *c, const char *key, int64_t def) {
+    const cJSON *v = ck_cfg_get(c, key);
+    if (!cJSON_IsNumber(v) || floor(v->valuedouble) != v->valuedouble || fabs(v->valuedouble) > 9e15) return def;
+    return (int64_t)v->valuedouble;
+}
+
+double ck_cfg_num(const ck_config *c, const char *key, double def) {
+    const cJSON *v = ck_cfg_get(c, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+int ck_cfg_bool(const ck_config *c, const char *key, int def) {
+    const cJSON *v = ck_cfg_get(c, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+const char *ck_cfg_str(const ck_config *c, const char *key, const char *def) {
+    const cJSON *v = ck_cfg_get(c, key);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+static double obj_num(const cJSON *o, const char *key, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* eos_token_id may be a number or a list of numbers. */
+static void read_eos(const cJSON *v, ck_config *c) {
+    if (cJSON_IsNumber(v)) {
+        c->n_eos = 0;
+        c->eos_ids[c->n_eos++] = (int32_t)v->valuedouble;
+    } else if (cJSON_IsArray(v)) {
+        c->n_eos = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) if (cJSON_IsNumber(e) && c->n_eos < CK_MAX_EOS) c->eos_ids[c->n_eos++] =
+            (int32_t)e->valuedouble;
+    }
+}
+
+static void read_rope(ck_config *c) {
+    const cJSON *rp = ck_cfg_get(c, "rope_parameters");
+    if (!cJSON_IsObject(rp)) rp = ck_cfg_get(c, "rope_scaling");
+    c->rope_theta = ck_cfg_num(c, "rope_theta", 10000.0);
+    snprintf(c->rope_type, sizeof c->rope_type, "default");
+    c->partial_rotary = ck_cfg_num(c, "partial_rotary_factor", 1.0);
+    if (!cJSON_IsObject(rp)) return;
+    c->rope_theta = obj_num(rp, "rope_theta", c->rope_theta);
+    c->partial_rotary = obj_num(rp, "partial_rotary_factor", c->partial_rotary);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+    if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rp, "type");
+    if (cJSON_IsString(t)) snprintf(c->rope_type, sizeof c->rope_type, "%s", t->valuestring);
+    c->rope_factor = obj_num(rp, "factor", 1.0);
+    c->rope_low_freq = obj_num(rp, "low_freq_factor", 1.0);
+    c->rope_high_freq = obj_num(rp, "high_freq_factor", 4.0);
+    c->rope_orig_max_pos = (int64_t)obj_num(rp, "original_max_position_embeddings", 8192);
+}
+
+int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    c->root = cJSON_ParseWithLength(json, len);
+    if (!cJSON_IsObject(c->root)) {
+        ck_config_free(c);
+        return ck_err(err, errlen, "config.json is not a JSON object");
+    }
+    c->text = c->root;
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(c->root, "text_config");
+    if (cJSON_IsObject(tc)) c->text = tc;
+
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(c->root, "architectures");
+    const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+    if (!cJSON_IsString(a0)) {
+        ck_config_free(c);
+        return ck_err(err, errlen, "config.json has no architectures[0]");
+    }
+    snprintf(c->arch, sizeof c->arch, "%s", a0->valuestring);
+    snprintf(c->model_type, sizeof c->model_type, "%s", ck_cfg_str(c, "model_type", ""));
+
+    c->vocab_size = ck_cfg_int(c, "vocab_size", 0);
+    c->hidden_size = ck_cfg_int(c, "hidden_size", 0);
+    c->intermediate_size = ck_cfg_int(c, "intermediate_size", 0);
+    c->n_layers = ck_cfg_int(c, "num_hidden_layers", 0);
+    c->n_heads = ck_cfg_int(c, "num_attention_heads", 0);
+    c->n_kv_heads = ck_cfg_int(c, "num_key_value_heads", c->n_heads);
+    c->head_dim = ck_cfg_int(c, "head_dim", 0);
+    if (c->head_dim == 0 && c->n_heads > 0) c->head_dim = c->hidden_size / c->n_heads;
+    c->max_pos = ck_cfg_int(c, "max_position_embeddings", 4096);
+    c->rms_eps = ck_cfg_num(c, "rms_norm_eps", 1e-6);
+    c->tie_embeddings = ck_cfg_bool(c, "tie_word_embeddings", 0);
+    c->attention_bias = ck_cfg_bool(c, "attention_bias", 0);
+    c->sliding_window = ck_cfg_int(c, "sliding_window", 0);
+    if (!ck_cfg_bool(c, "use_sliding_window", 1)) c->sliding_window = 0;
+    c->bos_id = (int32_t)ck_cfg_int(c, "bos_token_id", -1);
+    read_eos(ck_cfg_get(c, "eos_token_id"), c);
+    read_rope(c);
+
+    struct { const char *name; int64_t v; } need[] = {
+        {"vocab_size", c->vocab_size}, {"hidden_size", c->hidden_size},
+        {"num_hidden_layers", c->n_layers}, {"num_attention_heads", c->n_heads},
+        {"num_key_value_heads", c->n_kv_heads}, {"head_dim", c->head_dim},
+        {"max_position_embeddings", c->max_pos},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (need[i].v <= 0 || need[i].v > (1LL << 31)) {
+            int rc = ck_err(err, errlen, "config.json: %s missing or out of range", need[i].name);
+            ck_config_free(c);
+            return rc;
+        }
+    if (c->n_heads % c->n_kv_heads != 0) {
+        int rc = ck_err(err, errlen, "config.json: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
+                        (long long)c->n_heads, (long long)c->n_kv_heads);
+        ck_config_free(c);
+        return rc;
+    }
+    if (!(c->rms_eps > 0) || !(c->rope_theta > 0) || !(c->partial_rotary > 0 && c->partial_rotary <= 1)) {
+        ck_config_free(c);
+        return ck_err(err, errlen, "config.json: rms_norm_eps, rope_theta or partial_rotary_factor out of range");
+    }
+    return 0;
+}
+
+int ck_config_load(const char *dir, ck_config *c, char *err, size_t errlen) {
+    char path[4096], why[512];
+    char *text;
+    size_t len;
+    if (ck_path_join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
+    if (ck_file_read(path, &text, &len, err, errlen) != 0) return -1;
+    int rc = ck_config_parse(text, len, c, why, sizeof why);
+    free(text);
+    if (rc != 0) return ck_err(err, errlen, "%s: %s", path, why);
+    if (ck_path_join(path, sizeof path, dir, "generation_config.json", err, errlen) == 0 && ck_is_file(path) &&
+        ck_file_read(path, &text, &len, why, sizeof why) == 0) {
+        cJSON *g = cJSON_ParseWithLength(text, len);
+        free(text);
+        if (!cJSON_IsObject(g)) {
+            cJSON_Delete(g);
+            ck_config_free(c);
+            return ck_err(err, errlen, "%s: not a JSON object", path);
+        }
+        read_eos(cJSON_GetObjectItemCaseSensitive(g, "eos_token_id"), c);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(g, "bos_token_id");
+        if (cJSON_IsNumber(b)) c->bos_id = (int32_t)b->valuedouble;
+        cJSON_Delete(g);
+    }
+    return 0;
+}
+
+void ck_config_free(ck_config *c) {
+    cJSON_Delete(c->root);
+    c->root = NULL;
+    c->text = NULL;
+}

@@ -1,0 +1,49 @@
+/* hfconfig.h — the fields of an HF config.json (and generation_config.json) that the model code needs.
+ * Fields may sit at the top level or under `text_config` (multimodal checkpoints); `text` points at the
+ * object that holds them so family code can read extra fields with ck_cfg_*(). RoPE parameters are read
+ * from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (older files).
+ * Invariant after ck_config_load(): every size is positive and head counts divide evenly. */
+#ifndef CK_FORMAT_HFCONFIG_H
+#define CK_FORMAT_HFCONFIG_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_MAX_EOS 8
+
+typedef struct ck_config {
+    char arch[96];            /* architectures[0] */
+    char model_type[48];
+    int64_t vocab_size, hidden_size, intermediate_size, n_layers, n_heads, n_kv_heads, head_dim;
+    int64_t max_pos;          /* max_position_embeddings */
+    double rms_eps;
+    double rope_theta;
+    char rope_type[24];       /* "default", "llama3", ... */
+    double rope_factor, rope_low_freq, rope_high_freq;
+    int64_t rope_orig_max_pos;
+    double partial_rotary;    /* fraction of head_dim rotated (1.0 = all) */
+    int tie_embeddings;
+    int attention_bias;
+    int64_t sliding_window;   /* 0 = none */
+    int32_t bos_id;           /* -1 when absent */
+    int32_t eos_ids[CK_MAX_EOS];
+    int n_eos;
+    cJSON *root;              /* the parsed config.json, owned */
+    const cJSON *text;        /* root or root.text_config */
+} ck_config;
+
+/* Loads DIR/config.json and, when present, DIR/generation_config.json (EOS ids there win). */
+int ck_config_load(const char *dir, ck_config *c, char *err, size_t errlen);
+/* Parses config.json text (pure; for tests and fuzzing). */
+int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_t errlen);
+void ck_config_free(ck_config *c);
+
+/* Extra fields of the text config: the value, or def when absent / of another type. */
+int64_t ck_cfg_int(const ck_config *c, const char *key, int64_t def);
+double ck_cfg_num(const ck_config *c, const char *key, double def);
+int ck_cfg_bool(const ck_config *c, const char *key, int def);
+const char *ck_cfg_str(const ck_config *c, const char *key, const char *def);
+const cJSON *ck_cfg_get(const ck_config *c, const char *key);
+
+#endif

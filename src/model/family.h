@@ -1,0 +1,21 @@
+/* family.h — what an architecture family supplies to the shared forward pass of model.c: the
+ * checkpoint's architecture names, loading of its per-layer weights (and any model-level settings such as
+ * the embedding scale), and one block's forward over the rows in s->x. */
+#ifndef CK_MODEL_FAMILY_H
+#define CK_MODEL_FAMILY_H
+
+#include "model/model.h"
+
+struct ck_family {
+    const char *name;
+    const char *const *archs; /* NULL-terminated config.json architecture names */
+    /* Loads embed/lm_head/final norm and the layers into m (m->cfg, m->weights, m->be are set). */
+    int (*load)(ck_model *m, char *err, size_t errlen);
+    void (*unload)(ck_model *m);
+    /* Block `layer` on s->x[T, hidden] (rows at positions s->pos ..), in place. */
+    void (*layer)(const ck_model *m, ck_state *s, size_t layer, size_t T);
+};
+
+extern const ck_family ck_family_llama;
+
+#endif

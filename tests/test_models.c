@@ -1,0 +1,141 @@
+/* test_models.c — logits of every dense fixture against HF's float64 reference: whole-prompt prefill
+ * and token-by-token decode at every position (max |diff| <= 2e-3), per-layer hidden states, greedy
+ * ids, and perplexity (|ppl/ref - 1| <= 1e-3). */
+#include "cake.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGIT_TOL 2e-3
+
+static int32_t *json_ids(const cJSON *arr, size_t *n) {
+    *n = (size_t)cJSON_GetArraySize(arr);
+    int32_t *ids = malloc((*n ? *n : 1) * sizeof *ids);
+    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(arr, (int)i)->valuedouble;
+    return ids;
+}
+
+/* Max |logit - ref| of row t, against the full reference row when present, else the top-8 lists. */
+static double row_diff(const float *got, const float *ref_row, const cJSON *ref, size_t t, size_t V) {
+    double worst = 0;
+    if (ref_row) {
+        for (size_t i = 0; i < V; i++) worst = fmax(worst, fabs((double)got[i] - ref_row[i]));
+        return worst;
+    }
+    const cJSON *ids = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "top8_ids"), (int)t);
+    const cJSON *lg = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "top8_logits"), (int)t);
+    for (int i = 0; i < cJSON_GetArraySize(ids); i++) {
+        int id = (int)cJSON_GetArrayItem(ids, i)->valuedouble;
+        worst = fmax(worst, fabs((double)got[id] - cJSON_GetArrayItem(lg, i)->valuedouble));
+    }
+    return worst;
+}
+
+static void check_model(const char *name) {
+    char dir[512], path[600], err[512];
+    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    cJSON *ref = ck_test_json(path);
+    ck_engine *e;
+    if (ck_engine_open(dir, &e, err, sizeof err) != 0) {
+        CK_EXPECT(0, "%s: open: %s", name, err);
+        cJSON_Delete(ref);
+        return;
+    }
+    size_t V = ck_engine_vocab(e), L = ck_engine_n_layers(e), D = ck_engine_hidden(e), T, n_prompt, n_greedy, n_ppl;
+    int32_t *all = json_ids(cJSON_GetObjectItem(ref, "all_ids"), &T);
+    int32_t *prompt = json_ids(cJSON_GetObjectItem(ref, "prompt_ids"), &n_prompt);
+    int32_t *greedy = json_ids(cJSON_GetObjectItem(ref, "greedy_ids"), &n_greedy);
+    int32_t *ppl_ids = json_ids(cJSON_GetObjectItem(ref, "ppl_ids"), &n_ppl);
+    float *ref_logits = NULL, *ref_hidden;
+    size_t n_rl = 0, n_rh;
+    snprintf(path, sizeof path, "%s/ref_logits.f32", dir);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        ref_logits = ck_test_f32(path, &n_rl);
+        CK_EXPECT(n_rl == T * V, "%s: ref_logits has %zu floats, want %zu", name, n_rl, T * V);
+    }
+    snprintf(path, sizeof path, "%s/ref_hidden.f32", dir);
+    ref_hidden = ck_test_f32(path, &n_rh);
+    CK_EXPECT(n_rh == (L + 1) * T * D, "%s: ref_hidden size %zu", name, n_rh);
+
+    size_t ctx = T > n_ppl ? T : n_ppl;
+    ck_session *s;
+    CK_EXPECT(ck_session_open(e, ctx, &s, err, sizeof err) == 0, "%s: session: %s", name, err);
+    float *logits = malloc(T * V * sizeof *logits), *hidden = calloc((L + 1) * T * D, sizeof *hidden);
+
+    /* prefill: all positions in one call, hidden states captured */
+    ck_session_capture(s, hidden, T);
+    CK_EXPECT(ck_session_forward(s, all, T, logits, 1, err, sizeof err) == 0, "%s: prefill: %s", name, err);
+    ck_session_capture(s, NULL, 0);
+    double worst = 0;
+    for (size_t t = 0; t < T; t++)
+        worst = fmax(worst, row_diff(logits + t * V, ref_logits ? ref_logits + t * V : NULL, ref, t, V));
+    CK_EXPECT(worst <= LOGIT_TOL, "%s: prefill max |logit diff| %.3g", name, worst);
+    printf("%s: prefill max |logit diff| %.3g\n", name, worst);
+    for (size_t l = 0; l <= L; l++) {
+        double hw = 0, scale = 1e-6;
+        for (size_t i = 0; i < T * D; i++) {
+            hw = fmax(hw, fabs((double)hidden[l * T * D + i] - ref_hidden[l * T * D + i]));
+            scale = fmax(scale, fabs(ref_hidden[l * T * D + i]));
+        }
+        CK_EXPECT(hw <= 1e-4 * scale + 1e-4, "%s: hidden state %zu differs by %.3g (scale %.3g)", name, l, hw, scale);
+    }
+
+    /* decode: one token per call */
+    ck_session_reset(s);
+    worst = 0;
+    for (size_t t = 0; t < T; t++) {
+        CK_EXPECT(ck_session_forward(s, all + t, 1, logits, 0, err, sizeof err) == 0, "%s: decode: %s", name, err);
+        worst = fmax(worst, row_diff(logits, ref_logits ? ref_logits + t * V : NULL, ref, t, V));
+    }
+    CK_EXPECT(worst <= LOGIT_TOL, "%s: decode max |logit diff| %.3g", name, worst);
+    printf("%s: decode max |logit diff| %.3g\n", name, worst);
+
+    /* greedy continuation of the prompt */
+    ck_session_reset(s);
+    CK_EXPECT(ck_session_forward(s, prompt, n_prompt, logits, 0, err, sizeof err) == 0, "%s: %s", name, err);
+    for (size_t i = 0; i < n_greedy; i++) {
+        int32_t id = ck_argmax(logits, V);
+        CK_EXPECT(id == greedy[i], "%s: greedy step %zu: got %d want %d", name, i, id, greedy[i]);
+        if (ck_session_forward(s, &id, 1, logits, 0, err, sizeof err) != 0) break;
+    }
+
+    /* perplexity in one pass */
+    ck_session_reset(s);
+    float *pl = malloc(n_ppl * V * sizeof *pl);
+    CK_EXPECT(ck_session_forward(s, ppl_ids, n_ppl, pl, 1, err, sizeof err) == 0, "%s: ppl: %s", name, err);
+    double nll = 0;
+    for (size_t t = 0; t + 1 < n_ppl; t++) {
+        const float *r = pl + t * V;
+        double mx = r[ck_argmax(r, V)], se = 0;
+        for (size_t i = 0; i < V; i++) se += exp((double)r[i] - mx);
+        nll += mx + log(se) - r[ppl_ids[t + 1]];
+    }
+    double ppl = exp(nll / (double)(n_ppl - 1)), want = cJSON_GetObjectItem(ref, "ppl")->valuedouble;
+    CK_EXPECT(fabs(ppl / want - 1) <= 1e-3, "%s: ppl %.6g want %.6g", name, ppl, want);
+    printf("%s: ppl %.6g (ref %.6g)\n", name, ppl, want);
+
+    free(pl);
+    free(logits);
+    free(hidden);
+    free(ref_logits);
+    free(ref_hidden);
+    free(all);
+    free(prompt);
+    free(greedy);
+    free(ppl_ids);
+    ck_session_close(s);
+    ck_engine_close(e);
+    cJSON_Delete(ref);
+}
+
+int main(int argc, char **argv) {
+    const char *models[] = {"qwen3-s", "qwen3-f32-s", "qwen2-s", "llama3-s", "qwen3-tiny"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        if (argc < 2 || !strcmp(argv[1], models[i])) check_model(models[i]);
+    return ck_test_done("test_models");
+}
