@@ -1,0 +1,141 @@
+/* cmd_perplexity.c — `cake perplexity [MODEL] FILE [--tokens]`: tokenizes FILE as HF `tokenizer(text)`
+ * does (special tokens such as Llama 3's BOS added), or reads whitespace-separated ids with --tokens,
+ * scores every token given its prefix and prints `ppl=<float> nll=<mean nll> n=<tokens scored>` as its
+ * last stdout line. Sequences longer than the context are scored in consecutive windows of --ctx tokens
+ * (the first token of each window has no prefix and is not scored). */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/common.h"
+
+#include "base/file.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROWS 64 /* logits rows computed per forward */
+
+static int read_ids(const char *text, size_t len, int32_t **out, size_t *n, size_t vocab) {
+    size_t cap = len / 2 + 1, k = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return -1;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || (size_t)v >= vocab) {
+            fprintf(stderr, "cake perplexity: bad token id near '%.16s' (vocabulary %zu)\n", p, vocab);
+            free(ids);
+            return -1;
+        }
+        ids[k++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    *n = k;
+    return 0;
+}
+
+/* Adds the nll of ids[1..n) given their prefixes, scored in windows of `window` tokens. */
+static int score(ck_engine *e, const int32_t *ids, size_t n, size_t window, double *nll, size_t *scored) {
+    char err[1024];
+    size_t V = ck_engine_vocab(e);
+    float *lg = malloc(ROWS * V * sizeof *lg);
+    ck_session *s;
+    if (!lg) return -1;
+    if (ck_session_open(e, window, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "cake perplexity: %s\n", err);
+        free(lg);
+        return -1;
+    }
+    *nll = 0;
+    *scored = 0;
+    for (size_t w0 = 0; w0 + 1 < n; w0 += window) {
+        size_t wn = n - w0 < window ? n - w0 : window;
+        ck_session_reset(s);
+        for (size_t r0 = 0; r0 < wn; r0 += ROWS) {
+            size_t k = wn - r0 < ROWS ? wn - r0 : ROWS;
+            if (ck_session_forward(s, ids + w0 + r0, k, lg, 1, err, sizeof err) != 0) {
+                fprintf(stderr, "cake perplexity: %s\n", err);
+                ck_session_close(s);
+                free(lg);
+                return -1;
+            }
+            for (size_t i = 0; i < k && r0 + i + 1 < wn; i++) {
+                const float *r = lg + i * V;
+                double mx = r[ck_argmax(r, V)], se = 0;
+                for (size_t j = 0; j < V; j++) se += exp((double)r[j] - mx);
+                *nll += mx + log(se) - r[ids[w0 + r0 + i + 1]];
+                (*scored)++;
+            }
+        }
+    }
+    ck_session_close(s);
+    free(lg);
+    return 0;
+}
+
+int ck_cmd_perplexity(int argc, char **argv) {
+    const char *model = NULL;
+    long ctx = 0;
+    int tokens = 0;
+    const ck_arg args[] = {
+        {"model", 0, CK_ARG_STR, &model, "model directory or HF repo id (or the first positional)", "MODEL"},
+        {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
+        {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
+    };
+    const char *pos[2], *file;
+    size_t n_pos;
+    int rc = ck_args_parse("perplexity", "[MODEL] FILE [flags]", args, sizeof args / sizeof args[0], argc, argv,
+                           pos, 2, &n_pos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (n_pos == 2 && !model) {
+        model = pos[0];
+        file = pos[1];
+    } else if (n_pos == 1) {
+        file = pos[0];
+    } else {
+        fprintf(stderr, "cake perplexity: expected [MODEL] FILE (see cake perplexity --help)\n");
+        return 2;
+    }
+    if (ctx < 0 || ctx == 1) {
+        fprintf(stderr, "cake perplexity: --ctx must be at least 2\n");
+        return 2;
+    }
+    char *text, err[1024];
+    size_t len;
+    if (ck_file_read(file, &text, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "cake perplexity: %s\n", err);
+        return 1;
+    }
+    ck_engine *e;
+    if (ck_cli_open("perplexity", model, !tokens, &e) != 0) {
+        free(text);
+        return 1;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (tokens) rc = read_ids(text, len, &ids, &n, ck_engine_vocab(e));
+    else if ((rc = ck_tok_encode(ck_engine_tok(e), text, len, 1, &ids, &n, err, sizeof err)) != 0)
+        fprintf(stderr, "cake perplexity: %s\n", err);
+    free(text);
+    size_t window = ctx ? (size_t)ctx : ck_engine_max_ctx(e);
+    double nll;
+    size_t scored = 0;
+    if (rc == 0 && n < 2) {
+        fprintf(stderr, "cake perplexity: %s has %zu tokens; at least 2 are needed\n", file, n);
+        rc = -1;
+    }
+    if (rc == 0 && n > window)
+        fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
+    if (rc == 0) rc = score(e, ids, n, window, &nll, &scored);
+    if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
+    free(ids);
+    ck_engine_close(e);
+    return rc == 0 ? 0 : 1;
+}

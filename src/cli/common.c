@@ -1,0 +1,44 @@
+/* common.c — see common.h. */
+#include "cli/common.h"
+#include "cli/cli.h"
+
+#include "base/file.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CK_DEFAULT_MODEL
+#define CK_DEFAULT_MODEL "models/cake-tiny"
+#endif
+
+const char *ck_cli_default_model(void) {
+    const char *env = getenv("CAKE_DEFAULT_MODEL");
+    return env && *env ? env : CK_DEFAULT_MODEL;
+}
+
+int ck_cli_looks_like_model(const char *arg) {
+    if (ck_is_dir(arg)) return 1;
+    const char *slash = strchr(arg, '/');
+    if (!slash || slash == arg || !slash[1] || strchr(slash + 1, '/')) return 0;
+    for (const char *p = arg; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.' || *p == '/')) return 0;
+    return 1;
+}
+
+int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e) {
+    char dir[4096], err[1024];
+    if (!model) model = ck_cli_default_model();
+    if (ck_cli_resolve_model(model, dir, sizeof dir) != 0) return 1;
+    if (ck_engine_open(dir, e, err, sizeof err) != 0) {
+        fprintf(stderr, "cake %s: %s\n", cmd, err);
+        return 1;
+    }
+    if (need_tok && !ck_engine_tok(*e)) {
+        fprintf(stderr, "cake %s: %s has no tokenizer.json\n", cmd, dir);
+        ck_engine_close(*e);
+        return 1;
+    }
+    return 0;
+}

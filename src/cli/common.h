@@ -1,0 +1,18 @@
+/* common.h — pieces shared by the model-running subcommands: opening MODEL (a directory, an HF repo id,
+ * or the bundled default model when none is given). */
+#ifndef CK_CLI_COMMON_H
+#define CK_CLI_COMMON_H
+
+#include "cake.h"
+
+/* Resolves `model` (NULL = the default model) and opens it; need_tok: fail without a tokenizer. Returns 0, or 1 after printing why. */
+int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e);
+
+/* The bundled model used when no MODEL is given. */
+const char *ck_cli_default_model(void);
+
+/* 1 when a lone positional argument names a model (an existing directory or ORG/NAME) rather than a
+ * prompt. */
+int ck_cli_looks_like_model(const char *arg);
+
+#endif
