@@ -1,0 +1,93 @@
+#!/bin/sh
+# test_cli.sh — the cake CLI as a user runs it: perplexity of every dense fixture within 0.1 % of HF's,
+# flag errors, and clear non-zero exits (never a crash) on broken model directories.
+# usage: test_cli.sh CAKE TESTDATA UNPACKED
+CAKE=$1 DATA=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+check() { # check NAME CONDITION-RESULT
+    if [ "$2" = 0 ]; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
+}
+
+# perplexity from token ids, against the reference ppl
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s; do
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join(map(str, r['ppl_ids'])))" \
+        "$DATA/$m/reference.json" > "$T/ids.txt"
+    out=$("$CAKE" perplexity "$DATA/$m" "$T/ids.txt" --tokens | tail -n 1)
+    python3 - "$DATA/$m/reference.json" "$out" <<'PY'
+import json, sys, re
+ref = json.load(open(sys.argv[1]))
+m = re.fullmatch(r"ppl=([0-9.e+-]+) nll=([0-9.e+-]+) n=(\d+)", sys.argv[2])
+assert m, "bad output: %r" % sys.argv[2]
+ppl, nll, n = float(m[1]), float(m[2]), int(m[3])
+assert n == len(ref["ppl_ids"]) - 1, n
+assert abs(ppl / ref["ppl"] - 1) <= 1e-3, (ppl, ref["ppl"])
+assert abs(nll - ref["ppl_mean_nll"]) <= 1e-3, (nll, ref["ppl_mean_nll"])
+PY
+    check "perplexity $m ($out)" $?
+done
+
+# expect_fail NAME PATTERN cmd...: non-zero exit (not a signal) and PATTERN on stderr
+expect_fail() {
+    name=$1 pat=$2
+    shift 2
+    "$@" > "$T/out" 2> "$T/err"
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$pat" "$T/err"; then
+        echo "ok   $name"
+    else
+        echo "FAIL $name (rc=$rc)"; cat "$T/err"; fail=1
+    fi
+}
+
+expect_fail "unknown flag" "unknown flag" "$CAKE" run "$DATA/qwen3-s" hi --bogus
+expect_fail "bad flag value" "invalid value" "$CAKE" run "$DATA/qwen3-s" hi -n many
+expect_fail "missing value" "needs a value" "$CAKE" run "$DATA/qwen3-s" hi --seed
+expect_fail "unknown command" "unknown command" "$CAKE" fly
+expect_fail "missing model dir" "not found" "$CAKE" perplexity "$T/nope" "$T/ids.txt" --tokens
+expect_fail "missing file" "cannot open" "$CAKE" perplexity "$DATA/qwen3-s" "$T/nope.txt" --tokens
+echo "1 2 99999" > "$T/bad_ids.txt"
+expect_fail "id out of range" "bad token id" "$CAKE" perplexity "$DATA/qwen3-s" "$T/bad_ids.txt" --tokens
+
+# broken copies of qwen3-s
+mk() { rm -rf "$T/m"; cp -r "$DATA/qwen3-s" "$T/m"; chmod -R u+w "$T/m"; }
+mk; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["architectures"] = ["FancyNetForCausalLM"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "unknown architecture" "not supported; supported: .*Qwen3ForCausalLM" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; echo '{"architectures": ["Qwen3ForCausalLM"], "hidden_size": ' > "$T/m/config.json"
+expect_fail "malformed config" "config.json" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; rm "$T/m/config.json"
+expect_fail "missing config" "config.json" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["intermediate_size"] = 100
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "shape mismatch" "has shape \[128, 64\] but config.json implies \[100, 64\]" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["num_hidden_layers"] = 5
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "missing tensor" "model.layers.4.input_layernorm.weight' is missing" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; head -c 300000 "$DATA/qwen3-s/model.safetensors" > "$T/m/model.safetensors"
+expect_fail "truncated weights" "past the end" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; head -c 100 "$DATA/qwen3-s/model.safetensors" > "$T/m/model.safetensors"
+expect_fail "truncated header" "truncated" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; : > "$T/m/model.safetensors"
+expect_fail "empty weights" "too short" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; python3 - "$T/m/model.safetensors" <<'PY'
+# rewrite the header so that one tensor claims more bytes than its dtype x shape
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+h["model.norm.weight"]["dtype"] = "F32"
+hb = json.dumps(h, separators=(",", ":")).encode(); hb += b" " * (n - len(hb))
+assert len(hb) == n
+open(sys.argv[1], "wb").write(b[:8] + hb + b[8 + n:])
+PY
+expect_fail "header lies about dtype" "do not match" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; rm "$T/m/model.safetensors"
+expect_fail "missing weights" "no model.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+
+exit $fail
