@@ -13,6 +13,8 @@
 
 typedef struct ck_backend ck_backend;
 
+typedef enum ck_act { CK_ACT_SILU = 0, CK_ACT_GELU_TANH } ck_act;
+
 /* Arguments of one attention call over a layer's KV cache. */
 typedef struct ck_attn_args {
     const float *q;      /* [T, n_heads, head_dim] */
@@ -49,8 +51,8 @@ struct ck_backend {
     /* cache[pos0 + t, :] = src[t, :] for t < T; rows of `row` floats */
     void (*store_rows)(ck_backend *b, float *cache, const float *src, size_t pos0, size_t T, size_t row);
     void (*attention)(ck_backend *b, const ck_attn_args *a);
-    /* out[i] = silu(gate[i]) * up[i] for i < n */
-    void (*swiglu)(ck_backend *b, float *out, const float *gate, const float *up, size_t n);
+    /* out[i] = act(gate[i]) * up[i] for i < n (SwiGLU, GeGLU) */
+    void (*glu)(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act);
     /* y[i] += x[i] for i < n */
     void (*add)(ck_backend *b, float *y, const float *x, size_t n);
 };

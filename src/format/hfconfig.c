@@ -35,11 +35,6 @@ const char *ck_cfg_str(const ck_config *c, const char *key, const char *def) {
     return cJSON_IsString(v) ? v->valuestring : def;
 }
 
-static double obj_num(const cJSON *o, const char *key, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
 /* eos_token_id may be a number or a list of numbers. */
 static void read_eos(const cJSON *v, ck_config *c) {
     if (cJSON_IsNumber(v)) {
@@ -51,24 +46,6 @@ static void read_eos(const cJSON *v, ck_config *c) {
         cJSON_ArrayForEach(e, v) if (cJSON_IsNumber(e) && c->n_eos < CK_MAX_EOS) c->eos_ids[c->n_eos++] =
             (int32_t)e->valuedouble;
     }
-}
-
-static void read_rope(ck_config *c) {
-    const cJSON *rp = ck_cfg_get(c, "rope_parameters");
-    if (!cJSON_IsObject(rp)) rp = ck_cfg_get(c, "rope_scaling");
-    c->rope_theta = ck_cfg_num(c, "rope_theta", 10000.0);
-    snprintf(c->rope_type, sizeof c->rope_type, "default");
-    c->partial_rotary = ck_cfg_num(c, "partial_rotary_factor", 1.0);
-    if (!cJSON_IsObject(rp)) return;
-    c->rope_theta = obj_num(rp, "rope_theta", c->rope_theta);
-    c->partial_rotary = obj_num(rp, "partial_rotary_factor", c->partial_rotary);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
-    if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rp, "type");
-    if (cJSON_IsString(t)) snprintf(c->rope_type, sizeof c->rope_type, "%s", t->valuestring);
-    c->rope_factor = obj_num(rp, "factor", 1.0);
-    c->rope_low_freq = obj_num(rp, "low_freq_factor", 1.0);
-    c->rope_high_freq = obj_num(rp, "high_freq_factor", 4.0);
-    c->rope_orig_max_pos = (int64_t)obj_num(rp, "original_max_position_embeddings", 8192);
 }
 
 int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_t errlen) {
@@ -107,7 +84,6 @@ int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_
     if (!ck_cfg_bool(c, "use_sliding_window", 1)) c->sliding_window = 0;
     c->bos_id = (int32_t)ck_cfg_int(c, "bos_token_id", -1);
     read_eos(ck_cfg_get(c, "eos_token_id"), c);
-    read_rope(c);
 
     struct { const char *name; int64_t v; } need[] = {
         {"vocab_size", c->vocab_size}, {"hidden_size", c->hidden_size},
@@ -127,9 +103,9 @@ int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_
         ck_config_free(c);
         return rc;
     }
-    if (!(c->rms_eps > 0) || !(c->rope_theta > 0) || !(c->partial_rotary > 0 && c->partial_rotary <= 1)) {
+    if (!(c->rms_eps > 0)) {
         ck_config_free(c);
-        return ck_err(err, errlen, "config.json: rms_norm_eps, rope_theta or partial_rotary_factor out of range");
+        return ck_err(err, errlen, "config.json: rms_norm_eps out of range");
     }
     return 0;
 }

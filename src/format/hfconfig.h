@@ -1,7 +1,7 @@
 /* hfconfig.h — the fields of an HF config.json (and generation_config.json) that the model code needs.
  * Fields may sit at the top level or under `text_config` (multimodal checkpoints); `text` points at the
  * object that holds them so family code can read extra fields with ck_cfg_*(). RoPE parameters are read
- * from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (older files).
+ * by model/rope.c.
  * Invariant after ck_config_load(): every size is positive and head counts divide evenly. */
 #ifndef CK_FORMAT_HFCONFIG_H
 #define CK_FORMAT_HFCONFIG_H
@@ -18,11 +18,6 @@ typedef struct ck_config {
     int64_t vocab_size, hidden_size, intermediate_size, n_layers, n_heads, n_kv_heads, head_dim;
     int64_t max_pos;          /* max_position_embeddings */
     double rms_eps;
-    double rope_theta;
-    char rope_type[24];       /* "default", "llama3", ... */
-    double rope_factor, rope_low_freq, rope_high_freq;
-    int64_t rope_orig_max_pos;
-    double partial_rotary;    /* fraction of head_dim rotated (1.0 = all) */
     int tie_embeddings;
     int attention_bias;
     int64_t sliding_window;   /* 0 = none */

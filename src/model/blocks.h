@@ -1,28 +1,45 @@
-/* blocks.h — sub-blocks shared by the families: grouped-query attention with a KV cache (optional QKV
- * bias, per-head QK RMSNorm, RoPE on the first rot_dim dims, sliding window) and the gated MLP. Each reads
- * the normed input s->xn[T, hidden] and leaves its output projection in s->xn. */
+/* blocks.h — sub-blocks shared by the families: grouped-query attention with a KV cache and the gated
+ * MLP. Each reads the normed input s->xn[T, hidden] and leaves its output projection in s->xn.
+ * Attention options: QKV bias, QK RMSNorm per head or over the whole projection, a fused qkv_proj, RoPE
+ * from one of the model's tables (or none), a sliding window. MLP options: fused gate_up_proj, SiLU or
+ * GELU-tanh gate. Fused weights are split into row views of the same mapped tensor: no copies. */
 #ifndef CK_MODEL_BLOCKS_H
 #define CK_MODEL_BLOCKS_H
 
 #include "model/model.h"
 
+enum {
+    CK_ATTN_BIAS = 1,          /* q/k/v_proj.bias */
+    CK_ATTN_QK_NORM = 2,       /* q_norm/k_norm over each head ([head_dim] weights) */
+    CK_ATTN_QK_NORM_WHOLE = 4, /* q_norm/k_norm over the whole projection ([heads*head_dim]) */
+    CK_ATTN_FUSED_QKV = 8,     /* one qkv_proj [(heads + 2 kv) * head_dim, hidden] */
+};
+
 typedef struct ck_attn_w {
     ck_tensor q, k, v, o;            /* [heads*hd, hidden], [kv*hd, hidden] x2, [hidden, heads*hd] */
     float *q_bias, *k_bias, *v_bias; /* [heads*hd], [kv*hd] x2, or NULL */
-    float *q_norm, *k_norm;          /* [head_dim] per-head RMSNorm weights, or NULL */
+    float *q_norm, *k_norm;          /* [head_dim] or [heads*hd] / [kv*hd] RMSNorm weights, or NULL */
+    int norm_whole;                  /* q/k norms span the whole projection */
+    int norm_one_plus;               /* norms scale by (1 + w) */
+    int rope;                        /* index into m->rope, or -1 for no RoPE */
     size_t window;                   /* sliding window in positions, 0 = full */
 } ck_attn_w;
 
 typedef struct ck_mlp_w {
     ck_tensor gate, up, down;        /* [ffn, hidden] x2, [hidden, ffn] */
+    ck_act act;
 } ck_mlp_w;
 
-/* Loads PREFIX{q,k,v,o}_proj.weight (+ .bias when bias) and PREFIX{q,k}_norm.weight when qk_norm. */
-int ck_attn_load(ck_model *m, const char *prefix, int bias, int qk_norm, ck_attn_w *w, char *err, size_t errlen);
+/* Rows [r0, r0 + n) of a 2-D weight as a view. */
+ck_tensor ck_tensor_rows(const ck_tensor *t, uint64_t r0, uint64_t n);
+
+/* Loads PREFIX{q,k,v,o}_proj (or qkv_proj + o_proj) and the optional bias/norm tensors per flags. */
+int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen);
+void ck_attn_free(ck_model *m, ck_attn_w *w);
 void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn_w *w, size_t T);
 
-/* Loads PREFIX{gate,up,down}_proj.weight. */
-int ck_mlp_load(ck_model *m, const char *prefix, ck_mlp_w *w, char *err, size_t errlen);
+/* Loads PREFIX{gate,up,down}_proj (fused: gate_up_proj + down_proj). */
+int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, ck_mlp_w *w, char *err, size_t errlen);
 void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, size_t T);
 
 #endif

@@ -1,6 +1,7 @@
 /* family.h — what an architecture family supplies to the shared forward pass of model.c: the
  * checkpoint's architecture names, loading of its per-layer weights (and any model-level settings such as
- * the embedding scale), and one block's forward over the rows in s->x. */
+ * the embedding scale, RoPE tables, layers without KV cache), one block's forward over the rows in s->x,
+ * and optionally state of its own (recurrent layers). */
 #ifndef CK_MODEL_FAMILY_H
 #define CK_MODEL_FAMILY_H
 
@@ -14,8 +15,12 @@ struct ck_family {
     void (*unload)(ck_model *m);
     /* Block `layer` on s->x[T, hidden] (rows at positions s->pos ..), in place. */
     void (*layer)(const ck_model *m, ck_state *s, size_t layer, size_t T);
+    /* Optional: family state in s->fam beside the KV caches (allocated, cleared on reset, freed). */
+    int (*state_init)(const ck_model *m, ck_state *s, char *err, size_t errlen);
+    void (*state_reset)(const ck_model *m, ck_state *s);
+    void (*state_free)(const ck_model *m, ck_state *s);
 };
 
-extern const ck_family ck_family_llama;
+extern const ck_family ck_family_dense;
 
 #endif

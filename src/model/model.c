@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static const ck_family *const families[] = {&ck_family_llama};
+static const ck_family *const families[] = {&ck_family_dense};
 
 const char *ck_model_supported(void) {
     static char list[1024];
@@ -77,37 +77,6 @@ int ck_model_vector(ck_model *m, const char *name, int optional, size_t n, float
     return 0;
 }
 
-/* RoPE inverse frequencies for the rotated dims, with the config's scaling rule. */
-static int rope_init(ck_model *m, char *err, size_t errlen) {
-    const ck_config *c = &m->cfg;
-    size_t dim = (size_t)((double)c->head_dim * c->partial_rotary);
-    dim &= ~(size_t)1;
-    if (dim == 0) return ck_err(err, errlen, "config.json: no dims left to rotate");
-    m->rot_dim = dim;
-    m->inv_freq = malloc(dim / 2 * sizeof *m->inv_freq);
-    if (!m->inv_freq) return ck_err(err, errlen, "out of memory");
-    int llama3 = !strcmp(c->rope_type, "llama3"), linear = !strcmp(c->rope_type, "linear");
-    if (!llama3 && !linear && strcmp(c->rope_type, "default"))
-        return ck_err(err, errlen, "config.json: rope_type '%s' is not supported (default, linear, llama3)",
-                      c->rope_type);
-    for (size_t i = 0; i < dim / 2; i++) {
-        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / (double)dim);
-        if (linear) f /= c->rope_factor;
-        if (llama3) {
-            double old = (double)c->rope_orig_max_pos, lo = old / c->rope_low_freq, hi = old / c->rope_high_freq;
-            double wavelen = 2.0 * M_PI / f;
-            if (wavelen > lo) {
-                f /= c->rope_factor;
-            } else if (wavelen >= hi) {
-                double sm = (old / wavelen - c->rope_low_freq) / (c->rope_high_freq - c->rope_low_freq);
-                f = (1.0 - sm) * f / c->rope_factor + sm * f;
-            }
-        }
-        m->inv_freq[i] = f;
-    }
-    return 0;
-}
-
 int ck_model_load(const char *dir, ck_backend *be, ck_model *m, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->be = be;
@@ -129,9 +98,16 @@ int ck_model_load(const char *dir, ck_backend *be, ck_model *m, char *err, size_
         ck_config_free(&m->cfg);
         return -1;
     }
-    if (rope_init(m, err, errlen) != 0 || m->family->load(m, err, errlen) != 0) {
+    if (m->family->load(m, err, errlen) != 0) {
         ck_model_free(m);
         return -1;
+    }
+    if (m->n_ropes == 0) {
+        if (ck_rope_init(&m->rope[0], &m->cfg, NULL, (size_t)m->cfg.head_dim, err, errlen) != 0) {
+            ck_model_free(m);
+            return -1;
+        }
+        m->n_ropes = 1;
     }
     return 0;
 }
@@ -139,7 +115,8 @@ int ck_model_load(const char *dir, ck_backend *be, ck_model *m, char *err, size_
 void ck_model_free(ck_model *m) {
     if (m->family && m->family->unload) m->family->unload(m);
     if (m->final_norm) m->be->free(m->be, m->final_norm);
-    free(m->inv_freq);
+    for (int i = 0; i < CK_MAX_ROPES; i++) ck_rope_free(&m->rope[i]);
+    free(m->no_kv);
     ck_weights_close(&m->weights);
     ck_config_free(&m->cfg);
     memset(m, 0, sizeof *m);
@@ -155,7 +132,9 @@ int ck_state_init(ck_state *s, const ck_model *m, size_t max_ctx, char *err, siz
     ck_backend *be = m->be;
     size_t L = (size_t)c->n_layers, d = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
     size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = (size_t)c->intermediate_size;
-    size_t half = m->rot_dim / 2, kv_bytes;
+    size_t half = 0, kv_bytes;
+    for (int i = 0; i < m->n_ropes; i++)
+        if (m->rope[i].rot_dim / 2 > half) half = m->rope[i].rot_dim / 2;
     if (max_ctx == 0 || ck_mul_size(max_ctx, kd * sizeof(float), &kv_bytes) != 0)
         return ck_err(err, errlen, "context size %zu out of range", max_ctx);
     s->kv = calloc(L, sizeof *s->kv);
@@ -163,13 +142,16 @@ int ck_state_init(ck_state *s, const ck_model *m, size_t max_ctx, char *err, siz
     s->host_sin = malloc(CK_CHUNK * half * sizeof(float));
     int ok = s->kv && s->host_cos && s->host_sin;
     for (size_t l = 0; ok && l < L; l++) {
+        if (m->no_kv && m->no_kv[l]) continue;
         s->kv[l].k = be->alloc(be, kv_bytes);
         s->kv[l].v = be->alloc(be, kv_bytes);
         ok = s->kv[l].k && s->kv[l].v;
     }
-    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->cos, &s->sin, &s->logits};
-    size_t sizes[] = {d, d, qd, kd, kd, qd, ffn, ffn, half, half, 0};
-    for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++) {
+    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->logits,
+                      &s->cos[0], &s->sin[0], &s->cos[1], &s->sin[1]};
+    size_t sizes[] = {d, d, qd, kd, kd, qd, ffn, ffn, 0, half, half, half, half};
+    size_t n_bufs = 9 + 2 * (size_t)m->n_ropes;
+    for (size_t i = 0; ok && i < n_bufs; i++) {
         size_t bytes = sizes[i] ? CK_CHUNK * sizes[i] * sizeof(float)
                                 : CK_HEAD_ROWS * (size_t)c->vocab_size * sizeof(float);
         *bufs[i] = be->alloc(be, bytes);
@@ -179,18 +161,24 @@ int ck_state_init(ck_state *s, const ck_model *m, size_t max_ctx, char *err, siz
         ck_state_free(s);
         return ck_err(err, errlen, "out of memory for a %zu-position context", max_ctx);
     }
+    if (m->family->state_init && m->family->state_init(m, s, err, errlen) != 0) {
+        ck_state_free(s);
+        return -1;
+    }
     return 0;
 }
 
 void ck_state_free(ck_state *s) {
     if (!s->m) return;
     ck_backend *be = s->m->be;
+    if (s->m->family->state_free) s->m->family->state_free(s->m, s);
     for (size_t l = 0; s->kv && l < (size_t)s->m->cfg.n_layers; l++) {
         if (s->kv[l].k) be->free(be, s->kv[l].k);
         if (s->kv[l].v) be->free(be, s->kv[l].v);
     }
     free(s->kv);
-    float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->gate, s->up, s->cos, s->sin, s->logits};
+    float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->gate, s->up, s->logits,
+                     s->cos[0], s->sin[0], s->cos[1], s->sin[1]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
     free(s->host_cos);
@@ -199,6 +187,7 @@ void ck_state_free(ck_state *s) {
 }
 
 void ck_state_reset(ck_state *s) {
+    if (s->m->family->state_reset) s->m->family->state_reset(s->m, s);
     s->pos = 0;
     memset(&s->stats, 0, sizeof s->stats);
 }
@@ -216,18 +205,20 @@ static void capture(ck_state *s, size_t slot, const float *x, size_t row0, size_
     s->m->be->download(s->m->be, s->capture + (slot * s->capture_rows + row0) * d, x, T * d * sizeof(float));
 }
 
-/* cos/sin of the angles pos*inv_freq for the T rows starting at position pos, uploaded for the layers. */
-static void rope_table(ck_state *s, size_t pos, size_t T) {
+/* cos/sin of the angles pos*inv_freq of every RoPE table for the T rows starting at position pos. */
+static void rope_tables(ck_state *s, size_t pos, size_t T) {
     const ck_model *m = s->m;
-    size_t half = m->rot_dim / 2;
-    for (size_t t = 0; t < T; t++)
-        for (size_t i = 0; i < half; i++) {
-            double a = (double)(pos + t) * m->inv_freq[i];
-            s->host_cos[t * half + i] = (float)cos(a);
-            s->host_sin[t * half + i] = (float)sin(a);
-        }
-    m->be->upload(m->be, s->cos, s->host_cos, T * half * sizeof(float));
-    m->be->upload(m->be, s->sin, s->host_sin, T * half * sizeof(float));
+    for (int r = 0; r < m->n_ropes; r++) {
+        size_t half = m->rope[r].rot_dim / 2;
+        for (size_t t = 0; t < T; t++)
+            for (size_t i = 0; i < half; i++) {
+                double a = (double)(pos + t) * m->rope[r].inv_freq[i];
+                s->host_cos[t * half + i] = (float)cos(a);
+                s->host_sin[t * half + i] = (float)sin(a);
+            }
+        m->be->upload(m->be, s->cos[r], s->host_cos, T * half * sizeof(float));
+        m->be->upload(m->be, s->sin[r], s->host_sin, T * half * sizeof(float));
+    }
 }
 
 /* Final norm and output head for rows [r0, r0+n) of s->x; logits rows land in out (host). */
@@ -261,7 +252,7 @@ int ck_state_forward(ck_state *s, const int32_t *ids, size_t n, float *logits, i
         double t0 = now_s();
         m->be->embed(m->be, s->x, &m->embed, ids + c0, T, m->embed_scale);
         capture(s, 0, s->x, row0, T);
-        rope_table(s, s->pos, T);
+        rope_tables(s, s->pos, T);
         double t1 = now_s();
         for (size_t l = 0; l < L; l++) {
             m->family->layer(m, s, l, T);

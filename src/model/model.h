@@ -8,6 +8,7 @@
 #include "backend/backend.h"
 #include "format/hfconfig.h"
 #include "format/safetensors.h"
+#include "model/rope.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ typedef struct ck_family ck_family;
 
 #define CK_CHUNK 64        /* token rows processed per step of a prefill */
 #define CK_HEAD_ROWS 8     /* rows of logits computed per step of the output head */
+#define CK_MAX_ROPES 2     /* distinct RoPE tables (e.g. Gemma 3's local and global bases) */
 
 struct ck_model {
     ck_config cfg;
@@ -30,9 +32,10 @@ struct ck_model {
     float *final_norm;     /* [hidden] f32, backend memory */
     int final_norm_one_plus;
     float embed_scale;     /* 1, or sqrt(hidden) for Gemma */
-    size_t rot_dim;        /* rotated dims per head (head_dim x partial_rotary) */
-    double *inv_freq;      /* [rot_dim/2] host, RoPE frequencies incl. scaling */
+    ck_rope rope[CK_MAX_ROPES]; /* RoPE tables; a family that sets none gets rope[0] from the config */
+    int n_ropes;
     float attn_scale;      /* multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise */
+    unsigned char *no_kv;  /* [n_layers] 1 where a layer keeps no KV cache (set by the family), or NULL */
 };
 
 /* Per-layer attention cache, owned by whoever runs the layer. */
@@ -55,9 +58,10 @@ struct ck_state {
     float *xn;             /* [CK_CHUNK, hidden] normed input of a sub-block */
     float *q, *k, *v, *att;/* [CK_CHUNK, heads x head_dim] (k, v: kv heads) */
     float *gate, *up;      /* [CK_CHUNK, intermediate] */
-    float *cos, *sin;      /* [CK_CHUNK, rot_dim/2] for the rows in flight */
+    float *cos[CK_MAX_ROPES], *sin[CK_MAX_ROPES]; /* [CK_CHUNK, rot_dim/2] per table, rows in flight */
     float *logits;         /* [CK_HEAD_ROWS, vocab] */
-    float *host_cos, *host_sin; /* host copies before upload */
+    float *host_cos, *host_sin; /* host staging, [CK_CHUNK, max rot_dim/2] */
+    void *fam;             /* family-owned state (recurrent state, extra scratch), or NULL */
     ck_stats stats;
     float *capture;        /* optional host [n_layers + 1, capture_rows, hidden]: embedding, blocks 0..L-2, final norm */
     size_t capture_rows;

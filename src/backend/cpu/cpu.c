@@ -82,9 +82,9 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     for (long long i = 0; i < n; i++) ck_attention_row_ref(a, (size_t)i / a->n_heads, (size_t)i % a->n_heads);
 }
 
-static void cpu_swiglu(ck_backend *b, float *out, const float *gate, const float *up, size_t n) {
+static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {
     (void)b;
-    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    for (size_t i = 0; i < n; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
 }
 
 static void cpu_add(ck_backend *b, float *y, const float *x, size_t n) {
@@ -105,7 +105,7 @@ static ck_backend cpu_backend = {
     .rope = cpu_rope,
     .store_rows = cpu_store_rows,
     .attention = cpu_attention,
-    .swiglu = cpu_swiglu,
+    .glu = cpu_glu,
     .add = cpu_add,
 };
 

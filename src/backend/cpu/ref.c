@@ -49,6 +49,14 @@ void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *s
     }
 }
 
+float ck_glu_ref(float g, float u, ck_act act) {
+    if (act == CK_ACT_GELU_TANH) { /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) */
+        float c = 0.7978845608028654f;
+        return 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * u;
+    }
+    return g / (1.0f + expf(-g)) * u;
+}
+
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = h / group;
     size_t pos = a->pos0 + t, start = 0;

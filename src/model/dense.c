@@ -1,0 +1,204 @@
+/* dense.c — decoder-only transformers with dense attention and a gated MLP, described by a table of
+ * per-architecture settings instead of one file each: Llama (incl. llama3 RoPE scaling; Falcon 3 uses
+ * it), Mistral (sliding window), Qwen2 (QKV bias), Qwen3 (per-head QK norm), Phi-3/Phi-4 (fused qkv and
+ * gate_up, partial rotary), OLMo 2 (post-norms, QK norm over the whole projection), EXAONE 4 (post-norms,
+ * sliding/global layers, no RoPE on global layers when a window is configured) and Gemma 3 (four norms
+ * per block, (1+w) norms, GELU-tanh, scaled embeddings, local/global RoPE bases).
+ * Block, with each norm present or not per architecture:
+ *   x += post_attn_norm(attn(pre_attn_norm(x)));  x += post_mlp_norm(mlp(pre_mlp_norm(x))) */
+#include "base/err.h"
+#include "model/blocks.h"
+#include "model/family.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PRE_ATTN, POST_ATTN, PRE_MLP, POST_MLP, N_NORMS };
+
+typedef struct dense_arch {
+    const char *arch;
+    const char *norms[N_NORMS]; /* tensor names under model.layers.N., NULL when absent */
+    unsigned attn_flags;
+    int fused_mlp;
+    ck_act act;
+    int gemma;                  /* (1+w) norms, sqrt(hidden) embedding scale, per-layer-type RoPE */
+    int nope_global;            /* global layers skip RoPE when a sliding window is configured */
+} dense_arch;
+
+#define PRE_NORMS {"input_layernorm", NULL, "post_attention_layernorm", NULL}
+#define POST_NORMS {NULL, "post_attention_layernorm", NULL, "post_feedforward_layernorm"}
+
+static const dense_arch archs[] = {
+    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0},
+    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0},
+    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0},
+    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0},
+    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0},
+    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0},
+    {"Exaone4ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 1},
+    {"Gemma3ForCausalLM",
+     {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"},
+     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0},
+};
+
+typedef struct dense_layer {
+    float *norm[N_NORMS]; /* [hidden] each, or NULL */
+    ck_attn_w attn;
+    ck_mlp_w mlp;
+} dense_layer;
+
+typedef struct dense_model {
+    const dense_arch *a;
+    dense_layer *layers;
+} dense_model;
+
+static const dense_arch *find_arch(const char *name) {
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(archs[i].arch, name)) return &archs[i];
+    return NULL;
+}
+
+/* 1 when layer i uses the sliding window: per `layer_types` when given, else every layer when the
+ * config has a window. */
+static int layer_sliding(const ck_config *c, int64_t i) {
+    const cJSON *lt = ck_cfg_get(c, "layer_types");
+    if (cJSON_IsArray(lt)) {
+        const cJSON *t = cJSON_GetArrayItem(lt, (int)i);
+        return cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention") && c->sliding_window > 0;
+    }
+    return c->sliding_window > 0;
+}
+
+static int check_act(const ck_config *c, const dense_arch *a, char *err, size_t errlen) {
+    const char *act = ck_cfg_str(c, "hidden_activation", ck_cfg_str(c, "hidden_act", NULL));
+    if (!act) return 0;
+    int ok = a->act == CK_ACT_SILU ? !strcmp(act, "silu")
+                                   : (!strcmp(act, "gelu_pytorch_tanh") || !strcmp(act, "gelu_tanh"));
+    return ok ? 0 : ck_err(err, errlen, "config.json: activation '%s' is not supported for %s", act, a->arch);
+}
+
+static int load_head(ck_model *m, char *err, size_t errlen) {
+    const ck_config *c = &m->cfg;
+    uint64_t ed[2] = {(uint64_t)c->vocab_size, (uint64_t)c->hidden_size};
+    if (ck_model_tensor(m, "model.embed_tokens.weight", 0, &m->embed, 2, ed, err, errlen) < 0) return -1;
+    int found = ck_model_tensor(m, "lm_head.weight", c->tie_embeddings, &m->lm_head, 2, ed, err, errlen);
+    if (found < 0) return -1;
+    if (found == 0) m->lm_head = m->embed;
+    return ck_model_vector(m, "model.norm.weight", 0, (size_t)c->hidden_size, &m->final_norm, err, errlen);
+}
+
+/* Gemma 3: global layers use rope_parameters.full_attention, sliding ones .sliding_attention (or the
+ * older rope_theta / rope_local_base_freq pair). Sets each layer's table index. */
+static int gemma_ropes(ck_model *m, dense_model *dm, char *err, size_t errlen) {
+    const ck_config *c = &m->cfg;
+    size_t hd = (size_t)c->head_dim;
+    const cJSON *full = ck_rope_params_for(c, "full_attention"), *slide = ck_rope_params_for(c, "sliding_attention");
+    if (ck_rope_init(&m->rope[0], c, full, hd, err, errlen) != 0) return -1;
+    cJSON *local = NULL;
+    if (!slide) { /* older configs: rope_local_base_freq */
+        local = cJSON_CreateObject();
+        cJSON_AddNumberToObject(local, "rope_theta", ck_cfg_num(c, "rope_local_base_freq", 10000.0));
+        cJSON_AddStringToObject(local, "rope_type", "default");
+        slide = local;
+    }
+    int rc = ck_rope_init(&m->rope[1], c, slide, hd, err, errlen);
+    cJSON_Delete(local);
+    if (rc != 0) return -1;
+    m->n_ropes = 2;
+    for (int64_t i = 0; i < c->n_layers; i++) dm->layers[i].attn.rope = layer_sliding(c, i) ? 1 : 0;
+    return 0;
+}
+
+static int dense_load(ck_model *m, char *err, size_t errlen) {
+    const ck_config *c = &m->cfg;
+    const dense_arch *a = find_arch(c->arch);
+    if (!a) return ck_err(err, errlen, "internal: no dense settings for %s", c->arch);
+    if (ck_cfg_bool(c, "mlp_bias", 0)) return ck_err(err, errlen, "config.json: mlp_bias=true is not supported");
+    if (check_act(c, a, err, errlen) != 0) return -1;
+    if (a->gemma) {
+        if (ck_cfg_num(c, "attn_logit_softcapping", 0) > 0 || ck_cfg_num(c, "final_logit_softcapping", 0) > 0)
+            return ck_err(err, errlen, "config.json: logit soft-capping is not supported");
+        m->embed_scale = (float)sqrt((double)c->hidden_size);
+        m->final_norm_one_plus = 1;
+        m->attn_scale = (float)(1.0 / sqrt(ck_cfg_num(c, "query_pre_attn_scalar", (double)c->head_dim)));
+    }
+    if (load_head(m, err, errlen) != 0) return -1;
+    dense_model *dm = calloc(1, sizeof *dm);
+    if (!dm) return ck_err(err, errlen, "out of memory");
+    m->layers = dm;
+    dm->a = a;
+    dm->layers = calloc((size_t)c->n_layers, sizeof *dm->layers);
+    if (!dm->layers) return ck_err(err, errlen, "out of memory");
+    unsigned flags = a->attn_flags | (c->attention_bias ? CK_ATTN_BIAS : 0);
+    char p[128], name[192];
+    for (int64_t i = 0; i < c->n_layers; i++) {
+        dense_layer *L = &dm->layers[i];
+        for (int k = 0; k < N_NORMS; k++) {
+            if (!a->norms[k]) continue;
+            snprintf(name, sizeof name, "model.layers.%lld.%s.weight", (long long)i, a->norms[k]);
+            if (ck_model_vector(m, name, 0, (size_t)c->hidden_size, &L->norm[k], err, errlen) != 0) return -1;
+        }
+        snprintf(p, sizeof p, "model.layers.%lld.self_attn.", (long long)i);
+        if (ck_attn_load(m, p, flags, &L->attn, err, errlen) != 0) return -1;
+        int sliding = layer_sliding(c, i);
+        L->attn.window = sliding ? (size_t)c->sliding_window : 0;
+        L->attn.norm_one_plus = a->gemma;
+        if (a->nope_global && c->sliding_window > 0 && !sliding) L->attn.rope = -1;
+        snprintf(p, sizeof p, "model.layers.%lld.mlp.", (long long)i);
+        if (ck_mlp_load(m, p, a->fused_mlp, a->act, &L->mlp, err, errlen) != 0) return -1;
+    }
+    if (a->gemma && gemma_ropes(m, dm, err, errlen) != 0) return -1;
+    return 0;
+}
+
+static void dense_unload(ck_model *m) {
+    dense_model *dm = m->layers;
+    if (!dm) return;
+    for (int64_t i = 0; dm->layers && i < m->cfg.n_layers; i++) {
+        for (int k = 0; k < N_NORMS; k++)
+            if (dm->layers[i].norm[k]) m->be->free(m->be, dm->layers[i].norm[k]);
+        ck_attn_free(m, &dm->layers[i].attn);
+    }
+    free(dm->layers);
+    free(dm);
+    m->layers = NULL;
+}
+
+/* xn = norm(x) when the norm exists, else a copy of x. */
+static void pre_norm(const ck_model *m, ck_state *s, const float *w, size_t T) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size;
+    if (w) be->rmsnorm(be, s->xn, s->x, w, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
+    else be->store_rows(be, s->xn, s->x, 0, T, d);
+}
+
+static void post_norm_add(const ck_model *m, ck_state *s, const float *w, size_t T) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size;
+    if (w) be->rmsnorm(be, s->xn, s->xn, w, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
+    be->add(be, s->x, s->xn, T * d);
+}
+
+static void dense_layer_fwd(const ck_model *m, ck_state *s, size_t layer, size_t T) {
+    const dense_layer *L = &((const dense_model *)m->layers)->layers[layer];
+    pre_norm(m, s, L->norm[PRE_ATTN], T);
+    ck_attn_forward(m, s, layer, &L->attn, T);
+    post_norm_add(m, s, L->norm[POST_ATTN], T);
+    pre_norm(m, s, L->norm[PRE_MLP], T);
+    ck_mlp_forward(m, s, &L->mlp, T);
+    post_norm_add(m, s, L->norm[POST_MLP], T);
+}
+
+static const char *const dense_archs[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                          "Qwen3ForCausalLM", "Phi3ForCausalLM", "Olmo2ForCausalLM",
+                                          "Exaone4ForCausalLM", "Gemma3ForCausalLM", NULL};
+
+const ck_family ck_family_dense = {
+    .name = "dense",
+    .archs = dense_archs,
+    .load = dense_load,
+    .unload = dense_unload,
+    .layer = dense_layer_fwd,
+};

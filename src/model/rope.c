@@ -1,0 +1,68 @@
+/* rope.c — RoPE inverse frequencies with the scaling rules of HF's rope utilities (see rope.h). */
+#include "model/rope.h"
+#include "base/err.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double num(const cJSON *o, const ck_config *c, const char *key, double def) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : ck_cfg_num(c, key, def);
+}
+
+const cJSON *ck_rope_params_for(const ck_config *c, const char *layer_type) {
+    const cJSON *rp = ck_cfg_get(c, "rope_parameters");
+    const cJSON *p = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, layer_type) : NULL;
+    return cJSON_IsObject(p) ? p : NULL;
+}
+
+int ck_rope_init(ck_rope *r, const ck_config *c, const cJSON *params, size_t head_dim, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    if (!params) {
+        params = ck_cfg_get(c, "rope_parameters");
+        if (!cJSON_IsObject(params)) params = ck_cfg_get(c, "rope_scaling");
+        if (!cJSON_IsObject(params)) params = NULL;
+    }
+    double theta = num(params, c, "rope_theta", 10000.0);
+    double partial = num(params, c, "partial_rotary_factor", 1.0);
+    const cJSON *t = params ? cJSON_GetObjectItemCaseSensitive(params, "rope_type") : NULL;
+    if (params && !cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(params, "type");
+    const char *type = cJSON_IsString(t) ? t->valuestring : "default";
+    int llama3 = !strcmp(type, "llama3"), linear = !strcmp(type, "linear");
+    if (!llama3 && !linear && strcmp(type, "default"))
+        return ck_err(err, errlen, "config.json: rope_type '%s' is not supported (default, linear, llama3)", type);
+    if (!(theta > 0) || !(partial > 0 && partial <= 1))
+        return ck_err(err, errlen, "config.json: rope_theta or partial_rotary_factor out of range");
+    double factor = num(params, c, "factor", 1.0), lo_f = num(params, c, "low_freq_factor", 1.0),
+           hi_f = num(params, c, "high_freq_factor", 4.0),
+           old = num(params, c, "original_max_position_embeddings", 8192);
+    if ((linear || llama3) && !(factor > 0)) return ck_err(err, errlen, "config.json: rope factor out of range");
+    if (llama3 && !(hi_f > lo_f && lo_f > 0 && old > 0))
+        return ck_err(err, errlen, "config.json: llama3 rope parameters out of range");
+    size_t dim = (size_t)((double)head_dim * partial) & ~(size_t)1;
+    if (dim == 0) return ck_err(err, errlen, "config.json: no dims left to rotate");
+    r->rot_dim = dim;
+    r->inv_freq = malloc(dim / 2 * sizeof *r->inv_freq);
+    if (!r->inv_freq) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < dim / 2; i++) {
+        double f = 1.0 / pow(theta, (double)(2 * i) / (double)dim);
+        if (linear) f /= factor;
+        if (llama3) { /* long wavelengths scaled down, short kept, a smooth blend between */
+            double lo = old / lo_f, hi = old / hi_f, wavelen = 2.0 * M_PI / f;
+            if (wavelen > lo) {
+                f /= factor;
+            } else if (wavelen >= hi) {
+                double sm = (old / wavelen - lo_f) / (hi_f - lo_f);
+                f = (1.0 - sm) * f / factor + sm * f;
+            }
+        }
+        r->inv_freq[i] = f;
+    }
+    return 0;
+}
+
+void ck_rope_free(ck_rope *r) {
+    free(r->inv_freq);
+    memset(r, 0, sizeof *r);
+}
