@@ -53,6 +53,11 @@ struct ck_backend {
     void (*attention)(ck_backend *b, const ck_attn_args *a);
     /* out[i] = act(gate[i]) * up[i] for i < n (SwiGLU, GeGLU) */
     void (*glu)(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act);
+    /* dst[i, :] = src[rows[i], :] for i < n; rows is host memory */
+    void (*gather_rows)(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row);
+    /* dst[rows[i], :] += w[i] * src[i, :] for i < n; rows and w are host memory */
+    void (*scatter_add_rows)(ck_backend *b, float *dst, const float *src, const int32_t *rows, const float *w,
+                             size_t n, size_t row);
     /* y[i] += x[i] for i < n */
     void (*add)(ck_backend *b, float *y, const float *x, size_t n);
 };

@@ -1,5 +1,6 @@
 /* blocks.c — attention and gated-MLP sub-blocks (see blocks.h), written against the backend ops. */
 #include "model/blocks.h"
+#include "base/err.h"
 
 #include <stdio.h>
 
@@ -101,8 +102,11 @@ void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn
     be->matmul(be, s->xn, s->att, &w->o, NULL, T);      /* xn [T, hidden] */
 }
 
-int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, ck_mlp_w *w, char *err, size_t errlen) {
-    uint64_t hid = (uint64_t)m->cfg.hidden_size, ffn = (uint64_t)m->cfg.intermediate_size;
+int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn_size, ck_mlp_w *w, char *err,
+                size_t errlen) {
+    uint64_t hid = (uint64_t)m->cfg.hidden_size, ffn = (uint64_t)ffn_size;
+    if (ffn_size == 0 || ffn_size > m->max_ffn) return ck_err(err, errlen, "internal: MLP size %zu out of range", ffn_size);
+    w->ffn = ffn_size;
     uint64_t gd[2] = {ffn, hid}, gud[2] = {2 * ffn, hid}, dd[2] = {hid, ffn};
     char name[256];
     w->act = act;
@@ -123,11 +127,10 @@ int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, ck_mlp_w
     return 0;
 }
 
-void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, size_t T) {
+void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, const float *in, float *out, size_t T) {
     ck_backend *be = m->be;
-    size_t ffn = (size_t)m->cfg.intermediate_size;
-    be->matmul(be, s->gate, s->xn, &w->gate, NULL, T); /* gate [T, ffn] */
-    be->matmul(be, s->up, s->xn, &w->up, NULL, T);     /* up [T, ffn] */
-    be->glu(be, s->gate, s->gate, s->up, T * ffn, w->act);
-    be->matmul(be, s->xn, s->gate, &w->down, NULL, T); /* xn [T, hidden] */
+    be->matmul(be, s->gate, in, &w->gate, NULL, T); /* gate [T, ffn] */
+    be->matmul(be, s->up, in, &w->up, NULL, T);     /* up [T, ffn] */
+    be->glu(be, s->gate, s->gate, s->up, T * w->ffn, w->act);
+    be->matmul(be, out, s->gate, &w->down, NULL, T); /* out [T, hidden] */
 }

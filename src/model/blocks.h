@@ -27,6 +27,7 @@ typedef struct ck_attn_w {
 
 typedef struct ck_mlp_w {
     ck_tensor gate, up, down;        /* [ffn, hidden] x2, [hidden, ffn] */
+    size_t ffn;                      /* at most m->max_ffn (the size of the state's gate/up scratch) */
     ck_act act;
 } ck_mlp_w;
 
@@ -38,8 +39,10 @@ int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, 
 void ck_attn_free(ck_model *m, ck_attn_w *w);
 void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn_w *w, size_t T);
 
-/* Loads PREFIX{gate,up,down}_proj (fused: gate_up_proj + down_proj). */
-int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, ck_mlp_w *w, char *err, size_t errlen);
-void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, size_t T);
+/* Loads PREFIX{gate,up,down}_proj (fused: gate_up_proj + down_proj) with intermediate size ffn. */
+int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn, ck_mlp_w *w, char *err,
+                size_t errlen);
+/* out[T, hidden] = down(act(gate(in)) * up(in)) for in[T, hidden]; out may equal in. */
+void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, const float *in, float *out, size_t T);
 
 #endif

@@ -147,7 +147,8 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
         L->attn.norm_one_plus = a->gemma;
         if (a->nope_global && c->sliding_window > 0 && !sliding) L->attn.rope = -1;
         snprintf(p, sizeof p, "model.layers.%lld.mlp.", (long long)i);
-        if (ck_mlp_load(m, p, a->fused_mlp, a->act, &L->mlp, err, errlen) != 0) return -1;
+        if (ck_mlp_load(m, p, a->fused_mlp, a->act, (size_t)c->intermediate_size, &L->mlp, err, errlen) != 0)
+            return -1;
     }
     if (a->gemma && gemma_ropes(m, dm, err, errlen) != 0) return -1;
     return 0;
@@ -187,7 +188,7 @@ static void dense_layer_fwd(const ck_model *m, ck_state *s, size_t layer, size_t
     ck_attn_forward(m, s, layer, &L->attn, T);
     post_norm_add(m, s, L->norm[POST_ATTN], T);
     pre_norm(m, s, L->norm[PRE_MLP], T);
-    ck_mlp_forward(m, s, &L->mlp, T);
+    ck_mlp_forward(m, s, &L->mlp, s->xn, s->xn, T);
     post_norm_add(m, s, L->norm[POST_MLP], T);
 }
 

@@ -94,6 +94,7 @@ int ck_model_load(const char *dir, ck_backend *be, ck_model *m, char *err, size_
     }
     m->embed_scale = 1.0f;
     m->attn_scale = (float)(1.0 / sqrt((double)m->cfg.head_dim));
+    m->max_ffn = m->cfg.intermediate_size > 0 ? (size_t)m->cfg.intermediate_size : 0;
     if (ck_weights_open(dir, &m->weights, err, errlen) != 0) {
         ck_config_free(&m->cfg);
         return -1;
@@ -101,6 +102,10 @@ int ck_model_load(const char *dir, ck_backend *be, ck_model *m, char *err, size_
     if (m->family->load(m, err, errlen) != 0) {
         ck_model_free(m);
         return -1;
+    }
+    if (m->cfg.intermediate_size > (1 << 20) || m->max_ffn > (1 << 20)) {
+        ck_model_free(m);
+        return ck_err(err, errlen, "config.json: intermediate size out of the supported range");
     }
     if (m->n_ropes == 0) {
         if (ck_rope_init(&m->rope[0], &m->cfg, NULL, (size_t)m->cfg.head_dim, err, errlen) != 0) {
@@ -131,7 +136,7 @@ int ck_state_init(ck_state *s, const ck_model *m, size_t max_ctx, char *err, siz
     const ck_config *c = &m->cfg;
     ck_backend *be = m->be;
     size_t L = (size_t)c->n_layers, d = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
-    size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = (size_t)c->intermediate_size;
+    size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = m->max_ffn;
     size_t half = 0, kv_bytes;
     for (int i = 0; i < m->n_ropes; i++)
         if (m->rope[i].rot_dim / 2 > half) half = m->rope[i].rot_dim / 2;

@@ -35,6 +35,7 @@ struct ck_model {
     ck_rope rope[CK_MAX_ROPES]; /* RoPE tables; a family that sets none gets rope[0] from the config */
     int n_ropes;
     float attn_scale;      /* multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise */
+    size_t max_ffn;        /* largest MLP intermediate size (sizes the gate/up scratch); family may raise */
     unsigned char *no_kv;  /* [n_layers] 1 where a layer keeps no KV cache (set by the family), or NULL */
 };
 

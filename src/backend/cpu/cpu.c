@@ -87,6 +87,20 @@ static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *u
     for (size_t i = 0; i < n; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
 }
 
+static void cpu_gather_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row) {
+    (void)b;
+    for (size_t i = 0; i < n; i++) memcpy(dst + i * row, src + (size_t)rows[i] * row, row * sizeof(float));
+}
+
+static void cpu_scatter_add_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, const float *w,
+                                 size_t n, size_t row) {
+    (void)b;
+    for (size_t i = 0; i < n; i++) {
+        float *d = dst + (size_t)rows[i] * row;
+        for (size_t j = 0; j < row; j++) d[j] += w[i] * src[i * row + j];
+    }
+}
+
 static void cpu_add(ck_backend *b, float *y, const float *x, size_t n) {
     (void)b;
     for (size_t i = 0; i < n; i++) y[i] += x[i];
@@ -106,6 +120,8 @@ static ck_backend cpu_backend = {
     .store_rows = cpu_store_rows,
     .attention = cpu_attention,
     .glu = cpu_glu,
+    .gather_rows = cpu_gather_rows,
+    .scatter_add_rows = cpu_scatter_add_rows,
     .add = cpu_add,
 };
 
