@@ -381,6 +381,96 @@ static void expect_load_fails(const char *dir, const char *what, const char *nee
     if (t) ck_tok_free(t);
 }
 
+/* ---- synthetic tokenizers: pipeline features the real ones do not exercise ----
+ * vocab: a=0 b=1 -=2 a-=3 -b=4 <unk>=5 ' '=6 _=7 --=8 <0xC3>=9 <0xA9>=10 ab=11; merges a+- (0), -+b (1),
+ * -+- (2), a+b (3). Expected ids follow HF `tokenizers` semantics of each component. */
+static void synth_case(const char *dir, const char *what, const char *normalizer, const char *pre, const char *added,
+                       int fuse_unk, const char *text, const int32_t *want, size_t n_want) {
+    char json[4096];
+    snprintf(json, sizeof json,
+             "{\"normalizer\": %s, \"pre_tokenizer\": %s, \"added_tokens\": %s, \"model\": {\"type\": \"BPE\","
+             " \"unk_token\": \"<unk>\", \"fuse_unk\": %s, \"byte_fallback\": true, \"vocab\": {\"a\": 0,"
+             " \"b\": 1, \"-\": 2, \"a-\": 3, \"-b\": 4, \"<unk>\": 5, \" \": 6, \"_\": 7, \"--\": 8,"
+             " \"<0xC3>\": 9, \"<0xA9>\": 10, \"ab\": 11}, \"merges\": [\"a -\", \"- b\", \"- -\", [\"a\", \"b\"]]}}",
+             normalizer, pre, added, fuse_unk ? "true" : "false");
+    write_file(dir, "tokenizer.json", json);
+    char err[256];
+    ck_tok *t = NULL;
+    if (ck_tok_load(dir, &t, err, sizeof err) != 0) {
+        CK_EXPECT(0, "synthetic %s: load failed: %s", what, err);
+        return;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = ck_tok_encode(t, text, strlen(text), 0, &ids, &n, err, sizeof err);
+    int ok = rc == 0 && n == n_want && !memcmp(ids, want, n * sizeof *ids);
+    CK_EXPECT(ok, "synthetic %s: encode of '%s' differs %s", what, text, err);
+    if (!ok && rc == 0) {
+        show_ids("ours", ids, n);
+        show_ids("want", want, n_want);
+    }
+    free(ids);
+    ck_tok_free(t);
+}
+
+#define SYNTH(dir, what, norm, pre, added, fuse, text, ...)                                              \
+    do {                                                                                                 \
+        const int32_t w_[] = {__VA_ARGS__};                                                              \
+        synth_case(dir, what, norm, pre, added, fuse, text, w_, sizeof w_ / sizeof *w_);                 \
+    } while (0)
+
+static void check_synthetic(void) {
+    char dir[] = "/tmp/cake-tok-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    const char *split = "{\"type\": \"Split\", \"pattern\": {\"String\": \"-\"}, \"behavior\": \"%s\", \"invert\": %s}";
+    char pre[256];
+    SYNTH(dir, "no pre-tokenizer", "null", "null", "[]", 0, "a-b", 3, 1);
+    snprintf(pre, sizeof pre, split, "Isolated", "false");
+    SYNTH(dir, "Split Isolated", "null", pre, "[]", 0, "a-b", 0, 2, 1);
+    snprintf(pre, sizeof pre, split, "Removed", "false");
+    SYNTH(dir, "Split Removed", "null", pre, "[]", 0, "a-b", 0, 1);
+    snprintf(pre, sizeof pre, split, "MergedWithPrevious", "false");
+    SYNTH(dir, "Split MergedWithPrevious", "null", pre, "[]", 0, "a-b", 3, 1);
+    snprintf(pre, sizeof pre, split, "MergedWithNext", "false");
+    SYNTH(dir, "Split MergedWithNext", "null", pre, "[]", 0, "a-b", 0, 4);
+    SYNTH(dir, "Split MergedWithNext, two matches", "null", pre, "[]", 0, "a--b", 0, 2, 4);
+    snprintf(pre, sizeof pre, split, "Contiguous", "false");
+    SYNTH(dir, "Split Contiguous", "null", pre, "[]", 0, "a--b", 0, 8, 1);
+    snprintf(pre, sizeof pre, split, "Removed", "true");
+    SYNTH(dir, "Split Removed inverted", "null", pre, "[]", 0, "a-b", 2);
+    /* unknown characters: byte fallback, else <unk> (fused or not) */
+    SYNTH(dir, "byte fallback", "null", "null", "[]", 0, "a\xC3\xA9", 0, 9, 10);
+    SYNTH(dir, "unk not fused", "null", "null", "[]", 0, "azzb", 0, 5, 5, 1);
+    SYNTH(dir, "unk fused", "null", "null", "[]", 1, "azzb", 0, 5, 1);
+    /* added tokens: plain, lstrip, rstrip, single_word, normalized */
+    const char *tok_fmt = "[{\"id\": 12, \"content\": \"%s\", \"special\": false, \"lstrip\": %s, \"rstrip\": %s,"
+                          " \"single_word\": %s, \"normalized\": %s}]";
+    char added[512];
+    snprintf(added, sizeof added, tok_fmt, "<x>", "false", "false", "false", "false");
+    SYNTH(dir, "added plain", "null", "null", added, 0, "a <x> b", 0, 6, 12, 6, 1);
+    snprintf(added, sizeof added, tok_fmt, "<x>", "true", "false", "false", "false");
+    SYNTH(dir, "added lstrip", "null", "null", added, 0, "a  <x> b", 0, 12, 6, 1);
+    snprintf(added, sizeof added, tok_fmt, "<x>", "false", "true", "false", "false");
+    SYNTH(dir, "added rstrip", "null", "null", added, 0, "a <x>  b", 0, 6, 12, 1);
+    snprintf(added, sizeof added, tok_fmt, "<x>", "false", "false", "true", "false");
+    SYNTH(dir, "added single_word rejected", "null", "null", added, 1, "a<x>b", 0, 5, 1);
+    SYNTH(dir, "added single_word accepted", "null", "null", added, 1, "a <x>-", 0, 6, 12, 2);
+    const char *repl = "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"_\"}";
+    snprintf(added, sizeof added, tok_fmt, "b b", "false", "false", "false", "true");
+    SYNTH(dir, "added normalized", repl, "null", added, 0, "a b b", 0, 7, 12);
+    snprintf(added, sizeof added, tok_fmt, "b b", "false", "false", "false", "false");
+    SYNTH(dir, "added not normalized", repl, "null", added, 0, "a b b", 0, 7, 12);
+    SYNTH(dir, "added not normalized, no match after normalizing", repl, "null", added, 0, "a b_b", 0, 7, 1, 7, 1);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void check_errors(void) {
     expect_load_fails("/nonexistent/cake-tok-test", "missing dir", "tokenizer.json");
     char dir[] = "/tmp/cake-tok-XXXXXX";
@@ -481,6 +571,7 @@ int main(void) {
     check_stream_split(CK_TEST_DATA "/qwen3-tiny");
     check_ignore_merges(CK_TEST_UNPACKED "/tokenizers/llama3_1");
     check_errors();
+    check_synthetic();
 
     cJSON_Delete(ref);
     raw_free(&texts);

@@ -320,7 +320,7 @@ static int pretokenize_and_bpe(enc_ctx *c, const char *s, size_t n) {
     }
     for (size_t i = 0; i < c->a.len; i++)
         if (ck_tok_bpe(t, (const uint8_t *)c->work.p + c->a.p[i].off, c->a.p[i].len, &c->bpe, c->ids) != 0)
-            return ck_err(c->err, c->errlen, "tokenizer: BPE failed (out of memory)");
+            return ck_err(c->err, c->errlen, "tokenizer: BPE failed (pre-token too long or out of memory)");
     return 0;
 }
 
