@@ -22,7 +22,8 @@ int32_t ck_tok_vocab_size(const ck_tok *t);
 int32_t ck_tok_id(const ck_tok *t, const char *token);
 
 /* Encodes text[0..len). add_special: apply the post-processor's special tokens (e.g. Llama 3's BOS),
- * as HF `encode(add_special_tokens=True)`. *ids is malloc'd (caller frees). */
+ * as HF `encode(add_special_tokens=True)`. *ids is malloc'd (caller frees), non-NULL even for 0 ids.
+ * text must be valid UTF-8 (HF takes a Rust &str); anything else is an error. */
 int ck_tok_encode(const ck_tok *t, const char *text, size_t len, int add_special, int32_t **ids,
                   size_t *n_ids, char *err, size_t errlen);
 
@@ -44,7 +45,8 @@ typedef struct ck_tok_stream {
 } ck_tok_stream;
 
 void ck_tok_stream_init(ck_tok_stream *s, const ck_tok *t);
-/* Appends the text ready after `id` into buf (cap bytes incl. NUL); returns the byte count or -1. */
+/* Appends the text ready after `id` into buf (cap bytes incl. NUL); returns the byte count or -1
+ * (unknown id, or the text does not fit in cap). Invalid byte sequences come out as U+FFFD. */
 int ck_tok_stream_push(ck_tok_stream *s, int32_t id, char *buf, size_t cap);
 /* Flushes held-back bytes (as U+FFFD for an incomplete character); returns the byte count. */
 int ck_tok_stream_flush(ck_tok_stream *s, char *buf, size_t cap);
