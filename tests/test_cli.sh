@@ -28,6 +28,37 @@ PY
     check "perplexity $m ($out)" $?
 done
 
+# the tiny Qwen3 with the real tokenizer: chat template -> model -> streamed text, byte for byte
+"$CAKE" run "$DATA/qwen3-tiny" "Explain quantum computing in simple terms." --system-prompt "" \
+    --temperature 0 -n 24 > "$T/greedy.txt" 2> "$T/greedy.err"
+python3 - "$DATA/qwen3-tiny/reference.json" "$T/greedy.txt" <<'PY'
+import json, sys
+ref = json.load(open(sys.argv[1]))
+got = open(sys.argv[2], encoding="utf-8").read()
+assert got == ref["greedy_text"], (got, ref["greedy_text"])
+PY
+check "run qwen3-tiny greedy text" $?
+grep -q "prompt: 16 tokens" "$T/greedy.err" && grep -q "generated: 24 tokens" "$T/greedy.err" && grep -q "output head" "$T/greedy.err"
+check "run summary on stderr" $?
+# the same seed gives the same sampled text, another seed another
+"$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s1.txt" 2>/dev/null
+"$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s2.txt" 2>/dev/null
+"$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 8 > "$T/s3.txt" 2>/dev/null
+cmp -s "$T/s1.txt" "$T/s2.txt" && ! cmp -s "$T/s1.txt" "$T/s3.txt" && [ -s "$T/s1.txt" ]
+check "seeded sampling is reproducible" $?
+# perplexity of text, tokenized as HF tokenizer(text) does
+python3 -c "import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))['ppl_text'])" \
+    "$DATA/qwen3-tiny/reference.json" > "$T/ppl.txt"
+out=$("$CAKE" perplexity "$DATA/qwen3-tiny" "$T/ppl.txt" | tail -n 1)
+python3 - "$DATA/qwen3-tiny/reference.json" "$out" <<'PY'
+import json, sys, re
+ref = json.load(open(sys.argv[1]))
+m = re.fullmatch(r"ppl=([0-9.e+-]+) nll=([0-9.e+-]+) n=(\d+)", sys.argv[2])
+assert m and int(m[3]) == len(ref["ppl_ids"]) - 1, sys.argv[2]
+assert abs(float(m[1]) / ref["ppl"] - 1) <= 1e-3, (m[1], ref["ppl"])
+PY
+check "perplexity qwen3-tiny text ($out)" $?
+
 # expect_fail NAME PATTERN cmd...: non-zero exit (not a signal) and PATTERN on stderr
 expect_fail() {
     name=$1 pat=$2

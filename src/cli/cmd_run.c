@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,7 @@ done:
 
 int ck_cmd_run(int argc, char **argv) {
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
-                  .top_p = 1.0, .penalty = 1.1, .seed = 299792458};
+                  .top_p = 1.0, .penalty = NAN, .seed = 299792458};
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
@@ -146,7 +147,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"temperature", 0, CK_ARG_FLOAT, &o.temperature, "sampling temperature; 0 = greedy (default 1.0)", "T"},
         {"top-k", 0, CK_ARG_INT, &o.top_k, "sample among the K most likely tokens (default off)", "K"},
         {"top-p", 0, CK_ARG_FLOAT, &o.top_p, "nucleus sampling cutoff (default off)", "P"},
-        {"repeat-penalty", 0, CK_ARG_FLOAT, &o.penalty, "penalty for repeated tokens; 1 = off (default 1.1)", "R"},
+        {"repeat-penalty", 0, CK_ARG_FLOAT, &o.penalty, "penalty for repeated tokens; 1 = off (default 1.1; with --temperature 0, 1 unless given)", "R"},
         {"repeat-last-n", 0, CK_ARG_INT, &o.last_n, "tokens the repeat penalty looks back at (default 128)", "N"},
         {"seed", 0, CK_ARG_U64, &o.seed, "random seed (default 299792458)", "S"},
         {"ctx", 0, CK_ARG_INT, &o.ctx, "context size in tokens (default: prompt + sample-len, at most the model's)", "N"},
@@ -174,6 +175,7 @@ int ck_cmd_run(int argc, char **argv) {
         fprintf(stderr, "cake run: no prompt given (see cake run --help)\n");
         return 2;
     }
+    if (isnan(o.penalty)) o.penalty = o.temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
     if (o.n < 0 || o.top_k < 0 || o.last_n < 0 || o.ctx < 0 || o.temperature < 0 || !(o.top_p > 0) ||
         !(o.penalty > 0)) {
         fprintf(stderr, "cake run: -n, --top-k, --repeat-last-n and --ctx must be >= 0, --temperature >= 0, "
