@@ -58,6 +58,8 @@ struct ck_backend {
     /* dst[rows[i], :] += w[i] * src[i, :] for i < n; rows and w are host memory */
     void (*scatter_add_rows)(ck_backend *b, float *dst, const float *src, const int32_t *rows, const float *w,
                              size_t n, size_t row);
+    /* y[i] = 0 for i < n */
+    void (*zero)(ck_backend *b, float *y, size_t n);
     /* y[i] += x[i] for i < n */
     void (*add)(ck_backend *b, float *y, const float *x, size_t n);
 };

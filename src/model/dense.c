@@ -3,12 +3,14 @@
  * it), Mistral (sliding window), Qwen2 (QKV bias), Qwen3 (per-head QK norm), Phi-3/Phi-4 (fused qkv and
  * gate_up, partial rotary), OLMo 2 (post-norms, QK norm over the whole projection), EXAONE 4 (post-norms,
  * sliding/global layers, no RoPE on global layers when a window is configured) and Gemma 3 (four norms
- * per block, (1+w) norms, GELU-tanh, scaled embeddings, local/global RoPE bases).
+ * per block, (1+w) norms, GELU-tanh, scaled embeddings, local/global RoPE bases) and Qwen3-MoE (Qwen3 with
+ * a sparse mixture-of-experts MLP on the layers `decoder_sparse_step` / `mlp_only_layers` select).
  * Block, with each norm present or not per architecture:
  *   x += post_attn_norm(attn(pre_attn_norm(x)));  x += post_mlp_norm(mlp(pre_mlp_norm(x))) */
 #include "base/err.h"
 #include "model/blocks.h"
 #include "model/family.h"
+#include "model/moe.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,28 +27,31 @@ typedef struct dense_arch {
     ck_act act;
     int gemma;                  /* (1+w) norms, sqrt(hidden) embedding scale, per-layer-type RoPE */
     int nope_global;            /* global layers skip RoPE when a sliding window is configured */
+    int moe;                    /* sparse MoE MLP on the selected layers */
 } dense_arch;
 
 #define PRE_NORMS {"input_layernorm", NULL, "post_attention_layernorm", NULL}
 #define POST_NORMS {NULL, "post_attention_layernorm", NULL, "post_feedforward_layernorm"}
 
 static const dense_arch archs[] = {
-    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0},
-    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0},
-    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0},
-    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0},
-    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0},
-    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0},
-    {"Exaone4ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 1},
+    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0},
+    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0},
+    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0, 0},
+    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 0},
+    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0, 0},
+    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0, 0},
+    {"Exaone4ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 1, 0},
     {"Gemma3ForCausalLM",
      {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"},
-     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0},
+     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0, 0},
+    {"Qwen3MoeForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 1},
 };
 
 typedef struct dense_layer {
     float *norm[N_NORMS]; /* [hidden] each, or NULL */
     ck_attn_w attn;
     ck_mlp_w mlp;
+    ck_moe_w moe;         /* used instead of mlp when moe.n_experts > 0 */
 } dense_layer;
 
 typedef struct dense_model {
@@ -69,6 +74,14 @@ static int layer_sliding(const ck_config *c, int64_t i) {
         return cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention") && c->sliding_window > 0;
     }
     return c->sliding_window > 0;
+}
+
+/* Qwen3-MoE: experts on layer i unless it is listed in mlp_only_layers or off the sparse step. */
+static int layer_moe(const ck_config *c, int64_t i) {
+    const cJSON *only = ck_cfg_get(c, "mlp_only_layers"), *e;
+    cJSON_ArrayForEach(e, only) if (cJSON_IsNumber(e) && (int64_t)e->valuedouble == i) return 0;
+    int64_t step = ck_cfg_int(c, "decoder_sparse_step", 1);
+    return step > 0 && (i + 1) % step == 0;
 }
 
 static int check_act(const ck_config *c, const dense_arch *a, char *err, size_t errlen) {
@@ -147,8 +160,11 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
         L->attn.norm_one_plus = a->gemma;
         if (a->nope_global && c->sliding_window > 0 && !sliding) L->attn.rope = -1;
         snprintf(p, sizeof p, "model.layers.%lld.mlp.", (long long)i);
-        if (ck_mlp_load(m, p, a->fused_mlp, a->act, (size_t)c->intermediate_size, &L->mlp, err, errlen) != 0)
+        if (a->moe && layer_moe(c, i)) {
+            if (ck_moe_load(m, p, ck_cfg_bool(c, "norm_topk_prob", 0), &L->moe, err, errlen) != 0) return -1;
+        } else if (ck_mlp_load(m, p, a->fused_mlp, a->act, (size_t)c->intermediate_size, &L->mlp, err, errlen) != 0) {
             return -1;
+        }
     }
     if (a->gemma && gemma_ropes(m, dm, err, errlen) != 0) return -1;
     return 0;
@@ -161,6 +177,7 @@ static void dense_unload(ck_model *m) {
         for (int k = 0; k < N_NORMS; k++)
             if (dm->layers[i].norm[k]) m->be->free(m->be, dm->layers[i].norm[k]);
         ck_attn_free(m, &dm->layers[i].attn);
+        ck_moe_free(&dm->layers[i].moe);
     }
     free(dm->layers);
     free(dm);
@@ -188,13 +205,30 @@ static void dense_layer_fwd(const ck_model *m, ck_state *s, size_t layer, size_t
     ck_attn_forward(m, s, layer, &L->attn, T);
     post_norm_add(m, s, L->norm[POST_ATTN], T);
     pre_norm(m, s, L->norm[PRE_MLP], T);
-    ck_mlp_forward(m, s, &L->mlp, s->xn, s->xn, T);
+    if (L->moe.n_experts) ck_moe_forward(m, s, &L->moe, s->fam, T);
+    else ck_mlp_forward(m, s, &L->mlp, s->xn, s->xn, T);
     post_norm_add(m, s, L->norm[POST_MLP], T);
+}
+
+/* MoE models keep router/expert scratch per session. */
+static int dense_state_init(const ck_model *m, ck_state *s, char *err, size_t errlen) {
+    if (!((const dense_model *)m->layers)->a->moe) return 0;
+    ck_moe_scratch *sc = calloc(1, sizeof *sc);
+    if (!sc) return ck_err(err, errlen, "out of memory");
+    s->fam = sc;
+    return ck_moe_scratch_init(m, sc, err, errlen);
+}
+
+static void dense_state_free(const ck_model *m, ck_state *s) {
+    if (!s->fam) return;
+    ck_moe_scratch_free(m, s->fam);
+    free(s->fam);
+    s->fam = NULL;
 }
 
 static const char *const dense_archs[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
                                           "Qwen3ForCausalLM", "Phi3ForCausalLM", "Olmo2ForCausalLM",
-                                          "Exaone4ForCausalLM", "Gemma3ForCausalLM", NULL};
+                                          "Exaone4ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM", NULL};
 
 const ck_family ck_family_dense = {
     .name = "dense",
@@ -202,4 +236,6 @@ const ck_family ck_family_dense = {
     .load = dense_load,
     .unload = dense_unload,
     .layer = dense_layer_fwd,
+    .state_init = dense_state_init,
+    .state_free = dense_state_free,
 };

@@ -101,6 +101,11 @@ static void cpu_scatter_add_rows(ck_backend *b, float *dst, const float *src, co
     }
 }
 
+static void cpu_zero(ck_backend *b, float *y, size_t n) {
+    (void)b;
+    memset(y, 0, n * sizeof *y);
+}
+
 static void cpu_add(ck_backend *b, float *y, const float *x, size_t n) {
     (void)b;
     for (size_t i = 0; i < n; i++) y[i] += x[i];
@@ -122,6 +127,7 @@ static ck_backend cpu_backend = {
     .glu = cpu_glu,
     .gather_rows = cpu_gather_rows,
     .scatter_add_rows = cpu_scatter_add_rows,
+    .zero = cpu_zero,
     .add = cpu_add,
 };
 
