@@ -17,7 +17,10 @@ Test hooks:
 Repos: cake-test/tiny-qwen3 and mirror-org/tiny-qwen3 (plain), cake-test/gated-qwen3 (needs
 "Authorization: Bearer hf_test_token"), cake-test/corrupt-qwen3 (model.safetensors served with one byte
 flipped while its sha256 is announced), cake-test/sharded-qwen3 (weights split into two shards + index).
-`hub_server.py manifest --data DIR` prints the repos' commits/etags/sizes as JSON (used by the checks).
+`hub_server.py check-layout --data DIR --cache C --repo R --files a,b` checks that R sits in cache C the
+way huggingface_hub lays it out: refs/main holds the commit (no newline); snapshots/<commit> holds exactly
+those files, each a relative symlink ../../blobs/<etag>; every blob is named by its ETag (sha256 for LFS,
+git blob sha1 otherwise) and has the served bytes; no .incomplete left. Prints "layout ok <blob bytes>".
 """
 import argparse
 import hashlib
@@ -259,19 +262,70 @@ class Hub(BaseHTTPRequestHandler):
             pass
 
 
+def check_layout(repos, cache, rid, files):
+    r = repos[rid]
+    d = os.path.join(cache, "models--" + rid.replace("/", "--"))
+    problems = []
+    with open(os.path.join(d, "refs", "main"), "rb") as f:
+        ref = f.read()
+    if ref != r["commit"].encode():
+        problems.append("refs/main holds %r, want %s" % (ref, r["commit"]))
+    snap = os.path.join(d, "snapshots", r["commit"])
+    found = set()
+    for base, dirs, names in os.walk(snap):
+        for n in names:
+            found.add(os.path.relpath(os.path.join(base, n), snap))
+    if found != set(files):
+        problems.append("snapshot has %s, want %s" % (sorted(found), sorted(files)))
+    etags = set()
+    for f in files:
+        p = os.path.join(snap, f)
+        m = r["meta"][f]
+        etags.add(m["etag"])
+        if not os.path.islink(p):
+            problems.append("%s is not a symlink" % f)
+            continue
+        want = "../" * (2 + f.count("/")) + "blobs/" + m["etag"]
+        if os.readlink(p) != want:
+            problems.append("%s -> %s, want %s" % (f, os.readlink(p), want))
+        with open(p, "rb") as fh:
+            b = fh.read()
+        if len(b) != m["size"] or hashlib.sha256(b).hexdigest() != m["sha256"]:
+            problems.append("%s has wrong bytes" % f)
+    blobs = set(os.listdir(os.path.join(d, "blobs")))
+    if blobs != etags:
+        problems.append("blobs are %s, want %s" % (sorted(blobs), sorted(etags)))
+    if problems:
+        print("layout BAD:\n  " + "\n  ".join(problems))
+        sys.exit(1)
+    print("layout ok %d" % sum(os.path.getsize(os.path.join(d, "blobs", b)) for b in blobs))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["serve", "manifest"])
+    ap.add_argument("mode", choices=["serve", "manifest", "check-layout"])
     ap.add_argument("--data", required=True)
     ap.add_argument("--port-file")
     ap.add_argument("--log", default=os.devnull)
+    ap.add_argument("--cache")
+    ap.add_argument("--repo")
+    ap.add_argument("--files")
     a = ap.parse_args()
     repos = build_repos(a.data)
     if a.mode == "manifest":
         json.dump({k: {"commit": v["commit"], "meta": v["meta"]} for k, v in repos.items()}, sys.stdout, indent=1)
         return
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    srv.daemon_threads = True
+    if a.mode == "check-layout":
+        return check_layout(repos, a.cache, a.repo, a.files.split(","))
+    srv = Server(("127.0.0.1", 0), Hub)
     srv.repos, srv.log, srv.drop, srv.lock = repos, a.log, 0, threading.Lock()
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -110,8 +110,8 @@ static int http_error(ctx *c, const ck_http_resp *r, const char *file, const cha
                       c->repo, c->endpoint, c->repo, extra);
     }
     if (!strcmp(code, "RepoNotFound") || (!file && r->status == 404 && !code[0]))
-        return ck_err(err, errlen, "repository %s not found on %s%s%s", c->repo, c->endpoint,
-                      c->has_token ? "" : " (if it is private, set HF_TOKEN)", extra);
+        return ck_err(err, errlen, "repository %s not found on %s%s", c->repo, c->endpoint,
+                      c->has_token ? "" : " (if it is private, set HF_TOKEN)");
     if (!strcmp(code, "RevisionNotFound"))
         return ck_err(err, errlen, "revision '%s' not found in %s%s", c->revision, c->repo, extra);
     if (!strcmp(code, "EntryNotFound") || r->status == 404)
@@ -457,8 +457,13 @@ static int fetch_item(ctx *c, item *f, char *err, size_t errlen) {
     snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c->endpoint, repo, c->commit, file);
     ck_http_resp r;
     char why[1024];
-    ck_http_kind k = ck_http_head(&c->http, url, &r, why, sizeof why);
-    if (k != CK_HTTP_OK) return net_error(c, k, why, err, errlen);
+    /* a 3xx without X-Linked-Etag is not the LFS redirect but a moved repo: ask the new place */
+    for (int hops = 0;; hops++) {
+        ck_http_kind k = ck_http_head(&c->http, url, &r, why, sizeof why);
+        if (k != CK_HTTP_OK) return net_error(c, k, why, err, errlen);
+        if (!(r.status >= 301 && r.status <= 308) || r.linked_etag[0] || !r.location[0] || hops == 5) break;
+        snprintf(url, sizeof url, "%s", r.location);
+    }
     if (r.status != 200 && !(r.status >= 301 && r.status <= 308))
         return http_error(c, &r, f->name, url, err, errlen);
     char *etag = r.linked_etag[0] ? r.linked_etag : r.etag;
@@ -473,7 +478,7 @@ static int fetch_item(ctx *c, item *f, char *err, size_t errlen) {
                  (long long)f->size, (long long)size);
         f->size = size;
     }
-    if (!f->sha256[0] && r.linked_etag[0] && strlen(etag) == 64) snprintf(f->sha256, sizeof f->sha256, "%s", etag);
+    if (!f->sha256[0] && r.linked_etag[0] && strlen(etag) == 64) memcpy(f->sha256, etag, 65);
     char dl[URL_MAX];
     snprintf(dl, sizeof dl, "%s", r.location[0] ? r.location : url);
     if (ck_path_join(f->blob, sizeof f->blob, c->blobs, f->etag, err, errlen) != 0) return -1;
