@@ -168,7 +168,11 @@ layout cake-test/tiny-qwen3 "$FILES"
 expect "and repairs it" grep -q "layout ok" "$T/layout"
 
 # --- list across both caches, rm ----------------------------------------------------------------------
-run "$CAKE" pull mirror-org/tiny-qwen3
+MC=$(python3 -c "import hashlib; print(hashlib.sha1(b'commit of mirror-org/tiny-qwen3').hexdigest())")
+run "$CAKE" pull mirror-org/tiny-qwen3 --revision "$MC"
+expect "a pull pinned to a commit writes the snapshot but no ref, as huggingface_hub does" sh -c "[ $(cat "$T/rc") = 0 ] && [ -f '$C/models--mirror-org--tiny-qwen3/snapshots/$MC/config.json' ] && [ ! -e '$C/models--mirror-org--tiny-qwen3/refs' ]"
+run "$CAKE" list
+expect "and list counts it complete" grep -Eq "^mirror-org/tiny-qwen3 +complete" "$T/out"
 mkdir -p "$CAKE_CACHE/models/local--worker-model"
 cp "$DATA/qwen3-s/config.json" "$DATA/qwen3-s/model.safetensors" "$CAKE_CACHE/models/local--worker-model/"
 run "$CAKE" list

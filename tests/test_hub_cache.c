@@ -210,7 +210,7 @@ int main(int argc, char **argv) {
 
     /* --- a cache with complete, partial and broken repos --- */
     make_repo("models--org--a", "model.safetensors", 1);         /* complete */
-    make_repo("models--other--a", "model.safetensors", 0);       /* no refs/main: partial */
+    make_repo("models--other--a", "model.safetensors", 0);       /* pinned commit: no refs/main */
     make_repo("models--org--dangling", "dangling.safetensors", 1); /* link into a missing blob */
     make_repo("models--org--noweights", NULL, 1);
     make_repo("models--org--sharded", "model-00001-of-00002.safetensors", 1);
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     CK_EXPECT(ck_models_scan(hub, cake, &l, err, sizeof err) == 0, "%s", err);
     CK_EXPECT(l.n == 7, "entries %zu", l.n);
     const char *want[][3] = {{"org/a", "1", "hf"},         {"org/dangling", "0", "hf"}, {"org/noweights", "0", "hf"},
-                             {"org/sharded", "0", "hf"},   {"other/a", "0", "hf"},      {"work/half", "0", "worker"},
+                             {"org/sharded", "0", "hf"},   {"other/a", "1", "hf"},      {"work/half", "0", "worker"},
                              {"work/m", "1", "worker"}};
     for (size_t i = 0; i < l.n && i < 7; i++) {
         CK_EXPECT(!strcmp(l.v[i].name, want[i][0]), "entry %zu name %s", i, l.v[i].name);

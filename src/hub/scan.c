@@ -134,10 +134,12 @@ static int scan_hf(const char *root, ck_model_list *l, size_t *cap, char *err, s
         if (ck_path_join(e.path, sizeof e.path, root, de->d_name, NULL, 0) != 0 || !ck_is_dir(e.path)) continue;
         e.source = CK_SRC_HF;
         char msg[256];
-        if (ck_hub_find(root, e.name, "main", e.snapshot, sizeof e.snapshot, msg, sizeof msg) == 0)
+        if (ck_hub_find(root, e.name, "main", e.snapshot, sizeof e.snapshot, msg, sizeof msg) == 0) {
             e.complete = 1;
-        else
+        } else { /* e.g. pulled at a pinned commit, which writes no ref */
             newest_snapshot(e.path, e.snapshot, sizeof e.snapshot);
+            e.complete = e.snapshot[0] && ck_model_dir_complete(e.snapshot, msg, sizeof msg);
+        }
         char blobs[CK_PATH_MAX];
         if (ck_path_join(blobs, sizeof blobs, e.path, "blobs", NULL, 0) == 0) e.size_bytes = ck_dir_size_bytes(blobs);
         if (push(l, cap, &e) != 0) {

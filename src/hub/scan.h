@@ -4,9 +4,10 @@
  * Complete means usable for inference: config.json and the weights are present as regular files
  * (symlinks followed; a dangling link is a missing file) — every shard named by
  * model.safetensors.index.json, else model.safetensors, else some *.safetensors or *.gguf. For an HF
- * repo the directory judged is snapshots/<refs/main>; without refs/main the newest snapshot is shown
- * (and is never treated as complete by ck_hub_find). A pull links snapshot entries and writes the ref
- * only after every blob is verified, so an interrupted pull is never complete.
+ * repo the directory judged is snapshots/<refs/main>, else (a pull pinned to a commit writes no ref)
+ * the newest snapshot; ck_hub_find, which `run` relies on, only ever follows the requested ref. A pull
+ * links snapshot entries and writes the ref only after every blob is verified, so an interrupted pull
+ * is never complete.
  *
  * Invariant of ck_model_remove(): it deletes only a directory that is a direct child of one of the two
  * cache roots (after resolving symlinks) and whose name has the cache's model-directory form. */
@@ -25,7 +26,7 @@ typedef struct ck_model_entry {
     char path[CK_PATH_MAX];      /* models--ORG--NAME for HF, the model directory for worker */
     char snapshot[CK_PATH_MAX];  /* the directory a run would load; "" when there is none */
     ck_model_source source;
-    int complete;                /* 1 when `snapshot` is complete (and, for HF, reached via refs/main) */
+    int complete;                /* 1 when `snapshot` is complete */
     uint64_t size_bytes;         /* HF: bytes in blobs/ (incl. .incomplete); worker: regular files under path */
 } ck_model_entry;
 
