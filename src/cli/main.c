@@ -12,8 +12,8 @@ static const struct {
     {"run", ck_cmd_run, "generate text from a prompt (MODEL is a directory or an HF repo id)"},
     {"perplexity", ck_cmd_perplexity, "score a text file: ppl=<float> nll=<mean nll> n=<tokens>"},
     {"pull", ck_cmd_pull, "download ORG/NAME from the HuggingFace Hub into the HF cache"},
-    {"list", ck_cmd_list, "list the models in the HF cache"},
-    {"rm", ck_cmd_rm, "delete a model from the HF cache"},
+    {"list", ck_cmd_list, "list the models in the HF cache and in cake's worker cache"},
+    {"rm", ck_cmd_rm, "delete a model from the HF cache or the worker cache"},
 };
 
 static void usage(FILE *f) {
