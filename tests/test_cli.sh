@@ -76,7 +76,7 @@ expect_fail "unknown flag" "unknown flag" "$CAKE" run "$DATA/qwen3-s" hi --bogus
 expect_fail "bad flag value" "invalid value" "$CAKE" run "$DATA/qwen3-s" hi -n many
 expect_fail "missing value" "needs a value" "$CAKE" run "$DATA/qwen3-s" hi --seed
 expect_fail "unknown command" "unknown command" "$CAKE" fly
-expect_fail "missing model dir" "not found" "$CAKE" perplexity "$T/nope" "$T/ids.txt" --tokens
+expect_fail "missing model dir" "is not a model" "$CAKE" perplexity "$T/nope" "$T/ids.txt" --tokens
 expect_fail "missing file" "cannot open" "$CAKE" perplexity "$DATA/qwen3-s" "$T/nope.txt" --tokens
 echo "1 2 99999" > "$T/bad_ids.txt"
 expect_fail "id out of range" "bad token id" "$CAKE" perplexity "$DATA/qwen3-s" "$T/bad_ids.txt" --tokens

@@ -84,8 +84,13 @@ expect "second pull skips every file" sh -c "[ $(cat "$T/rc") = 0 ] && grep -q '
 SNAP="$C/models--cake-test--tiny-qwen3/snapshots/$(cat "$C/models--cake-test--tiny-qwen3/refs/main")"
 run "$BIN/test_hub_cache" resolve cake-test/tiny-qwen3
 expect "a cached repo id resolves to its snapshot without a download" grep -qx "cached $SNAP" "$T/out"
-# TODO(integrator): once cmd_run.c calls ck_cli_resolve_model(), also check the command itself:
-#   run "$CAKE" run cake-test/tiny-qwen3 "hi" -n 1; expect "run by repo id" rc 0
+# the model-taking commands resolve a cached repo id (the fixture repo pairs qwen3-s weights with the real
+# Qwen3 tokenizer, so only single-byte prompts stay inside its 1024-token vocabulary)
+run "$CAKE" run cake-test/tiny-qwen3 "a" --raw --temperature 0 -n 2
+expect "cake run by repo id" rc 0
+python3 -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['ppl_ids'])))" "$DATA/qwen3-s/reference.json" > "$T/ids.txt"
+run "$CAKE" perplexity cake-test/tiny-qwen3 "$T/ids.txt" --tokens
+expect "cake perplexity by repo id scores the pulled weights" grep -q "^ppl=16924\.7" "$T/out"
 run "$BIN/test_hub_cache" resolve cake-test/sharded-qwen3
 expect "a missing repo id is pulled on resolution" grep -q "^pulled $C/models--cake-test--sharded-qwen3/snapshots/" "$T/out"
 layout cake-test/sharded-qwen3 "config.json,generation_config.json,tokenizer.json,tokenizer_config.json,model.safetensors.index.json,model-00001-of-00002.safetensors,model-00002-of-00002.safetensors"
