@@ -11,7 +11,7 @@ check() { # check NAME CONDITION-RESULT
 }
 
 # perplexity from token ids, against the reference ppl
-for m in qwen3-s qwen3-f32-s qwen2-s llama3-s; do
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s; do
     python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join(map(str, r['ppl_ids'])))" \
         "$DATA/$m/reference.json" > "$T/ids.txt"
     out=$("$CAKE" perplexity "$DATA/$m" "$T/ids.txt" --tokens | tail -n 1)
@@ -58,6 +58,20 @@ assert m and int(m[3]) == len(ref["ppl_ids"]) - 1, sys.argv[2]
 assert abs(float(m[1]) / ref["ppl"] - 1) <= 1e-3, (m[1], ref["ppl"])
 PY
 check "perplexity qwen3-tiny text ($out)" $?
+
+# every family streams text through `cake run`: the random-weight fixtures carry no tokenizer, so each is
+# paired with the Qwen3 byte-level tokenizer (no chat template: raw prompt). A single-byte prompt stays
+# inside their 1024-token vocabularies; greedy output must be non-empty and identical twice.
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s; do
+    [ -d "$DATA/$m" ] || continue
+    mkdir -p "$T/fam/$m"
+    for f in "$DATA/$m"/*.json "$DATA/$m"/*.safetensors; do ln -sf "$f" "$T/fam/$m/"; done
+    ln -sf "$DATA/qwen3-tiny/tokenizer.json" "$T/fam/$m/tokenizer.json"
+    "$CAKE" run "$T/fam/$m" "a" --temperature 0 -n 12 > "$T/fam/$m.1" 2>/dev/null &&
+        "$CAKE" run "$T/fam/$m" "a" --temperature 0 -n 12 > "$T/fam/$m.2" 2>/dev/null &&
+        [ -s "$T/fam/$m.1" ] && cmp -s "$T/fam/$m.1" "$T/fam/$m.2"
+    check "run streams text for $m" $?
+done
 
 # expect_fail NAME PATTERN cmd...: non-zero exit (not a signal) and PATTERN on stderr
 expect_fail() {
