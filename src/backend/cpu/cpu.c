@@ -123,7 +123,7 @@ static void cpu_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, 
     for (size_t t = 0; t < T; t++)
         for (size_t h = 0; h < n; h++) {
             size_t i = t * n + h;
-            float bv = bl[i];
+            float bv = bl[i]; /* read before writing: beta may alias bl */
             g[i] = -expf(A_log[h]) * ck_softplus_ref(a[i] + dt_bias[h]);
             beta[i] = 1.0f / (1.0f + expf(-bv));
         }
