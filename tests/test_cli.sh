@@ -11,7 +11,7 @@ check() { # check NAME CONDITION-RESULT
 }
 
 # perplexity from token ids, against the reference ppl
-for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s; do
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s qwen3_5-s qwen3_5moe-s; do
     python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join(map(str, r['ppl_ids'])))" \
         "$DATA/$m/reference.json" > "$T/ids.txt"
     out=$("$CAKE" perplexity "$DATA/$m" "$T/ids.txt" --tokens | tail -n 1)
@@ -62,7 +62,7 @@ check "perplexity qwen3-tiny text ($out)" $?
 # every family streams text through `cake run`: the random-weight fixtures carry no tokenizer, so each is
 # paired with the Qwen3 byte-level tokenizer (no chat template: raw prompt). A single-byte prompt stays
 # inside their 1024-token vocabularies; greedy output must be non-empty and identical twice.
-for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s; do
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s qwen3_5-s qwen3_5moe-s; do
     [ -d "$DATA/$m" ] || continue
     mkdir -p "$T/fam/$m"
     for f in "$DATA/$m"/*.json "$DATA/$m"/*.safetensors; do ln -sf "$f" "$T/fam/$m/"; done

@@ -66,7 +66,7 @@ int main(void) {
     expect_reject("missing fields", "{\"a\":{\"dtype\":\"F32\"}}", 8, "needs");
     expect_reject("bad json", "{\"a\":{\"dtype\":\"F32\",", 8, "JSON");
     expect_reject("not an object", "[1,2,3]", 8, "JSON");
-    expect_reject("too many dims", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,1]}}", 8,
+    expect_reject("too many dims", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 8,
                   "dimensions");
     /* header length field larger than the file */
     uint8_t small[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};

@@ -28,12 +28,32 @@ typedef struct ck_attn_args {
     float softcap;       /* 0: none; else scores = softcap * tanh(scores / softcap) */
 } ck_attn_args;
 
+/* Arguments of the gated delta rule (Gated DeltaNet's recurrence) over T tokens, per value head h with
+ * its key head h / (n_v_heads / n_k_heads) (grouped value heads, repeat_interleave order):
+ *   q, k <- l2norm(q), l2norm(k) (when l2norm; x / sqrt(sum x^2 + 1e-6));  q <- q * q_scale
+ *   S <- S * exp(g[t, h]);  S <- S + k (beta[t, h] (v - S^T k))^T;  out[t, h] = S^T q
+ * with S = state[h] of shape [k_head_dim, v_head_dim]. Rows of q, k, v are `*_stride` floats apart so
+ * that they can be read straight out of a fused projection. */
+typedef struct ck_gdn_args {
+    const float *q, *k;  /* [T, stride]: row t holds [n_k_heads, k_head_dim] at offset 0 */
+    const float *v;      /* [T, stride]: row t holds [n_v_heads, v_head_dim] at offset 0 */
+    size_t q_stride, k_stride, v_stride;
+    const float *g;      /* [T, n_v_heads] log decay (<= 0) */
+    const float *beta;   /* [T, n_v_heads] */
+    float *state;        /* [n_v_heads, k_head_dim, v_head_dim], updated in place */
+    float *out;          /* [T, n_v_heads, v_head_dim] */
+    size_t T, n_k_heads, n_v_heads, k_head_dim, v_head_dim;
+    int l2norm;          /* normalize q and k first */
+    float q_scale;
+} ck_gdn_args;
+
 struct ck_backend {
     const char *name;
     void *(*alloc)(ck_backend *b, size_t bytes);   /* zeroed; NULL on failure */
     void (*free)(ck_backend *b, void *p);
     void (*upload)(ck_backend *b, void *dst, const void *src, size_t bytes);
     void (*download)(ck_backend *b, void *dst, const void *src, size_t bytes);
+    void (*clear)(ck_backend *b, void *dst, size_t bytes);          /* zeroes backend memory */
     /* Makes a weight usable by the ops (copy to device, repack); the default keeps the view. */
     int (*prepare_weight)(ck_backend *b, ck_tensor *w, char *err, size_t errlen);
 
@@ -62,6 +82,28 @@ struct ck_backend {
     void (*zero)(ck_backend *b, float *y, size_t n);
     /* y[i] += x[i] for i < n */
     void (*add)(ck_backend *b, float *y, const float *x, size_t n);
+
+    /* dst[r * dst_stride + i] = src[r * src_stride + i] for r < rows, i < n (strided row copy: split a
+     * fused projection, de-interleave heads). dst and src do not overlap. */
+    void (*copy_rows)(ck_backend *b, float *dst, size_t dst_stride, const float *src, size_t src_stride, size_t rows,
+                      size_t n);
+    /* y[r * n + i] *= sigmoid(g[r * g_stride + i]) for r < rows, i < n (output gates) */
+    void (*sigmoid_mul)(ck_backend *b, float *y, const float *g, size_t g_stride, size_t rows, size_t n);
+    /* Causal depthwise conv1d over time with a carried state, optionally followed by SiLU:
+     *   y[t, c] = act(sum_j w[c, j] * xx[t + j, c]), j < K, where xx = [state; x] ([K-1 + T, C]);
+     * then state <- the last K-1 rows of xx. x [T, C], y [T, C] (y != x), state [K-1, C], w f32 [C, K]. */
+    void (*conv1d_causal)(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T, size_t C,
+                          size_t K, int silu);
+    /* Gated DeltaNet gates per token and value head:
+     *   g[t, h] = -exp(A_log[h]) * softplus(a[t, h] + dt_bias[h]);  beta[t, h] = sigmoid(bl[t, h])
+     * a, bl, g, beta [T, n]; A_log, dt_bias f32 [n]. g may equal a and beta may equal bl. */
+    void (*gdn_gates)(ck_backend *b, float *g, float *beta, const float *a, const float *bl, const float *A_log,
+                      const float *dt_bias, size_t T, size_t n);
+    void (*gated_delta)(ck_backend *b, const ck_gdn_args *a);
+    /* Gated RMSNorm: y[r, :] = x[r, :] / rms(x[r, :]) * w * silu(z[r, :]); x, z, y [rows, n], w f32 [n];
+     * y may equal x. */
+    void (*rmsnorm_gated)(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,
+                          size_t n, float eps);
 };
 
 /* The CPU backend (scalar references in cpu/ref.c, threaded with OpenMP). */

@@ -47,8 +47,8 @@ static int parse_entry(const cJSON *e, const uint8_t *data, uint64_t data_len, c
     size_t esize = dtype_bytes(dt->valuestring);
     if (!esize) return ck_err(err, errlen, "tensor '%s': unknown dtype '%s'", name, dt->valuestring);
     int nd = cJSON_GetArraySize(shape);
-    if (nd > CK_MAX_DIMS)
-        return ck_err(err, errlen, "tensor '%s': %d dimensions (at most %d supported)", name, nd, CK_MAX_DIMS);
+    if (nd > CK_ST_MAX_DIMS)
+        return ck_err(err, errlen, "tensor '%s': %d dimensions (at most %d supported)", name, nd, CK_ST_MAX_DIMS);
     uint64_t numel = 1;
     out->ndim = nd;
     for (int i = 0; i < nd; i++) {
@@ -241,10 +241,13 @@ int ck_weights_find(const ck_weights *w, const char *name, ck_tensor *t, char *e
             if (e->dtype < 0)
                 return ck_err(err, errlen, "tensor '%s' has dtype %s; supported: F32, F16, BF16", name,
                               e->dtype_name);
+            if (e->ndim > CK_MAX_DIMS)
+                return ck_err(err, errlen, "tensor '%s' has %d dimensions (at most %d supported)", name, e->ndim,
+                              CK_MAX_DIMS);
             memset(t, 0, sizeof *t);
             t->dtype = (ck_dtype)e->dtype;
             t->ndim = e->ndim;
-            memcpy(t->shape, e->shape, sizeof t->shape);
+            memcpy(t->shape, e->shape, (size_t)e->ndim * sizeof t->shape[0]);
             t->data = e->data;
             return 1;
         }

@@ -12,12 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CK_ST_MAX_DIMS 8 /* parsed; tensors over CK_MAX_DIMS (e.g. a vision tower's Conv3d) load as errors */
+
 typedef struct ck_st_entry {
     char *name;
     int dtype;                 /* a ck_dtype, or -1 for a dtype we do not compute with */
     char dtype_name[12];
     int ndim;
-    uint64_t shape[CK_MAX_DIMS];
+    uint64_t shape[CK_ST_MAX_DIMS];
     const uint8_t *data;       /* inside the parsed buffer */
     uint64_t nbytes;
 } ck_st_entry;
@@ -45,7 +47,7 @@ int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen);
 void ck_weights_close(ck_weights *w);
 
 /* Finds `name`. Returns 1 and fills *t when present, 0 when absent, -1 (with err) when present with a
- * dtype we cannot compute with. */
+ * dtype we cannot compute with or more than CK_MAX_DIMS dimensions. */
 int ck_weights_find(const ck_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen);
 
 #endif

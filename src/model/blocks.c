@@ -2,6 +2,8 @@
 #include "model/blocks.h"
 #include "base/err.h"
 
+#include "base/err.h"
+
 #include <stdio.h>
 
 ck_tensor ck_tensor_rows(const ck_tensor *t, uint64_t r0, uint64_t n) {
@@ -16,9 +18,10 @@ static int load_bias_norms(ck_model *m, const char *prefix, unsigned flags, ck_a
     size_t hd = (size_t)c->head_dim, qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd;
     char name[256];
     if (flags & CK_ATTN_BIAS) {
+        size_t qb = w->out_gate ? 2 * qd : qd;
         const char *n[3] = {"q_proj", "k_proj", "v_proj"};
         float **b[3] = {&w->q_bias, &w->k_bias, &w->v_bias};
-        size_t len[3] = {qd, kd, kd};
+        size_t len[3] = {qb, kd, kd};
         for (int i = 0; i < 3; i++) {
             snprintf(name, sizeof name, "%s%s.bias", prefix, n[i]);
             if (ck_model_vector(m, name, 0, len[i], b[i], err, errlen) != 0) return -1;
@@ -40,6 +43,10 @@ int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, 
              kd = (uint64_t)(c->n_kv_heads * c->head_dim);
     char name[256];
     w->rope = 0;
+    w->out_gate = (flags & CK_ATTN_OUT_GATE) != 0;
+    if (w->out_gate && (flags & CK_ATTN_FUSED_QKV))
+        return ck_err(err, errlen, "internal: an output gate with a fused qkv_proj is not supported");
+    if (w->out_gate && !m->attn_out_gate) return ck_err(err, errlen, "internal: m->attn_out_gate is not set");
     if (flags & CK_ATTN_FUSED_QKV) {
         ck_tensor qkv;
         uint64_t dims[2] = {qd + 2 * kd, hid};
@@ -50,7 +57,7 @@ int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, 
         w->v = ck_tensor_rows(&qkv, qd + kd, kd);
     } else {
         struct { const char *n; ck_tensor *t; uint64_t rows; } p[] = {
-            {"q_proj", &w->q, qd}, {"k_proj", &w->k, kd}, {"v_proj", &w->v, kd}};
+            {"q_proj", &w->q, w->out_gate ? 2 * qd : qd}, {"k_proj", &w->k, kd}, {"v_proj", &w->v, kd}};
         for (size_t i = 0; i < 3; i++) {
             uint64_t dims[2] = {p[i].rows, hid};
             snprintf(name, sizeof name, "%s%s.weight", prefix, p[i].n);
@@ -74,7 +81,12 @@ void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn
     const ck_config *c = &m->cfg;
     size_t nh = (size_t)c->n_heads, nkv = (size_t)c->n_kv_heads, hd = (size_t)c->head_dim;
     float eps = (float)c->rms_eps;
-    be->matmul(be, s->q, s->xn, &w->q, w->q_bias, T);  /* q [T, nh, hd] */
+    if (w->out_gate) {
+        be->matmul(be, s->qg, s->xn, &w->q, w->q_bias, T);     /* qg [T, nh, 2 hd]: q | gate per head */
+        be->copy_rows(be, s->q, hd, s->qg, 2 * hd, T * nh, hd); /* q [T, nh, hd] */
+    } else {
+        be->matmul(be, s->q, s->xn, &w->q, w->q_bias, T);      /* q [T, nh, hd] */
+    }
     be->matmul(be, s->k, s->xn, &w->k, w->k_bias, T);  /* k [T, nkv, hd] */
     be->matmul(be, s->v, s->xn, &w->v, w->v_bias, T);  /* v [T, nkv, hd] */
     if (w->q_norm) {
@@ -99,6 +111,7 @@ void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn
         .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale, .window = w->window,
     };
     be->attention(be, &a);                               /* att [T, nh, hd] */
+    if (w->out_gate) be->sigmoid_mul(be, s->att, s->qg + hd, 2 * hd, T * nh, hd);
     be->matmul(be, s->xn, s->att, &w->o, NULL, T);      /* xn [T, hidden] */
 }
 

@@ -1,7 +1,7 @@
 /* blocks.h — sub-blocks shared by the families: grouped-query attention with a KV cache and the gated
  * MLP. Each reads the normed input s->xn[T, hidden] and leaves its output projection in s->xn.
  * Attention options: QKV bias, QK RMSNorm per head or over the whole projection, a fused qkv_proj, RoPE
- * from one of the model's tables (or none), a sliding window. MLP options: fused gate_up_proj, SiLU or
+ * from one of the model's tables (or none), a sliding window, a sigmoid output gate fused into q_proj. MLP options: fused gate_up_proj, SiLU or
  * GELU-tanh gate. Fused weights are split into row views of the same mapped tensor: no copies. */
 #ifndef CK_MODEL_BLOCKS_H
 #define CK_MODEL_BLOCKS_H
@@ -13,6 +13,9 @@ enum {
     CK_ATTN_QK_NORM = 2,       /* q_norm/k_norm over each head ([head_dim] weights) */
     CK_ATTN_QK_NORM_WHOLE = 4, /* q_norm/k_norm over the whole projection ([heads*head_dim]) */
     CK_ATTN_FUSED_QKV = 8,     /* one qkv_proj [(heads + 2 kv) * head_dim, hidden] */
+    CK_ATTN_OUT_GATE = 16,     /* q_proj [heads * 2 * head_dim, hidden] yields per head [q, gate]; the
+                                  attention output is multiplied by sigmoid(gate) before o_proj (Qwen3.5,
+                                  Qwen3-Next); needs m->attn_out_gate so that the state has s->qg */
 };
 
 typedef struct ck_attn_w {
@@ -21,6 +24,7 @@ typedef struct ck_attn_w {
     float *q_norm, *k_norm;          /* [head_dim] or [heads*hd] / [kv*hd] RMSNorm weights, or NULL */
     int norm_whole;                  /* q/k norms span the whole projection */
     int norm_one_plus;               /* norms scale by (1 + w) */
+    int out_gate;                    /* q holds [heads, 2 * hd]: per head q then its output gate */
     int rope;                        /* index into m->rope, or -1 for no RoPE */
     size_t window;                   /* sliding window in positions, 0 = full */
 } ck_attn_w;

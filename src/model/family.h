@@ -22,5 +22,6 @@ struct ck_family {
 };
 
 extern const ck_family ck_family_dense;
+extern const ck_family ck_family_qwen35; /* qwen35.c: Gated DeltaNet + gated attention hybrid */
 
 #endif

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static const ck_family *const families[] = {&ck_family_dense};
+static const ck_family *const families[] = {&ck_family_dense, &ck_family_qwen35};
 
 const char *ck_model_supported(void) {
     static char list[1024];
@@ -156,6 +156,10 @@ int ck_state_init(ck_state *s, const ck_model *m, size_t max_ctx, char *err, siz
                       &s->cos[0], &s->sin[0], &s->cos[1], &s->sin[1]};
     size_t sizes[] = {d, d, qd, kd, kd, qd, ffn, ffn, 0, half, half, half, half};
     size_t n_bufs = 9 + 2 * (size_t)m->n_ropes;
+    if (ok && m->attn_out_gate) {
+        s->qg = be->alloc(be, CK_CHUNK * 2 * qd * sizeof(float));
+        ok = s->qg != NULL;
+    }
     for (size_t i = 0; ok && i < n_bufs; i++) {
         size_t bytes = sizes[i] ? CK_CHUNK * sizes[i] * sizeof(float)
                                 : CK_HEAD_ROWS * (size_t)c->vocab_size * sizeof(float);
@@ -183,7 +187,7 @@ void ck_state_free(ck_state *s) {
     }
     free(s->kv);
     float *bufs[] = {s->x, s->xn, s->q, s->k, s->v, s->att, s->gate, s->up, s->logits,
-                     s->cos[0], s->sin[0], s->cos[1], s->sin[1]};
+                     s->cos[0], s->sin[0], s->cos[1], s->sin[1], s->qg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
     free(s->host_cos);

@@ -37,6 +37,7 @@ struct ck_model {
     float attn_scale;      /* multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise */
     size_t max_ffn;        /* largest MLP intermediate size (sizes the gate/up scratch); family may raise */
     unsigned char *no_kv;  /* [n_layers] 1 where a layer keeps no KV cache (set by the family), or NULL */
+    int attn_out_gate;     /* set by the family when q_proj carries an output gate: the state gets s->qg */
 };
 
 /* Per-layer attention cache, owned by whoever runs the layer. */
@@ -59,6 +60,7 @@ struct ck_state {
     float *xn;             /* [CK_CHUNK, hidden] normed input of a sub-block */
     float *q, *k, *v, *att;/* [CK_CHUNK, heads x head_dim] (k, v: kv heads) */
     float *gate, *up;      /* [CK_CHUNK, intermediate] */
+    float *qg;             /* [CK_CHUNK, heads x 2 x head_dim] q + output gate, when m->attn_out_gate; else NULL */
     float *cos[CK_MAX_ROPES], *sin[CK_MAX_ROPES]; /* [CK_CHUNK, rot_dim/2] per table, rows in flight */
     float *logits;         /* [CK_HEAD_ROWS, vocab] */
     float *host_cos, *host_sin; /* host staging, [CK_CHUNK, max rot_dim/2] */

@@ -27,6 +27,11 @@ static void cpu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
     memcpy(dst, src, bytes);
 }
 
+static void cpu_clear(ck_backend *b, void *dst, size_t bytes) {
+    (void)b;
+    memset(dst, 0, bytes);
+}
+
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     (void)b; (void)w; (void)err; (void)errlen;
     return 0;
@@ -111,12 +116,58 @@ static void cpu_add(ck_backend *b, float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+static void cpu_copy_rows(ck_backend *b, float *dst, size_t dst_stride, const float *src, size_t src_stride,
+                          size_t rows, size_t n) {
+    (void)b;
+    for (size_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, n * sizeof(float));
+}
+
+static void cpu_sigmoid_mul(ck_backend *b, float *y, const float *g, size_t g_stride, size_t rows, size_t n) {
+    (void)b;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < n; i++) y[r * n + i] *= 1.0f / (1.0f + expf(-g[r * g_stride + i]));
+}
+
+static void cpu_conv1d_causal(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T,
+                              size_t C, size_t K, int silu) {
+    (void)b;
+    long long n = (long long)C;
+#pragma omp parallel for schedule(static) if (C * T * K > 65536)
+    for (long long c = 0; c < n; c++) ck_conv1d_channel_ref(y, x, state, w + (size_t)c * K, T, C, K, (size_t)c, silu);
+}
+
+static void cpu_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, const float *bl, const float *A_log,
+                          const float *dt_bias, size_t T, size_t n) {
+    (void)b;
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < n; h++) {
+            size_t i = t * n + h;
+            float bv = bl[i]; /* read before writing: beta may alias bl */
+            g[i] = -expf(A_log[h]) * ck_softplus_ref(a[i] + dt_bias[h]);
+            beta[i] = 1.0f / (1.0f + expf(-bv));
+        }
+}
+
+static void cpu_gated_delta(ck_backend *b, const ck_gdn_args *a) {
+    (void)b;
+    long long n = (long long)a->n_v_heads;
+#pragma omp parallel for schedule(static) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads > 65536)
+    for (long long h = 0; h < n; h++) ck_gated_delta_head_ref(a, (size_t)h);
+}
+
+static void cpu_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,
+                              size_t n, float eps) {
+    (void)b;
+    for (size_t r = 0; r < rows; r++) ck_rmsnorm_gated_ref(y + r * n, x + r * n, z + r * n, w, n, eps);
+}
+
 static ck_backend cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .clear = cpu_clear,
     .prepare_weight = cpu_prepare_weight,
     .embed = cpu_embed,
     .matmul = cpu_matmul,
@@ -129,6 +180,12 @@ static ck_backend cpu_backend = {
     .scatter_add_rows = cpu_scatter_add_rows,
     .zero = cpu_zero,
     .add = cpu_add,
+    .copy_rows = cpu_copy_rows,
+    .sigmoid_mul = cpu_sigmoid_mul,
+    .conv1d_causal = cpu_conv1d_causal,
+    .gdn_gates = cpu_gdn_gates,
+    .gated_delta = cpu_gated_delta,
+    .rmsnorm_gated = cpu_rmsnorm_gated,
 };
 
 ck_backend *ck_backend_cpu(void) { return &cpu_backend; }

@@ -84,3 +84,78 @@ void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
     }
     for (size_t d = 0; d < hd; d++) out[d] = acc[d] / l;
 }
+
+void ck_conv1d_channel_ref(float *y, const float *x, float *state, const float *w_c, size_t T, size_t C, size_t K,
+                           size_t c, int silu) {
+    size_t S = K - 1; /* state rows */
+    for (size_t t = 0; t < T; t++) {
+        /* input row r of xx = [state; x] for r = t + j */
+        float acc = 0.0f;
+        for (size_t j = 0; j < K; j++) {
+            size_t r = t + j;
+            float v = r < S ? state[r * C + c] : x[(r - S) * C + c];
+            acc += w_c[j] * v;
+        }
+        y[t * C + c] = silu ? acc / (1.0f + expf(-acc)) : acc;
+    }
+    /* new state: rows T .. T+S-1 of xx */
+    for (size_t i = 0; i < S; i++) {
+        size_t r = T + i;
+        state[i * C + c] = r < S ? state[r * C + c] : x[(r - S) * C + c];
+    }
+}
+
+float ck_softplus_ref(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+static float inv_l2(const float *x, size_t n) {
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    return (float)(1.0 / sqrt(ss + 1e-6));
+}
+
+void ck_gated_delta_head_ref(const ck_gdn_args *a, size_t h) {
+    size_t dk = a->k_head_dim, dv = a->v_head_dim, nv = a->n_v_heads, kh = h / (nv / a->n_k_heads);
+    float *S = a->state + h * dk * dv; /* [dk, dv] */
+    float q[dk], k[dk], mem[dv];
+    for (size_t t = 0; t < a->T; t++) {
+        const float *qt = a->q + t * a->q_stride + kh * dk, *kt = a->k + t * a->k_stride + kh * dk;
+        const float *vt = a->v + t * a->v_stride + h * dv;
+        float qs = a->q_scale, ks = 1.0f;
+        if (a->l2norm) {
+            qs *= inv_l2(qt, dk);
+            ks = inv_l2(kt, dk);
+        }
+        for (size_t i = 0; i < dk; i++) {
+            q[i] = qt[i] * qs;
+            k[i] = kt[i] * ks;
+        }
+        float decay = expf(a->g[t * nv + h]), beta = a->beta[t * nv + h];
+        /* decay the state and read what it predicts for k: mem = S^T k */
+        for (size_t j = 0; j < dv; j++) mem[j] = 0.0f;
+        for (size_t i = 0; i < dk; i++) {
+            float *row = S + i * dv;
+            for (size_t j = 0; j < dv; j++) {
+                row[j] *= decay;
+                mem[j] += row[j] * k[i];
+            }
+        }
+        for (size_t j = 0; j < dv; j++) mem[j] = (vt[j] - mem[j]) * beta; /* delta */
+        /* write the correction and read out: out = S^T q */
+        float *out = a->out + (t * nv + h) * dv;
+        for (size_t j = 0; j < dv; j++) out[j] = 0.0f;
+        for (size_t i = 0; i < dk; i++) {
+            float *row = S + i * dv;
+            for (size_t j = 0; j < dv; j++) {
+                row[j] += k[i] * mem[j];
+                out[j] += row[j] * q[i];
+            }
+        }
+    }
+}
+
+void ck_rmsnorm_gated_ref(float *y, const float *x, const float *z, const float *w, size_t n, float eps) {
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float inv = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i] * (z[i] / (1.0f + expf(-z[i])));
+}

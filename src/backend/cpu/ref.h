@@ -22,4 +22,18 @@ float ck_glu_ref(float g, float u, ck_act act);
 /* Attention of query row t, head h (online softmax: one pass, no score buffer). */
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h);
 
+/* Causal depthwise conv1d of channel c (see backend.h conv1d_causal): y[t, c] for t < T, then the
+ * channel's column of state [K-1, C] shifted to the last K-1 inputs. w_c is the channel's [K] taps. */
+void ck_conv1d_channel_ref(float *y, const float *x, float *state, const float *w_c, size_t T, size_t C, size_t K,
+                           size_t c, int silu);
+
+/* softplus(x) = log(1 + e^x), returning x above 20 like torch. */
+float ck_softplus_ref(float x);
+
+/* One value head h of the gated delta rule over all T tokens (see ck_gdn_args). */
+void ck_gated_delta_head_ref(const ck_gdn_args *a, size_t h);
+
+/* One row of gated RMSNorm: y = x / rms(x) * w * silu(z); y may equal x. */
+void ck_rmsnorm_gated_ref(float *y, const float *x, const float *z, const float *w, size_t n, float eps);
+
 #endif

@@ -1,0 +1,141 @@
+/* deltanet.c — the Gated DeltaNet mixer (see deltanet.h): weight loading, per-sequence state and the
+ * forward pass as a sequence of backend ops. Only the state setup moves bytes to or from the backend
+ * (upload of converted weights, clear on reset); activations are touched through ops only. */
+#include "model/deltanet.h"
+#include "base/err.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ck_deltanet_config(const ck_config *c, ck_deltanet_w *w, char *err, size_t errlen) {
+    memset(w, 0, sizeof *w);
+    int64_t nk = ck_cfg_int(c, "linear_num_key_heads", 0), nv = ck_cfg_int(c, "linear_num_value_heads", 0);
+    int64_t dk = ck_cfg_int(c, "linear_key_head_dim", 0), dv = ck_cfg_int(c, "linear_value_head_dim", 0);
+    int64_t K = ck_cfg_int(c, "linear_conv_kernel_dim", 4);
+    if (nk <= 0 || nv <= 0 || dk <= 0 || dv <= 0 || nk > 4096 || nv > 4096 || dk > 1024 || dv > 1024)
+        return ck_err(err, errlen, "config.json: linear_{num_key,num_value}_heads / linear_{key,value}_head_dim "
+                                   "missing or out of range");
+    if (nv % nk != 0)
+        return ck_err(err, errlen, "config.json: linear_num_value_heads %lld is not a multiple of linear_num_key_heads %lld",
+                      (long long)nv, (long long)nk);
+    if (K < 1 || K > 64) return ck_err(err, errlen, "config.json: linear_conv_kernel_dim out of range");
+    const char *act = ck_cfg_str(c, "hidden_act", "silu");
+    if (strcmp(act, "silu") && strcmp(act, "swish"))
+        return ck_err(err, errlen, "config.json: activation '%s' is not supported for Gated DeltaNet", act);
+    w->hidden = (size_t)c->hidden_size;
+    w->nk = (size_t)nk, w->nv = (size_t)nv, w->dk = (size_t)dk, w->dv = (size_t)dv, w->K = (size_t)K;
+    w->eps = (float)c->rms_eps;
+    return 0;
+}
+
+/* A tensor of exactly n elements (any shape) as f32 backend memory. */
+static int load_f32(ck_model *m, const char *name, size_t n, float **out, char *err, size_t errlen) {
+    ck_tensor t;
+    int found = ck_weights_find(&m->weights, name, &t, err, errlen);
+    if (found < 0) return -1;
+    if (!found) return ck_err(err, errlen, "tensor '%s' is missing from the checkpoint", name);
+    if (ck_tensor_numel(&t) != n)
+        return ck_err(err, errlen, "tensor '%s' has %llu elements but config.json implies %zu", name,
+                      (unsigned long long)ck_tensor_numel(&t), n);
+    float *host = malloc(n * sizeof *host);
+    *out = m->be->alloc(m->be, n * sizeof **out);
+    if (!host || !*out) {
+        free(host);
+        return ck_err(err, errlen, "out of memory");
+    }
+    ck_to_f32(host, t.data, t.dtype, n);
+    m->be->upload(m->be, *out, host, n * sizeof *host);
+    free(host);
+    return 0;
+}
+
+int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *err, size_t errlen) {
+    uint64_t hid = w->hidden, kd = w->nk * w->dk, vd = w->nv * w->dv, cd = 2 * kd + vd, nv = w->nv;
+    struct { const char *n; ck_tensor *t; uint64_t r, c; } mats[] = {
+        {"in_proj_qkv", &w->qkv, cd, hid}, {"in_proj_z", &w->z, vd, hid}, {"in_proj_b", &w->b, nv, hid},
+        {"in_proj_a", &w->a, nv, hid},     {"out_proj", &w->out, hid, vd},
+    };
+    char name[256];
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+        uint64_t dims[2] = {mats[i].r, mats[i].c};
+        snprintf(name, sizeof name, "%s%s.weight", prefix, mats[i].n);
+        if (ck_model_tensor(m, name, 0, mats[i].t, 2, dims, err, errlen) < 0) return -1;
+    }
+    struct { const char *n; float **p; size_t len; } vecs[] = {
+        {"conv1d.weight", &w->conv, (size_t)cd * w->K}, {"A_log", &w->A_log, w->nv},
+        {"dt_bias", &w->dt_bias, w->nv},                {"norm.weight", &w->norm, w->dv},
+    };
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, vecs[i].n);
+        if (load_f32(m, name, vecs[i].len, vecs[i].p, err, errlen) != 0) return -1;
+    }
+    snprintf(name, sizeof name, "%sconv1d.bias", prefix);
+    ck_tensor cb;
+    int has_bias = ck_weights_find(&m->weights, name, &cb, err, errlen);
+    if (has_bias < 0) return -1;
+    if (has_bias) return ck_err(err, errlen, "tensor '%s': a conv1d bias is not supported", name);
+    return 0;
+}
+
+void ck_deltanet_free(ck_backend *be, ck_deltanet_w *w) {
+    float *v[] = {w->conv, w->A_log, w->dt_bias, w->norm};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i]) be->free(be, v[i]);
+    w->conv = w->A_log = w->dt_bias = w->norm = NULL;
+}
+
+int ck_deltanet_state_init(ck_backend *be, const ck_deltanet_w *w, size_t rows, ck_deltanet_state *st, char *err,
+                           size_t errlen) {
+    memset(st, 0, sizeof *st);
+    size_t cd = 2 * w->nk * w->dk + w->nv * w->dv, vd = w->nv * w->dv;
+    st->rows = rows;
+    struct { float **p; size_t n; } b[] = {
+        {&st->conv, (w->K - 1 ? w->K - 1 : 1) * cd}, {&st->S, w->nv * w->dk * w->dv},
+        {&st->mixed, rows * cd}, {&st->mixed_c, rows * cd}, {&st->z, rows * vd}, {&st->o, rows * vd},
+        {&st->g, rows * w->nv}, {&st->beta, rows * w->nv},
+    };
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+        *b[i].p = be->alloc(be, b[i].n * sizeof(float));
+        if (!*b[i].p) {
+            ck_deltanet_state_free(be, st);
+            return ck_err(err, errlen, "out of memory for Gated DeltaNet state");
+        }
+    }
+    return 0;
+}
+
+void ck_deltanet_state_reset(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st) {
+    size_t cd = 2 * w->nk * w->dk + w->nv * w->dv;
+    if (w->K > 1) be->clear(be, st->conv, (w->K - 1) * cd * sizeof(float));
+    be->clear(be, st->S, w->nv * w->dk * w->dv * sizeof(float));
+}
+
+void ck_deltanet_state_free(ck_backend *be, ck_deltanet_state *st) {
+    float *v[] = {st->conv, st->S, st->mixed, st->mixed_c, st->z, st->o, st->g, st->beta};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i]) be->free(be, v[i]);
+    memset(st, 0, sizeof *st);
+}
+
+void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, float *y, const float *x,
+                         size_t T) {
+    size_t kd = w->nk * w->dk, vd = w->nv * w->dv, cd = 2 * kd + vd, nv = w->nv;
+    be->matmul(be, st->mixed, x, &w->qkv, NULL, T);   /* mixed [T, q | k | v] */
+    be->matmul(be, st->z, x, &w->z, NULL, T);         /* z [T, nv, dv] */
+    be->matmul(be, st->beta, x, &w->b, NULL, T);      /* b [T, nv] */
+    be->matmul(be, st->g, x, &w->a, NULL, T);         /* a [T, nv] */
+    be->gdn_gates(be, st->g, st->beta, st->g, st->beta, w->A_log, w->dt_bias, T, nv);
+    be->conv1d_causal(be, st->mixed_c, st->mixed, st->conv, w->conv, T, cd, w->K, 1); /* [T, cd] */
+    ck_gdn_args a = {
+        .q = st->mixed_c, .k = st->mixed_c + kd, .v = st->mixed_c + 2 * kd,
+        .q_stride = cd, .k_stride = cd, .v_stride = cd,
+        .g = st->g, .beta = st->beta, .state = st->S, .out = st->o,
+        .T = T, .n_k_heads = w->nk, .n_v_heads = nv, .k_head_dim = w->dk, .v_head_dim = w->dv,
+        .l2norm = 1, .q_scale = (float)(1.0 / sqrt((double)w->dk)),
+    };
+    be->gated_delta(be, &a);                                                  /* o [T, nv, dv] */
+    be->rmsnorm_gated(be, st->o, st->o, st->z, w->norm, T * nv, w->dv, w->eps);
+    be->matmul(be, y, st->o, &w->out, NULL, T);                               /* y [T, hidden] */
+}

@@ -1,0 +1,56 @@
+/* deltanet.h — the Gated DeltaNet token mixer (Qwen3.5 / Qwen3-Next "linear_attention" layers), written
+ * against the backend ops. Per token, from the normed input x[hidden]:
+ *   mixed = in_proj_qkv x                 [2 kd + vd] = q | k | v (kd = nk dk, vd = nv dv)
+ *   mixed = silu(causal depthwise conv1d over time of mixed)   (kernel K, state = last K-1 inputs)
+ *   q, k, v = split(mixed);  z = in_proj_z x [vd];  b = in_proj_b x [nv];  a = in_proj_a x [nv]
+ *   beta = sigmoid(b);  g = -exp(A_log) softplus(a + dt_bias)
+ *   o = gated delta rule(l2norm(q) / sqrt(dk), l2norm(k), v, g, beta)   (value head h reads key head
+ *       h / (nv / nk), the repeat_interleave order)
+ *   y = out_proj (RMSNorm(o per value head) * norm.weight * silu(z))
+ * Prefill runs the same sequential f32 recurrence as decode, so the two agree exactly.
+ * Invariant: a ck_deltanet_state holds everything a sequence carries between calls (conv window and
+ * recurrent state); zeroing it starts a new sequence. Scratch is sized for `rows` tokens per call. */
+#ifndef CK_MODEL_DELTANET_H
+#define CK_MODEL_DELTANET_H
+
+#include "model/model.h"
+
+typedef struct ck_deltanet_w {
+    ck_tensor qkv;        /* [2 kd + vd, hidden] */
+    ck_tensor z;          /* [vd, hidden] */
+    ck_tensor b, a;       /* [nv, hidden] each */
+    ck_tensor out;        /* [hidden, vd] */
+    float *conv;          /* [2 kd + vd, K] f32 backend memory */
+    float *A_log, *dt_bias; /* [nv] f32 */
+    float *norm;          /* [dv] f32, plain weight (not 1 + w) */
+    size_t hidden, nk, nv, dk, dv, K;
+    float eps;
+} ck_deltanet_w;
+
+typedef struct ck_deltanet_state {
+    float *conv;          /* [K - 1, 2 kd + vd] last inputs of the conv */
+    float *S;             /* [nv, dk, dv] recurrent state */
+    /* scratch, `rows` tokens each */
+    float *mixed, *mixed_c; /* [rows, 2 kd + vd] before / after conv */
+    float *z, *o;         /* [rows, vd] */
+    float *g, *beta;      /* [rows, nv] */
+    size_t rows;
+} ck_deltanet_state;
+
+/* Sizes from the text config (linear_* fields) into w; checks them. */
+int ck_deltanet_config(const ck_config *c, ck_deltanet_w *w, char *err, size_t errlen);
+/* Loads PREFIX{in_proj_qkv,in_proj_z,in_proj_b,in_proj_a,out_proj}.weight, conv1d.weight, A_log,
+ * dt_bias and norm.weight (sizes from ck_deltanet_config). */
+int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *err, size_t errlen);
+void ck_deltanet_free(ck_backend *be, ck_deltanet_w *w);
+
+int ck_deltanet_state_init(ck_backend *be, const ck_deltanet_w *w, size_t rows, ck_deltanet_state *st, char *err,
+                           size_t errlen);
+void ck_deltanet_state_reset(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st);
+void ck_deltanet_state_free(ck_backend *be, ck_deltanet_state *st);
+
+/* y[T, hidden] = mixer(x[T, hidden]) for the next T tokens of the sequence (T <= st->rows); y may equal x. */
+void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, float *y, const float *x,
+                         size_t T);
+
+#endif
