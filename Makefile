@@ -25,9 +25,9 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The bundled model (models/cake-tiny, trained on the King James Bible) continues a prompt.
 run: build
-	./$(BUILD)/cake run tests/data/qwen3-tiny "Explain quantum computing in simple terms." \
-	    --system-prompt "" --temperature 0 -n 24
+	./$(BUILD)/cake run "And God said," -n 64 --temperature 0.7 --top-p 0.9
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

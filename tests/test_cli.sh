@@ -46,6 +46,12 @@ check "run summary on stderr" $?
 "$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 8 > "$T/s3.txt" 2>/dev/null
 cmp -s "$T/s1.txt" "$T/s2.txt" && ! cmp -s "$T/s1.txt" "$T/s3.txt" && [ -s "$T/s1.txt" ]
 check "seeded sampling is reproducible" $?
+# no MODEL argument: the bundled model (a lone argument with spaces is a prompt, not a model)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+"$CAKE" run "In the beginning" --temperature 0 -n 16 > "$T/def1.txt" 2>/dev/null &&
+    "$CAKE" run "$ROOT/models/cake-tiny" "In the beginning" --temperature 0 -n 16 > "$T/def2.txt" 2>/dev/null &&
+    [ -s "$T/def1.txt" ] && cmp -s "$T/def1.txt" "$T/def2.txt"
+check "run without MODEL uses models/cake-tiny" $?
 # perplexity of text, tokenized as HF tokenizer(text) does
 python3 -c "import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))['ppl_text'])" \
     "$DATA/qwen3-tiny/reference.json" > "$T/ppl.txt"

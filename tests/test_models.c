@@ -150,7 +150,8 @@ static void check_model(const char *name) {
 
 int main(int argc, char **argv) {
     const char *models[] = {"qwen3-s", "qwen3-f32-s", "qwen2-s", "llama3-s", "qwen3-tiny", "mistral-s", "qwen3_5-s",
-                            "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s", "qwen3moe-s", "qwen3_5moe-s"};
+                            "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s", "qwen3moe-s", "qwen3_5moe-s", "falcon3-s",
+                            "qwen3moe-mixed-s"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
         if (argc < 2 || !strcmp(argv[1], models[i])) check_model(models[i]);
     return ck_test_done("test_models");
