@@ -95,3 +95,12 @@ int ck_path_join(char *buf, size_t cap, const char *dir, const char *name, char 
     if (n < 0 || (size_t)n >= cap) return ck_err(err, errlen, "path too long: %s/%s", dir, name);
     return 0;
 }
+
+void ck_format_bytes(uint64_t bytes, char *out, size_t cap) {
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int i = 0;
+    while (v >= 1024 && i < 4) v /= 1024, i++;
+    if (i == 0) snprintf(out, cap, "%llu B", (unsigned long long)bytes);
+    else snprintf(out, cap, "%.1f %s", v, unit[i]);
+}

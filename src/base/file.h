@@ -24,4 +24,7 @@ int ck_is_dir(const char *path);
 /* Joins dir and name with one '/' into buf; returns -1 (with err) when it does not fit. */
 int ck_path_join(char *buf, size_t cap, const char *dir, const char *name, char *err, size_t errlen);
 
+/* Formats a byte count for people: "512 B", "1.5 KiB", "3.2 GiB". */
+void ck_format_bytes(uint64_t bytes, char *out, size_t cap);
+
 #endif

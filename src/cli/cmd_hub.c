@@ -3,6 +3,7 @@
  * resolve.h). Progress goes to stderr (a redrawn bar on a terminal, one line per file otherwise);
  * results go to stdout. Exit status: 0 ok, 1 runtime error or declined prompt, 2 usage error. */
 #include "cli/cli.h"
+#include "base/file.h"
 #include "hub/paths.h"
 #include "hub/pull.h"
 #include "hub/resolve.h"
@@ -15,15 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static void human(uint64_t b, char *out, size_t cap) {
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)b;
-    int i = 0;
-    while (v >= 1024 && i < 4) v /= 1024, i++;
-    if (i == 0) snprintf(out, cap, "%llu B", (unsigned long long)b);
-    else snprintf(out, cap, "%.1f %s", v, u[i]);
-}
 
 /* ---- progress display ---- */
 
@@ -49,11 +41,11 @@ static void short_name(char *dst, size_t cap, const char *file) {
 
 static void draw(printer *p, uint64_t done, int final) {
     char a[32], b[32], rate[32] = "";
-    human(done, a, sizeof a);
-    human(p->size, b, sizeof b);
+    ck_format_bytes(done, a, sizeof a);
+    ck_format_bytes(p->size, b, sizeof b);
     double dt = now_s() - p->t0;
     if (dt > 0.2) {
-        human((uint64_t)((double)(done - (done > p->have0 ? p->have0 : done)) / dt), rate, sizeof rate);
+        ck_format_bytes((uint64_t)((double)(done - (done > p->have0 ? p->have0 : done)) / dt), rate, sizeof rate);
         strcat(rate, "/s");
     }
     int pct = p->size ? (int)(done * 100 / p->size) : 0;
@@ -84,8 +76,8 @@ static void on_start(void *ud, const char *file, uint64_t size, uint64_t have) {
     p->have0 = have;
     p->t0 = p->last = now_s();
     char s[32], h[32];
-    human(size, s, sizeof s);
-    human(have, h, sizeof h);
+    ck_format_bytes(size, s, sizeof s);
+    ck_format_bytes(have, h, sizeof h);
     if (p->tty) {
         draw(p, have, 0);
     } else if (have) {
@@ -106,7 +98,7 @@ static void on_bytes(void *ud, uint64_t done) {
 static void on_done(void *ud, const char *file, uint64_t size, int cached) {
     printer *p = ud;
     char s[32];
-    human(size, s, sizeof s);
+    ck_format_bytes(size, s, sizeof s);
     if (p->tty && !cached) {
         draw(p, size ? size : p->size, 1);
         return;
@@ -207,7 +199,7 @@ int ck_cmd_pull(int argc, char **argv) {
         return 1;
     }
     char b[32];
-    human(res.bytes_downloaded, b, sizeof b);
+    ck_format_bytes(res.bytes_downloaded, b, sizeof b);
     printf("pulled %s (commit %.10s): %d files, %d downloaded (%s)\n%s\n", repo, res.commit, res.n_files,
            res.n_downloaded, b, res.snapshot);
     return 0;
@@ -269,7 +261,7 @@ int ck_cmd_list(int argc, char **argv) {
     for (size_t i = 0; i < l.n; i++) {
         char s[32];
         if (bytes) snprintf(s, sizeof s, "%llu", (unsigned long long)l.v[i].size_bytes);
-        else human(l.v[i].size_bytes, s, sizeof s);
+        else ck_format_bytes(l.v[i].size_bytes, s, sizeof s);
         printf("%-*s  %-8s  %12s  %s\n", (int)w, l.v[i].name, l.v[i].complete ? "complete" : "partial", s,
                l.v[i].source == CK_SRC_HF ? "hf" : "worker");
     }
@@ -364,7 +356,7 @@ int ck_cmd_rm(int argc, char **argv) {
     }
     const ck_model_entry *m = &l.v[idx[0]];
     char s[32];
-    human(m->size_bytes, s, sizeof s);
+    ck_format_bytes(m->size_bytes, s, sizeof s);
     printf("%s (%s, %s)\n  %s\n", m->name, m->source == CK_SRC_HF ? "hf" : "worker", s, m->path);
     if (!yes) {
         fprintf(stderr, "delete it? [y/N] ");

@@ -82,15 +82,6 @@ static int mkdir_p(const char *path, char *err, size_t errlen) {
     }
 }
 
-static void human(uint64_t b, char *out, size_t cap) {
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)b;
-    int i = 0;
-    while (v >= 1024 && i < 4) v /= 1024, i++;
-    if (i == 0) snprintf(out, cap, "%llu B", (unsigned long long)b);
-    else snprintf(out, cap, "%.1f %s", v, u[i]);
-}
-
 /* ---- errors a user can act on ---- */
 
 static int http_error(ctx *c, const ck_http_resp *r, const char *file, const char *url, char *err, size_t errlen) {
@@ -282,8 +273,8 @@ static int check_space(ctx *c, uint64_t need, const char *what, char *err, size_
     uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
     if (need <= avail) return 0;
     char a[32], b[32];
-    human(need, a, sizeof a);
-    human(avail, b, sizeof b);
+    ck_format_bytes(need, a, sizeof a);
+    ck_format_bytes(avail, b, sizeof b);
     return ck_err(err, errlen, "not enough disk space for %s: it needs %s, %s is free in %s", what, a, b, c->blobs);
 }
 
@@ -361,15 +352,15 @@ static int fetch_blob(ctx *c, item *f, const char *url, char *err, size_t errlen
         ck_http_resp_free(&r);
         if (k == CK_HTTP_DISK) {
             char h[32];
-            human(have, h, sizeof h);
+            ck_format_bytes(have, h, sizeof h);
             ck_err(err, errlen, "cannot write %s: %s%s (%s kept; run the same cake pull again to resume)", inc, why,
                    r.write_errno == ENOSPC || r.write_errno == EDQUOT ? " — the disk is full, free some space" : "", h);
             goto out;
         }
         if (k == CK_HTTP_FAIL || attempt >= attempts) {
             char h[32], t[32];
-            human(have, h, sizeof h);
-            human(f->size > 0 ? (uint64_t)f->size : 0, t, sizeof t);
+            ck_format_bytes(have, h, sizeof h);
+            ck_format_bytes(f->size > 0 ? (uint64_t)f->size : 0, t, sizeof t);
             if (k == CK_HTTP_FAIL) net_error(c, k, why, err, errlen);
             else
                 ck_err(err, errlen,

@@ -30,27 +30,6 @@ int ck_deltanet_config(const ck_config *c, ck_deltanet_w *w, char *err, size_t e
     return 0;
 }
 
-/* A tensor of exactly n elements (any shape) as f32 backend memory. */
-static int load_f32(ck_model *m, const char *name, size_t n, float **out, char *err, size_t errlen) {
-    ck_tensor t;
-    int found = ck_weights_find(&m->weights, name, &t, err, errlen);
-    if (found < 0) return -1;
-    if (!found) return ck_err(err, errlen, "tensor '%s' is missing from the checkpoint", name);
-    if (ck_tensor_numel(&t) != n)
-        return ck_err(err, errlen, "tensor '%s' has %llu elements but config.json implies %zu", name,
-                      (unsigned long long)ck_tensor_numel(&t), n);
-    float *host = malloc(n * sizeof *host);
-    *out = m->be->alloc(m->be, n * sizeof **out);
-    if (!host || !*out) {
-        free(host);
-        return ck_err(err, errlen, "out of memory");
-    }
-    ck_to_f32(host, t.data, t.dtype, n);
-    m->be->upload(m->be, *out, host, n * sizeof *host);
-    free(host);
-    return 0;
-}
-
 int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *err, size_t errlen) {
     uint64_t hid = w->hidden, kd = w->nk * w->dk, vd = w->nv * w->dv, cd = 2 * kd + vd, nv = w->nv;
     struct { const char *n; ck_tensor *t; uint64_t r, c; } mats[] = {
@@ -69,7 +48,7 @@ int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *er
     };
     for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
         snprintf(name, sizeof name, "%s%s", prefix, vecs[i].n);
-        if (load_f32(m, name, vecs[i].len, vecs[i].p, err, errlen) != 0) return -1;
+        if (ck_model_vector(m, name, 0, vecs[i].len, vecs[i].p, err, errlen) != 0) return -1;
     }
     snprintf(name, sizeof name, "%sconv1d.bias", prefix);
     ck_tensor cb;

@@ -92,16 +92,6 @@ static int check_act(const ck_config *c, const dense_arch *a, char *err, size_t 
     return ok ? 0 : ck_err(err, errlen, "config.json: activation '%s' is not supported for %s", act, a->arch);
 }
 
-static int load_head(ck_model *m, char *err, size_t errlen) {
-    const ck_config *c = &m->cfg;
-    uint64_t ed[2] = {(uint64_t)c->vocab_size, (uint64_t)c->hidden_size};
-    if (ck_model_tensor(m, "model.embed_tokens.weight", 0, &m->embed, 2, ed, err, errlen) < 0) return -1;
-    int found = ck_model_tensor(m, "lm_head.weight", c->tie_embeddings, &m->lm_head, 2, ed, err, errlen);
-    if (found < 0) return -1;
-    if (found == 0) m->lm_head = m->embed;
-    return ck_model_vector(m, "model.norm.weight", 0, (size_t)c->hidden_size, &m->final_norm, err, errlen);
-}
-
 /* Gemma 3: global layers use rope_parameters.full_attention, sliding ones .sliding_attention (or the
  * older rope_theta / rope_local_base_freq pair). Sets each layer's table index. */
 static int gemma_ropes(ck_model *m, dense_model *dm, char *err, size_t errlen) {
@@ -137,7 +127,7 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
         m->final_norm_one_plus = 1;
         m->attn_scale = (float)(1.0 / sqrt(ck_cfg_num(c, "query_pre_attn_scalar", (double)c->head_dim)));
     }
-    if (load_head(m, err, errlen) != 0) return -1;
+    if (ck_model_load_head(m, "model.", err, errlen) != 0) return -1;
     dense_model *dm = calloc(1, sizeof *dm);
     if (!dm) return ck_err(err, errlen, "out of memory");
     m->layers = dm;

@@ -56,14 +56,13 @@ int ck_model_tensor(ck_model *m, const char *name, int optional, ck_tensor *t, i
 
 int ck_model_vector(ck_model *m, const char *name, int optional, size_t n, float **out, char *err, size_t errlen) {
     ck_tensor t;
-    uint64_t dims[1] = {n};
     *out = NULL;
     int found = ck_weights_find(&m->weights, name, &t, err, errlen);
     if (found < 0) return -1;
     if (!found) return optional ? 0 : ck_err(err, errlen, "tensor '%s' is missing from the checkpoint", name);
-    if (t.ndim != 1 || t.shape[0] != n)
-        return ck_err(err, errlen, "tensor '%s' has %d dims (first %llu) but config.json implies [%zu]", name, t.ndim,
-                      (unsigned long long)t.shape[0], n);
+    if (ck_tensor_numel(&t) != n)
+        return ck_err(err, errlen, "tensor '%s' has %llu elements but config.json implies %zu", name,
+                      (unsigned long long)ck_tensor_numel(&t), n);
     float *host = malloc(n * sizeof *host);
     *out = m->be->alloc(m->be, n * sizeof **out);
     if (!host || !*out) {
@@ -73,8 +72,20 @@ int ck_model_vector(ck_model *m, const char *name, int optional, size_t n, float
     ck_to_f32(host, t.data, t.dtype, n);
     m->be->upload(m->be, *out, host, n * sizeof *host);
     free(host);
-    (void)dims;
     return 0;
+}
+
+int ck_model_load_head(ck_model *m, const char *prefix, char *err, size_t errlen) {
+    const ck_config *c = &m->cfg;
+    uint64_t ed[2] = {(uint64_t)c->vocab_size, (uint64_t)c->hidden_size};
+    char name[192];
+    snprintf(name, sizeof name, "%sembed_tokens.weight", prefix);
+    if (ck_model_tensor(m, name, 0, &m->embed, 2, ed, err, errlen) < 0) return -1;
+    int found = ck_model_tensor(m, "lm_head.weight", c->tie_embeddings, &m->lm_head, 2, ed, err, errlen);
+    if (found < 0) return -1;
+    if (found == 0) m->lm_head = m->embed;
+    snprintf(name, sizeof name, "%snorm.weight", prefix);
+    return ck_model_vector(m, name, 0, (size_t)c->hidden_size, &m->final_norm, err, errlen);
 }
 
 int ck_model_load(const char *dir, ck_backend *be, ck_model *m, char *err, size_t errlen) {

@@ -91,7 +91,9 @@ int ck_state_forward(ck_state *s, const int32_t *ids, size_t n, float *logits, i
  * found, 0 when absent and optional, -1 (err names the tensor) otherwise. */
 int ck_model_tensor(ck_model *m, const char *name, int optional, ck_tensor *t, int ndim, const uint64_t *dims,
                     char *err, size_t errlen);
-/* Loads a 1-D tensor of n elements as f32 backend memory (*out NULL when absent and optional). */
+/* Loads a tensor of n elements (any shape) as f32 backend memory (*out NULL when absent and optional). */
 int ck_model_vector(ck_model *m, const char *name, int optional, size_t n, float **out, char *err, size_t errlen);
+/* Loads PREFIXembed_tokens, lm_head (absent and tied: the embedding) and PREFIXnorm into m. */
+int ck_model_load_head(ck_model *m, const char *prefix, char *err, size_t errlen);
 
 #endif

@@ -56,20 +56,6 @@ static int layer_linear(const ck_config *c, int64_t i) {
     return -1;
 }
 
-static int load_head(ck_model *m, const char *pre, char *err, size_t errlen) {
-    const ck_config *c = &m->cfg;
-    uint64_t ed[2] = {(uint64_t)c->vocab_size, (uint64_t)c->hidden_size};
-    char name[192];
-    snprintf(name, sizeof name, "%sembed_tokens.weight", pre);
-    if (ck_model_tensor(m, name, 0, &m->embed, 2, ed, err, errlen) < 0) return -1;
-    int found = ck_model_tensor(m, "lm_head.weight", c->tie_embeddings, &m->lm_head, 2, ed, err, errlen);
-    if (found < 0) return -1;
-    if (found == 0) m->lm_head = m->embed;
-    m->final_norm_one_plus = 1;
-    snprintf(name, sizeof name, "%snorm.weight", pre);
-    return ck_model_vector(m, name, 0, (size_t)c->hidden_size, &m->final_norm, err, errlen);
-}
-
 static int q35_load(ck_model *m, char *err, size_t errlen) {
     const ck_config *c = &m->cfg;
     const char *pre = text_prefix(c);
@@ -80,7 +66,8 @@ static int q35_load(ck_model *m, char *err, size_t errlen) {
     m->attn_out_gate = 1;
     size_t n_experts, top_k, moe_ffn, shared_ffn;
     if (ck_moe_config(m, &n_experts, &top_k, &moe_ffn, &shared_ffn, err, errlen) != 0) return -1;
-    if (load_head(m, pre, err, errlen) != 0) return -1;
+    m->final_norm_one_plus = 1;
+    if (ck_model_load_head(m, pre, err, errlen) != 0) return -1;
     q35_model *qm = calloc(1, sizeof *qm);
     if (!qm) return ck_err(err, errlen, "out of memory");
     m->layers = qm;
