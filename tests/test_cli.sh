@@ -138,6 +138,36 @@ assert len(hb) == n
 open(sys.argv[1], "wb").write(b[:8] + hb + b[8 + n:])
 PY
 expect_fail "header lies about dtype" "do not match" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+# broken copies of the Qwen3.5 hybrid and the MoE checkpoints
+mk35() { rm -rf "$T/m"; cp -r "$DATA/$1" "$T/m"; chmod -R u+w "$T/m"; }
+mk35 qwen3_5-s; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["text_config"]["layer_types"][1] = "mamba"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "qwen3.5 unknown layer type" "layer_types\[1\]" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 qwen3_5-s; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["text_config"]["linear_num_value_heads"] = 3
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "qwen3.5 value heads not a multiple of key heads" "linear_num_value_heads" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 qwen3_5-s; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["text_config"]["linear_conv_kernel_dim"] = 3
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "qwen3.5 conv kernel mismatch" "conv1d.weight" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 qwen3moe-s; python3 - "$T/m/model.safetensors.index.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["weight_map"]["model.norm.weight"] = "../../etc/passwd"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "shard name escaping the model dir" "bad shard name" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 qwen3moe-s; rm "$T/m/model-00002-of-00003.safetensors"
+expect_fail "missing shard" "model-00002-of-00003.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 qwen3moe-s; python3 - "$T/m/config.json" <<'PY'
+import json, sys; c = json.load(open(sys.argv[1])); c["num_experts_per_tok"] = 9
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_fail "moe top-k above the expert count" "num_experts_per_tok" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+
 mk; rm "$T/m/model.safetensors"
 expect_fail "missing weights" "no model.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 
