@@ -1,8 +1,8 @@
 /* cpu.c — the CPU backend: activations in host memory, ops threaded with OpenMP over independent rows
- * (output features of a matmul, (token, head) pairs of attention). Each op is the scalar reference
- * kernel of ref.c applied per row; faster kernels plug in here behind the same contracts. */
+ * (output features of a matmul, (token, head) pairs of attention). Each op applies a kernel of ref.c per
+ * row; the matmul's dot products come from the kernel set picked for this CPU (kernels.h). */
 #include "backend/backend.h"
-#include "backend/cpu/ref.h"
+#include "backend/cpu/kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,12 +51,13 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
     (void)b;
     size_t n_out = W->shape[0], n_in = W->shape[1], rb = n_in * ck_dtype_size(W->dtype);
     const uint8_t *base = W->data;
+    ck_dot_fn dot = ck_cpu_kernels_get()->dot[W->dtype];
     long long n = (long long)n_out;
 #pragma omp parallel for schedule(static) if (n_out * n_in * T > 32768)
     for (long long o = 0; o < n; o++) {
         const uint8_t *row = base + (size_t)o * rb;
         float bo = bias ? bias[o] : 0.0f;
-        for (size_t t = 0; t < T; t++) y[t * n_out + (size_t)o] = ck_dot_ref(x + t * n_in, row, W->dtype, n_in) + bo;
+        for (size_t t = 0; t < T; t++) y[t * n_out + (size_t)o] = dot(x + t * n_in, row, n_in) + bo;
     }
 }
 

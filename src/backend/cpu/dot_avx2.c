@@ -1,0 +1,68 @@
+/* dot_avx2.c — dot products of an f32 vector with a weight row in f32, f16 or bf16, for x86-64 CPUs with
+ * AVX2 + FMA + F16C. Compiled with those ISA flags (see CMakeLists.txt) and only called when the CPU
+ * reports them (cpu.c picks at start-up). Same contract as ck_dot_ref; the sum is split over 32 lanes,
+ * so results differ from the reference only by f32 rounding of the summation order. */
+#include "backend/cpu/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256 load_bf16(const uint16_t *p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static inline __m256 load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+#define DOT_BODY(LOAD, W)                                                                              \
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),               \
+           a3 = _mm256_setzero_ps();                                                                   \
+    size_t i = 0;                                                                                      \
+    for (; i + 32 <= n; i += 32) {                                                                     \
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), LOAD(W + i), a0);                                 \
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), LOAD(W + i + 8), a1);                         \
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), LOAD(W + i + 16), a2);                       \
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), LOAD(W + i + 24), a3);                       \
+    }                                                                                                  \
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), LOAD(W + i), a0);          \
+    float acc = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+
+float ck_dot_f32_avx2(const float *x, const void *w, size_t n) {
+    const float *W = w;
+    DOT_BODY(_mm256_loadu_ps, W)
+    for (; i < n; i++) acc += x[i] * W[i];
+    return acc;
+}
+
+float ck_dot_bf16_avx2(const float *x, const void *w, size_t n) {
+    const uint16_t *W = w;
+    DOT_BODY(load_bf16, W)
+    for (; i < n; i++) acc += x[i] * ck_bf16_to_f32(W[i]);
+    return acc;
+}
+
+float ck_dot_f16_avx2(const float *x, const void *w, size_t n) {
+    const uint16_t *W = w;
+    DOT_BODY(load_f16, W)
+    for (; i < n; i++) acc += x[i] * ck_f16_to_f32(W[i]);
+    return acc;
+}
+
+int ck_cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+#else
+float ck_dot_f32_avx2(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F32, n); }
+float ck_dot_bf16_avx2(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
+float ck_dot_f16_avx2(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
+int ck_cpu_has_avx2(void) { return 0; }
+#endif

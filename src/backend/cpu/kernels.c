@@ -1,0 +1,25 @@
+/* kernels.c — picks the CPU kernel set at start-up (see kernels.h). */
+#include "backend/cpu/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static float dot_f32_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F32, n); }
+static float dot_f16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
+static float dot_bf16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
+
+static const ck_cpu_kernels ref_kernels = {"ref", {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref,
+                                                   [CK_BF16] = dot_bf16_ref}};
+static const ck_cpu_kernels avx2_kernels = {"avx2", {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2,
+                                                     [CK_BF16] = ck_dot_bf16_avx2}};
+
+const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
+
+const ck_cpu_kernels *ck_cpu_kernels_get(void) {
+    static const ck_cpu_kernels *picked;
+    if (!picked) {
+        const char *force = getenv("CAKE_CPU_KERNELS");
+        picked = (force && !strcmp(force, "ref")) || !ck_cpu_has_avx2() ? &ref_kernels : &avx2_kernels;
+    }
+    return picked;
+}
