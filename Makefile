@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config zstd python3 \
               libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev
 
-.PHONY: all deps build run test asan clean
+.PHONY: all deps build run test asan fuzz clean
 
 all: build
 
@@ -37,5 +37,18 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer targets (clang): FUZZ_SECONDS per target, corpora under build-fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+	for f in safetensors config tok; do mkdir -p build-fuzz/corpus/$$f; done
+	cp tests/data/qwen3-s/model.safetensors build-fuzz/corpus/safetensors/
+	cp tests/data/*/config.json build-fuzz/corpus/config/ 2>/dev/null; \
+	  for d in tests/data/*/; do cp $$d/config.json build-fuzz/corpus/config/$$(basename $$d).json 2>/dev/null; done; true
+	./build-fuzz/fuzz_safetensors -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/safetensors
+	./build-fuzz/fuzz_config -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/config
+	CK_FUZZ_TOKENIZER=tests/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

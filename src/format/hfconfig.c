@@ -35,16 +35,23 @@ const char *ck_cfg_str(const ck_config *c, const char *key, const char *def) {
     return cJSON_IsString(v) ? v->valuestring : def;
 }
 
-/* eos_token_id may be a number or a list of numbers. */
+/* A token id: an integral JSON number in [0, 2^31); else -1. */
+static int32_t token_id(const cJSON *v) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 2147483648.0) ||
+        floor(v->valuedouble) != v->valuedouble)
+        return -1;
+    return (int32_t)v->valuedouble;
+}
+
+/* eos_token_id may be a number or a list of numbers; ids out of range are dropped. */
 static void read_eos(const cJSON *v, ck_config *c) {
     if (cJSON_IsNumber(v)) {
         c->n_eos = 0;
-        c->eos_ids[c->n_eos++] = (int32_t)v->valuedouble;
+        if (token_id(v) >= 0) c->eos_ids[c->n_eos++] = token_id(v);
     } else if (cJSON_IsArray(v)) {
         c->n_eos = 0;
         const cJSON *e;
-        cJSON_ArrayForEach(e, v) if (cJSON_IsNumber(e) && c->n_eos < CK_MAX_EOS) c->eos_ids[c->n_eos++] =
-            (int32_t)e->valuedouble;
+        cJSON_ArrayForEach(e, v) if (token_id(e) >= 0 && c->n_eos < CK_MAX_EOS) c->eos_ids[c->n_eos++] = token_id(e);
     }
 }
 
@@ -82,7 +89,7 @@ int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_
     c->attention_bias = ck_cfg_bool(c, "attention_bias", 0);
     c->sliding_window = ck_cfg_int(c, "sliding_window", 0);
     if (!ck_cfg_bool(c, "use_sliding_window", 1)) c->sliding_window = 0;
-    c->bos_id = (int32_t)ck_cfg_int(c, "bos_token_id", -1);
+    c->bos_id = token_id(ck_cfg_get(c, "bos_token_id"));
     read_eos(ck_cfg_get(c, "eos_token_id"), c);
 
     struct { const char *name; int64_t v; } need[] = {
@@ -130,7 +137,7 @@ int ck_config_load(const char *dir, ck_config *c, char *err, size_t errlen) {
         }
         read_eos(cJSON_GetObjectItemCaseSensitive(g, "eos_token_id"), c);
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(g, "bos_token_id");
-        if (cJSON_IsNumber(b)) c->bos_id = (int32_t)b->valuedouble;
+        if (token_id(b) >= 0) c->bos_id = token_id(b);
         cJSON_Delete(g);
     }
     return 0;

@@ -5,6 +5,7 @@
 #include "backend/cpu/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 static inline float hsum(__m256 v) {
@@ -55,9 +56,17 @@ float ck_dot_f16_avx2(const float *x, const void *w, size_t n) {
     return acc;
 }
 
+/* CPUID: FMA (leaf 1 ecx bit 12), F16C (ecx 29), OSXSAVE (ecx 27) with the OS saving YMM state (XCR0
+ * bits 1-2), AVX2 (leaf 7 ebx bit 5). */
 int ck_cpu_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & (1u << 12)) || !(c & (1u << 29)) || !(c & (1u << 27))) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6u) != 6u) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & (1u << 5)) != 0;
 }
 
 #else
