@@ -51,13 +51,21 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
     (void)b;
     size_t n_out = W->shape[0], n_in = W->shape[1], rb = n_in * ck_dtype_size(W->dtype);
     const uint8_t *base = W->data;
-    ck_dot_fn dot = ck_cpu_kernels_get()->dot[W->dtype];
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    ck_dot_fn dot = k->dot[W->dtype];
+    ck_dot4_fn dot4 = k->dot4[W->dtype];
     long long n = (long long)n_out;
 #pragma omp parallel for schedule(static) if (n_out * n_in * T > 32768)
     for (long long o = 0; o < n; o++) {
         const uint8_t *row = base + (size_t)o * rb;
         float bo = bias ? bias[o] : 0.0f;
-        for (size_t t = 0; t < T; t++) y[t * n_out + (size_t)o] = dot(x + t * n_in, row, n_in) + bo;
+        size_t t = 0;
+        for (; t + 4 <= T; t += 4) { /* prefill: each weight block serves four token rows */
+            float r[4];
+            dot4(x + t * n_in, n_in, row, n_in, r);
+            for (size_t j = 0; j < 4; j++) y[(t + j) * n_out + (size_t)o] = r[j] + bo;
+        }
+        for (; t < T; t++) y[t * n_out + (size_t)o] = dot(x + t * n_in, row, n_in) + bo;
     }
 }
 

@@ -8,10 +8,24 @@ static float dot_f32_ref(const float *x, const void *w, size_t n) { return ck_do
 static float dot_f16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
 static float dot_bf16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
 
-static const ck_cpu_kernels ref_kernels = {"ref", {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref,
-                                                   [CK_BF16] = dot_bf16_ref}};
-static const ck_cpu_kernels avx2_kernels = {"avx2", {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2,
-                                                     [CK_BF16] = ck_dot_bf16_avx2}};
+#define DOT4_REF(name, dt)                                                                \
+    static void name(const float *x, size_t stride, const void *w, size_t n, float out[4]) { \
+        for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, dt, n);         \
+    }
+DOT4_REF(dot4_f32_ref, CK_F32)
+DOT4_REF(dot4_f16_ref, CK_F16)
+DOT4_REF(dot4_bf16_ref, CK_BF16)
+
+static const ck_cpu_kernels ref_kernels = {
+    "ref",
+    {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
+    {[CK_F32] = dot4_f32_ref, [CK_F16] = dot4_f16_ref, [CK_BF16] = dot4_bf16_ref},
+};
+static const ck_cpu_kernels avx2_kernels = {
+    "avx2",
+    {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
+    {[CK_F32] = ck_dot4_f32_avx2, [CK_F16] = ck_dot4_f16_avx2, [CK_BF16] = ck_dot4_bf16_avx2},
+};
 
 const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
 

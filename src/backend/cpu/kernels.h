@@ -6,11 +6,15 @@
 
 #include "backend/cpu/ref.h"
 
+/* sum_i x[i] * w[i] with w[n] in the table entry's dtype */
 typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
+/* out[r] = sum_i x[r * stride + i] * w[i] for r < 4: four activation rows against one weight row */
+typedef void (*ck_dot4_fn)(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 
 typedef struct ck_cpu_kernels {
     const char *name;            /* "ref", "avx2" */
     ck_dot_fn dot[CK_DTYPE_COUNT];
+    ck_dot4_fn dot4[CK_DTYPE_COUNT];
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -22,6 +26,9 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void);
 float ck_dot_f32_avx2(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx2(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
+void ck_dot4_f32_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 int ck_cpu_has_avx2(void);
 
 #endif
