@@ -243,7 +243,7 @@ static void check_model(const cJSON *ref, const char *model, const char *dir, ra
     }
     n_encode_ok = n_encode_total = n_chat_ok = n_chat_total = 0;
     cJSON_ArrayForEach(e, enc) check_encode(t, model, e, texts, decs);
-    CK_EXPECT(ck_tok_has_chat(t), "%s: chat template not recognised", model);
+    CK_EXPECT(ck_tok_has_chat(t) && !ck_tok_chat_unsupported(t), "%s: chat template not recognised", model);
     cJSON_ArrayForEach(e, chat) check_chat(t, model, e, texts);
     printf("%-9s encode+decode+stream: %d/%d strings exact; chat renders: %d/%d exact\n", model, n_encode_ok,
            n_encode_total, n_chat_ok, n_chat_total);
@@ -518,6 +518,7 @@ static void check_errors(void) {
     CK_EXPECT(ck_tok_load(dir, &t, lerr, sizeof lerr) == 0, "minimal tokenizer: %s", lerr);
     if (t) {
         CK_EXPECT(!ck_tok_has_chat(t), "unknown template must not be supported");
+        CK_EXPECT(ck_tok_chat_unsupported(t), "an unknown template is reported as unsupported");
         ck_chat_msg m = {"user", "hi"};
         char *out = NULL;
         CK_EXPECT(ck_tok_chat_render(t, &m, 1, 1, 1, &out, lerr, sizeof lerr) == -1 && !out, "render must fail");

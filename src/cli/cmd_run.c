@@ -28,6 +28,9 @@ typedef struct run_opts {
 
 /* The prompt as token ids: chat-rendered when the tokenizer has a template and --raw is not given. */
 static int prompt_ids(const ck_tok *tok, const run_opts *o, int32_t **ids, size_t *n, char *err, size_t errlen) {
+    if (!o->raw && ck_tok_chat_unsupported(tok))
+        fprintf(stderr, "cake run: this model's chat template is not one cake renders (ChatML/Qwen, Llama 3, "
+                        "Gemma 3); using the raw prompt (--raw silences this)\n");
     if (o->raw || !ck_tok_has_chat(tok))
         return ck_tok_encode(tok, o->prompt, strlen(o->prompt), 1, ids, n, err, errlen);
     ck_chat_msg msgs[2];

@@ -63,6 +63,8 @@ typedef struct ck_chat_msg {
 
 /* 1 when tokenizer_config.json carries a chat template this renderer supports. */
 int ck_tok_has_chat(const ck_tok *t);
+/* 1 when tokenizer_config.json (or chat_template.jinja) has a template that no renderer recognises. */
+int ck_tok_chat_unsupported(const ck_tok *t);
 
 /* Renders messages exactly as HF apply_chat_template(messages, tokenize=False,
  * add_generation_prompt=..., enable_thinking=...) does for the checkpoint's template. enable_thinking is

@@ -35,6 +35,7 @@ int ck_tok_chat_detect(const char *tmpl) {
 }
 
 int ck_tok_has_chat(const ck_tok *t) { return t->chat_kind != CK_CHAT_NONE; }
+int ck_tok_chat_unsupported(const ck_tok *t) { return t->chat_unsupported; }
 
 /* ---- Python string helpers on (pointer, length) views ---- */
 

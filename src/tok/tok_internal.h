@@ -194,6 +194,7 @@ struct ck_tok {
     int32_t bos_id, eos_id;
     char *bos_str, *eos_str; /* malloc'd, or NULL */
     int chat_kind;
+    int chat_unsupported;    /* a template is present but no renderer recognises it */
 };
 
 /* Appends s[0..n) to the arena; *off gets its offset. */

@@ -472,6 +472,7 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
     t->chat_kind = tmpl ? ck_tok_chat_detect(tmpl) : CK_CHAT_NONE;
+    t->chat_unsupported = tmpl && t->chat_kind == CK_CHAT_NONE;
     free(tmpl);
     return 0;
 }
