@@ -29,8 +29,10 @@ static uint16_t to_f16(float f) { /* values in [-1, 1]: normal or zero halves */
 }
 
 int main(void) {
-    const ck_cpu_kernels *sets[] = {ck_cpu_kernels_get(), ck_cpu_kernels_ref()};
-    printf("kernel set for this CPU: %s\n", sets[0]->name);
+    const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
+    size_t n_sets = 0;
+    while (sets[n_sets]) printf("kernel set this CPU runs: %s\n", sets[n_sets++]->name);
+    printf("picked: %s\n", ck_cpu_kernels_get()->name);
     size_t lens[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 127, 1000, 1024, 4099};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         size_t n = lens[li];
@@ -48,7 +50,7 @@ int main(void) {
         const void *w[CK_DTYPE_COUNT] = {[CK_F32] = wf, [CK_F16] = wh, [CK_BF16] = wb};
         for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
             double want = ck_dot_ref(x, w[dt], (ck_dtype)dt, n);
-            for (size_t s = 0; s < 2; s++) {
+            for (size_t s = 0; s < n_sets; s++) {
                 double got = sets[s]->dot[dt](x, w[dt], n);
                 CK_EXPECT(fabs(got - want) <= 1e-5 * (mag + 1), "%s dot %s n=%zu: %.9g vs %.9g", sets[s]->name,
                           ck_dtype_name((ck_dtype)dt), n, got, want);

@@ -27,13 +27,33 @@ static const ck_cpu_kernels avx2_kernels = {
     {[CK_F32] = ck_dot4_f32_avx2, [CK_F16] = ck_dot4_f16_avx2, [CK_BF16] = ck_dot4_bf16_avx2},
 };
 
+static const ck_cpu_kernels avx512_kernels = {
+    "avx512",
+    {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
+    {[CK_F32] = ck_dot4_f32_avx512, [CK_F16] = ck_dot4_f16_avx512, [CK_BF16] = ck_dot4_bf16_avx512},
+};
+
 const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
+
+const ck_cpu_kernels *const *ck_cpu_kernels_all(void) {
+    static const ck_cpu_kernels *all[4];
+    if (!all[0]) {
+        size_t n = 0;
+        if (ck_cpu_has_avx512() && ck_cpu_has_avx2()) all[n++] = &avx512_kernels;
+        if (ck_cpu_has_avx2()) all[n++] = &avx2_kernels;
+        all[n] = &ref_kernels;
+    }
+    return all;
+}
 
 const ck_cpu_kernels *ck_cpu_kernels_get(void) {
     static const ck_cpu_kernels *picked;
     if (!picked) {
-        const char *force = getenv("CAKE_CPU_KERNELS");
-        picked = (force && !strcmp(force, "ref")) || !ck_cpu_has_avx2() ? &ref_kernels : &avx2_kernels;
+        const ck_cpu_kernels *const *all = ck_cpu_kernels_all();
+        const char *want = getenv("CAKE_CPU_KERNELS");
+        picked = all[0];
+        for (size_t i = 0; want && all[i]; i++)
+            if (!strcmp(all[i]->name, want)) picked = all[i];
     }
     return picked;
 }

@@ -1,6 +1,7 @@
 /* kernels.h — the CPU backend's kernel table: for each weight dtype the dot product the matmul uses,
  * chosen once at start-up from the CPU's features (the scalar reference, or an ISA-specific version that
- * lives in its own file and is tested against the reference). CAKE_CPU_KERNELS=ref forces the reference. */
+ * lives in its own file and is tested against the reference). CAKE_CPU_KERNELS=ref|avx2|avx512 picks
+ * one (when the CPU has it). */
 #ifndef CK_BACKEND_CPU_KERNELS_H
 #define CK_BACKEND_CPU_KERNELS_H
 
@@ -12,7 +13,7 @@ typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
 typedef void (*ck_dot4_fn)(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 
 typedef struct ck_cpu_kernels {
-    const char *name;            /* "ref", "avx2" */
+    const char *name;            /* "ref", "avx2", "avx512" */
     ck_dot_fn dot[CK_DTYPE_COUNT];
     ck_dot4_fn dot4[CK_DTYPE_COUNT];
 } ck_cpu_kernels;
@@ -30,5 +31,17 @@ void ck_dot4_f32_avx2(const float *x, size_t stride, const void *w, size_t n, fl
 void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 int ck_cpu_has_avx2(void);
+
+/* AVX-512F versions (dot_avx512.c). */
+float ck_dot_f32_avx512(const float *x, const void *w, size_t n);
+float ck_dot_bf16_avx512(const float *x, const void *w, size_t n);
+float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
+void ck_dot4_f32_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_dot4_bf16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+int ck_cpu_has_avx512(void);
+
+/* Every kernel set this CPU can run, best first, NULL-terminated (the reference is always last). */
+const ck_cpu_kernels *const *ck_cpu_kernels_all(void);
 
 #endif

@@ -1,0 +1,110 @@
+/* dot_avx512.c — the dot products of dot_avx2.c with 16-lane AVX-512F vectors: f32 activations against
+ * f32, f16 or bf16 weight rows (one row, or four activation rows per weight pass). Compiled with
+ * -mavx512f and only called when the CPU and the OS support it (kernels.c). Same contracts as the
+ * reference; results differ only by f32 rounding of the summation order. */
+#include "backend/cpu/kernels.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+static inline __m512 load_bf16(const uint16_t *p) {
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+static inline __m512 load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+
+static inline float same(float f) { return f; }
+
+#define DOT_BODY(LOAD, W, TAIL)                                                                        \
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),               \
+           a3 = _mm512_setzero_ps();                                                                   \
+    size_t i = 0;                                                                                      \
+    for (; i + 64 <= n; i += 64) {                                                                     \
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), LOAD(W + i), a0);                                 \
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), LOAD(W + i + 16), a1);                       \
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), LOAD(W + i + 32), a2);                       \
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), LOAD(W + i + 48), a3);                       \
+    }                                                                                                  \
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), LOAD(W + i), a0);        \
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));     \
+    for (; i < n; i++) acc += x[i] * TAIL(W[i]);                                                       \
+    return acc;
+
+float ck_dot_f32_avx512(const float *x, const void *w, size_t n) {
+    const float *W = w;
+    DOT_BODY(_mm512_loadu_ps, W, same)
+}
+
+float ck_dot_bf16_avx512(const float *x, const void *w, size_t n) {
+    const uint16_t *W = w;
+    DOT_BODY(load_bf16, W, ck_bf16_to_f32)
+}
+
+float ck_dot_f16_avx512(const float *x, const void *w, size_t n) {
+    const uint16_t *W = w;
+    DOT_BODY(load_f16, W, ck_f16_to_f32)
+}
+
+#define DOT4_BODY(LOAD, W, TAIL)                                                                       \
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),               \
+           a3 = _mm512_setzero_ps();                                                                   \
+    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;                 \
+    size_t i = 0;                                                                                      \
+    for (; i + 16 <= n; i += 16) {                                                                     \
+        __m512 wv = LOAD(W + i);                                                                       \
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x0 + i), wv, a0);                                         \
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x1 + i), wv, a1);                                         \
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x2 + i), wv, a2);                                         \
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x3 + i), wv, a3);                                         \
+    }                                                                                                  \
+    out[0] = _mm512_reduce_add_ps(a0), out[1] = _mm512_reduce_add_ps(a1);                              \
+    out[2] = _mm512_reduce_add_ps(a2), out[3] = _mm512_reduce_add_ps(a3);                              \
+    for (; i < n; i++) {                                                                               \
+        float wi = TAIL(W[i]);                                                                         \
+        out[0] += x0[i] * wi, out[1] += x1[i] * wi, out[2] += x2[i] * wi, out[3] += x3[i] * wi;        \
+    }
+
+void ck_dot4_f32_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
+    const float *W = w;
+    DOT4_BODY(_mm512_loadu_ps, W, same)
+}
+
+void ck_dot4_bf16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
+    const uint16_t *W = w;
+    DOT4_BODY(load_bf16, W, ck_bf16_to_f32)
+}
+
+void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
+    const uint16_t *W = w;
+    DOT4_BODY(load_f16, W, ck_f16_to_f32)
+}
+
+/* CPUID leaf 7 ebx bit 16 (AVX-512F), with OSXSAVE and the OS saving opmask/ZMM state (XCR0 bits 1-2,
+ * 5-7). */
+int ck_cpu_has_avx512(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xe6u) != 0xe6u) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & (1u << 16)) != 0;
+}
+
+#else
+float ck_dot_f32_avx512(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F32, n); }
+float ck_dot_bf16_avx512(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
+float ck_dot_f16_avx512(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
+void ck_dot4_f32_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
+    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_F32, n);
+}
+void ck_dot4_bf16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
+    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_BF16, n);
+}
+void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
+    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_F16, n);
+}
+int ck_cpu_has_avx512(void) { return 0; }
+#endif
