@@ -4,7 +4,7 @@
  * so results differ from the reference only by f32 rounding of the summation order. */
 #include "backend/cpu/kernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
 #include <cpuid.h>
 #include <immintrin.h>
 
@@ -105,54 +105,4 @@ int ck_cpu_has_avx2(void) {
     return (b & (1u << 5)) != 0;
 }
 
-#else
-void ck_dot4_f32_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_F32, n);
-}
-void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_BF16, n);
-}
-void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_F16, n);
-}
-float ck_dot_f32_avx2(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F32, n); }
-float ck_dot_bf16_avx2(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
-float ck_dot_f16_avx2(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
-/* Four rows of x (x, x + stride, ...) against one weight row: the weights are loaded once per block. */
-#define DOT4_BODY(LOAD, W, TAIL)                                                                       \
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),               \
-           a3 = _mm256_setzero_ps();                                                                   \
-    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;                 \
-    size_t i = 0;                                                                                      \
-    for (; i + 8 <= n; i += 8) {                                                                       \
-        __m256 wv = LOAD(W + i);                                                                       \
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + i), wv, a0);                                         \
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + i), wv, a1);                                         \
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + i), wv, a2);                                         \
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + i), wv, a3);                                         \
-    }                                                                                                  \
-    out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);                        \
-    for (; i < n; i++) {                                                                               \
-        float wi = TAIL(W[i]);                                                                         \
-        out[0] += x0[i] * wi, out[1] += x1[i] * wi, out[2] += x2[i] * wi, out[3] += x3[i] * wi;        \
-    }
-
-static inline float same(float f) { return f; }
-
-void ck_dot4_f32_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    const float *W = w;
-    DOT4_BODY(_mm256_loadu_ps, W, same)
-}
-
-void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    const uint16_t *W = w;
-    DOT4_BODY(load_bf16, W, ck_bf16_to_f32)
-}
-
-void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    const uint16_t *W = w;
-    DOT4_BODY(load_f16, W, ck_f16_to_f32)
-}
-
-int ck_cpu_has_avx2(void) { return 0; }
-#endif
+#endif /* __x86_64__ */

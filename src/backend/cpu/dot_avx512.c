@@ -4,7 +4,7 @@
  * reference; results differ only by f32 rounding of the summation order. */
 #include "backend/cpu/kernels.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
 #include <cpuid.h>
 #include <immintrin.h>
 
@@ -93,18 +93,4 @@ int ck_cpu_has_avx512(void) {
     return (b & (1u << 16)) != 0;
 }
 
-#else
-float ck_dot_f32_avx512(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F32, n); }
-float ck_dot_bf16_avx512(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
-float ck_dot_f16_avx512(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
-void ck_dot4_f32_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_F32, n);
-}
-void ck_dot4_bf16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_BF16, n);
-}
-void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, CK_F16, n);
-}
-int ck_cpu_has_avx512(void) { return 0; }
-#endif
+#endif /* __x86_64__ */

@@ -21,6 +21,7 @@ static const ck_cpu_kernels ref_kernels = {
     {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
     {[CK_F32] = dot4_f32_ref, [CK_F16] = dot4_f16_ref, [CK_BF16] = dot4_bf16_ref},
 };
+#if defined(__x86_64__)
 static const ck_cpu_kernels avx2_kernels = {
     "avx2",
     {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
@@ -33,14 +34,18 @@ static const ck_cpu_kernels avx512_kernels = {
     {[CK_F32] = ck_dot4_f32_avx512, [CK_F16] = ck_dot4_f16_avx512, [CK_BF16] = ck_dot4_bf16_avx512},
 };
 
+#endif
+
 const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
 
 const ck_cpu_kernels *const *ck_cpu_kernels_all(void) {
     static const ck_cpu_kernels *all[4];
     if (!all[0]) {
         size_t n = 0;
+#if defined(__x86_64__)
         if (ck_cpu_has_avx512() && ck_cpu_has_avx2()) all[n++] = &avx512_kernels;
         if (ck_cpu_has_avx2()) all[n++] = &avx2_kernels;
+#endif
         all[n] = &ref_kernels;
     }
     return all;

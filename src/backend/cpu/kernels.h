@@ -23,7 +23,7 @@ const ck_cpu_kernels *ck_cpu_kernels_get(void);
 /* The scalar reference kernels, whatever the CPU. */
 const ck_cpu_kernels *ck_cpu_kernels_ref(void);
 
-/* AVX2 + FMA + F16C versions (dot_avx2.c) and whether this CPU can run them. */
+/* x86-64 only: AVX2 + FMA + F16C versions (dot_avx2.c) and whether this CPU can run them. */
 float ck_dot_f32_avx2(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx2(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
@@ -32,7 +32,7 @@ void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, f
 void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 int ck_cpu_has_avx2(void);
 
-/* AVX-512F versions (dot_avx512.c). */
+/* x86-64 only: AVX-512F versions (dot_avx512.c). */
 float ck_dot_f32_avx512(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx512(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
