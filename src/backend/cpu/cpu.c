@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
+#define CK_CPU_PAR_MIN (1u << 18)
+
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
     void *p = NULL;
@@ -55,7 +58,7 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
     ck_dot_fn dot = k->dot[W->dtype];
     ck_dot4_fn dot4 = k->dot4[W->dtype];
     long long n = (long long)n_out;
-#pragma omp parallel for schedule(static) if (n_out * n_in * T > 32768)
+#pragma omp parallel for schedule(static) if (n_out * n_in * T > CK_CPU_PAR_MIN)
     for (long long o = 0; o < n; o++) {
         const uint8_t *row = base + (size_t)o * rb;
         float bo = bias ? bias[o] : 0.0f;
@@ -92,7 +95,7 @@ static void cpu_store_rows(ck_backend *b, float *cache, const float *src, size_t
 static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     (void)b;
     long long n = (long long)(a->T * a->n_heads);
-#pragma omp parallel for schedule(dynamic, 1) if (a->T * (a->pos0 + a->T) * a->n_heads > 4096)
+#pragma omp parallel for schedule(dynamic, 1) if (a->T * (a->pos0 + a->T) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
     for (long long i = 0; i < n; i++) ck_attention_row_ref(a, (size_t)i / a->n_heads, (size_t)i % a->n_heads);
 }
 
@@ -141,7 +144,7 @@ static void cpu_conv1d_causal(ck_backend *b, float *y, const float *x, float *st
                               size_t C, size_t K, int silu) {
     (void)b;
     long long n = (long long)C;
-#pragma omp parallel for schedule(static) if (C * T * K > 65536)
+#pragma omp parallel for schedule(static) if (C * T * K > CK_CPU_PAR_MIN)
     for (long long c = 0; c < n; c++) ck_conv1d_channel_ref(y, x, state, w + (size_t)c * K, T, C, K, (size_t)c, silu);
 }
 
@@ -160,7 +163,7 @@ static void cpu_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, 
 static void cpu_gated_delta(ck_backend *b, const ck_gdn_args *a) {
     (void)b;
     long long n = (long long)a->n_v_heads;
-#pragma omp parallel for schedule(static) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads > 65536)
+#pragma omp parallel for schedule(static) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads > CK_CPU_PAR_MIN)
     for (long long h = 0; h < n; h++) ck_gated_delta_head_ref(a, (size_t)h);
 }
 
