@@ -69,5 +69,43 @@ int main(void) {
         free(wb);
         free(wh);
     }
+    /* axpy */
+    for (size_t s = 0; s < n_sets; s++) {
+        float y[37], y_ref[37], x[37];
+        for (size_t i = 0; i < 37; i++) y[i] = y_ref[i] = frand(), x[i] = frand();
+        sets[s]->axpy(y, 0.37f, x, 37);
+        ck_axpy_ref(y_ref, 0.37f, x, 37);
+        double worst = 0;
+        for (size_t i = 0; i < 37; i++) worst = fmax(worst, fabs(y[i] - y_ref[i]));
+        CK_EXPECT(worst <= 1e-6, "%s axpy differs by %g", sets[s]->name, worst);
+    }
+
+    /* grouped attention against the per-head reference: GQA groups, window, soft-capping, positions */
+    struct { size_t T, pos0, nh, nkv, hd, window; float softcap; } cases[] = {
+        {1, 0, 4, 2, 32, 0, 0}, {5, 3, 8, 2, 16, 0, 0}, {3, 40, 4, 4, 64, 8, 0}, {7, 9, 6, 1, 24, 0, 30.0f},
+        {1, 200, 16, 8, 128, 0, 0}, {2, 100, 130, 2, 8, 50, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t T = cases[c].T, ctx = cases[c].pos0 + T, nh = cases[c].nh, nkv = cases[c].nkv, hd = cases[c].hd;
+        float *q = malloc(T * nh * hd * sizeof *q), *kc = malloc(ctx * nkv * hd * sizeof *kc);
+        float *vc = malloc(ctx * nkv * hd * sizeof *vc), *out = malloc(T * nh * hd * sizeof *out);
+        float *want = malloc(T * nh * hd * sizeof *want);
+        for (size_t i = 0; i < T * nh * hd; i++) q[i] = frand();
+        for (size_t i = 0; i < ctx * nkv * hd; i++) kc[i] = frand(), vc[i] = frand();
+        ck_attn_args a = {.q = q, .k_cache = kc, .v_cache = vc, .out = want, .T = T, .pos0 = cases[c].pos0,
+                          .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
+                          .window = cases[c].window, .softcap = cases[c].softcap};
+        for (size_t t = 0; t < T; t++)
+            for (size_t h = 0; h < nh; h++) ck_attention_row_ref(&a, t, h);
+        a.out = out;
+        for (size_t s = 0; s < n_sets; s++) {
+            for (size_t t = 0; t < T; t++)
+                for (size_t g = 0; g < nkv; g++) ck_attention_group(&a, t, g, sets[s]);
+            double worst = 0;
+            for (size_t i = 0; i < T * nh * hd; i++) worst = fmax(worst, fabs(out[i] - want[i]));
+            CK_EXPECT(worst <= 1e-5, "%s attention case %zu differs by %g", sets[s]->name, c, worst);
+        }
+        free(q), free(kc), free(vc), free(out), free(want);
+    }
     return ck_test_done("test_kernels");
 }

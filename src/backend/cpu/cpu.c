@@ -94,9 +94,10 @@ static void cpu_store_rows(ck_backend *b, float *cache, const float *src, size_t
 
 static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     (void)b;
-    long long n = (long long)(a->T * a->n_heads);
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    long long n = (long long)(a->T * a->n_kv_heads);
 #pragma omp parallel for schedule(dynamic, 1) if (a->T * (a->pos0 + a->T) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
-    for (long long i = 0; i < n; i++) ck_attention_row_ref(a, (size_t)i / a->n_heads, (size_t)i % a->n_heads);
+    for (long long i = 0; i < n; i++) ck_attention_group(a, (size_t)i / a->n_kv_heads, (size_t)i % a->n_kv_heads, k);
 }
 
 static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {

@@ -56,6 +56,13 @@ float ck_dot_f16_avx2(const float *x, const void *w, size_t n) {
     return acc;
 }
 
+void ck_axpy_avx2(float *y, float a, const float *x, size_t n) {
+    __m256 av = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 /* CPUID: FMA (leaf 1 ecx bit 12), F16C (ecx 29), OSXSAVE (ecx 27) with the OS saving YMM state (XCR0
  * bits 1-2), AVX2 (leaf 7 ebx bit 5). */
 /* Four rows of x (x, x + stride, ...) against one weight row: the weights are loaded once per block. */

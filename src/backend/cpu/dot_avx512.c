@@ -81,6 +81,14 @@ void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, 
     DOT4_BODY(load_f16, W, ck_f16_to_f32)
 }
 
+void ck_axpy_avx512(float *y, float a, const float *x, size_t n) {
+    __m512 av = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 /* CPUID leaf 7 ebx bit 16 (AVX-512F), with OSXSAVE and the OS saving opmask/ZMM state (XCR0 bits 1-2,
  * 5-7). */
 int ck_cpu_has_avx512(void) {

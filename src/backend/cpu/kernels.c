@@ -20,18 +20,21 @@ static const ck_cpu_kernels ref_kernels = {
     "ref",
     {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
     {[CK_F32] = dot4_f32_ref, [CK_F16] = dot4_f16_ref, [CK_BF16] = dot4_bf16_ref},
+    ck_axpy_ref,
 };
 #if defined(__x86_64__)
 static const ck_cpu_kernels avx2_kernels = {
     "avx2",
     {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
     {[CK_F32] = ck_dot4_f32_avx2, [CK_F16] = ck_dot4_f16_avx2, [CK_BF16] = ck_dot4_bf16_avx2},
+    ck_axpy_avx2,
 };
 
 static const ck_cpu_kernels avx512_kernels = {
     "avx512",
     {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
     {[CK_F32] = ck_dot4_f32_avx512, [CK_F16] = ck_dot4_f16_avx512, [CK_BF16] = ck_dot4_bf16_avx512},
+    ck_axpy_avx512,
 };
 
 #endif

@@ -12,10 +12,14 @@ typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
 /* out[r] = sum_i x[r * stride + i] * w[i] for r < 4: four activation rows against one weight row */
 typedef void (*ck_dot4_fn)(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 
+/* y[i] += a * x[i] for i < n (f32) */
+typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
+
 typedef struct ck_cpu_kernels {
     const char *name;            /* "ref", "avx2", "avx512" */
     ck_dot_fn dot[CK_DTYPE_COUNT];
     ck_dot4_fn dot4[CK_DTYPE_COUNT];
+    ck_axpy_fn axpy;
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -30,6 +34,7 @@ float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
 void ck_dot4_f32_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_axpy_avx2(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx2(void);
 
 /* x86-64 only: AVX-512F versions (dot_avx512.c). */
@@ -39,7 +44,13 @@ float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
 void ck_dot4_f32_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 void ck_dot4_bf16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
 void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx512(void);
+
+/* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
+ * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
+ * contract as ck_attention_row_ref for each of those heads. */
+void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k);
 
 /* Every kernel set this CPU can run, best first, NULL-terminated (the reference is always last). */
 const ck_cpu_kernels *const *ck_cpu_kernels_all(void);

@@ -49,6 +49,10 @@ void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *s
     }
 }
 
+void ck_axpy_ref(float *y, float a, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 float ck_glu_ref(float g, float u, ck_act act) {
     if (act == CK_ACT_GELU_TANH) { /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) */
         float c = 0.7978845608028654f;

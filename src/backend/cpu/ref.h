@@ -16,6 +16,9 @@ void ck_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float ep
 /* One head of RoPE: rotates x[0..rot_dim) as pairs (i, i + rot_dim/2). */
 void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *sin);
 
+/* y[i] += a * x[i] for i < n. */
+void ck_axpy_ref(float *y, float a, const float *x, size_t n);
+
 /* act(g) * u for one element. */
 float ck_glu_ref(float g, float u, ck_act act);
 
