@@ -172,6 +172,7 @@ static void check_encode(const ck_tok *t, const char *model, const cJSON *e, raw
         an += (size_t)k;
     }
     int k = ck_tok_stream_flush(&st, buf, sizeof buf);
+    ck_tok_stream_free(&st);
     if (sok && k >= 0 && an + (size_t)k <= wlen + 32) {
         memcpy(acc + an, buf, (size_t)k);
         an += (size_t)k;
@@ -331,11 +332,13 @@ static void check_stream_split(const char *dir) {
     CK_EXPECT(n > 1, "expected the emoji to take several tokens, got %zu", n);
     CK_EXPECT(partial_ok && an == 4 && !memcmp(acc, s, 4), "stream must emit the emoji only when complete");
     /* an incomplete character at the end flushes as U+FFFD */
+    ck_tok_stream_free(&st);
     ck_tok_stream_init(&st, t);
     if (n > 1) {
         CK_EXPECT(ck_tok_stream_push(&st, ids[0], buf, sizeof buf) == 0, "first byte held back");
         CK_EXPECT(ck_tok_stream_flush(&st, buf, sizeof buf) == 3 && !memcmp(buf, "\xEF\xBF\xBD", 3), "flush U+FFFD");
     }
+    ck_tok_stream_free(&st);
     free(ids);
     ck_tok_free(t);
 }

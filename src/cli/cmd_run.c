@@ -70,6 +70,7 @@ static int generate(ck_engine *e, const run_opts *o) {
     int32_t *hist = realloc(ids, cap * sizeof *hist);
     float *logits = malloc(V * sizeof *logits);
     ck_session *s = NULL;
+    ck_tok_stream st = {0};
     ck_sampler smp;
     ck_sample_params sp = {(float)o->temperature, (int)o->top_k, (float)o->top_p, (float)o->penalty,
                            (int)o->last_n, o->seed};
@@ -96,7 +97,6 @@ static int generate(ck_engine *e, const run_opts *o) {
     }
     double t1 = now_s();
     ck_timing prefill = ck_session_timing(s);
-    ck_tok_stream st;
     ck_tok_stream_init(&st, tok);
     char buf[1024];
     size_t n_hist = n_prompt, n_gen = 0;
@@ -132,6 +132,7 @@ static int generate(ck_engine *e, const run_opts *o) {
             prefill.layers_s, prefill.head_s);
     rc = 0;
 done:
+    ck_tok_stream_free(&st);
     ck_session_close(s);
     if (have_sampler) ck_sampler_free(&smp);
     free(logits);

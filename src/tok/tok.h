@@ -36,18 +36,22 @@ int ck_tok_decode(const ck_tok *t, const int32_t *ids, size_t n_ids, int skip_sp
 int ck_tok_is_special(const ck_tok *t, int32_t id);
 
 /* Streaming decode: feeds one id at a time and yields only complete UTF-8 text, holding back the
- * bytes of a character split across tokens. Special tokens are skipped. */
+ * bytes of a character split across tokens. Special tokens are skipped. The stream keeps its buffers
+ * between tokens (nothing is allocated per token once they have grown); ck_tok_stream_free releases
+ * them. */
 typedef struct ck_tok_stream {
     const ck_tok *tok;
     uint8_t pending[8]; /* bytes of an incomplete UTF-8 character */
     size_t n_pending;
     int first;          /* no token emitted yet (for decoders that strip a leading space) */
+    struct ck_tok_scratch *scratch; /* decode buffers, owned */
 } ck_tok_stream;
 
 void ck_tok_stream_init(ck_tok_stream *s, const ck_tok *t);
 /* Appends the text ready after `id` into buf (cap bytes incl. NUL); returns the byte count or -1
  * (unknown id, or the text does not fit in cap). Invalid byte sequences come out as U+FFFD. */
 int ck_tok_stream_push(ck_tok_stream *s, int32_t id, char *buf, size_t cap);
+void ck_tok_stream_free(ck_tok_stream *s);
 /* Flushes held-back bytes (as U+FFFD for an incomplete character); returns the byte count. */
 int ck_tok_stream_flush(ck_tok_stream *s, char *buf, size_t cap);
 

@@ -46,6 +46,19 @@ static int toks_append(toks *l, const void *s, size_t n) {
     return 0;
 }
 
+/* Buffers reused across decodes: a stream keeps one, so decoding a token allocates nothing once they
+ * have grown to size. Lists and buffers are cleared (length 0), never freed, between uses. */
+struct ck_tok_scratch {
+    toks a, b;             /* token strings before/after a decoder step */
+    ck_tok_buf tmp, tmp2;  /* a step's byte runs and lossy text */
+    ck_tok_buf raw, txt;   /* joined bytes; streaming: complete characters */
+};
+
+static void toks_clear(toks *l) {
+    l->n = 0;
+    l->data.len = 0;
+}
+
 static void toks_free(toks *l) {
     free(l->data.p);
     free(l->off);
@@ -70,10 +83,11 @@ static int byte_token(const char *s, size_t n) {
 /* Runs one decoder step from `in` into `out` (cleared). stream: keep bytes raw; cont: not the first
  * token of the stream; *fused: a previous step produced a single string. */
 static int dec_step(const ck_tok *t, const ck_tok_dec *d, const toks *in, toks *out, int stream, int cont,
-                    int *fused) {
+                    int *fused, struct ck_tok_scratch *sc) {
     switch (d->kind) {
     case CK_DEC_BYTELEVEL: {
-        ck_tok_buf bytes = {0};
+        ck_tok_buf bytes = sc->tmp;
+        bytes.len = 0;
         int rc = 0;
         for (size_t i = 0; i < in->n && !rc; i++) {
             const uint8_t *s = (const uint8_t *)tok_s(in, i);
@@ -99,13 +113,14 @@ static int dec_step(const ck_tok *t, const ck_tok_dec *d, const toks *in, toks *
             if (stream) {
                 rc = toks_add(out, bytes.p ? bytes.p : "", bytes.len);
             } else {
-                ck_tok_buf txt = {0};
+                ck_tok_buf txt = sc->tmp2;
+                txt.len = 0;
                 rc = ck_tok_utf8_lossy(&txt, (const uint8_t *)bytes.p, bytes.len);
                 if (!rc) rc = toks_add(out, txt.p ? txt.p : "", txt.len);
-                free(txt.p);
+                sc->tmp2 = txt;
             }
         }
-        free(bytes.p);
+        sc->tmp = bytes;
         *fused = 1;
         return rc;
     }
@@ -127,7 +142,8 @@ static int dec_step(const ck_tok *t, const ck_tok_dec *d, const toks *in, toks *
         return 0;
     }
     case CK_DEC_BYTEFALLBACK: {
-        ck_tok_buf run = {0};
+        ck_tok_buf run = sc->tmp;
+        run.len = 0;
         int rc = 0;
         for (size_t i = 0; i <= in->n && !rc; i++) {
             int b = i < in->n ? byte_token(tok_s(in, i), in->len[i]) : -1;
@@ -149,7 +165,7 @@ static int dec_step(const ck_tok *t, const ck_tok_dec *d, const toks *in, toks *
             }
             if (i < in->n && !rc) rc = toks_add(out, tok_s(in, i), in->len[i]);
         }
-        free(run.p);
+        sc->tmp = run;
         return rc;
     }
     case CK_DEC_FUSE:
@@ -196,63 +212,65 @@ static int dec_step(const ck_tok *t, const ck_tok_dec *d, const toks *in, toks *
     return -1;
 }
 
-/* Decodes ids into out (cleared). Returns -1 with err for unknown ids or allocation failure. */
+/* Decodes ids into out (cleared), using sc's buffers. Returns -1 with err for unknown ids or allocation
+ * failure. */
 static int decode_ids(const ck_tok *t, const int32_t *ids, size_t n_ids, int skip_special, int stream, int cont,
-                      ck_tok_buf *out, char *err, size_t errlen) {
-    toks a = {0}, b = {0};
-    int rc = -1;
+                      ck_tok_buf *out, struct ck_tok_scratch *sc, char *err, size_t errlen) {
+    toks_clear(&sc->a);
     out->len = 0;
     for (size_t i = 0; i < n_ids; i++) {
         int32_t id = ids[i];
-        if (id < 0 || id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID) {
-            ck_err(err, errlen, "tokenizer: unknown token id %d (vocab size %d)", (int)id, (int)t->n_ids);
-            goto done;
-        }
+        if (id < 0 || id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID)
+            return ck_err(err, errlen, "tokenizer: unknown token id %d (vocab size %d)", (int)id, (int)t->n_ids);
         if (skip_special && (t->id_flags[id] & CK_TOKF_SPECIAL)) continue;
-        if (toks_add(&a, t->arena + t->id_off[id], t->id_len[id]) != 0) goto oom;
+        if (toks_add(&sc->a, t->arena + t->id_off[id], t->id_len[id]) != 0) goto oom;
     }
     int fused = 0;
-    if (t->has_decoder) {
-        for (size_t k = 0; k < t->n_dec; k++) {
-            b.n = 0;
-            b.data.len = 0;
-            if (dec_step(t, &t->dec[k], &a, &b, stream, cont, &fused) != 0) goto oom;
-            toks sw = a;
-            a = b;
-            b = sw;
-        }
+    for (size_t k = 0; t->has_decoder && k < t->n_dec; k++) {
+        toks_clear(&sc->b);
+        if (dec_step(t, &t->dec[k], &sc->a, &sc->b, stream, cont, &fused, sc) != 0) goto oom;
+        toks sw = sc->a;
+        sc->a = sc->b;
+        sc->b = sw;
     }
-    ck_tok_buf raw = {0};
-    for (size_t i = 0; i < a.n; i++) {
-        if (!t->has_decoder && i > 0 && ck_tok_buf_putc(&raw, ' ') != 0) goto oom_raw;
-        if (ck_tok_buf_put(&raw, tok_s(&a, i), a.len[i]) != 0) goto oom_raw;
+    ck_tok_buf *raw = &sc->raw;
+    raw->len = 0;
+    for (size_t i = 0; i < sc->a.n; i++) {
+        if (!t->has_decoder && i > 0 && ck_tok_buf_putc(raw, ' ') != 0) goto oom;
+        if (ck_tok_buf_put(raw, tok_s(&sc->a, i), sc->a.len[i]) != 0) goto oom;
     }
+    int rc;
     if (stream) {
-        rc = ck_tok_buf_put(out, raw.p ? raw.p : "", raw.len);
+        rc = ck_tok_buf_put(out, raw->p ? raw->p : "", raw->len);
     } else {
-        rc = ck_tok_utf8_lossy(out, (const uint8_t *)(raw.p ? raw.p : ""), raw.len);
+        rc = ck_tok_utf8_lossy(out, (const uint8_t *)(raw->p ? raw->p : ""), raw->len);
         if (!rc) rc = ck_tok_buf_put(out, "", 0); /* NUL-terminate even when empty */
     }
-    free(raw.p);
-    if (rc) goto oom;
-    goto done;
-oom_raw:
-    free(raw.p);
+    if (rc == 0) return 0;
 oom:
-    rc = ck_err(err, errlen, "tokenizer: out of memory while decoding");
-done:
-    toks_free(&a);
-    toks_free(&b);
-    return rc;
+    return ck_err(err, errlen, "tokenizer: out of memory while decoding");
+}
+
+static void scratch_free(struct ck_tok_scratch *sc) {
+    if (!sc) return;
+    toks_free(&sc->a);
+    toks_free(&sc->b);
+    free(sc->tmp.p);
+    free(sc->tmp2.p);
+    free(sc->raw.p);
+    free(sc->txt.p);
 }
 
 int ck_tok_decode(const ck_tok *t, const int32_t *ids, size_t n_ids, int skip_special, char **out, size_t *len,
                   char *err, size_t errlen) {
     ck_tok_buf b = {0};
+    struct ck_tok_scratch sc = {0};
     *out = NULL;
     if (len) *len = 0;
     if (n_ids && !ids) return ck_err(err, errlen, "tokenizer: NULL ids");
-    if (decode_ids(t, ids, n_ids, skip_special, 0, 0, &b, err, errlen) != 0) {
+    int rc = decode_ids(t, ids, n_ids, skip_special, 0, 0, &b, &sc, err, errlen);
+    scratch_free(&sc);
+    if (rc != 0) {
         free(b.p);
         return -1;
     }
@@ -275,46 +293,47 @@ int ck_tok_stream_push(ck_tok_stream *s, int32_t id, char *buf, size_t cap) {
     buf[0] = 0;
     if (id < 0 || id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID) return -1;
     if (t->id_flags[id] & CK_TOKF_SPECIAL) return 0;
-    ck_tok_buf raw = {0}, txt = {0};
-    int rc = -1;
-    if (ck_tok_buf_put(&raw, s->pending, s->n_pending) != 0) goto done;
+    if (!s->scratch && !(s->scratch = calloc(1, sizeof *s->scratch))) return -1;
+    struct ck_tok_scratch *sc = s->scratch;
+    /* piece: the pending bytes of an incomplete character, then this token's bytes */
     ck_tok_buf piece = {0};
-    if (decode_ids(t, &id, 1, 1, 1, !s->first, &piece, NULL, 0) != 0) {
-        free(piece.p);
-        goto done;
+    if (decode_ids(t, &id, 1, 1, 1, !s->first, &sc->txt, sc, NULL, 0) != 0) return -1;
+    piece = sc->raw; /* reuse raw's allocation for pending + token bytes */
+    piece.len = 0;
+    if (ck_tok_buf_put(&piece, s->pending, s->n_pending) != 0 ||
+        ck_tok_buf_put(&piece, sc->txt.p ? sc->txt.p : "", sc->txt.len) != 0) {
+        sc->raw = piece;
+        return -1;
     }
-    int ok = ck_tok_buf_put(&raw, piece.p ? piece.p : "", piece.len);
-    free(piece.p);
-    if (ok != 0) goto done;
-    /* emit complete characters, hold an incomplete tail */
-    const uint8_t *r = (const uint8_t *)raw.p;
-    size_t i = 0, n = raw.len, tail = n;
+    sc->raw = piece;
+    /* emit complete characters (invalid bytes as U+FFFD), hold an incomplete tail */
+    const uint8_t *r = (const uint8_t *)piece.p;
+    size_t i = 0, n = piece.len, tail = n, o = 0;
     while (i < n) {
         int k = ck_tok_utf8_next(r + i, n - i);
         if (k == 0) {
             tail = i;
             break;
         }
-        if (k > 0) {
-            if (ck_tok_buf_put(&txt, r + i, (size_t)k) != 0) goto done;
-            i += (size_t)k;
-        } else {
-            if (ck_tok_buf_put(&txt, "\xEF\xBF\xBD", 3) != 0) goto done;
-            i += (size_t)-k;
-        }
+        const char *src = k > 0 ? (const char *)r + i : "\xEF\xBF\xBD";
+        size_t len = k > 0 ? (size_t)k : 3;
+        if (o + len + 1 > cap) return -1;
+        memcpy(buf + o, src, len);
+        o += len;
+        i += (size_t)(k > 0 ? k : -k);
     }
-    if (txt.len + 1 > cap) goto done;
-    if (n - tail > sizeof s->pending) goto done; /* cannot happen: an incomplete prefix is < 4 bytes */
-    memcpy(buf, txt.p ? txt.p : "", txt.len);
-    buf[txt.len] = 0;
+    if (n - tail > sizeof s->pending) return -1; /* cannot happen: an incomplete prefix is < 4 bytes */
+    buf[o] = 0;
     memmove(s->pending, r + tail, n - tail);
     s->n_pending = n - tail;
     s->first = 0;
-    rc = (int)txt.len;
-done:
-    free(raw.p);
-    free(txt.p);
-    return rc;
+    return (int)o;
+}
+
+void ck_tok_stream_free(ck_tok_stream *s) {
+    scratch_free(s->scratch);
+    free(s->scratch);
+    s->scratch = NULL;
 }
 
 int ck_tok_stream_flush(ck_tok_stream *s, char *buf, size_t cap) {
