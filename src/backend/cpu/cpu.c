@@ -56,19 +56,26 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
     const uint8_t *base = W->data;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
     ck_dot_fn dot = k->dot[W->dtype];
-    ck_dot4_fn dot4 = k->dot4[W->dtype];
-    long long n = (long long)n_out;
+    ck_tile_fn tile = k->tile[W->dtype];
+    long long n_pairs = (long long)((n_out + 1) / 2); /* weight rows 2p and 2p + 1 (when it exists) */
 #pragma omp parallel for schedule(static) if (n_out * n_in * T > CK_CPU_PAR_MIN)
-    for (long long o = 0; o < n; o++) {
-        const uint8_t *row = base + (size_t)o * rb;
-        float bo = bias ? bias[o] : 0.0f;
+    for (long long p = 0; p < n_pairs; p++) {
+        size_t o = (size_t)p * 2, rows = o + 1 < n_out ? 2 : 1;
+        const uint8_t *row = base + o * rb;
+        float b0 = bias ? bias[o] : 0.0f, b1 = bias && rows == 2 ? bias[o + 1] : 0.0f;
         size_t t = 0;
-        for (; t + 4 <= T; t += 4) { /* prefill: each weight block serves four token rows */
-            float r[4];
-            dot4(x + t * n_in, n_in, row, n_in, r);
-            for (size_t j = 0; j < 4; j++) y[(t + j) * n_out + (size_t)o] = r[j] + bo;
+        for (; rows == 2 && t + 4 <= T; t += 4) { /* prefill: 4 token rows x 2 weight rows per pass */
+            float r[8];
+            tile(x + t * n_in, n_in, row, n_in, n_in, r);
+            for (size_t j = 0; j < 4; j++) {
+                y[(t + j) * n_out + o] = r[j] + b0;
+                y[(t + j) * n_out + o + 1] = r[4 + j] + b1;
+            }
         }
-        for (; t < T; t++) y[t * n_out + (size_t)o] = dot(x + t * n_in, row, n_in) + bo;
+        for (; t < T; t++) {
+            y[t * n_out + o] = dot(x + t * n_in, row, n_in) + b0;
+            if (rows == 2) y[t * n_out + o + 1] = dot(x + t * n_in, row + rb, n_in) + b1;
+        }
     }
 }
 

@@ -8,32 +8,34 @@ static float dot_f32_ref(const float *x, const void *w, size_t n) { return ck_do
 static float dot_f16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
 static float dot_bf16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
 
-#define DOT4_REF(name, dt)                                                                \
-    static void name(const float *x, size_t stride, const void *w, size_t n, float out[4]) { \
-        for (int r = 0; r < 4; r++) out[r] = ck_dot_ref(x + r * stride, w, dt, n);         \
+#define TILE_REF(name, dt)                                                                         \
+    static void name(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) { \
+        for (int j = 0; j < 2; j++)                                                                 \
+            for (int r = 0; r < 4; r++)                                                             \
+                out[j * 4 + r] = ck_dot_ref(x + r * xs, (const uint8_t *)w + j * ws * ck_dtype_size(dt), dt, n); \
     }
-DOT4_REF(dot4_f32_ref, CK_F32)
-DOT4_REF(dot4_f16_ref, CK_F16)
-DOT4_REF(dot4_bf16_ref, CK_BF16)
+TILE_REF(tile_f32_ref, CK_F32)
+TILE_REF(tile_f16_ref, CK_F16)
+TILE_REF(tile_bf16_ref, CK_BF16)
 
 static const ck_cpu_kernels ref_kernels = {
     "ref",
     {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
-    {[CK_F32] = dot4_f32_ref, [CK_F16] = dot4_f16_ref, [CK_BF16] = dot4_bf16_ref},
+    {[CK_F32] = tile_f32_ref, [CK_F16] = tile_f16_ref, [CK_BF16] = tile_bf16_ref},
     ck_axpy_ref,
 };
 #if defined(__x86_64__)
 static const ck_cpu_kernels avx2_kernels = {
     "avx2",
     {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
-    {[CK_F32] = ck_dot4_f32_avx2, [CK_F16] = ck_dot4_f16_avx2, [CK_BF16] = ck_dot4_bf16_avx2},
+    {[CK_F32] = ck_tile_f32_avx2, [CK_F16] = ck_tile_f16_avx2, [CK_BF16] = ck_tile_bf16_avx2},
     ck_axpy_avx2,
 };
 
 static const ck_cpu_kernels avx512_kernels = {
     "avx512",
     {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
-    {[CK_F32] = ck_dot4_f32_avx512, [CK_F16] = ck_dot4_f16_avx512, [CK_BF16] = ck_dot4_bf16_avx512},
+    {[CK_F32] = ck_tile_f32_avx512, [CK_F16] = ck_tile_f16_avx512, [CK_BF16] = ck_tile_bf16_avx512},
     ck_axpy_avx512,
 };
 

@@ -9,8 +9,9 @@
 
 /* sum_i x[i] * w[i] with w[n] in the table entry's dtype */
 typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
-/* out[r] = sum_i x[r * stride + i] * w[i] for r < 4: four activation rows against one weight row */
-typedef void (*ck_dot4_fn)(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+/* A 4 x 2 tile for prefill: out[j * 4 + r] = sum_i x[r * xs + i] * w[j * ws + i] for r < 4, j < 2
+ * (four activation rows against two weight rows; xs and ws in elements) */
+typedef void (*ck_tile_fn)(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
 
 /* y[i] += a * x[i] for i < n (f32) */
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
@@ -18,7 +19,7 @@ typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
 typedef struct ck_cpu_kernels {
     const char *name;            /* "ref", "avx2", "avx512" */
     ck_dot_fn dot[CK_DTYPE_COUNT];
-    ck_dot4_fn dot4[CK_DTYPE_COUNT];
+    ck_tile_fn tile[CK_DTYPE_COUNT];
     ck_axpy_fn axpy;
 } ck_cpu_kernels;
 
@@ -31,9 +32,9 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void);
 float ck_dot_f32_avx2(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx2(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
-void ck_dot4_f32_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
-void ck_dot4_bf16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
-void ck_dot4_f16_avx2(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
 void ck_axpy_avx2(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx2(void);
 
@@ -41,9 +42,9 @@ int ck_cpu_has_avx2(void);
 float ck_dot_f32_avx512(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx512(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
-void ck_dot4_f32_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
-void ck_dot4_bf16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
-void ck_dot4_f16_avx512(const float *x, size_t stride, const void *w, size_t n, float out[4]);
+void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx512(void);
 
