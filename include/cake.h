@@ -15,6 +15,10 @@
 typedef struct ck_engine ck_engine;
 typedef struct ck_session ck_session;
 
+/* Threads the CPU backend computes with, process-wide; n <= 0 keeps the default (OMP_NUM_THREADS,
+ * else one per core). */
+void ck_set_threads(int n);
+
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
 

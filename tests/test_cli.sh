@@ -52,6 +52,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
     "$CAKE" run "$ROOT/models/cake-tiny" "In the beginning" --temperature 0 -n 16 > "$T/def2.txt" 2>/dev/null &&
     [ -s "$T/def1.txt" ] && cmp -s "$T/def1.txt" "$T/def2.txt"
 check "run without MODEL uses models/cake-tiny" $?
+# --threads changes the speed, not the text
+"$CAKE" run "In the beginning" --temperature 0 -n 16 -t 1 > "$T/t1.txt" 2>/dev/null &&
+    cmp -s "$T/def1.txt" "$T/t1.txt"
+check "run -t 1 gives the same greedy text" $?
 # perplexity of text, tokenized as HF tokenizer(text) does
 python3 -c "import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))['ppl_text'])" \
     "$DATA/qwen3-tiny/reference.json" > "$T/ppl.txt"
@@ -95,6 +99,7 @@ expect_fail() {
 expect_fail "unknown flag" "unknown flag" "$CAKE" run "$DATA/qwen3-s" hi --bogus
 expect_fail "bad flag value" "invalid value" "$CAKE" run "$DATA/qwen3-s" hi -n many
 expect_fail "missing value" "needs a value" "$CAKE" run "$DATA/qwen3-s" hi --seed
+expect_fail "negative threads" "threads" "$CAKE" run "$DATA/qwen3-s" hi -t -2
 expect_fail "unknown command" "unknown command" "$CAKE" fly
 expect_fail "missing model dir" "is not a model" "$CAKE" perplexity "$T/nope" "$T/ids.txt" --tokens
 expect_fail "missing file" "cannot open" "$CAKE" perplexity "$DATA/qwen3-s" "$T/nope.txt" --tokens

@@ -108,5 +108,7 @@ struct ck_backend {
 
 /* The CPU backend (scalar references in cpu/ref.c, threaded with OpenMP). */
 ck_backend *ck_backend_cpu(void);
+/* Threads the CPU backend uses; n <= 0 keeps the default (OMP_NUM_THREADS, else one per core). */
+void ck_backend_cpu_set_threads(int n);
 
 #endif

@@ -82,12 +82,13 @@ static int score(ck_engine *e, const int32_t *ids, size_t n, size_t window, doub
 
 int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
-    long ctx = 0;
+    long ctx = 0, threads = 0;
     int tokens = 0;
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
+        {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
     };
     const char *pos[2], *file;
     size_t n_pos;
@@ -107,6 +108,11 @@ int ck_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "cake perplexity: --ctx must be at least 2\n");
         return 2;
     }
+    if (threads < 0 || threads > 4096) {
+        fprintf(stderr, "cake perplexity: --threads must be between 0 and 4096\n");
+        return 2;
+    }
+    ck_set_threads((int)threads);
     char *text, err[1024];
     size_t len;
     if (ck_file_read(file, &text, &len, err, sizeof err) != 0) {

@@ -20,7 +20,7 @@ static double now_s(void) {
 
 typedef struct run_opts {
     const char *model, *prompt, *system;
-    long n, top_k, last_n, ctx;
+    long n, top_k, last_n, ctx, threads;
     double temperature, top_p, penalty;
     uint64_t seed;
     int raw, no_think;
@@ -157,6 +157,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"ctx", 0, CK_ARG_INT, &o.ctx, "context size in tokens (default: prompt + sample-len, at most the model's)", "N"},
         {"raw", 0, CK_ARG_BOOL, &o.raw, "use the prompt as is, without the chat template", NULL},
         {"no-think", 0, CK_ARG_BOOL, &o.no_think, "render the chat template with enable_thinking=false", NULL},
+        {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
     };
     const char *pos[2];
     size_t n_pos;
@@ -186,6 +187,11 @@ int ck_cmd_run(int argc, char **argv) {
                         "--top-p and --repeat-penalty > 0\n");
         return 2;
     }
+    if (o.threads < 0 || o.threads > 4096) {
+        fprintf(stderr, "cake run: --threads must be between 0 and 4096\n");
+        return 2;
+    }
+    ck_set_threads((int)o.threads);
     ck_engine *e;
     if (ck_cli_open("run", o.model, 1, &e) != 0) return 1;
     rc = generate(e, &o);

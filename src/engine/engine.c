@@ -20,6 +20,8 @@ struct ck_session {
 
 const char *ck_supported_archs(void) { return ck_model_supported(); }
 
+void ck_set_threads(int n) { ck_backend_cpu_set_threads(n); }
+
 int ck_engine_open(const char *dir, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
     if (!ck_is_dir(dir)) return ck_err(err, errlen, "model directory %s not found", dir);

@@ -5,6 +5,7 @@
 #include "backend/cpu/kernels.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,3 +210,7 @@ static ck_backend cpu_backend = {
 };
 
 ck_backend *ck_backend_cpu(void) { return &cpu_backend; }
+
+void ck_backend_cpu_set_threads(int n) {
+    if (n > 0) omp_set_num_threads(n);
+}
