@@ -42,13 +42,15 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load; do mkdir -p build-fuzz/corpus/$$f; done
+	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	cp tests/data/qwen3-s/model.safetensors build-fuzz/corpus/safetensors/
 	cp tests/data/*/config.json build-fuzz/corpus/config/ 2>/dev/null; \
 	  for d in tests/data/*/; do cp $$d/config.json build-fuzz/corpus/config/$$(basename $$d).json 2>/dev/null; done; true
 	./build-fuzz/fuzz_safetensors -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/safetensors
 	./build-fuzz/fuzz_config -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/config
 	CK_FUZZ_TOKENIZER=tests/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
+	./build-fuzz/fuzz_tok_load -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=400000 build-fuzz/corpus/tok_load
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
