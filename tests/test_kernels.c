@@ -1,5 +1,5 @@
-/* test_kernels.c — every CPU kernel set against the scalar reference: dot products (one row, and 4 x 2
- * tiles of activation and weight rows) of each weight dtype over lengths around the SIMD block sizes (tails included), within
+/* test_kernels.c — every CPU kernel set against the scalar reference: dot products (one row, and tiles
+ * of 4 activation rows x tile_w weight rows) of each weight dtype over lengths around the SIMD block sizes (tails included), within
  * f32 summation-order rounding. */
 #include "backend/cpu/kernels.h"
 #include "testutil.h"
@@ -36,12 +36,12 @@ int main(void) {
     size_t lens[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 127, 1000, 1024, 4099};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         size_t n = lens[li];
-        /* x: 4 rows; weights: 2 rows (the second only for the tile) */
-        float *x = malloc((4 * n + 1) * sizeof *x), *wf = malloc((2 * n + 1) * sizeof *wf);
-        uint16_t *wb = malloc((2 * n + 1) * 2), *wh = malloc((2 * n + 1) * 2);
+        /* x: 4 rows; weights: 4 rows (the others only for the tiles) */
+        float *x = malloc((4 * n + 1) * sizeof *x), *wf = malloc((4 * n + 1) * sizeof *wf);
+        uint16_t *wb = malloc((4 * n + 1) * 2), *wh = malloc((4 * n + 1) * 2);
         double mag = 0;
         for (size_t i = n; i < 4 * n; i++) x[i] = frand();
-        for (size_t i = n; i < 2 * n; i++) wf[i] = frand(), wb[i] = to_bf16(wf[i]), wh[i] = to_f16(wf[i]);
+        for (size_t i = n; i < 4 * n; i++) wf[i] = frand(), wb[i] = to_bf16(wf[i]), wh[i] = to_f16(wf[i]);
         for (size_t i = 0; i < n; i++) {
             x[i] = frand();
             wf[i] = frand();
@@ -56,9 +56,9 @@ int main(void) {
                 double got = sets[s]->dot[dt](x, w[dt], n);
                 CK_EXPECT(fabs(got - want) <= 1e-5 * (mag + 1), "%s dot %s n=%zu: %.9g vs %.9g", sets[s]->name,
                           ck_dtype_name((ck_dtype)dt), n, got, want);
-                float tile[8];
+                float tile[16];
                 sets[s]->tile[dt](x, n, w[dt], n, n, tile);
-                for (size_t j = 0; j < 2; j++)
+                for (size_t j = 0; j < sets[s]->tile_w; j++)
                     for (size_t r = 0; r < 4; r++) {
                         const void *wj = (const uint8_t *)w[dt] + j * n * ck_dtype_size((ck_dtype)dt);
                         double want_r = ck_dot_ref(x + r * n, wj, (ck_dtype)dt, n), mag_r = 0;

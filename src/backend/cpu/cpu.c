@@ -58,25 +58,22 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
     ck_dot_fn dot = k->dot[W->dtype];
     ck_tile_fn tile = k->tile[W->dtype];
-    long long n_pairs = (long long)((n_out + 1) / 2); /* weight rows 2p and 2p + 1 (when it exists) */
+    size_t G = k->tile_w; /* weight rows per group; the last group may be short */
+    long long n_groups = (long long)((n_out + G - 1) / G);
 #pragma omp parallel for schedule(static) if (n_out * n_in * T > CK_CPU_PAR_MIN)
-    for (long long p = 0; p < n_pairs; p++) {
-        size_t o = (size_t)p * 2, rows = o + 1 < n_out ? 2 : 1;
+    for (long long g = 0; g < n_groups; g++) {
+        size_t o = (size_t)g * G, rows = n_out - o < G ? n_out - o : G;
         const uint8_t *row = base + o * rb;
-        float b0 = bias ? bias[o] : 0.0f, b1 = bias && rows == 2 ? bias[o + 1] : 0.0f;
         size_t t = 0;
-        for (; rows == 2 && t + 4 <= T; t += 4) { /* prefill: 4 token rows x 2 weight rows per pass */
-            float r[8];
+        for (; rows == G && t + 4 <= T; t += 4) { /* prefill: 4 token rows x G weight rows per pass */
+            float r[16];
             tile(x + t * n_in, n_in, row, n_in, n_in, r);
-            for (size_t j = 0; j < 4; j++) {
-                y[(t + j) * n_out + o] = r[j] + b0;
-                y[(t + j) * n_out + o + 1] = r[4 + j] + b1;
-            }
+            for (size_t j = 0; j < G; j++)
+                for (size_t i = 0; i < 4; i++) y[(t + i) * n_out + o + j] = r[j * 4 + i] + (bias ? bias[o + j] : 0.0f);
         }
-        for (; t < T; t++) {
-            y[t * n_out + o] = dot(x + t * n_in, row, n_in) + b0;
-            if (rows == 2) y[t * n_out + o + 1] = dot(x + t * n_in, row + rb, n_in) + b1;
-        }
+        for (; t < T; t++)
+            for (size_t j = 0; j < rows; j++)
+                y[t * n_out + o + j] = dot(x + t * n_in, row + j * rb, n_in) + (bias ? bias[o + j] : 0.0f);
     }
 }
 

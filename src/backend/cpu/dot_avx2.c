@@ -89,17 +89,17 @@ void ck_axpy_avx2(float *y, float a, const float *x, size_t n) {
 
 static inline float same(float f) { return f; }
 
-void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) {
+void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
     const float *Wt = w;
     TILE_BODY(_mm256_loadu_ps, Wt, same)
 }
 
-void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) {
+void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
     const uint16_t *Wt = w;
     TILE_BODY(load_bf16, Wt, ck_bf16_to_f32)
 }
 
-void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) {
+void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
     const uint16_t *Wt = w;
     TILE_BODY(load_f16, Wt, ck_f16_to_f32)
 }

@@ -47,40 +47,41 @@ float ck_dot_f16_avx512(const float *x, const void *w, size_t n) {
     DOT_BODY(load_f16, W, ck_f16_to_f32)
 }
 
-/* A 4 x 2 tile: four rows of x (x, x + xs, ...) against two weight rows (w, w + ws): each weight block
- * serves four token rows and each activation block two weight rows, so loads per multiply-add halve. */
+/* A 4 x 4 tile: four rows of x (x, x + xs, ...) against four weight rows (w, w + ws, ...), 16
+ * accumulators in AVX-512's 32 registers: each weight block serves four token rows and each activation
+ * block four weight rows. */
 #define TILE_BODY(LOAD, W, TAIL)                                                                       \
-    const float *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;                             \
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();                                            \
-    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps(), b2 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps();                                            \
+    __m512 acc[16];                                                                                    \
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();                                         \
     size_t i = 0;                                                                                      \
-    for (; i + 16 <= n; i += 16) {                                                          \
-        __m512 u = LOAD(W + i), v = LOAD(W + ws + i), t;                                                  \
-        t = _mm512_loadu_ps(x0 + i), a0 = _mm512_fmadd_ps(t, u, a0), b0 = _mm512_fmadd_ps(t, v, b0);                               \
-        t = _mm512_loadu_ps(x1 + i), a1 = _mm512_fmadd_ps(t, u, a1), b1 = _mm512_fmadd_ps(t, v, b1);                               \
-        t = _mm512_loadu_ps(x2 + i), a2 = _mm512_fmadd_ps(t, u, a2), b2 = _mm512_fmadd_ps(t, v, b2);                               \
-        t = _mm512_loadu_ps(x3 + i), a3 = _mm512_fmadd_ps(t, u, a3), b3 = _mm512_fmadd_ps(t, v, b3);                               \
-    }                                                                                                 \
-    out[0] = _mm512_reduce_add_ps(a0), out[1] = _mm512_reduce_add_ps(a1), out[2] = _mm512_reduce_add_ps(a2), out[3] = _mm512_reduce_add_ps(a3);        \
-    out[4] = _mm512_reduce_add_ps(b0), out[5] = _mm512_reduce_add_ps(b1), out[6] = _mm512_reduce_add_ps(b2), out[7] = _mm512_reduce_add_ps(b3);        \
-    for (; i < n; i++) {                                                                              \
-        float u = TAIL(W[i]), v = TAIL(W[ws + i]);                                                     \
-        out[0] += x0[i] * u, out[1] += x1[i] * u, out[2] += x2[i] * u, out[3] += x3[i] * u;            \
-        out[4] += x0[i] * v, out[5] += x1[i] * v, out[6] += x2[i] * v, out[7] += x3[i] * v;            \
-    }
+    for (; i + 16 <= n; i += 16) {                                                                     \
+        __m512 u0 = LOAD(W + i), u1 = LOAD(W + ws + i), u2 = LOAD(W + 2 * ws + i), u3 = LOAD(W + 3 * ws + i); \
+        for (int r = 0; r < 4; r++) {                                                                  \
+            __m512 t = _mm512_loadu_ps(x + r * xs + i);                                                \
+            acc[r] = _mm512_fmadd_ps(t, u0, acc[r]);                                                   \
+            acc[4 + r] = _mm512_fmadd_ps(t, u1, acc[4 + r]);                                           \
+            acc[8 + r] = _mm512_fmadd_ps(t, u2, acc[8 + r]);                                           \
+            acc[12 + r] = _mm512_fmadd_ps(t, u3, acc[12 + r]);                                         \
+        }                                                                                              \
+    }                                                                                                  \
+    for (int k = 0; k < 16; k++) out[k] = _mm512_reduce_add_ps(acc[k]);                                \
+    for (; i < n; i++)                                                                                 \
+        for (int j = 0; j < 4; j++) {                                                                  \
+            float u = TAIL(W[j * ws + i]);                                                             \
+            for (int r = 0; r < 4; r++) out[j * 4 + r] += x[r * xs + i] * u;                           \
+        }
 
-
-void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) {
+void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
     const float *Wt = w;
     TILE_BODY(_mm512_loadu_ps, Wt, same)
 }
 
-void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) {
+void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
     const uint16_t *Wt = w;
     TILE_BODY(load_bf16, Wt, ck_bf16_to_f32)
 }
 
-void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) {
+void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
     const uint16_t *Wt = w;
     TILE_BODY(load_f16, Wt, ck_f16_to_f32)
 }

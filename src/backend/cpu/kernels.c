@@ -9,7 +9,7 @@ static float dot_f16_ref(const float *x, const void *w, size_t n) { return ck_do
 static float dot_bf16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
 
 #define TILE_REF(name, dt)                                                                         \
-    static void name(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]) { \
+    static void name(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {   \
         for (int j = 0; j < 2; j++)                                                                 \
             for (int r = 0; r < 4; r++)                                                             \
                 out[j * 4 + r] = ck_dot_ref(x + r * xs, (const uint8_t *)w + j * ws * ck_dtype_size(dt), dt, n); \
@@ -22,6 +22,7 @@ static const ck_cpu_kernels ref_kernels = {
     "ref",
     {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
     {[CK_F32] = tile_f32_ref, [CK_F16] = tile_f16_ref, [CK_BF16] = tile_bf16_ref},
+    2,
     ck_axpy_ref,
 };
 #if defined(__x86_64__)
@@ -29,6 +30,7 @@ static const ck_cpu_kernels avx2_kernels = {
     "avx2",
     {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
     {[CK_F32] = ck_tile_f32_avx2, [CK_F16] = ck_tile_f16_avx2, [CK_BF16] = ck_tile_bf16_avx2},
+    2,
     ck_axpy_avx2,
 };
 
@@ -36,6 +38,7 @@ static const ck_cpu_kernels avx512_kernels = {
     "avx512",
     {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
     {[CK_F32] = ck_tile_f32_avx512, [CK_F16] = ck_tile_f16_avx512, [CK_BF16] = ck_tile_bf16_avx512},
+    4,
     ck_axpy_avx512,
 };
 

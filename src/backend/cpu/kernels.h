@@ -9,9 +9,9 @@
 
 /* sum_i x[i] * w[i] with w[n] in the table entry's dtype */
 typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
-/* A 4 x 2 tile for prefill: out[j * 4 + r] = sum_i x[r * xs + i] * w[j * ws + i] for r < 4, j < 2
- * (four activation rows against two weight rows; xs and ws in elements) */
-typedef void (*ck_tile_fn)(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+/* A tile for prefill: out[j * 4 + r] = sum_i x[r * xs + i] * w[j * ws + i] for r < 4, j < tile_w
+ * (four activation rows against tile_w weight rows; xs and ws in elements; out has 4 * tile_w floats) */
+typedef void (*ck_tile_fn)(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 
 /* y[i] += a * x[i] for i < n (f32) */
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
@@ -20,6 +20,7 @@ typedef struct ck_cpu_kernels {
     const char *name;            /* "ref", "avx2", "avx512" */
     ck_dot_fn dot[CK_DTYPE_COUNT];
     ck_tile_fn tile[CK_DTYPE_COUNT];
+    size_t tile_w;               /* weight rows per tile: 2, or 4 where registers allow */
     ck_axpy_fn axpy;
 } ck_cpu_kernels;
 
@@ -32,19 +33,19 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void);
 float ck_dot_f32_avx2(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx2(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
-void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
-void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
-void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
+void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
+void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 void ck_axpy_avx2(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx2(void);
 
-/* x86-64 only: AVX-512F versions (dot_avx512.c). */
+/* x86-64 only: AVX-512F versions (dot_avx512.c); their tiles are 4 x 4. */
 float ck_dot_f32_avx512(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx512(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
-void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
-void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
-void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float out[8]);
+void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
+void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
+void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx512(void);
 
