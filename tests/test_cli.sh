@@ -106,26 +106,24 @@ expect_fail "missing file" "cannot open" "$CAKE" perplexity "$DATA/qwen3-s" "$T/
 echo "1 2 99999" > "$T/bad_ids.txt"
 expect_fail "id out of range" "bad token id" "$CAKE" perplexity "$DATA/qwen3-s" "$T/bad_ids.txt" --tokens
 
+# jedit FILE STATEMENT: applies a Python statement to the JSON object `c` loaded from FILE, in place
+jedit() {
+    python3 -c "import json, sys; c = json.load(open(sys.argv[1])); $2; json.dump(c, open(sys.argv[1], 'w'))" "$1"
+}
+
 # broken copies of qwen3-s
 mk() { rm -rf "$T/m"; cp -r "$DATA/qwen3-s" "$T/m"; chmod -R u+w "$T/m"; }
-mk; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["architectures"] = ["FancyNetForCausalLM"]
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk; jedit "$T/m/config.json" 'c["architectures"] = ["FancyNetForCausalLM"]'
 expect_fail "unknown architecture" "not supported; supported: .*Qwen3ForCausalLM" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; echo '{"architectures": ["Qwen3ForCausalLM"], "hidden_size": ' > "$T/m/config.json"
 expect_fail "malformed config" "config.json" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; echo '[1, 2' > "$T/m/generation_config.json"
+expect_fail "malformed generation_config" "generation_config.json" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; rm "$T/m/config.json"
 expect_fail "missing config" "config.json" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["intermediate_size"] = 100
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk; jedit "$T/m/config.json" 'c["intermediate_size"] = 100'
 expect_fail "shape mismatch" "has shape \[128, 64\] but config.json implies \[100, 64\]" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["num_hidden_layers"] = 5
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk; jedit "$T/m/config.json" 'c["num_hidden_layers"] = 5'
 expect_fail "missing tensor" "model.layers.4.input_layernorm.weight' is missing" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; head -c 300000 "$DATA/qwen3-s/model.safetensors" > "$T/m/model.safetensors"
 expect_fail "truncated weights" "past the end" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
@@ -145,32 +143,17 @@ PY
 expect_fail "header lies about dtype" "do not match" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 # broken copies of the Qwen3.5 hybrid and the MoE checkpoints
 mk35() { rm -rf "$T/m"; cp -r "$DATA/$1" "$T/m"; chmod -R u+w "$T/m"; }
-mk35 qwen3_5-s; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["text_config"]["layer_types"][1] = "mamba"
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk35 qwen3_5-s; jedit "$T/m/config.json" 'c["text_config"]["layer_types"][1] = "mamba"'
 expect_fail "qwen3.5 unknown layer type" "layer_types\[1\]" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk35 qwen3_5-s; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["text_config"]["linear_num_value_heads"] = 3
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk35 qwen3_5-s; jedit "$T/m/config.json" 'c["text_config"]["linear_num_value_heads"] = 3'
 expect_fail "qwen3.5 value heads not a multiple of key heads" "linear_num_value_heads" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk35 qwen3_5-s; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["text_config"]["linear_conv_kernel_dim"] = 3
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk35 qwen3_5-s; jedit "$T/m/config.json" 'c["text_config"]["linear_conv_kernel_dim"] = 3'
 expect_fail "qwen3.5 conv kernel mismatch" "conv1d.weight" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk35 qwen3moe-s; python3 - "$T/m/model.safetensors.index.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["weight_map"]["model.norm.weight"] = "../../etc/passwd"
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk35 qwen3moe-s; jedit "$T/m/model.safetensors.index.json" 'c["weight_map"]["model.norm.weight"] = "../../etc/passwd"'
 expect_fail "shard name escaping the model dir" "bad shard name" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk35 qwen3moe-s; rm "$T/m/model-00002-of-00003.safetensors"
 expect_fail "missing shard" "model-00002-of-00003.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk35 qwen3moe-s; python3 - "$T/m/config.json" <<'PY'
-import json, sys; c = json.load(open(sys.argv[1])); c["num_experts_per_tok"] = 9
-json.dump(c, open(sys.argv[1], "w"))
-PY
+mk35 qwen3moe-s; jedit "$T/m/config.json" 'c["num_experts_per_tok"] = 9'
 expect_fail "moe top-k above the expert count" "num_experts_per_tok" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 
 mk; rm "$T/m/model.safetensors"

@@ -2,6 +2,7 @@
  * and the snapshot/refs layout of huggingface_hub (see pull.h for the invariants). One pull is one
  * sequential pass: info -> tree -> per file (HEAD resolve -> blob) -> links -> ref. */
 #include "hub/pull.h"
+#include "base/grow.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "base/sha256.h"
@@ -199,13 +200,9 @@ static void tree_listing(ctx *c) {
             const cJSON *path = cJSON_GetObjectItemCaseSensitive(it, "path");
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
             if (!cJSON_IsString(path) || (cJSON_IsString(type) && strcmp(type->valuestring, "file"))) continue;
-            if (c->n_tree == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                remote_file *nt = realloc(c->tree, nc * sizeof *nt);
-                if (!nt) break;
-                c->tree = nt;
-                cap = nc;
-            }
+            remote_file *nt = ck_grow(c->tree, &cap, c->n_tree + 1, sizeof *nt, 64);
+            if (!nt) break;
+            c->tree = nt;
             remote_file *rf = &c->tree[c->n_tree];
             memset(rf, 0, sizeof *rf);
             rf->path = strdup(path->valuestring);

@@ -2,6 +2,7 @@
  * with opendir/lstat/stat only; deletion walks with nftw(FTW_PHYS) so it never follows a symlink out
  * of the cache. */
 #include "hub/scan.h"
+#include "base/grow.h"
 #include "base/err.h"
 #include "base/file.h"
 
@@ -87,13 +88,9 @@ uint64_t ck_dir_size_bytes(const char *dir) {
 }
 
 static int push(ck_model_list *l, size_t *cap, const ck_model_entry *e) {
-    if (l->n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        ck_model_entry *nv = realloc(l->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        l->v = nv;
-        *cap = nc;
-    }
+    ck_model_entry *nv = ck_grow(l->v, cap, l->n + 1, sizeof *nv, 8);
+    if (!nv) return -1;
+    l->v = nv;
     l->v[l->n++] = *e;
     return 0;
 }

@@ -8,6 +8,7 @@
  * differs from a whole decode only on invalid byte sequences (a broken <0xNN> run yields U+FFFD for the
  * broken character only, not for every byte of the run) and for a trailing Strip after Fuse. */
 #include "base/err.h"
+#include "base/grow.h"
 #include "tok/tok_internal.h"
 
 #include <stdlib.h>
@@ -20,16 +21,15 @@ typedef struct toks {
 } toks;
 
 static int toks_add(toks *l, const void *s, size_t n) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        if (cap > SIZE_MAX / sizeof(size_t)) return -1;
-        size_t *o = realloc(l->off, cap * sizeof *o);
+    if (l->n == l->cap) { /* off and len share one capacity */
+        size_t cap_off = l->cap, cap_len = l->cap;
+        size_t *o = ck_grow(l->off, &cap_off, l->n + 1, sizeof *o, 16);
         if (!o) return -1;
         l->off = o;
-        size_t *q = realloc(l->len, cap * sizeof *q);
+        size_t *q = ck_grow(l->len, &cap_len, l->n + 1, sizeof *q, 16);
         if (!q) return -1;
         l->len = q;
-        l->cap = cap;
+        l->cap = cap_off < cap_len ? cap_off : cap_len;
     }
     l->off[l->n] = l->data.len;
     l->len[l->n] = n;

@@ -11,6 +11,7 @@
  * one work buffer that only grows during a call, so offsets stay valid across reallocations; PCRE2
  * match data is per call, keeping ck_tok read-only and shareable. */
 #include "base/err.h"
+#include "base/grow.h"
 #include "tok/tok_internal.h"
 
 #include <stdlib.h>
@@ -28,14 +29,9 @@ typedef struct pieces {
 
 static int pieces_push(pieces *v, size_t off, size_t len) {
     if (len == 0) return 0; /* HF drops empty splits */
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 32;
-        if (cap > SIZE_MAX / sizeof *v->p) return -1;
-        piece *p = realloc(v->p, cap * sizeof *p);
-        if (!p) return -1;
-        v->p = p;
-        v->cap = cap;
-    }
+    piece *p = ck_grow(v->p, &v->cap, v->len + 1, sizeof *p, 32);
+    if (!p) return -1;
+    v->p = p;
     v->p[v->len++] = (piece){off, len};
     return 0;
 }

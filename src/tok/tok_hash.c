@@ -3,6 +3,7 @@
  * Invariants: map capacities are powers of two kept at most half full, so probing always ends at an
  * empty slot; map keys are never removed; buffers keep p[len] == 0 when len < cap (byte buffers). */
 #include "tok/tok_internal.h"
+#include "base/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -172,17 +173,9 @@ const struct ck_tok_um_entry *ck_tok_u64map_get(const ck_tok_u64map *m, uint64_t
 
 int ck_tok_buf_put(ck_tok_buf *b, const void *s, size_t n) {
     if (n > SIZE_MAX - b->len - 1) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) {
-            if (cap > SIZE_MAX / 2) return -1;
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
+    char *p = ck_grow(b->p, &b->cap, b->len + n + 1, 1, 64);
+    if (!p) return -1;
+    b->p = p;
     if (n) memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
@@ -194,14 +187,9 @@ int ck_tok_buf_putc(ck_tok_buf *b, char c) { return ck_tok_buf_put(b, &c, 1); }
 int ck_tok_buf_puts(ck_tok_buf *b, const char *s) { return ck_tok_buf_put(b, s, strlen(s)); }
 
 int ck_tok_ids_push(ck_tok_ids *v, int32_t id) {
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        if (cap > SIZE_MAX / sizeof *v->p) return -1;
-        int32_t *p = realloc(v->p, cap * sizeof *p);
-        if (!p) return -1;
-        v->p = p;
-        v->cap = cap;
-    }
+    int32_t *p = ck_grow(v->p, &v->cap, v->len + 1, sizeof *p, 64);
+    if (!p) return -1;
+    v->p = p;
     v->p[v->len++] = id;
     return 0;
 }
@@ -210,14 +198,9 @@ int ck_tok_ids_push(ck_tok_ids *v, int32_t id) {
 
 int ck_tok_arena_add(ck_tok *t, const void *s, size_t n, uint32_t *off) {
     if (n >= CK_TOK_NO_ID || t->arena_len > (size_t)CK_TOK_NO_ID - 1 - n) return -1;
-    if (t->arena_len + n + 1 > t->arena_cap) {
-        size_t cap = t->arena_cap ? t->arena_cap : 1 << 16;
-        while (cap < t->arena_len + n + 1) cap *= 2;
-        char *p = realloc(t->arena, cap);
-        if (!p) return -1;
-        t->arena = p;
-        t->arena_cap = cap;
-    }
+    char *p = ck_grow(t->arena, &t->arena_cap, t->arena_len + n + 1, 1, 1 << 16);
+    if (!p) return -1;
+    t->arena = p;
     *off = (uint32_t)t->arena_len;
     if (n) memcpy(t->arena + t->arena_len, s, n);
     t->arena_len += n;
