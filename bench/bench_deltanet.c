@@ -83,7 +83,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_deltanet [HIDDEN NK NV DK DV K] (NV a multiple of NK)\n");
         return 2;
     }
-    ck_backend *be = ck_backend_cpu();
+    ck_backend *be;
+    char err[256];
+    if (ck_backend_create("cpu", 0, &be, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     ck_deltanet_w w = {.hidden = p[0], .nk = p[1], .nv = p[2], .dk = p[3], .dv = p[4], .K = p[5], .eps = 1e-6f};
     size_t hid = w.hidden, kd = w.nk * w.dk, vd = w.nv * w.dv, cd = 2 * kd + vd;
     float s_in = 1.0f / (float)hid, s_out = 1.0f / (float)vd;
@@ -96,8 +101,9 @@ int main(int argc, char **argv) {
     w.norm = rand_vec(be, w.dv, 0.5f, 1.5f);
 
     ck_deltanet_state st;
-    char err[256];
-    if (ck_deltanet_state_init(be, &w, CK_CHUNK, &st, err, sizeof err) != 0) {
+    ck_deltanet_scratch sc;
+    if (ck_deltanet_state_init(be, &w, &st, err, sizeof err) != 0 ||
+        ck_deltanet_scratch_init(be, &w, CK_CHUNK, &sc, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -105,21 +111,21 @@ int main(int argc, char **argv) {
     float *x = rand_vec(be, n_prefill * hid, -1.0f, 1.0f), *y = be->alloc(be, CK_CHUNK * hid * sizeof(float));
 
     /* warm-up, then prefill */
-    ck_deltanet_forward(be, &w, &st, y, x, CK_CHUNK);
+    ck_deltanet_forward(be, &w, &st, &sc, y, x, CK_CHUNK);
     ck_deltanet_state_reset(be, &w, &st);
     double t0 = now_s();
-    for (size_t t = 0; t < n_prefill; t += CK_CHUNK) ck_deltanet_forward(be, &w, &st, y, x + t * hid, CK_CHUNK);
+    for (size_t t = 0; t < n_prefill; t += CK_CHUNK) ck_deltanet_forward(be, &w, &st, &sc, y, x + t * hid, CK_CHUNK);
     double prefill_s = now_s() - t0;
 
     t0 = now_s();
-    for (size_t t = 0; t < n_decode; t++) ck_deltanet_forward(be, &w, &st, y, x + (t % n_prefill) * hid, 1);
+    for (size_t t = 0; t < n_decode; t++) ck_deltanet_forward(be, &w, &st, &sc, y, x + (t % n_prefill) * hid, 1);
     double decode_s = now_s() - t0;
 
     /* the recurrence alone (gated_delta op) over the same prefill and decode shapes, on the scratch
      * left by the last step (values do not matter for timing) */
     ck_gdn_args ga = {
-        .q = st.mixed_c, .k = st.mixed_c + kd, .v = st.mixed_c + 2 * kd, .q_stride = cd, .k_stride = cd,
-        .v_stride = cd, .g = st.g, .beta = st.beta, .state = st.S, .out = st.o, .T = CK_CHUNK,
+        .q = sc.mixed_c, .k = sc.mixed_c + kd, .v = sc.mixed_c + 2 * kd, .q_stride = cd, .k_stride = cd,
+        .v_stride = cd, .g = sc.g, .beta = sc.beta, .state = st.S, .out = sc.o, .T = CK_CHUNK,
         .n_k_heads = w.nk, .n_v_heads = w.nv, .k_head_dim = w.dk, .v_head_dim = w.dv, .l2norm = 1,
         .q_scale = 0.088f,
     };
@@ -149,10 +155,13 @@ int main(int argc, char **argv) {
            bw > 0 ? 1e3 * step_bytes / (bw * 1e9) : 0.0);
 
     ck_deltanet_state_free(be, &st);
+    ck_deltanet_scratch_free(be, &sc);
     be->free(be, x);
     be->free(be, y);
     const ck_tensor *ts[] = {&w.qkv, &w.z, &w.b, &w.a, &w.out};
     for (size_t i = 0; i < 5; i++) free((void *)ts[i]->data);
-    ck_deltanet_free(be, &w);
+    float *vecs[] = {w.conv, w.A_log, w.dt_bias, w.norm};
+    for (size_t i = 0; i < 4; i++) be->free(be, vecs[i]);
+    ck_backend_destroy(be);
     return 0;
 }

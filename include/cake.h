@@ -1,59 +1,167 @@
-/* cake.h — the engine API used by the CLI, and later the server, the terminal chat and cluster workers.
- * An engine is a loaded checkpoint (weights + tokenizer), immutable and shareable; a session is one
- * sequence's state (KV caches) advanced by feeding tokens. Tokens in, logits out: tokenization and chat
- * prompts go through the engine's tokenizer (tok/tok.h), next-token choice through the sampler
- * (sample/sample.h). Every call returns 0 or -1 with a reason in err (at most errlen bytes). */
+/* cake.h — the engine API used by the CLI, the server, the terminal chat and cluster workers. It stands
+ * alone: opaque types, the few structs a caller fills, no internal headers.
+ *
+ * An engine is a checkpoint opened for a range of its layers (the whole model by default), plus the
+ * embedding and/or the output head when this process holds them; it owns the weights, a backend instance
+ * and the scratch of one forward. It is immutable after open and safe to share between threads: forwards
+ * of its sessions run one at a time (each uses every compute thread).
+ * A session is one sequence's state in one engine (KV caches and recurrent state of the layers the engine
+ * holds, its position), growing with use up to the context it was opened with.
+ * A model split into ranges is exactly embedding -> range -> range -> ... -> head: running the ranges back
+ * to back gives the same logits, bit for bit, as one engine holding everything.
+ * Every call that can fail returns 0 or -1 with a reason in err (at most errlen bytes). */
 #ifndef CAKE_H
 #define CAKE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sample/sample.h"
-#include "tok/tok.h"
-
 typedef struct ck_engine ck_engine;
 typedef struct ck_session ck_session;
 
-/* Threads the CPU backend computes with, process-wide; n <= 0 keeps the default (OMP_NUM_THREADS,
- * else one per core). */
-void ck_set_threads(int n);
+/* Compute threads, process-wide; n <= 0 selects the default (OMP_NUM_THREADS, else one per core). Counts
+ * beyond a sane maximum (4 per core) are clamped, and *note (when not NULL) then says so; otherwise it is
+ * set to "". Returns the count in use. */
+int ck_set_threads(int n, char *note, size_t notelen);
 
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
 
-/* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present). */
-int ck_engine_open(const char *dir, ck_engine **out, char *err, size_t errlen);
+/* ---- engines ---- */
+
+typedef struct ck_engine_opts {
+    int partial;                     /* 0: the whole model (the four fields below are ignored) */
+    int64_t first_layer, last_layer; /* layers held, inclusive; last_layer < first_layer: none */
+    int embed;                       /* holds the token embedding */
+    int head;                        /* holds the final norm and the output head */
+    const char *backend;             /* "cpu"; NULL means "cpu" */
+    int device;                      /* device index for a GPU backend */
+} ck_engine_opts;
+
+/* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present) for
+ * opts (NULL: the whole model on the CPU). Only the tensors of the range are mapped: a directory that
+ * holds only the shards of the range opens, and a missing shard the range needs is named in the error. */
+int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen);
 void ck_engine_close(ck_engine *e);
 
 const char *ck_engine_arch(const ck_engine *e);
 size_t ck_engine_vocab(const ck_engine *e);
-size_t ck_engine_n_layers(const ck_engine *e);
+size_t ck_engine_n_layers(const ck_engine *e);    /* of the whole model */
 size_t ck_engine_hidden(const ck_engine *e);
-/* max_position_embeddings of the checkpoint. */
-size_t ck_engine_max_ctx(const ck_engine *e);
-/* The tokenizer, or NULL when the directory has no tokenizer.json. */
-const ck_tok *ck_engine_tok(const ck_engine *e);
+size_t ck_engine_max_ctx(const ck_engine *e);     /* max_position_embeddings of the checkpoint */
+const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
+/* The layers this engine holds (*last < *first when none), and whether it holds the embedding / head. */
+void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *embed, int *head);
 /* 1 when id ends generation (generation_config.json's eos ids, else the tokenizer's EOS). */
 int ck_engine_is_eos(const ck_engine *e, int32_t id);
 
-/* A session holding up to max_ctx positions. */
+/* ---- text ---- */
+
+/* 1 when the directory has a tokenizer.json. The calls below fail without one. */
+int ck_engine_has_tokenizer(const ck_engine *e);
+/* Encodes text[0..len) as HF tokenizer.encode(text, add_special_tokens=add_special); *ids is malloc'd. */
+int ck_engine_encode(const ck_engine *e, const char *text, size_t len, int add_special, int32_t **ids, size_t *n,
+                     char *err, size_t errlen);
+/* Decodes ids as HF decode(skip_special_tokens=1); *text is malloc'd and NUL-terminated. */
+int ck_engine_decode(const ck_engine *e, const int32_t *ids, size_t n, char **text, size_t *len, char *err,
+                     size_t errlen);
+
+typedef struct ck_message {
+    const char *role;                /* "system", "user", "assistant" */
+    const char *content;
+} ck_message;
+
+enum { CK_CHAT_NONE = 0, CK_CHAT_RENDERED = 1, CK_CHAT_UNSUPPORTED = 2 };
+/* Whether the checkpoint has a chat template, and whether cake renders it (CK_CHAT_*). */
+int ck_engine_chat(const ck_engine *e);
+/* Renders msgs with the checkpoint's template exactly as HF apply_chat_template(msgs, tokenize=False,
+ * add_generation_prompt=1, enable_thinking=...) and encodes the text (no special tokens added: the
+ * template has them). Fails when ck_engine_chat(e) != CK_CHAT_RENDERED. *ids is malloc'd. */
+int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int enable_thinking,
+                       int32_t **ids, size_t *n, char *err, size_t errlen);
+
+/* ---- sessions ---- */
+
+/* A session that may hold up to max_ctx positions (0: the model's max_position_embeddings). Memory is
+ * taken as positions are filled, not up front. */
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen);
 void ck_session_close(ck_session *s);
-/* Feeds ids[0..n) after the positions already held. logits: NULL, or [vocab] floats for the last
- * token (all == 0), or [n, vocab] for every token (all == 1). */
+size_t ck_session_pos(const ck_session *s);
+size_t ck_session_max_ctx(const ck_session *s);
+void ck_session_reset(ck_session *s);
+/* Keeps positions [0, pos) and drops the rest (pos <= ck_session_pos). Sessions with recurrent layers
+ * (Gated DeltaNet) cannot rewind their state: they restart at 0 instead, so afterwards
+ * ck_session_pos(s) is pos or 0, and the caller replays positions [ck_session_pos(s), pos) to keep them.
+ * After a failed forward a session must be truncated (or reset) before the next one. */
+int ck_session_truncate(ck_session *s, size_t pos, char *err, size_t errlen);
+
+/* The whole model (an engine holding every layer, the embedding and the head): feeds ids[0..n) after the
+ * positions held. logits: NULL, or [vocab] floats for the last token (all == 0), or [n, vocab] for every
+ * token (all == 1). */
 int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                        size_t errlen);
-size_t ck_session_pos(const ck_session *s);
-void ck_session_reset(ck_session *s);
+/* The pieces a split model runs (host memory throughout, row-major):
+ * embed:  hidden[n, hidden] = the embedding of ids[0..n); does not move the position.
+ * layers: hidden_out[n, hidden] = the engine's layers applied to hidden_in[n, hidden] at positions
+ *         pos..pos+n-1; the position advances by n. hidden_out may equal hidden_in.
+ * head:   logits of hidden[n, hidden] (the last layer's output, before the final norm): [vocab] for the
+ *         last row (all == 0) or [n, vocab]; does not move the position. */
+int ck_session_embed(ck_session *s, const int32_t *ids, size_t n, float *hidden, char *err, size_t errlen);
+int ck_session_layers(ck_session *s, const float *hidden_in, size_t n, float *hidden_out, char *err,
+                      size_t errlen);
+int ck_session_head(ck_session *s, const float *hidden, size_t n, float *logits, int all, char *err,
+                    size_t errlen);
 
 typedef struct ck_timing {
     double embed_s, layers_s, head_s; /* wall time in the embedding, the blocks and the output head */
 } ck_timing;
 ck_timing ck_session_timing(const ck_session *s);
 
-/* Test hook: dumps hidden states of the next forwards into host memory laid out as
- * [n_layers + 1, rows, hidden] (embedding output, blocks 0..L-2, final norm), rows by position. */
-void ck_session_capture(ck_session *s, float *buf, size_t rows);
+/* ---- generation ---- */
+
+typedef enum ck_finish {
+    CK_FINISH_STOP = 0,  /* an end-of-sequence token or a stop string */
+    CK_FINISH_LENGTH,    /* max_tokens generated, or the context is full */
+    CK_FINISH_CANCEL,    /* on_text returned nonzero, or *cancel became nonzero */
+} ck_finish;
+
+typedef struct ck_gen_params {
+    float temperature;       /* 0: greedy; else sampling (finite, >= 0) */
+    int top_k;               /* 0: off */
+    float top_p;             /* (0, 1]; 1: off */
+    float repeat_penalty;    /* > 0; 1: off */
+    int repeat_last_n;       /* tokens of history the penalty looks at */
+    uint64_t seed;
+    size_t max_tokens;       /* tokens to generate at most; 0: only run the prompt */
+    const char *const *stop; /* n_stop strings that end generation (not emitted) */
+    size_t n_stop;
+    /* Called with each piece of generated text once it is final: whole UTF-8 characters, never a part of
+     * a stop string, special tokens skipped. Returns nonzero to cancel. May be NULL. */
+    int (*on_text)(void *user, const char *text, size_t len);
+    void *user;
+    const volatile int *cancel; /* optional: checked before each token */
+} ck_gen_params;
+
+/* cake's defaults: temperature 1, top_k off, top_p off, repeat penalty 1.1 over 128 tokens, seed
+ * 299792458, max_tokens 2048, no stop strings. */
+void ck_gen_params_default(ck_gen_params *p);
+/* Rejects non-finite or out-of-range values with a message naming the field. */
+int ck_gen_params_check(const ck_gen_params *p, char *err, size_t errlen);
+
+typedef struct ck_gen_result {
+    size_t n_prompt;         /* prompt tokens */
+    size_t n_reused;         /* of which already held by the session (a shared prefix) */
+    size_t n_gen;            /* tokens generated */
+    ck_finish finish;
+    double prefill_s, decode_s;
+    ck_timing prefill;       /* time split of the prefill; ck_session_timing has the totals */
+} ck_gen_result;
+
+/* Generates after prompt[0..n_prompt) in s (an engine holding the whole model): reuses the longest prefix
+ * the session already holds (truncating the rest), runs the remaining prompt, then samples until an
+ * end-of-sequence id, a stop string, max_tokens, a full context or a cancel, streaming text through
+ * p->on_text. */
+int ck_generate(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen_result *r,
+                char *err, size_t errlen);
 
 #endif

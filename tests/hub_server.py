@@ -33,6 +33,8 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import tok_cut  # tests/tok_cut.py, beside this file
+
 TOKEN = "hf_test_token"
 LFS_MIN = 1 << 20
 
@@ -74,7 +76,7 @@ def build_repos(data):
         "config.json": rd("qwen3-s/config.json"),
         "generation_config.json": rd("qwen3-s/generation_config.json"),
         "model.safetensors": rd("qwen3-s/model.safetensors"),
-        "tokenizer.json": rd("qwen3-tiny/tokenizer.json"),
+        "tokenizer.json": json.dumps(tok_cut.cut(json.loads(rd("qwen3-tiny/tokenizer.json")))).encode(),
         "tokenizer_config.json": rd("qwen3-tiny/tokenizer_config.json"),
         "README.md": b"# test model\n",
         ".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n",

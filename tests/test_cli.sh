@@ -70,13 +70,22 @@ PY
 check "perplexity qwen3-tiny text ($out)" $?
 
 # every family streams text through `cake run`: the random-weight fixtures carry no tokenizer, so each is
-# paired with the Qwen3 byte-level tokenizer (no chat template: raw prompt). A single-byte prompt stays
-# inside their 1024-token vocabularies; greedy output must be non-empty and identical twice.
+# paired with the Qwen3 byte-level tokenizer cut down to their 1024-token vocabularies (ids >= 1024 and
+# the merges that need them dropped; no chat template: raw prompt). Greedy output must be non-empty and
+# identical twice.
+python3 "$(dirname "$0")/tok_cut.py" "$DATA/qwen3-tiny/tokenizer.json" "$T/tok1024.json" 1024
+# a tokenizer with ids past the model's vocabulary is refused, naming both sizes
+mkdir -p "$T/bigtok"
+for f in "$DATA/qwen3-s"/*.json "$DATA/qwen3-s"/*.safetensors; do ln -sf "$f" "$T/bigtok/"; done
+ln -sf "$DATA/qwen3-tiny/tokenizer.json" "$T/bigtok/tokenizer.json"
+"$CAKE" run "$T/bigtok" "a" -n 2 > /dev/null 2> "$T/bigtok.err"
+[ $? = 1 ] && grep -q "tokenizer.json has ids up to 151668 but the model's vocabulary (vocab_size) is 1024" "$T/bigtok.err"
+check "tokenizer larger than the model's vocabulary is refused" $?
 for m in qwen3-s qwen3-f32-s qwen2-s llama3-s mistral-s phi3-s olmo2-s exaone4-s gemma3-s qwen3moe-s qwen3_5-s qwen3_5moe-s; do
     [ -d "$DATA/$m" ] || continue
     mkdir -p "$T/fam/$m"
     for f in "$DATA/$m"/*.json "$DATA/$m"/*.safetensors; do ln -sf "$f" "$T/fam/$m/"; done
-    ln -sf "$DATA/qwen3-tiny/tokenizer.json" "$T/fam/$m/tokenizer.json"
+    ln -sf "$T/tok1024.json" "$T/fam/$m/tokenizer.json"
     "$CAKE" run "$T/fam/$m" "a" --temperature 0 -n 12 > "$T/fam/$m.1" 2>/dev/null &&
         "$CAKE" run "$T/fam/$m" "a" --temperature 0 -n 12 > "$T/fam/$m.2" 2>/dev/null &&
         [ -s "$T/fam/$m.1" ] && cmp -s "$T/fam/$m.1" "$T/fam/$m.2"

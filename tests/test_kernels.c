@@ -60,7 +60,9 @@ int main(void) {
                 sets[s]->tile[dt](x, n, w[dt], n, n, tile);
                 for (size_t j = 0; j < sets[s]->tile_w; j++)
                     for (size_t r = 0; r < 4; r++) {
-                        const void *wj = (const uint8_t *)w[dt] + j * n * ck_dtype_size((ck_dtype)dt);
+                        size_t rb = 0;
+                        CK_EXPECT(ck_dtype_row_bytes((ck_dtype)dt, n, &rb) == 0, "row bytes of %zu", n);
+                        const void *wj = (const uint8_t *)w[dt] + j * rb;
                         double want_r = ck_dot_ref(x + r * n, wj, (ck_dtype)dt, n), mag_r = 0;
                         for (size_t i = 0; i < n; i++) mag_r += fabs(x[r * n + i] * wf[j * n + i]);
                         CK_EXPECT(fabs(tile[j * 4 + r] - want_r) <= 1e-5 * (mag_r + 1),

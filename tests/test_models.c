@@ -2,7 +2,8 @@
  * and token-by-token decode at every position (max |diff| <= 2e-3), per-layer hidden states, greedy
  * ids, perplexity (|ppl/ref - 1| <= 1e-3), and token-by-token decode of the whole perplexity sequence
  * against its one-pass prefill. */
-#include "cake.h"
+#include "engine/engine_internal.h"
+#include "sample/sample.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -40,7 +41,7 @@ static void check_model(const char *name) {
     snprintf(path, sizeof path, "%s/reference.json", dir);
     cJSON *ref = ck_test_json(path);
     ck_engine *e;
-    if (ck_engine_open(dir, &e, err, sizeof err) != 0) {
+    if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0) {
         CK_EXPECT(0, "%s: open: %s", name, err);
         cJSON_Delete(ref);
         return;

@@ -1,8 +1,13 @@
-/* backend.h — the operations a forward pass is written against. A backend owns its activation memory
- * (alloc/free/upload/download) and implements each op; the model code never touches activation bytes
- * directly, so the same forward pass runs on the CPU now and on a GPU backend through this table.
+/* backend.h — the operations a forward pass is written against. A backend is an instance (the CPU now, a
+ * CUDA device next) created per engine; it owns its activation memory (alloc/free/upload/download/copy),
+ * prepares weights for its kernels and releases them, makes row views of fused weights, and implements
+ * each op. The model code never touches activation bytes directly, so the same forward pass runs on any
+ * backend through this table.
+ * Errors: ops return nothing and may run asynchronously; a failing op (or a check_finite that finds a NaN
+ * or Inf) records a sticky error in the instance, and sync() reports the first one since the last sync.
+ * A forward calls sync() once at its end (per chunk), so no op needs a host round trip.
  * Shapes are row-major; T is the number of token rows processed at once (prefill chunk or 1 in decode).
- * Weights are ck_tensor views prepared once with prepare_weight (a GPU backend uploads them there). */
+ * Unless an op says otherwise its outputs do not alias its inputs. */
 #ifndef CK_BACKEND_H
 #define CK_BACKEND_H
 
@@ -18,8 +23,8 @@ typedef enum ck_act { CK_ACT_SILU = 0, CK_ACT_GELU_TANH } ck_act;
 /* Arguments of one attention call over a layer's KV cache. */
 typedef struct ck_attn_args {
     const float *q;      /* [T, n_heads, head_dim] */
-    const float *k_cache; /* [max_ctx, n_kv_heads, head_dim], rows 0 .. pos0+T-1 filled */
-    const float *v_cache; /* [max_ctx, n_kv_heads, head_dim] */
+    const float *k_cache; /* [cap, n_kv_heads, head_dim], rows 0 .. pos0+T-1 filled */
+    const float *v_cache; /* [cap, n_kv_heads, head_dim] */
     float *out;          /* [T, n_heads, head_dim] */
     size_t T, pos0;      /* row t is at absolute position pos0 + t and sees positions <= its own */
     size_t n_heads, n_kv_heads, head_dim;
@@ -47,15 +52,39 @@ typedef struct ck_gdn_args {
     float q_scale;
 } ck_gdn_args;
 
+/* Tags of check_finite for the parts of a forward that are not layers (layers use their index). */
+enum { CK_TAG_NONE = -1000, CK_TAG_INPUT = -3, CK_TAG_EMBED = -2, CK_TAG_HEAD = -1 };
+
 struct ck_backend {
     const char *name;
+    void *impl;                                    /* instance state of the implementation */
+    /* sticky error: the first failure since the last sync (see ck_backend_fail) */
+    int failed;
+    int bad_tag;                                   /* tag of the first failed check_finite, else CK_TAG_NONE */
+    char why[256];
+
+    void (*destroy)(ck_backend *b);                /* releases the instance itself */
+    /* Waits for queued work. Returns 0, or -1 with the first failure since the last sync in err; *tag (when
+     * not NULL) gets the tag of a failed check_finite, else CK_TAG_NONE. Clears the failure. */
+    int (*sync)(ck_backend *b, int *tag, char *err, size_t errlen);
+
     void *(*alloc)(ck_backend *b, size_t bytes);   /* zeroed; NULL on failure */
     void (*free)(ck_backend *b, void *p);
     void (*upload)(ck_backend *b, void *dst, const void *src, size_t bytes);
     void (*download)(ck_backend *b, void *dst, const void *src, size_t bytes);
+    void (*copy)(ck_backend *b, void *dst, const void *src, size_t bytes); /* backend to backend memory */
     void (*clear)(ck_backend *b, void *dst, size_t bytes);          /* zeroes backend memory */
-    /* Makes a weight usable by the ops (copy to device, repack); the default keeps the view. */
+    /* Makes a weight usable by the ops (copy to device, repack); the CPU keeps the mapped view. Fails for a
+     * dtype the backend has no kernels for. A prepared weight is released with release_weight. */
     int (*prepare_weight)(ck_backend *b, ck_tensor *w, char *err, size_t errlen);
+    void (*release_weight)(ck_backend *b, ck_tensor *w);
+    /* *view = rows [r0, r0 + n) of the prepared 2-D weight w (split a fused qkv or gate_up projection);
+     * the view shares w's memory and is never released on its own. */
+    int (*weight_rows)(ck_backend *b, ck_tensor *view, const ck_tensor *w, uint64_t r0, uint64_t n, char *err,
+                       size_t errlen);
+    /* Records a failure (tag: see CK_TAG_*, or a layer index) when x[0..n) holds a NaN or an infinity and no
+     * failure is recorded yet. */
+    void (*check_finite)(ck_backend *b, const float *x, size_t n, int tag);
 
     /* y[T, d] = E[ids[t], :] * scale */
     void (*embed)(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
@@ -106,9 +135,21 @@ struct ck_backend {
                           size_t n, float eps);
 };
 
+/* Creates a backend instance: kind "cpu" (device ignored), or a GPU kind with its device index. */
+int ck_backend_create(const char *kind, int device, ck_backend **out, char *err, size_t errlen);
+void ck_backend_destroy(ck_backend *b);
+
+/* Records the first failure of an op in b (printf-style reason); later ones are ignored until sync. */
+void ck_backend_fail(ck_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The CPU backend (scalar references in cpu/ref.c, threaded with OpenMP). */
-ck_backend *ck_backend_cpu(void);
-/* Threads the CPU backend uses; n <= 0 keeps the default (OMP_NUM_THREADS, else one per core). */
-void ck_backend_cpu_set_threads(int n);
+int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen);
+
+/* Compute threads of the CPU backend, process-wide: n <= 0 selects the default (OMP_NUM_THREADS, else one
+ * per core). Counts above CK_MAX_THREADS_PER_CORE per core are clamped; then *note (when not NULL) says
+ * so. Returns the count in use. */
+#define CK_MAX_THREADS_PER_CORE 4
+int ck_cpu_threads_set(int n, char *note, size_t notelen);
+int ck_cpu_threads(void);
 
 #endif

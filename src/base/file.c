@@ -83,6 +83,11 @@ int ck_is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int ck_path_exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
 int ck_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

@@ -20,6 +20,8 @@ int ck_file_read(const char *path, char **out, size_t *len, char *err, size_t er
 /* 1 when path exists and is a regular file / a directory, else 0. */
 int ck_is_file(const char *path);
 int ck_is_dir(const char *path);
+/* 1 when something exists at path (even a broken symbolic link), else 0. */
+int ck_path_exists(const char *path);
 
 /* Joins dir and name with one '/' into buf; returns -1 (with err) when it does not fit. */
 int ck_path_join(char *buf, size_t cap, const char *dir, const char *name, char *err, size_t errlen);

@@ -41,6 +41,14 @@ static int read_ids(const char *text, size_t len, int32_t **out, size_t *n, size
     return 0;
 }
 
+/* -log softmax(row)[id] */
+static double token_nll(const float *row, size_t V, int32_t id) {
+    double mx = row[0], se = 0;
+    for (size_t j = 1; j < V; j++) mx = row[j] > mx ? row[j] : mx;
+    for (size_t j = 0; j < V; j++) se += exp((double)row[j] - mx);
+    return mx + log(se) - row[id];
+}
+
 /* Adds the nll of ids[1..n) given their prefixes, scored in windows of `window` tokens. */
 static int score(ck_engine *e, const int32_t *ids, size_t n, size_t window, double *nll, size_t *scored) {
     char err[1024];
@@ -67,10 +75,7 @@ static int score(ck_engine *e, const int32_t *ids, size_t n, size_t window, doub
                 return -1;
             }
             for (size_t i = 0; i < k && r0 + i + 1 < wn; i++) {
-                const float *r = lg + i * V;
-                double mx = r[ck_argmax(r, V)], se = 0;
-                for (size_t j = 0; j < V; j++) se += exp((double)r[j] - mx);
-                *nll += mx + log(se) - r[ids[w0 + r0 + i + 1]];
+                *nll += token_nll(lg + i * V, V, ids[w0 + r0 + i + 1]);
                 (*scored)++;
             }
         }
@@ -108,11 +113,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "cake perplexity: --ctx must be at least 2\n");
         return 2;
     }
-    if (threads < 0 || threads > 4096) {
-        fprintf(stderr, "cake perplexity: --threads must be between 0 and 4096\n");
-        return 2;
-    }
-    ck_set_threads((int)threads);
+    if (ck_cli_threads("perplexity", threads) != 0) return 2;
     char *text, err[1024];
     size_t len;
     if (ck_file_read(file, &text, &len, err, sizeof err) != 0) {
@@ -127,13 +128,21 @@ int ck_cmd_perplexity(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n = 0;
     if (tokens) rc = read_ids(text, len, &ids, &n, ck_engine_vocab(e));
-    else if ((rc = ck_tok_encode(ck_engine_tok(e), text, len, 1, &ids, &n, err, sizeof err)) != 0)
+    else if ((rc = ck_engine_encode(e, text, len, 1, &ids, &n, err, sizeof err)) != 0)
         fprintf(stderr, "cake perplexity: %s\n", err);
     free(text);
     size_t window = ctx ? (size_t)ctx : ck_engine_max_ctx(e);
     double nll;
     size_t scored = 0;
-    if (rc == 0 && n < 2) {
+    if (rc == 0 && window > ck_engine_max_ctx(e)) {
+        fprintf(stderr, "cake perplexity: --ctx %zu exceeds the model's maximum context (%zu)\n", window,
+                ck_engine_max_ctx(e));
+        rc = -1;
+    } else if (rc == 0 && window < 2) {
+        fprintf(stderr, "cake perplexity: a context of %zu position cannot score anything (max_position_embeddings "
+                        "in config.json?)\n", window);
+        rc = -1;
+    } else if (rc == 0 && n < 2) {
         fprintf(stderr, "cake perplexity: %s has %zu tokens; at least 2 are needed\n", file, n);
         rc = -1;
     }

@@ -1,22 +1,17 @@
 /* cmd_run.c — `cake run [MODEL] PROMPT`: renders the prompt with the model's chat template (system
- * prompt + user message) when it has one, else uses the raw prompt; prefills it, then samples and streams
- * text to stdout token by token until an EOS id or -n tokens. A summary of the timings goes to stderr. */
+ * prompt + user message) when it has one, else uses the raw prompt, and streams the library's generation
+ * (ck_generate) to stdout until an EOS id or -n tokens. A summary of the timings goes to stderr. A failed
+ * write to stdout (a full disk, a closed pipe) stops generation and fails the command. */
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct run_opts {
     const char *model, *prompt, *system;
@@ -26,123 +21,97 @@ typedef struct run_opts {
     int raw, no_think;
 } run_opts;
 
-/* The prompt as token ids: chat-rendered when the tokenizer has a template and --raw is not given. */
-static int prompt_ids(const ck_tok *tok, const run_opts *o, int32_t **ids, size_t *n, char *err, size_t errlen) {
-    if (!o->raw && ck_tok_chat_unsupported(tok))
+/* The prompt as token ids: chat-rendered when the model has a template cake renders and --raw is not
+ * given. */
+static int prompt_ids(const ck_engine *e, const run_opts *o, int32_t **ids, size_t *n, char *err, size_t errlen) {
+    int chat = ck_engine_chat(e);
+    if (!o->raw && chat == CK_CHAT_UNSUPPORTED)
         fprintf(stderr, "cake run: this model's chat template is not one cake renders (ChatML/Qwen, Llama 3, "
                         "Gemma 3); using the raw prompt (--raw silences this)\n");
-    if (o->raw || !ck_tok_has_chat(tok))
-        return ck_tok_encode(tok, o->prompt, strlen(o->prompt), 1, ids, n, err, errlen);
-    ck_chat_msg msgs[2];
+    if (o->raw || chat != CK_CHAT_RENDERED) return ck_engine_encode(e, o->prompt, strlen(o->prompt), 1, ids, n, err, errlen);
+    ck_message msgs[2];
     size_t k = 0;
-    if (o->system && *o->system) msgs[k++] = (ck_chat_msg){"system", o->system};
-    msgs[k++] = (ck_chat_msg){"user", o->prompt};
-    char *text;
-    if (ck_tok_chat_render(tok, msgs, k, 1, !o->no_think, &text, err, errlen) != 0) return -1;
-    int rc = ck_tok_encode(tok, text, strlen(text), 0, ids, n, err, errlen);
-    free(text);
-    return rc;
+    if (o->system && *o->system) msgs[k++] = (ck_message){"system", o->system};
+    msgs[k++] = (ck_message){"user", o->prompt};
+    return ck_engine_chat_ids(e, msgs, k, !o->no_think, ids, n, err, errlen);
+}
+
+typedef struct out_state {
+    int write_errno;       /* 0, or why writing stdout failed */
+} out_state;
+
+static int write_text(void *user, const char *text, size_t len) {
+    out_state *o = user;
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+        o->write_errno = errno ? errno : EIO;
+        return 1;
+    }
+    return 0;
+}
+
+static void print_summary(const ck_session *s, const ck_gen_result *r) {
+    ck_timing all = ck_session_timing(s);
+    size_t n_decoded = r->n_gen ? r->n_gen - 1 : 0; /* forwards after the prefill */
+    double pre = r->prefill_s > 0 ? r->prefill_s : 1e-9, dec = r->decode_s > 0 ? r->decode_s : 1e-9;
+    fprintf(stderr,
+            "\nprompt: %zu tokens, prefill %.3f s (%.1f tok/s)\n"
+            "generated: %zu tokens, decode %.3f s (%.1f tok/s)\n"
+            "time: embedding %.3f s, layers %.3f s, output head %.3f s (prefill: %.3f / %.3f / %.3f)\n",
+            r->n_prompt, r->prefill_s, (double)(r->n_prompt - r->n_reused) / pre, r->n_gen, r->decode_s,
+            (double)n_decoded / dec, all.embed_s, all.layers_s, all.head_s, r->prefill.embed_s, r->prefill.layers_s,
+            r->prefill.head_s);
 }
 
 static int generate(ck_engine *e, const run_opts *o) {
-    const ck_tok *tok = ck_engine_tok(e);
     char err[1024];
     int32_t *ids = NULL;
     size_t n_prompt;
-    if (prompt_ids(tok, o, &ids, &n_prompt, err, sizeof err) != 0) {
+    if (prompt_ids(e, o, &ids, &n_prompt, err, sizeof err) != 0) {
         fprintf(stderr, "cake run: %s\n", err);
-        return 1;
-    }
-    if (n_prompt == 0) {
-        fprintf(stderr, "cake run: the prompt is empty\n");
-        free(ids);
         return 1;
     }
     size_t max_ctx = ck_engine_max_ctx(e), want = n_prompt + (size_t)o->n;
     if (o->ctx > 0) max_ctx = (size_t)o->ctx;
     else if (want < max_ctx) max_ctx = want;
-    if (n_prompt >= max_ctx) {
-        fprintf(stderr, "cake run: the prompt has %zu tokens; the context holds %zu\n", n_prompt, max_ctx);
+    ck_session *s = NULL;
+    if (ck_session_open(e, max_ctx, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "cake run: %s\n", err);
         free(ids);
         return 1;
     }
-    size_t V = ck_engine_vocab(e), cap = max_ctx;
-    int32_t *hist = realloc(ids, cap * sizeof *hist);
-    float *logits = malloc(V * sizeof *logits);
-    ck_session *s = NULL;
-    ck_tok_stream st = {0};
-    ck_sampler smp;
-    ck_sample_params sp = {(float)o->temperature, (int)o->top_k, (float)o->top_p, (float)o->penalty,
-                           (int)o->last_n, o->seed};
-    int rc = 1, have_sampler = 0;
-    if (!hist || !logits) {
-        fprintf(stderr, "cake run: out of memory\n");
-        free(hist ? hist : ids);
-        free(logits);
-        return 1;
+    out_state out = {0};
+    ck_gen_params p;
+    ck_gen_params_default(&p);
+    p.temperature = (float)o->temperature, p.top_k = (int)o->top_k, p.top_p = (float)o->top_p;
+    p.repeat_penalty = (float)o->penalty, p.repeat_last_n = (int)o->last_n, p.seed = o->seed;
+    p.max_tokens = (size_t)o->n, p.on_text = write_text, p.user = &out;
+    ck_gen_result r;
+    int rc = ck_generate(s, ids, n_prompt, &p, &r, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "\ncake run: %s\n", err);
+    } else if (out.write_errno || (isatty(STDOUT_FILENO) && printf("\n") < 0) || fflush(stdout) != 0) {
+        fprintf(stderr, "cake run: cannot write the output: %s\n", strerror(out.write_errno ? out.write_errno : errno));
+        rc = -1;
+    } else {
+        print_summary(s, &r);
     }
-    if (ck_sampler_init(&smp, &sp, V) != 0) {
-        fprintf(stderr, "cake run: out of memory\n");
-        goto done;
-    }
-    have_sampler = 1;
-    if (ck_session_open(e, max_ctx, &s, err, sizeof err) != 0) {
-        fprintf(stderr, "cake run: %s\n", err);
-        goto done;
-    }
-    double t0 = now_s();
-    if (ck_session_forward(s, hist, n_prompt, logits, 0, err, sizeof err) != 0) {
-        fprintf(stderr, "cake run: %s\n", err);
-        goto done;
-    }
-    double t1 = now_s();
-    ck_timing prefill = ck_session_timing(s);
-    ck_tok_stream_init(&st, tok);
-    char buf[1024];
-    size_t n_hist = n_prompt, n_gen = 0;
-    while (n_gen < (size_t)o->n) {
-        int32_t id = ck_sampler_next(&smp, logits, hist, n_hist);
-        if (ck_engine_is_eos(e, id)) break;
-        hist[n_hist++] = id;
-        n_gen++;
-        int k = ck_tok_stream_push(&st, id, buf, sizeof buf);
-        if (k > 0) {
-            fwrite(buf, 1, (size_t)k, stdout);
-            fflush(stdout);
-        }
-        if (n_gen == (size_t)o->n || n_hist >= max_ctx) break;
-        if (ck_session_forward(s, &id, 1, logits, 0, err, sizeof err) != 0) {
-            fprintf(stderr, "\ncake run: %s\n", err);
-            goto done;
-        }
-    }
-    int k = ck_tok_stream_flush(&st, buf, sizeof buf);
-    if (k > 0) fwrite(buf, 1, (size_t)k, stdout);
-    if (isatty(STDOUT_FILENO)) printf("\n"); /* piped output is exactly the generated text */
-    fflush(stdout);
-    double t2 = now_s();
-    ck_timing all = ck_session_timing(s);
-    size_t n_decoded = n_gen ? n_gen - 1 : 0; /* forwards after the prefill */
-    fprintf(stderr,
-            "\nprompt: %zu tokens, prefill %.3f s (%.1f tok/s)\n"
-            "generated: %zu tokens, decode %.3f s (%.1f tok/s)\n"
-            "time: embedding %.3f s, layers %.3f s, output head %.3f s (prefill: %.3f / %.3f / %.3f)\n",
-            n_prompt, t1 - t0, (double)n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
-            (double)n_decoded / (t2 - t1 > 0 ? t2 - t1 : 1e-9), all.embed_s, all.layers_s, all.head_s, prefill.embed_s,
-            prefill.layers_s, prefill.head_s);
-    rc = 0;
-done:
-    ck_tok_stream_free(&st);
     ck_session_close(s);
-    if (have_sampler) ck_sampler_free(&smp);
-    free(logits);
-    free(hist);
-    return rc;
+    free(ids);
+    return rc == 0 ? 0 : 1;
+}
+
+/* A whole-string decimal number. */
+static int parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return errno || end == s || *end ? -1 : 0;
 }
 
 int ck_cmd_run(int argc, char **argv) {
+    const char *penalty = NULL;
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
-                  .top_p = 1.0, .penalty = NAN, .seed = 299792458};
+                  .top_p = 1.0, .seed = 299792458};
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
@@ -151,7 +120,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"temperature", 0, CK_ARG_FLOAT, &o.temperature, "sampling temperature; 0 = greedy (default 1.0)", "T"},
         {"top-k", 0, CK_ARG_INT, &o.top_k, "sample among the K most likely tokens (default off)", "K"},
         {"top-p", 0, CK_ARG_FLOAT, &o.top_p, "nucleus sampling cutoff (default off)", "P"},
-        {"repeat-penalty", 0, CK_ARG_FLOAT, &o.penalty, "penalty for repeated tokens; 1 = off (default 1.1; with --temperature 0, 1 unless given)", "R"},
+        {"repeat-penalty", 0, CK_ARG_STR, &penalty, "penalty for repeated tokens; 1 = off (default 1.1; with --temperature 0, 1 unless given)", "R"},
         {"repeat-last-n", 0, CK_ARG_INT, &o.last_n, "tokens the repeat penalty looks back at (default 128)", "N"},
         {"seed", 0, CK_ARG_U64, &o.seed, "random seed (default 299792458)", "S"},
         {"ctx", 0, CK_ARG_INT, &o.ctx, "context size in tokens (default: prompt + sample-len, at most the model's)", "N"},
@@ -180,18 +149,24 @@ int ck_cmd_run(int argc, char **argv) {
         fprintf(stderr, "cake run: no prompt given (see cake run --help)\n");
         return 2;
     }
-    if (isnan(o.penalty)) o.penalty = o.temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
-    if (o.n < 0 || o.top_k < 0 || o.last_n < 0 || o.ctx < 0 || o.temperature < 0 || !(o.top_p > 0) ||
-        !(o.penalty > 0)) {
-        fprintf(stderr, "cake run: -n, --top-k, --repeat-last-n and --ctx must be >= 0, --temperature >= 0, "
-                        "--top-p and --repeat-penalty > 0\n");
+    if (!penalty) o.penalty = o.temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
+    else if (parse_double(penalty, &o.penalty) != 0) {
+        fprintf(stderr, "cake run: invalid value '%s' for --repeat-penalty\n", penalty);
         return 2;
     }
-    if (o.threads < 0 || o.threads > 4096) {
-        fprintf(stderr, "cake run: --threads must be between 0 and 4096\n");
+    if (o.n < 0 || o.top_k < 0 || o.last_n < 0 || o.ctx < 0 || o.top_k > INT32_MAX || o.last_n > INT32_MAX) {
+        fprintf(stderr, "cake run: -n, --top-k, --repeat-last-n and --ctx must be >= 0\n");
         return 2;
     }
-    ck_set_threads((int)o.threads);
+    ck_gen_params check;
+    ck_gen_params_default(&check);
+    check.temperature = (float)o.temperature, check.top_p = (float)o.top_p, check.repeat_penalty = (float)o.penalty;
+    char why[256];
+    if (ck_gen_params_check(&check, why, sizeof why) != 0) {
+        fprintf(stderr, "cake run: %s\n", why);
+        return 2;
+    }
+    if (ck_cli_threads("run", o.threads) != 0) return 2;
     ck_engine *e;
     if (ck_cli_open("run", o.model, 1, &e) != 0) return 1;
     rc = generate(e, &o);

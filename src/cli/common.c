@@ -31,14 +31,25 @@ int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e)
     char dir[4096], err[1024];
     if (!model) model = ck_cli_default_model();
     if (ck_cli_resolve_model(model, dir, sizeof dir) != 0) return 1;
-    if (ck_engine_open(dir, e, err, sizeof err) != 0) {
+    if (ck_engine_open(dir, NULL, e, err, sizeof err) != 0) {
         fprintf(stderr, "cake %s: %s\n", cmd, err);
         return 1;
     }
-    if (need_tok && !ck_engine_tok(*e)) {
+    if (need_tok && !ck_engine_has_tokenizer(*e)) {
         fprintf(stderr, "cake %s: %s has no tokenizer.json\n", cmd, dir);
         ck_engine_close(*e);
         return 1;
     }
+    return 0;
+}
+
+int ck_cli_threads(const char *cmd, long n) {
+    if (n < 0 || n > 1000000) {
+        fprintf(stderr, "cake %s: --threads must be between 0 and 1000000\n", cmd);
+        return 2;
+    }
+    char note[256];
+    ck_set_threads((int)n, note, sizeof note);
+    if (note[0]) fprintf(stderr, "cake %s: %s\n", cmd, note);
     return 0;
 }

@@ -15,4 +15,8 @@ const char *ck_cli_default_model(void);
  * prompt. */
 int ck_cli_looks_like_model(const char *arg);
 
+/* Sets the compute threads (0: the default), printing a note when the count was clamped. Returns 0, or 2
+ * after printing a usage error. */
+int ck_cli_threads(const char *cmd, long n);
+
 #endif

@@ -8,13 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int dtype_from_name(const char *s) {
-    if (!strcmp(s, "F32")) return CK_F32;
-    if (!strcmp(s, "F16")) return CK_F16;
-    if (!strcmp(s, "BF16")) return CK_BF16;
-    return -1;
-}
-
 /* Element sizes of every safetensors dtype, so sizes are checked even for dtypes we do not use. */
 static size_t dtype_bytes(const char *s) {
     static const struct { const char *n; size_t b; } t[] = {
@@ -69,11 +62,41 @@ static int parse_entry(const cJSON *e, const uint8_t *data, uint64_t data_len, c
                       (unsigned long long)(en - b), dt->valuestring);
     out->name = strdup(name);
     if (!out->name) return ck_err(err, errlen, "out of memory");
-    out->dtype = dtype_from_name(dt->valuestring);
+    out->dtype = ck_dtype_from_name(dt->valuestring);
     snprintf(out->dtype_name, sizeof out->dtype_name, "%s", dt->valuestring);
     out->data = data + b;
     out->nbytes = nbytes;
     return 0;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const ck_st_entry *)a)->name, ((const ck_st_entry *)b)->name);
+}
+
+static int cmp_offset(const void *a, const void *b) {
+    const ck_st_entry *x = *(const ck_st_entry *const *)a, *y = *(const ck_st_entry *const *)b;
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* Sorts the entries by name and refuses duplicate names and tensors whose byte ranges overlap (a header
+ * that lies about offsets would otherwise let two weights share bytes silently). */
+static int check_layout(ck_st *st, char *err, size_t errlen) {
+    if (st->n == 0) return 0;
+    qsort(st->entries, st->n, sizeof *st->entries, cmp_name);
+    for (size_t i = 1; i < st->n; i++)
+        if (!strcmp(st->entries[i - 1].name, st->entries[i].name))
+            return ck_err(err, errlen, "tensor '%s' appears twice in the header", st->entries[i].name);
+    const ck_st_entry **by = malloc(st->n * sizeof *by);
+    if (!by) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < st->n; i++) by[i] = &st->entries[i];
+    qsort(by, st->n, sizeof *by, cmp_offset);
+    int rc = 0;
+    for (size_t i = 1; i < st->n && rc == 0; i++)
+        if (by[i]->data < by[i - 1]->data + by[i - 1]->nbytes)
+            rc = ck_err(err, errlen, "tensors '%s' and '%s' overlap in the data section", by[i - 1]->name,
+                        by[i]->name);
+    free(by);
+    return rc;
 }
 
 int ck_st_parse(const uint8_t *buf, size_t len, ck_st *out, char *err, size_t errlen) {
@@ -109,6 +132,10 @@ int ck_st_parse(const uint8_t *buf, size_t len, ck_st *out, char *err, size_t er
         out->n++;
     }
     cJSON_Delete(root);
+    if (check_layout(out, err, errlen) != 0) {
+        ck_st_free(out);
+        return -1;
+    }
     return 0;
 }
 
@@ -119,140 +146,191 @@ void ck_st_free(ck_st *st) {
     st->n = 0;
 }
 
-/* ---- multi-file weight sets ---- */
 
-static int cmp_entry(const void *a, const void *b) {
-    return strcmp((*(const ck_st_entry *const *)a)->name, (*(const ck_st_entry *const *)b)->name);
+/* ---- the shard index and multi-file weight sets ---- */
+
+static int cmp_ref(const void *a, const void *b) {
+    return strcmp(((const ck_st_ref *)a)->name, ((const ck_st_ref *)b)->name);
 }
 
-static int add_file(ck_weights *w, const char *path, char *err, size_t errlen) {
-    char why[512];
-    size_t i = w->n_files;
-    if (ck_map_open(path, &w->maps[i], why, sizeof why) != 0) return ck_err(err, errlen, "%s", why);
-    if (ck_st_parse(w->maps[i].data, w->maps[i].size, &w->files[i], why, sizeof why) != 0) {
-        ck_map_close(&w->maps[i]);
-        return ck_err(err, errlen, "%s: %s", path, why);
+void ck_st_index_free(ck_st_index *ix) {
+    for (size_t i = 0; ix->refs && i < ix->n; i++) free(ix->refs[i].name);
+    for (size_t i = 0; ix->shards && i < ix->n_shards; i++) free(ix->shards[i]);
+    free(ix->refs);
+    free(ix->shards);
+    memset(ix, 0, sizeof *ix);
+}
+
+/* A shard file name must stay inside the model directory. */
+static int shard_name_ok(const char *s) {
+    return *s && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
+}
+
+/* Appends shard `name` to ix->shards unless present; *k gets its number. */
+static int add_shard(ck_st_index *ix, const char *name, size_t cap, uint32_t *k) {
+    size_t j = 0;
+    while (j < ix->n_shards && strcmp(ix->shards[j], name)) j++;
+    if (j == ix->n_shards) {
+        if (j == cap || !(ix->shards[j] = strdup(name))) return -1;
+        ix->n_shards++;
     }
-    w->n_files++;
+    *k = (uint32_t)j;
     return 0;
 }
 
-static int build_index(ck_weights *w, char *err, size_t errlen) {
-    size_t total = 0;
-    for (size_t i = 0; i < w->n_files; i++) total += w->files[i].n;
-    w->index = malloc((total ? total : 1) * sizeof *w->index);
-    if (!w->index) return ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; i < w->n_files; i++)
-        for (size_t j = 0; j < w->files[i].n; j++) w->index[w->n_index++] = &w->files[i].entries[j];
-    qsort(w->index, w->n_index, sizeof *w->index, cmp_entry);
-    for (size_t i = 1; i < w->n_index; i++)
-        if (!strcmp(w->index[i - 1]->name, w->index[i]->name))
-            return ck_err(err, errlen, "tensor '%s' appears twice in the checkpoint", w->index[i]->name);
-    return 0;
-}
-
-/* Collects the distinct shard names of an index.json's weight_map into a NULL-terminated array. */
-static int index_shards(const char *path, char ***shards, size_t *n, char *err, size_t errlen) {
-    char *text;
-    size_t len;
-    if (ck_file_read(path, &text, &len, err, errlen) != 0) return -1;
+int ck_st_index_parse(const char *text, size_t len, ck_st_index *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
     cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map"), *e;
     if (!cJSON_IsObject(map)) {
         cJSON_Delete(root);
-        return ck_err(err, errlen, "%s: not JSON with a weight_map object", path);
+        return ck_err(err, errlen, "not JSON with a weight_map object");
     }
-    size_t cap = (size_t)cJSON_GetArraySize(map) + 1;
-    char **list = calloc(cap, sizeof *list);
-    size_t k = 0;
-    const cJSON *e;
-    int rc = list ? 0 : ck_err(err, errlen, "out of memory");
+    size_t cap = (size_t)cJSON_GetArraySize(map);
+    out->refs = calloc(cap ? cap : 1, sizeof *out->refs);
+    out->shards = calloc(cap ? cap : 1, sizeof *out->shards);
+    int rc = out->refs && out->shards ? 0 : ck_err(err, errlen, "out of memory");
     cJSON_ArrayForEach(e, map) {
         if (rc) break;
-        if (!cJSON_IsString(e) || strchr(e->valuestring, '/') || !strcmp(e->valuestring, "..")) {
-            rc = ck_err(err, errlen, "%s: bad shard name for '%s'", path, e->string);
+        if (!cJSON_IsString(e) || !shard_name_ok(e->valuestring)) {
+            rc = ck_err(err, errlen, "bad shard name for '%s'", e->string);
             break;
         }
-        size_t j = 0;
-        while (j < k && strcmp(list[j], e->valuestring)) j++;
-        if (j == k && !(list[k++] = strdup(e->valuestring))) rc = ck_err(err, errlen, "out of memory");
+        ck_st_ref *r = &out->refs[out->n];
+        if (add_shard(out, e->valuestring, cap, &r->shard) != 0 || !(r->name = strdup(e->string))) {
+            rc = ck_err(err, errlen, "out of memory");
+            break;
+        }
+        out->n++;
     }
     cJSON_Delete(root);
-    if (rc) {
-        for (size_t j = 0; list && j < k; j++) free(list[j]);
-        free(list);
-        return -1;
+    if (rc == 0 && out->n == 0) rc = ck_err(err, errlen, "the weight_map lists no tensors");
+    if (rc == 0) {
+        qsort(out->refs, out->n, sizeof *out->refs, cmp_ref);
+        for (size_t i = 1; i < out->n && rc == 0; i++)
+            if (!strcmp(out->refs[i - 1].name, out->refs[i].name))
+                rc = ck_err(err, errlen, "tensor '%s' is listed twice", out->refs[i].name);
     }
-    *shards = list;
-    *n = k;
+    if (rc) ck_st_index_free(out);
+    return rc;
+}
+
+/* Maps and parses shard k (once). */
+static int open_shard(ck_weights *w, uint32_t k, const char *why_name, char *err, size_t errlen) {
+    if (w->opened[k]) return 0;
+    char path[4096], why[1024];
+    if (ck_path_join(path, sizeof path, w->dir, w->index.shards[k], err, errlen) != 0) return -1;
+    if (ck_map_open(path, &w->maps[k], why, sizeof why) != 0)
+        return ck_err(err, errlen, "shard %s (which holds '%s'): %s", w->index.shards[k], why_name, why);
+    if (ck_st_parse(w->maps[k].data, w->maps[k].size, &w->files[k], why, sizeof why) != 0) {
+        ck_map_close(&w->maps[k]);
+        return ck_err(err, errlen, "%s: %s", path, why);
+    }
+    w->opened[k] = 1;
     return 0;
+}
+
+static int alloc_shards(ck_weights *w, char *err, size_t errlen) {
+    size_t n = w->index.n_shards;
+    w->maps = calloc(n, sizeof *w->maps);
+    w->files = calloc(n, sizeof *w->files);
+    w->opened = calloc(n, 1);
+    return w->maps && w->files && w->opened ? 0 : ck_err(err, errlen, "out of memory");
+}
+
+/* A single model.safetensors: mapped now; the index lists its tensors as shard 0. */
+static int open_single(ck_weights *w, const char *name, char *err, size_t errlen) {
+    ck_st_index *ix = &w->index;
+    ix->shards = calloc(1, sizeof *ix->shards);
+    if (!ix->shards || !(ix->shards[0] = strdup(name))) return ck_err(err, errlen, "out of memory");
+    ix->n_shards = 1;
+    if (alloc_shards(w, err, errlen) != 0 || open_shard(w, 0, "every tensor", err, errlen) != 0) return -1;
+    const ck_st *f = &w->files[0];
+    ix->refs = calloc(f->n ? f->n : 1, sizeof *ix->refs);
+    if (!ix->refs) return ck_err(err, errlen, "out of memory");
+    for (; ix->n < f->n; ix->n++)
+        if (!(ix->refs[ix->n].name = strdup(f->entries[ix->n].name))) return ck_err(err, errlen, "out of memory");
+    return 0; /* entries are sorted by name already */
+}
+
+static int open_index(ck_weights *w, const char *path, char *err, size_t errlen) {
+    char *text, why[1024];
+    size_t len;
+    if (ck_file_read(path, &text, &len, err, errlen) != 0) return -1;
+    int rc = ck_st_index_parse(text, len, &w->index, why, sizeof why);
+    free(text);
+    if (rc != 0) return ck_err(err, errlen, "%s: %s", path, why);
+    return alloc_shards(w, err, errlen);
 }
 
 int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen) {
     memset(w, 0, sizeof *w);
     char path[4096];
-    char **shards = NULL;
-    size_t n_shards = 1;
-    if (ck_path_join(path, sizeof path, dir, "model.safetensors.index.json", err, errlen) != 0) return -1;
-    if (ck_is_file(path)) {
-        if (index_shards(path, &shards, &n_shards, err, errlen) != 0) return -1;
-        if (n_shards == 0) {
-            free(shards);
-            return ck_err(err, errlen, "%s lists no shards", path);
-        }
-    } else if (ck_path_join(path, sizeof path, dir, "model.safetensors", err, errlen) != 0) {
-        return -1;
-    } else if (!ck_is_file(path)) {
-        return ck_err(err, errlen, "no model.safetensors or model.safetensors.index.json in %s", dir);
-    }
-    w->maps = calloc(n_shards, sizeof *w->maps);
-    w->files = calloc(n_shards, sizeof *w->files);
-    int rc = (w->maps && w->files) ? 0 : ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n_shards; i++) {
-        if (shards && ck_path_join(path, sizeof path, dir, shards[i], err, errlen) != 0) rc = -1;
-        else rc = add_file(w, path, err, errlen);
-    }
-    for (size_t i = 0; shards && i < n_shards; i++) free(shards[i]);
-    free(shards);
-    if (rc == 0) rc = build_index(w, err, errlen);
+    int rc;
+    if (!(w->dir = strdup(dir))) return ck_err(err, errlen, "out of memory");
+    if (ck_path_join(path, sizeof path, dir, "model.safetensors.index.json", err, errlen) != 0) rc = -1;
+    else if (ck_path_exists(path)) rc = open_index(w, path, err, errlen);
+    else if (ck_path_join(path, sizeof path, dir, "model.safetensors", err, errlen) != 0) rc = -1;
+    else if (ck_path_exists(path)) rc = open_single(w, "model.safetensors", err, errlen);
+    else rc = ck_err(err, errlen, "no model.safetensors or model.safetensors.index.json in %s", dir);
     if (rc != 0) ck_weights_close(w);
     return rc;
 }
 
 void ck_weights_close(ck_weights *w) {
-    for (size_t i = 0; i < w->n_files; i++) {
+    for (size_t i = 0; w->opened && i < w->index.n_shards; i++) {
+        if (!w->opened[i]) continue;
         ck_st_free(&w->files[i]);
         ck_map_close(&w->maps[i]);
     }
+    ck_st_index_free(&w->index);
     free(w->maps);
     free(w->files);
-    free(w->index);
+    free(w->opened);
+    free(w->dir);
     memset(w, 0, sizeof *w);
 }
 
-int ck_weights_find(const ck_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen) {
-    size_t lo = 0, hi = w->n_index;
+size_t ck_weights_count(const ck_weights *w) { return w->index.n; }
+
+const char *ck_weights_name(const ck_weights *w, size_t i) { return w->index.refs[i].name; }
+
+static const ck_st_entry *find_entry(const ck_st *f, const char *name) {
+    size_t lo = 0, hi = f->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(w->index[mid]->name, name);
-        if (c == 0) {
-            const ck_st_entry *e = w->index[mid];
-            if (e->dtype < 0)
-                return ck_err(err, errlen, "tensor '%s' has dtype %s; supported: F32, F16, BF16", name,
-                              e->dtype_name);
-            if (e->ndim > CK_MAX_DIMS)
-                return ck_err(err, errlen, "tensor '%s' has %d dimensions (at most %d supported)", name, e->ndim,
-                              CK_MAX_DIMS);
-            memset(t, 0, sizeof *t);
-            t->dtype = (ck_dtype)e->dtype;
-            t->ndim = e->ndim;
-            memcpy(t->shape, e->shape, (size_t)e->ndim * sizeof t->shape[0]);
-            t->data = e->data;
-            return 1;
-        }
+        int c = strcmp(f->entries[mid].name, name);
+        if (c == 0) return &f->entries[mid];
         if (c < 0) lo = mid + 1;
         else hi = mid;
     }
-    return 0;
+    return NULL;
+}
+
+int ck_weights_find(ck_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen) {
+    ck_st_ref key = {(char *)name, 0};
+    const ck_st_ref *r = w->index.n ? bsearch(&key, w->index.refs, w->index.n, sizeof key, cmp_ref) : NULL;
+    if (!r) return 0;
+    if (open_shard(w, r->shard, name, err, errlen) != 0) return -1;
+    const ck_st_entry *e = find_entry(&w->files[r->shard], name);
+    if (!e)
+        return ck_err(err, errlen, "the index puts tensor '%s' in %s, which does not hold it", name,
+                      w->index.shards[r->shard]);
+    if (e->dtype < 0)
+        return ck_err(err, errlen, "tensor '%s' has dtype %s; supported: F32, F16, BF16", name, e->dtype_name);
+    if (e->ndim > CK_MAX_DIMS)
+        return ck_err(err, errlen, "tensor '%s' has %d dimensions (at most %d supported)", name, e->ndim,
+                      CK_MAX_DIMS);
+    memset(t, 0, sizeof *t);
+    t->dtype = (ck_dtype)e->dtype;
+    t->ndim = e->ndim;
+    memcpy(t->shape, e->shape, (size_t)e->ndim * sizeof t->shape[0]);
+    t->data = e->data;
+    return 1;
+}
+
+size_t ck_weights_mapped_shards(const ck_weights *w) {
+    size_t n = 0;
+    for (size_t i = 0; i < w->index.n_shards; i++) n += w->opened[i];
+    return n;
 }

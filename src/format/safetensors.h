@@ -33,21 +33,47 @@ typedef struct ck_st {
 int ck_st_parse(const uint8_t *buf, size_t len, ck_st *out, char *err, size_t errlen);
 void ck_st_free(ck_st *st);
 
-/* A model's weights: one or more mapped safetensors files with one name index. */
+/* The shard index (model.safetensors.index.json): tensor name -> shard file. Parsing is pure (fuzzed);
+ * refs are sorted by name, names are unique, shard names stay inside the model directory. */
+typedef struct ck_st_ref {
+    char *name;
+    uint32_t shard;            /* index into shards */
+} ck_st_ref;
+
+typedef struct ck_st_index {
+    ck_st_ref *refs;
+    size_t n;
+    char **shards;             /* distinct shard file names */
+    size_t n_shards;
+} ck_st_index;
+
+int ck_st_index_parse(const char *text, size_t len, ck_st_index *out, char *err, size_t errlen);
+void ck_st_index_free(ck_st_index *ix);
+
+/* A model's weights: model.safetensors (mapped at open), or the shards of an index, each mapped the first
+ * time one of its tensors is asked for, so a process that loads a range of layers maps only the shards
+ * of that range, and a directory holding only those shards opens for it. */
 typedef struct ck_weights {
-    ck_map *maps;
-    ck_st *files;
-    size_t n_files;
-    const ck_st_entry **index; /* all entries sorted by name */
-    size_t n_index;
+    char *dir;
+    ck_st_index index;         /* every tensor name of the checkpoint and its shard */
+    ck_map *maps;              /* [n_shards] */
+    ck_st *files;              /* [n_shards] parsed headers, entries sorted by name */
+    unsigned char *opened;     /* [n_shards] 1 once mapped */
 } ck_weights;
 
-/* Opens DIR/model.safetensors.index.json and its shards, else DIR/model.safetensors. */
+/* Opens DIR/model.safetensors.index.json (shards are mapped on demand), else DIR/model.safetensors. */
 int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen);
 void ck_weights_close(ck_weights *w);
 
-/* Finds `name`. Returns 1 and fills *t when present, 0 when absent, -1 (with err) when present with a
- * dtype we cannot compute with or more than CK_MAX_DIMS dimensions. */
-int ck_weights_find(const ck_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen);
+/* Tensor names of the checkpoint, sorted: i < ck_weights_count(w). */
+size_t ck_weights_count(const ck_weights *w);
+const char *ck_weights_name(const ck_weights *w, size_t i);
+/* Shards mapped so far. */
+size_t ck_weights_mapped_shards(const ck_weights *w);
+
+/* Finds `name`, mapping its shard when needed. Returns 1 and fills *t when present, 0 when absent, -1
+ * (with err) when its shard cannot be opened, or it has a dtype we cannot compute with or more than
+ * CK_MAX_DIMS dimensions. */
+int ck_weights_find(ck_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen);
 
 #endif

@@ -2,16 +2,7 @@
 #include "model/blocks.h"
 #include "base/err.h"
 
-#include "base/err.h"
-
 #include <stdio.h>
-
-ck_tensor ck_tensor_rows(const ck_tensor *t, uint64_t r0, uint64_t n) {
-    ck_tensor v = *t;
-    v.shape[0] = n;
-    v.data = (const uint8_t *)t->data + r0 * t->shape[1] * ck_dtype_size(t->dtype);
-    return v;
-}
 
 static int load_bias_norms(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen) {
     const ck_config *c = &m->cfg;
@@ -51,10 +42,11 @@ int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, 
         ck_tensor qkv;
         uint64_t dims[2] = {qd + 2 * kd, hid};
         snprintf(name, sizeof name, "%sqkv_proj.weight", prefix);
-        if (ck_model_tensor(m, name, 0, &qkv, 2, dims, err, errlen) < 0) return -1;
-        w->q = ck_tensor_rows(&qkv, 0, qd);
-        w->k = ck_tensor_rows(&qkv, qd, kd);
-        w->v = ck_tensor_rows(&qkv, qd + kd, kd);
+        if (ck_model_tensor(m, name, 0, &qkv, 2, dims, err, errlen) < 0 ||
+            ck_model_rows(m, &w->q, &qkv, 0, qd, err, errlen) != 0 ||
+            ck_model_rows(m, &w->k, &qkv, qd, kd, err, errlen) != 0 ||
+            ck_model_rows(m, &w->v, &qkv, qd + kd, kd, err, errlen) != 0)
+            return -1;
     } else {
         struct { const char *n; ck_tensor *t; uint64_t rows; } p[] = {
             {"q_proj", &w->q, w->out_gate ? 2 * qd : qd}, {"k_proj", &w->k, kd}, {"v_proj", &w->v, kd}};
@@ -70,49 +62,43 @@ int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, 
     return load_bias_norms(m, prefix, flags, w, err, errlen);
 }
 
-void ck_attn_free(ck_model *m, ck_attn_w *w) {
-    float *v[] = {w->q_bias, w->k_bias, w->v_bias, w->q_norm, w->k_norm};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        if (v[i]) m->be->free(m->be, v[i]);
-}
-
-void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn_w *w, size_t T) {
+void ck_attn_forward(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, const ck_attn_w *a, size_t T) {
     ck_backend *be = m->be;
     const ck_config *c = &m->cfg;
     size_t nh = (size_t)c->n_heads, nkv = (size_t)c->n_kv_heads, hd = (size_t)c->head_dim;
     float eps = (float)c->rms_eps;
-    if (w->out_gate) {
-        be->matmul(be, s->qg, s->xn, &w->q, w->q_bias, T);     /* qg [T, nh, 2 hd]: q | gate per head */
-        be->copy_rows(be, s->q, hd, s->qg, 2 * hd, T * nh, hd); /* q [T, nh, hd] */
+    if (a->out_gate) {
+        be->matmul(be, w->qg, w->xn, &a->q, a->q_bias, T);     /* qg [T, nh, 2 hd]: q | gate per head */
+        be->copy_rows(be, w->q, hd, w->qg, 2 * hd, T * nh, hd); /* q [T, nh, hd] */
     } else {
-        be->matmul(be, s->q, s->xn, &w->q, w->q_bias, T);      /* q [T, nh, hd] */
+        be->matmul(be, w->q, w->xn, &a->q, a->q_bias, T);      /* q [T, nh, hd] */
     }
-    be->matmul(be, s->k, s->xn, &w->k, w->k_bias, T);  /* k [T, nkv, hd] */
-    be->matmul(be, s->v, s->xn, &w->v, w->v_bias, T);  /* v [T, nkv, hd] */
-    if (w->q_norm) {
-        if (w->norm_whole) {
-            be->rmsnorm(be, s->q, s->q, w->q_norm, T, nh * hd, eps, w->norm_one_plus);
-            be->rmsnorm(be, s->k, s->k, w->k_norm, T, nkv * hd, eps, w->norm_one_plus);
+    be->matmul(be, w->k, w->xn, &a->k, a->k_bias, T);  /* k [T, nkv, hd] */
+    be->matmul(be, w->v, w->xn, &a->v, a->v_bias, T);  /* v [T, nkv, hd] */
+    if (a->q_norm) {
+        if (a->norm_whole) {
+            be->rmsnorm(be, w->q, w->q, a->q_norm, T, nh * hd, eps, a->norm_one_plus);
+            be->rmsnorm(be, w->k, w->k, a->k_norm, T, nkv * hd, eps, a->norm_one_plus);
         } else {
-            be->rmsnorm(be, s->q, s->q, w->q_norm, T * nh, hd, eps, w->norm_one_plus);
-            be->rmsnorm(be, s->k, s->k, w->k_norm, T * nkv, hd, eps, w->norm_one_plus);
+            be->rmsnorm(be, w->q, w->q, a->q_norm, T * nh, hd, eps, a->norm_one_plus);
+            be->rmsnorm(be, w->k, w->k, a->k_norm, T * nkv, hd, eps, a->norm_one_plus);
         }
     }
-    if (w->rope >= 0) {
-        size_t rot = m->rope[w->rope].rot_dim;
-        be->rope(be, s->q, T, nh, hd, rot, s->cos[w->rope], s->sin[w->rope]);
-        be->rope(be, s->k, T, nkv, hd, rot, s->cos[w->rope], s->sin[w->rope]);
+    if (a->rope >= 0) {
+        size_t rot = m->rope[a->rope].rot_dim;
+        be->rope(be, w->q, T, nh, hd, rot, w->cos[a->rope], w->sin[a->rope]);
+        be->rope(be, w->k, T, nkv, hd, rot, w->cos[a->rope], w->sin[a->rope]);
     }
     ck_layer_kv *kv = &s->kv[layer];
-    be->store_rows(be, kv->k, s->k, s->pos, T, nkv * hd);
-    be->store_rows(be, kv->v, s->v, s->pos, T, nkv * hd);
-    ck_attn_args a = {
-        .q = s->q, .k_cache = kv->k, .v_cache = kv->v, .out = s->att, .T = T, .pos0 = s->pos,
-        .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale, .window = w->window,
+    be->store_rows(be, kv->k, w->k, s->pos, T, nkv * hd);
+    be->store_rows(be, kv->v, w->v, s->pos, T, nkv * hd);
+    ck_attn_args args = {
+        .q = w->q, .k_cache = kv->k, .v_cache = kv->v, .out = w->att, .T = T, .pos0 = s->pos,
+        .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale, .window = a->window,
     };
-    be->attention(be, &a);                               /* att [T, nh, hd] */
-    if (w->out_gate) be->sigmoid_mul(be, s->att, s->qg + hd, 2 * hd, T * nh, hd);
-    be->matmul(be, s->xn, s->att, &w->o, NULL, T);      /* xn [T, hidden] */
+    be->attention(be, &args);                            /* att [T, nh, hd] */
+    if (a->out_gate) be->sigmoid_mul(be, w->att, w->qg + hd, 2 * hd, T * nh, hd);
+    be->matmul(be, w->xn, w->att, &a->o, NULL, T);      /* xn [T, hidden] */
 }
 
 int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn_size, ck_mlp_w *w, char *err,
@@ -126,9 +112,10 @@ int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t f
     if (fused) {
         ck_tensor gu;
         snprintf(name, sizeof name, "%sgate_up_proj.weight", prefix);
-        if (ck_model_tensor(m, name, 0, &gu, 2, gud, err, errlen) < 0) return -1;
-        w->gate = ck_tensor_rows(&gu, 0, ffn);
-        w->up = ck_tensor_rows(&gu, ffn, ffn);
+        if (ck_model_tensor(m, name, 0, &gu, 2, gud, err, errlen) < 0 ||
+            ck_model_rows(m, &w->gate, &gu, 0, ffn, err, errlen) != 0 ||
+            ck_model_rows(m, &w->up, &gu, ffn, ffn, err, errlen) != 0)
+            return -1;
     } else {
         snprintf(name, sizeof name, "%sgate_proj.weight", prefix);
         if (ck_model_tensor(m, name, 0, &w->gate, 2, gd, err, errlen) < 0) return -1;
@@ -140,10 +127,10 @@ int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t f
     return 0;
 }
 
-void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, const float *in, float *out, size_t T) {
+void ck_mlp_forward(const ck_model *m, ck_ws *w, const ck_mlp_w *mw, const float *in, float *out, size_t T) {
     ck_backend *be = m->be;
-    be->matmul(be, s->gate, in, &w->gate, NULL, T); /* gate [T, ffn] */
-    be->matmul(be, s->up, in, &w->up, NULL, T);     /* up [T, ffn] */
-    be->glu(be, s->gate, s->gate, s->up, T * w->ffn, w->act);
-    be->matmul(be, out, s->gate, &w->down, NULL, T); /* out [T, hidden] */
+    be->matmul(be, w->gate, in, &mw->gate, NULL, T); /* gate [T, ffn] */
+    be->matmul(be, w->up, in, &mw->up, NULL, T);     /* up [T, ffn] */
+    be->glu(be, w->gate, w->gate, w->up, T * mw->ffn, mw->act);
+    be->matmul(be, out, w->gate, &mw->down, NULL, T); /* out [T, hidden] */
 }

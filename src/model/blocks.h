@@ -15,7 +15,7 @@ enum {
     CK_ATTN_FUSED_QKV = 8,     /* one qkv_proj [(heads + 2 kv) * head_dim, hidden] */
     CK_ATTN_OUT_GATE = 16,     /* q_proj [heads * 2 * head_dim, hidden] yields per head [q, gate]; the
                                   attention output is multiplied by sigmoid(gate) before o_proj (Qwen3.5,
-                                  Qwen3-Next); needs m->attn_out_gate so that the state has s->qg */
+                                  Qwen3-Next); needs m->attn_out_gate so that the workspace has qg */
 };
 
 typedef struct ck_attn_w {
@@ -31,22 +31,20 @@ typedef struct ck_attn_w {
 
 typedef struct ck_mlp_w {
     ck_tensor gate, up, down;        /* [ffn, hidden] x2, [hidden, ffn] */
-    size_t ffn;                      /* at most m->max_ffn (the size of the state's gate/up scratch) */
+    size_t ffn;                      /* at most m->max_ffn (the size of the workspace's gate/up scratch) */
     ck_act act;
 } ck_mlp_w;
 
-/* Rows [r0, r0 + n) of a 2-D weight as a view. */
-ck_tensor ck_tensor_rows(const ck_tensor *t, uint64_t r0, uint64_t n);
-
 /* Loads PREFIX{q,k,v,o}_proj (or qkv_proj + o_proj) and the optional bias/norm tensors per flags. */
 int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen);
-void ck_attn_free(ck_model *m, ck_attn_w *w);
-void ck_attn_forward(const ck_model *m, ck_state *s, size_t layer, const ck_attn_w *w, size_t T);
+/* w->xn = attention(w->xn) for the T rows at positions s->pos.. of layer `layer`, whose KV cache in s
+ * gets those rows. */
+void ck_attn_forward(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, const ck_attn_w *a, size_t T);
 
 /* Loads PREFIX{gate,up,down}_proj (fused: gate_up_proj + down_proj) with intermediate size ffn. */
 int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn, ck_mlp_w *w, char *err,
                 size_t errlen);
 /* out[T, hidden] = down(act(gate(in)) * up(in)) for in[T, hidden]; out may equal in. */
-void ck_mlp_forward(const ck_model *m, ck_state *s, const ck_mlp_w *w, const float *in, float *out, size_t T);
+void ck_mlp_forward(const ck_model *m, ck_ws *w, const ck_mlp_w *mw, const float *in, float *out, size_t T);
 
 #endif

@@ -1,6 +1,6 @@
 /* deltanet.c — the Gated DeltaNet mixer (see deltanet.h): weight loading, per-sequence state and the
- * forward pass as a sequence of backend ops. Only the state setup moves bytes to or from the backend
- * (upload of converted weights, clear on reset); activations are touched through ops only. */
+ * forward pass as a sequence of backend ops. Only the setup moves bytes to or from the backend (upload of
+ * converted weights, clear on reset); activations are touched through ops only. */
 #include "model/deltanet.h"
 #include "base/err.h"
 
@@ -58,31 +58,22 @@ int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *er
     return 0;
 }
 
-void ck_deltanet_free(ck_backend *be, ck_deltanet_w *w) {
-    float *v[] = {w->conv, w->A_log, w->dt_bias, w->norm};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        if (v[i]) be->free(be, v[i]);
-    w->conv = w->A_log = w->dt_bias = w->norm = NULL;
+/* Allocates floats[i] floats of backend memory into *ptrs[i] for i < n; on failure frees them all. */
+static int alloc_all(ck_backend *be, float **const *ptrs, const size_t *floats, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!(*ptrs[i] = be->alloc(be, floats[i] * sizeof(float)))) {
+            for (size_t j = 0; j < i; j++) be->free(be, *ptrs[j]), *ptrs[j] = NULL;
+            return -1;
+        }
+    return 0;
 }
 
-int ck_deltanet_state_init(ck_backend *be, const ck_deltanet_w *w, size_t rows, ck_deltanet_state *st, char *err,
-                           size_t errlen) {
+int ck_deltanet_state_init(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, char *err, size_t errlen) {
     memset(st, 0, sizeof *st);
-    size_t cd = 2 * w->nk * w->dk + w->nv * w->dv, vd = w->nv * w->dv;
-    st->rows = rows;
-    struct { float **p; size_t n; } b[] = {
-        {&st->conv, (w->K - 1 ? w->K - 1 : 1) * cd}, {&st->S, w->nv * w->dk * w->dv},
-        {&st->mixed, rows * cd}, {&st->mixed_c, rows * cd}, {&st->z, rows * vd}, {&st->o, rows * vd},
-        {&st->g, rows * w->nv}, {&st->beta, rows * w->nv},
-    };
-    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
-        *b[i].p = be->alloc(be, b[i].n * sizeof(float));
-        if (!*b[i].p) {
-            ck_deltanet_state_free(be, st);
-            return ck_err(err, errlen, "out of memory for Gated DeltaNet state");
-        }
-    }
-    return 0;
+    size_t cd = 2 * w->nk * w->dk + w->nv * w->dv;
+    float **const p[] = {&st->conv, &st->S};
+    size_t n[] = {(w->K - 1 ? w->K - 1 : 1) * cd, w->nv * w->dk * w->dv};
+    return alloc_all(be, p, n, 2) ? ck_err(err, errlen, "out of memory for Gated DeltaNet state") : 0;
 }
 
 void ck_deltanet_state_reset(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st) {
@@ -92,29 +83,45 @@ void ck_deltanet_state_reset(ck_backend *be, const ck_deltanet_w *w, ck_deltanet
 }
 
 void ck_deltanet_state_free(ck_backend *be, ck_deltanet_state *st) {
-    float *v[] = {st->conv, st->S, st->mixed, st->mixed_c, st->z, st->o, st->g, st->beta};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        if (v[i]) be->free(be, v[i]);
+    if (st->conv) be->free(be, st->conv);
+    if (st->S) be->free(be, st->S);
     memset(st, 0, sizeof *st);
 }
 
-void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, float *y, const float *x,
-                         size_t T) {
+int ck_deltanet_scratch_init(ck_backend *be, const ck_deltanet_w *w, size_t rows, ck_deltanet_scratch *sc, char *err,
+                             size_t errlen) {
+    memset(sc, 0, sizeof *sc);
+    size_t cd = 2 * w->nk * w->dk + w->nv * w->dv, vd = w->nv * w->dv;
+    sc->rows = rows;
+    float **const p[] = {&sc->mixed, &sc->mixed_c, &sc->z, &sc->o, &sc->g, &sc->beta};
+    size_t n[] = {rows * cd, rows * cd, rows * vd, rows * vd, rows * w->nv, rows * w->nv};
+    return alloc_all(be, p, n, 6) ? ck_err(err, errlen, "out of memory for Gated DeltaNet scratch") : 0;
+}
+
+void ck_deltanet_scratch_free(ck_backend *be, ck_deltanet_scratch *sc) {
+    float *v[] = {sc->mixed, sc->mixed_c, sc->z, sc->o, sc->g, sc->beta};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i]) be->free(be, v[i]);
+    memset(sc, 0, sizeof *sc);
+}
+
+void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, ck_deltanet_scratch *sc,
+                         float *y, const float *x, size_t T) {
     size_t kd = w->nk * w->dk, vd = w->nv * w->dv, cd = 2 * kd + vd, nv = w->nv;
-    be->matmul(be, st->mixed, x, &w->qkv, NULL, T);   /* mixed [T, q | k | v] */
-    be->matmul(be, st->z, x, &w->z, NULL, T);         /* z [T, nv, dv] */
-    be->matmul(be, st->beta, x, &w->b, NULL, T);      /* b [T, nv] */
-    be->matmul(be, st->g, x, &w->a, NULL, T);         /* a [T, nv] */
-    be->gdn_gates(be, st->g, st->beta, st->g, st->beta, w->A_log, w->dt_bias, T, nv);
-    be->conv1d_causal(be, st->mixed_c, st->mixed, st->conv, w->conv, T, cd, w->K, 1); /* [T, cd] */
+    be->matmul(be, sc->mixed, x, &w->qkv, NULL, T);   /* mixed [T, q | k | v] */
+    be->matmul(be, sc->z, x, &w->z, NULL, T);         /* z [T, nv, dv] */
+    be->matmul(be, sc->beta, x, &w->b, NULL, T);      /* b [T, nv] */
+    be->matmul(be, sc->g, x, &w->a, NULL, T);         /* a [T, nv] */
+    be->gdn_gates(be, sc->g, sc->beta, sc->g, sc->beta, w->A_log, w->dt_bias, T, nv);
+    be->conv1d_causal(be, sc->mixed_c, sc->mixed, st->conv, w->conv, T, cd, w->K, 1); /* [T, cd] */
     ck_gdn_args a = {
-        .q = st->mixed_c, .k = st->mixed_c + kd, .v = st->mixed_c + 2 * kd,
+        .q = sc->mixed_c, .k = sc->mixed_c + kd, .v = sc->mixed_c + 2 * kd,
         .q_stride = cd, .k_stride = cd, .v_stride = cd,
-        .g = st->g, .beta = st->beta, .state = st->S, .out = st->o,
+        .g = sc->g, .beta = sc->beta, .state = st->S, .out = sc->o,
         .T = T, .n_k_heads = w->nk, .n_v_heads = nv, .k_head_dim = w->dk, .v_head_dim = w->dv,
         .l2norm = 1, .q_scale = (float)(1.0 / sqrt((double)w->dk)),
     };
     be->gated_delta(be, &a);                                                  /* o [T, nv, dv] */
-    be->rmsnorm_gated(be, st->o, st->o, st->z, w->norm, T * nv, w->dv, w->eps);
-    be->matmul(be, y, st->o, &w->out, NULL, T);                               /* y [T, hidden] */
+    be->rmsnorm_gated(be, sc->o, sc->o, sc->z, w->norm, T * nv, w->dv, w->eps);
+    be->matmul(be, y, sc->o, &w->out, NULL, T);                               /* y [T, hidden] */
 }

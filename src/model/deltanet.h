@@ -9,7 +9,8 @@
  *   y = out_proj (RMSNorm(o per value head) * norm.weight * silu(z))
  * Prefill runs the same sequential f32 recurrence as decode, so the two agree exactly.
  * Invariant: a ck_deltanet_state holds everything a sequence carries between calls (conv window and
- * recurrent state); zeroing it starts a new sequence. Scratch is sized for `rows` tokens per call. */
+ * recurrent state); zeroing it starts a new sequence. A ck_deltanet_scratch (workspace, shared by the
+ * layers and the sequences of one forward at a time) is sized for `rows` tokens per call. */
 #ifndef CK_MODEL_DELTANET_H
 #define CK_MODEL_DELTANET_H
 
@@ -30,27 +31,31 @@ typedef struct ck_deltanet_w {
 typedef struct ck_deltanet_state {
     float *conv;          /* [K - 1, 2 kd + vd] last inputs of the conv */
     float *S;             /* [nv, dk, dv] recurrent state */
-    /* scratch, `rows` tokens each */
+} ck_deltanet_state;
+
+typedef struct ck_deltanet_scratch {
     float *mixed, *mixed_c; /* [rows, 2 kd + vd] before / after conv */
     float *z, *o;         /* [rows, vd] */
     float *g, *beta;      /* [rows, nv] */
     size_t rows;
-} ck_deltanet_state;
+} ck_deltanet_scratch;
 
 /* Sizes from the text config (linear_* fields) into w; checks them. */
 int ck_deltanet_config(const ck_config *c, ck_deltanet_w *w, char *err, size_t errlen);
 /* Loads PREFIX{in_proj_qkv,in_proj_z,in_proj_b,in_proj_a,out_proj}.weight, conv1d.weight, A_log,
- * dt_bias and norm.weight (sizes from ck_deltanet_config). */
+ * dt_bias and norm.weight (sizes from ck_deltanet_config; vectors owned by the model). */
 int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *err, size_t errlen);
-void ck_deltanet_free(ck_backend *be, ck_deltanet_w *w);
 
-int ck_deltanet_state_init(ck_backend *be, const ck_deltanet_w *w, size_t rows, ck_deltanet_state *st, char *err,
-                           size_t errlen);
+int ck_deltanet_state_init(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, char *err, size_t errlen);
 void ck_deltanet_state_reset(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st);
 void ck_deltanet_state_free(ck_backend *be, ck_deltanet_state *st);
 
-/* y[T, hidden] = mixer(x[T, hidden]) for the next T tokens of the sequence (T <= st->rows); y may equal x. */
-void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, float *y, const float *x,
-                         size_t T);
+int ck_deltanet_scratch_init(ck_backend *be, const ck_deltanet_w *w, size_t rows, ck_deltanet_scratch *sc, char *err,
+                             size_t errlen);
+void ck_deltanet_scratch_free(ck_backend *be, ck_deltanet_scratch *sc);
+
+/* y[T, hidden] = mixer(x[T, hidden]) for the next T tokens of the sequence (T <= sc->rows); y may equal x. */
+void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, ck_deltanet_scratch *sc,
+                         float *y, const float *x, size_t T);
 
 #endif

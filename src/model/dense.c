@@ -110,7 +110,7 @@ static int gemma_ropes(ck_model *m, dense_model *dm, char *err, size_t errlen) {
     cJSON_Delete(local);
     if (rc != 0) return -1;
     m->n_ropes = 2;
-    for (int64_t i = 0; i < c->n_layers; i++) dm->layers[i].attn.rope = layer_sliding(c, i) ? 1 : 0;
+    for (int64_t i = m->range.first; i <= m->range.last; i++) dm->layers[i].attn.rope = layer_sliding(c, i) ? 1 : 0;
     return 0;
 }
 
@@ -136,7 +136,7 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
     if (!dm->layers) return ck_err(err, errlen, "out of memory");
     unsigned flags = a->attn_flags | (c->attention_bias ? CK_ATTN_BIAS : 0);
     char p[128], name[192];
-    for (int64_t i = 0; i < c->n_layers; i++) {
+    for (int64_t i = m->range.first; i <= m->range.last; i++) {
         dense_layer *L = &dm->layers[i];
         for (int k = 0; k < N_NORMS; k++) {
             if (!a->norms[k]) continue;
@@ -163,57 +163,57 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
 static void dense_unload(ck_model *m) {
     dense_model *dm = m->layers;
     if (!dm) return;
-    for (int64_t i = 0; dm->layers && i < m->cfg.n_layers; i++) {
-        for (int k = 0; k < N_NORMS; k++)
-            if (dm->layers[i].norm[k]) m->be->free(m->be, dm->layers[i].norm[k]);
-        ck_attn_free(m, &dm->layers[i].attn);
-        ck_moe_free(&dm->layers[i].moe);
-    }
+    for (int64_t i = 0; dm->layers && i < m->cfg.n_layers; i++) ck_moe_free(&dm->layers[i].moe);
     free(dm->layers);
     free(dm);
     m->layers = NULL;
 }
 
 /* xn = norm(x) when the norm exists, else a copy of x. */
-static void pre_norm(const ck_model *m, ck_state *s, const float *w, size_t T) {
+static void pre_norm(const ck_model *m, ck_ws *w, const float *nw, size_t T) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size;
-    if (w) be->rmsnorm(be, s->xn, s->x, w, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
-    else be->store_rows(be, s->xn, s->x, 0, T, d);
+    if (nw) be->rmsnorm(be, w->xn, w->x, nw, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
+    else be->store_rows(be, w->xn, w->x, 0, T, d);
 }
 
-static void post_norm_add(const ck_model *m, ck_state *s, const float *w, size_t T) {
+static void post_norm_add(const ck_model *m, ck_ws *w, const float *nw, size_t T) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size;
-    if (w) be->rmsnorm(be, s->xn, s->xn, w, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
-    be->add(be, s->x, s->xn, T * d);
+    if (nw) be->rmsnorm(be, w->xn, w->xn, nw, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
+    be->add(be, w->x, w->xn, T * d);
 }
 
-static void dense_layer_fwd(const ck_model *m, ck_state *s, size_t layer, size_t T) {
+static void dense_layer_fwd(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, size_t T) {
     const dense_layer *L = &((const dense_model *)m->layers)->layers[layer];
-    pre_norm(m, s, L->norm[PRE_ATTN], T);
-    ck_attn_forward(m, s, layer, &L->attn, T);
-    post_norm_add(m, s, L->norm[POST_ATTN], T);
-    pre_norm(m, s, L->norm[PRE_MLP], T);
-    if (L->moe.n_experts) ck_moe_forward(m, s, &L->moe, s->fam, T);
-    else ck_mlp_forward(m, s, &L->mlp, s->xn, s->xn, T);
-    post_norm_add(m, s, L->norm[POST_MLP], T);
+    pre_norm(m, w, L->norm[PRE_ATTN], T);
+    ck_attn_forward(m, s, w, layer, &L->attn, T);
+    post_norm_add(m, w, L->norm[POST_ATTN], T);
+    pre_norm(m, w, L->norm[PRE_MLP], T);
+    if (L->moe.n_experts) ck_moe_forward(m, w, &L->moe, w->fam, T);
+    else ck_mlp_forward(m, w, &L->mlp, w->xn, w->xn, T);
+    post_norm_add(m, w, L->norm[POST_MLP], T);
 }
 
-/* MoE models keep router/expert scratch per session. */
-static int dense_state_init(const ck_model *m, ck_state *s, char *err, size_t errlen) {
+/* MoE models keep router/expert scratch in the workspace. */
+static int dense_ws_init(const ck_model *m, ck_ws *w, char *err, size_t errlen) {
     if (!((const dense_model *)m->layers)->a->moe) return 0;
     ck_moe_scratch *sc = calloc(1, sizeof *sc);
     if (!sc) return ck_err(err, errlen, "out of memory");
-    s->fam = sc;
+    w->fam = sc;
     return ck_moe_scratch_init(m, sc, err, errlen);
 }
 
-static void dense_state_free(const ck_model *m, ck_state *s) {
-    if (!s->fam) return;
-    ck_moe_scratch_free(m, s->fam);
-    free(s->fam);
-    s->fam = NULL;
+static void dense_ws_free(const ck_model *m, ck_ws *w) {
+    if (!w->fam) return;
+    ck_moe_scratch_free(m, w->fam);
+    free(w->fam);
+    w->fam = NULL;
+}
+
+static const char *dense_prefix(const ck_config *c) {
+    (void)c;
+    return "model.layers.";
 }
 
 static const char *const dense_archs[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
@@ -223,9 +223,10 @@ static const char *const dense_archs[] = {"LlamaForCausalLM", "MistralForCausalL
 const ck_family ck_family_dense = {
     .name = "dense",
     .archs = dense_archs,
+    .layer_prefix = dense_prefix,
     .load = dense_load,
     .unload = dense_unload,
     .layer = dense_layer_fwd,
-    .state_init = dense_state_init,
-    .state_free = dense_state_free,
+    .ws_init = dense_ws_init,
+    .ws_free = dense_ws_free,
 };

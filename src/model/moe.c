@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ck_moe_config(ck_model *m, size_t *n_experts, size_t *top_k, size_t *ffn, size_t *shared_ffn, char *err,
-                  size_t errlen) {
-    const ck_config *c = &m->cfg;
+int ck_moe_sizes(const ck_config *c, size_t *n_experts, size_t *top_k, size_t *ffn, size_t *shared_ffn, char *err,
+                 size_t errlen) {
     int64_t e = ck_cfg_int(c, "num_experts", ck_cfg_int(c, "num_local_experts", 0));
     int64_t k = ck_cfg_int(c, "num_experts_per_tok", 0), f = ck_cfg_int(c, "moe_intermediate_size", 0);
     int64_t sf = ck_cfg_int(c, "shared_expert_intermediate_size", 0);
@@ -21,8 +20,14 @@ int ck_moe_config(ck_model *m, size_t *n_experts, size_t *top_k, size_t *ffn, si
     *top_k = (size_t)k;
     *ffn = (size_t)f;
     *shared_ffn = (size_t)sf;
-    if ((size_t)f > m->max_ffn) m->max_ffn = (size_t)f;
-    if ((size_t)sf > m->max_ffn) m->max_ffn = (size_t)sf;
+    return 0;
+}
+
+int ck_moe_config(ck_model *m, size_t *n_experts, size_t *top_k, size_t *ffn, size_t *shared_ffn, char *err,
+                  size_t errlen) {
+    if (ck_moe_sizes(&m->cfg, n_experts, top_k, ffn, shared_ffn, err, errlen) != 0) return -1;
+    if (*ffn > m->max_ffn) m->max_ffn = *ffn;
+    if (*shared_ffn > m->max_ffn) m->max_ffn = *shared_ffn;
     return 0;
 }
 
@@ -62,7 +67,7 @@ void ck_moe_free(ck_moe_w *w) {
 int ck_moe_scratch_init(const ck_model *m, ck_moe_scratch *sc, char *err, size_t errlen) {
     size_t E, K, F, SF;
     memset(sc, 0, sizeof *sc);
-    if (ck_moe_config((ck_model *)m, &E, &K, &F, &SF, err, errlen) != 0) return -1;
+    if (ck_moe_sizes(&m->cfg, &E, &K, &F, &SF, err, errlen) != 0) return -1;
     if (E == 0) return 0;
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size;
@@ -125,10 +130,10 @@ static void route(const ck_moe_w *w, ck_moe_scratch *sc, size_t T) {
     }
 }
 
-void ck_moe_forward(const ck_model *m, ck_state *s, const ck_moe_w *w, ck_moe_scratch *sc, size_t T) {
+void ck_moe_forward(const ck_model *m, ck_ws *ws, const ck_moe_w *w, ck_moe_scratch *sc, size_t T) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size, E = w->n_experts, K = w->top_k;
-    be->matmul(be, sc->logits, s->xn, &w->router, NULL, T); /* logits [T, E] */
+    be->matmul(be, sc->logits, ws->xn, &w->router, NULL, T); /* logits [T, E] */
     be->download(be, sc->host_logits, sc->logits, T * E * sizeof(float));
     route(w, sc, T);
     be->zero(be, sc->acc, T * d);
@@ -140,19 +145,19 @@ void ck_moe_forward(const ck_model *m, ck_state *s, const ck_moe_w *w, ck_moe_sc
                 sc->w[n++] = sc->choice_w[i];
             }
         if (n == 0) continue;
-        be->gather_rows(be, sc->in, s->xn, sc->rows, n, d);        /* in [n, hidden] */
-        ck_mlp_forward(m, s, &w->experts[e], sc->in, sc->out, n);  /* out [n, hidden] */
+        be->gather_rows(be, sc->in, ws->xn, sc->rows, n, d);        /* in [n, hidden] */
+        ck_mlp_forward(m, ws, &w->experts[e], sc->in, sc->out, n);  /* out [n, hidden] */
         be->scatter_add_rows(be, sc->acc, sc->out, sc->rows, sc->w, n, d);
     }
     if (w->has_shared) { /* acc += sigmoid(shared_gate . x) * shared(x) */
-        be->matmul(be, sc->logits, s->xn, &w->shared_gate, NULL, T); /* [T, 1] */
+        be->matmul(be, sc->logits, ws->xn, &w->shared_gate, NULL, T); /* [T, 1] */
         be->download(be, sc->host_logits, sc->logits, T * sizeof(float));
         for (size_t t = 0; t < T; t++) {
             sc->rows[t] = (int32_t)t;
             sc->w[t] = 1.0f / (1.0f + expf(-sc->host_logits[t]));
         }
-        ck_mlp_forward(m, s, &w->shared, s->xn, sc->out, T);
+        ck_mlp_forward(m, ws, &w->shared, ws->xn, sc->out, T);
         be->scatter_add_rows(be, sc->acc, sc->out, sc->rows, sc->w, T, d);
     }
-    be->store_rows(be, s->xn, sc->acc, 0, T, d);
+    be->store_rows(be, ws->xn, sc->acc, 0, T, d);
 }

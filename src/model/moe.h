@@ -18,7 +18,7 @@ typedef struct ck_moe_w {
     ck_tensor shared_gate;  /* [1, hidden] */
 } ck_moe_w;
 
-/* Per-state scratch for the MoE forward (one per session, sized for CK_CHUNK rows). */
+/* Workspace scratch for the MoE forward (sized for CK_CHUNK rows). */
 typedef struct ck_moe_scratch {
     float *logits;          /* backend [CK_CHUNK, n_experts + 1] router (+ shared gate) logits */
     float *host_logits;     /* host copy */
@@ -32,8 +32,10 @@ typedef struct ck_moe_scratch {
 } ck_moe_scratch;
 
 /* Reads the MoE sizes from the config: num_experts / num_local_experts, num_experts_per_tok,
- * moe_intermediate_size, shared_expert_intermediate_size; raises m->max_ffn to fit. 0 when the model has
- * no experts. */
+ * moe_intermediate_size, shared_expert_intermediate_size (all 0 when the model has no experts). */
+int ck_moe_sizes(const ck_config *c, size_t *n_experts, size_t *top_k, size_t *ffn, size_t *shared_ffn, char *err,
+                 size_t errlen);
+/* ck_moe_sizes, and raises m->max_ffn to fit. */
 int ck_moe_config(ck_model *m, size_t *n_experts, size_t *top_k, size_t *ffn, size_t *shared_ffn, char *err,
                   size_t errlen);
 /* Loads PREFIX{gate, experts.E.{gate,up,down}_proj, shared_expert.*, shared_expert_gate}. */
@@ -43,7 +45,7 @@ void ck_moe_free(ck_moe_w *w);
 int ck_moe_scratch_init(const ck_model *m, ck_moe_scratch *sc, char *err, size_t errlen);
 void ck_moe_scratch_free(const ck_model *m, ck_moe_scratch *sc);
 
-/* s->xn[T, hidden] = moe(s->xn) */
-void ck_moe_forward(const ck_model *m, ck_state *s, const ck_moe_w *w, ck_moe_scratch *sc, size_t T);
+/* w->xn[T, hidden] = moe(w->xn) */
+void ck_moe_forward(const ck_model *m, ck_ws *w, const ck_moe_w *mw, ck_moe_scratch *sc, size_t T);
 
 #endif

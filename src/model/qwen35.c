@@ -6,8 +6,9 @@
  * (moe.c). The vision tower's tensors are ignored; M-RoPE reduces to plain RoPE on the rotated
  * dims because text positions are equal in all three sections.
  * Block: x += mixer(input_layernorm(x));  x += mlp(post_attention_layernorm(x))
- * State: KV caches for the full-attention layers only (m->no_kv marks the others), and per DeltaNet
- * layer a ck_deltanet_state in s->fam (conv window, recurrent state, scratch), cleared on reset. */
+ * Sequence state: KV caches for the full-attention layers only (m->no_kv marks the others), and per
+ * DeltaNet layer of the range a ck_deltanet_state in s->fam (conv window, recurrent state), cleared on
+ * reset. Workspace: one DeltaNet scratch and the MoE scratch, in w->fam. */
 #include "base/err.h"
 #include "model/blocks.h"
 #include "model/deltanet.h"
@@ -32,9 +33,13 @@ typedef struct q35_model {
 } q35_model;
 
 typedef struct q35_state {
-    ck_deltanet_state *dn; /* [n_layers]; allocated for linear layers only */
-    ck_moe_scratch moe;    /* router/expert scratch (MoE checkpoints) */
+    ck_deltanet_state *dn; /* [n_layers]; allocated for the range's linear layers only */
 } q35_state;
+
+typedef struct q35_scratch {
+    ck_deltanet_scratch dn; /* shared by the DeltaNet layers (all have the same sizes) */
+    ck_moe_scratch moe;     /* router/expert scratch (MoE checkpoints) */
+} q35_scratch;
 
 /* The tensor-name prefix of the language model for the checkpoint's architecture. */
 static const char *text_prefix(const ck_config *c) {
@@ -77,12 +82,13 @@ static int q35_load(ck_model *m, char *err, size_t errlen) {
     if (!qm->layers || !m->no_kv) return ck_err(err, errlen, "out of memory");
     unsigned flags = CK_ATTN_QK_NORM | CK_ATTN_OUT_GATE | (c->attention_bias ? CK_ATTN_BIAS : 0);
     char p[160], name[224];
-    for (size_t i = 0; i < L; i++) {
+    for (size_t i = (size_t)m->range.first; (int64_t)i <= m->range.last; i++) {
         q35_layer *ly = &qm->layers[i];
         int lin = layer_linear(c, (int64_t)i);
         if (lin < 0) return ck_err(err, errlen, "config.json: layer_types[%zu] missing or not supported", i);
         ly->linear = lin;
         m->no_kv[i] = (unsigned char)lin;
+        m->recurrent |= lin;
         snprintf(name, sizeof name, "%slayers.%zu.input_layernorm.weight", pre, i);
         if (ck_model_vector(m, name, 0, (size_t)c->hidden_size, &ly->in_norm, err, errlen) != 0) return -1;
         snprintf(name, sizeof name, "%slayers.%zu.post_attention_layernorm.weight", pre, i);
@@ -109,63 +115,82 @@ static int q35_load(ck_model *m, char *err, size_t errlen) {
 static void q35_unload(ck_model *m) {
     q35_model *qm = m->layers;
     if (!qm) return;
-    for (int64_t i = 0; qm->layers && i < m->cfg.n_layers; i++) {
-        q35_layer *ly = &qm->layers[i];
-        if (ly->in_norm) m->be->free(m->be, ly->in_norm);
-        if (ly->post_norm) m->be->free(m->be, ly->post_norm);
-        ck_deltanet_free(m->be, &ly->dn);
-        ck_attn_free(m, &ly->attn);
-        ck_moe_free(&ly->moe);
-    }
+    for (int64_t i = 0; qm->layers && i < m->cfg.n_layers; i++) ck_moe_free(&qm->layers[i].moe);
     free(qm->layers);
     free(qm);
     m->layers = NULL;
 }
 
-static void q35_state_free(const ck_model *m, ck_state *s) {
+static void q35_seq_free(const ck_model *m, ck_seq *s) {
     q35_state *qs = s->fam;
     if (!qs) return;
     for (int64_t i = 0; qs->dn && i < m->cfg.n_layers; i++) ck_deltanet_state_free(m->be, &qs->dn[i]);
     free(qs->dn);
-    ck_moe_scratch_free(m, &qs->moe);
     free(qs);
     s->fam = NULL;
 }
 
-static int q35_state_init(const ck_model *m, ck_state *s, char *err, size_t errlen) {
+static int q35_seq_init(const ck_model *m, ck_seq *s, char *err, size_t errlen) {
     const q35_model *qm = m->layers;
     q35_state *qs = calloc(1, sizeof *qs);
     if (!qs) return ck_err(err, errlen, "out of memory");
     s->fam = qs;
     qs->dn = calloc((size_t)m->cfg.n_layers, sizeof *qs->dn);
     if (!qs->dn) return ck_err(err, errlen, "out of memory");
-    for (int64_t i = 0; i < m->cfg.n_layers; i++)
-        if (qm->layers[i].linear &&
-            ck_deltanet_state_init(m->be, &qm->layers[i].dn, CK_CHUNK, &qs->dn[i], err, errlen) != 0)
-            return -1; /* ck_state_init frees what was allocated */
-    return ck_moe_scratch_init(m, &qs->moe, err, errlen);
+    for (int64_t i = m->range.first; i <= m->range.last; i++)
+        if (qm->layers[i].linear && ck_deltanet_state_init(m->be, &qm->layers[i].dn, &qs->dn[i], err, errlen) != 0)
+            return -1; /* ck_seq_init frees what was allocated */
+    return 0;
 }
 
-static void q35_state_reset(const ck_model *m, ck_state *s) {
+static void q35_seq_reset(const ck_model *m, ck_seq *s) {
     const q35_model *qm = m->layers;
     q35_state *qs = s->fam;
-    for (int64_t i = 0; i < m->cfg.n_layers; i++)
+    for (int64_t i = m->range.first; i <= m->range.last; i++)
         if (qm->layers[i].linear) ck_deltanet_state_reset(m->be, &qm->layers[i].dn, &qs->dn[i]);
 }
 
-static void q35_layer_fwd(const ck_model *m, ck_state *s, size_t layer, size_t T) {
+static int q35_ws_init(const ck_model *m, ck_ws *w, char *err, size_t errlen) {
+    const q35_model *qm = m->layers;
+    q35_scratch *sc = calloc(1, sizeof *sc);
+    if (!sc) return ck_err(err, errlen, "out of memory");
+    w->fam = sc;
+    for (int64_t i = m->range.first; i <= m->range.last; i++)
+        if (qm->layers[i].linear) {
+            if (ck_deltanet_scratch_init(m->be, &qm->layers[i].dn, CK_CHUNK, &sc->dn, err, errlen) != 0) return -1;
+            break;
+        }
+    return ck_moe_scratch_init(m, &sc->moe, err, errlen); /* ck_ws_init frees what was allocated */
+}
+
+static void q35_ws_free(const ck_model *m, ck_ws *w) {
+    q35_scratch *sc = w->fam;
+    if (!sc) return;
+    ck_deltanet_scratch_free(m->be, &sc->dn);
+    ck_moe_scratch_free(m, &sc->moe);
+    free(sc);
+    w->fam = NULL;
+}
+
+static void q35_layer_fwd(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, size_t T) {
     ck_backend *be = m->be;
     const q35_layer *ly = &((const q35_model *)m->layers)->layers[layer];
+    q35_scratch *sc = w->fam;
     size_t d = (size_t)m->cfg.hidden_size;
     float eps = (float)m->cfg.rms_eps;
-    be->rmsnorm(be, s->xn, s->x, ly->in_norm, T, d, eps, 1);
-    if (ly->linear) ck_deltanet_forward(be, &ly->dn, &((q35_state *)s->fam)->dn[layer], s->xn, s->xn, T);
-    else ck_attn_forward(m, s, layer, &ly->attn, T);
-    be->add(be, s->x, s->xn, T * d);
-    be->rmsnorm(be, s->xn, s->x, ly->post_norm, T, d, eps, 1);
-    if (ly->moe.n_experts) ck_moe_forward(m, s, &ly->moe, &((q35_state *)s->fam)->moe, T);
-    else ck_mlp_forward(m, s, &ly->mlp, s->xn, s->xn, T);
-    be->add(be, s->x, s->xn, T * d);
+    be->rmsnorm(be, w->xn, w->x, ly->in_norm, T, d, eps, 1);
+    if (ly->linear) ck_deltanet_forward(be, &ly->dn, &((q35_state *)s->fam)->dn[layer], &sc->dn, w->xn, w->xn, T);
+    else ck_attn_forward(m, s, w, layer, &ly->attn, T);
+    be->add(be, w->x, w->xn, T * d);
+    be->rmsnorm(be, w->xn, w->x, ly->post_norm, T, d, eps, 1);
+    if (ly->moe.n_experts) ck_moe_forward(m, w, &ly->moe, &sc->moe, T);
+    else ck_mlp_forward(m, w, &ly->mlp, w->xn, w->xn, T);
+    be->add(be, w->x, w->xn, T * d);
+}
+
+static const char *q35_prefix(const ck_config *c) {
+    static const char *const prefixes[] = {"model.layers.", "model.language_model.layers."};
+    return prefixes[strstr(c->arch, "ForCausalLM") ? 0 : 1];
 }
 
 static const char *const q35_archs[] = {"Qwen3_5ForConditionalGeneration", "Qwen3_5ForCausalLM",
@@ -174,10 +199,13 @@ static const char *const q35_archs[] = {"Qwen3_5ForConditionalGeneration", "Qwen
 const ck_family ck_family_qwen35 = {
     .name = "qwen35",
     .archs = q35_archs,
+    .layer_prefix = q35_prefix,
     .load = q35_load,
     .unload = q35_unload,
     .layer = q35_layer_fwd,
-    .state_init = q35_state_init,
-    .state_reset = q35_state_reset,
-    .state_free = q35_state_free,
+    .seq_init = q35_seq_init,
+    .seq_reset = q35_seq_reset,
+    .seq_free = q35_seq_free,
+    .ws_init = q35_ws_init,
+    .ws_free = q35_ws_free,
 };

@@ -1,37 +1,65 @@
-/* dtype.c — element sizes, names and bulk conversion to f32 (see dtype.h). */
+/* dtype.c — the traits table of every weight type (see dtype.h). */
 #include "tensor/dtype.h"
 
-size_t ck_dtype_size(ck_dtype t) {
-    switch (t) {
-    case CK_F32: return 4;
-    case CK_F16: return 2;
-    case CK_BF16: return 2;
-    default: return 0;
-    }
+static void f32_to_f32(float *dst, const void *src, size_t n) { memcpy(dst, src, n * sizeof(float)); }
+
+static void f16_to_f32(float *dst, const void *src, size_t n) {
+    const uint16_t *s = src;
+    for (size_t i = 0; i < n; i++) dst[i] = ck_f16_to_f32(s[i]);
+}
+
+static void bf16_to_f32(float *dst, const void *src, size_t n) {
+    const uint16_t *s = src;
+    for (size_t i = 0; i < n; i++) dst[i] = ck_bf16_to_f32(s[i]);
+}
+
+static float f32_dot(const float *x, const void *w, size_t n) {
+    const float *f = w;
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += x[i] * f[i];
+    return acc;
+}
+
+static float f16_dot(const float *x, const void *w, size_t n) {
+    const uint16_t *h = w;
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += x[i] * ck_f16_to_f32(h[i]);
+    return acc;
+}
+
+static float bf16_dot(const float *x, const void *w, size_t n) {
+    const uint16_t *h = w;
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++) acc += x[i] * ck_bf16_to_f32(h[i]);
+    return acc;
+}
+
+static const ck_dtype_traits traits[CK_DTYPE_COUNT] = {
+    [CK_F32] = {"F32", 1, 4, f32_to_f32, f32_dot},
+    [CK_F16] = {"F16", 1, 2, f16_to_f32, f16_dot},
+    [CK_BF16] = {"BF16", 1, 2, bf16_to_f32, bf16_dot},
+};
+
+const ck_dtype_traits *ck_dtype_traits_of(ck_dtype t) {
+    return (unsigned)t < CK_DTYPE_COUNT && traits[t].name ? &traits[t] : NULL;
+}
+
+int ck_dtype_row_bytes(ck_dtype t, uint64_t n, size_t *out) {
+    const ck_dtype_traits *tr = ck_dtype_traits_of(t);
+    if (!tr || n % tr->block) return -1;
+    uint64_t blocks = n / tr->block;
+    if (blocks > SIZE_MAX / tr->block_bytes) return -1;
+    *out = (size_t)blocks * tr->block_bytes;
+    return 0;
 }
 
 const char *ck_dtype_name(ck_dtype t) {
-    switch (t) {
-    case CK_F32: return "F32";
-    case CK_F16: return "F16";
-    case CK_BF16: return "BF16";
-    default: return "?";
-    }
+    const ck_dtype_traits *tr = ck_dtype_traits_of(t);
+    return tr ? tr->name : "?";
 }
 
-void ck_to_f32(float *dst, const void *src, ck_dtype t, size_t n) {
-    switch (t) {
-    case CK_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case CK_F16: {
-        const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = ck_f16_to_f32(s[i]);
-        break;
-    }
-    case CK_BF16: {
-        const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = ck_bf16_to_f32(s[i]);
-        break;
-    }
-    default: break;
-    }
+int ck_dtype_from_name(const char *name) {
+    for (int t = 0; t < CK_DTYPE_COUNT; t++)
+        if (traits[t].name && !strcmp(traits[t].name, name)) return t;
+    return -1;
 }

@@ -1,5 +1,8 @@
-/* dtype.h — element types of stored weights and their conversion to f32. Scalar code only: these run
- * once per element at load time or inside kernels that have their own fast paths. */
+/* dtype.h — element types of stored weights, described by one traits table per type: elements per block,
+ * bytes per block, conversion to f32 and a reference dot product. Nothing else in the code knows a type's
+ * layout; row sizes come from ck_dtype_row_bytes, which refuses unknown types and rows that are not whole
+ * blocks instead of computing a wrong size. (f32/f16/bf16 have blocks of one element; block-quantized
+ * types add an entry here and nowhere else.) Scalar code only: fast kernels live in the backends. */
 #ifndef CK_TENSOR_DTYPE_H
 #define CK_TENSOR_DTYPE_H
 
@@ -9,9 +12,28 @@
 
 typedef enum ck_dtype { CK_F32 = 0, CK_F16, CK_BF16, CK_DTYPE_COUNT } ck_dtype;
 
-/* Bytes per element. */
-size_t ck_dtype_size(ck_dtype t);
+typedef struct ck_dtype_traits {
+    const char *name;       /* as safetensors spells it: "F32", "F16", "BF16" */
+    size_t block;           /* elements per block */
+    size_t block_bytes;     /* bytes per block */
+    /* dst[i] = value i of src for i < n; n is a multiple of block */
+    void (*to_f32)(float *dst, const void *src, size_t n);
+    /* sum_i x[i] * w[i] for w[n] of this type, f32 accumulation in index order; n a multiple of block */
+    float (*dot)(const float *x, const void *w, size_t n);
+} ck_dtype_traits;
+
+/* The traits of t, or NULL for a value that is not a known type. */
+const ck_dtype_traits *ck_dtype_traits_of(ck_dtype t);
+
+/* Bytes of n elements of t in *out. Returns -1 for an unknown type, an n that is not a whole number of
+ * blocks, or an overflowing size. */
+int ck_dtype_row_bytes(ck_dtype t, uint64_t n, size_t *out);
+
+/* "F32", ... or "?" for an unknown type. */
 const char *ck_dtype_name(ck_dtype t);
+
+/* The type named `name` (safetensors spelling), or -1. */
+int ck_dtype_from_name(const char *name);
 
 static inline float ck_bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
@@ -42,8 +64,5 @@ static inline float ck_f16_to_f32(uint16_t h) {
     memcpy(&f, &u, sizeof f);
     return f;
 }
-
-/* dst[i] = (float)src[i] for n elements of type t. */
-void ck_to_f32(float *dst, const void *src, ck_dtype t, size_t n);
 
 #endif

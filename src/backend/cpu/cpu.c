@@ -1,13 +1,21 @@
 /* cpu.c — the CPU backend: activations in host memory, ops threaded with OpenMP over independent rows
  * (output features of a matmul, (token, head) pairs of attention). Each op applies a kernel of ref.c per
- * row; the matmul's dot products come from the kernel set picked for this CPU (kernels.h). */
+ * row; the matmul's dot products come from the kernel set picked for this CPU (kernels.h). Weights stay
+ * the mapped views (prepare checks the dtype has kernels). Every parallel region names its thread count
+ * (ck_cpu_threads), so the count is the same for every calling thread of the process. Ops run
+ * synchronously; sync only reports the sticky error. */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "base/err.h"
 
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
 #define CK_CPU_PAR_MIN (1u << 18)
@@ -36,31 +44,126 @@ static void cpu_clear(ck_backend *b, void *dst, size_t bytes) {
     memset(dst, 0, bytes);
 }
 
+/* ---- threads ---- */
+
+static atomic_int n_threads;       /* 0 until the default is computed */
+static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+static char default_note[160];
+
+static int max_threads(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return (int)(cores > 0 ? cores : 1) * CK_MAX_THREADS_PER_CORE;
+}
+
+/* Clamps n to [1, max_threads()], describing a clamp in note. */
+static int clamp_threads(long n, const char *what, char *note, size_t notelen) {
+    int hi = max_threads();
+    if (n >= 1 && n <= hi) return (int)n;
+    if (note) snprintf(note, notelen, "%s %ld is out of range; using %d threads", what, n, n < 1 ? 1 : hi);
+    return n < 1 ? 1 : hi;
+}
+
+static void default_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    long n = 0;
+    if (env && *env) {
+        char *end;
+        n = strtol(env, &end, 10);
+        if (end == env) n = 0;
+    }
+    if (n == 0) n = sysconf(_SC_NPROCESSORS_ONLN);
+    atomic_store(&n_threads, clamp_threads(n, "OMP_NUM_THREADS", default_note, sizeof default_note));
+}
+
+int ck_cpu_threads_set(int n, char *note, size_t notelen) {
+    if (note && notelen) note[0] = 0;
+    pthread_once(&threads_once, default_threads);
+    if (n > 0) atomic_store(&n_threads, clamp_threads(n, "thread count", note, notelen));
+    else if (note && notelen) snprintf(note, notelen, "%s", default_note);
+    return atomic_load(&n_threads);
+}
+
+int ck_cpu_threads(void) {
+    pthread_once(&threads_once, default_threads);
+    return atomic_load(&n_threads);
+}
+
+/* ---- memory, weights, errors ---- */
+
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
-    (void)b; (void)w; (void)err; (void)errlen;
+    (void)b;
+    size_t rb;
+    if (!ck_cpu_kernels_get()->dot[w->dtype] || w->ndim < 1 || ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb))
+        return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
     return 0;
 }
 
-static void cpu_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale) {
+static void cpu_release_weight(ck_backend *b, ck_tensor *w) {
     (void)b;
-    size_t d = E->shape[1], rb = d * ck_dtype_size(E->dtype);
+    (void)w; /* the mapping belongs to the model's weights */
+}
+
+static int cpu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, uint64_t r0, uint64_t n, char *err,
+                           size_t errlen) {
+    (void)b;
+    size_t rb;
+    if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || ck_dtype_row_bytes(w->dtype, w->shape[1], &rb))
+        return ck_err(err, errlen, "rows [%llu, +%llu) are not a view of a 2-D weight", (unsigned long long)r0,
+                      (unsigned long long)n);
+    *view = *w;
+    view->shape[0] = n;
+    view->data = (const uint8_t *)w->data + r0 * rb;
+    return 0;
+}
+
+static void cpu_check_finite(ck_backend *b, const float *x, size_t n, int tag) {
+    if (b->failed) return;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) {
+            ck_backend_fail(b, "non-finite value (%g) at element %zu", (double)x[i], i);
+            b->bad_tag = tag;
+            return;
+        }
+}
+
+static int cpu_sync(ck_backend *b, int *tag, char *err, size_t errlen) {
+    if (tag) *tag = b->bad_tag;
+    if (!b->failed) return 0;
+    b->failed = 0;
+    b->bad_tag = CK_TAG_NONE;
+    return ck_err(err, errlen, "%s", b->why);
+}
+
+/* ---- ops ---- */
+
+static void cpu_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale) {
+    size_t d = E->shape[1], rb;
+    const ck_dtype_traits *tr = ck_dtype_traits_of(E->dtype);
+    if (!tr || ck_dtype_row_bytes(E->dtype, d, &rb) != 0) {
+        ck_backend_fail(b, "embedding: dtype %s has no conversion", ck_dtype_name(E->dtype));
+        return;
+    }
     for (size_t t = 0; t < T; t++) {
-        ck_to_f32(y + t * d, (const uint8_t *)E->data + (size_t)ids[t] * rb, E->dtype, d);
+        tr->to_f32(y + t * d, (const uint8_t *)E->data + (size_t)ids[t] * rb, d);
         if (scale != 1.0f)
             for (size_t i = 0; i < d; i++) y[t * d + i] *= scale;
     }
 }
 
 static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
-    (void)b;
-    size_t n_out = W->shape[0], n_in = W->shape[1], rb = n_in * ck_dtype_size(W->dtype);
+    size_t n_out = W->shape[0], n_in = W->shape[1], rb;
     const uint8_t *base = W->data;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
-    ck_dot_fn dot = k->dot[W->dtype];
-    ck_tile_fn tile = k->tile[W->dtype];
+    ck_dot_fn dot = (unsigned)W->dtype < CK_DTYPE_COUNT ? k->dot[W->dtype] : NULL;
+    ck_tile_fn tile = dot ? k->tile[W->dtype] : NULL;
+    if (!dot || !tile || ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0) {
+        ck_backend_fail(b, "matmul: no CPU kernel for dtype %s", ck_dtype_name(W->dtype));
+        return;
+    }
+    int nt = ck_cpu_threads();
     size_t G = k->tile_w; /* weight rows per group; the last group may be short */
     long long n_groups = (long long)((n_out + G - 1) / G);
-#pragma omp parallel for schedule(static) if (n_out * n_in * T > CK_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n_out * n_in * T > CK_CPU_PAR_MIN)
     for (long long g = 0; g < n_groups; g++) {
         size_t o = (size_t)g * G, rows = n_out - o < G ? n_out - o : G;
         const uint8_t *row = base + o * rb;
@@ -101,7 +204,8 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     (void)b;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
     long long n = (long long)(a->T * a->n_kv_heads);
-#pragma omp parallel for schedule(dynamic, 1) if (a->T * (a->pos0 + a->T) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
+    int nt = ck_cpu_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * (a->pos0 + a->T) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
     for (long long i = 0; i < n; i++) ck_attention_group(a, (size_t)i / a->n_kv_heads, (size_t)i % a->n_kv_heads, k);
 }
 
@@ -150,7 +254,8 @@ static void cpu_conv1d_causal(ck_backend *b, float *y, const float *x, float *st
                               size_t C, size_t K, int silu) {
     (void)b;
     long long n = (long long)C;
-#pragma omp parallel for schedule(static) if (C * T * K > CK_CPU_PAR_MIN)
+    int nt = ck_cpu_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (C * T * K > CK_CPU_PAR_MIN)
     for (long long c = 0; c < n; c++) ck_conv1d_channel_ref(y, x, state, w + (size_t)c * K, T, C, K, (size_t)c, silu);
 }
 
@@ -169,7 +274,8 @@ static void cpu_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, 
 static void cpu_gated_delta(ck_backend *b, const ck_gdn_args *a) {
     (void)b;
     long long n = (long long)a->n_v_heads;
-#pragma omp parallel for schedule(static) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads > CK_CPU_PAR_MIN)
+    int nt = ck_cpu_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads > CK_CPU_PAR_MIN)
     for (long long h = 0; h < n; h++) ck_gated_delta_head_ref(a, (size_t)h);
 }
 
@@ -179,14 +285,23 @@ static void cpu_rmsnorm_gated(ck_backend *b, float *y, const float *x, const flo
     for (size_t r = 0; r < rows; r++) ck_rmsnorm_gated_ref(y + r * n, x + r * n, z + r * n, w, n, eps);
 }
 
-static ck_backend cpu_backend = {
+static void cpu_destroy(ck_backend *b) { free(b); }
+
+static const ck_backend cpu_template = {
     .name = "cpu",
+    .bad_tag = CK_TAG_NONE,
+    .destroy = cpu_destroy,
+    .sync = cpu_sync,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .copy = cpu_copy,
     .clear = cpu_clear,
     .prepare_weight = cpu_prepare_weight,
+    .release_weight = cpu_release_weight,
+    .weight_rows = cpu_weight_rows,
+    .check_finite = cpu_check_finite,
     .embed = cpu_embed,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,
@@ -206,8 +321,11 @@ static ck_backend cpu_backend = {
     .rmsnorm_gated = cpu_rmsnorm_gated,
 };
 
-ck_backend *ck_backend_cpu(void) { return &cpu_backend; }
-
-void ck_backend_cpu_set_threads(int n) {
-    if (n > 0) omp_set_num_threads(n);
+int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen) {
+    ck_backend *b = malloc(sizeof *b);
+    if (!b) return ck_err(err, errlen, "out of memory");
+    *b = cpu_template;
+    ck_cpu_threads();
+    *out = b;
+    return 0;
 }

@@ -1,6 +1,7 @@
 /* kernels.c — picks the CPU kernel set at start-up (see kernels.h). */
 #include "backend/cpu/kernels.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +9,17 @@ static float dot_f32_ref(const float *x, const void *w, size_t n) { return ck_do
 static float dot_f16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
 static float dot_bf16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
 
-#define TILE_REF(name, dt)                                                                         \
-    static void name(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {   \
-        for (int j = 0; j < 2; j++)                                                                 \
-            for (int r = 0; r < 4; r++)                                                             \
-                out[j * 4 + r] = ck_dot_ref(x + r * xs, (const uint8_t *)w + j * ws * ck_dtype_size(dt), dt, n); \
+/* Reference tile: two weight rows ws elements apart against four activation rows. */
+static void tile_ref(ck_dtype dt, const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
+    size_t stride = 0;
+    ck_dtype_row_bytes(dt, ws, &stride);
+    for (int j = 0; j < 2; j++)
+        for (int r = 0; r < 4; r++) out[j * 4 + r] = ck_dot_ref(x + r * xs, (const uint8_t *)w + j * stride, dt, n);
+}
+
+#define TILE_REF(name, dt)                                                                       \
+    static void name(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) { \
+        tile_ref(dt, x, xs, w, ws, n, out);                                                       \
     }
 TILE_REF(tile_f32_ref, CK_F32)
 TILE_REF(tile_f16_ref, CK_F16)
@@ -46,27 +53,29 @@ static const ck_cpu_kernels avx512_kernels = {
 
 const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
 
-const ck_cpu_kernels *const *ck_cpu_kernels_all(void) {
-    static const ck_cpu_kernels *all[4];
-    if (!all[0]) {
-        size_t n = 0;
+static const ck_cpu_kernels *all_sets[4]; /* best first, NULL-terminated */
+static const ck_cpu_kernels *picked;
+static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
+
+static void pick(void) {
+    size_t n = 0;
 #if defined(__x86_64__)
-        if (ck_cpu_has_avx512() && ck_cpu_has_avx2()) all[n++] = &avx512_kernels;
-        if (ck_cpu_has_avx2()) all[n++] = &avx2_kernels;
+    if (ck_cpu_has_avx512() && ck_cpu_has_avx2()) all_sets[n++] = &avx512_kernels;
+    if (ck_cpu_has_avx2()) all_sets[n++] = &avx2_kernels;
 #endif
-        all[n] = &ref_kernels;
-    }
-    return all;
+    all_sets[n] = &ref_kernels;
+    const char *want = getenv("CAKE_CPU_KERNELS");
+    picked = all_sets[0];
+    for (size_t i = 0; want && all_sets[i]; i++)
+        if (!strcmp(all_sets[i]->name, want)) picked = all_sets[i];
+}
+
+const ck_cpu_kernels *const *ck_cpu_kernels_all(void) {
+    pthread_once(&pick_once, pick);
+    return all_sets;
 }
 
 const ck_cpu_kernels *ck_cpu_kernels_get(void) {
-    static const ck_cpu_kernels *picked;
-    if (!picked) {
-        const ck_cpu_kernels *const *all = ck_cpu_kernels_all();
-        const char *want = getenv("CAKE_CPU_KERNELS");
-        picked = all[0];
-        for (size_t i = 0; want && all[i]; i++)
-            if (!strcmp(all[i]->name, want)) picked = all[i];
-    }
+    pthread_once(&pick_once, pick);
     return picked;
 }

@@ -4,31 +4,17 @@
 #include <math.h>
 
 float ck_dot_ref(const float *x, const void *w, ck_dtype wt, size_t n) {
-    float acc = 0.0f;
-    switch (wt) {
-    case CK_F32: {
-        const float *f = w;
-        for (size_t i = 0; i < n; i++) acc += x[i] * f[i];
-        break;
-    }
-    case CK_BF16: {
-        const uint16_t *h = w;
-        for (size_t i = 0; i < n; i++) acc += x[i] * ck_bf16_to_f32(h[i]);
-        break;
-    }
-    case CK_F16: {
-        const uint16_t *h = w;
-        for (size_t i = 0; i < n; i++) acc += x[i] * ck_f16_to_f32(h[i]);
-        break;
-    }
-    default: break;
-    }
-    return acc;
+    const ck_dtype_traits *tr = ck_dtype_traits_of(wt);
+    return tr ? tr->dot(x, w, n) : NAN; /* an unknown type poisons the result instead of reading as zeros */
 }
 
 void ck_matvec_ref(float *y, const float *x, const ck_tensor *W, const float *bias) {
-    size_t n_out = W->shape[0], n_in = W->shape[1], rb = n_in * ck_dtype_size(W->dtype);
+    size_t n_out = W->shape[0], n_in = W->shape[1], rb = 0;
     const uint8_t *base = W->data;
+    if (ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0) {
+        for (size_t o = 0; o < n_out; o++) y[o] = NAN;
+        return;
+    }
     for (size_t o = 0; o < n_out; o++)
         y[o] = ck_dot_ref(x, base + o * rb, W->dtype, n_in) + (bias ? bias[o] : 0.0f);
 }

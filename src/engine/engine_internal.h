@@ -1,0 +1,31 @@
+/* engine_internal.h — the engine and session structs, shared by engine.c, generate.c and tests (which
+ * may also use the capture hook below). Not part of the public API. */
+#ifndef CK_ENGINE_INTERNAL_H
+#define CK_ENGINE_INTERNAL_H
+
+#include "cake.h"
+#include "model/model.h"
+#include "tok/tok.h"
+
+#include <pthread.h>
+
+struct ck_engine {
+    ck_model model;
+    ck_backend *be;
+    ck_ws ws;              /* scratch of the one forward running at a time */
+    pthread_mutex_t lock;  /* held for every forward of any session */
+    ck_tok *tok;           /* NULL without tokenizer.json */
+};
+
+struct ck_session {
+    ck_engine *e;
+    ck_seq seq;
+    int32_t *ids;          /* token ids at positions [0, n_ids), when known (fed as ids) */
+    size_t n_ids, cap_ids;
+};
+
+/* Test hook: dumps hidden states of the next forwards into host memory laid out as
+ * [n_layers + 1, rows, hidden] (embedding output, blocks 0..L-2, final norm), rows by position. */
+void ck_session_capture(ck_session *s, float *buf, size_t rows);
+
+#endif

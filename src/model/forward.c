@@ -1,0 +1,272 @@
+/* forward.c — sequences, workspaces and the shared forward pass (see model.h): input (embedding or a
+ * hidden state) -> the family's block per layer of the range -> hidden state out and/or final norm +
+ * output head, in chunks of CK_CHUNK rows so that prefill and decode run through the same code and
+ * decode allocates nothing once the KV caches have grown. */
+#include "base/err.h"
+#include "model/family.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- sequences ---- */
+
+static size_t kv_row_floats(const ck_model *m) { return (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim; }
+
+static int has_kv(const ck_model *m, int64_t l) { return ck_model_has_layer(m, l) && !(m->no_kv && m->no_kv[l]); }
+
+int ck_seq_init(ck_seq *s, const ck_model *m, size_t max_ctx, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    s->max_ctx = max_ctx;
+    size_t bytes;
+    if (max_ctx == 0 || ck_mul_size(max_ctx, kv_row_floats(m) * sizeof(float), &bytes) != 0)
+        return ck_err(err, errlen, "context size %zu out of range", max_ctx);
+    s->kv = calloc((size_t)m->cfg.n_layers, sizeof *s->kv);
+    if (!s->kv) return ck_err(err, errlen, "out of memory");
+    if (m->family->seq_init && m->family->seq_init(m, s, err, errlen) != 0) {
+        ck_seq_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+void ck_seq_free(ck_seq *s) {
+    if (!s->m) return;
+    ck_backend *be = s->m->be;
+    if (s->m->family->seq_free) s->m->family->seq_free(s->m, s);
+    for (size_t l = 0; s->kv && l < (size_t)s->m->cfg.n_layers; l++) {
+        if (s->kv[l].k) be->free(be, s->kv[l].k);
+        if (s->kv[l].v) be->free(be, s->kv[l].v);
+    }
+    free(s->kv);
+    memset(s, 0, sizeof *s);
+}
+
+void ck_seq_reset(ck_seq *s) {
+    if (s->m->family->seq_reset) s->m->family->seq_reset(s->m, s);
+    s->pos = 0;
+    s->broken = 0;
+    memset(&s->stats, 0, sizeof s->stats);
+}
+
+void ck_seq_truncate(ck_seq *s, size_t pos) {
+    if (pos > s->pos) pos = s->pos;
+    if (s->m->recurrent && (pos < s->pos || s->broken)) {
+        ck_seq_reset(s); /* recurrent state cannot rewind: start over, the caller replays */
+        return;
+    }
+    s->pos = pos;
+    s->broken = 0;
+}
+
+/* Grows one layer's cache to hold at least `need` positions, keeping the first s->pos. */
+static int kv_grow(ck_seq *s, ck_layer_kv *kv, size_t need) {
+    ck_backend *be = s->m->be;
+    size_t cap = kv->cap ? kv->cap : CK_KV_MIN, row = kv_row_floats(s->m) * sizeof(float);
+    while (cap < need) cap = cap > s->max_ctx / 2 ? s->max_ctx : cap * 2;
+    if (cap > s->max_ctx) cap = s->max_ctx;
+    float *k = be->alloc(be, cap * row), *v = be->alloc(be, cap * row);
+    if (!k || !v) {
+        if (k) be->free(be, k);
+        if (v) be->free(be, v);
+        return -1;
+    }
+    if (kv->k) {
+        be->copy(be, k, kv->k, s->pos * row);
+        be->copy(be, v, kv->v, s->pos * row);
+        be->free(be, kv->k);
+        be->free(be, kv->v);
+    }
+    kv->k = k, kv->v = v, kv->cap = cap;
+    return 0;
+}
+
+/* Makes every KV cache of the range hold `need` positions. */
+static int seq_reserve(ck_seq *s, size_t need, char *err, size_t errlen) {
+    for (int64_t l = s->m->range.first; l <= s->m->range.last; l++)
+        if (has_kv(s->m, l) && s->kv[l].cap < need && kv_grow(s, &s->kv[l], need) != 0)
+            return ck_err(err, errlen, "out of memory growing the KV cache to %zu positions", need);
+    return 0;
+}
+
+/* ---- workspaces ---- */
+
+int ck_ws_init(ck_ws *w, const ck_model *m, char *err, size_t errlen) {
+    memset(w, 0, sizeof *w);
+    w->m = m;
+    const ck_config *c = &m->cfg;
+    ck_backend *be = m->be;
+    size_t d = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
+    size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = m->max_ffn, half = 0;
+    for (int i = 0; i < m->n_ropes; i++)
+        if (m->rope[i].rot_dim / 2 > half) half = m->rope[i].rot_dim / 2;
+    struct { float **p; size_t floats; } bufs[] = {
+        {&w->x, CK_CHUNK * d}, {&w->xn, CK_CHUNK * d}, {&w->q, CK_CHUNK * qd}, {&w->k, CK_CHUNK * kd},
+        {&w->v, CK_CHUNK * kd}, {&w->att, CK_CHUNK * qd}, {&w->gate, CK_CHUNK * ffn}, {&w->up, CK_CHUNK * ffn},
+        {&w->qg, m->attn_out_gate ? CK_CHUNK * 2 * qd : 0},
+        {&w->logits, m->range.head ? CK_HEAD_ROWS * (size_t)c->vocab_size : 0},
+        {&w->cos[0], CK_CHUNK * half}, {&w->sin[0], CK_CHUNK * half},
+        {&w->cos[1], m->n_ropes > 1 ? CK_CHUNK * half : 0}, {&w->sin[1], m->n_ropes > 1 ? CK_CHUNK * half : 0},
+    };
+    int ok = 1;
+    for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i].floats) ok = (*bufs[i].p = be->alloc(be, bufs[i].floats * sizeof(float))) != NULL;
+    w->host_cos = malloc((CK_CHUNK * half + 1) * sizeof(float));
+    w->host_sin = malloc((CK_CHUNK * half + 1) * sizeof(float));
+    if (!ok || !w->host_cos || !w->host_sin) {
+        ck_ws_free(w);
+        return ck_err(err, errlen, "out of memory for the forward scratch");
+    }
+    if (m->family->ws_init && m->family->ws_init(m, w, err, errlen) != 0) {
+        ck_ws_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+void ck_ws_free(ck_ws *w) {
+    if (!w->m) return;
+    ck_backend *be = w->m->be;
+    if (w->m->family->ws_free) w->m->family->ws_free(w->m, w);
+    float *bufs[] = {w->x, w->xn, w->q, w->k, w->v, w->att, w->gate, w->up, w->qg, w->logits,
+                     w->cos[0], w->sin[0], w->cos[1], w->sin[1]};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->free(be, bufs[i]);
+    free(w->host_cos);
+    free(w->host_sin);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---- the forward pass ---- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void capture(const ck_model *m, ck_seq *s, size_t slot, const float *x, size_t row0, size_t T) {
+    size_t d = (size_t)m->cfg.hidden_size;
+    if (!s->capture || row0 + T > s->capture_rows) return;
+    m->be->download(m->be, s->capture + (slot * s->capture_rows + row0) * d, x, T * d * sizeof(float));
+}
+
+/* cos/sin of the angles pos*inv_freq of every RoPE table for the T rows starting at position pos. */
+static void rope_tables(const ck_model *m, ck_ws *w, size_t pos, size_t T) {
+    for (int r = 0; r < m->n_ropes; r++) {
+        size_t half = m->rope[r].rot_dim / 2;
+        for (size_t t = 0; t < T; t++)
+            for (size_t i = 0; i < half; i++) {
+                double a = (double)(pos + t) * m->rope[r].inv_freq[i];
+                w->host_cos[t * half + i] = (float)cos(a);
+                w->host_sin[t * half + i] = (float)sin(a);
+            }
+        m->be->upload(m->be, w->cos[r], w->host_cos, T * half * sizeof(float));
+        m->be->upload(m->be, w->sin[r], w->host_sin, T * half * sizeof(float));
+    }
+}
+
+/* Final norm and output head for rows [r0, r0+n) of w->x; logits rows land in out (host) unless NULL. */
+static void head(const ck_model *m, ck_ws *w, size_t r0, size_t n, float *out) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    be->rmsnorm(be, w->xn + r0 * d, w->x + r0 * d, m->final_norm, n, d, (float)m->cfg.rms_eps,
+                m->final_norm_one_plus);
+    if (!out) return;
+    for (size_t i = 0; i < n; i += CK_HEAD_ROWS) {
+        size_t k = n - i < CK_HEAD_ROWS ? n - i : CK_HEAD_ROWS;
+        be->matmul(be, w->logits, w->xn + (r0 + i) * d, &m->lm_head, NULL, k);
+        be->check_finite(be, w->logits, k * V, CK_TAG_HEAD);
+        be->download(be, out + i * V, w->logits, k * V * sizeof(float));
+    }
+}
+
+static int check_fwd(const ck_model *m, const ck_seq *s, const ck_fwd *f, char *err, size_t errlen) {
+    size_t V = (size_t)m->cfg.vocab_size;
+    if (f->n == 0) return ck_err(err, errlen, "no tokens to run");
+    if (!f->ids == !f->hidden_in) return ck_err(err, errlen, "internal: give either token ids or a hidden state");
+    if (f->ids && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
+    if (f->logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
+    if (f->run_layers && s->broken)
+        return ck_err(err, errlen, "the sequence was left undefined by a failed forward; truncate or reset it");
+    if (f->run_layers && f->n > s->max_ctx - s->pos)
+        return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pos,
+                      f->n, s->max_ctx);
+    for (size_t i = 0; f->ids && i < f->n; i++)
+        if (f->ids[i] < 0 || (size_t)f->ids[i] >= V)
+            return ck_err(err, errlen, "token id %d out of range (vocabulary %zu)", f->ids[i], V);
+    return 0;
+}
+
+/* The error of a failed chunk, naming where a non-finite value first appeared. */
+static int chunk_error(const ck_model *m, int tag, const char *why, char *err, size_t errlen) {
+    switch (tag) {
+    case CK_TAG_NONE: return ck_err(err, errlen, "%s backend: %s", m->be->name, why);
+    case CK_TAG_INPUT: return ck_err(err, errlen, "the input hidden state holds a %s", why);
+    case CK_TAG_EMBED: return ck_err(err, errlen, "the embedding produced a %s (NaN or Inf in the weights?)", why);
+    case CK_TAG_HEAD: return ck_err(err, errlen, "the output head produced a %s in the logits", why);
+    default: return ck_err(err, errlen, "layer %d produced a %s (NaN or Inf in its weights?)", tag, why);
+    }
+}
+
+/* Rows [c0, c0 + T) of the forward; returns the backend's verdict. */
+static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, size_t c0, size_t T, char *err,
+                     size_t errlen) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    double t0 = now_s();
+    if (f->ids) {
+        be->embed(be, w->x, &m->embed, f->ids + c0, T, m->embed_scale);
+        be->check_finite(be, w->x, T * d, CK_TAG_EMBED);
+        capture(m, s, 0, w->x, c0, T);
+    } else {
+        be->upload(be, w->x, f->hidden_in + c0 * d, T * d * sizeof(float));
+        be->check_finite(be, w->x, T * d, CK_TAG_INPUT);
+    }
+    double t1 = now_s();
+    if (f->run_layers && m->range.last >= m->range.first) {
+        rope_tables(m, w, s->pos, T);
+        for (int64_t l = m->range.first; l <= m->range.last; l++) {
+            m->family->layer(m, s, w, (size_t)l, T);
+            be->check_finite(be, w->x, T * d, (int)l);
+            if (l + 1 < m->cfg.n_layers) capture(m, s, (size_t)l + 1, w->x, c0, T);
+        }
+        s->pos += T;
+    }
+    if (f->hidden_out) be->download(be, f->hidden_out + c0 * d, w->x, T * d * sizeof(float));
+    double t2 = now_s();
+    int last_chunk = c0 + T == f->n;
+    if (m->range.head && (f->all || s->capture)) {
+        head(m, w, 0, T, f->all && f->logits ? f->logits + c0 * V : NULL);
+        capture(m, s, (size_t)m->cfg.n_layers, w->xn, c0, T);
+        if (!f->all && f->logits && last_chunk) head(m, w, T - 1, 1, f->logits);
+    } else if (last_chunk && f->logits) {
+        head(m, w, T - 1, 1, f->logits);
+    }
+    int tag;
+    char why[256];
+    int rc = be->sync(be, &tag, why, sizeof why);
+    s->stats.embed_s += t1 - t0;
+    s->stats.layers_s += t2 - t1;
+    s->stats.head_s += now_s() - t2;
+    return rc == 0 ? 0 : chunk_error(m, tag, why, err, errlen);
+}
+
+int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, char *err, size_t errlen) {
+    if (check_fwd(m, s, f, err, errlen) != 0) return -1;
+    if (f->run_layers && seq_reserve(s, s->pos + f->n, err, errlen) != 0) return -1;
+    size_t start = s->pos;
+    for (size_t c0 = 0; c0 < f->n; c0 += CK_CHUNK) {
+        size_t T = f->n - c0 < CK_CHUNK ? f->n - c0 : CK_CHUNK;
+        if (run_chunk(m, s, w, f, c0, T, err, errlen) != 0) {
+            s->pos = start;
+            s->broken |= f->run_layers;
+            return -1;
+        }
+    }
+    return 0;
+}
