@@ -168,4 +168,53 @@ expect_fail "moe top-k above the expert count" "num_experts_per_tok" "$CAKE" per
 mk; rm "$T/m/model.safetensors"
 expect_fail "missing weights" "no model.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 
+# ---- hostile input found by review: each failed (crash, garbage, exit 0 or silence) before ----
+# stpoison FILE TENSOR VALUE: sets element 7 of TENSOR in a safetensors file to VALUE (nan, inf)
+stpoison() {
+    python3 - "$@" <<'PY'
+import json, struct, sys
+path, name, val = sys.argv[1], sys.argv[2], float(sys.argv[3])
+b = bytearray(open(path, "rb").read()); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+e = h[name]; off = 8 + n + e["data_offsets"][0]
+if e["dtype"] == "F32": b[off + 28:off + 32] = struct.pack("<f", val)
+elif e["dtype"] == "BF16": b[off + 14:off + 16] = struct.pack("<f", val)[2:]
+else: b[off + 14:off + 16] = struct.pack("<e", val)
+open(path, "wb").write(b)
+PY
+}
+OMP_NUM_THREADS=100000 "$CAKE" run "$DATA/qwen3-tiny" "hi" -n 2 --temperature 0 > "$T/out" 2> "$T/err"
+[ $? = 0 ] && grep -q "OMP_NUM_THREADS 100000 is out of range; using" "$T/err"
+check "OMP_NUM_THREADS=100000 is clamped with a note, not a crash" $?
+expect_fail "--temperature nan" "temperature must be a finite number" "$CAKE" run "$DATA/qwen3-tiny" hi --temperature nan
+expect_fail "--repeat-penalty nan" "repeat_penalty must be a finite number" "$CAKE" run "$DATA/qwen3-tiny" hi --repeat-penalty nan
+expect_fail "--top-p 2" "top_p must be in (0, 1\]" "$CAKE" run "$DATA/qwen3-tiny" hi --top-p 2
+expect_fail "--ctx above the model's maximum" "exceeds the model's maximum (4096)" "$CAKE" run "$DATA/qwen3-tiny" hi --ctx 100000 -n 8
+expect_fail "perplexity --ctx above the model's maximum" "exceeds the model's maximum" "$CAKE" perplexity "$DATA/qwen3-s" "$T/ids.txt" --tokens --ctx 5000
+"$CAKE" run "$DATA/qwen3-tiny" "hi" -n 0 > "$T/out" 2> "$T/err"
+[ $? = 0 ] && [ ! -s "$T/out" ] && grep -q "generated: 0 tokens" "$T/err"
+check "-n 0 runs the prompt and generates nothing" $?
+expect_fail "stdout on a full disk" "cannot write the output: No space left on device" sh -c "'$CAKE' run '$DATA/qwen3-tiny' hi -n 8 --temperature 0 > /dev/full"
+mk; stpoison "$T/m/model.safetensors" model.layers.1.mlp.down_proj.weight nan
+expect_fail "NaN weight names its layer" "layer 1 produced a non-finite value" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; stpoison "$T/m/model.safetensors" model.layers.2.self_attn.q_proj.weight inf; cp "$T/tok1024.json" "$T/m/tokenizer.json"
+expect_fail "Inf weight names its layer (run)" "layer 2 produced a non-finite value" "$CAKE" run "$T/m" hi --raw -n 2
+mk; stpoison "$T/m/model.safetensors" model.embed_tokens.weight nan
+python3 -c "print(' '.join(str(i) for i in range(30)))" > "$T/ids30.txt"
+expect_fail "NaN in the embedding" "embedding produced a non-finite value" "$CAKE" perplexity "$T/m" "$T/ids30.txt" --tokens
+mk; jedit "$T/m/config.json" 'c["max_position_embeddings"] = 1'
+expect_fail "max_position_embeddings 1" "cannot score anything" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; jedit "$T/m/config.json" 'c["num_hidden_layers"] = 3'
+expect_fail "fewer layers in config.json than in the checkpoint" "tensors for layer 3 .* num_hidden_layers = 3" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; python3 - "$T/m/model.safetensors" <<'PY'
+# point one tensor's bytes into another's: same sizes, overlapping ranges
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+a, c = h["model.layers.0.input_layernorm.weight"], h["model.layers.0.post_attention_layernorm.weight"]
+c["data_offsets"] = [a["data_offsets"][0] + 2, a["data_offsets"][1] + 2]
+hb = json.dumps(h, separators=(",", ":")).encode(); hb += b" " * (n - len(hb))
+assert len(hb) == n
+open(sys.argv[1], "wb").write(b[:8] + hb + b[8 + n:])
+PY
+expect_fail "overlapping tensors" "overlap in the data section" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+
 exit $fail
