@@ -17,10 +17,23 @@
 
 #define ROWS 64 /* logits rows computed per forward */
 
-static int read_ids(const char *text, size_t len, int32_t **out, size_t *n, size_t vocab) {
+/* FILE is read whole; past 1 GiB (some 250M tokens of text) it is refused rather than risk the memory. */
+#define INPUT_MAX_BYTES ((size_t)1 << 30)
+
+/* Parses whitespace- or comma-separated token ids from text[0..len) of FILE; a NUL byte is an error (the
+ * ids after it would otherwise be dropped without a word). */
+static int read_ids(const char *file, const char *text, size_t len, int32_t **out, size_t *n, size_t vocab) {
+    const char *nul = memchr(text, 0, len);
+    if (nul) {
+        fprintf(stderr, "cake perplexity: %s: NUL byte at offset %zu\n", file, (size_t)(nul - text));
+        return -1;
+    }
     size_t cap = len / 2 + 1, k = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return -1;
+    if (!ids) {
+        fprintf(stderr, "cake perplexity: out of memory for the ids of %s\n", file);
+        return -1;
+    }
     const char *p = text;
     for (;;) {
         while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',') p++;
@@ -116,7 +129,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
     if (ck_cli_threads("perplexity", threads) != 0) return 2;
     char *text, err[1024];
     size_t len;
-    if (ck_file_read(file, &text, &len, err, sizeof err) != 0) {
+    if (ck_file_read_max(file, INPUT_MAX_BYTES, &text, &len, err, sizeof err) != 0) {
         fprintf(stderr, "cake perplexity: %s\n", err);
         return 1;
     }
@@ -127,7 +140,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    if (tokens) rc = read_ids(text, len, &ids, &n, ck_engine_vocab(e));
+    if (tokens) rc = read_ids(file, text, len, &ids, &n, ck_engine_vocab(e));
     else if ((rc = ck_engine_encode(e, text, len, 1, &ids, &n, err, sizeof err)) != 0)
         fprintf(stderr, "cake perplexity: %s\n", err);
     free(text);

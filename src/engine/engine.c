@@ -18,7 +18,7 @@ int ck_set_threads(int n, char *note, size_t notelen) { return ck_cpu_threads_se
 static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
     char path[4096];
     if (ck_path_join(path, sizeof path, dir, "tokenizer.json", err, errlen) != 0) return -1;
-    if (!ck_path_exists(path)) return 0;
+    if (!ck_path_exists_any(path)) return 0;
     if (ck_tok_load(dir, &e->tok, err, errlen) != 0) return -1;
     int32_t tv = ck_tok_vocab_size(e->tok);
     if ((size_t)tv > ck_engine_vocab(e))

@@ -117,28 +117,43 @@ int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_
     return 0;
 }
 
+/* Size limits: both files are a few KB in real checkpoints; the limits only stop a runaway read. */
+#define CONFIG_MAX_BYTES ((size_t)4 << 20)
+#define GENERATION_CONFIG_MAX_BYTES ((size_t)1 << 20)
+
+/* Applies DIR/generation_config.json (optional: absent is fine, present but unreadable is an error). */
+static int load_generation_config(const char *dir, ck_config *c, char *err, size_t errlen) {
+    char path[4096];
+    char *text;
+    size_t len;
+    if (ck_path_join(path, sizeof path, dir, "generation_config.json", err, errlen) != 0) return -1;
+    if (!ck_path_exists_any(path)) return 0;
+    if (ck_file_read_max(path, GENERATION_CONFIG_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
+    cJSON *g = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!cJSON_IsObject(g)) {
+        cJSON_Delete(g);
+        return ck_err(err, errlen, "%s: not a JSON object", path);
+    }
+    read_eos(cJSON_GetObjectItemCaseSensitive(g, "eos_token_id"), c);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(g, "bos_token_id");
+    if (token_id(b) >= 0) c->bos_id = token_id(b);
+    cJSON_Delete(g);
+    return 0;
+}
+
 int ck_config_load(const char *dir, ck_config *c, char *err, size_t errlen) {
     char path[4096], why[512];
     char *text;
     size_t len;
     if (ck_path_join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
-    if (ck_file_read(path, &text, &len, err, errlen) != 0) return -1;
+    if (ck_file_read_max(path, CONFIG_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
     int rc = ck_config_parse(text, len, c, why, sizeof why);
     free(text);
     if (rc != 0) return ck_err(err, errlen, "%s: %s", path, why);
-    if (ck_path_join(path, sizeof path, dir, "generation_config.json", err, errlen) == 0 && ck_is_file(path) &&
-        ck_file_read(path, &text, &len, why, sizeof why) == 0) {
-        cJSON *g = cJSON_ParseWithLength(text, len);
-        free(text);
-        if (!cJSON_IsObject(g)) {
-            cJSON_Delete(g);
-            ck_config_free(c);
-            return ck_err(err, errlen, "%s: not a JSON object", path);
-        }
-        read_eos(cJSON_GetObjectItemCaseSensitive(g, "eos_token_id"), c);
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(g, "bos_token_id");
-        if (token_id(b) >= 0) c->bos_id = token_id(b);
-        cJSON_Delete(g);
+    if (load_generation_config(dir, c, err, errlen) != 0) {
+        ck_config_free(c);
+        return -1;
     }
     return 0;
 }

@@ -28,7 +28,8 @@ typedef struct ck_config {
     const cJSON *text;        /* root or root.text_config */
 } ck_config;
 
-/* Loads DIR/config.json and, when present, DIR/generation_config.json (EOS ids there win). */
+/* Loads DIR/config.json and, when present, DIR/generation_config.json (EOS ids there win). Either file
+ * present but not a regular file (FIFO, directory, broken link, device) or over its size limit is an error. */
 int ck_config_load(const char *dir, ck_config *c, char *err, size_t errlen);
 /* Parses config.json text (pure; for tests and fuzzing). */
 int ck_config_parse(const char *json, size_t len, ck_config *c, char *err, size_t errlen);

@@ -149,6 +149,8 @@ void ck_st_free(ck_st *st) {
 
 /* ---- the shard index and multi-file weight sets ---- */
 
+#define CK_ST_INDEX_MAX_BYTES (64u << 20) /* a 1T-parameter index is ~10 MB */
+
 static int cmp_ref(const void *a, const void *b) {
     return strcmp(((const ck_st_ref *)a)->name, ((const ck_st_ref *)b)->name);
 }
@@ -256,7 +258,7 @@ static int open_single(ck_weights *w, const char *name, char *err, size_t errlen
 static int open_index(ck_weights *w, const char *path, char *err, size_t errlen) {
     char *text, why[1024];
     size_t len;
-    if (ck_file_read(path, &text, &len, err, errlen) != 0) return -1;
+    if (ck_file_read_max(path, CK_ST_INDEX_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
     int rc = ck_st_index_parse(text, len, &w->index, why, sizeof why);
     free(text);
     if (rc != 0) return ck_err(err, errlen, "%s: %s", path, why);
@@ -269,9 +271,9 @@ int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen) {
     int rc;
     if (!(w->dir = strdup(dir))) return ck_err(err, errlen, "out of memory");
     if (ck_path_join(path, sizeof path, dir, "model.safetensors.index.json", err, errlen) != 0) rc = -1;
-    else if (ck_path_exists(path)) rc = open_index(w, path, err, errlen);
+    else if (ck_path_exists_any(path)) rc = open_index(w, path, err, errlen);
     else if (ck_path_join(path, sizeof path, dir, "model.safetensors", err, errlen) != 0) rc = -1;
-    else if (ck_path_exists(path)) rc = open_single(w, "model.safetensors", err, errlen);
+    else if (ck_path_exists_any(path)) rc = open_single(w, "model.safetensors", err, errlen);
     else rc = ck_err(err, errlen, "no model.safetensors or model.safetensors.index.json in %s", dir);
     if (rc != 0) ck_weights_close(w);
     return rc;

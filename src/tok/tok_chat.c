@@ -164,10 +164,10 @@ static int render_qwen3(const ck_chat_msg *m, size_t n, int gen, int think, ck_t
 
 /* ---- Llama 3 ---- */
 
-static int render_llama3(const ck_tok *t, const ck_chat_msg *m, size_t n, int gen, ck_tok_buf *b) {
+static int render_llama3(const char *bos, const ck_chat_msg *m, size_t n, int gen, ck_tok_buf *b) {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i == 0) rc |= ck_tok_buf_puts(b, t->bos_str ? t->bos_str : "");
+        if (i == 0) rc |= ck_tok_buf_puts(b, bos);
         rc |= ck_tok_buf_puts(b, "<|start_header_id|>");
         rc |= ck_tok_buf_puts(b, m[i].role);
         rc |= ck_tok_buf_puts(b, "<|end_header_id|>\n\n");
@@ -180,12 +180,12 @@ static int render_llama3(const ck_tok *t, const ck_chat_msg *m, size_t n, int ge
 
 /* ---- Gemma 3 ---- */
 
-static int render_gemma3(const ck_tok *t, const ck_chat_msg *m, size_t n, int gen, ck_tok_buf *b, char *err,
+static int render_gemma3(const char *bos, const ck_chat_msg *m, size_t n, int gen, ck_tok_buf *b, char *err,
                          size_t errlen) {
     int rc = 0;
     sv prefix = {"", 0};
     size_t first = 0;
-    rc |= ck_tok_buf_puts(b, t->bos_str ? t->bos_str : "");
+    rc |= ck_tok_buf_puts(b, bos);
     if (n && is_role(&m[0], "system")) {
         prefix = sv_of(m[0].content);
         first = 1;
@@ -210,24 +210,31 @@ static int render_gemma3(const ck_tok *t, const ck_chat_msg *m, size_t n, int ge
 
 int ck_tok_chat_render(const ck_tok *t, const ck_chat_msg *msgs, size_t n_msgs, int add_generation_prompt,
                        int enable_thinking, char **out, char *err, size_t errlen) {
+    return ck_tok_chat_render_kind(t->chat_kind, t->bos_str, msgs, n_msgs, add_generation_prompt, enable_thinking, out,
+                                   err, errlen);
+}
+
+int ck_tok_chat_render_kind(int kind, const char *bos, const ck_chat_msg *msgs, size_t n_msgs,
+                            int add_generation_prompt, int enable_thinking, char **out, char *err, size_t errlen) {
     *out = NULL;
+    if (!bos) bos = "";
     if (n_msgs && !msgs) return ck_err(err, errlen, "chat: NULL messages");
     for (size_t i = 0; i < n_msgs; i++)
         if (!msgs[i].role || !msgs[i].content)
             return ck_err(err, errlen, "chat: message %zu has no role or content", i);
     ck_tok_buf b = {0};
     int rc;
-    switch (t->chat_kind) {
+    switch (kind) {
     case CK_CHAT_QWEN3:
         rc = render_qwen3(msgs, n_msgs, add_generation_prompt, enable_thinking, &b);
         if (rc) ck_err(err, errlen, "chat: out of memory");
         break;
     case CK_CHAT_LLAMA3:
-        rc = render_llama3(t, msgs, n_msgs, add_generation_prompt, &b);
+        rc = render_llama3(bos, msgs, n_msgs, add_generation_prompt, &b);
         if (rc) ck_err(err, errlen, "chat: out of memory");
         break;
     case CK_CHAT_GEMMA3:
-        rc = render_gemma3(t, msgs, n_msgs, add_generation_prompt, &b, err, errlen);
+        rc = render_gemma3(bos, msgs, n_msgs, add_generation_prompt, &b, err, errlen);
         break;
     default:
         return ck_err(err, errlen, "chat: no supported chat template in tokenizer_config.json");

@@ -225,5 +225,9 @@ void ck_tok_bpe_scratch_free(ck_tok_bpe_scratch *sc);
 
 /* Chat (tok_chat.c): family of a template text, CK_CHAT_*. */
 int ck_tok_chat_detect(const char *tmpl);
+/* ck_tok_chat_render() for the template family kind (CK_CHAT_*) with BOS text bos (NULL: none); touches
+ * no tokenizer, so it can be fuzzed. */
+int ck_tok_chat_render_kind(int kind, const char *bos, const ck_chat_msg *msgs, size_t n_msgs,
+                            int add_generation_prompt, int enable_thinking, char **out, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,14 @@
 
 #define CK_TOK_MAX_IDS (1 << 26)
 
+/* Size limits, far above real files, that only stop a runaway read: tokenizer.json is at most a few
+ * tens of MB (Gemma 3's 262k-token vocabulary: 33 MB); tokenizer_config.json lists the added tokens
+ * (Gemma 3: 1.2 MB); a chat template is a few KB. Optional files that are absent are skipped, but one that
+ * is present and not a regular file (a directory, a FIFO, a broken link) is an error. */
+#define TOKENIZER_MAX_BYTES ((size_t)512 << 20)
+#define TOKENIZER_CONFIG_MAX_BYTES ((size_t)32 << 20)
+#define CHAT_TEMPLATE_MAX_BYTES ((size_t)4 << 20)
+
 static const char GPT2_REGEX[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
@@ -444,8 +452,8 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
     size_t len;
     if (ck_path_join(path, sizeof path, dir, "tokenizer_config.json", err, errlen) != 0) return -1;
     cJSON *cfg = NULL;
-    if (ck_is_file(path)) {
-        if (ck_file_read(path, &buf, &len, err, errlen) != 0) return -1;
+    if (ck_path_exists_any(path)) {
+        if (ck_file_read_max(path, TOKENIZER_CONFIG_MAX_BYTES, &buf, &len, err, errlen) != 0) return -1;
         cfg = cJSON_ParseWithLength(buf, len);
         free(buf);
         if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
@@ -467,7 +475,9 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
     }
     if (!tmpl) {
         if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) return -1;
-        if (ck_is_file(path) && ck_file_read(path, &tmpl, &len, err, errlen) != 0) return -1;
+        if (ck_path_exists_any(path) &&
+            ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)
+            return -1;
     }
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
@@ -485,7 +495,7 @@ int ck_tok_load(const char *dir, ck_tok **out, char *err, size_t errlen) {
     if (ck_path_join(path, sizeof path, dir, "tokenizer.json", err, errlen) != 0) return -1;
     char *buf;
     size_t len;
-    if (ck_file_read(path, &buf, &len, err, errlen) != 0) return -1;
+    if (ck_file_read_max(path, TOKENIZER_MAX_BYTES, &buf, &len, err, errlen) != 0) return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {

@@ -1,0 +1,794 @@
+/* test_backend.c — op-level conformance of one backend instance: every op of the ck_backend table
+ * (backend.h) runs on random inputs of awkward sizes (1, odd, just past powers of two, GQA groups 1/2/4,
+ * windows, soft-capping, partial rotary dims, K=1 and K=4 convolutions, ...) and is compared with plain
+ * double-precision loops written here from the contracts in backend.h (not from the CPU backend's code).
+ * The instance comes from ck_backend_create(CK_TEST_BACKEND (default "cpu"), CK_TEST_DEVICE (default 0));
+ * data moves only through alloc/upload/download/copy/free, weights are host views handed to prepare_weight
+ * (and weight_rows for fused-weight row views), and every op is followed by a sync that must return 0, so
+ * the same file checks a GPU backend unchanged.
+ * Tolerance: |got - want| <= 1e-5 * mag, with mag the magnitude of the terms that produced the value
+ * (sum |x w| for a dot product, the same recurrence on absolute values for the delta rule, ...): what f32
+ * summation order and f32 exp/tanh rounding can move. Pure data movement must match exactly.
+ * Also checked: carried state (conv1d, gated delta) split over two calls equals one call; the error channel
+ * (check_finite -> sync -1 with its tag, then 0); weight_rows out of range and prepare_weight of an unknown
+ * dtype fail with a message. The worst error/mag ratio per op is printed at the end. */
+#include "backend/backend.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RTOL 1e-5
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static ck_backend *B;
+static char desc[200]; /* the case being run, for failure messages */
+static uint32_t rng = 20240611u;
+
+static float frand(void) { /* [-1, 1) */
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+static float urand(void) { return 0.5f * (frand() + 1.0f); } /* [0, 1) */
+
+static void *xmalloc(size_t n) {
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+static float *hrand(size_t n, float s) {
+    float *h = xmalloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = s * frand();
+    return h;
+}
+static double *dnew(size_t n) { return xmalloc(n * sizeof(double)); }
+
+/* ---- backend memory: only through the table ---- */
+
+static float *dev(const float *h, size_t n) { /* n floats, uploaded from h when not NULL */
+    float *d = B->alloc(B, (n ? n : 1) * sizeof *d);
+    if (!d) {
+        fprintf(stderr, "%s: alloc of %zu floats failed\n", B->name, n);
+        exit(2);
+    }
+    if (h && n) B->upload(B, d, h, n * sizeof *d);
+    return d;
+}
+static float *down(const float *d, size_t n) {
+    float *h = xmalloc(n * sizeof *h);
+    if (n) B->download(B, h, d, n * sizeof *h);
+    return h;
+}
+static void synced(const char *op) {
+    int tag = 12345;
+    char err[256] = "";
+    int rc = B->sync(B, &tag, err, sizeof err);
+    CK_EXPECT(rc == 0 && tag == CK_TAG_NONE, "%s %s: sync returned %d (tag %d): %s", op, desc, rc, tag, err);
+}
+
+/* ---- comparison ---- */
+
+typedef struct stat_ {
+    const char *op;
+    double worst;
+} stat_;
+static stat_ stats[32];
+static size_t n_stats;
+
+static void note(const char *op, double r) {
+    size_t i = 0;
+    while (i < n_stats && strcmp(stats[i].op, op)) i++;
+    if (i == n_stats && n_stats < N_OF(stats)) stats[n_stats++] = (stat_){op, 0};
+    if (i < n_stats && r > stats[i].worst) stats[i].worst = r;
+}
+
+/* got (a downloaded result) against want within RTOL * mag[i]; mag NULL: exactly. */
+static void cmp(const char *op, const float *got, const double *want, const double *mag, size_t n) {
+    size_t bad = 0, first = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]), tol = mag ? RTOL * mag[i] : 0;
+        if (mag && mag[i] > 0 && e / mag[i] > worst) worst = e / mag[i];
+        if (!(e <= tol) && !bad++) first = i;
+    }
+    note(op, worst);
+    CK_EXPECT(bad == 0, "%s %s: %zu of %zu values off, first [%zu]: got %.9g want %.9g (tol %.3g)", op, desc, bad,
+              n, first, bad ? got[first] : 0.0, bad ? want[first] : 0.0, bad && mag ? RTOL * mag[first] : 0.0);
+}
+static void cmp_f(const char *op, const float *got, const float *want, size_t n) { /* exact, float want */
+    double *w = dnew(n);
+    for (size_t i = 0; i < n; i++) w[i] = want[i];
+    cmp(op, got, w, NULL, n);
+    free(w);
+}
+
+/* ---- weights: host views prepared on B ---- */
+
+typedef struct hw {
+    ck_tensor t;
+    void *mem;
+} hw;
+
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+static uint16_t to_f16(float f) { /* |f| <= 1: normal or zero halves */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000, e = (u >> 23) & 0xff, man = (u >> 13) & 0x3ff;
+    if (e < 127 - 14) return (uint16_t)sign;
+    return (uint16_t)(sign | ((e - 127 + 15) << 10) | man);
+}
+
+/* A random [rows, cols] weight of dtype dt; vals gets the values as stored (after rounding to dt). */
+static void weight_new(hw *w, ck_dtype dt, size_t rows, size_t cols, double *vals) {
+    size_t n = rows * cols;
+    w->mem = xmalloc(n * (dt == CK_F32 ? 4 : 2));
+    for (size_t i = 0; i < n; i++) {
+        float f = frand();
+        if (dt == CK_F32) ((float *)w->mem)[i] = f, vals[i] = f;
+        else if (dt == CK_BF16) vals[i] = ck_bf16_to_f32(((uint16_t *)w->mem)[i] = to_bf16(f));
+        else vals[i] = ck_f16_to_f32(((uint16_t *)w->mem)[i] = to_f16(f));
+    }
+    w->t = (ck_tensor){.dtype = dt, .ndim = 2, .shape = {rows, cols}, .data = w->mem};
+    char err[256] = "";
+    int rc = B->prepare_weight(B, &w->t, err, sizeof err);
+    CK_EXPECT(rc == 0, "prepare_weight %s [%zu, %zu]: %s", ck_dtype_name(dt), rows, cols, err);
+    if (rc) exit(1);
+}
+static void weight_free(hw *w) {
+    B->release_weight(B, &w->t);
+    free(w->mem);
+}
+
+/* ---- embed, matmul, weight_rows ---- */
+
+static void test_embed(void) {
+    size_t dims[] = {1, 7, 65}, Ts[] = {1, 5}, V = 17;
+    float scales[] = {1.0f, 0.37f};
+    for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        for (size_t di = 0; di < N_OF(dims); di++)
+            for (size_t ti = 0; ti < N_OF(Ts); ti++)
+                for (size_t si = 0; si < N_OF(scales); si++) {
+                    size_t d = dims[di], T = Ts[ti];
+                    snprintf(desc, sizeof desc, "%s d=%zu T=%zu scale=%g", ck_dtype_name(dt), d, T, scales[si]);
+                    hw E;
+                    double *ev = dnew(V * d), *want = dnew(T * d), *mag = dnew(T * d);
+                    weight_new(&E, (ck_dtype)dt, V, d, ev);
+                    int32_t ids[5] = {16, 3, 0, 3, 16};
+                    if (T == 1) ids[0] = (int32_t)(rng % V);
+                    float *y = dev(NULL, T * d);
+                    B->embed(B, y, &E.t, ids, T, scales[si]);
+                    synced("embed");
+                    float *got = down(y, T * d);
+                    for (size_t i = 0; i < T * d; i++) {
+                        want[i] = ev[(size_t)ids[i / d] * d + i % d] * scales[si];
+                        mag[i] = fabs(want[i]);
+                    }
+                    cmp("embed", got, want, mag, T * d);
+                    weight_free(&E);
+                    B->free(B, y);
+                    free(ev), free(want), free(mag), free(got);
+                }
+}
+
+/* want[T, n_out] = x . W^T (+ bias), mag = sum |x w| + |bias| */
+static void matmul_ref(double *want, double *mag, const float *x, const double *W, const float *bias, size_t T,
+                       size_t n_in, size_t n_out) {
+    for (size_t t = 0; t < T; t++)
+        for (size_t o = 0; o < n_out; o++) {
+            double s = bias ? bias[o] : 0, m = bias ? fabs(bias[o]) : 0;
+            for (size_t i = 0; i < n_in; i++) {
+                s += (double)x[t * n_in + i] * W[o * n_in + i];
+                m += fabs((double)x[t * n_in + i] * W[o * n_in + i]);
+            }
+            want[t * n_out + o] = s, mag[t * n_out + o] = m;
+        }
+}
+
+static void matmul_case(ck_dtype dt, size_t T, size_t n_in, size_t n_out, int use_bias) {
+    snprintf(desc, sizeof desc, "%s T=%zu n_in=%zu n_out=%zu bias=%d", ck_dtype_name(dt), T, n_in, n_out, use_bias);
+    hw W;
+    double *wv = dnew(n_out * n_in), *want = dnew(T * n_out), *mag = dnew(T * n_out);
+    weight_new(&W, dt, n_out, n_in, wv);
+    float *x = hrand(T * n_in, 1.0f), *bias = use_bias ? hrand(n_out, 1.0f) : NULL;
+    float *dx = dev(x, T * n_in), *db = use_bias ? dev(bias, n_out) : NULL, *dy = dev(NULL, T * n_out);
+    B->matmul(B, dy, dx, &W.t, db, T);
+    synced("matmul");
+    float *got = down(dy, T * n_out);
+    matmul_ref(want, mag, x, wv, bias, T, n_in, n_out);
+    cmp("matmul", got, want, mag, T * n_out);
+    weight_free(&W);
+    B->free(B, dx), B->free(B, dy);
+    if (db) B->free(B, db);
+    free(wv), free(want), free(mag), free(x), free(bias), free(got);
+}
+
+static void test_matmul(void) {
+    size_t Ts[] = {1, 3, 4, 5, 9}, ins[] = {1, 3, 17, 33, 64, 65, 130}, outs[] = {1, 5, 7, 17};
+    for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
+        for (size_t a = 0; a < N_OF(Ts); a++)
+            for (size_t b = 0; b < N_OF(ins); b++)
+                for (size_t c = 0; c < N_OF(outs); c++)
+                    for (int bias = 0; bias < 2; bias++) matmul_case((ck_dtype)dt, Ts[a], ins[b], outs[c], bias);
+        matmul_case((ck_dtype)dt, 64, 520, 257, 1); /* big enough to be split across threads / blocks */
+    }
+}
+
+/* Splits a fused [5 + 3 + 7, n_in] weight into row views and multiplies through each. */
+static void test_weight_rows(void) {
+    size_t n_in = 33, T = 5, parts[] = {5, 3, 7}, rows = 15;
+    for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
+        hw W;
+        double *wv = dnew(rows * n_in);
+        weight_new(&W, (ck_dtype)dt, rows, n_in, wv);
+        float *x = hrand(T * n_in, 1.0f), *dx = dev(x, T * n_in);
+        char err[256];
+        for (size_t p = 0, r0 = 0; p < N_OF(parts); r0 += parts[p++]) {
+            size_t n = parts[p];
+            snprintf(desc, sizeof desc, "%s view rows [%zu, +%zu) of %zu", ck_dtype_name(dt), r0, n, rows);
+            ck_tensor view;
+            err[0] = 0;
+            int rc = B->weight_rows(B, &view, &W.t, r0, n, err, sizeof err);
+            CK_EXPECT(rc == 0, "weight_rows %s: %s", desc, err);
+            if (rc) continue;
+            float *dy = dev(NULL, T * n);
+            double *want = dnew(T * n), *mag = dnew(T * n);
+            B->matmul(B, dy, dx, &view, NULL, T);
+            synced("matmul(view)");
+            float *got = down(dy, T * n);
+            matmul_ref(want, mag, x, wv + r0 * n_in, NULL, T, n_in, n);
+            cmp("matmul(view)", got, want, mag, T * n);
+            B->free(B, dy);
+            free(want), free(mag), free(got);
+        }
+        ck_tensor view;
+        err[0] = 0;
+        CK_EXPECT(B->weight_rows(B, &view, &W.t, rows - 2, 3, err, sizeof err) != 0 && err[0],
+                  "weight_rows past the end of %s [%zu, %zu] should fail with a message", ck_dtype_name(dt), rows, n_in);
+        weight_free(&W);
+        B->free(B, dx);
+        free(wv), free(x);
+    }
+}
+
+/* ---- norms, rope ---- */
+
+static void test_rmsnorm(void) {
+    size_t rows_[] = {1, 3, 5}, ns[] = {1, 7, 64, 65, 131};
+    float eps = 1e-6f;
+    for (size_t a = 0; a < N_OF(rows_); a++)
+        for (size_t b = 0; b < N_OF(ns); b++)
+            for (int one_plus = 0; one_plus < 2; one_plus++)
+                for (int alias = 0; alias < 2; alias++) {
+                    size_t rows = rows_[a], n = ns[b];
+                    snprintf(desc, sizeof desc, "rows=%zu n=%zu one_plus=%d y==x:%d", rows, n, one_plus, alias);
+                    float *x = hrand(rows * n, 3.0f), *w = hrand(n, 1.0f);
+                    float *dx = dev(x, rows * n), *dw = dev(w, n), *dy = alias ? dx : dev(NULL, rows * n);
+                    B->rmsnorm(B, dy, dx, dw, rows, n, eps, one_plus);
+                    synced("rmsnorm");
+                    float *got = down(dy, rows * n);
+                    double *want = dnew(rows * n), *mag = dnew(rows * n);
+                    for (size_t r = 0; r < rows; r++) {
+                        double ss = 0;
+                        for (size_t i = 0; i < n; i++) ss += (double)x[r * n + i] * x[r * n + i];
+                        double inv = 1.0 / sqrt(ss / (double)n + eps);
+                        for (size_t i = 0; i < n; i++) {
+                            double xi = x[r * n + i] * inv;
+                            want[r * n + i] = xi * (one_plus ? 1.0 + w[i] : w[i]);
+                            mag[r * n + i] = fabs(xi) * (one_plus ? 1.0 + fabs(w[i]) : fabs(w[i]));
+                        }
+                    }
+                    cmp("rmsnorm", got, want, mag, rows * n);
+                    B->free(B, dx), B->free(B, dw);
+                    if (!alias) B->free(B, dy);
+                    free(x), free(w), free(got), free(want), free(mag);
+                }
+}
+
+static void test_rmsnorm_gated(void) {
+    size_t rows_[] = {1, 3, 10}, ns[] = {1, 7, 64, 65};
+    float eps = 1e-6f;
+    for (size_t a = 0; a < N_OF(rows_); a++)
+        for (size_t b = 0; b < N_OF(ns); b++)
+            for (int alias = 0; alias < 2; alias++) {
+                size_t rows = rows_[a], n = ns[b], N = rows * n;
+                snprintf(desc, sizeof desc, "rows=%zu n=%zu y==x:%d", rows, n, alias);
+                float *x = hrand(N, 2.0f), *z = hrand(N, 6.0f), *w = hrand(n, 1.0f);
+                float *dx = dev(x, N), *dz = dev(z, N), *dw = dev(w, n), *dy = alias ? dx : dev(NULL, N);
+                B->rmsnorm_gated(B, dy, dx, dz, dw, rows, n, eps);
+                synced("rmsnorm_gated");
+                float *got = down(dy, N);
+                double *want = dnew(N), *mag = dnew(N);
+                for (size_t r = 0; r < rows; r++) {
+                    double ss = 0;
+                    for (size_t i = 0; i < n; i++) ss += (double)x[r * n + i] * x[r * n + i];
+                    double inv = 1.0 / sqrt(ss / (double)n + eps);
+                    for (size_t i = 0; i < n; i++) {
+                        double zi = z[r * n + i], xw = x[r * n + i] * inv * w[i];
+                        want[r * n + i] = xw * zi / (1.0 + exp(-zi));
+                        mag[r * n + i] = fabs(xw * zi);
+                    }
+                }
+                cmp("rmsnorm_gated", got, want, mag, N);
+                B->free(B, dx), B->free(B, dz), B->free(B, dw);
+                if (!alias) B->free(B, dy);
+                free(x), free(z), free(w), free(got), free(want), free(mag);
+            }
+}
+
+static void test_rope(void) {
+    struct { size_t T, nh, hd, rot; } cs[] = {{1, 1, 2, 2},   {3, 2, 7, 4},   {5, 3, 64, 64},
+                                               {4, 2, 65, 32}, {9, 1, 17, 16}, {1, 4, 128, 64}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t T = cs[c].T, nh = cs[c].nh, hd = cs[c].hd, rot = cs[c].rot, half = rot / 2, N = T * nh * hd;
+        snprintf(desc, sizeof desc, "T=%zu heads=%zu head_dim=%zu rot_dim=%zu", T, nh, hd, rot);
+        float *x = hrand(N, 2.0f), *cs_ = xmalloc(T * half * sizeof(float)), *sn = xmalloc(T * half * sizeof(float));
+        for (size_t i = 0; i < T * half; i++) {
+            double ang = 3.14159 * 4 * frand();
+            cs_[i] = (float)cos(ang), sn[i] = (float)sin(ang);
+        }
+        float *dx = dev(x, N), *dc = dev(cs_, T * half), *ds = dev(sn, T * half);
+        B->rope(B, dx, T, nh, hd, rot, dc, ds);
+        synced("rope");
+        float *got = down(dx, N);
+        double *want = dnew(N), *mag = dnew(N);
+        for (size_t i = 0; i < N; i++) want[i] = x[i]; /* dims past rot_dim: unchanged, exactly */
+        for (size_t t = 0; t < T; t++)
+            for (size_t h = 0; h < nh; h++)
+                for (size_t i = 0; i < half; i++) {
+                    size_t o = (t * nh + h) * hd;
+                    double a = x[o + i], b = x[o + i + half], co = cs_[t * half + i], si = sn[t * half + i];
+                    want[o + i] = a * co - b * si, want[o + i + half] = b * co + a * si;
+                    mag[o + i] = mag[o + i + half] = fabs(a * co) + fabs(b * si) + fabs(a * si) + fabs(b * co);
+                }
+        cmp("rope", got, want, mag, N);
+        B->free(B, dx), B->free(B, dc), B->free(B, ds);
+        free(x), free(cs_), free(sn), free(got), free(want), free(mag);
+    }
+}
+
+/* ---- attention ---- */
+
+/* Reference over host copies (a->out unused); mag = sum p |v| / l * (1 + max_j scale * sum |q k|). */
+static void attn_ref(const ck_attn_args *a, double *want, double *mag) {
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, ctx = a->pos0 + a->T;
+    double *s = dnew(ctx);
+    for (size_t t = 0; t < a->T; t++)
+        for (size_t h = 0; h < a->n_heads; h++) {
+            size_t pos = a->pos0 + t, start = a->window && pos + 1 > a->window ? pos + 1 - a->window : 0;
+            const float *q = a->q + (t * a->n_heads + h) * hd;
+            double mx = -INFINITY, smag = 0, l = 0;
+            for (size_t j = start; j <= pos; j++) {
+                const float *k = a->k_cache + (j * a->n_kv_heads + h / group) * hd;
+                double d = 0, m = 0;
+                for (size_t i = 0; i < hd; i++) d += (double)q[i] * k[i], m += fabs((double)q[i] * k[i]);
+                d *= a->scale;
+                if (a->softcap > 0) d = a->softcap * tanh(d / a->softcap);
+                s[j] = d;
+                if (d > mx) mx = d;
+                if (m * fabs(a->scale) > smag) smag = m * fabs(a->scale);
+            }
+            for (size_t j = start; j <= pos; j++) l += (s[j] = exp(s[j] - mx));
+            for (size_t i = 0; i < hd; i++) {
+                double o = 0, m = 0;
+                for (size_t j = start; j <= pos; j++) {
+                    double v = a->v_cache[(j * a->n_kv_heads + h / group) * hd + i];
+                    o += s[j] * v, m += s[j] * fabs(v);
+                }
+                want[(t * a->n_heads + h) * hd + i] = o / l;
+                mag[(t * a->n_heads + h) * hd + i] = m / l * (1 + smag);
+            }
+        }
+    free(s);
+}
+
+static void test_attention(void) {
+    struct { size_t T, pos0, nh, nkv, hd, window; float scale, softcap; } cs[] = {
+        {1, 0, 1, 1, 1, 0, 1.0f, 0},      {3, 0, 2, 1, 7, 0, 0.4f, 0},      {5, 4, 4, 1, 17, 0, 0.25f, 0},
+        {4, 9, 4, 2, 33, 3, 0.2f, 0},     {9, 2, 3, 3, 64, 4, 1.0f, 2.0f},  {1, 40, 8, 2, 65, 16, 1.0f, 3.0f},
+        {64, 0, 8, 2, 64, 0, 0.15f, 0},   {64, 5, 4, 4, 33, 17, 0.5f, 5.0f}, {3, 0, 4, 2, 8, 1, 1.0f, 0},
+        {1, 70, 2, 1, 128, 0, 0.1f, 0},
+    };
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t T = cs[c].T, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, ctx = cs[c].pos0 + T, cap = ctx + 3;
+        snprintf(desc, sizeof desc, "T=%zu pos0=%zu heads=%zu/%zu head_dim=%zu window=%zu softcap=%g", T,
+                 cs[c].pos0, nh, nkv, hd, cs[c].window, cs[c].softcap);
+        size_t NQ = T * nh * hd, NC = cap * nkv * hd;
+        float *q = hrand(NQ, 2.0f), *kc = hrand(NC, 2.0f), *vc = hrand(NC, 1.0f);
+        for (size_t i = ctx * nkv * hd; i < NC; i++) kc[i] = vc[i] = NAN; /* unfilled rows: never to be read */
+        float *dq = dev(q, NQ), *dk = dev(kc, NC), *dv = dev(vc, NC), *dout = dev(NULL, NQ);
+        ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .out = dout, .T = T, .pos0 = cs[c].pos0,
+                          .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = cs[c].scale,
+                          .window = cs[c].window, .softcap = cs[c].softcap};
+        B->attention(B, &a);
+        synced("attention");
+        float *got = down(dout, NQ);
+        double *want = dnew(NQ), *mag = dnew(NQ);
+        a.q = q, a.k_cache = kc, a.v_cache = vc, a.out = NULL;
+        attn_ref(&a, want, mag);
+        cmp("attention", got, want, mag, NQ);
+        B->free(B, dq), B->free(B, dk), B->free(B, dv), B->free(B, dout);
+        free(q), free(kc), free(vc), free(got), free(want), free(mag);
+    }
+}
+
+/* ---- elementwise and row movement ---- */
+
+static void test_glu(void) {
+    size_t ns[] = {1, 7, 65, 1000};
+    for (size_t c = 0; c < N_OF(ns); c++)
+        for (int act = 0; act < 2; act++) {
+            size_t n = ns[c];
+            snprintf(desc, sizeof desc, "n=%zu act=%s", n, act ? "gelu_tanh" : "silu");
+            float *g = hrand(n, 6.0f), *u = hrand(n, 2.0f), *dg = dev(g, n), *du = dev(u, n), *dout = dev(NULL, n);
+            B->glu(B, dout, dg, du, n, (ck_act)act);
+            synced("glu");
+            float *got = down(dout, n);
+            double *want = dnew(n), *mag = dnew(n);
+            for (size_t i = 0; i < n; i++) {
+                double x = g[i], gu = x * u[i];
+                if (act == CK_ACT_GELU_TANH) {
+                    double arg = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+                    want[i] = 0.5 * gu * (1 + tanh(arg)), mag[i] = 0.5 * fabs(gu) * (2 + fabs(arg));
+                } else {
+                    want[i] = gu / (1 + exp(-x)), mag[i] = fabs(gu);
+                }
+            }
+            cmp("glu", got, want, mag, n);
+            B->free(B, dg), B->free(B, du), B->free(B, dout);
+            free(g), free(u), free(got), free(want), free(mag);
+        }
+}
+
+static void test_rows(void) {
+    size_t rows_[] = {1, 7, 65};
+    for (size_t c = 0; c < N_OF(rows_); c++) {
+        size_t row = rows_[c], V = 17, n = 5;
+        snprintf(desc, sizeof desc, "row=%zu", row);
+        /* gather_rows: repeated and extreme indices */
+        int32_t idx[5] = {16, 0, 3, 3, 7};
+        float *src = hrand(V * row, 1.0f), *dsrc = dev(src, V * row), *ddst = dev(NULL, n * row);
+        B->gather_rows(B, ddst, dsrc, idx, n, row);
+        synced("gather_rows");
+        float *got = down(ddst, n * row), *want = xmalloc(n * row * sizeof *want);
+        for (size_t i = 0; i < n; i++) memcpy(want + i * row, src + (size_t)idx[i] * row, row * sizeof(float));
+        cmp_f("gather_rows", got, want, n * row);
+        /* store_rows: rows [pos0, pos0 + T) of a cache; the others untouched */
+        size_t pos0 = row % 4, T = c == 0 ? 1 : 5, cap = pos0 + T + 2;
+        float *cache = hrand(cap * row, 1.0f), *dcache = dev(cache, cap * row);
+        B->store_rows(B, dcache, dsrc, pos0, T, row);
+        synced("store_rows");
+        float *gc = down(dcache, cap * row);
+        memcpy(cache + pos0 * row, src, T * row * sizeof(float));
+        cmp_f("store_rows", gc, cache, cap * row);
+        /* scatter_add_rows: rows hit several times */
+        int32_t to[9] = {3, 0, 3, 6, 3, 1, 0, 6, 3};
+        float w[9], *dst0 = hrand(7 * row, 1.0f), *dd = dev(dst0, 7 * row);
+        for (size_t i = 0; i < 9; i++) w[i] = frand();
+        B->scatter_add_rows(B, dd, dsrc, to, w, 9, row);
+        synced("scatter_add_rows");
+        float *gs = down(dd, 7 * row);
+        double *ws = dnew(7 * row), *ms = dnew(7 * row);
+        for (size_t i = 0; i < 7 * row; i++) ws[i] = dst0[i], ms[i] = fabs(dst0[i]);
+        for (size_t i = 0; i < 9; i++)
+            for (size_t j = 0; j < row; j++) {
+                ws[(size_t)to[i] * row + j] += (double)w[i] * src[i * row + j];
+                ms[(size_t)to[i] * row + j] += fabs((double)w[i] * src[i * row + j]);
+            }
+        cmp("scatter_add_rows", gs, ws, ms, 7 * row);
+        B->free(B, dsrc), B->free(B, ddst), B->free(B, dcache), B->free(B, dd);
+        free(src), free(got), free(want), free(cache), free(gc), free(dst0), free(gs), free(ws), free(ms);
+    }
+}
+
+static void test_zero_add(void) {
+    size_t ns[] = {1, 7, 65, 1000};
+    for (size_t c = 0; c < N_OF(ns); c++) {
+        size_t n = ns[c], N = n + 5;
+        snprintf(desc, sizeof desc, "n=%zu of %zu", n, N);
+        float *y = hrand(N, 1.0f), *x = hrand(N, 1.0f), *dy = dev(y, N), *dx = dev(x, N);
+        B->add(B, dy, dx, n);
+        synced("add");
+        float *got = down(dy, N);
+        double *want = dnew(N), *mag = dnew(N);
+        for (size_t i = 0; i < N; i++) {
+            want[i] = i < n ? (double)y[i] + x[i] : y[i];
+            mag[i] = i < n ? fabs(y[i]) + fabs(x[i]) : 0;
+        }
+        cmp("add", got, want, mag, N);
+        B->zero(B, dy, n);
+        synced("zero");
+        float *gz = down(dy, N);
+        for (size_t i = 0; i < N; i++) want[i] = i < n ? 0 : y[i];
+        cmp("zero", gz, want, NULL, N);
+        B->free(B, dy), B->free(B, dx);
+        free(y), free(x), free(got), free(gz), free(want), free(mag);
+    }
+}
+
+static void test_copy_rows_sigmoid_mul(void) {
+    struct { size_t rows, n, ss, ds; } cs[] = {{1, 1, 1, 1}, {5, 7, 7, 7}, {5, 7, 10, 9}, {3, 17, 33, 20}, {64, 5, 65, 5}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t rows = cs[c].rows, n = cs[c].n, ss = cs[c].ss, ds = cs[c].ds;
+        snprintf(desc, sizeof desc, "rows=%zu n=%zu src_stride=%zu dst_stride=%zu", rows, n, ss, ds);
+        float *src = hrand(rows * ss, 1.0f), *dst = hrand(rows * ds, 1.0f);
+        float *dsrc = dev(src, rows * ss), *ddst = dev(dst, rows * ds);
+        B->copy_rows(B, ddst, ds, dsrc, ss, rows, n);
+        synced("copy_rows");
+        float *got = down(ddst, rows * ds);
+        for (size_t r = 0; r < rows; r++) memcpy(dst + r * ds, src + r * ss, n * sizeof(float));
+        cmp_f("copy_rows", got, dst, rows * ds);
+        /* sigmoid_mul with the gates read at stride ss out of src */
+        snprintf(desc, sizeof desc, "rows=%zu n=%zu g_stride=%zu", rows, n, ss);
+        for (size_t i = 0; i < rows * ss; i++) src[i] *= 8.0f;
+        float *y = hrand(rows * n, 2.0f), *dy = dev(y, rows * n);
+        B->upload(B, dsrc, src, rows * ss * sizeof(float));
+        B->sigmoid_mul(B, dy, dsrc, ss, rows, n);
+        synced("sigmoid_mul");
+        float *gy = down(dy, rows * n);
+        double *want = dnew(rows * n), *mag = dnew(rows * n);
+        for (size_t r = 0; r < rows; r++)
+            for (size_t i = 0; i < n; i++) {
+                double g = src[r * ss + i];
+                want[r * n + i] = y[r * n + i] / (1 + exp(-g));
+                mag[r * n + i] = fabs(want[r * n + i]) * (1 + fabs(g));
+            }
+        cmp("sigmoid_mul", gy, want, mag, rows * n);
+        B->free(B, dsrc), B->free(B, ddst), B->free(B, dy);
+        free(src), free(dst), free(got), free(y), free(gy), free(want), free(mag);
+    }
+}
+
+/* ---- Gated DeltaNet pieces ---- */
+
+static void test_conv1d(void) {
+    struct { size_t C, K, T1, T2; int silu; } cs[] = {{1, 1, 1, 3, 0},  {5, 4, 1, 3, 1},  {33, 4, 3, 5, 1},
+                                                      {7, 3, 2, 1, 0},  {17, 4, 9, 4, 0}, {5, 1, 4, 4, 1},
+                                                      {6, 5, 1, 1, 1},  {1100, 4, 64, 5, 1}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t C = cs[c].C, K = cs[c].K, S = K - 1, T1 = cs[c].T1, T2 = cs[c].T2, T = T1 + T2;
+        int silu = cs[c].silu;
+        snprintf(desc, sizeof desc, "C=%zu K=%zu T=%zu+%zu silu=%d", C, K, T1, T2, silu);
+        /* xx = [state0; x] as one host array; x = xx + S * C */
+        float *xx = hrand((S + T) * C, 2.0f), *w = hrand(C * K, 1.0f), *x = xx + S * C;
+        double *want = dnew(T * C), *mag = dnew(T * C);
+        for (size_t t = 0; t < T; t++)
+            for (size_t ch = 0; ch < C; ch++) {
+                double s = 0, m = 0;
+                for (size_t j = 0; j < K; j++) {
+                    s += (double)w[ch * K + j] * xx[(t + j) * C + ch];
+                    m += fabs((double)w[ch * K + j] * xx[(t + j) * C + ch]);
+                }
+                want[t * C + ch] = silu ? s / (1 + exp(-s)) : s;
+                mag[t * C + ch] = silu ? 1.1 * m : m;
+            }
+        float *dx = dev(x, T * C), *dw = dev(w, C * K), *dy = dev(NULL, T * C);
+        for (int split = 0; split < 2; split++) { /* one call over T, then two calls T1 + T2 */
+            float *dst = dev(xx, S * C);
+            if (split) {
+                B->conv1d_causal(B, dy, dx, dst, dw, T1, C, K, silu);
+                synced("conv1d_causal");
+                float *st = down(dst, S * C);
+                cmp_f("conv1d_causal state", st, xx + T1 * C, S * C); /* the last K-1 rows of [state0; x1] */
+                free(st);
+                B->conv1d_causal(B, dy + T1 * C, dx + T1 * C, dst, dw, T2, C, K, silu);
+            } else {
+                B->conv1d_causal(B, dy, dx, dst, dw, T, C, K, silu);
+            }
+            synced("conv1d_causal");
+            float *got = down(dy, T * C), *st = down(dst, S * C);
+            cmp("conv1d_causal", got, want, mag, T * C);
+            cmp_f("conv1d_causal state", st, xx + T * C, S * C);
+            B->free(B, dst);
+            free(got), free(st);
+        }
+        B->free(B, dx), B->free(B, dw), B->free(B, dy);
+        free(xx), free(w), free(want), free(mag);
+    }
+}
+
+static void test_gdn_gates(void) {
+    size_t Ts[] = {1, 3, 5}, ns[] = {1, 4, 17};
+    for (size_t a_ = 0; a_ < N_OF(Ts); a_++)
+        for (size_t b_ = 0; b_ < N_OF(ns); b_++)
+            for (int alias = 0; alias < 2; alias++) {
+                size_t T = Ts[a_], n = ns[b_], N = T * n;
+                snprintf(desc, sizeof desc, "T=%zu n=%zu g==a,beta==bl:%d", T, n, alias);
+                float *a = hrand(N, 5.0f), *bl = hrand(N, 6.0f), *A = hrand(n, 1.0f), *dt = hrand(n, 1.0f);
+                a[0] = 25.0f; /* softplus past its linear threshold */
+                if (N > 1) a[1] = -30.0f;
+                float *da = dev(a, N), *dbl = dev(bl, N), *dA = dev(A, n), *ddt = dev(dt, n);
+                float *dg = alias ? da : dev(NULL, N), *dbeta = alias ? dbl : dev(NULL, N);
+                B->gdn_gates(B, dg, dbeta, da, dbl, dA, ddt, T, n);
+                synced("gdn_gates");
+                float *gg = down(dg, N), *gb = down(dbeta, N);
+                double *wg = dnew(N), *mg = dnew(N), *wb = dnew(N), *mb = dnew(N);
+                for (size_t t = 0; t < T; t++)
+                    for (size_t h = 0; h < n; h++) {
+                        size_t i = t * n + h;
+                        double z = (double)a[i] + dt[h];
+                        wg[i] = -exp(A[h]) * log1p(exp(z));
+                        mg[i] = fabs(wg[i]) * (1 + fabs(a[i]) + fabs(dt[h]));
+                        wb[i] = 1 / (1 + exp(-(double)bl[i]));
+                        mb[i] = wb[i] * (1 + fabs(bl[i]));
+                    }
+                cmp("gdn_gates g", gg, wg, mg, N);
+                cmp("gdn_gates beta", gb, wb, mb, N);
+                B->free(B, da), B->free(B, dbl), B->free(B, dA), B->free(B, ddt);
+                if (!alias) B->free(B, dg), B->free(B, dbeta);
+                free(a), free(bl), free(A), free(dt), free(gg), free(gb), free(wg), free(mg), free(wb), free(mb);
+            }
+}
+
+static void test_gated_delta(void) {
+    struct { size_t T1, T2, nk, nv, dk, dv; int l2; } cs[] = {
+        {1, 3, 1, 1, 1, 1, 1},  {3, 5, 2, 4, 7, 5, 1},    {4, 1, 2, 2, 17, 33, 0},
+        {5, 4, 1, 2, 64, 65, 1}, {2, 7, 3, 3, 16, 8, 0}, {64, 9, 2, 4, 32, 33, 1},
+    };
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t T1 = cs[c].T1, T = T1 + cs[c].T2, nk = cs[c].nk, nv = cs[c].nv, dk = cs[c].dk, dv = cs[c].dv;
+        size_t koff = nk * dk, voff = 2 * nk * dk, stride = voff + nv * dv + 3, NS = nv * dk * dv, NO = T * nv * dv;
+        int l2 = cs[c].l2;
+        float qs = 1.0f / sqrtf((float)dk);
+        snprintf(desc, sizeof desc, "T=%zu+%zu heads k/v=%zu/%zu dims k/v=%zu/%zu l2norm=%d stride=%zu", T1, T - T1,
+                 nk, nv, dk, dv, l2, stride);
+        float *mix = hrand(T * stride, 1.0f), *g = xmalloc(T * nv * sizeof *g), *beta = xmalloc(T * nv * sizeof *g);
+        float *S0 = hrand(NS, 0.5f);
+        if (!l2) /* keep the recurrence contracting without normalization: |k|^2 <= 1 */
+            for (size_t t = 0; t < T; t++)
+                for (size_t i = 0; i < nk * dk; i++) mix[t * stride + koff + i] *= qs;
+        for (size_t i = 0; i < T * nv; i++) g[i] = -2.0f * urand(), beta[i] = urand();
+        /* reference, with M the same recurrence on magnitudes */
+        double *S = dnew(NS), *M = dnew(NS), *want = dnew(NO), *mag = dnew(NO), *q = dnew(dk), *k = dnew(dk);
+        double *d = dnew(dv), *dm = dnew(dv);
+        for (size_t i = 0; i < NS; i++) S[i] = S0[i], M[i] = fabs(S0[i]);
+        for (size_t t = 0; t < T; t++)
+            for (size_t h = 0; h < nv; h++) {
+                const float *qt = mix + t * stride + (h / (nv / nk)) * dk, *kt = qt + koff, *vt = mix + t * stride + voff + h * dv;
+                double nq = 0, nkk = 0, decay = exp(g[t * nv + h]), bt = beta[t * nv + h];
+                for (size_t i = 0; i < dk; i++) nq += (double)qt[i] * qt[i], nkk += (double)kt[i] * kt[i];
+                nq = l2 ? 1 / sqrt(nq + 1e-6) : 1, nkk = l2 ? 1 / sqrt(nkk + 1e-6) : 1;
+                for (size_t i = 0; i < dk; i++) q[i] = qt[i] * nq * qs, k[i] = kt[i] * nkk;
+                double *Sh = S + h * dk * dv, *Mh = M + h * dk * dv;
+                for (size_t j = 0; j < dv; j++) d[j] = vt[j], dm[j] = fabs(vt[j]);
+                for (size_t i = 0; i < dk; i++)
+                    for (size_t j = 0; j < dv; j++) {
+                        Sh[i * dv + j] *= decay, Mh[i * dv + j] *= decay;
+                        d[j] -= Sh[i * dv + j] * k[i], dm[j] += Mh[i * dv + j] * fabs(k[i]);
+                    }
+                for (size_t j = 0; j < dv; j++) want[(t * nv + h) * dv + j] = mag[(t * nv + h) * dv + j] = 0;
+                for (size_t i = 0; i < dk; i++)
+                    for (size_t j = 0; j < dv; j++) {
+                        Sh[i * dv + j] += k[i] * bt * d[j], Mh[i * dv + j] += fabs(k[i]) * bt * dm[j];
+                        want[(t * nv + h) * dv + j] += Sh[i * dv + j] * q[i];
+                        mag[(t * nv + h) * dv + j] += Mh[i * dv + j] * fabs(q[i]);
+                    }
+            }
+        float *dmix = dev(mix, T * stride), *dg = dev(g, T * nv), *db = dev(beta, T * nv), *dout = dev(NULL, NO);
+        for (int split = 0; split < 2; split++) { /* one call over T, then two calls T1 + T2 */
+            float *dS = dev(S0, NS);
+            for (size_t t0 = 0; t0 < T;) {
+                size_t n = split && t0 == 0 ? T1 : T - t0;
+                const float *row = dmix + t0 * stride;
+                ck_gdn_args a = {.q = row, .k = row + koff, .v = row + voff, .q_stride = stride, .k_stride = stride,
+                                 .v_stride = stride, .g = dg + t0 * nv, .beta = db + t0 * nv, .state = dS,
+                                 .out = dout + t0 * nv * dv, .T = n, .n_k_heads = nk, .n_v_heads = nv,
+                                 .k_head_dim = dk, .v_head_dim = dv, .l2norm = l2, .q_scale = qs};
+                B->gated_delta(B, &a);
+                synced("gated_delta");
+                t0 += n;
+            }
+            float *got = down(dout, NO), *st = down(dS, NS);
+            cmp("gated_delta", got, want, mag, NO);
+            cmp("gated_delta state", st, S, M, NS);
+            B->free(B, dS);
+            free(got), free(st);
+        }
+        B->free(B, dmix), B->free(B, dg), B->free(B, db), B->free(B, dout);
+        free(mix), free(g), free(beta), free(S0), free(S), free(M), free(want), free(mag), free(q), free(k), free(d),
+            free(dm);
+    }
+}
+
+/* ---- memory ops and the error channel ---- */
+
+static void test_memory(void) {
+    size_t n = 37;
+    snprintf(desc, sizeof desc, "%zu floats", n);
+    float *h = hrand(n, 1.0f), *d1 = dev(h, n), *d2 = dev(NULL, n), *zeros = xmalloc(n * sizeof(float));
+    float *g2 = down(d2, n);
+    cmp_f("alloc (zeroed)", g2, zeros, n);
+    B->copy(B, d2 + 3, d1 + 5, 17 * sizeof(float));
+    B->clear(B, d1 + 2, 9 * sizeof(float));
+    synced("copy/clear");
+    float *g1 = down(d1, n), *g2b = down(d2, n), *w2 = xmalloc(n * sizeof(float));
+    memcpy(w2 + 3, h + 5, 17 * sizeof(float));
+    cmp_f("copy", g2b, w2, n);
+    memset(h + 2, 0, 9 * sizeof(float));
+    cmp_f("clear", g1, h, n);
+    B->download(B, w2, d1 + 20, 4 * sizeof(float)); /* partial transfers at offsets */
+    B->upload(B, d2 + 30, w2, 4 * sizeof(float));
+    synced("upload/download");
+    float *g3 = down(d2 + 30, 4);
+    cmp_f("upload/download at offsets", g3, h + 20, 4);
+    B->free(B, d1), B->free(B, d2);
+    free(h), free(zeros), free(g1), free(g2), free(g2b), free(w2), free(g3);
+}
+
+static void test_errors(void) {
+    size_t n = 65;
+    float *h = hrand(n, 1.0f), *d = dev(h, n);
+    int tag = 0;
+    char err[256] = "";
+    snprintf(desc, sizeof desc, "check_finite");
+    B->check_finite(B, d, n, 7);
+    synced("check_finite of a finite buffer");
+    h[n - 1] = NAN;
+    B->upload(B, d, h, n * sizeof *h);
+    B->check_finite(B, d, n - 1, 7); /* the NaN is past the n checked */
+    synced("check_finite short of the NaN");
+    B->check_finite(B, d, n, 7);
+    int rc = B->sync(B, &tag, err, sizeof err);
+    CK_EXPECT(rc == -1 && tag == 7 && err[0], "NaN: sync returned %d, tag %d, '%s'", rc, tag, err);
+    rc = B->sync(B, &tag, err, sizeof err);
+    CK_EXPECT(rc == 0 && tag == CK_TAG_NONE, "sync after a reported failure returned %d (tag %d)", rc, tag);
+    h[n - 1] = 1.0f, h[3] = -INFINITY;
+    B->upload(B, d, h, n * sizeof *h);
+    B->check_finite(B, d, n, CK_TAG_HEAD); /* the first failure wins */
+    B->check_finite(B, d, n, 3);
+    err[0] = 0;
+    rc = B->sync(B, &tag, err, sizeof err);
+    CK_EXPECT(rc == -1 && tag == CK_TAG_HEAD && err[0], "-inf: sync returned %d, tag %d, '%s'", rc, tag, err);
+    rc = B->sync(B, NULL, err, sizeof err);
+    CK_EXPECT(rc == 0, "second sync (tag NULL) returned %d", rc);
+    B->free(B, d);
+    free(h);
+    /* a dtype the backend cannot know must fail with a message, not crash */
+    ck_dtype bad[] = {CK_DTYPE_COUNT, (ck_dtype)99};
+    uint8_t mem[64] = {0};
+    for (size_t i = 0; i < N_OF(bad); i++) {
+        ck_tensor t = {.dtype = bad[i], .ndim = 2, .shape = {2, 4}, .data = mem};
+        err[0] = 0;
+        rc = B->prepare_weight(B, &t, err, sizeof err);
+        CK_EXPECT(rc != 0 && err[0], "prepare_weight of dtype %d returned %d, '%s'", (int)bad[i], rc, err);
+    }
+}
+
+int main(void) {
+    const char *kind = getenv("CK_TEST_BACKEND"), *dev_s = getenv("CK_TEST_DEVICE");
+    char err[256] = "";
+    if (!kind || !*kind) kind = "cpu";
+    if (ck_backend_create(kind, dev_s && *dev_s ? atoi(dev_s) : 0, &B, err, sizeof err) != 0) {
+        fprintf(stderr, "test_backend: cannot create backend '%s': %s\n", kind, err);
+        return 1;
+    }
+    printf("backend: %s (CK_TEST_BACKEND=%s)\n", B->name, kind);
+    test_memory();
+    test_embed();
+    test_matmul();
+    test_weight_rows();
+    test_rmsnorm();
+    test_rmsnorm_gated();
+    test_rope();
+    test_attention();
+    test_glu();
+    test_rows();
+    test_zero_add();
+    test_copy_rows_sigmoid_mul();
+    test_conv1d();
+    test_gdn_gates();
+    test_gated_delta();
+    test_errors(); /* last: prepare_weight of unknown dtypes */
+    for (size_t i = 0; i < n_stats; i++) printf("  %-26s worst |err| / mag = %.3g\n", stats[i].op, stats[i].worst);
+    ck_backend_destroy(B);
+    return ck_test_done("test_backend");
+}
