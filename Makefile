@@ -37,12 +37,13 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer targets (clang): FUZZ_SECONDS per target, corpora under build-fuzz/corpus.
+# libFuzzer targets (clang): FUZZ_SECONDS per target, corpora under build-fuzz/corpus (the Hub's JSON
+# replies are seeded from the fake Hub of the tests).
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load hub_json; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	cp tests/data/qwen3-s/model.safetensors build-fuzz/corpus/safetensors/
 	cp tests/data/*/config.json build-fuzz/corpus/config/ 2>/dev/null; \
@@ -51,6 +52,8 @@ fuzz: deps
 	./build-fuzz/fuzz_config -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/config
 	CK_FUZZ_TOKENIZER=tests/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
 	./build-fuzz/fuzz_tok_load -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=400000 build-fuzz/corpus/tok_load
+	python3 tests/hub_server.py corpus --data tests/data --out build-fuzz/corpus/hub_json
+	./build-fuzz/fuzz_hub_json -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/hub_json
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
