@@ -37,12 +37,13 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer targets (clang): FUZZ_SECONDS per target, corpora under build-fuzz/corpus.
+# libFuzzer targets (clang): FUZZ_SECONDS per target, corpora under build-fuzz/corpus (the Hub's JSON
+# replies are seeded from the fake Hub of the tests).
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load chat st_index; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load chat st_index hub_json; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
 	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
@@ -57,6 +58,8 @@ fuzz: deps
 	./build-fuzz/fuzz_tok_load -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=400000 build-fuzz/corpus/tok_load
 	./build-fuzz/fuzz_chat -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/chat
 	./build-fuzz/fuzz_st_index -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/st_index
+	python3 tests/hub_server.py corpus --data tests/data --out build-fuzz/corpus/hub_json
+	./build-fuzz/fuzz_hub_json -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/hub_json
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

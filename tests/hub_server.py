@@ -13,10 +13,14 @@ and answers the way the Hub does:
 Test hooks:
   GET /_control?drop=N     the next N transfers of model.safetensors from /cdn send half their bytes
                            and then drop the connection
+  GET /_control?trickle=N  the next N transfers of model.safetensors from /cdn send 512 bytes at once,
+                           then 2 bytes a second until the client gives up
   every request is logged to --log as "METHOD PATH range=<Range header or ->".
 Repos: cake-test/tiny-qwen3 and mirror-org/tiny-qwen3 (plain), cake-test/gated-qwen3 (needs
 "Authorization: Bearer hf_test_token"), cake-test/corrupt-qwen3 (model.safetensors served with one byte
-flipped while its sha256 is announced), cake-test/sharded-qwen3 (weights split into two shards + index).
+flipped while its sha256 is announced), cake-test/sharded-qwen3 (weights split into two shards + index), cake-test/huge-info (its model info is a JSON reply
+of more than 64 MiB).
+`hub_server.py corpus --data DIR --out D` writes those JSON replies as seed files for the fuzzer.
 `hub_server.py check-layout --data DIR --cache C --repo R --files a,b` checks that R sits in cache C the
 way huggingface_hub lays it out: refs/main holds the commit (no newline); snapshots/<commit> holds exactly
 those files, each a relative symlink ../../blobs/<etag>; every blob is named by its ETag (sha256 for LFS,
@@ -30,6 +34,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -92,6 +97,7 @@ def build_repos(data):
         "cake-test/gated-qwen3": {"files": base, "gated": True},
         "cake-test/corrupt-qwen3": {"files": base, "corrupt": "model.safetensors"},
         "cake-test/sharded-qwen3": {"files": sharded},
+        "cake-test/huge-info": {"files": base, "huge": True},
     }
     for name, r in repos.items():
         r["commit"] = hashlib.sha1(("commit of " + name).encode()).hexdigest()
@@ -106,6 +112,37 @@ def build_repos(data):
             }
             r["meta"][f]["etag"] = r["meta"][f]["sha256"] if lfs else r["meta"][f]["oid"]
     return repos
+
+
+def model_info(rid, r):
+    return {"_id": "x", "id": rid, "modelId": rid, "sha": r["commit"], "private": False,
+            "gated": "manual" if r.get("gated") else False,
+            "siblings": [{"rfilename": f} for f in sorted(r["files"])]}
+
+
+def tree_entries(r):
+    entries = []
+    for f in sorted(r["files"]):
+        m = r["meta"][f]
+        e = {"type": "file", "oid": m["oid"], "size": m["size"], "path": f}
+        if m["lfs"]:
+            e["lfs"] = {"oid": m["sha256"], "size": m["size"], "pointerSize": 134}
+        entries.append(e)
+    return entries
+
+
+def write_corpus(repos, out):
+    """Seeds for fuzz/fuzz_hub_json.c: the model info and tree listing of each repo, the shard index."""
+    os.makedirs(out, exist_ok=True)
+    for rid, r in repos.items():
+        leaf = rid.replace("/", "--")
+        if not r.get("huge"):
+            with open(os.path.join(out, "info-" + leaf), "w") as f:
+                json.dump(model_info(rid, r), f)
+        with open(os.path.join(out, "tree-" + leaf), "w") as f:
+            json.dump(tree_entries(r), f)
+    with open(os.path.join(out, "index"), "wb") as f:
+        f.write(repos["cake-test/sharded-qwen3"]["files"]["model.safetensors.index.json"])
 
 
 class Hub(BaseHTTPRequestHandler):
@@ -167,6 +204,8 @@ class Hub(BaseHTTPRequestHandler):
         if parts[0] == "_control":
             if "drop" in query:
                 self.server.drop = int(query["drop"][0])
+            if "trickle" in query:
+                self.server.trickle = int(query["trickle"][0])
             return self.send(200, b"ok\n", head=head)
         if parts[0] == "api" and len(parts) >= 6 and parts[1] == "models":
             rid, r = self.repo(parts[2], parts[3], head)
@@ -175,19 +214,15 @@ class Hub(BaseHTTPRequestHandler):
             rev = urllib.parse.unquote(url.path.split("/")[6]) if len(parts) > 5 else ""
             if not self.rev_ok(r, rev, head):
                 return
+            if parts[4] == "revision" and len(parts) == 6 and r.get("huge"):
+                pad = b" " * ((64 << 20) + 4096)
+                body = b'{"sha": "%s", "siblings": [], "pad": "' % r["commit"].encode() + pad + b'"}'
+                return self.send(200, body, {"Content-Type": "application/json"}, head)
             if parts[4] == "revision" and len(parts) == 6:
-                info = {"_id": "x", "id": rid, "modelId": rid, "sha": r["commit"], "private": False,
-                        "gated": "manual" if r.get("gated") else False,
-                        "siblings": [{"rfilename": f} for f in sorted(r["files"])]}
-                return self.send(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, head)
+                return self.send(200, json.dumps(model_info(rid, r)).encode(), {"Content-Type": "application/json"},
+                                 head)
             if parts[4] == "tree":
-                entries = []
-                for f in sorted(r["files"]):
-                    m = r["meta"][f]
-                    e = {"type": "file", "oid": m["oid"], "size": m["size"], "path": f}
-                    if m["lfs"]:
-                        e["lfs"] = {"oid": m["sha256"], "size": m["size"], "pointerSize": 134}
-                    entries.append(e)
+                entries = tree_entries(r)
                 if query.get("recursive", ["false"])[0] not in ("true", "True", "1"):
                     entries = [e for e in entries if "/" not in e["path"]]
                 cursor = int(query.get("cursor", ["0"])[0])
@@ -242,19 +277,30 @@ class Hub(BaseHTTPRequestHandler):
             code = 206
             hdrs = dict(hdrs, **{"Content-Range": "bytes %d-%d/%d" % (start, len(body) - 1, len(body))})
         part = body[start:]
-        drop = False
+        drop = trickle = False
         if droppable and not head and fname == "model.safetensors":
             with self.server.lock:
                 if self.server.drop > 0:
                     self.server.drop -= 1
                     drop = True
-        if not drop:
+                elif self.server.trickle > 0:
+                    self.server.trickle -= 1
+                    trickle = True
+        if not drop and not trickle:
             return self.send(code, part, hdrs, head)
         self.send_response(code)
         for k, v in hdrs.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(part)))
         self.end_headers()
+        if trickle:
+            self.wfile.write(part[:512])
+            self.wfile.flush()
+            for i in range(512, len(part), 2):  # ends when the client hangs up (BrokenPipeError)
+                time.sleep(1)
+                self.wfile.write(part[i:i + 2])
+                self.wfile.flush()
+            return
         self.wfile.write(part[:len(part) // 2])
         self.wfile.flush()
         self.close_connection = True
@@ -313,22 +359,25 @@ class Server(ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["serve", "manifest", "check-layout"])
+    ap.add_argument("mode", choices=["serve", "manifest", "check-layout", "corpus"])
     ap.add_argument("--data", required=True)
     ap.add_argument("--port-file")
     ap.add_argument("--log", default=os.devnull)
     ap.add_argument("--cache")
     ap.add_argument("--repo")
     ap.add_argument("--files")
+    ap.add_argument("--out")
     a = ap.parse_args()
     repos = build_repos(a.data)
     if a.mode == "manifest":
         json.dump({k: {"commit": v["commit"], "meta": v["meta"]} for k, v in repos.items()}, sys.stdout, indent=1)
         return
+    if a.mode == "corpus":
+        return write_corpus(repos, a.out)
     if a.mode == "check-layout":
         return check_layout(repos, a.cache, a.repo, a.files.split(","))
     srv = Server(("127.0.0.1", 0), Hub)
-    srv.repos, srv.log, srv.drop, srv.lock = repos, a.log, 0, threading.Lock()
+    srv.repos, srv.log, srv.drop, srv.trickle, srv.lock = repos, a.log, 0, 0, threading.Lock()
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(srv.server_port))

@@ -134,6 +134,24 @@ expect "list shows the corrupt repo as partial" grep -Eq "^cake-test/corrupt-qwe
 run "$BIN/test_hub_cache" diskfull "$HUB/cdn/cake-test--tiny-qwen3/model.safetensors"
 expect "a write error (disk full) aborts the transfer as a disk error" rc 0
 
+# a model info larger than the 64 MiB cap: a clear error; under `make asan` the `run` check above also
+# catches a leak of the partial reply (LeakSanitizer)
+run "$CAKE" pull cake-test/huge-info
+expect "an oversized JSON reply from the Hub: clear error, exit 1" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q 'larger than 64 MiB' '$T/err'"
+expect "and nothing is left in the cache" test ! -e "$C/models--cake-test--huge-info"
+
+# a cache root that is a regular file is an error, not an empty cache
+echo "not a directory" > "$T/file"
+run env HF_HUB_CACHE="$T/file" "$CAKE" list
+expect "list with HF_HUB_CACHE naming a regular file: clear error, exit 1" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q 'HF cache.*not a directory' '$T/err'"
+run env CAKE_CACHE="$T/file" "$CAKE" list
+expect "list with CAKE_CACHE naming a regular file: clear error, exit 1" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q 'worker cache.*not a directory' '$T/err'"
+run env HF_HUB_CACHE="$T/file" "$CAKE" rm -y cake-test/tiny-qwen3
+expect "rm with HF_HUB_CACHE naming a regular file says so" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q 'not a directory' '$T/err'"
+: > "$T/log"
+run env HF_HUB_CACHE="$T/file" "$CAKE" pull cake-test/tiny-qwen3
+expect "pull with HF_HUB_CACHE naming a regular file fails before asking the Hub anything" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q 'not a directory' '$T/err' && [ ! -s '$T/log' ]"
+
 # --- interrupted pull resumes with Range ---------------------------------------------------------
 run "$CAKE" rm -y cake-test/tiny-qwen3
 expect "rm -y deletes without asking" sh -c "[ $(cat "$T/rc") = 0 ] && [ ! -e '$C/models--cake-test--tiny-qwen3' ]"
@@ -164,6 +182,23 @@ expect "one dropped connection is retried within the pull" sh -c "[ $(cat "$T/rc
 layout cake-test/tiny-qwen3 "$FILES"
 expect "and the result is intact" grep -q "layout ok" "$T/layout"
 
+# --- a server that trickles (2 bytes/s) is given up on, and the bytes so far are kept ------------------
+rm -rf "$C/models--cake-test--tiny-qwen3"
+control trickle=3
+run timeout 60 env CAKE_HUB_LOW_SPEED_TIME=1 "$CAKE" pull cake-test/tiny-qwen3
+control trickle=0
+expect "a trickling download is given up: clear error, exit 1 (not hung: exit 124)" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q 'too slow' '$T/err' && grep -q 'again to resume' '$T/err'"
+INC=$(ls "$C"/models--cake-test--tiny-qwen3/blobs/*.incomplete 2>/dev/null | head -1)
+HAVE=$(wc -c < "$INC" 2>/dev/null || echo 0)
+HAVE=$((HAVE + 0))
+expect "the trickled bytes stay as a partial .incomplete blob ($HAVE bytes)" sh -c "[ $HAVE -ge 512 ] && [ $HAVE -lt 530744 ]"
+expect "the given-up model has no ref and no snapshot" sh -c "[ ! -e '$C/models--cake-test--tiny-qwen3/refs/main' ] && [ ! -e '$C/models--cake-test--tiny-qwen3/snapshots' ]"
+: > "$T/log"
+run "$CAKE" pull cake-test/tiny-qwen3
+expect "the next pull resumes at byte $HAVE and completes" sh -c "[ $(cat "$T/rc") = 0 ] && grep -q 'model.safetensors range=bytes=$HAVE-' '$T/log'"
+layout cake-test/tiny-qwen3 "$FILES"
+expect "and the result is intact" grep -q "layout ok" "$T/layout"
+
 # --- corrupt blob already in the cache: --verify finds it ------------------------------------------
 B=$(readlink -f "$C/models--cake-test--tiny-qwen3/snapshots/"*/model.safetensors)
 printf 'X' | dd of="$B" bs=1 seek=200 conv=notrunc 2>/dev/null
@@ -171,6 +206,23 @@ run "$CAKE" pull --verify cake-test/tiny-qwen3
 expect "pull --verify re-downloads a cached blob whose SHA-256 is wrong" sh -c "[ $(cat "$T/rc") = 0 ] && grep -q 'corrupt' '$T/err'"
 layout cake-test/tiny-qwen3 "$FILES"
 expect "and repairs it" grep -q "layout ok" "$T/layout"
+
+# --- a refs/main that is not usable: list agrees with the resolver ------------------------------------
+R="$C/models--cake-test--tiny-qwen3"
+cp "$R/refs/main" "$T/ref"
+printf 'garbage' > "$R/refs/main"
+run "$CAKE" list
+expect "a garbage refs/main is listed partial, with the reason" sh -c "grep -Eq '^cake-test/tiny-qwen3 +partial' '$T/out' && grep -q 'does not hold a commit' '$T/out'"
+run env HF_HUB_OFFLINE=1 "$BIN/test_hub_cache" resolve cake-test/tiny-qwen3
+expect "as the resolver refuses it" rc 1
+printf '0123456789abcdef0123456789abcdef01234567' > "$R/refs/main"
+run "$CAKE" list
+expect "a refs/main naming a missing snapshot is listed partial" sh -c "grep -Eq '^cake-test/tiny-qwen3 +partial' '$T/out' && grep -q 'no directory' '$T/out'"
+run env HF_HUB_OFFLINE=1 "$BIN/test_hub_cache" resolve cake-test/tiny-qwen3
+expect "as the resolver refuses it" rc 1
+cp "$T/ref" "$R/refs/main"
+run "$CAKE" list
+expect "with its ref back it is complete again" grep -Eq "^cake-test/tiny-qwen3 +complete" "$T/out"
 
 # --- list across both caches, rm ----------------------------------------------------------------------
 MC=$(python3 -c "import hashlib; print(hashlib.sha1(b'commit of mirror-org/tiny-qwen3').hexdigest())")

@@ -1,7 +1,9 @@
 /* test_hub_cache.c — the HF-cache library without a network: environment -> cache locations and token,
  * name validation, repo id <-> directory names, completeness of snapshots (dangling links, missing
- * shards), listing both caches, name/suffix matching, ck_hub_find, ck_hub_resolve for local paths,
- * cached repos and HF_HUB_OFFLINE, and ck_model_remove's refusal to delete outside the caches.
+ * shards, a refs/main that holds no commit or names a missing snapshot), listing both caches (and
+ * refusing a cache root that is a regular file), name/suffix matching, ck_hub_find, ck_hub_resolve for
+ * local paths, cached repos and HF_HUB_OFFLINE, ck_model_remove's refusal to delete outside the caches,
+ * and the parsers of the Hub's JSON replies (hub/api.h).
  *
  * Extra modes used by tests/test_hub.sh while its fake Hub runs (environment set by the script):
  *   test_hub_cache resolve ORG/NAME   prints "<local|cached|pulled> <dir>" via ck_hub_resolve, the
@@ -9,6 +11,7 @@
  *   test_hub_cache diskfull URL       downloads URL into /dev/full: must fail as CK_HTTP_DISK/ENOSPC */
 #include "testutil.h"
 
+#include "hub/api.h"
 #include "hub/http.h"
 #include "hub/paths.h"
 #include "hub/resolve.h"
@@ -76,6 +79,51 @@ static void make_repo(const char *dir, const char *wname, int with_ref) {
         snprintf(rel, sizeof rel, "hub/%s/refs/main", dir);
         put(rel, C1);
     }
+}
+
+/* ck_hub_*_parse on small replies, including what fuzzing turned up */
+static void test_api(void) {
+    char err[256];
+    ck_hub_info info;
+    const char *good = "{\"sha\":\"1111111111111111111111111111111111111111\",\"siblings\":[{\"rfilename\":"
+                       "\"config.json\"},{\"rfilename\":\"../x\"},{\"rfilename\":7},{\"rfilename\":\"a/b.bin\"}]}";
+    CK_EXPECT(ck_hub_info_parse(good, strlen(good), &info, err, sizeof err) == 0, "%s", err);
+    CK_EXPECT(!strcmp(info.commit, C1) && info.siblings.n == 2 && !strcmp(info.siblings.v[1], "a/b.bin"),
+              "info %s %zu", info.commit, info.siblings.n);
+    ck_hub_info_free(&info);
+    const char *nosha = "{\"sha\":\"main\",\"siblings\":[{\"rfilename\":\"config.json\"}]}";
+    CK_EXPECT(ck_hub_info_parse(nosha, strlen(nosha), &info, err, sizeof err) == -1 && strstr(err, "commit"),
+              "no commit: %s", err);
+    CK_EXPECT(ck_hub_info_parse("[1", 2, &info, err, sizeof err) == -1, "truncated info");
+
+    ck_hub_tree t;
+    memset(&t, 0, sizeof t);
+    /* sizes out of int64_t range (1e999 parses as inf), fractional or negative are unknown; an oid that is
+     * not lowercase hex is no sha256; directories and unsafe paths are skipped */
+    const char *page = "[{\"type\":\"file\",\"path\":\"a\",\"size\":1e999},"
+                       "{\"type\":\"file\",\"path\":\"b\",\"size\":1.5},"
+                       "{\"type\":\"file\",\"path\":\"c\",\"size\":-3,\"lfs\":{\"oid\":"
+                       "\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\",\"size\":9}},"
+                       "{\"type\":\"file\",\"path\":\"d\",\"size\":5,\"lfs\":{\"oid\":"
+                       "\"abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\",\"size\":9}},"
+                       "{\"type\":\"directory\",\"path\":\"e\"},{\"type\":\"file\",\"path\":\"/etc/x\"}]";
+    CK_EXPECT(ck_hub_tree_parse(page, strlen(page), &t, err, sizeof err) == 0, "%s", err);
+    CK_EXPECT(t.n == 4, "tree entries %zu", t.n);
+    if (t.n == 4) {
+        CK_EXPECT(t.v[0].size == -1 && t.v[1].size == -1 && t.v[2].size == -1, "sizes %lld %lld %lld",
+                  (long long)t.v[0].size, (long long)t.v[1].size, (long long)t.v[2].size);
+        CK_EXPECT(!t.v[2].sha256[0] && t.v[3].size == 9 && strlen(t.v[3].sha256) == 64, "lfs entries");
+    }
+    CK_EXPECT(ck_hub_tree_parse("{}", 2, &t, err, sizeof err) == -1 && t.n == 4, "not an array: %s", err);
+    ck_hub_tree_free(&t);
+
+    ck_hub_names sh;
+    const char *idx = "{\"weight_map\":{\"x\":\"m-1.safetensors\",\"y\":\"m-2.safetensors\",\"z\":\"m-1.safetensors\"}}";
+    CK_EXPECT(ck_hub_weight_map_parse(idx, strlen(idx), &sh, err, sizeof err) == 0 && sh.n == 2, "shards %zu", sh.n);
+    ck_hub_names_free(&sh);
+    const char *bad = "{\"weight_map\":{\"x\":\"../../etc/passwd\"}}";
+    CK_EXPECT(ck_hub_weight_map_parse(bad, strlen(bad), &sh, err, sizeof err) == -1, "unsafe shard name");
+    CK_EXPECT(ck_hub_weight_map_parse("{}", 2, &sh, err, sizeof err) == -1 && strstr(err, "weight_map"), "%s", err);
 }
 
 static int mode_resolve(const char *repo) {
@@ -217,6 +265,10 @@ int main(int argc, char **argv) {
     snprintf(buf, sizeof buf, "hub/models--org--sharded/snapshots/%s/model.safetensors.index.json", C1);
     put(buf, "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"b\":\"model-00002-of-00002.safetensors\"}}");
     put("hub/models--org--a/blobs/cccc.incomplete", "12345");
+    make_repo("models--org--badref", "model.safetensors", 0); /* a complete snapshot, but refs/main garbage */
+    put("hub/models--org--badref/refs/main", "not a commit\n");
+    make_repo("models--org--lostref", "model.safetensors", 0); /* refs/main names a snapshot that is not there */
+    put("hub/models--org--lostref/refs/main", "2222222222222222222222222222222222222222");
     put("hub/datasets--org--data/x", "not a model");
     put("cake/models/work--m/config.json", "{}");
     put("cake/models/work--m/model.gguf", "GGUF");
@@ -224,15 +276,22 @@ int main(int argc, char **argv) {
 
     ck_model_list l;
     CK_EXPECT(ck_models_scan(hub, cake, &l, err, sizeof err) == 0, "%s", err);
-    CK_EXPECT(l.n == 7, "entries %zu", l.n);
-    const char *want[][3] = {{"org/a", "1", "hf"},         {"org/dangling", "0", "hf"}, {"org/noweights", "0", "hf"},
-                             {"org/sharded", "0", "hf"},   {"other/a", "1", "hf"},      {"work/half", "0", "worker"},
-                             {"work/m", "1", "worker"}};
-    for (size_t i = 0; i < l.n && i < 7; i++) {
+    CK_EXPECT(l.n == 9, "entries %zu", l.n);
+    const char *want[][3] = {{"org/a", "1", "hf"},         {"org/badref", "0", "hf"},   {"org/dangling", "0", "hf"},
+                             {"org/lostref", "0", "hf"},   {"org/noweights", "0", "hf"}, {"org/sharded", "0", "hf"},
+                             {"other/a", "1", "hf"},       {"work/half", "0", "worker"}, {"work/m", "1", "worker"}};
+    for (size_t i = 0; i < l.n && i < 9; i++) {
         CK_EXPECT(!strcmp(l.v[i].name, want[i][0]), "entry %zu name %s", i, l.v[i].name);
         CK_EXPECT(l.v[i].complete == atoi(want[i][1]), "%s complete %d", l.v[i].name, l.v[i].complete);
         CK_EXPECT(!strcmp(l.v[i].source == CK_SRC_HF ? "hf" : "worker", want[i][2]), "%s source", l.v[i].name);
+        CK_EXPECT((l.v[i].why[0] == 0) == l.v[i].complete, "%s why '%s'", l.v[i].name, l.v[i].why);
+        /* list and run agree: with a refs/main, an HF entry is complete exactly when the resolver takes it */
+        if (l.v[i].source == CK_SRC_HF && strcmp(l.v[i].name, "other/a"))
+            CK_EXPECT((ck_hub_find(hub, l.v[i].name, "main", buf, sizeof buf, err, sizeof err) == 0) == l.v[i].complete,
+                      "%s: list says %d, resolver: %s", l.v[i].name, l.v[i].complete, err);
     }
+    CK_EXPECT(l.n == 9 && strstr(l.v[1].why, "does not hold a commit"), "badref why: %s", l.n > 1 ? l.v[1].why : "");
+    CK_EXPECT(l.n == 9 && strstr(l.v[3].why, "no directory"), "lostref why: %s", l.n > 3 ? l.v[3].why : "");
     /* sizes: blobs aaaa (22) + bbbb (7) + the 5-byte .incomplete */
     CK_EXPECT(l.n && l.v[0].size_bytes == 22 + 7 + 5, "size %llu", (unsigned long long)l.v[0].size_bytes);
 
@@ -282,12 +341,23 @@ int main(int argc, char **argv) {
     CK_EXPECT(ck_model_remove(&l.v[0], hub, cake, err, sizeof err) == 0, "%s", err);
     snprintf(buf, sizeof buf, "%s/models--org--a", hub);
     CK_EXPECT(!ck_is_dir(buf), "removed");
-    CK_EXPECT(ck_model_remove(&l.v[6], hub, cake, err, sizeof err) == 0, "%s", err);
+    CK_EXPECT(ck_model_remove(&l.v[8], hub, cake, err, sizeof err) == 0, "%s", err);
     snprintf(buf, sizeof buf, "%s/models/work--m", cake);
     CK_EXPECT(!ck_is_dir(buf), "worker model removed");
     snprintf(buf, sizeof buf, "%s/models--other--a/blobs/bbbb", hub);
     CK_EXPECT(access(buf, F_OK) == 0, "other repos untouched");
     ck_models_free(&l);
+
+    /* a cache root that is a regular file is an error, not an empty cache */
+    put("plainfile", "x");
+    snprintf(buf, sizeof buf, "%s/plainfile", root);
+    CK_EXPECT(ck_models_scan(buf, cake, &l, err, sizeof err) == -1 && strstr(err, "not a directory"), "hf file: %s", err);
+    CK_EXPECT(ck_models_scan(hub, buf, &l, err, sizeof err) == -1 && strstr(err, "not a directory"), "cake file: %s", err);
+    snprintf(exp, sizeof exp, "%s/none", root);
+    CK_EXPECT(ck_models_scan(exp, exp, &l, err, sizeof err) == 0 && l.n == 0, "missing roots are empty: %s", err);
+    ck_models_free(&l);
+
+    test_api();
 
     snprintf(buf, sizeof buf, "rm -rf '%s'", root);
     if (system(buf) != 0) fprintf(stderr, "cleanup failed\n");

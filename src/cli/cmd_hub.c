@@ -147,7 +147,9 @@ static void pull_usage(FILE *f) {
             "  --verify        re-check the SHA-256 of weights already in the cache\n"
             "  -h, --help      show this help\n\n"
             "environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (for gated or private repos;\n"
-            "else the token file $HF_HOME/token), HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE.\n");
+            "else the token file $HF_HOME/token), HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE,\n"
+            "CAKE_HUB_LOW_SPEED_TIME (seconds below 1 KiB/s after which a transfer is given up and retried;\n"
+            "default 30).\n");
 }
 
 int ck_cmd_pull(int argc, char **argv) {
@@ -265,6 +267,9 @@ int ck_cmd_list(int argc, char **argv) {
         printf("%-*s  %-8s  %12s  %s\n", (int)w, l.v[i].name, l.v[i].complete ? "complete" : "partial", s,
                l.v[i].source == CK_SRC_HF ? "hf" : "worker");
     }
+    int noted = 0; /* why each incomplete one is not usable, below the table */
+    for (size_t i = 0; i < l.n; i++)
+        if (!l.v[i].complete) printf("%s  %s\n", noted++ ? "" : "\n", l.v[i].why);
     ck_models_free(&l);
     return 0;
 }

@@ -3,6 +3,7 @@
  * fields describe the last response. */
 #include "hub/http.h"
 #include "base/err.h"
+#include "base/grow.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -14,6 +15,16 @@
 
 #define BODY_CAP ((size_t)64 << 20)
 #define ERR_BODY_CAP ((size_t)64 << 10)
+
+/* seconds of CK_HTTP_LOW_SPEED_BYTES/s or less after which a transfer is given up (see http.h) */
+static long low_speed_time_s(void) {
+    const char *v = getenv("CAKE_HUB_LOW_SPEED_TIME");
+    if (!v || !*v) return CK_HTTP_LOW_SPEED_TIME_S;
+    char *end;
+    errno = 0;
+    long t = strtol(v, &end, 10);
+    return (errno || *end || t < 1 || t > 86400) ? CK_HTTP_LOW_SPEED_TIME_S : t;
+}
 
 int ck_url_encode(const char *s, int keep_slash, char *out, size_t cap) {
     static const char hex[] = "0123456789ABCDEF";
@@ -144,6 +155,7 @@ typedef struct sink {
     ck_http_resp *r;
     CURL *curl;
     size_t cap;           /* memory cap for r->body */
+    size_t body_cap;      /* bytes allocated for r->body */
     int fd;               /* -1: everything to memory */
     int decided;          /* download: whether the first body byte chose file vs memory */
     int to_file;
@@ -154,8 +166,8 @@ typedef struct sink {
 
 static size_t to_memory(sink *s, const char *data, size_t len) {
     ck_http_resp *r = s->r;
-    if (r->body_len + len > s->cap) return 0;
-    char *nb = realloc(r->body, r->body_len + len + 1);
+    if (len > s->cap - r->body_len) return 0; /* body_len <= cap always */
+    char *nb = ck_grow(r->body, &s->body_cap, r->body_len + len + 1, 1, 4096);
     if (!nb) return 0;
     memcpy(nb + r->body_len, data, len);
     r->body = nb;
@@ -227,8 +239,8 @@ static void common_opts(ck_http *h, const char *url, struct curl_slist **hdrs, c
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "cake/0.1 (hf-cache compatible)");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);   /* abort a transfer stalled for 30 s */
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)CK_HTTP_LOW_SPEED_BYTES);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, low_speed_time_s());
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
@@ -254,6 +266,8 @@ static ck_http_kind classify(CURLcode rc, const ck_http_resp *r, const char *url
         ck_err(err, errlen, "cannot reach %s: %s", url, why);
         return CK_HTTP_NET;
     case CURLE_OPERATION_TIMEDOUT:
+        ck_err(err, errlen, "transfer from %s timed out: %s", url, why);
+        return r->status ? CK_HTTP_CUT : CK_HTTP_NET;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -288,11 +302,15 @@ ck_http_kind ck_http_get(ck_http *h, const char *url, ck_http_resp *r, char *err
     CURLcode rc = curl_easy_perform(h->curl);
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(hdrs);
+    ck_http_kind k;
     if (rc == CURLE_WRITE_ERROR) {
-        ck_err(err, errlen, "answer from %s is too large", url);
-        return CK_HTTP_FAIL;
+        ck_err(err, errlen, "the answer from %s is larger than %zu MiB", url, BODY_CAP >> 20);
+        k = CK_HTTP_FAIL;
+    } else {
+        k = classify(rc, r, url, ebuf, err, errlen);
     }
-    return classify(rc, r, url, ebuf, err, errlen);
+    if (k != CK_HTTP_OK) ck_http_resp_free(r); /* a partial body is of no use */
+    return k;
 }
 
 ck_http_kind ck_http_head(ck_http *h, const char *url, ck_http_resp *r, char *err, size_t errlen) {

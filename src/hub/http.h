@@ -5,12 +5,17 @@
  * Invariants: the Bearer token is sent only to URLs on the token's origin (the endpoint) — curl also
  * drops it when a redirect leaves that host; a download writes into the file only the body of a 200
  * or 206 response (an error page never lands in a blob), truncating first when a ranged request is
- * answered 200; a write failure (ENOSPC, EIO...) aborts the transfer and is reported as CK_HTTP_DISK. */
+ * answered 200; a write failure (ENOSPC, EIO...) aborts the transfer and is reported as CK_HTTP_DISK;
+ * a transfer slower than CK_HTTP_LOW_SPEED_BYTES per second for $CAKE_HUB_LOW_SPEED_TIME seconds
+ * (default CK_HTTP_LOW_SPEED_TIME_S) is given up, as CK_HTTP_CUT once an answer has begun. */
 #ifndef CK_HUB_HTTP_H
 #define CK_HUB_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define CK_HTTP_LOW_SPEED_BYTES 1024
+#define CK_HTTP_LOW_SPEED_TIME_S 30
 
 typedef enum {
     CK_HTTP_OK = 0,   /* a response arrived (look at status) */
@@ -48,7 +53,8 @@ int ck_http_open(ck_http *h, const char *endpoint, const char *token, char *err,
 void ck_http_close(ck_http *h);
 void ck_http_resp_free(ck_http_resp *r);
 
-/* GET url into r->body (at most 64 MiB), following redirects. */
+/* GET url into r->body (at most 64 MiB), following redirects. On any result but CK_HTTP_OK, r holds
+ * no body (nothing to free). */
 ck_http_kind ck_http_get(ck_http *h, const char *url, ck_http_resp *r, char *err, size_t errlen);
 /* HEAD url, not following redirects. */
 ck_http_kind ck_http_head(ck_http *h, const char *url, ck_http_resp *r, char *err, size_t errlen);

@@ -1,14 +1,14 @@
-/* pull.c — `cake pull`: Hub API (model info + tree), file selection, resumable verified blob downloads
- * and the snapshot/refs layout of huggingface_hub (see pull.h for the invariants). One pull is one
- * sequential pass: info -> tree -> per file (HEAD resolve -> blob) -> links -> ref. */
+/* pull.c — `cake pull`: Hub API (model info + tree, parsed by api.h), file selection, resumable verified
+ * blob downloads and the snapshot/refs layout of huggingface_hub (see pull.h for the invariants). One
+ * pull is one sequential pass: info -> tree -> per file (HEAD resolve -> blob) -> links -> ref. */
 #include "hub/pull.h"
 #include "base/grow.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "base/sha256.h"
+#include "hub/api.h"
 #include "hub/http.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,12 +22,6 @@
 #include <unistd.h>
 
 #define URL_MAX 6144
-
-typedef struct remote_file {   /* one entry of the tree listing */
-    char *path;
-    int64_t size;              /* -1 unknown */
-    char sha256[65];           /* "" unless an LFS file */
-} remote_file;
 
 typedef struct item {          /* one file this pull places in the snapshot */
     char name[1025];
@@ -47,10 +41,8 @@ typedef struct ctx {
     char blobs[CK_PATH_MAX], locks[CK_PATH_MAX], snapshot[CK_PATH_MAX];
     const char *repo, *revision;
     char commit[41];
-    char **siblings;
-    size_t n_siblings;
-    remote_file *tree;
-    size_t n_tree;
+    ck_hub_info info;          /* commit and file names at the revision */
+    ck_hub_tree tree;          /* sizes and LFS hashes, when the listing was available */
     item *items;
     size_t n_items, cap_items;
     ck_pull_result *res;
@@ -133,49 +125,30 @@ static int net_error(ctx *c, ck_http_kind k, const char *why, char *err, size_t 
 
 /* ---- Hub API ---- */
 
-static int get_json(ctx *c, const char *url, const char *file, cJSON **out, ck_http_resp *r, char *err, size_t errlen) {
+/* GET url expecting 200: returns 0 with the body in r (the caller frees it), or -1 with err and r empty */
+static int get_ok(ctx *c, const char *url, ck_http_resp *r, char *err, size_t errlen) {
     char why[1024];
     ck_http_kind k = ck_http_get(&c->http, url, r, why, sizeof why);
     if (k != CK_HTTP_OK) return net_error(c, k, why, err, errlen);
     if (r->status != 200) {
-        http_error(c, r, file, url, err, errlen);
+        http_error(c, r, NULL, url, err, errlen);
         ck_http_resp_free(r);
         return -1;
-    }
-    *out = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
-    if (!*out) {
-        ck_http_resp_free(r);
-        return ck_err(err, errlen, "the Hub sent invalid JSON for %s", url);
     }
     return 0;
 }
 
 static int model_info(ctx *c, char *err, size_t errlen) {
-    char url[URL_MAX], rev[800], repo[400];
+    char url[URL_MAX], rev[800], repo[400], why[256];
     ck_url_encode(c->revision, 0, rev, sizeof rev);
     ck_url_encode(c->repo, 1, repo, sizeof repo);
     snprintf(url, sizeof url, "%s/api/models/%s/revision/%s", c->endpoint, repo, rev);
     ck_http_resp r;
-    cJSON *j;
-    if (get_json(c, url, NULL, &j, &r, err, errlen) != 0) return -1;
+    if (get_ok(c, url, &r, err, errlen) != 0) return -1;
+    int rc = ck_hub_info_parse(r.body ? r.body : "", r.body_len, &c->info, why, sizeof why);
     ck_http_resp_free(&r);
-    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "sha");
-    if (cJSON_IsString(sha) && ck_hub_is_commit(sha->valuestring)) memcpy(c->commit, sha->valuestring, 41);
-    const cJSON *sib = cJSON_GetObjectItemCaseSensitive(j, "siblings");
-    int n = cJSON_IsArray(sib) ? cJSON_GetArraySize(sib) : 0;
-    c->siblings = calloc((size_t)n + 1, sizeof *c->siblings);
-    if (!c->siblings) {
-        cJSON_Delete(j);
-        return ck_err(err, errlen, "out of memory");
-    }
-    const cJSON *it;
-    cJSON_ArrayForEach(it, sib) {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "rfilename");
-        if (cJSON_IsString(f) && ck_hub_filename_valid(f->valuestring))
-            c->siblings[c->n_siblings++] = strdup(f->valuestring);
-    }
-    cJSON_Delete(j);
-    if (!c->commit[0]) return ck_err(err, errlen, "the Hub did not report the commit of %s@%s", c->repo, c->revision);
+    if (rc != 0) return ck_err(err, errlen, "unusable answer from the Hub for %s@%s: %s", c->repo, c->revision, why);
+    memcpy(c->commit, c->info.commit, sizeof c->commit);
     return 0;
 }
 
@@ -184,72 +157,42 @@ static void tree_listing(ctx *c) {
     char url[URL_MAX], repo[400];
     ck_url_encode(c->repo, 1, repo, sizeof repo);
     snprintf(url, sizeof url, "%s/api/models/%s/tree/%s?recursive=true", c->endpoint, repo, c->commit);
-    size_t cap = 0;
     for (int page = 0; page < 1000 && url[0]; page++) {
         ck_http_resp r;
-        cJSON *j;
         char why[1024];
-        if (get_json(c, url, NULL, &j, &r, why, sizeof why) != 0) {
+        int rc = get_ok(c, url, &r, why, sizeof why);
+        if (rc == 0) {
+            snprintf(url, sizeof url, "%s", r.link_next);
+            rc = ck_hub_tree_parse(r.body ? r.body : "", r.body_len, &c->tree, why, sizeof why);
+            ck_http_resp_free(&r);
+        }
+        if (rc != 0) {
             note(c, "file list unavailable, sizes will come from the downloads (%s)", why);
             return;
         }
-        snprintf(url, sizeof url, "%s", r.link_next);
-        ck_http_resp_free(&r);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, j) {
-            const cJSON *path = cJSON_GetObjectItemCaseSensitive(it, "path");
-            const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-            if (!cJSON_IsString(path) || (cJSON_IsString(type) && strcmp(type->valuestring, "file"))) continue;
-            remote_file *nt = ck_grow(c->tree, &cap, c->n_tree + 1, sizeof *nt, 64);
-            if (!nt) break;
-            c->tree = nt;
-            remote_file *rf = &c->tree[c->n_tree];
-            memset(rf, 0, sizeof *rf);
-            rf->path = strdup(path->valuestring);
-            if (!rf->path) break;
-            const cJSON *size = cJSON_GetObjectItemCaseSensitive(it, "size");
-            rf->size = cJSON_IsNumber(size) && size->valuedouble >= 0 ? (int64_t)size->valuedouble : -1;
-            const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(it, "lfs");
-            const cJSON *oid = lfs ? cJSON_GetObjectItemCaseSensitive(lfs, "oid") : NULL;
-            const cJSON *lsize = lfs ? cJSON_GetObjectItemCaseSensitive(lfs, "size") : NULL;
-            if (cJSON_IsString(oid) && strlen(oid->valuestring) == 64) {
-                snprintf(rf->sha256, sizeof rf->sha256, "%s", oid->valuestring);
-                if (cJSON_IsNumber(lsize) && lsize->valuedouble >= 0) rf->size = (int64_t)lsize->valuedouble;
-            }
-            c->n_tree++;
-        }
-        cJSON_Delete(j);
     }
 }
 
-static const remote_file *tree_find(const ctx *c, const char *name) {
-    for (size_t i = 0; i < c->n_tree; i++)
-        if (!strcmp(c->tree[i].path, name)) return &c->tree[i];
+static const ck_hub_file *tree_find(const ctx *c, const char *name) {
+    for (size_t i = 0; i < c->tree.n; i++)
+        if (!strcmp(c->tree.v[i].path, name)) return &c->tree.v[i];
     return NULL;
 }
 
-static int has_sibling(const ctx *c, const char *name) {
-    for (size_t i = 0; i < c->n_siblings; i++)
-        if (!strcmp(c->siblings[i], name)) return 1;
-    return 0;
-}
+static int has_sibling(const ctx *c, const char *name) { return ck_hub_names_has(&c->info.siblings, name); }
 
 static int add_item(ctx *c, const char *name, char *err, size_t errlen) {
     for (size_t i = 0; i < c->n_items; i++)
         if (!strcmp(c->items[i].name, name)) return 0;
     if (strlen(name) >= sizeof c->items[0].name) return ck_err(err, errlen, "file name too long: %s", name);
-    if (c->n_items == c->cap_items) {
-        size_t nc = c->cap_items ? c->cap_items * 2 : 16;
-        item *ni = realloc(c->items, nc * sizeof *ni);
-        if (!ni) return ck_err(err, errlen, "out of memory");
-        c->items = ni;
-        c->cap_items = nc;
-    }
+    item *ni = ck_grow(c->items, &c->cap_items, c->n_items + 1, sizeof *ni, 16);
+    if (!ni) return ck_err(err, errlen, "out of memory");
+    c->items = ni;
     item *it = &c->items[c->n_items++];
     memset(it, 0, sizeof *it);
     snprintf(it->name, sizeof it->name, "%s", name);
     it->size = -1;
-    const remote_file *rf = tree_find(c, name);
+    const ck_hub_file *rf = tree_find(c, name);
     if (rf) {
         it->size = rf->size;
         memcpy(it->sha256, rf->sha256, sizeof it->sha256);
@@ -550,9 +493,10 @@ static int select_base(ctx *c, char *err, size_t errlen) {
         return add_item(c, "model.safetensors.index.json", err, errlen);
     if (has_sibling(c, "model.safetensors")) return add_item(c, "model.safetensors", err, errlen);
     int any = 0;
-    for (size_t i = 0; i < c->n_siblings; i++)
-        if (!strchr(c->siblings[i], '/') && ends_with(c->siblings[i], ".safetensors")) {
-            if (add_item(c, c->siblings[i], err, errlen) != 0) return -1;
+    const ck_hub_names *sib = &c->info.siblings;
+    for (size_t i = 0; i < sib->n; i++)
+        if (!strchr(sib->v[i], '/') && ends_with(sib->v[i], ".safetensors")) {
+            if (add_item(c, sib->v[i], err, errlen) != 0) return -1;
             any = 1;
         }
     if (!any)
@@ -567,24 +511,19 @@ static int select_shards(ctx *c, const item *index, char *err, size_t errlen) {
     char *text;
     size_t len;
     if (ck_file_read(index->blob, &text, &len, err, errlen) != 0) return -1;
-    cJSON *j = cJSON_ParseWithLength(text, len);
+    ck_hub_names shards;
+    char why[256];
+    int rc = ck_hub_weight_map_parse(text, len, &shards, why, sizeof why);
     free(text);
-    const cJSON *map = j ? cJSON_GetObjectItemCaseSensitive(j, "weight_map") : NULL;
-    int rc = 0;
-    if (!cJSON_IsObject(map)) rc = ck_err(err, errlen, "%s: model.safetensors.index.json has no weight_map", c->repo);
-    for (const cJSON *it = rc ? NULL : map->child; it; it = it->next) {
-        if (!cJSON_IsString(it) || !ck_hub_filename_valid(it->valuestring)) {
-            rc = ck_err(err, errlen, "%s: the index names an invalid shard file", c->repo);
-            break;
-        }
-        if (!has_sibling(c, it->valuestring)) {
+    if (rc != 0) return ck_err(err, errlen, "%s: %s", c->repo, why);
+    for (size_t i = 0; i < shards.n && rc == 0; i++) {
+        if (!has_sibling(c, shards.v[i]))
             rc = ck_err(err, errlen, "file %s (named by model.safetensors.index.json) not found in %s at revision %s",
-                        it->valuestring, c->repo, c->revision);
-            break;
-        }
-        if ((rc = add_item(c, it->valuestring, err, errlen)) != 0) break;
+                        shards.v[i], c->repo, c->revision);
+        else
+            rc = add_item(c, shards.v[i], err, errlen);
     }
-    cJSON_Delete(j);
+    ck_hub_names_free(&shards);
     return rc;
 }
 
@@ -621,6 +560,9 @@ int ck_hub_pull(const ck_pull_opts *o, ck_pull_result *res, char *err, size_t er
     if (ck_hub_home_dir(c->home, sizeof c->home, err, errlen) != 0) return -1;
     if (o->cache_dir) snprintf(c->cache, sizeof c->cache, "%s", o->cache_dir);
     else if (ck_hub_cache_dir(c->cache, sizeof c->cache, err, errlen) != 0) return -1;
+    struct stat st;
+    if (stat(c->cache, &st) == 0 ? !S_ISDIR(st.st_mode) : errno == ENOTDIR)
+        return ck_err(err, errlen, "the HF cache %s (HF_HUB_CACHE / HF_HOME) is not a directory", c->cache);
     if (o->endpoint) snprintf(c->endpoint, sizeof c->endpoint, "%s", o->endpoint);
     else if (ck_hub_endpoint(c->endpoint, sizeof c->endpoint, err, errlen) != 0) return -1;
     if (o->token) snprintf(token, sizeof token, "%s", o->token);
@@ -664,10 +606,8 @@ int ck_hub_pull(const ck_pull_opts *o, ck_pull_result *res, char *err, size_t er
     rc = 0;
 out:
     ck_http_close(&c->http);
-    for (size_t i = 0; i < c->n_siblings; i++) free(c->siblings[i]);
-    free(c->siblings);
-    for (size_t i = 0; i < c->n_tree; i++) free(c->tree[i].path);
-    free(c->tree);
+    ck_hub_info_free(&c->info);
+    ck_hub_tree_free(&c->tree);
     free(c->items);
     return rc;
 }

@@ -5,8 +5,8 @@
 #include "base/grow.h"
 #include "base/err.h"
 #include "base/file.h"
+#include "hub/api.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -38,24 +38,17 @@ static int index_complete(const char *dir, char *why, size_t whylen) {
         ck_err(why, whylen, "cannot read model.safetensors.index.json");
         return 0;
     }
-    cJSON *j = cJSON_ParseWithLength(text, len);
+    ck_hub_names shards;
+    int parsed = ck_hub_weight_map_parse(text, len, &shards, why, whylen) == 0;
     free(text);
-    cJSON *map = j ? cJSON_GetObjectItemCaseSensitive(j, "weight_map") : NULL;
-    int ok = cJSON_IsObject(map);
-    if (!ok) ck_err(why, whylen, "model.safetensors.index.json has no weight_map");
-    for (cJSON *it = ok ? map->child : NULL; it; it = it->next) {
-        if (!cJSON_IsString(it) || !ck_hub_filename_valid(it->valuestring)) {
-            ck_err(why, whylen, "model.safetensors.index.json names an invalid shard");
+    if (!parsed) return 0;
+    int ok = 1;
+    for (size_t i = 0; ok && i < shards.n; i++)
+        if (!has_file(dir, shards.v[i])) {
+            ck_err(why, whylen, "missing shard %s", shards.v[i]);
             ok = 0;
-            break;
         }
-        if (!has_file(dir, it->valuestring)) {
-            ck_err(why, whylen, "missing shard %s", it->valuestring);
-            ok = 0;
-            break;
-        }
-    }
-    cJSON_Delete(j);
+    ck_hub_names_free(&shards);
     return ok;
 }
 
@@ -118,25 +111,44 @@ static void newest_snapshot(const char *repo_dir, char *out, size_t cap) {
     closedir(d);
 }
 
-static int scan_hf(const char *root, ck_model_list *l, size_t *cap, char *err, size_t errlen) {
-    DIR *d = opendir(root);
-    if (!d) {
-        if (errno == ENOENT || errno == ENOTDIR) return 0;
-        return ck_err(err, errlen, "cannot read %s: %s", root, strerror(errno));
+/* Judges an HF repo the way `run` would: by refs/main when it exists (whatever it holds), else (a pull
+ * pinned to a commit writes no ref) by its newest snapshot. */
+static void judge_hf(const char *root, ck_model_entry *e) {
+    char ref[CK_PATH_MAX], why[512];
+    struct stat st;
+    if (ck_path_join(ref, sizeof ref, e->path, "refs/main", NULL, 0) == 0 && lstat(ref, &st) == 0) {
+        e->complete = ck_hub_find(root, e->name, "main", e->snapshot, sizeof e->snapshot, e->why, sizeof e->why) == 0;
+        if (!e->complete) e->snapshot[0] = 0;
+        return;
     }
+    newest_snapshot(e->path, e->snapshot, sizeof e->snapshot);
+    if (!e->snapshot[0]) ck_err(e->why, sizeof e->why, "%s has no snapshot (an earlier pull did not finish)", e->name);
+    else if (!(e->complete = ck_model_dir_complete(e->snapshot, why, sizeof why)))
+        ck_err(e->why, sizeof e->why, "%s is incomplete: %s", e->name, why);
+}
+
+/* opendir of a cache directory: NULL with *rc 0 when it does not exist (an empty cache), NULL with *rc -1
+ * and err when it cannot be read or is not a directory */
+static DIR *open_cache(const char *dir, const char *what, int *rc, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    *rc = 0;
+    if (d || errno == ENOENT) return d;
+    if (errno == ENOTDIR) *rc = ck_err(err, errlen, "%s %s is not a directory", what, dir);
+    else *rc = ck_err(err, errlen, "cannot read %s %s: %s", what, dir, strerror(errno));
+    return NULL;
+}
+
+static int scan_hf(const char *root, ck_model_list *l, size_t *cap, char *err, size_t errlen) {
+    int rc;
+    DIR *d = open_cache(root, "the HF cache (HF_HUB_CACHE / HF_HOME)", &rc, err, errlen);
+    if (!d) return rc;
     for (struct dirent *de; (de = readdir(d));) {
         ck_model_entry e;
         memset(&e, 0, sizeof e);
         if (!ck_hub_repo_from_dirname(de->d_name, e.name, sizeof e.name)) continue;
         if (ck_path_join(e.path, sizeof e.path, root, de->d_name, NULL, 0) != 0 || !ck_is_dir(e.path)) continue;
         e.source = CK_SRC_HF;
-        char msg[256];
-        if (ck_hub_find(root, e.name, "main", e.snapshot, sizeof e.snapshot, msg, sizeof msg) == 0) {
-            e.complete = 1;
-        } else { /* e.g. pulled at a pinned commit, which writes no ref */
-            newest_snapshot(e.path, e.snapshot, sizeof e.snapshot);
-            e.complete = e.snapshot[0] && ck_model_dir_complete(e.snapshot, msg, sizeof msg);
-        }
+        judge_hf(root, &e);
         char blobs[CK_PATH_MAX];
         if (ck_path_join(blobs, sizeof blobs, e.path, "blobs", NULL, 0) == 0) e.size_bytes = ck_dir_size_bytes(blobs);
         if (push(l, cap, &e) != 0) {
@@ -151,11 +163,9 @@ static int scan_hf(const char *root, ck_model_list *l, size_t *cap, char *err, s
 static int scan_worker(const char *root, ck_model_list *l, size_t *cap, char *err, size_t errlen) {
     char models[CK_PATH_MAX];
     if (ck_path_join(models, sizeof models, root, "models", err, errlen) != 0) return -1;
-    DIR *d = opendir(models);
-    if (!d) {
-        if (errno == ENOENT || errno == ENOTDIR) return 0;
-        return ck_err(err, errlen, "cannot read %s: %s", models, strerror(errno));
-    }
+    int rc;
+    DIR *d = open_cache(models, "cake's worker cache (CAKE_CACHE)", &rc, err, errlen);
+    if (!d) return rc;
     for (struct dirent *de; (de = readdir(d));) {
         if (de->d_name[0] == '.') continue;
         ck_model_entry e;
@@ -167,7 +177,8 @@ static int scan_worker(const char *root, ck_model_list *l, size_t *cap, char *er
         e.source = CK_SRC_WORKER;
         snprintf(e.snapshot, sizeof e.snapshot, "%s", e.path);
         char why[256];
-        e.complete = ck_model_dir_complete(e.path, why, sizeof why);
+        if (!(e.complete = ck_model_dir_complete(e.path, why, sizeof why)))
+            ck_err(e.why, sizeof e.why, "%s is incomplete: %s", e.name, why);
         e.size_bytes = ck_dir_size_bytes(e.path);
         if (push(l, cap, &e) != 0) {
             closedir(d);

@@ -3,9 +3,10 @@
  *
  * Complete means usable for inference: config.json and the weights are present as regular files
  * (symlinks followed; a dangling link is a missing file) — every shard named by
- * model.safetensors.index.json, else model.safetensors, else some *.safetensors or *.gguf. For an HF
- * repo the directory judged is snapshots/<refs/main>, else (a pull pinned to a commit writes no ref)
- * the newest snapshot; ck_hub_find, which `run` relies on, only ever follows the requested ref. A pull
+ * model.safetensors.index.json, else model.safetensors, else some *.safetensors or *.gguf. An HF repo
+ * with a refs/main is judged by ck_hub_find (which `run` relies on) alone, so a ref that holds no commit
+ * or names a missing snapshot makes it incomplete; only without refs/main (a pull pinned to a commit
+ * writes none) is its newest snapshot judged instead. A pull
  * links snapshot entries and writes the ref only after every blob is verified, so an interrupted pull
  * is never complete.
  *
@@ -27,6 +28,7 @@ typedef struct ck_model_entry {
     char snapshot[CK_PATH_MAX];  /* the directory a run would load; "" when there is none */
     ck_model_source source;
     int complete;                /* 1 when `snapshot` is complete */
+    char why[768];               /* why it is not complete, starting with its name; "" when complete */
     uint64_t size_bytes;         /* HF: bytes in blobs/ (incl. .incomplete); worker: regular files under path */
 } ck_model_entry;
 
@@ -36,7 +38,7 @@ typedef struct ck_model_list {
 } ck_model_list;
 
 /* Lists both caches (either root may be NULL or missing: that cache is empty), sorted by source then
- * name. Returns 0, or -1 with err (out of memory, unreadable directory). */
+ * name. Returns 0, or -1 with err (out of memory, unreadable directory, a root that is not a directory). */
 int ck_models_scan(const char *hf_cache, const char *cake_cache, ck_model_list *out, char *err, size_t errlen);
 void ck_models_free(ck_model_list *l);
 
