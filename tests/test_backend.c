@@ -756,7 +756,7 @@ static void test_errors(void) {
     ck_dtype bad[] = {CK_DTYPE_COUNT, (ck_dtype)99};
     uint8_t mem[64] = {0};
     for (size_t i = 0; i < N_OF(bad); i++) {
-        ck_tensor t = {.dtype = (ck_dtype)(bad[i] * 0), .ndim = 2, .shape = {2, 4}, .data = mem};
+        ck_tensor t = {.dtype = bad[i], .ndim = 2, .shape = {2, 4}, .data = mem};
         err[0] = 0;
         rc = B->prepare_weight(B, &t, err, sizeof err);
         CK_EXPECT(rc != 0 && err[0], "prepare_weight of dtype %d returned %d, '%s'", (int)bad[i], rc, err);

@@ -86,7 +86,7 @@ struct ck_backend {
      * failure is recorded yet. */
     void (*check_finite)(ck_backend *b, const float *x, size_t n, int tag);
 
-    /* y[T, d] = E[ids[t], :] * scale */
+    /* y[T, d] = E[ids[t], :] * scale; ids is host memory */
     void (*embed)(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
     /* y[T, n_out] = x[T, n_in] . W[n_out, n_in]^T (+ bias[n_out] when bias is non-NULL) */
     void (*matmul)(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);

@@ -93,7 +93,8 @@ int ck_cpu_threads(void) {
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     (void)b;
     size_t rb;
-    if (!ck_cpu_kernels_get()->dot[w->dtype] || w->ndim < 1 || ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb))
+    if ((unsigned)w->dtype >= CK_DTYPE_COUNT || !ck_cpu_kernels_get()->dot[w->dtype] || w->ndim < 1 ||
+        ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb))
         return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
     return 0;
 }

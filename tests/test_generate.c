@@ -1,0 +1,137 @@
+/* test_generate.c — the library's generation loop (ck_generate) on qwen3-tiny with its real tokenizer,
+ * against HF's greedy continuation (reference.json: 24 greedy ids and their text): the streamed text is
+ * exact; stop strings end it at their first occurrence, also when one spans tokens or splits a multi-byte
+ * character's neighbours; max_tokens, a full context, cancel through on_text and through the flag; a
+ * second request reuses the prefix the session holds and streams the same text; bad parameters are
+ * refused by name. */
+#include "cake.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sink {
+    char text[4096];
+    size_t n;
+    int pieces, cancel_after; /* cancel_after > 0: return 1 on that piece */
+} sink;
+
+static int on_text(void *user, const char *t, size_t len) {
+    sink *s = user;
+    if (s->n + len < sizeof s->text) memcpy(s->text + s->n, t, len), s->n += len;
+    s->text[s->n] = 0;
+    return ++s->pieces == s->cancel_after;
+}
+
+static ck_engine *e;
+static int32_t *prompt;
+static size_t n_prompt;
+static const char *greedy_text;
+
+/* Greedy generation of up to max tokens with the given stop strings into *out (fresh session unless s). */
+static int gen(ck_session *s, size_t max, const char *const *stop, size_t n_stop, sink *out, ck_gen_result *r,
+               const volatile int *cancel) {
+    char err[256];
+    ck_gen_params p;
+    ck_gen_params_default(&p);
+    p.temperature = 0, p.repeat_penalty = 1, p.max_tokens = max, p.stop = stop, p.n_stop = n_stop;
+    p.on_text = on_text, p.user = out, p.cancel = cancel;
+    int rc = ck_generate(s, prompt, n_prompt, &p, r, err, sizeof err);
+    CK_EXPECT(rc == 0, "generate: %s", err);
+    return rc;
+}
+
+static void check_stop(const char *stop) {
+    ck_session *s;
+    char err[256];
+    CK_EXPECT(ck_session_open(e, 0, &s, err, sizeof err) == 0, "%s", err);
+    sink out = {0};
+    ck_gen_result r;
+    const char *stops[2] = {"never appears", stop};
+    gen(s, 24, stops, 2, &out, &r, NULL);
+    size_t want = (size_t)(strstr(greedy_text, stop) - greedy_text);
+    CK_EXPECT(out.n == want && !memcmp(out.text, greedy_text, want), "stop '%s': got '%s'", stop, out.text);
+    CK_EXPECT(r.finish == CK_FINISH_STOP, "stop '%s': finish %d", stop, (int)r.finish);
+    ck_session_close(s);
+}
+
+int main(void) {
+    char dir[512], path[600], err[512];
+    snprintf(dir, sizeof dir, "%s/qwen3-tiny", CK_TEST_DATA);
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    cJSON *ref = ck_test_json(path);
+    const cJSON *pi = cJSON_GetObjectItem(ref, "prompt_ids");
+    n_prompt = (size_t)cJSON_GetArraySize(pi);
+    prompt = malloc(n_prompt * sizeof *prompt);
+    for (size_t i = 0; i < n_prompt; i++) prompt[i] = (int32_t)cJSON_GetArrayItem(pi, (int)i)->valuedouble;
+    greedy_text = cJSON_GetObjectItem(ref, "greedy_text")->valuestring;
+    if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    /* the whole greedy continuation, then the same request again: the prefix is reused */
+    ck_session *s;
+    CK_EXPECT(ck_session_open(e, 0, &s, err, sizeof err) == 0, "%s", err);
+    sink a = {0}, b = {0};
+    ck_gen_result r;
+    gen(s, 24, NULL, 0, &a, &r, NULL);
+    CK_EXPECT(!strcmp(a.text, greedy_text), "greedy text '%s'", a.text);
+    CK_EXPECT(r.finish == CK_FINISH_LENGTH && r.n_gen == 24 && r.n_reused == 0, "finish %d, %zu generated",
+              (int)r.finish, r.n_gen);
+    gen(s, 24, NULL, 0, &b, &r, NULL);
+    CK_EXPECT(!strcmp(b.text, greedy_text), "second request '%s'", b.text);
+    CK_EXPECT(r.n_reused == n_prompt - 1, "reused %zu of %zu prompt tokens", r.n_reused, n_prompt);
+    printf("second request reused %zu of %zu prompt tokens\n", r.n_reused, n_prompt);
+    ck_session_close(s);
+
+    check_stop("(calc(");     /* ends inside a token's text */
+    check_stop("ValueType");  /* at the very start: nothing is emitted */
+    check_stop("\xb8\x88\xe0\xb8\x81"); /* spans two tokens and starts inside a UTF-8 character */
+    check_stop("กระจกระจก");  /* spans three tokens */
+
+    /* max_tokens and a full context */
+    CK_EXPECT(ck_session_open(e, n_prompt + 3, &s, err, sizeof err) == 0, "%s", err);
+    sink c = {0};
+    gen(s, 24, NULL, 0, &c, &r, NULL);
+    CK_EXPECT(r.finish == CK_FINISH_LENGTH && r.n_gen == 4, "full context: finish %d after %zu", (int)r.finish, r.n_gen);
+    ck_session_close(s);
+    CK_EXPECT(ck_session_open(e, 0, &s, err, sizeof err) == 0, "%s", err);
+    sink d = {0};
+    gen(s, 5, NULL, 0, &d, &r, NULL);
+    CK_EXPECT(r.finish == CK_FINISH_LENGTH && r.n_gen == 5, "max_tokens 5: finish %d after %zu", (int)r.finish, r.n_gen);
+    sink z = {0};
+    gen(s, 0, NULL, 0, &z, &r, NULL);
+    CK_EXPECT(r.n_gen == 0 && z.n == 0, "max_tokens 0 generated %zu", r.n_gen);
+
+    /* cancel from the callback and through the flag */
+    sink f = {.cancel_after = 3};
+    gen(s, 24, NULL, 0, &f, &r, NULL);
+    CK_EXPECT(r.finish == CK_FINISH_CANCEL && f.pieces == 3 && r.n_gen < 24, "on_text cancel: finish %d, %d pieces",
+              (int)r.finish, f.pieces);
+    volatile int flag = 1;
+    sink g = {0};
+    gen(s, 24, NULL, 0, &g, &r, &flag);
+    CK_EXPECT(r.finish == CK_FINISH_CANCEL && r.n_gen == 0, "cancel flag: finish %d, %zu", (int)r.finish, r.n_gen);
+
+    /* bad parameters */
+    ck_gen_params p;
+    const char *empty[1] = {""};
+    struct { const char *field; float t, tp, rp; const char *const *stop; } bad[] = {
+        {"temperature", NAN, 1, 1, NULL}, {"temperature", -1, 1, 1, NULL}, {"top_p", 1, 2, 1, NULL},
+        {"top_p", 1, 0, 1, NULL}, {"repeat_penalty", 1, 1, NAN, NULL}, {"repeat_penalty", 1, 1, INFINITY, NULL},
+        {"stop strings", 1, 1, 1, empty},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_gen_params_default(&p);
+        p.temperature = bad[i].t, p.top_p = bad[i].tp, p.repeat_penalty = bad[i].rp;
+        p.stop = bad[i].stop, p.n_stop = bad[i].stop ? 1 : 0;
+        int rc = ck_generate(s, prompt, n_prompt, &p, &r, err, sizeof err);
+        CK_EXPECT(rc != 0 && strstr(err, bad[i].field), "bad %s accepted ('%s')", bad[i].field, rc ? err : "");
+    }
+    ck_session_close(s);
+    ck_engine_close(e);
+    free(prompt);
+    cJSON_Delete(ref);
+    return ck_test_done("test_generate");
+}
