@@ -140,7 +140,7 @@ static long layer_of(const char *name) {
     return p ? strtol(p + 7, NULL, 10) : -1;
 }
 
-/* Writes the entries of st for which pick(entry) into DIR/NAME as a safetensors file. */
+/* Writes the entries of st that belong to `shard` (by layer: below `cut` in shard 1) to path. */
 static void write_shard(const char *path, const ck_st *st, int shard, long cut) {
     cJSON *h = cJSON_CreateObject();
     size_t off = 0;
@@ -159,10 +159,11 @@ static void write_shard(const char *path, const ck_st *st, int shard, long cut) 
         off += en->nbytes;
     }
     char *js = cJSON_PrintUnformatted(h);
-    uint64_t hl = strlen(js);
+    uint64_t jl = strlen(js), hl = (jl + 7) / 8 * 8; /* padded with spaces, as safetensors writers do */
     FILE *f = fopen(path, "wb");
     for (int i = 0; i < 8; i++) fputc((int)((hl >> (8 * i)) & 0xff), f);
-    fwrite(js, 1, hl, f);
+    fwrite(js, 1, jl, f);
+    for (uint64_t i = jl; i < hl; i++) fputc(' ', f);
     for (size_t i = 0; i < st->n; i++) {
         const ck_st_entry *en = &st->entries[i];
         long l = layer_of(en->name);

@@ -64,6 +64,10 @@ struct ck_backend {
     char why[256];
 
     void (*destroy)(ck_backend *b);                /* releases the instance itself */
+    /* Runs fn(arg) in the backend's compute context and returns when it is done: the CPU backend runs
+     * every forward of the process on one compute thread, so all of them share one thread team; a GPU
+     * backend runs fn in the caller. fn may call exec again (it then runs inline). */
+    void (*exec)(ck_backend *b, void (*fn)(void *arg), void *arg);
     /* Waits for queued work. Returns 0, or -1 with the first failure since the last sync in err; *tag (when
      * not NULL) gets the tag of a failed check_finite, else CK_TAG_NONE. Clears the failure. */
     int (*sync)(ck_backend *b, int *tag, char *err, size_t errlen);

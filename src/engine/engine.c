@@ -187,12 +187,28 @@ void ck_session_capture(ck_session *s, float *buf, size_t rows) {
     s->seq.capture_rows = rows;
 }
 
+typedef struct fwd_job {
+    ck_session *s;
+    const ck_fwd *f;
+    char *err;
+    size_t errlen;
+    int rc;
+} fwd_job;
+
+static void fwd_job_run(void *arg) {
+    fwd_job *j = arg;
+    ck_engine *e = j->s->e;
+    j->rc = ck_model_forward(&e->model, &j->s->seq, &e->ws, j->f, j->err, j->errlen);
+}
+
+/* One forward of the engine at a time (the workspace is shared), in the backend's compute context. */
 static int run(ck_session *s, const ck_fwd *f, char *err, size_t errlen) {
     ck_engine *e = s->e;
+    fwd_job j = {s, f, err, errlen, -1};
     pthread_mutex_lock(&e->lock);
-    int rc = ck_model_forward(&e->model, &s->seq, &e->ws, f, err, errlen);
+    e->be->exec(e->be, fwd_job_run, &j);
     pthread_mutex_unlock(&e->lock);
-    return rc;
+    return j.rc;
 }
 
 /* Remembers ids fed at positions [pos0, pos0 + n) while the history is contiguous. */

@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,15 @@ int ck_url_encode(const char *s, int keep_slash, char *out, size_t cap) {
     return 0;
 }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 int ck_http_open(ck_http *h, const char *endpoint, const char *token, char *err, size_t errlen) {
-    static int global_done;
     memset(h, 0, sizeof *h);
-    if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return ck_err(err, errlen, "cannot initialize libcurl");
-        global_done = 1;
-    }
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) return ck_err(err, errlen, "cannot initialize libcurl");
     h->curl = curl_easy_init();
     if (!h->curl) return ck_err(err, errlen, "cannot initialize libcurl");
     if (token && *token) {

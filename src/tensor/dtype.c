@@ -1,36 +1,43 @@
-/* dtype.c — the traits table of every weight type (see dtype.h). */
+/* dtype.c — the traits table of every weight type (see dtype.h). Element loads go through memcpy: a
+ * safetensors header may place a tensor at any byte offset, and the compiler turns these into plain
+ * loads where alignment allows. */
 #include "tensor/dtype.h"
+
+static inline uint16_t load16(const void *base, size_t i) {
+    uint16_t h;
+    memcpy(&h, (const uint8_t *)base + 2 * i, sizeof h);
+    return h;
+}
 
 static void f32_to_f32(float *dst, const void *src, size_t n) { memcpy(dst, src, n * sizeof(float)); }
 
 static void f16_to_f32(float *dst, const void *src, size_t n) {
-    const uint16_t *s = src;
-    for (size_t i = 0; i < n; i++) dst[i] = ck_f16_to_f32(s[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = ck_f16_to_f32(load16(src, i));
 }
 
 static void bf16_to_f32(float *dst, const void *src, size_t n) {
-    const uint16_t *s = src;
-    for (size_t i = 0; i < n; i++) dst[i] = ck_bf16_to_f32(s[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = ck_bf16_to_f32(load16(src, i));
 }
 
 static float f32_dot(const float *x, const void *w, size_t n) {
-    const float *f = w;
     float acc = 0.0f;
-    for (size_t i = 0; i < n; i++) acc += x[i] * f[i];
+    for (size_t i = 0; i < n; i++) {
+        float f;
+        memcpy(&f, (const uint8_t *)w + 4 * i, sizeof f);
+        acc += x[i] * f;
+    }
     return acc;
 }
 
 static float f16_dot(const float *x, const void *w, size_t n) {
-    const uint16_t *h = w;
     float acc = 0.0f;
-    for (size_t i = 0; i < n; i++) acc += x[i] * ck_f16_to_f32(h[i]);
+    for (size_t i = 0; i < n; i++) acc += x[i] * ck_f16_to_f32(load16(w, i));
     return acc;
 }
 
 static float bf16_dot(const float *x, const void *w, size_t n) {
-    const uint16_t *h = w;
     float acc = 0.0f;
-    for (size_t i = 0; i < n; i++) acc += x[i] * ck_bf16_to_f32(h[i]);
+    for (size_t i = 0; i < n; i++) acc += x[i] * ck_bf16_to_f32(load16(w, i));
     return acc;
 }
 

@@ -88,6 +88,61 @@ int ck_cpu_threads(void) {
     return atomic_load(&n_threads);
 }
 
+/* ---- the compute thread: every CPU forward of the process runs here, so parallel regions always fork
+ * from one master thread and reuse one OpenMP team, however many threads call in ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t job_cv, done_cv;
+    void (*fn)(void *);
+    void *arg;
+    uint64_t posted, done; /* tickets: job `posted` is pending until done == posted */
+    pthread_t thread;
+    int running;           /* 0 when the thread could not be started: jobs run in their caller */
+} compute = {.mu = PTHREAD_MUTEX_INITIALIZER, .job_cv = PTHREAD_COND_INITIALIZER, .done_cv = PTHREAD_COND_INITIALIZER};
+static pthread_once_t compute_once = PTHREAD_ONCE_INIT;
+
+static void *compute_main(void *unused) {
+    (void)unused;
+    pthread_mutex_lock(&compute.mu);
+    for (;;) {
+        while (compute.done == compute.posted) pthread_cond_wait(&compute.job_cv, &compute.mu);
+        void (*fn)(void *) = compute.fn;
+        void *arg = compute.arg;
+        pthread_mutex_unlock(&compute.mu);
+        fn(arg);
+        pthread_mutex_lock(&compute.mu);
+        compute.done++;
+        pthread_cond_broadcast(&compute.done_cv);
+    }
+    return NULL;
+}
+
+static void compute_start(void) {
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 16u << 20);
+    compute.running = pthread_create(&compute.thread, &at, compute_main, NULL) == 0;
+    pthread_attr_destroy(&at);
+}
+
+static void cpu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
+    (void)b;
+    pthread_once(&compute_once, compute_start);
+    if (!compute.running || pthread_equal(pthread_self(), compute.thread)) {
+        fn(arg);
+        return;
+    }
+    pthread_mutex_lock(&compute.mu);
+    while (compute.done != compute.posted) pthread_cond_wait(&compute.done_cv, &compute.mu); /* one job at a time */
+    compute.fn = fn, compute.arg = arg;
+    uint64_t ticket = ++compute.posted;
+    pthread_cond_signal(&compute.job_cv);
+    while (compute.done < ticket) pthread_cond_wait(&compute.done_cv, &compute.mu);
+    pthread_mutex_unlock(&compute.mu);
+}
+
 /* ---- memory, weights, errors ---- */
 
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
@@ -292,6 +347,7 @@ static const ck_backend cpu_template = {
     .name = "cpu",
     .bad_tag = CK_TAG_NONE,
     .destroy = cpu_destroy,
+    .exec = cpu_exec,
     .sync = cpu_sync,
     .alloc = cpu_alloc,
     .free = cpu_free,
