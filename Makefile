@@ -5,7 +5,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config python3 \
-              libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev
+              libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev \
+              libsodium-dev libyaml-dev libzstd-dev iproute2
 
 .PHONY: all deps build run test asan fuzz clean
 
@@ -43,7 +44,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load chat st_index hub_json; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load chat st_index hub_json topology; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
 	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
@@ -60,6 +61,8 @@ fuzz: deps
 	./build-fuzz/fuzz_st_index -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/st_index
 	python3 tests/hub_server.py corpus --data tests/data --out build-fuzz/corpus/hub_json
 	./build-fuzz/fuzz_hub_json -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/hub_json
+	printf 'w1:\n  host: \047h.local:10128\047\n  description: \047GPU\047\n  vram_bytes: 12000000000\n  tflops: 11.5\n  layers:\n    - \047model.layers.0-5\047\n    - \047model.layers.6\047\nw2: {host: \047[::1]:1\047, layers: [model.layers.7-9]}\n' > build-fuzz/corpus/topology/example.yml
+	./build-fuzz/fuzz_topology -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/topology
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -50,6 +50,9 @@ size_t ck_engine_n_layers(const ck_engine *e);    /* of the whole model */
 size_t ck_engine_hidden(const ck_engine *e);
 size_t ck_engine_max_ctx(const ck_engine *e);     /* max_position_embeddings of the checkpoint */
 const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
+/* How the checkpoint names its layers, without the number and the trailing dot: "model.layers", or
+ * "model.language_model.layers" for Qwen3.5 (the prefix cluster topologies use). */
+const char *ck_engine_layer_prefix(const ck_engine *e);
 /* The layers this engine holds (*last < *first when none), and whether it holds the embedding / head. */
 void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *embed, int *head);
 /* 1 when id ends generation (generation_config.json's eos ids, else the tokenizer's EOS). */
@@ -111,6 +114,26 @@ int ck_session_layers(ck_session *s, const float *hidden_in, size_t n, float *hi
                       size_t errlen);
 int ck_session_head(ck_session *s, const float *hidden, size_t n, float *logits, int all, char *err,
                     size_t errlen);
+
+/* ---- models split across processes ---- */
+
+/* A part of the model that the session's engine does not hold (a worker's layers, or a range held by
+ * another local engine), run by the caller. */
+typedef struct ck_stage {
+    int64_t first_layer, last_layer; /* the layers it runs, inclusive */
+    /* hidden[n, hidden] (host, f32, in place) through the stage's layers at positions pos..pos+n-1. */
+    int (*forward)(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen);
+    /* Keeps positions [0, pos); *held gets the position the stage holds afterwards (pos, or 0 for a
+     * stage with recurrent layers, as ck_session_truncate). */
+    int (*truncate)(void *ctx, size_t pos, size_t *held, char *err, size_t errlen);
+    void *ctx;
+} ck_stage;
+
+/* Makes s (of an engine holding the embedding and the head) run the whole model in ck_session_forward
+ * and ck_generate: the embedding, then the stages and the engine's own layers in layer order, then the
+ * head. The stages and the engine's own range must cover [0, n_layers) exactly, without overlap. The
+ * session must be at position 0. */
+int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char *err, size_t errlen);
 
 typedef struct ck_timing {
     double embed_s, layers_s, head_s; /* wall time in the embedding, the blocks and the output head */

@@ -98,6 +98,68 @@ static void check_split(const char *name, const char *dir, size_t L, const size_
     close_pipeline(&pl);
 }
 
+/* ---- stages: a session of an engine with the embedding, the head and the tail runs the first layers
+ * through a stage (here another local engine's session, as a cluster worker would) ---- */
+
+static int stage_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
+    ck_session *s = ctx;
+    if (ck_session_pos(s) != pos) return snprintf(err, errlen, "stage at %zu, asked for %zu", ck_session_pos(s), pos), -1;
+    return ck_session_layers(s, hidden, n, hidden, err, errlen);
+}
+
+static int stage_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
+    int rc = ck_session_truncate(ctx, pos, err, errlen);
+    *held = ck_session_pos(ctx);
+    return rc;
+}
+
+static void check_stages(const char *name, const char *dir, size_t L, const int32_t *ids, size_t T,
+                         const float *want_prefill, const float *want_decode, size_t V) {
+    part worker, master;
+    size_t k = L / 2;
+    char err[512];
+    if (open_part(&worker, dir, 0, (int64_t)k - 1, 0, 0) != 0 || open_part(&master, dir, (int64_t)k, (int64_t)L - 1, 1, 1) != 0)
+        return;
+    ck_stage st = {0, (int64_t)k - 1, stage_forward, stage_truncate, worker.s};
+    CK_EXPECT(ck_session_set_stages(master.s, &st, 1, err, sizeof err) == 0, "%s: stages: %s", name, err);
+    float *logits = malloc(T * V * sizeof *logits);
+    CK_EXPECT(ck_session_forward(master.s, ids, T, logits, 1, err, sizeof err) == 0, "%s: %s", name, err);
+    CK_EXPECT(!memcmp(logits, want_prefill, T * V * sizeof *logits), "%s: staged prefill differs", name);
+    /* truncate to the middle and decode the rest one token at a time, beside a whole-model session doing
+     * the same (the cache rows kept come from the prefill, so the reference is the same sequence of calls) */
+    ck_engine *we;
+    ck_session *ws;
+    CK_EXPECT(ck_engine_open(dir, NULL, &we, err, sizeof err) == 0 && ck_session_open(we, 0, &ws, err, sizeof err) == 0,
+              "%s", err);
+    float *want = malloc(V * sizeof *want);
+    CK_EXPECT(ck_session_forward(ws, ids, T, NULL, 0, err, sizeof err) == 0, "%s", err);
+    CK_EXPECT(ck_session_truncate(master.s, T / 2, err, sizeof err) == 0, "%s: %s", name, err);
+    CK_EXPECT(ck_session_truncate(ws, T / 2, err, sizeof err) == 0, "%s: %s", name, err);
+    size_t from = ck_session_pos(master.s), bad = 0;
+    CK_EXPECT(from == ck_session_pos(ws), "%s: staged truncate left %zu, whole %zu", name, from, ck_session_pos(ws));
+    for (size_t t = from; t < T && !bad; t++) {
+        CK_EXPECT(ck_session_forward(master.s, ids + t, 1, logits, 0, err, sizeof err) == 0, "%s: %s", name, err);
+        CK_EXPECT(ck_session_forward(ws, ids + t, 1, want, 0, err, sizeof err) == 0, "%s: %s", name, err);
+        if (memcmp(logits, want, V * sizeof *logits)) bad = t + 1;
+    }
+    CK_EXPECT(!bad, "%s: staged decode differs at %zu", name, bad - 1);
+    (void)want_decode;
+    free(want);
+    ck_session_close(ws);
+    ck_engine_close(we);
+    printf("%s: embedding + head + layers %zu-%zu with layers 0-%zu as a stage: bit-identical (truncate -> %zu)\n",
+           name, k, L - 1, k - 1, from);
+    /* stages that do not tile the model are refused */
+    ck_stage gap = {0, (int64_t)k - 2, stage_forward, stage_truncate, worker.s};
+    ck_session *fresh;
+    CK_EXPECT(ck_session_open(master.e, 0, &fresh, err, sizeof err) == 0, "%s", err);
+    int rc = k >= 2 ? ck_session_set_stages(fresh, &gap, 1, err, sizeof err) : -1;
+    CK_EXPECT(rc != 0, "%s: a gap in the stages was accepted", name);
+    ck_session_close(fresh);
+    free(logits);
+    ck_session_close(worker.s), ck_engine_close(worker.e), ck_session_close(master.s), ck_engine_close(master.e);
+}
+
 static void check_model(const char *name) {
     char dir[512], path[600], err[512];
     snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
@@ -126,6 +188,7 @@ static void check_model(const char *name) {
     check_split(name, dir, L, two, 1, ids, T, prefill, decode, V, D);
     check_split(name, dir, L, master, 2, ids, T, prefill, decode, V, D);
     if (L >= 3) check_split(name, dir, L, three, 2, ids, T, prefill, decode, V, D);
+    check_stages(name, dir, L, ids, T, prefill, decode, V);
     free(prefill);
     free(decode);
     free(ids);

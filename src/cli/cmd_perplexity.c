@@ -5,6 +5,7 @@
  * (the first token of each window has no prefix and is not scored). */
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/cluster.h"
 #include "cli/common.h"
 
 #include "base/file.h"
@@ -63,14 +64,16 @@ static double token_nll(const float *row, size_t V, int32_t id) {
 }
 
 /* Adds the nll of ids[1..n) given their prefixes, scored in windows of `window` tokens. */
-static int score(ck_engine *e, const int32_t *ids, size_t n, size_t window, double *nll, size_t *scored) {
+static int score(ck_engine *e, ck_cluster *cl, const int32_t *ids, size_t n, size_t window, double *nll,
+                 size_t *scored) {
     char err[1024];
     size_t V = ck_engine_vocab(e);
     float *lg = malloc(ROWS * V * sizeof *lg);
     ck_session *s;
     if (!lg) return -1;
-    if (ck_session_open(e, window, &s, err, sizeof err) != 0) {
+    if (ck_session_open(e, window, &s, err, sizeof err) != 0 || (cl && ck_cli_attach(s, cl, err, sizeof err) != 0)) {
         fprintf(stderr, "cake perplexity: %s\n", err);
+        ck_session_close(s);
         free(lg);
         return -1;
     }
@@ -102,7 +105,11 @@ int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
     long ctx = 0, threads = 0;
     int tokens = 0;
+    ck_cli_cluster cc = {.recover_ms = 0};
     const ck_arg args[] = {
+        {"topology", 0, CK_ARG_STR, &cc.topology, "score on a cluster: the workers of this topology (YAML)", "FILE"},
+        {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret of the cluster", "KEY"},
+        {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
         {"model", 0, CK_ARG_STR, &model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
@@ -134,9 +141,11 @@ int ck_cmd_perplexity(int argc, char **argv) {
         return 1;
     }
     ck_engine *e;
-    if (ck_cli_open("perplexity", model, !tokens, &e) != 0) {
+    ck_cluster *cl = NULL;
+    cc.model = model;
+    if (cc.topology ? (rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0 : ck_cli_open("perplexity", model, !tokens, &e) != 0) {
         free(text);
-        return 1;
+        return cc.topology ? rc : 1;
     }
     int32_t *ids = NULL;
     size_t n = 0;
@@ -161,9 +170,10 @@ int ck_cmd_perplexity(int argc, char **argv) {
     }
     if (rc == 0 && n > window)
         fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
-    if (rc == 0) rc = score(e, ids, n, window, &nll, &scored);
+    if (rc == 0) rc = score(e, cl, ids, n, window, &nll, &scored);
     if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
     free(ids);
+    ck_cluster_close(cl);
     ck_engine_close(e);
     return rc == 0 ? 0 : 1;
 }

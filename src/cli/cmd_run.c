@@ -4,6 +4,7 @@
  * write to stdout (a full disk, a closed pipe) stops generation and fails the command. */
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/cluster.h"
 #include "cli/common.h"
 
 #include <errno.h>
@@ -62,7 +63,7 @@ static void print_summary(const ck_session *s, const ck_gen_result *r) {
             r->prefill.head_s);
 }
 
-static int generate(ck_engine *e, const run_opts *o) {
+static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
     char err[1024];
     int32_t *ids = NULL;
     size_t n_prompt;
@@ -74,8 +75,9 @@ static int generate(ck_engine *e, const run_opts *o) {
     if (o->ctx > 0) max_ctx = (size_t)o->ctx;
     else if (want < max_ctx) max_ctx = want;
     ck_session *s = NULL;
-    if (ck_session_open(e, max_ctx, &s, err, sizeof err) != 0) {
+    if (ck_session_open(e, max_ctx, &s, err, sizeof err) != 0 || (cl && ck_cli_attach(s, cl, err, sizeof err) != 0)) {
         fprintf(stderr, "cake run: %s\n", err);
+        ck_session_close(s);
         free(ids);
         return 1;
     }
@@ -94,6 +96,7 @@ static int generate(ck_engine *e, const run_opts *o) {
         rc = -1;
     } else {
         print_summary(s, &r);
+        if (cl) ck_cli_cluster_summary(cl, r.n_gen);
     }
     ck_session_close(s);
     free(ids);
@@ -110,6 +113,8 @@ static int parse_double(const char *s, double *out) {
 
 int ck_cmd_run(int argc, char **argv) {
     const char *penalty = NULL;
+    long recover_ms = 30000;
+    ck_cli_cluster cc = {0};
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
                   .top_p = 1.0, .seed = 299792458};
     const ck_arg args[] = {
@@ -127,6 +132,12 @@ int ck_cmd_run(int argc, char **argv) {
         {"raw", 0, CK_ARG_BOOL, &o.raw, "use the prompt as is, without the chat template", NULL},
         {"no-think", 0, CK_ARG_BOOL, &o.no_think, "render the chat template with enable_thinking=false", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
+        {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
+        {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
+        {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret: authenticates and encrypts cluster traffic", "KEY"},
+        {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default, exact), f16, bf16", "T"},
+        {"recover-ms", 0, CK_ARG_INT, &recover_ms, "how long the master waits for a lost worker to come back and replays its state; 0 fails at once (default 30000)", "MS"},
     };
     const char *pos[2];
     size_t n_pos;
@@ -145,10 +156,25 @@ int ck_cmd_run(int argc, char **argv) {
         else if (!o.prompt) o.prompt = pos[0];
         else if (!o.model) o.model = pos[0];
     }
+    cc.model = o.model;
+    if (cc.name) {
+        if (o.prompt && o.model) {
+            fprintf(stderr, "cake run: a worker (--name) takes no prompt\n");
+            return 2;
+        }
+        if (!o.model) cc.model = o.prompt; /* the lone positional is the model */
+        if (ck_cli_threads("run", o.threads) != 0) return 2;
+        return ck_cli_worker(&cc);
+    }
     if (!o.prompt) {
         fprintf(stderr, "cake run: no prompt given (see cake run --help)\n");
         return 2;
     }
+    if (recover_ms < 0 || recover_ms > 3600000) {
+        fprintf(stderr, "cake run: --recover-ms must be between 0 and 3600000\n");
+        return 2;
+    }
+    cc.recover_ms = (int)recover_ms;
     if (!penalty) o.penalty = o.temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
     else if (parse_double(penalty, &o.penalty) != 0) {
         fprintf(stderr, "cake run: invalid value '%s' for --repeat-penalty\n", penalty);
@@ -168,8 +194,18 @@ int ck_cmd_run(int argc, char **argv) {
     }
     if (ck_cli_threads("run", o.threads) != 0) return 2;
     ck_engine *e;
-    if (ck_cli_open("run", o.model, 1, &e) != 0) return 1;
-    rc = generate(e, &o);
+    ck_cluster *cl = NULL;
+    if (cc.topology) {
+        if ((rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0) return rc;
+        if (!ck_engine_has_tokenizer(e)) {
+            fprintf(stderr, "cake run: the model has no tokenizer.json\n");
+            rc = 1;
+        }
+    } else if (ck_cli_open("run", o.model, 1, &e) != 0) {
+        return 1;
+    }
+    if (rc == 0) rc = generate(e, cl, &o);
+    ck_cluster_close(cl);
     ck_engine_close(e);
     return rc;
 }

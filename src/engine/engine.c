@@ -40,6 +40,9 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
     }
     if (ck_model_load(dir, e->be, &r, &e->model, err, errlen) != 0) return -1;
     if (ck_ws_init(&e->ws, &e->model, err, errlen) != 0) return -1;
+    snprintf(e->layer_prefix, sizeof e->layer_prefix, "%s", e->model.layer_prefix);
+    size_t n = strlen(e->layer_prefix);
+    if (n && e->layer_prefix[n - 1] == '.') e->layer_prefix[n - 1] = 0;
     return load_tokenizer(e, dir, err, errlen);
 }
 
@@ -73,6 +76,8 @@ size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_la
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
 const char *ck_engine_backend(const ck_engine *e) { return e->be->name; }
+
+const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix; }
 
 void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *embed, int *head) {
     *first = e->model.range.first;
@@ -158,23 +163,52 @@ void ck_session_close(ck_session *s) {
     if (!s) return;
     ck_seq_free(&s->seq);
     free(s->ids);
+    free(s->hidden);
     free(s);
 }
 
-size_t ck_session_pos(const ck_session *s) { return s->seq.pos; }
+static int staged(const ck_session *s) { return s->n_stages > 0; }
+
+size_t ck_session_pos(const ck_session *s) { return staged(s) ? s->pipe_pos : s->seq.pos; }
 size_t ck_session_max_ctx(const ck_session *s) { return s->seq.max_ctx; }
 
-void ck_session_reset(ck_session *s) {
-    ck_seq_reset(&s->seq);
-    s->n_ids = 0;
+/* Truncates every part of a staged session to pos, then all of them to the lowest position any holds
+ * (a part with recurrent layers restarts at 0). */
+static int truncate_stages(ck_session *s, size_t pos, char *err, size_t errlen) {
+    for (int pass = 0; pass < 2; pass++) {
+        size_t low = pos;
+        for (size_t i = 0; i < s->n_stages; i++) {
+            size_t held = 0;
+            if (s->stages[i].truncate(s->stages[i].ctx, pos, &held, err, errlen) != 0) return -1;
+            if (held < low) low = held;
+        }
+        ck_seq_truncate(&s->seq, pos);
+        if (s->own_at >= 0 && s->seq.pos < low) low = s->seq.pos;
+        if (low == pos) break;
+        pos = low;
+    }
+    s->pipe_pos = pos;
+    s->pipe_broken = 0;
+    return 0;
 }
 
 int ck_session_truncate(ck_session *s, size_t pos, char *err, size_t errlen) {
-    if (pos > s->seq.pos)
-        return ck_err(err, errlen, "cannot truncate to position %zu: the session holds %zu", pos, s->seq.pos);
-    ck_seq_truncate(&s->seq, pos);
-    if (s->n_ids > s->seq.pos) s->n_ids = s->seq.pos;
+    size_t held = ck_session_pos(s);
+    if (pos > held) return ck_err(err, errlen, "cannot truncate to position %zu: the session holds %zu", pos, held);
+    if (staged(s)) {
+        if (truncate_stages(s, pos, err, errlen) != 0) return -1;
+    } else {
+        ck_seq_truncate(&s->seq, pos);
+    }
+    if (s->n_ids > ck_session_pos(s)) s->n_ids = ck_session_pos(s);
     return 0;
+}
+
+void ck_session_reset(ck_session *s) {
+    char err[256];
+    ck_seq_reset(&s->seq);
+    s->n_ids = 0;
+    if (staged(s) && truncate_stages(s, 0, err, sizeof err) != 0) s->pipe_broken = 1; /* reported next forward */
 }
 
 ck_timing ck_session_timing(const ck_session *s) {
@@ -221,14 +255,88 @@ static void remember_ids(ck_session *s, size_t pos0, const int32_t *ids, size_t 
     s->n_ids = pos0 + n;
 }
 
+/* ---- split models ---- */
+
+static int cmp_stage(const void *a, const void *b) {
+    const ck_stage *x = a, *y = b;
+    return x->first_layer < y->first_layer ? -1 : x->first_layer > y->first_layer;
+}
+
+int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char *err, size_t errlen) {
+    const ck_range *r = &s->e->model.range;
+    int64_t L = s->e->model.cfg.n_layers;
+    if (!r->embed || !r->head) return ck_err(err, errlen, "a session with stages needs the embedding and the head");
+    if (n == 0 || n > CK_MAX_STAGES) return ck_err(err, errlen, "between 1 and %d stages", CK_MAX_STAGES);
+    if (ck_session_pos(s) != 0) return ck_err(err, errlen, "stages are set on a fresh session");
+    ck_stage sorted[CK_MAX_STAGES + 1];
+    memcpy(sorted, stages, n * sizeof *stages);
+    size_t total = n;
+    if (r->last >= r->first) sorted[total++] = (ck_stage){.first_layer = r->first, .last_layer = r->last};
+    qsort(sorted, total, sizeof *sorted, cmp_stage);
+    int64_t next = 0;
+    s->own_at = -1;
+    s->n_stages = 0;
+    for (size_t i = 0; i < total; i++) {
+        if (sorted[i].first_layer != next || sorted[i].last_layer < sorted[i].first_layer)
+            return ck_err(err, errlen, "the parts of the model do not tile its layers: layer %lld is %s", (long long)next,
+                          sorted[i].first_layer > next ? "held by nobody" : "held twice");
+        next = sorted[i].last_layer + 1;
+        if (!sorted[i].forward) s->own_at = (long)s->n_stages;
+        else s->stages[s->n_stages++] = sorted[i];
+    }
+    if (next != L) return ck_err(err, errlen, "the parts of the model stop at layer %lld of %lld", (long long)next, (long long)L);
+    s->pipe_pos = 0;
+    return 0;
+}
+
+static int grow_hidden(ck_session *s, size_t n, char *err, size_t errlen) {
+    size_t D = ck_engine_hidden(s->e), need;
+    if (ck_mul_size(n, D, &need) != 0) return ck_err(err, errlen, "too many rows");
+    void *p = ck_grow(s->hidden, &s->cap_hidden, need, sizeof *s->hidden, D * 64);
+    if (!p) return ck_err(err, errlen, "out of memory");
+    s->hidden = p;
+    return 0;
+}
+
+/* embedding -> the parts in layer order -> head, with the rows between parts in s->hidden. */
+static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
+                          size_t errlen) {
+    if (s->pipe_broken) return ck_err(err, errlen, "an earlier forward failed midway; truncate or reset the session");
+    if (n > s->seq.max_ctx - s->pipe_pos)
+        return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pipe_pos,
+                      n, s->seq.max_ctx);
+    if (grow_hidden(s, n, err, errlen) != 0) return -1;
+    ck_fwd embed = {.ids = ids, .n = n, .hidden_out = s->hidden};
+    if (run(s, &embed, err, errlen) != 0) return -1;
+    s->pipe_broken = 1; /* until every part has run */
+    for (size_t i = 0; i <= s->n_stages; i++) {
+        if ((long)i == s->own_at) {
+            ck_fwd own = {.hidden_in = s->hidden, .n = n, .run_layers = 1, .hidden_out = s->hidden};
+            if (run(s, &own, err, errlen) != 0) return -1;
+        }
+        if (i < s->n_stages && s->stages[i].forward(s->stages[i].ctx, s->hidden, n, s->pipe_pos, err, errlen) != 0)
+            return -1;
+    }
+    ck_fwd head = {.hidden_in = s->hidden, .n = n, .logits = logits, .all = all};
+    if (run(s, &head, err, errlen) != 0) return -1;
+    s->pipe_broken = 0;
+    s->pipe_pos += n;
+    return 0;
+}
+
 int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                        size_t errlen) {
     const ck_range *r = &s->e->model.range;
-    if (!r->embed || !r->head || r->first != 0 || r->last != s->e->model.cfg.n_layers - 1)
-        return ck_err(err, errlen, "this engine holds part of the model; run it with ck_session_embed/layers/head");
-    size_t pos0 = s->seq.pos;
-    ck_fwd f = {.ids = ids, .n = n, .run_layers = 1, .logits = logits, .all = all};
-    if (run(s, &f, err, errlen) != 0) return -1;
+    size_t pos0 = ck_session_pos(s);
+    if (staged(s)) {
+        if (staged_forward(s, ids, n, logits, all, err, errlen) != 0) return -1;
+    } else {
+        if (!r->embed || !r->head || r->first != 0 || r->last != s->e->model.cfg.n_layers - 1)
+            return ck_err(err, errlen, "this engine holds part of the model: give it stages (ck_session_set_stages) "
+                                       "or run it with ck_session_embed/layers/head");
+        ck_fwd f = {.ids = ids, .n = n, .run_layers = 1, .logits = logits, .all = all};
+        if (run(s, &f, err, errlen) != 0) return -1;
+    }
     remember_ids(s, pos0, ids, n);
     return 0;
 }

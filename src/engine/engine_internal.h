@@ -15,13 +15,25 @@ struct ck_engine {
     ck_ws ws;              /* scratch of the one forward running at a time */
     pthread_mutex_t lock;  /* held for every forward of any session */
     ck_tok *tok;           /* NULL without tokenizer.json */
+    char layer_prefix[64]; /* "model.layers" */
 };
+
+#define CK_MAX_STAGES 64
 
 struct ck_session {
     ck_engine *e;
     ck_seq seq;
     int32_t *ids;          /* token ids at positions [0, n_ids), when known (fed as ids) */
     size_t n_ids, cap_ids;
+    /* a model split across stages (ck_session_set_stages): the parts in layer order; index n_stages
+     * marks where the engine's own range runs (own_at), or -1 when it holds no layers */
+    ck_stage stages[CK_MAX_STAGES];
+    size_t n_stages;
+    long own_at;
+    size_t pipe_pos;       /* positions every part holds */
+    int pipe_broken;       /* a staged forward failed midway: truncate before the next */
+    float *hidden;         /* host [cap_hidden / hidden, hidden] rows in flight between parts */
+    size_t cap_hidden;
 };
 
 /* Test hook: dumps hidden states of the next forwards into host memory laid out as

@@ -131,9 +131,12 @@ static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_bu
     size_t keep = 0;
     while (keep < s->n_ids && keep < n_prompt && s->ids[keep] == prompt[keep]) keep++;
     if (keep == n_prompt) keep--; /* the last prompt token runs again: its logits are needed */
-    if (keep < s->seq.pos && ck_session_truncate(s, keep, err, errlen) != 0) return -1;
-    if (s->seq.pos > keep || s->seq.broken) ck_session_reset(s);
-    r->n_reused = s->seq.pos;
+    if (keep < ck_session_pos(s) && ck_session_truncate(s, keep, err, errlen) != 0) return -1;
+    if (ck_session_pos(s) > keep || s->seq.broken || s->pipe_broken) {
+        ck_session_reset(s);
+        if (s->pipe_broken) return ck_err(err, errlen, "cannot reset the session's stages");
+    }
+    r->n_reused = ck_session_pos(s);
     ck_timing t0 = ck_session_timing(s);
     double c0 = now_s();
     if (ck_session_forward(s, prompt + r->n_reused, n_prompt - r->n_reused, b->logits, 0, err, errlen) != 0) return -1;
@@ -166,7 +169,7 @@ static int decode(ck_session *s, const ck_gen_params *p, gen_buffers *b, size_t 
             r->finish = CK_FINISH_STOP;
             return 0;
         }
-        if (r->n_gen == p->max_tokens || s->seq.pos >= s->seq.max_ctx) break;
+        if (r->n_gen == p->max_tokens || ck_session_pos(s) >= s->seq.max_ctx) break;
         if (ck_session_forward(s, &id, 1, b->logits, 0, err, errlen) != 0) return -1;
     }
     if (s->e->tok) { /* the end of the text: nothing more can complete a stop string */

@@ -1,0 +1,25 @@
+/* cluster.h (cli) — `cake run` as a cluster worker or master (see cluster.c). */
+#ifndef CK_CLI_CLUSTER_H
+#define CK_CLI_CLUSTER_H
+
+#include "cake.h"
+#include "cluster/master.h"
+#include "cluster/worker.h"
+
+typedef struct ck_cli_cluster {
+    const char *model, *name, *topology, *address, *key, *wire_dtype;
+    int recover_ms;
+} ck_cli_cluster;
+
+/* Runs a worker until SIGINT/SIGTERM; returns the exit status. */
+int ck_cli_worker(const ck_cli_cluster *o);
+/* Opens the master's engine and connects the workers; returns 0, or an exit status after printing why. */
+int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine **e, ck_cluster **cl);
+/* Runs the workers' layers as stages of s. */
+int ck_cli_attach(ck_session *s, ck_cluster *cl, char *err, size_t errlen);
+/* Per-worker round trip, compute and network time per step, on stderr. */
+void ck_cli_cluster_summary(const ck_cluster *cl, size_t n_steps);
+/* CK_WIRE_* for "f32"/"f16"/"bf16" (NULL: f32), -1 otherwise. */
+int ck_cli_wire_dtype(const char *s);
+
+#endif

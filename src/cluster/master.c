@@ -1,0 +1,287 @@
+/* master.c — connections to the workers of a static topology, the workers as stages of the master's
+ * session, and recovery of a lost worker by replay (see master.h). */
+#include "cluster/master.h"
+
+#include "base/err.h"
+#include "base/grow.h"
+#include "cluster/node.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SESSION_ID 1
+
+typedef struct remote {
+    const ck_cluster_opts *o;
+    const ck_topo_worker *tw;
+    uint8_t model_id[32];
+    ck_conn *c;
+    ck_msgbuf out;
+    ck_wire_limits lim;
+    uint8_t *packed;          /* [CK_WIRE_ROWS, hidden] in the wire dtype */
+    size_t pos;               /* positions the worker holds */
+    /* replay log: the inputs sent for positions [0, pos) and the row count of each call */
+    float *sent;
+    size_t cap_sent;
+    uint32_t *calls;
+    size_t n_calls, cap_calls;
+    ck_worker_stats st;
+} remote;
+
+struct ck_cluster {
+    ck_cluster_opts o;
+    remote *r;
+    size_t n;
+};
+
+static void note(const remote *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(const remote *r, const char *fmt, ...) {
+    if (!r->o->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    r->o->log(r->o->log_user, line);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, char *err,
+                           size_t errlen) {
+    *first = 0, *last = -1;
+    for (int64_t l = 0; l < n_layers; l++) {
+        int held = 0;
+        for (size_t i = 0; i < t->n && !held; i++) held = l >= t->workers[i].first && l <= t->workers[i].last;
+        if (held) continue;
+        if (*last >= *first && *last != l - 1)
+            return ck_err(err, errlen, "the layers no worker holds (%lld-%lld and %lld) are not contiguous; the master "
+                          "keeps one range", (long long)*first, (long long)*last, (long long)l);
+        if (*last < *first) *first = l;
+        *last = l;
+    }
+    return 0;
+}
+
+/* Prefixes err with the worker's name and address. */
+static int fail(const remote *r, char *err, size_t errlen) {
+    char why[1024];
+    snprintf(why, sizeof why, "%s", err);
+    return ck_err(err, errlen, "worker %s (%s): %s", r->tw->name, r->tw->host, why);
+}
+
+static int connect_worker(remote *r, char *err, size_t errlen) {
+    const ck_cluster_opts *o = r->o;
+    ck_msg m = {.type = CK_MSG_HELLO}, reply;
+    ck_wire_limits none = {0, 0, 0};
+    if (ck_conn_connect(r->tw->host, CK_HANDSHAKE_MS, &r->c, err, errlen) != 0) return fail(r, err, errlen);
+    if (ck_conn_handshake(r->c, o->key, 0, CK_HANDSHAKE_MS, err, errlen) != 0) return fail(r, err, errlen);
+    m.u.hello.version = CK_WIRE_VERSION;
+    memcpy(m.u.hello.model_id, r->model_id, 32);
+    m.u.hello.first_layer = (uint32_t)r->tw->first;
+    m.u.hello.last_layer = (uint32_t)r->tw->last;
+    m.u.hello.hidden = (uint32_t)o->hidden;
+    m.u.hello.wire_dtype = (uint8_t)o->wire_dtype;
+    m.u.hello.max_ctx = (uint32_t)o->max_ctx;
+    m.u.hello.max_rows = CK_WIRE_ROWS;
+    m.u.hello.name = (ck_wire_str){r->tw->name, (uint16_t)strnlen(r->tw->name, CK_WIRE_MAX_STR)};
+    if (ck_msg_send(r->c, &r->out, &m, CK_HANDSHAKE_MS, err, errlen) != 0 ||
+        ck_msg_recv(r->c, &none, 1 << 16, &reply, CK_HANDSHAKE_MS, err, errlen) != 0)
+        return fail(r, err, errlen);
+    if (reply.type == CK_MSG_ERROR)
+        return ck_err(err, errlen, "worker %s (%s) refused: %.*s", r->tw->name, r->tw->host, reply.u.error.message.n,
+                      reply.u.error.message.p);
+    if (reply.type != CK_MSG_HELLO_OK || reply.u.hello_ok.first_layer != (uint32_t)r->tw->first ||
+        reply.u.hello_ok.last_layer != (uint32_t)r->tw->last)
+        return ck_err(err, errlen, "worker %s (%s): unexpected reply to HELLO", r->tw->name, r->tw->host);
+    r->lim = (ck_wire_limits){(uint32_t)o->hidden, CK_WIRE_ROWS, (uint32_t)o->max_ctx};
+    r->pos = 0;
+    return 0;
+}
+
+/* One FORWARD of n <= CK_WIRE_ROWS rows at r->pos and its reply, in place. */
+static int call(remote *r, float *hidden, size_t n, char *err, size_t errlen) {
+    size_t cells = n * r->o->hidden;
+    ck_msg m = {.type = CK_MSG_FORWARD}, reply;
+    m.u.hidden.session = SESSION_ID;
+    m.u.hidden.pos = (uint32_t)r->pos;
+    m.u.hidden.n = (uint32_t)n;
+    m.u.hidden.dtype = (uint8_t)r->o->wire_dtype;
+    m.u.hidden.data = r->packed;
+    m.u.hidden.data_len = cells * ck_wire_dtype_size(r->o->wire_dtype);
+    ck_wire_pack(r->packed, hidden, cells, r->o->wire_dtype);
+    double t0 = now_s();
+    size_t max_frame = m.u.hidden.data_len + 256;
+    if (ck_msg_send(r->c, &r->out, &m, CK_REPLY_MS, err, errlen) != 0 ||
+        ck_msg_recv(r->c, &r->lim, max_frame, &reply, CK_REPLY_MS + CK_REPLY_MS_PER_ROW * (int)(n - 1), err, errlen) != 0)
+        return -1;
+    if (reply.type == CK_MSG_ERROR)
+        return ck_err(err, errlen, "%.*s", reply.u.error.message.n, reply.u.error.message.p);
+    if (reply.type != CK_MSG_HIDDEN || reply.u.hidden.session != SESSION_ID || reply.u.hidden.pos != r->pos ||
+        reply.u.hidden.n != n || reply.u.hidden.dtype != r->o->wire_dtype)
+        return ck_err(err, errlen, "unexpected %s in reply to FORWARD", ck_msg_name(reply.type));
+    ck_wire_unpack(hidden, reply.u.hidden.data, cells, reply.u.hidden.dtype);
+    r->st.rtt_s += now_s() - t0;
+    r->st.compute_s += (double)reply.u.hidden.compute_us * 1e-6;
+    r->st.calls++;
+    r->st.rows += n;
+    r->pos += n;
+    return 0;
+}
+
+/* Appends the inputs of a call to the replay log. */
+static int log_call(remote *r, const float *hidden, size_t n, char *err, size_t errlen) {
+    size_t D = r->o->hidden;
+    void *p = ck_grow(r->sent, &r->cap_sent, (r->pos + n) * D, sizeof *r->sent, 64 * D);
+    void *q = p ? ck_grow(r->calls, &r->cap_calls, r->n_calls + 1, sizeof *r->calls, 64) : NULL;
+    if (p) r->sent = p;
+    if (!q) return ck_err(err, errlen, "out of memory for the replay log");
+    r->calls = q;
+    memcpy(r->sent + r->pos * D, hidden, n * D * sizeof *hidden);
+    r->calls[r->n_calls++] = (uint32_t)n;
+    return 0;
+}
+
+/* Reconnects (waiting up to recover_ms for the worker) and replays the logged calls. */
+static int recover(remote *r, char *err, size_t errlen) {
+    size_t D = r->o->hidden, want = r->pos, at = 0;
+    double give_up = now_s() + r->o->recover_ms / 1000.0;
+    ck_conn_close(r->c);
+    r->c = NULL;
+    while (connect_worker(r, err, errlen) != 0) {
+        ck_conn_close(r->c);
+        r->c = NULL;
+        if (now_s() > give_up) return -1;
+        usleep(250000);
+    }
+    float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
+    if (!tmp) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < r->n_calls && at < want; i++) {
+        size_t n = r->calls[i];
+        memcpy(tmp, r->sent + at * D, n * D * sizeof *tmp);
+        if (call(r, tmp, n, err, errlen) != 0) {
+            free(tmp);
+            return fail(r, err, errlen);
+        }
+        at += n;
+    }
+    free(tmp);
+    r->st.recoveries++;
+    note(r, "worker %s (%s) is back: replayed %zu positions", r->tw->name, r->tw->host, want);
+    return 0;
+}
+
+static int stage_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
+    remote *r = ctx;
+    if (pos != r->pos)
+        return ck_err(err, errlen, "worker %s holds %zu positions, the master is at %zu", r->tw->name, r->pos, pos);
+    for (size_t off = 0; off < n; off += CK_WIRE_ROWS) {
+        size_t k = n - off < CK_WIRE_ROWS ? n - off : CK_WIRE_ROWS;
+        float *h = hidden + off * r->o->hidden;
+        if (log_call(r, h, k, err, errlen) != 0) return -1;
+        r->n_calls--; /* logged for good only once the call succeeds */
+        if (call(r, h, k, err, errlen) == 0) {
+            r->n_calls++;
+            continue;
+        }
+        if (!r->o->recover_ms) return fail(r, err, errlen);
+        note(r, "worker %s (%s) lost: %s; reconnecting", r->tw->name, r->tw->host, err);
+        if (recover(r, err, errlen) != 0) return -1;
+        r->n_calls++;
+        if (call(r, h, k, err, errlen) != 0) return fail(r, err, errlen);
+    }
+    return 0;
+}
+
+static int stage_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
+    remote *r = ctx;
+    ck_msg m = {.type = CK_MSG_TRUNCATE}, reply;
+    m.u.truncate.session = SESSION_ID;
+    m.u.truncate.pos = (uint32_t)pos;
+    if (ck_msg_send(r->c, &r->out, &m, CK_REPLY_MS, err, errlen) != 0 ||
+        ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_REPLY_MS, err, errlen) != 0)
+        return fail(r, err, errlen);
+    if (reply.type != CK_MSG_TRUNCATED || reply.u.truncate.pos > pos)
+        return ck_err(err, errlen, "worker %s: unexpected %s in reply to TRUNCATE", r->tw->name, ck_msg_name(reply.type));
+    r->pos = *held = reply.u.truncate.pos;
+    size_t at = 0, i = 0; /* keep the calls that lie below the new position */
+    while (i < r->n_calls && at + r->calls[i] <= r->pos) at += r->calls[i++];
+    if (at < r->pos) r->calls[i++] = (uint32_t)(r->pos - at);
+    r->n_calls = i;
+    return 0;
+}
+
+int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_t errlen) {
+    *out = NULL;
+    ck_cluster *c = calloc(1, sizeof *c);
+    if (!c) return ck_err(err, errlen, "out of memory");
+    c->o = *o;
+    c->r = calloc(o->topo->n ? o->topo->n : 1, sizeof *c->r);
+    uint8_t id[32];
+    int rc = c->r ? ck_model_id(o->model_dir, id, err, errlen) : ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < o->topo->n; i++) {
+        const ck_topo_worker *tw = &o->topo->workers[i];
+        if (tw->last < tw->first) continue;
+        remote *r = &c->r[c->n++];
+        r->o = &c->o;
+        r->tw = tw;
+        memcpy(r->model_id, id, 32);
+        r->st = (ck_worker_stats){.name = tw->name, .host = tw->host, .first = tw->first, .last = tw->last};
+        r->packed = malloc(CK_WIRE_ROWS * o->hidden * sizeof(float));
+        if (!r->packed) rc = ck_err(err, errlen, "out of memory");
+        else rc = connect_worker(r, err, errlen);
+    }
+    if (rc != 0) {
+        ck_cluster_close(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->n && k < cap; i++)
+        out[k++] = (ck_stage){c->r[i].tw->first, c->r[i].tw->last, stage_forward, stage_truncate, &c->r[i]};
+    return k;
+}
+
+size_t ck_cluster_stats(const ck_cluster *c, ck_worker_stats *out, size_t cap) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->n && k < cap; i++) {
+        out[k] = c->r[i].st;
+        if (c->r[i].c) {
+            out[k].bytes_sent = ck_conn_bytes_sent(c->r[i].c);
+            out[k].bytes_received = ck_conn_bytes_received(c->r[i].c);
+        }
+        k++;
+    }
+    return k;
+}
+
+void ck_cluster_close(ck_cluster *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) {
+        remote *r = &c->r[i];
+        if (r->c) {
+            char ignored[128];
+            ck_msg bye = {.type = CK_MSG_GOODBYE};
+            ck_msg_send(r->c, &r->out, &bye, 1000, ignored, sizeof ignored);
+            ck_conn_close(r->c);
+        }
+        ck_msgbuf_free(&r->out);
+        free(r->packed);
+        free(r->sent);
+        free(r->calls);
+    }
+    free(c->r);
+    free(c);
+}

@@ -1,0 +1,52 @@
+/* master.h — the master's side of a static cluster: one connection per worker (consecutive layers on a
+ * worker cost one round trip per step), each worker a ck_stage of the master's session, so the library's
+ * generation loop runs the whole model unchanged. A worker that dies or stalls is reported within
+ * CK_REPLY_MS naming it and its address; with recovery on, the master reconnects (waiting up to
+ * recover_ms for the worker to come back) and rebuilds the worker's state by replaying the hidden states
+ * it sent (kept per worker, with the call sizes, so the rebuilt caches are the ones it lost), then
+ * finishes the step. */
+#ifndef CK_CLUSTER_MASTER_H
+#define CK_CLUSTER_MASTER_H
+
+#include "cake.h"
+#include "cluster/topology.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ck_cluster ck_cluster;
+
+typedef struct ck_cluster_opts {
+    const char *model_dir;     /* for the model identity (config.json) */
+    const ck_topology *topo;
+    const char *key;           /* cluster key, or NULL for plaintext */
+    int wire_dtype;            /* CK_WIRE_F32 (default, bit-identical to one process), F16 or BF16 */
+    size_t hidden, max_ctx;    /* the model's hidden size; positions a session may hold */
+    int recover_ms;            /* 0: fail on a lost worker; else how long to wait for it to come back */
+    void (*log)(void *user, const char *line); /* progress and recovery notes (may be NULL) */
+    void *log_user;
+} ck_cluster_opts;
+
+/* The layers no worker holds (the master's own range): *last < *first when the workers hold them all.
+ * Fails when they are not one contiguous range. */
+int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, char *err,
+                           size_t errlen);
+
+/* Connects to every worker of the topology that holds layers, with the handshake and HELLO. */
+int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_t errlen);
+/* The workers as stages (layer order), for ck_session_set_stages. Returns how many. */
+size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap);
+
+typedef struct ck_worker_stats {
+    const char *name, *host;
+    int64_t first, last;
+    uint64_t calls, rows, bytes_sent, bytes_received, recoveries;
+    double rtt_s;              /* wall time from sending a FORWARD to its reply, summed */
+    double compute_s;          /* the worker's own time in its layers, summed */
+} ck_worker_stats;
+size_t ck_cluster_stats(const ck_cluster *c, ck_worker_stats *out, size_t cap);
+
+/* Says GOODBYE to every worker and closes. */
+void ck_cluster_close(ck_cluster *c);
+
+#endif

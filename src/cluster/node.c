@@ -1,0 +1,64 @@
+/* node.c — model identity and the message round trip shared by masters and workers (see node.h). */
+#include "cluster/node.h"
+
+#include "base/err.h"
+#include "base/file.h"
+#include "base/grow.h"
+#include "base/sha256.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ck_model_id(const char *dir, uint8_t id[32], char *err, size_t errlen) {
+    char path[4096], *text;
+    size_t len;
+    if (ck_path_join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
+    if (ck_file_read_max(path, 4u << 20, &text, &len, err, errlen) != 0) return -1;
+    ck_sha256 h;
+    ck_sha256_init(&h);
+    ck_sha256_update(&h, text, len);
+    ck_sha256_final(&h, id);
+    free(text);
+    return 0;
+}
+
+void ck_model_id_short(const uint8_t id[32], char out[17]) {
+    for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+int ck_msg_send(ck_conn *c, ck_msgbuf *b, const ck_msg *m, int timeout_ms, char *err, size_t errlen) {
+    size_t need = 64 + 4 * (size_t)CK_WIRE_MAX_STR;
+    if (m->type == CK_MSG_FORWARD || m->type == CK_MSG_HIDDEN) need += m->u.hidden.data_len;
+    void *p = ck_grow(b->p, &b->cap, need, 1, 4096);
+    if (!p) return ck_err(err, errlen, "out of memory");
+    b->p = p;
+    size_t n = ck_wire_encode(m, b->p, b->cap);
+    if (n == 0) return ck_err(err, errlen, "internal: cannot encode a %s message", ck_msg_name(m->type));
+    return ck_conn_send(c, b->p, n, timeout_ms, err, errlen);
+}
+
+int ck_msg_recv(ck_conn *c, const ck_wire_limits *lim, size_t max_len, ck_msg *m, int timeout_ms, char *err,
+                size_t errlen) {
+    const uint8_t *f;
+    size_t n;
+    char why[512];
+    if (ck_conn_recv(c, &f, &n, max_len, timeout_ms, err, errlen) != 0) return -1;
+    if (ck_wire_decode(f, n, lim, m, why, sizeof why) != 0) return ck_err(err, errlen, "bad message: %s", why);
+    return 0;
+}
+
+void ck_msg_send_error(ck_conn *c, ck_msgbuf *b, uint32_t code, const char *text) {
+    char ignored[64];
+    size_t len = strlen(text);
+    ck_msg m = {.type = CK_MSG_ERROR};
+    m.u.error.code = code;
+    m.u.error.message = (ck_wire_str){text, (uint16_t)(len > CK_WIRE_MAX_STR ? CK_WIRE_MAX_STR : len)};
+    ck_msg_send(c, b, &m, 1000, ignored, sizeof ignored);
+}
+
+void ck_msgbuf_free(ck_msgbuf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
+}

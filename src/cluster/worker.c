@@ -1,0 +1,283 @@
+/* worker.c — the cluster worker (see worker.h): accept loop, one thread per master connection, the
+ * HELLO check and the FORWARD/TRUNCATE/PING service over the engine API. */
+#include "cluster/worker.h"
+
+#include "base/err.h"
+#include "base/grow.h"
+#include "cake.h"
+#include "cluster/node.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SESSIONS 16       /* per connection */
+#define MAX_CONNS 32
+
+typedef struct worker {
+    const ck_worker_opts *o;
+    ck_engine *e;
+    uint8_t model_id[32];
+    size_t hidden, max_ctx;
+    pthread_mutex_t mu;
+    int n_conns;
+} worker;
+
+typedef struct wconn {
+    worker *w;
+    ck_conn *c;
+    ck_msgbuf out;
+    ck_wire_limits lim;
+    uint32_t ids[MAX_SESSIONS];
+    ck_session *sess[MAX_SESSIONS];
+    size_t n_sess;
+    float *rows;            /* [max_rows, hidden] f32 */
+    uint8_t *packed;        /* [max_rows, hidden] in the wire dtype */
+} wconn;
+
+static void logf_(const worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const worker *w, const char *fmt, ...) {
+    if (!w->o->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    w->o->log(w->o->log_user, line);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Checks a master's HELLO against this worker; on success fixes the connection's limits. */
+static int check_hello(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
+    const worker *w = wc->w;
+    char mine[17], theirs[17];
+    if (m->type != CK_MSG_HELLO) return ck_err(err, errlen, "expected HELLO, got %s", ck_msg_name(m->type));
+    if (m->u.hello.version != CK_WIRE_VERSION)
+        return ck_err(err, errlen, "protocol version %u, this worker speaks %u", m->u.hello.version, CK_WIRE_VERSION);
+    if (memcmp(m->u.hello.model_id, w->model_id, 32)) {
+        ck_model_id_short(w->model_id, mine);
+        ck_model_id_short(m->u.hello.model_id, theirs);
+        return ck_err(err, errlen, "model mismatch: the master runs config.json %s, this worker %s", theirs, mine);
+    }
+    if (m->u.hello.first_layer != (uint64_t)w->o->first || m->u.hello.last_layer != (uint64_t)w->o->last)
+        return ck_err(err, errlen, "the master asked for layers %u-%u; this worker (%s) holds %lld-%lld",
+                      m->u.hello.first_layer, m->u.hello.last_layer, w->o->name, (long long)w->o->first,
+                      (long long)w->o->last);
+    if (m->u.hello.hidden != w->hidden || !ck_wire_dtype_size(m->u.hello.wire_dtype))
+        return ck_err(err, errlen, "hidden size %u / wire dtype %u do not match this model (%zu)", m->u.hello.hidden,
+                      m->u.hello.wire_dtype, w->hidden);
+    if (m->u.hello.max_ctx == 0 || m->u.hello.max_ctx > w->max_ctx || m->u.hello.max_rows == 0)
+        return ck_err(err, errlen, "context %u / rows %u out of range (the model holds %zu positions)",
+                      m->u.hello.max_ctx, m->u.hello.max_rows, w->max_ctx);
+    wc->lim = (ck_wire_limits){(uint32_t)w->hidden, m->u.hello.max_rows > CK_WIRE_ROWS ? CK_WIRE_ROWS : m->u.hello.max_rows,
+                               m->u.hello.max_ctx};
+    size_t cells = (size_t)wc->lim.max_rows * w->hidden;
+    wc->rows = malloc(cells * sizeof *wc->rows);
+    wc->packed = malloc(cells * sizeof(float));
+    return wc->rows && wc->packed ? 0 : ck_err(err, errlen, "out of memory");
+}
+
+static int send_hello_ok(wconn *wc, char *err, size_t errlen) {
+    const worker *w = wc->w;
+    ck_msg m = {.type = CK_MSG_HELLO_OK};
+    m.u.hello_ok.version = CK_WIRE_VERSION;
+    memcpy(m.u.hello_ok.model_id, w->model_id, 32);
+    m.u.hello_ok.first_layer = (uint32_t)w->o->first;
+    m.u.hello_ok.last_layer = (uint32_t)w->o->last;
+    m.u.hello_ok.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    m.u.hello_ok.threads = (uint32_t)ck_set_threads(0, NULL, 0);
+    const char *be = ck_engine_backend(w->e), *name = w->o->name ? w->o->name : "";
+    m.u.hello_ok.backend = (ck_wire_str){be, (uint16_t)strlen(be)};
+    m.u.hello_ok.name = (ck_wire_str){name, (uint16_t)strnlen(name, CK_WIRE_MAX_STR)};
+    return ck_msg_send(wc->c, &wc->out, &m, CK_HANDSHAKE_MS, err, errlen);
+}
+
+/* The session called id on this connection, opened on first use. */
+static ck_session *session_of(wconn *wc, uint32_t id, char *err, size_t errlen) {
+    for (size_t i = 0; i < wc->n_sess; i++)
+        if (wc->ids[i] == id) return wc->sess[i];
+    if (wc->n_sess == MAX_SESSIONS) {
+        ck_err(err, errlen, "more than %d sessions on one connection", MAX_SESSIONS);
+        return NULL;
+    }
+    if (ck_session_open(wc->w->e, wc->lim.max_ctx, &wc->sess[wc->n_sess], err, errlen) != 0) return NULL;
+    wc->ids[wc->n_sess] = id;
+    return wc->sess[wc->n_sess++];
+}
+
+static int serve_forward(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
+    ck_session *s = session_of(wc, m->u.hidden.session, err, errlen);
+    if (!s) return -1;
+    if (ck_session_pos(s) != m->u.hidden.pos)
+        return ck_err(err, errlen, "session %u holds %zu positions; FORWARD at position %u", m->u.hidden.session,
+                      ck_session_pos(s), m->u.hidden.pos);
+    size_t n = m->u.hidden.n, cells = n * wc->w->hidden;
+    ck_wire_unpack(wc->rows, m->u.hidden.data, cells, m->u.hidden.dtype);
+    double t0 = now_s();
+    if (ck_session_layers(s, wc->rows, n, wc->rows, err, errlen) != 0) return -1;
+    double dt = now_s() - t0;
+    ck_wire_pack(wc->packed, wc->rows, cells, m->u.hidden.dtype);
+    ck_msg r = {.type = CK_MSG_HIDDEN};
+    r.u.hidden = m->u.hidden;
+    r.u.hidden.compute_us = (uint64_t)(dt * 1e6);
+    r.u.hidden.data = wc->packed;
+    r.u.hidden.data_len = cells * ck_wire_dtype_size(m->u.hidden.dtype);
+    return ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
+}
+
+static int serve_truncate(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
+    ck_session *s = session_of(wc, m->u.truncate.session, err, errlen);
+    if (!s) return -1;
+    size_t pos = m->u.truncate.pos < ck_session_pos(s) ? m->u.truncate.pos : ck_session_pos(s);
+    if (ck_session_truncate(s, pos, err, errlen) != 0) return -1;
+    ck_msg r = {.type = CK_MSG_TRUNCATED};
+    r.u.truncate.session = m->u.truncate.session;
+    r.u.truncate.pos = (uint32_t)ck_session_pos(s);
+    return ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
+}
+
+/* Serves one connection until GOODBYE, an error, or silence; returns why it ended. */
+static void serve(wconn *wc, char *why, size_t whylen) {
+    const worker *w = wc->w;
+    ck_msg m;
+    ck_wire_limits none = {0, 0, 0};
+    if (ck_conn_handshake(wc->c, w->o->key, 1, CK_HANDSHAKE_MS, why, whylen) != 0) return;
+    if (ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) return;
+    if (check_hello(wc, &m, why, whylen) != 0) {
+        ck_msg_send_error(wc->c, &wc->out, 1, why);
+        return;
+    }
+    if (send_hello_ok(wc, why, whylen) != 0) return;
+    logf_(w, "master %s connected (%s)", ck_conn_peer(wc->c), ck_conn_secure(wc->c) ? "encrypted" : "plaintext");
+    size_t max_frame = ck_wire_hidden_size(wc->lim.max_rows, wc->lim.hidden, CK_WIRE_F32) + 64;
+    for (;;) {
+        if (ck_msg_recv(wc->c, &wc->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0) {
+            if (!strstr(why, "closed by the peer")) ck_msg_send_error(wc->c, &wc->out, 2, why);
+            return;
+        }
+        int rc = 0;
+        switch (m.type) {
+        case CK_MSG_FORWARD: rc = serve_forward(wc, &m, why, whylen); break;
+        case CK_MSG_TRUNCATE: rc = serve_truncate(wc, &m, why, whylen); break;
+        case CK_MSG_PING: {
+            ck_msg r = {.type = CK_MSG_PONG, .u.ping = m.u.ping};
+            rc = ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, why, whylen);
+            break;
+        }
+        case CK_MSG_GOODBYE: snprintf(why, whylen, "goodbye"); return;
+        default: rc = ck_err(why, whylen, "unexpected %s from the master", ck_msg_name(m.type));
+        }
+        if (rc != 0) {
+            ck_msg_send_error(wc->c, &wc->out, 3, why);
+            return;
+        }
+    }
+}
+
+static void *conn_main(void *arg) {
+    wconn *wc = arg;
+    worker *w = wc->w;
+    char why[1024] = "";
+    serve(wc, why, sizeof why);
+    logf_(w, "master %s: %s", ck_conn_peer(wc->c), why[0] ? why : "disconnected");
+    for (size_t i = 0; i < wc->n_sess; i++) ck_session_close(wc->sess[i]);
+    ck_conn_close(wc->c);
+    ck_msgbuf_free(&wc->out);
+    free(wc->rows);
+    free(wc->packed);
+    free(wc);
+    pthread_mutex_lock(&w->mu);
+    w->n_conns--;
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void accept_one(worker *w, int lfd) {
+    char err[512];
+    ck_conn *c;
+    if (ck_conn_accept(lfd, 500, &c, err, sizeof err) != 0) {
+        if (!strstr(err, "timed out")) logf_(w, "accept: %s", err);
+        return;
+    }
+    wconn *wc = calloc(1, sizeof *wc);
+    pthread_mutex_lock(&w->mu);
+    int full = w->n_conns >= MAX_CONNS;
+    if (!full && wc) w->n_conns++;
+    pthread_mutex_unlock(&w->mu);
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (wc && !full) {
+        wc->w = w;
+        wc->c = c;
+        if (pthread_create(&th, &at, conn_main, wc) == 0) {
+            pthread_attr_destroy(&at);
+            return;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->n_conns--;
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_attr_destroy(&at);
+    logf_(w, "refused %s: %s", ck_conn_peer(c), full ? "too many connections" : "out of resources");
+    ck_conn_close(c);
+    free(wc);
+}
+
+int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, size_t errlen) {
+    worker *w = calloc(1, sizeof *w); /* leaked on purpose when a connection thread outlives the stop */
+    if (!w) return ck_err(err, errlen, "out of memory");
+    w->o = o;
+    pthread_mutex_init(&w->mu, NULL);
+    ck_engine_opts eo = {.partial = 1, .first_layer = o->first, .last_layer = o->last};
+    int rc = 0;
+    if (o->last < o->first) rc = ck_err(err, errlen, "worker %s has no layers to run", o->name ? o->name : "");
+    else if (ck_model_id(o->model_dir, w->model_id, err, errlen) != 0) rc = -1;
+    else if (ck_engine_open(o->model_dir, &eo, &w->e, err, errlen) != 0) rc = -1;
+    if (rc != 0) {
+        free(w);
+        return -1;
+    }
+    w->hidden = ck_engine_hidden(w->e);
+    w->max_ctx = ck_engine_max_ctx(w->e);
+    if (o->prefix && strcmp(o->prefix, ck_engine_layer_prefix(w->e))) {
+        ck_err(err, errlen, "the topology names layers '%s.N' but this checkpoint calls them '%s.N'", o->prefix,
+               ck_engine_layer_prefix(w->e));
+        ck_engine_close(w->e);
+        free(w);
+        return -1;
+    }
+    int lfd;
+    if (ck_conn_listen(o->address, &lfd, err, errlen) != 0) {
+        ck_engine_close(w->e);
+        free(w);
+        return -1;
+    }
+    logf_(w, "worker %s: layers %lld-%lld of %s on %s, listening on %s%s", o->name ? o->name : "",
+          (long long)o->first, (long long)o->last, ck_engine_arch(w->e), ck_engine_backend(w->e), o->address,
+          o->key && *o->key ? " (cluster key set)" : "");
+    while (!*stop) accept_one(w, lfd);
+    close(lfd);
+    int left = 1;
+    for (int i = 0; i < 100 && left; i++) { /* let connection threads finish their current message */
+        pthread_mutex_lock(&w->mu);
+        left = w->n_conns;
+        pthread_mutex_unlock(&w->mu);
+        if (left) usleep(50000);
+    }
+    if (!left) {
+        ck_engine_close(w->e);
+        free(w);
+    }
+    return 0;
+}
