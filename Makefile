@@ -44,7 +44,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load chat st_index hub_json topology; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load chat st_index hub_json topology wire; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
 	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
@@ -63,6 +63,8 @@ fuzz: deps
 	./build-fuzz/fuzz_hub_json -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/hub_json
 	printf 'w1:\n  host: \047h.local:10128\047\n  description: \047GPU\047\n  vram_bytes: 12000000000\n  tflops: 11.5\n  layers:\n    - \047model.layers.0-5\047\n    - \047model.layers.6\047\nw2: {host: \047[::1]:1\047, layers: [model.layers.7-9]}\n' > build-fuzz/corpus/topology/example.yml
 	./build-fuzz/fuzz_topology -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/topology
+	./build-fuzz/test_wire --corpus build-fuzz/corpus/wire
+	./build-fuzz/fuzz_wire -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/wire
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -35,7 +35,8 @@ static int msg_eq(const ck_msg *a, const ck_msg *b) {
                a->u.hidden.compute_us == b->u.hidden.compute_us && a->u.hidden.data_len == b->u.hidden.data_len &&
                !memcmp(a->u.hidden.data, b->u.hidden.data, a->u.hidden.data_len);
     case CK_MSG_TRUNCATE:
-    case CK_MSG_TRUNCATED: return a->u.truncate.session == b->u.truncate.session && a->u.truncate.pos == b->u.truncate.pos;
+    case CK_MSG_TRUNCATED:
+        return a->u.truncate.session == b->u.truncate.session && a->u.truncate.pos == b->u.truncate.pos;
     case CK_MSG_PING:
     case CK_MSG_PONG: return a->u.ping.nonce == b->u.ping.nonce;
     case CK_MSG_GOODBYE: return 1;

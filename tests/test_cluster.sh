@@ -46,6 +46,7 @@ start_workers() {
         PIDS="$PIDS $!"
         eval "PID_$name=$!"
         i=0; while ! grep -q "listening on $addr" "$T/worker-$name.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+        [ $i -lt 100 ] || { echo "worker $name did not start:"; cat "$T/worker-$name.log"; }
     done
 }
 stop_workers() { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=""; PORT=$((PORT + 10)); }
@@ -72,3 +73,102 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
         done
     done
 done
+
+# ---- failures ----
+m=qwen3-s
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "right key" w1
+timeout 20 "$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" --cluster-key "wrong key" > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "worker w1 (127.0.0.1:$PORT).*cluster key mismatch" "$T/err"
+check "wrong key: the master fails naming the worker ($(tail -n 1 "$T/err"))" $?
+timeout 20 "$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -qi "key" "$T/err"
+check "no key on the master, a key on the worker: refused ($(tail -n 1 "$T/err"))" $?
+python3 - "$PORT" <<'PY'
+# garbage, then a frame that claims 1 GiB, then a truncated frame: the worker must drop each connection
+import os, socket, struct, sys, time
+port = int(sys.argv[1])
+for payload in (os.urandom(5000), struct.pack("<I", 1 << 30) + b"x" * 100, struct.pack("<I", 1000) + b"short"):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(payload)
+    s.settimeout(10)
+    try:
+        while s.recv(4096): pass
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+PY
+got=$(timeout 20 "$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" --cluster-key "right key" -t 1 2>/dev/null | tail -n 1)
+single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
+[ "$got" = "$single" ] && kill -0 $PID_w1
+check "garbage and oversized frames cost only their connection; the worker still serves" $?
+stop_workers
+
+# midgen SIGNAL RESTART MASTER-ARGS...: runs the master, and once it has streamed 200 bytes sends SIGNAL to
+# worker w1 (and with RESTART=1 starts it again half a second later); then reads the rest of the text.
+# Writes the text to $T/long.cluster, the exit status to $T/rc and the seconds from the signal to the
+# master's exit to $T/secs.
+midgen() {
+    sig=$1 restart=$2; shift 2
+    python3 - "$T" "$sig" "$restart" "$PID_w1" "$CAKE" "$T/$m" "$T/t.yml" "$PORT" "$@" <<'PY'
+import os, signal, subprocess, sys, time
+T, sig, restart, wpid, cake, model, topo, port = sys.argv[1:9]
+master = subprocess.Popen([cake, "run", model, "a"] + sys.argv[9:], stdout=subprocess.PIPE,
+                          stderr=open(T + "/err", "w"))
+text = master.stdout.read(200)
+os.kill(int(wpid), getattr(signal, sig)); t0 = time.time()
+if restart == "1":
+    time.sleep(0.5)
+    subprocess.Popen([cake, "run", model, "--name", "w1", "--topology", topo, "--address", "127.0.0.1:" + port,
+                      "-t", "1"], stderr=open(T + "/worker-w1b.log", "w"))
+text += master.stdout.read()
+rc = master.wait()
+open(T + "/long.cluster", "wb").write(text)
+open(T + "/rc", "w").write(str(rc))
+open(T + "/secs", "w").write("%.1f" % (time.time() - t0))
+if sig == "SIGSTOP": os.kill(int(wpid), signal.SIGCONT)
+PY
+}
+long="--raw --temperature 0 -n 3000 --ctx 3100 -t 1"
+"$CAKE" run "$T/$m" "a" $long > "$T/long.single" 2>/dev/null
+# a worker killed mid-generation: reported at once, naming it (no recovery) ...
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "" w1
+midgen SIGKILL 0 $long --topology "$T/t.yml" --recover-ms 0
+[ "$(cat "$T/rc")" = 1 ] && grep -q "worker w1 (127.0.0.1:$PORT)" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 5)" "$T/secs"
+check "a killed worker is reported within 5 s ($(cat "$T/secs") s), by name ($(tail -n 1 "$T/err"))" $?
+stop_workers
+# ... and with recovery the master waits for it, replays its state and finishes the same text
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "" w1
+midgen SIGKILL 1 $long --topology "$T/t.yml" --recover-ms 20000
+[ "$(cat "$T/rc")" = 0 ] && grep -q "is back: replayed" "$T/err" && cmp -s "$T/long.single" "$T/long.cluster"
+r=$?; [ $r = 0 ] || tail -n 5 "$T/err"
+check "a worker killed and restarted mid-generation: the master recovers ($(grep -o 'replayed [0-9]* positions' "$T/err")) and the text equals single-node" $r
+pkill -f "topology $T/t.yml --address" 2>/dev/null
+stop_workers
+# a stalled worker (stopped, not dead) is reported within the deadline
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "" w1
+midgen SIGSTOP 0 $long --topology "$T/t.yml" --recover-ms 0
+[ "$(cat "$T/rc")" = 1 ] && grep -q "worker w1 (127.0.0.1:$PORT).*timed out" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 7)" "$T/secs"
+check "a stalled worker is reported within the deadline ($(cat "$T/secs") s: $(tail -n 1 "$T/err"))" $?
+stop_workers
+
+# topologies the model cannot satisfy
+topo "$T/t.yml" model.layers w1=0-9
+timeout 20 "$CAKE" run "$T/$m" --name w1 --topology "$T/t.yml" --address 127.0.0.1:$PORT > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "out of range" "$T/err"
+check "a worker assigned layers the model lacks refuses to start ($(tail -n 1 "$T/err"))" $?
+timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "out of range" "$T/err"
+check "the master refuses it too ($(tail -n 1 "$T/err"))" $?
+topo "$T/t.yml" model.language_model.layers w1=0-1
+timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "prefix" "$T/err"
+check "a topology written for another layer prefix is refused ($(tail -n 1 "$T/err"))" $?
+timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" --cluster-key k --topology "$T/nope.yml" > /dev/null 2> "$T/err"
+[ $? = 1 ]
+check "a missing topology file is an error" $?
+
+exit $fail

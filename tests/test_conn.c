@@ -3,7 +3,8 @@
  * side only: both sides fail fast with a message naming who holds a key), frame limits refused before the
  * body is read, deadlines (stalled peer, stalled handshake, accept), a peer that closes (recv says "closed
  * by the peer", send fails without SIGPIPE killing us), and a forwarding proxy that flips a byte or
- * replays a captured encrypted frame (refused as failing authentication). Runs in about a second. */
+ * replays a captured encrypted frame (refused as failing authentication); a hand-driven master that
+ * speaks another version, reflects the worker's nonce, or rejects a valid proof. Runs in about a second. */
 #include "testutil.h"
 
 #include "cluster/conn.h"
@@ -15,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -217,8 +219,44 @@ static void test_handshake_fails(const char *km, const char *kw, const char *msg
     printf("test_conn: master: %s\ntest_conn: worker: %s\n", hm.err, hw.err);
     CK_EXPECT(hm.ms < 2000 && hw.ms < 2000, "failed in %lld / %lld ms", (long long)hm.ms, (long long)hw.ms);
     char err[256];
-    CK_EXPECT(ck_conn_send(m, "x", 1, 100, err, sizeof err) == -1 && has(err, "unusable"), "send after failure: %s", err);
+    CK_EXPECT(ck_conn_send(m, "x", 1, 100, err, sizeof err) == -1 && has(err, "unusable"), "send after failure: %s",
+              err);
     ck_conn_close(m);
+    ck_conn_close(w);
+}
+
+/* A worker facing a hand-driven master (raw socket) that deviates from the protocol in one way. */
+enum { RAW_VERSION, RAW_REFLECT, RAW_REJECT };
+
+static void test_raw_master(int how, const char *want) {
+    char err[256];
+    int port, lfd = listen_local(&port), raw = raw_connect(port);
+    ck_conn *w;
+    CK_EXPECT(ck_conn_accept(lfd, 2000, &w, err, sizeof err) == 0, "accept: %s", err);
+    close(lfd);
+    hs_arg hw = {.c = w, .key = "k", .is_server = 1, .timeout_ms = 3000};
+    pthread_t t;
+    pthread_create(&t, NULL, hs_thread, &hw);
+    uint8_t wh[34], mh[34] = {1, 1}, k[32], msg[65], proof[32], wproof[32], verdict = 0;
+    raw_read(raw, wh, sizeof wh);
+    if (how == RAW_VERSION) mh[0] = 2;
+    if (how == RAW_REFLECT) memcpy(mh, wh, sizeof mh);
+    if (how == RAW_REJECT) randombytes_buf(mh + 2, 32);
+    raw_write(raw, mh, sizeof mh);
+    if (how == RAW_REJECT) { /* a correct proof, then "your proof is wrong" */
+        crypto_hash_sha256(k, (const uint8_t *)"k", 1);
+        msg[0] = 'M';
+        memcpy(msg + 1, wh + 2, 32);
+        memcpy(msg + 33, mh + 2, 32);
+        crypto_auth_hmacsha256(proof, msg, sizeof msg, k);
+        raw_read(raw, wproof, sizeof wproof);
+        raw_write(raw, proof, sizeof proof);
+        raw_write(raw, &verdict, 1);
+    }
+    pthread_join(t, NULL);
+    CK_EXPECT(hw.rc == -1 && has(hw.err, want), "raw master %d: %s (want %s)", how, hw.err, want);
+    CK_EXPECT(hw.ms < 2000, "took %lld ms", (long long)hw.ms);
+    close(raw);
     ck_conn_close(w);
 }
 
@@ -270,7 +308,8 @@ static void test_limits(void) {
     raw_pair(&raw, &w);
     uint8_t hdr2[4] = {0xff, 0xff, 0xff, 0xff};
     raw_write(raw, hdr2, 4);
-    CK_EXPECT(ck_conn_recv(w, &f, &n, SIZE_MAX, 3000, err, sizeof err) == -1 && has(err, "exceeds the limit of 1073741824"),
+    CK_EXPECT(ck_conn_recv(w, &f, &n, SIZE_MAX, 3000, err, sizeof err) == -1 &&
+                  has(err, "exceeds the limit of 1073741824"),
               "4 GiB prefix with no caller limit: %s", err);
     close(raw);
     ck_conn_close(w);
@@ -401,7 +440,8 @@ static void *proxy_thread(void *p) {
                 if (rep >= 0 && off >= rep && cap_len < cap_need) {
                     cap[cap_len++] = buf[i];
                     if (cap_len == 4) {
-                        cap_need = 4 + ((size_t)cap[0] | (size_t)cap[1] << 8 | (size_t)cap[2] << 16 | (size_t)cap[3] << 24);
+                        cap_need = 4 + ((size_t)cap[0] | (size_t)cap[1] << 8 | (size_t)cap[2] << 16 |
+                                        (size_t)cap[3] << 24);
                         if (cap_need > sizeof cap) cap_need = sizeof cap;
                     }
                 }
@@ -501,6 +541,7 @@ static void test_addresses(void) {
 
 int main(void) {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: sends must not raise it */
+    if (sodium_init() < 0) return 2;
     test_addresses();
     test_round_trip(NULL);
     test_round_trip("correct horse battery staple");
@@ -510,6 +551,9 @@ int main(void) {
                          "this worker expects a cluster key but the master sent none");
     test_handshake_fails("k", "", "a cluster key was given but the worker has none",
                          "the master sent a cluster key but this worker has none");
+    test_raw_master(RAW_VERSION, "protocol version 2");
+    test_raw_master(RAW_REFLECT, "reflection refused");
+    test_raw_master(RAW_REJECT, "cluster key mismatch (authentication failed: the peer rejected our key)");
     test_limits();
     test_deadlines();
     test_closed_peer();

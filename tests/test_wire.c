@@ -47,7 +47,8 @@ static int msg_eq(const ck_msg *a, const ck_msg *b) {
                !memcmp(x->data, y->data, x->data_len);
     }
     case CK_MSG_TRUNCATE:
-    case CK_MSG_TRUNCATED: return a->u.truncate.session == b->u.truncate.session && a->u.truncate.pos == b->u.truncate.pos;
+    case CK_MSG_TRUNCATED:
+        return a->u.truncate.session == b->u.truncate.session && a->u.truncate.pos == b->u.truncate.pos;
     case CK_MSG_PING:
     case CK_MSG_PONG: return a->u.ping.nonce == b->u.ping.nonce;
     case CK_MSG_GOODBYE: return 1;
@@ -186,8 +187,10 @@ static void test_layout_and_roundtrip(void) {
         CK_EXPECT(rc == 0 && msg_eq(&d, &s[i].m), "%s: decoded message differs", name);
         /* payloads and strings point into the input, not into a copy */
         if (rc == 0 && (d.type == CK_MSG_FORWARD || d.type == CK_MSG_HIDDEN))
-            CK_EXPECT(d.u.hidden.data == s[i].bytes + s[i].len - d.u.hidden.data_len, "%s: data not in the frame", name);
-        if (rc == 0 && d.type == CK_MSG_HELLO) CK_EXPECT(d.u.hello.name.p == (const char *)s[i].bytes + 60, "name ptr");
+            CK_EXPECT(d.u.hidden.data == s[i].bytes + s[i].len - d.u.hidden.data_len, "%s: data not in the frame",
+                      name);
+        if (rc == 0 && d.type == CK_MSG_HELLO)
+            CK_EXPECT(d.u.hello.name.p == (const char *)s[i].bytes + 60, "HELLO: name not in the frame");
         /* exactly enough room works, one byte less does not */
         CK_EXPECT(ck_wire_encode(&s[i].m, buf, s[i].len) == s[i].len, "%s: encode into an exact buffer", name);
         CK_EXPECT(ck_wire_encode(&s[i].m, buf, s[i].len - 1) == 0, "%s: encode into a short buffer", name);

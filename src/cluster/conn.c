@@ -18,7 +18,9 @@
  * receive buffer and the encryption buffer only grow (no allocation per frame once grown); a counter is
  * advanced only when its frame went through whole. A failure in the middle of a frame (or a refused
  * frame) leaves the stream out of step, so that direction is marked broken and refuses further use; a
- * timeout before the first byte of a frame does not (the caller may wait again). */
+ * timeout before the first byte of a frame does not (the caller may wait again). One thread may send while
+ * another receives on the same connection (the two directions share no mutable state but the byte
+ * counters, which are atomic); two concurrent senders or receivers need the caller's lock. */
 #include "cluster/conn.h"
 
 #include "base/err.h"
@@ -98,7 +100,8 @@ static int wait_fd(int fd, short events, int64_t deadline, int timeout_ms, const
                    char *err, size_t errlen) {
     for (;;) {
         int left = ms_left(deadline);
-        if (deadline >= 0 && left == 0) return ck_err(err, errlen, "timed out after %d ms %s %s", timeout_ms, what, who);
+        if (deadline >= 0 && left == 0)
+            return ck_err(err, errlen, "timed out after %d ms %s %s", timeout_ms, what, who);
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, left);
         if (r > 0) return 0; /* ready, or POLLHUP/POLLERR: the next I/O call reports what happened */
@@ -147,7 +150,9 @@ static int resolve(const char *addr, int passive, struct addrinfo **out, char *e
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     int r = getaddrinfo(host[0] ? host : NULL, port, &hints, out);
-    if (r != 0) return ck_err(err, errlen, "cannot resolve '%s': %s", addr, r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+    if (r != 0)
+        return ck_err(err, errlen, "cannot resolve '%s': %s", addr,
+                      r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
     return 0;
 }
 
@@ -366,15 +371,11 @@ static int check_flags(ck_conn *c, int keyed, int peer_keyed, int is_server, cha
     return ck_err(err, errlen, "handshake with %s: the worker expects a cluster key but none was given", c->peer);
 }
 
-/* HMAC-SHA256(k, role || a || b). */
-static void proof_of(uint8_t out[PROOF_BYTES], const uint8_t k[32], uint8_t role, const uint8_t *a, const uint8_t *b) {
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, k, 32);
-    crypto_auth_hmacsha256_update(&st, &role, 1);
-    crypto_auth_hmacsha256_update(&st, a, NONCE_BYTES);
-    crypto_auth_hmacsha256_update(&st, b, NONCE_BYTES);
-    crypto_auth_hmacsha256_final(&st, out);
-    sodium_memzero(&st, sizeof st);
+/* The message a proof covers: role || a || b. */
+static void proof_msg(uint8_t out[1 + 2 * NONCE_BYTES], uint8_t role, const uint8_t *a, const uint8_t *b) {
+    out[0] = role;
+    memcpy(out + 1, a, NONCE_BYTES);
+    memcpy(out + 1 + NONCE_BYTES, b, NONCE_BYTES);
 }
 
 /* One direction's session key: BLAKE2b keyed with k over nonce_m || nonce_w || label. */
@@ -399,16 +400,17 @@ static int handshake_keyed(ck_conn *c, const char *key, int is_server, const uin
     uint8_t k[32], proof[PROOF_BYTES], peer_proof[PROOF_BYTES];
     crypto_hash_sha256(k, (const uint8_t *)key, strlen(key));
     uint8_t role = is_server ? 'W' : 'M', peer_role = is_server ? 'M' : 'W';
-    proof_of(proof, k, role, peer_nonce, own_nonce);
+    uint8_t msg[1 + 2 * NONCE_BYTES];
+    proof_msg(msg, role, peer_nonce, own_nonce);
+    crypto_auth_hmacsha256(proof, msg, sizeof msg, k);
     int rc = -1;
     if (write_all(c, proof, sizeof proof, deadline, timeout_ms, err, errlen) != 0 ||
         read_full(c, peer_proof, sizeof peer_proof, deadline, timeout_ms, err, errlen) != 0) {
         rc = handshake_io_error(c, err, errlen);
         goto done;
     }
-    uint8_t expect[PROOF_BYTES];
-    proof_of(expect, k, peer_role, own_nonce, peer_nonce);
-    int ok = sodium_memcmp(expect, peer_proof, PROOF_BYTES) == 0;
+    proof_msg(msg, peer_role, own_nonce, peer_nonce);
+    int ok = crypto_auth_hmacsha256_verify(peer_proof, msg, sizeof msg, k) == 0;
     uint8_t verdict = (uint8_t)ok, peer_verdict = 0;
     if (!ok) {
         write_all(c, &verdict, 1, deadline, timeout_ms, NULL, 0); /* best effort: tell the peer, then give up */
@@ -423,7 +425,8 @@ static int handshake_keyed(ck_conn *c, const char *key, int is_server, const uin
     }
     if (peer_verdict != 1) {
         handshake_fail(c);
-        rc = ck_err(err, errlen, "handshake with %s: cluster key mismatch (authentication failed: the peer rejected our key)",
+        rc = ck_err(err, errlen,
+                    "handshake with %s: cluster key mismatch (authentication failed: the peer rejected our key)",
                     c->peer);
         goto done;
     }
@@ -526,12 +529,13 @@ static int recv_header(ck_conn *c, size_t max_len, uint32_t *wire_len, int64_t d
     size_t plain = n;
     if (c->secure) {
         if (n < TAG_BYTES)
-            return ck_err(err, errlen, "malformed frame from %s: %u bytes, shorter than its authentication tag", c->peer, n);
+            return ck_err(err, errlen, "malformed frame from %s: %u bytes, shorter than its authentication tag",
+                          c->peer, n);
         plain = n - TAG_BYTES;
     }
     if (plain > limit)
-        return ck_err(err, errlen, "frame of %zu bytes from %s exceeds the limit of %zu bytes (refused)", plain, c->peer,
-                      limit);
+        return ck_err(err, errlen, "frame of %zu bytes from %s exceeds the limit of %zu bytes (refused)", plain,
+                      c->peer, limit);
     *wire_len = n;
     return 0;
 }
