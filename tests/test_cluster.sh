@@ -74,6 +74,25 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
     done
 done
 
+# ---- half-precision activations on the wire: close to single-node, not equal ----
+m=qwen3-s
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "" w1
+single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
+for dt in f16 bf16; do
+    got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" --wire-dtype $dt -t 1 2>/dev/null | tail -n 1)
+    python3 -c "
+import re, sys
+a, b = (float(re.search(r'nll=([0-9.]+)', x)[1]) for x in sys.argv[1:3])
+sys.exit(abs(a - b) > 5e-3 * abs(a))" "$single" "$got"
+    check "--wire-dtype $dt: mean nll within 0.5 % of single-node ($got vs $single)" $?
+done
+stop_workers
+"$CAKE" run "$T/$m" --name w1 --topology "$T/t.yml" --address 0.0.0.0:$PORT -t 1 2> "$T/err" &
+WP=$!; sleep 1; kill $WP; wait $WP 2>/dev/null
+grep -q "warning: no --cluster-key" "$T/err"
+check "a worker without a key on a non-loopback address warns" $?
+
 # ---- failures ----
 m=qwen3-s
 topo "$T/t.yml" model.layers w1=0-1

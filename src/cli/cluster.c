@@ -50,6 +50,10 @@ int ck_cli_worker(const ck_cli_cluster *o) {
         ck_worker_opts wo = {.model_dir = dir, .name = o->name, .address = o->address, .key = o->key,
                              .first = tw->first, .last = tw->last, .prefix = tw->prefix, .log = log_line,
                              .log_user = "cake worker: "};
+        if ((!o->key || !*o->key) && strncmp(o->address, "127.", 4) && strncmp(o->address, "localhost:", 10) &&
+            strncmp(o->address, "[::1]:", 6))
+            fprintf(stderr, "cake run: warning: no --cluster-key: traffic on %s is neither authenticated nor "
+                            "encrypted, and anyone who can reach it can use this worker\n", o->address);
         struct sigaction sa = {0};
         sa.sa_handler = on_signal;
         sigaction(SIGINT, &sa, NULL);
