@@ -3,7 +3,8 @@
  * under those limits, under the same hidden size with unbounded rows and context (the overflow paths),
  * under a hidden size of UINT32_MAX, and with no hidden size agreed. Whatever decodes must re-encode to
  * exactly the input bytes (the format is canonical), and decode again to an equal message; anything else
- * aborts. The decoded payload is also unpacked, to run the converters over arbitrary bits. */
+ * aborts. The decoded payload is also unpacked, to run the converters over arbitrary bits. ASSIGN names
+ * must come out plain file names and PUSH payloads within their bounds. */
 #include "cluster/wire.h"
 
 #include <stdint.h>
@@ -41,6 +42,26 @@ static int msg_eq(const ck_msg *a, const ck_msg *b) {
     case CK_MSG_PONG: return a->u.ping.nonce == b->u.ping.nonce;
     case CK_MSG_GOODBYE: return 1;
     case CK_MSG_ERROR: return a->u.error.code == b->u.error.code && str_eq(a->u.error.message, b->u.error.message);
+    case CK_MSG_ASSIGN:
+        if (memcmp(a->u.assign.model_id, b->u.assign.model_id, 32) || a->u.assign.first_layer != b->u.assign.first_layer ||
+            a->u.assign.last_layer != b->u.assign.last_layer || a->u.assign.n_files != b->u.assign.n_files)
+            return 0;
+        for (int i = 0; i < a->u.assign.n_files; i++)
+            if (!str_eq(a->u.assign.files[i].name, b->u.assign.files[i].name) ||
+                a->u.assign.files[i].size != b->u.assign.files[i].size ||
+                memcmp(a->u.assign.files[i].sha256, b->u.assign.files[i].sha256, 32))
+                return 0;
+        return 1;
+    case CK_MSG_HAVE:
+        return a->u.have.n_files == b->u.have.n_files &&
+               !memcmp(a->u.have.present, b->u.have.present, a->u.have.n_files * sizeof a->u.have.present[0]);
+    case CK_MSG_PUSH:
+        return a->u.push.file == b->u.push.file && a->u.push.offset == b->u.push.offset &&
+               a->u.push.raw_len == b->u.push.raw_len && a->u.push.crc32 == b->u.push.crc32 &&
+               a->u.push.codec == b->u.push.codec && a->u.push.data_len == b->u.push.data_len &&
+               !memcmp(a->u.push.data, b->u.push.data, a->u.push.data_len);
+    case CK_MSG_PUSH_DONE:
+    case CK_MSG_READY: return 1;
     }
     return 0;
 }
@@ -67,6 +88,20 @@ static void check(const uint8_t *frame, size_t len, const ck_wire_limits *lim) {
             /* f32 is bit-exact; f16/bf16 round-trip exactly except NaNs (quieted) */
             if (m.u.hidden.dtype == CK_WIRE_F32 && memcmp(back, m.u.hidden.data, m.u.hidden.data_len)) abort();
         }
+    }
+    if (m.type == CK_MSG_ASSIGN) { /* every name plain, the count in bounds */
+        if (m.u.assign.n_files == 0 || m.u.assign.n_files > CK_WIRE_MAX_FILES) abort();
+        for (int i = 0; i < m.u.assign.n_files; i++) {
+            const ck_wire_str *nm = &m.u.assign.files[i].name;
+            if (!ck_wire_file_name_valid(nm->p, nm->n) || memchr(nm->p, '/', nm->n)) abort();
+        }
+    }
+    if (m.type == CK_MSG_PUSH) { /* the payload is the rest of the frame and within its bounds */
+        if (m.u.push.data + m.u.push.data_len != frame + len || m.u.push.raw_len == 0 ||
+            m.u.push.raw_len > CK_WIRE_PUSH_MAX_RAW || m.u.push.file >= CK_WIRE_MAX_FILES ||
+            (m.u.push.codec == CK_WIRE_CODEC_RAW && m.u.push.data_len != m.u.push.raw_len) ||
+            len > ck_wire_push_max_frame())
+            abort();
     }
     uint8_t *out = malloc(len);
     if (!out) return;

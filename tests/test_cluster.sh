@@ -93,6 +93,55 @@ WP=$!; sleep 1; kill $WP; wait $WP 2>/dev/null
 grep -q "warning: no --cluster-key" "$T/err"
 check "a worker without a key on a non-loopback address warns" $?
 
+# ---- zero-config: workers without a model answer discovery, the master places the layers and pushes
+# each worker only its tensors into the worker's cache ----
+m=qwen3-s
+DP=$((PORT + 5))
+for i in 1 2; do
+    mkdir -p "$T/cache$i"
+    CAKE_CACHE="$T/cache$i" "$CAKE" run --cluster-key "zero key" --name z$i --address 127.0.0.$i:$((PORT + i)) \
+        --discovery-address 127.0.0.$i:$DP -t 1 2> "$T/zw$i.log" &
+    PIDS="$PIDS $!"
+done
+i=0; while [ $i -lt 100 ] && ! { grep -q "listening" "$T/zw1.log" && grep -q "listening" "$T/zw2.log"; }; do sleep 0.1; i=$((i + 1)); done
+zflags="--cluster-key zero\ key --discovery-address 127.0.0.1:$DP,127.0.0.2:$DP --min-workers 2 --discovery-timeout 10 -t 1"
+single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
+eval "\"$CAKE\" run \"$T/$m\" a --raw --temperature 0 -n 16 $zflags" > "$T/zero.txt" 2> "$T/zm.err"
+sent1=$(sed -n 's/.*worker z1 .* \([0-9.]*\) KiB sent.*/\1/p' "$T/zm.err")
+cmp -s "$T/$m.single.txt" "$T/zero.txt"
+r=$?; [ $r = 0 ] || { cat "$T/zm.err" "$T/zw1.log" "$T/zw2.log"; }
+check "zero-config: 2 discovered workers, weights pushed, greedy text equals single-node" $r
+got=$(eval "\"$CAKE\" perplexity \"$T/$m\" \"$T/$m.ids\" --tokens $zflags" 2> "$T/zm2.err" | tail -n 1)
+sent2=$(sed -n 's/.*worker z1 .* \([0-9.]*\) KiB sent.*/\1/p' "$T/zm2.err")
+[ -n "$single" ] && [ "$got" = "$single" ] && python3 -c "import sys; sys.exit(not float(sys.argv[2]) < float(sys.argv[1]) / 4)" "$sent1" "$sent2"
+r=$?; [ $r = 0 ] || cat "$T/zm2.err"
+check "zero-config again: perplexity equals single-node ($got); the cached weights are not pushed again ($sent1 KiB, then $sent2 KiB)" $r
+ls "$T"/cache1/models/*/model.safetensors > /dev/null 2>&1 && ! ls "$T"/cache1/models/*/*.partial > /dev/null 2>&1 &&
+    CAKE_CACHE="$T/cache1" "$CAKE" list | grep -q "complete"
+check "the pushed weights are in the worker's cache, complete, and cake list shows them" $?
+python3 - "$T/cache1" "$DATA/$m/model.safetensors" <<'PY'
+# the worker's file holds only the tensors of its layers, byte for byte the master's
+import glob, json, struct, sys
+def header(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; return json.loads(b[8:8 + n]), b[8 + n:]
+mine, md = header(glob.glob(sys.argv[1] + "/models/*/model.safetensors")[0])
+src, sd = header(sys.argv[2])
+layers = {int(k.split(".")[2]) for k in mine if k != "__metadata__"}
+assert mine and all(k.startswith("model.layers.") for k in mine if k != "__metadata__"), list(mine)[:3]
+for k, v in mine.items():
+    if k == "__metadata__": continue
+    a, b = v["data_offsets"]; c, d = src[k]["data_offsets"]
+    assert md[a:b] == sd[c:d], k
+want = {k for k in src if k.startswith("model.layers.") and int(k.split(".")[2]) in layers}
+assert set(mine) - {"__metadata__"} == want, (sorted(set(mine) ^ want))[:3]
+print("worker z1 holds layers", sorted(layers))
+PY
+check "a worker receives exactly the tensors of its layers" $?
+eval "\"$CAKE\" perplexity \"$T/$m\" \"$T/$m.ids\" --tokens --cluster-key other --discovery-address 127.0.0.1:$DP --discovery-timeout 1 -t 1" > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "found 0 worker" "$T/err"
+check "workers with another key do not answer ($(tail -n 1 "$T/err"))" $?
+stop_workers
+
 # ---- failures ----
 m=qwen3-s
 topo "$T/t.yml" model.layers w1=0-1

@@ -3,7 +3,9 @@
  * malformed frame (empty, unknown type, each truncation length, trailing bytes, FORWARD/HIDDEN before a
  * hidden size is agreed, rows and positions over the limits, overflowing sizes, unknown dtypes, payloads
  * of the wrong length, strings over the cap) is refused with a reason naming the message and the field;
- * encode refuses invalid messages and short buffers; f32/f16/bf16 packing is exact / rounds to nearest
+ * encode refuses invalid messages and short buffers; the push messages (ASSIGN, HAVE, PUSH) at and past
+ * their bounds (16 files, 128-byte plain file names, 4 MiB raw chunks, the zstd bound, 64-bit offsets);
+ * f32/f16/bf16 packing is exact / rounds to nearest
  * even, checked against hand-computed values and against a double-precision reference over a sweep of
  * f32 bit patterns.
  * `test_wire --corpus DIR` instead writes the fuzz seeds (fuzz/fuzz_wire.c: 4-byte limits prefix, then a
@@ -11,6 +13,7 @@
 #include "cluster/wire.h"
 #include "testutil.h"
 
+#include <zstd.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +56,27 @@ static int msg_eq(const ck_msg *a, const ck_msg *b) {
     case CK_MSG_PONG: return a->u.ping.nonce == b->u.ping.nonce;
     case CK_MSG_GOODBYE: return 1;
     case CK_MSG_ERROR: return a->u.error.code == b->u.error.code && str_eq(a->u.error.message, b->u.error.message);
+    case CK_MSG_ASSIGN: {
+        const __typeof__(a->u.assign) *x = &a->u.assign, *y = &b->u.assign;
+        if (memcmp(x->model_id, y->model_id, 32) || x->first_layer != y->first_layer ||
+            x->last_layer != y->last_layer || x->n_files != y->n_files)
+            return 0;
+        for (int i = 0; i < x->n_files; i++)
+            if (!str_eq(x->files[i].name, y->files[i].name) || x->files[i].size != y->files[i].size ||
+                memcmp(x->files[i].sha256, y->files[i].sha256, 32))
+                return 0;
+        return 1;
+    }
+    case CK_MSG_HAVE:
+        return a->u.have.n_files == b->u.have.n_files &&
+               !memcmp(a->u.have.present, b->u.have.present, a->u.have.n_files * sizeof a->u.have.present[0]);
+    case CK_MSG_PUSH: {
+        const __typeof__(a->u.push) *x = &a->u.push, *y = &b->u.push;
+        return x->file == y->file && x->offset == y->offset && x->raw_len == y->raw_len && x->crc32 == y->crc32 &&
+               x->codec == y->codec && x->data_len == y->data_len && !memcmp(x->data, y->data, x->data_len);
+    }
+    case CK_MSG_PUSH_DONE:
+    case CK_MSG_READY: return 1;
     }
     return 0;
 }
@@ -107,6 +131,37 @@ static const uint8_t B_PING[] = {0x07, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23,
 static const uint8_t B_PONG[] = {0x08, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01};
 static const uint8_t B_GOODBYE[] = {0x09};
 static const uint8_t B_ERROR[] = {0x0a, 0x2a, 0x00, 0x00, 0x00, 0x05, 0x00, 'o', 'o', 'p', 's', '!'};
+#define SHA_AA                                                                                                       \
+    0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, \
+        0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa
+static const uint8_t B_ASSIGN[] = {
+    0x0b,                   /* type */
+    MODEL_ID,               /* model_id */
+    0x01, 0x00, 0x00, 0x00, /* first_layer 1 */
+    0x02, 0x00, 0x00, 0x00, /* last_layer 2 */
+    0x02, 0x00,             /* n_files 2 */
+    0x0b, 0x00, 'c', 'o', 'n', 'f', 'i', 'g', '.', 'j', 's', 'o', 'n', /* name "config.json" */
+    0x68, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,                     /* size 872 */
+    SHA_AA,                                                             /* sha256 */
+    0x01, 0x00, 'a',                                                    /* name "a" */
+    0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,                     /* size 0x0102030405060708 */
+    MODEL_ID,                                                           /* sha256 */
+};
+static const uint8_t B_HAVE[] = {
+    0x0c, 0x02, 0x00,                               /* n_files 2 */
+    0x68, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 872 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 0 */
+};
+static const uint8_t B_PUSH[] = {
+    0x0d, 0x01, 0x00,                               /* file 1 */
+    0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, /* offset 1 MiB */
+    0x04, 0x00, 0x00, 0x00,                         /* raw_len 4 */
+    0x11, 0xcd, 0x82, 0xed,                         /* crc32("abcd") = 0xed82cd11 */
+    0x00,                                           /* codec raw */
+    'a', 'b', 'c', 'd',
+};
+static const uint8_t B_PUSH_DONE[] = {0x0e};
+static const uint8_t B_READY[] = {0x0f};
 
 typedef struct sample {
     ck_msg m;
@@ -114,7 +169,7 @@ typedef struct sample {
     size_t len;
 } sample;
 
-#define NSAMPLES 10
+#define NSAMPLES 15
 
 static void samples(sample s[NSAMPLES]) {
     memset(s, 0, sizeof(sample) * NSAMPLES);
@@ -163,13 +218,40 @@ static void samples(sample s[NSAMPLES]) {
     s[8].bytes = B_GOODBYE, s[8].len = sizeof B_GOODBYE;
     s[9].m.type = CK_MSG_ERROR, s[9].m.u.error.code = 42, s[9].m.u.error.message = S("oops!");
     s[9].bytes = B_ERROR, s[9].len = sizeof B_ERROR;
+
+    m = &s[10].m;
+    m->type = CK_MSG_ASSIGN;
+    memcpy(m->u.assign.model_id, id, 32);
+    m->u.assign.first_layer = 1, m->u.assign.last_layer = 2, m->u.assign.n_files = 2;
+    m->u.assign.files[0].name = S("config.json"), m->u.assign.files[0].size = 872;
+    memset(m->u.assign.files[0].sha256, 0xaa, 32);
+    m->u.assign.files[1].name = S("a"), m->u.assign.files[1].size = 0x0102030405060708ull;
+    memcpy(m->u.assign.files[1].sha256, id, 32);
+    s[10].bytes = B_ASSIGN, s[10].len = sizeof B_ASSIGN;
+    m = &s[11].m;
+    m->type = CK_MSG_HAVE, m->u.have.n_files = 2, m->u.have.present[0] = 872, m->u.have.present[1] = 0;
+    s[11].bytes = B_HAVE, s[11].len = sizeof B_HAVE;
+    m = &s[12].m;
+    m->type = CK_MSG_PUSH, m->u.push.file = 1, m->u.push.offset = 1u << 20, m->u.push.raw_len = 4;
+    m->u.push.crc32 = 0xed82cd11u, m->u.push.codec = CK_WIRE_CODEC_RAW;
+    m->u.push.data = (const uint8_t *)"abcd", m->u.push.data_len = 4;
+    s[12].bytes = B_PUSH, s[12].len = sizeof B_PUSH;
+    s[13].m.type = CK_MSG_PUSH_DONE, s[13].bytes = B_PUSH_DONE, s[13].len = sizeof B_PUSH_DONE;
+    s[14].m.type = CK_MSG_READY, s[14].bytes = B_READY, s[14].len = sizeof B_READY;
+}
+
+static ck_msg s_push_sample(void) {
+    sample s[NSAMPLES];
+    samples(s);
+    return s[12].m;
 }
 
 /* ---- codec tests ---- */
 
 static void test_layout_and_roundtrip(void) {
     static const char *const names[NSAMPLES] = {"HELLO", "HELLO_OK", "FORWARD", "HIDDEN",  "TRUNCATE",
-                                                "TRUNCATED", "PING", "PONG", "GOODBYE", "ERROR"};
+                                                "TRUNCATED", "PING", "PONG", "GOODBYE", "ERROR",
+                                                "ASSIGN", "HAVE", "PUSH", "PUSH_DONE", "READY"};
     sample s[NSAMPLES];
     samples(s);
     uint8_t buf[256];
@@ -196,7 +278,7 @@ static void test_layout_and_roundtrip(void) {
         CK_EXPECT(ck_wire_encode(&s[i].m, buf, s[i].len - 1) == 0, "%s: encode into a short buffer", name);
         CK_EXPECT(!strcmp(name, names[i]), "name of type %d: %s", (int)s[i].m.type, name);
     }
-    CK_EXPECT(!strcmp(ck_msg_name(0), "?") && !strcmp(ck_msg_name(11), "?") && !strcmp(ck_msg_name(-1), "?"),
+    CK_EXPECT(!strcmp(ck_msg_name(0), "?") && !strcmp(ck_msg_name(16), "?") && !strcmp(ck_msg_name(-1), "?"),
               "unknown type names");
 
     /* strings at the cap round-trip; a HELLO_OK with both strings full */
@@ -261,7 +343,7 @@ static void test_rejections(void) {
     expect_reject("empty frame", b, 0, &LIM, "empty", NULL);
     CK_EXPECT(ck_wire_decode(NULL, 5, &LIM, &m, err, sizeof err) == -1, "NULL buffer accepted");
     for (int t = 0; t < 256; t++) {
-        if (t >= CK_MSG_HELLO && t <= CK_MSG_ERROR) continue;
+        if (t >= CK_MSG_HELLO && t <= CK_MSG_READY) continue;
         b[0] = (uint8_t)t;
         memset(b + 1, 0, 64);
         char what[32];
@@ -271,7 +353,8 @@ static void test_rejections(void) {
 
     /* every truncation length and one trailing byte, for every type */
     static const char *const first_field[NSAMPLES] = {"version", "version", "session", "session", "session",
-                                                      "session", "nonce",   "nonce",   NULL,      "code"};
+                                                      "session", "nonce",   "nonce",   NULL,      "code",
+                                                      "model_id", "n_files", "file", NULL, NULL};
     for (int i = 0; i < NSAMPLES; i++) {
         const char *name = ck_msg_name(s[i].m.type);
         for (size_t cut = 0; cut < s[i].len; cut++) {
@@ -283,7 +366,8 @@ static void test_rejections(void) {
         memcpy(b, s[i].bytes, s[i].len);
         b[s[i].len] = 0;
         int hidden = s[i].m.type == CK_MSG_FORWARD || s[i].m.type == CK_MSG_HIDDEN;
-        expect_reject("trailing byte", b, s[i].len + 1, &LIM, name, hidden ? "hidden data" : "trailing");
+        expect_reject("trailing byte", b, s[i].len + 1, &LIM, name,
+                      hidden ? "hidden data" : s[i].m.type == CK_MSG_PUSH ? "raw data is 5 bytes" : "trailing");
     }
     /* the field named where a truncation falls */
     expect_reject("HELLO in model_id", B_HELLO, 20, &LIM, "HELLO", "model_id");
@@ -391,8 +475,8 @@ static void test_encode_invalid(void) {
     static char big[CK_WIRE_MAX_STR + 1];
     ck_msg m = {.type = (ck_msg_type)0};
     CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "type 0 encoded");
-    m.type = (ck_msg_type)11;
-    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "type 11 encoded");
+    m.type = (ck_msg_type)16;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "type 16 encoded");
     CK_EXPECT(ck_wire_encode(NULL, b, sizeof b) == 0, "NULL message encoded");
     CK_EXPECT(ck_wire_encode(&s[8].m, NULL, 0) == 0, "NULL buffer");
     m = s[9].m;
@@ -608,6 +692,153 @@ static void test_pack(void) {
     CK_EXPECT(!memcmp(v, w, sizeof v), "f16 vector round trip");
 }
 
+/* ---- the push messages ---- */
+
+/* An ASSIGN of n files named by names[], each 1 byte with a zero hash, into b; returns its length. */
+static size_t make_assign(uint8_t *b, size_t cap, int n, const char *const *names) {
+    ck_msg m = {.type = CK_MSG_ASSIGN};
+    m.u.assign.n_files = 1;
+    m.u.assign.files[0].name = S("x");
+    size_t len = ck_wire_encode(&m, b, cap); /* the fixed part, then files appended by hand */
+    len -= 2 + 1 + 40;
+    b[41] = (uint8_t)n, b[42] = (uint8_t)(n >> 8);
+    for (int i = 0; i < n; i++) {
+        size_t nl = strlen(names[i]);
+        b[len] = (uint8_t)nl, b[len + 1] = (uint8_t)(nl >> 8);
+        memcpy(b + len + 2, names[i], nl);
+        memset(b + len + 2 + nl, 0, 40);
+        b[len + 2 + nl] = 1;
+        len += 2 + nl + 40;
+    }
+    return len;
+}
+
+static void test_push_messages(void) {
+    static uint8_t b[1 << 16];
+    char err[256];
+    ck_msg m, d;
+    /* ASSIGN at the limits: 16 files with 128-byte names */
+    static char longname[CK_WIRE_MAX_FILE_NAME + 2];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[CK_WIRE_MAX_FILE_NAME] = 0;
+    const char *names[17];
+    for (int i = 0; i < 17; i++) names[i] = longname;
+    size_t len = make_assign(b, sizeof b, 16, names);
+    CK_EXPECT(len == 43 + 16 * (2 + 128 + 40), "ASSIGN of 16 files: %zu bytes", len);
+    CK_EXPECT(ck_wire_decode(b, len, NULL, &m, err, sizeof err) == 0 && m.u.assign.n_files == 16 &&
+                  m.u.assign.files[15].name.n == 128 && m.u.assign.files[15].size == 1,
+              "ASSIGN of 16 files: %s", err);
+    CK_EXPECT(ck_wire_encode(&m, b + len, sizeof b - len) == len && !memcmp(b, b + len, len), "ASSIGN re-encodes");
+    len = make_assign(b, sizeof b, 17, names);
+    expect_reject("ASSIGN of 17 files", b, len, NULL, "ASSIGN", "n_files 17");
+    expect_reject("ASSIGN of 17 files, count alone", b, 43, NULL, "ASSIGN", "n_files 17");
+    len = make_assign(b, sizeof b, 0, names);
+    expect_reject("ASSIGN of no files", b, len, NULL, "ASSIGN", "n_files 0");
+    longname[CK_WIRE_MAX_FILE_NAME] = 'n';
+    len = make_assign(b, sizeof b, 1, names);
+    expect_reject("ASSIGN name of 129 bytes", b, len, NULL, "ASSIGN", "129 bytes");
+    static const char *const bad[] = {"", ".", "..", "a/b", "../x", "x..y", "a b", "a\\b", "\xc3\xa9", "a\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        len = make_assign(b, sizeof b, 1, &bad[i]);
+        expect_reject(bad[i], b, len, NULL, "ASSIGN", i == 0 ? "0 bytes" : "plain file name");
+        CK_EXPECT(!ck_wire_file_name_valid(bad[i], strlen(bad[i])), "'%s' is a valid file name", bad[i]);
+    }
+    static const char *const good[] = {"config.json", "model-00001-of-00002.safetensors", ".hidden", "a.b.c", "_-"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        len = make_assign(b, sizeof b, 1, &good[i]);
+        CK_EXPECT(ck_wire_decode(b, len, NULL, &m, err, sizeof err) == 0, "ASSIGN %s: %s", good[i], err);
+    }
+    /* encode refuses what decode refuses */
+    m = (ck_msg){.type = CK_MSG_ASSIGN};
+    m.u.assign.n_files = 1;
+    m.u.assign.files[0].name = S("../etc");
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "ASSIGN with a bad name encoded");
+    m.u.assign.files[0].name = S("ok");
+    m.u.assign.n_files = 17;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "ASSIGN of 17 files encoded");
+    m.u.assign.n_files = 0;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "ASSIGN of no files encoded");
+
+    /* HAVE */
+    m = (ck_msg){.type = CK_MSG_HAVE};
+    m.u.have.n_files = 16;
+    for (int i = 0; i < 16; i++) m.u.have.present[i] = UINT64_MAX - (uint64_t)i;
+    len = ck_wire_encode(&m, b, sizeof b);
+    CK_EXPECT(len == 3 + 16 * 8 && ck_wire_decode(b, len, NULL, &d, err, sizeof err) == 0 && msg_eq(&m, &d),
+              "HAVE of 16: %s", err);
+    b[1] = 17;
+    expect_reject("HAVE of 17", b, len, NULL, "HAVE", "n_files 17");
+    m.u.have.n_files = 17;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "HAVE of 17 encoded");
+    b[0] = CK_MSG_HAVE, b[1] = 0, b[2] = 0;
+    CK_EXPECT(ck_wire_decode(b, 3, NULL, &d, err, sizeof err) == 0 && d.u.have.n_files == 0, "HAVE of 0: %s", err);
+
+    /* PUSH: zstd round trip at the raw limit, then each bound */
+    static uint8_t raw[CK_WIRE_PUSH_MAX_RAW], z[ZSTD_COMPRESSBOUND(CK_WIRE_PUSH_MAX_RAW)];
+    static uint8_t frame[ZSTD_COMPRESSBOUND(CK_WIRE_PUSH_MAX_RAW) + 64];
+    for (size_t i = 0; i < sizeof raw; i++) raw[i] = (uint8_t)(i % 251 < 100 ? 0 : i * 2654435761u >> 24);
+    size_t zn = ZSTD_compress(z, sizeof z, raw, sizeof raw, 1);
+    CK_EXPECT(!ZSTD_isError(zn), "zstd");
+    m = (ck_msg){.type = CK_MSG_PUSH};
+    m.u.push.file = 15, m.u.push.offset = UINT64_MAX - CK_WIRE_PUSH_MAX_RAW, m.u.push.raw_len = CK_WIRE_PUSH_MAX_RAW;
+    m.u.push.crc32 = 0x12345678u, m.u.push.codec = CK_WIRE_CODEC_ZSTD, m.u.push.data = z, m.u.push.data_len = zn;
+    len = ck_wire_encode(&m, frame, sizeof frame);
+    CK_EXPECT(len == 20 + zn && ck_wire_decode(frame, len, NULL, &d, err, sizeof err) == 0 && msg_eq(&m, &d) &&
+                  d.u.push.data == frame + 20,
+              "zstd PUSH at the limits: %s", err);
+    CK_EXPECT(ck_wire_push_max_frame() == 20 + ZSTD_COMPRESSBOUND(CK_WIRE_PUSH_MAX_RAW), "push max frame %zu",
+              ck_wire_push_max_frame());
+    m.u.push.data = z, m.u.push.data_len = ZSTD_COMPRESSBOUND(CK_WIRE_PUSH_MAX_RAW);
+    len = ck_wire_encode(&m, frame, sizeof frame); /* the largest PUSH there is */
+    CK_EXPECT(len == ck_wire_push_max_frame() && ck_wire_decode(frame, len, NULL, &d, err, sizeof err) == 0,
+              "PUSH at the zstd bound: %s", err);
+    frame[len] = 0;
+    expect_reject("zstd PUSH over the bound", frame, len + 1, NULL, "PUSH", "zstd data");
+    m.u.push.codec = CK_WIRE_CODEC_RAW, m.u.push.data = raw, m.u.push.data_len = CK_WIRE_PUSH_MAX_RAW;
+    len = ck_wire_encode(&m, frame, sizeof frame);
+    CK_EXPECT(len == 20 + CK_WIRE_PUSH_MAX_RAW && ck_wire_decode(frame, len, NULL, &d, err, sizeof err) == 0,
+              "raw PUSH at the limit: %s", err);
+    /* the fields, one at a time, on B_PUSH */
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    b[1] = 16;
+    expect_reject("PUSH file 16", b, sizeof B_PUSH, NULL, "PUSH", "file 16");
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    b[19] = 2;
+    expect_reject("PUSH codec 2", b, sizeof B_PUSH, NULL, "PUSH", "codec 2");
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    b[11] = 0;
+    expect_reject("PUSH raw_len 0", b, sizeof B_PUSH, NULL, "PUSH", "raw_len 0");
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    b[11] = 1, b[12] = 0, b[13] = 0x40; /* 4 MiB + 1 */
+    expect_reject("PUSH raw_len over 4 MiB", b, sizeof B_PUSH, NULL, "PUSH", "raw_len 4194305");
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    b[11] = 5;
+    expect_reject("PUSH raw data short", b, sizeof B_PUSH, NULL, "PUSH", "raw data is 4 bytes");
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    memset(b + 3, 0xff, 8);
+    expect_reject("PUSH offset wraps", b, sizeof B_PUSH, NULL, "PUSH", "overflows");
+    memcpy(b, B_PUSH, sizeof B_PUSH);
+    b[19] = CK_WIRE_CODEC_ZSTD;
+    CK_EXPECT(ck_wire_decode(b, sizeof B_PUSH, NULL, &d, err, sizeof err) == 0, "zstd PUSH of 4 bytes: %s", err);
+    expect_reject("zstd PUSH with no data", b, 20, NULL, "PUSH", "zstd data is 0 bytes");
+    /* encode refuses the same */
+    m = s_push_sample();
+    m.u.push.data_len = 3;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "raw PUSH with data_len != raw_len encoded");
+    m = s_push_sample();
+    m.u.push.codec = 2;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "PUSH codec 2 encoded");
+    m = s_push_sample();
+    m.u.push.file = 16;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "PUSH file 16 encoded");
+    m = s_push_sample();
+    m.u.push.offset = UINT64_MAX - 3;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "PUSH offset wrap encoded");
+    m = s_push_sample();
+    m.u.push.raw_len = 0, m.u.push.data_len = 0;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "PUSH of 0 bytes encoded");
+}
+
 /* ---- fuzz seeds ---- */
 
 static int write_corpus(const char *dir) {
@@ -632,6 +863,7 @@ int main(int argc, char **argv) {
     test_layout_and_roundtrip();
     test_rejections();
     test_encode_invalid();
+    test_push_messages();
     test_pack();
     return ck_test_done("test_wire");
 }

@@ -6,8 +6,17 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 
+#include "base/err.h"
+#include "base/file.h"
+#include "cluster/assign.h"
+#include "cluster/discovery.h"
 #include "cluster/topology.h"
 #include "cluster/wire.h"
+#include "hub/paths.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +41,56 @@ int ck_cli_wire_dtype(const char *s) {
     return -1;
 }
 
+static void trap_signals(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* The port of "host:port". */
+static int port_of(const char *addr) {
+    const char *c = strrchr(addr, ':');
+    long p = c ? strtol(c + 1, NULL, 10) : 0;
+    return p > 0 && p < 65536 ? (int)p : 0;
+}
+
+int ck_cli_zero_worker(const ck_cli_cluster *o) {
+    char cache[4096], err[1024], host[64] = "worker", tag[9];
+    uint8_t hash[CK_DISC_HASH_BYTES];
+    const char *addr = o->address ? o->address : "0.0.0.0:10128";
+    if (!port_of(addr)) {
+        fprintf(stderr, "cake run: --address %s has no port\n", addr);
+        return 2;
+    }
+    if (ck_cake_cache_dir(cache, sizeof cache, err, sizeof err) != 0 || ck_disc_key_hash(o->key, hash) != 0) {
+        fprintf(stderr, "cake run: %s\n", err);
+        return 1;
+    }
+    for (int i = 0; i < 4; i++) snprintf(tag + 2 * i, 3, "%02x", hash[i]);
+    gethostname(host, sizeof host - 1);
+    ck_disc_info me = {.tcp_port = (uint16_t)port_of(addr), .threads = (uint32_t)ck_set_threads(0, NULL, 0),
+                       .tflops = (float)ck_disc_estimate_tflops(),
+                       .mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE)};
+    snprintf(me.name, sizeof me.name, "%s", o->name ? o->name : host);
+    snprintf(me.backend, sizeof me.backend, "cpu");
+    ck_disc_server *ds;
+    const char *disc = o->discovery ? o->discovery : "0.0.0.0:10127";
+    if (ck_disc_serve_start(o->key, &me, disc, &ds, err, sizeof err) != 0) {
+        fprintf(stderr, "cake run: discovery on %s: %s\n", disc, err);
+        return 1;
+    }
+    fprintf(stderr, "cake worker: %s answers discovery on %s (udp)\n", me.name, disc);
+    ck_worker_opts wo = {.name = me.name, .address = addr, .key = o->key, .cache_root = cache, .cluster_tag = tag,
+                         .log = log_line, .log_user = "cake worker: "};
+    trap_signals();
+    int rc = ck_worker_run(&wo, &stop_flag, err, sizeof err);
+    ck_disc_serve_stop(ds);
+    if (rc != 0) fprintf(stderr, "cake run: %s\n", err);
+    return rc == 0 ? 0 : 1;
+}
+
 int ck_cli_worker(const ck_cli_cluster *o) {
     char dir[4096], err[1024];
     ck_topology t;
@@ -54,11 +113,7 @@ int ck_cli_worker(const ck_cli_cluster *o) {
             strncmp(o->address, "[::1]:", 6))
             fprintf(stderr, "cake run: warning: no --cluster-key: traffic on %s is neither authenticated nor "
                             "encrypted, and anyone who can reach it can use this worker\n", o->address);
-        struct sigaction sa = {0};
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
+        trap_signals();
         if (ck_worker_run(&wo, &stop_flag, err, sizeof err) != 0) fprintf(stderr, "cake run: %s\n", err);
         else rc = 0;
     }
@@ -81,6 +136,58 @@ static int open_master_engine(const char *dir, const ck_topology *t, ck_engine *
     return ck_engine_open(dir, &mine, e, err, errlen);
 }
 
+/* Bytes of the checkpoint's *.safetensors files per layer (an upper bound: embedding and head included). */
+static uint64_t layer_bytes(const char *dir, size_t n_layers) {
+    uint64_t total = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t n = strlen(de->d_name);
+        char path[4096];
+        struct stat st;
+        if (n > 12 && !strcmp(de->d_name + n - 12, ".safetensors") &&
+            ck_path_join(path, sizeof path, dir, de->d_name, NULL, 0) == 0 && stat(path, &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    if (d) closedir(d);
+    return n_layers ? total / n_layers : total;
+}
+
+/* Zero-config: discovers the workers holding the key and places the layers on them (topology in t). */
+static int discover(const ck_cli_cluster *o, const char *dir, ck_topology *t, char *err, size_t errlen) {
+    ck_disc_peer peers[32];
+    size_t n = 0;
+    long want = o->min_workers > 0 ? o->min_workers : 1;
+    fprintf(stderr, "cluster: discovering workers (%s, up to %ld ms)\n", o->discovery ? o->discovery : "broadcast",
+            o->discovery_ms);
+    if (ck_disc_find(o->key, o->discovery, (int)o->discovery_ms, (size_t)want, peers, 32, &n, err, errlen) != 0)
+        return -1;
+    if (n < (size_t)want) return ck_err(err, errlen, "found %zu worker(s) with this cluster key, need %ld", n, want);
+    ck_engine *probe;
+    ck_engine_opts po = {.partial = 1, .first_layer = 0, .last_layer = -1, .embed = 1, .head = 1};
+    if (ck_engine_open(dir, &po, &probe, err, errlen) != 0) return -1;
+    int64_t L = (int64_t)ck_engine_n_layers(probe), first[32], last[32], mfirst;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s", ck_engine_layer_prefix(probe));
+    ck_engine_close(probe);
+    ck_assign_node nodes[32], master = {ck_disc_estimate_tflops(), 0};
+    for (size_t i = 0; i < n; i++)
+        nodes[i] = (ck_assign_node){peers[i].tflops > 0 ? peers[i].tflops : peers[i].threads, peers[i].mem_bytes};
+    if (!(master.weight > 0)) master.weight = 1;
+    if (ck_assign_layers(nodes, n, &master, L, layer_bytes(dir, (size_t)L), first, last, &mfirst, err, errlen) != 0)
+        return -1;
+    t->workers = calloc(n, sizeof *t->workers);
+    if (!t->workers) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        ck_topo_worker *w = &t->workers[t->n++];
+        w->name = strdup(peers[i].name);
+        w->host = strdup(peers[i].host);
+        w->prefix = strdup(prefix);
+        w->first = first[i], w->last = last[i];
+        if (!w->name || !w->host || !w->prefix) return ck_err(err, errlen, "out of memory");
+    }
+    return 0;
+}
+
 int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine **e, ck_cluster **cl) {
     char dir[4096], err[1024];
     ck_topology *t = calloc(1, sizeof *t);
@@ -92,8 +199,9 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
         free(t);
         return 2;
     }
-    if (ck_topology_load(o->topology, t, err, sizeof err) != 0 ||
-        ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) != 0 ||
+    err[0] = 0;
+    if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) != 0 ||
+        (o->topology ? ck_topology_load(o->topology, t, err, sizeof err) : discover(o, dir, t, err, sizeof err)) != 0 ||
         open_master_engine(dir, t, e, err, sizeof err) != 0) {
         if (err[0]) fprintf(stderr, "cake run: %s\n", err);
         ck_engine_close(*e);
@@ -116,7 +224,8 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     ck_cluster_opts co = {.model_dir = dir, .topo = t, .key = o->key, .wire_dtype = dtype,
                           .hidden = ck_engine_hidden(*e),
                           .max_ctx = max_ctx_hint ? max_ctx_hint : ck_engine_max_ctx(*e),
-                          .recover_ms = o->recover_ms, .log = log_line, .log_user = "cluster: "};
+                          .recover_ms = o->recover_ms, .log = log_line, .log_user = "cluster: ",
+                          .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e)};
     signal(SIGPIPE, SIG_IGN);
     if (ck_cluster_open(&co, cl, err, sizeof err) != 0) {
         fprintf(stderr, "cake run: %s\n", err);
@@ -126,19 +235,22 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
         free(t);
         return 1;
     }
-    return 0; /* t lives as long as the process: the cluster keeps pointers into it */
+    ck_topology_free(t);
+    free(t);
+    return 0;
 }
 
 void ck_cli_cluster_summary(const ck_cluster *cl, size_t n_steps) {
     ck_worker_stats st[64];
     size_t n = ck_cluster_stats(cl, st, 64);
-    double per = n_steps ? 1e3 / (double)n_steps : 0;
+    double per = n_steps ? 1e3 / (double)n_steps : 1e3; /* no steps: totals */
+    const char *unit = n_steps ? "ms/step" : "ms in all";
     for (size_t i = 0; i < n; i++)
         fprintf(stderr,
-                "worker %s (%s, layers %lld-%lld): %llu calls, round trip %.2f ms/step, compute %.2f ms/step, "
-                "network+codec %.2f ms/step, %.1f KiB sent, %.1f KiB received%s\n",
+                "worker %s (%s, layers %lld-%lld): %llu calls, round trip %.2f %s, compute %.2f %s, "
+                "network+codec %.2f %s, %.1f KiB sent, %.1f KiB received%s\n",
                 st[i].name, st[i].host, (long long)st[i].first, (long long)st[i].last, (unsigned long long)st[i].calls,
-                st[i].rtt_s * per, st[i].compute_s * per, (st[i].rtt_s - st[i].compute_s) * per,
+                st[i].rtt_s * per, unit, st[i].compute_s * per, unit, (st[i].rtt_s - st[i].compute_s) * per, unit,
                 (double)st[i].bytes_sent / 1024, (double)st[i].bytes_received / 1024,
                 st[i].recoveries ? " (recovered)" : "");
 }

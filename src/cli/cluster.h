@@ -8,12 +8,20 @@
 
 typedef struct ck_cli_cluster {
     const char *model, *name, *topology, *address, *key, *wire_dtype;
+    const char *discovery;     /* UDP address: where a worker answers / a master broadcasts */
     int recover_ms;
+    long discovery_ms, min_workers;
 } ck_cli_cluster;
+
+/* A zero-config worker (`cake run --cluster-key K [--name N] [--address A]`): answers discovery, takes
+ * the layers and weights a master pushes, serves them. Runs until SIGINT/SIGTERM. */
+int ck_cli_zero_worker(const ck_cli_cluster *o);
 
 /* Runs a worker until SIGINT/SIGTERM; returns the exit status. */
 int ck_cli_worker(const ck_cli_cluster *o);
-/* Opens the master's engine and connects the workers; returns 0, or an exit status after printing why. */
+/* Opens the master's engine and connects the workers: those of o->topology, or without one the workers
+ * discovered with o->key (layers assigned by capability and memory, weights pushed). Returns 0, or an
+ * exit status after printing why. */
 int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine **e, ck_cluster **cl);
 /* Runs the workers' layers as stages of s. */
 int ck_cli_attach(ck_session *s, ck_cluster *cl, char *err, size_t errlen);

@@ -105,11 +105,14 @@ int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
     long ctx = 0, threads = 0;
     int tokens = 0;
-    ck_cli_cluster cc = {.recover_ms = 0};
+    ck_cli_cluster cc = {.recover_ms = 0, .discovery_ms = 5};
     const ck_arg args[] = {
         {"topology", 0, CK_ARG_STR, &cc.topology, "score on a cluster: the workers of this topology (YAML)", "FILE"},
         {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret of the cluster", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
+        {"discovery-address", 0, CK_ARG_STR, &cc.discovery, "zero-config (--cluster-key without --topology): where to broadcast for workers", "ADDR"},
+        {"discovery-timeout", 0, CK_ARG_INT, &cc.discovery_ms, "zero-config: seconds to look for workers (default 5)", "S"},
+        {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},
         {"model", 0, CK_ARG_STR, &model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
@@ -134,6 +137,11 @@ int ck_cmd_perplexity(int argc, char **argv) {
         return 2;
     }
     if (ck_cli_threads("perplexity", threads) != 0) return 2;
+    if (cc.discovery_ms < 0 || cc.discovery_ms > 3600 || cc.min_workers < 0 || cc.min_workers > 32) {
+        fprintf(stderr, "cake perplexity: --discovery-timeout is 0-3600 s and --min-workers 0-32\n");
+        return 2;
+    }
+    cc.discovery_ms *= 1000;
     char *text, err[1024];
     size_t len;
     if (ck_file_read_max(file, INPUT_MAX_BYTES, &text, &len, err, sizeof err) != 0) {
@@ -143,9 +151,10 @@ int ck_cmd_perplexity(int argc, char **argv) {
     ck_engine *e;
     ck_cluster *cl = NULL;
     cc.model = model;
-    if (cc.topology ? (rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0 : ck_cli_open("perplexity", model, !tokens, &e) != 0) {
+    int cluster = cc.topology || cc.key;
+    if (cluster ? (rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0 : ck_cli_open("perplexity", model, !tokens, &e) != 0) {
         free(text);
-        return cc.topology ? rc : 1;
+        return cluster ? rc : 1;
     }
     int32_t *ids = NULL;
     size_t n = 0;
@@ -172,6 +181,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
     if (rc == 0) rc = score(e, cl, ids, n, window, &nll, &scored);
     if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
+    if (rc == 0 && cl) ck_cli_cluster_summary(cl, 0);
     free(ids);
     ck_cluster_close(cl);
     ck_engine_close(e);

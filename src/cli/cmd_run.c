@@ -113,7 +113,7 @@ static int parse_double(const char *s, double *out) {
 
 int ck_cmd_run(int argc, char **argv) {
     const char *penalty = NULL;
-    long recover_ms = 30000;
+    long recover_ms = 30000, disc_s = 5;
     ck_cli_cluster cc = {0};
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
                   .top_p = 1.0, .seed = 299792458};
@@ -137,6 +137,9 @@ int ck_cmd_run(int argc, char **argv) {
         {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
         {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret: authenticates and encrypts cluster traffic", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default, exact), f16, bf16", "T"},
+        {"discovery-timeout", 0, CK_ARG_INT, &disc_s, "zero-config master: seconds to look for workers (default 5)", "S"},
+        {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config master: workers to wait for (default 1)", "N"},
+        {"discovery-address", 0, CK_ARG_STR, &cc.discovery, "UDP address a worker answers discovery on (default 0.0.0.0:10127) or a master broadcasts to (default 255.255.255.255:10127; a comma-separated list works too)", "ADDR"},
         {"recover-ms", 0, CK_ARG_INT, &recover_ms, "how long the master waits for a lost worker to come back and replays its state; 0 fails at once (default 30000)", "MS"},
     };
     const char *pos[2];
@@ -157,6 +160,10 @@ int ck_cmd_run(int argc, char **argv) {
         else if (!o.model) o.model = pos[0];
     }
     cc.model = o.model;
+    if (cc.key && !cc.topology && !o.model && !o.prompt) { /* `cake run --cluster-key K`: a zero-config worker */
+        if (ck_cli_threads("run", o.threads) != 0) return 2;
+        return ck_cli_zero_worker(&cc);
+    }
     if (cc.name) {
         if (o.prompt && o.model) {
             fprintf(stderr, "cake run: a worker (--name) takes no prompt\n");
@@ -175,6 +182,11 @@ int ck_cmd_run(int argc, char **argv) {
         return 2;
     }
     cc.recover_ms = (int)recover_ms;
+    if (disc_s < 0 || disc_s > 3600 || cc.min_workers < 0 || cc.min_workers > 32) {
+        fprintf(stderr, "cake run: --discovery-timeout is 0-3600 s and --min-workers 0-32\n");
+        return 2;
+    }
+    cc.discovery_ms = disc_s * 1000;
     if (!penalty) o.penalty = o.temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
     else if (parse_double(penalty, &o.penalty) != 0) {
         fprintf(stderr, "cake run: invalid value '%s' for --repeat-penalty\n", penalty);
@@ -195,7 +207,7 @@ int ck_cmd_run(int argc, char **argv) {
     if (ck_cli_threads("run", o.threads) != 0) return 2;
     ck_engine *e;
     ck_cluster *cl = NULL;
-    if (cc.topology) {
+    if (cc.topology || cc.key) {
         if ((rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0) return rc;
         if (!ck_engine_has_tokenizer(e)) {
             fprintf(stderr, "cake run: the model has no tokenizer.json\n");

@@ -5,6 +5,7 @@
 #include "base/err.h"
 #include "base/grow.h"
 #include "cluster/node.h"
+#include "cluster/push.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,13 +31,33 @@ typedef struct remote {
     uint32_t *calls;
     size_t n_calls, cap_calls;
     ck_worker_stats st;
+    ck_push_plan *plan;       /* zero-config: the files this worker needs */
+    double last_note;         /* push progress notes, at most one a second */
 } remote;
 
 struct ck_cluster {
     ck_cluster_opts o;
+    ck_topo_worker *workers; /* the cluster's own copy of the topology's workers */
+    char *model_dir;
+    size_t n_workers;
     remote *r;
     size_t n;
 };
+
+/* Copies the workers of t (the caller's topology may be freed after ck_cluster_open). */
+static int copy_workers(ck_cluster *c, const ck_topology *t, char *err, size_t errlen) {
+    c->workers = calloc(t->n ? t->n : 1, sizeof *c->workers);
+    if (!c->workers) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < t->n; i++, c->n_workers++) {
+        const ck_topo_worker *w = &t->workers[i];
+        ck_topo_worker *d = &c->workers[i];
+        *d = (ck_topo_worker){.first = w->first, .last = w->last};
+        d->name = strdup(w->name);
+        d->host = strdup(w->host);
+        if (!d->name || !d->host) return ck_err(err, errlen, "out of memory");
+    }
+    return 0;
+}
 
 static void note(const remote *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const remote *r, const char *fmt, ...) {
@@ -78,12 +99,24 @@ static int fail(const remote *r, char *err, size_t errlen) {
     return ck_err(err, errlen, "worker %s (%s): %s", r->tw->name, r->tw->host, why);
 }
 
+static void push_progress(void *user, uint64_t done, uint64_t total) {
+    remote *r = user;
+    double t = now_s();
+    if (done < total && t - r->last_note < 1.0) return;
+    r->last_note = t;
+    note(r, "pushing to %s (%s): %.1f / %.1f MiB", r->tw->name, r->tw->host, (double)done / 1048576.0,
+         (double)total / 1048576.0);
+}
+
 static int connect_worker(remote *r, char *err, size_t errlen) {
     const ck_cluster_opts *o = r->o;
     ck_msg m = {.type = CK_MSG_HELLO}, reply;
     ck_wire_limits none = {0, 0, 0};
     if (ck_conn_connect(r->tw->host, CK_HANDSHAKE_MS, &r->c, err, errlen) != 0) return fail(r, err, errlen);
     if (ck_conn_handshake(r->c, o->key, 0, CK_HANDSHAKE_MS, err, errlen) != 0) return fail(r, err, errlen);
+    if (r->plan && ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err,
+                                errlen) != 0)
+        return fail(r, err, errlen);
     m.u.hello.version = CK_WIRE_VERSION;
     memcpy(m.u.hello.model_id, r->model_id, 32);
     m.u.hello.first_layer = (uint32_t)r->tw->first;
@@ -224,11 +257,15 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
     ck_cluster *c = calloc(1, sizeof *c);
     if (!c) return ck_err(err, errlen, "out of memory");
     c->o = *o;
+    c->o.topo = NULL;
+    c->model_dir = strdup(o->model_dir ? o->model_dir : "");
+    c->o.model_dir = c->model_dir;
     c->r = calloc(o->topo->n ? o->topo->n : 1, sizeof *c->r);
     uint8_t id[32];
-    int rc = c->r ? ck_model_id(o->model_dir, id, err, errlen) : ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; rc == 0 && i < o->topo->n; i++) {
-        const ck_topo_worker *tw = &o->topo->workers[i];
+    int rc = c->r ? copy_workers(c, o->topo, err, errlen) : ck_err(err, errlen, "out of memory");
+    if (rc == 0) rc = ck_model_id(o->model_dir, id, err, errlen);
+    for (size_t i = 0; rc == 0 && i < c->n_workers; i++) {
+        const ck_topo_worker *tw = &c->workers[i];
         if (tw->last < tw->first) continue;
         remote *r = &c->r[c->n++];
         r->o = &c->o;
@@ -237,6 +274,8 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
         r->st = (ck_worker_stats){.name = tw->name, .host = tw->host, .first = tw->first, .last = tw->last};
         r->packed = malloc(CK_WIRE_ROWS * o->hidden * sizeof(float));
         if (!r->packed) rc = ck_err(err, errlen, "out of memory");
+        else if (o->push && ck_push_plan(o->model_dir, o->layer_prefix, tw->first, tw->last, &r->plan, err, errlen) != 0)
+            rc = -1;
         else rc = connect_worker(r, err, errlen);
     }
     if (rc != 0) {
@@ -278,10 +317,17 @@ void ck_cluster_close(ck_cluster *c) {
             ck_conn_close(r->c);
         }
         ck_msgbuf_free(&r->out);
+        ck_push_plan_free(r->plan);
         free(r->packed);
         free(r->sent);
         free(r->calls);
     }
+    for (size_t i = 0; i < c->n_workers; i++) {
+        free(c->workers[i].name);
+        free(c->workers[i].host);
+    }
+    free(c->workers);
+    free(c->model_dir);
     free(c->r);
     free(c);
 }

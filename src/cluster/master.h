@@ -23,6 +23,8 @@ typedef struct ck_cluster_opts {
     int wire_dtype;            /* CK_WIRE_F32 (default, bit-identical to one process), F16 or BF16 */
     size_t hidden, max_ctx;    /* the model's hidden size; positions a session may hold */
     int recover_ms;            /* 0: fail on a lost worker; else how long to wait for it to come back */
+    int push;                  /* zero-config: push each worker the weights of its layers before HELLO */
+    const char *layer_prefix;  /* for the push: "model.layers" */
     void (*log)(void *user, const char *line); /* progress and recovery notes (may be NULL) */
     void *log_user;
 } ck_cluster_opts;
@@ -32,7 +34,8 @@ typedef struct ck_cluster_opts {
 int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, char *err,
                            size_t errlen);
 
-/* Connects to every worker of the topology that holds layers, with the handshake and HELLO. */
+/* Connects to every worker of the topology that holds layers, with the handshake and HELLO. The
+ * cluster keeps its own copy of the topology; o->model_dir and o->key must outlive it. */
 int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_t errlen);
 /* The workers as stages (layer order), for ck_session_set_stages. Returns how many. */
 size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap);

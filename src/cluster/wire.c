@@ -11,12 +11,16 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <zstd.h>
 
 /* Fixed part of each body after the type byte. */
 #define HELLO_FIXED (4 + 32 + 4 + 4 + 4 + 1 + 4 + 4)
 #define HELLO_OK_FIXED (4 + 32 + 4 + 4 + 8 + 4)
 #define FORWARD_FIXED (4 + 4 + 4 + 1)
 #define HIDDEN_FIXED (FORWARD_FIXED + 8)
+#define ASSIGN_FIXED (32 + 4 + 4 + 2)
+#define ASSIGN_FILE_FIXED (2 + 8 + 32) /* plus the name */
+#define PUSH_FIXED (2 + 8 + 4 + 4 + 1)
 
 size_t ck_wire_dtype_size(int dtype) {
     switch (dtype) {
@@ -29,8 +33,9 @@ size_t ck_wire_dtype_size(int dtype) {
 
 const char *ck_msg_name(int type) {
     static const char *const names[] = {NULL,        "HELLO", "HELLO_OK", "FORWARD", "HIDDEN", "TRUNCATE",
-                                        "TRUNCATED", "PING",  "PONG",     "GOODBYE", "ERROR"};
-    if (type < CK_MSG_HELLO || type > CK_MSG_ERROR) return "?";
+                                        "TRUNCATED", "PING",  "PONG",     "GOODBYE", "ERROR",  "ASSIGN",
+                                        "HAVE",      "PUSH",  "PUSH_DONE", "READY"};
+    if (type < CK_MSG_HELLO || type > CK_MSG_READY) return "?";
     return names[type];
 }
 
@@ -77,6 +82,13 @@ static int rd_u8(reader *r, const char *field, uint8_t *v) {
     const uint8_t *p = NULL;
     if (rd_bytes(r, 1, field, &p)) return -1;
     *v = p[0];
+    return 0;
+}
+
+static int rd_u16(reader *r, const char *field, uint16_t *v) {
+    const uint8_t *p = NULL;
+    if (rd_bytes(r, 2, field, &p)) return -1;
+    *v = ld16(p);
     return 0;
 }
 
@@ -175,6 +187,88 @@ static int dec_hidden(reader *r, ck_msg *m, const ck_wire_limits *lim) {
     return 0;
 }
 
+int ck_wire_file_name_valid(const char *name, size_t n) {
+    if (!name || n == 0 || n > CK_WIRE_MAX_FILE_NAME || (n == 1 && name[0] == '.')) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '_' || ch == '-';
+        if (!ok || (ch == '.' && i + 1 < n && name[i + 1] == '.')) return 0;
+    }
+    return 1;
+}
+
+size_t ck_wire_push_max_frame(void) { return 1 + PUSH_FIXED + ZSTD_COMPRESSBOUND(CK_WIRE_PUSH_MAX_RAW); }
+
+/* ASSIGN: the count is checked before any file is read, each name's length before its bytes. */
+static int dec_assign(reader *r, ck_msg *m) {
+    const uint8_t *p = NULL;
+    if (rd_bytes(r, 32, "model_id", &p)) return -1;
+    memcpy(m->u.assign.model_id, p, 32);
+    if (rd_u32(r, "first_layer", &m->u.assign.first_layer) || rd_u32(r, "last_layer", &m->u.assign.last_layer) ||
+        rd_u16(r, "n_files", &m->u.assign.n_files))
+        return -1;
+    uint16_t n = m->u.assign.n_files;
+    if (n == 0 || n > CK_WIRE_MAX_FILES)
+        return ck_err(r->err, r->errlen, "ASSIGN: n_files %u is not in 1..%d", (unsigned)n, CK_WIRE_MAX_FILES);
+    for (uint16_t i = 0; i < n; i++) {
+        ck_wire_file *f = &m->u.assign.files[i];
+        uint16_t len;
+        if (rd_u16(r, "file name", &len)) return -1;
+        if (len == 0 || len > CK_WIRE_MAX_FILE_NAME)
+            return ck_err(r->err, r->errlen, "ASSIGN: file %u name is %u bytes, not in 1..%d", (unsigned)i,
+                          (unsigned)len, CK_WIRE_MAX_FILE_NAME);
+        if (rd_bytes(r, len, "file name", &p)) return -1;
+        f->name = (ck_wire_str){(const char *)p, len};
+        if (!ck_wire_file_name_valid(f->name.p, len))
+            return ck_err(r->err, r->errlen, "ASSIGN: file %u name is not a plain file name ([A-Za-z0-9._-], no \"..\")",
+                          (unsigned)i);
+        if (rd_u64(r, "file size", &f->size) || rd_bytes(r, 32, "file sha256", &p)) return -1;
+        memcpy(f->sha256, p, 32);
+    }
+    return rd_end(r);
+}
+
+static int dec_have(reader *r, ck_msg *m) {
+    if (rd_u16(r, "n_files", &m->u.have.n_files)) return -1;
+    if (m->u.have.n_files > CK_WIRE_MAX_FILES)
+        return ck_err(r->err, r->errlen, "HAVE: n_files %u is over the limit of %d", (unsigned)m->u.have.n_files,
+                      CK_WIRE_MAX_FILES);
+    for (uint16_t i = 0; i < m->u.have.n_files; i++)
+        if (rd_u64(r, "bytes_present", &m->u.have.present[i])) return -1;
+    return rd_end(r);
+}
+
+/* PUSH: raw_len and the codec are checked before the payload's length is compared with them. */
+static int dec_push(reader *r, ck_msg *m) {
+    if (rd_u16(r, "file", &m->u.push.file) || rd_u64(r, "offset", &m->u.push.offset) ||
+        rd_u32(r, "raw_len", &m->u.push.raw_len) || rd_u32(r, "crc32", &m->u.push.crc32) ||
+        rd_u8(r, "codec", &m->u.push.codec))
+        return -1;
+    uint32_t raw = m->u.push.raw_len;
+    if (m->u.push.file >= CK_WIRE_MAX_FILES)
+        return ck_err(r->err, r->errlen, "PUSH: file %u is not below %d", (unsigned)m->u.push.file, CK_WIRE_MAX_FILES);
+    if (raw == 0 || raw > CK_WIRE_PUSH_MAX_RAW)
+        return ck_err(r->err, r->errlen, "PUSH: raw_len %" PRIu32 " is not in 1..%u", raw, CK_WIRE_PUSH_MAX_RAW);
+    if (m->u.push.offset > UINT64_MAX - raw)
+        return ck_err(r->err, r->errlen, "PUSH: offset %" PRIu64 " + raw_len %" PRIu32 " overflows", m->u.push.offset,
+                      raw);
+    size_t have = r->len - r->off;
+    if (m->u.push.codec == CK_WIRE_CODEC_RAW) {
+        if (have != raw)
+            return ck_err(r->err, r->errlen, "PUSH: raw data is %zu bytes, raw_len says %" PRIu32, have, raw);
+    } else if (m->u.push.codec == CK_WIRE_CODEC_ZSTD) {
+        if (have == 0 || have > ZSTD_COMPRESSBOUND(raw))
+            return ck_err(r->err, r->errlen, "PUSH: zstd data is %zu bytes, not in 1..%zu for raw_len %" PRIu32, have,
+                          (size_t)ZSTD_COMPRESSBOUND(raw), raw);
+    } else
+        return ck_err(r->err, r->errlen, "PUSH: unknown codec %u", (unsigned)m->u.push.codec);
+    m->u.push.data = r->p + r->off;
+    m->u.push.data_len = have;
+    r->off += have;
+    return 0;
+}
+
 /* A HELLO/HELLO_OK from a peer of another wire version may not parse at all: say so beside the reason. */
 static void note_version(const uint8_t *buf, size_t len, char *err, size_t errlen) {
     if (len < 5 || !err || !errlen || ld32(buf + 1) == CK_WIRE_VERSION) return;
@@ -189,7 +283,7 @@ int ck_wire_decode(const uint8_t *buf, size_t len, const ck_wire_limits *lim, ck
     if (!buf || len == 0) return ck_err(err, errlen, "empty frame");
     memset(m, 0, sizeof *m);
     int type = buf[0];
-    if (type < CK_MSG_HELLO || type > CK_MSG_ERROR) return ck_err(err, errlen, "unknown message type %d", type);
+    if (type < CK_MSG_HELLO || type > CK_MSG_READY) return ck_err(err, errlen, "unknown message type %d", type);
     m->type = (ck_msg_type)type;
     reader r = {buf, len, 1, ck_msg_name(type), err, errlen};
     int rc;
@@ -214,6 +308,11 @@ int ck_wire_decode(const uint8_t *buf, size_t len, const ck_wire_limits *lim, ck
         return rd_u32(&r, "code", &m->u.error.code) || rd_str(&r, "message", &m->u.error.message) || rd_end(&r)
                    ? -1
                    : 0;
+    case CK_MSG_ASSIGN: return dec_assign(&r, m);
+    case CK_MSG_HAVE: return dec_have(&r, m);
+    case CK_MSG_PUSH: return dec_push(&r, m);
+    case CK_MSG_PUSH_DONE:
+    case CK_MSG_READY: return rd_end(&r);
     }
     return ck_err(err, errlen, "unknown message type %d", type);
 }
@@ -221,6 +320,33 @@ int ck_wire_decode(const uint8_t *buf, size_t len, const ck_wire_limits *lim, ck
 /* ---- encoding ---- */
 
 static int str_ok(const ck_wire_str *s) { return s->n <= CK_WIRE_MAX_STR && (s->p || s->n == 0); }
+
+/* The encoded size of an ASSIGN, or 0 when it breaks a rule the decoder enforces. */
+static size_t assign_size(const ck_msg *m) {
+    uint16_t n = m->u.assign.n_files;
+    if (n == 0 || n > CK_WIRE_MAX_FILES) return 0;
+    size_t len = 1 + ASSIGN_FIXED;
+    for (uint16_t i = 0; i < n; i++) {
+        const ck_wire_file *f = &m->u.assign.files[i];
+        if (!ck_wire_file_name_valid(f->name.p, f->name.n)) return 0;
+        len += ASSIGN_FILE_FIXED + f->name.n;
+    }
+    return len;
+}
+
+/* The encoded size of a PUSH, or 0 when the decoder would refuse it. */
+static size_t push_size(const ck_msg *m) {
+    uint32_t raw = m->u.push.raw_len;
+    size_t len = m->u.push.data_len;
+    if (m->u.push.file >= CK_WIRE_MAX_FILES || raw == 0 || raw > CK_WIRE_PUSH_MAX_RAW || !m->u.push.data ||
+        m->u.push.offset > UINT64_MAX - raw)
+        return 0;
+    if (m->u.push.codec == CK_WIRE_CODEC_RAW ? len != raw
+        : m->u.push.codec == CK_WIRE_CODEC_ZSTD ? len == 0 || len > ZSTD_COMPRESSBOUND(raw)
+                                                 : 1)
+        return 0;
+    return 1 + PUSH_FIXED + len;
+}
 
 /* The encoded size of m, or 0 when m cannot be encoded (unknown type, string over the cap, FORWARD/HIDDEN
  * with no rows, an unknown dtype or a payload that is not whole rows of n elements). */
@@ -248,6 +374,11 @@ static size_t encoded_size(const ck_msg *m) {
     case CK_MSG_ERROR:
         if (!str_ok(&m->u.error.message)) return 0;
         return 1 + 4 + 2 + (size_t)m->u.error.message.n;
+    case CK_MSG_ASSIGN: return assign_size(m);
+    case CK_MSG_HAVE: return m->u.have.n_files > CK_WIRE_MAX_FILES ? 0 : 1 + 2 + 8 * (size_t)m->u.have.n_files;
+    case CK_MSG_PUSH: return push_size(m);
+    case CK_MSG_PUSH_DONE:
+    case CK_MSG_READY: return 1;
     }
     return 0;
 }
@@ -316,6 +447,37 @@ size_t ck_wire_encode(const ck_msg *m, uint8_t *out, size_t cap) {
         st32(p, m->u.error.code);
         p = put_str(p + 4, &m->u.error.message);
         break;
+    case CK_MSG_ASSIGN:
+        memcpy(p, m->u.assign.model_id, 32);
+        st32(p + 32, m->u.assign.first_layer);
+        st32(p + 36, m->u.assign.last_layer);
+        st16(p + 40, m->u.assign.n_files);
+        p += ASSIGN_FIXED;
+        for (uint16_t i = 0; i < m->u.assign.n_files; i++) {
+            const ck_wire_file *f = &m->u.assign.files[i];
+            p = put_str(p, &f->name);
+            st64(p, f->size);
+            memcpy(p + 8, f->sha256, 32);
+            p += 40;
+        }
+        break;
+    case CK_MSG_HAVE:
+        st16(p, m->u.have.n_files);
+        p += 2;
+        for (uint16_t i = 0; i < m->u.have.n_files; i++, p += 8) st64(p, m->u.have.present[i]);
+        break;
+    case CK_MSG_PUSH:
+        st16(p, m->u.push.file);
+        st64(p + 2, m->u.push.offset);
+        st32(p + 10, m->u.push.raw_len);
+        st32(p + 14, m->u.push.crc32);
+        p[18] = m->u.push.codec;
+        p += PUSH_FIXED;
+        memcpy(p, m->u.push.data, m->u.push.data_len);
+        p += m->u.push.data_len;
+        break;
+    case CK_MSG_PUSH_DONE:
+    case CK_MSG_READY: break;
     }
     return (size_t)(p - out) == len ? len : 0;
 }

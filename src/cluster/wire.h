@@ -16,6 +16,15 @@
  *   PING / PONG u64 nonce
  *   GOODBYE     (empty)
  *   ERROR       u32 code, str message
+ *   ASSIGN      u8[32] model_id, u32 first_layer, u32 last_layer, u16 n_files (1..16), then per file:
+ *               str name (a plain file name, see ck_wire_file_name_valid), u64 size, u8[32] sha256
+ *                                                                (master -> worker: "hold these files")
+ *   HAVE        u16 n_files (0..16), then per file u64 bytes_present   (worker -> master)
+ *   PUSH        u16 file, u64 offset, u32 raw_len (1..4 MiB), u32 crc32 (of the raw bytes), u8 codec
+ *               (0 raw, 1 zstd), bytes data to the end of the frame (codec 0: exactly raw_len bytes;
+ *               codec 1: 1..ZSTD_COMPRESSBOUND(raw_len) bytes)    (master -> worker)
+ *   PUSH_DONE   (empty)                                           (master -> worker: all sent)
+ *   READY       (empty)                                           (worker -> master: model loaded)
  *   str = u16 length + bytes (no NUL; at most CK_WIRE_MAX_STR bytes, valid UTF-8 not required). */
 #ifndef CK_CLUSTER_WIRE_H
 #define CK_CLUSTER_WIRE_H
@@ -25,6 +34,9 @@
 
 #define CK_WIRE_VERSION 1
 #define CK_WIRE_MAX_STR 1024
+#define CK_WIRE_MAX_FILES 16              /* files in one ASSIGN / HAVE */
+#define CK_WIRE_MAX_FILE_NAME 128         /* bytes of a file name in ASSIGN */
+#define CK_WIRE_PUSH_MAX_RAW (4u << 20)   /* raw bytes in one PUSH */
 
 typedef enum ck_msg_type {
     CK_MSG_HELLO = 1,
@@ -37,7 +49,15 @@ typedef enum ck_msg_type {
     CK_MSG_PONG = 8,
     CK_MSG_GOODBYE = 9,
     CK_MSG_ERROR = 10,
+    CK_MSG_ASSIGN = 11,
+    CK_MSG_HAVE = 12,
+    CK_MSG_PUSH = 13,
+    CK_MSG_PUSH_DONE = 14,
+    CK_MSG_READY = 15,
 } ck_msg_type;
+
+/* PUSH payload encodings. */
+typedef enum ck_wire_codec { CK_WIRE_CODEC_RAW = 0, CK_WIRE_CODEC_ZSTD = 1 } ck_wire_codec;
 
 /* Activation element types on the wire. */
 typedef enum ck_wire_dtype { CK_WIRE_F32 = 0, CK_WIRE_F16 = 1, CK_WIRE_BF16 = 2 } ck_wire_dtype;
@@ -49,6 +69,13 @@ typedef struct ck_wire_str {
     const char *p;             /* into the decoded buffer; not NUL-terminated */
     uint16_t n;
 } ck_wire_str;
+
+/* One file of an ASSIGN. */
+typedef struct ck_wire_file {
+    ck_wire_str name;          /* 1..CK_WIRE_MAX_FILE_NAME bytes of [A-Za-z0-9._-], not ".", no ".." */
+    uint64_t size;
+    uint8_t sha256[32];
+} ck_wire_file;
 
 typedef struct ck_msg {
     ck_msg_type type;
@@ -62,10 +89,17 @@ typedef struct ck_msg {
         struct { uint32_t session, pos; } truncate;   /* TRUNCATE and TRUNCATED */
         struct { uint64_t nonce; } ping;              /* PING and PONG */
         struct { uint32_t code; ck_wire_str message; } error;
+        struct { uint8_t model_id[32]; uint32_t first_layer, last_layer; uint16_t n_files;
+                 ck_wire_file files[CK_WIRE_MAX_FILES]; } assign;
+        struct { uint16_t n_files; uint64_t present[CK_WIRE_MAX_FILES]; } have;
+        struct { uint16_t file; uint64_t offset; uint32_t raw_len, crc32; uint8_t codec;
+                 const uint8_t *data; size_t data_len; } push;
     } u;
 } ck_msg;
 
-/* What a decoder accepts: FORWARD/HIDDEN carry at most max_rows rows of exactly `hidden` elements, at
+/* What a decoder accepts: ASSIGN, HAVE and PUSH are bounded by the constants above whatever the limits
+ * (a PUSH's offset + raw_len must not wrap 64 bits; which file and offset it may carry is the receiver's
+ * business). FORWARD/HIDDEN carry at most max_rows rows of exactly `hidden` elements, at
  * positions below max_ctx (pos + n <= max_ctx). hidden == 0 means "not agreed yet": FORWARD and HIDDEN
  * are then refused (only HELLO, HELLO_OK, PING, PONG, GOODBYE, ERROR decode). */
 typedef struct ck_wire_limits {
@@ -87,6 +121,14 @@ size_t ck_wire_hidden_size(uint32_t n, uint32_t hidden, int dtype);
 /* Converts n f32 values to the wire dtype (round to nearest even for f16/bf16) and back. */
 void ck_wire_pack(uint8_t *dst, const float *src, size_t n, int dtype);
 void ck_wire_unpack(float *dst, const uint8_t *src, size_t n, int dtype);
+
+/* 1 when name[0..n) is a plain file name an ASSIGN may carry: 1..CK_WIRE_MAX_FILE_NAME bytes of
+ * [A-Za-z0-9._-], not ".", containing no "..". */
+int ck_wire_file_name_valid(const char *name, size_t n);
+
+/* The largest frame a PUSH can be (a zstd payload of CK_WIRE_PUSH_MAX_RAW bytes at its worst), for the
+ * receiver's frame limit. */
+size_t ck_wire_push_max_frame(void);
 
 /* Name of a message type for error messages ("FORWARD"), "?" when unknown. */
 const char *ck_msg_name(int type);

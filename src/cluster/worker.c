@@ -6,6 +6,7 @@
 #include "base/grow.h"
 #include "cake.h"
 #include "cluster/node.h"
+#include "cluster/push.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,17 +19,26 @@
 #define MAX_SESSIONS 16       /* per connection */
 #define MAX_CONNS 32
 
-typedef struct worker {
-    const ck_worker_opts *o;
+/* A model range being served: the static one, or one that masters pushed (zero-config). */
+typedef struct served {
     ck_engine *e;
     uint8_t model_id[32];
+    int64_t first, last;
     size_t hidden, max_ctx;
+    char dir[4096];
+    int refs;               /* connections using it (under worker.mu) */
+} served;
+
+typedef struct worker {
+    const ck_worker_opts *o;
+    served *sv;             /* the static model, or the last pushed one */
     pthread_mutex_t mu;
     int n_conns;
 } worker;
 
 typedef struct wconn {
     worker *w;
+    served *sv;
     ck_conn *c;
     ck_msgbuf out;
     ck_wire_limits lim;
@@ -63,24 +73,25 @@ static int check_hello(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     if (m->type != CK_MSG_HELLO) return ck_err(err, errlen, "expected HELLO, got %s", ck_msg_name(m->type));
     if (m->u.hello.version != CK_WIRE_VERSION)
         return ck_err(err, errlen, "protocol version %u, this worker speaks %u", m->u.hello.version, CK_WIRE_VERSION);
-    if (memcmp(m->u.hello.model_id, w->model_id, 32)) {
-        ck_model_id_short(w->model_id, mine);
+    if (memcmp(m->u.hello.model_id, wc->sv->model_id, 32)) {
+        ck_model_id_short(wc->sv->model_id, mine);
         ck_model_id_short(m->u.hello.model_id, theirs);
         return ck_err(err, errlen, "model mismatch: the master runs config.json %s, this worker %s", theirs, mine);
     }
-    if (m->u.hello.first_layer != (uint64_t)w->o->first || m->u.hello.last_layer != (uint64_t)w->o->last)
+    const served *sv = wc->sv;
+    if (m->u.hello.first_layer != (uint64_t)sv->first || m->u.hello.last_layer != (uint64_t)sv->last)
         return ck_err(err, errlen, "the master asked for layers %u-%u; this worker (%s) holds %lld-%lld",
-                      m->u.hello.first_layer, m->u.hello.last_layer, w->o->name, (long long)w->o->first,
-                      (long long)w->o->last);
-    if (m->u.hello.hidden != w->hidden || !ck_wire_dtype_size(m->u.hello.wire_dtype))
+                      m->u.hello.first_layer, m->u.hello.last_layer, w->o->name, (long long)sv->first,
+                      (long long)sv->last);
+    if (m->u.hello.hidden != sv->hidden || !ck_wire_dtype_size(m->u.hello.wire_dtype))
         return ck_err(err, errlen, "hidden size %u / wire dtype %u do not match this model (%zu)", m->u.hello.hidden,
-                      m->u.hello.wire_dtype, w->hidden);
-    if (m->u.hello.max_ctx == 0 || m->u.hello.max_ctx > w->max_ctx || m->u.hello.max_rows == 0)
+                      m->u.hello.wire_dtype, sv->hidden);
+    if (m->u.hello.max_ctx == 0 || m->u.hello.max_ctx > sv->max_ctx || m->u.hello.max_rows == 0)
         return ck_err(err, errlen, "context %u / rows %u out of range (the model holds %zu positions)",
-                      m->u.hello.max_ctx, m->u.hello.max_rows, w->max_ctx);
-    wc->lim = (ck_wire_limits){(uint32_t)w->hidden, m->u.hello.max_rows > CK_WIRE_ROWS ? CK_WIRE_ROWS : m->u.hello.max_rows,
+                      m->u.hello.max_ctx, m->u.hello.max_rows, sv->max_ctx);
+    wc->lim = (ck_wire_limits){(uint32_t)sv->hidden, m->u.hello.max_rows > CK_WIRE_ROWS ? CK_WIRE_ROWS : m->u.hello.max_rows,
                                m->u.hello.max_ctx};
-    size_t cells = (size_t)wc->lim.max_rows * w->hidden;
+    size_t cells = (size_t)wc->lim.max_rows * sv->hidden;
     wc->rows = malloc(cells * sizeof *wc->rows);
     wc->packed = malloc(cells * sizeof(float));
     return wc->rows && wc->packed ? 0 : ck_err(err, errlen, "out of memory");
@@ -90,12 +101,12 @@ static int send_hello_ok(wconn *wc, char *err, size_t errlen) {
     const worker *w = wc->w;
     ck_msg m = {.type = CK_MSG_HELLO_OK};
     m.u.hello_ok.version = CK_WIRE_VERSION;
-    memcpy(m.u.hello_ok.model_id, w->model_id, 32);
-    m.u.hello_ok.first_layer = (uint32_t)w->o->first;
-    m.u.hello_ok.last_layer = (uint32_t)w->o->last;
+    memcpy(m.u.hello_ok.model_id, wc->sv->model_id, 32);
+    m.u.hello_ok.first_layer = (uint32_t)wc->sv->first;
+    m.u.hello_ok.last_layer = (uint32_t)wc->sv->last;
     m.u.hello_ok.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
     m.u.hello_ok.threads = (uint32_t)ck_set_threads(0, NULL, 0);
-    const char *be = ck_engine_backend(w->e), *name = w->o->name ? w->o->name : "";
+    const char *be = ck_engine_backend(wc->sv->e), *name = w->o->name ? w->o->name : "";
     m.u.hello_ok.backend = (ck_wire_str){be, (uint16_t)strlen(be)};
     m.u.hello_ok.name = (ck_wire_str){name, (uint16_t)strnlen(name, CK_WIRE_MAX_STR)};
     return ck_msg_send(wc->c, &wc->out, &m, CK_HANDSHAKE_MS, err, errlen);
@@ -109,7 +120,7 @@ static ck_session *session_of(wconn *wc, uint32_t id, char *err, size_t errlen) 
         ck_err(err, errlen, "more than %d sessions on one connection", MAX_SESSIONS);
         return NULL;
     }
-    if (ck_session_open(wc->w->e, wc->lim.max_ctx, &wc->sess[wc->n_sess], err, errlen) != 0) return NULL;
+    if (ck_session_open(wc->sv->e, wc->lim.max_ctx, &wc->sess[wc->n_sess], err, errlen) != 0) return NULL;
     wc->ids[wc->n_sess] = id;
     return wc->sess[wc->n_sess++];
 }
@@ -120,7 +131,7 @@ static int serve_forward(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     if (ck_session_pos(s) != m->u.hidden.pos)
         return ck_err(err, errlen, "session %u holds %zu positions; FORWARD at position %u", m->u.hidden.session,
                       ck_session_pos(s), m->u.hidden.pos);
-    size_t n = m->u.hidden.n, cells = n * wc->w->hidden;
+    size_t n = m->u.hidden.n, cells = n * wc->sv->hidden;
     ck_wire_unpack(wc->rows, m->u.hidden.data, cells, m->u.hidden.dtype);
     double t0 = now_s();
     if (ck_session_layers(s, wc->rows, n, wc->rows, err, errlen) != 0) return -1;
@@ -145,12 +156,97 @@ static int serve_truncate(wconn *wc, const ck_msg *m, char *err, size_t errlen) 
     return ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
 }
 
+/* Opens a served range: model identity, engine, sizes; checks the topology's prefix when given. */
+static served *served_open(const char *dir, int64_t first, int64_t last, const char *prefix, char *err, size_t errlen) {
+    served *sv = calloc(1, sizeof *sv);
+    if (!sv) {
+        ck_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    ck_engine_opts eo = {.partial = 1, .first_layer = first, .last_layer = last};
+    snprintf(sv->dir, sizeof sv->dir, "%s", dir);
+    sv->first = first, sv->last = last;
+    int rc = 0;
+    if (last < first) rc = ck_err(err, errlen, "no layers to run");
+    else if (ck_model_id(dir, sv->model_id, err, errlen) != 0 || ck_engine_open(dir, &eo, &sv->e, err, errlen) != 0)
+        rc = -1;
+    else if (prefix && strcmp(prefix, ck_engine_layer_prefix(sv->e)))
+        rc = ck_err(err, errlen, "the topology names layers '%s.N' but this checkpoint calls them '%s.N'", prefix,
+                    ck_engine_layer_prefix(sv->e));
+    if (rc != 0) {
+        ck_engine_close(sv->e);
+        free(sv);
+        return NULL;
+    }
+    sv->hidden = ck_engine_hidden(sv->e);
+    sv->max_ctx = ck_engine_max_ctx(sv->e);
+    return sv;
+}
+
+static void served_close(served *sv) {
+    if (!sv) return;
+    ck_engine_close(sv->e);
+    free(sv);
+}
+
+/* Drops a connection's use of its range; a pushed range nobody uses and that is no longer the current
+ * one is closed. */
+static void served_release(worker *w, served *sv) {
+    if (!sv) return;
+    pthread_mutex_lock(&w->mu);
+    int orphan = --sv->refs == 0 && sv != w->sv;
+    pthread_mutex_unlock(&w->mu);
+    if (orphan) served_close(sv);
+}
+
+/* Zero-config: receives the master's assignment and the weights it pushes, then serves that range
+ * (reusing the open engine when the assignment is the current one). */
+static int receive_assignment(wconn *wc, char *why, size_t whylen) {
+    worker *w = wc->w;
+    char dir[4096];
+    int64_t first, last;
+    if (ck_push_receive(wc->c, w->o->cache_root, w->o->cluster_tag, dir, sizeof dir, &first, &last, why, whylen) != 0)
+        return -1;
+    pthread_mutex_lock(&w->mu);
+    served *cur = w->sv;
+    int same = cur && cur->first == first && cur->last == last && !strcmp(cur->dir, dir);
+    if (same) cur->refs++;
+    pthread_mutex_unlock(&w->mu);
+    if (!same) {
+        served *sv = served_open(dir, first, last, NULL, why, whylen);
+        if (!sv) {
+            ck_msg_send_error(wc->c, &wc->out, 1, why);
+            return -1;
+        }
+        logf_(w, "serving layers %lld-%lld of %s (pushed by %s)", (long long)first, (long long)last,
+              ck_engine_arch(sv->e), ck_conn_peer(wc->c));
+        pthread_mutex_lock(&w->mu);
+        sv->refs = 1;
+        cur = w->sv;
+        w->sv = sv;
+        int orphan = cur && cur->refs == 0;
+        pthread_mutex_unlock(&w->mu);
+        if (orphan) served_close(cur);
+        cur = sv;
+    }
+    wc->sv = cur;
+    return ck_push_ready(wc->c, why, whylen);
+}
+
 /* Serves one connection until GOODBYE, an error, or silence; returns why it ended. */
 static void serve(wconn *wc, char *why, size_t whylen) {
-    const worker *w = wc->w;
+    worker *w = wc->w;
     ck_msg m;
     ck_wire_limits none = {0, 0, 0};
     if (ck_conn_handshake(wc->c, w->o->key, 1, CK_HANDSHAKE_MS, why, whylen) != 0) return;
+    if (w->o->model_dir) {
+        pthread_mutex_lock(&w->mu);
+        wc->sv = w->sv;
+        wc->sv->refs++;
+        pthread_mutex_unlock(&w->mu);
+    } else if (receive_assignment(wc, why, whylen) != 0) {
+        return;
+    }
     if (ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) return;
     if (check_hello(wc, &m, why, whylen) != 0) {
         ck_msg_send_error(wc->c, &wc->out, 1, why);
@@ -190,6 +286,7 @@ static void *conn_main(void *arg) {
     serve(wc, why, sizeof why);
     logf_(w, "master %s: %s", ck_conn_peer(wc->c), why[0] ? why : "disconnected");
     for (size_t i = 0; i < wc->n_sess; i++) ck_session_close(wc->sess[i]);
+    served_release(w, wc->sv);
     ck_conn_close(wc->c);
     ck_msgbuf_free(&wc->out);
     free(wc->rows);
@@ -239,33 +336,27 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
     if (!w) return ck_err(err, errlen, "out of memory");
     w->o = o;
     pthread_mutex_init(&w->mu, NULL);
-    ck_engine_opts eo = {.partial = 1, .first_layer = o->first, .last_layer = o->last};
-    int rc = 0;
-    if (o->last < o->first) rc = ck_err(err, errlen, "worker %s has no layers to run", o->name ? o->name : "");
-    else if (ck_model_id(o->model_dir, w->model_id, err, errlen) != 0) rc = -1;
-    else if (ck_engine_open(o->model_dir, &eo, &w->e, err, errlen) != 0) rc = -1;
-    if (rc != 0) {
+    if (o->model_dir && !(w->sv = served_open(o->model_dir, o->first, o->last, o->prefix, err, errlen))) {
         free(w);
         return -1;
     }
-    w->hidden = ck_engine_hidden(w->e);
-    w->max_ctx = ck_engine_max_ctx(w->e);
-    if (o->prefix && strcmp(o->prefix, ck_engine_layer_prefix(w->e))) {
-        ck_err(err, errlen, "the topology names layers '%s.N' but this checkpoint calls them '%s.N'", o->prefix,
-               ck_engine_layer_prefix(w->e));
-        ck_engine_close(w->e);
+    if (!o->model_dir && (!o->cache_root || !o->key || !*o->key)) {
         free(w);
-        return -1;
+        return ck_err(err, errlen, "a zero-config worker needs a cluster key and a cache directory");
     }
     int lfd;
     if (ck_conn_listen(o->address, &lfd, err, errlen) != 0) {
-        ck_engine_close(w->e);
+        served_close(w->sv);
         free(w);
         return -1;
     }
-    logf_(w, "worker %s: layers %lld-%lld of %s on %s, listening on %s%s", o->name ? o->name : "",
-          (long long)o->first, (long long)o->last, ck_engine_arch(w->e), ck_engine_backend(w->e), o->address,
-          o->key && *o->key ? " (cluster key set)" : "");
+    if (w->sv)
+        logf_(w, "worker %s: layers %lld-%lld of %s on %s, listening on %s%s", o->name ? o->name : "",
+              (long long)o->first, (long long)o->last, ck_engine_arch(w->sv->e), ck_engine_backend(w->sv->e),
+              o->address, o->key && *o->key ? " (cluster key set)" : "");
+    else
+        logf_(w, "worker %s: waiting for a master to assign layers, listening on %s", o->name ? o->name : "",
+              o->address);
     while (!*stop) accept_one(w, lfd);
     close(lfd);
     int left = 1;
@@ -276,7 +367,7 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
         if (left) usleep(50000);
     }
     if (!left) {
-        ck_engine_close(w->e);
+        served_close(w->sv);
         free(w);
     }
     return 0;

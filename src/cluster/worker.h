@@ -10,7 +10,11 @@
 #include <stdint.h>
 
 typedef struct ck_worker_opts {
-    const char *model_dir;   /* the checkpoint (or a directory holding the shards of this range) */
+    const char *model_dir;   /* the checkpoint (or a directory holding the shards of this range); NULL for
+                                a zero-config worker, whose master assigns the layers and pushes their
+                                weights into cache_root before serving them */
+    const char *cache_root;  /* zero-config: cake's worker cache */
+    const char *cluster_tag; /* zero-config: names the cluster in the cache (a hash of the key) */
     const char *name;        /* as the topology names this worker */
     const char *address;     /* "0.0.0.0:10128" */
     const char *key;         /* cluster key, or NULL for plaintext */
@@ -22,7 +26,8 @@ typedef struct ck_worker_opts {
     void *log_user;
 } ck_worker_opts;
 
-/* Opens the range, listens, and serves masters until *stop becomes nonzero (checked twice a second).
+/* Opens the range (static), listens, and serves masters until *stop becomes nonzero (checked twice a
+ * second).
  * Returns 0 after a stop, or -1 with err when the model cannot be opened or the address not bound. */
 int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, size_t errlen);
 
