@@ -217,6 +217,13 @@ open(sys.argv[1], "wb").write(b[:8] + hb + b[8 + n:])
 PY
 expect_fail "overlapping tensors" "overlap in the data section" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; python3 - "$T/m/model.safetensors" <<'PY'
+# a NUL byte inside the header (after the JSON object, where lenient parsers stop reading)
+import struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+open(sys.argv[1], "wb").write(struct.pack("<Q", n + 8) + b[8:8 + n] + b"\0       " + b[8 + n:])
+PY
+expect_fail "a NUL byte in the header" "header holds a NUL byte" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; python3 - "$T/m/model.safetensors" <<'PY'
 # a header of odd length (legal: the format only asks for JSON) puts every tensor at an odd address
 import struct, sys
 b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]

@@ -7,8 +7,11 @@
 # 255.255.255.255 works without a default route (per-interface broadcasts); the helper runs
 # next to the cake binary. Without permission to create namespaces (unprivileged containers) it prints
 # "skip: ..." and passes; the loopback half of the discovery tests (test_discovery.c) runs everywhere.
+# Then a zero-config cluster end to end across the namespaces: two `cake run --cluster-key` workers
+# without a model on .1 and .2, and `cake perplexity MODEL --cluster-key` on .3, which broadcasts, places
+# the layers, pushes each worker its tensors and must score exactly as one process does.
 # usage: test_discovery_netns.sh CAKE TESTDATA UNPACKED
-CAKE=$1
+CAKE=$1 DATA=$2
 BIN="$(dirname "$CAKE")/test_discovery"
 [ -x "$BIN" ] || { echo "FAIL no helper at $BIN"; exit 1; }
 command -v ip >/dev/null 2>&1 || { echo "skip: network namespaces unavailable (no ip command)"; exit 0; }
@@ -100,5 +103,23 @@ ip netns exec "${NS}n3" "$BIN" find NOBODY "$NET.255:10127" 600 1 > "$T/found5" 
 rc=$?
 [ $rc = 0 ] && [ ! -s "$T/found5" ]
 check "unknown key finds nothing (rc $rc)" $?
+
+# ---- a zero-config cluster of cake processes across the namespaces ----
+for i in 1 2; do
+    mkdir -p "$T/cache$i"
+    ip netns exec "${NS}n$i" env CAKE_CACHE="$T/cache$i" "$CAKE" run --cluster-key "netns key" --name "host$i" \
+        --address 0.0.0.0:10140 -t 1 2> "$T/cw$i.log" &
+    PIDS="$PIDS $!"
+done
+i=0; while [ $i -lt 100 ] && ! { grep -q listening "$T/cw1.log" && grep -q listening "$T/cw2.log"; }; do sleep 0.1; i=$((i + 1)); done
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join(map(str, r['ppl_ids'])))" \
+    "$DATA/qwen3-s/reference.json" > "$T/ids.txt"
+single=$("$CAKE" perplexity "$DATA/qwen3-s" "$T/ids.txt" --tokens -t 1 | tail -n 1)
+got=$(ip netns exec "${NS}n3" "$CAKE" perplexity "$DATA/qwen3-s" "$T/ids.txt" --tokens --cluster-key "netns key" \
+      --discovery-address "$NET.255:10127" --min-workers 2 -t 1 2> "$T/cm.err" | tail -n 1)
+[ -n "$single" ] && [ "$got" = "$single" ] && grep -q "worker host1 .*$NET.1:10140" "$T/cm.err" &&
+    grep -q "worker host2 .*$NET.2:10140" "$T/cm.err" && ls "$T"/cache1/models/*/model.safetensors > /dev/null
+r=$?; [ $r = 0 ] || cat "$T/cm.err" "$T/cw1.log" "$T/cw2.log"
+check "zero-config across namespaces: discovered by broadcast, weights pushed, perplexity equals one process ($got)" $r
 
 exit $fail

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +153,19 @@ static uint64_t layer_bytes(const char *dir, size_t n_layers) {
     return n_layers ? total / n_layers : total;
 }
 
-/* Zero-config: discovers the workers holding the key and places the layers on them (topology in t). */
+static int cmp_peer(const void *a, const void *b) {
+    return strcmp(((const ck_disc_peer *)a)->name, ((const ck_disc_peer *)b)->name);
+}
+
+/* A capability estimate rounded to half powers of two, so that measurement noise does not move layers
+ * (and force a new push) from one run to the next. */
+static double capability(double tflops, double threads) {
+    double v = tflops > 0 ? tflops : threads * 0.01;
+    return v > 0 ? exp2(round(2 * log2(v)) / 2) : 1;
+}
+
+/* Zero-config: discovers the workers holding the key and places the layers on them, in name order (the
+ * same workers get the same layers every run, so cached weights stay valid) (topology in t). */
 static int discover(const ck_cli_cluster *o, const char *dir, ck_topology *t, char *err, size_t errlen) {
     ck_disc_peer peers[32];
     size_t n = 0;
@@ -169,10 +182,10 @@ static int discover(const ck_cli_cluster *o, const char *dir, ck_topology *t, ch
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s", ck_engine_layer_prefix(probe));
     ck_engine_close(probe);
-    ck_assign_node nodes[32], master = {ck_disc_estimate_tflops(), 0};
+    qsort(peers, n, sizeof *peers, cmp_peer);
+    ck_assign_node nodes[32], master = {capability(ck_disc_estimate_tflops(), ck_set_threads(0, NULL, 0)), 0};
     for (size_t i = 0; i < n; i++)
-        nodes[i] = (ck_assign_node){peers[i].tflops > 0 ? peers[i].tflops : peers[i].threads, peers[i].mem_bytes};
-    if (!(master.weight > 0)) master.weight = 1;
+        nodes[i] = (ck_assign_node){capability(peers[i].tflops, peers[i].threads), peers[i].mem_bytes};
     if (ck_assign_layers(nodes, n, &master, L, layer_bytes(dir, (size_t)L), first, last, &mfirst, err, errlen) != 0)
         return -1;
     t->workers = calloc(n, sizeof *t->workers);

@@ -172,7 +172,7 @@ static int collect_tensors(ck_push_plan *p, const char *prefix, int64_t first, i
 /* The header of model.safetensors for refs[0..n), with data offsets in that order, into p->st_header. */
 static int build_header(ck_push_plan *p, const tensor_ref *refs, size_t n, char *err, size_t errlen) {
     sbuf b = {0};
-    sb_add(&b, "{\"__metadata__\":{\"format\":\"pt\"}", 32);
+    sb_add(&b, "{\"__metadata__\":{\"format\":\"pt\"}", 31);
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
         const tensor_ref *r = &refs[i];
@@ -638,7 +638,8 @@ static int finish_file(rx_file *f, char *err, size_t errlen) {
         return ck_err(err, errlen, "cannot open %s: %s", f->partial, strerror(errno));
     struct stat st;
     if (fsync(f->fd) != 0) return ck_err(err, errlen, "cannot sync %s: %s", f->partial, strerror(errno));
-    if (fstat(f->fd, &st) != 0 || (uint64_t)st.st_size != f->size)
+    if (fstat(f->fd, &st) != 0) return ck_err(err, errlen, "cannot stat %s: %s", f->partial, strerror(errno));
+    if ((uint64_t)st.st_size != f->size)
         return ck_err(err, errlen, "%s is incomplete after the push: %" PRIu64 " of %" PRIu64 " bytes", f->name,
                       (uint64_t)st.st_size, f->size);
     close(f->fd);

@@ -108,6 +108,8 @@ int ck_st_parse(const uint8_t *buf, size_t len, ck_st *out, char *err, size_t er
     if (hlen > len - 8)
         return ck_err(err, errlen, "header length %llu exceeds the file size %zu (truncated file?)",
                       (unsigned long long)hlen, len);
+    if (memchr(buf + 8, 0, (size_t)hlen))
+        return ck_err(err, errlen, "the header holds a NUL byte (not JSON text)");
     cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hlen);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
