@@ -110,8 +110,10 @@ int ck_cmd_perplexity(int argc, char **argv) {
         {"topology", 0, CK_ARG_STR, &cc.topology, "score on a cluster: the workers of this topology (YAML)", "FILE"},
         {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret of the cluster", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
-        {"discovery-address", 0, CK_ARG_STR, &cc.discovery, "zero-config (--cluster-key without --topology): where to broadcast for workers", "ADDR"},
-        {"discovery-timeout", 0, CK_ARG_INT, &cc.discovery_ms, "zero-config: seconds to look for workers (default 5)", "S"},
+        {"discovery-address", 0, CK_ARG_STR, &cc.discovery,
+         "zero-config (--cluster-key without --topology): where to broadcast for workers", "ADDR"},
+        {"discovery-timeout", 0, CK_ARG_INT, &cc.discovery_ms, "zero-config: seconds to look for workers (default 5)",
+         "S"},
         {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},
         {"model", 0, CK_ARG_STR, &model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
@@ -120,8 +122,8 @@ int ck_cmd_perplexity(int argc, char **argv) {
     };
     const char *pos[2], *file;
     size_t n_pos;
-    int rc = ck_args_parse("perplexity", "[MODEL] FILE [flags]", args, sizeof args / sizeof args[0], argc, argv,
-                           pos, 2, &n_pos);
+    int rc = ck_args_parse("perplexity", "[MODEL] FILE [flags]", args, sizeof args / sizeof args[0], argc, argv, pos, 2,
+                           &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     if (n_pos == 2 && !model) {
         model = pos[0];
@@ -152,13 +154,15 @@ int ck_cmd_perplexity(int argc, char **argv) {
     ck_cluster *cl = NULL;
     cc.model = model;
     int cluster = cc.topology || cc.key;
-    if (cluster ? (rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0 : ck_cli_open("perplexity", model, !tokens, &e) != 0) {
+    if (cluster ? (rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0
+                : ck_cli_open("perplexity", model, !tokens, &e) != 0) {
         free(text);
         return cluster ? rc : 1;
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    if (tokens) rc = read_ids(file, text, len, &ids, &n, ck_engine_vocab(e));
+    if (tokens)
+        rc = read_ids(file, text, len, &ids, &n, ck_engine_vocab(e));
     else if ((rc = ck_engine_encode(e, text, len, 1, &ids, &n, err, sizeof err)) != 0)
         fprintf(stderr, "cake perplexity: %s\n", err);
     free(text);
@@ -170,15 +174,16 @@ int ck_cmd_perplexity(int argc, char **argv) {
                 ck_engine_max_ctx(e));
         rc = -1;
     } else if (rc == 0 && window < 2) {
-        fprintf(stderr, "cake perplexity: a context of %zu position cannot score anything (max_position_embeddings "
-                        "in config.json?)\n", window);
+        fprintf(stderr,
+                "cake perplexity: a context of %zu position cannot score anything (max_position_embeddings "
+                "in config.json?)\n",
+                window);
         rc = -1;
     } else if (rc == 0 && n < 2) {
         fprintf(stderr, "cake perplexity: %s has %zu tokens; at least 2 are needed\n", file, n);
         rc = -1;
     }
-    if (rc == 0 && n > window)
-        fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
+    if (rc == 0 && n > window) fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
     if (rc == 0) rc = score(e, cl, ids, n, window, &nll, &scored);
     if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
     if (rc == 0 && cl) ck_cli_cluster_summary(cl, 0);

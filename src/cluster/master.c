@@ -23,16 +23,16 @@ typedef struct remote {
     ck_conn *c;
     ck_msgbuf out;
     ck_wire_limits lim;
-    uint8_t *packed;          /* [CK_WIRE_ROWS, hidden] in the wire dtype */
-    size_t pos;               /* positions the worker holds */
+    uint8_t *packed; /* [CK_WIRE_ROWS, hidden] in the wire dtype */
+    size_t pos; /* positions the worker holds */
     /* replay log: the inputs sent for positions [0, pos) and the row count of each call */
     float *sent;
     size_t cap_sent;
     uint32_t *calls;
     size_t n_calls, cap_calls;
     ck_worker_stats st;
-    ck_push_plan *plan;       /* zero-config: the files this worker needs */
-    double last_note;         /* push progress notes, at most one a second */
+    ck_push_plan *plan; /* zero-config: the files this worker needs */
+    double last_note; /* push progress notes, at most one a second */
 } remote;
 
 struct ck_cluster {
@@ -59,23 +59,6 @@ static int copy_workers(ck_cluster *c, const ck_topology *t, char *err, size_t e
     return 0;
 }
 
-static void note(const remote *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(const remote *r, const char *fmt, ...) {
-    if (!r->o->log) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    r->o->log(r->o->log_user, line);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, char *err,
                            size_t errlen) {
     *first = 0, *last = -1;
@@ -84,8 +67,10 @@ int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *firs
         for (size_t i = 0; i < t->n && !held; i++) held = l >= t->workers[i].first && l <= t->workers[i].last;
         if (held) continue;
         if (*last >= *first && *last != l - 1)
-            return ck_err(err, errlen, "the layers no worker holds (%lld-%lld and %lld) are not contiguous; the master "
-                          "keeps one range", (long long)*first, (long long)*last, (long long)l);
+            return ck_err(err, errlen,
+                          "the layers no worker holds (%lld-%lld and %lld) are not contiguous; the master "
+                          "keeps one range",
+                          (long long)*first, (long long)*last, (long long)l);
         if (*last < *first) *first = l;
         *last = l;
     }
@@ -101,11 +86,11 @@ static int fail(const remote *r, char *err, size_t errlen) {
 
 static void push_progress(void *user, uint64_t done, uint64_t total) {
     remote *r = user;
-    double t = now_s();
+    double t = ck_now_s();
     if (done < total && t - r->last_note < 1.0) return;
     r->last_note = t;
-    note(r, "pushing to %s (%s): %.1f / %.1f MiB", r->tw->name, r->tw->host, (double)done / 1048576.0,
-         (double)total / 1048576.0);
+    ck_logf(r->o->log, r->o->log_user, "pushing to %s (%s): %.1f / %.1f MiB", r->tw->name, r->tw->host,
+            (double)done / 1048576.0, (double)total / 1048576.0);
 }
 
 static int connect_worker(remote *r, char *err, size_t errlen) {
@@ -114,8 +99,8 @@ static int connect_worker(remote *r, char *err, size_t errlen) {
     ck_wire_limits none = {0, 0, 0};
     if (ck_conn_connect(r->tw->host, CK_HANDSHAKE_MS, &r->c, err, errlen) != 0) return fail(r, err, errlen);
     if (ck_conn_handshake(r->c, o->key, 0, CK_HANDSHAKE_MS, err, errlen) != 0) return fail(r, err, errlen);
-    if (r->plan && ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err,
-                                errlen) != 0)
+    if (r->plan &&
+        ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err, errlen) != 0)
         return fail(r, err, errlen);
     m.u.hello.version = CK_WIRE_VERSION;
     memcpy(m.u.hello.model_id, r->model_id, 32);
@@ -151,10 +136,11 @@ static int call(remote *r, float *hidden, size_t n, char *err, size_t errlen) {
     m.u.hidden.data = r->packed;
     m.u.hidden.data_len = cells * ck_wire_dtype_size(r->o->wire_dtype);
     ck_wire_pack(r->packed, hidden, cells, r->o->wire_dtype);
-    double t0 = now_s();
+    double t0 = ck_now_s();
     size_t max_frame = m.u.hidden.data_len + 256;
     if (ck_msg_send(r->c, &r->out, &m, CK_REPLY_MS, err, errlen) != 0 ||
-        ck_msg_recv(r->c, &r->lim, max_frame, &reply, CK_REPLY_MS + CK_REPLY_MS_PER_ROW * (int)(n - 1), err, errlen) != 0)
+        ck_msg_recv(r->c, &r->lim, max_frame, &reply, CK_REPLY_MS + CK_REPLY_MS_PER_ROW * (int)(n - 1), err, errlen) !=
+            0)
         return -1;
     if (reply.type == CK_MSG_ERROR)
         return ck_err(err, errlen, "%.*s", reply.u.error.message.n, reply.u.error.message.p);
@@ -162,7 +148,7 @@ static int call(remote *r, float *hidden, size_t n, char *err, size_t errlen) {
         reply.u.hidden.n != n || reply.u.hidden.dtype != r->o->wire_dtype)
         return ck_err(err, errlen, "unexpected %s in reply to FORWARD", ck_msg_name(reply.type));
     ck_wire_unpack(hidden, reply.u.hidden.data, cells, reply.u.hidden.dtype);
-    r->st.rtt_s += now_s() - t0;
+    r->st.rtt_s += ck_now_s() - t0;
     r->st.compute_s += (double)reply.u.hidden.compute_us * 1e-6;
     r->st.calls++;
     r->st.rows += n;
@@ -186,13 +172,13 @@ static int log_call(remote *r, const float *hidden, size_t n, char *err, size_t 
 /* Reconnects (waiting up to recover_ms for the worker) and replays the logged calls. */
 static int recover(remote *r, char *err, size_t errlen) {
     size_t D = r->o->hidden, want = r->pos, at = 0;
-    double give_up = now_s() + r->o->recover_ms / 1000.0;
+    double give_up = ck_now_s() + r->o->recover_ms / 1000.0;
     ck_conn_close(r->c);
     r->c = NULL;
     while (connect_worker(r, err, errlen) != 0) {
         ck_conn_close(r->c);
         r->c = NULL;
-        if (now_s() > give_up) return -1;
+        if (ck_now_s() > give_up) return -1;
         usleep(250000);
     }
     float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
@@ -208,7 +194,8 @@ static int recover(remote *r, char *err, size_t errlen) {
     }
     free(tmp);
     r->st.recoveries++;
-    note(r, "worker %s (%s) is back: replayed %zu positions", r->tw->name, r->tw->host, want);
+    ck_logf(r->o->log, r->o->log_user, "worker %s (%s) is back: replayed %zu positions", r->tw->name, r->tw->host,
+            want);
     return 0;
 }
 
@@ -226,7 +213,7 @@ static int stage_forward(void *ctx, float *hidden, size_t n, size_t pos, char *e
             continue;
         }
         if (!r->o->recover_ms) return fail(r, err, errlen);
-        note(r, "worker %s (%s) lost: %s; reconnecting", r->tw->name, r->tw->host, err);
+        ck_logf(r->o->log, r->o->log_user, "worker %s (%s) lost: %s; reconnecting", r->tw->name, r->tw->host, err);
         if (recover(r, err, errlen) != 0) return -1;
         r->n_calls++;
         if (call(r, h, k, err, errlen) != 0) return fail(r, err, errlen);
@@ -243,7 +230,8 @@ static int stage_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
         ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_REPLY_MS, err, errlen) != 0)
         return fail(r, err, errlen);
     if (reply.type != CK_MSG_TRUNCATED || reply.u.truncate.pos > pos)
-        return ck_err(err, errlen, "worker %s: unexpected %s in reply to TRUNCATE", r->tw->name, ck_msg_name(reply.type));
+        return ck_err(err, errlen, "worker %s: unexpected %s in reply to TRUNCATE", r->tw->name,
+                      ck_msg_name(reply.type));
     r->pos = *held = reply.u.truncate.pos;
     size_t at = 0, i = 0; /* keep the calls that lie below the new position */
     while (i < r->n_calls && at + r->calls[i] <= r->pos) at += r->calls[i++];
@@ -273,10 +261,13 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
         memcpy(r->model_id, id, 32);
         r->st = (ck_worker_stats){.name = tw->name, .host = tw->host, .first = tw->first, .last = tw->last};
         r->packed = malloc(CK_WIRE_ROWS * o->hidden * sizeof(float));
-        if (!r->packed) rc = ck_err(err, errlen, "out of memory");
-        else if (o->push && ck_push_plan(o->model_dir, o->layer_prefix, tw->first, tw->last, &r->plan, err, errlen) != 0)
+        if (!r->packed)
+            rc = ck_err(err, errlen, "out of memory");
+        else if (o->push &&
+                 ck_push_plan(o->model_dir, o->layer_prefix, tw->first, tw->last, &r->plan, err, errlen) != 0)
             rc = -1;
-        else rc = connect_worker(r, err, errlen);
+        else
+            rc = connect_worker(r, err, errlen);
     }
     if (rc != 0) {
         ck_cluster_close(c);

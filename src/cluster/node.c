@@ -6,9 +6,27 @@
 #include "base/grow.h"
 #include "base/sha256.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+void ck_logf(ck_log_fn log, void *user, const char *fmt, ...) {
+    if (!log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log(user, line);
+}
+
+double ck_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int ck_model_id(const char *dir, uint8_t id[32], char *err, size_t errlen) {
     char path[4096], *text;

@@ -15,6 +15,13 @@
 #define CK_REPLY_MS_PER_ROW 50
 #define CK_WIRE_ROWS 256          /* rows per FORWARD (a multiple of the engine's chunk) */
 
+/* A progress/diagnostic sink: one line per call (the CLI prints it). */
+typedef void (*ck_log_fn)(void *user, const char *line);
+/* Formats a line and hands it to log (nothing when log is NULL). */
+void ck_logf(ck_log_fn log, void *user, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Monotonic seconds. */
+double ck_now_s(void);
+
 /* SHA-256 of DIR/config.json: two processes run the same model when these agree. */
 int ck_model_id(const char *dir, uint8_t id[32], char *err, size_t errlen);
 /* The first 8 bytes of an id as hex, for messages. */

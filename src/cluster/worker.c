@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SESSIONS 16       /* per connection */
+#define MAX_SESSIONS 16 /* per connection */
 #define MAX_CONNS 32
 
 /* A model range being served: the static one, or one that masters pushed (zero-config). */
@@ -26,12 +26,12 @@ typedef struct served {
     int64_t first, last;
     size_t hidden, max_ctx;
     char dir[4096];
-    int refs;               /* connections using it (under worker.mu) */
+    int refs; /* connections using it (under worker.mu) */
 } served;
 
 typedef struct worker {
     const ck_worker_opts *o;
-    served *sv;             /* the static model, or the last pushed one */
+    served *sv; /* the static model, or the last pushed one */
     pthread_mutex_t mu;
     int n_conns;
 } worker;
@@ -45,26 +45,9 @@ typedef struct wconn {
     uint32_t ids[MAX_SESSIONS];
     ck_session *sess[MAX_SESSIONS];
     size_t n_sess;
-    float *rows;            /* [max_rows, hidden] f32 */
-    uint8_t *packed;        /* [max_rows, hidden] in the wire dtype */
+    float *rows; /* [max_rows, hidden] f32 */
+    uint8_t *packed; /* [max_rows, hidden] in the wire dtype */
 } wconn;
-
-static void logf_(const worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(const worker *w, const char *fmt, ...) {
-    if (!w->o->log) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    w->o->log(w->o->log_user, line);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Checks a master's HELLO against this worker; on success fixes the connection's limits. */
 static int check_hello(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
@@ -89,8 +72,9 @@ static int check_hello(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     if (m->u.hello.max_ctx == 0 || m->u.hello.max_ctx > sv->max_ctx || m->u.hello.max_rows == 0)
         return ck_err(err, errlen, "context %u / rows %u out of range (the model holds %zu positions)",
                       m->u.hello.max_ctx, m->u.hello.max_rows, sv->max_ctx);
-    wc->lim = (ck_wire_limits){(uint32_t)sv->hidden, m->u.hello.max_rows > CK_WIRE_ROWS ? CK_WIRE_ROWS : m->u.hello.max_rows,
-                               m->u.hello.max_ctx};
+    wc->lim =
+        (ck_wire_limits){(uint32_t)sv->hidden, m->u.hello.max_rows > CK_WIRE_ROWS ? CK_WIRE_ROWS : m->u.hello.max_rows,
+                         m->u.hello.max_ctx};
     size_t cells = (size_t)wc->lim.max_rows * sv->hidden;
     wc->rows = malloc(cells * sizeof *wc->rows);
     wc->packed = malloc(cells * sizeof(float));
@@ -133,9 +117,9 @@ static int serve_forward(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
                       ck_session_pos(s), m->u.hidden.pos);
     size_t n = m->u.hidden.n, cells = n * wc->sv->hidden;
     ck_wire_unpack(wc->rows, m->u.hidden.data, cells, m->u.hidden.dtype);
-    double t0 = now_s();
+    double t0 = ck_now_s();
     if (ck_session_layers(s, wc->rows, n, wc->rows, err, errlen) != 0) return -1;
-    double dt = now_s() - t0;
+    double dt = ck_now_s() - t0;
     ck_wire_pack(wc->packed, wc->rows, cells, m->u.hidden.dtype);
     ck_msg r = {.type = CK_MSG_HIDDEN};
     r.u.hidden = m->u.hidden;
@@ -167,7 +151,8 @@ static served *served_open(const char *dir, int64_t first, int64_t last, const c
     snprintf(sv->dir, sizeof sv->dir, "%s", dir);
     sv->first = first, sv->last = last;
     int rc = 0;
-    if (last < first) rc = ck_err(err, errlen, "no layers to run");
+    if (last < first)
+        rc = ck_err(err, errlen, "no layers to run");
     else if (ck_model_id(dir, sv->model_id, err, errlen) != 0 || ck_engine_open(dir, &eo, &sv->e, err, errlen) != 0)
         rc = -1;
     else if (prefix && strcmp(prefix, ck_engine_layer_prefix(sv->e)))
@@ -218,8 +203,8 @@ static int receive_assignment(wconn *wc, char *why, size_t whylen) {
             ck_msg_send_error(wc->c, &wc->out, 1, why);
             return -1;
         }
-        logf_(w, "serving layers %lld-%lld of %s (pushed by %s)", (long long)first, (long long)last,
-              ck_engine_arch(sv->e), ck_conn_peer(wc->c));
+        ck_logf(w->o->log, w->o->log_user, "serving layers %lld-%lld of %s (pushed by %s)", (long long)first,
+                (long long)last, ck_engine_arch(sv->e), ck_conn_peer(wc->c));
         pthread_mutex_lock(&w->mu);
         sv->refs = 1;
         cur = w->sv;
@@ -253,7 +238,8 @@ static void serve(wconn *wc, char *why, size_t whylen) {
         return;
     }
     if (send_hello_ok(wc, why, whylen) != 0) return;
-    logf_(w, "master %s connected (%s)", ck_conn_peer(wc->c), ck_conn_secure(wc->c) ? "encrypted" : "plaintext");
+    ck_logf(w->o->log, w->o->log_user, "master %s connected (%s)", ck_conn_peer(wc->c),
+            ck_conn_secure(wc->c) ? "encrypted" : "plaintext");
     size_t max_frame = ck_wire_hidden_size(wc->lim.max_rows, wc->lim.hidden, CK_WIRE_F32) + 64;
     for (;;) {
         if (ck_msg_recv(wc->c, &wc->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0) {
@@ -284,7 +270,7 @@ static void *conn_main(void *arg) {
     worker *w = wc->w;
     char why[1024] = "";
     serve(wc, why, sizeof why);
-    logf_(w, "master %s: %s", ck_conn_peer(wc->c), why[0] ? why : "disconnected");
+    ck_logf(w->o->log, w->o->log_user, "master %s: %s", ck_conn_peer(wc->c), why[0] ? why : "disconnected");
     for (size_t i = 0; i < wc->n_sess; i++) ck_session_close(wc->sess[i]);
     served_release(w, wc->sv);
     ck_conn_close(wc->c);
@@ -302,7 +288,7 @@ static void accept_one(worker *w, int lfd) {
     char err[512];
     ck_conn *c;
     if (ck_conn_accept(lfd, 500, &c, err, sizeof err) != 0) {
-        if (!strstr(err, "timed out")) logf_(w, "accept: %s", err);
+        if (!strstr(err, "timed out")) ck_logf(w->o->log, w->o->log_user, "accept: %s", err);
         return;
     }
     wconn *wc = calloc(1, sizeof *wc);
@@ -326,7 +312,8 @@ static void accept_one(worker *w, int lfd) {
         pthread_mutex_unlock(&w->mu);
     }
     pthread_attr_destroy(&at);
-    logf_(w, "refused %s: %s", ck_conn_peer(c), full ? "too many connections" : "out of resources");
+    ck_logf(w->o->log, w->o->log_user, "refused %s: %s", ck_conn_peer(c),
+            full ? "too many connections" : "out of resources");
     ck_conn_close(c);
     free(wc);
 }
@@ -351,12 +338,12 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
         return -1;
     }
     if (w->sv)
-        logf_(w, "worker %s: layers %lld-%lld of %s on %s, listening on %s%s", o->name ? o->name : "",
-              (long long)o->first, (long long)o->last, ck_engine_arch(w->sv->e), ck_engine_backend(w->sv->e),
-              o->address, o->key && *o->key ? " (cluster key set)" : "");
+        ck_logf(w->o->log, w->o->log_user, "worker %s: layers %lld-%lld of %s on %s, listening on %s%s",
+                o->name ? o->name : "", (long long)o->first, (long long)o->last, ck_engine_arch(w->sv->e),
+                ck_engine_backend(w->sv->e), o->address, o->key && *o->key ? " (cluster key set)" : "");
     else
-        logf_(w, "worker %s: waiting for a master to assign layers, listening on %s", o->name ? o->name : "",
-              o->address);
+        ck_logf(w->o->log, w->o->log_user, "worker %s: waiting for a master to assign layers, listening on %s",
+                o->name ? o->name : "", o->address);
     while (!*stop) accept_one(w, lfd);
     close(lfd);
     int left = 1;
