@@ -157,8 +157,8 @@ static int cmp_peer(const void *a, const void *b) {
     return strcmp(((const ck_disc_peer *)a)->name, ((const ck_disc_peer *)b)->name);
 }
 
-/* A capability estimate rounded to half powers of two, so that measurement noise does not move layers
- * (and force a new push) from one run to the next. */
+/* A worker's capability (its measured TFLOPS, else its threads) rounded to half powers of two, so that
+ * measurement noise does not move layers (and force a new push) from one run to the next. */
 static double capability(double tflops, double threads) {
     double v = tflops > 0 ? tflops : threads * 0.01;
     return v > 0 ? exp2(round(2 * log2(v)) / 2) : 1;
@@ -183,9 +183,16 @@ static int discover(const ck_cli_cluster *o, const char *dir, ck_topology *t, ch
     snprintf(prefix, sizeof prefix, "%s", ck_engine_layer_prefix(probe));
     ck_engine_close(probe);
     qsort(peers, n, sizeof *peers, cmp_peer);
-    ck_assign_node nodes[32], master = {capability(ck_disc_estimate_tflops(), ck_set_threads(0, NULL, 0)), 0};
-    for (size_t i = 0; i < n; i++)
+    ck_assign_node nodes[32], master = {0, 0};
+    double per_thread = 0;
+    for (size_t i = 0; i < n; i++) {
         nodes[i] = (ck_assign_node){capability(peers[i].tflops, peers[i].threads), peers[i].mem_bytes};
+        per_thread += nodes[i].weight / (peers[i].threads ? peers[i].threads : 1) / (double)n;
+    }
+    /* the master counts as an average worker with its thread count: its own speed measured now would not
+     * compare fairly with the workers' (measured when they started, under other loads), and the placement
+     * must not move between runs */
+    master.weight = per_thread * ck_set_threads(0, NULL, 0);
     if (ck_assign_layers(nodes, n, &master, L, layer_bytes(dir, (size_t)L), first, last, &mfirst, err, errlen) != 0)
         return -1;
     t->workers = calloc(n, sizeof *t->workers);
