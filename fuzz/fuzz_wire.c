@@ -62,6 +62,10 @@ static int msg_eq(const ck_msg *a, const ck_msg *b) {
                !memcmp(a->u.push.data, b->u.push.data, a->u.push.data_len);
     case CK_MSG_PUSH_DONE:
     case CK_MSG_READY: return 1;
+    case CK_MSG_CHAIN:
+        return a->u.chain.route == b->u.chain.route && str_eq(a->u.chain.next_host, b->u.chain.next_host) &&
+               a->u.chain.next_route == b->u.chain.next_route;
+    case CK_MSG_LINK: return a->u.link.route == b->u.link.route;
     }
     return 0;
 }

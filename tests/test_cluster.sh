@@ -74,6 +74,36 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
     done
 done
 
+# ---- chain forwarding: each worker passes its output to the next, the last one back to the master ----
+for m in qwen3-s qwen3_5-s; do
+    prefix=model.layers; [ $m = qwen3_5-s ] && prefix=model.language_model.layers
+    single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
+    "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 -t 1 > "$T/$m.single.txt" 2>/dev/null
+    for split in "w1=0-1,w2=2-2" "w1=0-0,w2=1-1,w3=2-3"; do
+        topo "$T/t.yml" $prefix $(echo "$split" | tr ',' ' ')
+        start_workers "$T/$m" "$T/t.yml" "chain key" $(echo "$split" | tr ',' '\n' | sed 's/=.*//' | tr '\n' ' ')
+        got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" --cluster-key "chain key" --chain -t 1 2> "$T/master.err" | tail -n 1)
+        "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --topology "$T/t.yml" --cluster-key "chain key" --chain -t 1 > "$T/$m.cluster.txt" 2>> "$T/master.err"
+        [ -n "$single" ] && [ "$got" = "$single" ] && cmp -s "$T/$m.single.txt" "$T/$m.cluster.txt"
+        r=$?; [ $r = 0 ] || { cat "$T/master.err"; cat "$T"/worker-*.log; }
+        check "$m chain $split (keyed): perplexity and greedy text equal single-node ($got)" $r
+        stop_workers; rm -f "$T"/worker-*.log
+    done
+done
+m=qwen3-s
+topo "$T/t.yml" model.layers w1=0-0 w2=1-1
+start_workers "$T/$m" "$T/t.yml" "" w1 w2
+kill -9 $PID_w2
+timeout 30 "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 8 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "w2" "$T/err"
+check "a chain with a dead worker fails at once, naming it ($(tail -n 1 "$T/err"))" $?
+topo "$T/t.yml" model.layers w1=0-0 w2=2-3
+start_workers "$T/$m" "$T/t.yml" "" w1 w2
+timeout 30 "$CAKE" run "$T/$m" "a" --raw -n 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "back to back" "$T/err"
+check "a chain needs its workers' layers back to back ($(tail -n 1 "$T/err"))" $?
+stop_workers
+
 # ---- half-precision activations on the wire: close to single-node, not equal ----
 m=qwen3-s
 topo "$T/t.yml" model.layers w1=0-1

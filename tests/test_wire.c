@@ -77,6 +77,10 @@ static int msg_eq(const ck_msg *a, const ck_msg *b) {
     }
     case CK_MSG_PUSH_DONE:
     case CK_MSG_READY: return 1;
+    case CK_MSG_CHAIN:
+        return a->u.chain.route == b->u.chain.route && str_eq(a->u.chain.next_host, b->u.chain.next_host) &&
+               a->u.chain.next_route == b->u.chain.next_route;
+    case CK_MSG_LINK: return a->u.link.route == b->u.link.route;
     }
     return 0;
 }
@@ -162,6 +166,10 @@ static const uint8_t B_PUSH[] = {
 };
 static const uint8_t B_PUSH_DONE[] = {0x0e};
 static const uint8_t B_READY[] = {0x0f};
+static const uint8_t B_CHAIN[] = {0x10, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* route */
+                                  0x0e, 0x00, '1', '2', '7', '.', '0', '.', '0', '.', '1', ':', '1', '0', '1', '2',
+                                  0x02, 0, 0, 0, 0, 0, 0, 0};                             /* next_route 2 */
+static const uint8_t B_LINK[] = {0x11, 0x02, 0, 0, 0, 0, 0, 0, 0};
 
 typedef struct sample {
     ck_msg m;
@@ -169,7 +177,7 @@ typedef struct sample {
     size_t len;
 } sample;
 
-#define NSAMPLES 15
+#define NSAMPLES 17
 
 static void samples(sample s[NSAMPLES]) {
     memset(s, 0, sizeof(sample) * NSAMPLES);
@@ -238,6 +246,10 @@ static void samples(sample s[NSAMPLES]) {
     s[12].bytes = B_PUSH, s[12].len = sizeof B_PUSH;
     s[13].m.type = CK_MSG_PUSH_DONE, s[13].bytes = B_PUSH_DONE, s[13].len = sizeof B_PUSH_DONE;
     s[14].m.type = CK_MSG_READY, s[14].bytes = B_READY, s[14].len = sizeof B_READY;
+    s[15].m.type = CK_MSG_CHAIN, s[15].m.u.chain.route = 0x0102030405060708ull;
+    s[15].m.u.chain.next_host = S("127.0.0.1:1012"), s[15].m.u.chain.next_route = 2;
+    s[15].bytes = B_CHAIN, s[15].len = sizeof B_CHAIN;
+    s[16].m.type = CK_MSG_LINK, s[16].m.u.link.route = 2, s[16].bytes = B_LINK, s[16].len = sizeof B_LINK;
 }
 
 static ck_msg s_push_sample(void) {
@@ -251,7 +263,7 @@ static ck_msg s_push_sample(void) {
 static void test_layout_and_roundtrip(void) {
     static const char *const names[NSAMPLES] = {"HELLO", "HELLO_OK", "FORWARD", "HIDDEN",  "TRUNCATE",
                                                 "TRUNCATED", "PING", "PONG", "GOODBYE", "ERROR",
-                                                "ASSIGN", "HAVE", "PUSH", "PUSH_DONE", "READY"};
+                                                "ASSIGN", "HAVE", "PUSH", "PUSH_DONE", "READY", "CHAIN", "LINK"};
     sample s[NSAMPLES];
     samples(s);
     uint8_t buf[256];
@@ -278,7 +290,7 @@ static void test_layout_and_roundtrip(void) {
         CK_EXPECT(ck_wire_encode(&s[i].m, buf, s[i].len - 1) == 0, "%s: encode into a short buffer", name);
         CK_EXPECT(!strcmp(name, names[i]), "name of type %d: %s", (int)s[i].m.type, name);
     }
-    CK_EXPECT(!strcmp(ck_msg_name(0), "?") && !strcmp(ck_msg_name(16), "?") && !strcmp(ck_msg_name(-1), "?"),
+    CK_EXPECT(!strcmp(ck_msg_name(0), "?") && !strcmp(ck_msg_name(18), "?") && !strcmp(ck_msg_name(-1), "?"),
               "unknown type names");
 
     /* strings at the cap round-trip; a HELLO_OK with both strings full */
@@ -343,7 +355,7 @@ static void test_rejections(void) {
     expect_reject("empty frame", b, 0, &LIM, "empty", NULL);
     CK_EXPECT(ck_wire_decode(NULL, 5, &LIM, &m, err, sizeof err) == -1, "NULL buffer accepted");
     for (int t = 0; t < 256; t++) {
-        if (t >= CK_MSG_HELLO && t <= CK_MSG_READY) continue;
+        if (t >= CK_MSG_HELLO && t <= CK_MSG_LINK) continue;
         b[0] = (uint8_t)t;
         memset(b + 1, 0, 64);
         char what[32];
@@ -475,8 +487,8 @@ static void test_encode_invalid(void) {
     static char big[CK_WIRE_MAX_STR + 1];
     ck_msg m = {.type = (ck_msg_type)0};
     CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "type 0 encoded");
-    m.type = (ck_msg_type)16;
-    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "type 16 encoded");
+    m.type = (ck_msg_type)18;
+    CK_EXPECT(ck_wire_encode(&m, b, sizeof b) == 0, "type 18 encoded");
     CK_EXPECT(ck_wire_encode(NULL, b, sizeof b) == 0, "NULL message encoded");
     CK_EXPECT(ck_wire_encode(&s[8].m, NULL, 0) == 0, "NULL buffer");
     m = s[9].m;

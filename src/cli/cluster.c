@@ -245,7 +245,7 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
                           .hidden = ck_engine_hidden(*e),
                           .max_ctx = max_ctx_hint ? max_ctx_hint : ck_engine_max_ctx(*e),
                           .recover_ms = o->recover_ms, .log = log_line, .log_user = "cluster: ",
-                          .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e)};
+                          .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e), .chain = o->chain};
     signal(SIGPIPE, SIG_IGN);
     if (ck_cluster_open(&co, cl, err, sizeof err) != 0) {
         fprintf(stderr, "cake run: %s\n", err);

@@ -9,7 +9,7 @@
 typedef struct ck_cli_cluster {
     const char *model, *name, *topology, *address, *key, *wire_dtype;
     const char *discovery;     /* UDP address: where a worker answers / a master broadcasts */
-    int recover_ms;
+    int recover_ms, chain;
     long discovery_ms, min_workers;
 } ck_cli_cluster;
 

@@ -7,6 +7,7 @@
 #include "cluster/node.h"
 #include "cluster/push.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,118 @@ static int stage_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
     return 0;
 }
 
+/* ---- chain forwarding ---- */
+
+static int cmp_remote(const void *a, const void *b) {
+    const remote *x = a, *y = b;
+    return x->tw->first < y->tw->first ? -1 : x->tw->first > y->tw->first;
+}
+
+/* Tells each worker, last first, where its output goes: the next worker (which the worker links to under
+ * the next one's route) or, for the last, back to the master. */
+static int link_chain(ck_cluster *c, char *err, size_t errlen) {
+    qsort(c->r, c->n, sizeof *c->r, cmp_remote);
+    uint64_t routes[64];
+    if (c->n > 64) return ck_err(err, errlen, "at most 64 workers in a chain");
+    for (size_t i = 0; i < c->n; i++) {
+        randombytes_buf(&routes[i], sizeof routes[i]);
+        if (i && c->r[i].tw->first != c->r[i - 1].tw->last + 1)
+            return ck_err(err, errlen, "a chain needs the workers' layers back to back (%s ends at %lld, %s starts at %lld)",
+                          c->r[i - 1].tw->name, (long long)c->r[i - 1].tw->last, c->r[i].tw->name,
+                          (long long)c->r[i].tw->first);
+    }
+    for (size_t k = c->n; k-- > 0;) {
+        remote *r = &c->r[k];
+        const char *next = k + 1 < c->n ? c->r[k + 1].tw->host : "";
+        ck_msg m = {.type = CK_MSG_CHAIN}, reply;
+        m.u.chain.route = routes[k];
+        m.u.chain.next_host = (ck_wire_str){next, (uint16_t)strlen(next)};
+        m.u.chain.next_route = k + 1 < c->n ? routes[k + 1] : 0;
+        if (ck_msg_send(r->c, &r->out, &m, CK_HANDSHAKE_MS, err, errlen) != 0 ||
+            ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_HANDSHAKE_MS, err, errlen) != 0)
+            return fail(r, err, errlen);
+        if (reply.type == CK_MSG_ERROR)
+            return ck_err(err, errlen, "worker %s (%s): %.*s", r->tw->name, r->tw->host, reply.u.error.message.n,
+                          reply.u.error.message.p);
+        if (reply.type != CK_MSG_READY)
+            return ck_err(err, errlen, "worker %s: unexpected %s in reply to CHAIN", r->tw->name, ck_msg_name(reply.type));
+    }
+    return 0;
+}
+
+/* After a chain step failed: the first ERROR any worker sent names the cause. */
+static int chain_error(ck_cluster *c, char *err, size_t errlen) {
+    for (size_t i = 0; i < c->n; i++) {
+        ck_msg m;
+        char ignored[256];
+        if (ck_msg_recv(c->r[i].c, &c->r[i].lim, 1 << 16, &m, 0, ignored, sizeof ignored) == 0 &&
+            m.type == CK_MSG_ERROR)
+            return ck_err(err, errlen, "worker %s (%s): %.*s", c->r[i].tw->name, c->r[i].tw->host, m.u.error.message.n,
+                          m.u.error.message.p);
+    }
+    return -1;
+}
+
+/* One chain step of n <= CK_WIRE_ROWS rows: FORWARD to the first worker, HIDDEN from the last. */
+static int chain_call(ck_cluster *c, float *hidden, size_t n, char *err, size_t errlen) {
+    remote *first = &c->r[0], *last = &c->r[c->n - 1];
+    size_t cells = n * c->o.hidden;
+    ck_msg m = {.type = CK_MSG_FORWARD}, reply;
+    m.u.hidden = (__typeof__(m.u.hidden)){.session = SESSION_ID, .pos = (uint32_t)first->pos, .n = (uint32_t)n,
+                                          .dtype = (uint8_t)c->o.wire_dtype, .data = first->packed,
+                                          .data_len = cells * ck_wire_dtype_size(c->o.wire_dtype)};
+    ck_wire_pack(first->packed, hidden, cells, c->o.wire_dtype);
+    double t0 = ck_now_s();
+    int wait_ms = CK_REPLY_MS + CK_REPLY_MS_PER_ROW * (int)(n - 1) * (int)c->n;
+    if (ck_msg_send(first->c, &first->out, &m, CK_REPLY_MS, err, errlen) != 0) return fail(first, err, errlen);
+    if (ck_msg_recv(last->c, &last->lim, m.u.hidden.data_len + 256, &reply, wait_ms, err, errlen) != 0) {
+        if (chain_error(c, err, errlen) == 0) return -1;
+        return fail(last, err, errlen);
+    }
+    if (reply.type == CK_MSG_ERROR)
+        return ck_err(err, errlen, "worker %s (%s): %.*s", last->tw->name, last->tw->host, reply.u.error.message.n,
+                      reply.u.error.message.p);
+    if (reply.type != CK_MSG_HIDDEN || reply.u.hidden.pos != first->pos || reply.u.hidden.n != n)
+        return ck_err(err, errlen, "worker %s: unexpected %s at the end of the chain", last->tw->name,
+                      ck_msg_name(reply.type));
+    ck_wire_unpack(hidden, reply.u.hidden.data, cells, reply.u.hidden.dtype);
+    last->st.rtt_s += ck_now_s() - t0;
+    last->st.compute_s += (double)reply.u.hidden.compute_us * 1e-6;
+    for (size_t i = 0; i < c->n; i++) {
+        c->r[i].pos += n;
+        c->r[i].st.calls++;
+        c->r[i].st.rows += n;
+    }
+    return 0;
+}
+
+static int chain_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
+    ck_cluster *c = ctx;
+    if (pos != c->r[0].pos)
+        return ck_err(err, errlen, "the chain holds %zu positions, the master is at %zu", c->r[0].pos, pos);
+    for (size_t off = 0; off < n; off += CK_WIRE_ROWS) {
+        size_t k = n - off < CK_WIRE_ROWS ? n - off : CK_WIRE_ROWS;
+        if (chain_call(c, hidden + off * c->o.hidden, k, err, errlen) != 0) return -1;
+    }
+    return 0;
+}
+
+static int chain_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
+    ck_cluster *c = ctx;
+    size_t low = pos, h;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < c->n; i++) {
+            if (stage_truncate(&c->r[i], low, &h, err, errlen) != 0) return -1;
+            if (h < low) low = h;
+        }
+        int same = 1;
+        for (size_t i = 0; i < c->n; i++) same &= c->r[i].pos == low;
+        if (same) break;
+    }
+    *held = low;
+    return 0;
+}
+
 int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_t errlen) {
     *out = NULL;
     ck_cluster *c = calloc(1, sizeof *c);
@@ -269,6 +382,7 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
         else
             rc = connect_worker(r, err, errlen);
     }
+    if (rc == 0 && o->chain) rc = link_chain(c, err, errlen);
     if (rc != 0) {
         ck_cluster_close(c);
         return -1;
@@ -279,6 +393,10 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
 
 size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap) {
     size_t k = 0;
+    if (c->o.chain && c->n && cap) {
+        out[0] = (ck_stage){c->r[0].tw->first, c->r[c->n - 1].tw->last, chain_forward, chain_truncate, c};
+        return 1;
+    }
     for (size_t i = 0; i < c->n && k < cap; i++)
         out[k++] = (ck_stage){c->r[i].tw->first, c->r[i].tw->last, stage_forward, stage_truncate, &c->r[i]};
     return k;

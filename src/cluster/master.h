@@ -24,6 +24,8 @@ typedef struct ck_cluster_opts {
     size_t hidden, max_ctx;    /* the model's hidden size; positions a session may hold */
     int recover_ms;            /* 0: fail on a lost worker; else how long to wait for it to come back */
     int push;                  /* zero-config: push each worker the weights of its layers before HELLO */
+    int chain;                 /* chain forwarding: each worker sends its output on to the next one and the
+                                  last back to the master (one stage for all workers; no recovery) */
     const char *layer_prefix;  /* for the push: "model.layers" */
     void (*log)(void *user, const char *line); /* progress and recovery notes (may be NULL) */
     void *log_user;

@@ -34,8 +34,8 @@ size_t ck_wire_dtype_size(int dtype) {
 const char *ck_msg_name(int type) {
     static const char *const names[] = {NULL,        "HELLO", "HELLO_OK", "FORWARD", "HIDDEN", "TRUNCATE",
                                         "TRUNCATED", "PING",  "PONG",     "GOODBYE", "ERROR",  "ASSIGN",
-                                        "HAVE",      "PUSH",  "PUSH_DONE", "READY"};
-    if (type < CK_MSG_HELLO || type > CK_MSG_READY) return "?";
+                                        "HAVE",      "PUSH",  "PUSH_DONE", "READY", "CHAIN",  "LINK"};
+    if (type < CK_MSG_HELLO || type > CK_MSG_LINK) return "?";
     return names[type];
 }
 
@@ -283,7 +283,7 @@ int ck_wire_decode(const uint8_t *buf, size_t len, const ck_wire_limits *lim, ck
     if (!buf || len == 0) return ck_err(err, errlen, "empty frame");
     memset(m, 0, sizeof *m);
     int type = buf[0];
-    if (type < CK_MSG_HELLO || type > CK_MSG_READY) return ck_err(err, errlen, "unknown message type %d", type);
+    if (type < CK_MSG_HELLO || type > CK_MSG_LINK) return ck_err(err, errlen, "unknown message type %d", type);
     m->type = (ck_msg_type)type;
     reader r = {buf, len, 1, ck_msg_name(type), err, errlen};
     int rc;
@@ -313,6 +313,12 @@ int ck_wire_decode(const uint8_t *buf, size_t len, const ck_wire_limits *lim, ck
     case CK_MSG_PUSH: return dec_push(&r, m);
     case CK_MSG_PUSH_DONE:
     case CK_MSG_READY: return rd_end(&r);
+    case CK_MSG_CHAIN:
+        return rd_u64(&r, "route", &m->u.chain.route) || rd_str(&r, "next_host", &m->u.chain.next_host) ||
+                       rd_u64(&r, "next_route", &m->u.chain.next_route) || rd_end(&r)
+                   ? -1
+                   : 0;
+    case CK_MSG_LINK: return rd_u64(&r, "route", &m->u.link.route) || rd_end(&r) ? -1 : 0;
     }
     return ck_err(err, errlen, "unknown message type %d", type);
 }
@@ -379,6 +385,8 @@ static size_t encoded_size(const ck_msg *m) {
     case CK_MSG_PUSH: return push_size(m);
     case CK_MSG_PUSH_DONE:
     case CK_MSG_READY: return 1;
+    case CK_MSG_CHAIN: return str_ok(&m->u.chain.next_host) ? 1 + 8 + 2 + (size_t)m->u.chain.next_host.n + 8 : 0;
+    case CK_MSG_LINK: return 1 + 8;
     }
     return 0;
 }
@@ -478,6 +486,16 @@ size_t ck_wire_encode(const ck_msg *m, uint8_t *out, size_t cap) {
         break;
     case CK_MSG_PUSH_DONE:
     case CK_MSG_READY: break;
+    case CK_MSG_CHAIN:
+        st64(p, m->u.chain.route);
+        p = put_str(p + 8, &m->u.chain.next_host);
+        st64(p, m->u.chain.next_route);
+        p += 8;
+        break;
+    case CK_MSG_LINK:
+        st64(p, m->u.link.route);
+        p += 8;
+        break;
     }
     return (size_t)(p - out) == len ? len : 0;
 }

@@ -54,6 +54,8 @@ typedef enum ck_msg_type {
     CK_MSG_PUSH = 13,
     CK_MSG_PUSH_DONE = 14,
     CK_MSG_READY = 15,
+    CK_MSG_CHAIN = 16,         /* master -> worker after HELLO_OK: u64 route, str next_host, u64 next_route */
+    CK_MSG_LINK = 17,          /* worker -> next worker, first on a link: u64 route */
 } ck_msg_type;
 
 /* PUSH payload encodings. */
@@ -94,6 +96,11 @@ typedef struct ck_msg {
         struct { uint16_t n_files; uint64_t present[CK_WIRE_MAX_FILES]; } have;
         struct { uint16_t file; uint64_t offset; uint32_t raw_len, crc32; uint8_t codec;
                  const uint8_t *data; size_t data_len; } push;
+        /* chain forwarding: `route` names this master connection so that the previous worker's link can
+         * attach to it; the worker sends its output on to next_host (over a LINK naming next_route), or,
+         * with an empty next_host, back to the master as HIDDEN */
+        struct { uint64_t route; ck_wire_str next_host; uint64_t next_route; } chain;
+        struct { uint64_t route; } link;
     } u;
 } ck_msg;
 

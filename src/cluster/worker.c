@@ -29,14 +29,21 @@ typedef struct served {
     int refs; /* connections using it (under worker.mu) */
 } served;
 
+#define MAX_ROUTES MAX_CONNS
+
+typedef struct wconn wconn;
+
 typedef struct worker {
     const ck_worker_opts *o;
     served *sv; /* the static model, or the last pushed one */
     pthread_mutex_t mu;
     int n_conns;
+    /* chain forwarding: master connections by the route id their CHAIN named (under mu) */
+    uint64_t route_ids[MAX_ROUTES];
+    wconn *routes[MAX_ROUTES];
 } worker;
 
-typedef struct wconn {
+struct wconn {
     worker *w;
     served *sv;
     ck_conn *c;
@@ -47,7 +54,12 @@ typedef struct wconn {
     size_t n_sess;
     float *rows; /* [max_rows, hidden] f32 */
     uint8_t *packed; /* [max_rows, hidden] in the wire dtype */
-} wconn;
+    /* chain forwarding (a CHAIN from the master): outputs go on to the next worker instead of back */
+    ck_conn *next;
+    ck_msgbuf next_out;
+    int refs;                /* this connection's thread, plus link threads feeding it (under w->mu) */
+    pthread_mutex_t use;     /* one forward at a time on the sessions, one sender at a time on c */
+};
 
 /* Checks a master's HELLO against this worker; on success fixes the connection's limits. */
 static int check_hello(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
@@ -121,12 +133,44 @@ static int serve_forward(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     if (ck_session_layers(s, wc->rows, n, wc->rows, err, errlen) != 0) return -1;
     double dt = ck_now_s() - t0;
     ck_wire_pack(wc->packed, wc->rows, cells, m->u.hidden.dtype);
-    ck_msg r = {.type = CK_MSG_HIDDEN};
+    ck_msg r = {.type = wc->next ? CK_MSG_FORWARD : CK_MSG_HIDDEN};
     r.u.hidden = m->u.hidden;
-    r.u.hidden.compute_us = (uint64_t)(dt * 1e6);
+    r.u.hidden.compute_us = wc->next ? 0 : (uint64_t)(dt * 1e6);
     r.u.hidden.data = wc->packed;
     r.u.hidden.data_len = cells * ck_wire_dtype_size(m->u.hidden.dtype);
-    return ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
+    if (wc->next && ck_msg_send(wc->next, &wc->next_out, &r, CK_REPLY_MS, err, errlen) != 0)
+        return ck_err(err, errlen, "passing the rows on to the next worker: %s", err);
+    return wc->next ? 0 : ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
+}
+
+/* CHAIN: registers this connection under its route and connects on to the next worker, if any. */
+static int serve_chain(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
+    worker *w = wc->w;
+    char host[300];
+    pthread_mutex_lock(&w->mu);
+    int slot = -1;
+    for (int i = 0; i < MAX_ROUTES && slot < 0; i++)
+        if (!w->routes[i]) slot = i;
+    if (slot >= 0) w->routes[slot] = wc, w->route_ids[slot] = m->u.chain.route;
+    pthread_mutex_unlock(&w->mu);
+    if (slot < 0) return ck_err(err, errlen, "too many chained masters");
+    if (m->u.chain.next_host.n) {
+        snprintf(host, sizeof host, "%.*s", (int)m->u.chain.next_host.n, m->u.chain.next_host.p);
+        ck_msg link = {.type = CK_MSG_LINK, .u.link.route = m->u.chain.next_route};
+        if (ck_conn_connect(host, CK_HANDSHAKE_MS, &wc->next, err, errlen) != 0 ||
+            ck_conn_handshake(wc->next, w->o->key, 0, CK_HANDSHAKE_MS, err, errlen) != 0 ||
+            ck_msg_send(wc->next, &wc->next_out, &link, CK_HANDSHAKE_MS, err, errlen) != 0)
+            return ck_err(err, errlen, "linking to the next worker %s: %s", host, err);
+    }
+    ck_msg ready = {.type = CK_MSG_READY};
+    return ck_msg_send(wc->c, &wc->out, &ready, CK_REPLY_MS, err, errlen);
+}
+
+static void unregister_route(worker *w, const wconn *wc) {
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < MAX_ROUTES; i++)
+        if (w->routes[i] == wc) w->routes[i] = NULL;
+    pthread_mutex_unlock(&w->mu);
 }
 
 static int serve_truncate(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
@@ -218,6 +262,41 @@ static int receive_assignment(wconn *wc, char *why, size_t whylen) {
     return ck_push_ready(wc->c, why, whylen);
 }
 
+static void wconn_release(wconn *wc);
+
+/* A link from the previous worker of a chain: FORWARDs on it run on the sessions of the master connection
+ * named by route, and their output goes on (or back to that master) as if the master had sent them. */
+static void serve_link(wconn *link, uint64_t route, char *why, size_t whylen) {
+    worker *w = link->w;
+    wconn *target = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < MAX_ROUTES && !target; i++)
+        if (w->routes[i] && w->route_ids[i] == route) target = w->routes[i];
+    if (target) target->refs++;
+    pthread_mutex_unlock(&w->mu);
+    if (!target) {
+        ck_err(why, whylen, "a link names route %llx, which no master connection holds", (unsigned long long)route);
+        return;
+    }
+    size_t max_frame = ck_wire_hidden_size(target->lim.max_rows, target->lim.hidden, CK_WIRE_F32) + 64;
+    for (;;) {
+        ck_msg m;
+        if (ck_msg_recv(link->c, &target->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0)
+            break;
+        if (m.type == CK_MSG_GOODBYE) {
+            snprintf(why, whylen, "link closed");
+            break;
+        }
+        pthread_mutex_lock(&target->use);
+        int rc = m.type == CK_MSG_FORWARD ? serve_forward(target, &m, why, whylen)
+                                          : ck_err(why, whylen, "unexpected %s on a link", ck_msg_name(m.type));
+        if (rc != 0) ck_msg_send_error(target->c, &target->out, 3, why); /* the master hears why */
+        pthread_mutex_unlock(&target->use);
+        if (rc != 0) break;
+    }
+    wconn_release(target);
+}
+
 /* Serves one connection until GOODBYE, an error, or silence; returns why it ended. */
 static void serve(wconn *wc, char *why, size_t whylen) {
     worker *w = wc->w;
@@ -233,6 +312,10 @@ static void serve(wconn *wc, char *why, size_t whylen) {
         return;
     }
     if (ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) return;
+    if (m.type == CK_MSG_LINK) {
+        serve_link(wc, m.u.link.route, why, whylen);
+        return;
+    }
     if (check_hello(wc, &m, why, whylen) != 0) {
         ck_msg_send_error(wc->c, &wc->out, 1, why);
         return;
@@ -247,17 +330,21 @@ static void serve(wconn *wc, char *why, size_t whylen) {
             return;
         }
         int rc = 0;
+        pthread_mutex_lock(&wc->use);
         switch (m.type) {
         case CK_MSG_FORWARD: rc = serve_forward(wc, &m, why, whylen); break;
         case CK_MSG_TRUNCATE: rc = serve_truncate(wc, &m, why, whylen); break;
+        case CK_MSG_CHAIN: rc = serve_chain(wc, &m, why, whylen); break;
         case CK_MSG_PING: {
             ck_msg r = {.type = CK_MSG_PONG, .u.ping = m.u.ping};
             rc = ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, why, whylen);
             break;
         }
-        case CK_MSG_GOODBYE: snprintf(why, whylen, "goodbye"); return;
+        case CK_MSG_GOODBYE: rc = 1; snprintf(why, whylen, "goodbye"); break;
         default: rc = ck_err(why, whylen, "unexpected %s from the master", ck_msg_name(m.type));
         }
+        pthread_mutex_unlock(&wc->use);
+        if (rc == 1) return;
         if (rc != 0) {
             ck_msg_send_error(wc->c, &wc->out, 3, why);
             return;
@@ -265,22 +352,37 @@ static void serve(wconn *wc, char *why, size_t whylen) {
     }
 }
 
-static void *conn_main(void *arg) {
-    wconn *wc = arg;
+/* Drops one reference to a connection; the last one frees it. */
+static void wconn_release(wconn *wc) {
     worker *w = wc->w;
-    char why[1024] = "";
-    serve(wc, why, sizeof why);
-    ck_logf(w->o->log, w->o->log_user, "master %s: %s", ck_conn_peer(wc->c), why[0] ? why : "disconnected");
+    pthread_mutex_lock(&w->mu);
+    int last = --wc->refs == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (!last) return;
     for (size_t i = 0; i < wc->n_sess; i++) ck_session_close(wc->sess[i]);
     served_release(w, wc->sv);
     ck_conn_close(wc->c);
+    ck_conn_close(wc->next);
     ck_msgbuf_free(&wc->out);
+    ck_msgbuf_free(&wc->next_out);
+    pthread_mutex_destroy(&wc->use);
     free(wc->rows);
     free(wc->packed);
     free(wc);
     pthread_mutex_lock(&w->mu);
     w->n_conns--;
     pthread_mutex_unlock(&w->mu);
+}
+
+static void *conn_main(void *arg) {
+    wconn *wc = arg;
+    worker *w = wc->w;
+    char why[1024] = "";
+    serve(wc, why, sizeof why);
+    ck_logf(w->o->log, w->o->log_user, "%s %s: %s", wc->lim.hidden ? "master" : "peer", ck_conn_peer(wc->c),
+            why[0] ? why : "disconnected");
+    unregister_route(w, wc);
+    wconn_release(wc);
     return NULL;
 }
 
@@ -303,6 +405,8 @@ static void accept_one(worker *w, int lfd) {
     if (wc && !full) {
         wc->w = w;
         wc->c = c;
+        wc->refs = 1;
+        pthread_mutex_init(&wc->use, NULL);
         if (pthread_create(&th, &at, conn_main, wc) == 0) {
             pthread_attr_destroy(&at);
             return;
