@@ -56,7 +56,7 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
     single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
     "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 -t 1 > "$T/$m.single.txt" 2>/dev/null
     if [ $m = qwen3moe-s ]; then splits="w1=0-1 w1=0-0,w2=1-1 w1=0-0,w2=1-1,w3=2-2"
-    else splits="w1=0-1 w1=0-0,w2=1-2 w1=0-1,w2=2-2,w3=3-3 w1=2-3"; fi
+    else splits="w1=0-1 w1=0-0,w2=1-2 w1=0-1,w2=2-2,w3=3-3 w1=2-3 w1=1-2"; fi
     for split in $splits; do
         for key in "" "s3cret key"; do
             topo "$T/t.yml" $prefix $(echo "$split" | tr ',' ' ')

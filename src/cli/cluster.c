@@ -122,18 +122,24 @@ int ck_cli_worker(const ck_cli_cluster *o) {
     return rc;
 }
 
-/* Opens the master's engine: the embedding, the head and the layers the workers leave. */
-static int open_master_engine(const char *dir, const ck_topology *t, ck_engine **e, char *err, size_t errlen) {
+#define MAX_LOCAL 8
+
+/* Opens the master's engine: the embedding, the head and the last range of layers the workers leave; the
+ * other ranges they leave (*n_local of them) go to first/last, for the cluster to run as local stages. */
+static int open_master_engine(const char *dir, const ck_topology *t, ck_engine **e, int64_t *first, int64_t *last,
+                              size_t *n_local, char *err, size_t errlen) {
     ck_engine_opts probe = {.partial = 1, .first_layer = 0, .last_layer = -1, .embed = 1, .head = 1};
+    *n_local = 0;
     if (ck_engine_open(dir, &probe, e, err, errlen) != 0) return -1;
-    int64_t L = (int64_t)ck_engine_n_layers(*e), first, last;
-    if (ck_topology_check(t, ck_engine_layer_prefix(*e), L, err, errlen) != 0 ||
-        ck_cluster_local_range(t, L, &first, &last, err, errlen) != 0)
-        return -1;
-    if (last < first) return 0;
+    int64_t L = (int64_t)ck_engine_n_layers(*e);
+    if (ck_topology_check(t, ck_engine_layer_prefix(*e), L, err, errlen) != 0) return -1;
+    size_t n = ck_cluster_local_ranges(t, L, first, last, MAX_LOCAL + 1);
+    if (n > MAX_LOCAL + 1) return ck_err(err, errlen, "the workers leave the master %zu separate ranges", n);
+    if (n == 0) return 0;
+    *n_local = n - 1;
     ck_engine_close(*e);
     *e = NULL;
-    ck_engine_opts mine = {.partial = 1, .first_layer = first, .last_layer = last, .embed = 1, .head = 1};
+    ck_engine_opts mine = {.partial = 1, .first_layer = first[n - 1], .last_layer = last[n - 1], .embed = 1, .head = 1};
     return ck_engine_open(dir, &mine, e, err, errlen);
 }
 
@@ -213,6 +219,8 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     ck_topology *t = calloc(1, sizeof *t);
     *e = NULL, *cl = NULL;
     int dtype = ck_cli_wire_dtype(o->wire_dtype);
+    int64_t lfirst[MAX_LOCAL + 1], llast[MAX_LOCAL + 1];
+    size_t n_local = 0;
     if (!t) return 1;
     if (dtype < 0) {
         fprintf(stderr, "cake run: --wire-dtype is f32, f16 or bf16\n");
@@ -222,7 +230,7 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     err[0] = 0;
     if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) != 0 ||
         (o->topology ? ck_topology_load(o->topology, t, err, sizeof err) : discover(o, dir, t, err, sizeof err)) != 0 ||
-        open_master_engine(dir, t, e, err, sizeof err) != 0) {
+        open_master_engine(dir, t, e, lfirst, llast, &n_local, err, sizeof err) != 0) {
         if (err[0]) fprintf(stderr, "cake run: %s\n", err);
         ck_engine_close(*e);
         *e = NULL;
@@ -241,11 +249,14 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     if (last >= first) fprintf(stderr, "  master (this process)          layers %lld-%lld, embedding, head\n",
                                (long long)first, (long long)last);
     else fprintf(stderr, "  master (this process)          embedding, head\n");
+    for (size_t i = 0; i < n_local; i++)
+        fprintf(stderr, "  master (this process)          layers %lld-%lld\n", (long long)lfirst[i], (long long)llast[i]);
     ck_cluster_opts co = {.model_dir = dir, .topo = t, .key = o->key, .wire_dtype = dtype,
                           .hidden = ck_engine_hidden(*e),
                           .max_ctx = max_ctx_hint ? max_ctx_hint : ck_engine_max_ctx(*e),
                           .recover_ms = o->recover_ms, .log = log_line, .log_user = "cluster: ",
-                          .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e), .chain = o->chain};
+                          .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e), .chain = o->chain,
+                          .local_first = lfirst, .local_last = llast, .n_local = n_local};
     signal(SIGPIPE, SIG_IGN);
     if (ck_cluster_open(&co, cl, err, sizeof err) != 0) {
         fprintf(stderr, "cake run: %s\n", err);

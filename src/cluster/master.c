@@ -36,8 +36,14 @@ typedef struct remote {
     double last_note; /* push progress notes, at most one a second */
 } remote;
 
+#define MAX_LOCAL 8
+
 struct ck_cluster {
     ck_cluster_opts o;
+    /* ranges the master runs itself besides its own engine's: engines and sessions of this process */
+    ck_engine *local_e[MAX_LOCAL];
+    ck_session *local_s[MAX_LOCAL];
+    size_t n_local;
     ck_topo_worker *workers; /* the cluster's own copy of the topology's workers */
     char *model_dir;
     size_t n_workers;
@@ -60,22 +66,20 @@ static int copy_workers(ck_cluster *c, const ck_topology *t, char *err, size_t e
     return 0;
 }
 
-int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, char *err,
-                           size_t errlen) {
-    *first = 0, *last = -1;
+size_t ck_cluster_local_ranges(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, size_t cap) {
+    size_t n = 0;
     for (int64_t l = 0; l < n_layers; l++) {
         int held = 0;
         for (size_t i = 0; i < t->n && !held; i++) held = l >= t->workers[i].first && l <= t->workers[i].last;
         if (held) continue;
-        if (*last >= *first && *last != l - 1)
-            return ck_err(err, errlen,
-                          "the layers no worker holds (%lld-%lld and %lld) are not contiguous; the master "
-                          "keeps one range",
-                          (long long)*first, (long long)*last, (long long)l);
-        if (*last < *first) *first = l;
-        *last = l;
+        if (n && last[n - 1] == l - 1) {
+            last[n - 1] = l;
+        } else {
+            if (n < cap) first[n] = last[n] = l;
+            n++;
+        }
     }
-    return 0;
+    return n;
 }
 
 /* Prefixes err with the worker's name and address. */
@@ -353,6 +357,34 @@ static int chain_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
     return 0;
 }
 
+/* ---- ranges of this process that are not the session's own ---- */
+
+static int local_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
+    ck_session *s = ctx;
+    if (ck_session_pos(s) != pos)
+        return ck_err(err, errlen, "a local range holds %zu positions, the master is at %zu", ck_session_pos(s), pos);
+    return ck_session_layers(s, hidden, n, hidden, err, errlen);
+}
+
+static int local_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
+    int rc = ck_session_truncate(ctx, pos, err, errlen);
+    *held = ck_session_pos(ctx);
+    return rc;
+}
+
+static int open_locals(ck_cluster *c, const ck_cluster_opts *o, char *err, size_t errlen) {
+    if (o->n_local > MAX_LOCAL) return ck_err(err, errlen, "more than %d separate ranges on the master", MAX_LOCAL);
+    for (size_t i = 0; i < o->n_local; i++, c->n_local++) {
+        ck_engine_opts eo = {.partial = 1, .first_layer = o->local_first[i], .last_layer = o->local_last[i]};
+        if (ck_engine_open(o->model_dir, &eo, &c->local_e[i], err, errlen) != 0 ||
+            ck_session_open(c->local_e[i], o->max_ctx, &c->local_s[i], err, errlen) != 0) {
+            c->n_local++;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_t errlen) {
     *out = NULL;
     ck_cluster *c = calloc(1, sizeof *c);
@@ -383,6 +415,7 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
             rc = connect_worker(r, err, errlen);
     }
     if (rc == 0 && o->chain) rc = link_chain(c, err, errlen);
+    if (rc == 0) rc = open_locals(c, o, err, errlen);
     if (rc != 0) {
         ck_cluster_close(c);
         return -1;
@@ -394,11 +427,16 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
 size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap) {
     size_t k = 0;
     if (c->o.chain && c->n && cap) {
-        out[0] = (ck_stage){c->r[0].tw->first, c->r[c->n - 1].tw->last, chain_forward, chain_truncate, c};
-        return 1;
+        out[k++] = (ck_stage){c->r[0].tw->first, c->r[c->n - 1].tw->last, chain_forward, chain_truncate, c};
+        for (size_t i = 0; i < c->n_local && k < cap; i++)
+            out[k++] = (ck_stage){c->o.local_first[i], c->o.local_last[i], local_forward, local_truncate,
+                                  c->local_s[i]};
+        return k;
     }
     for (size_t i = 0; i < c->n && k < cap; i++)
         out[k++] = (ck_stage){c->r[i].tw->first, c->r[i].tw->last, stage_forward, stage_truncate, &c->r[i]};
+    for (size_t i = 0; i < c->n_local && k < cap; i++)
+        out[k++] = (ck_stage){c->o.local_first[i], c->o.local_last[i], local_forward, local_truncate, c->local_s[i]};
     return k;
 }
 
@@ -430,6 +468,10 @@ void ck_cluster_close(ck_cluster *c) {
         free(r->packed);
         free(r->sent);
         free(r->calls);
+    }
+    for (size_t i = 0; i < c->n_local; i++) {
+        ck_session_close(c->local_s[i]);
+        ck_engine_close(c->local_e[i]);
     }
     for (size_t i = 0; i < c->n_workers; i++) {
         free(c->workers[i].name);

@@ -24,6 +24,10 @@ typedef struct ck_cluster_opts {
     size_t hidden, max_ctx;    /* the model's hidden size; positions a session may hold */
     int recover_ms;            /* 0: fail on a lost worker; else how long to wait for it to come back */
     int push;                  /* zero-config: push each worker the weights of its layers before HELLO */
+    /* ranges the master runs in this process besides its session's own engine (from
+     * ck_cluster_local_ranges): each gets an engine and a session here, and a stage */
+    const int64_t *local_first, *local_last;
+    size_t n_local;
     int chain;                 /* chain forwarding: each worker sends its output on to the next one and the
                                   last back to the master (one stage for all workers; no recovery) */
     const char *layer_prefix;  /* for the push: "model.layers" */
@@ -31,10 +35,9 @@ typedef struct ck_cluster_opts {
     void *log_user;
 } ck_cluster_opts;
 
-/* The layers no worker holds (the master's own range): *last < *first when the workers hold them all.
- * Fails when they are not one contiguous range. */
-int ck_cluster_local_range(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, char *err,
-                           size_t errlen);
+/* The ranges of layers no worker holds (the master runs them), in layer order: returns how many, filling
+ * first[i], last[i] for i < cap. */
+size_t ck_cluster_local_ranges(const ck_topology *t, int64_t n_layers, int64_t *first, int64_t *last, size_t cap);
 
 /* Connects to every worker of the topology that holds layers, with the handshake and HELLO. The
  * cluster keeps its own copy of the topology; o->model_dir and o->key must outlive it. */
