@@ -43,6 +43,7 @@ struct ck_cluster {
     /* ranges the master runs itself besides its own engine's: engines and sessions of this process */
     ck_engine *local_e[MAX_LOCAL];
     ck_session *local_s[MAX_LOCAL];
+    int64_t local_first[MAX_LOCAL], local_last[MAX_LOCAL]; /* copies: the caller's arrays may go */
     size_t n_local;
     ck_topo_worker *workers; /* the cluster's own copy of the topology's workers */
     char *model_dir;
@@ -375,6 +376,7 @@ static int local_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
 static int open_locals(ck_cluster *c, const ck_cluster_opts *o, char *err, size_t errlen) {
     if (o->n_local > MAX_LOCAL) return ck_err(err, errlen, "more than %d separate ranges on the master", MAX_LOCAL);
     for (size_t i = 0; i < o->n_local; i++, c->n_local++) {
+        c->local_first[i] = o->local_first[i], c->local_last[i] = o->local_last[i];
         ck_engine_opts eo = {.partial = 1, .first_layer = o->local_first[i], .last_layer = o->local_last[i]};
         if (ck_engine_open(o->model_dir, &eo, &c->local_e[i], err, errlen) != 0 ||
             ck_session_open(c->local_e[i], o->max_ctx, &c->local_s[i], err, errlen) != 0) {
@@ -391,6 +393,7 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
     if (!c) return ck_err(err, errlen, "out of memory");
     c->o = *o;
     c->o.topo = NULL;
+    c->o.local_first = c->o.local_last = NULL; /* copied by open_locals */
     c->model_dir = strdup(o->model_dir ? o->model_dir : "");
     c->o.model_dir = c->model_dir;
     c->r = calloc(o->topo->n ? o->topo->n : 1, sizeof *c->r);
@@ -429,14 +432,13 @@ size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap) {
     if (c->o.chain && c->n && cap) {
         out[k++] = (ck_stage){c->r[0].tw->first, c->r[c->n - 1].tw->last, chain_forward, chain_truncate, c};
         for (size_t i = 0; i < c->n_local && k < cap; i++)
-            out[k++] = (ck_stage){c->o.local_first[i], c->o.local_last[i], local_forward, local_truncate,
-                                  c->local_s[i]};
+            out[k++] = (ck_stage){c->local_first[i], c->local_last[i], local_forward, local_truncate, c->local_s[i]};
         return k;
     }
     for (size_t i = 0; i < c->n && k < cap; i++)
         out[k++] = (ck_stage){c->r[i].tw->first, c->r[i].tw->last, stage_forward, stage_truncate, &c->r[i]};
     for (size_t i = 0; i < c->n_local && k < cap; i++)
-        out[k++] = (ck_stage){c->o.local_first[i], c->o.local_last[i], local_forward, local_truncate, c->local_s[i]};
+        out[k++] = (ck_stage){c->local_first[i], c->local_last[i], local_forward, local_truncate, c->local_s[i]};
     return k;
 }
 
