@@ -24,66 +24,6 @@ static const ck_wire_limits LIM = {.hidden = 4, .max_rows = 8, .max_ctx = 64};
 
 static ck_wire_str S(const char *s) { return (ck_wire_str){s, (uint16_t)strlen(s)}; }
 
-static int str_eq(ck_wire_str a, ck_wire_str b) { return a.n == b.n && (a.n == 0 || !memcmp(a.p, b.p, a.n)); }
-
-/* Field-by-field equality of two messages (payloads and strings by content). */
-static int msg_eq(const ck_msg *a, const ck_msg *b) {
-    if (a->type != b->type) return 0;
-    switch (a->type) {
-    case CK_MSG_HELLO: {
-        const __typeof__(a->u.hello) *x = &a->u.hello, *y = &b->u.hello;
-        return x->version == y->version && !memcmp(x->model_id, y->model_id, 32) && x->first_layer == y->first_layer &&
-               x->last_layer == y->last_layer && x->hidden == y->hidden && x->wire_dtype == y->wire_dtype &&
-               x->max_ctx == y->max_ctx && x->max_rows == y->max_rows && str_eq(x->name, y->name);
-    }
-    case CK_MSG_HELLO_OK: {
-        const __typeof__(a->u.hello_ok) *x = &a->u.hello_ok, *y = &b->u.hello_ok;
-        return x->version == y->version && !memcmp(x->model_id, y->model_id, 32) && x->first_layer == y->first_layer &&
-               x->last_layer == y->last_layer && x->mem_bytes == y->mem_bytes && x->threads == y->threads &&
-               str_eq(x->backend, y->backend) && str_eq(x->name, y->name);
-    }
-    case CK_MSG_FORWARD:
-    case CK_MSG_HIDDEN: {
-        const __typeof__(a->u.hidden) *x = &a->u.hidden, *y = &b->u.hidden;
-        return x->session == y->session && x->pos == y->pos && x->n == y->n && x->dtype == y->dtype &&
-               (a->type == CK_MSG_FORWARD || x->compute_us == y->compute_us) && x->data_len == y->data_len &&
-               !memcmp(x->data, y->data, x->data_len);
-    }
-    case CK_MSG_TRUNCATE:
-    case CK_MSG_TRUNCATED:
-        return a->u.truncate.session == b->u.truncate.session && a->u.truncate.pos == b->u.truncate.pos;
-    case CK_MSG_PING:
-    case CK_MSG_PONG: return a->u.ping.nonce == b->u.ping.nonce;
-    case CK_MSG_GOODBYE: return 1;
-    case CK_MSG_ERROR: return a->u.error.code == b->u.error.code && str_eq(a->u.error.message, b->u.error.message);
-    case CK_MSG_ASSIGN: {
-        const __typeof__(a->u.assign) *x = &a->u.assign, *y = &b->u.assign;
-        if (memcmp(x->model_id, y->model_id, 32) || x->first_layer != y->first_layer ||
-            x->last_layer != y->last_layer || x->n_files != y->n_files)
-            return 0;
-        for (int i = 0; i < x->n_files; i++)
-            if (!str_eq(x->files[i].name, y->files[i].name) || x->files[i].size != y->files[i].size ||
-                memcmp(x->files[i].sha256, y->files[i].sha256, 32))
-                return 0;
-        return 1;
-    }
-    case CK_MSG_HAVE:
-        return a->u.have.n_files == b->u.have.n_files &&
-               !memcmp(a->u.have.present, b->u.have.present, a->u.have.n_files * sizeof a->u.have.present[0]);
-    case CK_MSG_PUSH: {
-        const __typeof__(a->u.push) *x = &a->u.push, *y = &b->u.push;
-        return x->file == y->file && x->offset == y->offset && x->raw_len == y->raw_len && x->crc32 == y->crc32 &&
-               x->codec == y->codec && x->data_len == y->data_len && !memcmp(x->data, y->data, x->data_len);
-    }
-    case CK_MSG_PUSH_DONE:
-    case CK_MSG_READY: return 1;
-    case CK_MSG_CHAIN:
-        return a->u.chain.route == b->u.chain.route && str_eq(a->u.chain.next_host, b->u.chain.next_host) &&
-               a->u.chain.next_route == b->u.chain.next_route;
-    case CK_MSG_LINK: return a->u.link.route == b->u.link.route;
-    }
-    return 0;
-}
 
 /* ---- the sample messages and their hand-written encodings ---- */
 
@@ -278,7 +218,7 @@ static void test_layout_and_roundtrip(void) {
         err[0] = 0;
         int rc = ck_wire_decode(s[i].bytes, s[i].len, &LIM, &d, err, sizeof err);
         CK_EXPECT(rc == 0, "%s: decode of the hand-written bytes: %s", name, err);
-        CK_EXPECT(rc == 0 && msg_eq(&d, &s[i].m), "%s: decoded message differs", name);
+        CK_EXPECT(rc == 0 && ck_msg_equal(&d, &s[i].m), "%s: decoded message differs", name);
         /* payloads and strings point into the input, not into a copy */
         if (rc == 0 && (d.type == CK_MSG_FORWARD || d.type == CK_MSG_HIDDEN))
             CK_EXPECT(d.u.hidden.data == s[i].bytes + s[i].len - d.u.hidden.data_len, "%s: data not in the frame",
@@ -302,7 +242,7 @@ static void test_layout_and_roundtrip(void) {
     static uint8_t bb[4096];
     size_t len = ck_wire_encode(&m, bb, sizeof bb);
     CK_EXPECT(len == 1 + 56 + 2 * (2 + CK_WIRE_MAX_STR), "HELLO_OK at the string cap: %zu bytes", len);
-    CK_EXPECT(ck_wire_decode(bb, len, &LIM, &d, err, sizeof err) == 0 && msg_eq(&d, &m), "HELLO_OK at the cap: %s",
+    CK_EXPECT(ck_wire_decode(bb, len, &LIM, &d, err, sizeof err) == 0 && ck_msg_equal(&d, &m), "HELLO_OK at the cap: %s",
               err);
 
     /* FORWARD/HIDDEN at the limits: max_rows rows ending exactly at max_ctx, each dtype */
@@ -316,7 +256,7 @@ static void test_layout_and_roundtrip(void) {
         len = ck_wire_encode(&f, frame, sizeof frame);
         CK_EXPECT(len == ck_wire_hidden_size(8, 4, dt) - (f.type == CK_MSG_FORWARD ? 8 : 0), "dtype %d: size %zu", dt,
                   len);
-        CK_EXPECT(ck_wire_decode(frame, len, &LIM, &d, err, sizeof err) == 0 && msg_eq(&d, &f), "dtype %d: %s", dt,
+        CK_EXPECT(ck_wire_decode(frame, len, &LIM, &d, err, sizeof err) == 0 && ck_msg_equal(&d, &f), "dtype %d: %s", dt,
                   err);
     }
 }
@@ -776,7 +716,7 @@ static void test_push_messages(void) {
     m.u.have.n_files = 16;
     for (int i = 0; i < 16; i++) m.u.have.present[i] = UINT64_MAX - (uint64_t)i;
     len = ck_wire_encode(&m, b, sizeof b);
-    CK_EXPECT(len == 3 + 16 * 8 && ck_wire_decode(b, len, NULL, &d, err, sizeof err) == 0 && msg_eq(&m, &d),
+    CK_EXPECT(len == 3 + 16 * 8 && ck_wire_decode(b, len, NULL, &d, err, sizeof err) == 0 && ck_msg_equal(&m, &d),
               "HAVE of 16: %s", err);
     b[1] = 17;
     expect_reject("HAVE of 17", b, len, NULL, "HAVE", "n_files 17");
@@ -795,7 +735,7 @@ static void test_push_messages(void) {
     m.u.push.file = 15, m.u.push.offset = UINT64_MAX - CK_WIRE_PUSH_MAX_RAW, m.u.push.raw_len = CK_WIRE_PUSH_MAX_RAW;
     m.u.push.crc32 = 0x12345678u, m.u.push.codec = CK_WIRE_CODEC_ZSTD, m.u.push.data = z, m.u.push.data_len = zn;
     len = ck_wire_encode(&m, frame, sizeof frame);
-    CK_EXPECT(len == 20 + zn && ck_wire_decode(frame, len, NULL, &d, err, sizeof err) == 0 && msg_eq(&m, &d) &&
+    CK_EXPECT(len == 20 + zn && ck_wire_decode(frame, len, NULL, &d, err, sizeof err) == 0 && ck_msg_equal(&m, &d) &&
                   d.u.push.data == frame + 20,
               "zstd PUSH at the limits: %s", err);
     CK_EXPECT(ck_wire_push_max_frame() == 20 + ZSTD_COMPRESSBOUND(CK_WIRE_PUSH_MAX_RAW), "push max frame %zu",

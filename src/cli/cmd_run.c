@@ -63,6 +63,14 @@ static void print_summary(const ck_session *s, const ck_gen_result *r) {
             r->prefill.head_s);
 }
 
+/* The library's generation parameters for the flags. */
+static void gen_params_of(const run_opts *o, ck_gen_params *p) {
+    ck_gen_params_default(p);
+    p->temperature = (float)o->temperature, p->top_k = (int)o->top_k, p->top_p = (float)o->top_p;
+    p->repeat_penalty = (float)o->penalty, p->repeat_last_n = (int)o->last_n, p->seed = o->seed;
+    p->max_tokens = (size_t)o->n;
+}
+
 static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
     char err[1024];
     int32_t *ids = NULL;
@@ -83,10 +91,8 @@ static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
     }
     out_state out = {0};
     ck_gen_params p;
-    ck_gen_params_default(&p);
-    p.temperature = (float)o->temperature, p.top_k = (int)o->top_k, p.top_p = (float)o->top_p;
-    p.repeat_penalty = (float)o->penalty, p.repeat_last_n = (int)o->last_n, p.seed = o->seed;
-    p.max_tokens = (size_t)o->n, p.on_text = write_text, p.user = &out;
+    gen_params_of(o, &p);
+    p.on_text = write_text, p.user = &out;
     ck_gen_result r;
     int rc = ck_generate(s, ids, n_prompt, &p, &r, err, sizeof err);
     if (rc != 0) {
@@ -109,6 +115,47 @@ static int parse_double(const char *s, double *out) {
     errno = 0;
     *out = strtod(s, &end);
     return errno || end == s || *end ? -1 : 0;
+}
+
+/* Resolves the repeat penalty's default and checks the sampling flags. Returns 0, or 2 after printing why. */
+static int check_sampling(run_opts *o, const char *penalty) {
+    if (!penalty) o->penalty = o->temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
+    else if (parse_double(penalty, &o->penalty) != 0) {
+        fprintf(stderr, "cake run: invalid value '%s' for --repeat-penalty\n", penalty);
+        return 2;
+    }
+    if (o->n < 0 || o->top_k < 0 || o->last_n < 0 || o->ctx < 0 || o->top_k > INT32_MAX || o->last_n > INT32_MAX) {
+        fprintf(stderr, "cake run: -n, --top-k, --repeat-last-n and --ctx must be >= 0\n");
+        return 2;
+    }
+    ck_gen_params p;
+    gen_params_of(o, &p);
+    char why[256];
+    if (ck_gen_params_check(&p, why, sizeof why) != 0) {
+        fprintf(stderr, "cake run: %s\n", why);
+        return 2;
+    }
+    return 0;
+}
+
+/* Opens the model (alone, or as a cluster master) and generates. Returns the exit status. */
+static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
+    ck_engine *e;
+    ck_cluster *cl = NULL;
+    int rc = 0;
+    if (cc->topology || cc->key) {
+        if ((rc = ck_cli_master_open(cc, 0, &e, &cl)) != 0) return rc;
+        if (!ck_engine_has_tokenizer(e)) {
+            fprintf(stderr, "cake run: the model has no tokenizer.json\n");
+            rc = 1;
+        }
+    } else if (ck_cli_open("run", o->model, 1, &e) != 0) {
+        return 1;
+    }
+    if (rc == 0) rc = generate(e, cl, o);
+    ck_cluster_close(cl);
+    ck_engine_close(e);
+    return rc;
 }
 
 int ck_cmd_run(int argc, char **argv) {
@@ -188,37 +235,7 @@ int ck_cmd_run(int argc, char **argv) {
         return 2;
     }
     cc.discovery_ms = disc_s * 1000;
-    if (!penalty) o.penalty = o.temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
-    else if (parse_double(penalty, &o.penalty) != 0) {
-        fprintf(stderr, "cake run: invalid value '%s' for --repeat-penalty\n", penalty);
-        return 2;
-    }
-    if (o.n < 0 || o.top_k < 0 || o.last_n < 0 || o.ctx < 0 || o.top_k > INT32_MAX || o.last_n > INT32_MAX) {
-        fprintf(stderr, "cake run: -n, --top-k, --repeat-last-n and --ctx must be >= 0\n");
-        return 2;
-    }
-    ck_gen_params check;
-    ck_gen_params_default(&check);
-    check.temperature = (float)o.temperature, check.top_p = (float)o.top_p, check.repeat_penalty = (float)o.penalty;
-    char why[256];
-    if (ck_gen_params_check(&check, why, sizeof why) != 0) {
-        fprintf(stderr, "cake run: %s\n", why);
-        return 2;
-    }
+    if (check_sampling(&o, penalty) != 0) return 2;
     if (ck_cli_threads("run", o.threads) != 0) return 2;
-    ck_engine *e;
-    ck_cluster *cl = NULL;
-    if (cc.topology || cc.key) {
-        if ((rc = ck_cli_master_open(&cc, 0, &e, &cl)) != 0) return rc;
-        if (!ck_engine_has_tokenizer(e)) {
-            fprintf(stderr, "cake run: the model has no tokenizer.json\n");
-            rc = 1;
-        }
-    } else if (ck_cli_open("run", o.model, 1, &e) != 0) {
-        return 1;
-    }
-    if (rc == 0) rc = generate(e, cl, &o);
-    ck_cluster_close(cl);
-    ck_engine_close(e);
-    return rc;
+    return run_model(&o, &cc);
 }

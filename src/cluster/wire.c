@@ -10,6 +10,7 @@
 #include "tensor/dtype.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -498,6 +499,16 @@ size_t ck_wire_encode(const ck_msg *m, uint8_t *out, size_t cap) {
         break;
     }
     return (size_t)(p - out) == len ? len : 0;
+}
+
+int ck_msg_equal(const ck_msg *a, const ck_msg *b) {
+    size_t la = a ? encoded_size(a) : 0, lb = b ? encoded_size(b) : 0;
+    if (la == 0 || la != lb) return 0;
+    uint8_t *x = malloc(la), *y = malloc(lb);
+    int eq = x && y && ck_wire_encode(a, x, la) == la && ck_wire_encode(b, y, lb) == lb && !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return eq;
 }
 
 size_t ck_wire_hidden_size(uint32_t n, uint32_t hidden, int dtype) {

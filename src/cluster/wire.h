@@ -137,6 +137,10 @@ int ck_wire_file_name_valid(const char *name, size_t n);
  * receiver's frame limit. */
 size_t ck_wire_push_max_frame(void);
 
+/* 1 when a and b encode to the same bytes (the encoding is canonical: every field of the message, and
+ * nothing else, e.g. not a FORWARD's unused compute_us). Two messages that cannot be encoded are unequal. */
+int ck_msg_equal(const ck_msg *a, const ck_msg *b);
+
 /* Name of a message type for error messages ("FORWARD"), "?" when unknown. */
 const char *ck_msg_name(int type);
 
