@@ -1,0 +1,119 @@
+/* cuda_internal.h — what the CUDA backend's files share: the instance state, the error helpers and the
+ * op entry points each .cu file implements. Included only by src/backend/cuda/*.cu (CUDA C++).
+ * Invariants: every op is queued on the instance's one stream, so ops run in call order and scratch
+ * buffers can be reused by the next op without waiting; a failure is recorded once (sticky, see
+ * backend.h) and reported by sync; device-side checks (check_finite) write the instance's flag block,
+ * which sync reads and clears. Host arrays an op takes (ids, rows, weights) are staged into `args`
+ * by a stream-ordered copy before the kernel that reads them. */
+#ifndef CK_BACKEND_CUDA_INTERNAL_H
+#define CK_BACKEND_CUDA_INTERNAL_H
+
+extern "C" {
+#include "backend/backend.h"
+}
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+/* Flags written by device-side checks; read and cleared by sync. */
+typedef struct ck_cuda_flags {
+    int failed;             /* 0, or 1 once a check found a non-finite value */
+    int tag;                /* that check's tag */
+    unsigned long long idx; /* element index of the value */
+    float val;
+} ck_cuda_flags;
+
+typedef struct ck_cuda {
+    int dev;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    ck_cuda_flags *flags;        /* device memory, one block */
+    void *args;                  /* device staging for host arrays, args_bytes long */
+    size_t args_bytes;
+    void *half;                  /* device scratch: activations rounded to bf16/f16 for cuBLAS */
+    size_t half_bytes;
+    char name[96];               /* "cuda:N (device name)" */
+} ck_cuda;
+
+static inline ck_cuda *ck_cu(ck_backend *b) { return (ck_cuda *)b->impl; }
+
+/* Records err (when not cudaSuccess) as the instance's failure, naming what failed. Returns 1 on error. */
+int ck_cuda_check(ck_backend *b, cudaError_t err, const char *what);
+/* Records a launch error of the last kernel (cudaGetLastError). */
+void ck_cuda_launched(ck_backend *b, const char *what);
+/* Device memory of at least `bytes` in *buf (grown after the stream drained); NULL on failure. */
+void *ck_cuda_scratch(ck_backend *b, void **buf, size_t *have, size_t bytes);
+/* Copies n bytes of host memory into the args staging buffer (stream-ordered); NULL on failure. */
+void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes);
+
+/* ops, one file each concern */
+void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
+void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);
+int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, size_t T); /* gemm.cu (cuBLAS) */
+void ck_cuda_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
+                     int one_plus);
+void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,
+                           size_t n, float eps);
+void ck_cuda_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
+                  const int32_t *pos, const double *inv_freq);
+void ck_cuda_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row);
+void ck_cuda_attention(ck_backend *b, const ck_attn_args *a);
+void ck_cuda_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act);
+void ck_cuda_gather_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row);
+void ck_cuda_scatter_add_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, const float *w,
+                              size_t n, size_t row);
+void ck_cuda_zero(ck_backend *b, float *y, size_t n);
+void ck_cuda_add(ck_backend *b, float *y, const float *x, size_t n);
+void ck_cuda_copy_rows(ck_backend *b, float *dst, size_t dst_stride, const float *src, size_t src_stride,
+                       size_t rows, size_t n);
+void ck_cuda_sigmoid_mul(ck_backend *b, float *y, const float *g, size_t g_stride, size_t rows, size_t n);
+void ck_cuda_conv1d_causal(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T, size_t C,
+                           size_t K, int silu);
+void ck_cuda_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, const float *bl, const float *A_log,
+                       const float *dt_bias, size_t T, size_t n);
+void ck_cuda_gated_delta(ck_backend *b, const ck_gdn_args *a);
+void ck_cuda_moe_route(ck_backend *b, int32_t *choice, float *weight, const float *logits, size_t T, size_t E,
+                       size_t K, int norm);
+void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag);
+
+/* Blocks of `threads` covering n items, capped so a grid-stride loop covers the rest. */
+static inline unsigned ck_cuda_blocks(size_t n, unsigned threads) {
+    size_t g = (n + threads - 1) / threads;
+    return (unsigned)(g == 0 ? 1 : g > 65535u * 8 ? 65535u * 8 : g);
+}
+
+/* Warp and block sums/maxima (blockDim.x a multiple of 32, at most 1024; sh holds 32 floats). */
+static __device__ __forceinline__ float ck_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float ck_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+static __device__ __forceinline__ float ck_block_sum(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = ck_warp_sum(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0f;
+    return ck_warp_sum(v);
+}
+static __device__ __forceinline__ float ck_block_max(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = ck_warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : -INFINITY;
+    return ck_warp_max(v);
+}
+
+static __device__ __forceinline__ float ck_bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+static __device__ __forceinline__ float ck_f16f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+#endif

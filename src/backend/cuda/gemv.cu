@@ -1,0 +1,158 @@
+/* gemv.cu — the embedding lookup and the matmul op: decode-sized calls (T <= CK_CUDA_GEMV_MAX_T token
+ * rows) run our own GEMV, larger ones go to cuBLAS (gemm.cu).
+ * GEMV: one warp per output row, 8 rows per block; each lane reads the weight row in 16-byte pieces (8
+ * bf16/f16 or 4 f32 values) and the matching x values as float4, accumulating in f32 for up to 8 token
+ * rows at once, so each weight byte is read once per call. Rows whose start is not 16-byte aligned or
+ * whose length is not a whole number of pieces take the scalar loop. The scalar reference is the CPU
+ * backend's dot product (ref.c); test_backend checks both against double-precision loops. */
+#include "backend/cuda/cuda_internal.h"
+
+#define CK_CUDA_GEMV_MAX_T 8
+#define ROWS_PER_BLOCK 8
+
+template <typename T> struct wt;
+template <> struct wt<float> {
+    static __device__ __forceinline__ float get(const float *p, size_t i) { return p[i]; }
+    enum { per16 = 4 };
+};
+struct bf16_t { uint16_t v; };
+struct f16_t { uint16_t v; };
+template <> struct wt<bf16_t> {
+    static __device__ __forceinline__ float get(const bf16_t *p, size_t i) { return ck_bf16f(p[i].v); }
+    enum { per16 = 8 };
+};
+template <> struct wt<f16_t> {
+    static __device__ __forceinline__ float get(const f16_t *p, size_t i) { return ck_f16f(p[i].v); }
+    enum { per16 = 8 };
+};
+
+/* The 8 (or 4) values of one 16-byte piece, as floats. */
+static __device__ __forceinline__ void unpack(const uint4 &u, float *f, bf16_t *) {
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) f[2 * i] = __uint_as_float(w[i] << 16), f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+}
+static __device__ __forceinline__ void unpack(const uint4 &u, float *f, f16_t *) {
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __half2float(__ushort_as_half((unsigned short)(w[i] & 0xffff)));
+        f[2 * i + 1] = __half2float(__ushort_as_half((unsigned short)(w[i] >> 16)));
+    }
+}
+static __device__ __forceinline__ void unpack(const uint4 &u, float *f, float *) {
+    f[0] = __uint_as_float(u.x), f[1] = __uint_as_float(u.y), f[2] = __uint_as_float(u.z), f[3] = __uint_as_float(u.w);
+}
+
+template <typename W>
+static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+gemv_kernel(float *__restrict__ y, const float *__restrict__ x, const W *__restrict__ Wt, const float *__restrict__ bias,
+            int n_in, int n_out, int T, int vec) {
+    int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= n_out) return;
+    const W *w = Wt + (size_t)row * n_in;
+    float acc[CK_CUDA_GEMV_MAX_T];
+#pragma unroll
+    for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
+    const int P = wt<W>::per16;
+    if (vec) {
+        const uint4 *wp = (const uint4 *)w;
+        int pieces = n_in / P;
+        for (int p = lane; p < pieces; p += 32) {
+            uint4 u = __ldg(wp + p);
+            float f[P];
+            unpack(u, f, (W *)0);
+#pragma unroll
+            for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+                if (t >= T) break;
+                const float4 *xp = (const float4 *)(x + (size_t)t * n_in + (size_t)p * P);
+                float s = 0.0f;
+#pragma unroll
+                for (int q = 0; q < P / 4; q++) {
+                    float4 xv = __ldg(xp + q);
+                    s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
+                }
+                acc[t] += s;
+            }
+        }
+    } else {
+        for (int i = lane; i < n_in; i += 32) {
+            float wv = wt<W>::get(w, i);
+#pragma unroll
+            for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+                if (t >= T) break;
+                acc[t] += wv * x[(size_t)t * n_in + i];
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+        if (t >= T) break;
+        float s = ck_warp_sum(acc[t]);
+        if (lane == 0) y[(size_t)t * n_out + row] = s + (bias ? bias[row] : 0.0f);
+    }
+}
+
+static __global__ void add_bias_kernel(float *y, const float *bias, size_t T, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] += bias[i % n];
+}
+
+template <typename W>
+static void gemv(ck_backend *b, float *y, const float *x, const void *Wd, const float *bias, size_t n_in,
+                 size_t n_out, size_t T) {
+    const int P = wt<W>::per16;
+    int vec = n_in % P == 0 && ((uintptr_t)Wd & 15) == 0 && ((uintptr_t)x & 15) == 0;
+    unsigned blocks = (unsigned)((n_out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+    gemv_kernel<W><<<blocks, 32 * ROWS_PER_BLOCK, 0, ck_cu(b)->st>>>(y, x, (const W *)Wd, bias, (int)n_in,
+                                                                      (int)n_out, (int)T, vec);
+    ck_cuda_launched(b, "matmul (gemv)");
+}
+
+void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
+    size_t n_out = W->shape[0], n_in = W->shape[1];
+    if (b->failed || T == 0 || n_out == 0) return;
+    if (n_in > INT32_MAX || n_out > (size_t)INT32_MAX) {
+        ck_backend_fail(b, "matmul: [%zu, %zu] is too large", n_out, n_in);
+        return;
+    }
+    if (T > CK_CUDA_GEMV_MAX_T) {
+        if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias) {
+            add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, ck_cu(b)->st>>>(y, bias, T, n_out);
+            ck_cuda_launched(b, "matmul bias");
+        }
+        return;
+    }
+    switch (W->dtype) {
+    case CK_F32: gemv<float>(b, y, x, W->data, bias, n_in, n_out, T); break;
+    case CK_BF16: gemv<bf16_t>(b, y, x, W->data, bias, n_in, n_out, T); break;
+    case CK_F16: gemv<f16_t>(b, y, x, W->data, bias, n_in, n_out, T); break;
+    default: ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype));
+    }
+}
+
+/* ---- embedding ---- */
+
+template <typename W>
+static __global__ void embed_kernel(float *y, const W *E, const int32_t *ids, size_t d, size_t T, float scale) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * d; i += (size_t)gridDim.x * blockDim.x) {
+        size_t t = i / d, j = i % d;
+        y[i] = wt<W>::get(E, (size_t)ids[t] * d + j) * scale;
+    }
+}
+
+void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale) {
+    size_t d = E->shape[1];
+    if (b->failed || T == 0) return;
+    const int32_t *dids = (const int32_t *)ck_cuda_stage(b, ids, T * sizeof *ids);
+    if (!dids) return;
+    unsigned g = ck_cuda_blocks(T * d, 256);
+    cudaStream_t st = ck_cu(b)->st;
+    switch (E->dtype) {
+    case CK_F32: embed_kernel<float><<<g, 256, 0, st>>>(y, (const float *)E->data, dids, d, T, scale); break;
+    case CK_BF16: embed_kernel<bf16_t><<<g, 256, 0, st>>>(y, (const bf16_t *)E->data, dids, d, T, scale); break;
+    case CK_F16: embed_kernel<f16_t><<<g, 256, 0, st>>>(y, (const f16_t *)E->data, dids, d, T, scale); break;
+    default: ck_backend_fail(b, "embedding: no CUDA kernel for dtype %s", ck_dtype_name(E->dtype)); return;
+    }
+    ck_cuda_launched(b, "embed");
+}

@@ -1,0 +1,300 @@
+/* instance.cu — the CUDA backend instance: device selection, its stream and cuBLAS handle, device memory
+ * (alloc/free/upload/download/copy/clear), weights copied to the device in their stored dtype
+ * (prepare/release, row views), the sticky error channel (sync, check_finite) and the ops table.
+ * Invariants: all work goes to the instance's stream in call order; download returns only once the bytes
+ * are on the host; a prepared weight's data points at device memory owned by the instance and freed by
+ * release_weight (row views share it); the current device is set on entry to every call that allocates or
+ * runs work, so instances on several GPUs can live in one process. */
+#include "backend/cuda/cuda_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
+extern "C" int ck_cuda_device_count(void);
+
+static int fmt_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int ck_cuda_check(ck_backend *b, cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return 0;
+    ck_backend_fail(b, "%s: %s", what, cudaGetErrorString(e));
+    return 1;
+}
+
+void ck_cuda_launched(ck_backend *b, const char *what) { ck_cuda_check(b, cudaGetLastError(), what); }
+
+void *ck_cuda_scratch(ck_backend *b, void **buf, size_t *have, size_t bytes) {
+    if (bytes <= *have && *buf) return *buf;
+    ck_cuda *c = ck_cu(b);
+    size_t want = bytes < 4096 ? 4096 : bytes + bytes / 2;
+    if (*buf) {
+        cudaStreamSynchronize(c->st); /* earlier ops may still read the old buffer */
+        cudaFree(*buf);
+        *buf = NULL, *have = 0;
+    }
+    if (ck_cuda_check(b, cudaMalloc(buf, want), "scratch allocation")) {
+        *buf = NULL;
+        return NULL;
+    }
+    *have = want;
+    return *buf;
+}
+
+void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes) {
+    ck_cuda *c = ck_cu(b);
+    void *d = ck_cuda_scratch(b, &c->args, &c->args_bytes, bytes);
+    if (!d) return NULL;
+    if (ck_cuda_check(b, cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, c->st), "staging host arguments"))
+        return NULL;
+    return d;
+}
+
+/* ---- memory ---- */
+
+static void *cu_alloc(ck_backend *b, size_t bytes) {
+    ck_cuda *c = ck_cu(b);
+    void *p = NULL;
+    cudaSetDevice(c->dev);
+    if (cudaMalloc(&p, bytes ? bytes : 16) != cudaSuccess) {
+        cudaGetLastError(); /* an allocation failure is reported by the NULL, not kept sticky */
+        return NULL;
+    }
+    if (cudaMemsetAsync(p, 0, bytes ? bytes : 16, c->st) != cudaSuccess) {
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_free(ck_backend *b, void *p) {
+    cudaSetDevice(ck_cu(b)->dev);
+    if (p) cudaFree(p); /* waits for the device: no queued op still reads p */
+}
+
+static void cu_upload(ck_backend *b, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ck_cu(b)->st), "upload");
+}
+
+static void cu_download(ck_backend *b, void *dst, const void *src, size_t bytes) {
+    ck_cuda *c = ck_cu(b);
+    if (!bytes) return;
+    if (ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->st), "download")) {
+        memset(dst, 0, bytes);
+        return;
+    }
+    if (ck_cuda_check(b, cudaStreamSynchronize(c->st), "download")) memset(dst, 0, bytes);
+}
+
+static void cu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ck_cu(b)->st), "copy");
+}
+
+static void cu_clear(ck_backend *b, void *dst, size_t bytes) {
+    if (!bytes) return;
+    ck_cuda_check(b, cudaMemsetAsync(dst, 0, bytes, ck_cu(b)->st), "clear");
+}
+
+/* ---- weights ---- */
+
+static int has_kernels(ck_dtype t) { return t == CK_F32 || t == CK_F16 || t == CK_BF16; }
+
+static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
+    ck_cuda *c = ck_cu(b);
+    size_t rb, bytes;
+    if (!has_kernels(w->dtype) || w->ndim < 1)
+        return fmt_err(err, errlen, "the CUDA backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
+    if (ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb) != 0)
+        return fmt_err(err, errlen, "weight rows of dtype %s are out of range", ck_dtype_name(w->dtype));
+    uint64_t rows = 1;
+    for (int i = 0; i + 1 < w->ndim; i++) {
+        if (w->shape[i] && rows > UINT64_MAX / w->shape[i]) return fmt_err(err, errlen, "weight too large");
+        rows *= w->shape[i];
+    }
+    if (rows && rb > SIZE_MAX / rows) return fmt_err(err, errlen, "weight too large");
+    bytes = (size_t)rows * rb;
+    void *d = NULL;
+    cudaSetDevice(c->dev);
+    cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
+    if (e == cudaSuccess) e = cudaMemcpy(d, w->data, bytes, cudaMemcpyHostToDevice);
+    if (e != cudaSuccess) {
+        if (d) cudaFree(d);
+        cudaGetLastError();
+        return fmt_err(err, errlen, "cannot place %zu bytes on %s: %s", bytes, c->name, cudaGetErrorString(e));
+    }
+    w->data = d;
+    return 0;
+}
+
+static void cu_release_weight(ck_backend *b, ck_tensor *w) {
+    cudaSetDevice(ck_cu(b)->dev);
+    if (w->data) cudaFree((void *)w->data);
+    w->data = NULL;
+}
+
+static int cu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, uint64_t r0, uint64_t n, char *err,
+                          size_t errlen) {
+    (void)b;
+    size_t rb;
+    if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || ck_dtype_row_bytes(w->dtype, w->shape[1], &rb))
+        return fmt_err(err, errlen, "rows [%llu, +%llu) are not a view of a 2-D weight", (unsigned long long)r0,
+                       (unsigned long long)n);
+    *view = *w;
+    view->shape[0] = n;
+    view->data = (const uint8_t *)w->data + r0 * rb;
+    return 0;
+}
+
+/* ---- errors ---- */
+
+static __global__ void finite_kernel(ck_cuda_flags *f, const float *x, size_t n, int tag) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = x[i];
+        if (!isfinite(v) && atomicCAS(&f->failed, 0, 1) == 0) {
+            f->tag = tag, f->idx = i, f->val = v;
+            return;
+        }
+    }
+}
+
+void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag) {
+    ck_cuda *c = ck_cu(b);
+    if (b->failed || n == 0) return;
+    unsigned g = ck_cuda_blocks(n, 256);
+    if (g > 1024) g = 1024;
+    finite_kernel<<<g, 256, 0, c->st>>>(c->flags, x, n, tag);
+    ck_cuda_launched(b, "check_finite");
+}
+
+static int cu_sync(ck_backend *b, int *tag, char *err, size_t errlen) {
+    ck_cuda *c = ck_cu(b);
+    cudaSetDevice(c->dev);
+    ck_cuda_check(b, cudaStreamSynchronize(c->st), "device");
+    ck_cuda_flags f;
+    if (!ck_cuda_check(b, cudaMemcpy(&f, c->flags, sizeof f, cudaMemcpyDeviceToHost), "reading the check flags") &&
+        f.failed) {
+        if (!b->failed) {
+            ck_backend_fail(b, "non-finite value (%g) at element %llu", (double)f.val, f.idx);
+            b->bad_tag = f.tag;
+        }
+        cudaMemset(c->flags, 0, sizeof f);
+    }
+    if (tag) *tag = b->bad_tag;
+    if (!b->failed) return 0;
+    b->failed = 0;
+    b->bad_tag = CK_TAG_NONE;
+    return fmt_err(err, errlen, "%s", b->why);
+}
+
+static void cu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
+    cudaSetDevice(ck_cu(b)->dev);
+    fn(arg);
+}
+
+static void cu_destroy(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    if (c) {
+        cudaSetDevice(c->dev);
+        if (c->st) cudaStreamSynchronize(c->st);
+        if (c->blas) cublasDestroy(c->blas);
+        if (c->flags) cudaFree(c->flags);
+        if (c->args) cudaFree(c->args);
+        if (c->half) cudaFree(c->half);
+        if (c->st) cudaStreamDestroy(c->st);
+        free(c);
+    }
+    free(b);
+}
+
+/* ---- the table ---- */
+
+static void fill_table(ck_backend *b) {
+    b->destroy = cu_destroy;
+    b->exec = cu_exec;
+    b->sync = cu_sync;
+    b->alloc = cu_alloc;
+    b->free = cu_free;
+    b->upload = cu_upload;
+    b->download = cu_download;
+    b->copy = cu_copy;
+    b->clear = cu_clear;
+    b->prepare_weight = cu_prepare_weight;
+    b->release_weight = cu_release_weight;
+    b->weight_rows = cu_weight_rows;
+    b->check_finite = ck_cuda_check_finite;
+    b->embed = ck_cuda_embed;
+    b->matmul = ck_cuda_matmul;
+    b->rmsnorm = ck_cuda_rmsnorm;
+    b->rope = ck_cuda_rope;
+    b->store_rows = ck_cuda_store_rows;
+    b->attention = ck_cuda_attention;
+    b->glu = ck_cuda_glu;
+    b->gather_rows = ck_cuda_gather_rows;
+    b->scatter_add_rows = ck_cuda_scatter_add_rows;
+    b->zero = ck_cuda_zero;
+    b->add = ck_cuda_add;
+    b->copy_rows = ck_cuda_copy_rows;
+    b->sigmoid_mul = ck_cuda_sigmoid_mul;
+    b->conv1d_causal = ck_cuda_conv1d_causal;
+    b->gdn_gates = ck_cuda_gdn_gates;
+    b->gated_delta = ck_cuda_gated_delta;
+    b->rmsnorm_gated = ck_cuda_rmsnorm_gated;
+    b->moe_route = ck_cuda_moe_route;
+}
+
+int ck_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen) {
+    *out = NULL;
+    int n = ck_cuda_device_count();
+    if (n == 0) return fmt_err(err, errlen, "no CUDA device found");
+    if (device < 0 || device >= n)
+        return fmt_err(err, errlen, "CUDA device %d does not exist (this machine has %d: 0..%d)", device, n, n - 1);
+    ck_backend *b = (ck_backend *)calloc(1, sizeof *b);
+    ck_cuda *c = (ck_cuda *)calloc(1, sizeof *c);
+    if (!b || !c) {
+        free(b), free(c);
+        return fmt_err(err, errlen, "out of memory");
+    }
+    b->impl = c;
+    b->bad_tag = CK_TAG_NONE;
+    fill_table(b);
+    c->dev = device;
+    cudaDeviceProp prop;
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, device);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
+    if (e == cudaSuccess) e = cudaMalloc((void **)&c->flags, sizeof *c->flags);
+    if (e == cudaSuccess) e = cudaMemset(c->flags, 0, sizeof *c->flags);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        cu_destroy(b);
+        return fmt_err(err, errlen, "CUDA device %d: %s", device, cudaGetErrorString(e));
+    }
+    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS) {
+        cu_destroy(b);
+        return fmt_err(err, errlen, "CUDA device %d: cuBLAS could not start", device);
+    }
+    snprintf(c->name, sizeof c->name, "cuda");
+    b->name = c->name;
+    *out = b;
+    return 0;
+}
