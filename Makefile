@@ -22,8 +22,12 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# CUDA=1 requires the CUDA backend (nvcc), CUDA=0 leaves it out; unset: built when nvcc is found.
+CUDA ?=
+CUDA_FLAG := $(if $(filter 1 ON on yes,$(CUDA)),-DCK_CUDA=ON,$(if $(filter 0 OFF off no,$(CUDA)),-DCK_CUDA=OFF,-DCK_CUDA=AUTO))
+
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CUDA_FLAG)
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The bundled model (models/cake-tiny, trained on the King James Bible) continues a prompt.

@@ -24,6 +24,15 @@ typedef struct ck_session ck_session;
  * set to "". Returns the count in use. */
 int ck_set_threads(int n, char *note, size_t notelen);
 
+/* The backend engines open on when their options name none: "cpu" (the default) or "cuda" with its device
+ * index. Returns 0, or -1 with a reason (a kind this build lacks, no such device). Process-wide; set it
+ * before opening engines. */
+int ck_set_backend(const char *kind, int device, char *err, size_t errlen);
+/* Devices of a backend kind on this machine in this build: "cpu" 1, "cuda" 0 without CUDA or a GPU. */
+int ck_backend_count(const char *kind);
+/* Comma-separated backend kinds compiled into this build ("cpu" or "cpu,cuda"). */
+const char *ck_backends_built(void);
+
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
 
@@ -34,8 +43,8 @@ typedef struct ck_engine_opts {
     int64_t first_layer, last_layer; /* layers held, inclusive; last_layer < first_layer: none */
     int embed;                       /* holds the token embedding */
     int head;                        /* holds the final norm and the output head */
-    const char *backend;             /* "cpu"; NULL means "cpu" */
-    int device;                      /* device index for a GPU backend */
+    const char *backend;             /* "cpu" or "cuda"; NULL: the process default (ck_set_backend) */
+    int device;                      /* device index for a GPU backend (ignored when backend is NULL) */
 } ck_engine_opts;
 
 /* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present) for

@@ -1,7 +1,12 @@
 /* test_models.c — logits of every fixture (dense and hybrid) against HF's float64 reference: whole-prompt prefill
  * and token-by-token decode at every position (max |diff| <= 2e-3), per-layer hidden states, greedy
  * ids, perplexity (|ppl/ref - 1| <= 1e-3), and token-by-token decode of the whole perplexity sequence
- * against its one-pass prefill. */
+ * against its one-pass prefill.
+ * The engines run on CK_TEST_BACKEND (default "cpu") device CK_TEST_DEVICE. On a GPU backend the
+ * tolerances are those of ../shared/fixtures' README for bf16/f16 compute: max |logit diff| <= 5e-2,
+ * greedy ids identical up to the first step whose reference margin is <= 0.1 (after it the contexts may
+ * differ), hidden states within 3e-2 of their scale, |ppl/ref - 1| <= 1e-2. Each model ends with one line
+ * "summary NAME prefill P decode D ppl R greedy G/N" that tests/gpu/run.sh tabulates. */
 #include "engine/engine_internal.h"
 #include "sample/sample.h"
 #include "testutil.h"
@@ -10,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOGIT_TOL 2e-3
+static double LOGIT_TOL = 2e-3, HIDDEN_TOL = 1e-4, PPL_TOL = 1e-3;
+static int on_gpu;
+static ck_engine_opts opts;
 
 static int32_t *json_ids(const cJSON *arr, size_t *n) {
     *n = (size_t)cJSON_GetArraySize(arr);
@@ -41,7 +48,7 @@ static void check_model(const char *name) {
     snprintf(path, sizeof path, "%s/reference.json", dir);
     cJSON *ref = ck_test_json(path);
     ck_engine *e;
-    if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0) {
+    if (ck_engine_open(dir, &opts, &e, err, sizeof err) != 0) {
         CK_EXPECT(0, "%s: open: %s", name, err);
         cJSON_Delete(ref);
         return;
@@ -78,13 +85,14 @@ static void check_model(const char *name) {
         worst = fmax(worst, row_diff(logits + t * V, ref_logits ? ref_logits + t * V : NULL, ref, t, V));
     CK_EXPECT(worst <= LOGIT_TOL, "%s: prefill max |logit diff| %.3g", name, worst);
     printf("%s: prefill max |logit diff| %.3g\n", name, worst);
+    double prefill_worst = worst;
     for (size_t l = 0; l <= L; l++) {
         double hw = 0, scale = 1e-6;
         for (size_t i = 0; i < T * D; i++) {
             hw = fmax(hw, fabs((double)hidden[l * T * D + i] - ref_hidden[l * T * D + i]));
             scale = fmax(scale, fabs(ref_hidden[l * T * D + i]));
         }
-        CK_EXPECT(hw <= 1e-4 * scale + 1e-4, "%s: hidden state %zu differs by %.3g (scale %.3g)", name, l, hw, scale);
+        CK_EXPECT(hw <= HIDDEN_TOL * scale + 1e-4, "%s: hidden state %zu differs by %.3g (scale %.3g)", name, l, hw, scale);
     }
 
     /* decode: one token per call */
@@ -96,13 +104,20 @@ static void check_model(const char *name) {
     }
     CK_EXPECT(worst <= LOGIT_TOL, "%s: decode max |logit diff| %.3g", name, worst);
     printf("%s: decode max |logit diff| %.3g\n", name, worst);
+    double decode_worst = worst;
 
-    /* greedy continuation of the prompt */
+    /* greedy continuation of the prompt (on a GPU: up to the first step whose margin is <= 0.1) */
     ck_session_reset(s);
+    const cJSON *margins = cJSON_GetObjectItem(ref, "greedy_margins");
+    size_t greedy_ok = 0;
     CK_EXPECT(ck_session_forward(s, prompt, n_prompt, logits, 0, err, sizeof err) == 0, "%s: %s", name, err);
     for (size_t i = 0; i < n_greedy; i++) {
         int32_t id = ck_argmax(logits, V);
+        const cJSON *mg = cJSON_GetArrayItem(margins, (int)i);
+        if (on_gpu && (!cJSON_IsNumber(mg) || mg->valuedouble <= 0.1) && id != greedy[i]) break;
         CK_EXPECT(id == greedy[i], "%s: greedy step %zu: got %d want %d", name, i, id, greedy[i]);
+        if (id != greedy[i]) break;
+        greedy_ok++;
         if (ck_session_forward(s, &id, 1, logits, 0, err, sizeof err) != 0) break;
     }
 
@@ -118,7 +133,7 @@ static void check_model(const char *name) {
         nll += mx + log(se) - r[ppl_ids[t + 1]];
     }
     double ppl = exp(nll / (double)(n_ppl - 1)), want = cJSON_GetObjectItem(ref, "ppl")->valuedouble;
-    CK_EXPECT(fabs(ppl / want - 1) <= 1e-3, "%s: ppl %.6g want %.6g", name, ppl, want);
+    CK_EXPECT(fabs(ppl / want - 1) <= PPL_TOL, "%s: ppl %.6g want %.6g", name, ppl, want);
     printf("%s: ppl %.8g (ref %.8g, ratio - 1 = %.2g)\n", name, ppl, want, ppl / want - 1);
 
     /* token-by-token decode of the whole perplexity sequence against its one-pass prefill: crosses
@@ -134,6 +149,8 @@ static void check_model(const char *name) {
     }
     CK_EXPECT(worst <= LOGIT_TOL, "%s: decode vs prefill over %zu tokens: max |diff| %.3g", name, n_ppl, worst);
     printf("%s: decode vs prefill over %zu tokens: max |logit diff| %.3g\n", name, n_ppl, worst);
+    printf("summary %s prefill %.3g decode %.3g ppl %.2g greedy %zu/%zu\n", name, prefill_worst, decode_worst,
+           ppl / want - 1, greedy_ok, n_greedy);
 
     free(pl);
     free(logits);
@@ -150,6 +167,11 @@ static void check_model(const char *name) {
 }
 
 int main(int argc, char **argv) {
+    const char *kind = getenv("CK_TEST_BACKEND"), *dev = getenv("CK_TEST_DEVICE");
+    opts.backend = kind && *kind ? kind : "cpu";
+    opts.device = dev && *dev ? atoi(dev) : 0;
+    on_gpu = strcmp(opts.backend, "cpu") != 0;
+    if (on_gpu) LOGIT_TOL = 5e-2, HIDDEN_TOL = 3e-2, PPL_TOL = 1e-2;
     const char *models[] = {"qwen3-s", "qwen3-f32-s", "qwen2-s", "llama3-s", "qwen3-tiny", "mistral-s", "qwen3_5-s",
                             "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s", "qwen3moe-s", "qwen3_5moe-s", "falcon3-s",
                             "qwen3moe-mixed-s"};

@@ -1,4 +1,6 @@
-/* backend.c — backend instances by kind and the sticky error every backend shares (see backend.h). */
+/* backend.c — backend instances by kind and the sticky error every backend shares (see backend.h). The
+ * CUDA backend exists in builds with CK_HAVE_CUDA (CMake finds nvcc); elsewhere "cuda" is refused with a
+ * message. */
 #include "backend/backend.h"
 #include "base/err.h"
 
@@ -12,7 +14,21 @@ int ck_backend_create(const char *kind, int device, ck_backend **out, char *err,
         (void)device;
         return ck_backend_cpu_create(out, err, errlen);
     }
+#ifdef CK_HAVE_CUDA
+    if (!strcmp(kind, "cuda")) return ck_backend_cuda_create(device, out, err, errlen);
+    return ck_err(err, errlen, "unknown backend '%s' (this build has: cpu, cuda)", kind);
+#else
+    if (!strcmp(kind, "cuda")) return ck_err(err, errlen, "this build has no CUDA backend (build with nvcc present)");
     return ck_err(err, errlen, "unknown backend '%s' (this build has: cpu)", kind);
+#endif
+}
+
+int ck_backend_devices(const char *kind) {
+    if (!strcmp(kind, "cpu")) return 1;
+#ifdef CK_HAVE_CUDA
+    if (!strcmp(kind, "cuda")) return ck_cuda_device_count();
+#endif
+    return 0;
 }
 
 void ck_backend_destroy(ck_backend *b) {

@@ -140,6 +140,12 @@ struct ck_backend {
      * y may equal x. */
     void (*rmsnorm_gated)(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,
                           size_t n, float eps);
+    /* Mixture-of-experts top-k routing per row t < T: with p = softmax(logits[t, :E]) (in double),
+     * choice[t, k] = the index of the k-th largest logit (ties to the lower index) and
+     * weight[t, k] = p[choice[t, k]] (divided by the sum of the K picked when norm), rounded to float.
+     * logits [T, E]; choice int32 [T, K] and weight f32 [T, K] are backend memory; 1 <= K <= E. */
+    void (*moe_route)(ck_backend *b, int32_t *choice, float *weight, const float *logits, size_t T, size_t E,
+                      size_t K, int norm);
 };
 
 /* Creates a backend instance: kind "cpu" (device ignored), or a GPU kind with its device index. */
@@ -148,6 +154,14 @@ void ck_backend_destroy(ck_backend *b);
 
 /* Records the first failure of an op in b (printf-style reason); later ones are ignored until sync. */
 void ck_backend_fail(ck_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Devices of a kind this build can create: 1 for "cpu", the CUDA devices for "cuda" (0 when the build has
+ * no CUDA backend or the machine no GPU), else 0. */
+int ck_backend_devices(const char *kind);
+
+/* The CUDA backend on device `device` (cuda/instance.cu; only in builds with CK_HAVE_CUDA). */
+int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
+int ck_cuda_device_count(void);
 
 /* The CPU backend (scalar references in cpu/ref.c, threaded with OpenMP). */
 int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen);

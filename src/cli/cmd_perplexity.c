@@ -103,7 +103,8 @@ static int score(ck_engine *e, ck_cluster *cl, const int32_t *ids, size_t n, siz
 
 int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
-    long ctx = 0, threads = 0;
+    long ctx = 0, threads = 0, device = -1;
+    int cpu = 0;
     int tokens = 0;
     ck_cli_cluster cc = {.recover_ms = 0, .discovery_ms = 5};
     const ck_arg args[] = {
@@ -120,6 +121,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
         {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        CK_CLI_DEVICE_ARGS(cpu, device),
     };
     const char *pos[2], *file;
     size_t n_pos;
@@ -139,7 +141,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "cake perplexity: --ctx must be at least 2\n");
         return 2;
     }
-    if (ck_cli_threads("perplexity", threads) != 0) return 2;
+    if (ck_cli_threads("perplexity", threads) != 0 || ck_cli_backend("perplexity", cpu, device) != 0) return 2;
     if (cc.discovery_ms < 0 || cc.discovery_ms > 3600 || cc.min_workers < 0 || cc.min_workers > 32) {
         fprintf(stderr, "cake perplexity: --discovery-timeout is 0-3600 s and --min-workers 0-32\n");
         return 2;

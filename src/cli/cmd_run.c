@@ -16,7 +16,8 @@
 
 typedef struct run_opts {
     const char *model, *prompt, *system;
-    long n, top_k, last_n, ctx, threads;
+    long n, top_k, last_n, ctx, threads, device;
+    int cpu;
     double temperature, top_p, penalty;
     uint64_t seed;
     int raw, no_think;
@@ -163,7 +164,7 @@ int ck_cmd_run(int argc, char **argv) {
     long recover_ms = 30000, disc_s = 5;
     ck_cli_cluster cc = {0};
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
-                  .top_p = 1.0, .seed = 299792458};
+                  .top_p = 1.0, .seed = 299792458, .device = -1};
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
@@ -179,6 +180,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"raw", 0, CK_ARG_BOOL, &o.raw, "use the prompt as is, without the chat template", NULL},
         {"no-think", 0, CK_ARG_BOOL, &o.no_think, "render the chat template with enable_thinking=false", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        CK_CLI_DEVICE_ARGS(o.cpu, o.device),
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
         {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
@@ -209,7 +211,7 @@ int ck_cmd_run(int argc, char **argv) {
     }
     cc.model = o.model;
     if (cc.key && !cc.topology && !o.model && !o.prompt) { /* `cake run --cluster-key K`: a zero-config worker */
-        if (ck_cli_threads("run", o.threads) != 0) return 2;
+        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device) != 0) return 2;
         return ck_cli_zero_worker(&cc);
     }
     if (cc.name) {
@@ -218,7 +220,7 @@ int ck_cmd_run(int argc, char **argv) {
             return 2;
         }
         if (!o.model) cc.model = o.prompt; /* the lone positional is the model */
-        if (ck_cli_threads("run", o.threads) != 0) return 2;
+        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device) != 0) return 2;
         return ck_cli_worker(&cc);
     }
     if (!o.prompt) {
@@ -236,6 +238,6 @@ int ck_cmd_run(int argc, char **argv) {
     }
     cc.discovery_ms = disc_s * 1000;
     if (check_sampling(&o, penalty) != 0) return 2;
-    if (ck_cli_threads("run", o.threads) != 0) return 2;
+    if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device) != 0) return 2;
     return run_model(&o, &cc);
 }

@@ -43,6 +43,32 @@ int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e)
     return 0;
 }
 
+int ck_cli_backend(const char *cmd, int cpu, long device) {
+    char err[256];
+    int has_cuda = strstr(ck_backends_built(), "cuda") != NULL;
+    if (device < -1 || device > 1024) {
+        fprintf(stderr, "cake %s: --device must be a GPU index (0, 1, ...)\n", cmd);
+        return 2;
+    }
+    if (cpu && device >= 0) {
+        fprintf(stderr, "cake %s: --cpu and --device exclude each other\n", cmd);
+        return 2;
+    }
+    if (cpu) return ck_set_backend("cpu", 0, err, sizeof err) == 0 ? 0 : 2;
+    int n = ck_backend_count("cuda");
+    if (n > 0) {
+        if (ck_set_backend("cuda", device < 0 ? 0 : (int)device, err, sizeof err) != 0) {
+            fprintf(stderr, "cake %s: --device %ld: %s\n", cmd, device, err);
+            return 2;
+        }
+        return 0;
+    }
+    if (has_cuda || device >= 0)
+        fprintf(stderr, "cake %s: %s; running on the CPU\n", cmd,
+                has_cuda ? "no CUDA device found" : "this build has no CUDA backend");
+    return 0;
+}
+
 int ck_cli_threads(const char *cmd, long n) {
     if (n < 0 || n > 1000000) {
         fprintf(stderr, "cake %s: --threads must be between 0 and 1000000\n", cmd);

@@ -15,6 +15,30 @@ const char *ck_supported_archs(void) { return ck_model_supported(); }
 
 int ck_set_threads(int n, char *note, size_t notelen) { return ck_cpu_threads_set(n, note, notelen); }
 
+static char default_kind[8] = "cpu";
+static int default_device;
+
+int ck_set_backend(const char *kind, int device, char *err, size_t errlen) {
+    if (strcmp(kind, "cpu") && strcmp(kind, "cuda")) return ck_err(err, errlen, "unknown backend '%s'", kind);
+    int n = ck_backend_devices(kind);
+    if (n == 0) return ck_err(err, errlen, "no %s device in this build or on this machine", kind);
+    if (device < 0 || device >= n)
+        return ck_err(err, errlen, "%s device %d does not exist (this machine has %d)", kind, device, n);
+    snprintf(default_kind, sizeof default_kind, "%s", kind);
+    default_device = device;
+    return 0;
+}
+
+int ck_backend_count(const char *kind) { return ck_backend_devices(kind); }
+
+const char *ck_backends_built(void) {
+#ifdef CK_HAVE_CUDA
+    return "cpu,cuda";
+#else
+    return "cpu";
+#endif
+}
+
 static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
     char path[4096];
     if (ck_path_join(path, sizeof path, dir, "tokenizer.json", err, errlen) != 0) return -1;
@@ -30,7 +54,9 @@ static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errle
 static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, char *err, size_t errlen) {
     ck_range r = {0, INT64_MAX, 1, 1};
     if (o && o->partial) r = (ck_range){o->first_layer, o->last_layer, o->embed != 0, o->head != 0};
-    if (ck_backend_create(o && o->backend ? o->backend : "cpu", o ? o->device : 0, &e->be, err, errlen) != 0)
+    int named = o && o->backend;
+    if (ck_backend_create(named ? o->backend : default_kind, named ? o->device : default_device, &e->be, err,
+                          errlen) != 0)
         return -1;
     ck_config cfg; /* the whole-model range needs the layer count first */
     if (!(o && o->partial)) {

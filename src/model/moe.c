@@ -82,8 +82,10 @@ int ck_moe_scratch_init(const ck_model *m, ck_moe_scratch *sc, char *err, size_t
     sc->w = malloc(CK_CHUNK * K * sizeof(float));
     sc->choice = malloc(CK_CHUNK * K * sizeof(int32_t));
     sc->choice_w = malloc(CK_CHUNK * K * sizeof(float));
+    sc->dev_choice = be->alloc(be, CK_CHUNK * K * sizeof(int32_t));
+    sc->dev_choice_w = be->alloc(be, CK_CHUNK * K * sizeof(float));
     if (!sc->logits || !sc->in || !sc->out || !sc->acc || !sc->host_logits || !sc->rows || !sc->w || !sc->choice ||
-        !sc->choice_w) {
+        !sc->choice_w || !sc->dev_choice || !sc->dev_choice_w) {
         ck_moe_scratch_free(m, sc);
         return ck_err(err, errlen, "out of memory");
     }
@@ -92,8 +94,8 @@ int ck_moe_scratch_init(const ck_model *m, ck_moe_scratch *sc, char *err, size_t
 
 void ck_moe_scratch_free(const ck_model *m, ck_moe_scratch *sc) {
     ck_backend *be = m->be;
-    float *dev[] = {sc->logits, sc->in, sc->out, sc->acc};
-    for (size_t i = 0; i < 4; i++)
+    void *dev[] = {sc->logits, sc->in, sc->out, sc->acc, sc->dev_choice, sc->dev_choice_w};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) be->free(be, dev[i]);
     free(sc->host_logits);
     free(sc->rows);
@@ -103,39 +105,13 @@ void ck_moe_scratch_free(const ck_model *m, ck_moe_scratch *sc) {
     memset(sc, 0, sizeof *sc);
 }
 
-/* Top-k of softmax(logits[E]) per row (ties to the lower index), renormalized when asked. */
-static void route(const ck_moe_w *w, ck_moe_scratch *sc, size_t T) {
-    size_t E = w->n_experts, K = w->top_k;
-    for (size_t t = 0; t < T; t++) {
-        const float *l = sc->host_logits + t * E;
-        double mx = l[0], sum = 0;
-        for (size_t e = 1; e < E; e++) mx = l[e] > mx ? l[e] : mx;
-        for (size_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
-        int32_t *ch = sc->choice + t * K;
-        float *cw = sc->choice_w + t * K;
-        double picked = 0;
-        for (size_t k = 0; k < K; k++) {
-            int32_t best = -1;
-            for (size_t e = 0; e < E; e++) {
-                int taken = 0;
-                for (size_t j = 0; j < k; j++) taken |= ch[j] == (int32_t)e;
-                if (!taken && (best < 0 || l[e] > l[best])) best = (int32_t)e;
-            }
-            ch[k] = best;
-            cw[k] = (float)(exp((double)l[best] - mx) / sum);
-            picked += cw[k];
-        }
-        if (w->norm_topk)
-            for (size_t k = 0; k < K; k++) cw[k] = (float)(cw[k] / picked);
-    }
-}
-
 void ck_moe_forward(const ck_model *m, ck_ws *ws, const ck_moe_w *w, ck_moe_scratch *sc, size_t T) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size, E = w->n_experts, K = w->top_k;
     be->matmul(be, sc->logits, ws->xn, &w->router, NULL, T); /* logits [T, E] */
-    be->download(be, sc->host_logits, sc->logits, T * E * sizeof(float));
-    route(w, sc, T);
+    be->moe_route(be, sc->dev_choice, sc->dev_choice_w, sc->logits, T, E, K, w->norm_topk);
+    be->download(be, sc->choice, sc->dev_choice, T * K * sizeof(int32_t));
+    be->download(be, sc->choice_w, sc->dev_choice_w, T * K * sizeof(float));
     be->zero(be, sc->acc, T * d);
     for (size_t e = 0; e < E; e++) {
         size_t n = 0;

@@ -1,7 +1,8 @@
 /* moe.h — the sparse mixture-of-experts MLP of Qwen3-MoE and Qwen3.5-MoE: a router picks the top-k
  * experts per token from softmax(router(x)) (renormalized over the k when norm_topk), each expert is a
  * gated MLP, and an optional shared expert is added scaled by sigmoid(shared_gate(x)). Routing runs on
- * the host (the router logits are small); the experts run through the backend on the rows routed to
+ * the backend (its moe_route op); the chosen experts and weights come back to the host, which groups
+ * the rows per expert; the experts run through the backend on the rows routed to
  * them, gathered into a contiguous block, so prefill batches every expert's rows. */
 #ifndef CK_MODEL_MOE_H
 #define CK_MODEL_MOE_H
@@ -28,6 +29,8 @@ typedef struct ck_moe_scratch {
     float *w;               /* host [CK_CHUNK * top_k] their routing weights */
     int32_t *choice;        /* host [CK_CHUNK, top_k] chosen experts */
     float *choice_w;        /* host [CK_CHUNK, top_k] their weights */
+    int32_t *dev_choice;    /* backend [CK_CHUNK, top_k]: moe_route's output, downloaded into choice */
+    float *dev_choice_w;    /* backend [CK_CHUNK, top_k] */
     size_t n_experts, top_k;
 } ck_moe_scratch;
 

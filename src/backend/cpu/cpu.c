@@ -349,6 +349,15 @@ static void cpu_rmsnorm_gated(ck_backend *b, float *y, const float *x, const flo
     for (size_t r = 0; r < rows; r++) ck_rmsnorm_gated_ref(y + r * n, x + r * n, z + r * n, w, n, eps);
 }
 
+static void cpu_moe_route(ck_backend *b, int32_t *choice, float *weight, const float *logits, size_t T, size_t E,
+                          size_t K, int norm) {
+    if (E == 0 || K == 0 || K > E) {
+        ck_backend_fail(b, "moe_route: top-%zu of %zu experts", K, E);
+        return;
+    }
+    for (size_t t = 0; t < T; t++) ck_moe_route_ref(choice + t * K, weight + t * K, logits + t * E, E, K, norm);
+}
+
 static void cpu_destroy(ck_backend *b) { free(b); }
 
 static const ck_backend cpu_template = {
@@ -384,6 +393,7 @@ static const ck_backend cpu_template = {
     .gdn_gates = cpu_gdn_gates,
     .gated_delta = cpu_gated_delta,
     .rmsnorm_gated = cpu_rmsnorm_gated,
+    .moe_route = cpu_moe_route,
 };
 
 int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen) {

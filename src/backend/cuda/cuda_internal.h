@@ -1,5 +1,5 @@
 /* cuda_internal.h — what the CUDA backend's files share: the instance state, the error helpers and the
- * op entry points each .cu file implements. Included only by src/backend/cuda/*.cu (CUDA C++).
+ * op entry points each .cu file implements. Included only by the .cu files of src/backend/cuda (CUDA C++).
  * Invariants: every op is queued on the instance's one stream, so ops run in call order and scratch
  * buffers can be reused by the next op without waiting; a failure is recorded once (sticky, see
  * backend.h) and reported by sync; device-side checks (check_finite) write the instance's flag block,

@@ -1,0 +1,74 @@
+#!/bin/sh
+# run.sh — the GPU test suite, on a machine with an NVIDIA GPU and nvcc (CI has none; run it whenever the
+# CUDA code changes and paste its summary into the change's note):
+#   tests/gpu/run.sh [DEPS]    DEPS: a folder of .debs from `tools/gpu-deps.sh fetch DEPS`, for a machine
+#                              without our -dev libraries (they are unpacked there and put on the paths)
+# Builds cake with the CUDA backend (CK_CUDA=ON) into build-gpu, then runs
+#   1. test_backend on the CUDA backend (every op against double-precision references),
+#   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c),
+#   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
+#      holding the rest must give the greedy text of single-node runs,
+# and prints a summary table. Exit status: 0 when everything passed. Logs go to $LOGS (default
+# build-gpu/logs). Environment: CK_TEST_DEVICE (default 0), JOBS (build jobs).
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$(pwd)
+if [ -n "$1" ]; then . "$ROOT/tools/gpu-deps.sh" env "$1" > /dev/null || exit 1; fi
+B=$ROOT/build-gpu
+LOGS=${LOGS:-$B/logs}
+DEV=${CK_TEST_DEVICE:-0}
+mkdir -p "$LOGS"
+cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCK_CUDA=ON > "$LOGS/cmake.log" 2>&1 &&
+    cmake --build "$B" -j "${JOBS:-$(nproc)}" > "$LOGS/build.log" 2>&1
+if [ $? != 0 ]; then
+    echo "build failed:"; tail -n 40 "$LOGS/cmake.log" "$LOGS/build.log"; exit 1
+fi
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
+fail=0
+row() { printf '%-22s %-6s %s\n' "$1" "$2" "$3"; }
+summary=$(mktemp)
+
+CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_backend" > "$LOGS/test_backend.log" 2>&1
+rc=$?
+worst=$(grep "worst" "$LOGS/test_backend.log" | sort -g -k6 | tail -n 1 | awk '{print $1 " " $6}')
+checks=$(tail -n 1 "$LOGS/test_backend.log")
+[ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+row test_backend "$st" "$checks; worst err/mag: $worst" >> "$summary"
+
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi3-s olmo2-s exaone4-s gemma3-s \
+    qwen3moe-s qwen3_5moe-s falcon3-s qwen3moe-mixed-s; do
+    [ -d "tests/data/$m" ] || continue
+    CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_models" "$m" > "$LOGS/model-$m.log" 2>&1
+    rc=$?
+    s=$(grep "^summary $m " "$LOGS/model-$m.log" | cut -d' ' -f3-)
+    [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+    row "$m" "$st" "${s:-no summary (see $LOGS/model-$m.log)}" >> "$summary"
+done
+
+# cluster: CUDA worker (layers 0-1) + CPU master (embedding, layers 2-3, head) against single-node runs
+M=$B/data-gpu-tiny
+mkdir -p "$M" && cp tests/data/qwen3-tiny/*.json tests/data/qwen3-tiny/*.safetensors "$M/"
+PORT=$((21000 + $$ % 20000))
+printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.0-1"\n' $PORT > "$B/topo-gpu.yml"
+"$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu > "$LOGS/single-cpu.txt" 2> "$LOGS/single-cpu.err"
+"$B/cake" run "$M" "Hello" --temperature 0 -n 24 --device "$DEV" > "$LOGS/single-cuda.txt" 2> "$LOGS/single-cuda.err"
+"$B/cake" run "$M" --name w1 --topology "$B/topo-gpu.yml" --address "127.0.0.1:$PORT" --device "$DEV" \
+    2> "$LOGS/worker.log" &
+wpid=$!
+i=0; while ! grep -q "listening on" "$LOGS/worker.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+"$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --topology "$B/topo-gpu.yml" > "$LOGS/cluster.txt" \
+    2> "$LOGS/cluster.err"
+rc=$?
+kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
+if [ $rc = 0 ] && [ -s "$LOGS/cluster.txt" ] && cmp -s "$LOGS/cluster.txt" "$LOGS/single-cpu.txt" &&
+    cmp -s "$LOGS/cluster.txt" "$LOGS/single-cuda.txt"; then
+    row "cluster cuda+cpu" ok "greedy text of the CUDA-worker + CPU-master cluster = single-node CPU = single-node CUDA" >> "$summary"
+else
+    fail=1
+    row "cluster cuda+cpu" FAIL "rc $rc; see $LOGS/cluster.txt, single-cpu.txt, single-cuda.txt, worker.log" >> "$summary"
+fi
+
+echo "== GPU suite summary (device $DEV) =="
+cat "$summary"
+rm -f "$summary"
+[ $fail = 0 ] && echo "GPU suite: all passed" || echo "GPU suite: FAILURES (logs in $LOGS)"
+exit $fail
