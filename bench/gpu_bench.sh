@@ -14,9 +14,11 @@ echo "weights: $bytes bytes read per decoded token (tied head counted once)"
 long=$(python3 -c "print(' '.join(['the quick brown fox jumps over the lazy dog'] * 57))")
 for i in 1 2 3; do
     echo "-- tg128 run $i"
-    "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | grep -E "prompt:|generated:|time:"
+    "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 4
 done
+echo "-- tg128 without CUDA graphs (CK_CUDA_GRAPHS=0)"
+CK_CUDA_GRAPHS=0 "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 4
 for i in 1 2 3; do
     echo "-- pp512 run $i"
-    "$CAKE" run "$DIR" "$long" --raw --temperature 0 -n 1 --ctx 1024 2>&1 >/dev/null | grep -E "prompt:|time:"
+    "$CAKE" run "$DIR" "$long" --raw --temperature 0 -n 1 --ctx 1024 2>&1 >/dev/null | tail -n 4
 done

@@ -72,8 +72,12 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
     }
     dim3 grid((unsigned)a->n_heads, (unsigned)a->T);
     size_t smem = (a->head_dim + TILE + 32) * sizeof(float);
-    attn_kernel<<<grid, TILE, smem, ck_cu(b)->st>>>(a->q, a->k_cache, a->v_cache, a->out, a->pos, (int)a->n_heads,
-                                                    (int)a->n_kv_heads, (int)a->head_dim, a->scale, (int)a->window,
-                                                    a->softcap);
-    ck_cuda_launched(b, "attention");
+    ck_attn_args aa = *a; /* the caller's struct may be gone when a queued launch runs */
+    ck_cuda_run(b, "attention", [=](cudaStream_t st) {
+        attn_kernel<<<grid, TILE, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,
+                                              (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window,
+                                              aa.softcap);
+        ck_cuda_launched(b, "attention");
+    }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
+       aa.window, aa.softcap);
 }

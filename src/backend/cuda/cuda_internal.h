@@ -4,7 +4,13 @@
  * buffers can be reused by the next op without waiting; a failure is recorded once (sticky, see
  * backend.h) and reported by sync; device-side checks (check_finite) write the instance's flag block,
  * which sync reads and clears. Host arrays an op takes (ids, rows, weights) are staged into `args`
- * by a stream-ordered copy before the kernel that reads them. */
+ * by a stream-ordered copy before the kernel that reads them.
+ * Graphs (graph.cu): unless CK_CUDA_GRAPHS=0, ops are not launched when called but queued as closures
+ * with a key (the op's name and every value the closure captures); the queue runs at the next flush
+ * (sync, download, alloc/free, weight changes, scratch growth). A queue whose key sequence was seen
+ * before replays its instantiated CUDA graph: a decode step is one graph launch. Host arrays of queued ops
+ * are copied into a pinned arena at call time (same offsets for the same op sequence), and the arena is
+ * reused only after a flush has waited for the stream. */
 #ifndef CK_BACKEND_CUDA_INTERNAL_H
 #define CK_BACKEND_CUDA_INTERNAL_H
 
@@ -13,9 +19,12 @@ extern "C" {
 }
 
 #include <cublas_v2.h>
+#include <functional>
+#include <type_traits>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <string.h>
 #include <stdint.h>
 
 /* Flags written by device-side checks; read and cleared by sync. */
@@ -26,16 +35,21 @@ typedef struct ck_cuda_flags {
     float val;
 } ck_cuda_flags;
 
+struct ck_cuda_graphs; /* graph.cu */
+
 typedef struct ck_cuda {
     int dev;
     cudaStream_t st;
     cublasHandle_t blas;
     ck_cuda_flags *flags;        /* device memory, one block */
-    void *args;                  /* device staging for host arrays, args_bytes long */
-    size_t args_bytes;
+    void *args[2];               /* device staging for host arrays (two per op), args_bytes long */
+    size_t args_bytes[2];
     void *half;                  /* device scratch: activations rounded to bf16/f16 for cuBLAS */
     size_t half_bytes;
-    char name[96];               /* "cuda:N (device name)" */
+    void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
+    void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
+    ck_cuda_graphs *g;           /* NULL: ops launch eagerly */
+    char name[96];
 } ck_cuda;
 
 static inline ck_cuda *ck_cu(ck_backend *b) { return (ck_cuda *)b->impl; }
@@ -46,8 +60,45 @@ int ck_cuda_check(ck_backend *b, cudaError_t err, const char *what);
 void ck_cuda_launched(ck_backend *b, const char *what);
 /* Device memory of at least `bytes` in *buf (grown after the stream drained); NULL on failure. */
 void *ck_cuda_scratch(ck_backend *b, void **buf, size_t *have, size_t bytes);
-/* Copies n bytes of host memory into the args staging buffer (stream-ordered); NULL on failure. */
-void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes);
+/* Copies n bytes of host memory to the device for the op being called (stream-ordered): into staging
+ * buffer `slot` (0 or 1: an op stages at most two arrays), or the pinned arena's device mirror when
+ * deferring. Returns the device address, NULL on failure. */
+void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes, int slot);
+
+/* ---- deferred execution (graph.cu) ---- */
+typedef std::function<void(cudaStream_t)> ck_cuda_op;
+int ck_cuda_graphs_init(ck_backend *b); /* 0, or -1 (then ops run eagerly) */
+void ck_cuda_graphs_free(ck_backend *b);
+/* Runs what is queued (replaying a cached graph when the keys match) and waits for the stream. */
+void ck_cuda_flush(ck_backend *b);
+void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&op);
+/* Pinned host copy of `bytes` at src for a queued op (NULL when not deferring or on failure). */
+void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes);
+void *ck_cuda_pin_dev(ck_backend *b, const void *pinned);
+
+template <typename T> static inline uint64_t ck_kw(T v) {
+    if constexpr (std::is_pointer<T>::value) return (uint64_t)(uintptr_t)v;
+    else if constexpr (std::is_same<T, float>::value) {
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        return u;
+    } else if constexpr (std::is_same<T, double>::value) {
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        return u;
+    } else return (uint64_t)v;
+}
+
+/* Runs f(stream) now, or queues it keyed by op and args (every value f captures must be among them). */
+template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {
+    ck_cuda *c = (ck_cuda *)b->impl;
+    if (!c->g) {
+        f(c->st);
+        return;
+    }
+    uint64_t key[] = {(uint64_t)(uintptr_t)op, ck_kw(args)...};
+    ck_cuda_enqueue(b, key, sizeof key / sizeof key[0], ck_cuda_op(std::forward<F>(f)));
+}
 
 /* ops, one file each concern */
 void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);

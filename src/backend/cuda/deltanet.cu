@@ -36,8 +36,10 @@ void ck_cuda_conv1d_causal(ck_backend *b, float *y, const float *x, float *state
         ck_backend_fail(b, "conv1d_causal: kernel size %zu is not supported (1..%d)", K, MAX_K);
         return;
     }
-    conv1d_kernel<<<(unsigned)((C + 127) / 128), 128, 0, ck_cu(b)->st>>>(y, x, state, w, T, C, (int)K, silu);
-    ck_cuda_launched(b, "conv1d_causal");
+    ck_cuda_run(b, "conv1d_causal", [=](cudaStream_t st) {
+        conv1d_kernel<<<(unsigned)((C + 127) / 128), 128, 0, st>>>(y, x, state, w, T, C, (int)K, silu);
+        ck_cuda_launched(b, "conv1d_causal");
+    }, y, x, state, w, T, C, (int)K, silu);
 }
 
 static __global__ void __launch_bounds__(COLS) gated_delta_kernel(ck_gdn_args a) {
@@ -88,6 +90,9 @@ void ck_cuda_gated_delta(ck_backend *b, const ck_gdn_args *a) {
     }
     dim3 grid((unsigned)a->n_v_heads, (unsigned)((a->v_head_dim + COLS - 1) / COLS));
     size_t smem = (2 * a->k_head_dim + 32) * sizeof(float);
-    gated_delta_kernel<<<grid, COLS, smem, ck_cu(b)->st>>>(*a);
-    ck_cuda_launched(b, "gated_delta");
+    ck_gdn_args ga = *a;
+    ck_cuda_run(b, "gated_delta", [=](cudaStream_t st) {
+        gated_delta_kernel<<<grid, COLS, smem, st>>>(ga);
+        ck_cuda_launched(b, "gated_delta");
+    }, a->q, a->k, a->v, a->q_stride, a->k_stride, a->v_stride, a->g, a->beta, a->state, a->out, a->T, a->n_k_heads, a->n_v_heads, a->k_head_dim, a->v_head_dim, a->l2norm, a->q_scale, smem);
 }

@@ -1,22 +1,33 @@
 /* gemm.cu — prefill matmuls (T > the GEMV limit) through cuBLAS: y[T, n_out] = x[T, n_in] . W^T with W in
- * its stored dtype and f32 accumulation (CUBLAS_COMPUTE_32F, no TF32). For bf16/f16 weights the f32
- * activations are rounded to the weight's type first (tensor cores take both operands in one type):
- * that rounding (2^-9 relative for bf16) is the GPU path's documented precision loss. f16 activations are
- * clamped to the f16 range. f32 weights multiply f32 activations as they are.
- * Row-major y = x W^T is column-major C[n_out, T] = op(A)=W^T-as-stored ... i.e. gemm(T, N) with A = W
- * (lda n_in), B = x (ldb n_in), C = y (ldc n_out). */
+ * its stored dtype and f32 accumulation (CUBLAS_COMPUTE_32F, no TF32).
+ * Tensor cores take both operands in one 16-bit type, and rounding the f32 activations to bf16 would cost
+ * 2^-8 relative per product (enough to move the fixtures' logits by 0.1-4). So for bf16/f16 weights x is
+ * split into hi = round(x) and lo = round(x - hi), both in the weight's type, and y = W.hi + W.lo (two
+ * GEMMs, the second with beta = 1): what is left out is about 2^-16 |x| per product, as close as f32
+ * accumulation gets. f16 parts are clamped to the f16 range. f32 weights multiply f32 activations as they
+ * are. Row-major y = x W^T is the column-major product C[n_out, T] = op(A) B with A = W (lda n_in,
+ * transposed), B = x (ldb n_in), C = y (ldc n_out). */
 #include "backend/cuda/cuda_internal.h"
 
 #include <cuda_bf16.h>
 
-static __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = __float2bfloat16_rn(src[i]);
+/* hi[i] = bf16(x[i]), lo[i] = bf16(x[i] - hi[i]) */
+static __global__ void split_bf16_kernel(__nv_bfloat16 *hi, __nv_bfloat16 *lo, const float *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float x = src[i];
+        __nv_bfloat16 h = __float2bfloat16_rn(x);
+        hi[i] = h;
+        lo[i] = __float2bfloat16_rn(x - __bfloat162float(h));
+    }
 }
 
-static __global__ void to_f16_kernel(__half *dst, const float *src, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = __float2half_rn(fminf(fmaxf(src[i], -65504.0f), 65504.0f));
+static __global__ void split_f16_kernel(__half *hi, __half *lo, const float *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float x = fminf(fmaxf(src[i], -65504.0f), 65504.0f);
+        __half h = __float2half_rn(x);
+        hi[i] = h;
+        lo[i] = __float2half_rn(x - __half2float(h));
+    }
 }
 
 static const char *blas_str(cublasStatus_t s) {
@@ -38,31 +49,36 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
         ck_backend_fail(b, "matmul: %zu rows is too many", T);
         return -1;
     }
-    const void *B = x;
+    const void *B = x, *B2 = NULL;
     cudaDataType_t ty = CUDA_R_32F;
-    if (W->dtype == CK_BF16 || W->dtype == CK_F16) {
-        void *h = ck_cuda_scratch(b, &c->half, &c->half_bytes, n * 2);
+    ck_dtype dt = W->dtype;
+    const void *Wd = W->data;
+    if (dt == CK_BF16 || dt == CK_F16) {
+        char *h = (char *)ck_cuda_scratch(b, &c->half, &c->half_bytes, n * 4);
         if (!h) return -1;
-        if (W->dtype == CK_BF16) {
-            to_bf16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, c->st>>>((__nv_bfloat16 *)h, x, n);
-            ty = CUDA_R_16BF;
-        } else {
-            to_f16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, c->st>>>((__half *)h, x, n);
-            ty = CUDA_R_16F;
+        B = h, B2 = h + n * 2;
+        ty = dt == CK_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    } else if (dt != CK_F32) {
+        ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(dt));
+        return -1;
+    }
+    cublasHandle_t blas = c->blas;
+    ck_cuda_run(b, "gemm", [=](cudaStream_t st) {
+        if (dt == CK_BF16)
+            split_bf16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, st>>>((__nv_bfloat16 *)B, (__nv_bfloat16 *)B2, x, n);
+        else if (dt == CK_F16)
+            split_f16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, st>>>((__half *)B, (__half *)B2, x, n);
+        if (B2) ck_cuda_launched(b, "matmul (splitting activations)");
+        const float one = 1.0f, zero = 0.0f;
+        for (int part = 0; part < (B2 ? 2 : 1); part++) {
+            cublasStatus_t s = cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_out, (int)T, (int)n_in, &one, Wd, ty,
+                                            (int)n_in, part ? B2 : B, ty, (int)n_in, part ? &one : &zero, y, CUDA_R_32F,
+                                            (int)n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            if (s != CUBLAS_STATUS_SUCCESS) {
+                ck_backend_fail(b, "matmul: cuBLAS gemm [%zu x %zu x %zu]: %s", T, n_out, n_in, blas_str(s));
+                return;
+            }
         }
-        ck_cuda_launched(b, "matmul (rounding activations)");
-        B = h;
-    } else if (W->dtype != CK_F32) {
-        ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype));
-        return -1;
-    }
-    const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t s = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_out, (int)T, (int)n_in, &one, W->data, ty,
-                                    (int)n_in, B, ty, (int)n_in, &zero, y, CUDA_R_32F, (int)n_out, CUBLAS_COMPUTE_32F,
-                                    CUBLAS_GEMM_DEFAULT);
-    if (s != CUBLAS_STATUS_SUCCESS) {
-        ck_backend_fail(b, "matmul: cuBLAS gemm [%zu x %zu x %zu]: %s", T, n_out, n_in, blas_str(s));
-        return -1;
-    }
+    }, y, x, Wd, B, B2, n, n_out, n_in, T, (int)dt, (int)ty, blas);
     return 0;
 }

@@ -104,9 +104,11 @@ static void gemv(ck_backend *b, float *y, const float *x, const void *Wd, const 
     const int P = wt<W>::per16;
     int vec = n_in % P == 0 && ((uintptr_t)Wd & 15) == 0 && ((uintptr_t)x & 15) == 0;
     unsigned blocks = (unsigned)((n_out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
-    gemv_kernel<W><<<blocks, 32 * ROWS_PER_BLOCK, 0, ck_cu(b)->st>>>(y, x, (const W *)Wd, bias, (int)n_in,
-                                                                      (int)n_out, (int)T, vec);
-    ck_cuda_launched(b, "matmul (gemv)");
+    const W *w = (const W *)Wd;
+    ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
+        gemv_kernel<W><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(y, x, w, bias, (int)n_in, (int)n_out, (int)T, vec);
+        ck_cuda_launched(b, "matmul (gemv)");
+    }, y, x, w, bias, n_in, n_out, T, vec, (int)sizeof(W), P);
 }
 
 void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
@@ -117,10 +119,11 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         return;
     }
     if (T > CK_CUDA_GEMV_MAX_T) {
-        if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias) {
-            add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, ck_cu(b)->st>>>(y, bias, T, n_out);
-            ck_cuda_launched(b, "matmul bias");
-        }
+        if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
+            ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
+                add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
+                ck_cuda_launched(b, "matmul bias");
+            }, y, bias, T, n_out);
         return;
     }
     switch (W->dtype) {
@@ -144,15 +147,19 @@ static __global__ void embed_kernel(float *y, const W *E, const int32_t *ids, si
 void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale) {
     size_t d = E->shape[1];
     if (b->failed || T == 0) return;
-    const int32_t *dids = (const int32_t *)ck_cuda_stage(b, ids, T * sizeof *ids);
+    const int32_t *dids = (const int32_t *)ck_cuda_stage(b, ids, T * sizeof *ids, 0);
     if (!dids) return;
     unsigned g = ck_cuda_blocks(T * d, 256);
-    cudaStream_t st = ck_cu(b)->st;
-    switch (E->dtype) {
-    case CK_F32: embed_kernel<float><<<g, 256, 0, st>>>(y, (const float *)E->data, dids, d, T, scale); break;
-    case CK_BF16: embed_kernel<bf16_t><<<g, 256, 0, st>>>(y, (const bf16_t *)E->data, dids, d, T, scale); break;
-    case CK_F16: embed_kernel<f16_t><<<g, 256, 0, st>>>(y, (const f16_t *)E->data, dids, d, T, scale); break;
-    default: ck_backend_fail(b, "embedding: no CUDA kernel for dtype %s", ck_dtype_name(E->dtype)); return;
+    ck_dtype dt = E->dtype;
+    const void *e = E->data;
+    if (dt != CK_F32 && dt != CK_BF16 && dt != CK_F16) {
+        ck_backend_fail(b, "embedding: no CUDA kernel for dtype %s", ck_dtype_name(dt));
+        return;
     }
-    ck_cuda_launched(b, "embed");
+    ck_cuda_run(b, "embed", [=](cudaStream_t st) {
+        if (dt == CK_F32) embed_kernel<float><<<g, 256, 0, st>>>(y, (const float *)e, dids, d, T, scale);
+        else if (dt == CK_BF16) embed_kernel<bf16_t><<<g, 256, 0, st>>>(y, (const bf16_t *)e, dids, d, T, scale);
+        else embed_kernel<f16_t><<<g, 256, 0, st>>>(y, (const f16_t *)e, dids, d, T, scale);
+        ck_cuda_launched(b, "embed");
+    }, y, e, dids, d, T, scale, (int)dt, g);
 }

@@ -36,6 +36,7 @@ void ck_cuda_launched(ck_backend *b, const char *what) { ck_cuda_check(b, cudaGe
 void *ck_cuda_scratch(ck_backend *b, void **buf, size_t *have, size_t bytes) {
     if (bytes <= *have && *buf) return *buf;
     ck_cuda *c = ck_cu(b);
+    ck_cuda_flush(b); /* queued ops may use the old buffer */
     size_t want = bytes < 4096 ? 4096 : bytes + bytes / 2;
     if (*buf) {
         cudaStreamSynchronize(c->st); /* earlier ops may still read the old buffer */
@@ -50,9 +51,18 @@ void *ck_cuda_scratch(ck_backend *b, void **buf, size_t *have, size_t bytes) {
     return *buf;
 }
 
-void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes) {
+void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes, int slot) {
     ck_cuda *c = ck_cu(b);
-    void *d = ck_cuda_scratch(b, &c->args, &c->args_bytes, bytes);
+    if (c->g) { /* pinned copy now, device copy queued */
+        void *p = ck_cuda_pin(b, host, bytes);
+        if (!p) return NULL;
+        void *d = ck_cuda_pin_dev(b, p);
+        ck_cuda_run(b, "stage", [=](cudaStream_t st) {
+            ck_cuda_check(b, cudaMemcpyAsync(d, p, bytes, cudaMemcpyHostToDevice, st), "staging host arguments");
+        }, d, p, bytes);
+        return d;
+    }
+    void *d = ck_cuda_scratch(b, &c->args[slot], &c->args_bytes[slot], bytes);
     if (!d) return NULL;
     if (ck_cuda_check(b, cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, c->st), "staging host arguments"))
         return NULL;
@@ -65,6 +75,7 @@ static void *cu_alloc(ck_backend *b, size_t bytes) {
     ck_cuda *c = ck_cu(b);
     void *p = NULL;
     cudaSetDevice(c->dev);
+    ck_cuda_flush(b);
     if (cudaMalloc(&p, bytes ? bytes : 16) != cudaSuccess) {
         cudaGetLastError(); /* an allocation failure is reported by the NULL, not kept sticky */
         return NULL;
@@ -78,17 +89,27 @@ static void *cu_alloc(ck_backend *b, size_t bytes) {
 
 static void cu_free(ck_backend *b, void *p) {
     cudaSetDevice(ck_cu(b)->dev);
-    if (p) cudaFree(p); /* waits for the device: no queued op still reads p */
+    ck_cuda_flush(b);   /* queued ops may read p */
+    if (p) cudaFree(p); /* waits for the device */
 }
 
 static void cu_upload(ck_backend *b, void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
+    if (ck_cu(b)->g) {
+        void *p = ck_cuda_pin(b, src, bytes);
+        if (p)
+            ck_cuda_run(b, "upload", [=](cudaStream_t st) {
+                ck_cuda_check(b, cudaMemcpyAsync(dst, p, bytes, cudaMemcpyHostToDevice, st), "upload");
+            }, dst, p, bytes);
+        return;
+    }
     ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ck_cu(b)->st), "upload");
 }
 
 static void cu_download(ck_backend *b, void *dst, const void *src, size_t bytes) {
     ck_cuda *c = ck_cu(b);
     if (!bytes) return;
+    ck_cuda_flush(b);
     if (ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->st), "download")) {
         memset(dst, 0, bytes);
         return;
@@ -98,12 +119,16 @@ static void cu_download(ck_backend *b, void *dst, const void *src, size_t bytes)
 
 static void cu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
-    ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ck_cu(b)->st), "copy");
+    ck_cuda_run(b, "copy", [=](cudaStream_t st) {
+        ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, st), "copy");
+    }, dst, src, bytes);
 }
 
 static void cu_clear(ck_backend *b, void *dst, size_t bytes) {
     if (!bytes) return;
-    ck_cuda_check(b, cudaMemsetAsync(dst, 0, bytes, ck_cu(b)->st), "clear");
+    ck_cuda_run(b, "clear", [=](cudaStream_t st) {
+        ck_cuda_check(b, cudaMemsetAsync(dst, 0, bytes, st), "clear");
+    }, dst, bytes);
 }
 
 /* ---- weights ---- */
@@ -126,6 +151,7 @@ static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errl
     bytes = (size_t)rows * rb;
     void *d = NULL;
     cudaSetDevice(c->dev);
+    ck_cuda_flush(b);
     cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
     if (e == cudaSuccess) e = cudaMemcpy(d, w->data, bytes, cudaMemcpyHostToDevice);
     if (e != cudaSuccess) {
@@ -139,6 +165,7 @@ static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errl
 
 static void cu_release_weight(ck_backend *b, ck_tensor *w) {
     cudaSetDevice(ck_cu(b)->dev);
+    ck_cuda_flush(b);
     if (w->data) cudaFree((void *)w->data);
     w->data = NULL;
 }
@@ -173,13 +200,17 @@ void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag) {
     if (b->failed || n == 0) return;
     unsigned g = ck_cuda_blocks(n, 256);
     if (g > 1024) g = 1024;
-    finite_kernel<<<g, 256, 0, c->st>>>(c->flags, x, n, tag);
-    ck_cuda_launched(b, "check_finite");
+    ck_cuda_flags *f = c->flags;
+    ck_cuda_run(b, "check_finite", [=](cudaStream_t st) {
+        finite_kernel<<<g, 256, 0, st>>>(f, x, n, tag);
+        ck_cuda_launched(b, "check_finite");
+    }, f, x, n, tag, g);
 }
 
 static int cu_sync(ck_backend *b, int *tag, char *err, size_t errlen) {
     ck_cuda *c = ck_cu(b);
     cudaSetDevice(c->dev);
+    ck_cuda_flush(b);
     ck_cuda_check(b, cudaStreamSynchronize(c->st), "device");
     ck_cuda_flags f;
     if (!ck_cuda_check(b, cudaMemcpy(&f, c->flags, sizeof f, cudaMemcpyDeviceToHost), "reading the check flags") &&
@@ -206,10 +237,14 @@ static void cu_destroy(ck_backend *b) {
     ck_cuda *c = ck_cu(b);
     if (c) {
         cudaSetDevice(c->dev);
+        ck_cuda_graphs_free(b);
         if (c->st) cudaStreamSynchronize(c->st);
+        if (c->dargs) cudaFree(c->dargs);
+        if (c->blas_ws) cudaFree(c->blas_ws);
         if (c->blas) cublasDestroy(c->blas);
         if (c->flags) cudaFree(c->flags);
-        if (c->args) cudaFree(c->args);
+        for (int i = 0; i < 2; i++)
+            if (c->args[i]) cudaFree(c->args[i]);
         if (c->half) cudaFree(c->half);
         if (c->st) cudaStreamDestroy(c->st);
         free(c);
@@ -289,10 +324,15 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
         cu_destroy(b);
         return fmt_err(err, errlen, "CUDA device %d: %s", device, cudaGetErrorString(e));
     }
-    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS) {
+    const size_t ws_bytes = 32u << 20;
+    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS ||
+        cudaMalloc(&c->blas_ws, ws_bytes) != cudaSuccess ||
+        cublasSetWorkspace(c->blas, c->blas_ws, ws_bytes) != CUBLAS_STATUS_SUCCESS) {
+        cudaGetLastError();
         cu_destroy(b);
         return fmt_err(err, errlen, "CUDA device %d: cuBLAS could not start", device);
     }
+    ck_cuda_graphs_init(b);
     snprintf(c->name, sizeof c->name, "cuda");
     b->name = c->name;
     *out = b;

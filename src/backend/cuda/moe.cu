@@ -36,6 +36,8 @@ void ck_cuda_moe_route(ck_backend *b, int32_t *choice, float *weight, const floa
         ck_backend_fail(b, "moe_route: top-%zu of %zu experts", K, E);
         return;
     }
-    route_kernel<<<(unsigned)((T + 63) / 64), 64, 0, ck_cu(b)->st>>>(choice, weight, logits, T, E, K, norm);
-    ck_cuda_launched(b, "moe_route");
+    ck_cuda_run(b, "moe_route", [=](cudaStream_t st) {
+        route_kernel<<<(unsigned)((T + 63) / 64), 64, 0, st>>>(choice, weight, logits, T, E, K, norm);
+        ck_cuda_launched(b, "moe_route");
+    }, choice, weight, logits, T, E, K, norm);
 }

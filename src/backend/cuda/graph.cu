@@ -1,0 +1,163 @@
+/* graph.cu — deferred execution of the CUDA backend's ops as cached CUDA graphs (see cuda_internal.h).
+ * Ops queue closures and their keys; ck_cuda_flush runs the queue: a short queue (a test's single op)
+ * runs eagerly, a longer one replays the graph instantiated for the same key sequence, or is captured
+ * from the stream (cudaStreamBeginCapture), instantiated, cached (least recently used out of
+ * CK_GRAPH_CACHE) and launched. A capture that fails (an API the driver refuses inside a capture) falls
+ * back to running the closures eagerly. The flush then waits for the stream, so the pinned arena the
+ * queued copies read from can be refilled. Invariant: equal key sequences mean equal closures (every op
+ * keys every value its closure captures), so replaying a graph does what running the queue would. */
+#include "backend/cuda/cuda_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#define CK_GRAPH_CACHE 64
+#define CK_GRAPH_MIN_OPS 12
+
+struct ck_graph_entry {
+    std::vector<uint64_t> key;
+    cudaGraphExec_t exec;
+    uint64_t used;
+};
+
+struct ck_cuda_graphs {
+    std::vector<ck_cuda_op> ops;
+    std::vector<uint64_t> key;
+    std::vector<ck_graph_entry> cache;
+    uint64_t clock;
+    char *pin;          /* pinned host arena */
+    size_t pin_cap, pin_used;
+    int flushing;
+};
+
+int ck_cuda_graphs_init(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    const char *env = getenv("CK_CUDA_GRAPHS");
+    if (env && !strcmp(env, "0")) return -1;
+    c->g = new (std::nothrow) ck_cuda_graphs();
+    if (!c->g) return -1;
+    c->g->clock = 0, c->g->pin = NULL, c->g->pin_cap = c->g->pin_used = 0, c->g->flushing = 0;
+    return 0;
+}
+
+void ck_cuda_graphs_free(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    if (!c->g) return;
+    ck_cuda_flush(b);
+    for (auto &e : c->g->cache) cudaGraphExecDestroy(e.exec);
+    if (c->g->pin) cudaFreeHost(c->g->pin);
+    delete c->g;
+    c->g = NULL;
+}
+
+void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&op) {
+    ck_cuda_graphs *g = ck_cu(b)->g;
+    g->key.push_back(n);
+    g->key.insert(g->key.end(), key, key + n);
+    g->ops.push_back(std::move(op));
+}
+
+static void run_eagerly(ck_backend *b, ck_cuda_graphs *g) {
+    for (auto &op : g->ops) op(ck_cu(b)->st);
+}
+
+static ck_graph_entry *lookup(ck_cuda_graphs *g) {
+    for (auto &e : g->cache)
+        if (e.key.size() == g->key.size() && !memcmp(e.key.data(), g->key.data(), g->key.size() * sizeof(uint64_t)))
+            return &e;
+    return NULL;
+}
+
+/* Captures the queue into a graph and instantiates it; NULL when the driver refuses (then nothing ran). */
+static cudaGraphExec_t capture(ck_backend *b, ck_cuda_graphs *g) {
+    cudaStream_t st = ck_cu(b)->st;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    if (cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    int failed_before = b->failed;
+    run_eagerly(b, g);
+    cudaError_t e = cudaStreamEndCapture(st, &graph);
+    if (e == cudaSuccess && graph) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (e != cudaSuccess || !exec) {
+        cudaGetLastError();
+        if (!failed_before && b->failed) { /* an error seen only inside the capture: retry eagerly */
+            b->failed = 0;
+            b->why[0] = 0;
+        }
+        return NULL;
+    }
+    return exec;
+}
+
+static void remember(ck_cuda_graphs *g, cudaGraphExec_t exec) {
+    if (g->cache.size() >= CK_GRAPH_CACHE) {
+        size_t old = 0;
+        for (size_t i = 1; i < g->cache.size(); i++)
+            if (g->cache[i].used < g->cache[old].used) old = i;
+        cudaGraphExecDestroy(g->cache[old].exec);
+        g->cache.erase(g->cache.begin() + (long)old);
+    }
+    g->cache.push_back(ck_graph_entry{g->key, exec, ++g->clock});
+}
+
+void ck_cuda_flush(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    ck_cuda_graphs *g = c->g;
+    if (!g || g->flushing) return;
+    g->flushing = 1; /* ops may not re-enter the queue while it runs */
+    if (!g->ops.empty()) {
+        if (g->ops.size() < CK_GRAPH_MIN_OPS) {
+            run_eagerly(b, g);
+        } else {
+            ck_graph_entry *e = lookup(g);
+            cudaGraphExec_t exec = e ? e->exec : capture(b, g);
+            if (e) e->used = ++g->clock;
+            else if (exec) remember(g, exec);
+            if (exec) ck_cuda_check(b, cudaGraphLaunch(exec, c->st), "graph launch");
+            else run_eagerly(b, g);
+        }
+        g->ops.clear();
+        g->key.clear();
+    }
+    ck_cuda_check(b, cudaStreamSynchronize(c->st), "device");
+    g->pin_used = 0;
+    g->flushing = 0;
+}
+
+void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes) {
+    ck_cuda_graphs *g = ck_cu(b)->g;
+    if (!g) return NULL;
+    size_t need = (bytes + 255) / 256 * 256;
+    if (g->pin_used + need > g->pin_cap) {
+        ck_cuda_flush(b); /* queued copies read the arena: run them before it moves */
+        if (need > g->pin_cap) {
+            size_t cap = need < (1u << 20) ? (1u << 20) : need * 2;
+            ck_cuda *c = ck_cu(b);
+            if (g->pin) cudaFreeHost(g->pin);
+            if (c->dargs) cudaFree(c->dargs);
+            g->pin = NULL, c->dargs = NULL, g->pin_cap = 0;
+            if (ck_cuda_check(b, cudaMallocHost((void **)&g->pin, cap), "pinned staging") ||
+                ck_cuda_check(b, cudaMalloc(&c->dargs, cap), "staging")) {
+                if (g->pin) cudaFreeHost(g->pin);
+                g->pin = NULL;
+                return NULL;
+            }
+            g->pin_cap = cap;
+        }
+    }
+    char *p = g->pin + g->pin_used;
+    g->pin_used += need;
+    memcpy(p, src, bytes);
+    return p;
+}
+
+/* The device address mirroring pinned address p (see ck_cuda_pin). */
+void *ck_cuda_pin_dev(ck_backend *b, const void *p) {
+    ck_cuda_graphs *g = ck_cu(b)->g;
+    return (char *)ck_cu(b)->dargs + ((const char *)p - g->pin);
+}
