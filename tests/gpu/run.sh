@@ -13,7 +13,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 if [ -n "$1" ]; then . "$ROOT/tools/gpu-deps.sh" env "$1" > /dev/null || exit 1; set +u; fi
-B=$ROOT/build-gpu
+B=${BUILD:-$ROOT/build-gpu}
 LOGS=${LOGS:-$B/logs}
 DEV=${CK_TEST_DEVICE:-0}
 mkdir -p "$LOGS"

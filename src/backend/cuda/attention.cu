@@ -1,82 +1,132 @@
 /* attention.cu — causal (optionally windowed, soft-capped) attention over a layer's KV cache with grouped
  * KV heads. Row t sits at position pos[t] (device memory) and sees cache positions
- * [max(0, pos[t] + 1 - window), pos[t]]. One block of 128 threads per (query head, token row): the keys
- * are visited in tiles of 128, one key per thread (score = scale * q.k, soft-capped), with an online
- * softmax (running max and sum, f32) and each thread accumulating up to 4 output dims (head_dim <= 512).
- * The reference is the CPU backend's attention (cpu/attention.c); test_backend checks both against a
- * double-precision loop. */
+ * [max(0, pos[t] + 1 - window), pos[t]].
+ * One block of 16 warps per (query head, token row). Keys are visited in tiles of 512: each warp scores
+ * keys w, w + 16, ... (lanes split the head dims, so every K row is one coalesced read, four keys in flight
+ * per warp), the block takes the tile's max and turns the scores into exp(s - max) with an online softmax
+ * (running max and sum, f32), and each warp accumulates its keys' V rows into a partial output held in
+ * registers (lane owns dims lane, lane + 32, ...; head_dim <= 512); the partials are summed at the end.
+ * Many warps per block keep enough loads in flight for a decode step (one row, few heads), which is
+ * latency-bound rather than bandwidth-bound. The reference is the CPU backend's attention
+ * (cpu/attention.c); test_backend checks both against a double-precision loop. */
 #include "backend/cuda/cuda_internal.h"
 
-#define TILE 128
-#define MAX_DPT 4 /* output dims per thread: head_dim <= TILE * MAX_DPT */
+#define WARPS 16
+#define KTILE 512
+#define MAX_PER_LANE 16 /* head_dim <= 32 * MAX_PER_LANE */
 
-static __global__ void __launch_bounds__(TILE)
+template <int PL>
+static __global__ void __launch_bounds__(WARPS * 32)
 attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
             const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap) {
-    extern __shared__ float sm[]; /* q [hd], p [TILE], red [32] */
-    float *qs = sm, *ps = sm + hd, *red = ps + TILE;
-    int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x, kvh = h / (nh / nkv);
+    extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd] */
+    float *sc = sm, *red = sm + KTILE, *part = red + 32;
+    int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    int kvh = h / (nh / nkv);
     int p = pos[t], start = window > 0 && p + 1 > window ? p + 1 - window : 0;
     size_t kv_row = (size_t)nkv * hd;
-    const float *qr = q + ((size_t)t * nh + h) * hd;
-    for (int i = tid; i < hd; i += TILE) qs[i] = qr[i];
-    __syncthreads();
-    float m = -INFINITY, l = 0.0f, acc[MAX_DPT];
+    const float *qr = q + ((size_t)t * nh + h) * hd, *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
+    float qv[PL], o[PL];
 #pragma unroll
-    for (int k = 0; k < MAX_DPT; k++) acc[k] = 0.0f;
-    for (int j0 = start; j0 <= p; j0 += TILE) {
-        int j = j0 + tid;
-        float s = -INFINITY;
-        if (j <= p) {
-            const float *kr = kc + (size_t)j * kv_row + (size_t)kvh * hd;
-            float d = 0.0f;
-            for (int i = 0; i < hd; i++) d += qs[i] * kr[i];
-            s = d * scale;
-            if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-        }
-        float mt = ck_block_max(s, red), mn = fmaxf(m, mt);
-        float e = j <= p ? expf(s - mn) : 0.0f;
-        __syncthreads();
-        ps[tid] = e;
-        float lt = ck_block_sum(e, red); /* its barriers also publish ps */
-        float corr = expf(m - mn);       /* 0 on the first tile (m = -inf) */
-        l = l * corr + lt;
-        int n = p - j0 + 1 < TILE ? p - j0 + 1 : TILE;
-#pragma unroll
-        for (int k = 0; k < MAX_DPT; k++) {
-            int d = tid + k * TILE;
-            if (d >= hd) break;
-            float a = acc[k] * corr;
-            const float *vr = vc + (size_t)j0 * kv_row + (size_t)kvh * hd + d;
-            for (int jj = 0; jj < n; jj++) a += ps[jj] * vr[(size_t)jj * kv_row];
-            acc[k] = a;
-        }
-        m = mn;
-        __syncthreads(); /* ps is rewritten by the next tile */
+    for (int k = 0; k < PL; k++) {
+        int d = lane + 32 * k;
+        qv[k] = d < hd ? qr[d] : 0.0f;
+        o[k] = 0.0f;
     }
-    float *o = out + ((size_t)t * nh + h) * hd;
+    float m = -INFINITY, l = 0.0f;
+    for (int j0 = start; j0 <= p; j0 += KTILE) {
+        int n = p - j0 + 1 < KTILE ? p - j0 + 1 : KTILE;
+        /* scores: four keys per warp in flight */
+        for (int jj = w; jj < n; jj += 4 * WARPS) {
+            float s[4];
 #pragma unroll
-    for (int k = 0; k < MAX_DPT; k++) {
-        int d = tid + k * TILE;
-        if (d < hd) o[d] = acc[k] / l;
+            for (int u = 0; u < 4; u++) {
+                int j = jj + u * WARPS;
+                s[u] = 0.0f;
+                if (j < n) {
+                    const float *kr = kb + (size_t)(j0 + j) * kv_row;
+#pragma unroll
+                    for (int k = 0; k < PL; k++) {
+                        int d = lane + 32 * k;
+                        if (d < hd) s[u] += qv[k] * kr[d];
+                    }
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int j = jj + u * WARPS;
+                float v = ck_warp_sum(s[u]) * scale;
+                if (softcap > 0.0f) v = softcap * tanhf(v / softcap);
+                if (lane == 0 && j < n) sc[j] = v;
+            }
+        }
+        __syncthreads();
+        float mt = -INFINITY;
+        for (int j = threadIdx.x; j < n; j += WARPS * 32) mt = fmaxf(mt, sc[j]);
+        mt = ck_block_max(mt, red);
+        float mn = fmaxf(m, mt), lt = 0.0f;
+        for (int j = threadIdx.x; j < n; j += WARPS * 32) {
+            float e = expf(sc[j] - mn);
+            sc[j] = e;
+            lt += e;
+        }
+        lt = ck_block_sum(lt, red); /* its barriers also publish sc */
+        float corr = expf(m - mn);  /* 0 on the first tile (m = -inf) */
+        l = l * corr + lt;
+        m = mn;
+#pragma unroll
+        for (int k = 0; k < PL; k++) o[k] *= corr;
+#pragma unroll 4
+        for (int j = w; j < n; j += WARPS) {
+            float e = sc[j];
+            const float *vr = vb + (size_t)(j0 + j) * kv_row;
+#pragma unroll
+            for (int k = 0; k < PL; k++) {
+                int d = lane + 32 * k;
+                if (d < hd) o[k] += e * vr[d];
+            }
+        }
+        __syncthreads(); /* sc is rewritten by the next tile */
+    }
+#pragma unroll
+    for (int k = 0; k < PL; k++) {
+        int d = lane + 32 * k;
+        if (d < hd) part[w * hd + d] = o[k];
+    }
+    __syncthreads();
+    float *orow = out + ((size_t)t * nh + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += WARPS * 32) {
+        float s = 0.0f;
+        for (int i = 0; i < WARPS; i++) s += part[i * hd + d];
+        orow[d] = s / l;
     }
 }
 
+typedef void (*attn_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, float, int,
+                        float);
+
 void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
     if (b->failed || a->T == 0) return;
-    if (a->head_dim == 0 || a->head_dim > TILE * MAX_DPT || a->n_kv_heads == 0 || a->n_heads % a->n_kv_heads ||
+    if (a->head_dim == 0 || a->head_dim > 32 * MAX_PER_LANE || a->n_kv_heads == 0 || a->n_heads % a->n_kv_heads ||
         a->T > 65535 || a->n_heads > 65535 || a->window > INT32_MAX) {
         ck_backend_fail(b, "attention: heads %zu/%zu of %zu dims are not supported by the CUDA kernel", a->n_heads,
                         a->n_kv_heads, a->head_dim);
         return;
     }
+    size_t pl = (a->head_dim + 31) / 32;
+    attn_fn fn = pl <= 1 ? attn_kernel<1> : pl <= 2 ? attn_kernel<2> : pl <= 4 ? attn_kernel<4> : pl <= 8 ? attn_kernel<8>
+                                                                                                    : attn_kernel<16>;
     dim3 grid((unsigned)a->n_heads, (unsigned)a->T);
-    size_t smem = (a->head_dim + TILE + 32) * sizeof(float);
+    size_t smem = (KTILE + 32 + WARPS * a->head_dim) * sizeof(float);
+    if (smem > 48 * 1024 && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
+        cudaGetLastError();
+        ck_backend_fail(b, "attention: %zu bytes of shared memory are not available", smem);
+        return;
+    }
     ck_attn_args aa = *a; /* the caller's struct may be gone when a queued launch runs */
     ck_cuda_run(b, "attention", [=](cudaStream_t st) {
-        attn_kernel<<<grid, TILE, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,
-                                              (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window,
-                                              aa.softcap);
+        fn<<<grid, WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,
+                                           (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap);
         ck_cuda_launched(b, "attention");
     }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
        aa.window, aa.softcap);

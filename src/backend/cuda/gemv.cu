@@ -58,6 +58,7 @@ gemv_kernel(float *__restrict__ y, const float *__restrict__ x, const W *__restr
     if (vec) {
         const uint4 *wp = (const uint4 *)w;
         int pieces = n_in / P;
+#pragma unroll 4
         for (int p = lane; p < pieces; p += 32) {
             uint4 u = __ldg(wp + p);
             float f[P];
