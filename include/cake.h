@@ -98,6 +98,8 @@ void ck_session_reset(ck_session *s);
  * After a failed forward a session must be truncated (or reset) before the next one. */
 int ck_session_truncate(ck_session *s, size_t pos, char *err, size_t errlen);
 
+/* How many of ids[0..n) the session already holds as its first positions (what ck_generate would reuse). */
+size_t ck_session_prefix(const ck_session *s, const int32_t *ids, size_t n);
 /* The whole model (an engine holding every layer, the embedding and the head): feeds ids[0..n) after the
  * positions held. logits: NULL, or [vocab] floats for the last token (all == 0), or [n, vocab] for every
  * token (all == 1). */

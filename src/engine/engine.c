@@ -172,6 +172,12 @@ static int staged(const ck_session *s) { return s->n_stages > 0; }
 size_t ck_session_pos(const ck_session *s) { return staged(s) ? s->pipe_pos : s->seq.pos; }
 size_t ck_session_max_ctx(const ck_session *s) { return s->seq.max_ctx; }
 
+size_t ck_session_prefix(const ck_session *s, const int32_t *ids, size_t n) {
+    size_t held = s->n_ids < ck_session_pos(s) ? s->n_ids : ck_session_pos(s), k = 0;
+    while (k < held && k < n && s->ids[k] == ids[k]) k++;
+    return k;
+}
+
 /* Truncates every part of a staged session to pos, then all of them to the lowest position any holds
  * (a part with recurrent layers restarts at 0). */
 static int truncate_stages(ck_session *s, size_t pos, char *err, size_t errlen) {
