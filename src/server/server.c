@@ -16,6 +16,8 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -246,6 +248,8 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
     r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL)};
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
+    int one = 1; /* each token goes out at once, not when Nagle's algorithm lets it */
+    if (r->fd >= 0 && q->stream) setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reply_read, r, reply_free);
     if (!resp) {
         reply_free(r);
