@@ -95,6 +95,13 @@ assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
 print(f"ok   streamed completion: {len(chunks)} chunks, text exact, [DONE] last")
 EOF
 
+# a text completion (no chat template): the prompt as cake run --raw takes it
+RAW=$("$CAKE" run "$MODEL" "$PROMPT" --raw --temperature 0 -n 12 2>/dev/null)
+code=$(curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/v1/completions" \
+    -d '{"prompt":"'"$PROMPT"'","max_tokens":12,"temperature":0}')
+expect_eq "$code $(json_field "d['object'], d['usage']['completion_tokens']" <"$WORK/out")" "200 text_completion 12" "text completion"
+expect_eq "$(json_field "d['choices'][0]['text']" <"$WORK/out")" "$RAW" "text completion equals cake run --raw"
+
 # errors in OpenAI's shape with the right status
 expect_eq "$(post -d '{"messages": [')" 400 "malformed JSON is a 400"
 expect_eq "$(json_field "d['error']['type']" <"$WORK/out")" invalid_request_error "error shape"
