@@ -286,7 +286,20 @@ static int check_step(const ck_model *m, ck_seq *const *seqs, size_t n, const in
     return 0;
 }
 
-int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids, float *logits,
+/* Final norm and output head of rows [0, n) of w->x, row i's logits into out[i] (host). */
+static void head_rows(const ck_model *m, ck_ws *w, size_t n, float *const *out) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    be->rmsnorm(be, w->xn, w->x, m->final_norm, n, d, (float)m->cfg.rms_eps, m->final_norm_one_plus);
+    for (size_t i = 0; i < n; i += CK_HEAD_ROWS) {
+        size_t k = n - i < CK_HEAD_ROWS ? n - i : CK_HEAD_ROWS;
+        be->matmul(be, w->logits, w->xn + i * d, &m->lm_head, NULL, k);
+        be->check_finite(be, w->logits, k * V, CK_TAG_HEAD);
+        for (size_t j = 0; j < k; j++) be->download(be, out[i + j], w->logits + j * V, V * sizeof(float));
+    }
+}
+
+int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids, float *const *logits,
                   char *err, size_t errlen) {
     if (check_step(m, seqs, n, ids, err, errlen) != 0) return -1;
     for (size_t i = 0; i < n; i++)
@@ -302,7 +315,7 @@ int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, co
     double t1 = now_s();
     run_layers(m, &rows, w, NULL, 0);
     double t2 = now_s();
-    head(m, w, 0, n, logits);
+    head_rows(m, w, n, logits);
     int tag;
     char why[256];
     int rc = be->sync(be, &tag, why, sizeof why);

@@ -155,11 +155,11 @@ typedef struct ck_fwd {
 int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, char *err, size_t errlen);
 
 /* One decode step of n distinct sequences together (n <= CK_CHUNK, a model holding embedding, every
- * layer and the head): sequence i gets ids[i] at its position and logits[i * vocab ..] of it. Each row's
+ * layer and the head): sequence i gets ids[i] at its position and its logits in logits[i] ([vocab], host). Each row's
  * result is bit-identical to a forward of that sequence alone (the backend's kernels are batch-invariant).
  * On failure no sequence moves and every one is marked broken. */
-int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids, float *logits,
-                  char *err, size_t errlen);
+int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids,
+                  float *const *logits, char *err, size_t errlen);
 
 /* ---- helpers for family code ---- */
 

@@ -19,7 +19,8 @@
 
 /* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
 #define CK_CPU_PAR_MIN (1u << 18)
-#define CK_CPU_ROPE_MAX 1024 /* rotated dims / 2 a rope call supports */
+#define CK_CPU_ROPE_MAX 1024
+#define CK_CPU_TILE 0 /* rotated dims / 2 a rope call supports */
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -225,7 +226,9 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
         size_t o = (size_t)g * G, rows = n_out - o < G ? n_out - o : G;
         const uint8_t *row = base + o * rb;
         size_t t = 0;
-        for (; rows == G && t + 4 <= T; t += 4) { /* prefill: 4 token rows x G weight rows per pass */
+        /* The tile sums in another order than dot: it is used only while batch invariance is not required
+         * (CK_CPU_TILE), so that a row's result never depends on the other rows of the call. */
+        for (; CK_CPU_TILE && rows == G && t + 4 <= T; t += 4) { /* 4 token rows x G weight rows per pass */
             float r[16];
             tile(x + t * n_in, n_in, row, n_in, n_in, r);
             for (size_t j = 0; j < G; j++)
