@@ -16,6 +16,8 @@ for i in 1 2 3; do
     echo "-- tg128 run $i"
     "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 4
 done
+echo "-- tg128 with per-op GPU times (CK_CUDA_PROFILE=1, eager launches)"
+CK_CUDA_PROFILE=1 "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 20
 echo "-- tg128 without CUDA graphs (CK_CUDA_GRAPHS=0)"
 CK_CUDA_GRAPHS=0 "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 4
 for i in 1 2 3; do

@@ -36,6 +36,7 @@ typedef struct ck_cuda_flags {
 } ck_cuda_flags;
 
 struct ck_cuda_graphs; /* graph.cu */
+struct ck_cuda_prof;   /* graph.cu: per-op GPU times (CK_CUDA_PROFILE=1) */
 
 typedef struct ck_cuda {
     int dev;
@@ -49,6 +50,7 @@ typedef struct ck_cuda {
     void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
     ck_cuda_graphs *g;           /* NULL: ops launch eagerly */
+    ck_cuda_prof *prof;          /* non-NULL: ops launch eagerly between timing events */
     char name[96];
 } ck_cuda;
 
@@ -75,6 +77,9 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
 /* Pinned host copy of `bytes` at src for a queued op (NULL when not deferring or on failure). */
 void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes);
 void *ck_cuda_pin_dev(ck_backend *b, const void *pinned);
+/* CK_CUDA_PROFILE=1: every op timed with CUDA events; the totals per op are printed when the instance goes. */
+void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f);
+void ck_cuda_prof_report(ck_backend *b);
 
 template <typename T> static inline uint64_t ck_kw(T v) {
     if constexpr (std::is_pointer<T>::value) return (uint64_t)(uintptr_t)v;
@@ -93,7 +98,8 @@ template <typename T> static inline uint64_t ck_kw(T v) {
 template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {
     ck_cuda *c = (ck_cuda *)b->impl;
     if (!c->g) {
-        f(c->st);
+        if (c->prof) ck_cuda_prof_run(b, op, ck_cuda_op(std::forward<F>(f)));
+        else f(c->st);
         return;
     }
     uint64_t key[] = {(uint64_t)(uintptr_t)op, ck_kw(args)...};

@@ -8,6 +8,7 @@
  * keys every value its closure captures), so replaying a graph does what running the queue would. */
 #include "backend/cuda/cuda_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vector>
@@ -31,9 +32,57 @@ struct ck_cuda_graphs {
     int flushing;
 };
 
+struct ck_prof_mark {
+    const char *op;
+    cudaEvent_t e0, e1;
+};
+struct ck_cuda_prof {
+    std::vector<ck_prof_mark> marks;
+};
+
+void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f) {
+    ck_cuda *c = ck_cu(b);
+    ck_prof_mark m = {op, NULL, NULL};
+    cudaEventCreate(&m.e0);
+    cudaEventCreate(&m.e1);
+    cudaEventRecord(m.e0, c->st);
+    f(c->st);
+    cudaEventRecord(m.e1, c->st);
+    c->prof->marks.push_back(m);
+}
+
+void ck_cuda_prof_report(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    if (!c->prof) return;
+    cudaStreamSynchronize(c->st);
+    struct row { const char *op; double ms; long n; };
+    std::vector<row> rows;
+    double total = 0;
+    for (auto &m : c->prof->marks) {
+        float ms = 0;
+        cudaEventElapsedTime(&ms, m.e0, m.e1);
+        cudaEventDestroy(m.e0);
+        cudaEventDestroy(m.e1);
+        size_t i = 0;
+        while (i < rows.size() && strcmp(rows[i].op, m.op)) i++;
+        if (i == rows.size()) rows.push_back(row{m.op, 0, 0});
+        rows[i].ms += ms, rows[i].n++, total += ms;
+    }
+    fprintf(stderr, "cuda profile (GPU time per op, eager launches):\n");
+    for (auto &r : rows)
+        fprintf(stderr, "  %-18s %8ld calls %10.3f ms %8.2f us/call %5.1f%%\n", r.op, r.n, r.ms, 1e3 * r.ms / r.n,
+                100.0 * r.ms / (total > 0 ? total : 1));
+    delete c->prof;
+    c->prof = NULL;
+}
+
 int ck_cuda_graphs_init(ck_backend *b) {
     ck_cuda *c = ck_cu(b);
-    const char *env = getenv("CK_CUDA_GRAPHS");
+    const char *env = getenv("CK_CUDA_GRAPHS"), *prof = getenv("CK_CUDA_PROFILE");
+    if (prof && !strcmp(prof, "1")) {
+        c->prof = new (std::nothrow) ck_cuda_prof();
+        return -1;
+    }
     if (env && !strcmp(env, "0")) return -1;
     c->g = new (std::nothrow) ck_cuda_graphs();
     if (!c->g) return -1;

@@ -238,6 +238,7 @@ static void cu_destroy(ck_backend *b) {
     if (c) {
         cudaSetDevice(c->dev);
         ck_cuda_graphs_free(b);
+        ck_cuda_prof_report(b);
         if (c->st) cudaStreamSynchronize(c->st);
         if (c->dargs) cudaFree(c->dargs);
         if (c->blas_ws) cudaFree(c->blas_ws);
