@@ -36,6 +36,27 @@ typedef struct ck_cuda_flags {
 } ck_cuda_flags;
 
 struct ck_cuda_graphs; /* graph.cu */
+
+/* Batching (deferred mode): consecutive independent calls of one op kind with compatible shapes (q, k and
+ * v projections of one input; q and k norms; RoPE of q and k; the K and V stores) are launched as one
+ * kernel over up to CK_BATCH_MAX parts. A part names the byte ranges it reads and writes; a call joins
+ * the pending batch only when its ranges overlap no pending part's (so the order between them is free). */
+#define CK_BATCH_MAX 4
+typedef struct ck_batch_part {
+    const void *in;  /* bytes read */
+    size_t in_bytes;
+    void *out;       /* bytes written (may equal in: in place) */
+    size_t out_bytes;
+    uint64_t a[6];   /* the op's own values (pointers, sizes) */
+} ck_batch_part;
+struct ck_backend;
+typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+typedef struct ck_batch {
+    ck_batch_emit_fn emit;         /* NULL: nothing pending */
+    uint64_t compat[8];            /* values every part shares */
+    int n;
+    ck_batch_part parts[CK_BATCH_MAX];
+} ck_batch;
 struct ck_cuda_prof;   /* graph.cu: per-op GPU times (CK_CUDA_PROFILE=1) */
 
 typedef struct ck_cuda {
@@ -51,6 +72,7 @@ typedef struct ck_cuda {
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
     ck_cuda_graphs *g;           /* NULL: ops launch eagerly */
     ck_cuda_prof *prof;          /* non-NULL: ops launch eagerly between timing events */
+    ck_batch batch;              /* pending batch (deferred mode only) */
     char name[96];
 } ck_cuda;
 
@@ -94,9 +116,17 @@ template <typename T> static inline uint64_t ck_kw(T v) {
     } else return (uint64_t)v;
 }
 
+/* Emits the pending batch (graph.cu); ck_cuda_run and flush call it first. */
+void ck_cuda_batch_emit(ck_backend *b);
+/* Deferred mode: adds the part to the pending batch of emit (emitting another pending batch first) and
+ * returns 1; eager mode: returns 0 and the caller launches the part alone. compat[8]: values all parts of
+ * one batch must share. */
+int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *part);
+
 /* Runs f(stream) now, or queues it keyed by op and args (every value f captures must be among them). */
 template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {
     ck_cuda *c = (ck_cuda *)b->impl;
+    if (c->batch.emit) ck_cuda_batch_emit(b);
     if (!c->g) {
         if (c->prof) ck_cuda_prof_run(b, op, ck_cuda_op(std::forward<F>(f)));
         else f(c->st);

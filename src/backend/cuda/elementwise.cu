@@ -10,10 +10,21 @@
 
 static unsigned norm_threads(size_t n) { return n >= 1024 ? 512 : n >= 256 ? 256 : n > 64 ? 128 : 64; }
 
-static __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, size_t n, float eps, int one_plus) {
+/* Up to CK_BATCH_MAX RMSNorms of one row length in one launch: blocks [r0[i], r0[i+1]) are part i's rows. */
+typedef struct norm_batch {
+    float *y[CK_BATCH_MAX];
+    const float *x[CK_BATCH_MAX], *w[CK_BATCH_MAX];
+    unsigned r0[CK_BATCH_MAX + 1];
+    int n;
+} norm_batch;
+
+static __global__ void rmsnorm_kernel(norm_batch nb, size_t n, float eps, int one_plus) {
     __shared__ float sh[32];
-    const float *xr = x + blockIdx.x * n;
-    float *yr = y + blockIdx.x * n;
+    int bi = 0;
+    while (bi + 1 < nb.n && blockIdx.x >= nb.r0[bi + 1]) bi++;
+    size_t r = blockIdx.x - nb.r0[bi];
+    const float *xr = nb.x[bi] + r * n, *w = nb.w[bi];
+    float *yr = nb.y[bi] + r * n;
     float ss = 0.0f;
     for (size_t i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     ss = ck_block_sum(ss, sh);
@@ -21,13 +32,41 @@ static __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, 
     for (size_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * (one_plus ? 1.0f + w[i] : w[i]);
 }
 
+/* part.a: y, x, w, rows; compat: n, eps bits, one_plus */
+static void rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    norm_batch nb;
+    memset(&nb, 0, sizeof nb);
+    nb.n = np;
+    uint64_t k[4 * 4] = {0};
+    for (int i = 0; i < np; i++) {
+        nb.y[i] = (float *)parts[i].a[0], nb.x[i] = (const float *)parts[i].a[1], nb.w[i] = (const float *)parts[i].a[2];
+        nb.r0[i + 1] = nb.r0[i] + (unsigned)parts[i].a[3];
+        for (int j = 0; j < 4; j++) k[i * 4 + j] = parts[i].a[j];
+    }
+    size_t n = compat[0];
+    float eps;
+    uint32_t eb = (uint32_t)compat[1];
+    memcpy(&eps, &eb, 4);
+    int one_plus = (int)compat[2];
+    unsigned rows = nb.r0[np];
+    ck_cuda_run(b, "rmsnorm", [=](cudaStream_t st) {
+        rmsnorm_kernel<<<rows, norm_threads(n), 0, st>>>(nb, n, eps, one_plus);
+        ck_cuda_launched(b, "rmsnorm");
+    }, n, eps, one_plus, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+       k[14], k[15]);
+}
+
 void ck_cuda_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                      int one_plus) {
     if (b->failed || rows == 0) return;
-    ck_cuda_run(b, "rmsnorm", [=](cudaStream_t st) {
-        rmsnorm_kernel<<<(unsigned)rows, norm_threads(n), 0, st>>>(y, x, w, n, eps, one_plus);
-        ck_cuda_launched(b, "rmsnorm");
-    }, y, x, w, n, eps, one_plus, rows);
+    if (rows > 65535u * 8) {
+        ck_backend_fail(b, "rmsnorm: %zu rows is too many", rows);
+        return;
+    }
+    ck_batch_part part = {x, rows * n * sizeof(float), y, rows * n * sizeof(float),
+                          {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)x, (uint64_t)(uintptr_t)w, rows, 0, 0}};
+    uint64_t compat[8] = {n, ck_kw(eps), (uint64_t)one_plus, 0, 0, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, rmsnorm_emit, compat, &part)) rmsnorm_emit(b, &part, 1, compat);
 }
 
 static __global__ void rmsnorm_gated_kernel(float *y, const float *x, const float *z, const float *w, size_t n,
@@ -54,43 +93,100 @@ void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float 
     }, y, x, z, w, n, eps, rows);
 }
 
-/* One thread per (token, frequency): the angle pos * inv_freq in double, its cos/sin rounded to float,
- * applied to that pair of every head. */
-static __global__ void rope_kernel(float *x, size_t T, size_t nh, size_t hd, size_t half, const int32_t *pos,
+/* RoPE of up to CK_BATCH_MAX tensors at the same positions (q and k): one thread per (token, frequency)
+ * computes the angle pos * inv_freq in double, its cos/sin rounded to float, and rotates that pair of
+ * every head of every part. */
+typedef struct rope_batch {
+    float *x[CK_BATCH_MAX];
+    int nh[CK_BATCH_MAX];
+    int n;
+} rope_batch;
+
+static __global__ void rope_kernel(rope_batch rb, size_t T, size_t hd, size_t half, const int32_t *pos,
                                    const double *inv_freq) {
     FOR_N(k, T * half) {
         size_t t = k / half, i = k % half;
         double s, c, a = (double)pos[t] * inv_freq[i];
         sincos(a, &s, &c);
         float co = (float)c, si = (float)s;
-        for (size_t h = 0; h < nh; h++) {
-            float *p = x + (t * nh + h) * hd;
-            float u = p[i], v = p[i + half];
-            p[i] = u * co - v * si;
-            p[i + half] = v * co + u * si;
-        }
+        for (int pi = 0; pi < rb.n; pi++)
+            for (size_t h = 0; h < (size_t)rb.nh[pi]; h++) {
+                float *p = rb.x[pi] + (t * rb.nh[pi] + h) * hd;
+                float u = p[i], v = p[i + half];
+                p[i] = u * co - v * si;
+                p[i + half] = v * co + u * si;
+            }
     }
+}
+
+/* part.a: x, n_heads; compat: T, head_dim, half, pos, inv_freq */
+static void rope_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    rope_batch rb;
+    memset(&rb, 0, sizeof rb);
+    rb.n = np;
+    uint64_t k[4 * 2] = {0};
+    for (int i = 0; i < np; i++) {
+        rb.x[i] = (float *)parts[i].a[0], rb.nh[i] = (int)parts[i].a[1];
+        k[2 * i] = parts[i].a[0], k[2 * i + 1] = parts[i].a[1];
+    }
+    size_t T = compat[0], hd = compat[1], half = compat[2];
+    const int32_t *pos = (const int32_t *)compat[3];
+    const double *inv_freq = (const double *)compat[4];
+    ck_cuda_run(b, "rope", [=](cudaStream_t st) {
+        rope_kernel<<<GRID(T * half)>>>(rb, T, hd, half, pos, inv_freq);
+        ck_cuda_launched(b, "rope");
+    }, T, hd, half, pos, inv_freq, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
 }
 
 void ck_cuda_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
                   const int32_t *pos, const double *inv_freq) {
     if (b->failed || T == 0 || rot_dim < 2) return;
-    ck_cuda_run(b, "rope", [=](cudaStream_t st) {
-        rope_kernel<<<GRID(T * (rot_dim / 2))>>>(x, T, n_heads, head_dim, rot_dim / 2, pos, inv_freq);
-        ck_cuda_launched(b, "rope");
-    }, x, T, n_heads, head_dim, rot_dim / 2, pos, inv_freq);
+    size_t bytes = T * n_heads * head_dim * sizeof(float);
+    ck_batch_part part = {x, bytes, x, bytes, {(uint64_t)(uintptr_t)x, n_heads, 0, 0, 0, 0}};
+    uint64_t compat[8] = {T, head_dim, rot_dim / 2, (uint64_t)(uintptr_t)pos, (uint64_t)(uintptr_t)inv_freq, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, rope_emit, compat, &part)) rope_emit(b, &part, 1, compat);
 }
 
-static __global__ void store_rows_kernel(float *cache, const float *src, const int32_t *pos, size_t T, size_t row) {
-    FOR_N(i, T * row) cache[(size_t)pos[i / row] * row + i % row] = src[i];
+/* KV-cache stores of up to CK_BATCH_MAX caches at the same positions (K and V). */
+typedef struct store_batch {
+    float *cache[CK_BATCH_MAX];
+    const float *src[CK_BATCH_MAX];
+    int n;
+} store_batch;
+
+static __global__ void store_rows_kernel(store_batch sb, const int32_t *pos, size_t T, size_t row) {
+    FOR_N(i, T * row) {
+        size_t at = (size_t)pos[i / row] * row + i % row;
+        for (int pi = 0; pi < sb.n; pi++) sb.cache[pi][at] = sb.src[pi][i];
+    }
 }
 
+/* part.a: cache, src; compat: pos, T, row */
+static void store_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    store_batch sb;
+    memset(&sb, 0, sizeof sb);
+    sb.n = np;
+    uint64_t k[4 * 2] = {0};
+    for (int i = 0; i < np; i++) {
+        sb.cache[i] = (float *)parts[i].a[0], sb.src[i] = (const float *)parts[i].a[1];
+        k[2 * i] = parts[i].a[0], k[2 * i + 1] = parts[i].a[1];
+    }
+    const int32_t *pos = (const int32_t *)compat[0];
+    size_t T = compat[1], row = compat[2];
+    ck_cuda_run(b, "store_rows", [=](cudaStream_t st) {
+        store_rows_kernel<<<GRID(T * row)>>>(sb, pos, T, row);
+        ck_cuda_launched(b, "store_rows");
+    }, pos, T, row, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
+}
+
+/* The written range of a cache is not known on the host (positions live on the device); a cache is its own
+ * allocation, so its first byte stands for it in the batch's overlap test. */
 void ck_cuda_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row) {
     if (b->failed || T == 0 || row == 0) return;
-    ck_cuda_run(b, "store_rows", [=](cudaStream_t st) {
-        store_rows_kernel<<<GRID(T * row)>>>(cache, src, pos, T, row);
-        ck_cuda_launched(b, "store_rows");
-    }, cache, src, pos, T, row);
+    ck_batch_part part = {src, T * row * sizeof(float), cache, 1,
+                          {(uint64_t)(uintptr_t)cache, (uint64_t)(uintptr_t)src, 0, 0, 0, 0}};
+    uint64_t compat[8] = {(uint64_t)(uintptr_t)pos, T, row, 0, 0, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, store_emit, compat, &part)) store_emit(b, &part, 1, compat);
 }
 
 static __global__ void glu_kernel(float *out, const float *gate, const float *up, size_t n, int gelu) {

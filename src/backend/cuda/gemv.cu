@@ -44,13 +44,28 @@ static __device__ __forceinline__ void unpack(const uint4 &u, float *f, float *)
     f[0] = __uint_as_float(u.x), f[1] = __uint_as_float(u.y), f[2] = __uint_as_float(u.z), f[3] = __uint_as_float(u.w);
 }
 
+/* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
+ * compute part i. */
+typedef struct gemv_batch {
+    float *y[CK_BATCH_MAX];
+    const float *x[CK_BATCH_MAX];
+    const void *w[CK_BATCH_MAX];
+    const float *bias[CK_BATCH_MAX];
+    int n_out[CK_BATCH_MAX];
+    unsigned blk[CK_BATCH_MAX + 1];
+    int n;
+} gemv_batch;
+
 template <typename W>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
-gemv_kernel(float *__restrict__ y, const float *__restrict__ x, const W *__restrict__ Wt, const float *__restrict__ bias,
-            int n_in, int n_out, int T, int vec) {
-    int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
+    int bi = 0;
+    while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
+    int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int n_out = gb.n_out[bi];
     if (row >= n_out) return;
-    const W *w = Wt + (size_t)row * n_in;
+    const W *w = (const W *)gb.w[bi] + (size_t)row * n_in;
+    const float *__restrict__ x = gb.x[bi];
     float acc[CK_CUDA_GEMV_MAX_T];
 #pragma unroll
     for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
@@ -86,6 +101,8 @@ gemv_kernel(float *__restrict__ y, const float *__restrict__ x, const W *__restr
             }
         }
     }
+    const float *bias = gb.bias[bi];
+    float *y = gb.y[bi];
 #pragma unroll
     for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
         if (t >= T) break;
@@ -99,17 +116,40 @@ static __global__ void add_bias_kernel(float *y, const float *bias, size_t T, si
         y[i] += bias[i % n];
 }
 
+/* part.a: y, x, w, bias, n_out; compat: dtype, n_in, T, vec */
+static void gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+    gemv_batch gb;
+    memset(&gb, 0, sizeof gb);
+    gb.n = n;
+    for (int i = 0; i < n; i++) {
+        gb.y[i] = (float *)parts[i].a[0], gb.x[i] = (const float *)parts[i].a[1], gb.w[i] = (const void *)parts[i].a[2];
+        gb.bias[i] = (const float *)parts[i].a[3], gb.n_out[i] = (int)parts[i].a[4];
+        gb.blk[i + 1] = gb.blk[i] + (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+    }
+    int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
+    unsigned blocks = gb.blk[n];
+    uint64_t k[4 * 5] = {0};
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 5; j++) k[i * 5 + j] = parts[i].a[j];
+    ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
+        if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+        else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+        else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+        ck_cuda_launched(b, "matmul (gemv)");
+    }, dt, n_in, T, vec, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
+       k[15], k[16], k[17], k[18], k[19]);
+}
+
 template <typename W>
 static void gemv(ck_backend *b, float *y, const float *x, const void *Wd, const float *bias, size_t n_in,
-                 size_t n_out, size_t T) {
+                 size_t n_out, size_t T, ck_dtype dt) {
     const int P = wt<W>::per16;
     int vec = n_in % P == 0 && ((uintptr_t)Wd & 15) == 0 && ((uintptr_t)x & 15) == 0;
-    unsigned blocks = (unsigned)((n_out + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
-    const W *w = (const W *)Wd;
-    ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-        gemv_kernel<W><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(y, x, w, bias, (int)n_in, (int)n_out, (int)T, vec);
-        ck_cuda_launched(b, "matmul (gemv)");
-    }, y, x, w, bias, n_in, n_out, T, vec, (int)sizeof(W), P);
+    ck_batch_part part = {x, T * n_in * sizeof(float), y, T * n_out * sizeof(float),
+                          {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)x, (uint64_t)(uintptr_t)Wd,
+                           (uint64_t)(uintptr_t)bias, n_out, 0}};
+    uint64_t compat[8] = {(uint64_t)dt, n_in, T, (uint64_t)vec, 0, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, gemv_emit, compat, &part)) gemv_emit(b, &part, 1, compat);
 }
 
 void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
@@ -128,9 +168,9 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         return;
     }
     switch (W->dtype) {
-    case CK_F32: gemv<float>(b, y, x, W->data, bias, n_in, n_out, T); break;
-    case CK_BF16: gemv<bf16_t>(b, y, x, W->data, bias, n_in, n_out, T); break;
-    case CK_F16: gemv<f16_t>(b, y, x, W->data, bias, n_in, n_out, T); break;
+    case CK_F32: gemv<float>(b, y, x, W->data, bias, n_in, n_out, T, CK_F32); break;
+    case CK_BF16: gemv<bf16_t>(b, y, x, W->data, bias, n_in, n_out, T, CK_BF16); break;
+    case CK_F16: gemv<f16_t>(b, y, x, W->data, bias, n_in, n_out, T, CK_F16); break;
     default: ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype));
     }
 }

@@ -154,10 +154,43 @@ static void remember(ck_cuda_graphs *g, cudaGraphExec_t exec) {
     g->cache.push_back(ck_graph_entry{g->key, exec, ++g->clock});
 }
 
+static int overlap(const void *a, size_t an, const void *b, size_t bn) {
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return an && bn && x < y + bn && y < x + an;
+}
+
+void ck_cuda_batch_emit(ck_backend *b) {
+    ck_batch *bt = &ck_cu(b)->batch;
+    if (!bt->emit) return;
+    ck_batch copy = *bt;
+    bt->emit = NULL, bt->n = 0; /* the emitted launch goes through ck_cuda_run, which must see no batch */
+    copy.emit(b, copy.parts, copy.n, copy.compat);
+}
+
+int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *p) {
+    ck_cuda *c = ck_cu(b);
+    if (!c->g) return 0;
+    ck_batch *bt = &c->batch;
+    int join = bt->emit == emit && bt->n < CK_BATCH_MAX && !memcmp(bt->compat, compat, sizeof bt->compat);
+    for (int i = 0; join && i < bt->n; i++) {
+        const ck_batch_part *q = &bt->parts[i];
+        join = !overlap(p->out, p->out_bytes, q->in, q->in_bytes) && !overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
+               !overlap(p->in, p->in_bytes, q->out, q->out_bytes);
+    }
+    if (!join) {
+        ck_cuda_batch_emit(b);
+        bt->emit = emit;
+        memcpy(bt->compat, compat, sizeof bt->compat);
+    }
+    bt->parts[bt->n++] = *p;
+    return 1;
+}
+
 void ck_cuda_flush(ck_backend *b) {
     ck_cuda *c = ck_cu(b);
     ck_cuda_graphs *g = c->g;
     if (!g || g->flushing) return;
+    ck_cuda_batch_emit(b);
     g->flushing = 1; /* ops may not re-enter the queue while it runs */
     if (!g->ops.empty()) {
         if (g->ops.size() < CK_GRAPH_MIN_OPS) {
