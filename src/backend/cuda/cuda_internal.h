@@ -140,6 +140,10 @@ template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *
 void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
 void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);
 int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, size_t T); /* gemm.cu (cuBLAS) */
+/* cuBLAS is loaded with dlopen when the first instance starts (so a CUDA build on a machine without a GPU
+ * does not pay for loading it), then a handle on the instance's stream with a fixed workspace. */
+int ck_cuda_blas_init(ck_backend *b, char *err, size_t errlen);
+void ck_cuda_blas_free(ck_backend *b);
 void ck_cuda_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                      int one_plus);
 void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,

@@ -10,6 +10,67 @@
 #include "backend/cuda/cuda_internal.h"
 
 #include <cuda_bf16.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#define CK_STR_(x) #x
+#define CK_STR(x) CK_STR_(x)
+
+static struct {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                           const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+                           cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+    char why[200];
+} blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_load(void) {
+    const char *names[] = {"libcublas.so." CK_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+    void *h = NULL;
+    for (int i = 0; i < 2 && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(blas.why, sizeof blas.why, "cannot load %s: %s", names[0], dlerror());
+        return;
+    }
+    blas.create = (decltype(blas.create))dlsym(h, "cublasCreate_v2");
+    blas.destroy = (decltype(blas.destroy))dlsym(h, "cublasDestroy_v2");
+    blas.set_stream = (decltype(blas.set_stream))dlsym(h, "cublasSetStream_v2");
+    blas.set_workspace = (decltype(blas.set_workspace))dlsym(h, "cublasSetWorkspace_v2");
+    blas.gemm = (decltype(blas.gemm))dlsym(h, "cublasGemmEx");
+    if (!blas.create || !blas.destroy || !blas.set_stream || !blas.set_workspace || !blas.gemm) {
+        snprintf(blas.why, sizeof blas.why, "%s lacks the functions cake needs", names[0]);
+        blas.create = NULL;
+    }
+}
+
+int ck_cuda_blas_init(ck_backend *b, char *err, size_t errlen) {
+    ck_cuda *c = ck_cu(b);
+    pthread_once(&blas_once, blas_load);
+    const size_t ws_bytes = 32u << 20;
+    if (!blas.create) {
+        snprintf(err, errlen, "cuBLAS: %s", blas.why);
+        return -1;
+    }
+    if (blas.create(&c->blas) != CUBLAS_STATUS_SUCCESS || blas.set_stream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS ||
+        cudaMalloc(&c->blas_ws, ws_bytes) != cudaSuccess ||
+        blas.set_workspace(c->blas, c->blas_ws, ws_bytes) != CUBLAS_STATUS_SUCCESS) {
+        cudaGetLastError();
+        snprintf(err, errlen, "CUDA device %d: cuBLAS could not start", c->dev);
+        return -1;
+    }
+    return 0;
+}
+
+void ck_cuda_blas_free(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    if (c->blas && blas.destroy) blas.destroy(c->blas);
+    c->blas = NULL;
+}
 
 /* hi[i] = bf16(x[i]), lo[i] = bf16(x[i] - hi[i]) */
 static __global__ void split_bf16_kernel(__nv_bfloat16 *hi, __nv_bfloat16 *lo, const float *src, size_t n) {
@@ -62,7 +123,7 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
         ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(dt));
         return -1;
     }
-    cublasHandle_t blas = c->blas;
+    cublasHandle_t handle = c->blas;
     ck_cuda_run(b, "gemm", [=](cudaStream_t st) {
         if (dt == CK_BF16)
             split_bf16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, st>>>((__nv_bfloat16 *)B, (__nv_bfloat16 *)B2, x, n);
@@ -71,7 +132,7 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
         if (B2) ck_cuda_launched(b, "matmul (splitting activations)");
         const float one = 1.0f, zero = 0.0f;
         for (int part = 0; part < (B2 ? 2 : 1); part++) {
-            cublasStatus_t s = cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_out, (int)T, (int)n_in, &one, Wd, ty,
+            cublasStatus_t s = blas.gemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_out, (int)T, (int)n_in, &one, Wd, ty,
                                             (int)n_in, part ? B2 : B, ty, (int)n_in, part ? &one : &zero, y, CUDA_R_32F,
                                             (int)n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             if (s != CUBLAS_STATUS_SUCCESS) {
@@ -79,6 +140,6 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
                 return;
             }
         }
-    }, y, x, Wd, B, B2, n, n_out, n_in, T, (int)dt, (int)ty, blas);
+    }, y, x, Wd, B, B2, n, n_out, n_in, T, (int)dt, (int)ty, handle);
     return 0;
 }

@@ -242,7 +242,7 @@ static void cu_destroy(ck_backend *b) {
         if (c->st) cudaStreamSynchronize(c->st);
         if (c->dargs) cudaFree(c->dargs);
         if (c->blas_ws) cudaFree(c->blas_ws);
-        if (c->blas) cublasDestroy(c->blas);
+        ck_cuda_blas_free(b);
         if (c->flags) cudaFree(c->flags);
         for (int i = 0; i < 2; i++)
             if (c->args[i]) cudaFree(c->args[i]);
@@ -325,13 +325,9 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
         cu_destroy(b);
         return fmt_err(err, errlen, "CUDA device %d: %s", device, cudaGetErrorString(e));
     }
-    const size_t ws_bytes = 32u << 20;
-    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->st) != CUBLAS_STATUS_SUCCESS ||
-        cudaMalloc(&c->blas_ws, ws_bytes) != cudaSuccess ||
-        cublasSetWorkspace(c->blas, c->blas_ws, ws_bytes) != CUBLAS_STATUS_SUCCESS) {
-        cudaGetLastError();
+    if (ck_cuda_blas_init(b, err, errlen) != 0) {
         cu_destroy(b);
-        return fmt_err(err, errlen, "CUDA device %d: cuBLAS could not start", device);
+        return -1;
     }
     ck_cuda_graphs_init(b);
     snprintf(c->name, sizeof c->name, "cuda");
