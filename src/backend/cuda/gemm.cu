@@ -30,9 +30,14 @@ static struct {
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
 static void blas_load(void) {
+#ifdef CK_CUBLAS_DIR /* the toolkit's library folder, for machines whose loader path lacks it */
+    const char *names[] = {"libcublas.so." CK_STR(CUBLAS_VER_MAJOR), "libcublas.so",
+                           CK_CUBLAS_DIR "/libcublas.so." CK_STR(CUBLAS_VER_MAJOR)};
+#else
     const char *names[] = {"libcublas.so." CK_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+#endif
     void *h = NULL;
-    for (int i = 0; i < 2 && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         snprintf(blas.why, sizeof blas.why, "cannot load %s: %s", names[0], dlerror());
         return;

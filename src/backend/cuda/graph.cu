@@ -30,6 +30,7 @@ struct ck_cuda_graphs {
     char *pin;          /* pinned host arena */
     size_t pin_cap, pin_used;
     int flushing;
+    int batching;       /* CK_CUDA_BATCH=0 turns batching of same-kind ops off */
 };
 
 struct ck_prof_mark {
@@ -87,6 +88,8 @@ int ck_cuda_graphs_init(ck_backend *b) {
     c->g = new (std::nothrow) ck_cuda_graphs();
     if (!c->g) return -1;
     c->g->clock = 0, c->g->pin = NULL, c->g->pin_cap = c->g->pin_used = 0, c->g->flushing = 0;
+    const char *bt = getenv("CK_CUDA_BATCH");
+    c->g->batching = !(bt && !strcmp(bt, "0"));
     return 0;
 }
 
@@ -169,7 +172,7 @@ void ck_cuda_batch_emit(ck_backend *b) {
 
 int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *p) {
     ck_cuda *c = ck_cu(b);
-    if (!c->g) return 0;
+    if (!c->g || !c->g->batching) return 0;
     ck_batch *bt = &c->batch;
     int join = bt->emit == emit && bt->n < CK_BATCH_MAX && !memcmp(bt->compat, compat, sizeof bt->compat);
     for (int i = 0; join && i < bt->n; i++) {
