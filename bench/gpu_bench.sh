@@ -18,6 +18,8 @@ for i in 1 2 3; do
 done
 echo "-- tg128 with per-op GPU times (CK_CUDA_PROFILE=1, eager launches)"
 CK_CUDA_PROFILE=1 "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 20
+echo "-- tg128 without batching of same-kind ops (CK_CUDA_BATCH=0)"
+CK_CUDA_BATCH=0 "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 4
 echo "-- tg128 without CUDA graphs (CK_CUDA_GRAPHS=0)"
 CK_CUDA_GRAPHS=0 "$CAKE" run "$DIR" "Tell me a story." --temperature 0 -n 128 --ctx 512 2>&1 >/dev/null | tail -n 4
 for i in 1 2 3; do
