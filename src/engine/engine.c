@@ -7,6 +7,8 @@
 #include "base/file.h"
 #include "base/grow.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,12 +124,31 @@ int ck_engine_chat(const ck_engine *e) {
     return ck_tok_chat_unsupported(e->tok) ? CK_CHAT_UNSUPPORTED : CK_CHAT_NONE;
 }
 
+const char *ck_engine_chat_error(const ck_engine *e) { return e->tok ? ck_tok_chat_error(e->tok) : ""; }
+
+int ck_engine_set_chat_template(ck_engine *e, const char *text, size_t len, char *err, size_t errlen) {
+    if (need_tok(e, err, errlen) != 0) return -1;
+    return ck_tok_chat_set_template(e->tok, text, len, err, errlen);
+}
+
+#define CHAT_TEMPLATE_FILE_MAX_BYTES ((size_t)4 << 20)
+
+int ck_engine_set_chat_template_file(ck_engine *e, const char *path, char *err, size_t errlen) {
+    char *text;
+    size_t len;
+    if (need_tok(e, err, errlen) != 0) return -1;
+    if (ck_file_read_max(path, CHAT_TEMPLATE_FILE_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
+    int rc = ck_tok_chat_set_template(e->tok, text, len, err, errlen);
+    free(text);
+    return rc;
+}
+
 int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int enable_thinking,
                        int32_t **ids, size_t *n, char *err, size_t errlen) {
     *ids = NULL;
     *n = 0;
     if (need_tok(e, err, errlen) != 0) return -1;
-    if (ck_engine_chat(e) != CK_CHAT_RENDERED) return ck_err(err, errlen, "the model has no chat template cake renders");
+    if (n_msgs && !msgs) return ck_err(err, errlen, "chat: NULL messages");
     ck_chat_msg *m = malloc((n_msgs ? n_msgs : 1) * sizeof *m);
     if (!m) return ck_err(err, errlen, "out of memory");
     for (size_t i = 0; i < n_msgs; i++) m[i] = (ck_chat_msg){msgs[i].role, msgs[i].content};
@@ -137,6 +158,44 @@ int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs
     if (rc != 0) return -1;
     rc = ck_tok_encode(e->tok, text, strlen(text), 0, ids, n, err, errlen);
     free(text);
+    return rc;
+}
+
+/* Parses an optional JSON argument; *out NULL when json is NULL. */
+static int parse_json_arg(const char *json, const char *what, cJSON **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (!json) return 0;
+    *out = cJSON_Parse(json);
+    if (!*out) return ck_err(err, errlen, "chat: %s is not valid JSON", what);
+    return 0;
+}
+
+int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const char *tools_json,
+                          const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                          int32_t **ids, size_t *n_ids, char *err, size_t errlen) {
+    if (text) *text = NULL;
+    if (ids) *ids = NULL;
+    if (n_ids) *n_ids = 0;
+    if (need_tok(e, err, errlen) != 0) return -1;
+    if (!messages_json) return ck_err(err, errlen, "chat: no messages");
+    cJSON *msgs = NULL, *tools = NULL, *kwargs = NULL;
+    char *out = NULL;
+    size_t len = 0;
+    int rc = -1;
+    if (parse_json_arg(messages_json, "messages", &msgs, err, errlen) == 0 &&
+        parse_json_arg(tools_json, "tools", &tools, err, errlen) == 0 &&
+        parse_json_arg(kwargs_json, "the template arguments", &kwargs, err, errlen) == 0)
+        rc = ck_tok_chat_render_json(e->tok, msgs, tools, kwargs, add_generation_prompt, &out, &len, err, errlen);
+    cJSON_Delete(msgs);
+    cJSON_Delete(tools);
+    cJSON_Delete(kwargs);
+    if (rc == 0 && ids) rc = ck_tok_encode(e->tok, out, len, 0, ids, n_ids, err, errlen);
+    if (rc == 0 && text) {
+        *text = out;
+        if (text_len) *text_len = len;
+        out = NULL;
+    }
+    free(out);
     return rc;
 }
 
