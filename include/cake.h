@@ -36,6 +36,8 @@ typedef struct ck_engine_opts {
     int head;                        /* holds the final norm and the output head */
     const char *backend;             /* "cpu"; NULL means "cpu" */
     int device;                      /* device index for a GPU backend */
+    int tokenizer_only;              /* only the tokenizer files (no config.json or weights needed): text
+                                      * and chat templates work, sessions cannot be opened */
 } ck_engine_opts;
 
 /* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present) for
@@ -103,6 +105,12 @@ int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs
 int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const char *tools_json,
                           const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
                           int32_t **ids, size_t *n_ids, char *err, size_t errlen);
+
+/* ck_engine_chat_render without a model: renders Jinja template text tmpl[0..tmpl_len) with the
+ * variables HF passes, except special tokens (give them in kwargs_json when the template needs them). */
+int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messages_json, const char *tools_json,
+                            const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                            char *err, size_t errlen);
 
 /* ---- sessions ---- */
 

@@ -6,6 +6,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "base/grow.h"
+#include "jinja/jinja.h"
 
 #include <cjson/cJSON.h>
 
@@ -30,6 +31,11 @@ static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errle
 }
 
 static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, char *err, size_t errlen) {
+    if (o && o->tokenizer_only) {
+        if (ck_tok_load(dir, &e->tok, err, errlen) != 0) return -1;
+        snprintf(e->model.cfg.arch, sizeof e->model.cfg.arch, "%s", "tokenizer");
+        return 0;
+    }
     ck_range r = {0, INT64_MAX, 1, 1};
     if (o && o->partial) r = (ck_range){o->first_layer, o->last_layer, o->embed != 0, o->head != 0};
     if (ck_backend_create(o && o->backend ? o->backend : "cpu", o ? o->device : 0, &e->be, err, errlen) != 0)
@@ -77,7 +83,7 @@ size_t ck_engine_vocab(const ck_engine *e) { return (size_t)e->model.cfg.vocab_s
 size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_layers; }
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
-const char *ck_engine_backend(const ck_engine *e) { return e->be->name; }
+const char *ck_engine_backend(const ck_engine *e) { return e->be ? e->be->name : "none"; }
 
 const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix; }
 
@@ -170,6 +176,29 @@ static int parse_json_arg(const char *json, const char *what, cJSON **out, char 
     return 0;
 }
 
+/* The three JSON arguments of a render, parsed; 0, or -1 with err (and nothing left to free). */
+typedef struct chat_json {
+    cJSON *msgs, *tools, *kwargs;
+} chat_json;
+
+static void chat_json_free(chat_json *j) {
+    cJSON_Delete(j->msgs);
+    cJSON_Delete(j->tools);
+    cJSON_Delete(j->kwargs);
+}
+
+static int chat_json_parse(chat_json *j, const char *messages_json, const char *tools_json, const char *kwargs_json,
+                           char *err, size_t errlen) {
+    *j = (chat_json){0};
+    if (!messages_json) return ck_err(err, errlen, "chat: no messages");
+    if (parse_json_arg(messages_json, "messages", &j->msgs, err, errlen) == 0 &&
+        parse_json_arg(tools_json, "tools", &j->tools, err, errlen) == 0 &&
+        parse_json_arg(kwargs_json, "the template arguments", &j->kwargs, err, errlen) == 0)
+        return 0;
+    chat_json_free(j);
+    return -1;
+}
+
 int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const char *tools_json,
                           const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
                           int32_t **ids, size_t *n_ids, char *err, size_t errlen) {
@@ -177,18 +206,12 @@ int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const c
     if (ids) *ids = NULL;
     if (n_ids) *n_ids = 0;
     if (need_tok(e, err, errlen) != 0) return -1;
-    if (!messages_json) return ck_err(err, errlen, "chat: no messages");
-    cJSON *msgs = NULL, *tools = NULL, *kwargs = NULL;
+    chat_json j;
+    if (chat_json_parse(&j, messages_json, tools_json, kwargs_json, err, errlen) != 0) return -1;
     char *out = NULL;
     size_t len = 0;
-    int rc = -1;
-    if (parse_json_arg(messages_json, "messages", &msgs, err, errlen) == 0 &&
-        parse_json_arg(tools_json, "tools", &tools, err, errlen) == 0 &&
-        parse_json_arg(kwargs_json, "the template arguments", &kwargs, err, errlen) == 0)
-        rc = ck_tok_chat_render_json(e->tok, msgs, tools, kwargs, add_generation_prompt, &out, &len, err, errlen);
-    cJSON_Delete(msgs);
-    cJSON_Delete(tools);
-    cJSON_Delete(kwargs);
+    int rc = ck_tok_chat_render_json(e->tok, j.msgs, j.tools, j.kwargs, add_generation_prompt, &out, &len, err, errlen);
+    chat_json_free(&j);
     if (rc == 0 && ids) rc = ck_tok_encode(e->tok, out, len, 0, ids, n_ids, err, errlen);
     if (rc == 0 && text) {
         *text = out;
@@ -199,10 +222,29 @@ int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const c
     return rc;
 }
 
+int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messages_json, const char *tools_json,
+                            const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                            char *err, size_t errlen) {
+    *text = NULL;
+    ck_jinja *t;
+    chat_json j;
+    if (ck_jinja_parse(tmpl, tmpl_len, &t, err, errlen) != 0) return -1;
+    if (chat_json_parse(&j, messages_json, tools_json, kwargs_json, err, errlen) != 0) {
+        ck_jinja_free(t);
+        return -1;
+    }
+    int rc = ck_chat_render_jinja(t, NULL, j.msgs, j.tools, j.kwargs, add_generation_prompt, text, text_len, err,
+                                  errlen);
+    chat_json_free(&j);
+    ck_jinja_free(t);
+    return rc;
+}
+
 /* ---- sessions ---- */
 
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen) {
     *out = NULL;
+    if (!e->be) return ck_err(err, errlen, "the engine was opened for its tokenizer only");
     size_t model_max = ck_engine_max_ctx(e);
     if (max_ctx == 0) max_ctx = model_max;
     if (max_ctx > model_max)

@@ -90,4 +90,11 @@ int ck_tok_chat_render(const ck_tok *t, const ck_chat_msg *msgs, size_t n_msgs, 
 int ck_tok_chat_render_json(const ck_tok *t, const void *messages, const void *tools, const void *kwargs,
                             int add_generation_prompt, char **out, size_t *len, char *err, size_t errlen);
 
+/* The render itself, for any parsed template (jinja.h) and special-token object (NULL: none): what
+ * ck_tok_chat_render_json does with the tokenizer's. */
+struct ck_jinja;
+int ck_chat_render_jinja(const struct ck_jinja *tmpl, const void *specials, const void *messages,
+                         const void *tools, const void *kwargs, int add_generation_prompt, char **out, size_t *len,
+                         char *err, size_t errlen);
+
 #endif

@@ -38,9 +38,9 @@ int ck_tok_chat_set_template(ck_tok *t, const char *src, size_t len, char *err, 
 }
 
 /* The variables of one render; NULL when out of memory. Members of kwargs replace defaults. */
-static cJSON *render_vars(const ck_tok *t, const cJSON *messages, const cJSON *tools, const cJSON *kwargs,
+static cJSON *render_vars(const cJSON *specials, const cJSON *messages, const cJSON *tools, const cJSON *kwargs,
                           int add_generation_prompt) {
-    cJSON *v = t->chat_specials ? cJSON_Duplicate(t->chat_specials, 1) : cJSON_CreateObject();
+    cJSON *v = specials ? cJSON_Duplicate(specials, 1) : cJSON_CreateObject();
     if (!v) return NULL;
     cJSON *m = messages ? cJSON_Duplicate(messages, 1) : cJSON_CreateArray();
     cJSON *tl = tools ? cJSON_Duplicate(tools, 1) : cJSON_CreateNull();
@@ -64,22 +64,30 @@ static cJSON *render_vars(const ck_tok *t, const cJSON *messages, const cJSON *t
     return v;
 }
 
-int ck_tok_chat_render_json(const ck_tok *t, const void *messages_, const void *tools_, const void *kwargs_,
-                            int add_generation_prompt, char **out, size_t *len, char *err, size_t errlen) {
+int ck_chat_render_jinja(const struct ck_jinja *tmpl, const void *specials, const void *messages_,
+                         const void *tools_, const void *kwargs_, int add_generation_prompt, char **out, size_t *len,
+                         char *err, size_t errlen) {
     const cJSON *messages = messages_, *tools = tools_, *kwargs = kwargs_;
+    *out = NULL;
+    if (messages && !cJSON_IsArray(messages)) return ck_err(err, errlen, "chat: messages must be a JSON array");
+    if (tools && !cJSON_IsArray(tools) && !cJSON_IsNull(tools)) return ck_err(err, errlen, "chat: tools must be a JSON array");
+    if (kwargs && !cJSON_IsObject(kwargs)) return ck_err(err, errlen, "chat: template arguments must be a JSON object");
+    cJSON *vars = render_vars(specials, messages, tools, kwargs, add_generation_prompt);
+    if (!vars) return ck_err(err, errlen, "chat: out of memory");
+    int rc = ck_jinja_render(tmpl, vars, NULL, out, len, err, errlen);
+    cJSON_Delete(vars);
+    return rc;
+}
+
+int ck_tok_chat_render_json(const ck_tok *t, const void *messages, const void *tools, const void *kwargs,
+                            int add_generation_prompt, char **out, size_t *len, char *err, size_t errlen) {
     *out = NULL;
     if (!t->chat) {
         if (t->chat_src) return ck_err(err, errlen, "the chat template cannot be used: %s", ck_tok_chat_error(t));
         return ck_err(err, errlen, "the model has no chat template");
     }
-    if (messages && !cJSON_IsArray(messages)) return ck_err(err, errlen, "chat: messages must be a JSON array");
-    if (tools && !cJSON_IsArray(tools) && !cJSON_IsNull(tools)) return ck_err(err, errlen, "chat: tools must be a JSON array");
-    if (kwargs && !cJSON_IsObject(kwargs)) return ck_err(err, errlen, "chat: template arguments must be a JSON object");
-    cJSON *vars = render_vars(t, messages, tools, kwargs, add_generation_prompt);
-    if (!vars) return ck_err(err, errlen, "chat: out of memory");
-    int rc = ck_jinja_render(t->chat, vars, NULL, out, len, err, errlen);
-    cJSON_Delete(vars);
-    return rc;
+    return ck_chat_render_jinja(t->chat, t->chat_specials, messages, tools, kwargs, add_generation_prompt, out, len,
+                                err, errlen);
 }
 
 int ck_tok_chat_render(const ck_tok *t, const ck_chat_msg *msgs, size_t n_msgs, int add_generation_prompt,
