@@ -156,7 +156,6 @@ static int f_join(jj_ctx *c, jv v, const fargs *a, jv *out) {
 static int f_tojson(jj_ctx *c, jv v, const fargs *a, jv *out) {
     jv ea = arg(a, 0, "ensure_ascii", jv_bool(0)), ind = arg(a, 1, "indent", jv_none());
     jv seps = arg(a, 2, "separators", jv_none()), sk = arg(a, 3, "sort_keys", jv_bool(0));
-    if (jv_truthy(ea)) return jj_fail(c, "tojson: ensure_ascii=True is not supported");
     int indent = -1;
     if (ind.k == JV_INT) indent = ind.u.i < 0 ? 0 : ind.u.i > 64 ? 64 : (int)ind.u.i;
     else if (ind.k != JV_NONE) return jj_fail(c, "tojson: indent must be an integer");
@@ -170,7 +169,7 @@ static int f_tojson(jj_ctx *c, jv v, const fargs *a, jv *out) {
     jj_buf b = {0};
     b.max_bytes = c->lim->max_output_bytes;
     char msg[160];
-    if (jv_write_json(&b, v, indent, isep, ksep, jv_truthy(sk), msg, sizeof msg) != 0) {
+    if (jv_write_json(&b, v, indent, isep, ksep, jv_truthy(sk) | (jv_truthy(ea) ? 2 : 0), msg, sizeof msg) != 0) {
         free(b.p);
         return jj_fail(c, "tojson: %s", msg);
     }
@@ -415,7 +414,7 @@ static int f_round(jj_ctx *c, jv v, const fargs *a, jv *out) {
     if (!jv_is_number(v)) return jj_fail(c, "round: not a number");
     double x = jv_num(v), m = pow(10.0, (double)(prec.k == JV_INT ? prec.u.i : 0));
     const char *how = method.k == JV_STR ? method.u.s->p : "common";
-    double r = !strcmp(how, "floor") ? floor(x * m) / m : !strcmp(how, "ceil") ? ceil(x * m) / m : round(x * m) / m;
+    double r = !strcmp(how, "floor") ? floor(x * m) / m : !strcmp(how, "ceil") ? ceil(x * m) / m : nearbyint(x * m) / m; /* Python's round: half to even */
     *out = jv_float(r);
     return 0;
 }

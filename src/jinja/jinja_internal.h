@@ -115,9 +115,9 @@ int jj_buf_printf(jj_buf *b, const char *fmt, ...) __attribute__((format(printf,
 int jv_write_str(jj_buf *b, jv v);
 int jv_write_repr(jj_buf *b, jv v);
 int jj_write_float(jj_buf *b, double f); /* Python repr(float) */
-/* json.dumps(v, ensure_ascii=False, indent=indent (<0: None), separators, sort_keys) appended to b;
- * item_sep/key_sep NULL for Python's defaults. -1 with a message in err for values JSON cannot hold. */
-int jv_write_json(jj_buf *b, jv v, int indent, const char *item_sep, const char *key_sep, int sort_keys,
+/* json.dumps(v, ensure_ascii=flags & 2, indent=indent (<0: None), separators, sort_keys=flags & 1)
+ * appended to b; item_sep/key_sep NULL for Python's defaults. -1 with a message in err for values JSON cannot hold. */
+int jv_write_json(jj_buf *b, jv v, int indent, const char *item_sep, const char *key_sep, int flags,
                   char *err, size_t errlen);
 /* The arena string of str(v); JV_UNDEF name NULL when out of memory. */
 jv jv_to_str(jj_arena *a, jv v);

@@ -272,7 +272,7 @@ static int text_before(lexer *L, size_t at, char kind, char mod) {
 }
 
 static int is_raw_tag(const lexer *L, size_t first_tok) {
-    return L->n_toks == first_tok + 2 && L->toks[first_tok + 1].kind == T_NAME &&
+    return L->n_toks == first_tok + 3 && L->toks[first_tok + 1].kind == T_NAME &&
            L->toks[first_tok + 1].n == 3 && !memcmp(L->toks[first_tok + 1].s, "raw", 3);
 }
 

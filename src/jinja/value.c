@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 /* ---- arena ---- */
 
@@ -360,6 +361,17 @@ sci:
     return jj_buf_put(b, out, o);
 }
 
+/* Python's str.isprintable() for one code point: not in categories Cc, Cf, Cs, Co, Cn, Zl, Zp, Zs. */
+static int py_printable(uint32_t cp) {
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+    switch (p->category) {
+    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS: case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
+        return 0;
+    default: return 1;
+    }
+}
+
 static int write_str_repr(jj_buf *b, const jj_str *s) {
     int has_sq = memchr(s->p, '\'', s->n) != NULL, has_dq = memchr(s->p, '"', s->n) != NULL;
     char q = (has_sq && !has_dq) ? '"' : '\'';
@@ -372,7 +384,19 @@ static int write_str_repr(jj_buf *b, const jj_str *s) {
         else if (ch == '\r') rc |= jj_buf_puts(b, "\\r");
         else if (ch == '\t') rc |= jj_buf_puts(b, "\\t");
         else if (ch < 0x20 || ch == 0x7F) rc |= jj_buf_printf(b, "\\x%02x", ch);
-        else rc |= jj_buf_put(b, (const char *)&ch, 1);
+        else if (ch < 0x80) rc |= jj_buf_put(b, (const char *)&ch, 1);
+        else { /* non-ASCII: kept when printable, else escaped as Python's repr does */
+            size_t k = jj_utf8_next(s->p + i, s->n - i);
+            uint32_t cp = k > 1 ? utf8_cp(s->p + i, k) : 0xFFFD;
+            if (k > 1 && !py_printable(cp)) {
+                if (cp < 0x100) rc |= jj_buf_printf(b, "\\x%02x", cp);
+                else if (cp < 0x10000) rc |= jj_buf_printf(b, "\\u%04x", cp);
+                else rc |= jj_buf_printf(b, "\\U%08x", cp);
+            } else {
+                rc |= jj_buf_put(b, s->p + i, k);
+            }
+            i += k - 1;
+        }
     }
     rc |= jj_buf_put(b, &q, 1);
     return rc ? -1 : 0;
@@ -430,7 +454,14 @@ jv jv_to_str(jj_arena *a, jv v) {
 
 /* ---- json.dumps ---- */
 
-static int json_string(jj_buf *b, const char *p, size_t n) {
+/* A \uXXXX escape (two, as a surrogate pair, above U+FFFF) for ensure_ascii. */
+static int json_escape_cp(jj_buf *b, uint32_t cp) {
+    if (cp < 0x10000) return jj_buf_printf(b, "\\u%04x", cp);
+    cp -= 0x10000;
+    return jj_buf_printf(b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+}
+
+static int json_string(jj_buf *b, const char *p, size_t n, int ascii) {
     int rc = jj_buf_put(b, "\"", 1);
     size_t run = 0; /* bytes copied verbatim in one go */
     for (size_t i = 0; i < n; i++) {
@@ -447,6 +478,13 @@ static int json_string(jj_buf *b, const char *p, size_t n) {
         else if (ch < 0x20) {
             snprintf(u, sizeof u, "\\u%04x", ch);
             esc = u;
+        } else if (ascii && ch >= 0x80) { /* ensure_ascii: the character as \u escapes */
+            size_t k = jj_utf8_next(p + i, n - i);
+            rc |= jj_buf_put(b, p + run, i - run);
+            rc |= json_escape_cp(b, k > 1 ? utf8_cp(p + i, k) : 0xFFFD);
+            i += k - 1;
+            run = i + 1;
+            continue;
         }
         if (!esc) continue;
         rc |= jj_buf_put(b, p + run, i - run);
@@ -461,7 +499,7 @@ static int json_string(jj_buf *b, const char *p, size_t n) {
 typedef struct json_opts {
     int indent;
     const char *item_sep, *key_sep;
-    int sort_keys;
+    int sort_keys, ascii;
     char *err;
     size_t errlen;
 } json_opts;
@@ -474,7 +512,7 @@ static int json_newline(jj_buf *b, const json_opts *o, int level) {
 }
 
 static int json_key(jj_buf *b, jv k, const json_opts *o) {
-    if (k.k == JV_STR) return json_string(b, k.u.s->p, k.u.s->n);
+    if (k.k == JV_STR) return json_string(b, k.u.s->p, k.u.s->n, o->ascii);
     if (k.k == JV_NONE) return jj_buf_puts(b, "\"null\"");
     if (k.k == JV_BOOL) return jj_buf_puts(b, k.u.i ? "\"true\"" : "\"false\"");
     if (k.k == JV_INT || k.k == JV_FLOAT) {
@@ -527,7 +565,7 @@ static int json_value(jj_buf *b, jv v, const json_opts *o, int level) {
         if (isnan(v.u.f)) return jj_buf_puts(b, "NaN");
         if (isinf(v.u.f)) return jj_buf_puts(b, v.u.f > 0 ? "Infinity" : "-Infinity");
         return jj_write_float(b, v.u.f);
-    case JV_STR: return json_string(b, v.u.s->p, v.u.s->n);
+    case JV_STR: return json_string(b, v.u.s->p, v.u.s->n, o->ascii);
     case JV_LIST: {
         if (v.u.l->n == 0) return jj_buf_puts(b, "[]");
         int rc = jj_buf_puts(b, "[");
@@ -548,10 +586,10 @@ static int json_value(jj_buf *b, jv v, const json_opts *o, int level) {
     }
 }
 
-int jv_write_json(jj_buf *b, jv v, int indent, const char *item_sep, const char *key_sep, int sort_keys,
+int jv_write_json(jj_buf *b, jv v, int indent, const char *item_sep, const char *key_sep, int flags,
                   char *err, size_t errlen) {
-    json_opts o = {indent, item_sep ? item_sep : (indent >= 0 ? "," : ", "), key_sep ? key_sep : ": ", sort_keys,
-                   err, errlen};
+    json_opts o = {indent, item_sep ? item_sep : (indent >= 0 ? "," : ", "), key_sep ? key_sep : ": ", flags & 1,
+                   (flags & 2) != 0, err, errlen};
     int rc = json_value(b, v, &o, 0);
     if (rc == -1) snprintf(err, errlen, "out of memory or output too large");
     return rc ? -1 : 0;
