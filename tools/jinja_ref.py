@@ -122,6 +122,9 @@ CASES = [
     "{{ [1, 2, 1, 3] | unique | list }} {{ items | reverse | list }} {{ 'abc' | reverse }} {{ -3 | abs }} {{ 2.567 | round(2) }} {{ 2.5 | round }} {{ items | sum }} {{ items | min }} {{ items | max }}",
     "{{ 'one two  three' | wordcount }} {{ '<a>' | e }} {{ '<b>' | safe }} {{ 'x' | safe + '<y>' }}",
     "{{ '%s-%s' | format(1, 2) }} {{ [1, [2]] | string }} {{ msgs | length > 2 }}",
+    "{{ 1 < n < 10 }} {{ 1 < n < 5 }} {{ 3 > 2 > 1 }} {{ 1 == 1 != 2 }}",
+    "{% with a = n, b = 'x' %}{{ a }}{{ b }}{% set n = 0 %}{{ n }}{% endwith %}{{ n }}{{ a is defined }}",
+    "{% for x in items %}{{ loop.cycle('odd', 'even') }} {% endfor %}",
     # global functions
     "{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(5, 0, -2) | list }} {{ dict(a=1, b='x') }} {{ namespace(a=1).a }}",
     "{{ strftime_now('%Y-%m-%d %d %b %Y') }}",

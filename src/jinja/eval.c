@@ -669,6 +669,13 @@ static int exec_stmt(jj_ctx *c, jj_frame *f, const jj_node *n) {
         return frame_set(c, f, n->name, (jv){JV_MACRO, 0, {.m = m}});
     }
     case N_CALLBLOCK: return exec_callblock(c, f, n);
+    case N_WITH: {
+        jj_frame *fr = frame_new(c, f);
+        if (!fr) return jj_fail_oom(c);
+        for (size_t i = 0; i < n->n_names; i++) /* values see the outer scope, as Jinja's */
+            if (jj_eval(c, f, n->list2[i], &v) != 0 || frame_set(c, fr, n->names[i], v) != 0) return -1;
+        return jj_exec_body(c, fr, n->list, n->n);
+    }
     case N_BREAK: return JJ_BREAK;
     case N_CONTINUE: return JJ_CONTINUE;
     case N_BODY: return jj_exec_body(c, f, n->list, n->n);

@@ -497,6 +497,12 @@ int jj_call_method(jj_ctx *c, jv obj, const char *name, const jv *args, size_t n
             }
             return 0;
         }
+        const jv *i0 = jj_dict_gets(obj.u.d, "index0");
+        if (!strcmp(name, "cycle") && i0 && i0->k == JV_INT && jj_dict_gets(obj.u.d, "revindex0")) { /* loop.cycle */
+            if (n == 0) return jj_fail(c, "no items for cycling given");
+            *out = args[(size_t)i0->u.i % n];
+            return 0;
+        }
         if (!strcmp(name, "copy")) {
             *out = jv_dict_new(c->arena);
             if (jv_oom(*out)) return jj_fail_oom(c);

@@ -4,14 +4,15 @@
  *   primary (literal, name, (tuple), [list], {dict}) with postfix .attr [item] [a:b:c] (call), then
  *   |filter(args) and `is [not] test [arg]` chains.
  * Statements: if/elif/else, for (with targets a, b, an `if` filter and else), set (name, tuple,
- * ns.attr, block set), macro, call, filter, break, continue, and HF's generation/endgeneration (its body
+ * ns.attr, block set), macro, call, filter, with, break, continue, and HF's generation/endgeneration (its body
  * rendered as is).
  * Node fields per kind: N_ATTR a.name; N_ITEM a[b]; N_SLICE a[list[0]:list[1]:list[2]] (NULL = absent);
  * N_CALL a(list, names=list2); N_FILTER a|name(list, names=list2); N_TEST a is name(list), op = negated;
  * N_BINOP/N_CMP a op b; N_COND a if b else c; N_IF if a: list else list2; N_FOR names in a if b: list
  * else list2; N_SET names (or name.name2) = a; N_SETBLOCK name = body list (filtered by b); N_MACRO name
  * (names, defaults list2 aligned to the end) body list; N_CALLBLOCK a = call, caller params names, body
- * list; N_FILTERBLOCK b = filter chain over N_LIT placeholder, body list.
+ * list; N_FILTERBLOCK b = filter chain over N_LIT placeholder, body list; N_WITH names = list2 values,
+ * body list.
  * Invariant: recursion is bounded (MAX_NEST) so hostile templates cannot exhaust the stack. */
 #include "base/err.h"
 #include "jinja/jinja_internal.h"
@@ -395,8 +396,9 @@ static jj_node *parse_add(parser *P) {
     }
 }
 
+/* a < b < c is (a < b) and (b < c), as in Python (b is evaluated twice). */
 static jj_node *parse_compare(parser *P) {
-    jj_node *l = parse_add(P);
+    jj_node *l = parse_add(P), *last = NULL;
     for (;;) {
         int op = is_op(P, "==") ? OP_EQ : is_op(P, "!=") ? OP_NE : is_op(P, "<=") ? OP_LE : is_op(P, ">=") ? OP_GE
                : is_op(P, "<") ? '<' : is_op(P, ">") ? '>' : is_name(P, "in") ? OP_IN
@@ -404,7 +406,13 @@ static jj_node *parse_compare(parser *P) {
         if (!op || !l) return l;
         advance(P);
         if (op == OP_NOTIN) advance(P);
-        l = binop(P, N_CMP, op, l, parse_add(P));
+        if (!last) {
+            l = last = binop(P, N_CMP, op, l, parse_add(P));
+        } else {
+            jj_node *next = binop(P, N_CMP, op, last->b, parse_add(P));
+            l = binop(P, N_AND, 0, l, next);
+            last = next;
+        }
     }
 }
 
@@ -661,6 +669,30 @@ static jj_node *parse_filterblock(parser *P) {
     return n;
 }
 
+/* {% with a = 1, b = x %} body {% endwith %}: a scope of its own. */
+static jj_node *parse_with(parser *P) {
+    jj_node *n = node(P, N_WITH);
+    slist names = {0};
+    nlist vals = {0}, body = {0};
+    if (!n) return NULL;
+    while (cur(P)->kind != T_BLOCK_END) {
+        if (names.n && expect_op(P, ",") != 0) return NULL;
+        const char *nm = expect_name(P);
+        if (!nm || sl_push(P, &names, nm) != 0 || expect_op(P, "=") != 0 || nl_push(P, &vals, parse_expr(P)) != 0)
+            return NULL;
+    }
+    static const char *const ends[] = {"endwith", NULL};
+    const char *which;
+    if (expect_block_end(P) != 0 || body_until(P, &body, ends, &which) != 0 || expect_block_end(P) != 0) return NULL;
+    n->names = names.p;
+    n->n_names = names.n;
+    n->list2 = vals.p;
+    n->n2 = vals.n;
+    n->list = body.p;
+    n->n = body.n;
+    return n;
+}
+
 /* One {% ... %} statement; P is past the keyword. */
 static jj_node *parse_stmt(parser *P, const char *kw) {
     if (!strcmp(kw, "if")) return parse_if(P);
@@ -669,6 +701,7 @@ static jj_node *parse_stmt(parser *P, const char *kw) {
     if (!strcmp(kw, "macro")) return parse_macro(P);
     if (!strcmp(kw, "call")) return parse_callblock(P);
     if (!strcmp(kw, "filter")) return parse_filterblock(P);
+    if (!strcmp(kw, "with")) return parse_with(P);
     if (!strcmp(kw, "break") || !strcmp(kw, "continue")) {
         jj_node *n = node(P, kw[0] == 'b' ? N_BREAK : N_CONTINUE);
         if (!n || expect_block_end(P) != 0) return NULL;
