@@ -37,6 +37,8 @@ static int load(void *user, ck_engine **e, char *err, size_t errlen) {
     if (delay && atol(delay) > 0 && atol(delay) < 60000) usleep((useconds_t)atol(delay) * 1000);
     int rc = c->clustered ? ck_cli_master_open(&c->cc, c->max_ctx, e, &c->cl) : ck_cli_open("serve", c->model, 1, e);
     if (rc == 0 && c->chat_template_file && ck_cli_chat_template("serve", *e, c->chat_template_file, 1) != 0) {
+        ck_cluster_close(c->cl);
+        c->cl = NULL;
         ck_engine_close(*e);
         *e = NULL;
         rc = 1;
