@@ -125,6 +125,7 @@ CASES = [
     "{{ 1 < n < 10 }} {{ 1 < n < 5 }} {{ 3 > 2 > 1 }} {{ 1 == 1 != 2 }}",
     "{% with a = n, b = 'x' %}{{ a }}{{ b }}{% set n = 0 %}{{ n }}{% endwith %}{{ n }}{{ a is defined }}",
     "{% for x in items %}{{ loop.cycle('odd', 'even') }} {% endfor %}",
+    "{{ 'y' if empty | select else 'n' }} {{ 'y' if empty | map('string') else 'n' }} {{ items | map('string') | first }} {{ items | select | list | length }}",
     # global functions
     "{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(5, 0, -2) | list }} {{ dict(a=1, b='x') }} {{ namespace(a=1).a }}",
     "{{ strftime_now('%Y-%m-%d %d %b %Y') }}",
@@ -151,7 +152,12 @@ CASES = [
     "{{ 'a' }",
     "{{ range(1000000) | length }}",
     "{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}",
-    "{{ 'x' | tojson(ensure_ascii=true) }}",
+    "{{ 'x' | tojson(ensure_ascii=true) }} {{ 'é☃😀' | tojson(ensure_ascii=true) }}",
+    "{{ items | map('string') | tojson }}",
+    "{{ items | select | length }}",
+    "{{ (items | reverse)[0] }}|{{ n[0] }}|{{ 5.5.x }}|{{ d[0] }}|{{ items['x'] }}",
+    "{{ (items | select)[1:] }}",
+    "{{ n[1:] }}",
 ]
 
 

@@ -111,6 +111,10 @@ int jj_getitem(jj_ctx *c, jv obj, jv key, jv *out) {
         if (!v && key.k != JV_STR) *out = jv_undef("item");
         return 0;
     }
+    if (obj.k == JV_LIST && (obj.flags & JVF_GEN)) { /* Jinja: a failed subscript is undefined */
+        *out = jv_undef("item");
+        return 0;
+    }
     if ((obj.k == JV_LIST || obj.k == JV_STR) && (key.k == JV_INT || key.k == JV_BOOL)) {
         int64_t k = key.u.i;
         if (obj.k == JV_LIST) {
@@ -250,7 +254,8 @@ static int binop(jj_ctx *c, int op, jv a, jv b, jv *out) {
         out->flags |= JVF_MARKUP;
         return 0;
     }
-    if (op == '+' && a.k == JV_LIST && b.k == JV_LIST) return concat_list(c, a, b, 1, out);
+    if (op == '+' && a.k == JV_LIST && b.k == JV_LIST && !((a.flags | b.flags) & JVF_GEN))
+        return concat_list(c, a, b, 1, out);
     if (op == '*' && a.k == JV_STR && (b.k == JV_INT || b.k == JV_BOOL)) return repeat_str(c, a.u.s, b.u.i, out);
     if (op == '*' && b.k == JV_STR && (a.k == JV_INT || a.k == JV_BOOL)) return repeat_str(c, b.u.s, a.u.i, out);
     if (op == '*' && a.k == JV_LIST && (b.k == JV_INT || b.k == JV_BOOL)) {

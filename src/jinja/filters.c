@@ -245,10 +245,14 @@ static int f_length(jj_ctx *c, jv v, jv *out) {
     switch (v.k) {
     case JV_UNDEF: *out = jv_int(0); return 0;
     case JV_STR: *out = jv_int((int64_t)jj_utf8_len(v.u.s->p, v.u.s->n)); return 0;
-    case JV_LIST: *out = jv_int((int64_t)v.u.l->n); return 0;
+    case JV_LIST:
+        if (v.flags & JVF_GEN) break;
+        *out = jv_int((int64_t)v.u.l->n);
+        return 0;
     case JV_DICT: *out = jv_int((int64_t)v.u.d->n); return 0;
-    default: return jj_fail(c, "object of type '%s' has no len()", jv_type_name(v));
+    default: break;
     }
+    return jj_fail(c, "object of type '%s' has no len()", jv_type_name(v));
 }
 
 /* ---- selection and mapping ---- */
@@ -488,6 +492,12 @@ static int f_dispatch_str(jj_ctx *c, const char *name, jv v, const fargs *a, jv 
     return 0;
 }
 
+/* Marks a list result as the generator Jinja's filter returns (see JVF_GEN). */
+static int gen(int rc, jv *out) {
+    if (rc == 0 && out->k == JV_LIST) out->flags |= JVF_GEN;
+    return rc;
+}
+
 int jj_filter(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, size_t n_args,
               const char *const *kw_names, const jv *kw_vals, size_t n_kw, jv *out) {
     fargs a = {args, n_args, kw_names, kw_vals, n_kw};
@@ -507,7 +517,7 @@ int jj_filter(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, si
     if (handled) return 0;
     if (!strcmp(name, "length") || !strcmp(name, "count")) return f_length(c, v, out);
     if (!strcmp(name, "list")) return f_list(c, v, out);
-    if (!strcmp(name, "items")) return f_items(c, v, out);
+    if (!strcmp(name, "items")) return gen(f_items(c, v, out), out);
     if (!strcmp(name, "first") || !strcmp(name, "last")) return f_first_last(c, v, name[0] == 'l', out);
     if (!strcmp(name, "int")) return f_int(c, v, &a, out);
     if (!strcmp(name, "float")) return f_float(c, v, &a, out);
@@ -517,13 +527,14 @@ int jj_filter(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, si
         else return jj_fail(c, "bad operand type for abs(): '%s'", jv_type_name(v));
         return 0;
     }
-    if (!strcmp(name, "selectattr") || !strcmp(name, "rejectattr")) return f_select(c, f, v, &a, 1, name[0] == 's', out);
-    if (!strcmp(name, "select") || !strcmp(name, "reject")) return f_select(c, f, v, &a, 0, name[0] == 's', out);
-    if (!strcmp(name, "map")) return f_map(c, f, v, &a, out);
+    if (!strcmp(name, "selectattr") || !strcmp(name, "rejectattr"))
+        return gen(f_select(c, f, v, &a, 1, name[0] == 's', out), out);
+    if (!strcmp(name, "select") || !strcmp(name, "reject")) return gen(f_select(c, f, v, &a, 0, name[0] == 's', out), out);
+    if (!strcmp(name, "map")) return gen(f_map(c, f, v, &a, out), out);
     if (!strcmp(name, "sort")) return f_sort(c, v, &a, 0, out);
     if (!strcmp(name, "dictsort")) return f_sort(c, v, &a, 1, out);
-    if (!strcmp(name, "unique")) return f_unique(c, v, out);
-    if (!strcmp(name, "reverse")) return f_reverse(c, v, out);
+    if (!strcmp(name, "unique")) return gen(f_unique(c, v, out), out);
+    if (!strcmp(name, "reverse")) return gen(f_reverse(c, v, out), out);
     if (!strcmp(name, "min") || !strcmp(name, "max")) return f_minmax(c, v, name[1] == 'a', out);
     if (!strcmp(name, "sum")) return f_sum(c, v, &a, out);
     if (!strcmp(name, "round")) return f_round(c, v, &a, out);

@@ -35,12 +35,14 @@ typedef struct jj_str {
     char p[]; /* n bytes + NUL */
 } jj_str;
 
-enum { JVF_TUPLE = 1, JVF_MARKUP = 2 };
+enum { JVF_TUPLE = 1, JVF_MARKUP = 2, JVF_GEN = 4 };
 
 typedef struct jv {
     uint8_t k;      /* jv_kind */
     uint8_t flags;  /* JVF_TUPLE: a list made as a tuple (printed in parentheses); JVF_MARKUP: a str marked
-                     * safe (Jinja's Markup: `markup + str` HTML-escapes the str) */
+                     * safe (Jinja's Markup: `markup + str` HTML-escapes the str); JVF_GEN: a list standing
+                     * for a Python generator (what map/select/items/reverse return: always true, no len(),
+                     * no index, not JSON) */
     union {
         int64_t i;  /* JV_BOOL (0/1), JV_INT */
         double f;

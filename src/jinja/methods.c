@@ -222,10 +222,9 @@ static int64_t clamp_index(jv v, int64_t len, int64_t dflt, int step_neg) {
 }
 
 int jj_slice(jj_ctx *c, jv obj, jv start, jv stop, jv step, jv *out) {
-    if (obj.k != JV_LIST && obj.k != JV_STR) {
-        if (obj.k == JV_UNDEF) return jj_fail(c, "'%s' is undefined", obj.u.name ? obj.u.name : "value");
+    if (obj.k == JV_UNDEF) return jj_fail(c, "'%s' is undefined", obj.u.name ? obj.u.name : "value");
+    if ((obj.k != JV_LIST && obj.k != JV_STR) || (obj.flags & JVF_GEN)) /* a slice is a plain Python subscript */
         return jj_fail(c, "'%s' object is not subscriptable", jv_type_name(obj));
-    }
     int64_t st = 1;
     if (step.k == JV_INT || step.k == JV_BOOL) st = step.u.i;
     else if (step.k != JV_NONE && step.k != JV_UNDEF) return jj_fail(c, "slice indices must be integers");

@@ -148,7 +148,7 @@ int jv_truthy(jv v) {
     case JV_BOOL: case JV_INT: return v.u.i != 0;
     case JV_FLOAT: return v.u.f != 0.0;
     case JV_STR: return v.u.s->n != 0;
-    case JV_LIST: return v.u.l->n != 0;
+    case JV_LIST: return (v.flags & JVF_GEN) || v.u.l->n != 0;
     case JV_DICT: return v.u.d->n != 0;
     default: return 1;
     }
@@ -222,7 +222,7 @@ const char *jv_type_name(jv v) {
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return "str";
-    case JV_LIST: return (v.flags & JVF_TUPLE) ? "tuple" : "list";
+    case JV_LIST: return (v.flags & JVF_GEN) ? "generator" : (v.flags & JVF_TUPLE) ? "tuple" : "list";
     case JV_DICT: return v.u.d->ns ? "Namespace" : "dict";
     case JV_MACRO: return "Macro";
     default: return "function";
@@ -412,6 +412,7 @@ static int write_py(jj_buf *b, jv v, int repr, int depth) {
     case JV_FLOAT: return jj_write_float(b, v.u.f);
     case JV_STR: return repr ? write_str_repr(b, v.u.s) : jj_buf_put(b, v.u.s->p, v.u.s->n);
     case JV_LIST: {
+        if (v.flags & JVF_GEN) return jj_buf_puts(b, "<generator object>");
         int rc = jj_buf_puts(b, (v.flags & JVF_TUPLE) ? "(" : "[");
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) rc |= jj_buf_puts(b, ", ");
@@ -567,6 +568,7 @@ static int json_value(jj_buf *b, jv v, const json_opts *o, int level) {
         return jj_write_float(b, v.u.f);
     case JV_STR: return json_string(b, v.u.s->p, v.u.s->n, o->ascii);
     case JV_LIST: {
+        if (v.flags & JVF_GEN) break;
         if (v.u.l->n == 0) return jj_buf_puts(b, "[]");
         int rc = jj_buf_puts(b, "[");
         for (size_t i = 0; i < v.u.l->n && rc == 0; i++) {
@@ -579,11 +581,11 @@ static int json_value(jj_buf *b, jv v, const json_opts *o, int level) {
     }
     case JV_DICT:
         if (!v.u.d->ns) return json_dict(b, v.u.d, o, level);
-        __attribute__((fallthrough)); /* a namespace is not JSON serializable */
-    default:
-        snprintf(o->err, o->errlen, "Object of type %s is not JSON serializable", jv_type_name(v));
-        return -2;
+        break; /* a namespace is not JSON serializable */
+    default: break;
     }
+    snprintf(o->err, o->errlen, "Object of type %s is not JSON serializable", jv_type_name(v));
+    return -2;
 }
 
 int jv_write_json(jj_buf *b, jv v, int indent, const char *item_sep, const char *key_sep, int flags,
