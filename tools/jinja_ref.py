@@ -9,8 +9,22 @@ import sys
 from datetime import datetime, timezone
 
 import jinja2
-from jinja2.ext import loopcontrols
+from jinja2 import nodes
+from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+class AssistantTracker(Extension):
+    """HF's {% generation %} ... {% endgeneration %}: the body renders as is."""
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return nodes.CallBlock(self.call_method("_render"), [], [], body).set_lineno(lineno)
+
+    def _render(self, caller):
+        return caller()
 
 
 def make_env():
@@ -23,7 +37,7 @@ def make_env():
     def strftime_now(fmt):
         return datetime(2024, 7, 26, 12, 0, 0, tzinfo=timezone.utc).strftime(fmt)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[AssistantTracker, loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
@@ -75,6 +89,7 @@ CASES = [
     "{% macro list(xs) %}{% for x in xs %}{{ caller(x) }}{% endfor %}{% endmacro %}{% call(v) list(items) %}<{{ v }}>{% endcall %}",
     "{% macro m() %}{{ n }}{% endmacro %}{% set n = 9 %}{{ m() }}",
     "{% filter upper %}abc {{ 'def' }}{% endfilter %}",
+    "{% for m in msgs %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}{% endif %}{% endfor %}",
     # expressions: access, slicing, in, ~, arithmetic, comparisons
     "{{ msgs[0]['role'] }} {{ msgs[1].content }} {{ msgs[-1].role }} {{ d.c[1] }} {{ msgs.0.role }}",
     "{{ items[::-1] }} {{ items[1:] }} {{ items[:-1] }} {{ 'héllo'[1:3] }} {{ 'abc'[::-1] }} {{ 'abcdef'[::2] }} {{ items[5:] }}",
