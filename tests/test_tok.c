@@ -550,7 +550,25 @@ static void check_errors(void) {
         free(s);
         ck_tok_free(t);
     }
+    /* chat_template.jinja beside tokenizer_config.json wins over its chat_template (HF's order); its
+     * trailing newline is dropped as Jinja does; additional_special_tokens reach the template */
+    write_file(dir, "tokenizer_config.json", "{\"chat_template\": \"config\", \"unk_token\": \"<u>\","
+                                             " \"additional_special_tokens\": [\"<x>\", {\"content\": \"<y>\"}]}");
+    write_file(dir, "chat_template.jinja", "file {{ unk_token }} {{ additional_special_tokens }} {{ bos_token is defined }}\n");
+    t = NULL;
+    CK_EXPECT(ck_tok_load(dir, &t, lerr, sizeof lerr) == 0, "tokenizer with chat_template.jinja: %s", lerr);
+    if (t) {
+        ck_chat_msg m = {"user", "hi"};
+        char *out = NULL;
+        CK_EXPECT(ck_tok_chat_render(t, &m, 1, 1, 1, &out, lerr, sizeof lerr) == 0 && out &&
+                      !strcmp(out, "file <u> ['<x>', '<y>'] False"),
+                  "chat_template.jinja render: %s", out ? out : lerr);
+        free(out);
+        ck_tok_free(t);
+    }
     char path[512];
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    unlink(path);
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);

@@ -505,11 +505,19 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
         }
         cJSON_Delete(cfg);
     }
-    if (!tmpl) {
-        if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) return -1;
-        if (ck_path_exists_any(path) &&
-            ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)
+    /* chat_template.jinja beside the config wins over its chat_template, as in HF transformers */
+    if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) {
+        free(tmpl);
+        return -1;
+    }
+    if (ck_path_exists_any(path)) {
+        char *file_tmpl = NULL;
+        if (ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &file_tmpl, &len, err, errlen) != 0) {
+            free(tmpl);
             return -1;
+        }
+        free(tmpl);
+        tmpl = file_tmpl;
     }
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
