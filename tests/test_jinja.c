@@ -107,6 +107,21 @@ static void check_values(void) {
                  NULL, err, sizeof err);
     CK_EXPECT(out && !strcmp(out, "user:-;assistant:r;"), "message fields pass through: %s", out ? out : err);
     free(out);
+    /* numbers written as floats stay floats (Python's json.loads), once marked */
+    const char *json = "{\"v\": [1.0, 2, -3.5e2, {\"a\": 1e3, \"s\": \"1.0, 2\"}, 10]}";
+    cJSON *j = cJSON_Parse(json);
+    ck_jinja_json_mark_floats(j, json, strlen(json));
+    cJSON *dup = cJSON_Duplicate(j, 1);
+    ck_jinja *tf;
+    CK_EXPECT(ck_jinja_parse("{{ v }} {{ v | tojson }}", 24, &tf, err, sizeof err) == 0, "parse: %s", err);
+    out = NULL;
+    CK_EXPECT(ck_jinja_render(tf, dup, NULL, &out, NULL, err, sizeof err) == 0 && out &&
+                  !strcmp(out, "[1.0, 2, -350.0, {'a': 1000.0, 's': '1.0, 2'}, 10] [1.0, 2, -350.0, {\"a\": 1000.0, \"s\": \"1.0, 2\"}, 10]"),
+              "float marks: %s", out ? out : err);
+    free(out);
+    ck_jinja_free(tf);
+    cJSON_Delete(j);
+    cJSON_Delete(dup);
     /* a template is reusable and independent of earlier renders */
     ck_jinja *t;
     const char *src = "{% set ns = namespace(c=0) %}{% set ns.c = ns.c + 1 %}{{ ns.c }}";

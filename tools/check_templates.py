@@ -30,7 +30,7 @@ EXTRA = [
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "abcdefghi", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
             {"id": "bcdefghij", "type": "function",
-             "function": {"name": "get_weather", "arguments": {"city": "Rome", "unit": "c", "n": 2.5, "ok": True}}}]},
+             "function": {"name": "get_weather", "arguments": {"city": "Rome", "unit": "c", "n": 2.5, "t": 1.0, "k": 3, "ok": True}}}]},
         {"role": "tool", "tool_call_id": "abcdefghi", "name": "get_weather", "content": "21"},
         {"role": "tool", "tool_call_id": "bcdefghij", "name": "get_weather", "content": "25"},
         {"role": "assistant", "content": "Paris 21, Rome 25."}, {"role": "user", "content": "Thanks"}],

@@ -173,6 +173,7 @@ static int parse_json_arg(const char *json, const char *what, cJSON **out, char 
     if (!json) return 0;
     *out = cJSON_Parse(json);
     if (!*out) return ck_err(err, errlen, "chat: %s is not valid JSON", what);
+    ck_jinja_json_mark_floats(*out, json, strlen(json)); /* 1.0 stays a float, as in Python */
     return 0;
 }
 

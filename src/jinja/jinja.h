@@ -30,10 +30,16 @@ int ck_jinja_parse(const char *src, size_t len, ck_jinja **out, char *err, size_
 void ck_jinja_free(ck_jinja *t);
 
 /* Renders t with vars, a cJSON object (cJSON *, passed as void * to keep cJSON out of this header) whose
- * members become the template's variables (JSON null -> None, integral numbers -> int). *out is malloc'd
+ * members become the template's variables (JSON null -> None, integral numbers -> int unless marked by
+ * ck_jinja_json_mark_floats). *out is malloc'd
  * and NUL-terminated; *out_len (may be NULL) excludes the NUL. When the template raises
  * (raise_exception("msg")), err holds exactly "msg". lim NULL: ck_jinja_default_limits(). */
 int ck_jinja_render(const ck_jinja *t, const void *vars, const ck_jinja_limits *lim, char **out, size_t *out_len,
                     char *err, size_t errlen);
+
+/* cJSON parses 1.0 and 1 to the same double; Python keeps 1.0 a float (printed "1.0"). Given the tree
+ * parsed from text[0..len), marks the numbers written as floats so a render treats them as Python would
+ * (the mark survives cJSON_Duplicate). Without it, integral numbers become int. */
+void ck_jinja_json_mark_floats(void *cjson, const char *text, size_t len);
 
 #endif

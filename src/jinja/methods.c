@@ -377,6 +377,30 @@ static int find_sub(jv s, jv sub, int last, int64_t *pos) {
     return 0;
 }
 
+/* str.isdigit/isalpha/isalnum/isspace/isupper/islower (ASCII classes); 0 when name is none of them. */
+static int str_predicate(jv s, const char *name, int *r) {
+    static const char *const names[] = {"isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", NULL};
+    int which = -1;
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(name, names[i])) which = i;
+    if (which < 0) return 0;
+    int all = s.u.s->n > 0, cased = 0;
+    for (size_t i = 0; i < s.u.s->n; i++) {
+        unsigned char ch = (unsigned char)s.u.s->p[i];
+        switch (which) {
+        case 0: all &= isdigit(ch) != 0; break;
+        case 1: all &= isalpha(ch) != 0; break;
+        case 2: all &= isalnum(ch) != 0; break;
+        case 3: all &= isspace(ch) != 0; break;
+        default:
+            cased |= isalpha(ch) != 0;
+            if (which == 4 ? islower(ch) : isupper(ch)) all = 0;
+        }
+    }
+    *r = which >= 4 ? all && cased : all;
+    return 1;
+}
+
 static int str_method(jj_ctx *c, jv s, const char *name, const jv *args, size_t n, const char *const *kn,
                       const jv *kv, size_t nk, jv *out, int *handled) {
     jv a0 = karg(args, n, kn, kv, nk, 0, "__a0", jv_none()), a1 = karg(args, n, kn, kv, nk, 1, "__a1", jv_none());
@@ -442,19 +466,7 @@ static int str_method(jj_ctx *c, jv s, const char *name, const jv *args, size_t 
         if (st < len && push_str(c, out->u.l, p + st, len - st) != 0) return -1;
         return 0;
     }
-    if (!strcmp(name, "isdigit") || !strcmp(name, "isalpha") || !strcmp(name, "isalnum") || !strcmp(name, "isspace") ||
-        !strcmp(name, "isupper") || !strcmp(name, "islower")) {
-        r = s.u.s->n > 0;
-        int cased = 0;
-        for (size_t i = 0; i < s.u.s->n; i++) {
-            unsigned char ch = (unsigned char)s.u.s->p[i];
-            if (name[2] == 'd') r &= isdigit(ch) != 0;
-            else if (name[2] == 'a' && name[4] == 'h') r &= isalpha(ch) != 0;
-            else if (name[2] == 'a') r &= isalnum(ch) != 0;
-            else if (name[2] == 's') r &= isspace(ch) != 0;
-            else { if (isalpha(ch)) cased = 1; if (name[2] == 'u' ? islower(ch) : isupper(ch)) r = 0; }
-        }
-        if (name[2] == 'u' || name[2] == 'l') r = r && cased;
+    if (!strncmp(name, "is", 2) && str_predicate(s, name, &r)) {
         *out = jv_bool(r);
         return 0;
     }

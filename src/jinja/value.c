@@ -599,6 +599,58 @@ int jv_write_json(jj_buf *b, jv v, int indent, const char *item_sep, const char 
 
 /* ---- cJSON -> values ---- */
 
+/* cJSON keeps a number as a double, so 1.0 and 1 look alike; Python's json keeps 1.0 a float. The flag
+ * below (a type bit cJSON leaves alone and copies with cJSON_Duplicate) marks the numbers written with a
+ * fraction or an exponent. */
+#define JJ_JSON_FLOAT_BIT (1 << 14)
+
+/* Whether each number of the JSON text, in document order, is a float literal; -1 when out of memory. */
+static int scan_numbers(const char *p, size_t n, unsigned char **flags, size_t *count) {
+    size_t cap = 0;
+    *flags = NULL;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') { /* skip the string */
+            for (i++; i < n && p[i] != '"'; i++)
+                if (p[i] == '\\') i++;
+            continue;
+        }
+        if (p[i] != '-' && (p[i] < '0' || p[i] > '9')) continue;
+        int is_float = 0;
+        for (; i < n && p[i] && strchr("+-0123456789.eE", p[i]); i++)
+            if (p[i] == '.' || p[i] == 'e' || p[i] == 'E') is_float = 1;
+        i--;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 64;
+            unsigned char *nf = realloc(*flags, cap);
+            if (!nf) return -1;
+            *flags = nf;
+        }
+        (*flags)[(*count)++] = (unsigned char)is_float;
+    }
+    return 0;
+}
+
+static void mark_numbers(cJSON *j, const unsigned char *flags, size_t count, size_t *k, int depth) {
+    for (; j && depth < 200; j = j->next) {
+        if (cJSON_IsNumber(j)) {
+            if (*k < count && flags[*k]) j->type |= JJ_JSON_FLOAT_BIT;
+            (*k)++;
+        }
+        if (j->child) mark_numbers(j->child, flags, count, k, depth + 1);
+    }
+}
+
+void ck_jinja_json_mark_floats(void *cjson, const char *text, size_t len) {
+    unsigned char *flags;
+    size_t count, k = 0;
+    if (!cjson || !text || scan_numbers(text, len, &flags, &count) != 0) return;
+    size_t total = 0;
+    mark_numbers(cjson, NULL, 0, &total, 0); /* count first: mark only when the scan lines up */
+    if (total == count) mark_numbers(cjson, flags, count, &k, 0);
+    free(flags);
+}
+
 int jv_from_json(jj_arena *a, const void *cjson, jv *out, int depth) {
     const cJSON *j = cjson;
     if (depth > 64) return -1;
@@ -606,7 +658,7 @@ int jv_from_json(jj_arena *a, const void *cjson, jv *out, int depth) {
     if (cJSON_IsBool(j)) { *out = jv_bool(cJSON_IsTrue(j)); return 0; }
     if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
-        if (d == floor(d) && fabs(d) < 9007199254740992.0) *out = jv_int((int64_t)d);
+        if (!(j->type & JJ_JSON_FLOAT_BIT) && d == floor(d) && fabs(d) < 9007199254740992.0) *out = jv_int((int64_t)d);
         else *out = jv_float(d);
         return 0;
     }
