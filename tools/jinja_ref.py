@@ -88,6 +88,7 @@ CASES = [
     "{% macro outer() %}[{{ caller() }}]{% endmacro %}{% call outer() %}inside {{ n }}{% endcall %}",
     "{% macro list(xs) %}{% for x in xs %}{{ caller(x) }}{% endfor %}{% endmacro %}{% call(v) list(items) %}<{{ v }}>{% endcall %}",
     "{% macro m() %}{{ n }}{% endmacro %}{% set n = 9 %}{{ m() }}",
+    "{% macro v(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ v(1, 2, 3, x=4) }}|{{ v(1) }}",
     "{% filter upper %}abc {{ 'def' }}{% endfilter %}",
     "{% for m in msgs %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}{% endif %}{% endfor %}",
     # expressions: access, slicing, in, ~, arithmetic, comparisons
@@ -167,6 +168,7 @@ CASES = [
     "{{ 'a' }",
     "{{ range(1000000) | length }}",
     "{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}",
+    "{% macro m(a) %}{{ varargs }}{% endmacro %}{{ m(1, b=2) }}",
     "{{ 'x' | tojson(ensure_ascii=true) }} {{ 'é☃😀' | tojson(ensure_ascii=true) }}",
     "{{ items | map('string') | tojson }}",
     "{{ items | select | length }}",

@@ -333,21 +333,29 @@ static int eval_args(jj_ctx *c, jj_frame *f, const jj_node *n, argv_ *a) {
     return 0;
 }
 
-static int call_macro(jj_ctx *c, const jj_macro *m, const jv *args, size_t n_args, const char *const *kw_names,
-                      const jv *kw_vals, size_t n_kw, jv caller, jv *out) {
-    const jj_node *d = m->def;
-    if (++c->steps > c->lim->max_steps) return jj_fail(c, "too many loop iterations or macro calls");
-    if (c->depth + 10 > c->lim->max_depth) return jj_fail(c, "macro calls nested too deeply");
-    if (n_args > d->n_names) return jj_fail(c, "macro '%s' takes not more than %zu argument(s)",
-                                            d->name ? d->name : "caller", d->n_names);
-    jj_frame *fr = frame_new(c, m->closure);
-    if (!fr) return jj_fail_oom(c);
+/* Binds a macro's parameters in fr: positional, keyword, defaults; extras into varargs / kwargs when the
+ * body names them (d->op), else an error as Jinja's. */
+static int bind_params(jj_ctx *c, const jj_node *d, jj_frame *fr, const jv *args, size_t n_args,
+                       const char *const *kw_names, const jv *kw_vals, size_t n_kw) {
+    const char *mname = d->name ? d->name : "caller";
+    int is_macro = d->kind == N_MACRO;
+    jv va = jv_list_new(c->arena), kw = jv_dict_new(c->arena);
+    if (jv_oom(va) || jv_oom(kw)) return jj_fail_oom(c);
+    va.flags |= JVF_TUPLE; /* varargs is a tuple */
+    if (n_args > d->n_names && !(is_macro && (d->op & 1)))
+        return jj_fail(c, "macro '%s' takes not more than %zu argument(s)", mname, d->n_names);
+    for (size_t i = d->n_names; i < n_args; i++)
+        if (jj_list_push(c->arena, va.u.l, args[i]) != 0) return jj_fail_oom(c);
     for (size_t k = 0; k < n_kw; k++) {
         size_t i = 0;
         while (i < d->n_names && strcmp(d->names[i], kw_names[k])) i++;
-        if (i == d->n_names) return jj_fail(c, "macro '%s' takes no keyword argument '%s'",
-                                            d->name ? d->name : "caller", kw_names[k]);
-        if (frame_set(c, fr, kw_names[k], kw_vals[k]) != 0) return -1;
+        if (i < d->n_names) {
+            if (frame_set(c, fr, kw_names[k], kw_vals[k]) != 0) return -1;
+            continue;
+        }
+        if (!(is_macro && (d->op & 2))) return jj_fail(c, "macro '%s' takes no keyword argument '%s'", mname, kw_names[k]);
+        jv key = jv_str(c->arena, kw_names[k]);
+        if (jv_oom(key) || jj_dict_set(c->arena, kw.u.d, key, kw_vals[k]) != 0) return jj_fail_oom(c);
     }
     for (size_t i = 0; i < d->n_names; i++) {
         if (i < n_args) {
@@ -360,6 +368,19 @@ static int call_macro(jj_ctx *c, const jj_macro *m, const jv *args, size_t n_arg
         if (i >= first_default && jj_eval(c, fr, d->list2[i - first_default], &v) != 0) return -1;
         if (frame_set(c, fr, d->names[i], v) != 0) return -1;
     }
+    if (is_macro && (d->op & 1) && frame_set(c, fr, "varargs", va) != 0) return -1;
+    if (is_macro && (d->op & 2) && frame_set(c, fr, "kwargs", kw) != 0) return -1;
+    return 0;
+}
+
+static int call_macro(jj_ctx *c, const jj_macro *m, const jv *args, size_t n_args, const char *const *kw_names,
+                      const jv *kw_vals, size_t n_kw, jv caller, jv *out) {
+    const jj_node *d = m->def;
+    if (++c->steps > c->lim->max_steps) return jj_fail(c, "too many loop iterations or macro calls");
+    if (c->depth + 10 > c->lim->max_depth) return jj_fail(c, "macro calls nested too deeply");
+    jj_frame *fr = frame_new(c, m->closure);
+    if (!fr) return jj_fail_oom(c);
+    if (bind_params(c, d, fr, args, n_args, kw_names, kw_vals, n_kw) != 0) return -1;
     if (caller.k != JV_UNDEF && frame_set(c, fr, "caller", caller) != 0) return -1;
     jj_buf buf = {0}, *saved = c->out;
     buf.max_bytes = c->lim->max_output_bytes;

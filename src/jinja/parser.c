@@ -28,6 +28,7 @@ typedef struct parser {
     const jj_token *t;
     size_t n, i;
     int nest;
+    int uses_varargs, uses_kwargs; /* the macro body being parsed names `varargs` / `kwargs` */
     char *err;
     size_t errlen;
 } parser;
@@ -312,6 +313,8 @@ static jj_node *parse_primary(parser *P) {
         if (!strcmp(t->s, "none") || !strcmp(t->s, "None")) return lit_node(P, jv_none());
         jj_node *n = node(P, N_NAME);
         if (n) n->name = t->s;
+        if (!strcmp(t->s, "varargs")) P->uses_varargs = 1;
+        if (!strcmp(t->s, "kwargs")) P->uses_kwargs = 1;
         return n;
     }
     if (accept_op(P, "(")) {
@@ -629,7 +632,12 @@ static jj_node *parse_macro(parser *P) {
     static const char *const ends[] = {"endmacro", NULL};
     nlist body = {0};
     const char *which;
+    int outer_va = P->uses_varargs, outer_kw = P->uses_kwargs;
+    P->uses_varargs = P->uses_kwargs = 0;
     if (body_until(P, &body, ends, &which) != 0) return NULL;
+    n->op = (P->uses_varargs ? 1 : 0) | (P->uses_kwargs ? 2 : 0); /* extra arguments are accepted */
+    P->uses_varargs = outer_va;
+    P->uses_kwargs = outer_kw;
     if (cur(P)->kind == T_NAME) advance(P); /* {% endmacro name %} */
     if (expect_block_end(P) != 0) return NULL;
     n->list = body.p;
@@ -768,7 +776,7 @@ static int parse_body(parser *P, nlist *body, const char *const *ends, const cha
 }
 
 int jj_parse(jj_arena *a, const jj_token *toks, size_t n_toks, jj_node **root, char *err, size_t errlen) {
-    parser P = {a, toks, n_toks, 0, 0, err, errlen};
+    parser P = {a, toks, n_toks, 0, 0, 0, 0, err, errlen};
     nlist body = {0};
     if (parse_body(&P, &body, NULL, NULL) != 0) return -1;
     jj_node *n = node(&P, N_BODY);
