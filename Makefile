@@ -47,7 +47,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load jinja st_index hub_json topology wire discovery; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load jinja st_index hub_json topology wire discovery openai; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	python3 -c "import json,sys; d=json.load(open('tests/data/chat_templates/cases.json')); [open('build-fuzz/corpus/jinja/%s.jinja' % k, 'w').write(v['template']) for k, v in d['templates'].items()]"
 	python3 -c "import json,sys; d=json.load(open('tests/data/jinja/cases.json')); [open('build-fuzz/corpus/jinja/lang%03d.jinja' % i, 'w').write(c['template']) for i, c in enumerate(d['cases'])]"
@@ -69,6 +69,8 @@ fuzz: deps
 	./build-fuzz/fuzz_wire -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/wire
 	printf 'CAKE\001\001AAAAAAAAAAAAAAAA' > build-fuzz/corpus/discovery/query
 	printf 'CAKE\001\002AAAAAAAAAAAAAAAA\220\047\010\007\006\005\004\003\002\001\020\000\000\000\000\000\300\077\002w1\003cpu' > build-fuzz/corpus/discovery/reply
+	printf '{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"stop":["a","b"],"stream":true,"max_tokens":3,"prompt":"p"}' > build-fuzz/corpus/openai/chat
+	./build-fuzz/fuzz_openai -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/openai
 	./build-fuzz/fuzz_discovery -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus/discovery
 
 clean:

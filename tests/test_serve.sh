@@ -95,6 +95,13 @@ assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
 print(f"ok   streamed completion: {len(chunks)} chunks, text exact, [DONE] last")
 EOF
 
+# a text completion (no chat template): the prompt as cake run --raw takes it
+RAW=$("$CAKE" run "$MODEL" "$PROMPT" --raw --temperature 0 -n 12 2>/dev/null)
+code=$(curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/v1/completions" \
+    -d '{"prompt":"'"$PROMPT"'","max_tokens":12,"temperature":0}')
+expect_eq "$code $(json_field "d['object'], d['usage']['completion_tokens']" <"$WORK/out")" "200 text_completion 12" "text completion"
+expect_eq "$(json_field "d['choices'][0]['text']" <"$WORK/out")" "$RAW" "text completion equals cake run --raw"
+
 # errors in OpenAI's shape with the right status
 expect_eq "$(post -d '{"messages": [')" 400 "malformed JSON is a 400"
 expect_eq "$(json_field "d['error']['type']" <"$WORK/out")" invalid_request_error "error shape"
@@ -103,6 +110,8 @@ expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"presence_pena
 expect_eq "$(post -d '{"messages":[{"role":"wizard","content":"x"}]}')" 400 "unknown role is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}')" 400 "wrong type is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":1,"some_future_field":{"a":1}}')" 200 "unknown fields are ignored"
+python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word " * 5000 + "\"}]}")' >"$WORK/long.json"
+expect_eq "$(post --data-binary @"$WORK/long.json")" 400 "a prompt longer than the context is a 400"
 python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x" * 70000 + "\"}]}")' >"$WORK/big.json"
 expect_eq "$(post --data-binary @"$WORK/big.json")" 413 "oversized body is a 413"
 expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' "$BASE/v2/nothing")" 404 "unknown route is a 404"

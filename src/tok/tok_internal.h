@@ -148,8 +148,6 @@ typedef struct ck_tok_trie {
 
 #define CK_TOK_MAX_STEPS 8
 
-enum { CK_CHAT_NONE, CK_CHAT_QWEN3, CK_CHAT_LLAMA3, CK_CHAT_GEMMA3 };
-
 enum { CK_TOKF_ADDED = 1, CK_TOKF_SPECIAL = 2 };
 
 struct ck_tok {
