@@ -142,6 +142,8 @@ CASES = [
     "{% with a = n, b = 'x' %}{{ a }}{{ b }}{% set n = 0 %}{{ n }}{% endwith %}{{ n }}{{ a is defined }}",
     "{% for x in items %}{{ loop.cycle('odd', 'even') }} {% endfor %}",
     "{{ 'y' if empty | select else 'n' }} {{ 'y' if empty | map('string') else 'n' }} {{ items | map('string') | first }} {{ items | select | list | length }}",
+    "{{ 7 | round }} {{ false | round }} {{ 2.0 is odd }} {{ 3.0 is odd }} {{ true * [1] }} {{ 2 * 'ab' }} {{ (1, 'x') | title }} {{ 'a-b c(d' | title }}",
+    "{{ '[1, 2] x_y  z!' | wordcount }} {{ ['a', 'B'] is lower }} {{ 'x' % [1] }} {{ missing | capitalize }}|{{ missing | center(3) if false }}|{{ missing | sort | list }} {{ missing | min is defined }}",
     # global functions
     "{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(5, 0, -2) | list }} {{ dict(a=1, b='x') }} {{ namespace(a=1).a }}",
     "{{ strftime_now('%Y-%m-%d %d %b %Y') }}",
@@ -175,6 +177,11 @@ CASES = [
     "{{ (items | reverse)[0] }}|{{ n[0] }}|{{ 5.5.x }}|{{ d[0] }}|{{ items['x'] }}",
     "{{ (items | select)[1:] }}",
     "{{ n[1:] }}",
+    "{{ t | indent }}",
+    "{{ 'abc' % 1 }}",
+    "{{ 'abc' % 'x' }}",
+    "{{ [[1], [1]] | unique | list }}",
+    "{{ missing | abs }}",
 ]
 
 

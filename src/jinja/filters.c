@@ -91,7 +91,8 @@ static int py_strip(jj_ctx *c, jv s, jv chars, int left, int right, jv *out) {
 
 static int f_indent(jj_ctx *c, jv v, const fargs *a, jv *out) {
     jv w = arg(a, 0, "width", jv_int(4)), first = arg(a, 1, "first", jv_bool(0)), blank = arg(a, 2, "blank", jv_bool(0));
-    if (need_str(c, &v) != 0) return -1;
+    if (v.k != JV_STR) /* Jinja appends "\n" to its argument first */
+        return jj_fail(c, "unsupported operand type(s) for +=: '%s' and 'str'", jv_type_name(v));
     jj_buf pad = {0}, b = {0};
     b.max_bytes = c->lim->max_output_bytes;
     int rc = 0;
@@ -372,6 +373,9 @@ static int f_unique(jj_ctx *c, jv v, jv *out) {
     *out = jv_list_new(c->arena);
     if (jv_oom(*out)) return jj_fail_oom(c);
     for (size_t i = 0; i < items->n; i++) {
+        jv it = items->a[i];
+        if ((it.k == JV_LIST && !(it.flags & JVF_TUPLE)) || it.k == JV_DICT)
+            return jj_fail(c, "unhashable type: '%s'", jv_type_name(it));
         int seen = 0;
         for (size_t j = 0; j < out->u.l->n && !seen; j++) seen = jv_eq(out->u.l->a[j], items->a[i]);
         if (!seen && jj_list_push(c->arena, out->u.l, items->a[i]) != 0) return jj_fail_oom(c);
@@ -416,6 +420,10 @@ static int f_reverse(jj_ctx *c, jv v, jv *out) {
 static int f_round(jj_ctx *c, jv v, const fargs *a, jv *out) {
     jv prec = arg(a, 0, "precision", jv_int(0)), method = arg(a, 1, "method", jv_undef(NULL));
     if (!jv_is_number(v)) return jj_fail(c, "round: not a number");
+    if (v.k != JV_FLOAT && (prec.k != JV_INT || prec.u.i >= 0)) { /* Python: round(int, n) is the int */
+        *out = jv_int(v.u.i);
+        return 0;
+    }
     double x = jv_num(v), m = pow(10.0, (double)(prec.k == JV_INT ? prec.u.i : 0));
     const char *how = method.k == JV_STR ? method.u.s->p : "common";
     double r = !strcmp(how, "floor") ? floor(x * m) / m : !strcmp(how, "ceil") ? ceil(x * m) / m : nearbyint(x * m) / m; /* Python's round: half to even */
@@ -449,7 +457,7 @@ static int f_dispatch_str(jj_ctx *c, const char *name, jv v, const fargs *a, jv 
     }
     if (!strcmp(name, "upper") || !strcmp(name, "lower") || !strcmp(name, "capitalize") || !strcmp(name, "title")) {
         if (need_str(c, &v) != 0) return -1;
-        int mode = name[0] == 'l' ? 0 : name[0] == 'u' ? 1 : name[0] == 'c' ? 2 : 3;
+        int mode = name[0] == 'l' ? 0 : name[0] == 'u' ? 1 : name[0] == 'c' ? 2 : 4; /* 4: Jinja's title */
         return jj_py_case(c, v, mode, out);
     }
     if (!strcmp(name, "replace")) {
@@ -477,15 +485,7 @@ static int f_dispatch_str(jj_ctx *c, const char *name, jv v, const fargs *a, jv 
     if (!strcmp(name, "join")) return f_join(c, v, a, out);
     if (!strcmp(name, "wordcount")) {
         if (need_str(c, &v) != 0) return -1;
-        int64_t words = 0;
-        for (size_t i = 0; i < v.u.s->n;) {
-            size_t k;
-            while (i < v.u.s->n && jj_is_pyspace_at(v.u.s->p + i, v.u.s->n - i, &k)) i += k;
-            if (i >= v.u.s->n) break;
-            words++;
-            while (i < v.u.s->n && !jj_is_pyspace_at(v.u.s->p + i, v.u.s->n - i, &k)) i += jj_utf8_next(v.u.s->p + i, v.u.s->n - i);
-        }
-        *out = jv_int(words);
+        *out = jv_int(jj_word_count(v.u.s->p, v.u.s->n));
         return 0;
     }
     *handled = 0;
@@ -507,11 +507,9 @@ int jj_filter(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, si
         if (out->k == JV_STR && !out->u.s) *out = jv_str(c->arena, "");
         return jv_oom(*out) ? jj_fail_oom(c) : 0;
     }
-    if (v.k == JV_UNDEF && strcmp(name, "length") && strcmp(name, "count") && strcmp(name, "list") &&
-        strcmp(name, "items") && strcmp(name, "string") && strcmp(name, "trim") && strcmp(name, "join") &&
-        strcmp(name, "first") && strcmp(name, "last") && strcmp(name, "safe") && strcmp(name, "lower") &&
-        strcmp(name, "upper") && strcmp(name, "map") && strcmp(name, "selectattr") && strcmp(name, "rejectattr") &&
-        strcmp(name, "select") && strcmp(name, "reject") && strcmp(name, "int") && strcmp(name, "float"))
+    /* Jinja's filters read an undefined value as "" or an empty sequence, except these */
+    if (v.k == JV_UNDEF && (!strcmp(name, "abs") || !strcmp(name, "round") || !strcmp(name, "tojson") ||
+                            !strcmp(name, "indent") || !strcmp(name, "dictsort") || !strcmp(name, "attr")))
         return v.u.name && v.u.name[0] ? jj_fail(c, "'%s' is undefined", v.u.name) : jj_fail(c, "a value is undefined");
     if (f_dispatch_str(c, name, v, &a, out, &handled) != 0) return -1;
     if (handled) return 0;
@@ -590,13 +588,16 @@ int jj_test(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, size
         } else if (x.k == JV_DICT) *out = jj_dict_get(x.u.d, v) != NULL;
         else return jj_fail(c, "test 'in': not a container");
     } else if (!strcmp(name, "odd") || !strcmp(name, "even") || !strcmp(name, "divisibleby")) {
-        if (v.k != JV_INT && v.k != JV_BOOL) return jj_fail(c, "test '%s' needs an integer", name);
-        int64_t d = name[0] == 'd' ? (x.k == JV_INT ? x.u.i : 0) : 2;
-        if (d == 0) return jj_fail(c, "integer division or modulo by zero");
-        int64_t r = d == -1 ? 0 : v.u.i % d;
+        jv d = name[0] == 'd' ? x : jv_int(2);
+        if (!jv_is_number(v) || !jv_is_number(d)) return jj_fail(c, "test '%s' needs numbers", name);
+        if (jv_num(d) == 0) return jj_fail(c, "integer division or modulo by zero");
+        double r;
+        if (v.k != JV_FLOAT && d.k != JV_FLOAT) r = (d.u.i == -1) ? 0 : (double)(v.u.i % d.u.i);
+        else r = fmod(jv_num(v), jv_num(d));
         *out = name[0] == 'o' ? r != 0 : r == 0;
-    } else if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
-        if (v.k != JV_STR) { *out = 0; return 0; }
+    } else if (!strcmp(name, "lower") || !strcmp(name, "upper")) { /* str(value).islower() / isupper() */
+        v = jv_to_str(c->arena, v);
+        if (jv_oom(v)) return jj_fail_oom(c);
         int has_cased = 0, ok = 1;
         for (size_t i = 0; i < v.u.s->n; i++) {
             unsigned char ch = (unsigned char)v.u.s->p[i];

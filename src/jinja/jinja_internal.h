@@ -222,6 +222,8 @@ int jj_iter_list(jj_ctx *c, jv v, jj_list **out);
 /* methods.c: obj.name(args) for str, dict and list objects; *handled 0 when obj has no such method. */
 int jj_call_method(jj_ctx *c, jv obj, const char *name, const jv *args, size_t n_args, const char *const *kw_names,
                    const jv *kw_vals, size_t n_kw, jv *out, int *handled);
+/* Jinja's wordcount of p[0..n). */
+int64_t jj_word_count(const char *p, size_t n);
 /* Global functions: range, namespace, raise_exception, strftime_now, dict. */
 int jj_call_func(jj_ctx *c, int fn, const jv *args, size_t n_args, const char *const *kw_names, const jv *kw_vals,
                  size_t n_kw, jv *out);

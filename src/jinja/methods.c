@@ -103,7 +103,35 @@ static void put_cp(jj_buf *b, utf8proc_int32_t cp) {
     jj_buf_put(b, (const char *)u, (size_t)k);
 }
 
-/* mode: 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 title (Python str.title). */
+/* Jinja's wordcount: runs of word characters (Python's \w: letters, digits, underscore). */
+int64_t jj_word_count(const char *p, size_t n) {
+    int64_t words = 0;
+    int in_word = 0;
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)p + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) { cp = 0xFFFD; k = 1; }
+        utf8proc_category_t cat = utf8proc_category(cp);
+        int w = cp == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+                (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+        if (w && !in_word) words++;
+        in_word = w;
+        i += (size_t)k;
+    }
+    return words;
+}
+
+/* A separator of Jinja's title filter: whitespace, '-', '(', '{', '[', '<'. */
+static int title_sep(utf8proc_int32_t cp) {
+    if (cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<') return 1;
+    char u[4];
+    utf8proc_ssize_t k = utf8proc_encode_char(cp, (utf8proc_uint8_t *)u);
+    size_t len;
+    return k > 0 && jj_is_pyspace_at(u, (size_t)k, &len);
+}
+
+/* mode: 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 title (Python str.title), 4 Jinja's
+ * title filter (first character of each run between separators upper, the rest lower). */
 int jj_py_case(jj_ctx *c, jv s, int mode, jv *out) {
     jj_buf b = {0};
     const char *p = s.u.s->p;
@@ -119,7 +147,8 @@ int jj_py_case(jj_ctx *c, jv s, int mode, jv *out) {
             first = 0;
             continue;
         }
-        int up = mode == 1 || (mode == 2 && first) || (mode == 3 && !prev_cased);
+        int up = mode == 1 || (mode == 2 && first) || (mode == 3 && !prev_cased) || (mode == 4 && (first || prev_cased));
+        if (mode == 4) prev_cased = title_sep(cp); /* for mode 4: the previous character was a separator */
         cp = up ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
         if (mode == 3) {
             const utf8proc_property_t *pr = utf8proc_get_property(cp);
@@ -322,7 +351,11 @@ int jj_str_format(jj_ctx *c, jv fmt, jv args, jv *out) {
             return jj_fail(c, "unsupported format character '%c' or argument type", conv);
         }
     }
-    if (is_tuple && next < args.u.l->n) { free(b.p); return jj_fail(c, "not all arguments converted during string formatting"); }
+    /* Python complains about an unused argument only when it is a tuple, a str or has no __getitem__ */
+    if ((is_tuple && next < args.u.l->n) || (!is_tuple && next == 0 && (jv_is_number(args) || args.k == JV_NONE || args.k == JV_STR))) {
+        free(b.p);
+        return jj_fail(c, "not all arguments converted during string formatting");
+    }
     return str_result(c, &b, out);
 }
 
