@@ -9,7 +9,15 @@ from jinja_ref import make_env  # noqa: E402
 env = make_env()
 V = {"s": " Hi, Wörld ", "t": "a,b,,c", "n": 7, "m": -3, "f": 2.5, "g": 1.0, "l": [3, "x", 1.5, None, True], "e": [],
      "d": {"k": "v", "n": 2, "z": [1, {"q": "w"}]}, "b": False, "u": None, "msgs": [{"role": "user", "content": "c1"}, {"role": "assistant", "content": "c2"}]}
-atoms = ["s", "t", "n", "m", "f", "g", "l", "e", "d", "b", "u", "msgs", "x", "1", "0", "-2", "2.0", "0.5", "'ab'", "''", "'a b'", "none", "true", "false", "[1, 2]", "{'a': 1}", "(1, 'x')", "d.k", "d['n']", "l[0]", "l[-1]", "msgs[0].role", "msgs[1]['content']", "d.z[1].q", "s[1:4]", "l[::-1]", "t.split(',')", "s.strip()", "s | trim", "l | length", "d | items | list", "msgs | map(attribute='role') | list"]
+atoms = ["s", "t", "n", "m", "f", "g", "l", "e", "d", "b", "u", "msgs", "x", "1", "0", "-2", "2.0", "0.5", "'ab'", "''", "'a b'", "none", "true", "false", "[1, 2]", "{'a': 1}", "(1, 'x')", "d.k", "d['n']", "l[0]", "l[-1]", "msgs[0].role", "msgs[1]['content']", "d.z[1].q", "s[1:4]", "l[::-1]", "t.split(',')", "s.strip()", "s | trim", "l | length", "d | items | list", "msgs | map(attribute='role') | list",
+         "s.split()", "s.split(' ', 1)", "t.rsplit(',', 1)", "s.lstrip(' H')", "s.startswith(' H')", "t.endswith(('c', 'x'))",
+         "s.replace('l', 'L', 1)", "s.find('W')", "s.count('l')", "s.upper()", "s.title()", "'-'.join(['a', 'b'])",
+         "d.get('k')", "d.get('nope', 5)", "d.keys() | list", "d.values() | list", "d.items() | list",
+         "msgs | selectattr('role', 'equalto', 'user') | list", "msgs | rejectattr('role', 'in', ['user']) | list",
+         "l | select('number') | list", "l | reject('none') | list", "msgs | map(attribute='content') | join('/')",
+         "range(3) | list", "namespace(a=1).a", "dict(a=2)", "'%s-%d' % ('a', 3)", "'{}|{}'.format(1, 'b')",
+         "l | tojson(indent=2)", "d | tojson(separators=(',', ':'))", "s[::-1]", "s[-3:]", "l[1:4:2]", "s * 2",
+         "[1, 2] + [3]", "n ** 2", "2 ** 0.5", "n // 2", "m % 5", "f // 1", "-(0.0)", "-3", "0.5", "-2.5"]
 binops = ["+", "-", "*", "/", "//", "%", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or"]
 filters = ["length", "string", "upper", "lower", "trim", "first", "last", "list", "tojson", "int", "float", "abs", "join(',')", "default('D')", "default('D', true)", "reverse | list", "sort | list", "unique | list", "sum", "min", "max", "capitalize", "title", "round", "dictsort", "items | list", "replace('a', 'Z')", "indent(2)", "wordcount", "e", "count", "select | list", "reject | list", "map('string') | list", "tojson(indent=1)", "tojson(sort_keys=true)"]
 tests = ["defined", "none", "string", "number", "integer", "float", "mapping", "iterable", "sequence", "boolean", "true", "false", "odd", "even", "undefined", "lower", "upper"]

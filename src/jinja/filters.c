@@ -367,6 +367,16 @@ static int f_minmax(jj_ctx *c, jv v, int want_max, jv *out) {
     return 0;
 }
 
+/* Whether Python can hash v (no list or dict inside; tuples are hashable when their items are). */
+static int hashable(jv v, int depth) {
+    if (v.k == JV_DICT || depth > 64) return 0;
+    if (v.k != JV_LIST) return 1;
+    if (!(v.flags & JVF_TUPLE)) return 0;
+    for (size_t i = 0; i < v.u.l->n; i++)
+        if (!hashable(v.u.l->a[i], depth + 1)) return 0;
+    return 1;
+}
+
 static int f_unique(jj_ctx *c, jv v, jv *out) {
     jj_list *items;
     if (jj_iter_list(c, v, &items) != 0) return -1;
@@ -374,8 +384,7 @@ static int f_unique(jj_ctx *c, jv v, jv *out) {
     if (jv_oom(*out)) return jj_fail_oom(c);
     for (size_t i = 0; i < items->n; i++) {
         jv it = items->a[i];
-        if ((it.k == JV_LIST && !(it.flags & JVF_TUPLE)) || it.k == JV_DICT)
-            return jj_fail(c, "unhashable type: '%s'", jv_type_name(it));
+        if (!hashable(it, 0)) return jj_fail(c, "unhashable type: '%s'", jv_type_name(it));
         int seen = 0;
         for (size_t j = 0; j < out->u.l->n && !seen; j++) seen = jv_eq(out->u.l->a[j], items->a[i]);
         if (!seen && jj_list_push(c->arena, out->u.l, items->a[i]) != 0) return jj_fail_oom(c);
@@ -591,10 +600,16 @@ int jj_test(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, size
         jv d = name[0] == 'd' ? x : jv_int(2);
         if (!jv_is_number(v) || !jv_is_number(d)) return jj_fail(c, "test '%s' needs numbers", name);
         if (jv_num(d) == 0) return jj_fail(c, "integer division or modulo by zero");
-        double r;
-        if (v.k != JV_FLOAT && d.k != JV_FLOAT) r = (d.u.i == -1) ? 0 : (double)(v.u.i % d.u.i);
-        else r = fmod(jv_num(v), jv_num(d));
-        *out = name[0] == 'o' ? r != 0 : r == 0;
+        double r; /* Python's value % d: the sign of d */
+        if (v.k != JV_FLOAT && d.k != JV_FLOAT) {
+            int64_t q = (d.u.i == -1) ? 0 : v.u.i % d.u.i;
+            if (q != 0 && ((q < 0) != (d.u.i < 0))) q += d.u.i;
+            r = (double)q;
+        } else {
+            r = fmod(jv_num(v), jv_num(d));
+            if (r != 0 && ((r < 0) != (jv_num(d) < 0))) r += jv_num(d);
+        }
+        *out = name[0] == 'o' ? r == 1 : r == 0; /* odd: value % 2 == 1 */
     } else if (!strcmp(name, "lower") || !strcmp(name, "upper")) { /* str(value).islower() / isupper() */
         v = jv_to_str(c->arena, v);
         if (jv_oom(v)) return jj_fail_oom(c);

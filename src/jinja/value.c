@@ -167,8 +167,8 @@ static int jv_eq_depth(jv a, jv b, int depth) {
     switch (a.k) {
     case JV_UNDEF: case JV_NONE: return 1;
     case JV_STR: return a.u.s->n == b.u.s->n && !memcmp(a.u.s->p, b.u.s->p, a.u.s->n);
-    case JV_LIST:
-        if (a.u.l->n != b.u.l->n) return 0;
+    case JV_LIST: /* a list never equals a tuple */
+        if (a.u.l->n != b.u.l->n || (a.flags & JVF_TUPLE) != (b.flags & JVF_TUPLE)) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!jv_eq_depth(a.u.l->a[i], b.u.l->a[i], depth + 1)) return 0;
         return 1;
@@ -203,7 +203,7 @@ int jv_cmp(jv a, jv b, int *cmp) {
         *cmp = r ? (r > 0 ? 1 : -1) : (a.u.s->n > b.u.s->n) - (a.u.s->n < b.u.s->n);
         return 0;
     }
-    if (a.k == JV_LIST && b.k == JV_LIST) {
+    if (a.k == JV_LIST && b.k == JV_LIST && (a.flags & JVF_TUPLE) == (b.flags & JVF_TUPLE)) {
         for (size_t i = 0; i < a.u.l->n && i < b.u.l->n; i++) {
             if (jv_eq(a.u.l->a[i], b.u.l->a[i])) continue;
             return jv_cmp(a.u.l->a[i], b.u.l->a[i], cmp);
