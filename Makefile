@@ -6,7 +6,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config python3 \
               libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev \
-              libsodium-dev libyaml-dev libzstd-dev iproute2
+              libsodium-dev libyaml-dev libzstd-dev iproute2 \
+              libncurses-dev tmux chromium
 
 .PHONY: all deps build run test asan fuzz clean
 
@@ -21,6 +22,10 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@# npm (for the web UI test's playwright-core): Debian's nodejs + npm, unless a node with npm is there
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
