@@ -166,8 +166,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def topology():
-    return {"model": ARGS.model_id, "n_layers": 2,
-            "master": {"name": "master", "backend": "cpu", "layers": [0, 1], "embed": True, "head": True,
+    n = json.load(open(os.path.join(ARGS.model, "config.json")))["num_hidden_layers"]
+    return {"model": ARGS.model_id, "n_layers": n,
+            "master": {"name": "master", "backend": "cpu", "layers": [0, n - 1], "embed": True, "head": True,
                        "memory_bytes": os.path.getsize(os.path.join(ARGS.model, "model.safetensors"))},
             "workers": []}
 
