@@ -49,7 +49,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load chat st_index hub_json topology wire discovery; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load chat st_index hub_json topology wire discovery sse; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
 	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
@@ -73,6 +73,8 @@ fuzz: deps
 	printf 'CAKE\001\001AAAAAAAAAAAAAAAA' > build-fuzz/corpus/discovery/query
 	printf 'CAKE\001\002AAAAAAAAAAAAAAAA\220\047\010\007\006\005\004\003\002\001\020\000\000\000\000\000\300\077\002w1\003cpu' > build-fuzz/corpus/discovery/reply
 	./build-fuzz/fuzz_discovery -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus/discovery
+	printf '\003data: {"choices":[{"delta":{"content":"<think>hm</think>\\n\\nok"}}]}\r\n\r\n: c\ndata: {"usage":{"completion_tokens":2}}\n\ndata: [DONE]\n\n' > build-fuzz/corpus/sse/stream
+	./build-fuzz/fuzz_sse -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/sse
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
