@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config python3 \
               libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev \
-              libsodium-dev libyaml-dev libzstd-dev iproute2 \
+              libsodium-dev libyaml-dev libzstd-dev libmicrohttpd-dev iproute2 curl nodejs \
               libncurses-dev tmux chromium
 
 .PHONY: all deps build run test asan fuzz clean
@@ -22,10 +22,9 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-	@# npm (for the web UI test's playwright-core): Debian's nodejs + npm, unless a node with npm is there
-	@command -v npm >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	@# npm comes with NodeSource's nodejs but is a package of its own in Debian's
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -49,7 +48,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load chat st_index hub_json topology wire discovery sse; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors config tok tok_load chat st_index hub_json topology wire discovery openai sse; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
 	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
@@ -72,6 +71,8 @@ fuzz: deps
 	./build-fuzz/fuzz_wire -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/wire
 	printf 'CAKE\001\001AAAAAAAAAAAAAAAA' > build-fuzz/corpus/discovery/query
 	printf 'CAKE\001\002AAAAAAAAAAAAAAAA\220\047\010\007\006\005\004\003\002\001\020\000\000\000\000\000\300\077\002w1\003cpu' > build-fuzz/corpus/discovery/reply
+	printf '{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"stop":["a","b"],"stream":true,"max_tokens":3,"prompt":"p"}' > build-fuzz/corpus/openai/chat
+	./build-fuzz/fuzz_openai -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/openai
 	./build-fuzz/fuzz_discovery -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus/discovery
 	printf '\003data: {"choices":[{"delta":{"content":"<think>hm</think>\\n\\nok"}}]}\r\n\r\n: c\ndata: {"usage":{"completion_tokens":2}}\n\ndata: [DONE]\n\n' > build-fuzz/corpus/sse/stream
 	./build-fuzz/fuzz_sse -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/sse

@@ -9,7 +9,8 @@
 #     then "thought" and the answer in normal intensity, with the server's usage count;
 #  3. remote mode against a slow endless stream: Ctrl+C stops the reply (the server sees the client go),
 #     and a second Ctrl+C quits with status 0;
-#  4. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
+#  4. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
+#  5. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
 # usage: test_chat_tui.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +18,9 @@ T=$(mktemp -d)
 S="cktui$$"
 TM="tmux -L $S -f /dev/null"
 STUB_PID=
+SERVE_PID=
 cleanup() {
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null
     $TM kill-server 2>/dev/null
     [ -n "$STUB_PID" ] && kill "$STUB_PID" 2>/dev/null
     rm -rf "$T"
@@ -204,7 +207,42 @@ wait_file "$T/slow.rc" 10 && [ "$(cat "$T/slow.rc")" = 0 ]
 check "slow: a second Ctrl+C quits with status 0" $?
 stop_stub
 
-# ---- 4. errors before the screen ----
+# ---- 4. remote mode against cake serve ----
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$CAKE" serve "$DATA/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
+SERVE_PID=$!
+i=0
+until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
+start served "'$CAKE' chat --server http://127.0.0.1:$PORT/v1 --temperature 0 -n 24"
+wait_for served "type a message" 10
+$TM send-keys -t served -l "$Q"
+$TM send-keys -t served Enter
+wait_for served "last: 24 tokens" 60
+check "served: the reply finishes with the server's usage count" $?
+screen served > "$T/served.txt"
+python3 - "$T/served.txt" "$T/run.txt" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+run = open(sys.argv[2], encoding="utf-8").read()
+h = [i for i, l in enumerate(lines) if l.startswith("cake (")]
+assert h, "no reply header on screen"
+reply = []
+for l in lines[h[0] + 1:]:
+    if not l.startswith("  "):
+        break
+    reply.append(l[2:])
+assert "".join(reply) == run, ("".join(reply), run)
+PY
+check "served: the reply equals cake run's greedy text" $?
+$TM send-keys -t served -l "/quit"
+$TM send-keys -t served Enter
+wait_file "$T/served.rc" 10 && [ "$(cat "$T/served.rc")" = 0 ]
+check "served: /quit exits 0" $?
+kill "$SERVE_PID" 2>/dev/null
+wait "$SERVE_PID" 2>/dev/null
+SERVE_PID=
+
+# ---- 5. errors before the screen ----
 "$CAKE" chat --server http://127.0.0.1:9 > "$T/out" 2> "$T/err" < /dev/null
 [ $? = 1 ] && grep -q "cake chat: cannot reach http://127.0.0.1:9/v1/models" "$T/err"
 check "an unreachable server is a clear error, exit 1" $?

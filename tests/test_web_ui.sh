@@ -1,8 +1,8 @@
 #!/bin/sh
 # test_web_ui.sh — the web UI in Debian's headless chromium, driven by playwright-core (tests/web): see
 # tests/web/ui_test.mjs for what it checks. The server is `cake serve tests/data/qwen3-tiny` on a free
-# loopback port; while this build has no `serve` command, tests/chat_stub.py stands in for it (it serves
-# the same page and streams `cake run`'s greedy output as OpenAI chunks) and the test says so.
+# loopback port, as the master of a two-node cluster (a worker w1 holds layers 2-3, so the cluster view has
+# something to show); the answer must still equal `cake run`'s greedy text (the reference).
 # playwright-core is installed with `npm ci` from tests/web/package-lock.json into the build tree. A
 # missing chromium, node or npm, or a failed install, fails the test: it never skips.
 # Screenshots: <build>/ui-screenshot.png (chat) and <build>/ui-cluster.png.
@@ -12,8 +12,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "$(dirname "$CAKE")" && pwd)
 T=$(mktemp -d)
 SRV_PID=
+W_PID=
 cleanup() {
     [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+    [ -n "$W_PID" ] && kill "$W_PID" 2>/dev/null && wait "$W_PID" 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -31,23 +33,23 @@ if ! cmp -s "$HERE/web/package-lock.json" "$WEB/package-lock.json" || [ ! -d "$W
 fi
 cp "$HERE/web/ui_test.mjs" "$WEB/"
 
-# the server
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# the worker, then the server as the cluster's master
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+WPORT=$(free_port)
+printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2-3"\n' "$WPORT" > "$T/topo.yml"
+"$CAKE" run "$DATA/qwen3-tiny" --name w1 --topology "$T/topo.yml" --address "127.0.0.1:$WPORT" --cluster-key uikey \
+    > "$T/worker.log" 2>&1 &
+W_PID=$!
+i=0
+until grep -q "listening on" "$T/worker.log"; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 "$W_PID" 2>/dev/null; then cat "$T/worker.log"; die "the worker did not start"; fi
+    sleep 0.1
+done
+PORT=$(free_port)
 URL="http://127.0.0.1:$PORT/"
-if "$CAKE" serve --help > /dev/null 2>&1; then
-    "$CAKE" serve "$DATA/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/server.log" 2>&1 &
-    SRV_PID=$!
-    echo "server: cake serve on $URL"
-else
-    echo "NOTE: this build has no 'cake serve' yet: the page is served by the stand-in tests/chat_stub.py"
-    python3 "$HERE/chat_stub.py" --mode cake --cake "$CAKE" --model "$DATA/qwen3-tiny" --model-id qwen3-tiny \
-        --page "$HERE/../src/server/ui/index.html" --port-file "$T/port" > "$T/server.log" 2>&1 &
-    SRV_PID=$!
-    i=0
-    while [ $i -lt 100 ] && [ ! -s "$T/port" ]; do sleep 0.1; i=$((i + 1)); done
-    [ -s "$T/port" ] || die "the stand-in server did not start"
-    URL="http://127.0.0.1:$(cat "$T/port")/"
-fi
+"$CAKE" serve "$DATA/qwen3-tiny" --api "127.0.0.1:$PORT" --topology "$T/topo.yml" --cluster-key uikey > "$T/server.log" 2>&1 &
+SRV_PID=$!
 i=0
 until curl -sf "${URL}v1/models" > /dev/null; do
     i=$((i + 1))

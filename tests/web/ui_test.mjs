@@ -100,6 +100,7 @@ try {
   const want = [topo.master, ...(topo.workers || [])].map((n) => ({
     name: n.name, layers: Array.isArray(n.layers) ? (n.layers[0] === n.layers[1] ? String(n.layers[0]) : n.layers[0] + "–" + n.layers[1]) : "" }));
   check("the cluster view shows master and workers with their layer ranges", JSON.stringify(cards) === JSON.stringify(want), { cards, want });
+  check("the topology has the worker (layers 2-3 of 4)", topo.n_layers === 4 && cards.length === 2 && cards[1].layers === "2–3", cards);
   await page.screenshot({ path: clusterShot, fullPage: true });
   await page.click("#tab-chat");
 
