@@ -2,8 +2,10 @@
 // uses it: sets temperature 0 and 24 max tokens in Settings, sends the acceptance question, watches the
 // answer stream in (several distinct partial renders while the message is still streaming), checks the
 // final text equals the greedy reference and the token count/tok/s line, stops a long answer with the
-// Stop button, checks the markdown renderer escapes HTML and the <think> split, the cluster view against
-// GET /api/v1/topology, and that an API key typed in Settings is sent as a Bearer token. Saves screenshots.
+// Stop button, checks the markdown renderer escapes HTML and the <think> split, renders a canned reply with
+// reasoning (served through page.route: the tiny model never thinks) as a collapsed dim block, checks the
+// cluster view against GET /api/v1/topology, and that an API key typed in Settings is sent as a Bearer
+// token. Saves screenshots.
 // usage: node ui_test.mjs URL GREEDY_TEXT_FILE SCREENSHOT.png CLUSTER_SCREENSHOT.png
 import { chromium } from "playwright-core";
 import { readFileSync } from "node:fs";
@@ -91,6 +93,30 @@ try {
         JSON.stringify(th) === JSON.stringify([{ think: "hm", open: false, answer: "ok" },
                                                { think: "still", open: true, answer: "" },
                                                { think: null, open: false, answer: "plain" }]), th);
+
+  // a reply with reasoning, canned through the browser's own network layer (the tiny model never thinks):
+  // the <think> block is collapsed and dimmed, the answer rendered as markdown, usage taken from the chunk
+  const sse = (o) => "data: " + JSON.stringify(o) + "\n\n";
+  const delta = (d) => sse({ choices: [{ index: 0, delta: d, finish_reason: null }] });
+  await page.route("**/v1/chat/completions", (route) => route.fulfill({
+    status: 200, headers: { "Content-Type": "text/event-stream" },
+    body: delta({ role: "assistant", content: "" }) + delta({ content: "<think>\nWeighing <b>options</b>" }) +
+          delta({ content: "…\n</think>\n\n" }) + delta({ content: "The answer is **42**." }) +
+          sse({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 9, completion_tokens: 7 } }) +
+          "data: [DONE]\n\n" }), { times: 1 });
+  await page.click("#new-chat");
+  await page.fill("#input", "Think first.");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".msg.assistant[data-state=done]", { timeout: 10000 });
+  const tk = await page.evaluate(() => {
+    const m = document.querySelector(".msg.assistant"), d = m.querySelector("details.think");
+    return d && { open: d.open, summary: d.querySelector("summary").textContent, reasoning: d.querySelector(".reasoning").textContent,
+                  opacity: getComputedStyle(d).opacity, answer: m.querySelector(".answer").innerHTML,
+                  stats: m.querySelector(".stats").textContent };
+  });
+  check("<think> shows as a collapsed, dimmed block; the answer as markdown; usage counted",
+        tk && !tk.open && tk.summary === "thought" && tk.reasoning === "Weighing <b>options</b>…" && Number(tk.opacity) < 1 &&
+        tk.answer === "<p>The answer is <strong>42</strong>.</p>" && /^7 tokens/.test(tk.stats), tk);
 
   // cluster view
   const topo = await (await fetch(new URL("api/v1/topology", url))).json();
