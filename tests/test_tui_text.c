@@ -114,7 +114,7 @@ static void test_layout(void) {
     } want[] = {
         {"hi", 0, CK_STYLE_NOTE},         {"", 0, CK_STYLE_BLANK},        {"you", 0, CK_STYLE_USER_HEAD},
         {"Why?", 2, CK_STYLE_TEXT},       {"", 0, CK_STYLE_BLANK},        {"cake", 0, CK_STYLE_BOT_HEAD},
-        {"thought", 2, CK_STYLE_THINK_HEAD}, {"because it is", 2, CK_STYLE_THINK}, {"so", 2, CK_STYLE_THINK},
+        {"thought", 2, CK_STYLE_THINK_HEAD}, {"because it is", 2, CK_STYLE_THINK}, {"so", 2, CK_STYLE_THINK}, {"", 0, CK_STYLE_BLANK},
         {"An answer that", 2, CK_STYLE_TEXT}, {"wraps here", 2, CK_STYLE_TEXT},
     };
     size_t nw = sizeof want / sizeof want[0];

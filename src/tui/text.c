@@ -230,6 +230,7 @@ size_t ck_chat_layout(const ck_chat_item *items, size_t n, size_t width, ck_line
             int open = sp.state == CK_THINK_OPEN && it->streaming;
             k = put_label(open ? CK_THINKING_LABEL : CK_THOUGHT_LABEL, 2, CK_STYLE_THINK_HEAD, out, cap, k);
             k = put_text(it->text + sp.think_off, sp.think_len, width, 2, CK_STYLE_THINK, out, cap, k);
+            if (sp.answer_len) k = put_label("", 0, CK_STYLE_BLANK, out, cap, k);
         }
         k = put_text(it->text + sp.answer_off, sp.answer_len, width, 2, CK_STYLE_TEXT, out, cap, k);
     }

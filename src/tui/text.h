@@ -80,7 +80,8 @@ typedef struct ck_line {
 /* Lays items out for a screen `width` columns wide (width >= 4): a header line per message, its text
  * wrapped and indented by two columns, a blank line between messages; an assistant's reasoning is a
  * "thinking…" header (while open) or "thought" (when closed) followed by the reasoning in
- * CK_STYLE_THINK. Writes at most cap lines to out (out may be NULL to count) and returns the total. */
+ * CK_STYLE_THINK and a blank line before the answer. Writes at most cap lines to out (out may be NULL to
+ * count) and returns the total. */
 size_t ck_chat_layout(const ck_chat_item *items, size_t n, size_t width, ck_line *out, size_t cap);
 
 #define CK_THINKING_LABEL "thinking\xe2\x80\xa6"   /* "thinking…" */
