@@ -156,4 +156,12 @@ int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen);
 int ck_cpu_threads_set(int n, char *note, size_t notelen);
 int ck_cpu_threads(void);
 
+/* Matmul numerics of the CPU backend, process-wide: exact (f32 activations everywhere) or fast (the
+ * default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively, as HF's
+ * bf16 inference and llama.cpp do). The default comes from CAKE_EXACT (set and not "0": exact). Chosen
+ * per process, never per batch, so a row's result never depends on the batch it runs in; change it only
+ * while no forward runs. */
+int ck_cpu_exact(void);
+void ck_cpu_exact_set(int exact);
+
 #endif

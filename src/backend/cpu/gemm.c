@@ -1,0 +1,78 @@
+/* gemm.c — the CPU matmul driver: y[T, n_out] = x[T, n_in] . W[n_out, n_in]^T (+ bias) with one
+ * ck_mm_kernel (kernels.h). Activations are packed once into the kernel's format (when it has one) in a
+ * scratch buffer of the calling thread that only grows (decode allocates nothing); the weight rows are
+ * split evenly over the threads in units of 16 rows, and each thread walks its rows in panels of about
+ * CK_PANEL_BYTES, so a panel stays in L2 while every token row of the batch passes over it (the kernel's
+ * register tiles then reuse each loaded weight vector for several token rows and each activation vector
+ * for several weight rows). One parallel region per matmul.
+ * Batch invariance comes from the kernels: how rows are split between threads and panels does not change
+ * any output's bits. */
+#include "backend/cpu/kernels.h"
+
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define CK_PANEL_BYTES (512u << 10) /* weight bytes per panel: well inside a core's L2 */
+#define CK_ROW_UNIT 16              /* rows per unit of the thread split */
+#define CK_GEMM_PAR_MIN (1u << 18)  /* multiply-adds below which one thread does it all */
+#define CK_PACK_PAR_MIN (1u << 16)  /* activation elements below which the caller packs alone */
+
+static _Thread_local struct {
+    uint8_t *p;
+    size_t cap;
+} scratch;
+
+static void *scratch_get(size_t bytes) {
+    if (bytes > scratch.cap) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+        free(scratch.p);
+        scratch.p = p;
+        scratch.cap = bytes;
+    }
+    return scratch.p;
+}
+
+/* Rows [r0, r1) of the weight through the kernel, panel by panel. */
+static void run_rows(const ck_mm_kernel *mk, float *y, const void *a, size_t as, const ck_tensor *W, size_t rb,
+                     const float *bias, size_t T, size_t r0, size_t r1) {
+    size_t n_out = W->shape[0], n_in = W->shape[1];
+    size_t panel = CK_PANEL_BYTES / (rb ? rb : 1) / CK_ROW_UNIT * CK_ROW_UNIT;
+    if (panel < CK_ROW_UNIT) panel = CK_ROW_UNIT;
+    const uint8_t *base = W->data;
+    for (size_t p = r0; p < r1; p += panel) {
+        size_t rows = r1 - p < panel ? r1 - p : panel;
+        mk->gemm(y + p, n_out, a, as, base + p * rb, rb, n_in, T, rows, bias ? bias + p : NULL);
+    }
+}
+
+int ck_cpu_gemm_run(const ck_mm_kernel *mk, float *y, const float *x, const ck_tensor *W, const float *bias,
+                    size_t T, int n_threads) {
+    size_t n_out = W->shape[0], n_in = W->shape[1], rb, as = n_in * sizeof(float);
+    if (ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0) return -1;
+    const void *a = x;
+    uint8_t *packed = NULL;
+    if (mk->pack) {
+        as = mk->act_row_bytes(n_in);
+        if (!as || T > SIZE_MAX / as || !(packed = scratch_get(T * as))) return -1;
+        a = packed;
+    }
+    int nt = (double)n_out * (double)n_in * (double)T > CK_GEMM_PAR_MIN ? n_threads : 1;
+    int pack_par = packed && T * n_in >= CK_PACK_PAR_MIN;
+    if (packed && !pack_par)
+        for (size_t t = 0; t < T; t++) mk->pack(packed + t * as, x + t * n_in, n_in);
+    size_t units = (n_out + CK_ROW_UNIT - 1) / CK_ROW_UNIT;
+#pragma omp parallel num_threads(nt)
+    {
+        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        if (pack_par) {
+            for (size_t t = id; t < T; t += nth) mk->pack(packed + t * as, x + t * n_in, n_in);
+#pragma omp barrier
+        }
+        size_t u0 = units * id / nth, u1 = units * (id + 1) / nth;
+        size_t r0 = u0 * CK_ROW_UNIT, r1 = u1 * CK_ROW_UNIT < n_out ? u1 * CK_ROW_UNIT : n_out;
+        if (r0 < r1) run_rows(mk, y, a, as, W, rb, bias, T, r0, r1);
+    }
+    return 0;
+}
