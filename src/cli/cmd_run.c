@@ -161,6 +161,7 @@ static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
 int ck_cmd_run(int argc, char **argv) {
     const char *penalty = NULL;
     long recover_ms = 30000, disc_s = 5;
+    int exact = 0;
     ck_cli_cluster cc = {0};
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
                   .top_p = 1.0, .seed = 299792458};
@@ -179,6 +180,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"raw", 0, CK_ARG_BOOL, &o.raw, "use the prompt as is, without the chat template", NULL},
         {"no-think", 0, CK_ARG_BOOL, &o.no_think, "render the chat template with enable_thinking=false", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively; also CAKE_EXACT=1)", NULL},
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
         {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
@@ -195,6 +197,7 @@ int ck_cmd_run(int argc, char **argv) {
     int rc = ck_args_parse("run", "[MODEL] PROMPT [flags]", args, sizeof args / sizeof args[0], argc, argv, pos, 2,
                            &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
+    if (exact) ck_set_exact(1);
     if (n_pos == 2) {
         o.model = o.model ? o.model : pos[0];
         o.prompt = o.prompt ? o.prompt : pos[1];

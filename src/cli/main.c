@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"run", ck_cmd_run, "generate text from a prompt (MODEL is a directory or an HF repo id)"},
     {"perplexity", ck_cmd_perplexity, "score a text file: ppl=<float> nll=<mean nll> n=<tokens>"},
+    {"bench", ck_cmd_bench, "prefill and decode speed, memory bandwidth and the decode roofline"},
     {"pull", ck_cmd_pull, "download ORG/NAME from the HuggingFace Hub into the HF cache"},
     {"list", ck_cmd_list, "list the models in the HF cache and in cake's worker cache"},
     {"rm", ck_cmd_rm, "delete a model from the HF cache or the worker cache"},

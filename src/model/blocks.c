@@ -3,6 +3,7 @@
 #include "base/err.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static int load_bias_norms(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen) {
     const ck_config *c = &m->cfg;
@@ -96,7 +97,11 @@ void ck_attn_forward(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, const
         .q = w->q, .k_cache = kv->k, .v_cache = kv->v, .out = w->att, .T = T, .pos0 = s->pos,
         .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale, .window = a->window,
     };
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     be->attention(be, &args);                            /* att [T, nh, hd] */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s->stats.attn_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (a->out_gate) be->sigmoid_mul(be, w->att, w->qg + hd, 2 * hd, T * nh, hd);
     be->matmul(be, w->xn, w->att, &a->o, NULL, T);      /* xn [T, hidden] */
 }
