@@ -269,6 +269,46 @@ static void test_matmul_invariance(void) {
             }
 }
 
+/* ck_matmul_n (the backend's fused op when it has one) equals one matmul per weight, bit for bit: three
+ * weights of different heights, with and without biases, T around the tiles. */
+static void test_matmul_n(void) {
+    size_t Ts[] = {1, 5, 64}, n_in = 67, outs[3] = {37, 16, 300};
+    for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        for (size_t ti = 0; ti < N_OF(Ts); ti++) {
+            size_t T = Ts[ti];
+            snprintf(desc, sizeof desc, "%s T=%zu n_in=%zu", ck_dtype_name(dt), T, n_in);
+            hw W[3];
+            float *y[3], *y1[3], *db[3] = {NULL, NULL, NULL};
+            const ck_tensor *wp[3];
+            float *x = hrand(T * n_in, 1.0f), *dx = dev(x, T * n_in);
+            for (size_t i = 0; i < 3; i++) {
+                double *wv = dnew(outs[i] * n_in);
+                weight_new(&W[i], (ck_dtype)dt, outs[i], n_in, wv);
+                free(wv);
+                wp[i] = &W[i].t;
+                y[i] = dev(NULL, T * outs[i]), y1[i] = dev(NULL, T * outs[i]);
+                if (i != 1) {
+                    float *b = hrand(outs[i], 1.0f);
+                    db[i] = dev(b, outs[i]);
+                    free(b);
+                }
+            }
+            ck_matmul_n(B, 3, y, dx, wp, (const float *const *)db, T);
+            for (size_t i = 0; i < 3; i++) B->matmul(B, y1[i], dx, wp[i], db[i], T);
+            synced("matmul_n");
+            for (size_t i = 0; i < 3; i++) {
+                float *got = down(y[i], T * outs[i]), *want = down(y1[i], T * outs[i]);
+                cmp_f("matmul_n", got, want, T * outs[i]);
+                free(got), free(want);
+                weight_free(&W[i]);
+                B->free(B, y[i]), B->free(B, y1[i]);
+                if (db[i]) B->free(B, db[i]);
+            }
+            B->free(B, dx);
+            free(x);
+        }
+}
+
 /* Splits a fused [5 + 3 + 7, n_in] weight into row views and multiplies through each. */
 static void test_weight_rows(void) {
     size_t n_in = 33, T = 5, parts[] = {5, 3, 7}, rows = 15;
@@ -825,6 +865,7 @@ int main(void) {
     test_embed();
     test_matmul();
     test_matmul_invariance();
+    test_matmul_n();
     test_weight_rows();
     test_rmsnorm();
     test_rmsnorm_gated();

@@ -94,6 +94,11 @@ struct ck_backend {
     void (*embed)(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
     /* y[T, n_out] = x[T, n_in] . W[n_out, n_in]^T (+ bias[n_out] when bias is non-NULL) */
     void (*matmul)(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);
+    /* Several matmuls of one input: y[i][T, n_out_i] = x[T, n_in] . W[i]^T (+ bias[i] when not NULL) for
+     * i < n (n <= CK_MATMUL_MAX), every W[i] with x's n_in; results equal n matmul calls. Optional: NULL
+     * when the backend has no fused version (use ck_matmul_n, which falls back to matmul). */
+    void (*matmul_n)(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                     const float *const *bias, size_t T);
     /* y[rows, n] = x / rms(x) * (w or 1 + w); y may equal x; w is f32 [n] */
     void (*rmsnorm)(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                     int one_plus);
@@ -142,6 +147,12 @@ struct ck_backend {
 /* Creates a backend instance: kind "cpu" (device ignored), or a GPU kind with its device index. */
 int ck_backend_create(const char *kind, int device, ck_backend **out, char *err, size_t errlen);
 void ck_backend_destroy(ck_backend *b);
+
+#define CK_MATMUL_MAX 4
+
+/* b->matmul_n when the backend has it, else n calls of b->matmul. */
+void ck_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                 const float *const *bias, size_t T);
 
 /* Records the first failure of an op in b (printf-style reason); later ones are ignored until sync. */
 void ck_backend_fail(ck_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

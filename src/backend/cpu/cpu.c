@@ -235,6 +235,22 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
                         (unsigned long long)W->shape[1]);
 }
 
+static void cpu_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                         const float *const *bias, size_t T) {
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    const ck_mm_kernel *mk = n ? ck_cpu_mm_kernel(k, W[0]->dtype, W[0]->exact || ck_cpu_exact()) : NULL;
+    int same = mk != NULL;
+    for (size_t i = 1; i < n && same; i++)
+        same = ck_cpu_mm_kernel(k, W[i]->dtype, W[i]->exact || ck_cpu_exact()) == mk && W[i]->shape[1] == W[0]->shape[1];
+    if (!same) { /* different kernels: one call each */
+        for (size_t i = 0; i < n; i++) cpu_matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T);
+        return;
+    }
+    if (ck_cpu_gemm_run_n(mk, n, y, x, W, bias, T, ck_cpu_threads()) != 0)
+        ck_backend_fail(b, "matmul: out of memory for %zu packed activation rows of %llu", T,
+                        (unsigned long long)W[0]->shape[1]);
+}
+
 static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                         int one_plus) {
     (void)b;
@@ -360,6 +376,7 @@ static const ck_backend cpu_template = {
     .check_finite = cpu_check_finite,
     .embed = cpu_embed,
     .matmul = cpu_matmul,
+    .matmul_n = cpu_matmul_n,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .store_rows = cpu_store_rows,

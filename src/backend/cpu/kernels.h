@@ -61,6 +61,12 @@ const ck_mm_kernel *ck_cpu_mm_kernel(const ck_cpu_kernels *k, ck_dtype dt, int e
 int ck_cpu_gemm_run(const ck_mm_kernel *mk, float *y, const float *x, const ck_tensor *W, const float *bias,
                     size_t T, int n_threads);
 
+/* For i < n: y[i] = x . W[i]^T (+ bias[i]) with kernel mk for all of them (every W[i] with x's n_in and
+ * a dtype mk serves), in one parallel region: the activations are packed once and the rows of all the
+ * weights are split evenly over the threads. Same results as n ck_cpu_gemm_run calls. */
+int ck_cpu_gemm_run_n(const ck_mm_kernel *mk, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                      const float *const *bias, size_t T, int n_threads);
+
 /* Reference matmul kernels (gemm_ref.c): the exact one for f32/f16/bf16 weights, and the bf16
  * fast path's definition (activations rounded to bf16 to nearest even, subnormals flushed to zero, f32
  * accumulation of the exact products in index order). */
