@@ -20,6 +20,9 @@
 
 /* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
 #define CK_CPU_PAR_MIN (1u << 18)
+/* Elements below which an elementwise or per-row op (norms, RoPE, GLU) runs on one thread: decode rows
+ * stay serial (no extra parallel region per token), prefill chunks are split. */
+#define CK_CPU_ELEM_PAR_MIN (1u << 16)
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -254,13 +257,17 @@ static void cpu_matmul_n(ck_backend *b, size_t n, float *const *y, const float *
 static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                         int one_plus) {
     (void)b;
-    for (size_t r = 0; r < rows; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
+    long long nr = (long long)rows;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (rows * n >= CK_CPU_ELEM_PAR_MIN)
+    for (long long r = 0; r < nr; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
 }
 
 static void cpu_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
                      const float *cos, const float *sin) {
     (void)b;
-    for (size_t t = 0; t < T; t++)
+    long long nt = (long long)T;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (T * n_heads * rot_dim >= CK_CPU_ELEM_PAR_MIN)
+    for (long long t = 0; t < nt; t++)
         for (size_t h = 0; h < n_heads; h++)
             ck_rope_head_ref(x + (t * n_heads + h) * head_dim, rot_dim, cos + t * (rot_dim / 2),
                              sin + t * (rot_dim / 2));
@@ -282,7 +289,9 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
 
 static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {
     (void)b;
-    for (size_t i = 0; i < n; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
+    long long nn = (long long)n;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (n >= CK_CPU_ELEM_PAR_MIN)
+    for (long long i = 0; i < nn; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
 }
 
 static void cpu_gather_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row) {
