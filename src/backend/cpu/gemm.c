@@ -1,12 +1,12 @@
 /* gemm.c — the CPU matmul driver: y[T, n_out] = x[T, n_in] . W[n_out, n_in]^T (+ bias) with one
  * ck_mm_kernel (kernels.h). Activations are packed once into the kernel's format (when it has one) in a
  * scratch buffer of the calling thread that only grows (decode allocates nothing); the weight rows are
- * split evenly over the threads in units of 16 rows, and each thread walks its rows in panels of about
- * CK_PANEL_BYTES, so a panel stays in L2 while every token row of the batch passes over it (the kernel's
- * register tiles then reuse each loaded weight vector for several token rows and each activation vector
- * for several weight rows). One parallel region per call; a call may carry several weights that read the
+ * split evenly over the threads in units of 16 rows. Each kernel walks its rows in blocks of its
+ * register tile's width (kept in L1) over all T activation rows (kept in L2: a prefill chunk is at most
+ * CK_CHUNK rows), so every weight byte comes from memory once and each loaded weight vector serves
+ * several token rows, each activation vector several weight rows. One parallel region per call; a call may carry several weights that read the
  * same activations (q/k/v, gate/up), packed once and split over the threads as one long weight.
- * Batch invariance comes from the kernels: how rows are split between threads and panels does not change
+ * Batch invariance comes from the kernels: how rows are split between threads does not change
  * any output's bits. */
 #include "backend/cpu/kernels.h"
 
@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define CK_PANEL_BYTES (512u << 10) /* weight bytes per panel: well inside a core's L2 */
 #define CK_ROW_UNIT 16              /* rows per unit of the thread split */
 #define CK_GEMM_PAR_MIN (1u << 18)  /* multiply-adds below which one thread does it all */
 #define CK_PACK_PAR_MIN (1u << 16)  /* activation elements below which the caller packs alone */
@@ -36,17 +35,11 @@ static void *scratch_get(size_t bytes) {
     return scratch.p;
 }
 
-/* Rows [r0, r1) of the weight through the kernel, panel by panel. */
+/* Rows [r0, r1) of the weight through the kernel. */
 static void run_rows(const ck_mm_kernel *mk, float *y, const void *a, size_t as, const ck_tensor *W, size_t rb,
                      const float *bias, size_t T, size_t r0, size_t r1) {
-    size_t n_out = W->shape[0], n_in = W->shape[1];
-    size_t panel = CK_PANEL_BYTES / (rb ? rb : 1) / CK_ROW_UNIT * CK_ROW_UNIT;
-    if (panel < CK_ROW_UNIT) panel = CK_ROW_UNIT;
-    const uint8_t *base = W->data;
-    for (size_t p = r0; p < r1; p += panel) {
-        size_t rows = r1 - p < panel ? r1 - p : panel;
-        mk->gemm(y + p, n_out, a, as, base + p * rb, rb, n_in, T, rows, bias ? bias + p : NULL);
-    }
+    mk->gemm(y + r0, W->shape[0], a, as, (const uint8_t *)W->data + r0 * rb, rb, W->shape[1], T, r1 - r0,
+             bias ? bias + r0 : NULL);
 }
 
 int ck_cpu_gemm_run_n(const ck_mm_kernel *mk, size_t n, float *const *y, const float *x, const ck_tensor *const *W,

@@ -82,20 +82,18 @@ AI void tile(int R, int C, ld_fn ld, tl_fn tl, float *y, size_t ys, const float 
                      size_t rows, const float *bias) {                                                       \
         const float *x = a;                                                                                   \
         const uint8_t *W = w;                                                                                 \
-        size_t xs = as / sizeof(float), t = 0;                                                                \
-        for (; t + 4 <= T; t += 4) {                                                                          \
-            size_t j = 0;                                                                                     \
-            for (; j + 2 <= rows; j += 2)                                                                     \
-                t42_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
-            for (; j < rows; j++)                                                                             \
-                t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
+        size_t xs = as / sizeof(float), j = 0;                                                                \
+        for (; j + 2 <= rows; j += 2) { /* weight rows outer (they stay in L1), token rows inner */        \
+            const float *b = bias ? bias + j : NULL;                                                          \
+            size_t t = 0;                                                                                     \
+            for (; t + 4 <= T; t += 4) t42_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
+            for (; t < T; t++) t12_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
         }                                                                                                     \
-        for (; t < T; t++) {                                                                                  \
-            size_t j = 0;                                                                                     \
-            for (; j + 2 <= rows; j += 2)                                                                     \
-                t12_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
-            for (; j < rows; j++)                                                                             \
-                t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
+        for (; j < rows; j++) {                                                                               \
+            const float *b = bias ? bias + j : NULL;                                                          \
+            size_t t = 0;                                                                                     \
+            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
+            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
         }                                                                                                     \
     }
 GEMM(gemm_f32, ld_f32, tl_f32)

@@ -52,7 +52,7 @@ AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t
         for (int c = 0; c < C; c++) y[r * ys + c] = _mm512_reduce_add_ps(acc[r][c]) + (bias ? bias[c] : 0.0f);
 }
 
-/* Token rows in tiles of 4 (then 1), weight rows in tiles of 4 (then 1). */
+/* Weight rows in blocks of 4 (then 1) outer, token rows in tiles of 4 (then 1) inner. */
 #define GEMM(name, LD)                                                                                        \
     static void t44_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
                            const float *b) { tile(4, 4, LD, y, ys, x, xs, w, ws, n, b); }                    \
@@ -66,20 +66,18 @@ AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t
                      size_t rows, const float *bias) {                                                       \
         const float *x = a;                                                                                   \
         const uint8_t *W = w;                                                                                 \
-        size_t xs = as / sizeof(float), t = 0;                                                                \
-        for (; t + 4 <= T; t += 4) {                                                                          \
-            size_t j = 0;                                                                                     \
-            for (; j + 4 <= rows; j += 4)                                                                     \
-                t44_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
-            for (; j < rows; j++)                                                                             \
-                t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
+        size_t xs = as / sizeof(float), j = 0;                                                                \
+        for (; j + 4 <= rows; j += 4) { /* weight rows outer (they stay in L1), token rows inner */        \
+            const float *b = bias ? bias + j : NULL;                                                          \
+            size_t t = 0;                                                                                     \
+            for (; t + 4 <= T; t += 4) t44_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
+            for (; t < T; t++) t14_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
         }                                                                                                     \
-        for (; t < T; t++) {                                                                                  \
-            size_t j = 0;                                                                                     \
-            for (; j + 4 <= rows; j += 4)                                                                     \
-                t14_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
-            for (; j < rows; j++)                                                                             \
-                t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, bias ? bias + j : NULL);    \
+        for (; j < rows; j++) {                                                                               \
+            const float *b = bias ? bias + j : NULL;                                                          \
+            size_t t = 0;                                                                                     \
+            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
+            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
         }                                                                                                     \
     }
 GEMM(gemm_f32, ld_f32)
