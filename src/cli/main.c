@@ -10,6 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"run", ck_cmd_run, "generate text from a prompt (MODEL is a directory or an HF repo id)"},
+    {"serve", ck_cmd_serve, "OpenAI-compatible API server and web UI (--api 0.0.0.0:8080)"},
     {"perplexity", ck_cmd_perplexity, "score a text file: ppl=<float> nll=<mean nll> n=<tokens>"},
     {"bench", ck_cmd_bench, "prefill and decode speed, memory bandwidth and the decode roofline"},
     {"pull", ck_cmd_pull, "download ORG/NAME from the HuggingFace Hub into the HF cache"},

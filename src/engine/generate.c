@@ -10,6 +10,7 @@
 #include "sample/sample.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -118,9 +119,26 @@ static int gen_alloc(ck_session *s, const ck_gen_params *p, size_t n_prompt, gen
     b->logits = malloc(V * sizeof *b->logits);
     b->hist = malloc((n_prompt + n_new + 1) * sizeof *b->hist);
     b->held = (held_text){malloc(max_stop + PIECE_BYTES + 1), 0, max_stop + PIECE_BYTES, p, 0};
+    /* p stays valid: it is the generation's own copy */
     b->have_smp = b->logits && b->hist && b->held.buf && ck_sampler_init(&b->smp, &sp, V) == 0;
     if (!b->have_smp) return ck_err(err, errlen, "out of memory");
     if (s->e->tok) ck_tok_stream_init(&b->st, s->e->tok);
+    return 0;
+}
+
+/* Keeps the longest prefix of the prompt the session holds (at least the last prompt token must run: its
+ * logits are needed) and drops the rest; r->n_reused gets how much is kept. */
+static int reuse_prefix(ck_session *s, const int32_t *prompt, size_t n_prompt, ck_gen_result *r, char *err,
+                        size_t errlen) {
+    size_t keep = 0;
+    while (keep < s->n_ids && keep < n_prompt && s->ids[keep] == prompt[keep]) keep++;
+    if (keep == n_prompt) keep--;
+    if (keep < ck_session_pos(s) && ck_session_truncate(s, keep, err, errlen) != 0) return -1;
+    if (ck_session_pos(s) > keep || s->seq.broken || s->pipe_broken) {
+        ck_session_reset(s);
+        if (s->pipe_broken) return ck_err(err, errlen, "cannot reset the session's stages");
+    }
+    r->n_reused = ck_session_pos(s);
     return 0;
 }
 
@@ -128,15 +146,6 @@ static int gen_alloc(ck_session *s, const ck_gen_params *p, size_t n_prompt, gen
  * b->logits. */
 static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_buffers *b, ck_gen_result *r,
                    char *err, size_t errlen) {
-    size_t keep = 0;
-    while (keep < s->n_ids && keep < n_prompt && s->ids[keep] == prompt[keep]) keep++;
-    if (keep == n_prompt) keep--; /* the last prompt token runs again: its logits are needed */
-    if (keep < ck_session_pos(s) && ck_session_truncate(s, keep, err, errlen) != 0) return -1;
-    if (ck_session_pos(s) > keep || s->seq.broken || s->pipe_broken) {
-        ck_session_reset(s);
-        if (s->pipe_broken) return ck_err(err, errlen, "cannot reset the session's stages");
-    }
-    r->n_reused = ck_session_pos(s);
     ck_timing t0 = ck_session_timing(s);
     double c0 = now_s();
     if (ck_session_forward(s, prompt + r->n_reused, n_prompt - r->n_reused, b->logits, 0, err, errlen) != 0) return -1;
@@ -147,58 +156,192 @@ static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_bu
     return 0;
 }
 
-/* Samples, streams and feeds tokens until a stop condition; sets r->finish and r->n_gen. */
-static int decode(ck_session *s, const ck_gen_params *p, gen_buffers *b, size_t n_hist, ck_gen_result *r, char *err,
-                  size_t errlen) {
+/* One generation in flight (ck_gen_start .. ck_gen_free). */
+struct ck_gen {
+    ck_session *s;
+    ck_gen_params p;
+    gen_buffers b;
+    ck_gen_result r;
+    size_t n_hist;         /* ids in b.hist */
+    int32_t next;          /* the token to feed when `feed` */
+    int feed, done, failed;
+    size_t pending;        /* prompt tokens still to run (ck_gen_queue: in the steps) */
+    double t0;             /* decoding started (prefill started, while pending) */
+    char err[256];
+};
+
+/* The end of the text: nothing more can complete a stop string, so what is held goes out. */
+static void finish_text(ck_gen *g) {
     char piece[PIECE_BYTES];
-    r->finish = CK_FINISH_LENGTH;
-    while (r->n_gen < p->max_tokens) {
-        if (b->held.cancelled || (p->cancel && *p->cancel)) {
-            r->finish = CK_FINISH_CANCEL;
-            return 0;
-        }
-        int32_t id = ck_sampler_next(&b->smp, b->logits, b->hist, n_hist);
-        if (ck_engine_is_eos(s->e, id)) {
-            r->finish = CK_FINISH_STOP;
-            return 0;
-        }
-        b->hist[n_hist++] = id;
-        r->n_gen++;
-        int k = s->e->tok ? ck_tok_stream_push(&b->st, id, piece, sizeof piece) : 0;
-        if (k < 0) return ck_err(err, errlen, "cannot decode token %d", id);
-        if (add_text(&b->held, piece, (size_t)k)) {
-            r->finish = CK_FINISH_STOP;
-            return 0;
-        }
-        if (r->n_gen == p->max_tokens || ck_session_pos(s) >= s->seq.max_ctx) break;
-        if (ck_session_forward(s, &id, 1, b->logits, 0, err, errlen) != 0) return -1;
+    if (g->s->e->tok) {
+        int k = ck_tok_stream_flush(&g->b.st, piece, sizeof piece);
+        if (k > 0 && add_text(&g->b.held, piece, (size_t)k)) return;
     }
-    if (s->e->tok) { /* the end of the text: nothing more can complete a stop string */
-        int k = ck_tok_stream_flush(&b->st, piece, sizeof piece);
-        if (k > 0 && add_text(&b->held, piece, (size_t)k)) return 0;
+    emit(&g->b.held, g->b.held.n);
+    if (g->b.held.cancelled) g->r.finish = CK_FINISH_CANCEL;
+}
+
+static void finish(ck_gen *g, int flush) {
+    if (flush) finish_text(g);
+    g->done = 1;
+    g->feed = 0;
+    g->r.decode_s = now_s() - g->t0;
+}
+
+static void fail(ck_gen *g, const char *why) {
+    snprintf(g->err, sizeof g->err, "%.255s", why);
+    g->failed = 1;
+    finish(g, 0);
+}
+
+/* Samples the next token from the logits at hand, streams its text and checks the stop conditions;
+ * sets g->feed when the token must run through the model before the next one. */
+static void advance(ck_gen *g) {
+    char piece[PIECE_BYTES];
+    const ck_gen_params *p = &g->p;
+    if (g->b.held.cancelled || (p->cancel && *p->cancel)) {
+        g->r.finish = CK_FINISH_CANCEL;
+        return finish(g, 0);
     }
-    emit(&b->held, b->held.n);
-    if (b->held.cancelled) r->finish = CK_FINISH_CANCEL;
+    if (g->r.n_gen >= p->max_tokens) return finish(g, 1);
+    int32_t id = ck_sampler_next(&g->b.smp, g->b.logits, g->b.hist, g->n_hist);
+    if (ck_engine_is_eos(g->s->e, id)) {
+        g->r.finish = CK_FINISH_STOP;
+        return finish(g, 0);
+    }
+    g->b.hist[g->n_hist++] = id;
+    g->r.n_gen++;
+    int k = g->s->e->tok ? ck_tok_stream_push(&g->b.st, id, piece, sizeof piece) : 0;
+    if (k < 0) {
+        char why[64];
+        snprintf(why, sizeof why, "cannot decode token %d", id);
+        return fail(g, why);
+    }
+    if (add_text(&g->b.held, piece, (size_t)k)) {
+        g->r.finish = CK_FINISH_STOP;
+        return finish(g, 0);
+    }
+    if (g->r.n_gen == p->max_tokens || ck_session_pos(g->s) >= g->s->seq.max_ctx) return finish(g, 1);
+    g->next = id;
+    g->feed = 1;
+}
+
+/* A generation with its buffers, the prompt in its history and the session's prefix reused. */
+static int gen_new(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                   char *err, size_t errlen) {
+    *out = NULL;
+    if (ck_gen_params_check(p, err, errlen) != 0) return -1;
+    if (n_prompt == 0) return ck_err(err, errlen, "the prompt is empty");
+    if (n_prompt > s->seq.max_ctx)
+        return ck_err(err, errlen, "the prompt has %zu tokens; the context holds %zu", n_prompt, s->seq.max_ctx);
+    ck_gen *g = calloc(1, sizeof *g);
+    if (!g) return ck_err(err, errlen, "out of memory");
+    g->s = s;
+    g->p = *p;
+    g->r.n_prompt = n_prompt;
+    g->r.finish = CK_FINISH_LENGTH;
+    if (gen_alloc(s, &g->p, n_prompt, &g->b, err, errlen) != 0 || reuse_prefix(s, prompt, n_prompt, &g->r, err, errlen)) {
+        ck_gen_free(g);
+        return -1;
+    }
+    memcpy(g->b.hist, prompt, n_prompt * sizeof *prompt);
+    g->n_hist = n_prompt;
+    g->pending = n_prompt - g->r.n_reused;
+    g->t0 = now_s();
+    *out = g;
     return 0;
+}
+
+int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen) {
+    if (gen_new(s, prompt, n_prompt, p, out, err, errlen) != 0) return -1;
+    ck_gen *g = *out;
+    if (prefill(s, prompt, n_prompt, &g->b, &g->r, err, errlen) != 0) {
+        ck_gen_free(g);
+        *out = NULL;
+        return -1;
+    }
+    g->pending = 0;
+    g->t0 = now_s();
+    return 0;
+}
+
+int ck_gen_queue(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen) {
+    return gen_new(s, prompt, n_prompt, p, out, err, errlen);
+}
+
+/* Feeds of one step for gens[0..n): a token of every decoding generation, then prompt chunks of the
+ * prefilling ones within the step's row budget. Returns how many feeds; fed[i] is feed i's generation. */
+static size_t plan(ck_gen *const *gens, size_t n, ck_feed *f, ck_gen **fed) {
+    size_t k = 0, rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_gen *g = gens[i];
+        if (g->done || g->pending) continue;
+        advance(g);
+        if (!g->feed) continue;
+        f[k] = (ck_feed){g->s, &g->next, 1, g->b.logits};
+        fed[k++] = g, rows++;
+    }
+    size_t budget = rows < CK_CHUNK / 2 ? CK_CHUNK - rows : CK_CHUNK / 2; /* prefill never starves decode */
+    for (size_t i = 0; i < n && budget; i++) {
+        ck_gen *g = gens[i];
+        if (g->done || !g->pending) continue;
+        size_t take = g->pending < budget ? g->pending : budget;
+        int last = take == g->pending;
+        f[k] = (ck_feed){g->s, g->b.hist + g->r.n_prompt - g->pending, take, last ? g->b.logits : NULL};
+        fed[k++] = g;
+        budget -= take;
+    }
+    return k;
+}
+
+int ck_gen_step(ck_gen *const *gens, size_t n) {
+    enum { GROUP = 64 };
+    for (size_t i0 = 0; i0 < n; i0 += GROUP) {
+        ck_feed f[2 * GROUP];
+        ck_gen *fed[2 * GROUP];
+        size_t k = plan(gens + i0, n - i0 < GROUP ? n - i0 : GROUP, f, fed);
+        char err[256];
+        if (k && ck_session_batch(f, k, err, sizeof err) != 0)
+            for (size_t j = 0; j < k; j++) fail(fed[j], err);
+        for (size_t j = 0; j < k; j++) {
+            ck_gen *g = fed[j];
+            g->feed = 0;
+            if (g->done || !g->pending) continue;
+            g->pending -= f[j].n;
+            if (g->pending == 0) { /* the prompt has run: decoding starts */
+                g->r.prefill_s = now_s() - g->t0;
+                g->t0 = now_s();
+            }
+        }
+    }
+    size_t running = 0;
+    for (size_t i = 0; i < n; i++) running += !gens[i]->done;
+    return (int)running;
+}
+
+int ck_gen_done(const ck_gen *g) { return g->done; }
+
+const ck_gen_result *ck_gen_result_get(const ck_gen *g) { return &g->r; }
+
+const char *ck_gen_error(const ck_gen *g) { return g->failed ? g->err : NULL; }
+
+void ck_gen_free(ck_gen *g) {
+    if (!g) return;
+    gen_free(&g->b);
+    free(g);
 }
 
 int ck_generate(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen_result *r,
                 char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     r->n_prompt = n_prompt;
-    if (ck_gen_params_check(p, err, errlen) != 0) return -1;
-    if (n_prompt == 0) return ck_err(err, errlen, "the prompt is empty");
-    if (n_prompt > s->seq.max_ctx)
-        return ck_err(err, errlen, "the prompt has %zu tokens; the context holds %zu", n_prompt, s->seq.max_ctx);
-    gen_buffers b = {0};
-    int rc = gen_alloc(s, p, n_prompt, &b, err, errlen);
-    if (rc == 0) rc = prefill(s, prompt, n_prompt, &b, r, err, errlen);
-    if (rc == 0) {
-        memcpy(b.hist, prompt, n_prompt * sizeof *prompt);
-        double t0 = now_s();
-        rc = decode(s, p, &b, n_prompt, r, err, errlen);
-        r->decode_s = now_s() - t0;
-    }
-    gen_free(&b);
+    ck_gen *g;
+    if (ck_gen_start(s, prompt, n_prompt, p, &g, err, errlen) != 0) return -1;
+    while (ck_gen_step(&g, 1) > 0) {}
+    *r = g->r;
+    int rc = g->failed ? ck_err(err, errlen, "%s", g->err) : 0;
+    ck_gen_free(g);
     return rc;
 }
