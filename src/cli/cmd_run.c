@@ -156,6 +156,7 @@ static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
 
 int ck_cmd_run(int argc, char **argv) {
     long recover_ms = 30000, disc_s = 5;
+    int exact = 0;
     ck_cli_cluster cc = {0};
     run_opts o = {.system = "You are a helpful AI assistant."};
     ck_cli_sampling_init(&o.smp);
@@ -169,6 +170,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"chat-template-file", 0, CK_ARG_STR, &o.chat_template_file, "render the prompt with this Jinja chat template instead of the model's", "FILE"},
         {"verbose-prompt", 0, CK_ARG_BOOL, &o.verbose_prompt, "print the rendered prompt and its token ids to stderr", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively; also CAKE_EXACT=1)", NULL},
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
         {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
@@ -188,6 +190,7 @@ int ck_cmd_run(int argc, char **argv) {
     size_t n_pos;
     int rc = ck_args_parse("run", "[MODEL] PROMPT [flags]", args, n_args, argc, argv, pos, 2, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
+    if (exact) ck_set_exact(1);
     if (n_pos == 2) {
         o.model = o.model ? o.model : pos[0];
         o.prompt = o.prompt ? o.prompt : pos[1];
