@@ -110,6 +110,8 @@ expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"presence_pena
 expect_eq "$(post -d '{"messages":[{"role":"wizard","content":"x"}]}')" 400 "unknown role is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}')" 400 "wrong type is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":1,"some_future_field":{"a":1}}')" 200 "unknown fields are ignored"
+python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word " * 5000 + "\"}]}")' >"$WORK/long.json"
+expect_eq "$(post --data-binary @"$WORK/long.json")" 400 "a prompt longer than the context is a 400"
 python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x" * 70000 + "\"}]}")' >"$WORK/big.json"
 expect_eq "$(post --data-binary @"$WORK/big.json")" 413 "oversized body is a 413"
 expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' "$BASE/v2/nothing")" 404 "unknown route is a 404"

@@ -277,6 +277,12 @@ static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32
     return ck_engine_chat_ids(sv->e, q->msgs, q->n_msgs, q->enable_thinking, ids, n, err, errlen);
 }
 
+/* Positions a sequence may hold. */
+static size_t context(const server *sv) {
+    size_t model = ck_engine_max_ctx(sv->e);
+    return sv->o->max_ctx && sv->o->max_ctx < model ? sv->o->max_ctx : model;
+}
+
 /* POST /v1/chat/completions and /v1/completions. */
 static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const request *rq, int completion) {
     char err[512];
@@ -289,6 +295,9 @@ static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const requ
         rc = reply_error(c, 400, err);
     } else if (n == 0) {
         rc = reply_error(c, 400, "the prompt is empty");
+    } else if (n >= context(sv)) {
+        snprintf(err, sizeof err, "the prompt has %zu tokens; the context holds %zu", n, context(sv));
+        rc = reply_error(c, 400, err);
     } else {
         ck_gen_params p;
         gen_params(sv, &q, n, &p);
