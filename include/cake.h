@@ -32,6 +32,12 @@ int ck_set_backend(const char *kind, int device, char *err, size_t errlen);
 int ck_backend_count(const char *kind);
 /* Comma-separated backend kinds compiled into this build ("cpu" or "cpu,cuda"). */
 const char *ck_backends_built(void);
+/* Matmul numerics of the CPU, process-wide: exact = 1 keeps f32 activations everywhere; exact = 0 (the
+ * default, unless CAKE_EXACT is set to something other than 0) lets bf16 weights meet activations
+ * rounded to bf16 where the CPU multiplies bf16 natively (MoE models always run exact). Never depends
+ * on batch size, so a row's result never depends on its batch. Set it before the first forward. */
+void ck_set_exact(int exact);
+int ck_exact(void);
 
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
@@ -45,6 +51,8 @@ typedef struct ck_engine_opts {
     int head;                        /* holds the final norm and the output head */
     const char *backend;             /* "cpu" or "cuda"; NULL: the process default (ck_set_backend) */
     int device;                      /* device index for a GPU backend (ignored when backend is NULL) */
+    int tokenizer_only;              /* only the tokenizer files (no config.json or weights needed): text
+                                      * and chat templates work, sessions cannot be opened */
 } ck_engine_opts;
 
 /* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present) for
@@ -59,6 +67,9 @@ size_t ck_engine_n_layers(const ck_engine *e);    /* of the whole model */
 size_t ck_engine_hidden(const ck_engine *e);
 size_t ck_engine_max_ctx(const ck_engine *e);     /* max_position_embeddings of the checkpoint */
 const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
+/* Bytes of weights one decoded token reads in this engine: every weight it holds once (a tied head
+ * counted once), the embedding table as one row (MoE experts counted whole: an upper bound). */
+uint64_t ck_engine_decode_bytes(const ck_engine *e);
 /* How the checkpoint names its layers, without the number and the trailing dot: "model.layers", or
  * "model.language_model.layers" for Qwen3.5 (the prefix cluster topologies use). */
 const char *ck_engine_layer_prefix(const ck_engine *e);
@@ -84,13 +95,40 @@ typedef struct ck_message {
 } ck_message;
 
 enum { CK_CHAT_NONE = 0, CK_CHAT_RENDERED = 1, CK_CHAT_UNSUPPORTED = 2 };
-/* Whether the checkpoint has a chat template, and whether cake renders it (CK_CHAT_*). */
+/* Whether the checkpoint has a chat template (CK_CHAT_NONE), and whether it parses (CK_CHAT_RENDERED) or
+ * not (CK_CHAT_UNSUPPORTED, ck_engine_chat_error() says why). Templates are Jinja, run by cake's own
+ * interpreter exactly as HF transformers renders them. */
 int ck_engine_chat(const ck_engine *e);
+const char *ck_engine_chat_error(const ck_engine *e); /* "" unless CK_CHAT_UNSUPPORTED */
+/* Replaces the checkpoint's chat template with Jinja text (set_chat_template) or the text of a file
+ * (set_chat_template_file, as llama.cpp's --chat-template-file). Call right after ck_engine_open, before
+ * the engine is shared. A template that does not parse is an error (and leaves CK_CHAT_UNSUPPORTED). */
+int ck_engine_set_chat_template(ck_engine *e, const char *text, size_t len, char *err, size_t errlen);
+int ck_engine_set_chat_template_file(ck_engine *e, const char *path, char *err, size_t errlen);
 /* Renders msgs with the checkpoint's template exactly as HF apply_chat_template(msgs, tokenize=False,
- * add_generation_prompt=1, enable_thinking=...) and encodes the text (no special tokens added: the
- * template has them). Fails when ck_engine_chat(e) != CK_CHAT_RENDERED. *ids is malloc'd. */
+ * add_generation_prompt=1) and encodes the text (no special tokens added: the template has them).
+ * enable_thinking=0 passes enable_thinking=False; 1 leaves it out (HF's default). Fails when
+ * ck_engine_chat(e) != CK_CHAT_RENDERED, or with the template's own message when it raises. *ids is
+ * malloc'd. */
 int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int enable_thinking,
                        int32_t **ids, size_t *n, char *err, size_t errlen);
+/* The general form, with the conversation as JSON, as HF apply_chat_template(messages, tools=tools,
+ * add_generation_prompt=..., tokenize=False, **kwargs):
+ *   messages_json  a JSON array of message objects; every field reaches the template (role, content,
+ *                  reasoning_content, tool_calls, name, tool_call_id, ...);
+ *   tools_json     NULL (tools=None) or a JSON array of tool schemas;
+ *   kwargs_json    NULL or a JSON object of extra template variables ({"enable_thinking": false}).
+ * *text (when text is not NULL) gets the rendered prompt, malloc'd and NUL-terminated, *text_len (may be
+ * NULL) its length; *ids and *n_ids (when ids is not NULL) its encoding (no special tokens added). */
+int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const char *tools_json,
+                          const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                          int32_t **ids, size_t *n_ids, char *err, size_t errlen);
+
+/* ck_engine_chat_render without a model: renders Jinja template text tmpl[0..tmpl_len) with the
+ * variables HF passes, except special tokens (give them in kwargs_json when the template needs them). */
+int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messages_json, const char *tools_json,
+                            const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                            char *err, size_t errlen);
 
 /* ---- sessions ---- */
 
@@ -166,6 +204,8 @@ int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char 
 
 typedef struct ck_timing {
     double embed_s, layers_s, head_s; /* wall time in the embedding, the blocks and the output head */
+    double attn_s;                    /* of layers_s, in attention over the KV cache (host wall time around
+                                         the op: an asynchronous backend reports its launch time) */
 } ck_timing;
 ck_timing ck_session_timing(const ck_session *s);
 

@@ -1,12 +1,22 @@
 /* common.h — pieces shared by the model-running subcommands: opening MODEL (a directory, an HF repo id,
- * or the bundled default model when none is given). */
+ * or the bundled default model when none is given), and the sampling flags of `cake run` and `cake chat`
+ * (one table, one check, one translation into the library's ck_gen_params). */
 #ifndef CK_CLI_COMMON_H
 #define CK_CLI_COMMON_H
 
 #include "cake.h"
+#include "cli/args.h"
 
 /* Resolves `model` (NULL = the default model) and opens it; need_tok: fail without a tokenizer. Returns 0, or 1 after printing why. */
 int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e);
+
+/* ck_cli_open with engine options (NULL: the whole model). */
+int ck_cli_open_opts(const char *cmd, const char *model, int need_tok, const ck_engine_opts *opts, ck_engine **e);
+
+/* The chat template of a command that renders chats: replaces it with the Jinja file `file` when given
+ * (--chat-template-file), then, unless raw (the command will not render: --raw), refuses a template
+ * that cannot be rendered. Returns 0, or 1 after printing why. For run, chat and serve alike. */
+int ck_cli_chat_template(const char *cmd, ck_engine *e, const char *file, int raw);
 
 /* The bundled model used when no MODEL is given. */
 const char *ck_cli_default_model(void);
@@ -27,5 +37,24 @@ int ck_cli_backend(const char *cmd, int cpu, long device);
 #define CK_CLI_DEVICE_ARGS(cpu_var, device_var)                                                                    \
     {"device", 0, CK_ARG_INT, &(device_var), "GPU to run on (CUDA builds; default 0)", "N"},                        \
     {"cpu", 0, CK_ARG_BOOL, &(cpu_var), "run on the CPU even when a GPU is present", NULL}
+/* The sampling flags: -n, --temperature, --top-k, --top-p, --repeat-penalty, --repeat-last-n, --seed. */
+typedef struct ck_cli_sampling {
+    long n, top_k, last_n;
+    double temperature, top_p, penalty;
+    const char *penalty_str; /* --repeat-penalty as given, NULL when not */
+    uint64_t seed;
+} ck_cli_sampling;
+
+#define CK_CLI_SAMPLING_ARGS 7
+
+/* cake's defaults: -n 2048, temperature 1, top-k off, top-p off, penalty 1.1 over 128 tokens (1 when
+ * greedy), seed 299792458. */
+void ck_cli_sampling_init(ck_cli_sampling *s);
+/* Writes the flags' CK_CLI_SAMPLING_ARGS table entries into out; n_name is the long name of -n. */
+void ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *out);
+/* Resolves the penalty's default and checks every value. Returns 0, or 2 after printing why. */
+int ck_cli_sampling_check(const char *cmd, ck_cli_sampling *s);
+/* The library's generation parameters for the flags (no callbacks set). */
+void ck_cli_gen_params(const ck_cli_sampling *s, ck_gen_params *p);
 
 #endif

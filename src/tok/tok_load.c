@@ -8,6 +8,7 @@
  * containing U+0000 is truncated at it (no supported tokenizer has one). */
 #include "base/err.h"
 #include "base/file.h"
+#include "jinja/jinja.h"
 #include "tok/tok_internal.h"
 
 #include <cjson/cJSON.h>
@@ -446,6 +447,33 @@ static char *special_str(const cJSON *v) {
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
+/* The special tokens HF's special_tokens_map passes to chat templates, as strings (an AddedToken dict
+ * gives its content), additional_special_tokens as a list of strings. */
+static int load_specials(ck_tok *t, const cJSON *cfg) {
+    static const char *const names[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
+                                        "cls_token", "mask_token", NULL};
+    t->chat_specials = cJSON_CreateObject();
+    if (!t->chat_specials) return -1;
+    for (int i = 0; names[i]; i++) {
+        char *s = special_str(cJSON_GetObjectItemCaseSensitive(cfg, names[i]));
+        int ok = !s || cJSON_AddStringToObject(t->chat_specials, names[i], s);
+        free(s);
+        if (!ok) return -1;
+    }
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(cfg, "additional_special_tokens"), *it;
+    if (cJSON_IsArray(extra)) {
+        cJSON *arr = cJSON_AddArrayToObject(t->chat_specials, "additional_special_tokens");
+        if (!arr) return -1;
+        cJSON_ArrayForEach(it, extra) {
+            char *s = special_str(it);
+            cJSON *str = s ? cJSON_CreateString(s) : NULL;
+            free(s);
+            if (str && !cJSON_AddItemToArray(arr, str)) { cJSON_Delete(str); return -1; }
+        }
+    }
+    return 0;
+}
+
 static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
     char path[4096];
     char *buf = NULL, *tmpl = NULL;
@@ -459,6 +487,10 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
         if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
         t->bos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"));
         t->eos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "eos_token"));
+        if (load_specials(t, cfg) != 0) {
+            cJSON_Delete(cfg);
+            return ck_err(err, errlen, "tokenizer: out of memory");
+        }
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
         if (cJSON_IsString(ct)) {
             tmpl = strdup(ct->valuestring);
@@ -473,17 +505,28 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
         }
         cJSON_Delete(cfg);
     }
-    if (!tmpl) {
-        if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) return -1;
-        if (ck_path_exists_any(path) &&
-            ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)
+    /* chat_template.jinja beside the config wins over its chat_template, as in HF transformers */
+    if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) {
+        free(tmpl);
+        return -1;
+    }
+    if (ck_path_exists_any(path)) {
+        char *file_tmpl = NULL;
+        if (ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &file_tmpl, &len, err, errlen) != 0) {
+            free(tmpl);
             return -1;
+        }
+        free(tmpl);
+        tmpl = file_tmpl;
     }
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
-    t->chat_kind = tmpl ? ck_tok_chat_detect(tmpl) : CK_CHAT_NONE;
-    t->chat_unsupported = tmpl && t->chat_kind == CK_CHAT_NONE;
-    free(tmpl);
+    if (tmpl) { /* a template that does not parse is kept and reported, not a load failure */
+        char cerr[256];
+        int rc = ck_tok_chat_set_template(t, tmpl, strlen(tmpl), cerr, sizeof cerr);
+        free(tmpl);
+        if (rc != 0 && !t->chat_src) return ck_err(err, errlen, "tokenizer: out of memory");
+    }
     return 0;
 }
 
@@ -555,6 +598,10 @@ void ck_tok_free(ck_tok *t) {
     for (size_t i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
     free(t->bos_str);
     free(t->eos_str);
+    ck_jinja_free(t->chat);
+    free(t->chat_src);
+    free(t->chat_err);
+    cJSON_Delete(t->chat_specials);
     free(t);
 }
 
