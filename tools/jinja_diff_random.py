@@ -29,6 +29,28 @@ def expr(depth=0):
     if r < 0.85: return "(%s is %s%s)" % (expr(depth+1), random.choice(["", "not "]), random.choice(tests))
     if r < 0.92: return "(%s if %s else %s)" % (expr(depth+1), expr(depth+1), expr(depth+1))
     return "(not %s)" % expr(depth+1)
+def ws_template():
+    """Text, newlines, spaces and tabs around tags with random whitespace control: the lexer's corners."""
+    bits = []
+    texts = ["", " ", "  ", "\t", "\n", "\n\n", " \n ", "x", " y ", "\n  z", "\u00a0", "\r\n"]
+    for _ in range(random.randint(3, 9)):
+        bits.append(random.choice(texts))
+        l, r = random.choice(["", "-", "+"]), random.choice(["", "-", "+"])
+        kind = random.random()
+        if kind < 0.3:
+            bits.append("{%" + l + " if n %" + r + "}" + random.choice(texts) + "{%" + random.choice(["", "-"]) + " endif %" + random.choice(["", "-"]) + "}")
+        elif kind < 0.5:
+            bits.append("{{" + random.choice(["", "-"]) + " n " + random.choice(["", "-"]) + "}}")
+        elif kind < 0.65:
+            bits.append("{#" + l.replace("+", "") + " c #" + r.replace("+", "") + "}")
+        elif kind < 0.8:
+            bits.append("{%" + l + " for x in l[:2] %" + r + "}" + random.choice(texts) + "{{ x }}" + random.choice(texts) + "{%" + random.choice(["", "-"]) + " endfor %" + random.choice(["", "-", "+"]) + "}")
+        else:
+            bits.append("{%" + l + " set q = 1 %" + r + "}")
+    bits.append(random.choice(texts))
+    return "".join(bits)
+
+
 def stmt():
     r = random.random()
     if r < 0.5: return "{{ %s }}" % expr()
@@ -41,7 +63,7 @@ N = int(sys.argv[3]) if len(sys.argv) > 3 else 300
 TMP = tempfile.mkdtemp()
 cases = []
 for i in range(N):
-    src = "|".join(stmt() for _ in range(3))
+    src = ws_template() if i % 2 else "|".join(stmt() for _ in range(3))
     try: want = env.from_string(src).render(**copy.deepcopy(V)); err = None
     except Exception as e: want = None; err = "%s: %s" % (type(e).__name__, e)
     cases.append((src, want, err))

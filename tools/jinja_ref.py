@@ -142,7 +142,7 @@ CASES = [
     "{% with a = n, b = 'x' %}{{ a }}{{ b }}{% set n = 0 %}{{ n }}{% endwith %}{{ n }}{{ a is defined }}",
     "{% for x in items %}{{ loop.cycle('odd', 'even') }} {% endfor %}",
     "{{ 'y' if empty | select else 'n' }} {{ 'y' if empty | map('string') else 'n' }} {{ items | map('string') | first }} {{ items | select | list | length }}",
-    "{{ 7 | round }} {{ false | round }} {{ 2.0 is odd }} {{ 3.0 is odd }} {{ 0.5 is odd }} {{ 0.5 is even }} {{ -3 is odd }} {{ -2.5 is divisibleby 0.5 }} {{ true * [1] }} {{ 2 * 'ab' }} {{ (1, 'x') | title }} {{ 'a-b c(d' | title }}",
+    "{{ 7 | round }} {{ false | round }} {{ 2.0 is odd }} {{ 3.0 is odd }} {{ 0.5 is odd }} {{ 0.5 is even }} {{ -3 is odd }} {{ -2.5 is divisibleby 0.5 }} {{ true * [1] }} {{ (1, 'x') * 2 }} {{ (1,) + (2,) }} {{ 2 * 'ab' }} {{ (1, 'x') | title }} {{ 'a-b c(d' | title }}",
     "{{ '[1, 2] x_y  z!' | wordcount }} {{ ['a', 'B'] is lower }} {{ 'x' % [1] }} {{ missing | capitalize }}|{{ missing | center(3) if false }}|{{ missing | sort | list }} {{ missing | min is defined }}",
     # global functions
     "{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(5, 0, -2) | list }} {{ dict(a=1, b='x') }} {{ namespace(a=1).a }}",

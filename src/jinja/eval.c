@@ -254,15 +254,21 @@ static int binop(jj_ctx *c, int op, jv a, jv b, jv *out) {
         out->flags |= JVF_MARKUP;
         return 0;
     }
-    if (op == '+' && a.k == JV_LIST && b.k == JV_LIST && !((a.flags | b.flags) & JVF_GEN))
-        return concat_list(c, a, b, 1, out);
+    if (op == '+' && a.k == JV_LIST && b.k == JV_LIST && !((a.flags | b.flags) & JVF_GEN) &&
+        (a.flags & JVF_TUPLE) == (b.flags & JVF_TUPLE)) {
+        if (concat_list(c, a, b, 1, out) != 0) return -1;
+        out->flags |= a.flags & JVF_TUPLE;
+        return 0;
+    }
     if (op == '*' && a.k == JV_STR && (b.k == JV_INT || b.k == JV_BOOL)) return repeat_str(c, a.u.s, b.u.i, out);
     if (op == '*' && b.k == JV_STR && (a.k == JV_INT || a.k == JV_BOOL)) return repeat_str(c, b.u.s, a.u.i, out);
     if (op == '*' && b.k == JV_LIST && (a.k == JV_INT || a.k == JV_BOOL)) { jv t = a; a = b; b = t; }
     if (op == '*' && a.k == JV_LIST && (b.k == JV_INT || b.k == JV_BOOL)) {
         if (b.u.i > 0 && a.u.l->n && (uint64_t)b.u.i > c->lim->max_output_bytes / a.u.l->n)
             return jj_fail(c, "list repetition too large");
-        return concat_list(c, a, jv_none(), b.u.i, out);
+        if (concat_list(c, a, jv_none(), b.u.i, out) != 0) return -1;
+        out->flags |= a.flags & JVF_TUPLE;
+        return 0;
     }
     if (op == '%' && a.k == JV_STR) return jj_str_format(c, a, b, out);
     if (op == '+' && a.k == JV_STR && b.k != JV_UNDEF)
