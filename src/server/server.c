@@ -274,7 +274,8 @@ static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32
     if (chat != CK_CHAT_RENDERED)
         return ck_err(err, errlen, chat == CK_CHAT_NONE ? "the model has no chat template (use /v1/completions)"
                                                         : "the model's chat template is not one cake renders");
-    return ck_engine_chat_ids(sv->e, q->msgs, q->n_msgs, q->enable_thinking, ids, n, err, errlen);
+    return ck_engine_chat_render(sv->e, q->messages_json, q->tools_json, q->kwargs_json, 1, NULL, NULL, ids, n, err,
+                                 errlen);
 }
 
 /* Positions a sequence may hold. */
