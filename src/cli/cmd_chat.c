@@ -120,6 +120,10 @@ int ck_cmd_chat(int argc, char **argv) {
         return 2;
     }
     if (n_pos == 1) o.model = pos[0];
+    if (o.server && o.chat_template_file) {
+        fprintf(stderr, "cake chat: --chat-template-file is for local mode (the server renders its own chats)\n");
+        return 2;
+    }
     if (o.model && o.server) {
         fprintf(stderr, "cake chat: give either MODEL (local) or --server URL (remote), not both\n");
         return 2;
