@@ -148,9 +148,13 @@ static void cpu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     (void)b;
     size_t rb;
-    if ((unsigned)w->dtype >= CK_DTYPE_COUNT || !ck_cpu_kernels_get()->dot[w->dtype] || w->ndim < 1 ||
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    int quant = ck_dtype_is_quant(w->dtype);
+    if ((unsigned)w->dtype >= CK_DTYPE_COUNT || !(quant ? k->qdot[w->dtype] != NULL : k->dot[w->dtype] != NULL) || w->ndim < 1 ||
         ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb))
         return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
+    if (quant && ((uintptr_t)w->data & 1)) /* ggml blocks hold 16-bit scales */
+        return ck_err(err, errlen, "a %s weight at an odd address (the file's alignment is broken)", ck_dtype_name(w->dtype));
     return 0;
 }
 
@@ -210,6 +214,11 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
     size_t n_out = W->shape[0], n_in = W->shape[1], rb;
     const uint8_t *base = W->data;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    if (ck_dtype_is_quant(W->dtype)) { /* quantized activations, integer dots (quant_ref.c) */
+        char why[160];
+        if (ck_cpu_matmul_quant(y, x, W, bias, T, k, ck_cpu_threads(), why, sizeof why) != 0) ck_backend_fail(b, "%s", why);
+        return;
+    }
     ck_dot_fn dot = (unsigned)W->dtype < CK_DTYPE_COUNT ? k->dot[W->dtype] : NULL;
     ck_tile_fn tile = dot ? k->tile[W->dtype] : NULL;
     if (!dot || !tile || ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0) {

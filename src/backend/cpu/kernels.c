@@ -1,5 +1,6 @@
 /* kernels.c — picks the CPU kernel set at start-up (see kernels.h). */
 #include "backend/cpu/kernels.h"
+#include "tensor/quant.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,14 +32,22 @@ static const ck_cpu_kernels ref_kernels = {
     {[CK_F32] = tile_f32_ref, [CK_F16] = tile_f16_ref, [CK_BF16] = tile_bf16_ref},
     2,
     ck_axpy_ref,
+    {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
+     [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
 };
 #if defined(__x86_64__)
+#define QDOT_TABLE(isa)                                                                              \
+    {                                                                                                \
+        [CK_Q8_0] = ck_qdot_q8_0_##isa, [CK_Q4_0] = ck_qdot_q4_0_##isa, [CK_Q4_K] = ck_qdot_q4_k_##isa, \
+        [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa                               \
+    }
 static const ck_cpu_kernels avx2_kernels = {
     "avx2",
     {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
     {[CK_F32] = ck_tile_f32_avx2, [CK_F16] = ck_tile_f16_avx2, [CK_BF16] = ck_tile_bf16_avx2},
     2,
     ck_axpy_avx2,
+    QDOT_TABLE(avx2),
 };
 
 static const ck_cpu_kernels avx512_kernels = {
@@ -47,19 +56,31 @@ static const ck_cpu_kernels avx512_kernels = {
     {[CK_F32] = ck_tile_f32_avx512, [CK_F16] = ck_tile_f16_avx512, [CK_BF16] = ck_tile_bf16_avx512},
     4,
     ck_axpy_avx512,
+    QDOT_TABLE(avx2),
+};
+
+/* AVX-512 with VNNI: the quantized dot products use vpdpbusd */
+static const ck_cpu_kernels avx512vnni_kernels = {
+    "avx512vnni",
+    {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
+    {[CK_F32] = ck_tile_f32_avx512, [CK_F16] = ck_tile_f16_avx512, [CK_BF16] = ck_tile_bf16_avx512},
+    4,
+    ck_axpy_avx512,
+    QDOT_TABLE(vnni),
 };
 
 #endif
 
 const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
 
-static const ck_cpu_kernels *all_sets[4]; /* best first, NULL-terminated */
+static const ck_cpu_kernels *all_sets[5]; /* best first, NULL-terminated */
 static const ck_cpu_kernels *picked;
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 
 static void pick(void) {
     size_t n = 0;
 #if defined(__x86_64__)
+    if (ck_cpu_has_avx512() && ck_cpu_has_avx2() && ck_cpu_has_vnni()) all_sets[n++] = &avx512vnni_kernels;
     if (ck_cpu_has_avx512() && ck_cpu_has_avx2()) all_sets[n++] = &avx512_kernels;
     if (ck_cpu_has_avx2()) all_sets[n++] = &avx2_kernels;
 #endif

@@ -1,7 +1,7 @@
 /* kernels.h — the CPU backend's kernel table: for each weight dtype the dot product the matmul uses,
  * chosen once at start-up from the CPU's features (the scalar reference, or an ISA-specific version that
- * lives in its own file and is tested against the reference). CAKE_CPU_KERNELS=ref|avx2|avx512 picks
- * one (when the CPU has it). */
+ * lives in its own file and is tested against the reference). CAKE_CPU_KERNELS=ref|avx2|avx512|avx512vnni
+ * picks one (when the CPU has it); avx512vnni differs from avx512 only in its quantized dot products. */
 #ifndef CK_BACKEND_CPU_KERNELS_H
 #define CK_BACKEND_CPU_KERNELS_H
 
@@ -16,12 +16,17 @@ typedef void (*ck_tile_fn)(const float *x, size_t xs, const void *w, size_t ws, 
 /* y[i] += a * x[i] for i < n (f32) */
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
 
+/* Block-quantized weights: the dot product of weight row w[n] (in the entry's dtype) with activation row
+ * xq (x[n] quantized by that dtype's traits->quantize_act); equal bit for bit to traits->qdot. */
+typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
+
 typedef struct ck_cpu_kernels {
     const char *name;            /* "ref", "avx2", "avx512" */
     ck_dot_fn dot[CK_DTYPE_COUNT];
     ck_tile_fn tile[CK_DTYPE_COUNT];
     size_t tile_w;               /* weight rows per tile: 2, or 4 where registers allow */
     ck_axpy_fn axpy;
+    ck_qdot_fn qdot[CK_DTYPE_COUNT]; /* block-quantized dtypes only (quant_*.c) */
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -48,6 +53,24 @@ void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, si
 void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
 int ck_cpu_has_avx512(void);
+
+/* x86-64 only: quantized dot products (quant_avx2.c: maddubs; quant_avx512.c: AVX512-VNNI vpdpbusd). */
+#define CK_QDOT_DECL(isa)                                                 \
+    float ck_qdot_q8_0_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q4_0_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q4_k_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q5_k_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q6_k_##isa(const void *w, const void *xq, size_t n);
+CK_QDOT_DECL(avx2)
+CK_QDOT_DECL(vnni)
+int ck_cpu_has_vnni(void);
+
+/* y[T, n_out] = x[T, n_in] . W^T (+ bias) for a block-quantized W (quant_ref.c): each row of x is
+ * quantized once into W's activation format, then every output is k->qdot of a weight row with it, so
+ * a row's result never depends on the other rows (batch-invariant). -1 with err when W's dtype has no
+ * quantized kernel in k or scratch memory runs out. */
+int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
+                        const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen);
 
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
