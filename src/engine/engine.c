@@ -48,7 +48,7 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
 
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
-    if (!ck_is_dir(dir)) return ck_err(err, errlen, "model directory %s not found", dir);
+    if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
     ck_engine *e = calloc(1, sizeof *e);
     if (!e) return ck_err(err, errlen, "out of memory");
     pthread_mutex_init(&e->lock, NULL);
