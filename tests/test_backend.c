@@ -155,6 +155,7 @@ static void test_embed(void) {
     size_t dims[] = {1, 7, 65}, Ts[] = {1, 5}, V = 17;
     float scales[] = {1.0f, 0.37f};
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        if (!ck_dtype_is_quant((ck_dtype)dt)) /* quantized weights: test_quant, test_gguf */
         for (size_t di = 0; di < N_OF(dims); di++)
             for (size_t ti = 0; ti < N_OF(Ts); ti++)
                 for (size_t si = 0; si < N_OF(scales); si++) {
@@ -215,6 +216,7 @@ static void matmul_case(ck_dtype dt, size_t T, size_t n_in, size_t n_out, int us
 static void test_matmul(void) {
     size_t Ts[] = {1, 3, 4, 5, 9}, ins[] = {1, 3, 17, 33, 64, 65, 130}, outs[] = {1, 5, 7, 17};
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
+        if (ck_dtype_is_quant((ck_dtype)dt)) continue;
         for (size_t a = 0; a < N_OF(Ts); a++)
             for (size_t b = 0; b < N_OF(ins); b++)
                 for (size_t c = 0; c < N_OF(outs); c++)
@@ -227,6 +229,7 @@ static void test_matmul(void) {
 static void test_weight_rows(void) {
     size_t n_in = 33, T = 5, parts[] = {5, 3, 7}, rows = 15;
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
+        if (ck_dtype_is_quant((ck_dtype)dt)) continue;
         hw W;
         double *wv = dnew(rows * n_in);
         weight_new(&W, (ck_dtype)dt, rows, n_in, wv);

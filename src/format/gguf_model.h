@@ -26,6 +26,10 @@ const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf_arch);
 /* Comma-separated GGUF architectures we load, for error messages. */
 const char *ck_gguf_archs_supported(void);
 
+/* The pre-tokenizer regexes tokenizer.ggml.pre names ("qwen2", "llama-bpe"), as in their tokenizer.json. */
+extern const char ck_gguf_pre_qwen2[];
+extern const char ck_gguf_pre_llama3[];
+
 /* Tensor names: writes the mapped name into out and returns 1, or 0 when the name has no mapping. */
 int ck_gguf_name_to_hf(const char *gguf_name, char *out, size_t cap);
 int ck_gguf_name_from_hf(const char *hf_name, char *out, size_t cap);

@@ -446,17 +446,11 @@ static char *special_str(const cJSON *v) {
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
-static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
-    char path[4096];
-    char *buf = NULL, *tmpl = NULL;
-    size_t len;
-    if (ck_path_join(path, sizeof path, dir, "tokenizer_config.json", err, errlen) != 0) return -1;
-    cJSON *cfg = NULL;
-    if (ck_path_exists_any(path)) {
-        if (ck_file_read_max(path, TOKENIZER_CONFIG_MAX_BYTES, &buf, &len, err, errlen) != 0) return -1;
-        cfg = cJSON_ParseWithLength(buf, len);
-        free(buf);
-        if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
+/* bos/eos strings and the chat template from a parsed tokenizer_config.json (cfg may be NULL) and/or a
+ * separate template text (tmpl, used when cfg has none). */
+static int apply_config(ck_tok *t, const cJSON *cfg, const char *tmpl_in, char *err, size_t errlen) {
+    char *tmpl = NULL;
+    if (cfg) {
         t->bos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"));
         t->eos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "eos_token"));
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
@@ -471,14 +465,8 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
                     tmpl = strdup(tp->valuestring);
             }
         }
-        cJSON_Delete(cfg);
     }
-    if (!tmpl) {
-        if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) return -1;
-        if (ck_path_exists_any(path) &&
-            ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)
-            return -1;
-    }
+    if (!tmpl && tmpl_in && !(tmpl = strdup(tmpl_in))) return ck_err(err, errlen, "tokenizer: out of memory");
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
     t->chat_kind = tmpl ? ck_tok_chat_detect(tmpl) : CK_CHAT_NONE;
@@ -487,7 +475,77 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
+static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
+    char path[4096];
+    char *buf = NULL, *tmpl = NULL;
+    size_t len;
+    if (ck_path_join(path, sizeof path, dir, "tokenizer_config.json", err, errlen) != 0) return -1;
+    cJSON *cfg = NULL;
+    if (ck_path_exists_any(path)) {
+        if (ck_file_read_max(path, TOKENIZER_CONFIG_MAX_BYTES, &buf, &len, err, errlen) != 0) return -1;
+        cfg = cJSON_ParseWithLength(buf, len);
+        free(buf);
+        if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
+    }
+    /* chat_template.jinja counts when tokenizer_config.json has no usable template */
+    if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0 ||
+        (ck_path_exists_any(path) && ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)) {
+        cJSON_Delete(cfg);
+        return -1;
+    }
+    int rc = apply_config(t, cfg, tmpl, err, errlen);
+    cJSON_Delete(cfg);
+    free(tmpl);
+    return rc;
+}
+
 /* ---- public ---- */
+
+/* The tokenizer of a parsed tokenizer.json; origin names it in errors. The configuration is applied by
+ * the caller (it needs the vocabulary). */
+static int tok_from_json(const cJSON *root, const char *origin, ck_tok **out, char *err, size_t errlen) {
+    *out = NULL;
+    ck_tok *t = calloc(1, sizeof *t);
+    if (!t) return ck_err(err, errlen, "tokenizer: out of memory");
+    t->bos_id = t->eos_id = t->unk_id = -1;
+    int rc = -1;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!cJSON_IsObject(model)) {
+        ck_err(err, errlen, "tokenizer: %s has no model object", origin);
+        goto done;
+    }
+    if (parse_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err, errlen) != 0) goto done;
+    if (parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err, errlen) != 0) goto done;
+    if (parse_dec(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), err, errlen) != 0) goto done;
+    if (parse_model(t, model, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err, errlen) != 0) goto done;
+    if (parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err, errlen) != 0) goto done;
+    for (size_t i = 0; i < t->n_post_pre; i++)
+        if (t->post_pre[i] >= t->n_ids) goto badpost;
+    for (size_t i = 0; i < t->n_post_post; i++)
+        if (t->post_post[i] >= t->n_ids) goto badpost;
+    rc = 0;
+    goto done;
+badpost:
+    ck_err(err, errlen, "tokenizer: post-processor id outside the vocabulary");
+done:
+    if (rc != 0) {
+        ck_tok_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+int ck_tok_load_json(const cJSON *tokenizer, const cJSON *config, const char *chat_template, ck_tok **out,
+                     char *err, size_t errlen) {
+    if (tok_from_json(tokenizer, "the tokenizer", out, err, errlen) != 0) return -1;
+    if (apply_config(*out, config, chat_template, err, errlen) != 0) {
+        ck_tok_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
 
 int ck_tok_load(const char *dir, ck_tok **out, char *err, size_t errlen) {
     *out = NULL;
@@ -504,40 +562,14 @@ int ck_tok_load(const char *dir, ck_tok **out, char *err, size_t errlen) {
         return ck_err(err, errlen, "tokenizer: malformed JSON in %s near byte %zu", path, at);
     }
     free(buf);
-    ck_tok *t = calloc(1, sizeof *t);
-    if (!t) {
-        cJSON_Delete(root);
-        return ck_err(err, errlen, "tokenizer: out of memory");
-    }
-    t->bos_id = t->eos_id = t->unk_id = -1;
-    int rc = -1;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (!cJSON_IsObject(model)) {
-        ck_err(err, errlen, "tokenizer: %s has no model object", path);
-        goto done;
-    }
-    if (parse_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err, errlen) != 0) goto done;
-    if (parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err, errlen) != 0) goto done;
-    if (parse_dec(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), err, errlen) != 0) goto done;
-    if (parse_model(t, model, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err, errlen) != 0) goto done;
-    if (parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err, errlen) != 0) goto done;
-    for (size_t i = 0; i < t->n_post_pre; i++)
-        if (t->post_pre[i] >= t->n_ids) goto badpost;
-    for (size_t i = 0; i < t->n_post_post; i++)
-        if (t->post_post[i] >= t->n_ids) goto badpost;
-    if (load_config(t, dir, err, errlen) != 0) goto done;
-    rc = 0;
-    goto done;
-badpost:
-    ck_err(err, errlen, "tokenizer: post-processor id outside the vocabulary");
-done:
+    int rc = tok_from_json(root, path, out, err, errlen);
     cJSON_Delete(root);
-    if (rc != 0) {
-        ck_tok_free(t);
-        return -1;
+    if (rc == 0 && load_config(*out, dir, err, errlen) != 0) {
+        ck_tok_free(*out);
+        *out = NULL;
+        rc = -1;
     }
-    *out = t;
-    return 0;
+    return rc;
 }
 
 void ck_tok_free(ck_tok *t) {

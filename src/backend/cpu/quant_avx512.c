@@ -5,13 +5,17 @@
 #if defined(__x86_64__)
 #include "backend/cpu/kernels.h"
 
+#include <cpuid.h>
+
 #define QNAME(f) f##_vnni
 #define QDOT(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #include "backend/cpu/quant_simd.inc"
 
+/* AVX512-VNNI, VL and BW (CPUID leaf 7: ECX bit 11, EBX bits 31 and 30) on top of AVX-512F with the OS
+ * saving its state (ck_cpu_has_avx512) and AVX2. */
 int ck_cpu_has_vnni(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    if (!ck_cpu_has_avx512() || !ck_cpu_has_avx2() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c & (1u << 11)) && (b & (1u << 31)) && (b & (1u << 30));
 }
 #endif
