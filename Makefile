@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config python3 \
               libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev \
-              libsodium-dev libyaml-dev libzstd-dev iproute2
+              libsodium-dev libyaml-dev libzstd-dev libmicrohttpd-dev iproute2
 
 .PHONY: all deps build run test asan fuzz clean
 

@@ -110,15 +110,19 @@ int main(int argc, char **argv) {
     const size_t n_prefill = 512, n_decode = 128;
     float *x = rand_vec(be, n_prefill * hid, -1.0f, 1.0f), *y = be->alloc(be, CK_CHUNK * hid * sizeof(float));
 
+    /* one sequence: a span of CK_CHUNK rows for prefill, of one row for decode */
+    ck_deltanet_state *stp = &st;
+    ck_span chunk = {NULL, 0, CK_CHUNK, 0}, one = {NULL, 0, 1, 0};
+    ck_rows rc = {&chunk, 1, CK_CHUNK}, r1 = {&one, 1, 1};
     /* warm-up, then prefill */
-    ck_deltanet_forward(be, &w, &st, &sc, y, x, CK_CHUNK);
+    ck_deltanet_forward(be, &w, &rc, &stp, &sc, y, x);
     ck_deltanet_state_reset(be, &w, &st);
     double t0 = now_s();
-    for (size_t t = 0; t < n_prefill; t += CK_CHUNK) ck_deltanet_forward(be, &w, &st, &sc, y, x + t * hid, CK_CHUNK);
+    for (size_t t = 0; t < n_prefill; t += CK_CHUNK) ck_deltanet_forward(be, &w, &rc, &stp, &sc, y, x + t * hid);
     double prefill_s = now_s() - t0;
 
     t0 = now_s();
-    for (size_t t = 0; t < n_decode; t++) ck_deltanet_forward(be, &w, &st, &sc, y, x + (t % n_prefill) * hid, 1);
+    for (size_t t = 0; t < n_decode; t++) ck_deltanet_forward(be, &w, &r1, &stp, &sc, y, x + (t % n_prefill) * hid);
     double decode_s = now_s() - t0;
 
     /* the recurrence alone (gated_delta op) over the same prefill and decode shapes, on the scratch

@@ -98,11 +98,20 @@ void ck_session_reset(ck_session *s);
  * After a failed forward a session must be truncated (or reset) before the next one. */
 int ck_session_truncate(ck_session *s, size_t pos, char *err, size_t errlen);
 
+/* How many of ids[0..n) the session already holds as its first positions (what ck_generate would reuse). */
+size_t ck_session_prefix(const ck_session *s, const int32_t *ids, size_t n);
 /* The whole model (an engine holding every layer, the embedding and the head): feeds ids[0..n) after the
  * positions held. logits: NULL, or [vocab] floats for the last token (all == 0), or [n, vocab] for every
  * token (all == 1). */
 int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                        size_t errlen);
+/* One decode step of n distinct sessions together: session i gets ids[i] after the positions it holds
+ * and the [vocab] logits of it in logits[i]. Sessions of one engine holding the whole model share each
+ * forward (the weights are read once for all of them), and each session's logits are bit-identical to
+ * ck_session_forward(ss[i], &ids[i], 1, ...) run alone; other sessions (stages, other engines) run one
+ * after the other. On failure the sessions of the failing forward are left broken (truncate or reset). */
+int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *const *logits, char *err,
+                    size_t errlen);
 /* The pieces a split model runs (host memory throughout, row-major):
  * embed:  hidden[n, hidden] = the embedding of ids[0..n); does not move the position.
  * layers: hidden_out[n, hidden] = the engine's layers applied to hidden_in[n, hidden] at positions
@@ -186,5 +195,24 @@ typedef struct ck_gen_result {
  * p->on_text. */
 int ck_generate(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen_result *r,
                 char *err, size_t errlen);
+
+/* The same loop one token at a time, so that a caller (the API server) can decode several generations
+ * together: ck_gen_start checks the parameters, reuses the session's prefix and runs the rest of the
+ * prompt; each ck_gen_step then samples, streams and checks the stop conditions of every unfinished
+ * generation of gens[0..n) and feeds the tokens of those still running through one batched forward
+ * (ck_session_step), so that each one's text is exactly what ck_generate gives alone. Generations may
+ * join and leave between steps; their sessions must be distinct. The params (not the stop strings, which
+ * must outlive the generation) are copied. */
+typedef struct ck_gen ck_gen;
+int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen);
+/* Returns how many of gens[0..n) are still running afterwards. */
+int ck_gen_step(ck_gen *const *gens, size_t n);
+int ck_gen_done(const ck_gen *g);
+/* The counts and timing so far (final once done). */
+const ck_gen_result *ck_gen_result_get(const ck_gen *g);
+/* NULL, or why the generation failed (a forward or decoding error). */
+const char *ck_gen_error(const ck_gen *g);
+void ck_gen_free(ck_gen *g);
 
 #endif

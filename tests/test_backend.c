@@ -60,6 +60,15 @@ static float *dev(const float *h, size_t n) { /* n floats, uploaded from h when 
     if (h && n) B->upload(B, d, h, n * sizeof *d);
     return d;
 }
+static void *dev_bytes(const void *h, size_t bytes) { /* raw backend memory, uploaded from h */
+    void *d = B->alloc(B, bytes ? bytes : 1);
+    if (!d) {
+        fprintf(stderr, "%s: alloc of %zu bytes failed\n", B->name, bytes);
+        exit(2);
+    }
+    if (h && bytes) B->upload(B, d, h, bytes);
+    return d;
+}
 static float *down(const float *d, size_t n) {
     float *h = xmalloc(n * sizeof *h);
     if (n) B->download(B, h, d, n * sizeof *h);
@@ -334,13 +343,15 @@ static void test_rope(void) {
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, nh = cs[c].nh, hd = cs[c].hd, rot = cs[c].rot, half = rot / 2, N = T * nh * hd;
         snprintf(desc, sizeof desc, "T=%zu heads=%zu head_dim=%zu rot_dim=%zu", T, nh, hd, rot);
-        float *x = hrand(N, 2.0f), *cs_ = xmalloc(T * half * sizeof(float)), *sn = xmalloc(T * half * sizeof(float));
-        for (size_t i = 0; i < T * half; i++) {
-            double ang = 3.14159 * 4 * frand();
-            cs_[i] = (float)cos(ang), sn[i] = (float)sin(ang);
-        }
-        float *dx = dev(x, N), *dc = dev(cs_, T * half), *ds = dev(sn, T * half);
-        B->rope(B, dx, T, nh, hd, rot, dc, ds);
+        float *x = hrand(N, 2.0f);
+        int32_t *pos = xmalloc(T * sizeof *pos);
+        double *freq = dnew(half);
+        for (size_t t = 0; t < T; t++) pos[t] = (int32_t)((t * 7919 + c * 131) % 40000); /* any order */
+        for (size_t i = 0; i < half; i++) freq[i] = pow(10000.0, -(double)(2 * i) / (double)rot);
+        float *dx = dev(x, N);
+        int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
+        double *dfreq = dev_bytes(freq, half * sizeof *freq);
+        B->rope(B, dx, T, nh, hd, rot, dpos, dfreq);
         synced("rope");
         float *got = down(dx, N);
         double *want = dnew(N), *mag = dnew(N);
@@ -349,13 +360,14 @@ static void test_rope(void) {
             for (size_t h = 0; h < nh; h++)
                 for (size_t i = 0; i < half; i++) {
                     size_t o = (t * nh + h) * hd;
-                    double a = x[o + i], b = x[o + i + half], co = cs_[t * half + i], si = sn[t * half + i];
+                    double ang = (double)pos[t] * freq[i], co = cos(ang), si = sin(ang);
+                    double a = x[o + i], b = x[o + i + half];
                     want[o + i] = a * co - b * si, want[o + i + half] = b * co + a * si;
                     mag[o + i] = mag[o + i + half] = fabs(a * co) + fabs(b * si) + fabs(a * si) + fabs(b * co);
                 }
         cmp("rope", got, want, mag, N);
-        B->free(B, dx), B->free(B, dc), B->free(B, ds);
-        free(x), free(cs_), free(sn), free(got), free(want), free(mag);
+        B->free(B, dx), B->free(B, dpos), B->free(B, dfreq);
+        free(x), free(pos), free(freq), free(got), free(want), free(mag);
     }
 }
 
@@ -363,11 +375,13 @@ static void test_rope(void) {
 
 /* Reference over host copies (a->out unused); mag = sum p |v| / l * (1 + max_j scale * sum |q k|). */
 static void attn_ref(const ck_attn_args *a, double *want, double *mag) {
-    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, ctx = a->pos0 + a->T;
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, ctx = 0;
+    for (size_t t = 0; t < a->T; t++)
+        if ((size_t)a->pos[t] + 1 > ctx) ctx = (size_t)a->pos[t] + 1;
     double *s = dnew(ctx);
     for (size_t t = 0; t < a->T; t++)
         for (size_t h = 0; h < a->n_heads; h++) {
-            size_t pos = a->pos0 + t, start = a->window && pos + 1 > a->window ? pos + 1 - a->window : 0;
+            size_t pos = (size_t)a->pos[t], start = a->window && pos + 1 > a->window ? pos + 1 - a->window : 0;
             const float *q = a->q + (t * a->n_heads + h) * hd;
             double mx = -INFINITY, smag = 0, l = 0;
             for (size_t j = start; j <= pos; j++) {
@@ -409,18 +423,21 @@ static void test_attention(void) {
         float *q = hrand(NQ, 2.0f), *kc = hrand(NC, 2.0f), *vc = hrand(NC, 1.0f);
         for (size_t i = ctx * nkv * hd; i < NC; i++) kc[i] = vc[i] = NAN; /* unfilled rows: never to be read */
         float *dq = dev(q, NQ), *dk = dev(kc, NC), *dv = dev(vc, NC), *dout = dev(NULL, NQ);
-        ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .out = dout, .T = T, .pos0 = cs[c].pos0,
+        int32_t *pos = xmalloc(T * sizeof *pos);
+        for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(cs[c].pos0 + t);
+        int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
+        ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .out = dout, .T = T, .pos = dpos,
                           .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = cs[c].scale,
                           .window = cs[c].window, .softcap = cs[c].softcap};
         B->attention(B, &a);
         synced("attention");
         float *got = down(dout, NQ);
         double *want = dnew(NQ), *mag = dnew(NQ);
-        a.q = q, a.k_cache = kc, a.v_cache = vc, a.out = NULL;
+        a.q = q, a.k_cache = kc, a.v_cache = vc, a.out = NULL, a.pos = pos;
         attn_ref(&a, want, mag);
         cmp("attention", got, want, mag, NQ);
-        B->free(B, dq), B->free(B, dk), B->free(B, dv), B->free(B, dout);
-        free(q), free(kc), free(vc), free(got), free(want), free(mag);
+        B->free(B, dq), B->free(B, dk), B->free(B, dv), B->free(B, dout), B->free(B, dpos);
+        free(q), free(kc), free(vc), free(got), free(want), free(mag), free(pos);
     }
 }
 
@@ -465,13 +482,16 @@ static void test_rows(void) {
         float *got = down(ddst, n * row), *want = xmalloc(n * row * sizeof *want);
         for (size_t i = 0; i < n; i++) memcpy(want + i * row, src + (size_t)idx[i] * row, row * sizeof(float));
         cmp_f("gather_rows", got, want, n * row);
-        /* store_rows: rows [pos0, pos0 + T) of a cache; the others untouched */
-        size_t pos0 = row % 4, T = c == 0 ? 1 : 5, cap = pos0 + T + 2;
+        /* store_rows: rows pos[t] of a cache, in any order; the others untouched */
+        size_t T = c == 0 ? 1 : 5, cap = 2 * T + 3;
+        int32_t at[5] = {(int32_t)(row % 4), 9, 2, 12, 5};
         float *cache = hrand(cap * row, 1.0f), *dcache = dev(cache, cap * row);
-        B->store_rows(B, dcache, dsrc, pos0, T, row);
+        int32_t *dat = dev_bytes(at, sizeof at);
+        B->store_rows(B, dcache, dsrc, dat, T, row);
         synced("store_rows");
         float *gc = down(dcache, cap * row);
-        memcpy(cache + pos0 * row, src, T * row * sizeof(float));
+        for (size_t t = 0; t < T; t++) memcpy(cache + (size_t)at[t] * row, src + t * row, row * sizeof(float));
+        B->free(B, dat);
         cmp_f("store_rows", gc, cache, cap * row);
         /* scatter_add_rows: rows hit several times */
         int32_t to[9] = {3, 0, 3, 6, 3, 1, 0, 6, 3};

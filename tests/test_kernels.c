@@ -100,7 +100,9 @@ int main(void) {
         float *want = malloc(T * nh * hd * sizeof *want);
         for (size_t i = 0; i < T * nh * hd; i++) q[i] = frand();
         for (size_t i = 0; i < ctx * nkv * hd; i++) kc[i] = frand(), vc[i] = frand();
-        ck_attn_args a = {.q = q, .k_cache = kc, .v_cache = vc, .out = want, .T = T, .pos0 = cases[c].pos0,
+        int32_t pos[8];
+        for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(cases[c].pos0 + t);
+        ck_attn_args a = {.q = q, .k_cache = kc, .v_cache = vc, .out = want, .T = T, .pos = pos,
                           .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                           .window = cases[c].window, .softcap = cases[c].softcap};
         for (size_t t = 0; t < T; t++)

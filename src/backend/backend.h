@@ -26,7 +26,8 @@ typedef struct ck_attn_args {
     const float *k_cache; /* [cap, n_kv_heads, head_dim], rows 0 .. pos0+T-1 filled */
     const float *v_cache; /* [cap, n_kv_heads, head_dim] */
     float *out;          /* [T, n_heads, head_dim] */
-    size_t T, pos0;      /* row t is at absolute position pos0 + t and sees positions <= its own */
+    const int32_t *pos;  /* [T] backend memory: row t is at position pos[t] and sees cache rows <= pos[t] */
+    size_t T;
     size_t n_heads, n_kv_heads, head_dim;
     float scale;         /* multiplies q.k */
     size_t window;       /* 0: full causal; else only the last `window` positions (incl. its own) */
@@ -100,11 +101,13 @@ struct ck_backend {
     void (*rmsnorm)(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                     int one_plus);
     /* Rotate-half RoPE in place on x[T, n_heads, head_dim]: the first rot_dim dims of each head are
-     * rotated by the angles whose cos/sin are given as [T, rot_dim/2]. */
+     * rotated by the angles a[t, i] = (double)pos[t] * inv_freq[i], i < rot_dim/2, whose cosine and sine
+     * are computed in double and rounded to float. pos [T] int32 and inv_freq [rot_dim/2] f64 are backend
+     * memory, so a decode step needs no host data. */
     void (*rope)(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
-                 const float *cos, const float *sin);
-    /* cache[pos0 + t, :] = src[t, :] for t < T; rows of `row` floats */
-    void (*store_rows)(ck_backend *b, float *cache, const float *src, size_t pos0, size_t T, size_t row);
+                 const int32_t *pos, const double *inv_freq);
+    /* cache[pos[t], :] = src[t, :] for t < T; rows of `row` floats; pos [T] int32 backend memory */
+    void (*store_rows)(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row);
     void (*attention)(ck_backend *b, const ck_attn_args *a);
     /* out[i] = act(gate[i]) * up[i] for i < n (SwiGLU, GeGLU) */
     void (*glu)(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act);

@@ -189,6 +189,12 @@ static int staged(const ck_session *s) { return s->n_stages > 0; }
 size_t ck_session_pos(const ck_session *s) { return staged(s) ? s->pipe_pos : s->seq.pos; }
 size_t ck_session_max_ctx(const ck_session *s) { return s->seq.max_ctx; }
 
+size_t ck_session_prefix(const ck_session *s, const int32_t *ids, size_t n) {
+    size_t held = s->n_ids < ck_session_pos(s) ? s->n_ids : ck_session_pos(s), k = 0;
+    while (k < held && k < n && s->ids[k] == ids[k]) k++;
+    return k;
+}
+
 /* Truncates every part of a staged session to pos, then all of them to the lowest position any holds
  * (a part with recurrent layers restarts at 0). */
 static int truncate_stages(ck_session *s, size_t pos, char *err, size_t errlen) {
@@ -374,4 +380,54 @@ int ck_session_head(ck_session *s, const float *hidden, size_t n, float *logits,
                     size_t errlen) {
     ck_fwd f = {.hidden_in = hidden, .n = n, .logits = logits, .all = all};
     return run(s, &f, err, errlen);
+}
+
+/* ---- batched decode ---- */
+
+typedef struct step_job {
+    ck_engine *e;
+    ck_seq *seqs[CK_CHUNK];
+    const int32_t *ids;
+    float *const *logits;
+    size_t n;
+    char *err;
+    size_t errlen;
+    int rc;
+} step_job;
+
+static void step_job_run(void *arg) {
+    step_job *j = arg;
+    j->rc = ck_model_step(&j->e->model, j->seqs, j->n, &j->e->ws, j->ids, j->logits, j->err, j->errlen);
+}
+
+/* 1 when the n sessions can share forwards: one engine holding the whole model, no stages. */
+static int batchable(ck_session *const *ss, size_t n) {
+    const ck_range *r = &ss[0]->e->model.range;
+    if (!r->embed || !r->head || r->first != 0 || r->last != ss[0]->e->model.cfg.n_layers - 1) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ss[i]->e != ss[0]->e || staged(ss[i])) return 0;
+    return 1;
+}
+
+int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *const *logits, char *err,
+                    size_t errlen) {
+    if (n == 0) return 0;
+    if (!batchable(ss, n)) { /* a cluster master or mixed engines: one forward per session */
+        for (size_t i = 0; i < n; i++)
+            if (ck_session_forward(ss[i], &ids[i], 1, logits[i], 0, err, errlen) != 0) return -1;
+        return 0;
+    }
+    ck_engine *e = ss[0]->e;
+    for (size_t i0 = 0; i0 < n; i0 += CK_CHUNK) {
+        step_job j = {.e = e, .ids = ids + i0, .logits = logits + i0, .n = n - i0 < CK_CHUNK ? n - i0 : CK_CHUNK,
+                      .err = err, .errlen = errlen, .rc = -1};
+        size_t pos0[CK_CHUNK];
+        for (size_t i = 0; i < j.n; i++) j.seqs[i] = &ss[i0 + i]->seq, pos0[i] = ss[i0 + i]->seq.pos;
+        pthread_mutex_lock(&e->lock);
+        e->be->exec(e->be, step_job_run, &j);
+        pthread_mutex_unlock(&e->lock);
+        if (j.rc != 0) return -1;
+        for (size_t i = 0; i < j.n; i++) remember_ids(ss[i0 + i], pos0[i], &ids[i0 + i], 1);
+    }
+    return 0;
 }

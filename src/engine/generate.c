@@ -10,6 +10,7 @@
 #include "sample/sample.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -118,6 +119,7 @@ static int gen_alloc(ck_session *s, const ck_gen_params *p, size_t n_prompt, gen
     b->logits = malloc(V * sizeof *b->logits);
     b->hist = malloc((n_prompt + n_new + 1) * sizeof *b->hist);
     b->held = (held_text){malloc(max_stop + PIECE_BYTES + 1), 0, max_stop + PIECE_BYTES, p, 0};
+    /* p stays valid: it is the generation's own copy */
     b->have_smp = b->logits && b->hist && b->held.buf && ck_sampler_init(&b->smp, &sp, V) == 0;
     if (!b->have_smp) return ck_err(err, errlen, "out of memory");
     if (s->e->tok) ck_tok_stream_init(&b->st, s->e->tok);
@@ -146,58 +148,146 @@ static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_bu
     return 0;
 }
 
-/* Samples, streams and feeds tokens until a stop condition; sets r->finish and r->n_gen. */
-static int decode(ck_session *s, const ck_gen_params *p, gen_buffers *b, size_t n_hist, ck_gen_result *r, char *err,
-                  size_t errlen) {
+/* One generation in flight (ck_gen_start .. ck_gen_free). */
+struct ck_gen {
+    ck_session *s;
+    ck_gen_params p;
+    gen_buffers b;
+    ck_gen_result r;
+    size_t n_hist;         /* ids in b.hist */
+    int32_t next;          /* the token to feed when `feed` */
+    int feed, done, failed;
+    double t0;             /* decoding started */
+    char err[256];
+};
+
+/* The end of the text: nothing more can complete a stop string, so what is held goes out. */
+static void finish_text(ck_gen *g) {
     char piece[PIECE_BYTES];
-    r->finish = CK_FINISH_LENGTH;
-    while (r->n_gen < p->max_tokens) {
-        if (b->held.cancelled || (p->cancel && *p->cancel)) {
-            r->finish = CK_FINISH_CANCEL;
-            return 0;
-        }
-        int32_t id = ck_sampler_next(&b->smp, b->logits, b->hist, n_hist);
-        if (ck_engine_is_eos(s->e, id)) {
-            r->finish = CK_FINISH_STOP;
-            return 0;
-        }
-        b->hist[n_hist++] = id;
-        r->n_gen++;
-        int k = s->e->tok ? ck_tok_stream_push(&b->st, id, piece, sizeof piece) : 0;
-        if (k < 0) return ck_err(err, errlen, "cannot decode token %d", id);
-        if (add_text(&b->held, piece, (size_t)k)) {
-            r->finish = CK_FINISH_STOP;
-            return 0;
-        }
-        if (r->n_gen == p->max_tokens || ck_session_pos(s) >= s->seq.max_ctx) break;
-        if (ck_session_forward(s, &id, 1, b->logits, 0, err, errlen) != 0) return -1;
+    if (g->s->e->tok) {
+        int k = ck_tok_stream_flush(&g->b.st, piece, sizeof piece);
+        if (k > 0 && add_text(&g->b.held, piece, (size_t)k)) return;
     }
-    if (s->e->tok) { /* the end of the text: nothing more can complete a stop string */
-        int k = ck_tok_stream_flush(&b->st, piece, sizeof piece);
-        if (k > 0 && add_text(&b->held, piece, (size_t)k)) return 0;
+    emit(&g->b.held, g->b.held.n);
+    if (g->b.held.cancelled) g->r.finish = CK_FINISH_CANCEL;
+}
+
+static void finish(ck_gen *g, int flush) {
+    if (flush) finish_text(g);
+    g->done = 1;
+    g->feed = 0;
+    g->r.decode_s = now_s() - g->t0;
+}
+
+static void fail(ck_gen *g, const char *why) {
+    snprintf(g->err, sizeof g->err, "%.255s", why);
+    g->failed = 1;
+    finish(g, 0);
+}
+
+/* Samples the next token from the logits at hand, streams its text and checks the stop conditions;
+ * sets g->feed when the token must run through the model before the next one. */
+static void advance(ck_gen *g) {
+    char piece[PIECE_BYTES];
+    const ck_gen_params *p = &g->p;
+    if (g->b.held.cancelled || (p->cancel && *p->cancel)) {
+        g->r.finish = CK_FINISH_CANCEL;
+        return finish(g, 0);
     }
-    emit(&b->held, b->held.n);
-    if (b->held.cancelled) r->finish = CK_FINISH_CANCEL;
+    if (g->r.n_gen >= p->max_tokens) return finish(g, 1);
+    int32_t id = ck_sampler_next(&g->b.smp, g->b.logits, g->b.hist, g->n_hist);
+    if (ck_engine_is_eos(g->s->e, id)) {
+        g->r.finish = CK_FINISH_STOP;
+        return finish(g, 0);
+    }
+    g->b.hist[g->n_hist++] = id;
+    g->r.n_gen++;
+    int k = g->s->e->tok ? ck_tok_stream_push(&g->b.st, id, piece, sizeof piece) : 0;
+    if (k < 0) {
+        char why[64];
+        snprintf(why, sizeof why, "cannot decode token %d", id);
+        return fail(g, why);
+    }
+    if (add_text(&g->b.held, piece, (size_t)k)) {
+        g->r.finish = CK_FINISH_STOP;
+        return finish(g, 0);
+    }
+    if (g->r.n_gen == p->max_tokens || ck_session_pos(g->s) >= g->s->seq.max_ctx) return finish(g, 1);
+    g->next = id;
+    g->feed = 1;
+}
+
+int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen) {
+    *out = NULL;
+    if (ck_gen_params_check(p, err, errlen) != 0) return -1;
+    if (n_prompt == 0) return ck_err(err, errlen, "the prompt is empty");
+    if (n_prompt > s->seq.max_ctx)
+        return ck_err(err, errlen, "the prompt has %zu tokens; the context holds %zu", n_prompt, s->seq.max_ctx);
+    ck_gen *g = calloc(1, sizeof *g);
+    if (!g) return ck_err(err, errlen, "out of memory");
+    g->s = s;
+    g->p = *p;
+    g->r.n_prompt = n_prompt;
+    g->b.held.p = &g->p;
+    if (gen_alloc(s, &g->p, n_prompt, &g->b, err, errlen) != 0 || prefill(s, prompt, n_prompt, &g->b, &g->r, err, errlen) != 0) {
+        ck_gen_free(g);
+        return -1;
+    }
+    memcpy(g->b.hist, prompt, n_prompt * sizeof *prompt);
+    g->n_hist = n_prompt;
+    g->r.finish = CK_FINISH_LENGTH;
+    g->t0 = now_s();
+    *out = g;
     return 0;
+}
+
+int ck_gen_step(ck_gen *const *gens, size_t n) {
+    enum { GROUP = 64 };
+    for (size_t i0 = 0; i0 < n; i0 += GROUP) {
+        ck_session *ss[GROUP];
+        int32_t ids[GROUP];
+        float *logits[GROUP];
+        ck_gen *fed[GROUP];
+        size_t k = 0;
+        for (size_t i = i0; i < n && i < i0 + GROUP; i++) {
+            ck_gen *g = gens[i];
+            if (g->done) continue;
+            advance(g);
+            if (!g->feed) continue;
+            ss[k] = g->s, ids[k] = g->next, logits[k] = g->b.logits, fed[k++] = g;
+        }
+        char err[256];
+        if (k && ck_session_step(ss, k, ids, logits, err, sizeof err) != 0)
+            for (size_t j = 0; j < k; j++) fail(fed[j], err);
+        for (size_t j = 0; j < k; j++) fed[j]->feed = 0;
+    }
+    size_t running = 0;
+    for (size_t i = 0; i < n; i++) running += !gens[i]->done;
+    return (int)running;
+}
+
+int ck_gen_done(const ck_gen *g) { return g->done; }
+
+const ck_gen_result *ck_gen_result_get(const ck_gen *g) { return &g->r; }
+
+const char *ck_gen_error(const ck_gen *g) { return g->failed ? g->err : NULL; }
+
+void ck_gen_free(ck_gen *g) {
+    if (!g) return;
+    gen_free(&g->b);
+    free(g);
 }
 
 int ck_generate(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen_result *r,
                 char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     r->n_prompt = n_prompt;
-    if (ck_gen_params_check(p, err, errlen) != 0) return -1;
-    if (n_prompt == 0) return ck_err(err, errlen, "the prompt is empty");
-    if (n_prompt > s->seq.max_ctx)
-        return ck_err(err, errlen, "the prompt has %zu tokens; the context holds %zu", n_prompt, s->seq.max_ctx);
-    gen_buffers b = {0};
-    int rc = gen_alloc(s, p, n_prompt, &b, err, errlen);
-    if (rc == 0) rc = prefill(s, prompt, n_prompt, &b, r, err, errlen);
-    if (rc == 0) {
-        memcpy(b.hist, prompt, n_prompt * sizeof *prompt);
-        double t0 = now_s();
-        rc = decode(s, p, &b, n_prompt, r, err, errlen);
-        r->decode_s = now_s() - t0;
-    }
-    gen_free(&b);
+    ck_gen *g;
+    if (ck_gen_start(s, prompt, n_prompt, p, &g, err, errlen) != 0) return -1;
+    while (ck_gen_step(&g, 1) > 0) {}
+    *r = g->r;
+    int rc = g->failed ? ck_err(err, errlen, "%s", g->err) : 0;
+    ck_gen_free(g);
     return rc;
 }

@@ -62,8 +62,9 @@ int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, 
     return load_bias_norms(m, prefix, flags, w, err, errlen);
 }
 
-void ck_attn_forward(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, const ck_attn_w *a, size_t T) {
+void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer, const ck_attn_w *a) {
     ck_backend *be = m->be;
+    size_t T = r->T;
     const ck_config *c = &m->cfg;
     size_t nh = (size_t)c->n_heads, nkv = (size_t)c->n_kv_heads, hd = (size_t)c->head_dim;
     float eps = (float)c->rms_eps;
@@ -86,17 +87,23 @@ void ck_attn_forward(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, const
     }
     if (a->rope >= 0) {
         size_t rot = m->rope[a->rope].rot_dim;
-        be->rope(be, w->q, T, nh, hd, rot, w->cos[a->rope], w->sin[a->rope]);
-        be->rope(be, w->k, T, nkv, hd, rot, w->cos[a->rope], w->sin[a->rope]);
+        be->rope(be, w->q, T, nh, hd, rot, w->pos, m->rope_freq[a->rope]);
+        be->rope(be, w->k, T, nkv, hd, rot, w->pos, m->rope_freq[a->rope]);
     }
-    ck_layer_kv *kv = &s->kv[layer];
-    be->store_rows(be, kv->k, w->k, s->pos, T, nkv * hd);
-    be->store_rows(be, kv->v, w->v, s->pos, T, nkv * hd);
-    ck_attn_args args = {
-        .q = w->q, .k_cache = kv->k, .v_cache = kv->v, .out = w->att, .T = T, .pos0 = s->pos,
-        .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale, .window = a->window,
-    };
-    be->attention(be, &args);                            /* att [T, nh, hd] */
+    size_t qd = nh * hd, kd = nkv * hd;
+    for (size_t i = 0; i < r->n_spans; i++) {
+        const ck_span *sp = &r->spans[i];
+        ck_layer_kv *kv = &sp->s->kv[layer];
+        const int32_t *pos = w->pos + sp->row0;
+        be->store_rows(be, kv->k, w->k + sp->row0 * kd, pos, sp->n, kd);
+        be->store_rows(be, kv->v, w->v + sp->row0 * kd, pos, sp->n, kd);
+        ck_attn_args args = {
+            .q = w->q + sp->row0 * qd, .k_cache = kv->k, .v_cache = kv->v, .out = w->att + sp->row0 * qd,
+            .pos = pos, .T = sp->n, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale,
+            .window = a->window,
+        };
+        be->attention(be, &args);                        /* att [T, nh, hd] */
+    }
     if (a->out_gate) be->sigmoid_mul(be, w->att, w->qg + hd, 2 * hd, T * nh, hd);
     be->matmul(be, w->xn, w->att, &a->o, NULL, T);      /* xn [T, hidden] */
 }

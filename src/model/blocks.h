@@ -37,9 +37,9 @@ typedef struct ck_mlp_w {
 
 /* Loads PREFIX{q,k,v,o}_proj (or qkv_proj + o_proj) and the optional bias/norm tensors per flags. */
 int ck_attn_load(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen);
-/* w->xn = attention(w->xn) for the T rows at positions s->pos.. of layer `layer`, whose KV cache in s
- * gets those rows. */
-void ck_attn_forward(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, const ck_attn_w *a, size_t T);
+/* w->xn = attention(w->xn) for the rows of r (positions in w->pos) in layer `layer`; each span's rows go
+ * into its sequence's KV cache of that layer. */
+void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer, const ck_attn_w *a);
 
 /* Loads PREFIX{gate,up,down}_proj (fused: gate_up_proj + down_proj) with intermediate size ffn. */
 int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn, ck_mlp_w *w, char *err,

@@ -105,23 +105,26 @@ void ck_deltanet_scratch_free(ck_backend *be, ck_deltanet_scratch *sc) {
     memset(sc, 0, sizeof *sc);
 }
 
-void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, ck_deltanet_scratch *sc,
-                         float *y, const float *x, size_t T) {
-    size_t kd = w->nk * w->dk, vd = w->nv * w->dv, cd = 2 * kd + vd, nv = w->nv;
+void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, const ck_rows *r, ck_deltanet_state *const *st,
+                         ck_deltanet_scratch *sc, float *y, const float *x) {
+    size_t kd = w->nk * w->dk, vd = w->nv * w->dv, cd = 2 * kd + vd, nv = w->nv, T = r->T;
     be->matmul(be, sc->mixed, x, &w->qkv, NULL, T);   /* mixed [T, q | k | v] */
     be->matmul(be, sc->z, x, &w->z, NULL, T);         /* z [T, nv, dv] */
     be->matmul(be, sc->beta, x, &w->b, NULL, T);      /* b [T, nv] */
     be->matmul(be, sc->g, x, &w->a, NULL, T);         /* a [T, nv] */
     be->gdn_gates(be, sc->g, sc->beta, sc->g, sc->beta, w->A_log, w->dt_bias, T, nv);
-    be->conv1d_causal(be, sc->mixed_c, sc->mixed, st->conv, w->conv, T, cd, w->K, 1); /* [T, cd] */
-    ck_gdn_args a = {
-        .q = sc->mixed_c, .k = sc->mixed_c + kd, .v = sc->mixed_c + 2 * kd,
-        .q_stride = cd, .k_stride = cd, .v_stride = cd,
-        .g = sc->g, .beta = sc->beta, .state = st->S, .out = sc->o,
-        .T = T, .n_k_heads = w->nk, .n_v_heads = nv, .k_head_dim = w->dk, .v_head_dim = w->dv,
-        .l2norm = 1, .q_scale = (float)(1.0 / sqrt((double)w->dk)),
-    };
-    be->gated_delta(be, &a);                                                  /* o [T, nv, dv] */
+    for (size_t i = 0; i < r->n_spans; i++) { /* the recurrence, per sequence */
+        size_t r0 = r->spans[i].row0, n = r->spans[i].n;
+        float *mc = sc->mixed_c + r0 * cd;
+        be->conv1d_causal(be, mc, sc->mixed + r0 * cd, st[i]->conv, w->conv, n, cd, w->K, 1); /* [n, cd] */
+        ck_gdn_args a = {
+            .q = mc, .k = mc + kd, .v = mc + 2 * kd, .q_stride = cd, .k_stride = cd, .v_stride = cd,
+            .g = sc->g + r0 * nv, .beta = sc->beta + r0 * nv, .state = st[i]->S, .out = sc->o + r0 * vd,
+            .T = n, .n_k_heads = w->nk, .n_v_heads = nv, .k_head_dim = w->dk, .v_head_dim = w->dv,
+            .l2norm = 1, .q_scale = (float)(1.0 / sqrt((double)w->dk)),
+        };
+        be->gated_delta(be, &a);                                              /* o [n, nv, dv] */
+    }
     be->rmsnorm_gated(be, sc->o, sc->o, sc->z, w->norm, T * nv, w->dv, w->eps);
     be->matmul(be, y, sc->o, &w->out, NULL, T);                               /* y [T, hidden] */
 }

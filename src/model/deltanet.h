@@ -54,8 +54,9 @@ int ck_deltanet_scratch_init(ck_backend *be, const ck_deltanet_w *w, size_t rows
                              size_t errlen);
 void ck_deltanet_scratch_free(ck_backend *be, ck_deltanet_scratch *sc);
 
-/* y[T, hidden] = mixer(x[T, hidden]) for the next T tokens of the sequence (T <= sc->rows); y may equal x. */
-void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, ck_deltanet_state *st, ck_deltanet_scratch *sc,
-                         float *y, const float *x, size_t T);
+/* y[T, hidden] = mixer(x[T, hidden]) for the rows of r (T = r->T <= sc->rows): span i's rows are the next
+ * tokens of the sequence whose state is st[i]. y may equal x. */
+void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, const ck_rows *r, ck_deltanet_state *const *st,
+                         ck_deltanet_scratch *sc, float *y, const float *x);
 
 #endif

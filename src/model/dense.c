@@ -174,7 +174,7 @@ static void pre_norm(const ck_model *m, ck_ws *w, const float *nw, size_t T) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size;
     if (nw) be->rmsnorm(be, w->xn, w->x, nw, T, d, (float)m->cfg.rms_eps, ((const dense_model *)m->layers)->a->gemma);
-    else be->store_rows(be, w->xn, w->x, 0, T, d);
+    else be->copy(be, w->xn, w->x, T * d * sizeof(float));
 }
 
 static void post_norm_add(const ck_model *m, ck_ws *w, const float *nw, size_t T) {
@@ -184,10 +184,11 @@ static void post_norm_add(const ck_model *m, ck_ws *w, const float *nw, size_t T
     be->add(be, w->x, w->xn, T * d);
 }
 
-static void dense_layer_fwd(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, size_t T) {
+static void dense_layer_fwd(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer) {
     const dense_layer *L = &((const dense_model *)m->layers)->layers[layer];
+    size_t T = r->T;
     pre_norm(m, w, L->norm[PRE_ATTN], T);
-    ck_attn_forward(m, s, w, layer, &L->attn, T);
+    ck_attn_forward(m, r, w, layer, &L->attn);
     post_norm_add(m, w, L->norm[POST_ATTN], T);
     pre_norm(m, w, L->norm[PRE_MLP], T);
     if (L->moe.n_experts) ck_moe_forward(m, w, &L->moe, w->fam, T);

@@ -17,8 +17,8 @@ struct ck_family {
     /* Loads the range's layers, embedding and head into m (m->cfg, m->weights, m->be, m->range are set). */
     int (*load)(ck_model *m, char *err, size_t errlen);
     void (*unload)(ck_model *m);
-    /* Block `layer` on w->x[T, hidden] (rows at positions s->pos ..), in place. */
-    void (*layer)(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, size_t T);
+    /* Block `layer` on w->x[r->T, hidden] (the rows of r's spans, positions in w->pos), in place. */
+    void (*layer)(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer);
     /* Optional: family state in s->fam beside the KV caches (allocated, cleared on reset, freed). */
     int (*seq_init)(const ck_model *m, ck_seq *s, char *err, size_t errlen);
     void (*seq_reset)(const ck_model *m, ck_seq *s);

@@ -23,7 +23,7 @@ int ck_seq_init(ck_seq *s, const ck_model *m, size_t max_ctx, char *err, size_t 
     s->m = m;
     s->max_ctx = max_ctx;
     size_t bytes;
-    if (max_ctx == 0 || ck_mul_size(max_ctx, kv_row_floats(m) * sizeof(float), &bytes) != 0)
+    if (max_ctx == 0 || max_ctx > INT32_MAX || ck_mul_size(max_ctx, kv_row_floats(m) * sizeof(float), &bytes) != 0)
         return ck_err(err, errlen, "context size %zu out of range", max_ctx);
     s->kv = calloc((size_t)m->cfg.n_layers, sizeof *s->kv);
     if (!s->kv) return ck_err(err, errlen, "out of memory");
@@ -101,23 +101,19 @@ int ck_ws_init(ck_ws *w, const ck_model *m, char *err, size_t errlen) {
     const ck_config *c = &m->cfg;
     ck_backend *be = m->be;
     size_t d = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
-    size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = m->max_ffn, half = 0;
-    for (int i = 0; i < m->n_ropes; i++)
-        if (m->rope[i].rot_dim / 2 > half) half = m->rope[i].rot_dim / 2;
+    size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = m->max_ffn;
     struct { float **p; size_t floats; } bufs[] = {
         {&w->x, CK_CHUNK * d}, {&w->xn, CK_CHUNK * d}, {&w->q, CK_CHUNK * qd}, {&w->k, CK_CHUNK * kd},
         {&w->v, CK_CHUNK * kd}, {&w->att, CK_CHUNK * qd}, {&w->gate, CK_CHUNK * ffn}, {&w->up, CK_CHUNK * ffn},
         {&w->qg, m->attn_out_gate ? CK_CHUNK * 2 * qd : 0},
         {&w->logits, m->range.head ? CK_HEAD_ROWS * (size_t)c->vocab_size : 0},
-        {&w->cos[0], CK_CHUNK * half}, {&w->sin[0], CK_CHUNK * half},
-        {&w->cos[1], m->n_ropes > 1 ? CK_CHUNK * half : 0}, {&w->sin[1], m->n_ropes > 1 ? CK_CHUNK * half : 0},
     };
     int ok = 1;
     for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i].floats) ok = (*bufs[i].p = be->alloc(be, bufs[i].floats * sizeof(float))) != NULL;
-    w->host_cos = malloc((CK_CHUNK * half + 1) * sizeof(float));
-    w->host_sin = malloc((CK_CHUNK * half + 1) * sizeof(float));
-    if (!ok || !w->host_cos || !w->host_sin) {
+    w->pos = be->alloc(be, CK_CHUNK * sizeof *w->pos);
+    w->host_pos = malloc(CK_CHUNK * sizeof *w->host_pos);
+    if (!ok || !w->pos || !w->host_pos) {
         ck_ws_free(w);
         return ck_err(err, errlen, "out of memory for the forward scratch");
     }
@@ -132,12 +128,10 @@ void ck_ws_free(ck_ws *w) {
     if (!w->m) return;
     ck_backend *be = w->m->be;
     if (w->m->family->ws_free) w->m->family->ws_free(w->m, w);
-    float *bufs[] = {w->x, w->xn, w->q, w->k, w->v, w->att, w->gate, w->up, w->qg, w->logits,
-                     w->cos[0], w->sin[0], w->cos[1], w->sin[1]};
+    void *bufs[] = {w->x, w->xn, w->q, w->k, w->v, w->att, w->gate, w->up, w->qg, w->logits, w->pos};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
-    free(w->host_cos);
-    free(w->host_sin);
+    free(w->host_pos);
     memset(w, 0, sizeof *w);
 }
 
@@ -155,19 +149,11 @@ static void capture(const ck_model *m, ck_seq *s, size_t slot, const float *x, s
     m->be->download(m->be, s->capture + (slot * s->capture_rows + row0) * d, x, T * d * sizeof(float));
 }
 
-/* cos/sin of the angles pos*inv_freq of every RoPE table for the T rows starting at position pos. */
-static void rope_tables(const ck_model *m, ck_ws *w, size_t pos, size_t T) {
-    for (int r = 0; r < m->n_ropes; r++) {
-        size_t half = m->rope[r].rot_dim / 2;
-        for (size_t t = 0; t < T; t++)
-            for (size_t i = 0; i < half; i++) {
-                double a = (double)(pos + t) * m->rope[r].inv_freq[i];
-                w->host_cos[t * half + i] = (float)cos(a);
-                w->host_sin[t * half + i] = (float)sin(a);
-            }
-        m->be->upload(m->be, w->cos[r], w->host_cos, T * half * sizeof(float));
-        m->be->upload(m->be, w->sin[r], w->host_sin, T * half * sizeof(float));
-    }
+/* Positions of the rows of r into w->pos. */
+static void upload_positions(const ck_model *m, ck_ws *w, const ck_rows *r) {
+    for (size_t i = 0; i < r->n_spans; i++)
+        for (size_t t = 0; t < r->spans[i].n; t++) w->host_pos[r->spans[i].row0 + t] = (int32_t)(r->spans[i].pos0 + t);
+    m->be->upload(m->be, w->pos, w->host_pos, r->T * sizeof *w->host_pos);
 }
 
 /* Final norm and output head for rows [r0, r0+n) of w->x; logits rows land in out (host) unless NULL. */
@@ -213,6 +199,19 @@ static int chunk_error(const ck_model *m, int tag, const char *why, char *err, s
     }
 }
 
+/* The range's layers over the rows of r in w->x; captures each layer's input for the test hook when
+ * `cap` (a single-sequence forward, rows from c0 of the call). */
+static void run_layers(const ck_model *m, const ck_rows *r, ck_ws *w, ck_seq *cap, size_t c0) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size;
+    upload_positions(m, w, r);
+    for (int64_t l = m->range.first; l <= m->range.last; l++) {
+        m->family->layer(m, r, w, (size_t)l);
+        be->check_finite(be, w->x, r->T * d, (int)l);
+        if (cap && l + 1 < m->cfg.n_layers) capture(m, cap, (size_t)l + 1, w->x, c0, r->T);
+    }
+}
+
 /* Rows [c0, c0 + T) of the forward; returns the backend's verdict. */
 static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, size_t c0, size_t T, char *err,
                      size_t errlen) {
@@ -229,12 +228,9 @@ static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, si
     }
     double t1 = now_s();
     if (f->run_layers && m->range.last >= m->range.first) {
-        rope_tables(m, w, s->pos, T);
-        for (int64_t l = m->range.first; l <= m->range.last; l++) {
-            m->family->layer(m, s, w, (size_t)l, T);
-            be->check_finite(be, w->x, T * d, (int)l);
-            if (l + 1 < m->cfg.n_layers) capture(m, s, (size_t)l + 1, w->x, c0, T);
-        }
+        ck_span span = {s, 0, T, s->pos};
+        ck_rows rows = {&span, 1, T};
+        run_layers(m, &rows, w, s, c0);
         s->pos += T;
     }
     if (f->hidden_out) be->download(be, f->hidden_out + c0 * d, w->x, T * d * sizeof(float));
@@ -269,4 +265,67 @@ int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, ch
         }
     }
     return 0;
+}
+
+/* The checks of a batched decode step: a whole model, distinct healthy sequences with room, valid ids. */
+static int check_step(const ck_model *m, ck_seq *const *seqs, size_t n, const int32_t *ids, char *err,
+                      size_t errlen) {
+    if (n == 0 || n > CK_CHUNK) return ck_err(err, errlen, "a step takes 1 to %d sequences (got %zu)", CK_CHUNK, n);
+    if (!m->range.embed || !m->range.head || m->range.first != 0 || m->range.last != m->cfg.n_layers - 1)
+        return ck_err(err, errlen, "a batched step needs an engine holding the whole model");
+    for (size_t i = 0; i < n; i++) {
+        if (seqs[i]->m != m) return ck_err(err, errlen, "internal: a sequence of another model in the step");
+        if (seqs[i]->broken)
+            return ck_err(err, errlen, "the sequence was left undefined by a failed forward; truncate or reset it");
+        if (seqs[i]->pos >= seqs[i]->max_ctx) return ck_err(err, errlen, "context full: %zu positions held", seqs[i]->pos);
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+            return ck_err(err, errlen, "token id %d out of range (vocabulary %lld)", ids[i], (long long)m->cfg.vocab_size);
+        for (size_t j = 0; j < i; j++)
+            if (seqs[j] == seqs[i]) return ck_err(err, errlen, "a sequence appears twice in one step");
+    }
+    return 0;
+}
+
+/* Final norm and output head of rows [0, n) of w->x, row i's logits into out[i] (host). */
+static void head_rows(const ck_model *m, ck_ws *w, size_t n, float *const *out) {
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    be->rmsnorm(be, w->xn, w->x, m->final_norm, n, d, (float)m->cfg.rms_eps, m->final_norm_one_plus);
+    for (size_t i = 0; i < n; i += CK_HEAD_ROWS) {
+        size_t k = n - i < CK_HEAD_ROWS ? n - i : CK_HEAD_ROWS;
+        be->matmul(be, w->logits, w->xn + i * d, &m->lm_head, NULL, k);
+        be->check_finite(be, w->logits, k * V, CK_TAG_HEAD);
+        for (size_t j = 0; j < k; j++) be->download(be, out[i + j], w->logits + j * V, V * sizeof(float));
+    }
+}
+
+int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids, float *const *logits,
+                  char *err, size_t errlen) {
+    if (check_step(m, seqs, n, ids, err, errlen) != 0) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (seq_reserve(seqs[i], seqs[i]->pos + 1, err, errlen) != 0) return -1;
+    ck_backend *be = m->be;
+    size_t d = (size_t)m->cfg.hidden_size;
+    ck_span spans[CK_CHUNK];
+    for (size_t i = 0; i < n; i++) spans[i] = (ck_span){seqs[i], i, 1, seqs[i]->pos};
+    ck_rows rows = {spans, n, n};
+    double t0 = now_s();
+    be->embed(be, w->x, &m->embed, ids, n, m->embed_scale);
+    be->check_finite(be, w->x, n * d, CK_TAG_EMBED);
+    double t1 = now_s();
+    run_layers(m, &rows, w, NULL, 0);
+    double t2 = now_s();
+    head_rows(m, w, n, logits);
+    int tag;
+    char why[256];
+    int rc = be->sync(be, &tag, why, sizeof why);
+    double t3 = now_s();
+    for (size_t i = 0; i < n; i++) {
+        seqs[i]->broken |= rc != 0;
+        seqs[i]->pos += rc == 0;
+        seqs[i]->stats.embed_s += t1 - t0;
+        seqs[i]->stats.layers_s += t2 - t1;
+        seqs[i]->stats.head_s += t3 - t2;
+    }
+    return rc == 0 ? 0 : chunk_error(m, tag, why, err, errlen);
 }

@@ -155,6 +155,18 @@ static int check_range(const ck_config *c, ck_range *r, char *err, size_t errlen
     return 0;
 }
 
+/* The RoPE frequencies as backend memory, read by the rope op. */
+static int upload_ropes(ck_model *m, char *err, size_t errlen) {
+    for (int r = 0; r < m->n_ropes; r++) {
+        size_t bytes = m->rope[r].rot_dim / 2 * sizeof(double);
+        double *d = ck_model_alloc(m, bytes);
+        if (!d) return ck_err(err, errlen, "out of memory for the RoPE frequencies");
+        m->be->upload(m->be, d, m->rope[r].inv_freq, bytes);
+        m->rope_freq[r] = d;
+    }
+    return 0;
+}
+
 static int load_parts(const char *dir, ck_model *m, char *err, size_t errlen) {
     if (ck_config_load(dir, &m->cfg, err, errlen) != 0) return -1;
     m->family = find_family(m->cfg.arch);
@@ -177,7 +189,7 @@ static int load_parts(const char *dir, ck_model *m, char *err, size_t errlen) {
         if (ck_rope_init(&m->rope[0], &m->cfg, NULL, (size_t)m->cfg.head_dim, err, errlen) != 0) return -1;
         m->n_ropes = 1;
     }
-    return 0;
+    return upload_ropes(m, err, errlen);
 }
 
 int ck_model_load(const char *dir, ck_backend *be, const ck_range *r, ck_model *m, char *err, size_t errlen) {

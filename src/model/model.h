@@ -50,6 +50,7 @@ struct ck_model {
     int final_norm_one_plus;
     float embed_scale;     /* 1, or sqrt(hidden) for Gemma */
     ck_rope rope[CK_MAX_ROPES]; /* RoPE tables; a family that sets none gets rope[0] from the config */
+    const double *rope_freq[CK_MAX_ROPES]; /* rope[i].inv_freq as backend memory */
     int n_ropes;
     float attn_scale;      /* multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise */
     size_t max_ffn;        /* largest MLP intermediate size (sizes the gate/up scratch); family may raise */
@@ -94,11 +95,27 @@ struct ck_ws {
     float *q, *k, *v, *att;/* [CK_CHUNK, heads x head_dim] (k, v: kv heads) */
     float *gate, *up;      /* [CK_CHUNK, intermediate] */
     float *qg;             /* [CK_CHUNK, heads x 2 x head_dim] q + output gate, when m->attn_out_gate; else NULL */
-    float *cos[CK_MAX_ROPES], *sin[CK_MAX_ROPES]; /* [CK_CHUNK, rot_dim/2] per table, rows in flight */
+    int32_t *pos;          /* [CK_CHUNK] position of each row in flight */
     float *logits;         /* [CK_HEAD_ROWS, vocab] when the model has the head */
-    float *host_cos, *host_sin; /* host staging, [CK_CHUNK, max rot_dim/2] */
+    int32_t *host_pos;     /* host staging of pos */
     void *fam;             /* family-owned scratch, or NULL */
 };
+
+/* The rows of one step of a forward: consecutive runs ("spans") of rows, each of one sequence at
+ * consecutive positions. A prefill chunk is one span; a batched decode step is one span of one row per
+ * sequence. Row-wise ops run over all rows at once; ops that touch a sequence's state (KV cache,
+ * recurrent state) run per span. */
+typedef struct ck_span {
+    ck_seq *s;
+    size_t row0, n;        /* rows [row0, row0 + n) of the step */
+    size_t pos0;           /* position of row row0 in s */
+} ck_span;
+
+typedef struct ck_rows {
+    const ck_span *spans;
+    size_t n_spans;
+    size_t T;              /* rows in all: the spans' n add up to T, T <= CK_CHUNK */
+} ck_rows;
 
 /* Loads the range r of DIR (config.json + safetensors) for the backend: only the tensors of the range are
  * looked up, so only their shards are mapped. Errors name the file, tensor or field. */
@@ -136,6 +153,13 @@ typedef struct ck_fwd {
     int all;
 } ck_fwd;
 int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, char *err, size_t errlen);
+
+/* One decode step of n distinct sequences together (n <= CK_CHUNK, a model holding embedding, every
+ * layer and the head): sequence i gets ids[i] at its position and its logits in logits[i] ([vocab], host). Each row's
+ * result is bit-identical to a forward of that sequence alone (the backend's kernels are batch-invariant).
+ * On failure no sequence moves and every one is marked broken. */
+int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids,
+                  float *const *logits, char *err, size_t errlen);
 
 /* ---- helpers for family code ---- */
 

@@ -172,15 +172,21 @@ static void q35_ws_free(const ck_model *m, ck_ws *w) {
     w->fam = NULL;
 }
 
-static void q35_layer_fwd(const ck_model *m, ck_seq *s, ck_ws *w, size_t layer, size_t T) {
+static void q35_layer_fwd(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer) {
     ck_backend *be = m->be;
+    size_t T = r->T;
     const q35_layer *ly = &((const q35_model *)m->layers)->layers[layer];
     q35_scratch *sc = w->fam;
     size_t d = (size_t)m->cfg.hidden_size;
     float eps = (float)m->cfg.rms_eps;
     be->rmsnorm(be, w->xn, w->x, ly->in_norm, T, d, eps, 1);
-    if (ly->linear) ck_deltanet_forward(be, &ly->dn, &((q35_state *)s->fam)->dn[layer], &sc->dn, w->xn, w->xn, T);
-    else ck_attn_forward(m, s, w, layer, &ly->attn, T);
+    if (ly->linear) {
+        ck_deltanet_state *st[CK_CHUNK];
+        for (size_t i = 0; i < r->n_spans; i++) st[i] = &((q35_state *)r->spans[i].s->fam)->dn[layer];
+        ck_deltanet_forward(be, &ly->dn, r, st, &sc->dn, w->xn, w->xn);
+    } else {
+        ck_attn_forward(m, r, w, layer, &ly->attn);
+    }
     be->add(be, w->x, w->xn, T * d);
     be->rmsnorm(be, w->xn, w->x, ly->post_norm, T, d, eps, 1);
     if (ly->moe.n_experts) ck_moe_forward(m, w, &ly->moe, &sc->moe, T);

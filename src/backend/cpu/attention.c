@@ -10,7 +10,7 @@
 
 void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
-    size_t pos = a->pos0 + t, start = 0, row = a->n_kv_heads * hd;
+    size_t pos = (size_t)a->pos[t], start = 0, row = a->n_kv_heads * hd;
     if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
     ck_dot_fn dot = k->dot[CK_F32];
     for (size_t g0 = 0; g0 < group; g0 += MAX_GROUP) {

@@ -19,6 +19,8 @@
 
 /* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
 #define CK_CPU_PAR_MIN (1u << 18)
+#define CK_CPU_ROPE_MAX 1024
+#define CK_CPU_TILE 0 /* rotated dims / 2 a rope call supports */
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -233,7 +235,9 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
         size_t o = (size_t)g * G, rows = n_out - o < G ? n_out - o : G;
         const uint8_t *row = base + o * rb;
         size_t t = 0;
-        for (; rows == G && t + 4 <= T; t += 4) { /* prefill: 4 token rows x G weight rows per pass */
+        /* The tile sums in another order than dot: it is used only while batch invariance is not required
+         * (CK_CPU_TILE), so that a row's result never depends on the other rows of the call. */
+        for (; CK_CPU_TILE && rows == G && t + 4 <= T; t += 4) { /* 4 token rows x G weight rows per pass */
             float r[16];
             tile(x + t * n_in, n_in, row, n_in, n_in, r);
             for (size_t j = 0; j < G; j++)
@@ -251,26 +255,33 @@ static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w,
     for (size_t r = 0; r < rows; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
 }
 
+/* Angles per row once, applied to every head of the row. */
 static void cpu_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
-                     const float *cos, const float *sin) {
-    (void)b;
-    for (size_t t = 0; t < T; t++)
-        for (size_t h = 0; h < n_heads; h++)
-            ck_rope_head_ref(x + (t * n_heads + h) * head_dim, rot_dim, cos + t * (rot_dim / 2),
-                             sin + t * (rot_dim / 2));
+                     const int32_t *pos, const double *inv_freq) {
+    size_t half = rot_dim / 2;
+    if (half > CK_CPU_ROPE_MAX) {
+        ck_backend_fail(b, "rope: %zu rotated dims exceed the CPU backend's %d", rot_dim, 2 * CK_CPU_ROPE_MAX);
+        return;
+    }
+    float cs[CK_CPU_ROPE_MAX], sn[CK_CPU_ROPE_MAX];
+    for (size_t t = 0; t < T; t++) {
+        ck_rope_angles_ref(cs, sn, pos[t], inv_freq, half);
+        for (size_t h = 0; h < n_heads; h++) ck_rope_head_ref(x + (t * n_heads + h) * head_dim, rot_dim, cs, sn);
+    }
 }
 
-static void cpu_store_rows(ck_backend *b, float *cache, const float *src, size_t pos0, size_t T, size_t row) {
+static void cpu_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row) {
     (void)b;
-    memcpy(cache + pos0 * row, src, T * row * sizeof(float));
+    for (size_t t = 0; t < T; t++) memcpy(cache + (size_t)pos[t] * row, src + t * row, row * sizeof(float));
 }
 
 static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     (void)b;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    if (a->T == 0) return;
     long long n = (long long)(a->T * a->n_kv_heads);
     int nt = ck_cpu_threads();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * (a->pos0 + a->T) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
     for (long long i = 0; i < n; i++) ck_attention_group(a, (size_t)i / a->n_kv_heads, (size_t)i % a->n_kv_heads, k);
 }
 

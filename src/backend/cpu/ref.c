@@ -35,6 +35,14 @@ void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *s
     }
 }
 
+void ck_rope_angles_ref(float *cos_out, float *sin_out, int32_t pos, const double *inv_freq, size_t half) {
+    for (size_t i = 0; i < half; i++) {
+        double a = (double)pos * inv_freq[i];
+        cos_out[i] = (float)cos(a);
+        sin_out[i] = (float)sin(a);
+    }
+}
+
 void ck_axpy_ref(float *y, float a, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
@@ -49,7 +57,7 @@ float ck_glu_ref(float g, float u, ck_act act) {
 
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = h / group;
-    size_t pos = a->pos0 + t, start = 0;
+    size_t pos = (size_t)a->pos[t], start = 0;
     if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
     const float *q = a->q + (t * a->n_heads + h) * hd;
     float *out = a->out + (t * a->n_heads + h) * hd;

@@ -16,6 +16,9 @@ void ck_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float ep
 /* One head of RoPE: rotates x[0..rot_dim) as pairs (i, i + rot_dim/2). */
 void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *sin);
 
+/* cos/sin of the angles (double)pos * inv_freq[i], i < half, rounded to float (see backend.h rope). */
+void ck_rope_angles_ref(float *cos_out, float *sin_out, int32_t pos, const double *inv_freq, size_t half);
+
 /* y[i] += a * x[i] for i < n. */
 void ck_axpy_ref(float *y, float a, const float *x, size_t n);
 

@@ -1,0 +1,63 @@
+/* openai.h — the OpenAI chat-completions wire format: parsing a request body into messages and sampling
+ * parameters, and writing responses, stream chunks and errors in OpenAI's exact shapes. Pure functions
+ * over bytes (no sockets, no engine), so that they can be tested and fuzzed alone. */
+#ifndef CK_SERVER_OPENAI_H
+#define CK_SERVER_OPENAI_H
+
+#include "cake.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_OAI_MAX_STOP 16
+#define CK_OAI_MAX_MESSAGES 4096
+
+/* A parsed POST /v1/chat/completions body. Strings point into storage owned by the request. */
+typedef struct ck_oai_request {
+    ck_message *msgs;          /* [n_msgs] role + content (text parts joined) */
+    size_t n_msgs;
+    int stream;
+    int include_usage;         /* stream_options.include_usage */
+    int enable_thinking;       /* chat_template_kwargs.enable_thinking (default 1) */
+    int has_seed;
+    uint64_t seed;
+    double temperature;        /* default 1 */
+    double top_p;              /* default 1 */
+    int top_k;                 /* extension; 0 = off */
+    size_t max_tokens;         /* 0 = until the context is full */
+    const char *stop[CK_OAI_MAX_STOP];
+    size_t n_stop;
+    void *json;                /* the parsed document the strings live in */
+    char **owned;              /* joined contents */
+    size_t n_owned;
+} ck_oai_request;
+
+/* Parses body[0..len). Returns 0, or -1 with a message for the client in err (a 400). */
+int ck_oai_parse(const char *body, size_t len, ck_oai_request *r, char *err, size_t errlen);
+void ck_oai_request_free(ck_oai_request *r);
+
+/* "stop" or "length" (a cancelled generation reports "stop"). */
+const char *ck_oai_finish_reason(ck_finish f);
+
+/* The pieces of a reply; every function returns a malloc'd NUL-terminated string or NULL (out of
+ * memory). id: "chatcmpl-..."; created: unix seconds. */
+typedef struct ck_oai_reply {
+    const char *id, *model;
+    long long created;
+} ck_oai_reply;
+
+/* The whole non-streamed response. */
+char *ck_oai_completion(const ck_oai_reply *r, const char *text, size_t len, ck_finish f, size_t n_prompt,
+                        size_t n_gen);
+/* One SSE event "data: {chunk}\n\n": the role chunk (role != NULL), a content chunk (text), or the final
+ * chunk (finish != NULL, with usage when n_prompt/n_gen are given as >= 0). */
+char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *text, size_t len, const char *finish,
+                   long long n_prompt, long long n_gen);
+/* The usage-only chunk of stream_options.include_usage (empty choices). */
+char *ck_oai_usage_chunk(const ck_oai_reply *r, size_t n_prompt, size_t n_gen);
+/* {"error":{"message":..,"type":..,"param":null,"code":..}} */
+char *ck_oai_error(const char *message, const char *type, const char *code);
+/* GET /v1/models */
+char *ck_oai_models(const char *model, long long created);
+
+#endif
