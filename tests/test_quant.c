@@ -118,6 +118,25 @@ static void random_row(ck_dtype t, uint8_t *w, size_t n, int raw) {
     }
 }
 
+/* The four-row kernel equals the reference for each of four different activation rows. */
+static void check_qdot4(const ck_cpu_kernels *k, ck_dtype t, const uint8_t *w, const float *x0, size_t n) {
+    const ck_dtype_traits *tr = ck_dtype_traits_of(t);
+    size_t xb = tr->act_row_bytes(n);
+    uint8_t *xq = malloc(4 * xb);
+    float *x = malloc(n * sizeof *x), out[4];
+    for (int r = 0; r < 4; r++) {
+        for (size_t i = 0; i < n; i++) x[i] = x0[i] * (float)(r + 1) + frand() * 0.1f;
+        tr->quantize_act(xq + r * xb, x, n);
+    }
+    k->qdot4[t](w, xq, xb, n, out);
+    for (int r = 0; r < 4; r++) {
+        float ref = tr->qdot(w, xq + r * xb, n);
+        CK_EXPECT(memcmp(&out[r], &ref, 4) == 0, "%s qdot4 %s n=%zu row %d: %.9g != reference %.9g", k->name, tr->name,
+                  n, r, (double)out[r], (double)ref);
+    }
+    free(xq), free(x);
+}
+
 static void test_dots(void) {
     const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
     const size_t mult[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 40};
@@ -138,6 +157,7 @@ static void test_dots(void) {
                     float got = sets[s]->qdot[t](w, xq, n);
                     CK_EXPECT(memcmp(&got, &ref, 4) == 0, "%s %s n=%zu raw=%d: %.9g != reference %.9g", sets[s]->name,
                               tr->name, n, raw, (double)got, (double)ref);
+                    if (sets[s]->qdot4[t]) check_qdot4(sets[s], t, w, x, n);
                 }
                 tr->to_f32(wf, w, n);
                 double exact = 0, mag = 0;

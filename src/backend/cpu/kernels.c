@@ -34,12 +34,16 @@ static const ck_cpu_kernels ref_kernels = {
     ck_axpy_ref,
     {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
      [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
+    {0},
 };
 #if defined(__x86_64__)
 #define QDOT_TABLE(isa)                                                                              \
     {                                                                                                \
         [CK_Q8_0] = ck_qdot_q8_0_##isa, [CK_Q4_0] = ck_qdot_q4_0_##isa, [CK_Q4_K] = ck_qdot_q4_k_##isa, \
         [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa                               \
+    },                                                                                               \
+    {                                                                                                \
+        [CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa                             \
     }
 static const ck_cpu_kernels avx2_kernels = {
     "avx2",

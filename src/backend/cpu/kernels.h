@@ -19,6 +19,9 @@ typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
 /* Block-quantized weights: the dot product of weight row w[n] (in the entry's dtype) with activation row
  * xq (x[n] quantized by that dtype's traits->quantize_act); equal bit for bit to traits->qdot. */
 typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
+/* out[r] = qdot(w, xq + r * stride bytes, n) for r < 4, bit for bit (one weight row read for four
+ * activation rows: prefill). */
+typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
 
 typedef struct ck_cpu_kernels {
     const char *name;            /* "ref", "avx2", "avx512" */
@@ -26,7 +29,8 @@ typedef struct ck_cpu_kernels {
     ck_tile_fn tile[CK_DTYPE_COUNT];
     size_t tile_w;               /* weight rows per tile: 2, or 4 where registers allow */
     ck_axpy_fn axpy;
-    ck_qdot_fn qdot[CK_DTYPE_COUNT]; /* block-quantized dtypes only (quant_*.c) */
+    ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
+    ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -60,7 +64,9 @@ int ck_cpu_has_avx512(void);
     float ck_qdot_q4_0_##isa(const void *w, const void *xq, size_t n);    \
     float ck_qdot_q4_k_##isa(const void *w, const void *xq, size_t n);    \
     float ck_qdot_q5_k_##isa(const void *w, const void *xq, size_t n);    \
-    float ck_qdot_q6_k_##isa(const void *w, const void *xq, size_t n);
+    float ck_qdot_q6_k_##isa(const void *w, const void *xq, size_t n);    \
+    void ck_qdot4_q8_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q4_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
 int ck_cpu_has_vnni(void);

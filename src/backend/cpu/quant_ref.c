@@ -1,7 +1,8 @@
 /* quant_ref.c — the CPU matmul for block-quantized weights (see ck_cpu_matmul_quant in kernels.h).
  * Each activation row is quantized once per call into a per-thread scratch buffer (kept between calls,
  * so decode allocates only when a larger matmul than any before comes), then output features are split
- * across threads in groups of 4 weight rows; each weight row is read once for all T activation rows.
+ * across threads in groups of 4 weight rows; each weight row is read once for all T activation rows, four
+ * rows at a time where the kernel set has a four-row kernel (equal to the one-row kernel bit for bit).
  * Every y[t, o] = qdot(W[o], xq[t]) (+ bias[o]) depends only on row t: batch-invariant by construction.
  * The scalar reference dot products are the dtype traits' qdot (tensor/quant.c); the SIMD ones are in
  * quant_avx2.c / quant_avx512.c. */
@@ -55,6 +56,7 @@ int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const floa
     size_t n_out = W->shape[0], n_in = W->shape[1], rb, xb;
     const ck_dtype_traits *tr = ck_dtype_traits_of(W->dtype);
     ck_qdot_fn qdot = tr && tr->act ? k->qdot[W->dtype] : NULL;
+    ck_qdot4_fn qdot4 = qdot ? k->qdot4[W->dtype] : NULL;
     if (!qdot || W->ndim != 2 || ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0)
         return ck_err(err, errlen, "matmul: no quantized CPU kernel for dtype %s", ck_dtype_name(W->dtype));
     xb = tr->act_row_bytes(n_in);
@@ -71,8 +73,13 @@ int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const floa
     for (long long g = 0; g < n_groups; g++) {
         size_t o0 = (size_t)g * QROWS, o1 = o0 + QROWS < n_out ? o0 + QROWS : n_out;
         for (size_t o = o0; o < o1; o++) {
-            float b = bias ? bias[o] : 0.0f;
-            for (size_t t = 0; t < T; t++) y[t * n_out + o] = qdot(base + o * rb, xq + t * xb, n_in) + b;
+            float b = bias ? bias[o] : 0.0f, r4[4];
+            size_t t = 0;
+            for (; qdot4 && t + 4 <= T; t += 4) { /* equal to four qdot calls, bit for bit */
+                qdot4(base + o * rb, xq + t * xb, xb, n_in, r4);
+                for (size_t r = 0; r < 4; r++) y[(t + r) * n_out + o] = r4[r] + b;
+            }
+            for (; t < T; t++) y[t * n_out + o] = qdot(base + o * rb, xq + t * xb, n_in) + b;
         }
     }
     return 0;
