@@ -43,7 +43,8 @@ static const ck_cpu_kernels ref_kernels = {
         [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa                               \
     },                                                                                               \
     {                                                                                                \
-        [CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa                             \
+        [CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa, [CK_Q4_K] = ck_qdot4_q4_k_##isa, \
+        [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa                             \
     }
 static const ck_cpu_kernels avx2_kernels = {
     "avx2",

@@ -66,7 +66,10 @@ int ck_cpu_has_avx512(void);
     float ck_qdot_q5_k_##isa(const void *w, const void *xq, size_t n);    \
     float ck_qdot_q6_k_##isa(const void *w, const void *xq, size_t n);    \
     void ck_qdot4_q8_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
-    void ck_qdot4_q4_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out);
+    void ck_qdot4_q4_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q4_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q5_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
 int ck_cpu_has_vnni(void);
