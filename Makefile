@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config python3 \
               libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev \
-              libsodium-dev libyaml-dev libzstd-dev libmicrohttpd-dev iproute2
+              libsodium-dev libyaml-dev libzstd-dev libmicrohttpd-dev iproute2 curl nodejs
 
 .PHONY: all deps build run test asan fuzz clean
 
@@ -21,6 +21,9 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@# npm comes with NodeSource's nodejs but is a package of its own in Debian's
+	@command -v npm >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
@@ -44,7 +47,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors gguf config tok tok_load chat st_index hub_json topology wire discovery; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors gguf config tok tok_load chat st_index hub_json topology wire discovery openai; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
 	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
@@ -69,6 +72,8 @@ fuzz: deps
 	./build-fuzz/fuzz_wire -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/wire
 	printf 'CAKE\001\001AAAAAAAAAAAAAAAA' > build-fuzz/corpus/discovery/query
 	printf 'CAKE\001\002AAAAAAAAAAAAAAAA\220\047\010\007\006\005\004\003\002\001\020\000\000\000\000\000\300\077\002w1\003cpu' > build-fuzz/corpus/discovery/reply
+	printf '{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"stop":["a","b"],"stream":true,"max_tokens":3,"prompt":"p"}' > build-fuzz/corpus/openai/chat
+	./build-fuzz/fuzz_openai -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/openai
 	./build-fuzz/fuzz_discovery -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus/discovery
 
 clean:

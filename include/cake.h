@@ -112,6 +112,17 @@ int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logit
  * after the other. On failure the sessions of the failing forward are left broken (truncate or reset). */
 int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *const *logits, char *err,
                     size_t errlen);
+/* The general form: feed i appends ids[0..n) to session s (distinct sessions) and, when logits is not
+ * NULL, gets the [vocab] logits of its last token. Prompt chunks and decode tokens of different sessions
+ * share forwards (at most 64 rows each, a long feed spanning several); the results are bit-identical to
+ * each feed run alone through ck_session_forward. */
+typedef struct ck_feed {
+    ck_session *s;
+    const int32_t *ids;
+    size_t n;
+    float *logits;
+} ck_feed;
+int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen);
 /* The pieces a split model runs (host memory throughout, row-major):
  * embed:  hidden[n, hidden] = the embedding of ids[0..n); does not move the position.
  * layers: hidden_out[n, hidden] = the engine's layers applied to hidden_in[n, hidden] at positions
@@ -205,6 +216,10 @@ int ck_generate(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_
  * must outlive the generation) are copied. */
 typedef struct ck_gen ck_gen;
 int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen);
+/* As ck_gen_start, but the prompt runs in the steps, in chunks that share forwards with the tokens of the
+ * generations already decoding (chunked prefill), so a long prompt joining does not stall them. */
+int ck_gen_queue(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
                  char *err, size_t errlen);
 /* Returns how many of gens[0..n) are still running afterwards. */
 int ck_gen_step(ck_gen *const *gens, size_t n);

@@ -2,7 +2,8 @@
  * and leaving at different steps and at different positions, get logits bit-identical to the same
  * sequences decoded alone, for dense, sliding-window, MoE and Gated DeltaNet families; and generations
  * stepped together (ck_gen_step) stream exactly the text ck_generate gives for each alone, greedy and
- * sampled, with stop strings and max_tokens ending them at different steps. */
+ * sampled, with stop strings and max_tokens ending them at different steps, and with prompts that run in
+ * the steps (ck_gen_queue: chunked prefill sharing forwards with the others' tokens). */
 #include "cake.h"
 #include "testutil.h"
 
@@ -120,8 +121,10 @@ static void check_gens(void) {
         CK_EXPECT(0, "%s", err);
         return;
     }
+    char long_text[2048] = "";
+    for (int i = 0; i < 20; i++) strcat(long_text, "Write a haiku about the sea, please, in English. ");
     const char *texts[4] = {"Explain quantum computing in simple terms.", "Hello", "The capital of France is",
-                            "Write a haiku about the sea, please, in English."};
+                            long_text}; /* the last one's prompt runs in several chunks */
     static const char *const stops[1] = {"e"};
     ck_gen_params p[4];
     for (int i = 0; i < 4; i++) {
@@ -150,7 +153,10 @@ static void check_gens(void) {
         if (n < 4 && step % 2 == 0) { /* one joins every other step */
             CK_EXPECT(ck_session_open(e, 0, &ss[n], err, sizeof err) == 0, "%s", err);
             p[n].user = &together[n];
-            CK_EXPECT(ck_gen_start(ss[n], ids[n], n_ids[n], &p[n], &g[n], err, sizeof err) == 0, "%s", err);
+            /* odd ones queue their prompt: it runs in the steps, beside the others' tokens */
+            int rc = n % 2 ? ck_gen_queue(ss[n], ids[n], n_ids[n], &p[n], &g[n], err, sizeof err)
+                           : ck_gen_start(ss[n], ids[n], n_ids[n], &p[n], &g[n], err, sizeof err);
+            CK_EXPECT(rc == 0, "%s", err);
             n++;
         }
         if (n < 4) ck_gen_step(g, n);

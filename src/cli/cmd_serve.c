@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct serve_ctx {
     const char *model;
@@ -31,6 +32,8 @@ static void on_signal(int sig) {
 
 static int load(void *user, ck_engine **e, char *err, size_t errlen) {
     serve_ctx *c = user;
+    const char *delay = getenv("CAKE_SERVE_LOAD_DELAY_MS"); /* tests: a model that takes a while to load */
+    if (delay && atol(delay) > 0 && atol(delay) < 60000) usleep((useconds_t)atol(delay) * 1000);
     int rc = c->clustered ? ck_cli_master_open(&c->cc, c->max_ctx, e, &c->cl) : ck_cli_open("serve", c->model, 1, e);
     if (rc != 0) snprintf(err, errlen, "the model did not load (see above)");
     return rc ? -1 : 0;

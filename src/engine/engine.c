@@ -9,6 +9,7 @@
 #include "format/gguf_model.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,52 +383,81 @@ int ck_session_head(ck_session *s, const float *hidden, size_t n, float *logits,
     return run(s, &f, err, errlen);
 }
 
-/* ---- batched decode ---- */
+/* ---- batches ---- */
 
-typedef struct step_job {
+typedef struct batch_job {
     ck_engine *e;
-    ck_seq *seqs[CK_CHUNK];
-    const int32_t *ids;
-    float *const *logits;
+    ck_batch_in in[CK_CHUNK];
     size_t n;
     char *err;
     size_t errlen;
     int rc;
-} step_job;
+} batch_job;
 
-static void step_job_run(void *arg) {
-    step_job *j = arg;
-    j->rc = ck_model_step(&j->e->model, j->seqs, j->n, &j->e->ws, j->ids, j->logits, j->err, j->errlen);
+static void batch_job_run(void *arg) {
+    batch_job *j = arg;
+    j->rc = ck_model_batch(&j->e->model, j->in, j->n, &j->e->ws, j->err, j->errlen);
 }
 
-/* 1 when the n sessions can share forwards: one engine holding the whole model, no stages. */
-static int batchable(ck_session *const *ss, size_t n) {
-    const ck_range *r = &ss[0]->e->model.range;
-    if (!r->embed || !r->head || r->first != 0 || r->last != ss[0]->e->model.cfg.n_layers - 1) return 0;
+/* 1 when the feeds can share forwards: one engine holding the whole model, no stages. */
+static int batchable(const ck_feed *f, size_t n) {
+    const ck_engine *e = f[0].s->e;
+    const ck_range *r = &e->model.range;
+    if (!r->embed || !r->head || r->first != 0 || r->last != e->model.cfg.n_layers - 1) return 0;
     for (size_t i = 0; i < n; i++)
-        if (ss[i]->e != ss[0]->e || staged(ss[i])) return 0;
+        if (f[i].s->e != e || staged(f[i].s)) return 0;
     return 1;
+}
+
+/* Runs one model batch under the engine's lock; remembers the ids of the pieces that ran. */
+static int run_batch(batch_job *j, const size_t *pos0) {
+    pthread_mutex_lock(&j->e->lock);
+    j->e->be->exec(j->e->be, batch_job_run, j);
+    pthread_mutex_unlock(&j->e->lock);
+    if (j->rc != 0) return -1;
+    for (size_t i = 0; i < j->n; i++) {
+        ck_session *s = (ck_session *)((char *)j->in[i].s - offsetof(ck_session, seq));
+        remember_ids(s, pos0[i], j->in[i].ids, j->in[i].n);
+    }
+    return 0;
+}
+
+int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen) {
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!feeds[i].s || !feeds[i].ids || feeds[i].n == 0) return ck_err(err, errlen, "feed %zu is empty", i);
+    if (!batchable(feeds, n)) { /* a cluster master or mixed engines: one forward per session */
+        for (size_t i = 0; i < n; i++)
+            if (ck_session_forward(feeds[i].s, feeds[i].ids, feeds[i].n, feeds[i].logits, 0, err, errlen) != 0) return -1;
+        return 0;
+    }
+    /* pack the feeds into batches of at most CK_CHUNK rows; a long feed continues in the next batch */
+    batch_job j = {.e = feeds[0].s->e, .err = err, .errlen = errlen};
+    size_t pos0[CK_CHUNK], rows = 0, i = 0, done = 0;
+    while (i < n) {
+        size_t take = feeds[i].n - done < CK_CHUNK - rows ? feeds[i].n - done : CK_CHUNK - rows;
+        int last = done + take == feeds[i].n;
+        pos0[j.n] = feeds[i].s->seq.pos;
+        j.in[j.n++] = (ck_batch_in){&feeds[i].s->seq, feeds[i].ids + done, take, last ? feeds[i].logits : NULL};
+        rows += take;
+        done = last ? 0 : done + take;
+        i += last;
+        if (rows == CK_CHUNK || i == n) {
+            if (run_batch(&j, pos0) != 0) return -1;
+            j.n = 0, rows = 0;
+        }
+    }
+    return 0;
 }
 
 int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *const *logits, char *err,
                     size_t errlen) {
-    if (n == 0) return 0;
-    if (!batchable(ss, n)) { /* a cluster master or mixed engines: one forward per session */
-        for (size_t i = 0; i < n; i++)
-            if (ck_session_forward(ss[i], &ids[i], 1, logits[i], 0, err, errlen) != 0) return -1;
-        return 0;
-    }
-    ck_engine *e = ss[0]->e;
-    for (size_t i0 = 0; i0 < n; i0 += CK_CHUNK) {
-        step_job j = {.e = e, .ids = ids + i0, .logits = logits + i0, .n = n - i0 < CK_CHUNK ? n - i0 : CK_CHUNK,
-                      .err = err, .errlen = errlen, .rc = -1};
-        size_t pos0[CK_CHUNK];
-        for (size_t i = 0; i < j.n; i++) j.seqs[i] = &ss[i0 + i]->seq, pos0[i] = ss[i0 + i]->seq.pos;
-        pthread_mutex_lock(&e->lock);
-        e->be->exec(e->be, step_job_run, &j);
-        pthread_mutex_unlock(&e->lock);
-        if (j.rc != 0) return -1;
-        for (size_t i = 0; i < j.n; i++) remember_ids(ss[i0 + i], pos0[i], &ids[i0 + i], 1);
+    enum { GROUP = 64 };
+    ck_feed f[GROUP];
+    for (size_t i0 = 0; i0 < n; i0 += GROUP) {
+        size_t k = n - i0 < GROUP ? n - i0 : GROUP;
+        for (size_t i = 0; i < k; i++) f[i] = (ck_feed){ss[i0 + i], &ids[i0 + i], 1, logits[i0 + i]};
+        if (ck_session_batch(f, k, err, errlen) != 0) return -1;
     }
     return 0;
 }

@@ -126,19 +126,26 @@ static int gen_alloc(ck_session *s, const ck_gen_params *p, size_t n_prompt, gen
     return 0;
 }
 
-/* Runs the part of the prompt the session does not hold yet; the logits of its last token land in
- * b->logits. */
-static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_buffers *b, ck_gen_result *r,
-                   char *err, size_t errlen) {
+/* Keeps the longest prefix of the prompt the session holds (at least the last prompt token must run: its
+ * logits are needed) and drops the rest; r->n_reused gets how much is kept. */
+static int reuse_prefix(ck_session *s, const int32_t *prompt, size_t n_prompt, ck_gen_result *r, char *err,
+                        size_t errlen) {
     size_t keep = 0;
     while (keep < s->n_ids && keep < n_prompt && s->ids[keep] == prompt[keep]) keep++;
-    if (keep == n_prompt) keep--; /* the last prompt token runs again: its logits are needed */
+    if (keep == n_prompt) keep--;
     if (keep < ck_session_pos(s) && ck_session_truncate(s, keep, err, errlen) != 0) return -1;
     if (ck_session_pos(s) > keep || s->seq.broken || s->pipe_broken) {
         ck_session_reset(s);
         if (s->pipe_broken) return ck_err(err, errlen, "cannot reset the session's stages");
     }
     r->n_reused = ck_session_pos(s);
+    return 0;
+}
+
+/* Runs the part of the prompt the session does not hold yet; the logits of its last token land in
+ * b->logits. */
+static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_buffers *b, ck_gen_result *r,
+                   char *err, size_t errlen) {
     ck_timing t0 = ck_session_timing(s);
     double c0 = now_s();
     if (ck_session_forward(s, prompt + r->n_reused, n_prompt - r->n_reused, b->logits, 0, err, errlen) != 0) return -1;
@@ -157,7 +164,8 @@ struct ck_gen {
     size_t n_hist;         /* ids in b.hist */
     int32_t next;          /* the token to feed when `feed` */
     int feed, done, failed;
-    double t0;             /* decoding started */
+    size_t pending;        /* prompt tokens still to run (ck_gen_queue: in the steps) */
+    double t0;             /* decoding started (prefill started, while pending) */
     char err[256];
 };
 
@@ -217,8 +225,9 @@ static void advance(ck_gen *g) {
     g->feed = 1;
 }
 
-int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
-                 char *err, size_t errlen) {
+/* A generation with its buffers, the prompt in its history and the session's prefix reused. */
+static int gen_new(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                   char *err, size_t errlen) {
     *out = NULL;
     if (ck_gen_params_check(p, err, errlen) != 0) return -1;
     if (n_prompt == 0) return ck_err(err, errlen, "the prompt is empty");
@@ -229,38 +238,82 @@ int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck
     g->s = s;
     g->p = *p;
     g->r.n_prompt = n_prompt;
-    g->b.held.p = &g->p;
-    if (gen_alloc(s, &g->p, n_prompt, &g->b, err, errlen) != 0 || prefill(s, prompt, n_prompt, &g->b, &g->r, err, errlen) != 0) {
+    g->r.finish = CK_FINISH_LENGTH;
+    if (gen_alloc(s, &g->p, n_prompt, &g->b, err, errlen) != 0 || reuse_prefix(s, prompt, n_prompt, &g->r, err, errlen)) {
         ck_gen_free(g);
         return -1;
     }
     memcpy(g->b.hist, prompt, n_prompt * sizeof *prompt);
     g->n_hist = n_prompt;
-    g->r.finish = CK_FINISH_LENGTH;
+    g->pending = n_prompt - g->r.n_reused;
     g->t0 = now_s();
     *out = g;
     return 0;
 }
 
+int ck_gen_start(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen) {
+    if (gen_new(s, prompt, n_prompt, p, out, err, errlen) != 0) return -1;
+    ck_gen *g = *out;
+    if (prefill(s, prompt, n_prompt, &g->b, &g->r, err, errlen) != 0) {
+        ck_gen_free(g);
+        *out = NULL;
+        return -1;
+    }
+    g->pending = 0;
+    g->t0 = now_s();
+    return 0;
+}
+
+int ck_gen_queue(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen **out,
+                 char *err, size_t errlen) {
+    return gen_new(s, prompt, n_prompt, p, out, err, errlen);
+}
+
+/* Feeds of one step for gens[0..n): a token of every decoding generation, then prompt chunks of the
+ * prefilling ones within the step's row budget. Returns how many feeds; fed[i] is feed i's generation. */
+static size_t plan(ck_gen *const *gens, size_t n, ck_feed *f, ck_gen **fed) {
+    size_t k = 0, rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_gen *g = gens[i];
+        if (g->done || g->pending) continue;
+        advance(g);
+        if (!g->feed) continue;
+        f[k] = (ck_feed){g->s, &g->next, 1, g->b.logits};
+        fed[k++] = g, rows++;
+    }
+    size_t budget = rows < CK_CHUNK / 2 ? CK_CHUNK - rows : CK_CHUNK / 2; /* prefill never starves decode */
+    for (size_t i = 0; i < n && budget; i++) {
+        ck_gen *g = gens[i];
+        if (g->done || !g->pending) continue;
+        size_t take = g->pending < budget ? g->pending : budget;
+        int last = take == g->pending;
+        f[k] = (ck_feed){g->s, g->b.hist + g->r.n_prompt - g->pending, take, last ? g->b.logits : NULL};
+        fed[k++] = g;
+        budget -= take;
+    }
+    return k;
+}
+
 int ck_gen_step(ck_gen *const *gens, size_t n) {
     enum { GROUP = 64 };
     for (size_t i0 = 0; i0 < n; i0 += GROUP) {
-        ck_session *ss[GROUP];
-        int32_t ids[GROUP];
-        float *logits[GROUP];
-        ck_gen *fed[GROUP];
-        size_t k = 0;
-        for (size_t i = i0; i < n && i < i0 + GROUP; i++) {
-            ck_gen *g = gens[i];
-            if (g->done) continue;
-            advance(g);
-            if (!g->feed) continue;
-            ss[k] = g->s, ids[k] = g->next, logits[k] = g->b.logits, fed[k++] = g;
-        }
+        ck_feed f[2 * GROUP];
+        ck_gen *fed[2 * GROUP];
+        size_t k = plan(gens + i0, n - i0 < GROUP ? n - i0 : GROUP, f, fed);
         char err[256];
-        if (k && ck_session_step(ss, k, ids, logits, err, sizeof err) != 0)
+        if (k && ck_session_batch(f, k, err, sizeof err) != 0)
             for (size_t j = 0; j < k; j++) fail(fed[j], err);
-        for (size_t j = 0; j < k; j++) fed[j]->feed = 0;
+        for (size_t j = 0; j < k; j++) {
+            ck_gen *g = fed[j];
+            g->feed = 0;
+            if (g->done || !g->pending) continue;
+            g->pending -= f[j].n;
+            if (g->pending == 0) { /* the prompt has run: decoding starts */
+                g->r.prefill_s = now_s() - g->t0;
+                g->t0 = now_s();
+            }
+        }
     }
     size_t running = 0;
     for (size_t i = 0; i < n; i++) running += !gens[i]->done;

@@ -267,30 +267,36 @@ int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, ch
     return 0;
 }
 
-/* The checks of a batched decode step: a whole model, distinct healthy sequences with room, valid ids. */
-static int check_step(const ck_model *m, ck_seq *const *seqs, size_t n, const int32_t *ids, char *err,
-                      size_t errlen) {
-    if (n == 0 || n > CK_CHUNK) return ck_err(err, errlen, "a step takes 1 to %d sequences (got %zu)", CK_CHUNK, n);
+/* The checks of a batch: a whole model, distinct healthy sequences with room, valid ids, <= CK_CHUNK rows. */
+static int check_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, char *err, size_t errlen) {
+    size_t rows = 0;
     if (!m->range.embed || !m->range.head || m->range.first != 0 || m->range.last != m->cfg.n_layers - 1)
-        return ck_err(err, errlen, "a batched step needs an engine holding the whole model");
-    for (size_t i = 0; i < n; i++) {
-        if (seqs[i]->m != m) return ck_err(err, errlen, "internal: a sequence of another model in the step");
-        if (seqs[i]->broken)
-            return ck_err(err, errlen, "the sequence was left undefined by a failed forward; truncate or reset it");
-        if (seqs[i]->pos >= seqs[i]->max_ctx) return ck_err(err, errlen, "context full: %zu positions held", seqs[i]->pos);
-        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
-            return ck_err(err, errlen, "token id %d out of range (vocabulary %lld)", ids[i], (long long)m->cfg.vocab_size);
+        return ck_err(err, errlen, "a batch needs an engine holding the whole model");
+    for (size_t i = 0; i < n_in; i++) {
+        const ck_seq *s = in[i].s;
+        if (s->m != m) return ck_err(err, errlen, "internal: a sequence of another model in the batch");
+        if (s->broken) return ck_err(err, errlen, "the sequence was left undefined by a failed forward; truncate or reset it");
+        if (in[i].n == 0 || in[i].n > s->max_ctx - s->pos)
+            return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pos,
+                          in[i].n, s->max_ctx);
+        for (size_t t = 0; t < in[i].n; t++)
+            if (in[i].ids[t] < 0 || in[i].ids[t] >= m->cfg.vocab_size)
+                return ck_err(err, errlen, "token id %d out of range (vocabulary %lld)", in[i].ids[t],
+                              (long long)m->cfg.vocab_size);
         for (size_t j = 0; j < i; j++)
-            if (seqs[j] == seqs[i]) return ck_err(err, errlen, "a sequence appears twice in one step");
+            if (in[j].s == s) return ck_err(err, errlen, "a sequence appears twice in one batch");
+        rows += in[i].n;
     }
+    if (n_in == 0 || rows > CK_CHUNK) return ck_err(err, errlen, "a batch holds 1 to %d rows (got %zu)", CK_CHUNK, rows);
     return 0;
 }
 
-/* Final norm and output head of rows [0, n) of w->x, row i's logits into out[i] (host). */
-static void head_rows(const ck_model *m, ck_ws *w, size_t n, float *const *out) {
+/* Final norm and output head of the rows idx[0..n) of w->x, row idx[i]'s logits into out[i] (host). */
+static void head_rows(const ck_model *m, ck_ws *w, const int32_t *idx, size_t n, float *const *out) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
-    be->rmsnorm(be, w->xn, w->x, m->final_norm, n, d, (float)m->cfg.rms_eps, m->final_norm_one_plus);
+    be->gather_rows(be, w->xn, w->x, idx, n, d);
+    be->rmsnorm(be, w->xn, w->xn, m->final_norm, n, d, (float)m->cfg.rms_eps, m->final_norm_one_plus);
     for (size_t i = 0; i < n; i += CK_HEAD_ROWS) {
         size_t k = n - i < CK_HEAD_ROWS ? n - i : CK_HEAD_ROWS;
         be->matmul(be, w->logits, w->xn + i * d, &m->lm_head, NULL, k);
@@ -299,33 +305,39 @@ static void head_rows(const ck_model *m, ck_ws *w, size_t n, float *const *out) 
     }
 }
 
-int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids, float *const *logits,
-                  char *err, size_t errlen) {
-    if (check_step(m, seqs, n, ids, err, errlen) != 0) return -1;
-    for (size_t i = 0; i < n; i++)
-        if (seq_reserve(seqs[i], seqs[i]->pos + 1, err, errlen) != 0) return -1;
+int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, ck_ws *w, char *err, size_t errlen) {
+    if (check_batch(m, in, n_in, err, errlen) != 0) return -1;
+    for (size_t i = 0; i < n_in; i++)
+        if (seq_reserve(in[i].s, in[i].s->pos + in[i].n, err, errlen) != 0) return -1;
     ck_backend *be = m->be;
-    size_t d = (size_t)m->cfg.hidden_size;
+    size_t d = (size_t)m->cfg.hidden_size, T = 0, n_out = 0;
     ck_span spans[CK_CHUNK];
-    for (size_t i = 0; i < n; i++) spans[i] = (ck_span){seqs[i], i, 1, seqs[i]->pos};
-    ck_rows rows = {spans, n, n};
+    int32_t ids[CK_CHUNK], idx[CK_CHUNK];
+    float *out[CK_CHUNK];
+    for (size_t i = 0; i < n_in; i++) {
+        spans[i] = (ck_span){in[i].s, T, in[i].n, in[i].s->pos};
+        memcpy(ids + T, in[i].ids, in[i].n * sizeof *ids);
+        T += in[i].n;
+        if (in[i].logits) idx[n_out] = (int32_t)(T - 1), out[n_out++] = in[i].logits;
+    }
+    ck_rows rows = {spans, n_in, T};
     double t0 = now_s();
-    be->embed(be, w->x, &m->embed, ids, n, m->embed_scale);
-    be->check_finite(be, w->x, n * d, CK_TAG_EMBED);
+    be->embed(be, w->x, &m->embed, ids, T, m->embed_scale);
+    be->check_finite(be, w->x, T * d, CK_TAG_EMBED);
     double t1 = now_s();
     run_layers(m, &rows, w, NULL, 0);
     double t2 = now_s();
-    head_rows(m, w, n, logits);
+    if (n_out) head_rows(m, w, idx, n_out, out);
     int tag;
     char why[256];
     int rc = be->sync(be, &tag, why, sizeof why);
     double t3 = now_s();
-    for (size_t i = 0; i < n; i++) {
-        seqs[i]->broken |= rc != 0;
-        seqs[i]->pos += rc == 0;
-        seqs[i]->stats.embed_s += t1 - t0;
-        seqs[i]->stats.layers_s += t2 - t1;
-        seqs[i]->stats.head_s += t3 - t2;
+    for (size_t i = 0; i < n_in; i++) {
+        in[i].s->broken |= rc != 0;
+        if (rc == 0) in[i].s->pos += in[i].n;
+        in[i].s->stats.embed_s += t1 - t0;
+        in[i].s->stats.layers_s += t2 - t1;
+        in[i].s->stats.head_s += t3 - t2;
     }
     return rc == 0 ? 0 : chunk_error(m, tag, why, err, errlen);
 }

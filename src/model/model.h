@@ -154,12 +154,18 @@ typedef struct ck_fwd {
 } ck_fwd;
 int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, char *err, size_t errlen);
 
-/* One decode step of n distinct sequences together (n <= CK_CHUNK, a model holding embedding, every
- * layer and the head): sequence i gets ids[i] at its position and its logits in logits[i] ([vocab], host). Each row's
- * result is bit-identical to a forward of that sequence alone (the backend's kernels are batch-invariant).
- * On failure no sequence moves and every one is marked broken. */
-int ck_model_step(const ck_model *m, ck_seq *const *seqs, size_t n, ck_ws *w, const int32_t *ids,
-                  float *const *logits, char *err, size_t errlen);
+/* Several sequences through one forward: input i feeds ids[0..n) to sequence s at its position and,
+ * when logits is not NULL, gets the [vocab] logits of its last row (host). The rows of all inputs add up
+ * to at most CK_CHUNK; the sequences are distinct; the model holds the embedding, every layer and the
+ * head. Each row's result is bit-identical to a forward of its sequence alone (the backend's kernels are
+ * batch-invariant). On failure no sequence moves and every one is marked broken. */
+typedef struct ck_batch_in {
+    ck_seq *s;
+    const int32_t *ids;
+    size_t n;
+    float *logits;
+} ck_batch_in;
+int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, ck_ws *w, char *err, size_t errlen);
 
 /* ---- helpers for family code ---- */
 

@@ -129,7 +129,7 @@ static int parse_stop(const cJSON *root, ck_oai_request *r, char *err, size_t er
 
 /* Sampling and length fields. */
 static int parse_sampling(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
-    double pen = 0, n = 1, maxt = 0, seed = -1, top_k = 0;
+    double pen = 0, n = 1, maxt = (double)r->max_tokens, seed = -1, top_k = 0;
     if (num_field(root, "temperature", 0, 2, &r->temperature, err, errlen) ||
         num_field(root, "top_p", 0, 1, &r->top_p, err, errlen) ||
         int_field(root, "top_k", 0, 1e9, &top_k, err, errlen) ||
@@ -150,7 +150,20 @@ static int parse_sampling(const cJSON *root, ck_oai_request *r, char *err, size_
     return 0;
 }
 
-int ck_oai_parse(const char *body, size_t len, ck_oai_request *r, char *err, size_t errlen) {
+/* The prompt of a text completion: a string, or an array of one string. */
+static int parse_prompt(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
+    const cJSON *p = field(root, "prompt");
+    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1) p = cJSON_GetArrayItem(p, 0);
+    if (!cJSON_IsString(p)) return ck_err(err, errlen, "'prompt' is required: a string (or an array of one string)");
+    int echo = 0;
+    if (bool_field(root, "echo", &echo, err, errlen) != 0) return -1;
+    if (echo || field(root, "suffix")) return ck_err(err, errlen, "'echo' and 'suffix' are not supported");
+    r->prompt = p->valuestring;
+    r->max_tokens = 16;
+    return 0;
+}
+
+int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     r->temperature = 1.0, r->top_p = 1.0, r->enable_thinking = 1;
     cJSON *root = cJSON_ParseWithLength(body, len);
@@ -162,7 +175,8 @@ int ck_oai_parse(const char *body, size_t len, ck_oai_request *r, char *err, siz
         return ck_err(err, errlen, "'stream_options' must be an object with a boolean include_usage");
     if (kw && (!cJSON_IsObject(kw) || bool_field(kw, "enable_thinking", &r->enable_thinking, err, errlen) != 0))
         return ck_err(err, errlen, "'chat_template_kwargs' must be an object; enable_thinking a boolean");
-    if (parse_messages(root, r, err, errlen) != 0 || parse_stop(root, r, err, errlen) != 0) return -1;
+    if (completion ? parse_prompt(root, r, err, errlen) : parse_messages(root, r, err, errlen)) return -1;
+    if (parse_stop(root, r, err, errlen) != 0) return -1;
     return parse_sampling(root, r, err, errlen);
 }
 
@@ -215,11 +229,16 @@ static char *print(cJSON *o) {
 
 char *ck_oai_completion(const ck_oai_reply *r, const char *text, size_t len, ck_finish f, size_t n_prompt,
                         size_t n_gen) {
-    cJSON *o = envelope(r, "chat.completion"), *choices = cJSON_AddArrayToObject(o, "choices");
-    cJSON *c = cJSON_CreateObject(), *msg = cJSON_AddObjectToObject(c, "message");
+    cJSON *o = envelope(r, r->text ? "text_completion" : "chat.completion"), *choices = cJSON_AddArrayToObject(o, "choices");
+    cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
-    cJSON_AddStringToObject(msg, "role", "assistant");
-    cJSON_AddItemToObject(msg, "content", string_n(text, len));
+    if (r->text) {
+        cJSON_AddItemToObject(c, "text", string_n(text, len));
+    } else {
+        cJSON *msg = cJSON_AddObjectToObject(c, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        cJSON_AddItemToObject(msg, "content", string_n(text, len));
+    }
     cJSON_AddNullToObject(c, "logprobs");
     cJSON_AddStringToObject(c, "finish_reason", ck_oai_finish_reason(f));
     cJSON_AddItemToArray(choices, c);
@@ -239,10 +258,13 @@ static char *event(char *json) {
 
 char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *text, size_t len, const char *finish,
                    long long n_prompt, long long n_gen) {
-    cJSON *o = envelope(r, "chat.completion.chunk"), *choices = cJSON_AddArrayToObject(o, "choices");
-    cJSON *c = cJSON_CreateObject(), *delta = cJSON_AddObjectToObject(c, "delta");
+    cJSON *o = envelope(r, r->text ? "text_completion" : "chat.completion.chunk");
+    cJSON *choices = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
-    if (role) {
+    cJSON *delta = r->text ? NULL : cJSON_AddObjectToObject(c, "delta");
+    if (r->text) {
+        cJSON_AddItemToObject(c, "text", string_n(finish ? "" : text, finish ? 0 : len));
+    } else if (role) {
         cJSON_AddStringToObject(delta, "role", role);
         cJSON_AddStringToObject(delta, "content", "");
     } else if (!finish) {
@@ -257,7 +279,7 @@ char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *text, si
 }
 
 char *ck_oai_usage_chunk(const ck_oai_reply *r, size_t n_prompt, size_t n_gen) {
-    cJSON *o = envelope(r, "chat.completion.chunk");
+    cJSON *o = envelope(r, r->text ? "text_completion" : "chat.completion.chunk");
     cJSON_AddArrayToObject(o, "choices");
     cJSON_AddItemToObject(o, "usage", usage(n_prompt, n_gen));
     return event(print(o));

@@ -12,10 +12,12 @@
 #define CK_OAI_MAX_STOP 16
 #define CK_OAI_MAX_MESSAGES 4096
 
-/* A parsed POST /v1/chat/completions body. Strings point into storage owned by the request. */
+/* A parsed POST /v1/chat/completions (or /v1/completions) body. Strings point into storage owned by the
+ * request. */
 typedef struct ck_oai_request {
-    ck_message *msgs;          /* [n_msgs] role + content (text parts joined) */
+    ck_message *msgs;          /* chat: [n_msgs] role + content (text parts joined) */
     size_t n_msgs;
+    const char *prompt;        /* completions: the prompt text */
     int stream;
     int include_usage;         /* stream_options.include_usage */
     int enable_thinking;       /* chat_template_kwargs.enable_thinking (default 1) */
@@ -32,8 +34,10 @@ typedef struct ck_oai_request {
     size_t n_owned;
 } ck_oai_request;
 
-/* Parses body[0..len). Returns 0, or -1 with a message for the client in err (a 400). */
-int ck_oai_parse(const char *body, size_t len, ck_oai_request *r, char *err, size_t errlen);
+/* Parses body[0..len) of a chat completion, or of a text completion when `completion` (prompt instead
+ * of messages; max_tokens defaults to 16 as OpenAI's). Returns 0, or -1 with a message for the client in
+ * err (a 400). */
+int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r, char *err, size_t errlen);
 void ck_oai_request_free(ck_oai_request *r);
 
 /* "stop" or "length" (a cancelled generation reports "stop"). */
@@ -44,6 +48,7 @@ const char *ck_oai_finish_reason(ck_finish f);
 typedef struct ck_oai_reply {
     const char *id, *model;
     long long created;
+    int text;                  /* a text completion ("text_completion", choices[].text) */
 } ck_oai_reply;
 
 /* The whole non-streamed response. */

@@ -214,7 +214,7 @@ static slot *pick_slot(ck_sched *s, const ck_job *j) {
     return best;
 }
 
-/* Starts queued jobs in free slots (their prompts run here, one after the other). */
+/* Starts queued jobs in free slots (their prompts then run in the steps). */
 static void admit(ck_sched *s) {
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -231,7 +231,7 @@ static void admit(ck_sched *s) {
         char err[256];
         if (atomic_load(&j->cancel)) {
             job_finish(j, NULL, NULL);
-        } else if (ck_gen_start(sl->s, j->prompt, j->n_prompt, &j->p, &sl->gen, err, sizeof err) != 0) {
+        } else if (ck_gen_queue(sl->s, j->prompt, j->n_prompt, &j->p, &sl->gen, err, sizeof err) != 0) {
             job_finish(j, NULL, err);
         } else {
             sl->job = j;

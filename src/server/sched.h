@@ -1,7 +1,8 @@
 /* sched.h — continuous batching: requests (jobs) queue for one of `parallel` slots, each slot a session of
- * the engine; one scheduler thread starts a job in a free slot (its prompt runs through the model alone)
- * and steps every running job together, one token per step, through ck_gen_step, so the weights are read
- * once per step for all of them. Jobs join and leave between steps. The text a job produces accumulates
+ * the engine; one scheduler thread starts a job in a free slot and steps every running job together
+ * through ck_gen_step: one token of each decoding job plus chunks of the prompts still running (chunked
+ * prefill), so the weights are read once per step for all of them and a long prompt does not stall the
+ * others. Jobs join and leave between steps. The text a job produces accumulates
  * in the job, where the HTTP side reads it at its own pace; a job whose reader is gone is cancelled.
  * Threading: the scheduler thread alone touches sessions and generations; a job's text and state are
  * guarded by its own mutex; a job lives until both the scheduler and the submitter released it. */

@@ -1,7 +1,7 @@
 /* server.c — the HTTP side of `cake serve` (see server.h), on libmicrohttpd with one thread per
  * connection: a slow or idle client holds only its own thread, and a streaming reply may block while it
  * waits for tokens. Routes: GET / (web UI), GET /v1/models, GET /api/v1/topology, GET /health,
- * POST /v1/chat/completions (also under /api). Errors are OpenAI-shaped JSON: 400 malformed request,
+ * POST /v1/chat/completions and /v1/completions (also under /api). Errors are OpenAI-shaped JSON: 400 malformed request,
  * 401 missing credentials, 404 unknown route, 405 wrong method, 413 body too large, 503 while loading.
  * A reply waiting for its job polls its socket: a client that went away cancels its generation.
  * Invariant: a request's job is released exactly once, by the response's free callback (or at once when
@@ -16,6 +16,8 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -152,9 +154,10 @@ static char *end_events(reply_ctx *r) {
 
 /* Makes the next piece of the stream pending; returns 0, 1 at the end, -1 when the client is gone. */
 static int stream_next(reply_ctx *r) {
-    if (r->phase == 0) {
-        set_pending(r, ck_oai_chunk(&r->meta, "assistant", NULL, 0, NULL, -1, -1));
+    if (r->phase == 0) { /* a chat stream opens with the role; a text completion has none */
         r->phase = 1;
+        if (r->meta.text) return stream_next(r);
+        set_pending(r, ck_oai_chunk(&r->meta, "assistant", NULL, 0, NULL, -1, -1));
         return 0;
     }
     if (r->phase == 2) {
@@ -234,18 +237,21 @@ static void gen_params(server *sv, const ck_oai_request *q, size_t n_prompt, ck_
     p->n_stop = q->n_stop;
 }
 
-static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job *job, const ck_oai_request *q) {
+static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job *job, const ck_oai_request *q,
+                                   int completion) {
     reply_ctx *r = calloc(1, sizeof *r);
     if (!r) {
         ck_job_release(job);
         return reply_error(c, 500, "out of memory");
     }
     r->sv = sv, r->job = job, r->stream = q->stream, r->include_usage = q->include_usage;
-    snprintf(r->id, sizeof r->id, "chatcmpl-%llx%08llx", (unsigned long long)time(NULL),
+    snprintf(r->id, sizeof r->id, "%s-%llx%08llx", completion ? "cmpl" : "chatcmpl", (unsigned long long)time(NULL),
              (unsigned long long)atomic_fetch_add(&sv->next_id, 1));
-    r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL)};
+    r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL), completion};
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
+    int one = 1; /* each token goes out at once, not when Nagle's algorithm lets it */
+    if (r->fd >= 0 && q->stream) setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reply_read, r, reply_free);
     if (!resp) {
         reply_free(r);
@@ -259,27 +265,44 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
     return rc;
 }
 
-static enum MHD_Result chat(server *sv, struct MHD_Connection *c, const request *rq) {
+/* The prompt's token ids: the messages through the chat template, or the text of a completion (with the
+ * tokenizer's special tokens, e.g. BOS). Returns 0, or -1 with a message for a 400. */
+static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32_t **ids, size_t *n, char *err,
+                      size_t errlen) {
+    if (completion) return ck_engine_encode(sv->e, q->prompt, strlen(q->prompt), 1, ids, n, err, errlen);
+    int chat = ck_engine_chat(sv->e);
+    if (chat != CK_CHAT_RENDERED)
+        return ck_err(err, errlen, chat == CK_CHAT_NONE ? "the model has no chat template (use /v1/completions)"
+                                                        : "the model's chat template is not one cake renders");
+    return ck_engine_chat_ids(sv->e, q->msgs, q->n_msgs, q->enable_thinking, ids, n, err, errlen);
+}
+
+/* Positions a sequence may hold. */
+static size_t context(const server *sv) {
+    size_t model = ck_engine_max_ctx(sv->e);
+    return sv->o->max_ctx && sv->o->max_ctx < model ? sv->o->max_ctx : model;
+}
+
+/* POST /v1/chat/completions and /v1/completions. */
+static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const request *rq, int completion) {
     char err[512];
     ck_oai_request q;
-    if (ck_oai_parse(rq->body ? rq->body : "", rq->n, &q, err, sizeof err) != 0) {
-        ck_oai_request_free(&q);
-        return reply_error(c, 400, err);
-    }
     int32_t *ids = NULL;
     size_t n = 0;
     enum MHD_Result rc;
-    if (ck_engine_chat(sv->e) != CK_CHAT_RENDERED) {
-        rc = reply_error(c, 400, ck_engine_chat(sv->e) == CK_CHAT_NONE
-                                     ? "the model has no chat template"
-                                     : "the model's chat template is not one cake renders");
-    } else if (ck_engine_chat_ids(sv->e, q.msgs, q.n_msgs, q.enable_thinking, &ids, &n, err, sizeof err) != 0) {
+    if (ck_oai_parse(rq->body ? rq->body : "", rq->n, completion, &q, err, sizeof err) != 0 ||
+        prompt_ids(sv, &q, completion, &ids, &n, err, sizeof err) != 0) {
+        rc = reply_error(c, 400, err);
+    } else if (n == 0) {
+        rc = reply_error(c, 400, "the prompt is empty");
+    } else if (n >= context(sv)) {
+        snprintf(err, sizeof err, "the prompt has %zu tokens; the context holds %zu", n, context(sv));
         rc = reply_error(c, 400, err);
     } else {
         ck_gen_params p;
         gen_params(sv, &q, n, &p);
         ck_job *job = ck_sched_submit(sv->sched, ids, n, &p, err, sizeof err);
-        rc = job ? respond_job(sv, c, job, &q) : reply_error(c, 400, err);
+        rc = job ? respond_job(sv, c, job, &q, completion) : reply_error(c, 400, err);
     }
     free(ids);
     ck_oai_request_free(&q);
@@ -350,7 +373,8 @@ static enum MHD_Result route(server *sv, struct MHD_Connection *c, const char *u
                              const request *rq) {
     const char *p = api_path(url);
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
-    int is_chat = !strcmp(p, "/v1/chat/completions"), is_models = !strcmp(p, "/v1/models");
+    int is_text = !strcmp(p, "/v1/completions"), is_chat = is_text || !strcmp(p, "/v1/chat/completions");
+    int is_models = !strcmp(p, "/v1/models");
     int is_topo = !strcmp(url, "/api/v1/topology"), is_ui = !strcmp(url, "/") || !strcmp(url, "/index.html");
     int is_health = !strcmp(url, "/health");
     if (!is_chat && !is_models && !is_topo && !is_ui && !is_health) return reply_error(c, 404, "unknown route");
@@ -363,7 +387,7 @@ static enum MHD_Result route(server *sv, struct MHD_Connection *c, const char *u
     if (is_models) return reply(c, 200, "application/json", ck_oai_models(sv->o->model_id, 0));
     if (is_topo) return reply(c, 200, "application/json", topology(sv));
     if (is_health) return reply(c, 200, "application/json", health(sv));
-    return chat(sv, c, rq);
+    return complete(sv, c, rq, is_text);
 }
 
 /* Accumulates the body up to max_body; past it the rest is read and dropped (a 413 follows). */

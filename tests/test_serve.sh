@@ -1,0 +1,169 @@
+#!/bin/sh
+# test_serve.sh CAKE DATA — `cake serve` on loopback, driven by real clients: curl for the exact wire
+# shapes and every error status, the official openai npm package for plain and streamed completions
+# (the same text as `cake run` with the same greedy settings, usage equal to the prompt and generated
+# token counts), and a load of 32 concurrent streaming clients beside vanishing, slow and idle ones.
+set -u
+CAKE=$1
+DATA=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+MODEL=$DATA/qwen3-tiny
+WORK=$(mktemp -d)
+fails=0
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+expect_eq() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3: got '$1', want '$2'"; fi; }
+
+# A free port from the kernel.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Starts `cake serve` with the given flags in the background.
+launch() {
+    PORT=$(free_port)
+    BASE=http://127.0.0.1:$PORT
+    "$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" "$@" >"$WORK/serve.log" 2>&1 &
+    SERVER=$!
+    PIDS="$PIDS $SERVER"
+}
+
+# Waits until GET /health answers `want` (503 while loading, 200 when ready).
+wait_for() {
+    for _ in $(seq 1 300); do
+        [ "$(curl -s -o "$WORK/wait.json" -w "%{http_code}" "$BASE/health")" = "$1" ] && return 0
+        kill -0 "$SERVER" 2>/dev/null || break
+        sleep 0.05
+    done
+    bad "server never answered $1: $(cat "$WORK/serve.log")"
+    exit 1
+}
+
+start_server() {
+    launch "$@"
+    wait_for 200
+}
+
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1, end='')"; }
+
+PROMPT="Explain quantum computing in simple terms."
+REF=$(json_field "d['greedy_text']" <"$MODEL/reference.json")
+N_PROMPT=$(json_field "len(d['prompt_ids'])" <"$MODEL/reference.json")
+RUN=$("$CAKE" run "$MODEL" "$PROMPT" --system-prompt "" --temperature 0 -n 24 2>/dev/null)
+expect_eq "$RUN" "$REF" "cake run greedy text is the reference"
+
+# while the model loads the socket already listens and the API says 503
+CAKE_SERVE_LOAD_DELAY_MS=3000 launch --parallel 4 --max-body 65536
+wait_for 503
+expect_eq "$(json_field "d['error']['code']" <"$WORK/wait.json")" loading "503 while loading"
+wait_for 200
+
+BODY='{"messages":[{"role":"user","content":"'"$PROMPT"'"}],"temperature":0,"max_tokens":24}'
+post() { curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/v1/chat/completions" -H 'Content-Type: application/json' "$@"; }
+
+# plain completion: OpenAI's shape, the reference text, real usage
+expect_eq "$(post -d "$BODY")" 200 "plain completion status"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "plain completion text"
+expect_eq "$(json_field "d['object'], d['choices'][0]['finish_reason'], d['choices'][0]['message']['role']" <"$WORK/out")" \
+    "chat.completion length assistant" "plain completion shape"
+expect_eq "$(json_field "d['usage']['prompt_tokens'], d['usage']['completion_tokens'], d['usage']['total_tokens']" <"$WORK/out")" \
+    "$N_PROMPT 24 $((N_PROMPT + 24))" "plain completion usage"
+expect_eq "$(json_field "d['model']" <"$WORK/out")" qwen3-tiny "model id"
+
+# streamed: role chunk first, content chunks, the finish chunk, [DONE] last
+post -N -d "$(echo "$BODY" | sed 's/}$/,"stream":true}/')" >/dev/null
+python3 - "$WORK/out" "$REF" <<'EOF' || fails=$((fails + 1))
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+events = [e for e in raw.split("\n\n") if e]
+assert all(e.startswith("data: ") for e in events), "every event is a data line"
+assert events[-1] == "data: [DONE]", "[DONE] comes last"
+chunks = [json.loads(e[6:]) for e in events[:-1]]
+assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}, chunks[0]
+assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+assert len({c["id"] for c in chunks}) == 1, "one id per stream"
+text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[1:])
+assert text == sys.argv[2], text
+assert chunks[-1]["choices"][0]["finish_reason"] == "length" and chunks[-1]["choices"][0]["delta"] == {}
+assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+print(f"ok   streamed completion: {len(chunks)} chunks, text exact, [DONE] last")
+EOF
+
+# a text completion (no chat template): the prompt as cake run --raw takes it
+RAW=$("$CAKE" run "$MODEL" "$PROMPT" --raw --temperature 0 -n 12 2>/dev/null)
+code=$(curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/v1/completions" \
+    -d '{"prompt":"'"$PROMPT"'","max_tokens":12,"temperature":0}')
+expect_eq "$code $(json_field "d['object'], d['usage']['completion_tokens']" <"$WORK/out")" "200 text_completion 12" "text completion"
+expect_eq "$(json_field "d['choices'][0]['text']" <"$WORK/out")" "$RAW" "text completion equals cake run --raw"
+
+# errors in OpenAI's shape with the right status
+expect_eq "$(post -d '{"messages": [')" 400 "malformed JSON is a 400"
+expect_eq "$(json_field "d['error']['type']" <"$WORK/out")" invalid_request_error "error shape"
+expect_eq "$(post -d '{"temperature": 0}')" 400 "missing messages is a 400"
+expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"presence_penalty":0.5}')" 400 "presence_penalty is refused clearly"
+expect_eq "$(post -d '{"messages":[{"role":"wizard","content":"x"}]}')" 400 "unknown role is a 400"
+expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}')" 400 "wrong type is a 400"
+expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":1,"some_future_field":{"a":1}}')" 200 "unknown fields are ignored"
+python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word " * 5000 + "\"}]}")' >"$WORK/long.json"
+expect_eq "$(post --data-binary @"$WORK/long.json")" 400 "a prompt longer than the context is a 400"
+python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x" * 70000 + "\"}]}")' >"$WORK/big.json"
+expect_eq "$(post --data-binary @"$WORK/big.json")" 413 "oversized body is a 413"
+expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' "$BASE/v2/nothing")" 404 "unknown route is a 404"
+expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' "$BASE/v1/chat/completions")" 405 "GET on a POST route is a 405"
+expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' "$BASE/api/v1/topology")" 200 "topology"
+expect_eq "$(json_field "d['master']['layers'], d['n_layers'], d['workers']" <"$WORK/out")" "[0, 3] 4 []" "topology content"
+expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' "$BASE/")" 200 "web UI"
+
+# the official openai npm client, plain and streamed
+mkdir -p "$WORK/api"
+cp "$HERE/api/package.json" "$HERE/api/package-lock.json" "$HERE/api/"*.mjs "$WORK/api/"
+if ! (cd "$WORK/api" && npm ci --no-audit --no-fund --loglevel=error >"$WORK/npm.log" 2>&1); then
+    bad "npm ci failed (the npm registry must be reachable): $(tail -5 "$WORK/npm.log")"
+    exit 1
+fi
+node "$WORK/api/openai_client.mjs" "$BASE" "$PROMPT" 24 "$REF" "$N_PROMPT" || fails=$((fails + 1))
+
+# load: 32 concurrent streams beside vanishing, slow and idle clients; exact texts, flat memory
+node "$WORK/api/load.mjs" "$BASE" "$SERVER" 32 3 || fails=$((fails + 1))
+kill -0 "$SERVER" 2>/dev/null && ok "server still up" || bad "server died: $(tail -5 "$WORK/serve.log")"
+
+# --api-key: requests without the key get a 401; SIGTERM stops the server cleanly
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+expect_eq "$?" 0 "SIGTERM exits 0"
+start_server --api-key sekret
+expect_eq "$(post -d "$BODY")" 401 "no API key is a 401"
+expect_eq "$(post -H 'Authorization: Bearer sekret' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API key accepted"
+
+# as a cluster's master: a worker holds layers 2-3, the server the rest; the text is the same
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+WPORT=$(free_port)
+printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2-3"\n' "$WPORT" >"$WORK/topo.yml"
+"$CAKE" run "$MODEL" --name w1 --topology "$WORK/topo.yml" --address 127.0.0.1:"$WPORT" --cluster-key k9 \
+    >"$WORK/worker.log" 2>&1 &
+WORKER=$!
+PIDS="$PIDS $WORKER"
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/worker.log" && break; sleep 0.1; done
+start_server --topology "$WORK/topo.yml" --cluster-key k9
+expect_eq "$(post -d "$BODY")" 200 "cluster master: completion status"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text as one process"
+curl -s -o "$WORK/out" "$BASE/api/v1/topology"
+expect_eq "$(json_field "d['master']['layers'], [(w['name'], w['layers']) for w in d['workers']]" <"$WORK/out")" \
+    "[0, 1] [('w1', [2, 3])]" "cluster master: topology lists the worker's layers"
+
+# bad flags and an address in use fail clearly
+"$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" >"$WORK/busy.log" 2>&1
+expect_eq "$?" 1 "address in use exits 1"
+grep -q "cannot listen" "$WORK/busy.log" && ok "address in use is named" || bad "address in use: $(cat "$WORK/busy.log")"
+"$CAKE" serve "$MODEL" --parallel 0 >/dev/null 2>&1
+expect_eq "$?" 2 "--parallel 0 is a usage error"
+
+echo "test_serve: $fails failures"
+[ "$fails" = 0 ]
