@@ -406,12 +406,54 @@ static void check_wide(void) {
     free(base.logits);
 }
 
+/* A model whose embedding is in a ggml type we do not compute with, and one with an unknown
+ * architecture: clear errors naming the type / architecture. */
+static void check_unsupported(void) {
+    static const struct { const char *arch; uint32_t type; const char *want; } cases[] = {
+        {"qwen3", 3, "Q4_1"}, {"gpt-neox", 0, "not supported"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_gguf_w w;
+        char path[1024], err[512] = "", key[64];
+        ck_gguf_w_init(&w);
+        ck_gguf_w_str(&w, "general.architecture", cases[i].arch);
+        static const char *const keys[] = {"block_count", "embedding_length", "feed_forward_length", "attention.head_count"};
+        static const uint32_t vals[] = {1, 64, 64, 2};
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "%s.%s", cases[i].arch, keys[k]);
+            ck_gguf_w_u32(&w, key, vals[k]);
+        }
+        snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", cases[i].arch);
+        ck_gguf_w_f32(&w, key, 1e-6f);
+        uint8_t blocks[16 * 2 * 20] = {0};
+        uint64_t ne[2] = {64, 16};
+        ck_gguf_w_tensor(&w, "token_embd.weight", cases[i].type, 2, ne, blocks, cases[i].type == 3 ? sizeof blocks : 64 * 16 * 4);
+        snprintf(path, sizeof path, "%s/unsupported-%zu.gguf", out_dir, i);
+        if (cases[i].type == 0) { /* F32 data of the right size */
+            float *z = calloc(64 * 16, sizeof *z);
+            ck_gguf_w_free(&w);
+            ck_gguf_w_init(&w);
+            ck_gguf_w_str(&w, "general.architecture", cases[i].arch);
+            ck_gguf_w_tensor(&w, "token_embd.weight", 0, 2, ne, z, 64 * 16 * 4);
+            free(z);
+        }
+        CK_EXPECT(ck_gguf_w_save(&w, path, err, sizeof err) == 0, "%s", err);
+        ck_gguf_w_free(&w);
+        ck_engine *e = NULL;
+        int rc = ck_engine_open(path, NULL, &e, err, sizeof err);
+        CK_EXPECT(rc != 0 && strstr(err, cases[i].want), "unsupported case %zu: rc %d, '%s' (want '%s')", i, rc, err,
+                  cases[i].want);
+        if (rc == 0) ck_engine_close(e);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc, (void)argv;
     snprintf(out_dir, sizeof out_dir, "%s/gguf", CK_TEST_UNPACKED);
     mkdir(CK_TEST_UNPACKED, 0755);
     mkdir(out_dir, 0755);
     test_parser();
+    check_unsupported();
     check_wide();
     const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
