@@ -165,7 +165,7 @@ int ck_cmd_run(int argc, char **argv) {
     run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
                   .top_p = 1.0, .seed = 299792458};
     const ck_arg args[] = {
-        {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the first positional)", "MODEL"},
+        {"model", 0, CK_ARG_STR, &o.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
         {"system-prompt", 0, CK_ARG_STR, &o.system, "system message; empty for none (default: \"You are a helpful AI assistant.\")", "TEXT"},
         {"sample-len", 'n', CK_ARG_INT, &o.n, "tokens to generate at most (default 2048)", "N"},
