@@ -455,7 +455,7 @@ int main(int argc, char **argv) {
     test_parser();
     check_unsupported();
     check_wide();
-    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s"};
+    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
     return ck_test_done("test_gguf");
 }

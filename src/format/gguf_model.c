@@ -15,6 +15,7 @@ static const ck_gguf_arch archs[] = {
     {"llama", "LlamaForCausalLM", "llama", 1},
     {"qwen2", "Qwen2ForCausalLM", "qwen2", 0},
     {"qwen3", "Qwen3ForCausalLM", "qwen3", 0},
+    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0},
 };
 #define N_ARCHS (sizeof archs / sizeof archs[0])
 
@@ -30,7 +31,7 @@ const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf) {
     return NULL;
 }
 
-const char *ck_gguf_archs_supported(void) { return "llama, qwen2, qwen3"; }
+const char *ck_gguf_archs_supported(void) { return "llama, qwen2, qwen3, qwen3moe"; }
 
 const char ck_gguf_pre_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
                                  "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -61,7 +62,17 @@ static const char *const layer_names[][2] = {
     {"ffn_gate.weight", "mlp.gate_proj.weight"},
     {"ffn_up.weight", "mlp.up_proj.weight"},
     {"ffn_down.weight", "mlp.down_proj.weight"},
+    {"ffn_gate_inp.weight", "mlp.gate.weight"},
 };
+
+/* Mixture-of-experts projections: one GGUF tensor [E, rows, cols] per layer holds expert e's weight
+ * "model.layers.N.mlp.experts.e." + hf at slice e. */
+static const char *const expert_names[][2] = {
+    {"ffn_gate_exps.weight", "gate_proj.weight"},
+    {"ffn_up_exps.weight", "up_proj.weight"},
+    {"ffn_down_exps.weight", "down_proj.weight"},
+};
+#define N_EXPERT (sizeof expert_names / sizeof expert_names[0])
 
 #define N_GLOBAL (sizeof global_names / sizeof global_names[0])
 #define N_LAYER (sizeof layer_names / sizeof layer_names[0])
@@ -79,6 +90,30 @@ static int map_name(const char *in, int from, char *out, size_t cap) {
     for (size_t i = 0; i < N_LAYER; i++)
         if (!strcmp(end + 1, layer_names[i][from]))
             return snprintf(out, cap, "%s%ld.%s", prefix[!from], layer, layer_names[i][!from]) < (int)cap;
+    return 0;
+}
+
+int ck_gguf_expert_name(const char *g, uint64_t e, char *out, size_t cap) {
+    char *end;
+    if (strncmp(g, "blk.", 4) || g[4] < '0' || g[4] > '9') return 0;
+    long layer = strtol(g + 4, &end, 10);
+    for (size_t i = 0; *end == '.' && layer <= 1000000 && i < N_EXPERT; i++)
+        if (!strcmp(end + 1, expert_names[i][0]))
+            return snprintf(out, cap, "model.layers.%ld.mlp.experts.%llu.%s", layer, (unsigned long long)e,
+                            expert_names[i][1]) < (int)cap;
+    return 0;
+}
+
+int ck_gguf_expert_from_hf(const char *h, long *layer, long *expert, char *out, size_t cap) {
+    char *end, *end2;
+    static const char pre[] = "model.layers.";
+    if (strncmp(h, pre, sizeof pre - 1)) return 0;
+    *layer = strtol(h + sizeof pre - 1, &end, 10);
+    if (strncmp(end, ".mlp.experts.", 13) || end[13] < '0' || end[13] > '9') return 0;
+    *expert = strtol(end + 13, &end2, 10);
+    for (size_t i = 0; *end2 == '.' && i < N_EXPERT; i++)
+        if (!strcmp(end2 + 1, expert_names[i][1]))
+            return snprintf(out, cap, "blk.%ld.%s", *layer, expert_names[i][0]) < (int)cap;
     return 0;
 }
 
@@ -237,6 +272,16 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     cJSON_AddNumberToObject(root, "vocab_size", (double)vocab_size(g, a->gguf));
     cJSON_AddBoolToObject(root, "tie_word_embeddings", tensor_named(g, "output.weight") == NULL);
     add_special_ids(g, root);
+    int64_t experts, used, eff;
+    if (arch_int(g, a->gguf, "expert_count", &experts) && experts > 0) { /* llama.cpp: every layer, normalized */
+        if (!arch_int(g, a->gguf, "expert_used_count", &used) || !arch_int(g, a->gguf, "expert_feed_forward_length", &eff))
+            return ck_err(err, errlen, "GGUF: %s.expert_used_count and .expert_feed_forward_length are required", a->gguf);
+        cJSON_AddNumberToObject(root, "num_experts", (double)experts);
+        cJSON_AddNumberToObject(root, "num_experts_per_tok", (double)used);
+        cJSON_AddNumberToObject(root, "moe_intermediate_size", (double)eff);
+        cJSON_AddBoolToObject(root, "norm_topk_prob", 1);
+        cJSON_AddNumberToObject(root, "decoder_sparse_step", 1);
+    }
     return add_rope(g, a->gguf, root, err, errlen);
 }
 
@@ -257,34 +302,50 @@ static int cmp_idx_name(const void *a, const void *b, void *names) {
     return strcmp(n[*(const size_t *)a], n[*(const size_t *)b]);
 }
 
-/* Fills names/tensor sorted by HF name (tensors without a mapping are left out: e.g. rope_freqs). */
+/* Expert slices of tensor t (0 when it is not a stacked expert tensor). */
+static uint64_t n_slices(const ck_gguf_tensor *t) {
+    char tmp[256];
+    return t->n_dims == 3 && ck_gguf_expert_name(t->name, 0, tmp, sizeof tmp) ? t->ne[2] : 0;
+}
+
+/* Fills names/tensor/slice sorted by HF name (tensors without a mapping are left out: e.g. rope_freqs). */
 static int index_names(ck_gguf_weights *w, char *err, size_t errlen) {
     const ck_gguf *g = &w->file.g;
-    char **names = calloc(g->n_tensors + 1, sizeof *names);
-    size_t *order = calloc(g->n_tensors + 1, sizeof *order);
-    w->names = calloc(g->n_tensors + 1, sizeof *w->names);
-    w->tensor = calloc(g->n_tensors + 1, sizeof *w->tensor);
-    w->owned = calloc(g->n_tensors + 1, sizeof *w->owned);
-    int rc = names && order && w->names && w->tensor && w->owned ? 0 : ck_err(err, errlen, "out of memory");
+    size_t total = 0;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        uint64_t e = n_slices(&g->tensors[i]);
+        if (e > (1u << 16)) return ck_err(err, errlen, "GGUF tensor '%s': %llu experts", g->tensors[i].name, (unsigned long long)e);
+        total += e ? (size_t)e : 1;
+    }
+    char **names = calloc(total + 1, sizeof *names);
+    size_t *order = calloc(total + 1, sizeof *order), *perm = calloc(total + 1, sizeof *perm);
+    uint32_t *slice = calloc(total + 1, sizeof *slice);
+    w->names = calloc(total + 1, sizeof *w->names);
+    w->tensor = calloc(total + 1, sizeof *w->tensor);
+    w->slice = calloc(total + 1, sizeof *w->slice);
+    w->owned = calloc(total + 1, sizeof *w->owned);
+    int rc = names && order && perm && slice && w->names && w->tensor && w->slice && w->owned ? 0 : ck_err(err, errlen, "out of memory");
     size_t n = 0;
     for (size_t i = 0; rc == 0 && i < g->n_tensors; i++) {
-        char hf[256];
-        if (!ck_gguf_name_to_hf(g->tensors[i].name, hf, sizeof hf)) continue;
-        if (!(names[n] = strdup(hf))) rc = ck_err(err, errlen, "out of memory");
-        order[n] = i;
-        n += rc == 0;
+        uint64_t ns = n_slices(&g->tensors[i]);
+        for (uint64_t e = 0; rc == 0 && e < (ns ? ns : 1); e++) {
+            char hf[256];
+            if (!(ns ? ck_gguf_expert_name(g->tensors[i].name, e, hf, sizeof hf) : ck_gguf_name_to_hf(g->tensors[i].name, hf, sizeof hf)))
+                continue;
+            if (!(names[n] = strdup(hf))) rc = ck_err(err, errlen, "out of memory");
+            order[n] = i, slice[n] = ns ? (uint32_t)e + 1 : 0;
+            n += rc == 0;
+        }
     }
-    size_t *perm = calloc(n + 1, sizeof *perm);
-    if (rc == 0 && !perm) rc = ck_err(err, errlen, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) perm[i] = i;
     if (rc == 0) qsort_r(perm, n, sizeof *perm, cmp_idx_name, names);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        w->names[i] = names[perm[i]], w->tensor[i] = order[perm[i]];
+        w->names[i] = names[perm[i]], w->tensor[i] = order[perm[i]], w->slice[i] = slice[perm[i]];
         names[perm[i]] = NULL;
     }
     if (rc == 0) w->n = n;
     for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names), free(order), free(perm);
+    free(names), free(order), free(perm), free(slice);
     return rc;
 }
 
@@ -311,7 +372,7 @@ void ck_gguf_weights_close(ck_gguf_weights *w) {
         free(w->names[i]);
         free(w->owned[i]);
     }
-    free(w->names), free(w->tensor), free(w->owned);
+    free(w->names), free(w->tensor), free(w->slice), free(w->owned);
     ck_gguf_close(&w->file);
     memset(w, 0, sizeof *w);
 }
@@ -361,6 +422,10 @@ int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, cha
     t->ndim = e->n_dims;
     for (int d = 0; d < e->n_dims; d++) t->shape[d] = e->ne[e->n_dims - 1 - d];
     t->data = e->data;
+    if (w->slice[lo]) { /* expert slice-1 of a stacked [E, rows, cols] tensor */
+        t->ndim = 2, t->shape[0] = e->ne[1], t->shape[1] = e->ne[0];
+        t->data = e->data + (size_t)(w->slice[lo] - 1) * (size_t)(e->nbytes / e->ne[2]);
+    }
     int64_t heads = permuted_heads(w, name);
     if (heads && unpermute(w, lo, e, heads, t, err, errlen) != 0) return -1;
     return 1;

@@ -4,7 +4,8 @@
  * ...), and shapes are given outermost first. Llama-family files store the Q and K projections with the
  * rows of each head permuted for interleaved RoPE (llama.cpp's convert_hf_to_gguf `permute`); those are
  * un-permuted at load into owned copies (whole rows move, so quantized rows move as they are), after which
- * every weight is in HF layout. Other tensors stay views of the mapping, quantized types included.
+ * every weight is in HF layout. Other tensors stay views of the mapping, quantized types included; the
+ * stacked expert tensors of a mixture-of-experts file are seen as one 2-D view per expert.
  * The converter (gguf_convert.c) uses the same tables in the other direction. */
 #ifndef CK_FORMAT_GGUF_MODEL_H
 #define CK_FORMAT_GGUF_MODEL_H
@@ -33,6 +34,10 @@ extern const char ck_gguf_pre_llama3[];
 /* Tensor names: writes the mapped name into out and returns 1, or 0 when the name has no mapping. */
 int ck_gguf_name_to_hf(const char *gguf_name, char *out, size_t cap);
 int ck_gguf_name_from_hf(const char *hf_name, char *out, size_t cap);
+/* Experts: the HF name of expert e of a stacked blk.N.ffn_{gate,up,down}_exps.weight (1, or 0 when
+ * the name is not one), and the other way (layer, expert and the stacked tensor's GGUF name). */
+int ck_gguf_expert_name(const char *gguf_name, uint64_t e, char *out, size_t cap);
+int ck_gguf_expert_from_hf(const char *hf_name, long *layer, long *expert, char *out, size_t cap);
 
 /* Rows of a [n_heads * head_dim, ...] Q/K weight (or bias) in GGUF order -> HF order (dst != src): HF row
  * h*hd + half*hd/2 + j is GGUF row h*hd + 2j + half. to_gguf = 1 goes the other way. */
@@ -54,6 +59,7 @@ typedef struct ck_gguf_weights {
     int64_t n_heads, n_kv_heads;
     char **names;              /* [n] HF names, sorted */
     size_t *tensor;            /* [n] index into file.g.tensors */
+    uint32_t *slice;           /* [n] 0, or expert + 1 of a stacked expert tensor */
     void **owned;              /* [n] un-permuted copies, or NULL */
     size_t n;
 } ck_gguf_weights;

@@ -7,6 +7,7 @@
 #include "format/gguf_write.h"
 #include "format/hfconfig.h"
 #include "format/safetensors.h"
+#include "model/moe.h"
 #include "model/rope.h"
 #include "tensor/quant.h"
 
@@ -87,6 +88,18 @@ static int put_metadata(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c,
     put_u32(w, a, "attention.value_length", c->head_dim);
     put_u32(w, a, "vocab_size", c->vocab_size);
     put_f32(w, a, "attention.layer_norm_rms_epsilon", c->rms_eps);
+    size_t experts = 0, top_k, ffn, shared;
+    if (ck_moe_sizes(c, &experts, &top_k, &ffn, &shared, err, errlen) != 0) return -1;
+    if (experts > 0) { /* llama.cpp runs every layer sparse, normalized: refuse what it would compute otherwise */
+        const cJSON *only = ck_cfg_get(c, "mlp_only_layers");
+        if (shared || !ck_cfg_bool(c, "norm_topk_prob", 0) || ck_cfg_int(c, "decoder_sparse_step", 1) != 1 ||
+            (cJSON_IsArray(only) && cJSON_GetArraySize(only) > 0))
+            return ck_err(err, errlen, "a GGUF mixture of experts is sparse on every layer with normalized top-k "
+                          "weights; this checkpoint is not (norm_topk_prob, decoder_sparse_step, mlp_only_layers)");
+        put_u32(w, a, "expert_count", (int64_t)experts);
+        put_u32(w, a, "expert_used_count", (int64_t)top_k);
+        put_u32(w, a, "expert_feed_forward_length", (int64_t)ffn);
+    }
     return put_rope(w, a, c, err, errlen);
 }
 
@@ -110,34 +123,90 @@ static int64_t permute_heads(const ck_gguf_arch *a, const ck_config *c, const ch
     return 0;
 }
 
+/* Converts tensor t ([rows, row] f32 after to_f32) into q as type out, rows permuted first when heads > 0. */
+static int convert_rows(const ck_tensor *t, ck_dtype out, int64_t heads, uint8_t *q, char *err, size_t errlen) {
+    uint64_t n = ck_tensor_numel(t), row = t->shape[t->ndim - 1], rows = n / (row ? row : 1);
+    const ck_dtype_traits *in = ck_dtype_traits_of(t->dtype), *tr = ck_dtype_traits_of(out);
+    size_t rb = 0;
+    ck_dtype_row_bytes(out, row, &rb);
+    float *f = malloc(n * sizeof *f + 1), *g = malloc(n * sizeof *g + 1);
+    if (!f || !g) {
+        free(f), free(g);
+        return ck_err(err, errlen, "out of memory");
+    }
+    in->to_f32(f, t->data, n);
+    if (heads > 0) ck_gguf_permute_rows((uint8_t *)g, (const uint8_t *)f, (size_t)heads, rows / (size_t)heads, row * sizeof(float), 1);
+    const float *src = heads > 0 ? g : f;
+    for (uint64_t r = 0; r < rows; r++) tr->from_f32(q + r * rb, src + r * row, row);
+    free(f), free(g);
+    return 0;
+}
+
+/* Expert 0 of a projection brings all experts of its layer, stacked [E, rows, cols]; the others are
+ * already written (returns 1 when hf is an expert weight and was handled). */
+static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_config *c, ck_dtype want, int *rc,
+                       char *err, size_t errlen) {
+    char gname[256], name[256];
+    long layer, expert;
+    if (!ck_gguf_expert_from_hf(hf, &layer, &expert, gname, sizeof gname)) return 0;
+    *rc = 0;
+    if (expert != 0) return 1;
+    size_t E = 0, K, F, SF;
+    if (ck_moe_sizes(c, &E, &K, &F, &SF, err, errlen) != 0 || E == 0) {
+        *rc = E ? -1 : ck_err(err, errlen, "'%s': an expert weight, but config.json configures no experts", hf);
+        return 1;
+    }
+    const char *proj = strstr(hf, ".mlp.experts.") + strlen(".mlp.experts."); /* "gate_proj.weight", ... */
+    while (*proj >= '0' && *proj <= '9') proj++;
+    proj++;
+    ck_tensor t;
+    uint8_t *q = NULL;
+    size_t rb = 0, per = 0;
+    ck_dtype out = CK_F32;
+    for (size_t e = 0; *rc == 0 && e < E; e++) {
+        snprintf(name, sizeof name, "model.layers.%ld.mlp.experts.%zu.%s", layer, e, proj);
+        if (ck_weights_find(ws, name, &t, err, errlen) != 1 || t.ndim != 2) {
+            *rc = ck_err(err, errlen, "expert weight '%s' is missing or not 2-D", name);
+            break;
+        }
+        if (e == 0) {
+            out = fit_type(want, t.shape[1]);
+            ck_dtype_row_bytes(out, t.shape[1], &rb);
+            per = rb * t.shape[0];
+            if (!(q = malloc(per * (size_t)E + 1))) *rc = ck_err(err, errlen, "out of memory");
+        }
+        if (*rc == 0) *rc = convert_rows(&t, out, 0, q + e * per, err, errlen);
+    }
+    if (*rc == 0) {
+        uint64_t ne[3] = {t.shape[1], t.shape[0], (uint64_t)E};
+        ck_gguf_w_tensor(w, gname, ck_gguf_ggml_type(out), 3, ne, q, per * E);
+    }
+    free(q);
+    return 1;
+}
+
 static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_gguf_arch *a, const ck_config *c,
                       ck_dtype want, char *err, size_t errlen) {
     char gname[256];
     ck_tensor t;
+    int rc;
+    if (put_experts(w, ws, hf, c, want, &rc, err, errlen)) return rc;
     if (!ck_gguf_name_from_hf(hf, gname, sizeof gname))
         return ck_err(err, errlen, "tensor '%s' has no GGUF name (not part of a supported architecture)", hf);
     if (ck_weights_find(ws, hf, &t, err, errlen) != 1) return -1;
     if (t.ndim < 1 || t.ndim > 2) return ck_err(err, errlen, "tensor '%s': %d dimensions (1 or 2 converted)", hf, t.ndim);
     uint64_t n = ck_tensor_numel(&t), row = t.shape[t.ndim - 1], rows = n / (row ? row : 1);
     ck_dtype out = t.ndim == 1 ? CK_F32 : fit_type(want, row);
-    const ck_dtype_traits *in = ck_dtype_traits_of(t.dtype), *tr = ck_dtype_traits_of(out);
     size_t rb = 0;
     ck_dtype_row_bytes(out, row, &rb);
-    float *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
     uint8_t *q = malloc(rows * rb + 1);
-    int rc = f && g && q ? 0 : ck_err(err, errlen, "out of memory");
+    rc = q ? convert_rows(&t, out, permute_heads(a, c, hf), q, err, errlen) : ck_err(err, errlen, "out of memory");
     if (rc == 0) {
-        in->to_f32(f, t.data, n);
-        int64_t heads = permute_heads(a, c, hf);
-        if (heads > 0) ck_gguf_permute_rows((uint8_t *)g, (const uint8_t *)f, (size_t)heads, rows / (size_t)heads,
-                                            row * sizeof(float), 1);
-        const float *src = heads > 0 ? g : f;
-        for (uint64_t r = 0; r < rows; r++) tr->from_f32(q + r * rb, src + r * row, row);
         uint64_t ne[CK_MAX_DIMS];
         for (int d = 0; d < t.ndim; d++) ne[d] = t.shape[t.ndim - 1 - d];
         ck_gguf_w_tensor(w, gname, ck_gguf_ggml_type(out), t.ndim, ne, q, rows * rb);
     }
-    free(f), free(g), free(q);
+    free(q);
     return rc;
 }
 
