@@ -47,11 +47,10 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors gguf config tok tok_load chat st_index hub_json topology wire discovery openai; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors gguf config tok tok_load jinja st_index hub_json topology wire discovery openai; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
-	printf '\005<|im_start|>\0\000Be brief.\0\001Hi\0\002<think>\nhm\n</think>\n\nHello\0\001 Bye ' > build-fuzz/corpus/chat/qwen3
-	printf '\026\0\000 sys \0\001q\0\002a\0\001\342\200\203x\302\240' > build-fuzz/corpus/chat/llama3
-	printf '\007\0\000s\0\001u\0\002m\0\003t\0\004odd' > build-fuzz/corpus/chat/gemma3
+	python3 -c "import json,sys; d=json.load(open('tests/data/chat_templates/cases.json')); [open('build-fuzz/corpus/jinja/%s.jinja' % k, 'w').write(v['template']) for k, v in d['templates'].items()]"
+	python3 -c "import json,sys; d=json.load(open('tests/data/jinja/cases.json')); [open('build-fuzz/corpus/jinja/lang%03d.jinja' % i, 'w').write(c['template']) for i, c in enumerate(d['cases'])]"
 	cp tests/data/qwen3-s/model.safetensors build-fuzz/corpus/safetensors/
 	./build-fuzz/st2gguf tests/data/qwen3-s build-fuzz/corpus/gguf/qwen3-q4_0.gguf Q4_0
 	cp tests/data/qwen3moe-s/model.safetensors.index.json build-fuzz/corpus/st_index/
@@ -62,7 +61,7 @@ fuzz: deps
 	./build-fuzz/fuzz_config -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/config
 	CK_FUZZ_TOKENIZER=tests/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
 	./build-fuzz/fuzz_tok_load -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=400000 build-fuzz/corpus/tok_load
-	./build-fuzz/fuzz_chat -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/chat
+	./build-fuzz/fuzz_jinja -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/jinja
 	./build-fuzz/fuzz_st_index -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/st_index
 	python3 tests/hub_server.py corpus --data tests/data --out build-fuzz/corpus/hub_json
 	./build-fuzz/fuzz_hub_json -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/hub_json

@@ -36,6 +36,8 @@ typedef struct ck_engine_opts {
     int head;                        /* holds the final norm and the output head */
     const char *backend;             /* "cpu"; NULL means "cpu" */
     int device;                      /* device index for a GPU backend */
+    int tokenizer_only;              /* only the tokenizer files (no config.json or weights needed): text
+                                      * and chat templates work, sessions cannot be opened */
 } ck_engine_opts;
 
 /* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present) for
@@ -75,13 +77,40 @@ typedef struct ck_message {
 } ck_message;
 
 enum { CK_CHAT_NONE = 0, CK_CHAT_RENDERED = 1, CK_CHAT_UNSUPPORTED = 2 };
-/* Whether the checkpoint has a chat template, and whether cake renders it (CK_CHAT_*). */
+/* Whether the checkpoint has a chat template (CK_CHAT_NONE), and whether it parses (CK_CHAT_RENDERED) or
+ * not (CK_CHAT_UNSUPPORTED, ck_engine_chat_error() says why). Templates are Jinja, run by cake's own
+ * interpreter exactly as HF transformers renders them. */
 int ck_engine_chat(const ck_engine *e);
+const char *ck_engine_chat_error(const ck_engine *e); /* "" unless CK_CHAT_UNSUPPORTED */
+/* Replaces the checkpoint's chat template with Jinja text (set_chat_template) or the text of a file
+ * (set_chat_template_file, as llama.cpp's --chat-template-file). Call right after ck_engine_open, before
+ * the engine is shared. A template that does not parse is an error (and leaves CK_CHAT_UNSUPPORTED). */
+int ck_engine_set_chat_template(ck_engine *e, const char *text, size_t len, char *err, size_t errlen);
+int ck_engine_set_chat_template_file(ck_engine *e, const char *path, char *err, size_t errlen);
 /* Renders msgs with the checkpoint's template exactly as HF apply_chat_template(msgs, tokenize=False,
- * add_generation_prompt=1, enable_thinking=...) and encodes the text (no special tokens added: the
- * template has them). Fails when ck_engine_chat(e) != CK_CHAT_RENDERED. *ids is malloc'd. */
+ * add_generation_prompt=1) and encodes the text (no special tokens added: the template has them).
+ * enable_thinking=0 passes enable_thinking=False; 1 leaves it out (HF's default). Fails when
+ * ck_engine_chat(e) != CK_CHAT_RENDERED, or with the template's own message when it raises. *ids is
+ * malloc'd. */
 int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int enable_thinking,
                        int32_t **ids, size_t *n, char *err, size_t errlen);
+/* The general form, with the conversation as JSON, as HF apply_chat_template(messages, tools=tools,
+ * add_generation_prompt=..., tokenize=False, **kwargs):
+ *   messages_json  a JSON array of message objects; every field reaches the template (role, content,
+ *                  reasoning_content, tool_calls, name, tool_call_id, ...);
+ *   tools_json     NULL (tools=None) or a JSON array of tool schemas;
+ *   kwargs_json    NULL or a JSON object of extra template variables ({"enable_thinking": false}).
+ * *text (when text is not NULL) gets the rendered prompt, malloc'd and NUL-terminated, *text_len (may be
+ * NULL) its length; *ids and *n_ids (when ids is not NULL) its encoding (no special tokens added). */
+int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const char *tools_json,
+                          const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                          int32_t **ids, size_t *n_ids, char *err, size_t errlen);
+
+/* ck_engine_chat_render without a model: renders Jinja template text tmpl[0..tmpl_len) with the
+ * variables HF passes, except special tokens (give them in kwargs_json when the template needs them). */
+int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messages_json, const char *tools_json,
+                            const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                            char *err, size_t errlen);
 
 /* ---- sessions ---- */
 

@@ -510,21 +510,30 @@ static void check_errors(void) {
                "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}");
     expect_load_fails(dir, "negative id", "bad id");
 
-    /* a minimal valid tokenizer: unknown template -> has_chat 0 and render fails */
+    /* a minimal valid tokenizer: a template that does not parse -> has_chat 0 and render fails */
     write_file(dir, "tokenizer.json",
                "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\"]},"
                " \"added_tokens\": [{\"id\": 3, \"content\": \"<s>\", \"special\": true}]}");
-    write_file(dir, "tokenizer_config.json", "{\"chat_template\": \"{{ messages }}\", \"bos_token\": {\"content\": "
+    write_file(dir, "tokenizer_config.json", "{\"chat_template\": \"{{ messages }}{% if %}\", \"bos_token\": {\"content\": "
                                              "\"<s>\"}, \"eos_token\": null}");
     char lerr[256];
     ck_tok *t = NULL;
     CK_EXPECT(ck_tok_load(dir, &t, lerr, sizeof lerr) == 0, "minimal tokenizer: %s", lerr);
     if (t) {
-        CK_EXPECT(!ck_tok_has_chat(t), "unknown template must not be supported");
-        CK_EXPECT(ck_tok_chat_unsupported(t), "an unknown template is reported as unsupported");
+        CK_EXPECT(!ck_tok_has_chat(t), "a template that does not parse must not be supported");
+        CK_EXPECT(ck_tok_chat_unsupported(t), "a broken template is reported as unsupported");
+        CK_EXPECT(strstr(ck_tok_chat_error(t), "line 1"), "parse error names the line: %s", ck_tok_chat_error(t));
         ck_chat_msg m = {"user", "hi"};
         char *out = NULL;
         CK_EXPECT(ck_tok_chat_render(t, &m, 1, 1, 1, &out, lerr, sizeof lerr) == -1 && !out, "render must fail");
+        /* a replacement template (--chat-template-file): the special tokens and messages as HF passes them */
+        const char *tp = "{{ bos_token }}{{ messages }}{{ eos_token is none }}{{ add_generation_prompt }}";
+        CK_EXPECT(ck_tok_chat_set_template(t, tp, strlen(tp), lerr, sizeof lerr) == 0, "set template: %s", lerr);
+        CK_EXPECT(ck_tok_has_chat(t) && !ck_tok_chat_unsupported(t), "replacement template parses");
+        CK_EXPECT(ck_tok_chat_render(t, &m, 1, 0, 1, &out, lerr, sizeof lerr) == 0 && out &&
+                      !strcmp(out, "<s>[{'role': 'user', 'content': 'hi'}]FalseFalse"),
+                  "replacement render: %s", out ? out : lerr);
+        free(out);
         CK_EXPECT(ck_tok_bos_id(t) == 3 && ck_tok_eos_id(t) == -1, "bos object / eos null");
         int32_t *ids = NULL;
         size_t n = 0;
@@ -541,7 +550,25 @@ static void check_errors(void) {
         free(s);
         ck_tok_free(t);
     }
+    /* chat_template.jinja beside tokenizer_config.json wins over its chat_template (HF's order); its
+     * trailing newline is dropped as Jinja does; additional_special_tokens reach the template */
+    write_file(dir, "tokenizer_config.json", "{\"chat_template\": \"config\", \"unk_token\": \"<u>\","
+                                             " \"additional_special_tokens\": [\"<x>\", {\"content\": \"<y>\"}]}");
+    write_file(dir, "chat_template.jinja", "file {{ unk_token }} {{ additional_special_tokens }} {{ bos_token is defined }}\n");
+    t = NULL;
+    CK_EXPECT(ck_tok_load(dir, &t, lerr, sizeof lerr) == 0, "tokenizer with chat_template.jinja: %s", lerr);
+    if (t) {
+        ck_chat_msg m = {"user", "hi"};
+        char *out = NULL;
+        CK_EXPECT(ck_tok_chat_render(t, &m, 1, 1, 1, &out, lerr, sizeof lerr) == 0 && out &&
+                      !strcmp(out, "file <u> ['<x>', '<y>'] False"),
+                  "chat_template.jinja render: %s", out ? out : lerr);
+        free(out);
+        ck_tok_free(t);
+    }
     char path[512];
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    unlink(path);
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);

@@ -6,6 +6,7 @@
 
 int ck_cmd_run(int argc, char **argv);
 int ck_cmd_perplexity(int argc, char **argv);
+int ck_cmd_template(int argc, char **argv);
 int ck_cmd_serve(int argc, char **argv);
 int ck_cmd_pull(int argc, char **argv);
 int ck_cmd_list(int argc, char **argv);

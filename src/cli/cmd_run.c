@@ -1,5 +1,6 @@
 /* cmd_run.c — `cake run [MODEL] PROMPT`: renders the prompt with the model's chat template (system
- * prompt + user message) when it has one, else uses the raw prompt, and streams the library's generation
+ * prompt + user message) when it has one (a template that cannot be rendered stops the run unless --raw
+ * is given), else uses the raw prompt, and streams the library's generation
  * (ck_generate) to stdout until an EOS id or -n tokens. A summary of the timings goes to stderr. A failed
  * write to stdout (a full disk, a closed pipe) stops generation and fails the command. */
 #include "cli/args.h"
@@ -7,6 +8,7 @@
 #include "cli/cluster.h"
 #include "cli/common.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,22 +21,53 @@ typedef struct run_opts {
     long n, top_k, last_n, ctx, threads;
     double temperature, top_p, penalty;
     uint64_t seed;
-    int raw, no_think;
+    int raw, no_think, verbose_prompt;
+    const char *chat_template_file;
 } run_opts;
 
-/* The prompt as token ids: chat-rendered when the model has a template cake renders and --raw is not
- * given. */
+/* The conversation of a run as JSON messages (system prompt + user message); NULL when out of memory. */
+static char *messages_json(const run_opts *o) {
+    cJSON *arr = cJSON_CreateArray();
+    int ok = arr != NULL;
+    const char *roles[2] = {"system", "user"}, *texts[2] = {o->system, o->prompt};
+    for (int i = 0; ok && i < 2; i++) {
+        if (!texts[i] || !*texts[i]) continue;
+        cJSON *m = cJSON_CreateObject();
+        ok = m && cJSON_AddStringToObject(m, "role", roles[i]) && cJSON_AddStringToObject(m, "content", texts[i]) &&
+             cJSON_AddItemToArray(arr, m);
+        if (!ok) cJSON_Delete(m);
+    }
+    char *s = ok ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    return s;
+}
+
+/* --verbose-prompt: the text the model gets and its token ids, on stderr. */
+static void print_prompt(const char *text, const int32_t *ids, size_t n) {
+    fprintf(stderr, "prompt (%zu tokens):\n%s\nprompt ids:", n, text);
+    for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", ids[i]);
+    fprintf(stderr, "\n");
+}
+
+/* The prompt as token ids: rendered with the model's chat template unless --raw is given or the model has
+ * none (a template that cannot be rendered was refused when the model was opened). */
 static int prompt_ids(const ck_engine *e, const run_opts *o, int32_t **ids, size_t *n, char *err, size_t errlen) {
-    int chat = ck_engine_chat(e);
-    if (!o->raw && chat == CK_CHAT_UNSUPPORTED)
-        fprintf(stderr, "cake run: this model's chat template is not one cake renders (ChatML/Qwen, Llama 3, "
-                        "Gemma 3); using the raw prompt (--raw silences this)\n");
-    if (o->raw || chat != CK_CHAT_RENDERED) return ck_engine_encode(e, o->prompt, strlen(o->prompt), 1, ids, n, err, errlen);
-    ck_message msgs[2];
-    size_t k = 0;
-    if (o->system && *o->system) msgs[k++] = (ck_message){"system", o->system};
-    msgs[k++] = (ck_message){"user", o->prompt};
-    return ck_engine_chat_ids(e, msgs, k, !o->no_think, ids, n, err, errlen);
+    if (o->raw || ck_engine_chat(e) != CK_CHAT_RENDERED) {
+        if (ck_engine_encode(e, o->prompt, strlen(o->prompt), 1, ids, n, err, errlen) != 0) return -1;
+        if (o->verbose_prompt) print_prompt(o->prompt, *ids, *n);
+        return 0;
+    }
+    char *msgs = messages_json(o), *text = NULL;
+    if (!msgs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = ck_engine_chat_render(e, msgs, NULL, o->no_think ? "{\"enable_thinking\": false}" : NULL, 1, &text, NULL,
+                                   ids, n, err, errlen);
+    if (rc == 0 && o->verbose_prompt) print_prompt(text, *ids, *n);
+    free(text);
+    cJSON_free(msgs);
+    return rc;
 }
 
 typedef struct out_state {
@@ -152,6 +185,7 @@ static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
     } else if (ck_cli_open("run", o->model, 1, &e) != 0) {
         return 1;
     }
+    if (rc == 0) rc = ck_cli_chat_template("run", e, o->chat_template_file, o->raw);
     if (rc == 0) rc = generate(e, cl, o);
     ck_cluster_close(cl);
     ck_engine_close(e);
@@ -178,6 +212,8 @@ int ck_cmd_run(int argc, char **argv) {
         {"ctx", 0, CK_ARG_INT, &o.ctx, "context size in tokens (default: prompt + sample-len, at most the model's)", "N"},
         {"raw", 0, CK_ARG_BOOL, &o.raw, "use the prompt as is, without the chat template", NULL},
         {"no-think", 0, CK_ARG_BOOL, &o.no_think, "render the chat template with enable_thinking=false", NULL},
+        {"chat-template-file", 0, CK_ARG_STR, &o.chat_template_file, "render the prompt with this Jinja chat template instead of the model's", "FILE"},
+        {"verbose-prompt", 0, CK_ARG_BOOL, &o.verbose_prompt, "print the rendered prompt and its token ids to stderr", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},

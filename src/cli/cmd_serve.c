@@ -17,6 +17,7 @@
 
 typedef struct serve_ctx {
     const char *model;
+    const char *chat_template_file; /* --chat-template-file */
     ck_cli_cluster cc;
     int clustered;
     size_t max_ctx;
@@ -35,6 +36,13 @@ static int load(void *user, ck_engine **e, char *err, size_t errlen) {
     const char *delay = getenv("CAKE_SERVE_LOAD_DELAY_MS"); /* tests: a model that takes a while to load */
     if (delay && atol(delay) > 0 && atol(delay) < 60000) usleep((useconds_t)atol(delay) * 1000);
     int rc = c->clustered ? ck_cli_master_open(&c->cc, c->max_ctx, e, &c->cl) : ck_cli_open("serve", c->model, 1, e);
+    if (rc == 0 && c->chat_template_file && ck_cli_chat_template("serve", *e, c->chat_template_file, 1) != 0) {
+        ck_cluster_close(c->cl);
+        c->cl = NULL;
+        ck_engine_close(*e);
+        *e = NULL;
+        rc = 1;
+    }
     if (rc != 0) snprintf(err, errlen, "the model did not load (see above)");
     return rc ? -1 : 0;
 }
@@ -101,6 +109,7 @@ int ck_cmd_serve(int argc, char **argv) {
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &c.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the positional)", "MODEL"},
         {"api", 0, CK_ARG_STR, &o.api, "listen address (default 0.0.0.0:8080)", "ADDR"},
+        {"chat-template-file", 0, CK_ARG_STR, &c.chat_template_file, "render chats with this Jinja template instead of the model's", "FILE"},
         {"parallel", 0, CK_ARG_INT, &parallel, "sequences decoded together at most; the rest queue (default 4)", "N"},
         {"ctx", 0, CK_ARG_INT, &ctx, "context size per sequence in tokens (default 4096, at most the model's)", "N"},
         {"api-key", 0, CK_ARG_STR, &o.api_key, "require Authorization: Bearer KEY on the API", "KEY"},

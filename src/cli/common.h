@@ -8,6 +8,14 @@
 /* Resolves `model` (NULL = the default model) and opens it; need_tok: fail without a tokenizer. Returns 0, or 1 after printing why. */
 int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e);
 
+/* ck_cli_open with engine options (NULL: the whole model). */
+int ck_cli_open_opts(const char *cmd, const char *model, int need_tok, const ck_engine_opts *opts, ck_engine **e);
+
+/* The chat template of a command that renders chats: replaces it with the Jinja file `file` when given
+ * (--chat-template-file), then, unless raw (the command will not render: --raw), refuses a template
+ * that cannot be rendered. Returns 0, or 1 after printing why. For run, chat and serve alike. */
+int ck_cli_chat_template(const char *cmd, ck_engine *e, const char *file, int raw);
+
 /* The bundled model used when no MODEL is given. */
 const char *ck_cli_default_model(void);
 

@@ -7,6 +7,9 @@
 #include "base/file.h"
 #include "base/grow.h"
 #include "format/gguf_model.h"
+#include "jinja/jinja.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdio.h>
 #include <stddef.h>
@@ -46,6 +49,11 @@ static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errle
 }
 
 static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, char *err, size_t errlen) {
+    if (o && o->tokenizer_only) {
+        if (ck_tok_load(dir, &e->tok, err, errlen) != 0) return -1;
+        snprintf(e->model.cfg.arch, sizeof e->model.cfg.arch, "%s", "tokenizer");
+        return 0;
+    }
     ck_range r = {0, INT64_MAX, 1, 1};
     if (o && o->partial) r = (ck_range){o->first_layer, o->last_layer, o->embed != 0, o->head != 0};
     if (ck_backend_create(o && o->backend ? o->backend : "cpu", o ? o->device : 0, &e->be, err, errlen) != 0)
@@ -93,7 +101,7 @@ size_t ck_engine_vocab(const ck_engine *e) { return (size_t)e->model.cfg.vocab_s
 size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_layers; }
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
-const char *ck_engine_backend(const ck_engine *e) { return e->be->name; }
+const char *ck_engine_backend(const ck_engine *e) { return e->be ? e->be->name : "none"; }
 
 const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix; }
 
@@ -140,12 +148,31 @@ int ck_engine_chat(const ck_engine *e) {
     return ck_tok_chat_unsupported(e->tok) ? CK_CHAT_UNSUPPORTED : CK_CHAT_NONE;
 }
 
+const char *ck_engine_chat_error(const ck_engine *e) { return e->tok ? ck_tok_chat_error(e->tok) : ""; }
+
+int ck_engine_set_chat_template(ck_engine *e, const char *text, size_t len, char *err, size_t errlen) {
+    if (need_tok(e, err, errlen) != 0) return -1;
+    return ck_tok_chat_set_template(e->tok, text, len, err, errlen);
+}
+
+#define CHAT_TEMPLATE_FILE_MAX_BYTES ((size_t)4 << 20)
+
+int ck_engine_set_chat_template_file(ck_engine *e, const char *path, char *err, size_t errlen) {
+    char *text;
+    size_t len;
+    if (need_tok(e, err, errlen) != 0) return -1;
+    if (ck_file_read_max(path, CHAT_TEMPLATE_FILE_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
+    int rc = ck_tok_chat_set_template(e->tok, text, len, err, errlen);
+    free(text);
+    return rc;
+}
+
 int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int enable_thinking,
                        int32_t **ids, size_t *n, char *err, size_t errlen) {
     *ids = NULL;
     *n = 0;
     if (need_tok(e, err, errlen) != 0) return -1;
-    if (ck_engine_chat(e) != CK_CHAT_RENDERED) return ck_err(err, errlen, "the model has no chat template cake renders");
+    if (n_msgs && !msgs) return ck_err(err, errlen, "chat: NULL messages");
     ck_chat_msg *m = malloc((n_msgs ? n_msgs : 1) * sizeof *m);
     if (!m) return ck_err(err, errlen, "out of memory");
     for (size_t i = 0; i < n_msgs; i++) m[i] = (ck_chat_msg){msgs[i].role, msgs[i].content};
@@ -158,10 +185,85 @@ int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs
     return rc;
 }
 
+/* Parses an optional JSON argument; *out NULL when json is NULL. */
+static int parse_json_arg(const char *json, const char *what, cJSON **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (!json) return 0;
+    *out = cJSON_Parse(json);
+    if (!*out) return ck_err(err, errlen, "chat: %s is not valid JSON", what);
+    ck_jinja_json_mark_floats(*out, json, strlen(json)); /* 1.0 stays a float, as in Python */
+    return 0;
+}
+
+/* The three JSON arguments of a render, parsed; 0, or -1 with err (and nothing left to free). */
+typedef struct chat_json {
+    cJSON *msgs, *tools, *kwargs;
+} chat_json;
+
+static void chat_json_free(chat_json *j) {
+    cJSON_Delete(j->msgs);
+    cJSON_Delete(j->tools);
+    cJSON_Delete(j->kwargs);
+}
+
+static int chat_json_parse(chat_json *j, const char *messages_json, const char *tools_json, const char *kwargs_json,
+                           char *err, size_t errlen) {
+    *j = (chat_json){0};
+    if (!messages_json) return ck_err(err, errlen, "chat: no messages");
+    if (parse_json_arg(messages_json, "messages", &j->msgs, err, errlen) == 0 &&
+        parse_json_arg(tools_json, "tools", &j->tools, err, errlen) == 0 &&
+        parse_json_arg(kwargs_json, "the template arguments", &j->kwargs, err, errlen) == 0)
+        return 0;
+    chat_json_free(j);
+    return -1;
+}
+
+int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const char *tools_json,
+                          const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                          int32_t **ids, size_t *n_ids, char *err, size_t errlen) {
+    if (text) *text = NULL;
+    if (ids) *ids = NULL;
+    if (n_ids) *n_ids = 0;
+    if (need_tok(e, err, errlen) != 0) return -1;
+    chat_json j;
+    if (chat_json_parse(&j, messages_json, tools_json, kwargs_json, err, errlen) != 0) return -1;
+    char *out = NULL;
+    size_t len = 0;
+    int rc = ck_tok_chat_render_json(e->tok, j.msgs, j.tools, j.kwargs, add_generation_prompt, &out, &len, err, errlen);
+    chat_json_free(&j);
+    if (rc == 0 && ids) rc = ck_tok_encode(e->tok, out, len, 0, ids, n_ids, err, errlen);
+    if (rc == 0 && text) {
+        *text = out;
+        if (text_len) *text_len = len;
+        out = NULL;
+    }
+    free(out);
+    return rc;
+}
+
+int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messages_json, const char *tools_json,
+                            const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
+                            char *err, size_t errlen) {
+    *text = NULL;
+    ck_jinja *t;
+    chat_json j;
+    if (ck_jinja_parse(tmpl, tmpl_len, &t, err, errlen) != 0) return -1;
+    if (chat_json_parse(&j, messages_json, tools_json, kwargs_json, err, errlen) != 0) {
+        ck_jinja_free(t);
+        return -1;
+    }
+    int rc = ck_chat_render_jinja(t, NULL, j.msgs, j.tools, j.kwargs, add_generation_prompt, text, text_len, err,
+                                  errlen);
+    chat_json_free(&j);
+    ck_jinja_free(t);
+    return rc;
+}
+
 /* ---- sessions ---- */
 
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen) {
     *out = NULL;
+    if (!e->be) return ck_err(err, errlen, "the engine was opened for its tokenizer only");
     size_t model_max = ck_engine_max_ctx(e);
     if (max_ctx == 0) max_ctx = model_max;
     if (max_ctx > model_max)

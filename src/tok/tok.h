@@ -77,15 +77,36 @@ typedef struct ck_chat_msg {
     const char *content;
 } ck_chat_msg;
 
-/* 1 when tokenizer_config.json carries a chat template this renderer supports. */
+/* 1 when the tokenizer has a chat template (tokenizer_config.json or chat_template.jinja, or one set by
+ * the caller) and it parses. */
 int ck_tok_has_chat(const ck_tok *t);
-/* 1 when tokenizer_config.json (or chat_template.jinja) has a template that no renderer recognises. */
+/* 1 when there is a chat template but it does not parse; ck_tok_chat_error() says why. */
 int ck_tok_chat_unsupported(const ck_tok *t);
+const char *ck_tok_chat_error(const ck_tok *t);
+
+/* (Re)places the chat template with Jinja text src[0..len) and parses it. A template that does not parse
+ * is kept (ck_tok_chat_unsupported) and its error returned. Only before the tokenizer is shared. */
+int ck_tok_chat_set_template(ck_tok *t, const char *src, size_t len, char *err, size_t errlen);
 
 /* Renders messages exactly as HF apply_chat_template(messages, tokenize=False,
- * add_generation_prompt=..., enable_thinking=...) does for the checkpoint's template. enable_thinking is
- * 1 by default (HF's default when the kwarg is absent). *out is malloc'd, NUL-terminated. */
+ * add_generation_prompt=...) does for the checkpoint's template; enable_thinking=0 passes
+ * enable_thinking=False, 1 leaves the argument out (HF's default). *out is malloc'd, NUL-terminated. */
 int ck_tok_chat_render(const ck_tok *t, const ck_chat_msg *msgs, size_t n_msgs, int add_generation_prompt,
                        int enable_thinking, char **out, char *err, size_t errlen);
+
+/* The general form: messages a cJSON array of message objects (every field reaches the template:
+ * reasoning_content, tool_calls, ...), tools NULL (None) or a cJSON array, kwargs NULL or a cJSON object
+ * of extra template variables (they override the defaults). The arguments are const cJSON *, passed as
+ * void * to keep cJSON out of this header. *len (may be NULL) gets the length. A template that raises
+ * fails with its own message in err. */
+int ck_tok_chat_render_json(const ck_tok *t, const void *messages, const void *tools, const void *kwargs,
+                            int add_generation_prompt, char **out, size_t *len, char *err, size_t errlen);
+
+/* The render itself, for any parsed template (jinja.h) and special-token object (NULL: none): what
+ * ck_tok_chat_render_json does with the tokenizer's. */
+struct ck_jinja;
+int ck_chat_render_jinja(const struct ck_jinja *tmpl, const void *specials, const void *messages,
+                         const void *tools, const void *kwargs, int add_generation_prompt, char **out, size_t *len,
+                         char *err, size_t errlen);
 
 #endif

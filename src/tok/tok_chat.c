@@ -1,249 +1,117 @@
-/* tok_chat.c — chat prompts rendered as HF apply_chat_template would for the checkpoint's template.
- *
- * Approach: per-family renderers, chosen by recognising the template text, rather than a Jinja
- * interpreter. Why: the three templates we must reproduce byte for byte use a wide slice of Jinja
- * (namespaces, reversed slices, loop.* variables, string methods split/strip/startswith, filters trim and
- * tojson, raise_exception); a faithful interpreter is several thousand lines and would still need
- * per-template testing, while each renderer below is a few dozen lines that transcribe the template's
- * logic for the inputs our API can express (role + string content, no tools, no reasoning_content field).
- * A template we do not recognise is reported as unsupported (ck_tok_has_chat() == 0) — never guessed.
- *
- * Families:
- *  - QWEN3: ChatML with Qwen3's <think> handling (template mentions <|im_start|>, reasoning_content and
- *    enable_thinking).
- *  - LLAMA3: Llama 3 headers, the short template without the "Cutting Knowledge Date" system block
- *    (the 3.1/3.2 instruct templates with that block are not recognised).
- *  - GEMMA3: <start_of_turn>/<end_of_turn>, system prompt merged into the first user turn.
- * Invariants: output is exactly the concatenation the template would emit; Python's str.strip()/trim
- * whitespace rules are used where the template trims. */
+/* tok_chat.c — chat prompts rendered as HF apply_chat_template(..., tokenize=False) does: the
+ * checkpoint's own Jinja template (tokenizer_config.json `chat_template`, its `default` entry in the
+ * named-list form, or chat_template.jinja; or a replacement given by the caller) run by the Jinja
+ * interpreter of src/jinja with the variables HF passes: messages, tools (None unless given),
+ * documents (None), add_generation_prompt, the tokenizer's special tokens (bos_token, eos_token,
+ * unk_token, pad_token, ... as strings, additional_special_tokens as a list) and extra keyword arguments
+ * (enable_thinking, ...), which may override any of them.
+ * Invariants: a template that does not parse is kept as text and reported (ck_tok_chat_unsupported) with
+ * its parse error, never rendered; a render error carries the template's own message. */
 #include "base/err.h"
+#include "jinja/jinja.h"
 #include "tok/tok_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int ck_tok_chat_detect(const char *tmpl) {
-    if (strstr(tmpl, "<|im_start|>") && strstr(tmpl, "reasoning_content") && strstr(tmpl, "enable_thinking") &&
-        strstr(tmpl, "last_query_index"))
-        return CK_CHAT_QWEN3;
-    if (strstr(tmpl, "<|start_header_id|>") && strstr(tmpl, "<|eot_id|>") && !strstr(tmpl, "Cutting Knowledge") &&
-        !strstr(tmpl, "tools") && strstr(tmpl, "bos_token"))
-        return CK_CHAT_LLAMA3;
-    if (strstr(tmpl, "<start_of_turn>") && strstr(tmpl, "first_user_prefix") && strstr(tmpl, "<end_of_turn>"))
-        return CK_CHAT_GEMMA3;
-    return CK_CHAT_NONE;
-}
+int ck_tok_has_chat(const ck_tok *t) { return t->chat != NULL; }
+int ck_tok_chat_unsupported(const ck_tok *t) { return t->chat == NULL && t->chat_src != NULL; }
+const char *ck_tok_chat_error(const ck_tok *t) { return t->chat_err ? t->chat_err : ""; }
 
-int ck_tok_has_chat(const ck_tok *t) { return t->chat_kind != CK_CHAT_NONE; }
-int ck_tok_chat_unsupported(const ck_tok *t) { return t->chat_unsupported; }
-
-/* ---- Python string helpers on (pointer, length) views ---- */
-
-typedef struct sv {
-    const char *p;
-    size_t n;
-} sv;
-
-static sv sv_of(const char *s) { return (sv){s ? s : "", s ? strlen(s) : 0}; }
-
-/* str.strip() with Python's whitespace (content is valid UTF-8 or treated byte-wise where not). */
-static sv py_strip(sv s) {
-    const uint8_t *p = (const uint8_t *)s.p;
-    size_t a = 0, z = s.n;
-    while (a < z) {
-        int k = ck_tok_utf8_next(p + a, z - a);
-        if (k <= 0 || !ck_tok_is_pyspace(ck_tok_utf8_cp(p + a, k))) break;
-        a += (size_t)k;
+int ck_tok_chat_set_template(ck_tok *t, const char *src, size_t len, char *err, size_t errlen) {
+    char *copy = malloc(len + 1);
+    if (!copy) return ck_err(err, errlen, "out of memory");
+    memcpy(copy, src, len);
+    copy[len] = 0;
+    ck_jinja_free(t->chat);
+    free(t->chat_src);
+    free(t->chat_err);
+    t->chat = NULL;
+    t->chat_err = NULL;
+    t->chat_src = copy;
+    char perr[256];
+    if (ck_jinja_parse(src, len, &t->chat, perr, sizeof perr) != 0) {
+        t->chat_err = strdup(perr);
+        return ck_err(err, errlen, "chat template: %s", perr);
     }
-    while (z > a) {
-        size_t i = z - 1;
-        while (i > a && (p[i] & 0xC0) == 0x80) i--;
-        int k = ck_tok_utf8_next(p + i, z - i);
-        if (k <= 0 || (size_t)k != z - i || !ck_tok_is_pyspace(ck_tok_utf8_cp(p + i, k))) break;
-        z = i;
+    return 0;
+}
+
+/* The variables of one render; NULL when out of memory. Members of kwargs replace defaults. */
+static cJSON *render_vars(const cJSON *specials, const cJSON *messages, const cJSON *tools, const cJSON *kwargs,
+                          int add_generation_prompt) {
+    cJSON *v = specials ? cJSON_Duplicate(specials, 1) : cJSON_CreateObject();
+    if (!v) return NULL;
+    cJSON *m = messages ? cJSON_Duplicate(messages, 1) : cJSON_CreateArray();
+    cJSON *tl = tools ? cJSON_Duplicate(tools, 1) : cJSON_CreateNull();
+    int ok = m && tl && cJSON_AddItemToObject(v, "messages", m) && cJSON_AddItemToObject(v, "tools", tl) &&
+             cJSON_AddNullToObject(v, "documents") && cJSON_AddBoolToObject(v, "add_generation_prompt", add_generation_prompt);
+    if (!ok) {
+        cJSON_Delete(v);
+        return NULL;
     }
-    return (sv){s.p + a, z - a};
-}
-
-static sv lstrip_nl(sv s) {
-    while (s.n && s.p[0] == '\n') s.p++, s.n--;
-    return s;
-}
-
-static sv rstrip_nl(sv s) {
-    while (s.n && s.p[s.n - 1] == '\n') s.n--;
-    return s;
-}
-
-/* Position of the first / last occurrence of needle in s, or -1. */
-static long find_first(sv s, const char *needle) {
-    size_t nl = strlen(needle);
-    const char *h = nl <= s.n ? memmem(s.p, s.n, needle, nl) : NULL;
-    return h ? (long)(h - s.p) : -1;
-}
-
-static long find_last(sv s, const char *needle) {
-    size_t nl = strlen(needle);
-    long last = -1;
-    for (size_t i = 0; nl <= s.n && i + nl <= s.n;) {
-        const char *h = memmem(s.p + i, s.n - i, needle, nl);
-        if (!h) break;
-        last = (long)(h - s.p);
-        i = (size_t)last + 1;
-    }
-    return last;
-}
-
-static int starts_with(sv s, const char *p) { size_t n = strlen(p); return s.n >= n && !memcmp(s.p, p, n); }
-static int ends_with(sv s, const char *p) { size_t n = strlen(p); return s.n >= n && !memcmp(s.p + s.n - n, p, n); }
-
-static int put(ck_tok_buf *b, sv s) { return ck_tok_buf_put(b, s.p, s.n); }
-
-static int is_role(const ck_chat_msg *m, const char *role) { return m->role && !strcmp(m->role, role); }
-
-/* ---- Qwen3 ---- */
-
-static int render_qwen3(const ck_chat_msg *m, size_t n, int gen, int think, ck_tok_buf *b) {
-    int rc = 0;
-    if (n && is_role(&m[0], "system")) {
-        rc |= ck_tok_buf_puts(b, "<|im_start|>system\n");
-        rc |= put(b, sv_of(m[0].content));
-        rc |= ck_tok_buf_puts(b, "<|im_end|>\n");
-    }
-    /* last_query_index: the last user turn that is not a wrapped tool response */
-    long last_query = (long)n - 1;
-    for (size_t k = n; k-- > 0;) {
-        sv c = sv_of(m[k].content);
-        if (is_role(&m[k], "user") && !(starts_with(c, "<tool_response>") && ends_with(c, "</tool_response>"))) {
-            last_query = (long)k;
-            break;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, kwargs) {
+        cJSON *dup = cJSON_Duplicate(it, 1);
+        if (!dup || !it->string) {
+            cJSON_Delete(dup);
+            cJSON_Delete(v);
+            return NULL;
         }
+        cJSON_DeleteItemFromObjectCaseSensitive(v, it->string);
+        cJSON_AddItemToObject(v, it->string, dup);
     }
-    for (size_t i = 0; i < n; i++) {
-        sv c = sv_of(m[i].content);
-        if (is_role(&m[i], "user") || (is_role(&m[i], "system") && i > 0)) {
-            rc |= ck_tok_buf_puts(b, "<|im_start|>");
-            rc |= ck_tok_buf_puts(b, m[i].role);
-            rc |= ck_tok_buf_putc(b, '\n');
-            rc |= put(b, c);
-            rc |= ck_tok_buf_puts(b, "<|im_end|>\n");
-        } else if (is_role(&m[i], "assistant")) {
-            sv content = c, reasoning = {"", 0};
-            if (find_first(c, "</think>") >= 0) {
-                long last = find_last(c, "</think>");
-                content = lstrip_nl((sv){c.p + last + 8, c.n - (size_t)last - 8});
-                sv before = rstrip_nl((sv){c.p, (size_t)find_first(c, "</think>")});
-                long th = find_last(before, "<think>");
-                if (th >= 0) before = (sv){before.p + th + 7, before.n - (size_t)th - 7};
-                reasoning = lstrip_nl(before);
-            }
-            rc |= ck_tok_buf_puts(b, "<|im_start|>assistant\n");
-            if ((long)i > last_query && (i == n - 1 || reasoning.n)) {
-                rc |= ck_tok_buf_puts(b, "<think>\n");
-                rc |= put(b, rstrip_nl(lstrip_nl(reasoning)));
-                rc |= ck_tok_buf_puts(b, "\n</think>\n\n");
-                rc |= put(b, lstrip_nl(content));
-            } else {
-                rc |= put(b, content);
-            }
-            rc |= ck_tok_buf_puts(b, "<|im_end|>\n");
-        } else if (is_role(&m[i], "tool")) {
-            if (i == 0 || !is_role(&m[i - 1], "tool")) rc |= ck_tok_buf_puts(b, "<|im_start|>user");
-            rc |= ck_tok_buf_puts(b, "\n<tool_response>\n");
-            rc |= put(b, c);
-            rc |= ck_tok_buf_puts(b, "\n</tool_response>");
-            if (i == n - 1 || !is_role(&m[i + 1], "tool")) rc |= ck_tok_buf_puts(b, "<|im_end|>\n");
-        }
-    }
-    if (gen) {
-        rc |= ck_tok_buf_puts(b, "<|im_start|>assistant\n");
-        if (!think) rc |= ck_tok_buf_puts(b, "<think>\n\n</think>\n\n");
-    }
-    return rc ? -1 : 0;
+    return v;
 }
 
-/* ---- Llama 3 ---- */
-
-static int render_llama3(const char *bos, const ck_chat_msg *m, size_t n, int gen, ck_tok_buf *b) {
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0) rc |= ck_tok_buf_puts(b, bos);
-        rc |= ck_tok_buf_puts(b, "<|start_header_id|>");
-        rc |= ck_tok_buf_puts(b, m[i].role);
-        rc |= ck_tok_buf_puts(b, "<|end_header_id|>\n\n");
-        rc |= put(b, py_strip(sv_of(m[i].content)));
-        rc |= ck_tok_buf_puts(b, "<|eot_id|>");
-    }
-    if (gen) rc |= ck_tok_buf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
-    return rc ? -1 : 0;
+int ck_chat_render_jinja(const struct ck_jinja *tmpl, const void *specials, const void *messages_,
+                         const void *tools_, const void *kwargs_, int add_generation_prompt, char **out, size_t *len,
+                         char *err, size_t errlen) {
+    const cJSON *messages = messages_, *tools = tools_, *kwargs = kwargs_;
+    *out = NULL;
+    if (messages && !cJSON_IsArray(messages)) return ck_err(err, errlen, "chat: messages must be a JSON array");
+    if (tools && !cJSON_IsArray(tools) && !cJSON_IsNull(tools)) return ck_err(err, errlen, "chat: tools must be a JSON array");
+    if (kwargs && !cJSON_IsObject(kwargs)) return ck_err(err, errlen, "chat: template arguments must be a JSON object");
+    cJSON *vars = render_vars(specials, messages, tools, kwargs, add_generation_prompt);
+    if (!vars) return ck_err(err, errlen, "chat: out of memory");
+    int rc = ck_jinja_render(tmpl, vars, NULL, out, len, err, errlen);
+    cJSON_Delete(vars);
+    return rc;
 }
 
-/* ---- Gemma 3 ---- */
-
-static int render_gemma3(const char *bos, const ck_chat_msg *m, size_t n, int gen, ck_tok_buf *b, char *err,
-                         size_t errlen) {
-    int rc = 0;
-    sv prefix = {"", 0};
-    size_t first = 0;
-    rc |= ck_tok_buf_puts(b, bos);
-    if (n && is_role(&m[0], "system")) {
-        prefix = sv_of(m[0].content);
-        first = 1;
+int ck_tok_chat_render_json(const ck_tok *t, const void *messages, const void *tools, const void *kwargs,
+                            int add_generation_prompt, char **out, size_t *len, char *err, size_t errlen) {
+    *out = NULL;
+    if (!t->chat) {
+        if (t->chat_src) return ck_err(err, errlen, "the chat template cannot be used: %s", ck_tok_chat_error(t));
+        return ck_err(err, errlen, "the model has no chat template");
     }
-    for (size_t i = first; i < n; i++) {
-        size_t k = i - first;
-        if (is_role(&m[i], "user") != (k % 2 == 0))
-            return ck_err(err, errlen, "chat: Conversation roles must alternate user/assistant/user/assistant/...");
-        rc |= ck_tok_buf_puts(b, "<start_of_turn>");
-        rc |= ck_tok_buf_puts(b, is_role(&m[i], "assistant") ? "model" : m[i].role);
-        rc |= ck_tok_buf_putc(b, '\n');
-        if (k == 0 && first) {
-            rc |= put(b, prefix);
-            rc |= ck_tok_buf_puts(b, "\n\n");
-        }
-        rc |= put(b, py_strip(sv_of(m[i].content)));
-        rc |= ck_tok_buf_puts(b, "<end_of_turn>\n");
-    }
-    if (gen) rc |= ck_tok_buf_puts(b, "<start_of_turn>model\n");
-    return rc ? ck_err(err, errlen, "chat: out of memory") : 0;
+    return ck_chat_render_jinja(t->chat, t->chat_specials, messages, tools, kwargs, add_generation_prompt, out, len,
+                                err, errlen);
 }
 
 int ck_tok_chat_render(const ck_tok *t, const ck_chat_msg *msgs, size_t n_msgs, int add_generation_prompt,
                        int enable_thinking, char **out, char *err, size_t errlen) {
-    return ck_tok_chat_render_kind(t->chat_kind, t->bos_str, msgs, n_msgs, add_generation_prompt, enable_thinking, out,
-                                   err, errlen);
-}
-
-int ck_tok_chat_render_kind(int kind, const char *bos, const ck_chat_msg *msgs, size_t n_msgs,
-                            int add_generation_prompt, int enable_thinking, char **out, char *err, size_t errlen) {
     *out = NULL;
-    if (!bos) bos = "";
     if (n_msgs && !msgs) return ck_err(err, errlen, "chat: NULL messages");
-    for (size_t i = 0; i < n_msgs; i++)
-        if (!msgs[i].role || !msgs[i].content)
+    cJSON *arr = cJSON_CreateArray(), *kw = cJSON_CreateObject();
+    int ok = arr && kw;
+    for (size_t i = 0; ok && i < n_msgs; i++) {
+        if (!msgs[i].role || !msgs[i].content) {
+            cJSON_Delete(arr);
+            cJSON_Delete(kw);
             return ck_err(err, errlen, "chat: message %zu has no role or content", i);
-    ck_tok_buf b = {0};
-    int rc;
-    switch (kind) {
-    case CK_CHAT_QWEN3:
-        rc = render_qwen3(msgs, n_msgs, add_generation_prompt, enable_thinking, &b);
-        if (rc) ck_err(err, errlen, "chat: out of memory");
-        break;
-    case CK_CHAT_LLAMA3:
-        rc = render_llama3(bos, msgs, n_msgs, add_generation_prompt, &b);
-        if (rc) ck_err(err, errlen, "chat: out of memory");
-        break;
-    case CK_CHAT_GEMMA3:
-        rc = render_gemma3(bos, msgs, n_msgs, add_generation_prompt, &b, err, errlen);
-        break;
-    default:
-        return ck_err(err, errlen, "chat: no supported chat template in tokenizer_config.json");
+        }
+        cJSON *m = cJSON_CreateObject();
+        ok = m && cJSON_AddStringToObject(m, "role", msgs[i].role) &&
+             cJSON_AddStringToObject(m, "content", msgs[i].content) && cJSON_AddItemToArray(arr, m);
+        if (!ok) cJSON_Delete(m);
     }
-    if (rc == 0 && ck_tok_buf_put(&b, "", 0) != 0) rc = ck_err(err, errlen, "chat: out of memory");
-    if (rc != 0) {
-        free(b.p);
-        return -1;
-    }
-    *out = b.p;
-    return 0;
+    /* enable_thinking=1 is HF's default: the kwarg is left out, as a caller of HF would */
+    if (ok && !enable_thinking) ok = cJSON_AddFalseToObject(kw, "enable_thinking") != NULL;
+    int rc = ok ? ck_tok_chat_render_json(t, arr, NULL, kw, add_generation_prompt, out, NULL, err, errlen)
+                : ck_err(err, errlen, "chat: out of memory");
+    cJSON_Delete(arr);
+    cJSON_Delete(kw);
+    return rc;
 }

@@ -18,6 +18,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <cjson/cJSON.h>
 
 #define CK_TOK_NO_ID UINT32_MAX
 
@@ -147,8 +148,6 @@ typedef struct ck_tok_trie {
 
 #define CK_TOK_MAX_STEPS 8
 
-enum { CK_CHAT_NONE, CK_CHAT_QWEN3, CK_CHAT_LLAMA3, CK_CHAT_GEMMA3 };
-
 enum { CK_TOKF_ADDED = 1, CK_TOKF_SPECIAL = 2 };
 
 struct ck_tok {
@@ -193,8 +192,10 @@ struct ck_tok {
     /* tokenizer_config.json */
     int32_t bos_id, eos_id;
     char *bos_str, *eos_str; /* malloc'd, or NULL */
-    int chat_kind;
-    int chat_unsupported;    /* a template is present but no renderer recognises it */
+    struct ck_jinja *chat;   /* the parsed chat template, or NULL */
+    char *chat_src;          /* its text (also kept when it does not parse), or NULL */
+    char *chat_err;          /* why it did not parse, or NULL */
+    cJSON *chat_specials;    /* {bos_token: "...", ...}: the special tokens HF passes to templates */
 };
 
 /* Appends s[0..n) to the arena; *off gets its offset. */
@@ -222,12 +223,5 @@ typedef struct ck_tok_bpe_scratch {
 
 int ck_tok_bpe(const ck_tok *t, const uint8_t *s, size_t n, ck_tok_bpe_scratch *sc, ck_tok_ids *out);
 void ck_tok_bpe_scratch_free(ck_tok_bpe_scratch *sc);
-
-/* Chat (tok_chat.c): family of a template text, CK_CHAT_*. */
-int ck_tok_chat_detect(const char *tmpl);
-/* ck_tok_chat_render() for the template family kind (CK_CHAT_*) with BOS text bos (NULL: none); touches
- * no tokenizer, so it can be fuzzed. */
-int ck_tok_chat_render_kind(int kind, const char *bos, const ck_chat_msg *msgs, size_t n_msgs,
-                            int add_generation_prompt, int enable_thinking, char **out, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
  * containing U+0000 is truncated at it (no supported tokenizer has one). */
 #include "base/err.h"
 #include "base/file.h"
+#include "jinja/jinja.h"
 #include "tok/tok_internal.h"
 
 #include <cjson/cJSON.h>
@@ -446,32 +447,73 @@ static char *special_str(const cJSON *v) {
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
-/* bos/eos strings and the chat template from a parsed tokenizer_config.json (cfg may be NULL) and/or a
- * separate template text (tmpl, used when cfg has none). */
-static int apply_config(ck_tok *t, const cJSON *cfg, const char *tmpl_in, char *err, size_t errlen) {
+/* The special tokens HF's special_tokens_map passes to chat templates, as strings (an AddedToken dict
+ * gives its content), additional_special_tokens as a list of strings. */
+static int load_specials(ck_tok *t, const cJSON *cfg) {
+    static const char *const names[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
+                                        "cls_token", "mask_token", NULL};
+    t->chat_specials = cJSON_CreateObject();
+    if (!t->chat_specials) return -1;
+    for (int i = 0; names[i]; i++) {
+        char *s = special_str(cJSON_GetObjectItemCaseSensitive(cfg, names[i]));
+        int ok = !s || cJSON_AddStringToObject(t->chat_specials, names[i], s);
+        free(s);
+        if (!ok) return -1;
+    }
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(cfg, "additional_special_tokens"), *it;
+    if (cJSON_IsArray(extra)) {
+        cJSON *arr = cJSON_AddArrayToObject(t->chat_specials, "additional_special_tokens");
+        if (!arr) return -1;
+        cJSON_ArrayForEach(it, extra) {
+            char *s = special_str(it);
+            cJSON *str = s ? cJSON_CreateString(s) : NULL;
+            free(s);
+            if (str && !cJSON_AddItemToArray(arr, str)) { cJSON_Delete(str); return -1; }
+        }
+    }
+    return 0;
+}
+
+/* The chat template of a parsed tokenizer_config.json (a string, or the "default" of a list), or NULL. */
+static char *config_template(const cJSON *cfg) {
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template"), *it;
+    char *tmpl = NULL;
+    if (cJSON_IsString(ct)) return strdup(ct->valuestring);
+    const cJSON *list = cJSON_IsArray(ct) ? ct : NULL; /* [{name, template}], "default" is the one HF uses */
+    cJSON_ArrayForEach(it, list) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
+        if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "default") && cJSON_IsString(tp)) {
+            free(tmpl);
+            tmpl = strdup(tp->valuestring);
+        }
+    }
+    return tmpl;
+}
+
+/* bos/eos strings, the special tokens and the chat template from a parsed tokenizer_config.json (cfg may
+ * be NULL); a separate template text (tmpl_file: chat_template.jinja) wins over the config's, as in HF
+ * transformers. */
+static int apply_config(ck_tok *t, const cJSON *cfg, const char *tmpl_file, char *err, size_t errlen) {
     char *tmpl = NULL;
     if (cfg) {
         t->bos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"));
         t->eos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "eos_token"));
-        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-        if (cJSON_IsString(ct)) {
-            tmpl = strdup(ct->valuestring);
-        } else if (cJSON_IsArray(ct)) { /* [{name, template}], "default" is the one HF uses */
-            const cJSON *it;
-            cJSON_ArrayForEach(it, ct) {
-                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
-                const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
-                if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "default") && cJSON_IsString(tp))
-                    tmpl = strdup(tp->valuestring);
-            }
-        }
+        if (load_specials(t, cfg) != 0) return ck_err(err, errlen, "tokenizer: out of memory");
+        tmpl = config_template(cfg);
     }
-    if (!tmpl && tmpl_in && !(tmpl = strdup(tmpl_in))) return ck_err(err, errlen, "tokenizer: out of memory");
+    if (tmpl_file) {
+        free(tmpl);
+        if (!(tmpl = strdup(tmpl_file))) return ck_err(err, errlen, "tokenizer: out of memory");
+    }
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
-    t->chat_kind = tmpl ? ck_tok_chat_detect(tmpl) : CK_CHAT_NONE;
-    t->chat_unsupported = tmpl && t->chat_kind == CK_CHAT_NONE;
-    free(tmpl);
+    if (tmpl) { /* a template that does not parse is kept and reported, not a load failure */
+        char cerr[256];
+        int rc = ck_tok_chat_set_template(t, tmpl, strlen(tmpl), cerr, sizeof cerr);
+        free(tmpl);
+        if (rc != 0 && !t->chat_src) return ck_err(err, errlen, "tokenizer: out of memory");
+    }
     return 0;
 }
 
@@ -487,7 +529,6 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
         free(buf);
         if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
     }
-    /* chat_template.jinja counts when tokenizer_config.json has no usable template */
     if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0 ||
         (ck_path_exists_any(path) && ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)) {
         cJSON_Delete(cfg);
@@ -587,6 +628,10 @@ void ck_tok_free(ck_tok *t) {
     for (size_t i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
     free(t->bos_str);
     free(t->eos_str);
+    ck_jinja_free(t->chat);
+    free(t->chat_src);
+    free(t->chat_err);
+    cJSON_Delete(t->chat_specials);
     free(t);
 }
 
