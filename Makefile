@@ -6,7 +6,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PKGS   := build-essential cmake pkg-config python3 \
               libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev \
-              libsodium-dev libyaml-dev libzstd-dev libmicrohttpd-dev iproute2 curl nodejs
+              libsodium-dev libyaml-dev libzstd-dev libmicrohttpd-dev iproute2 curl nodejs \
+              libncurses-dev tmux chromium
 
 .PHONY: all deps build run test asan fuzz clean
 
@@ -47,7 +48,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors gguf config tok tok_load jinja st_index hub_json topology wire discovery openai; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors gguf config tok tok_load jinja st_index hub_json topology wire discovery openai sse; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	python3 -c "import json,sys; d=json.load(open('tests/data/chat_templates/cases.json')); [open('build-fuzz/corpus/jinja/%s.jinja' % k, 'w').write(v['template']) for k, v in d['templates'].items()]"
 	python3 -c "import json,sys; d=json.load(open('tests/data/jinja/cases.json')); [open('build-fuzz/corpus/jinja/lang%03d.jinja' % i, 'w').write(c['template']) for i, c in enumerate(d['cases'])]"
@@ -74,6 +75,8 @@ fuzz: deps
 	printf '{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"stop":["a","b"],"stream":true,"max_tokens":3,"prompt":"p"}' > build-fuzz/corpus/openai/chat
 	./build-fuzz/fuzz_openai -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/openai
 	./build-fuzz/fuzz_discovery -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=256 build-fuzz/corpus/discovery
+	printf '\003data: {"choices":[{"delta":{"content":"<think>hm</think>\\n\\nok"}}]}\r\n\r\n: c\ndata: {"usage":{"completion_tokens":2}}\n\ndata: [DONE]\n\n' > build-fuzz/corpus/sse/stream
+	./build-fuzz/fuzz_sse -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/sse
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
         size_t rb;
         ck_dtype_row_bytes(types[k], n_in, &rb);
         for (size_t o = 0; o < n_out; o++) tr->from_f32(w + o * rb, wf + o * n_in, n_in);
-        ck_tensor W = {types[k], 2, {n_out, n_in}, w};
+        ck_tensor W = {.dtype = types[k], .ndim = 2, .shape = {n_out, n_in}, .data = w};
         double bytes = (double)rb * (double)n_out;
         if (!tr->act) {
             double t1 = TIME(be->matmul(be, y, x, &W, NULL, 1)), t64 = TIME(be->matmul(be, y, x, &W, NULL, T));

@@ -24,6 +24,13 @@ typedef struct ck_session ck_session;
  * set to "". Returns the count in use. */
 int ck_set_threads(int n, char *note, size_t notelen);
 
+/* Matmul numerics of the CPU, process-wide: exact = 1 keeps f32 activations everywhere; exact = 0 (the
+ * default, unless CAKE_EXACT is set to something other than 0) lets bf16 weights meet activations
+ * rounded to bf16 where the CPU multiplies bf16 natively (MoE models always run exact). Never depends
+ * on batch size, so a row's result never depends on its batch. Set it before the first forward. */
+void ck_set_exact(int exact);
+int ck_exact(void);
+
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
 
@@ -52,6 +59,9 @@ size_t ck_engine_n_layers(const ck_engine *e);    /* of the whole model */
 size_t ck_engine_hidden(const ck_engine *e);
 size_t ck_engine_max_ctx(const ck_engine *e);     /* max_position_embeddings of the checkpoint */
 const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
+/* Bytes of weights one decoded token reads in this engine: every weight it holds once (a tied head
+ * counted once), the embedding table as one row (MoE experts counted whole: an upper bound). */
+uint64_t ck_engine_decode_bytes(const ck_engine *e);
 /* How the checkpoint names its layers, without the number and the trailing dot: "model.layers", or
  * "model.language_model.layers" for Qwen3.5 (the prefix cluster topologies use). */
 const char *ck_engine_layer_prefix(const ck_engine *e);
@@ -186,6 +196,8 @@ int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char 
 
 typedef struct ck_timing {
     double embed_s, layers_s, head_s; /* wall time in the embedding, the blocks and the output head */
+    double attn_s;                    /* of layers_s, in attention over the KV cache (host wall time around
+                                         the op: an asynchronous backend reports its launch time) */
 } ck_timing;
 ck_timing ck_session_timing(const ck_session *s);
 

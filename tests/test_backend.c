@@ -22,6 +22,9 @@
 #include <string.h>
 
 #define RTOL 1e-5
+/* The matmul's tolerance: RTOL, or 2^-8 when CAKE_EXACT=0 selects a fast path that may round
+ * activations to bf16 (each product moves by at most 2^-9 of |x w|). */
+static double mm_rtol = RTOL;
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static ck_backend *B;
@@ -100,15 +103,15 @@ static void note(const char *op, double r) {
 /* got (a downloaded result) against want within RTOL * mag[i]; mag NULL: exactly. */
 static void cmp(const char *op, const float *got, const double *want, const double *mag, size_t n) {
     size_t bad = 0, first = 0;
-    double worst = 0;
+    double worst = 0, rtol = strncmp(op, "matmul", 6) ? RTOL : mm_rtol;
     for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]), tol = mag ? RTOL * mag[i] : 0;
+        double e = fabs((double)got[i] - want[i]), tol = mag ? rtol * mag[i] : 0;
         if (mag && mag[i] > 0 && e / mag[i] > worst) worst = e / mag[i];
         if (!(e <= tol) && !bad++) first = i;
     }
     note(op, worst);
     CK_EXPECT(bad == 0, "%s %s: %zu of %zu values off, first [%zu]: got %.9g want %.9g (tol %.3g)", op, desc, bad,
-              n, first, bad ? got[first] : 0.0, bad ? want[first] : 0.0, bad && mag ? RTOL * mag[first] : 0.0);
+              n, first, bad ? got[first] : 0.0, bad ? want[first] : 0.0, bad && mag ? rtol * mag[first] : 0.0);
 }
 static void cmp_f(const char *op, const float *got, const float *want, size_t n) { /* exact, float want */
     double *w = dnew(n);
@@ -232,6 +235,91 @@ static void test_matmul(void) {
                     for (int bias = 0; bias < 2; bias++) matmul_case((ck_dtype)dt, Ts[a], ins[b], outs[c], bias);
         matmul_case((ck_dtype)dt, 64, 520, 257, 1); /* big enough to be split across threads / blocks */
     }
+}
+
+/* Batch invariance (backend.h's matmul contract, which continuous batching relies on): each row of a
+ * batch of T rows, taken at any offset of a 64-row pool, is bit-identical to the same row multiplied
+ * alone (T = 1), for every dtype, with and without bias, lengths with awkward tails. */
+static void test_matmul_invariance(void) {
+    size_t Ts[] = {1, 2, 3, 4, 5, 7, 8, 9, 17, 64}, ins[] = {1, 13, 67, 130, 1031}, outs[] = {1, 7, 37, 300};
+    const size_t P = 64;
+    for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        if (!ck_dtype_is_quant((ck_dtype)dt)) /* quantized weights: test_quant checks their invariance */
+        for (size_t b = 0; b < N_OF(ins); b++)
+            for (size_t c = 0; c < N_OF(outs); c++) {
+                size_t n_in = ins[b], n_out = outs[c];
+                int use_bias = (b + c) & 1;
+                hw W;
+                double *wv = dnew(n_out * n_in);
+                weight_new(&W, (ck_dtype)dt, n_out, n_in, wv);
+                float *x = hrand(P * n_in, 1.0f), *bias = use_bias ? hrand(n_out, 1.0f) : NULL;
+                float *dx = dev(x, P * n_in), *db = use_bias ? dev(bias, n_out) : NULL, *dy = dev(NULL, P * n_out);
+                for (size_t t = 0; t < P; t++) B->matmul(B, dy + t * n_out, dx + t * n_in, &W.t, db, 1);
+                snprintf(desc, sizeof desc, "%s n_in=%zu n_out=%zu one row at a time", ck_dtype_name(dt), n_in, n_out);
+                synced("matmul");
+                float *alone = down(dy, P * n_out);
+                for (size_t ti = 0; ti < N_OF(Ts); ti++) {
+                    size_t T = Ts[ti], off = (T * 7 + n_in) % (P - T + 1);
+                    snprintf(desc, sizeof desc, "%s T=%zu rows [%zu, %zu) n_in=%zu n_out=%zu bias=%d",
+                             ck_dtype_name(dt), T, off, off + T, n_in, n_out, use_bias);
+                    B->clear(B, dy, P * n_out * sizeof *dy);
+                    B->matmul(B, dy, dx + off * n_in, &W.t, db, T);
+                    synced("matmul");
+                    float *got = down(dy, T * n_out);
+                    size_t bad = 0, first = 0;
+                    for (size_t i = 0; i < T * n_out; i++)
+                        if (memcmp(&got[i], &alone[off * n_out + i], sizeof(float)) && !bad++) first = i;
+                    CK_EXPECT(bad == 0, "matmul batch invariance %s: %zu values differ from the row alone, first "
+                              "[%zu]: %.9g vs %.9g", desc, bad, first, bad ? got[first] : 0.0,
+                              bad ? alone[off * n_out + first] : 0.0);
+                    free(got);
+                }
+                weight_free(&W);
+                B->free(B, dx), B->free(B, dy);
+                if (db) B->free(B, db);
+                free(wv), free(x), free(bias), free(alone);
+            }
+}
+
+/* ck_matmul_n (the backend's fused op when it has one) equals one matmul per weight, bit for bit: three
+ * weights of different heights, with and without biases, T around the tiles. */
+static void test_matmul_n(void) {
+    size_t Ts[] = {1, 5, 64}, n_in = 67, outs[3] = {37, 16, 300};
+    for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        if (!ck_dtype_is_quant((ck_dtype)dt))
+        for (size_t ti = 0; ti < N_OF(Ts); ti++) {
+            size_t T = Ts[ti];
+            snprintf(desc, sizeof desc, "%s T=%zu n_in=%zu", ck_dtype_name(dt), T, n_in);
+            hw W[3];
+            float *y[3], *y1[3], *db[3] = {NULL, NULL, NULL};
+            const ck_tensor *wp[3];
+            float *x = hrand(T * n_in, 1.0f), *dx = dev(x, T * n_in);
+            for (size_t i = 0; i < 3; i++) {
+                double *wv = dnew(outs[i] * n_in);
+                weight_new(&W[i], (ck_dtype)dt, outs[i], n_in, wv);
+                free(wv);
+                wp[i] = &W[i].t;
+                y[i] = dev(NULL, T * outs[i]), y1[i] = dev(NULL, T * outs[i]);
+                if (i != 1) {
+                    float *b = hrand(outs[i], 1.0f);
+                    db[i] = dev(b, outs[i]);
+                    free(b);
+                }
+            }
+            ck_matmul_n(B, 3, y, dx, wp, (const float *const *)db, T);
+            for (size_t i = 0; i < 3; i++) B->matmul(B, y1[i], dx, wp[i], db[i], T);
+            synced("matmul_n");
+            for (size_t i = 0; i < 3; i++) {
+                float *got = down(y[i], T * outs[i]), *want = down(y1[i], T * outs[i]);
+                cmp_f("matmul_n", got, want, T * outs[i]);
+                free(got), free(want);
+                weight_free(&W[i]);
+                B->free(B, y[i]), B->free(B, y1[i]);
+                if (db[i]) B->free(B, db[i]);
+            }
+            B->free(B, dx);
+            free(x);
+        }
 }
 
 /* Splits a fused [5 + 3 + 7, n_in] weight into row views and multiplies through each. */
@@ -790,6 +878,9 @@ int main(void) {
     const char *kind = getenv("CK_TEST_BACKEND"), *dev_s = getenv("CK_TEST_DEVICE");
     char err[256] = "";
     if (!kind || !*kind) kind = "cpu";
+    const char *exact = getenv("CAKE_EXACT");
+    if (!exact) setenv("CAKE_EXACT", "1", 1); /* the exact path unless a run asks for the fast one */
+    else if (!strcmp(exact, "0")) mm_rtol = 1.0 / 256;
     if (ck_backend_create(kind, dev_s && *dev_s ? atoi(dev_s) : 0, &B, err, sizeof err) != 0) {
         fprintf(stderr, "test_backend: cannot create backend '%s': %s\n", kind, err);
         return 1;
@@ -798,6 +889,8 @@ int main(void) {
     test_memory();
     test_embed();
     test_matmul();
+    test_matmul_invariance();
+    test_matmul_n();
     test_weight_rows();
     test_rmsnorm();
     test_rmsnorm_gated();

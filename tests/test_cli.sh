@@ -3,6 +3,9 @@
 # flag errors, and clear non-zero exits (never a crash) on broken model directories.
 # usage: test_cli.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2
+# The checks against HF's numbers run the exact matmul path (the fast default has its own tolerances,
+# test_models_fast).
+export CAKE_EXACT=1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0

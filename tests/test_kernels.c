@@ -1,6 +1,7 @@
-/* test_kernels.c — every CPU kernel set against the scalar reference: dot products (one row, and tiles
- * of 4 activation rows x tile_w weight rows) of each weight dtype over lengths around the SIMD block sizes (tails included), within
- * f32 summation-order rounding. */
+/* test_kernels.c — every CPU kernel set against the scalar reference: one-row dot products and the
+ * matmul kernels (exact and fast; T x rows outputs around the register tiles) of each weight dtype over
+ * lengths around the SIMD block sizes (tails included), within f32 summation-order rounding; packed
+ * activations byte-equal to the reference packing; axpy and grouped attention. */
 #include "backend/cpu/kernels.h"
 #include "testutil.h"
 
@@ -28,25 +29,16 @@ static uint16_t to_f16(float f) { /* values in [-1, 1]: normal or zero halves */
     return (uint16_t)(sign | ((e - 127 + 15) << 10) | man);
 }
 
-int main(void) {
-    const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
-    size_t n_sets = 0;
-    while (sets[n_sets]) printf("kernel set this CPU runs: %s\n", sets[n_sets++]->name);
-    printf("picked: %s\n", ck_cpu_kernels_get()->name);
+/* Every set's one-row dot products against the reference over lengths around the SIMD block sizes. */
+static void check_dots(const ck_cpu_kernels *const *sets, size_t n_sets) {
     size_t lens[] = {0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 127, 1000, 1024, 4099};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         size_t n = lens[li];
-        /* x: 4 rows; weights: 4 rows (the others only for the tiles) */
-        float *x = malloc((4 * n + 1) * sizeof *x), *wf = malloc((4 * n + 1) * sizeof *wf);
-        uint16_t *wb = malloc((4 * n + 1) * 2), *wh = malloc((4 * n + 1) * 2);
+        float *x = malloc((n + 1) * sizeof *x), *wf = malloc((n + 1) * sizeof *wf);
+        uint16_t *wb = malloc((n + 1) * 2), *wh = malloc((n + 1) * 2);
         double mag = 0;
-        for (size_t i = n; i < 4 * n; i++) x[i] = frand();
-        for (size_t i = n; i < 4 * n; i++) wf[i] = frand(), wb[i] = to_bf16(wf[i]), wh[i] = to_f16(wf[i]);
         for (size_t i = 0; i < n; i++) {
-            x[i] = frand();
-            wf[i] = frand();
-            wb[i] = to_bf16(wf[i]);
-            wh[i] = to_f16(wf[i]);
+            x[i] = frand(), wf[i] = frand(), wb[i] = to_bf16(wf[i]), wh[i] = to_f16(wf[i]);
             mag += fabs(x[i] * wf[i]);
         }
         const void *w[CK_DTYPE_COUNT] = {[CK_F32] = wf, [CK_F16] = wh, [CK_BF16] = wb};
@@ -57,26 +49,86 @@ int main(void) {
                 double got = sets[s]->dot[dt](x, w[dt], n);
                 CK_EXPECT(fabs(got - want) <= 1e-5 * (mag + 1), "%s dot %s n=%zu: %.9g vs %.9g", sets[s]->name,
                           ck_dtype_name((ck_dtype)dt), n, got, want);
-                float tile[16];
-                sets[s]->tile[dt](x, n, w[dt], n, n, tile);
-                for (size_t j = 0; j < sets[s]->tile_w; j++)
-                    for (size_t r = 0; r < 4; r++) {
-                        size_t rb = 0;
-                        CK_EXPECT(ck_dtype_row_bytes((ck_dtype)dt, n, &rb) == 0, "row bytes of %zu", n);
-                        const void *wj = (const uint8_t *)w[dt] + j * rb;
-                        double want_r = ck_dot_ref(x + r * n, wj, (ck_dtype)dt, n), mag_r = 0;
-                        for (size_t i = 0; i < n; i++) mag_r += fabs(x[r * n + i] * wf[j * n + i]);
-                        CK_EXPECT(fabs(tile[j * 4 + r] - want_r) <= 1e-5 * (mag_r + 1),
-                                  "%s tile %s n=%zu row %zu weight %zu: %.9g vs %.9g", sets[s]->name,
-                                  ck_dtype_name((ck_dtype)dt), n, r, j, tile[j * 4 + r], want_r);
-                    }
             }
         }
-        free(x);
-        free(wf);
-        free(wb);
-        free(wh);
+        free(x), free(wf), free(wb), free(wh);
     }
+}
+
+/* One matmul kernel against the reference kernel ref on T x rows outputs of length n, through the
+ * kernels' own packing, within tol * sum |x w| (fast: the reference of the same rounding). */
+static void check_gemm(const char *what, const ck_mm_kernel *mk, const ck_mm_kernel *ref, ck_dtype dt,
+                       const float *x, const void *w, const float *wf, size_t T, size_t rows, size_t n,
+                       const float *bias, double tol) {
+    size_t rb = 0, as = n * sizeof(float), ras = as;
+    ck_dtype_row_bytes(dt, n, &rb);
+    if (mk->pack) as = mk->act_row_bytes(n);
+    if (ref->pack) ras = ref->act_row_bytes(n);
+    uint8_t *a = malloc(T * as + 1), *ra = malloc(T * ras + 1);
+    for (size_t t = 0; t < T; t++) {
+        if (mk->pack) mk->pack(a + t * as, x + t * n, n);
+        else memcpy(a + t * as, x + t * n, n * sizeof(float));
+        if (ref->pack) ref->pack(ra + t * ras, x + t * n, n);
+        else memcpy(ra + t * ras, x + t * n, n * sizeof(float));
+    }
+    if (mk->pack && ref->pack && as == ras)
+        CK_EXPECT(memcmp(a, ra, T * as) == 0, "%s %s n=%zu: packed activations differ from the reference", what,
+                  ck_dtype_name(dt), n);
+    float *y = malloc((T * rows + 1) * sizeof *y), *want = malloc((T * rows + 1) * sizeof *want);
+    mk->gemm(y, rows, a, as, w, rb, n, T, rows, bias);
+    ref->gemm(want, rows, ra, ras, w, rb, n, T, rows, bias);
+    for (size_t t = 0; t < T; t++)
+        for (size_t j = 0; j < rows; j++) {
+            double mag = bias ? fabs(bias[j]) : 0;
+            for (size_t i = 0; i < n; i++) mag += fabs(x[t * n + i] * wf[j * n + i]);
+            double e = fabs((double)y[t * rows + j] - want[t * rows + j]);
+            CK_EXPECT(e <= tol * (mag + 1), "%s %s T=%zu rows=%zu n=%zu (%zu, %zu): %.9g vs %.9g", what,
+                      ck_dtype_name(dt), T, rows, n, t, j, y[t * rows + j], want[t * rows + j]);
+        }
+    free(a), free(ra), free(y), free(want);
+}
+
+/* Every set's matmul kernels (exact and fast) against the scalar reference: token counts and weight
+ * rows around the register tiles, lengths around the SIMD blocks. The fast bf16 path is checked against
+ * its own scalar definition (same rounding of the activations), and the fast path against the exact
+ * reference within bf16 activation rounding (2^-8 of sum |x w|). */
+static void check_gemms(const ck_cpu_kernels *const *sets, size_t n_sets) {
+    size_t Ts[] = {1, 3, 4, 5, 9}, rowss[] = {1, 5, 6, 7, 13}, lens[] = {1, 15, 16, 17, 31, 32, 33, 65, 130, 1000};
+    const ck_cpu_kernels *ref = ck_cpu_kernels_ref();
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
+            for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++) {
+                size_t n = lens[li], T = Ts[ti], rows = rowss[ri];
+                float *x = malloc(T * n * sizeof *x), *wf = malloc(rows * n * sizeof *wf), *bias = malloc(rows * 4);
+                uint16_t *wb = malloc(rows * n * 2), *wh = malloc(rows * n * 2);
+                for (size_t i = 0; i < T * n; i++) x[i] = frand();
+                for (size_t i = 0; i < rows * n; i++) wf[i] = frand(), wb[i] = to_bf16(wf[i]), wh[i] = to_f16(wf[i]);
+                for (size_t i = 0; i < rows; i++) bias[i] = frand();
+                float *wv[CK_DTYPE_COUNT] = {[CK_F32] = wf, [CK_F16] = malloc(rows * n * 4), [CK_BF16] = malloc(rows * n * 4)};
+                for (size_t i = 0; i < rows * n; i++) wv[CK_F16][i] = ck_f16_to_f32(wh[i]), wv[CK_BF16][i] = ck_bf16_to_f32(wb[i]);
+                const void *w[CK_DTYPE_COUNT] = {[CK_F32] = wf, [CK_F16] = wh, [CK_BF16] = wb};
+                for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+                    for (size_t s = 0; s < n_sets && !ck_dtype_is_quant((ck_dtype)dt); s++) {
+                        const float *b = (ri & 1) ? bias : NULL;
+                        check_gemm(sets[s]->name, &sets[s]->mm[dt], &ref->mm[dt], (ck_dtype)dt, x, w[dt], wv[dt], T,
+                                   rows, n, b, 1e-5);
+                        if (!sets[s]->mm_fast[dt].gemm) continue;
+                        check_gemm(sets[s]->name, &sets[s]->mm_fast[dt], &ref->mm_fast[dt], (ck_dtype)dt, x, w[dt],
+                                   wv[dt], T, rows, n, b, 1e-5);
+                        check_gemm("fast vs exact", &sets[s]->mm_fast[dt], &ref->mm[dt], (ck_dtype)dt, x, w[dt], wv[dt],
+                                   T, rows, n, b, 1.0 / 256);
+                    }
+                free(x), free(wf), free(bias), free(wb), free(wh), free(wv[CK_F16]), free(wv[CK_BF16]);
+            }
+}
+
+int main(void) {
+    const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
+    size_t n_sets = 0;
+    while (sets[n_sets]) printf("kernel set this CPU runs: %s\n", sets[n_sets++]->name);
+    printf("picked: %s\n", ck_cpu_kernels_get()->name);
+    check_dots(sets, n_sets);
+    check_gemms(sets, n_sets);
     /* axpy */
     for (size_t s = 0; s < n_sets; s++) {
         float y[37], y_ref[37], x[37];

@@ -1,7 +1,12 @@
 /* test_models.c — logits of every fixture (dense and hybrid) against HF's float64 reference: whole-prompt prefill
  * and token-by-token decode at every position (max |diff| <= 2e-3), per-layer hidden states, greedy
  * ids, perplexity (|ppl/ref - 1| <= 1e-3), and token-by-token decode of the whole perplexity sequence
- * against its one-pass prefill. */
+ * against its one-pass prefill. This is the exact path (f32 activations), forced unless CK_TEST_FAST=1.
+ * With CK_TEST_FAST=1 the CPU's fast path runs (bf16 weights meet activations rounded to bf16) and the
+ * checks are its own tolerances: perplexity within 0.5 %, logits within FAST_LOGIT_TOL (hybrids with
+ * recurrent layers: FAST_LOGIT_TOL_RECURRENT), the argmax at every position equal to HF's where HF's
+ * top-2 margin exceeds 0.05, the greedy continuation equal to HF's up to its first step with a margin of
+ * 0.05 or less, hidden states within 10 % of their scale, decode vs prefill as in the exact path. */
 #include "engine/engine_internal.h"
 #include "sample/sample.h"
 #include "testutil.h"
@@ -11,6 +16,14 @@
 #include <string.h>
 
 #define LOGIT_TOL 2e-3
+/* Fast path: max |logit diff| (measured: <= 0.11 on the dense fixtures, 0.56 on the Qwen3.5 hybrid whose
+ * recurrent layers carry the rounding along; MoE models always run exact) and hidden-state tolerances. */
+#define FAST_LOGIT_TOL 0.15
+#define FAST_LOGIT_TOL_RECURRENT 1.0
+#define FAST_HIDDEN_RTOL 0.1
+#define FAST_MARGIN 0.05
+
+static int fast; /* CK_TEST_FAST=1: the fast path's tolerances */
 
 static int32_t *json_ids(const cJSON *arr, size_t *n) {
     *n = (size_t)cJSON_GetArraySize(arr);
@@ -33,6 +46,22 @@ static double row_diff(const float *got, const float *ref_row, const cJSON *ref,
         worst = fmax(worst, fabs((double)got[id] - cJSON_GetArrayItem(lg, i)->valuedouble));
     }
     return worst;
+}
+
+/* Fast path: at every position where HF's top-2 margin exceeds FAST_MARGIN, our argmax is HF's. */
+static void check_argmax(const char *name, const float *logits, const cJSON *ref, size_t T, size_t V) {
+    const cJSON *ids = cJSON_GetObjectItem(ref, "top8_ids"), *lg = cJSON_GetObjectItem(ref, "top8_logits");
+    size_t checked = 0;
+    for (size_t t = 0; fast && t < T; t++) {
+        const cJSON *ti = cJSON_GetArrayItem(ids, (int)t), *tl = cJSON_GetArrayItem(lg, (int)t);
+        if (cJSON_GetArraySize(tl) < 2) continue;
+        double margin = cJSON_GetArrayItem(tl, 0)->valuedouble - cJSON_GetArrayItem(tl, 1)->valuedouble;
+        if (margin <= FAST_MARGIN) continue;
+        int32_t want = (int32_t)cJSON_GetArrayItem(ti, 0)->valuedouble, got = ck_argmax(logits + t * V, V);
+        CK_EXPECT(got == want, "%s: position %zu: argmax %d, HF's %d (margin %.3g)", name, t, got, want, margin);
+        checked++;
+    }
+    if (fast) printf("%s: argmax equal to HF's at %zu of %zu positions (margin > %g)\n", name, checked, T, FAST_MARGIN);
 }
 
 static void check_model(const char *name) {
@@ -73,10 +102,12 @@ static void check_model(const char *name) {
     ck_session_capture(s, hidden, T);
     CK_EXPECT(ck_session_forward(s, all, T, logits, 1, err, sizeof err) == 0, "%s: prefill: %s", name, err);
     ck_session_capture(s, NULL, 0);
-    double worst = 0;
+    int recurrent = strstr(ck_engine_arch(e), "Qwen3_5") != NULL;
+    double worst = 0, tol = !fast ? LOGIT_TOL : recurrent ? FAST_LOGIT_TOL_RECURRENT : FAST_LOGIT_TOL;
     for (size_t t = 0; t < T; t++)
         worst = fmax(worst, row_diff(logits + t * V, ref_logits ? ref_logits + t * V : NULL, ref, t, V));
-    CK_EXPECT(worst <= LOGIT_TOL, "%s: prefill max |logit diff| %.3g", name, worst);
+    CK_EXPECT(worst <= tol, "%s: prefill max |logit diff| %.3g", name, worst);
+    check_argmax(name, logits, ref, T, V);
     printf("%s: prefill max |logit diff| %.3g\n", name, worst);
     for (size_t l = 0; l <= L; l++) {
         double hw = 0, scale = 1e-6;
@@ -84,7 +115,7 @@ static void check_model(const char *name) {
             hw = fmax(hw, fabs((double)hidden[l * T * D + i] - ref_hidden[l * T * D + i]));
             scale = fmax(scale, fabs(ref_hidden[l * T * D + i]));
         }
-        CK_EXPECT(hw <= 1e-4 * scale + 1e-4, "%s: hidden state %zu differs by %.3g (scale %.3g)", name, l, hw, scale);
+        CK_EXPECT(hw <= (fast ? FAST_HIDDEN_RTOL : 1e-4) * scale + 1e-4, "%s: hidden state %zu differs by %.3g (scale %.3g)", name, l, hw, scale);
     }
 
     /* decode: one token per call */
@@ -94,13 +125,16 @@ static void check_model(const char *name) {
         CK_EXPECT(ck_session_forward(s, all + t, 1, logits, 0, err, sizeof err) == 0, "%s: decode: %s", name, err);
         worst = fmax(worst, row_diff(logits, ref_logits ? ref_logits + t * V : NULL, ref, t, V));
     }
-    CK_EXPECT(worst <= LOGIT_TOL, "%s: decode max |logit diff| %.3g", name, worst);
+    CK_EXPECT(worst <= tol, "%s: decode max |logit diff| %.3g", name, worst);
     printf("%s: decode max |logit diff| %.3g\n", name, worst);
 
     /* greedy continuation of the prompt */
     ck_session_reset(s);
     CK_EXPECT(ck_session_forward(s, prompt, n_prompt, logits, 0, err, sizeof err) == 0, "%s: %s", name, err);
+    const cJSON *margins = cJSON_GetObjectItem(ref, "greedy_margins");
     for (size_t i = 0; i < n_greedy; i++) {
+        /* fast: only while HF's margin exceeds FAST_MARGIN (after a near tie the continuations may part) */
+        if (fast && (!margins || cJSON_GetArrayItem(margins, (int)i)->valuedouble <= FAST_MARGIN)) break;
         int32_t id = ck_argmax(logits, V);
         CK_EXPECT(id == greedy[i], "%s: greedy step %zu: got %d want %d", name, i, id, greedy[i]);
         if (ck_session_forward(s, &id, 1, logits, 0, err, sizeof err) != 0) break;
@@ -118,7 +152,7 @@ static void check_model(const char *name) {
         nll += mx + log(se) - r[ppl_ids[t + 1]];
     }
     double ppl = exp(nll / (double)(n_ppl - 1)), want = cJSON_GetObjectItem(ref, "ppl")->valuedouble;
-    CK_EXPECT(fabs(ppl / want - 1) <= 1e-3, "%s: ppl %.6g want %.6g", name, ppl, want);
+    CK_EXPECT(fabs(ppl / want - 1) <= (fast ? 5e-3 : 1e-3), "%s: ppl %.6g want %.6g", name, ppl, want);
     printf("%s: ppl %.8g (ref %.8g, ratio - 1 = %.2g)\n", name, ppl, want, ppl / want - 1);
 
     /* token-by-token decode of the whole perplexity sequence against its one-pass prefill: crosses
@@ -150,6 +184,9 @@ static void check_model(const char *name) {
 }
 
 int main(int argc, char **argv) {
+    const char *f = getenv("CK_TEST_FAST");
+    fast = f && !strcmp(f, "1");
+    ck_cpu_exact_set(!fast);
     const char *models[] = {"qwen3-s", "qwen3-f32-s", "qwen2-s", "llama3-s", "qwen3-tiny", "mistral-s", "qwen3_5-s",
                             "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s", "qwen3moe-s", "qwen3_5moe-s", "falcon3-s",
                             "qwen3moe-mixed-s"};

@@ -188,7 +188,7 @@ static void test_batch_invariance(void) {
         const ck_dtype_traits *tr = ck_dtype_traits_of(QTYPES[k]);
         size_t rb = n_in / tr->block * tr->block_bytes;
         for (size_t o = 0; o < n_out; o++) tr->from_f32(w + o * rb, wf + o * n_in, n_in);
-        ck_tensor W = {QTYPES[k], 2, {n_out, n_in}, w};
+        ck_tensor W = {.dtype = QTYPES[k], .ndim = 2, .shape = {n_out, n_in}, .data = w};
         CK_EXPECT(be->prepare_weight(be, &W, err, sizeof err) == 0, "%s: prepare: %s", tr->name, err);
         for (int threads = 1; threads <= 2; threads++) {
             ck_cpu_threads_set(threads, NULL, 0);

@@ -27,3 +27,12 @@ void ck_backend_fail(ck_backend *b, const char *fmt, ...) {
     vsnprintf(b->why, sizeof b->why, fmt, ap);
     va_end(ap);
 }
+
+void ck_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                 const float *const *bias, size_t T) {
+    if (b->matmul_n && n <= CK_MATMUL_MAX) {
+        b->matmul_n(b, n, y, x, W, bias, T);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) b->matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T);
+}

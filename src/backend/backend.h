@@ -97,6 +97,11 @@ struct ck_backend {
      * block-quantized W (tensor/quant.h) each row of x is first quantized to W's activation format and
      * the dot products are those of quant.h (integer block sums); row t's result depends only on row t. */
     void (*matmul)(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);
+    /* Several matmuls of one input: y[i][T, n_out_i] = x[T, n_in] . W[i]^T (+ bias[i] when not NULL) for
+     * i < n (n <= CK_MATMUL_MAX), every W[i] with x's n_in; results equal n matmul calls. Optional: NULL
+     * when the backend has no fused version (use ck_matmul_n, which falls back to matmul). */
+    void (*matmul_n)(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                     const float *const *bias, size_t T);
     /* y[rows, n] = x / rms(x) * (w or 1 + w); y may equal x; w is f32 [n] */
     void (*rmsnorm)(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                     int one_plus);
@@ -148,6 +153,12 @@ struct ck_backend {
 int ck_backend_create(const char *kind, int device, ck_backend **out, char *err, size_t errlen);
 void ck_backend_destroy(ck_backend *b);
 
+#define CK_MATMUL_MAX 4
+
+/* b->matmul_n when the backend has it, else n calls of b->matmul. */
+void ck_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                 const float *const *bias, size_t T);
+
 /* Records the first failure of an op in b (printf-style reason); later ones are ignored until sync. */
 void ck_backend_fail(ck_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -160,5 +171,13 @@ int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen);
 #define CK_MAX_THREADS_PER_CORE 4
 int ck_cpu_threads_set(int n, char *note, size_t notelen);
 int ck_cpu_threads(void);
+
+/* Matmul numerics of the CPU backend, process-wide: exact (f32 activations everywhere) or fast (the
+ * default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively, as HF's
+ * bf16 inference and llama.cpp do). The default comes from CAKE_EXACT (set and not "0": exact). Chosen
+ * per process, never per batch, so a row's result never depends on the batch it runs in; change it only
+ * while no forward runs. */
+int ck_cpu_exact(void);
+void ck_cpu_exact_set(int exact);
 
 #endif

@@ -7,7 +7,9 @@
 int ck_cmd_run(int argc, char **argv);
 int ck_cmd_perplexity(int argc, char **argv);
 int ck_cmd_template(int argc, char **argv);
+int ck_cmd_bench(int argc, char **argv);
 int ck_cmd_serve(int argc, char **argv);
+int ck_cmd_chat(int argc, char **argv);
 int ck_cmd_pull(int argc, char **argv);
 int ck_cmd_list(int argc, char **argv);
 int ck_cmd_rm(int argc, char **argv);

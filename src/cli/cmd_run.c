@@ -18,9 +18,8 @@
 
 typedef struct run_opts {
     const char *model, *prompt, *system;
-    long n, top_k, last_n, ctx, threads;
-    double temperature, top_p, penalty;
-    uint64_t seed;
+    ck_cli_sampling smp;  /* -n and the sampling flags */
+    long ctx, threads;
     int raw, no_think, verbose_prompt;
     const char *chat_template_file;
 } run_opts;
@@ -96,14 +95,6 @@ static void print_summary(const ck_session *s, const ck_gen_result *r) {
             r->prefill.head_s);
 }
 
-/* The library's generation parameters for the flags. */
-static void gen_params_of(const run_opts *o, ck_gen_params *p) {
-    ck_gen_params_default(p);
-    p->temperature = (float)o->temperature, p->top_k = (int)o->top_k, p->top_p = (float)o->top_p;
-    p->repeat_penalty = (float)o->penalty, p->repeat_last_n = (int)o->last_n, p->seed = o->seed;
-    p->max_tokens = (size_t)o->n;
-}
-
 static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
     char err[1024];
     int32_t *ids = NULL;
@@ -112,7 +103,7 @@ static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
         fprintf(stderr, "cake run: %s\n", err);
         return 1;
     }
-    size_t max_ctx = ck_engine_max_ctx(e), want = n_prompt + (size_t)o->n;
+    size_t max_ctx = ck_engine_max_ctx(e), want = n_prompt + (size_t)o->smp.n;
     if (o->ctx > 0) max_ctx = (size_t)o->ctx;
     else if (want < max_ctx) max_ctx = want;
     ck_session *s = NULL;
@@ -124,7 +115,7 @@ static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
     }
     out_state out = {0};
     ck_gen_params p;
-    gen_params_of(o, &p);
+    ck_cli_gen_params(&o->smp, &p);
     p.on_text = write_text, p.user = &out;
     ck_gen_result r;
     int rc = ck_generate(s, ids, n_prompt, &p, &r, err, sizeof err);
@@ -140,35 +131,6 @@ static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
     ck_session_close(s);
     free(ids);
     return rc == 0 ? 0 : 1;
-}
-
-/* A whole-string decimal number. */
-static int parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno || end == s || *end ? -1 : 0;
-}
-
-/* Resolves the repeat penalty's default and checks the sampling flags. Returns 0, or 2 after printing why. */
-static int check_sampling(run_opts *o, const char *penalty) {
-    if (!penalty) o->penalty = o->temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
-    else if (parse_double(penalty, &o->penalty) != 0) {
-        fprintf(stderr, "cake run: invalid value '%s' for --repeat-penalty\n", penalty);
-        return 2;
-    }
-    if (o->n < 0 || o->top_k < 0 || o->last_n < 0 || o->ctx < 0 || o->top_k > INT32_MAX || o->last_n > INT32_MAX) {
-        fprintf(stderr, "cake run: -n, --top-k, --repeat-last-n and --ctx must be >= 0\n");
-        return 2;
-    }
-    ck_gen_params p;
-    gen_params_of(o, &p);
-    char why[256];
-    if (ck_gen_params_check(&p, why, sizeof why) != 0) {
-        fprintf(stderr, "cake run: %s\n", why);
-        return 2;
-    }
-    return 0;
 }
 
 /* Opens the model (alone, or as a cluster master) and generates. Returns the exit status. */
@@ -193,28 +155,22 @@ static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
 }
 
 int ck_cmd_run(int argc, char **argv) {
-    const char *penalty = NULL;
     long recover_ms = 30000, disc_s = 5;
+    int exact = 0;
     ck_cli_cluster cc = {0};
-    run_opts o = {.system = "You are a helpful AI assistant.", .n = 2048, .last_n = 128, .temperature = 1.0,
-                  .top_p = 1.0, .seed = 299792458};
-    const ck_arg args[] = {
+    run_opts o = {.system = "You are a helpful AI assistant."};
+    ck_cli_sampling_init(&o.smp);
+    ck_arg args[CK_CLI_SAMPLING_ARGS + 20] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
         {"system-prompt", 0, CK_ARG_STR, &o.system, "system message; empty for none (default: \"You are a helpful AI assistant.\")", "TEXT"},
-        {"sample-len", 'n', CK_ARG_INT, &o.n, "tokens to generate at most (default 2048)", "N"},
-        {"temperature", 0, CK_ARG_FLOAT, &o.temperature, "sampling temperature; 0 = greedy (default 1.0)", "T"},
-        {"top-k", 0, CK_ARG_INT, &o.top_k, "sample among the K most likely tokens (default off)", "K"},
-        {"top-p", 0, CK_ARG_FLOAT, &o.top_p, "nucleus sampling cutoff (default off)", "P"},
-        {"repeat-penalty", 0, CK_ARG_STR, &penalty, "penalty for repeated tokens; 1 = off (default 1.1; with --temperature 0, 1 unless given)", "R"},
-        {"repeat-last-n", 0, CK_ARG_INT, &o.last_n, "tokens the repeat penalty looks back at (default 128)", "N"},
-        {"seed", 0, CK_ARG_U64, &o.seed, "random seed (default 299792458)", "S"},
         {"ctx", 0, CK_ARG_INT, &o.ctx, "context size in tokens (default: prompt + sample-len, at most the model's)", "N"},
         {"raw", 0, CK_ARG_BOOL, &o.raw, "use the prompt as is, without the chat template", NULL},
         {"no-think", 0, CK_ARG_BOOL, &o.no_think, "render the chat template with enable_thinking=false", NULL},
         {"chat-template-file", 0, CK_ARG_STR, &o.chat_template_file, "render the prompt with this Jinja chat template instead of the model's", "FILE"},
         {"verbose-prompt", 0, CK_ARG_BOOL, &o.verbose_prompt, "print the rendered prompt and its token ids to stderr", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively; also CAKE_EXACT=1)", NULL},
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
         {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
@@ -226,11 +182,15 @@ int ck_cmd_run(int argc, char **argv) {
         {"chain", 0, CK_ARG_BOOL, &cc.chain, "chain forwarding: each worker passes its output to the next, the last one back to the master (one round trip per step instead of one per worker; no recovery)", NULL},
         {"recover-ms", 0, CK_ARG_INT, &recover_ms, "how long the master waits for a lost worker to come back and replays its state; 0 fails at once (default 30000)", "MS"},
     };
+    size_t n_args = 0;
+    while (args[n_args].name) n_args++;
+    ck_cli_sampling_args(&o.smp, "sample-len", args + n_args);
+    n_args += CK_CLI_SAMPLING_ARGS;
     const char *pos[2];
     size_t n_pos;
-    int rc = ck_args_parse("run", "[MODEL] PROMPT [flags]", args, sizeof args / sizeof args[0], argc, argv, pos, 2,
-                           &n_pos);
+    int rc = ck_args_parse("run", "[MODEL] PROMPT [flags]", args, n_args, argc, argv, pos, 2, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
+    if (exact) ck_set_exact(1);
     if (n_pos == 2) {
         o.model = o.model ? o.model : pos[0];
         o.prompt = o.prompt ? o.prompt : pos[1];
@@ -271,7 +231,11 @@ int ck_cmd_run(int argc, char **argv) {
         return 2;
     }
     cc.discovery_ms = disc_s * 1000;
-    if (check_sampling(&o, penalty) != 0) return 2;
+    if (o.ctx < 0) {
+        fprintf(stderr, "cake run: --ctx must be >= 0\n");
+        return 2;
+    }
+    if (ck_cli_sampling_check("run", &o.smp) != 0) return 2;
     if (ck_cli_threads("run", o.threads) != 0) return 2;
     return run_model(&o, &cc);
 }

@@ -5,6 +5,8 @@
 #include "base/file.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,4 +74,56 @@ int ck_cli_threads(const char *cmd, long n) {
     ck_set_threads((int)n, note, sizeof note);
     if (note[0]) fprintf(stderr, "cake %s: %s\n", cmd, note);
     return 0;
+}
+
+void ck_cli_sampling_init(ck_cli_sampling *s) {
+    *s = (ck_cli_sampling){.n = 2048, .last_n = 128, .temperature = 1.0, .top_p = 1.0, .seed = 299792458};
+}
+
+void ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *out) {
+    const ck_arg a[CK_CLI_SAMPLING_ARGS] = {
+        {n_name, 'n', CK_ARG_INT, &s->n, "tokens to generate at most (default 2048)", "N"},
+        {"temperature", 0, CK_ARG_FLOAT, &s->temperature, "sampling temperature; 0 = greedy (default 1.0)", "T"},
+        {"top-k", 0, CK_ARG_INT, &s->top_k, "sample among the K most likely tokens (default off)", "K"},
+        {"top-p", 0, CK_ARG_FLOAT, &s->top_p, "nucleus sampling cutoff (default off)", "P"},
+        {"repeat-penalty", 0, CK_ARG_STR, &s->penalty_str, "penalty for repeated tokens; 1 = off (default 1.1; with --temperature 0, 1 unless given)", "R"},
+        {"repeat-last-n", 0, CK_ARG_INT, &s->last_n, "tokens the repeat penalty looks back at (default 128)", "N"},
+        {"seed", 0, CK_ARG_U64, &s->seed, "random seed (default 299792458)", "S"},
+    };
+    memcpy(out, a, sizeof a);
+}
+
+/* A whole-string decimal number. */
+static int parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return errno || end == s || *end ? -1 : 0;
+}
+
+int ck_cli_sampling_check(const char *cmd, ck_cli_sampling *s) {
+    if (!s->penalty_str) s->penalty = s->temperature > 0 ? 1.1 : 1.0; /* greedy means the model's argmax */
+    else if (parse_double(s->penalty_str, &s->penalty) != 0) {
+        fprintf(stderr, "cake %s: invalid value '%s' for --repeat-penalty\n", cmd, s->penalty_str);
+        return 2;
+    }
+    if (s->n < 0 || s->top_k < 0 || s->last_n < 0 || s->top_k > INT32_MAX || s->last_n > INT32_MAX) {
+        fprintf(stderr, "cake %s: -n, --top-k and --repeat-last-n must be >= 0\n", cmd);
+        return 2;
+    }
+    ck_gen_params p;
+    ck_cli_gen_params(s, &p);
+    char why[256];
+    if (ck_gen_params_check(&p, why, sizeof why) != 0) {
+        fprintf(stderr, "cake %s: %s\n", cmd, why);
+        return 2;
+    }
+    return 0;
+}
+
+void ck_cli_gen_params(const ck_cli_sampling *s, ck_gen_params *p) {
+    ck_gen_params_default(p);
+    p->temperature = (float)s->temperature, p->top_k = (int)s->top_k, p->top_p = (float)s->top_p;
+    p->repeat_penalty = (float)s->penalty, p->repeat_last_n = (int)s->last_n, p->seed = s->seed;
+    p->max_tokens = (size_t)s->n;
 }

@@ -1,9 +1,11 @@
 /* common.h — pieces shared by the model-running subcommands: opening MODEL (a directory, an HF repo id,
- * or the bundled default model when none is given). */
+ * or the bundled default model when none is given), and the sampling flags of `cake run` and `cake chat`
+ * (one table, one check, one translation into the library's ck_gen_params). */
 #ifndef CK_CLI_COMMON_H
 #define CK_CLI_COMMON_H
 
 #include "cake.h"
+#include "cli/args.h"
 
 /* Resolves `model` (NULL = the default model) and opens it; need_tok: fail without a tokenizer. Returns 0, or 1 after printing why. */
 int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e);
@@ -26,5 +28,25 @@ int ck_cli_looks_like_model(const char *arg);
 /* Sets the compute threads (0: the default), printing a note when the count was clamped. Returns 0, or 2
  * after printing a usage error. */
 int ck_cli_threads(const char *cmd, long n);
+
+/* The sampling flags: -n, --temperature, --top-k, --top-p, --repeat-penalty, --repeat-last-n, --seed. */
+typedef struct ck_cli_sampling {
+    long n, top_k, last_n;
+    double temperature, top_p, penalty;
+    const char *penalty_str; /* --repeat-penalty as given, NULL when not */
+    uint64_t seed;
+} ck_cli_sampling;
+
+#define CK_CLI_SAMPLING_ARGS 7
+
+/* cake's defaults: -n 2048, temperature 1, top-k off, top-p off, penalty 1.1 over 128 tokens (1 when
+ * greedy), seed 299792458. */
+void ck_cli_sampling_init(ck_cli_sampling *s);
+/* Writes the flags' CK_CLI_SAMPLING_ARGS table entries into out; n_name is the long name of -n. */
+void ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *out);
+/* Resolves the penalty's default and checks every value. Returns 0, or 2 after printing why. */
+int ck_cli_sampling_check(const char *cmd, ck_cli_sampling *s);
+/* The library's generation parameters for the flags (no callbacks set). */
+void ck_cli_gen_params(const ck_cli_sampling *s, ck_gen_params *p);
 
 #endif

@@ -11,8 +11,10 @@ static const struct {
 } commands[] = {
     {"run", ck_cmd_run, "generate text from a prompt (MODEL is a directory or an HF repo id)"},
     {"serve", ck_cmd_serve, "OpenAI-compatible API server and web UI (--api 0.0.0.0:8080)"},
+    {"chat", ck_cmd_chat, "chat in the terminal with MODEL, or with a server (--server URL)"},
     {"perplexity", ck_cmd_perplexity, "score a text file: ppl=<float> nll=<mean nll> n=<tokens>"},
     {"template", ck_cmd_template, "render a conversation (JSON) with the model's chat template, as HF does"},
+    {"bench", ck_cmd_bench, "prefill and decode speed, memory bandwidth and the decode roofline"},
     {"pull", ck_cmd_pull, "download ORG/NAME from the HuggingFace Hub into the HF cache"},
     {"list", ck_cmd_list, "list the models in the HF cache and in cake's worker cache"},
     {"rm", ck_cmd_rm, "delete a model from the HF cache or the worker cache"},

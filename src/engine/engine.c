@@ -20,6 +20,9 @@ const char *ck_supported_archs(void) { return ck_model_supported(); }
 
 int ck_set_threads(int n, char *note, size_t notelen) { return ck_cpu_threads_set(n, note, notelen); }
 
+void ck_set_exact(int exact) { ck_cpu_exact_set(exact); }
+int ck_exact(void) { return ck_cpu_exact(); }
+
 /* tokenizer.json, else a GGUF model's own vocabulary, else none. */
 static int open_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
     char path[4096];
@@ -102,6 +105,22 @@ size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_la
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
 const char *ck_engine_backend(const ck_engine *e) { return e->be ? e->be->name : "none"; }
+
+uint64_t ck_engine_decode_bytes(const ck_engine *e) {
+    const ck_model *m = &e->model;
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->n_prepared; i++) {
+        const ck_tensor *t = &m->prepared[i];
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) seen = m->prepared[j].data == t->data;
+        size_t rb;
+        if (seen || t->ndim < 1 || ck_dtype_row_bytes(t->dtype, t->shape[t->ndim - 1], &rb) != 0) continue;
+        uint64_t rows = ck_tensor_numel(t) / t->shape[t->ndim - 1];
+        int embed_only = t->data == m->embed.data && !(m->range.head && m->lm_head.data == m->embed.data);
+        total += embed_only ? rb : rows * rb;
+    }
+    return total;
+}
 
 const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix; }
 
@@ -338,7 +357,7 @@ void ck_session_reset(ck_session *s) {
 }
 
 ck_timing ck_session_timing(const ck_session *s) {
-    ck_timing t = {s->seq.stats.embed_s, s->seq.stats.layers_s, s->seq.stats.head_s};
+    ck_timing t = {s->seq.stats.embed_s, s->seq.stats.layers_s, s->seq.stats.head_s, s->seq.stats.attn_s};
     return t;
 }
 

@@ -151,7 +151,8 @@ static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_bu
     if (ck_session_forward(s, prompt + r->n_reused, n_prompt - r->n_reused, b->logits, 0, err, errlen) != 0) return -1;
     ck_timing t1 = ck_session_timing(s);
     r->prefill_s = now_s() - c0;
-    r->prefill = (ck_timing){t1.embed_s - t0.embed_s, t1.layers_s - t0.layers_s, t1.head_s - t0.head_s};
+    r->prefill = (ck_timing){t1.embed_s - t0.embed_s, t1.layers_s - t0.layers_s, t1.head_s - t0.head_s,
+                             t1.attn_s - t0.attn_s};
     return 0;
 }
 

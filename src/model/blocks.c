@@ -3,6 +3,7 @@
 #include "base/err.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static int load_bias_norms(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen) {
     const ck_config *c = &m->cfg;
@@ -68,14 +69,12 @@ void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer
     const ck_config *c = &m->cfg;
     size_t nh = (size_t)c->n_heads, nkv = (size_t)c->n_kv_heads, hd = (size_t)c->head_dim;
     float eps = (float)c->rms_eps;
-    if (a->out_gate) {
-        be->matmul(be, w->qg, w->xn, &a->q, a->q_bias, T);     /* qg [T, nh, 2 hd]: q | gate per head */
-        be->copy_rows(be, w->q, hd, w->qg, 2 * hd, T * nh, hd); /* q [T, nh, hd] */
-    } else {
-        be->matmul(be, w->q, w->xn, &a->q, a->q_bias, T);      /* q [T, nh, hd] */
-    }
-    be->matmul(be, w->k, w->xn, &a->k, a->k_bias, T);  /* k [T, nkv, hd] */
-    be->matmul(be, w->v, w->xn, &a->v, a->v_bias, T);  /* v [T, nkv, hd] */
+    /* q [T, nh, hd] (with an output gate: qg [T, nh, 2 hd], q | gate per head), k, v [T, nkv, hd] */
+    float *qkv_out[3] = {a->out_gate ? w->qg : w->q, w->k, w->v};
+    const ck_tensor *qkv_w[3] = {&a->q, &a->k, &a->v};
+    const float *qkv_b[3] = {a->q_bias, a->k_bias, a->v_bias};
+    ck_matmul_n(be, 3, qkv_out, w->xn, qkv_w, qkv_b, T);
+    if (a->out_gate) be->copy_rows(be, w->q, hd, w->qg, 2 * hd, T * nh, hd); /* q [T, nh, hd] */
     if (a->q_norm) {
         if (a->norm_whole) {
             be->rmsnorm(be, w->q, w->q, a->q_norm, T, nh * hd, eps, a->norm_one_plus);
@@ -102,7 +101,11 @@ void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer
             .pos = pos, .T = sp->n, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale,
             .window = a->window,
         };
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         be->attention(be, &args);                        /* att [T, nh, hd] */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        sp->s->stats.attn_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     }
     if (a->out_gate) be->sigmoid_mul(be, w->att, w->qg + hd, 2 * hd, T * nh, hd);
     be->matmul(be, w->xn, w->att, &a->o, NULL, T);      /* xn [T, hidden] */
@@ -136,8 +139,9 @@ int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t f
 
 void ck_mlp_forward(const ck_model *m, ck_ws *w, const ck_mlp_w *mw, const float *in, float *out, size_t T) {
     ck_backend *be = m->be;
-    be->matmul(be, w->gate, in, &mw->gate, NULL, T); /* gate [T, ffn] */
-    be->matmul(be, w->up, in, &mw->up, NULL, T);     /* up [T, ffn] */
+    float *gu_out[2] = {w->gate, w->up};              /* gate, up [T, ffn] */
+    const ck_tensor *gu_w[2] = {&mw->gate, &mw->up};
+    ck_matmul_n(be, 2, gu_out, in, gu_w, NULL, T);
     be->glu(be, w->gate, w->gate, w->up, T * mw->ffn, mw->act);
     be->matmul(be, out, w->gate, &mw->down, NULL, T); /* out [T, hidden] */
 }

@@ -42,6 +42,7 @@ int ck_deltanet_load(ck_model *m, const char *prefix, ck_deltanet_w *w, char *er
         snprintf(name, sizeof name, "%s%s.weight", prefix, mats[i].n);
         if (ck_model_tensor(m, name, 0, mats[i].t, 2, dims, err, errlen) < 0) return -1;
     }
+    w->a.exact = w->b.exact = 1; /* the decay and write-strength gates feed exp/sigmoid of a recurrence */
     struct { const char *n; float **p; size_t len; } vecs[] = {
         {"conv1d.weight", &w->conv, (size_t)cd * w->K}, {"A_log", &w->A_log, w->nv},
         {"dt_bias", &w->dt_bias, w->nv},                {"norm.weight", &w->norm, w->dv},

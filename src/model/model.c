@@ -69,6 +69,9 @@ int ck_model_tensor(ck_model *m, const char *name, int optional, ck_tensor *t, i
     }
     if (room_for_one((void **)&m->prepared, &m->cap_prepared, m->n_prepared, sizeof *m->prepared) != 0)
         return ck_err(err, errlen, "out of memory");
+    /* Mixture-of-experts models take the exact path for every weight: with activations rounded to bf16
+     * their discrete expert choices flip against HF's reference (measured on the fixtures). */
+    t->exact = ck_cfg_int(&m->cfg, "num_experts", ck_cfg_int(&m->cfg, "num_local_experts", 0)) > 0;
     char why[512];
     if (m->be->prepare_weight(m->be, t, why, sizeof why) != 0)
         return ck_err(err, errlen, "tensor '%s': %s", name, why);

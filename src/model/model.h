@@ -73,6 +73,7 @@ typedef struct ck_layer_kv {
 
 typedef struct ck_stats {
     double embed_s, layers_s, head_s; /* wall time spent in each part */
+    double attn_s;                    /* of layers_s, around the attention op */
 } ck_stats;
 
 struct ck_seq {

@@ -12,6 +12,8 @@ typedef struct ck_tensor {
     int ndim;                  /* 0 means "absent" */
     uint64_t shape[CK_MAX_DIMS];
     const void *data;
+    int exact;                 /* 1: products with this weight always take the backend's exact path (small
+                                  weights whose outputs make discrete choices: MoE routers, recurrent gates) */
 } ck_tensor;
 
 static inline uint64_t ck_tensor_numel(const ck_tensor *t) {

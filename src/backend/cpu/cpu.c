@@ -1,6 +1,7 @@
 /* cpu.c — the CPU backend: activations in host memory, ops threaded with OpenMP over independent rows
  * (output features of a matmul, (token, head) pairs of attention). Each op applies a kernel of ref.c per
- * row; the matmul's dot products come from the kernel set picked for this CPU (kernels.h). Weights stay
+ * row; the matmul runs the GEMM driver (gemm.c) with the kernel set picked for this CPU (kernels.h), exact
+ * or fast as chosen for the whole process (ck_cpu_exact), never by batch size. Weights stay
  * the mapped views (prepare checks the dtype has kernels). Every parallel region names its thread count
  * (ck_cpu_threads), so the count is the same for every calling thread of the process. Ops run
  * synchronously; sync only reports the sticky error. */
@@ -19,8 +20,10 @@
 
 /* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
 #define CK_CPU_PAR_MIN (1u << 18)
-#define CK_CPU_ROPE_MAX 1024
-#define CK_CPU_TILE 0 /* rotated dims / 2 a rope call supports */
+/* Elements below which an elementwise or per-row op (norms, RoPE, GLU) runs on one thread: decode rows
+ * stay serial (no extra parallel region per token), prefill chunks are split. */
+#define CK_CPU_ELEM_PAR_MIN (1u << 16)
+#define CK_CPU_ROPE_MAX 1024 /* rotated dims / 2 a rope call supports */
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -90,6 +93,23 @@ int ck_cpu_threads(void) {
     return atomic_load(&n_threads);
 }
 
+/* ---- exact or fast matmul, process-wide ---- */
+
+static atomic_int exact_mode = -1; /* -1 until read from CAKE_EXACT */
+
+int ck_cpu_exact(void) {
+    int m = atomic_load(&exact_mode);
+    if (m < 0) {
+        const char *env = getenv("CAKE_EXACT");
+        int want = env && *env && strcmp(env, "0") != 0;
+        atomic_compare_exchange_strong(&exact_mode, &m, want);
+        m = atomic_load(&exact_mode);
+    }
+    return m;
+}
+
+void ck_cpu_exact_set(int exact) { atomic_store(&exact_mode, exact ? 1 : 0); }
+
 /* ---- the compute thread: every CPU forward of the process runs here, so parallel regions always fork
  * from one master thread and reuse one OpenMP team, however many threads call in ---- */
 
@@ -152,7 +172,7 @@ static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t err
     size_t rb;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
     int quant = ck_dtype_is_quant(w->dtype);
-    if ((unsigned)w->dtype >= CK_DTYPE_COUNT || !(quant ? k->qdot[w->dtype] != NULL : k->dot[w->dtype] != NULL) || w->ndim < 1 ||
+    if (!(quant ? k->qdot[w->dtype] != NULL : ck_cpu_mm_kernel(k, w->dtype, 1) != NULL) || w->ndim < 1 ||
         ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb))
         return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
     if (quant && ((uintptr_t)w->data & 1)) /* ggml blocks hold 16-bit scales */
@@ -213,46 +233,44 @@ static void cpu_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t
 }
 
 static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
-    size_t n_out = W->shape[0], n_in = W->shape[1], rb;
-    const uint8_t *base = W->data;
-    const ck_cpu_kernels *k = ck_cpu_kernels_get();
     if (ck_dtype_is_quant(W->dtype)) { /* quantized activations, integer dots (quant_ref.c) */
         char why[160];
-        if (ck_cpu_matmul_quant(y, x, W, bias, T, k, ck_cpu_threads(), why, sizeof why) != 0) ck_backend_fail(b, "%s", why);
+        if (ck_cpu_matmul_quant(y, x, W, bias, T, ck_cpu_kernels_get(), ck_cpu_threads(), why, sizeof why) != 0)
+            ck_backend_fail(b, "%s", why);
         return;
     }
-    ck_dot_fn dot = (unsigned)W->dtype < CK_DTYPE_COUNT ? k->dot[W->dtype] : NULL;
-    ck_tile_fn tile = dot ? k->tile[W->dtype] : NULL;
-    if (!dot || !tile || ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0) {
+    const ck_mm_kernel *mk = ck_cpu_mm_kernel(ck_cpu_kernels_get(), W->dtype, W->exact || ck_cpu_exact());
+    if (!mk) {
         ck_backend_fail(b, "matmul: no CPU kernel for dtype %s", ck_dtype_name(W->dtype));
         return;
     }
-    int nt = ck_cpu_threads();
-    size_t G = k->tile_w; /* weight rows per group; the last group may be short */
-    long long n_groups = (long long)((n_out + G - 1) / G);
-#pragma omp parallel for schedule(static) num_threads(nt) if (n_out * n_in * T > CK_CPU_PAR_MIN)
-    for (long long g = 0; g < n_groups; g++) {
-        size_t o = (size_t)g * G, rows = n_out - o < G ? n_out - o : G;
-        const uint8_t *row = base + o * rb;
-        size_t t = 0;
-        /* The tile sums in another order than dot: it is used only while batch invariance is not required
-         * (CK_CPU_TILE), so that a row's result never depends on the other rows of the call. */
-        for (; CK_CPU_TILE && rows == G && t + 4 <= T; t += 4) { /* 4 token rows x G weight rows per pass */
-            float r[16];
-            tile(x + t * n_in, n_in, row, n_in, n_in, r);
-            for (size_t j = 0; j < G; j++)
-                for (size_t i = 0; i < 4; i++) y[(t + i) * n_out + o + j] = r[j * 4 + i] + (bias ? bias[o + j] : 0.0f);
-        }
-        for (; t < T; t++)
-            for (size_t j = 0; j < rows; j++)
-                y[t * n_out + o + j] = dot(x + t * n_in, row + j * rb, n_in) + (bias ? bias[o + j] : 0.0f);
+    if (ck_cpu_gemm_run(mk, y, x, W, bias, T, ck_cpu_threads()) != 0)
+        ck_backend_fail(b, "matmul: out of memory for %zu packed activation rows of %llu", T,
+                        (unsigned long long)W->shape[1]);
+}
+
+static void cpu_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                         const float *const *bias, size_t T) {
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    const ck_mm_kernel *mk = n ? ck_cpu_mm_kernel(k, W[0]->dtype, W[0]->exact || ck_cpu_exact()) : NULL;
+    int same = mk != NULL;
+    for (size_t i = 1; i < n && same; i++)
+        same = ck_cpu_mm_kernel(k, W[i]->dtype, W[i]->exact || ck_cpu_exact()) == mk && W[i]->shape[1] == W[0]->shape[1];
+    if (!same) { /* different kernels: one call each */
+        for (size_t i = 0; i < n; i++) cpu_matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T);
+        return;
     }
+    if (ck_cpu_gemm_run_n(mk, n, y, x, W, bias, T, ck_cpu_threads()) != 0)
+        ck_backend_fail(b, "matmul: out of memory for %zu packed activation rows of %llu", T,
+                        (unsigned long long)W[0]->shape[1]);
 }
 
 static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                         int one_plus) {
     (void)b;
-    for (size_t r = 0; r < rows; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
+    long long nr = (long long)rows;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (rows * n >= CK_CPU_ELEM_PAR_MIN)
+    for (long long r = 0; r < nr; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
 }
 
 /* Angles per row once, applied to every head of the row. */
@@ -263,10 +281,12 @@ static void cpu_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t h
         ck_backend_fail(b, "rope: %zu rotated dims exceed the CPU backend's %d", rot_dim, 2 * CK_CPU_ROPE_MAX);
         return;
     }
-    float cs[CK_CPU_ROPE_MAX], sn[CK_CPU_ROPE_MAX];
-    for (size_t t = 0; t < T; t++) {
+    long long nt = (long long)T;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (T * n_heads * rot_dim >= CK_CPU_ELEM_PAR_MIN)
+    for (long long t = 0; t < nt; t++) {
+        float cs[CK_CPU_ROPE_MAX], sn[CK_CPU_ROPE_MAX];
         ck_rope_angles_ref(cs, sn, pos[t], inv_freq, half);
-        for (size_t h = 0; h < n_heads; h++) ck_rope_head_ref(x + (t * n_heads + h) * head_dim, rot_dim, cs, sn);
+        for (size_t h = 0; h < n_heads; h++) ck_rope_head_ref(x + ((size_t)t * n_heads + h) * head_dim, rot_dim, cs, sn);
     }
 }
 
@@ -287,7 +307,9 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
 
 static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {
     (void)b;
-    for (size_t i = 0; i < n; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
+    long long nn = (long long)n;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (n >= CK_CPU_ELEM_PAR_MIN)
+    for (long long i = 0; i < nn; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
 }
 
 static void cpu_gather_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row) {
@@ -381,6 +403,7 @@ static const ck_backend cpu_template = {
     .check_finite = cpu_check_finite,
     .embed = cpu_embed,
     .matmul = cpu_matmul,
+    .matmul_n = cpu_matmul_n,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .store_rows = cpu_store_rows,

@@ -1,5 +1,5 @@
 /* dot_avx2.c — dot products of an f32 vector with a weight row in f32, f16 or bf16, for x86-64 CPUs with
- * AVX2 + FMA + F16C. Compiled with those ISA flags (see CMakeLists.txt) and only called when the CPU
+ * AVX2 + FMA + F16C (one row: attention and tests; the matmul is gemm_avx2.c). Compiled with those ISA flags (see CMakeLists.txt) and only called when the CPU
  * reports them (cpu.c picks at start-up). Same contract as ck_dot_ref; the sum is split over 32 lanes,
  * so results differ from the reference only by f32 rounding of the summation order. */
 #include "backend/cpu/kernels.h"
@@ -65,45 +65,6 @@ void ck_axpy_avx2(float *y, float a, const float *x, size_t n) {
 
 /* CPUID: FMA (leaf 1 ecx bit 12), F16C (ecx 29), OSXSAVE (ecx 27) with the OS saving YMM state (XCR0
  * bits 1-2), AVX2 (leaf 7 ebx bit 5). */
-/* A 4 x 2 tile: four rows of x (x, x + xs, ...) against two weight rows (w, w + ws): each weight block
- * serves four token rows and each activation block two weight rows, so loads per multiply-add halve. */
-#define TILE_BODY(LOAD, W, TAIL)                                                                       \
-    const float *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;                             \
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();                                            \
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();                                            \
-    size_t i = 0;                                                                                      \
-    for (; i + 8 <= n; i += 8) {                                                          \
-        __m256 u = LOAD(W + i), v = LOAD(W + ws + i), t;                                                  \
-        t = _mm256_loadu_ps(x0 + i), a0 = _mm256_fmadd_ps(t, u, a0), b0 = _mm256_fmadd_ps(t, v, b0);                               \
-        t = _mm256_loadu_ps(x1 + i), a1 = _mm256_fmadd_ps(t, u, a1), b1 = _mm256_fmadd_ps(t, v, b1);                               \
-        t = _mm256_loadu_ps(x2 + i), a2 = _mm256_fmadd_ps(t, u, a2), b2 = _mm256_fmadd_ps(t, v, b2);                               \
-        t = _mm256_loadu_ps(x3 + i), a3 = _mm256_fmadd_ps(t, u, a3), b3 = _mm256_fmadd_ps(t, v, b3);                               \
-    }                                                                                                 \
-    out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);        \
-    out[4] = hsum(b0), out[5] = hsum(b1), out[6] = hsum(b2), out[7] = hsum(b3);        \
-    for (; i < n; i++) {                                                                              \
-        float u = TAIL(W[i]), v = TAIL(W[ws + i]);                                                     \
-        out[0] += x0[i] * u, out[1] += x1[i] * u, out[2] += x2[i] * u, out[3] += x3[i] * u;            \
-        out[4] += x0[i] * v, out[5] += x1[i] * v, out[6] += x2[i] * v, out[7] += x3[i] * v;            \
-    }
-
-static inline float same(float f) { return f; }
-
-void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    const float *Wt = w;
-    TILE_BODY(_mm256_loadu_ps, Wt, same)
-}
-
-void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    const uint16_t *Wt = w;
-    TILE_BODY(load_bf16, Wt, ck_bf16_to_f32)
-}
-
-void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    const uint16_t *Wt = w;
-    TILE_BODY(load_f16, Wt, ck_f16_to_f32)
-}
-
 int ck_cpu_has_avx2(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;

@@ -1,6 +1,6 @@
 /* dot_avx512.c — the dot products of dot_avx2.c with 16-lane AVX-512F vectors: f32 activations against
- * f32, f16 or bf16 weight rows (one row, or four activation rows per weight pass). Compiled with
- * -mavx512f and only called when the CPU and the OS support it (kernels.c). Same contracts as the
+ * f32, f16 or bf16 weight rows, one row (attention and tests; the matmul is gemm_avx512.c). Compiled with
+ * -mavx512f -mavx512bw -mavx512vl and only called when the CPU and the OS support them (kernels.c). Same contracts as the
  * reference; results differ only by f32 rounding of the summation order. */
 #include "backend/cpu/kernels.h"
 
@@ -47,45 +47,6 @@ float ck_dot_f16_avx512(const float *x, const void *w, size_t n) {
     DOT_BODY(load_f16, W, ck_f16_to_f32)
 }
 
-/* A 4 x 4 tile: four rows of x (x, x + xs, ...) against four weight rows (w, w + ws, ...), 16
- * accumulators in AVX-512's 32 registers: each weight block serves four token rows and each activation
- * block four weight rows. */
-#define TILE_BODY(LOAD, W, TAIL)                                                                       \
-    __m512 acc[16];                                                                                    \
-    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();                                         \
-    size_t i = 0;                                                                                      \
-    for (; i + 16 <= n; i += 16) {                                                                     \
-        __m512 u0 = LOAD(W + i), u1 = LOAD(W + ws + i), u2 = LOAD(W + 2 * ws + i), u3 = LOAD(W + 3 * ws + i); \
-        for (int r = 0; r < 4; r++) {                                                                  \
-            __m512 t = _mm512_loadu_ps(x + r * xs + i);                                                \
-            acc[r] = _mm512_fmadd_ps(t, u0, acc[r]);                                                   \
-            acc[4 + r] = _mm512_fmadd_ps(t, u1, acc[4 + r]);                                           \
-            acc[8 + r] = _mm512_fmadd_ps(t, u2, acc[8 + r]);                                           \
-            acc[12 + r] = _mm512_fmadd_ps(t, u3, acc[12 + r]);                                         \
-        }                                                                                              \
-    }                                                                                                  \
-    for (int k = 0; k < 16; k++) out[k] = _mm512_reduce_add_ps(acc[k]);                                \
-    for (; i < n; i++)                                                                                 \
-        for (int j = 0; j < 4; j++) {                                                                  \
-            float u = TAIL(W[j * ws + i]);                                                             \
-            for (int r = 0; r < 4; r++) out[j * 4 + r] += x[r * xs + i] * u;                           \
-        }
-
-void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    const float *Wt = w;
-    TILE_BODY(_mm512_loadu_ps, Wt, same)
-}
-
-void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    const uint16_t *Wt = w;
-    TILE_BODY(load_bf16, Wt, ck_bf16_to_f32)
-}
-
-void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    const uint16_t *Wt = w;
-    TILE_BODY(load_f16, Wt, ck_f16_to_f32)
-}
-
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n) {
     __m512 av = _mm512_set1_ps(a);
     size_t i = 0;
@@ -94,7 +55,7 @@ void ck_axpy_avx512(float *y, float a, const float *x, size_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-/* CPUID leaf 7 ebx bit 16 (AVX-512F), with OSXSAVE and the OS saving opmask/ZMM state (XCR0 bits 1-2,
+/* CPUID leaf 7 ebx bits 16 (AVX-512F), 30 (BW) and 31 (VL), with OSXSAVE and the OS saving opmask/ZMM state (XCR0 bits 1-2,
  * 5-7). */
 int ck_cpu_has_avx512(void) {
     unsigned a, b, c, d;
@@ -103,7 +64,8 @@ int ck_cpu_has_avx512(void) {
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     if ((lo & 0xe6u) != 0xe6u) return 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    return (b & (1u << 16)) != 0;
+    unsigned want = (1u << 16) | (1u << 30) | (1u << 31);
+    return (b & want) == want;
 }
 
 #endif /* __x86_64__ */

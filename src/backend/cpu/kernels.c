@@ -1,4 +1,5 @@
-/* kernels.c — picks the CPU kernel set at start-up (see kernels.h). */
+/* kernels.c — picks the CPU kernel set at start-up (see kernels.h): the best set the CPU runs, or the
+ * one CAKE_CPU_KERNELS names. */
 #include "backend/cpu/kernels.h"
 #include "tensor/quant.h"
 
@@ -10,84 +11,71 @@ static float dot_f32_ref(const float *x, const void *w, size_t n) { return ck_do
 static float dot_f16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_F16, n); }
 static float dot_bf16_ref(const float *x, const void *w, size_t n) { return ck_dot_ref(x, w, CK_BF16, n); }
 
-/* Reference tile: two weight rows ws elements apart against four activation rows. */
-static void tile_ref(ck_dtype dt, const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) {
-    size_t stride = 0;
-    ck_dtype_row_bytes(dt, ws, &stride);
-    for (int j = 0; j < 2; j++)
-        for (int r = 0; r < 4; r++) out[j * 4 + r] = ck_dot_ref(x + r * xs, (const uint8_t *)w + j * stride, dt, n);
-}
-
-#define TILE_REF(name, dt)                                                                       \
-    static void name(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out) { \
-        tile_ref(dt, x, xs, w, ws, n, out);                                                       \
-    }
-TILE_REF(tile_f32_ref, CK_F32)
-TILE_REF(tile_f16_ref, CK_F16)
-TILE_REF(tile_bf16_ref, CK_BF16)
-
-static const ck_cpu_kernels ref_kernels = {
-    "ref",
-    {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
-    {[CK_F32] = tile_f32_ref, [CK_F16] = tile_f16_ref, [CK_BF16] = tile_bf16_ref},
-    2,
-    ck_axpy_ref,
-    {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
-     [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
-    {0},
+static ck_cpu_kernels ref_kernels = {
+    .name = "ref",
+    .dot = {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
+    .axpy = ck_axpy_ref,
+    .qdot = {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
+             [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
 };
 #if defined(__x86_64__)
-#define QDOT_TABLE(isa)                                                                              \
-    {                                                                                                \
-        [CK_Q8_0] = ck_qdot_q8_0_##isa, [CK_Q4_0] = ck_qdot_q4_0_##isa, [CK_Q4_K] = ck_qdot_q4_k_##isa, \
-        [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa                               \
-    },                                                                                               \
-    {                                                                                                \
-        [CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa, [CK_Q4_K] = ck_qdot4_q4_k_##isa, \
-        [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa                             \
-    }
-static const ck_cpu_kernels avx2_kernels = {
-    "avx2",
-    {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
-    {[CK_F32] = ck_tile_f32_avx2, [CK_F16] = ck_tile_f16_avx2, [CK_BF16] = ck_tile_bf16_avx2},
-    2,
-    ck_axpy_avx2,
-    QDOT_TABLE(avx2),
+/* The quantized dot products of one ISA (quant_avx2.c: maddubs; quant_avx512.c: AVX512-VNNI). */
+#define QDOT_TABLES(isa)                                                                                   \
+    .qdot = {[CK_Q8_0] = ck_qdot_q8_0_##isa, [CK_Q4_0] = ck_qdot_q4_0_##isa, [CK_Q4_K] = ck_qdot_q4_k_##isa,  \
+             [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa},                              \
+    .qdot4 = {[CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa, [CK_Q4_K] = ck_qdot4_q4_k_##isa, \
+              [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa}
+static const ck_cpu_kernels vnni_qdot = {QDOT_TABLES(vnni)};
+static ck_cpu_kernels avx2_kernels = {
+    .name = "avx2",
+    .dot = {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
+    .axpy = ck_axpy_avx2,
+    QDOT_TABLES(avx2),
 };
-
-static const ck_cpu_kernels avx512_kernels = {
-    "avx512",
-    {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
-    {[CK_F32] = ck_tile_f32_avx512, [CK_F16] = ck_tile_f16_avx512, [CK_BF16] = ck_tile_bf16_avx512},
-    4,
-    ck_axpy_avx512,
-    QDOT_TABLE(avx2),
+static ck_cpu_kernels avx512_kernels = {
+    .name = "avx512",
+    .dot = {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
+    .axpy = ck_axpy_avx512,
+    QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };
-
-/* AVX-512 with VNNI: the quantized dot products use vpdpbusd */
-static const ck_cpu_kernels avx512vnni_kernels = {
-    "avx512vnni",
-    {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
-    {[CK_F32] = ck_tile_f32_avx512, [CK_F16] = ck_tile_f16_avx512, [CK_BF16] = ck_tile_bf16_avx512},
-    4,
-    ck_axpy_avx512,
-    QDOT_TABLE(vnni),
-};
-
+static ck_cpu_kernels avx512bf16_kernels; /* avx512 plus the bf16 fast path */
 #endif
 
-const ck_cpu_kernels *ck_cpu_kernels_ref(void) { return &ref_kernels; }
+const ck_cpu_kernels *ck_cpu_kernels_ref(void) {
+    ck_cpu_kernels_all();
+    return &ref_kernels;
+}
 
 static const ck_cpu_kernels *all_sets[5]; /* best first, NULL-terminated */
 static const ck_cpu_kernels *picked;
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 
+/* The tables' matmul rows (their kernels live in other files, so they are filled here once). */
+static void fill(void) {
+    memcpy(ref_kernels.mm, ck_mm_ref_exact, sizeof ref_kernels.mm);
+    ref_kernels.mm_fast[CK_BF16] = ck_mm_ref_bf16_fast;
+#if defined(__x86_64__)
+    memcpy(avx2_kernels.mm, ck_mm_avx2, sizeof avx2_kernels.mm);
+    memcpy(avx512_kernels.mm, ck_mm_avx512, sizeof avx512_kernels.mm);
+    if (ck_cpu_has_vnni()) {
+        memcpy(avx512_kernels.qdot, vnni_qdot.qdot, sizeof avx512_kernels.qdot);
+        memcpy(avx512_kernels.qdot4, vnni_qdot.qdot4, sizeof avx512_kernels.qdot4);
+    }
+    avx512bf16_kernels = avx512_kernels;
+    avx512bf16_kernels.name = "avx512bf16";
+    avx512bf16_kernels.mm_fast[CK_BF16] = ck_mm_avx512bf16_fast;
+#endif
+}
+
 static void pick(void) {
     size_t n = 0;
+    fill();
 #if defined(__x86_64__)
-    if (ck_cpu_has_avx512() && ck_cpu_has_avx2() && ck_cpu_has_vnni()) all_sets[n++] = &avx512vnni_kernels;
-    if (ck_cpu_has_avx512() && ck_cpu_has_avx2()) all_sets[n++] = &avx512_kernels;
-    if (ck_cpu_has_avx2()) all_sets[n++] = &avx2_kernels;
+    if (ck_cpu_has_avx2()) {
+        if (ck_cpu_has_avx512bf16()) all_sets[n++] = &avx512bf16_kernels;
+        if (ck_cpu_has_avx512()) all_sets[n++] = &avx512_kernels;
+        all_sets[n++] = &avx2_kernels;
+    }
 #endif
     all_sets[n] = &ref_kernels;
     const char *want = getenv("CAKE_CPU_KERNELS");
@@ -104,4 +92,10 @@ const ck_cpu_kernels *const *ck_cpu_kernels_all(void) {
 const ck_cpu_kernels *ck_cpu_kernels_get(void) {
     pthread_once(&pick_once, pick);
     return picked;
+}
+
+const ck_mm_kernel *ck_cpu_mm_kernel(const ck_cpu_kernels *k, ck_dtype dt, int exact) {
+    if ((unsigned)dt >= CK_DTYPE_COUNT) return NULL;
+    if (!exact && k->mm_fast[dt].gemm) return &k->mm_fast[dt];
+    return k->mm[dt].gemm ? &k->mm[dt] : NULL;
 }

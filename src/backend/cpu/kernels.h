@@ -1,17 +1,29 @@
-/* kernels.h — the CPU backend's kernel table: for each weight dtype the dot product the matmul uses,
- * chosen once at start-up from the CPU's features (the scalar reference, or an ISA-specific version that
- * lives in its own file and is tested against the reference). CAKE_CPU_KERNELS=ref|avx2|avx512|avx512vnni
- * picks one (when the CPU has it); avx512vnni differs from avx512 only in its quantized dot products. */
+/* kernels.h — the CPU backend's kernel table, chosen once at start-up from the CPU's features (the scalar
+ * reference, or ISA-specific versions that live in their own files and are tested against the reference).
+ * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16 picks one (when the CPU has it).
+ *
+ * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 per dtype (quant_*.c; the
+ * AVX-512 sets use AVX512-VNNI where the CPU has it, else the AVX2 kernels), driven by
+ * ck_cpu_matmul_quant, equal to the dtype's scalar reference bit for bit and batch-invariant.
+ *
+ * The matmul goes through one ck_mm_kernel per weight dtype: an optional activation packer (f32 rows to
+ * the kernel's activation format: bf16 for the AVX512_BF16 path, quantized blocks for quantized weight
+ * types) and a block GEMM over packed rows. Each set has an exact table (f32 activations, f32
+ * accumulation) and may have a fast table (e.g. activations rounded to bf16 for bf16 weights); which one
+ * runs is a process-wide choice (ck_cpu_exact), never a function of the batch size.
+ *
+ * Batch invariance (the contract every gemm keeps): the value of output (t, j) is the same bits whatever
+ * T, whatever the number of weight rows in the call and wherever row t and weight row j sit in them; it
+ * depends only on activation row t, weight row j, n and bias[j]. The SIMD kernels keep it by giving
+ * every output one accumulator with one lane layout, one k order, one tail treatment and one horizontal
+ * reduction, whichever register tile it is computed in. */
 #ifndef CK_BACKEND_CPU_KERNELS_H
 #define CK_BACKEND_CPU_KERNELS_H
 
 #include "backend/cpu/ref.h"
 
-/* sum_i x[i] * w[i] with w[n] in the table entry's dtype */
+/* sum_i x[i] * w[i] with w[n] in the table entry's dtype (one row; attention uses the f32 one) */
 typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
-/* A tile for prefill: out[j * 4 + r] = sum_i x[r * xs + i] * w[j * ws + i] for r < 4, j < tile_w
- * (four activation rows against tile_w weight rows; xs and ws in elements; out has 4 * tile_w floats) */
-typedef void (*ck_tile_fn)(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 
 /* y[i] += a * x[i] for i < n (f32) */
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
@@ -23,11 +35,24 @@ typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
  * activation rows: prefill). */
 typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
 
+typedef struct ck_mm_kernel {
+    /* Bytes of one packed activation row of n elements (0 when n does not suit the format). NULL when
+     * the kernel reads f32 rows as they are (then a row is n floats). */
+    size_t (*act_row_bytes)(size_t n);
+    /* dst[act_row_bytes(n)] = x[n] in the kernel's activation format (with any padding it needs). */
+    void (*pack)(void *dst, const float *x, size_t n);
+    /* y[t * ys + j] = dot(a_t, w_j) (+ bias[j] when bias is not NULL) for t < T, j < rows, where a_t is
+     * activation row t (a + t * as bytes, packed or f32) and w_j weight row j (w + j * ws bytes), both
+     * of n elements. Batch-invariant (see above). */
+    void (*gemm)(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,
+                 size_t rows, const float *bias);
+} ck_mm_kernel;
+
 typedef struct ck_cpu_kernels {
-    const char *name;            /* "ref", "avx2", "avx512" */
-    ck_dot_fn dot[CK_DTYPE_COUNT];
-    ck_tile_fn tile[CK_DTYPE_COUNT];
-    size_t tile_w;               /* weight rows per tile: 2, or 4 where registers allow */
+    const char *name;               /* "ref", "avx2", "avx512", "avx512bf16" */
+    ck_dot_fn dot[CK_DTYPE_COUNT];  /* one-row dot products (attention, tests) */
+    ck_mm_kernel mm[CK_DTYPE_COUNT];      /* exact matmul per weight dtype (gemm NULL: none) */
+    ck_mm_kernel mm_fast[CK_DTYPE_COUNT]; /* fast matmul where the set has one (gemm NULL: use mm) */
     ck_axpy_fn axpy;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
@@ -37,25 +62,45 @@ typedef struct ck_cpu_kernels {
 const ck_cpu_kernels *ck_cpu_kernels_get(void);
 /* The scalar reference kernels, whatever the CPU. */
 const ck_cpu_kernels *ck_cpu_kernels_ref(void);
+/* Every kernel set this CPU can run, best first, NULL-terminated (the reference is always last). */
+const ck_cpu_kernels *const *ck_cpu_kernels_all(void);
 
-/* x86-64 only: AVX2 + FMA + F16C versions (dot_avx2.c) and whether this CPU can run them. */
+/* The matmul kernel of set k for dtype dt: the fast one unless exact (or the set has none), else NULL
+ * when the set has no kernel for dt. */
+const ck_mm_kernel *ck_cpu_mm_kernel(const ck_cpu_kernels *k, ck_dtype dt, int exact);
+
+/* y[T, n_out] = x[T, n_in] . W^T (+ bias) with kernel mk, threaded over weight-row panels; packed
+ * activations go to a scratch buffer of the calling thread. Returns -1 when that buffer cannot grow. */
+int ck_cpu_gemm_run(const ck_mm_kernel *mk, float *y, const float *x, const ck_tensor *W, const float *bias,
+                    size_t T, int n_threads);
+
+/* For i < n: y[i] = x . W[i]^T (+ bias[i]) with kernel mk for all of them (every W[i] with x's n_in and
+ * a dtype mk serves), in one parallel region: the activations are packed once and the rows of all the
+ * weights are split evenly over the threads. Same results as n ck_cpu_gemm_run calls. */
+int ck_cpu_gemm_run_n(const ck_mm_kernel *mk, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                      const float *const *bias, size_t T, int n_threads);
+
+/* Reference matmul kernels (gemm_ref.c): the exact one for f32/f16/bf16 weights, and the bf16
+ * fast path's definition (activations rounded to bf16 to nearest even, subnormals flushed to zero, f32
+ * accumulation of the exact products in index order). */
+extern const ck_mm_kernel ck_mm_ref_exact[CK_DTYPE_COUNT];
+extern const ck_mm_kernel ck_mm_ref_bf16_fast;
+uint16_t ck_f32_to_bf16_rne(float f);
+
+/* x86-64 only: AVX2 + FMA + F16C versions (dot_avx2.c, gemm_avx2.c) and whether this CPU can run them. */
 float ck_dot_f32_avx2(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx2(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
-void ck_tile_f32_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
-void ck_tile_bf16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
-void ck_tile_f16_avx2(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 void ck_axpy_avx2(float *y, float a, const float *x, size_t n);
+extern const ck_mm_kernel ck_mm_avx2[CK_DTYPE_COUNT];
 int ck_cpu_has_avx2(void);
 
-/* x86-64 only: AVX-512F versions (dot_avx512.c); their tiles are 4 x 4. */
+/* x86-64 only: AVX-512 F/BW/VL versions (dot_avx512.c, gemm_avx512.c). */
 float ck_dot_f32_avx512(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx512(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
-void ck_tile_f32_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
-void ck_tile_bf16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
-void ck_tile_f16_avx512(const float *x, size_t xs, const void *w, size_t ws, size_t n, float *out);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
+extern const ck_mm_kernel ck_mm_avx512[CK_DTYPE_COUNT];
 int ck_cpu_has_avx512(void);
 
 /* x86-64 only: quantized dot products (quant_avx2.c: maddubs; quant_avx512.c: AVX512-VNNI vpdpbusd). */
@@ -81,12 +126,13 @@ int ck_cpu_has_vnni(void);
 int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
                         const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen);
 
+/* x86-64 only: AVX512_BF16 (vdpbf16ps) bf16 fast path (gemm_avx512bf16.c). */
+extern const ck_mm_kernel ck_mm_avx512bf16_fast;
+int ck_cpu_has_avx512bf16(void);
+
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
  * contract as ck_attention_row_ref for each of those heads. */
 void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k);
-
-/* Every kernel set this CPU can run, best first, NULL-terminated (the reference is always last). */
-const ck_cpu_kernels *const *ck_cpu_kernels_all(void);
 
 #endif

@@ -1,0 +1,93 @@
+/* gemm_avx512.c — the exact matmul (f32 activations, f32 accumulation) for f32, f16 and bf16 weights with
+ * AVX-512 F/BW/VL, in register tiles of 4 activation rows x 4 weight rows (16 accumulators; each weight
+ * vector serves 4 rows, each activation vector 4 weight rows), edge tiles of 1 x 4, 4 x 1 and 1 x 1.
+ * Batch invariance: every output, in any tile, is one 16-lane accumulator fed with k in steps of 16 in
+ * increasing order, the last partial step through masked (zeroing) loads, then one _mm512_reduce_add_ps
+ * and the bias; so its bits do not depend on the tile it was computed in (decode's T = 1 included).
+ * Compiled with -mavx512f -mavx512bw -mavx512vl; only called when the CPU has them (kernels.c). */
+#include "backend/cpu/kernels.h"
+
+#if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
+#include <immintrin.h>
+
+#define AI static inline __attribute__((always_inline))
+
+/* 16 weights at element i (masked: lanes past the mask read as zero, nothing past them is touched) */
+AI __m512 ld_f32(const void *w, size_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, (const float *)w + i); }
+AI __m512 ld_bf16(const void *w, size_t i, __mmask16 m) {
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+AI __m512 ld_f16(const void *w, size_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
+}
+
+typedef __m512 (*ld_fn)(const void *w, size_t i, __mmask16 m);
+
+/* The R x C tile at y: y[r * ys + c] = dot(x_r, w_c) (+ bias[c]); x rows xs floats apart, w rows ws bytes. */
+AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws,
+             size_t n, const float *bias) {
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 wv[4];
+        for (int c = 0; c < C; c++) wv[c] = ld(w + c * ws, i, 0xffff);
+        for (int r = 0; r < R; r++) {
+            __m512 xv = _mm512_loadu_ps(x + r * xs + i);
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv[4];
+        for (int c = 0; c < C; c++) wv[c] = ld(w + c * ws, i, m);
+        for (int r = 0; r < R; r++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + r * xs + i);
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) y[r * ys + c] = _mm512_reduce_add_ps(acc[r][c]) + (bias ? bias[c] : 0.0f);
+}
+
+/* Weight rows in blocks of 4 (then 1) outer, token rows in tiles of 4 (then 1) inner. */
+#define GEMM(name, LD)                                                                                        \
+    static void t44_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
+                           const float *b) { tile(4, 4, LD, y, ys, x, xs, w, ws, n, b); }                    \
+    static void t14_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
+                           const float *b) { tile(1, 4, LD, y, ys, x, xs, w, ws, n, b); }                    \
+    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
+                           const float *b) { tile(4, 1, LD, y, ys, x, xs, w, ws, n, b); }                    \
+    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
+                           const float *b) { tile(1, 1, LD, y, ys, x, xs, w, ws, n, b); }                    \
+    static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T, \
+                     size_t rows, const float *bias) {                                                       \
+        const float *x = a;                                                                                   \
+        const uint8_t *W = w;                                                                                 \
+        size_t xs = as / sizeof(float), j = 0;                                                                \
+        for (; j + 4 <= rows; j += 4) { /* weight rows outer (they stay in L1), token rows inner */        \
+            const float *b = bias ? bias + j : NULL;                                                          \
+            size_t t = 0;                                                                                     \
+            for (; t + 4 <= T; t += 4) t44_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
+            for (; t < T; t++) t14_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
+        }                                                                                                     \
+        for (; j < rows; j++) {                                                                               \
+            const float *b = bias ? bias + j : NULL;                                                          \
+            size_t t = 0;                                                                                     \
+            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
+            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
+        }                                                                                                     \
+    }
+GEMM(gemm_f32, ld_f32)
+GEMM(gemm_f16, ld_f16)
+GEMM(gemm_bf16, ld_bf16)
+
+const ck_mm_kernel ck_mm_avx512[CK_DTYPE_COUNT] = {
+    [CK_F32] = {NULL, NULL, gemm_f32},
+    [CK_F16] = {NULL, NULL, gemm_f16},
+    [CK_BF16] = {NULL, NULL, gemm_bf16},
+};
+
+#endif /* __x86_64__ */

@@ -1,0 +1,200 @@
+/* cmd_bench.c — `cake bench MODEL [-t THREADS] [-p N_PROMPT] [-n N_GEN] [-d DEPTH] [-r REPS] [--json]`,
+ * in the spirit of llama-bench: prefill (pp: N_PROMPT tokens in one forward) and decode (tg: N_GEN
+ * tokens, one forward each, greedy argmax) after DEPTH tokens of context, each as mean ± sd tok/s over
+ * REPS runs after one warm-up run. Token ids are fixed pseudo-random ids (no tokenizer needed). The
+ * machine's read bandwidth is measured right before the runs; the decode roofline is that bandwidth
+ * divided by the bytes of weights one decoded token reads, and the achieved fraction is printed beside
+ * it, with the decode time split into layers (of which attention), output head and sampling.
+ * --json: the last stdout line is one JSON object with every number. */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/common.h"
+
+#include "base/membw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct bench_opts {
+    const char *model;
+    long threads, n_prompt, n_gen, depth, reps;
+    int json, exact;
+    int nt; /* threads in use */
+} bench_opts;
+
+typedef struct stat_acc { /* running mean and variance (Welford) */
+    double n, mean, m2;
+} stat_acc;
+
+static void stat_add(stat_acc *s, double x) {
+    s->n += 1;
+    double d = x - s->mean;
+    s->mean += d / s->n;
+    s->m2 += d * (x - s->mean);
+}
+static double stat_sd(const stat_acc *s) { return s->n > 1 ? sqrt(s->m2 / (s->n - 1)) : 0.0; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int32_t argmax(const float *x, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+/* Decode time split of one tg run, seconds. */
+typedef struct tg_split {
+    double layers, attn, head, sample, total;
+} tg_split;
+
+/* Resets s and fills DEPTH positions (untimed). */
+static int fill_depth(ck_session *s, const int32_t *ids, size_t depth, char *err, size_t errlen) {
+    ck_session_reset(s);
+    return depth ? ck_session_forward(s, ids, depth, NULL, 0, err, errlen) : 0;
+}
+
+/* One pp run: seconds for N_PROMPT tokens after DEPTH. */
+static int run_pp(ck_session *s, const int32_t *ids, const bench_opts *o, float *logits, double *secs, char *err,
+                  size_t errlen) {
+    if (fill_depth(s, ids, (size_t)o->depth, err, errlen) != 0) return -1;
+    double t0 = now_s();
+    if (ck_session_forward(s, ids + o->depth, (size_t)o->n_prompt, logits, 0, err, errlen) != 0) return -1;
+    *secs = now_s() - t0;
+    return 0;
+}
+
+/* One tg run: N_GEN single-token forwards after DEPTH, each next id the argmax of the last logits. */
+static int run_tg(ck_session *s, const int32_t *ids, const bench_opts *o, float *logits, size_t V, tg_split *sp,
+                  char *err, size_t errlen) {
+    if (fill_depth(s, ids, (size_t)o->depth, err, errlen) != 0) return -1;
+    ck_timing a = ck_session_timing(s);
+    int32_t id = ids[o->depth];
+    double t0 = now_s(), sample = 0;
+    for (long i = 0; i < o->n_gen; i++) {
+        if (ck_session_forward(s, &id, 1, logits, 0, err, errlen) != 0) return -1;
+        double ts = now_s();
+        id = argmax(logits, V);
+        sample += now_s() - ts;
+    }
+    ck_timing b = ck_session_timing(s);
+    *sp = (tg_split){b.layers_s - a.layers_s, b.attn_s - a.attn_s, b.head_s - a.head_s, sample, now_s() - t0};
+    return 0;
+}
+
+static int bench(ck_engine *e, const bench_opts *o, double bw) {
+    char err[1024];
+    size_t V = ck_engine_vocab(e), ctx = (size_t)(o->depth + (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1);
+    int32_t *ids = malloc(ctx * sizeof *ids);
+    float *logits = malloc(V * sizeof *logits);
+    ck_session *s = NULL;
+    int rc = 1;
+    if (!ids || !logits) {
+        fprintf(stderr, "cake bench: out of memory\n");
+        goto done;
+    }
+    uint64_t r = 0x243f6a8885a308d3ull;
+    for (size_t i = 0; i < ctx; i++) r = r * 6364136223846793005ull + 1442695040888963407ull, ids[i] = (int32_t)((r >> 33) % V);
+    if (ck_session_open(e, ctx, &s, err, sizeof err) != 0) goto fail;
+    stat_acc pp = {0}, tg = {0};
+    tg_split sum = {0};
+    for (long rep = 0; rep <= o->reps; rep++) { /* rep 0 is the warm-up */
+        double secs;
+        tg_split sp;
+        if (o->n_prompt > 0) {
+            if (run_pp(s, ids, o, logits, &secs, err, sizeof err) != 0) goto fail;
+            if (rep) stat_add(&pp, (double)o->n_prompt / secs);
+        }
+        if (o->n_gen > 0) {
+            if (run_tg(s, ids, o, logits, V, &sp, err, sizeof err) != 0) goto fail;
+            if (rep) {
+                stat_add(&tg, (double)o->n_gen / sp.total);
+                sum.layers += sp.layers, sum.attn += sp.attn, sum.head += sp.head, sum.sample += sp.sample;
+                sum.total += sp.total;
+            }
+        }
+    }
+    double bytes = (double)ck_engine_decode_bytes(e), roof = bw > 0 ? bw * 1e9 / bytes : 0;
+    double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
+    printf("model: %s (%s), %d threads, %s matmul, weights read per token: %.1f MB\n", o->model,
+           ck_engine_arch(e), o->nt,
+           ck_exact() ? "exact" : "fast", bytes * 1e-6);
+    printf("read bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", bw, roof);
+    if (o->n_prompt > 0)
+        printf("pp%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_prompt, o->depth, pp.mean, stat_sd(&pp));
+    if (o->n_gen > 0) {
+        printf("tg%ld @ d%ld: %.2f ± %.2f tok/s, %.2f of the roofline\n", o->n_gen, o->depth, tg.mean, stat_sd(&tg),
+               roof > 0 ? tg.mean / roof : 0);
+        printf("decode step: %.2f ms = layers %.2f (attention %.2f) + output head %.2f + sampling %.3f + other %.3f\n",
+               sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms, sum.sample * ms,
+               (sum.total - sum.layers - sum.head - sum.sample) * ms);
+    }
+    if (o->json)
+        printf("{\"arch\":\"%s\",\"threads\":%d,\"exact\":%s,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld,"
+               "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
+               "\"decode_bytes\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
+               "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
+               ck_engine_arch(e), o->nt, ck_exact() ? "true" : "false",
+               o->n_prompt, o->n_gen, o->depth, o->reps, pp.mean, stat_sd(&pp), tg.mean, stat_sd(&tg), bw, bytes,
+               roof, roof > 0 ? tg.mean / roof : 0, sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms,
+               sum.sample * ms);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "cake bench: %s\n", err);
+done:
+    ck_session_close(s);
+    free(ids);
+    free(logits);
+    return rc;
+}
+
+int ck_cmd_bench(int argc, char **argv) {
+    bench_opts o = {.n_prompt = 512, .n_gen = 128, .reps = 5};
+    long bw_mb = 0;
+    const ck_arg args[] = {
+        {"model", 'm', CK_ARG_STR, &o.model, "model directory or HF repo id (or the positional)", "MODEL"},
+        {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        {"n-prompt", 'p', CK_ARG_INT, &o.n_prompt, "prompt tokens of the prefill test; 0 skips it (default 512)", "N"},
+        {"n-gen", 'n', CK_ARG_INT, &o.n_gen, "tokens of the decode test; 0 skips it (default 128)", "N"},
+        {"depth", 'd', CK_ARG_INT, &o.depth, "tokens of context before each test (default 0)", "N"},
+        {"repetitions", 'r', CK_ARG_INT, &o.reps, "timed runs of each test after one warm-up (default 5)", "N"},
+        {"exact", 0, CK_ARG_BOOL, &o.exact, "f32 activations everywhere (as CAKE_EXACT=1)", NULL},
+        {"bandwidth-mb", 0, CK_ARG_INT, &bw_mb, "buffer of the bandwidth probe in MiB (default 1024 or 4x the LLC)", "N"},
+        {"json", 0, CK_ARG_BOOL, &o.json, "print the results as one JSON object on the last stdout line", NULL},
+    };
+    const char *pos[1];
+    size_t n_pos;
+    int rc = ck_args_parse("bench", "MODEL [flags]", args, sizeof args / sizeof args[0], argc, argv, pos, 1, &n_pos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (n_pos == 1 && !o.model) o.model = pos[0];
+    if (o.n_prompt < 0 || o.n_gen < 0 || o.depth < 0 || o.n_prompt > 1000000 || o.n_gen > 1000000 ||
+        o.depth > 1000000 || o.reps < 1 || o.reps > 1000 || bw_mb < 0 || bw_mb > 65536 || (!o.n_prompt && !o.n_gen)) {
+        fprintf(stderr, "cake bench: -p, -n, -d are 0-1000000 (not -p and -n both 0), -r 1-1000, --bandwidth-mb "
+                        "0-65536\n");
+        return 2;
+    }
+    if (!o.model) o.model = ck_cli_default_model();
+    if (ck_cli_threads("bench", o.threads) != 0) return 2;
+    o.nt = ck_set_threads((int)o.threads, NULL, 0);
+    if (o.exact) ck_set_exact(1);
+    ck_engine *e;
+    if (ck_cli_open("bench", o.model, 0, &e) != 0) return 1;
+    if ((uint64_t)(o.depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen)) >= ck_engine_max_ctx(e)) {
+        fprintf(stderr, "cake bench: depth + tokens exceed the model's context (%zu)\n", ck_engine_max_ctx(e));
+        ck_engine_close(e);
+        return 2;
+    }
+    double bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
+    if (bw < 0) fprintf(stderr, "cake bench: no memory for the bandwidth probe; no roofline\n");
+    rc = bench(e, &o, bw);
+    ck_engine_close(e);
+    return rc;
+}

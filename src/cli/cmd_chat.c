@@ -1,0 +1,123 @@
+/* cmd_chat.c — `cake chat [MODEL]` (the engine in this process) and `cake chat --server URL` (any
+ * OpenAI-compatible server; `--server` alone means http://localhost:8080): parses the flags (the sampling
+ * flags are `cake run`'s, with -n named --max-tokens), opens the backend and runs the terminal UI
+ * (src/tui). Exit status: 0 after the user quits, 1 when the model or the server cannot be opened or there
+ * is no terminal, 2 on a usage error. */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "tui/tui.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SERVER "http://localhost:8080"
+
+typedef struct chat_opts {
+    const char *model, *server, *api_key, *system;
+    long threads;
+    ck_cli_sampling smp;
+} chat_opts;
+
+/* The name shown for a local model: its last path component. */
+static void model_name(const char *model, char *out, size_t cap) {
+    const char *m = model ? model : ck_cli_default_model();
+    size_t n = strlen(m);
+    while (n > 1 && m[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && m[b - 1] != '/') b--;
+    snprintf(out, cap, "%.*s", (int)(n - b), m + b);
+}
+
+static int open_backend(const chat_opts *o, ck_engine **e, ck_chat_backend *b) {
+    char err[1024];
+    if (o->server) {
+        ck_chat_remote_opts ro = {o->server, o->api_key, o->smp.temperature, o->smp.top_p, o->smp.n, 1, o->smp.seed};
+        if (ck_chat_remote_open(&ro, b, err, sizeof err) == 0) return 0;
+        fprintf(stderr, "cake chat: %s\n", err);
+        return 1;
+    }
+    if (ck_cli_threads("chat", o->threads) != 0) return 2;
+    if (ck_cli_open("chat", o->model, 1, e) != 0) return 1;
+    ck_gen_params p;
+    ck_cli_gen_params(&o->smp, &p);
+    if (ck_chat_local_open(*e, &p, b, err, sizeof err) != 0) {
+        fprintf(stderr, "cake chat: %s\n", err);
+        ck_engine_close(*e);
+        return 1;
+    }
+    model_name(o->model, b->name, sizeof b->name);
+    return 0;
+}
+
+static int chat(const chat_opts *o) {
+    ck_engine *e = NULL;
+    ck_chat_backend b;
+    int rc = open_backend(o, &e, &b);
+    if (rc != 0) return rc;
+    ck_tui_opts to = {o->system};
+    char err[1024];
+    rc = ck_tui_run(&b, &to, err, sizeof err);
+    b.close(b.ctx);
+    ck_engine_close(e);
+    if (rc != 0) {
+        fprintf(stderr, "cake chat: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* argv with the default URL after a `--server` that has no value. *owned is malloc'd when rewritten. */
+static char **default_server(int *argc, char **argv, char ***owned) {
+    *owned = NULL;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--server") || (i + 1 < *argc && argv[i + 1][0] != '-')) continue;
+        char **v = malloc(((size_t)*argc + 2) * sizeof *v);
+        if (!v) return argv;
+        memcpy(v, argv, (size_t)(i + 1) * sizeof *v);
+        v[i + 1] = (char *)DEFAULT_SERVER;
+        memcpy(v + i + 2, argv + i + 1, (size_t)(*argc - i - 1) * sizeof *v);
+        (*argc)++;
+        v[*argc] = NULL;
+        *owned = v;
+        return v;
+    }
+    return argv;
+}
+
+int ck_cmd_chat(int argc, char **argv) {
+    chat_opts o = {0};
+    ck_cli_sampling_init(&o.smp);
+    o.api_key = getenv("CAKE_API_KEY");
+    if (!o.api_key || !*o.api_key) o.api_key = getenv("OPENAI_API_KEY");
+    ck_arg args[CK_CLI_SAMPLING_ARGS + 8] = {
+        {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the positional; default: the bundled model)", "MODEL"},
+        {"server", 0, CK_ARG_STR, &o.server, "talk to an OpenAI-compatible server instead (alone: " DEFAULT_SERVER ")", "URL"},
+        {"api-key", 0, CK_ARG_STR, &o.api_key, "the server's API key, sent as a Bearer token (default: $CAKE_API_KEY, else $OPENAI_API_KEY)", "KEY"},
+        {"system-prompt", 0, CK_ARG_STR, &o.system, "system message of the conversation (default: none)", "TEXT"},
+        {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+    };
+    size_t n_args = 0;
+    while (args[n_args].name) n_args++;
+    ck_cli_sampling_args(&o.smp, "max-tokens", args + n_args);
+    n_args += CK_CLI_SAMPLING_ARGS;
+    char **owned;
+    argv = default_server(&argc, argv, &owned);
+    const char *pos[1];
+    size_t n_pos;
+    int rc = ck_args_parse("chat", "[MODEL] | --server [URL]  [flags]", args, n_args, argc, argv, pos, 1, &n_pos);
+    free(owned);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (n_pos == 1 && o.model) {
+        fprintf(stderr, "cake chat: MODEL given both as --model and as an argument\n");
+        return 2;
+    }
+    if (n_pos == 1) o.model = pos[0];
+    if (o.model && o.server) {
+        fprintf(stderr, "cake chat: give either MODEL (local) or --server URL (remote), not both\n");
+        return 2;
+    }
+    if (ck_cli_sampling_check("chat", &o.smp) != 0) return 2;
+    return chat(&o);
+}

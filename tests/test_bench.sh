@@ -1,0 +1,48 @@
+#!/bin/sh
+# test_bench.sh — `cake bench` on a fixture: the human lines, and with --json a last stdout line that is
+# one JSON object whose speed, bandwidth and roofline numbers are present and positive, the decode split
+# adding up to no more than the step; exact mode reported; usage errors exit 2, a bad model 1.
+# usage: test_bench.sh CAKE TESTDATA UNPACKED
+CAKE=$1 DATA=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+check() { # check NAME CONDITION-RESULT
+    if [ "$2" = 0 ]; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
+}
+
+"$CAKE" bench "$DATA/qwen3-s" -p 24 -n 6 -d 5 -r 2 -t 2 --bandwidth-mb 32 --json >"$T/out" 2>"$T/err"
+check "cake bench runs" $?
+grep -q "^pp24 @ d5: .* tok/s" "$T/out"
+check "prints the prefill line" $?
+grep -q "^tg6 @ d5: .* of the roofline" "$T/out"
+check "prints the decode line with the roofline fraction" $?
+tail -n 1 "$T/out" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+for k in ("pp_tok_s", "tg_tok_s", "bandwidth_gbs", "roofline_tg_tok_s", "roofline_fraction", "step_ms",
+          "layers_ms", "head_ms", "decode_bytes"):
+    assert isinstance(r[k], (int, float)) and r[k] > 0, (k, r.get(k))
+assert r["attention_ms"] >= 0 and r["sampling_ms"] >= 0
+assert r["layers_ms"] + r["head_ms"] + r["sampling_ms"] <= r["step_ms"] * 1.01, r
+assert r["attention_ms"] <= r["layers_ms"], r
+assert (r["n_prompt"], r["n_gen"], r["depth"], r["reps"], r["threads"]) == (24, 6, 5, 2, 2), r
+assert r["exact"] is False
+assert abs(r["roofline_tg_tok_s"] - r["bandwidth_gbs"] * 1e9 / r["decode_bytes"]) <= 1e-3 * r["roofline_tg_tok_s"]
+assert r["decode_bytes"] == 524288, r["decode_bytes"]  # qwen3-s: every weight once, the embedding as one row
+'
+check "--json: last line parses, numbers positive and consistent" $?
+
+"$CAKE" bench "$DATA/qwen3-s" -p 8 -n 0 -r 1 --exact --bandwidth-mb 16 --json >"$T/out" 2>&1
+tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["exact"] is True and r["pp_tok_s"] > 0 and r["tg_tok_s"] == 0, r'
+check "--exact, prefill only" $?
+
+"$CAKE" bench "$DATA/qwen3-s" -r 0 >/dev/null 2>&1
+check "-r 0 is a usage error" $([ $? = 2 ] && echo 0 || echo 1)
+"$CAKE" bench "$DATA/qwen3-s" -p 0 -n 0 >/dev/null 2>&1
+check "-p 0 -n 0 is a usage error" $([ $? = 2 ] && echo 0 || echo 1)
+"$CAKE" bench "$DATA/qwen3-s" -d 100000 >/dev/null 2>&1
+check "a depth past the context is refused" $([ $? = 2 ] && echo 0 || echo 1)
+"$CAKE" bench "$T/nonexistent" >/dev/null 2>&1
+check "a missing model exits 1" $([ $? = 1 ] && echo 0 || echo 1)
+exit $fail

@@ -1,0 +1,263 @@
+#!/bin/sh
+# test_chat_tui.sh — `cake chat` driven the way a person uses it, in a detached tmux session of a fixed
+# size (send-keys to type, capture-pane to read the screen; every wait polls the screen with a timeout):
+#  1. local mode on qwen3-tiny, greedy: the streamed reply on screen equals what `cake run` prints for the
+#     same conversation (and the reference greedy text), the status line has the token count and tok/s,
+#     a second turn re-sends the history, one Ctrl+C while idle only arms, /quit exits 0;
+#  2. remote mode against tests/chat_stub.py streaming "<think>reasoning</think>answer": "thinking…" is
+#     shown while the reasoning streams, the reasoning is drawn dim (SGR 2, read with capture-pane -e),
+#     then "thought" and the answer in normal intensity, with the server's usage count;
+#  3. remote mode against a slow endless stream: Ctrl+C stops the reply (the server sees the client go),
+#     and a second Ctrl+C quits with status 0;
+#  4. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
+#  5. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
+# usage: test_chat_tui.sh CAKE TESTDATA UNPACKED
+CAKE=$1 DATA=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d)
+S="cktui$$"
+TM="tmux -L $S -f /dev/null"
+STUB_PID=
+SERVE_PID=
+cleanup() {
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null
+    $TM kill-server 2>/dev/null
+    [ -n "$STUB_PID" ] && kill "$STUB_PID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fail=0
+pass=0
+check() { # check NAME CONDITION-RESULT
+    if [ "$2" = 0 ]; then echo "ok   $1"; pass=$((pass + 1)); else echo "FAIL $1"; fail=$((fail + 1)); fi
+}
+command -v tmux > /dev/null || { echo "FAIL tmux is not installed (make deps installs it)"; exit 1; }
+
+screen() { $TM capture-pane -p -t "$1"; }
+# wait_for SESSION TEXT SECONDS: polls the screen until TEXT shows up
+wait_for() {
+    i=0
+    while [ $i -lt $(($3 * 10)) ]; do
+        screen "$1" 2>/dev/null | grep -qF -- "$2" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "--- screen of $1 while waiting for '$2':"; screen "$1" 2>/dev/null
+    return 1
+}
+# wait_file FILE SECONDS: polls until FILE exists and is not empty
+wait_file() {
+    i=0
+    while [ $i -lt $(($2 * 10)) ]; do
+        [ -s "$1" ] && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+# start SESSION CMD...: runs CMD in a 100x40 detached session; its exit status lands in $T/SESSION.rc
+start() {
+    name=$1
+    shift
+    $TM new-session -d -s "$name" -x 100 -y 40 \
+        "env LANG=C.UTF-8 LC_ALL=C.UTF-8 $*; echo \$? > $T/$name.rc; sleep 30"
+}
+start_stub() { # start_stub MODE: the stub's URL in $URL
+    rm -f "$T/port"
+    python3 "$HERE/chat_stub.py" --mode "$1" --port-file "$T/port" --log "$T/stub.log" &
+    STUB_PID=$!
+    wait_file "$T/port" 10 || { echo "FAIL the stub server did not start"; exit 1; }
+    URL="http://127.0.0.1:$(cat "$T/port")"
+}
+stop_stub() { kill "$STUB_PID" 2>/dev/null; wait "$STUB_PID" 2>/dev/null; STUB_PID=; }
+
+# ---- 1. local round trip, greedy ----
+Q="Explain quantum computing in simple terms."
+"$CAKE" run "$DATA/qwen3-tiny" "$Q" --system-prompt "" --temperature 0 -n 24 > "$T/run.txt" 2>/dev/null
+start local "'$CAKE' chat '$DATA/qwen3-tiny' --temperature 0 -n 24"
+wait_for local "type a message" 30
+check "local: the chat starts" $?
+$TM send-keys -t local -l "$Q"
+$TM send-keys -t local Enter
+wait_for local "last: 24 tokens" 60
+check "local: the reply finishes with 24 tokens in the status line" $?
+screen local > "$T/local.txt"
+python3 - "$T/local.txt" "$T/run.txt" "$DATA/qwen3-tiny/reference.json" <<'PY'
+import json, re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+run = open(sys.argv[2], encoding="utf-8").read()
+ref = json.load(open(sys.argv[3]))["greedy_text"]
+h = [i for i, l in enumerate(lines) if l.startswith("cake (")]
+assert h, "no reply header on screen"
+assert re.match(r"cake \(24 tokens, [0-9.]+ tok/s, length limit\)$", lines[h[0]]), lines[h[0]]
+reply = []
+for l in lines[h[0] + 1:]:
+    if not l.startswith("  "):
+        break
+    reply.append(l[2:])
+got = "".join(reply)  # the reply has no spaces, so the wrapped lines join back exactly
+assert got == run, (got, run)
+assert got == ref, (got, ref)
+assert len(reply) >= 2, "the 100-column screen should wrap this reply"
+PY
+check "local: the reply on screen equals cake run's greedy text" $?
+grep -qE "qwen3-tiny \| last: 24 tokens, [0-9.]+ tok/s" "$T/local.txt"
+check "local: the status line names the model and shows tok/s" $?
+$TM send-keys -t local -l "And then?"
+$TM send-keys -t local Enter
+i=0
+while [ $i -lt 600 ] && [ "$(screen local | grep -c '^cake (24 tokens')" != 2 ]; do sleep 0.1; i=$((i + 1)); done
+[ "$(screen local | grep -c '^cake (24 tokens')" = 2 ] && screen local | grep -qF "And then?"
+check "local: a second turn (the whole conversation re-sent) answers" $?
+$TM send-keys -t local C-c
+wait_for local "Ctrl+C again quits" 10 && [ ! -s "$T/local.rc" ]
+check "local: one Ctrl+C while idle only arms quitting" $?
+$TM send-keys -t local -l "/quit"
+$TM send-keys -t local Enter
+wait_file "$T/local.rc" 10 && [ "$(cat "$T/local.rc")" = 0 ]
+check "local: /quit exits 0" $?
+
+# ---- 2. <think> in remote mode ----
+start_stub think
+start think "'$CAKE' chat --server $URL"
+wait_for think "type a message" 10
+$TM send-keys -t think -l "hi"
+$TM send-keys -t think Enter
+wait_for think "thinking…" 10 && wait_for think "Weighing the options carefully." 10
+check "think: 'thinking…' is shown while the reasoning streams" $?
+$TM capture-pane -e -p -t think > "$T/think_open.txt"
+curl -s "$URL/_release" > /dev/null
+wait_for think "The answer is 42." 10
+check "think: the answer arrives after the reasoning" $?
+wait_for think "last: 7 tokens" 10
+check "think: the status line has the server's usage count" $?
+$TM capture-pane -e -p -t think > "$T/think_done.txt"
+python3 - "$T/think_open.txt" "$T/think_done.txt" <<'PY'
+import re, sys
+
+def cells(path):
+    """(text, dim) for every line of a capture-pane -e dump, following the SGR state across lines."""
+    out, dim = [], False
+    for line in open(path, encoding="utf-8").read().split("\n"):
+        text, flags = "", []
+        for part in re.split(r"(\x1b\[[0-9;]*m)", line):
+            m = re.fullmatch(r"\x1b\[([0-9;]*)m", part)
+            if m:
+                for p in (m[1] or "0").split(";"):
+                    if p in ("0", ""):
+                        dim = False
+                    elif p == "2":
+                        dim = True
+                    elif p == "22":
+                        dim = False
+                continue
+            text += part
+            flags += [dim] * len(part)
+        out.append((text, flags))
+    return out
+
+def dim_at(rows, needle):
+    for text, flags in rows:
+        i = text.find(needle)
+        if i >= 0:
+            return all(flags[i:i + len(needle)])
+    raise AssertionError("%r not on screen" % needle)
+
+opened, done = cells(sys.argv[1]), cells(sys.argv[2])
+assert dim_at(opened, "thinking…"), "the indicator is dim"
+assert dim_at(opened, "Weighing the options carefully."), "the reasoning is dim while it streams"
+assert not any("The answer" in t for t, _ in opened)
+assert not any("thinking…" in t for t, _ in done), "the indicator is gone once the reasoning closed"
+assert dim_at(done, "thought"), "a dim 'thought' header stays"
+assert dim_at(done, "Weighing the options carefully."), "the reasoning stays dim"
+assert not dim_at(done, "The answer is 42."), "the answer is in normal intensity"
+assert not any("<think>" in t or "</think>" in t for t, _ in done), "the tags are not shown"
+PY
+check "think: reasoning dimmed, answer normal, tags hidden (capture-pane -e)" $?
+grep -q '"stream": true' "$T/stub.log" && grep -q '"messages": \[{"content": "hi", "role": "user"}\]' "$T/stub.log"
+check "think: the request streams and holds the conversation (no system prompt by default)" $?
+$TM send-keys -t think -l "/quit"
+$TM send-keys -t think Enter
+wait_file "$T/think.rc" 10 && [ "$(cat "$T/think.rc")" = 0 ]
+check "think: /quit exits 0" $?
+stop_stub
+
+# ---- 3. Ctrl+C stops a slow stream, a second one quits ----
+start_stub slow
+start slow "'$CAKE' chat --server $URL"
+wait_for slow "type a message" 10
+$TM send-keys -t slow -l "go"
+$TM send-keys -t slow Enter
+wait_for slow "tick 3 " 20
+check "slow: ticks stream onto the screen" $?
+$TM send-keys -t slow C-c
+wait_for slow "stopped)" 5
+check "slow: Ctrl+C stops the reply" $?
+i=0
+while [ $i -lt 50 ] && ! grep -q "disconnected after" "$T/stub.log"; do sleep 0.1; i=$((i + 1)); done
+grep -q "disconnected after" "$T/stub.log"
+check "slow: the server sees the client go away" $?
+before=$(screen slow | grep -o "tick [0-9]*" | tail -n 1)
+sleep 0.6
+after=$(screen slow | grep -o "tick [0-9]*" | tail -n 1)
+[ -n "$before" ] && [ "$before" = "$after" ] && [ ! -s "$T/slow.rc" ]
+check "slow: nothing more arrives, and the chat is still running" $?
+$TM send-keys -t slow C-c
+wait_file "$T/slow.rc" 10 && [ "$(cat "$T/slow.rc")" = 0 ]
+check "slow: a second Ctrl+C quits with status 0" $?
+stop_stub
+
+# ---- 4. remote mode against cake serve ----
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$CAKE" serve "$DATA/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
+SERVE_PID=$!
+i=0
+until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
+start served "'$CAKE' chat --server http://127.0.0.1:$PORT/v1 --temperature 0 -n 24"
+wait_for served "type a message" 10
+$TM send-keys -t served -l "$Q"
+$TM send-keys -t served Enter
+wait_for served "last: 24 tokens" 60
+check "served: the reply finishes with the server's usage count" $?
+screen served > "$T/served.txt"
+python3 - "$T/served.txt" "$T/run.txt" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+run = open(sys.argv[2], encoding="utf-8").read()
+h = [i for i, l in enumerate(lines) if l.startswith("cake (")]
+assert h, "no reply header on screen"
+reply = []
+for l in lines[h[0] + 1:]:
+    if not l.startswith("  "):
+        break
+    reply.append(l[2:])
+assert "".join(reply) == run, ("".join(reply), run)
+PY
+check "served: the reply equals cake run's greedy text" $?
+$TM send-keys -t served -l "/quit"
+$TM send-keys -t served Enter
+wait_file "$T/served.rc" 10 && [ "$(cat "$T/served.rc")" = 0 ]
+check "served: /quit exits 0" $?
+kill "$SERVE_PID" 2>/dev/null
+wait "$SERVE_PID" 2>/dev/null
+SERVE_PID=
+
+# ---- 5. errors before the screen ----
+"$CAKE" chat --server http://127.0.0.1:9 > "$T/out" 2> "$T/err" < /dev/null
+[ $? = 1 ] && grep -q "cake chat: cannot reach http://127.0.0.1:9/v1/models" "$T/err"
+check "an unreachable server is a clear error, exit 1" $?
+"$CAKE" chat --server ftp://x > /dev/null 2> "$T/err" < /dev/null
+[ $? = 1 ] && grep -q "must start with http://" "$T/err"
+check "a URL that is not http(s) is refused" $?
+"$CAKE" chat "$DATA/qwen3-tiny" --server http://x > /dev/null 2> "$T/err" < /dev/null
+[ $? = 2 ] && grep -q "not both" "$T/err"
+check "MODEL and --server together are a usage error" $?
+"$CAKE" chat "$DATA/qwen3-tiny" < /dev/null > "$T/out" 2> "$T/err"
+[ $? = 1 ] && grep -q "needs a terminal" "$T/err"
+check "without a terminal: a clear error, exit 1" $?
+"$CAKE" chat "$DATA/qwen3-tiny" --top-p 2 > /dev/null 2> "$T/err" < /dev/null
+[ $? = 2 ] && grep -q "top_p must be in (0, 1\]" "$T/err"
+check "sampling flags are checked as in cake run" $?
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
