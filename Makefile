@@ -52,15 +52,17 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
-	for f in safetensors config tok tok_load jinja st_index hub_json topology wire discovery openai sse; do mkdir -p build-fuzz/corpus/$$f; done
+	for f in safetensors gguf config tok tok_load jinja st_index hub_json topology wire discovery openai sse; do mkdir -p build-fuzz/corpus/$$f; done
 	cp models/cake-tiny/tokenizer.json build-fuzz/corpus/tok_load/
 	python3 -c "import json,sys; d=json.load(open('tests/data/chat_templates/cases.json')); [open('build-fuzz/corpus/jinja/%s.jinja' % k, 'w').write(v['template']) for k, v in d['templates'].items()]"
 	python3 -c "import json,sys; d=json.load(open('tests/data/jinja/cases.json')); [open('build-fuzz/corpus/jinja/lang%03d.jinja' % i, 'w').write(c['template']) for i, c in enumerate(d['cases'])]"
 	cp tests/data/qwen3-s/model.safetensors build-fuzz/corpus/safetensors/
+	./build-fuzz/st2gguf tests/data/qwen3-s build-fuzz/corpus/gguf/qwen3-q4_0.gguf Q4_0
 	cp tests/data/qwen3moe-s/model.safetensors.index.json build-fuzz/corpus/st_index/
 	cp tests/data/*/config.json build-fuzz/corpus/config/ 2>/dev/null; \
 	  for d in tests/data/*/; do cp $$d/config.json build-fuzz/corpus/config/$$(basename $$d).json 2>/dev/null; done; true
 	./build-fuzz/fuzz_safetensors -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/safetensors
+	./build-fuzz/fuzz_gguf -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=262144 build-fuzz/corpus/gguf
 	./build-fuzz/fuzz_config -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/config
 	CK_FUZZ_TOKENIZER=tests/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
 	./build-fuzz/fuzz_tok_load -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=400000 build-fuzz/corpus/tok_load

@@ -175,6 +175,7 @@ static void test_embed(void) {
     size_t dims[] = {1, 7, 65}, Ts[] = {1, 5}, V = 17;
     float scales[] = {1.0f, 0.37f};
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        if (!ck_dtype_is_quant((ck_dtype)dt)) /* quantized weights: test_quant, test_gguf */
         for (size_t di = 0; di < N_OF(dims); di++)
             for (size_t ti = 0; ti < N_OF(Ts); ti++)
                 for (size_t si = 0; si < N_OF(scales); si++) {
@@ -235,6 +236,7 @@ static void matmul_case(ck_dtype dt, size_t T, size_t n_in, size_t n_out, int us
 static void test_matmul(void) {
     size_t Ts[] = {1, 3, 4, 5, 9}, ins[] = {1, 3, 17, 33, 64, 65, 130}, outs[] = {1, 5, 7, 17};
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
+        if (ck_dtype_is_quant((ck_dtype)dt)) continue;
         for (size_t a = 0; a < N_OF(Ts); a++)
             for (size_t b = 0; b < N_OF(ins); b++)
                 for (size_t c = 0; c < N_OF(outs); c++)
@@ -250,6 +252,7 @@ static void test_matmul_invariance(void) {
     size_t Ts[] = {1, 2, 3, 4, 5, 7, 8, 9, 17, 64}, ins[] = {1, 13, 67, 130, 1031}, outs[] = {1, 7, 37, 300};
     const size_t P = 64;
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        if (!ck_dtype_is_quant((ck_dtype)dt)) /* quantized weights: test_quant checks their invariance */
         for (size_t b = 0; b < N_OF(ins); b++)
             for (size_t c = 0; c < N_OF(outs); c++) {
                 size_t n_in = ins[b], n_out = outs[c];
@@ -291,6 +294,7 @@ static void test_matmul_invariance(void) {
 static void test_matmul_n(void) {
     size_t Ts[] = {1, 5, 64}, n_in = 67, outs[3] = {37, 16, 300};
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
+        if (!ck_dtype_is_quant((ck_dtype)dt))
         for (size_t ti = 0; ti < N_OF(Ts); ti++) {
             size_t T = Ts[ti];
             snprintf(desc, sizeof desc, "%s T=%zu n_in=%zu", ck_dtype_name(dt), T, n_in);
@@ -330,6 +334,7 @@ static void test_matmul_n(void) {
 static void test_weight_rows(void) {
     size_t n_in = 33, T = 5, parts[] = {5, 3, 7}, rows = 15;
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++) {
+        if (ck_dtype_is_quant((ck_dtype)dt)) continue;
         hw W;
         double *wv = dnew(rows * n_in);
         weight_new(&W, (ck_dtype)dt, rows, n_in, wv);

@@ -259,5 +259,13 @@ check "without a terminal: a clear error, exit 1" $?
 [ $? = 2 ] && grep -q "top_p must be in (0, 1\]" "$T/err"
 check "sampling flags are checked as in cake run" $?
 
+"$CAKE" chat --server http://x --chat-template-file "$T/t.jinja" > /dev/null 2> "$T/err" < /dev/null
+[ $? = 2 ] && grep -q "for local mode" "$T/err"
+check "--chat-template-file with --server is a usage error" $?
+printf '{%% for m in messages %%}{{ m.content ' > "$T/bad.jinja"
+"$CAKE" chat "$DATA/qwen3-tiny" --chat-template-file "$T/bad.jinja" > /dev/null 2> "$T/err" < /dev/null
+[ $? = 1 ] && grep -q "cake chat: --chat-template-file" "$T/err"
+check "a chat template that does not parse is refused before the screen" $?
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -95,6 +95,20 @@ assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
 print(f"ok   streamed completion: {len(chunks)} chunks, text exact, [DONE] last")
 EOF
 
+# the template gets the request's tools and chat_template_kwargs (Qwen3's renders tools into the system
+# turn and an empty think block when thinking is off), and an assistant turn's tool calls
+usage_of() { post -d "$1" >/dev/null; json_field "d['usage']['prompt_tokens']" <"$WORK/out"; }
+MSG='"messages":[{"role":"user","content":"'"$PROMPT"'"}],"max_tokens":1'
+TOOLS='"tools":[{"type":"function","function":{"name":"get_time","description":"the time","parameters":{"type":"object","properties":{}}}}]'
+base_n=$(usage_of "{$MSG}")
+tools_n=$(usage_of "{$MSG,$TOOLS}")
+nothink_n=$(usage_of "{$MSG,\"chat_template_kwargs\":{\"enable_thinking\":false}}")
+[ "$base_n" = "$N_PROMPT" ] && [ "$tools_n" -gt $((base_n + 20)) ] && [ "$nothink_n" -gt "$base_n" ] &&
+    ok "tools and chat_template_kwargs reach the template ($base_n, $tools_n, $nothink_n prompt tokens)" ||
+    bad "tools/kwargs: $base_n, $tools_n, $nothink_n prompt tokens"
+CALL='{"messages":[{"role":"user","content":"time?"},{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"get_time","arguments":{}}}]},{"role":"tool","content":"noon"}],"max_tokens":1}'
+expect_eq "$(post -d "$CALL")" 200 "an assistant turn with tool calls and a tool result render"
+
 # a text completion (no chat template): the prompt as cake run --raw takes it
 RAW=$("$CAKE" run "$MODEL" "$PROMPT" --raw --temperature 0 -n 12 2>/dev/null)
 code=$(curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/v1/completions" \

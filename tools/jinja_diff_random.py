@@ -29,6 +29,55 @@ def expr(depth=0):
     if r < 0.85: return "(%s is %s%s)" % (expr(depth+1), random.choice(["", "not "]), random.choice(tests))
     if r < 0.92: return "(%s if %s else %s)" % (expr(depth+1), expr(depth+1), expr(depth+1))
     return "(not %s)" % expr(depth+1)
+def ws_template():
+    """Text, newlines, spaces and tabs around tags with random whitespace control: the lexer's corners."""
+    bits = []
+    texts = ["", " ", "  ", "\t", "\n", "\n\n", " \n ", "x", " y ", "\n  z", "\u00a0", "\r\n"]
+    for _ in range(random.randint(3, 9)):
+        bits.append(random.choice(texts))
+        l, r = random.choice(["", "-", "+"]), random.choice(["", "-", "+"])
+        kind = random.random()
+        if kind < 0.3:
+            bits.append("{%" + l + " if n %" + r + "}" + random.choice(texts) + "{%" + random.choice(["", "-"]) + " endif %" + random.choice(["", "-"]) + "}")
+        elif kind < 0.5:
+            bits.append("{{" + random.choice(["", "-"]) + " n " + random.choice(["", "-"]) + "}}")
+        elif kind < 0.65:
+            bits.append("{#" + l.replace("+", "") + " c #" + r.replace("+", "") + "}")
+        elif kind < 0.8:
+            bits.append("{%" + l + " for x in l[:2] %" + r + "}" + random.choice(texts) + "{{ x }}" + random.choice(texts) + "{%" + random.choice(["", "-"]) + " endfor %" + random.choice(["", "-", "+"]) + "}")
+        else:
+            bits.append("{%" + l + " set q = 1 %" + r + "}")
+    bits.append(random.choice(texts))
+    return "".join(bits)
+
+
+def flow_template():
+    """Loops, loop variables, break/continue, scoping of set, namespaces, macros and call blocks."""
+    parts = ["{% set ns = namespace(c=0, s='') %}{% set top = 'T' %}"]
+    for _ in range(random.randint(2, 4)):
+        r = random.random()
+        if r < 0.35:
+            cond = random.choice(["x is number", "x is none", "loop.index > 2", "x", "not loop.first"])
+            ctl = random.choice(["{% break %}", "{% continue %}", "{% set top = x %}", "{% set ns.c = ns.c + 1 %}",
+                                 "{% set ns.s = ns.s ~ loop.index0 %}", ""])
+            filt = random.choice(["", " if x is not none", " if loop is undefined"])
+            parts.append("{%% for x in %s%s %%}{%% if %s %%}%s{%% endif %%}<{{ x }}{{ loop.revindex }}{{ loop.length }}"
+                         "{{ loop.previtem is defined }}>{%% else %%}E{%% endfor %%}" % (
+                             random.choice(["l", "e", "msgs", "d", "'ab'", "range(4)", "l | reverse"]), filt, cond, ctl))
+        elif r < 0.6:
+            parts.append("{%% macro mm(a, b=%s) %%}[{{ a }}|{{ b }}|{{ top }}{%% if caller is defined %%}|{{ caller() }}{%% endif %%}]"
+                         "{%% endmacro %%}{{ mm(%s) }}{{ mm(1, b=%s) }}" % (expr(2), expr(2), expr(2)))
+        elif r < 0.75:
+            parts.append("{%% macro cm(p) %%}({{ caller(p) }}){%% endmacro %%}{%% call(v) cm(%s) %%}{{ v }}:{{ top }}{%% endcall %%}" % expr(2))
+        elif r < 0.9:
+            parts.append("{%% for a in [1, 2] %%}{%% for b in %s %%}{{ a }}{{ b }}{{ loop.index }}{%% if b == 'x' %%}{%% break %%}{%% endif %%}"
+                         "{%% endfor %%}{{ loop.index }}{%% endfor %%}" % random.choice(["l", "'xy'", "[]"]))
+        else:
+            parts.append("{%% set blk %%}{{ %s }}{%% endset %%}[{{ blk }}]" % expr(1))
+    parts.append("{{ ns.c }}{{ ns.s }}{{ top }}")
+    return "".join(parts)
+
+
 def stmt():
     r = random.random()
     if r < 0.5: return "{{ %s }}" % expr()
@@ -41,7 +90,7 @@ N = int(sys.argv[3]) if len(sys.argv) > 3 else 300
 TMP = tempfile.mkdtemp()
 cases = []
 for i in range(N):
-    src = "|".join(stmt() for _ in range(3))
+    src = [lambda: "|".join(stmt() for _ in range(3)), ws_template, flow_template][i % 3]()
     try: want = env.from_string(src).render(**copy.deepcopy(V)); err = None
     except Exception as e: want = None; err = "%s: %s" % (type(e).__name__, e)
     cases.append((src, want, err))

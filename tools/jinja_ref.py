@@ -59,6 +59,7 @@ CASES = [
     "a{# comment #}\nb\n  {# indented comment #}\nc {#- trimmed -#} d",
     "{% raw %}{{ not evaluated }}{% endraw %}\n{%- raw -%}  x  {%- endraw %}",
     "trailing newline is dropped\n",
+    "\u00a0 {% if t %}nbsp and space before a tag at a line start go{% endif %}",
     "two newlines are one\n\n",
     "crlf\r\nlines\r\n",
     # if / elif / else
@@ -69,6 +70,7 @@ CASES = [
     "{% for x in items %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }};{% endfor %}",
     "{% for x in items %}{{ loop.previtem }}-{{ loop.nextitem }},{% endfor %}",
     "{% for x in empty %}x{% else %}none{% endfor %}",
+    "{% for x in items %}{% continue %}{% else %}E1{% endfor %}{% for x in items %}{% if x == 2 %}{% break %}{% endif %}{% else %}E2{% endfor %}{% for x in items %}{% if x == 3 %}{% continue %}{% endif %}{% else %}E3{% endfor %}",
     "{% for x in items if x > 1 %}{{ x }}/{{ loop.length }} {% endfor %}",
     "{% for x in items %}{% if x == 1 %}{% break %}{% endif %}{{ x }}{% endfor %}",
     "{% for x in items %}{% if x == 1 %}{% continue %}{% endif %}{{ x }}{% endfor %}",
@@ -88,6 +90,7 @@ CASES = [
     "{% macro outer() %}[{{ caller() }}]{% endmacro %}{% call outer() %}inside {{ n }}{% endcall %}",
     "{% macro list(xs) %}{% for x in xs %}{{ caller(x) }}{% endfor %}{% endmacro %}{% call(v) list(items) %}<{{ v }}>{% endcall %}",
     "{% macro m() %}{{ n }}{% endmacro %}{% set n = 9 %}{{ m() }}",
+    "{% macro p(a, t=t | string) %}{{ a }}/{{ t }}{% endmacro %}{{ p(1) }} {{ p(1, 2) }}",
     "{% macro v(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ v(1, 2, 3, x=4) }}|{{ v(1) }}",
     "{% filter upper %}abc {{ 'def' }}{% endfilter %}",
     "{% for m in msgs %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]{% endgeneration %}{% endif %}{% endfor %}",
@@ -142,7 +145,7 @@ CASES = [
     "{% with a = n, b = 'x' %}{{ a }}{{ b }}{% set n = 0 %}{{ n }}{% endwith %}{{ n }}{{ a is defined }}",
     "{% for x in items %}{{ loop.cycle('odd', 'even') }} {% endfor %}",
     "{{ 'y' if empty | select else 'n' }} {{ 'y' if empty | map('string') else 'n' }} {{ items | map('string') | first }} {{ items | select | list | length }}",
-    "{{ 7 | round }} {{ false | round }} {{ 2.0 is odd }} {{ 3.0 is odd }} {{ 0.5 is odd }} {{ 0.5 is even }} {{ -3 is odd }} {{ -2.5 is divisibleby 0.5 }} {{ true * [1] }} {{ 2 * 'ab' }} {{ (1, 'x') | title }} {{ 'a-b c(d' | title }}",
+    "{{ 7 | round }} {{ false | round }} {{ 2.0 is odd }} {{ 3.0 is odd }} {{ 0.5 is odd }} {{ 0.5 is even }} {{ -3 is odd }} {{ -2.5 is divisibleby 0.5 }} {{ true * [1] }} {{ (1, 'x') * 2 }} {{ (1,) + (2,) }} {{ 2 * 'ab' }} {{ (1, 'x') | title }} {{ 'a-b c(d' | title }}",
     "{{ '[1, 2] x_y  z!' | wordcount }} {{ ['a', 'B'] is lower }} {{ 'x' % [1] }} {{ missing | capitalize }}|{{ missing | center(3) if false }}|{{ missing | sort | list }} {{ missing | min is defined }}",
     # global functions
     "{{ range(3) | list }} {{ range(1, 7, 2) | list }} {{ range(5, 0, -2) | list }} {{ dict(a=1, b='x') }} {{ namespace(a=1).a }}",
@@ -182,6 +185,8 @@ CASES = [
     "{{ 'abc' % 'x' }}",
     "{{ [[1], [1]] | unique | list }}",
     "{{ missing | abs }}",
+    "{{ missing | int }}",
+    "{{ [1] in d }}",
 ]
 
 

@@ -93,7 +93,9 @@ struct ck_backend {
 
     /* y[T, d] = E[ids[t], :] * scale; ids is host memory */
     void (*embed)(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
-    /* y[T, n_out] = x[T, n_in] . W[n_out, n_in]^T (+ bias[n_out] when bias is non-NULL) */
+    /* y[T, n_out] = x[T, n_in] . W[n_out, n_in]^T (+ bias[n_out] when bias is non-NULL). For a
+     * block-quantized W (tensor/quant.h) each row of x is first quantized to W's activation format and
+     * the dot products are those of quant.h (integer block sums); row t's result depends only on row t. */
     void (*matmul)(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);
     /* Several matmuls of one input: y[i][T, n_out_i] = x[T, n_in] . W[i]^T (+ bias[i] when not NULL) for
      * i < n (n <= CK_MATMUL_MAX), every W[i] with x's n_in; results equal n matmul calls. Optional: NULL

@@ -15,7 +15,7 @@
 #define DEFAULT_SERVER "http://localhost:8080"
 
 typedef struct chat_opts {
-    const char *model, *server, *api_key, *system;
+    const char *model, *server, *api_key, *system, *chat_template_file;
     long threads;
     ck_cli_sampling smp;
 } chat_opts;
@@ -40,6 +40,11 @@ static int open_backend(const chat_opts *o, ck_engine **e, ck_chat_backend *b) {
     }
     if (ck_cli_threads("chat", o->threads) != 0) return 2;
     if (ck_cli_open("chat", o->model, 1, e) != 0) return 1;
+    if (ck_cli_chat_template("chat", *e, o->chat_template_file, 0) != 0) { /* an unrenderable template stops */
+        ck_engine_close(*e);
+        *e = NULL;
+        return 1;
+    }
     ck_gen_params p;
     ck_cli_gen_params(&o->smp, &p);
     if (ck_chat_local_open(*e, &p, b, err, sizeof err) != 0) {
@@ -96,6 +101,7 @@ int ck_cmd_chat(int argc, char **argv) {
         {"server", 0, CK_ARG_STR, &o.server, "talk to an OpenAI-compatible server instead (alone: " DEFAULT_SERVER ")", "URL"},
         {"api-key", 0, CK_ARG_STR, &o.api_key, "the server's API key, sent as a Bearer token (default: $CAKE_API_KEY, else $OPENAI_API_KEY)", "KEY"},
         {"system-prompt", 0, CK_ARG_STR, &o.system, "system message of the conversation (default: none)", "TEXT"},
+        {"chat-template-file", 0, CK_ARG_STR, &o.chat_template_file, "render the conversation with this Jinja chat template instead of the model's", "FILE"},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
     };
     size_t n_args = 0;
@@ -114,6 +120,10 @@ int ck_cmd_chat(int argc, char **argv) {
         return 2;
     }
     if (n_pos == 1) o.model = pos[0];
+    if (o.server && o.chat_template_file) {
+        fprintf(stderr, "cake chat: --chat-template-file is for local mode (the server renders its own chats)\n");
+        return 2;
+    }
     if (o.model && o.server) {
         fprintf(stderr, "cake chat: give either MODEL (local) or --server URL (remote), not both\n");
         return 2;

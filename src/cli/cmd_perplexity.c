@@ -117,7 +117,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         {"discovery-timeout", 0, CK_ARG_INT, &cc.discovery_ms, "zero-config: seconds to look for workers (default 5)",
          "S"},
         {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},
-        {"model", 0, CK_ARG_STR, &model, "model directory or HF repo id (or the first positional)", "MODEL"},
+        {"model", 0, CK_ARG_STR, &model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
         {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},

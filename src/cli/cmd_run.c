@@ -162,7 +162,7 @@ int ck_cmd_run(int argc, char **argv) {
     run_opts o = {.system = "You are a helpful AI assistant.", .device = -1};
     ck_cli_sampling_init(&o.smp);
     ck_arg args[CK_CLI_SAMPLING_ARGS + 24] = {
-        {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the first positional)", "MODEL"},
+        {"model", 0, CK_ARG_STR, &o.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
         {"system-prompt", 0, CK_ARG_STR, &o.system, "system message; empty for none (default: \"You are a helpful AI assistant.\")", "TEXT"},
         {"ctx", 0, CK_ARG_INT, &o.ctx, "context size in tokens (default: prompt + sample-len, at most the model's)", "N"},

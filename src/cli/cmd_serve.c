@@ -108,7 +108,7 @@ int ck_cmd_serve(int argc, char **argv) {
     int cpu = 0;
     ck_server_opts o = {.api = "0.0.0.0:8080"};
     const ck_arg args[] = {
-        {"model", 0, CK_ARG_STR, &c.model, "model directory or HF repo id (or the positional)", "MODEL"},
+        {"model", 0, CK_ARG_STR, &c.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the positional)", "MODEL"},
         {"api", 0, CK_ARG_STR, &o.api, "listen address (default 0.0.0.0:8080)", "ADDR"},
         {"chat-template-file", 0, CK_ARG_STR, &c.chat_template_file, "render chats with this Jinja template instead of the model's", "FILE"},
         {"parallel", 0, CK_ARG_INT, &parallel, "sequences decoded together at most; the rest queue (default 4)", "N"},

@@ -6,6 +6,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "base/grow.h"
+#include "format/gguf_model.h"
 #include "jinja/jinja.h"
 
 #include <cjson/cJSON.h>
@@ -45,11 +46,27 @@ const char *ck_backends_built(void) {
 void ck_set_exact(int exact) { ck_cpu_exact_set(exact); }
 int ck_exact(void) { return ck_cpu_exact(); }
 
-static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
+/* tokenizer.json, else a GGUF model's own vocabulary, else none. */
+static int open_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
     char path[4096];
     if (ck_path_join(path, sizeof path, dir, "tokenizer.json", err, errlen) != 0) return -1;
-    if (!ck_path_exists_any(path)) return 0;
-    if (ck_tok_load(dir, &e->tok, err, errlen) != 0) return -1;
+    if (ck_path_exists_any(path)) return ck_tok_load(dir, &e->tok, err, errlen) != 0 ? -1 : 1;
+    int gguf = ck_gguf_locate(dir, path, sizeof path, err, errlen);
+    if (gguf <= 0) return gguf;
+    ck_gguf_file f;
+    if (ck_gguf_open(path, &f, err, errlen) != 0) return -1;
+    int rc = 0;
+    if (ck_gguf_find(&f.g, "tokenizer.ggml.tokens")) {
+        char why[512];
+        rc = ck_tok_load_gguf(&f.g, &e->tok, why, sizeof why) != 0 ? ck_err(err, errlen, "%s: %s", path, why) : 1;
+    }
+    ck_gguf_close(&f);
+    return rc;
+}
+
+static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
+    int rc = open_tokenizer(e, dir, err, errlen);
+    if (rc <= 0) return rc;
     int32_t tv = ck_tok_vocab_size(e->tok);
     if ((size_t)tv > ck_engine_vocab(e))
         return ck_err(err, errlen, "tokenizer.json has ids up to %d but the model's vocabulary (vocab_size) is %zu",
@@ -85,7 +102,7 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
 
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
-    if (!ck_is_dir(dir)) return ck_err(err, errlen, "model directory %s not found", dir);
+    if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
     ck_engine *e = calloc(1, sizeof *e);
     if (!e) return ck_err(err, errlen, "out of memory");
     pthread_mutex_init(&e->lock, NULL);

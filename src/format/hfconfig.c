@@ -1,6 +1,7 @@
 /* hfconfig.c — config.json / generation_config.json parsing (see hfconfig.h). */
 #include "format/hfconfig.h"
 #include "base/err.h"
+#include "format/gguf_model.h"
 #include "base/file.h"
 
 #include <math.h>
@@ -142,10 +143,24 @@ static int load_generation_config(const char *dir, ck_config *c, char *err, size
     return 0;
 }
 
+/* config.json made from a GGUF file's metadata (gguf_model.h). */
+static int load_gguf_config(const char *path, ck_config *c, char *err, size_t errlen) {
+    ck_gguf_file f;
+    char *json, why[512];
+    if (ck_gguf_open(path, &f, err, errlen) != 0) return -1;
+    int rc = ck_gguf_config_json(&f.g, &json, why, sizeof why);
+    ck_gguf_close(&f);
+    if (rc == 0) rc = ck_config_parse(json, strlen(json), c, why, sizeof why);
+    free(json);
+    return rc == 0 ? 0 : ck_err(err, errlen, "%s: %s", path, why);
+}
+
 int ck_config_load(const char *dir, ck_config *c, char *err, size_t errlen) {
     char path[4096], why[512];
     char *text;
     size_t len;
+    int gguf = ck_gguf_locate(dir, path, sizeof path, err, errlen);
+    if (gguf != 0) return gguf < 0 ? -1 : load_gguf_config(path, c, err, errlen);
     if (ck_path_join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
     if (ck_file_read_max(path, CONFIG_MAX_BYTES, &text, &len, err, errlen) != 0) return -1;
     int rc = ck_config_parse(text, len, c, why, sizeof why);

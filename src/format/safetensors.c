@@ -267,10 +267,19 @@ static int open_index(ck_weights *w, const char *path, char *err, size_t errlen)
     return alloc_shards(w, err, errlen);
 }
 
+static int open_gguf(ck_weights *w, const char *path, char *err, size_t errlen) {
+    if (!(w->gguf = calloc(1, sizeof *w->gguf))) return ck_err(err, errlen, "out of memory");
+    if (ck_gguf_weights_open(path, w->gguf, err, errlen) == 0) return 0;
+    free(w->gguf);
+    w->gguf = NULL;
+    return -1;
+}
+
 int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen) {
     memset(w, 0, sizeof *w);
     char path[4096];
-    int rc;
+    int rc = ck_gguf_locate(dir, path, sizeof path, err, errlen);
+    if (rc != 0) return rc < 0 ? -1 : open_gguf(w, path, err, errlen);
     if (!(w->dir = strdup(dir))) return ck_err(err, errlen, "out of memory");
     if (ck_path_join(path, sizeof path, dir, "model.safetensors.index.json", err, errlen) != 0) rc = -1;
     else if (ck_path_exists_any(path)) rc = open_index(w, path, err, errlen);
@@ -282,6 +291,10 @@ int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen) {
 }
 
 void ck_weights_close(ck_weights *w) {
+    if (w->gguf) {
+        ck_gguf_weights_close(w->gguf);
+        free(w->gguf);
+    }
     for (size_t i = 0; w->opened && i < w->index.n_shards; i++) {
         if (!w->opened[i]) continue;
         ck_st_free(&w->files[i]);
@@ -295,9 +308,9 @@ void ck_weights_close(ck_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
-size_t ck_weights_count(const ck_weights *w) { return w->index.n; }
+size_t ck_weights_count(const ck_weights *w) { return w->gguf ? w->gguf->n : w->index.n; }
 
-const char *ck_weights_name(const ck_weights *w, size_t i) { return w->index.refs[i].name; }
+const char *ck_weights_name(const ck_weights *w, size_t i) { return w->gguf ? w->gguf->names[i] : w->index.refs[i].name; }
 
 static const ck_st_entry *find_entry(const ck_st *f, const char *name) {
     size_t lo = 0, hi = f->n;
@@ -312,6 +325,7 @@ static const ck_st_entry *find_entry(const ck_st *f, const char *name) {
 }
 
 int ck_weights_find(ck_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen) {
+    if (w->gguf) return ck_gguf_weights_find(w->gguf, name, t, err, errlen);
     ck_st_ref key = {(char *)name, 0};
     const ck_st_ref *r = w->index.n ? bsearch(&key, w->index.refs, w->index.n, sizeof key, cmp_ref) : NULL;
     if (!r) return 0;
@@ -334,7 +348,7 @@ int ck_weights_find(ck_weights *w, const char *name, ck_tensor *t, char *err, si
 }
 
 size_t ck_weights_mapped_shards(const ck_weights *w) {
-    size_t n = 0;
+    size_t n = w->gguf != NULL;
     for (size_t i = 0; i < w->index.n_shards; i++) n += w->opened[i];
     return n;
 }

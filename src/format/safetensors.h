@@ -7,6 +7,7 @@
 #define CK_FORMAT_SAFETENSORS_H
 
 #include "base/file.h"
+#include "format/gguf_model.h"
 #include "tensor/tensor.h"
 
 #include <stddef.h>
@@ -59,9 +60,12 @@ typedef struct ck_weights {
     ck_map *maps;              /* [n_shards] */
     ck_st *files;              /* [n_shards] parsed headers, entries sorted by name */
     unsigned char *opened;     /* [n_shards] 1 once mapped */
+    ck_gguf_weights *gguf;     /* a GGUF model instead of safetensors (then only this is set) */
 } ck_weights;
 
-/* Opens DIR/model.safetensors.index.json (shards are mapped on demand), else DIR/model.safetensors. */
+/* Opens DIR/model.safetensors.index.json (shards are mapped on demand), else DIR/model.safetensors; or,
+ * when DIR is a GGUF model (ck_gguf_locate: a .gguf file, or a directory holding one and no
+ * config.json), the GGUF file with its tensors under their HF names (gguf_model.h). */
 int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen);
 void ck_weights_close(ck_weights *w);
 

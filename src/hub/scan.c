@@ -54,16 +54,16 @@ static int index_complete(const char *dir, char *why, size_t whylen) {
 
 int ck_model_dir_complete(const char *dir, char *why, size_t whylen) {
     if (!ck_is_dir(dir)) return ck_err(why, whylen, "no directory %s", dir), 0;
-    if (!has_file(dir, "config.json")) return ck_err(why, whylen, "missing config.json"), 0;
-    if (has_file(dir, "model.safetensors.index.json")) return index_complete(dir, why, whylen);
-    if (has_file(dir, "model.safetensors")) return 1;
-    DIR *d = opendir(dir);
+    int config = has_file(dir, "config.json");
+    if (config && has_file(dir, "model.safetensors.index.json")) return index_complete(dir, why, whylen);
+    if (config && has_file(dir, "model.safetensors")) return 1;
+    DIR *d = opendir(dir); /* a GGUF repository needs no config.json: the file carries its own */
     int found = 0;
     for (struct dirent *e; d && !found && (e = readdir(d));)
-        if ((ends_with(e->d_name, ".safetensors") || ends_with(e->d_name, ".gguf")) && has_file(dir, e->d_name))
+        if (((config && ends_with(e->d_name, ".safetensors")) || ends_with(e->d_name, ".gguf")) && has_file(dir, e->d_name))
             found = 1;
     if (d) closedir(d);
-    if (!found) ck_err(why, whylen, "no weights (*.safetensors or *.gguf)");
+    if (!found) ck_err(why, whylen, config ? "no weights (*.safetensors or *.gguf)" : "missing config.json (and no *.gguf)");
     return found;
 }
 

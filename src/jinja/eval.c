@@ -254,15 +254,21 @@ static int binop(jj_ctx *c, int op, jv a, jv b, jv *out) {
         out->flags |= JVF_MARKUP;
         return 0;
     }
-    if (op == '+' && a.k == JV_LIST && b.k == JV_LIST && !((a.flags | b.flags) & JVF_GEN))
-        return concat_list(c, a, b, 1, out);
+    if (op == '+' && a.k == JV_LIST && b.k == JV_LIST && !((a.flags | b.flags) & JVF_GEN) &&
+        (a.flags & JVF_TUPLE) == (b.flags & JVF_TUPLE)) {
+        if (concat_list(c, a, b, 1, out) != 0) return -1;
+        out->flags |= a.flags & JVF_TUPLE;
+        return 0;
+    }
     if (op == '*' && a.k == JV_STR && (b.k == JV_INT || b.k == JV_BOOL)) return repeat_str(c, a.u.s, b.u.i, out);
     if (op == '*' && b.k == JV_STR && (a.k == JV_INT || a.k == JV_BOOL)) return repeat_str(c, b.u.s, a.u.i, out);
     if (op == '*' && b.k == JV_LIST && (a.k == JV_INT || a.k == JV_BOOL)) { jv t = a; a = b; b = t; }
     if (op == '*' && a.k == JV_LIST && (b.k == JV_INT || b.k == JV_BOOL)) {
         if (b.u.i > 0 && a.u.l->n && (uint64_t)b.u.i > c->lim->max_output_bytes / a.u.l->n)
             return jj_fail(c, "list repetition too large");
-        return concat_list(c, a, jv_none(), b.u.i, out);
+        if (concat_list(c, a, jv_none(), b.u.i, out) != 0) return -1;
+        out->flags |= a.flags & JVF_TUPLE;
+        return 0;
     }
     if (op == '%' && a.k == JV_STR) return jj_str_format(c, a, b, out);
     if (op == '+' && a.k == JV_STR && b.k != JV_UNDEF)
@@ -283,7 +289,10 @@ static int contains(jj_ctx *c, jv hay, jv needle, int *out) {
         *out = 0;
         for (size_t i = 0; i < hay.u.l->n && !*out; i++) *out = jv_eq(hay.u.l->a[i], needle);
         return 0;
-    case JV_DICT: *out = jj_dict_get(hay.u.d, needle) != NULL; return 0;
+    case JV_DICT:
+        if (!jv_hashable(needle)) return jj_fail(c, "unhashable type: '%s'", jv_type_name(needle));
+        *out = jj_dict_get(hay.u.d, needle) != NULL;
+        return 0;
     default: return jj_fail(c, "argument of type '%s' is not iterable", jv_type_name(hay));
     }
 }
@@ -347,10 +356,18 @@ static int bind_params(jj_ctx *c, const jj_node *d, jj_frame *fr, const jv *args
         return jj_fail(c, "macro '%s' takes not more than %zu argument(s)", mname, d->n_names);
     for (size_t i = d->n_names; i < n_args; i++)
         if (jj_list_push(c->arena, va.u.l, args[i]) != 0) return jj_fail_oom(c);
+    /* every parameter is local from the start: a default naming one not bound yet sees undefined */
+    uint8_t *bound = jj_alloc(c->arena, d->n_names + 1);
+    if (!bound) return jj_fail_oom(c);
+    for (size_t i = 0; i < d->n_names; i++) {
+        bound[i] = i < n_args;
+        if (frame_set(c, fr, d->names[i], i < n_args ? args[i] : jv_undef(d->names[i])) != 0) return -1;
+    }
     for (size_t k = 0; k < n_kw; k++) {
         size_t i = 0;
         while (i < d->n_names && strcmp(d->names[i], kw_names[k])) i++;
         if (i < d->n_names) {
+            bound[i] = 1;
             if (frame_set(c, fr, kw_names[k], kw_vals[k]) != 0) return -1;
             continue;
         }
@@ -358,16 +375,11 @@ static int bind_params(jj_ctx *c, const jj_node *d, jj_frame *fr, const jv *args
         jv key = jv_str(c->arena, kw_names[k]);
         if (jv_oom(key) || jj_dict_set(c->arena, kw.u.d, key, kw_vals[k]) != 0) return jj_fail_oom(c);
     }
-    for (size_t i = 0; i < d->n_names; i++) {
-        if (i < n_args) {
-            if (frame_set(c, fr, d->names[i], args[i]) != 0) return -1;
-            continue;
-        }
-        if (jj_dict_gets(fr->vars, d->names[i])) continue;
-        jv v = jv_undef(d->names[i]);
-        size_t first_default = d->n_names - d->n2;
-        if (i >= first_default && jj_eval(c, fr, d->list2[i - first_default], &v) != 0) return -1;
-        if (frame_set(c, fr, d->names[i], v) != 0) return -1;
+    size_t first_default = d->n_names - d->n2;
+    for (size_t i = first_default; i < d->n_names; i++) {
+        jv v;
+        if (bound[i]) continue;
+        if (jj_eval(c, fr, d->list2[i - first_default], &v) != 0 || frame_set(c, fr, d->names[i], v) != 0) return -1;
     }
     if (is_macro && (d->op & 1) && frame_set(c, fr, "varargs", va) != 0) return -1;
     if (is_macro && (d->op & 2) && frame_set(c, fr, "kwargs", kw) != 0) return -1;
@@ -603,6 +615,7 @@ static int exec_for(jj_ctx *c, jj_frame *f, const jj_node *n) {
         }
         items = kept;
     }
+    int completed = 0; /* Jinja runs the else block unless an iteration reached the end of the body */
     for (size_t i = 0; i < items->n; i++) {
         if (++c->steps > c->lim->max_steps) return jj_fail(c, "too many loop iterations or macro calls");
         jj_frame *fr = frame_new(c, f);
@@ -612,9 +625,10 @@ static int exec_for(jj_ctx *c, jj_frame *f, const jj_node *n) {
         if (bind_targets(c, fr, n->names, n->n_names, items->a[i]) != 0) return -1;
         int rc = jj_exec_body(c, fr, n->list, n->n);
         if (rc < 0) return -1;
+        if (rc == 0) completed = 1;
         if (rc == JJ_BREAK) break;
     }
-    if (items->n == 0) return jj_exec_body(c, f, n->list2, n->n2);
+    if (!completed) return jj_exec_body(c, f, n->list2, n->n2); /* (break/continue skip the mark) */
     return 0;
 }
 

@@ -367,16 +367,6 @@ static int f_minmax(jj_ctx *c, jv v, int want_max, jv *out) {
     return 0;
 }
 
-/* Whether Python can hash v (no list or dict inside; tuples are hashable when their items are). */
-static int hashable(jv v, int depth) {
-    if (v.k == JV_DICT || depth > 64) return 0;
-    if (v.k != JV_LIST) return 1;
-    if (!(v.flags & JVF_TUPLE)) return 0;
-    for (size_t i = 0; i < v.u.l->n; i++)
-        if (!hashable(v.u.l->a[i], depth + 1)) return 0;
-    return 1;
-}
-
 static int f_unique(jj_ctx *c, jv v, jv *out) {
     jj_list *items;
     if (jj_iter_list(c, v, &items) != 0) return -1;
@@ -384,7 +374,7 @@ static int f_unique(jj_ctx *c, jv v, jv *out) {
     if (jv_oom(*out)) return jj_fail_oom(c);
     for (size_t i = 0; i < items->n; i++) {
         jv it = items->a[i];
-        if (!hashable(it, 0)) return jj_fail(c, "unhashable type: '%s'", jv_type_name(it));
+        if (!jv_hashable(it)) return jj_fail(c, "unhashable type: '%s'", jv_type_name(it));
         int seen = 0;
         for (size_t j = 0; j < out->u.l->n && !seen; j++) seen = jv_eq(out->u.l->a[j], items->a[i]);
         if (!seen && jj_list_push(c->arena, out->u.l, items->a[i]) != 0) return jj_fail_oom(c);
@@ -518,7 +508,8 @@ int jj_filter(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, si
     }
     /* Jinja's filters read an undefined value as "" or an empty sequence, except these */
     if (v.k == JV_UNDEF && (!strcmp(name, "abs") || !strcmp(name, "round") || !strcmp(name, "tojson") ||
-                            !strcmp(name, "indent") || !strcmp(name, "dictsort") || !strcmp(name, "attr")))
+                            !strcmp(name, "indent") || !strcmp(name, "dictsort") || !strcmp(name, "attr") ||
+                            !strcmp(name, "int") || !strcmp(name, "float") || !strcmp(name, "last")))
         return v.u.name && v.u.name[0] ? jj_fail(c, "'%s' is undefined", v.u.name) : jj_fail(c, "a value is undefined");
     if (f_dispatch_str(c, name, v, &a, out, &handled) != 0) return -1;
     if (handled) return 0;
@@ -594,7 +585,10 @@ int jj_test(jj_ctx *c, jj_frame *f, const char *name, jv v, const jv *args, size
         else if (x.k == JV_LIST) {
             *out = 0;
             for (size_t i = 0; i < x.u.l->n && !*out; i++) *out = jv_eq(x.u.l->a[i], v);
-        } else if (x.k == JV_DICT) *out = jj_dict_get(x.u.d, v) != NULL;
+        } else if (x.k == JV_DICT) {
+            if (!jv_hashable(v)) return jj_fail(c, "unhashable type: '%s'", jv_type_name(v));
+            *out = jj_dict_get(x.u.d, v) != NULL;
+        }
         else return jj_fail(c, "test 'in': not a container");
     } else if (!strcmp(name, "odd") || !strcmp(name, "even") || !strcmp(name, "divisibleby")) {
         jv d = name[0] == 'd' ? x : jv_int(2);

@@ -97,7 +97,8 @@ int jv_truthy(jv v);
 int jv_eq(jv a, jv b);
 /* Python ordering of a and b into *cmp (-1/0/1); -1 when they are not orderable. */
 int jv_cmp(jv a, jv b, int *cmp);
-const char *jv_type_name(jv v); /* Python's type name: 'str', 'int', 'list', 'dict', 'NoneType'... */
+const char *jv_type_name(jv v);
+int jv_hashable(jv v);          /* Python could hash it (no list or dict inside; tuples of hashables) */ /* Python's type name: 'str', 'int', 'list', 'dict', 'NoneType'... */
 int jv_is_number(jv v);         /* int or float (bool too, as in Python) */
 double jv_num(jv v);
 

@@ -3,8 +3,8 @@
  *  - `{{ }}` expressions, `{% %}` statements, `{# #}` comments, `{% raw %}...{% endraw %}`;
  *  - whitespace control: `{%-`/`{{-`/`{#-` strip all whitespace before the tag, `-%}`/`-}}`/`-#}` all
  *    whitespace after it; trim_blocks drops the first "\n" after a statement or comment (`+%}` keeps it);
- *    lstrip_blocks drops spaces and tabs between the start of a line and a statement or comment (`{%+`
- *    keeps them).
+ *    lstrip_blocks drops the whitespace (Python's \s) between the start of a line and a statement or
+ *    comment (`{%+` keeps it).
  * Inside tags: names, integers, floats, string literals (Python escapes), operators.
  * Invariants: every token carries its 1-based source line; text tokens are never empty; the stream ends
  * with T_EOF; unterminated tags, strings and comments are errors naming their line. */
@@ -262,8 +262,8 @@ static int text_before(lexer *L, size_t at, char kind, char mod) {
         size_t l = b;
         while (l > a && L->s[l - 1] != '\n') l--;
         int line_start = l > a || a == 0 || L->s[a - 1] == '\n';
-        size_t k = l;
-        while (k < b && (L->s[k] == ' ' || L->s[k] == '\t')) k++;
+        size_t k = l, w; /* Jinja checks the rest of the line with Python's \s */
+        while (k < b && jj_is_pyspace_at(L->s + k, b - k, &w)) k += w;
         if (line_start && k == b) b = l;
     }
     int line = L->line;

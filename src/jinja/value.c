@@ -214,6 +214,17 @@ int jv_cmp(jv a, jv b, int *cmp) {
     return -1;
 }
 
+static int hashable(jv v, int depth) {
+    if (v.k == JV_DICT || depth > 64) return 0;
+    if (v.k != JV_LIST) return 1;
+    if (!(v.flags & JVF_TUPLE)) return 0;
+    for (size_t i = 0; i < v.u.l->n; i++)
+        if (!hashable(v.u.l->a[i], depth + 1)) return 0;
+    return 1;
+}
+
+int jv_hashable(jv v) { return hashable(v, 0); }
+
 const char *jv_type_name(jv v) {
     switch (v.k) {
     case JV_UNDEF: return "Undefined";

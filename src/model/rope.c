@@ -42,6 +42,14 @@ int ck_rope_init(ck_rope *r, const ck_config *c, const cJSON *params, size_t hea
         return ck_err(err, errlen, "config.json: llama3 rope parameters out of range");
     size_t dim = (size_t)((double)head_dim * partial) & ~(size_t)1;
     if (dim == 0) return ck_err(err, errlen, "config.json: no dims left to rotate");
+    /* freq_factors (from a GGUF file's rope_freqs): inv_freq[i] is divided by factor i, as llama.cpp does */
+    const cJSON *ff = params ? cJSON_GetObjectItemCaseSensitive(params, "freq_factors") : NULL;
+    if (ff && (!cJSON_IsArray(ff) || (size_t)cJSON_GetArraySize(ff) != dim / 2))
+        return ck_err(err, errlen, "config.json: freq_factors must hold one number per rotated pair (%zu)", dim / 2);
+    for (int i = 0; ff && i < cJSON_GetArraySize(ff); i++) {
+        const cJSON *v = cJSON_GetArrayItem(ff, i);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0)) return ck_err(err, errlen, "config.json: bad freq_factors");
+    }
     r->rot_dim = dim;
     r->inv_freq = malloc(dim / 2 * sizeof *r->inv_freq);
     if (!r->inv_freq) return ck_err(err, errlen, "out of memory");
@@ -57,6 +65,7 @@ int ck_rope_init(ck_rope *r, const ck_config *c, const cJSON *params, size_t hea
                 f = (1.0 - sm) * f / factor + sm * f;
             }
         }
+        if (ff) f /= cJSON_GetArrayItem(ff, (int)i)->valuedouble;
         r->inv_freq[i] = f;
     }
     return 0;

@@ -82,6 +82,20 @@ static int content_of(ck_oai_request *r, const cJSON *c, size_t i, const char **
     return 0;
 }
 
+/* The messages for the template: each message's fields as received, content as the string checked. */
+static int template_messages(const cJSON *m, ck_oai_request *r, char *err, size_t errlen) {
+    cJSON *out = cJSON_Duplicate(m, 1), *msg;
+    size_t i = 0;
+    cJSON_ArrayForEach(msg, out) {
+        cJSON_ReplaceItemInObjectCaseSensitive(msg, "role", cJSON_CreateString(r->msgs[i].role));
+        cJSON_DeleteItemFromObjectCaseSensitive(msg, "content");
+        cJSON_AddStringToObject(msg, "content", r->msgs[i++].content);
+    }
+    r->messages_json = out ? cJSON_PrintUnformatted(out) : NULL;
+    cJSON_Delete(out);
+    return r->messages_json ? 0 : ck_err(err, errlen, "out of memory");
+}
+
 static int parse_messages(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
     static const char *const roles[] = {"system", "developer", "user", "assistant", "tool"};
     const cJSON *m = field(root, "messages");
@@ -106,7 +120,12 @@ static int parse_messages(const cJSON *root, ck_oai_request *r, char *err, size_
         if (content_of(r, field(msg, "content"), i, &r->msgs[i].content, err, errlen) != 0) return -1;
         r->n_msgs++;
     }
-    return 0;
+    const cJSON *tools = field(root, "tools"), *kw = field(root, "chat_template_kwargs");
+    if (tools && !cJSON_IsArray(tools)) return ck_err(err, errlen, "'tools' must be an array");
+    if (tools && cJSON_GetArraySize(tools) && !(r->tools_json = cJSON_PrintUnformatted(tools)))
+        return ck_err(err, errlen, "out of memory");
+    if (kw && !(r->kwargs_json = cJSON_PrintUnformatted(kw))) return ck_err(err, errlen, "out of memory");
+    return template_messages(m, r, err, errlen);
 }
 
 static int parse_stop(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
@@ -181,6 +200,9 @@ int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r
 }
 
 void ck_oai_request_free(ck_oai_request *r) {
+    cJSON_free(r->messages_json);
+    cJSON_free(r->tools_json);
+    cJSON_free(r->kwargs_json);
     for (size_t i = 0; i < r->n_owned; i++) free(r->owned[i]);
     free(r->owned);
     free(r->msgs);

@@ -18,6 +18,10 @@ typedef struct ck_oai_request {
     ck_message *msgs;          /* chat: [n_msgs] role + content (text parts joined) */
     size_t n_msgs;
     const char *prompt;        /* completions: the prompt text */
+    char *messages_json;       /* chat: the messages as the template gets them (every field kept; text parts
+                                  joined into one string, "developer" as "system") */
+    char *tools_json;          /* chat: the request's tools, or NULL */
+    char *kwargs_json;         /* chat: chat_template_kwargs, or NULL */
     int stream;
     int include_usage;         /* stream_options.include_usage */
     int enable_thinking;       /* chat_template_kwargs.enable_thinking (default 1) */

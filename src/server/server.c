@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #define WAIT_MS 200 /* how often a waiting reply checks its client and the server */
+#define KEEPALIVE_S 15 /* a stream waiting this long (queued) sends an SSE comment, so that clients and
+                        * proxies with idle timeouts keep the connection */
 
 typedef struct server {
     const ck_server_opts *o;
@@ -109,6 +111,7 @@ typedef struct reply_ctx {
     char *pending;             /* formatted bytes not yet handed to MHD */
     size_t pending_n, pending_at;
     int fd;                    /* the client's socket, watched for a hang-up */
+    time_t last_sent;          /* when the stream last sent something */
 } reply_ctx;
 
 /* 1 when the client closed its end (or the socket failed). */
@@ -181,7 +184,12 @@ static int stream_next(reply_ctx *r) {
             r->phase = 2;
             return stream_next(r);
         }
-        if (!ck_job_wait(r->job, r->sent, WAIT_MS) && (client_gone(r->fd) || atomic_load(&r->sv->stopping))) return -1;
+        if (ck_job_wait(r->job, r->sent, WAIT_MS)) continue;
+        if (client_gone(r->fd) || atomic_load(&r->sv->stopping)) return -1;
+        if (time(NULL) - r->last_sent >= KEEPALIVE_S) {
+            set_pending(r, strdup(": keep-alive\n\n"));
+            return 0;
+        }
     }
 }
 
@@ -212,6 +220,7 @@ static ssize_t reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
     size_t n = r->pending_n - r->pending_at < max ? r->pending_n - r->pending_at : max;
     memcpy(buf, r->pending + r->pending_at, n);
     r->pending_at += n;
+    r->last_sent = time(NULL);
     return (ssize_t)n;
 }
 
@@ -274,7 +283,8 @@ static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32
     if (chat != CK_CHAT_RENDERED)
         return ck_err(err, errlen, chat == CK_CHAT_NONE ? "the model has no chat template (use /v1/completions)"
                                                         : "the model's chat template is not one cake renders");
-    return ck_engine_chat_ids(sv->e, q->msgs, q->n_msgs, q->enable_thinking, ids, n, err, errlen);
+    return ck_engine_chat_render(sv->e, q->messages_json, q->tools_json, q->kwargs_json, 1, NULL, NULL, ids, n, err,
+                                 errlen);
 }
 
 /* Positions a sequence may hold. */

@@ -13,6 +13,18 @@ typedef struct ck_tok ck_tok;
 
 /* Loads DIR/tokenizer.json and, when present, DIR/tokenizer_config.json (chat template, bos/eos). */
 int ck_tok_load(const char *dir, ck_tok **out, char *err, size_t errlen);
+
+/* The same from parsed documents: tokenizer.json, tokenizer_config.json (or NULL) and a chat template
+ * used when the config has none (or NULL). The documents stay the caller's. */
+struct cJSON;
+int ck_tok_load_json(const struct cJSON *tokenizer, const struct cJSON *config, const char *chat_template,
+                     ck_tok **out, char *err, size_t errlen);
+
+/* A tokenizer from a GGUF file's tokenizer.ggml.* metadata (tok_gguf.c): byte-level BPE ("gpt2") with
+ * the pre-tokenizer its `pre` names, or SentencePiece ("llama": merges derived from the scores); the chat
+ * template from tokenizer.chat_template. */
+struct ck_gguf;
+int ck_tok_load_gguf(const struct ck_gguf *g, ck_tok **out, char *err, size_t errlen);
 void ck_tok_free(ck_tok *t);
 
 /* Number of ids (max id + 1 over the vocabulary and added tokens). */

@@ -474,50 +474,37 @@ static int load_specials(ck_tok *t, const cJSON *cfg) {
     return 0;
 }
 
-static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
-    char path[4096];
-    char *buf = NULL, *tmpl = NULL;
-    size_t len;
-    if (ck_path_join(path, sizeof path, dir, "tokenizer_config.json", err, errlen) != 0) return -1;
-    cJSON *cfg = NULL;
-    if (ck_path_exists_any(path)) {
-        if (ck_file_read_max(path, TOKENIZER_CONFIG_MAX_BYTES, &buf, &len, err, errlen) != 0) return -1;
-        cfg = cJSON_ParseWithLength(buf, len);
-        free(buf);
-        if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
+/* The chat template of a parsed tokenizer_config.json (a string, or the "default" of a list), or NULL. */
+static char *config_template(const cJSON *cfg) {
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template"), *it;
+    char *tmpl = NULL;
+    if (cJSON_IsString(ct)) return strdup(ct->valuestring);
+    const cJSON *list = cJSON_IsArray(ct) ? ct : NULL; /* [{name, template}], "default" is the one HF uses */
+    cJSON_ArrayForEach(it, list) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
+        if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "default") && cJSON_IsString(tp)) {
+            free(tmpl);
+            tmpl = strdup(tp->valuestring);
+        }
+    }
+    return tmpl;
+}
+
+/* bos/eos strings, the special tokens and the chat template from a parsed tokenizer_config.json (cfg may
+ * be NULL); a separate template text (tmpl_file: chat_template.jinja) wins over the config's, as in HF
+ * transformers. */
+static int apply_config(ck_tok *t, const cJSON *cfg, const char *tmpl_file, char *err, size_t errlen) {
+    char *tmpl = NULL;
+    if (cfg) {
         t->bos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"));
         t->eos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "eos_token"));
-        if (load_specials(t, cfg) != 0) {
-            cJSON_Delete(cfg);
-            return ck_err(err, errlen, "tokenizer: out of memory");
-        }
-        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-        if (cJSON_IsString(ct)) {
-            tmpl = strdup(ct->valuestring);
-        } else if (cJSON_IsArray(ct)) { /* [{name, template}], "default" is the one HF uses */
-            const cJSON *it;
-            cJSON_ArrayForEach(it, ct) {
-                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
-                const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
-                if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "default") && cJSON_IsString(tp))
-                    tmpl = strdup(tp->valuestring);
-            }
-        }
-        cJSON_Delete(cfg);
+        if (load_specials(t, cfg) != 0) return ck_err(err, errlen, "tokenizer: out of memory");
+        tmpl = config_template(cfg);
     }
-    /* chat_template.jinja beside the config wins over its chat_template, as in HF transformers */
-    if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0) {
+    if (tmpl_file) {
         free(tmpl);
-        return -1;
-    }
-    if (ck_path_exists_any(path)) {
-        char *file_tmpl = NULL;
-        if (ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &file_tmpl, &len, err, errlen) != 0) {
-            free(tmpl);
-            return -1;
-        }
-        free(tmpl);
-        tmpl = file_tmpl;
+        if (!(tmpl = strdup(tmpl_file))) return ck_err(err, errlen, "tokenizer: out of memory");
     }
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
@@ -530,7 +517,76 @@ static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
+static int load_config(ck_tok *t, const char *dir, char *err, size_t errlen) {
+    char path[4096];
+    char *buf = NULL, *tmpl = NULL;
+    size_t len;
+    if (ck_path_join(path, sizeof path, dir, "tokenizer_config.json", err, errlen) != 0) return -1;
+    cJSON *cfg = NULL;
+    if (ck_path_exists_any(path)) {
+        if (ck_file_read_max(path, TOKENIZER_CONFIG_MAX_BYTES, &buf, &len, err, errlen) != 0) return -1;
+        cfg = cJSON_ParseWithLength(buf, len);
+        free(buf);
+        if (!cfg) return ck_err(err, errlen, "tokenizer: malformed JSON in %s", path);
+    }
+    if (ck_path_join(path, sizeof path, dir, "chat_template.jinja", err, errlen) != 0 ||
+        (ck_path_exists_any(path) && ck_file_read_max(path, CHAT_TEMPLATE_MAX_BYTES, &tmpl, &len, err, errlen) != 0)) {
+        cJSON_Delete(cfg);
+        return -1;
+    }
+    int rc = apply_config(t, cfg, tmpl, err, errlen);
+    cJSON_Delete(cfg);
+    free(tmpl);
+    return rc;
+}
+
 /* ---- public ---- */
+
+/* The tokenizer of a parsed tokenizer.json; origin names it in errors. The configuration is applied by
+ * the caller (it needs the vocabulary). */
+static int tok_from_json(const cJSON *root, const char *origin, ck_tok **out, char *err, size_t errlen) {
+    *out = NULL;
+    ck_tok *t = calloc(1, sizeof *t);
+    if (!t) return ck_err(err, errlen, "tokenizer: out of memory");
+    t->bos_id = t->eos_id = t->unk_id = -1;
+    int rc = -1;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!cJSON_IsObject(model)) {
+        ck_err(err, errlen, "tokenizer: %s has no model object", origin);
+        goto done;
+    }
+    if (parse_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err, errlen) != 0) goto done;
+    if (parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err, errlen) != 0) goto done;
+    if (parse_dec(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), err, errlen) != 0) goto done;
+    if (parse_model(t, model, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err, errlen) != 0) goto done;
+    if (parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err, errlen) != 0) goto done;
+    for (size_t i = 0; i < t->n_post_pre; i++)
+        if (t->post_pre[i] >= t->n_ids) goto badpost;
+    for (size_t i = 0; i < t->n_post_post; i++)
+        if (t->post_post[i] >= t->n_ids) goto badpost;
+    rc = 0;
+    goto done;
+badpost:
+    ck_err(err, errlen, "tokenizer: post-processor id outside the vocabulary");
+done:
+    if (rc != 0) {
+        ck_tok_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+int ck_tok_load_json(const cJSON *tokenizer, const cJSON *config, const char *chat_template, ck_tok **out,
+                     char *err, size_t errlen) {
+    if (tok_from_json(tokenizer, "the tokenizer", out, err, errlen) != 0) return -1;
+    if (apply_config(*out, config, chat_template, err, errlen) != 0) {
+        ck_tok_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
 
 int ck_tok_load(const char *dir, ck_tok **out, char *err, size_t errlen) {
     *out = NULL;
@@ -547,40 +603,14 @@ int ck_tok_load(const char *dir, ck_tok **out, char *err, size_t errlen) {
         return ck_err(err, errlen, "tokenizer: malformed JSON in %s near byte %zu", path, at);
     }
     free(buf);
-    ck_tok *t = calloc(1, sizeof *t);
-    if (!t) {
-        cJSON_Delete(root);
-        return ck_err(err, errlen, "tokenizer: out of memory");
-    }
-    t->bos_id = t->eos_id = t->unk_id = -1;
-    int rc = -1;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (!cJSON_IsObject(model)) {
-        ck_err(err, errlen, "tokenizer: %s has no model object", path);
-        goto done;
-    }
-    if (parse_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err, errlen) != 0) goto done;
-    if (parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err, errlen) != 0) goto done;
-    if (parse_dec(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), err, errlen) != 0) goto done;
-    if (parse_model(t, model, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err, errlen) != 0) goto done;
-    if (parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err, errlen) != 0) goto done;
-    for (size_t i = 0; i < t->n_post_pre; i++)
-        if (t->post_pre[i] >= t->n_ids) goto badpost;
-    for (size_t i = 0; i < t->n_post_post; i++)
-        if (t->post_post[i] >= t->n_ids) goto badpost;
-    if (load_config(t, dir, err, errlen) != 0) goto done;
-    rc = 0;
-    goto done;
-badpost:
-    ck_err(err, errlen, "tokenizer: post-processor id outside the vocabulary");
-done:
+    int rc = tok_from_json(root, path, out, err, errlen);
     cJSON_Delete(root);
-    if (rc != 0) {
-        ck_tok_free(t);
-        return -1;
+    if (rc == 0 && load_config(*out, dir, err, errlen) != 0) {
+        ck_tok_free(*out);
+        *out = NULL;
+        rc = -1;
     }
-    *out = t;
-    return 0;
+    return rc;
 }
 
 void ck_tok_free(ck_tok *t) {

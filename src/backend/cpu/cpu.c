@@ -170,9 +170,13 @@ static void cpu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     (void)b;
     size_t rb;
-    if (!ck_cpu_mm_kernel(ck_cpu_kernels_get(), w->dtype, 1) || w->ndim < 1 ||
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    int quant = ck_dtype_is_quant(w->dtype);
+    if (!(quant ? k->qdot[w->dtype] != NULL : ck_cpu_mm_kernel(k, w->dtype, 1) != NULL) || w->ndim < 1 ||
         ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb))
         return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
+    if (quant && ((uintptr_t)w->data & 1)) /* ggml blocks hold 16-bit scales */
+        return ck_err(err, errlen, "a %s weight at an odd address (the file's alignment is broken)", ck_dtype_name(w->dtype));
     return 0;
 }
 
@@ -229,6 +233,12 @@ static void cpu_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t
 }
 
 static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
+    if (ck_dtype_is_quant(W->dtype)) { /* quantized activations, integer dots (quant_ref.c) */
+        char why[160];
+        if (ck_cpu_matmul_quant(y, x, W, bias, T, ck_cpu_kernels_get(), ck_cpu_threads(), why, sizeof why) != 0)
+            ck_backend_fail(b, "%s", why);
+        return;
+    }
     const ck_mm_kernel *mk = ck_cpu_mm_kernel(ck_cpu_kernels_get(), W->dtype, W->exact || ck_cpu_exact());
     if (!mk) {
         ck_backend_fail(b, "matmul: no CPU kernel for dtype %s", ck_dtype_name(W->dtype));

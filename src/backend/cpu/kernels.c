@@ -1,6 +1,7 @@
 /* kernels.c — picks the CPU kernel set at start-up (see kernels.h): the best set the CPU runs, or the
  * one CAKE_CPU_KERNELS names. */
 #include "backend/cpu/kernels.h"
+#include "tensor/quant.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,17 +15,28 @@ static ck_cpu_kernels ref_kernels = {
     .name = "ref",
     .dot = {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
     .axpy = ck_axpy_ref,
+    .qdot = {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
+             [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
 };
 #if defined(__x86_64__)
+/* The quantized dot products of one ISA (quant_avx2.c: maddubs; quant_avx512.c: AVX512-VNNI). */
+#define QDOT_TABLES(isa)                                                                                   \
+    .qdot = {[CK_Q8_0] = ck_qdot_q8_0_##isa, [CK_Q4_0] = ck_qdot_q4_0_##isa, [CK_Q4_K] = ck_qdot_q4_k_##isa,  \
+             [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa},                              \
+    .qdot4 = {[CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa, [CK_Q4_K] = ck_qdot4_q4_k_##isa, \
+              [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa}
+static const ck_cpu_kernels vnni_qdot = {QDOT_TABLES(vnni)};
 static ck_cpu_kernels avx2_kernels = {
     .name = "avx2",
     .dot = {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
     .axpy = ck_axpy_avx2,
+    QDOT_TABLES(avx2),
 };
 static ck_cpu_kernels avx512_kernels = {
     .name = "avx512",
     .dot = {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
     .axpy = ck_axpy_avx512,
+    QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };
 static ck_cpu_kernels avx512bf16_kernels; /* avx512 plus the bf16 fast path */
 #endif
@@ -45,6 +57,10 @@ static void fill(void) {
 #if defined(__x86_64__)
     memcpy(avx2_kernels.mm, ck_mm_avx2, sizeof avx2_kernels.mm);
     memcpy(avx512_kernels.mm, ck_mm_avx512, sizeof avx512_kernels.mm);
+    if (ck_cpu_has_vnni()) {
+        memcpy(avx512_kernels.qdot, vnni_qdot.qdot, sizeof avx512_kernels.qdot);
+        memcpy(avx512_kernels.qdot4, vnni_qdot.qdot4, sizeof avx512_kernels.qdot4);
+    }
     avx512bf16_kernels = avx512_kernels;
     avx512bf16_kernels.name = "avx512bf16";
     avx512bf16_kernels.mm_fast[CK_BF16] = ck_mm_avx512bf16_fast;

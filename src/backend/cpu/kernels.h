@@ -2,6 +2,10 @@
  * reference, or ISA-specific versions that live in their own files and are tested against the reference).
  * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16 picks one (when the CPU has it).
  *
+ * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 per dtype (quant_*.c; the
+ * AVX-512 sets use AVX512-VNNI where the CPU has it, else the AVX2 kernels), driven by
+ * ck_cpu_matmul_quant, equal to the dtype's scalar reference bit for bit and batch-invariant.
+ *
  * The matmul goes through one ck_mm_kernel per weight dtype: an optional activation packer (f32 rows to
  * the kernel's activation format: bf16 for the AVX512_BF16 path, quantized blocks for quantized weight
  * types) and a block GEMM over packed rows. Each set has an exact table (f32 activations, f32
@@ -24,6 +28,13 @@ typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
 /* y[i] += a * x[i] for i < n (f32) */
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
 
+/* Block-quantized weights: the dot product of weight row w[n] (in the entry's dtype) with activation row
+ * xq (x[n] quantized by that dtype's traits->quantize_act); equal bit for bit to traits->qdot. */
+typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
+/* out[r] = qdot(w, xq + r * stride bytes, n) for r < 4, bit for bit (one weight row read for four
+ * activation rows: prefill). */
+typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
+
 typedef struct ck_mm_kernel {
     /* Bytes of one packed activation row of n elements (0 when n does not suit the format). NULL when
      * the kernel reads f32 rows as they are (then a row is n floats). */
@@ -43,6 +54,8 @@ typedef struct ck_cpu_kernels {
     ck_mm_kernel mm[CK_DTYPE_COUNT];      /* exact matmul per weight dtype (gemm NULL: none) */
     ck_mm_kernel mm_fast[CK_DTYPE_COUNT]; /* fast matmul where the set has one (gemm NULL: use mm) */
     ck_axpy_fn axpy;
+    ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
+    ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -89,6 +102,29 @@ float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
 extern const ck_mm_kernel ck_mm_avx512[CK_DTYPE_COUNT];
 int ck_cpu_has_avx512(void);
+
+/* x86-64 only: quantized dot products (quant_avx2.c: maddubs; quant_avx512.c: AVX512-VNNI vpdpbusd). */
+#define CK_QDOT_DECL(isa)                                                 \
+    float ck_qdot_q8_0_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q4_0_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q4_k_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q5_k_##isa(const void *w, const void *xq, size_t n);    \
+    float ck_qdot_q6_k_##isa(const void *w, const void *xq, size_t n);    \
+    void ck_qdot4_q8_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q4_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q4_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q5_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out);
+CK_QDOT_DECL(avx2)
+CK_QDOT_DECL(vnni)
+int ck_cpu_has_vnni(void);
+
+/* y[T, n_out] = x[T, n_in] . W^T (+ bias) for a block-quantized W (quant_ref.c): each row of x is
+ * quantized once into W's activation format, then every output is k->qdot of a weight row with it, so
+ * a row's result never depends on the other rows (batch-invariant). -1 with err when W's dtype has no
+ * quantized kernel in k or scratch memory runs out. */
+int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
+                        const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen);
 
 /* x86-64 only: AVX512_BF16 (vdpbf16ps) bf16 fast path (gemm_avx512bf16.c). */
 extern const ck_mm_kernel ck_mm_avx512bf16_fast;

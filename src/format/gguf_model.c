@@ -1,0 +1,432 @@
+/* gguf_model.c — a GGUF file as an HF checkpoint (see gguf_model.h): the architecture and name tables,
+ * config.json from the metadata, and the weights under HF names with Llama's Q/K rows un-permuted. */
+#include "format/gguf_model.h"
+#include "base/err.h"
+#include "base/file.h"
+#include "tensor/dtype.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const ck_gguf_arch archs[] = {
+    {"llama", "LlamaForCausalLM", "llama", 1},
+    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0},
+    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0},
+    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0},
+};
+#define N_ARCHS (sizeof archs / sizeof archs[0])
+
+const ck_gguf_arch *ck_gguf_arch_by_gguf(const char *name, size_t len) {
+    for (size_t i = 0; i < N_ARCHS; i++)
+        if (strlen(archs[i].gguf) == len && !memcmp(archs[i].gguf, name, len)) return &archs[i];
+    return NULL;
+}
+
+const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf) {
+    for (size_t i = 0; i < N_ARCHS; i++)
+        if (!strcmp(archs[i].hf, hf)) return &archs[i];
+    return NULL;
+}
+
+const char *ck_gguf_archs_supported(void) { return "llama, qwen2, qwen3, qwen3moe"; }
+
+const char ck_gguf_pre_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
+                                 "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char ck_gguf_pre_llama3[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+                                  "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* ---- tensor names ---- */
+
+static const char *const global_names[][2] = {
+    {"token_embd.weight", "model.embed_tokens.weight"},
+    {"output_norm.weight", "model.norm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+
+/* per layer: "blk.N." + gguf  <->  "model.layers.N." + hf */
+static const char *const layer_names[][2] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+    {"ffn_gate_inp.weight", "mlp.gate.weight"},
+};
+
+/* Mixture-of-experts projections: one GGUF tensor [E, rows, cols] per layer holds expert e's weight
+ * "model.layers.N.mlp.experts.e." + hf at slice e. */
+static const char *const expert_names[][2] = {
+    {"ffn_gate_exps.weight", "gate_proj.weight"},
+    {"ffn_up_exps.weight", "up_proj.weight"},
+    {"ffn_down_exps.weight", "down_proj.weight"},
+};
+#define N_EXPERT (sizeof expert_names / sizeof expert_names[0])
+
+#define N_GLOBAL (sizeof global_names / sizeof global_names[0])
+#define N_LAYER (sizeof layer_names / sizeof layer_names[0])
+
+/* from = 0: GGUF -> HF; 1: HF -> GGUF */
+static int map_name(const char *in, int from, char *out, size_t cap) {
+    static const char *const prefix[2] = {"blk.", "model.layers."};
+    for (size_t i = 0; i < N_GLOBAL; i++)
+        if (!strcmp(in, global_names[i][from])) return snprintf(out, cap, "%s", global_names[i][!from]) < (int)cap;
+    size_t pl = strlen(prefix[from]);
+    if (strncmp(in, prefix[from], pl) || in[pl] < '0' || in[pl] > '9') return 0;
+    char *end;
+    long layer = strtol(in + pl, &end, 10);
+    if (*end != '.' || layer < 0 || layer > 1000000) return 0;
+    for (size_t i = 0; i < N_LAYER; i++)
+        if (!strcmp(end + 1, layer_names[i][from]))
+            return snprintf(out, cap, "%s%ld.%s", prefix[!from], layer, layer_names[i][!from]) < (int)cap;
+    return 0;
+}
+
+int ck_gguf_expert_name(const char *g, uint64_t e, char *out, size_t cap) {
+    char *end;
+    if (strncmp(g, "blk.", 4) || g[4] < '0' || g[4] > '9') return 0;
+    long layer = strtol(g + 4, &end, 10);
+    for (size_t i = 0; *end == '.' && layer <= 1000000 && i < N_EXPERT; i++)
+        if (!strcmp(end + 1, expert_names[i][0]))
+            return snprintf(out, cap, "model.layers.%ld.mlp.experts.%llu.%s", layer, (unsigned long long)e,
+                            expert_names[i][1]) < (int)cap;
+    return 0;
+}
+
+int ck_gguf_expert_from_hf(const char *h, long *layer, long *expert, char *out, size_t cap) {
+    char *end, *end2;
+    static const char pre[] = "model.layers.";
+    if (strncmp(h, pre, sizeof pre - 1)) return 0;
+    *layer = strtol(h + sizeof pre - 1, &end, 10);
+    if (strncmp(end, ".mlp.experts.", 13) || end[13] < '0' || end[13] > '9') return 0;
+    *expert = strtol(end + 13, &end2, 10);
+    for (size_t i = 0; *end2 == '.' && i < N_EXPERT; i++)
+        if (!strcmp(end2 + 1, expert_names[i][1]))
+            return snprintf(out, cap, "blk.%ld.%s", *layer, expert_names[i][0]) < (int)cap;
+    return 0;
+}
+
+int ck_gguf_name_to_hf(const char *g, char *out, size_t cap) { return map_name(g, 0, out, cap); }
+int ck_gguf_name_from_hf(const char *h, char *out, size_t cap) { return map_name(h, 1, out, cap); }
+
+void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size_t hd, size_t rb, int to_gguf) {
+    for (size_t h = 0; h < n_heads; h++)
+        for (size_t half = 0; half < 2; half++)
+            for (size_t j = 0; j < hd / 2; j++) {
+                size_t hf = h * hd + half * (hd / 2) + j, gg = h * hd + 2 * j + half;
+                memcpy(dst + (to_gguf ? gg : hf) * rb, src + (to_gguf ? hf : gg) * rb, rb);
+            }
+}
+
+/* ---- locating the file ---- */
+
+static int has_magic(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char m[4] = {0};
+    int ok = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    if (f) fclose(f);
+    return ok;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+int ck_gguf_locate(const char *path, char *out, size_t cap, char *err, size_t errlen) {
+    if (ck_is_file(path)) {
+        if (!has_magic(path)) return 0;
+        return snprintf(out, cap, "%s", path) < (int)cap ? 1 : ck_err(err, errlen, "path too long: %s", path);
+    }
+    char cfg[4096];
+    if (!ck_is_dir(path) || ck_path_join(cfg, sizeof cfg, path, "config.json", NULL, 0) != 0 || ck_path_exists_any(cfg))
+        return 0;
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!ends_with(e->d_name, ".gguf")) continue;
+        if (found++) {
+            closedir(d);
+            return ck_err(err, errlen, "%s holds several .gguf files: name the one to load", path);
+        }
+        if (ck_path_join(out, cap, path, e->d_name, err, errlen) != 0) {
+            closedir(d);
+            return -1;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* ---- config.json from the metadata ---- */
+
+/* {arch}.suffix as an integer / number */
+static int arch_int(const ck_gguf *g, const char *arch, const char *suffix, int64_t *v) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return ck_gguf_int(g, key, v);
+}
+
+static int arch_num(const ck_gguf *g, const char *arch, const char *suffix, double *v) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return ck_gguf_num(g, key, v);
+}
+
+static const ck_gguf_tensor *tensor_named(const ck_gguf *g, const char *name) {
+    for (size_t i = 0; i < g->n_tensors; i++)
+        if (!strcmp(g->tensors[i].name, name)) return &g->tensors[i];
+    return NULL;
+}
+
+static int64_t vocab_size(const ck_gguf *g, const char *arch) {
+    int64_t v;
+    if (arch_int(g, arch, "vocab_size", &v)) return v;
+    const ck_gguf_tensor *e = tensor_named(g, "token_embd.weight");
+    if (e && e->n_dims == 2) return (int64_t)e->ne[1];
+    const ck_gguf_kv *t = ck_gguf_find(g, "tokenizer.ggml.tokens");
+    return t ? (int64_t)t->n : 0;
+}
+
+static int add_rope(const ck_gguf *g, const char *arch, cJSON *root, char *err, size_t errlen) {
+    double theta = 10000.0, factor = 1.0;
+    arch_num(g, arch, "rope.freq_base", &theta);
+    cJSON *rp = cJSON_AddObjectToObject(root, "rope_parameters");
+    cJSON_AddNumberToObject(rp, "rope_theta", theta);
+    char key[160];
+    ck_gguf_str type = {"none", 4};
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    ck_gguf_string(g, key, &type);
+    if (ck_gguf_str_eq(type, "linear") && arch_num(g, arch, "rope.scaling.factor", &factor)) {
+        cJSON_AddStringToObject(rp, "rope_type", "linear");
+        cJSON_AddNumberToObject(rp, "factor", factor);
+    } else if (!ck_gguf_str_eq(type, "none") && !ck_gguf_str_eq(type, "linear")) {
+        return ck_err(err, errlen, "GGUF: RoPE scaling '%.*s' is not supported (none, linear)", (int)type.len, type.p);
+    } else {
+        cJSON_AddStringToObject(rp, "rope_type", "default");
+    }
+    const ck_gguf_tensor *ff = tensor_named(g, "rope_freqs.weight"); /* per-pair divisors (Llama 3 scaling) */
+    if (ff) {
+        if (ff->ggml_type != 0 || ff->n_dims != 1 || ff->ne[0] > 4096)
+            return ck_err(err, errlen, "GGUF: rope_freqs.weight must be a 1-D F32 tensor");
+        cJSON *a = cJSON_AddArrayToObject(rp, "freq_factors");
+        for (uint64_t i = 0; i < ff->ne[0]; i++) {
+            float f;
+            memcpy(&f, ff->data + 4 * i, 4);
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(f));
+        }
+    }
+    return 0;
+}
+
+static void add_special_ids(const ck_gguf *g, cJSON *root) {
+    int64_t v;
+    if (ck_gguf_int(g, "tokenizer.ggml.bos_token_id", &v)) cJSON_AddNumberToObject(root, "bos_token_id", (double)v);
+    cJSON *eos = cJSON_AddArrayToObject(root, "eos_token_id");
+    int64_t e = -1;
+    if (ck_gguf_int(g, "tokenizer.ggml.eos_token_id", &e)) cJSON_AddItemToArray(eos, cJSON_CreateNumber((double)e));
+    if (ck_gguf_int(g, "tokenizer.ggml.eot_token_id", &v) && v != e)
+        cJSON_AddItemToArray(eos, cJSON_CreateNumber((double)v));
+}
+
+static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
+    ck_gguf_str an;
+    if (!ck_gguf_string(g, "general.architecture", &an)) return ck_err(err, errlen, "GGUF: no general.architecture");
+    const ck_gguf_arch *a = ck_gguf_arch_by_gguf(an.p, (size_t)an.len);
+    if (!a)
+        return ck_err(err, errlen, "GGUF architecture '%.*s' is not supported; supported: %s", (int)(an.len > 64 ? 64 : an.len),
+                      an.p, ck_gguf_archs_supported());
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "architectures"), cJSON_CreateString(a->hf));
+    cJSON_AddStringToObject(root, "model_type", a->model_type);
+    int64_t layers, hidden, ffn, heads, kv_heads, head_dim, ctx = 4096;
+    double eps;
+    if (!arch_int(g, a->gguf, "block_count", &layers) || !arch_int(g, a->gguf, "embedding_length", &hidden) ||
+        !arch_int(g, a->gguf, "feed_forward_length", &ffn) || !arch_int(g, a->gguf, "attention.head_count", &heads) ||
+        !arch_num(g, a->gguf, "attention.layer_norm_rms_epsilon", &eps))
+        return ck_err(err, errlen, "GGUF: %s.block_count, .embedding_length, .feed_forward_length, "
+                      ".attention.head_count and .attention.layer_norm_rms_epsilon are required", a->gguf);
+    if (!arch_int(g, a->gguf, "attention.head_count_kv", &kv_heads)) kv_heads = heads;
+    if (!arch_int(g, a->gguf, "attention.key_length", &head_dim)) head_dim = heads > 0 ? hidden / heads : 0;
+    arch_int(g, a->gguf, "context_length", &ctx);
+    cJSON_AddNumberToObject(root, "num_hidden_layers", (double)layers);
+    cJSON_AddNumberToObject(root, "hidden_size", (double)hidden);
+    cJSON_AddNumberToObject(root, "intermediate_size", (double)ffn);
+    cJSON_AddNumberToObject(root, "num_attention_heads", (double)heads);
+    cJSON_AddNumberToObject(root, "num_key_value_heads", (double)kv_heads);
+    cJSON_AddNumberToObject(root, "head_dim", (double)head_dim);
+    cJSON_AddNumberToObject(root, "max_position_embeddings", (double)ctx);
+    cJSON_AddNumberToObject(root, "rms_norm_eps", eps);
+    cJSON_AddNumberToObject(root, "vocab_size", (double)vocab_size(g, a->gguf));
+    cJSON_AddBoolToObject(root, "tie_word_embeddings", tensor_named(g, "output.weight") == NULL);
+    add_special_ids(g, root);
+    int64_t experts, used, eff;
+    if (arch_int(g, a->gguf, "expert_count", &experts) && experts > 0) { /* llama.cpp: every layer, normalized */
+        if (!arch_int(g, a->gguf, "expert_used_count", &used) || !arch_int(g, a->gguf, "expert_feed_forward_length", &eff))
+            return ck_err(err, errlen, "GGUF: %s.expert_used_count and .expert_feed_forward_length are required", a->gguf);
+        cJSON_AddNumberToObject(root, "num_experts", (double)experts);
+        cJSON_AddNumberToObject(root, "num_experts_per_tok", (double)used);
+        cJSON_AddNumberToObject(root, "moe_intermediate_size", (double)eff);
+        cJSON_AddBoolToObject(root, "norm_topk_prob", 1);
+        cJSON_AddNumberToObject(root, "decoder_sparse_step", 1);
+    }
+    return add_rope(g, a->gguf, root, err, errlen);
+}
+
+int ck_gguf_config_json(const ck_gguf *g, char **json, char *err, size_t errlen) {
+    *json = NULL;
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return ck_err(err, errlen, "out of memory");
+    int rc = fill_config(g, root, err, errlen);
+    if (rc == 0 && !(*json = cJSON_PrintUnformatted(root))) rc = ck_err(err, errlen, "out of memory");
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- weights ---- */
+
+static int cmp_idx_name(const void *a, const void *b, void *names) {
+    char **n = names;
+    return strcmp(n[*(const size_t *)a], n[*(const size_t *)b]);
+}
+
+/* Expert slices of tensor t (0 when it is not a stacked expert tensor). */
+static uint64_t n_slices(const ck_gguf_tensor *t) {
+    char tmp[256];
+    return t->n_dims == 3 && ck_gguf_expert_name(t->name, 0, tmp, sizeof tmp) ? t->ne[2] : 0;
+}
+
+/* Fills names/tensor/slice sorted by HF name (tensors without a mapping are left out: e.g. rope_freqs). */
+static int index_names(ck_gguf_weights *w, char *err, size_t errlen) {
+    const ck_gguf *g = &w->file.g;
+    size_t total = 0;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        uint64_t e = n_slices(&g->tensors[i]);
+        if (e > (1u << 16)) return ck_err(err, errlen, "GGUF tensor '%s': %llu experts", g->tensors[i].name, (unsigned long long)e);
+        total += e ? (size_t)e : 1;
+    }
+    char **names = calloc(total + 1, sizeof *names);
+    size_t *order = calloc(total + 1, sizeof *order), *perm = calloc(total + 1, sizeof *perm);
+    uint32_t *slice = calloc(total + 1, sizeof *slice);
+    w->names = calloc(total + 1, sizeof *w->names);
+    w->tensor = calloc(total + 1, sizeof *w->tensor);
+    w->slice = calloc(total + 1, sizeof *w->slice);
+    w->owned = calloc(total + 1, sizeof *w->owned);
+    int rc = names && order && perm && slice && w->names && w->tensor && w->slice && w->owned ? 0 : ck_err(err, errlen, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < g->n_tensors; i++) {
+        uint64_t ns = n_slices(&g->tensors[i]);
+        for (uint64_t e = 0; rc == 0 && e < (ns ? ns : 1); e++) {
+            char hf[256];
+            if (!(ns ? ck_gguf_expert_name(g->tensors[i].name, e, hf, sizeof hf) : ck_gguf_name_to_hf(g->tensors[i].name, hf, sizeof hf)))
+                continue;
+            if (!(names[n] = strdup(hf))) rc = ck_err(err, errlen, "out of memory");
+            order[n] = i, slice[n] = ns ? (uint32_t)e + 1 : 0;
+            n += rc == 0;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) perm[i] = i;
+    if (rc == 0) qsort_r(perm, n, sizeof *perm, cmp_idx_name, names);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        w->names[i] = names[perm[i]], w->tensor[i] = order[perm[i]], w->slice[i] = slice[perm[i]];
+        names[perm[i]] = NULL;
+    }
+    if (rc == 0) w->n = n;
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names), free(order), free(perm), free(slice);
+    return rc;
+}
+
+int ck_gguf_weights_open(const char *path, ck_gguf_weights *w, char *err, size_t errlen) {
+    memset(w, 0, sizeof *w);
+    if (ck_gguf_open(path, &w->file, err, errlen) != 0) return -1;
+    const ck_gguf *g = &w->file.g;
+    ck_gguf_str an = {"", 0};
+    ck_gguf_string(g, "general.architecture", &an);
+    w->arch = ck_gguf_arch_by_gguf(an.p, (size_t)an.len);
+    if (w->arch) {
+        arch_int(g, w->arch->gguf, "attention.head_count", &w->n_heads);
+        if (!arch_int(g, w->arch->gguf, "attention.head_count_kv", &w->n_kv_heads)) w->n_kv_heads = w->n_heads;
+    }
+    if (index_names(w, err, errlen) != 0) {
+        ck_gguf_weights_close(w);
+        return -1;
+    }
+    return 0;
+}
+
+void ck_gguf_weights_close(ck_gguf_weights *w) {
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->names[i]);
+        free(w->owned[i]);
+    }
+    free(w->names), free(w->tensor), free(w->slice), free(w->owned);
+    ck_gguf_close(&w->file);
+    memset(w, 0, sizeof *w);
+}
+
+/* Heads of a permuted Q/K tensor (0 when `name` is not one). */
+static int64_t permuted_heads(const ck_gguf_weights *w, const char *name) {
+    if (!w->arch || !w->arch->permute_qk) return 0;
+    if (ends_with(name, ".self_attn.q_proj.weight") || ends_with(name, ".self_attn.q_proj.bias")) return w->n_heads;
+    if (ends_with(name, ".self_attn.k_proj.weight") || ends_with(name, ".self_attn.k_proj.bias")) return w->n_kv_heads;
+    return 0;
+}
+
+/* Points t at an un-permuted copy of tensor e (made once, kept in w->owned[i]). */
+static int unpermute(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, int64_t heads, ck_tensor *t, char *err,
+                     size_t errlen) {
+    uint64_t rows = t->shape[0], row_elems = t->ndim == 2 ? t->shape[1] : 1;
+    size_t rb;
+    if (heads <= 0 || rows % (uint64_t)heads || (rows / (uint64_t)heads) % 2 ||
+        ck_dtype_row_bytes(t->dtype, row_elems, &rb) != 0)
+        return ck_err(err, errlen, "tensor '%s': %llu rows do not split into %lld heads of even size", w->names[i],
+                      (unsigned long long)rows, (long long)heads);
+    if (!w->owned[i]) {
+        if (!(w->owned[i] = malloc(e->nbytes ? e->nbytes : 1))) return ck_err(err, errlen, "out of memory");
+        ck_gguf_permute_rows(w->owned[i], e->data, (size_t)heads, (size_t)(rows / (uint64_t)heads), rb, 0);
+    }
+    t->data = w->owned[i];
+    return 0;
+}
+
+int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen) {
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(w->names[mid], name);
+        if (c == 0) lo = hi = mid;
+        else if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo >= w->n || strcmp(w->names[lo], name)) return 0;
+    const ck_gguf_tensor *e = &w->file.g.tensors[w->tensor[lo]];
+    if (e->dtype < 0)
+        return ck_err(err, errlen, "tensor '%s' (%s) has ggml type %s; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, "
+                      "Q5_K, Q6_K", name, e->name, ck_gguf_type_name(e->ggml_type));
+    if (e->n_dims > CK_MAX_DIMS) return ck_err(err, errlen, "tensor '%s' has too many dimensions", name);
+    memset(t, 0, sizeof *t);
+    t->dtype = (ck_dtype)e->dtype;
+    t->ndim = e->n_dims;
+    for (int d = 0; d < e->n_dims; d++) t->shape[d] = e->ne[e->n_dims - 1 - d];
+    t->data = e->data;
+    if (w->slice[lo]) { /* expert slice-1 of a stacked [E, rows, cols] tensor */
+        t->ndim = 2, t->shape[0] = e->ne[1], t->shape[1] = e->ne[0];
+        t->data = e->data + (size_t)(w->slice[lo] - 1) * (size_t)(e->nbytes / e->ne[2]);
+    }
+    int64_t heads = permuted_heads(w, name);
+    if (heads && unpermute(w, lo, e, heads, t, err, errlen) != 0) return -1;
+    return 1;
+}

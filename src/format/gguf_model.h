@@ -1,0 +1,73 @@
+/* gguf_model.h — a GGUF file seen as an HF checkpoint, so the model code needs no GGUF knowledge:
+ * the metadata becomes a config.json (architectures, sizes, RoPE, EOS ids), tensor names map to the HF
+ * names of our families through one table (blk.N.attn_q.weight <-> model.layers.N.self_attn.q_proj.weight,
+ * ...), and shapes are given outermost first. Llama-family files store the Q and K projections with the
+ * rows of each head permuted for interleaved RoPE (llama.cpp's convert_hf_to_gguf `permute`); those are
+ * un-permuted at load into owned copies (whole rows move, so quantized rows move as they are), after which
+ * every weight is in HF layout. Other tensors stay views of the mapping, quantized types included; the
+ * stacked expert tensors of a mixture-of-experts file are seen as one 2-D view per expert.
+ * The converter (gguf_convert.c) uses the same tables in the other direction. */
+#ifndef CK_FORMAT_GGUF_MODEL_H
+#define CK_FORMAT_GGUF_MODEL_H
+
+#include "format/gguf.h"
+#include "tensor/tensor.h"
+
+#include <stddef.h>
+
+/* One architecture both ways: GGUF general.architecture, HF architectures[0], model_type, and whether
+ * its GGUF Q/K rows are permuted. */
+typedef struct ck_gguf_arch {
+    const char *gguf, *hf, *model_type;
+    int permute_qk;
+} ck_gguf_arch;
+
+const ck_gguf_arch *ck_gguf_arch_by_gguf(const char *name, size_t len);
+const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf_arch);
+/* Comma-separated GGUF architectures we load, for error messages. */
+const char *ck_gguf_archs_supported(void);
+
+/* The pre-tokenizer regexes tokenizer.ggml.pre names ("qwen2", "llama-bpe"), as in their tokenizer.json. */
+extern const char ck_gguf_pre_qwen2[];
+extern const char ck_gguf_pre_llama3[];
+
+/* Tensor names: writes the mapped name into out and returns 1, or 0 when the name has no mapping. */
+int ck_gguf_name_to_hf(const char *gguf_name, char *out, size_t cap);
+int ck_gguf_name_from_hf(const char *hf_name, char *out, size_t cap);
+/* Experts: the HF name of expert e of a stacked blk.N.ffn_{gate,up,down}_exps.weight (1, or 0 when
+ * the name is not one), and the other way (layer, expert and the stacked tensor's GGUF name). */
+int ck_gguf_expert_name(const char *gguf_name, uint64_t e, char *out, size_t cap);
+int ck_gguf_expert_from_hf(const char *hf_name, long *layer, long *expert, char *out, size_t cap);
+
+/* Rows of a [n_heads * head_dim, ...] Q/K weight (or bias) in GGUF order -> HF order (dst != src): HF row
+ * h*hd + half*hd/2 + j is GGUF row h*hd + 2j + half. to_gguf = 1 goes the other way. */
+void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size_t head_dim, size_t row_bytes,
+                          int to_gguf);
+
+/* Whether PATH is a GGUF model: a .gguf file (by its magic), or a directory without config.json that
+ * holds exactly one *.gguf file. Returns 1 and the file's path in out, 0 when it is not, -1 (with err)
+ * when it is ambiguous (several .gguf files) or a path does not fit. */
+int ck_gguf_locate(const char *path, char *out, size_t cap, char *err, size_t errlen);
+
+/* The config.json text (malloc'd, NUL-terminated) that describes the model in g. */
+int ck_gguf_config_json(const ck_gguf *g, char **json, char *err, size_t errlen);
+
+/* The tensors of a mapped GGUF under their HF names (sorted). */
+typedef struct ck_gguf_weights {
+    ck_gguf_file file;
+    const ck_gguf_arch *arch;
+    int64_t n_heads, n_kv_heads;
+    char **names;              /* [n] HF names, sorted */
+    size_t *tensor;            /* [n] index into file.g.tensors */
+    uint32_t *slice;           /* [n] 0, or expert + 1 of a stacked expert tensor */
+    void **owned;              /* [n] un-permuted copies, or NULL */
+    size_t n;
+} ck_gguf_weights;
+
+int ck_gguf_weights_open(const char *path, ck_gguf_weights *w, char *err, size_t errlen);
+void ck_gguf_weights_close(ck_gguf_weights *w);
+/* 1 and *t when present, 0 when absent, -1 (err names the tensor) for a type we do not compute with,
+ * too many dims or no memory for an un-permuted copy. */
+int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen);
+
+#endif

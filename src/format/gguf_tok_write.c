@@ -1,0 +1,178 @@
+/* gguf_tok_write.c — the GGUF converter's tokenizer: DIR/tokenizer.json (+ tokenizer_config.json) as
+ * tokenizer.ggml.* metadata, the way llama.cpp's converter writes a byte-level BPE ("gpt2"): tokens by
+ * id (holes as [PADn]), token_type (1 normal, 3 special added token, 4 other added token), merges as
+ * "a b", the pre-tokenizer's name (qwen2, llama-bpe or gpt-2, recognised by its regex), bos/eos ids,
+ * add_bos_token and the chat template. A directory without tokenizer.json, or with a tokenizer of another
+ * kind (SentencePiece-style, an unknown regex), gets no tokenizer metadata. */
+#include "base/err.h"
+#include "base/file.h"
+#include "format/gguf_model.h"
+#include "format/gguf_write.h"
+#include "format/hfconfig.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOK_MAX_IDS (1 << 24)
+
+int ck_gguf_write_tokenizer(ck_gguf_w *w, const char *hf_dir, const ck_config *c, char *err, size_t errlen);
+
+static cJSON *read_json(const char *dir, const char *name, char *err, size_t errlen, int *rc) {
+    char path[4096], *text;
+    size_t len;
+    *rc = 0;
+    if (ck_path_join(path, sizeof path, dir, name, err, errlen) != 0) return *rc = -1, NULL;
+    if (!ck_path_exists_any(path)) return NULL;
+    if (ck_file_read_max(path, (size_t)512 << 20, &text, &len, err, errlen) != 0) return *rc = -1, NULL;
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!j) *rc = ck_err(err, errlen, "%s: malformed JSON", path);
+    return j;
+}
+
+/* "qwen2", "llama-bpe", "gpt-2" from the pre-tokenizer, or NULL when it is none of those. */
+static const char *pre_name(const cJSON *pre) {
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(pre, "type");
+    if (!cJSON_IsString(ty)) return NULL;
+    if (!strcmp(ty->valuestring, "ByteLevel")) {
+        const cJSON *ur = cJSON_GetObjectItemCaseSensitive(pre, "use_regex");
+        return !cJSON_IsFalse(ur) ? "gpt-2" : NULL;
+    }
+    if (strcmp(ty->valuestring, "Sequence")) return NULL;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers");
+    const cJSON *split = cJSON_GetArrayItem(list, 0), *bl = cJSON_GetArrayItem(list, 1);
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(split, "pattern"), "Regex");
+    const cJSON *blt = cJSON_GetObjectItemCaseSensitive(bl, "type");
+    if (cJSON_GetArraySize(list) != 2 || !cJSON_IsString(re) || !cJSON_IsString(blt) || strcmp(blt->valuestring, "ByteLevel"))
+        return NULL;
+    if (!strcmp(re->valuestring, ck_gguf_pre_qwen2)) return "qwen2";
+    if (!strcmp(re->valuestring, ck_gguf_pre_llama3)) return "llama-bpe";
+    return NULL;
+}
+
+/* tokens[id] and types[id] over the vocabulary and the added tokens. */
+static int collect_tokens(const cJSON *tok, char ***tokens, int32_t **types, size_t *n, char *err, size_t errlen) {
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "vocab");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(tok, "added_tokens"), *it;
+    double max = -1;
+    cJSON_ArrayForEach(it, vocab) max = cJSON_IsNumber(it) && it->valuedouble > max ? it->valuedouble : max;
+    cJSON_ArrayForEach(it, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        max = cJSON_IsNumber(id) && id->valuedouble > max ? id->valuedouble : max;
+    }
+    if (!(max >= 0 && max < TOK_MAX_IDS)) return ck_err(err, errlen, "tokenizer.json: no usable vocabulary");
+    *n = (size_t)max + 1;
+    *tokens = calloc(*n, sizeof **tokens);
+    *types = malloc(*n * sizeof **types);
+    if (!*tokens || !*types) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < *n; i++) (*types)[i] = 1;
+    cJSON_ArrayForEach(it, vocab)
+        if (cJSON_IsNumber(it) && it->valuedouble >= 0) (*tokens)[(size_t)it->valuedouble] = it->string;
+    cJSON_ArrayForEach(it, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id"), *s = cJSON_GetObjectItemCaseSensitive(it, "content");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || !cJSON_IsString(s)) continue;
+        (*tokens)[(size_t)id->valuedouble] = s->valuestring;
+        (*types)[(size_t)id->valuedouble] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special")) ? 3 : 4;
+    }
+    return 0;
+}
+
+static int put_vocab(ck_gguf_w *w, const cJSON *tok, char *err, size_t errlen) {
+    char **tokens = NULL, **pads;
+    int32_t *types = NULL;
+    size_t n = 0;
+    int rc = collect_tokens(tok, &tokens, &types, &n, err, errlen);
+    pads = rc == 0 ? calloc(n, sizeof *pads) : NULL;
+    if (rc == 0 && !pads) rc = ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!tokens[i]) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "[PAD%zu]", i);
+            if (!(tokens[i] = pads[i] = strdup(buf))) rc = ck_err(err, errlen, "out of memory");
+            types[i] = 5;
+        }
+    if (rc == 0) {
+        ck_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tokens, NULL, n);
+        ck_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+    }
+    for (size_t i = 0; pads && i < n; i++) free(pads[i]);
+    free(pads), free(tokens), free(types);
+    return rc;
+}
+
+static int put_merges(ck_gguf_w *w, const cJSON *tok, char *err, size_t errlen) {
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "merges"), *it;
+    size_t n = (size_t)cJSON_GetArraySize(merges), k = 0;
+    char **s = calloc(n + 1, sizeof *s);
+    int rc = s ? 0 : ck_err(err, errlen, "out of memory");
+    cJSON_ArrayForEach(it, merges) {
+        if (rc) break;
+        const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1);
+        if (cJSON_IsString(it)) s[k] = strdup(it->valuestring);
+        else if (cJSON_IsString(a) && cJSON_IsString(b) && (s[k] = malloc(strlen(a->valuestring) + strlen(b->valuestring) + 2)))
+            sprintf(s[k], "%s %s", a->valuestring, b->valuestring);
+        else rc = ck_err(err, errlen, "tokenizer.json: malformed merge #%zu", k);
+        if (!rc && !s[k]) rc = ck_err(err, errlen, "out of memory");
+        k += rc == 0;
+    }
+    if (rc == 0) ck_gguf_w_arr_str(w, "tokenizer.ggml.merges", (const char *const *)s, NULL, k);
+    for (size_t i = 0; s && i < k; i++) free(s[i]);
+    free(s);
+    return rc;
+}
+
+/* The id of a special token string of tokenizer_config.json ("bos_token": "<s>" or {"content": ...}). */
+static int special_id(const cJSON *tok, const cJSON *cfg, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key), *it;
+    if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
+    if (!cJSON_IsString(v)) return -1;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(tok, "added_tokens")) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "content"), *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        if (cJSON_IsString(s) && !strcmp(s->valuestring, v->valuestring) && cJSON_IsNumber(id)) return (int)id->valuedouble;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "vocab"), v->valuestring);
+    return cJSON_IsNumber(id) ? (int)id->valuedouble : -1;
+}
+
+/* 1 when the post-processor puts a special token before the sequence (Llama 3's BOS). */
+static int adds_bos(const cJSON *post) {
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(post, "type"), *it;
+    if (cJSON_IsString(ty) && !strcmp(ty->valuestring, "Sequence")) {
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(post, "processors")) if (adds_bos(it)) return 1;
+        return 0;
+    }
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(post, "single"), 0);
+    return cJSON_IsString(ty) && !strcmp(ty->valuestring, "TemplateProcessing") &&
+           cJSON_GetObjectItemCaseSensitive(first, "SpecialToken") != NULL;
+}
+
+static int put_all(ck_gguf_w *w, const cJSON *tok, const cJSON *cfg, const ck_config *c, const char *pre, char *err,
+                   size_t errlen) {
+    ck_gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
+    ck_gguf_w_str(w, "tokenizer.ggml.pre", pre);
+    if (put_vocab(w, tok, err, errlen) != 0 || put_merges(w, tok, err, errlen) != 0) return -1;
+    int bos = special_id(tok, cfg, "bos_token"), eos = special_id(tok, cfg, "eos_token");
+    if (bos < 0) bos = c->bos_id;
+    if (eos < 0 && c->n_eos > 0) eos = c->eos_ids[0];
+    if (bos >= 0) ck_gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+    if (eos >= 0) ck_gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
+    ck_gguf_w_bool(w, "tokenizer.ggml.add_bos_token", adds_bos(cJSON_GetObjectItemCaseSensitive(tok, "post_processor")));
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    if (cJSON_IsString(ct)) ck_gguf_w_str(w, "tokenizer.chat_template", ct->valuestring);
+    return 0;
+}
+
+int ck_gguf_write_tokenizer(ck_gguf_w *w, const char *hf_dir, const ck_config *c, char *err, size_t errlen) {
+    int rc;
+    cJSON *tok = read_json(hf_dir, "tokenizer.json", err, errlen, &rc), *cfg = NULL;
+    if (rc != 0 || !tok) return rc;
+    cfg = read_json(hf_dir, "tokenizer_config.json", err, errlen, &rc);
+    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer"));
+    if (rc == 0 && pre) rc = put_all(w, tok, cfg, c, pre, err, errlen);
+    cJSON_Delete(tok);
+    cJSON_Delete(cfg);
+    return rc;
+}

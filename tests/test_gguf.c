@@ -1,0 +1,457 @@
+/* test_gguf.c — GGUF files:
+ *  - the parser on a file holding every metadata type (values read back exactly), then on every
+ *    truncation of it and on hand-broken headers: each is refused with a clear error, none crashes;
+ *  - fixtures converted to GGUF (model/gguf_convert.h) give the safetensors logits (exact f32-activation
+ *    path): F32 and the checkpoint's own type within 1e-4, other float types within a mean-NLL bound;
+ *    Llama's permuted Q/K and its rope_freqs go through the same path;
+ *  - quantized files stay within a stated mean-NLL distance of the float model on the fixture's
+ *    perplexity text (Q8_0, Q4_0 on the fixtures; Q4_K, Q5_K, Q6_K on a wider random model written here,
+ *    since the fixtures' rows of 64 are not whole K-quant blocks). */
+#include "engine/engine_internal.h"
+#include "format/gguf.h"
+#include "format/gguf_write.h"
+#include "model/gguf_convert.h"
+#include "tensor/quant.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char out_dir[512];
+
+/* ---- parser ---- */
+
+static void build_sample(ck_gguf_w *w) {
+    ck_gguf_w_init(w);
+    ck_gguf_w_str(w, "general.architecture", "qwen3");
+    ck_gguf_w_u32(w, "u32", 7);
+    ck_gguf_w_i32(w, "i32", -5);
+    ck_gguf_w_f32(w, "f32", 0.25f);
+    ck_gguf_w_bool(w, "bool", 1);
+    uint64_t u64 = 1ull << 40;
+    ck_gguf_w_raw(w, "u64", CK_GGUF_U64, &u64, 8);
+    double f64 = -1.5;
+    ck_gguf_w_raw(w, "f64", CK_GGUF_F64, &f64, 8);
+    int16_t i16 = -300;
+    ck_gguf_w_raw(w, "i16", CK_GGUF_I16, &i16, 2);
+    const char *strs[] = {"a", "", "hello"};
+    ck_gguf_w_arr_str(w, "strs", strs, NULL, 3);
+    int32_t ints[] = {1, -2, 3};
+    ck_gguf_w_arr_i32(w, "ints", ints, 3);
+    /* an array of two arrays of u8: [[1, 2], [3]] */
+    uint8_t nested[] = {CK_GGUF_U8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 2,
+                        CK_GGUF_U8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 3};
+    uint8_t head[12] = {CK_GGUF_ARRAY, 0, 0, 0, 2};
+    uint8_t val[sizeof head + sizeof nested];
+    memcpy(val, head, sizeof head);
+    memcpy(val + sizeof head, nested, sizeof nested);
+    ck_gguf_w_raw(w, "nested", CK_GGUF_ARRAY, val, sizeof val);
+    float data[64];
+    for (int i = 0; i < 64; i++) data[i] = (float)i;
+    uint64_t ne[2] = {32, 2};
+    ck_gguf_w_tensor(w, "t.f32", 0, 2, ne, data, sizeof data);
+    uint8_t q[34 * 2] = {0};
+    ck_gguf_w_tensor(w, "t.q8", 8, 2, ne, q, sizeof q);
+}
+
+static void test_parse_values(const uint8_t *img, size_t len) {
+    ck_gguf g;
+    char err[256];
+    if (ck_gguf_parse(img, len, &g, err, sizeof err) != 0) {
+        CK_EXPECT(0, "parse: %s", err);
+        return;
+    }
+    int64_t iv = 0;
+    double dv = 0;
+    ck_gguf_str s;
+    CK_EXPECT(g.n_kv == 11 && g.n_tensors == 2 && g.version == 3, "counts %zu %zu", g.n_kv, g.n_tensors);
+    CK_EXPECT(ck_gguf_int(&g, "u32", &iv) && iv == 7, "u32 %lld", (long long)iv);
+    CK_EXPECT(ck_gguf_int(&g, "i32", &iv) && iv == -5, "i32 %lld", (long long)iv);
+    CK_EXPECT(ck_gguf_int(&g, "u64", &iv) && iv == (1ll << 40), "u64");
+    CK_EXPECT(ck_gguf_int(&g, "i16", &iv) && iv == -300, "i16");
+    CK_EXPECT(ck_gguf_int(&g, "bool", &iv) && iv == 1, "bool");
+    CK_EXPECT(ck_gguf_num(&g, "f32", &dv) && dv == 0.25, "f32");
+    CK_EXPECT(ck_gguf_num(&g, "f64", &dv) && dv == -1.5, "f64");
+    CK_EXPECT(!ck_gguf_int(&g, "f32", &iv) && !ck_gguf_int(&g, "absent", &iv), "int of a float / absent key");
+    CK_EXPECT(ck_gguf_string(&g, "general.architecture", &s) && ck_gguf_str_eq(s, "qwen3"), "string");
+    const ck_gguf_kv *kv = ck_gguf_find(&g, "strs");
+    CK_EXPECT(kv && kv->n == 3 && ck_gguf_str_eq(kv->strs[2], "hello") && kv->strs[1].len == 0, "string array");
+    kv = ck_gguf_find(&g, "ints");
+    CK_EXPECT(kv && kv->n == 3 && ck_gguf_arr_int(kv, 1) == -2 && ck_gguf_arr_num(kv, 2) == 3.0, "int array");
+    kv = ck_gguf_find(&g, "nested");
+    CK_EXPECT(kv && kv->elem_type == CK_GGUF_ARRAY && kv->n == 2, "nested array");
+    CK_EXPECT(g.tensors[0].nbytes == 256 && g.tensors[1].nbytes == 68 && g.tensors[1].dtype == CK_Q8_0, "tensor sizes");
+    float f;
+    memcpy(&f, g.tensors[0].data + 4 * 33, 4);
+    CK_EXPECT(f == 33.0f && (size_t)(g.tensors[0].data - img) % 32 == 0, "tensor data");
+    ck_gguf_free(&g);
+}
+
+static void expect_error(const uint8_t *img, size_t len, const char *want, const char *what) {
+    ck_gguf g;
+    char err[256] = "";
+    int rc = ck_gguf_parse(img, len, &g, err, sizeof err);
+    CK_EXPECT(rc == -1 && strstr(err, want), "%s: rc %d, error '%s' (want '%s')", what, rc, err, want);
+    if (rc == 0) ck_gguf_free(&g);
+}
+
+/* A copy of img with the 4 or 8 bytes at `at` replaced. */
+static uint8_t *patched(const uint8_t *img, size_t len, size_t at, uint64_t v, int bytes) {
+    uint8_t *p = malloc(len);
+    memcpy(p, img, len);
+    memcpy(p + at, &v, (size_t)bytes);
+    return p;
+}
+
+/* Offset of the first occurrence of s (as a length-prefixed GGUF string) in img. */
+static size_t find_key(const uint8_t *img, size_t len, const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 8; i + n <= len; i++)
+        if (!memcmp(img + i, s, n) && img[i - 8] == n) return i - 8;
+    return 0;
+}
+
+static void test_parse_errors(const uint8_t *img, size_t len) {
+    size_t bad = 0, need = len;
+    ck_gguf full;
+    char why[256];
+    if (ck_gguf_parse(img, len, &full, why, sizeof why) == 0) { /* the padding after the last tensor may go */
+        const ck_gguf_tensor *last = &full.tensors[full.n_tensors - 1];
+        need = (size_t)(last->data - img) + last->nbytes;
+        ck_gguf_free(&full);
+    }
+    for (size_t n = 0; n < need; n++) { /* every truncation */
+        ck_gguf g;
+        char err[256];
+        if (ck_gguf_parse(img, n, &g, err, sizeof err) == 0) bad++, ck_gguf_free(&g);
+    }
+    CK_EXPECT(bad == 0, "%zu truncations parsed", bad);
+    expect_error(img, 10, "truncated GGUF", "short header");
+    struct { size_t at; uint64_t v; int bytes; const char *want, *what; } cases[] = {
+        {0, 0x46554746, 4, "bad magic", "magic"},
+        {4, 1, 4, "version 1 is not supported", "version 1"},
+        {4, 0x03000000, 4, "big-endian", "big-endian"},
+        {8, 1ull << 40, 8, "do not fit", "huge tensor count"},
+        {16, 1ull << 40, 8, "do not fit", "huge metadata count"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t *p = patched(img, len, cases[i].at, cases[i].v, cases[i].bytes);
+        expect_error(p, len, cases[i].want, cases[i].what);
+        free(p);
+    }
+    size_t k = find_key(img, len, "u32");
+    uint8_t *p = patched(img, len, k + 8 + 3, 99, 4); /* value type 99 */
+    expect_error(p, len, "unknown value type", "value type");
+    free(p);
+    p = patched(img, len, k, 1ull << 50, 8); /* key length past the end */
+    expect_error(p, len, "truncated GGUF", "key length");
+    free(p);
+    p = patched(img, len, find_key(img, len, "i32") + 8, 0x00323375, 3); /* "i32" -> "u32": duplicate key */
+    expect_error(p, len, "duplicate key", "duplicate key");
+    free(p);
+    size_t t = find_key(img, len, "t.q8");
+    p = patched(img, len, t + 8 + 4, 0, 4); /* 0 dims */
+    expect_error(p, len, "dimensions", "0 dims");
+    free(p);
+    p = patched(img, len, t + 8 + 4 + 4, 33, 8); /* ne0 = 33: not whole Q8_0 blocks */
+    expect_error(p, len, "whole number", "partial block");
+    free(p);
+    p = patched(img, len, t + 8 + 4 + 4 + 16, 77, 4); /* ggml type 77 */
+    expect_error(p, len, "unknown ggml type", "ggml type");
+    free(p);
+    p = patched(img, len, t + 8 + 4 + 4 + 16 + 4, 16, 8); /* offset 16: misaligned */
+    expect_error(p, len, "alignment", "misaligned offset");
+    free(p);
+    p = patched(img, len, t + 8 + 4 + 4 + 16 + 4, 1ull << 40, 8); /* past the end */
+    expect_error(p, len, "past the end", "offset past the end");
+    free(p);
+    p = patched(img, len, t + 8 + 4 + 4 + 8, 1ull << 62, 8); /* ne1 = 2^62: size overflows */
+    expect_error(p, len, "overflows", "shape overflow");
+    free(p);
+    ck_gguf_w w; /* two tensors of one name; an alignment that is not a power of two */
+    ck_gguf_w_init(&w);
+    float z[32] = {0};
+    uint64_t ne[1] = {32};
+    ck_gguf_w_tensor(&w, "same", 0, 1, ne, z, sizeof z);
+    ck_gguf_w_tensor(&w, "same", 0, 1, ne, z, sizeof z);
+    uint8_t *img2;
+    size_t len2;
+    ck_gguf_w_image(&w, &img2, &len2);
+    expect_error(img2, len2, "duplicate tensor", "duplicate tensor");
+    free(img2);
+    ck_gguf_w_free(&w);
+    ck_gguf_w_init(&w);
+    ck_gguf_w_u32(&w, "general.alignment", 24);
+    ck_gguf_w_image(&w, &img2, &len2);
+    expect_error(img2, len2, "power of two", "alignment 24");
+    free(img2);
+    ck_gguf_w_free(&w);
+}
+
+static void test_parser(void) {
+    ck_gguf_w w;
+    build_sample(&w);
+    uint8_t *img;
+    size_t len;
+    CK_EXPECT(ck_gguf_w_image(&w, &img, &len) == 0, "image");
+    test_parse_values(img, len);
+    test_parse_errors(img, len);
+    free(img);
+    ck_gguf_w_free(&w);
+}
+
+/* ---- models ---- */
+
+typedef struct run {
+    float *logits;             /* [T, V] over the fixture's all_ids */
+    double nll;                /* mean NLL over its ppl_ids */
+    size_t V;
+} run;
+
+static int32_t *json_ids(const cJSON *arr, size_t *n) {
+    *n = (size_t)cJSON_GetArraySize(arr);
+    int32_t *ids = malloc((*n ? *n : 1) * sizeof *ids);
+    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(arr, (int)i)->valuedouble;
+    return ids;
+}
+
+static double mean_nll(const float *pl, const int32_t *ids, size_t n, size_t V) {
+    double nll = 0;
+    for (size_t t = 0; t + 1 < n; t++) {
+        const float *r = pl + t * V;
+        double mx = r[0], se = 0;
+        for (size_t i = 1; i < V; i++) mx = fmax(mx, r[i]);
+        for (size_t i = 0; i < V; i++) se += exp((double)r[i] - mx);
+        nll += mx + log(se) - r[ids[t + 1]];
+    }
+    return nll / (double)(n - 1);
+}
+
+/* Logits of `all` and the mean NLL of `ppl` for the model at path. */
+static int run_model(const char *path, const int32_t *all, size_t T, const int32_t *ppl, size_t n_ppl, run *r) {
+    ck_engine *e;
+    ck_session *s;
+    char err[512];
+    memset(r, 0, sizeof *r);
+    if (ck_engine_open(path, NULL, &e, err, sizeof err) != 0) {
+        CK_EXPECT(0, "open %s: %s", path, err);
+        return -1;
+    }
+    r->V = ck_engine_vocab(e);
+    CK_EXPECT(ck_session_open(e, T > n_ppl ? T : n_ppl, &s, err, sizeof err) == 0, "session: %s", err);
+    r->logits = malloc(T * r->V * sizeof *r->logits);
+    float *pl = malloc(n_ppl * r->V * sizeof *pl);
+    CK_EXPECT(ck_session_forward(s, all, T, r->logits, 1, err, sizeof err) == 0, "%s: %s", path, err);
+    ck_session_reset(s);
+    CK_EXPECT(ck_session_forward(s, ppl, n_ppl, pl, 1, err, sizeof err) == 0, "%s: %s", path, err);
+    r->nll = mean_nll(pl, ppl, n_ppl, r->V);
+    free(pl);
+    ck_session_close(s);
+    ck_engine_close(e);
+    return 0;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
+    return w;
+}
+
+/* Tolerances: a lossless conversion (F32, or the checkpoint's own type) keeps the logits within 1e-4
+ * of the safetensors model; a lossy one keeps the mean NLL within the type's bound of the float model's. */
+#define LOSSLESS_TOL 1e-4
+static const struct { const char *type; double nll_tol; } fixture_types[] = {
+    {"F32", 0}, {"BF16", 0.01}, {"F16", 0.01}, {"Q8_0", 0.02}, {"Q4_0", 0.2},
+};
+
+/* The dtype of the checkpoint's embedding (all fixture tensors share one type). */
+static int source_dtype(const char *dir) {
+    ck_weights w;
+    ck_tensor t;
+    char err[256];
+    int dt = -1;
+    if (ck_weights_open(dir, &w, err, sizeof err) != 0) return -1;
+    if (ck_weights_find(&w, "model.embed_tokens.weight", &t, err, sizeof err) == 1) dt = (int)t.dtype;
+    ck_weights_close(&w);
+    return dt;
+}
+
+static void check_fixture(const char *name) {
+    char dir[512], path[1024], err[512];
+    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    cJSON *ref = ck_test_json(path);
+    size_t T, n_ppl;
+    int32_t *all = json_ids(cJSON_GetObjectItem(ref, "all_ids"), &T);
+    int32_t *ppl = json_ids(cJSON_GetObjectItem(ref, "ppl_ids"), &n_ppl);
+    run base;
+    int src = source_dtype(dir);
+    if (run_model(dir, all, T, ppl, n_ppl, &base) == 0) {
+        for (size_t i = 0; i < sizeof fixture_types / sizeof fixture_types[0]; i++) {
+            const char *ty = fixture_types[i].type;
+            snprintf(path, sizeof path, "%s/%s-%s.gguf", out_dir, name, ty);
+            if (ck_gguf_convert(dir, path, (ck_dtype)ck_dtype_from_name(ty), err, sizeof err) != 0) {
+                CK_EXPECT(0, "%s %s: convert: %s", name, ty, err);
+                continue;
+            }
+            run r;
+            if (run_model(path, all, T, ppl, n_ppl, &r) != 0) continue;
+            int dt = ck_dtype_from_name(ty), lossless = dt == CK_F32 || dt == src;
+            double d = lossless ? max_diff(r.logits, base.logits, T * base.V) : fabs(r.nll - base.nll);
+            double tol = lossless ? LOSSLESS_TOL : fixture_types[i].nll_tol;
+            printf("%s %s: %s %.3g (mean NLL %.6f, float %.6f)\n", name, ty, lossless ? "max |logit diff|" : "|NLL diff|",
+                   d, r.nll, base.nll);
+            CK_EXPECT(d <= tol, "%s %s: %.3g over %.3g", name, ty, d, tol);
+            free(r.logits);
+        }
+        free(base.logits);
+    }
+    free(all), free(ppl);
+    cJSON_Delete(ref);
+}
+
+/* ---- a wider random model, for the K-quants (rows of 256 and 512) ---- */
+
+#define W_D 256
+#define W_F 512
+#define W_V 512
+#define W_HEADS 4
+#define W_KV 2
+#define W_HD 64
+#define W_LAYERS 2
+
+static uint32_t wrng;
+static float wrand(float a) {
+    wrng = wrng * 1664525u + 1013904223u;
+    return a * ((float)(wrng >> 8) / 8388608.0f - 1.0f);
+}
+
+/* A tensor of rows x cols random values in [-a, a] (or 1 + that for norms), stored as type t. */
+static void wide_tensor(ck_gguf_w *w, const char *name, size_t rows, size_t cols, float a, int norm, ck_dtype t) {
+    float *f = malloc(rows * cols * sizeof *f);
+    for (size_t i = 0; i < rows * cols; i++) f[i] = (norm ? 1.0f : 0.0f) + wrand(a);
+    ck_dtype ty = rows == 1 ? CK_F32 : t;
+    const ck_dtype_traits *tr = ck_dtype_traits_of(ty);
+    size_t rb = cols / tr->block * tr->block_bytes;
+    uint8_t *q = malloc(rows * rb);
+    for (size_t r = 0; r < rows; r++) tr->from_f32(q + r * rb, f + r * cols, cols);
+    uint64_t ne[2] = {cols, rows};
+    ck_gguf_w_tensor(w, name, ck_gguf_ggml_type(ty), rows == 1 ? 1 : 2, ne, q, rows * rb);
+    free(f), free(q);
+}
+
+static int write_wide_model(const char *path, ck_dtype t) {
+    ck_gguf_w w;
+    char err[256], name[64];
+    ck_gguf_w_init(&w);
+    ck_gguf_w_str(&w, "general.architecture", "qwen3");
+    ck_gguf_w_u32(&w, "qwen3.block_count", W_LAYERS);
+    ck_gguf_w_u32(&w, "qwen3.embedding_length", W_D);
+    ck_gguf_w_u32(&w, "qwen3.feed_forward_length", W_F);
+    ck_gguf_w_u32(&w, "qwen3.attention.head_count", W_HEADS);
+    ck_gguf_w_u32(&w, "qwen3.attention.head_count_kv", W_KV);
+    ck_gguf_w_u32(&w, "qwen3.attention.key_length", W_HD);
+    ck_gguf_w_u32(&w, "qwen3.context_length", 1024);
+    ck_gguf_w_f32(&w, "qwen3.attention.layer_norm_rms_epsilon", 1e-6f);
+    ck_gguf_w_f32(&w, "qwen3.rope.freq_base", 1e6f);
+    wrng = 99;
+    wide_tensor(&w, "token_embd.weight", W_V, W_D, 1.0f, 0, t);
+    wide_tensor(&w, "output_norm.weight", 1, W_D, 0.1f, 1, t);
+    wide_tensor(&w, "output.weight", W_V, W_D, 0.2f, 0, t);
+    static const struct { const char *n; size_t rows, cols; int norm; } lt[] = {
+        {"attn_norm.weight", 1, W_D, 1}, {"attn_q.weight", W_HEADS * W_HD, W_D, 0},
+        {"attn_k.weight", W_KV * W_HD, W_D, 0}, {"attn_v.weight", W_KV * W_HD, W_D, 0},
+        {"attn_output.weight", W_D, W_HEADS * W_HD, 0}, {"attn_q_norm.weight", 1, W_HD, 1},
+        {"attn_k_norm.weight", 1, W_HD, 1}, {"ffn_norm.weight", 1, W_D, 1}, {"ffn_gate.weight", W_F, W_D, 0},
+        {"ffn_up.weight", W_F, W_D, 0}, {"ffn_down.weight", W_D, W_F, 0},
+    };
+    for (int l = 0; l < W_LAYERS; l++)
+        for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s", l, lt[i].n);
+            wide_tensor(&w, name, lt[i].rows, lt[i].cols, lt[i].norm ? 0.1f : 0.12f, lt[i].norm, t);
+        }
+    int rc = ck_gguf_w_save(&w, path, err, sizeof err);
+    CK_EXPECT(rc == 0, "%s: %s", path, err);
+    ck_gguf_w_free(&w);
+    return rc;
+}
+
+static void check_wide(void) {
+    static const struct { ck_dtype t; double nll_tol; } types[] = {
+        {CK_F32, 0}, {CK_Q8_0, 0.01}, {CK_Q6_K, 0.01}, {CK_Q5_K, 0.03}, {CK_Q4_K, 0.08}, {CK_Q4_0, 0.1},
+    };
+    size_t n = 200;
+    int32_t ids[200];
+    wrng = 7;
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((wrng = wrng * 1664525u + 1013904223u) >> 8) % W_V;
+    run base = {0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/wide-%s.gguf", out_dir, ck_dtype_name(types[i].t));
+        run r;
+        if (write_wide_model(path, types[i].t) != 0 || run_model(path, ids, 16, ids, n, &r) != 0) continue;
+        if (i == 0) {
+            base = r;
+            printf("wide F32: mean NLL %.6f\n", r.nll);
+            continue;
+        }
+        double d = fabs(r.nll - base.nll);
+        printf("wide %s: |NLL diff| %.3g (mean NLL %.6f, float %.6f)\n", ck_dtype_name(types[i].t), d, r.nll, base.nll);
+        CK_EXPECT(d <= types[i].nll_tol, "wide %s: |NLL diff| %.3g over %.3g", ck_dtype_name(types[i].t), d,
+                  types[i].nll_tol);
+        free(r.logits);
+    }
+    free(base.logits);
+}
+
+/* A model whose embedding is in a ggml type we do not compute with, and one with an unknown
+ * architecture: clear errors naming the type / architecture. */
+static void check_unsupported(void) {
+    static const struct { const char *arch; uint32_t type; const char *want; } cases[] = {
+        {"qwen3", 3, "Q4_1"}, {"gpt-neox", 0, "not supported"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_gguf_w w;
+        char path[1024], err[512] = "", key[64];
+        ck_gguf_w_init(&w);
+        ck_gguf_w_str(&w, "general.architecture", cases[i].arch);
+        static const char *const keys[] = {"block_count", "embedding_length", "feed_forward_length", "attention.head_count"};
+        static const uint32_t vals[] = {1, 64, 64, 2};
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "%s.%s", cases[i].arch, keys[k]);
+            ck_gguf_w_u32(&w, key, vals[k]);
+        }
+        snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", cases[i].arch);
+        ck_gguf_w_f32(&w, key, 1e-6f);
+        /* token_embd [16, 64]: Q4_1 blocks (20 bytes per 32) or f32 zeros */
+        size_t bytes = cases[i].type == 3 ? 16 * 2 * 20 : 16 * 64 * 4;
+        uint8_t *data = calloc(1, bytes);
+        uint64_t ne[2] = {64, 16};
+        ck_gguf_w_tensor(&w, "token_embd.weight", cases[i].type, 2, ne, data, bytes);
+        free(data);
+        snprintf(path, sizeof path, "%s/unsupported-%zu.gguf", out_dir, i);
+        CK_EXPECT(ck_gguf_w_save(&w, path, err, sizeof err) == 0, "%s", err);
+        ck_gguf_w_free(&w);
+        ck_engine *e = NULL;
+        int rc = ck_engine_open(path, NULL, &e, err, sizeof err);
+        CK_EXPECT(rc != 0 && strstr(err, cases[i].want), "unsupported case %zu: rc %d, '%s' (want '%s')", i, rc, err,
+                  cases[i].want);
+        if (rc == 0) ck_engine_close(e);
+    }
+}
+
+int main(int argc, char **argv) {
+    (void)argc, (void)argv;
+    ck_set_exact(1); /* f32 activations everywhere: a bf16 checkpoint and its F32 conversion must agree */
+    snprintf(out_dir, sizeof out_dir, "%s/gguf", CK_TEST_UNPACKED);
+    mkdir(CK_TEST_UNPACKED, 0755);
+    mkdir(out_dir, 0755);
+    test_parser();
+    check_unsupported();
+    check_wide();
+    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
+    return ck_test_done("test_gguf");
+}
