@@ -12,7 +12,7 @@ const prompts = ['Explain quantum computing in simple terms.', 'Write a haiku ab
 
 async function stream(i) {
   const body = { messages: [{ role: 'user', content: prompts[i % prompts.length] }], temperature: 0,
-    max_tokens: MAX, stream: true };
+    max_tokens: MAX, stream: true, stream_options: { include_usage: true } };
   const r = await fetch(base + '/v1/chat/completions', { method: 'POST', body: JSON.stringify(body) });
   const reader = r.body.getReader(), dec = new TextDecoder();
   let buf = '', first = 0, last = 0, n = 0;
