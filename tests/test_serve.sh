@@ -155,6 +155,17 @@ start_server --api-key sekret
 expect_eq "$(post -d "$BODY")" 401 "no API key is a 401"
 expect_eq "$(post -H 'Authorization: Bearer sekret' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API key accepted"
 
+# --ui-auth: basic auth on the web UI and the API (the browser prompts: WWW-Authenticate)
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+start_server --ui-auth alice:wonder
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/")" 401 "UI without credentials is a 401"
+curl -s -D "$WORK/headers" -o /dev/null "$BASE/"
+grep -qi '^WWW-Authenticate: Basic' "$WORK/headers" && ok "the 401 asks for basic auth" || bad "no WWW-Authenticate header"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wonder "$BASE/")" 200 "UI with credentials"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wrong "$BASE/")" 401 "wrong password is a 401"
+expect_eq "$(post -u alice:wonder -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API with basic credentials"
+
 # as a cluster's master: a worker holds layers 2-3, the server the rest; the text is the same
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
