@@ -184,7 +184,8 @@ static int parse_prompt(const cJSON *root, ck_oai_request *r, char *err, size_t 
 
 int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
-    r->temperature = 1.0, r->top_p = 1.0, r->enable_thinking = 1;
+    r->temperature = 1.0, r->top_p = 1.0;
+    int thinking = 1; /* checked here, passed to the template with the other kwargs */
     cJSON *root = cJSON_ParseWithLength(body, len);
     r->json = root;
     if (!cJSON_IsObject(root)) return ck_err(err, errlen, "the body is not a JSON object");
@@ -192,7 +193,7 @@ int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r
     if (bool_field(root, "stream", &r->stream, err, errlen) != 0) return -1;
     if (so && (!cJSON_IsObject(so) || bool_field(so, "include_usage", &r->include_usage, err, errlen) != 0))
         return ck_err(err, errlen, "'stream_options' must be an object with a boolean include_usage");
-    if (kw && (!cJSON_IsObject(kw) || bool_field(kw, "enable_thinking", &r->enable_thinking, err, errlen) != 0))
+    if (kw && (!cJSON_IsObject(kw) || bool_field(kw, "enable_thinking", &thinking, err, errlen) != 0))
         return ck_err(err, errlen, "'chat_template_kwargs' must be an object; enable_thinking a boolean");
     if (completion ? parse_prompt(root, r, err, errlen) : parse_messages(root, r, err, errlen)) return -1;
     if (parse_stop(root, r, err, errlen) != 0) return -1;

@@ -24,7 +24,6 @@ typedef struct ck_oai_request {
     char *kwargs_json;         /* chat: chat_template_kwargs, or NULL */
     int stream;
     int include_usage;         /* stream_options.include_usage */
-    int enable_thinking;       /* chat_template_kwargs.enable_thinking (default 1) */
     int has_seed;
     uint64_t seed;
     double temperature;        /* default 1 */

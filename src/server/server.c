@@ -233,7 +233,7 @@ static void reply_free(void *cls) {
 
 /* ---- POST /v1/chat/completions ---- */
 
-static void gen_params(server *sv, const ck_oai_request *q, size_t n_prompt, ck_gen_params *p) {
+static void gen_params(server *sv, const ck_oai_request *q, ck_gen_params *p) {
     ck_gen_params_default(p);
     p->temperature = (float)q->temperature;
     p->top_p = (float)q->top_p;
@@ -241,7 +241,6 @@ static void gen_params(server *sv, const ck_oai_request *q, size_t n_prompt, ck_
     p->repeat_penalty = 1.0f; /* OpenAI has no repeat penalty: the model's own distribution */
     p->seed = q->has_seed ? q->seed : (uint64_t)time(NULL) ^ ((uint64_t)atomic_load(&sv->next_id) << 32);
     p->max_tokens = q->max_tokens ? q->max_tokens : (size_t)-1; /* the context ends it */
-    (void)n_prompt;
     p->stop = q->stop;
     p->n_stop = q->n_stop;
 }
@@ -310,7 +309,7 @@ static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const requ
         rc = reply_error(c, 400, err);
     } else {
         ck_gen_params p;
-        gen_params(sv, &q, n, &p);
+        gen_params(sv, &q, &p);
         ck_job *job = ck_sched_submit(sv->sched, ids, n, &p, err, sizeof err);
         rc = job ? respond_job(sv, c, job, &q, completion) : reply_error(c, 400, err);
     }

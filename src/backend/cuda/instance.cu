@@ -6,6 +6,9 @@
  * release_weight (row views share it); the current device is set on entry to every call that allocates or
  * runs work, so instances on several GPUs can live in one process. */
 #include "backend/cuda/cuda_internal.h"
+extern "C" {
+#include "base/err.h"
+}
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,16 +17,6 @@
 
 extern "C" int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
 extern "C" int ck_cuda_device_count(void);
-
-static int fmt_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int ck_cuda_check(ck_backend *b, cudaError_t e, const char *what) {
     if (e == cudaSuccess) return 0;
@@ -139,15 +132,15 @@ static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errl
     ck_cuda *c = ck_cu(b);
     size_t rb, bytes;
     if (!has_kernels(w->dtype) || w->ndim < 1)
-        return fmt_err(err, errlen, "the CUDA backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
+        return ck_err(err, errlen, "the CUDA backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
     if (ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb) != 0)
-        return fmt_err(err, errlen, "weight rows of dtype %s are out of range", ck_dtype_name(w->dtype));
+        return ck_err(err, errlen, "weight rows of dtype %s are out of range", ck_dtype_name(w->dtype));
     uint64_t rows = 1;
     for (int i = 0; i + 1 < w->ndim; i++) {
-        if (w->shape[i] && rows > UINT64_MAX / w->shape[i]) return fmt_err(err, errlen, "weight too large");
+        if (w->shape[i] && rows > UINT64_MAX / w->shape[i]) return ck_err(err, errlen, "weight too large");
         rows *= w->shape[i];
     }
-    if (rows && rb > SIZE_MAX / rows) return fmt_err(err, errlen, "weight too large");
+    if (rows && rb > SIZE_MAX / rows) return ck_err(err, errlen, "weight too large");
     bytes = (size_t)rows * rb;
     void *d = NULL;
     cudaSetDevice(c->dev);
@@ -157,7 +150,7 @@ static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errl
     if (e != cudaSuccess) {
         if (d) cudaFree(d);
         cudaGetLastError();
-        return fmt_err(err, errlen, "cannot place %zu bytes on %s: %s", bytes, c->name, cudaGetErrorString(e));
+        return ck_err(err, errlen, "cannot place %zu bytes on %s: %s", bytes, c->name, cudaGetErrorString(e));
     }
     w->data = d;
     return 0;
@@ -175,7 +168,7 @@ static int cu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, ui
     (void)b;
     size_t rb;
     if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || ck_dtype_row_bytes(w->dtype, w->shape[1], &rb))
-        return fmt_err(err, errlen, "rows [%llu, +%llu) are not a view of a 2-D weight", (unsigned long long)r0,
+        return ck_err(err, errlen, "rows [%llu, +%llu) are not a view of a 2-D weight", (unsigned long long)r0,
                        (unsigned long long)n);
     *view = *w;
     view->shape[0] = n;
@@ -225,7 +218,7 @@ static int cu_sync(ck_backend *b, int *tag, char *err, size_t errlen) {
     if (!b->failed) return 0;
     b->failed = 0;
     b->bad_tag = CK_TAG_NONE;
-    return fmt_err(err, errlen, "%s", b->why);
+    return ck_err(err, errlen, "%s", b->why);
 }
 
 static void cu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
@@ -301,14 +294,14 @@ int ck_cuda_device_count(void) {
 int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen) {
     *out = NULL;
     int n = ck_cuda_device_count();
-    if (n == 0) return fmt_err(err, errlen, "no CUDA device found");
+    if (n == 0) return ck_err(err, errlen, "no CUDA device found");
     if (device < 0 || device >= n)
-        return fmt_err(err, errlen, "CUDA device %d does not exist (this machine has %d: 0..%d)", device, n, n - 1);
+        return ck_err(err, errlen, "CUDA device %d does not exist (this machine has %d: 0..%d)", device, n, n - 1);
     ck_backend *b = (ck_backend *)calloc(1, sizeof *b);
     ck_cuda *c = (ck_cuda *)calloc(1, sizeof *c);
     if (!b || !c) {
         free(b), free(c);
-        return fmt_err(err, errlen, "out of memory");
+        return ck_err(err, errlen, "out of memory");
     }
     b->impl = c;
     b->bad_tag = CK_TAG_NONE;
@@ -323,7 +316,7 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     if (e != cudaSuccess) {
         cudaGetLastError();
         cu_destroy(b);
-        return fmt_err(err, errlen, "CUDA device %d: %s", device, cudaGetErrorString(e));
+        return ck_err(err, errlen, "CUDA device %d: %s", device, cudaGetErrorString(e));
     }
     if (ck_cuda_blas_init(b, err, errlen) != 0) {
         cu_destroy(b);
