@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-/* Read bandwidth in GB/s (1e9 bytes/s) of `threads` threads (<= 0: OpenMP's default) summing a buffer of
+/* Read bandwidth in GB/s (1e9 bytes/s) of `threads` threads (<= 0: one per online CPU) summing a buffer of
  * `bytes` bytes (0: 1 GiB, or 4x the last-level cache when that is larger), best of `passes` passes
  * after one pass that pages the buffer in. Returns a negative value when the buffer cannot be had. */
 double ck_read_bandwidth_gbs(size_t bytes, int threads, int passes);
