@@ -16,6 +16,33 @@ PROMPT="Explain quantum computing in simple terms."
 
 "$ST2GGUF" "$DATA/qwen3-tiny" "$T/tiny-F32.gguf" F32; check "convert qwen3-tiny to F32" $?
 "$ST2GGUF" "$DATA/qwen3-tiny" "$T/tiny-Q8_0.gguf" Q8_0; check "convert qwen3-tiny to Q8_0" $?
+# llama.cpp refuses a file whose token list is shorter than the embedding: the list is padded to vocab_size
+python3 - "$T/tiny-F32.gguf" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "rb")
+def rd(fmt): return struct.unpack("<" + fmt, f.read(struct.calcsize("<" + fmt)))[0]
+def s(): return f.read(rd("Q")).decode("utf-8", "replace")
+size = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+def skip(t):
+    if t == 8: s()
+    elif t == 9:
+        et, n = rd("I"), rd("Q")
+        for _ in range(n): skip(et)
+    else: f.read(size[t])
+assert f.read(4) == b"GGUF" and rd("I") == 3
+rd("Q"); nkv = rd("Q")
+for _ in range(nkv):
+    key, t = s(), rd("I")
+    if key == "tokenizer.ggml.tokens":
+        assert t == 9 and rd("I") == 8
+        n = rd("Q")
+        toks = [s() for _ in range(n)]
+        assert n == 151936 and toks[151935] == "[PAD151935]", (n, toks[-1])
+        sys.exit(0)
+    skip(t)
+sys.exit("no tokenizer.ggml.tokens")
+PY
+check "token list padded to the embedding's rows (151936)" $?
 "$CAKE" run "$DATA/qwen3-tiny" "$PROMPT" --temperature 0 -n 24 > "$T/st.txt" 2>/dev/null
 "$CAKE" run "$T/tiny-F32.gguf" "$PROMPT" --temperature 0 -n 24 > "$T/gguf.txt" 2> "$T/gguf.err"
 check "run FILE.gguf: same greedy text as the safetensors checkpoint" "$(cmp -s "$T/st.txt" "$T/gguf.txt"; echo $?)"

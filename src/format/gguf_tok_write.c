@@ -52,8 +52,10 @@ static const char *pre_name(const cJSON *pre) {
     return NULL;
 }
 
-/* tokens[id] and types[id] over the vocabulary and the added tokens. */
-static int collect_tokens(const cJSON *tok, char ***tokens, int32_t **types, size_t *n, char *err, size_t errlen) {
+/* tokens[id] and types[id] over the vocabulary and the added tokens, and up to the model's vocab_size
+ * (the embedding's rows; llama.cpp refuses a file whose token list is shorter). */
+static int collect_tokens(const cJSON *tok, int64_t vocab_size, char ***tokens, int32_t **types, size_t *n, char *err,
+                          size_t errlen) {
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "vocab");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(tok, "added_tokens"), *it;
     double max = -1;
@@ -64,6 +66,7 @@ static int collect_tokens(const cJSON *tok, char ***tokens, int32_t **types, siz
     }
     if (!(max >= 0 && max < TOK_MAX_IDS)) return ck_err(err, errlen, "tokenizer.json: no usable vocabulary");
     *n = (size_t)max + 1;
+    if (vocab_size > 0 && vocab_size < TOK_MAX_IDS && (size_t)vocab_size > *n) *n = (size_t)vocab_size;
     *tokens = calloc(*n, sizeof **tokens);
     *types = malloc(*n * sizeof **types);
     if (!*tokens || !*types) return ck_err(err, errlen, "out of memory");
@@ -79,11 +82,11 @@ static int collect_tokens(const cJSON *tok, char ***tokens, int32_t **types, siz
     return 0;
 }
 
-static int put_vocab(ck_gguf_w *w, const cJSON *tok, char *err, size_t errlen) {
+static int put_vocab(ck_gguf_w *w, const cJSON *tok, int64_t vocab_size, char *err, size_t errlen) {
     char **tokens = NULL, **pads;
     int32_t *types = NULL;
     size_t n = 0;
-    int rc = collect_tokens(tok, &tokens, &types, &n, err, errlen);
+    int rc = collect_tokens(tok, vocab_size, &tokens, &types, &n, err, errlen);
     pads = rc == 0 ? calloc(n, sizeof *pads) : NULL;
     if (rc == 0 && !pads) rc = ck_err(err, errlen, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -153,7 +156,7 @@ static int put_all(ck_gguf_w *w, const cJSON *tok, const cJSON *cfg, const ck_co
                    size_t errlen) {
     ck_gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
     ck_gguf_w_str(w, "tokenizer.ggml.pre", pre);
-    if (put_vocab(w, tok, err, errlen) != 0 || put_merges(w, tok, err, errlen) != 0) return -1;
+    if (put_vocab(w, tok, c->vocab_size, err, errlen) != 0 || put_merges(w, tok, err, errlen) != 0) return -1;
     int bos = special_id(tok, cfg, "bos_token"), eos = special_id(tok, cfg, "eos_token");
     if (bos < 0) bos = c->bos_id;
     if (eos < 0 && c->n_eos > 0) eos = c->eos_ids[0];
