@@ -143,7 +143,8 @@ int main(void) {
     /* grouped attention against the per-head reference: GQA groups, window, soft-capping, positions */
     struct { size_t T, pos0, nh, nkv, hd, window; float softcap; } cases[] = {
         {1, 0, 4, 2, 32, 0, 0}, {5, 3, 8, 2, 16, 0, 0}, {3, 40, 4, 4, 64, 8, 0}, {7, 9, 6, 1, 24, 0, 30.0f},
-        {1, 200, 16, 8, 128, 0, 0}, {2, 100, 130, 2, 8, 50, 0},
+        {1, 200, 16, 8, 128, 0, 0}, {2, 100, 130, 2, 8, 50, 0}, {3, 700, 8, 2, 256, 0, 0},
+        {4, 333, 4, 2, 128, 100, 50.0f}, {2, 15, 2, 1, 48, 0, 0}, {1, 0, 2, 2, 16, 0, 0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t T = cases[c].T, ctx = cases[c].pos0 + T, nh = cases[c].nh, nkv = cases[c].nkv, hd = cases[c].hd;

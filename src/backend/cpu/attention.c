@@ -1,7 +1,8 @@
 /* attention.c — grouped-query attention on the CPU with the kernel set's dot/axpy (see kernels.h):
  * for one query row and one KV head, every query head of the group walks the cached keys and values
  * once, with an online softmax (running max m, running sum l, unnormalized accumulator per head), so no
- * score buffer is needed. Numerically the same recurrence as ck_attention_row_ref. */
+ * score buffer is needed. Numerically the same recurrence as ck_attention_row_ref. A kernel set may bring
+ * its own version for common head dims (k->attn), which then serves every row of every batch. */
 #include "backend/cpu/kernels.h"
 
 #include <math.h>
@@ -10,6 +11,10 @@
 
 void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
+    if (k->attn && hd % 16 == 0 && hd <= CK_ATTN_MAX_HD) {
+        k->attn(a, t, kvh);
+        return;
+    }
     size_t pos = (size_t)a->pos[t], start = 0, row = a->n_kv_heads * hd;
     if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
     ck_dot_fn dot = k->dot[CK_F32];

@@ -36,6 +36,7 @@ static ck_cpu_kernels avx512_kernels = {
     .name = "avx512",
     .dot = {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
     .axpy = ck_axpy_avx512,
+    .attn = ck_attention_group_avx512,
     QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };
 static ck_cpu_kernels avx512bf16_kernels; /* avx512 plus the bf16 fast path */

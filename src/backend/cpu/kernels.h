@@ -56,7 +56,12 @@ typedef struct ck_cpu_kernels {
     ck_axpy_fn axpy;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
+    /* Attention of one query row and KV head for head dims that are multiples of 16 up to
+     * CK_ATTN_MAX_HD, or NULL (then ck_attention_group's generic loop over dot/axpy runs). */
+    void (*attn)(const ck_attn_args *a, size_t t, size_t kvh);
 } ck_cpu_kernels;
+
+#define CK_ATTN_MAX_HD 256
 
 /* The kernels for this CPU (picked on the first call). */
 const ck_cpu_kernels *ck_cpu_kernels_get(void);
@@ -129,6 +134,9 @@ int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const floa
 /* x86-64 only: AVX512_BF16 (vdpbf16ps) bf16 fast path (gemm_avx512bf16.c). */
 extern const ck_mm_kernel ck_mm_avx512bf16_fast;
 int ck_cpu_has_avx512bf16(void);
+
+/* x86-64 only: AVX-512 attention in blocks of 16 keys (attention_avx512.c). */
+void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh);
 
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same

@@ -1,0 +1,85 @@
+/* attention_avx512.c — grouped-query attention of one query row and one KV head with AVX-512, for head
+ * dims that are multiples of 16 up to CK_ATTN_MAX_HD (see kernels.h). The same online softmax as
+ * ck_attention_row_ref, taken in blocks of 16 keys instead of one key at a time: the 16 scores of a
+ * block come from 16 independent dot-product accumulators reduced together by one transpose-and-add
+ * network (lane j = key j), the running maximum is raised once per block, and the weighted values are
+ * accumulated in registers. Every query row runs this same code whatever the batch (prefill or decode),
+ * so a row's output never depends on the rows computed beside it.
+ * Compiled with -mavx512f -mavx512bw -mavx512vl -mfma; only called when the CPU has them. */
+#include "backend/cpu/kernels.h"
+
+#if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
+#include <immintrin.h>
+#include <math.h>
+
+#define KB 16                        /* keys per block: one score per lane */
+#define NV (CK_ATTN_MAX_HD / 16)     /* the most 16-float vectors of a head */
+
+/* r[j] = sum of the 16 lanes of v[j], for j < 16, in one vector (two vectors' lanes per add). */
+static inline __m512 reduce16(const __m512 v[16]) {
+    __m512 x[8], y[4], z[2];
+    for (int i = 0; i < 8; i++) /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
+        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++) /* per 128-bit lane L: the lane-L sums of four vectors */
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xee));
+    for (int i = 0; i < 2; i++)
+        z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88), _mm512_shuffle_f32x4(z[0], z[1], 0xdd));
+}
+
+/* One query head: q[hd] against keys [start, pos] of the cache (rows `row` floats apart), into out[hd]. */
+static void head(const ck_attn_args *a, const float *q, const float *kr, const float *vr, size_t row, size_t n_keys,
+                 float *out) {
+    size_t nv = a->head_dim / 16;
+    __m512 qv[NV], acc[NV];
+    for (size_t i = 0; i < nv; i++) qv[i] = _mm512_loadu_ps(q + 16 * i), acc[i] = _mm512_setzero_ps();
+    float m = -INFINITY, l = 0.0f;
+    for (size_t j0 = 0; j0 < n_keys; j0 += KB) {
+        size_t nb = n_keys - j0 < KB ? n_keys - j0 : KB;
+        const float *kb = kr + j0 * row, *vb = vr + j0 * row;
+        __m512 d[KB];
+        for (size_t j = 0; j < KB; j++) {
+            d[j] = _mm512_setzero_ps();
+            if (j < nb)
+                for (size_t i = 0; i < nv; i++) d[j] = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kb + j * row + 16 * i), d[j]);
+        }
+        float s[KB], p[KB];
+        _mm512_storeu_ps(s, _mm512_mul_ps(reduce16(d), _mm512_set1_ps(a->scale)));
+        float bm = -INFINITY;
+        for (size_t j = 0; j < nb; j++) {
+            if (a->softcap > 0) s[j] = a->softcap * tanhf(s[j] / a->softcap);
+            bm = s[j] > bm ? s[j] : bm;
+        }
+        if (bm > m) { /* rescale what was accumulated under the old maximum */
+            float c = expf(m - bm);
+            l *= c;
+            for (size_t i = 0; i < nv; i++) acc[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(c));
+            m = bm;
+        }
+        for (size_t j = 0; j < nb; j++) {
+            p[j] = expf(s[j] - m);
+            l += p[j];
+        }
+        for (size_t j = 0; j < nb; j++) {
+            __m512 pj = _mm512_set1_ps(p[j]);
+            for (size_t i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vb + j * row + 16 * i), acc[i]);
+        }
+    }
+    __m512 lv = _mm512_set1_ps(l);
+    for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, _mm512_div_ps(acc[i], lv));
+}
+
+void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh) {
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, row = a->n_kv_heads * hd;
+    size_t pos = (size_t)a->pos[t], start = 0;
+    if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
+    const float *kr = a->k_cache + start * row + kvh * hd, *vr = a->v_cache + start * row + kvh * hd;
+    for (size_t g = 0; g < group; g++) {
+        size_t h = kvh * group + g;
+        head(a, a->q + (t * a->n_heads + h) * hd, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h) * hd);
+    }
+}
+
+#endif /* __x86_64__ */
