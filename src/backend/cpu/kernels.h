@@ -1,6 +1,6 @@
 /* kernels.h — the CPU backend's kernel table, chosen once at start-up from the CPU's features (the scalar
  * reference, or ISA-specific versions that live in their own files and are tested against the reference).
- * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16 picks one (when the CPU has it).
+ * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16|amx picks one (when the CPU has it).
  *
  * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 per dtype (quant_*.c; the
  * AVX-512 sets use AVX512-VNNI where the CPU has it, else the AVX2 kernels), driven by
@@ -46,10 +46,16 @@ typedef struct ck_mm_kernel {
      * of n elements. Batch-invariant (see above). */
     void (*gemm)(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,
                  size_t rows, const float *bias);
+    /* A kernel whose activation format spans the whole batch (tokens interleaved, e.g. AMX's B tiles)
+     * has these instead of act_row_bytes / pack: the bytes of T packed rows of n elements, and the packer
+     * of rows [t0, t1) of x[T, n] into it (t0 a multiple of 16; t1 one too, or T, which also writes the
+     * padding past T). Its gemm then gets the packed batch at a, as unused. */
+    size_t (*act_batch_bytes)(size_t n, size_t T);
+    void (*pack_batch)(void *dst, const float *x, size_t n, size_t T, size_t t0, size_t t1);
 } ck_mm_kernel;
 
 typedef struct ck_cpu_kernels {
-    const char *name;               /* "ref", "avx2", "avx512", "avx512bf16" */
+    const char *name;               /* "ref", "avx2", "avx512", "avx512bf16", "amx" */
     ck_dot_fn dot[CK_DTYPE_COUNT];  /* one-row dot products (attention, tests) */
     ck_mm_kernel mm[CK_DTYPE_COUNT];      /* exact matmul per weight dtype (gemm NULL: none) */
     ck_mm_kernel mm_fast[CK_DTYPE_COUNT]; /* fast matmul where the set has one (gemm NULL: use mm) */
@@ -129,6 +135,12 @@ int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const floa
 /* x86-64 only: AVX512_BF16 (vdpbf16ps) bf16 fast path (gemm_avx512bf16.c). */
 extern const ck_mm_kernel ck_mm_avx512bf16_fast;
 int ck_cpu_has_avx512bf16(void);
+
+/* x86-64 only: AMX (amx.c: CPU, OS and process permission; gemm_amx.c: kernels). The bf16 fast path
+ * with TDPBF16PS, for every T (decode included), batch-invariant; tested against ck_mm_ref_bf16_fast
+ * within a tolerance (its rounding inside a 32-element chunk is the hardware's). */
+extern const ck_mm_kernel ck_mm_amx_bf16_fast;
+int ck_cpu_has_amx(void);
 
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
