@@ -48,7 +48,8 @@ static void cfg_load(int r0, int r1) {
     for (int i = 0; i < 8; i++) c.rows[i] = 16, c.colsb[i] = 64;
     c.rows[0] = c.rows[1] = c.rows[4] = (uint8_t)r0;
     c.rows[2] = c.rows[3] = c.rows[5] = (uint8_t)(r1 ? r1 : 16);
-    _tile_loadconfig(&c);
+    /* as inline asm with a memory operand: GCC 12 drops the stores to c before _tile_loadconfig */
+    __asm__ volatile("ldtilecfg %0" : : "m"(c));
 }
 
 static size_t pad16(size_t T) { return (T + 15) / 16 * 16; }

@@ -68,6 +68,7 @@ static void fill(void) {
     amx_kernels = avx512bf16_kernels;
     amx_kernels.name = "amx";
     amx_kernels.mm_fast[CK_BF16] = ck_mm_amx_bf16_fast;
+    amx_kernels.qmatmul[CK_Q8_0] = ck_qmatmul_q8_0_amx;
 #endif
 }
 

@@ -35,6 +35,12 @@ typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
  * activation rows: prefill). */
 typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
 
+/* A whole matmul y[T, n_out] = x[T, n_in] . W^T (+ bias) for a block-quantized W, equal bit for bit to
+ * the qdot path (ck_cpu_matmul_quant uses it from CK_QMATMUL_MIN_T rows on); -1 when it cannot run
+ * (scratch memory), then the qdot path runs instead. */
+typedef int (*ck_qmatmul_fn)(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
+#define CK_QMATMUL_MIN_T 8
+
 typedef struct ck_mm_kernel {
     /* Bytes of one packed activation row of n elements (0 when n does not suit the format). NULL when
      * the kernel reads f32 rows as they are (then a row is n floats). */
@@ -62,6 +68,7 @@ typedef struct ck_cpu_kernels {
     ck_axpy_fn axpy;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
+    ck_qmatmul_fn qmatmul[CK_DTYPE_COUNT]; /* a whole quantized matmul for T >= CK_QMATMUL_MIN_T, or NULL */
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -141,6 +148,8 @@ int ck_cpu_has_avx512bf16(void);
  * within a tolerance (its rounding inside a 32-element chunk is the hardware's). */
 extern const ck_mm_kernel ck_mm_amx_bf16_fast;
 int ck_cpu_has_amx(void);
+/* AMX-INT8 Q8_0 matmul (quant_amx.c), a ck_qmatmul_fn. */
+int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
