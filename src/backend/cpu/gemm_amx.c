@@ -90,9 +90,11 @@ AI void put(float *y, size_t ys, const float *c, size_t nt, size_t nr, const flo
 
 /* One block of up to 32 weight rows x up to 32 tokens over all nk chunks: chunks c < nkf straight from
  * the weight (rows ws bytes apart), the last one (when n % 32) from tail (rows 64 bytes apart); B from P
- * (rows pstride apart). TWO_A / TWO_B: the second A / B tile is used. */
+ * (rows pstride apart). TWO_A / TWO_B: the second A / B tile is used. pf: the next panel (its rows are
+ * contiguous), prefetched into L2 over the chunks, pf_lines cache lines (decode reads weights from
+ * memory in 32 strided streams, more than the hardware prefetcher follows). */
 AI void block(int TWO_A, int TWO_B, const uint8_t *w, size_t ws, size_t nkf, const uint8_t *tail, const uint8_t *P,
-              size_t pstride, size_t nk, float *cbuf) {
+              size_t pstride, size_t nk, float *cbuf, const uint8_t *pf, size_t pf_lines) {
     _tile_zero(0);
     if (TWO_B) _tile_zero(1);
     if (TWO_A) _tile_zero(2);
@@ -101,16 +103,17 @@ AI void block(int TWO_A, int TWO_B, const uint8_t *w, size_t ws, size_t nkf, con
         const uint8_t *a = c < nkf ? w + c * 64 : tail;
         size_t as = c < nkf ? ws : 64;
         const uint8_t *b = P + c * 16 * pstride;
-        _tile_loadd(4, a, as);
+        if (pf)
+            for (size_t l = c * pf_lines / nk, e = (c + 1) * pf_lines / nk; l < e; l++)
+                _mm_prefetch((const char *)pf + l * 64, _MM_HINT_T1);
+        _tile_loadd(4, a, as); /* every load first, then the products */
+        if (TWO_A) _tile_loadd(5, a + 16 * as, as);
         _tile_loadd(6, b, pstride);
         if (TWO_B) _tile_loadd(7, b + 64, pstride);
         _tile_dpbf16ps(0, 4, 6);
         if (TWO_B) _tile_dpbf16ps(1, 4, 7);
-        if (TWO_A) {
-            _tile_loadd(5, a + 16 * as, as);
-            _tile_dpbf16ps(2, 5, 6);
-            if (TWO_B) _tile_dpbf16ps(3, 5, 7);
-        }
+        if (TWO_A) _tile_dpbf16ps(2, 5, 6);
+        if (TWO_A && TWO_B) _tile_dpbf16ps(3, 5, 7);
     }
     _tile_stored(0, cbuf, 64);
     if (TWO_B) _tile_stored(1, cbuf + 256, 64);
@@ -135,14 +138,18 @@ static void gemm(float *y, size_t ys, const void *a, size_t as, const void *w, s
             memset(tail, 0, sizeof tail);
             for (size_t r = 0; r < nr; r++) memcpy(tail + r * 64, wp + r * ws + nkf * 64, (n - nkf * 32) * 2);
         }
+        /* the next panel's bytes, prefetched during the first token group */
+        size_t next = rows - j > 32 ? (rows - j - 32 < 32 ? rows - j - 32 : 32) : 0;
+        const uint8_t *pf = next ? wp + 32 * ws : NULL;
+        size_t pf_lines = (next * ws + 63) / 64;
         for (size_t t = 0; t < T; t += 32) {
             size_t nt = T - t < 32 ? T - t : 32, t0 = nt < 16 ? nt : 16;
-            const uint8_t *pb = P + t * 4;
+            const uint8_t *pb = P + t * 4, *p = t ? NULL : pf;
             int two_a = nr > 16, two_b = nt > 16;
-            if (two_a && two_b) block(1, 1, wp, ws, nkf, tail, pb, pstride, nk, cbuf);
-            else if (two_a) block(1, 0, wp, ws, nkf, tail, pb, pstride, nk, cbuf);
-            else if (two_b) block(0, 1, wp, ws, nkf, tail, pb, pstride, nk, cbuf);
-            else block(0, 0, wp, ws, nkf, tail, pb, pstride, nk, cbuf);
+            if (two_a && two_b) block(1, 1, wp, ws, nkf, tail, pb, pstride, nk, cbuf, p, pf_lines);
+            else if (two_a) block(1, 0, wp, ws, nkf, tail, pb, pstride, nk, cbuf, p, pf_lines);
+            else if (two_b) block(0, 1, wp, ws, nkf, tail, pb, pstride, nk, cbuf, p, pf_lines);
+            else block(0, 0, wp, ws, nkf, tail, pb, pstride, nk, cbuf, p, pf_lines);
             float *yo = y + t * ys + j;
             const float *b = bias ? bias + j : NULL;
             put(yo, ys, cbuf, t0, r0, b);
