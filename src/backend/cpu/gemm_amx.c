@@ -158,6 +158,7 @@ static void gemm(float *y, size_t ys, const void *a, size_t as, const void *w, s
             if (two_a && two_b) put(yo + 16 * ys + 16, ys, cbuf + 768, nt - 16, nr - 16, b ? b + 16 : NULL);
         }
     }
+    _tile_release(); /* tile state back to its init state: cheap context switches (and VM exits) */
 }
 
 const ck_mm_kernel ck_mm_amx_bf16_fast = {.gemm = gemm, .act_batch_bytes = batch_bytes, .pack_batch = pack_batch};

@@ -148,6 +148,7 @@ static void rows_q8_0(float *y, size_t ys, const uint8_t *w, size_t rb, size_t n
             else block(0, 0, yo, ys, wp, rb, nb, q, xd, ts, nr, nt, bj, acc);
         }
     }
+    _tile_release(); /* tile state back to its init state: cheap context switches (and VM exits) */
 }
 
 static _Thread_local struct {
