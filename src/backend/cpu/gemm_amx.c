@@ -12,8 +12,9 @@
  * Register blocking: 2 x 2 output tiles (32 weight rows x 32 tokens: 4 C tiles, 2 A tiles, 2 B tiles,
  * the 8 tile registers), over all of k in increasing order, then the C tiles are stored and written out
  * transposed with the bias. Weight panels of 32 rows outer (the panel stays in L2 for the token
- * groups), token groups inner. A k tail (n % 32) and a row tail (rows % 32) go through a zero-padded
- * copy of the weight block, so no load reads past the weight.
+ * groups), token groups inner. A k tail (n % 32) goes through a zero-padded copy of the last chunk of
+ * the panel's rows (so no load reads past the weight); a row tail (a weight's last panel) through a
+ * tile configuration of fewer rows.
  *
  * Batch invariance: every output (t, j) is one f32 element of a C tile that starts at zero and receives
  * the same TDPBF16PS sequence (k-chunks in increasing order, zero padding past n), whatever T, the tile
