@@ -64,9 +64,11 @@ static void check_gemm(const char *what, const ck_mm_kernel *mk, const ck_mm_ker
     ck_dtype_row_bytes(dt, n, &rb);
     if (mk->pack) as = mk->act_row_bytes(n);
     if (ref->pack) ras = ref->act_row_bytes(n);
-    uint8_t *a = malloc(T * as + 1), *ra = malloc(T * ras + 1);
+    uint8_t *a = malloc(mk->pack_batch ? mk->act_batch_bytes(n, T) : T * as + 1), *ra = malloc(T * ras + 1);
+    if (mk->pack_batch) mk->pack_batch(a, x, n, T, 0, T);
     for (size_t t = 0; t < T; t++) {
-        if (mk->pack) mk->pack(a + t * as, x + t * n, n);
+        if (mk->pack_batch) (void)0;
+        else if (mk->pack) mk->pack(a + t * as, x + t * n, n);
         else memcpy(a + t * as, x + t * n, n * sizeof(float));
         if (ref->pack) ref->pack(ra + t * ras, x + t * n, n);
         else memcpy(ra + t * ras, x + t * n, n * sizeof(float));

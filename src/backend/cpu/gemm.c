@@ -54,20 +54,31 @@ int ck_cpu_gemm_run_n(const ck_mm_kernel *mk, size_t n, float *const *y, const f
     }
     const void *a = x;
     uint8_t *packed = NULL;
-    if (mk->pack) {
+    if (mk->pack_batch) { /* one packed block for the whole batch, packed by groups of 16 rows */
+        size_t bytes = mk->act_batch_bytes(n_in, T);
+        if (!bytes || !(packed = scratch_get(bytes))) return -1;
+        a = packed;
+    } else if (mk->pack) {
         as = mk->act_row_bytes(n_in);
         if (!as || T > SIZE_MAX / as || !(packed = scratch_get(T * as))) return -1;
         a = packed;
     }
     int nt = work > CK_GEMM_PAR_MIN ? n_threads : 1;
     int pack_par = packed && T * n_in >= CK_PACK_PAR_MIN;
-    if (packed && !pack_par)
-        for (size_t t = 0; t < T; t++) mk->pack(packed + t * as, x + t * n_in, n_in);
+    if (packed && !pack_par) {
+        if (mk->pack_batch) mk->pack_batch(packed, x, n_in, T, 0, T);
+        else
+            for (size_t t = 0; t < T; t++) mk->pack(packed + t * as, x + t * n_in, n_in);
+    }
 #pragma omp parallel num_threads(nt)
     {
         size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
         if (pack_par) {
-            for (size_t t = id; t < T; t += nth) mk->pack(packed + t * as, x + t * n_in, n_in);
+            if (mk->pack_batch) {
+                size_t ng = (T + 15) / 16, g0 = ng * id / nth, g1 = ng * (id + 1) / nth;
+                if (g0 < g1) mk->pack_batch(packed, x, n_in, T, g0 * 16, g1 * 16 < T ? g1 * 16 : T);
+            } else
+                for (size_t t = id; t < T; t += nth) mk->pack(packed + t * as, x + t * n_in, n_in);
 #pragma omp barrier
         }
         /* this thread's units [u0, u1) of the concatenated rows of every weight */

@@ -92,7 +92,7 @@ static void gemm(float *y, size_t ys, const void *a, size_t as, const void *w, s
     }
 }
 
-const ck_mm_kernel ck_mm_avx512bf16_fast = {act_bytes, pack, gemm};
+const ck_mm_kernel ck_mm_avx512bf16_fast = {.act_row_bytes = act_bytes, .pack = pack, .gemm = gemm};
 
 /* CPUID leaf 7 subleaf 1 eax bit 5 (AVX512_BF16), on top of AVX-512 F/BW/VL. */
 int ck_cpu_has_avx512bf16(void) {

@@ -63,4 +63,4 @@ static void gemm_bf16_fast_ref(float *y, size_t ys, const void *a, size_t as, co
     }
 }
 
-const ck_mm_kernel ck_mm_ref_bf16_fast = {bf16_act_bytes, bf16_pack_ref, gemm_bf16_fast_ref};
+const ck_mm_kernel ck_mm_ref_bf16_fast = {.act_row_bytes = bf16_act_bytes, .pack = bf16_pack_ref, .gemm = gemm_bf16_fast_ref};

@@ -40,6 +40,7 @@ static ck_cpu_kernels avx512_kernels = {
     QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };
 static ck_cpu_kernels avx512bf16_kernels; /* avx512 plus the bf16 fast path */
+static ck_cpu_kernels amx_kernels;        /* avx512bf16 with the bf16 fast path on AMX tiles */
 #endif
 
 const ck_cpu_kernels *ck_cpu_kernels_ref(void) {
@@ -47,7 +48,7 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void) {
     return &ref_kernels;
 }
 
-static const ck_cpu_kernels *all_sets[5]; /* best first, NULL-terminated */
+static const ck_cpu_kernels *all_sets[6]; /* best first, NULL-terminated */
 static const ck_cpu_kernels *picked;
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 
@@ -65,6 +66,10 @@ static void fill(void) {
     avx512bf16_kernels = avx512_kernels;
     avx512bf16_kernels.name = "avx512bf16";
     avx512bf16_kernels.mm_fast[CK_BF16] = ck_mm_avx512bf16_fast;
+    amx_kernels = avx512bf16_kernels;
+    amx_kernels.name = "amx";
+    amx_kernels.mm_fast[CK_BF16] = ck_mm_amx_bf16_fast;
+    amx_kernels.qmatmul[CK_Q8_0] = ck_qmatmul_q8_0_amx;
 #endif
 }
 
@@ -73,6 +78,7 @@ static void pick(void) {
     fill();
 #if defined(__x86_64__)
     if (ck_cpu_has_avx2()) {
+        if (ck_cpu_has_amx()) all_sets[n++] = &amx_kernels;
         if (ck_cpu_has_avx512bf16()) all_sets[n++] = &avx512bf16_kernels;
         if (ck_cpu_has_avx512()) all_sets[n++] = &avx512_kernels;
         all_sets[n++] = &avx2_kernels;

@@ -1,6 +1,6 @@
 /* kernels.h — the CPU backend's kernel table, chosen once at start-up from the CPU's features (the scalar
  * reference, or ISA-specific versions that live in their own files and are tested against the reference).
- * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16 picks one (when the CPU has it).
+ * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16|amx picks one (when the CPU has it).
  *
  * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 per dtype (quant_*.c; the
  * AVX-512 sets use AVX512-VNNI where the CPU has it, else the AVX2 kernels), driven by
@@ -35,6 +35,12 @@ typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
  * activation rows: prefill). */
 typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
 
+/* A whole matmul y[T, n_out] = x[T, n_in] . W^T (+ bias) for a block-quantized W, equal bit for bit to
+ * the qdot path (ck_cpu_matmul_quant uses it from CK_QMATMUL_MIN_T rows on); -1 when it cannot run
+ * (scratch memory), then the qdot path runs instead. */
+typedef int (*ck_qmatmul_fn)(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
+#define CK_QMATMUL_MIN_T 8
+
 typedef struct ck_mm_kernel {
     /* Bytes of one packed activation row of n elements (0 when n does not suit the format). NULL when
      * the kernel reads f32 rows as they are (then a row is n floats). */
@@ -46,10 +52,16 @@ typedef struct ck_mm_kernel {
      * of n elements. Batch-invariant (see above). */
     void (*gemm)(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,
                  size_t rows, const float *bias);
+    /* A kernel whose activation format spans the whole batch (tokens interleaved, e.g. AMX's B tiles)
+     * has these instead of act_row_bytes / pack: the bytes of T packed rows of n elements, and the packer
+     * of rows [t0, t1) of x[T, n] into it (t0 a multiple of 16; t1 one too, or T, which also writes the
+     * padding past T). Its gemm then gets the packed batch at a, as unused. */
+    size_t (*act_batch_bytes)(size_t n, size_t T);
+    void (*pack_batch)(void *dst, const float *x, size_t n, size_t T, size_t t0, size_t t1);
 } ck_mm_kernel;
 
 typedef struct ck_cpu_kernels {
-    const char *name;               /* "ref", "avx2", "avx512", "avx512bf16" */
+    const char *name;               /* "ref", "avx2", "avx512", "avx512bf16", "amx" */
     ck_dot_fn dot[CK_DTYPE_COUNT];  /* one-row dot products (attention, tests) */
     ck_mm_kernel mm[CK_DTYPE_COUNT];      /* exact matmul per weight dtype (gemm NULL: none) */
     ck_mm_kernel mm_fast[CK_DTYPE_COUNT]; /* fast matmul where the set has one (gemm NULL: use mm) */
@@ -59,6 +71,7 @@ typedef struct ck_cpu_kernels {
     /* Attention of one query row and KV head for head dims that are multiples of 16 up to
      * CK_ATTN_MAX_HD, or NULL (then ck_attention_group's generic loop over dot/axpy runs). */
     void (*attn)(const ck_attn_args *a, size_t t, size_t kvh);
+    ck_qmatmul_fn qmatmul[CK_DTYPE_COUNT]; /* a whole quantized matmul for T >= CK_QMATMUL_MIN_T, or NULL */
 } ck_cpu_kernels;
 
 #define CK_ATTN_MAX_HD 256
@@ -137,6 +150,13 @@ int ck_cpu_has_avx512bf16(void);
 
 /* x86-64 only: AVX-512 attention in blocks of 16 keys (attention_avx512.c). */
 void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh);
+/* x86-64 only: AMX (amx.c: CPU, OS and process permission; gemm_amx.c: kernels). The bf16 fast path
+ * with TDPBF16PS, for every T (decode included), batch-invariant; tested against ck_mm_ref_bf16_fast
+ * within a tolerance (its rounding inside a 32-element chunk is the hardware's). */
+extern const ck_mm_kernel ck_mm_amx_bf16_fast;
+int ck_cpu_has_amx(void);
+/* AMX-INT8 Q8_0 matmul (quant_amx.c), a ck_qmatmul_fn. */
+int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same

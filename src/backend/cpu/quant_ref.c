@@ -59,6 +59,8 @@ int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const floa
     ck_qdot4_fn qdot4 = qdot ? k->qdot4[W->dtype] : NULL;
     if (!qdot || W->ndim != 2 || ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0)
         return ck_err(err, errlen, "matmul: no quantized CPU kernel for dtype %s", ck_dtype_name(W->dtype));
+    if (T >= CK_QMATMUL_MIN_T && k->qmatmul[W->dtype] && k->qmatmul[W->dtype](y, x, W, bias, T, n_threads) == 0)
+        return 0; /* a whole-matmul kernel (AMX), the same bits */
     xb = tr->act_row_bytes(n_in);
     size_t total;
     if (ck_mul_size(xb, T, &total) != 0) return ck_err(err, errlen, "matmul: activation scratch overflows");
