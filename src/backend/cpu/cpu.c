@@ -252,6 +252,14 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
 static void cpu_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
                          const float *const *bias, size_t T) {
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    int quant = n > 0;
+    for (size_t i = 0; i < n && quant; i++) quant = ck_dtype_is_quant(W[i]->dtype);
+    if (quant) { /* activations quantized once for all of them (quant_ref.c) */
+        char why[160];
+        if (ck_cpu_matmul_quant_n(n, y, x, W, bias, T, k, ck_cpu_threads(), why, sizeof why) != 0)
+            for (size_t i = 0; i < n; i++) cpu_matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T);
+        return;
+    }
     const ck_mm_kernel *mk = n ? ck_cpu_mm_kernel(k, W[0]->dtype, W[0]->exact || ck_cpu_exact()) : NULL;
     int same = mk != NULL;
     for (size_t i = 1; i < n && same; i++)

@@ -34,6 +34,9 @@ typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
 /* out[r] = qdot(w, xq + r * stride bytes, n) for r < 4, bit for bit (one weight row read for four
  * activation rows: prefill). */
 typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
+/* y[j] = qdot(w + j * ws bytes, xq, n) for j < rows, bit for bit (many weight rows read for one
+ * activation row: decode). */
+typedef void (*ck_qgemv_fn)(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows);
 
 typedef struct ck_mm_kernel {
     /* Bytes of one packed activation row of n elements (0 when n does not suit the format). NULL when
@@ -56,6 +59,7 @@ typedef struct ck_cpu_kernels {
     ck_axpy_fn axpy;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
+    ck_qgemv_fn qgemv[CK_DTYPE_COUNT]; /* where a many-row decode kernel exists, else NULL */
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -114,7 +118,8 @@ int ck_cpu_has_avx512(void);
     void ck_qdot4_q4_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q4_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q5_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
-    void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out);
+    void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qgemv_q8_0_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
 int ck_cpu_has_vnni(void);
@@ -125,6 +130,12 @@ int ck_cpu_has_vnni(void);
  * quantized kernel in k or scratch memory runs out. */
 int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
                         const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen);
+/* For i < n (at most 8): y[i] = x . W[i]^T (+ bias[i]), every W[i] block-quantized with x's n_in and one
+ * activation format: x is quantized once and the rows of all the weights are split evenly over the
+ * threads in one parallel region. Same results as n ck_cpu_matmul_quant calls. */
+int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                          const float *const *bias, size_t T, const ck_cpu_kernels *k, int n_threads, char *err,
+                          size_t errlen);
 
 /* x86-64 only: AVX512_BF16 (vdpbf16ps) bf16 fast path (gemm_avx512bf16.c). */
 extern const ck_mm_kernel ck_mm_avx512bf16_fast;
