@@ -32,6 +32,7 @@ void ck_qgemv_q8_0_vnni(float *y, const void *w, size_t ws, const void *xq, size
     for (size_t k = 0; k < nb8; k++)
         nc[k] = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, c80, _mm256_loadu_si256((const __m256i *)(xs + k * CK_QK))));
     const uint8_t *row = w, *end = row + rows * ws;
+    prefetch_start(row, end);
     for (size_t j = 0; j < rows; j++, row += ws) {
         prefetch_ahead(row, ws, end);
         const ck_block_q8_0 *b = (const ck_block_q8_0 *)row;
