@@ -170,6 +170,50 @@ static void test_dots(void) {
     }
 }
 
+/* Every kernel set's activation quantizer writes the reference's bytes: random rows with blocks of zeros,
+ * of one non-zero value, with NaN, +-inf, subnormals, huge values, and values at rounding ties. */
+static void test_quantize_act(void) {
+    const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
+    const int fmts[] = {CK_ACT_Q8, CK_ACT_Q8K};
+    const ck_dtype of[] = {CK_Q8_0, CK_Q4_K};
+    size_t tested = 0;
+    for (size_t f = 0; f < 2; f++) {
+        const ck_dtype_traits *tr = ck_dtype_traits_of(of[f]);
+        size_t n = 40 * CK_QKK, nb = n / CK_QK, xb = tr->act_row_bytes(n);
+        float *x = malloc(n * sizeof *x);
+        uint8_t *ref = malloc(xb), *got = malloc(xb);
+        for (int round = 0; round < 4; round++) {
+            for (size_t i = 0; i < n; i++) x[i] = frand() * (round == 3 ? 1e30f : 3.0f);
+            for (size_t b = 0; b < nb; b++) {
+                float *blk = x + b * CK_QK;
+                switch ((b + (size_t)round) % 9) {
+                case 0: memset(blk, 0, CK_QK * sizeof *blk); break;
+                case 1: blk[b % CK_QK] = NAN; break;
+                case 2: blk[3] = INFINITY; break;
+                case 3: blk[7] = -INFINITY, blk[8] = NAN; break;
+                case 4: for (int i = 0; i < CK_QK; i++) blk[i] *= 1e-40f; break; /* subnormal */
+                case 5: for (int i = 0; i < CK_QK; i++) blk[i] = (float)(i - 16) * 0.5f; break; /* ties at 127 / 16 steps */
+                case 6: memset(blk, 0, CK_QK * sizeof *blk), blk[5] = -2.0f; break;
+                default: break;
+                }
+            }
+            tr->quantize_act(ref, x, n);
+            for (size_t s = 0; sets[s]; s++) {
+                if (!sets[s]->quantize_act[fmts[f]]) continue;
+                tested++;
+                memset(got, 0xa5, xb);
+                sets[s]->quantize_act[fmts[f]](got, x, n);
+                size_t bad = 0;
+                for (size_t i = 0; i < xb; i++) bad += got[i] != ref[i];
+                CK_EXPECT(bad == 0, "%s quantize_act %d round %d: %zu of %zu bytes differ from the reference", sets[s]->name,
+                          fmts[f], round, bad, xb);
+            }
+        }
+        free(x), free(ref), free(got);
+    }
+    if (!tested) printf("test_quant: no SIMD activation quantizer on this CPU\n");
+}
+
 /* The many-row decode kernels equal the reference for every row, on awkward lengths and row counts (tails
  * of the row loop and of the block loop), rows packed or with a gap between them, raw random blocks
  * (Q8_0 weights of -128 included) mixed with quantized floats. */
@@ -301,6 +345,7 @@ int main(void) {
     test_roundtrip();
     test_dots();
     test_qgemv();
+    test_quantize_act();
     test_batch_invariance();
     test_matmul_n();
     return ck_test_done("test_quant");

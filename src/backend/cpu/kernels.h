@@ -21,6 +21,7 @@
 #define CK_BACKEND_CPU_KERNELS_H
 
 #include "backend/cpu/ref.h"
+#include "tensor/quant.h"
 
 /* sum_i x[i] * w[i] with w[n] in the table entry's dtype (one row; attention uses the f32 one) */
 typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
@@ -60,6 +61,9 @@ typedef struct ck_cpu_kernels {
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
     ck_qgemv_fn qgemv[CK_DTYPE_COUNT]; /* where a many-row decode kernel exists, else NULL */
+    /* activation quantization per ck_act_format, equal to the traits' quantize_act byte for byte (NULL:
+     * use the traits') */
+    void (*quantize_act[CK_ACT_Q8K + 1])(void *dst, const float *x, size_t n);
 } ck_cpu_kernels;
 
 /* The kernels for this CPU (picked on the first call). */
@@ -119,7 +123,8 @@ int ck_cpu_has_avx512(void);
     void ck_qdot4_q4_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q5_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
-    void ck_qgemv_q8_0_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows);
+    void ck_qgemv_q8_0_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
+    void ck_quantize_q8_##isa(void *dst, const float *x, size_t n);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
 int ck_cpu_has_vnni(void);

@@ -110,13 +110,14 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
     uint8_t *xq = scratch_get(total);
     if (!xq) return ck_err(err, errlen, "matmul: out of memory for quantized activations");
     int nt = work > QPAR_MIN ? n_threads : 1, quant_par = T * n_in >= QPACK_PAR_MIN;
+    void (*quantize)(void *, const float *, size_t) = k->quantize_act[tr0->act] ? k->quantize_act[tr0->act] : tr0->quantize_act;
     if (!quant_par)
-        for (size_t t = 0; t < T; t++) tr0->quantize_act(xq + t * xb, x + t * n_in, n_in);
+        for (size_t t = 0; t < T; t++) quantize(xq + t * xb, x + t * n_in, n_in);
 #pragma omp parallel num_threads(nt)
     {
         size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
         if (quant_par) {
-            for (size_t t = id; t < T; t += nth) tr0->quantize_act(xq + t * xb, x + t * n_in, n_in);
+            for (size_t t = id; t < T; t += nth) quantize(xq + t * xb, x + t * n_in, n_in);
 #pragma omp barrier
         }
         /* this thread's units [u0, u1) of the concatenated row groups of every weight */
