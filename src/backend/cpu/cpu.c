@@ -24,6 +24,10 @@
  * stay serial (no extra parallel region per token), prefill chunks are split. */
 #define CK_CPU_ELEM_PAR_MIN (1u << 16)
 #define CK_CPU_ROPE_MAX 1024 /* rotated dims / 2 a rope call supports */
+/* Query-key products below which attention runs on one thread: a decode step's attention is split from
+ * a few dozen cached positions on (each (row, KV head) pair is computed whole by one thread, so the
+ * split never changes a result). */
+#define CK_CPU_ATTN_PAR_MIN (1u << 14)
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -309,7 +313,7 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     if (a->T == 0) return;
     long long n = (long long)(a->T * a->n_kv_heads);
     int nt = ck_cpu_threads();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN)
     for (long long i = 0; i < n; i++) ck_attention_group(a, (size_t)i / a->n_kv_heads, (size_t)i % a->n_kv_heads, k);
 }
 
