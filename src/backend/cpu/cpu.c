@@ -24,9 +24,9 @@
  * stay serial (no extra parallel region per token), prefill chunks are split. */
 #define CK_CPU_ELEM_PAR_MIN (1u << 16)
 #define CK_CPU_ROPE_MAX 1024 /* rotated dims / 2 a rope call supports */
-/* Query-key products below which attention runs on one thread: a decode step's attention is split from
- * a few dozen cached positions on (each (row, KV head) pair is computed whole by one thread, so the
- * split never changes a result). */
+/* Query-key multiply-adds (rows x positions x heads x head dim) below which attention runs on one
+ * thread: a decode step's attention is split from a handful of cached positions on (each (row, KV head)
+ * pair is computed whole by one thread, so the split never changes a result). */
 #define CK_CPU_ATTN_PAR_MIN (1u << 14)
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {

@@ -2,9 +2,10 @@
  * reference, or ISA-specific versions that live in their own files and are tested against the reference).
  * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16 picks one (when the CPU has it).
  *
- * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 per dtype (quant_*.c; the
- * AVX-512 sets use AVX512-VNNI where the CPU has it, else the AVX2 kernels), driven by
- * ck_cpu_matmul_quant, equal to the dtype's scalar reference bit for bit and batch-invariant.
+ * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 / qgemv per dtype and a
+ * SIMD activation quantizer (quant_*.c; the AVX-512 sets use AVX512-VNNI where the CPU has it, else the
+ * AVX2 kernels), driven by ck_cpu_matmul_quant(_n), equal to the dtype's scalar reference bit for bit
+ * and batch-invariant.
  *
  * The matmul goes through one ck_mm_kernel per weight dtype: an optional activation packer (f32 rows to
  * the kernel's activation format: bf16 for the AVX512_BF16 path, quantized blocks for quantized weight
