@@ -170,6 +170,88 @@ static void test_dots(void) {
     }
 }
 
+/* Every kernel set's activation quantizer writes the reference's bytes: random rows with blocks of zeros,
+ * of one non-zero value, with NaN, +-inf, subnormals, huge values, and values at rounding ties. */
+static void test_quantize_act(void) {
+    const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
+    const int fmts[] = {CK_ACT_Q8, CK_ACT_Q8K};
+    const ck_dtype of[] = {CK_Q8_0, CK_Q4_K};
+    size_t tested = 0;
+    for (size_t f = 0; f < 2; f++) {
+        const ck_dtype_traits *tr = ck_dtype_traits_of(of[f]);
+        size_t n = 40 * CK_QKK, nb = n / CK_QK, xb = tr->act_row_bytes(n);
+        float *x = malloc(n * sizeof *x);
+        uint8_t *ref = malloc(xb), *got = malloc(xb);
+        for (int round = 0; round < 4; round++) {
+            for (size_t i = 0; i < n; i++) x[i] = frand() * (round == 3 ? 1e30f : 3.0f);
+            for (size_t b = 0; b < nb; b++) {
+                float *blk = x + b * CK_QK;
+                switch ((b + (size_t)round) % 9) {
+                case 0: memset(blk, 0, CK_QK * sizeof *blk); break;
+                case 1: blk[b % CK_QK] = NAN; break;
+                case 2: blk[3] = INFINITY; break;
+                case 3: blk[7] = -INFINITY, blk[8] = NAN; break;
+                case 4: for (int i = 0; i < CK_QK; i++) blk[i] *= 1e-40f; break; /* subnormal */
+                case 5: for (int i = 0; i < CK_QK; i++) blk[i] = (float)(i - 16) * 0.5f; break; /* ties at 127 / 16 steps */
+                case 6: memset(blk, 0, CK_QK * sizeof *blk), blk[5] = -2.0f; break;
+                default: break;
+                }
+            }
+            tr->quantize_act(ref, x, n);
+            for (size_t s = 0; sets[s]; s++) {
+                if (!sets[s]->quantize_act[fmts[f]]) continue;
+                tested++;
+                memset(got, 0xa5, xb);
+                sets[s]->quantize_act[fmts[f]](got, x, n);
+                size_t bad = 0;
+                for (size_t i = 0; i < xb; i++) bad += got[i] != ref[i];
+                CK_EXPECT(bad == 0, "%s quantize_act %d round %d: %zu of %zu bytes differ from the reference", sets[s]->name,
+                          fmts[f], round, bad, xb);
+            }
+        }
+        free(x), free(ref), free(got);
+    }
+    if (!tested) printf("test_quant: no SIMD activation quantizer on this CPU\n");
+}
+
+/* The many-row decode kernels equal the reference for every row, on awkward lengths and row counts (tails
+ * of the row loop and of the block loop), rows packed or with a gap between them, raw random blocks
+ * (Q8_0 weights of -128 included) mixed with quantized floats. */
+static void test_qgemv(void) {
+    const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
+    const size_t mult[] = {1, 7, 8, 9, 16, 17, 40, 96};
+    const size_t n_rows[] = {1, 3, 4, 5, 8, 13};
+    size_t tested = 0;
+    for (size_t k = 0; k < N_QTYPES; k++) {
+        ck_dtype t = QTYPES[k];
+        const ck_dtype_traits *tr = ck_dtype_traits_of(t);
+        for (size_t m = 0; m < sizeof mult / sizeof mult[0]; m++) {
+            size_t n = mult[m] * tr->block, rb = n / tr->block * tr->block_bytes;
+            for (size_t ri = 0; ri < sizeof n_rows / sizeof n_rows[0]; ri++) {
+                size_t rows = n_rows[ri], ws = rb + (ri % 2) * 2 * tr->block_bytes;
+                uint8_t *w = malloc(rows * ws);
+                float *x = malloc(n * sizeof *x), *y = malloc(rows * sizeof *y);
+                void *xq = malloc(tr->act_row_bytes(n));
+                for (size_t r = 0; r < rows; r++) random_row(t, w + r * ws, n, (int)(r % 2));
+                for (size_t i = 0; i < n; i++) x[i] = frand() * (i % 5 == 0 ? 4.0f : 1.0f);
+                tr->quantize_act(xq, x, n);
+                for (size_t s = 0; sets[s]; s++) {
+                    if (!sets[s]->qgemv[t]) continue;
+                    tested++;
+                    sets[s]->qgemv[t](y, w, ws, xq, n, rows);
+                    for (size_t r = 0; r < rows; r++) {
+                        float ref = tr->qdot(w + r * ws, xq, n);
+                        CK_EXPECT(memcmp(&y[r], &ref, 4) == 0, "%s qgemv %s n=%zu rows=%zu row %zu: %.9g != reference %.9g",
+                                  sets[s]->name, tr->name, n, rows, r, (double)y[r], (double)ref);
+                    }
+                }
+                free(w), free(x), free(y), free(xq);
+            }
+        }
+    }
+    if (!tested) printf("test_quant: no many-row kernel on this CPU (only the reference runs)\n");
+}
+
 static void test_batch_invariance(void) {
     ck_backend *be;
     char err[256];
@@ -207,11 +289,64 @@ static void test_batch_invariance(void) {
     ck_backend_destroy(be);
 }
 
+/* A fused call (matmul_n: q/k/v, gate/up) equals one matmul per weight, bit for bit, for one and for
+ * several activation rows and 1 or 2 threads; weights of different row counts and mixed dtypes of one
+ * activation format (Q8_0 with Q4_0, Q4_K with Q6_K), and formats that do not mix (split into calls). */
+static void test_matmul_n(void) {
+    ck_backend *be;
+    char err[256];
+    if (ck_backend_create("cpu", 0, &be, err, sizeof err) != 0) {
+        CK_EXPECT(0, "cpu backend: %s", err);
+        return;
+    }
+    const size_t n_in = 512, n_out[3] = {37, 64, 5}, T_max = 6;
+    const ck_dtype mixes[][3] = {{CK_Q8_0, CK_Q8_0, CK_Q8_0}, {CK_Q8_0, CK_Q4_0, CK_Q8_0},
+                                 {CK_Q4_K, CK_Q6_K, CK_Q5_K}, {CK_Q8_0, CK_Q4_K, CK_Q6_K}};
+    float *x = malloc(T_max * n_in * sizeof *x), *wf = malloc(64 * n_in * sizeof *wf), *bias[3], *yn[3], *y1[3];
+    uint8_t *w[3];
+    for (size_t i = 0; i < T_max * n_in; i++) x[i] = frand();
+    for (size_t i = 0; i < 64 * n_in; i++) wf[i] = frand();
+    for (int i = 0; i < 3; i++) {
+        w[i] = malloc(n_out[i] * n_in * 2), bias[i] = malloc(n_out[i] * sizeof(float));
+        yn[i] = malloc(T_max * n_out[i] * sizeof(float)), y1[i] = malloc(T_max * n_out[i] * sizeof(float));
+        for (size_t o = 0; o < n_out[i]; o++) bias[i][o] = frand();
+    }
+    for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+        ck_tensor W[3];
+        const ck_tensor *Wp[3] = {&W[0], &W[1], &W[2]};
+        for (int i = 0; i < 3; i++) {
+            const ck_dtype_traits *tr = ck_dtype_traits_of(mixes[m][i]);
+            size_t rb = n_in / tr->block * tr->block_bytes;
+            for (size_t o = 0; o < n_out[i]; o++) tr->from_f32(w[i] + o * rb, wf + ((o * 7 + (size_t)i) % 64) * n_in, n_in);
+            W[i] = (ck_tensor){.dtype = mixes[m][i], .ndim = 2, .shape = {n_out[i], n_in}, .data = w[i]};
+        }
+        for (int threads = 1; threads <= 2; threads++)
+            for (size_t T = 1; T <= T_max; T += T_max - 1) {
+                ck_cpu_threads_set(threads, NULL, 0);
+                const float *b3[3] = {bias[0], NULL, bias[2]};
+                be->matmul_n(be, 3, yn, x, Wp, b3, T);
+                for (int i = 0; i < 3; i++) be->matmul(be, y1[i], x, &W[i], b3[i], T);
+                for (int i = 0; i < 3; i++)
+                    CK_EXPECT(memcmp(yn[i], y1[i], T * n_out[i] * sizeof(float)) == 0,
+                              "matmul_n %s+%s+%s: weight %d differs from its own matmul (T=%zu, %d threads)",
+                              ck_dtype_name(mixes[m][0]), ck_dtype_name(mixes[m][1]), ck_dtype_name(mixes[m][2]), i, T,
+                              threads);
+            }
+        CK_EXPECT(be->sync(be, NULL, err, sizeof err) == 0, "matmul_n: %s", err);
+    }
+    for (int i = 0; i < 3; i++) free(w[i]), free(bias[i]), free(yn[i]), free(y1[i]);
+    free(x), free(wf);
+    ck_backend_destroy(be);
+}
+
 int main(void) {
     test_ggml_layouts();
     test_f16();
     test_roundtrip();
     test_dots();
+    test_qgemv();
+    test_quantize_act();
     test_batch_invariance();
+    test_matmul_n();
     return ck_test_done("test_quant");
 }

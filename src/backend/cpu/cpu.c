@@ -24,6 +24,10 @@
  * stay serial (no extra parallel region per token), prefill chunks are split. */
 #define CK_CPU_ELEM_PAR_MIN (1u << 16)
 #define CK_CPU_ROPE_MAX 1024 /* rotated dims / 2 a rope call supports */
+/* Query-key multiply-adds (rows x positions x heads x head dim) below which attention runs on one
+ * thread: a decode step's attention is split from a handful of cached positions on (each (row, KV head)
+ * pair is computed whole by one thread, so the split never changes a result). */
+#define CK_CPU_ATTN_PAR_MIN (1u << 14)
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -252,6 +256,14 @@ static void cpu_matmul(ck_backend *b, float *y, const float *x, const ck_tensor 
 static void cpu_matmul_n(ck_backend *b, size_t n, float *const *y, const float *x, const ck_tensor *const *W,
                          const float *const *bias, size_t T) {
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    int quant = n > 0;
+    for (size_t i = 0; i < n && quant; i++) quant = ck_dtype_is_quant(W[i]->dtype);
+    if (quant) { /* activations quantized once for all of them (quant_ref.c) */
+        char why[160];
+        if (ck_cpu_matmul_quant_n(n, y, x, W, bias, T, k, ck_cpu_threads(), why, sizeof why) != 0)
+            for (size_t i = 0; i < n; i++) cpu_matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T);
+        return;
+    }
     const ck_mm_kernel *mk = n ? ck_cpu_mm_kernel(k, W[0]->dtype, W[0]->exact || ck_cpu_exact()) : NULL;
     int same = mk != NULL;
     for (size_t i = 1; i < n && same; i++)
@@ -301,7 +313,7 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     if (a->T == 0) return;
     long long n = (long long)(a->T * a->n_kv_heads);
     int nt = ck_cpu_threads();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN)
     for (long long i = 0; i < n; i++) ck_attention_group(a, (size_t)i / a->n_kv_heads, (size_t)i % a->n_kv_heads, k);
 }
 

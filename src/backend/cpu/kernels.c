@@ -24,7 +24,9 @@ static ck_cpu_kernels ref_kernels = {
     .qdot = {[CK_Q8_0] = ck_qdot_q8_0_##isa, [CK_Q4_0] = ck_qdot_q4_0_##isa, [CK_Q4_K] = ck_qdot_q4_k_##isa,  \
              [CK_Q5_K] = ck_qdot_q5_k_##isa, [CK_Q6_K] = ck_qdot_q6_k_##isa},                              \
     .qdot4 = {[CK_Q8_0] = ck_qdot4_q8_0_##isa, [CK_Q4_0] = ck_qdot4_q4_0_##isa, [CK_Q4_K] = ck_qdot4_q4_k_##isa, \
-              [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa}
+              [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa},                           \
+    .qgemv = {[CK_Q8_0] = ck_qgemv_q8_0_##isa},                                                           \
+    .quantize_act = {[CK_ACT_Q8] = ck_quantize_q8_##isa}
 static const ck_cpu_kernels vnni_qdot = {QDOT_TABLES(vnni)};
 static ck_cpu_kernels avx2_kernels = {
     .name = "avx2",
@@ -62,6 +64,8 @@ static void fill(void) {
     if (ck_cpu_has_vnni()) {
         memcpy(avx512_kernels.qdot, vnni_qdot.qdot, sizeof avx512_kernels.qdot);
         memcpy(avx512_kernels.qdot4, vnni_qdot.qdot4, sizeof avx512_kernels.qdot4);
+        memcpy(avx512_kernels.qgemv, vnni_qdot.qgemv, sizeof avx512_kernels.qgemv);
+        memcpy(avx512_kernels.quantize_act, vnni_qdot.quantize_act, sizeof avx512_kernels.quantize_act);
     }
     avx512bf16_kernels = avx512_kernels;
     avx512bf16_kernels.name = "avx512bf16";

@@ -2,9 +2,10 @@
  * reference, or ISA-specific versions that live in their own files and are tested against the reference).
  * CAKE_CPU_KERNELS=ref|avx2|avx512|avx512bf16|amx picks one (when the CPU has it).
  *
- * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 per dtype (quant_*.c; the
- * AVX-512 sets use AVX512-VNNI where the CPU has it, else the AVX2 kernels), driven by
- * ck_cpu_matmul_quant, equal to the dtype's scalar reference bit for bit and batch-invariant.
+ * Block-quantized weights (tensor/quant.h) take their own path: qdot / qdot4 / qgemv per dtype and a
+ * SIMD activation quantizer (quant_*.c; the AVX-512 sets use AVX512-VNNI where the CPU has it, else the
+ * AVX2 kernels), driven by ck_cpu_matmul_quant(_n), equal to the dtype's scalar reference bit for bit
+ * and batch-invariant.
  *
  * The matmul goes through one ck_mm_kernel per weight dtype: an optional activation packer (f32 rows to
  * the kernel's activation format: bf16 for the AVX512_BF16 path, quantized blocks for quantized weight
@@ -21,6 +22,7 @@
 #define CK_BACKEND_CPU_KERNELS_H
 
 #include "backend/cpu/ref.h"
+#include "tensor/quant.h"
 
 /* sum_i x[i] * w[i] with w[n] in the table entry's dtype (one row; attention uses the f32 one) */
 typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
@@ -34,6 +36,9 @@ typedef float (*ck_qdot_fn)(const void *w, const void *xq, size_t n);
 /* out[r] = qdot(w, xq + r * stride bytes, n) for r < 4, bit for bit (one weight row read for four
  * activation rows: prefill). */
 typedef void (*ck_qdot4_fn)(const void *w, const void *xq, size_t stride, size_t n, float *out);
+/* y[j] = qdot(w + j * ws bytes, xq, n) for j < rows, bit for bit (many weight rows read for one
+ * activation row: decode). */
+typedef void (*ck_qgemv_fn)(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows);
 
 /* A whole matmul y[T, n_out] = x[T, n_in] . W^T (+ bias) for a block-quantized W, equal bit for bit to
  * the qdot path (ck_cpu_matmul_quant uses it from CK_QMATMUL_MIN_T rows on); -1 when it cannot run
@@ -72,6 +77,10 @@ typedef struct ck_cpu_kernels {
      * CK_ATTN_MAX_HD, or NULL (then ck_attention_group's generic loop over dot/axpy runs). */
     void (*attn)(const ck_attn_args *a, size_t t, size_t kvh);
     ck_qmatmul_fn qmatmul[CK_DTYPE_COUNT]; /* a whole quantized matmul for T >= CK_QMATMUL_MIN_T, or NULL */
+    ck_qgemv_fn qgemv[CK_DTYPE_COUNT]; /* where a many-row decode kernel exists, else NULL */
+    /* activation quantization per ck_act_format, equal to the traits' quantize_act byte for byte (NULL:
+     * use the traits') */
+    void (*quantize_act[CK_ACT_Q8K + 1])(void *dst, const float *x, size_t n);
 } ck_cpu_kernels;
 
 #define CK_ATTN_MAX_HD 256
@@ -132,7 +141,9 @@ int ck_cpu_has_avx512(void);
     void ck_qdot4_q4_0_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q4_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q5_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
-    void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out);
+    void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
+    void ck_qgemv_q8_0_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
+    void ck_quantize_q8_##isa(void *dst, const float *x, size_t n);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
 int ck_cpu_has_vnni(void);
@@ -143,6 +154,12 @@ int ck_cpu_has_vnni(void);
  * quantized kernel in k or scratch memory runs out. */
 int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
                         const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen);
+/* For i < n (at most 8): y[i] = x . W[i]^T (+ bias[i]), every W[i] block-quantized with x's n_in and one
+ * activation format: x is quantized once and the rows of all the weights are split evenly over the
+ * threads in one parallel region. Same results as n ck_cpu_matmul_quant calls. */
+int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                          const float *const *bias, size_t T, const ck_cpu_kernels *k, int n_threads, char *err,
+                          size_t errlen);
 
 /* x86-64 only: AVX512_BF16 (vdpbf16ps) bf16 fast path (gemm_avx512bf16.c). */
 extern const ck_mm_kernel ck_mm_avx512bf16_fast;

@@ -9,7 +9,49 @@
 
 #define QNAME(f) f##_vnni
 #define QDOT(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#define QGEMV_Q8_0_OWN
 #include "backend/cpu/quant_simd.inc"
+
+#define QGEMV_NB_MAX 1024 /* blocks of 32 of the activation row the Q8_0 decode kernel takes (n <= 32768) */
+
+/* Q8_0 decode: y[j] = ck_qdot_q8_0_vnni(w + j * ws, xq, n) bit for bit. The weights are made unsigned
+ * (w + 128 = w ^ 0x80) so vpdpbusd multiplies them with the signed activations directly, and each block's
+ * accumulator starts at -128 * (the sums of 4 activations), computed once per call: it ends at the exact
+ * integer sums of w * x (|sum| < 2^21, no overflow; the sign trick's two vpsignb per block are gone). The
+ * float combine is the one-row kernel's. */
+void ck_qgemv_q8_0_vnni(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows) {
+    size_t nb = n / CK_QK, nb8 = nb / 8 * 8;
+    if (nb8 > QGEMV_NB_MAX) {
+        qgemv_q8_0_rows(y, w, ws, xq, n, rows);
+        return;
+    }
+    const float *xd = xq;
+    const int8_t *xs = (const int8_t *)(xd + nb);
+    const __m256i c80 = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
+    __m256i nc[QGEMV_NB_MAX];
+    for (size_t k = 0; k < nb8; k++)
+        nc[k] = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, c80, _mm256_loadu_si256((const __m256i *)(xs + k * CK_QK))));
+    const uint8_t *row = w, *end = row + rows * ws;
+    prefetch_start(row, end);
+    for (size_t j = 0; j < rows; j++, row += ws) {
+        prefetch_ahead(row, ws, end);
+        const ck_block_q8_0 *b = (const ck_block_q8_0 *)row;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t i = 0; i < nb8; i += 8) {
+            __m256i v[8];
+            for (int k = 0; k < 8; k++)
+                v[k] = _mm256_dpbusd_epi32(nc[i + k], _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[i + k].qs), c80),
+                                           _mm256_loadu_si256((const __m256i *)(xs + (i + k) * CK_QK)));
+            __m256 s = _mm256_mul_ps(q8_0_scales8(b + i), _mm256_loadu_ps(xd + i));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(s, _mm256_cvtepi32_ps(hsum8x8(v))));
+        }
+        float a[CK_QLANES];
+        _mm256_storeu_ps(a, acc);
+        for (size_t k = nb8; k < nb; k++)
+            a[k % CK_QLANES] += (h2f(b[k].d) * xd[k]) * (float)ck_qsum_q8_0(&b[k], xs + k * CK_QK);
+        y[j] = ck_qlanes_sum(a);
+    }
+}
 
 /* AVX512-VNNI, VL and BW (CPUID leaf 7: ECX bit 11, EBX bits 31 and 30) on top of AVX-512F with the OS
  * saving its state (ck_cpu_has_avx512) and AVX2. */

@@ -1,18 +1,24 @@
 /* quant_ref.c — the CPU matmul for block-quantized weights (see ck_cpu_matmul_quant in kernels.h).
  * Each activation row is quantized once per call into a per-thread scratch buffer (kept between calls,
- * so decode allocates only when a larger matmul than any before comes), then output features are split
- * across threads in groups of 4 weight rows; each weight row is read once for all T activation rows, four
- * rows at a time where the kernel set has a four-row kernel (equal to the one-row kernel bit for bit).
- * Every y[t, o] = qdot(W[o], xq[t]) (+ bias[o]) depends only on row t: batch-invariant by construction.
+ * so decode allocates only when a larger matmul than any before comes); a call may carry several
+ * weights that read the same activations (q/k/v, gate/up): quantized once, and their rows split evenly
+ * over the threads as one long weight, in units of 16 rows, in one parallel region. For one activation
+ * row (decode) each thread runs the kernel set's many-row kernel (qgemv) over its rows; for more, each
+ * weight row is read once for all T activation rows, four rows at a time where the kernel set has a
+ * four-row kernel. Every kernel equals the one-row kernel bit for bit, so every
+ * y[t, o] = qdot(W[o], xq[t]) (+ bias[o]) depends only on row t: batch-invariant by construction.
  * The scalar reference dot products are the dtype traits' qdot (tensor/quant.c); the SIMD ones are in
  * quant_avx2.c / quant_avx512.c. */
 #include "backend/cpu/kernels.h"
 #include "base/err.h"
 
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-#define QROWS 4 /* weight rows per unit of work */
+#define QROWS 16                /* weight rows per unit of the thread split */
+#define QPAR_MIN (1u << 18)     /* multiply-adds below which one thread does it all */
+#define QPACK_PAR_MIN (1u << 16) /* activation elements below which the caller quantizes alone */
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -51,38 +57,91 @@ static void *scratch_get(size_t bytes) {
     return s->p;
 }
 
-int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
-                        const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen) {
-    size_t n_out = W->shape[0], n_in = W->shape[1], rb, xb;
-    const ck_dtype_traits *tr = ck_dtype_traits_of(W->dtype);
-    ck_qdot_fn qdot = tr && tr->act ? k->qdot[W->dtype] : NULL;
-    ck_qdot4_fn qdot4 = qdot ? k->qdot4[W->dtype] : NULL;
-    if (!qdot || W->ndim != 2 || ck_dtype_row_bytes(W->dtype, n_in, &rb) != 0)
-        return ck_err(err, errlen, "matmul: no quantized CPU kernel for dtype %s", ck_dtype_name(W->dtype));
-    if (T >= CK_QMATMUL_MIN_T && k->qmatmul[W->dtype] && k->qmatmul[W->dtype](y, x, W, bias, T, n_threads) == 0)
-        return 0; /* a whole-matmul kernel (AMX), the same bits */
-    xb = tr->act_row_bytes(n_in);
-    size_t total;
+/* Outputs [r0, r1) of y[T, n_out] from weight rows w (rb bytes each) and quantized activation rows xq
+ * (xb bytes each): T = 1 through the many-row kernel where there is one, else each weight row read once
+ * for four activation rows at a time (qdot4) and the rest one by one; all equal to qdot bit for bit. */
+static void rows_run(float *y, size_t n_out, const uint8_t *xq, size_t xb, const uint8_t *w, size_t rb,
+                     const float *bias, size_t n_in, size_t T, size_t r0, size_t r1, ck_qdot_fn qdot,
+                     ck_qdot4_fn qdot4, ck_qgemv_fn qgemv) {
+    if (T == 1 && qgemv) {
+        qgemv(y + r0, w + r0 * rb, rb, xq, n_in, r1 - r0);
+        if (bias)
+            for (size_t o = r0; o < r1; o++) y[o] += bias[o];
+        return;
+    }
+    for (size_t o = r0; o < r1; o++) {
+        float b = bias ? bias[o] : 0.0f, r4[4];
+        size_t t = 0;
+        for (; qdot4 && t + 4 <= T; t += 4) { /* equal to four qdot calls, bit for bit */
+            qdot4(w + o * rb, xq + t * xb, xb, n_in, r4);
+            for (size_t r = 0; r < 4; r++) y[(t + r) * n_out + o] = r4[r] + b;
+        }
+        for (; t < T; t++) y[t * n_out + o] = qdot(w + o * rb, xq + t * xb, n_in) + b;
+    }
+}
+
+/* Quantized matmuls that fit in one call: at most 8 weights sharing n_in and one activation format. */
+#define QMAX_N 8
+
+int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_tensor *const *W,
+                          const float *const *bias, size_t T, const ck_cpu_kernels *k, int n_threads, char *err,
+                          size_t errlen) {
+    if (n < 1 || n > QMAX_N) return ck_err(err, errlen, "matmul: %zu weights in one quantized call", n);
+    const ck_dtype_traits *tr0 = ck_dtype_traits_of(W[0]->dtype);
+    size_t n_in = W[0]->shape[1], rb[QMAX_N], units[QMAX_N + 1] = {0};
+    ck_qdot_fn qdot[QMAX_N];
+    ck_qdot4_fn qdot4[QMAX_N];
+    ck_qgemv_fn qgemv[QMAX_N];
+    double work = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ck_dtype_traits *tr = ck_dtype_traits_of(W[i]->dtype);
+        qdot[i] = tr && tr->act ? k->qdot[W[i]->dtype] : NULL;
+        if (!qdot[i] || W[i]->ndim != 2 || ck_dtype_row_bytes(W[i]->dtype, n_in, &rb[i]) != 0)
+            return ck_err(err, errlen, "matmul: no quantized CPU kernel for dtype %s", ck_dtype_name(W[i]->dtype));
+        if (W[i]->shape[1] != n_in || tr->act != tr0->act)
+            return ck_err(err, errlen, "matmul: fused quantized weights differ in input size or activation format");
+        qdot4[i] = k->qdot4[W[i]->dtype];
+        qgemv[i] = k->qgemv[W[i]->dtype];
+        units[i + 1] = units[i] + (W[i]->shape[0] + QROWS - 1) / QROWS; /* prefix sums */
+        work += (double)W[i]->shape[0] * (double)n_in * (double)T;
+    }
+    if (T >= CK_QMATMUL_MIN_T) { /* whole-matmul kernels (AMX) where every weight has one: the same bits */
+        size_t done = 0;
+        while (done < n && k->qmatmul[W[done]->dtype] &&
+               k->qmatmul[W[done]->dtype](y[done], x, W[done], bias ? bias[done] : NULL, T, n_threads) == 0)
+            done++;
+        if (done == n) return 0;
+    }
+    size_t xb = tr0->act_row_bytes(n_in), total;
     if (ck_mul_size(xb, T, &total) != 0) return ck_err(err, errlen, "matmul: activation scratch overflows");
     uint8_t *xq = scratch_get(total);
     if (!xq) return ck_err(err, errlen, "matmul: out of memory for quantized activations");
-    long long nT = (long long)T;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (T * n_in > (1u << 16))
-    for (long long t = 0; t < nT; t++) tr->quantize_act(xq + (size_t)t * xb, x + (size_t)t * n_in, n_in);
-    const uint8_t *base = W->data;
-    long long n_groups = (long long)((n_out + QROWS - 1) / QROWS);
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_out * n_in * T > (1u << 18))
-    for (long long g = 0; g < n_groups; g++) {
-        size_t o0 = (size_t)g * QROWS, o1 = o0 + QROWS < n_out ? o0 + QROWS : n_out;
-        for (size_t o = o0; o < o1; o++) {
-            float b = bias ? bias[o] : 0.0f, r4[4];
-            size_t t = 0;
-            for (; qdot4 && t + 4 <= T; t += 4) { /* equal to four qdot calls, bit for bit */
-                qdot4(base + o * rb, xq + t * xb, xb, n_in, r4);
-                for (size_t r = 0; r < 4; r++) y[(t + r) * n_out + o] = r4[r] + b;
-            }
-            for (; t < T; t++) y[t * n_out + o] = qdot(base + o * rb, xq + t * xb, n_in) + b;
+    int nt = work > QPAR_MIN ? n_threads : 1, quant_par = T * n_in >= QPACK_PAR_MIN;
+    void (*quantize)(void *, const float *, size_t) = k->quantize_act[tr0->act] ? k->quantize_act[tr0->act] : tr0->quantize_act;
+    if (!quant_par)
+        for (size_t t = 0; t < T; t++) quantize(xq + t * xb, x + t * n_in, n_in);
+#pragma omp parallel num_threads(nt)
+    {
+        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        if (quant_par) {
+            for (size_t t = id; t < T; t += nth) quantize(xq + t * xb, x + t * n_in, n_in);
+#pragma omp barrier
+        }
+        /* this thread's units [u0, u1) of the concatenated row groups of every weight */
+        size_t u0 = units[n] * id / nth, u1 = units[n] * (id + 1) / nth;
+        for (size_t i = 0; i < n; i++) {
+            size_t lo = u0 > units[i] ? u0 : units[i], hi = u1 < units[i + 1] ? u1 : units[i + 1];
+            if (lo >= hi) continue;
+            size_t n_out = W[i]->shape[0], r0 = (lo - units[i]) * QROWS, r1 = (hi - units[i]) * QROWS;
+            rows_run(y[i], n_out, xq, xb, (const uint8_t *)W[i]->data, rb[i], bias ? bias[i] : NULL, n_in, T, r0,
+                     r1 < n_out ? r1 : n_out, qdot[i], qdot4[i], qgemv[i]);
         }
     }
     return 0;
+}
+
+int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
+                        const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen) {
+    const float *b[1] = {bias};
+    return ck_cpu_matmul_quant_n(1, &y, x, &W, b, T, k, n_threads, err, errlen);
 }
