@@ -51,11 +51,35 @@ typedef struct ck_batch_part {
 } ck_batch_part;
 struct ck_backend;
 typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+/* Fusion (fuse.cu, deferred mode): the pending batch may also absorb the next op of another kind when
+ * that op only consumes what the batch produces, so that the pair runs as one kernel with the same
+ * results and the same writes:
+ *   rmsnorm or glu, then matmuls of its output (T <= 8 rows): the GEMV makes its input itself (every
+ *     block computes the norm / the activation into shared memory; the block that finishes reading last
+ *     also writes the producing op's output, so an in-place producer is safe);
+ *   a matmul, then add(y += its output): the GEMV adds into y in its epilogue (y also keeps the plain
+ *     output); then check_finite(y): the epilogue checks the sums it wrote;
+ *   per-head rmsnorm(s), RoPE(s) and KV-cache stores at one position buffer: one kernel, a warp per head
+ *     row (norm, rotate, write back, store).
+ * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
+enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
+typedef struct ck_fused_in {
+    int kind;                      /* CK_IN_*: how a GEMV gets its input */
+    const float *a, *b;            /* norm: source rows, weight; glu: gate, up */
+    size_t a_bytes, b_bytes;
+    float *out;                    /* the producer's output (the parts' x); written by the GEMV too */
+    float eps;
+    int flag;                      /* norm: one_plus; glu: 1 for GELU-tanh */
+    int closed;                    /* a residual is attached: no more parts join */
+    int chk;                       /* check_finite fused into the residual epilogue, with chk_tag */
+    int chk_tag;
+} ck_fused_in;
 typedef struct ck_batch {
     ck_batch_emit_fn emit;         /* NULL: nothing pending */
     uint64_t compat[8];            /* values every part shares */
     int n;
     ck_batch_part parts[CK_BATCH_MAX];
+    ck_fused_in in;                /* gemv batches: the fused producer / epilogue (kind CK_IN_X: none) */
 } ck_batch;
 struct ck_cuda_prof;   /* graph.cu: per-op GPU times (CK_CUDA_PROFILE=1) */
 
@@ -73,6 +97,11 @@ typedef struct ck_cuda {
     ck_cuda_graphs *g;           /* NULL: ops launch eagerly */
     ck_cuda_prof *prof;          /* non-NULL: ops launch eagerly between timing events */
     ck_batch batch;              /* pending batch (deferred mode only) */
+    ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
+    unsigned *counter;           /* device: blocks of a fused GEMV that have read their input (reset by the last) */
+    int fuse;                    /* CK_CUDA_FUSE=0 turns fusion off */
+    unsigned gemv_blocks;        /* blocks of the shared-memory GEMV the device holds at once */
+    size_t gemv_smem;            /* dynamic shared memory a GEMV may use for its input rows */
     char name[96];
 } ck_cuda;
 
@@ -122,6 +151,25 @@ void ck_cuda_batch_emit(ck_backend *b);
  * returns 1; eager mode: returns 0 and the caller launches the part alone. compat[8]: values all parts of
  * one batch must share. */
 int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *part);
+
+/* 1 when the byte ranges [a, a + an) and [b, b + bn) share a byte (empty ranges share none). */
+int ck_cuda_overlap(const void *a, size_t an, const void *b, size_t bn);
+/* Fusion (fuse.cu): called by ck_cuda_batch_add when the part cannot join the pending batch; returns 1
+ * when the pending batch absorbed it. The emit functions it recognizes: */
+int ck_cuda_fuse(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *part);
+void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_rope_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_store_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_glu_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_add_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+/* Sets the GEMV kernels' shared-memory limit (gemv_smem); called once when the instance starts. */
+int ck_cuda_gemv_init(ck_backend *b);
+/* Whether a GEMV of T rows of n_in can take its input through shared memory (and so be fused). */
+int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in);
+/* check_finite folded into the pending GEMV's residual epilogue when it covers exactly x[0..n). */
+int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag);
 
 /* Runs f(stream) now, or queues it keyed by op and args (every value f captures must be among them). */
 template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {

@@ -45,17 +45,19 @@ static __device__ __forceinline__ void unpack(const uint4 &u, float *f, float *)
 }
 
 /* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
- * compute part i. */
+ * compute part i. res[i] (or NULL): the fused residual, res += y. */
 typedef struct gemv_batch {
     float *y[CK_BATCH_MAX];
     const float *x[CK_BATCH_MAX];
     const void *w[CK_BATCH_MAX];
     const float *bias[CK_BATCH_MAX];
+    float *res[CK_BATCH_MAX];
     int n_out[CK_BATCH_MAX];
     unsigned blk[CK_BATCH_MAX + 1];
     int n;
 } gemv_batch;
 
+/* The plain kernel: x read from global memory (inputs too long for shared memory, unaligned rows). */
 template <typename W>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
 gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
@@ -111,33 +113,216 @@ gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
     }
 }
 
+/* The shared-memory kernel (16-byte aligned rows of whole pieces, T * n_in floats fitting the block's
+ * shared memory): each warp first issues the loads of its row's first CH pieces per lane (weights do not
+ * depend on earlier kernels), then the block fills xs with the T input rows, made by the fused producer
+ * when there is one (in.kind), and the warps walk their rows (a part with more rows than its blocks'
+ * warps strides over them). The products are summed in the plain kernel's order: per lane, pieces
+ * lane, lane + 32, ... with each piece's 4-float groups summed left to right, then the warp sum. */
+#define CH 8
+template <typename W>
+static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+    extern __shared__ float4 xs4[];
+    float *xs = (float *)xs4;
+    __shared__ float red[32];
+    __shared__ int last;
+    int bi = 0;
+    while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
+    const int P = wt<W>::per16;
+    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), warps = nblk * ROWS_PER_BLOCK;
+    int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int n_out = gb.n_out[bi], pieces = n_in / P;
+    uint4 u[CH];
+    if (row < n_out) {
+        const uint4 *wp = (const uint4 *)((const W *)gb.w[bi] + (size_t)row * n_in);
+#pragma unroll
+        for (int c = 0; c < CH; c++) {
+            int p = lane + 32 * c;
+            u[c] = p < pieces ? __ldg(wp + p) : make_uint4(0, 0, 0, 0);
+        }
+    }
+    int nx = T * n_in;
+    if (in.kind == CK_IN_NORM) {
+        for (int t = 0; t < T; t++) {
+            const float *a = in.a + (size_t)t * n_in;
+            float ss = 0.0f;
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x) ss += a[i] * a[i];
+            ss = ck_block_sum(ss, red);
+            float inv = 1.0f / sqrtf(ss / (float)n_in + in.eps);
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x)
+                xs[t * n_in + i] = a[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
+            __syncthreads(); /* red is reused by the next row's sum */
+        }
+    } else if (in.kind == CK_IN_GLU) {
+        for (int i = threadIdx.x; i < nx; i += blockDim.x) {
+            float g = in.a[i], v = in.b[i];
+            xs[i] = in.flag ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * v
+                            : g / (1.0f + expf(-g)) * v;
+        }
+    } else {
+        const float4 *x4 = (const float4 *)gb.x[bi];
+        for (int i = threadIdx.x; i < nx / 4; i += blockDim.x) xs4[i] = x4[i];
+    }
+    __syncthreads();
+    if (in.out) { /* the last block to have read the producer's inputs writes its output */
+        if (threadIdx.x == 0) {
+            __threadfence();
+            last = atomicAdd(counter, 1u) == gridDim.x - 1;
+        }
+        __syncthreads();
+        if (last) {
+            for (int i = threadIdx.x; i < nx; i += blockDim.x) in.out[i] = xs[i];
+            if (threadIdx.x == 0) *counter = 0;
+        }
+    }
+    const float *bias = gb.bias[bi];
+    float *y = gb.y[bi], *res = gb.res[bi];
+    for (; row < n_out; row += warps) {
+        float acc[CK_CUDA_GEMV_MAX_T];
+#pragma unroll
+        for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
+        const uint4 *wp = (const uint4 *)((const W *)gb.w[bi] + (size_t)row * n_in);
+        for (int base = 0;;) {
+#pragma unroll
+            for (int c = 0; c < CH; c++) {
+                int p = base + lane + 32 * c;
+                if (p >= pieces) break;
+                float f[P];
+                unpack(u[c], f, (W *)0);
+#pragma unroll
+                for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+                    if (t >= T) break;
+                    const float4 *xp = xs4 + (t * n_in + p * P) / 4;
+                    float s = 0.0f;
+#pragma unroll
+                    for (int q = 0; q < P / 4; q++) {
+                        float4 xv = xp[q];
+                        s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
+                    }
+                    acc[t] += s;
+                }
+            }
+            base += 32 * CH;
+            if (base >= pieces) break;
+#pragma unroll
+            for (int c = 0; c < CH; c++) {
+                int p = base + lane + 32 * c;
+                u[c] = p < pieces ? __ldg(wp + p) : make_uint4(0, 0, 0, 0);
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+            if (t >= T) break;
+            float s = ck_warp_sum(acc[t]);
+            if (lane == 0) {
+                size_t o = (size_t)t * n_out + row;
+                float v = s + (bias ? bias[row] : 0.0f);
+                y[o] = v;
+                if (res) {
+                    float r = res[o] + v;
+                    res[o] = r;
+                    if (in.chk && !isfinite(r) && atomicCAS(&flags->failed, 0, 1) == 0)
+                        flags->tag = in.chk_tag, flags->idx = o, flags->val = r;
+                }
+            }
+        }
+        if (row + warps < n_out) { /* the next row's first pieces */
+            const uint4 *np = (const uint4 *)((const W *)gb.w[bi] + (size_t)(row + warps) * n_in);
+#pragma unroll
+            for (int c = 0; c < CH; c++) {
+                int p = lane + 32 * c;
+                u[c] = p < pieces ? __ldg(np + p) : make_uint4(0, 0, 0, 0);
+            }
+        }
+    }
+}
+
 static __global__ void add_bias_kernel(float *y, const float *bias, size_t T, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * n; i += (size_t)gridDim.x * blockDim.x)
         y[i] += bias[i % n];
 }
 
-/* part.a: y, x, w, bias, n_out; compat: dtype, n_in, T, vec */
-static void gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+/* Blocks of a part of n_out rows in the shared-memory kernel: a block per 8 rows up to as many blocks
+ * as the device holds at once (c->gemv_blocks), the warps striding over the rest (the input rows are
+ * staged once per block). */
+
+int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in) {
+    return T >= 1 && T <= CK_CUDA_GEMV_MAX_T && T * n_in * sizeof(float) <= ck_cu(b)->gemv_smem;
+}
+
+/* part.a: y, x, w, bias, n_out, res; compat: dtype, n_in, T, vec */
+void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+    ck_cuda *c = ck_cu(b);
+    ck_fused_in in = c->emit_in; /* set by ck_cuda_batch_emit; zero for a direct call */
     gemv_batch gb;
     memset(&gb, 0, sizeof gb);
     gb.n = n;
+    int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
+    size_t smem = (size_t)T * n_in * sizeof(float);
+    int use_smem = vec && ck_cuda_gemv_smem_ok(b, (size_t)T, (size_t)n_in);
     for (int i = 0; i < n; i++) {
         gb.y[i] = (float *)parts[i].a[0], gb.x[i] = (const float *)parts[i].a[1], gb.w[i] = (const void *)parts[i].a[2];
-        gb.bias[i] = (const float *)parts[i].a[3], gb.n_out[i] = (int)parts[i].a[4];
-        gb.blk[i + 1] = gb.blk[i] + (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+        gb.bias[i] = (const float *)parts[i].a[3], gb.n_out[i] = (int)parts[i].a[4], gb.res[i] = (float *)parts[i].a[5];
+        unsigned nb = (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+        if (use_smem && nb > c->gemv_blocks) nb = c->gemv_blocks;
+        gb.blk[i + 1] = gb.blk[i] + nb;
     }
-    int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
     unsigned blocks = gb.blk[n];
-    uint64_t k[4 * 5] = {0};
+    unsigned *counter = c->counter;
+    ck_cuda_flags *flags = c->flags;
+    uint64_t k[4 * 6] = {0};
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < 5; j++) k[i * 5 + j] = parts[i].a[j];
+        for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
+    if (!use_smem) { /* fuse.cu fuses only what the shared-memory kernel can take, and no residual */
+        ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
+            if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            ck_cuda_launched(b, "matmul (gemv)");
+        }, dt, n_in, T, vec, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
+        return;
+    }
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-        if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-        else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-        else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+        if (dt == CK_F32)
+            gemv_smem_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, smem, st>>>(gb, in, counter, flags, n_in, T);
+        else if (dt == CK_BF16)
+            gemv_smem_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, smem, st>>>(gb, in, counter, flags, n_in, T);
+        else gemv_smem_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, smem, st>>>(gb, in, counter, flags, n_in, T);
         ck_cuda_launched(b, "matmul (gemv)");
-    }, dt, n_in, T, vec, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
-       k[15], k[16], k[17], k[18], k[19]);
+    }, dt, n_in, T, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
+       k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
+       in.chk, in.chk_tag, counter, flags);
+}
+
+/* Raises the shared-memory limit of the GEMV kernels (once per instance, before any capture). */
+int ck_cuda_gemv_init(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    int dev_max = 0;
+    size_t want = 96 * 1024;
+    if (cudaDeviceGetAttribute(&dev_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->dev) != cudaSuccess) {
+        cudaGetLastError();
+        dev_max = 48 * 1024;
+    }
+    if ((size_t)dev_max < want) want = (size_t)dev_max;
+    if (want > 48 * 1024 &&
+        (cudaFuncSetAttribute(gemv_smem_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
+         cudaFuncSetAttribute(gemv_smem_kernel<bf16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
+         cudaFuncSetAttribute(gemv_smem_kernel<f16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want))) {
+        cudaGetLastError();
+        want = 48 * 1024;
+    }
+    c->gemv_smem = want;
+    int per_sm = 0, sms = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_smem_kernel<bf16_t>, 32 * ROWS_PER_BLOCK,
+                                                      16 * 1024) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->dev) != cudaSuccess) {
+        cudaGetLastError();
+        per_sm = 2, sms = 32;
+    }
+    c->gemv_blocks = (unsigned)((per_sm > 0 ? per_sm : 1) * (sms > 0 ? sms : 1));
+    return 0;
 }
 
 template <typename W>
@@ -149,7 +334,7 @@ static void gemv(ck_backend *b, float *y, const float *x, const void *Wd, const 
                           {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)x, (uint64_t)(uintptr_t)Wd,
                            (uint64_t)(uintptr_t)bias, n_out, 0}};
     uint64_t compat[8] = {(uint64_t)dt, n_in, T, (uint64_t)vec, 0, 0, 0, 0};
-    if (!ck_cuda_batch_add(b, gemv_emit, compat, &part)) gemv_emit(b, &part, 1, compat);
+    if (!ck_cuda_batch_add(b, ck_cuda_gemv_emit, compat, &part)) ck_cuda_gemv_emit(b, &part, 1, compat);
 }
 
 void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {

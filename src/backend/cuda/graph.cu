@@ -157,7 +157,7 @@ static void remember(ck_cuda_graphs *g, cudaGraphExec_t exec) {
     g->cache.push_back(ck_graph_entry{g->key, exec, ++g->clock});
 }
 
-static int overlap(const void *a, size_t an, const void *b, size_t bn) {
+int ck_cuda_overlap(const void *a, size_t an, const void *b, size_t bn) {
     uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
     return an && bn && x < y + bn && y < x + an;
 }
@@ -167,7 +167,10 @@ void ck_cuda_batch_emit(ck_backend *b) {
     if (!bt->emit) return;
     ck_batch copy = *bt;
     bt->emit = NULL, bt->n = 0; /* the emitted launch goes through ck_cuda_run, which must see no batch */
+    memset(&bt->in, 0, sizeof bt->in);
+    ck_cu(b)->emit_in = copy.in;
     copy.emit(b, copy.parts, copy.n, copy.compat);
+    memset(&ck_cu(b)->emit_in, 0, sizeof copy.in);
 }
 
 int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *p) {
@@ -177,10 +180,16 @@ int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *comp
     int join = bt->emit == emit && bt->n < CK_BATCH_MAX && !memcmp(bt->compat, compat, sizeof bt->compat);
     for (int i = 0; join && i < bt->n; i++) {
         const ck_batch_part *q = &bt->parts[i];
-        join = !overlap(p->out, p->out_bytes, q->in, q->in_bytes) && !overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
-               !overlap(p->in, p->in_bytes, q->out, q->out_bytes);
+        join = !ck_cuda_overlap(p->out, p->out_bytes, q->in, q->in_bytes) && !ck_cuda_overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
+               !ck_cuda_overlap(p->in, p->in_bytes, q->out, q->out_bytes);
     }
+    if (join && bt->in.kind != CK_IN_X) /* a fused producer: the part must read its output and spare its inputs */
+        join = !bt->in.closed && p->in == bt->in.out && !ck_cuda_overlap(p->out, p->out_bytes, bt->in.a, bt->in.a_bytes) &&
+               !ck_cuda_overlap(p->out, p->out_bytes, bt->in.b, bt->in.b_bytes);
+    else if (join && bt->in.closed)
+        join = 0;
     if (!join) {
+        if (bt->emit && c->fuse && ck_cuda_fuse(b, emit, compat, p)) return 1;
         ck_cuda_batch_emit(b);
         bt->emit = emit;
         memcpy(bt->compat, compat, sizeof bt->compat);

@@ -191,6 +191,7 @@ static __global__ void finite_kernel(ck_cuda_flags *f, const float *x, size_t n,
 void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag) {
     ck_cuda *c = ck_cu(b);
     if (b->failed || n == 0) return;
+    if (ck_cuda_fuse_check(b, x, n, tag)) return;
     unsigned g = ck_cuda_blocks(n, 256);
     if (g > 1024) g = 1024;
     ck_cuda_flags *f = c->flags;
@@ -237,6 +238,7 @@ static void cu_destroy(ck_backend *b) {
         if (c->blas_ws) cudaFree(c->blas_ws);
         ck_cuda_blas_free(b);
         if (c->flags) cudaFree(c->flags);
+        if (c->counter) cudaFree(c->counter);
         for (int i = 0; i < 2; i++)
             if (c->args[i]) cudaFree(c->args[i]);
         if (c->half) cudaFree(c->half);
@@ -313,6 +315,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
     if (e == cudaSuccess) e = cudaMalloc((void **)&c->flags, sizeof *c->flags);
     if (e == cudaSuccess) e = cudaMemset(c->flags, 0, sizeof *c->flags);
+    if (e == cudaSuccess) e = cudaMalloc((void **)&c->counter, sizeof *c->counter);
+    if (e == cudaSuccess) e = cudaMemset(c->counter, 0, sizeof *c->counter);
     if (e != cudaSuccess) {
         cudaGetLastError();
         cu_destroy(b);
@@ -323,6 +327,9 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
         return -1;
     }
     ck_cuda_graphs_init(b);
+    ck_cuda_gemv_init(b);
+    const char *fz = getenv("CK_CUDA_FUSE");
+    c->fuse = !(fz && !strcmp(fz, "0"));
     snprintf(c->name, sizeof c->name, "cuda");
     b->name = c->name;
     *out = b;
