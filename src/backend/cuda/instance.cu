@@ -15,6 +15,9 @@ extern "C" {
 #include <stdlib.h>
 #include <string.h>
 
+/* Rows of a prefill chunk: cuBLAS keeps the tensor cores busy only with GEMMs of hundreds of rows. */
+#define CK_CUDA_PREFILL_ROWS 512
+
 extern "C" int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
 extern "C" int ck_cuda_device_count(void);
 
@@ -307,6 +310,7 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     }
     b->impl = c;
     b->bad_tag = CK_TAG_NONE;
+    b->prefill_rows = CK_CUDA_PREFILL_ROWS;
     fill_table(b);
     c->dev = device;
     cudaDeviceProp prop;
