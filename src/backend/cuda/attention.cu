@@ -22,6 +22,7 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
     extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd] */
     float *sc = sm, *red = sm + KTILE, *part = red + 32;
     int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    ck_pdl_trigger(); /* the output projection after it may start loading its weights */
     int kvh = h / (nh / nkv);
     int p = pos[t], start = window > 0 && p + 1 > window ? p + 1 - window : 0;
     size_t kv_row = (size_t)nkv * hd;

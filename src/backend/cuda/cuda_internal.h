@@ -63,6 +63,7 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  *     row (norm, rotate, write back, store).
  * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
 enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
+enum { CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31 };
 typedef struct ck_fused_in {
     int kind;                      /* CK_IN_*: how a GEMV gets its input */
     const float *a, *b;            /* norm: source rows, weight; glu: gate, up */
@@ -99,7 +100,8 @@ typedef struct ck_cuda {
     ck_batch batch;              /* pending batch (deferred mode only) */
     ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
     unsigned *counter;           /* device: blocks of a fused GEMV that have read their input (reset by the last) */
-    int fuse;                    /* CK_CUDA_FUSE=0 turns fusion off */
+    int pdl;                     /* GEMVs launched as programmatic dependents (CK_CUDA_PDL=0: not) */
+    int fuse;                    /* CK_FUSE_* bits in use: CK_CUDA_FUSE (a number; 0 turns fusion off) */
     unsigned gemv_blocks;        /* blocks of the shared-memory GEMV the device holds at once */
     size_t gemv_smem;            /* dynamic shared memory a GEMV may use for its input rows */
     char name[96];
@@ -128,7 +130,8 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
 /* Pinned host copy of `bytes` at src for a queued op (NULL when not deferring or on failure). */
 void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes);
 void *ck_cuda_pin_dev(ck_backend *b, const void *pinned);
-/* CK_CUDA_PROFILE=1: every op timed with CUDA events; the totals per op are printed when the instance goes. */
+/* CK_CUDA_PROFILE=1: every op timed with CUDA events (queued and fused as usual, but launched one by one
+ * behind a busy kernel instead of as a graph); the totals per op are printed when the instance goes. */
 void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f);
 void ck_cuda_prof_report(ck_backend *b);
 
@@ -250,6 +253,33 @@ static __device__ __forceinline__ float ck_block_max(float v, float *sh) {
     __syncthreads();
     v = lane < nw ? sh[lane] : -INFINITY;
     return ck_warp_max(v);
+}
+
+/* Programmatic dependent launch (sm_90): a kernel launched with the attribute (ck_cuda_launch's pdl) may
+ * start while the kernel before it finishes; it must call ck_pdl_wait before it reads or writes anything
+ * an earlier kernel touches (weights excepted). ck_pdl_trigger lets the next such kernel start early. */
+static __device__ __forceinline__ void ck_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void ck_pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+/* Launches kernel k, with programmatic stream serialization when pdl (see ck_pdl_wait). */
+template <typename... P, typename... A>
+static inline cudaError_t ck_cuda_launch(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, int pdl,
+                                         A &&...args) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1] = {};
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
+    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, k, std::forward<A>(args)...);
 }
 
 static __device__ __forceinline__ float ck_bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }

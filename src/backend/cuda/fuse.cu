@@ -88,7 +88,8 @@ static int gemv_add(ck_backend *b, ck_batch *bt, const ck_batch_part *p) {
 int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag) {
     ck_cuda *c = ck_cu(b);
     ck_batch *bt = &c->batch;
-    if (!c->g || !c->fuse || bt->emit != ck_cuda_gemv_emit || !bt->in.closed || bt->in.chk) return 0;
+    if (!c->g || !(c->fuse & CK_FUSE_CHECK) || bt->emit != ck_cuda_gemv_emit || !bt->in.closed || bt->in.chk)
+        return 0;
     for (int i = 0; i < bt->n; i++)
         if (bt->parts[i].a[5] == F(x) && bt->parts[i].out_bytes == n * sizeof(float)) {
             bt->in.chk = 1, bt->in.chk_tag = tag;
@@ -183,12 +184,13 @@ static int to_headprep(ck_batch *bt, size_t T, size_t hd) {
 int ck_cuda_fuse(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *p) {
     ck_batch *bt = &ck_cu(b)->batch;
     ck_batch save = *bt;
-    int ok = 0;
+    int ok = 0, on = ck_cu(b)->fuse;
     if (emit == ck_cuda_gemv_emit) {
-        if (bt->emit == ck_cuda_rmsnorm_emit) ok = norm_gemv(b, bt, compat, p);
-        else if (bt->emit == ck_cuda_glu_emit) ok = glu_gemv(b, bt, compat, p);
+        if (bt->emit == ck_cuda_rmsnorm_emit && (on & CK_FUSE_NORM)) ok = norm_gemv(b, bt, compat, p);
+        else if (bt->emit == ck_cuda_glu_emit && (on & CK_FUSE_GLU)) ok = glu_gemv(b, bt, compat, p);
     } else if (emit == ck_cuda_add_emit) {
-        if (bt->emit == ck_cuda_gemv_emit) ok = gemv_add(b, bt, p);
+        if (bt->emit == ck_cuda_gemv_emit && (on & CK_FUSE_RESIDUAL)) ok = gemv_add(b, bt, p);
+    } else if (!(on & CK_FUSE_HEADS)) {
     } else if (emit == ck_cuda_rope_emit) {
         if (bt->emit == ck_cuda_rmsnorm_emit) ok = to_headprep(bt, compat[0], compat[1]) && hp_rope(bt, compat, p);
         else if (bt->emit == ck_cuda_headprep_emit) ok = hp_rope(bt, compat, p);

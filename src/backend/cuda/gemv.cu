@@ -1,5 +1,5 @@
-/* gemv.cu — the embedding lookup and the matmul op: decode-sized calls (T <= CK_CUDA_GEMV_MAX_T token
- * rows) run our own GEMV, larger ones go to cuBLAS (gemm.cu).
+/* gemv.cu — the embedding lookup and the matmul op: decode-sized calls (T <= CK_CUDA_GEMV_ROWS token
+ * rows, in groups of CK_CUDA_GEMV_MAX_T) run our own GEMV, larger ones go to cuBLAS (gemm.cu).
  * GEMV: one warp per output row, 8 rows per block; each lane reads the weight row in 16-byte pieces (8
  * bf16/f16 or 4 f32 values) and the matching x values as float4, accumulating in f32 for up to 8 token
  * rows at once, so each weight byte is read once per call. Rows whose start is not 16-byte aligned or
@@ -8,6 +8,10 @@
 #include "backend/cuda/cuda_internal.h"
 
 #define CK_CUDA_GEMV_MAX_T 8
+/* Calls of up to this many rows (a decode batch) run the GEMV in groups of 8 rows, so that every row's
+ * result is that of the row alone (backend.h's batch invariance); larger ones (prefill chunks) go to
+ * cuBLAS, whose sums are ordered differently (within the GPU tolerance, not bit for bit). */
+#define CK_CUDA_GEMV_ROWS 64
 #define ROWS_PER_BLOCK 8
 
 template <typename T> struct wt;
@@ -134,6 +138,7 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
     int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     int n_out = gb.n_out[bi], pieces = n_in / P;
     uint4 u[CH];
+    ck_pdl_trigger();
     if (row < n_out) {
         const uint4 *wp = (const uint4 *)((const W *)gb.w[bi] + (size_t)row * n_in);
 #pragma unroll
@@ -142,6 +147,7 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
             u[c] = p < pieces ? __ldg(wp + p) : make_uint4(0, 0, 0, 0);
         }
     }
+    ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
     int nx = T * n_in;
     if (in.kind == CK_IN_NORM) {
         for (int t = 0; t < T; t++) {
@@ -284,14 +290,16 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
         return;
     }
+    int pdl = c->pdl;
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-        if (dt == CK_F32)
-            gemv_smem_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, smem, st>>>(gb, in, counter, flags, n_in, T);
+        cudaError_t e;
+        dim3 g(blocks), bl(32 * ROWS_PER_BLOCK);
+        if (dt == CK_F32) e = ck_cuda_launch(gemv_smem_kernel<float>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
         else if (dt == CK_BF16)
-            gemv_smem_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, smem, st>>>(gb, in, counter, flags, n_in, T);
-        else gemv_smem_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, smem, st>>>(gb, in, counter, flags, n_in, T);
-        ck_cuda_launched(b, "matmul (gemv)");
-    }, dt, n_in, T, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
+            e = ck_cuda_launch(gemv_smem_kernel<bf16_t>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+        else e = ck_cuda_launch(gemv_smem_kernel<f16_t>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+        ck_cuda_check(b, e, "matmul (gemv)");
+    }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
        k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
        in.chk, in.chk_tag, counter, flags);
 }
@@ -344,7 +352,7 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         ck_backend_fail(b, "matmul: [%zu, %zu] is too large", n_out, n_in);
         return;
     }
-    if (T > CK_CUDA_GEMV_MAX_T) {
+    if (T > CK_CUDA_GEMV_ROWS) {
         if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
             ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
                 add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
@@ -352,11 +360,16 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
             }, y, bias, T, n_out);
         return;
     }
-    switch (W->dtype) {
-    case CK_F32: gemv<float>(b, y, x, W->data, bias, n_in, n_out, T, CK_F32); break;
-    case CK_BF16: gemv<bf16_t>(b, y, x, W->data, bias, n_in, n_out, T, CK_BF16); break;
-    case CK_F16: gemv<f16_t>(b, y, x, W->data, bias, n_in, n_out, T, CK_F16); break;
-    default: ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype));
+    for (size_t t0 = 0; t0 < T; t0 += CK_CUDA_GEMV_MAX_T) { /* groups of 8 rows: one GEMV part each */
+        size_t n = T - t0 < CK_CUDA_GEMV_MAX_T ? T - t0 : CK_CUDA_GEMV_MAX_T;
+        float *yg = y + t0 * n_out;
+        const float *xg = x + t0 * n_in;
+        switch (W->dtype) {
+        case CK_F32: gemv<float>(b, yg, xg, W->data, bias, n_in, n_out, n, CK_F32); break;
+        case CK_BF16: gemv<bf16_t>(b, yg, xg, W->data, bias, n_in, n_out, n, CK_BF16); break;
+        case CK_F16: gemv<f16_t>(b, yg, xg, W->data, bias, n_in, n_out, n, CK_F16); break;
+        default: ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype)); return;
+        }
     }
 }
 

@@ -333,7 +333,9 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     ck_cuda_graphs_init(b);
     ck_cuda_gemv_init(b);
     const char *fz = getenv("CK_CUDA_FUSE");
-    c->fuse = !(fz && !strcmp(fz, "0"));
+    c->fuse = fz && *fz ? atoi(fz) : CK_FUSE_ALL;
+    const char *pd = getenv("CK_CUDA_PDL");
+    c->pdl = !(pd && !strcmp(pd, "0")) && prop.major >= 9;
     snprintf(c->name, sizeof c->name, "cuda");
     b->name = c->name;
     *out = b;
