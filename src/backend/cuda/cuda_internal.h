@@ -92,6 +92,9 @@ typedef struct ck_cuda {
     void *args[2];               /* device staging for host arrays (two per op), args_bytes long */
     size_t args_bytes[2];
     void *half;                  /* device scratch: activations rounded to bf16/f16 for cuBLAS */
+    void *attn;                  /* device scratch of split-K attention (attention.cu), attn_bytes long */
+    size_t attn_bytes;
+    int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t half_bytes;
     void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */

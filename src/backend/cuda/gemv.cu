@@ -130,7 +130,6 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
-    __shared__ int last;
     int bi = 0;
     while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
     const int P = wt<W>::per16;
@@ -152,12 +151,15 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
     if (in.kind == CK_IN_NORM) {
         for (int t = 0; t < T; t++) {
             const float *a = in.a + (size_t)t * n_in;
-            float ss = 0.0f;
-            for (int i = threadIdx.x; i < n_in; i += blockDim.x) ss += a[i] * a[i];
+            float *xt = xs + t * n_in, ss = 0.0f;
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x) {
+                float v = a[i];
+                xt[i] = v;
+                ss += v * v;
+            }
             ss = ck_block_sum(ss, red);
             float inv = 1.0f / sqrtf(ss / (float)n_in + in.eps);
-            for (int i = threadIdx.x; i < n_in; i += blockDim.x)
-                xs[t * n_in + i] = a[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x) xt[i] = xt[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
             __syncthreads(); /* red is reused by the next row's sum */
         }
     } else if (in.kind == CK_IN_GLU) {
@@ -171,14 +173,13 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
         for (int i = threadIdx.x; i < nx / 4; i += blockDim.x) xs4[i] = x4[i];
     }
     __syncthreads();
-    if (in.out) { /* the last block to have read the producer's inputs writes its output */
-        if (threadIdx.x == 0) {
-            __threadfence();
-            last = atomicAdd(counter, 1u) == gridDim.x - 1;
-        }
-        __syncthreads();
-        if (last) {
-            for (int i = threadIdx.x; i < nx; i += blockDim.x) in.out[i] = xs[i];
+    if (in.out && threadIdx.x < 32) { /* the last block to have read the producer's inputs writes its output;
+                                         only warp 0 waits for the count, the others go on with their rows */
+        unsigned seen = 0;
+        if (threadIdx.x == 0) seen = atomicAdd(counter, 1u);
+        seen = __shfl_sync(0xffffffffu, seen, 0);
+        if (seen == gridDim.x - 1) {
+            for (int i = threadIdx.x; i < nx; i += 32) in.out[i] = xs[i];
             if (threadIdx.x == 0) *counter = 0;
         }
     }

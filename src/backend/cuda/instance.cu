@@ -245,6 +245,7 @@ static void cu_destroy(ck_backend *b) {
         for (int i = 0; i < 2; i++)
             if (c->args[i]) cudaFree(c->args[i]);
         if (c->half) cudaFree(c->half);
+        if (c->attn) cudaFree(c->attn);
         if (c->st) cudaStreamDestroy(c->st);
         free(c);
     }
@@ -334,6 +335,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     ck_cuda_gemv_init(b);
     const char *fz = getenv("CK_CUDA_FUSE");
     c->fuse = fz && *fz ? atoi(fz) : CK_FUSE_ALL;
+    const char *sk = getenv("CK_CUDA_SPLIT");
+    c->split_ok = !(sk && !strcmp(sk, "0"));
     const char *pd = getenv("CK_CUDA_PDL");
     c->pdl = !(pd && !strcmp(pd, "0")) && prop.major >= 9;
     snprintf(c->name, sizeof c->name, "cuda");
