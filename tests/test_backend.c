@@ -17,6 +17,7 @@
  * (check_finite -> sync -1 with its tag, then 0); weight_rows out of range and prepare_weight of an unknown
  * dtype fail with a message. The worst error/mag ratio per op is printed at the end. */
 #include "backend/backend.h"
+#include "tensor/quant.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -886,6 +887,67 @@ static void test_memory(void) {
     free(h), free(zeros), free(g1), free(g2), free(g2b), free(w2), free(g3);
 }
 
+/* ---- Q8_0 weights (tensor/quant.h): the matmul quantizes each activation row to Q8 blocks and sums
+ * (wd * xd) * isum per block; the reference is quant.h's scalar dot of the row quantized by
+ * ck_quantize_q8. The CPU must match it exactly, another backend within RTOL_GPU of the magnitude
+ * sum |wd xd isum| (its block sums are added in another order). Rows of the embedding dequantize
+ * exactly. Backends without Q8_0 kernels may refuse the weight; then nothing is checked. ---- */
+static void test_q8_0(void) {
+    struct { size_t T, n_in, n_out; } cs[] = {{1, 32, 1}, {3, 64, 7}, {9, 96, 300}, {1, 1024, 37}, {70, 256, 33},
+                                               {8, 3072, 5}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t T = cs[c].T, n_in = cs[c].n_in, n_out = cs[c].n_out, nb = n_in / 32;
+        snprintf(desc, sizeof desc, "q8_0 T=%zu n_in=%zu n_out=%zu", T, n_in, n_out);
+        float *wf = hrand(n_out * n_in, 1.0f), *x = hrand(T * n_in, 2.0f), *bias = hrand(n_out, 1.0f);
+        size_t wbytes = n_out * nb * sizeof(ck_block_q8_0);
+        void *wq = xmalloc(wbytes), *xq = xmalloc(CK_Q8_ROW_BYTES(nb));
+        ck_quantize_q8_0(wq, wf, n_out * n_in);
+        ck_tensor W = {.dtype = CK_Q8_0, .ndim = 2, .shape = {n_out, n_in}, .data = wq};
+        char err[256] = "";
+        if (B->prepare_weight(B, &W, err, sizeof err) != 0) {
+            CK_EXPECT(err[0], "prepare_weight q8_0 failed without a message");
+            free(wf), free(x), free(bias), free(wq), free(xq);
+            return;
+        }
+        float *dx = dev(x, T * n_in), *db = dev(bias, n_out), *dy = dev(NULL, T * n_out);
+        B->matmul(B, dy, dx, &W, c & 1 ? db : NULL, T);
+        synced("matmul q8_0");
+        float *got = down(dy, T * n_out);
+        double *want = dnew(T * n_out), *mag = dnew(T * n_out);
+        const ck_block_q8_0 *blk = wq;
+        for (size_t t = 0; t < T; t++) {
+            ck_quantize_q8(xq, x + t * n_in, n_in);
+            const float *xd = xq;
+            const int8_t *xs = (const int8_t *)(xd + nb);
+            for (size_t o = 0; o < n_out; o++) {
+                float v = ck_qdot_q8_0_ref(blk + o * nb, xq, n_in);
+                double m = 0;
+                for (size_t b = 0; b < nb; b++)
+                    m += fabs((double)ck_f16_to_f32(blk[o * nb + b].d) * xd[b] * ck_qsum_q8_0(&blk[o * nb + b], xs + 32 * b));
+                if (c & 1) v += bias[o], m += fabs(bias[o]);
+                want[t * n_out + o] = v, mag[t * n_out + o] = m;
+            }
+        }
+        if (on_cpu) cmp("matmul q8_0", got, want, NULL, T * n_out);
+        else cmp("matmul q8_0", got, want, mag, T * n_out);
+        /* embedding rows of the same weight, scaled */
+        int32_t ids[3] = {(int32_t)(n_out - 1), 0, (int32_t)(n_out / 2)};
+        float *de = dev(NULL, 3 * n_in);
+        B->embed(B, de, &W, ids, 3, 0.5f);
+        synced("embed q8_0");
+        float *ge = down(de, 3 * n_in), *row = xmalloc(n_in * sizeof *row);
+        double *we = dnew(3 * n_in);
+        for (size_t i = 0; i < 3; i++) {
+            ck_dequant_q8_0(row, blk + (size_t)ids[i] * nb, n_in);
+            for (size_t j = 0; j < n_in; j++) we[i * n_in + j] = row[j] * 0.5f;
+        }
+        cmp("embed q8_0", ge, we, NULL, 3 * n_in);
+        B->release_weight(B, &W);
+        B->free(B, dx), B->free(B, db), B->free(B, dy), B->free(B, de);
+        free(wf), free(x), free(bias), free(wq), free(xq), free(got), free(want), free(mag), free(ge), free(row), free(we);
+    }
+}
+
 /* ---- op sequences without a sync in between ----
  * A backend may run consecutive ops together (the CUDA queue fuses norm + matmul, glu + matmul, matmul +
  * residual add + check_finite, per-head norm + RoPE + KV store). The decode sequences of a layer run here
@@ -1066,6 +1128,7 @@ int main(void) {
     test_gdn_gates();
     test_gated_delta();
     test_moe_route();
+    test_q8_0();
     test_fused_chains();
     test_errors(); /* last: prepare_weight of unknown dtypes */
     for (size_t i = 0; i < n_stats; i++) printf("  %-26s worst |err| / mag = %.3g\n", stats[i].op, stats[i].worst);

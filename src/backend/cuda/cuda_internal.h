@@ -224,6 +224,9 @@ void ck_cuda_moe_route(ck_backend *b, int32_t *choice, float *weight, const floa
                        size_t K, int norm);
 void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag);
 
+/* Bytes of a Q8_0 weight row on the device (gemv.cu): n_in int8 quants, n_in / 32 f16 scales, padded to 16. */
+static __host__ __device__ inline size_t ck_cuda_q8_stride(size_t n_in) { return (n_in + n_in / 16 + 15) / 16 * 16; }
+
 /* Blocks of `threads` covering n items, capped so a grid-stride loop covers the rest. */
 static inline unsigned ck_cuda_blocks(size_t n, unsigned threads) {
     size_t g = (n + threads - 1) / threads;

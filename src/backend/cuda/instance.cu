@@ -1,6 +1,7 @@
 /* instance.cu — the CUDA backend instance: device selection, its stream and cuBLAS handle, device memory
  * (alloc/free/upload/download/copy/clear), weights copied to the device in their stored dtype
- * (prepare/release, row views), the sticky error channel (sync, check_finite) and the ops table.
+ * (prepare/release, row views; Q8_0 rows regrouped as quants then scales for aligned loads), the sticky
+ * error channel (sync, check_finite) and the ops table.
  * Invariants: all work goes to the instance's stream in call order; download returns only once the bytes
  * are on the host; a prepared weight's data points at device memory owned by the instance and freed by
  * release_weight (row views share it); the current device is set on entry to every call that allocates or
@@ -129,14 +130,40 @@ static void cu_clear(ck_backend *b, void *dst, size_t bytes) {
 
 /* ---- weights ---- */
 
-static int has_kernels(ck_dtype t) { return t == CK_F32 || t == CK_F16 || t == CK_BF16; }
+static int has_kernels(ck_dtype t) { return t == CK_F32 || t == CK_F16 || t == CK_BF16 || t == CK_Q8_0; }
+
+/* Bytes of one row of a prepared weight: as stored, except Q8_0 (gemv.cu's row layout). */
+static int device_row_bytes(ck_dtype t, uint64_t n, size_t *rb) {
+    if (t != CK_Q8_0) return ck_dtype_row_bytes(t, n, rb);
+    if (n % 32) return -1;
+    *rb = ck_cuda_q8_stride((size_t)n);
+    return 0;
+}
+
+/* Q8_0 blocks (d, qs[32]) of `rows` rows of n values into the device layout: per row the quants, then
+ * the scales, padded (gemv.cu). Returns a malloc'd buffer of rows * stride bytes, or NULL. */
+static void *q8_repack(const void *src, uint64_t rows, size_t n, size_t stride) {
+    char *dst = (char *)calloc(rows ? rows : 1, stride);
+    if (!dst) return NULL;
+    size_t nb = n / 32;
+    const unsigned char *s = (const unsigned char *)src;
+    for (uint64_t r = 0; r < rows; r++) {
+        char *d = dst + r * stride;
+        for (size_t b = 0; b < nb; b++) {
+            const unsigned char *blk = s + (r * nb + b) * 34;
+            memcpy(d + 32 * b, blk + 2, 32);
+            memcpy(d + n + 2 * b, blk, 2);
+        }
+    }
+    return dst;
+}
 
 static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     ck_cuda *c = ck_cu(b);
     size_t rb, bytes;
     if (!has_kernels(w->dtype) || w->ndim < 1)
         return ck_err(err, errlen, "the CUDA backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
-    if (ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb) != 0)
+    if (device_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb) != 0)
         return ck_err(err, errlen, "weight rows of dtype %s are out of range", ck_dtype_name(w->dtype));
     uint64_t rows = 1;
     for (int i = 0; i + 1 < w->ndim; i++) {
@@ -145,11 +172,14 @@ static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errl
     }
     if (rows && rb > SIZE_MAX / rows) return ck_err(err, errlen, "weight too large");
     bytes = (size_t)rows * rb;
-    void *d = NULL;
+    void *d = NULL, *host = NULL;
+    if (w->dtype == CK_Q8_0 && !(host = q8_repack(w->data, rows, (size_t)w->shape[w->ndim - 1], rb)))
+        return ck_err(err, errlen, "out of memory repacking a q8_0 weight");
     cudaSetDevice(c->dev);
     ck_cuda_flush(b);
     cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
-    if (e == cudaSuccess) e = cudaMemcpy(d, w->data, bytes, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(d, host ? host : w->data, bytes, cudaMemcpyHostToDevice);
+    free(host);
     if (e != cudaSuccess) {
         if (d) cudaFree(d);
         cudaGetLastError();
@@ -170,7 +200,7 @@ static int cu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, ui
                           size_t errlen) {
     (void)b;
     size_t rb;
-    if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || ck_dtype_row_bytes(w->dtype, w->shape[1], &rb))
+    if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || device_row_bytes(w->dtype, w->shape[1], &rb))
         return ck_err(err, errlen, "rows [%llu, +%llu) are not a view of a 2-D weight", (unsigned long long)r0,
                        (unsigned long long)n);
     *view = *w;
