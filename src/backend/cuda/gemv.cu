@@ -191,8 +191,7 @@ static __device__ __forceinline__ void gemv_store(const float *acc, int T, int r
  * when there is one (in.kind), and the warps walk their rows (a part with more rows than its blocks'
  * warps strides over them). The products are summed in the plain kernel's order: per lane, pieces
  * lane, lane + 32, ... with each piece's 4-float groups summed left to right, then the warp sum. */
-#define CH 8
-template <typename W>
+template <typename W, int RW, int MT>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
 gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
     extern __shared__ float4 xs4[];
@@ -200,38 +199,38 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
     __shared__ float red[32];
     int bi = 0;
     while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
-    const int P = wt<W>::per16;
-    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), warps = nblk * ROWS_PER_BLOCK;
-    int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    const int P = wt<W>::per16, CH = RW == 2 ? 8 : 16, CPR = CH / RW; /* load slots per lane, per row */
+    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), step = nblk * ROWS_PER_BLOCK * RW;
+    int row = ((int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5)) * RW, lane = threadIdx.x & 31;
     int n_out = gb.n_out[bi], pieces = n_in / P;
+    const uint4 *W0 = (const uint4 *)gb.w[bi];
+    size_t rp = (size_t)pieces; /* pieces per row */
     uint4 u[CH];
     ck_pdl_trigger();
-    if (row < n_out) {
-        const uint4 *wp = (const uint4 *)((const W *)gb.w[bi] + (size_t)row * n_in);
 #pragma unroll
-        for (int c = 0; c < CH; c++) {
-            int p = lane + 32 * c;
-            u[c] = p < pieces ? __ldg(wp + p) : make_uint4(0, 0, 0, 0);
-        }
+    for (int c = 0; c < CH; c++) {
+        int r = row + c / CPR, p = lane + 32 * (c % CPR);
+        u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
     }
     ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
-    for (; row < n_out; row += warps) {
-        float acc[CK_CUDA_GEMV_MAX_T];
+    for (; row < n_out; row += step) {
+        float acc[RW][MT];
 #pragma unroll
-        for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
-        const uint4 *wp = (const uint4 *)((const W *)gb.w[bi] + (size_t)row * n_in);
+        for (int r = 0; r < RW; r++)
+#pragma unroll
+            for (int t = 0; t < MT; t++) acc[r][t] = 0.0f;
         for (int base = 0;;) {
 #pragma unroll
             for (int c = 0; c < CH; c++) {
-                int p = base + lane + 32 * c;
-                if (p >= pieces) break;
+                int p = base + lane + 32 * (c % CPR);
+                if (p >= pieces) continue;
                 float f[P];
                 unpack(u[c], f, (W *)0);
 #pragma unroll
-                for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+                for (int t = 0; t < MT; t++) {
                     if (t >= T) break;
                     const float4 *xp = xs4 + (t * n_in + p * P) / 4;
                     float s = 0.0f;
@@ -240,27 +239,48 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
                         float4 xv = xp[q];
                         s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
                     }
-                    acc[t] += s;
+                    acc[c / CPR][t] += s;
                 }
             }
-            base += 32 * CH;
+            base += 32 * CPR;
             if (base >= pieces) break;
 #pragma unroll
             for (int c = 0; c < CH; c++) {
-                int p = base + lane + 32 * c;
-                u[c] = p < pieces ? __ldg(wp + p) : make_uint4(0, 0, 0, 0);
+                int r = row + c / CPR, p = base + lane + 32 * (c % CPR);
+                u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
             }
         }
-        gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
-        if (row + warps < n_out) { /* the next row's first pieces */
-            const uint4 *np = (const uint4 *)((const W *)gb.w[bi] + (size_t)(row + warps) * n_in);
 #pragma unroll
-            for (int c = 0; c < CH; c++) {
-                int p = lane + 32 * c;
-                u[c] = p < pieces ? __ldg(np + p) : make_uint4(0, 0, 0, 0);
-            }
+        for (int r = 0; r < RW; r++)
+            if (row + r < n_out) gemv_store(acc[r], T, row + r, n_out, lane, bias, y, res, in, flags);
+#pragma unroll
+        for (int c = 0; c < CH; c++) { /* the next rows' first pieces */
+            int r = row + step + c / CPR, p = lane + 32 * (c % CPR);
+            u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
         }
     }
+}
+
+/* The shared-memory kernel for rw rows per warp, specialized for one token row (decode). */
+template <typename W>
+static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
+                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in) {
+    if (rw == 2)
+        return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 2, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
+                      : ck_cuda_launch(gemv_smem_kernel<W, 2, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
+                                       flags, n_in, T);
+    return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 1, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
+                  : ck_cuda_launch(gemv_smem_kernel<W, 1, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter, flags,
+                                   n_in, T);
+}
+
+template <typename W> static int smem_limit(int bytes) {
+    return cudaFuncSetAttribute(gemv_smem_kernel<W, 1, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 2, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 1, CK_CUDA_GEMV_MAX_T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 2, CK_CUDA_GEMV_MAX_T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                bytes);
 }
 
 /* Q8_0 weights, resident in their format but laid out per row for aligned loads (prepare_weight): the
@@ -395,11 +415,22 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
     int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
     size_t smem = gemv_smem_bytes((size_t)T, (size_t)n_in, dt == CK_Q8_0);
     int use_smem = vec && smem <= c->gemv_smem;
+    /* rows per warp: two when a row takes at most half the load slots (n_in <= 1024 for 16-bit weights), so
+     * that as many bytes are in flight per warp and the blocks fit the device at once */
+    int pieces = dt == CK_F32 ? n_in / 4 : n_in / 8, rw = use_smem && dt != CK_Q8_0 && pieces <= 32 * 4 ? 2 : 1;
+    unsigned want[CK_BATCH_MAX], total = 0;
     for (int i = 0; i < n; i++) {
         gb.y[i] = (float *)parts[i].a[0], gb.x[i] = (const float *)parts[i].a[1], gb.w[i] = (const void *)parts[i].a[2];
         gb.bias[i] = (const float *)parts[i].a[3], gb.n_out[i] = (int)parts[i].a[4], gb.res[i] = (float *)parts[i].a[5];
-        unsigned nb = (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
-        if ((use_smem || dt == CK_Q8_0) && nb > c->gemv_blocks) nb = c->gemv_blocks;
+        want[i] = (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK * rw - 1) / (ROWS_PER_BLOCK * rw));
+        total += want[i];
+    }
+    for (int i = 0; i < n; i++) { /* the shared-memory kernels stride over rows: no more blocks than fit at once */
+        unsigned nb = want[i];
+        if ((use_smem || dt == CK_Q8_0) && total > c->gemv_blocks) {
+            nb = (unsigned)((uint64_t)want[i] * c->gemv_blocks / total);
+            if (nb == 0) nb = 1;
+        }
         gb.blk[i + 1] = gb.blk[i] + nb;
     }
     unsigned blocks = gb.blk[n];
@@ -433,10 +464,9 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
         cudaError_t e;
         dim3 g(blocks), bl(32 * ROWS_PER_BLOCK);
-        if (dt == CK_F32) e = ck_cuda_launch(gemv_smem_kernel<float>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
-        else if (dt == CK_BF16)
-            e = ck_cuda_launch(gemv_smem_kernel<bf16_t>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
-        else e = ck_cuda_launch(gemv_smem_kernel<f16_t>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+        if (dt == CK_F32) e = launch_smem<float>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
+        else if (dt == CK_BF16) e = launch_smem<bf16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
+        else e = launch_smem<f16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
         ck_cuda_check(b, e, "matmul (gemv)");
     }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
        k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
@@ -455,15 +485,13 @@ int ck_cuda_gemv_init(ck_backend *b) {
     if ((size_t)dev_max < want) want = (size_t)dev_max;
     if (want > 48 * 1024 &&
         (cudaFuncSetAttribute(gemv_q8_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
-         cudaFuncSetAttribute(gemv_smem_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
-         cudaFuncSetAttribute(gemv_smem_kernel<bf16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
-         cudaFuncSetAttribute(gemv_smem_kernel<f16_t>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want))) {
+         smem_limit<float>((int)want) || smem_limit<bf16_t>((int)want) || smem_limit<f16_t>((int)want))) {
         cudaGetLastError();
         want = 48 * 1024;
     }
     c->gemv_smem = want;
     int per_sm = 0, sms = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_smem_kernel<bf16_t>, 32 * ROWS_PER_BLOCK,
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_smem_kernel<bf16_t, 2, 1>, 32 * ROWS_PER_BLOCK,
                                                       16 * 1024) != cudaSuccess ||
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->dev) != cudaSuccess) {
         cudaGetLastError();
