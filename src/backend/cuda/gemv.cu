@@ -320,18 +320,18 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     int8_t *xq = (int8_t *)(xs + T * n_in);
     float *xd = (float *)(xq + T * n_in);
-    for (int k = threadIdx.x; k < T * nb; k += blockDim.x) { /* quantize block k of the input rows */
-        const float *v = xs + 32 * k;
-        float a = 0.0f;
-        for (int i = 0; i < 32; i++) a = fabsf(v[i]) > a ? fabsf(v[i]) : a;
-        float db = __fdiv_rn(a, 127.0f), id = db > 0.0f ? __fdiv_rn(1.0f, db) : 0.0f;
-        xd[k] = db;
-        for (int i = 0; i < 32; i++) {
-            float q = __fmul_rn(v[i], id);
-            if (!(q >= -127.0f)) q = -127.0f;
-            if (q > 127.0f) q = 127.0f;
-            xq[32 * k + i] = (int8_t)__float2int_rn(q);
+    for (int k = threadIdx.x >> 5; k < T * nb; k += ROWS_PER_BLOCK) { /* block k of the input rows: a warp, */
+        float v = xs[32 * k + lane], a = fabsf(v) > 0.0f ? fabsf(v) : 0.0f; /* a lane per value */
+        for (int o = 16; o > 0; o >>= 1) {
+            float b = __shfl_xor_sync(0xffffffffu, a, o);
+            a = b > a ? b : a; /* max|x| as the CPU takes it (NaN never wins) */
         }
+        float db = __fdiv_rn(a, 127.0f), id = db > 0.0f ? __fdiv_rn(1.0f, db) : 0.0f;
+        if (lane == 0) xd[k] = db;
+        float q = __fmul_rn(v, id);
+        if (!(q >= -127.0f)) q = -127.0f;
+        if (q > 127.0f) q = 127.0f;
+        xq[32 * k + lane] = (int8_t)__float2int_rn(q);
     }
     __syncthreads();
     const float *bias = gb.bias[bi];
