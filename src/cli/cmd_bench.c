@@ -144,7 +144,8 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
                (sum.total - sum.layers - sum.head - sum.sample) * ms);
     }
     if (o->json)
-        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld,"
+        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"n_prompt\":%ld,\"n_gen\":%ld,"
+               "\"depth\":%ld,\"reps\":%ld,"
                "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
                "\"decode_bytes\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
                "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",

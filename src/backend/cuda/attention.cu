@@ -181,7 +181,8 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
     if (a->T <= SPLIT_MAX_T && ck_cu(b)->split_ok) {
         ck_cuda *c = ck_cu(b);
         size_t th = a->T * a->n_heads, need = th * SPLITS * (a->head_dim + 2) * sizeof(float);
-        if (need + SPLIT_MAX_T * 65536 * 4 > c->attn_bytes) { /* grown once per shape: counters first, zeroed, then the partials */
+        /* grown once per shape: the counters first (zeroed), then the partials */
+        if (need + SPLIT_MAX_T * 65536 * 4 > c->attn_bytes) {
             char *nb = (char *)ck_cuda_scratch(b, &c->attn, &c->attn_bytes, need + SPLIT_MAX_T * 65536 * 4);
             if (!nb || ck_cuda_check(b, cudaMemsetAsync(nb, 0, SPLIT_MAX_T * 65536 * 4, c->st), "attention scratch"))
                 return;

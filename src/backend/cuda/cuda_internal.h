@@ -63,7 +63,9 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  *     row (norm, rotate, write back, store).
  * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
 enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
-enum { CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31 };
+enum {
+    CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31
+};
 typedef struct ck_fused_in {
     int kind;                      /* CK_IN_*: how a GEMV gets its input */
     const float *a, *b;            /* norm: source rows, weight; glu: gate, up */

@@ -101,7 +101,8 @@ int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag) {
 /* ---- head rows: norm, rope, store (headprep part a: x, nh, w, rope, cache; compat: T, hd, eps bits,
  * one_plus, pos, inv_freq, half, 1 once pos is set) ---- */
 
-static void hp_part(ck_batch_part *d, float *x, size_t T, size_t nh, size_t hd, const float *w, int rope, float *cache) {
+static void hp_part(ck_batch_part *d, float *x, size_t T, size_t nh, size_t hd, const float *w, int rope,
+                    float *cache) {
     size_t bytes = T * nh * hd * sizeof(float);
     *d = ck_batch_part{x, bytes, x, bytes, {F(x), nh, F(w), (uint64_t)rope, F(cache), 0}};
 }
@@ -195,8 +196,8 @@ int ck_cuda_fuse(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, c
         if (bt->emit == ck_cuda_rmsnorm_emit) ok = to_headprep(bt, compat[0], compat[1]) && hp_rope(bt, compat, p);
         else if (bt->emit == ck_cuda_headprep_emit) ok = hp_rope(bt, compat, p);
     } else if (emit == ck_cuda_store_emit) {
-        if (bt->emit == ck_cuda_rope_emit) ok = bt->compat[3] == compat[0] && to_headprep(bt, bt->compat[0], bt->compat[1]) &&
-                                                hp_store(bt, compat, p);
+        if (bt->emit == ck_cuda_rope_emit)
+            ok = bt->compat[3] == compat[0] && to_headprep(bt, bt->compat[0], bt->compat[1]) && hp_store(bt, compat, p);
         else if (bt->emit == ck_cuda_headprep_emit) ok = hp_store(bt, compat, p);
     }
     if (!ok) *bt = save; /* a conversion that failed half way leaves the batch as it was */

@@ -134,7 +134,8 @@ static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, 
             }
             ss = ck_block_sum(ss, red);
             float inv = 1.0f / sqrtf(ss / (float)n_in + in.eps);
-            for (int i = threadIdx.x; i < n_in; i += blockDim.x) xt[i] = xt[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x)
+                xt[i] = xt[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
             __syncthreads(); /* red is reused by the next row's sum */
         }
     } else if (in.kind == CK_IN_GLU) {
@@ -263,15 +264,15 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
 
 /* The shared-memory kernel for rw rows per warp, specialized for one token row (decode). */
 template <typename W>
-static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in) {
+static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl,
+                               const gemv_batch &gb, const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags,
+                               int n_in) {
+    const int M = CK_CUDA_GEMV_MAX_T;
     if (rw == 2)
         return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 2, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
-                      : ck_cuda_launch(gemv_smem_kernel<W, 2, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                       flags, n_in, T);
+                      : ck_cuda_launch(gemv_smem_kernel<W, 2, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
     return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 1, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
-                  : ck_cuda_launch(gemv_smem_kernel<W, 1, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter, flags,
-                                   n_in, T);
+                  : ck_cuda_launch(gemv_smem_kernel<W, 1, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
 }
 
 template <typename W> static int smem_limit(int bytes) {
@@ -442,8 +443,8 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
     if (dt == CK_Q8_0) { /* ck_cuda_matmul sized the groups of rows for shared memory */
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-            cudaError_t e = ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * ROWS_PER_BLOCK), smem, st, pdl, gb, in,
-                                           counter, flags, n_in, T);
+            cudaError_t e = ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * ROWS_PER_BLOCK), smem, st, pdl, gb,
+                                           in, counter, flags, n_in, T);
             ck_cuda_check(b, e, "matmul (q8_0 gemv)");
         }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
@@ -577,7 +578,8 @@ static __global__ void embed_q8_kernel(float *y, const char *E, size_t stride, c
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * d; i += (size_t)gridDim.x * blockDim.x) {
         size_t t = i / d, j = i % d;
         const char *r = E + (size_t)ids[t] * stride;
-        float v = __fmul_rn(__half2float(__ushort_as_half(((const unsigned short *)(r + d))[j / 32])), (float)(int8_t)r[j]);
+        float sc = __half2float(__ushort_as_half(((const unsigned short *)(r + d))[j / 32]));
+        float v = __fmul_rn(sc, (float)(int8_t)r[j]);
         y[i] = scale != 1.0f ? __fmul_rn(v, scale) : v;
     }
 }

@@ -189,11 +189,13 @@ int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *comp
     int join = bt->emit == emit && bt->n < CK_BATCH_MAX && !memcmp(bt->compat, compat, sizeof bt->compat);
     for (int i = 0; join && i < bt->n; i++) {
         const ck_batch_part *q = &bt->parts[i];
-        join = !ck_cuda_overlap(p->out, p->out_bytes, q->in, q->in_bytes) && !ck_cuda_overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
+        join = !ck_cuda_overlap(p->out, p->out_bytes, q->in, q->in_bytes) &&
+               !ck_cuda_overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
                !ck_cuda_overlap(p->in, p->in_bytes, q->out, q->out_bytes);
     }
     if (join && bt->in.kind != CK_IN_X) /* a fused producer: the part must read its output and spare its inputs */
-        join = !bt->in.closed && p->in == bt->in.out && !ck_cuda_overlap(p->out, p->out_bytes, bt->in.a, bt->in.a_bytes) &&
+        join = !bt->in.closed && p->in == bt->in.out &&
+               !ck_cuda_overlap(p->out, p->out_bytes, bt->in.a, bt->in.a_bytes) &&
                !ck_cuda_overlap(p->out, p->out_bytes, bt->in.b, bt->in.b_bytes);
     else if (join && bt->in.closed)
         join = 0;
