@@ -70,6 +70,10 @@ const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
 /* Bytes of weights one decoded token reads in this engine: every weight it holds once (a tied head
  * counted once), the embedding table as one row (MoE experts counted whole: an upper bound). */
 uint64_t ck_engine_decode_bytes(const ck_engine *e);
+/* Memory bandwidth of the engine's device in GB/s (bytes read plus bytes written per second of `reps`
+ * device-to-device copies of `bytes`, after one untimed copy); -1 for the CPU backend (measure the host
+ * instead) or when the buffers cannot be had. */
+double ck_engine_device_bandwidth_gbs(ck_engine *e, size_t bytes, int reps);
 /* How the checkpoint names its layers, without the number and the trailing dot: "model.layers", or
  * "model.language_model.layers" for Qwen3.5 (the prefix cluster topologies use). */
 const char *ck_engine_layer_prefix(const ck_engine *e);

@@ -17,6 +17,7 @@
  * (check_finite -> sync -1 with its tag, then 0); weight_rows out of range and prepare_weight of an unknown
  * dtype fail with a message. The worst error/mag ratio per op is printed at the end. */
 #include "backend/backend.h"
+#include "tensor/quant.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -886,6 +887,177 @@ static void test_memory(void) {
     free(h), free(zeros), free(g1), free(g2), free(g2b), free(w2), free(g3);
 }
 
+/* ---- Q8_0 weights (tensor/quant.h): the matmul quantizes each activation row to Q8 blocks and sums
+ * (wd * xd) * isum per block; the reference is quant.h's scalar dot of the row quantized by
+ * ck_quantize_q8. The CPU must match it exactly, another backend within RTOL_GPU of the magnitude
+ * sum |wd xd isum| (its block sums are added in another order). Rows of the embedding dequantize
+ * exactly. Backends without Q8_0 kernels may refuse the weight; then nothing is checked. ---- */
+static void test_q8_0(void) {
+    struct { size_t T, n_in, n_out; } cs[] = {{1, 32, 1}, {3, 64, 7}, {9, 96, 300}, {1, 1024, 37}, {70, 256, 33},
+                                               {8, 3072, 5}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t T = cs[c].T, n_in = cs[c].n_in, n_out = cs[c].n_out, nb = n_in / 32;
+        snprintf(desc, sizeof desc, "q8_0 T=%zu n_in=%zu n_out=%zu", T, n_in, n_out);
+        float *wf = hrand(n_out * n_in, 1.0f), *x = hrand(T * n_in, 2.0f), *bias = hrand(n_out, 1.0f);
+        size_t wbytes = n_out * nb * sizeof(ck_block_q8_0);
+        void *wq = xmalloc(wbytes), *xq = xmalloc(CK_Q8_ROW_BYTES(nb));
+        ck_quantize_q8_0(wq, wf, n_out * n_in);
+        ck_tensor W = {.dtype = CK_Q8_0, .ndim = 2, .shape = {n_out, n_in}, .data = wq};
+        char err[256] = "";
+        if (B->prepare_weight(B, &W, err, sizeof err) != 0) {
+            CK_EXPECT(err[0], "prepare_weight q8_0 failed without a message");
+            free(wf), free(x), free(bias), free(wq), free(xq);
+            return;
+        }
+        float *dx = dev(x, T * n_in), *db = dev(bias, n_out), *dy = dev(NULL, T * n_out);
+        B->matmul(B, dy, dx, &W, c & 1 ? db : NULL, T);
+        synced("matmul q8_0");
+        float *got = down(dy, T * n_out);
+        double *want = dnew(T * n_out), *mag = dnew(T * n_out);
+        const ck_block_q8_0 *blk = wq;
+        for (size_t t = 0; t < T; t++) {
+            ck_quantize_q8(xq, x + t * n_in, n_in);
+            const float *xd = xq;
+            const int8_t *xs = (const int8_t *)(xd + nb);
+            for (size_t o = 0; o < n_out; o++) {
+                float v = ck_qdot_q8_0_ref(blk + o * nb, xq, n_in);
+                double m = 0;
+                for (size_t b = 0; b < nb; b++)
+                    m += fabs((double)ck_f16_to_f32(blk[o * nb + b].d) * xd[b] * ck_qsum_q8_0(&blk[o * nb + b], xs + 32 * b));
+                if (c & 1) v += bias[o], m += fabs(bias[o]);
+                want[t * n_out + o] = v, mag[t * n_out + o] = m;
+            }
+        }
+        if (on_cpu) cmp("matmul q8_0", got, want, NULL, T * n_out);
+        else cmp("matmul q8_0", got, want, mag, T * n_out);
+        /* embedding rows of the same weight, scaled */
+        int32_t ids[3] = {(int32_t)(n_out - 1), 0, (int32_t)(n_out / 2)};
+        float *de = dev(NULL, 3 * n_in);
+        B->embed(B, de, &W, ids, 3, 0.5f);
+        synced("embed q8_0");
+        float *ge = down(de, 3 * n_in), *row = xmalloc(n_in * sizeof *row);
+        double *we = dnew(3 * n_in);
+        for (size_t i = 0; i < 3; i++) {
+            ck_dequant_q8_0(row, blk + (size_t)ids[i] * nb, n_in);
+            for (size_t j = 0; j < n_in; j++) we[i * n_in + j] = row[j] * 0.5f;
+        }
+        cmp("embed q8_0", ge, we, NULL, 3 * n_in);
+        B->release_weight(B, &W);
+        B->free(B, dx), B->free(B, db), B->free(B, dy), B->free(B, de);
+        free(wf), free(x), free(bias), free(wq), free(xq), free(got), free(want), free(mag), free(ge), free(row), free(we);
+    }
+}
+
+/* ---- op sequences without a sync in between ----
+ * A backend may run consecutive ops together (the CUDA queue fuses norm + matmul, glu + matmul, matmul +
+ * residual add + check_finite, per-head norm + RoPE + KV store). The decode sequences of a layer run here
+ * once without syncs and once with a sync after every op; every buffer either run writes must agree within
+ * 1e-5 of the buffer's largest value (summation order inside a norm may differ; a race or a reordered
+ * write gives errors of the size of the values). T rows 1 and 3, f32 and bf16 weights, full and partial
+ * rotary dims, in-place GLU. Then a non-finite residual must be reported with its tag. */
+
+typedef struct chain_bufs {
+    float *x, *xn, *q, *k, *v, *kc, *vc, *att, *gate, *up;
+} chain_bufs;
+
+static void chain_cmp(const char *what, const float *d1, const float *d2, size_t n) {
+    float *a = down(d1, n), *b = down(d2, n);
+    double mx = 0, worst = 0;
+    size_t first = n;
+    for (size_t i = 0; i < n; i++) mx = fabs(b[i]) > mx ? fabs(b[i]) : mx;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > worst) worst = e;
+        if (!(e <= 1e-5 * mx) && first == n) first = i;
+    }
+    note("fused sequences", mx > 0 ? worst / mx : 0);
+    CK_EXPECT(first == n, "fused sequence %s %s: [%zu] %.9g vs %.9g (stepwise), largest |value| %.3g", desc, what,
+              first, first < n ? a[first] : 0.0, first < n ? b[first] : 0.0, mx);
+    free(a), free(b);
+}
+
+static void test_fused_chains(void) {
+    struct { size_t T, d, nh, nkv, hd, rot, ffn; int dt; } cs[] = {
+        {1, 256, 4, 2, 64, 64, 512, CK_BF16}, {3, 256, 4, 2, 64, 32, 512, CK_F32}, {1, 512, 8, 2, 128, 128, 768, CK_F16}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
+        size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, cap = 16, pos0 = 5;
+        ck_dtype dt = (ck_dtype)cs[c].dt;
+        snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s", T, d, nh, nkv, hd, rot, ffn,
+                 ck_dtype_name(dt));
+        hw Wq, Wk, Wv, Wo, Wg, Wu, Wd;
+        double *scratch = dnew(ffn * (d > qd ? d : qd));
+        weight_new(&Wq, dt, qd, d, scratch), weight_new(&Wk, dt, kd, d, scratch), weight_new(&Wv, dt, kd, d, scratch);
+        weight_new(&Wo, dt, d, qd, scratch), weight_new(&Wg, dt, ffn, d, scratch), weight_new(&Wu, dt, ffn, d, scratch);
+        weight_new(&Wd, dt, d, ffn, scratch);
+        float *hx = hrand(T * d, 1.0f), *hnw = hrand(d, 1.0f), *hqn = hrand(hd, 1.0f), *hkn = hrand(hd, 1.0f);
+        float *hkc = hrand(cap * kd, 1.0f), *hatt = hrand(T * qd, 1.0f);
+        float *dnw = dev(hnw, d), *dqn = dev(hqn, hd), *dkn = dev(hkn, hd);
+        int32_t pos[3];
+        double freq[64];
+        for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(pos0 + 3 * t); /* any rows of the cache */
+        for (size_t i = 0; i < rot / 2; i++) freq[i] = pow(10000.0, -(double)(2 * i) / (double)rot);
+        int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
+        double *dfreq = dev_bytes(freq, rot / 2 * sizeof *freq);
+        chain_bufs bb[2];
+        for (int r = 0; r < 2; r++) {
+            chain_bufs *u = &bb[r];
+            u->x = dev(hx, T * d), u->xn = dev(NULL, T * d), u->q = dev(NULL, T * qd), u->k = dev(NULL, T * kd);
+            u->v = dev(NULL, T * kd), u->kc = dev(hkc, cap * kd), u->vc = dev(hkc, cap * kd), u->att = dev(hatt, T * qd);
+            u->gate = dev(NULL, T * ffn), u->up = dev(NULL, T * ffn);
+        }
+        for (int r = 0; r < 2; r++) { /* r 0: no syncs; r 1: a sync after every op */
+            chain_bufs *u = &bb[r];
+#define STEP(op) do { op; if (r) synced(#op); } while (0)
+            STEP(B->rmsnorm(B, u->xn, u->x, dnw, T, d, 1e-6f, 0));
+            STEP(B->matmul(B, u->q, u->xn, &Wq.t, NULL, T));
+            STEP(B->matmul(B, u->k, u->xn, &Wk.t, NULL, T));
+            STEP(B->matmul(B, u->v, u->xn, &Wv.t, NULL, T));
+            STEP(B->rmsnorm(B, u->q, u->q, dqn, T * nh, hd, 1e-6f, 0));
+            STEP(B->rmsnorm(B, u->k, u->k, dkn, T * nkv, hd, 1e-6f, 0));
+            STEP(B->rope(B, u->q, T, nh, hd, rot, dpos, dfreq));
+            STEP(B->rope(B, u->k, T, nkv, hd, rot, dpos, dfreq));
+            STEP(B->store_rows(B, u->kc, u->k, dpos, T, kd));
+            STEP(B->store_rows(B, u->vc, u->v, dpos, T, kd));
+            STEP(B->matmul(B, u->xn, u->att, &Wo.t, NULL, T));
+            STEP(B->add(B, u->x, u->xn, T * d));
+            STEP(B->check_finite(B, u->x, T * d, 1));
+            STEP(B->rmsnorm(B, u->xn, u->x, dnw, T, d, 1e-6f, 1));
+            STEP(B->matmul(B, u->gate, u->xn, &Wg.t, NULL, T));
+            STEP(B->matmul(B, u->up, u->xn, &Wu.t, NULL, T));
+            STEP(B->glu(B, u->gate, u->gate, u->up, T * ffn, c == 2 ? CK_ACT_GELU_TANH : CK_ACT_SILU));
+            STEP(B->matmul(B, u->xn, u->gate, &Wd.t, NULL, T));
+            STEP(B->add(B, u->x, u->xn, T * d));
+            STEP(B->check_finite(B, u->x, T * d, 2));
+#undef STEP
+            synced("sequence");
+        }
+        chain_cmp("q", bb[0].q, bb[1].q, T * qd), chain_cmp("k", bb[0].k, bb[1].k, T * kd);
+        chain_cmp("v", bb[0].v, bb[1].v, T * kd), chain_cmp("k cache", bb[0].kc, bb[1].kc, cap * kd);
+        chain_cmp("v cache", bb[0].vc, bb[1].vc, cap * kd), chain_cmp("gate", bb[0].gate, bb[1].gate, T * ffn);
+        chain_cmp("xn", bb[0].xn, bb[1].xn, T * d), chain_cmp("x", bb[0].x, bb[1].x, T * d);
+        /* a NaN reaching the residual through a fused epilogue is reported with the check's tag */
+        float nanv = NAN;
+        B->upload(B, bb[0].att + T * qd - 1, &nanv, sizeof nanv);
+        B->matmul(B, bb[0].xn, bb[0].att, &Wo.t, NULL, T);
+        B->add(B, bb[0].x, bb[0].xn, T * d);
+        B->check_finite(B, bb[0].x, T * d, 9);
+        int tag = 0;
+        char err[256] = "";
+        int rc = B->sync(B, &tag, err, sizeof err);
+        CK_EXPECT(rc == -1 && tag == 9, "fused sequence %s: NaN in the residual: sync returned %d, tag %d", desc, rc, tag);
+        for (int r = 0; r < 2; r++) {
+            chain_bufs *u = &bb[r];
+            float *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up};
+            for (size_t i = 0; i < N_OF(all); i++) B->free(B, all[i]);
+        }
+        weight_free(&Wq), weight_free(&Wk), weight_free(&Wv), weight_free(&Wo), weight_free(&Wg), weight_free(&Wu);
+        weight_free(&Wd);
+        B->free(B, dnw), B->free(B, dqn), B->free(B, dkn), B->free(B, dpos), B->free(B, dfreq);
+        free(scratch), free(hx), free(hnw), free(hqn), free(hkn), free(hkc), free(hatt);
+    }
+}
+
 static void test_errors(void) {
     size_t n = 65;
     float *h = hrand(n, 1.0f), *d = dev(h, n);
@@ -956,6 +1128,8 @@ int main(void) {
     test_gdn_gates();
     test_gated_delta();
     test_moe_route();
+    test_q8_0();
+    test_fused_chains();
     test_errors(); /* last: prepare_weight of unknown dtypes */
     for (size_t i = 0; i < n_stats; i++) printf("  %-26s worst |err| / mag = %.3g\n", stats[i].op, stats[i].worst);
     ck_backend_destroy(B);

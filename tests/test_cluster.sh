@@ -97,6 +97,7 @@ kill -9 $PID_w2
 timeout 30 "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 8 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"
 [ $? = 1 ] && grep -q "w2" "$T/err"
 check "a chain with a dead worker fails at once, naming it ($(tail -n 1 "$T/err"))" $?
+stop_workers; rm -f "$T"/worker-*.log # else the old logs' "listening" lines answer for the new workers
 topo "$T/t.yml" model.layers w1=0-0 w2=2-3
 start_workers "$T/$m" "$T/t.yml" "" w1 w2
 timeout 30 "$CAKE" run "$T/$m" "a" --raw -n 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"

@@ -59,6 +59,8 @@ enum { CK_TAG_NONE = -1000, CK_TAG_INPUT = -3, CK_TAG_EMBED = -2, CK_TAG_HEAD = 
 struct ck_backend {
     const char *name;
     void *impl;                                    /* instance state of the implementation */
+    size_t prefill_rows;                           /* token rows a prefill chunk should hold on this backend
+                                                      (0: CK_CHUNK); a GPU wants large GEMMs */
     /* sticky error: the first failure since the last sync (see ck_backend_fail) */
     int failed;
     int bad_tag;                                   /* tag of the first failed check_finite, else CK_TAG_NONE */

@@ -1,10 +1,11 @@
-/* cmd_bench.c — `cake bench MODEL [-t THREADS] [-p N_PROMPT] [-n N_GEN] [-d DEPTH] [-r REPS] [--json]`,
- * in the spirit of llama-bench: prefill (pp: N_PROMPT tokens in one forward) and decode (tg: N_GEN
- * tokens, one forward each, greedy argmax) after DEPTH tokens of context, each as mean ± sd tok/s over
- * REPS runs after one warm-up run. Token ids are fixed pseudo-random ids (no tokenizer needed). The
- * machine's read bandwidth is measured right before the runs; the decode roofline is that bandwidth
- * divided by the bytes of weights one decoded token reads, and the achieved fraction is printed beside
- * it, with the decode time split into layers (of which attention), output head and sampling.
+/* cmd_bench.c — `cake bench MODEL [-t THREADS] [-p N_PROMPT] [-n N_GEN] [-d DEPTH] [-r REPS] [--device N |
+ * --cpu] [--json]`, in the spirit of llama-bench: prefill (pp: N_PROMPT tokens in one forward) and decode
+ * (tg: N_GEN tokens, one forward each, greedy argmax) after DEPTH tokens of context, each as mean ± sd
+ * tok/s over REPS runs after one warm-up run. Token ids are fixed pseudo-random ids (no tokenizer needed).
+ * The memory bandwidth is measured right before the runs (the host's read bandwidth, or on a GPU the
+ * device's copy bandwidth, bytes read plus written); the decode roofline is that bandwidth divided by the
+ * bytes of weights one decoded token reads, and the achieved fraction is printed beside it, with the
+ * decode time split into layers (of which attention), output head and sampling.
  * --json: the last stdout line is one JSON object with every number. */
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -20,7 +21,8 @@
 
 typedef struct bench_opts {
     const char *model;
-    long threads, n_prompt, n_gen, depth, reps;
+    long threads, n_prompt, n_gen, depth, reps, device;
+    int cpu;
     int json, exact;
     int nt; /* threads in use */
 } bench_opts;
@@ -123,10 +125,15 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
     }
     double bytes = (double)ck_engine_decode_bytes(e), roof = bw > 0 ? bw * 1e9 / bytes : 0;
     double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
-    printf("model: %s (%s), %d threads, %s matmul, weights read per token: %.1f MB\n", o->model,
-           ck_engine_arch(e), o->nt,
-           ck_exact() ? "exact" : "fast", bytes * 1e-6);
-    printf("read bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", bw, roof);
+    int gpu = strcmp(ck_engine_backend(e), "cpu") != 0;
+    if (gpu)
+        printf("model: %s (%s), %s backend, weights read per token: %.1f MB\n", o->model, ck_engine_arch(e),
+               ck_engine_backend(e), bytes * 1e-6);
+    else
+        printf("model: %s (%s), %d threads, %s matmul, weights read per token: %.1f MB\n", o->model,
+               ck_engine_arch(e), o->nt, ck_exact() ? "exact" : "fast", bytes * 1e-6);
+    printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read", bw,
+           roof);
     if (o->n_prompt > 0)
         printf("pp%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_prompt, o->depth, pp.mean, stat_sd(&pp));
     if (o->n_gen > 0) {
@@ -137,11 +144,12 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
                (sum.total - sum.layers - sum.head - sum.sample) * ms);
     }
     if (o->json)
-        printf("{\"arch\":\"%s\",\"threads\":%d,\"exact\":%s,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld,"
+        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"n_prompt\":%ld,\"n_gen\":%ld,"
+               "\"depth\":%ld,\"reps\":%ld,"
                "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
                "\"decode_bytes\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
                "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
-               ck_engine_arch(e), o->nt, ck_exact() ? "true" : "false",
+               ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_exact() ? "true" : "false",
                o->n_prompt, o->n_gen, o->depth, o->reps, pp.mean, stat_sd(&pp), tg.mean, stat_sd(&tg), bw, bytes,
                roof, roof > 0 ? tg.mean / roof : 0, sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms,
                sum.sample * ms);
@@ -157,7 +165,7 @@ done:
 }
 
 int ck_cmd_bench(int argc, char **argv) {
-    bench_opts o = {.n_prompt = 512, .n_gen = 128, .reps = 5};
+    bench_opts o = {.n_prompt = 512, .n_gen = 128, .reps = 5, .device = -1};
     long bw_mb = 0;
     const ck_arg args[] = {
         {"model", 'm', CK_ARG_STR, &o.model, "model directory or HF repo id (or the positional)", "MODEL"},
@@ -169,6 +177,7 @@ int ck_cmd_bench(int argc, char **argv) {
         {"exact", 0, CK_ARG_BOOL, &o.exact, "f32 activations everywhere (as CAKE_EXACT=1)", NULL},
         {"bandwidth-mb", 0, CK_ARG_INT, &bw_mb, "buffer of the bandwidth probe in MiB (default 1024 or 4x the LLC)", "N"},
         {"json", 0, CK_ARG_BOOL, &o.json, "print the results as one JSON object on the last stdout line", NULL},
+        CK_CLI_DEVICE_ARGS(o.cpu, o.device),
     };
     const char *pos[1];
     size_t n_pos;
@@ -182,7 +191,7 @@ int ck_cmd_bench(int argc, char **argv) {
         return 2;
     }
     if (!o.model) o.model = ck_cli_default_model();
-    if (ck_cli_threads("bench", o.threads) != 0) return 2;
+    if (ck_cli_threads("bench", o.threads) != 0 || ck_cli_backend("bench", o.cpu, o.device) != 0) return 2;
     o.nt = ck_set_threads((int)o.threads, NULL, 0);
     if (o.exact) ck_set_exact(1);
     ck_engine *e;
@@ -192,7 +201,8 @@ int ck_cmd_bench(int argc, char **argv) {
         ck_engine_close(e);
         return 2;
     }
-    double bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
+    double bw = ck_engine_device_bandwidth_gbs(e, bw_mb ? (size_t)bw_mb << 20 : (size_t)1 << 30, 10);
+    if (bw < 0) bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
     if (bw < 0) fprintf(stderr, "cake bench: no memory for the bandwidth probe; no roofline\n");
     rc = bench(e, &o, bw);
     ck_engine_close(e);

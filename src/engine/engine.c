@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *ck_supported_archs(void) { return ck_model_supported(); }
 
@@ -130,6 +131,33 @@ size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_la
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
 const char *ck_engine_backend(const ck_engine *e) { return e->be ? e->be->name : "none"; }
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double ck_engine_device_bandwidth_gbs(ck_engine *e, size_t bytes, int reps) {
+    ck_backend *be = e->be;
+    if (!be || !strcmp(be->name, "cpu") || bytes == 0 || reps < 1) return -1;
+    pthread_mutex_lock(&e->lock);
+    void *a = be->alloc(be, bytes), *b = a ? be->alloc(be, bytes) : NULL;
+    double gbs = -1;
+    if (a && b) {
+        be->copy(be, b, a, bytes); /* warm-up */
+        int ok = be->sync(be, NULL, NULL, 0) == 0;
+        double t0 = mono_s();
+        for (int i = 0; ok && i < reps; i++) be->copy(be, i & 1 ? a : b, i & 1 ? b : a, bytes);
+        ok = ok && be->sync(be, NULL, NULL, 0) == 0;
+        double dt = mono_s() - t0;
+        if (ok && dt > 0) gbs = 2.0 * (double)bytes * reps / dt * 1e-9;
+    }
+    if (a) be->free(be, a);
+    if (b) be->free(be, b);
+    pthread_mutex_unlock(&e->lock);
+    return gbs;
+}
 
 uint64_t ck_engine_decode_bytes(const ck_engine *e) {
     const ck_model *m = &e->model;

@@ -1,7 +1,7 @@
 /* forward.c — sequences, workspaces and the shared forward pass (see model.h): input (embedding or a
  * hidden state) -> the family's block per layer of the range -> hidden state out and/or final norm +
- * output head, in chunks of CK_CHUNK rows so that prefill and decode run through the same code and
- * decode allocates nothing once the KV caches have grown. */
+ * output head, in chunks of m->chunk rows (CK_CHUNK, or more where the backend asks) so that prefill and
+ * decode run through the same code and decode allocates nothing once the KV caches have grown. */
 #include "base/err.h"
 #include "model/family.h"
 #include "model/model.h"
@@ -102,17 +102,18 @@ int ck_ws_init(ck_ws *w, const ck_model *m, char *err, size_t errlen) {
     ck_backend *be = m->be;
     size_t d = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
     size_t qd = (size_t)c->n_heads * hd, kd = (size_t)c->n_kv_heads * hd, ffn = m->max_ffn;
+    size_t R = m->chunk;
     struct { float **p; size_t floats; } bufs[] = {
-        {&w->x, CK_CHUNK * d}, {&w->xn, CK_CHUNK * d}, {&w->q, CK_CHUNK * qd}, {&w->k, CK_CHUNK * kd},
-        {&w->v, CK_CHUNK * kd}, {&w->att, CK_CHUNK * qd}, {&w->gate, CK_CHUNK * ffn}, {&w->up, CK_CHUNK * ffn},
-        {&w->qg, m->attn_out_gate ? CK_CHUNK * 2 * qd : 0},
+        {&w->x, R * d}, {&w->xn, R * d}, {&w->q, R * qd}, {&w->k, R * kd},
+        {&w->v, R * kd}, {&w->att, R * qd}, {&w->gate, R * ffn}, {&w->up, R * ffn},
+        {&w->qg, m->attn_out_gate ? R * 2 * qd : 0},
         {&w->logits, m->range.head ? CK_HEAD_ROWS * (size_t)c->vocab_size : 0},
     };
     int ok = 1;
     for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i].floats) ok = (*bufs[i].p = be->alloc(be, bufs[i].floats * sizeof(float))) != NULL;
-    w->pos = be->alloc(be, CK_CHUNK * sizeof *w->pos);
-    w->host_pos = malloc(CK_CHUNK * sizeof *w->host_pos);
+    w->pos = be->alloc(be, R * sizeof *w->pos);
+    w->host_pos = malloc(R * sizeof *w->host_pos);
     if (!ok || !w->pos || !w->host_pos) {
         ck_ws_free(w);
         return ck_err(err, errlen, "out of memory for the forward scratch");
@@ -256,8 +257,8 @@ int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, ch
     if (check_fwd(m, s, f, err, errlen) != 0) return -1;
     if (f->run_layers && seq_reserve(s, s->pos + f->n, err, errlen) != 0) return -1;
     size_t start = s->pos;
-    for (size_t c0 = 0; c0 < f->n; c0 += CK_CHUNK) {
-        size_t T = f->n - c0 < CK_CHUNK ? f->n - c0 : CK_CHUNK;
+    for (size_t c0 = 0; c0 < f->n; c0 += m->chunk) {
+        size_t T = f->n - c0 < m->chunk ? f->n - c0 : m->chunk;
         if (run_chunk(m, s, w, f, c0, T, err, errlen) != 0) {
             s->pos = start;
             s->broken |= f->run_layers;

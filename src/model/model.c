@@ -199,6 +199,7 @@ int ck_model_load(const char *dir, ck_backend *be, const ck_range *r, ck_model *
     memset(m, 0, sizeof *m);
     m->be = be;
     m->range = *r;
+    m->chunk = be->prefill_rows > CK_CHUNK ? be->prefill_rows : CK_CHUNK;
     if (load_parts(dir, m, err, errlen) != 0) {
         ck_model_free(m);
         return -1;

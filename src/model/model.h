@@ -54,6 +54,8 @@ struct ck_model {
     int n_ropes;
     float attn_scale;      /* multiplies q.k; 1/sqrt(head_dim) unless the family says otherwise */
     size_t max_ffn;        /* largest MLP intermediate size (sizes the gate/up scratch); family may raise */
+    size_t chunk;          /* rows of a prefill chunk and of the workspace: CK_CHUNK, or more where the
+                              backend asks (prefill_rows); a batch (ck_model_batch) stays <= CK_CHUNK */
     unsigned char *no_kv;  /* [n_layers] 1 where a layer keeps no KV cache (set by the family), or NULL */
     int attn_out_gate;     /* set by the family when q_proj carries an output gate: the workspace gets qg */
     int recurrent;         /* set by the family when a layer of the range carries recurrent state */

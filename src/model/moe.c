@@ -73,17 +73,17 @@ int ck_moe_scratch_init(const ck_model *m, ck_moe_scratch *sc, char *err, size_t
     size_t d = (size_t)m->cfg.hidden_size;
     sc->n_experts = E;
     sc->top_k = K;
-    sc->logits = be->alloc(be, CK_CHUNK * (E + 1) * sizeof(float));
-    sc->in = be->alloc(be, CK_CHUNK * d * sizeof(float));
-    sc->out = be->alloc(be, CK_CHUNK * d * sizeof(float));
-    sc->acc = be->alloc(be, CK_CHUNK * d * sizeof(float));
-    sc->host_logits = malloc(CK_CHUNK * (E + 1) * sizeof(float));
-    sc->rows = malloc(CK_CHUNK * K * sizeof(int32_t));
-    sc->w = malloc(CK_CHUNK * K * sizeof(float));
-    sc->choice = malloc(CK_CHUNK * K * sizeof(int32_t));
-    sc->choice_w = malloc(CK_CHUNK * K * sizeof(float));
-    sc->dev_choice = be->alloc(be, CK_CHUNK * K * sizeof(int32_t));
-    sc->dev_choice_w = be->alloc(be, CK_CHUNK * K * sizeof(float));
+    sc->logits = be->alloc(be, m->chunk * (E + 1) * sizeof(float));
+    sc->in = be->alloc(be, m->chunk * d * sizeof(float));
+    sc->out = be->alloc(be, m->chunk * d * sizeof(float));
+    sc->acc = be->alloc(be, m->chunk * d * sizeof(float));
+    sc->host_logits = malloc(m->chunk * (E + 1) * sizeof(float));
+    sc->rows = malloc(m->chunk * K * sizeof(int32_t));
+    sc->w = malloc(m->chunk * K * sizeof(float));
+    sc->choice = malloc(m->chunk * K * sizeof(int32_t));
+    sc->choice_w = malloc(m->chunk * K * sizeof(float));
+    sc->dev_choice = be->alloc(be, m->chunk * K * sizeof(int32_t));
+    sc->dev_choice_w = be->alloc(be, m->chunk * K * sizeof(float));
     if (!sc->logits || !sc->in || !sc->out || !sc->acc || !sc->host_logits || !sc->rows || !sc->w || !sc->choice ||
         !sc->choice_w || !sc->dev_choice || !sc->dev_choice_w) {
         ck_moe_scratch_free(m, sc);

@@ -19,7 +19,7 @@ typedef struct ck_moe_w {
     ck_tensor shared_gate;  /* [1, hidden] */
 } ck_moe_w;
 
-/* Workspace scratch for the MoE forward (sized for CK_CHUNK rows). */
+/* Workspace scratch for the MoE forward (sized for m->chunk rows; CK_CHUNK below stands for that). */
 typedef struct ck_moe_scratch {
     float *logits;          /* backend [CK_CHUNK, n_experts + 1] router (+ shared gate) logits */
     float *host_logits;     /* host copy */

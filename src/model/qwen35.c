@@ -157,7 +157,7 @@ static int q35_ws_init(const ck_model *m, ck_ws *w, char *err, size_t errlen) {
     w->fam = sc;
     for (int64_t i = m->range.first; i <= m->range.last; i++)
         if (qm->layers[i].linear) {
-            if (ck_deltanet_scratch_init(m->be, &qm->layers[i].dn, CK_CHUNK, &sc->dn, err, errlen) != 0) return -1;
+            if (ck_deltanet_scratch_init(m->be, &qm->layers[i].dn, m->chunk, &sc->dn, err, errlen) != 0) return -1;
             break;
         }
     return ck_moe_scratch_init(m, &sc->moe, err, errlen); /* ck_ws_init frees what was allocated */

@@ -7,7 +7,10 @@
  * (running max and sum, f32), and each warp accumulates its keys' V rows into a partial output held in
  * registers (lane owns dims lane, lane + 32, ...; head_dim <= 512); the partials are summed at the end.
  * Many warps per block keep enough loads in flight for a decode step (one row, few heads), which is
- * latency-bound rather than bandwidth-bound. The reference is the CPU backend's attention
+ * latency-bound rather than bandwidth-bound. Calls of up to 8 rows (decode) also split each row's keys
+ * into 8 ranges, one block each (flash-decoding): each writes its unnormalized output with its max and
+ * sum, and the last of the 8 to finish (an atomic count per row and head) combines them, so that a long
+ * context is read by 8 times as many blocks. The reference is the CPU backend's attention
  * (cpu/attention.c); test_backend checks both against a double-precision loop. */
 #include "backend/cuda/cuda_internal.h"
 
@@ -15,15 +18,30 @@
 #define KTILE 512
 #define MAX_PER_LANE 16 /* head_dim <= 32 * MAX_PER_LANE */
 
+/* Split-K (flash-decoding) scratch: per (token row, head, split) the unnormalized output, max and sum, and
+ * per (row, head) the count of finished splits (zero between launches: the combining block resets it). */
+typedef struct attn_split {
+    float *o, *m, *l;
+    unsigned *count;
+} attn_split;
+
 template <int PL>
 static __global__ void __launch_bounds__(WARPS * 32)
 attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
-            const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap) {
+            const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap,
+            attn_split sp) {
     extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd] */
     float *sc = sm, *red = sm + KTILE, *part = red + 32;
     int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    ck_pdl_trigger(); /* the output projection after it may start loading its weights */
     int kvh = h / (nh / nkv);
     int p = pos[t], start = window > 0 && p + 1 > window ? p + 1 - window : 0;
+    int S = gridDim.z, si = blockIdx.z;
+    if (S > 1) { /* split si of S: keys [start + si * per, ...] */
+        int per = (p - start + S) / S;
+        start += si * per;
+        if (start + per - 1 < p) p = start + per - 1;
+    }
     size_t kv_row = (size_t)nkv * hd;
     const float *qr = q + ((size_t)t * nh + h) * hd, *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
     float qv[PL], o[PL];
@@ -95,15 +113,50 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
     }
     __syncthreads();
     float *orow = out + ((size_t)t * nh + h) * hd;
+    if (S == 1) {
+        for (int d = threadIdx.x; d < hd; d += WARPS * 32) {
+            float s = 0.0f;
+            for (int i = 0; i < WARPS; i++) s += part[i * hd + d];
+            orow[d] = s / l;
+        }
+        return;
+    }
+    /* split: this block's unnormalized output, max and sum; the last split of (t, h) to finish combines */
+    size_t th = (size_t)t * nh + h, at = th * S + si;
     for (int d = threadIdx.x; d < hd; d += WARPS * 32) {
         float s = 0.0f;
         for (int i = 0; i < WARPS; i++) s += part[i * hd + d];
-        orow[d] = s / l;
+        sp.o[at * hd + d] = s;
     }
+    if (threadIdx.x == 0) sp.m[at] = m, sp.l[at] = l;
+    __threadfence();
+    __syncthreads();
+    __shared__ int last;
+    if (threadIdx.x == 0) last = atomicAdd(&sp.count[th], 1u) == (unsigned)S - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    float M = -INFINITY, L = 0.0f;
+    for (int i = 0; i < S; i++) M = fmaxf(M, __ldcg(&sp.m[th * S + i]));
+    for (int i = 0; i < S; i++) L += __ldcg(&sp.l[th * S + i]) * expf(__ldcg(&sp.m[th * S + i]) - M);
+    for (int d = threadIdx.x; d < hd; d += WARPS * 32) {
+        float s = 0.0f;
+        for (int i = 0; i < S; i++) {
+            float mi = __ldcg(&sp.m[th * S + i]);
+            if (mi > -INFINITY) s += __ldcg(&sp.o[(th * S + i) * hd + d]) * expf(mi - M);
+        }
+        orow[d] = s / L;
+    }
+    if (threadIdx.x == 0) sp.count[th] = 0;
 }
 
 typedef void (*attn_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, float, int,
-                        float);
+                        float, attn_split);
+
+/* Splits of the keys per (row, head) for calls of up to 8 rows (decode): enough blocks to spread a long
+ * context over the multiprocessors. Prefill chunks have blocks enough with one per (row, head). */
+#define SPLITS 8
+#define SPLIT_MAX_T 8
 
 void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
     if (b->failed || a->T == 0) return;
@@ -124,10 +177,28 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
         return;
     }
     ck_attn_args aa = *a; /* the caller's struct may be gone when a queued launch runs */
+    attn_split sp = {NULL, NULL, NULL, NULL};
+    if (a->T <= SPLIT_MAX_T && ck_cu(b)->split_ok) {
+        ck_cuda *c = ck_cu(b);
+        size_t th = a->T * a->n_heads, need = th * SPLITS * (a->head_dim + 2) * sizeof(float);
+        /* grown once per shape: the counters first (zeroed), then the partials */
+        if (need + SPLIT_MAX_T * 65536 * 4 > c->attn_bytes) {
+            char *nb = (char *)ck_cuda_scratch(b, &c->attn, &c->attn_bytes, need + SPLIT_MAX_T * 65536 * 4);
+            if (!nb || ck_cuda_check(b, cudaMemsetAsync(nb, 0, SPLIT_MAX_T * 65536 * 4, c->st), "attention scratch"))
+                return;
+        }
+        char *base = (char *)c->attn;
+        sp.count = (unsigned *)base;
+        sp.o = (float *)(base + SPLIT_MAX_T * 65536 * 4);
+        sp.m = sp.o + th * SPLITS * a->head_dim;
+        sp.l = sp.m + th * SPLITS;
+        grid.z = SPLITS;
+    }
     ck_cuda_run(b, "attention", [=](cudaStream_t st) {
         fn<<<grid, WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,
-                                           (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap);
+                                           (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap,
+                                           sp);
         ck_cuda_launched(b, "attention");
     }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
-       aa.window, aa.softcap);
+       aa.window, aa.softcap, sp.o, sp.count, grid.z);
 }

@@ -51,11 +51,38 @@ typedef struct ck_batch_part {
 } ck_batch_part;
 struct ck_backend;
 typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+/* Fusion (fuse.cu, deferred mode): the pending batch may also absorb the next op of another kind when
+ * that op only consumes what the batch produces, so that the pair runs as one kernel with the same
+ * results and the same writes:
+ *   rmsnorm or glu, then matmuls of its output (T <= 8 rows): the GEMV makes its input itself (every
+ *     block computes the norm / the activation into shared memory; the block that finishes reading last
+ *     also writes the producing op's output, so an in-place producer is safe);
+ *   a matmul, then add(y += its output): the GEMV adds into y in its epilogue (y also keeps the plain
+ *     output); then check_finite(y): the epilogue checks the sums it wrote;
+ *   per-head rmsnorm(s), RoPE(s) and KV-cache stores at one position buffer: one kernel, a warp per head
+ *     row (norm, rotate, write back, store).
+ * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
+enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
+enum {
+    CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31
+};
+typedef struct ck_fused_in {
+    int kind;                      /* CK_IN_*: how a GEMV gets its input */
+    const float *a, *b;            /* norm: source rows, weight; glu: gate, up */
+    size_t a_bytes, b_bytes;
+    float *out;                    /* the producer's output (the parts' x); written by the GEMV too */
+    float eps;
+    int flag;                      /* norm: one_plus; glu: 1 for GELU-tanh */
+    int closed;                    /* a residual is attached: no more parts join */
+    int chk;                       /* check_finite fused into the residual epilogue, with chk_tag */
+    int chk_tag;
+} ck_fused_in;
 typedef struct ck_batch {
     ck_batch_emit_fn emit;         /* NULL: nothing pending */
     uint64_t compat[8];            /* values every part shares */
     int n;
     ck_batch_part parts[CK_BATCH_MAX];
+    ck_fused_in in;                /* gemv batches: the fused producer / epilogue (kind CK_IN_X: none) */
 } ck_batch;
 struct ck_cuda_prof;   /* graph.cu: per-op GPU times (CK_CUDA_PROFILE=1) */
 
@@ -67,12 +94,21 @@ typedef struct ck_cuda {
     void *args[2];               /* device staging for host arrays (two per op), args_bytes long */
     size_t args_bytes[2];
     void *half;                  /* device scratch: activations rounded to bf16/f16 for cuBLAS */
+    void *attn;                  /* device scratch of split-K attention (attention.cu), attn_bytes long */
+    size_t attn_bytes;
+    int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t half_bytes;
     void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
     ck_cuda_graphs *g;           /* NULL: ops launch eagerly */
     ck_cuda_prof *prof;          /* non-NULL: ops launch eagerly between timing events */
     ck_batch batch;              /* pending batch (deferred mode only) */
+    ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
+    unsigned *counter;           /* device: blocks of a fused GEMV that have read their input (reset by the last) */
+    int pdl;                     /* GEMVs launched as programmatic dependents (CK_CUDA_PDL=0: not) */
+    int fuse;                    /* CK_FUSE_* bits in use: CK_CUDA_FUSE (a number; 0 turns fusion off) */
+    unsigned gemv_blocks;        /* blocks of the shared-memory GEMV the device holds at once */
+    size_t gemv_smem;            /* dynamic shared memory a GEMV may use for its input rows */
     char name[96];
 } ck_cuda;
 
@@ -99,7 +135,8 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
 /* Pinned host copy of `bytes` at src for a queued op (NULL when not deferring or on failure). */
 void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes);
 void *ck_cuda_pin_dev(ck_backend *b, const void *pinned);
-/* CK_CUDA_PROFILE=1: every op timed with CUDA events; the totals per op are printed when the instance goes. */
+/* CK_CUDA_PROFILE=1: every op timed with CUDA events (queued and fused as usual, but launched one by one
+ * behind a busy kernel instead of as a graph); the totals per op are printed when the instance goes. */
 void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f);
 void ck_cuda_prof_report(ck_backend *b);
 
@@ -122,6 +159,25 @@ void ck_cuda_batch_emit(ck_backend *b);
  * returns 1; eager mode: returns 0 and the caller launches the part alone. compat[8]: values all parts of
  * one batch must share. */
 int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *part);
+
+/* 1 when the byte ranges [a, a + an) and [b, b + bn) share a byte (empty ranges share none). */
+int ck_cuda_overlap(const void *a, size_t an, const void *b, size_t bn);
+/* Fusion (fuse.cu): called by ck_cuda_batch_add when the part cannot join the pending batch; returns 1
+ * when the pending batch absorbed it. The emit functions it recognizes: */
+int ck_cuda_fuse(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *part);
+void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_rope_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_store_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_glu_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_add_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+/* Sets the GEMV kernels' shared-memory limit (gemv_smem); called once when the instance starts. */
+int ck_cuda_gemv_init(ck_backend *b);
+/* Whether a GEMV of T rows of n_in can take its input through shared memory (and so be fused). */
+int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in);
+/* check_finite folded into the pending GEMV's residual epilogue when it covers exactly x[0..n). */
+int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag);
 
 /* Runs f(stream) now, or queues it keyed by op and args (every value f captures must be among them). */
 template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {
@@ -170,6 +226,9 @@ void ck_cuda_moe_route(ck_backend *b, int32_t *choice, float *weight, const floa
                        size_t K, int norm);
 void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag);
 
+/* Bytes of a Q8_0 weight row on the device (gemv.cu): n_in int8 quants, n_in / 32 f16 scales, padded to 16. */
+static __host__ __device__ inline size_t ck_cuda_q8_stride(size_t n_in) { return (n_in + n_in / 16 + 15) / 16 * 16; }
+
 /* Blocks of `threads` covering n items, capped so a grid-stride loop covers the rest. */
 static inline unsigned ck_cuda_blocks(size_t n, unsigned threads) {
     size_t g = (n + threads - 1) / threads;
@@ -202,6 +261,33 @@ static __device__ __forceinline__ float ck_block_max(float v, float *sh) {
     __syncthreads();
     v = lane < nw ? sh[lane] : -INFINITY;
     return ck_warp_max(v);
+}
+
+/* Programmatic dependent launch (sm_90): a kernel launched with the attribute (ck_cuda_launch's pdl) may
+ * start while the kernel before it finishes; it must call ck_pdl_wait before it reads or writes anything
+ * an earlier kernel touches (weights excepted). ck_pdl_trigger lets the next such kernel start early. */
+static __device__ __forceinline__ void ck_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void ck_pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+/* Launches kernel k, with programmatic stream serialization when pdl (see ck_pdl_wait). */
+template <typename... P, typename... A>
+static inline cudaError_t ck_cuda_launch(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, int pdl,
+                                         A &&...args) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1] = {};
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
+    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, k, std::forward<A>(args)...);
 }
 
 static __device__ __forceinline__ float ck_bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }

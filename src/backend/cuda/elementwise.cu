@@ -33,7 +33,7 @@ static __global__ void rmsnorm_kernel(norm_batch nb, size_t n, float eps, int on
 }
 
 /* part.a: y, x, w, rows; compat: n, eps bits, one_plus */
-static void rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+void ck_cuda_rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
     norm_batch nb;
     memset(&nb, 0, sizeof nb);
     nb.n = np;
@@ -66,7 +66,7 @@ void ck_cuda_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, si
     ck_batch_part part = {x, rows * n * sizeof(float), y, rows * n * sizeof(float),
                           {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)x, (uint64_t)(uintptr_t)w, rows, 0, 0}};
     uint64_t compat[8] = {n, ck_kw(eps), (uint64_t)one_plus, 0, 0, 0, 0, 0};
-    if (!ck_cuda_batch_add(b, rmsnorm_emit, compat, &part)) rmsnorm_emit(b, &part, 1, compat);
+    if (!ck_cuda_batch_add(b, ck_cuda_rmsnorm_emit, compat, &part)) ck_cuda_rmsnorm_emit(b, &part, 1, compat);
 }
 
 static __global__ void rmsnorm_gated_kernel(float *y, const float *x, const float *z, const float *w, size_t n,
@@ -104,23 +104,24 @@ typedef struct rope_batch {
 
 static __global__ void rope_kernel(rope_batch rb, size_t T, size_t hd, size_t half, const int32_t *pos,
                                    const double *inv_freq) {
-    FOR_N(k, T * half) {
-        size_t t = k / half, i = k % half;
+    size_t heads = 0;
+    for (int pi = 0; pi < rb.n; pi++) heads += (size_t)rb.nh[pi];
+    FOR_N(k, T * heads * half) {
+        size_t i = k % half, r = k / half, t = r / heads, h = r % heads;
+        int pi = 0;
+        while (h >= (size_t)rb.nh[pi]) h -= (size_t)rb.nh[pi++];
         double s, c, a = (double)pos[t] * inv_freq[i];
         sincos(a, &s, &c);
         float co = (float)c, si = (float)s;
-        for (int pi = 0; pi < rb.n; pi++)
-            for (size_t h = 0; h < (size_t)rb.nh[pi]; h++) {
-                float *p = rb.x[pi] + (t * rb.nh[pi] + h) * hd;
-                float u = p[i], v = p[i + half];
-                p[i] = u * co - v * si;
-                p[i + half] = v * co + u * si;
-            }
+        float *p = rb.x[pi] + (t * rb.nh[pi] + h) * hd;
+        float u = p[i], v = p[i + half];
+        p[i] = u * co - v * si;
+        p[i + half] = v * co + u * si;
     }
 }
 
 /* part.a: x, n_heads; compat: T, head_dim, half, pos, inv_freq */
-static void rope_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+void ck_cuda_rope_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
     rope_batch rb;
     memset(&rb, 0, sizeof rb);
     rb.n = np;
@@ -133,7 +134,9 @@ static void rope_emit(ck_backend *b, const ck_batch_part *parts, int np, const u
     const int32_t *pos = (const int32_t *)compat[3];
     const double *inv_freq = (const double *)compat[4];
     ck_cuda_run(b, "rope", [=](cudaStream_t st) {
-        rope_kernel<<<GRID(T * half)>>>(rb, T, hd, half, pos, inv_freq);
+        size_t heads = 0;
+        for (int i = 0; i < rb.n; i++) heads += (size_t)rb.nh[i];
+        rope_kernel<<<GRID(T * heads * half)>>>(rb, T, hd, half, pos, inv_freq);
         ck_cuda_launched(b, "rope");
     }, T, hd, half, pos, inv_freq, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
 }
@@ -144,7 +147,7 @@ void ck_cuda_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head
     size_t bytes = T * n_heads * head_dim * sizeof(float);
     ck_batch_part part = {x, bytes, x, bytes, {(uint64_t)(uintptr_t)x, n_heads, 0, 0, 0, 0}};
     uint64_t compat[8] = {T, head_dim, rot_dim / 2, (uint64_t)(uintptr_t)pos, (uint64_t)(uintptr_t)inv_freq, 0, 0, 0};
-    if (!ck_cuda_batch_add(b, rope_emit, compat, &part)) rope_emit(b, &part, 1, compat);
+    if (!ck_cuda_batch_add(b, ck_cuda_rope_emit, compat, &part)) ck_cuda_rope_emit(b, &part, 1, compat);
 }
 
 /* KV-cache stores of up to CK_BATCH_MAX caches at the same positions (K and V). */
@@ -162,7 +165,7 @@ static __global__ void store_rows_kernel(store_batch sb, const int32_t *pos, siz
 }
 
 /* part.a: cache, src; compat: pos, T, row */
-static void store_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+void ck_cuda_store_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
     store_batch sb;
     memset(&sb, 0, sizeof sb);
     sb.n = np;
@@ -186,7 +189,91 @@ void ck_cuda_store_rows(ck_backend *b, float *cache, const float *src, const int
     ck_batch_part part = {src, T * row * sizeof(float), cache, 1,
                           {(uint64_t)(uintptr_t)cache, (uint64_t)(uintptr_t)src, 0, 0, 0, 0}};
     uint64_t compat[8] = {(uint64_t)(uintptr_t)pos, T, row, 0, 0, 0, 0, 0};
-    if (!ck_cuda_batch_add(b, store_emit, compat, &part)) store_emit(b, &part, 1, compat);
+    if (!ck_cuda_batch_add(b, ck_cuda_store_emit, compat, &part)) ck_cuda_store_emit(b, &part, 1, compat);
+}
+
+/* Per-head norm + RoPE + KV store (fuse.cu builds it from consecutive rmsnorm, rope and store_rows
+ * calls): part i is a tensor x [T, nh, hd] whose head rows are, in this order, normalized by w (when
+ * not NULL; over hd, in place), rotated (when rope), written back (when either) and copied into cache
+ * row pos[t] (when not NULL). One warp per head row, the row staged in shared memory; the arithmetic is
+ * that of the separate kernels. */
+typedef struct hp_batch {
+    float *x[CK_BATCH_MAX];
+    const float *w[CK_BATCH_MAX];
+    float *cache[CK_BATCH_MAX];
+    int nh[CK_BATCH_MAX], rope[CK_BATCH_MAX];
+    int r0[CK_BATCH_MAX + 1];
+    int n;
+} hp_batch;
+
+#define HP_WARPS 4
+static __global__ void __launch_bounds__(32 * HP_WARPS)
+headprep_kernel(hp_batch hb, int hd, float eps, int one_plus, const int32_t *pos, const double *inv_freq, int half) {
+    extern __shared__ float hsm[];
+    int wid = threadIdx.x >> 5, lane = threadIdx.x & 31, r = blockIdx.x * HP_WARPS + wid;
+    if (r >= hb.r0[hb.n]) return; /* only warp-level synchronization below */
+    int pi = 0;
+    while (pi + 1 < hb.n && r >= hb.r0[pi + 1]) pi++;
+    int rr = r - hb.r0[pi], nh = hb.nh[pi], t = rr / nh, h = rr % nh;
+    float *xr = hb.x[pi] + (size_t)rr * hd, *sr = hsm + (size_t)wid * hd;
+    const float *w = hb.w[pi];
+    float ss = 0.0f;
+    for (int d = lane; d < hd; d += 32) {
+        float v = xr[d];
+        sr[d] = v;
+        ss += v * v;
+    }
+    if (w) {
+        ss = ck_warp_sum(ss);
+        float inv = 1.0f / sqrtf(ss / (float)hd + eps);
+        for (int d = lane; d < hd; d += 32) sr[d] = sr[d] * inv * (one_plus ? 1.0f + w[d] : w[d]);
+    }
+    __syncwarp();
+    if (hb.rope[pi]) {
+        double p = (double)pos[t];
+        for (int i = lane; i < half; i += 32) {
+            double sn, cs;
+            sincos(p * inv_freq[i], &sn, &cs);
+            float co = (float)cs, si = (float)sn, u = sr[i], v = sr[i + half];
+            sr[i] = u * co - v * si;
+            sr[i + half] = v * co + u * si;
+        }
+        __syncwarp();
+    }
+    if (w || hb.rope[pi])
+        for (int d = lane; d < hd; d += 32) xr[d] = sr[d];
+    if (hb.cache[pi]) {
+        float *cr = hb.cache[pi] + ((size_t)pos[t] * nh + h) * hd;
+        for (int d = lane; d < hd; d += 32) cr[d] = sr[d];
+    }
+}
+
+/* part.a: x, nh, w, rope, cache; compat: T, hd, eps bits, one_plus, pos, inv_freq, half */
+void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    hp_batch hb;
+    memset(&hb, 0, sizeof hb);
+    hb.n = np;
+    size_t T = compat[0];
+    int hd = (int)compat[1], one_plus = (int)compat[3], half = (int)compat[6];
+    float eps;
+    uint32_t eb = (uint32_t)compat[2];
+    memcpy(&eps, &eb, 4);
+    const int32_t *pos = (const int32_t *)compat[4];
+    const double *inv_freq = (const double *)compat[5];
+    uint64_t k[4 * 5] = {0};
+    for (int i = 0; i < np; i++) {
+        hb.x[i] = (float *)parts[i].a[0], hb.nh[i] = (int)parts[i].a[1], hb.w[i] = (const float *)parts[i].a[2];
+        hb.rope[i] = (int)parts[i].a[3], hb.cache[i] = (float *)parts[i].a[4];
+        hb.r0[i + 1] = hb.r0[i] + (int)(T * parts[i].a[1]);
+        for (int j = 0; j < 5; j++) k[i * 5 + j] = parts[i].a[j];
+    }
+    unsigned blocks = (unsigned)((hb.r0[np] + HP_WARPS - 1) / HP_WARPS);
+    size_t smem = (size_t)HP_WARPS * hd * sizeof(float);
+    ck_cuda_run(b, "headprep", [=](cudaStream_t st) {
+        headprep_kernel<<<blocks, 32 * HP_WARPS, smem, st>>>(hb, hd, eps, one_plus, pos, inv_freq, half);
+        ck_cuda_launched(b, "norm/rope/store");
+    }, T, hd, eps, one_plus, pos, inv_freq, half, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10],
+       k[11], k[12], k[13], k[14], k[15], k[16], k[17], k[18], k[19]);
 }
 
 static __global__ void glu_kernel(float *out, const float *gate, const float *up, size_t n, int gelu) {
@@ -197,12 +284,31 @@ static __global__ void glu_kernel(float *out, const float *gate, const float *up
     }
 }
 
+/* part.a: out, gate, up, n, gelu; compat: n, gelu (parts never share a launch: one kernel each) */
+void ck_cuda_glu_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    (void)compat;
+    for (int i = 0; i < np; i++) {
+        float *out = (float *)parts[i].a[0];
+        const float *gate = (const float *)parts[i].a[1], *up = (const float *)parts[i].a[2];
+        size_t n = parts[i].a[3];
+        int gelu = (int)parts[i].a[4];
+        ck_cuda_run(b, "glu", [=](cudaStream_t st) {
+            glu_kernel<<<GRID(n)>>>(out, gate, up, n, gelu);
+            ck_cuda_launched(b, "glu");
+        }, out, gate, up, n, gelu);
+    }
+}
+
+/* A glu waits in the batch slot so that a GEMV reading its output can make it itself (fuse.cu). */
 void ck_cuda_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {
     if (b->failed || n == 0) return;
-    ck_cuda_run(b, "glu", [=](cudaStream_t st) {
-        glu_kernel<<<GRID(n)>>>(out, gate, up, n, act == CK_ACT_GELU_TANH);
-        ck_cuda_launched(b, "glu");
-    }, out, gate, up, n, act == CK_ACT_GELU_TANH);
+    int gelu = act == CK_ACT_GELU_TANH;
+    ck_batch_part part = {gate, n * sizeof(float), out, n * sizeof(float),
+                          {(uint64_t)(uintptr_t)out, (uint64_t)(uintptr_t)gate, (uint64_t)(uintptr_t)up, n,
+                           (uint64_t)gelu, 0}};
+    /* up is read too: a second range the generic overlap test does not see, so a glu never joins another */
+    uint64_t compat[8] = {n, (uint64_t)gelu, (uint64_t)(uintptr_t)out, 0, 0, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, ck_cuda_glu_emit, compat, &part)) ck_cuda_glu_emit(b, &part, 1, compat);
 }
 
 static __global__ void gather_kernel(float *dst, const float *src, const int32_t *rows, size_t n, size_t row) {
@@ -247,12 +353,27 @@ void ck_cuda_zero(ck_backend *b, float *y, size_t n) {
     }, y, n);
 }
 
+/* part.a: y, x, n; compat: n, y (parts never share a launch) */
+void ck_cuda_add_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    (void)compat;
+    for (int i = 0; i < np; i++) {
+        float *y = (float *)parts[i].a[0];
+        const float *x = (const float *)parts[i].a[1];
+        size_t n = parts[i].a[2];
+        ck_cuda_run(b, "add", [=](cudaStream_t st) {
+            add_kernel<<<GRID(n)>>>(y, x, n);
+            ck_cuda_launched(b, "add");
+        }, y, x, n);
+    }
+}
+
+/* An add goes through the batch slot so that the GEMV that produced x can add it in its epilogue. */
 void ck_cuda_add(ck_backend *b, float *y, const float *x, size_t n) {
     if (b->failed || n == 0) return;
-    ck_cuda_run(b, "add", [=](cudaStream_t st) {
-        add_kernel<<<GRID(n)>>>(y, x, n);
-        ck_cuda_launched(b, "add");
-    }, y, x, n);
+    ck_batch_part part = {x, n * sizeof(float), y, n * sizeof(float),
+                          {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)x, n, 0, 0, 0}};
+    uint64_t compat[8] = {n, (uint64_t)(uintptr_t)y, 0, 0, 0, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, ck_cuda_add_emit, compat, &part)) ck_cuda_add_emit(b, &part, 1, compat);
 }
 
 void ck_cuda_copy_rows(ck_backend *b, float *dst, size_t dst_stride, const float *src, size_t src_stride,

@@ -1,5 +1,5 @@
-/* gemv.cu — the embedding lookup and the matmul op: decode-sized calls (T <= CK_CUDA_GEMV_MAX_T token
- * rows) run our own GEMV, larger ones go to cuBLAS (gemm.cu).
+/* gemv.cu — the embedding lookup and the matmul op: decode-sized calls (T <= CK_CUDA_GEMV_ROWS token
+ * rows, in groups of CK_CUDA_GEMV_MAX_T) run our own GEMV, larger ones go to cuBLAS (gemm.cu).
  * GEMV: one warp per output row, 8 rows per block; each lane reads the weight row in 16-byte pieces (8
  * bf16/f16 or 4 f32 values) and the matching x values as float4, accumulating in f32 for up to 8 token
  * rows at once, so each weight byte is read once per call. Rows whose start is not 16-byte aligned or
@@ -8,6 +8,10 @@
 #include "backend/cuda/cuda_internal.h"
 
 #define CK_CUDA_GEMV_MAX_T 8
+/* Calls of up to this many rows (a decode batch) run the GEMV in groups of 8 rows, so that every row's
+ * result is that of the row alone (backend.h's batch invariance); larger ones (prefill chunks) go to
+ * cuBLAS, whose sums are ordered differently (within the GPU tolerance, not bit for bit). */
+#define CK_CUDA_GEMV_ROWS 64
 #define ROWS_PER_BLOCK 8
 
 template <typename T> struct wt;
@@ -45,17 +49,19 @@ static __device__ __forceinline__ void unpack(const uint4 &u, float *f, float *)
 }
 
 /* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
- * compute part i. */
+ * compute part i. res[i] (or NULL): the fused residual, res += y. */
 typedef struct gemv_batch {
     float *y[CK_BATCH_MAX];
     const float *x[CK_BATCH_MAX];
     const void *w[CK_BATCH_MAX];
     const float *bias[CK_BATCH_MAX];
+    float *res[CK_BATCH_MAX];
     int n_out[CK_BATCH_MAX];
     unsigned blk[CK_BATCH_MAX + 1];
     int n;
 } gemv_batch;
 
+/* The plain kernel: x read from global memory (inputs too long for shared memory, unaligned rows). */
 template <typename W>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
 gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
@@ -111,33 +117,389 @@ gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
     }
 }
 
+/* The block's input rows into xs [T, n_in] (shared memory): x itself, or made by the fused producer
+ * (norm of in.a, or GLU of in.a and in.b); then, when the producer's output must be written too, the
+ * last block to get here (warp 0 counts) writes it. Ends with the block synchronized. */
+static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, unsigned *counter, const float *x,
+                                  int n_in, int T) {
+    int nx = T * n_in;
+    if (in.kind == CK_IN_NORM) {
+        for (int t = 0; t < T; t++) {
+            const float *a = in.a + (size_t)t * n_in;
+            float *xt = xs + t * n_in, ss = 0.0f;
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x) {
+                float v = a[i];
+                xt[i] = v;
+                ss += v * v;
+            }
+            ss = ck_block_sum(ss, red);
+            float inv = 1.0f / sqrtf(ss / (float)n_in + in.eps);
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x)
+                xt[i] = xt[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
+            __syncthreads(); /* red is reused by the next row's sum */
+        }
+    } else if (in.kind == CK_IN_GLU) {
+        for (int i = threadIdx.x; i < nx; i += blockDim.x) {
+            float g = in.a[i], v = in.b[i];
+            xs[i] = in.flag ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * v
+                            : g / (1.0f + expf(-g)) * v;
+        }
+    } else if (((uintptr_t)x & 15) == 0 && nx % 4 == 0) {
+        const float4 *x4 = (const float4 *)x;
+        for (int i = threadIdx.x; i < nx / 4; i += blockDim.x) ((float4 *)xs)[i] = x4[i];
+    } else {
+        for (int i = threadIdx.x; i < nx; i += blockDim.x) xs[i] = x[i];
+    }
+    __syncthreads();
+    if (in.out && threadIdx.x < 32) { /* the last block to have read the producer's inputs writes its output;
+                                         only warp 0 waits for the count, the others go on with their rows */
+        unsigned seen = 0;
+        if (threadIdx.x == 0) seen = atomicAdd(counter, 1u);
+        seen = __shfl_sync(0xffffffffu, seen, 0);
+        if (seen == gridDim.x - 1) {
+            for (int i = threadIdx.x; i < nx; i += 32) in.out[i] = xs[i];
+            if (threadIdx.x == 0) *counter = 0;
+        }
+    }
+}
+
+/* Row `row` of the T outputs from the lanes' partial sums: y = sum + bias, and the fused residual (res +=
+ * y, checked for non-finite values when in.chk). */
+static __device__ __forceinline__ void gemv_store(const float *acc, int T, int row, int n_out, int lane,
+                                                  const float *bias, float *y, float *res, const ck_fused_in &in,
+                                                  ck_cuda_flags *flags) {
+#pragma unroll
+    for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+        if (t >= T) break;
+        float s = ck_warp_sum(acc[t]);
+        if (lane == 0) {
+            size_t o = (size_t)t * n_out + row;
+            float v = s + (bias ? bias[row] : 0.0f);
+            y[o] = v;
+            if (res) {
+                float r = res[o] + v;
+                res[o] = r;
+                if (in.chk && !isfinite(r) && atomicCAS(&flags->failed, 0, 1) == 0)
+                    flags->tag = in.chk_tag, flags->idx = o, flags->val = r;
+            }
+        }
+    }
+}
+
+/* The shared-memory kernel (16-byte aligned rows of whole pieces, T * n_in floats fitting the block's
+ * shared memory): each warp first issues the loads of its row's first CH pieces per lane (weights do not
+ * depend on earlier kernels), then the block fills xs with the T input rows, made by the fused producer
+ * when there is one (in.kind), and the warps walk their rows (a part with more rows than its blocks'
+ * warps strides over them). The products are summed in the plain kernel's order: per lane, pieces
+ * lane, lane + 32, ... with each piece's 4-float groups summed left to right, then the warp sum. */
+template <typename W, int RW, int MT>
+static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+    extern __shared__ float4 xs4[];
+    float *xs = (float *)xs4;
+    __shared__ float red[32];
+    int bi = 0;
+    while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
+    const int P = wt<W>::per16, CH = RW == 2 ? 8 : 16, CPR = CH / RW; /* load slots per lane, per row */
+    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), step = nblk * ROWS_PER_BLOCK * RW;
+    int row = ((int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5)) * RW, lane = threadIdx.x & 31;
+    int n_out = gb.n_out[bi], pieces = n_in / P;
+    const uint4 *W0 = (const uint4 *)gb.w[bi];
+    size_t rp = (size_t)pieces; /* pieces per row */
+    uint4 u[CH];
+    ck_pdl_trigger();
+#pragma unroll
+    for (int c = 0; c < CH; c++) {
+        int r = row + c / CPR, p = lane + 32 * (c % CPR);
+        u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
+    }
+    ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
+    gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
+    const float *bias = gb.bias[bi];
+    float *y = gb.y[bi], *res = gb.res[bi];
+    for (; row < n_out; row += step) {
+        float acc[RW][MT];
+#pragma unroll
+        for (int r = 0; r < RW; r++)
+#pragma unroll
+            for (int t = 0; t < MT; t++) acc[r][t] = 0.0f;
+        for (int base = 0;;) {
+#pragma unroll
+            for (int c = 0; c < CH; c++) {
+                int p = base + lane + 32 * (c % CPR);
+                if (p >= pieces) continue;
+                float f[P];
+                unpack(u[c], f, (W *)0);
+#pragma unroll
+                for (int t = 0; t < MT; t++) {
+                    if (t >= T) break;
+                    const float4 *xp = xs4 + (t * n_in + p * P) / 4;
+                    float s = 0.0f;
+#pragma unroll
+                    for (int q = 0; q < P / 4; q++) {
+                        float4 xv = xp[q];
+                        s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
+                    }
+                    acc[c / CPR][t] += s;
+                }
+            }
+            base += 32 * CPR;
+            if (base >= pieces) break;
+#pragma unroll
+            for (int c = 0; c < CH; c++) {
+                int r = row + c / CPR, p = base + lane + 32 * (c % CPR);
+                u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < RW; r++)
+            if (row + r < n_out) gemv_store(acc[r], T, row + r, n_out, lane, bias, y, res, in, flags);
+#pragma unroll
+        for (int c = 0; c < CH; c++) { /* the next rows' first pieces */
+            int r = row + step + c / CPR, p = lane + 32 * (c % CPR);
+            u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
+        }
+    }
+}
+
+/* The shared-memory kernel for rw rows per warp, specialized for one token row (decode). */
+template <typename W>
+static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl,
+                               const gemv_batch &gb, const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags,
+                               int n_in) {
+    const int M = CK_CUDA_GEMV_MAX_T;
+    if (rw == 2)
+        return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 2, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
+                      : ck_cuda_launch(gemv_smem_kernel<W, 2, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+    return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 1, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
+                  : ck_cuda_launch(gemv_smem_kernel<W, 1, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+}
+
+template <typename W> static int smem_limit(int bytes) {
+    return cudaFuncSetAttribute(gemv_smem_kernel<W, 1, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 2, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 1, CK_CUDA_GEMV_MAX_T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 2, CK_CUDA_GEMV_MAX_T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                bytes);
+}
+
+/* Q8_0 weights, resident in their format but laid out per row for aligned loads (prepare_weight): the
+ * row's 32-value blocks' int8 quants [n_in], then their f16 scales [n_in / 32], the row padded to 16 bytes
+ * (ck_cuda_q8_stride). As on the CPU (tensor/quant.h), each input row is first quantized to Q8 blocks (d =
+ * max|x| / 127, q = round-to-nearest-even(x / d)) and each block's integer sum (dp4a, exact) is combined in
+ * float as (wd * xd) * isum without fused multiply-adds; the lane's blocks are summed in order, then the
+ * warp's lanes. Shared memory: the float rows, their int8 quants, their block scales. */
+#define Q8_CH 2 /* blocks per lane loaded ahead */
+static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+    extern __shared__ float4 xs4[];
+    float *xs = (float *)xs4;
+    __shared__ float red[32];
+    int bi = 0;
+    while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
+    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), warps = nblk * ROWS_PER_BLOCK;
+    int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int n_out = gb.n_out[bi], nb = n_in / 32;
+    size_t stride = ck_cuda_q8_stride((size_t)n_in);
+    const char *W = (const char *)gb.w[bi];
+    uint4 u[Q8_CH][2] = {};
+    unsigned short wd[Q8_CH] = {};
+    ck_pdl_trigger();
+    if (row < n_out) {
+        const char *wr = W + (size_t)row * stride;
+#pragma unroll
+        for (int c = 0; c < Q8_CH; c++) {
+            int b = lane + 32 * c;
+            if (b < nb) {
+                u[c][0] = __ldg((const uint4 *)(wr + 32 * b)), u[c][1] = __ldg((const uint4 *)(wr + 32 * b + 16));
+                wd[c] = __ldg((const unsigned short *)(wr + n_in) + b);
+            }
+        }
+    }
+    ck_pdl_wait();
+    gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
+    int8_t *xq = (int8_t *)(xs + T * n_in);
+    float *xd = (float *)(xq + T * n_in);
+    for (int k = threadIdx.x >> 5; k < T * nb; k += ROWS_PER_BLOCK) { /* block k of the input rows: a warp, */
+        float v = xs[32 * k + lane], a = fabsf(v) > 0.0f ? fabsf(v) : 0.0f; /* a lane per value */
+        for (int o = 16; o > 0; o >>= 1) {
+            float b = __shfl_xor_sync(0xffffffffu, a, o);
+            a = b > a ? b : a; /* max|x| as the CPU takes it (NaN never wins) */
+        }
+        float db = __fdiv_rn(a, 127.0f), id = db > 0.0f ? __fdiv_rn(1.0f, db) : 0.0f;
+        if (lane == 0) xd[k] = db;
+        float q = __fmul_rn(v, id);
+        if (!(q >= -127.0f)) q = -127.0f;
+        if (q > 127.0f) q = 127.0f;
+        xq[32 * k + lane] = (int8_t)__float2int_rn(q);
+    }
+    __syncthreads();
+    const float *bias = gb.bias[bi];
+    float *y = gb.y[bi], *res = gb.res[bi];
+    for (; row < n_out; row += warps) {
+        float acc[CK_CUDA_GEMV_MAX_T];
+#pragma unroll
+        for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
+        const char *wr = W + (size_t)row * stride;
+        for (int base = 0;;) {
+#pragma unroll
+            for (int c = 0; c < Q8_CH; c++) {
+                int b = base + lane + 32 * c;
+                if (b >= nb) break;
+                const int *wq0 = (const int *)&u[c][0], *wq1 = (const int *)&u[c][1];
+                float w_d = __half2float(__ushort_as_half(wd[c]));
+#pragma unroll
+                for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+                    if (t >= T) break;
+                    const int *xi = (const int *)(xq + t * n_in + 32 * b);
+                    int is = 0;
+#pragma unroll
+                    for (int j = 0; j < 4; j++) is = __dp4a(wq0[j], xi[j], is);
+#pragma unroll
+                    for (int j = 0; j < 4; j++) is = __dp4a(wq1[j], xi[4 + j], is);
+                    acc[t] = __fadd_rn(acc[t], __fmul_rn(__fmul_rn(w_d, xd[t * nb + b]), (float)is));
+                }
+            }
+            base += 32 * Q8_CH;
+            if (base >= nb) break;
+#pragma unroll
+            for (int c = 0; c < Q8_CH; c++) {
+                int b = base + lane + 32 * c;
+                if (b < nb) {
+                    u[c][0] = __ldg((const uint4 *)(wr + 32 * b)), u[c][1] = __ldg((const uint4 *)(wr + 32 * b + 16));
+                    wd[c] = __ldg((const unsigned short *)(wr + n_in) + b);
+                }
+            }
+        }
+        gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
+        if (row + warps < n_out) {
+            const char *nr = W + (size_t)(row + warps) * stride;
+#pragma unroll
+            for (int c = 0; c < Q8_CH; c++) {
+                int b = lane + 32 * c;
+                if (b < nb) {
+                    u[c][0] = __ldg((const uint4 *)(nr + 32 * b)), u[c][1] = __ldg((const uint4 *)(nr + 32 * b + 16));
+                    wd[c] = __ldg((const unsigned short *)(nr + n_in) + b);
+                }
+            }
+        }
+    }
+}
+
 static __global__ void add_bias_kernel(float *y, const float *bias, size_t T, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * n; i += (size_t)gridDim.x * blockDim.x)
         y[i] += bias[i % n];
 }
 
-/* part.a: y, x, w, bias, n_out; compat: dtype, n_in, T, vec */
-static void gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+/* Blocks of a part of n_out rows in the shared-memory kernel: a block per 8 rows up to as many blocks
+ * as the device holds at once (c->gemv_blocks), the warps striding over the rest (the input rows are
+ * staged once per block). */
+
+/* Shared memory of a GEMV launch: the float input rows, and for Q8_0 their quants and block scales. */
+static size_t gemv_smem_bytes(size_t T, size_t n_in, int q8) {
+    return T * n_in * sizeof(float) + (q8 ? T * n_in + T * (n_in / 32) * sizeof(float) : 0);
+}
+
+/* (The Q8_0 size, so that a fusion decided before the weight's dtype is looked at always fits.) */
+int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in) {
+    return T >= 1 && T <= CK_CUDA_GEMV_MAX_T && gemv_smem_bytes(T, n_in, 1) <= ck_cu(b)->gemv_smem;
+}
+
+/* part.a: y, x, w, bias, n_out, res; compat: dtype, n_in, T, vec */
+void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+    ck_cuda *c = ck_cu(b);
+    ck_fused_in in = c->emit_in; /* set by ck_cuda_batch_emit; zero for a direct call */
     gemv_batch gb;
     memset(&gb, 0, sizeof gb);
     gb.n = n;
+    int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
+    size_t smem = gemv_smem_bytes((size_t)T, (size_t)n_in, dt == CK_Q8_0);
+    int use_smem = vec && smem <= c->gemv_smem;
+    /* rows per warp: two when a row takes at most half the load slots (n_in <= 1024 for 16-bit weights), so
+     * that as many bytes are in flight per warp and the blocks fit the device at once */
+    int pieces = dt == CK_F32 ? n_in / 4 : n_in / 8, rw = use_smem && dt != CK_Q8_0 && pieces <= 32 * 4 ? 2 : 1;
+    unsigned want[CK_BATCH_MAX], total = 0;
     for (int i = 0; i < n; i++) {
         gb.y[i] = (float *)parts[i].a[0], gb.x[i] = (const float *)parts[i].a[1], gb.w[i] = (const void *)parts[i].a[2];
-        gb.bias[i] = (const float *)parts[i].a[3], gb.n_out[i] = (int)parts[i].a[4];
-        gb.blk[i + 1] = gb.blk[i] + (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+        gb.bias[i] = (const float *)parts[i].a[3], gb.n_out[i] = (int)parts[i].a[4], gb.res[i] = (float *)parts[i].a[5];
+        want[i] = (unsigned)((parts[i].a[4] + ROWS_PER_BLOCK * rw - 1) / (ROWS_PER_BLOCK * rw));
+        total += want[i];
     }
-    int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
+    for (int i = 0; i < n; i++) { /* the shared-memory kernels stride over rows: no more blocks than fit at once */
+        unsigned nb = want[i];
+        if ((use_smem || dt == CK_Q8_0) && total > c->gemv_blocks) {
+            nb = (unsigned)((uint64_t)want[i] * c->gemv_blocks / total);
+            if (nb == 0) nb = 1;
+        }
+        gb.blk[i + 1] = gb.blk[i] + nb;
+    }
     unsigned blocks = gb.blk[n];
-    uint64_t k[4 * 5] = {0};
+    unsigned *counter = c->counter;
+    ck_cuda_flags *flags = c->flags;
+    uint64_t k[4 * 6] = {0};
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < 5; j++) k[i * 5 + j] = parts[i].a[j];
+        for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
+    if (dt == CK_Q8_0) { /* ck_cuda_matmul sized the groups of rows for shared memory */
+        int pdl = c->pdl;
+        ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
+            cudaError_t e = ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * ROWS_PER_BLOCK), smem, st, pdl, gb,
+                                           in, counter, flags, n_in, T);
+            ck_cuda_check(b, e, "matmul (q8_0 gemv)");
+        }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
+           in.flag, in.chk, in.chk_tag, counter, flags);
+        return;
+    }
+    if (!use_smem) { /* fuse.cu fuses only what the shared-memory kernel can take, and no residual */
+        ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
+            if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            ck_cuda_launched(b, "matmul (gemv)");
+        }, dt, n_in, T, vec, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
+        return;
+    }
+    int pdl = c->pdl;
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-        if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-        else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-        else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-        ck_cuda_launched(b, "matmul (gemv)");
-    }, dt, n_in, T, vec, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
-       k[15], k[16], k[17], k[18], k[19]);
+        cudaError_t e;
+        dim3 g(blocks), bl(32 * ROWS_PER_BLOCK);
+        if (dt == CK_F32) e = launch_smem<float>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
+        else if (dt == CK_BF16) e = launch_smem<bf16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
+        else e = launch_smem<f16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
+        ck_cuda_check(b, e, "matmul (gemv)");
+    }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
+       k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
+       in.chk, in.chk_tag, counter, flags);
+}
+
+/* Raises the shared-memory limit of the GEMV kernels (once per instance, before any capture). */
+int ck_cuda_gemv_init(ck_backend *b) {
+    ck_cuda *c = ck_cu(b);
+    int dev_max = 0;
+    size_t want = 96 * 1024;
+    if (cudaDeviceGetAttribute(&dev_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->dev) != cudaSuccess) {
+        cudaGetLastError();
+        dev_max = 48 * 1024;
+    }
+    if ((size_t)dev_max < want) want = (size_t)dev_max;
+    if (want > 48 * 1024 &&
+        (cudaFuncSetAttribute(gemv_q8_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
+         smem_limit<float>((int)want) || smem_limit<bf16_t>((int)want) || smem_limit<f16_t>((int)want))) {
+        cudaGetLastError();
+        want = 48 * 1024;
+    }
+    c->gemv_smem = want;
+    int per_sm = 0, sms = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_smem_kernel<bf16_t, 2, 1>, 32 * ROWS_PER_BLOCK,
+                                                      16 * 1024) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->dev) != cudaSuccess) {
+        cudaGetLastError();
+        per_sm = 2, sms = 32;
+    }
+    c->gemv_blocks = (unsigned)((per_sm > 0 ? per_sm : 1) * (sms > 0 ? sms : 1));
+    return 0;
 }
 
 template <typename W>
@@ -149,7 +511,7 @@ static void gemv(ck_backend *b, float *y, const float *x, const void *Wd, const 
                           {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)x, (uint64_t)(uintptr_t)Wd,
                            (uint64_t)(uintptr_t)bias, n_out, 0}};
     uint64_t compat[8] = {(uint64_t)dt, n_in, T, (uint64_t)vec, 0, 0, 0, 0};
-    if (!ck_cuda_batch_add(b, gemv_emit, compat, &part)) gemv_emit(b, &part, 1, compat);
+    if (!ck_cuda_batch_add(b, ck_cuda_gemv_emit, compat, &part)) ck_cuda_gemv_emit(b, &part, 1, compat);
 }
 
 void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T) {
@@ -159,7 +521,26 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         ck_backend_fail(b, "matmul: [%zu, %zu] is too large", n_out, n_in);
         return;
     }
-    if (T > CK_CUDA_GEMV_MAX_T) {
+    if (W->dtype == CK_Q8_0) { /* GEMV only (prefill too), in groups of rows whose quants fit shared memory */
+        size_t G = CK_CUDA_GEMV_MAX_T;
+        while (G > 1 && !ck_cuda_gemv_smem_ok(b, G, n_in)) G--;
+        if (n_in % 32 || !ck_cuda_gemv_smem_ok(b, G, n_in)) {
+            ck_backend_fail(b, "matmul: q8_0 rows of %zu values are not supported by the CUDA kernel", n_in);
+            return;
+        }
+        for (size_t t0 = 0; t0 < T; t0 += G) {
+            size_t n = T - t0 < G ? T - t0 : G;
+            const float *xg = x + t0 * n_in;
+            float *yg = y + t0 * n_out;
+            ck_batch_part part = {xg, n * n_in * sizeof(float), yg, n * n_out * sizeof(float),
+                                  {(uint64_t)(uintptr_t)yg, (uint64_t)(uintptr_t)xg, (uint64_t)(uintptr_t)W->data,
+                                   (uint64_t)(uintptr_t)bias, n_out, 0}};
+            uint64_t compat[8] = {(uint64_t)CK_Q8_0, n_in, n, 1, 0, 0, 0, 0};
+            if (!ck_cuda_batch_add(b, ck_cuda_gemv_emit, compat, &part)) ck_cuda_gemv_emit(b, &part, 1, compat);
+        }
+        return;
+    }
+    if (T > CK_CUDA_GEMV_ROWS) {
         if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
             ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
                 add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
@@ -167,11 +548,16 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
             }, y, bias, T, n_out);
         return;
     }
-    switch (W->dtype) {
-    case CK_F32: gemv<float>(b, y, x, W->data, bias, n_in, n_out, T, CK_F32); break;
-    case CK_BF16: gemv<bf16_t>(b, y, x, W->data, bias, n_in, n_out, T, CK_BF16); break;
-    case CK_F16: gemv<f16_t>(b, y, x, W->data, bias, n_in, n_out, T, CK_F16); break;
-    default: ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype));
+    for (size_t t0 = 0; t0 < T; t0 += CK_CUDA_GEMV_MAX_T) { /* groups of 8 rows: one GEMV part each */
+        size_t n = T - t0 < CK_CUDA_GEMV_MAX_T ? T - t0 : CK_CUDA_GEMV_MAX_T;
+        float *yg = y + t0 * n_out;
+        const float *xg = x + t0 * n_in;
+        switch (W->dtype) {
+        case CK_F32: gemv<float>(b, yg, xg, W->data, bias, n_in, n_out, n, CK_F32); break;
+        case CK_BF16: gemv<bf16_t>(b, yg, xg, W->data, bias, n_in, n_out, n, CK_BF16); break;
+        case CK_F16: gemv<f16_t>(b, yg, xg, W->data, bias, n_in, n_out, n, CK_F16); break;
+        default: ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(W->dtype)); return;
+        }
     }
 }
 
@@ -185,6 +571,19 @@ static __global__ void embed_kernel(float *y, const W *E, const int32_t *ids, si
     }
 }
 
+/* Q8_0 rows in the device layout (see gemv_q8_kernel): value j = scale[j / 32] * q[j], as dequantized on
+ * the CPU, then times the embedding scale. */
+static __global__ void embed_q8_kernel(float *y, const char *E, size_t stride, const int32_t *ids, size_t d, size_t T,
+                                       float scale) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * d; i += (size_t)gridDim.x * blockDim.x) {
+        size_t t = i / d, j = i % d;
+        const char *r = E + (size_t)ids[t] * stride;
+        float sc = __half2float(__ushort_as_half(((const unsigned short *)(r + d))[j / 32]));
+        float v = __fmul_rn(sc, (float)(int8_t)r[j]);
+        y[i] = scale != 1.0f ? __fmul_rn(v, scale) : v;
+    }
+}
+
 void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale) {
     size_t d = E->shape[1];
     if (b->failed || T == 0) return;
@@ -193,6 +592,14 @@ void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *i
     unsigned g = ck_cuda_blocks(T * d, 256);
     ck_dtype dt = E->dtype;
     const void *e = E->data;
+    if (dt == CK_Q8_0) {
+        size_t stride = ck_cuda_q8_stride(d);
+        ck_cuda_run(b, "embed", [=](cudaStream_t st) {
+            embed_q8_kernel<<<g, 256, 0, st>>>(y, (const char *)e, stride, dids, d, T, scale);
+            ck_cuda_launched(b, "embed");
+        }, y, e, dids, d, T, scale, (int)dt, g);
+        return;
+    }
     if (dt != CK_F32 && dt != CK_BF16 && dt != CK_F16) {
         ck_backend_fail(b, "embedding: no CUDA kernel for dtype %s", ck_dtype_name(dt));
         return;

@@ -24,6 +24,7 @@ struct ck_graph_entry {
 
 struct ck_cuda_graphs {
     std::vector<ck_cuda_op> ops;
+    std::vector<const char *> names; /* each op's name (profiling) */
     std::vector<uint64_t> key;
     std::vector<ck_graph_entry> cache;
     uint64_t clock;
@@ -41,11 +42,20 @@ struct ck_cuda_prof {
     std::vector<ck_prof_mark> marks;
 };
 
+/* Keeps the GPU busy for about `cycles` clocks, so that the timed launch behind it is queued before the
+ * GPU reaches it: the events then measure the kernel, not the host's launch latency. */
+static __global__ void spin_kernel(long long cycles) {
+    long long t0 = clock64();
+    while (clock64() - t0 < cycles) {
+    }
+}
+
 void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f) {
     ck_cuda *c = ck_cu(b);
     ck_prof_mark m = {op, NULL, NULL};
     cudaEventCreate(&m.e0);
     cudaEventCreate(&m.e1);
+    spin_kernel<<<1, 1, 0, c->st>>>(40000);
     cudaEventRecord(m.e0, c->st);
     f(c->st);
     cudaEventRecord(m.e1, c->st);
@@ -69,7 +79,8 @@ void ck_cuda_prof_report(ck_backend *b) {
         if (i == rows.size()) rows.push_back(row{m.op, 0, 0});
         rows[i].ms += ms, rows[i].n++, total += ms;
     }
-    fprintf(stderr, "cuda profile (GPU time per op, eager launches):\n");
+    fprintf(stderr, "cuda profile (GPU time per op as queued, fused ops under the name of the launch; each launch\n"
+                    "timed alone behind a busy kernel, so no launch gaps and no overlap are counted):\n");
     for (auto &r : rows)
         fprintf(stderr, "  %-18s %8ld calls %10.3f ms %8.2f us/call %5.1f%%\n", r.op, r.n, r.ms, 1e3 * r.ms / r.n,
                 100.0 * r.ms / (total > 0 ? total : 1));
@@ -80,10 +91,7 @@ void ck_cuda_prof_report(ck_backend *b) {
 int ck_cuda_graphs_init(ck_backend *b) {
     ck_cuda *c = ck_cu(b);
     const char *env = getenv("CK_CUDA_GRAPHS"), *prof = getenv("CK_CUDA_PROFILE");
-    if (prof && !strcmp(prof, "1")) {
-        c->prof = new (std::nothrow) ck_cuda_prof();
-        return -1;
-    }
+    if (prof && !strcmp(prof, "1")) c->prof = new (std::nothrow) ck_cuda_prof();
     if (env && !strcmp(env, "0")) return -1;
     c->g = new (std::nothrow) ck_cuda_graphs();
     if (!c->g) return -1;
@@ -108,6 +116,7 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
     g->key.push_back(n);
     g->key.insert(g->key.end(), key, key + n);
     g->ops.push_back(std::move(op));
+    g->names.push_back((const char *)(uintptr_t)key[0]);
 }
 
 static void run_eagerly(ck_backend *b, ck_cuda_graphs *g) {
@@ -157,7 +166,7 @@ static void remember(ck_cuda_graphs *g, cudaGraphExec_t exec) {
     g->cache.push_back(ck_graph_entry{g->key, exec, ++g->clock});
 }
 
-static int overlap(const void *a, size_t an, const void *b, size_t bn) {
+int ck_cuda_overlap(const void *a, size_t an, const void *b, size_t bn) {
     uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
     return an && bn && x < y + bn && y < x + an;
 }
@@ -167,7 +176,10 @@ void ck_cuda_batch_emit(ck_backend *b) {
     if (!bt->emit) return;
     ck_batch copy = *bt;
     bt->emit = NULL, bt->n = 0; /* the emitted launch goes through ck_cuda_run, which must see no batch */
+    memset(&bt->in, 0, sizeof bt->in);
+    ck_cu(b)->emit_in = copy.in;
     copy.emit(b, copy.parts, copy.n, copy.compat);
+    memset(&ck_cu(b)->emit_in, 0, sizeof copy.in);
 }
 
 int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *p) {
@@ -177,10 +189,18 @@ int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *comp
     int join = bt->emit == emit && bt->n < CK_BATCH_MAX && !memcmp(bt->compat, compat, sizeof bt->compat);
     for (int i = 0; join && i < bt->n; i++) {
         const ck_batch_part *q = &bt->parts[i];
-        join = !overlap(p->out, p->out_bytes, q->in, q->in_bytes) && !overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
-               !overlap(p->in, p->in_bytes, q->out, q->out_bytes);
+        join = !ck_cuda_overlap(p->out, p->out_bytes, q->in, q->in_bytes) &&
+               !ck_cuda_overlap(p->out, p->out_bytes, q->out, q->out_bytes) &&
+               !ck_cuda_overlap(p->in, p->in_bytes, q->out, q->out_bytes);
     }
+    if (join && bt->in.kind != CK_IN_X) /* a fused producer: the part must read its output and spare its inputs */
+        join = !bt->in.closed && p->in == bt->in.out &&
+               !ck_cuda_overlap(p->out, p->out_bytes, bt->in.a, bt->in.a_bytes) &&
+               !ck_cuda_overlap(p->out, p->out_bytes, bt->in.b, bt->in.b_bytes);
+    else if (join && bt->in.closed)
+        join = 0;
     if (!join) {
+        if (bt->emit && c->fuse && ck_cuda_fuse(b, emit, compat, p)) return 1;
         ck_cuda_batch_emit(b);
         bt->emit = emit;
         memcpy(bt->compat, compat, sizeof bt->compat);
@@ -196,7 +216,9 @@ void ck_cuda_flush(ck_backend *b) {
     ck_cuda_batch_emit(b);
     g->flushing = 1; /* ops may not re-enter the queue while it runs */
     if (!g->ops.empty()) {
-        if (g->ops.size() < CK_GRAPH_MIN_OPS) {
+        if (c->prof) { /* profiling: the queue (fusions included) launched op by op, each timed */
+            for (size_t i = 0; i < g->ops.size(); i++) ck_cuda_prof_run(b, g->names[i], g->ops[i]);
+        } else if (g->ops.size() < CK_GRAPH_MIN_OPS) {
             run_eagerly(b, g);
         } else {
             ck_graph_entry *e = lookup(g);
@@ -207,6 +229,7 @@ void ck_cuda_flush(ck_backend *b) {
             else run_eagerly(b, g);
         }
         g->ops.clear();
+        g->names.clear();
         g->key.clear();
     }
     ck_cuda_check(b, cudaStreamSynchronize(c->st), "device");

@@ -1,6 +1,7 @@
 /* instance.cu — the CUDA backend instance: device selection, its stream and cuBLAS handle, device memory
  * (alloc/free/upload/download/copy/clear), weights copied to the device in their stored dtype
- * (prepare/release, row views), the sticky error channel (sync, check_finite) and the ops table.
+ * (prepare/release, row views; Q8_0 rows regrouped as quants then scales for aligned loads), the sticky
+ * error channel (sync, check_finite) and the ops table.
  * Invariants: all work goes to the instance's stream in call order; download returns only once the bytes
  * are on the host; a prepared weight's data points at device memory owned by the instance and freed by
  * release_weight (row views share it); the current device is set on entry to every call that allocates or
@@ -14,6 +15,9 @@ extern "C" {
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Rows of a prefill chunk: cuBLAS keeps the tensor cores busy only with GEMMs of hundreds of rows. */
+#define CK_CUDA_PREFILL_ROWS 512
 
 extern "C" int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
 extern "C" int ck_cuda_device_count(void);
@@ -126,14 +130,40 @@ static void cu_clear(ck_backend *b, void *dst, size_t bytes) {
 
 /* ---- weights ---- */
 
-static int has_kernels(ck_dtype t) { return t == CK_F32 || t == CK_F16 || t == CK_BF16; }
+static int has_kernels(ck_dtype t) { return t == CK_F32 || t == CK_F16 || t == CK_BF16 || t == CK_Q8_0; }
+
+/* Bytes of one row of a prepared weight: as stored, except Q8_0 (gemv.cu's row layout). */
+static int device_row_bytes(ck_dtype t, uint64_t n, size_t *rb) {
+    if (t != CK_Q8_0) return ck_dtype_row_bytes(t, n, rb);
+    if (n % 32) return -1;
+    *rb = ck_cuda_q8_stride((size_t)n);
+    return 0;
+}
+
+/* Q8_0 blocks (d, qs[32]) of `rows` rows of n values into the device layout: per row the quants, then
+ * the scales, padded (gemv.cu). Returns a malloc'd buffer of rows * stride bytes, or NULL. */
+static void *q8_repack(const void *src, uint64_t rows, size_t n, size_t stride) {
+    char *dst = (char *)calloc(rows ? rows : 1, stride);
+    if (!dst) return NULL;
+    size_t nb = n / 32;
+    const unsigned char *s = (const unsigned char *)src;
+    for (uint64_t r = 0; r < rows; r++) {
+        char *d = dst + r * stride;
+        for (size_t b = 0; b < nb; b++) {
+            const unsigned char *blk = s + (r * nb + b) * 34;
+            memcpy(d + 32 * b, blk + 2, 32);
+            memcpy(d + n + 2 * b, blk, 2);
+        }
+    }
+    return dst;
+}
 
 static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     ck_cuda *c = ck_cu(b);
     size_t rb, bytes;
     if (!has_kernels(w->dtype) || w->ndim < 1)
         return ck_err(err, errlen, "the CUDA backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
-    if (ck_dtype_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb) != 0)
+    if (device_row_bytes(w->dtype, w->shape[w->ndim - 1], &rb) != 0)
         return ck_err(err, errlen, "weight rows of dtype %s are out of range", ck_dtype_name(w->dtype));
     uint64_t rows = 1;
     for (int i = 0; i + 1 < w->ndim; i++) {
@@ -142,11 +172,14 @@ static int cu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errl
     }
     if (rows && rb > SIZE_MAX / rows) return ck_err(err, errlen, "weight too large");
     bytes = (size_t)rows * rb;
-    void *d = NULL;
+    void *d = NULL, *host = NULL;
+    if (w->dtype == CK_Q8_0 && !(host = q8_repack(w->data, rows, (size_t)w->shape[w->ndim - 1], rb)))
+        return ck_err(err, errlen, "out of memory repacking a q8_0 weight");
     cudaSetDevice(c->dev);
     ck_cuda_flush(b);
     cudaError_t e = cudaMalloc(&d, bytes ? bytes : 16);
-    if (e == cudaSuccess) e = cudaMemcpy(d, w->data, bytes, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) e = cudaMemcpy(d, host ? host : w->data, bytes, cudaMemcpyHostToDevice);
+    free(host);
     if (e != cudaSuccess) {
         if (d) cudaFree(d);
         cudaGetLastError();
@@ -167,7 +200,7 @@ static int cu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, ui
                           size_t errlen) {
     (void)b;
     size_t rb;
-    if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || ck_dtype_row_bytes(w->dtype, w->shape[1], &rb))
+    if (w->ndim != 2 || r0 > w->shape[0] || n > w->shape[0] - r0 || device_row_bytes(w->dtype, w->shape[1], &rb))
         return ck_err(err, errlen, "rows [%llu, +%llu) are not a view of a 2-D weight", (unsigned long long)r0,
                        (unsigned long long)n);
     *view = *w;
@@ -191,6 +224,7 @@ static __global__ void finite_kernel(ck_cuda_flags *f, const float *x, size_t n,
 void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag) {
     ck_cuda *c = ck_cu(b);
     if (b->failed || n == 0) return;
+    if (ck_cuda_fuse_check(b, x, n, tag)) return;
     unsigned g = ck_cuda_blocks(n, 256);
     if (g > 1024) g = 1024;
     ck_cuda_flags *f = c->flags;
@@ -237,9 +271,11 @@ static void cu_destroy(ck_backend *b) {
         if (c->blas_ws) cudaFree(c->blas_ws);
         ck_cuda_blas_free(b);
         if (c->flags) cudaFree(c->flags);
+        if (c->counter) cudaFree(c->counter);
         for (int i = 0; i < 2; i++)
             if (c->args[i]) cudaFree(c->args[i]);
         if (c->half) cudaFree(c->half);
+        if (c->attn) cudaFree(c->attn);
         if (c->st) cudaStreamDestroy(c->st);
         free(c);
     }
@@ -305,6 +341,7 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     }
     b->impl = c;
     b->bad_tag = CK_TAG_NONE;
+    b->prefill_rows = CK_CUDA_PREFILL_ROWS;
     fill_table(b);
     c->dev = device;
     cudaDeviceProp prop;
@@ -313,6 +350,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
     if (e == cudaSuccess) e = cudaMalloc((void **)&c->flags, sizeof *c->flags);
     if (e == cudaSuccess) e = cudaMemset(c->flags, 0, sizeof *c->flags);
+    if (e == cudaSuccess) e = cudaMalloc((void **)&c->counter, sizeof *c->counter);
+    if (e == cudaSuccess) e = cudaMemset(c->counter, 0, sizeof *c->counter);
     if (e != cudaSuccess) {
         cudaGetLastError();
         cu_destroy(b);
@@ -323,6 +362,13 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
         return -1;
     }
     ck_cuda_graphs_init(b);
+    ck_cuda_gemv_init(b);
+    const char *fz = getenv("CK_CUDA_FUSE");
+    c->fuse = fz && *fz ? atoi(fz) : CK_FUSE_ALL;
+    const char *sk = getenv("CK_CUDA_SPLIT");
+    c->split_ok = !(sk && !strcmp(sk, "0"));
+    const char *pd = getenv("CK_CUDA_PDL");
+    c->pdl = !(pd && !strcmp(pd, "0")) && prop.major >= 9;
     snprintf(c->name, sizeof c->name, "cuda");
     b->name = c->name;
     *out = b;
