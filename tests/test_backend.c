@@ -510,12 +510,17 @@ static void test_attention(void) {
         {1, 0, 1, 1, 1, 0, 1.0f, 0},      {3, 0, 2, 1, 7, 0, 0.4f, 0},      {5, 4, 4, 1, 17, 0, 0.25f, 0},
         {4, 9, 4, 2, 33, 3, 0.2f, 0},     {9, 2, 3, 3, 64, 4, 1.0f, 2.0f},  {1, 40, 8, 2, 65, 16, 1.0f, 3.0f},
         {64, 0, 8, 2, 64, 0, 0.15f, 0},   {64, 5, 4, 4, 33, 17, 0.5f, 5.0f}, {3, 0, 4, 2, 8, 1, 1.0f, 0},
-        {1, 70, 2, 1, 128, 0, 0.1f, 0},
+        {1, 70, 2, 1, 128, 0, 0.1f, 0},   {1, 600, 4, 2, 64, 0, 0.1f, 0},   {2, 1100, 2, 1, 32, 0, 0.2f, 0},
+        {1, 2300, 2, 2, 16, 1000, 1.0f, 0},
     };
-    for (size_t c = 0; c < N_OF(cs); c++) {
+    /* each case with the context unknown to the backend (keys_max 0) and known (CUDA sizes its split-K
+     * decode attention to it: one split per 256 keys, so these contexts take 1 to 8 splits) */
+    for (size_t c = 0; c < 2 * N_OF(cs); c++) {
+        int known = c >= N_OF(cs);
+        if (known) c -= N_OF(cs);
         size_t T = cs[c].T, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, ctx = cs[c].pos0 + T, cap = ctx + 3;
-        snprintf(desc, sizeof desc, "T=%zu pos0=%zu heads=%zu/%zu head_dim=%zu window=%zu softcap=%g", T,
-                 cs[c].pos0, nh, nkv, hd, cs[c].window, cs[c].softcap);
+        snprintf(desc, sizeof desc, "T=%zu pos0=%zu heads=%zu/%zu head_dim=%zu window=%zu softcap=%g keys_max=%zu", T,
+                 cs[c].pos0, nh, nkv, hd, cs[c].window, cs[c].softcap, known ? ctx : 0);
         size_t NQ = T * nh * hd, NC = cap * nkv * hd;
         float *q = hrand(NQ, 2.0f), *kc = hrand(NC, 2.0f), *vc = hrand(NC, 1.0f);
         for (size_t i = ctx * nkv * hd; i < NC; i++) kc[i] = vc[i] = NAN; /* unfilled rows: never to be read */
@@ -525,7 +530,7 @@ static void test_attention(void) {
         int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
         ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .out = dout, .T = T, .pos = dpos,
                           .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = cs[c].scale,
-                          .window = cs[c].window, .softcap = cs[c].softcap};
+                          .window = cs[c].window, .softcap = cs[c].softcap, .keys_max = known ? ctx : 0};
         B->attention(B, &a);
         synced("attention");
         float *got = down(dout, NQ);
@@ -535,6 +540,7 @@ static void test_attention(void) {
         cmp("attention", got, want, mag, NQ);
         B->free(B, dq), B->free(B, dk), B->free(B, dv), B->free(B, dout), B->free(B, dpos);
         free(q), free(kc), free(vc), free(got), free(want), free(mag), free(pos);
+        if (known) c += N_OF(cs);
     }
 }
 

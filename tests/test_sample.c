@@ -6,12 +6,40 @@
 #include <math.h>
 #include <string.h>
 
+/* The definition ck_argmax must equal: the first strict running maximum. */
+static int32_t argmax_ref(const float *x, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+/* ck_argmax against the reference on lengths around its 8-wide steps, with ties, signed zeros, NaNs and
+ * infinities placed at random. */
+static void test_argmax(void) {
+    static float x[1200];
+    uint64_t r = 12345;
+    const float special[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 1.0f, 1.0f};
+    for (int round = 0; round < 4000; round++) {
+        size_t n = 1 + (size_t)(round % 1200);
+        for (size_t i = 0; i < n; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned v = (unsigned)(r >> 33);
+            x[i] = v % 5 == 0 ? special[(v >> 8) % 7] : (float)((int)(v >> 12) % 9) - 4.0f; /* many ties */
+        }
+        int32_t want = argmax_ref(x, n), got = ck_argmax(x, n);
+        CK_EXPECT(got == want, "argmax of %zu values: %d, reference %d", n, got, want);
+    }
+    CK_EXPECT(ck_argmax(x, 0) == 0, "argmax of nothing");
+}
+
 static ck_sample_params params(float temp, int top_k, float top_p, float pen, uint64_t seed) {
     ck_sample_params p = {temp, top_k, top_p, pen, 64, seed};
     return p;
 }
 
 int main(void) {
+    test_argmax();
     ck_sampler s;
     float l[4];
     ck_sample_params p = params(0, 0, 1, 1, 1);

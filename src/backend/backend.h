@@ -32,6 +32,8 @@ typedef struct ck_attn_args {
     float scale;         /* multiplies q.k */
     size_t window;       /* 0: full causal; else only the last `window` positions (incl. its own) */
     float softcap;       /* 0: none; else scores = softcap * tanh(scores / softcap) */
+    size_t keys_max;     /* no row sees more cache rows than this (known on the host; 0: unknown), so a
+                            backend may size its work to the context without reading pos */
 } ck_attn_args;
 
 /* Arguments of the gated delta rule (Gated DeltaNet's recurrence) over T tokens, per value head h with

@@ -12,6 +12,7 @@
 #include "cli/common.h"
 
 #include "base/membw.h"
+#include "sample/sample.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,13 +46,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int32_t argmax(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
 /* Decode time split of one tg run, seconds. */
 typedef struct tg_split {
     double layers, attn, head, sample, total;
@@ -83,7 +77,7 @@ static int run_tg(ck_session *s, const int32_t *ids, const bench_opts *o, float 
     for (long i = 0; i < o->n_gen; i++) {
         if (ck_session_forward(s, &id, 1, logits, 0, err, errlen) != 0) return -1;
         double ts = now_s();
-        id = argmax(logits, V);
+        id = ck_argmax(logits, V);
         sample += now_s() - ts;
     }
     ck_timing b = ck_session_timing(s);

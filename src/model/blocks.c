@@ -99,7 +99,7 @@ void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer
         ck_attn_args args = {
             .q = w->q + sp->row0 * qd, .k_cache = kv->k, .v_cache = kv->v, .out = w->att + sp->row0 * qd,
             .pos = pos, .T = sp->n, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale,
-            .window = a->window,
+            .window = a->window, .keys_max = sp->pos0 + sp->n,
         };
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -29,12 +29,17 @@ fail=0
 row() { printf '%-22s %-6s %s\n' "$1" "$2" "$3"; }
 summary=$(mktemp)
 
-CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_backend" > "$LOGS/test_backend.log" 2>&1
-rc=$?
-worst=$(grep "worst" "$LOGS/test_backend.log" | sort -g -k6 | tail -n 1 | awk '{print $1 " " $6}')
-checks=$(tail -n 1 "$LOGS/test_backend.log")
-[ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
-row test_backend "$st" "$checks; worst err/mag: $worst" >> "$summary"
+# the op conformance test with the default fusions, then with every fusion (CK_CUDA_FUSE=31: GLU into
+# the down GEMV too, off by default) and with the older GEMV kernels the split kernel replaced
+for cfg in default CK_CUDA_FUSE=31 CK_CUDA_SPLIT_GEMV=0; do
+    log="$LOGS/test_backend-$cfg.log"
+    env ${cfg/default/CK_CUDA_FUSE=} CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_backend" > "$log" 2>&1
+    rc=$?
+    worst=$(grep "worst" "$log" | sort -g -k6 | tail -n 1 | awk '{print $1 " " $6}')
+    checks=$(tail -n 1 "$log")
+    [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+    row "test_backend ${cfg/default/}" "$st" "$checks; worst err/mag: $worst" >> "$summary"
+done
 
 for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi3-s olmo2-s exaone4-s gemma3-s \
     qwen3moe-s qwen3_5moe-s falcon3-s qwen3moe-mixed-s; do

@@ -154,7 +154,10 @@ typedef void (*attn_fn)(const float *, const float *, const float *, float *, co
                         float, attn_split);
 
 /* Splits of the keys per (row, head) for calls of up to 8 rows (decode): enough blocks to spread a long
- * context over the multiprocessors. Prefill chunks have blocks enough with one per (row, head). */
+ * context over the multiprocessors, one split per 256 keys the call may see (keys_max, known on the host;
+ * CK_CUDA_ATTN_KEYS sets the 256), up to SPLITS: a short context skips the combining step. The
+ * count changes only at multiples of 256, so a decode step's graph is re-captured a few times per
+ * context, not per token. Prefill chunks have blocks enough with one per (row, head). */
 #define SPLITS 8
 #define SPLIT_MAX_T 8
 
@@ -177,10 +180,17 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
         return;
     }
     ck_attn_args aa = *a; /* the caller's struct may be gone when a queued launch runs */
+    aa.keys_max = 0;      /* (the launch does not use it: it must not be captured unkeyed) */
     attn_split sp = {NULL, NULL, NULL, NULL};
-    if (a->T <= SPLIT_MAX_T && ck_cu(b)->split_ok) {
+    size_t splits = SPLITS, keys = a->window && a->window < a->keys_max ? a->window : a->keys_max;
+    if (keys) {
+        size_t per = ck_cu(b)->split_keys;
+        splits = (keys + per - 1) / per;
+        if (splits > SPLITS) splits = SPLITS;
+    }
+    if (a->T <= SPLIT_MAX_T && ck_cu(b)->split_ok && splits > 1) {
         ck_cuda *c = ck_cu(b);
-        size_t th = a->T * a->n_heads, need = th * SPLITS * (a->head_dim + 2) * sizeof(float);
+        size_t th = a->T * a->n_heads, need = th * SPLITS * (a->head_dim + 2) * sizeof(float); /* for any count */
         /* grown once per shape: the counters first (zeroed), then the partials */
         if (need + SPLIT_MAX_T * 65536 * 4 > c->attn_bytes) {
             char *nb = (char *)ck_cuda_scratch(b, &c->attn, &c->attn_bytes, need + SPLIT_MAX_T * 65536 * 4);
@@ -190,9 +200,9 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
         char *base = (char *)c->attn;
         sp.count = (unsigned *)base;
         sp.o = (float *)(base + SPLIT_MAX_T * 65536 * 4);
-        sp.m = sp.o + th * SPLITS * a->head_dim;
-        sp.l = sp.m + th * SPLITS;
-        grid.z = SPLITS;
+        sp.m = sp.o + th * splits * a->head_dim;
+        sp.l = sp.m + th * splits;
+        grid.z = (unsigned)splits;
     }
     ck_cuda_run(b, "attention", [=](cudaStream_t st) {
         fn<<<grid, WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,

@@ -64,7 +64,10 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
 enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
 enum {
-    CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31
+    CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31,
+    /* GLU into the down GEMV makes every block recompute the whole activation: measured slower (q8_0 decode
+     * 686 vs 760 tok/s, bf16 even), so it is off unless CK_CUDA_FUSE asks for it */
+    CK_FUSE_DEFAULT = CK_FUSE_ALL & ~CK_FUSE_GLU
 };
 typedef struct ck_fused_in {
     int kind;                      /* CK_IN_*: how a GEMV gets its input */
@@ -97,6 +100,7 @@ typedef struct ck_cuda {
     void *attn;                  /* device scratch of split-K attention (attention.cu), attn_bytes long */
     size_t attn_bytes;
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
+    size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 256) */
     size_t half_bytes;
     void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
@@ -106,6 +110,9 @@ typedef struct ck_cuda {
     ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
     unsigned *counter;           /* device: blocks of a fused GEMV that have read their input (reset by the last) */
     int pdl;                     /* GEMVs launched as programmatic dependents (CK_CUDA_PDL=0: not) */
+    int split_gemv;              /* decode GEMVs on the split kernel (CK_CUDA_SPLIT_GEMV=0: not) */
+    unsigned split_blocks;       /* blocks of the split GEMV the device holds at once */
+    unsigned q8_blocks;          /* blocks of the Q8_0 GEMV the device holds at once */
     int fuse;                    /* CK_FUSE_* bits in use: CK_CUDA_FUSE (a number; 0 turns fusion off) */
     unsigned gemv_blocks;        /* blocks of the shared-memory GEMV the device holds at once */
     size_t gemv_smem;            /* dynamic shared memory a GEMV may use for its input rows */
@@ -239,6 +246,11 @@ static inline unsigned ck_cuda_blocks(size_t n, unsigned threads) {
 static __device__ __forceinline__ float ck_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
+}
+/* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
+static __device__ __forceinline__ float ck_glu(float g, float u, int gelu) {
+    return gelu ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u
+                : g / (1.0f + expf(-g)) * u;
 }
 static __device__ __forceinline__ float ck_warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));

@@ -278,9 +278,7 @@ void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int np, co
 
 static __global__ void glu_kernel(float *out, const float *gate, const float *up, size_t n, int gelu) {
     FOR_N(i, n) {
-        float g = gate[i], u = up[i];
-        if (gelu) out[i] = 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
-        else out[i] = g / (1.0f + expf(-g)) * u;
+        out[i] = ck_glu(gate[i], up[i], gelu);
     }
 }
 

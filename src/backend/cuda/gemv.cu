@@ -140,9 +140,7 @@ static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, 
         }
     } else if (in.kind == CK_IN_GLU) {
         for (int i = threadIdx.x; i < nx; i += blockDim.x) {
-            float g = in.a[i], v = in.b[i];
-            xs[i] = in.flag ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * v
-                            : g / (1.0f + expf(-g)) * v;
+            xs[i] = ck_glu(in.a[i], in.b[i], in.flag);
         }
     } else if (((uintptr_t)x & 15) == 0 && nx % 4 == 0) {
         const float4 *x4 = (const float4 *)x;
@@ -262,6 +260,98 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
     }
 }
 
+/* The split kernel, for decode-sized weights: SPLIT_WARPS warps per block, a row's 16-byte pieces spread
+ * over `wpr` of them (1 to 16, chosen by split_wpr from the batch's rows and n_in) so that every warp has a short
+ * instruction stream: a small GEMV is bound by the latency of each warp's chain of instructions, not by
+ * the loads in flight. As in the shared-memory kernel, the lanes issue their first weight loads before
+ * waiting for the kernel before it, the block stages the input rows (made by the fused producer) in shared
+ * memory, and blocks are capped at what the device holds at once, the row groups strided over. Order of
+ * the sums: per lane its pieces in order (each piece's 4-value groups left to right), the warp sum, then
+ * the row's warps in order; it depends on n_in only, never on T, so a row's result does not depend on
+ * its batch. */
+#define SPLIT_WARPS 16
+#define SPLIT_NJ 4 /* pieces per lane loaded at once */
+template <typename W, int MT>
+static __global__ void __launch_bounds__(32 * SPLIT_WARPS, 2)
+gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
+    extern __shared__ float4 xs4[];
+    float *xs = (float *)xs4;
+    __shared__ float part[SPLIT_WARPS][MT];
+    __shared__ float red[32];
+    int bi = 0;
+    while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
+    const int P = wt<W>::per16;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, rpb = SPLIT_WARPS / wpr;
+    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), step = nblk * rpb;
+    int row = (int)(blockIdx.x - gb.blk[bi]) * rpb + warp / wpr, kw = warp % wpr;
+    int n_out = gb.n_out[bi], pieces = n_in / P, stride = 32 * wpr, p0 = kw * 32 + lane;
+    const uint4 *W0 = (const uint4 *)gb.w[bi];
+    uint4 u[SPLIT_NJ];
+#pragma unroll
+    for (int j = 0; j < SPLIT_NJ; j++) {
+        int p = p0 + j * stride;
+        u[j] = row < n_out && p < pieces ? __ldg(W0 + (size_t)row * pieces + p) : make_uint4(0, 0, 0, 0);
+    }
+    ck_pdl_trigger();
+    ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
+    gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
+    const float *bias = gb.bias[bi];
+    float *y = gb.y[bi], *res = gb.res[bi];
+    for (int r0 = row - warp / wpr; r0 < n_out; r0 += step, row += step) { /* r0: the block's first row */
+        float acc[MT];
+#pragma unroll
+        for (int t = 0; t < MT; t++) acc[t] = 0.0f;
+        for (int base = 0;;) {
+#pragma unroll
+            for (int j = 0; j < SPLIT_NJ; j++) {
+                int p = p0 + base + j * stride;
+                if (row >= n_out || p >= pieces) break;
+                float f[P];
+                unpack(u[j], f, (W *)0);
+#pragma unroll
+                for (int t = 0; t < MT; t++) {
+                    if (t >= T) break;
+                    const float4 *xp = xs4 + (t * n_in + p * P) / 4;
+                    float s = 0.0f;
+#pragma unroll
+                    for (int q = 0; q < P / 4; q++) {
+                        float4 xv = xp[q];
+                        s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
+                    }
+                    acc[t] += s;
+                }
+            }
+            base += SPLIT_NJ * stride;
+            int more = base < pieces, r = more ? row : row + step, b0 = more ? base : 0;
+#pragma unroll
+            for (int j = 0; j < SPLIT_NJ; j++) { /* the next pieces, or the next row group's first */
+                int p = p0 + b0 + j * stride;
+                u[j] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * pieces + p) : make_uint4(0, 0, 0, 0);
+            }
+            if (!more) break;
+        }
+#pragma unroll
+        for (int t = 0; t < MT; t++) {
+            if (t >= T) break;
+            float s = ck_warp_sum(acc[t]);
+            if (lane == 0) part[warp][t] = s;
+        }
+        __syncthreads();
+        if (kw == 0 && row < n_out) { /* the row's first warp: its warps' sums in order, then the epilogue */
+            float tot[MT];
+#pragma unroll
+            for (int t = 0; t < MT; t++) {
+                if (t >= T) break;
+                float s = 0.0f;
+                for (int k = 0; k < wpr; k++) s += part[warp + k][t];
+                tot[t] = lane == 0 ? s : 0.0f; /* gemv_store sums over the warp: lane 0 holds the total */
+            }
+            gemv_store(tot, T, row, n_out, lane, bias, y, res, in, flags);
+        }
+        __syncthreads(); /* part is rewritten by the next row group */
+    }
+}
+
 /* The shared-memory kernel for rw rows per warp, specialized for one token row (decode). */
 template <typename W>
 static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl,
@@ -276,7 +366,10 @@ static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cuda
 }
 
 template <typename W> static int smem_limit(int bytes) {
-    return cudaFuncSetAttribute(gemv_smem_kernel<W, 1, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+    return cudaFuncSetAttribute(gemv_split_kernel<W, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+           cudaFuncSetAttribute(gemv_split_kernel<W, CK_CUDA_GEMV_MAX_T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                bytes) ||
+           cudaFuncSetAttribute(gemv_smem_kernel<W, 1, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
            cudaFuncSetAttribute(gemv_smem_kernel<W, 2, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
            cudaFuncSetAttribute(gemv_smem_kernel<W, 1, CK_CUDA_GEMV_MAX_T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 bytes) ||
@@ -291,15 +384,16 @@ template <typename W> static int smem_limit(int bytes) {
  * float as (wd * xd) * isum without fused multiply-adds; the lane's blocks are summed in order, then the
  * warp's lanes. Shared memory: the float rows, their int8 quants, their block scales. */
 #define Q8_CH 2 /* blocks per lane loaded ahead */
-static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
+#define Q8_WARPS 16 /* a warp per row, two blocks per multiprocessor: short chains, many in flight */
+static __global__ void __launch_bounds__(32 * Q8_WARPS, 2)
 gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
     int bi = 0;
     while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
-    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), warps = nblk * ROWS_PER_BLOCK;
-    int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), warps = nblk * Q8_WARPS;
+    int row = (int)(blockIdx.x - gb.blk[bi]) * Q8_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     int n_out = gb.n_out[bi], nb = n_in / 32;
     size_t stride = ck_cuda_q8_stride((size_t)n_in);
     const char *W = (const char *)gb.w[bi];
@@ -321,7 +415,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     int8_t *xq = (int8_t *)(xs + T * n_in);
     float *xd = (float *)(xq + T * n_in);
-    for (int k = threadIdx.x >> 5; k < T * nb; k += ROWS_PER_BLOCK) { /* block k of the input rows: a warp, */
+    for (int k = threadIdx.x >> 5; k < T * nb; k += Q8_WARPS) { /* block k of the input rows: a warp, */
         float v = xs[32 * k + lane], a = fabsf(v) > 0.0f ? fabsf(v) : 0.0f; /* a lane per value */
         for (int o = 16; o > 0; o >>= 1) {
             float b = __shfl_xor_sync(0xffffffffu, a, o);
@@ -406,6 +500,25 @@ int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in) {
     return T >= 1 && T <= CK_CUDA_GEMV_MAX_T && gemv_smem_bytes(T, n_in, 1) <= ck_cu(b)->gemv_smem;
 }
 
+/* Warps per row of the split kernel for this batch (rows fitting shared memory, 16-bit or f32 weights), or 0
+ * for the shared-memory kernel: weights of more than CK_CUDA_SPLIT_MAX_BYTES (the output head) stream
+ * better from its long warps. CK_CUDA_SPLIT_GEMV=0 turns the split kernel off. */
+#define CK_CUDA_SPLIT_MAX_BYTES (64u << 20)
+static int split_wpr(ck_backend *b, const ck_batch_part *parts, int n, int dt, int n_in) {
+    if (!ck_cu(b)->split_gemv || dt == CK_Q8_0) return 0;
+    size_t bytes = 0, el = dt == CK_F32 ? 4 : 2;
+    for (int i = 0; i < n; i++) bytes += (size_t)parts[i].a[4] * (size_t)n_in * el;
+    if (bytes > CK_CUDA_SPLIT_MAX_BYTES) return 0;
+    /* as many warps per row as keep every warp of one wave busy, each lane with at least one piece */
+    size_t rows = 0;
+    for (int i = 0; i < n; i++) rows += (size_t)parts[i].a[4];
+    int pieces = n_in / (dt == CK_F32 ? 4 : 8), wpr = 1;
+    while (wpr < SPLIT_WARPS && rows * (size_t)wpr * 2 <= (size_t)ck_cu(b)->split_blocks * SPLIT_WARPS &&
+           pieces >= 64 * wpr)
+        wpr *= 2;
+    return wpr;
+}
+
 /* part.a: y, x, w, bias, n_out, res; compat: dtype, n_in, T, vec */
 void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
     ck_cuda *c = ck_cu(b);
@@ -441,12 +554,51 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
     if (dt == CK_Q8_0) { /* ck_cuda_matmul sized the groups of rows for shared memory */
+        unsigned tot_q = 0;
+        for (int i = 0; i < n; i++) want[i] = (unsigned)((parts[i].a[4] + Q8_WARPS - 1) / Q8_WARPS), tot_q += want[i];
+        for (int i = 0; i < n; i++) { /* no more blocks than fit at once: the warps stride over further rows */
+            unsigned nb = want[i];
+            if (tot_q > c->q8_blocks) nb = (unsigned)((uint64_t)want[i] * c->q8_blocks / tot_q);
+            gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
+        }
+        unsigned blocks = gb.blk[n];
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-            cudaError_t e = ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * ROWS_PER_BLOCK), smem, st, pdl, gb,
+            cudaError_t e = ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * Q8_WARPS), smem, st, pdl, gb,
                                            in, counter, flags, n_in, T);
             ck_cuda_check(b, e, "matmul (q8_0 gemv)");
         }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
+           in.flag, in.chk, in.chk_tag, counter, flags);
+        return;
+    }
+    int pdl = c->pdl, wpr = use_smem ? split_wpr(b, parts, n, dt, n_in) : 0;
+    if (wpr) { /* decode-sized weights: the split kernel, a block per 8 / wpr rows of every part */
+        unsigned want_s[CK_BATCH_MAX], tot_s = 0, rpb = SPLIT_WARPS / wpr;
+        for (int i = 0; i < n; i++) want_s[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_s += want_s[i];
+        for (int i = 0; i < n; i++) { /* no more blocks than fit at once: row groups are strided over */
+            unsigned nb = want_s[i];
+            if (tot_s > c->split_blocks) nb = (unsigned)((uint64_t)want_s[i] * c->split_blocks / tot_s);
+            gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
+        }
+        unsigned sblocks = gb.blk[n];
+        ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
+            cudaError_t e;
+            dim3 g(sblocks), bl(32 * SPLIT_WARPS);
+            if (dt == CK_F32)
+                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<float, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr)
+                           : ck_cuda_launch(gemv_split_kernel<float, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
+                                            flags, n_in, T, wpr);
+            else if (dt == CK_BF16)
+                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<bf16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr)
+                           : ck_cuda_launch(gemv_split_kernel<bf16_t, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
+                                            flags, n_in, T, wpr);
+            else
+                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<f16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr)
+                           : ck_cuda_launch(gemv_split_kernel<f16_t, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
+                                            flags, n_in, T, wpr);
+            ck_cuda_check(b, e, "matmul (gemv)");
+        }, dt, n_in, T, n, pdl, wpr, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return;
@@ -461,7 +613,6 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
         return;
     }
-    int pdl = c->pdl;
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
         cudaError_t e;
         dim3 g(blocks), bl(32 * ROWS_PER_BLOCK);
@@ -499,6 +650,17 @@ int ck_cuda_gemv_init(ck_backend *b) {
         per_sm = 2, sms = 32;
     }
     c->gemv_blocks = (unsigned)((per_sm > 0 ? per_sm : 1) * (sms > 0 ? sms : 1));
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_split_kernel<bf16_t, 1>, 32 * SPLIT_WARPS,
+                                                      16 * 1024) != cudaSuccess) {
+        cudaGetLastError();
+        per_sm = 1;
+    }
+    c->split_blocks = (unsigned)((per_sm > 0 ? per_sm : 1) * (sms > 0 ? sms : 1));
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_q8_kernel, 32 * Q8_WARPS, 16 * 1024) != cudaSuccess) {
+        cudaGetLastError();
+        per_sm = 1;
+    }
+    c->q8_blocks = (unsigned)((per_sm > 0 ? per_sm : 1) * (sms > 0 ? sms : 1));
     return 0;
 }
 

@@ -364,11 +364,15 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     ck_cuda_graphs_init(b);
     ck_cuda_gemv_init(b);
     const char *fz = getenv("CK_CUDA_FUSE");
-    c->fuse = fz && *fz ? atoi(fz) : CK_FUSE_ALL;
+    c->fuse = fz && *fz ? atoi(fz) : CK_FUSE_DEFAULT;
     const char *sk = getenv("CK_CUDA_SPLIT");
     c->split_ok = !(sk && !strcmp(sk, "0"));
+    const char *ak = getenv("CK_CUDA_ATTN_KEYS");
+    c->split_keys = ak && atol(ak) > 0 ? (size_t)atol(ak) : 256;
     const char *pd = getenv("CK_CUDA_PDL");
     c->pdl = !(pd && !strcmp(pd, "0")) && prop.major >= 9;
+    const char *sg = getenv("CK_CUDA_SPLIT_GEMV");
+    c->split_gemv = !(sg && !strcmp(sg, "0"));
     snprintf(c->name, sizeof c->name, "cuda");
     b->name = c->name;
     *out = b;
