@@ -180,7 +180,12 @@ static void check_model(const char *name) {
         }
         for (size_t i = 0; i < V; i++) worst = fmax(worst, fabs((double)logits[i] - pl[t * V + i]));
     }
-    CK_EXPECT(worst <= LOGIT_TOL, "%s: decode vs prefill over %zu tokens: max |diff| %.3g", name, n_ppl, worst);
+    /* a GPU's fast path rounds activations to 16 bits in kernels that differ with the row count (GEMV for
+     * decode, cuBLAS for prefill): a rounding flipped by the sum order moves later logits by up to ~0.05,
+     * so decode vs prefill gets the fast path's own tolerance there (on the CPU every row count runs the
+     * same kernel, and the exact path's tolerance holds) */
+    double dp_tol = fast && on_gpu ? (recurrent ? FAST_LOGIT_TOL_RECURRENT : FAST_LOGIT_TOL) : LOGIT_TOL;
+    CK_EXPECT(worst <= dp_tol, "%s: decode vs prefill over %zu tokens: max |diff| %.3g", name, n_ppl, worst);
     printf("%s: decode vs prefill over %zu tokens: max |logit diff| %.3g\n", name, n_ppl, worst);
     printf("summary %s prefill %.3g decode %.3g ppl %.2g greedy %zu/%zu\n", name, prefill_worst, decode_worst,
            ppl / want - 1, greedy_ok, n_greedy);

@@ -30,8 +30,9 @@ row() { printf '%-22s %-6s %s\n' "$1" "$2" "$3"; }
 summary=$(mktemp)
 
 # the op conformance test with the default fusions, then with every fusion (CK_CUDA_FUSE=31: GLU into
-# the down GEMV too, off by default) and with the older GEMV kernels the split kernel replaced
-for cfg in default CK_CUDA_FUSE=31 CK_CUDA_SPLIT_GEMV=0; do
+# the down GEMV too, off by default), with the older GEMV kernels the split kernel replaced, and on the
+# fast path (CAKE_EXACT=0: prefill GEMMs on activations rounded to 16 bits, Q8_0 prefill through an f16 copy)
+for cfg in default CK_CUDA_FUSE=31 CK_CUDA_SPLIT_GEMV=0 CAKE_EXACT=0; do
     log="$LOGS/test_backend-$cfg.log"
     env ${cfg/default/CK_CUDA_FUSE=} CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_backend" > "$log" 2>&1
     rc=$?
@@ -49,6 +50,16 @@ for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi
     s=$(grep "^summary $m " "$LOGS/model-$m.log" | cut -d' ' -f3-)
     [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
     row "$m" "$st" "${s:-no summary (see $LOGS/model-$m.log)}" >> "$summary"
+done
+
+# the fast path on a few families, with its own tolerances (test_models.c)
+for m in qwen3-s llama3-s gemma3-s qwen3_5-s; do
+    [ -d "tests/data/$m" ] || continue
+    CK_TEST_FAST=1 CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_models" "$m" > "$LOGS/model-fast-$m.log" 2>&1
+    rc=$?
+    s=$(grep "^summary $m " "$LOGS/model-fast-$m.log" | cut -d' ' -f3-)
+    [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+    row "$m (fast)" "$st" "${s:-no summary (see $LOGS/model-fast-$m.log)}" >> "$summary"
 done
 
 # cluster: CUDA worker (layers 0-1) + CPU master (embedding, layers 2-3, head) against single-node runs

@@ -10,8 +10,10 @@
  * latency-bound rather than bandwidth-bound. Calls of up to 8 rows (decode) also split each row's keys
  * into 8 ranges, one block each (flash-decoding): each writes its unnormalized output with its max and
  * sum, and the last of the 8 to finish (an atomic count per row and head) combines them, so that a long
- * context is read by 8 times as many blocks. The reference is the CPU backend's attention
- * (cpu/attention.c); test_backend checks both against a double-precision loop. */
+ * context is read by 8 times as many blocks. Calls of more than 8 rows (prefill chunks) with head_dim <=
+ * 256 take attn_prefill_kernel instead: a block per tile of 16 rows, so that K and V are read once per
+ * tile rather than once per row. The reference is the CPU backend's attention (cpu/attention.c);
+ * test_backend checks both against a double-precision loop. */
 #include "backend/cuda/cuda_internal.h"
 
 #define WARPS 16
@@ -150,6 +152,162 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
     if (threadIdx.x == 0) sp.count[th] = 0;
 }
 
+/* The prefill kernel (calls of more than 8 rows): one block per (query head, tile of PT_ROWS consecutive
+ * rows), so that each K/V row is read from memory once per tile instead of once per row. The block stages
+ * its query rows, then walks the keys its rows can see in tiles of PT_KEYS, each tile's K and V staged in
+ * shared memory (K rows padded by four floats, or one when head_dim is not a multiple of 4, so that lane j
+ * reading key j's dims meets no bank conflict).
+ * Each warp owns PT_ROWS / 8 rows: lane j scores key j of the tile for each of them (dot products over
+ * the head dims in four partial sums), the warp updates each row's online softmax (running max and sum,
+ * f32), then accumulates the tile's V rows into the rows' outputs (lane owns dims lane, lane + 32, ...). Rows at or past T, and keys a row may
+ * not see, are masked. */
+#define PT_ROWS 16
+#define PT_KEYS 32
+#define PT_WARPS 8
+#define PT_RPW (PT_ROWS / PT_WARPS)
+template <int PL>
+static __global__ void __launch_bounds__(PT_WARPS * 32)
+attn_prefill_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
+                    const int32_t *__restrict__ pos, int T, int nh, int nkv, int hd, float scale, int window,
+                    float softcap) {
+    extern __shared__ float4 sm4[];
+    float *sm = (float *)sm4;
+    const int v4 = hd % 4 == 0, kst = v4 ? hd + 4 : hd + 1; /* K row stride: 16-byte rows without bank conflicts */
+    float *qs = sm, *ks = qs + PT_ROWS * hd, *vs = ks + PT_KEYS * kst;
+    __shared__ int lo_s, hi_s;
+    int h = blockIdx.x, t0 = blockIdx.y * PT_ROWS, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    int kvh = h / (nh / nkv);
+    size_t kv_row = (size_t)nkv * hd;
+    for (int i = threadIdx.x; i < PT_ROWS * hd; i += PT_WARPS * 32) {
+        int r = i / hd, d = i % hd;
+        qs[i] = t0 + r < T ? q[((size_t)(t0 + r) * nh + h) * hd + d] : 0.0f;
+    }
+    if (threadIdx.x == 0) { /* the keys any row of the tile sees */
+        int lo = INT_MAX, hi = -1;
+        for (int r = 0; r < PT_ROWS && t0 + r < T; r++) {
+            int p = pos[t0 + r], st = window > 0 && p + 1 > window ? p + 1 - window : 0;
+            lo = st < lo ? st : lo, hi = p > hi ? p : hi;
+        }
+        lo_s = lo, hi_s = hi;
+    }
+    int rp[PT_RPW], rs[PT_RPW];
+    float m[PT_RPW], l[PT_RPW], o[PT_RPW][PL];
+#pragma unroll
+    for (int i = 0; i < PT_RPW; i++) {
+        int row = t0 + w * PT_RPW + i;
+        rp[i] = row < T ? pos[row] : -1;
+        rs[i] = row < T && window > 0 && rp[i] + 1 > window ? rp[i] + 1 - window : 0;
+        m[i] = -INFINITY, l[i] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < PL; k++) o[i][k] = 0.0f;
+    }
+    __syncthreads();
+    int lo = lo_s, hi = hi_s;
+    const float *qw = qs + w * PT_RPW * hd; /* the warp's query rows */
+    for (int j0 = lo; j0 <= hi; j0 += PT_KEYS) {
+        int n = hi - j0 + 1 < PT_KEYS ? hi - j0 + 1 : PT_KEYS;
+        for (int i = threadIdx.x; i < n * hd; i += PT_WARPS * 32) {
+            int j = i / hd, d = i % hd;
+            size_t at = (size_t)(j0 + j) * kv_row + (size_t)kvh * hd + d;
+            ks[j * kst + d] = kc[at];
+            vs[j * hd + d] = vc[at];
+        }
+        __syncthreads();
+        /* lane j: key j0 + j against each of the warp's rows, four partial sums per row */
+        float acc[PT_RPW][4];
+#pragma unroll
+        for (int i = 0; i < PT_RPW; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+        if (lane < n) {
+            const float *kr = ks + lane * kst;
+            if (v4) {
+                for (int d = 0; d < hd; d += 4) {
+                    float4 kv = *(const float4 *)(kr + d);
+#pragma unroll
+                    for (int i = 0; i < PT_RPW; i++) {
+                        float4 qv = *(const float4 *)(qw + i * hd + d);
+                        acc[i][0] += qv.x * kv.x, acc[i][1] += qv.y * kv.y, acc[i][2] += qv.z * kv.z, acc[i][3] += qv.w * kv.w;
+                    }
+                }
+            } else {
+                for (int d = 0; d < hd; d++)
+#pragma unroll
+                    for (int i = 0; i < PT_RPW; i++) acc[i][d & 3] += qw[i * hd + d] * kr[d];
+            }
+        }
+        float p[PT_RPW];
+#pragma unroll
+        for (int i = 0; i < PT_RPW; i++) {
+            int key = j0 + lane;
+            bool ok = rp[i] >= 0 && lane < n && key <= rp[i] && key >= rs[i];
+            float sc = -INFINITY;
+            if (ok) {
+                sc = ((acc[i][0] + acc[i][1]) + (acc[i][2] + acc[i][3])) * scale;
+                if (softcap > 0.0f) sc = softcap * tanhf(sc / softcap);
+            }
+            float mt = ck_warp_max(sc);
+            p[i] = 0.0f;
+            if (mt == -INFINITY) continue; /* no key of this tile for the row (or a row past T) */
+            float mn = fmaxf(m[i], mt), corr = expf(m[i] - mn);
+            p[i] = ok ? expf(sc - mn) : 0.0f;
+            l[i] = l[i] * corr + ck_warp_sum(p[i]);
+            m[i] = mn;
+#pragma unroll
+            for (int k = 0; k < PL; k++) o[i][k] *= corr;
+        }
+        for (int j = 0; j < n; j++) { /* each V row once for all the warp's rows */
+            float pj[PT_RPW];
+#pragma unroll
+            for (int i = 0; i < PT_RPW; i++) pj[i] = __shfl_sync(0xffffffffu, p[i], j);
+#pragma unroll
+            for (int k = 0; k < PL; k++) {
+                int d = lane + 32 * k;
+                float v = d < hd ? vs[j * hd + d] : 0.0f;
+#pragma unroll
+                for (int i = 0; i < PT_RPW; i++) o[i][k] += pj[i] * v;
+            }
+        }
+        __syncthreads(); /* the tiles are rewritten next */
+    }
+#pragma unroll
+    for (int i = 0; i < PT_RPW; i++) {
+        if (rp[i] < 0) continue;
+        float *orow = out + ((size_t)(t0 + w * PT_RPW + i) * nh + h) * hd;
+#pragma unroll
+        for (int k = 0; k < PL; k++) {
+            int d = lane + 32 * k;
+            if (d < hd) orow[d] = o[i][k] / l[i];
+        }
+    }
+}
+
+typedef void (*pt_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, int, float,
+                      int, float);
+
+/* The prefill kernel for a call, when it applies (more than 8 rows, head_dim <= 256, its shared memory
+ * available; CK_CUDA_TILED_ATTN=0 turns it off): returns 1 when queued. */
+static int attention_prefill(ck_backend *b, const ck_attn_args *a) {
+    if (a->T <= 8 || a->head_dim > 256 || !ck_cu(b)->tiled_attn) return 0;
+    size_t pl = (a->head_dim + 31) / 32;
+    pt_fn fn = pl <= 1 ? attn_prefill_kernel<1> : pl <= 2 ? attn_prefill_kernel<2> : pl <= 4 ? attn_prefill_kernel<4>
+                                                                                           : attn_prefill_kernel<8>;
+    size_t kst = a->head_dim % 4 ? a->head_dim + 1 : a->head_dim + 4; /* as the kernel pads K rows */
+    size_t smem = (PT_ROWS * a->head_dim + PT_KEYS * kst + PT_KEYS * a->head_dim) * sizeof(float);
+    if (smem > 48 * 1024 && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    ck_attn_args aa = *a;
+    aa.keys_max = 0; /* (not used by the launch) */
+    dim3 grid((unsigned)a->n_heads, (unsigned)((a->T + PT_ROWS - 1) / PT_ROWS));
+    ck_cuda_run(b, "attention", [=](cudaStream_t st) {
+        fn<<<grid, PT_WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.T, (int)aa.n_heads,
+                                               (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap);
+        ck_cuda_launched(b, "attention (prefill)");
+    }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
+       aa.window, aa.softcap, grid.y, smem);
+    return 1;
+}
+
 typedef void (*attn_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, float, int,
                         float, attn_split);
 
@@ -157,7 +315,7 @@ typedef void (*attn_fn)(const float *, const float *, const float *, float *, co
  * context over the multiprocessors, one split per 256 keys the call may see (keys_max, known on the host;
  * CK_CUDA_ATTN_KEYS sets the 256), up to SPLITS: a short context skips the combining step. The
  * count changes only at multiples of 256, so a decode step's graph is re-captured a few times per
- * context, not per token. Prefill chunks have blocks enough with one per (row, head). */
+ * context, not per token. */
 #define SPLITS 8
 #define SPLIT_MAX_T 8
 
@@ -169,6 +327,7 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
                         a->n_kv_heads, a->head_dim);
         return;
     }
+    if (attention_prefill(b, a)) return;
     size_t pl = (a->head_dim + 31) / 32;
     attn_fn fn = pl <= 1 ? attn_kernel<1> : pl <= 2 ? attn_kernel<2> : pl <= 4 ? attn_kernel<4> : pl <= 8 ? attn_kernel<8>
                                                                                                     : attn_kernel<16>;

@@ -97,10 +97,13 @@ typedef struct ck_cuda {
     void *args[2];               /* device staging for host arrays (two per op), args_bytes long */
     size_t args_bytes[2];
     void *half;                  /* device scratch: activations rounded to bf16/f16 for cuBLAS */
+    void *wdq;                   /* device scratch: a Q8_0 weight dequantized to f16 for cuBLAS, wdq_bytes */
+    size_t wdq_bytes;
     void *attn;                  /* device scratch of split-K attention (attention.cu), attn_bytes long */
     size_t attn_bytes;
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 256) */
+    int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
     size_t half_bytes;
     void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
@@ -247,6 +250,9 @@ static __device__ __forceinline__ float ck_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+/* v clamped to the f16 range; a NaN stays NaN (fminf/fmaxf would turn it into a bound and hide it from
+ * the finiteness checks). */
+static __device__ __forceinline__ float ck_clamp_f16(float v) { return v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v; }
 /* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
 static __device__ __forceinline__ float ck_glu(float g, float u, int gelu) {
     return gelu ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u

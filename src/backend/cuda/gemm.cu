@@ -1,12 +1,16 @@
 /* gemm.cu — prefill matmuls (T > the GEMV limit) through cuBLAS: y[T, n_out] = x[T, n_in] . W^T with W in
  * its stored dtype and f32 accumulation (CUBLAS_COMPUTE_32F, no TF32).
- * Tensor cores take both operands in one 16-bit type, and rounding the f32 activations to bf16 would cost
- * 2^-8 relative per product (enough to move the fixtures' logits by 0.1-4). So for bf16/f16 weights x is
- * split into hi = round(x) and lo = round(x - hi), both in the weight's type, and y = W.hi + W.lo (two
+ * Tensor cores take both operands in one 16-bit type. The fast path (the process-wide choice of
+ * ck_cpu_exact(), as on the CPU: the default unless CAKE_EXACT / --exact) rounds the f32 activations to
+ * the weight's type, as HF's bf16 inference and llama.cpp do: 2^-9 relative per product. The exact path
+ * splits x into hi = round(x) and lo = round(x - hi), both in the weight's type, and y = W.hi + W.lo (two
  * GEMMs, the second with beta = 1): what is left out is about 2^-16 |x| per product, as close as f32
  * accumulation gets. f16 parts are clamped to the f16 range. f32 weights multiply f32 activations as they
- * are. Row-major y = x W^T is the column-major product C[n_out, T] = op(A) B with A = W (lda n_in,
- * transposed), B = x (ldb n_in), C = y (ldc n_out). */
+ * are. Q8_0 weights (fast path only; the exact path keeps the integer GEMV of gemv.cu, which equals the
+ * CPU's quantized dot products) are first dequantized into an f16 scratch copy (scale * quant, rounded to
+ * f16 and clamped to its range: 2^-12 relative), then multiply f16 activations. Row-major y = x W^T is the
+ * column-major product C[n_out, T] = op(A) B with A = W (lda n_in, transposed), B = x (ldb n_in), C = y
+ * (ldc n_out). */
 #include "backend/cuda/cuda_internal.h"
 
 #include <cuda_bf16.h>
@@ -77,22 +81,33 @@ void ck_cuda_blas_free(ck_backend *b) {
     c->blas = NULL;
 }
 
-/* hi[i] = bf16(x[i]), lo[i] = bf16(x[i] - hi[i]) */
+/* hi[i] = bf16(x[i]), and when lo: lo[i] = bf16(x[i] - hi[i]) */
 static __global__ void split_bf16_kernel(__nv_bfloat16 *hi, __nv_bfloat16 *lo, const float *src, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float x = src[i];
         __nv_bfloat16 h = __float2bfloat16_rn(x);
         hi[i] = h;
-        lo[i] = __float2bfloat16_rn(x - __bfloat162float(h));
+        if (lo) lo[i] = __float2bfloat16_rn(x - __bfloat162float(h));
     }
 }
 
 static __global__ void split_f16_kernel(__half *hi, __half *lo, const float *src, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = fminf(fmaxf(src[i], -65504.0f), 65504.0f);
+        float x = ck_clamp_f16(src[i]);
         __half h = __float2half_rn(x);
         hi[i] = h;
-        lo[i] = __float2half_rn(x - __half2float(h));
+        if (lo) lo[i] = __float2half_rn(x - __half2float(h));
+    }
+}
+
+/* Q8_0 rows in the device layout (gemv.cu: quants [n_in], then f16 scales, the row `stride` bytes) to f16
+ * rows [n_out, n_in]: scale * quant in f32 (exact), rounded to f16, clamped to its range. */
+static __global__ void dequant_q8_f16_kernel(__half *out, const char *W, size_t stride, size_t n_in, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / n_in, j = i % n_in;
+        const char *row = W + r * stride;
+        float d = __half2float(__ushort_as_half(((const unsigned short *)(row + n_in))[j / 32]));
+        out[i] = __float2half_rn(ck_clamp_f16(__fmul_rn(d, (float)(int8_t)row[j])));
     }
 }
 
@@ -119,10 +134,22 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
     cudaDataType_t ty = CUDA_R_32F;
     ck_dtype dt = W->dtype;
     const void *Wd = W->data;
+    int exact = ck_cpu_exact();
+    if (dt == CK_Q8_0 && !exact) { /* dequantized to f16 first (the caller sends exact Q8_0 to the GEMV) */
+        size_t nw = n_out * n_in, stride = ck_cuda_q8_stride(n_in);
+        __half *wh = (__half *)ck_cuda_scratch(b, &c->wdq, &c->wdq_bytes, nw * 2);
+        if (!wh) return -1;
+        const char *q = (const char *)W->data;
+        ck_cuda_run(b, "gemm dequant", [=](cudaStream_t st) {
+            dequant_q8_f16_kernel<<<ck_cuda_blocks(nw, 256), 256, 0, st>>>(wh, q, stride, n_in, nw);
+            ck_cuda_launched(b, "matmul (dequantizing q8_0)");
+        }, wh, q, stride, n_in, nw);
+        Wd = wh, dt = CK_F16;
+    }
     if (dt == CK_BF16 || dt == CK_F16) {
         char *h = (char *)ck_cuda_scratch(b, &c->half, &c->half_bytes, n * 4);
         if (!h) return -1;
-        B = h, B2 = h + n * 2;
+        B = h, B2 = exact ? h + n * 2 : NULL;
         ty = dt == CK_BF16 ? CUDA_R_16BF : CUDA_R_16F;
     } else if (dt != CK_F32) {
         ck_backend_fail(b, "matmul: no CUDA kernel for dtype %s", ck_dtype_name(dt));
@@ -134,7 +161,7 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
             split_bf16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, st>>>((__nv_bfloat16 *)B, (__nv_bfloat16 *)B2, x, n);
         else if (dt == CK_F16)
             split_f16_kernel<<<ck_cuda_blocks(n, 256), 256, 0, st>>>((__half *)B, (__half *)B2, x, n);
-        if (B2) ck_cuda_launched(b, "matmul (splitting activations)");
+        if (ty != CUDA_R_32F) ck_cuda_launched(b, "matmul (rounding activations)");
         const float one = 1.0f, zero = 0.0f;
         for (int part = 0; part < (B2 ? 2 : 1); part++) {
             cublasStatus_t s = blas.gemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)n_out, (int)T, (int)n_in, &one, Wd, ty,

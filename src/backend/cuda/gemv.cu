@@ -48,6 +48,18 @@ static __device__ __forceinline__ void unpack(const uint4 &u, float *f, float *)
     f[0] = __uint_as_float(u.x), f[1] = __uint_as_float(u.y), f[2] = __uint_as_float(u.z), f[3] = __uint_as_float(u.w);
 }
 
+/* The fast path's activations (gemm.cu): rounded to the 16-bit weights' type before they multiply them
+ * (rnd 1: bf16, 2: f16 clamped to its range; 0: as they are), so that a decode row meets the rounding of a
+ * prefill GEMM. The producer's output (ck_fused_in.out) keeps the unrounded values. */
+static __device__ __forceinline__ float round16(float v, int rnd) {
+    if (rnd == 1) return __bfloat162float(__float2bfloat16_rn(v));
+    return __half2float(__float2half_rn(ck_clamp_f16(v)));
+}
+static __device__ __forceinline__ float4 round16(float4 v, int rnd) {
+    if (rnd) v.x = round16(v.x, rnd), v.y = round16(v.y, rnd), v.z = round16(v.z, rnd), v.w = round16(v.w, rnd);
+    return v;
+}
+
 /* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
  * compute part i. res[i] (or NULL): the fused residual, res += y. */
 typedef struct gemv_batch {
@@ -64,7 +76,7 @@ typedef struct gemv_batch {
 /* The plain kernel: x read from global memory (inputs too long for shared memory, unaligned rows). */
 template <typename W>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
-gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
+gemv_kernel(gemv_batch gb, int n_in, int T, int vec, int rnd) {
     int bi = 0;
     while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
     int row = (int)(blockIdx.x - gb.blk[bi]) * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
@@ -91,7 +103,7 @@ gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
                 float s = 0.0f;
 #pragma unroll
                 for (int q = 0; q < P / 4; q++) {
-                    float4 xv = __ldg(xp + q);
+                    float4 xv = round16(__ldg(xp + q), rnd);
                     s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
                 }
                 acc[t] += s;
@@ -103,7 +115,8 @@ gemv_kernel(gemv_batch gb, int n_in, int T, int vec) {
 #pragma unroll
             for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
                 if (t >= T) break;
-                acc[t] += wv * x[(size_t)t * n_in + i];
+                float xv = x[(size_t)t * n_in + i];
+                acc[t] += wv * (rnd ? round16(xv, rnd) : xv);
             }
         }
     }
@@ -192,7 +205,7 @@ static __device__ __forceinline__ void gemv_store(const float *acc, int T, int r
  * lane, lane + 32, ... with each piece's 4-float groups summed left to right, then the warp sum. */
 template <typename W, int RW, int MT>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
-gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int rnd) {
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
@@ -235,7 +248,7 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
                     float s = 0.0f;
 #pragma unroll
                     for (int q = 0; q < P / 4; q++) {
-                        float4 xv = xp[q];
+                        float4 xv = round16(xp[q], rnd);
                         s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
                     }
                     acc[c / CPR][t] += s;
@@ -273,7 +286,8 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
 #define SPLIT_NJ 4 /* pieces per lane loaded at once */
 template <typename W, int MT>
 static __global__ void __launch_bounds__(32 * SPLIT_WARPS, 2)
-gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
+gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr,
+                  int rnd) {
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float part[SPLIT_WARPS][MT];
@@ -315,7 +329,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
                     float s = 0.0f;
 #pragma unroll
                     for (int q = 0; q < P / 4; q++) {
-                        float4 xv = xp[q];
+                        float4 xv = round16(xp[q], rnd);
                         s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
                     }
                     acc[t] += s;
@@ -356,13 +370,13 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
 template <typename W>
 static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl,
                                const gemv_batch &gb, const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags,
-                               int n_in) {
+                               int n_in, int rnd) {
     const int M = CK_CUDA_GEMV_MAX_T;
     if (rw == 2)
-        return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 2, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
-                      : ck_cuda_launch(gemv_smem_kernel<W, 2, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
-    return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 1, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T)
-                  : ck_cuda_launch(gemv_smem_kernel<W, 1, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+        return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 2, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd)
+                      : ck_cuda_launch(gemv_smem_kernel<W, 2, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd);
+    return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 1, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd)
+                  : ck_cuda_launch(gemv_smem_kernel<W, 1, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd);
 }
 
 template <typename W> static int smem_limit(int bytes) {
@@ -572,6 +586,8 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
            in.flag, in.chk, in.chk_tag, counter, flags);
         return;
     }
+    /* the fast path rounds activations meeting 16-bit weights, as the prefill GEMM does (gemm.cu) */
+    int rnd = ck_cpu_exact() ? 0 : dt == CK_BF16 ? 1 : dt == CK_F16 ? 2 : 0;
     int pdl = c->pdl, wpr = use_smem ? split_wpr(b, parts, n, dt, n_in) : 0;
     if (wpr) { /* decode-sized weights: the split kernel, a block per 8 / wpr rows of every part */
         unsigned want_s[CK_BATCH_MAX], tot_s = 0, rpb = SPLIT_WARPS / wpr;
@@ -586,41 +602,41 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
             cudaError_t e;
             dim3 g(sblocks), bl(32 * SPLIT_WARPS);
             if (dt == CK_F32)
-                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<float, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr)
+                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<float, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
                            : ck_cuda_launch(gemv_split_kernel<float, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                            flags, n_in, T, wpr);
+                                            flags, n_in, T, wpr, rnd);
             else if (dt == CK_BF16)
-                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<bf16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr)
+                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<bf16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
                            : ck_cuda_launch(gemv_split_kernel<bf16_t, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                            flags, n_in, T, wpr);
+                                            flags, n_in, T, wpr, rnd);
             else
-                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<f16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr)
+                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<f16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
                            : ck_cuda_launch(gemv_split_kernel<f16_t, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                            flags, n_in, T, wpr);
+                                            flags, n_in, T, wpr, rnd);
             ck_cuda_check(b, e, "matmul (gemv)");
-        }, dt, n_in, T, n, pdl, wpr, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, n, pdl, wpr, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return;
     }
     if (!use_smem) { /* fuse.cu fuses only what the shared-memory kernel can take, and no residual */
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-            if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-            else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
-            else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec);
+            if (dt == CK_F32) gemv_kernel<float><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec, rnd);
+            else if (dt == CK_BF16) gemv_kernel<bf16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec, rnd);
+            else gemv_kernel<f16_t><<<blocks, 32 * ROWS_PER_BLOCK, 0, st>>>(gb, n_in, T, vec, rnd);
             ck_cuda_launched(b, "matmul (gemv)");
-        }, dt, n_in, T, vec, n, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, vec, n, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
         return;
     }
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
         cudaError_t e;
         dim3 g(blocks), bl(32 * ROWS_PER_BLOCK);
-        if (dt == CK_F32) e = launch_smem<float>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
-        else if (dt == CK_BF16) e = launch_smem<bf16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
-        else e = launch_smem<f16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in);
+        if (dt == CK_F32) e = launch_smem<float>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
+        else if (dt == CK_BF16) e = launch_smem<bf16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
+        else e = launch_smem<f16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
         ck_cuda_check(b, e, "matmul (gemv)");
-    }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
+    }, dt, n_in, T, n, pdl, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
        k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
        in.chk, in.chk_tag, counter, flags);
 }
@@ -683,7 +699,16 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         ck_backend_fail(b, "matmul: [%zu, %zu] is too large", n_out, n_in);
         return;
     }
-    if (W->dtype == CK_Q8_0) { /* GEMV only (prefill too), in groups of rows whose quants fit shared memory */
+    if (W->dtype == CK_Q8_0 && T > CK_CUDA_GEMV_ROWS && !ck_cpu_exact() && n_in % 32 == 0) {
+        /* prefill, fast path: cuBLAS on an f16 copy (gemm.cu) */
+        if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
+            ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
+                add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
+                ck_cuda_launched(b, "matmul bias");
+            }, y, bias, T, n_out);
+        return;
+    }
+    if (W->dtype == CK_Q8_0) { /* GEMV (and exact prefill), in groups of rows whose quants fit shared memory */
         size_t G = CK_CUDA_GEMV_MAX_T;
         while (G > 1 && !ck_cuda_gemv_smem_ok(b, G, n_in)) G--;
         if (n_in % 32 || !ck_cuda_gemv_smem_ok(b, G, n_in)) {

@@ -275,6 +275,7 @@ static void cu_destroy(ck_backend *b) {
         for (int i = 0; i < 2; i++)
             if (c->args[i]) cudaFree(c->args[i]);
         if (c->half) cudaFree(c->half);
+        if (c->wdq) cudaFree(c->wdq);
         if (c->attn) cudaFree(c->attn);
         if (c->st) cudaStreamDestroy(c->st);
         free(c);
@@ -367,6 +368,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     c->fuse = fz && *fz ? atoi(fz) : CK_FUSE_DEFAULT;
     const char *sk = getenv("CK_CUDA_SPLIT");
     c->split_ok = !(sk && !strcmp(sk, "0"));
+    const char *ta = getenv("CK_CUDA_TILED_ATTN");
+    c->tiled_attn = !(ta && !strcmp(ta, "0"));
     const char *ak = getenv("CK_CUDA_ATTN_KEYS");
     c->split_keys = ak && atol(ak) > 0 ? (size_t)atol(ak) : 256;
     const char *pd = getenv("CK_CUDA_PDL");
