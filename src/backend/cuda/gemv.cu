@@ -1,10 +1,11 @@
 /* gemv.cu — the embedding lookup and the matmul op: decode-sized calls (T <= CK_CUDA_GEMV_ROWS token
  * rows, in groups of CK_CUDA_GEMV_MAX_T) run our own GEMV, larger ones go to cuBLAS (gemm.cu).
- * GEMV: one warp per output row, 8 rows per block; each lane reads the weight row in 16-byte pieces (8
- * bf16/f16 or 4 f32 values) and the matching x values as float4, accumulating in f32 for up to 8 token
- * rows at once, so each weight byte is read once per call. Rows whose start is not 16-byte aligned or
- * whose length is not a whole number of pieces take the scalar loop. The scalar reference is the CPU
- * backend's dot product (ref.c); test_backend checks both against double-precision loops. */
+ * GEMV: each lane reads weight rows in 16-byte pieces (8 bf16/f16 or 4 f32 values) and multiplies them
+ * with the matching input values, accumulating in f32 for up to 8 token rows at once, so each weight byte
+ * is read once per call. Three kernels: the split kernel (decode-sized weights: a row's pieces over 1-16
+ * warps), the shared-memory kernel (a warp per row or two; the output head) and the plain kernel (rows
+ * not 16-byte aligned, or inputs too long for shared memory); Q8_0 has its own. The scalar reference is
+ * the CPU backend's dot product (ref.c); test_backend checks all of them against double-precision loops. */
 #include "backend/cuda/cuda_internal.h"
 
 #define CK_CUDA_GEMV_MAX_T 8
@@ -58,6 +59,28 @@ static __device__ __forceinline__ float round16(float v, int rnd) {
 static __device__ __forceinline__ float4 round16(float4 v, int rnd) {
     if (rnd) v.x = round16(v.x, rnd), v.y = round16(v.y, rnd), v.z = round16(v.z, rnd), v.w = round16(v.w, rnd);
     return v;
+}
+
+/* acc[t] += the dot product of weight piece p (u: 16 bytes) with the matching values of input row t in
+ * shared memory (xs4: T rows of n_in floats), each piece's 4-value groups summed left to right. */
+template <typename W, int MT>
+static __device__ __forceinline__ void piece_dot(const uint4 &u, const float4 *xs4, int p, int n_in, int T, int rnd,
+                                                 float *acc) {
+    const int P = wt<W>::per16;
+    float f[P];
+    unpack(u, f, (W *)0);
+#pragma unroll
+    for (int t = 0; t < MT; t++) {
+        if (t >= T) break;
+        const float4 *xp = xs4 + (t * n_in + p * P) / 4;
+        float s = 0.0f;
+#pragma unroll
+        for (int q = 0; q < P / 4; q++) {
+            float4 xv = round16(xp[q], rnd);
+            s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
+        }
+        acc[t] += s;
+    }
 }
 
 /* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
@@ -239,20 +262,7 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
             for (int c = 0; c < CH; c++) {
                 int p = base + lane + 32 * (c % CPR);
                 if (p >= pieces) continue;
-                float f[P];
-                unpack(u[c], f, (W *)0);
-#pragma unroll
-                for (int t = 0; t < MT; t++) {
-                    if (t >= T) break;
-                    const float4 *xp = xs4 + (t * n_in + p * P) / 4;
-                    float s = 0.0f;
-#pragma unroll
-                    for (int q = 0; q < P / 4; q++) {
-                        float4 xv = round16(xp[q], rnd);
-                        s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
-                    }
-                    acc[c / CPR][t] += s;
-                }
+                piece_dot<W, MT>(u[c], xs4, p, n_in, T, rnd, acc[c / CPR]);
             }
             base += 32 * CPR;
             if (base >= pieces) break;
@@ -320,20 +330,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             for (int j = 0; j < SPLIT_NJ; j++) {
                 int p = p0 + base + j * stride;
                 if (row >= n_out || p >= pieces) break;
-                float f[P];
-                unpack(u[j], f, (W *)0);
-#pragma unroll
-                for (int t = 0; t < MT; t++) {
-                    if (t >= T) break;
-                    const float4 *xp = xs4 + (t * n_in + p * P) / 4;
-                    float s = 0.0f;
-#pragma unroll
-                    for (int q = 0; q < P / 4; q++) {
-                        float4 xv = round16(xp[q], rnd);
-                        s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
-                    }
-                    acc[t] += s;
-                }
+                piece_dot<W, MT>(u[j], xs4, p, n_in, T, rnd, acc);
             }
             base += SPLIT_NJ * stride;
             int more = base < pieces, r = more ? row : row + step, b0 = more ? base : 0;
@@ -699,8 +696,9 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         ck_backend_fail(b, "matmul: [%zu, %zu] is too large", n_out, n_in);
         return;
     }
-    if (W->dtype == CK_Q8_0 && T > CK_CUDA_GEMV_ROWS && !ck_cpu_exact() && n_in % 32 == 0) {
-        /* prefill, fast path: cuBLAS on an f16 copy (gemm.cu) */
+    /* prefill through cuBLAS (gemm.cu); Q8_0 only on the fast path (an f16 copy), the exact one keeps the
+     * integer GEMV */
+    if (T > CK_CUDA_GEMV_ROWS && (W->dtype != CK_Q8_0 || (!ck_cpu_exact() && n_in % 32 == 0))) {
         if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
             ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
                 add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
@@ -725,14 +723,6 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
             uint64_t compat[8] = {(uint64_t)CK_Q8_0, n_in, n, 1, 0, 0, 0, 0};
             if (!ck_cuda_batch_add(b, ck_cuda_gemv_emit, compat, &part)) ck_cuda_gemv_emit(b, &part, 1, compat);
         }
-        return;
-    }
-    if (T > CK_CUDA_GEMV_ROWS) {
-        if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
-            ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
-                add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
-                ck_cuda_launched(b, "matmul bias");
-            }, y, bias, T, n_out);
         return;
     }
     for (size_t t0 = 0; t0 < T; t0 += CK_CUDA_GEMV_MAX_T) { /* groups of 8 rows: one GEMV part each */
