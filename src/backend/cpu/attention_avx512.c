@@ -2,8 +2,8 @@
  * dims that are multiples of 16 up to CK_ATTN_MAX_HD (see kernels.h). The same online softmax as
  * ck_attention_row_ref, taken in blocks of 16 keys instead of one key at a time: the 16 scores of a
  * block come from 16 independent dot-product accumulators reduced together by one transpose-and-add
- * network (lane j = key j), the running maximum is raised once per block, and the weighted values are
- * accumulated in registers. Every query row runs this same code whatever the batch (prefill or decode),
+ * network (lane j = key j), the running maximum is raised once per block, the block's 16 weights come
+ * from one vector exp (exp16), and the weighted values are accumulated in registers. Every query row runs this same code whatever the batch (prefill or decode),
  * so a row's output never depends on the rows computed beside it.
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mfma; only called when the CPU has them. */
 #include "backend/cpu/kernels.h"
@@ -27,6 +27,25 @@ static inline __m512 reduce16(const __m512 v[16]) {
         z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
                              _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xdd));
     return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88), _mm512_shuffle_f32x4(z[0], z[1], 0xdd));
+}
+
+/* exp of 16 values: x = n ln2 + r (|r| <= ln2 / 2, ln2 in two parts), e^r by its Taylor polynomial to r^6
+ * (truncation under 1.3e-7 relative), times 2^n by scalef (which also flushes x <= -104 to 0 or a
+ * denormal). Within 3 ulp of libm's expf over [-104, 0], the range the softmax uses; a NaN stays NaN. */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x); /* (max returns its second operand, x, when x is NaN) */
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
 }
 
 /* One query head: q[hd] against keys [start, pos] of the cache (rows `row` floats apart), into out[hd]. */
@@ -58,10 +77,11 @@ static void head(const ck_attn_args *a, const float *q, const float *kr, const f
             for (size_t i = 0; i < nv; i++) acc[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(c));
             m = bm;
         }
-        for (size_t j = 0; j < nb; j++) {
-            p[j] = expf(s[j] - m);
-            l += p[j];
-        }
+        /* the block's weights, one vector exp; lanes past nb are 0 */
+        __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1),
+                                        exp16(_mm512_sub_ps(_mm512_loadu_ps(s), _mm512_set1_ps(m))));
+        _mm512_storeu_ps(p, pv);
+        l += _mm512_reduce_add_ps(pv);
         for (size_t j = 0; j < nb; j++) {
             __m512 pj = _mm512_set1_ps(p[j]);
             for (size_t i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vb + j * row + 16 * i), acc[i]);
