@@ -48,9 +48,17 @@ try {
       }
     }).observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true });
   });
+  // the tiny model writes 24 tokens in a few milliseconds, which can reach the page in one read: throttle the
+  // download (DevTools network emulation) so the stream arrives over about a second, as from a real model
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions",
+                 { offline: false, latency: 0, downloadThroughput: 4000, uploadThroughput: -1 });
   await page.fill("#input", QUESTION);
   await page.press("#input", "Enter");
   await page.waitForSelector(".msg.assistant[data-state]:not([data-state=streaming])", { timeout: 60000 });
+  await cdp.send("Network.emulateNetworkConditions",
+                 { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   const state = await page.getAttribute(".msg.assistant", "data-state");
   const answer = await page.textContent(".msg.assistant .answer");
   const renders = await page.evaluate(() => window.__renders);
