@@ -12,7 +12,8 @@
  * sum, and the last of the 8 to finish (an atomic count per row and head) combines them, so that a long
  * context is read by 8 times as many blocks. Calls of more than 8 rows (prefill chunks) with head_dim <=
  * 256 take attn_prefill_kernel instead: a block per tile of 16 rows, so that K and V are read once per
- * tile rather than once per row. The reference is the CPU backend's attention (cpu/attention.c);
+ * tile rather than once per row; on the fast path (not CAKE_EXACT) attention_tc.cu's tensor-core kernel
+ * takes those calls first. The reference is the CPU backend's attention (cpu/attention.c);
  * test_backend checks both against a double-precision loop. */
 #include "backend/cuda/cuda_internal.h"
 
@@ -327,7 +328,7 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
                         a->n_kv_heads, a->head_dim);
         return;
     }
-    if (attention_prefill(b, a)) return;
+    if (ck_cuda_attention_tc(b, a) || attention_prefill(b, a)) return;
     size_t pl = (a->head_dim + 31) / 32;
     attn_fn fn = pl <= 1 ? attn_kernel<1> : pl <= 2 ? attn_kernel<2> : pl <= 4 ? attn_kernel<4> : pl <= 8 ? attn_kernel<8>
                                                                                                     : attn_kernel<16>;

@@ -104,6 +104,7 @@ typedef struct ck_cuda {
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 256) */
     int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
+    int tc_attn;                 /* fast path: prefill attention on tensor cores (CK_CUDA_TC_ATTN=0: off) */
     size_t half_bytes;
     void *dargs;                 /* device mirror of the pinned arena (deferred staging), pin capacity */
     void *blas_ws;               /* cuBLAS workspace (set, so that cuBLAS allocates nothing in a capture) */
@@ -218,6 +219,9 @@ void ck_cuda_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head
                   const int32_t *pos, const double *inv_freq);
 void ck_cuda_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row);
 void ck_cuda_attention(ck_backend *b, const ck_attn_args *a);
+/* The fast path's prefill attention on tensor cores (attention_tc.cu): 1 when it took the call (more than
+ * 8 rows, a head_dim it was built for, not CAKE_EXACT), 0 to leave it to the f32 kernels. */
+int ck_cuda_attention_tc(ck_backend *b, const ck_attn_args *a);
 void ck_cuda_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act);
 void ck_cuda_gather_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row);
 void ck_cuda_scatter_add_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, const float *w,

@@ -370,6 +370,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     c->split_ok = !(sk && !strcmp(sk, "0"));
     const char *ta = getenv("CK_CUDA_TILED_ATTN");
     c->tiled_attn = !(ta && !strcmp(ta, "0"));
+    const char *tc = getenv("CK_CUDA_TC_ATTN");
+    c->tc_attn = !(tc && !strcmp(tc, "0")) && prop.major >= 8;
     const char *ak = getenv("CK_CUDA_ATTN_KEYS");
     c->split_keys = ak && atol(ak) > 0 ? (size_t)atol(ak) : 256;
     const char *pd = getenv("CK_CUDA_PDL");
