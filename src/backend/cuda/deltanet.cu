@@ -77,34 +77,44 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
         int i = lane + 32 * e;
         s[e] = i < dk && w < nc ? sm[w * dk + i] : 0.0f;
     }
-    if (w < nc)
-        for (size_t t = 0; t < a.T; t++) {
-            const float *qt = a.q + t * a.q_stride + (size_t)kh * dk, *kt = a.k + t * a.k_stride + (size_t)kh * dk;
-            float qv[EPL], kv[EPL], nq = 0.0f, nk = 0.0f;
+    /* token t + 1's inputs are loaded while token t's chain of sums runs */
+    float qn[EPL], kn[EPL], vn = 0.0f, gn = 0.0f, bn = 0.0f;
+    auto load = [&](size_t t) {
+        const float *qt = a.q + t * a.q_stride + (size_t)kh * dk, *kt = a.k + t * a.k_stride + (size_t)kh * dk;
 #pragma unroll
-            for (int e = 0; e < EPL; e++) {
-                int i = lane + 32 * e;
-                qv[e] = i < dk ? qt[i] : 0.0f, kv[e] = i < dk ? kt[i] : 0.0f;
-                nq += qv[e] * qv[e], nk += kv[e] * kv[e];
-            }
-            float sq = a.q_scale, sk = 1.0f;
-            if (a.l2norm) {
-                sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
-                sk = 1.0f / sqrtf(ck_warp_sum(nk) + 1e-6f);
-            }
-            float decay = expf(a.g[t * nv + h]), beta = a.beta[t * nv + h], mem = 0.0f, o = 0.0f;
-#pragma unroll
-            for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
-            mem = ck_warp_sum(mem);
-            float d = (a.v[t * a.v_stride + (size_t)h * dv + j] - mem) * beta;
-#pragma unroll
-            for (int e = 0; e < EPL; e++) {
-                s[e] = s[e] * decay + (kv[e] * sk) * d;
-                o += s[e] * (qv[e] * sq);
-            }
-            o = ck_warp_sum(o);
-            if (lane == 0) a.out[(t * nv + h) * dv + j] = o;
+        for (int e = 0; e < EPL; e++) {
+            int i = lane + 32 * e;
+            qn[e] = i < dk ? qt[i] : 0.0f, kn[e] = i < dk ? kt[i] : 0.0f;
         }
+        vn = a.v[t * a.v_stride + (size_t)h * dv + j], gn = a.g[t * nv + h], bn = a.beta[t * nv + h];
+    };
+    if (w < nc) load(0);
+    for (size_t t = 0; w < nc && t < a.T; t++) {
+        float qv[EPL], kv[EPL], nq = 0.0f, nk = 0.0f, v = vn, decay = expf(gn), beta = bn;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) {
+            qv[e] = qn[e], kv[e] = kn[e];
+            nq += qv[e] * qv[e], nk += kv[e] * kv[e];
+        }
+        if (t + 1 < a.T) load(t + 1);
+        float sq = a.q_scale, sk = 1.0f;
+        if (a.l2norm) {
+            sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
+            sk = 1.0f / sqrtf(ck_warp_sum(nk) + 1e-6f);
+        }
+        float mem = 0.0f, o = 0.0f;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
+        mem = ck_warp_sum(mem);
+        float d = (v - mem) * beta;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) {
+            s[e] = s[e] * decay + (kv[e] * sk) * d;
+            o += s[e] * (qv[e] * sq);
+        }
+        o = ck_warp_sum(o);
+        if (lane == 0) a.out[(t * nv + h) * dv + j] = o;
+    }
 #pragma unroll
     for (int e = 0; e < EPL; e++) {
         int i = lane + 32 * e;
