@@ -4,6 +4,9 @@
  *  - fixtures converted to GGUF (model/gguf_convert.h) give the safetensors logits (exact f32-activation
  *    path): F32 and the checkpoint's own type within 1e-4, other float types within a mean-NLL bound;
  *    Llama's permuted Q/K and its rope_freqs go through the same path;
+ *  - files written by llama.cpp's own converter (convert_hf_to_gguf.py, bf16; kept in tests/data/gguf-llama)
+ *    of the Qwen3.5 fixtures give the safetensors logits within 1e-4: its qwen35 layout (tiled value
+ *    heads, A as -exp(A_log), norms as 1 + w) is undone at load;
  *  - quantized files stay within a stated mean-NLL distance of the float model on the fixture's
  *    perplexity text (Q8_0, Q4_0 on the fixtures; Q4_K, Q5_K, Q6_K on a wider random model written here,
  *    since the fixtures' rows of 64 are not whole K-quant blocks). */
@@ -312,6 +315,32 @@ static void check_fixture(const char *name) {
     cJSON_Delete(ref);
 }
 
+/* A fixture as llama.cpp's converter wrote it (tests/data/gguf-llama/NAME-bf16.gguf; its token list is a
+ * placeholder: the fixtures have no tokenizer) against the fixture's safetensors. */
+static void check_llama_file(const char *name) {
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    cJSON *ref = ck_test_json(path);
+    size_t T, n_ppl;
+    int32_t *all = json_ids(cJSON_GetObjectItem(ref, "all_ids"), &T);
+    int32_t *ppl = json_ids(cJSON_GetObjectItem(ref, "ppl_ids"), &n_ppl);
+    run base, r;
+    snprintf(path, sizeof path, "%s/gguf-llama/%s-bf16.gguf", CK_TEST_DATA, name);
+    if (run_model(dir, all, T, ppl, n_ppl, &base) == 0) {
+        if (run_model(path, all, T, ppl, n_ppl, &r) == 0) {
+            double d = r.V == base.V ? max_diff(r.logits, base.logits, T * base.V) : INFINITY;
+            printf("%s, llama.cpp's bf16 file: max |logit diff| %.3g (mean NLL %.6f, safetensors %.6f)\n", name, d,
+                   r.nll, base.nll);
+            CK_EXPECT(d <= LOSSLESS_TOL, "%s (llama.cpp's file): %.3g over %.3g", name, d, LOSSLESS_TOL);
+            free(r.logits);
+        }
+        free(base.logits);
+    }
+    free(all), free(ppl);
+    cJSON_Delete(ref);
+}
+
 /* ---- a wider random model, for the K-quants (rows of 256 and 512) ---- */
 
 #define W_D 256
@@ -453,5 +482,7 @@ int main(int argc, char **argv) {
     check_wide();
     const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
+    check_llama_file("qwen3_5-s");
+    check_llama_file("qwen3_5moe-s");
     return ck_test_done("test_gguf");
 }

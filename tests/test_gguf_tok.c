@@ -170,12 +170,48 @@ static void check_broken(void) {
     }
 }
 
+/* Qwen3.5's pre-tokenizer: letters and combining marks form one piece. With the vocabulary {x, y, and
+ * the byte-level forms of U+0301 and of "x" U+0301 "y"} and the merges that build it, "x\u0301y" is one
+ * token under "qwen35"; under "qwen2" the mark starts a second piece ("x", "\u0301y") and the text is
+ * three tokens. (NFC leaves x + U+0301 alone: there is no precomposed form.) */
+static void check_qwen35_pre(void) {
+    for (int q35 = 0; q35 < 2; q35++) {
+        ck_gguf_w w;
+        ck_gguf_w_init(&w);
+        ck_gguf_w_str(&w, "tokenizer.ggml.model", "gpt2");
+        ck_gguf_w_str(&w, "tokenizer.ggml.pre", q35 ? "qwen35" : "qwen2");
+        /* bytes 78 cc 81 79 in byte-level form: x, U+00CC, U+0123, y */
+        const char *toks[] = {"x", "\xc3\x8c", "\xc4\xa3", "y", "\xc3\x8c\xc4\xa3", "x\xc3\x8c\xc4\xa3",
+                              "x\xc3\x8c\xc4\xa3y"};
+        const char *merges[] = {"\xc3\x8c \xc4\xa3", "x \xc3\x8c\xc4\xa3", "x\xc3\x8c\xc4\xa3 y"};
+        ck_gguf_w_arr_str(&w, "tokenizer.ggml.tokens", toks, NULL, 7);
+        ck_gguf_w_arr_str(&w, "tokenizer.ggml.merges", merges, NULL, 3);
+        uint8_t *img = NULL;
+        char err[256] = "";
+        ck_tok *t = load_image(&w, &img, err, sizeof err);
+        CK_EXPECT(t != NULL, "pre-tokenizer %s: %s", q35 ? "qwen35" : "qwen2", err);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (t && ck_tok_encode(t, "x\xcc\x81y", 4, 0, &ids, &n, err, sizeof err) == 0) {
+            if (q35) CK_EXPECT(n == 1 && ids[0] == 6, "qwen35: %zu ids, first %d (want [6])", n, n ? ids[0] : -1);
+            else CK_EXPECT(n == 3 && ids[0] == 0 && ids[1] == 4 && ids[2] == 3, "qwen2: %zu ids (want [0, 4, 3])", n);
+        } else if (t) {
+            CK_EXPECT(0, "encode: %s", err);
+        }
+        free(ids);
+        ck_tok_free(t);
+        free(img);
+        ck_gguf_w_free(&w);
+    }
+}
+
 int main(void) {
     cJSON *ref = ck_test_json(CK_TEST_DATA "/tokenizers/reference.json");
     check_vocab("qwen3", CK_TEST_DATA "/qwen3-tiny", cJSON_GetObjectItem(ref, "qwen3"));
     check_vocab("llama3_1", CK_TEST_UNPACKED "/tokenizers/llama3_1", cJSON_GetObjectItem(ref, "llama3_1"));
     check_spm();
     check_broken();
+    check_qwen35_pre();
     cJSON_Delete(ref);
     return ck_test_done("test_gguf_tok");
 }

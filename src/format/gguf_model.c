@@ -7,15 +7,18 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const ck_gguf_arch archs[] = {
-    {"llama", "LlamaForCausalLM", "llama", 1},
-    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0},
-    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0},
-    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0},
+    {"llama", "LlamaForCausalLM", "llama", 1, 0},
+    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0},
+    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0},
+    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0},
+    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1},
+    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1},
 };
 #define N_ARCHS (sizeof archs / sizeof archs[0])
 
@@ -31,10 +34,13 @@ const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf) {
     return NULL;
 }
 
-const char *ck_gguf_archs_supported(void) { return "llama, qwen2, qwen3, qwen3moe"; }
+const char *ck_gguf_archs_supported(void) { return "llama, qwen2, qwen3, qwen3moe, qwen35, qwen35moe"; }
 
 const char ck_gguf_pre_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
                                  "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* Qwen3.5's: letters and combining marks together ([\p{L}\p{M}]+) */
+const char ck_gguf_pre_qwen35[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}"
+                                  "\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const char ck_gguf_pre_llama3[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
                                   "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
@@ -46,10 +52,11 @@ static const char *const global_names[][2] = {
     {"output.weight", "lm_head.weight"},
 };
 
-/* per layer: "blk.N." + gguf  <->  "model.layers.N." + hf */
+/* per layer: "blk.N." + gguf  <->  "model.layers.N." + hf (the first pair of an HF name is the one written) */
 static const char *const layer_names[][2] = {
     {"attn_norm.weight", "input_layernorm.weight"},
     {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"post_attention_norm.weight", "post_attention_layernorm.weight"}, /* qwen35 */
     {"attn_q.weight", "self_attn.q_proj.weight"},
     {"attn_q.bias", "self_attn.q_proj.bias"},
     {"attn_k.weight", "self_attn.k_proj.weight"},
@@ -63,6 +70,20 @@ static const char *const layer_names[][2] = {
     {"ffn_up.weight", "mlp.up_proj.weight"},
     {"ffn_down.weight", "mlp.down_proj.weight"},
     {"ffn_gate_inp.weight", "mlp.gate.weight"},
+    {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight"},
+    {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight"},
+    {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight"},
+    {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight"},
+    /* Qwen3.5's Gated DeltaNet layers */
+    {"attn_qkv.weight", "linear_attn.in_proj_qkv.weight"},
+    {"attn_gate.weight", "linear_attn.in_proj_z.weight"},
+    {"ssm_alpha.weight", "linear_attn.in_proj_a.weight"},
+    {"ssm_beta.weight", "linear_attn.in_proj_b.weight"},
+    {"ssm_conv1d.weight", "linear_attn.conv1d.weight"},
+    {"ssm_a", "linear_attn.A_log"},
+    {"ssm_dt.bias", "linear_attn.dt_bias"},
+    {"ssm_norm.weight", "linear_attn.norm.weight"},
+    {"ssm_out.weight", "linear_attn.out_proj.weight"},
 };
 
 /* Mixture-of-experts projections: one GGUF tensor [E, rows, cols] per layer holds expert e's weight
@@ -242,6 +263,30 @@ static void add_special_ids(const ck_gguf *g, cJSON *root) {
         cJSON_AddItemToArray(eos, cJSON_CreateNumber((double)v));
 }
 
+/* Qwen3.5's DeltaNet sizes and layer pattern (every full_attention_interval-th layer is full attention). */
+static int add_qwen35(const ck_gguf *g, const char *arch, int64_t layers, int64_t head_dim, cJSON *root, char *err,
+                      size_t errlen) {
+    int64_t K, dk, nk, nv, inner, every = 4;
+    if (!arch_int(g, arch, "ssm.conv_kernel", &K) || !arch_int(g, arch, "ssm.state_size", &dk) ||
+        !arch_int(g, arch, "ssm.group_count", &nk) || !arch_int(g, arch, "ssm.time_step_rank", &nv) ||
+        !arch_int(g, arch, "ssm.inner_size", &inner) || nv <= 0 || inner % nv || head_dim <= 0)
+        return ck_err(err, errlen, "GGUF: %s.ssm.conv_kernel, .state_size, .group_count, .time_step_rank and "
+                      ".inner_size (a multiple of time_step_rank) and a head size are required", arch);
+    arch_int(g, arch, "full_attention_interval", &every);
+    if (every <= 0 || layers <= 0 || layers > 100000)
+        return ck_err(err, errlen, "GGUF: %s.full_attention_interval / block_count out of range", arch);
+    cJSON_AddNumberToObject(root, "linear_conv_kernel_dim", (double)K);
+    cJSON_AddNumberToObject(root, "linear_key_head_dim", (double)dk);
+    cJSON_AddNumberToObject(root, "linear_num_key_heads", (double)nk);
+    cJSON_AddNumberToObject(root, "linear_num_value_heads", (double)nv);
+    cJSON_AddNumberToObject(root, "linear_value_head_dim", (double)(inner / nv));
+    cJSON_AddNumberToObject(root, "full_attention_interval", (double)every);
+    cJSON *lt = cJSON_AddArrayToObject(root, "layer_types");
+    for (int64_t i = 0; i < layers; i++)
+        cJSON_AddItemToArray(lt, cJSON_CreateString((i + 1) % every ? "linear_attention" : "full_attention"));
+    return 0;
+}
+
 static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
     ck_gguf_str an;
     if (!ck_gguf_string(g, "general.architecture", &an)) return ck_err(err, errlen, "GGUF: no general.architecture");
@@ -251,10 +296,12 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
                       an.p, ck_gguf_archs_supported());
     cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "architectures"), cJSON_CreateString(a->hf));
     cJSON_AddStringToObject(root, "model_type", a->model_type);
-    int64_t layers, hidden, ffn, heads, kv_heads, head_dim, ctx = 4096;
+    int64_t layers, hidden, ffn = 0, heads, kv_heads, head_dim, ctx = 4096, experts = 0;
     double eps;
+    arch_int(g, a->gguf, "expert_count", &experts);
     if (!arch_int(g, a->gguf, "block_count", &layers) || !arch_int(g, a->gguf, "embedding_length", &hidden) ||
-        !arch_int(g, a->gguf, "feed_forward_length", &ffn) || !arch_int(g, a->gguf, "attention.head_count", &heads) ||
+        (!arch_int(g, a->gguf, "feed_forward_length", &ffn) && !(a->qwen35 && experts > 0)) ||
+        !arch_int(g, a->gguf, "attention.head_count", &heads) ||
         !arch_num(g, a->gguf, "attention.layer_norm_rms_epsilon", &eps))
         return ck_err(err, errlen, "GGUF: %s.block_count, .embedding_length, .feed_forward_length, "
                       ".attention.head_count and .attention.layer_norm_rms_epsilon are required", a->gguf);
@@ -272,8 +319,8 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     cJSON_AddNumberToObject(root, "vocab_size", (double)vocab_size(g, a->gguf));
     cJSON_AddBoolToObject(root, "tie_word_embeddings", tensor_named(g, "output.weight") == NULL);
     add_special_ids(g, root);
-    int64_t experts, used, eff;
-    if (arch_int(g, a->gguf, "expert_count", &experts) && experts > 0) { /* llama.cpp: every layer, normalized */
+    int64_t used, eff;
+    if (experts > 0) { /* llama.cpp: every layer, normalized */
         if (!arch_int(g, a->gguf, "expert_used_count", &used) || !arch_int(g, a->gguf, "expert_feed_forward_length", &eff))
             return ck_err(err, errlen, "GGUF: %s.expert_used_count and .expert_feed_forward_length are required", a->gguf);
         cJSON_AddNumberToObject(root, "num_experts", (double)experts);
@@ -281,8 +328,17 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
         cJSON_AddNumberToObject(root, "moe_intermediate_size", (double)eff);
         cJSON_AddBoolToObject(root, "norm_topk_prob", 1);
         cJSON_AddNumberToObject(root, "decoder_sparse_step", 1);
+        int64_t sff;
+        if (arch_int(g, a->gguf, "expert_shared_feed_forward_length", &sff))
+            cJSON_AddNumberToObject(root, "shared_expert_intermediate_size", (double)sff);
     }
-    return add_rope(g, a->gguf, root, err, errlen);
+    if (a->qwen35 && add_qwen35(g, a->gguf, layers, head_dim, root, err, errlen) != 0) return -1;
+    if (add_rope(g, a->gguf, root, err, errlen) != 0) return -1;
+    int64_t rot;
+    if (head_dim > 0 && arch_int(g, a->gguf, "rope.dimension_count", &rot) && rot > 0 && rot < head_dim)
+        cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "rope_parameters"), "partial_rotary_factor",
+                                (double)rot / (double)head_dim);
+    return 0;
 }
 
 int ck_gguf_config_json(const ck_gguf *g, char **json, char *err, size_t errlen) {
@@ -359,6 +415,12 @@ int ck_gguf_weights_open(const char *path, ck_gguf_weights *w, char *err, size_t
     if (w->arch) {
         arch_int(g, w->arch->gguf, "attention.head_count", &w->n_heads);
         if (!arch_int(g, w->arch->gguf, "attention.head_count_kv", &w->n_kv_heads)) w->n_kv_heads = w->n_heads;
+        int64_t inner = 0;
+        if (w->arch->qwen35 && arch_int(g, w->arch->gguf, "ssm.group_count", &w->lin_nk) &&
+            arch_int(g, w->arch->gguf, "ssm.time_step_rank", &w->lin_nv) &&
+            arch_int(g, w->arch->gguf, "ssm.state_size", &w->lin_dk) && arch_int(g, w->arch->gguf, "ssm.inner_size", &inner) &&
+            w->lin_nv > 0)
+            w->lin_dv = inner / w->lin_nv;
     }
     if (index_names(w, err, errlen) != 0) {
         ck_gguf_weights_close(w);
@@ -402,6 +464,60 @@ static int unpermute(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, int6
     return 0;
 }
 
+/* Qwen3.5 (see gguf_model.h): the HF form of tensor e, named `name`, into an owned copy when it differs. */
+static int qwen35_fix(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, const char *name, ck_tensor *t, char *err,
+                      size_t errlen) {
+    int norm = ends_with(name, "input_layernorm.weight") || ends_with(name, "post_attention_layernorm.weight") ||
+               ends_with(name, ".self_attn.q_norm.weight") || ends_with(name, ".self_attn.k_norm.weight") ||
+               !strcmp(name, "model.norm.weight");
+    int alog = ends_with(name, ".linear_attn.A_log"), cols = 0;
+    uint64_t nk = (uint64_t)w->lin_nk, nv = (uint64_t)w->lin_nv, dv = (uint64_t)w->lin_dv, skip = 0, head = 0;
+    if (nk > 0 && nv > nk && nv % nk == 0) { /* value heads tiled: head j * nk + k holds HF head k * (nv / nk) + j */
+        if (ends_with(name, ".linear_attn.in_proj_qkv.weight") || ends_with(name, ".linear_attn.conv1d.weight"))
+            skip = 2 * nk * (uint64_t)w->lin_dk, head = dv;
+        else if (ends_with(name, ".linear_attn.in_proj_z.weight")) head = dv;
+        else if (ends_with(name, ".linear_attn.in_proj_a.weight") || ends_with(name, ".linear_attn.in_proj_b.weight") ||
+                 alog || ends_with(name, ".linear_attn.dt_bias"))
+            head = 1;
+        else if (ends_with(name, ".linear_attn.out_proj.weight")) head = dv, cols = 1;
+    }
+    if (!norm && !alog && !head) return 0;
+    if (w->owned[i]) {
+        t->data = w->owned[i];
+        return 0;
+    }
+    if ((norm || alog) && t->dtype != CK_F32) return ck_err(err, errlen, "tensor '%s' (%s): expected F32", name, e->name);
+    uint64_t rows = t->shape[0], row_elems = 1;
+    for (int d = 1; d < t->ndim; d++) row_elems *= t->shape[d];
+    size_t rb, hb = 0;
+    if (ck_dtype_row_bytes(t->dtype, row_elems, &rb) != 0 || (cols && ck_dtype_row_bytes(t->dtype, head, &hb) != 0) ||
+        (head && !cols && rows != skip + nv * head) || (cols && row_elems != nv * head))
+        return ck_err(err, errlen, "tensor '%s' (%s): shape does not hold %llu value heads of %llu", name, e->name,
+                      (unsigned long long)nv, (unsigned long long)head);
+    uint8_t *o = malloc(e->nbytes ? e->nbytes : 1);
+    if (!o) return ck_err(err, errlen, "out of memory");
+    const uint8_t *src = t->data;
+    memcpy(o, src, e->nbytes);
+    uint64_t r = nv / (nk ? nk : 1);
+    for (uint64_t hh = 0; head && hh < nv; hh++) { /* HF head hh = k * r + j comes from GGUF head j * nk + k */
+        uint64_t p = (hh % r) * nk + hh / r;
+        if (cols)
+            for (uint64_t row = 0; row < rows; row++) memcpy(o + row * rb + hh * hb, src + row * rb + p * hb, hb);
+        else
+            memcpy(o + (skip + hh * head) * rb, src + (skip + p * head) * rb, head * rb);
+    }
+    float *f = (float *)o;
+    for (uint64_t k = 0; (norm || alog) && k < rows * row_elems; k++) {
+        if (alog && !(f[k] < 0.0f)) {
+            free(o);
+            return ck_err(err, errlen, "tensor '%s' (%s): A = -exp(A_log) must be negative", name, e->name);
+        }
+        f[k] = alog ? logf(-f[k]) : f[k] - 1.0f;
+    }
+    t->data = w->owned[i] = o;
+    return 0;
+}
+
 int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen) {
     size_t lo = 0, hi = w->n;
     while (lo < hi) {
@@ -428,5 +544,6 @@ int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, cha
     }
     int64_t heads = permuted_heads(w, name);
     if (heads && unpermute(w, lo, e, heads, t, err, errlen) != 0) return -1;
+    if (w->arch && w->arch->qwen35 && !w->slice[lo] && qwen35_fix(w, lo, e, name, t, err, errlen) != 0) return -1;
     return 1;
 }

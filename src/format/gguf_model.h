@@ -4,8 +4,13 @@
  * ...), and shapes are given outermost first. Llama-family files store the Q and K projections with the
  * rows of each head permuted for interleaved RoPE (llama.cpp's convert_hf_to_gguf `permute`); those are
  * un-permuted at load into owned copies (whole rows move, so quantized rows move as they are), after which
- * every weight is in HF layout. Other tensors stay views of the mapping, quantized types included; the
- * stacked expert tensors of a mixture-of-experts file are seen as one 2-D view per expert.
+ * every weight is in HF layout. Qwen3.5 files (llama.cpp's qwen35 / qwen35moe) differ from HF in four
+ * ways, each undone at load into an owned copy: the Gated DeltaNet value heads are tiled (head j * n_k + k
+ * holds HF head k * (n_v / n_k) + j) in the V rows of in_proj_qkv and conv1d, the rows of in_proj_z/a/b,
+ * A_log and dt_bias and the columns of out_proj; A_log is stored as A = -exp(A_log); the (1 + w) RMSNorm
+ * weights are stored as 1 + w; conv1d is [C, K] (HF [C, 1, K], the same bytes). Other tensors stay views
+ * of the mapping, quantized types included; the stacked expert tensors of a mixture-of-experts file are
+ * seen as one 2-D view per expert.
  * The converter (gguf_convert.c) uses the same tables in the other direction. */
 #ifndef CK_FORMAT_GGUF_MODEL_H
 #define CK_FORMAT_GGUF_MODEL_H
@@ -15,11 +20,12 @@
 
 #include <stddef.h>
 
-/* One architecture both ways: GGUF general.architecture, HF architectures[0], model_type, and whether
- * its GGUF Q/K rows are permuted. */
+/* One architecture: GGUF general.architecture, HF architectures[0], model_type, whether its GGUF Q/K rows
+ * are permuted, and whether it is Qwen3.5's layout (read only: the converter does not write it). */
 typedef struct ck_gguf_arch {
     const char *gguf, *hf, *model_type;
     int permute_qk;
+    int qwen35;
 } ck_gguf_arch;
 
 const ck_gguf_arch *ck_gguf_arch_by_gguf(const char *name, size_t len);
@@ -27,8 +33,10 @@ const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf_arch);
 /* Comma-separated GGUF architectures we load, for error messages. */
 const char *ck_gguf_archs_supported(void);
 
-/* The pre-tokenizer regexes tokenizer.ggml.pre names ("qwen2", "llama-bpe"), as in their tokenizer.json. */
+/* The pre-tokenizer regexes tokenizer.ggml.pre names ("qwen2", "qwen35", "llama-bpe"), as in their
+ * tokenizer.json. */
 extern const char ck_gguf_pre_qwen2[];
+extern const char ck_gguf_pre_qwen35[];
 extern const char ck_gguf_pre_llama3[];
 
 /* Tensor names: writes the mapped name into out and returns 1, or 0 when the name has no mapping. */
@@ -57,10 +65,11 @@ typedef struct ck_gguf_weights {
     ck_gguf_file file;
     const ck_gguf_arch *arch;
     int64_t n_heads, n_kv_heads;
+    int64_t lin_nk, lin_nv, lin_dk, lin_dv; /* Qwen3.5: DeltaNet key/value heads and head dims */
     char **names;              /* [n] HF names, sorted */
     size_t *tensor;            /* [n] index into file.g.tensors */
     uint32_t *slice;           /* [n] 0, or expert + 1 of a stacked expert tensor */
-    void **owned;              /* [n] un-permuted copies, or NULL */
+    void **owned;              /* [n] un-permuted / converted copies, or NULL */
     size_t n;
 } ck_gguf_weights;
 

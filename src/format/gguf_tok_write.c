@@ -48,6 +48,7 @@ static const char *pre_name(const cJSON *pre) {
     if (cJSON_GetArraySize(list) != 2 || !cJSON_IsString(re) || !cJSON_IsString(blt) || strcmp(blt->valuestring, "ByteLevel"))
         return NULL;
     if (!strcmp(re->valuestring, ck_gguf_pre_qwen2)) return "qwen2";
+    if (!strcmp(re->valuestring, ck_gguf_pre_qwen35)) return "qwen35";
     if (!strcmp(re->valuestring, ck_gguf_pre_llama3)) return "llama-bpe";
     return NULL;
 }

@@ -215,6 +215,11 @@ static int convert(const char *dir, ck_gguf_w *w, ck_dtype want, char *err, size
     ck_weights ws;
     if (ck_config_load(dir, &c, err, errlen) != 0) return -1;
     const ck_gguf_arch *a = ck_gguf_arch_by_hf(c.arch);
+    if (a && a->qwen35) { /* read only: llama.cpp's layout of it is not written */
+        ck_err(err, errlen, "architecture '%s': GGUF files of it are read, not written", c.arch);
+        ck_config_free(&c);
+        return -1;
+    }
     if (!a) {
         ck_err(err, errlen, "architecture '%s' has no GGUF conversion (supported: %s)", c.arch, ck_gguf_archs_supported());
         ck_config_free(&c);

@@ -74,9 +74,10 @@ static int gpt2_pipeline(const ck_gguf *g, cJSON *root, cJSON *model, char *err,
     const char *re = NULL;
     int nfc = 0, ignore_merges = 0;
     if (ck_gguf_str_eq(pre, "qwen2")) re = ck_gguf_pre_qwen2, nfc = 1;
+    else if (ck_gguf_str_eq(pre, "qwen35")) re = ck_gguf_pre_qwen35, nfc = 1;
     else if (ck_gguf_str_eq(pre, "llama-bpe") || ck_gguf_str_eq(pre, "llama3")) re = ck_gguf_pre_llama3, ignore_merges = 1;
     else if (!ck_gguf_str_eq(pre, "default") && !ck_gguf_str_eq(pre, "gpt-2"))
-        return ck_err(err, errlen, "GGUF tokenizer: pre-tokenizer '%.*s' is not supported (qwen2, llama-bpe, gpt-2)",
+        return ck_err(err, errlen, "GGUF tokenizer: pre-tokenizer '%.*s' is not supported (qwen2, qwen35, llama-bpe, gpt-2)",
                       (int)(pre.len > 40 ? 40 : pre.len), pre.p);
     cJSON *bl = obj_type("ByteLevel");
     cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
