@@ -482,7 +482,7 @@ int main(int argc, char **argv) {
     check_wide();
     const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
-    check_llama_file("qwen3_5-s");
-    check_llama_file("qwen3_5moe-s");
+    const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s"};
+    for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
     return ck_test_done("test_gguf");
 }

@@ -94,4 +94,22 @@ for f in trunc garbage; do
     check "broken GGUF '$f': clear error, no crash ($(head -c 100 "$T/$f.err"))" \
         "$( [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "GGUF" "$T/$f.err"; echo $?)"
 done
+
+# architectures cake reads from llama.cpp's files but does not write: the converter says so
+"$ST2GGUF" "$DATA/phi3-s" "$T/phi3.gguf" BF16 > /dev/null 2> "$T/phi3.err"
+rc=$?
+check "converter refuses a read-only architecture ($(head -c 100 "$T/phi3.err"))" \
+    "$( [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "read, not written" "$T/phi3.err" && [ ! -s "$T/phi3.gguf" ]; echo $?)"
+# a llama.cpp-converted Qwen3.5 file through the CLI: perplexity on token ids (its token list is a
+# placeholder) equals HF's on the fixture, on the exact path (the fast one moves it by 0.27 %)
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join(map(str, r['ppl_ids'])))" \
+    "$DATA/qwen3_5-s/reference.json" > "$T/ids35.txt"
+out=$(CAKE_EXACT=1 "$CAKE" perplexity "$DATA/gguf-llama/qwen3_5-s-bf16.gguf" "$T/ids35.txt" --tokens 2>&1 | tail -n 1)
+python3 - "$DATA/qwen3_5-s/reference.json" "$out" <<'PY'
+import json, sys, re
+ref = json.load(open(sys.argv[1]))
+m = re.fullmatch(r"ppl=([0-9.e+-]+) nll=([0-9.e+-]+) n=(\d+)", sys.argv[2])
+assert m and abs(float(m[1]) / ref["ppl"] - 1) <= 1e-3, (sys.argv[2], ref["ppl"])
+PY
+check "perplexity of llama.cpp's qwen35 file = HF's ($out)" $?
 exit $fail

@@ -13,12 +13,15 @@
 #include <string.h>
 
 static const ck_gguf_arch archs[] = {
-    {"llama", "LlamaForCausalLM", "llama", 1, 0},
-    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0},
-    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0},
-    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0},
-    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1},
-    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1},
+    {"llama", "LlamaForCausalLM", "llama", 1, 0, 1},
+    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0, 1},
+    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 1},
+    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0, 1},
+    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1, 0},
+    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1, 0},
+    {"phi3", "Phi3ForCausalLM", "phi3", 0, 0, 0},
+    {"olmo2", "Olmo2ForCausalLM", "olmo2", 0, 0, 0},
+    {"exaone4", "Exaone4ForCausalLM", "exaone4", 0, 0, 0},
 };
 #define N_ARCHS (sizeof archs / sizeof archs[0])
 
@@ -34,7 +37,9 @@ const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf) {
     return NULL;
 }
 
-const char *ck_gguf_archs_supported(void) { return "llama, qwen2, qwen3, qwen3moe, qwen35, qwen35moe"; }
+const char *ck_gguf_archs_supported(void) {
+    return "llama, qwen2, qwen3, qwen3moe, qwen35, qwen35moe, phi3, olmo2, exaone4";
+}
 
 const char ck_gguf_pre_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
                                  "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -52,38 +57,44 @@ static const char *const global_names[][2] = {
     {"output.weight", "lm_head.weight"},
 };
 
-/* per layer: "blk.N." + gguf  <->  "model.layers.N." + hf (the first pair of an HF name is the one written) */
-static const char *const layer_names[][2] = {
-    {"attn_norm.weight", "input_layernorm.weight"},
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"post_attention_norm.weight", "post_attention_layernorm.weight"}, /* qwen35 */
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_q.bias", "self_attn.q_proj.bias"},
-    {"attn_k.weight", "self_attn.k_proj.weight"},
-    {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.weight", "self_attn.v_proj.weight"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-    {"ffn_gate_inp.weight", "mlp.gate.weight"},
-    {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight"},
-    {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight"},
-    {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight"},
-    {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight"},
-    /* Qwen3.5's Gated DeltaNet layers */
-    {"attn_qkv.weight", "linear_attn.in_proj_qkv.weight"},
-    {"attn_gate.weight", "linear_attn.in_proj_z.weight"},
-    {"ssm_alpha.weight", "linear_attn.in_proj_a.weight"},
-    {"ssm_beta.weight", "linear_attn.in_proj_b.weight"},
-    {"ssm_conv1d.weight", "linear_attn.conv1d.weight"},
-    {"ssm_a", "linear_attn.A_log"},
-    {"ssm_dt.bias", "linear_attn.dt_bias"},
-    {"ssm_norm.weight", "linear_attn.norm.weight"},
-    {"ssm_out.weight", "linear_attn.out_proj.weight"},
+/* per layer: "blk.N." + gguf  <->  "model.layers.N." + hf, for every architecture or only those whose name
+ * starts with `arch` (listed first: they win over the general pair of the same name). In the HF -> GGUF
+ * direction the first pair of an HF name is the one written. */
+static const struct { const char *g, *h, *arch; } layer_names[] = {
+    /* Phi-3: fused projections */
+    {"attn_qkv.weight", "self_attn.qkv_proj.weight", "phi3"},
+    {"ffn_up.weight", "mlp.gate_up_proj.weight", "phi3"},
+    /* Qwen3.5's Gated DeltaNet layers (qwen35, qwen35moe) */
+    {"attn_qkv.weight", "linear_attn.in_proj_qkv.weight", "qwen35"},
+    {"attn_gate.weight", "linear_attn.in_proj_z.weight", "qwen35"},
+    {"ssm_alpha.weight", "linear_attn.in_proj_a.weight", "qwen35"},
+    {"ssm_beta.weight", "linear_attn.in_proj_b.weight", "qwen35"},
+    {"ssm_conv1d.weight", "linear_attn.conv1d.weight", "qwen35"},
+    {"ssm_a", "linear_attn.A_log", "qwen35"},
+    {"ssm_dt.bias", "linear_attn.dt_bias", "qwen35"},
+    {"ssm_norm.weight", "linear_attn.norm.weight", "qwen35"},
+    {"ssm_out.weight", "linear_attn.out_proj.weight", "qwen35"},
+    {"attn_norm.weight", "input_layernorm.weight", NULL},
+    {"ffn_norm.weight", "post_attention_layernorm.weight", NULL},
+    {"post_attention_norm.weight", "post_attention_layernorm.weight", NULL}, /* post-norm and qwen35 files */
+    {"post_ffw_norm.weight", "post_feedforward_layernorm.weight", NULL},
+    {"attn_q.weight", "self_attn.q_proj.weight", NULL},
+    {"attn_q.bias", "self_attn.q_proj.bias", NULL},
+    {"attn_k.weight", "self_attn.k_proj.weight", NULL},
+    {"attn_k.bias", "self_attn.k_proj.bias", NULL},
+    {"attn_v.weight", "self_attn.v_proj.weight", NULL},
+    {"attn_v.bias", "self_attn.v_proj.bias", NULL},
+    {"attn_output.weight", "self_attn.o_proj.weight", NULL},
+    {"attn_q_norm.weight", "self_attn.q_norm.weight", NULL},
+    {"attn_k_norm.weight", "self_attn.k_norm.weight", NULL},
+    {"ffn_gate.weight", "mlp.gate_proj.weight", NULL},
+    {"ffn_up.weight", "mlp.up_proj.weight", NULL},
+    {"ffn_down.weight", "mlp.down_proj.weight", NULL},
+    {"ffn_gate_inp.weight", "mlp.gate.weight", NULL},
+    {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight", NULL},
+    {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight", NULL},
+    {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight", NULL},
+    {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight", NULL},
 };
 
 /* Mixture-of-experts projections: one GGUF tensor [E, rows, cols] per layer holds expert e's weight
@@ -98,8 +109,12 @@ static const char *const expert_names[][2] = {
 #define N_GLOBAL (sizeof global_names / sizeof global_names[0])
 #define N_LAYER (sizeof layer_names / sizeof layer_names[0])
 
-/* from = 0: GGUF -> HF; 1: HF -> GGUF */
-static int map_name(const char *in, int from, char *out, size_t cap) {
+static int row_applies(const char *row_arch, const ck_gguf_arch *a) {
+    return !row_arch || (a && !strncmp(a->gguf, row_arch, strlen(row_arch)));
+}
+
+/* from = 0: GGUF -> HF; 1: HF -> GGUF, for architecture a (NULL: the general pairs only) */
+static int map_name(const ck_gguf_arch *a, const char *in, int from, char *out, size_t cap) {
     static const char *const prefix[2] = {"blk.", "model.layers."};
     for (size_t i = 0; i < N_GLOBAL; i++)
         if (!strcmp(in, global_names[i][from])) return snprintf(out, cap, "%s", global_names[i][!from]) < (int)cap;
@@ -108,9 +123,11 @@ static int map_name(const char *in, int from, char *out, size_t cap) {
     char *end;
     long layer = strtol(in + pl, &end, 10);
     if (*end != '.' || layer < 0 || layer > 1000000) return 0;
-    for (size_t i = 0; i < N_LAYER; i++)
-        if (!strcmp(end + 1, layer_names[i][from]))
-            return snprintf(out, cap, "%s%ld.%s", prefix[!from], layer, layer_names[i][!from]) < (int)cap;
+    for (size_t i = 0; i < N_LAYER; i++) {
+        const char *mine = from ? layer_names[i].h : layer_names[i].g, *other = from ? layer_names[i].g : layer_names[i].h;
+        if (row_applies(layer_names[i].arch, a) && !strcmp(end + 1, mine))
+            return snprintf(out, cap, "%s%ld.%s", prefix[!from], layer, other) < (int)cap;
+    }
     return 0;
 }
 
@@ -138,8 +155,10 @@ int ck_gguf_expert_from_hf(const char *h, long *layer, long *expert, char *out, 
     return 0;
 }
 
-int ck_gguf_name_to_hf(const char *g, char *out, size_t cap) { return map_name(g, 0, out, cap); }
-int ck_gguf_name_from_hf(const char *h, char *out, size_t cap) { return map_name(h, 1, out, cap); }
+int ck_gguf_name_to_hf(const ck_gguf_arch *a, const char *g, char *out, size_t cap) { return map_name(a, g, 0, out, cap); }
+int ck_gguf_name_from_hf(const ck_gguf_arch *a, const char *h, char *out, size_t cap) {
+    return map_name(a, h, 1, out, cap);
+}
 
 void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size_t hd, size_t rb, int to_gguf) {
     for (size_t h = 0; h < n_heads; h++)
@@ -287,6 +306,29 @@ static int add_qwen35(const ck_gguf *g, const char *arch, int64_t layers, int64_
     return 0;
 }
 
+/* A sliding window with its per-layer pattern ({arch}.attention.sliding_window_pattern: true = sliding),
+ * as EXAONE 4 files carry it; a window of 0 is none. Other architectures' files carry no window. */
+static int add_sliding(const ck_gguf *g, const char *arch, int64_t layers, cJSON *root, char *err, size_t errlen) {
+    int64_t swa = 0;
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
+    const ck_gguf_kv *pat = ck_gguf_find(g, key);
+    if (!arch_int(g, arch, "attention.sliding_window", &swa) || swa <= 0) return 0;
+    if (!pat) {
+        if (!strcmp(arch, "exaone4"))
+            return ck_err(err, errlen, "GGUF: %s.attention.sliding_window without its sliding_window_pattern", arch);
+        return 0;
+    }
+    if (pat->type != CK_GGUF_ARRAY || pat->n != (uint64_t)layers)
+        return ck_err(err, errlen, "GGUF: %s holds %llu values for %lld layers", key, (unsigned long long)pat->n,
+                      (long long)layers);
+    cJSON_AddNumberToObject(root, "sliding_window", (double)swa);
+    cJSON *lt = cJSON_AddArrayToObject(root, "layer_types");
+    for (int64_t i = 0; i < layers; i++)
+        cJSON_AddItemToArray(lt, cJSON_CreateString(ck_gguf_arr_int(pat, (uint64_t)i) ? "sliding_attention" : "full_attention"));
+    return 0;
+}
+
 static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
     ck_gguf_str an;
     if (!ck_gguf_string(g, "general.architecture", &an)) return ck_err(err, errlen, "GGUF: no general.architecture");
@@ -333,6 +375,9 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
             cJSON_AddNumberToObject(root, "shared_expert_intermediate_size", (double)sff);
     }
     if (a->qwen35 && add_qwen35(g, a->gguf, layers, head_dim, root, err, errlen) != 0) return -1;
+    if (add_sliding(g, a->gguf, layers, root, err, errlen) != 0) return -1;
+    if (tensor_named(g, "rope_factors_long.weight") || tensor_named(g, "rope_factors_short.weight"))
+        return ck_err(err, errlen, "GGUF: LongRoPE factors (rope_factors_long/short) are not supported");
     if (add_rope(g, a->gguf, root, err, errlen) != 0) return -1;
     int64_t rot;
     if (head_dim > 0 && arch_int(g, a->gguf, "rope.dimension_count", &rot) && rot > 0 && rot < head_dim)
@@ -386,7 +431,7 @@ static int index_names(ck_gguf_weights *w, char *err, size_t errlen) {
         uint64_t ns = n_slices(&g->tensors[i]);
         for (uint64_t e = 0; rc == 0 && e < (ns ? ns : 1); e++) {
             char hf[256];
-            if (!(ns ? ck_gguf_expert_name(g->tensors[i].name, e, hf, sizeof hf) : ck_gguf_name_to_hf(g->tensors[i].name, hf, sizeof hf)))
+            if (!(ns ? ck_gguf_expert_name(g->tensors[i].name, e, hf, sizeof hf) : ck_gguf_name_to_hf(w->arch, g->tensors[i].name, hf, sizeof hf)))
                 continue;
             if (!(names[n] = strdup(hf))) rc = ck_err(err, errlen, "out of memory");
             order[n] = i, slice[n] = ns ? (uint32_t)e + 1 : 0;

@@ -21,11 +21,13 @@
 #include <stddef.h>
 
 /* One architecture: GGUF general.architecture, HF architectures[0], model_type, whether its GGUF Q/K rows
- * are permuted, and whether it is Qwen3.5's layout (read only: the converter does not write it). */
+ * are permuted, whether it is Qwen3.5's layout, and whether the converter writes it (the others are
+ * read only). */
 typedef struct ck_gguf_arch {
     const char *gguf, *hf, *model_type;
     int permute_qk;
     int qwen35;
+    int write;
 } ck_gguf_arch;
 
 const ck_gguf_arch *ck_gguf_arch_by_gguf(const char *name, size_t len);
@@ -39,9 +41,10 @@ extern const char ck_gguf_pre_qwen2[];
 extern const char ck_gguf_pre_qwen35[];
 extern const char ck_gguf_pre_llama3[];
 
-/* Tensor names: writes the mapped name into out and returns 1, or 0 when the name has no mapping. */
-int ck_gguf_name_to_hf(const char *gguf_name, char *out, size_t cap);
-int ck_gguf_name_from_hf(const char *hf_name, char *out, size_t cap);
+/* Tensor names of architecture a: writes the mapped name into out and returns 1, or 0 when the name has
+ * no mapping. */
+int ck_gguf_name_to_hf(const ck_gguf_arch *a, const char *gguf_name, char *out, size_t cap);
+int ck_gguf_name_from_hf(const ck_gguf_arch *a, const char *hf_name, char *out, size_t cap);
 /* Experts: the HF name of expert e of a stacked blk.N.ffn_{gate,up,down}_exps.weight (1, or 0 when
  * the name is not one), and the other way (layer, expert and the stacked tensor's GGUF name). */
 int ck_gguf_expert_name(const char *gguf_name, uint64_t e, char *out, size_t cap);

@@ -191,7 +191,7 @@ static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_ggu
     ck_tensor t;
     int rc;
     if (put_experts(w, ws, hf, c, want, &rc, err, errlen)) return rc;
-    if (!ck_gguf_name_from_hf(hf, gname, sizeof gname))
+    if (!ck_gguf_name_from_hf(a, hf, gname, sizeof gname))
         return ck_err(err, errlen, "tensor '%s' has no GGUF name (not part of a supported architecture)", hf);
     if (ck_weights_find(ws, hf, &t, err, errlen) != 1) return -1;
     if (t.ndim < 1 || t.ndim > 2) return ck_err(err, errlen, "tensor '%s': %d dimensions (1 or 2 converted)", hf, t.ndim);
@@ -215,7 +215,7 @@ static int convert(const char *dir, ck_gguf_w *w, ck_dtype want, char *err, size
     ck_weights ws;
     if (ck_config_load(dir, &c, err, errlen) != 0) return -1;
     const ck_gguf_arch *a = ck_gguf_arch_by_hf(c.arch);
-    if (a && a->qwen35) { /* read only: llama.cpp's layout of it is not written */
+    if (a && !a->write) { /* read only: llama.cpp's layout of it is not written */
         ck_err(err, errlen, "architecture '%s': GGUF files of it are read, not written", c.arch);
         ck_config_free(&c);
         return -1;
