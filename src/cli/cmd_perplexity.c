@@ -105,7 +105,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
     long ctx = 0, threads = 0, device = -1;
     int cpu = 0;
-    int tokens = 0;
+    int tokens = 0, exact = 0;
     ck_cli_cluster cc = {.recover_ms = 0, .discovery_ms = 5};
     const ck_arg args[] = {
         {"topology", 0, CK_ARG_STR, &cc.topology, "score on a cluster: the workers of this topology (YAML)", "FILE"},
@@ -119,6 +119,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},
         {"model", 0, CK_ARG_STR, &model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
+        {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (as CAKE_EXACT=1), as HF's float32 reference scores", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
         {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
         CK_CLI_DEVICE_ARGS(cpu, device),
@@ -147,6 +148,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         return 2;
     }
     cc.discovery_ms *= 1000;
+    if (exact) ck_set_exact(1);
     char *text, err[1024];
     size_t len;
     if (ck_file_read_max(file, INPUT_MAX_BYTES, &text, &len, err, sizeof err) != 0) {
