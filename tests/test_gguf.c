@@ -341,6 +341,53 @@ static void check_llama_file(const char *name) {
     cJSON_Delete(ref);
 }
 
+/* Gemma 3's layer pattern as llama.cpp reads it: no sliding_window_pattern key means a period of 6 (layer
+ * i is global when i % 6 == 5), a period of 0 every layer sliding; the attention scale is 1/sqrt(head_dim)
+ * except for the 62-layer 27B (1/sqrt(hidden / heads)). */
+static void check_gemma3_config(void) {
+    struct { int64_t layers, period; const char *want; double scalar; } cs[] = {
+        {8, -1, "sssssfss", 32}, {4, 0, "ssss", 32}, {5, 2, "sfsfs", 32}, {62, 6, "sssssf", 168},
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        ck_gguf_w w;
+        ck_gguf_w_init(&w);
+        ck_gguf_w_str(&w, "general.architecture", "gemma3");
+        ck_gguf_w_u32(&w, "gemma3.block_count", (uint32_t)cs[c].layers);
+        ck_gguf_w_u32(&w, "gemma3.embedding_length", cs[c].layers == 62 ? 5376 : 64);
+        ck_gguf_w_u32(&w, "gemma3.feed_forward_length", 128);
+        ck_gguf_w_u32(&w, "gemma3.attention.head_count", cs[c].layers == 62 ? 32 : 4);
+        ck_gguf_w_u32(&w, "gemma3.attention.key_length", cs[c].layers == 62 ? 128 : 32);
+        ck_gguf_w_f32(&w, "gemma3.attention.layer_norm_rms_epsilon", 1e-6f);
+        ck_gguf_w_u32(&w, "gemma3.attention.sliding_window", 512);
+        ck_gguf_w_f32(&w, "gemma3.rope.freq_base", 1e6f);
+        if (cs[c].period >= 0) ck_gguf_w_u32(&w, "gemma3.attention.sliding_window_pattern", (uint32_t)cs[c].period);
+        uint8_t *img = NULL;
+        size_t len = 0;
+        ck_gguf g;
+        char err[256], *json = NULL, got[80] = "";
+        if (ck_gguf_w_image(&w, &img, &len) == 0 && ck_gguf_parse(img, len, &g, err, sizeof err) == 0) {
+            CK_EXPECT(ck_gguf_config_json(&g, &json, err, sizeof err) == 0, "gemma3 config %zu: %s", c, err);
+            cJSON *cfg = json ? cJSON_Parse(json) : NULL, *lt = cJSON_GetObjectItem(cfg, "layer_types");
+            for (int i = 0; i < cJSON_GetArraySize(lt) && i < (int)strlen(cs[c].want); i++)
+                got[i] = cJSON_GetArrayItem(lt, i)->valuestring[0];
+            CK_EXPECT(!strcmp(got, cs[c].want) || (cs[c].layers == 62 && !strncmp(got, cs[c].want, 6)),
+                      "gemma3 config %zu: layer types %s, want %s", c, got, cs[c].want);
+            double sc = cJSON_GetNumberValue(cJSON_GetObjectItem(cfg, "query_pre_attn_scalar"));
+            CK_EXPECT(sc == cs[c].scalar, "gemma3 config %zu: query_pre_attn_scalar %g, want %g", c, sc, cs[c].scalar);
+            double swa = cJSON_GetNumberValue(cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "rope_parameters"), "sliding_attention"), "rope_theta"));
+            CK_EXPECT(swa == 10000.0, "gemma3 config %zu: sliding RoPE base %g (default 10000)", c, swa);
+            cJSON_Delete(cfg);
+            free(json);
+            ck_gguf_free(&g);
+        } else {
+            CK_EXPECT(0, "gemma3 config %zu: image / parse", c);
+        }
+        free(img);
+        ck_gguf_w_free(&w);
+    }
+}
+
 /* ---- a wider random model, for the K-quants (rows of 256 and 512) ---- */
 
 #define W_D 256
@@ -482,7 +529,8 @@ int main(int argc, char **argv) {
     check_wide();
     const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
-    const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s"};
+    check_gemma3_config();
+    const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
     return ck_test_done("test_gguf");
 }

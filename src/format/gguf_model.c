@@ -13,15 +13,16 @@
 #include <string.h>
 
 static const ck_gguf_arch archs[] = {
-    {"llama", "LlamaForCausalLM", "llama", 1, 0, 1},
-    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0, 1},
-    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 1},
-    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0, 1},
-    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1, 0},
-    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1, 0},
-    {"phi3", "Phi3ForCausalLM", "phi3", 0, 0, 0},
-    {"olmo2", "Olmo2ForCausalLM", "olmo2", 0, 0, 0},
-    {"exaone4", "Exaone4ForCausalLM", "exaone4", 0, 0, 0},
+    {"llama", "LlamaForCausalLM", "llama", 1, 0, 0, 1},
+    {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0, 0, 1},
+    {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 0, 1},
+    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0, 0, 1},
+    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1, 1, 0},
+    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1, 1, 0},
+    {"phi3", "Phi3ForCausalLM", "phi3", 0, 0, 0, 0},
+    {"olmo2", "Olmo2ForCausalLM", "olmo2", 0, 0, 0, 0},
+    {"exaone4", "Exaone4ForCausalLM", "exaone4", 0, 0, 0, 0},
+    {"gemma3", "Gemma3ForCausalLM", "gemma3_text", 0, 0, 1, 0},
 };
 #define N_ARCHS (sizeof archs / sizeof archs[0])
 
@@ -38,7 +39,7 @@ const ck_gguf_arch *ck_gguf_arch_by_hf(const char *hf) {
 }
 
 const char *ck_gguf_archs_supported(void) {
-    return "llama, qwen2, qwen3, qwen3moe, qwen35, qwen35moe, phi3, olmo2, exaone4";
+    return "llama, qwen2, qwen3, qwen3moe, qwen35, qwen35moe, phi3, olmo2, exaone4, gemma3";
 }
 
 const char ck_gguf_pre_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
@@ -61,6 +62,8 @@ static const char *const global_names[][2] = {
  * starts with `arch` (listed first: they win over the general pair of the same name). In the HF -> GGUF
  * direction the first pair of an HF name is the one written. */
 static const struct { const char *g, *h, *arch; } layer_names[] = {
+    /* Gemma 3: four norms a layer */
+    {"ffn_norm.weight", "pre_feedforward_layernorm.weight", "gemma3"},
     /* Phi-3: fused projections */
     {"attn_qkv.weight", "self_attn.qkv_proj.weight", "phi3"},
     {"ffn_up.weight", "mlp.gate_up_proj.weight", "phi3"},
@@ -306,27 +309,52 @@ static int add_qwen35(const ck_gguf *g, const char *arch, int64_t layers, int64_
     return 0;
 }
 
-/* A sliding window with its per-layer pattern ({arch}.attention.sliding_window_pattern: true = sliding),
- * as EXAONE 4 files carry it; a window of 0 is none. Other architectures' files carry no window. */
+/* A sliding window and which layers use it, as llama.cpp reads them: {arch}.attention.sliding_window_pattern
+ * is a per-layer array (true = sliding; EXAONE 4) or a period p (layer i slides unless i % p == p - 1; 0:
+ * every layer), which Gemma 3 files may omit for llama.cpp's default of 6. A window of 0 is none. Other
+ * architectures' files carry no window. */
 static int add_sliding(const ck_gguf *g, const char *arch, int64_t layers, cJSON *root, char *err, size_t errlen) {
-    int64_t swa = 0;
+    int64_t swa = 0, period = 6;
     char key[160];
     snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
     const ck_gguf_kv *pat = ck_gguf_find(g, key);
+    int gemma = !strcmp(arch, "gemma3");
     if (!arch_int(g, arch, "attention.sliding_window", &swa) || swa <= 0) return 0;
-    if (!pat) {
+    if (!pat && !gemma) {
         if (!strcmp(arch, "exaone4"))
             return ck_err(err, errlen, "GGUF: %s.attention.sliding_window without its sliding_window_pattern", arch);
         return 0;
     }
-    if (pat->type != CK_GGUF_ARRAY || pat->n != (uint64_t)layers)
-        return ck_err(err, errlen, "GGUF: %s holds %llu values for %lld layers", key, (unsigned long long)pat->n,
-                      (long long)layers);
+    int arr = pat && pat->type == CK_GGUF_ARRAY;
+    if ((arr && pat->n != (uint64_t)layers) || (pat && !arr && (!ck_gguf_int(g, key, &period) || period < 0)))
+        return ck_err(err, errlen, "GGUF: %s must be one value per layer (%lld) or a period", key, (long long)layers);
     cJSON_AddNumberToObject(root, "sliding_window", (double)swa);
     cJSON *lt = cJSON_AddArrayToObject(root, "layer_types");
-    for (int64_t i = 0; i < layers; i++)
-        cJSON_AddItemToArray(lt, cJSON_CreateString(ck_gguf_arr_int(pat, (uint64_t)i) ? "sliding_attention" : "full_attention"));
+    for (int64_t i = 0; i < layers; i++) {
+        int slide = arr ? ck_gguf_arr_int(pat, (uint64_t)i) != 0 : period == 0 || i % period < period - 1;
+        cJSON_AddItemToArray(lt, cJSON_CreateString(slide ? "sliding_attention" : "full_attention"));
+    }
     return 0;
+}
+
+/* Gemma 3 as llama.cpp computes it: RoPE bases per layer kind (rope.freq_base_swa, default 10000, for the
+ * sliding layers), the attention scale 1/sqrt(head_dim) except for the 62-layer 27B (1/sqrt(hidden /
+ * heads)), and the final logit soft-cap when the file has one. */
+static void add_gemma3(const ck_gguf *g, const char *arch, int64_t layers, int64_t hidden, int64_t heads,
+                       int64_t head_dim, cJSON *root) {
+    double base = 1000000.0, swa_base = 10000.0, cap;
+    arch_num(g, arch, "rope.freq_base", &base);
+    arch_num(g, arch, "rope.freq_base_swa", &swa_base);
+    cJSON *rp = cJSON_AddObjectToObject(root, "rope_parameters");
+    cJSON *full = cJSON_AddObjectToObject(rp, "full_attention"), *slide = cJSON_AddObjectToObject(rp, "sliding_attention");
+    cJSON_AddNumberToObject(full, "rope_theta", base);
+    cJSON_AddStringToObject(full, "rope_type", "default");
+    cJSON_AddNumberToObject(slide, "rope_theta", swa_base);
+    cJSON_AddStringToObject(slide, "rope_type", "default");
+    cJSON_AddNumberToObject(root, "query_pre_attn_scalar",
+                            (double)(layers == 62 && heads > 0 ? hidden / heads : head_dim));
+    if (arch_num(g, arch, "final_logit_softcapping", &cap) && cap > 0)
+        cJSON_AddNumberToObject(root, "final_logit_softcapping", cap);
 }
 
 static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
@@ -378,7 +406,8 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     if (add_sliding(g, a->gguf, layers, root, err, errlen) != 0) return -1;
     if (tensor_named(g, "rope_factors_long.weight") || tensor_named(g, "rope_factors_short.weight"))
         return ck_err(err, errlen, "GGUF: LongRoPE factors (rope_factors_long/short) are not supported");
-    if (add_rope(g, a->gguf, root, err, errlen) != 0) return -1;
+    if (!strcmp(a->gguf, "gemma3")) add_gemma3(g, a->gguf, layers, hidden, heads, head_dim, root);
+    else if (add_rope(g, a->gguf, root, err, errlen) != 0) return -1;
     int64_t rot;
     if (head_dim > 0 && arch_int(g, a->gguf, "rope.dimension_count", &rot) && rot > 0 && rot < head_dim)
         cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "rope_parameters"), "partial_rotary_factor",
@@ -509,15 +538,17 @@ static int unpermute(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, int6
     return 0;
 }
 
-/* Qwen3.5 (see gguf_model.h): the HF form of tensor e, named `name`, into an owned copy when it differs. */
-static int qwen35_fix(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, const char *name, ck_tensor *t, char *err,
+/* Qwen3.5 and the (1 + w) norms (see gguf_model.h): the HF form of tensor e, named `name`, into an owned
+ * copy when it differs. */
+static int layout_fix(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, const char *name, ck_tensor *t, char *err,
                       size_t errlen) {
-    int norm = ends_with(name, "input_layernorm.weight") || ends_with(name, "post_attention_layernorm.weight") ||
-               ends_with(name, ".self_attn.q_norm.weight") || ends_with(name, ".self_attn.k_norm.weight") ||
-               !strcmp(name, "model.norm.weight");
-    int alog = ends_with(name, ".linear_attn.A_log"), cols = 0;
+    /* the (1 + w) norms: every layer norm, the per-head q/k norms and the final one (not qwen35's gated
+     * linear_attn.norm, which is plain w) */
+    int norm = w->arch->norm_plus_one && (ends_with(name, "layernorm.weight") || ends_with(name, ".self_attn.q_norm.weight") ||
+                                          ends_with(name, ".self_attn.k_norm.weight") || !strcmp(name, "model.norm.weight"));
+    int alog = w->arch->qwen35 && ends_with(name, ".linear_attn.A_log"), cols = 0;
     uint64_t nk = (uint64_t)w->lin_nk, nv = (uint64_t)w->lin_nv, dv = (uint64_t)w->lin_dv, skip = 0, head = 0;
-    if (nk > 0 && nv > nk && nv % nk == 0) { /* value heads tiled: head j * nk + k holds HF head k * (nv / nk) + j */
+    if (w->arch->qwen35 && nk > 0 && nv > nk && nv % nk == 0) { /* value heads tiled: head j * nk + k holds HF head k * (nv / nk) + j */
         if (ends_with(name, ".linear_attn.in_proj_qkv.weight") || ends_with(name, ".linear_attn.conv1d.weight"))
             skip = 2 * nk * (uint64_t)w->lin_dk, head = dv;
         else if (ends_with(name, ".linear_attn.in_proj_z.weight")) head = dv;
@@ -589,6 +620,8 @@ int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, cha
     }
     int64_t heads = permuted_heads(w, name);
     if (heads && unpermute(w, lo, e, heads, t, err, errlen) != 0) return -1;
-    if (w->arch && w->arch->qwen35 && !w->slice[lo] && qwen35_fix(w, lo, e, name, t, err, errlen) != 0) return -1;
+    if (w->arch && (w->arch->qwen35 || w->arch->norm_plus_one) && !w->slice[lo] &&
+        layout_fix(w, lo, e, name, t, err, errlen) != 0)
+        return -1;
     return 1;
 }

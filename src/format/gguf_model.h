@@ -5,7 +5,7 @@
  * rows of each head permuted for interleaved RoPE (llama.cpp's convert_hf_to_gguf `permute`); those are
  * un-permuted at load into owned copies (whole rows move, so quantized rows move as they are), after which
  * every weight is in HF layout. Qwen3.5 files (llama.cpp's qwen35 / qwen35moe) differ from HF in four
- * ways, each undone at load into an owned copy: the Gated DeltaNet value heads are tiled (head j * n_k + k
+ * ways, each undone at load into an owned copy (the norm offset also in Gemma 3 files): the Gated DeltaNet value heads are tiled (head j * n_k + k
  * holds HF head k * (n_v / n_k) + j) in the V rows of in_proj_qkv and conv1d, the rows of in_proj_z/a/b,
  * A_log and dt_bias and the columns of out_proj; A_log is stored as A = -exp(A_log); the (1 + w) RMSNorm
  * weights are stored as 1 + w; conv1d is [C, K] (HF [C, 1, K], the same bytes). Other tensors stay views
@@ -21,12 +21,13 @@
 #include <stddef.h>
 
 /* One architecture: GGUF general.architecture, HF architectures[0], model_type, whether its GGUF Q/K rows
- * are permuted, whether it is Qwen3.5's layout, and whether the converter writes it (the others are
- * read only). */
+ * are permuted, whether it is Qwen3.5's layout, whether its (1 + w) RMSNorm weights are stored as 1 + w,
+ * and whether the converter writes it (the others are read only). */
 typedef struct ck_gguf_arch {
     const char *gguf, *hf, *model_type;
     int permute_qk;
     int qwen35;
+    int norm_plus_one;
     int write;
 } ck_gguf_arch;
 
