@@ -388,6 +388,68 @@ static void check_gemma3_config(void) {
     }
 }
 
+/* Metadata the new architectures need, missing or inconsistent: a clear error naming it, no crash. */
+static void check_broken_configs(void) {
+    struct { const char *arch, *key, *want; int kind; } cs[] = {
+        /* kind 0: drop the ssm keys; 1: inner_size not a multiple; 2: window without its pattern;
+         * 3: a pattern of the wrong length; 4: a pattern that is a string; 5: LongRoPE factors */
+        {"qwen35", NULL, "ssm.conv_kernel", 0},
+        {"qwen35", NULL, "multiple of time_step_rank", 1},
+        {"exaone4", NULL, "sliding_window_pattern", 2},
+        {"exaone4", NULL, "one value per layer", 3},
+        {"gemma3", NULL, "one value per layer (4) or a period", 4},
+        {"phi3", NULL, "LongRoPE", 5},
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        const char *a = cs[c].arch;
+        char key[128];
+        ck_gguf_w w;
+        ck_gguf_w_init(&w);
+        ck_gguf_w_str(&w, "general.architecture", a);
+#define KEY(s) (snprintf(key, sizeof key, "%s.%s", a, s), key)
+        ck_gguf_w_u32(&w, KEY("block_count"), 4);
+        ck_gguf_w_u32(&w, KEY("embedding_length"), 64);
+        ck_gguf_w_u32(&w, KEY("feed_forward_length"), 128);
+        ck_gguf_w_u32(&w, KEY("attention.head_count"), 4);
+        ck_gguf_w_u32(&w, KEY("attention.key_length"), 16);
+        ck_gguf_w_f32(&w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
+        if (cs[c].kind == 1) {
+            ck_gguf_w_u32(&w, KEY("ssm.conv_kernel"), 4);
+            ck_gguf_w_u32(&w, KEY("ssm.state_size"), 16);
+            ck_gguf_w_u32(&w, KEY("ssm.group_count"), 2);
+            ck_gguf_w_u32(&w, KEY("ssm.time_step_rank"), 4);
+            ck_gguf_w_u32(&w, KEY("ssm.inner_size"), 62);
+        }
+        if (cs[c].kind >= 2 && cs[c].kind <= 4) ck_gguf_w_u32(&w, KEY("attention.sliding_window"), 8);
+        if (cs[c].kind == 3) {
+            int32_t pat[3] = {1, 1, 0};
+            ck_gguf_w_arr_i32(&w, KEY("attention.sliding_window_pattern"), pat, 3);
+        }
+        if (cs[c].kind == 4) ck_gguf_w_str(&w, KEY("attention.sliding_window_pattern"), "six");
+        if (cs[c].kind == 5) {
+            float f[4] = {1, 1, 1, 1};
+            uint64_t ne[1] = {4};
+            ck_gguf_w_tensor(&w, "rope_factors_long.weight", 0, 1, ne, f, sizeof f);
+        }
+#undef KEY
+        uint8_t *img = NULL;
+        size_t len = 0;
+        ck_gguf g;
+        char err[256] = "", *json = NULL;
+        if (ck_gguf_w_image(&w, &img, &len) == 0 && ck_gguf_parse(img, len, &g, err, sizeof err) == 0) {
+            int rc = ck_gguf_config_json(&g, &json, err, sizeof err);
+            CK_EXPECT(rc != 0 && strstr(err, cs[c].want), "broken %s config %zu: rc %d, '%s' (want '%s')", a, c, rc, err,
+                      cs[c].want);
+            free(json);
+            ck_gguf_free(&g);
+        } else {
+            CK_EXPECT(0, "broken config %zu: image / parse: %s", c, err);
+        }
+        free(img);
+        ck_gguf_w_free(&w);
+    }
+}
+
 /* ---- a wider random model, for the K-quants (rows of 256 and 512) ---- */
 
 #define W_D 256
@@ -530,6 +592,7 @@ int main(int argc, char **argv) {
     const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
     check_gemma3_config();
+    check_broken_configs();
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
     return ck_test_done("test_gguf");
