@@ -281,64 +281,71 @@ static int source_dtype(const char *dir) {
     return dt;
 }
 
-static void check_fixture(const char *name) {
-    char dir[512], path[1024], err[512];
-    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
-    snprintf(path, sizeof path, "%s/reference.json", dir);
-    cJSON *ref = ck_test_json(path);
+/* A fixture's reference ids and its safetensors run (base.logits NULL when the run failed). */
+typedef struct fixture {
+    char dir[512];
+    cJSON *ref;
+    int32_t *all, *ppl;
     size_t T, n_ppl;
-    int32_t *all = json_ids(cJSON_GetObjectItem(ref, "all_ids"), &T);
-    int32_t *ppl = json_ids(cJSON_GetObjectItem(ref, "ppl_ids"), &n_ppl);
     run base;
-    int src = source_dtype(dir);
-    if (run_model(dir, all, T, ppl, n_ppl, &base) == 0) {
+} fixture;
+
+static int fixture_open(fixture *f, const char *name) {
+    char path[1024];
+    snprintf(f->dir, sizeof f->dir, "%s/%s", CK_TEST_DATA, name);
+    snprintf(path, sizeof path, "%s/reference.json", f->dir);
+    f->ref = ck_test_json(path);
+    f->all = json_ids(cJSON_GetObjectItem(f->ref, "all_ids"), &f->T);
+    f->ppl = json_ids(cJSON_GetObjectItem(f->ref, "ppl_ids"), &f->n_ppl);
+    return run_model(f->dir, f->all, f->T, f->ppl, f->n_ppl, &f->base);
+}
+
+static void fixture_close(fixture *f) {
+    free(f->base.logits), free(f->all), free(f->ppl);
+    cJSON_Delete(f->ref);
+}
+
+static void check_fixture(const char *name) {
+    char path[1024], err[512];
+    fixture f;
+    if (fixture_open(&f, name) == 0) {
+        int src = source_dtype(f.dir);
         for (size_t i = 0; i < sizeof fixture_types / sizeof fixture_types[0]; i++) {
             const char *ty = fixture_types[i].type;
             snprintf(path, sizeof path, "%s/%s-%s.gguf", out_dir, name, ty);
-            if (ck_gguf_convert(dir, path, (ck_dtype)ck_dtype_from_name(ty), err, sizeof err) != 0) {
+            if (ck_gguf_convert(f.dir, path, (ck_dtype)ck_dtype_from_name(ty), err, sizeof err) != 0) {
                 CK_EXPECT(0, "%s %s: convert: %s", name, ty, err);
                 continue;
             }
             run r;
-            if (run_model(path, all, T, ppl, n_ppl, &r) != 0) continue;
+            if (run_model(path, f.all, f.T, f.ppl, f.n_ppl, &r) != 0) continue;
             int dt = ck_dtype_from_name(ty), lossless = dt == CK_F32 || dt == src;
-            double d = lossless ? max_diff(r.logits, base.logits, T * base.V) : fabs(r.nll - base.nll);
+            double d = lossless ? max_diff(r.logits, f.base.logits, f.T * f.base.V) : fabs(r.nll - f.base.nll);
             double tol = lossless ? LOSSLESS_TOL : fixture_types[i].nll_tol;
             printf("%s %s: %s %.3g (mean NLL %.6f, float %.6f)\n", name, ty, lossless ? "max |logit diff|" : "|NLL diff|",
-                   d, r.nll, base.nll);
+                   d, r.nll, f.base.nll);
             CK_EXPECT(d <= tol, "%s %s: %.3g over %.3g", name, ty, d, tol);
             free(r.logits);
         }
-        free(base.logits);
     }
-    free(all), free(ppl);
-    cJSON_Delete(ref);
+    fixture_close(&f);
 }
 
 /* A fixture as llama.cpp's converter wrote it (tests/data/gguf-llama/NAME-bf16.gguf; its token list is a
  * placeholder: the fixtures have no tokenizer) against the fixture's safetensors. */
 static void check_llama_file(const char *name) {
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
-    snprintf(path, sizeof path, "%s/reference.json", dir);
-    cJSON *ref = ck_test_json(path);
-    size_t T, n_ppl;
-    int32_t *all = json_ids(cJSON_GetObjectItem(ref, "all_ids"), &T);
-    int32_t *ppl = json_ids(cJSON_GetObjectItem(ref, "ppl_ids"), &n_ppl);
-    run base, r;
+    char path[1024];
+    fixture f;
+    run r;
     snprintf(path, sizeof path, "%s/gguf-llama/%s-bf16.gguf", CK_TEST_DATA, name);
-    if (run_model(dir, all, T, ppl, n_ppl, &base) == 0) {
-        if (run_model(path, all, T, ppl, n_ppl, &r) == 0) {
-            double d = r.V == base.V ? max_diff(r.logits, base.logits, T * base.V) : INFINITY;
-            printf("%s, llama.cpp's bf16 file: max |logit diff| %.3g (mean NLL %.6f, safetensors %.6f)\n", name, d,
-                   r.nll, base.nll);
-            CK_EXPECT(d <= LOSSLESS_TOL, "%s (llama.cpp's file): %.3g over %.3g", name, d, LOSSLESS_TOL);
-            free(r.logits);
-        }
-        free(base.logits);
+    if (fixture_open(&f, name) == 0 && run_model(path, f.all, f.T, f.ppl, f.n_ppl, &r) == 0) {
+        double d = r.V == f.base.V ? max_diff(r.logits, f.base.logits, f.T * f.base.V) : INFINITY;
+        printf("%s, llama.cpp's bf16 file: max |logit diff| %.3g (mean NLL %.6f, safetensors %.6f)\n", name, d, r.nll,
+               f.base.nll);
+        CK_EXPECT(d <= LOSSLESS_TOL, "%s (llama.cpp's file): %.3g over %.3g", name, d, LOSSLESS_TOL);
+        free(r.logits);
     }
-    free(all), free(ppl);
-    cJSON_Delete(ref);
+    fixture_close(&f);
 }
 
 /* Gemma 3's layer pattern as llama.cpp reads it: no sliding_window_pattern key means a period of 6 (layer
