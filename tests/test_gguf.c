@@ -12,6 +12,7 @@
  *    since the fixtures' rows of 64 are not whole K-quant blocks). */
 #include "engine/engine_internal.h"
 #include "format/gguf.h"
+#include "format/gguf_model.h"
 #include "format/gguf_write.h"
 #include "model/gguf_convert.h"
 #include "tensor/quant.h"
@@ -395,6 +396,65 @@ static void check_gemma3_config(void) {
     }
 }
 
+/* The qwen35 layout undone at load, on a file written here (2 key heads, 4 value heads of 2 dims, so HF
+ * value head k * 2 + j is GGUF head j * 2 + k): the rows of in_proj_a come back in HF order, A_log =
+ * log(-A), a (1 + w) norm minus 1; and the broken forms get errors naming the tensor: rows that do not
+ * hold the value heads, an A that is not negative, a norm that is not F32. */
+static void check_qwen35_layout(void) {
+    struct { int kind; const char *want; } cs[] = {{0, NULL}, {1, "value heads"}, {2, "must be negative"}, {3, "expected F32"}};
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        ck_gguf_w w;
+        ck_gguf_w_init(&w);
+        ck_gguf_w_str(&w, "general.architecture", "qwen35");
+        ck_gguf_w_u32(&w, "qwen35.ssm.group_count", 2);
+        ck_gguf_w_u32(&w, "qwen35.ssm.time_step_rank", 4);
+        ck_gguf_w_u32(&w, "qwen35.ssm.state_size", 2);
+        ck_gguf_w_u32(&w, "qwen35.ssm.inner_size", 8);
+        float alpha[4] = {10, 11, 12, 13}, a[4] = {-1, -2, -4, cs[c].kind == 2 ? 0.5f : -8}, norm[2] = {1.5f, 0.25f};
+        uint64_t ne_alpha[2] = {1, 4}, ne_a[1] = {4}, ne_norm[1] = {2}, ne_z[2] = {1, cs[c].kind == 1 ? 6 : 8};
+        float z[8] = {0};
+        uint16_t norm_bf16[2] = {0x3fc0, 0x3e80};
+        ck_gguf_w_tensor(&w, "blk.0.ssm_alpha.weight", 0, 2, ne_alpha, alpha, sizeof alpha);
+        ck_gguf_w_tensor(&w, "blk.0.ssm_a", 0, 1, ne_a, a, sizeof a);
+        ck_gguf_w_tensor(&w, "blk.0.attn_gate.weight", 0, 2, ne_z, z, cs[c].kind == 1 ? 6 * sizeof(float) : sizeof z);
+        if (cs[c].kind == 3) ck_gguf_w_tensor(&w, "blk.0.attn_norm.weight", 30, 1, ne_norm, norm_bf16, sizeof norm_bf16);
+        else ck_gguf_w_tensor(&w, "blk.0.attn_norm.weight", 0, 1, ne_norm, norm, sizeof norm);
+        char path[1024], err[256] = "";
+        snprintf(path, sizeof path, "%s/qwen35-layout-%zu.gguf", out_dir, c);
+        ck_gguf_weights gw;
+        ck_tensor t;
+        if (ck_gguf_w_save(&w, path, err, sizeof err) != 0 || ck_gguf_weights_open(path, &gw, err, sizeof err) != 0) {
+            CK_EXPECT(0, "qwen35 layout %zu: %s", c, err);
+            ck_gguf_w_free(&w);
+            continue;
+        }
+        const char *names[] = {"model.layers.0.linear_attn.in_proj_a.weight", "model.layers.0.linear_attn.A_log",
+                               "model.layers.0.linear_attn.in_proj_z.weight", "model.layers.0.input_layernorm.weight"};
+        int rc[4];
+        const float *v[4];
+        for (int i = 0; i < 4; i++) {
+            rc[i] = ck_gguf_weights_find(&gw, names[i], &t, err, sizeof err);
+            v[i] = rc[i] == 1 ? (const float *)t.data : NULL;
+            if (cs[c].want && rc[i] < 0)
+                CK_EXPECT(strstr(err, cs[c].want), "qwen35 layout %zu: '%s' (want '%s')", c, err, cs[c].want);
+        }
+        if (cs[c].kind == 0) {
+            CK_EXPECT(rc[0] == 1 && v[0][0] == 10 && v[0][1] == 12 && v[0][2] == 11 && v[0][3] == 13,
+                      "in_proj_a rows in HF order: %g %g %g %g (want 10 12 11 13)", v[0] ? v[0][0] : -1,
+                      v[0] ? v[0][1] : -1, v[0] ? v[0][2] : -1, v[0] ? v[0][3] : -1);
+            CK_EXPECT(rc[1] == 1 && v[1][0] == 0.0f && fabsf(v[1][1] - logf(4)) < 1e-6f && fabsf(v[1][2] - logf(2)) < 1e-6f &&
+                          fabsf(v[1][3] - logf(8)) < 1e-6f, "A_log = log(-A) in HF order");
+            CK_EXPECT(rc[3] == 1 && v[3][0] == 0.5f && v[3][1] == -0.75f, "norm stored as 1 + w comes back as w");
+        } else {
+            int failed = 0;
+            for (int i = 0; i < 4; i++) failed += rc[i] < 0;
+            CK_EXPECT(failed == 1, "qwen35 layout %zu: %d tensors refused (want 1)", c, failed);
+        }
+        ck_gguf_weights_close(&gw);
+        ck_gguf_w_free(&w);
+    }
+}
+
 /* Metadata the new architectures need, missing or inconsistent: a clear error naming it, no crash. */
 static void check_broken_configs(void) {
     struct { const char *arch, *key, *want; int kind; } cs[] = {
@@ -600,6 +660,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
     check_gemma3_config();
     check_broken_configs();
+    check_qwen35_layout();
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
     return ck_test_done("test_gguf");
