@@ -64,11 +64,11 @@ fuzz: deps
 	./build-fuzz/fuzz_safetensors -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/safetensors
 	./build-fuzz/fuzz_gguf -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=262144 build-fuzz/corpus/gguf
 	./build-fuzz/fuzz_config -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/config
-	CK_FUZZ_TOKENIZER=tests/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
+	CK_FUZZ_TOKENIZER=build-fuzz/data/qwen3-tiny ./build-fuzz/fuzz_tok -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/tok
 	./build-fuzz/fuzz_tok_load -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=400000 build-fuzz/corpus/tok_load
 	./build-fuzz/fuzz_jinja -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/jinja
 	./build-fuzz/fuzz_st_index -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/st_index
-	python3 tests/hub_server.py corpus --data tests/data --out build-fuzz/corpus/hub_json
+	python3 tests/hub_server.py corpus --data tests/data --data build-fuzz/data --out build-fuzz/corpus/hub_json
 	./build-fuzz/fuzz_hub_json -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/hub_json
 	printf 'w1:\n  host: \047h.local:10128\047\n  description: \047GPU\047\n  vram_bytes: 12000000000\n  tflops: 11.5\n  layers:\n    - \047model.layers.0-5\047\n    - \047model.layers.6\047\nw2: {host: \047[::1]:1\047, layers: [model.layers.7-9]}\n' > build-fuzz/corpus/topology/example.yml
 	./build-fuzz/fuzz_topology -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/topology

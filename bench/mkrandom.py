@@ -3,7 +3,7 @@
 that has torch + transformers (the GPU machine does):
     python3 bench/mkrandom.py qwen3-0.6b OUTDIR [--tokenizer DIR]
 Writes config.json + model.safetensors (bf16, HF's own init, seed 0) via save_pretrained, and copies
-tokenizer.json / tokenizer_config.json from DIR (default tests/data/qwen3-tiny, the real Qwen3 tokenizer).
+tokenizer.json / tokenizer_config.json from DIR (default build/data/qwen3-tiny, the real Qwen3 tokenizer, which the build unpacks).
 Random weights decode at the speed of trained ones; the text is noise."""
 import os
 import shutil
@@ -26,7 +26,7 @@ def main():
         sys.exit("usage: mkrandom.py {%s} OUTDIR [--tokenizer DIR]" % ",".join(SHAPES))
     name, out = sys.argv[1], sys.argv[2]
     tok = sys.argv[sys.argv.index("--tokenizer") + 1] if "--tokenizer" in sys.argv else \
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "qwen3-tiny")
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "data", "qwen3-tiny")
     kw = dict(SHAPES[name])
     arch = kw.pop("arch")
     cfg_cls = getattr(transformers, arch + "Config")

@@ -73,9 +73,10 @@ def split_safetensors(blob):
     return shards, index
 
 
-def build_repos(data):
+def build_repos(dirs):
     def rd(p):
-        with open(os.path.join(data, p), "rb") as f:
+        path = next((os.path.join(d, p) for d in dirs if os.path.exists(os.path.join(d, p))), os.path.join(dirs[0], p))
+        with open(path, "rb") as f:
             return f.read()
     base = {
         "config.json": rd("qwen3-s/config.json"),
@@ -360,7 +361,7 @@ class Server(ThreadingHTTPServer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["serve", "manifest", "check-layout", "corpus"])
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", required=True, action="append", help="a fixture folder; repeat to search several")
     ap.add_argument("--port-file")
     ap.add_argument("--log", default=os.devnull)
     ap.add_argument("--cache")

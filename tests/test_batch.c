@@ -33,7 +33,7 @@ static int32_t argmax(const float *x, size_t n) {
 /* Decodes every sequence alone, then all together on the join schedule, comparing logits bitwise. */
 static void check_family(const char *name) {
     char dir[512], err[512];
-    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
+    ck_test_fixture(dir, sizeof dir, name);
     ck_engine *e;
     if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0) {
         CK_EXPECT(0, "%s: %s", name, err);
@@ -115,7 +115,7 @@ static int on_text(void *user, const char *t, size_t len) {
 /* Generations with their own parameters stepped together give the text each gives alone. */
 static void check_gens(void) {
     char dir[512], err[512];
-    snprintf(dir, sizeof dir, "%s/qwen3-tiny", CK_TEST_DATA);
+    snprintf(dir, sizeof dir, "%s/qwen3-tiny", CK_TEST_UNPACKED);
     ck_engine *e;
     if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0) {
         CK_EXPECT(0, "%s", err);

@@ -12,7 +12,7 @@
 #  4. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
 #  5. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
 # usage: test_chat_tui.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$2
+CAKE=$1 DATA=$2 UNPACKED=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d)
 S="cktui$$"
@@ -73,8 +73,8 @@ stop_stub() { kill "$STUB_PID" 2>/dev/null; wait "$STUB_PID" 2>/dev/null; STUB_P
 
 # ---- 1. local round trip, greedy ----
 Q="Explain quantum computing in simple terms."
-"$CAKE" run "$DATA/qwen3-tiny" "$Q" --system-prompt "" --temperature 0 -n 24 > "$T/run.txt" 2>/dev/null
-start local "'$CAKE' chat '$DATA/qwen3-tiny' --temperature 0 -n 24"
+"$CAKE" run "$UNPACKED/qwen3-tiny" "$Q" --system-prompt "" --temperature 0 -n 24 > "$T/run.txt" 2>/dev/null
+start local "'$CAKE' chat '$UNPACKED/qwen3-tiny' --temperature 0 -n 24"
 wait_for local "type a message" 30
 check "local: the chat starts" $?
 $TM send-keys -t local -l "$Q"
@@ -82,7 +82,7 @@ $TM send-keys -t local Enter
 wait_for local "last: 24 tokens" 60
 check "local: the reply finishes with 24 tokens in the status line" $?
 screen local > "$T/local.txt"
-python3 - "$T/local.txt" "$T/run.txt" "$DATA/qwen3-tiny/reference.json" <<'PY'
+python3 - "$T/local.txt" "$T/run.txt" "$UNPACKED/qwen3-tiny/reference.json" <<'PY'
 import json, re, sys
 lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
 run = open(sys.argv[2], encoding="utf-8").read()
@@ -209,7 +209,7 @@ stop_stub
 
 # ---- 4. remote mode against cake serve ----
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$CAKE" serve "$DATA/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
+"$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
 SERVE_PID=$!
 i=0
 until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
@@ -249,13 +249,13 @@ check "an unreachable server is a clear error, exit 1" $?
 "$CAKE" chat --server ftp://x > /dev/null 2> "$T/err" < /dev/null
 [ $? = 1 ] && grep -q "must start with http://" "$T/err"
 check "a URL that is not http(s) is refused" $?
-"$CAKE" chat "$DATA/qwen3-tiny" --server http://x > /dev/null 2> "$T/err" < /dev/null
+"$CAKE" chat "$UNPACKED/qwen3-tiny" --server http://x > /dev/null 2> "$T/err" < /dev/null
 [ $? = 2 ] && grep -q "not both" "$T/err"
 check "MODEL and --server together are a usage error" $?
-"$CAKE" chat "$DATA/qwen3-tiny" < /dev/null > "$T/out" 2> "$T/err"
+"$CAKE" chat "$UNPACKED/qwen3-tiny" < /dev/null > "$T/out" 2> "$T/err"
 [ $? = 1 ] && grep -q "needs a terminal" "$T/err"
 check "without a terminal: a clear error, exit 1" $?
-"$CAKE" chat "$DATA/qwen3-tiny" --top-p 2 > /dev/null 2> "$T/err" < /dev/null
+"$CAKE" chat "$UNPACKED/qwen3-tiny" --top-p 2 > /dev/null 2> "$T/err" < /dev/null
 [ $? = 2 ] && grep -q "top_p must be in (0, 1\]" "$T/err"
 check "sampling flags are checked as in cake run" $?
 
@@ -263,7 +263,7 @@ check "sampling flags are checked as in cake run" $?
 [ $? = 2 ] && grep -q "for local mode" "$T/err"
 check "--chat-template-file with --server is a usage error" $?
 printf '{%% for m in messages %%}{{ m.content ' > "$T/bad.jinja"
-"$CAKE" chat "$DATA/qwen3-tiny" --chat-template-file "$T/bad.jinja" > /dev/null 2> "$T/err" < /dev/null
+"$CAKE" chat "$UNPACKED/qwen3-tiny" --chat-template-file "$T/bad.jinja" > /dev/null 2> "$T/err" < /dev/null
 [ $? = 1 ] && grep -q "cake chat: --chat-template-file" "$T/err"
 check "a chat template that does not parse is refused before the screen" $?
 

@@ -2,7 +2,7 @@
 # test_cli.sh — the cake CLI as a user runs it: perplexity of every dense fixture within 0.1 % of HF's,
 # flag errors, and clear non-zero exits (never a crash) on broken model directories.
 # usage: test_cli.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$2
+CAKE=$1 DATA=$2 UNPACKED=$3
 # The checks against HF's numbers run the exact matmul path (the fast default has its own tolerances,
 # test_models_fast).
 export CAKE_EXACT=1
@@ -32,9 +32,9 @@ PY
 done
 
 # the tiny Qwen3 with the real tokenizer: chat template -> model -> streamed text, byte for byte
-"$CAKE" run "$DATA/qwen3-tiny" "Explain quantum computing in simple terms." --system-prompt "" \
+"$CAKE" run "$UNPACKED/qwen3-tiny" "Explain quantum computing in simple terms." --system-prompt "" \
     --temperature 0 -n 24 > "$T/greedy.txt" 2> "$T/greedy.err"
-python3 - "$DATA/qwen3-tiny/reference.json" "$T/greedy.txt" <<'PY'
+python3 - "$UNPACKED/qwen3-tiny/reference.json" "$T/greedy.txt" <<'PY'
 import json, sys
 ref = json.load(open(sys.argv[1]))
 got = open(sys.argv[2], encoding="utf-8").read()
@@ -44,9 +44,9 @@ check "run qwen3-tiny greedy text" $?
 grep -q "prompt: 16 tokens" "$T/greedy.err" && grep -q "generated: 24 tokens" "$T/greedy.err" && grep -q "output head" "$T/greedy.err"
 check "run summary on stderr" $?
 # the same seed gives the same sampled text, another seed another
-"$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s1.txt" 2>/dev/null
-"$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s2.txt" 2>/dev/null
-"$CAKE" run "$DATA/qwen3-tiny" "Hello" -n 16 --seed 8 > "$T/s3.txt" 2>/dev/null
+"$CAKE" run "$UNPACKED/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s1.txt" 2>/dev/null
+"$CAKE" run "$UNPACKED/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s2.txt" 2>/dev/null
+"$CAKE" run "$UNPACKED/qwen3-tiny" "Hello" -n 16 --seed 8 > "$T/s3.txt" 2>/dev/null
 cmp -s "$T/s1.txt" "$T/s2.txt" && ! cmp -s "$T/s1.txt" "$T/s3.txt" && [ -s "$T/s1.txt" ]
 check "seeded sampling is reproducible" $?
 # no MODEL argument: the bundled model (a lone argument with spaces is a prompt, not a model)
@@ -61,9 +61,9 @@ check "run without MODEL uses models/cake-tiny" $?
 check "run -t 1 gives the same greedy text" $?
 # perplexity of text, tokenized as HF tokenizer(text) does
 python3 -c "import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))['ppl_text'])" \
-    "$DATA/qwen3-tiny/reference.json" > "$T/ppl.txt"
-out=$("$CAKE" perplexity "$DATA/qwen3-tiny" "$T/ppl.txt" | tail -n 1)
-python3 - "$DATA/qwen3-tiny/reference.json" "$out" <<'PY'
+    "$UNPACKED/qwen3-tiny/reference.json" > "$T/ppl.txt"
+out=$("$CAKE" perplexity "$UNPACKED/qwen3-tiny" "$T/ppl.txt" | tail -n 1)
+python3 - "$UNPACKED/qwen3-tiny/reference.json" "$out" <<'PY'
 import json, sys, re
 ref = json.load(open(sys.argv[1]))
 m = re.fullmatch(r"ppl=([0-9.e+-]+) nll=([0-9.e+-]+) n=(\d+)", sys.argv[2])
@@ -76,11 +76,11 @@ check "perplexity qwen3-tiny text ($out)" $?
 # paired with the Qwen3 byte-level tokenizer cut down to their 1024-token vocabularies (ids >= 1024 and
 # the merges that need them dropped; no chat template: raw prompt). Greedy output must be non-empty and
 # identical twice.
-python3 "$(dirname "$0")/tok_cut.py" "$DATA/qwen3-tiny/tokenizer.json" "$T/tok1024.json" 1024
+python3 "$(dirname "$0")/tok_cut.py" "$UNPACKED/qwen3-tiny/tokenizer.json" "$T/tok1024.json" 1024
 # a tokenizer with ids past the model's vocabulary is refused, naming both sizes
 mkdir -p "$T/bigtok"
 for f in "$DATA/qwen3-s"/*.json "$DATA/qwen3-s"/*.safetensors; do ln -sf "$f" "$T/bigtok/"; done
-ln -sf "$DATA/qwen3-tiny/tokenizer.json" "$T/bigtok/tokenizer.json"
+ln -sf "$UNPACKED/qwen3-tiny/tokenizer.json" "$T/bigtok/tokenizer.json"
 "$CAKE" run "$T/bigtok" "a" -n 2 > /dev/null 2> "$T/bigtok.err"
 [ $? = 1 ] && grep -q "tokenizer.json has ids up to 151668 but the model's vocabulary (vocab_size) is 1024" "$T/bigtok.err"
 check "tokenizer larger than the model's vocabulary is refused" $?
@@ -185,18 +185,18 @@ else: b[off + 14:off + 16] = struct.pack("<e", val)
 open(path, "wb").write(b)
 PY
 }
-OMP_NUM_THREADS=100000 "$CAKE" run "$DATA/qwen3-tiny" "hi" -n 2 --temperature 0 > "$T/out" 2> "$T/err"
+OMP_NUM_THREADS=100000 "$CAKE" run "$UNPACKED/qwen3-tiny" "hi" -n 2 --temperature 0 > "$T/out" 2> "$T/err"
 [ $? = 0 ] && grep -q "OMP_NUM_THREADS 100000 is out of range; using" "$T/err"
 check "OMP_NUM_THREADS=100000 is clamped with a note, not a crash" $?
-expect_fail "--temperature nan" "temperature must be a finite number" "$CAKE" run "$DATA/qwen3-tiny" hi --temperature nan
-expect_fail "--repeat-penalty nan" "repeat_penalty must be a finite number" "$CAKE" run "$DATA/qwen3-tiny" hi --repeat-penalty nan
-expect_fail "--top-p 2" "top_p must be in (0, 1\]" "$CAKE" run "$DATA/qwen3-tiny" hi --top-p 2
-expect_fail "--ctx above the model's maximum" "exceeds the model's maximum (4096)" "$CAKE" run "$DATA/qwen3-tiny" hi --ctx 100000 -n 8
+expect_fail "--temperature nan" "temperature must be a finite number" "$CAKE" run "$UNPACKED/qwen3-tiny" hi --temperature nan
+expect_fail "--repeat-penalty nan" "repeat_penalty must be a finite number" "$CAKE" run "$UNPACKED/qwen3-tiny" hi --repeat-penalty nan
+expect_fail "--top-p 2" "top_p must be in (0, 1\]" "$CAKE" run "$UNPACKED/qwen3-tiny" hi --top-p 2
+expect_fail "--ctx above the model's maximum" "exceeds the model's maximum (4096)" "$CAKE" run "$UNPACKED/qwen3-tiny" hi --ctx 100000 -n 8
 expect_fail "perplexity --ctx above the model's maximum" "exceeds the model's maximum" "$CAKE" perplexity "$DATA/qwen3-s" "$T/ids.txt" --tokens --ctx 5000
-"$CAKE" run "$DATA/qwen3-tiny" "hi" -n 0 > "$T/out" 2> "$T/err"
+"$CAKE" run "$UNPACKED/qwen3-tiny" "hi" -n 0 > "$T/out" 2> "$T/err"
 [ $? = 0 ] && [ ! -s "$T/out" ] && grep -q "generated: 0 tokens" "$T/err"
 check "-n 0 runs the prompt and generates nothing" $?
-expect_fail "stdout on a full disk" "cannot write the output: No space left on device" sh -c "'$CAKE' run '$DATA/qwen3-tiny' hi -n 8 --temperature 0 > /dev/full"
+expect_fail "stdout on a full disk" "cannot write the output: No space left on device" sh -c "'$CAKE' run '$UNPACKED/qwen3-tiny' hi -n 8 --temperature 0 > /dev/full"
 mk; stpoison "$T/m/model.safetensors" model.layers.1.mlp.down_proj.weight nan
 expect_fail "NaN weight names its layer" "layer 1 produced a non-finite value" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; stpoison "$T/m/model.safetensors" model.layers.2.self_attn.q_proj.weight inf; cp "$T/tok1024.json" "$T/m/tokenizer.json"

@@ -7,7 +7,7 @@
 # sent to a worker, a worker killed mid-generation (reported at once; recovered when it comes back), a
 # topology the model cannot satisfy.
 # usage: test_cluster.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$2
+CAKE=$1 DATA=$2 UNPACKED=$3
 T=$(mktemp -d)
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"; }
@@ -19,7 +19,7 @@ check() { if [ "$2" = 0 ]; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi;
 PORT=$((20000 + $$ % 12000))
 
 # model dirs with the Qwen3 tokenizer cut to the fixtures' 1024 ids
-python3 "$(dirname "$0")/tok_cut.py" "$DATA/qwen3-tiny/tokenizer.json" "$T/tok1024.json" 1024
+python3 "$(dirname "$0")/tok_cut.py" "$UNPACKED/qwen3-tiny/tokenizer.json" "$T/tok1024.json" 1024
 for m in qwen3-s qwen3_5-s qwen3moe-s; do
     mkdir -p "$T/$m"
     for f in "$DATA/$m"/*.json "$DATA/$m"/*.safetensors; do ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$T/$m/"; done

@@ -4,7 +4,7 @@
 # broken symbolic link (must be named as such, not reported as missing), a file over its size limit, and
 # a --tokens file with a NUL byte inside. Every command runs under `timeout`, so a hang is a failure.
 # usage: test_files.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$2
+CAKE=$1 DATA=$2 UNPACKED=$3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
@@ -32,7 +32,7 @@ expect_fail() {
 
 printf '1 2 3 4 5 6' > "$T/ids.txt"
 # mk SRC: a fresh writable copy of a fixture in $T/m
-mk() { rm -rf "$T/m"; cp -r "$DATA/$1" "$T/m"; chmod -R u+w "$T/m"; }
+mk() { src=$DATA/$1; [ -d "$src" ] || src=$UNPACKED/$1; rm -rf "$T/m"; cp -r "$src" "$T/m"; chmod -R u+w "$T/m"; }
 
 mk qwen3-s; timeout 20 "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens > /dev/null 2>&1
 [ $? = 0 ] && echo "ok   intact copy scores" || { echo "FAIL intact copy scores"; fail=1; }
@@ -94,7 +94,7 @@ for kind in fifo dir link; do
     link) ln -s gone "$T/m/model.safetensors"; ln -s gone "$T/m/tokenizer.json"; want="is a broken symbolic link" ;;
     esac
     expect_fail "model.safetensors $kind" "model.safetensors $want" "$CAKE" run "$T/m" hi -n 1
-    cp "$DATA/qwen3-tiny/model.safetensors" "$T/m/model.safetensors.real"
+    cp "$UNPACKED/qwen3-tiny/model.safetensors" "$T/m/model.safetensors.real"
     rm -rf "$T/m/model.safetensors"; mv "$T/m/model.safetensors.real" "$T/m/model.safetensors"
     expect_fail "tokenizer.json $kind" "tokenizer.json $want" "$CAKE" run "$T/m" hi -n 1
 done
@@ -106,7 +106,7 @@ expect_fail "shard FIFO" "model-00002-of-00003.safetensors is a FIFO, not a regu
 expect_fail "perplexity /dev/zero" "/dev/zero is a character device, not a regular file" \
     "$CAKE" perplexity "$DATA/qwen3-s" /dev/zero --tokens
 expect_fail "perplexity text /dev/zero" "/dev/zero is a character device, not a regular file" \
-    "$CAKE" perplexity "$DATA/qwen3-tiny" /dev/zero
+    "$CAKE" perplexity "$UNPACKED/qwen3-tiny" /dev/zero
 mkfifo "$T/fifo.txt"
 expect_fail "perplexity FIFO input" "fifo.txt is a FIFO, not a regular file" \
     "$CAKE" perplexity "$DATA/qwen3-s" "$T/fifo.txt" --tokens

@@ -58,7 +58,7 @@ static void check_stop(const char *stop) {
 
 int main(void) {
     char dir[512], path[600], err[512];
-    snprintf(dir, sizeof dir, "%s/qwen3-tiny", CK_TEST_DATA);
+    snprintf(dir, sizeof dir, "%s/qwen3-tiny", CK_TEST_UNPACKED);
     snprintf(path, sizeof path, "%s/reference.json", dir);
     cJSON *ref = ck_test_json(path);
     const cJSON *pi = cJSON_GetObjectItem(ref, "prompt_ids");

@@ -4,7 +4,7 @@
 # `cake run ORG/NAME:TAG` picks a GGUF file of a repository in the HF cache (offline); perplexity of a
 # GGUF file; clear non-zero exits on broken or ambiguous GGUF models.
 # usage: test_gguf_cli.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$2
+CAKE=$1 DATA=$2 UNPACKED=$3
 ST2GGUF=$(dirname "$CAKE")/st2gguf
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -14,8 +14,8 @@ check() { # check NAME CONDITION-RESULT
 }
 PROMPT="Explain quantum computing in simple terms."
 
-"$ST2GGUF" "$DATA/qwen3-tiny" "$T/tiny-F32.gguf" F32; check "convert qwen3-tiny to F32" $?
-"$ST2GGUF" "$DATA/qwen3-tiny" "$T/tiny-Q8_0.gguf" Q8_0; check "convert qwen3-tiny to Q8_0" $?
+"$ST2GGUF" "$UNPACKED/qwen3-tiny" "$T/tiny-F32.gguf" F32; check "convert qwen3-tiny to F32" $?
+"$ST2GGUF" "$UNPACKED/qwen3-tiny" "$T/tiny-Q8_0.gguf" Q8_0; check "convert qwen3-tiny to Q8_0" $?
 # llama.cpp refuses a file whose token list is shorter than the embedding: the list is padded to vocab_size
 python3 - "$T/tiny-F32.gguf" <<'PY'
 import struct, sys
@@ -43,11 +43,11 @@ for _ in range(nkv):
 sys.exit("no tokenizer.ggml.tokens")
 PY
 check "token list padded to the embedding's rows (151936)" $?
-"$CAKE" run "$DATA/qwen3-tiny" "$PROMPT" --temperature 0 -n 24 > "$T/st.txt" 2>/dev/null
+"$CAKE" run "$UNPACKED/qwen3-tiny" "$PROMPT" --temperature 0 -n 24 > "$T/st.txt" 2>/dev/null
 "$CAKE" run "$T/tiny-F32.gguf" "$PROMPT" --temperature 0 -n 24 > "$T/gguf.txt" 2> "$T/gguf.err"
 check "run FILE.gguf: same greedy text as the safetensors checkpoint" "$(cmp -s "$T/st.txt" "$T/gguf.txt"; echo $?)"
 "$CAKE" run "$T/tiny-F32.gguf" "$PROMPT" --system-prompt "" --temperature 0 -n 24 > "$T/greedy.txt" 2>/dev/null
-python3 - "$DATA/qwen3-tiny/reference.json" "$T/greedy.txt" <<'PY'
+python3 - "$UNPACKED/qwen3-tiny/reference.json" "$T/greedy.txt" <<'PY'
 import json, sys
 ref = json.load(open(sys.argv[1]))
 got = open(sys.argv[2], encoding="utf-8").read()

@@ -207,7 +207,7 @@ static void check_qwen35_pre(void) {
 
 int main(void) {
     cJSON *ref = ck_test_json(CK_TEST_DATA "/tokenizers/reference.json");
-    check_vocab("qwen3", CK_TEST_DATA "/qwen3-tiny", cJSON_GetObjectItem(ref, "qwen3"));
+    check_vocab("qwen3", CK_TEST_UNPACKED "/qwen3-tiny", cJSON_GetObjectItem(ref, "qwen3"));
     check_vocab("llama3_1", CK_TEST_UNPACKED "/tokenizers/llama3_1", cJSON_GetObjectItem(ref, "llama3_1"));
     check_spm();
     check_broken();

@@ -6,6 +6,7 @@
 set -u
 CAKE=$1
 DATA=$2
+UNPACKED=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$(dirname "$CAKE")
 T=$(mktemp -d "${TMPDIR:-/tmp}/cake_hub.XXXXXX")
@@ -26,7 +27,7 @@ expect() { what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 has() { grep -q -- "$2" "$1"; }
 hasnt() { ! grep -q -- "$2" "$1"; }
 
-python3 "$HERE/hub_server.py" serve --data "$DATA" --port-file "$T/port" --log "$T/log" &
+python3 "$HERE/hub_server.py" serve --data "$DATA" --data "$UNPACKED" --port-file "$T/port" --log "$T/log" &
 SERVER_PID=$!
 i=0
 while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -39,7 +40,7 @@ export HF_ENDPOINT="$HUB" HF_HOME="$T/hf" HF_HUB_CACHE="$T/hf/hub" CAKE_CACHE="$
 C="$HF_HUB_CACHE"
 FILES=config.json,generation_config.json,model.safetensors,tokenizer.json,tokenizer_config.json
 control() { python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1]).read()" "$HUB/_control?$1"; }
-layout() { python3 "$HERE/hub_server.py" check-layout --data "$DATA" --cache "$C" --repo "$1" --files "$2" > "$T/layout" 2>&1; }
+layout() { python3 "$HERE/hub_server.py" check-layout --data "$DATA" --data "$UNPACKED" --cache "$C" --repo "$1" --files "$2" > "$T/layout" 2>&1; }
 run() {
     "$@" > "$T/out" 2> "$T/err"; echo $? > "$T/rc"
     if grep -q "Sanitizer\|runtime error:" "$T/err"; then bad "sanitizer report from: $*"; cat "$T/err"; fi

@@ -73,7 +73,7 @@ static void check_argmax(const char *name, const float *logits, const cJSON *ref
 
 static void check_model(const char *name) {
     char dir[512], path[600], err[512];
-    snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
+    ck_test_fixture(dir, sizeof dir, name);
     snprintf(path, sizeof path, "%s/reference.json", dir);
     cJSON *ref = ck_test_json(path);
     ck_engine *e;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_serve.sh CAKE DATA — `cake serve` on loopback, driven by real clients: curl for the exact wire
+# test_serve.sh CAKE DATA UNPACKED — `cake serve` on loopback, driven by real clients: curl for the exact wire
 # shapes and every error status, the official openai npm package for plain and streamed completions
 # (the same text as `cake run` with the same greedy settings, usage equal to the prompt and generated
 # token counts), and a load of 32 concurrent streaming clients beside vanishing, slow and idle ones.
@@ -7,7 +7,7 @@ set -u
 CAKE=$1
 DATA=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-MODEL=$DATA/qwen3-tiny
+MODEL=$3/qwen3-tiny
 WORK=$(mktemp -d)
 fails=0
 PIDS=""

@@ -5,7 +5,7 @@
 # model's own template (qwen3-tiny, a tokenizer-only directory); and `cake run` refusing a template it
 # cannot render unless --raw, printing the prompt with --verbose-prompt.
 # usage: test_template.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$(cd "$2" && pwd)
+CAKE=$1 DATA=$(cd "$2" && pwd) UNPACKED=$(cd "$3" && pwd)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
@@ -53,7 +53,7 @@ check "cake template: raise_exception message and exit 1" $?
 
 # a model's own template (tokenizer-only directory: tokenizer.json + tokenizer_config.json)
 mkdir -p "$T/tok"
-cp "$DATA/qwen3-tiny/tokenizer.json" "$DATA/qwen3-tiny/tokenizer_config.json" "$T/tok/"
+cp "$UNPACKED/qwen3-tiny/tokenizer.json" "$UNPACKED/qwen3-tiny/tokenizer_config.json" "$T/tok/"
 printf '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]' > "$T/m2.json"
 "$CAKE" template "$T/tok" --messages "$T/m2.json" --kwargs '{"enable_thinking": false}' > "$T/out.txt"
 printf '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n' > "$T/want.txt"
@@ -73,9 +73,9 @@ check "cake template: --messages required" $?
 
 # cake run: a checkpoint template that does not parse stops the run; --raw still runs
 mkdir -p "$T/broken"
-for f in "$DATA/qwen3-tiny"/*; do ln -s "$f" "$T/broken/"; done
+for f in "$UNPACKED/qwen3-tiny"/*; do ln -s "$f" "$T/broken/"; done
 rm "$T/broken/tokenizer_config.json"
-python3 - "$DATA/qwen3-tiny/tokenizer_config.json" "$T/broken/tokenizer_config.json" <<'PY'
+python3 - "$UNPACKED/qwen3-tiny/tokenizer_config.json" "$T/broken/tokenizer_config.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["chat_template"] = "{% for m in messages %}{{ m.content }"
@@ -91,7 +91,7 @@ check "cake run: --raw runs without the template" $?
 check "cake run: a template that raises stops the run" $?
 
 # --verbose-prompt: the rendered prompt and its ids on stderr
-"$CAKE" run "$DATA/qwen3-tiny" "Hi" -n 1 --temperature 0 --system-prompt "" --verbose-prompt > /dev/null 2> "$T/err"
+"$CAKE" run "$UNPACKED/qwen3-tiny" "Hi" -n 1 --temperature 0 --system-prompt "" --verbose-prompt > /dev/null 2> "$T/err"
 grep -q "^prompt ids: 151644 872 198 13048 151645 198 151644 77091 198$" "$T/err" && grep -q "^<|im_start|>user$" "$T/err"
 check "cake run --verbose-prompt" $?
 

@@ -485,7 +485,7 @@ static void check_errors(void) {
     char *buf;
     size_t len;
     char err[256];
-    if (ck_file_read(CK_TEST_DATA "/qwen3-tiny/tokenizer.json", &buf, &len, err, sizeof err) != 0) {
+    if (ck_file_read(CK_TEST_UNPACKED "/qwen3-tiny/tokenizer.json", &buf, &len, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         exit(2);
     }
@@ -589,17 +589,17 @@ int main(void) {
     free(buf);
     cJSON *ref = ck_test_json(refpath);
 
-    check_model(ref, "qwen3", CK_TEST_DATA "/qwen3-tiny", &texts, &decs);
+    check_model(ref, "qwen3", CK_TEST_UNPACKED "/qwen3-tiny", &texts, &decs);
     check_model(ref, "llama3_1", CK_TEST_UNPACKED "/tokenizers/llama3_1", &texts, &decs);
     check_model(ref, "gemma3", CK_TEST_UNPACKED "/tokenizers/gemma3", &texts, &decs);
     CK_EXPECT(texts.next == texts.n && decs.next == decs.n, "all reference strings visited (%zu/%zu, %zu/%zu)",
               texts.next, texts.n, decs.next, decs.n);
 
     const int32_t llama_bos[1] = {128000}, gemma_bos[1] = {2};
-    check_specials(CK_TEST_DATA "/qwen3-tiny", -1, 151645, NULL, 0);
+    check_specials(CK_TEST_UNPACKED "/qwen3-tiny", -1, 151645, NULL, 0);
     check_specials(CK_TEST_UNPACKED "/tokenizers/llama3_1", 128000, 128009, llama_bos, 1);
     check_specials(CK_TEST_UNPACKED "/tokenizers/gemma3", 2, 106, gemma_bos, 1);
-    check_stream_split(CK_TEST_DATA "/qwen3-tiny");
+    check_stream_split(CK_TEST_UNPACKED "/qwen3-tiny");
     check_ignore_merges(CK_TEST_UNPACKED "/tokenizers/llama3_1");
     check_errors();
     check_synthetic();

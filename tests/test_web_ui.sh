@@ -7,7 +7,7 @@
 # missing chromium, node or npm, or a failed install, fails the test: it never skips.
 # Screenshots: <build>/ui-screenshot.png (chat) and <build>/ui-cluster.png.
 # usage: test_web_ui.sh CAKE TESTDATA UNPACKED
-CAKE=$1 DATA=$2
+CAKE=$1 DATA=$2 UNPACKED=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "$(dirname "$CAKE")" && pwd)
 T=$(mktemp -d)
@@ -37,7 +37,7 @@ cp "$HERE/web/ui_test.mjs" "$WEB/"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 WPORT=$(free_port)
 printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2-3"\n' "$WPORT" > "$T/topo.yml"
-"$CAKE" run "$DATA/qwen3-tiny" --name w1 --topology "$T/topo.yml" --address "127.0.0.1:$WPORT" --cluster-key uikey \
+"$CAKE" run "$UNPACKED/qwen3-tiny" --name w1 --topology "$T/topo.yml" --address "127.0.0.1:$WPORT" --cluster-key uikey \
     > "$T/worker.log" 2>&1 &
 W_PID=$!
 i=0
@@ -48,7 +48,7 @@ until grep -q "listening on" "$T/worker.log"; do
 done
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT/"
-"$CAKE" serve "$DATA/qwen3-tiny" --api "127.0.0.1:$PORT" --topology "$T/topo.yml" --cluster-key uikey > "$T/server.log" 2>&1 &
+"$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" --topology "$T/topo.yml" --cluster-key uikey > "$T/server.log" 2>&1 &
 SRV_PID=$!
 i=0
 until curl -sf "${URL}v1/models" > /dev/null; do
@@ -58,7 +58,7 @@ until curl -sf "${URL}v1/models" > /dev/null; do
 done
 
 python3 -c 'import json, sys; sys.stdout.write(json.load(open(sys.argv[1]))["greedy_text"])' \
-    "$DATA/qwen3-tiny/reference.json" > "$T/greedy.txt"
+    "$UNPACKED/qwen3-tiny/reference.json" > "$T/greedy.txt"
 rm -f "$BUILD/ui-screenshot.png" "$BUILD/ui-cluster.png"
 node "$WEB/ui_test.mjs" "$URL" "$T/greedy.txt" "$BUILD/ui-screenshot.png" "$BUILD/ui-cluster.png"
 rc=$?

@@ -44,3 +44,8 @@ float *ck_test_f32(const char *path, size_t *n) {
     free(buf);
     return f;
 }
+
+void ck_test_fixture(char *dir, size_t cap, const char *name) {
+    snprintf(dir, cap, "%s/%s", CK_TEST_DATA, name);
+    if (!ck_is_dir(dir)) snprintf(dir, cap, "%s/%s", CK_TEST_UNPACKED, name);
+}

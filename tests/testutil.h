@@ -1,6 +1,6 @@
 /* testutil.h — tiny assertion helpers for the C tests: CK_EXPECT counts failures instead of aborting so
  * one run reports every mismatch; ck_test_done() prints the summary and returns the exit status.
- * Also loads JSON files and raw f32 arrays from tests/data. */
+ * Also loads JSON files and raw f32 arrays from tests/data and finds fixture folders. */
 #ifndef CK_TESTUTIL_H
 #define CK_TESTUTIL_H
 
@@ -29,5 +29,8 @@ int ck_test_done(const char *name);
 cJSON *ck_test_json(const char *path);
 /* Reads a whole raw float32 file; *n gets the element count. */
 float *ck_test_f32(const char *path, size_t *n);
+/* The folder of fixture NAME: tests/data/NAME, or the build tree's unpacked copy when tests/data keeps it
+ * as NAME.tar.zst. */
+void ck_test_fixture(char *dir, size_t cap, const char *name);
 
 #endif

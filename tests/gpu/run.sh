@@ -44,7 +44,7 @@ done
 
 for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi3-s olmo2-s exaone4-s gemma3-s \
     qwen3moe-s qwen3_5moe-s falcon3-s qwen3moe-mixed-s; do
-    [ -d "tests/data/$m" ] || continue
+    [ -d "tests/data/$m" ] || [ -d "$B/data/$m" ] || continue
     CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_models" "$m" > "$LOGS/model-$m.log" 2>&1
     rc=$?
     s=$(grep "^summary $m " "$LOGS/model-$m.log" | cut -d' ' -f3-)
@@ -54,7 +54,7 @@ done
 
 # the fast path on a few families, with its own tolerances (test_models.c)
 for m in qwen3-s llama3-s gemma3-s qwen3_5-s; do
-    [ -d "tests/data/$m" ] || continue
+    [ -d "tests/data/$m" ] || [ -d "$B/data/$m" ] || continue
     CK_TEST_FAST=1 CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_models" "$m" > "$LOGS/model-fast-$m.log" 2>&1
     rc=$?
     s=$(grep "^summary $m " "$LOGS/model-fast-$m.log" | cut -d' ' -f3-)
@@ -64,7 +64,7 @@ done
 
 # cluster: CUDA worker (layers 0-1) + CPU master (embedding, layers 2-3, head) against single-node runs
 M=$B/data-gpu-tiny
-mkdir -p "$M" && cp tests/data/qwen3-tiny/*.json tests/data/qwen3-tiny/*.safetensors "$M/"
+mkdir -p "$M" && cp "$B"/data/qwen3-tiny/*.json "$B"/data/qwen3-tiny/*.safetensors "$M/"
 PORT=$((21000 + $$ % 20000))
 printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.0-1"\n' $PORT > "$B/topo-gpu.yml"
 "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu > "$LOGS/single-cpu.txt" 2> "$LOGS/single-cpu.err"
