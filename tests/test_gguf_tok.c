@@ -73,7 +73,8 @@ static void compare_chat(const char *name, ck_tok *a, ck_tok *b, const cJSON *ch
     }
 }
 
-static void check_vocab(const char *name, const char *dir, const cJSON *ref) {
+/* kind: the tokenizer.ggml.model the writer must pick; prefix: its add_space_prefix ("llama" only) */
+static void check_vocab(const char *name, const char *dir, const cJSON *ref, const char *kind, int prefix) {
     char err[512];
     ck_tok *want = NULL, *got = NULL;
     CK_EXPECT(ck_tok_load(dir, &want, err, sizeof err) == 0, "%s: %s", name, err);
@@ -82,10 +83,21 @@ static void check_vocab(const char *name, const char *dir, const cJSON *ref) {
     c.bos_id = -1;
     ck_gguf_w w;
     ck_gguf_w_init(&w);
-    uint8_t *img = NULL;
+    uint8_t *img = NULL, *img2 = NULL;
     CK_EXPECT(ck_gguf_write_tokenizer(&w, dir, &c, err, sizeof err) == 0, "%s: write: %s", name, err);
     got = load_image(&w, &img, err, sizeof err);
     CK_EXPECT(got != NULL, "%s: GGUF tokenizer: %s", name, err);
+    size_t len;
+    ck_gguf g;
+    if (ck_gguf_w_image(&w, &img2, &len) == 0 && ck_gguf_parse(img2, len, &g, err, sizeof err) == 0) {
+        ck_gguf_str model = {"", 0};
+        int64_t p = -1;
+        ck_gguf_string(&g, "tokenizer.ggml.model", &model);
+        CK_EXPECT(ck_gguf_str_eq(model, kind), "%s: written as '%.*s', want '%s'", name, (int)model.len, model.p, kind);
+        CK_EXPECT(!strcmp(kind, "gpt2") || (ck_gguf_int(&g, "tokenizer.ggml.add_space_prefix", &p) && p == prefix),
+                  "%s: add_space_prefix %lld, want %d", name, (long long)p, prefix);
+        ck_gguf_free(&g);
+    }
     if (want && got) {
         CK_EXPECT(ck_tok_vocab_size(want) == ck_tok_vocab_size(got), "%s: vocab %d vs %d", name, ck_tok_vocab_size(want),
                   ck_tok_vocab_size(got));
@@ -97,7 +109,7 @@ static void check_vocab(const char *name, const char *dir, const cJSON *ref) {
         compare_chat(name, want, got, cJSON_GetObjectItem(ref, "chat"));
     }
     ck_tok_free(want), ck_tok_free(got);
-    free(img);
+    free(img), free(img2);
     ck_gguf_w_free(&w);
 }
 
@@ -207,8 +219,9 @@ static void check_qwen35_pre(void) {
 
 int main(void) {
     cJSON *ref = ck_test_json(CK_TEST_DATA "/tokenizers/reference.json");
-    check_vocab("qwen3", CK_TEST_UNPACKED "/qwen3-tiny", cJSON_GetObjectItem(ref, "qwen3"));
-    check_vocab("llama3_1", CK_TEST_UNPACKED "/tokenizers/llama3_1", cJSON_GetObjectItem(ref, "llama3_1"));
+    check_vocab("qwen3", CK_TEST_UNPACKED "/qwen3-tiny", cJSON_GetObjectItem(ref, "qwen3"), "gpt2", 0);
+    check_vocab("llama3_1", CK_TEST_UNPACKED "/tokenizers/llama3_1", cJSON_GetObjectItem(ref, "llama3_1"), "gpt2", 0);
+    check_vocab("gemma3", CK_TEST_UNPACKED "/tokenizers/gemma3", cJSON_GetObjectItem(ref, "gemma3"), "llama", 0);
     check_spm();
     check_broken();
     check_qwen35_pre();

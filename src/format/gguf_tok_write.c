@@ -1,9 +1,17 @@
 /* gguf_tok_write.c — the GGUF converter's tokenizer: DIR/tokenizer.json (+ tokenizer_config.json) as
- * tokenizer.ggml.* metadata, the way llama.cpp's converter writes a byte-level BPE ("gpt2"): tokens by
- * id (holes as [PADn]), token_type (1 normal, 3 special added token, 4 other added token), merges as
- * "a b", the pre-tokenizer's name (qwen2, llama-bpe or gpt-2, recognised by its regex), bos/eos ids,
- * add_bos_token and the chat template. A directory without tokenizer.json, or with a tokenizer of another
- * kind (SentencePiece-style, an unknown regex), gets no tokenizer metadata. */
+ * tokenizer.ggml.* metadata, the way llama.cpp's converter writes it:
+ *   a byte-level BPE as "gpt2": tokens by id (holes as [PADn]), token_type (1 normal, 3 special added
+ *     token, 4 other added token), merges as "a b", the pre-tokenizer's name (qwen2, qwen35, llama-bpe or
+ *     gpt-2, recognised by its regex);
+ *   a SentencePiece BPE (byte fallback, spaces made U+2581 by the normalizer: Gemma's Replace, Llama 2's
+ *     Prepend + Replace) as "llama": tokens, token_type (also 2 unknown, 6 byte), scores and
+ *     add_space_prefix. There is no tokenizer.model to take scores from, so a token's score is minus the
+ *     rank of the first merge that makes it: the order the merges are derived back from scores on load.
+ *     Added tokens that are not special are written with U+2581 as spaces and score -1000, as llama.cpp's
+ *     converter writes user-defined pieces;
+ * and bos/eos ids, add_bos_token and the chat template. A directory without tokenizer.json, or with a
+ * tokenizer of another kind (an unknown regex, a Metaspace pre-tokenizer, WordPiece), gets no tokenizer
+ * metadata. */
 #include "base/err.h"
 #include "base/file.h"
 #include "format/gguf_model.h"
@@ -153,11 +161,147 @@ static int adds_bos(const cJSON *post) {
            cJSON_GetObjectItemCaseSensitive(first, "SpecialToken") != NULL;
 }
 
-static int put_all(ck_gguf_w *w, const cJSON *tok, const cJSON *cfg, const ck_config *c, const char *pre, char *err,
-                   size_t errlen) {
-    ck_gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
-    ck_gguf_w_str(w, "tokenizer.ggml.pre", pre);
-    if (put_vocab(w, tok, c->vocab_size, err, errlen) != 0 || put_merges(w, tok, err, errlen) != 0) return -1;
+/* ---- SentencePiece ---- */
+
+#define SPM_SPACE "\xe2\x96\x81"
+
+static int str_is(const cJSON *o, const char *key, const char *want) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && !strcmp(v->valuestring, want);
+}
+
+/* A normalizer step: Replace(" " -> U+2581) or Prepend(U+2581). */
+static int is_replace_space(const cJSON *n) {
+    return str_is(n, "type", "Replace") && str_is(cJSON_GetObjectItemCaseSensitive(n, "pattern"), "String", " ") &&
+           str_is(n, "content", SPM_SPACE);
+}
+
+/* 1 when tokenizer.json is a SentencePiece BPE this writer knows; *prefix: whether it prepends U+2581. */
+static int spm_kind(const cJSON *tok, int *prefix) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(tok, "model");
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(tok, "normalizer");
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer");
+    if (!str_is(model, "type", "BPE") || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"))) return 0;
+    /* none, or Gemma's split at spaces, which the normalizer has already replaced */
+    if (!cJSON_IsNull(pre) && pre &&
+        !(str_is(pre, "type", "Split") && str_is(cJSON_GetObjectItemCaseSensitive(pre, "pattern"), "String", " ")))
+        return 0;
+    if (is_replace_space(norm)) return *prefix = 0, 1;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(norm, "normalizers");
+    const cJSON *first = cJSON_GetArrayItem(list, 0), *second = cJSON_GetArrayItem(list, 1);
+    if (str_is(norm, "type", "Sequence") && cJSON_GetArraySize(list) == 2 && str_is(first, "type", "Prepend") &&
+        str_is(first, "prepend", SPM_SPACE) && is_replace_space(second))
+        return *prefix = 1, 1;
+    return 0;
+}
+
+static int cmp_by_token(const void *x, const void *y, void *tokens) {
+    char *const *t = tokens;
+    return strcmp(t[*(const int32_t *)x], t[*(const int32_t *)y]);
+}
+
+/* scores[id]: minus the rank of the first merge that makes the token; -1e9 for a token no merge makes. */
+static int spm_scores(const cJSON *tok, char **tokens, size_t n, float *scores, char *err, size_t errlen) {
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "merges"), *it;
+    int32_t *order = malloc(n * sizeof *order);
+    char *buf = NULL;
+    size_t cap = 0, rank = 0;
+    if (!order) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) order[i] = (int32_t)i, scores[i] = -1e9f;
+    qsort_r(order, n, sizeof *order, cmp_by_token, tokens);
+    int rc = 0;
+    cJSON_ArrayForEach(it, merges) {
+        const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1);
+        const char *sa = cJSON_IsString(a) ? a->valuestring : NULL, *sb = cJSON_IsString(b) ? b->valuestring : NULL;
+        const char *sp = cJSON_IsString(it) ? strchr(it->valuestring, ' ') : NULL;
+        size_t la = sa ? strlen(sa) : sp ? (size_t)(sp - it->valuestring) : 0;
+        if (sp) sa = it->valuestring, sb = sp + 1;
+        if (!sa || !sb) {
+            rc = ck_err(err, errlen, "tokenizer.json: malformed merge #%zu", rank);
+            break;
+        }
+        size_t need = la + strlen(sb) + 1;
+        if (need > cap) {
+            char *p = realloc(buf, cap = need * 2);
+            if (!p) {
+                rc = ck_err(err, errlen, "out of memory");
+                break;
+            }
+            buf = p;
+        }
+        memcpy(buf, sa, la), strcpy(buf + la, sb);
+        size_t lo = 0, hi = n;
+        while (lo < hi) { /* the first token in order not below buf */
+            size_t mid = (lo + hi) / 2;
+            if (strcmp(tokens[order[mid]], buf) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < n && !strcmp(tokens[order[lo]], buf) && scores[order[lo]] == -1e9f) scores[order[lo]] = -(float)rank;
+        rank++;
+    }
+    free(buf), free(order);
+    return rc;
+}
+
+static int is_byte_token(const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    return !strncmp(s, "<0x", 3) && s[3] && strchr(hex, s[3]) && s[4] && strchr(hex, s[4]) && !strcmp(s + 5, ">");
+}
+
+/* Replaces every U+2581 of s by a space, in place (the string only shrinks). */
+static void spaces_back(char *s) {
+    char *o = s;
+    for (const char *p = s; *p;)
+        if (!strncmp(p, SPM_SPACE, 3)) *o++ = ' ', p += 3;
+        else *o++ = *p++;
+    *o = 0;
+}
+
+static int put_spm_vocab(ck_gguf_w *w, const cJSON *tok, int64_t vocab_size, char *err, size_t errlen) {
+    char **tokens = NULL, **owned = NULL;
+    int32_t *types = NULL;
+    float *scores = NULL;
+    size_t n = 0;
+    int rc = collect_tokens(tok, vocab_size, &tokens, &types, &n, err, errlen);
+    if (rc == 0 && (!(owned = calloc(n, sizeof *owned)) || !(scores = malloc(n * sizeof *scores))))
+        rc = ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!tokens[i]) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "[PAD%zu]", i);
+            if (!(tokens[i] = owned[i] = strdup(buf))) rc = ck_err(err, errlen, "out of memory");
+            types[i] = 5;
+        }
+    if (rc == 0) rc = spm_scores(tok, tokens, n, scores, err, errlen);
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "unk_token");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (types[i] == 1 && is_byte_token(tokens[i])) types[i] = 6;
+        if (types[i] == 1 && cJSON_IsString(unk) && !strcmp(tokens[i], unk->valuestring)) types[i] = 2;
+        if (types[i] == 3 || types[i] == 4 || types[i] == 5) scores[i] = -1000.0f;
+        if (types[i] == 4 && strstr(tokens[i], SPM_SPACE)) {
+            if (!owned[i] && !(tokens[i] = owned[i] = strdup(tokens[i]))) rc = ck_err(err, errlen, "out of memory");
+            else spaces_back(tokens[i]);
+        }
+        if (rc == 0 && types[i] == 2) ck_gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)i);
+    }
+    if (rc == 0) {
+        ck_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tokens, NULL, n);
+        ck_gguf_w_arr_f32(w, "tokenizer.ggml.scores", scores, n);
+        ck_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+    }
+    for (size_t i = 0; owned && i < n; i++) free(owned[i]);
+    free(owned), free(tokens), free(types), free(scores);
+    return rc;
+}
+
+/* pre: the byte-level pre-tokenizer's name, or NULL for a SentencePiece BPE with space prefix spm_prefix. */
+static int put_all(ck_gguf_w *w, const cJSON *tok, const cJSON *cfg, const ck_config *c, const char *pre, int spm_prefix,
+                   char *err, size_t errlen) {
+    ck_gguf_w_str(w, "tokenizer.ggml.model", pre ? "gpt2" : "llama");
+    ck_gguf_w_str(w, "tokenizer.ggml.pre", pre ? pre : "default");
+    if (pre && (put_vocab(w, tok, c->vocab_size, err, errlen) != 0 || put_merges(w, tok, err, errlen) != 0)) return -1;
+    if (!pre && put_spm_vocab(w, tok, c->vocab_size, err, errlen) != 0) return -1;
+    if (!pre) ck_gguf_w_bool(w, "tokenizer.ggml.add_space_prefix", spm_prefix);
     int bos = special_id(tok, cfg, "bos_token"), eos = special_id(tok, cfg, "eos_token");
     if (bos < 0) bos = c->bos_id;
     if (eos < 0 && c->n_eos > 0) eos = c->eos_ids[0];
@@ -175,7 +319,8 @@ int ck_gguf_write_tokenizer(ck_gguf_w *w, const char *hf_dir, const ck_config *c
     if (rc != 0 || !tok) return rc;
     cfg = read_json(hf_dir, "tokenizer_config.json", err, errlen, &rc);
     const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer"));
-    if (rc == 0 && pre) rc = put_all(w, tok, cfg, c, pre, err, errlen);
+    int prefix = 0;
+    if (rc == 0 && (pre || spm_kind(tok, &prefix))) rc = put_all(w, tok, cfg, c, pre, prefix, err, errlen);
     cJSON_Delete(tok);
     cJSON_Delete(cfg);
     return rc;

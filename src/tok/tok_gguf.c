@@ -5,8 +5,9 @@
  *     4 user-defined -> added token), the pre-tokenizer regex named by tokenizer.ggml.pre (as llama.cpp
  *     maps it), Qwen2's NFC normalizer, Llama 3's ignore_merges;
  *   model "llama" (SentencePiece): tokens and scores; merges are derived as HF's converter does (every
- *     split of a token into two vocabulary pieces, ordered by the merged token's score), with the metaspace
- *     normalizer, byte fallback and the matching decoder.
+ *     split of a token into two vocabulary pieces, ordered by the merged token's score), spaces as U+2581,
+ *     U+2581 prepended unless tokenizer.ggml.add_space_prefix is false (Gemma), byte fallback and the
+ *     matching decoder.
  * BOS is prepended when tokenizer.ggml.add_bos_token says so (the default for "llama"). Token strings
  * with a NUL byte are refused (cJSON strings end at NUL). */
 #include "base/err.h"
@@ -177,13 +178,18 @@ static int spm_merges(cJSON *model, const ck_gguf_kv *toks, const ck_gguf_kv *sc
     return 0;
 }
 
-static void spm_pipeline(cJSON *root, cJSON *model) {
+/* The normalizer and decoder of a SentencePiece BPE, as HF's converter writes them (Llama 2's with the
+ * space prefix, Gemma's without). */
+static void spm_pipeline(cJSON *root, cJSON *model, int prefix) {
     cJSON *norm = obj_type("Sequence"), *nl = cJSON_AddArrayToObject(norm, "normalizers");
-    cJSON *pre = obj_type("Prepend"), *rep = obj_type("Replace");
-    cJSON_AddStringToObject(pre, "prepend", "\xe2\x96\x81");
+    cJSON *rep = obj_type("Replace");
+    if (prefix) {
+        cJSON *pre = obj_type("Prepend");
+        cJSON_AddStringToObject(pre, "prepend", "\xe2\x96\x81");
+        cJSON_AddItemToArray(nl, pre);
+    }
     cJSON_AddStringToObject(cJSON_AddObjectToObject(rep, "pattern"), "String", " ");
     cJSON_AddStringToObject(rep, "content", "\xe2\x96\x81");
-    cJSON_AddItemToArray(nl, pre);
     cJSON_AddItemToArray(nl, rep);
     cJSON_AddItemToObject(root, "normalizer", norm);
     cJSON *dec = obj_type("Sequence"), *dl = cJSON_AddArrayToObject(dec, "decoders");
@@ -196,7 +202,8 @@ static void spm_pipeline(cJSON *root, cJSON *model) {
     cJSON_AddItemToArray(dl, r);
     cJSON_AddItemToArray(dl, obj_type("ByteFallback"));
     cJSON_AddItemToArray(dl, obj_type("Fuse"));
-    cJSON_AddItemToArray(dl, strip);
+    if (prefix) cJSON_AddItemToArray(dl, strip);
+    else cJSON_Delete(strip);
     cJSON_AddItemToObject(root, "decoder", dec);
     cJSON_AddBoolToObject(model, "byte_fallback", 1);
     cJSON_AddBoolToObject(model, "fuse_unk", 1);
@@ -268,7 +275,9 @@ static int build(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
             free(s);
         }
         if (spm_merges(model, toks, scores, err, errlen) != 0) return -1;
-        spm_pipeline(root, model);
+        int64_t prefix = 1;
+        ck_gguf_int(g, "tokenizer.ggml.add_space_prefix", &prefix);
+        spm_pipeline(root, model, prefix != 0);
         add_bos(g, root, toks, 1);
         return 0;
     }
