@@ -1,6 +1,7 @@
 /* test_gguf_tok.c — the tokenizer a GGUF file carries (tokenizer.ggml.*) behaves as the tokenizer.json
- * it was written from: for the Qwen3 and Llama 3.1 vocabularies, tokenizer.json is written as GGUF
- * metadata (the converter's writer), read back by ck_tok_load_gguf, and every reference string of
+ * it was written from: for the Qwen3 and Llama 3.1 vocabularies (byte-level, "gpt2") and Gemma 3's
+ * (SentencePiece, "llama", no space prefix), tokenizer.json is written as GGUF metadata (the converter's
+ * writer), read back by ck_tok_load_gguf, and every reference string of
  * tests/data/tokenizers/reference.json encodes to the same ids (with and without special tokens), decodes
  * to the same text, and every reference chat renders the same. A small SentencePiece vocabulary (tokens +
  * scores) encodes as its merges by score dictate, with byte fallback; broken tokenizer metadata is refused. */
