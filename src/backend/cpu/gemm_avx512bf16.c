@@ -2,7 +2,10 @@
  * to bf16 once per matmul (VCVTNE2PS2BF16, nearest even, zero-padded to 32 elements), then VDPBF16PS
  * multiplies 32 bf16 pairs per instruction into 16 f32 lanes, reading the weights as stored (no
  * conversion). Register tiles of 4 activation rows x 6 weight rows (24 accumulators + 6 weight
- * vectors), edge tiles 1 x 6, 4 x 1, 1 x 1.
+ * vectors), edge tiles 1 x 6, 4 x 1, 1 x 1. With fewer than 4 token rows (decode) each weight byte is
+ * used once, straight from memory: the 1 x 6 tile then prefetches the next 6 rows, line for line as it
+ * loads its own (measured on 2 cores streaming a Qwen3-0.6B layer set: +20 % over the hardware
+ * prefetcher alone, which follows 6 interleaved streams per 4 KiB page poorly).
  * Batch invariance: every output, in any tile, is one 16-lane accumulator fed with k in steps of 32 in
  * increasing order (the last step with a masked, zeroing weight load against the zero padding), then
  * one _mm512_reduce_add_ps and the bias. The scalar definition is ck_mm_ref_bf16_fast (gemm_ref.c).
@@ -34,9 +37,10 @@ static void pack(void *dst, const float *x, size_t n) {
     }
 }
 
-/* The R x C tile: y[r * ys + c] = dot(a_r, w_c) (+ bias[c]); a rows as bytes apart (padded), w rows ws bytes. */
+/* The R x C tile: y[r * ys + c] = dot(a_r, w_c) (+ bias[c]); a rows as bytes apart (padded), w rows ws bytes.
+ * pf (or NULL): C weight rows ws bytes apart to prefetch, each line beside the same line of w. */
 AI void tile(int R, int C, float *y, size_t ys, const uint8_t *a, size_t as, const uint8_t *w, size_t ws, size_t n,
-             const float *bias) {
+             const float *bias, const uint8_t *pf) {
     __m512 acc[TR][TC];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
@@ -44,6 +48,8 @@ AI void tile(int R, int C, float *y, size_t ys, const uint8_t *a, size_t as, con
     for (; i + 32 <= n; i += 32) {
         __m512i wv[TC];
         for (int c = 0; c < C; c++) wv[c] = _mm512_loadu_si512((const void *)(w + c * ws + 2 * i));
+        if (pf) /* prefetches never fault: the rows past the weight's end cost nothing but the lines */
+            for (int c = 0; c < C; c++) _mm_prefetch((const char *)(pf + c * ws + 2 * i), _MM_HINT_T0);
         for (int r = 0; r < R; r++) {
             __m512i xv = _mm512_loadu_si512((const void *)(a + r * as + 2 * i));
             for (int c = 0; c < C; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)xv, (__m512bh)wv[c]);
@@ -64,8 +70,8 @@ AI void tile(int R, int C, float *y, size_t ys, const uint8_t *a, size_t as, con
 
 #define TILE(R, C)                                                                                              \
     static void t##R##C(float *y, size_t ys, const uint8_t *a, size_t as, const uint8_t *w, size_t ws, size_t n, \
-                        const float *b) {                                                                       \
-        tile(R, C, y, ys, a, as, w, ws, n, b);                                                                  \
+                        const float *b, const uint8_t *pf) {                                                    \
+        tile(R, C, y, ys, a, as, w, ws, n, b, pf);                                                              \
     }
 TILE(4, 6)
 TILE(1, 6)
@@ -80,15 +86,16 @@ static void gemm(float *y, size_t ys, const void *a, size_t as, const void *w, s
     size_t j = 0;
     for (; j + TC <= rows; j += TC) {
         const float *b = bias ? bias + j : NULL;
+        const uint8_t *next = T < TR && j + 2 * TC <= rows ? W + (j + TC) * ws : NULL;
         size_t t = 0;
-        for (; t + TR <= T; t += TR) t46(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b);
-        for (; t < T; t++) t16(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b);
+        for (; t + TR <= T; t += TR) t46(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
+        for (; t < T; t++) t16(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, t ? NULL : next);
     }
     for (; j < rows; j++) {
         const float *b = bias ? bias + j : NULL;
         size_t t = 0;
-        for (; t + TR <= T; t += TR) t41(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b);
-        for (; t < T; t++) t11(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b);
+        for (; t + TR <= T; t += TR) t41(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
+        for (; t < T; t++) t11(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
     }
 }
 
