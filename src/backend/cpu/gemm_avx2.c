@@ -4,6 +4,8 @@
  * Batch invariance: every output, in any tile, is one 8-lane accumulator fed with k in steps of 8 in
  * increasing order, the last partial step from zero-padded copies of the tails (exact f32 values), then
  * one fixed horizontal sum and the bias; so its bits do not depend on the tile it was computed in.
+ * With fewer than 4 token rows the 1 x 2 tile prefetches the next 2 weight rows line for line, as the
+ * bf16 fast path does (gemm_avx512bf16.c).
  * Compiled with -mavx2 -mfma -mf16c; only called when the CPU has them (kernels.c). */
 #include "backend/cpu/kernels.h"
 
@@ -41,8 +43,10 @@ static void tl_f16(float *d, const void *w, size_t i, size_t k) {
 typedef __m256 (*ld_fn)(const void *w, size_t i);
 typedef void (*tl_fn)(float *d, const void *w, size_t i, size_t k);
 
+/* The R x C tile at y: y[r * ys + c] = dot(x_r, w_c) (+ bias[c]); x rows xs floats apart, w rows ws bytes of
+ * esz-byte elements. pf (or NULL): C weight rows ws bytes apart to prefetch, each line beside the same line of w. */
 AI void tile(int R, int C, ld_fn ld, tl_fn tl, float *y, size_t ys, const float *x, size_t xs, const uint8_t *w,
-             size_t ws, size_t n, const float *bias) {
+             size_t ws, size_t n, const float *bias, size_t esz, const uint8_t *pf) {
     __m256 acc[4][2];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
@@ -50,6 +54,8 @@ AI void tile(int R, int C, ld_fn ld, tl_fn tl, float *y, size_t ys, const float 
     for (; i + 8 <= n; i += 8) {
         __m256 wv[2];
         for (int c = 0; c < C; c++) wv[c] = ld(w + c * ws, i);
+        if (pf && (i * esz) % 64 == 0) /* prefetches never fault */
+            for (int c = 0; c < C; c++) _mm_prefetch((const char *)(pf + c * ws + i * esz), _MM_HINT_T0);
         for (int r = 0; r < R; r++) {
             __m256 xv = _mm256_loadu_ps(x + r * xs + i);
             for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
@@ -69,36 +75,45 @@ AI void tile(int R, int C, ld_fn ld, tl_fn tl, float *y, size_t ys, const float 
         for (int c = 0; c < C; c++) y[r * ys + c] = hsum(acc[r][c]) + (bias ? bias[c] : 0.0f);
 }
 
-#define GEMM(name, LD, TL)                                                                                    \
-    static void t42_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(4, 2, LD, TL, y, ys, x, xs, w, ws, n, b); }                \
-    static void t12_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(1, 2, LD, TL, y, ys, x, xs, w, ws, n, b); }                \
-    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(4, 1, LD, TL, y, ys, x, xs, w, ws, n, b); }                \
-    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(1, 1, LD, TL, y, ys, x, xs, w, ws, n, b); }                \
-    static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T, \
-                     size_t rows, const float *bias) {                                                       \
-        const float *x = a;                                                                                   \
-        const uint8_t *W = w;                                                                                 \
-        size_t xs = as / sizeof(float), j = 0;                                                                \
-        for (; j + 2 <= rows; j += 2) { /* weight rows outer (they stay in L1), token rows inner */        \
-            const float *b = bias ? bias + j : NULL;                                                          \
-            size_t t = 0;                                                                                     \
-            for (; t + 4 <= T; t += 4) t42_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
-            for (; t < T; t++) t12_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
-        }                                                                                                     \
-        for (; j < rows; j++) {                                                                               \
-            const float *b = bias ? bias + j : NULL;                                                          \
-            size_t t = 0;                                                                                     \
-            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
-            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
-        }                                                                                                     \
+#define GEMM(name, LD, TL, ESZ)                                                                                       \
+    static void t42_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(4, 2, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
+    }                                                                                                                 \
+    static void t12_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(1, 2, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
+    }                                                                                                                 \
+    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(4, 1, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
+    }                                                                                                                 \
+    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(1, 1, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
+    }                                                                                                                 \
+    static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,     \
+                     size_t rows, const float *bias) {                                                                \
+        const float *x = a;                                                                                           \
+        const uint8_t *W = w;                                                                                         \
+        size_t xs = as / sizeof(float), j = 0;                                                                        \
+        for (; j + 2 <= rows; j += 2) { /* weight rows outer (they stay in L1), token rows inner */                   \
+            const float *b = bias ? bias + j : NULL;                                                                  \
+            const uint8_t *next = T < 4 && j + 4 <= rows ? W + (j + 2) * ws : NULL;                                   \
+            size_t t = 0;                                                                                             \
+            for (; t + 4 <= T; t += 4) t42_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
+            for (; t < T; t++) t12_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, t ? NULL : next); \
+        }                                                                                                             \
+        for (; j < rows; j++) {                                                                                       \
+            const float *b = bias ? bias + j : NULL;                                                                  \
+            size_t t = 0;                                                                                             \
+            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
+            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);            \
+        }                                                                                                             \
     }
-GEMM(gemm_f32, ld_f32, tl_f32)
-GEMM(gemm_f16, ld_f16, tl_f16)
-GEMM(gemm_bf16, ld_bf16, tl_bf16)
+GEMM(gemm_f32, ld_f32, tl_f32, 4)
+GEMM(gemm_f16, ld_f16, tl_f16, 2)
+GEMM(gemm_bf16, ld_bf16, tl_bf16, 2)
 
 const ck_mm_kernel ck_mm_avx2[CK_DTYPE_COUNT] = {
     [CK_F32] = {NULL, NULL, gemm_f32},

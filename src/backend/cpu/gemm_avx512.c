@@ -4,6 +4,8 @@
  * Batch invariance: every output, in any tile, is one 16-lane accumulator fed with k in steps of 16 in
  * increasing order, the last partial step through masked (zeroing) loads, then one _mm512_reduce_add_ps
  * and the bias; so its bits do not depend on the tile it was computed in (decode's T = 1 included).
+ * With fewer than 4 token rows the 1 x 4 tile prefetches the next 4 weight rows line for line, as the
+ * bf16 fast path does (gemm_avx512bf16.c).
  * Compiled with -mavx512f -mavx512bw -mavx512vl; only called when the CPU has them (kernels.c). */
 #include "backend/cpu/kernels.h"
 
@@ -24,9 +26,10 @@ AI __m512 ld_f16(const void *w, size_t i, __mmask16 m) {
 
 typedef __m512 (*ld_fn)(const void *w, size_t i, __mmask16 m);
 
-/* The R x C tile at y: y[r * ys + c] = dot(x_r, w_c) (+ bias[c]); x rows xs floats apart, w rows ws bytes. */
+/* The R x C tile at y: y[r * ys + c] = dot(x_r, w_c) (+ bias[c]); x rows xs floats apart, w rows ws bytes of
+ * esz-byte elements. pf (or NULL): C weight rows ws bytes apart to prefetch, each line beside the same line of w. */
 AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws,
-             size_t n, const float *bias) {
+             size_t n, const float *bias, size_t esz, const uint8_t *pf) {
     __m512 acc[4][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
@@ -34,6 +37,8 @@ AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t
     for (; i + 16 <= n; i += 16) {
         __m512 wv[4];
         for (int c = 0; c < C; c++) wv[c] = ld(w + c * ws, i, 0xffff);
+        if (pf && (i * esz) % 64 == 0) /* prefetches never fault */
+            for (int c = 0; c < C; c++) _mm_prefetch((const char *)(pf + c * ws + i * esz), _MM_HINT_T0);
         for (int r = 0; r < R; r++) {
             __m512 xv = _mm512_loadu_ps(x + r * xs + i);
             for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
@@ -53,36 +58,45 @@ AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t
 }
 
 /* Weight rows in blocks of 4 (then 1) outer, token rows in tiles of 4 (then 1) inner. */
-#define GEMM(name, LD)                                                                                        \
-    static void t44_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(4, 4, LD, y, ys, x, xs, w, ws, n, b); }                    \
-    static void t14_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(1, 4, LD, y, ys, x, xs, w, ws, n, b); }                    \
-    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(4, 1, LD, y, ys, x, xs, w, ws, n, b); }                    \
-    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n, \
-                           const float *b) { tile(1, 1, LD, y, ys, x, xs, w, ws, n, b); }                    \
-    static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T, \
-                     size_t rows, const float *bias) {                                                       \
-        const float *x = a;                                                                                   \
-        const uint8_t *W = w;                                                                                 \
-        size_t xs = as / sizeof(float), j = 0;                                                                \
-        for (; j + 4 <= rows; j += 4) { /* weight rows outer (they stay in L1), token rows inner */        \
-            const float *b = bias ? bias + j : NULL;                                                          \
-            size_t t = 0;                                                                                     \
-            for (; t + 4 <= T; t += 4) t44_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
-            for (; t < T; t++) t14_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
-        }                                                                                                     \
-        for (; j < rows; j++) {                                                                               \
-            const float *b = bias ? bias + j : NULL;                                                          \
-            size_t t = 0;                                                                                     \
-            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);   \
-            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b);            \
-        }                                                                                                     \
+#define GEMM(name, LD, ESZ)                                                                                           \
+    static void t44_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(4, 4, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
+    }                                                                                                                 \
+    static void t14_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(1, 4, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
+    }                                                                                                                 \
+    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(4, 1, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
+    }                                                                                                                 \
+    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
+                           const float *b, const uint8_t *pf) {                                                       \
+        tile(1, 1, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
+    }                                                                                                                 \
+    static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,     \
+                     size_t rows, const float *bias) {                                                                \
+        const float *x = a;                                                                                           \
+        const uint8_t *W = w;                                                                                         \
+        size_t xs = as / sizeof(float), j = 0;                                                                        \
+        for (; j + 4 <= rows; j += 4) { /* weight rows outer (they stay in L1), token rows inner */                   \
+            const float *b = bias ? bias + j : NULL;                                                                  \
+            const uint8_t *next = T < 4 && j + 8 <= rows ? W + (j + 4) * ws : NULL;                                   \
+            size_t t = 0;                                                                                             \
+            for (; t + 4 <= T; t += 4) t44_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
+            for (; t < T; t++) t14_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, t ? NULL : next); \
+        }                                                                                                             \
+        for (; j < rows; j++) {                                                                                       \
+            const float *b = bias ? bias + j : NULL;                                                                  \
+            size_t t = 0;                                                                                             \
+            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
+            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);            \
+        }                                                                                                             \
     }
-GEMM(gemm_f32, ld_f32)
-GEMM(gemm_f16, ld_f16)
-GEMM(gemm_bf16, ld_bf16)
+GEMM(gemm_f32, ld_f32, 4)
+GEMM(gemm_f16, ld_f16, 2)
+GEMM(gemm_bf16, ld_bf16, 2)
 
 const ck_mm_kernel ck_mm_avx512[CK_DTYPE_COUNT] = {
     [CK_F32] = {NULL, NULL, gemm_f32},
