@@ -11,8 +11,10 @@
 #include "testutil.h"
 #include "tok/tok.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int ck_gguf_write_tokenizer(ck_gguf_w *w, const char *hf_dir, const ck_config *c, char *err, size_t errlen);
 
@@ -218,6 +220,35 @@ static void check_qwen35_pre(void) {
     }
 }
 
+/* A tokenizer.json whose merges are not "a b" strings or [a, b] pairs: the converter says which merge. */
+static void check_write_broken(void) {
+    static const char *const docs[] = {
+        /* SentencePiece BPE (Gemma's normalizer) */
+        "{\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"},"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+        " \"merges\": [[\"a\", \"b\"], 42]}}",
+        /* byte-level BPE */
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\", [1]]}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        char dir[] = "/tmp/ck_gguf_tok_XXXXXX", path[64], err[256] = "";
+        CK_EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        FILE *f = fopen(path, "w");
+        if (f) fputs(docs[i], f), fclose(f);
+        ck_config c;
+        memset(&c, 0, sizeof c);
+        c.bos_id = -1;
+        ck_gguf_w w;
+        ck_gguf_w_init(&w);
+        int rc = ck_gguf_write_tokenizer(&w, dir, &c, err, sizeof err);
+        CK_EXPECT(rc == -1 && strstr(err, "malformed merge #1"), "broken merges %zu: rc %d, '%s'", i, rc, err);
+        ck_gguf_w_free(&w);
+        remove(path), rmdir(dir);
+    }
+}
+
 int main(void) {
     cJSON *ref = ck_test_json(CK_TEST_DATA "/tokenizers/reference.json");
     check_vocab("qwen3", CK_TEST_UNPACKED "/qwen3-tiny", cJSON_GetObjectItem(ref, "qwen3"), "gpt2", 0);
@@ -225,6 +256,7 @@ int main(void) {
     check_vocab("gemma3", CK_TEST_UNPACKED "/tokenizers/gemma3", cJSON_GetObjectItem(ref, "gemma3"), "llama", 0);
     check_spm();
     check_broken();
+    check_write_broken();
     check_qwen35_pre();
     cJSON_Delete(ref);
     return ck_test_done("test_gguf_tok");

@@ -61,56 +61,70 @@ static const char *pre_name(const cJSON *pre) {
     return NULL;
 }
 
-/* tokens[id] and types[id] over the vocabulary and the added tokens, and up to the model's vocab_size
- * (the embedding's rows; llama.cpp refuses a file whose token list is shorter). */
-static int collect_tokens(const cJSON *tok, int64_t vocab_size, char ***tokens, int32_t **types, size_t *n, char *err,
-                          size_t errlen) {
-    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "vocab");
+/* The token list as written: tokens[id] (borrowed from the JSON, or owned[id]) and types[id]. */
+typedef struct vocab {
+    char **tokens, **owned;
+    int32_t *types;
+    size_t n;
+} vocab;
+
+static void vocab_free(vocab *v) {
+    for (size_t i = 0; v->owned && i < v->n; i++) free(v->owned[i]);
+    free(v->owned), free(v->tokens), free(v->types);
+}
+
+/* Token i as an owned copy that may be edited in place. */
+static char *vocab_own(vocab *v, size_t i) {
+    if (!v->owned[i]) v->tokens[i] = v->owned[i] = strdup(v->tokens[i]);
+    return v->owned[i];
+}
+
+/* The vocabulary and the added tokens by id, up to the model's vocab_size (the embedding's rows;
+ * llama.cpp refuses a file whose token list is shorter); ids nothing names are [PADn], type 5. */
+static int collect_tokens(const cJSON *tok, int64_t vocab_size, vocab *v, char *err, size_t errlen) {
+    const cJSON *voc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "vocab");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(tok, "added_tokens"), *it;
     double max = -1;
-    cJSON_ArrayForEach(it, vocab) max = cJSON_IsNumber(it) && it->valuedouble > max ? it->valuedouble : max;
+    cJSON_ArrayForEach(it, voc) max = cJSON_IsNumber(it) && it->valuedouble > max ? it->valuedouble : max;
     cJSON_ArrayForEach(it, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         max = cJSON_IsNumber(id) && id->valuedouble > max ? id->valuedouble : max;
     }
     if (!(max >= 0 && max < TOK_MAX_IDS)) return ck_err(err, errlen, "tokenizer.json: no usable vocabulary");
-    *n = (size_t)max + 1;
-    if (vocab_size > 0 && vocab_size < TOK_MAX_IDS && (size_t)vocab_size > *n) *n = (size_t)vocab_size;
-    *tokens = calloc(*n, sizeof **tokens);
-    *types = malloc(*n * sizeof **types);
-    if (!*tokens || !*types) return ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; i < *n; i++) (*types)[i] = 1;
-    cJSON_ArrayForEach(it, vocab)
-        if (cJSON_IsNumber(it) && it->valuedouble >= 0) (*tokens)[(size_t)it->valuedouble] = it->string;
+    size_t n = (size_t)max + 1;
+    if (vocab_size > 0 && vocab_size < TOK_MAX_IDS && (size_t)vocab_size > n) n = (size_t)vocab_size;
+    v->n = n;
+    v->tokens = calloc(n, sizeof *v->tokens);
+    v->owned = calloc(n, sizeof *v->owned);
+    v->types = malloc(n * sizeof *v->types);
+    if (!v->tokens || !v->owned || !v->types) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < n; i++) v->types[i] = 1;
+    cJSON_ArrayForEach(it, voc)
+        if (cJSON_IsNumber(it) && it->valuedouble >= 0) v->tokens[(size_t)it->valuedouble] = it->string;
     cJSON_ArrayForEach(it, added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id"), *s = cJSON_GetObjectItemCaseSensitive(it, "content");
         if (!cJSON_IsNumber(id) || id->valuedouble < 0 || !cJSON_IsString(s)) continue;
-        (*tokens)[(size_t)id->valuedouble] = s->valuestring;
-        (*types)[(size_t)id->valuedouble] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special")) ? 3 : 4;
+        v->tokens[(size_t)id->valuedouble] = s->valuestring;
+        v->types[(size_t)id->valuedouble] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special")) ? 3 : 4;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!v->tokens[i]) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "[PAD%zu]", i);
+            if (!(v->tokens[i] = v->owned[i] = strdup(buf))) return ck_err(err, errlen, "out of memory");
+            v->types[i] = 5;
+        }
     return 0;
 }
 
 static int put_vocab(ck_gguf_w *w, const cJSON *tok, int64_t vocab_size, char *err, size_t errlen) {
-    char **tokens = NULL, **pads;
-    int32_t *types = NULL;
-    size_t n = 0;
-    int rc = collect_tokens(tok, vocab_size, &tokens, &types, &n, err, errlen);
-    pads = rc == 0 ? calloc(n, sizeof *pads) : NULL;
-    if (rc == 0 && !pads) rc = ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!tokens[i]) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "[PAD%zu]", i);
-            if (!(tokens[i] = pads[i] = strdup(buf))) rc = ck_err(err, errlen, "out of memory");
-            types[i] = 5;
-        }
+    vocab v = {0};
+    int rc = collect_tokens(tok, vocab_size, &v, err, errlen);
     if (rc == 0) {
-        ck_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tokens, NULL, n);
-        ck_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+        ck_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, NULL, v.n);
+        ck_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", v.types, v.n);
     }
-    for (size_t i = 0; pads && i < n; i++) free(pads[i]);
-    free(pads), free(tokens), free(types);
+    vocab_free(&v);
     return rc;
 }
 
@@ -258,39 +272,31 @@ static void spaces_back(char *s) {
 }
 
 static int put_spm_vocab(ck_gguf_w *w, const cJSON *tok, int64_t vocab_size, char *err, size_t errlen) {
-    char **tokens = NULL, **owned = NULL;
-    int32_t *types = NULL;
+    vocab v = {0};
     float *scores = NULL;
-    size_t n = 0;
-    int rc = collect_tokens(tok, vocab_size, &tokens, &types, &n, err, errlen);
-    if (rc == 0 && (!(owned = calloc(n, sizeof *owned)) || !(scores = malloc(n * sizeof *scores))))
-        rc = ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!tokens[i]) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "[PAD%zu]", i);
-            if (!(tokens[i] = owned[i] = strdup(buf))) rc = ck_err(err, errlen, "out of memory");
-            types[i] = 5;
-        }
-    if (rc == 0) rc = spm_scores(tok, tokens, n, scores, err, errlen);
+    int rc = collect_tokens(tok, vocab_size, &v, err, errlen);
+    if (rc == 0 && !(scores = malloc(v.n * sizeof *scores))) rc = ck_err(err, errlen, "out of memory");
+    if (rc == 0) rc = spm_scores(tok, v.tokens, v.n, scores, err, errlen);
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "unk_token");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (types[i] == 1 && is_byte_token(tokens[i])) types[i] = 6;
-        if (types[i] == 1 && cJSON_IsString(unk) && !strcmp(tokens[i], unk->valuestring)) types[i] = 2;
-        if (types[i] == 3 || types[i] == 4 || types[i] == 5) scores[i] = -1000.0f;
-        if (types[i] == 4 && strstr(tokens[i], SPM_SPACE)) {
-            if (!owned[i] && !(tokens[i] = owned[i] = strdup(tokens[i]))) rc = ck_err(err, errlen, "out of memory");
-            else spaces_back(tokens[i]);
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        int32_t *ty = &v.types[i];
+        if (*ty == 1 && is_byte_token(v.tokens[i])) *ty = 6;
+        if (*ty == 1 && cJSON_IsString(unk) && !strcmp(v.tokens[i], unk->valuestring)) *ty = 2;
+        if (*ty == 3 || *ty == 4 || *ty == 5) scores[i] = -1000.0f;
+        if (*ty == 4 && strstr(v.tokens[i], SPM_SPACE)) {
+            char *own = vocab_own(&v, i);
+            if (!own) rc = ck_err(err, errlen, "out of memory");
+            else spaces_back(own);
         }
-        if (rc == 0 && types[i] == 2) ck_gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)i);
+        if (rc == 0 && *ty == 2) ck_gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)i);
     }
     if (rc == 0) {
-        ck_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tokens, NULL, n);
-        ck_gguf_w_arr_f32(w, "tokenizer.ggml.scores", scores, n);
-        ck_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+        ck_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, NULL, v.n);
+        ck_gguf_w_arr_f32(w, "tokenizer.ggml.scores", scores, v.n);
+        ck_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", v.types, v.n);
     }
-    for (size_t i = 0; owned && i < n; i++) free(owned[i]);
-    free(owned), free(tokens), free(types), free(scores);
+    vocab_free(&v);
+    free(scores);
     return rc;
 }
 

@@ -193,17 +193,19 @@ static void spm_pipeline(cJSON *root, cJSON *model, int prefix) {
     cJSON_AddItemToArray(nl, rep);
     cJSON_AddItemToObject(root, "normalizer", norm);
     cJSON *dec = obj_type("Sequence"), *dl = cJSON_AddArrayToObject(dec, "decoders");
-    cJSON *r = obj_type("Replace"), *strip = obj_type("Strip");
+    cJSON *r = obj_type("Replace");
     cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "pattern"), "String", "\xe2\x96\x81");
     cJSON_AddStringToObject(r, "content", " ");
-    cJSON_AddStringToObject(strip, "content", " ");
-    cJSON_AddNumberToObject(strip, "start", 1);
-    cJSON_AddNumberToObject(strip, "stop", 0);
     cJSON_AddItemToArray(dl, r);
     cJSON_AddItemToArray(dl, obj_type("ByteFallback"));
     cJSON_AddItemToArray(dl, obj_type("Fuse"));
-    if (prefix) cJSON_AddItemToArray(dl, strip);
-    else cJSON_Delete(strip);
+    if (prefix) { /* the prepended space comes off again */
+        cJSON *strip = obj_type("Strip");
+        cJSON_AddStringToObject(strip, "content", " ");
+        cJSON_AddNumberToObject(strip, "start", 1);
+        cJSON_AddNumberToObject(strip, "stop", 0);
+        cJSON_AddItemToArray(dl, strip);
+    }
     cJSON_AddItemToObject(root, "decoder", dec);
     cJSON_AddBoolToObject(model, "byte_fallback", 1);
     cJSON_AddBoolToObject(model, "fuse_unk", 1);
