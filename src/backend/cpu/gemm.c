@@ -93,6 +93,25 @@ int ck_cpu_gemm_run_n(const ck_mm_kernel *mk, size_t n, float *const *y, const f
     return 0;
 }
 
+void ck_tile_gemm(const ck_tile_set *s, float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws,
+                  size_t n, size_t T, size_t rows, const float *bias) {
+    const uint8_t *A = a, *W = w;
+    size_t R = s->R, C = s->C, j = 0;
+    for (; j + C <= rows; j += C) {
+        const float *b = bias ? bias + j : NULL;
+        const uint8_t *next = T < R && j + 2 * C <= rows ? W + (j + C) * ws : NULL;
+        size_t t = 0;
+        for (; t + R <= T; t += R) s->full(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
+        for (; t < T; t++) s->row(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, t ? NULL : next);
+    }
+    for (; j < rows; j++) {
+        const float *b = bias ? bias + j : NULL;
+        size_t t = 0;
+        for (; t + R <= T; t += R) s->col(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
+        for (; t < T; t++) s->one(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
+    }
+}
+
 int ck_cpu_gemm_run(const ck_mm_kernel *mk, float *y, const float *x, const ck_tensor *W, const float *bias,
                     size_t T, int n_threads) {
     const float *b[1] = {bias};

@@ -75,41 +75,21 @@ AI void tile(int R, int C, ld_fn ld, tl_fn tl, float *y, size_t ys, const float 
         for (int c = 0; c < C; c++) y[r * ys + c] = hsum(acc[r][c]) + (bias ? bias[c] : 0.0f);
 }
 
+/* The tiles of one weight dtype (activation rows as bytes apart, f32) and its gemm: 4 x 2 tiles. */
+#define TILE(name, LD, TL, ESZ, R, C)                                                                                  \
+    static void t##R##C##_##name(float *y, size_t ys, const uint8_t *a, size_t as, const uint8_t *w, size_t ws,       \
+                                 size_t n, const float *b, const uint8_t *pf) {                                       \
+        tile(R, C, LD, TL, y, ys, (const float *)a, as / sizeof(float), w, ws, n, b, ESZ, pf);                        \
+    }
 #define GEMM(name, LD, TL, ESZ)                                                                                       \
-    static void t42_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(4, 2, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
-    }                                                                                                                 \
-    static void t12_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(1, 2, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
-    }                                                                                                                 \
-    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(4, 1, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
-    }                                                                                                                 \
-    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(1, 1, LD, TL, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                       \
-    }                                                                                                                 \
+    TILE(name, LD, TL, ESZ, 4, 2)                                                                                     \
+    TILE(name, LD, TL, ESZ, 1, 2)                                                                                     \
+    TILE(name, LD, TL, ESZ, 4, 1)                                                                                     \
+    TILE(name, LD, TL, ESZ, 1, 1)                                                                                     \
+    static const ck_tile_set set_##name = {4, 2, t42_##name, t12_##name, t41_##name, t11_##name};                    \
     static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,     \
                      size_t rows, const float *bias) {                                                                \
-        const float *x = a;                                                                                           \
-        const uint8_t *W = w;                                                                                         \
-        size_t xs = as / sizeof(float), j = 0;                                                                        \
-        for (; j + 2 <= rows; j += 2) { /* weight rows outer (they stay in L1), token rows inner */                   \
-            const float *b = bias ? bias + j : NULL;                                                                  \
-            const uint8_t *next = T < 4 && j + 4 <= rows ? W + (j + 2) * ws : NULL;                                   \
-            size_t t = 0;                                                                                             \
-            for (; t + 4 <= T; t += 4) t42_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
-            for (; t < T; t++) t12_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, t ? NULL : next); \
-        }                                                                                                             \
-        for (; j < rows; j++) {                                                                                       \
-            const float *b = bias ? bias + j : NULL;                                                                  \
-            size_t t = 0;                                                                                             \
-            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
-            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);            \
-        }                                                                                                             \
+        ck_tile_gemm(&set_##name, y, ys, a, as, w, ws, n, T, rows, bias);                                             \
     }
 GEMM(gemm_f32, ld_f32, tl_f32, 4)
 GEMM(gemm_f16, ld_f16, tl_f16, 2)

@@ -57,42 +57,21 @@ AI void tile(int R, int C, ld_fn ld, float *y, size_t ys, const float *x, size_t
         for (int c = 0; c < C; c++) y[r * ys + c] = _mm512_reduce_add_ps(acc[r][c]) + (bias ? bias[c] : 0.0f);
 }
 
-/* Weight rows in blocks of 4 (then 1) outer, token rows in tiles of 4 (then 1) inner. */
+/* The tiles of one weight dtype (activation rows as bytes apart, f32) and its gemm: 4 x 4 tiles. */
+#define TILE(name, LD, ESZ, R, C)                                                                                      \
+    static void t##R##C##_##name(float *y, size_t ys, const uint8_t *a, size_t as, const uint8_t *w, size_t ws,       \
+                                 size_t n, const float *b, const uint8_t *pf) {                                       \
+        tile(R, C, LD, y, ys, (const float *)a, as / sizeof(float), w, ws, n, b, ESZ, pf);                            \
+    }
 #define GEMM(name, LD, ESZ)                                                                                           \
-    static void t44_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(4, 4, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
-    }                                                                                                                 \
-    static void t14_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(1, 4, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
-    }                                                                                                                 \
-    static void t41_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(4, 1, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
-    }                                                                                                                 \
-    static void t11_##name(float *y, size_t ys, const float *x, size_t xs, const uint8_t *w, size_t ws, size_t n,     \
-                           const float *b, const uint8_t *pf) {                                                       \
-        tile(1, 1, LD, y, ys, x, xs, w, ws, n, b, ESZ, pf);                                                           \
-    }                                                                                                                 \
+    TILE(name, LD, ESZ, 4, 4)                                                                                         \
+    TILE(name, LD, ESZ, 1, 4)                                                                                         \
+    TILE(name, LD, ESZ, 4, 1)                                                                                         \
+    TILE(name, LD, ESZ, 1, 1)                                                                                         \
+    static const ck_tile_set set_##name = {4, 4, t44_##name, t14_##name, t41_##name, t11_##name};                    \
     static void name(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,     \
                      size_t rows, const float *bias) {                                                                \
-        const float *x = a;                                                                                           \
-        const uint8_t *W = w;                                                                                         \
-        size_t xs = as / sizeof(float), j = 0;                                                                        \
-        for (; j + 4 <= rows; j += 4) { /* weight rows outer (they stay in L1), token rows inner */                   \
-            const float *b = bias ? bias + j : NULL;                                                                  \
-            const uint8_t *next = T < 4 && j + 8 <= rows ? W + (j + 4) * ws : NULL;                                   \
-            size_t t = 0;                                                                                             \
-            for (; t + 4 <= T; t += 4) t44_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
-            for (; t < T; t++) t14_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, t ? NULL : next); \
-        }                                                                                                             \
-        for (; j < rows; j++) {                                                                                       \
-            const float *b = bias ? bias + j : NULL;                                                                  \
-            size_t t = 0;                                                                                             \
-            for (; t + 4 <= T; t += 4) t41_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);    \
-            for (; t < T; t++) t11_##name(y + t * ys + j, ys, x + t * xs, xs, W + j * ws, ws, n, b, NULL);            \
-        }                                                                                                             \
+        ck_tile_gemm(&set_##name, y, ys, a, as, w, ws, n, T, rows, bias);                                             \
     }
 GEMM(gemm_f32, ld_f32, 4)
 GEMM(gemm_f16, ld_f16, 2)

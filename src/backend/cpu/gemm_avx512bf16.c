@@ -78,25 +78,11 @@ TILE(1, 6)
 TILE(4, 1)
 TILE(1, 1)
 
-/* Weight rows in blocks of TC (their 6 rows stay in L1) outer, token rows in tiles of TR inner (the
- * packed activations of the call stay in L2); leftover token rows and weight rows in edge tiles. */
+static const ck_tile_set tiles = {TR, TC, t46, t16, t41, t11};
+
 static void gemm(float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws, size_t n, size_t T,
                  size_t rows, const float *bias) {
-    const uint8_t *A = a, *W = w;
-    size_t j = 0;
-    for (; j + TC <= rows; j += TC) {
-        const float *b = bias ? bias + j : NULL;
-        const uint8_t *next = T < TR && j + 2 * TC <= rows ? W + (j + TC) * ws : NULL;
-        size_t t = 0;
-        for (; t + TR <= T; t += TR) t46(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
-        for (; t < T; t++) t16(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, t ? NULL : next);
-    }
-    for (; j < rows; j++) {
-        const float *b = bias ? bias + j : NULL;
-        size_t t = 0;
-        for (; t + TR <= T; t += TR) t41(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
-        for (; t < T; t++) t11(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, b, NULL);
-    }
+    ck_tile_gemm(&tiles, y, ys, a, as, w, ws, n, T, rows, bias);
 }
 
 const ck_mm_kernel ck_mm_avx512bf16_fast = {.act_row_bytes = act_bytes, .pack = pack, .gemm = gemm};

@@ -65,6 +65,23 @@ typedef struct ck_mm_kernel {
     void (*pack_batch)(void *dst, const float *x, size_t n, size_t T, size_t t0, size_t t1);
 } ck_mm_kernel;
 
+/* The vector gemms (gemm_avx2.c, gemm_avx512.c, gemm_avx512bf16.c) are register tiles over one walk. A
+ * tile computes y[r * ys + c] = dot(a_r, w_c) (+ bias[c]) for its token rows r and weight rows c: a_r at a +
+ * r * as bytes (packed or f32, as its kernel's), w_c at w + c * ws bytes, n elements; pf (or NULL): the
+ * weight rows to prefetch, line for line beside its own loads. */
+typedef void (*ck_tile_fn)(float *y, size_t ys, const uint8_t *a, size_t as, const uint8_t *w, size_t ws, size_t n,
+                           const float *bias, const uint8_t *pf);
+typedef struct ck_tile_set {
+    size_t R, C;                    /* the full tile: R token rows x C weight rows */
+    ck_tile_fn full, row, col, one; /* R x C, 1 x C, R x 1, 1 x 1 */
+} ck_tile_set;
+/* ck_mm_kernel.gemm over a tile set (gemm.c): weight rows in blocks of C outer (they stay in L1), token rows
+ * in tiles of R inner (the call's activations stay in L2), leftover rows through the edge tiles. With fewer
+ * than R token rows (decode: each weight byte used once, straight from memory) the first 1 x C tile of a
+ * block prefetches the next block's rows when a whole one follows. */
+void ck_tile_gemm(const ck_tile_set *s, float *y, size_t ys, const void *a, size_t as, const void *w, size_t ws,
+                  size_t n, size_t T, size_t rows, const float *bias);
+
 typedef struct ck_cpu_kernels {
     const char *name;               /* "ref", "avx2", "avx512", "avx512bf16", "amx" */
     ck_dot_fn dot[CK_DTYPE_COUNT];  /* one-row dot products (attention, tests) */
