@@ -61,10 +61,21 @@ static __device__ __forceinline__ float4 round16(float4 v, int rnd) {
     return v;
 }
 
+/* The staged input rows xs [n] rounded in place as round16 does (rnd 0: left as they are), once per block
+ * instead of once per weight piece. Starts and ends with the block synchronized (the producer's output,
+ * which keeps the unrounded values, has been written from xs by then). */
+static __device__ __forceinline__ void round16_rows(float *xs, int n, int rnd) {
+    if (!rnd) return;
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) xs[i] = round16(xs[i], rnd);
+    __syncthreads();
+}
+
 /* acc[t] += the dot product of weight piece p (u: 16 bytes) with the matching values of input row t in
- * shared memory (xs4: T rows of n_in floats), each piece's 4-value groups summed left to right. */
+ * shared memory (xs4: T rows of n_in floats, already rounded), each piece's 4-value groups summed left to
+ * right. */
 template <typename W, int MT>
-static __device__ __forceinline__ void piece_dot(const uint4 &u, const float4 *xs4, int p, int n_in, int T, int rnd,
+static __device__ __forceinline__ void piece_dot(const uint4 &u, const float4 *xs4, int p, int n_in, int T,
                                                  float *acc) {
     const int P = wt<W>::per16;
     float f[P];
@@ -76,7 +87,7 @@ static __device__ __forceinline__ void piece_dot(const uint4 &u, const float4 *x
         float s = 0.0f;
 #pragma unroll
         for (int q = 0; q < P / 4; q++) {
-            float4 xv = round16(xp[q], rnd);
+            float4 xv = xp[q];
             s += f[4 * q] * xv.x + f[4 * q + 1] * xv.y + f[4 * q + 2] * xv.z + f[4 * q + 3] * xv.w;
         }
         acc[t] += s;
@@ -249,6 +260,7 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
     }
     ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
+    round16_rows(xs, T * n_in, rnd);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
     for (; row < n_out; row += step) {
@@ -262,7 +274,7 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
             for (int c = 0; c < CH; c++) {
                 int p = base + lane + 32 * (c % CPR);
                 if (p >= pieces) continue;
-                piece_dot<W, MT>(u[c], xs4, p, n_in, T, rnd, acc[c / CPR]);
+                piece_dot<W, MT>(u[c], xs4, p, n_in, T, acc[c / CPR]);
             }
             base += 32 * CPR;
             if (base >= pieces) break;
@@ -319,6 +331,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
     ck_pdl_trigger();
     ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
+    round16_rows(xs, T * n_in, rnd);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
     for (int r0 = row - warp / wpr; r0 < n_out; r0 += step, row += step) { /* r0: the block's first row */
@@ -330,7 +343,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             for (int j = 0; j < SPLIT_NJ; j++) {
                 int p = p0 + base + j * stride;
                 if (row >= n_out || p >= pieces) break;
-                piece_dot<W, MT>(u[j], xs4, p, n_in, T, rnd, acc);
+                piece_dot<W, MT>(u[j], xs4, p, n_in, T, acc);
             }
             base += SPLIT_NJ * stride;
             int more = base < pieces, r = more ? row : row + step, b0 = more ? base : 0;
@@ -374,6 +387,16 @@ static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cuda
                       : ck_cuda_launch(gemv_smem_kernel<W, 2, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd);
     return T == 1 ? ck_cuda_launch(gemv_smem_kernel<W, 1, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd)
                   : ck_cuda_launch(gemv_smem_kernel<W, 1, M>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd);
+}
+
+/* Launches a split kernel of the weight type W (T == 1 specialized). */
+template <typename W>
+static cudaError_t launch_split(int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
+                                const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int wpr,
+                                int rnd) {
+    return T == 1 ? ck_cuda_launch(gemv_split_kernel<W, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
+                  : ck_cuda_launch(gemv_split_kernel<W, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter, flags,
+                                   n_in, T, wpr, rnd);
 }
 
 template <typename W> static int smem_limit(int bytes) {
@@ -598,18 +621,9 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
             cudaError_t e;
             dim3 g(sblocks), bl(32 * SPLIT_WARPS);
-            if (dt == CK_F32)
-                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<float, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
-                           : ck_cuda_launch(gemv_split_kernel<float, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                            flags, n_in, T, wpr, rnd);
-            else if (dt == CK_BF16)
-                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<bf16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
-                           : ck_cuda_launch(gemv_split_kernel<bf16_t, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                            flags, n_in, T, wpr, rnd);
-            else
-                e = T == 1 ? ck_cuda_launch(gemv_split_kernel<f16_t, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
-                           : ck_cuda_launch(gemv_split_kernel<f16_t, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter,
-                                            flags, n_in, T, wpr, rnd);
+            if (dt == CK_F32) e = launch_split<float>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
+            else if (dt == CK_BF16) e = launch_split<bf16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
+            else e = launch_split<f16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
             ck_cuda_check(b, e, "matmul (gemv)");
         }, dt, n_in, T, n, pdl, wpr, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
