@@ -64,7 +64,8 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
 enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
 enum {
-    CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16, CK_FUSE_ALL = 31,
+    CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16,
+    CK_FUSE_GLU_EPI = 32, CK_FUSE_ALL = 63,
     /* GLU into the down GEMV makes every block recompute the whole activation: measured slower (q8_0 decode
      * 686 vs 760 tok/s, bf16 even), so it is off unless CK_CUDA_FUSE asks for it */
     CK_FUSE_DEFAULT = CK_FUSE_ALL & ~CK_FUSE_GLU
@@ -79,6 +80,10 @@ typedef struct ck_fused_in {
     int closed;                    /* a residual is attached: no more parts join */
     int chk;                       /* check_finite fused into the residual epilogue, with chk_tag */
     int chk_tag;
+    float *glu_out;                /* non-NULL: the GLU epilogue (gate/up GEMV of two parts, then glu):
+                                      glu_out = act(part 0's output) * part 1's output, act GELU-tanh
+                                      when glu_gelu (else SiLU) */
+    int glu_gelu;
 } ck_fused_in;
 typedef struct ck_batch {
     ck_batch_emit_fn emit;         /* NULL: nothing pending */

@@ -8,6 +8,7 @@
  *   glu (n = T * n_in)                         + matmul of its output     -> GEMV with a GLU prologue
  *   matmul(s)                                  + add(y += a part's output) -> GEMV with a residual epilogue
  *   that GEMV                                  + check_finite(y)          -> the epilogue checks y
+ *   matmuls gate and up (two parts, one shape) + glu(out, gate, up)       -> GEMV with a GLU epilogue
  *   rmsnorm(s) per head in place / rope(s)     + rope / store_rows        -> one head-row kernel
  * A fusion is refused (and the pending batch launched as it is) whenever an output of the absorbed op
  * could touch memory the pending op reads or writes, or an input of it could be written by the pending
@@ -81,6 +82,37 @@ static int gemv_add(ck_backend *b, ck_batch *bt, const ck_batch_part *p) {
         ck_cuda_overlap(y, bytes, bt->in.b, bt->in.b_bytes))
         return 0;
     bt->parts[hit].a[5] = F(y);
+    bt->in.closed = 1;
+    return 1;
+}
+
+/* A pending GEMV batch of two parts of n_out rows each (gate, up: either order), then glu(out, gate, up)
+ * over their whole outputs (part a: out, gate, up, n, gelu): the GEMV's blocks compute a row of both parts
+ * and write out's element from them. out may be gate's or up's range (in place: the element is written
+ * after both sums) but must touch nothing else a block of the GEMV reads or writes. */
+static int gemv_glu(ck_batch *bt, const ck_batch_part *p) {
+    float *out = (float *)p->a[0];
+    const float *gate = (const float *)p->a[1], *up = (const float *)p->a[2];
+    size_t n = p->a[3], bytes = n * sizeof(float);
+    if (bt->n != 2 || bt->in.closed || bt->in.glu_out || !bt->compat[3] || bt->parts[0].a[4] != bt->parts[1].a[4] ||
+        bt->parts[0].a[3] || bt->parts[1].a[3])
+        return 0;
+    int gi = bt->parts[0].a[0] == F(gate) ? 0 : bt->parts[1].a[0] == F(gate) ? 1 : -1;
+    if (gi < 0 || bt->parts[1 - gi].a[0] != F(up) || bt->parts[0].out_bytes != bytes || bt->parts[1].out_bytes != bytes)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        const ck_batch_part *q = &bt->parts[i];
+        int same = q->out == (void *)out;
+        if (ck_cuda_overlap(out, bytes, q->in, q->in_bytes) || (!same && ck_cuda_overlap(out, bytes, q->out, q->out_bytes)))
+            return 0;
+    }
+    if (ck_cuda_overlap(out, bytes, bt->in.a, bt->in.a_bytes) || ck_cuda_overlap(out, bytes, bt->in.b, bt->in.b_bytes))
+        return 0;
+    if (gi == 1) { /* gate first */
+        ck_batch_part t = bt->parts[0];
+        bt->parts[0] = bt->parts[1], bt->parts[1] = t;
+    }
+    bt->in.glu_out = out, bt->in.glu_gelu = (int)p->a[4];
     bt->in.closed = 1;
     return 1;
 }
@@ -189,6 +221,8 @@ int ck_cuda_fuse(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, c
     if (emit == ck_cuda_gemv_emit) {
         if (bt->emit == ck_cuda_rmsnorm_emit && (on & CK_FUSE_NORM)) ok = norm_gemv(b, bt, compat, p);
         else if (bt->emit == ck_cuda_glu_emit && (on & CK_FUSE_GLU)) ok = glu_gemv(b, bt, compat, p);
+    } else if (emit == ck_cuda_glu_emit) {
+        if (bt->emit == ck_cuda_gemv_emit && (on & CK_FUSE_GLU_EPI)) ok = gemv_glu(bt, p);
     } else if (emit == ck_cuda_add_emit) {
         if (bt->emit == ck_cuda_gemv_emit && (on & CK_FUSE_RESIDUAL)) ok = gemv_add(b, bt, p);
     } else if (!(on & CK_FUSE_HEADS)) {

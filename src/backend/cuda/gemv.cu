@@ -318,23 +318,26 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
     while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
     const int P = wt<W>::per16;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, rpb = SPLIT_WARPS / wpr;
+    /* rows are virtual: with the GLU epilogue (in.glu_out) the two parts' rows interleave (virtual row v is
+     * row v / 2 of part v % 2; a row group holds both parts of its rows), else they are the part's rows */
+    int sh = in.glu_out ? 1 : 0, pi = sh ? (((int)(blockIdx.x - gb.blk[bi]) * rpb + warp / wpr) & 1) : bi;
     int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), step = nblk * rpb;
     int row = (int)(blockIdx.x - gb.blk[bi]) * rpb + warp / wpr, kw = warp % wpr;
-    int n_out = gb.n_out[bi], pieces = n_in / P, stride = 32 * wpr, p0 = kw * 32 + lane;
-    const uint4 *W0 = (const uint4 *)gb.w[bi];
+    int n_out = gb.n_out[pi], V = n_out << sh, pieces = n_in / P, stride = 32 * wpr, p0 = kw * 32 + lane;
+    const uint4 *W0 = (const uint4 *)gb.w[pi];
     uint4 u[SPLIT_NJ];
 #pragma unroll
     for (int j = 0; j < SPLIT_NJ; j++) {
         int p = p0 + j * stride;
-        u[j] = row < n_out && p < pieces ? __ldg(W0 + (size_t)row * pieces + p) : make_uint4(0, 0, 0, 0);
+        u[j] = row < V && p < pieces ? __ldg(W0 + (size_t)(row >> sh) * pieces + p) : make_uint4(0, 0, 0, 0);
     }
     ck_pdl_trigger();
     ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     round16_rows(xs, T * n_in, rnd);
-    const float *bias = gb.bias[bi];
-    float *y = gb.y[bi], *res = gb.res[bi];
-    for (int r0 = row - warp / wpr; r0 < n_out; r0 += step, row += step) { /* r0: the block's first row */
+    const float *bias = gb.bias[pi];
+    float *y = gb.y[pi], *res = gb.res[pi];
+    for (int r0 = row - warp / wpr; r0 < V; r0 += step, row += step) { /* r0: the block's first row */
         float acc[MT];
 #pragma unroll
         for (int t = 0; t < MT; t++) acc[t] = 0.0f;
@@ -342,7 +345,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
 #pragma unroll
             for (int j = 0; j < SPLIT_NJ; j++) {
                 int p = p0 + base + j * stride;
-                if (row >= n_out || p >= pieces) break;
+                if (row >= V || p >= pieces) break;
                 piece_dot<W, MT>(u[j], xs4, p, n_in, T, acc);
             }
             base += SPLIT_NJ * stride;
@@ -350,7 +353,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
 #pragma unroll
             for (int j = 0; j < SPLIT_NJ; j++) { /* the next pieces, or the next row group's first */
                 int p = p0 + b0 + j * stride;
-                u[j] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * pieces + p) : make_uint4(0, 0, 0, 0);
+                u[j] = r < V && p < pieces ? __ldg(W0 + (size_t)(r >> sh) * pieces + p) : make_uint4(0, 0, 0, 0);
             }
             if (!more) break;
         }
@@ -361,7 +364,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             if (lane == 0) part[warp][t] = s;
         }
         __syncthreads();
-        if (kw == 0 && row < n_out) { /* the row's first warp: its warps' sums in order, then the epilogue */
+        if (kw == 0 && row < V) { /* the row's first warp: its warps' sums in order, then the epilogue */
             float tot[MT];
 #pragma unroll
             for (int t = 0; t < MT; t++) {
@@ -370,9 +373,16 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
                 for (int k = 0; k < wpr; k++) s += part[warp + k][t];
                 tot[t] = lane == 0 ? s : 0.0f; /* gemv_store sums over the warp: lane 0 holds the total */
             }
-            gemv_store(tot, T, row, n_out, lane, bias, y, res, in, flags);
+            gemv_store(tot, T, row >> sh, n_out, lane, bias, y, res, in, flags);
         }
-        __syncthreads(); /* part is rewritten by the next row group */
+        __syncthreads(); /* part is rewritten by the next row group; the GLU reads both parts' stores */
+        if (sh) /* the GLU epilogue over the group's rows: gate (part 0) and up (part 1) were just stored */
+            for (int i = threadIdx.x; i < (rpb >> 1) * T; i += blockDim.x) {
+                int rr = (r0 >> 1) + i % (rpb >> 1), t = i / (rpb >> 1);
+                if (rr >= n_out) continue;
+                size_t o = (size_t)t * n_out + rr;
+                in.glu_out[o] = ck_glu(gb.y[0][o], gb.y[1][o], in.glu_gelu);
+            }
     }
 }
 
@@ -554,9 +564,12 @@ static int split_wpr(ck_backend *b, const ck_batch_part *parts, int n, int dt, i
 }
 
 /* part.a: y, x, w, bias, n_out, res; compat: dtype, n_in, T, vec */
-void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+/* Returns 1 when the launch includes the GLU epilogue asked for (in.glu_out; 0: the caller runs the glu). */
+static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
     ck_cuda *c = ck_cu(b);
     ck_fused_in in = c->emit_in; /* set by ck_cuda_batch_emit; zero for a direct call */
+    float *glu_out = in.glu_out;
+    in.glu_out = NULL; /* only the split kernel takes the GLU epilogue */
     gemv_batch gb;
     memset(&gb, 0, sizeof gb);
     gb.n = n;
@@ -604,7 +617,7 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
         }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
-        return;
+        return 0;
     }
     /* the fast path rounds activations meeting 16-bit weights, as the prefill GEMM does (gemm.cu) */
     int rnd = ck_cpu_exact() ? 0 : dt == CK_BF16 ? 1 : dt == CK_F16 ? 2 : 0;
@@ -617,6 +630,12 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
             if (tot_s > c->split_blocks) nb = (unsigned)((uint64_t)want_s[i] * c->split_blocks / tot_s);
             gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
         }
+        if (glu_out && n == 2 && rpb >= 2) { /* the GLU epilogue: both parts' rows in one range of blocks */
+            unsigned nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
+            if (nb > c->split_blocks) nb = c->split_blocks;
+            gb.blk[1] = gb.blk[2] = nb;
+            in.glu_out = glu_out;
+        }
         unsigned sblocks = gb.blk[n];
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
             cudaError_t e;
@@ -625,10 +644,10 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
             else if (dt == CK_BF16) e = launch_split<bf16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
             else e = launch_split<f16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
             ck_cuda_check(b, e, "matmul (gemv)");
-        }, dt, n_in, T, n, pdl, wpr, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, n, pdl, wpr, rnd, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
-        return;
+        return in.glu_out != NULL;
     }
     if (!use_smem) { /* fuse.cu fuses only what the shared-memory kernel can take, and no residual */
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
@@ -638,7 +657,7 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
             ck_cuda_launched(b, "matmul (gemv)");
         }, dt, n_in, T, vec, n, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
-        return;
+        return 0;
     }
     ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
         cudaError_t e;
@@ -650,6 +669,18 @@ void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const u
     }, dt, n_in, T, n, pdl, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
        k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
        in.chk, in.chk_tag, counter, flags);
+    return 0;
+}
+
+/* The GEMV launch, then the glu it did not take as its epilogue (fuse.cu's gemv_glu). */
+void ck_cuda_gemv_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
+    ck_fused_in in = ck_cu(b)->emit_in;
+    if (gemv_launch(b, parts, n, compat) || !in.glu_out) return;
+    size_t n_all = (size_t)compat[2] * parts[0].a[4];
+    ck_batch_part g = {(const void *)parts[0].a[0], n_all * sizeof(float), in.glu_out, n_all * sizeof(float),
+                       {(uint64_t)(uintptr_t)in.glu_out, parts[0].a[0], parts[1].a[0], n_all, (uint64_t)in.glu_gelu, 0}};
+    uint64_t gc[8] = {n_all, (uint64_t)in.glu_gelu, (uint64_t)(uintptr_t)in.glu_out, 0, 0, 0, 0, 0};
+    ck_cuda_glu_emit(b, &g, 1, gc);
 }
 
 /* Raises the shared-memory limit of the GEMV kernels (once per instance, before any capture). */
