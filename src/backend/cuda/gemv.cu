@@ -303,7 +303,9 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
  * memory, and blocks are capped at what the device holds at once, the row groups strided over. Order of
  * the sums: per lane its pieces in order (each piece's 4-value groups left to right), the warp sum, then
  * the row's warps in order; it depends on n_in only, never on T, so a row's result does not depend on
- * its batch. */
+ * its batch. With the GLU epilogue (fuse.cu's gemv_glu: a gate and an up part) the two parts' rows are
+ * interleaved so that a row group holds both of its rows, and after storing them the block writes their
+ * GLU. */
 #define SPLIT_WARPS 16
 #define SPLIT_NJ 4 /* pieces per lane loaded at once */
 template <typename W, int MT>
