@@ -86,16 +86,17 @@ static int gemv_add(ck_backend *b, ck_batch *bt, const ck_batch_part *p) {
     return 1;
 }
 
-/* A pending GEMV batch of two parts of n_out rows each (gate, up: either order), then glu(out, gate, up)
- * over their whole outputs (part a: out, gate, up, n, gelu): the GEMV's blocks compute a row of both parts
- * and write out's element from them. out may be gate's or up's range (in place: the element is written
- * after both sums) but must touch nothing else a block of the GEMV reads or writes. */
+/* A pending GEMV batch of two parts of n_out rows each (gate, up: either order) reading one input (the
+ * kernel stages one), then glu(out, gate, up) over their whole outputs (part a: out, gate, up, n, gelu):
+ * the GEMV's blocks compute a row of both parts and write out's element from them. out may be gate's or
+ * up's range (in place: the element is written after both sums) but must touch nothing else a block of
+ * the GEMV reads or writes. */
 static int gemv_glu(ck_batch *bt, const ck_batch_part *p) {
     float *out = (float *)p->a[0];
     const float *gate = (const float *)p->a[1], *up = (const float *)p->a[2];
     size_t n = p->a[3], bytes = n * sizeof(float);
     if (bt->n != 2 || bt->in.closed || bt->in.glu_out || !bt->compat[3] || bt->parts[0].a[4] != bt->parts[1].a[4] ||
-        bt->parts[0].a[3] || bt->parts[1].a[3])
+        bt->parts[0].a[3] || bt->parts[1].a[3] || bt->parts[0].a[1] != bt->parts[1].a[1]) /* one input x */
         return 0;
     int gi = bt->parts[0].a[0] == F(gate) ? 0 : bt->parts[1].a[0] == F(gate) ? 1 : -1;
     if (gi < 0 || bt->parts[1 - gi].a[0] != F(up) || bt->parts[0].out_bytes != bytes || bt->parts[1].out_bytes != bytes)
