@@ -77,7 +77,7 @@ typedef struct ck_fused_in {
     float *out;                    /* the producer's output (the parts' x); written by the GEMV too */
     float eps;
     int flag;                      /* norm: one_plus; glu: 1 for GELU-tanh */
-    int closed;                    /* a residual is attached: no more parts join */
+    int closed;                    /* a residual or the GLU epilogue is attached: no more parts join */
     int chk;                       /* check_finite fused into the residual epilogue, with chk_tag */
     int chk_tag;
     float *glu_out;                /* non-NULL: the GLU epilogue (gate/up GEMV of two parts, then glu):
