@@ -230,6 +230,15 @@ static void check_write_broken(void) {
         /* byte-level BPE */
         "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
         " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\", [1]]}}",
+        /* a merge string without a space, in both writers */
+        "{\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"},"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+        " \"merges\": [\"a b\", \"ab\"]}}",
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [[\"a\", \"b\"], \"ab\"]}}",
+        /* a pair of three */
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\", [\"a\", \"b\", \"c\"]]}}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
         char dir[] = "/tmp/ck_gguf_tok_XXXXXX", path[64], err[256] = "";

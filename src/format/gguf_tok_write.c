@@ -128,6 +128,21 @@ static int put_vocab(ck_gguf_w *w, const cJSON *tok, int64_t vocab_size, char *e
     return rc;
 }
 
+/* A merge of tokenizer.json, ["a", "b"] or "a b" (split at the first space; HF refuses a string without
+ * one): its left part (*a, *la bytes) and its right part (*b, NUL-terminated). -1 when malformed. */
+static int merge_parts(const cJSON *it, const char **a, size_t *la, const char **b) {
+    const cJSON *x = cJSON_GetArrayItem(it, 0), *y = cJSON_GetArrayItem(it, 1);
+    if (cJSON_IsString(it)) {
+        const char *sp = strchr(it->valuestring, ' ');
+        if (!sp) return -1;
+        *a = it->valuestring, *la = (size_t)(sp - it->valuestring), *b = sp + 1;
+        return 0;
+    }
+    if (cJSON_GetArraySize(it) != 2 || !cJSON_IsString(x) || !cJSON_IsString(y)) return -1;
+    *a = x->valuestring, *la = strlen(x->valuestring), *b = y->valuestring;
+    return 0;
+}
+
 static int put_merges(ck_gguf_w *w, const cJSON *tok, char *err, size_t errlen) {
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "merges"), *it;
     size_t n = (size_t)cJSON_GetArraySize(merges), k = 0;
@@ -135,12 +150,11 @@ static int put_merges(ck_gguf_w *w, const cJSON *tok, char *err, size_t errlen) 
     int rc = s ? 0 : ck_err(err, errlen, "out of memory");
     cJSON_ArrayForEach(it, merges) {
         if (rc) break;
-        const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1);
-        if (cJSON_IsString(it)) s[k] = strdup(it->valuestring);
-        else if (cJSON_IsString(a) && cJSON_IsString(b) && (s[k] = malloc(strlen(a->valuestring) + strlen(b->valuestring) + 2)))
-            sprintf(s[k], "%s %s", a->valuestring, b->valuestring);
-        else rc = ck_err(err, errlen, "tokenizer.json: malformed merge #%zu", k);
-        if (!rc && !s[k]) rc = ck_err(err, errlen, "out of memory");
+        const char *a, *b;
+        size_t la;
+        if (merge_parts(it, &a, &la, &b) != 0) rc = ck_err(err, errlen, "tokenizer.json: malformed merge #%zu", k);
+        else if (!(s[k] = malloc(la + strlen(b) + 2))) rc = ck_err(err, errlen, "out of memory");
+        else sprintf(s[k], "%.*s %s", (int)la, a, b);
         k += rc == 0;
     }
     if (rc == 0) ck_gguf_w_arr_str(w, "tokenizer.ggml.merges", (const char *const *)s, NULL, k);
@@ -225,12 +239,9 @@ static int spm_scores(const cJSON *tok, char **tokens, size_t n, float *scores, 
     qsort_r(order, n, sizeof *order, cmp_by_token, tokens);
     int rc = 0;
     cJSON_ArrayForEach(it, merges) {
-        const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1);
-        const char *sa = cJSON_IsString(a) ? a->valuestring : NULL, *sb = cJSON_IsString(b) ? b->valuestring : NULL;
-        const char *sp = cJSON_IsString(it) ? strchr(it->valuestring, ' ') : NULL;
-        size_t la = sa ? strlen(sa) : sp ? (size_t)(sp - it->valuestring) : 0;
-        if (sp) sa = it->valuestring, sb = sp + 1;
-        if (!sa || !sb) {
+        const char *sa, *sb;
+        size_t la;
+        if (merge_parts(it, &sa, &la, &sb) != 0) {
             rc = ck_err(err, errlen, "tokenizer.json: malformed merge #%zu", rank);
             break;
         }
