@@ -973,11 +973,12 @@ static void test_q8_0(void) {
 
 /* ---- op sequences without a sync in between ----
  * A backend may run consecutive ops together (the CUDA queue fuses norm + matmul, glu + matmul, matmul +
- * residual add + check_finite, per-head norm + RoPE + KV store). The decode sequences of a layer run here
+ * residual add + check_finite, per-head norm + RoPE + KV store, and that with the attention after it). The
+ * decode sequences of a layer run here
  * once without syncs and once with a sync after every op; every buffer either run writes must agree within
  * 1e-5 of the buffer's largest value (summation order inside a norm may differ; a race or a reordered
  * write gives errors of the size of the values). T rows 1 and 3, f32 and bf16 weights, full and partial
- * rotary dims, in-place GLU. Then a non-finite residual must be reported with its tag. */
+ * rotary dims, in-place GLU, a short context and one long enough for split-K attention. Then a non-finite residual must be reported with its tag. */
 
 typedef struct chain_bufs {
     float *x, *xn, *q, *k, *v, *kc, *vc, *att, *gate, *up;
@@ -1000,14 +1001,15 @@ static void chain_cmp(const char *what, const float *d1, const float *d2, size_t
 }
 
 static void test_fused_chains(void) {
-    struct { size_t T, d, nh, nkv, hd, rot, ffn; int dt; } cs[] = {
-        {1, 256, 4, 2, 64, 64, 512, CK_BF16}, {3, 256, 4, 2, 64, 32, 512, CK_F32}, {1, 512, 8, 2, 128, 128, 768, CK_F16}};
+    struct { size_t T, d, nh, nkv, hd, rot, ffn; int dt; size_t pos0; } cs[] = {
+        {1, 256, 4, 2, 64, 64, 512, CK_BF16, 5}, {3, 256, 4, 2, 64, 32, 512, CK_F32, 5},
+        {1, 512, 8, 2, 128, 128, 768, CK_F16, 5}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
-        size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, cap = 16, pos0 = 5;
+        size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 11;
         ck_dtype dt = (ck_dtype)cs[c].dt;
-        snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s", T, d, nh, nkv, hd, rot, ffn,
-                 ck_dtype_name(dt));
+        snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s pos=%zu", T, d, nh, nkv, hd, rot,
+                 ffn, ck_dtype_name(dt), pos0);
         hw Wq, Wk, Wv, Wo, Wg, Wu, Wd;
         double *scratch = dnew(ffn * (d > qd ? d : qd));
         weight_new(&Wq, dt, qd, d, scratch), weight_new(&Wk, dt, kd, d, scratch), weight_new(&Wv, dt, kd, d, scratch);
@@ -1042,6 +1044,10 @@ static void test_fused_chains(void) {
             STEP(B->rope(B, u->k, T, nkv, hd, rot, dpos, dfreq));
             STEP(B->store_rows(B, u->kc, u->k, dpos, T, kd));
             STEP(B->store_rows(B, u->vc, u->v, dpos, T, kd));
+            ck_attn_args aa = {.q = u->q, .k_cache = u->kc, .v_cache = u->vc, .out = u->att, .pos = dpos, .T = T,
+                               .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
+                               .keys_max = pos0 + 3 * (T - 1) + 1};
+            STEP(B->attention(B, &aa));
             STEP(B->matmul(B, u->xn, u->att, &Wo.t, NULL, T));
             STEP(B->add(B, u->x, u->xn, T * d));
             STEP(B->check_finite(B, u->x, T * d, 1));
@@ -1058,6 +1064,7 @@ static void test_fused_chains(void) {
         chain_cmp("q", bb[0].q, bb[1].q, T * qd), chain_cmp("k", bb[0].k, bb[1].k, T * kd);
         chain_cmp("v", bb[0].v, bb[1].v, T * kd), chain_cmp("k cache", bb[0].kc, bb[1].kc, cap * kd);
         chain_cmp("v cache", bb[0].vc, bb[1].vc, cap * kd), chain_cmp("gate", bb[0].gate, bb[1].gate, T * ffn);
+        chain_cmp("attention", bb[0].att, bb[1].att, T * qd);
         chain_cmp("xn", bb[0].xn, bb[1].xn, T * d), chain_cmp("x", bb[0].x, bb[1].x, T * d);
         /* a NaN reaching the residual through a fused epilogue is reported with the check's tag */
         float nanv = NAN;

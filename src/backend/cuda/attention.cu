@@ -10,11 +10,13 @@
  * latency-bound rather than bandwidth-bound. Calls of up to 8 rows (decode) also split each row's keys
  * into 8 ranges, one block each (flash-decoding): each writes its unnormalized output with its max and
  * sum, and the last of the 8 to finish (an atomic count per row and head) combines them, so that a long
- * context is read by 8 times as many blocks. Calls of more than 8 rows (prefill chunks) with head_dim <=
- * 256 take attn_prefill_kernel instead: a block per tile of 16 rows, so that K and V are read once per
- * tile rather than once per row; on the fast path (not CAKE_EXACT) attention_tc.cu's tensor-core kernel
- * takes those calls first. The reference is the CPU backend's attention (cpu/attention.c);
- * test_backend checks both against a double-precision loop. */
+ * context is read by 8 times as many blocks. A decode row's attention may also take over the head-row
+ * batch before it (fuse.cu, ck_attn_prep): each block then prepares its query row and its KV head's new
+ * key and value row in shared memory and takes the new key and value from there (attn_prep). Calls of
+ * more than 8 rows (prefill chunks) with head_dim <= 256 take attn_prefill_kernel instead: a block per
+ * tile of 16 rows, so that K and V are read once per tile rather than once per row; on the fast path
+ * (not CAKE_EXACT) attention_tc.cu's tensor-core kernel takes those calls first. The reference is the CPU
+ * backend's attention (cpu/attention.c); test_backend checks both against a double-precision loop. */
 #include "backend/cuda/cuda_internal.h"
 
 #define WARPS 16
@@ -28,17 +30,63 @@ typedef struct attn_split {
     unsigned *count;
 } attn_split;
 
+/* The fused head-row prologue (one row, t = 0; qr = pp.x[0]'s row h when there is a q part): the block's
+ * query row into pq and its KV head's new key and value rows into pk and pv, as the head-row kernel would
+ * make them (warps 0, 1, 2). Then the prepared rows go back: into the caches at position p (by one block
+ * per KV head, the last split of its first query head: no block of the launch reads those cache rows),
+ * and into x where the part is normalized or rotated, once every block that reads the source row has read
+ * it. A query row's readers are the S splits of its head (S = 1: the block alone), a KV row's the grp * S
+ * blocks of its query heads; a count per head in pp.counter (nh for q, then nkv) finds the last of them.
+ * The last warp writes and counts while the others go on; every warp returns with pq, pk and pv made. */
+static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float *pq, float *pk, float *pv, float *kc,
+                                 float *vc, int h, int kvh, int nh, int nkv, int hd, int p, int S, int si) {
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = nh / nkv;
+    if (w == 0)
+        ck_head_row(pq, qr, hd, pp.w[0], pp.eps, pp.one_plus, pp.rope[0], p, pp.inv_freq, pp.half);
+    else if (w <= 2)
+        ck_head_row(w == 1 ? pk : pv, pp.x[w] + (size_t)kvh * hd, hd, pp.w[w], pp.eps, pp.one_plus, pp.rope[w], p,
+                    pp.inv_freq, pp.half);
+    __syncthreads();
+    if (w != WARPS - 1) return;
+    int wq = pp.x[0] && (pp.w[0] || pp.rope[0]), wk = pp.w[1] || pp.rope[1], wv = pp.w[2] || pp.rope[2];
+    size_t at = (size_t)kvh * hd;
+    if (h % grp == 0 && si == S - 1) {
+        size_t row = ((size_t)p * nkv + kvh) * hd;
+        for (int d = lane; d < hd; d += 32) kc[row + d] = pk[d], vc[row + d] = pv[d];
+    }
+    unsigned last_q = 0, last_kv = 0;
+    if (lane == 0) {
+        __threadfence();
+        if (wq && S > 1) last_q = atomicAdd(&pp.counter[h], 1u) == (unsigned)S - 1;
+        if (wk || wv) last_kv = atomicAdd(&pp.counter[nh + kvh], 1u) == (unsigned)(grp * S) - 1;
+        if (last_q || last_kv) __threadfence();
+    }
+    last_q = wq && (S == 1 || __shfl_sync(0xffffffffu, last_q, 0));
+    last_kv = __shfl_sync(0xffffffffu, last_kv, 0);
+    if (last_q) {
+        for (int d = lane; d < hd; d += 32) pp.x[0][(size_t)h * hd + d] = pq[d];
+        if (lane == 0 && S > 1) pp.counter[h] = 0;
+    }
+    if (last_kv) {
+        for (int d = lane; d < hd; d += 32) {
+            if (wk) pp.x[1][at + d] = pk[d];
+            if (wv) pp.x[2][at + d] = pv[d];
+        }
+        if (lane == 0) pp.counter[nh + kvh] = 0;
+    }
+}
+
 template <int PL>
 static __global__ void __launch_bounds__(WARPS * 32)
 attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
             const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap,
-            attn_split sp) {
-    extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd] */
-    float *sc = sm, *red = sm + KTILE, *part = red + 32;
+            attn_split sp, ck_attn_prep pp) {
+    extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd] */
+    float *sc = sm, *red = sm + KTILE, *part = red + 32, *pq = part + WARPS * hd, *pk = pq + hd, *pv = pk + hd;
     int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     ck_pdl_trigger(); /* the output projection after it may start loading its weights */
     int kvh = h / (nh / nkv);
-    int p = pos[t], start = window > 0 && p + 1 > window ? p + 1 - window : 0;
+    int p = pos[t], pnew = pp.x[1] ? p : -1, start = window > 0 && p + 1 > window ? p + 1 - window : 0;
     int S = gridDim.z, si = blockIdx.z;
     if (S > 1) { /* split si of S: keys [start + si * per, ...] */
         int per = (p - start + S) / S;
@@ -47,6 +95,10 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
     }
     size_t kv_row = (size_t)nkv * hd;
     const float *qr = q + ((size_t)t * nh + h) * hd, *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
+    if (pnew >= 0) { /* a decode row prepares its own rows: q from pq, the key and value at pnew from pk, pv */
+        attn_prep(pp, qr, pq, pk, pv, (float *)kc, (float *)vc, h, kvh, nh, nkv, hd, pnew, S, si);
+        qr = pq;
+    }
     float qv[PL], o[PL];
 #pragma unroll
     for (int k = 0; k < PL; k++) {
@@ -57,6 +109,13 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
     float m = -INFINITY, l = 0.0f;
     for (int j0 = start; j0 <= p; j0 += KTILE) {
         int n = p - j0 + 1 < KTILE ? p - j0 + 1 : KTILE;
+        { /* the warp's K and V rows of the tile towards L2 first: the loads below come four keys at a time */
+            int lines = (hd + 31) / 32, mine = (n - w + WARPS - 1) / WARPS;
+            for (int i = lane; i < mine * lines; i += 32) {
+                size_t at = (size_t)(j0 + w + (i / lines) * WARPS) * kv_row + (size_t)(i % lines) * 32;
+                ck_prefetch_l2(kb + at), ck_prefetch_l2(vb + at);
+            }
+        }
         /* scores: four keys per warp in flight */
         for (int jj = w; jj < n; jj += 4 * WARPS) {
             float s[4];
@@ -65,7 +124,7 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
                 int j = jj + u * WARPS;
                 s[u] = 0.0f;
                 if (j < n) {
-                    const float *kr = kb + (size_t)(j0 + j) * kv_row;
+                    const float *kr = j0 + j == pnew ? pk : kb + (size_t)(j0 + j) * kv_row;
 #pragma unroll
                     for (int k = 0; k < PL; k++) {
                         int d = lane + 32 * k;
@@ -100,7 +159,7 @@ attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const flo
 #pragma unroll 4
         for (int j = w; j < n; j += WARPS) {
             float e = sc[j];
-            const float *vr = vb + (size_t)(j0 + j) * kv_row;
+            const float *vr = j0 + j == pnew ? pv : vb + (size_t)(j0 + j) * kv_row;
 #pragma unroll
             for (int k = 0; k < PL; k++) {
                 int d = lane + 32 * k;
@@ -310,7 +369,7 @@ static int attention_prefill(ck_backend *b, const ck_attn_args *a) {
 }
 
 typedef void (*attn_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, float, int,
-                        float, attn_split);
+                        float, attn_split, ck_attn_prep);
 
 /* Splits of the keys per (row, head) for calls of up to 8 rows (decode): enough blocks to spread a long
  * context over the multiprocessors, one split per 256 keys the call may see (keys_max, known on the host;
@@ -333,7 +392,7 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
     attn_fn fn = pl <= 1 ? attn_kernel<1> : pl <= 2 ? attn_kernel<2> : pl <= 4 ? attn_kernel<4> : pl <= 8 ? attn_kernel<8>
                                                                                                     : attn_kernel<16>;
     dim3 grid((unsigned)a->n_heads, (unsigned)a->T);
-    size_t smem = (KTILE + 32 + WARPS * a->head_dim) * sizeof(float);
+    size_t smem = (KTILE + 32 + (WARPS + 3) * a->head_dim) * sizeof(float);
     if (smem > 48 * 1024 && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
         cudaGetLastError();
         ck_backend_fail(b, "attention: %zu bytes of shared memory are not available", smem);
@@ -364,11 +423,15 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
         sp.l = sp.m + th * splits;
         grid.z = (unsigned)splits;
     }
-    ck_cuda_run(b, "attention", [=](cudaStream_t st) {
+    ck_attn_prep pp;
+    memset(&pp, 0, sizeof pp);
+    int fused = ck_cuda_fuse_attention(b, a, &pp); /* after the scratch, whose growth would emit the batch */
+    ck_cuda_run(b, fused ? "attention+heads" : "attention", [=](cudaStream_t st) {
         fn<<<grid, WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,
                                            (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap,
-                                           sp);
+                                           sp, pp);
         ck_cuda_launched(b, "attention");
     }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
-       aa.window, aa.softcap, sp.o, sp.count, grid.z);
+       aa.window, aa.softcap, sp.o, sp.count, grid.z, pp.x[0], pp.x[1], pp.x[2], pp.w[0], pp.w[1], pp.w[2], pp.rope[0],
+       pp.rope[1], pp.rope[2], pp.eps, pp.one_plus, pp.half, pp.inv_freq, pp.counter);
 }

@@ -60,12 +60,14 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  *   a matmul, then add(y += its output): the GEMV adds into y in its epilogue (y also keeps the plain
  *     output); then check_finite(y): the epilogue checks the sums it wrote;
  *   per-head rmsnorm(s), RoPE(s) and KV-cache stores at one position buffer: one kernel, a warp per head
- *     row (norm, rotate, write back, store).
+ *     row (norm, rotate, write back, store);
+ *   that head-row batch, then the attention of one decode row over the caches it stored into: the
+ *     attention prepares the rows it needs itself (ck_attn_prep).
  * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
 enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
 enum {
     CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16,
-    CK_FUSE_GLU_EPI = 32, CK_FUSE_ALL = 63,
+    CK_FUSE_GLU_EPI = 32, CK_FUSE_ATTN = 64, CK_FUSE_ALL = 127,
     /* GLU into the down GEMV makes every block recompute the whole activation: measured slower (q8_0 decode
      * 686 vs 760 tok/s, bf16 even), so it is off unless CK_CUDA_FUSE asks for it */
     CK_FUSE_DEFAULT = CK_FUSE_ALL & ~CK_FUSE_GLU
@@ -117,7 +119,8 @@ typedef struct ck_cuda {
     ck_cuda_prof *prof;          /* non-NULL: ops launch eagerly between timing events */
     ck_batch batch;              /* pending batch (deferred mode only) */
     ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
-    unsigned *counter;           /* device: blocks of a fused GEMV that have read their input (reset by the last) */
+    unsigned *counter;           /* device: blocks of a fused GEMV that have read their input, then of a fused
+                                    attention per head (1 + CK_ATTN_PREP_HEADS counts, reset by the last) */
     int pdl;                     /* GEMVs launched as programmatic dependents (CK_CUDA_PDL=0: not) */
     int split_gemv;              /* decode GEMVs on the split kernel (CK_CUDA_SPLIT_GEMV=0: not) */
     unsigned split_blocks;       /* blocks of the split GEMV the device holds at once */
@@ -168,6 +171,25 @@ template <typename T> static inline uint64_t ck_kw(T v) {
         return u;
     } else return (uint64_t)v;
 }
+
+/* The head-row batch an attention launch absorbed (fuse.cu, CK_FUSE_ATTN; decode, one row): parts 0, 1, 2
+ * are q (x = the attention's q), k and v (stored into its k and v caches); x NULL: no such part. Each
+ * block prepares the q row of its head and the k and v rows of its KV head (norm by w, RoPE when rope)
+ * and takes the new key and value from them; the last block to have read the sources writes all rows
+ * back (x, when normalized or rotated; the cache row at pos[0] for k and v). */
+#define CK_ATTN_PREP_HEADS 4096 /* query + KV heads of a fused attention (counts in ck_cuda.counter) */
+typedef struct ck_attn_prep {
+    float *x[3];
+    const float *w[3];
+    int rope[3];
+    float eps;
+    int one_plus, half;
+    const double *inv_freq;
+    unsigned *counter;  /* nh + nkv counts, zero between launches */
+} ck_attn_prep;
+/* 1 when the pending batch is such a head-row batch for attention a: it is then taken (into *pp) and no
+ * longer pending. */
+int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *pp);
 
 /* Emits the pending batch (graph.cu); ck_cuda_run and flush call it first. */
 void ck_cuda_batch_emit(ck_backend *b);
@@ -315,6 +337,45 @@ static inline cudaError_t ck_cuda_launch(void (*k)(P...), dim3 grid, dim3 block,
     cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
     cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
     return cudaLaunchKernelEx(&cfg, k, std::forward<A>(args)...);
+}
+
+/* Starts moving the 128-byte line holding p towards the multiprocessor (L1) or into L2; nothing waits. */
+static __device__ __forceinline__ void ck_prefetch_l1(const void *p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
+static __device__ __forceinline__ void ck_prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
+/* One head row of hd floats, prepared by one warp into sr (shared memory): copied from src, normalized by
+ * w (RMSNorm over the row; 1 + w when one_plus) when w is not NULL, its first 2 * half dims rotated
+ * (rotate-half RoPE at position p) when rope. The arithmetic of the separate norm and rope kernels. */
+static __device__ __forceinline__ void ck_head_row(float *sr, const float *src, int hd, const float *w, float eps,
+                                                   int one_plus, int rope, int p, const double *inv_freq, int half) {
+    int lane = threadIdx.x & 31;
+    if (w) /* the weight and the frequencies are read after the row's sum: fetch them alongside the row */
+        for (int d = lane * 32; d < hd; d += 32 * 32) ck_prefetch_l1(w + d);
+    if (rope)
+        for (int i = lane * 16; i < half; i += 32 * 16) ck_prefetch_l1(inv_freq + i);
+    float ss = 0.0f;
+    for (int d = lane; d < hd; d += 32) {
+        float v = src[d];
+        sr[d] = v;
+        ss += v * v;
+    }
+    if (w) {
+        ss = ck_warp_sum(ss);
+        float inv = 1.0f / sqrtf(ss / (float)hd + eps);
+        for (int d = lane; d < hd; d += 32) sr[d] = sr[d] * inv * (one_plus ? 1.0f + w[d] : w[d]);
+    }
+    __syncwarp();
+    if (rope) {
+        double pp = (double)p;
+        for (int i = lane; i < half; i += 32) {
+            double sn, cs;
+            sincos(pp * inv_freq[i], &sn, &cs);
+            float co = (float)cs, si = (float)sn, u = sr[i], v = sr[i + half];
+            sr[i] = u * co - v * si;
+            sr[i + half] = v * co + u * si;
+        }
+        __syncwarp();
+    }
 }
 
 static __device__ __forceinline__ float ck_bf16f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }

@@ -217,29 +217,7 @@ headprep_kernel(hp_batch hb, int hd, float eps, int one_plus, const int32_t *pos
     int rr = r - hb.r0[pi], nh = hb.nh[pi], t = rr / nh, h = rr % nh;
     float *xr = hb.x[pi] + (size_t)rr * hd, *sr = hsm + (size_t)wid * hd;
     const float *w = hb.w[pi];
-    float ss = 0.0f;
-    for (int d = lane; d < hd; d += 32) {
-        float v = xr[d];
-        sr[d] = v;
-        ss += v * v;
-    }
-    if (w) {
-        ss = ck_warp_sum(ss);
-        float inv = 1.0f / sqrtf(ss / (float)hd + eps);
-        for (int d = lane; d < hd; d += 32) sr[d] = sr[d] * inv * (one_plus ? 1.0f + w[d] : w[d]);
-    }
-    __syncwarp();
-    if (hb.rope[pi]) {
-        double p = (double)pos[t];
-        for (int i = lane; i < half; i += 32) {
-            double sn, cs;
-            sincos(p * inv_freq[i], &sn, &cs);
-            float co = (float)cs, si = (float)sn, u = sr[i], v = sr[i + half];
-            sr[i] = u * co - v * si;
-            sr[i + half] = v * co + u * si;
-        }
-        __syncwarp();
-    }
+    ck_head_row(sr, xr, hd, w, eps, one_plus, hb.rope[pi], hb.rope[pi] ? pos[t] : 0, inv_freq, half);
     if (w || hb.rope[pi])
         for (int d = lane; d < hd; d += 32) xr[d] = sr[d];
     if (hb.cache[pi]) {

@@ -10,6 +10,7 @@
  *   that GEMV                                  + check_finite(y)          -> the epilogue checks y
  *   matmuls gate and up (two parts, one shape) + glu(out, gate, up)       -> GEMV with a GLU epilogue
  *   rmsnorm(s) per head in place / rope(s)     + rope / store_rows        -> one head-row kernel
+ *   that head-row kernel (T = 1)               + attention over its stores -> attention with a prologue
  * A fusion is refused (and the pending batch launched as it is) whenever an output of the absorbed op
  * could touch memory the pending op reads or writes, or an input of it could be written by the pending
  * op in a way the fused kernel would order differently. */
@@ -212,6 +213,39 @@ static int to_headprep(ck_batch *bt, size_t T, size_t hd) {
             hp_part(&nb.parts[nb.n++], (float *)bt->parts[i].a[0], T, bt->parts[i].a[1], hd, NULL, 1, NULL);
     }
     *bt = nb;
+    return 1;
+}
+
+/* A pending head-row batch of one row (T = 1) whose parts are q (x = a->q, no store) and the k and v rows
+ * stored into a's caches at a's positions, then a's attention: every part's rows are those the attention
+ * reads. The attention's output must not touch a part's rows (the last block writes them back after the
+ * other blocks have written their outputs) nor the caches. */
+int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *pp) {
+    ck_cuda *c = ck_cu(b);
+    ck_batch *bt = &c->batch;
+    size_t hd = a->head_dim, out_bytes = a->n_heads * hd * sizeof(float);
+    if (!(c->fuse & CK_FUSE_ATTN) || bt->emit != ck_cuda_headprep_emit || a->T != 1 || bt->compat[0] != 1 ||
+        a->n_heads + a->n_kv_heads > CK_ATTN_PREP_HEADS ||
+        bt->compat[1] != hd || !bt->compat[7] || bt->compat[4] != F(a->pos))
+        return 0;
+    memset(pp, 0, sizeof *pp);
+    for (int i = 0; i < bt->n; i++) {
+        const ck_batch_part *q = &bt->parts[i];
+        float *x = (float *)q->a[0], *cache = (float *)q->a[4];
+        int k = cache == NULL && x == a->q ? 0 : cache == a->k_cache ? 1 : cache == a->v_cache ? 2 : -1;
+        if (k < 0 || pp->x[k] || q->a[1] != (k ? a->n_kv_heads : a->n_heads) ||
+            ck_cuda_overlap(a->out, out_bytes, x, q->a[1] * hd * sizeof(float)))
+            return 0;
+        pp->x[k] = x, pp->w[k] = (const float *)q->a[2], pp->rope[k] = (int)q->a[3];
+    }
+    if (!pp->x[1] || !pp->x[2] || a->out == a->k_cache || a->out == a->v_cache) return 0;
+    uint32_t eb = (uint32_t)bt->compat[2];
+    memcpy(&pp->eps, &eb, 4);
+    pp->one_plus = (int)bt->compat[3], pp->half = (int)bt->compat[6];
+    pp->inv_freq = (const double *)bt->compat[5];
+    pp->counter = c->counter + 1;
+    bt->emit = NULL, bt->n = 0;
+    memset(&bt->in, 0, sizeof bt->in);
     return 1;
 }
 

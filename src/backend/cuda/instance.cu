@@ -351,8 +351,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
     if (e == cudaSuccess) e = cudaMalloc((void **)&c->flags, sizeof *c->flags);
     if (e == cudaSuccess) e = cudaMemset(c->flags, 0, sizeof *c->flags);
-    if (e == cudaSuccess) e = cudaMalloc((void **)&c->counter, sizeof *c->counter);
-    if (e == cudaSuccess) e = cudaMemset(c->counter, 0, sizeof *c->counter);
+    if (e == cudaSuccess) e = cudaMalloc((void **)&c->counter, (1 + CK_ATTN_PREP_HEADS) * sizeof *c->counter);
+    if (e == cudaSuccess) e = cudaMemset(c->counter, 0, (1 + CK_ATTN_PREP_HEADS) * sizeof *c->counter);
     if (e != cudaSuccess) {
         cudaGetLastError();
         cu_destroy(b);
