@@ -208,6 +208,19 @@ static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, 
     }
 }
 
+/* Before the wait for the kernel ahead: the fused norm's weight (never written by a kernel) towards L1, so
+ * that the norm, which needs it after the row's sum, does not wait on memory a second time. */
+static __device__ __forceinline__ void gemv_prefetch_in(const ck_fused_in &in, int n_in) {
+    if (in.kind == CK_IN_NORM)
+        for (int i = threadIdx.x * 32; i < n_in; i += blockDim.x * 32) ck_prefetch_l1(in.b + i);
+}
+/* After the wait: the residual values the warp's first row will add to (gemv_store reads them last,
+ * behind everything else), towards L1. */
+static __device__ __forceinline__ void gemv_prefetch_res(const float *res, int row, int n_out, int T) {
+    int lane = threadIdx.x & 31;
+    if (res && row < n_out && lane < T) ck_prefetch_l1(res + (size_t)lane * n_out + row);
+}
+
 /* Row `row` of the T outputs from the lanes' partial sums: y = sum + bias, and the fused residual (res +=
  * y, checked for non-finite values when in.chk). */
 static __device__ __forceinline__ void gemv_store(const float *acc, int T, int row, int n_out, int lane,
@@ -258,7 +271,9 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
         int r = row + c / CPR, p = lane + 32 * (c % CPR);
         u[c] = r < n_out && p < pieces ? __ldg(W0 + (size_t)r * rp + p) : make_uint4(0, 0, 0, 0);
     }
+    gemv_prefetch_in(in, n_in);
     ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
+    gemv_prefetch_res(gb.res[bi], row, n_out, T);
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     round16_rows(xs, T * n_in, rnd);
     const float *bias = gb.bias[bi];
@@ -334,7 +349,9 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
         u[j] = row < V && p < pieces ? __ldg(W0 + (size_t)(row >> sh) * pieces + p) : make_uint4(0, 0, 0, 0);
     }
     ck_pdl_trigger();
+    gemv_prefetch_in(in, n_in);
     ck_pdl_wait(); /* weights are never written by a kernel: everything else waits for the one before */
+    if (kw == 0) gemv_prefetch_res(gb.res[pi], row >> sh, n_out, T);
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     round16_rows(xs, T * n_in, rnd);
     const float *bias = gb.bias[pi];
@@ -457,7 +474,9 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
             }
         }
     }
+    gemv_prefetch_in(in, n_in);
     ck_pdl_wait();
+    gemv_prefetch_res(gb.res[bi], row, n_out, T);
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     int8_t *xq = (int8_t *)(xs + T * n_in);
     float *xd = (float *)(xq + T * n_in);
