@@ -908,8 +908,9 @@ static void test_memory(void) {
  * sum |wd xd isum| (its block sums are added in another order). Rows of the embedding dequantize
  * exactly. Backends without Q8_0 kernels may refuse the weight; then nothing is checked. ---- */
 static void test_q8_0(void) {
+    /* (on CUDA, 2048 and 4096 inputs over few rows spread a row over 2 and 4 warps) */
     struct { size_t T, n_in, n_out; } cs[] = {{1, 32, 1}, {3, 64, 7}, {9, 96, 300}, {1, 1024, 37}, {70, 256, 33},
-                                               {8, 3072, 5}};
+                                               {8, 3072, 5}, {3, 2048, 300}, {1, 4096, 19}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, n_in = cs[c].n_in, n_out = cs[c].n_out, nb = n_in / 32;
         snprintf(desc, sizeof desc, "q8_0 T=%zu n_in=%zu n_out=%zu", T, n_in, n_out);
