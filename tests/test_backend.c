@@ -979,7 +979,9 @@ static void test_q8_0(void) {
  * once without syncs and once with a sync after every op; every buffer either run writes must agree within
  * 1e-5 of the buffer's largest value (summation order inside a norm may differ; a race or a reordered
  * write gives errors of the size of the values). T rows 1 and 3, f32 and bf16 weights, full and partial
- * rotary dims, in-place GLU, a short context and one long enough for split-K attention. Then a non-finite residual must be reported with its tag. */
+ * rotary dims, in-place GLU, a short context and one long enough for split-K attention, each sequence
+ * three times at later positions (a backend that records a step may replay it, and a fused kernel's
+ * counters must be back at zero for the next step). Then a non-finite residual must be reported with its tag. */
 
 typedef struct chain_bufs {
     float *x, *xn, *q, *k, *v, *kc, *vc, *att, *gate, *up;
@@ -1004,10 +1006,11 @@ static void chain_cmp(const char *what, const float *d1, const float *d2, size_t
 static void test_fused_chains(void) {
     struct { size_t T, d, nh, nkv, hd, rot, ffn; int dt; size_t pos0; } cs[] = {
         {1, 256, 4, 2, 64, 64, 512, CK_BF16, 5}, {3, 256, 4, 2, 64, 32, 512, CK_F32, 5},
-        {1, 512, 8, 2, 128, 128, 768, CK_F16, 5}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700}};
+        {1, 512, 8, 2, 128, 128, 768, CK_F16, 5}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700},
+        {1, 256, 4, 4, 64, 64, 512, CK_BF16, 600}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
-        size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 11;
+        size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 27;
         ck_dtype dt = (ck_dtype)cs[c].dt;
         snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s pos=%zu", T, d, nh, nkv, hd, rot,
                  ffn, ck_dtype_name(dt), pos0);
@@ -1019,9 +1022,8 @@ static void test_fused_chains(void) {
         float *hx = hrand(T * d, 1.0f), *hnw = hrand(d, 1.0f), *hqn = hrand(hd, 1.0f), *hkn = hrand(hd, 1.0f);
         float *hkc = hrand(cap * kd, 1.0f), *hatt = hrand(T * qd, 1.0f);
         float *dnw = dev(hnw, d), *dqn = dev(hqn, hd), *dkn = dev(hkn, hd);
-        int32_t pos[3];
+        int32_t pos[3] = {0};
         double freq[64];
-        for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(pos0 + 3 * t); /* any rows of the cache */
         for (size_t i = 0; i < rot / 2; i++) freq[i] = pow(10000.0, -(double)(2 * i) / (double)rot);
         int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
         double *dfreq = dev_bytes(freq, rot / 2 * sizeof *freq);
@@ -1032,8 +1034,11 @@ static void test_fused_chains(void) {
             u->v = dev(NULL, T * kd), u->kc = dev(hkc, cap * kd), u->vc = dev(hkc, cap * kd), u->att = dev(hatt, T * qd);
             u->gate = dev(NULL, T * ffn), u->up = dev(NULL, T * ffn);
         }
-        for (int r = 0; r < 2; r++) { /* r 0: no syncs; r 1: a sync after every op */
+        for (int r = 0; r < 2; r++) /* r 0: a sync after each step only; r 1: a sync after every op */
+        for (size_t st = 0; st < 3; st++) {
             chain_bufs *u = &bb[r];
+            for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(pos0 + 3 * t + 9 * st); /* any rows of the cache */
+            B->upload(B, dpos, pos, T * sizeof *pos);
 #define STEP(op) do { op; if (r) synced(#op); } while (0)
             STEP(B->rmsnorm(B, u->xn, u->x, dnw, T, d, 1e-6f, 0));
             STEP(B->matmul(B, u->q, u->xn, &Wq.t, NULL, T));
@@ -1047,7 +1052,7 @@ static void test_fused_chains(void) {
             STEP(B->store_rows(B, u->vc, u->v, dpos, T, kd));
             ck_attn_args aa = {.q = u->q, .k_cache = u->kc, .v_cache = u->vc, .out = u->att, .pos = dpos, .T = T,
                                .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
-                               .keys_max = pos0 + 3 * (T - 1) + 1};
+                               .keys_max = pos0 + 3 * (T - 1) + 9 * st + 1};
             STEP(B->attention(B, &aa));
             STEP(B->matmul(B, u->xn, u->att, &Wo.t, NULL, T));
             STEP(B->add(B, u->x, u->xn, T * d));

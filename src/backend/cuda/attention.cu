@@ -61,6 +61,7 @@ static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float 
         if (wk || wv) last_kv = atomicAdd(&pp.counter[nh + kvh], 1u) == (unsigned)(grp * S) - 1;
         if (last_q || last_kv) __threadfence();
     }
+    __syncwarp(); /* the other lanes' writes below come after lane 0's fence */
     last_q = wq && (S == 1 || __shfl_sync(0xffffffffu, last_q, 0));
     last_kv = __shfl_sync(0xffffffffu, last_kv, 0);
     if (last_q) {
@@ -78,9 +79,11 @@ static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float 
 
 template <int PL>
 static __global__ void __launch_bounds__(WARPS * 32)
-attn_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
+attn_kernel(const float *q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
             const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap,
             attn_split sp, ck_attn_prep pp) {
+    /* q is not restrict: with pp, its rows are written back through pp.x[0]. The caches are written only
+     * at row pos[0] (attn_prep), which no block of the launch reads. */
     extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd] */
     float *sc = sm, *red = sm + KTILE, *part = red + 32, *pq = part + WARPS * hd, *pk = pq + hd, *pv = pk + hd;
     int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;

@@ -233,11 +233,16 @@ int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *p
         const ck_batch_part *q = &bt->parts[i];
         float *x = (float *)q->a[0], *cache = (float *)q->a[4];
         int k = cache == NULL && x == a->q ? 0 : cache == a->k_cache ? 1 : cache == a->v_cache ? 2 : -1;
+        size_t bytes = q->a[1] * hd * sizeof(float);
         if (k < 0 || pp->x[k] || q->a[1] != (k ? a->n_kv_heads : a->n_heads) ||
-            ck_cuda_overlap(a->out, out_bytes, x, q->a[1] * hd * sizeof(float)))
+            ck_cuda_overlap(a->out, out_bytes, x, bytes) || (k && ck_cuda_overlap(a->q, out_bytes, x, bytes)))
             return 0;
+        for (int j = 0; j < i; j++) /* the parts' rows are apart (they are written back independently) */
+            if (ck_cuda_overlap((const void *)bt->parts[j].a[0], bt->parts[j].a[1] * hd * sizeof(float), x, bytes))
+                return 0;
         pp->x[k] = x, pp->w[k] = (const float *)q->a[2], pp->rope[k] = (int)q->a[3];
     }
+    /* a cache is its own allocation: its first byte stands for it (as in ck_cuda_store_rows) */
     if (!pp->x[1] || !pp->x[2] || a->out == a->k_cache || a->out == a->v_cache) return 0;
     uint32_t eb = (uint32_t)bt->compat[2];
     memcpy(&pp->eps, &eb, 4);
