@@ -169,7 +169,8 @@ int ck_cmd_bench(int argc, char **argv) {
         {"depth", 'd', CK_ARG_INT, &o.depth, "tokens of context before each test (default 0)", "N"},
         {"repetitions", 'r', CK_ARG_INT, &o.reps, "timed runs of each test after one warm-up (default 5)", "N"},
         {"exact", 0, CK_ARG_BOOL, &o.exact, "f32 activations everywhere (as CAKE_EXACT=1)", NULL},
-        {"bandwidth-mb", 0, CK_ARG_INT, &bw_mb, "buffer of the bandwidth probe in MiB (default 1024 or 4x the LLC)", "N"},
+        {"bandwidth-mb", 0, CK_ARG_INT, &bw_mb,
+         "buffer of the bandwidth probe in MiB (default 1024 or 4x the LLC)", "N"},
         {"json", 0, CK_ARG_BOOL, &o.json, "print the results as one JSON object on the last stdout line", NULL},
         CK_CLI_DEVICE_ARGS(o.cpu, o.device),
     };
@@ -188,6 +189,10 @@ int ck_cmd_bench(int argc, char **argv) {
     if (ck_cli_threads("bench", o.threads) != 0 || ck_cli_backend("bench", o.cpu, o.device) != 0) return 2;
     o.nt = ck_set_threads((int)o.threads, NULL, 0);
     if (o.exact) ck_set_exact(1);
+    /* the host's probe runs before the model is loaded, so that its buffer and the model are never
+     * resident together (the run's peak RSS is the model's); a GPU's probe needs the engine */
+    int host = o.cpu || ck_backend_count("cuda") == 0;
+    double bw = host ? ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3) : -1;
     ck_engine *e;
     if (ck_cli_open("bench", o.model, 0, &e) != 0) return 1;
     if ((uint64_t)(o.depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen)) >= ck_engine_max_ctx(e)) {
@@ -195,8 +200,8 @@ int ck_cmd_bench(int argc, char **argv) {
         ck_engine_close(e);
         return 2;
     }
-    double bw = ck_engine_device_bandwidth_gbs(e, bw_mb ? (size_t)bw_mb << 20 : (size_t)1 << 30, 10);
-    if (bw < 0) bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
+    if (!host) bw = ck_engine_device_bandwidth_gbs(e, bw_mb ? (size_t)bw_mb << 20 : (size_t)1 << 30, 10);
+    if (!host && bw < 0) bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
     if (bw < 0) fprintf(stderr, "cake bench: no memory for the bandwidth probe; no roofline\n");
     rc = bench(e, &o, bw);
     ck_engine_close(e);
