@@ -101,6 +101,40 @@ static int score(ck_engine *e, ck_cluster *cl, const int32_t *ids, size_t n, siz
     return 0;
 }
 
+/* The token ids of FILE's text[0..len) (encoded, or ids with --tokens) into *ids, *n. 0, or -1 after a
+ * message. */
+static int load_ids(ck_engine *e, const char *file, const char *text, size_t len, int tokens, int32_t **ids,
+                    size_t *n) {
+    char err[1024];
+    if (tokens) return read_ids(file, text, len, ids, n, ck_engine_vocab(e)) ? -1 : 0;
+    if (ck_engine_encode(e, text, len, 1, ids, n, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "cake perplexity: %s\n", err);
+    return -1;
+}
+
+/* 0 when n tokens of FILE can be scored in windows of `window` positions of e's model; else -1 after a
+ * message. */
+static int check_window(const ck_engine *e, const char *file, size_t n, size_t window) {
+    if (window > ck_engine_max_ctx(e)) {
+        fprintf(stderr, "cake perplexity: --ctx %zu exceeds the model's maximum context (%zu)\n", window,
+                ck_engine_max_ctx(e));
+        return -1;
+    }
+    if (window < 2) {
+        fprintf(stderr,
+                "cake perplexity: a context of %zu position cannot score anything (max_position_embeddings "
+                "in config.json?)\n",
+                window);
+        return -1;
+    }
+    if (n < 2) {
+        fprintf(stderr, "cake perplexity: %s has %zu tokens; at least 2 are needed\n", file, n);
+        return -1;
+    }
+    if (n > window) fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
+    return 0;
+}
+
 int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
     long ctx = 0, threads = 0, device = -1;
@@ -111,15 +145,20 @@ int ck_cmd_perplexity(int argc, char **argv) {
         {"topology", 0, CK_ARG_STR, &cc.topology, "score on a cluster: the workers of this topology (YAML)", "FILE"},
         {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret of the cluster", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
-        {"chain", 0, CK_ARG_BOOL, &cc.chain, "chain forwarding: each worker passes its output to the next, the last one back to the master (one round trip per step instead of one per worker; no recovery)", NULL},
+        {"chain", 0, CK_ARG_BOOL, &cc.chain,
+         "chain forwarding: each worker passes its output to the next, the last one back to the master (one round "
+         "trip per step instead of one per worker; no recovery)",
+         NULL},
         {"discovery-address", 0, CK_ARG_STR, &cc.discovery,
          "zero-config (--cluster-key without --topology): where to broadcast for workers", "ADDR"},
         {"discovery-timeout", 0, CK_ARG_INT, &cc.discovery_ms, "zero-config: seconds to look for workers (default 5)",
          "S"},
         {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},
-        {"model", 0, CK_ARG_STR, &model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
+        {"model", 0, CK_ARG_STR, &model,
+         "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"tokens", 0, CK_ARG_BOOL, &tokens, "FILE holds whitespace-separated token ids, not text", NULL},
-        {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (as CAKE_EXACT=1), as HF's float32 reference scores", NULL},
+        {"exact", 0, CK_ARG_BOOL, &exact,
+         "f32 activations in every matmul (as CAKE_EXACT=1), as HF's float32 reference scores", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
         {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
         CK_CLI_DEVICE_ARGS(cpu, device),
@@ -165,30 +204,11 @@ int ck_cmd_perplexity(int argc, char **argv) {
         return cluster ? rc : 1;
     }
     int32_t *ids = NULL;
-    size_t n = 0;
-    if (tokens)
-        rc = read_ids(file, text, len, &ids, &n, ck_engine_vocab(e));
-    else if ((rc = ck_engine_encode(e, text, len, 1, &ids, &n, err, sizeof err)) != 0)
-        fprintf(stderr, "cake perplexity: %s\n", err);
-    free(text);
-    size_t window = ctx ? (size_t)ctx : ck_engine_max_ctx(e);
+    size_t n = 0, window = ctx ? (size_t)ctx : ck_engine_max_ctx(e), scored = 0;
     double nll;
-    size_t scored = 0;
-    if (rc == 0 && window > ck_engine_max_ctx(e)) {
-        fprintf(stderr, "cake perplexity: --ctx %zu exceeds the model's maximum context (%zu)\n", window,
-                ck_engine_max_ctx(e));
-        rc = -1;
-    } else if (rc == 0 && window < 2) {
-        fprintf(stderr,
-                "cake perplexity: a context of %zu position cannot score anything (max_position_embeddings "
-                "in config.json?)\n",
-                window);
-        rc = -1;
-    } else if (rc == 0 && n < 2) {
-        fprintf(stderr, "cake perplexity: %s has %zu tokens; at least 2 are needed\n", file, n);
-        rc = -1;
-    }
-    if (rc == 0 && n > window) fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
+    rc = load_ids(e, file, text, len, tokens, &ids, &n);
+    free(text);
+    if (rc == 0) rc = check_window(e, file, n, window);
     if (rc == 0) rc = score(e, cl, ids, n, window, &nll, &scored);
     if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
     if (rc == 0 && cl) ck_cli_cluster_summary(cl, 0);
