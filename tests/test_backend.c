@@ -908,7 +908,7 @@ static void test_memory(void) {
  * sum |wd xd isum| (its block sums are added in another order). Rows of the embedding dequantize
  * exactly. Backends without Q8_0 kernels may refuse the weight; then nothing is checked. ---- */
 static void test_q8_0(void) {
-    /* (on CUDA, 2048 and 4096 inputs over few rows spread a row over 2 and 4 warps) */
+    /* (the last two: long inputs over few rows, as an attention output projection has) */
     struct { size_t T, n_in, n_out; } cs[] = {{1, 32, 1}, {3, 64, 7}, {9, 96, 300}, {1, 1024, 37}, {70, 256, 33},
                                                {8, 3072, 5}, {3, 2048, 300}, {1, 4096, 19}};
     for (size_t c = 0; c < N_OF(cs); c++) {
@@ -974,14 +974,14 @@ static void test_q8_0(void) {
 
 /* ---- op sequences without a sync in between ----
  * A backend may run consecutive ops together (the CUDA queue fuses norm + matmul, glu + matmul, matmul +
- * residual add + check_finite, per-head norm + RoPE + KV store, and that with the attention after it). The
- * decode sequences of a layer run here
- * once without syncs and once with a sync after every op; every buffer either run writes must agree within
- * 1e-5 of the buffer's largest value (summation order inside a norm may differ; a race or a reordered
- * write gives errors of the size of the values). T rows 1 and 3, f32 and bf16 weights, full and partial
- * rotary dims, in-place GLU, a short context and one long enough for split-K attention, each sequence
- * three times at later positions (a backend that records a step may replay it, and a fused kernel's
- * counters must be back at zero for the next step). Then a non-finite residual must be reported with its tag. */
+ * residual add + check_finite, gate/up matmuls + glu, per-head norm + RoPE + KV store, and that with the
+ * attention after it). The decode sequences of a layer run here once without syncs and once with a sync
+ * after every op; every buffer either run writes must agree within 1e-5 of the buffer's largest value
+ * (summation order inside a norm may differ; a race or a reordered write gives errors of the size of the
+ * values). T rows 1 and 3, f32 and bf16 weights, full and partial rotary dims, in-place GLU, a short
+ * context and ones long enough for split-K attention, each sequence three times at later positions (a
+ * backend that records a step may replay it, and a fused kernel's counters must be back at zero for the
+ * next step). Then a non-finite residual must be reported with its tag. */
 
 typedef struct chain_bufs {
     float *x, *xn, *q, *k, *v, *kc, *vc, *att, *gate, *up;

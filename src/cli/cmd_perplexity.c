@@ -135,6 +135,22 @@ static int check_window(const ck_engine *e, const char *file, size_t n, size_t w
     return 0;
 }
 
+/* Scores FILE's text[0..len) in windows of `window` positions and prints the result line (and the
+ * cluster's summary when cl). 0, or -1 after a message. */
+static int perplexity(ck_engine *e, ck_cluster *cl, const char *file, const char *text, size_t len, int tokens,
+                      size_t window) {
+    int32_t *ids = NULL;
+    size_t n = 0, scored = 0;
+    double nll;
+    int rc = load_ids(e, file, text, len, tokens, &ids, &n);
+    if (rc == 0) rc = check_window(e, file, n, window);
+    if (rc == 0) rc = score(e, cl, ids, n, window, &nll, &scored);
+    if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
+    if (rc == 0 && cl) ck_cli_cluster_summary(cl, 0);
+    free(ids);
+    return rc;
+}
+
 int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
     long ctx = 0, threads = 0, device = -1;
@@ -203,16 +219,8 @@ int ck_cmd_perplexity(int argc, char **argv) {
         free(text);
         return cluster ? rc : 1;
     }
-    int32_t *ids = NULL;
-    size_t n = 0, window = ctx ? (size_t)ctx : ck_engine_max_ctx(e), scored = 0;
-    double nll;
-    rc = load_ids(e, file, text, len, tokens, &ids, &n);
+    rc = perplexity(e, cl, file, text, len, tokens, ctx ? (size_t)ctx : ck_engine_max_ctx(e));
     free(text);
-    if (rc == 0) rc = check_window(e, file, n, window);
-    if (rc == 0) rc = score(e, cl, ids, n, window, &nll, &scored);
-    if (rc == 0) printf("ppl=%.6f nll=%.6f n=%zu\n", exp(nll / (double)scored), nll / (double)scored, scored);
-    if (rc == 0 && cl) ck_cli_cluster_summary(cl, 0);
-    free(ids);
     ck_cluster_close(cl);
     ck_engine_close(e);
     return rc == 0 ? 0 : 1;

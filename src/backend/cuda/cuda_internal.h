@@ -175,8 +175,9 @@ template <typename T> static inline uint64_t ck_kw(T v) {
 /* The head-row batch an attention launch absorbed (fuse.cu, CK_FUSE_ATTN; decode, one row): parts 0, 1, 2
  * are q (x = the attention's q), k and v (stored into its k and v caches); x NULL: no such part. Each
  * block prepares the q row of its head and the k and v rows of its KV head (norm by w, RoPE when rope)
- * and takes the new key and value from them; the last block to have read the sources writes all rows
- * back (x, when normalized or rotated; the cache row at pos[0] for k and v). */
+ * and takes the new key and value from them; one block per KV head stores the cache rows at pos[0], and
+ * the last reader of each source row writes it back to x when it was normalized or rotated (attn_prep in
+ * attention.cu). */
 #define CK_ATTN_PREP_HEADS 4096 /* query + KV heads of a fused attention (counts in ck_cuda.counter) */
 typedef struct ck_attn_prep {
     float *x[3];

@@ -218,8 +218,8 @@ static int to_headprep(ck_batch *bt, size_t T, size_t hd) {
 
 /* A pending head-row batch of one row (T = 1) whose parts are q (x = a->q, no store) and the k and v rows
  * stored into a's caches at a's positions, then a's attention: every part's rows are those the attention
- * reads. The attention's output must not touch a part's rows (the last block writes them back after the
- * other blocks have written their outputs) nor the caches. */
+ * reads. The attention's output must not touch a part's rows (they are written back while other blocks
+ * write their outputs) nor the caches, and k and v rows must not touch q's. */
 int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *pp) {
     ck_cuda *c = ck_cu(b);
     ck_batch *bt = &c->batch;
