@@ -38,6 +38,11 @@ const char *ck_backends_built(void);
  * on batch size, so a row's result never depends on its batch. Set it before the first forward. */
 void ck_set_exact(int exact);
 int ck_exact(void);
+/* The KV cache type of engines opened from now on, process-wide: "f16" (half the memory and the bytes
+ * attention reads; keys and values rounded to nearest, clamped to +-65504), "f32", or "auto" (the
+ * default: f16, but f32 on the exact path (ck_set_exact) and for mixture-of-experts models). Returns 0,
+ * or -1 for another name. */
+int ck_set_kv_type(const char *name, char *err, size_t errlen);
 
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
@@ -67,6 +72,7 @@ size_t ck_engine_n_layers(const ck_engine *e);    /* of the whole model */
 size_t ck_engine_hidden(const ck_engine *e);
 size_t ck_engine_max_ctx(const ck_engine *e);     /* max_position_embeddings of the checkpoint */
 const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
+const char *ck_engine_kv_type(const ck_engine *e); /* its KV caches' type: "f16" or "f32" */
 /* Bytes of weights one decoded token reads in this engine: every weight it holds once (a tied head
  * counted once), the embedding table as one row (MoE experts counted whole: an upper bound). */
 uint64_t ck_engine_decode_bytes(const ck_engine *e);

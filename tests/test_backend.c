@@ -112,11 +112,9 @@ static void note(const char *op, double r) {
 
 /* got (a downloaded result) against want within RTOL * mag[i]; mag NULL: exactly. */
 
-static void cmp(const char *op, const float *got, const double *want, const double *mag, size_t n) {
+static void cmp_rtol(const char *op, const float *got, const double *want, const double *mag, size_t n, double rtol) {
     size_t bad = 0, first = 0;
-    double worst = 0, rtol = strncmp(op, "matmul", 6) ? (on_cpu ? RTOL : RTOL_GPU)
-                                                      : (on_cpu ? mm_rtol : fmax(mm_rtol, RTOL_GPU_MATMUL));
-    if (!on_cpu && !strcmp(op, "attention")) rtol = fmax(rtol, mm_rtol); /* fast path: f16 tensor cores */
+    double worst = 0;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)got[i] - want[i]), tol = mag ? rtol * mag[i] : 0;
         if (mag && mag[i] > 0 && e / mag[i] > worst) worst = e / mag[i];
@@ -125,6 +123,12 @@ static void cmp(const char *op, const float *got, const double *want, const doub
     note(op, worst);
     CK_EXPECT(bad == 0, "%s %s: %zu of %zu values off, first [%zu]: got %.9g want %.9g (tol %.3g)", op, desc, bad,
               n, first, bad ? got[first] : 0.0, bad ? want[first] : 0.0, bad && mag ? rtol * mag[first] : 0.0);
+}
+static void cmp(const char *op, const float *got, const double *want, const double *mag, size_t n) {
+    double rtol = strncmp(op, "matmul", 6) ? (on_cpu ? RTOL : RTOL_GPU)
+                                           : (on_cpu ? mm_rtol : fmax(mm_rtol, RTOL_GPU_MATMUL));
+    if (!on_cpu && !strcmp(op, "attention")) rtol = fmax(rtol, mm_rtol); /* fast path: f16 tensor cores */
+    cmp_rtol(op, got, want, mag, n, rtol);
 }
 static void cmp_f(const char *op, const float *got, const float *want, size_t n) { /* exact, float want */
     double *w = dnew(n);
@@ -474,8 +478,9 @@ static void test_rope(void) {
 
 /* ---- attention ---- */
 
-/* Reference over host copies (a->out unused); mag = sum p |v| / l * (1 + max_j scale * sum |q k|). */
-static void attn_ref(const ck_attn_args *a, double *want, double *mag) {
+/* Reference over host copies (a->out, a->k_cache, a->v_cache unused: kc and vc are the caches' values as
+ * floats); mag = sum p |v| / l * (1 + max_j scale * sum |q k|). */
+static void attn_ref(const ck_attn_args *a, const float *kc, const float *vc, double *want, double *mag) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, ctx = 0;
     for (size_t t = 0; t < a->T; t++)
         if ((size_t)a->pos[t] + 1 > ctx) ctx = (size_t)a->pos[t] + 1;
@@ -486,7 +491,7 @@ static void attn_ref(const ck_attn_args *a, double *want, double *mag) {
             const float *q = a->q + (t * a->n_heads + h) * hd;
             double mx = -INFINITY, smag = 0, l = 0;
             for (size_t j = start; j <= pos; j++) {
-                const float *k = a->k_cache + (j * a->n_kv_heads + h / group) * hd;
+                const float *k = kc + (j * a->n_kv_heads + h / group) * hd;
                 double d = 0, m = 0;
                 for (size_t i = 0; i < hd; i++) d += (double)q[i] * k[i], m += fabs((double)q[i] * k[i]);
                 d *= a->scale;
@@ -499,7 +504,7 @@ static void attn_ref(const ck_attn_args *a, double *want, double *mag) {
             for (size_t i = 0; i < hd; i++) {
                 double o = 0, m = 0;
                 for (size_t j = start; j <= pos; j++) {
-                    double v = a->v_cache[(j * a->n_kv_heads + h / group) * hd + i];
+                    double v = vc[(j * a->n_kv_heads + h / group) * hd + i];
                     o += s[j] * v, m += s[j] * fabs(v);
                 }
                 want[(t * a->n_heads + h) * hd + i] = o / l;
@@ -507,6 +512,27 @@ static void attn_ref(const ck_attn_args *a, double *want, double *mag) {
             }
         }
     free(s);
+}
+
+/* A KV cache of dtype dt on the backend from host floats h[n]; for f16, h is first rounded in place to the
+ * values the cache holds (ck_f32_to_f16_sat), so that the reference reads what the backend reads. */
+static void *dev_kv(float *h, size_t n, ck_dtype dt) {
+    if (dt == CK_F32) return dev(h, n);
+    uint16_t *b = xmalloc((n ? n : 1) * sizeof *b);
+    for (size_t i = 0; i < n; i++) b[i] = ck_f32_to_f16_sat(h[i]), h[i] = ck_f16_to_f32(b[i]);
+    void *d = dev_bytes(b, n * sizeof *b);
+    free(b);
+    return d;
+}
+/* The n values of a backend KV cache of dtype dt, as floats. */
+static float *down_kv(const void *d, size_t n, ck_dtype dt) {
+    if (dt == CK_F32) return down(d, n);
+    uint16_t *b = xmalloc((n ? n : 1) * sizeof *b);
+    float *h = xmalloc((n ? n : 1) * sizeof *h);
+    if (n) B->download(B, b, d, n * sizeof *b);
+    for (size_t i = 0; i < n; i++) h[i] = ck_f16_to_f32(b[i]);
+    free(b);
+    return h;
 }
 
 static void test_attention(void) {
@@ -522,33 +548,37 @@ static void test_attention(void) {
         {129, 0, 2, 2, 96, 70, 0.1f, 30.0f},
     };
     /* each case with the context unknown to the backend (keys_max 0) and known (CUDA sizes its split-K
-     * decode attention to it: one split per 256 keys, so these contexts take 1 to 8 splits) */
-    for (size_t c = 0; c < 2 * N_OF(cs); c++) {
-        int known = c >= N_OF(cs);
-        if (known) c -= N_OF(cs);
+     * decode attention to it: one split per 256 keys, so these contexts take 1 to 8 splits), over f32
+     * caches and over f16 ones */
+    for (size_t c = 0; c < 4 * N_OF(cs); c++) {
+        size_t pass = c / N_OF(cs);
+        int known = pass & 1;
+        ck_dtype kt = pass & 2 ? CK_F16 : CK_F32;
+        c -= pass * N_OF(cs);
         size_t T = cs[c].T, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, ctx = cs[c].pos0 + T, cap = ctx + 3;
-        snprintf(desc, sizeof desc, "T=%zu pos0=%zu heads=%zu/%zu head_dim=%zu window=%zu softcap=%g keys_max=%zu", T,
-                 cs[c].pos0, nh, nkv, hd, cs[c].window, cs[c].softcap, known ? ctx : 0);
+        snprintf(desc, sizeof desc, "T=%zu pos0=%zu heads=%zu/%zu head_dim=%zu window=%zu softcap=%g keys_max=%zu %s cache",
+                 T, cs[c].pos0, nh, nkv, hd, cs[c].window, cs[c].softcap, known ? ctx : 0, ck_dtype_name(kt));
         size_t NQ = T * nh * hd, NC = cap * nkv * hd;
         float *q = hrand(NQ, 2.0f), *kc = hrand(NC, 2.0f), *vc = hrand(NC, 1.0f);
         for (size_t i = ctx * nkv * hd; i < NC; i++) kc[i] = vc[i] = NAN; /* unfilled rows: never to be read */
-        float *dq = dev(q, NQ), *dk = dev(kc, NC), *dv = dev(vc, NC), *dout = dev(NULL, NQ);
+        float *dq = dev(q, NQ), *dout = dev(NULL, NQ);
+        void *dk = dev_kv(kc, NC, kt), *dv = dev_kv(vc, NC, kt);
         int32_t *pos = xmalloc(T * sizeof *pos);
         for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(cs[c].pos0 + t);
         int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
-        ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .out = dout, .T = T, .pos = dpos,
+        ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .kv_dtype = kt, .out = dout, .T = T, .pos = dpos,
                           .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = cs[c].scale,
                           .window = cs[c].window, .softcap = cs[c].softcap, .keys_max = known ? ctx : 0};
         B->attention(B, &a);
         synced("attention");
         float *got = down(dout, NQ);
         double *want = dnew(NQ), *mag = dnew(NQ);
-        a.q = q, a.k_cache = kc, a.v_cache = vc, a.out = NULL, a.pos = pos;
-        attn_ref(&a, want, mag);
+        a.q = q, a.out = NULL, a.pos = pos;
+        attn_ref(&a, kc, vc, want, mag);
         cmp("attention", got, want, mag, NQ);
         B->free(B, dq), B->free(B, dk), B->free(B, dv), B->free(B, dout), B->free(B, dpos);
         free(q), free(kc), free(vc), free(got), free(want), free(mag), free(pos);
-        if (known) c += N_OF(cs);
+        c += pass * N_OF(cs);
     }
 }
 
@@ -598,12 +628,33 @@ static void test_rows(void) {
         int32_t at[5] = {(int32_t)(row % 4), 9, 2, 12, 5};
         float *cache = hrand(cap * row, 1.0f), *dcache = dev(cache, cap * row);
         int32_t *dat = dev_bytes(at, sizeof at);
-        B->store_rows(B, dcache, dsrc, dat, T, row);
+        B->store_rows(B, dcache, CK_F32, dsrc, dat, T, row);
         synced("store_rows");
         float *gc = down(dcache, cap * row);
         for (size_t t = 0; t < T; t++) memcpy(cache + (size_t)at[t] * row, src + t * row, row * sizeof(float));
-        B->free(B, dat);
         cmp_f("store_rows", gc, cache, cap * row);
+        /* into an f16 cache: the bits of ck_f32_to_f16_sat, with values past f16's range, ties, subnormals,
+         * a NaN and an infinity among the rows */
+        static const float odd[] = {70000.0f, -1e30f, 65519.0f, 65520.0f, -65504.0f, 1.00048828125f, 2.9802322e-08f,
+                                    -6.1e-5f, 1e-9f, -0.0f, NAN, INFINITY, -INFINITY, 0.333333f};
+        float *hs = hrand(T * row, 3.0f);
+        for (size_t i = 0; i < T * row && i < N_OF(odd); i++) hs[i * 7 % (T * row)] = odd[i];
+        float *ds = dev(hs, T * row);
+        uint16_t *hc = xmalloc(cap * row * sizeof *hc), *gh = xmalloc(cap * row * sizeof *gh);
+        for (size_t i = 0; i < cap * row; i++) hc[i] = (uint16_t)(0x3c00 + i % 977);
+        void *dc16 = dev_bytes(hc, cap * row * sizeof *hc);
+        B->store_rows(B, dc16, CK_F16, ds, dat, T, row);
+        synced("store_rows f16");
+        B->download(B, gh, dc16, cap * row * sizeof *gh);
+        for (size_t t = 0; t < T; t++)
+            for (size_t i = 0; i < row; i++) hc[(size_t)at[t] * row + i] = ck_f32_to_f16_sat(hs[t * row + i]);
+        size_t bad16 = 0, first16 = 0;
+        for (size_t i = 0; i < cap * row; i++)
+            if (gh[i] != hc[i] && !bad16++) first16 = i;
+        CK_EXPECT(bad16 == 0, "store_rows f16 %s: %zu of %zu values differ, first [%zu]: got 0x%04x want 0x%04x", desc,
+                  bad16, cap * row, first16, bad16 ? gh[first16] : 0, bad16 ? hc[first16] : 0);
+        B->free(B, dat), B->free(B, ds), B->free(B, dc16);
+        free(hs), free(hc), free(gh);
         /* scatter_add_rows: rows hit several times */
         int32_t to[9] = {3, 0, 3, 6, 3, 1, 0, 6, 3};
         float w[9], *dst0 = hrand(7 * row, 1.0f), *dd = dev(dst0, 7 * row);
@@ -984,36 +1035,47 @@ static void test_q8_0(void) {
  * next step). Then a non-finite residual must be reported with its tag. */
 
 typedef struct chain_bufs {
-    float *x, *xn, *q, *k, *v, *kc, *vc, *att, *gate, *up;
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    void *kc, *vc;
 } chain_bufs;
 
-static void chain_cmp(const char *what, const float *d1, const float *d2, size_t n) {
-    float *a = down(d1, n), *b = down(d2, n);
+/* Sequences over an f16 KV cache compare within this instead: a key whose f32 value differs in its last
+ * bit between the two runs (a norm's summation order) may round to the neighbouring f16 value. */
+static double chain_tol = 1e-5;
+
+static void chain_cmp_h(const char *what, float *a, float *b, size_t n) {
     double mx = 0, worst = 0;
     size_t first = n;
     for (size_t i = 0; i < n; i++) mx = fabs(b[i]) > mx ? fabs(b[i]) : mx;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)a[i] - b[i]);
         if (e > worst) worst = e;
-        if (!(e <= 1e-5 * mx) && first == n) first = i;
+        if (!(e <= chain_tol * mx) && first == n) first = i;
     }
     note("fused sequences", mx > 0 ? worst / mx : 0);
     CK_EXPECT(first == n, "fused sequence %s %s: [%zu] %.9g vs %.9g (stepwise), largest |value| %.3g", desc, what,
               first, first < n ? a[first] : 0.0, first < n ? b[first] : 0.0, mx);
     free(a), free(b);
 }
+static void chain_cmp(const char *what, const float *d1, const float *d2, size_t n) {
+    chain_cmp_h(what, down(d1, n), down(d2, n), n);
+}
 
 static void test_fused_chains(void) {
-    struct { size_t T, d, nh, nkv, hd, rot, ffn; int dt; size_t pos0; } cs[] = {
-        {1, 256, 4, 2, 64, 64, 512, CK_BF16, 5}, {3, 256, 4, 2, 64, 32, 512, CK_F32, 5},
-        {1, 512, 8, 2, 128, 128, 768, CK_F16, 5}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700},
-        {1, 256, 4, 4, 64, 64, 512, CK_BF16, 600}};
+    struct { size_t T, d, nh, nkv, hd, rot, ffn; int dt; size_t pos0; int kt; } cs[] = {
+        {1, 256, 4, 2, 64, 64, 512, CK_BF16, 5, CK_F32}, {3, 256, 4, 2, 64, 32, 512, CK_F32, 5, CK_F32},
+        {1, 512, 8, 2, 128, 128, 768, CK_F16, 5, CK_F32}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700, CK_F32},
+        {1, 256, 4, 4, 64, 64, 512, CK_BF16, 600, CK_F32},
+        /* over f16 KV caches: a short context, a split-K one, and three rows */
+        {1, 256, 4, 2, 64, 64, 512, CK_BF16, 5, CK_F16}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700, CK_F16},
+        {3, 256, 4, 2, 64, 32, 512, CK_BF16, 40, CK_F16}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
         size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 27;
-        ck_dtype dt = (ck_dtype)cs[c].dt;
-        snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s pos=%zu", T, d, nh, nkv, hd, rot,
-                 ffn, ck_dtype_name(dt), pos0);
+        ck_dtype dt = (ck_dtype)cs[c].dt, kt = (ck_dtype)cs[c].kt;
+        chain_tol = kt == CK_F16 ? 2e-3 : 1e-5;
+        snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s pos=%zu %s cache", T, d, nh,
+                 nkv, hd, rot, ffn, ck_dtype_name(dt), pos0, ck_dtype_name(kt));
         hw Wq, Wk, Wv, Wo, Wg, Wu, Wd;
         double *scratch = dnew(ffn * (d > qd ? d : qd));
         weight_new(&Wq, dt, qd, d, scratch), weight_new(&Wk, dt, kd, d, scratch), weight_new(&Wv, dt, kd, d, scratch);
@@ -1031,7 +1093,8 @@ static void test_fused_chains(void) {
         for (int r = 0; r < 2; r++) {
             chain_bufs *u = &bb[r];
             u->x = dev(hx, T * d), u->xn = dev(NULL, T * d), u->q = dev(NULL, T * qd), u->k = dev(NULL, T * kd);
-            u->v = dev(NULL, T * kd), u->kc = dev(hkc, cap * kd), u->vc = dev(hkc, cap * kd), u->att = dev(hatt, T * qd);
+            u->v = dev(NULL, T * kd), u->kc = dev_kv(hkc, cap * kd, kt), u->vc = dev_kv(hkc, cap * kd, kt);
+            u->att = dev(hatt, T * qd);
             u->gate = dev(NULL, T * ffn), u->up = dev(NULL, T * ffn);
         }
         for (int r = 0; r < 2; r++) /* r 0: a sync after each step only; r 1: a sync after every op */
@@ -1048,9 +1111,9 @@ static void test_fused_chains(void) {
             STEP(B->rmsnorm(B, u->k, u->k, dkn, T * nkv, hd, 1e-6f, 0));
             STEP(B->rope(B, u->q, T, nh, hd, rot, dpos, dfreq));
             STEP(B->rope(B, u->k, T, nkv, hd, rot, dpos, dfreq));
-            STEP(B->store_rows(B, u->kc, u->k, dpos, T, kd));
-            STEP(B->store_rows(B, u->vc, u->v, dpos, T, kd));
-            ck_attn_args aa = {.q = u->q, .k_cache = u->kc, .v_cache = u->vc, .out = u->att, .pos = dpos, .T = T,
+            STEP(B->store_rows(B, u->kc, kt, u->k, dpos, T, kd));
+            STEP(B->store_rows(B, u->vc, kt, u->v, dpos, T, kd));
+            ck_attn_args aa = {.q = u->q, .k_cache = u->kc, .v_cache = u->vc, .kv_dtype = kt, .out = u->att, .pos = dpos, .T = T,
                                .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                                .keys_max = pos0 + 3 * (T - 1) + 9 * st + 1};
             STEP(B->attention(B, &aa));
@@ -1068,10 +1131,24 @@ static void test_fused_chains(void) {
             synced("sequence");
         }
         chain_cmp("q", bb[0].q, bb[1].q, T * qd), chain_cmp("k", bb[0].k, bb[1].k, T * kd);
-        chain_cmp("v", bb[0].v, bb[1].v, T * kd), chain_cmp("k cache", bb[0].kc, bb[1].kc, cap * kd);
-        chain_cmp("v cache", bb[0].vc, bb[1].vc, cap * kd), chain_cmp("gate", bb[0].gate, bb[1].gate, T * ffn);
+        chain_cmp("v", bb[0].v, bb[1].v, T * kd);
+        chain_cmp_h("k cache", down_kv(bb[0].kc, cap * kd, kt), down_kv(bb[1].kc, cap * kd, kt), cap * kd);
+        chain_cmp_h("v cache", down_kv(bb[0].vc, cap * kd, kt), down_kv(bb[1].vc, cap * kd, kt), cap * kd);
+        chain_cmp("gate", bb[0].gate, bb[1].gate, T * ffn);
         chain_cmp("attention", bb[0].att, bb[1].att, T * qd);
         chain_cmp("xn", bb[0].xn, bb[1].xn, T * d), chain_cmp("x", bb[0].x, bb[1].x, T * d);
+        { /* the last step's attention of the run without syncs (fused where the backend fuses) against the
+           * reference over what it read: its q rows and the caches (so a new key or value used at another
+           * rounding than the cache's shows: about 1e-5 of mag) */
+            float *hq = down(bb[0].q, T * qd), *got = down(bb[0].att, T * qd);
+            float *hk = down_kv(bb[0].kc, cap * kd, kt), *hv = down_kv(bb[0].vc, cap * kd, kt);
+            double *want = dnew(T * qd), *mag = dnew(T * qd);
+            ck_attn_args ra = {.q = hq, .pos = pos, .T = T, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
+                               .scale = 1.0f / sqrtf((float)hd)};
+            attn_ref(&ra, hk, hv, want, mag);
+            cmp_rtol("attention (sequence)", got, want, mag, T * qd, 2e-6);
+            free(hq), free(got), free(hk), free(hv), free(want), free(mag);
+        }
         /* a NaN reaching the residual through a fused epilogue is reported with the check's tag */
         float nanv = NAN;
         B->upload(B, bb[0].att + T * qd - 1, &nanv, sizeof nanv);
@@ -1084,7 +1161,7 @@ static void test_fused_chains(void) {
         CK_EXPECT(rc == -1 && tag == 9, "fused sequence %s: NaN in the residual: sync returned %d, tag %d", desc, rc, tag);
         for (int r = 0; r < 2; r++) {
             chain_bufs *u = &bb[r];
-            float *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up};
+            void *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up};
             for (size_t i = 0; i < N_OF(all); i++) B->free(B, all[i]);
         }
         weight_free(&Wq), weight_free(&Wk), weight_free(&Wv), weight_free(&Wo), weight_free(&Wg), weight_free(&Wu);

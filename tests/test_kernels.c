@@ -140,6 +140,23 @@ int main(void) {
         double worst = 0;
         for (size_t i = 0; i < 37; i++) worst = fmax(worst, fabs(y[i] - y_ref[i]));
         CK_EXPECT(worst <= 1e-6, "%s axpy differs by %g", sets[s]->name, worst);
+        /* the f16 axpy (a 16-bit KV cache's values) and the saturating f16 store, every tail length */
+        for (size_t n = 1; n <= 37; n++) {
+            uint16_t xh[37], got[37], want[37];
+            float xs[37];
+            for (size_t i = 0; i < n; i++) y[i] = y_ref[i] = frand(), xh[i] = ck_f32_to_f16(frand());
+            sets[s]->axpy_f16(y, -1.5f, xh, n);
+            ck_axpy_f16_ref(y_ref, -1.5f, xh, n);
+            worst = 0;
+            for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(y[i] - y_ref[i]));
+            CK_EXPECT(worst <= 1e-6, "%s axpy_f16 n=%zu differs by %g", sets[s]->name, n, worst);
+            static const float odd[] = {70000.0f, -1e30f, 65519.0f, 65520.0f, 1.00048828125f, 2.9802322e-08f,
+                                        -6.1e-5f, 1e-9f, -0.0f, NAN, INFINITY, -INFINITY};
+            for (size_t i = 0; i < n; i++) xs[i] = i % 3 == 1 ? odd[(i + n) % 12] : 70.0f * frand();
+            sets[s]->to_f16(got, xs, n);
+            ck_to_f16_ref(want, xs, n);
+            CK_EXPECT(!memcmp(got, want, n * sizeof *got), "%s to_f16 n=%zu differs from the reference", sets[s]->name, n);
+        }
     }
 
     /* grouped attention against the per-head reference: GQA groups, window, soft-capping, positions */
@@ -148,16 +165,23 @@ int main(void) {
         {1, 200, 16, 8, 128, 0, 0}, {2, 100, 130, 2, 8, 50, 0}, {3, 700, 8, 2, 256, 0, 0},
         {4, 333, 4, 2, 128, 100, 50.0f}, {2, 15, 2, 1, 48, 0, 0}, {1, 0, 2, 2, 16, 0, 0},
     };
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    size_t n_cases = sizeof cases / sizeof cases[0];
+    for (size_t c = 0; c < 2 * n_cases; c++) { /* over f32 caches, then f16 ones */
+        ck_dtype kt = c < n_cases ? CK_F32 : CK_F16;
+        if (kt == CK_F16) c -= n_cases;
         size_t T = cases[c].T, ctx = cases[c].pos0 + T, nh = cases[c].nh, nkv = cases[c].nkv, hd = cases[c].hd;
         float *q = malloc(T * nh * hd * sizeof *q), *kc = malloc(ctx * nkv * hd * sizeof *kc);
         float *vc = malloc(ctx * nkv * hd * sizeof *vc), *out = malloc(T * nh * hd * sizeof *out);
         float *want = malloc(T * nh * hd * sizeof *want);
         for (size_t i = 0; i < T * nh * hd; i++) q[i] = frand();
         for (size_t i = 0; i < ctx * nkv * hd; i++) kc[i] = frand(), vc[i] = frand();
+        if (kt == CK_F16) { /* the caches as f16, in place (half the bytes of the f32 buffers) */
+            uint16_t *k16 = (uint16_t *)kc, *v16 = (uint16_t *)vc;
+            for (size_t i = 0; i < ctx * nkv * hd; i++) k16[i] = ck_f32_to_f16_sat(kc[i]), v16[i] = ck_f32_to_f16_sat(vc[i]);
+        }
         int32_t pos[8];
         for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(cases[c].pos0 + t);
-        ck_attn_args a = {.q = q, .k_cache = kc, .v_cache = vc, .out = want, .T = T, .pos = pos,
+        ck_attn_args a = {.q = q, .k_cache = kc, .v_cache = vc, .kv_dtype = kt, .out = want, .T = T, .pos = pos,
                           .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                           .window = cases[c].window, .softcap = cases[c].softcap};
         for (size_t t = 0; t < T; t++)
@@ -168,9 +192,11 @@ int main(void) {
                 for (size_t g = 0; g < nkv; g++) ck_attention_group(&a, t, g, sets[s]);
             double worst = 0;
             for (size_t i = 0; i < T * nh * hd; i++) worst = fmax(worst, fabs(out[i] - want[i]));
-            CK_EXPECT(worst <= 1e-5, "%s attention case %zu differs by %g", sets[s]->name, c, worst);
+            CK_EXPECT(worst <= 1e-5, "%s attention case %zu (%s cache) differs by %g", sets[s]->name, c,
+                      ck_dtype_name(kt), worst);
         }
         free(q), free(kc), free(vc), free(out), free(want);
+        if (kt == CK_F16) c += n_cases;
     }
     return ck_test_done("test_kernels");
 }

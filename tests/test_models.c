@@ -11,7 +11,8 @@
  * tolerances are those of ../shared/fixtures' README for bf16/f16 compute: max |logit diff| <= 5e-2,
  * greedy ids identical up to the first step whose reference margin is <= 0.1, hidden states within 3e-2
  * of their scale, |ppl/ref - 1| <= 1e-2. Each model ends with one line "summary NAME prefill P decode D
- * ppl R greedy G/N" that tests/gpu/run.sh tabulates. */
+ * ppl R greedy G/N" that tests/gpu/run.sh tabulates. The KV caches are of the engine's default type (f32 on
+ * the exact path, f16 on the fast one) unless CK_TEST_KV names one (f16, f32). */
 #include "engine/engine_internal.h"
 #include "sample/sample.h"
 #include "testutil.h"
@@ -213,6 +214,12 @@ int main(int argc, char **argv) {
     const char *f = getenv("CK_TEST_FAST");
     fast = f && !strcmp(f, "1");
     ck_cpu_exact_set(!fast);
+    const char *kv = getenv("CK_TEST_KV"); /* the KV cache type (default: the engine's, f32 exact, f16 fast) */
+    char err[256];
+    if (kv && *kv && ck_set_kv_type(kv, err, sizeof err) != 0) {
+        fprintf(stderr, "test_models: CK_TEST_KV: %s\n", err);
+        return 2;
+    }
     const char *models[] = {"qwen3-s", "qwen3-f32-s", "qwen2-s", "llama3-s", "qwen3-tiny", "mistral-s", "qwen3_5-s",
                             "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s", "qwen3moe-s", "qwen3_5moe-s", "falcon3-s",
                             "qwen3moe-mixed-s"};

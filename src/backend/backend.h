@@ -20,11 +20,15 @@ typedef struct ck_backend ck_backend;
 
 typedef enum ck_act { CK_ACT_SILU = 0, CK_ACT_GELU_TANH } ck_act;
 
+/* Bytes of one value of a KV cache of dtype dt (CK_F32 or CK_F16). */
+static inline size_t ck_kv_bytes(ck_dtype dt) { return dt == CK_F16 ? 2 : 4; }
+
 /* Arguments of one attention call over a layer's KV cache. */
 typedef struct ck_attn_args {
     const float *q;      /* [T, n_heads, head_dim] */
-    const float *k_cache; /* [cap, n_kv_heads, head_dim], rows 0 .. pos0+T-1 filled */
-    const float *v_cache; /* [cap, n_kv_heads, head_dim] */
+    const void *k_cache; /* [cap, n_kv_heads, head_dim] of kv_dtype, rows 0 .. pos0+T-1 filled */
+    const void *v_cache; /* [cap, n_kv_heads, head_dim] of kv_dtype */
+    ck_dtype kv_dtype;   /* CK_F32 or CK_F16 (see store_rows) */
     float *out;          /* [T, n_heads, head_dim] */
     const int32_t *pos;  /* [T] backend memory: row t is at position pos[t] and sees cache rows <= pos[t] */
     size_t T;
@@ -115,8 +119,11 @@ struct ck_backend {
      * memory, so a decode step needs no host data. */
     void (*rope)(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
                  const int32_t *pos, const double *inv_freq);
-    /* cache[pos[t], :] = src[t, :] for t < T; rows of `row` floats; pos [T] int32 backend memory */
-    void (*store_rows)(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row);
+    /* cache[pos[t], :] = src[t, :] for t < T; rows of `row` values; pos [T] int32 backend memory. The cache
+     * holds dt: CK_F32 as is, or CK_F16 (ck_f32_to_f16_sat: to nearest even, finite values beyond f16's
+     * range clamped to +-65504, a NaN stays NaN). */
+    void (*store_rows)(ck_backend *b, void *cache, ck_dtype dt, const float *src, const int32_t *pos, size_t T,
+                       size_t row);
     void (*attention)(ck_backend *b, const ck_attn_args *a);
     /* out[i] = act(gate[i]) * up[i] for i < n (SwiGLU, GeGLU) */
     void (*glu)(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act);

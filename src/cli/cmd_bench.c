@@ -24,6 +24,7 @@ typedef struct bench_opts {
     const char *model;
     long threads, n_prompt, n_gen, depth, reps, device;
     int cpu;
+    const char *kv_type;
     int json, exact;
     int nt; /* threads in use */
 } bench_opts;
@@ -121,11 +122,11 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
     double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
     int gpu = strcmp(ck_engine_backend(e), "cpu") != 0;
     if (gpu)
-        printf("model: %s (%s), %s backend, weights read per token: %.1f MB\n", o->model, ck_engine_arch(e),
-               ck_engine_backend(e), bytes * 1e-6);
+        printf("model: %s (%s), %s backend, %s KV cache, weights read per token: %.1f MB\n", o->model,
+               ck_engine_arch(e), ck_engine_backend(e), ck_engine_kv_type(e), bytes * 1e-6);
     else
-        printf("model: %s (%s), %d threads, %s matmul, weights read per token: %.1f MB\n", o->model,
-               ck_engine_arch(e), o->nt, ck_exact() ? "exact" : "fast", bytes * 1e-6);
+        printf("model: %s (%s), %d threads, %s matmul, %s KV cache, weights read per token: %.1f MB\n", o->model,
+               ck_engine_arch(e), o->nt, ck_exact() ? "exact" : "fast", ck_engine_kv_type(e), bytes * 1e-6);
     printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read", bw,
            roof);
     if (o->n_prompt > 0)
@@ -138,12 +139,13 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
                (sum.total - sum.layers - sum.head - sum.sample) * ms);
     }
     if (o->json)
-        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"n_prompt\":%ld,\"n_gen\":%ld,"
+        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"kv_type\":\"%s\","
+               "\"n_prompt\":%ld,\"n_gen\":%ld,"
                "\"depth\":%ld,\"reps\":%ld,"
                "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
                "\"decode_bytes\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
                "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
-               ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_exact() ? "true" : "false",
+               ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_exact() ? "true" : "false", ck_engine_kv_type(e),
                o->n_prompt, o->n_gen, o->depth, o->reps, pp.mean, stat_sd(&pp), tg.mean, stat_sd(&tg), bw, bytes,
                roof, roof > 0 ? tg.mean / roof : 0, sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms,
                sum.sample * ms);
@@ -172,7 +174,7 @@ int ck_cmd_bench(int argc, char **argv) {
         {"bandwidth-mb", 0, CK_ARG_INT, &bw_mb,
          "buffer of the bandwidth probe in MiB (default 1024 or 4x the LLC)", "N"},
         {"json", 0, CK_ARG_BOOL, &o.json, "print the results as one JSON object on the last stdout line", NULL},
-        CK_CLI_DEVICE_ARGS(o.cpu, o.device),
+        CK_CLI_DEVICE_ARGS(o.cpu, o.device, o.kv_type),
     };
     const char *pos[1];
     size_t n_pos;
@@ -186,7 +188,7 @@ int ck_cmd_bench(int argc, char **argv) {
         return 2;
     }
     if (!o.model) o.model = ck_cli_default_model();
-    if (ck_cli_threads("bench", o.threads) != 0 || ck_cli_backend("bench", o.cpu, o.device) != 0) return 2;
+    if (ck_cli_threads("bench", o.threads) != 0 || ck_cli_backend("bench", o.cpu, o.device, o.kv_type) != 0) return 2;
     o.nt = ck_set_threads((int)o.threads, NULL, 0);
     if (o.exact) ck_set_exact(1);
     /* the host's probe runs before the model is loaded, so that its buffer and the model are never

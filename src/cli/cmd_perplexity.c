@@ -155,6 +155,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL;
     long ctx = 0, threads = 0, device = -1;
     int cpu = 0;
+    const char *kv_type = NULL;
     int tokens = 0, exact = 0;
     ck_cli_cluster cc = {.recover_ms = 0, .discovery_ms = 5};
     const ck_arg args[] = {
@@ -177,7 +178,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
          "f32 activations in every matmul (as CAKE_EXACT=1), as HF's float32 reference scores", NULL},
         {"ctx", 0, CK_ARG_INT, &ctx, "window size in tokens (default: the model's max_position_embeddings)", "N"},
         {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
-        CK_CLI_DEVICE_ARGS(cpu, device),
+        CK_CLI_DEVICE_ARGS(cpu, device, kv_type),
     };
     const char *pos[2], *file;
     size_t n_pos;
@@ -197,7 +198,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "cake perplexity: --ctx must be at least 2\n");
         return 2;
     }
-    if (ck_cli_threads("perplexity", threads) != 0 || ck_cli_backend("perplexity", cpu, device) != 0) return 2;
+    if (ck_cli_threads("perplexity", threads) != 0 || ck_cli_backend("perplexity", cpu, device, kv_type) != 0) return 2;
     if (cc.discovery_ms < 0 || cc.discovery_ms > 3600 || cc.min_workers < 0 || cc.min_workers > 32) {
         fprintf(stderr, "cake perplexity: --discovery-timeout is 0-3600 s and --min-workers 0-32\n");
         return 2;

@@ -21,6 +21,7 @@ typedef struct run_opts {
     ck_cli_sampling smp;  /* -n and the sampling flags */
     long ctx, threads, device;
     int cpu;
+    const char *kv_type;
     int raw, no_think, verbose_prompt;
     const char *chat_template_file;
 } run_opts;
@@ -171,7 +172,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"chat-template-file", 0, CK_ARG_STR, &o.chat_template_file, "render the prompt with this Jinja chat template instead of the model's", "FILE"},
         {"verbose-prompt", 0, CK_ARG_BOOL, &o.verbose_prompt, "print the rendered prompt and its token ids to stderr", NULL},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
-        CK_CLI_DEVICE_ARGS(o.cpu, o.device),
+        CK_CLI_DEVICE_ARGS(o.cpu, o.device, o.kv_type),
         {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively; also CAKE_EXACT=1)", NULL},
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
@@ -207,7 +208,7 @@ int ck_cmd_run(int argc, char **argv) {
     }
     cc.model = o.model;
     if (cc.key && !cc.topology && !o.model && !o.prompt) { /* `cake run --cluster-key K`: a zero-config worker */
-        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device) != 0) return 2;
+        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device, o.kv_type) != 0) return 2;
         return ck_cli_zero_worker(&cc);
     }
     if (cc.name) {
@@ -216,7 +217,7 @@ int ck_cmd_run(int argc, char **argv) {
             return 2;
         }
         if (!o.model) cc.model = o.prompt; /* the lone positional is the model */
-        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device) != 0) return 2;
+        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device, o.kv_type) != 0) return 2;
         return ck_cli_worker(&cc);
     }
     if (!o.prompt) {
@@ -238,6 +239,6 @@ int ck_cmd_run(int argc, char **argv) {
         return 2;
     }
     if (ck_cli_sampling_check("run", &o.smp) != 0) return 2;
-    if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device) != 0) return 2;
+    if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device, o.kv_type) != 0) return 2;
     return run_model(&o, &cc);
 }

@@ -106,6 +106,7 @@ int ck_cmd_serve(int argc, char **argv) {
     serve_ctx c = {0};
     long parallel = 4, ctx = 4096, threads = 0, max_body = 8 << 20, recover_ms = 30000, disc_s = 5, device = -1;
     int cpu = 0;
+    const char *kv_type = NULL;
     ck_server_opts o = {.api = "0.0.0.0:8080"};
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &c.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the positional)", "MODEL"},
@@ -117,7 +118,7 @@ int ck_cmd_serve(int argc, char **argv) {
         {"ui-auth", 0, CK_ARG_STR, &o.ui_auth, "HTTP basic auth for the web UI and the API", "USER:PASS"},
         {"max-body", 0, CK_ARG_INT, &max_body, "largest request body in bytes (default 8 MiB)", "BYTES"},
         {"threads", 't', CK_ARG_INT, &threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
-        CK_CLI_DEVICE_ARGS(cpu, device),
+        CK_CLI_DEVICE_ARGS(cpu, device, kv_type),
         {"topology", 0, CK_ARG_STR, &c.cc.topology, "cluster topology (YAML): serve as its master", "FILE"},
         {"cluster-key", 0, CK_ARG_STR, &c.cc.key, "shared secret of the cluster (zero-config without --topology)", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &c.cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
@@ -144,7 +145,7 @@ int ck_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "cake serve: --ui-auth takes USER:PASS\n");
         return 2;
     }
-    if (ck_cli_threads("serve", threads) != 0 || ck_cli_backend("serve", cpu, device) != 0) return 2;
+    if (ck_cli_threads("serve", threads) != 0 || ck_cli_backend("serve", cpu, device, kv_type) != 0) return 2;
     c.clustered = c.cc.topology || c.cc.key;
     c.cc.model = c.model;
     c.cc.recover_ms = (int)recover_ms;

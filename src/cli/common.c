@@ -45,8 +45,12 @@ int ck_cli_open_opts(const char *cmd, const char *model, int need_tok, const ck_
     return 0;
 }
 
-int ck_cli_backend(const char *cmd, int cpu, long device) {
+int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type) {
     char err[256];
+    if (kv_type && ck_set_kv_type(kv_type, err, sizeof err) != 0) {
+        fprintf(stderr, "cake %s: --kv-type: %s\n", cmd, err);
+        return 2;
+    }
     int has_cuda = strstr(ck_backends_built(), "cuda") != NULL;
     if (device < -1 || device > 1024) {
         fprintf(stderr, "cake %s: --device must be a GPU index (0, 1, ...)\n", cmd);

@@ -31,12 +31,15 @@ int ck_cli_threads(const char *cmd, long n);
 
 /* Picks the backend of the engines this process opens: the CPU when `cpu`, else CUDA device `device` (-1:
  * not given, 0) when the build and the machine have one, else the CPU with a notice (a CUDA build without
- * a GPU, or --device on a build without CUDA). Returns 0, or 2 after printing a usage error. */
-int ck_cli_backend(const char *cmd, int cpu, long device);
-/* The --device / --cpu flags of the model-running subcommands, for their ck_arg tables. */
-#define CK_CLI_DEVICE_ARGS(cpu_var, device_var)                                                                    \
+ * a GPU, or --device on a build without CUDA); and their KV cache type (kv_type: NULL for the default).
+ * Returns 0, or 2 after printing a usage error. */
+int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type);
+/* The --device / --cpu / --kv-type flags of the model-running subcommands, for their ck_arg tables. */
+#define CK_CLI_DEVICE_ARGS(cpu_var, device_var, kv_var)                                                            \
     {"device", 0, CK_ARG_INT, &(device_var), "GPU to run on (CUDA builds; default 0)", "N"},                        \
-    {"cpu", 0, CK_ARG_BOOL, &(cpu_var), "run on the CPU even when a GPU is present", NULL}
+    {"cpu", 0, CK_ARG_BOOL, &(cpu_var), "run on the CPU even when a GPU is present", NULL},                          \
+    {"kv-type", 0, CK_ARG_STR, &(kv_var),                                                                          \
+     "KV cache type: f16, f32 or auto (default auto: f16, but f32 with --exact and for MoE models)", "T"}
 /* The sampling flags: -n, --temperature, --top-k, --top-p, --repeat-penalty, --repeat-last-n, --seed. */
 typedef struct ck_cli_sampling {
     long n, top_k, last_n;

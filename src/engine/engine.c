@@ -47,6 +47,13 @@ const char *ck_backends_built(void) {
 void ck_set_exact(int exact) { ck_cpu_exact_set(exact); }
 int ck_exact(void) { return ck_cpu_exact(); }
 
+int ck_set_kv_type(const char *name, char *err, size_t errlen) {
+    int dt = !strcmp(name, "auto") ? -1 : !strcmp(name, "f16") ? CK_F16 : !strcmp(name, "f32") ? CK_F32 : -2;
+    if (dt == -2) return ck_err(err, errlen, "unknown KV cache type '%s' (f16, f32 or auto)", name);
+    ck_model_set_kv_dtype(dt);
+    return 0;
+}
+
 /* tokenizer.json, else a GGUF model's own vocabulary, else none. */
 static int open_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
     char path[4096];
@@ -131,6 +138,9 @@ size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_la
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
 const char *ck_engine_backend(const ck_engine *e) { return e->be ? e->be->name : "none"; }
+const char *ck_engine_kv_type(const ck_engine *e) {
+    return !e->be ? "none" : e->model.kv_dtype == CK_F16 ? "f16" : "f32";
+}
 
 static double mono_s(void) {
     struct timespec ts;

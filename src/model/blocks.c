@@ -94,10 +94,11 @@ void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer
         const ck_span *sp = &r->spans[i];
         ck_layer_kv *kv = &sp->s->kv[layer];
         const int32_t *pos = w->pos + sp->row0;
-        be->store_rows(be, kv->k, w->k + sp->row0 * kd, pos, sp->n, kd);
-        be->store_rows(be, kv->v, w->v + sp->row0 * kd, pos, sp->n, kd);
+        be->store_rows(be, kv->k, m->kv_dtype, w->k + sp->row0 * kd, pos, sp->n, kd);
+        be->store_rows(be, kv->v, m->kv_dtype, w->v + sp->row0 * kd, pos, sp->n, kd);
         ck_attn_args args = {
-            .q = w->q + sp->row0 * qd, .k_cache = kv->k, .v_cache = kv->v, .out = w->att + sp->row0 * qd,
+            .q = w->q + sp->row0 * qd, .k_cache = kv->k, .v_cache = kv->v, .kv_dtype = m->kv_dtype,
+            .out = w->att + sp->row0 * qd,
             .pos = pos, .T = sp->n, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = m->attn_scale,
             .window = a->window, .keys_max = sp->pos0 + sp->n,
         };

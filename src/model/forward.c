@@ -14,7 +14,7 @@
 
 /* ---- sequences ---- */
 
-static size_t kv_row_floats(const ck_model *m) { return (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim; }
+static size_t kv_row_values(const ck_model *m) { return (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim; }
 
 static int has_kv(const ck_model *m, int64_t l) { return ck_model_has_layer(m, l) && !(m->no_kv && m->no_kv[l]); }
 
@@ -23,7 +23,7 @@ int ck_seq_init(ck_seq *s, const ck_model *m, size_t max_ctx, char *err, size_t 
     s->m = m;
     s->max_ctx = max_ctx;
     size_t bytes;
-    if (max_ctx == 0 || max_ctx > INT32_MAX || ck_mul_size(max_ctx, kv_row_floats(m) * sizeof(float), &bytes) != 0)
+    if (max_ctx == 0 || max_ctx > INT32_MAX || ck_mul_size(max_ctx, kv_row_values(m) * ck_kv_bytes(m->kv_dtype), &bytes) != 0)
         return ck_err(err, errlen, "context size %zu out of range", max_ctx);
     s->kv = calloc((size_t)m->cfg.n_layers, sizeof *s->kv);
     if (!s->kv) return ck_err(err, errlen, "out of memory");
@@ -66,10 +66,10 @@ void ck_seq_truncate(ck_seq *s, size_t pos) {
 /* Grows one layer's cache to hold at least `need` positions, keeping the first s->pos. */
 static int kv_grow(ck_seq *s, ck_layer_kv *kv, size_t need) {
     ck_backend *be = s->m->be;
-    size_t cap = kv->cap ? kv->cap : CK_KV_MIN, row = kv_row_floats(s->m) * sizeof(float);
+    size_t cap = kv->cap ? kv->cap : CK_KV_MIN, row = kv_row_values(s->m) * ck_kv_bytes(s->m->kv_dtype);
     while (cap < need) cap = cap > s->max_ctx / 2 ? s->max_ctx : cap * 2;
     if (cap > s->max_ctx) cap = s->max_ctx;
-    float *k = be->alloc(be, cap * row), *v = be->alloc(be, cap * row);
+    void *k = be->alloc(be, cap * row), *v = be->alloc(be, cap * row);
     if (!k || !v) {
         if (k) be->free(be, k);
         if (v) be->free(be, v);

@@ -44,6 +44,14 @@ static void shape_str(char *out, size_t cap, const uint64_t *dims, int ndim) {
 }
 
 /* Makes room for one more element at the end of *arr (n held). */
+static int kv_setting = -1;
+void ck_model_set_kv_dtype(int dt) { kv_setting = dt == CK_F32 || dt == CK_F16 ? dt : -1; }
+int ck_model_kv_dtype_setting(void) { return kv_setting; }
+
+static int is_moe(const ck_model *m) {
+    return ck_cfg_int(&m->cfg, "num_experts", ck_cfg_int(&m->cfg, "num_local_experts", 0)) > 0;
+}
+
 static int room_for_one(void **arr, size_t *cap, size_t n, size_t elem) {
     void *p = ck_grow(*arr, cap, n + 1, elem, 16);
     if (!p) return -1;
@@ -71,7 +79,7 @@ int ck_model_tensor(ck_model *m, const char *name, int optional, ck_tensor *t, i
         return ck_err(err, errlen, "out of memory");
     /* Mixture-of-experts models take the exact path for every weight: with activations rounded to bf16
      * their discrete expert choices flip against HF's reference (measured on the fixtures). */
-    t->exact = ck_cfg_int(&m->cfg, "num_experts", ck_cfg_int(&m->cfg, "num_local_experts", 0)) > 0;
+    t->exact = is_moe(m);
     char why[512];
     if (m->be->prepare_weight(m->be, t, why, sizeof why) != 0)
         return ck_err(err, errlen, "tensor '%s': %s", name, why);
@@ -179,6 +187,7 @@ static int load_parts(const char *dir, ck_model *m, char *err, size_t errlen) {
     if (m->cfg.head_dim > 1024 || m->cfg.hidden_size > (1 << 16) || m->cfg.n_layers > 4096)
         return ck_err(err, errlen, "config.json: sizes out of the supported range");
     if (check_range(&m->cfg, &m->range, err, errlen) != 0) return -1;
+    m->kv_dtype = kv_setting >= 0 ? (ck_dtype)kv_setting : ck_cpu_exact() || is_moe(m) ? CK_F32 : CK_F16;
     snprintf(m->layer_prefix, sizeof m->layer_prefix, "%s", m->family->layer_prefix(&m->cfg));
     m->embed_scale = 1.0f;
     m->attn_scale = (float)(1.0 / sqrt((double)m->cfg.head_dim));

@@ -57,6 +57,7 @@ struct ck_model {
     size_t chunk;          /* rows of a prefill chunk and of the workspace: CK_CHUNK, or more where the
                               backend asks (prefill_rows); a batch (ck_model_batch) stays <= CK_CHUNK */
     unsigned char *no_kv;  /* [n_layers] 1 where a layer keeps no KV cache (set by the family), or NULL */
+    ck_dtype kv_dtype;     /* of the KV caches: CK_F32 or CK_F16 (ck_model_set_kv_dtype) */
     int attn_out_gate;     /* set by the family when q_proj carries an output gate: the workspace gets qg */
     int recurrent;         /* set by the family when a layer of the range carries recurrent state */
     /* what the model prepared or allocated on the backend, released at free */
@@ -68,8 +69,8 @@ struct ck_model {
 
 /* One layer's attention cache, owned by the sequence. */
 typedef struct ck_layer_kv {
-    float *k;              /* [cap, n_kv_heads, head_dim] */
-    float *v;              /* [cap, n_kv_heads, head_dim] */
+    void *k;               /* [cap, n_kv_heads, head_dim] of the model's kv_dtype */
+    void *v;               /* [cap, n_kv_heads, head_dim] */
     size_t cap;            /* positions allocated */
 } ck_layer_kv;
 
@@ -124,6 +125,12 @@ typedef struct ck_rows {
  * looked up, so only their shards are mapped. Errors name the file, tensor or field. */
 int ck_model_load(const char *dir, ck_backend *be, const ck_range *r, ck_model *m, char *err, size_t errlen);
 void ck_model_free(ck_model *m);
+
+/* The KV cache type of models loaded from now on, process-wide: CK_F32, CK_F16, or -1 (the default): f16
+ * unless the process runs exact (ck_cpu_exact) or the model is a mixture of experts, which keep f32 (as
+ * their weights keep f32 activations: a rounding flips discrete expert choices). */
+void ck_model_set_kv_dtype(int dt);
+int ck_model_kv_dtype_setting(void);
 
 /* Supported architecture names, comma-separated, for error messages and --help. */
 const char *ck_model_supported(void);

@@ -27,6 +27,12 @@ uint16_t ck_f32_to_f16(float f) {
     return (uint16_t)(sign | r);
 }
 
+uint16_t ck_f32_to_f16_sat(float f) {
+    if (f > 65504.0f) f = 65504.0f;
+    if (f < -65504.0f) f = -65504.0f;
+    return ck_f32_to_f16(f);
+}
+
 static inline float h2f(uint16_t h) { return ck_f16_to_f32(h); }
 
 /* x * id rounded to nearest even and clamped to [-lim, lim] (NaN -> -lim, never UB). */

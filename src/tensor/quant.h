@@ -57,6 +57,8 @@ static inline void ck_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_
 
 /* f32 -> IEEE half, round to nearest even (overflow to inf, NaN kept). */
 uint16_t ck_f32_to_f16(float f);
+/* The same with finite values (and infinities) beyond f16's range clamped to +-65504: a 16-bit KV cache. */
+uint16_t ck_f32_to_f16_sat(float f);
 
 /* Activation quantization of one row x[n] (n a multiple of the block) into dst (layout above). */
 void ck_quantize_q8(void *dst, const float *x, size_t n);

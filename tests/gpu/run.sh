@@ -5,7 +5,8 @@
 #                              without our -dev libraries (they are unpacked there and put on the paths)
 # Builds cake with the CUDA backend (CK_CUDA=ON) into build-gpu, then runs
 #   1. test_backend on the CUDA backend (every op against double-precision references),
-#   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c),
+#   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c), over
+#      f32 KV caches and again over f16 ones, and the fast path on a few families,
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
 #      holding the rest must give the greedy text of single-node runs,
 # and prints a summary table. Exit status: 0 when everything passed. Logs go to $LOGS (default
@@ -52,6 +53,18 @@ for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi
     s=$(grep "^summary $m " "$LOGS/model-$m.log" | cut -d' ' -f3-)
     [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
     row "$m" "$st" "${s:-no summary (see $LOGS/model-$m.log)}" >> "$summary"
+done
+
+# every family again over f16 KV caches (the fast path's default; the exact path above keeps f32 ones),
+# within the same GPU tolerance
+for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi3-s olmo2-s exaone4-s gemma3-s \
+    qwen3moe-s qwen3_5moe-s falcon3-s qwen3moe-mixed-s; do
+    [ -d "tests/data/$m" ] || [ -d "$B/data/$m" ] || continue
+    CK_TEST_KV=f16 CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_models" "$m" > "$LOGS/model-kv16-$m.log" 2>&1
+    rc=$?
+    s=$(grep "^summary $m " "$LOGS/model-kv16-$m.log" | cut -d' ' -f3-)
+    [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+    row "$m (f16 KV)" "$st" "${s:-no summary (see $LOGS/model-kv16-$m.log)}" >> "$summary"
 done
 
 # the fast path on a few families, with its own tolerances (test_models.c)

@@ -4,7 +4,8 @@
  * block come from 16 independent dot-product accumulators reduced together by one transpose-and-add
  * network (lane j = key j), the running maximum is raised once per block, the block's 16 weights come
  * from one vector exp (exp16), and the weighted values are accumulated in registers. Every query row runs this same code whatever the batch (prefill or decode),
- * so a row's output never depends on the rows computed beside it.
+ * so a row's output never depends on the rows computed beside it. The cache holds f32 or f16 rows (one
+ * copy of the loop per type).
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mfma; only called when the CPU has them. */
 #include "backend/cpu/kernels.h"
 
@@ -48,21 +49,29 @@ static inline __m512 exp16(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/* One query head: q[hd] against keys [start, pos] of the cache (rows `row` floats apart), into out[hd]. */
-static void head(const ck_attn_args *a, const float *q, const float *kr, const float *vr, size_t row, size_t n_keys,
-                 float *out) {
+/* 16 values of a cache row at element i: f32, or f16 widened (exact). */
+static inline __m512 kv16(const void *p, size_t i, int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_loadu_ps((const float *)p + i);
+}
+
+/* One query head: q[hd] against keys [start, pos] of the cache (rows `row` values apart, f16 or f32 as
+ * f16 says: inlined into one copy per type), into out[hd]. */
+static inline __attribute__((always_inline)) void head(const ck_attn_args *a, const float *q, const void *kr,
+                                                       const void *vr, size_t row, size_t n_keys, float *out, int f16) {
+    size_t eb = f16 ? 2 : 4;
     size_t nv = a->head_dim / 16;
     __m512 qv[NV], acc[NV];
     for (size_t i = 0; i < nv; i++) qv[i] = _mm512_loadu_ps(q + 16 * i), acc[i] = _mm512_setzero_ps();
     float m = -INFINITY, l = 0.0f;
     for (size_t j0 = 0; j0 < n_keys; j0 += KB) {
         size_t nb = n_keys - j0 < KB ? n_keys - j0 : KB;
-        const float *kb = kr + j0 * row, *vb = vr + j0 * row;
+        const char *kb = (const char *)kr + j0 * row * eb, *vb = (const char *)vr + j0 * row * eb;
         __m512 d[KB];
         for (size_t j = 0; j < KB; j++) {
             d[j] = _mm512_setzero_ps();
             if (j < nb)
-                for (size_t i = 0; i < nv; i++) d[j] = _mm512_fmadd_ps(qv[i], _mm512_loadu_ps(kb + j * row + 16 * i), d[j]);
+                for (size_t i = 0; i < nv; i++) d[j] = _mm512_fmadd_ps(qv[i], kv16(kb + j * row * eb, 16 * i, f16), d[j]);
         }
         float s[KB], p[KB];
         _mm512_storeu_ps(s, _mm512_mul_ps(reduce16(d), _mm512_set1_ps(a->scale)));
@@ -84,21 +93,34 @@ static void head(const ck_attn_args *a, const float *q, const float *kr, const f
         l += _mm512_reduce_add_ps(pv);
         for (size_t j = 0; j < nb; j++) {
             __m512 pj = _mm512_set1_ps(p[j]);
-            for (size_t i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vb + j * row + 16 * i), acc[i]);
+            for (size_t i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(pj, kv16(vb + j * row * eb, 16 * i, f16), acc[i]);
         }
     }
     __m512 lv = _mm512_set1_ps(l);
     for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, _mm512_div_ps(acc[i], lv));
 }
 
+static void head_f32(const ck_attn_args *a, const float *q, const void *kr, const void *vr, size_t row, size_t n,
+                     float *out) {
+    head(a, q, kr, vr, row, n, out, 0);
+}
+static void head_f16(const ck_attn_args *a, const float *q, const void *kr, const void *vr, size_t row, size_t n,
+                     float *out) {
+    head(a, q, kr, vr, row, n, out, 1);
+}
+
 void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, row = a->n_kv_heads * hd;
     size_t pos = (size_t)a->pos[t], start = 0;
     if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
-    const float *kr = a->k_cache + start * row + kvh * hd, *vr = a->v_cache + start * row + kvh * hd;
+    size_t eb = ck_kv_bytes(a->kv_dtype);
+    const char *kr = (const char *)a->k_cache + (start * row + kvh * hd) * eb;
+    const char *vr = (const char *)a->v_cache + (start * row + kvh * hd) * eb;
+    void (*fn)(const ck_attn_args *, const float *, const void *, const void *, size_t, size_t, float *) =
+        a->kv_dtype == CK_F16 ? head_f16 : head_f32;
     for (size_t g = 0; g < group; g++) {
         size_t h = kvh * group + g;
-        head(a, a->q + (t * a->n_heads + h) * hd, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h) * hd);
+        fn(a, a->q + (t * a->n_heads + h) * hd, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h) * hd);
     }
 }
 

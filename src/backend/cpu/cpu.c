@@ -302,15 +302,26 @@ static void cpu_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t h
     }
 }
 
-static void cpu_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row) {
-    (void)b;
-    for (size_t t = 0; t < T; t++) memcpy(cache + (size_t)pos[t] * row, src + t * row, row * sizeof(float));
+static void cpu_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float *src, const int32_t *pos, size_t T,
+                           size_t row) {
+    if (dt != CK_F32 && dt != CK_F16) {
+        ck_backend_fail(b, "store_rows: a KV cache of %s is not supported", ck_dtype_name(dt));
+        return;
+    }
+    const ck_cpu_kernels *k = ck_cpu_kernels_get();
+    for (size_t t = 0; t < T; t++) {
+        if (dt == CK_F16) k->to_f16((uint16_t *)cache + (size_t)pos[t] * row, src + t * row, row);
+        else memcpy((float *)cache + (size_t)pos[t] * row, src + t * row, row * sizeof(float));
+    }
 }
 
 static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
-    (void)b;
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
     if (a->T == 0) return;
+    if (a->kv_dtype != CK_F32 && a->kv_dtype != CK_F16) {
+        ck_backend_fail(b, "attention: a KV cache of %s is not supported", ck_dtype_name(a->kv_dtype));
+        return;
+    }
     long long n = (long long)(a->T * a->n_kv_heads);
     int nt = ck_cpu_threads();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN)

@@ -3,6 +3,7 @@
  * reports them (cpu.c picks at start-up). Same contract as ck_dot_ref; the sum is split over 32 lanes,
  * so results differ from the reference only by f32 rounding of the summation order. */
 #include "backend/cpu/kernels.h"
+#include "tensor/quant.h"
 
 #if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
 #include <cpuid.h>
@@ -61,6 +62,25 @@ void ck_axpy_avx2(float *y, float a, const float *x, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+void ck_axpy_f16_avx2(float *y, float a, const uint16_t *x, size_t n) {
+    __m256 av = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, load_f16(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * ck_f16_to_f32(x[i]);
+}
+
+/* Clamped to +-65504 first (max and min return their second operand, x, when it is NaN), then rounded to
+ * nearest even: the bits of ck_f32_to_f16_sat. */
+void ck_to_f16_avx2(uint16_t *dst, const float *x, size_t n) {
+    const __m256 hi = _mm256_set1_ps(65504.0f), lo = _mm256_set1_ps(-65504.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(x + i)));
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; i++) dst[i] = ck_f32_to_f16_sat(x[i]);
 }
 
 /* CPUID: FMA (leaf 1 ecx bit 12), F16C (ecx 29), OSXSAVE (ecx 27) with the OS saving YMM state (XCR0

@@ -3,6 +3,7 @@
  * -mavx512f -mavx512bw -mavx512vl and only called when the CPU and the OS support them (kernels.c). Same contracts as the
  * reference; results differ only by f32 rounding of the summation order. */
 #include "backend/cpu/kernels.h"
+#include "tensor/quant.h"
 
 #if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
 #include <cpuid.h>
@@ -53,6 +54,25 @@ void ck_axpy_avx512(float *y, float a, const float *x, size_t n) {
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+void ck_axpy_f16_avx512(float *y, float a, const uint16_t *x, size_t n) {
+    __m512 av = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, load_f16(x + i), _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * ck_f16_to_f32(x[i]);
+}
+
+/* Clamped to +-65504 first (max and min return their second operand, x, when it is NaN), then rounded to
+ * nearest even: the bits of ck_f32_to_f16_sat. */
+void ck_to_f16_avx512(uint16_t *dst, const float *x, size_t n) {
+    const __m512 hi = _mm512_set1_ps(65504.0f), lo = _mm512_set1_ps(-65504.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(x + i)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; i++) dst[i] = ck_f32_to_f16_sat(x[i]);
 }
 
 /* CPUID leaf 7 ebx bits 16 (AVX-512F), 30 (BW) and 31 (VL), with OSXSAVE and the OS saving opmask/ZMM state (XCR0 bits 1-2,

@@ -15,6 +15,8 @@ static ck_cpu_kernels ref_kernels = {
     .name = "ref",
     .dot = {[CK_F32] = dot_f32_ref, [CK_F16] = dot_f16_ref, [CK_BF16] = dot_bf16_ref},
     .axpy = ck_axpy_ref,
+    .axpy_f16 = ck_axpy_f16_ref,
+    .to_f16 = ck_to_f16_ref,
     .qdot = {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
              [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
 };
@@ -32,12 +34,16 @@ static ck_cpu_kernels avx2_kernels = {
     .name = "avx2",
     .dot = {[CK_F32] = ck_dot_f32_avx2, [CK_F16] = ck_dot_f16_avx2, [CK_BF16] = ck_dot_bf16_avx2},
     .axpy = ck_axpy_avx2,
+    .axpy_f16 = ck_axpy_f16_avx2,
+    .to_f16 = ck_to_f16_avx2,
     QDOT_TABLES(avx2),
 };
 static ck_cpu_kernels avx512_kernels = {
     .name = "avx512",
     .dot = {[CK_F32] = ck_dot_f32_avx512, [CK_F16] = ck_dot_f16_avx512, [CK_BF16] = ck_dot_bf16_avx512},
     .axpy = ck_axpy_avx512,
+    .axpy_f16 = ck_axpy_f16_avx512,
+    .to_f16 = ck_to_f16_avx512,
     .attn = ck_attention_group_avx512,
     QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };

@@ -29,6 +29,10 @@ typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
 
 /* y[i] += a * x[i] for i < n (f32) */
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
+/* y[i] += a * x[i] for i < n, x in f16 (the value rows of a 16-bit KV cache) */
+typedef void (*ck_axpy16_fn)(float *y, float a, const uint16_t *x, size_t n);
+/* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n, bit for bit (stores into a 16-bit KV cache) */
+typedef void (*ck_to_f16_fn)(uint16_t *dst, const float *x, size_t n);
 
 /* Block-quantized weights: the dot product of weight row w[n] (in the entry's dtype) with activation row
  * xq (x[n] quantized by that dtype's traits->quantize_act); equal bit for bit to traits->qdot. */
@@ -88,6 +92,8 @@ typedef struct ck_cpu_kernels {
     ck_mm_kernel mm[CK_DTYPE_COUNT];      /* exact matmul per weight dtype (gemm NULL: none) */
     ck_mm_kernel mm_fast[CK_DTYPE_COUNT]; /* fast matmul where the set has one (gemm NULL: use mm) */
     ck_axpy_fn axpy;
+    ck_axpy16_fn axpy_f16;
+    ck_to_f16_fn to_f16;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
     /* Attention of one query row and KV head for head dims that are multiples of 16 up to
@@ -136,6 +142,8 @@ float ck_dot_f32_avx2(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx2(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
 void ck_axpy_avx2(float *y, float a, const float *x, size_t n);
+void ck_axpy_f16_avx2(float *y, float a, const uint16_t *x, size_t n);
+void ck_to_f16_avx2(uint16_t *dst, const float *x, size_t n);
 extern const ck_mm_kernel ck_mm_avx2[CK_DTYPE_COUNT];
 int ck_cpu_has_avx2(void);
 
@@ -144,6 +152,8 @@ float ck_dot_f32_avx512(const float *x, const void *w, size_t n);
 float ck_dot_bf16_avx512(const float *x, const void *w, size_t n);
 float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
+void ck_axpy_f16_avx512(float *y, float a, const uint16_t *x, size_t n);
+void ck_to_f16_avx512(uint16_t *dst, const float *x, size_t n);
 extern const ck_mm_kernel ck_mm_avx512[CK_DTYPE_COUNT];
 int ck_cpu_has_avx512(void);
 

@@ -1,5 +1,6 @@
 /* ref.c — scalar reference kernels (see ref.h). Simple loops, no SIMD intrinsics. */
 #include "backend/cpu/ref.h"
+#include "tensor/quant.h"
 
 #include <math.h>
 
@@ -47,6 +48,18 @@ void ck_axpy_ref(float *y, float a, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void ck_axpy_f16_ref(float *y, float a, const uint16_t *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += a * ck_f16_to_f32(x[i]);
+}
+
+void ck_to_f16_ref(uint16_t *dst, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = ck_f32_to_f16_sat(x[i]);
+}
+
+float ck_kv_get(const void *row, ck_dtype dt, size_t i) {
+    return dt == CK_F16 ? ck_f16_to_f32(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+}
+
 float ck_glu_ref(float g, float u, ck_act act) {
     if (act == CK_ACT_GELU_TANH) { /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) */
         float c = 0.7978845608028654f;
@@ -64,10 +77,10 @@ void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
     float acc[hd], m = -INFINITY, l = 0.0f;
     for (size_t d = 0; d < hd; d++) acc[d] = 0.0f;
     for (size_t j = start; j <= pos; j++) {
-        const float *k = a->k_cache + (j * a->n_kv_heads + kvh) * hd;
-        const float *v = a->v_cache + (j * a->n_kv_heads + kvh) * hd;
+        size_t at = (j * a->n_kv_heads + kvh) * hd * ck_kv_bytes(a->kv_dtype);
+        const void *k = (const char *)a->k_cache + at, *v = (const char *)a->v_cache + at;
         float s = 0.0f;
-        for (size_t d = 0; d < hd; d++) s += q[d] * k[d];
+        for (size_t d = 0; d < hd; d++) s += q[d] * ck_kv_get(k, a->kv_dtype, d);
         s *= a->scale;
         if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
         if (s > m) { /* rescale what was accumulated under the old maximum */
@@ -78,7 +91,7 @@ void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
         }
         float p = expf(s - m);
         l += p;
-        for (size_t d = 0; d < hd; d++) acc[d] += p * v[d];
+        for (size_t d = 0; d < hd; d++) acc[d] += p * ck_kv_get(v, a->kv_dtype, d);
     }
     for (size_t d = 0; d < hd; d++) out[d] = acc[d] / l;
 }

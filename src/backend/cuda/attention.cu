@@ -10,7 +10,8 @@
  * latency-bound rather than bandwidth-bound. Calls of up to 8 rows (decode) also split each row's keys
  * into 8 ranges, one block each (flash-decoding): each writes its unnormalized output with its max and
  * sum, and the last of the 8 to finish (an atomic count per row and head) combines them, so that a long
- * context is read by 8 times as many blocks. A decode row's attention may also take over the head-row
+ * context is read by 8 times as many blocks. The caches hold f32 or f16 values (a template parameter of
+ * every kernel; the sums are f32 either way). A decode row's attention may also take over the head-row
  * batch before it (fuse.cu, ck_attn_prep): each block then prepares its query row and its KV head's new
  * key and value row in shared memory and takes the new key and value from there (attn_prep). Calls of
  * more than 8 rows (prefill chunks) with head_dim <= 256 take attn_prefill_kernel instead: a block per
@@ -32,27 +33,35 @@ typedef struct attn_split {
 
 /* The fused head-row prologue (one row, t = 0; qr = pp.x[0]'s row h when there is a q part): the block's
  * query row into pq and its KV head's new key and value rows into pk and pv, as the head-row kernel would
- * make them (warps 0, 1, 2). Then the prepared rows go back: into the caches at position p (by one block
+ * make them (warps 0, 1, 2), and as the cache holds them into rk and rv (f16 caches; else rk = pk, rv = pv):
+ * the attention reads those, as it reads every other cache row. Then the prepared rows go back: into the caches at position p (by one block
  * per KV head, the last split of its first query head: no block of the launch reads those cache rows),
  * and into x where the part is normalized or rotated, once every block that reads the source row has read
  * it. A query row's readers are the S splits of its head (S = 1: the block alone), a KV row's the grp * S
  * blocks of its query heads; a count per head in pp.counter (nh for q, then nkv) finds the last of them.
  * The last warp writes and counts while the others go on; every warp returns with pq, pk and pv made. */
-static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float *pq, float *pk, float *pv, float *kc,
-                                 float *vc, int h, int kvh, int nh, int nkv, int hd, int p, int S, int si) {
+template <typename KV>
+static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float *pq, float *pk, float *pv, KV *rk,
+                                 KV *rv, KV *kc, KV *vc, int h, int kvh, int nh, int nkv, int hd, int p, int S, int si) {
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = nh / nkv;
-    if (w == 0)
+    if (w == 0) {
         ck_head_row(pq, qr, hd, pp.w[0], pp.eps, pp.one_plus, pp.rope[0], p, pp.inv_freq, pp.half);
-    else if (w <= 2)
-        ck_head_row(w == 1 ? pk : pv, pp.x[w] + (size_t)kvh * hd, hd, pp.w[w], pp.eps, pp.one_plus, pp.rope[w], p,
-                    pp.inv_freq, pp.half);
+    } else if (w <= 2) {
+        float *r = w == 1 ? pk : pv;
+        ck_head_row(r, pp.x[w] + (size_t)kvh * hd, hd, pp.w[w], pp.eps, pp.one_plus, pp.rope[w], p, pp.inv_freq,
+                    pp.half);
+        if (sizeof(KV) != sizeof(float)) { /* the cache's values (each lane its own dims) */
+            KV *o = w == 1 ? rk : rv;
+            for (int d = lane; d < hd; d += 32) o[d] = ck_kv_make<KV>(r[d]);
+        }
+    }
     __syncthreads();
     if (w != WARPS - 1) return;
     int wq = pp.x[0] && (pp.w[0] || pp.rope[0]), wk = pp.w[1] || pp.rope[1], wv = pp.w[2] || pp.rope[2];
     size_t at = (size_t)kvh * hd;
     if (h % grp == 0 && si == S - 1) {
         size_t row = ((size_t)p * nkv + kvh) * hd;
-        for (int d = lane; d < hd; d += 32) kc[row + d] = pk[d], vc[row + d] = pv[d];
+        for (int d = lane; d < hd; d += 32) kc[row + d] = rk[d], vc[row + d] = rv[d];
     }
     unsigned last_q = 0, last_kv = 0;
     if (lane == 0) {
@@ -77,15 +86,18 @@ static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float 
     }
 }
 
-template <int PL>
+template <int PL, typename KV>
 static __global__ void __launch_bounds__(WARPS * 32)
-attn_kernel(const float *q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
+attn_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc, float *out,
             const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap,
             attn_split sp, ck_attn_prep pp) {
     /* q is not restrict: with pp, its rows are written back through pp.x[0]. The caches are written only
      * at row pos[0] (attn_prep), which no block of the launch reads. */
-    extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd] */
+    extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd]
+                                     (f32), and for an f16 cache rk, rv [hd] (f16) */
     float *sc = sm, *red = sm + KTILE, *part = red + 32, *pq = part + WARPS * hd, *pk = pq + hd, *pv = pk + hd;
+    KV *rk = sizeof(KV) == sizeof(float) ? (KV *)pk : (KV *)(pv + hd);
+    KV *rv = sizeof(KV) == sizeof(float) ? (KV *)pv : rk + hd;
     int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     ck_pdl_trigger(); /* the output projection after it may start loading its weights */
     int kvh = h / (nh / nkv);
@@ -97,9 +109,10 @@ attn_kernel(const float *q, const float *__restrict__ kc, const float *__restric
         if (start + per - 1 < p) p = start + per - 1;
     }
     size_t kv_row = (size_t)nkv * hd;
-    const float *qr = q + ((size_t)t * nh + h) * hd, *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
-    if (pnew >= 0) { /* a decode row prepares its own rows: q from pq, the key and value at pnew from pk, pv */
-        attn_prep(pp, qr, pq, pk, pv, (float *)kc, (float *)vc, h, kvh, nh, nkv, hd, pnew, S, si);
+    const float *qr = q + ((size_t)t * nh + h) * hd;
+    const KV *kb = kc + (size_t)kvh * hd, *vb = vc + (size_t)kvh * hd;
+    if (pnew >= 0) { /* a decode row prepares its own rows: q from pq, the key and value at pnew from rk, rv */
+        attn_prep<KV>(pp, qr, pq, pk, pv, rk, rv, (KV *)kc, (KV *)vc, h, kvh, nh, nkv, hd, pnew, S, si);
         qr = pq;
     }
     float qv[PL], o[PL];
@@ -113,9 +126,10 @@ attn_kernel(const float *q, const float *__restrict__ kc, const float *__restric
     for (int j0 = start; j0 <= p; j0 += KTILE) {
         int n = p - j0 + 1 < KTILE ? p - j0 + 1 : KTILE;
         { /* the warp's K and V rows of the tile towards L2 first: the loads below come four keys at a time */
-            int lines = (hd + 31) / 32, mine = (n - w + WARPS - 1) / WARPS;
+            const int per = 128 / (int)sizeof(KV); /* values per 128-byte line */
+            int lines = (hd + per - 1) / per, mine = (n - w + WARPS - 1) / WARPS;
             for (int i = lane; i < mine * lines; i += 32) {
-                size_t at = (size_t)(j0 + w + (i / lines) * WARPS) * kv_row + (size_t)(i % lines) * 32;
+                size_t at = (size_t)(j0 + w + (i / lines) * WARPS) * kv_row + (size_t)(i % lines) * per;
                 ck_prefetch_l2(kb + at), ck_prefetch_l2(vb + at);
             }
         }
@@ -127,11 +141,11 @@ attn_kernel(const float *q, const float *__restrict__ kc, const float *__restric
                 int j = jj + u * WARPS;
                 s[u] = 0.0f;
                 if (j < n) {
-                    const float *kr = j0 + j == pnew ? pk : kb + (size_t)(j0 + j) * kv_row;
+                    const KV *kr = j0 + j == pnew ? rk : kb + (size_t)(j0 + j) * kv_row;
 #pragma unroll
                     for (int k = 0; k < PL; k++) {
                         int d = lane + 32 * k;
-                        if (d < hd) s[u] += qv[k] * kr[d];
+                        if (d < hd) s[u] += qv[k] * ck_kvf(kr[d]);
                     }
                 }
             }
@@ -162,11 +176,11 @@ attn_kernel(const float *q, const float *__restrict__ kc, const float *__restric
 #pragma unroll 4
         for (int j = w; j < n; j += WARPS) {
             float e = sc[j];
-            const float *vr = j0 + j == pnew ? pv : vb + (size_t)(j0 + j) * kv_row;
+            const KV *vr = j0 + j == pnew ? rv : vb + (size_t)(j0 + j) * kv_row;
 #pragma unroll
             for (int k = 0; k < PL; k++) {
                 int d = lane + 32 * k;
-                if (d < hd) o[k] += e * vr[d];
+                if (d < hd) o[k] += e * ck_kvf(vr[d]);
             }
         }
         __syncthreads(); /* sc is rewritten by the next tile */
@@ -228,9 +242,9 @@ attn_kernel(const float *q, const float *__restrict__ kc, const float *__restric
 #define PT_KEYS 32
 #define PT_WARPS 8
 #define PT_RPW (PT_ROWS / PT_WARPS)
-template <int PL>
+template <int PL, typename KV>
 static __global__ void __launch_bounds__(PT_WARPS * 32)
-attn_prefill_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
+attn_prefill_kernel(const float *__restrict__ q, const KV *__restrict__ kc, const KV *__restrict__ vc, float *out,
                     const int32_t *__restrict__ pos, int T, int nh, int nkv, int hd, float scale, int window,
                     float softcap) {
     extern __shared__ float4 sm4[];
@@ -272,8 +286,8 @@ attn_prefill_kernel(const float *__restrict__ q, const float *__restrict__ kc, c
         for (int i = threadIdx.x; i < n * hd; i += PT_WARPS * 32) {
             int j = i / hd, d = i % hd;
             size_t at = (size_t)(j0 + j) * kv_row + (size_t)kvh * hd + d;
-            ks[j * kst + d] = kc[at];
-            vs[j * hd + d] = vc[at];
+            ks[j * kst + d] = ck_kvf(kc[at]);
+            vs[j * hd + d] = ck_kvf(vc[at]);
         }
         __syncthreads();
         /* lane j: key j0 + j against each of the warp's rows, four partial sums per row */
@@ -343,16 +357,20 @@ attn_prefill_kernel(const float *__restrict__ q, const float *__restrict__ kc, c
     }
 }
 
-typedef void (*pt_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, int, float,
-                      int, float);
+template <typename KV>
+using pt_fn = void (*)(const float *, const KV *, const KV *, float *, const int32_t *, int, int, int, int, float, int,
+                       float);
 
-/* The prefill kernel for a call, when it applies (more than 8 rows, head_dim <= 256, its shared memory
- * available; CK_CUDA_TILED_ATTN=0 turns it off): returns 1 when queued. */
-static int attention_prefill(ck_backend *b, const ck_attn_args *a) {
+template <typename KV> static pt_fn<KV> prefill_fn(size_t pl) {
+    return pl <= 1 ? attn_prefill_kernel<1, KV> : pl <= 2 ? attn_prefill_kernel<2, KV>
+         : pl <= 4 ? attn_prefill_kernel<4, KV> : attn_prefill_kernel<8, KV>;
+}
+
+/* The prefill kernel for a call over caches of KV, when it applies (more than 8 rows, head_dim <= 256, its
+ * shared memory available; CK_CUDA_TILED_ATTN=0 turns it off): returns 1 when queued. */
+template <typename KV> static int attention_prefill(ck_backend *b, const ck_attn_args *a) {
     if (a->T <= 8 || a->head_dim > 256 || !ck_cu(b)->tiled_attn) return 0;
-    size_t pl = (a->head_dim + 31) / 32;
-    pt_fn fn = pl <= 1 ? attn_prefill_kernel<1> : pl <= 2 ? attn_prefill_kernel<2> : pl <= 4 ? attn_prefill_kernel<4>
-                                                                                           : attn_prefill_kernel<8>;
+    pt_fn<KV> fn = prefill_fn<KV>((a->head_dim + 31) / 32);
     size_t kst = a->head_dim % 4 ? a->head_dim + 1 : a->head_dim + 4; /* as the kernel pads K rows */
     size_t smem = (PT_ROWS * a->head_dim + PT_KEYS * kst + PT_KEYS * a->head_dim) * sizeof(float);
     if (smem > 48 * 1024 && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
@@ -363,16 +381,23 @@ static int attention_prefill(ck_backend *b, const ck_attn_args *a) {
     aa.keys_max = 0; /* (not used by the launch) */
     dim3 grid((unsigned)a->n_heads, (unsigned)((a->T + PT_ROWS - 1) / PT_ROWS));
     ck_cuda_run(b, "attention", [=](cudaStream_t st) {
-        fn<<<grid, PT_WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.T, (int)aa.n_heads,
-                                               (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap);
+        fn<<<grid, PT_WARPS * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,
+                                               (int)aa.T, (int)aa.n_heads, (int)aa.n_kv_heads, (int)aa.head_dim,
+                                               aa.scale, (int)aa.window, aa.softcap);
         ck_cuda_launched(b, "attention (prefill)");
-    }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
-       aa.window, aa.softcap, grid.y, smem);
+    }, aa.q, aa.k_cache, aa.v_cache, (int)aa.kv_dtype, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim,
+       aa.scale, aa.window, aa.softcap, grid.y, smem);
     return 1;
 }
 
-typedef void (*attn_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, float, int,
-                        float, attn_split, ck_attn_prep);
+template <typename KV>
+using attn_fn = void (*)(const float *, const KV *, const KV *, float *, const int32_t *, int, int, int, float, int,
+                         float, attn_split, ck_attn_prep);
+
+template <typename KV> static attn_fn<KV> decode_fn(size_t pl) {
+    return pl <= 1 ? attn_kernel<1, KV> : pl <= 2 ? attn_kernel<2, KV> : pl <= 4 ? attn_kernel<4, KV>
+         : pl <= 8 ? attn_kernel<8, KV> : attn_kernel<16, KV>;
+}
 
 /* Splits of the keys per (row, head) for calls of up to 8 rows (decode): enough blocks to spread a long
  * context over the multiprocessors, one split per 256 keys the call may see (keys_max, known on the host;
@@ -382,20 +407,17 @@ typedef void (*attn_fn)(const float *, const float *, const float *, float *, co
 #define SPLITS 8
 #define SPLIT_MAX_T 8
 
-void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
-    if (b->failed || a->T == 0) return;
+template <typename KV> static void attention(ck_backend *b, const ck_attn_args *a) {
     if (a->head_dim == 0 || a->head_dim > 32 * MAX_PER_LANE || a->n_kv_heads == 0 || a->n_heads % a->n_kv_heads ||
         a->T > 65535 || a->n_heads > 65535 || a->window > INT32_MAX) {
         ck_backend_fail(b, "attention: heads %zu/%zu of %zu dims are not supported by the CUDA kernel", a->n_heads,
                         a->n_kv_heads, a->head_dim);
         return;
     }
-    if (ck_cuda_attention_tc(b, a) || attention_prefill(b, a)) return;
-    size_t pl = (a->head_dim + 31) / 32;
-    attn_fn fn = pl <= 1 ? attn_kernel<1> : pl <= 2 ? attn_kernel<2> : pl <= 4 ? attn_kernel<4> : pl <= 8 ? attn_kernel<8>
-                                                                                                    : attn_kernel<16>;
+    if (ck_cuda_attention_tc(b, a) || attention_prefill<KV>(b, a)) return;
+    attn_fn<KV> fn = decode_fn<KV>((a->head_dim + 31) / 32);
     dim3 grid((unsigned)a->n_heads, (unsigned)a->T);
-    size_t smem = (KTILE + 32 + (WARPS + 3) * a->head_dim) * sizeof(float);
+    size_t smem = (KTILE + 32 + (WARPS + 3) * a->head_dim + (sizeof(KV) == 2 ? a->head_dim : 0)) * sizeof(float);
     if (smem > 48 * 1024 && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
         cudaGetLastError();
         ck_backend_fail(b, "attention: %zu bytes of shared memory are not available", smem);
@@ -430,11 +452,18 @@ void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
     memset(&pp, 0, sizeof pp);
     int fused = ck_cuda_fuse_attention(b, a, &pp); /* after the scratch, whose growth would emit the batch */
     ck_cuda_run(b, fused ? "attention+heads" : "attention", [=](cudaStream_t st) {
-        fn<<<grid, WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.n_heads,
-                                           (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale, (int)aa.window, aa.softcap,
-                                           sp, pp);
+        fn<<<grid, WARPS * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,
+                                           (int)aa.n_heads, (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale,
+                                           (int)aa.window, aa.softcap, sp, pp);
         ck_cuda_launched(b, "attention");
-    }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
+    }, aa.q, aa.k_cache, aa.v_cache, (int)aa.kv_dtype, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
        aa.window, aa.softcap, sp.o, sp.count, grid.z, pp.x[0], pp.x[1], pp.x[2], pp.w[0], pp.w[1], pp.w[2], pp.rope[0],
        pp.rope[1], pp.rope[2], pp.eps, pp.one_plus, pp.half, pp.inv_freq, pp.counter);
+}
+
+void ck_cuda_attention(ck_backend *b, const ck_attn_args *a) {
+    if (b->failed || a->T == 0) return;
+    if (a->kv_dtype == CK_F16) attention<__half>(b, a);
+    else if (a->kv_dtype == CK_F32) attention<float>(b, a);
+    else ck_backend_fail(b, "attention: a KV cache of %s is not supported", ck_dtype_name(a->kv_dtype));
 }

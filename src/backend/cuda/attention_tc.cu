@@ -4,8 +4,8 @@
  * [max(0, pos[t] + 1 - window), pos[t]], grouped KV heads, optional soft-cap.
  * One block of TC_WARPS warps per (query head, tile of TC_ROWS consecutive rows); each warp owns 16 rows.
  * The block stages its query rows as f16, then walks the keys its rows can see in tiles of TC_KEYS: the
- * tile's K and V rows are staged as f16 (clamped to its range; a NaN stays NaN), each warp computes its
- * 16 x TC_KEYS scores with mma.sync m16n8k16 (f16 inputs, f32 sums), masks, scales and soft-caps them in
+ * tile's K and V rows are staged as f16 (clamped to its range, a NaN kept; an f16 cache's as they are),
+ * each warp computes its 16 x TC_KEYS scores with mma.sync m16n8k16 (f16 inputs, f32 sums), masks, scales and soft-caps them in
  * f32, updates each row's online softmax (running max and sum, f32), rounds the probabilities to f16 —
  * they are the next product's A operand straight from the score registers, and the sum counts the
  * rounded values — and accumulates P V with the same instruction, V's fragments read by ldmatrix.trans.
@@ -43,8 +43,16 @@ static __device__ __forceinline__ void ldsm_x4_trans(uint32_t *r, const __half *
                  : "r"(a));
 }
 
-/* Rows [t0, t0 + rows) of src (f32, `stride` floats apart, row r at src + r * stride) into dst (f16, HD + 8
- * apart); rows past `valid` are zero. */
+/* Rows [t0, t0 + rows) of src (f32 or f16, `stride` values apart, row r at src + r * stride) into dst (f16,
+ * HD + 8 apart); rows past `valid` are zero. */
+template <int HD>
+static __device__ __forceinline__ void stage_rows(__half *dst, const __half *src, size_t stride, int rows, int valid) {
+    for (int i = threadIdx.x; i < rows * HD / 4; i += TC_WARPS * 32) {
+        int r = i / (HD / 4), d = i % (HD / 4) * 4;
+        uint2 u = r < valid ? *(const uint2 *)(src + (size_t)r * stride + d) : make_uint2(0, 0);
+        *(uint2 *)(dst + r * (HD + 8) + d) = u;
+    }
+}
 template <int HD>
 static __device__ __forceinline__ void stage_rows(__half *dst, const float *src, size_t stride, int rows, int valid) {
     for (int i = threadIdx.x; i < rows * HD / 4; i += TC_WARPS * 32) {
@@ -55,9 +63,9 @@ static __device__ __forceinline__ void stage_rows(__half *dst, const float *src,
     }
 }
 
-template <int HD>
+template <int HD, typename KV>
 static __global__ void __launch_bounds__(TC_WARPS * 32)
-attn_tc_kernel(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc, float *out,
+attn_tc_kernel(const float *__restrict__ q, const KV *__restrict__ kc, const KV *__restrict__ vc, float *out,
                const int32_t *__restrict__ pos, int T, int nh, int nkv, float scale, int window, float softcap) {
     constexpr int RS = HD + 8; /* halves per staged row: 16-byte rows, and the 8 rows of a fragment load
                                   fall on distinct banks */
@@ -169,24 +177,26 @@ attn_tc_kernel(const float *__restrict__ q, const float *__restrict__ kc, const 
     }
 }
 
-typedef void (*tc_fn)(const float *, const float *, const float *, float *, const int32_t *, int, int, int, float, int,
-                      float);
+template <typename KV>
+using tc_fn = void (*)(const float *, const KV *, const KV *, float *, const int32_t *, int, int, int, float, int, float);
 
-int ck_cuda_attention_tc(ck_backend *b, const ck_attn_args *a) {
-    ck_cuda *c = ck_cu(b);
-    if (!c->tc_attn || ck_cpu_exact() || a->T <= 8) return 0;
-    tc_fn fn;
-    switch (a->head_dim) {
-    case 16: fn = attn_tc_kernel<16>; break;
-    case 32: fn = attn_tc_kernel<32>; break;
-    case 48: fn = attn_tc_kernel<48>; break;
-    case 64: fn = attn_tc_kernel<64>; break;
-    case 80: fn = attn_tc_kernel<80>; break;
-    case 96: fn = attn_tc_kernel<96>; break;
-    case 128: fn = attn_tc_kernel<128>; break;
-    case 256: fn = attn_tc_kernel<256>; break;
-    default: return 0;
+template <typename KV> static tc_fn<KV> tc_kernel(size_t hd) {
+    switch (hd) {
+    case 16: return attn_tc_kernel<16, KV>;
+    case 32: return attn_tc_kernel<32, KV>;
+    case 48: return attn_tc_kernel<48, KV>;
+    case 64: return attn_tc_kernel<64, KV>;
+    case 80: return attn_tc_kernel<80, KV>;
+    case 96: return attn_tc_kernel<96, KV>;
+    case 128: return attn_tc_kernel<128, KV>;
+    case 256: return attn_tc_kernel<256, KV>;
+    default: return NULL;
     }
+}
+
+template <typename KV> static int attention_tc(ck_backend *b, const ck_attn_args *a) {
+    tc_fn<KV> fn = tc_kernel<KV>(a->head_dim);
+    if (!fn) return 0;
     if (((uintptr_t)a->q | (uintptr_t)a->k_cache | (uintptr_t)a->v_cache | (uintptr_t)a->out) % 16) return 0;
     size_t smem = (TC_ROWS + 2 * TC_KEYS) * (a->head_dim + 8) * sizeof(__half);
     if (smem > 48 * 1024 && cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
@@ -196,10 +206,17 @@ int ck_cuda_attention_tc(ck_backend *b, const ck_attn_args *a) {
     ck_attn_args aa = *a;
     dim3 grid((unsigned)a->n_heads, (unsigned)((a->T + TC_ROWS - 1) / TC_ROWS));
     ck_cuda_run(b, "attention_tc", [=](cudaStream_t st) {
-        fn<<<grid, TC_WARPS * 32, smem, st>>>(aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, (int)aa.T, (int)aa.n_heads,
-                                              (int)aa.n_kv_heads, aa.scale, (int)aa.window, aa.softcap);
+        fn<<<grid, TC_WARPS * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,
+                                              (int)aa.T, (int)aa.n_heads, (int)aa.n_kv_heads, aa.scale, (int)aa.window,
+                                              aa.softcap);
         ck_cuda_launched(b, "attention (tensor cores)");
-    }, aa.q, aa.k_cache, aa.v_cache, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
-       aa.window, aa.softcap, smem);
+    }, aa.q, aa.k_cache, aa.v_cache, (int)aa.kv_dtype, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim,
+       aa.scale, aa.window, aa.softcap, smem);
     return 1;
+}
+
+int ck_cuda_attention_tc(ck_backend *b, const ck_attn_args *a) {
+    ck_cuda *c = ck_cu(b);
+    if (!c->tc_attn || ck_cpu_exact() || a->T <= 8) return 0;
+    return a->kv_dtype == CK_F16 ? attention_tc<__half>(b, a) : attention_tc<float>(b, a);
 }

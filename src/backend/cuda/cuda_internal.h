@@ -245,7 +245,8 @@ void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float 
                            size_t n, float eps);
 void ck_cuda_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
                   const int32_t *pos, const double *inv_freq);
-void ck_cuda_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row);
+void ck_cuda_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float *src, const int32_t *pos, size_t T,
+                        size_t row);
 void ck_cuda_attention(ck_backend *b, const ck_attn_args *a);
 /* The fast path's prefill attention on tensor cores (attention_tc.cu): 1 when it took the call (more than
  * 8 rows, a head_dim it was built for, not CAKE_EXACT), 0 to leave it to the f32 kernels. */
@@ -285,6 +286,14 @@ static __device__ __forceinline__ float ck_warp_sum(float v) {
 /* v clamped to the f16 range; a NaN stays NaN (fminf/fmaxf would turn it into a bound and hide it from
  * the finiteness checks). */
 static __device__ __forceinline__ float ck_clamp_f16(float v) { return v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v; }
+/* A value of an f16 KV cache: the bits of ck_f32_to_f16_sat (to nearest even, clamped, a NaN kept). */
+static __device__ __forceinline__ __half ck_kv_half(float v) { return __float2half_rn(ck_clamp_f16(v)); }
+/* KV cache values of either type (float or __half) read as floats, and made from floats. */
+static __device__ __forceinline__ float ck_kvf(float v) { return v; }
+static __device__ __forceinline__ float ck_kvf(__half v) { return __half2float(v); }
+template <typename KV> static __device__ __forceinline__ KV ck_kv_make(float v);
+template <> __device__ __forceinline__ float ck_kv_make<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half ck_kv_make<__half>(float v) { return ck_kv_half(v); }
 /* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
 static __device__ __forceinline__ float ck_glu(float g, float u, int gelu) {
     return gelu ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u

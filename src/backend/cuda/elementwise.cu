@@ -150,58 +150,67 @@ void ck_cuda_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head
     if (!ck_cuda_batch_add(b, ck_cuda_rope_emit, compat, &part)) ck_cuda_rope_emit(b, &part, 1, compat);
 }
 
-/* KV-cache stores of up to CK_BATCH_MAX caches at the same positions (K and V). */
+/* KV-cache stores of up to CK_BATCH_MAX caches of one type at the same positions (K and V). */
 typedef struct store_batch {
-    float *cache[CK_BATCH_MAX];
+    void *cache[CK_BATCH_MAX];
     const float *src[CK_BATCH_MAX];
     int n;
 } store_batch;
 
-static __global__ void store_rows_kernel(store_batch sb, const int32_t *pos, size_t T, size_t row) {
+static __global__ void store_rows_kernel(store_batch sb, const int32_t *pos, size_t T, size_t row, int f16) {
     FOR_N(i, T * row) {
         size_t at = (size_t)pos[i / row] * row + i % row;
-        for (int pi = 0; pi < sb.n; pi++) sb.cache[pi][at] = sb.src[pi][i];
+        for (int pi = 0; pi < sb.n; pi++) {
+            if (f16) ((__half *)sb.cache[pi])[at] = ck_kv_half(sb.src[pi][i]);
+            else ((float *)sb.cache[pi])[at] = sb.src[pi][i];
+        }
     }
 }
 
-/* part.a: cache, src; compat: pos, T, row */
+/* part.a: cache, src; compat: pos, T, row, 1 for an f16 cache */
 void ck_cuda_store_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
     store_batch sb;
     memset(&sb, 0, sizeof sb);
     sb.n = np;
     uint64_t k[4 * 2] = {0};
     for (int i = 0; i < np; i++) {
-        sb.cache[i] = (float *)parts[i].a[0], sb.src[i] = (const float *)parts[i].a[1];
+        sb.cache[i] = (void *)parts[i].a[0], sb.src[i] = (const float *)parts[i].a[1];
         k[2 * i] = parts[i].a[0], k[2 * i + 1] = parts[i].a[1];
     }
     const int32_t *pos = (const int32_t *)compat[0];
     size_t T = compat[1], row = compat[2];
+    int f16 = (int)compat[3];
     ck_cuda_run(b, "store_rows", [=](cudaStream_t st) {
-        store_rows_kernel<<<GRID(T * row)>>>(sb, pos, T, row);
+        store_rows_kernel<<<GRID(T * row)>>>(sb, pos, T, row, f16);
         ck_cuda_launched(b, "store_rows");
-    }, pos, T, row, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
+    }, pos, T, row, f16, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
 }
 
 /* The written range of a cache is not known on the host (positions live on the device); a cache is its own
  * allocation, so its first byte stands for it in the batch's overlap test. */
-void ck_cuda_store_rows(ck_backend *b, float *cache, const float *src, const int32_t *pos, size_t T, size_t row) {
+void ck_cuda_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float *src, const int32_t *pos, size_t T,
+                        size_t row) {
     if (b->failed || T == 0 || row == 0) return;
+    if (dt != CK_F32 && dt != CK_F16) {
+        ck_backend_fail(b, "store_rows: a KV cache of %s is not supported", ck_dtype_name(dt));
+        return;
+    }
     ck_batch_part part = {src, T * row * sizeof(float), cache, 1,
                           {(uint64_t)(uintptr_t)cache, (uint64_t)(uintptr_t)src, 0, 0, 0, 0}};
-    uint64_t compat[8] = {(uint64_t)(uintptr_t)pos, T, row, 0, 0, 0, 0, 0};
+    uint64_t compat[8] = {(uint64_t)(uintptr_t)pos, T, row, dt == CK_F16, 0, 0, 0, 0};
     if (!ck_cuda_batch_add(b, ck_cuda_store_emit, compat, &part)) ck_cuda_store_emit(b, &part, 1, compat);
 }
 
 /* Per-head norm + RoPE + KV store (fuse.cu builds it from consecutive rmsnorm, rope and store_rows
  * calls): part i is a tensor x [T, nh, hd] whose head rows are, in this order, normalized by w (when
  * not NULL; over hd, in place), rotated (when rope), written back (when either) and copied into cache
- * row pos[t] (when not NULL). One warp per head row, the row staged in shared memory; the arithmetic is
- * that of the separate kernels. */
+ * row pos[t] (when not NULL; f32, or f16 when c16). One warp per head row, the row staged in shared
+ * memory; the arithmetic is that of the separate kernels. */
 typedef struct hp_batch {
     float *x[CK_BATCH_MAX];
     const float *w[CK_BATCH_MAX];
-    float *cache[CK_BATCH_MAX];
-    int nh[CK_BATCH_MAX], rope[CK_BATCH_MAX];
+    void *cache[CK_BATCH_MAX];
+    int nh[CK_BATCH_MAX], rope[CK_BATCH_MAX], c16[CK_BATCH_MAX];
     int r0[CK_BATCH_MAX + 1];
     int n;
 } hp_batch;
@@ -221,12 +230,15 @@ headprep_kernel(hp_batch hb, int hd, float eps, int one_plus, const int32_t *pos
     if (w || hb.rope[pi])
         for (int d = lane; d < hd; d += 32) xr[d] = sr[d];
     if (hb.cache[pi]) {
-        float *cr = hb.cache[pi] + ((size_t)pos[t] * nh + h) * hd;
-        for (int d = lane; d < hd; d += 32) cr[d] = sr[d];
+        size_t at = ((size_t)pos[t] * nh + h) * hd;
+        if (hb.c16[pi])
+            for (int d = lane; d < hd; d += 32) ((__half *)hb.cache[pi])[at + d] = ck_kv_half(sr[d]);
+        else
+            for (int d = lane; d < hd; d += 32) ((float *)hb.cache[pi])[at + d] = sr[d];
     }
 }
 
-/* part.a: x, nh, w, rope, cache; compat: T, hd, eps bits, one_plus, pos, inv_freq, half */
+/* part.a: x, nh, w, rope, cache, 1 for an f16 cache; compat: T, hd, eps bits, one_plus, pos, inv_freq, half */
 void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
     hp_batch hb;
     memset(&hb, 0, sizeof hb);
@@ -238,12 +250,12 @@ void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int np, co
     memcpy(&eps, &eb, 4);
     const int32_t *pos = (const int32_t *)compat[4];
     const double *inv_freq = (const double *)compat[5];
-    uint64_t k[4 * 5] = {0};
+    uint64_t k[4 * 6] = {0};
     for (int i = 0; i < np; i++) {
         hb.x[i] = (float *)parts[i].a[0], hb.nh[i] = (int)parts[i].a[1], hb.w[i] = (const float *)parts[i].a[2];
-        hb.rope[i] = (int)parts[i].a[3], hb.cache[i] = (float *)parts[i].a[4];
+        hb.rope[i] = (int)parts[i].a[3], hb.cache[i] = (void *)parts[i].a[4], hb.c16[i] = (int)parts[i].a[5];
         hb.r0[i + 1] = hb.r0[i] + (int)(T * parts[i].a[1]);
-        for (int j = 0; j < 5; j++) k[i * 5 + j] = parts[i].a[j];
+        for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
     }
     unsigned blocks = (unsigned)((hb.r0[np] + HP_WARPS - 1) / HP_WARPS);
     size_t smem = (size_t)HP_WARPS * hd * sizeof(float);
@@ -251,7 +263,7 @@ void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int np, co
         headprep_kernel<<<blocks, 32 * HP_WARPS, smem, st>>>(hb, hd, eps, one_plus, pos, inv_freq, half);
         ck_cuda_launched(b, "norm/rope/store");
     }, T, hd, eps, one_plus, pos, inv_freq, half, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10],
-       k[11], k[12], k[13], k[14], k[15], k[16], k[17], k[18], k[19]);
+       k[11], k[12], k[13], k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23]);
 }
 
 static __global__ void glu_kernel(float *out, const float *gate, const float *up, size_t n, int gelu) {

@@ -132,13 +132,13 @@ int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag) {
     return 0;
 }
 
-/* ---- head rows: norm, rope, store (headprep part a: x, nh, w, rope, cache; compat: T, hd, eps bits,
- * one_plus, pos, inv_freq, half, 1 once pos is set) ---- */
+/* ---- head rows: norm, rope, store (headprep part a: x, nh, w, rope, cache, 1 for an f16 cache; compat: T,
+ * hd, eps bits, one_plus, pos, inv_freq, half, 1 once pos is set) ---- */
 
 static void hp_part(ck_batch_part *d, float *x, size_t T, size_t nh, size_t hd, const float *w, int rope,
-                    float *cache) {
+                    void *cache, int c16) {
     size_t bytes = T * nh * hd * sizeof(float);
-    *d = ck_batch_part{x, bytes, x, bytes, {F(x), nh, F(w), (uint64_t)rope, F(cache), 0}};
+    *d = ck_batch_part{x, bytes, x, bytes, {F(x), nh, F(w), (uint64_t)rope, F(cache), (uint64_t)c16}};
 }
 
 /* 1 when [x, +bytes) touches no part's tensor. */
@@ -163,13 +163,13 @@ static int hp_rope(ck_batch *bt, const uint64_t *compat, const ck_batch_part *p)
         q->a[3] = 1;
     } else {
         if (bt->n == CK_BATCH_MAX || !hp_disjoint(bt, p->in, p->in_bytes)) return 0;
-        hp_part(&bt->parts[bt->n++], (float *)p->a[0], T, p->a[1], hd, NULL, 1, NULL);
+        hp_part(&bt->parts[bt->n++], (float *)p->a[0], T, p->a[1], hd, NULL, 1, NULL, 0);
     }
     bt->compat[4] = compat[3], bt->compat[5] = compat[4], bt->compat[6] = compat[2], bt->compat[7] = 1;
     return 1;
 }
 
-/* store part a: cache, src; compat: pos, T, row */
+/* store part a: cache, src; compat: pos, T, row, 1 for an f16 cache */
 static int hp_store(ck_batch *bt, const uint64_t *compat, const ck_batch_part *p) {
     size_t T = compat[1], row = compat[2], hd = bt->compat[1];
     if (T != bt->compat[0] || row % hd || (bt->compat[7] && bt->compat[4] != compat[0])) return 0;
@@ -180,10 +180,10 @@ static int hp_store(ck_batch *bt, const uint64_t *compat, const ck_batch_part *p
         if (bt->parts[i].a[0] == p->a[1] && bt->parts[i].a[1] * hd == row) hit = i;
     if (hit >= 0) {
         if (bt->parts[hit].a[4]) return 0;
-        bt->parts[hit].a[4] = p->a[0];
+        bt->parts[hit].a[4] = p->a[0], bt->parts[hit].a[5] = compat[3];
     } else {
         if (bt->n == CK_BATCH_MAX || !hp_disjoint(bt, p->in, p->in_bytes)) return 0;
-        hp_part(&bt->parts[bt->n++], (float *)p->a[1], T, row / hd, hd, NULL, 0, (float *)p->a[0]);
+        hp_part(&bt->parts[bt->n++], (float *)p->a[1], T, row / hd, hd, NULL, 0, (void *)p->a[0], (int)compat[3]);
     }
     bt->compat[4] = compat[0], bt->compat[7] = 1;
     return 1;
@@ -204,20 +204,20 @@ static int to_headprep(ck_batch *bt, size_t T, size_t hd) {
             const ck_batch_part *q = &bt->parts[i];
             size_t rows = q->a[3];
             if (q->a[0] != q->a[1] || rows % T) return 0;
-            hp_part(&nb.parts[nb.n++], (float *)q->a[0], T, rows / T, hd, (const float *)q->a[2], 0, NULL);
+            hp_part(&nb.parts[nb.n++], (float *)q->a[0], T, rows / T, hd, (const float *)q->a[2], 0, NULL, 0);
         }
     } else { /* ropes: part a x, nh; compat T, hd, half, pos, inv_freq */
         if (bt->compat[0] != T || bt->compat[1] != hd) return 0;
         nb.compat[4] = bt->compat[3], nb.compat[5] = bt->compat[4], nb.compat[6] = bt->compat[2], nb.compat[7] = 1;
         for (int i = 0; i < bt->n; i++)
-            hp_part(&nb.parts[nb.n++], (float *)bt->parts[i].a[0], T, bt->parts[i].a[1], hd, NULL, 1, NULL);
+            hp_part(&nb.parts[nb.n++], (float *)bt->parts[i].a[0], T, bt->parts[i].a[1], hd, NULL, 1, NULL, 0);
     }
     *bt = nb;
     return 1;
 }
 
 /* A pending head-row batch of one row (T = 1) whose parts are q (x = a->q, no store) and the k and v rows
- * stored into a's caches at a's positions, then a's attention: every part's rows are those the attention
+ * stored into a's caches (of a's cache type) at a's positions, then a's attention: every part's rows are those the attention
  * reads. The attention's output must not touch a part's rows (they are written back while other blocks
  * write their outputs) nor the caches, and k and v rows must not touch q's. */
 int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *pp) {
@@ -231,10 +231,12 @@ int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *p
     memset(pp, 0, sizeof *pp);
     for (int i = 0; i < bt->n; i++) {
         const ck_batch_part *q = &bt->parts[i];
-        float *x = (float *)q->a[0], *cache = (float *)q->a[4];
+        float *x = (float *)q->a[0];
+        const void *cache = (const void *)q->a[4];
         int k = cache == NULL && x == a->q ? 0 : cache == a->k_cache ? 1 : cache == a->v_cache ? 2 : -1;
         size_t bytes = q->a[1] * hd * sizeof(float);
         if (k < 0 || pp->x[k] || q->a[1] != (k ? a->n_kv_heads : a->n_heads) ||
+            (k && q->a[5] != (uint64_t)(a->kv_dtype == CK_F16)) ||
             ck_cuda_overlap(a->out, out_bytes, x, bytes) || (k && ck_cuda_overlap(a->q, out_bytes, x, bytes)))
             return 0;
         for (int j = 0; j < i; j++) /* the parts' rows are apart (they are written back independently) */
@@ -243,7 +245,7 @@ int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *p
         pp->x[k] = x, pp->w[k] = (const float *)q->a[2], pp->rope[k] = (int)q->a[3];
     }
     /* a cache is its own allocation: its first byte stands for it (as in ck_cuda_store_rows) */
-    if (!pp->x[1] || !pp->x[2] || a->out == a->k_cache || a->out == a->v_cache) return 0;
+    if (!pp->x[1] || !pp->x[2] || (const void *)a->out == a->k_cache || (const void *)a->out == a->v_cache) return 0;
     uint32_t eb = (uint32_t)bt->compat[2];
     memcpy(&pp->eps, &eb, 4);
     pp->one_plus = (int)bt->compat[3], pp->half = (int)bt->compat[6];
