@@ -535,6 +535,8 @@ static float *down_kv(const void *d, size_t n, ck_dtype dt) {
     return h;
 }
 
+static int f16_nan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x3ff); }
+
 static void test_attention(void) {
     struct { size_t T, pos0, nh, nkv, hd, window; float scale, softcap; } cs[] = {
         {1, 0, 1, 1, 1, 0, 1.0f, 0},      {3, 0, 2, 1, 7, 0, 0.4f, 0},      {5, 4, 4, 1, 17, 0, 0.25f, 0},
@@ -649,8 +651,8 @@ static void test_rows(void) {
         for (size_t t = 0; t < T; t++)
             for (size_t i = 0; i < row; i++) hc[(size_t)at[t] * row + i] = ck_f32_to_f16_sat(hs[t * row + i]);
         size_t bad16 = 0, first16 = 0;
-        for (size_t i = 0; i < cap * row; i++)
-            if (gh[i] != hc[i] && !bad16++) first16 = i;
+        for (size_t i = 0; i < cap * row; i++) /* a NaN must stay a NaN, with any payload */
+            if (gh[i] != hc[i] && !(f16_nan(gh[i]) && f16_nan(hc[i])) && !bad16++) first16 = i;
         CK_EXPECT(bad16 == 0, "store_rows f16 %s: %zu of %zu values differ, first [%zu]: got 0x%04x want 0x%04x", desc,
                   bad16, cap * row, first16, bad16 ? gh[first16] : 0, bad16 ? hc[first16] : 0);
         B->free(B, dat), B->free(B, ds), B->free(B, dc16);
