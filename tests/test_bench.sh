@@ -27,7 +27,7 @@ assert r["attention_ms"] >= 0 and r["sampling_ms"] >= 0
 assert r["layers_ms"] + r["head_ms"] + r["sampling_ms"] <= r["step_ms"] * 1.01, r
 assert r["attention_ms"] <= r["layers_ms"], r
 assert (r["n_prompt"], r["n_gen"], r["depth"], r["reps"], r["threads"]) == (24, 6, 5, 2, 2), r
-assert r["exact"] is False
+assert r["exact"] is False and r["kv_type"] == "f16", r  # the fast path keeps f16 KV caches
 assert abs(r["roofline_tg_tok_s"] - r["bandwidth_gbs"] * 1e9 / r["decode_bytes"]) <= 1e-3 * r["roofline_tg_tok_s"]
 assert r["decode_bytes"] == 524288, r["decode_bytes"]  # qwen3-s: every weight once, the embedding as one row
 '
@@ -36,6 +36,21 @@ check "--json: last line parses, numbers positive and consistent" $?
 "$CAKE" bench "$DATA/qwen3-s" -p 8 -n 0 -r 1 --exact --bandwidth-mb 16 --json >"$T/out" 2>&1
 tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["exact"] is True and r["pp_tok_s"] > 0 and r["tg_tok_s"] == 0, r'
 check "--exact, prefill only" $?
+tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["kv_type"] == "f32", r'
+check "--exact keeps f32 KV caches" $?
+grep -q "exact matmul, f32 KV cache" "$T/out"
+check "the header names the KV cache type" $?
+"$CAKE" bench "$DATA/qwen3-s" -p 8 -n 2 -r 1 --kv-type f32 --bandwidth-mb 16 --json >"$T/out" 2>&1
+tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["kv_type"] == "f32" and not r["exact"], r'
+check "--kv-type f32 on the fast path" $?
+"$CAKE" bench "$DATA/qwen3-s" -p 8 -n 2 -r 1 --exact --kv-type f16 --bandwidth-mb 16 --json >"$T/out" 2>&1
+tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["kv_type"] == "f16" and r["exact"], r'
+check "--kv-type f16 on the exact path" $?
+"$CAKE" bench "$DATA/qwen3-s" -p 8 -n 2 -r 1 --kv-type q4 >"$T/out" 2>"$T/err"
+rc=$?
+grep -q "unknown KV cache type 'q4'" "$T/err"
+named=$?
+check "an unknown --kv-type is a usage error that names it" $([ $rc = 2 ] && [ $named = 0 ] && echo 0 || echo 1)
 
 "$CAKE" bench "$DATA/qwen3-s" -r 0 >/dev/null 2>&1
 check "-r 0 is a usage error" $([ $? = 2 ] && echo 0 || echo 1)
