@@ -3,9 +3,11 @@
  * ck_attention_row_ref, taken in blocks of 16 keys instead of one key at a time: the 16 scores of a
  * block come from 16 independent dot-product accumulators reduced together by one transpose-and-add
  * network (lane j = key j), the running maximum is raised once per block, the block's 16 weights come
- * from one vector exp (exp16), and the weighted values are accumulated in registers. Every query row runs this same code whatever the batch (prefill or decode),
- * so a row's output never depends on the rows computed beside it. The cache holds f32 or f16 rows (one
- * copy of the loop per type).
+ * from one vector exp (exp16), and the weighted values are accumulated key by key. The query heads of
+ * the KV head walk the keys together, block by block, so that each block is read from memory once.
+ * Every query row runs this same code whatever the batch (prefill or decode), so a row's output never
+ * depends on the rows computed beside it. The cache holds f32 or f16 rows (one copy of the loop per
+ * type).
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mfma; only called when the CPU has them. */
 #include "backend/cpu/kernels.h"
 
@@ -14,7 +16,8 @@
 #include <math.h>
 
 #define KB 16                        /* keys per block: one score per lane */
-#define NV (CK_ATTN_MAX_HD / 16)     /* the most 16-float vectors of a head */
+#define MAX_HEADS 8                  /* query heads walking the keys together (larger groups: in turns) */
+#define PF_AHEAD 16                  /* keys prefetched ahead */
 
 /* r[j] = sum of the 16 lanes of v[j], for j < 16, in one vector (two vectors' lanes per add). */
 static inline __m512 reduce16(const __m512 v[16]) {
@@ -55,58 +58,80 @@ static inline __m512 kv16(const void *p, size_t i, int f16) {
     return _mm512_loadu_ps((const float *)p + i);
 }
 
-/* One query head: q[hd] against keys [start, pos] of the cache (rows `row` values apart, f16 or f32 as
- * f16 says: inlined into one copy per type), into out[hd]. */
-static inline __attribute__((always_inline)) void head(const ck_attn_args *a, const float *q, const void *kr,
-                                                       const void *vr, size_t row, size_t n_keys, float *out, int f16) {
-    size_t eb = f16 ? 2 : 4;
-    size_t nv = a->head_dim / 16;
-    __m512 qv[NV], acc[NV];
-    for (size_t i = 0; i < nv; i++) qv[i] = _mm512_loadu_ps(q + 16 * i), acc[i] = _mm512_setzero_ps();
-    float m = -INFINITY, l = 0.0f;
+/* The query heads q[g] (g < ng, head_dim apart) of one KV head against keys [0, n_keys) of its cache rows
+ * (kr, vr: `row` values apart, f16 or f32 as f16 says: inlined into one copy per type), into out[g]
+ * (head_dim apart; it holds the unnormalized accumulators until the end). The keys are walked once for the
+ * whole group: each block of 16 keys is fetched from memory (prefetched PF_AHEAD keys ahead) and then
+ * served from L1 to every head. Per head, the arithmetic and its order are those of one head alone. */
+static inline __attribute__((always_inline)) void heads(const ck_attn_args *a, const float *q, size_t ng,
+                                                        const void *kr, const void *vr, size_t row, size_t n_keys,
+                                                        float *out, int f16) {
+    size_t hd = a->head_dim, nv = hd / 16, eb = f16 ? 2 : 4, lines = (hd * eb + 63) / 64, rb = row * eb;
+    float m[MAX_HEADS], l[MAX_HEADS];
+    for (size_t g = 0; g < ng; g++) {
+        m[g] = -INFINITY, l[g] = 0.0f;
+        for (size_t i = 0; i < hd; i++) out[g * hd + i] = 0.0f;
+    }
     for (size_t j0 = 0; j0 < n_keys; j0 += KB) {
         size_t nb = n_keys - j0 < KB ? n_keys - j0 : KB;
-        const char *kb = (const char *)kr + j0 * row * eb, *vb = (const char *)vr + j0 * row * eb;
-        __m512 d[KB];
-        for (size_t j = 0; j < KB; j++) {
-            d[j] = _mm512_setzero_ps();
-            if (j < nb)
-                for (size_t i = 0; i < nv; i++) d[j] = _mm512_fmadd_ps(qv[i], kv16(kb + j * row * eb, 16 * i, f16), d[j]);
+        const char *kb = (const char *)kr + j0 * rb, *vb = (const char *)vr + j0 * rb;
+        if (j0 + PF_AHEAD < n_keys) { /* the heads' rows are strided in the cache, not streamed */
+            size_t np = n_keys - j0 - PF_AHEAD < KB ? n_keys - j0 - PF_AHEAD : KB;
+            const char *kp = kb + PF_AHEAD * rb, *vp = vb + PF_AHEAD * rb;
+            for (size_t j = 0; j < np; j++)
+                for (size_t i = 0; i < lines; i++)
+                    _mm_prefetch(kp + j * rb + 64 * i, _MM_HINT_T0), _mm_prefetch(vp + j * rb + 64 * i, _MM_HINT_T0);
         }
-        float s[KB], p[KB];
-        _mm512_storeu_ps(s, _mm512_mul_ps(reduce16(d), _mm512_set1_ps(a->scale)));
-        float bm = -INFINITY;
-        for (size_t j = 0; j < nb; j++) {
-            if (a->softcap > 0) s[j] = a->softcap * tanhf(s[j] / a->softcap);
-            bm = s[j] > bm ? s[j] : bm;
-        }
-        if (bm > m) { /* rescale what was accumulated under the old maximum */
-            float c = expf(m - bm);
-            l *= c;
-            for (size_t i = 0; i < nv; i++) acc[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(c));
-            m = bm;
-        }
-        /* the block's weights, one vector exp; lanes past nb are 0 */
-        __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1),
-                                        exp16(_mm512_sub_ps(_mm512_loadu_ps(s), _mm512_set1_ps(m))));
-        _mm512_storeu_ps(p, pv);
-        l += _mm512_reduce_add_ps(pv);
-        for (size_t j = 0; j < nb; j++) {
-            __m512 pj = _mm512_set1_ps(p[j]);
-            for (size_t i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(pj, kv16(vb + j * row * eb, 16 * i, f16), acc[i]);
+        for (size_t g = 0; g < ng; g++) {
+            const float *qg = q + g * hd;
+            float *acc = out + g * hd;
+            __m512 d[KB];
+            for (size_t j = 0; j < KB; j++) {
+                d[j] = _mm512_setzero_ps();
+                if (j < nb)
+                    for (size_t i = 0; i < nv; i++)
+                        d[j] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 16 * i), kv16(kb + j * rb, 16 * i, f16), d[j]);
+            }
+            float sc[KB], p[KB];
+            _mm512_storeu_ps(sc, _mm512_mul_ps(reduce16(d), _mm512_set1_ps(a->scale)));
+            float bm = -INFINITY;
+            for (size_t j = 0; j < nb; j++) {
+                if (a->softcap > 0) sc[j] = a->softcap * tanhf(sc[j] / a->softcap);
+                bm = sc[j] > bm ? sc[j] : bm;
+            }
+            if (bm > m[g]) { /* rescale what was accumulated under the old maximum */
+                float c = expf(m[g] - bm);
+                l[g] *= c;
+                for (size_t i = 0; i < nv; i++)
+                    _mm512_storeu_ps(acc + 16 * i, _mm512_mul_ps(_mm512_loadu_ps(acc + 16 * i), _mm512_set1_ps(c)));
+                m[g] = bm;
+            }
+            /* the block's weights, one vector exp; lanes past nb are 0 */
+            __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1),
+                                            exp16(_mm512_sub_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(m[g]))));
+            _mm512_storeu_ps(p, pv);
+            l[g] += _mm512_reduce_add_ps(pv);
+            for (size_t i = 0; i < nv; i++) { /* each accumulator vector through the block's keys in order */
+                __m512 av = _mm512_loadu_ps(acc + 16 * i);
+                for (size_t j = 0; j < nb; j++) av = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), kv16(vb + j * rb, 16 * i, f16), av);
+                _mm512_storeu_ps(acc + 16 * i, av);
+            }
         }
     }
-    __m512 lv = _mm512_set1_ps(l);
-    for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, _mm512_div_ps(acc[i], lv));
+    for (size_t g = 0; g < ng; g++) {
+        __m512 lv = _mm512_set1_ps(l[g]);
+        for (size_t i = 0; i < nv; i++)
+            _mm512_storeu_ps(out + g * hd + 16 * i, _mm512_div_ps(_mm512_loadu_ps(out + g * hd + 16 * i), lv));
+    }
 }
 
-static void head_f32(const ck_attn_args *a, const float *q, const void *kr, const void *vr, size_t row, size_t n,
-                     float *out) {
-    head(a, q, kr, vr, row, n, out, 0);
+static void heads_f32(const ck_attn_args *a, const float *q, size_t ng, const void *kr, const void *vr, size_t row,
+                      size_t n, float *out) {
+    heads(a, q, ng, kr, vr, row, n, out, 0);
 }
-static void head_f16(const ck_attn_args *a, const float *q, const void *kr, const void *vr, size_t row, size_t n,
-                     float *out) {
-    head(a, q, kr, vr, row, n, out, 1);
+static void heads_f16(const ck_attn_args *a, const float *q, size_t ng, const void *kr, const void *vr, size_t row,
+                      size_t n, float *out) {
+    heads(a, q, ng, kr, vr, row, n, out, 1);
 }
 
 void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh) {
@@ -116,11 +141,11 @@ void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh) {
     size_t eb = ck_kv_bytes(a->kv_dtype);
     const char *kr = (const char *)a->k_cache + (start * row + kvh * hd) * eb;
     const char *vr = (const char *)a->v_cache + (start * row + kvh * hd) * eb;
-    void (*fn)(const ck_attn_args *, const float *, const void *, const void *, size_t, size_t, float *) =
-        a->kv_dtype == CK_F16 ? head_f16 : head_f32;
-    for (size_t g = 0; g < group; g++) {
-        size_t h = kvh * group + g;
-        fn(a, a->q + (t * a->n_heads + h) * hd, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h) * hd);
+    void (*fn)(const ck_attn_args *, const float *, size_t, const void *, const void *, size_t, size_t, float *) =
+        a->kv_dtype == CK_F16 ? heads_f16 : heads_f32;
+    for (size_t g0 = 0; g0 < group; g0 += MAX_HEADS) { /* the group's query heads are consecutive */
+        size_t ng = group - g0 < MAX_HEADS ? group - g0 : MAX_HEADS, h0 = kvh * group + g0;
+        fn(a, a->q + (t * a->n_heads + h0) * hd, ng, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h0) * hd);
     }
 }
 
