@@ -400,11 +400,11 @@ template <typename KV> static attn_fn<KV> decode_fn(size_t pl) {
 }
 
 /* Splits of the keys per (row, head) for calls of up to 8 rows (decode): enough blocks to spread a long
- * context over the multiprocessors, one split per 256 keys the call may see (keys_max, known on the host;
- * CK_CUDA_ATTN_KEYS sets the 256), up to SPLITS: a short context skips the combining step. The
- * count changes only at multiples of 256, so a decode step's graph is re-captured a few times per
- * context, not per token. */
-#define SPLITS 8
+ * context over the multiprocessors, one split per split_keys keys the call may see (keys_max, known on
+ * the host; CK_CUDA_ATTN_KEYS), up to split_max of them (CK_CUDA_ATTN_SPLITS, at most SPLITS): a short
+ * context skips the combining step. The count changes only at multiples of split_keys, so a decode
+ * step's graph is re-captured a few times per context, not per token. */
+#define SPLITS 32
 #define SPLIT_MAX_T 8
 
 template <typename KV> static void attention(ck_backend *b, const ck_attn_args *a) {
@@ -426,11 +426,11 @@ template <typename KV> static void attention(ck_backend *b, const ck_attn_args *
     ck_attn_args aa = *a; /* the caller's struct may be gone when a queued launch runs */
     aa.keys_max = 0;      /* (the launch does not use it: it must not be captured unkeyed) */
     attn_split sp = {NULL, NULL, NULL, NULL};
-    size_t splits = SPLITS, keys = a->window && a->window < a->keys_max ? a->window : a->keys_max;
+    size_t splits = ck_cu(b)->split_max, keys = a->window && a->window < a->keys_max ? a->window : a->keys_max;
     if (keys) {
         size_t per = ck_cu(b)->split_keys;
         splits = (keys + per - 1) / per;
-        if (splits > SPLITS) splits = SPLITS;
+        if (splits > ck_cu(b)->split_max) splits = ck_cu(b)->split_max;
     }
     if (a->T <= SPLIT_MAX_T && ck_cu(b)->split_ok && splits > 1) {
         ck_cuda *c = ck_cu(b);

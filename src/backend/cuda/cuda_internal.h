@@ -110,6 +110,7 @@ typedef struct ck_cuda {
     size_t attn_bytes;
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 256) */
+    size_t split_max;            /* the most splits (CK_CUDA_ATTN_SPLITS, default 16, at most 32) */
     int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
     int tc_attn;                 /* fast path: prefill attention on tensor cores (CK_CUDA_TC_ATTN=0: off) */
     size_t half_bytes;
