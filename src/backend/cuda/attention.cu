@@ -1,23 +1,24 @@
 /* attention.cu — causal (optionally windowed, soft-capped) attention over a layer's KV cache with grouped
  * KV heads. Row t sits at position pos[t] (device memory) and sees cache positions
  * [max(0, pos[t] + 1 - window), pos[t]].
- * One block of 16 warps per (query head, token row). Keys are visited in tiles of 512: each warp scores
- * keys w, w + 16, ... (lanes split the head dims, so every K row is one coalesced read, four keys in flight
- * per warp), the block takes the tile's max and turns the scores into exp(s - max) with an online softmax
- * (running max and sum, f32), and each warp accumulates its keys' V rows into a partial output held in
- * registers (lane owns dims lane, lane + 32, ...; head_dim <= 512); the partials are summed at the end.
- * Many warps per block keep enough loads in flight for a decode step (one row, few heads), which is
- * latency-bound rather than bandwidth-bound. Calls of up to 8 rows (decode) also split each row's keys
- * into 8 ranges, one block each (flash-decoding): each writes its unnormalized output with its max and
- * sum, and the last of the 8 to finish (an atomic count per row and head) combines them, so that a long
- * context is read by 8 times as many blocks. The caches hold f32 or f16 values (a template parameter of
- * every kernel; the sums are f32 either way). A decode row's attention may also take over the head-row
- * batch before it (fuse.cu, ck_attn_prep): each block then prepares its query row and its KV head's new
- * key and value row in shared memory and takes the new key and value from there (attn_prep). Calls of
- * more than 8 rows (prefill chunks) with head_dim <= 256 take attn_prefill_kernel instead: a block per
- * tile of 16 rows, so that K and V are read once per tile rather than once per row; on the fast path
- * (not CAKE_EXACT) attention_tc.cu's tensor-core kernel takes those calls first. The reference is the CPU
- * backend's attention (cpu/attention.c); test_backend checks both against a double-precision loop. */
+ * One block of 16 warps per (query head, token row). Keys are visited in tiles of 512: the warps score them
+ * (where head_dim is 32 PL, a group of 8 lanes per key with 16-byte loads, each lane holding a quarter of
+ * every 32 query values, summed in three shuffles, 8 keys in flight per warp; otherwise lanes split the head
+ * dims, every K row one coalesced read, four keys in flight per warp), the block takes the tile's max and
+ * turns the scores into exp(s - max) with an online softmax (running max and sum, f32), and each warp
+ * accumulates its keys' V rows into a partial output held in registers (lane owns dims lane, lane + 32, ...;
+ * head_dim <= 512); the partials are summed at the end. Many warps per block keep enough loads in flight for
+ * a decode step (one row, few heads), which is latency-bound rather than bandwidth-bound. Calls of up to 8
+ * rows (decode) also split each row's keys into up to 16 ranges, one block each (flash-decoding): each writes
+ * its unnormalized output with its max and sum, and the last of them to finish (an atomic count per row and
+ * head) combines them, so that a long context is read by up to 16 times as many blocks. The caches hold f32
+ * or f16 values (a template parameter of every kernel; the sums are f32 either way). A decode row's attention
+ * may also take over the head-row batch before it (fuse.cu, ck_attn_prep): each block then prepares its query
+ * row and its KV head's new key and value row in shared memory and takes the new key and value from there
+ * (attn_prep). Calls of more than 8 rows (prefill chunks) with head_dim <= 256 take attn_prefill_kernel
+ * instead: a block per tile of 16 rows, so that K and V are read once per tile rather than once per row; on
+ * the fast path (not CAKE_EXACT) attention_tc.cu's tensor-core kernel takes those calls first. The reference
+ * is the CPU backend's attention (cpu/attention.c); test_backend checks both against a double-precision loop. */
 #include "backend/cuda/cuda_internal.h"
 
 #define WARPS 16
@@ -34,12 +35,13 @@ typedef struct attn_split {
 /* The fused head-row prologue (one row, t = 0; qr = pp.x[0]'s row h when there is a q part): the block's
  * query row into pq and its KV head's new key and value rows into pk and pv, as the head-row kernel would
  * make them (warps 0, 1, 2), and as the cache holds them into rk and rv (f16 caches; else rk = pk, rv = pv):
- * the attention reads those, as it reads every other cache row. Then the prepared rows go back: into the caches at position p (by one block
- * per KV head, the last split of its first query head: no block of the launch reads those cache rows),
- * and into x where the part is normalized or rotated, once every block that reads the source row has read
- * it. A query row's readers are the S splits of its head (S = 1: the block alone), a KV row's the grp * S
- * blocks of its query heads; a count per head in pp.counter (nh for q, then nkv) finds the last of them.
- * The last warp writes and counts while the others go on; every warp returns with pq, pk and pv made. */
+ * the attention reads those, as it reads every other cache row. Then the prepared rows go back: into the
+ * caches at position p (by one block per KV head, the last split of its first query head: no block of the
+ * launch reads those cache rows), and into x where the part is normalized or rotated, once every block that
+ * reads the source row has read it. A query row's readers are the S splits of its head (S = 1: the block
+ * alone), a KV row's the grp * S blocks of its query heads; a count per head in pp.counter (nh for q, then
+ * nkv) finds the last of them. The last warp writes and counts while the others go on; every warp returns
+ * with pq, pk and pv made. */
 template <typename KV>
 static __device__ void attn_prep(const ck_attn_prep &pp, const float *qr, float *pq, float *pk, float *pv, KV *rk,
                                  KV *rv, KV *kc, KV *vc, int h, int kvh, int nh, int nkv, int hd, int p, int S, int si) {
@@ -90,14 +92,16 @@ template <int PL, typename KV>
 static __global__ void __launch_bounds__(WARPS * 32)
 attn_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc, float *out,
             const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap,
-            attn_split sp, ck_attn_prep pp) {
+            attn_split sp, ck_attn_prep pp, int vec) {
     /* q is not restrict: with pp, its rows are written back through pp.x[0]. The caches are written only
      * at row pos[0] (attn_prep), which no block of the launch reads. */
-    extern __shared__ float sm[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd]
-                                     (f32), and for an f16 cache rk, rv [hd] (f16) */
+    extern __shared__ float4 sm4[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd]
+                                       (f32), and for an f16 cache rk, rv [hd] (f16); 16-byte aligned */
+    float *sm = (float *)sm4;
     float *sc = sm, *red = sm + KTILE, *part = red + 32, *pq = part + WARPS * hd, *pk = pq + hd, *pv = pk + hd;
     KV *rk = sizeof(KV) == sizeof(float) ? (KV *)pk : (KV *)(pv + hd);
     KV *rv = sizeof(KV) == sizeof(float) ? (KV *)pv : rk + hd;
+    constexpr bool KVEC = PL >= 2 && PL <= 8 && (4 * PL * sizeof(KV)) % 16 == 0;
     int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     ck_pdl_trigger(); /* the output projection after it may start loading its weights */
     int kvh = h / (nh / nkv);
@@ -122,6 +126,14 @@ attn_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc
         qv[k] = d < hd ? qr[d] : 0.0f;
         o[k] = 0.0f;
     }
+    /* The vector scoring path: head_dim = 32 PL, split over 8 lanes of 4 PL values each, in 16-byte pieces
+     * (PL of 2-8; for f16 caches an even PL), each lane holding its part of the query. */
+    constexpr int QG = KVEC ? 4 * PL : 1;
+    const bool kvec = KVEC && vec && hd == 32 * PL;
+    float qg[QG];
+    if (kvec)
+#pragma unroll
+        for (int i = 0; i < QG; i++) qg[i] = qr[(lane & 7) * QG + i];
     float m = -INFINITY, l = 0.0f;
     for (int j0 = start; j0 <= p; j0 += KTILE) {
         int n = p - j0 + 1 < KTILE ? p - j0 + 1 : KTILE;
@@ -133,28 +145,59 @@ attn_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc
                 ck_prefetch_l2(kb + at), ck_prefetch_l2(vb + at);
             }
         }
-        /* scores: four keys per warp in flight */
-        for (int jj = w; jj < n; jj += 4 * WARPS) {
-            float s[4];
+        if (kvec) { /* scores: a key per group of 8 lanes (16-byte loads), 4 keys a warp, 8 in flight */
+          if constexpr (KVEC) {
+            const int kk = lane >> 3;
+            for (int jb = w * 4; jb < n; jb += 2 * 4 * WARPS) { /* the whole warp iterates: it shuffles */
+                float s[2];
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
-                int j = jj + u * WARPS;
-                s[u] = 0.0f;
-                if (j < n) {
-                    const KV *kr = j0 + j == pnew ? rk : kb + (size_t)(j0 + j) * kv_row;
+                for (int u = 0; u < 2; u++) {
+                    int j = jb + kk + u * 4 * WARPS;
+                    s[u] = 0.0f;
+                    if (j < n) {
+                        const KV *kr = j0 + j == pnew ? rk : kb + (size_t)(j0 + j) * kv_row;
+                        float kf[QG];
+                        ck_kv_load<QG>(kr + (lane & 7) * QG, kf);
 #pragma unroll
-                    for (int k = 0; k < PL; k++) {
-                        int d = lane + 32 * k;
-                        if (d < hd) s[u] += qv[k] * ck_kvf(kr[d]);
+                        for (int i = 0; i < QG; i++) s[u] += qg[i] * kf[i];
                     }
                 }
-            }
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
-                int j = jj + u * WARPS;
-                float v = ck_warp_sum(s[u]) * scale;
-                if (softcap > 0.0f) v = softcap * tanhf(v / softcap);
-                if (lane == 0 && j < n) sc[j] = v;
+                for (int u = 0; u < 2; u++) {
+                    int j = jb + kk + u * 4 * WARPS;
+                    float v = s[u];
+                    v += __shfl_xor_sync(0xffffffffu, v, 1);
+                    v += __shfl_xor_sync(0xffffffffu, v, 2);
+                    v += __shfl_xor_sync(0xffffffffu, v, 4);
+                    v *= scale;
+                    if (softcap > 0.0f) v = softcap * tanhf(v / softcap);
+                    if ((lane & 7) == 0 && j < n) sc[j] = v;
+                }
+            }
+          }
+        } else { /* scores: lanes over the head dims, four keys per warp in flight */
+            for (int jj = w; jj < n; jj += 4 * WARPS) {
+                float s[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    int j = jj + u * WARPS;
+                    s[u] = 0.0f;
+                    if (j < n) {
+                        const KV *kr = j0 + j == pnew ? rk : kb + (size_t)(j0 + j) * kv_row;
+#pragma unroll
+                        for (int k = 0; k < PL; k++) {
+                            int d = lane + 32 * k;
+                            if (d < hd) s[u] += qv[k] * ck_kvf(kr[d]);
+                        }
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    int j = jj + u * WARPS;
+                    float v = ck_warp_sum(s[u]) * scale;
+                    if (softcap > 0.0f) v = softcap * tanhf(v / softcap);
+                    if (lane == 0 && j < n) sc[j] = v;
+                }
             }
         }
         __syncthreads();
@@ -392,7 +435,7 @@ template <typename KV> static int attention_prefill(ck_backend *b, const ck_attn
 
 template <typename KV>
 using attn_fn = void (*)(const float *, const KV *, const KV *, float *, const int32_t *, int, int, int, float, int,
-                         float, attn_split, ck_attn_prep);
+                         float, attn_split, ck_attn_prep, int);
 
 template <typename KV> static attn_fn<KV> decode_fn(size_t pl) {
     return pl <= 1 ? attn_kernel<1, KV> : pl <= 2 ? attn_kernel<2, KV> : pl <= 4 ? attn_kernel<4, KV>
@@ -451,13 +494,14 @@ template <typename KV> static void attention(ck_backend *b, const ck_attn_args *
     ck_attn_prep pp;
     memset(&pp, 0, sizeof pp);
     int fused = ck_cuda_fuse_attention(b, a, &pp); /* after the scratch, whose growth would emit the batch */
+    int vec = ck_cu(b)->attn_vec;
     ck_cuda_run(b, fused ? "attention+heads" : "attention", [=](cudaStream_t st) {
         fn<<<grid, WARPS * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,
                                            (int)aa.n_heads, (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale,
-                                           (int)aa.window, aa.softcap, sp, pp);
+                                           (int)aa.window, aa.softcap, sp, pp, vec);
         ck_cuda_launched(b, "attention");
     }, aa.q, aa.k_cache, aa.v_cache, (int)aa.kv_dtype, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
-       aa.window, aa.softcap, sp.o, sp.count, grid.z, pp.x[0], pp.x[1], pp.x[2], pp.w[0], pp.w[1], pp.w[2], pp.rope[0],
+       aa.window, aa.softcap, vec, sp.o, sp.count, grid.z, pp.x[0], pp.x[1], pp.x[2], pp.w[0], pp.w[1], pp.w[2], pp.rope[0],
        pp.rope[1], pp.rope[2], pp.eps, pp.one_plus, pp.half, pp.inv_freq, pp.counter);
 }
 

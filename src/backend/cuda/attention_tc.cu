@@ -2,13 +2,13 @@
  * the GEMMs of gemm.cu round them; CAKE_EXACT / --exact keeps the f32 kernels of attention.cu).
  * Same semantics as attention.cu: row t at position pos[t] sees cache positions
  * [max(0, pos[t] + 1 - window), pos[t]], grouped KV heads, optional soft-cap.
- * One block of TC_WARPS warps per (query head, tile of TC_ROWS consecutive rows); each warp owns 16 rows.
- * The block stages its query rows as f16, then walks the keys its rows can see in tiles of TC_KEYS: the
- * tile's K and V rows are staged as f16 (clamped to its range, a NaN kept; an f16 cache's as they are),
- * each warp computes its 16 x TC_KEYS scores with mma.sync m16n8k16 (f16 inputs, f32 sums), masks, scales and soft-caps them in
- * f32, updates each row's online softmax (running max and sum, f32), rounds the probabilities to f16 —
- * they are the next product's A operand straight from the score registers, and the sum counts the
- * rounded values — and accumulates P V with the same instruction, V's fragments read by ldmatrix.trans.
+ * One block of TC_WARPS warps per (query head, tile of TC_ROWS consecutive rows); each warp owns 16 rows. The
+ * block stages its query rows as f16, then walks the keys its rows can see in tiles of TC_KEYS: the tile's K
+ * and V rows are staged as f16 (clamped to its range, a NaN kept; an f16 cache's as they are), each warp
+ * computes its 16 x TC_KEYS scores with mma.sync m16n8k16 (f16 inputs, f32 sums), masks, scales and soft-caps
+ * them in f32, updates each row's online softmax (running max and sum, f32), rounds the probabilities to f16
+ * — they are the next product's A operand straight from the score registers, and the sum counts the rounded
+ * values — and accumulates P V with the same instruction, V's fragments read by ldmatrix.trans.
  * Fragment layouts (PTX ISA, mma.m16n8k16 with .f16 inputs): lane = 4 g + c holds A (16 x 16, row-major)
  * elements (g, 2c..2c+1), (g + 8, 2c..), (g, 2c + 8..), (g + 8, 2c + 8..); B (16 x 8) elements
  * (2c..2c+1, g), (2c + 8.., g); C (16 x 8, f32) elements (g, 2c..2c+1), (g + 8, 2c..2c+1).

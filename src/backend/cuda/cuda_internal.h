@@ -111,6 +111,7 @@ typedef struct ck_cuda {
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 256) */
     size_t split_max;            /* the most splits (CK_CUDA_ATTN_SPLITS, default 16, at most 32) */
+    int attn_vec;                /* decode attention scores a key per 8 lanes (CK_CUDA_ATTN_VEC=0: off) */
     int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
     int tc_attn;                 /* fast path: prefill attention on tensor cores (CK_CUDA_TC_ATTN=0: off) */
     size_t half_bytes;
@@ -293,6 +294,26 @@ static __device__ __forceinline__ __half ck_kv_half(float v) { return __float2ha
 static __device__ __forceinline__ float ck_kvf(float v) { return v; }
 static __device__ __forceinline__ float ck_kvf(__half v) { return __half2float(v); }
 template <typename KV> static __device__ __forceinline__ KV ck_kv_make(float v);
+/* N consecutive cache values from p (16-byte aligned) as floats, in 16-byte loads. */
+template <int N> static __device__ __forceinline__ void ck_kv_load(const float *p, float *f) {
+#pragma unroll
+    for (int i = 0; i < N / 4; i++) {
+        float4 v = *(const float4 *)(p + 4 * i);
+        f[4 * i] = v.x, f[4 * i + 1] = v.y, f[4 * i + 2] = v.z, f[4 * i + 3] = v.w;
+    }
+}
+template <int N> static __device__ __forceinline__ void ck_kv_load(const __half *p, float *f) {
+#pragma unroll
+    for (int i = 0; i < N / 8; i++) {
+        uint4 u = *(const uint4 *)(p + 8 * i);
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            float2 t = __half22float2(*(const __half2 *)&w[k]);
+            f[8 * i + 2 * k] = t.x, f[8 * i + 2 * k + 1] = t.y;
+        }
+    }
+}
 template <> __device__ __forceinline__ float ck_kv_make<float>(float v) { return v; }
 template <> __device__ __forceinline__ __half ck_kv_make<__half>(float v) { return ck_kv_half(v); }
 /* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
