@@ -266,6 +266,12 @@ printf '{%% for m in messages %%}{{ m.content ' > "$T/bad.jinja"
 "$CAKE" chat "$UNPACKED/qwen3-tiny" --chat-template-file "$T/bad.jinja" > /dev/null 2> "$T/err" < /dev/null
 [ $? = 1 ] && grep -q "cake chat: --chat-template-file" "$T/err"
 check "a chat template that does not parse is refused before the screen" $?
+"$CAKE" chat --server http://x --kv-type f32 > /dev/null 2> "$T/err" < /dev/null
+[ $? = 2 ] && grep -q "are for local mode" "$T/err"
+check "--kv-type with --server is a usage error" $?
+"$CAKE" chat "$UNPACKED/qwen3-tiny" --kv-type f8 > /dev/null 2> "$T/err" < /dev/null
+[ $? = 2 ] && grep -q "cake chat: --kv-type: unknown KV cache type 'f8'" "$T/err"
+check "an unknown --kv-type is refused before the screen" $?
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -15,8 +15,9 @@
 #define DEFAULT_SERVER "http://localhost:8080"
 
 typedef struct chat_opts {
-    const char *model, *server, *api_key, *system, *chat_template_file;
-    long threads;
+    const char *model, *server, *api_key, *system, *chat_template_file, *kv_type;
+    long threads, device;
+    int cpu;
     ck_cli_sampling smp;
 } chat_opts;
 
@@ -38,7 +39,7 @@ static int open_backend(const chat_opts *o, ck_engine **e, ck_chat_backend *b) {
         fprintf(stderr, "cake chat: %s\n", err);
         return 1;
     }
-    if (ck_cli_threads("chat", o->threads) != 0) return 2;
+    if (ck_cli_threads("chat", o->threads) != 0 || ck_cli_backend("chat", o->cpu, o->device, o->kv_type) != 0) return 2;
     if (ck_cli_open("chat", o->model, 1, e) != 0) return 1;
     if (ck_cli_chat_template("chat", *e, o->chat_template_file, 0) != 0) { /* an unrenderable template stops */
         ck_engine_close(*e);
@@ -92,17 +93,18 @@ static char **default_server(int *argc, char **argv, char ***owned) {
 }
 
 int ck_cmd_chat(int argc, char **argv) {
-    chat_opts o = {0};
+    chat_opts o = {.device = -1};
     ck_cli_sampling_init(&o.smp);
     o.api_key = getenv("CAKE_API_KEY");
     if (!o.api_key || !*o.api_key) o.api_key = getenv("OPENAI_API_KEY");
-    ck_arg args[CK_CLI_SAMPLING_ARGS + 8] = {
+    ck_arg args[CK_CLI_SAMPLING_ARGS + 12] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the positional; default: the bundled model)", "MODEL"},
         {"server", 0, CK_ARG_STR, &o.server, "talk to an OpenAI-compatible server instead (alone: " DEFAULT_SERVER ")", "URL"},
         {"api-key", 0, CK_ARG_STR, &o.api_key, "the server's API key, sent as a Bearer token (default: $CAKE_API_KEY, else $OPENAI_API_KEY)", "KEY"},
         {"system-prompt", 0, CK_ARG_STR, &o.system, "system message of the conversation (default: none)", "TEXT"},
         {"chat-template-file", 0, CK_ARG_STR, &o.chat_template_file, "render the conversation with this Jinja chat template instead of the model's", "FILE"},
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
+        CK_CLI_DEVICE_ARGS(o.cpu, o.device, o.kv_type),
     };
     size_t n_args = 0;
     while (args[n_args].name) n_args++;
@@ -122,6 +124,10 @@ int ck_cmd_chat(int argc, char **argv) {
     if (n_pos == 1) o.model = pos[0];
     if (o.server && o.chat_template_file) {
         fprintf(stderr, "cake chat: --chat-template-file is for local mode (the server renders its own chats)\n");
+        return 2;
+    }
+    if (o.server && (o.cpu || o.device >= 0 || o.kv_type)) {
+        fprintf(stderr, "cake chat: --cpu, --device and --kv-type are for local mode\n");
         return 2;
     }
     if (o.model && o.server) {
