@@ -120,8 +120,8 @@ struct ck_backend {
     void (*rope)(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
                  const int32_t *pos, const double *inv_freq);
     /* cache[pos[t], :] = src[t, :] for t < T; rows of `row` values; pos [T] int32 backend memory. The cache
-     * holds dt: CK_F32 as is, or CK_F16 (ck_f32_to_f16_sat: to nearest even, finite values beyond f16's
-     * range clamped to +-65504, a NaN stays NaN). */
+     * holds dt: CK_F32 as is, or CK_F16 (ck_f32_to_f16_sat: to nearest even, values beyond f16's range,
+     * infinities too, clamped to +-65504, so an overflowed key or value is stored finite; a NaN stays a NaN). */
     void (*store_rows)(ck_backend *b, void *cache, ck_dtype dt, const float *src, const int32_t *pos, size_t T,
                        size_t row);
     void (*attention)(ck_backend *b, const ck_attn_args *a);

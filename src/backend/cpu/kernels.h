@@ -31,7 +31,8 @@ typedef float (*ck_dot_fn)(const float *x, const void *w, size_t n);
 typedef void (*ck_axpy_fn)(float *y, float a, const float *x, size_t n);
 /* y[i] += a * x[i] for i < n, x in f16 (the value rows of a 16-bit KV cache) */
 typedef void (*ck_axpy16_fn)(float *y, float a, const uint16_t *x, size_t n);
-/* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n, bit for bit (stores into a 16-bit KV cache) */
+/* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n, bit for bit but for a NaN's payload (stores into a 16-bit
+ * KV cache) */
 typedef void (*ck_to_f16_fn)(uint16_t *dst, const float *x, size_t n);
 
 /* Block-quantized weights: the dot product of weight row w[n] (in the entry's dtype) with activation row

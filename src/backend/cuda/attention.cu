@@ -494,7 +494,7 @@ template <typename KV> static void attention(ck_backend *b, const ck_attn_args *
     ck_attn_prep pp;
     memset(&pp, 0, sizeof pp);
     int fused = ck_cuda_fuse_attention(b, a, &pp); /* after the scratch, whose growth would emit the batch */
-    int vec = ck_cu(b)->attn_vec;
+    int vec = ck_cu(b)->attn_vec && (uintptr_t)a->k_cache % 16 == 0; /* (its 16-byte key loads) */
     ck_cuda_run(b, fused ? "attention+heads" : "attention", [=](cudaStream_t st) {
         fn<<<grid, WARPS * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,
                                            (int)aa.n_heads, (int)aa.n_kv_heads, (int)aa.head_dim, aa.scale,
