@@ -10,6 +10,9 @@
 #include "jinja/jinja.h"
 
 #include <cjson/cJSON.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <stdio.h>
 #include <stddef.h>
@@ -118,6 +121,9 @@ int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out,
         ck_engine_close(e);
         return -1;
     }
+#ifdef __GLIBC__
+    malloc_trim(0); /* the heap that parsing config and tokenizer files used goes back to the system */
+#endif
     *out = e;
     return 0;
 }
