@@ -76,6 +76,9 @@ const char *ck_engine_kv_type(const ck_engine *e); /* its KV caches' type: "f16"
 /* Bytes of weights one decoded token reads in this engine: every weight it holds once (a tied head
  * counted once), the embedding table as one row (MoE experts counted whole: an upper bound). */
 uint64_t ck_engine_decode_bytes(const ck_engine *e);
+/* Bytes of keys and values one position takes in the engine's KV caches: a decoded token's attention
+ * reads this many per position of its context, on top of the weights. */
+uint64_t ck_engine_kv_bytes(const ck_engine *e);
 /* Memory bandwidth of the engine's device in GB/s (bytes read plus bytes written per second of `reps`
  * device-to-device copies of `bytes`, after one untimed copy); -1 for the CPU backend (measure the host
  * instead) or when the buffers cannot be had. */

@@ -28,8 +28,12 @@ assert r["layers_ms"] + r["head_ms"] + r["sampling_ms"] <= r["step_ms"] * 1.01, 
 assert r["attention_ms"] <= r["layers_ms"], r
 assert (r["n_prompt"], r["n_gen"], r["depth"], r["reps"], r["threads"]) == (24, 6, 5, 2, 2), r
 assert r["exact"] is False and r["kv_type"] == "f16", r  # the fast path keeps f16 KV caches
-assert abs(r["roofline_tg_tok_s"] - r["bandwidth_gbs"] * 1e9 / r["decode_bytes"]) <= 1e-3 * r["roofline_tg_tok_s"]
-assert r["decode_bytes"] == 524288, r["decode_bytes"]  # qwen3-s: every weight once, the embedding as one row
+# qwen3-s: every weight once, the embedding as one row; the KV rows of 4 layers x 2 KV heads x 32 dims, K and
+# V in f16, over the mean context of the decode test, 5 + (6 + 1) / 2 positions
+assert r["decode_bytes"] == 524288, r["decode_bytes"]
+assert r["kv_bytes_per_token"] == 4 * 2 * 32 * 2 * 2 * 8.5, r["kv_bytes_per_token"]
+want = r["bandwidth_gbs"] * 1e9 / (r["decode_bytes"] + r["kv_bytes_per_token"])
+assert abs(r["roofline_tg_tok_s"] - want) <= 1e-3 * want, (r["roofline_tg_tok_s"], want)
 '
 check "--json: last line parses, numbers positive and consistent" $?
 
@@ -40,6 +44,11 @@ tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read())
 check "--exact keeps f32 KV caches" $?
 grep -q "exact matmul, f32 KV cache" "$T/out"
 check "the header names the KV cache type" $?
+"$CAKE" bench "$DATA/qwen3-s" -p 0 -n 2 -d 9 -r 1 --kv-type f32 --bandwidth-mb 16 --json >"$T/out" 2>&1
+tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["kv_bytes_per_token"] == 4 * 2 * 32 * 2 * 4 * 10.5, r'
+check "the KV bytes a decoded token reads follow the cache type and the depth" $?
+grep -q "^read per decoded token: weights 0.5 MB + KV cache 0.0 MB" "$T/out"
+check "the header splits the bytes read per token" $?
 "$CAKE" bench "$DATA/qwen3-s" -p 8 -n 2 -r 1 --kv-type f32 --bandwidth-mb 16 --json >"$T/out" 2>&1
 tail -n 1 "$T/out" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); assert r["kv_type"] == "f32" and not r["exact"], r'
 check "--kv-type f32 on the fast path" $?

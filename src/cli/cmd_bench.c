@@ -118,15 +118,21 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
             }
         }
     }
-    double bytes = (double)ck_engine_decode_bytes(e), roof = bw > 0 ? bw * 1e9 / bytes : 0;
+    /* a decoded token reads the weights and the KV rows of its context: depth + (n_gen + 1) / 2 positions on
+     * average over the decode test */
+    double bytes = (double)ck_engine_decode_bytes(e);
+    double kv = (double)ck_engine_kv_bytes(e) * ((double)o->depth + (double)(o->n_gen + 1) / 2.0);
+    double roof = bw > 0 ? bw * 1e9 / (bytes + kv) : 0;
     double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
     int gpu = strcmp(ck_engine_backend(e), "cpu") != 0;
     if (gpu)
-        printf("model: %s (%s), %s backend, %s KV cache, weights read per token: %.1f MB\n", o->model,
-               ck_engine_arch(e), ck_engine_backend(e), ck_engine_kv_type(e), bytes * 1e-6);
+        printf("model: %s (%s), %s backend, %s KV cache\n", o->model, ck_engine_arch(e), ck_engine_backend(e),
+               ck_engine_kv_type(e));
     else
-        printf("model: %s (%s), %d threads, %s matmul, %s KV cache, weights read per token: %.1f MB\n", o->model,
-               ck_engine_arch(e), o->nt, ck_exact() ? "exact" : "fast", ck_engine_kv_type(e), bytes * 1e-6);
+        printf("model: %s (%s), %d threads, %s matmul, %s KV cache\n", o->model, ck_engine_arch(e), o->nt,
+               ck_exact() ? "exact" : "fast", ck_engine_kv_type(e));
+    printf("read per decoded token: weights %.1f MB + KV cache %.1f MB (mean over the decode test)\n", bytes * 1e-6,
+           kv * 1e-6);
     printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read", bw,
            roof);
     if (o->n_prompt > 0)
@@ -143,11 +149,11 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
                "\"n_prompt\":%ld,\"n_gen\":%ld,"
                "\"depth\":%ld,\"reps\":%ld,"
                "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
-               "\"decode_bytes\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
+               "\"decode_bytes\":%.0f,\"kv_bytes_per_token\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
                "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
                ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_exact() ? "true" : "false", ck_engine_kv_type(e),
                o->n_prompt, o->n_gen, o->depth, o->reps, pp.mean, stat_sd(&pp), tg.mean, stat_sd(&tg), bw, bytes,
-               roof, roof > 0 ? tg.mean / roof : 0, sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms,
+               kv, roof, roof > 0 ? tg.mean / roof : 0, sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms,
                sum.sample * ms);
     rc = 0;
     goto done;

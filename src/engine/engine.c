@@ -191,6 +191,8 @@ uint64_t ck_engine_decode_bytes(const ck_engine *e) {
     return total;
 }
 
+uint64_t ck_engine_kv_bytes(const ck_engine *e) { return e->be ? ck_model_kv_bytes(&e->model) : 0; }
+
 const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix; }
 
 void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *embed, int *head) {

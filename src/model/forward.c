@@ -18,6 +18,12 @@ static size_t kv_row_values(const ck_model *m) { return (size_t)m->cfg.n_kv_head
 
 static int has_kv(const ck_model *m, int64_t l) { return ck_model_has_layer(m, l) && !(m->no_kv && m->no_kv[l]); }
 
+size_t ck_model_kv_bytes(const ck_model *m) {
+    size_t n = 0;
+    for (int64_t l = m->range.first; l <= m->range.last; l++) n += has_kv(m, l);
+    return n * 2 * kv_row_values(m) * ck_kv_bytes(m->kv_dtype);
+}
+
 int ck_seq_init(ck_seq *s, const ck_model *m, size_t max_ctx, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     s->m = m;

@@ -130,6 +130,8 @@ void ck_model_free(ck_model *m);
  * unless the process runs exact (ck_cpu_exact) or the model is a mixture of experts, which keep f32 (as
  * their weights keep f32 activations: a rounding flips discrete expert choices). */
 void ck_model_set_kv_dtype(int dt);
+/* Bytes of keys and values one position takes in the KV caches of the range's layers. */
+size_t ck_model_kv_bytes(const ck_model *m);
 int ck_model_kv_dtype_setting(void);
 
 /* Supported architecture names, comma-separated, for error messages and --help. */
