@@ -156,6 +156,29 @@ static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
     return rc;
 }
 
+/* MODEL and PROMPT from the positionals (one alone is the model when it looks like one, else the prompt).
+ * 0, or 2 after a usage error. */
+static int take_positionals(run_opts *o, const char **pos, size_t n_pos) {
+    if (n_pos == 2) {
+        o->model = o->model ? o->model : pos[0];
+        o->prompt = o->prompt ? o->prompt : pos[1];
+        if (o->model != pos[0] || o->prompt != pos[1]) {
+            fprintf(stderr, "cake run: MODEL and PROMPT given both as flags and as arguments\n");
+            return 2;
+        }
+    } else if (n_pos == 1) {
+        if (!o->model && !o->prompt && ck_cli_looks_like_model(pos[0])) o->model = pos[0];
+        else if (!o->prompt) o->prompt = pos[0];
+        else if (!o->model) o->model = pos[0];
+    }
+    return 0;
+}
+
+/* The flags that set up this process's engines: threads, backend, KV cache type. 0, or 2 after a usage error. */
+static int engine_flags(const run_opts *o) {
+    return ck_cli_threads("run", o->threads) != 0 || ck_cli_backend("run", o->cpu, o->device, o->kv_type) != 0 ? 2 : 0;
+}
+
 int ck_cmd_run(int argc, char **argv) {
     long recover_ms = 30000, disc_s = 5;
     int exact = 0;
@@ -194,21 +217,10 @@ int ck_cmd_run(int argc, char **argv) {
     int rc = ck_args_parse("run", "[MODEL] PROMPT [flags]", args, n_args, argc, argv, pos, 2, &n_pos);
     if (rc) return rc == 1 ? 0 : 2;
     if (exact) ck_set_exact(1);
-    if (n_pos == 2) {
-        o.model = o.model ? o.model : pos[0];
-        o.prompt = o.prompt ? o.prompt : pos[1];
-        if (o.model != pos[0] || o.prompt != pos[1]) {
-            fprintf(stderr, "cake run: MODEL and PROMPT given both as flags and as arguments\n");
-            return 2;
-        }
-    } else if (n_pos == 1) {
-        if (!o.model && !o.prompt && ck_cli_looks_like_model(pos[0])) o.model = pos[0];
-        else if (!o.prompt) o.prompt = pos[0];
-        else if (!o.model) o.model = pos[0];
-    }
+    if (take_positionals(&o, pos, n_pos) != 0) return 2;
     cc.model = o.model;
     if (cc.key && !cc.topology && !o.model && !o.prompt) { /* `cake run --cluster-key K`: a zero-config worker */
-        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device, o.kv_type) != 0) return 2;
+        if (engine_flags(&o) != 0) return 2;
         return ck_cli_zero_worker(&cc);
     }
     if (cc.name) {
@@ -217,7 +229,7 @@ int ck_cmd_run(int argc, char **argv) {
             return 2;
         }
         if (!o.model) cc.model = o.prompt; /* the lone positional is the model */
-        if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device, o.kv_type) != 0) return 2;
+        if (engine_flags(&o) != 0) return 2;
         return ck_cli_worker(&cc);
     }
     if (!o.prompt) {
@@ -239,6 +251,6 @@ int ck_cmd_run(int argc, char **argv) {
         return 2;
     }
     if (ck_cli_sampling_check("run", &o.smp) != 0) return 2;
-    if (ck_cli_threads("run", o.threads) != 0 || ck_cli_backend("run", o.cpu, o.device, o.kv_type) != 0) return 2;
+    if (engine_flags(&o) != 0) return 2;
     return run_model(&o, &cc);
 }

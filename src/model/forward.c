@@ -28,8 +28,8 @@ int ck_seq_init(ck_seq *s, const ck_model *m, size_t max_ctx, char *err, size_t 
     memset(s, 0, sizeof *s);
     s->m = m;
     s->max_ctx = max_ctx;
-    size_t bytes;
-    if (max_ctx == 0 || max_ctx > INT32_MAX || ck_mul_size(max_ctx, kv_row_values(m) * ck_kv_bytes(m->kv_dtype), &bytes) != 0)
+    size_t bytes, row = kv_row_values(m) * ck_kv_bytes(m->kv_dtype);
+    if (max_ctx == 0 || max_ctx > INT32_MAX || ck_mul_size(max_ctx, row, &bytes) != 0)
         return ck_err(err, errlen, "context size %zu out of range", max_ctx);
     s->kv = calloc((size_t)m->cfg.n_layers, sizeof *s->kv);
     if (!s->kv) return ck_err(err, errlen, "out of memory");

@@ -43,15 +43,15 @@ static void shape_str(char *out, size_t cap, const uint64_t *dims, int ndim) {
         snprintf(out + strlen(out), cap - strlen(out), "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
 }
 
-/* Makes room for one more element at the end of *arr (n held). */
+/* The KV cache type of models loaded from now on (ck_model_set_kv_dtype): -1 picks it per model. */
 static int kv_setting = -1;
 void ck_model_set_kv_dtype(int dt) { kv_setting = dt == CK_F32 || dt == CK_F16 ? dt : -1; }
-int ck_model_kv_dtype_setting(void) { return kv_setting; }
 
 static int is_moe(const ck_model *m) {
     return ck_cfg_int(&m->cfg, "num_experts", ck_cfg_int(&m->cfg, "num_local_experts", 0)) > 0;
 }
 
+/* Makes room for one more element at the end of *arr (n held). */
 static int room_for_one(void **arr, size_t *cap, size_t n, size_t elem) {
     void *p = ck_grow(*arr, cap, n + 1, elem, 16);
     if (!p) return -1;

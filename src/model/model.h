@@ -132,7 +132,6 @@ void ck_model_free(ck_model *m);
 void ck_model_set_kv_dtype(int dt);
 /* Bytes of keys and values one position takes in the KV caches of the range's layers. */
 size_t ck_model_kv_bytes(const ck_model *m);
-int ck_model_kv_dtype_setting(void);
 
 /* Supported architecture names, comma-separated, for error messages and --help. */
 const char *ck_model_supported(void);

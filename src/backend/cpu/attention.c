@@ -1,8 +1,9 @@
 /* attention.c — grouped-query attention on the CPU with the kernel set's dot/axpy (see kernels.h):
  * for one query row and one KV head, every query head of the group walks the cached keys and values
  * (f32 or f16 rows) once, with an online softmax (running max m, running sum l, unnormalized accumulator
- * per head), so no score buffer is needed. Numerically the same recurrence as ck_attention_row_ref. A kernel set may bring
- * its own version for common head dims (k->attn), which then serves every row of every batch. */
+ * per head), so no score buffer is needed. Numerically the same recurrence as ck_attention_row_ref. A
+ * kernel set may bring its own version for common head dims (k->attn), which then serves every row of
+ * every batch. */
 #include "backend/cpu/kernels.h"
 
 #include <math.h>

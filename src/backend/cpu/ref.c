@@ -56,7 +56,8 @@ void ck_to_f16_ref(uint16_t *dst, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = ck_f32_to_f16_sat(x[i]);
 }
 
-float ck_kv_get(const void *row, ck_dtype dt, size_t i) {
+/* Element i of a KV cache row of dtype dt (CK_F32 or CK_F16), as a float. */
+static float kv_get(const void *row, ck_dtype dt, size_t i) {
     return dt == CK_F16 ? ck_f16_to_f32(((const uint16_t *)row)[i]) : ((const float *)row)[i];
 }
 
@@ -80,7 +81,7 @@ void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
         size_t at = (j * a->n_kv_heads + kvh) * hd * ck_kv_bytes(a->kv_dtype);
         const void *k = (const char *)a->k_cache + at, *v = (const char *)a->v_cache + at;
         float s = 0.0f;
-        for (size_t d = 0; d < hd; d++) s += q[d] * ck_kv_get(k, a->kv_dtype, d);
+        for (size_t d = 0; d < hd; d++) s += q[d] * kv_get(k, a->kv_dtype, d);
         s *= a->scale;
         if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
         if (s > m) { /* rescale what was accumulated under the old maximum */
@@ -91,7 +92,7 @@ void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
         }
         float p = expf(s - m);
         l += p;
-        for (size_t d = 0; d < hd; d++) acc[d] += p * ck_kv_get(v, a->kv_dtype, d);
+        for (size_t d = 0; d < hd; d++) acc[d] += p * kv_get(v, a->kv_dtype, d);
     }
     for (size_t d = 0; d < hd; d++) out[d] = acc[d] / l;
 }

@@ -25,8 +25,6 @@ void ck_axpy_ref(float *y, float a, const float *x, size_t n);
 void ck_axpy_f16_ref(float *y, float a, const uint16_t *x, size_t n);
 /* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n. */
 void ck_to_f16_ref(uint16_t *dst, const float *x, size_t n);
-/* Element i of a KV cache row of dtype dt (CK_F32 or CK_F16), as a float. */
-float ck_kv_get(const void *row, ck_dtype dt, size_t i);
 
 /* act(g) * u for one element. */
 float ck_glu_ref(float g, float u, ck_act act);

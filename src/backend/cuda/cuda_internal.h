@@ -294,6 +294,8 @@ static __device__ __forceinline__ __half ck_kv_half(float v) { return __float2ha
 static __device__ __forceinline__ float ck_kvf(float v) { return v; }
 static __device__ __forceinline__ float ck_kvf(__half v) { return __half2float(v); }
 template <typename KV> static __device__ __forceinline__ KV ck_kv_make(float v);
+template <> __device__ __forceinline__ float ck_kv_make<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half ck_kv_make<__half>(float v) { return ck_kv_half(v); }
 /* N consecutive cache values from p (16-byte aligned) as floats, in 16-byte loads. */
 template <int N> static __device__ __forceinline__ void ck_kv_load(const float *p, float *f) {
 #pragma unroll
@@ -314,8 +316,6 @@ template <int N> static __device__ __forceinline__ void ck_kv_load(const __half 
         }
     }
 }
-template <> __device__ __forceinline__ float ck_kv_make<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half ck_kv_make<__half>(float v) { return ck_kv_half(v); }
 /* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
 static __device__ __forceinline__ float ck_glu(float g, float u, int gelu) {
     return gelu ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u
