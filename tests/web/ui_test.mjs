@@ -49,11 +49,12 @@ try {
     }).observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true });
   });
   // the tiny model writes 24 tokens in a few milliseconds, which can reach the page in one read: throttle the
-  // download (DevTools network emulation) so the stream arrives over about a second, as from a real model
+  // download (DevTools network emulation) so the stream (about 4 KB of events) arrives over a few seconds, as
+  // from a real model; at 4000 bytes/s it once came in a single read (the emulation's first burst)
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Network.enable");
   await cdp.send("Network.emulateNetworkConditions",
-                 { offline: false, latency: 0, downloadThroughput: 4000, uploadThroughput: -1 });
+                 { offline: false, latency: 0, downloadThroughput: 1200, uploadThroughput: -1 });
   await page.fill("#input", QUESTION);
   await page.press("#input", "Enter");
   await page.waitForSelector(".msg.assistant[data-state]:not([data-state=streaming])", { timeout: 60000 });
