@@ -43,8 +43,8 @@ start_workers() {
     model=$1 tf=$2 key=$3; shift 3
     for name in "$@"; do
         addr=$(python3 -c "import sys,re; t=open(sys.argv[1]).read(); print(re.search(sys.argv[2]+r':\n  host: \"([^\"]+)\"', t)[1])" "$tf" "$name")
-        if [ -n "$key" ]; then "$CAKE" run "$model" --name "$name" --topology "$tf" --address "$addr" --cluster-key "$key" -t 1 2>> "$T/worker-$name.log" &
-        else "$CAKE" run "$model" --name "$name" --topology "$tf" --address "$addr" -t 1 2>> "$T/worker-$name.log" & fi
+        if [ -n "$key" ]; then "$CAKE" run "$model" --name "$name" --topology "$tf" --address "$addr" --cluster-key "$key" -t 1 $WFLAGS 2>> "$T/worker-$name.log" &
+        else "$CAKE" run "$model" --name "$name" --topology "$tf" --address "$addr" -t 1 $WFLAGS 2>> "$T/worker-$name.log" & fi
         PIDS="$PIDS $!"
         eval "PID_$name=$!"
         i=0; while ! grep -q "listening on $addr" "$T/worker-$name.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -75,6 +75,40 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
         done
     done
 done
+
+# ---- a worker spanning several devices (--devices LIST): its range split into one engine per device, in
+# layer order, the rows passed from one to the next. Here CPU engines (CI has no GPU); a list of GPU
+# indices runs the same code with CUDA engines. The hybrid's ranges cross its DeltaNet/attention pattern. ----
+for m in qwen3-s qwen3_5-s; do
+    prefix=model.layers; [ $m = qwen3_5-s ] && prefix=model.language_model.layers
+    single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
+    "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 -t 1 > "$T/$m.single.txt" 2>/dev/null
+    for ds in "w1=0-3 cpu,cpu" "w1=0-2 cpu,cpu,cpu" "w1=1-3 cpu,cpu"; do
+        topo "$T/t.yml" $prefix ${ds% *}
+        WFLAGS="--devices ${ds#* }" start_workers "$T/$m" "$T/t.yml" "" w1
+        got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" -t 1 2> "$T/master.err" | tail -n 1)
+        "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --topology "$T/t.yml" -t 1 > "$T/$m.cluster.txt" 2>> "$T/master.err"
+        [ -n "$single" ] && [ "$got" = "$single" ] && cmp -s "$T/$m.single.txt" "$T/$m.cluster.txt" &&
+            grep -q "on $(echo "${ds#* }" | tr ',' '+'), listening" "$T/worker-w1.log"
+        r=$?
+        [ $r = 0 ] || { cat "$T/master.err"; cat "$T"/worker-*.log; }
+        check "$m worker ${ds% *} over --devices ${ds#* }: perplexity and greedy text equal single-node ($got)" $r
+        stop_workers; rm -f "$T"/worker-*.log
+    done
+done
+# bad device lists: a clear error and a non-zero exit, before listening
+topo "$T/t.yml" model.layers w1=0-2
+for devs in "cpu,x" "cpu,cpu,cpu,cpu" "" "cpu,,cpu"; do
+    timeout 20 "$CAKE" run "$T/qwen3-s" --name w1 --topology "$T/t.yml" --address 127.0.0.1:$PORT --devices "$devs" \
+        -t 1 > /dev/null 2> "$T/dev.err"
+    r=$?
+    [ $r != 0 ] && [ $r != 124 ] && grep -q "devices\|each device needs a layer" "$T/dev.err" && ! grep -q listening "$T/dev.err"
+    check "--devices '$devs' is refused: $(head -n 1 "$T/dev.err")" $?
+done
+"$CAKE" run "$T/qwen3-s" "a" --devices cpu,cpu > /dev/null 2> "$T/dev.err"
+[ $? = 2 ] && grep -q "for a worker" "$T/dev.err"
+check "--devices without --name is a usage error" $?
+PORT=$((PORT + 10))
 
 # ---- chain forwarding: each worker passes its output to the next, the last one back to the master ----
 for m in qwen3-s qwen3_5-s; do

@@ -166,19 +166,23 @@ expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wonder "$BASE/")" 2
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wrong "$BASE/")" 401 "wrong password is a 401"
 expect_eq "$(post -u alice:wonder -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API with basic credentials"
 
-# as a cluster's master: a worker holds layers 2-3, the server the rest; the text is the same
+# as a cluster's master: a worker holds layers 2-3 (over two engines, --devices cpu,cpu), the server the
+# rest; the text is the same, and again for the same request (the session's prefix is kept: the worker
+# truncates both its engines' caches to it)
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
 WPORT=$(free_port)
 printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2-3"\n' "$WPORT" >"$WORK/topo.yml"
 "$CAKE" run "$MODEL" --name w1 --topology "$WORK/topo.yml" --address 127.0.0.1:"$WPORT" --cluster-key k9 \
-    >"$WORK/worker.log" 2>&1 &
+    --devices cpu,cpu >"$WORK/worker.log" 2>&1 &
 WORKER=$!
 PIDS="$PIDS $WORKER"
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/worker.log" && break; sleep 0.1; done
 start_server --topology "$WORK/topo.yml" --cluster-key k9
 expect_eq "$(post -d "$BODY")" 200 "cluster master: completion status"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text as one process"
+expect_eq "$(post -d "$BODY")" 200 "cluster master: the same request again"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text again"
 curl -s -o "$WORK/out" "$BASE/api/v1/topology"
 expect_eq "$(json_field "d['master']['layers'], [(w['name'], w['layers']) for w in d['workers']]" <"$WORK/out")" \
     "[0, 1] [('w1', [2, 3])]" "cluster master: topology lists the worker's layers"

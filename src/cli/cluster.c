@@ -84,7 +84,7 @@ int ck_cli_zero_worker(const ck_cli_cluster *o) {
     }
     fprintf(stderr, "cake worker: %s answers discovery on %s (udp)\n", me.name, disc);
     ck_worker_opts wo = {.name = me.name, .address = addr, .key = o->key, .cache_root = cache, .cluster_tag = tag,
-                         .log = log_line, .log_user = "cake worker: "};
+                         .devices = o->devices, .log = log_line, .log_user = "cake worker: "};
     trap_signals();
     int rc = ck_worker_run(&wo, &stop_flag, err, sizeof err);
     ck_disc_serve_stop(ds);
@@ -108,8 +108,8 @@ int ck_cli_worker(const ck_cli_cluster *o) {
     if (!tw) fprintf(stderr, "cake run: the topology %s has no worker named '%s'\n", o->topology, o->name);
     else if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) == 0) {
         ck_worker_opts wo = {.model_dir = dir, .name = o->name, .address = o->address, .key = o->key,
-                             .first = tw->first, .last = tw->last, .prefix = tw->prefix, .log = log_line,
-                             .log_user = "cake worker: "};
+                             .first = tw->first, .last = tw->last, .prefix = tw->prefix, .devices = o->devices,
+                             .log = log_line, .log_user = "cake worker: "};
         if ((!o->key || !*o->key) && strncmp(o->address, "127.", 4) && strncmp(o->address, "localhost:", 10) &&
             strncmp(o->address, "[::1]:", 6))
             fprintf(stderr, "cake run: warning: no --cluster-key: traffic on %s is neither authenticated nor "

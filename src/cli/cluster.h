@@ -9,6 +9,7 @@
 typedef struct ck_cli_cluster {
     const char *model, *name, *topology, *address, *key, *wire_dtype;
     const char *discovery;     /* UDP address: where a worker answers / a master broadcasts */
+    const char *devices;       /* a worker: the devices its layers are spread over (--devices), or NULL */
     int recover_ms, chain;
     long discovery_ms, min_workers;
 } ck_cli_cluster;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CK_WORKER_MAX_DEVICES 8
+
 typedef struct ck_worker_opts {
     const char *model_dir;   /* the checkpoint (or a directory holding the shards of this range); NULL for
                                 a zero-config worker, whose master assigns the layers and pushes their
@@ -20,6 +22,8 @@ typedef struct ck_worker_opts {
     const char *key;         /* cluster key, or NULL for plaintext */
     int64_t first, last;     /* the layers this worker runs */
     const char *prefix;      /* the topology's layer prefix, checked against the checkpoint's (or NULL) */
+    const char *devices;     /* the devices the range is spread over, in layer order: GPU indices or cpu,
+                                e.g. "0,1" (NULL: one engine on the process default backend) */
     int idle_ms;             /* a connection silent this long is closed (0: 10 minutes) */
     /* progress and per-connection errors, one line each (may be NULL) */
     void (*log)(void *user, const char *line);

@@ -8,7 +8,8 @@
 #   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c), over
 #      f32 KV caches and again over f16 ones, and the fast path on a few families,
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
-#      holding the rest must give the greedy text of single-node runs,
+#      holding the rest must give the greedy text of single-node runs; then the worker's layers spread
+#      over devices (--devices: GPU + CPU, two instances on one GPU, two GPUs where there are two),
 # and prints a summary table. Exit status: 0 when everything passed. Logs go to $LOGS (default
 # build-gpu/logs). Environment: CK_TEST_DEVICE (default 0), JOBS (build jobs).
 cd "$(dirname "$0")/../.." || exit 1
@@ -99,6 +100,30 @@ else
     fail=1
     row "cluster cuda+cpu" FAIL "rc $rc; see $LOGS/cluster.txt, single-cpu.txt, single-cuda.txt, worker.log" >> "$summary"
 fi
+
+# a worker spanning devices (--devices): layers 0-1 split over the GPU and the CPU, over two instances on
+# the GPU, and over two GPUs when the machine has them; the same greedy text
+lists="$DEV,cpu $DEV,$DEV"
+[ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ] && lists="$lists 0,1"
+for devs in $lists; do
+    PORT=$((PORT + 1))
+    printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.0-1"\n' $PORT > "$B/topo-gpu.yml"
+    "$B/cake" run "$M" --name w1 --topology "$B/topo-gpu.yml" --address "127.0.0.1:$PORT" --devices "$devs" \
+        2> "$LOGS/worker-$devs.log" &
+    wpid=$!
+    i=0; while ! grep -q "listening on" "$LOGS/worker-$devs.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --topology "$B/topo-gpu.yml" > "$LOGS/cluster-$devs.txt" \
+        2> "$LOGS/cluster-$devs.err"
+    rc=$?
+    kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
+    on=$(grep -o "on [^ ]*, listening" "$LOGS/worker-$devs.log" | cut -d' ' -f2 | tr -d ,)
+    if [ $rc = 0 ] && [ -s "$LOGS/cluster-$devs.txt" ] && cmp -s "$LOGS/cluster-$devs.txt" "$LOGS/single-cpu.txt"; then
+        row "worker --devices $devs" ok "layers 0-1 on $on: greedy text = single-node" >> "$summary"
+    else
+        fail=1
+        row "worker --devices $devs" FAIL "rc $rc; see $LOGS/cluster-$devs.txt, worker-$devs.log" >> "$summary"
+    fi
+done
 
 echo "== GPU suite summary (device $DEV) =="
 cat "$summary"
