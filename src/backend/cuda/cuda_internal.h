@@ -109,7 +109,7 @@ typedef struct ck_cuda {
     void *attn;                  /* device scratch of split-K attention (attention.cu), attn_bytes long */
     size_t attn_bytes;
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
-    size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 256) */
+    size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 128) */
     size_t split_max;            /* the most splits (CK_CUDA_ATTN_SPLITS, default 16, at most 32) */
     int attn_vec;                /* decode attention scores a key per 8 lanes (CK_CUDA_ATTN_VEC=0: off) */
     int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
