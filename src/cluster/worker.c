@@ -132,9 +132,10 @@ static ck_session **session_of(wconn *wc, uint32_t id, char *err, size_t errlen)
 static int serve_forward(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     ck_session **s = session_of(wc, m->u.hidden.session, err, errlen);
     if (!s) return -1;
-    if (ck_session_pos(s[0]) != m->u.hidden.pos)
-        return ck_err(err, errlen, "session %u holds %zu positions; FORWARD at position %u", m->u.hidden.session,
-                      ck_session_pos(s[0]), m->u.hidden.pos);
+    for (int k = 0; k < wc->sv->n_e; k++) /* (a forward that failed midway leaves parts apart until a truncate) */
+        if (ck_session_pos(s[k]) != m->u.hidden.pos)
+            return ck_err(err, errlen, "session %u holds %zu positions; FORWARD at position %u", m->u.hidden.session,
+                          ck_session_pos(s[k]), m->u.hidden.pos);
     size_t n = m->u.hidden.n, cells = n * wc->sv->hidden;
     ck_wire_unpack(wc->rows, m->u.hidden.data, cells, m->u.hidden.dtype);
     double t0 = ck_now_s();
@@ -218,7 +219,7 @@ static int parse_devices(const char *list, const char **kind, int *index, char *
         char *end;
         long v = strtol(p, &end, 10);
         if (len == 3 && !strncmp(p, "cpu", 3)) kind[n] = "cpu", index[n] = 0;
-        else if (len > 0 && end == p + len && v >= 0 && v <= 1024) kind[n] = "cuda", index[n] = (int)v;
+        else if (len > 0 && p[0] >= '0' && p[0] <= '9' && end == p + len && v <= 1024) kind[n] = "cuda", index[n] = (int)v;
         else return ck_err(err, errlen, "--devices: '%.*s' is neither a GPU index nor cpu (a list is 0,1 or 0,cpu)", (int)len, p);
         n++;
         if (!p[len]) return n;
