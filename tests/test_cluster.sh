@@ -51,11 +51,22 @@ start_workers() {
         [ $i -lt 100 ] || { echo "worker $name did not start:"; cat "$T/worker-$name.log"; }
     done
 }
+# same_as_single MODEL LABEL [FLAGS...]: the master's perplexity digits and greedy text over $T/t.yml (with
+# FLAGS) must equal the single-node ones
+same_as_single() {
+    m=$1 label=$2; shift 2
+    got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" "$@" -t 1 2> "$T/master.err" | tail -n 1)
+    "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --topology "$T/t.yml" "$@" -t 1 > "$T/$m.cluster.txt" 2>> "$T/master.err"
+    [ -n "$got" ] && [ "$got" = "$(cat "$T/$m.single.ppl")" ] && cmp -s "$T/$m.single.txt" "$T/$m.cluster.txt"
+    r=$?
+    [ $r = 0 ] || { cat "$T/master.err"; cat "$T"/worker-*.log; }
+    check "$label: perplexity and greedy text equal single-node ($got)" $r
+}
 stop_workers() { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=""; PORT=$((PORT + 10)); }
 
 for m in qwen3-s qwen3_5-s qwen3moe-s; do
     prefix=model.layers; [ $m = qwen3_5-s ] && prefix=model.language_model.layers
-    single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
+    "$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1 > "$T/$m.single.ppl"
     "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 -t 1 > "$T/$m.single.txt" 2>/dev/null
     if [ $m = qwen3moe-s ]; then splits="w1=0-1 w1=0-0,w2=1-1 w1=0-0,w2=1-1,w3=2-2"
     else splits="w1=0-1 w1=0-0,w2=1-2 w1=0-1,w2=2-2,w3=3-3 w1=2-3 w1=1-2"; fi
@@ -65,12 +76,7 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
             names=$(echo "$split" | tr ',' '\n' | sed 's/=.*//' | tr '\n' ' ')
             start_workers "$T/$m" "$T/t.yml" "$key" $names
             if [ -n "$key" ]; then kflag="--cluster-key"; else kflag=""; fi
-            got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" ${kflag:+$kflag "$key"} -t 1 2> "$T/master.err" | tail -n 1)
-            "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --topology "$T/t.yml" ${kflag:+$kflag "$key"} -t 1 > "$T/$m.cluster.txt" 2>> "$T/master.err"
-            [ -n "$single" ] && [ "$got" = "$single" ] && cmp -s "$T/$m.single.txt" "$T/$m.cluster.txt"
-            r=$?
-            [ $r = 0 ] || { cat "$T/master.err"; cat "$T"/worker-*.log; }
-            check "$m split $split${key:+ (keyed)}: perplexity and greedy text equal single-node ($got)" $r
+            same_as_single $m "$m split $split${key:+ (keyed)}" ${kflag:+$kflag "$key"}
             stop_workers; rm -f "$T"/worker-*.log
         done
     done
@@ -81,18 +87,12 @@ done
 # indices runs the same code with CUDA engines. The hybrid's ranges cross its DeltaNet/attention pattern. ----
 for m in qwen3-s qwen3_5-s; do
     prefix=model.layers; [ $m = qwen3_5-s ] && prefix=model.language_model.layers
-    single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
-    "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 -t 1 > "$T/$m.single.txt" 2>/dev/null
     for ds in "w1=0-3 cpu,cpu" "w1=0-2 cpu,cpu,cpu" "w1=1-3 cpu,cpu"; do
         topo "$T/t.yml" $prefix ${ds% *}
         WFLAGS="--devices ${ds#* }" start_workers "$T/$m" "$T/t.yml" "" w1
-        got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" -t 1 2> "$T/master.err" | tail -n 1)
-        "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --topology "$T/t.yml" -t 1 > "$T/$m.cluster.txt" 2>> "$T/master.err"
-        [ -n "$single" ] && [ "$got" = "$single" ] && cmp -s "$T/$m.single.txt" "$T/$m.cluster.txt" &&
-            grep -q "on $(echo "${ds#* }" | tr ',' '+'), listening" "$T/worker-w1.log"
-        r=$?
-        [ $r = 0 ] || { cat "$T/master.err"; cat "$T"/worker-*.log; }
-        check "$m worker ${ds% *} over --devices ${ds#* }: perplexity and greedy text equal single-node ($got)" $r
+        grep -q "on $(echo "${ds#* }" | tr ',' '+'), listening" "$T/worker-w1.log"
+        check "$m worker ${ds% *} over --devices ${ds#* } names its devices" $?
+        same_as_single $m "$m worker ${ds% *} over --devices ${ds#* }"
         stop_workers; rm -f "$T"/worker-*.log
     done
 done
@@ -113,16 +113,10 @@ PORT=$((PORT + 10))
 # ---- chain forwarding: each worker passes its output to the next, the last one back to the master ----
 for m in qwen3-s qwen3_5-s; do
     prefix=model.layers; [ $m = qwen3_5-s ] && prefix=model.language_model.layers
-    single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
-    "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 -t 1 > "$T/$m.single.txt" 2>/dev/null
     for split in "w1=0-1,w2=2-2" "w1=0-0,w2=1-1,w3=2-3"; do
         topo "$T/t.yml" $prefix $(echo "$split" | tr ',' ' ')
         start_workers "$T/$m" "$T/t.yml" "chain key" $(echo "$split" | tr ',' '\n' | sed 's/=.*//' | tr '\n' ' ')
-        got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" --cluster-key "chain key" --chain -t 1 2> "$T/master.err" | tail -n 1)
-        "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --topology "$T/t.yml" --cluster-key "chain key" --chain -t 1 > "$T/$m.cluster.txt" 2>> "$T/master.err"
-        [ -n "$single" ] && [ "$got" = "$single" ] && cmp -s "$T/$m.single.txt" "$T/$m.cluster.txt"
-        r=$?; [ $r = 0 ] || { cat "$T/master.err"; cat "$T"/worker-*.log; }
-        check "$m chain $split (keyed): perplexity and greedy text equal single-node ($got)" $r
+        same_as_single $m "$m chain $split (keyed)" --cluster-key "chain key" --chain
         stop_workers; rm -f "$T"/worker-*.log
     done
 done

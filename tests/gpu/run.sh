@@ -82,23 +82,34 @@ done
 M=$B/data-gpu-tiny
 mkdir -p "$M" && cp "$B"/data/qwen3-tiny/*.json "$B"/data/qwen3-tiny/*.safetensors "$M/"
 PORT=$((21000 + $$ % 20000))
-printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.0-1"\n' $PORT > "$B/topo-gpu.yml"
 "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu > "$LOGS/single-cpu.txt" 2> "$LOGS/single-cpu.err"
 "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --device "$DEV" > "$LOGS/single-cuda.txt" 2> "$LOGS/single-cuda.err"
-"$B/cake" run "$M" --name w1 --topology "$B/topo-gpu.yml" --address "127.0.0.1:$PORT" --device "$DEV" \
-    2> "$LOGS/worker.log" &
-wpid=$!
-i=0; while ! grep -q "listening on" "$LOGS/worker.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-"$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --topology "$B/topo-gpu.yml" > "$LOGS/cluster.txt" \
-    2> "$LOGS/cluster.err"
+
+# cluster_text NAME WORKER_FLAGS...: a worker holding layers 0-1 (started with WORKER_FLAGS) and a CPU master
+# for the rest; the master's greedy text goes to $LOGS/cluster-NAME.txt; returns the master's exit status
+cluster_text() {
+    name=$1; shift
+    PORT=$((PORT + 1))
+    printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.0-1"\n' $PORT > "$B/topo-gpu.yml"
+    "$B/cake" run "$M" --name w1 --topology "$B/topo-gpu.yml" --address "127.0.0.1:$PORT" "$@" \
+        2> "$LOGS/worker-$name.log" &
+    wpid=$!
+    i=0; while ! grep -q "listening on" "$LOGS/worker-$name.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --topology "$B/topo-gpu.yml" > "$LOGS/cluster-$name.txt" \
+        2> "$LOGS/cluster-$name.err"
+    rc=$?
+    kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
+    return $rc
+}
+
+cluster_text cuda --device "$DEV"
 rc=$?
-kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
-if [ $rc = 0 ] && [ -s "$LOGS/cluster.txt" ] && cmp -s "$LOGS/cluster.txt" "$LOGS/single-cpu.txt" &&
-    cmp -s "$LOGS/cluster.txt" "$LOGS/single-cuda.txt"; then
+if [ $rc = 0 ] && [ -s "$LOGS/cluster-cuda.txt" ] && cmp -s "$LOGS/cluster-cuda.txt" "$LOGS/single-cpu.txt" &&
+    cmp -s "$LOGS/cluster-cuda.txt" "$LOGS/single-cuda.txt"; then
     row "cluster cuda+cpu" ok "greedy text of the CUDA-worker + CPU-master cluster = single-node CPU = single-node CUDA" >> "$summary"
 else
     fail=1
-    row "cluster cuda+cpu" FAIL "rc $rc; see $LOGS/cluster.txt, single-cpu.txt, single-cuda.txt, worker.log" >> "$summary"
+    row "cluster cuda+cpu" FAIL "rc $rc; see $LOGS/cluster-cuda.txt, single-cpu.txt, single-cuda.txt, worker-cuda.log" >> "$summary"
 fi
 
 # a worker spanning devices (--devices): layers 0-1 split over the GPU and the CPU, over two instances on
@@ -106,16 +117,8 @@ fi
 lists="$DEV,cpu $DEV,$DEV"
 [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ] && lists="$lists 0,1"
 for devs in $lists; do
-    PORT=$((PORT + 1))
-    printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.0-1"\n' $PORT > "$B/topo-gpu.yml"
-    "$B/cake" run "$M" --name w1 --topology "$B/topo-gpu.yml" --address "127.0.0.1:$PORT" --devices "$devs" \
-        2> "$LOGS/worker-$devs.log" &
-    wpid=$!
-    i=0; while ! grep -q "listening on" "$LOGS/worker-$devs.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --topology "$B/topo-gpu.yml" > "$LOGS/cluster-$devs.txt" \
-        2> "$LOGS/cluster-$devs.err"
+    cluster_text "$devs" --devices "$devs"
     rc=$?
-    kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
     on=$(grep -o "on [^ ]*, listening" "$LOGS/worker-$devs.log" | cut -d' ' -f2 | tr -d ,)
     if [ $rc = 0 ] && [ -s "$LOGS/cluster-$devs.txt" ] && cmp -s "$LOGS/cluster-$devs.txt" "$LOGS/single-cpu.txt"; then
         row "worker --devices $devs" ok "layers 0-1 on $on: greedy text = single-node" >> "$summary"
