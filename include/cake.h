@@ -56,9 +56,19 @@ typedef struct ck_engine_opts {
     int head;                        /* holds the final norm and the output head */
     const char *backend;             /* "cpu" or "cuda"; NULL: the process default (ck_set_backend) */
     int device;                      /* device index for a GPU backend (ignored when backend is NULL) */
+    const char *devices;             /* the whole model spread over these devices, in layer order: GPU indices
+                                      * or cpu, e.g. "0,1" (ck_parse_devices); each holds a consecutive part
+                                      * of the layers (as equal as can be), the first also the embedding and
+                                      * the head, and a session passes its rows from part to part through
+                                      * host memory; NULL: backend and device above (ignored when partial) */
     int tokenizer_only;              /* only the tokenizer files (no config.json or weights needed): text
                                       * and chat templates work, sessions cannot be opened */
 } ck_engine_opts;
+
+/* A device list: "0,1", "cpu", "0,cpu" (GPU indices or cpu, comma-separated, in layer order) into up to cap
+ * kinds ("cuda" or "cpu") and indices. Returns the count, or -1 with a reason. */
+#define CK_MAX_DEVICES 8
+int ck_parse_devices(const char *list, const char **kinds, int *indices, int cap, char *err, size_t errlen);
 
 /* Opens an HF-layout model directory (config.json, safetensors, tokenizer.json when present) for
  * opts (NULL: the whole model on the CPU). Only the tensors of the range are mapped: a directory that

@@ -83,7 +83,7 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
 done
 
 # ---- a worker spanning several devices (--devices LIST): its range split into one engine per device, in
-# layer order, the rows passed from one to the next. Here CPU engines (CI has no GPU); a list of GPU
+# layer order, the rows passed from one to the next; and a whole model so in one process. Here CPU engines (CI has no GPU); a list of GPU
 # indices runs the same code with CUDA engines. The hybrid's ranges cross its DeltaNet/attention pattern. ----
 for m in qwen3-s qwen3_5-s; do
     prefix=model.layers; [ $m = qwen3_5-s ] && prefix=model.language_model.layers
@@ -105,9 +105,24 @@ for devs in "cpu,x" "cpu,cpu,cpu,cpu" "" "cpu,,cpu"; do
     [ $r != 0 ] && [ $r != 124 ] && grep -q "devices\|each device needs a layer" "$T/dev.err" && ! grep -q listening "$T/dev.err"
     check "--devices '$devs' is refused: $(head -n 1 "$T/dev.err")" $?
 done
-"$CAKE" run "$T/qwen3-s" "a" --devices cpu,cpu > /dev/null 2> "$T/dev.err"
-[ $? = 2 ] && grep -q "for a worker" "$T/dev.err"
-check "--devices without --name is a usage error" $?
+"$CAKE" run "$T/qwen3-s" "a" --devices cpu,cpu --topology "$T/t.yml" > /dev/null 2> "$T/dev.err"
+[ $? = 2 ] && grep -q "not a master" "$T/dev.err"
+check "--devices on a master is a usage error: $(head -n 1 "$T/dev.err")" $?
+"$CAKE" run "$T/qwen3-s" "a" --devices cpu,cpu --cpu > /dev/null 2> "$T/dev.err"
+[ $? = 2 ] && grep -q "excludes --cpu" "$T/dev.err"
+check "--devices with --cpu is a usage error" $?
+# one process: the whole model over the devices (the first part with the embedding and the head), the same
+# perplexity digits and greedy text
+for m in qwen3-s qwen3_5-s; do
+    for devs in cpu,cpu cpu,cpu,cpu; do
+        got=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --devices $devs -t 1 2> "$T/dev.err" | tail -n 1)
+        "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 16 --devices $devs -t 1 > "$T/$m.dev.txt" 2>> "$T/dev.err"
+        [ -n "$got" ] && [ "$got" = "$(cat "$T/$m.single.ppl")" ] && cmp -s "$T/$m.single.txt" "$T/$m.dev.txt"
+        r=$?
+        [ $r = 0 ] || cat "$T/dev.err"
+        check "$m in one process over --devices $devs: perplexity and greedy text equal ($got)" $r
+    done
+done
 PORT=$((PORT + 10))
 
 # ---- chain forwarding: each worker passes its output to the next, the last one back to the master ----

@@ -166,6 +166,15 @@ expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wonder "$BASE/")" 2
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wrong "$BASE/")" 401 "wrong password is a 401"
 expect_eq "$(post -u alice:wonder -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API with basic credentials"
 
+# the model spread over two engines in the server's process (--devices cpu,cpu): the same text, twice
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+start_server --devices cpu,cpu
+expect_eq "$(post -d "$BODY")" 200 "over --devices: completion status"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "over --devices: same text as one engine"
+expect_eq "$(post -d "$BODY")" 200 "over --devices: the same request again"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "over --devices: same text again"
+
 # as a cluster's master: a worker holds layers 2-3 (over two engines, --devices cpu,cpu), the server the
 # rest; the text is the same, and again for the same request (the session's prefix is kept: the worker
 # truncates both its engines' caches to it)

@@ -222,8 +222,9 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     int64_t lfirst[MAX_LOCAL + 1], llast[MAX_LOCAL + 1];
     size_t n_local = 0;
     if (!t) return 1;
-    if (dtype < 0) {
-        fprintf(stderr, "cake run: --wire-dtype is f32, f16 or bf16\n");
+    if (dtype < 0 || ck_cli_devices) {
+        fprintf(stderr, "cake run: %s\n", dtype < 0 ? "--wire-dtype is f32, f16 or bf16"
+                                                   : "--devices is for one process or a worker (--name), not a master");
         free(t);
         return 2;
     }

@@ -124,7 +124,8 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
     double kv = (double)ck_engine_kv_bytes(e) * ((double)o->depth + (double)(o->n_gen + 1) / 2.0);
     double roof = bw > 0 ? bw * 1e9 / (bytes + kv) : 0;
     double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
-    int gpu = strcmp(ck_engine_backend(e), "cpu") != 0;
+    int gpu = strncmp(ck_engine_backend(e), "cpu", 3) != 0; /* over --devices: the first device's kind and
+                                                                  bandwidth (the parts run one after another) */
     if (gpu)
         printf("model: %s (%s), %s backend, %s KV cache\n", o->model, ck_engine_arch(e), ck_engine_backend(e),
                ck_engine_kv_type(e));
@@ -199,7 +200,7 @@ int ck_cmd_bench(int argc, char **argv) {
     if (o.exact) ck_set_exact(1);
     /* the host's probe runs before the model is loaded, so that its buffer and the model are never
      * resident together (the run's peak RSS is the model's); a GPU's probe needs the engine */
-    int host = o.cpu || ck_backend_count("cuda") == 0;
+    int host = o.cpu || ck_backend_count("cuda") == 0 || (ck_cli_devices && !strncmp(ck_cli_devices, "cpu", 3));
     double bw = host ? ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3) : -1;
     ck_engine *e;
     if (ck_cli_open("bench", o.model, 0, &e) != 0) return 1;

@@ -200,7 +200,6 @@ int ck_cmd_run(int argc, char **argv) {
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
         {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
-        {"devices", 0, CK_ARG_STR, &cc.devices, "a worker: spread its layers over these devices, in layer order (GPU indices or cpu, e.g. 0,1 or 0,cpu)", "LIST"},
         {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret: authenticates and encrypts cluster traffic", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default, exact), f16, bf16", "T"},
         {"discovery-timeout", 0, CK_ARG_INT, &disc_s, "zero-config master: seconds to look for workers (default 5)", "S"},
@@ -220,6 +219,7 @@ int ck_cmd_run(int argc, char **argv) {
     if (exact) ck_set_exact(1);
     if (take_positionals(&o, pos, n_pos) != 0) return 2;
     cc.model = o.model;
+    cc.devices = ck_cli_devices; /* a worker's layers, or the whole model here */
     if (cc.key && !cc.topology && !o.model && !o.prompt) { /* `cake run --cluster-key K`: a zero-config worker */
         if (engine_flags(&o) != 0) return 2;
         return ck_cli_zero_worker(&cc);
@@ -232,10 +232,6 @@ int ck_cmd_run(int argc, char **argv) {
         if (!o.model) cc.model = o.prompt; /* the lone positional is the model */
         if (engine_flags(&o) != 0) return 2;
         return ck_cli_worker(&cc);
-    }
-    if (cc.devices) {
-        fprintf(stderr, "cake run: --devices is for a worker (--name, or --cluster-key without a prompt)\n");
-        return 2;
     }
     if (!o.prompt) {
         fprintf(stderr, "cake run: no prompt given (see cake run --help)\n");

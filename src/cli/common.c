@@ -29,6 +29,8 @@ int ck_cli_looks_like_model(const char *arg) {
     return 1;
 }
 
+const char *ck_cli_devices;
+
 int ck_cli_open_opts(const char *cmd, const char *model, int need_tok, const ck_engine_opts *opts, ck_engine **e) {
     char dir[4096], err[1024];
     if (!model) model = ck_cli_default_model();
@@ -60,6 +62,19 @@ int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type) {
         fprintf(stderr, "cake %s: --cpu and --device exclude each other\n", cmd);
         return 2;
     }
+    if (ck_cli_devices && (cpu || device >= 0)) {
+        fprintf(stderr, "cake %s: --devices names every device; it excludes --cpu and --device\n", cmd);
+        return 2;
+    }
+    if (ck_cli_devices) { /* checked here, so that a bad list is a usage error before anything loads */
+        const char *kinds[CK_MAX_DEVICES];
+        int idx[CK_MAX_DEVICES];
+        if (ck_parse_devices(ck_cli_devices, kinds, idx, CK_MAX_DEVICES, err, sizeof err) < 0) {
+            fprintf(stderr, "cake %s: --devices: %s\n", cmd, err);
+            return 2;
+        }
+        return 0;
+    }
     if (cpu) return ck_set_backend("cpu", 0, err, sizeof err) == 0 ? 0 : 2;
     int n = ck_backend_count("cuda");
     if (n > 0) {
@@ -76,7 +91,8 @@ int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type) {
 }
 
 int ck_cli_open(const char *cmd, const char *model, int need_tok, ck_engine **e) {
-    return ck_cli_open_opts(cmd, model, need_tok, NULL, e);
+    ck_engine_opts o = {.devices = ck_cli_devices};
+    return ck_cli_open_opts(cmd, model, need_tok, ck_cli_devices ? &o : NULL, e);
 }
 
 int ck_cli_chat_template(const char *cmd, ck_engine *e, const char *file, int raw) {

@@ -29,7 +29,8 @@ int ck_cli_looks_like_model(const char *arg);
  * after printing a usage error. */
 int ck_cli_threads(const char *cmd, long n);
 
-/* Picks the backend of the engines this process opens: the CPU when `cpu`, else CUDA device `device` (-1:
+/* Picks the backend of the engines this process opens: the devices of --devices (ck_cli_devices; not with
+ * --cpu or --device), the CPU when `cpu`, else CUDA device `device` (-1:
  * not given, 0) when the build and the machine have one, else the CPU with a notice (a CUDA build without
  * a GPU, or --device on a build without CUDA); and their KV cache type (kv_type: NULL for the default).
  * Returns 0, or 2 after printing a usage error. */
@@ -37,9 +38,13 @@ int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type);
 /* The --device / --cpu / --kv-type flags of the model-running subcommands, for their ck_arg tables. */
 #define CK_CLI_DEVICE_ARGS(cpu_var, device_var, kv_var)                                                            \
     {"device", 0, CK_ARG_INT, &(device_var), "GPU to run on (CUDA builds; default 0)", "N"},                        \
+    {"devices", 0, CK_ARG_STR, &ck_cli_devices,                                                                    \
+     "spread the model's layers over these devices, in layer order: GPU indices or cpu (e.g. 0,1 or 0,cpu)", "LIST"}, \
     {"cpu", 0, CK_ARG_BOOL, &(cpu_var), "run on the CPU even when a GPU is present", NULL},                          \
     {"kv-type", 0, CK_ARG_STR, &(kv_var),                                                                          \
      "KV cache type: f16, f32 or auto (default auto: f16, but f32 with --exact and for MoE models)", "T"}
+/* --devices of the command (NULL when not given): the engines ck_cli_open opens spread over them. */
+extern const char *ck_cli_devices;
 /* The sampling flags: -n, --temperature, --top-k, --top-p, --repeat-penalty, --repeat-last-n, --seed. */
 typedef struct ck_cli_sampling {
     long n, top_k, last_n;

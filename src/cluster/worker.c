@@ -204,27 +204,16 @@ static int serve_truncate(wconn *wc, const ck_msg *m, char *err, size_t errlen) 
     return ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
 }
 
-/* Parses a device list ("0,1", "cpu", "0,cpu": GPU indices or cpu, in layer order) into kinds and indices;
- * NULL: one engine on the process default. Returns the count, or -1 with err. */
+/* The worker's device list (ck_parse_devices), or NULL: one engine on the process default. Returns the count,
+ * or -1 with err. */
 static int parse_devices(const char *list, const char **kind, int *index, char *err, size_t errlen) {
     if (!list) {
         kind[0] = NULL, index[0] = 0;
         return 1;
     }
-    int n = 0;
-    for (const char *p = list;;) {
-        size_t len = strcspn(p, ",");
-        if (n == CK_WORKER_MAX_DEVICES)
-            return ck_err(err, errlen, "--devices: at most %d devices", CK_WORKER_MAX_DEVICES);
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (len == 3 && !strncmp(p, "cpu", 3)) kind[n] = "cpu", index[n] = 0;
-        else if (len > 0 && p[0] >= '0' && p[0] <= '9' && end == p + len && v <= 1024) kind[n] = "cuda", index[n] = (int)v;
-        else return ck_err(err, errlen, "--devices: '%.*s' is neither a GPU index nor cpu (a list is 0,1 or 0,cpu)", (int)len, p);
-        n++;
-        if (!p[len]) return n;
-        p += len + 1;
-    }
+    char why[256];
+    int n = ck_parse_devices(list, kind, index, CK_WORKER_MAX_DEVICES, why, sizeof why);
+    return n < 0 ? ck_err(err, errlen, "--devices: %s", why) : n;
 }
 
 static void served_close(served *sv) {

@@ -6,10 +6,12 @@
 #ifndef CK_CLUSTER_WORKER_H
 #define CK_CLUSTER_WORKER_H
 
+#include "cake.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define CK_WORKER_MAX_DEVICES 8
+#define CK_WORKER_MAX_DEVICES CK_MAX_DEVICES
 
 typedef struct ck_worker_opts {
     const char *model_dir;   /* the checkpoint (or a directory holding the shards of this range); NULL for

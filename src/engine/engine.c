@@ -111,7 +111,70 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
     return load_tokenizer(e, dir, err, errlen);
 }
 
+int ck_parse_devices(const char *list, const char **kinds, int *indices, int cap, char *err, size_t errlen) {
+    int n = 0;
+    for (const char *p = list ? list : "";;) {
+        size_t len = strcspn(p, ",");
+        if (n == cap) return ck_err(err, errlen, "at most %d devices", cap);
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (len == 3 && !strncmp(p, "cpu", 3)) kinds[n] = "cpu", indices[n] = 0;
+        else if (len > 0 && p[0] >= '0' && p[0] <= '9' && end == p + len && v <= 1024) kinds[n] = "cuda", indices[n] = (int)v;
+        else return ck_err(err, errlen, "'%.*s' is neither a GPU index nor cpu (a list is 0,1 or 0,cpu)", (int)len, p);
+        n++;
+        if (!p[len]) return n;
+        p += len + 1;
+    }
+}
+
+static int engine_open_one(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen);
+
+/* The whole model over opts->devices: this engine the first part with the embedding and the head, one
+ * engine per later part. */
+static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
+    const char *kind[CK_MAX_DEVICES];
+    int index[CK_MAX_DEVICES], n = ck_parse_devices(opts->devices, kind, index, CK_MAX_DEVICES, err, errlen);
+    if (n < 0) return -1;
+    ck_config cfg;
+    if (ck_config_load(dir, &cfg, err, errlen) != 0) return -1;
+    int64_t L = cfg.n_layers;
+    ck_config_free(&cfg);
+    if (n > L) return ck_err(err, errlen, "%d devices for %lld layers: each device needs a layer", n, (long long)L);
+    ck_engine *e = NULL;
+    for (int k = 0; k < n; k++) {
+        ck_engine_opts po = *opts;
+        po.devices = NULL, po.partial = 1, po.first_layer = L * k / n, po.last_layer = L * (k + 1) / n - 1;
+        po.embed = po.head = k == 0, po.backend = kind[k], po.device = index[k];
+        ck_engine *part;
+        if (engine_open_one(dir, &po, &part, err, errlen) != 0) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", err);
+            ck_err(err, errlen, "layers %lld-%lld on %s %d: %s", (long long)po.first_layer, (long long)po.last_layer,
+                   kind[k], index[k], why);
+            ck_engine_close(e);
+            return -1;
+        }
+        if (k == 0) e = part;
+        else e->sub[e->n_sub++] = part;
+        size_t at = strlen(e->backend);
+        const char *be = ck_engine_backend(part);
+        if (strcmp(be, "cpu")) snprintf(e->backend + at, sizeof e->backend - at, "%s%s:%d", k ? "+" : "", be, index[k]);
+        else snprintf(e->backend + at, sizeof e->backend - at, "%scpu", k ? "+" : "");
+    }
+    *out = e;
+    return 0;
+}
+
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (opts && opts->devices && !opts->partial && !opts->tokenizer_only) {
+        if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
+        return engine_open_split(dir, opts, out, err, errlen);
+    }
+    return engine_open_one(dir, opts, out, err, errlen);
+}
+
+static int engine_open_one(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
     if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
     ck_engine *e = calloc(1, sizeof *e);
@@ -130,6 +193,7 @@ int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out,
 
 void ck_engine_close(ck_engine *e) {
     if (!e) return;
+    for (size_t i = 0; i < e->n_sub; i++) ck_engine_close(e->sub[i]);
     if (e->tok) ck_tok_free(e->tok);
     ck_ws_free(&e->ws);
     if (e->model.be) ck_model_free(&e->model);
@@ -143,7 +207,7 @@ size_t ck_engine_vocab(const ck_engine *e) { return (size_t)e->model.cfg.vocab_s
 size_t ck_engine_n_layers(const ck_engine *e) { return (size_t)e->model.cfg.n_layers; }
 size_t ck_engine_hidden(const ck_engine *e) { return (size_t)e->model.cfg.hidden_size; }
 size_t ck_engine_max_ctx(const ck_engine *e) { return (size_t)e->model.cfg.max_pos; }
-const char *ck_engine_backend(const ck_engine *e) { return e->be ? e->be->name : "none"; }
+const char *ck_engine_backend(const ck_engine *e) { return e->n_sub ? e->backend : e->be ? e->be->name : "none"; }
 const char *ck_engine_kv_type(const ck_engine *e) {
     return !e->be ? "none" : e->model.kv_dtype == CK_F16 ? "f16" : "f32";
 }
@@ -188,10 +252,15 @@ uint64_t ck_engine_decode_bytes(const ck_engine *e) {
         int embed_only = t->data == m->embed.data && !(m->range.head && m->lm_head.data == m->embed.data);
         total += embed_only ? rb : rows * rb;
     }
+    for (size_t i = 0; i < e->n_sub; i++) total += ck_engine_decode_bytes(e->sub[i]);
     return total;
 }
 
-uint64_t ck_engine_kv_bytes(const ck_engine *e) { return e->be ? ck_model_kv_bytes(&e->model) : 0; }
+uint64_t ck_engine_kv_bytes(const ck_engine *e) {
+    uint64_t total = e->be ? ck_model_kv_bytes(&e->model) : 0;
+    for (size_t i = 0; i < e->n_sub; i++) total += ck_engine_kv_bytes(e->sub[i]);
+    return total;
+}
 
 const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix; }
 
@@ -351,6 +420,32 @@ int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messa
 
 /* ---- sessions ---- */
 
+/* A later part of a model spread over devices, as a stage of the session holding the first. */
+static int part_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
+    ck_session *p = ctx;
+    if (ck_session_pos(p) != pos)
+        return ck_err(err, errlen, "a part of the model holds %zu positions, the session is at %zu", ck_session_pos(p), pos);
+    return ck_session_layers(p, hidden, n, hidden, err, errlen);
+}
+static int part_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
+    ck_session *p = ctx;
+    if (pos > ck_session_pos(p)) pos = ck_session_pos(p);
+    if (ck_session_truncate(p, pos, err, errlen) != 0) return -1;
+    *held = ck_session_pos(p);
+    return 0;
+}
+
+/* The sessions of the engine's later parts, made the session's stages. */
+static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
+    ck_stage st[CK_MAX_DEVICES - 1];
+    for (size_t i = 0; i < s->e->n_sub; i++) {
+        ck_engine *p = s->e->sub[i];
+        if (ck_session_open(p, max_ctx, &s->sub[i], err, errlen) != 0) return -1;
+        st[i] = (ck_stage){p->model.range.first, p->model.range.last, part_forward, part_truncate, s->sub[i]};
+    }
+    return ck_session_set_stages(s, st, s->e->n_sub, err, errlen);
+}
+
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen) {
     *out = NULL;
     if (!e->be) return ck_err(err, errlen, "the engine was opened for its tokenizer only");
@@ -365,12 +460,17 @@ int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, s
         free(s);
         return -1;
     }
+    if (e->n_sub && open_parts(s, max_ctx, err, errlen) != 0) {
+        ck_session_close(s);
+        return -1;
+    }
     *out = s;
     return 0;
 }
 
 void ck_session_close(ck_session *s) {
     if (!s) return;
+    for (size_t i = 0; i < s->e->n_sub; i++) ck_session_close(s->sub[i]);
     ck_seq_free(&s->seq);
     free(s->ids);
     free(s->hidden);
@@ -429,6 +529,10 @@ void ck_session_reset(ck_session *s) {
 
 ck_timing ck_session_timing(const ck_session *s) {
     ck_timing t = {s->seq.stats.embed_s, s->seq.stats.layers_s, s->seq.stats.head_s, s->seq.stats.attn_s};
+    for (size_t i = 0; i < s->e->n_sub; i++) { /* the later parts' layers */
+        ck_timing p = ck_session_timing(s->sub[i]);
+        t.layers_s += p.layers_s, t.attn_s += p.attn_s;
+    }
     return t;
 }
 

@@ -16,6 +16,11 @@ struct ck_engine {
     pthread_mutex_t lock;  /* held for every forward of any session */
     ck_tok *tok;           /* NULL without tokenizer.json */
     char layer_prefix[64]; /* "model.layers" */
+    /* a model spread over devices (ck_engine_opts.devices): this engine holds the first part, the embedding
+     * and the head; sub[i] the later parts, whose sessions each session of this engine runs as stages */
+    ck_engine *sub[CK_MAX_DEVICES - 1];
+    size_t n_sub;
+    char backend[128];     /* the devices' backends joined by '+' ("cuda:0+cuda:1"), when n_sub */
 };
 
 #define CK_MAX_STAGES 64
@@ -34,6 +39,7 @@ struct ck_session {
     int pipe_broken;       /* a staged forward failed midway: truncate before the next */
     float *hidden;         /* host [cap_hidden / hidden, hidden] rows in flight between parts */
     size_t cap_hidden;
+    ck_session *sub[CK_MAX_DEVICES - 1]; /* sessions of the engine's later parts (its stages), e->n_sub */
 };
 
 /* Test hook: dumps hidden states of the next forwards into host memory laid out as

@@ -9,7 +9,8 @@
 #      f32 KV caches and again over f16 ones, and the fast path on a few families,
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
 #      holding the rest must give the greedy text of single-node runs; then the worker's layers spread
-#      over devices (--devices: GPU + CPU, two instances on one GPU, two GPUs where there are two),
+#      over devices (--devices: GPU + CPU, two instances on one GPU, two GPUs where there are two), and the
+#      whole model over devices in one process,
 # and prints a summary table. Exit status: 0 when everything passed. Logs go to $LOGS (default
 # build-gpu/logs). Environment: CK_TEST_DEVICE (default 0), JOBS (build jobs).
 cd "$(dirname "$0")/../.." || exit 1
@@ -125,6 +126,17 @@ for devs in $lists; do
     else
         fail=1
         row "worker --devices $devs" FAIL "rc $rc; see $LOGS/cluster-$devs.txt, worker-$devs.log" >> "$summary"
+    fi
+done
+
+# the whole model in one process over devices: the GPU twice (two instances), the GPU and the CPU
+for devs in "$DEV,$DEV" "$DEV,cpu"; do
+    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --devices "$devs" > "$LOGS/single-$devs.txt" 2> "$LOGS/single-$devs.err"
+    if [ $? = 0 ] && [ -s "$LOGS/single-$devs.txt" ] && cmp -s "$LOGS/single-$devs.txt" "$LOGS/single-cpu.txt"; then
+        row "run --devices $devs" ok "greedy text = single-node" >> "$summary"
+    else
+        fail=1
+        row "run --devices $devs" FAIL "see $LOGS/single-$devs.txt, single-$devs.err" >> "$summary"
     fi
 done
 
