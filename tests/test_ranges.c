@@ -2,7 +2,8 @@
  * bit for bit, as one engine holding everything: every fixture split into two ranges, into three (a
  * master holding only the embedding and the head plus two workers, and three layer ranges where the model
  * has three layers or more, which splits the Qwen3.5 hybrid inside its DeltaNet/attention pattern), in
- * one prefill of every position and in token-by-token decode. Then a sharded checkpoint: a directory with
+ * one prefill of every position and in token-by-token decode, and the whole model over two and three engines
+ * (ck_engine_opts.devices, CPU engines). Then a sharded checkpoint: a directory with
  * only the shards of a range opens for that range, and refuses another, naming the missing shard. */
 #include "cake.h"
 #include "format/safetensors.h"
@@ -160,6 +161,42 @@ static void check_stages(const char *name, const char *dir, size_t L, const int3
     ck_session_close(worker.s), ck_engine_close(worker.e), ck_session_close(master.s), ck_engine_close(master.e);
 }
 
+/* The whole model over devices (ck_engine_opts.devices, CPU engines here): its sessions run the later parts
+ * as stages; prefill and decode bit-identical, and decode again after a truncate. */
+static void check_devices(const char *name, const char *dir, const char *devices, const int32_t *ids, size_t T,
+                          const float *want_prefill, const float *want_decode, size_t V) {
+    char err[512];
+    ck_engine_opts o = {.devices = devices};
+    ck_engine *e;
+    ck_session *s;
+    if (ck_engine_open(dir, &o, &e, err, sizeof err) != 0 || ck_session_open(e, 0, &s, err, sizeof err) != 0) {
+        CK_EXPECT(0, "%s over %s: %s", name, devices, err);
+        return;
+    }
+    float *logits = malloc(T * V * sizeof *logits);
+    CK_EXPECT(ck_session_forward(s, ids, T, logits, 1, err, sizeof err) == 0, "%s: %s", name, err);
+    CK_EXPECT(!memcmp(logits, want_prefill, T * V * sizeof *logits), "%s over %s: prefill differs", name, devices);
+    ck_session_reset(s);
+    size_t bad = 0;
+    for (size_t t = 0; t < T && !bad; t++) {
+        CK_EXPECT(ck_session_forward(s, ids + t, 1, logits, 0, err, sizeof err) == 0, "%s: %s", name, err);
+        if (memcmp(logits, want_decode + t * V, V * sizeof *logits)) bad = t + 1;
+    }
+    CK_EXPECT(!bad, "%s over %s: decode differs at %zu", name, devices, bad - 1);
+    CK_EXPECT(ck_session_truncate(s, T / 2, err, sizeof err) == 0, "%s: %s", name, err);
+    size_t from = ck_session_pos(s);
+    for (size_t t = from; t < T && !bad; t++) {
+        CK_EXPECT(ck_session_forward(s, ids + t, 1, logits, 0, err, sizeof err) == 0, "%s: %s", name, err);
+        if (memcmp(logits, want_decode + t * V, V * sizeof *logits)) bad = t + 1;
+    }
+    CK_EXPECT(!bad, "%s over %s: decode after the truncate differs at %zu", name, devices, bad - 1);
+    printf("%s over --devices %s (%s): prefill and decode bit-identical (truncate -> %zu)\n", name, devices,
+           ck_engine_backend(e), from);
+    free(logits);
+    ck_session_close(s);
+    ck_engine_close(e);
+}
+
 static void check_model(const char *name) {
     char dir[512], path[600], err[512];
     snprintf(dir, sizeof dir, "%s/%s", CK_TEST_DATA, name);
@@ -189,6 +226,8 @@ static void check_model(const char *name) {
     check_split(name, dir, L, master, 2, ids, T, prefill, decode, V, D);
     if (L >= 3) check_split(name, dir, L, three, 2, ids, T, prefill, decode, V, D);
     check_stages(name, dir, L, ids, T, prefill, decode, V);
+    check_devices(name, dir, "cpu,cpu", ids, T, prefill, decode, V);
+    if (L >= 3) check_devices(name, dir, "cpu,cpu,cpu", ids, T, prefill, decode, V);
     free(prefill);
     free(decode);
     free(ids);
@@ -310,7 +349,26 @@ static void check_shards(void) {
     rmdir(tmp);
 }
 
+/* Device lists: GPU indices and cpu in order; anything else, an empty entry or too many is refused. */
+static void check_device_lists(void) {
+    const char *kinds[CK_MAX_DEVICES];
+    int idx[CK_MAX_DEVICES];
+    char err[256];
+    int n = ck_parse_devices("0,cpu,12", kinds, idx, CK_MAX_DEVICES, err, sizeof err);
+    CK_EXPECT(n == 3 && !strcmp(kinds[0], "cuda") && idx[0] == 0 && !strcmp(kinds[1], "cpu") &&
+                  !strcmp(kinds[2], "cuda") && idx[2] == 12,
+              "0,cpu,12: %d", n);
+    const char *bad[] = {"", "cpu,", ",0", "gpu", "1x", "-1", " 1", "+1", "99999", "cpu,cpu,cpu"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        n = ck_parse_devices(bad[i], kinds, idx, i + 1 == sizeof bad / sizeof bad[0] ? 2 : CK_MAX_DEVICES, err,
+                             sizeof err);
+        CK_EXPECT(n == -1 && err[0], "'%s' was accepted (%d)", bad[i], n);
+    }
+}
+
 int main(int argc, char **argv) {
+    check_device_lists();
     const char *models[] = {"qwen3-s", "qwen3-f32-s", "qwen2-s", "llama3-s", "mistral-s", "qwen3_5-s", "phi3-s",
                             "olmo2-s", "exaone4-s", "gemma3-s", "qwen3moe-s", "qwen3_5moe-s", "falcon3-s",
                             "qwen3moe-mixed-s"};
