@@ -96,7 +96,8 @@ double ck_engine_device_bandwidth_gbs(ck_engine *e, size_t bytes, int reps);
 /* How the checkpoint names its layers, without the number and the trailing dot: "model.layers", or
  * "model.language_model.layers" for Qwen3.5 (the prefix cluster topologies use). */
 const char *ck_engine_layer_prefix(const ck_engine *e);
-/* The layers this engine holds (*last < *first when none), and whether it holds the embedding / head. */
+/* The layers this engine holds (*last < *first when none; over devices, all of its parts' layers), and
+ * whether it holds the embedding / head. */
 void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *embed, int *head);
 /* 1 when id ends generation (generation_config.json's eos ids, else the tokenizer's EOS). */
 int ck_engine_is_eos(const ck_engine *e, int32_t id);
@@ -196,7 +197,8 @@ int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen);
 /* The pieces a split model runs (host memory throughout, row-major):
  * embed:  hidden[n, hidden] = the embedding of ids[0..n); does not move the position.
  * layers: hidden_out[n, hidden] = the engine's layers applied to hidden_in[n, hidden] at positions
- *         pos..pos+n-1; the position advances by n. hidden_out may equal hidden_in.
+ *         pos..pos+n-1; the position advances by n. hidden_out may equal hidden_in. Refused on a
+ *         session with stages (ck_session_set_stages, or an engine over devices).
  * head:   logits of hidden[n, hidden] (the last layer's output, before the final norm): [vocab] for the
  *         last row (all == 0) or [n, vocab]; does not move the position. */
 int ck_session_embed(ck_session *s, const int32_t *ids, size_t n, float *hidden, char *err, size_t errlen);

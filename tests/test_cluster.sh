@@ -111,6 +111,12 @@ check "--devices on a master is a usage error: $(head -n 1 "$T/dev.err")" $?
 "$CAKE" run "$T/qwen3-s" "a" --devices cpu,cpu --cpu > /dev/null 2> "$T/dev.err"
 [ $? = 2 ] && grep -q "excludes --cpu" "$T/dev.err"
 check "--devices with --cpu is a usage error" $?
+for devs in "cpu,cpu,cpu,cpu,cpu" "cpu,7"; do
+    "$CAKE" run "$T/qwen3-s" "a" --devices $devs -n 2 > /dev/null 2> "$T/dev.err"
+    r=$?
+    [ $r = 1 ] && grep -q "each device needs a layer\|cuda 7\|CUDA" "$T/dev.err"
+    check "one process over --devices $devs fails clearly: $(head -n 1 "$T/dev.err")" $?
+done
 # one process: the whole model over the devices (the first part with the embedding and the head), the same
 # perplexity digits and greedy text
 for m in qwen3-s qwen3_5-s; do

@@ -173,7 +173,15 @@ static void check_devices(const char *name, const char *dir, const char *devices
         CK_EXPECT(0, "%s over %s: %s", name, devices, err);
         return;
     }
+    int64_t first, last;
+    int embed, head;
+    ck_engine_range(e, &first, &last, &embed, &head);
+    CK_EXPECT(first == 0 && last + 1 == (int64_t)ck_engine_n_layers(e) && embed && head,
+              "%s over %s: the engine's range is %lld-%lld (embed %d, head %d)", name, devices, (long long)first,
+              (long long)last, embed, head);
     float *logits = malloc(T * V * sizeof *logits);
+    CK_EXPECT(ck_session_layers(s, logits, 1, logits, err, sizeof err) != 0, "%s over %s: layers alone ran", name,
+              devices);
     CK_EXPECT(ck_session_forward(s, ids, T, logits, 1, err, sizeof err) == 0, "%s: %s", name, err);
     CK_EXPECT(!memcmp(logits, want_prefill, T * V * sizeof *logits), "%s over %s: prefill differs", name, devices);
     ck_session_reset(s);

@@ -134,13 +134,19 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
                ck_exact() ? "exact" : "fast", ck_engine_kv_type(e));
     printf("read per decoded token: weights %.1f MB + KV cache %.1f MB (mean over the decode test)\n", bytes * 1e-6,
            kv * 1e-6);
-    printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read", bw,
-           roof);
+    if (bw > 0)
+        printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read",
+               bw, roof);
+    else
+        printf("bandwidth: not measured -> no roofline\n");
     if (o->n_prompt > 0)
         printf("pp%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_prompt, o->depth, pp.mean, stat_sd(&pp));
     if (o->n_gen > 0) {
-        printf("tg%ld @ d%ld: %.2f ± %.2f tok/s, %.2f of the roofline\n", o->n_gen, o->depth, tg.mean, stat_sd(&tg),
-               roof > 0 ? tg.mean / roof : 0);
+        if (roof > 0)
+            printf("tg%ld @ d%ld: %.2f ± %.2f tok/s, %.2f of the roofline\n", o->n_gen, o->depth, tg.mean, stat_sd(&tg),
+                   tg.mean / roof);
+        else
+            printf("tg%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_gen, o->depth, tg.mean, stat_sd(&tg));
         printf("decode step: %.2f ms = layers %.2f (attention %.2f) + output head %.2f + sampling %.3f + other %.3f\n",
                sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms, sum.sample * ms,
                (sum.total - sum.layers - sum.head - sum.sample) * ms);
@@ -211,7 +217,11 @@ int ck_cmd_bench(int argc, char **argv) {
     }
     if (!host) bw = ck_engine_device_bandwidth_gbs(e, bw_mb ? (size_t)bw_mb << 20 : (size_t)1 << 30, 10);
     if (!host && bw < 0) bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
-    if (bw < 0) fprintf(stderr, "cake bench: no memory for the bandwidth probe; no roofline\n");
+    if (ck_cli_devices && strstr(ck_cli_devices, "cpu") && strpbrk(ck_cli_devices, "0123456789")) {
+        fprintf(stderr, "cake bench: --devices mixes the CPU and GPUs; no roofline\n");
+        bw = -1;
+    } else if (bw < 0)
+        fprintf(stderr, "cake bench: no memory for the bandwidth probe; no roofline\n");
     rc = bench(e, &o, bw);
     ck_engine_close(e);
     return rc;

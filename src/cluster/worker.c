@@ -188,7 +188,9 @@ static void unregister_route(worker *w, const wconn *wc) {
 static int serve_truncate(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     ck_session **s = session_of(wc, m->u.truncate.session, err, errlen);
     if (!s) return -1;
-    size_t pos = m->u.truncate.pos < ck_session_pos(s[0]) ? m->u.truncate.pos : ck_session_pos(s[0]);
+    size_t pos = m->u.truncate.pos;
+    for (int k = 0; k < wc->sv->n_e; k++) /* (after a failed forward the parts may hold different positions) */
+        if (ck_session_pos(s[k]) < pos) pos = ck_session_pos(s[k]);
     for (int round = 0; round < 2; round++) {
         size_t held = pos;
         for (int k = 0; k < wc->sv->n_e; k++) {
@@ -225,7 +227,7 @@ static void served_close(served *sv) {
 /* Opens a served range: model identity, an engine per device (the range split into parts of as equal a
  * number of layers as can be, in the devices' order), sizes; checks the topology's prefix when given. */
 static served *served_open(const char *dir, int64_t first, int64_t last, const char *prefix, const char *devices,
-                           char *err, size_t errlen) {
+                           int fit, char *err, size_t errlen) {
     served *sv = calloc(1, sizeof *sv);
     if (!sv) {
         ck_err(err, errlen, "out of memory");
@@ -236,6 +238,8 @@ static served *served_open(const char *dir, int64_t first, int64_t last, const c
     snprintf(sv->dir, sizeof sv->dir, "%s", dir);
     sv->first = first, sv->last = last;
     if (rc == 0 && last < first) rc = ck_err(err, errlen, "no layers to run");
+    else if (rc == 0 && n > last - first + 1 && fit)
+        n = (int)(last - first + 1); /* a master assigned fewer layers than devices: the first ones take them */
     else if (rc == 0 && n > last - first + 1)
         rc = ck_err(err, errlen, "%d devices for %lld layers: each device needs a layer", n, (long long)(last - first + 1));
     if (rc == 0) rc = ck_model_id(dir, sv->model_id, err, errlen);
@@ -293,7 +297,7 @@ static int receive_assignment(wconn *wc, char *why, size_t whylen) {
     if (same) cur->refs++;
     pthread_mutex_unlock(&w->mu);
     if (!same) {
-        served *sv = served_open(dir, first, last, NULL, w->o->devices, why, whylen);
+        served *sv = served_open(dir, first, last, NULL, w->o->devices, 1, why, whylen);
         if (!sv) {
             ck_msg_send_error(wc->c, &wc->out, 1, why);
             return -1;
@@ -479,7 +483,7 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
     if (!w) return ck_err(err, errlen, "out of memory");
     w->o = o;
     pthread_mutex_init(&w->mu, NULL);
-    if (o->model_dir && !(w->sv = served_open(o->model_dir, o->first, o->last, o->prefix, o->devices, err, errlen))) {
+    if (o->model_dir && !(w->sv = served_open(o->model_dir, o->first, o->last, o->prefix, o->devices, 0, err, errlen))) {
         free(w);
         return -1;
     }

@@ -156,6 +156,10 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
         }
         if (k == 0) e = part;
         else e->sub[e->n_sub++] = part;
+        if (k && part->tok) { /* only the first part encodes and decodes text */
+            ck_tok_free(part->tok);
+            part->tok = NULL;
+        }
         size_t at = strlen(e->backend);
         const char *be = ck_engine_backend(part);
         if (strcmp(be, "cpu")) snprintf(e->backend + at, sizeof e->backend - at, "%s%s:%d", k ? "+" : "", be, index[k]);
@@ -266,7 +270,7 @@ const char *ck_engine_layer_prefix(const ck_engine *e) { return e->layer_prefix;
 
 void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *embed, int *head) {
     *first = e->model.range.first;
-    *last = e->model.range.last;
+    *last = e->n_sub ? e->sub[e->n_sub - 1]->model.range.last : e->model.range.last; /* its parts' too */
     *embed = e->model.range.embed;
     *head = e->model.range.head;
 }
@@ -618,29 +622,41 @@ static int grow_hidden(ck_session *s, size_t n, char *err, size_t errlen) {
     return 0;
 }
 
-/* embedding -> the parts in layer order -> head, with the rows between parts in s->hidden. */
+/* Rows a staged forward passes between parts at a time: a multiple of every engine's chunk (64 on the CPU,
+ * 512 on CUDA), so that each part cuts its rows where it would have cut them all at once (the same
+ * results), while the host buffer between parts stays bounded for a long prompt. */
+#define CK_STAGE_ROWS 4096
+
+/* embedding -> the parts in layer order -> head, with the rows between parts in s->hidden, CK_STAGE_ROWS
+ * rows at a time. */
 static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                           size_t errlen) {
     if (s->pipe_broken) return ck_err(err, errlen, "an earlier forward failed midway; truncate or reset the session");
     if (n > s->seq.max_ctx - s->pipe_pos)
         return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pipe_pos,
                       n, s->seq.max_ctx);
-    if (grow_hidden(s, n, err, errlen) != 0) return -1;
-    ck_fwd embed = {.ids = ids, .n = n, .hidden_out = s->hidden};
-    if (run(s, &embed, err, errlen) != 0) return -1;
-    s->pipe_broken = 1; /* until every part has run */
-    for (size_t i = 0; i <= s->n_stages; i++) {
-        if ((long)i == s->own_at) {
-            ck_fwd own = {.hidden_in = s->hidden, .n = n, .run_layers = 1, .hidden_out = s->hidden};
-            if (run(s, &own, err, errlen) != 0) return -1;
+    size_t V = ck_engine_vocab(s->e);
+    if (grow_hidden(s, n < CK_STAGE_ROWS ? n : CK_STAGE_ROWS, err, errlen) != 0) return -1;
+    for (size_t c0 = 0; c0 < n; c0 += CK_STAGE_ROWS) {
+        size_t T = n - c0 < CK_STAGE_ROWS ? n - c0 : CK_STAGE_ROWS, last = c0 + T == n;
+        ck_fwd embed = {.ids = ids + c0, .n = T, .hidden_out = s->hidden};
+        if (run(s, &embed, err, errlen) != 0) return -1;
+        s->pipe_broken = 1; /* until every part has run */
+        for (size_t i = 0; i <= s->n_stages; i++) {
+            if ((long)i == s->own_at) {
+                ck_fwd own = {.hidden_in = s->hidden, .n = T, .run_layers = 1, .hidden_out = s->hidden};
+                if (run(s, &own, err, errlen) != 0) return -1;
+            }
+            if (i < s->n_stages && s->stages[i].forward(s->stages[i].ctx, s->hidden, T, s->pipe_pos, err, errlen) != 0)
+                return -1;
         }
-        if (i < s->n_stages && s->stages[i].forward(s->stages[i].ctx, s->hidden, n, s->pipe_pos, err, errlen) != 0)
-            return -1;
+        if (last || (all && logits)) { /* the head: every row's logits (all), else the last row's */
+            ck_fwd head = {.hidden_in = s->hidden, .n = T, .logits = logits && all ? logits + c0 * V : logits, .all = all};
+            if (run(s, &head, err, errlen) != 0) return -1;
+        }
+        s->pipe_broken = 0;
+        s->pipe_pos += T;
     }
-    ck_fwd head = {.hidden_in = s->hidden, .n = n, .logits = logits, .all = all};
-    if (run(s, &head, err, errlen) != 0) return -1;
-    s->pipe_broken = 0;
-    s->pipe_pos += n;
     return 0;
 }
 
@@ -668,6 +684,7 @@ int ck_session_embed(ck_session *s, const int32_t *ids, size_t n, float *hidden,
 
 int ck_session_layers(ck_session *s, const float *hidden_in, size_t n, float *hidden_out, char *err,
                       size_t errlen) {
+    if (staged(s)) return ck_err(err, errlen, "a session with stages runs whole forwards (ck_session_forward)");
     ck_fwd f = {.hidden_in = hidden_in, .n = n, .run_layers = 1, .hidden_out = hidden_out};
     s->n_ids = 0; /* the ids behind these positions are not known here */
     return run(s, &f, err, errlen);
