@@ -221,6 +221,10 @@ typedef struct ck_stage {
     void *ctx;
 } ck_stage;
 
+/* A stage that runs layers first..last of this process's session `part` (of a partial engine holding
+ * them): its forward runs ck_session_layers at the caller's position, its truncate ck_session_truncate. */
+ck_stage ck_session_stage(ck_session *part, int64_t first_layer, int64_t last_layer);
+
 /* Makes s (of an engine holding the embedding and the head) run the whole model in ck_session_forward
  * and ck_generate: the embedding, then the stages and the engine's own layers in layer order, then the
  * head. The stages and the engine's own range must cover [0, n_layers) exactly, without overlap. The

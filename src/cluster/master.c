@@ -360,19 +360,6 @@ static int chain_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
 
 /* ---- ranges of this process that are not the session's own ---- */
 
-static int local_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
-    ck_session *s = ctx;
-    if (ck_session_pos(s) != pos)
-        return ck_err(err, errlen, "a local range holds %zu positions, the master is at %zu", ck_session_pos(s), pos);
-    return ck_session_layers(s, hidden, n, hidden, err, errlen);
-}
-
-static int local_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
-    int rc = ck_session_truncate(ctx, pos, err, errlen);
-    *held = ck_session_pos(ctx);
-    return rc;
-}
-
 static int open_locals(ck_cluster *c, const ck_cluster_opts *o, char *err, size_t errlen) {
     if (o->n_local > MAX_LOCAL) return ck_err(err, errlen, "more than %d separate ranges on the master", MAX_LOCAL);
     for (size_t i = 0; i < o->n_local; i++, c->n_local++) {
@@ -432,13 +419,13 @@ size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap) {
     if (c->o.chain && c->n && cap) {
         out[k++] = (ck_stage){c->r[0].tw->first, c->r[c->n - 1].tw->last, chain_forward, chain_truncate, c};
         for (size_t i = 0; i < c->n_local && k < cap; i++)
-            out[k++] = (ck_stage){c->local_first[i], c->local_last[i], local_forward, local_truncate, c->local_s[i]};
+            out[k++] = ck_session_stage(c->local_s[i], c->local_first[i], c->local_last[i]);
         return k;
     }
     for (size_t i = 0; i < c->n && k < cap; i++)
         out[k++] = (ck_stage){c->r[i].tw->first, c->r[i].tw->last, stage_forward, stage_truncate, &c->r[i]};
     for (size_t i = 0; i < c->n_local && k < cap; i++)
-        out[k++] = (ck_stage){c->local_first[i], c->local_last[i], local_forward, local_truncate, c->local_s[i]};
+        out[k++] = ck_session_stage(c->local_s[i], c->local_first[i], c->local_last[i]);
     return k;
 }
 

@@ -424,7 +424,7 @@ int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messa
 
 /* ---- sessions ---- */
 
-/* A later part of a model spread over devices, as a stage of the session holding the first. */
+/* A session of this process as a stage of another (ck_session_stage). */
 static int part_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
     ck_session *p = ctx;
     if (ck_session_pos(p) != pos)
@@ -433,10 +433,14 @@ static int part_forward(void *ctx, float *hidden, size_t n, size_t pos, char *er
 }
 static int part_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
     ck_session *p = ctx;
-    if (pos > ck_session_pos(p)) pos = ck_session_pos(p);
+    if (pos > ck_session_pos(p)) pos = ck_session_pos(p); /* (a failed forward may have left it behind) */
     if (ck_session_truncate(p, pos, err, errlen) != 0) return -1;
     *held = ck_session_pos(p);
     return 0;
+}
+
+ck_stage ck_session_stage(ck_session *part, int64_t first_layer, int64_t last_layer) {
+    return (ck_stage){first_layer, last_layer, part_forward, part_truncate, part};
 }
 
 /* The sessions of the engine's later parts, made the session's stages. */
@@ -445,7 +449,7 @@ static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
     for (size_t i = 0; i < s->e->n_sub; i++) {
         ck_engine *p = s->e->sub[i];
         if (ck_session_open(p, max_ctx, &s->sub[i], err, errlen) != 0) return -1;
-        st[i] = (ck_stage){p->model.range.first, p->model.range.last, part_forward, part_truncate, s->sub[i]};
+        st[i] = ck_session_stage(s->sub[i], p->model.range.first, p->model.range.last);
     }
     return ck_session_set_stages(s, st, s->e->n_sub, err, errlen);
 }
