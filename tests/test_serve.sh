@@ -176,6 +176,15 @@ expect_eq "$(post -d "$BODY")" 200 "over --devices: the same request again"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "over --devices: same text again"
 curl -s -o "$WORK/out" "$BASE/api/v1/topology"
 expect_eq "$(json_field "d['master']['layers'], d['n_layers']" <"$WORK/out")" "[0, 3] 4" "over --devices: the topology's master holds every layer"
+cpids=""
+for i in 1 2 3; do
+    curl -s -o "$WORK/par$i" -X POST "$BASE/v1/chat/completions" -H 'Content-Type: application/json' -d "$BODY" &
+    cpids="$cpids $!"
+done
+for p in $cpids; do wait "$p"; done
+for i in 1 2 3; do
+    expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/par$i")" "$REF" "over --devices: concurrent request $i, same text"
+done
 
 # as a cluster's master: a worker holds layers 2-3 (over two engines, --devices cpu,cpu), the server the
 # rest; the text is the same, and again for the same request (the session's prefix is kept: the worker
