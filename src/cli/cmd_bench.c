@@ -86,6 +86,56 @@ static int run_tg(ck_session *s, const int32_t *ids, const bench_opts *o, float 
     return 0;
 }
 
+/* The results: model and bytes per token, bandwidth and roofline, speeds, the decode step's split, and with
+ * --json one JSON line. */
+static void report(ck_engine *e, const bench_opts *o, double bw, const stat_acc *pp, const stat_acc *tg,
+                   const tg_split *sum) {
+    /* a decoded token reads the weights and the KV rows of its context: depth + (n_gen + 1) / 2 positions on
+     * average over the decode test */
+    double bytes = (double)ck_engine_decode_bytes(e);
+    double kv = (double)ck_engine_kv_bytes(e) * ((double)o->depth + (double)(o->n_gen + 1) / 2.0);
+    double roof = bw > 0 ? bw * 1e9 / (bytes + kv) : 0;
+    double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
+    int gpu = strncmp(ck_engine_backend(e), "cpu", 3) != 0; /* over --devices: the first device's kind and
+                                                                  bandwidth (the parts run one after another) */
+    if (gpu)
+        printf("model: %s (%s), %s backend, %s KV cache\n", o->model, ck_engine_arch(e), ck_engine_backend(e),
+               ck_engine_kv_type(e));
+    else
+        printf("model: %s (%s), %d threads, %s matmul, %s KV cache\n", o->model, ck_engine_arch(e), o->nt,
+               ck_exact() ? "exact" : "fast", ck_engine_kv_type(e));
+    printf("read per decoded token: weights %.1f MB + KV cache %.1f MB (mean over the decode test)\n", bytes * 1e-6,
+           kv * 1e-6);
+    if (bw > 0)
+        printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read",
+               bw, roof);
+    else
+        printf("bandwidth: not measured -> no roofline\n");
+    if (o->n_prompt > 0)
+        printf("pp%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_prompt, o->depth, pp->mean, stat_sd(pp));
+    if (o->n_gen > 0) {
+        if (roof > 0)
+            printf("tg%ld @ d%ld: %.2f ± %.2f tok/s, %.2f of the roofline\n", o->n_gen, o->depth, tg->mean, stat_sd(tg),
+                   tg->mean / roof);
+        else
+            printf("tg%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_gen, o->depth, tg->mean, stat_sd(tg));
+        printf("decode step: %.2f ms = layers %.2f (attention %.2f) + output head %.2f + sampling %.3f + other %.3f\n",
+               sum->total * ms, sum->layers * ms, sum->attn * ms, sum->head * ms, sum->sample * ms,
+               (sum->total - sum->layers - sum->head - sum->sample) * ms);
+    }
+    if (o->json)
+        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"kv_type\":\"%s\","
+               "\"n_prompt\":%ld,\"n_gen\":%ld,"
+               "\"depth\":%ld,\"reps\":%ld,"
+               "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
+               "\"decode_bytes\":%.0f,\"kv_bytes_per_token\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
+               "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
+               ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_exact() ? "true" : "false", ck_engine_kv_type(e),
+               o->n_prompt, o->n_gen, o->depth, o->reps, pp->mean, stat_sd(pp), tg->mean, stat_sd(tg), bw, bytes,
+               kv, roof, roof > 0 ? tg->mean / roof : 0, sum->total * ms, sum->layers * ms, sum->attn * ms, sum->head * ms,
+               sum->sample * ms);
+}
+
 static int bench(ck_engine *e, const bench_opts *o, double bw) {
     char err[1024];
     size_t V = ck_engine_vocab(e), ctx = (size_t)(o->depth + (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1);
@@ -118,50 +168,7 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
             }
         }
     }
-    /* a decoded token reads the weights and the KV rows of its context: depth + (n_gen + 1) / 2 positions on
-     * average over the decode test */
-    double bytes = (double)ck_engine_decode_bytes(e);
-    double kv = (double)ck_engine_kv_bytes(e) * ((double)o->depth + (double)(o->n_gen + 1) / 2.0);
-    double roof = bw > 0 ? bw * 1e9 / (bytes + kv) : 0;
-    double steps = (double)o->n_gen * (double)o->reps, ms = steps > 0 ? 1e3 / steps : 0;
-    int gpu = strncmp(ck_engine_backend(e), "cpu", 3) != 0; /* over --devices: the first device's kind and
-                                                                  bandwidth (the parts run one after another) */
-    if (gpu)
-        printf("model: %s (%s), %s backend, %s KV cache\n", o->model, ck_engine_arch(e), ck_engine_backend(e),
-               ck_engine_kv_type(e));
-    else
-        printf("model: %s (%s), %d threads, %s matmul, %s KV cache\n", o->model, ck_engine_arch(e), o->nt,
-               ck_exact() ? "exact" : "fast", ck_engine_kv_type(e));
-    printf("read per decoded token: weights %.1f MB + KV cache %.1f MB (mean over the decode test)\n", bytes * 1e-6,
-           kv * 1e-6);
-    if (bw > 0)
-        printf("%s bandwidth: %.1f GB/s -> decode roofline %.1f tok/s\n", gpu ? "device copy (read + write)" : "read",
-               bw, roof);
-    else
-        printf("bandwidth: not measured -> no roofline\n");
-    if (o->n_prompt > 0)
-        printf("pp%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_prompt, o->depth, pp.mean, stat_sd(&pp));
-    if (o->n_gen > 0) {
-        if (roof > 0)
-            printf("tg%ld @ d%ld: %.2f ± %.2f tok/s, %.2f of the roofline\n", o->n_gen, o->depth, tg.mean, stat_sd(&tg),
-                   tg.mean / roof);
-        else
-            printf("tg%ld @ d%ld: %.2f ± %.2f tok/s\n", o->n_gen, o->depth, tg.mean, stat_sd(&tg));
-        printf("decode step: %.2f ms = layers %.2f (attention %.2f) + output head %.2f + sampling %.3f + other %.3f\n",
-               sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms, sum.sample * ms,
-               (sum.total - sum.layers - sum.head - sum.sample) * ms);
-    }
-    if (o->json)
-        printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"kv_type\":\"%s\","
-               "\"n_prompt\":%ld,\"n_gen\":%ld,"
-               "\"depth\":%ld,\"reps\":%ld,"
-               "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
-               "\"decode_bytes\":%.0f,\"kv_bytes_per_token\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
-               "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
-               ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_exact() ? "true" : "false", ck_engine_kv_type(e),
-               o->n_prompt, o->n_gen, o->depth, o->reps, pp.mean, stat_sd(&pp), tg.mean, stat_sd(&tg), bw, bytes,
-               kv, roof, roof > 0 ? tg.mean / roof : 0, sum.total * ms, sum.layers * ms, sum.attn * ms, sum.head * ms,
-               sum.sample * ms);
+    report(e, o, bw, &pp, &tg, &sum);
     rc = 0;
     goto done;
 fail:
@@ -206,7 +213,13 @@ int ck_cmd_bench(int argc, char **argv) {
     if (o.exact) ck_set_exact(1);
     /* the host's probe runs before the model is loaded, so that its buffer and the model are never
      * resident together (the run's peak RSS is the model's); a GPU's probe needs the engine */
-    int host = o.cpu || ck_backend_count("cuda") == 0 || (ck_cli_devices && !strncmp(ck_cli_devices, "cpu", 3));
+    int dev_cpu = 0, dev_gpu = 0; /* --devices: whether it names the CPU, GPUs (ck_cli_backend checked it) */
+    const char *kinds[CK_MAX_DEVICES];
+    int idx[CK_MAX_DEVICES];
+    for (int i = 0, n = ck_cli_devices ? ck_parse_devices(ck_cli_devices, kinds, idx, CK_MAX_DEVICES, NULL, 0) : 0;
+         i < n; i++)
+        *(strcmp(kinds[i], "cpu") ? &dev_gpu : &dev_cpu) = 1;
+    int host = o.cpu || ck_backend_count("cuda") == 0 || (ck_cli_devices && !strcmp(kinds[0], "cpu"));
     double bw = host ? ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3) : -1;
     ck_engine *e;
     if (ck_cli_open("bench", o.model, 0, &e) != 0) return 1;
@@ -217,7 +230,7 @@ int ck_cmd_bench(int argc, char **argv) {
     }
     if (!host) bw = ck_engine_device_bandwidth_gbs(e, bw_mb ? (size_t)bw_mb << 20 : (size_t)1 << 30, 10);
     if (!host && bw < 0) bw = ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3);
-    if (ck_cli_devices && strstr(ck_cli_devices, "cpu") && strpbrk(ck_cli_devices, "0123456789")) {
+    if (dev_cpu && dev_gpu) {
         fprintf(stderr, "cake bench: --devices mixes the CPU and GPUs; no roofline\n");
         bw = -1;
     } else if (bw < 0)

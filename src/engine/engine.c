@@ -171,16 +171,15 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
 
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
-    if (opts && opts->devices && !opts->partial && !opts->tokenizer_only) {
-        if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
+    if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
+    if (opts && opts->devices && !opts->partial && !opts->tokenizer_only)
         return engine_open_split(dir, opts, out, err, errlen);
-    }
     return engine_open_one(dir, opts, out, err, errlen);
 }
 
+/* One engine on one backend (dir exists). */
 static int engine_open_one(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
-    if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
     ck_engine *e = calloc(1, sizeof *e);
     if (!e) return ck_err(err, errlen, "out of memory");
     pthread_mutex_init(&e->lock, NULL);
