@@ -56,11 +56,11 @@ typedef struct ck_engine_opts {
     int head;                        /* holds the final norm and the output head */
     const char *backend;             /* "cpu" or "cuda"; NULL: the process default (ck_set_backend) */
     int device;                      /* device index for a GPU backend (ignored when backend is NULL) */
-    const char *devices;             /* the whole model spread over these devices, in layer order: GPU indices
-                                      * or cpu, e.g. "0,1" (ck_parse_devices); each holds a consecutive part
-                                      * of the layers (as equal as can be), the first also the embedding and
-                                      * the head, and a session passes its rows from part to part through
-                                      * host memory; NULL: backend and device above (ignored when partial) */
+    const char *devices;             /* the model (or the partial range) spread over these devices, in layer
+                                      * order: GPU indices or cpu, e.g. "0,1" (ck_parse_devices); each holds a
+                                      * consecutive part of the layers (as equal as can be), the first also
+                                      * the embedding and the head (when held), and a session runs the parts
+                                      * in turn; NULL: one engine on backend and device above */
     int tokenizer_only;              /* only the tokenizer files (no config.json or weights needed): text
                                       * and chat templates work, sessions cannot be opened */
 } ck_engine_opts;
@@ -197,8 +197,8 @@ int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen);
 /* The pieces a split model runs (host memory throughout, row-major):
  * embed:  hidden[n, hidden] = the embedding of ids[0..n); does not move the position.
  * layers: hidden_out[n, hidden] = the engine's layers applied to hidden_in[n, hidden] at positions
- *         pos..pos+n-1; the position advances by n. hidden_out may equal hidden_in. Refused on a
- *         session with stages (ck_session_set_stages, or an engine over devices).
+ *         pos..pos+n-1; the position advances by n. hidden_out may equal hidden_in. On a session with
+ *         stages (ck_session_set_stages, or an engine over devices), every part's layers in order.
  * head:   logits of hidden[n, hidden] (the last layer's output, before the final norm): [vocab] for the
  *         last row (all == 0) or [n, vocab]; does not move the position. */
 int ck_session_embed(ck_session *s, const int32_t *ids, size_t n, float *hidden, char *err, size_t errlen);

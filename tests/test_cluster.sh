@@ -176,13 +176,15 @@ grep -q "warning: no --cluster-key" "$T/err"
 check "a worker without a key on a non-loopback address warns" $?
 
 # ---- zero-config: workers without a model answer discovery, the master places the layers and pushes
-# each worker only its tensors into the worker's cache ----
+# each worker only its tensors into the worker's cache; z2 names more devices than it gets layers, so its
+# first devices take them ----
 m=qwen3-s
 DP=$((PORT + 5))
 for i in 1 2; do
     mkdir -p "$T/cache$i"
+    zdev=""; [ $i = 2 ] && zdev="--devices cpu,cpu,cpu,cpu,cpu"
     CAKE_CACHE="$T/cache$i" "$CAKE" run --cluster-key "zero key" --name z$i --address 127.0.0.$i:$((PORT + i)) \
-        --discovery-address 127.0.0.$i:$DP -t 1 2> "$T/zw$i.log" &
+        --discovery-address 127.0.0.$i:$DP -t 1 $zdev 2> "$T/zw$i.log" &
     PIDS="$PIDS $!"
 done
 i=0; while [ $i -lt 100 ] && ! { grep -q "listening" "$T/zw1.log" && grep -q "listening" "$T/zw2.log"; }; do sleep 0.1; i=$((i + 1)); done
@@ -193,6 +195,10 @@ sent1=$(sed -n 's/.*worker z1 .* \([0-9.]*\) KiB sent.*/\1/p' "$T/zm.err")
 cmp -s "$T/$m.single.txt" "$T/zero.txt"
 r=$?; [ $r = 0 ] || { cat "$T/zm.err" "$T/zw1.log" "$T/zw2.log"; }
 check "zero-config: 2 discovered workers, weights pushed, greedy text equals single-node" $r
+zl=$(grep -o "serving layers [0-9]*-[0-9]* .* on [^ ]*" "$T/zw2.log" | head -n 1)
+zn=$(echo "$zl" | awk '{split($3, r, "-"); print r[2] - r[1] + 1}')
+[ -n "$zl" ] && [ "$(echo "$zl" | awk '{print $NF}' | tr '+' '\n' | wc -l)" = "$zn" ]
+check "zero-config: a worker over 5 devices assigned $zn layers runs them on its first $zn ($zl)" $?
 got=$(eval "\"$CAKE\" perplexity \"$T/$m\" \"$T/$m.ids\" --tokens $zflags" 2> "$T/zm2.err" | tail -n 1)
 [ -n "$single" ] && [ "$got" = "$single" ]
 r=$?; [ $r = 0 ] || cat "$T/zm2.err"

@@ -179,9 +179,16 @@ static void check_devices(const char *name, const char *dir, const char *devices
     CK_EXPECT(first == 0 && last + 1 == (int64_t)ck_engine_n_layers(e) && embed && head,
               "%s over %s: the engine's range is %lld-%lld (embed %d, head %d)", name, devices, (long long)first,
               (long long)last, embed, head);
-    float *logits = malloc(T * V * sizeof *logits);
-    CK_EXPECT(ck_session_layers(s, logits, 1, logits, err, sizeof err) != 0, "%s over %s: layers alone ran", name,
-              devices);
+    float *logits = malloc(T * V * sizeof *logits), *rows = malloc(T * ck_engine_hidden(e) * sizeof *rows);
+    /* the pieces: embedding, every part's layers, head */
+    CK_EXPECT(ck_session_embed(s, ids, T, rows, err, sizeof err) == 0 &&
+                  ck_session_layers(s, rows, T, rows, err, sizeof err) == 0 &&
+                  ck_session_head(s, rows, T, logits, 1, err, sizeof err) == 0,
+              "%s over %s: %s", name, devices, err);
+    CK_EXPECT(ck_session_pos(s) == T && !memcmp(logits, want_prefill, T * V * sizeof *logits),
+              "%s over %s: embed + layers + head differ", name, devices);
+    free(rows);
+    ck_session_reset(s);
     CK_EXPECT(ck_session_forward(s, ids, T, logits, 1, err, sizeof err) == 0, "%s: %s", name, err);
     CK_EXPECT(!memcmp(logits, want_prefill, T * V * sizeof *logits), "%s over %s: prefill differs", name, devices);
     ck_session_reset(s);
@@ -203,6 +210,48 @@ static void check_devices(const char *name, const char *dir, const char *devices
     free(logits);
     ck_session_close(s);
     ck_engine_close(e);
+}
+
+/* Layers 1..L-1 alone (a worker's range) over devices against one engine holding them: the rows of a prefill,
+ * of a decode and of a decode after a truncate bit-identical. */
+static void check_range_devices(const char *name, const char *dir, size_t L, const char *devices, const int32_t *ids,
+                                size_t T) {
+    char err[512];
+    ck_engine_opts one = {.partial = 1, .first_layer = 1, .last_layer = (int64_t)L - 1},
+                   split = {.partial = 1, .first_layer = 1, .last_layer = (int64_t)L - 1, .devices = devices},
+                   emb = {.partial = 1, .first_layer = 1, .last_layer = 0, .embed = 1};
+    ck_engine *e[3] = {0};
+    ck_session *s[3] = {0};
+    for (int k = 0; k < 3; k++)
+        if (ck_engine_open(dir, k == 0 ? &emb : k == 1 ? &one : &split, &e[k], err, sizeof err) != 0 ||
+            ck_session_open(e[k], 0, &s[k], err, sizeof err) != 0) {
+            CK_EXPECT(0, "%s, layers 1-%zu over %s: %s", name, L - 1, devices, err);
+            goto out;
+        }
+    size_t D = ck_engine_hidden(e[0]);
+    float *in = malloc(T * D * sizeof *in), *want = malloc(T * D * sizeof *want), *got = malloc(T * D * sizeof *got);
+    CK_EXPECT(ck_session_embed(s[0], ids, T, in, err, sizeof err) == 0, "%s", err);
+    size_t bad = 0;
+    for (int pass = 0; pass < 3; pass++) { /* prefill; decode; decode after a truncate to T / 2 */
+        size_t from = pass == 2 ? T / 2 : 0, step = pass == 0 ? T : 1;
+        for (int k = 1; k < 3; k++) /* (a range with recurrent layers goes back to 0) */
+            CK_EXPECT(ck_session_truncate(s[k], from, err, sizeof err) == 0, "%s over %s: %s", name, devices, err);
+        CK_EXPECT(ck_session_pos(s[1]) == ck_session_pos(s[2]), "%s over %s: truncate to %zu: at %zu, not %zu", name,
+                  devices, from, ck_session_pos(s[2]), ck_session_pos(s[1]));
+        from = ck_session_pos(s[1]);
+        for (size_t t = from; t < T && !bad; t += step) {
+            CK_EXPECT(ck_session_layers(s[1], in + t * D, step, want + t * D, err, sizeof err) == 0 &&
+                          ck_session_layers(s[2], in + t * D, step, got + t * D, err, sizeof err) == 0,
+                      "%s over %s: %s", name, devices, err);
+            if (memcmp(want + t * D, got + t * D, step * D * sizeof *got)) bad = t + 1;
+        }
+        CK_EXPECT(!bad, "%s, layers 1-%zu over %s: pass %d differs at row %zu", name, L - 1, devices, pass, bad - 1);
+    }
+    printf("%s, layers 1-%zu over --devices %s (%s): prefill and decode rows bit-identical\n", name, L - 1, devices,
+           ck_engine_backend(e[2]));
+    free(in), free(want), free(got);
+out:
+    for (int k = 0; k < 3; k++) ck_session_close(s[k]), ck_engine_close(e[k]);
 }
 
 static void check_model(const char *name) {
@@ -236,6 +285,7 @@ static void check_model(const char *name) {
     check_stages(name, dir, L, ids, T, prefill, decode, V);
     check_devices(name, dir, "cpu,cpu", ids, T, prefill, decode, V);
     if (L >= 3) check_devices(name, dir, "cpu,cpu,cpu", ids, T, prefill, decode, V);
+    if (L >= 3) check_range_devices(name, dir, L, "cpu,cpu", ids, T);
     free(prefill);
     free(decode);
     free(ids);

@@ -21,9 +21,7 @@
 
 /* A model range being served: the static one, or one that masters pushed (zero-config). */
 typedef struct served {
-    ck_engine *e[CK_WORKER_MAX_DEVICES]; /* one per device, holding consecutive parts of the range */
-    int n_e;
-    char backend[128];                   /* "cpu", "cuda:0+cuda:1", ... */
+    ck_engine *e; /* over the worker's devices when it names them */
     uint8_t model_id[32];
     int64_t first, last;
     size_t hidden, max_ctx;
@@ -52,7 +50,7 @@ struct wconn {
     ck_msgbuf out;
     ck_wire_limits lim;
     uint32_t ids[MAX_SESSIONS];
-    ck_session *sess[MAX_SESSIONS][CK_WORKER_MAX_DEVICES]; /* a session per engine of the range */
+    ck_session *sess[MAX_SESSIONS];
     size_t n_sess;
     float *rows; /* [max_rows, hidden] f32 */
     uint8_t *packed; /* [max_rows, hidden] in the wire dtype */
@@ -104,43 +102,35 @@ static int send_hello_ok(wconn *wc, char *err, size_t errlen) {
     m.u.hello_ok.last_layer = (uint32_t)wc->sv->last;
     m.u.hello_ok.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
     m.u.hello_ok.threads = (uint32_t)ck_set_threads(0, NULL, 0);
-    const char *be = wc->sv->backend, *name = w->o->name ? w->o->name : "";
+    const char *be = ck_engine_backend(wc->sv->e), *name = w->o->name ? w->o->name : "";
     m.u.hello_ok.backend = (ck_wire_str){be, (uint16_t)strlen(be)};
     m.u.hello_ok.name = (ck_wire_str){name, (uint16_t)strnlen(name, CK_WIRE_MAX_STR)};
     return ck_msg_send(wc->c, &wc->out, &m, CK_HANDSHAKE_MS, err, errlen);
 }
 
-/* The sessions (one per engine of the range) called id on this connection, opened on first use. */
-static ck_session **session_of(wconn *wc, uint32_t id, char *err, size_t errlen) {
+/* The session called id on this connection, opened on first use. */
+static ck_session *session_of(wconn *wc, uint32_t id, char *err, size_t errlen) {
     for (size_t i = 0; i < wc->n_sess; i++)
         if (wc->ids[i] == id) return wc->sess[i];
     if (wc->n_sess == MAX_SESSIONS) {
         ck_err(err, errlen, "more than %d sessions on one connection", MAX_SESSIONS);
         return NULL;
     }
-    ck_session **s = wc->sess[wc->n_sess];
-    for (int k = 0; k < wc->sv->n_e; k++)
-        if (ck_session_open(wc->sv->e[k], wc->lim.max_ctx, &s[k], err, errlen) != 0) {
-            while (k-- > 0) ck_session_close(s[k]);
-            return NULL;
-        }
+    if (ck_session_open(wc->sv->e, wc->lim.max_ctx, &wc->sess[wc->n_sess], err, errlen) != 0) return NULL;
     wc->ids[wc->n_sess] = id;
-    wc->n_sess++;
-    return s;
+    return wc->sess[wc->n_sess++];
 }
 
 static int serve_forward(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
-    ck_session **s = session_of(wc, m->u.hidden.session, err, errlen);
+    ck_session *s = session_of(wc, m->u.hidden.session, err, errlen);
     if (!s) return -1;
-    for (int k = 0; k < wc->sv->n_e; k++) /* (a forward that failed midway leaves parts apart until a truncate) */
-        if (ck_session_pos(s[k]) != m->u.hidden.pos)
-            return ck_err(err, errlen, "session %u holds %zu positions; FORWARD at position %u", m->u.hidden.session,
-                          ck_session_pos(s[k]), m->u.hidden.pos);
+    if (ck_session_pos(s) != m->u.hidden.pos)
+        return ck_err(err, errlen, "session %u holds %zu positions; FORWARD at position %u", m->u.hidden.session,
+                      ck_session_pos(s), m->u.hidden.pos);
     size_t n = m->u.hidden.n, cells = n * wc->sv->hidden;
     ck_wire_unpack(wc->rows, m->u.hidden.data, cells, m->u.hidden.dtype);
     double t0 = ck_now_s();
-    for (int k = 0; k < wc->sv->n_e; k++) /* the range's parts in layer order, the rows through the host */
-        if (ck_session_layers(s[k], wc->rows, n, wc->rows, err, errlen) != 0) return -1;
+    if (ck_session_layers(s, wc->rows, n, wc->rows, err, errlen) != 0) return -1;
     double dt = ck_now_s() - t0;
     ck_wire_pack(wc->packed, wc->rows, cells, m->u.hidden.dtype);
     ck_msg r = {.type = wc->next ? CK_MSG_FORWARD : CK_MSG_HIDDEN};
@@ -183,49 +173,35 @@ static void unregister_route(worker *w, const wconn *wc) {
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Truncates every part of the range to the same position: a part with recurrent layers keeps only 0 (or
- * its end), and then the others follow it there. */
+/* Truncates the session (a range with recurrent layers may keep only 0, and a range over devices keeps
+ * the lowest position any of its parts can) and says where it is. */
 static int serve_truncate(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
-    ck_session **s = session_of(wc, m->u.truncate.session, err, errlen);
+    ck_session *s = session_of(wc, m->u.truncate.session, err, errlen);
     if (!s) return -1;
-    size_t pos = m->u.truncate.pos;
-    for (int k = 0; k < wc->sv->n_e; k++) /* (after a failed forward the parts may hold different positions) */
-        if (ck_session_pos(s[k]) < pos) pos = ck_session_pos(s[k]);
-    for (int round = 0; round < 2; round++) {
-        size_t held = pos;
-        for (int k = 0; k < wc->sv->n_e; k++) {
-            if (ck_session_truncate(s[k], pos, err, errlen) != 0) return -1;
-            if (ck_session_pos(s[k]) < held) held = ck_session_pos(s[k]);
-        }
-        if (held == pos) break;
-        pos = held; /* some part could not keep pos: all go back to where it is */
-    }
+    size_t pos = m->u.truncate.pos < ck_session_pos(s) ? m->u.truncate.pos : ck_session_pos(s);
+    if (ck_session_truncate(s, pos, err, errlen) != 0) return -1;
     ck_msg r = {.type = CK_MSG_TRUNCATED};
     r.u.truncate.session = m->u.truncate.session;
-    r.u.truncate.pos = (uint32_t)pos;
+    r.u.truncate.pos = (uint32_t)ck_session_pos(s);
     return ck_msg_send(wc->c, &wc->out, &r, CK_REPLY_MS, err, errlen);
 }
 
-/* The worker's device list (ck_parse_devices), or NULL: one engine on the process default. Returns the count,
- * or -1 with err. */
-static int parse_devices(const char *list, const char **kind, int *index, char *err, size_t errlen) {
-    if (!list) {
-        kind[0] = NULL, index[0] = 0;
-        return 1;
-    }
-    char why[256];
-    int n = ck_parse_devices(list, kind, index, CK_WORKER_MAX_DEVICES, why, sizeof why);
-    return n < 0 ? ck_err(err, errlen, "--devices: %s", why) : n;
+/* The first n entries of a device list (fewer layers than devices: the first devices take them). */
+static const char *first_devices(const char *list, int64_t n, char *buf, size_t cap) {
+    size_t len = 0;
+    while (list[len] && (n > 1 || list[len] != ',')) n -= list[len++] == ',';
+    snprintf(buf, cap, "%.*s", (int)len, list);
+    return buf;
 }
 
 static void served_close(served *sv) {
     if (!sv) return;
-    for (int k = 0; k < sv->n_e; k++) ck_engine_close(sv->e[k]);
+    ck_engine_close(sv->e);
     free(sv);
 }
 
-/* Opens a served range: model identity, an engine per device (the range split into parts of as equal a
- * number of layers as can be, in the devices' order), sizes; checks the topology's prefix when given. */
+/* Opens a served range: model identity, the engine (over the devices when given; with fit, a range of fewer
+ * layers than devices takes the first ones), sizes; checks the topology's prefix when given. */
 static served *served_open(const char *dir, int64_t first, int64_t last, const char *prefix, const char *devices,
                            int fit, char *err, size_t errlen) {
     served *sv = calloc(1, sizeof *sv);
@@ -233,43 +209,22 @@ static served *served_open(const char *dir, int64_t first, int64_t last, const c
         ck_err(err, errlen, "out of memory");
         return NULL;
     }
-    const char *kind[CK_WORKER_MAX_DEVICES];
-    int index[CK_WORKER_MAX_DEVICES], n = parse_devices(devices, kind, index, err, errlen), rc = n < 0 ? -1 : 0;
+    char fitted[256];
+    if (devices && fit && last >= first) devices = first_devices(devices, last - first + 1, fitted, sizeof fitted);
     snprintf(sv->dir, sizeof sv->dir, "%s", dir);
     sv->first = first, sv->last = last;
-    if (rc == 0 && last < first) rc = ck_err(err, errlen, "no layers to run");
-    else if (rc == 0 && n > last - first + 1 && fit)
-        n = (int)(last - first + 1); /* a master assigned fewer layers than devices: the first ones take them */
-    else if (rc == 0 && n > last - first + 1)
-        rc = ck_err(err, errlen, "%d devices for %lld layers: each device needs a layer", n, (long long)(last - first + 1));
-    if (rc == 0) rc = ck_model_id(dir, sv->model_id, err, errlen);
-    for (int k = 0; rc == 0 && k < n; k++) {
-        int64_t count = last - first + 1, lo = first + count * k / n, hi = first + count * (k + 1) / n - 1;
-        ck_engine_opts eo = {.partial = 1, .first_layer = lo, .last_layer = hi, .backend = kind[k], .device = index[k]};
-        rc = ck_engine_open(dir, &eo, &sv->e[k], err, errlen);
-        if (rc == 0) sv->n_e++;
-        else if (n > 1) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", err);
-            ck_err(err, errlen, "layers %lld-%lld on %s %d: %s", (long long)lo, (long long)hi, kind[k], index[k], why);
-        }
-    }
-    if (rc == 0 && prefix && strcmp(prefix, ck_engine_layer_prefix(sv->e[0])))
+    int rc = last < first ? ck_err(err, errlen, "no layers to run") : ck_model_id(dir, sv->model_id, err, errlen);
+    ck_engine_opts eo = {.partial = 1, .first_layer = first, .last_layer = last, .devices = devices};
+    if (rc == 0) rc = ck_engine_open(dir, &eo, &sv->e, err, errlen);
+    if (rc == 0 && prefix && strcmp(prefix, ck_engine_layer_prefix(sv->e)))
         rc = ck_err(err, errlen, "the topology names layers '%s.N' but this checkpoint calls them '%s.N'", prefix,
-                    ck_engine_layer_prefix(sv->e[0]));
+                    ck_engine_layer_prefix(sv->e));
     if (rc != 0) {
         served_close(sv);
         return NULL;
     }
-    for (int k = 0; k < n; k++) { /* "cpu", "cuda", or each part's device joined by '+' */
-        size_t at = strlen(sv->backend);
-        const char *be = ck_engine_backend(sv->e[k]);
-        if (n == 1) snprintf(sv->backend, sizeof sv->backend, "%s", be);
-        else if (!strcmp(be, "cpu")) snprintf(sv->backend + at, sizeof sv->backend - at, "%scpu", k ? "+" : "");
-        else snprintf(sv->backend + at, sizeof sv->backend - at, "%s%s:%d", k ? "+" : "", be, index[k]);
-    }
-    sv->hidden = ck_engine_hidden(sv->e[0]);
-    sv->max_ctx = ck_engine_max_ctx(sv->e[0]);
+    sv->hidden = ck_engine_hidden(sv->e);
+    sv->max_ctx = ck_engine_max_ctx(sv->e);
     return sv;
 }
 
@@ -302,8 +257,8 @@ static int receive_assignment(wconn *wc, char *why, size_t whylen) {
             ck_msg_send_error(wc->c, &wc->out, 1, why);
             return -1;
         }
-        ck_logf(w->o->log, w->o->log_user, "serving layers %lld-%lld of %s (pushed by %s)", (long long)first,
-                (long long)last, ck_engine_arch(sv->e[0]), ck_conn_peer(wc->c));
+        ck_logf(w->o->log, w->o->log_user, "serving layers %lld-%lld of %s on %s (pushed by %s)", (long long)first,
+                (long long)last, ck_engine_arch(sv->e), ck_engine_backend(sv->e), ck_conn_peer(wc->c));
         pthread_mutex_lock(&w->mu);
         sv->refs = 1;
         cur = w->sv;
@@ -415,7 +370,7 @@ static void wconn_release(wconn *wc) {
     pthread_mutex_unlock(&w->mu);
     if (!last) return;
     for (size_t i = 0; i < wc->n_sess; i++)
-        for (int k = 0; k < wc->sv->n_e; k++) ck_session_close(wc->sess[i][k]);
+        ck_session_close(wc->sess[i]);
     served_release(w, wc->sv);
     ck_conn_close(wc->c);
     ck_conn_close(wc->next);
@@ -499,8 +454,8 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
     }
     if (w->sv)
         ck_logf(w->o->log, w->o->log_user, "worker %s: layers %lld-%lld of %s on %s, listening on %s%s",
-                o->name ? o->name : "", (long long)o->first, (long long)o->last, ck_engine_arch(w->sv->e[0]),
-                w->sv->backend, o->address, o->key && *o->key ? " (cluster key set)" : "");
+                o->name ? o->name : "", (long long)o->first, (long long)o->last, ck_engine_arch(w->sv->e),
+                ck_engine_backend(w->sv->e), o->address, o->key && *o->key ? " (cluster key set)" : "");
     else
         ck_logf(w->o->log, w->o->log_user, "worker %s: waiting for a master to assign layers, listening on %s",
                 o->name ? o->name : "", o->address);

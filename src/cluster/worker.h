@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CK_WORKER_MAX_DEVICES CK_MAX_DEVICES
 
 typedef struct ck_worker_opts {
     const char *model_dir;   /* the checkpoint (or a directory holding the shards of this range); NULL for

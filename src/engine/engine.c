@@ -129,22 +129,28 @@ int ck_parse_devices(const char *list, const char **kinds, int *indices, int cap
 
 static int engine_open_one(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen);
 
-/* The whole model over opts->devices: this engine the first part with the embedding and the head, one
- * engine per later part. */
+/* The model (or the range opts->partial names) over opts->devices: this engine the first part, with the
+ * embedding and the head when the range has them, one engine per later part. */
 static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     const char *kind[CK_MAX_DEVICES];
     int index[CK_MAX_DEVICES], n = ck_parse_devices(opts->devices, kind, index, CK_MAX_DEVICES, err, errlen);
     if (n < 0) return -1;
     ck_config cfg;
     if (ck_config_load(dir, &cfg, err, errlen) != 0) return -1;
-    int64_t L = cfg.n_layers;
+    int64_t L = cfg.n_layers, first = opts->partial ? opts->first_layer : 0, last = opts->partial ? opts->last_layer : L - 1;
     ck_config_free(&cfg);
-    if (n > L) return ck_err(err, errlen, "%d devices for %lld layers: each device needs a layer", n, (long long)L);
+    if (first < 0 || last >= L || last < first)
+        return ck_err(err, errlen, "layers %lld-%lld over devices: the model has layers 0-%lld", (long long)first,
+                      (long long)last, (long long)L - 1);
+    int64_t count = last - first + 1;
+    if (n > count)
+        return ck_err(err, errlen, "%d devices for %lld layers: each device needs a layer", n, (long long)count);
     ck_engine *e = NULL;
     for (int k = 0; k < n; k++) {
         ck_engine_opts po = *opts;
-        po.devices = NULL, po.partial = 1, po.first_layer = L * k / n, po.last_layer = L * (k + 1) / n - 1;
-        po.embed = po.head = k == 0, po.backend = kind[k], po.device = index[k];
+        po.devices = NULL, po.partial = 1, po.first_layer = first + count * k / n;
+        po.last_layer = first + count * (k + 1) / n - 1, po.backend = kind[k], po.device = index[k];
+        po.embed = k == 0 && (!opts->partial || opts->embed), po.head = k == 0 && (!opts->partial || opts->head);
         ck_engine *part;
         if (engine_open_one(dir, &po, &part, err, errlen) != 0) {
             char why[512];
@@ -172,7 +178,7 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
     if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
-    if (opts && opts->devices && !opts->partial && !opts->tokenizer_only)
+    if (opts && opts->devices && !opts->tokenizer_only)
         return engine_open_split(dir, opts, out, err, errlen);
     return engine_open_one(dir, opts, out, err, errlen);
 }
@@ -442,6 +448,9 @@ ck_stage ck_session_stage(ck_session *part, int64_t first_layer, int64_t last_la
     return (ck_stage){first_layer, last_layer, part_forward, part_truncate, part};
 }
 
+static int set_stages(ck_session *s, const ck_stage *stages, size_t n, int64_t first, int64_t last, char *err,
+                      size_t errlen);
+
 /* The sessions of the engine's later parts, made the session's stages. */
 static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
     ck_stage st[CK_MAX_DEVICES - 1];
@@ -450,7 +459,10 @@ static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
         if (ck_session_open(p, max_ctx, &s->sub[i], err, errlen) != 0) return -1;
         st[i] = ck_session_stage(s->sub[i], p->model.range.first, p->model.range.last);
     }
-    return ck_session_set_stages(s, st, s->e->n_sub, err, errlen);
+    int64_t first, last;
+    int embed, head;
+    ck_engine_range(s->e, &first, &last, &embed, &head);
+    return set_stages(s, st, s->e->n_sub, first, last, err, errlen);
 }
 
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen) {
@@ -589,10 +601,11 @@ static int cmp_stage(const void *a, const void *b) {
     return x->first_layer < y->first_layer ? -1 : x->first_layer > y->first_layer;
 }
 
-int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char *err, size_t errlen) {
+/* Makes stages and the engine's own range (when it holds layers) the parts of s, in layer order; together
+ * they must tile layers first..last. */
+static int set_stages(ck_session *s, const ck_stage *stages, size_t n, int64_t first, int64_t last, char *err,
+                      size_t errlen) {
     const ck_range *r = &s->e->model.range;
-    int64_t L = s->e->model.cfg.n_layers;
-    if (!r->embed || !r->head) return ck_err(err, errlen, "a session with stages needs the embedding and the head");
     if (n == 0 || n > CK_MAX_STAGES) return ck_err(err, errlen, "between 1 and %d stages", CK_MAX_STAGES);
     if (ck_session_pos(s) != 0) return ck_err(err, errlen, "stages are set on a fresh session");
     ck_stage sorted[CK_MAX_STAGES + 1];
@@ -600,7 +613,7 @@ int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char 
     size_t total = n;
     if (r->last >= r->first) sorted[total++] = (ck_stage){.first_layer = r->first, .last_layer = r->last};
     qsort(sorted, total, sizeof *sorted, cmp_stage);
-    int64_t next = 0;
+    int64_t next = first;
     s->own_at = -1;
     s->n_stages = 0;
     for (size_t i = 0; i < total; i++) {
@@ -611,9 +624,17 @@ int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char 
         if (!sorted[i].forward) s->own_at = (long)s->n_stages;
         else s->stages[s->n_stages++] = sorted[i];
     }
-    if (next != L) return ck_err(err, errlen, "the parts of the model stop at layer %lld of %lld", (long long)next, (long long)L);
+    if (next != last + 1)
+        return ck_err(err, errlen, "the parts of the model stop at layer %lld of %lld", (long long)next, (long long)last + 1);
     s->pipe_pos = 0;
     return 0;
+}
+
+int ck_session_set_stages(ck_session *s, const ck_stage *stages, size_t n, char *err, size_t errlen) {
+    const ck_range *r = &s->e->model.range;
+    if (!r->embed || !r->head) return ck_err(err, errlen, "a session with stages needs the embedding and the head");
+    if (s->e->n_sub) return ck_err(err, errlen, "an engine over devices runs its own parts as stages");
+    return set_stages(s, stages, n, 0, s->e->model.cfg.n_layers - 1, err, errlen);
 }
 
 static int grow_hidden(ck_session *s, size_t n, char *err, size_t errlen) {
@@ -630,14 +651,33 @@ static int grow_hidden(ck_session *s, size_t n, char *err, size_t errlen) {
  * results), while the host buffer between parts stays bounded for a long prompt. */
 #define CK_STAGE_ROWS 4096
 
-/* embedding -> the parts in layer order -> head, with the rows between parts in s->hidden, CK_STAGE_ROWS
- * rows at a time. */
-static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
-                          size_t errlen) {
+/* Checks that n more positions fit a staged session that is not broken. */
+static int staged_room(const ck_session *s, size_t n, char *err, size_t errlen) {
     if (s->pipe_broken) return ck_err(err, errlen, "an earlier forward failed midway; truncate or reset the session");
     if (n > s->seq.max_ctx - s->pipe_pos)
         return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pipe_pos,
                       n, s->seq.max_ctx);
+    return 0;
+}
+
+/* rows[T, hidden] (host, in place) through the parts in layer order at the session's position. */
+static int pass_parts(ck_session *s, float *rows, size_t T, char *err, size_t errlen) {
+    for (size_t i = 0; i <= s->n_stages; i++) {
+        if ((long)i == s->own_at) {
+            ck_fwd own = {.hidden_in = rows, .n = T, .run_layers = 1, .hidden_out = rows};
+            if (run(s, &own, err, errlen) != 0) return -1;
+        }
+        if (i < s->n_stages && s->stages[i].forward(s->stages[i].ctx, rows, T, s->pipe_pos, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* embedding -> the parts in layer order -> head, with the rows between parts in s->hidden, CK_STAGE_ROWS
+ * rows at a time. */
+static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
+                          size_t errlen) {
+    if (staged_room(s, n, err, errlen) != 0) return -1;
     size_t V = ck_engine_vocab(s->e);
     if (grow_hidden(s, n < CK_STAGE_ROWS ? n : CK_STAGE_ROWS, err, errlen) != 0) return -1;
     for (size_t c0 = 0; c0 < n; c0 += CK_STAGE_ROWS) {
@@ -645,18 +685,26 @@ static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *lo
         ck_fwd embed = {.ids = ids + c0, .n = T, .hidden_out = s->hidden};
         if (run(s, &embed, err, errlen) != 0) return -1;
         s->pipe_broken = 1; /* until every part has run */
-        for (size_t i = 0; i <= s->n_stages; i++) {
-            if ((long)i == s->own_at) {
-                ck_fwd own = {.hidden_in = s->hidden, .n = T, .run_layers = 1, .hidden_out = s->hidden};
-                if (run(s, &own, err, errlen) != 0) return -1;
-            }
-            if (i < s->n_stages && s->stages[i].forward(s->stages[i].ctx, s->hidden, T, s->pipe_pos, err, errlen) != 0)
-                return -1;
-        }
+        if (pass_parts(s, s->hidden, T, err, errlen) != 0) return -1;
         if (last || (all && logits)) { /* the head: every row's logits (all), else the last row's */
             ck_fwd head = {.hidden_in = s->hidden, .n = T, .logits = logits && all ? logits + c0 * V : logits, .all = all};
             if (run(s, &head, err, errlen) != 0) return -1;
         }
+        s->pipe_broken = 0;
+        s->pipe_pos += T;
+    }
+    return 0;
+}
+
+/* The layers of every part, CK_STAGE_ROWS rows at a time, in place in out. */
+static int staged_layers(ck_session *s, const float *in, size_t n, float *out, char *err, size_t errlen) {
+    if (staged_room(s, n, err, errlen) != 0) return -1;
+    size_t D = ck_engine_hidden(s->e);
+    if (out != in) memmove(out, in, n * D * sizeof *out);
+    for (size_t c0 = 0; c0 < n; c0 += CK_STAGE_ROWS) {
+        size_t T = n - c0 < CK_STAGE_ROWS ? n - c0 : CK_STAGE_ROWS;
+        s->pipe_broken = 1;
+        if (pass_parts(s, out + c0 * D, T, err, errlen) != 0) return -1;
         s->pipe_broken = 0;
         s->pipe_pos += T;
     }
@@ -668,6 +716,8 @@ int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logit
     const ck_range *r = &s->e->model.range;
     size_t pos0 = ck_session_pos(s);
     if (staged(s)) {
+        if (!r->embed || !r->head)
+            return ck_err(err, errlen, "this engine holds part of the model: run it with ck_session_layers");
         if (staged_forward(s, ids, n, logits, all, err, errlen) != 0) return -1;
     } else {
         if (!r->embed || !r->head || r->first != 0 || r->last != s->e->model.cfg.n_layers - 1)
@@ -687,9 +737,9 @@ int ck_session_embed(ck_session *s, const int32_t *ids, size_t n, float *hidden,
 
 int ck_session_layers(ck_session *s, const float *hidden_in, size_t n, float *hidden_out, char *err,
                       size_t errlen) {
-    if (staged(s)) return ck_err(err, errlen, "a session with stages runs whole forwards (ck_session_forward)");
-    ck_fwd f = {.hidden_in = hidden_in, .n = n, .run_layers = 1, .hidden_out = hidden_out};
     s->n_ids = 0; /* the ids behind these positions are not known here */
+    if (staged(s)) return staged_layers(s, hidden_in, n, hidden_out, err, errlen);
+    ck_fwd f = {.hidden_in = hidden_in, .n = n, .run_layers = 1, .hidden_out = hidden_out};
     return run(s, &f, err, errlen);
 }
 
