@@ -6,6 +6,7 @@
  * (ck_engine_opts.devices, CPU engines). Then a sharded checkpoint: a directory with
  * only the shards of a range opens for that range, and refuses another, naming the missing shard. */
 #include "cake.h"
+#include "engine/engine_internal.h"
 #include "format/safetensors.h"
 #include "testutil.h"
 
@@ -179,6 +180,8 @@ static void check_devices(const char *name, const char *dir, const char *devices
     CK_EXPECT(first == 0 && last + 1 == (int64_t)ck_engine_n_layers(e) && embed && head,
               "%s over %s: the engine's range is %lld-%lld (embed %d, head %d)", name, devices, (long long)first,
               (long long)last, embed, head);
+    CK_EXPECT(e->direct == !getenv("CK_PARTS_VIA_HOST"), "%s over %s: rows %s", name, devices,
+              e->direct ? "part to part against CK_PARTS_VIA_HOST" : "through the host");
     float *logits = malloc(T * V * sizeof *logits), *rows = malloc(T * ck_engine_hidden(e) * sizeof *rows);
     /* the pieces: embedding, every part's layers, head */
     CK_EXPECT(ck_session_embed(s, ids, T, rows, err, sizeof err) == 0 &&
@@ -205,8 +208,8 @@ static void check_devices(const char *name, const char *dir, const char *devices
         if (memcmp(logits, want_decode + t * V, V * sizeof *logits)) bad = t + 1;
     }
     CK_EXPECT(!bad, "%s over %s: decode after the truncate differs at %zu", name, devices, bad - 1);
-    printf("%s over --devices %s (%s): prefill and decode bit-identical (truncate -> %zu)\n", name, devices,
-           ck_engine_backend(e), from);
+    printf("%s over --devices %s (%s, rows %s): prefill and decode bit-identical (truncate -> %zu)\n", name, devices,
+           ck_engine_backend(e), getenv("CK_PARTS_VIA_HOST") ? "through the host" : "part to part", from);
     free(logits);
     ck_session_close(s);
     ck_engine_close(e);
@@ -283,7 +286,10 @@ static void check_model(const char *name) {
     check_split(name, dir, L, master, 2, ids, T, prefill, decode, V, D);
     if (L >= 3) check_split(name, dir, L, three, 2, ids, T, prefill, decode, V, D);
     check_stages(name, dir, L, ids, T, prefill, decode, V);
+    check_devices(name, dir, "cpu,cpu", ids, T, prefill, decode, V); /* rows part to part by copy_peer */
+    setenv("CK_PARTS_VIA_HOST", "1", 1);                               /* ... and through the host */
     check_devices(name, dir, "cpu,cpu", ids, T, prefill, decode, V);
+    unsetenv("CK_PARTS_VIA_HOST");
     if (L >= 3) check_devices(name, dir, "cpu,cpu,cpu", ids, T, prefill, decode, V);
     if (L >= 3) check_range_devices(name, dir, L, "cpu,cpu", ids, T);
     free(prefill);

@@ -86,6 +86,11 @@ struct ck_backend {
     void (*upload)(ck_backend *b, void *dst, const void *src, size_t bytes);
     void (*download)(ck_backend *b, void *dst, const void *src, size_t bytes);
     void (*copy)(ck_backend *b, void *dst, const void *src, size_t bytes); /* backend to backend memory */
+    /* Copies bytes at src, memory of `from` (another instance of the same implementation: the same
+     * copy_peer, e.g. another GPU), into dst of this instance, after from's queued work and before this
+     * instance's later work, without passing through the host. NULL: no such path (rows between
+     * instances then go through host memory). */
+    void (*copy_peer)(ck_backend *b, void *dst, ck_backend *from, const void *src, size_t bytes);
     void (*clear)(ck_backend *b, void *dst, size_t bytes);          /* zeroes backend memory */
     /* Makes a weight usable by the ops (copy to device, repack); the CPU keeps the mapped view. Fails for a
      * dtype the backend has no kernels for. A prepared weight is released with release_weight. */

@@ -171,6 +171,10 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
         if (strcmp(be, "cpu")) snprintf(e->backend + at, sizeof e->backend - at, "%s%s:%d", k ? "+" : "", be, index[k]);
         else snprintf(e->backend + at, sizeof e->backend - at, "%scpu", k ? "+" : "");
     }
+    const char *via_host = getenv("CK_PARTS_VIA_HOST"); /* (to measure what the direct copies save) */
+    e->direct = n > 1 && e->be->copy_peer && !(via_host && atoi(via_host));
+    for (size_t i = 0; i < e->n_sub; i++)
+        e->direct &= e->sub[i]->be->copy_peer == e->be->copy_peer && e->sub[i]->model.chunk == e->model.chunk;
     *out = e;
     return 0;
 }
@@ -451,14 +455,28 @@ ck_stage ck_session_stage(ck_session *part, int64_t first_layer, int64_t last_la
 static int set_stages(ck_session *s, const ck_stage *stages, size_t n, int64_t first, int64_t last, char *err,
                       size_t errlen);
 
-/* The sessions of the engine's later parts, made the session's stages. */
+/* Backend memory of engine e for a part's rows, allocated (and freed) under the engine's lock, since a
+ * backend's allocation may wait for the work another session queued. */
+static float *part_rows(ck_engine *e, float *free_these) {
+    float *p = NULL;
+    pthread_mutex_lock(&e->lock);
+    if (free_these) e->be->free(e->be, free_these);
+    else p = e->be->alloc(e->be, e->model.chunk * ck_engine_hidden(e) * sizeof(float));
+    pthread_mutex_unlock(&e->lock);
+    return p;
+}
+
+/* The sessions of the engine's later parts, made the session's stages (and, with direct parts, each
+ * part's rows buffer). */
 static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
     ck_stage st[CK_MAX_DEVICES - 1];
     for (size_t i = 0; i < s->e->n_sub; i++) {
         ck_engine *p = s->e->sub[i];
         if (ck_session_open(p, max_ctx, &s->sub[i], err, errlen) != 0) return -1;
         st[i] = ck_session_stage(s->sub[i], p->model.range.first, p->model.range.last);
+        if (s->e->direct && !(s->sub[i]->dev_rows = part_rows(p, NULL))) return ck_err(err, errlen, "out of device memory");
     }
+    if (s->e->direct && !(s->dev_rows = part_rows(s->e, NULL))) return ck_err(err, errlen, "out of device memory");
     int64_t first, last;
     int embed, head;
     ck_engine_range(s->e, &first, &last, &embed, &head);
@@ -490,6 +508,7 @@ int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, s
 void ck_session_close(ck_session *s) {
     if (!s) return;
     for (size_t i = 0; i < s->e->n_sub; i++) ck_session_close(s->sub[i]);
+    if (s->dev_rows) part_rows(s->e, s->dev_rows);
     ck_seq_free(&s->seq);
     free(s->ids);
     free(s->hidden);
@@ -673,21 +692,51 @@ static int pass_parts(ck_session *s, float *rows, size_t T, char *err, size_t er
     return 0;
 }
 
-/* embedding -> the parts in layer order -> head, with the rows between parts in s->hidden, CK_STAGE_ROWS
- * rows at a time. */
+/* Rows of at most a chunk through the parts of an engine over devices that pass them device to device:
+ * ids (or host rows in) -> part 0 -> ... -> the last part, whose output goes to host out, or stays in
+ * its session's dev_rows (*held). Each part's chunk is the piece: every part cuts its rows where it would
+ * have cut them all at once. */
+static int direct_pass(ck_session *s, const int32_t *ids, const float *in, size_t T, float *out, ck_session **held,
+                       char *err, size_t errlen) {
+    ck_session *prev = NULL;
+    for (size_t i = 0; i <= s->e->n_sub; i++) {
+        ck_session *p = i ? s->sub[i - 1] : s;
+        int to_host = i == s->e->n_sub && out;
+        if (ck_session_pos(p) != s->pipe_pos) /* (as part_forward) */
+            return ck_err(err, errlen, "a part of the model holds %zu positions, the session is at %zu",
+                          ck_session_pos(p), s->pipe_pos);
+        ck_fwd f = {.ids = i ? NULL : ids, .hidden_in = i ? prev->dev_rows : in, .in_be = i ? prev->e->be : NULL,
+                    .n = T, .run_layers = 1, .hidden_out = to_host ? out : p->dev_rows, .out_dev = !to_host};
+        if (run(p, &f, err, errlen) != 0) return -1;
+        prev = p;
+    }
+    *held = prev;
+    return 0;
+}
+
+/* Rows a staged forward passes between parts at a time (see CK_STAGE_ROWS). */
+static size_t stage_rows(const ck_session *s) { return s->e->direct ? s->e->model.chunk : CK_STAGE_ROWS; }
+
+/* embedding -> the parts in layer order -> head, a piece of stage_rows at a time: through s->hidden, or
+ * device to device. */
 static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                           size_t errlen) {
     if (staged_room(s, n, err, errlen) != 0) return -1;
-    size_t V = ck_engine_vocab(s->e);
-    if (grow_hidden(s, n < CK_STAGE_ROWS ? n : CK_STAGE_ROWS, err, errlen) != 0) return -1;
-    for (size_t c0 = 0; c0 < n; c0 += CK_STAGE_ROWS) {
-        size_t T = n - c0 < CK_STAGE_ROWS ? n - c0 : CK_STAGE_ROWS, last = c0 + T == n;
-        ck_fwd embed = {.ids = ids + c0, .n = T, .hidden_out = s->hidden};
-        if (run(s, &embed, err, errlen) != 0) return -1;
+    size_t V = ck_engine_vocab(s->e), P = stage_rows(s);
+    if (!s->e->direct && grow_hidden(s, n < P ? n : P, err, errlen) != 0) return -1;
+    for (size_t c0 = 0; c0 < n; c0 += P) {
+        size_t T = n - c0 < P ? n - c0 : P, last = c0 + T == n;
+        ck_fwd head = {.hidden_in = s->hidden, .n = T, .logits = logits && all ? logits + c0 * V : logits, .all = all};
         s->pipe_broken = 1; /* until every part has run */
-        if (pass_parts(s, s->hidden, T, err, errlen) != 0) return -1;
+        if (s->e->direct) {
+            ck_session *held = NULL;
+            if (direct_pass(s, ids + c0, NULL, T, NULL, &held, err, errlen) != 0) return -1;
+            head.hidden_in = held->dev_rows, head.in_be = held->e->be;
+        } else {
+            ck_fwd embed = {.ids = ids + c0, .n = T, .hidden_out = s->hidden};
+            if (run(s, &embed, err, errlen) != 0 || pass_parts(s, s->hidden, T, err, errlen) != 0) return -1;
+        }
         if (last || (all && logits)) { /* the head: every row's logits (all), else the last row's */
-            ck_fwd head = {.hidden_in = s->hidden, .n = T, .logits = logits && all ? logits + c0 * V : logits, .all = all};
             if (run(s, &head, err, errlen) != 0) return -1;
         }
         s->pipe_broken = 0;
@@ -696,15 +745,18 @@ static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *lo
     return 0;
 }
 
-/* The layers of every part, CK_STAGE_ROWS rows at a time, in place in out. */
+/* The layers of every part, a piece of stage_rows at a time, in place in out. */
 static int staged_layers(ck_session *s, const float *in, size_t n, float *out, char *err, size_t errlen) {
     if (staged_room(s, n, err, errlen) != 0) return -1;
-    size_t D = ck_engine_hidden(s->e);
+    size_t D = ck_engine_hidden(s->e), P = stage_rows(s);
     if (out != in) memmove(out, in, n * D * sizeof *out);
-    for (size_t c0 = 0; c0 < n; c0 += CK_STAGE_ROWS) {
-        size_t T = n - c0 < CK_STAGE_ROWS ? n - c0 : CK_STAGE_ROWS;
+    for (size_t c0 = 0; c0 < n; c0 += P) {
+        size_t T = n - c0 < P ? n - c0 : P;
+        ck_session *held = NULL;
         s->pipe_broken = 1;
-        if (pass_parts(s, out + c0 * D, T, err, errlen) != 0) return -1;
+        if (s->e->direct ? direct_pass(s, NULL, out + c0 * D, T, out + c0 * D, &held, err, errlen)
+                         : pass_parts(s, out + c0 * D, T, err, errlen))
+            return -1;
         s->pipe_broken = 0;
         s->pipe_pos += T;
     }

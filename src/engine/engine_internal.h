@@ -20,6 +20,7 @@ struct ck_engine {
      * and the head; sub[i] the later parts, whose sessions each session of this engine runs as stages */
     ck_engine *sub[CK_MAX_DEVICES - 1];
     size_t n_sub;
+    int direct;            /* the parts pass their rows device to device (the same copy_peer, the same chunk) */
     char backend[128];     /* the devices' backends joined by '+' ("cuda:0+cuda:1"), when n_sub */
 };
 
@@ -40,6 +41,8 @@ struct ck_session {
     float *hidden;         /* host [cap_hidden / hidden, hidden] rows in flight between parts */
     size_t cap_hidden;
     ck_session *sub[CK_MAX_DEVICES - 1]; /* sessions of the engine's later parts (its stages), e->n_sub */
+    float *dev_rows;       /* a part of an engine with direct parts: [chunk, hidden] of its backend's memory,
+                              the rows it passes on */
 };
 
 /* Test hook: dumps hidden states of the next forwards into host memory laid out as

@@ -182,6 +182,8 @@ static int check_fwd(const ck_model *m, const ck_seq *s, const ck_fwd *f, char *
     size_t V = (size_t)m->cfg.vocab_size;
     if (f->n == 0) return ck_err(err, errlen, "no tokens to run");
     if (!f->ids == !f->hidden_in) return ck_err(err, errlen, "internal: give either token ids or a hidden state");
+    if (f->in_be && f->in_be != m->be && (!m->be->copy_peer || f->in_be->copy_peer != m->be->copy_peer))
+        return ck_err(err, errlen, "internal: rows in another backend's memory without a direct copy");
     if (f->ids && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
     if (f->logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
     if (f->run_layers && s->broken)
@@ -230,7 +232,9 @@ static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, si
         be->check_finite(be, w->x, T * d, CK_TAG_EMBED);
         capture(m, s, 0, w->x, c0, T);
     } else {
-        be->upload(be, w->x, f->hidden_in + c0 * d, T * d * sizeof(float));
+        if (!f->in_be) be->upload(be, w->x, f->hidden_in + c0 * d, T * d * sizeof(float));
+        else if (f->in_be == be) be->copy(be, w->x, f->hidden_in + c0 * d, T * d * sizeof(float));
+        else be->copy_peer(be, w->x, f->in_be, f->hidden_in + c0 * d, T * d * sizeof(float));
         be->check_finite(be, w->x, T * d, CK_TAG_INPUT);
     }
     double t1 = now_s();
@@ -240,7 +244,7 @@ static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, si
         run_layers(m, &rows, w, s, c0);
         s->pos += T;
     }
-    if (f->hidden_out) be->download(be, f->hidden_out + c0 * d, w->x, T * d * sizeof(float));
+    if (f->hidden_out) (f->out_dev ? be->copy : be->download)(be, f->hidden_out + c0 * d, w->x, T * d * sizeof(float));
     double t2 = now_s();
     int last_chunk = c0 + T == f->n;
     if (m->range.head && (f->all || s->capture)) {

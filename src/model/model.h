@@ -147,19 +147,23 @@ int ck_ws_init(ck_ws *w, const ck_model *m, char *err, size_t errlen);
 void ck_ws_free(ck_ws *w);
 
 /* One forward through the model's range, in chunks of CK_CHUNK rows:
- *   input:  ids[n] (the model holds the embedding) or hidden_in [n, hidden] (host memory)
+ *   input:  ids[n] (the model holds the embedding) or hidden_in [n, hidden]: host memory, or, with in_be,
+ *           memory of that backend instance (another instance with the same copy_peer, or this one)
  *   layers: when run_layers, the range's layers at positions s->pos.. (s->pos advances by n)
- *   output: hidden_out [n, hidden] (host; the residual stream after the last layer, before the final
- *           norm), and/or logits (the model holds the head): [vocab] of the last row, or [n, vocab] (all)
+ *   output: hidden_out [n, hidden] (host, or this model's backend memory with out_dev; the residual
+ *           stream after the last layer, before the final norm), and/or logits (the model holds the
+ *           head): [vocab] of the last row, or [n, vocab] (all)
  * A non-finite value in the input, the embedding, any layer's output or the logits fails the forward
  * with an error naming where it first appeared. On failure s->pos is back where it was and, when
  * layers ran, s->broken is set. */
 typedef struct ck_fwd {
     const int32_t *ids;
     const float *hidden_in;
+    ck_backend *in_be;
     size_t n;
     int run_layers;
     float *hidden_out;
+    int out_dev;
     float *logits;
     int all;
 } ck_fwd;

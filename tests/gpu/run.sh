@@ -10,7 +10,8 @@
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
 #      holding the rest must give the greedy text of single-node runs; then the worker's layers spread
 #      over devices (--devices: GPU + CPU, two instances on one GPU, two GPUs where there are two), and the
-#      whole model over devices in one process,
+#      whole model over devices in one process (GPU parts pass their rows device to device; again with
+#      CK_PARTS_VIA_HOST=1, through the host),
 # and prints a summary table. Exit status: 0 when everything passed. Logs go to $LOGS (default
 # build-gpu/logs). Environment: CK_TEST_DEVICE (default 0), JOBS (build jobs).
 cd "$(dirname "$0")/../.." || exit 1
@@ -129,14 +130,33 @@ for devs in $lists; do
     fi
 done
 
-# the whole model in one process over devices: the GPU twice (two instances), the GPU and the CPU
-for devs in "$DEV,$DEV" "$DEV,cpu"; do
-    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --devices "$devs" > "$LOGS/single-$devs.txt" 2> "$LOGS/single-$devs.err"
+# the whole model in one process over devices: the GPU twice (two instances, the rows passed device to
+# device, then through the host), the GPU and the CPU (through the host)
+for devs in "$DEV,$DEV" "$DEV,$DEV host" "$DEV,cpu"; do
+    via=0; [ "${devs#* }" = host ] && via=1
+    CK_PARTS_VIA_HOST=$via "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --devices "${devs% *}" \
+        > "$LOGS/single-$devs.txt" 2> "$LOGS/single-$devs.err"
     if [ $? = 0 ] && [ -s "$LOGS/single-$devs.txt" ] && cmp -s "$LOGS/single-$devs.txt" "$LOGS/single-cpu.txt"; then
         row "run --devices $devs" ok "greedy text = single-node" >> "$summary"
     else
         fail=1
         row "run --devices $devs" FAIL "see $LOGS/single-$devs.txt, single-$devs.err" >> "$summary"
+    fi
+done
+
+# a long prompt (over a CUDA chunk of 512 rows, so the parts pass several pieces): perplexity over two
+# instances of the GPU, device to device and through the host, equals one instance's
+for i in $(seq 1 120); do echo "In the beginning the parts of the model passed their rows from one device to the next."; done \
+    > "$B/long.txt"
+ppl_one=$("$B/cake" perplexity "$M" "$B/long.txt" --device "$DEV" 2> "$LOGS/ppl-one.err" | tail -n 1)
+for via in 0 1; do
+    got=$(CK_PARTS_VIA_HOST=$via "$B/cake" perplexity "$M" "$B/long.txt" --devices "$DEV,$DEV" 2> "$LOGS/ppl-$via.err" | tail -n 1)
+    how="device to device"; [ $via = 1 ] && how="through the host"
+    if [ -n "$ppl_one" ] && [ "$got" = "$ppl_one" ]; then
+        row "perplexity $DEV,$DEV" ok "rows $how: $got = one instance" >> "$summary"
+    else
+        fail=1
+        row "perplexity $DEV,$DEV" FAIL "rows $how: '$got' against one instance's '$ppl_one'" >> "$summary"
     fi
 done
 

@@ -48,6 +48,12 @@ static void cpu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
     memcpy(dst, src, bytes);
 }
 
+/* Another CPU instance's memory is host memory too, and its ops are done when they return. */
+static void cpu_copy_peer(ck_backend *b, void *dst, ck_backend *from, const void *src, size_t bytes) {
+    (void)b, (void)from;
+    memcpy(dst, src, bytes);
+}
+
 static void cpu_clear(ck_backend *b, void *dst, size_t bytes) {
     (void)b;
     memset(dst, 0, bytes);
@@ -428,6 +434,7 @@ static const ck_backend cpu_template = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .copy = cpu_copy,
+    .copy_peer = cpu_copy_peer,
     .clear = cpu_clear,
     .prepare_weight = cpu_prepare_weight,
     .release_weight = cpu_release_weight,

@@ -121,6 +121,29 @@ static void cu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
     }, dst, src, bytes);
 }
 
+/* From another CUDA instance: its queue drained first (its stream ordered before ours through the host), then
+ * a copy on this stream that a graph may hold (unified addressing tells the devices apart); between two
+ * devices it goes over the peer path (NVLink or PCIe) when they allow peer access, else the driver stages it. */
+static void cu_copy_peer(ck_backend *b, void *dst, ck_backend *from, const void *src, size_t bytes) {
+    ck_cuda *c = ck_cu(b);
+    int src_dev = ck_cu(from)->dev;
+    if (!bytes) return;
+    cudaSetDevice(src_dev);
+    ck_cuda_flush(from);
+    cudaSetDevice(c->dev);
+    if (src_dev != c->dev) {
+        int can = 0;
+        if (cudaDeviceCanAccessPeer(&can, c->dev, src_dev) == cudaSuccess && can) {
+            cudaError_t e = cudaDeviceEnablePeerAccess(src_dev, 0);
+            if (e == cudaErrorPeerAccessAlreadyEnabled) cudaGetLastError();
+            else if (ck_cuda_check(b, e, "enabling peer access")) return;
+        }
+    }
+    ck_cuda_run(b, "copy_peer", [=](cudaStream_t st) {
+        ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st), "copy from another device");
+    }, dst, src, bytes);
+}
+
 static void cu_clear(ck_backend *b, void *dst, size_t bytes) {
     if (!bytes) return;
     ck_cuda_run(b, "clear", [=](cudaStream_t st) {
@@ -294,6 +317,7 @@ static void fill_table(ck_backend *b) {
     b->upload = cu_upload;
     b->download = cu_download;
     b->copy = cu_copy;
+    b->copy_peer = cu_copy_peer;
     b->clear = cu_clear;
     b->prepare_weight = cu_prepare_weight;
     b->release_weight = cu_release_weight;
