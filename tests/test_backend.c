@@ -957,6 +957,43 @@ static void test_memory(void) {
     free(h), free(zeros), free(g1), free(g2), free(g2b), free(w2), free(g3);
 }
 
+/* copy_peer: from a second instance of the same backend (CK_TEST_DEVICE2, default the same device), at
+ * offsets, after work still queued on that instance (a clear), into this one. */
+static void test_copy_peer(const char *kind) {
+    if (!B->copy_peer) {
+        printf("copy_peer: none on %s (rows between its instances go through the host)\n", B->name);
+        return;
+    }
+    const char *d2 = getenv("CK_TEST_DEVICE2");
+    ck_backend *from;
+    char err[256];
+    if (ck_backend_create(kind, d2 && *d2 ? atoi(d2) : 0, &from, err, sizeof err) != 0) {
+        CK_EXPECT(0, "a second %s instance: %s", kind, err);
+        return;
+    }
+    CK_EXPECT(from->copy_peer == B->copy_peer, "two instances of %s with different copy_peer ops", B->name);
+    size_t n = 4099;
+    snprintf(desc, sizeof desc, "%zu floats", n);
+    float *h = hrand(n, 1.0f), *src = from->alloc(from, n * sizeof *src), *dst = dev(NULL, n);
+    CK_EXPECT(src != NULL, "alloc on the second instance");
+    if (src) {
+        from->upload(from, src, h, n * sizeof *h);
+        from->clear(from, src + 100, 50 * sizeof *src);
+        B->copy_peer(B, dst + 1, from, src + 7, (n - 8) * sizeof *src);
+        synced("copy_peer");
+        float *got = down(dst, n), *want = xmalloc(n * sizeof *want);
+        memset(want, 0, n * sizeof *want);
+        memcpy(want + 1, h + 7, (n - 8) * sizeof *h);
+        memset(want + 1 + 93, 0, 50 * sizeof *want);
+        cmp_f("copy_peer", got, want, n);
+        free(got), free(want);
+        from->free(from, src);
+    }
+    B->free(B, dst);
+    free(h);
+    from->destroy(from);
+}
+
 /* ---- Q8_0 weights (tensor/quant.h): the matmul quantizes each activation row to Q8 blocks and sums
  * (wd * xd) * isum per block; the reference is quant.h's scalar dot of the row quantized by
  * ck_quantize_q8. The CPU must match it exactly, another backend within RTOL_GPU of the magnitude
@@ -1228,6 +1265,7 @@ int main(void) {
     printf("backend: %s (CK_TEST_BACKEND=%s)\n", B->name, kind);
     on_cpu = !strcmp(kind, "cpu");
     test_memory();
+    test_copy_peer(kind);
     test_embed();
     test_matmul();
     test_matmul_invariance();
