@@ -65,6 +65,20 @@ typedef struct ck_engine_opts {
                                       * and chat templates work, sessions cannot be opened */
 } ck_engine_opts;
 
+/* What engines opened now would run on: the devices of a list (ck_parse_devices), or, for NULL, the
+ * process default (ck_set_backend). backend: "cpu" or "cuda" for one device, else each joined by '+'
+ * ("cuda:0+cpu"); gpus: the GPUs' names, joined by '+'; mem_bytes: memory their weights and caches may
+ * take (each GPU's free memory now, plus the host's physical memory once when the CPU is among them);
+ * gpu_tflops: the GPUs' peak f32 TFLOPS (the caller measures the CPU's, see cpu). */
+typedef struct ck_devices_info {
+    char backend[128];
+    char gpus[256];
+    uint64_t mem_bytes;
+    double gpu_tflops;
+    int cpu; /* the CPU is among them */
+} ck_devices_info;
+int ck_devices_info_get(const char *devices, ck_devices_info *out, char *err, size_t errlen);
+
 /* A device list: "0,1", "cpu", "0,cpu" (GPU indices or cpu, comma-separated, in layer order) into up to cap
  * kinds ("cuda" or "cpu") and indices. Returns the count, or -1 with a reason. */
 #define CK_MAX_DEVICES 8

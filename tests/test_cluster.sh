@@ -195,6 +195,10 @@ sent1=$(sed -n 's/.*worker z1 .* \([0-9.]*\) KiB sent.*/\1/p' "$T/zm.err")
 cmp -s "$T/$m.single.txt" "$T/zero.txt"
 r=$?; [ $r = 0 ] || { cat "$T/zm.err" "$T/zw1.log" "$T/zw2.log"; }
 check "zero-config: 2 discovered workers, weights pushed, greedy text equals single-node" $r
+grep -q "answers discovery on 127.0.0.1:$DP (udp): cpu, [0-9.]* GB" "$T/zw1.log" &&
+    grep -q "answers discovery on 127.0.0.2:$DP (udp): cpu+cpu+cpu+cpu+cpu, [0-9.]* GB" "$T/zw2.log" &&
+    grep -q "found z1 .* cpu, [0-9.]* GB, 1 threads" "$T/zm.err" && grep -q "found z2 .* cpu+cpu+cpu+cpu+cpu, " "$T/zm.err"
+check "zero-config: the workers announce their devices and memory, the master lists them ($(grep "found z2" "$T/zm.err"))" $?
 zl=$(grep -o "serving layers [0-9]*-[0-9]* .* on [^ ]*" "$T/zw2.log" | head -n 1)
 zn=$(echo "$zl" | awk '{split($3, r, "-"); print r[2] - r[1] + 1}')
 [ -n "$zl" ] && [ "$(echo "$zl" | awk '{print $NF}' | tr '+' '\n' | wc -l)" = "$zn" ]

@@ -191,6 +191,9 @@ int ck_backend_devices(const char *kind);
 /* The CUDA backend on device `device` (cuda/instance.cu; only in builds with CK_HAVE_CUDA). */
 int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
 int ck_cuda_device_count(void);
+/* CUDA device `device`: its name, its free memory now, and its peak f32 TFLOPS (multiprocessors x FP32
+ * lanes x 2 x clock). -1 when it cannot be queried. */
+int ck_cuda_device_info(int device, char *name, size_t cap, uint64_t *free_bytes, double *tflops);
 
 /* The CPU backend (scalar references in cpu/ref.c, threaded with OpenMP). */
 int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen);

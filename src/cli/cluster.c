@@ -71,18 +71,24 @@ int ck_cli_zero_worker(const ck_cli_cluster *o) {
     }
     for (int i = 0; i < 4; i++) snprintf(tag + 2 * i, 3, "%02x", hash[i]);
     gethostname(host, sizeof host - 1);
+    ck_devices_info dev; /* what it will run layers on: its --devices, a GPU, or the CPU */
+    if (ck_devices_info_get(o->devices, &dev, err, sizeof err) != 0) {
+        fprintf(stderr, "cake run: %s\n", err);
+        return 1;
+    }
     ck_disc_info me = {.tcp_port = (uint16_t)port_of(addr), .threads = (uint32_t)ck_set_threads(0, NULL, 0),
-                       .tflops = (float)ck_disc_estimate_tflops(),
-                       .mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE)};
+                       .tflops = (float)(dev.gpu_tflops + (dev.cpu ? ck_disc_estimate_tflops() : 0)),
+                       .mem_bytes = dev.mem_bytes};
     snprintf(me.name, sizeof me.name, "%s", o->name ? o->name : host);
-    snprintf(me.backend, sizeof me.backend, "cpu");
+    snprintf(me.backend, sizeof me.backend, "%.*s", CK_DISC_STR_MAX, dev.backend);
     ck_disc_server *ds;
     const char *disc = o->discovery ? o->discovery : "0.0.0.0:10127";
     if (ck_disc_serve_start(o->key, &me, disc, &ds, err, sizeof err) != 0) {
         fprintf(stderr, "cake run: discovery on %s: %s\n", disc, err);
         return 1;
     }
-    fprintf(stderr, "cake worker: %s answers discovery on %s (udp)\n", me.name, disc);
+    fprintf(stderr, "cake worker: %s answers discovery on %s (udp): %s%s%s, %.1f GB, %.2f TFLOPS\n", me.name, disc,
+            me.backend, dev.gpus[0] ? " " : "", dev.gpus, (double)me.mem_bytes * 1e-9, (double)me.tflops);
     ck_worker_opts wo = {.name = me.name, .address = addr, .key = o->key, .cache_root = cache, .cluster_tag = tag,
                          .devices = o->devices, .log = log_line, .log_user = "cake worker: "};
     trap_signals();
@@ -189,16 +195,29 @@ static int discover(const ck_cli_cluster *o, const char *dir, ck_topology *t, ch
     snprintf(prefix, sizeof prefix, "%s", ck_engine_layer_prefix(probe));
     ck_engine_close(probe);
     qsort(peers, n, sizeof *peers, cmp_peer);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  found %-12s %-22s %s, %.1f GB, %u threads, %.2f TFLOPS\n", peers[i].name, peers[i].host,
+                peers[i].backend, (double)peers[i].mem_bytes * 1e-9, peers[i].threads, (double)peers[i].tflops);
     ck_assign_node nodes[32], master = {0, 0};
     double per_thread = 0;
+    size_t n_cpu = 0;
     for (size_t i = 0; i < n; i++) {
         nodes[i] = (ck_assign_node){capability(peers[i].tflops, peers[i].threads), peers[i].mem_bytes};
-        per_thread += nodes[i].weight / (peers[i].threads ? peers[i].threads : 1) / (double)n;
+        if (strcmp(peers[i].backend, "cpu")) continue;
+        per_thread += nodes[i].weight / (peers[i].threads ? peers[i].threads : 1);
+        n_cpu++;
     }
-    /* the master counts as an average worker with its thread count: its own speed measured now would not
-     * compare fairly with the workers' (measured when they started, under other loads), and the placement
-     * must not move between runs */
-    master.weight = per_thread * ck_set_threads(0, NULL, 0);
+    /* The master on a GPU weighs that GPU's peak (as a GPU worker announces it). On the CPU it counts as an
+     * average CPU worker with its thread count: its own speed measured now would not compare fairly with
+     * the workers' (measured when they started, under other loads), and the placement must not move
+     * between runs; only without CPU workers does it measure itself. */
+    ck_devices_info mine;
+    if (ck_devices_info_get(NULL, &mine, err, errlen) != 0) return -1;
+    int threads = ck_set_threads(0, NULL, 0);
+    if (!mine.cpu) master.weight = capability(mine.gpu_tflops, threads);
+    else if (n_cpu) master.weight = per_thread / (double)n_cpu * threads;
+    else master.weight = capability(ck_disc_estimate_tflops(), threads);
+    master.mem_bytes = mine.mem_bytes;
     if (ck_assign_layers(nodes, n, &master, L, layer_bytes(dir, (size_t)L), first, last, &mfirst, err, errlen) != 0)
         return -1;
     t->workers = calloc(n, sizeof *t->workers);

@@ -38,11 +38,11 @@
 /* What a worker announces. name and backend: NUL-terminated, 1..63 printable ASCII bytes. */
 typedef struct {
     char name[CK_DISC_STR_MAX + 1];    /* the worker's name (--name) */
-    char backend[CK_DISC_STR_MAX + 1]; /* e.g. "cpu", "cuda" */
+    char backend[CK_DISC_STR_MAX + 1]; /* what it runs layers on: "cpu", "cuda", "cuda:0+cuda:1", ... */
     uint16_t tcp_port;                 /* port of the worker's cluster listener, 1..65535 */
-    uint64_t mem_bytes;                /* memory available for weights and state */
+    uint64_t mem_bytes;                /* memory there for weights and state (GPUs: free memory) */
     uint32_t threads;                  /* compute threads */
-    float tflops;                      /* speed estimate (finite, >= 0; 0 = unknown) */
+    float tflops;                      /* speed (finite, >= 0; 0 = unknown): a GPU's peak f32, the CPU's measured */
 } ck_disc_info;
 
 /* One decoded packet. info is filled for a REPLY only (zeroed for a QUERY). */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *ck_supported_archs(void) { return ck_model_supported(); }
 
@@ -39,6 +40,44 @@ int ck_set_backend(const char *kind, int device, char *err, size_t errlen) {
 }
 
 int ck_backend_count(const char *kind) { return ck_backend_devices(kind); }
+
+/* Adds device kind/index to *out (see ck_devices_info_get); `tag` names it in a list of several. */
+static int add_device(ck_devices_info *out, const char *kind, int index, int tag, char *err, size_t errlen) {
+    size_t at = strlen(out->backend);
+    if (!strcmp(kind, "cpu")) {
+        if (!out->cpu) out->mem_bytes += (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+        out->cpu = 1;
+        snprintf(out->backend + at, sizeof out->backend - at, "%scpu", at ? "+" : "");
+        return 0;
+    }
+#ifdef CK_HAVE_CUDA
+    char name[96];
+    uint64_t mem;
+    double tf;
+    if (ck_cuda_device_info(index, name, sizeof name, &mem, &tf) != 0)
+        return ck_err(err, errlen, "CUDA device %d cannot be queried (this machine has %d)", index,
+                      ck_cuda_device_count());
+    out->mem_bytes += mem, out->gpu_tflops += tf;
+    size_t g = strlen(out->gpus);
+    snprintf(out->gpus + g, sizeof out->gpus - g, "%s%s", g ? "+" : "", name);
+    if (tag) snprintf(out->backend + at, sizeof out->backend - at, "%scuda:%d", at ? "+" : "", index);
+    else snprintf(out->backend + at, sizeof out->backend - at, "cuda");
+    return 0;
+#else
+    (void)index, (void)tag;
+    return ck_err(err, errlen, "this build has no %s backend", kind);
+#endif
+}
+
+int ck_devices_info_get(const char *devices, ck_devices_info *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!devices) return add_device(out, default_kind, default_device, 0, err, errlen);
+    const char *kind[CK_MAX_DEVICES];
+    int index[CK_MAX_DEVICES], n = ck_parse_devices(devices, kind, index, CK_MAX_DEVICES, err, errlen);
+    for (int i = 0; i < n; i++)
+        if (add_device(out, kind[i], index[i], n > 1, err, errlen) != 0) return -1;
+    return n < 0 ? -1 : 0;
+}
 
 const char *ck_backends_built(void) {
 #ifdef CK_HAVE_CUDA

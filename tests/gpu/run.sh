@@ -130,6 +130,32 @@ for devs in $lists; do
     fi
 done
 
+# zero-config: a worker without a model on the GPU (then on the GPU and the CPU) announces its devices and
+# their memory, and a CPU master that discovers it gives it every layer (the GPU's peak against the CPU's
+# measured speed), pushes them and gets the single-node text
+for devs in "" "$DEV,cpu"; do
+    name=zero${devs:+-$devs}
+    PORT=$((PORT + 2))
+    rm -rf "$B/zcache" && mkdir -p "$B/zcache"
+    CAKE_CACHE="$B/zcache" "$B/cake" run --cluster-key "gpu key" --name zg --address "127.0.0.1:$PORT" \
+        --discovery-address "127.0.0.1:$((PORT + 1))" ${devs:+--devices "$devs"} 2> "$LOGS/worker-$name.log" &
+    wpid=$!
+    i=0; while ! grep -q "listening on" "$LOGS/worker-$name.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    want="cuda NVIDIA"; [ -n "$devs" ] && want="cuda:$DEV+cpu NVIDIA"
+    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --cluster-key "gpu key" --discovery-address \
+        "127.0.0.1:$((PORT + 1))" --min-workers 1 --discovery-timeout 10 > "$LOGS/cluster-$name.txt" 2> "$LOGS/cluster-$name.err"
+    rc=$?
+    kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
+    said=$(grep -o "(udp): .*" "$LOGS/worker-$name.log" | head -n 1)
+    if [ $rc = 0 ] && cmp -s "$LOGS/cluster-$name.txt" "$LOGS/single-cpu.txt" && grep -q "(udp): $want" "$LOGS/worker-$name.log" &&
+        grep -q "serving layers 0-3 .* on ${want% *}" "$LOGS/worker-$name.log"; then
+        row "zero-config ${devs:-gpu}" ok "worker announced ${said#(udp): }; greedy text = single-node" >> "$summary"
+    else
+        fail=1
+        row "zero-config ${devs:-gpu}" FAIL "rc $rc; see $LOGS/worker-$name.log, cluster-$name.err" >> "$summary"
+    fi
+done
+
 # the whole model in one process over devices: the GPU twice (two instances, the rows passed device to
 # device, then through the host), the GPU and the CPU (through the host)
 for devs in "$DEV,$DEV" "$DEV,$DEV host" "$DEV,cpu"; do

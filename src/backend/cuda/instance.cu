@@ -21,6 +21,7 @@ extern "C" {
 
 extern "C" int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen);
 extern "C" int ck_cuda_device_count(void);
+extern "C" int ck_cuda_device_info(int device, char *name, size_t cap, uint64_t *free_bytes, double *tflops);
 
 int ck_cuda_check(ck_backend *b, cudaError_t e, const char *what) {
     if (e == cudaSuccess) return 0;
@@ -350,6 +351,30 @@ int ck_cuda_device_count(void) {
         return 0;
     }
     return n;
+}
+
+/* FP32 lanes a multiprocessor of compute capability major.minor has (the CUDA programming guide's
+ * arithmetic throughput table); 64 for an unknown one. */
+static int fp32_lanes(int major, int minor) {
+    if (major == 8 && minor == 0) return 64; /* A100 */
+    if (major >= 8) return 128;              /* 8.6, 8.9, 9.0 (H100/H200), 10.x, 12.x */
+    return major == 6 && minor != 0 ? 128 : 64;
+}
+
+int ck_cuda_device_info(int device, char *name, size_t cap, uint64_t *free_bytes, double *tflops) {
+    cudaDeviceProp prop;
+    int khz = 0;
+    size_t fr = 0, total = 0;
+    if (device < 0 || device >= ck_cuda_device_count() || cudaGetDeviceProperties(&prop, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) != cudaSuccess || cudaSetDevice(device) != cudaSuccess ||
+        cudaMemGetInfo(&fr, &total) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    snprintf(name, cap, "%s", prop.name);
+    *free_bytes = fr;
+    *tflops = 2.0 * prop.multiProcessorCount * fp32_lanes(prop.major, prop.minor) * (double)khz * 1e3 * 1e-12;
+    return 0;
 }
 
 int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errlen) {
