@@ -994,74 +994,95 @@ static void test_copy_peer(const char *kind) {
     from->destroy(from);
 }
 
-/* ---- Q8_0 weights (tensor/quant.h): the matmul quantizes each activation row to Q8 blocks and sums
- * (wd * xd) * isum per block; the reference is quant.h's scalar dot of the row quantized by
- * ck_quantize_q8. The CPU must match it exactly, another backend within RTOL_GPU of the magnitude
- * sum |wd xd isum| (its block sums are added in another order). Rows of the embedding dequantize
- * exactly. Backends without Q8_0 kernels may refuse the weight; then nothing is checked. ---- */
-static void test_q8_0(void) {
+/* ---- block-quantized weights (tensor/quant.h: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): the matmul quantizes each
+ * activation row to the format's activation blocks and sums integer block sums; the reference is quant.h's
+ * scalar dot of the row so quantized. The CPU must match it exactly, another backend within RTOL_GPU of
+ * the magnitude sum |w xq xd| (its block sums are added in another order). Rows of the embedding
+ * dequantize exactly. ---- */
+/* One block-quantized format: its name, block, weight quantization, dequantization, activation format and
+ * reference dot product (tensor/quant.h). */
+typedef struct qtype {
+    const char *name;
+    ck_dtype dt;
+    size_t block, block_bytes, act; /* values and bytes of a weight block; values of an activation block */
+    void (*quantize)(void *dst, const float *x, size_t n);
+    void (*dequant)(float *dst, const void *src, size_t n);
+    float (*dot)(const void *w, const void *xq, size_t n);
+} qtype;
+
+static void test_quant(const qtype *q) {
     /* (the last two: long inputs over few rows, as an attention output projection has) */
-    struct { size_t T, n_in, n_out; } cs[] = {{1, 32, 1}, {3, 64, 7}, {9, 96, 300}, {1, 1024, 37}, {70, 256, 33},
+    struct { size_t T, n_in, n_out; } cs[] = {{1, 256, 1}, {3, 512, 7}, {9, 768, 300}, {1, 1024, 37}, {70, 256, 33},
                                                {8, 3072, 5}, {3, 2048, 300}, {1, 4096, 19}};
     for (size_t c = 0; c < N_OF(cs); c++) {
-        size_t T = cs[c].T, n_in = cs[c].n_in, n_out = cs[c].n_out, nb = n_in / 32;
-        snprintf(desc, sizeof desc, "q8_0 T=%zu n_in=%zu n_out=%zu", T, n_in, n_out);
+        size_t T = cs[c].T, n_in = cs[c].n_in, n_out = cs[c].n_out, nb = n_in / q->block, na = n_in / q->act;
+        if (q->block == 32 && c < 2) n_in = cs[c].n_in / 8, nb = n_in / 32, na = n_in / 32; /* short rows too */
+        snprintf(desc, sizeof desc, "%s T=%zu n_in=%zu n_out=%zu", q->name, T, n_in, n_out);
         float *wf = hrand(n_out * n_in, 1.0f), *x = hrand(T * n_in, 2.0f), *bias = hrand(n_out, 1.0f);
-        size_t wbytes = n_out * nb * sizeof(ck_block_q8_0);
-        void *wq = xmalloc(wbytes), *xq = xmalloc(CK_Q8_ROW_BYTES(nb));
-        ck_quantize_q8_0(wq, wf, n_out * n_in);
-        ck_tensor W = {.dtype = CK_Q8_0, .ndim = 2, .shape = {n_out, n_in}, .data = wq};
+        size_t wbytes = n_out * nb * q->block_bytes;
+        void *wq = xmalloc(wbytes), *xq = xmalloc(q->act == 32 ? CK_Q8_ROW_BYTES(na) : CK_Q8K_ROW_BYTES(na));
+        float *wd = xmalloc(n_out * n_in * sizeof *wd);
+        q->quantize(wq, wf, n_out * n_in);
+        q->dequant(wd, wq, n_out * n_in);
+        ck_tensor W = {.dtype = q->dt, .ndim = 2, .shape = {n_out, n_in}, .data = wq};
         char err[256] = "";
         if (B->prepare_weight(B, &W, err, sizeof err) != 0) {
-            CK_EXPECT(err[0], "prepare_weight q8_0 failed without a message");
-            free(wf), free(x), free(bias), free(wq), free(xq);
+            CK_EXPECT(0, "prepare_weight %s: %s", q->name, err);
+            free(wf), free(x), free(bias), free(wq), free(xq), free(wd);
             return;
         }
         float *dx = dev(x, T * n_in), *db = dev(bias, n_out), *dy = dev(NULL, T * n_out);
         B->matmul(B, dy, dx, &W, c & 1 ? db : NULL, T);
-        synced("matmul q8_0");
+        synced("matmul quantized");
         float *got = down(dy, T * n_out);
         double *want = dnew(T * n_out), *mag = dnew(T * n_out);
-        const ck_block_q8_0 *blk = wq;
         for (size_t t = 0; t < T; t++) {
-            ck_quantize_q8(xq, x + t * n_in, n_in);
+            (q->act == 32 ? ck_quantize_q8 : ck_quantize_q8k)(xq, x + t * n_in, n_in);
             const float *xd = xq;
-            const int8_t *xs = (const int8_t *)(xd + nb);
+            const int8_t *xs = (const int8_t *)(xd + na);
             for (size_t o = 0; o < n_out; o++) {
-                float v = ck_qdot_q8_0_ref(blk + o * nb, xq, n_in);
+                float v = q->dot((const char *)wq + o * nb * q->block_bytes, xq, n_in);
+                /* every product of a dequantized weight and a quantized activation, and (a GPU's fast path
+                 * multiplying the unquantized activations in f16) the weights times each block's max |x|:
+                 * the activations' quantization moves a product by at most xd / 2 */
                 double m = 0, mf = 0;
-                for (size_t b = 0; b < nb; b++) {
-                    m += fabs((double)ck_f16_to_f32(blk[o * nb + b].d) * xd[b] * ck_qsum_q8_0(&blk[o * nb + b], xs + 32 * b));
-                    double wsum = 0; /* sum |w| of the block, times the block's max |x| (127 xd) */
-                    for (size_t i = 0; i < 32; i++) wsum += fabs((double)ck_f16_to_f32(blk[o * nb + b].d) * blk[o * nb + b].qs[i]);
-                    mf += wsum * 127.0 * xd[b];
+                for (size_t i = 0; i < n_in; i++) {
+                    m += fabs((double)wd[o * n_in + i] * xs[i] * xd[i / q->act]);
+                    mf += fabs((double)wd[o * n_in + i]) * 127.0 * xd[i / q->act];
                 }
-                /* a GPU's fast path (CAKE_EXACT=0) may multiply the unquantized activations (f16) for many
-                 * rows: it differs from the reference by the activations' quantization, at most xd / 2 per
-                 * value, i.e. 1/254 of mf; the tolerance (2^-8) then applies to 2 mf */
                 if (!on_cpu && mm_rtol > RTOL) m = fmax(m, 2 * mf);
                 if (c & 1) v += bias[o], m += fabs(bias[o]);
                 want[t * n_out + o] = v, mag[t * n_out + o] = m;
             }
         }
-        if (on_cpu) cmp("matmul q8_0", got, want, NULL, T * n_out);
-        else cmp("matmul q8_0", got, want, mag, T * n_out);
-        /* embedding rows of the same weight, scaled */
+        if (on_cpu) cmp("matmul quantized", got, want, NULL, T * n_out);
+        else cmp("matmul quantized", got, want, mag, T * n_out);
+        /* embedding rows of the same weight, scaled: the dequantized values exactly */
         int32_t ids[3] = {(int32_t)(n_out - 1), 0, (int32_t)(n_out / 2)};
         float *de = dev(NULL, 3 * n_in);
         B->embed(B, de, &W, ids, 3, 0.5f);
-        synced("embed q8_0");
-        float *ge = down(de, 3 * n_in), *row = xmalloc(n_in * sizeof *row);
+        synced("embed quantized");
+        float *ge = down(de, 3 * n_in);
         double *we = dnew(3 * n_in);
-        for (size_t i = 0; i < 3; i++) {
-            ck_dequant_q8_0(row, blk + (size_t)ids[i] * nb, n_in);
-            for (size_t j = 0; j < n_in; j++) we[i * n_in + j] = row[j] * 0.5f;
-        }
-        cmp("embed q8_0", ge, we, NULL, 3 * n_in);
+        for (size_t i = 0; i < 3; i++)
+            for (size_t j = 0; j < n_in; j++) we[i * n_in + j] = wd[(size_t)ids[i] * n_in + j] * 0.5f;
+        cmp("embed quantized", ge, we, NULL, 3 * n_in);
         B->release_weight(B, &W);
         B->free(B, dx), B->free(B, db), B->free(B, dy), B->free(B, de);
-        free(wf), free(x), free(bias), free(wq), free(xq), free(got), free(want), free(mag), free(ge), free(row), free(we);
+        free(wf), free(x), free(bias), free(wq), free(xq), free(wd), free(got), free(want), free(mag), free(ge), free(we);
     }
+}
+
+/* Every block-quantized format the CPU computes; a backend without kernels for one fails its test. */
+static void test_quant_types(void) {
+    static const qtype qs[] = {
+        {"q8_0", CK_Q8_0, 32, sizeof(ck_block_q8_0), 32, ck_quantize_q8_0, ck_dequant_q8_0, ck_qdot_q8_0_ref},
+        {"q4_0", CK_Q4_0, 32, sizeof(ck_block_q4_0), 32, ck_quantize_q4_0, ck_dequant_q4_0, ck_qdot_q4_0_ref},
+        {"q4_k", CK_Q4_K, 256, sizeof(ck_block_q4_k), 256, ck_quantize_q4_k, ck_dequant_q4_k, ck_qdot_q4_k_ref},
+        {"q5_k", CK_Q5_K, 256, sizeof(ck_block_q5_k), 256, ck_quantize_q5_k, ck_dequant_q5_k, ck_qdot_q5_k_ref},
+        {"q6_k", CK_Q6_K, 256, sizeof(ck_block_q6_k), 256, ck_quantize_q6_k, ck_dequant_q6_k, ck_qdot_q6_k_ref},
+    };
+    for (size_t i = 0; i < N_OF(qs); i++) test_quant(&qs[i]);
 }
 
 /* ---- op sequences without a sync in between ----
@@ -1283,7 +1304,7 @@ int main(void) {
     test_gdn_gates();
     test_gated_delta();
     test_moe_route();
-    test_q8_0();
+    test_quant_types();
     test_fused_chains();
     test_errors(); /* last: prepare_weight of unknown dtypes */
     for (size_t i = 0; i < n_stats; i++) printf("  %-26s worst |err| / mag = %.3g\n", stats[i].op, stats[i].worst);

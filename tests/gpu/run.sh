@@ -4,7 +4,8 @@
 #   tests/gpu/run.sh [DEPS]    DEPS: a folder of .debs from `tools/gpu-deps.sh fetch DEPS`, for a machine
 #                              without our -dev libraries (they are unpacked there and put on the paths)
 # Builds cake with the CUDA backend (CK_CUDA=ON) into build-gpu, then runs
-#   1. test_backend on the CUDA backend (every op against double-precision references),
+#   1. test_backend on the CUDA backend (every op against double-precision references), test_gguf (GGUF
+#      files of every type the CPU computes),
 #   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c), over
 #      f32 KV caches and again over f16 ones, and the fast path on a few families,
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
@@ -47,6 +48,15 @@ for cfg in default CK_CUDA_FUSE=31 CK_CUDA_SPLIT_GEMV=0 CAKE_EXACT=0; do
     [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
     row "test_backend ${cfg/default/}" "$st" "$checks; worst err/mag: $worst" >> "$summary"
 done
+
+# GGUF files on the GPU: fixtures converted to F32/BF16/F16/Q8_0/Q4_0 and a wider model in Q8_0, Q6_K, Q5_K,
+# Q4_K and Q4_0 (the quantized GEMVs of gemv.cu and quant.cu on every prefill row: test_gguf runs exact),
+# llama.cpp's own files, each within its tolerance of the float model
+CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_gguf" > "$LOGS/test_gguf.log" 2>&1
+rc=$?
+wide=$(grep "^wide Q" "$LOGS/test_gguf.log" | awk '{printf "%s %s; ", $2, $5}')
+[ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+row "test_gguf" "$st" "$(tail -n 1 "$LOGS/test_gguf.log"); |NLL diff| $wide" >> "$summary"
 
 for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi3-s olmo2-s exaone4-s gemma3-s \
     qwen3moe-s qwen3_5moe-s falcon3-s qwen3moe-mixed-s; do

@@ -233,6 +233,14 @@ template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *
     ck_cuda_enqueue(b, key, sizeof key / sizeof key[0], ck_cuda_op(std::forward<F>(f)));
 }
 
+/* Q4_0 and the K-quants (quant.cu): whether dt is one, its block of values, embedding rows and f16 copies
+ * (the GEMV is declared in gemv.cuh). */
+int ck_cuda_is_quant(ck_dtype dt);
+int ck_cuda_quant_block(ck_dtype dt);
+void ck_cuda_embed_quant(cudaStream_t st, float *y, ck_dtype dt, const void *E, const int32_t *ids, size_t d, size_t T,
+                         float scale);
+void ck_cuda_dequant_f16(cudaStream_t st, __half *out, ck_dtype dt, const void *W, size_t n_out, size_t n_in);
+
 /* ops, one file each concern */
 void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *ids, size_t T, float scale);
 void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W, const float *bias, size_t T);

@@ -6,9 +6,10 @@
  * splits x into hi = round(x) and lo = round(x - hi), both in the weight's type, and y = W.hi + W.lo (two
  * GEMMs, the second with beta = 1): what is left out is about 2^-16 |x| per product, as close as f32
  * accumulation gets. f16 parts are clamped to the f16 range. f32 weights multiply f32 activations as they
- * are. Q8_0 weights (fast path only; the exact path keeps the integer GEMV of gemv.cu, which equals the
- * CPU's quantized dot products) are first dequantized into an f16 scratch copy (scale * quant, rounded to
- * f16 and clamped to its range: 2^-12 relative), then multiply f16 activations. Row-major y = x W^T is the
+ * are. Q8_0, Q4_0 and K-quant weights (fast path only; the exact path keeps the integer GEMVs of gemv.cu
+ * and quant.cu, which follow the CPU's quantized dot products) are first dequantized into an f16 scratch
+ * copy (the CPU's dequantized value, rounded to f16 and clamped to its range: 2^-12 relative), then
+ * multiply f16 activations. Row-major y = x W^T is the
  * column-major product C[n_out, T] = op(A) B with A = W (lda n_in, transposed), B = x (ldb n_in), C = y
  * (ldc n_out). */
 #include "backend/cuda/cuda_internal.h"
@@ -144,6 +145,16 @@ int ck_cuda_gemm(ck_backend *b, float *y, const float *x, const ck_tensor *W, si
             dequant_q8_f16_kernel<<<ck_cuda_blocks(nw, 256), 256, 0, st>>>(wh, q, stride, n_in, nw);
             ck_cuda_launched(b, "matmul (dequantizing q8_0)");
         }, wh, q, stride, n_in, nw);
+        Wd = wh, dt = CK_F16;
+    } else if (ck_cuda_is_quant(dt) && !exact) { /* the same for Q4_0 and the K-quants (quant.cu) */
+        __half *wh = (__half *)ck_cuda_scratch(b, &c->wdq, &c->wdq_bytes, n_out * n_in * 2);
+        if (!wh) return -1;
+        ck_dtype qt = dt;
+        const void *q = W->data;
+        ck_cuda_run(b, "gemm dequant", [=](cudaStream_t st) {
+            ck_cuda_dequant_f16(st, wh, qt, q, n_out, n_in);
+            ck_cuda_launched(b, "matmul (dequantizing)");
+        }, wh, q, (int)qt, n_out, n_in);
         Wd = wh, dt = CK_F16;
     }
     if (dt == CK_BF16 || dt == CK_F16) {

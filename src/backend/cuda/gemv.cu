@@ -6,9 +6,8 @@
  * warps), the shared-memory kernel (a warp per row or two; the output head) and the plain kernel (rows
  * not 16-byte aligned, or inputs too long for shared memory); Q8_0 has its own. The scalar reference is
  * the CPU backend's dot product (ref.c); test_backend checks all of them against double-precision loops. */
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/gemv.cuh"
 
-#define CK_CUDA_GEMV_MAX_T 8
 /* Calls of up to this many rows (a decode batch) run the GEMV in groups of 8 rows, so that every row's
  * result is that of the row alone (backend.h's batch invariance); larger ones (prefill chunks) go to
  * cuBLAS, whose sums are ordered differently (within the GPU tolerance, not bit for bit). */
@@ -94,19 +93,6 @@ static __device__ __forceinline__ void piece_dot(const uint4 &u, const float4 *x
     }
 }
 
-/* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
- * compute part i. res[i] (or NULL): the fused residual, res += y. */
-typedef struct gemv_batch {
-    float *y[CK_BATCH_MAX];
-    const float *x[CK_BATCH_MAX];
-    const void *w[CK_BATCH_MAX];
-    const float *bias[CK_BATCH_MAX];
-    float *res[CK_BATCH_MAX];
-    int n_out[CK_BATCH_MAX];
-    unsigned blk[CK_BATCH_MAX + 1];
-    int n;
-} gemv_batch;
-
 /* The plain kernel: x read from global memory (inputs too long for shared memory, unaligned rows). */
 template <typename W>
 static __global__ void __launch_bounds__(32 * ROWS_PER_BLOCK)
@@ -161,86 +147,6 @@ gemv_kernel(gemv_batch gb, int n_in, int T, int vec, int rnd) {
         if (t >= T) break;
         float s = ck_warp_sum(acc[t]);
         if (lane == 0) y[(size_t)t * n_out + row] = s + (bias ? bias[row] : 0.0f);
-    }
-}
-
-/* The block's input rows into xs [T, n_in] (shared memory): x itself, or made by the fused producer
- * (norm of in.a, or GLU of in.a and in.b); then, when the producer's output must be written too, the
- * last block to get here (warp 0 counts) writes it. Ends with the block synchronized. */
-static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, unsigned *counter, const float *x,
-                                  int n_in, int T) {
-    int nx = T * n_in;
-    if (in.kind == CK_IN_NORM) {
-        for (int t = 0; t < T; t++) {
-            const float *a = in.a + (size_t)t * n_in;
-            float *xt = xs + t * n_in, ss = 0.0f;
-            for (int i = threadIdx.x; i < n_in; i += blockDim.x) {
-                float v = a[i];
-                xt[i] = v;
-                ss += v * v;
-            }
-            ss = ck_block_sum(ss, red);
-            float inv = 1.0f / sqrtf(ss / (float)n_in + in.eps);
-            for (int i = threadIdx.x; i < n_in; i += blockDim.x)
-                xt[i] = xt[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
-            __syncthreads(); /* red is reused by the next row's sum */
-        }
-    } else if (in.kind == CK_IN_GLU) {
-        for (int i = threadIdx.x; i < nx; i += blockDim.x) {
-            xs[i] = ck_glu(in.a[i], in.b[i], in.flag);
-        }
-    } else if (((uintptr_t)x & 15) == 0 && nx % 4 == 0) {
-        const float4 *x4 = (const float4 *)x;
-        for (int i = threadIdx.x; i < nx / 4; i += blockDim.x) ((float4 *)xs)[i] = x4[i];
-    } else {
-        for (int i = threadIdx.x; i < nx; i += blockDim.x) xs[i] = x[i];
-    }
-    __syncthreads();
-    if (in.out && threadIdx.x < 32) { /* the last block to have read the producer's inputs writes its output;
-                                         only warp 0 waits for the count, the others go on with their rows */
-        unsigned seen = 0;
-        if (threadIdx.x == 0) seen = atomicAdd(counter, 1u);
-        seen = __shfl_sync(0xffffffffu, seen, 0);
-        if (seen == gridDim.x - 1) {
-            for (int i = threadIdx.x; i < nx; i += 32) in.out[i] = xs[i];
-            if (threadIdx.x == 0) *counter = 0;
-        }
-    }
-}
-
-/* Before the wait for the kernel ahead: the fused norm's weight (never written by a kernel) towards L1, so
- * that the norm, which needs it after the row's sum, does not wait on memory a second time. */
-static __device__ __forceinline__ void gemv_prefetch_in(const ck_fused_in &in, int n_in) {
-    if (in.kind == CK_IN_NORM)
-        for (int i = threadIdx.x * 32; i < n_in; i += blockDim.x * 32) ck_prefetch_l1(in.b + i);
-}
-/* After the wait: the residual values the warp's first row will add to (gemv_store reads them last,
- * behind everything else), towards L1. */
-static __device__ __forceinline__ void gemv_prefetch_res(const float *res, int row, int n_out, int T) {
-    int lane = threadIdx.x & 31;
-    if (res && row < n_out && lane < T) ck_prefetch_l1(res + (size_t)lane * n_out + row);
-}
-
-/* Row `row` of the T outputs from the lanes' partial sums: y = sum + bias, and the fused residual (res +=
- * y, checked for non-finite values when in.chk). */
-static __device__ __forceinline__ void gemv_store(const float *acc, int T, int row, int n_out, int lane,
-                                                  const float *bias, float *y, float *res, const ck_fused_in &in,
-                                                  ck_cuda_flags *flags) {
-#pragma unroll
-    for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
-        if (t >= T) break;
-        float s = ck_warp_sum(acc[t]);
-        if (lane == 0) {
-            size_t o = (size_t)t * n_out + row;
-            float v = s + (bias ? bias[row] : 0.0f);
-            y[o] = v;
-            if (res) {
-                float r = res[o] + v;
-                res[o] = r;
-                if (in.chk && !isfinite(r) && atomicCAS(&flags->failed, 0, 1) == 0)
-                    flags->tag = in.chk_tag, flags->idx = o, flags->val = r;
-            }
-        }
     }
 }
 
@@ -480,19 +386,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
     gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
     int8_t *xq = (int8_t *)(xs + T * n_in);
     float *xd = (float *)(xq + T * n_in);
-    for (int k = threadIdx.x >> 5; k < T * nb; k += Q8_WARPS) { /* block k of the input rows: a warp, */
-        float v = xs[32 * k + lane], a = fabsf(v) > 0.0f ? fabsf(v) : 0.0f; /* a lane per value */
-        for (int o = 16; o > 0; o >>= 1) {
-            float b = __shfl_xor_sync(0xffffffffu, a, o);
-            a = b > a ? b : a; /* max|x| as the CPU takes it (NaN never wins) */
-        }
-        float db = __fdiv_rn(a, 127.0f), id = db > 0.0f ? __fdiv_rn(1.0f, db) : 0.0f;
-        if (lane == 0) xd[k] = db;
-        float q = __fmul_rn(v, id);
-        if (!(q >= -127.0f)) q = -127.0f;
-        if (q > 127.0f) q = 127.0f;
-        xq[32 * k + lane] = (int8_t)__float2int_rn(q);
-    }
+    quantize_rows(xs, xq, xd, T * n_in, 32, Q8_WARPS);
     __syncthreads();
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
@@ -595,11 +489,12 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     memset(&gb, 0, sizeof gb);
     gb.n = n;
     int dt = (int)compat[0], n_in = (int)compat[1], T = (int)compat[2], vec = (int)compat[3];
-    size_t smem = gemv_smem_bytes((size_t)T, (size_t)n_in, dt == CK_Q8_0);
+    int quant = dt == CK_Q8_0 || ck_cuda_is_quant((ck_dtype)dt); /* block-quantized: inputs quantized too */
+    size_t smem = gemv_smem_bytes((size_t)T, (size_t)n_in, quant);
     int use_smem = vec && smem <= c->gemv_smem;
     /* rows per warp: two when a row takes at most half the load slots (n_in <= 1024 for 16-bit weights), so
      * that as many bytes are in flight per warp and the blocks fit the device at once */
-    int pieces = dt == CK_F32 ? n_in / 4 : n_in / 8, rw = use_smem && dt != CK_Q8_0 && pieces <= 32 * 4 ? 2 : 1;
+    int pieces = dt == CK_F32 ? n_in / 4 : n_in / 8, rw = use_smem && !quant && pieces <= 32 * 4 ? 2 : 1;
     unsigned want[CK_BATCH_MAX], total = 0;
     for (int i = 0; i < n; i++) {
         gb.y[i] = (float *)parts[i].a[0], gb.x[i] = (const float *)parts[i].a[1], gb.w[i] = (const void *)parts[i].a[2];
@@ -609,7 +504,7 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     }
     for (int i = 0; i < n; i++) { /* the shared-memory kernels stride over rows: no more blocks than fit at once */
         unsigned nb = want[i];
-        if ((use_smem || dt == CK_Q8_0) && total > c->gemv_blocks) {
+        if ((use_smem || quant) && total > c->gemv_blocks) {
             nb = (unsigned)((uint64_t)want[i] * c->gemv_blocks / total);
             if (nb == 0) nb = 1;
         }
@@ -621,7 +516,7 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     uint64_t k[4 * 6] = {0};
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
-    if (dt == CK_Q8_0) { /* ck_cuda_matmul sized the groups of rows for shared memory */
+    if (quant) { /* ck_cuda_matmul sized the groups of rows for shared memory; a warp per row */
         unsigned tot_q = 0;
         for (int i = 0; i < n; i++) want[i] = (unsigned)((parts[i].a[4] + Q8_WARPS - 1) / Q8_WARPS), tot_q += want[i];
         for (int i = 0; i < n; i++) { /* no more blocks than fit at once: the warps stride over further rows */
@@ -632,9 +527,11 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
         unsigned blocks = gb.blk[n];
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-            cudaError_t e = ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * Q8_WARPS), smem, st, pdl, gb,
-                                           in, counter, flags, n_in, T);
-            ck_cuda_check(b, e, "matmul (q8_0 gemv)");
+            cudaError_t e = dt == CK_Q8_0 ? ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * Q8_WARPS), smem, st,
+                                                           pdl, gb, in, counter, flags, n_in, T)
+                                          : ck_cuda_gemv_quant((ck_dtype)dt, blocks, smem, st, pdl, gb, in, counter,
+                                                               flags, n_in, T);
+            ck_cuda_check(b, e, "matmul (quantized gemv)");
         }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
@@ -716,6 +613,7 @@ int ck_cuda_gemv_init(ck_backend *b) {
     if ((size_t)dev_max < want) want = (size_t)dev_max;
     if (want > 48 * 1024 &&
         (cudaFuncSetAttribute(gemv_q8_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
+         ck_cuda_gemv_quant_smem((int)want) ||
          smem_limit<float>((int)want) || smem_limit<bf16_t>((int)want) || smem_limit<f16_t>((int)want))) {
         cudaGetLastError();
         want = 48 * 1024;
@@ -762,9 +660,10 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
         ck_backend_fail(b, "matmul: [%zu, %zu] is too large", n_out, n_in);
         return;
     }
-    /* prefill through cuBLAS (gemm.cu); Q8_0 only on the fast path (an f16 copy), the exact one keeps the
-     * integer GEMV */
-    if (T > CK_CUDA_GEMV_ROWS && (W->dtype != CK_Q8_0 || (!ck_cpu_exact() && n_in % 32 == 0))) {
+    /* prefill through cuBLAS (gemm.cu); block-quantized weights only on the fast path (an f16 copy), the
+     * exact one keeps the integer GEMV */
+    int quant = W->dtype == CK_Q8_0 || ck_cuda_is_quant(W->dtype), qb = W->dtype == CK_Q8_0 ? 32 : ck_cuda_quant_block(W->dtype);
+    if (T > CK_CUDA_GEMV_ROWS && (!quant || (!ck_cpu_exact() && n_in % qb == 0))) {
         if (ck_cuda_gemm(b, y, x, W, T) == 0 && bias)
             ck_cuda_run(b, "matmul bias", [=](cudaStream_t st) {
                 add_bias_kernel<<<ck_cuda_blocks(T * n_out, 256), 256, 0, st>>>(y, bias, T, n_out);
@@ -772,11 +671,12 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
             }, y, bias, T, n_out);
         return;
     }
-    if (W->dtype == CK_Q8_0) { /* GEMV (and exact prefill), in groups of rows whose quants fit shared memory */
+    if (quant) { /* GEMV (and exact prefill), in groups of rows whose quants fit shared memory */
         size_t G = CK_CUDA_GEMV_MAX_T;
         while (G > 1 && !ck_cuda_gemv_smem_ok(b, G, n_in)) G--;
-        if (n_in % 32 || !ck_cuda_gemv_smem_ok(b, G, n_in)) {
-            ck_backend_fail(b, "matmul: q8_0 rows of %zu values are not supported by the CUDA kernel", n_in);
+        if (n_in % qb || !ck_cuda_gemv_smem_ok(b, G, n_in)) {
+            ck_backend_fail(b, "matmul: %s rows of %zu values are not supported by the CUDA kernel",
+                            ck_dtype_name(W->dtype), n_in);
             return;
         }
         for (size_t t0 = 0; t0 < T; t0 += G) {
@@ -786,7 +686,7 @@ void ck_cuda_matmul(ck_backend *b, float *y, const float *x, const ck_tensor *W,
             ck_batch_part part = {xg, n * n_in * sizeof(float), yg, n * n_out * sizeof(float),
                                   {(uint64_t)(uintptr_t)yg, (uint64_t)(uintptr_t)xg, (uint64_t)(uintptr_t)W->data,
                                    (uint64_t)(uintptr_t)bias, n_out, 0}};
-            uint64_t compat[8] = {(uint64_t)CK_Q8_0, n_in, n, 1, 0, 0, 0, 0};
+            uint64_t compat[8] = {(uint64_t)W->dtype, n_in, n, 1, 0, 0, 0, 0};
             if (!ck_cuda_batch_add(b, ck_cuda_gemv_emit, compat, &part)) ck_cuda_gemv_emit(b, &part, 1, compat);
         }
         return;
@@ -841,6 +741,13 @@ void ck_cuda_embed(ck_backend *b, float *y, const ck_tensor *E, const int32_t *i
             embed_q8_kernel<<<g, 256, 0, st>>>(y, (const char *)e, stride, dids, d, T, scale);
             ck_cuda_launched(b, "embed");
         }, y, e, dids, d, T, scale, (int)dt, g);
+        return;
+    }
+    if (ck_cuda_is_quant(dt)) {
+        ck_cuda_run(b, "embed", [=](cudaStream_t st) {
+            ck_cuda_embed_quant(st, y, dt, e, dids, d, T, scale);
+            ck_cuda_launched(b, "embed");
+        }, y, e, dids, d, T, scale, (int)dt);
         return;
     }
     if (dt != CK_F32 && dt != CK_BF16 && dt != CK_F16) {

@@ -154,7 +154,9 @@ static void cu_clear(ck_backend *b, void *dst, size_t bytes) {
 
 /* ---- weights ---- */
 
-static int has_kernels(ck_dtype t) { return t == CK_F32 || t == CK_F16 || t == CK_BF16 || t == CK_Q8_0; }
+static int has_kernels(ck_dtype t) {
+    return t == CK_F32 || t == CK_F16 || t == CK_BF16 || t == CK_Q8_0 || ck_cuda_is_quant(t);
+}
 
 /* Bytes of one row of a prepared weight: as stored, except Q8_0 (gemv.cu's row layout). */
 static int device_row_bytes(ck_dtype t, uint64_t n, size_t *rb) {

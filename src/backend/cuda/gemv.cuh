@@ -1,0 +1,140 @@
+/* gemv.cuh — what the GEMV kernels of gemv.cu (16-bit, f32 and Q8_0 weights) and quant.cu (Q4_0 and the
+ * K-quants) share: the batch of parts one launch computes, the staging of the input rows (made by a
+ * fused producer), the quantization of those rows into Q8 blocks, and the store with its epilogues.
+ * Included only by those .cu files. */
+#ifndef CK_BACKEND_CUDA_GEMV_CUH
+#define CK_BACKEND_CUDA_GEMV_CUH
+
+#include "backend/cuda/cuda_internal.h"
+
+#define CK_CUDA_GEMV_MAX_T 8
+
+/* Up to CK_BATCH_MAX matmuls of one input shape (n_in, T, dtype) in one launch; blocks [blk[i], blk[i+1])
+ * compute part i. res[i] (or NULL): the fused residual, res += y. */
+typedef struct gemv_batch {
+    float *y[CK_BATCH_MAX];
+    const float *x[CK_BATCH_MAX];
+    const void *w[CK_BATCH_MAX];
+    const float *bias[CK_BATCH_MAX];
+    float *res[CK_BATCH_MAX];
+    int n_out[CK_BATCH_MAX];
+    unsigned blk[CK_BATCH_MAX + 1];
+    int n;
+} gemv_batch;
+
+/* The block's input rows into xs [T, n_in] (shared memory): x itself, or made by the fused producer
+ * (norm of in.a, or GLU of in.a and in.b); then, when the producer's output must be written too, the
+ * last block to get here (warp 0 counts) writes it. Ends with the block synchronized. */
+static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, unsigned *counter, const float *x,
+                                  int n_in, int T) {
+    int nx = T * n_in;
+    if (in.kind == CK_IN_NORM) {
+        for (int t = 0; t < T; t++) {
+            const float *a = in.a + (size_t)t * n_in;
+            float *xt = xs + t * n_in, ss = 0.0f;
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x) {
+                float v = a[i];
+                xt[i] = v;
+                ss += v * v;
+            }
+            ss = ck_block_sum(ss, red);
+            float inv = 1.0f / sqrtf(ss / (float)n_in + in.eps);
+            for (int i = threadIdx.x; i < n_in; i += blockDim.x)
+                xt[i] = xt[i] * inv * (in.flag ? 1.0f + in.b[i] : in.b[i]);
+            __syncthreads(); /* red is reused by the next row's sum */
+        }
+    } else if (in.kind == CK_IN_GLU) {
+        for (int i = threadIdx.x; i < nx; i += blockDim.x) {
+            xs[i] = ck_glu(in.a[i], in.b[i], in.flag);
+        }
+    } else if (((uintptr_t)x & 15) == 0 && nx % 4 == 0) {
+        const float4 *x4 = (const float4 *)x;
+        for (int i = threadIdx.x; i < nx / 4; i += blockDim.x) ((float4 *)xs)[i] = x4[i];
+    } else {
+        for (int i = threadIdx.x; i < nx; i += blockDim.x) xs[i] = x[i];
+    }
+    __syncthreads();
+    if (in.out && threadIdx.x < 32) { /* the last block to have read the producer's inputs writes its output;
+                                         only warp 0 waits for the count, the others go on with their rows */
+        unsigned seen = 0;
+        if (threadIdx.x == 0) seen = atomicAdd(counter, 1u);
+        seen = __shfl_sync(0xffffffffu, seen, 0);
+        if (seen == gridDim.x - 1) {
+            for (int i = threadIdx.x; i < nx; i += 32) in.out[i] = xs[i];
+            if (threadIdx.x == 0) *counter = 0;
+        }
+    }
+}
+
+/* Before the wait for the kernel ahead: the fused norm's weight (never written by a kernel) towards L1, so
+ * that the norm, which needs it after the row's sum, does not wait on memory a second time. */
+static __device__ __forceinline__ void gemv_prefetch_in(const ck_fused_in &in, int n_in) {
+    if (in.kind == CK_IN_NORM)
+        for (int i = threadIdx.x * 32; i < n_in; i += blockDim.x * 32) ck_prefetch_l1(in.b + i);
+}
+/* After the wait: the residual values the warp's first row will add to (gemv_store reads them last,
+ * behind everything else), towards L1. */
+static __device__ __forceinline__ void gemv_prefetch_res(const float *res, int row, int n_out, int T) {
+    int lane = threadIdx.x & 31;
+    if (res && row < n_out && lane < T) ck_prefetch_l1(res + (size_t)lane * n_out + row);
+}
+
+/* Row `row` of the T outputs from the lanes' partial sums: y = sum + bias, and the fused residual (res +=
+ * y, checked for non-finite values when in.chk). */
+static __device__ __forceinline__ void gemv_store(const float *acc, int T, int row, int n_out, int lane,
+                                                  const float *bias, float *y, float *res, const ck_fused_in &in,
+                                                  ck_cuda_flags *flags) {
+#pragma unroll
+    for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+        if (t >= T) break;
+        float s = ck_warp_sum(acc[t]);
+        if (lane == 0) {
+            size_t o = (size_t)t * n_out + row;
+            float v = s + (bias ? bias[row] : 0.0f);
+            y[o] = v;
+            if (res) {
+                float r = res[o] + v;
+                res[o] = r;
+                if (in.chk && !isfinite(r) && atomicCAS(&flags->failed, 0, 1) == 0)
+                    flags->tag = in.chk_tag, flags->idx = o, flags->val = r;
+            }
+        }
+    }
+}
+
+/* The staged input rows xs [n] (n a multiple of blk: 32, or 256 for the K-quants' Q8K) quantized as
+ * tensor/quant.h's activation formats do, per block of blk values: d = max|x| / 127, q = round-to-nearest-
+ * even(x / d) clamped to +-127, into xq [n] and xd [n / blk]; warp w of `warps` takes blocks w, w + warps, ...
+ * The caller synchronizes the block afterwards. */
+static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq, float *xd, int n, int blk,
+                                                      int warps) {
+    int lane = threadIdx.x & 31, per = blk / 32;
+    for (int k = threadIdx.x >> 5; k < n / blk; k += warps) {
+        float v[8], a = 0.0f;
+        for (int i = 0; i < per; i++) {
+            v[i] = xs[blk * k + 32 * i + lane];
+            a = fabsf(v[i]) > a ? fabsf(v[i]) : a;
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            float b = __shfl_xor_sync(0xffffffffu, a, o);
+            a = b > a ? b : a; /* max|x| as the CPU takes it (NaN never wins) */
+        }
+        float db = __fdiv_rn(a, 127.0f), id = db > 0.0f ? __fdiv_rn(1.0f, db) : 0.0f;
+        if (lane == 0) xd[k] = db;
+        for (int i = 0; i < per; i++) {
+            float q = __fmul_rn(v[i], id);
+            if (!(q >= -127.0f)) q = -127.0f;
+            if (q > 127.0f) q = 127.0f;
+            xq[blk * k + 32 * i + lane] = (int8_t)__float2int_rn(q);
+        }
+    }
+}
+
+/* The GEMV of Q4_0 / Q4_K / Q5_K / Q6_K weights (quant.cu): a launch over gb's parts, as the Q8_0 kernel
+ * (16 warps a block, a warp per row, shared memory as gemv.cu's gemv_smem_bytes for Q8_0); its kernels'
+ * shared-memory limit is raised to bytes by ck_cuda_gemv_quant_smem (nonzero on failure). */
+int ck_cuda_gemv_quant_smem(int bytes);
+cudaError_t ck_cuda_gemv_quant(ck_dtype dt, unsigned blocks, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
+                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T);
+
+#endif
