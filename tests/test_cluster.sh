@@ -233,9 +233,30 @@ assert set(mine) - {"__metadata__"} == want, (sorted(set(mine) ^ want))[:3]
 print("worker z1 holds layers", sorted(layers))
 PY
 check "a worker receives exactly the tensors of its layers" $?
+# the same workers under a master running a GGUF file: each gets one model.gguf of its layers (the
+# source's metadata, its blk.N tensors), and the result is the GGUF file's single-node one; then a static
+# topology whose worker runs the GGUF file itself
+"$(dirname "$CAKE")/st2gguf" "$DATA/$m" "$T/$m-q8.gguf" Q8_0 > /dev/null
+gsingle=$("$CAKE" perplexity "$T/$m-q8.gguf" "$T/$m.ids" --tokens -t 1 2> /dev/null | tail -n 1)
+got=$(eval "\"$CAKE\" perplexity \"$T/$m-q8.gguf\" \"$T/$m.ids\" --tokens $zflags" 2> "$T/zg.err" | tail -n 1)
+[ -n "$gsingle" ] && [ "$got" = "$gsingle" ] && grep -q "pushing to z1" "$T/zg.err" &&
+    ls "$T"/cache1/models/*/model.gguf > /dev/null 2>&1
+r=$?; [ $r = 0 ] || cat "$T/zg.err"
+check "zero-config with a GGUF master: weights pushed as model.gguf, perplexity equals single-node ($got)" $r
 eval "\"$CAKE\" perplexity \"$T/$m\" \"$T/$m.ids\" --tokens --cluster-key other --discovery-address 127.0.0.1:$DP --discovery-timeout 1 -t 1" > /dev/null 2> "$T/err"
 [ $? = 1 ] && grep -q "found 0 worker" "$T/err"
 check "workers with another key do not answer ($(tail -n 1 "$T/err"))" $?
+stop_workers
+
+topo "$T/t.yml" model.layers w1=1-2
+start_workers "$T/$m-q8.gguf" "$T/t.yml" "" w1
+got=$("$CAKE" perplexity "$T/$m-q8.gguf" "$T/$m.ids" --tokens --topology "$T/t.yml" -t 1 2> "$T/gt.err" | tail -n 1)
+[ -n "$gsingle" ] && [ "$got" = "$gsingle" ]
+r=$?; [ $r = 0 ] || cat "$T/gt.err"
+check "a topology over a GGUF file (worker and master run it): perplexity equals single-node ($got)" $r
+"$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens --topology "$T/t.yml" -t 1 > /dev/null 2> "$T/gt.err"
+[ $? = 1 ] && grep -q "model mismatch" "$T/gt.err"
+check "a safetensors master against a GGUF worker: refused ($(grep -o "model mismatch.*" "$T/gt.err" | head -n 1))" $?
 stop_workers
 
 # ---- failures ----

@@ -12,6 +12,7 @@
 #include "cluster/discovery.h"
 #include "cluster/topology.h"
 #include "cluster/wire.h"
+#include "format/gguf_model.h"
 #include "hub/paths.h"
 
 #include <dirent.h>
@@ -149,9 +150,14 @@ static int open_master_engine(const char *dir, const ck_topology *t, ck_engine *
     return ck_engine_open(dir, &mine, e, err, errlen);
 }
 
-/* Bytes of the checkpoint's *.safetensors files per layer (an upper bound: embedding and head included). */
+/* Bytes of the checkpoint's *.safetensors files (or its GGUF file) per layer (an upper bound: embedding and
+ * head included). */
 static uint64_t layer_bytes(const char *dir, size_t n_layers) {
     uint64_t total = 0;
+    char gguf[4096];
+    struct stat gs;
+    if (ck_gguf_locate(dir, gguf, sizeof gguf, NULL, 0) == 1 && stat(gguf, &gs) == 0) /* a GGUF file */
+        return n_layers ? (uint64_t)gs.st_size / n_layers : (uint64_t)gs.st_size;
     DIR *d = opendir(dir);
     for (struct dirent *de; d && (de = readdir(d));) {
         size_t n = strlen(de->d_name);

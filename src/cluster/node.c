@@ -5,6 +5,7 @@
 #include "base/file.h"
 #include "base/grow.h"
 #include "base/sha256.h"
+#include "format/gguf_model.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,19 @@ double ck_now_s(void) {
 int ck_model_id(const char *dir, uint8_t id[32], char *err, size_t errlen) {
     char path[4096], *text;
     size_t len;
+    int gguf = ck_gguf_locate(dir, path, sizeof path, err, errlen);
+    if (gguf < 0) return -1;
+    if (gguf) { /* the metadata as stored: a pushed range's model.gguf carries the source's */
+        ck_gguf_file f;
+        if (ck_gguf_open(path, &f, err, errlen) != 0) return -1;
+        ck_sha256 h;
+        ck_sha256_init(&h);
+        ck_sha256_update(&h, "GGUF metadata", 13);
+        ck_sha256_update(&h, f.g.meta, f.g.meta_len);
+        ck_sha256_final(&h, id);
+        ck_gguf_close(&f);
+        return 0;
+    }
     if (ck_path_join(path, sizeof path, dir, "config.json", err, errlen) != 0) return -1;
     if (ck_file_read_max(path, 4u << 20, &text, &len, err, errlen) != 0) return -1;
     ck_sha256 h;

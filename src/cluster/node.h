@@ -22,7 +22,8 @@ void ck_logf(ck_log_fn log, void *user, const char *fmt, ...) __attribute__((for
 /* Monotonic seconds. */
 double ck_now_s(void);
 
-/* SHA-256 of DIR/config.json: two processes run the same model when these agree. */
+/* SHA-256 of DIR/config.json, or of a GGUF model's metadata as stored (DIR a .gguf file or a directory
+ * holding one, ck_gguf_locate): two processes run the same model when these agree. */
 int ck_model_id(const char *dir, uint8_t id[32], char *err, size_t errlen);
 /* The first 8 bytes of an id as hex, for messages. */
 void ck_model_id_short(const uint8_t id[32], char out[17]);

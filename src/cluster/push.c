@@ -24,6 +24,7 @@
 #include "base/grow.h"
 #include "base/sha256.h"
 #include "cluster/node.h"
+#include "format/gguf_model.h"
 #include "hub/paths.h"
 
 #include <errno.h>
@@ -226,6 +227,74 @@ static int plan_weights(ck_push_plan *p, const char *dir, const char *prefix, in
     return rc;
 }
 
+static void put_le(sbuf *b, uint64_t v, int bytes) {
+    char c[8];
+    for (int i = 0; i < bytes; i++) c[i] = (char)(v >> (8 * i));
+    sb_add(b, c, (size_t)bytes);
+}
+
+/* model.gguf of the range from the GGUF source at path: magic, the source's version, the range's tensor
+ * count and the source's metadata count, the metadata as stored, the infos of the tensors blk.N.* with N in
+ * the range (in the source's order, offsets laid out again at its alignment), zeros up to the alignment;
+ * then one segment per tensor into the mapping and zero segments between them. */
+static int plan_gguf(ck_push_plan *p, const char *path, int64_t first, int64_t last, char *err, size_t errlen) {
+    if (ck_gguf_open(path, &p->gguf, err, errlen) != 0) return -1;
+    p->gguf_open = 1;
+    const ck_gguf *g = &p->gguf.g;
+    uint64_t al = g->alignment, n = 0, off = 0;
+    size_t nl = (size_t)(last - first + 1);
+    unsigned char *seen = calloc(nl, 1);
+    size_t *sel = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *sel);
+    p->zeros = calloc(1, (size_t)al);
+    int rc = seen && sel && p->zeros ? 0 : ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < g->n_tensors; i++) {
+        int64_t layer;
+        if (!layer_of(g->tensors[i].name, "blk", 3, first, last, &layer)) continue;
+        sel[n++] = i;
+        seen[layer - first] = 1;
+    }
+    for (size_t l = 0; rc == 0 && l < nl; l++)
+        if (!seen[l])
+            rc = ck_err(err, errlen, "no tensors named blk.%" PRId64 ".* in %s (is the range inside the model?)",
+                        first + (int64_t)l, path);
+    sbuf b = {0};
+    sb_add(&b, "GGUF", 4);
+    put_le(&b, g->version, 4);
+    put_le(&b, n, 8);
+    put_le(&b, g->n_kv, 8);
+    sb_add(&b, (const char *)g->meta, g->meta_len);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        const ck_gguf_tensor *t = &g->tensors[sel[k]];
+        put_le(&b, strlen(t->name), 8);
+        sb_add(&b, t->name, strlen(t->name));
+        put_le(&b, (uint64_t)t->n_dims, 4);
+        for (int d = 0; d < t->n_dims; d++) put_le(&b, t->ne[d], 8);
+        put_le(&b, t->ggml_type, 4);
+        put_le(&b, off, 8);
+        off += (t->nbytes + al - 1) / al * al;
+    }
+    while (!b.bad && b.len % al) sb_add(&b, "", 1);
+    if (rc == 0 && b.bad) rc = ck_err(err, errlen, "out of memory");
+    ck_push_file *f = rc ? NULL : add_file(p, "model.gguf");
+    if (f && !(f->segs = calloc(2 * n + 1, sizeof *f->segs))) rc = ck_err(err, errlen, "out of memory");
+    if (rc == 0) {
+        p->st_header = (uint8_t *)b.p, p->st_header_len = b.len, b.p = NULL;
+        f->segs[f->n_segs++] = (ck_push_seg){p->st_header, p->st_header_len, 0};
+        uint64_t at = p->st_header_len;
+        for (size_t k = 0; k < n; k++) {
+            const ck_gguf_tensor *t = &g->tensors[sel[k]];
+            uint64_t pad = (t->nbytes + al - 1) / al * al - t->nbytes;
+            if (t->nbytes) f->segs[f->n_segs++] = (ck_push_seg){t->data, t->nbytes, at};
+            if (pad) f->segs[f->n_segs++] = (ck_push_seg){p->zeros, pad, at + t->nbytes};
+            at += t->nbytes + pad;
+        }
+        f->size = at;
+        p->n_tensors = n;
+    }
+    free(b.p), free(seen), free(sel);
+    return rc;
+}
+
 int ck_push_plan_build(const char *model_dir, const char *layer_prefix, int64_t first, int64_t last,
                        ck_push_plan **out, char *err, size_t errlen) {
     *out = NULL;
@@ -236,10 +305,14 @@ int ck_push_plan_build(const char *model_dir, const char *layer_prefix, int64_t 
     if (!p) return ck_err(err, errlen, "out of memory");
     static const char *const small[] = {"config.json", "generation_config.json", "tokenizer.json",
                                         "tokenizer_config.json"};
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof small / sizeof small[0]; i++)
-        rc = plan_small(p, model_dir, small[i], i == 0, err, errlen);
-    if (rc == 0) rc = plan_weights(p, model_dir, layer_prefix, first, last, err, errlen);
+    char gguf[CK_PATH_MAX];
+    int rc = ck_gguf_locate(model_dir, gguf, sizeof gguf, err, errlen);
+    if (rc == 1) rc = plan_gguf(p, gguf, first, last, err, errlen);
+    else if (rc == 0) { /* an HF checkpoint */
+        for (size_t i = 0; rc == 0 && i < sizeof small / sizeof small[0]; i++)
+            rc = plan_small(p, model_dir, small[i], i == 0, err, errlen);
+        if (rc == 0) rc = plan_weights(p, model_dir, layer_prefix, first, last, err, errlen);
+    }
     for (size_t i = 0; rc == 0 && i < p->n_files; i++) {
         ck_push_file *f = &p->files[i];
         ck_sha256 h;
@@ -261,7 +334,9 @@ void ck_push_plan_free(ck_push_plan *p) {
     for (size_t i = 0; i < p->n_files; i++) free(p->files[i].segs);
     for (size_t i = 0; i < CK_WIRE_MAX_FILES; i++) ck_map_close(&p->maps[i]);
     if (p->weights_open) ck_weights_close(&p->weights);
+    if (p->gguf_open) ck_gguf_close(&p->gguf);
     free(p->st_header);
+    free(p->zeros);
     free(p);
 }
 
@@ -701,9 +776,9 @@ static int receive(receiver *r, const ck_msg *m, const char *cache_root, const c
     if (sync_dir(r->dir, err, errlen) != 0) return -1;
     uint8_t id[32];
     for (size_t i = 0; i < r->n_files; i++)
-        if (!strcmp(r->files[i].name, "config.json") &&
+        if ((!strcmp(r->files[i].name, "config.json") || !strcmp(r->files[i].name, "model.gguf")) &&
             (ck_model_id(r->dir, id, err, errlen) != 0 || memcmp(id, m->u.assign.model_id, 32)))
-            return ck_err(err, errlen, "the pushed config.json does not have the ASSIGN's model id");
+            return ck_err(err, errlen, "the pushed %s does not have the ASSIGN's model id", r->files[i].name);
     return 0;
 }
 

@@ -3,9 +3,11 @@
  *
  * The master plans once per range (ck_push_plan): config.json, generation_config.json / tokenizer.json /
  * tokenizer_config.json when present, and a model.safetensors built on the fly that holds only the
- * tensors "<layer_prefix>.N.*" for N in [first, last]. The built file is a list of byte segments (its
- * header, then pointers into the mapped source shards): weights are never copied into memory. Every
- * file's size and SHA-256 are known before anything is sent.
+ * tensors "<layer_prefix>.N.*" for N in [first, last]; or, for a GGUF model, one model.gguf built on the
+ * fly: the source's metadata as stored (so its model id, ck_model_id, is the source's) and only the
+ * tensors "blk.N.*" of the range, in their stored types and layouts. A built file is a list of byte
+ * segments (its header, then pointers into the mapped source): weights are never copied into memory.
+ * Every file's size and SHA-256 are known before anything is sent.
  *
  * On a connection (after ck_conn_handshake, before HELLO):
  *   master: ASSIGN (model id, range, files with sizes and hashes)
@@ -23,6 +25,7 @@
 
 #include "cluster/conn.h"
 #include "cluster/wire.h"
+#include "format/gguf.h"
 #include "format/safetensors.h"
 
 #include <stddef.h>
@@ -58,14 +61,19 @@ typedef struct ck_push_plan {
     ck_weights weights;       /* the source checkpoint (only the range's shards get mapped) */
     int weights_open;
     ck_map maps[CK_WIRE_MAX_FILES]; /* the small files, mapped */
-    uint8_t *st_header;       /* u64 length + JSON header of model.safetensors, space-padded to 8 */
+    uint8_t *st_header;       /* u64 length + JSON header of model.safetensors, space-padded to 8; or the
+                                 header, metadata and tensor infos of model.gguf, zero-padded */
     size_t st_header_len;
+    ck_gguf_file gguf;        /* a GGUF source */
+    int gguf_open;
+    uint8_t *zeros;           /* padding between the tensors of model.gguf (its alignment) */
 } ck_push_plan;
 
 /* Plans the files of layers [first, last] of the HF-layout model in model_dir whose layers are named
- * "<layer_prefix>.N." ("model.layers"). Fails, naming the problem, when config.json is missing, an
- * optional file is present but not a regular file, the weights cannot be opened, a layer of the range has
- * no tensors, or a tensor cannot be read. */
+ * "<layer_prefix>.N." ("model.layers"), or of the GGUF model model_dir names (a .gguf file, or a directory
+ * holding one; its layers are blk.N). Fails, naming the problem, when config.json is missing, an optional
+ * file is present but not a regular file, the weights cannot be opened, a layer of the range has no
+ * tensors, or a tensor cannot be read. */
 int ck_push_plan_build(const char *model_dir, const char *layer_prefix, int64_t first, int64_t last,
                        ck_push_plan **out, char *err, size_t errlen);
 /* C gives a type and a function one name space: the call is spelled ck_push_plan(dir, prefix, first, last,

@@ -71,7 +71,8 @@ static int check_hello(wconn *wc, const ck_msg *m, char *err, size_t errlen) {
     if (memcmp(m->u.hello.model_id, wc->sv->model_id, 32)) {
         ck_model_id_short(wc->sv->model_id, mine);
         ck_model_id_short(m->u.hello.model_id, theirs);
-        return ck_err(err, errlen, "model mismatch: the master runs config.json %s, this worker %s", theirs, mine);
+        return ck_err(err, errlen, "model mismatch: the master runs model %s, this worker %s (ids of config.json or "
+                                   "of a GGUF file's metadata)", theirs, mine);
     }
     const served *sv = wc->sv;
     if (m->u.hello.first_layer != (uint64_t)sv->first || m->u.hello.last_layer != (uint64_t)sv->last)

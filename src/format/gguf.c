@@ -252,8 +252,10 @@ static int parse_all(rd *r, ck_gguf *g) {
     g->kv = calloc((size_t)n_kv + 1, sizeof *g->kv);
     g->tensors = calloc((size_t)n_tensors + 1, sizeof *g->tensors);
     if (!g->kv || !g->tensors) return ck_err(r->err, r->errlen, "out of memory");
+    g->meta = r->buf + r->pos;
     for (; g->n_kv < n_kv; g->n_kv++)
         if (parse_kv(r, &g->kv[g->n_kv])) return -1;
+    g->meta_len = (size_t)(r->buf + r->pos - g->meta);
     if (parse_alignment(g, r->err, r->errlen)) return -1;
     for (; g->n_tensors < n_tensors; g->n_tensors++)
         if (parse_tensor_info(r, &g->tensors[g->n_tensors])) return -1;

@@ -52,6 +52,8 @@ typedef struct ck_gguf {
     uint64_t alignment;
     ck_gguf_kv *kv;
     size_t n_kv;
+    const uint8_t *meta;       /* the metadata pairs as stored (after the header, before the tensor infos) */
+    size_t meta_len;
     ck_gguf_tensor *tensors;
     size_t n_tensors;
     const uint8_t *data;       /* start of the data section */
