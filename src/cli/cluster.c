@@ -209,7 +209,7 @@ static int discover(const ck_cli_cluster *o, const char *dir, ck_topology *t, ch
     size_t n_cpu = 0;
     for (size_t i = 0; i < n; i++) {
         nodes[i] = (ck_assign_node){capability(peers[i].tflops, peers[i].threads), peers[i].mem_bytes};
-        if (strcmp(peers[i].backend, "cpu")) continue;
+        if (strstr(peers[i].backend, "cuda")) continue; /* CPU workers: "cpu", "cpu+cpu", ... */
         per_thread += nodes[i].weight / (peers[i].threads ? peers[i].threads : 1);
         n_cpu++;
     }
