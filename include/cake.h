@@ -68,8 +68,9 @@ typedef struct ck_engine_opts {
 /* What engines opened now would run on: the devices of a list (ck_parse_devices), or, for NULL, the
  * process default (ck_set_backend). backend: "cpu" or "cuda" for one device, else each joined by '+'
  * ("cuda:0+cpu"); gpus: the GPUs' names, joined by '+'; mem_bytes: memory their weights and caches may
- * take (each GPU's free memory now, plus the host's physical memory once when the CPU is among them);
- * gpu_tflops: the GPUs' peak f32 TFLOPS (the caller measures the CPU's, see cpu). */
+ * take (each GPU's free memory now, plus the host's physical memory when the CPU is among them; a device
+ * named twice counts once); gpu_tflops: the GPUs' peak f32 TFLOPS (the caller measures the CPU's, see
+ * cpu). */
 typedef struct ck_devices_info {
     char backend[128];
     char gpus[256];

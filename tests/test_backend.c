@@ -958,7 +958,7 @@ static void test_memory(void) {
 }
 
 /* copy_peer: from a second instance of the same backend (CK_TEST_DEVICE2, default the same device), at
- * offsets, after work still queued on that instance (a clear), into this one. */
+ * offsets, after work done on that instance (a clear) and synced there, into this one. */
 static void test_copy_peer(const char *kind) {
     if (!B->copy_peer) {
         printf("copy_peer: none on %s (rows between its instances go through the host)\n", B->name);
@@ -979,6 +979,7 @@ static void test_copy_peer(const char *kind) {
     if (src) {
         from->upload(from, src, h, n * sizeof *h);
         from->clear(from, src + 100, 50 * sizeof *src);
+        CK_EXPECT(from->sync(from, NULL, err, sizeof err) == 0, "sync of the second instance: %s", err);
         B->copy_peer(B, dst + 1, from, src + 7, (n - 8) * sizeof *src);
         synced("copy_peer");
         float *got = down(dst, n), *want = xmalloc(n * sizeof *want);

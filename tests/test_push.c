@@ -11,9 +11,10 @@
  *   - a push when everything is there sends no chunks;
  *   - keyed (encrypted) connections;
  *   - a misbehaving master (wrong offset, bad CRC, bad or short zstd data) is refused with a reason;
- *   - a GGUF model (qwen3-s in Q8_0, qwen3moe-s in Q4_0, written here): one model.gguf with the source's
- *     metadata as stored (the same model id) and exactly the range's blk.N tensors, byte for byte, at
- *     the file's alignment, whose layers give bit-identical ck_session_layers output to the source. */
+ *   - a GGUF model (qwen3-s in Q8_0, qwen3moe-s in Q4_0, llama3-s in F16, written here): one model.gguf
+ *     with the source's metadata as stored (the same model id) and exactly the range's blk.N tensors and
+ *     the tensors every layer uses (rope_freqs), byte for byte, at the file's alignment, whose layers give
+ *     bit-identical ck_session_layers output to the source. */
 #include "cake.h"
 #include "base/crc32.h"
 #include "base/file.h"
@@ -315,7 +316,9 @@ static void test_gguf(const char *fixture, const char *ty, const char *root) {
             for (size_t i = 0; i < b.g.n_tensors; i++) {
                 const ck_gguf_tensor *t = &b.g.tensors[i];
                 int64_t l = layer_num(t->name, "blk");
-                if (l < 1 || l > 2) continue;
+                int global = l < 0 && strcmp(t->name, "token_embd.weight") && strcmp(t->name, "output.weight") &&
+                             strcmp(t->name, "output_norm.weight"); /* rope_freqs.weight: every layer's */
+                if (!global && (l < 1 || l > 2)) continue;
                 want++;
                 for (size_t j = 0; j < a.g.n_tensors; j++) {
                     const ck_gguf_tensor *u = &a.g.tensors[j];
@@ -533,6 +536,7 @@ int main(void) {
     test_bad_master(CK_TEST_DATA "/qwen3-s", cache);
     test_gguf(CK_TEST_DATA "/qwen3-s", "Q8_0", cache);
     test_gguf(CK_TEST_DATA "/qwen3moe-s", "Q4_0", cache);
+    test_gguf(CK_TEST_DATA "/llama3-s", "F16", cache); /* Llama 3 RoPE scaling: a rope_freqs tensor */
     close(g_lfd);
     rm_rf(root);
     return ck_test_done("test_push");

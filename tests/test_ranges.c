@@ -250,6 +250,21 @@ static void check_range_devices(const char *name, const char *dir, size_t L, con
         }
         CK_EXPECT(!bad, "%s, layers 1-%zu over %s: pass %d differs at row %zu", name, L - 1, devices, pass, bad - 1);
     }
+    /* a range with the embedding and the head but not every layer, over devices: no whole forwards */
+    ck_engine_opts eh = {.partial = 1, .first_layer = 0, .last_layer = (int64_t)L - 2, .embed = 1, .head = 1,
+                         .devices = devices};
+    ck_engine *pe;
+    ck_session *ps;
+    if (ck_engine_open(dir, &eh, &pe, err, sizeof err) == 0) {
+        float *lg = malloc(ck_engine_vocab(pe) * sizeof *lg);
+        CK_EXPECT(ck_session_open(pe, 0, &ps, err, sizeof err) == 0, "%s", err);
+        CK_EXPECT(ck_session_forward(ps, ids, 1, lg, 0, err, sizeof err) != 0 && strstr(err, "part of the model"),
+                  "%s: a whole forward over layers 0-%zu of %zu ran", name, L - 2, L);
+        free(lg);
+        ck_session_close(ps);
+        ck_engine_close(pe);
+    } else
+        CK_EXPECT(0, "%s: %s", name, err);
     printf("%s, layers 1-%zu over --devices %s (%s): prefill and decode rows bit-identical\n", name, L - 1, devices,
            ck_engine_backend(e[2]));
     free(in), free(want), free(got);

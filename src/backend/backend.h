@@ -87,9 +87,10 @@ struct ck_backend {
     void (*download)(ck_backend *b, void *dst, const void *src, size_t bytes);
     void (*copy)(ck_backend *b, void *dst, const void *src, size_t bytes); /* backend to backend memory */
     /* Copies bytes at src, memory of `from` (another instance of the same implementation: the same
-     * copy_peer, e.g. another GPU), into dst of this instance, after from's queued work and before this
-     * instance's later work, without passing through the host. NULL: no such path (rows between
-     * instances then go through host memory). */
+     * copy_peer, e.g. another GPU), into dst of this instance, before this instance's later work, without
+     * passing through the host. The caller has synced `from` since it last wrote src (a forward ends with
+     * sync); this instance never touches from's queue, which another thread may be filling. NULL: no such
+     * path (rows between instances then go through host memory). */
     void (*copy_peer)(ck_backend *b, void *dst, ck_backend *from, const void *src, size_t bytes);
     void (*clear)(ck_backend *b, void *dst, size_t bytes);          /* zeroes backend memory */
     /* Makes a weight usable by the ops (copy to device, repack); the CPU keeps the mapped view. Fails for a

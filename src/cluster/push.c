@@ -233,9 +233,18 @@ static void put_le(sbuf *b, uint64_t v, int bytes) {
     sb_add(b, c, (size_t)bytes);
 }
 
+/* Whether a GGUF tensor belongs in the model.gguf of layers [first, last]: blk.N.* with N in the range (the
+ * layer in *layer), and the tensors every layer uses (rope_freqs.weight), but not the embedding, the final
+ * norm or the output head (*layer = -1). */
+static int gguf_wanted(const char *name, int64_t first, int64_t last, int64_t *layer) {
+    *layer = -1;
+    if (!strncmp(name, "blk.", 4)) return layer_of(name, "blk", 3, first, last, layer);
+    return strcmp(name, "token_embd.weight") && strcmp(name, "output.weight") && strcmp(name, "output_norm.weight");
+}
+
 /* model.gguf of the range from the GGUF source at path: magic, the source's version, the range's tensor
- * count and the source's metadata count, the metadata as stored, the infos of the tensors blk.N.* with N in
- * the range (in the source's order, offsets laid out again at its alignment), zeros up to the alignment;
+ * count and the source's metadata count, the metadata as stored, the infos of the tensors gguf_wanted
+ * picks (in the source's order, offsets laid out again at its alignment), zeros up to the alignment;
  * then one segment per tensor into the mapping and zero segments between them. */
 static int plan_gguf(ck_push_plan *p, const char *path, int64_t first, int64_t last, char *err, size_t errlen) {
     if (ck_gguf_open(path, &p->gguf, err, errlen) != 0) return -1;
@@ -249,9 +258,9 @@ static int plan_gguf(ck_push_plan *p, const char *path, int64_t first, int64_t l
     int rc = seen && sel && p->zeros ? 0 : ck_err(err, errlen, "out of memory");
     for (size_t i = 0; rc == 0 && i < g->n_tensors; i++) {
         int64_t layer;
-        if (!layer_of(g->tensors[i].name, "blk", 3, first, last, &layer)) continue;
+        if (!gguf_wanted(g->tensors[i].name, first, last, &layer)) continue;
         sel[n++] = i;
-        seen[layer - first] = 1;
+        if (layer >= 0) seen[layer - first] = 1;
     }
     for (size_t l = 0; rc == 0 && l < nl; l++)
         if (!seen[l])

@@ -5,7 +5,8 @@
  * tokenizer_config.json when present, and a model.safetensors built on the fly that holds only the
  * tensors "<layer_prefix>.N.*" for N in [first, last]; or, for a GGUF model, one model.gguf built on the
  * fly: the source's metadata as stored (so its model id, ck_model_id, is the source's) and only the
- * tensors "blk.N.*" of the range, in their stored types and layouts. A built file is a list of byte
+ * tensors "blk.N.*" of the range and those every layer uses (rope_freqs), in their stored types and
+ * layouts. A built file is a list of byte
  * segments (its header, then pointers into the mapped source): weights are never copied into memory.
  * Every file's size and SHA-256 are known before anything is sent.
  *

@@ -41,8 +41,9 @@ int ck_set_backend(const char *kind, int device, char *err, size_t errlen) {
 
 int ck_backend_count(const char *kind) { return ck_backend_devices(kind); }
 
-/* Adds device kind/index to *out (see ck_devices_info_get); `tag` names it in a list of several. */
-static int add_device(ck_devices_info *out, const char *kind, int index, int tag, char *err, size_t errlen) {
+/* Adds device kind/index to *out (see ck_devices_info_get); `tag` names it in a list of several; `again`:
+ * the list named it before (two instances of one device: its memory and speed counted once). */
+static int add_device(ck_devices_info *out, const char *kind, int index, int tag, int again, char *err, size_t errlen) {
     size_t at = strlen(out->backend);
     if (!strcmp(kind, "cpu")) {
         if (!out->cpu) out->mem_bytes += (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
@@ -57,25 +58,30 @@ static int add_device(ck_devices_info *out, const char *kind, int index, int tag
     if (ck_cuda_device_info(index, name, sizeof name, &mem, &tf) != 0)
         return ck_err(err, errlen, "CUDA device %d cannot be queried (this machine has %d)", index,
                       ck_cuda_device_count());
-    out->mem_bytes += mem, out->gpu_tflops += tf;
-    size_t g = strlen(out->gpus);
-    snprintf(out->gpus + g, sizeof out->gpus - g, "%s%s", g ? "+" : "", name);
+    if (!again) {
+        out->mem_bytes += mem, out->gpu_tflops += tf;
+        size_t g = strlen(out->gpus);
+        snprintf(out->gpus + g, sizeof out->gpus - g, "%s%s", g ? "+" : "", name);
+    }
     if (tag) snprintf(out->backend + at, sizeof out->backend - at, "%scuda:%d", at ? "+" : "", index);
     else snprintf(out->backend + at, sizeof out->backend - at, "cuda");
     return 0;
 #else
-    (void)index, (void)tag;
+    (void)index, (void)tag, (void)again;
     return ck_err(err, errlen, "this build has no %s backend", kind);
 #endif
 }
 
 int ck_devices_info_get(const char *devices, ck_devices_info *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (!devices) return add_device(out, default_kind, default_device, 0, err, errlen);
+    if (!devices) return add_device(out, default_kind, default_device, 0, 0, err, errlen);
     const char *kind[CK_MAX_DEVICES];
     int index[CK_MAX_DEVICES], n = ck_parse_devices(devices, kind, index, CK_MAX_DEVICES, err, errlen);
-    for (int i = 0; i < n; i++)
-        if (add_device(out, kind[i], index[i], n > 1, err, errlen) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        int again = 0;
+        for (int j = 0; j < i; j++) again |= !strcmp(kind[j], kind[i]) && index[j] == index[i];
+        if (add_device(out, kind[i], index[i], n > 1, again, err, errlen) != 0) return -1;
+    }
     return n < 0 ? -1 : 0;
 }
 
@@ -741,9 +747,10 @@ static int direct_pass(ck_session *s, const int32_t *ids, const float *in, size_
     for (size_t i = 0; i <= s->e->n_sub; i++) {
         ck_session *p = i ? s->sub[i - 1] : s;
         int to_host = i == s->e->n_sub && out;
-        if (ck_session_pos(p) != s->pipe_pos) /* (as part_forward) */
-            return ck_err(err, errlen, "a part of the model holds %zu positions, the session is at %zu",
-                          ck_session_pos(p), s->pipe_pos);
+        size_t held = i ? ck_session_pos(p) : s->seq.pos; /* (as part_forward) */
+        if (held != s->pipe_pos)
+            return ck_err(err, errlen, "a part of the model holds %zu positions, the session is at %zu", held,
+                          s->pipe_pos);
         ck_fwd f = {.ids = i ? NULL : ids, .hidden_in = i ? prev->dev_rows : in, .in_be = i ? prev->e->be : NULL,
                     .n = T, .run_layers = 1, .hidden_out = to_host ? out : p->dev_rows, .out_dev = !to_host};
         if (run(p, &f, err, errlen) != 0) return -1;
@@ -807,8 +814,12 @@ int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logit
     const ck_range *r = &s->e->model.range;
     size_t pos0 = ck_session_pos(s);
     if (staged(s)) {
-        if (!r->embed || !r->head)
-            return ck_err(err, errlen, "this engine holds part of the model: run it with ck_session_layers");
+        int64_t first, last;
+        int embed, head;
+        ck_engine_range(s->e, &first, &last, &embed, &head);
+        /* (the stages set_stages took tile the whole model; an engine over devices may hold a range) */
+        if (!embed || !head || (s->e->n_sub && (first != 0 || last != s->e->model.cfg.n_layers - 1)))
+            return ck_err(err, errlen, "this engine holds part of the model: run it with ck_session_embed/layers/head");
         if (staged_forward(s, ids, n, logits, all, err, errlen) != 0) return -1;
     } else {
         if (!r->embed || !r->head || r->first != 0 || r->last != s->e->model.cfg.n_layers - 1)

@@ -122,15 +122,13 @@ static void cu_copy(ck_backend *b, void *dst, const void *src, size_t bytes) {
     }, dst, src, bytes);
 }
 
-/* From another CUDA instance: its queue drained first (its stream ordered before ours through the host), then
- * a copy on this stream that a graph may hold (unified addressing tells the devices apart); between two
- * devices it goes over the peer path (NVLink or PCIe) when they allow peer access, else the driver stages it. */
+/* From another CUDA instance, synced by the caller (backend.h): a copy on this stream that a graph may hold
+ * (unified addressing tells the devices apart); between two devices it goes over the peer path (NVLink or
+ * PCIe) when they allow peer access, else the driver stages it. */
 static void cu_copy_peer(ck_backend *b, void *dst, ck_backend *from, const void *src, size_t bytes) {
     ck_cuda *c = ck_cu(b);
     int src_dev = ck_cu(from)->dev;
     if (!bytes) return;
-    cudaSetDevice(src_dev);
-    ck_cuda_flush(from);
     cudaSetDevice(c->dev);
     if (src_dev != c->dev) {
         int can = 0;
@@ -358,18 +356,21 @@ int ck_cuda_device_count(void) {
 /* FP32 lanes a multiprocessor of compute capability major.minor has (the CUDA programming guide's
  * arithmetic throughput table); 64 for an unknown one. */
 static int fp32_lanes(int major, int minor) {
-    if (major == 8 && minor == 0) return 64; /* A100 */
-    if (major >= 8) return 128;              /* 8.6, 8.9, 9.0 (H100/H200), 10.x, 12.x */
-    return major == 6 && minor != 0 ? 128 : 64;
+    if (major == 8 && minor == 0) return 64;         /* A100 */
+    if (major >= 8 || major == 5) return 128;        /* 5.x; 8.6, 8.9, 9.0 (H100/H200), 10.x, 12.x */
+    return major == 6 && minor != 0 ? 128 : 64;      /* 6.1/6.2 128; 6.0, 7.x 64 */
 }
 
 int ck_cuda_device_info(int device, char *name, size_t cap, uint64_t *free_bytes, double *tflops) {
     cudaDeviceProp prop;
-    int khz = 0;
+    int khz = 0, prev = 0;
     size_t fr = 0, total = 0;
-    if (device < 0 || device >= ck_cuda_device_count() || cudaGetDeviceProperties(&prop, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) != cudaSuccess || cudaSetDevice(device) != cudaSuccess ||
-        cudaMemGetInfo(&fr, &total) != cudaSuccess) {
+    cudaGetDevice(&prev);
+    int ok = device >= 0 && device < ck_cuda_device_count() && cudaGetDeviceProperties(&prop, device) == cudaSuccess &&
+             cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) == cudaSuccess &&
+             cudaSetDevice(device) == cudaSuccess && cudaMemGetInfo(&fr, &total) == cudaSuccess;
+    cudaSetDevice(prev); /* (the calling thread's device as it was) */
+    if (!ok) {
         cudaGetLastError();
         return -1;
     }

@@ -21,28 +21,48 @@ static __device__ __forceinline__ int ld4(const uint8_t *p) {
     return (int)((uint32_t)__ldg(h) | ((uint32_t)__ldg(h + 1) << 16));
 }
 
+/* Byte i of a 16-byte piece held in registers (i may differ between lanes: selects, not an array). */
+static __device__ __forceinline__ int hbyte(const uint4 &h, int i) {
+    uint32_t v = i < 4 ? h.x : i < 8 ? h.y : i < 12 ? h.z : h.w;
+    return (int)((v >> (8 * (i & 3))) & 0xFF);
+}
+/* Word j (0..7, known at compile time) of two 16-byte pieces. */
+static __device__ __forceinline__ int word(const uint4 *p, int j) {
+    const uint4 &h = p[j >> 2];
+    return (int)((j & 3) == 0 ? h.x : (j & 3) == 1 ? h.y : (j & 3) == 2 ? h.z : h.w);
+}
+
 /* The traits of one format: block bytes, values per block, units (32 values) per block, the activation
- * block (32 or 256), and the integer sums of unit u of block w with the unit's 32 quantized activations
- * x (as 8 words): *is (scales applied) and *ms (the mins' sum, K-quants with mins only). */
+ * block (32 or 256); raw, the bytes of one unit a lane holds in registers; load(w, u, r): the bytes of
+ * unit u of block w (loads only, so that they can be issued before the wait for the kernel ahead);
+ * sums(r, u, x, is, ms): the unit's integer sums with its 32 quantized activations x (8 words), scales
+ * applied (*is), and the mins' sum (*ms, K-quants with mins); block(r, xd, is, ms): the block's float from
+ * its whole integer sums; value(w, i): value i of block w, dequantized as tensor/quant.c does. */
 template <ck_dtype D> struct qf;
 
-template <> struct qf<CK_Q4_0> {
+template <> struct qf<CK_Q4_0> { /* d, qs[16] (18 bytes: 2-byte aligned) */
     enum { bytes = 18, values = 32, units = 1, act = 32 };
-    static __device__ __forceinline__ void sums(const uint8_t *w, int u, const int *x, int *is, int *ms) {
+    struct raw { int q[4]; uint16_t d; };
+    static __device__ __forceinline__ void load(const uint8_t *w, int u, raw &r) {
+        (void)u;
+#pragma unroll
+        for (int j = 0; j < 4; j++) r.q[j] = ld4(w + 2 + 4 * j);
+        r.d = __ldg((const uint16_t *)w);
+    }
+    static __device__ __forceinline__ void sums(const raw &r, int u, const int *x, int *is, int *ms) {
         (void)u;
         int dot = 0, sx = 0;
 #pragma unroll
         for (int j = 0; j < 4; j++) { /* qs[4j..4j+3]: low nibbles are values 4j.., high ones 16 + 4j.. */
-            int q = ld4(w + 2 + 4 * j);
-            dot = __dp4a(q & 0x0F0F0F0F, x[j], dot);
-            dot = __dp4a((q >> 4) & 0x0F0F0F0F, x[4 + j], dot);
+            dot = __dp4a(r.q[j] & 0x0F0F0F0F, x[j], dot);
+            dot = __dp4a((r.q[j] >> 4) & 0x0F0F0F0F, x[4 + j], dot);
             sx = __dp4a(0x01010101, x[j], __dp4a(0x01010101, x[4 + j], sx));
         }
         *is = dot - 8 * sx, *ms = 0; /* levels 0..15 stand for -8..7 */
     }
-    static __device__ __forceinline__ float block(const uint8_t *w, float xd, int is, int ms) {
+    static __device__ __forceinline__ float block(const raw &r, float xd, int is, int ms) {
         (void)ms;
-        return __fmul_rn(__fmul_rn(h2f(*(const uint16_t *)w), xd), (float)is);
+        return __fmul_rn(__fmul_rn(h2f(r.d), xd), (float)is);
     }
     static __device__ __forceinline__ float value(const uint8_t *w, int i) {
         int q = w[2 + (i & 15)];
@@ -50,34 +70,34 @@ template <> struct qf<CK_Q4_0> {
     }
 };
 
-/* Q4_K / Q5_K: scale and min of sub-block j (ck_q4k_scale_min). */
-static __device__ __forceinline__ void scale_min(const uint8_t *sc, int j, int *s, int *m) {
-    if (j < 4) *s = sc[j] & 63, *m = sc[j + 4] & 63;
-    else *s = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4), *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+/* Q4_K / Q5_K (16-byte aligned blocks): the head (d, dmin, scales[12]) and the unit's 32 bytes of qs (and
+ * Q5_K's 32 bytes of qh) in 16-byte loads. Sub-block u: value l is nibble (u & 1) of qs[32 (u / 2) + l], plus
+ * 16 when bit u of qh[l] is set; its scale and min are ck_q4k_scale_min's. */
+static __device__ __forceinline__ void scale_min(const uint4 &h, int j, int *s, int *m) {
+    if (j < 4) *s = hbyte(h, 4 + j) & 63, *m = hbyte(h, 8 + j) & 63;
+    else
+        *s = (hbyte(h, 8 + j) & 0xF) | ((hbyte(h, j) >> 6) << 4), *m = (hbyte(h, 8 + j) >> 4) | ((hbyte(h, 4 + j) >> 6) << 4);
 }
-
-/* Sub-block u of a Q4_K (qh NULL) or Q5_K block: value l is nibble (u & 1) of qs[32 (u / 2) + l], plus 16
- * when bit u of qh[l] is set. */
-static __device__ __forceinline__ void sums_k(const uint8_t *w, const uint8_t *qs, const uint8_t *qh, int u,
-                                              const int *x, int *is, int *ms) {
+static __device__ __forceinline__ void sums_k(const uint4 &head, const uint4 *qs, const uint4 *qh, int u, const int *x,
+                                              int *is, int *ms) {
     int sc, m, dot = 0, sx = 0;
-    scale_min(w + 4, u, &sc, &m);
+    scale_min(head, u, &sc, &m);
 #pragma unroll
     for (int j = 0; j < 8; j++) {
-        int q = (ld4(qs + 32 * (u >> 1) + 4 * j) >> (4 * (u & 1))) & 0x0F0F0F0F;
-        if (qh) q |= ((ld4(qh + 4 * j) >> u) & 0x01010101) << 4;
+        int q = (word(qs, j) >> (4 * (u & 1))) & 0x0F0F0F0F;
+        if (qh) q |= ((word(qh, j) >> u) & 0x01010101) << 4;
         dot = __dp4a(q, x[j], dot);
         sx = __dp4a(0x01010101, x[j], sx);
     }
     *is = sc * dot, *ms = m * sx;
 }
-static __device__ __forceinline__ float block_k(const uint8_t *w, float xd, int is, int ms) {
-    return __fsub_rn(__fmul_rn(__fmul_rn(xd, h2f(*(const uint16_t *)w)), (float)is),
-                     __fmul_rn(__fmul_rn(xd, h2f(*(const uint16_t *)(w + 2))), (float)ms));
+static __device__ __forceinline__ float block_k(const uint4 &head, float xd, int is, int ms) {
+    return __fsub_rn(__fmul_rn(__fmul_rn(xd, h2f((uint16_t)(head.x & 0xFFFF))), (float)is),
+                     __fmul_rn(__fmul_rn(xd, h2f((uint16_t)(head.x >> 16))), (float)ms));
 }
 static __device__ __forceinline__ float value_k(const uint8_t *w, const uint8_t *qs, const uint8_t *qh, int i) {
     int u = i / 32, l = i % 32, sc, m;
-    scale_min(w + 4, u, &sc, &m);
+    scale_min(*(const uint4 *)w, u, &sc, &m);
     int q = (qs[32 * (u >> 1) + l] >> (4 * (u & 1))) & 0xF;
     if (qh) q += ((qh[l] >> u) & 1) << 4;
     float d1 = __fmul_rn(h2f(*(const uint16_t *)w), (float)sc), m1 = __fmul_rn(h2f(*(const uint16_t *)(w + 2)), (float)m);
@@ -86,42 +106,59 @@ static __device__ __forceinline__ float value_k(const uint8_t *w, const uint8_t 
 
 template <> struct qf<CK_Q4_K> { /* d, dmin, scales[12], qs[128] */
     enum { bytes = 144, values = 256, units = 8, act = 256 };
-    static __device__ __forceinline__ void sums(const uint8_t *w, int u, const int *x, int *is, int *ms) {
-        sums_k(w, w + 16, NULL, u, x, is, ms);
+    struct raw { uint4 head, qs[2]; };
+    static __device__ __forceinline__ void load(const uint8_t *w, int u, raw &r) {
+        const uint4 *p = (const uint4 *)w;
+        r.head = __ldg(p), r.qs[0] = __ldg(p + 1 + 2 * (u >> 1)), r.qs[1] = __ldg(p + 2 + 2 * (u >> 1));
     }
-    static __device__ __forceinline__ float block(const uint8_t *w, float xd, int is, int ms) { return block_k(w, xd, is, ms); }
+    static __device__ __forceinline__ void sums(const raw &r, int u, const int *x, int *is, int *ms) {
+        sums_k(r.head, r.qs, NULL, u, x, is, ms);
+    }
+    static __device__ __forceinline__ float block(const raw &r, float xd, int is, int ms) { return block_k(r.head, xd, is, ms); }
     static __device__ __forceinline__ float value(const uint8_t *w, int i) { return value_k(w, w + 16, NULL, i); }
 };
 
 template <> struct qf<CK_Q5_K> { /* d, dmin, scales[12], qh[32], qs[128] */
     enum { bytes = 176, values = 256, units = 8, act = 256 };
-    static __device__ __forceinline__ void sums(const uint8_t *w, int u, const int *x, int *is, int *ms) {
-        sums_k(w, w + 48, w + 16, u, x, is, ms);
+    struct raw { uint4 head, qh[2], qs[2]; };
+    static __device__ __forceinline__ void load(const uint8_t *w, int u, raw &r) {
+        const uint4 *p = (const uint4 *)w;
+        r.head = __ldg(p), r.qh[0] = __ldg(p + 1), r.qh[1] = __ldg(p + 2);
+        r.qs[0] = __ldg(p + 3 + 2 * (u >> 1)), r.qs[1] = __ldg(p + 4 + 2 * (u >> 1));
     }
-    static __device__ __forceinline__ float block(const uint8_t *w, float xd, int is, int ms) { return block_k(w, xd, is, ms); }
+    static __device__ __forceinline__ void sums(const raw &r, int u, const int *x, int *is, int *ms) {
+        sums_k(r.head, r.qs, r.qh, u, x, is, ms);
+    }
+    static __device__ __forceinline__ float block(const raw &r, float xd, int is, int ms) { return block_k(r.head, xd, is, ms); }
     static __device__ __forceinline__ float value(const uint8_t *w, int i) { return value_k(w, w + 48, w + 16, i); }
 };
 
-/* Q6_K: ql[128], qh[64], int8 scales[16], d. Value 128 c + 32 k + l (k < 4, l < 32) is nibble k / 2 of
- * ql[64 c + 32 (k & 1) + l] with bits 2k, 2k + 1 of qh[32 c + l] above it, minus 32; its scale is
- * scales[8 c + 2 k + l / 16]. Sub-block u = 4 c + k. */
+/* Q6_K (210-byte blocks: 2-byte aligned): ql[128], qh[64], int8 scales[16], d. Value 128 c + 32 k + l (k < 4,
+ * l < 32) is nibble k / 2 of ql[64 c + 32 (k & 1) + l] with bits 2k, 2k + 1 of qh[32 c + l] above it, minus
+ * 32; its scale is scales[8 c + 2 k + l / 16]. Sub-block u = 4 c + k. */
 template <> struct qf<CK_Q6_K> {
     enum { bytes = 210, values = 256, units = 8, act = 256 };
-    static __device__ __forceinline__ void sums(const uint8_t *w, int u, const int *x, int *is, int *ms) {
-        int c = u >> 2, k = u & 3, dot[2] = {0, 0}, sx[2] = {0, 0};
+    struct raw { int ql[8], qh[8]; uint16_t sc, d; };
+    static __device__ __forceinline__ void load(const uint8_t *w, int u, raw &r) {
+        int c = u >> 2, k = u & 3;
+#pragma unroll
+        for (int j = 0; j < 8; j++) r.ql[j] = ld4(w + 64 * c + 32 * (k & 1) + 4 * j), r.qh[j] = ld4(w + 128 + 32 * c + 4 * j);
+        r.sc = __ldg((const uint16_t *)(w + 192 + 8 * c + 2 * k)), r.d = __ldg((const uint16_t *)(w + 208));
+    }
+    static __device__ __forceinline__ void sums(const raw &r, int u, const int *x, int *is, int *ms) {
+        int k = u & 3, dot[2] = {0, 0}, sx[2] = {0, 0};
 #pragma unroll
         for (int j = 0; j < 8; j++) { /* values 4j..4j+3 of the unit: the first 16 have one scale, the rest another */
-            int lo = (ld4(w + 64 * c + 32 * (k & 1) + 4 * j) >> (4 * (k >> 1))) & 0x0F0F0F0F;
-            int hi = (ld4(w + 128 + 32 * c + 4 * j) >> (2 * k)) & 0x03030303;
+            int lo = (r.ql[j] >> (4 * (k >> 1))) & 0x0F0F0F0F, hi = (r.qh[j] >> (2 * k)) & 0x03030303;
             dot[j >> 2] = __dp4a(lo | (hi << 4), x[j], dot[j >> 2]);
             sx[j >> 2] = __dp4a(0x01010101, x[j], sx[j >> 2]);
         }
-        const int8_t *sc = (const int8_t *)(w + 192); /* levels 0..63 stand for -32..31 */
-        *is = sc[8 * c + 2 * k] * (dot[0] - 32 * sx[0]) + sc[8 * c + 2 * k + 1] * (dot[1] - 32 * sx[1]), *ms = 0;
+        int s0 = (int8_t)(r.sc & 0xFF), s1 = (int8_t)(r.sc >> 8); /* levels 0..63 stand for -32..31 */
+        *is = s0 * (dot[0] - 32 * sx[0]) + s1 * (dot[1] - 32 * sx[1]), *ms = 0;
     }
-    static __device__ __forceinline__ float block(const uint8_t *w, float xd, int is, int ms) {
+    static __device__ __forceinline__ float block(const raw &r, float xd, int is, int ms) {
         (void)ms;
-        return __fmul_rn(__fmul_rn(h2f(*(const uint16_t *)(w + 208)), xd), (float)is);
+        return __fmul_rn(__fmul_rn(h2f(r.d), xd), (float)is);
     }
     static __device__ __forceinline__ float value(const uint8_t *w, int i) {
         int c = i / 128, k = (i % 128) / 32, l = i % 32;
@@ -149,6 +186,9 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
     int n_out = gb.n_out[bi], nb = n_in / F::values, units = nb * F::units, na = n_in / F::act;
     size_t stride = (size_t)nb * F::bytes;
     const uint8_t *W = (const uint8_t *)gb.w[bi];
+    typename F::raw r;
+    int pre = row < n_out && lane < units; /* the first unit's bytes: weights never wait for the kernel ahead */
+    if (pre) F::load(W + (size_t)row * stride + (size_t)(lane / F::units) * F::bytes, lane % F::units, r);
     ck_pdl_trigger();
     gemv_prefetch_in(in, n_in);
     ck_pdl_wait();
@@ -167,16 +207,17 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
         const uint8_t *wr = W + (size_t)row * stride;
         for (int u0 = 0; u0 < units; u0 += 32) { /* every lane of the warp in each round (the shuffles) */
             int u = u0 + lane, b = u / F::units, k = u % F::units, live = u < units;
-            const uint8_t *wb = wr + (size_t)b * F::bytes;
+            if (live && !pre) F::load(wr + (size_t)b * F::bytes, k, r);
+            pre = 0;
 #pragma unroll
             for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
                 if (t >= T) break;
                 int is = 0, ms = 0;
-                if (live) F::sums(wb, k, (const int *)(xq + (size_t)t * n_in + 32 * u), &is, &ms);
+                if (live) F::sums(r, k, (const int *)(xq + (size_t)t * n_in + 32 * u), &is, &ms);
 #pragma unroll
                 for (int o = 1; o < F::units; o <<= 1) /* a super-block's sub-blocks: exact integer sums */
                     is += __shfl_xor_sync(0xffffffffu, is, o), ms += __shfl_xor_sync(0xffffffffu, ms, o);
-                if (live && k == 0) acc[t] = __fadd_rn(acc[t], F::block(wb, xd[t * na + (b * F::values) / F::act], is, ms));
+                if (live && k == 0) acc[t] = __fadd_rn(acc[t], F::block(r, xd[t * na + (b * F::values) / F::act], is, ms));
             }
         }
         gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
