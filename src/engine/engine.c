@@ -500,15 +500,18 @@ ck_stage ck_session_stage(ck_session *part, int64_t first_layer, int64_t last_la
 static int set_stages(ck_session *s, const ck_stage *stages, size_t n, int64_t first, int64_t last, char *err,
                       size_t errlen);
 
-/* Backend memory of engine e for a part's rows, allocated (and freed) under the engine's lock, since a
- * backend's allocation may wait for the work another session queued. */
-static float *part_rows(ck_engine *e, float *free_these) {
-    float *p = NULL;
+/* Backend memory of engine e for a chunk of a part's rows, allocated and freed under the engine's lock,
+ * since a backend's allocation may wait for the work another session queued. */
+static float *part_rows_alloc(ck_engine *e) {
     pthread_mutex_lock(&e->lock);
-    if (free_these) e->be->free(e->be, free_these);
-    else p = e->be->alloc(e->be, e->model.chunk * ck_engine_hidden(e) * sizeof(float));
+    float *p = e->be->alloc(e->be, e->model.chunk * ck_engine_hidden(e) * sizeof(float));
     pthread_mutex_unlock(&e->lock);
     return p;
+}
+static void part_rows_free(ck_engine *e, float *p) {
+    pthread_mutex_lock(&e->lock);
+    e->be->free(e->be, p);
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* The sessions of the engine's later parts, made the session's stages (and, with direct parts, each
@@ -519,9 +522,9 @@ static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
         ck_engine *p = s->e->sub[i];
         if (ck_session_open(p, max_ctx, &s->sub[i], err, errlen) != 0) return -1;
         st[i] = ck_session_stage(s->sub[i], p->model.range.first, p->model.range.last);
-        if (s->e->direct && !(s->sub[i]->dev_rows = part_rows(p, NULL))) return ck_err(err, errlen, "out of device memory");
+        if (s->e->direct && !(s->sub[i]->dev_rows = part_rows_alloc(p))) return ck_err(err, errlen, "out of device memory");
     }
-    if (s->e->direct && !(s->dev_rows = part_rows(s->e, NULL))) return ck_err(err, errlen, "out of device memory");
+    if (s->e->direct && !(s->dev_rows = part_rows_alloc(s->e))) return ck_err(err, errlen, "out of device memory");
     int64_t first, last;
     int embed, head;
     ck_engine_range(s->e, &first, &last, &embed, &head);
@@ -553,7 +556,7 @@ int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, s
 void ck_session_close(ck_session *s) {
     if (!s) return;
     for (size_t i = 0; i < s->e->n_sub; i++) ck_session_close(s->sub[i]);
-    if (s->dev_rows) part_rows(s->e, s->dev_rows);
+    if (s->dev_rows) part_rows_free(s->e, s->dev_rows);
     ck_seq_free(&s->seq);
     free(s->ids);
     free(s->hidden);
