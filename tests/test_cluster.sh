@@ -93,6 +93,9 @@ for m in qwen3-s qwen3_5-s; do
         grep -q "on $(echo "${ds#* }" | tr ',' '+'), listening" "$T/worker-w1.log"
         check "$m worker ${ds% *} over --devices ${ds#* } names its devices" $?
         same_as_single $m "$m worker ${ds% *} over --devices ${ds#* }"
+        grep -q "worker w1 (127.0.0.1:$PORT): layers $(echo "${ds%% *}" | cut -d= -f2) on $(echo "${ds#* }" | tr ',' '+'), [0-9.]* GB, 1 threads" \
+            "$T/master.err"
+        check "$m worker ${ds% *}: the master says where the worker runs ($(grep -o "worker w1 (.*threads" "$T/master.err" | head -n 1))" $?
         stop_workers; rm -f "$T"/worker-*.log
     done
 done

@@ -34,6 +34,7 @@ typedef struct remote {
     ck_worker_stats st;
     ck_push_plan *plan; /* zero-config: the files this worker needs */
     double last_note; /* push progress notes, at most one a second */
+    int introduced;   /* the worker's devices were logged (its first HELLO_OK) */
 } remote;
 
 #define MAX_LOCAL 8
@@ -128,6 +129,10 @@ static int connect_worker(remote *r, char *err, size_t errlen) {
         return ck_err(err, errlen, "worker %s (%s): unexpected reply to HELLO", r->tw->name, r->tw->host);
     r->lim = (ck_wire_limits){(uint32_t)o->hidden, CK_WIRE_ROWS, (uint32_t)o->max_ctx};
     r->pos = 0;
+    if (!r->introduced++)
+        ck_logf(o->log, o->log_user, "worker %s (%s): layers %lld-%lld on %.*s, %.1f GB, %u threads", r->tw->name,
+                r->tw->host, (long long)r->tw->first, (long long)r->tw->last, reply.u.hello_ok.backend.n,
+                reply.u.hello_ok.backend.p, (double)reply.u.hello_ok.mem_bytes * 1e-9, reply.u.hello_ok.threads);
     return 0;
 }
 

@@ -35,6 +35,7 @@ typedef struct wconn wconn;
 
 typedef struct worker {
     const ck_worker_opts *o;
+    uint64_t mem_bytes; /* of the devices it runs layers on (ck_devices_info_get), for HELLO_OK */
     served *sv; /* the static model, or the last pushed one */
     pthread_mutex_t mu;
     int n_conns;
@@ -101,7 +102,7 @@ static int send_hello_ok(wconn *wc, char *err, size_t errlen) {
     memcpy(m.u.hello_ok.model_id, wc->sv->model_id, 32);
     m.u.hello_ok.first_layer = (uint32_t)wc->sv->first;
     m.u.hello_ok.last_layer = (uint32_t)wc->sv->last;
-    m.u.hello_ok.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    m.u.hello_ok.mem_bytes = w->mem_bytes;
     m.u.hello_ok.threads = (uint32_t)ck_set_threads(0, NULL, 0);
     const char *be = ck_engine_backend(wc->sv->e), *name = w->o->name ? w->o->name : "";
     m.u.hello_ok.backend = (ck_wire_str){be, (uint16_t)strlen(be)};
@@ -439,6 +440,12 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
     if (!w) return ck_err(err, errlen, "out of memory");
     w->o = o;
     pthread_mutex_init(&w->mu, NULL);
+    ck_devices_info dev;
+    if (ck_devices_info_get(o->devices, &dev, err, errlen) != 0) {
+        free(w);
+        return -1;
+    }
+    w->mem_bytes = dev.mem_bytes;
     if (o->model_dir && !(w->sv = served_open(o->model_dir, o->first, o->last, o->prefix, o->devices, 0, err, errlen))) {
         free(w);
         return -1;
