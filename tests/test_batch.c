@@ -3,7 +3,8 @@
  * sequences decoded alone, for dense, sliding-window, MoE and Gated DeltaNet families; and generations
  * stepped together (ck_gen_step) stream exactly the text ck_generate gives for each alone, greedy and
  * sampled, with stop strings and max_tokens ending them at different steps, and with prompts that run in
- * the steps (ck_gen_queue: chunked prefill sharing forwards with the others' tokens). */
+ * the steps (ck_gen_queue: chunked prefill sharing forwards with the others' tokens). Models spread over
+ * devices (CPU engines here) batch the same way, part after part. */
 #include "cake.h"
 #include "testutil.h"
 
@@ -30,12 +31,14 @@ static int32_t argmax(const float *x, size_t n) {
     return (int32_t)best;
 }
 
-/* Decodes every sequence alone, then all together on the join schedule, comparing logits bitwise. */
-static void check_family(const char *name) {
+/* Decodes every sequence alone, then all together on the join schedule, comparing logits bitwise; on one
+ * engine, or (devices) on one spread over devices, whose batches pass through every part. */
+static void check_family(const char *name, const char *devices) {
     char dir[512], err[512];
     ck_test_fixture(dir, sizeof dir, name);
     ck_engine *e;
-    if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0) {
+    ck_engine_opts o = {.devices = devices};
+    if (ck_engine_open(dir, devices ? &o : NULL, &e, err, sizeof err) != 0) {
         CK_EXPECT(0, "%s: %s", name, err);
         return;
     }
@@ -87,14 +90,16 @@ static void check_family(const char *name) {
             exact &= same;
         }
     }
-    printf("%s: %d sequences batched, logits %s\n", name, N_SEQ, exact ? "bit-identical" : "DIFFER");
+    printf("%s%s%s%s: %d sequences batched, logits %s\n", name, devices ? " over " : "", devices ? devices : "",
+           devices && getenv("CK_PARTS_VIA_HOST") ? " (rows through the host)" : "", N_SEQ,
+           exact ? "bit-identical" : "DIFFER");
     /* bad steps are refused */
     ck_session *twice[2] = {ss[0], ss[0]};
     int32_t two[2] = {1, 1};
     float *outs[2] = {got[0], got[1]};
     CK_EXPECT(ck_session_step(twice, 2, two, outs, err, sizeof err) != 0 && strstr(err, "twice"), "duplicate accepted");
     int32_t bad = (int32_t)V;
-    CK_EXPECT(ck_session_step(ss, 1, &bad, outs, err, sizeof err) != 0 && strstr(err, "out of range"), "bad id accepted");
+    CK_EXPECT(ck_session_step(ss, 1, &bad, outs, err, sizeof err) != 0 && strstr(err, "out of range"), "bad id accepted (%s)", err);
     for (size_t i = 0; i < N_SEQ; i++) ck_session_close(ss[i]), free(prompts[i]), free(got[i]);
     free(ref);
     ck_engine_close(e);
@@ -174,7 +179,12 @@ static void check_gens(void) {
 
 int main(void) {
     const char *families[] = {"qwen3-s", "gemma3-s", "qwen3moe-s", "qwen3_5-s", "llama3-s"};
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) check_family(families[i]);
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) check_family(families[i], NULL);
+    check_family("qwen3-s", "cpu,cpu");      /* a model over devices batches too: rows part to part */
+    check_family("qwen3_5-s", "cpu,cpu,cpu"); /* (recurrent state in every part) */
+    setenv("CK_PARTS_VIA_HOST", "1", 1);     /* ... and through the host */
+    check_family("qwen3moe-s", "cpu,cpu");
+    unsetenv("CK_PARTS_VIA_HOST");
     check_gens();
     return ck_test_done("test_batch");
 }

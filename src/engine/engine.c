@@ -860,6 +860,7 @@ typedef struct batch_job {
     ck_engine *e;
     ck_batch_in in[CK_CHUNK];
     size_t n;
+    const ck_batch_io *io; /* NULL: the whole model in one engine */
     char *err;
     size_t errlen;
     int rc;
@@ -867,29 +868,80 @@ typedef struct batch_job {
 
 static void batch_job_run(void *arg) {
     batch_job *j = arg;
-    j->rc = ck_model_batch(&j->e->model, j->in, j->n, &j->e->ws, j->err, j->errlen);
+    j->rc = ck_model_batch(&j->e->model, j->in, j->n, j->io, &j->e->ws, j->err, j->errlen);
 }
 
-/* 1 when the feeds can share forwards: one engine holding the whole model, no stages. */
-static int batchable(const ck_feed *f, size_t n) {
-    const ck_engine *e = f[0].s->e;
-    const ck_range *r = &e->model.range;
-    if (!r->embed || !r->head || r->first != 0 || r->last != e->model.cfg.n_layers - 1) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (f[i].s->e != e || staged(f[i].s)) return 0;
-    return 1;
-}
-
-/* Runs one model batch under the engine's lock; remembers the ids of the pieces that ran. */
-static int run_batch(batch_job *j, const size_t *pos0) {
+/* One model batch under the engine's lock. */
+static int run_job(batch_job *j) {
     pthread_mutex_lock(&j->e->lock);
     j->e->be->exec(j->e->be, batch_job_run, j);
     pthread_mutex_unlock(&j->e->lock);
-    if (j->rc != 0) return -1;
+    return j->rc;
+}
+
+/* 1 when the feeds can share forwards: sessions of one engine holding the whole model (over devices too),
+ * without stages of their own (a cluster master's). */
+static int batchable(const ck_feed *f, size_t n) {
+    const ck_engine *e = f[0].s->e;
+    int64_t first, last;
+    int embed, head;
+    ck_engine_range(e, &first, &last, &embed, &head);
+    if (!embed || !head || first != 0 || last != e->model.cfg.n_layers - 1) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (f[i].s->e != e || (staged(f[i].s) && !e->n_sub)) return 0;
+    return 1;
+}
+
+static ck_session *session_of_seq(ck_seq *q) { return (ck_session *)((char *)q - offsetof(ck_session, seq)); }
+
+/* A batch (j->in: the sessions' own sequences) through the parts of an engine over devices: part 0 embeds
+ * and runs its layers, each later part runs its layers on the rows of the one before (device to device, or
+ * through the host), then part 0 makes the logits. The first input's session lends its row buffers (a chunk
+ * each: at least CK_CHUNK rows). A batch part 0 refuses moves nothing; a later failure leaves the sessions
+ * broken until a truncate. */
+static int split_batch(batch_job *j) {
+    ck_engine *e = j->e;
+    ck_session *s0 = session_of_seq(j->in[0].s);
+    if (!e->direct && grow_hidden(s0, CK_CHUNK, j->err, j->errlen) != 0) return -1;
     for (size_t i = 0; i < j->n; i++) {
-        ck_session *s = (ck_session *)((char *)j->in[i].s - offsetof(ck_session, seq));
-        remember_ids(s, pos0[i], j->in[i].ids, j->in[i].n);
+        ck_session *s = session_of_seq(j->in[i].s);
+        if (staged_room(s, j->in[i].n, j->err, j->errlen) != 0) return -1;
+        for (size_t k = 0; k <= e->n_sub; k++) /* (as direct_pass) */
+            if ((k ? ck_session_pos(s->sub[k - 1]) : s->seq.pos) != s->pipe_pos)
+                return ck_err(j->err, j->errlen, "a part of the model holds other positions than the session");
     }
+    batch_job part = {.e = e, .n = j->n, .err = j->err, .errlen = j->errlen};
+    float *buf = e->direct ? s0->dev_rows : s0->hidden;
+    ck_backend *buf_be = NULL;
+    for (size_t k = 0; k <= e->n_sub; k++) {
+        ck_engine *p = k ? e->sub[k - 1] : e;
+        float *out = e->direct ? (k ? s0->sub[k - 1]->dev_rows : s0->dev_rows) : s0->hidden;
+        ck_batch_io io = {.rows_in = k ? buf : NULL, .in_be = e->direct ? buf_be : NULL, .layers = 1, .rows_out = out,
+                          .out_dev = e->direct};
+        part.e = p, part.io = &io;
+        for (size_t i = 0; i < j->n; i++) {
+            ck_session *s = session_of_seq(j->in[i].s);
+            part.in[i] = (ck_batch_in){k ? &s->sub[k - 1]->seq : &s->seq, k ? NULL : j->in[i].ids, j->in[i].n, NULL};
+        }
+        if (run_job(&part) != 0) return -1; /* (part 0 checks the batch first: then nothing has moved) */
+        for (size_t i = 0; !k && i < j->n; i++) session_of_seq(j->in[i].s)->pipe_broken = 1; /* parts apart */
+        buf = out, buf_be = p->be;
+    }
+    ck_batch_io head = {.rows_in = buf, .in_be = e->direct ? buf_be : NULL};
+    part.e = e, part.io = &head;
+    memcpy(part.in, j->in, j->n * sizeof *j->in);
+    if (run_job(&part) != 0) return -1;
+    for (size_t i = 0; i < j->n; i++) {
+        ck_session *s = session_of_seq(j->in[i].s);
+        s->pipe_pos += j->in[i].n, s->pipe_broken = 0;
+    }
+    return 0;
+}
+
+/* Runs one batch; remembers the ids of the pieces that ran. */
+static int run_batch(batch_job *j, const size_t *pos0) {
+    if ((j->e->n_sub ? split_batch(j) : run_job(j)) != 0) return -1;
+    for (size_t i = 0; i < j->n; i++) remember_ids(session_of_seq(j->in[i].s), pos0[i], j->in[i].ids, j->in[i].n);
     return 0;
 }
 
@@ -908,7 +960,7 @@ int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen) {
     while (i < n) {
         size_t take = feeds[i].n - done < CK_CHUNK - rows ? feeds[i].n - done : CK_CHUNK - rows;
         int last = done + take == feeds[i].n;
-        pos0[j.n] = feeds[i].s->seq.pos;
+        pos0[j.n] = ck_session_pos(feeds[i].s);
         j.in[j.n++] = (ck_batch_in){&feeds[i].s->seq, feeds[i].ids + done, take, last ? feeds[i].logits : NULL};
         rows += take;
         done = last ? 0 : done + take;

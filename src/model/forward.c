@@ -221,6 +221,16 @@ static void run_layers(const ck_model *m, const ck_rows *r, ck_ws *w, ck_seq *ca
     }
 }
 
+/* T rows of hidden state into w->x: host memory (in_be NULL), this backend's, or another instance's. */
+static void load_rows(const ck_model *m, ck_ws *w, const float *src, ck_backend *in_be, size_t T) {
+    ck_backend *be = m->be;
+    size_t bytes = T * (size_t)m->cfg.hidden_size * sizeof(float);
+    if (!in_be) be->upload(be, w->x, src, bytes);
+    else if (in_be == be) be->copy(be, w->x, src, bytes);
+    else be->copy_peer(be, w->x, in_be, src, bytes);
+    be->check_finite(be, w->x, T * (size_t)m->cfg.hidden_size, CK_TAG_INPUT);
+}
+
 /* Rows [c0, c0 + T) of the forward; returns the backend's verdict. */
 static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, size_t c0, size_t T, char *err,
                      size_t errlen) {
@@ -232,10 +242,7 @@ static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, si
         be->check_finite(be, w->x, T * d, CK_TAG_EMBED);
         capture(m, s, 0, w->x, c0, T);
     } else {
-        if (!f->in_be) be->upload(be, w->x, f->hidden_in + c0 * d, T * d * sizeof(float));
-        else if (f->in_be == be) be->copy(be, w->x, f->hidden_in + c0 * d, T * d * sizeof(float));
-        else be->copy_peer(be, w->x, f->in_be, f->hidden_in + c0 * d, T * d * sizeof(float));
-        be->check_finite(be, w->x, T * d, CK_TAG_INPUT);
+        load_rows(m, w, f->hidden_in + c0 * d, f->in_be, T);
     }
     double t1 = now_s();
     if (f->run_layers && m->range.last >= m->range.first) {
@@ -279,18 +286,22 @@ int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, ch
 }
 
 /* The checks of a batch: a whole model, distinct healthy sequences with room, valid ids, <= CK_CHUNK rows. */
-static int check_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, char *err, size_t errlen) {
+static int check_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, const ck_batch_io *io, char *err,
+                       size_t errlen) {
     size_t rows = 0;
-    if (!m->range.embed || !m->range.head || m->range.first != 0 || m->range.last != m->cfg.n_layers - 1)
-        return ck_err(err, errlen, "a batch needs an engine holding the whole model");
+    int whole = m->range.embed && m->range.head && m->range.first == 0 && m->range.last == m->cfg.n_layers - 1;
+    if (!io && !whole) return ck_err(err, errlen, "a batch needs an engine holding the whole model");
+    if (io && !io->rows_in && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
+    for (size_t i = 0; i < n_in; i++)
+        if (in[i].logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
     for (size_t i = 0; i < n_in; i++) {
         const ck_seq *s = in[i].s;
         if (s->m != m) return ck_err(err, errlen, "internal: a sequence of another model in the batch");
         if (s->broken) return ck_err(err, errlen, "the sequence was left undefined by a failed forward; truncate or reset it");
-        if (in[i].n == 0 || in[i].n > s->max_ctx - s->pos)
+        if (in[i].n == 0 || ((!io || io->layers) && in[i].n > s->max_ctx - s->pos))
             return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pos,
                           in[i].n, s->max_ctx);
-        for (size_t t = 0; t < in[i].n; t++)
+        for (size_t t = 0; (!io || !io->rows_in) && t < in[i].n; t++)
             if (in[i].ids[t] < 0 || in[i].ids[t] >= m->cfg.vocab_size)
                 return ck_err(err, errlen, "token id %d out of range (vocabulary %lld)", in[i].ids[t],
                               (long long)m->cfg.vocab_size);
@@ -316,9 +327,11 @@ static void head_rows(const ck_model *m, ck_ws *w, const int32_t *idx, size_t n,
     }
 }
 
-int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, ck_ws *w, char *err, size_t errlen) {
-    if (check_batch(m, in, n_in, err, errlen) != 0) return -1;
-    for (size_t i = 0; i < n_in; i++)
+int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, const ck_batch_io *io, ck_ws *w, char *err,
+                   size_t errlen) {
+    if (check_batch(m, in, n_in, io, err, errlen) != 0) return -1;
+    int layers = !io || io->layers;
+    for (size_t i = 0; layers && i < n_in; i++)
         if (seq_reserve(in[i].s, in[i].s->pos + in[i].n, err, errlen) != 0) return -1;
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size, T = 0, n_out = 0;
@@ -327,16 +340,21 @@ int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, ck_ws 
     float *out[CK_CHUNK];
     for (size_t i = 0; i < n_in; i++) {
         spans[i] = (ck_span){in[i].s, T, in[i].n, in[i].s->pos};
-        memcpy(ids + T, in[i].ids, in[i].n * sizeof *ids);
+        if (!io || !io->rows_in) memcpy(ids + T, in[i].ids, in[i].n * sizeof *ids);
         T += in[i].n;
         if (in[i].logits) idx[n_out] = (int32_t)(T - 1), out[n_out++] = in[i].logits;
     }
     ck_rows rows = {spans, n_in, T};
     double t0 = now_s();
-    be->embed(be, w->x, &m->embed, ids, T, m->embed_scale);
-    be->check_finite(be, w->x, T * d, CK_TAG_EMBED);
+    if (io && io->rows_in) {
+        load_rows(m, w, io->rows_in, io->in_be, T);
+    } else {
+        be->embed(be, w->x, &m->embed, ids, T, m->embed_scale);
+        be->check_finite(be, w->x, T * d, CK_TAG_EMBED);
+    }
     double t1 = now_s();
-    run_layers(m, &rows, w, NULL, 0);
+    if (layers && m->range.last >= m->range.first) run_layers(m, &rows, w, NULL, 0);
+    if (io && io->rows_out) (io->out_dev ? be->copy : be->download)(be, io->rows_out, w->x, T * d * sizeof(float));
     double t2 = now_s();
     if (n_out) head_rows(m, w, idx, n_out, out);
     int tag;
@@ -344,8 +362,8 @@ int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, ck_ws 
     int rc = be->sync(be, &tag, why, sizeof why);
     double t3 = now_s();
     for (size_t i = 0; i < n_in; i++) {
-        in[i].s->broken |= rc != 0;
-        if (rc == 0) in[i].s->pos += in[i].n;
+        in[i].s->broken |= rc != 0 && layers;
+        if (rc == 0 && layers) in[i].s->pos += in[i].n;
         in[i].s->stats.embed_s += t1 - t0;
         in[i].s->stats.layers_s += t2 - t1;
         in[i].s->stats.head_s += t3 - t2;

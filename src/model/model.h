@@ -171,16 +171,29 @@ int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, ch
 
 /* Several sequences through one forward: input i feeds ids[0..n) to sequence s at its position and,
  * when logits is not NULL, gets the [vocab] logits of its last row (host). The rows of all inputs add up
- * to at most CK_CHUNK; the sequences are distinct; the model holds the embedding, every layer and the
- * head. Each row's result is bit-identical to a forward of its sequence alone (the backend's kernels are
- * batch-invariant). On failure no sequence moves and every one is marked broken. */
+ * to at most CK_CHUNK; the sequences are distinct. Each row's result is bit-identical to a forward of its
+ * sequence alone (the backend's kernels are batch-invariant). On failure no sequence moves and every one
+ * is marked broken.
+ * io NULL: the model holds the embedding, every layer and the head. Otherwise a part of a model spread
+ * over devices: the rows come from rows_in ([rows, hidden], the inputs' rows in order; host memory, or
+ * in_be's as ck_fwd's hidden_in) instead of the embedding of ids (which may then be NULL), the range's
+ * layers run when layers (the sequences then move), the rows go to rows_out when it is not NULL (host, or
+ * this model's backend memory with out_dev), and logits are made where asked (the model holds the head). */
 typedef struct ck_batch_in {
     ck_seq *s;
     const int32_t *ids;
     size_t n;
     float *logits;
 } ck_batch_in;
-int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, ck_ws *w, char *err, size_t errlen);
+typedef struct ck_batch_io {
+    const float *rows_in;
+    ck_backend *in_be;
+    int layers;
+    float *rows_out;
+    int out_dev;
+} ck_batch_io;
+int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, const ck_batch_io *io, ck_ws *w, char *err,
+                   size_t errlen);
 
 /* ---- helpers for family code ---- */
 
