@@ -58,6 +58,13 @@ wide=$(grep "^wide Q" "$LOGS/test_gguf.log" | awk '{printf "%s %s; ", $2, $5}')
 [ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
 row "test_gguf" "$st" "$(tail -n 1 "$LOGS/test_gguf.log"); |NLL diff| $wide" >> "$summary"
 
+# batched decoding on the GPU: sequences stepped together get the logits each gets alone, on one engine and
+# on the model split over two (and three) instances of the GPU, rows device to device and through the host
+CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_batch" > "$LOGS/test_batch.log" 2>&1
+rc=$?
+[ $rc = 0 ] && st=ok || { st=FAIL; fail=1; }
+row "test_batch" "$st" "$(tail -n 1 "$LOGS/test_batch.log"); $(grep -c "bit-identical" "$LOGS/test_batch.log") families bit-identical" >> "$summary"
+
 for m in qwen3-s qwen3-f32-s qwen2-s llama3-s qwen3-tiny mistral-s qwen3_5-s phi3-s olmo2-s exaone4-s gemma3-s \
     qwen3moe-s qwen3_5moe-s falcon3-s qwen3moe-mixed-s; do
     [ -d "tests/data/$m" ] || [ -d "$B/data/$m" ] || continue
