@@ -5,7 +5,7 @@
 #                              without our -dev libraries (they are unpacked there and put on the paths)
 # Builds cake with the CUDA backend (CK_CUDA=ON) into build-gpu, then runs
 #   1. test_backend on the CUDA backend (every op against double-precision references), test_gguf (GGUF
-#      files of every type the CPU computes),
+#      files of every type the CPU computes), test_batch (batched decoding, on one engine and split),
 #   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c), over
 #      f32 KV caches and again over f16 ones, and the fast path on a few families,
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
