@@ -342,6 +342,13 @@ static void test_gguf(const char *fixture, const char *ty, const char *root) {
     rc = push_once(plan, id, 1, 2, NULL, root, "9999aaaa", 0, &pg, &w, err, sizeof err);
     CK_EXPECT(rc == 0 && w.rc == 0 && pg.wire_bytes < 4096, "second GGUF push: %s / %s, %" PRIu64 " bytes", err, w.err,
               pg.wire_bytes);
+    /* a master whose ASSIGN names another model than the file it pushes: refused, after the hash checks */
+    uint8_t other[32];
+    memcpy(other, id, 32);
+    other[0] ^= 1;
+    rc = push_once(plan, other, 1, 2, NULL, root, "9999aaaa", 0, &pg, &w, err, sizeof err);
+    CK_EXPECT(rc != 0 && w.rc != 0 && strstr(w.err, "model.gguf does not have the ASSIGN's model id"),
+              "a model.gguf of another model id was accepted: %s / %s", err, w.err);
     ck_push_plan_free(plan);
 }
 

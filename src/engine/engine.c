@@ -41,14 +41,21 @@ int ck_set_backend(const char *kind, int device, char *err, size_t errlen) {
 
 int ck_backend_count(const char *kind) { return ck_backend_devices(kind); }
 
+/* Appends the name of device kind/index to the '+'-joined list in buf: "cpu", or "cuda:N" in a list of several
+ * devices (tag), else "cuda". */
+static void append_device(char *buf, size_t cap, const char *kind, int index, int tag) {
+    size_t at = strlen(buf);
+    if (!strcmp(kind, "cpu") || !tag) snprintf(buf + at, cap - at, "%s%s", at ? "+" : "", kind);
+    else snprintf(buf + at, cap - at, "%s%s:%d", at ? "+" : "", kind, index);
+}
+
 /* Adds device kind/index to *out (see ck_devices_info_get); `tag` names it in a list of several; `again`:
  * the list named it before (two instances of one device: its memory and speed counted once). */
 static int add_device(ck_devices_info *out, const char *kind, int index, int tag, int again, char *err, size_t errlen) {
-    size_t at = strlen(out->backend);
     if (!strcmp(kind, "cpu")) {
         if (!out->cpu) out->mem_bytes += (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
         out->cpu = 1;
-        snprintf(out->backend + at, sizeof out->backend - at, "%scpu", at ? "+" : "");
+        append_device(out->backend, sizeof out->backend, kind, index, tag);
         return 0;
     }
 #ifdef CK_HAVE_CUDA
@@ -63,8 +70,7 @@ static int add_device(ck_devices_info *out, const char *kind, int index, int tag
         size_t g = strlen(out->gpus);
         snprintf(out->gpus + g, sizeof out->gpus - g, "%s%s", g ? "+" : "", name);
     }
-    if (tag) snprintf(out->backend + at, sizeof out->backend - at, "%scuda:%d", at ? "+" : "", index);
-    else snprintf(out->backend + at, sizeof out->backend - at, "cuda");
+    append_device(out->backend, sizeof out->backend, kind, index, tag);
     return 0;
 #else
     (void)index, (void)tag, (void)again;
@@ -211,10 +217,7 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
             ck_tok_free(part->tok);
             part->tok = NULL;
         }
-        size_t at = strlen(e->backend);
-        const char *be = ck_engine_backend(part);
-        if (strcmp(be, "cpu")) snprintf(e->backend + at, sizeof e->backend - at, "%s%s:%d", k ? "+" : "", be, index[k]);
-        else snprintf(e->backend + at, sizeof e->backend - at, "%scpu", k ? "+" : "");
+        append_device(e->backend, sizeof e->backend, ck_engine_backend(part), index[k], 1);
     }
     const char *via_host = getenv("CK_PARTS_VIA_HOST"); /* (to measure what the direct copies save) */
     e->direct = n > 1 && e->be->copy_peer && !(via_host && atoi(via_host));
@@ -327,6 +330,14 @@ void ck_engine_range(const ck_engine *e, int64_t *first, int64_t *last, int *emb
     *last = e->n_sub ? e->sub[e->n_sub - 1]->model.range.last : e->model.range.last; /* its parts' too */
     *embed = e->model.range.embed;
     *head = e->model.range.head;
+}
+
+/* 1 when the engine (with its parts over devices) holds the embedding, every layer and the head. */
+static int holds_whole(const ck_engine *e) {
+    int64_t first, last;
+    int embed, head;
+    ck_engine_range(e, &first, &last, &embed, &head);
+    return embed && head && first == 0 && last == e->model.cfg.n_layers - 1;
 }
 
 int ck_engine_is_eos(const ck_engine *e, int32_t id) {
@@ -814,18 +825,14 @@ static int staged_layers(ck_session *s, const float *in, size_t n, float *out, c
 
 int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                        size_t errlen) {
-    const ck_range *r = &s->e->model.range;
     size_t pos0 = ck_session_pos(s);
     if (staged(s)) {
-        int64_t first, last;
-        int embed, head;
-        ck_engine_range(s->e, &first, &last, &embed, &head);
-        /* (the stages set_stages took tile the whole model; an engine over devices may hold a range) */
-        if (!embed || !head || (s->e->n_sub && (first != 0 || last != s->e->model.cfg.n_layers - 1)))
+        /* (the stages ck_session_set_stages took tile the whole model; an engine over devices may hold a range) */
+        if (s->e->n_sub && !holds_whole(s->e))
             return ck_err(err, errlen, "this engine holds part of the model: run it with ck_session_embed/layers/head");
         if (staged_forward(s, ids, n, logits, all, err, errlen) != 0) return -1;
     } else {
-        if (!r->embed || !r->head || r->first != 0 || r->last != s->e->model.cfg.n_layers - 1)
+        if (!holds_whole(s->e))
             return ck_err(err, errlen, "this engine holds part of the model: give it stages (ck_session_set_stages) "
                                        "or run it with ck_session_embed/layers/head");
         ck_fwd f = {.ids = ids, .n = n, .run_layers = 1, .logits = logits, .all = all};
@@ -883,10 +890,7 @@ static int run_job(batch_job *j) {
  * without stages of their own (a cluster master's). */
 static int batchable(const ck_feed *f, size_t n) {
     const ck_engine *e = f[0].s->e;
-    int64_t first, last;
-    int embed, head;
-    ck_engine_range(e, &first, &last, &embed, &head);
-    if (!embed || !head || first != 0 || last != e->model.cfg.n_layers - 1) return 0;
+    if (!holds_whole(e)) return 0;
     for (size_t i = 0; i < n; i++)
         if (f[i].s->e != e || (staged(f[i].s) && !e->n_sub)) return 0;
     return 1;

@@ -178,12 +178,18 @@ static void head(const ck_model *m, ck_ws *w, size_t r0, size_t n, float *out) {
     }
 }
 
+/* Rows in the memory of in_be (NULL: host) can be loaded into m's workspace (load_rows). */
+static int check_rows_in(const ck_model *m, const ck_backend *in_be, char *err, size_t errlen) {
+    if (in_be && in_be != m->be && (!m->be->copy_peer || in_be->copy_peer != m->be->copy_peer))
+        return ck_err(err, errlen, "internal: rows in another backend's memory without a direct copy");
+    return 0;
+}
+
 static int check_fwd(const ck_model *m, const ck_seq *s, const ck_fwd *f, char *err, size_t errlen) {
     size_t V = (size_t)m->cfg.vocab_size;
     if (f->n == 0) return ck_err(err, errlen, "no tokens to run");
     if (!f->ids == !f->hidden_in) return ck_err(err, errlen, "internal: give either token ids or a hidden state");
-    if (f->in_be && f->in_be != m->be && (!m->be->copy_peer || f->in_be->copy_peer != m->be->copy_peer))
-        return ck_err(err, errlen, "internal: rows in another backend's memory without a direct copy");
+    if (check_rows_in(m, f->in_be, err, errlen) != 0) return -1;
     if (f->ids && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
     if (f->logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
     if (f->run_layers && s->broken)
@@ -292,6 +298,7 @@ static int check_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, co
     int whole = m->range.embed && m->range.head && m->range.first == 0 && m->range.last == m->cfg.n_layers - 1;
     if (!io && !whole) return ck_err(err, errlen, "a batch needs an engine holding the whole model");
     if (io && !io->rows_in && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
+    if (io && check_rows_in(m, io->in_be, err, errlen) != 0) return -1;
     for (size_t i = 0; i < n_in; i++)
         if (in[i].logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
     for (size_t i = 0; i < n_in; i++) {

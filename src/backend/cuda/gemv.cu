@@ -383,11 +383,9 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
     gemv_prefetch_in(in, n_in);
     ck_pdl_wait();
     gemv_prefetch_res(gb.res[bi], row, n_out, T);
-    gemv_input(xs, red, in, counter, gb.x[bi], n_in, T);
-    int8_t *xq = (int8_t *)(xs + T * n_in);
-    float *xd = (float *)(xq + T * n_in);
-    quantize_rows(xs, xq, xd, T * n_in, 32, Q8_WARPS);
-    __syncthreads();
+    int8_t *xq;
+    float *xd;
+    gemv_input_quantized(xs, red, in, counter, gb.x[bi], n_in, T, 32, Q8_WARPS, &xq, &xd);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
     for (; row < n_out; row += warps) {

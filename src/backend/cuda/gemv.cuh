@@ -130,6 +130,20 @@ static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq
     }
 }
 
+/* The block's input rows staged (gemv_input, with its fused producer) and quantized in blocks of blk
+ * (quantize_rows by `warps` warps) into the shared memory after xs [T * n_in] floats: *xq [T * n_in] int8,
+ * then *xd [T * n_in / blk] floats, the layout gemv.cu's gemv_smem_bytes sizes for quantized weights. Ends
+ * with the block synchronized. */
+static __device__ __forceinline__ void gemv_input_quantized(float *xs, float *red, const ck_fused_in &in,
+                                                            unsigned *counter, const float *x, int n_in, int T,
+                                                            int blk, int warps, int8_t **xq, float **xd) {
+    gemv_input(xs, red, in, counter, x, n_in, T);
+    *xq = (int8_t *)(xs + T * n_in);
+    *xd = (float *)(*xq + T * n_in);
+    quantize_rows(xs, *xq, *xd, T * n_in, blk, warps);
+    __syncthreads();
+}
+
 /* The GEMV of Q4_0 / Q4_K / Q5_K / Q6_K weights (quant.cu): a launch over gb's parts, as the Q8_0 kernel
  * (16 warps a block, a warp per row, shared memory as gemv.cu's gemv_smem_bytes for Q8_0); its kernels'
  * shared-memory limit is raised to bytes by ck_cuda_gemv_quant_smem (nonzero on failure). */
