@@ -359,10 +359,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
-    int bi = 0;
-    while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
-    int nblk = (int)(gb.blk[bi + 1] - gb.blk[bi]), warps = nblk * Q8_WARPS;
-    int row = (int)(blockIdx.x - gb.blk[bi]) * Q8_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int bi, warps, row = gemv_warp_row(gb, Q8_WARPS, &bi, &warps), lane = threadIdx.x & 31;
     int n_out = gb.n_out[bi], nb = n_in / 32;
     size_t stride = ck_cuda_q8_stride((size_t)n_in);
     const char *W = (const char *)gb.w[bi];

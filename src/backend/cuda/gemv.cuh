@@ -130,6 +130,16 @@ static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq
     }
 }
 
+/* A warp per row, wpb warps a block: the part of gb this block computes (*bi), this warp's first row of it
+ * (returned) and the rows the part's warps stride over (*step). */
+static __device__ __forceinline__ int gemv_warp_row(const gemv_batch &gb, int wpb, int *bi, int *step) {
+    int b = 0;
+    while (b + 1 < gb.n && blockIdx.x >= gb.blk[b + 1]) b++;
+    *bi = b;
+    *step = (int)(gb.blk[b + 1] - gb.blk[b]) * wpb;
+    return (int)(blockIdx.x - gb.blk[b]) * wpb + (int)(threadIdx.x >> 5);
+}
+
 /* The block's input rows staged (gemv_input, with its fused producer) and quantized in blocks of blk
  * (quantize_rows by `warps` warps) into the shared memory after xs [T * n_in] floats: *xq [T * n_in] int8,
  * then *xd [T * n_in / blk] floats, the layout gemv.cu's gemv_smem_bytes sizes for quantized weights. Ends
