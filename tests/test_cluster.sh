@@ -239,6 +239,11 @@ got=$(eval "\"$CAKE\" perplexity \"$T/$m-q8.gguf\" \"$T/$m.ids\" --tokens $zflag
     ls "$T"/cache1/models/*/model.gguf > /dev/null 2>&1
 r=$?; [ $r = 0 ] || cat "$T/zg.err"
 check "zero-config with a GGUF master: weights pushed as model.gguf, perplexity equals single-node ($got)" $r
+# a zero-config worker naming a device this machine lacks: a clear error before it answers discovery
+timeout 20 "$CAKE" run --cluster-key "zero key" --name z9 --address 127.0.0.9:$((PORT + 9)) \
+    --discovery-address 127.0.0.9:$DP --devices cpu,7 -t 1 > /dev/null 2> "$T/zw9.log"
+[ $? = 1 ] && grep -q "device 7\|no cuda" "$T/zw9.log" && ! grep -q "answers discovery" "$T/zw9.log"
+check "zero-config: a worker over a missing GPU fails clearly ($(head -n 1 "$T/zw9.log"))" $?
 # a worker naming more devices than it gets layers: alone with the master (both CPU, one thread: equal
 # weights, two layers each), its first two devices take them
 mkdir -p "$T/cache3"
