@@ -8,6 +8,7 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,5 +35,18 @@ static void amx_probe(void) {
 int ck_cpu_has_amx(void) {
     pthread_once(&amx_once, amx_probe);
     return amx_ok;
+}
+
+void ck_amx_tiles_load(const uint8_t rows[8], const uint16_t colsb[8]) {
+    struct {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 8; i++) c.rows[i] = rows[i], c.colsb[i] = colsb[i];
+    /* as inline asm with a memory operand: GCC 12 drops the stores to c before _tile_loadconfig */
+    __asm__ volatile("ldtilecfg %0" : : "m"(c));
 }
 #endif /* __x86_64__ */

@@ -19,21 +19,7 @@
 #define CK_PACK_PAR_MIN (1u << 16)  /* activation elements below which the caller packs alone */
 #define CK_GEMM_MAX_N 8             /* weights per fused call */
 
-static _Thread_local struct {
-    uint8_t *p;
-    size_t cap;
-} scratch;
-
-static void *scratch_get(size_t bytes) {
-    if (bytes > scratch.cap) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-        free(scratch.p);
-        scratch.p = p;
-        scratch.cap = bytes;
-    }
-    return scratch.p;
-}
+static _Thread_local ck_scratch scratch; /* the packed activations */
 
 /* Rows [r0, r1) of the weight through the kernel. */
 static void run_rows(const ck_mm_kernel *mk, float *y, const void *a, size_t as, const ck_tensor *W, size_t rb,
@@ -56,11 +42,11 @@ int ck_cpu_gemm_run_n(const ck_mm_kernel *mk, size_t n, float *const *y, const f
     uint8_t *packed = NULL;
     if (mk->pack_batch) { /* one packed block for the whole batch, packed by groups of 16 rows */
         size_t bytes = mk->act_batch_bytes(n_in, T);
-        if (!bytes || !(packed = scratch_get(bytes))) return -1;
+        if (!bytes || !(packed = ck_scratch_get(&scratch, bytes))) return -1;
         a = packed;
     } else if (mk->pack) {
         as = mk->act_row_bytes(n_in);
-        if (!as || T > SIZE_MAX / as || !(packed = scratch_get(T * as))) return -1;
+        if (!as || T > SIZE_MAX / as || !(packed = ck_scratch_get(&scratch, T * as))) return -1;
         a = packed;
     }
     int nt = work > CK_GEMM_PAR_MIN ? n_threads : 1;

@@ -33,24 +33,15 @@
 
 #define AI static inline __attribute__((always_inline))
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
-
 /* Tiles 0-3: C (0, 1 for the first 16 weight rows, 2, 3 for the next), 4-5: A, 6-7: B; r0 / r1 weight
  * rows in the first / second A tile (16 but in a weight's last panel). Tile state is per thread; every
  * kernel call loads its configuration. */
 static void cfg_load(int r0, int r1) {
-    tilecfg c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int i = 0; i < 8; i++) c.rows[i] = 16, c.colsb[i] = 64;
-    c.rows[0] = c.rows[1] = c.rows[4] = (uint8_t)r0;
-    c.rows[2] = c.rows[3] = c.rows[5] = (uint8_t)(r1 ? r1 : 16);
-    /* as inline asm with a memory operand: GCC 12 drops the stores to c before _tile_loadconfig */
-    __asm__ volatile("ldtilecfg %0" : : "m"(c));
+    uint8_t rows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
+    uint16_t colsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
+    rows[0] = rows[1] = rows[4] = (uint8_t)r0;
+    rows[2] = rows[3] = rows[5] = (uint8_t)(r1 ? r1 : 16);
+    ck_amx_tiles_load(rows, colsb);
 }
 
 static size_t pad16(size_t T) { return (T + 15) / 16 * 16; }

@@ -116,3 +116,14 @@ const ck_mm_kernel *ck_cpu_mm_kernel(const ck_cpu_kernels *k, ck_dtype dt, int e
     if (!exact && k->mm_fast[dt].gemm) return &k->mm_fast[dt];
     return k->mm[dt].gemm ? &k->mm[dt] : NULL;
 }
+
+void *ck_scratch_get(ck_scratch *s, size_t bytes) {
+    if (bytes > s->cap) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+        free(s->p);
+        s->p = p;
+        s->cap = bytes;
+    }
+    return s->p;
+}

@@ -116,6 +116,14 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void);
 /* Every kernel set this CPU can run, best first, NULL-terminated (the reference is always last). */
 const ck_cpu_kernels *const *ck_cpu_kernels_all(void);
 
+/* A scratch buffer that only grows, 64-byte aligned: each user keeps one per thread (_Thread_local), so
+ * a decode step allocates nothing once the first has run. Returns NULL when it cannot grow. */
+typedef struct ck_scratch {
+    uint8_t *p;
+    size_t cap;
+} ck_scratch;
+void *ck_scratch_get(ck_scratch *s, size_t bytes);
+
 /* The matmul kernel of set k for dtype dt: the fast one unless exact (or the set has none), else NULL
  * when the set has no kernel for dt. */
 const ck_mm_kernel *ck_cpu_mm_kernel(const ck_cpu_kernels *k, ck_dtype dt, int exact);
@@ -200,6 +208,8 @@ void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh);
  * within a tolerance (its rounding inside a 32-element chunk is the hardware's). */
 extern const ck_mm_kernel ck_mm_amx_bf16_fast;
 int ck_cpu_has_amx(void);
+/* Configures this thread's tiles 0-7 (palette 1): rows[i] rows of colsb[i] bytes each. */
+void ck_amx_tiles_load(const uint8_t rows[8], const uint16_t colsb[8]);
 /* AMX-INT8 Q8_0 matmul (quant_amx.c), a ck_qmatmul_fn. */
 int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 

@@ -26,25 +26,14 @@
 #define AI static inline __attribute__((always_inline))
 #define ROW_UNIT 16 /* weight rows per unit of the thread split */
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
-
 /* Tiles 0-3: C (int32, 16 x 16; 0, 1 for the first r0 weight rows, 2, 3 for the next r1), 4-5: A (16 x 32
  * bytes), 6-7: B (8 x 64 bytes). */
 static void cfg_load(int r0, int r1) {
-    tilecfg c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int i = 0; i < 4; i++) c.rows[i] = 16, c.colsb[i] = 64;
-    c.rows[4] = c.rows[5] = 16, c.colsb[4] = c.colsb[5] = 32;
-    c.rows[6] = c.rows[7] = 8, c.colsb[6] = c.colsb[7] = 64;
-    c.rows[0] = c.rows[1] = c.rows[4] = (uint8_t)r0;
-    c.rows[2] = c.rows[3] = c.rows[5] = (uint8_t)(r1 ? r1 : 16);
-    /* as inline asm with a memory operand: GCC 12 drops the stores to c before _tile_loadconfig */
-    __asm__ volatile("ldtilecfg %0" : : "m"(c));
+    uint8_t rows[8] = {16, 16, 16, 16, 16, 16, 8, 8};
+    uint16_t colsb[8] = {64, 64, 64, 64, 32, 32, 64, 64};
+    rows[0] = rows[1] = rows[4] = (uint8_t)r0;
+    rows[2] = rows[3] = rows[5] = (uint8_t)(r1 ? r1 : 16);
+    ck_amx_tiles_load(rows, colsb);
 }
 
 /* acc[l][r * 16 + t] += (wd[r] * xd[t]) * (float)isum[r * 16 + t] for r < 16, l = the block's lane. */
@@ -151,21 +140,7 @@ static void rows_q8_0(float *y, size_t ys, const uint8_t *w, size_t rb, size_t n
     _tile_release(); /* tile state back to its init state: cheap context switches (and VM exits) */
 }
 
-static _Thread_local struct {
-    uint8_t *p;
-    size_t cap;
-} scratch;
-
-static void *scratch_get(size_t bytes) {
-    if (bytes > scratch.cap) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-        free(scratch.p);
-        scratch.p = p;
-        scratch.cap = bytes;
-    }
-    return scratch.p;
-}
+static _Thread_local ck_scratch scratch; /* the quantized rows */
 
 int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
     const ck_dtype_traits *tr = ck_dtype_traits_of(CK_Q8_0);
@@ -174,7 +149,7 @@ int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const floa
     xb = tr->act_row_bytes(n);
     /* scratch: the quantized rows, Q (nb * 8 rows of ts int8 x4), XD (nb rows of ts floats) */
     size_t xq_bytes = (T * xb + 63) / 64 * 64, q_bytes = nb * 8 * ts * 4, xd_bytes = nb * ts * 4;
-    uint8_t *s = scratch_get(xq_bytes + q_bytes + xd_bytes);
+    uint8_t *s = ck_scratch_get(&scratch, xq_bytes + q_bytes + xd_bytes);
     if (!s) return -1;
     uint8_t *xq = s, *Q = s + xq_bytes;
     float *XD = (float *)(Q + q_bytes);
