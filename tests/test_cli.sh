@@ -197,6 +197,9 @@ expect_fail "perplexity --ctx above the model's maximum" "exceeds the model's ma
 [ $? = 0 ] && [ ! -s "$T/out" ] && grep -q "generated: 0 tokens" "$T/err"
 check "-n 0 runs the prompt and generates nothing" $?
 expect_fail "stdout on a full disk" "cannot write the output: No space left on device" sh -c "'$CAKE' run '$UNPACKED/qwen3-tiny' hi -n 8 --temperature 0 > /dev/full"
+expect_fail "perplexity's result on a full disk" "cake perplexity: cannot write the output: No space left on device" sh -c "'$CAKE' perplexity '$DATA/qwen3-s' '$T/ids.txt' --tokens > /dev/full"
+expect_fail "bench's report on a full disk" "cake bench: cannot write the output: No space left on device" sh -c "'$CAKE' bench '$DATA/qwen3-s' -p 4 -n 2 -r 1 --bandwidth-mb 8 --json > /dev/full"
+expect_fail "list on a closed stdout" "cake list: cannot write the output: Bad file descriptor" sh -c "'$CAKE' list >&-"
 mk; stpoison "$T/m/model.safetensors" model.layers.1.mlp.down_proj.weight nan
 expect_fail "NaN weight names its layer" "layer 1 produced a non-finite value" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; stpoison "$T/m/model.safetensors" model.layers.2.self_attn.q_proj.weight inf; cp "$T/tok1024.json" "$T/m/tokenizer.json"

@@ -1,6 +1,7 @@
 /* main.c — `cake` entry point: dispatches to a subcommand (see cli.h). */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,16 @@ static const struct {
     {"rm", ck_cmd_rm, "delete a model from the HF cache or the worker cache"},
 };
 
+/* A command that succeeded but whose output could not all be written (a full disk, a closed pipe or
+ * stdout) has failed: exit 1 with the reason, never 0 with the result lost. */
+static int output_written(const char *cmd, int rc) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+    if (rc == 0) fprintf(stderr, "cake%s%s: cannot write the output: %s\n", cmd ? " " : "", cmd ? cmd : "",
+                         errno ? strerror(errno) : "write error");
+    return rc ? rc : 1;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: cake <command> [args] [--help]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -34,10 +45,11 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return output_written(NULL, 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return output_written(commands[i].name, commands[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "cake: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
