@@ -444,6 +444,11 @@ static void check_synthetic(void) {
     SYNTH(dir, "Split Contiguous", "null", pre, "[]", 0, "a--b", 0, 8, 1);
     snprintf(pre, sizeof pre, split, "Removed", "true");
     SYNTH(dir, "Split Removed inverted", "null", pre, "[]", 0, "a-b", 2);
+    /* ByteLevel splits with GPT-2's regex itself (use_regex, its default), keeping every piece (HF: Isolated) */
+    SYNTH(dir, "ByteLevel with its regex", "null", "{\"type\": \"ByteLevel\", \"add_prefix_space\": false}", "[]", 0,
+          "a-b", 0, 2, 1);
+    SYNTH(dir, "ByteLevel without its regex", "null",
+          "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": false}", "[]", 0, "a-b", 3, 1);
     /* unknown characters: byte fallback, else <unk> (fused or not) */
     SYNTH(dir, "byte fallback", "null", "null", "[]", 0, "a\xC3\xA9", 0, 9, 10);
     SYNTH(dir, "unk not fused", "null", "null", "[]", 0, "azzb", 0, 5, 5, 1);

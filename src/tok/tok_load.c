@@ -147,6 +147,7 @@ static int parse_pre(ck_tok *t, const cJSON *p, char *err, size_t errlen) {
         }
     } else if (!strcmp(ty, "ByteLevel")) {
         s->kind = CK_PRE_BYTELEVEL;
+        s->behavior = CK_SPLIT_ISOLATED; /* HF keeps every piece of GPT-2's regex */
         s->add_prefix_space = get_bool(p, "add_prefix_space", 1);
         if (get_bool(p, "use_regex", 1) && compile_re(GPT2_REGEX, 0, &s->re, err, errlen) != 0) return -1;
         t->byte_level = 1;
