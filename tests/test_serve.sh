@@ -206,6 +206,18 @@ expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "
 curl -s -o "$WORK/out" "$BASE/api/v1/topology"
 expect_eq "$(json_field "d['master']['layers'], [(w['name'], w['layers']) for w in d['workers']]" <"$WORK/out")" \
     "[0, 1] [('w1', [2, 3])]" "cluster master: topology lists the worker's layers"
+# the worker restarts while the server is idle: the next request reconnects to it and gets the same text
+kill "$WORKER"
+wait "$WORKER" 2>/dev/null
+"$CAKE" run "$MODEL" --name w1 --topology "$WORK/topo.yml" --address 127.0.0.1:"$WPORT" --cluster-key k9 \
+    >"$WORK/worker2.log" 2>&1 &
+WORKER=$!
+PIDS="$PIDS $WORKER"
+for _ in $(seq 1 100); do grep -q "listening on" "$WORK/worker2.log" && break; sleep 0.1; done
+expect_eq "$(post -d "$BODY")" 200 "cluster master: a request after the worker restarted"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text from the restarted worker"
+grep -q "worker w1 (127.0.0.1:$WPORT) is back" "$WORK/serve.log" && ok "cluster master: the reconnection is logged" ||
+    bad "cluster master: no reconnection in the log: $(tail -3 "$WORK/serve.log")"
 
 # bad flags and an address in use fail clearly
 "$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" >"$WORK/busy.log" 2>&1

@@ -232,23 +232,42 @@ static int stage_forward(void *ctx, float *hidden, size_t n, size_t pos, char *e
     return 0;
 }
 
-static int stage_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
-    remote *r = ctx;
+/* Cuts the replay log (and the positions the worker is taken to hold) to the first pos. */
+static void forget_after(remote *r, size_t pos) {
+    if (pos > r->pos) pos = r->pos;
+    size_t at = 0, i = 0; /* keep the calls that lie below the new position */
+    while (i < r->n_calls && at + r->calls[i] <= pos) at += r->calls[i++];
+    if (at < pos) r->calls[i++] = (uint32_t)(pos - at);
+    r->n_calls = i;
+    r->pos = pos;
+}
+
+/* TRUNCATE to pos; *held = what the worker keeps. may_recover: a worker lost since the last request is
+ * reconnected and replayed (star topologies; a chain has no recovery). */
+static int truncate_worker(remote *r, size_t pos, int may_recover, size_t *held, char *err, size_t errlen) {
     ck_msg m = {.type = CK_MSG_TRUNCATE}, reply;
     m.u.truncate.session = SESSION_ID;
     m.u.truncate.pos = (uint32_t)pos;
     if (ck_msg_send(r->c, &r->out, &m, CK_REPLY_MS, err, errlen) != 0 ||
-        ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_REPLY_MS, err, errlen) != 0)
-        return fail(r, err, errlen);
+        ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_REPLY_MS, err, errlen) != 0) {
+        /* lost between two requests (a server's idle worker restarted): reconnect and replay what stays */
+        if (!may_recover || !r->o->recover_ms) return fail(r, err, errlen);
+        ck_logf(r->o->log, r->o->log_user, "worker %s (%s) lost: %s; reconnecting", r->tw->name, r->tw->host, err);
+        forget_after(r, pos);
+        if (recover(r, err, errlen) != 0) return -1;
+        *held = r->pos;
+        return 0;
+    }
     if (reply.type != CK_MSG_TRUNCATED || reply.u.truncate.pos > pos)
         return ck_err(err, errlen, "worker %s: unexpected %s in reply to TRUNCATE", r->tw->name,
                       ck_msg_name(reply.type));
-    r->pos = *held = reply.u.truncate.pos;
-    size_t at = 0, i = 0; /* keep the calls that lie below the new position */
-    while (i < r->n_calls && at + r->calls[i] <= r->pos) at += r->calls[i++];
-    if (at < r->pos) r->calls[i++] = (uint32_t)(r->pos - at);
-    r->n_calls = i;
+    forget_after(r, reply.u.truncate.pos);
+    *held = r->pos;
     return 0;
+}
+
+static int stage_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t errlen) {
+    return truncate_worker(ctx, pos, 1, held, err, errlen);
 }
 
 /* ---- chain forwarding ---- */
@@ -352,7 +371,7 @@ static int chain_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
     size_t low = pos, h;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->n; i++) {
-            if (stage_truncate(&c->r[i], low, &h, err, errlen) != 0) return -1;
+            if (truncate_worker(&c->r[i], low, 0, &h, err, errlen) != 0) return -1;
             if (h < low) low = h;
         }
         int same = 1;
