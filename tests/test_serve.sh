@@ -198,7 +198,8 @@ printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2-3"\n' "$WP
 WORKER=$!
 PIDS="$PIDS $WORKER"
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/worker.log" && break; sleep 0.1; done
-start_server --topology "$WORK/topo.yml" --cluster-key k9
+# (--ctx beyond the model's 4096 positions is cut to them, as for one process)
+start_server --topology "$WORK/topo.yml" --cluster-key k9 --ctx 8192
 expect_eq "$(post -d "$BODY")" 200 "cluster master: completion status"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text as one process"
 expect_eq "$(post -d "$BODY")" 200 "cluster master: the same request again"

@@ -279,7 +279,8 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
         fprintf(stderr, "  master (this process)          layers %lld-%lld\n", (long long)lfirst[i], (long long)llast[i]);
     ck_cluster_opts co = {.model_dir = dir, .topo = t, .key = o->key, .wire_dtype = dtype,
                           .hidden = ck_engine_hidden(*e),
-                          .max_ctx = max_ctx_hint ? max_ctx_hint : ck_engine_max_ctx(*e),
+                          .max_ctx = max_ctx_hint && max_ctx_hint < ck_engine_max_ctx(*e) ? max_ctx_hint
+                                                                                          : ck_engine_max_ctx(*e),
                           .recover_ms = o->recover_ms, .log = log_line, .log_user = "cluster: ",
                           .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e), .chain = o->chain,
                           .local_first = lfirst, .local_last = llast, .n_local = n_local};

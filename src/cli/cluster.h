@@ -22,7 +22,8 @@ int ck_cli_zero_worker(const ck_cli_cluster *o);
 int ck_cli_worker(const ck_cli_cluster *o);
 /* Opens the master's engine and connects the workers: those of o->topology, or without one the workers
  * discovered with o->key (layers assigned by capability and memory, weights pushed). Returns 0, or an
- * exit status after printing why. */
+ * exit status after printing why. max_ctx_hint: the context the master's sessions use (0: the model's;
+ * more than the model's is cut to it, as a single process's sessions are). */
 int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine **e, ck_cluster **cl);
 /* Runs the workers' layers as stages of s. */
 int ck_cli_attach(ck_session *s, ck_cluster *cl, char *err, size_t errlen);
