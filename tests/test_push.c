@@ -44,6 +44,7 @@ typedef struct wjob {
     int rc;
     char err[1024], dir[4096];
     int64_t first, last;
+    int replaced;
     pthread_t th;
 } wjob;
 
@@ -53,7 +54,8 @@ static void *worker_main(void *arg) {
     w->rc = -1;
     if (ck_conn_accept(g_lfd, 10000, &c, w->err, sizeof w->err) != 0) return NULL;
     if (ck_conn_handshake(c, w->key, 1, 5000, w->err, sizeof w->err) == 0 &&
-        ck_push_receive(c, w->root, w->tag, w->dir, sizeof w->dir, &w->first, &w->last, w->err, sizeof w->err) == 0)
+        ck_push_receive(c, w->root, w->tag, w->dir, sizeof w->dir, &w->first, &w->last, &w->replaced, w->err,
+                        sizeof w->err) == 0)
         w->rc = ck_push_ready(c, w->err, sizeof w->err);
     ck_conn_close(c);
     return NULL;
@@ -248,6 +250,7 @@ static void test_full(const char *src, const char *root, const char *key, int ch
     expected_dir(dir, sizeof dir, root, "c0ffee00", id);
     CK_EXPECT(!strcmp(w.dir, dir) && w.first == 1 && w.last == 2, "worker got %s [%" PRId64 ", %" PRId64 "]", w.dir,
               w.first, w.last);
+    CK_EXPECT(w.replaced == 1, "a first push reports no file written into place");
     CK_EXPECT(pg.first_done == 0 && pg.last_done == plan->total_bytes && pg.total == plan->total_bytes,
               "progress %" PRIu64 " -> %" PRIu64 " of %" PRIu64, pg.first_done, pg.last_done, pg.total);
     printf("%s: layers 1-2 pushed%s: %zu files, %" PRIu64 " bytes (%" PRIu64 " on the wire), %zu tensors\n", src,
@@ -275,6 +278,20 @@ static void test_full(const char *src, const char *root, const char *key, int ch
     CK_EXPECT(pg.calls == 1 && pg.first_done == plan->total_bytes, "second push sent chunks: %d progress calls",
               pg.calls);
     CK_EXPECT(pg.wire_bytes < 4096, "second push sent %" PRIu64 " bytes", pg.wire_bytes);
+    CK_EXPECT(w.replaced == 0, "a push that sent nothing reports a file written into place");
+    check_dir(dir, src, 1, 2);
+
+    /* the worker's copy of the last file differs from the master's (other weights, same config): it is
+     * sent again and reported written into place, so that the worker opens a new engine on it */
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, plan->files[plan->n_files - 1].name);
+    FILE *f = fopen(path, "r+b");
+    int byte = f && fseek(f, -1, SEEK_END) == 0 ? fgetc(f) : EOF;
+    CK_EXPECT(byte != EOF && fseek(f, -1, SEEK_END) == 0 && fputc(byte ^ 1, f) != EOF, "cannot change %s", path);
+    if (f) fclose(f);
+    rc = push_once(plan, id, 1, 2, key, root, "c0ffee00", 0, &pg, &w, err, sizeof err);
+    CK_EXPECT(rc == 0 && w.rc == 0 && w.replaced == 1, "push over a changed file: %s / %s, replaced %d", err, w.err,
+              w.replaced);
     check_dir(dir, src, 1, 2);
     ck_push_plan_free(plan);
 }

@@ -530,6 +530,7 @@ typedef struct receiver {
     ZSTD_DCtx *zd;
     uint8_t *raw;
     size_t raw_cap;
+    int replaced; /* a file was renamed into place */
 } receiver;
 
 /* mkdir -p with mode 0700 for every directory created. */
@@ -780,8 +781,10 @@ static int receive(receiver *r, const ck_msg *m, const char *cache_root, const c
     if (check_space(r, err, errlen) != 0 || ck_msg_send(r->c, &r->b, &have, CK_REPLY_MS, err, errlen) != 0 ||
         receive_chunks(r, err, errlen) != 0)
         return -1;
-    for (size_t i = 0; i < r->n_files; i++)
+    for (size_t i = 0; i < r->n_files; i++) {
+        r->replaced |= !r->files[i].complete;
         if (finish_file(&r->files[i], err, errlen) != 0) return -1;
+    }
     if (sync_dir(r->dir, err, errlen) != 0) return -1;
     uint8_t id[32];
     for (size_t i = 0; i < r->n_files; i++)
@@ -792,7 +795,7 @@ static int receive(receiver *r, const ck_msg *m, const char *cache_root, const c
 }
 
 int ck_push_receive(ck_conn *c, const char *cache_root, const char *cluster_tag, char *model_dir, size_t cap,
-                    int64_t *first, int64_t *last, char *err, size_t errlen) {
+                    int64_t *first, int64_t *last, int *replaced, char *err, size_t errlen) {
     receiver *r = calloc(1, sizeof *r);
     if (!r) return ck_err(err, errlen, "out of memory");
     r->c = c;
@@ -810,6 +813,7 @@ int ck_push_receive(ck_conn *c, const char *cache_root, const char *cluster_tag,
     if (rc == 0) {
         *first = m.u.assign.first_layer;
         *last = m.u.assign.last_layer;
+        *replaced = r->replaced;
     } else
         ck_msg_send_error(c, &r->b, CK_PUSH_ERROR_CODE, err);
     for (size_t i = 0; i < CK_WIRE_MAX_FILES; i++)

@@ -246,11 +246,13 @@ static int receive_assignment(wconn *wc, char *why, size_t whylen) {
     worker *w = wc->w;
     char dir[4096];
     int64_t first, last;
-    if (ck_push_receive(wc->c, w->o->cache_root, w->o->cluster_tag, dir, sizeof dir, &first, &last, why, whylen) != 0)
+    int replaced;
+    if (ck_push_receive(wc->c, w->o->cache_root, w->o->cluster_tag, dir, sizeof dir, &first, &last, &replaced, why,
+                        whylen) != 0)
         return -1;
     pthread_mutex_lock(&w->mu);
     served *cur = w->sv;
-    int same = cur && cur->first == first && cur->last == last && !strcmp(cur->dir, dir);
+    int same = cur && !replaced && cur->first == first && cur->last == last && !strcmp(cur->dir, dir);
     if (same) cur->refs++;
     pthread_mutex_unlock(&w->mu);
     if (!same) {
