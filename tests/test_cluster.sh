@@ -208,6 +208,10 @@ sent2=$(sed -n 's/.*worker z1 .* \([0-9.]*\) KiB sent.*/\1/p' "$T/zm3.err")
 python3 -c "import sys; sys.exit(not float(sys.argv[2]) < float(sys.argv[1]) / 4)" "$sent1" "$sent2"
 r=$?; [ $r = 0 ] || cat "$T/zm3.err"
 check "the same run again does not push the cached weights again ($sent1 KiB sent to z1, then $sent2 KiB)" $r
+eval "\"$CAKE\" run \"$T/$m\" a --raw --temperature 0 -n 16 --chain $zflags" > "$T/zero.txt" 2> "$T/zm4.err"
+cmp -s "$T/$m.single.txt" "$T/zero.txt"
+r=$?; [ $r = 0 ] || { cat "$T/zm4.err"; tail -n 5 "$T/zw1.log" "$T/zw2.log"; }
+check "zero-config with --chain: greedy text equals single-node" $r
 ls "$T"/cache1/models/*/model.safetensors > /dev/null 2>&1 && ! ls "$T"/cache1/models/*/*.partial > /dev/null 2>&1 &&
     CAKE_CACHE="$T/cache1" "$CAKE" list | grep -q "complete"
 check "the pushed weights are in the worker's cache, complete, and cake list shows them" $?

@@ -45,6 +45,7 @@ typedef struct wjob {
     char err[1024], dir[4096];
     int64_t first, last;
     int replaced;
+    ck_msg assign;
     pthread_t th;
 } wjob;
 
@@ -54,8 +55,9 @@ static void *worker_main(void *arg) {
     w->rc = -1;
     if (ck_conn_accept(g_lfd, 10000, &c, w->err, sizeof w->err) != 0) return NULL;
     if (ck_conn_handshake(c, w->key, 1, 5000, w->err, sizeof w->err) == 0 &&
-        ck_push_receive(c, w->root, w->tag, w->dir, sizeof w->dir, &w->first, &w->last, &w->replaced, w->err,
-                        sizeof w->err) == 0)
+        ck_msg_recv(c, NULL, 1 << 16, &w->assign, 60000, w->err, sizeof w->err) == 0 &&
+        ck_push_receive(c, &w->assign, w->root, w->tag, w->dir, sizeof w->dir, &w->first, &w->last, &w->replaced,
+                        w->err, sizeof w->err) == 0)
         w->rc = ck_push_ready(c, w->err, sizeof w->err);
     ck_conn_close(c);
     return NULL;

@@ -171,8 +171,12 @@ static uint64_t layer_bytes(const char *dir, size_t n_layers) {
     return n_layers ? total / n_layers : total;
 }
 
+/* Name order, then address order: workers that share a name (the host name by default) keep their
+ * places from one run to the next. */
 static int cmp_peer(const void *a, const void *b) {
-    return strcmp(((const ck_disc_peer *)a)->name, ((const ck_disc_peer *)b)->name);
+    const ck_disc_peer *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->host, y->host);
 }
 
 /* A worker's capability (its measured TFLOPS, else its threads) rounded to half powers of two, so that

@@ -794,25 +794,23 @@ static int receive(receiver *r, const ck_msg *m, const char *cache_root, const c
     return 0;
 }
 
-int ck_push_receive(ck_conn *c, const char *cache_root, const char *cluster_tag, char *model_dir, size_t cap,
-                    int64_t *first, int64_t *last, int *replaced, char *err, size_t errlen) {
+int ck_push_receive(ck_conn *c, const ck_msg *assign, const char *cache_root, const char *cluster_tag,
+                    char *model_dir, size_t cap, int64_t *first, int64_t *last, int *replaced, char *err,
+                    size_t errlen) {
     receiver *r = calloc(1, sizeof *r);
     if (!r) return ck_err(err, errlen, "out of memory");
     r->c = c;
     r->lock_fd = -1;
     for (size_t i = 0; i < CK_WIRE_MAX_FILES; i++) r->files[i].fd = -1;
-    ck_msg m;
     int rc = 0;
     if (!cache_root || !*cache_root || !cluster_tag) rc = ck_err(err, errlen, "push: no cache directory or cluster tag");
     else if (!(r->zd = ZSTD_createDCtx())) rc = ck_err(err, errlen, "out of memory");
-    else if ((rc = ck_msg_recv(c, NULL, SMALL_MSG_MAX, &m, CK_PUSH_CHUNK_MS, err, errlen)) == 0) {
-        if (m.type != CK_MSG_ASSIGN) rc = ck_err(err, errlen, "expected ASSIGN, got %s", ck_msg_name(m.type));
-        else rc = receive(r, &m, cache_root, cluster_tag, err, errlen);
-    }
+    else if (assign->type != CK_MSG_ASSIGN) rc = ck_err(err, errlen, "expected ASSIGN, got %s", ck_msg_name(assign->type));
+    else rc = receive(r, assign, cache_root, cluster_tag, err, errlen);
     if (rc == 0 && snprintf(model_dir, cap, "%s", r->dir) >= (int)cap) rc = ck_err(err, errlen, "path too long: %s", r->dir);
     if (rc == 0) {
-        *first = m.u.assign.first_layer;
-        *last = m.u.assign.last_layer;
+        *first = assign->u.assign.first_layer;
+        *last = assign->u.assign.last_layer;
         *replaced = r->replaced;
     } else
         ck_msg_send_error(c, &r->b, CK_PUSH_ERROR_CODE, err);

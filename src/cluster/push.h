@@ -91,7 +91,8 @@ int ck_push_send(ck_conn *c, const ck_push_plan *p, const uint8_t model_id[32], 
                  void (*progress)(void *user, uint64_t done, uint64_t total), void *user, uint64_t stop_after_bytes,
                  char *err, size_t errlen);
 
-/* Worker side, on a fresh (handshaken) connection: receives an ASSIGN and the push into
+/* Worker side, on a fresh (handshaken) connection whose first message was `assign` (anything but an ASSIGN
+ * is refused): receives the push into
  * <cache_root>/models/<cluster_tag>--<16 hex of model_id>/ (created 0700 with its parents), verifies every
  * file, and writes the directory into model_dir[cap], the range into *first / *last, and into *replaced
  * whether a file was written into place (an engine opened there before holds the files it replaced: the
@@ -99,8 +100,9 @@ int ck_push_send(ck_conn *c, const ck_push_plan *p, const uint8_t model_id[32], 
  * sent an ERROR with the same reason; .partial files stay for the next push unless a hash proved them bad.
  * cluster_tag: [A-Za-z0-9_.-], e.g. 8 hex digits of the cluster key's hash, so that two clusters on one
  * machine never share files. Only one push at a time writes a directory (a lock file in it). */
-int ck_push_receive(ck_conn *c, const char *cache_root, const char *cluster_tag, char *model_dir, size_t cap,
-                    int64_t *first, int64_t *last, int *replaced, char *err, size_t errlen);
+int ck_push_receive(ck_conn *c, const ck_msg *assign, const char *cache_root, const char *cluster_tag,
+                    char *model_dir, size_t cap, int64_t *first, int64_t *last, int *replaced, char *err,
+                    size_t errlen);
 
 /* Sends READY (the worker loaded the pushed model). */
 int ck_push_ready(ck_conn *c, char *err, size_t errlen);

@@ -242,13 +242,13 @@ static void served_release(worker *w, served *sv) {
 
 /* Zero-config: receives the master's assignment and the weights it pushes, then serves that range
  * (reusing the open engine when the assignment is the current one). */
-static int receive_assignment(wconn *wc, char *why, size_t whylen) {
+static int receive_assignment(wconn *wc, const ck_msg *assign, char *why, size_t whylen) {
     worker *w = wc->w;
     char dir[4096];
     int64_t first, last;
     int replaced;
-    if (ck_push_receive(wc->c, w->o->cache_root, w->o->cluster_tag, dir, sizeof dir, &first, &last, &replaced, why,
-                        whylen) != 0)
+    if (ck_push_receive(wc->c, assign, w->o->cache_root, w->o->cluster_tag, dir, sizeof dir, &first, &last, &replaced,
+                        why, whylen) != 0)
         return -1;
     pthread_mutex_lock(&w->mu);
     served *cur = w->sv;
@@ -317,17 +317,21 @@ static void serve(wconn *wc, char *why, size_t whylen) {
     ck_msg m;
     ck_wire_limits none = {0, 0, 0};
     if (ck_conn_handshake(wc->c, w->o->key, 1, CK_HANDSHAKE_MS, why, whylen) != 0) return;
+    /* the first message: a chain's LINK from the previous worker, else a master's HELLO (zero-config: its
+     * ASSIGN and push first; the master may take a while to plan the push) */
+    int first_ms = w->o->model_dir ? CK_HANDSHAKE_MS : CK_PUSH_CHUNK_MS;
+    if (ck_msg_recv(wc->c, &none, 1 << 16, &m, first_ms, why, whylen) != 0) return;
+    if (m.type == CK_MSG_LINK) {
+        serve_link(wc, m.u.link.route, why, whylen);
+        return;
+    }
     if (w->o->model_dir) {
         pthread_mutex_lock(&w->mu);
         wc->sv = w->sv;
         wc->sv->refs++;
         pthread_mutex_unlock(&w->mu);
-    } else if (receive_assignment(wc, why, whylen) != 0) {
-        return;
-    }
-    if (ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) return;
-    if (m.type == CK_MSG_LINK) {
-        serve_link(wc, m.u.link.route, why, whylen);
+    } else if (receive_assignment(wc, &m, why, whylen) != 0 ||
+               ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) {
         return;
     }
     if (check_hello(wc, &m, why, whylen) != 0) {
