@@ -152,6 +152,19 @@ timeout 30 "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 8 --topology "$T/t.y
 [ $? = 1 ] && grep -q "w2" "$T/err"
 check "a chain with a dead worker fails at once, naming it ($(tail -n 1 "$T/err"))" $?
 stop_workers; rm -f "$T"/worker-*.log # else the old logs' "listening" lines answer for the new workers
+# the first worker dies while the chain runs: the next worker's broken link reaches the master at once
+# (not a timeout naming the next worker), or the master's own connection to the first one fails
+topo "$T/t.yml" model.layers w1=0-0 w2=1-1
+start_workers "$T/$m" "$T/t.yml" "" w1 w2
+python3 -c "print(' '.join(['1'] * 200000))" > "$T/long.ids"
+timeout 60 "$CAKE" perplexity "$T/$m" "$T/long.ids" --tokens --ctx 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err" &
+pm=$!
+sleep 1
+kill -9 $PID_w1
+wait $pm
+[ $? = 1 ] && grep -q "previous worker of the chain\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
+check "a chain whose first worker dies midway names it ($(tail -n 1 "$T/err"))" $?
+stop_workers; rm -f "$T"/worker-*.log
 topo "$T/t.yml" model.layers w1=0-0 w2=2-3
 start_workers "$T/$m" "$T/t.yml" "" w1 w2
 timeout 30 "$CAKE" run "$T/$m" "a" --raw -n 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"

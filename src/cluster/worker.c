@@ -295,8 +295,16 @@ static void serve_link(wconn *link, uint64_t route, char *why, size_t whylen) {
     size_t max_frame = ck_wire_hidden_size(target->lim.max_rows, target->lim.hidden, CK_WIRE_F32) + 64;
     for (;;) {
         ck_msg m;
-        if (ck_msg_recv(link->c, &target->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0)
+        if (ck_msg_recv(link->c, &target->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0) {
+            /* the previous worker is gone: the master hears it from here rather than waiting for a reply */
+            char msg[1200];
+            snprintf(msg, sizeof msg, "the link from the previous worker of the chain (%s) broke: %s",
+                     ck_conn_peer(link->c), why);
+            pthread_mutex_lock(&target->use);
+            ck_msg_send_error(target->c, &target->out, 3, msg);
+            pthread_mutex_unlock(&target->use);
             break;
+        }
         if (m.type == CK_MSG_GOODBYE) {
             snprintf(why, whylen, "link closed");
             break;

@@ -602,6 +602,7 @@ static int truncate_stages(ck_session *s, size_t pos, char *err, size_t errlen) 
     }
     s->pipe_pos = pos;
     s->pipe_broken = 0;
+    s->reset_why[0] = 0;
     return 0;
 }
 
@@ -618,10 +619,10 @@ int ck_session_truncate(ck_session *s, size_t pos, char *err, size_t errlen) {
 }
 
 void ck_session_reset(ck_session *s) {
-    char err[256];
     ck_seq_reset(&s->seq);
     s->n_ids = 0;
-    if (staged(s) && truncate_stages(s, 0, err, sizeof err) != 0) s->pipe_broken = 1; /* reported next forward */
+    if (staged(s) && truncate_stages(s, 0, s->reset_why, sizeof s->reset_why) != 0)
+        s->pipe_broken = 1; /* reported, with reset_why, by the next forward */
 }
 
 ck_timing ck_session_timing(const ck_session *s) {
@@ -731,6 +732,7 @@ static int grow_hidden(ck_session *s, size_t n, char *err, size_t errlen) {
 
 /* Checks that n more positions fit a staged session that is not broken. */
 static int staged_room(const ck_session *s, size_t n, char *err, size_t errlen) {
+    if (s->pipe_broken && s->reset_why[0]) return ck_err(err, errlen, "the session could not be reset: %s", s->reset_why);
     if (s->pipe_broken) return ck_err(err, errlen, "an earlier forward failed midway; truncate or reset the session");
     if (n > s->seq.max_ctx - s->pipe_pos)
         return ck_err(err, errlen, "context full: %zu positions held, %zu more requested, %zu available", s->pipe_pos,

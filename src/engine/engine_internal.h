@@ -38,6 +38,7 @@ struct ck_session {
     long own_at;
     size_t pipe_pos;       /* positions every part holds */
     int pipe_broken;       /* a staged forward failed midway: truncate before the next */
+    char reset_why[512];   /* why the last reset could not truncate the stages ("" when it could) */
     float *hidden;         /* host [cap_hidden / hidden, hidden] rows in flight between parts */
     size_t cap_hidden;
     ck_session *sub[CK_MAX_DEVICES - 1]; /* sessions of the engine's later parts (its stages), e->n_sub */

@@ -136,7 +136,7 @@ static int reuse_prefix(ck_session *s, const int32_t *prompt, size_t n_prompt, c
     if (keep < ck_session_pos(s) && ck_session_truncate(s, keep, err, errlen) != 0) return -1;
     if (ck_session_pos(s) > keep || s->seq.broken || s->pipe_broken) {
         ck_session_reset(s);
-        if (s->pipe_broken) return ck_err(err, errlen, "cannot reset the session's stages");
+        if (s->pipe_broken) return ck_err(err, errlen, "cannot reset the session's stages: %s", s->reset_why);
     }
     r->n_reused = ck_session_pos(s);
     return 0;
