@@ -193,6 +193,11 @@ expect_fail "--repeat-penalty nan" "repeat_penalty must be a finite number" "$CA
 expect_fail "--top-p 2" "top_p must be in (0, 1\]" "$CAKE" run "$UNPACKED/qwen3-tiny" hi --top-p 2
 expect_fail "--ctx above the model's maximum" "exceeds the model's maximum (4096)" "$CAKE" run "$UNPACKED/qwen3-tiny" hi --ctx 100000 -n 8
 expect_fail "perplexity --ctx above the model's maximum" "exceeds the model's maximum" "$CAKE" perplexity "$DATA/qwen3-s" "$T/ids.txt" --tokens --ctx 5000
+# qwen3-tiny's embedding has rows beyond its tokenizer's ids (151669..151935): sampling one of them (this
+# seed does within 500 tokens) continues with no text for it, as HF's decode gives
+"$CAKE" run "$UNPACKED/qwen3-tiny" "hi" --seed 1 -n 500 > "$T/out" 2> "$T/err"
+[ $? = 0 ] && grep -q "generated: 500 tokens" "$T/err"
+check "a sampled id beyond the tokenizer's vocabulary decodes to nothing ($(tail -n 1 "$T/err"))" $?
 "$CAKE" run "$UNPACKED/qwen3-tiny" "hi" -n 0 > "$T/out" 2> "$T/err"
 [ $? = 0 ] && [ ! -s "$T/out" ] && grep -q "generated: 0 tokens" "$T/err"
 check "-n 0 runs the prompt and generates nothing" $?

@@ -40,7 +40,8 @@ int ck_tok_encode(const ck_tok *t, const char *text, size_t len, int add_special
                   size_t *n_ids, char *err, size_t errlen);
 
 /* Decodes ids to bytes as HF `decode(skip_special_tokens=skip_special)`; *out is malloc'd and
- * NUL-terminated, *len excludes the NUL. Unknown ids are an error. */
+ * NUL-terminated, *len excludes the NUL. Ids the vocabulary lacks (the rows a model pads its vocabulary
+ * with beyond the tokenizer's) decode to nothing, as HF's do; a negative id is an error. */
 int ck_tok_decode(const ck_tok *t, const int32_t *ids, size_t n_ids, int skip_special, char **out,
                   size_t *len, char *err, size_t errlen);
 
@@ -60,8 +61,9 @@ typedef struct ck_tok_stream {
 } ck_tok_stream;
 
 void ck_tok_stream_init(ck_tok_stream *s, const ck_tok *t);
-/* Appends the text ready after `id` into buf (cap bytes incl. NUL); returns the byte count or -1
- * (unknown id, or the text does not fit in cap). Invalid byte sequences come out as U+FFFD. */
+/* Appends the text ready after `id` into buf (cap bytes incl. NUL); returns the byte count (0 for an id
+ * the vocabulary lacks, as ck_tok_decode) or -1 (a negative id, or the text does not fit in cap). Invalid
+ * byte sequences come out as U+FFFD. */
 int ck_tok_stream_push(ck_tok_stream *s, int32_t id, char *buf, size_t cap);
 void ck_tok_stream_free(ck_tok_stream *s);
 /* Flushes held-back bytes (as U+FFFD for an incomplete character); returns the byte count. */

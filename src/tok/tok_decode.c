@@ -220,8 +220,8 @@ static int decode_ids(const ck_tok *t, const int32_t *ids, size_t n_ids, int ski
     out->len = 0;
     for (size_t i = 0; i < n_ids; i++) {
         int32_t id = ids[i];
-        if (id < 0 || id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID)
-            return ck_err(err, errlen, "tokenizer: unknown token id %d (vocab size %d)", (int)id, (int)t->n_ids);
+        if (id < 0) return ck_err(err, errlen, "tokenizer: negative token id %d", (int)id);
+        if (id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID) continue; /* no token (a model's padding) */
         if (skip_special && (t->id_flags[id] & CK_TOKF_SPECIAL)) continue;
         if (toks_add(&sc->a, t->arena + t->id_off[id], t->id_len[id]) != 0) goto oom;
     }
@@ -291,8 +291,8 @@ int ck_tok_stream_push(ck_tok_stream *s, int32_t id, char *buf, size_t cap) {
     const ck_tok *t = s->tok;
     if (!buf || cap == 0) return -1;
     buf[0] = 0;
-    if (id < 0 || id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID) return -1;
-    if (t->id_flags[id] & CK_TOKF_SPECIAL) return 0;
+    if (id < 0) return -1;
+    if (id >= t->n_ids || t->id_len[id] == CK_TOK_NO_ID || (t->id_flags[id] & CK_TOKF_SPECIAL)) return 0;
     if (!s->scratch && !(s->scratch = calloc(1, sizeof *s->scratch))) return -1;
     struct ck_tok_scratch *sc = s->scratch;
     /* piece: the pending bytes of an incomplete character, then this token's bytes */
