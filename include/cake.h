@@ -151,6 +151,11 @@ int ck_engine_set_chat_template_file(ck_engine *e, const char *path, char *err, 
  * malloc'd. */
 int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int enable_thinking,
                        int32_t **ids, size_t *n, char *err, size_t errlen);
+/* A conversation for a model without a chat template cake renders: the messages' contents back to back as
+ * one plain prompt, encoded with the tokenizer's special tokens (e.g. BOS) as ck_engine_encode. *ids is
+ * malloc'd. */
+int ck_engine_plain_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int32_t **ids, size_t *n,
+                        char *err, size_t errlen);
 /* The general form, with the conversation as JSON, as HF apply_chat_template(messages, tools=tools,
  * add_generation_prompt=..., tokenize=False, **kwargs):
  *   messages_json  a JSON array of message objects; every field reaches the template (role, content,

@@ -124,6 +124,20 @@ expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"presence_pena
 expect_eq "$(post -d '{"messages":[{"role":"wizard","content":"x"}]}')" 400 "unknown role is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}')" 400 "wrong type is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":1,"some_future_field":{"a":1}}')" 200 "unknown fields are ignored"
+# features that would change the reply are refused, unless given with their "off" value
+M1='"messages":[{"role":"user","content":"x"}],"max_tokens":1'
+for f in '"logprobs":true' '"top_logprobs":2' '"logit_bias":{"42":5}' '"response_format":{"type":"json_object"}' \
+         '"tool_choice":"required"'; do
+    code=$(post -d "{$M1,$f}")
+    name=${f%%:*}
+    [ "$code" = 400 ] && grep -q "$(echo "$name" | tr -d '"') .*not supported\|$(echo "$name" | tr -d '"')' .*not supported" "$WORK/out" &&
+        ok "$f is refused by name" || bad "$f: $code $(cat "$WORK/out")"
+done
+expect_eq "$(post -d "{$M1,\"logprobs\":false,\"logit_bias\":{},\"response_format\":{\"type\":\"text\"},\"tool_choice\":\"auto\"}")" 200 \
+    "their off values are accepted"
+expect_eq "$(post -d "{$M1} {}")" 400 "a second JSON value after the body is a 400"
+expect_eq "$(post -d '{"messages":[{"role":"user","content":"a\u0000b"}]}')" 400 "U+0000 in a string is a 400 (not a cut prompt)"
+grep -q "U+0000" "$WORK/out" && ok "... naming U+0000" || bad "U+0000: $(cat "$WORK/out")"
 python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word " * 5000 + "\"}]}")' >"$WORK/long.json"
 expect_eq "$(post --data-binary @"$WORK/long.json")" 400 "a prompt longer than the context is a 400"
 python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x" * 70000 + "\"}]}")' >"$WORK/big.json"
@@ -154,6 +168,15 @@ expect_eq "$?" 0 "SIGTERM exits 0"
 start_server --api-key sekret
 expect_eq "$(post -d "$BODY")" 401 "no API key is a 401"
 expect_eq "$(post -H 'Authorization: Bearer sekret' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API key accepted"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/")" 200 "with --api-key alone the web UI's page loads (it asks for the key)"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/models")" 401 "with --api-key the models route needs the key"
+# a browser's CORS preflight for a JSON POST with a key
+curl -s -D "$WORK/headers" -o /dev/null -X OPTIONS "$BASE/v1/chat/completions" -H 'Origin: http://example.com' \
+    -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization,content-type'
+grep -q '^HTTP/1.1 204' "$WORK/headers" && grep -qi '^Access-Control-Allow-Headers:.*Authorization' "$WORK/headers" &&
+    grep -qi '^Access-Control-Allow-Headers:.*Content-Type' "$WORK/headers" &&
+    grep -qi '^Access-Control-Allow-Methods:.*POST' "$WORK/headers" && ok "CORS preflight allows POST with a key and JSON" ||
+    bad "CORS preflight: $(tr -d '\r' <"$WORK/headers" | tr '\n' '|')"
 
 # --ui-auth: basic auth on the web UI and the API (the browser prompts: WWW-Authenticate)
 kill "$SERVER"
@@ -165,6 +188,22 @@ grep -qi '^WWW-Authenticate: Basic' "$WORK/headers" && ok "the 401 asks for basi
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wonder "$BASE/")" 200 "UI with credentials"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wrong "$BASE/")" 401 "wrong password is a 401"
 expect_eq "$(post -u alice:wonder -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API with basic credentials"
+
+# a model without a chat template (the bundled one): a chat continues the messages' text as one plain
+# prompt, as `cake chat` and `cake run` do
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+TINY="$HERE/../models/cake-tiny"
+PLAIN=$("$CAKE" run "$TINY" "And God said" --temperature 0 -n 12 2>/dev/null)
+PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT
+"$CAKE" serve "$TINY" --api 127.0.0.1:"$PORT" >"$WORK/serve.log" 2>&1 &
+SERVER=$!
+PIDS="$PIDS $SERVER"
+wait_for 200
+expect_eq "$(post -d '{"messages":[{"role":"user","content":"And God said"}],"temperature":0,"max_tokens":12}')" 200 \
+    "a chat with a model without a chat template"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$PLAIN" "... continues the plain prompt as cake run does"
 
 # the model spread over two engines in the server's process (--devices cpu,cpu): the same text, twice
 kill "$SERVER"
@@ -199,7 +238,7 @@ WORKER=$!
 PIDS="$PIDS $WORKER"
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/worker.log" && break; sleep 0.1; done
 # (--ctx beyond the model's 4096 positions is cut to them, as for one process)
-start_server --topology "$WORK/topo.yml" --cluster-key k9 --ctx 8192
+start_server --topology "$WORK/topo.yml" --cluster-key k9 --ctx 8192 --recover-ms 3000
 expect_eq "$(post -d "$BODY")" 200 "cluster master: completion status"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text as one process"
 expect_eq "$(post -d "$BODY")" 200 "cluster master: the same request again"
@@ -219,6 +258,21 @@ expect_eq "$(post -d "$BODY")" 200 "cluster master: a request after the worker r
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text from the restarted worker"
 grep -q "worker w1 (127.0.0.1:$WPORT) is back" "$WORK/serve.log" && ok "cluster master: the reconnection is logged" ||
     bad "cluster master: no reconnection in the log: $(tail -3 "$WORK/serve.log")"
+# the worker is gone for good: a waited-for completion is a 500 naming it, a stream ends with an error
+# event and [DONE] (no finish chunk: the generation did not finish)
+kill "$WORKER"
+wait "$WORKER" 2>/dev/null
+expect_eq "$(post -d "$BODY")" 500 "cluster master: a failed generation is a 500"
+grep -q "worker w1" "$WORK/out" && ok "cluster master: the 500 names the worker" || bad "cluster master: 500 body $(cat "$WORK/out")"
+post -N -d "$(echo "$BODY" | sed 's/}$/,"stream":true}/')" >/dev/null
+python3 - "$WORK/out" <<'EOF' && ok "cluster master: a failed stream ends with an error event and [DONE]" || bad "failed stream: $(cat "$WORK/out")"
+import json, sys
+events = [e for e in open(sys.argv[1], encoding="utf-8").read().split("\n\n") if e]
+assert events[-1] == "data: [DONE]"
+last = json.loads(events[-2][6:])
+assert "worker w1" in last["error"]["message"], last
+assert not any('"finish_reason":"length"' in e or '"finish_reason":"stop"' in e for e in events), events
+EOF
 
 # bad flags and an address in use fail clearly
 "$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" >"$WORK/busy.log" 2>&1
@@ -226,6 +280,9 @@ expect_eq "$?" 1 "address in use exits 1"
 grep -q "cannot listen" "$WORK/busy.log" && ok "address in use is named" || bad "address in use: $(cat "$WORK/busy.log")"
 "$CAKE" serve "$MODEL" --parallel 0 >/dev/null 2>&1
 expect_eq "$?" 2 "--parallel 0 is a usage error"
+"$CAKE" serve "$MODEL" --api 127.0.0.1:99999 >"$WORK/port.log" 2>&1
+[ $? != 0 ] && grep -q "port '99999' is not 1-65535" "$WORK/port.log" && ok "a port beyond 65535 is refused" ||
+    bad "port 99999: $(cat "$WORK/port.log")"
 
 echo "test_serve: $fails failures"
 [ "$fails" = 0 ]

@@ -68,6 +68,9 @@ check "cake template: missing messages file" $?
 printf '{"role": "user"}' > "$T/notarray.json"
 "$CAKE" template "$T/tok" --messages "$T/notarray.json" > /dev/null 2>&1; [ $? = 1 ]
 check "cake template: messages not an array" $?
+printf '[{"role": "user", "content": "Hi \\u0000 there"}]' > "$T/nul.json"
+"$CAKE" template "$T/tok" --messages "$T/nul.json" > /dev/null 2> "$T/err"; [ $? = 1 ] && grep -q "U+0000" "$T/err"
+check "cake template: U+0000 in a message is refused, not cut ($(cat "$T/err"))" $?
 "$CAKE" template "$T/tok" > /dev/null 2>&1; [ $? = 2 ]
 check "cake template: --messages required" $?
 

@@ -6,6 +6,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "base/grow.h"
+#include "base/jsontext.h"
 #include "format/gguf_model.h"
 #include "jinja/jinja.h"
 
@@ -413,10 +414,33 @@ int ck_engine_chat_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs
     return rc;
 }
 
+int ck_engine_plain_ids(const ck_engine *e, const ck_message *msgs, size_t n_msgs, int32_t **ids, size_t *n,
+                        char *err, size_t errlen) {
+    *ids = NULL;
+    *n = 0;
+    if (n_msgs && !msgs) return ck_err(err, errlen, "chat: NULL messages");
+    size_t total = 1;
+    for (size_t i = 0; i < n_msgs; i++) total += strlen(msgs[i].content);
+    char *text = malloc(total);
+    if (!text) return ck_err(err, errlen, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n_msgs; i++) {
+        size_t m = strlen(msgs[i].content);
+        memcpy(text + k, msgs[i].content, m);
+        k += m;
+    }
+    text[k] = 0;
+    int rc = ck_engine_encode(e, text, k, 1, ids, n, err, errlen);
+    free(text);
+    return rc;
+}
+
 /* Parses an optional JSON argument; *out NULL when json is NULL. */
 static int parse_json_arg(const char *json, const char *what, cJSON **out, char *err, size_t errlen) {
     *out = NULL;
     if (!json) return 0;
+    if (ck_json_text_has_nul(json, strlen(json)))
+        return ck_err(err, errlen, "chat: %s hold U+0000 (\\u0000), which cake's strings cannot", what);
     *out = cJSON_Parse(json);
     if (!*out) return ck_err(err, errlen, "chat: %s is not valid JSON", what);
     ck_jinja_json_mark_floats(*out, json, strlen(json)); /* 1.0 stays a float, as in Python */

@@ -1,11 +1,14 @@
 /* openai.c — the OpenAI chat-completions wire format (see openai.h). Requests are checked field by field
  * and refused with a message naming the field: a wrong type, a value out of range, or a feature cake does
- * not implement (presence/frequency penalties other than 0, n other than 1) is a 400, never silently
- * ignored; fields cake does not know are ignored, as OpenAI's own clients send many. Replies are built with
+ * not implement (presence/frequency penalties other than 0, n or best_of other than 1, logprobs, logit
+ * biases, a response format other than text, a forced tool choice) is a 400, never silently ignored;
+ * fields cake does not know are ignored, as OpenAI's own clients send many. A body must be exactly one
+ * JSON object, and a string must not hold U+0000 (it would cut the C string the template gets). Replies are built with
  * cJSON, so every string is escaped as JSON requires. */
 #include "server/openai.h"
 
 #include "base/err.h"
+#include "base/jsontext.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -169,6 +172,27 @@ static int parse_sampling(const cJSON *root, ck_oai_request *r, char *err, size_
     return 0;
 }
 
+/* OpenAI features that would change the reply and that cake does not implement: refused unless given
+ * with their "off" value. */
+static int parse_unsupported(const cJSON *root, char *err, size_t errlen) {
+    const cJSON *lp = field(root, "logprobs"), *tlp = field(root, "top_logprobs"), *bias = field(root, "logit_bias");
+    const cJSON *fmt = field(root, "response_format"), *tc = field(root, "tool_choice");
+    double best_of = 1;
+    if (lp && !cJSON_IsFalse(lp)) return ck_err(err, errlen, "'logprobs' is not supported");
+    if (tlp) return ck_err(err, errlen, "'top_logprobs' is not supported");
+    if (bias && !(cJSON_IsObject(bias) && !bias->child))
+        return ck_err(err, errlen, "'logit_bias' is not supported");
+    if (int_field(root, "best_of", 1, 128, &best_of, err, errlen) != 0) return -1;
+    if (best_of != 1) return ck_err(err, errlen, "'best_of' other than 1 is not supported");
+    const cJSON *ft = fmt && cJSON_IsObject(fmt) ? field(fmt, "type") : NULL;
+    if (fmt && !(cJSON_IsString(ft) && !strcmp(ft->valuestring, "text")))
+        return ck_err(err, errlen, "'response_format' other than {\"type\": \"text\"} is not supported");
+    if (tc && !(cJSON_IsString(tc) && (!strcmp(tc->valuestring, "auto") || !strcmp(tc->valuestring, "none"))))
+        return ck_err(err, errlen, "'tool_choice' other than \"auto\" or \"none\" is not supported (the model "
+                                   "chooses; cake does not force a call)");
+    return 0;
+}
+
 /* The prompt of a text completion: a string, or an array of one string. */
 static int parse_prompt(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
     const cJSON *p = field(root, "prompt");
@@ -186,9 +210,16 @@ int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r
     memset(r, 0, sizeof *r);
     r->temperature = 1.0, r->top_p = 1.0;
     int thinking = 1; /* checked here, passed to the template with the other kwargs */
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     r->json = root;
+    if (!root) return ck_err(err, errlen, "the body is not valid JSON (at byte %zu)", end ? (size_t)(end - body) : (size_t)0);
+    while (end && (size_t)(end - body) < len && strchr(" \t\r\n", *end)) end++;
+    if (end && (size_t)(end - body) < len)
+        return ck_err(err, errlen, "the body holds more than one JSON value (at byte %zu)", (size_t)(end - body));
     if (!cJSON_IsObject(root)) return ck_err(err, errlen, "the body is not a JSON object");
+    if (ck_json_text_has_nul(body, len)) return ck_err(err, errlen, "strings must not contain U+0000 (\\u0000)");
+    if (parse_unsupported(root, err, errlen) != 0) return -1;
     const cJSON *so = field(root, "stream_options"), *kw = field(root, "chat_template_kwargs");
     if (bool_field(root, "stream", &r->stream, err, errlen) != 0) return -1;
     if (so && (!cJSON_IsObject(so) || bool_field(so, "include_usage", &r->include_usage, err, errlen) != 0))

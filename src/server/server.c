@@ -14,6 +14,7 @@
 #include "server/ui.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -57,6 +58,19 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
     enum MHD_Result rc = MHD_queue_response(c, body ? status : 500, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* The answer to a CORS preflight: any origin may call the API with JSON bodies and an API key. */
+static enum MHD_Result preflight(struct MHD_Connection *c) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    enum MHD_Result rc = MHD_queue_response(c, 204, r);
     MHD_destroy_response(r);
     return rc;
 }
@@ -105,7 +119,7 @@ typedef struct reply_ctx {
     ck_job *job;
     ck_oai_reply meta;
     char id[48];
-    int stream, include_usage;
+    int include_usage;
     int phase;                 /* stream: 0 role chunk, 1 content, 2 end events, 3 done */
     size_t sent;               /* bytes of the job's text already sent */
     char *pending;             /* formatted bytes not yet handed to MHD */
@@ -138,15 +152,16 @@ static char *take_text(reply_ctx *r, size_t *len) {
     return t;
 }
 
-/* The events after the text: an error event if the generation failed, the finish chunk (with usage),
- * the usage-only chunk when asked for, then [DONE]. */
+/* The events after the text: the finish chunk (with usage) and the usage-only chunk when asked for, or
+ * an error event when the generation failed (it did not finish), then [DONE]. */
 static char *end_events(reply_ctx *r) {
     ck_job_status st;
     ck_job_status_get(r->job, &st);
     char *err = st.error[0] ? ck_oai_error(st.error, "server_error", NULL) : NULL;
-    char *fin = ck_oai_chunk(&r->meta, NULL, NULL, 0, ck_oai_finish_reason(st.finish), (long long)st.n_prompt,
-                             (long long)st.n_gen);
-    char *use = r->include_usage ? ck_oai_usage_chunk(&r->meta, st.n_prompt, st.n_gen) : NULL;
+    char *fin = err ? NULL
+                    : ck_oai_chunk(&r->meta, NULL, NULL, 0, ck_oai_finish_reason(st.finish), (long long)st.n_prompt,
+                                   (long long)st.n_gen);
+    char *use = r->include_usage && !err ? ck_oai_usage_chunk(&r->meta, st.n_prompt, st.n_gen) : NULL;
     size_t n = (err ? strlen(err) + 9 : 0) + (fin ? strlen(fin) : 0) + (use ? strlen(use) : 0) + 16;
     char *out = malloc(n);
     if (out) snprintf(out, n, "%s%s%s%s%sdata: [DONE]\n\n", err ? "data: " : "", err ? err : "", err ? "\n\n" : "",
@@ -193,26 +208,26 @@ static int stream_next(reply_ctx *r) {
     }
 }
 
-/* The whole response once the job is done; -1 when the client left first. */
-static int whole_next(reply_ctx *r) {
-    if (r->phase == 3) return 1;
+/* A waited-for completion, once its job is done: 200 with the completion, or 500 with the generation's
+ * error (a failed generation is never a 200). MHD_NO when the client left first or the server stops. */
+static enum MHD_Result reply_whole(struct MHD_Connection *c, reply_ctx *r) {
     ck_job_status st;
     for (ck_job_status_get(r->job, &st); !st.done; ck_job_status_get(r->job, &st))
-        if (!ck_job_wait(r->job, (size_t)-1, WAIT_MS) && (client_gone(r->fd) || atomic_load(&r->sv->stopping))) return -1;
+        if (!ck_job_wait(r->job, (size_t)-1, WAIT_MS) && (client_gone(r->fd) || atomic_load(&r->sv->stopping)))
+            return MHD_NO;
+    if (st.error[0]) return reply(c, 500, "application/json", ck_oai_error(st.error, "server_error", NULL));
     size_t len = 0;
     char *t = take_text(r, &len);
-    if (st.error[0]) set_pending(r, ck_oai_error(st.error, "server_error", NULL));
-    else set_pending(r, ck_oai_completion(&r->meta, t ? t : "", len, st.finish, st.n_prompt, st.n_gen));
+    char *body = ck_oai_completion(&r->meta, t ? t : "", len, st.finish, st.n_prompt, st.n_gen);
     free(t);
-    r->phase = 3;
-    return 0;
+    return reply(c, 200, "application/json", body);
 }
 
 static ssize_t reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     reply_ctx *r = cls;
     while (r->pending_at == r->pending_n) {
-        int rc = r->stream ? stream_next(r) : whole_next(r);
+        int rc = stream_next(r);
         if (rc < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (rc > 0) return MHD_CONTENT_READER_END_OF_STREAM;
         if (!r->pending) return MHD_CONTENT_READER_END_WITH_ERROR; /* out of memory */
@@ -252,20 +267,25 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
         ck_job_release(job);
         return reply_error(c, 500, "out of memory");
     }
-    r->sv = sv, r->job = job, r->stream = q->stream, r->include_usage = q->include_usage;
+    r->sv = sv, r->job = job, r->include_usage = q->include_usage;
     snprintf(r->id, sizeof r->id, "%s-%llx%08llx", completion ? "cmpl" : "chatcmpl", (unsigned long long)time(NULL),
              (unsigned long long)atomic_fetch_add(&sv->next_id, 1));
     r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL), completion};
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
+    if (!q->stream) { /* this connection's own thread waits for the job, then answers */
+        enum MHD_Result rc = reply_whole(c, r);
+        reply_free(r);
+        return rc;
+    }
     int one = 1; /* each token goes out at once, not when Nagle's algorithm lets it */
-    if (r->fd >= 0 && q->stream) setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (r->fd >= 0) setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reply_read, r, reply_free);
     if (!resp) {
         reply_free(r);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", q->stream ? "text/event-stream" : "application/json");
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     enum MHD_Result rc = MHD_queue_response(c, 200, resp);
@@ -273,15 +293,15 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
     return rc;
 }
 
-/* The prompt's token ids: the messages through the chat template, or the text of a completion (with the
+/* The prompt's token ids: the messages through the chat template (a model without one continues the
+ * messages' texts as one plain prompt, as `cake chat` does), or the text of a completion (with the
  * tokenizer's special tokens, e.g. BOS). Returns 0, or -1 with a message for a 400. */
 static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32_t **ids, size_t *n, char *err,
                       size_t errlen) {
     if (completion) return ck_engine_encode(sv->e, q->prompt, strlen(q->prompt), 1, ids, n, err, errlen);
     int chat = ck_engine_chat(sv->e);
-    if (chat != CK_CHAT_RENDERED)
-        return ck_err(err, errlen, chat == CK_CHAT_NONE ? "the model has no chat template (use /v1/completions)"
-                                                        : "the model's chat template is not one cake renders");
+    if (chat == CK_CHAT_NONE) return ck_engine_plain_ids(sv->e, q->msgs, q->n_msgs, ids, n, err, errlen);
+    if (chat != CK_CHAT_RENDERED) return ck_err(err, errlen, "the model's chat template is not one cake renders");
     return ck_engine_chat_render(sv->e, q->messages_json, q->tools_json, q->kwargs_json, 1, NULL, NULL, ids, n, err,
                                  errlen);
 }
@@ -387,8 +407,9 @@ static enum MHD_Result route(server *sv, struct MHD_Connection *c, const char *u
     int is_topo = !strcmp(url, "/api/v1/topology"), is_ui = !strcmp(url, "/") || !strcmp(url, "/index.html");
     int is_health = !strcmp(url, "/health");
     if (!is_chat && !is_models && !is_topo && !is_ui && !is_health) return reply_error(c, 404, "unknown route");
-    if (!strcmp(method, "OPTIONS")) return reply(c, 204, "text/plain", strdup(""));
-    if (!is_health && !authorized(sv, c)) return deny(sv, c);
+    if (!strcmp(method, "OPTIONS")) return preflight(c);
+    /* the web UI's page is public unless --ui-auth guards it: it asks for the API key itself */
+    if (!is_health && !(is_ui && !sv->o->ui_auth) && !authorized(sv, c)) return deny(sv, c);
     if (is_chat ? !post : !get) return reply_error(c, 405, is_chat ? "use POST" : "use GET");
     if (rq->too_big) return reply_error(c, 413, "the request body is too large");
     if (is_ui) return ui(c);
@@ -458,6 +479,11 @@ static struct MHD_Daemon *listen_on(server *sv, const char *api, char *err, size
     const char *colon = strrchr(api, ':');
     if (!colon || colon == api || (size_t)(colon - api) >= sizeof host || !colon[1])
         return ck_err(err, errlen, "--api: '%s' is not HOST:PORT", api), NULL;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end || errno || port < 1 || port > 65535 || colon[1] < '0' || colon[1] > '9')
+        return ck_err(err, errlen, "--api: port '%s' is not 1-65535", colon + 1), NULL;
     memcpy(host, api, (size_t)(colon - api));
     host[colon - api] = 0;
     char *h = host;

@@ -29,20 +29,7 @@ static int local_text(void *user, const char *text, size_t len) {
 static int prompt_ids(local *l, const ck_message *msgs, size_t n, int32_t **ids, size_t *n_ids, char *err,
                       size_t errlen) {
     if (ck_engine_chat(l->e) == CK_CHAT_RENDERED) return ck_engine_chat_ids(l->e, msgs, n, 1, ids, n_ids, err, errlen);
-    size_t total = 1;
-    for (size_t i = 0; i < n; i++) total += strlen(msgs[i].content);
-    char *text = malloc(total);
-    if (!text) return ck_err(err, errlen, "out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t m = strlen(msgs[i].content);
-        memcpy(text + k, msgs[i].content, m);
-        k += m;
-    }
-    text[k] = 0;
-    int rc = ck_engine_encode(l->e, text, k, 1, ids, n_ids, err, errlen);
-    free(text);
-    return rc;
+    return ck_engine_plain_ids(l->e, msgs, n, ids, n_ids, err, errlen);
 }
 
 static int local_turn(void *ctx, const ck_message *msgs, size_t n, const ck_chat_io *io, ck_chat_stats *st, char *err,
