@@ -136,6 +136,8 @@ static void test_parse_errors(const uint8_t *img, size_t len) {
     struct { size_t at; uint64_t v; int bytes; const char *want, *what; } cases[] = {
         {0, 0x46554746, 4, "bad magic", "magic"},
         {4, 1, 4, "version 1 is not supported", "version 1"},
+        {4, 0, 4, "GGUF version 0 is not supported (2 and 3 are)", "version 0"},
+        {4, 4, 4, "GGUF version 4 is not supported (2 and 3 are)", "version 4"},
         {4, 0x03000000, 4, "big-endian", "big-endian"},
         {8, 1ull << 40, 8, "do not fit", "huge tensor count"},
         {16, 1ull << 40, 8, "do not fit", "huge metadata count"},
@@ -145,6 +147,12 @@ static void test_parse_errors(const uint8_t *img, size_t len) {
         expect_error(p, len, cases[i].want, cases[i].what);
         free(p);
     }
+    ck_gguf g0; /* version 0 is not a byte-swapped 2 or 3: no word about endianness */
+    char why0[256] = "";
+    uint8_t *v0 = patched(img, len, 4, 0, 4);
+    CK_EXPECT(ck_gguf_parse(v0, len, &g0, why0, sizeof why0) == -1 &&
+                  !strcmp(why0, "GGUF version 0 is not supported (2 and 3 are)"), "version 0: '%s'", why0);
+    free(v0);
     size_t k = find_key(img, len, "u32");
     uint8_t *p = patched(img, len, k + 8 + 3, 99, 4); /* value type 99 */
     expect_error(p, len, "unknown value type", "value type");
