@@ -114,6 +114,13 @@ expect_fail "missing value" "needs a value" "$CAKE" run "$DATA/qwen3-s" hi --see
 expect_fail "negative threads" "threads" "$CAKE" run "$DATA/qwen3-s" hi -t -2
 expect_fail "unknown command" "unknown command" "$CAKE" fly
 expect_fail "missing model dir" "is not a model" "$CAKE" perplexity "$T/nope" "$T/ids.txt" --tokens
+expect_fail "a device as MODEL" "cake run: /dev/null is not a model: not a directory or a GGUF file" "$CAKE" run /dev/null hi
+expect_fail "a weights file as MODEL" \
+    "cake run: $ROOT/models/cake-tiny/model.safetensors is not a model: not a GGUF file (bad magic) and not a directory" \
+    "$CAKE" run "$ROOT/models/cake-tiny/model.safetensors" hi
+printf 'GG' > "$T/short"
+expect_fail "a 2-byte file as MODEL" "cake run: $T/short is not a model: not a GGUF file (bad magic) and not a directory" \
+    "$CAKE" run "$T/short" hi
 expect_fail "missing file" "cannot open" "$CAKE" perplexity "$DATA/qwen3-s" "$T/nope.txt" --tokens
 echo "1 2 99999" > "$T/bad_ids.txt"
 expect_fail "id out of range" "bad token id" "$CAKE" perplexity "$DATA/qwen3-s" "$T/bad_ids.txt" --tokens

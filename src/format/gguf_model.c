@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,11 +175,14 @@ void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size
 
 /* ---- locating the file ---- */
 
-static int has_magic(const char *path) {
+/* 1 when the file starts with GGUF's magic, 0 when not (shorter files included), -1 (err) when it cannot
+ * be read. */
+static int has_magic(const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
+    if (!f) return ck_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
     char m[4] = {0};
-    int ok = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
-    if (f) fclose(f);
+    int ok = fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    fclose(f);
     return ok;
 }
 
@@ -189,7 +193,10 @@ static int ends_with(const char *s, const char *suf) {
 
 int ck_gguf_locate(const char *path, char *out, size_t cap, char *err, size_t errlen) {
     if (ck_is_file(path)) {
-        if (!has_magic(path)) return 0;
+        int magic = has_magic(path, err, errlen);
+        if (magic <= 0)
+            return magic < 0 ? -1 : ck_err(err, errlen, "%s is not a model: not a GGUF file (bad magic) and not a "
+                                           "directory", path);
         return snprintf(out, cap, "%s", path) < (int)cap ? 1 : ck_err(err, errlen, "path too long: %s", path);
     }
     char cfg[4096];
