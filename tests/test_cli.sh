@@ -114,6 +114,13 @@ expect_fail "missing value" "needs a value" "$CAKE" run "$DATA/qwen3-s" hi --see
 expect_fail "negative threads" "threads" "$CAKE" run "$DATA/qwen3-s" hi -t -2
 expect_fail "unknown command" "unknown command" "$CAKE" fly
 expect_fail "missing model dir" "is not a model" "$CAKE" perplexity "$T/nope" "$T/ids.txt" --tokens
+expect_fail "a device as MODEL" "cake run: /dev/null is not a model: not a directory or a GGUF file" "$CAKE" run /dev/null hi
+expect_fail "a weights file as MODEL" \
+    "cake run: $ROOT/models/cake-tiny/model.safetensors is not a model: not a GGUF file (bad magic) and not a directory" \
+    "$CAKE" run "$ROOT/models/cake-tiny/model.safetensors" hi
+printf 'GG' > "$T/short"
+expect_fail "a 2-byte file as MODEL" "cake run: $T/short is not a model: not a GGUF file (bad magic) and not a directory" \
+    "$CAKE" run "$T/short" hi
 expect_fail "missing file" "cannot open" "$CAKE" perplexity "$DATA/qwen3-s" "$T/nope.txt" --tokens
 echo "1 2 99999" > "$T/bad_ids.txt"
 expect_fail "id out of range" "bad token id" "$CAKE" perplexity "$DATA/qwen3-s" "$T/bad_ids.txt" --tokens
@@ -135,7 +142,7 @@ mk; rm "$T/m/config.json"
 expect_fail "missing config" "config.json" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; jedit "$T/m/config.json" 'c["intermediate_size"] = 100'
 expect_fail "shape mismatch" "has shape \[128, 64\] but config.json implies \[100, 64\]" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk; jedit "$T/m/config.json" 'c["num_hidden_layers"] = 5'
+mk; jedit "$T/m/config.json" 'c["num_hidden_layers"] = 5; c["layer_types"] = ["full_attention"] * 5'
 expect_fail "missing tensor" "model.layers.4.input_layernorm.weight' is missing" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; head -c 300000 "$DATA/qwen3-s/model.safetensors" > "$T/m/model.safetensors"
 expect_fail "truncated weights" "past the end" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
@@ -167,6 +174,34 @@ mk35 qwen3moe-s; rm "$T/m/model-00002-of-00003.safetensors"
 expect_fail "missing shard" "model-00002-of-00003.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk35 qwen3moe-s; jedit "$T/m/config.json" 'c["num_experts_per_tok"] = 9'
 expect_fail "moe top-k above the expert count" "num_experts_per_tok" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+
+# a value of the wrong type is refused naming its key, never replaced by its default (each ran before with
+# a different perplexity); null stays "not set" where HF reads None so
+mk35 llama3-s; jedit "$T/m/config.json" 'c["rope_parameters"]["rope_theta"] = "500000"'
+expect_fail "rope_theta as a string" "config.json: RoPE parameter rope_theta must be a number (got a string)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 llama3-s; jedit "$T/m/config.json" 'c["rope_parameters"]["factor"] = "32"'
+expect_fail "rope factor as a string" "config.json: RoPE parameter factor must be a number (got a string)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 llama3-s; jedit "$T/m/config.json" 'c["rms_norm_eps"] = "1e-5"'
+expect_fail "rms_norm_eps as a string" "config.json: rms_norm_eps must be a number (got a string)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; jedit "$T/m/config.json" 'c["intermediate_size"] = 0'
+expect_fail "intermediate_size 0" "config.json: intermediate_size out of range (0)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk; jedit "$T/m/config.json" 'del c["intermediate_size"]'
+expect_fail "no intermediate_size for a dense MLP" "config.json: intermediate_size missing (needed for the MLP model.layers.0.mlp)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 gemma3-s; jedit "$T/m/config.json" 'c["layer_types"] = c["layer_types"][:3]'
+expect_fail "layer_types of the wrong length" "config.json: layer_types has 3 entries but num_hidden_layers is 4" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 gemma3-s; jedit "$T/m/config.json" 'c["layer_types"][1] = "weird"'
+expect_fail "unknown layer type" "config.json: layer_types\[1\] 'weird' is not supported (full_attention, sliding_attention)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+mk35 gemma3-s; jedit "$T/m/config.json" 'c["layer_types"] = 5'
+expect_fail "layer_types not a list" "config.json: layer_types must be a list of strings or null (got 5)" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+for v in 0 -1 '"8"'; do
+    mk35 mistral-s; jedit "$T/m/config.json" "c['sliding_window'] = $v"
+    expect_fail "mistral sliding_window $v" "config.json: sliding_window must be a positive integer or null" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
+done
+mk35 mistral-s; jedit "$T/m/config.json" 'c["sliding_window"] = None'
+a=$("$CAKE" perplexity "$DATA/mistral-s" "$T/ids.txt" --tokens | tail -n 1)
+b=$("$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens | tail -n 1)
+[ -n "$b" ] && [ "$a" != "$b" ]
+check "mistral sliding_window null: no window, a different score ($a, $b)" $?
 
 mk; rm "$T/m/model.safetensors"
 expect_fail "missing weights" "no model.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
@@ -214,7 +249,7 @@ python3 -c "print(' '.join(str(i) for i in range(30)))" > "$T/ids30.txt"
 expect_fail "NaN in the embedding" "embedding produced a non-finite value" "$CAKE" perplexity "$T/m" "$T/ids30.txt" --tokens
 mk; jedit "$T/m/config.json" 'c["max_position_embeddings"] = 1'
 expect_fail "max_position_embeddings 1" "cannot score anything" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
-mk; jedit "$T/m/config.json" 'c["num_hidden_layers"] = 3'
+mk; jedit "$T/m/config.json" 'c["num_hidden_layers"] = 3; c["layer_types"] = ["full_attention"] * 3'
 expect_fail "fewer layers in config.json than in the checkpoint" "tensors for layer 3 .* num_hidden_layers = 3" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 mk; python3 - "$T/m/model.safetensors" <<'PY'
 # point one tensor's bytes into another's: same sizes, overlapping ranges

@@ -136,6 +136,8 @@ static void test_parse_errors(const uint8_t *img, size_t len) {
     struct { size_t at; uint64_t v; int bytes; const char *want, *what; } cases[] = {
         {0, 0x46554746, 4, "bad magic", "magic"},
         {4, 1, 4, "version 1 is not supported", "version 1"},
+        {4, 0, 4, "GGUF version 0 is not supported (2 and 3 are)", "version 0"},
+        {4, 4, 4, "GGUF version 4 is not supported (2 and 3 are)", "version 4"},
         {4, 0x03000000, 4, "big-endian", "big-endian"},
         {8, 1ull << 40, 8, "do not fit", "huge tensor count"},
         {16, 1ull << 40, 8, "do not fit", "huge metadata count"},
@@ -145,6 +147,12 @@ static void test_parse_errors(const uint8_t *img, size_t len) {
         expect_error(p, len, cases[i].want, cases[i].what);
         free(p);
     }
+    ck_gguf g0; /* version 0 is not a byte-swapped 2 or 3: no word about endianness */
+    char why0[256] = "";
+    uint8_t *v0 = patched(img, len, 4, 0, 4);
+    CK_EXPECT(ck_gguf_parse(v0, len, &g0, why0, sizeof why0) == -1 &&
+                  !strcmp(why0, "GGUF version 0 is not supported (2 and 3 are)"), "version 0: '%s'", why0);
+    free(v0);
     size_t k = find_key(img, len, "u32");
     uint8_t *p = patched(img, len, k + 8 + 3, 99, 4); /* value type 99 */
     expect_error(p, len, "unknown value type", "value type");
@@ -456,17 +464,25 @@ static void check_qwen35_layout(void) {
     }
 }
 
-/* Metadata the new architectures need, missing or inconsistent: a clear error naming it, no crash. */
+/* Metadata the new architectures need, missing or inconsistent, and numbers that are not finite or not
+ * numbers: a clear error naming it, no crash, never a default in its place. */
 static void check_broken_configs(void) {
     struct { const char *arch, *key, *want; int kind; } cs[] = {
         /* kind 0: drop the ssm keys; 1: inner_size not a multiple; 2: window without its pattern;
-         * 3: a pattern of the wrong length; 4: a pattern that is a string; 5: LongRoPE factors */
+         * 3: a pattern of the wrong length; 4: a pattern that is a string; 5: LongRoPE factors;
+         * 6: rope.freq_base NaN; 7: the norm epsilon infinite; 8: rope.freq_base_swa -inf;
+         * 9: rope.freq_base a string; 10: feed_forward_length 0 */
         {"qwen35", NULL, "ssm.conv_kernel", 0},
         {"qwen35", NULL, "multiple of time_step_rank", 1},
         {"exaone4", NULL, "sliding_window_pattern", 2},
         {"exaone4", NULL, "one value per layer", 3},
         {"gemma3", NULL, "one value per layer (4) or a period", 4},
         {"phi3", NULL, "LongRoPE", 5},
+        {"qwen3", NULL, "GGUF: qwen3.rope.freq_base is nan, not a finite number", 6},
+        {"llama", NULL, "GGUF: llama.attention.layer_norm_rms_epsilon is inf, not a finite number", 7},
+        {"gemma3", NULL, "GGUF: gemma3.rope.freq_base_swa is -inf, not a finite number", 8},
+        {"qwen3", NULL, "GGUF: qwen3.rope.freq_base must be a number", 9},
+        {"qwen3", NULL, "GGUF: qwen3.feed_forward_length must be positive (got 0)", 10},
     };
     for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
         const char *a = cs[c].arch;
@@ -477,10 +493,13 @@ static void check_broken_configs(void) {
 #define KEY(s) (snprintf(key, sizeof key, "%s.%s", a, s), key)
         ck_gguf_w_u32(&w, KEY("block_count"), 4);
         ck_gguf_w_u32(&w, KEY("embedding_length"), 64);
-        ck_gguf_w_u32(&w, KEY("feed_forward_length"), 128);
+        ck_gguf_w_u32(&w, KEY("feed_forward_length"), cs[c].kind == 10 ? 0 : 128);
         ck_gguf_w_u32(&w, KEY("attention.head_count"), 4);
         ck_gguf_w_u32(&w, KEY("attention.key_length"), 16);
-        ck_gguf_w_f32(&w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
+        ck_gguf_w_f32(&w, KEY("attention.layer_norm_rms_epsilon"), cs[c].kind == 7 ? INFINITY : 1e-6f);
+        if (cs[c].kind == 6) ck_gguf_w_f32(&w, KEY("rope.freq_base"), NAN);
+        if (cs[c].kind == 8) ck_gguf_w_f32(&w, KEY("rope.freq_base_swa"), -INFINITY);
+        if (cs[c].kind == 9) ck_gguf_w_str(&w, KEY("rope.freq_base"), "1e6");
         if (cs[c].kind == 1) {
             ck_gguf_w_u32(&w, KEY("ssm.conv_kernel"), 4);
             ck_gguf_w_u32(&w, KEY("ssm.state_size"), 16);

@@ -230,7 +230,9 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
 
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
     *out = NULL;
-    if (!ck_is_dir(dir) && !ck_is_file(dir)) return ck_err(err, errlen, "model directory or file %s not found", dir);
+    if (!ck_is_dir(dir) && !ck_is_file(dir))
+        return ck_path_exists_any(dir) ? ck_err(err, errlen, "%s is not a model: not a directory or a GGUF file", dir)
+                                       : ck_err(err, errlen, "model directory or file %s not found", dir);
     if (opts && opts->devices && !opts->tokenizer_only)
         return engine_open_split(dir, opts, out, err, errlen);
     return engine_open_one(dir, opts, out, err, errlen);

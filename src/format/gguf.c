@@ -234,9 +234,9 @@ static int parse_header(rd *r, ck_gguf *g, uint64_t *n_tensors, uint64_t *n_kv) 
     if (rd_u32(r, &magic, "magic")) return -1;
     if (magic != GGUF_MAGIC) return ck_err(r->err, r->errlen, "not a GGUF file (bad magic)");
     if (rd_u32(r, &g->version, "version")) return -1;
-    if (g->version == 1 || g->version > 3)
+    if (g->version != 2 && g->version != 3) /* a big-endian file's 2 or 3 reads as 0x02000000 or 0x03000000 */
         return ck_err(r->err, r->errlen, "GGUF version %u is not supported (2 and 3 are)%s", g->version,
-                      (g->version & 0xffff) == 0 ? "; big-endian files are not supported" : "");
+                      g->version != 0 && (g->version & 0xffff) == 0 ? "; big-endian files are not supported" : "");
     if (rd_u64(r, n_tensors, "tensor count") || rd_u64(r, n_kv, "metadata count")) return -1;
     /* a pair takes at least 12 bytes and a tensor info at least 28: refuse counts the file cannot hold */
     if (*n_kv > (r->len - r->pos) / 12 || *n_tensors > (r->len - r->pos) / 28)

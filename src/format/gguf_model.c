@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,11 +175,14 @@ void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size
 
 /* ---- locating the file ---- */
 
-static int has_magic(const char *path) {
+/* 1 when the file starts with GGUF's magic, 0 when not (shorter files included), -1 (err) when it cannot
+ * be read. */
+static int has_magic(const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
+    if (!f) return ck_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
     char m[4] = {0};
-    int ok = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
-    if (f) fclose(f);
+    int ok = fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    fclose(f);
     return ok;
 }
 
@@ -189,7 +193,10 @@ static int ends_with(const char *s, const char *suf) {
 
 int ck_gguf_locate(const char *path, char *out, size_t cap, char *err, size_t errlen) {
     if (ck_is_file(path)) {
-        if (!has_magic(path)) return 0;
+        int magic = has_magic(path, err, errlen);
+        if (magic <= 0)
+            return magic < 0 ? -1 : ck_err(err, errlen, "%s is not a model: not a GGUF file (bad magic) and not a "
+                                           "directory", path);
         return snprintf(out, cap, "%s", path) < (int)cap ? 1 : ck_err(err, errlen, "path too long: %s", path);
     }
     char cfg[4096];
@@ -223,10 +230,17 @@ static int arch_int(const ck_gguf *g, const char *arch, const char *suffix, int6
     return ck_gguf_int(g, key, v);
 }
 
-static int arch_num(const ck_gguf *g, const char *arch, const char *suffix, double *v) {
+/* {arch}.suffix as a finite number: 1 when present, 0 when absent (v untouched), -1 (err names the key) when
+ * of another type, NaN or infinite. */
+static int arch_num(const ck_gguf *g, const char *arch, const char *suffix, double *v, char *err, size_t errlen) {
     char key[160];
+    double d;
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    return ck_gguf_num(g, key, v);
+    if (!ck_gguf_find(g, key)) return 0;
+    if (!ck_gguf_num(g, key, &d)) return ck_err(err, errlen, "GGUF: %s must be a number", key);
+    if (!isfinite(d)) return ck_err(err, errlen, "GGUF: %s is %g, not a finite number", key, d);
+    *v = d;
+    return 1;
 }
 
 static const ck_gguf_tensor *tensor_named(const ck_gguf *g, const char *name) {
@@ -246,14 +260,16 @@ static int64_t vocab_size(const ck_gguf *g, const char *arch) {
 
 static int add_rope(const ck_gguf *g, const char *arch, cJSON *root, char *err, size_t errlen) {
     double theta = 10000.0, factor = 1.0;
-    arch_num(g, arch, "rope.freq_base", &theta);
+    if (arch_num(g, arch, "rope.freq_base", &theta, err, errlen) < 0) return -1;
     cJSON *rp = cJSON_AddObjectToObject(root, "rope_parameters");
     cJSON_AddNumberToObject(rp, "rope_theta", theta);
     char key[160];
     ck_gguf_str type = {"none", 4};
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     ck_gguf_string(g, key, &type);
-    if (ck_gguf_str_eq(type, "linear") && arch_num(g, arch, "rope.scaling.factor", &factor)) {
+    int has_factor = arch_num(g, arch, "rope.scaling.factor", &factor, err, errlen);
+    if (has_factor < 0) return -1;
+    if (ck_gguf_str_eq(type, "linear") && has_factor) {
         cJSON_AddStringToObject(rp, "rope_type", "linear");
         cJSON_AddNumberToObject(rp, "factor", factor);
     } else if (!ck_gguf_str_eq(type, "none") && !ck_gguf_str_eq(type, "linear")) {
@@ -340,11 +356,13 @@ static int add_sliding(const ck_gguf *g, const char *arch, int64_t layers, cJSON
 /* Gemma 3 as llama.cpp computes it: RoPE bases per layer kind (rope.freq_base_swa, default 10000, for the
  * sliding layers), the attention scale 1/sqrt(head_dim) except for the 62-layer 27B (1/sqrt(hidden /
  * heads)), and the final logit soft-cap when the file has one. */
-static void add_gemma3(const ck_gguf *g, const char *arch, int64_t layers, int64_t hidden, int64_t heads,
-                       int64_t head_dim, cJSON *root) {
-    double base = 1000000.0, swa_base = 10000.0, cap;
-    arch_num(g, arch, "rope.freq_base", &base);
-    arch_num(g, arch, "rope.freq_base_swa", &swa_base);
+static int add_gemma3(const ck_gguf *g, const char *arch, int64_t layers, int64_t hidden, int64_t heads,
+                      int64_t head_dim, cJSON *root, char *err, size_t errlen) {
+    double base = 1000000.0, swa_base = 10000.0, cap = 0;
+    if (arch_num(g, arch, "rope.freq_base", &base, err, errlen) < 0 ||
+        arch_num(g, arch, "rope.freq_base_swa", &swa_base, err, errlen) < 0 ||
+        arch_num(g, arch, "final_logit_softcapping", &cap, err, errlen) < 0)
+        return -1;
     cJSON *rp = cJSON_AddObjectToObject(root, "rope_parameters");
     cJSON *full = cJSON_AddObjectToObject(rp, "full_attention"), *slide = cJSON_AddObjectToObject(rp, "sliding_attention");
     cJSON_AddNumberToObject(full, "rope_theta", base);
@@ -353,8 +371,8 @@ static void add_gemma3(const ck_gguf *g, const char *arch, int64_t layers, int64
     cJSON_AddStringToObject(slide, "rope_type", "default");
     cJSON_AddNumberToObject(root, "query_pre_attn_scalar",
                             (double)(layers == 62 && heads > 0 ? hidden / heads : head_dim));
-    if (arch_num(g, arch, "final_logit_softcapping", &cap) && cap > 0)
-        cJSON_AddNumberToObject(root, "final_logit_softcapping", cap);
+    if (cap > 0) cJSON_AddNumberToObject(root, "final_logit_softcapping", cap);
+    return 0;
 }
 
 static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
@@ -367,20 +385,23 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "architectures"), cJSON_CreateString(a->hf));
     cJSON_AddStringToObject(root, "model_type", a->model_type);
     int64_t layers, hidden, ffn = 0, heads, kv_heads, head_dim, ctx = 4096, experts = 0;
-    double eps;
+    double eps = 0;
     arch_int(g, a->gguf, "expert_count", &experts);
+    int has_eps = arch_num(g, a->gguf, "attention.layer_norm_rms_epsilon", &eps, err, errlen);
+    if (has_eps < 0) return -1;
     if (!arch_int(g, a->gguf, "block_count", &layers) || !arch_int(g, a->gguf, "embedding_length", &hidden) ||
         (!arch_int(g, a->gguf, "feed_forward_length", &ffn) && !(a->qwen35 && experts > 0)) ||
-        !arch_int(g, a->gguf, "attention.head_count", &heads) ||
-        !arch_num(g, a->gguf, "attention.layer_norm_rms_epsilon", &eps))
+        !arch_int(g, a->gguf, "attention.head_count", &heads) || !has_eps)
         return ck_err(err, errlen, "GGUF: %s.block_count, .embedding_length, .feed_forward_length, "
                       ".attention.head_count and .attention.layer_norm_rms_epsilon are required", a->gguf);
+    if (ffn < 0 || (ffn == 0 && experts <= 0))
+        return ck_err(err, errlen, "GGUF: %s.feed_forward_length must be positive (got %lld)", a->gguf, (long long)ffn);
     if (!arch_int(g, a->gguf, "attention.head_count_kv", &kv_heads)) kv_heads = heads;
     if (!arch_int(g, a->gguf, "attention.key_length", &head_dim)) head_dim = heads > 0 ? hidden / heads : 0;
     arch_int(g, a->gguf, "context_length", &ctx);
     cJSON_AddNumberToObject(root, "num_hidden_layers", (double)layers);
     cJSON_AddNumberToObject(root, "hidden_size", (double)hidden);
-    cJSON_AddNumberToObject(root, "intermediate_size", (double)ffn);
+    if (ffn > 0) cJSON_AddNumberToObject(root, "intermediate_size", (double)ffn); /* else every MLP has experts */
     cJSON_AddNumberToObject(root, "num_attention_heads", (double)heads);
     cJSON_AddNumberToObject(root, "num_key_value_heads", (double)kv_heads);
     cJSON_AddNumberToObject(root, "head_dim", (double)head_dim);
@@ -406,8 +427,11 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     if (add_sliding(g, a->gguf, layers, root, err, errlen) != 0) return -1;
     if (tensor_named(g, "rope_factors_long.weight") || tensor_named(g, "rope_factors_short.weight"))
         return ck_err(err, errlen, "GGUF: LongRoPE factors (rope_factors_long/short) are not supported");
-    if (!strcmp(a->gguf, "gemma3")) add_gemma3(g, a->gguf, layers, hidden, heads, head_dim, root);
-    else if (add_rope(g, a->gguf, root, err, errlen) != 0) return -1;
+    if (!strcmp(a->gguf, "gemma3")) {
+        if (add_gemma3(g, a->gguf, layers, hidden, heads, head_dim, root, err, errlen) != 0) return -1;
+    } else if (add_rope(g, a->gguf, root, err, errlen) != 0) {
+        return -1;
+    }
     int64_t rot;
     if (head_dim > 0 && arch_int(g, a->gguf, "rope.dimension_count", &rot) && rot > 0 && rot < head_dim)
         cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "rope_parameters"), "partial_rotary_factor",

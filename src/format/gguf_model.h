@@ -57,8 +57,9 @@ void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size
                           int to_gguf);
 
 /* Whether PATH is a GGUF model: a .gguf file (by its magic), or a directory without config.json that
- * holds exactly one *.gguf file. Returns 1 and the file's path in out, 0 when it is not, -1 (with err)
- * when it is ambiguous (several .gguf files) or a path does not fit. */
+ * holds exactly one *.gguf file. Returns 1 and the file's path in out; 0 when it is not (a directory to
+ * read as an HF checkpoint, or nothing at PATH); -1 (with err) when it is a regular file that is not GGUF
+ * (or cannot be read), ambiguous (several .gguf files), or a path does not fit. */
 int ck_gguf_locate(const char *path, char *out, size_t cap, char *err, size_t errlen);
 
 /* The config.json text (malloc'd, NUL-terminated) that describes the model in g. */

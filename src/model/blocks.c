@@ -3,6 +3,7 @@
 #include "base/err.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static int load_bias_norms(ck_model *m, const char *prefix, unsigned flags, ck_attn_w *w, char *err, size_t errlen) {
@@ -115,7 +116,11 @@ void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer
 int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn_size, ck_mlp_w *w, char *err,
                 size_t errlen) {
     uint64_t hid = (uint64_t)m->cfg.hidden_size, ffn = (uint64_t)ffn_size;
-    if (ffn_size == 0 || ffn_size > m->max_ffn) return ck_err(err, errlen, "internal: MLP size %zu out of range", ffn_size);
+    /* expert sizes are checked with the experts (moe.c): only a dense MLP can lack its size */
+    if (ffn_size == 0)
+        return ck_err(err, errlen, "config.json: intermediate_size missing (needed for the MLP %.*s)",
+                      (int)strlen(prefix) - 1, prefix);
+    if (ffn_size > m->max_ffn) return ck_err(err, errlen, "internal: MLP size %zu out of range", ffn_size);
     w->ffn = ffn_size;
     uint64_t gd[2] = {ffn, hid}, gud[2] = {2 * ffn, hid}, dd[2] = {hid, ffn};
     char name[256];

@@ -65,8 +65,8 @@ static const dense_arch *find_arch(const char *name) {
     return NULL;
 }
 
-/* 1 when layer i uses the sliding window: per `layer_types` when given, else every layer when the
- * config has a window. */
+/* 1 when layer i uses the sliding window: per `layer_types` when given (check_layer_types), else every
+ * layer when the config has a window. */
 static int layer_sliding(const ck_config *c, int64_t i) {
     const cJSON *lt = ck_cfg_get(c, "layer_types");
     if (cJSON_IsArray(lt)) {
@@ -74,6 +74,19 @@ static int layer_sliding(const ck_config *c, int64_t i) {
         return cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention") && c->sliding_window > 0;
     }
     return c->sliding_window > 0;
+}
+
+/* layer_types, when given, names each layer full_attention or sliding_attention (its length and type
+ * are checked with config.json). */
+static int check_layer_types(const ck_config *c, char *err, size_t errlen) {
+    const cJSON *lt = ck_cfg_get(c, "layer_types");
+    for (int i = 0; cJSON_IsArray(lt) && i < cJSON_GetArraySize(lt); i++) {
+        const char *t = cJSON_GetArrayItem(lt, i)->valuestring;
+        if (strcmp(t, "full_attention") && strcmp(t, "sliding_attention"))
+            return ck_err(err, errlen, "config.json: layer_types[%d] '%s' is not supported (full_attention, "
+                          "sliding_attention)", i, t);
+    }
+    return 0;
 }
 
 /* Qwen3-MoE: experts on layer i unless it is listed in mlp_only_layers or off the sparse step. */
@@ -120,6 +133,7 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
     if (!a) return ck_err(err, errlen, "internal: no dense settings for %s", c->arch);
     if (ck_cfg_bool(c, "mlp_bias", 0)) return ck_err(err, errlen, "config.json: mlp_bias=true is not supported");
     if (check_act(c, a, err, errlen) != 0) return -1;
+    if (check_layer_types(c, err, errlen) != 0) return -1;
     if (a->gemma) {
         if (ck_cfg_num(c, "attn_logit_softcapping", 0) > 0 || ck_cfg_num(c, "final_logit_softcapping", 0) > 0)
             return ck_err(err, errlen, "config.json: logit soft-capping is not supported");

@@ -50,7 +50,7 @@ static const char *text_prefix(const ck_config *c) {
  * every full_attention_interval-th layer (default 4) is full attention. */
 static int layer_linear(const ck_config *c, int64_t i) {
     const cJSON *lt = ck_cfg_get(c, "layer_types");
-    if (!lt) {
+    if (!lt || cJSON_IsNull(lt)) {
         int64_t every = ck_cfg_int(c, "full_attention_interval", 4);
         return every > 0 && (i + 1) % every == 0 ? 0 : 1;
     }

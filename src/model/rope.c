@@ -6,9 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double num(const cJSON *o, const ck_config *c, const char *key, double def) {
+/* *out = KEY of the parameter object o, else of the config, else def; present but not a number (null
+ * included: HF computes with it) is an error naming the key. */
+static int num(const cJSON *o, const ck_config *c, const char *key, double def, double *out, char *err, size_t errlen) {
     const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-    return cJSON_IsNumber(v) ? v->valuedouble : ck_cfg_num(c, key, def);
+    char got[64];
+    if (!v) v = ck_cfg_get(c, key);
+    *out = def;
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v))
+        return ck_err(err, errlen, "config.json: RoPE parameter %s must be a number (got %s)", key,
+                      ck_json_type_name(v, got, sizeof got));
+    *out = v->valuedouble;
+    return 0;
+}
+
+/* The rope_type (or the older `type`) of the parameter object o: "default" when absent. */
+static int rope_type(const cJSON *o, const char **type, char *err, size_t errlen) {
+    const cJSON *t = o ? cJSON_GetObjectItemCaseSensitive(o, "rope_type") : NULL;
+    char got[64];
+    if (o && !t) t = cJSON_GetObjectItemCaseSensitive(o, "type");
+    *type = "default";
+    if (!t) return 0;
+    if (!cJSON_IsString(t))
+        return ck_err(err, errlen, "config.json: rope_type must be a string (got %s)", ck_json_type_name(t, got, sizeof got));
+    *type = t->valuestring;
+    return 0;
 }
 
 const cJSON *ck_rope_params_for(const ck_config *c, const char *layer_type) {
@@ -24,19 +47,22 @@ int ck_rope_init(ck_rope *r, const ck_config *c, const cJSON *params, size_t hea
         if (!cJSON_IsObject(params)) params = ck_cfg_get(c, "rope_scaling");
         if (!cJSON_IsObject(params)) params = NULL;
     }
-    double theta = num(params, c, "rope_theta", 10000.0);
-    double partial = num(params, c, "partial_rotary_factor", 1.0);
-    const cJSON *t = params ? cJSON_GetObjectItemCaseSensitive(params, "rope_type") : NULL;
-    if (params && !cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(params, "type");
-    const char *type = cJSON_IsString(t) ? t->valuestring : "default";
+    const char *type;
+    double theta, partial, factor = 1.0, lo_f = 1.0, hi_f = 4.0, old = 8192;
+    if (rope_type(params, &type, err, errlen) != 0) return -1;
     int llama3 = !strcmp(type, "llama3"), linear = !strcmp(type, "linear");
     if (!llama3 && !linear && strcmp(type, "default"))
         return ck_err(err, errlen, "config.json: rope_type '%s' is not supported (default, linear, llama3)", type);
+    if (num(params, c, "rope_theta", 10000.0, &theta, err, errlen) != 0 ||
+        num(params, c, "partial_rotary_factor", 1.0, &partial, err, errlen) != 0)
+        return -1;
     if (!(theta > 0) || !(partial > 0 && partial <= 1))
         return ck_err(err, errlen, "config.json: rope_theta or partial_rotary_factor out of range");
-    double factor = num(params, c, "factor", 1.0), lo_f = num(params, c, "low_freq_factor", 1.0),
-           hi_f = num(params, c, "high_freq_factor", 4.0),
-           old = num(params, c, "original_max_position_embeddings", 8192);
+    if ((linear || llama3) && num(params, c, "factor", 1.0, &factor, err, errlen) != 0) return -1;
+    if (llama3 && (num(params, c, "low_freq_factor", 1.0, &lo_f, err, errlen) != 0 ||
+                   num(params, c, "high_freq_factor", 4.0, &hi_f, err, errlen) != 0 ||
+                   num(params, c, "original_max_position_embeddings", 8192, &old, err, errlen) != 0))
+        return -1;
     if ((linear || llama3) && !(factor > 0)) return ck_err(err, errlen, "config.json: rope factor out of range");
     if (llama3 && !(hi_f > lo_f && lo_f > 0 && old > 0))
         return ck_err(err, errlen, "config.json: llama3 rope parameters out of range");
