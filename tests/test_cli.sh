@@ -202,6 +202,24 @@ a=$("$CAKE" perplexity "$DATA/mistral-s" "$T/ids.txt" --tokens | tail -n 1)
 b=$("$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens | tail -n 1)
 [ -n "$b" ] && [ "$a" != "$b" ]
 check "mistral sliding_window null: no window, a different score ($a, $b)" $?
+# without layer_types a family's window layers are HF's: Gemma 3 every layer but each
+# sliding_window_pattern-th (default 6), Exaone 4 the same with default 4, Qwen from max_window_layers on.
+# The fixtures' layer_types are [S, S, S, F]: the same layers derived must give the same score.
+same_score() { # LABEL FIXTURE EDIT [differ]
+    mk35 "$2"; jedit "$T/m/config.json" "$3"
+    a=$("$CAKE" perplexity "$DATA/$2" "$T/ids.txt" --tokens | tail -n 1)
+    b=$("$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens 2>&1 | tail -n 1)
+    if [ -z "${4:-}" ]; then [ -n "$a" ] && [ "$a" = "$b" ]; else case "$b" in ppl=*) [ "$a" != "$b" ];; *) false;; esac; fi
+    check "$1 ($a, $b)" $?
+}
+same_score "gemma3 without layer_types, sliding_window_pattern 4: the fixture's layers" gemma3-s \
+    'del c["layer_types"]; c["sliding_window_pattern"] = 4'
+same_score "gemma3 without layer_types or a pattern: every layer slides (HF's default period 6), another score" gemma3-s \
+    'del c["layer_types"]; c.pop("_sliding_window_pattern", None)' differ
+same_score "exaone4 without layer_types: the default period 4 is the fixture's layers" exaone4-s \
+    'del c["layer_types"]; del c["sliding_window_pattern"]'
+mk35 gemma3-s; jedit "$T/m/config.json" 'del c["layer_types"]; c["sliding_window_pattern"] = "LLLG"'
+expect_fail "a pattern that is not a number, without layer_types" "without layer_types, sliding_window_pattern must be an integer of at least 1" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 
 mk; rm "$T/m/model.safetensors"
 expect_fail "missing weights" "no model.safetensors" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens

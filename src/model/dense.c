@@ -28,23 +28,31 @@ typedef struct dense_arch {
     int gemma;                  /* (1+w) norms, sqrt(hidden) embedding scale, per-layer-type RoPE */
     int nope_global;            /* global layers skip RoPE when a sliding window is configured */
     int moe;                    /* sparse MoE MLP on the selected layers */
+    /* the layers a window slides on when config.json has no layer_types, as HF derives them: */
+    int slide;                  /* SLIDE_ALL, SLIDE_PERIOD (every layer but each slide_n-th), SLIDE_FROM
+                                   (layers slide_n onwards) */
+    const char *slide_key;      /* the config key that gives slide_n */
+    int64_t slide_n;            /* its default */
 } dense_arch;
+
+enum { SLIDE_ALL, SLIDE_PERIOD, SLIDE_FROM };
 
 #define PRE_NORMS {"input_layernorm", NULL, "post_attention_layernorm", NULL}
 #define POST_NORMS {NULL, "post_attention_layernorm", NULL, "post_feedforward_layernorm"}
 
 static const dense_arch archs[] = {
-    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0},
-    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0},
-    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0, 0},
-    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 0},
-    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0, 0},
-    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0, 0},
-    {"Exaone4ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 1, 0},
+    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
+    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
+    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_FROM, "max_window_layers", 28},
+    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_FROM, "max_window_layers", 28},
+    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
+    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
+    {"Exaone4ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 1, 0, SLIDE_PERIOD, "sliding_window_pattern",
+     4},
     {"Gemma3ForCausalLM",
      {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"},
-     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0, 0},
-    {"Qwen3MoeForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 1},
+     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0, 0, SLIDE_PERIOD, "sliding_window_pattern", 6},
+    {"Qwen3MoeForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 1, SLIDE_FROM, "max_window_layers", 28},
 };
 
 typedef struct dense_layer {
@@ -65,20 +73,24 @@ static const dense_arch *find_arch(const char *name) {
     return NULL;
 }
 
-/* 1 when layer i uses the sliding window: per `layer_types` when given (check_layer_types), else every
- * layer when the config has a window. */
-static int layer_sliding(const ck_config *c, int64_t i) {
+/* 1 when layer i uses the sliding window (the config has one): per `layer_types` when given, else as HF
+ * derives layer_types for the family (check_layer_types checked both). */
+static int layer_sliding(const ck_config *c, const dense_arch *a, int64_t i) {
+    if (c->sliding_window <= 0) return 0;
     const cJSON *lt = ck_cfg_get(c, "layer_types");
     if (cJSON_IsArray(lt)) {
         const cJSON *t = cJSON_GetArrayItem(lt, (int)i);
-        return cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention") && c->sliding_window > 0;
+        return cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention");
     }
-    return c->sliding_window > 0;
+    int64_t n = a->slide_key ? ck_cfg_int(c, a->slide_key, a->slide_n) : 0;
+    if (a->slide == SLIDE_PERIOD) return (i + 1) % n != 0;
+    if (a->slide == SLIDE_FROM) return i >= n;
+    return 1;
 }
 
 /* layer_types, when given, names each layer full_attention or sliding_attention (its length and type
- * are checked with config.json). */
-static int check_layer_types(const ck_config *c, char *err, size_t errlen) {
+ * are checked with config.json); without it, the key that places the window is a positive integer. */
+static int check_layer_types(const ck_config *c, const dense_arch *a, char *err, size_t errlen) {
     const cJSON *lt = ck_cfg_get(c, "layer_types");
     for (int i = 0; cJSON_IsArray(lt) && i < cJSON_GetArraySize(lt); i++) {
         const char *t = cJSON_GetArrayItem(lt, i)->valuestring;
@@ -86,6 +98,11 @@ static int check_layer_types(const ck_config *c, char *err, size_t errlen) {
             return ck_err(err, errlen, "config.json: layer_types[%d] '%s' is not supported (full_attention, "
                           "sliding_attention)", i, t);
     }
+    if (cJSON_IsArray(lt) || c->sliding_window <= 0 || !a->slide_key) return 0;
+    const cJSON *v = ck_cfg_get(c, a->slide_key);
+    if (v && (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (a->slide == SLIDE_PERIOD)))
+        return ck_err(err, errlen, "config.json: without layer_types, %s must be an integer of at least %d", a->slide_key,
+                      a->slide == SLIDE_PERIOD);
     return 0;
 }
 
@@ -123,7 +140,7 @@ static int gemma_ropes(ck_model *m, dense_model *dm, char *err, size_t errlen) {
     cJSON_Delete(local);
     if (rc != 0) return -1;
     m->n_ropes = 2;
-    for (int64_t i = m->range.first; i <= m->range.last; i++) dm->layers[i].attn.rope = layer_sliding(c, i) ? 1 : 0;
+    for (int64_t i = m->range.first; i <= m->range.last; i++) dm->layers[i].attn.rope = layer_sliding(c, dm->a, i) ? 1 : 0;
     return 0;
 }
 
@@ -133,7 +150,7 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
     if (!a) return ck_err(err, errlen, "internal: no dense settings for %s", c->arch);
     if (ck_cfg_bool(c, "mlp_bias", 0)) return ck_err(err, errlen, "config.json: mlp_bias=true is not supported");
     if (check_act(c, a, err, errlen) != 0) return -1;
-    if (check_layer_types(c, err, errlen) != 0) return -1;
+    if (check_layer_types(c, a, err, errlen) != 0) return -1;
     if (a->gemma) {
         if (ck_cfg_num(c, "attn_logit_softcapping", 0) > 0 || ck_cfg_num(c, "final_logit_softcapping", 0) > 0)
             return ck_err(err, errlen, "config.json: logit soft-capping is not supported");
@@ -159,7 +176,7 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
         }
         snprintf(p, sizeof p, "model.layers.%lld.self_attn.", (long long)i);
         if (ck_attn_load(m, p, flags, &L->attn, err, errlen) != 0) return -1;
-        int sliding = layer_sliding(c, i);
+        int sliding = layer_sliding(c, a, i);
         L->attn.window = sliding ? (size_t)c->sliding_window : 0;
         L->attn.norm_one_plus = a->gemma;
         if (a->nope_global && c->sliding_window > 0 && !sliding) L->attn.rope = -1;
