@@ -197,10 +197,12 @@ TINY="$HERE/../models/cake-tiny"
 PLAIN=$("$CAKE" run "$TINY" "And God said" --temperature 0 -n 12 2>/dev/null)
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
-"$CAKE" serve "$TINY" --api 127.0.0.1:"$PORT" >"$WORK/serve.log" 2>&1 &
+(cd "$TINY" && exec "$CAKE" serve . --api 127.0.0.1:"$PORT") >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 PIDS="$PIDS $SERVER"
 wait_for 200
+curl -s -o "$WORK/out" "$BASE/v1/models"
+expect_eq "$(json_field "d['data'][0]['id']" <"$WORK/out")" cake-tiny "the model id of 'cake serve .' is the directory's name"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"And God said"}],"temperature":0,"max_tokens":12}')" 200 \
     "a chat with a model without a chat template"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$PLAIN" "... continues the plain prompt as cake run does"

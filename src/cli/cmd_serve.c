@@ -93,6 +93,8 @@ static const char *model_id(const char *model) {
     if (ck_cli_looks_like_model(model) && model[0] != '/' && model[0] != '.' && strchr(model, '/') &&
         !strchr(strchr(model, '/') + 1, '/'))
         return model;
+    static char real[4096];
+    if (realpath(model, real)) model = real; /* ".", "..", "dir/.": the directory's own name */
     const char *end = model + strlen(model);
     while (end > model && end[-1] == '/') end--;
     const char *b = end;
