@@ -19,8 +19,11 @@ Test hooks:
 Repos: cake-test/tiny-qwen3 and mirror-org/tiny-qwen3 (plain), cake-test/gated-qwen3 (needs
 "Authorization: Bearer hf_test_token"), cake-test/corrupt-qwen3 (model.safetensors served with one byte
 flipped while its sha256 is announced), cake-test/sharded-qwen3 (weights split into two shards + index), cake-test/huge-info (its model info is a JSON reply
-of more than 64 MiB).
+of more than 64 MiB), and with --gguf FILE (repeatable) cake-test/tiny-GGUF: those .gguf files (LFS), a
+README.md and a .gitattributes, no config.json.
 `hub_server.py corpus --data DIR --out D` writes those JSON replies as seed files for the fuzzer.
+`hub_server.py export --data DIR --repo R --out D` writes the files of repo R into D (an HF model
+directory for the plain repos), e.g. to convert them to the .gguf files given to --gguf.
 `hub_server.py check-layout --data DIR --cache C --repo R --files a,b` checks that R sits in cache C the
 way huggingface_hub lays it out: refs/main holds the commit (no newline); snapshots/<commit> holds exactly
 those files, each a relative symlink ../../blobs/<etag>; every blob is named by its ETag (sha256 for LFS,
@@ -73,7 +76,7 @@ def split_safetensors(blob):
     return shards, index
 
 
-def build_repos(dirs):
+def build_repos(dirs, ggufs=()):
     def rd(p):
         path = next((os.path.join(d, p) for d in dirs if os.path.exists(os.path.join(d, p))), os.path.join(dirs[0], p))
         with open(path, "rb") as f:
@@ -100,11 +103,17 @@ def build_repos(dirs):
         "cake-test/sharded-qwen3": {"files": sharded},
         "cake-test/huge-info": {"files": base, "huge": True},
     }
+    if ggufs:
+        files = {"README.md": b"# test GGUF model\n", ".gitattributes": b"*.gguf filter=lfs diff=lfs merge=lfs -text\n"}
+        for p in ggufs:
+            with open(p, "rb") as f:
+                files[os.path.basename(p)] = f.read()
+        repos["cake-test/tiny-GGUF"] = {"files": files}
     for name, r in repos.items():
         r["commit"] = hashlib.sha1(("commit of " + name).encode()).hexdigest()
         r["meta"] = {}
         for f, b in r["files"].items():
-            lfs = f.endswith(".safetensors") or len(b) >= LFS_MIN
+            lfs = f.endswith((".safetensors", ".gguf")) or len(b) >= LFS_MIN
             r["meta"][f] = {
                 "size": len(b),
                 "lfs": lfs,
@@ -360,8 +369,9 @@ class Server(ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["serve", "manifest", "check-layout", "corpus"])
+    ap.add_argument("mode", choices=["serve", "manifest", "check-layout", "corpus", "export"])
     ap.add_argument("--data", required=True, action="append", help="a fixture folder; repeat to search several")
+    ap.add_argument("--gguf", action="append", default=[], help="a .gguf file of cake-test/tiny-GGUF; repeatable")
     ap.add_argument("--port-file")
     ap.add_argument("--log", default=os.devnull)
     ap.add_argument("--cache")
@@ -369,12 +379,19 @@ def main():
     ap.add_argument("--files")
     ap.add_argument("--out")
     a = ap.parse_args()
-    repos = build_repos(a.data)
+    repos = build_repos(a.data, a.gguf)
     if a.mode == "manifest":
         json.dump({k: {"commit": v["commit"], "meta": v["meta"]} for k, v in repos.items()}, sys.stdout, indent=1)
         return
     if a.mode == "corpus":
         return write_corpus(repos, a.out)
+    if a.mode == "export":
+        for f, b in repos[a.repo]["files"].items():
+            p = os.path.join(a.out, f)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as fh:
+                fh.write(b)
+        return
     if a.mode == "check-layout":
         return check_layout(repos, a.cache, a.repo, a.files.split(","))
     srv = Server(("127.0.0.1", 0), Hub)

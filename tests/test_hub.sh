@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_hub.sh — `cake pull | list | rm` end to end against tests/hub_server.py, a local stand-in for the
-# HuggingFace Hub on 127.0.0.1 (ephemeral port). Everything lives in a temporary HF_HOME / HF_HUB_CACHE /
+# HuggingFace Hub on 127.0.0.1 (ephemeral port), and ORG/NAME:TAG of a GGUF repository (`cake run` and
+# `cake pull` fetch the one .gguf file TAG picks). Everything lives in a temporary HF_HOME / HF_HUB_CACHE /
 # CAKE_CACHE removed on exit, so the real caches are never touched.
 # usage: sh tests/test_hub.sh <path-to-cake> <tests/data dir> <build/data dir>
 set -u
@@ -27,7 +28,24 @@ expect() { what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 has() { grep -q -- "$2" "$1"; }
 hasnt() { ! grep -q -- "$2" "$1"; }
 
-python3 "$HERE/hub_server.py" serve --data "$DATA" --data "$UNPACKED" --port-file "$T/port" --log "$T/log" &
+# cake-test/tiny-GGUF for the fake Hub: the files of its cake-test/tiny-qwen3 converted to two quantizations,
+# and one part of a split model (never downloaded, so its bytes do not matter)
+G="$T/gguf"
+mkdir -p "$G"
+python3 "$HERE/hub_server.py" export --data "$DATA" --data "$UNPACKED" --repo cake-test/tiny-qwen3 --out "$G/hf" &&
+    "$BIN/st2gguf" "$G/hf" "$G/tiny-Q8_0.gguf" Q8_0 && "$BIN/st2gguf" "$G/hf" "$G/tiny-F16.gguf" F16 ||
+    { echo "FAIL cannot make the GGUF files of cake-test/tiny-GGUF"; exit 1; }
+printf 'GGUF part 1 of 2' > "$G/tiny-Q4_0-00001-of-00002.gguf"
+# hub_server.py MODE ARGS...: the fixture folders and the .gguf files added; `hub serve ... &` execs, so
+# that $! is the server's pid
+hub() {
+    set -- "$@" --data "$DATA" --data "$UNPACKED" --gguf "$G/tiny-Q8_0.gguf" --gguf "$G/tiny-F16.gguf" \
+        --gguf "$G/tiny-Q4_0-00001-of-00002.gguf"
+    if [ "$1" = serve ]; then exec python3 "$HERE/hub_server.py" "$@"; fi
+    python3 "$HERE/hub_server.py" "$@"
+}
+
+hub serve --port-file "$T/port" --log "$T/log" &
 SERVER_PID=$!
 i=0
 while [ ! -s "$T/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -40,17 +58,25 @@ export HF_ENDPOINT="$HUB" HF_HOME="$T/hf" HF_HUB_CACHE="$T/hf/hub" CAKE_CACHE="$
 C="$HF_HUB_CACHE"
 FILES=config.json,generation_config.json,model.safetensors,tokenizer.json,tokenizer_config.json
 control() { python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1]).read()" "$HUB/_control?$1"; }
-layout() { python3 "$HERE/hub_server.py" check-layout --data "$DATA" --data "$UNPACKED" --cache "$C" --repo "$1" --files "$2" > "$T/layout" 2>&1; }
+layout() { hub check-layout --cache "$C" --repo "$1" --files "$2" > "$T/layout" 2>&1; }
 run() {
     "$@" > "$T/out" 2> "$T/err"; echo $? > "$T/rc"
     if grep -q "Sanitizer\|runtime error:" "$T/err"; then bad "sanitizer report from: $*"; cat "$T/err"; fi
 }
 rc() { [ "$(cat "$T/rc")" = "$1" ]; }
 rc_nonzero() { ! rc 0; }
+# fails_with RC LINE: the last run exited RC and printed exactly LINE (as one line) on stderr
+fails_with() { rc "$1" && grep -qxF -- "$2" "$T/err"; }
+# transfers FILE...: the transfers from the CDN in the log are exactly those of FILE... of cake-test/tiny-GGUF
+transfers() {
+    want=$(for f in "$@"; do echo "GET /cdn/cake-test--tiny-GGUF/$f"; done | sort)
+    [ "$(grep '^GET /cdn/' "$T/log" | cut -d' ' -f1-2 | sort)" = "$want" ]
+}
 
 # --- flags -----------------------------------------------------------------------------------------
 run "$CAKE" pull --help
 expect "pull --help exits 0 and lists its flags" sh -c "[ $(cat "$T/rc") = 0 ] && grep -q -- --revision '$T/out' && grep -q -- --verify '$T/out'"
+expect "pull --help explains ORG/NAME:TAG" has "$T/out" "ORG/NAME:TAG downloads only the one .gguf file"
 run "$CAKE" pull --bogus a/b
 expect "pull with an unknown flag exits 2" rc 2
 run "$CAKE" list --nope
@@ -252,6 +278,73 @@ expect "rm accepts the model's directory inside the cache" sh -c "[ $(cat "$T/rc
 run "$CAKE" rm -y cake-test/tiny-qwen3
 run "$CAKE" list
 expect "after rm the model is gone from list" hasnt "$T/out" "cake-test/tiny-qwen3"
+
+# --- a GGUF repository: ORG/NAME:TAG fetches the one .gguf file TAG picks, nothing else ---------------
+GR="$C/models--cake-test--tiny-GGUF"
+GS="$GR/snapshots/$(python3 -c "import hashlib; print(hashlib.sha1(b'commit of cake-test/tiny-GGUF').hexdigest())")"
+ALL="tiny-F16.gguf, tiny-Q4_0-00001-of-00002.gguf, tiny-Q8_0.gguf"
+"$CAKE" run "$G/tiny-Q8_0.gguf" a --raw --temperature 0 -n 16 > "$T/q8.txt" 2> /dev/null
+"$CAKE" run "$G/tiny-F16.gguf" a --raw --temperature 0 -n 16 > "$T/f16.txt" 2> /dev/null
+expect "the two quantizations write different greedy text, so the text tells which one ran" sh -c "[ -s '$T/q8.txt' ] && ! cmp -s '$T/q8.txt' '$T/f16.txt'"
+
+: > "$T/log"
+run "$CAKE" run cake-test/tiny-GGUF:tiny a --raw --temperature 0 -n 16
+expect "a TAG matching several files: exit 1, the repo's .gguf files listed" fails_with 1 "cake: cake-test/tiny-GGUF at revision main: more than one .gguf file matches 'tiny' (.gguf files: $ALL); give a longer TAG"
+run "$CAKE" run cake-test/tiny-GGUF:Q5_K a --raw --temperature 0 -n 16
+expect "a TAG matching no file: exit 1, the repo's .gguf files listed" fails_with 1 "cake: cake-test/tiny-GGUF at revision main: no .gguf file matches 'Q5_K' (.gguf files: $ALL)"
+run "$CAKE" run cake-test/tiny-GGUF:q4_0 a --raw --temperature 0 -n 16
+expect "a TAG matching a part of a split model: exit 1, says split models are not supported" sh -c "[ $(cat "$T/rc") = 1 ] && grep -q \"'q4_0' matches tiny-Q4_0-00001-of-00002.gguf, a part of a split GGUF model\" '$T/err'"
+expect "and those failures downloaded nothing and left nothing in the cache" sh -c "! grep -q 'resolve/\\|/cdn/' '$T/log' && [ ! -e '$GR' ]"
+
+: > "$T/log"
+run "$CAKE" run cake-test/tiny-GGUF:q8_0 a --raw --temperature 0 -n 16
+expect "run ORG/NAME:TAG of an uncached GGUF repo pulls it" sh -c "[ $(cat "$T/rc") = 0 ] && grep -qxF 'pulled cake-test/tiny-GGUF:q8_0 into $GS/tiny-Q8_0.gguf' '$T/err'"
+expect "and writes the same greedy text as the .gguf file run directly" cmp -s "$T/q8.txt" "$T/out"
+expect "only the one .gguf file was transferred" transfers tiny-Q8_0.gguf
+expect "no other file of the repo was even asked about" sh -c "[ \"\$(grep -c '/resolve/' '$T/log')\" = 1 ] && grep -q '^HEAD /cake-test/tiny-GGUF/resolve/[0-9a-f]*/tiny-Q8_0.gguf ' '$T/log'"
+layout cake-test/tiny-GGUF tiny-Q8_0.gguf
+expect "the cache holds that file alone, laid out as huggingface_hub does ($(head -1 "$T/layout"))" grep -q "layout ok" "$T/layout"
+GSIZE=$(sed -n 's/layout ok //p' "$T/layout")
+run "$CAKE" list --bytes
+expect "list shows the GGUF repo complete with the file's size ($GSIZE bytes)" grep -Eq "^cake-test/tiny-GGUF +complete +$GSIZE +hf$" "$T/out"
+: > "$T/log"
+run "$CAKE" run cake-test/tiny-GGUF:Q8_0 a --raw --temperature 0 -n 16
+expect "a second run uses the cached file without touching the network" sh -c "[ $(cat "$T/rc") = 0 ] && cmp -s '$T/q8.txt' '$T/out' && [ ! -s '$T/log' ]"
+run env HF_HUB_OFFLINE=1 "$BIN/test_hub_cache" resolve cake-test/tiny-GGUF:Q8
+expect "it resolves offline to the cached file" grep -qxF "cached $GS/tiny-Q8_0.gguf" "$T/out"
+
+: > "$T/log"
+run "$CAKE" run cake-test/tiny-GGUF:f16 a --raw --temperature 0 -n 16
+expect "with another quantization cached, a run pulls the one asked for" sh -c "[ $(cat "$T/rc") = 0 ] && cmp -s '$T/f16.txt' '$T/out'"
+expect "and transfers that file only" transfers tiny-F16.gguf
+layout cake-test/tiny-GGUF tiny-Q8_0.gguf,tiny-F16.gguf
+expect "both files now sit in the one snapshot ($(head -1 "$T/layout"))" grep -q "layout ok" "$T/layout"
+: > "$T/log"
+run "$CAKE" run cake-test/tiny-GGUF:tiny a --raw --temperature 0 -n 16
+expect "a TAG matching several cached files: exit 1, the cached files listed" fails_with 1 "cake: cake-test/tiny-GGUF in the HF cache: more than one .gguf file matches 'tiny' (.gguf files: tiny-F16.gguf, tiny-Q8_0.gguf); give a longer TAG"
+run env HF_HUB_OFFLINE=1 "$CAKE" run cake-test/tiny-GGUF:Q5_K a --raw --temperature 0 -n 16
+expect "HF_HUB_OFFLINE and a TAG the cache lacks: exit 1, says why" fails_with 1 "cake: cake-test/tiny-GGUF in the HF cache: no .gguf file matches 'Q5_K' (.gguf files: tiny-F16.gguf, tiny-Q8_0.gguf); HF_HUB_OFFLINE is set, so it cannot be downloaded now"
+run env HF_HUB_OFFLINE=1 HF_HUB_CACHE="$T/empty-cache" "$CAKE" run cake-test/tiny-GGUF:Q8_0 a --raw --temperature 0 -n 16
+expect "HF_HUB_OFFLINE and an uncached GGUF repo: exit 1, says why" fails_with 1 "cake: cake-test/tiny-GGUF is not in the HF cache; HF_HUB_OFFLINE is set, so it cannot be downloaded now"
+expect "and none of these three asked the Hub anything" sh -c "[ ! -s '$T/log' ] && [ ! -e '$T/empty-cache' ]"
+
+run "$CAKE" rm -y cake-test/tiny-GGUF
+: > "$T/log"
+run "$CAKE" pull cake-test/tiny-GGUF:Q8_0
+expect "pull ORG/NAME:TAG prints the pulled file's path" sh -c "[ $(cat "$T/rc") = 0 ] && grep -q '^pulled cake-test/tiny-GGUF:Q8_0 (commit [0-9a-f]*): 1 files, 1 downloaded' '$T/out' && [ \"\$(tail -1 '$T/out')\" = '$GS/tiny-Q8_0.gguf' ] && [ -f '$GS/tiny-Q8_0.gguf' ]"
+expect "and transfers that file only" transfers tiny-Q8_0.gguf
+layout cake-test/tiny-GGUF tiny-Q8_0.gguf
+expect "into huggingface_hub's layout ($(head -1 "$T/layout"))" grep -q "layout ok" "$T/layout"
+: > "$T/log"
+run "$CAKE" pull cake-test/tiny-GGUF:q8_0
+expect "a second pull ORG/NAME:TAG transfers nothing" sh -c "[ $(cat "$T/rc") = 0 ] && grep -q '0 downloaded' '$T/out' && ! grep -q '/cdn/' '$T/log'"
+run "$CAKE" pull cake-test/tiny-GGUF:Q5_K
+expect "pull with a TAG matching no file: exit 1, the files listed" fails_with 1 "cake pull: cake-test/tiny-GGUF at revision main: no .gguf file matches 'Q5_K' (.gguf files: $ALL)"
+run "$CAKE" pull cake-test/tiny-GGUF
+expect "pull of a GGUF repo without a TAG says how to name one" fails_with 1 "cake pull: cake-test/tiny-GGUF has no config.json at revision main: not a transformers model repo; it holds .gguf files ($ALL): pull one with cake-test/tiny-GGUF:TAG, TAG a part of its name such as Q8_0"
+run "$CAKE" pull cake-test/tiny-GGUF:
+expect "pull ORG/NAME: with an empty TAG is a usage error (exit 2)" sh -c "[ $(cat "$T/rc") = 2 ] && grep -q 'no TAG' '$T/err'"
+run "$CAKE" rm -y cake-test/tiny-GGUF
 
 # --- optional: huggingface_hub itself reads our cache (only where it is installed) -------------------
 if python3 -c "import huggingface_hub" 2>/dev/null; then

@@ -3,7 +3,7 @@
  * shards, a refs/main that holds no commit or names a missing snapshot), listing both caches (and
  * refusing a cache root that is a regular file), name/suffix matching, ck_hub_find, ck_hub_resolve for
  * local paths, cached repos and HF_HUB_OFFLINE, ck_model_remove's refusal to delete outside the caches,
- * and the parsers of the Hub's JSON replies (hub/api.h).
+ * the parsers of the Hub's JSON replies and the GGUF file picker of ORG/NAME:TAG (hub/api.h).
  *
  * Extra modes used by tests/test_hub.sh while its fake Hub runs (environment set by the script):
  *   test_hub_cache resolve ORG/NAME   prints "<local|cached|pulled> <dir>" via ck_hub_resolve, the
@@ -156,6 +156,41 @@ static int mode_diskfull(const char *url) {
     ck_http_close(&h);
     close(fd);
     return ck_test_done("test_hub_cache diskfull");
+}
+
+/* ck_hub_gguf_pick: root-level *.gguf files only, TAG anywhere in the name ignoring case, one match or an
+ * error that lists the .gguf files; a part of a split model is refused */
+static void test_gguf_pick(void) {
+    static const char *files[] = {"README.md", "Qwen3-0.6B-Q8_0.gguf", "Qwen3-0.6B-Q4_K_M.gguf", "Qwen3-0.6B-Q4_K_S.gguf",
+                                  "BF16/Qwen3-0.6B-BF16.gguf", "Qwen3-0.6B-F16.gguf.txt",
+                                  "big-Q6_K-00001-of-00002.gguf", "big-Q6_K-00002-of-00002.gguf"};
+    ck_hub_names names = {0};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) ck_hub_names_add(&names, files[i]);
+    const char *all = "Qwen3-0.6B-Q8_0.gguf, Qwen3-0.6B-Q4_K_M.gguf, Qwen3-0.6B-Q4_K_S.gguf, "
+                      "big-Q6_K-00001-of-00002.gguf, big-Q6_K-00002-of-00002.gguf";
+    char err[1024], exp[1024], list[1024];
+    size_t pick = 99;
+    CK_EXPECT(ck_hub_gguf_pick(&names, "q8_0", "r", &pick, err, sizeof err) == 1 && pick == 1, "q8_0 -> %zu", pick);
+    CK_EXPECT(ck_hub_gguf_pick(&names, "Q4_K_S", "r", &pick, err, sizeof err) == 1 && pick == 3, "Q4_K_S -> %zu", pick);
+    CK_EXPECT(ck_hub_gguf_pick(&names, "q4_k", "org/m", &pick, err, sizeof err) == -1, "two Q4_K files");
+    snprintf(exp, sizeof exp, "org/m: more than one .gguf file matches 'q4_k' (.gguf files: %s); give a longer TAG", all);
+    CK_EXPECT(!strcmp(err, exp), "several: %s", err);
+    CK_EXPECT(ck_hub_gguf_pick(&names, "BF16", "org/m", &pick, err, sizeof err) == 0, "subfolders are not looked in");
+    snprintf(exp, sizeof exp, "org/m: no .gguf file matches 'BF16' (.gguf files: %s)", all);
+    CK_EXPECT(!strcmp(err, exp), "none: %s", err);
+    CK_EXPECT(ck_hub_gguf_pick(&names, "F16", "r", &pick, err, sizeof err) == 0, "only names ending in .gguf");
+    CK_EXPECT(ck_hub_gguf_pick(&names, "q6_k", "r", &pick, err, sizeof err) == -1 &&
+                  strstr(err, "r: 'q6_k' matches big-Q6_K-00001-of-00002.gguf, a part of a split GGUF model"),
+              "split: %s", err);
+    CK_EXPECT(ck_hub_gguf_pick(&names, "00002-of", "r", &pick, err, sizeof err) == -1 && strstr(err, "split"),
+              "one split part: %s", err);
+    CK_EXPECT(ck_hub_gguf_list(&names, list, sizeof list) == 5 && !strcmp(list, all), "list: %s", list);
+    CK_EXPECT(ck_hub_gguf_list(&names, list, 30) == 5 && strlen(list) == 29 && !strcmp(list + 25, " ..."),
+              "a list cut to fit: %s", list);
+    ck_hub_names_free(&names);
+    CK_EXPECT(ck_hub_gguf_pick(&names, "Q8_0", "r", &pick, err, sizeof err) == 0 &&
+                  !strcmp(err, "r: no .gguf file matches 'Q8_0' (.gguf files: none)"),
+              "empty: %s", err);
 }
 
 int main(int argc, char **argv) {
@@ -358,6 +393,7 @@ int main(int argc, char **argv) {
     ck_models_free(&l);
 
     test_api();
+    test_gguf_pick();
 
     snprintf(buf, sizeof buf, "rm -rf '%s'", root);
     if (system(buf) != 0) fprintf(stderr, "cleanup failed\n");

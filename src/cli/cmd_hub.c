@@ -137,11 +137,13 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name, i
 
 static void pull_usage(FILE *f) {
     fprintf(f,
-            "usage: cake pull ORG/NAME [--revision REV] [--verify]\n\n"
+            "usage: cake pull ORG/NAME[:TAG] [--revision REV] [--verify]\n\n"
             "Downloads a model from the HuggingFace Hub into the HF cache shared with huggingface_hub\n"
             "($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub): config, generation config,\n"
-            "tokenizer and safetensors weights. Files already in the cache are skipped; an interrupted\n"
-            "download resumes where it stopped.\n\n"
+            "tokenizer and safetensors weights. ORG/NAME:TAG downloads only the one .gguf file of a GGUF\n"
+            "repository whose name contains TAG, ignoring case (e.g. Qwen/Qwen3-0.6B-GGUF:Q8_0), and prints\n"
+            "its path. Files already in the cache are skipped; an interrupted download resumes where it\n"
+            "stopped.\n\n"
             "flags:\n"
             "  --revision REV  branch, tag or commit to download (default: main)\n"
             "  --verify        re-check the SHA-256 of weights already in the cache\n"
@@ -184,14 +186,26 @@ int ck_cmd_pull(int argc, char **argv) {
         pull_usage(stderr);
         return 2;
     }
-    if (!ck_hub_repo_id_valid(repo)) {
-        fprintf(stderr, "cake pull: '%s' is not a HuggingFace repo id (expected ORG/NAME)\n", repo);
+    char id[512];
+    const char *tag = strrchr(repo, ':');
+    if (strlen(repo) >= sizeof id) {
+        fprintf(stderr, "cake pull: '%s' is too long for a HuggingFace repo id\n", repo);
+        return 2;
+    }
+    snprintf(id, sizeof id, "%.*s", tag ? (int)(tag - repo) : (int)strlen(repo), repo);
+    if (!ck_hub_repo_id_valid(id)) {
+        fprintf(stderr, "cake pull: '%s' is not a HuggingFace repo id (expected ORG/NAME or ORG/NAME:TAG)\n", repo);
+        return 2;
+    }
+    if (tag && !*++tag) {
+        fprintf(stderr, "cake pull: '%s' has no TAG after ':' (ORG/NAME:TAG pulls the .gguf file whose name "
+                "contains TAG, e.g. Q8_0)\n", repo);
         return 2;
     }
     printer pr;
     ck_pull_progress cb;
     printer_init(&pr, &cb);
-    ck_pull_opts o = {.repo = repo, .revision = rev, .verify = verify, .progress = &cb};
+    ck_pull_opts o = {.repo = id, .revision = rev, .gguf_tag = tag, .verify = verify, .progress = &cb};
     ck_pull_result res;
     char err[2048];
     fprintf(stderr, "pulling %s@%s\n", repo, rev ? rev : "main");
@@ -202,8 +216,10 @@ int ck_cmd_pull(int argc, char **argv) {
     }
     char b[32];
     ck_format_bytes(res.bytes_downloaded, b, sizeof b);
-    printf("pulled %s (commit %.10s): %d files, %d downloaded (%s)\n%s\n", repo, res.commit, res.n_files,
-           res.n_downloaded, b, res.snapshot);
+    printf("pulled %s (commit %.10s): %d files, %d downloaded (%s)\n", repo, res.commit, res.n_files,
+           res.n_downloaded, b);
+    if (tag) printf("%s/%s\n", res.snapshot, res.gguf);
+    else printf("%s\n", res.snapshot);
     return 0;
 }
 

@@ -16,7 +16,7 @@ static const struct {
     {"perplexity", ck_cmd_perplexity, "score a text file: ppl=<float> nll=<mean nll> n=<tokens>"},
     {"template", ck_cmd_template, "render a conversation (JSON) with the model's chat template, as HF does"},
     {"bench", ck_cmd_bench, "prefill and decode speed, memory bandwidth and the decode roofline"},
-    {"pull", ck_cmd_pull, "download ORG/NAME from the HuggingFace Hub into the HF cache"},
+    {"pull", ck_cmd_pull, "download ORG/NAME (or one .gguf file of it: ORG/NAME:TAG) from the HuggingFace Hub"},
     {"list", ck_cmd_list, "list the models in the HF cache and in cake's worker cache"},
     {"rm", ck_cmd_rm, "delete a model from the HF cache or the worker cache"},
 };

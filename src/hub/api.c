@@ -6,6 +6,8 @@
 #include "hub/paths.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,10 +45,68 @@ static int names_add(ck_hub_names *l, const char *name, int dedup) {
     return 0;
 }
 
+int ck_hub_names_add(ck_hub_names *l, const char *name) { return names_add(l, name, 0); }
+
 void ck_hub_names_free(ck_hub_names *l) {
     for (size_t i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
+}
+
+static int is_gguf(const char *s) {
+    size_t n = strlen(s);
+    return !strchr(s, '/') && n > 5 && !strcmp(s + n - 5, ".gguf");
+}
+
+/* 1 when s ends in -NNNNN-of-NNNNN.gguf, llama.cpp's name for one part of a split model */
+static int is_split_part(const char *s) {
+    static const char pat[] = "-#####-of-#####.gguf";
+    size_t n = strlen(s), m = sizeof pat - 1;
+    if (n <= m) return 0;
+    s += n - m;
+    for (size_t i = 0; i < m; i++)
+        if (pat[i] == '#' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i]) return 0;
+    return 1;
+}
+
+size_t ck_hub_gguf_list(const ck_hub_names *names, char *buf, size_t cap) {
+    size_t used = 0, n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < names->n; i++) {
+        if (!is_gguf(names->v[i])) continue;
+        n++;
+        if (used >= cap) continue;
+        int w = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", names->v[i]);
+        used = w < 0 ? cap : used + (size_t)w;
+        if (used >= cap && cap > 4) strcpy(buf + cap - 5, " ...");
+    }
+    return n;
+}
+
+int ck_hub_gguf_pick(const ck_hub_names *names, const char *tag, const char *where, size_t *pick, char *err,
+                     size_t errlen) {
+    size_t n_match = 0, n_split = 0;
+    for (size_t i = 0; i < names->n; i++) {
+        const char *s = names->v[i];
+        if (!is_gguf(s) || !strcasestr(s, tag)) continue;
+        if (n_match++ == 0) *pick = i;
+        n_split += (size_t)is_split_part(s);
+    }
+    if (n_match == 1 && !n_split) return 1;
+    char list[1536];
+    if (!ck_hub_gguf_list(names, list, sizeof list)) strcpy(list, "none");
+    if (n_match == 0) {
+        ck_err(err, errlen, "%s: no .gguf file matches '%s' (.gguf files: %s)", where, tag, list);
+        return 0;
+    }
+    if (n_split == n_match)
+        return ck_err(err, errlen,
+                      "%s: '%s' matches %s, a part of a split GGUF model (NAME-00001-of-0000N.gguf); cake loads "
+                      "only single-file GGUF models: merge the parts into one file (llama.cpp's llama-gguf-split "
+                      "--merge) and pass its path",
+                      where, tag, names->v[*pick]);
+    return ck_err(err, errlen, "%s: more than one .gguf file matches '%s' (.gguf files: %s); give a longer TAG",
+                  where, tag, list);
 }
 
 int ck_hub_info_parse(const char *buf, size_t len, ck_hub_info *out, char *err, size_t errlen) {

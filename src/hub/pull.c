@@ -482,10 +482,22 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* appends to err, when the repo holds .gguf files, how to pull one of them */
+static void gguf_hint(ctx *c, char *err, size_t errlen) {
+    char files[1536];
+    if (!err || !errlen || !ck_hub_gguf_list(&c->info.siblings, files, sizeof files)) return;
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, "; it holds .gguf files (%s): pull one with %s:TAG, TAG a part of its name "
+             "such as Q8_0", files, c->repo);
+}
+
 static int select_base(ctx *c, char *err, size_t errlen) {
-    if (!has_sibling(c, "config.json"))
-        return ck_err(err, errlen, "%s has no config.json at revision %s: not a transformers model repo", c->repo,
-                      c->revision);
+    if (!has_sibling(c, "config.json")) {
+        ck_err(err, errlen, "%s has no config.json at revision %s: not a transformers model repo", c->repo,
+               c->revision);
+        gguf_hint(c, err, errlen);
+        return -1;
+    }
     static const char *meta[] = {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
         if (has_sibling(c, meta[i]) && add_item(c, meta[i], err, errlen) != 0) return -1;
@@ -499,12 +511,22 @@ static int select_base(ctx *c, char *err, size_t errlen) {
             if (add_item(c, sib->v[i], err, errlen) != 0) return -1;
             any = 1;
         }
-    if (!any)
-        return ck_err(err, errlen,
-                      "%s has no safetensors weights at revision %s (for a GGUF repo, download the one .gguf file "
-                      "you want and pass its path)",
-                      c->repo, c->revision);
+    if (!any) {
+        ck_err(err, errlen, "%s has no safetensors weights at revision %s", c->repo, c->revision);
+        gguf_hint(c, err, errlen);
+        return -1;
+    }
     return 0;
+}
+
+/* ORG/NAME:TAG: the one .gguf file the tag picks, alone */
+static int select_gguf(ctx *c, char *err, size_t errlen) {
+    char where[600];
+    size_t i;
+    snprintf(where, sizeof where, "%s at revision %s", c->repo, c->revision);
+    if (ck_hub_gguf_pick(&c->info.siblings, c->o->gguf_tag, where, &i, err, errlen) != 1) return -1;
+    snprintf(c->res->gguf, sizeof c->res->gguf, "%s", c->info.siblings.v[i]);
+    return add_item(c, c->info.siblings.v[i], err, errlen);
 }
 
 static int select_shards(ctx *c, const item *index, char *err, size_t errlen) {
@@ -587,7 +609,7 @@ int ck_hub_pull(const ck_pull_opts *o, ck_pull_result *res, char *err, size_t er
         if (ck_path_join(c->snapshot, sizeof c->snapshot, c->repo_dir, rel, err, errlen) != 0) goto out;
     }
     tree_listing(c);
-    if (select_base(c, err, errlen) != 0) goto out;
+    if ((o->gguf_tag ? select_gguf(c, err, errlen) : select_base(c, err, errlen)) != 0) goto out;
     if (mkdir_p(c->blobs, err, errlen) != 0) goto out;
     if (check_total_space(c, 0, err, errlen) != 0) goto out;
     for (size_t i = 0; i < c->n_items; i++) {

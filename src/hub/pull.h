@@ -3,7 +3,9 @@
  *
  * What is fetched: config.json (required), generation_config.json, tokenizer.json and
  * tokenizer_config.json when the repo has them, and the weights: model.safetensors.index.json plus every
- * shard it names, else model.safetensors, else the top-level *.safetensors files.
+ * shard it names, else model.safetensors, else the top-level *.safetensors files. With a gguf_tag (a
+ * GGUF repository holds one file per quantization, each carrying its own config and tokenizer): only
+ * the one root-level *.gguf file that ck_hub_gguf_pick (api.h) picks by the tag, nothing else.
  *
  * Invariants:
  * - a blob is written as blobs/<etag>.incomplete (under the same flock huggingface_hub takes in
@@ -39,6 +41,7 @@ typedef struct ck_pull_opts {
     const char *endpoint;      /* NULL = $HF_ENDPOINT or https://huggingface.co */
     const char *token;         /* NULL = from the environment / token file (paths.h) */
     const char *cache_dir;     /* NULL = the HF cache from the environment */
+    const char *gguf_tag;      /* non-NULL: fetch only the .gguf file whose name contains it (Q8_0, ...) */
     int max_attempts;          /* transfers tried per file before giving up; 0 = 3 */
     int verify;                /* 1: re-hash cached LFS blobs against the Hub's SHA-256 */
     const ck_pull_progress *progress; /* may be NULL */
@@ -47,6 +50,7 @@ typedef struct ck_pull_opts {
 typedef struct ck_pull_result {
     char snapshot[CK_PATH_MAX];  /* snapshots/<commit> */
     char commit[41];
+    char gguf[1025];             /* with gguf_tag: the file picked (its name in the snapshot); else "" */
     int n_files;                 /* files in the snapshot that this pull looked at */
     int n_downloaded;            /* of which transferred now */
     uint64_t bytes_downloaded;

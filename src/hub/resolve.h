@@ -1,8 +1,10 @@
 /* resolve.h — turns a MODEL argument into a directory (or file) to load: an existing local path wins;
  * otherwise an ORG/NAME repo id is looked up in the HF cache (refs/main -> complete snapshot) and pulled
- * when absent or incomplete; ORG/NAME:TAG then picks the repository's one *.gguf file whose name contains TAG
- * (case-insensitive, e.g. Qwen/Qwen3-0.6B-GGUF:Q8_0). Anything else is an error that says what a MODEL may be.
- * Never touches the network when the model is complete in the cache. */
+ * when absent or incomplete. ORG/NAME:TAG names the repository's one *.gguf file whose name contains TAG
+ * (ck_hub_gguf_pick in api.h, e.g. Qwen/Qwen3-0.6B-GGUF:Q8_0): the cached snapshot's when it holds exactly
+ * one such file, an error when it holds several, else that one file is pulled alone (pull.h gguf_tag).
+ * Anything else is an error that says what a MODEL may be. Never touches the network when the model (the
+ * tagged file) is in the cache. */
 #ifndef CK_HUB_RESOLVE_H
 #define CK_HUB_RESOLVE_H
 

@@ -3,7 +3,9 @@
  *
  * Complete means usable for inference: config.json and the weights are present as regular files
  * (symlinks followed; a dangling link is a missing file) — every shard named by
- * model.safetensors.index.json, else model.safetensors, else some *.safetensors or *.gguf. An HF repo
+ * model.safetensors.index.json, else model.safetensors, else some *.safetensors or *.gguf. A GGUF file
+ * carries its own config, so a snapshot holding only the .gguf files that ORG/NAME:TAG pulled (pull.h)
+ * is complete without config.json. An HF repo
  * with a refs/main is judged by ck_hub_find (which `run` relies on) alone, so a ref that holds no commit
  * or names a missing snapshot makes it incomplete; only without refs/main (a pull pinned to a commit
  * writes none) is its newest snapshot judged instead. A pull
