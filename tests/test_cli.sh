@@ -251,6 +251,9 @@ expect_fail "perplexity --ctx above the model's maximum" "exceeds the model's ma
 "$CAKE" run "$UNPACKED/qwen3-tiny" "hi" --seed 1 -n 500 > "$T/out" 2> "$T/err"
 [ $? = 0 ] && grep -q "generated: 500 tokens" "$T/err"
 check "a sampled id beyond the tokenizer's vocabulary decodes to nothing ($(tail -n 1 "$T/err"))" $?
+"$CAKE" run "$UNPACKED/qwen3-tiny" "hi" --raw -n 50 --ctx 8 > "$T/out" 2> "$T/err"
+[ $? = 0 ] && grep -q "stopped after [0-9]* tokens: the context of 8 positions is full" "$T/err"
+check "a generation cut by the context says so ($(grep stopped "$T/err"))" $?
 "$CAKE" run "$UNPACKED/qwen3-tiny" "hi" -n 0 > "$T/out" 2> "$T/err"
 [ $? = 0 ] && [ ! -s "$T/out" ] && grep -q "generated: 0 tokens" "$T/err"
 check "-n 0 runs the prompt and generates nothing" $?

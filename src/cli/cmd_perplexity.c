@@ -131,7 +131,9 @@ static int check_window(const ck_engine *e, const char *file, size_t n, size_t w
         fprintf(stderr, "cake perplexity: %s has %zu tokens; at least 2 are needed\n", file, n);
         return -1;
     }
-    if (n > window) fprintf(stderr, "cake perplexity: %zu tokens scored in windows of %zu\n", n, window);
+    if (n > window) /* each window predicts all but its first token */
+        fprintf(stderr, "cake perplexity: %zu tokens in windows of %zu (the first token of each window is not scored)\n",
+                n, window);
     return 0;
 }
 

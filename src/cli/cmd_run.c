@@ -127,6 +127,9 @@ static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
         fprintf(stderr, "cake run: cannot write the output: %s\n", strerror(out.write_errno ? out.write_errno : errno));
         rc = -1;
     } else {
+        if (r.finish == CK_FINISH_LENGTH && r.n_gen < (size_t)o->smp.n)
+            fprintf(stderr, "\ncake run: stopped after %zu tokens: the context of %zu positions is full (--ctx)\n",
+                    r.n_gen, max_ctx);
         print_summary(s, &r);
         if (cl) ck_cli_cluster_summary(cl, r.n_gen);
     }

@@ -154,7 +154,7 @@ int ck_cli_sampling_check(const char *cmd, ck_cli_sampling *s) {
         return 2;
     }
     if (s->n < 0 || s->top_k < 0 || s->last_n < 0 || s->top_k > INT32_MAX || s->last_n > INT32_MAX) {
-        fprintf(stderr, "cake %s: -n, --top-k and --repeat-last-n must be >= 0\n", cmd);
+        fprintf(stderr, "cake %s: --top-k and --repeat-last-n are 0-%d, -n >= 0\n", cmd, INT32_MAX);
         return 2;
     }
     ck_gen_params p;
