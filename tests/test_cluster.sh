@@ -386,5 +386,9 @@ check "a topology written for another layer prefix is refused ($(tail -n 1 "$T/e
 timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" --cluster-key k --topology "$T/nope.yml" > /dev/null 2> "$T/err"
 [ $? = 1 ]
 check "a missing topology file is an error" $?
+printf 'w1:\n  host: "127.0.0.1:1"\n  layers: []\n' > "$T/empty.yml"
+timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/empty.yml" -n 2 > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "gives none of its workers a layer" "$T/err"
+check "a topology that gives no worker a layer is refused clearly ($(tail -n 1 "$T/err"))" $?
 
 exit $fail

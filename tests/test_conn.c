@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "cluster/conn.h"
+#include "cluster/node.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -206,6 +207,25 @@ static void test_round_trip(const char *key) {
     CK_EXPECT(has(ea.err, "closed by the peer"), "echo ended with: %s", ea.err);
     ck_conn_close(w);
     free(buf);
+}
+
+/* A peer's ERROR text reaches the receiver with its control characters (terminal escapes) replaced. */
+static void test_error_text(void) {
+    ck_conn *m, *w;
+    hs_arg hm, hw;
+    connect_pair(&m, &w);
+    handshake_both(m, NULL, w, NULL, &hm, &hw);
+    ck_msgbuf b = {0};
+    ck_msg_send_error(w, &b, 3, "bad\x1b[2J\x1b]0;owned\x07 news\n");
+    ck_msg got;
+    char err[256];
+    int rc = ck_msg_recv(m, NULL, 1 << 16, &got, 2000, err, sizeof err);
+    CK_EXPECT(rc == 0 && got.type == CK_MSG_ERROR && got.u.error.message.n == 23 &&
+                  !memcmp(got.u.error.message.p, "bad?[2J?]0;owned? news?", 23),
+              "ERROR text: %s %.*s", rc ? err : "", rc ? 0 : got.u.error.message.n, rc ? "" : got.u.error.message.p);
+    ck_msgbuf_free(&b);
+    ck_conn_close(m);
+    ck_conn_close(w);
 }
 
 /* Handshake between keys km and kw that must fail on both sides, fast, with the given messages. */
@@ -545,6 +565,7 @@ int main(void) {
     test_addresses();
     test_round_trip(NULL);
     test_round_trip("correct horse battery staple");
+    test_error_text();
     test_handshake_fails("alpha", "beta", "cluster key mismatch (authentication failed)",
                          "cluster key mismatch (authentication failed)");
     test_handshake_fails(NULL, "k", "the worker expects a cluster key but none was given",

@@ -268,6 +268,16 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
         free(t);
         return 1;
     }
+    size_t holding = 0;
+    for (size_t i = 0; i < t->n; i++) holding += t->workers[i].last >= t->workers[i].first;
+    if (!holding) {
+        fprintf(stderr, "cake run: the topology gives none of its workers a layer: nothing to run on them\n");
+        ck_engine_close(*e);
+        *e = NULL;
+        ck_topology_free(t);
+        free(t);
+        return 1;
+    }
     int64_t first, last;
     int has_embed, has_head;
     ck_engine_range(*e, &first, &last, &has_embed, &has_head);

@@ -77,6 +77,11 @@ int ck_msg_recv(ck_conn *c, const ck_wire_limits *lim, size_t max_len, ck_msg *m
     char why[512];
     if (ck_conn_recv(c, &f, &n, max_len, timeout_ms, err, errlen) != 0) return -1;
     if (ck_wire_decode(f, n, lim, m, why, sizeof why) != 0) return ck_err(err, errlen, "bad message: %s", why);
+    if (m->type == CK_MSG_ERROR) { /* the text lies in the connection's own receive buffer */
+        char *t = (char *)m->u.error.message.p;
+        for (size_t i = 0; i < m->u.error.message.n; i++)
+            if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f) t[i] = '?';
+    }
     return 0;
 }
 

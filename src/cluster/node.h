@@ -36,7 +36,8 @@ typedef struct ck_msgbuf {
 
 /* Encodes m into b (grown as needed) and sends it. */
 int ck_msg_send(ck_conn *c, ck_msgbuf *b, const ck_msg *m, int timeout_ms, char *err, size_t errlen);
-/* Receives and decodes one message under lim; frames over max_len are refused unread. */
+/* Receives and decodes one message under lim; frames over max_len are refused unread. An ERROR's text
+ * comes with its control characters replaced by '?': a peer's words reach terminals and logs. */
 int ck_msg_recv(ck_conn *c, const ck_wire_limits *lim, size_t max_len, ck_msg *m, int timeout_ms, char *err,
                 size_t errlen);
 /* Sends an ERROR message (best effort: failures are ignored). */
