@@ -9,8 +9,10 @@
 #     then "thought" and the answer in normal intensity, with the server's usage count;
 #  3. remote mode against a slow endless stream: Ctrl+C stops the reply (the server sees the client go),
 #     and a second Ctrl+C quits with status 0;
-#  4. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
-#  5. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
+#  4. remote mode against a stub that sends its reasoning apart (delta.reasoning_content) and no usage;
+#     the sampling flags given are sent, those not given are not;
+#  5. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
+#  6. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
 # usage: test_chat_tui.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2 UNPACKED=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,14 +64,26 @@ start() {
     $TM new-session -d -s "$name" -x 100 -y 40 \
         "env LANG=C.UTF-8 LC_ALL=C.UTF-8 $*; echo \$? > $T/$name.rc; sleep 30"
 }
-start_stub() { # start_stub MODE: the stub's URL in $URL
-    rm -f "$T/port"
+start_stub() { # start_stub MODE: the stub's URL in $URL; its log starts empty
+    rm -f "$T/port" "$T/stub.log"
     python3 "$HERE/chat_stub.py" --mode "$1" --port-file "$T/port" --log "$T/stub.log" &
     STUB_PID=$!
     wait_file "$T/port" 10 || { echo "FAIL the stub server did not start"; exit 1; }
     URL="http://127.0.0.1:$(cat "$T/port")"
 }
 stop_stub() { kill "$STUB_PID" 2>/dev/null; wait "$STUB_PID" 2>/dev/null; STUB_PID=; }
+# posts_are JSON: the bodies the stub received, in order, are exactly the JSON list given
+posts_are() {
+    python3 - "$T/stub.log" "$1" <<'PY'
+import json, sys
+posts = [json.loads(l.split(" ", 2)[2]) for l in open(sys.argv[1], encoding="utf-8")
+         if l.startswith("POST /v1/chat/completions ")]
+want = json.loads(sys.argv[2])
+if posts != want:
+    print("--- requests received:\n" + "\n".join(json.dumps(p, sort_keys=True) for p in posts))
+    sys.exit(1)
+PY
+}
 
 # ---- 1. local round trip, greedy ----
 Q="Explain quantum computing in simple terms."
@@ -174,8 +188,9 @@ assert not dim_at(done, "The answer is 42."), "the answer is in normal intensity
 assert not any("<think>" in t or "</think>" in t for t, _ in done), "the tags are not shown"
 PY
 check "think: reasoning dimmed, answer normal, tags hidden (capture-pane -e)" $?
-grep -q '"stream": true' "$T/stub.log" && grep -q '"messages": \[{"content": "hi", "role": "user"}\]' "$T/stub.log"
-check "think: the request streams and holds the conversation (no system prompt by default)" $?
+posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 2048}]'
+check "think: the request is the conversation and cake's defaults; no top_k, repeat_penalty or seed unless given" $?
 $TM send-keys -t think -l "/quit"
 $TM send-keys -t think Enter
 wait_file "$T/think.rc" 10 && [ "$(cat "$T/think.rc")" = 0 ]
@@ -207,7 +222,25 @@ wait_file "$T/slow.rc" 10 && [ "$(cat "$T/slow.rc")" = 0 ]
 check "slow: a second Ctrl+C quits with status 0" $?
 stop_stub
 
-# ---- 4. remote mode against cake serve ----
+# ---- 4. reasoning sent apart (delta.reasoning_content), no usage, the flags given ----
+start_stub reason
+start reason "'$CAKE' chat --server $URL --top-k 5 --repeat-penalty 1.3 --repeat-last-n 64 --seed 7 -n 100"
+wait_for reason "type a message" 10
+$TM send-keys -t reason -l "hi"
+$TM send-keys -t reason Enter
+wait_for reason "Forty-two." 10
+check "reason: the answer arrives" $?
+posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
+  "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7}]'
+check "reason: --top-k, --repeat-penalty, --repeat-last-n and --seed are sent as given" $?
+$TM send-keys -t reason -l "/quit"
+$TM send-keys -t reason Enter
+wait_file "$T/reason.rc" 10 && [ "$(cat "$T/reason.rc")" = 0 ]
+check "reason: /quit exits 0" $?
+stop_stub
+
+# ---- 5. remote mode against cake serve ----
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
 SERVE_PID=$!
@@ -238,11 +271,36 @@ $TM send-keys -t served -l "/quit"
 $TM send-keys -t served Enter
 wait_file "$T/served.rc" 10 && [ "$(cat "$T/served.rc")" = 0 ]
 check "served: /quit exits 0" $?
+"$CAKE" run "$UNPACKED/qwen3-tiny" "$Q" --system-prompt "" --temperature 0 -n 24 --repeat-penalty 1.5 > "$T/run_pen.txt" 2>/dev/null
+start served_pen "'$CAKE' chat --server http://127.0.0.1:$PORT --temperature 0 -n 24 --repeat-penalty 1.5"
+wait_for served_pen "type a message" 10
+$TM send-keys -t served_pen -l "$Q"
+$TM send-keys -t served_pen Enter
+wait_for served_pen "last: 24 tokens" 60
+screen served_pen > "$T/served_pen.txt"
+python3 - "$T/served_pen.txt" "$T/run_pen.txt" "$T/run.txt" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+run_pen, run = (open(p, encoding="utf-8").read() for p in sys.argv[2:])
+assert run_pen != run, "the penalty should change this greedy text"
+h = [i for i, l in enumerate(lines) if l.startswith("cake (")]
+assert h, "no reply header on screen"
+reply = []
+for l in lines[h[0] + 1:]:
+    if not l.startswith("  "):
+        break
+    reply.append(l[2:])
+got = "".join(reply)  # a word wrap eats the space it breaks at
+assert got.replace(" ", "") == run_pen.replace(" ", ""), (got, run_pen)
+PY
+check "served: --repeat-penalty reaches the server (cake run --repeat-penalty's text)" $?
+$TM send-keys -t served_pen -l "/quit"
+$TM send-keys -t served_pen Enter
 kill "$SERVE_PID" 2>/dev/null
 wait "$SERVE_PID" 2>/dev/null
 SERVE_PID=
 
-# ---- 5. errors before the screen ----
+# ---- 6. errors before the screen ----
 "$CAKE" chat --server http://127.0.0.1:9 > "$T/out" 2> "$T/err" < /dev/null
 [ $? = 1 ] && grep -q "cake chat: cannot reach http://127.0.0.1:9/v1/models" "$T/err"
 check "an unreachable server is a clear error, exit 1" $?

@@ -200,12 +200,21 @@ static void test_chunks(void) {
 
 static void test_request(void) {
     ck_req_msg m[2] = {{"system", "Be \"brief\"."}, {"user", "hi\n"}};
-    ck_req_params p = {"qwen3-tiny", 0, 1, 24, 1, 18446744073709551615ull};
+    ck_req_params p = {.model = "qwen3-tiny", .temperature = 0, .top_p = 1, .max_tokens = 24};
     char *s = ck_chat_request_json(&p, m, 2);
     const char *want = "{\"model\":\"qwen3-tiny\",\"messages\":[{\"role\":\"system\",\"content\":\"Be \\\"brief\\\".\"},"
                        "{\"role\":\"user\",\"content\":\"hi\\n\"}],\"stream\":true,\"stream_options\":{\"include_usage\":"
-                       "true},\"temperature\":0,\"top_p\":1,\"max_tokens\":24,\"seed\":18446744073709551615}";
-    CK_EXPECT(s && !strcmp(s, want), "request body: %s", s ? s : "(null)");
+                       "true},\"temperature\":0,\"top_p\":1,\"max_tokens\":24}";
+    CK_EXPECT(s && !strcmp(s, want), "request body without the optional fields: %s", s ? s : "(null)");
+    free(s);
+    p = (ck_req_params){.temperature = 0.5, .top_p = 0.9, .max_tokens = -1, .has_top_k = 1, .top_k = 40,
+                        .has_repeat_penalty = 1, .repeat_penalty = 1.3, .has_repeat_last_n = 1, .repeat_last_n = 64,
+                        .has_seed = 1, .seed = 18446744073709551615ull};
+    s = ck_chat_request_json(&p, m + 1, 1);
+    want = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\\n\"}],\"stream\":true,\"stream_options\":{\"include_usage\":"
+           "true},\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"repeat_penalty\":1.3,\"repeat_last_n\":64,"
+           "\"seed\":18446744073709551615}";
+    CK_EXPECT(s && !strcmp(s, want), "request body with every field given: %s", s ? s : "(null)");
     free(s);
     char id[64], err[256];
     const char *models = "{\"object\":\"list\",\"data\":[{\"id\":\"qwen3-tiny\",\"object\":\"model\"}]}";

@@ -200,7 +200,8 @@ static int remote_turn(void *ctx, const ck_message *msgs, size_t n, const ck_cha
     ck_req_msg *rm = malloc((n ? n : 1) * sizeof *rm);
     if (!rm) return ck_err(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) rm[i] = (ck_req_msg){msgs[i].role, msgs[i].content};
-    ck_req_params p = {r->model, r->o.temperature, r->o.top_p, r->o.max_tokens, r->o.has_seed, r->o.seed};
+    ck_req_params p = r->o.p;
+    p.model = r->model;
     char *body = ck_chat_request_json(&p, rm, n);
     free(rm);
     char url[1200], errbuf[CURL_ERROR_SIZE] = "";

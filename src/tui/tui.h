@@ -9,6 +9,7 @@
 #define CK_TUI_H
 
 #include "cake.h"
+#include "tui/openai.h"
 
 #include <stddef.h>
 
@@ -47,10 +48,7 @@ int ck_chat_local_open(ck_engine *e, const ck_gen_params *p, ck_chat_backend *ou
 typedef struct ck_chat_remote_opts {
     const char *url;      /* e.g. "http://localhost:8080" (a trailing "/v1" or "/" is fine) */
     const char *api_key;  /* sent as "Authorization: Bearer KEY"; NULL or "" for none */
-    double temperature, top_p;
-    long max_tokens;      /* < 0: left to the server */
-    int has_seed;
-    uint64_t seed;
+    ck_req_params p;      /* the sampling fields of every request (p.model is ignored: the server's first) */
 } ck_chat_remote_opts;
 
 /* Checks the server (GET /v1/models, which also names the model) and returns a backend that POSTs
