@@ -317,6 +317,34 @@ check "without a terminal: a clear error, exit 1" $?
 [ $? = 2 ] && grep -q "top_p must be in (0, 1\]" "$T/err"
 check "sampling flags are checked as in cake run" $?
 
+# ranges cake serve would refuse on every turn are usage errors up front; their edges are accepted
+bad_flags() { # bad_flags MESSAGE FLAGS...: exit 2 with MESSAGE, before the server is asked anything
+    want=$1
+    shift
+    "$CAKE" chat "$@" > /dev/null 2> "$T/err" < /dev/null
+    rc=$?
+    [ $rc = 2 ] && [ "$(cat "$T/err")" = "cake chat: $want" ] || { echo "--- rc $rc, stderr:"; cat "$T/err"; return 1; }
+}
+bad_flags "-n/--max-tokens must be between 1 and 1000000000000" --server http://127.0.0.1:9 -n 0
+check "-n 0 is a usage error" $?
+bad_flags "-n/--max-tokens must be between 1 and 1000000000000" "$UNPACKED/qwen3-tiny" -n 0
+check "-n 0 is a usage error in local mode too" $?
+bad_flags "--seed must be at most 9200000000000000000 with --server (the API's seeds are signed 64-bit)" \
+    --server http://127.0.0.1:9 --seed 18446744073709551615
+check "a --seed beyond the API's range is a usage error" $?
+bad_flags "--top-k must be at most 1000000000 with --server" --server http://127.0.0.1:9 --top-k 1000000001
+check "a --top-k beyond the API's range is a usage error" $?
+bad_flags "--temperature must be at most 2 with --server" --server http://127.0.0.1:9 --temperature 2.5
+check "a --temperature beyond the API's range is a usage error" $?
+bad_flags "--repeat-penalty must be at most 1000000 with --server" --server http://127.0.0.1:9 --repeat-penalty 1e7
+check "a --repeat-penalty beyond the API's range is a usage error" $?
+"$CAKE" chat --server http://127.0.0.1:9 -n 1 --seed 9200000000000000000 --top-k 1000000000 --temperature 2 \
+    > /dev/null 2> "$T/err" < /dev/null
+[ $? = 1 ] && grep -q "cannot reach" "$T/err"
+check "the edges of the ranges are accepted (the chat goes on to reach the server)" $?
+"$CAKE" chat "$UNPACKED/qwen3-tiny" --seed 18446744073709551615 --temperature 5 < /dev/null > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "needs a terminal" "$T/err"
+check "local mode keeps cake run's ranges (any 64-bit seed, any temperature)" $?
 "$CAKE" chat --server http://x --chat-template-file "$T/t.jinja" > /dev/null 2> "$T/err" < /dev/null
 [ $? = 2 ] && grep -q "for local mode" "$T/err"
 check "--chat-template-file with --server is a usage error" $?

@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "server/openai.h"
 #include "tui/tui.h"
 
 #include <stdio.h>
@@ -49,6 +50,28 @@ static void model_name(const char *model, char *out, size_t cap) {
     size_t b = n;
     while (b > 0 && m[b - 1] != '/') b--;
     snprintf(out, cap, "%.*s", (int)(n - b), m + b);
+}
+
+/* The ranges a chat needs beyond cake run's checks: a reply of at least one token, and with --server the
+ * ranges cake serve accepts (server/openai.h; OpenAI's are no wider), since every turn would fail on them.
+ * Returns 0, or 2 after printing why. */
+static int check_ranges(const chat_opts *o) {
+    const ck_cli_sampling *s = &o->smp;
+    char why[160] = "";
+    if (s->n < 1 || s->n > CK_OAI_MAX_MAX_TOKENS)
+        snprintf(why, sizeof why, "-n/--max-tokens must be between 1 and %.0f", CK_OAI_MAX_MAX_TOKENS);
+    else if (o->server && s->temperature > CK_OAI_MAX_TEMPERATURE)
+        snprintf(why, sizeof why, "--temperature must be at most %g with --server", CK_OAI_MAX_TEMPERATURE);
+    else if (o->server && o->has_top_k && s->top_k > CK_OAI_MAX_TOP_K)
+        snprintf(why, sizeof why, "--top-k must be at most %.0f with --server", CK_OAI_MAX_TOP_K);
+    else if (o->server && o->has_penalty && s->penalty > CK_OAI_MAX_REPEAT_PENALTY)
+        snprintf(why, sizeof why, "--repeat-penalty must be at most %.0f with --server", CK_OAI_MAX_REPEAT_PENALTY);
+    else if (o->server && o->has_seed && s->seed > (uint64_t)CK_OAI_MAX_SEED)
+        snprintf(why, sizeof why, "--seed must be at most %.0f with --server (the API's seeds are signed 64-bit)",
+                 CK_OAI_MAX_SEED);
+    if (!why[0]) return 0;
+    fprintf(stderr, "cake chat: %s\n", why);
+    return 2;
 }
 
 static int open_backend(const chat_opts *o, ck_engine **e, ck_chat_backend *b) {
@@ -162,6 +185,6 @@ int ck_cmd_chat(int argc, char **argv) {
         fprintf(stderr, "cake chat: give either MODEL (local) or --server URL (remote), not both\n");
         return 2;
     }
-    if (ck_cli_sampling_check("chat", &o.smp) != 0) return 2;
+    if (ck_cli_sampling_check("chat", &o.smp) != 0 || check_ranges(&o) != 0) return 2;
     return chat(&o);
 }
