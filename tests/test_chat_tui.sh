@@ -234,6 +234,22 @@ posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "
   "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
   "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7}]'
 check "reason: --top-k, --repeat-penalty, --repeat-last-n and --seed are sent as given" $?
+screen reason | grep -q "^  thought$" && screen reason | grep -q "^  Weighing it.$" && ! screen reason | grep -q "think>"
+check "reason: the reasoning is shown under 'thought', without tags" $?
+$TM send-keys -t reason -l "again"
+$TM send-keys -t reason Enter
+i=0
+while [ $i -lt 100 ] && [ "$(screen reason | grep -c '^  Forty-two.$')" != 2 ]; do sleep 0.1; i=$((i + 1)); done
+posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
+  "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7},
+ {"model": "stub", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Forty-two."},
+  {"role": "user", "content": "again"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
+  "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7}]'
+check "reason: a later turn sends the earlier reply's answer only, not its reasoning" $?
+[ "$(screen reason | grep -c '^  Weighing it.$')" = 2 ]
+check "reason: both replies still show their reasoning" $?
 $TM send-keys -t reason -l "/quit"
 $TM send-keys -t reason Enter
 wait_file "$T/reason.rc" 10 && [ "$(cat "$T/reason.rc")" = 0 ]

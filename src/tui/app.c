@@ -33,6 +33,7 @@ typedef struct msg {
     char head[160];
     int streaming;
     int in_history;      /* sent with later turns */
+    char *answer;        /* a reply's answer without its reasoning, sent in its place; NULL: the text is */
 } msg;
 
 typedef struct app {
@@ -87,13 +88,13 @@ static void note(app *a, const char *text) {
 }
 
 static void clear_msgs(app *a) {
-    for (size_t i = 0; i < a->n_msgs; i++) free(a->msgs[i].text);
+    for (size_t i = 0; i < a->n_msgs; i++) free(a->msgs[i].text), free(a->msgs[i].answer);
     a->n_msgs = 0;
     a->scroll = 0;
 }
 
-/* The messages sent to the backend: the system prompt, then every user/assistant message kept. *out is
- * malloc'd (the strings point into the messages). */
+/* The messages sent to the backend: the system prompt, then every user/assistant message kept, a reply
+ * without its reasoning (as the web UI sends it). *out is malloc'd (the strings point into the messages). */
 static int history(const app *a, ck_message **out, size_t *n) {
     *out = malloc((a->n_msgs + 1) * sizeof **out);
     if (!*out) return -1;
@@ -101,7 +102,8 @@ static int history(const app *a, ck_message **out, size_t *n) {
     if (a->o->system_prompt && *a->o->system_prompt) (*out)[k++] = (ck_message){"system", a->o->system_prompt};
     for (size_t i = 0; i < a->n_msgs; i++)
         if (a->msgs[i].in_history)
-            (*out)[k++] = (ck_message){a->msgs[i].role == 'u' ? "user" : "assistant", a->msgs[i].text};
+            (*out)[k++] = (ck_message){a->msgs[i].role == 'u' ? "user" : "assistant",
+                                       a->msgs[i].answer ? a->msgs[i].answer : a->msgs[i].text};
     *n = k;
     return 0;
 }
@@ -404,6 +406,10 @@ static void finish_turn(app *a, int rc, const ck_chat_stats *st, const char *err
         return;
     }
     m->in_history = 1;
+    ck_think_split sp;
+    ck_think_split_text(m->text, m->len, 1, &sp);
+    if (sp.state != CK_THINK_NONE && !(m->answer = strndup(m->text + sp.answer_off, sp.answer_len)))
+        m->in_history = 0; /* out of memory: the reply is shown but not sent back */
     snprintf(m->head, sizeof m->head, "cake (%s%s)", sum, st->stopped ? ", stopped" : st->length ? ", length limit" : "");
     char last[160];
     snprintf(last, sizeof last, "last: %s%s", sum, st->stopped ? " (stopped)" : "");

@@ -1,7 +1,7 @@
 /* tui.h — `cake chat`: an ncurses chat over a backend that runs one turn of a conversation, either the
  * engine in this process (local.c, through include/cake.h only) or an OpenAI-compatible server
- * (remote.c, libcurl + SSE). The UI keeps the conversation, sends all of it each turn, and streams the
- * reply onto the screen as it arrives.
+ * (remote.c, libcurl + SSE). The UI keeps the conversation, sends all of it each turn (earlier replies
+ * without their <think> reasoning), and streams the reply onto the screen as it arrives.
  * Invariants: a backend's turn calls back into the UI on the same thread (on_text for each piece of text,
  * poll at least every ~100 ms while no text arrives); either returning nonzero stops the turn, which then
  * returns 0 with stats->stopped set. Nothing here exits the process. */
