@@ -205,9 +205,13 @@ $TM send-keys -t slow -l "go"
 $TM send-keys -t slow Enter
 wait_for slow "tick 3 " 20
 check "slow: ticks stream onto the screen" $?
+screen slow | grep -qE "^ stub \| generating: [0-9]+\.[0-9] s \| Ctrl\+C stops"
+check "slow: while streaming, the status line has the time taken, not a token count" $?
 $TM send-keys -t slow C-c
 wait_for slow "stopped)" 5
 check "slow: Ctrl+C stops the reply" $?
+screen slow | grep -qE '^cake \([0-9]+ characters in [0-9]+\.[0-9] s, stopped\)$'
+check "slow: the stopped reply's header has its characters and time" $?
 i=0
 while [ $i -lt 50 ] && ! grep -q "disconnected after" "$T/stub.log"; do sleep 0.1; i=$((i + 1)); done
 grep -q "disconnected after" "$T/stub.log"
@@ -236,6 +240,9 @@ posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "
 check "reason: --top-k, --repeat-penalty, --repeat-last-n and --seed are sent as given" $?
 screen reason | grep -q "^  thought$" && screen reason | grep -q "^  Weighing it.$" && ! screen reason | grep -q "think>"
 check "reason: the reasoning is shown under 'thought', without tags" $?
+screen reason | grep -qE '^cake \(22 characters in [0-9]+\.[0-9] s\)$' && screen reason | grep -qE "\| last: 22 characters in [0-9]+\.[0-9] s \|" &&
+    ! screen reason | grep -qE "tokens|tok/s"
+check "reason: without usage, the characters received (reasoning and answer, no tags) and the time; no token count" $?
 $TM send-keys -t reason -l "again"
 $TM send-keys -t reason Enter
 i=0

@@ -1,6 +1,6 @@
 /* test_tui_text.c — the terminal chat's pure logic: UTF-8 cleaning across split writes, column widths,
  * word wrapping, the <think> split (whole, streaming, partial tags, no opening tag), the conversation
- * layout with its styles, and the OpenAI side (SSE splitting over every byte split, chunk parsing, the
+ * layout with its styles, a turn's numbers, and the OpenAI side (SSE splitting over every byte split, chunk parsing, the
  * request body). */
 #include "testutil.h"
 #include "tui/openai.h"
@@ -133,6 +133,16 @@ static void test_layout(void) {
     CK_EXPECT(ck_chat_layout(&one, 1, 40, NULL, 0) == 3, "counting without output");
 }
 
+static void test_summary(void) {
+    char s[96];
+    ck_turn_summary(s, sizeof s, 24, 31.25, 0, 0);
+    CK_EXPECT(!strcmp(s, "24 tokens, 31.2 tok/s"), "tokens and speed: '%s'", s);
+    ck_turn_summary(s, sizeof s, 1, 0, 0, 0);
+    CK_EXPECT(!strcmp(s, "1 tokens"), "no speed: '%s'", s);
+    ck_turn_summary(s, sizeof s, -1, 605082.5, 57, 1.26);
+    CK_EXPECT(!strcmp(s, "57 characters in 1.3 s"), "unknown token count: '%s'", s);
+}
+
 typedef struct events {
     char got[8][64];
     int n;
@@ -229,6 +239,7 @@ int main(void) {
     test_wrap();
     test_think();
     test_layout();
+    test_summary();
     test_sse();
     test_chunks();
     test_request();

@@ -48,7 +48,7 @@ typedef struct app {
     size_t lines_cap;
     int busy, stop, quit, armed; /* armed: the next Ctrl+C quits */
     size_t live_pieces;
-    double t_first, t_drawn;
+    double t_start, t_first, t_drawn; /* the turn's start, its first text, the last draw */
     char status[640];
 } app;
 
@@ -230,12 +230,16 @@ static void idle_status(app *a, const char *extra) {
              a->b->name, extra && *extra ? " | " : "", extra ? extra : "");
 }
 
+/* While a turn runs: tokens and their speed when the backend streams tokens, else the time taken. */
 static void busy_status(app *a) {
-    double dt = a->live_pieces > 1 ? now_s() - a->t_first : 0;
-    char speed[64] = "";
-    if (dt > 0) snprintf(speed, sizeof speed, ", %.1f tok/s", (double)(a->live_pieces - 1) / dt);
-    snprintf(a->status, sizeof a->status, " %s | generating: %zu tokens%s | Ctrl+C stops", a->b->name,
-             a->live_pieces, speed);
+    char what[96];
+    if (a->b->token_pieces) {
+        double dt = a->live_pieces > 1 ? now_s() - a->t_first : 0;
+        ck_turn_summary(what, sizeof what, (int64_t)a->live_pieces, dt > 0 ? (double)(a->live_pieces - 1) / dt : 0, 0, 0);
+    } else {
+        snprintf(what, sizeof what, "%.1f s", now_s() - a->t_start);
+    }
+    snprintf(a->status, sizeof a->status, " %s | generating: %s | Ctrl+C stops", a->b->name, what);
 }
 
 /* ---- input ---- */
@@ -394,8 +398,7 @@ static void finish_turn(app *a, int rc, const ck_chat_stats *st, const char *err
     msg *m = &a->msgs[a->n_msgs - 1], *u = &a->msgs[a->n_msgs - 2];
     m->streaming = 0;
     char sum[128];
-    snprintf(sum, sizeof sum, "%zu tokens", st->n_gen);
-    if (st->tok_s > 0) snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ", %.1f tok/s", st->tok_s);
+    ck_turn_summary(sum, sizeof sum, st->n_gen, st->tok_s, st->n_chars, st->secs);
     if (rc != 0) {
         u->in_history = 0;
         if (m->len == 0) free(m->text), a->n_msgs--;
@@ -427,7 +430,7 @@ static void run_turn(app *a, const char *text) {
     }
     input_clear(a);
     m->streaming = 1;
-    a->busy = 1, a->stop = 0, a->live_pieces = 0, a->scroll = 0;
+    a->busy = 1, a->stop = 0, a->live_pieces = 0, a->scroll = 0, a->t_start = now_s();
     busy_status(a);
     draw(a);
     ck_chat_io io = {ui_text, ui_poll, a};

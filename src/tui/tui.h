@@ -12,6 +12,7 @@
 #include "tui/openai.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ck_chat_io {
     int (*on_text)(void *ui, const char *text, size_t len); /* nonzero: stop */
@@ -21,14 +22,17 @@ typedef struct ck_chat_io {
 
 typedef struct ck_chat_stats {
     size_t n_prompt;   /* prompt tokens, 0 when unknown */
-    size_t n_gen;      /* generated tokens (the server's usage count, or one per streamed piece) */
+    int64_t n_gen;     /* generated tokens (the engine's count, or the server's usage); -1 when unknown */
     double tok_s;      /* decode speed, 0 when unknown */
+    size_t n_chars;    /* characters of text received (reasoning and answer) */
+    double secs;       /* the turn's time, from the request to its end */
     int stopped;       /* the UI stopped the turn */
     int length;        /* ended by the token limit or a full context */
 } ck_chat_stats;
 
 typedef struct ck_chat_backend {
     char name[128];    /* the model id, shown in the status line */
+    int token_pieces;  /* each piece of text the turn streams is one token (the live status counts them) */
     /* Runs one turn: msgs[0..n) is the whole conversation, ending with the user's message. Returns 0,
      * or -1 with a reason (the UI shows it and drops the turn from the conversation). */
     int (*turn)(void *ctx, const ck_message *msgs, size_t n, const ck_chat_io *io, ck_chat_stats *st, char *err,
