@@ -11,7 +11,8 @@
 #     and a second Ctrl+C quits with status 0;
 #  4. remote mode against a stub that sends its reasoning apart (delta.reasoning_content) and no usage;
 #     the sampling flags given are sent, those not given are not;
-#  5. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
+#  5. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`, the
+#     repeat penalty applied, and a conversation past the context fails with a hint to /clear;
 #  6. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
 # usage: test_chat_tui.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2 UNPACKED=$3
@@ -265,7 +266,7 @@ stop_stub
 
 # ---- 5. remote mode against cake serve ----
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
+"$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" --ctx 128 > "$T/serve.log" 2>&1 &
 SERVE_PID=$!
 i=0
 until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
@@ -290,6 +291,19 @@ for l in lines[h[0] + 1:]:
 assert "".join(reply) == run, ("".join(reply), run)
 PY
 check "served: the reply equals cake run's greedy text" $?
+LONG=$(python3 -c 'print("word " * 80, end="")') # fits the context of 128 alone, not after the first turn
+$TM send-keys -t served -l "$LONG"
+$TM send-keys -t served Enter
+wait_for served "the context holds 128" 30 &&
+    screen served | grep -qF "The conversation no longer fits the model's context: /clear starts a new one."
+check "served: a conversation past the context fails with the server's reason and a hint to /clear" $?
+$TM send-keys -t served -l "/clear"
+$TM send-keys -t served Enter
+wait_for served "(conversation cleared)" 10
+$TM send-keys -t served -l "$LONG"
+$TM send-keys -t served Enter
+wait_for served "last: 24 tokens" 60 && ! screen served | grep -q "error:"
+check "served: after /clear the same message is answered" $?
 $TM send-keys -t served -l "/quit"
 $TM send-keys -t served Enter
 wait_file "$T/served.rc" 10 && [ "$(cat "$T/served.rc")" = 0 ]

@@ -143,6 +143,21 @@ static void test_summary(void) {
     CK_EXPECT(!strcmp(s, "57 characters in 1.3 s"), "unknown token count: '%s'", s);
 }
 
+static void test_context_error(void) {
+    const char *yes[] = {"the server answered HTTP 400: the prompt has 4108 tokens; the context holds 4096",
+                         "the prompt has 4108 tokens; the context holds 4096",
+                         "the server answered HTTP 400: the request exceeds the available context size, try increasing it",
+                         "the server answered HTTP 400: This model's maximum context length is 4096 tokens. However, "
+                         "you requested 4200 tokens",
+                         "Context window exceeded"};
+    const char *no[] = {"the server answered HTTP 401", "https://x/v1/chat/completions: SSL: could not create a context",
+                        "the server closed the stream before it finished"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        CK_EXPECT(ck_text_is_context_error(yes[i]), "a context error: %s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        CK_EXPECT(!ck_text_is_context_error(no[i]), "not a context error: %s", no[i]);
+}
+
 typedef struct events {
     char got[8][64];
     int n;
@@ -240,6 +255,7 @@ int main(void) {
     test_think();
     test_layout();
     test_summary();
+    test_context_error();
     test_sse();
     test_chunks();
     test_request();

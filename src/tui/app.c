@@ -405,6 +405,10 @@ static void finish_turn(app *a, int rc, const ck_chat_stats *st, const char *err
         char line[700];
         snprintf(line, sizeof line, "error: %s", err);
         note(a, line);
+        int earlier = 0;
+        for (size_t i = 0; i < a->n_msgs; i++) earlier |= a->msgs[i].in_history;
+        if (earlier && ck_text_is_context_error(err))
+            note(a, "The conversation no longer fits the model's context: /clear starts a new one.");
         idle_status(a, "the last message failed");
         return;
     }

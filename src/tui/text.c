@@ -244,3 +244,10 @@ void ck_turn_summary(char *out, size_t cap, int64_t n_tokens, double tok_s, size
     else if (tok_s > 0) snprintf(out, cap, "%" PRId64 " tokens, %.1f tok/s", n_tokens, tok_s);
     else snprintf(out, cap, "%" PRId64 " tokens", n_tokens);
 }
+
+int ck_text_is_context_error(const char *err) {
+    static const char *const phrases[] = {"the context holds", "context size", "context length", "context window"};
+    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
+        if (strcasestr(err, phrases[i])) return 1;
+    return 0;
+}

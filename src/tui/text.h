@@ -40,6 +40,11 @@ size_t ck_text_wrap(const char *s, size_t n, size_t width, size_t *shown);
  * or, when the token count is unknown (n_tokens < 0), "57 characters in 1.3 s". */
 void ck_turn_summary(char *out, size_t cap, int64_t n_tokens, double tok_s, size_t n_chars, double secs);
 
+/* Whether a turn's error says the conversation does not fit the model's context, in the words of cake
+ * ("the context holds"), llama-server ("context size"), vLLM and OpenAI ("maximum context length"), or
+ * others ("context window"); any case. */
+int ck_text_is_context_error(const char *err);
+
 /* ---- <think> ---- */
 
 enum { CK_THINK_NONE = 0, CK_THINK_OPEN, CK_THINK_DONE };
