@@ -258,6 +258,30 @@ posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "
 check "reason: a later turn sends the earlier reply's answer only, not its reasoning" $?
 [ "$(screen reason | grep -c '^  Weighing it.$')" = 2 ]
 check "reason: both replies still show their reasoning" $?
+n_posts() { grep -c "^POST /v1/chat/completions " "$T/stub.log"; }
+$TM send-keys -t reason -l "/usr/bin is a directory"
+$TM send-keys -t reason Enter
+wait_for reason "unknown command /usr/bin (see /help); to send it as a message, start it with //" 10 &&
+    screen reason | grep -q "^> /usr/bin is a directory" && [ "$(n_posts)" = 2 ]
+check "reason: an unknown command is a note, sends nothing, and its text stays in the input" $?
+$TM send-keys -t reason Home
+$TM send-keys -t reason -l "/"
+$TM send-keys -t reason Enter
+i=0
+while [ $i -lt 100 ] && [ "$(screen reason | grep -c '^  Forty-two.$')" != 3 ]; do sleep 0.1; i=$((i + 1)); done
+python3 - "$T/stub.log" <<'PY'
+import json, sys
+posts = [json.loads(l.split(" ", 2)[2]) for l in open(sys.argv[1], encoding="utf-8")
+         if l.startswith("POST /v1/chat/completions ")]
+assert len(posts) == 3, len(posts)
+assert posts[2]["messages"][-1] == {"role": "user", "content": "/usr/bin is a directory"}, posts[2]["messages"]
+PY
+[ $? = 0 ] && screen reason | grep -q "^  /usr/bin is a directory$"
+check "reason: //usr/bin is a directory sends '/usr/bin is a directory'" $?
+$TM send-keys -t reason -l "/help"
+$TM send-keys -t reason Enter
+wait_for reason "(//usr/bin sends /usr/bin)" 10
+check "reason: /help tells how to send a message that starts with /" $?
 $TM send-keys -t reason -l "/quit"
 $TM send-keys -t reason Enter
 wait_file "$T/reason.rc" 10 && [ "$(cat "$T/reason.rc")" = 0 ]

@@ -2,7 +2,8 @@
  * text.c, a status line, and a multi-line input box at the bottom.
  * Keys: Enter sends; Ctrl+J or Alt+Enter inserts a newline; PgUp/PgDn (and Up/Down) scroll; Ctrl+C stops a
  * generation, and a second Ctrl+C (or one while idle, twice) quits; Ctrl+D on an empty input quits;
- * Ctrl+U clears the input. Commands: /quit, /exit, /clear, /help.
+ * Ctrl+U clears the input. Commands: /quit, /exit, /clear, /help; a message that starts with "/" is typed
+ * with "//" (an unknown command is a note, and its text stays in the input).
  * Invariants: one thread; the terminal is in raw mode so Ctrl+C arrives as a key (no SIGINT); during a
  * turn, keys are read without blocking from the backend's callbacks; every message's text is cleaned
  * UTF-8 (ck_text_append), so drawing never sends control bytes to the terminal. */
@@ -283,8 +284,6 @@ static void input_clear(app *a) {
 
 /* ---- keys ---- */
 
-static void command(app *a, const char *cmd);
-
 static void on_enter(app *a);
 
 static void key_ctrl_c(app *a) {
@@ -446,37 +445,51 @@ static void run_turn(app *a, const char *text) {
     finish_turn(a, rc, &st, err);
 }
 
-static void command(app *a, const char *cmd) {
-    if (!strcmp(cmd, "/quit") || !strcmp(cmd, "/exit")) {
+/* Whether cmd[0..n) is the command `name`. */
+static int is_cmd(const char *cmd, size_t n, const char *name) {
+    return n == strlen(name) && !memcmp(cmd, name, n);
+}
+
+/* Runs the command cmd[0..n) (one line starting with "/"). Returns 1, or 0 when there is no such command
+ * (a note says so, and how to send the text as a message). */
+static int command(app *a, const char *cmd, size_t n) {
+    if (is_cmd(cmd, n, "/quit") || is_cmd(cmd, n, "/exit")) {
         a->quit = 1;
-    } else if (!strcmp(cmd, "/clear")) {
+    } else if (is_cmd(cmd, n, "/clear")) {
         clear_msgs(a);
         if (a->b->reset) a->b->reset(a->b->ctx);
         note(a, "(conversation cleared)");
-    } else if (!strcmp(cmd, "/help")) {
+    } else if (is_cmd(cmd, n, "/help")) {
         note(a, "Enter sends; Ctrl+J or Alt+Enter adds a line; PgUp/PgDn scroll; Ctrl+C stops a reply, twice "
-                "quits; Ctrl+U clears the input. /clear starts a new conversation, /quit leaves.");
+                "quits; Ctrl+U clears the input. /clear starts a new conversation, /quit leaves. A message that "
+                "starts with / is typed with // (//usr/bin sends /usr/bin).");
     } else {
+        size_t w = 0;
+        while (w < n && w < 100 && cmd[w] != ' ') w++;
         char line[300];
-        snprintf(line, sizeof line, "unknown command %.200s (try /help)", cmd);
+        snprintf(line, sizeof line, "unknown command %.*s (see /help); to send it as a message, start it with //",
+                 (int)w, cmd);
         note(a, line);
+        return 0;
     }
-    input_clear(a);
+    return 1;
 }
 
+/* Enter: a one-line input starting with "/" is a command (kept in the input when unknown); anything else
+ * is sent, "//" at its start standing for "/". */
 static void on_enter(app *a) {
     if (a->busy) return;
     size_t b = 0, e = a->in_len;
     while (b < e && (a->in[b] == ' ' || a->in[b] == '\n')) b++;
     while (e > b && (a->in[e - 1] == ' ' || a->in[e - 1] == '\n')) e--;
     if (b == e) return;
-    if (a->in[b] == '/' && !memchr(a->in + b, '\n', e - b)) {
-        a->in[e] = 0;
-        command(a, a->in + b);
+    int slash = a->in[b] == '/', escaped = slash && e - b > 1 && a->in[b + 1] == '/';
+    if (slash && !escaped && !memchr(a->in + b, '\n', e - b)) {
+        if (command(a, a->in + b, e - b)) input_clear(a);
         return;
     }
     a->in[e] = 0;
-    run_turn(a, a->in + b);
+    run_turn(a, a->in + b + escaped);
 }
 
 /* ---- the terminal ---- */
