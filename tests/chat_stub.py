@@ -10,6 +10,8 @@ Modes (--mode):
           Deterministic: the test looks at the screen while the reasoning is open.
   slow    every reply streams "tick N " every 0.2 s for at most 60 s; a client that goes away is logged
           as "disconnected after N ticks" in --log.
+  reason  every reply streams its reasoning apart, as llama-server and vLLM do (delta.reasoning_content
+          "Weighing", " it."), then the answer (delta.content "Forty", "-two."), and reports no usage.
 Every mode answers GET /v1/models with one model (--model-id) and logs each request to --log.
 """
 import argparse
@@ -83,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
         try:
-            {"think": self.think, "slow": self.slow}[ARGS.mode](req)
+            {"think": self.think, "slow": self.slow, "reason": self.reason}[ARGS.mode](req)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -96,6 +98,15 @@ class Handler(BaseHTTPRequestHandler):
         for piece in ("</think>", "\n\nThe answer", " is 42."):
             self.event(chunk({"content": piece}))
         self.event(chunk({}, "stop", {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}))
+        self.event("[DONE]")
+
+    def reason(self, req):
+        self.event(chunk({"role": "assistant", "content": ""}))
+        for piece in ("Weighing", " it."):
+            self.event(chunk({"reasoning_content": piece}))
+        for piece in ("Forty", "-two."):
+            self.event(chunk({"content": piece}))
+        self.event(chunk({}, "stop"))
         self.event("[DONE]")
 
     def slow(self, req):
@@ -116,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["think", "slow"], required=True)
+    ap.add_argument("--mode", choices=["think", "slow", "reason"], required=True)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log")
     ap.add_argument("--model-id", default="stub")

@@ -9,8 +9,11 @@
 #     then "thought" and the answer in normal intensity, with the server's usage count;
 #  3. remote mode against a slow endless stream: Ctrl+C stops the reply (the server sees the client go),
 #     and a second Ctrl+C quits with status 0;
-#  4. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`;
-#  5. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
+#  4. remote mode against a stub that sends its reasoning apart (delta.reasoning_content) and no usage;
+#     the sampling flags given are sent, those not given are not;
+#  5. remote mode against a live `cake serve` on loopback: the same greedy text as `cake run`, the
+#     repeat penalty applied, and a conversation past the context fails with a hint to /clear;
+#  6. a server that cannot be reached is a clear error and exit 1, before any screen is drawn.
 # usage: test_chat_tui.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2 UNPACKED=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,14 +65,26 @@ start() {
     $TM new-session -d -s "$name" -x 100 -y 40 \
         "env LANG=C.UTF-8 LC_ALL=C.UTF-8 $*; echo \$? > $T/$name.rc; sleep 30"
 }
-start_stub() { # start_stub MODE: the stub's URL in $URL
-    rm -f "$T/port"
+start_stub() { # start_stub MODE: the stub's URL in $URL; its log starts empty
+    rm -f "$T/port" "$T/stub.log"
     python3 "$HERE/chat_stub.py" --mode "$1" --port-file "$T/port" --log "$T/stub.log" &
     STUB_PID=$!
     wait_file "$T/port" 10 || { echo "FAIL the stub server did not start"; exit 1; }
     URL="http://127.0.0.1:$(cat "$T/port")"
 }
 stop_stub() { kill "$STUB_PID" 2>/dev/null; wait "$STUB_PID" 2>/dev/null; STUB_PID=; }
+# posts_are JSON: the bodies the stub received, in order, are exactly the JSON list given
+posts_are() {
+    python3 - "$T/stub.log" "$1" <<'PY'
+import json, sys
+posts = [json.loads(l.split(" ", 2)[2]) for l in open(sys.argv[1], encoding="utf-8")
+         if l.startswith("POST /v1/chat/completions ")]
+want = json.loads(sys.argv[2])
+if posts != want:
+    print("--- requests received:\n" + "\n".join(json.dumps(p, sort_keys=True) for p in posts))
+    sys.exit(1)
+PY
+}
 
 # ---- 1. local round trip, greedy ----
 Q="Explain quantum computing in simple terms."
@@ -174,8 +189,9 @@ assert not dim_at(done, "The answer is 42."), "the answer is in normal intensity
 assert not any("<think>" in t or "</think>" in t for t, _ in done), "the tags are not shown"
 PY
 check "think: reasoning dimmed, answer normal, tags hidden (capture-pane -e)" $?
-grep -q '"stream": true' "$T/stub.log" && grep -q '"messages": \[{"content": "hi", "role": "user"}\]' "$T/stub.log"
-check "think: the request streams and holds the conversation (no system prompt by default)" $?
+posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 2048}]'
+check "think: the request is the conversation and cake's defaults; no top_k, repeat_penalty or seed unless given" $?
 $TM send-keys -t think -l "/quit"
 $TM send-keys -t think Enter
 wait_file "$T/think.rc" 10 && [ "$(cat "$T/think.rc")" = 0 ]
@@ -190,9 +206,13 @@ $TM send-keys -t slow -l "go"
 $TM send-keys -t slow Enter
 wait_for slow "tick 3 " 20
 check "slow: ticks stream onto the screen" $?
+screen slow | grep -qE "^ stub \| generating: [0-9]+\.[0-9] s \| Ctrl\+C stops"
+check "slow: while streaming, the status line has the time taken, not a token count" $?
 $TM send-keys -t slow C-c
 wait_for slow "stopped)" 5
 check "slow: Ctrl+C stops the reply" $?
+screen slow | grep -qE '^cake \([0-9]+ characters in [0-9]+\.[0-9] s, stopped\)$'
+check "slow: the stopped reply's header has its characters and time" $?
 i=0
 while [ $i -lt 50 ] && ! grep -q "disconnected after" "$T/stub.log"; do sleep 0.1; i=$((i + 1)); done
 grep -q "disconnected after" "$T/stub.log"
@@ -207,9 +227,70 @@ wait_file "$T/slow.rc" 10 && [ "$(cat "$T/slow.rc")" = 0 ]
 check "slow: a second Ctrl+C quits with status 0" $?
 stop_stub
 
-# ---- 4. remote mode against cake serve ----
+# ---- 4. reasoning sent apart (delta.reasoning_content), no usage, the flags given ----
+start_stub reason
+start reason "'$CAKE' chat --server $URL --top-k 5 --repeat-penalty 1.3 --repeat-last-n 64 --seed 7 -n 100"
+wait_for reason "type a message" 10
+$TM send-keys -t reason -l "hi"
+$TM send-keys -t reason Enter
+wait_for reason "Forty-two." 10
+check "reason: the answer arrives" $?
+posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
+  "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7}]'
+check "reason: --top-k, --repeat-penalty, --repeat-last-n and --seed are sent as given" $?
+screen reason | grep -q "^  thought$" && screen reason | grep -q "^  Weighing it.$" && ! screen reason | grep -q "think>"
+check "reason: the reasoning is shown under 'thought', without tags" $?
+screen reason | grep -qE '^cake \(22 characters in [0-9]+\.[0-9] s\)$' && screen reason | grep -qE "\| last: 22 characters in [0-9]+\.[0-9] s \|" &&
+    ! screen reason | grep -qE "tokens|tok/s"
+check "reason: without usage, the characters received (reasoning and answer, no tags) and the time; no token count" $?
+$TM send-keys -t reason -l "again"
+$TM send-keys -t reason Enter
+i=0
+while [ $i -lt 100 ] && [ "$(screen reason | grep -c '^  Forty-two.$')" != 2 ]; do sleep 0.1; i=$((i + 1)); done
+posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
+  "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7},
+ {"model": "stub", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Forty-two."},
+  {"role": "user", "content": "again"}], "stream": true,
+  "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 100,
+  "top_k": 5, "repeat_penalty": 1.3, "repeat_last_n": 64, "seed": 7}]'
+check "reason: a later turn sends the earlier reply's answer only, not its reasoning" $?
+[ "$(screen reason | grep -c '^  Weighing it.$')" = 2 ]
+check "reason: both replies still show their reasoning" $?
+n_posts() { grep -c "^POST /v1/chat/completions " "$T/stub.log"; }
+$TM send-keys -t reason -l "/usr/bin is a directory"
+$TM send-keys -t reason Enter
+wait_for reason "unknown command /usr/bin (see /help); to send it as a message, start it with //" 10 &&
+    screen reason | grep -q "^> /usr/bin is a directory" && [ "$(n_posts)" = 2 ]
+check "reason: an unknown command is a note, sends nothing, and its text stays in the input" $?
+$TM send-keys -t reason Home
+$TM send-keys -t reason -l "/"
+$TM send-keys -t reason Enter
+i=0
+while [ $i -lt 100 ] && [ "$(screen reason | grep -c '^  Forty-two.$')" != 3 ]; do sleep 0.1; i=$((i + 1)); done
+python3 - "$T/stub.log" <<'PY'
+import json, sys
+posts = [json.loads(l.split(" ", 2)[2]) for l in open(sys.argv[1], encoding="utf-8")
+         if l.startswith("POST /v1/chat/completions ")]
+assert len(posts) == 3, len(posts)
+assert posts[2]["messages"][-1] == {"role": "user", "content": "/usr/bin is a directory"}, posts[2]["messages"]
+PY
+[ $? = 0 ] && screen reason | grep -q "^  /usr/bin is a directory$"
+check "reason: //usr/bin is a directory sends '/usr/bin is a directory'" $?
+$TM send-keys -t reason -l "/help"
+$TM send-keys -t reason Enter
+wait_for reason "(//usr/bin sends /usr/bin)" 10
+check "reason: /help tells how to send a message that starts with /" $?
+$TM send-keys -t reason -l "/quit"
+$TM send-keys -t reason Enter
+wait_file "$T/reason.rc" 10 && [ "$(cat "$T/reason.rc")" = 0 ]
+check "reason: /quit exits 0" $?
+stop_stub
+
+# ---- 5. remote mode against cake serve ----
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" > "$T/serve.log" 2>&1 &
+"$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" --ctx 128 > "$T/serve.log" 2>&1 &
 SERVE_PID=$!
 i=0
 until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
@@ -234,15 +315,53 @@ for l in lines[h[0] + 1:]:
 assert "".join(reply) == run, ("".join(reply), run)
 PY
 check "served: the reply equals cake run's greedy text" $?
+LONG=$(python3 -c 'print("word " * 80, end="")') # fits the context of 128 alone, not after the first turn
+$TM send-keys -t served -l "$LONG"
+$TM send-keys -t served Enter
+wait_for served "the context holds 128" 30 &&
+    screen served | grep -qF "The conversation no longer fits the model's context: /clear starts a new one."
+check "served: a conversation past the context fails with the server's reason and a hint to /clear" $?
+$TM send-keys -t served -l "/clear"
+$TM send-keys -t served Enter
+wait_for served "(conversation cleared)" 10
+$TM send-keys -t served -l "$LONG"
+$TM send-keys -t served Enter
+wait_for served "last: 24 tokens" 60 && ! screen served | grep -q "error:"
+check "served: after /clear the same message is answered" $?
 $TM send-keys -t served -l "/quit"
 $TM send-keys -t served Enter
 wait_file "$T/served.rc" 10 && [ "$(cat "$T/served.rc")" = 0 ]
 check "served: /quit exits 0" $?
+"$CAKE" run "$UNPACKED/qwen3-tiny" "$Q" --system-prompt "" --temperature 0 -n 24 --repeat-penalty 1.5 > "$T/run_pen.txt" 2>/dev/null
+start served_pen "'$CAKE' chat --server http://127.0.0.1:$PORT --temperature 0 -n 24 --repeat-penalty 1.5"
+wait_for served_pen "type a message" 10
+$TM send-keys -t served_pen -l "$Q"
+$TM send-keys -t served_pen Enter
+wait_for served_pen "last: 24 tokens" 60
+screen served_pen > "$T/served_pen.txt"
+python3 - "$T/served_pen.txt" "$T/run_pen.txt" "$T/run.txt" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+run_pen, run = (open(p, encoding="utf-8").read() for p in sys.argv[2:])
+assert run_pen != run, "the penalty should change this greedy text"
+h = [i for i, l in enumerate(lines) if l.startswith("cake (")]
+assert h, "no reply header on screen"
+reply = []
+for l in lines[h[0] + 1:]:
+    if not l.startswith("  "):
+        break
+    reply.append(l[2:])
+got = "".join(reply)  # a word wrap eats the space it breaks at
+assert got.replace(" ", "") == run_pen.replace(" ", ""), (got, run_pen)
+PY
+check "served: --repeat-penalty reaches the server (cake run --repeat-penalty's text)" $?
+$TM send-keys -t served_pen -l "/quit"
+$TM send-keys -t served_pen Enter
 kill "$SERVE_PID" 2>/dev/null
 wait "$SERVE_PID" 2>/dev/null
 SERVE_PID=
 
-# ---- 5. errors before the screen ----
+# ---- 6. errors before the screen ----
 "$CAKE" chat --server http://127.0.0.1:9 > "$T/out" 2> "$T/err" < /dev/null
 [ $? = 1 ] && grep -q "cake chat: cannot reach http://127.0.0.1:9/v1/models" "$T/err"
 check "an unreachable server is a clear error, exit 1" $?
@@ -259,6 +378,34 @@ check "without a terminal: a clear error, exit 1" $?
 [ $? = 2 ] && grep -q "top_p must be in (0, 1\]" "$T/err"
 check "sampling flags are checked as in cake run" $?
 
+# ranges cake serve would refuse on every turn are usage errors up front; their edges are accepted
+bad_flags() { # bad_flags MESSAGE FLAGS...: exit 2 with MESSAGE, before the server is asked anything
+    want=$1
+    shift
+    "$CAKE" chat "$@" > /dev/null 2> "$T/err" < /dev/null
+    rc=$?
+    [ $rc = 2 ] && [ "$(cat "$T/err")" = "cake chat: $want" ] || { echo "--- rc $rc, stderr:"; cat "$T/err"; return 1; }
+}
+bad_flags "-n/--max-tokens must be between 1 and 1000000000000" --server http://127.0.0.1:9 -n 0
+check "-n 0 is a usage error" $?
+bad_flags "-n/--max-tokens must be between 1 and 1000000000000" "$UNPACKED/qwen3-tiny" -n 0
+check "-n 0 is a usage error in local mode too" $?
+bad_flags "--seed must be at most 9200000000000000000 with --server (the API's seeds are signed 64-bit)" \
+    --server http://127.0.0.1:9 --seed 18446744073709551615
+check "a --seed beyond the API's range is a usage error" $?
+bad_flags "--top-k must be at most 1000000000 with --server" --server http://127.0.0.1:9 --top-k 1000000001
+check "a --top-k beyond the API's range is a usage error" $?
+bad_flags "--temperature must be at most 2 with --server" --server http://127.0.0.1:9 --temperature 2.5
+check "a --temperature beyond the API's range is a usage error" $?
+bad_flags "--repeat-penalty must be at most 1000000 with --server" --server http://127.0.0.1:9 --repeat-penalty 1e7
+check "a --repeat-penalty beyond the API's range is a usage error" $?
+"$CAKE" chat --server http://127.0.0.1:9 -n 1 --seed 9200000000000000000 --top-k 1000000000 --temperature 2 \
+    > /dev/null 2> "$T/err" < /dev/null
+[ $? = 1 ] && grep -q "cannot reach" "$T/err"
+check "the edges of the ranges are accepted (the chat goes on to reach the server)" $?
+"$CAKE" chat "$UNPACKED/qwen3-tiny" --seed 18446744073709551615 --temperature 5 < /dev/null > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "needs a terminal" "$T/err"
+check "local mode keeps cake run's ranges (any 64-bit seed, any temperature)" $?
 "$CAKE" chat --server http://x --chat-template-file "$T/t.jinja" > /dev/null 2> "$T/err" < /dev/null
 [ $? = 2 ] && grep -q "for local mode" "$T/err"
 check "--chat-template-file with --server is a usage error" $?

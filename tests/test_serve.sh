@@ -109,6 +109,19 @@ nothink_n=$(usage_of "{$MSG,\"chat_template_kwargs\":{\"enable_thinking\":false}
 CALL='{"messages":[{"role":"user","content":"time?"},{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"get_time","arguments":{}}}]},{"role":"tool","content":"noon"}],"max_tokens":1}'
 expect_eq "$(post -d "$CALL")" 200 "an assistant turn with tool calls and a tool result render"
 
+# llama.cpp's repeat_penalty and repeat_last_n are applied as cake run's flags (the default stays 1: off)
+RUN_PEN=$("$CAKE" run "$MODEL" "$PROMPT" --system-prompt "" --temperature 0 -n 24 --repeat-penalty 1.5 2>/dev/null)
+RUN_PEN8=$("$CAKE" run "$MODEL" "$PROMPT" --system-prompt "" --temperature 0 -n 24 --repeat-penalty 1.5 --repeat-last-n 8 2>/dev/null)
+[ -n "$RUN_PEN8" ] && [ "$RUN_PEN" != "$REF" ] && [ "$RUN_PEN8" != "$RUN_PEN" ] &&
+    ok "the penalty and its window change cake run's greedy text" || bad "the penalty or its window changes nothing"
+expect_eq "$(post -d "$(echo "$BODY" | sed 's/}$/,"repeat_penalty":1.5}/')")" 200 "repeat_penalty accepted"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$RUN_PEN" "repeat_penalty gives cake run --repeat-penalty's text"
+post -d "$(echo "$BODY" | sed 's/}$/,"repeat_penalty":1.5,"repeat_last_n":8}/')" >/dev/null
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$RUN_PEN8" "repeat_last_n gives cake run --repeat-last-n's text"
+expect_eq "$(post -d "$(echo "$BODY" | sed 's/}$/,"repeat_penalty":0}/')")" 400 "repeat_penalty 0 is a 400"
+expect_eq "$(json_field "d['error']['message']" <"$WORK/out")" "'repeat_penalty' must be greater than 0" "repeat_penalty 0: why"
+expect_eq "$(post -d "$(echo "$BODY" | sed 's/}$/,"repeat_last_n":-1}/')")" 400 "repeat_last_n -1 is a 400"
+
 # a text completion (no chat template): the prompt as cake run --raw takes it
 RAW=$("$CAKE" run "$MODEL" "$PROMPT" --raw --temperature 0 -n 12 2>/dev/null)
 code=$(curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/v1/completions" \

@@ -1,6 +1,6 @@
 /* test_tui_text.c — the terminal chat's pure logic: UTF-8 cleaning across split writes, column widths,
  * word wrapping, the <think> split (whole, streaming, partial tags, no opening tag), the conversation
- * layout with its styles, and the OpenAI side (SSE splitting over every byte split, chunk parsing, the
+ * layout with its styles, a turn's numbers, and the OpenAI side (SSE splitting over every byte split, chunk parsing, the
  * request body). */
 #include "testutil.h"
 #include "tui/openai.h"
@@ -133,6 +133,31 @@ static void test_layout(void) {
     CK_EXPECT(ck_chat_layout(&one, 1, 40, NULL, 0) == 3, "counting without output");
 }
 
+static void test_summary(void) {
+    char s[96];
+    ck_turn_summary(s, sizeof s, 24, 31.25, 0, 0);
+    CK_EXPECT(!strcmp(s, "24 tokens, 31.2 tok/s"), "tokens and speed: '%s'", s);
+    ck_turn_summary(s, sizeof s, 1, 0, 0, 0);
+    CK_EXPECT(!strcmp(s, "1 tokens"), "no speed: '%s'", s);
+    ck_turn_summary(s, sizeof s, -1, 605082.5, 57, 1.26);
+    CK_EXPECT(!strcmp(s, "57 characters in 1.3 s"), "unknown token count: '%s'", s);
+}
+
+static void test_context_error(void) {
+    const char *yes[] = {"the server answered HTTP 400: the prompt has 4108 tokens; the context holds 4096",
+                         "the prompt has 4108 tokens; the context holds 4096",
+                         "the server answered HTTP 400: the request exceeds the available context size, try increasing it",
+                         "the server answered HTTP 400: This model's maximum context length is 4096 tokens. However, "
+                         "you requested 4200 tokens",
+                         "Context window exceeded"};
+    const char *no[] = {"the server answered HTTP 401", "https://x/v1/chat/completions: SSL: could not create a context",
+                        "the server closed the stream before it finished"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        CK_EXPECT(ck_text_is_context_error(yes[i]), "a context error: %s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        CK_EXPECT(!ck_text_is_context_error(no[i]), "not a context error: %s", no[i]);
+}
+
 typedef struct events {
     char got[8][64];
     int n;
@@ -200,12 +225,21 @@ static void test_chunks(void) {
 
 static void test_request(void) {
     ck_req_msg m[2] = {{"system", "Be \"brief\"."}, {"user", "hi\n"}};
-    ck_req_params p = {"qwen3-tiny", 0, 1, 24, 1, 18446744073709551615ull};
+    ck_req_params p = {.model = "qwen3-tiny", .temperature = 0, .top_p = 1, .max_tokens = 24};
     char *s = ck_chat_request_json(&p, m, 2);
     const char *want = "{\"model\":\"qwen3-tiny\",\"messages\":[{\"role\":\"system\",\"content\":\"Be \\\"brief\\\".\"},"
                        "{\"role\":\"user\",\"content\":\"hi\\n\"}],\"stream\":true,\"stream_options\":{\"include_usage\":"
-                       "true},\"temperature\":0,\"top_p\":1,\"max_tokens\":24,\"seed\":18446744073709551615}";
-    CK_EXPECT(s && !strcmp(s, want), "request body: %s", s ? s : "(null)");
+                       "true},\"temperature\":0,\"top_p\":1,\"max_tokens\":24}";
+    CK_EXPECT(s && !strcmp(s, want), "request body without the optional fields: %s", s ? s : "(null)");
+    free(s);
+    p = (ck_req_params){.temperature = 0.5, .top_p = 0.9, .max_tokens = -1, .has_top_k = 1, .top_k = 40,
+                        .has_repeat_penalty = 1, .repeat_penalty = 1.3, .has_repeat_last_n = 1, .repeat_last_n = 64,
+                        .has_seed = 1, .seed = 18446744073709551615ull};
+    s = ck_chat_request_json(&p, m + 1, 1);
+    want = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\\n\"}],\"stream\":true,\"stream_options\":{\"include_usage\":"
+           "true},\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"repeat_penalty\":1.3,\"repeat_last_n\":64,"
+           "\"seed\":18446744073709551615}";
+    CK_EXPECT(s && !strcmp(s, want), "request body with every field given: %s", s ? s : "(null)");
     free(s);
     char id[64], err[256];
     const char *models = "{\"object\":\"list\",\"data\":[{\"id\":\"qwen3-tiny\",\"object\":\"model\"}]}";
@@ -220,6 +254,8 @@ int main(void) {
     test_wrap();
     test_think();
     test_layout();
+    test_summary();
+    test_context_error();
     test_sse();
     test_chunks();
     test_request();

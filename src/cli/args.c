@@ -51,6 +51,11 @@ static int set_value(const char *cmd, const ck_arg *a, const char *v) {
 
 int ck_args_parse(const char *cmd, const char *usage, const ck_arg *args, size_t n_args, int argc, char **argv,
                   const char **pos, size_t max_pos, size_t *n_pos) {
+    return ck_args_parse_seen(cmd, usage, args, n_args, argc, argv, pos, max_pos, n_pos, NULL);
+}
+
+int ck_args_parse_seen(const char *cmd, const char *usage, const ck_arg *args, size_t n_args, int argc, char **argv,
+                       const char **pos, size_t max_pos, size_t *n_pos, unsigned char *seen) {
     *n_pos = 0;
     int only_pos = 0;
     for (int i = 1; i < argc; i++) {
@@ -88,6 +93,7 @@ int ck_args_parse(const char *cmd, const char *usage, const ck_arg *args, size_t
             fprintf(stderr, "cake %s: unknown flag '%s' (see cake %s --help)\n", cmd, s, cmd);
             return 2;
         }
+        if (seen) seen[a - args] = 1;
         if (a->type == CK_ARG_BOOL) {
             if (inline_v) {
                 fprintf(stderr, "cake %s: --%s takes no value\n", cmd, a->name);

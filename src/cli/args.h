@@ -23,6 +23,10 @@ typedef struct ck_arg {
 int ck_args_parse(const char *cmd, const char *usage, const ck_arg *args, size_t n_args, int argc, char **argv,
                   const char **pos, size_t max_pos, size_t *n_pos);
 
+/* As ck_args_parse; seen[k] (n_args of them, zeroed by the caller) is set to 1 for each args[k] given. */
+int ck_args_parse_seen(const char *cmd, const char *usage, const ck_arg *args, size_t n_args, int argc, char **argv,
+                       const char **pos, size_t max_pos, size_t *n_pos, unsigned char *seen);
+
 void ck_args_help(const char *cmd, const char *usage, const ck_arg *args, size_t n_args);
 
 #endif

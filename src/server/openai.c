@@ -151,15 +151,19 @@ static int parse_stop(const cJSON *root, ck_oai_request *r, char *err, size_t er
 
 /* Sampling and length fields. */
 static int parse_sampling(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
-    double pen = 0, n = 1, maxt = (double)r->max_tokens, seed = -1, top_k = 0;
-    if (num_field(root, "temperature", 0, 2, &r->temperature, err, errlen) ||
+    double pen = 0, n = 1, maxt = (double)r->max_tokens, seed = -1, top_k = 0, last_n = r->repeat_last_n;
+    if (num_field(root, "temperature", 0, CK_OAI_MAX_TEMPERATURE, &r->temperature, err, errlen) ||
         num_field(root, "top_p", 0, 1, &r->top_p, err, errlen) ||
-        int_field(root, "top_k", 0, 1e9, &top_k, err, errlen) ||
-        int_field(root, "max_tokens", 1, 1e12, &maxt, err, errlen) ||
-        int_field(root, "max_completion_tokens", 1, 1e12, &maxt, err, errlen) ||
-        int_field(root, "seed", -9.2e18, 9.2e18, &seed, err, errlen) || int_field(root, "n", 1, 128, &n, err, errlen))
+        int_field(root, "top_k", 0, CK_OAI_MAX_TOP_K, &top_k, err, errlen) ||
+        num_field(root, "repeat_penalty", 0, CK_OAI_MAX_REPEAT_PENALTY, &r->repeat_penalty, err, errlen) ||
+        int_field(root, "repeat_last_n", 0, CK_OAI_MAX_REPEAT_LAST_N, &last_n, err, errlen) ||
+        int_field(root, "max_tokens", 1, CK_OAI_MAX_MAX_TOKENS, &maxt, err, errlen) ||
+        int_field(root, "max_completion_tokens", 1, CK_OAI_MAX_MAX_TOKENS, &maxt, err, errlen) ||
+        int_field(root, "seed", -CK_OAI_MAX_SEED, CK_OAI_MAX_SEED, &seed, err, errlen) ||
+        int_field(root, "n", 1, 128, &n, err, errlen))
         return -1;
     if (r->top_p == 0) return ck_err(err, errlen, "'top_p' must be greater than 0");
+    if (r->repeat_penalty == 0) return ck_err(err, errlen, "'repeat_penalty' must be greater than 0");
     if (n != 1) return ck_err(err, errlen, "'n' other than 1 is not supported");
     const char *pens[] = {"presence_penalty", "frequency_penalty"};
     for (int i = 0; i < 2; i++) {
@@ -167,6 +171,7 @@ static int parse_sampling(const cJSON *root, ck_oai_request *r, char *err, size_
         if (pen != 0) return ck_err(err, errlen, "'%s' other than 0 is not supported", pens[i]);
     }
     r->top_k = (int)top_k;
+    r->repeat_last_n = (int)last_n;
     r->max_tokens = (size_t)maxt;
     if (field(root, "seed")) r->has_seed = 1, r->seed = (uint64_t)(int64_t)seed;
     return 0;
@@ -208,7 +213,7 @@ static int parse_prompt(const cJSON *root, ck_oai_request *r, char *err, size_t 
 
 int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
-    r->temperature = 1.0, r->top_p = 1.0;
+    r->temperature = 1.0, r->top_p = 1.0, r->repeat_penalty = 1.0, r->repeat_last_n = 128;
     int thinking = 1; /* checked here, passed to the template with the other kwargs */
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);

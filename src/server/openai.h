@@ -11,6 +11,14 @@
 
 #define CK_OAI_MAX_STOP 16
 #define CK_OAI_MAX_MESSAGES 4096
+/* The ranges of the sampling fields a request may hold (beyond them: a 400). `cake chat --server` checks
+ * its flags against the same ranges before the first request. */
+#define CK_OAI_MAX_TEMPERATURE 2.0
+#define CK_OAI_MAX_TOP_K 1e9
+#define CK_OAI_MAX_MAX_TOKENS 1e12
+#define CK_OAI_MAX_SEED 9.2e18         /* and at least -CK_OAI_MAX_SEED */
+#define CK_OAI_MAX_REPEAT_PENALTY 1e6  /* and greater than 0 */
+#define CK_OAI_MAX_REPEAT_LAST_N 2147483647.0
 
 /* A parsed POST /v1/chat/completions (or /v1/completions) body. Strings point into storage owned by the
  * request. */
@@ -29,6 +37,8 @@ typedef struct ck_oai_request {
     double temperature;        /* default 1 */
     double top_p;              /* default 1 */
     int top_k;                 /* extension; 0 = off */
+    double repeat_penalty;     /* extension (llama.cpp's name); default 1 = off */
+    int repeat_last_n;         /* extension (llama.cpp's name); default 128 */
     size_t max_tokens;         /* 0 = until the context is full */
     const char *stop[CK_OAI_MAX_STOP];
     size_t n_stop;

@@ -253,7 +253,8 @@ static void gen_params(server *sv, const ck_oai_request *q, ck_gen_params *p) {
     p->temperature = (float)q->temperature;
     p->top_p = (float)q->top_p;
     p->top_k = q->top_k;
-    p->repeat_penalty = 1.0f; /* OpenAI has no repeat penalty: the model's own distribution */
+    p->repeat_penalty = (float)q->repeat_penalty; /* 1 unless asked for: OpenAI has no repeat penalty */
+    p->repeat_last_n = q->repeat_last_n;
     p->seed = q->has_seed ? q->seed : (uint64_t)time(NULL) ^ ((uint64_t)atomic_load(&sv->next_id) << 32);
     p->max_tokens = q->max_tokens ? q->max_tokens : (size_t)-1; /* the context ends it */
     p->stop = q->stop;

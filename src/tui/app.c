@@ -2,7 +2,8 @@
  * text.c, a status line, and a multi-line input box at the bottom.
  * Keys: Enter sends; Ctrl+J or Alt+Enter inserts a newline; PgUp/PgDn (and Up/Down) scroll; Ctrl+C stops a
  * generation, and a second Ctrl+C (or one while idle, twice) quits; Ctrl+D on an empty input quits;
- * Ctrl+U clears the input. Commands: /quit, /exit, /clear, /help.
+ * Ctrl+U clears the input. Commands: /quit, /exit, /clear, /help; a message that starts with "/" is typed
+ * with "//" (an unknown command is a note, and its text stays in the input).
  * Invariants: one thread; the terminal is in raw mode so Ctrl+C arrives as a key (no SIGINT); during a
  * turn, keys are read without blocking from the backend's callbacks; every message's text is cleaned
  * UTF-8 (ck_text_append), so drawing never sends control bytes to the terminal. */
@@ -33,6 +34,7 @@ typedef struct msg {
     char head[160];
     int streaming;
     int in_history;      /* sent with later turns */
+    char *answer;        /* a reply's answer without its reasoning, sent in its place; NULL: the text is */
 } msg;
 
 typedef struct app {
@@ -47,7 +49,7 @@ typedef struct app {
     size_t lines_cap;
     int busy, stop, quit, armed; /* armed: the next Ctrl+C quits */
     size_t live_pieces;
-    double t_first, t_drawn;
+    double t_start, t_first, t_drawn; /* the turn's start, its first text, the last draw */
     char status[640];
 } app;
 
@@ -87,13 +89,13 @@ static void note(app *a, const char *text) {
 }
 
 static void clear_msgs(app *a) {
-    for (size_t i = 0; i < a->n_msgs; i++) free(a->msgs[i].text);
+    for (size_t i = 0; i < a->n_msgs; i++) free(a->msgs[i].text), free(a->msgs[i].answer);
     a->n_msgs = 0;
     a->scroll = 0;
 }
 
-/* The messages sent to the backend: the system prompt, then every user/assistant message kept. *out is
- * malloc'd (the strings point into the messages). */
+/* The messages sent to the backend: the system prompt, then every user/assistant message kept, a reply
+ * without its reasoning (as the web UI sends it). *out is malloc'd (the strings point into the messages). */
 static int history(const app *a, ck_message **out, size_t *n) {
     *out = malloc((a->n_msgs + 1) * sizeof **out);
     if (!*out) return -1;
@@ -101,7 +103,8 @@ static int history(const app *a, ck_message **out, size_t *n) {
     if (a->o->system_prompt && *a->o->system_prompt) (*out)[k++] = (ck_message){"system", a->o->system_prompt};
     for (size_t i = 0; i < a->n_msgs; i++)
         if (a->msgs[i].in_history)
-            (*out)[k++] = (ck_message){a->msgs[i].role == 'u' ? "user" : "assistant", a->msgs[i].text};
+            (*out)[k++] = (ck_message){a->msgs[i].role == 'u' ? "user" : "assistant",
+                                       a->msgs[i].answer ? a->msgs[i].answer : a->msgs[i].text};
     *n = k;
     return 0;
 }
@@ -228,12 +231,16 @@ static void idle_status(app *a, const char *extra) {
              a->b->name, extra && *extra ? " | " : "", extra ? extra : "");
 }
 
+/* While a turn runs: tokens and their speed when the backend streams tokens, else the time taken. */
 static void busy_status(app *a) {
-    double dt = a->live_pieces > 1 ? now_s() - a->t_first : 0;
-    char speed[64] = "";
-    if (dt > 0) snprintf(speed, sizeof speed, ", %.1f tok/s", (double)(a->live_pieces - 1) / dt);
-    snprintf(a->status, sizeof a->status, " %s | generating: %zu tokens%s | Ctrl+C stops", a->b->name,
-             a->live_pieces, speed);
+    char what[96];
+    if (a->b->token_pieces) {
+        double dt = a->live_pieces > 1 ? now_s() - a->t_first : 0;
+        ck_turn_summary(what, sizeof what, (int64_t)a->live_pieces, dt > 0 ? (double)(a->live_pieces - 1) / dt : 0, 0, 0);
+    } else {
+        snprintf(what, sizeof what, "%.1f s", now_s() - a->t_start);
+    }
+    snprintf(a->status, sizeof a->status, " %s | generating: %s | Ctrl+C stops", a->b->name, what);
 }
 
 /* ---- input ---- */
@@ -276,8 +283,6 @@ static void input_clear(app *a) {
 }
 
 /* ---- keys ---- */
-
-static void command(app *a, const char *cmd);
 
 static void on_enter(app *a);
 
@@ -392,18 +397,25 @@ static void finish_turn(app *a, int rc, const ck_chat_stats *st, const char *err
     msg *m = &a->msgs[a->n_msgs - 1], *u = &a->msgs[a->n_msgs - 2];
     m->streaming = 0;
     char sum[128];
-    snprintf(sum, sizeof sum, "%zu tokens", st->n_gen);
-    if (st->tok_s > 0) snprintf(sum + strlen(sum), sizeof sum - strlen(sum), ", %.1f tok/s", st->tok_s);
+    ck_turn_summary(sum, sizeof sum, st->n_gen, st->tok_s, st->n_chars, st->secs);
     if (rc != 0) {
         u->in_history = 0;
         if (m->len == 0) free(m->text), a->n_msgs--;
         char line[700];
         snprintf(line, sizeof line, "error: %s", err);
         note(a, line);
+        int earlier = 0;
+        for (size_t i = 0; i < a->n_msgs; i++) earlier |= a->msgs[i].in_history;
+        if (earlier && ck_text_is_context_error(err))
+            note(a, "The conversation no longer fits the model's context: /clear starts a new one.");
         idle_status(a, "the last message failed");
         return;
     }
     m->in_history = 1;
+    ck_think_split sp;
+    ck_think_split_text(m->text, m->len, 1, &sp);
+    if (sp.state != CK_THINK_NONE && !(m->answer = strndup(m->text + sp.answer_off, sp.answer_len)))
+        m->in_history = 0; /* out of memory: the reply is shown but not sent back */
     snprintf(m->head, sizeof m->head, "cake (%s%s)", sum, st->stopped ? ", stopped" : st->length ? ", length limit" : "");
     char last[160];
     snprintf(last, sizeof last, "last: %s%s", sum, st->stopped ? " (stopped)" : "");
@@ -421,7 +433,7 @@ static void run_turn(app *a, const char *text) {
     }
     input_clear(a);
     m->streaming = 1;
-    a->busy = 1, a->stop = 0, a->live_pieces = 0, a->scroll = 0;
+    a->busy = 1, a->stop = 0, a->live_pieces = 0, a->scroll = 0, a->t_start = now_s();
     busy_status(a);
     draw(a);
     ck_chat_io io = {ui_text, ui_poll, a};
@@ -433,37 +445,51 @@ static void run_turn(app *a, const char *text) {
     finish_turn(a, rc, &st, err);
 }
 
-static void command(app *a, const char *cmd) {
-    if (!strcmp(cmd, "/quit") || !strcmp(cmd, "/exit")) {
+/* Whether cmd[0..n) is the command `name`. */
+static int is_cmd(const char *cmd, size_t n, const char *name) {
+    return n == strlen(name) && !memcmp(cmd, name, n);
+}
+
+/* Runs the command cmd[0..n) (one line starting with "/"). Returns 1, or 0 when there is no such command
+ * (a note says so, and how to send the text as a message). */
+static int command(app *a, const char *cmd, size_t n) {
+    if (is_cmd(cmd, n, "/quit") || is_cmd(cmd, n, "/exit")) {
         a->quit = 1;
-    } else if (!strcmp(cmd, "/clear")) {
+    } else if (is_cmd(cmd, n, "/clear")) {
         clear_msgs(a);
         if (a->b->reset) a->b->reset(a->b->ctx);
         note(a, "(conversation cleared)");
-    } else if (!strcmp(cmd, "/help")) {
+    } else if (is_cmd(cmd, n, "/help")) {
         note(a, "Enter sends; Ctrl+J or Alt+Enter adds a line; PgUp/PgDn scroll; Ctrl+C stops a reply, twice "
-                "quits; Ctrl+U clears the input. /clear starts a new conversation, /quit leaves.");
+                "quits; Ctrl+U clears the input. /clear starts a new conversation, /quit leaves. A message that "
+                "starts with / is typed with // (//usr/bin sends /usr/bin).");
     } else {
+        size_t w = 0;
+        while (w < n && w < 100 && cmd[w] != ' ') w++;
         char line[300];
-        snprintf(line, sizeof line, "unknown command %.200s (try /help)", cmd);
+        snprintf(line, sizeof line, "unknown command %.*s (see /help); to send it as a message, start it with //",
+                 (int)w, cmd);
         note(a, line);
+        return 0;
     }
-    input_clear(a);
+    return 1;
 }
 
+/* Enter: a one-line input starting with "/" is a command (kept in the input when unknown); anything else
+ * is sent, "//" at its start standing for "/". */
 static void on_enter(app *a) {
     if (a->busy) return;
     size_t b = 0, e = a->in_len;
     while (b < e && (a->in[b] == ' ' || a->in[b] == '\n')) b++;
     while (e > b && (a->in[e - 1] == ' ' || a->in[e - 1] == '\n')) e--;
     if (b == e) return;
-    if (a->in[b] == '/' && !memchr(a->in + b, '\n', e - b)) {
-        a->in[e] = 0;
-        command(a, a->in + b);
+    int slash = a->in[b] == '/', escaped = slash && e - b > 1 && a->in[b + 1] == '/';
+    if (slash && !escaped && !memchr(a->in + b, '\n', e - b)) {
+        if (command(a, a->in + b, e - b)) input_clear(a);
         return;
     }
     a->in[e] = 0;
-    run_turn(a, a->in + b);
+    run_turn(a, a->in + b + escaped);
 }
 
 /* ---- the terminal ---- */

@@ -50,7 +50,7 @@ static int local_turn(void *ctx, const ck_message *msgs, size_t n, const ck_chat
         ck_session_reset(l->s);
         return -1;
     }
-    st->n_prompt = r.n_prompt, st->n_gen = r.n_gen;
+    st->n_prompt = r.n_prompt, st->n_gen = (int64_t)r.n_gen;
     st->tok_s = r.n_gen > 1 && r.decode_s > 0 ? (double)(r.n_gen - 1) / r.decode_s : 0;
     st->stopped = r.finish == CK_FINISH_CANCEL;
     st->length = r.finish == CK_FINISH_LENGTH;
@@ -81,6 +81,7 @@ int ck_chat_local_open(ck_engine *e, const ck_gen_params *p, ck_chat_backend *ou
     l->e = e, l->p = *p;
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s (local)", ck_engine_arch(e));
+    out->token_pieces = 1;
     out->turn = local_turn, out->reset = local_reset, out->close = local_close, out->ctx = l;
     return 0;
 }

@@ -158,6 +158,9 @@ char *ck_chat_request_json(const ck_req_params *p, const ck_req_msg *msgs, size_
          cJSON_AddTrueToObject(so, "include_usage") && cJSON_AddNumberToObject(j, "temperature", p->temperature) &&
          cJSON_AddNumberToObject(j, "top_p", p->top_p);
     if (ok && p->max_tokens >= 0) ok = cJSON_AddNumberToObject(j, "max_tokens", (double)p->max_tokens) != NULL;
+    if (ok && p->has_top_k) ok = cJSON_AddNumberToObject(j, "top_k", (double)p->top_k) != NULL;
+    if (ok && p->has_repeat_penalty) ok = cJSON_AddNumberToObject(j, "repeat_penalty", p->repeat_penalty) != NULL;
+    if (ok && p->has_repeat_last_n) ok = cJSON_AddNumberToObject(j, "repeat_last_n", (double)p->repeat_last_n) != NULL;
     if (ok && p->has_seed) {
         snprintf(seed, sizeof seed, "%" PRIu64, p->seed);
         ok = cJSON_AddRawToObject(j, "seed", seed) != NULL;

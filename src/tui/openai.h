@@ -61,13 +61,17 @@ typedef struct ck_req_params {
     const char *model;        /* NULL: the field is left out */
     double temperature, top_p;
     long max_tokens;          /* < 0: left out */
-    int has_seed;
+    /* Each of these is sent only when its has_ flag is set (the user gave it); otherwise the server's own
+     * default applies. top_k, repeat_penalty and repeat_last_n are llama.cpp's names (cake serve's too). */
+    int has_top_k, has_repeat_penalty, has_repeat_last_n, has_seed;
+    long top_k, repeat_last_n;
+    double repeat_penalty;
     uint64_t seed;
 } ck_req_params;
 
 /* The JSON body of a streamed request: {"model", "messages", "stream": true, "stream_options":
- * {"include_usage": true}, "temperature", "top_p", "max_tokens", "seed"}. Returns a malloc'd string, or
- * NULL when out of memory. */
+ * {"include_usage": true}, "temperature", "top_p", "max_tokens", then "top_k", "repeat_penalty",
+ * "repeat_last_n" and "seed" when set}. Returns a malloc'd string, or NULL when out of memory. */
 char *ck_chat_request_json(const ck_req_params *p, const ck_req_msg *msgs, size_t n);
 
 /* The first model id of a GET /v1/models reply ({"data":[{"id":...}]}) copied into id (at most idlen).

@@ -3,7 +3,9 @@
  * streamed POST /v1/chat/completions per turn. The transfer runs on curl's multi interface, waiting on the
  * socket and on stdin together, so keys (Ctrl+C) are handled within ~100 ms even while the server is
  * silent. Reasoning sent apart (delta.reasoning_content) is shown as a <think> block; a server that
- * answers with one JSON reply instead of a stream is accepted too.
+ * answers with one JSON reply instead of a stream is accepted too. A streamed piece is not a token: the
+ * token count and speed come from the server's usage, and without it the turn reports the characters
+ * received and the time taken.
  * Invariants: replies are capped (1 MiB of non-stream body, 1 MiB per event); the server's error message
  * is reported when it answers with an error status or an error object. */
 #include "tui/tui.h"
@@ -37,9 +39,9 @@ typedef struct stream {
     char *body;            /* a non-stream reply (or an error), capped at BODY_MAX */
     size_t body_len;
     int done, stop, failed, finished, in_reasoning;
-    size_t pieces;
+    size_t chars;          /* characters of reasoning and answer received */
     int64_t usage;         /* usage.completion_tokens, -1 until seen */
-    double t_first, t_last;
+    double t_first, t_last; /* when the first and the last text arrived, 0 before */
     char err[512];
 } stream;
 
@@ -49,10 +51,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int emit(stream *s, const char *text) {
+/* Hands text to the UI: the server's (counted), or a tag of the <think> block (not counted). */
+static int emit(stream *s, const char *text, int counted) {
     if (!*text) return 0;
-    if (s->pieces++ == 0) s->t_first = now_s();
-    s->t_last = now_s();
+    if (counted) {
+        s->t_last = now_s();
+        if (s->t_first == 0) s->t_first = s->t_last;
+        for (const char *c = text; *c; c++) s->chars += ((unsigned char)*c & 0xC0) != 0x80;
+    }
     if (s->io->on_text(s->io->ui, text, strlen(text))) s->stop = 1;
     return s->stop;
 }
@@ -68,14 +74,14 @@ static int take_chunk(stream *s, const ck_chunk *c) {
     if (c->prompt_tokens >= 0) s->st->n_prompt = (size_t)c->prompt_tokens;
     if (c->finish[0]) s->finished = 1, s->st->length = !strcmp(c->finish, "length");
     if (c->reasoning && *c->reasoning) {
-        if (!s->in_reasoning && emit(s, "<think>")) return 1;
+        if (!s->in_reasoning && emit(s, "<think>", 0)) return 1;
         s->in_reasoning = 1;
-        if (emit(s, c->reasoning)) return 1;
+        if (emit(s, c->reasoning, 1)) return 1;
     }
     if (c->content && *c->content) {
-        if (s->in_reasoning && emit(s, "</think>\n\n")) return 1;
+        if (s->in_reasoning && emit(s, "</think>\n\n", 0)) return 1;
         s->in_reasoning = 0;
-        if (emit(s, c->content)) return 1;
+        if (emit(s, c->content, 1)) return 1;
     }
     return 0;
 }
@@ -200,7 +206,8 @@ static int remote_turn(void *ctx, const ck_message *msgs, size_t n, const ck_cha
     ck_req_msg *rm = malloc((n ? n : 1) * sizeof *rm);
     if (!rm) return ck_err(err, errlen, "out of memory");
     for (size_t i = 0; i < n; i++) rm[i] = (ck_req_msg){msgs[i].role, msgs[i].content};
-    ck_req_params p = {r->model, r->o.temperature, r->o.top_p, r->o.max_tokens, r->o.has_seed, r->o.seed};
+    ck_req_params p = r->o.p;
+    p.model = r->model;
     char *body = ck_chat_request_json(&p, rm, n);
     free(rm);
     char url[1200], errbuf[CURL_ERROR_SIZE] = "";
@@ -218,10 +225,11 @@ static int remote_turn(void *ctx, const ck_message *msgs, size_t n, const ck_cha
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    double t0 = now_s();
     CURLcode res = pump(h, &s);
     int rc = conclude(&s, res, errbuf, url);
-    st->n_gen = s.usage >= 0 ? (size_t)s.usage : s.pieces;
-    if (st->n_gen > 1 && s.t_last > s.t_first) st->tok_s = (double)(st->n_gen - 1) / (s.t_last - s.t_first);
+    st->n_gen = s.usage, st->n_chars = s.chars, st->secs = now_s() - t0;
+    if (s.usage > 1 && s.t_last > s.t_first) st->tok_s = (double)(s.usage - 1) / (s.t_last - s.t_first);
     if (rc != 0) ck_err(err, errlen, "%s", s.err);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdr);

@@ -3,7 +3,9 @@
  * surrogates, nothing past U+10FFFF), so what reaches the terminal is always valid UTF-8. */
 #include "tui/text.h"
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -235,4 +237,17 @@ size_t ck_chat_layout(const ck_chat_item *items, size_t n, size_t width, ck_line
         k = put_text(it->text + sp.answer_off, sp.answer_len, width, 2, CK_STYLE_TEXT, out, cap, k);
     }
     return k;
+}
+
+void ck_turn_summary(char *out, size_t cap, int64_t n_tokens, double tok_s, size_t n_chars, double secs) {
+    if (n_tokens < 0) snprintf(out, cap, "%zu characters in %.1f s", n_chars, secs);
+    else if (tok_s > 0) snprintf(out, cap, "%" PRId64 " tokens, %.1f tok/s", n_tokens, tok_s);
+    else snprintf(out, cap, "%" PRId64 " tokens", n_tokens);
+}
+
+int ck_text_is_context_error(const char *err) {
+    static const char *const phrases[] = {"the context holds", "context size", "context length", "context window"};
+    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
+        if (strcasestr(err, phrases[i])) return 1;
+    return 0;
 }

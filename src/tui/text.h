@@ -9,6 +9,7 @@
 #define CK_TUI_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- cleaning ---- */
 
@@ -32,6 +33,17 @@ size_t ck_text_cols(const char *s, size_t n);
  * line, or the one space a word wrap broke at. Breaks at the last space that fits when a word would cross
  * the edge, else inside the word (at a character boundary). Returns 0 only when n == 0. */
 size_t ck_text_wrap(const char *s, size_t n, size_t width, size_t *shown);
+
+/* ---- numbers ---- */
+
+/* A turn's numbers as the chat shows them: "24 tokens, 31.2 tok/s" (the rate left out when tok_s <= 0),
+ * or, when the token count is unknown (n_tokens < 0), "57 characters in 1.3 s". */
+void ck_turn_summary(char *out, size_t cap, int64_t n_tokens, double tok_s, size_t n_chars, double secs);
+
+/* Whether a turn's error says the conversation does not fit the model's context, in the words of cake
+ * ("the context holds"), llama-server ("context size"), vLLM and OpenAI ("maximum context length"), or
+ * others ("context window"); any case. */
+int ck_text_is_context_error(const char *err);
 
 /* ---- <think> ---- */
 
