@@ -246,7 +246,7 @@ static void test_handshake_fails(const char *km, const char *kw, const char *msg
 }
 
 /* A worker facing a hand-driven master (raw socket) that deviates from the protocol in one way. */
-enum { RAW_VERSION, RAW_REFLECT, RAW_REJECT };
+enum { RAW_VERSION, RAW_REFLECT, RAW_REJECT, RAW_HTTP };
 
 static void test_raw_master(int how, const char *want) {
     char err[256];
@@ -260,6 +260,7 @@ static void test_raw_master(int how, const char *want) {
     uint8_t wh[34], mh[34] = {1, 1}, k[32], msg[65], proof[32], wproof[32], verdict = 0;
     raw_read(raw, wh, sizeof wh);
     if (how == RAW_VERSION) mh[0] = 2;
+    if (how == RAW_HTTP) memcpy(mh, "HTTP/1.1 400 Bad Request\r\nContent-", 34); /* another service's answer */
     if (how == RAW_REFLECT) memcpy(mh, wh, sizeof mh);
     if (how == RAW_REJECT) randombytes_buf(mh + 2, 32);
     raw_write(raw, mh, sizeof mh);
@@ -573,6 +574,7 @@ int main(void) {
     test_handshake_fails("k", "", "a cluster key was given but the worker has none",
                          "the master sent a cluster key but this worker has none");
     test_raw_master(RAW_VERSION, "protocol version 2");
+    test_raw_master(RAW_HTTP, "the peer is not a cake node (it answered \"HTTP/1.1 400 Bad Request\")");
     test_raw_master(RAW_REFLECT, "reflection refused");
     test_raw_master(RAW_REJECT, "cluster key mismatch (authentication failed: the peer rejected our key)");
     test_limits();

@@ -460,6 +460,13 @@ int ck_conn_handshake(ck_conn *c, const char *key, int is_server, int timeout_ms
     if (write_all(c, hello, sizeof hello, deadline, timeout_ms, err, errlen) != 0 ||
         read_full(c, peer_hello, sizeof peer_hello, deadline, timeout_ms, err, errlen) != 0)
         return handshake_io_error(c, err, errlen);
+    if (peer_hello[0] != CONN_VERSION && peer_hello[0] >= ' ' && peer_hello[0] < 0x7f) { /* text: another service */
+        int n = 0;
+        while (n < 24 && peer_hello[n] >= ' ' && peer_hello[n] < 0x7f) n++;
+        handshake_fail(c);
+        return ck_err(err, errlen, "handshake with %s: the peer is not a cake node (it answered \"%.*s\")", c->peer, n,
+                      (const char *)peer_hello);
+    }
     if (peer_hello[0] != CONN_VERSION) {
         handshake_fail(c);
         return ck_err(err, errlen, "handshake with %s: the peer speaks connection protocol version %u, this side %u",
