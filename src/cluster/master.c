@@ -100,12 +100,14 @@ static void push_progress(void *user, uint64_t done, uint64_t total) {
             (double)done / 1048576.0, (double)total / 1048576.0);
 }
 
-static int connect_worker(remote *r, char *err, size_t errlen) {
+/* Connects, handshakes and says HELLO, each step within wait_ms (a zero-config push between them keeps its
+ * own deadlines). */
+static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
     const ck_cluster_opts *o = r->o;
     ck_msg m = {.type = CK_MSG_HELLO}, reply;
     ck_wire_limits none = {0, 0, 0};
-    if (ck_conn_connect(r->tw->host, CK_HANDSHAKE_MS, &r->c, err, errlen) != 0) return fail(r, err, errlen);
-    if (ck_conn_handshake(r->c, o->key, 0, CK_HANDSHAKE_MS, err, errlen) != 0) return fail(r, err, errlen);
+    if (ck_conn_connect(r->tw->host, wait_ms, &r->c, err, errlen) != 0) return fail(r, err, errlen);
+    if (ck_conn_handshake(r->c, o->key, 0, wait_ms, err, errlen) != 0) return fail(r, err, errlen);
     if (r->plan &&
         ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err, errlen) != 0)
         return fail(r, err, errlen);
@@ -118,8 +120,8 @@ static int connect_worker(remote *r, char *err, size_t errlen) {
     m.u.hello.max_ctx = (uint32_t)o->max_ctx;
     m.u.hello.max_rows = CK_WIRE_ROWS;
     m.u.hello.name = (ck_wire_str){r->tw->name, (uint16_t)strnlen(r->tw->name, CK_WIRE_MAX_STR)};
-    if (ck_msg_send(r->c, &r->out, &m, CK_HANDSHAKE_MS, err, errlen) != 0 ||
-        ck_msg_recv(r->c, &none, 1 << 16, &reply, CK_HANDSHAKE_MS, err, errlen) != 0)
+    if (ck_msg_send(r->c, &r->out, &m, wait_ms, err, errlen) != 0 ||
+        ck_msg_recv(r->c, &none, 1 << 16, &reply, wait_ms, err, errlen) != 0)
         return fail(r, err, errlen);
     if (reply.type == CK_MSG_ERROR)
         return ck_err(err, errlen, "worker %s (%s) refused: %.*s", r->tw->name, r->tw->host, reply.u.error.message.n,
@@ -180,13 +182,20 @@ static int log_call(remote *r, const float *hidden, size_t n, char *err, size_t 
     return 0;
 }
 
+/* Milliseconds of s seconds, at least 100 and at most CK_HANDSHAKE_MS. */
+static int clamp_ms(double s) {
+    double ms = s * 1000.0;
+    return ms < 100 ? 100 : ms > CK_HANDSHAKE_MS ? CK_HANDSHAKE_MS : (int)ms;
+}
+
 /* Reconnects (waiting up to recover_ms for the worker) and replays the logged calls. */
 static int recover(remote *r, char *err, size_t errlen) {
     size_t D = r->o->hidden, want = r->pos, at = 0;
     double give_up = ck_now_s() + r->o->recover_ms / 1000.0;
     ck_conn_close(r->c);
     r->c = NULL;
-    while (connect_worker(r, err, errlen) != 0) {
+    /* each try waits no longer than the window has left (a silent worker must not outlast it) */
+    while (connect_worker(r, clamp_ms(give_up - ck_now_s()), err, errlen) != 0) {
         ck_conn_close(r->c);
         r->c = NULL;
         if (ck_now_s() > give_up) return -1;
@@ -426,7 +435,7 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
                  ck_push_plan(o->model_dir, o->layer_prefix, tw->first, tw->last, &r->plan, err, errlen) != 0)
             rc = -1;
         else
-            rc = connect_worker(r, err, errlen);
+            rc = connect_worker(r, CK_HANDSHAKE_MS, err, errlen);
     }
     if (rc == 0 && o->chain) rc = link_chain(c, err, errlen);
     if (rc == 0) rc = open_locals(c, o, err, errlen);
