@@ -390,5 +390,9 @@ printf 'w1:\n  host: "127.0.0.1:1"\n  layers: []\n' > "$T/empty.yml"
 timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/empty.yml" -n 2 > /dev/null 2> "$T/err"
 [ $? = 1 ] && grep -q "gives none of its workers a layer" "$T/err"
 check "a topology that gives no worker a layer is refused clearly ($(tail -n 1 "$T/err"))" $?
+printf 'w1:\n  host: "127.0.0.1:1"\n  layers:\n    - "model.layers.0-0"\n' > "$T/one.yml"
+timeout 20 "$CAKE" run "$DATA/qwen3-s" "a" --topology "$T/one.yml" -n 2 > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "the model has no tokenizer.json" "$T/err" && ! grep -q "127.0.0.1:1" "$T/err"
+check "a master that needs a tokenizer says so before reaching any worker ($(tail -n 1 "$T/err"))" $?
 
 exit $fail

@@ -270,8 +270,9 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     }
     size_t holding = 0;
     for (size_t i = 0; i < t->n; i++) holding += t->workers[i].last >= t->workers[i].first;
-    if (!holding) {
-        fprintf(stderr, "cake run: the topology gives none of its workers a layer: nothing to run on them\n");
+    if (!holding || (o->need_tok && !ck_engine_has_tokenizer(*e))) {
+        fprintf(stderr, "cake run: %s\n", holding ? "the model has no tokenizer.json"
+                                                  : "the topology gives none of its workers a layer: nothing to run on them");
         ck_engine_close(*e);
         *e = NULL;
         ck_topology_free(t);

@@ -12,6 +12,8 @@ typedef struct ck_cli_cluster {
     const char *devices;       /* a worker: the devices its layers are spread over (--devices), or NULL */
     int recover_ms, chain;
     long discovery_ms, min_workers;
+    int need_tok;              /* a master that encodes text: a model without a tokenizer is refused before
+                                  any weights are pushed */
 } ck_cli_cluster;
 
 /* A zero-config worker (`cake run --cluster-key K [--name N] [--address A]`): answers discovery, takes

@@ -144,11 +144,9 @@ static int run_model(const run_opts *o, const ck_cli_cluster *cc) {
     ck_cluster *cl = NULL;
     int rc = 0;
     if (cc->topology || cc->key) {
-        if ((rc = ck_cli_master_open(cc, 0, &e, &cl)) != 0) return rc;
-        if (!ck_engine_has_tokenizer(e)) {
-            fprintf(stderr, "cake run: the model has no tokenizer.json\n");
-            rc = 1;
-        }
+        ck_cli_cluster with_tok = *cc;
+        with_tok.need_tok = 1;
+        if ((rc = ck_cli_master_open(&with_tok, 0, &e, &cl)) != 0) return rc;
     } else if (ck_cli_open("run", o->model, 1, &e) != 0) {
         return 1;
     }

@@ -150,6 +150,7 @@ int ck_cmd_serve(int argc, char **argv) {
     if (ck_cli_threads("serve", threads) != 0 || ck_cli_backend("serve", cpu, device, kv_type) != 0) return 2;
     c.clustered = c.cc.topology || c.cc.key;
     c.cc.model = c.model;
+    c.cc.need_tok = 1;
     c.cc.recover_ms = (int)recover_ms;
     c.cc.discovery_ms = disc_s * 1000;
     c.max_ctx = (size_t)ctx;
