@@ -174,10 +174,21 @@ node "$WORK/api/openai_client.mjs" "$BASE" "$PROMPT" 24 "$REF" "$N_PROMPT" || fa
 node "$WORK/api/load.mjs" "$BASE" "$SERVER" 32 3 || fails=$((fails + 1))
 kill -0 "$SERVER" 2>/dev/null && ok "server still up" || bad "server died: $(tail -5 "$WORK/serve.log")"
 
-# --api-key: requests without the key get a 401; SIGTERM stops the server cleanly
+# --api-key: requests without the key get a 401; SIGTERM stops the server cleanly: a stream in flight
+# ends with an error event saying why and [DONE], a waited-for completion gets a 503
+LONG='{"messages":[{"role":"user","content":"'"$PROMPT"'"}],"max_tokens":3900,"temperature":0'
+curl -s -N -o "$WORK/term_stream" -X POST "$BASE/v1/chat/completions" -H 'Content-Type: application/json' -d "$LONG,\"stream\":true}" &
+cs=$!
+curl -s -o "$WORK/term_whole" -w '%{http_code}' -X POST "$BASE/v1/chat/completions" -H 'Content-Type: application/json' -d "$LONG}" >"$WORK/term_code" &
+cw=$!
+sleep 1
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
 expect_eq "$?" 0 "SIGTERM exits 0"
+wait $cs $cw
+tail -c 300 "$WORK/term_stream" | grep -q 'the server is shutting down' && [ "$(tail -c 14 "$WORK/term_stream")" = "$(printf 'data: [DONE]\n\n')" ] &&
+    ok "a stream cut by SIGTERM ends with its reason and [DONE]" || bad "stream at SIGTERM: $(tail -c 300 "$WORK/term_stream")"
+expect_eq "$(cat "$WORK/term_code")" 503 "a waited-for completion at SIGTERM is a 503"
 start_server --api-key sekret
 expect_eq "$(post -d "$BODY")" 401 "no API key is a 401"
 expect_eq "$(post -H 'Authorization: Bearer sekret' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API key accepted"

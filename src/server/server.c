@@ -36,6 +36,7 @@ typedef struct server {
     const ck_server_opts *o;
     atomic_int ready;          /* the model is loaded and the scheduler runs */
     atomic_int stopping;
+    atomic_int replies;        /* completions in flight: a stop lets them send their last words first */
     ck_engine *e;
     ck_sched *sched;
     atomic_ullong next_id;
@@ -185,7 +186,16 @@ static int stream_next(reply_ctx *r) {
     }
     if (r->phase == 3) return 1;
     for (;;) {
-        if (atomic_load(&r->sv->stopping)) return -1;
+        if (atomic_load(&r->sv->stopping)) { /* the stream ends with why, not with a cut connection */
+            char *e = ck_oai_error("the server is shutting down", "server_error", NULL);
+            size_t n = e ? strlen(e) + 32 : 0;
+            char *out = e ? malloc(n) : NULL;
+            if (out) snprintf(out, n, "data: %s\n\ndata: [DONE]\n\n", e);
+            free(e);
+            set_pending(r, out);
+            r->phase = 3;
+            return 0;
+        }
         size_t len = 0;
         char *t = take_text(r, &len);
         if (t) {
@@ -199,8 +209,8 @@ static int stream_next(reply_ctx *r) {
             r->phase = 2;
             return stream_next(r);
         }
-        if (ck_job_wait(r->job, r->sent, WAIT_MS)) continue;
-        if (client_gone(r->fd) || atomic_load(&r->sv->stopping)) return -1;
+        if (ck_job_wait(r->job, r->sent, WAIT_MS) || atomic_load(&r->sv->stopping)) continue;
+        if (client_gone(r->fd)) return -1;
         if (time(NULL) - r->last_sent >= KEEPALIVE_S) {
             set_pending(r, strdup(": keep-alive\n\n"));
             return 0;
@@ -212,9 +222,10 @@ static int stream_next(reply_ctx *r) {
  * error (a failed generation is never a 200). MHD_NO when the client left first or the server stops. */
 static enum MHD_Result reply_whole(struct MHD_Connection *c, reply_ctx *r) {
     ck_job_status st;
-    for (ck_job_status_get(r->job, &st); !st.done; ck_job_status_get(r->job, &st))
-        if (!ck_job_wait(r->job, (size_t)-1, WAIT_MS) && (client_gone(r->fd) || atomic_load(&r->sv->stopping)))
-            return MHD_NO;
+    for (ck_job_status_get(r->job, &st); !st.done; ck_job_status_get(r->job, &st)) {
+        if (atomic_load(&r->sv->stopping)) return reply_error(c, 503, "the server is shutting down");
+        if (!ck_job_wait(r->job, (size_t)-1, WAIT_MS) && client_gone(r->fd)) return MHD_NO;
+    }
     if (st.error[0]) return reply(c, 500, "application/json", ck_oai_error(st.error, "server_error", NULL));
     size_t len = 0;
     char *t = take_text(r, &len);
@@ -242,6 +253,7 @@ static ssize_t reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void reply_free(void *cls) {
     reply_ctx *r = cls;
     ck_job_release(r->job); /* cancels the generation when it is still running */
+    atomic_fetch_sub(&r->sv->replies, 1);
     free(r->pending);
     free(r);
 }
@@ -269,6 +281,7 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
         return reply_error(c, 500, "out of memory");
     }
     r->sv = sv, r->job = job, r->include_usage = q->include_usage;
+    atomic_fetch_add(&sv->replies, 1);
     snprintf(r->id, sizeof r->id, "%s-%llx%08llx", completion ? "cmpl" : "chatcmpl", (unsigned long long)time(NULL),
              (unsigned long long)atomic_fetch_add(&sv->next_id, 1));
     r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL), completion};
@@ -521,7 +534,8 @@ int ck_server_run(const ck_server_opts *o, volatile sig_atomic_t *stop, char *er
         while (!*stop) usleep(100 * 1000);
     }
     atomic_store(&sv.ready, 0); /* new requests get 503 */
-    atomic_store(&sv.stopping, 1); /* replies in flight end */
+    atomic_store(&sv.stopping, 1); /* replies in flight end, saying why */
+    for (int i = 0; i < 20 && atomic_load(&sv.replies) > 0; i++) usleep(100 * 1000); /* their last events go out */
     MHD_stop_daemon(d);
     ck_sched_stop(sv.sched);
     ck_engine_close(sv.e);
