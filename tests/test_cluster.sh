@@ -319,6 +319,27 @@ single=$("$CAKE" perplexity "$T/$m" "$T/$m.ids" --tokens -t 1 | tail -n 1)
 [ "$got" = "$single" ] && kill -0 $PID_w1
 check "garbage and oversized frames cost only their connection; the worker still serves" $?
 stop_workers
+# after a (plaintext) handshake, a first frame that is not a message gets an ERROR saying why, then the close
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "" w1
+python3 - "$PORT" > "$T/err" 2>&1 <<'PY'
+import os, socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(bytes([1, 0]) + os.urandom(32))  # hello: version 1, no key, nonce
+hello = b""
+while len(hello) < 34: hello += s.recv(34 - len(hello))
+s.sendall(struct.pack("<I", 6) + bytes([200, 1, 2, 3, 4, 5]))  # a frame holding no known message
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b: break
+    data += b
+n = struct.unpack("<I", data[:4])[0] if len(data) >= 4 else 0
+print("type", data[4] if len(data) > 4 else None, data[13:4 + n].decode(errors="replace"))
+PY
+grep -q "^type 10 .*unknown message type" "$T/err"
+check "a first frame that is not a message gets an ERROR naming why ($(cat "$T/err"))" $?
+stop_workers
 
 # midgen SIGNAL RESTART MASTER-ARGS...: runs the master, and once it has streamed 200 bytes sends SIGNAL to
 # worker w1 (and with RESTART=1 starts it again half a second later); then reads the rest of the text.

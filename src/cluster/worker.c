@@ -328,7 +328,10 @@ static void serve(wconn *wc, char *why, size_t whylen) {
     /* the first message: a chain's LINK from the previous worker, else a master's HELLO (zero-config: its
      * ASSIGN and push first; the master may take a while to plan the push) */
     int first_ms = w->o->model_dir ? CK_HANDSHAKE_MS : CK_PUSH_CHUNK_MS;
-    if (ck_msg_recv(wc->c, &none, 1 << 16, &m, first_ms, why, whylen) != 0) return;
+    if (ck_msg_recv(wc->c, &none, 1 << 16, &m, first_ms, why, whylen) != 0) { /* garbage, or silence */
+        if (!strstr(why, "closed by the peer")) ck_msg_send_error(wc->c, &wc->out, 1, why);
+        return;
+    }
     if (m.type == CK_MSG_LINK) {
         serve_link(wc, m.u.link.route, why, whylen);
         return;
@@ -338,8 +341,10 @@ static void serve(wconn *wc, char *why, size_t whylen) {
         wc->sv = w->sv;
         wc->sv->refs++;
         pthread_mutex_unlock(&w->mu);
-    } else if (receive_assignment(wc, &m, why, whylen) != 0 ||
-               ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) {
+    } else if (receive_assignment(wc, &m, why, whylen) != 0) {
+        return;
+    } else if (ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) {
+        if (!strstr(why, "closed by the peer")) ck_msg_send_error(wc->c, &wc->out, 1, why);
         return;
     }
     if (check_hello(wc, &m, why, whylen) != 0) {
