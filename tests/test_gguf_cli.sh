@@ -54,6 +54,12 @@ got = open(sys.argv[2], encoding="utf-8").read()
 assert got == ref["greedy_text"], (got, ref["greedy_text"])
 PY
 check "run FILE.gguf greedy text equals HF's reference" $?
+# cake template reads a GGUF file's vocabulary and chat template: the same prompt as the checkpoint's
+printf '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]' > "$T/msgs.json"
+"$CAKE" template "$T/tiny-F32.gguf" --messages "$T/msgs.json" > "$T/tmpl_gguf.txt" 2> "$T/tmpl.err" &&
+    "$CAKE" template "$UNPACKED/qwen3-tiny" --messages "$T/msgs.json" > "$T/tmpl_dir.txt" && [ -s "$T/tmpl_dir.txt" ] &&
+    cmp -s "$T/tmpl_gguf.txt" "$T/tmpl_dir.txt"
+check "template FILE.gguf renders what the checkpoint's tokenizer_config.json renders ($(cat "$T/tmpl.err"))" $?
 
 # a GGUF repository in the HF cache, two quantizations: ORG/NAME:TAG picks one
 C="$T/hub/models--cake-test--tiny-GGUF"

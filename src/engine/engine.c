@@ -138,8 +138,10 @@ static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errle
 }
 
 static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, char *err, size_t errlen) {
-    if (o && o->tokenizer_only) {
-        if (ck_tok_load(dir, &e->tok, err, errlen) != 0) return -1;
+    if (o && o->tokenizer_only) { /* tokenizer.json, or a GGUF file's vocabulary */
+        int rc = open_tokenizer(e, dir, err, errlen);
+        if (rc < 0) return -1;
+        if (rc == 0) return ck_err(err, errlen, "%s has no tokenizer.json (nor a GGUF file with a vocabulary)", dir);
         snprintf(e->model.cfg.arch, sizeof e->model.cfg.arch, "%s", "tokenizer");
         return 0;
     }
