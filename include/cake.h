@@ -99,7 +99,8 @@ size_t ck_engine_max_ctx(const ck_engine *e);     /* max_position_embeddings of 
 const char *ck_engine_backend(const ck_engine *e); /* "cpu", ... */
 const char *ck_engine_kv_type(const ck_engine *e); /* its KV caches' type: "f16" or "f32" */
 /* Bytes of weights one decoded token reads in this engine: every weight it holds once (a tied head
- * counted once), the embedding table as one row (MoE experts counted whole: an upper bound). */
+ * counted once), the embedding table as one row, and of a MoE layer's experts the top_k its router picks
+ * (num_experts_per_tok of num_experts). */
 uint64_t ck_engine_decode_bytes(const ck_engine *e);
 /* Bytes of keys and values one position takes in the engine's KV caches: a decoded token's attention
  * reads this many per position of its context, on top of the weights. */

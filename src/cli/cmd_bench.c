@@ -138,8 +138,9 @@ static void report(ck_engine *e, const bench_opts *o, double bw, const stat_acc 
 
 static int bench(ck_engine *e, const bench_opts *o, double bw) {
     char err[1024];
-    size_t V = ck_engine_vocab(e), ctx = (size_t)(o->depth + (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + 1);
-    int32_t *ids = malloc(ctx * sizeof *ids);
+    /* the session holds depth + the longer test's tokens; ids has one more (tg's first input) */
+    size_t V = ck_engine_vocab(e), ctx = (size_t)(o->depth + (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen));
+    int32_t *ids = malloc((ctx + 1) * sizeof *ids);
     float *logits = malloc(V * sizeof *logits);
     ck_session *s = NULL;
     int rc = 1;
@@ -148,7 +149,7 @@ static int bench(ck_engine *e, const bench_opts *o, double bw) {
         goto done;
     }
     uint64_t r = 0x243f6a8885a308d3ull;
-    for (size_t i = 0; i < ctx; i++) r = r * 6364136223846793005ull + 1442695040888963407ull, ids[i] = (int32_t)((r >> 33) % V);
+    for (size_t i = 0; i <= ctx; i++) r = r * 6364136223846793005ull + 1442695040888963407ull, ids[i] = (int32_t)((r >> 33) % V);
     if (ck_session_open(e, ctx, &s, err, sizeof err) != 0) goto fail;
     stat_acc pp = {0}, tg = {0};
     tg_split sum = {0};
@@ -223,7 +224,7 @@ int ck_cmd_bench(int argc, char **argv) {
     double bw = host ? ck_read_bandwidth_gbs((size_t)bw_mb << 20, o.nt, 3) : -1;
     ck_engine *e;
     if (ck_cli_open("bench", o.model, 0, &e) != 0) return 1;
-    if ((uint64_t)(o.depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen)) >= ck_engine_max_ctx(e)) {
+    if ((uint64_t)(o.depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen)) > ck_engine_max_ctx(e)) {
         fprintf(stderr, "cake bench: depth + tokens exceed the model's context (%zu)\n", ck_engine_max_ctx(e));
         ck_engine_close(e);
         return 2;

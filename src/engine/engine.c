@@ -9,6 +9,7 @@
 #include "base/jsontext.h"
 #include "format/gguf_model.h"
 #include "jinja/jinja.h"
+#include "model/moe.h"
 
 #include <cjson/cJSON.h>
 #ifdef __GLIBC__
@@ -307,7 +308,11 @@ double ck_engine_device_bandwidth_gbs(ck_engine *e, size_t bytes, int reps) {
 
 uint64_t ck_engine_decode_bytes(const ck_engine *e) {
     const ck_model *m = &e->model;
-    uint64_t total = 0;
+    uint64_t total = 0, unread = 0;
+    size_t E = 0, K = 0, F, SF;
+    char ignored[64];
+    if (m->expert_bytes && ck_moe_sizes(&m->cfg, &E, &K, &F, &SF, ignored, sizeof ignored) == 0 && E > K)
+        unread = m->expert_bytes / E * (E - K); /* the experts a token's router does not choose */
     for (size_t i = 0; i < m->n_prepared; i++) {
         const ck_tensor *t = &m->prepared[i];
         int seen = 0;
@@ -318,6 +323,7 @@ uint64_t ck_engine_decode_bytes(const ck_engine *e) {
         int embed_only = t->data == m->embed.data && !(m->range.head && m->lm_head.data == m->embed.data);
         total += embed_only ? rb : rows * rb;
     }
+    total -= unread;
     for (size_t i = 0; i < e->n_sub; i++) total += ck_engine_decode_bytes(e->sub[i]);
     return total;
 }

@@ -63,6 +63,7 @@ struct ck_model {
     /* what the model prepared or allocated on the backend, released at free */
     ck_tensor *prepared;
     size_t n_prepared, cap_prepared;
+    uint64_t expert_bytes;   /* of the prepared weights, those of MoE experts (a token reads top_k of them) */
     void **owned;
     size_t n_owned, cap_owned;
 };
