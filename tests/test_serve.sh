@@ -272,6 +272,8 @@ expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "
 curl -s -o "$WORK/out" "$BASE/api/v1/topology"
 expect_eq "$(json_field "d['master']['layers'], [(w['name'], w['layers']) for w in d['workers']]" <"$WORK/out")" \
     "[0, 1] [('w1', [2, 3])]" "cluster master: topology lists the worker's layers"
+expect_eq "$(json_field "[(w['backend'], w['status']) for w in d['workers']]" <"$WORK/out")" "[('cpu+cpu', 'up')]" \
+    "cluster master: topology shows what the worker runs on, and that it is up"
 # the worker restarts while the server is idle: the next request reconnects to it and gets the same text
 kill "$WORKER"
 wait "$WORKER" 2>/dev/null
@@ -290,6 +292,8 @@ kill "$WORKER"
 wait "$WORKER" 2>/dev/null
 expect_eq "$(post -d "$BODY")" 500 "cluster master: a failed generation is a 500"
 grep -q "worker w1" "$WORK/out" && ok "cluster master: the 500 names the worker" || bad "cluster master: 500 body $(cat "$WORK/out")"
+curl -s -o "$WORK/topo.json" "$BASE/api/v1/topology"
+expect_eq "$(json_field "[w['status'] for w in d['workers']]" <"$WORK/topo.json")" "['down']" "cluster master: topology shows the lost worker down"
 post -N -d "$(echo "$BODY" | sed 's/}$/,"stream":true}/')" >/dev/null
 python3 - "$WORK/out" <<'EOF' && ok "cluster master: a failed stream ends with an error event and [DONE]" || bad "failed stream: $(cat "$WORK/out")"
 import json, sys

@@ -313,7 +313,7 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     return 0;
 }
 
-void ck_cli_cluster_summary(const ck_cluster *cl, size_t n_steps) {
+void ck_cli_cluster_summary(ck_cluster *cl, size_t n_steps) {
     ck_worker_stats st[64];
     size_t n = ck_cluster_stats(cl, st, 64);
     double per = n_steps ? 1e3 / (double)n_steps : 1e3; /* no steps: totals */

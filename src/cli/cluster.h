@@ -30,7 +30,7 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
 /* Runs the workers' layers as stages of s. */
 int ck_cli_attach(ck_session *s, ck_cluster *cl, char *err, size_t errlen);
 /* Per-worker round trip, compute and network time per step, on stderr. */
-void ck_cli_cluster_summary(const ck_cluster *cl, size_t n_steps);
+void ck_cli_cluster_summary(ck_cluster *cl, size_t n_steps);
 /* CK_WIRE_* for "f32"/"f16"/"bf16" (NULL: f32), -1 otherwise. */
 int ck_cli_wire_dtype(const char *s);
 

@@ -69,10 +69,10 @@ static char *workers_json(void *user) {
         cJSON *w = cJSON_CreateObject(), *l = cJSON_AddArrayToObject(w, "layers");
         cJSON_AddStringToObject(w, "name", st[i].name);
         cJSON_AddStringToObject(w, "address", st[i].host);
-        cJSON_AddStringToObject(w, "backend", "cpu");
+        cJSON_AddStringToObject(w, "backend", st[i].backend);
         cJSON_AddItemToArray(l, cJSON_CreateNumber((double)st[i].first));
         cJSON_AddItemToArray(l, cJSON_CreateNumber((double)st[i].last));
-        cJSON_AddStringToObject(w, "status", "up");
+        cJSON_AddStringToObject(w, "status", st[i].up ? "up" : "down"); /* as of its last call */
         cJSON_AddNumberToObject(w, "calls", (double)st[i].calls);
         cJSON_AddNumberToObject(w, "recoveries", (double)st[i].recoveries);
         cJSON_AddItemToArray(a, w);

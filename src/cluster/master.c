@@ -7,6 +7,7 @@
 #include "cluster/node.h"
 #include "cluster/push.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,10 @@ typedef struct remote {
     size_t cap_sent;
     uint32_t *calls;
     size_t n_calls, cap_calls;
-    ck_worker_stats st;
+    ck_worker_stats st;      /* the session's thread's figures ... */
+    ck_worker_stats pub;     /* ... as other threads see them (publish) */
+    pthread_mutex_t *mu;     /* the cluster's, guarding pub */
+    uint64_t sent_base, received_base; /* bytes of the connections before the current one */
     ck_push_plan *plan; /* zero-config: the files this worker needs */
     double last_note; /* push progress notes, at most one a second */
     int introduced;   /* the worker's devices were logged (its first HELLO_OK) */
@@ -51,6 +55,7 @@ struct ck_cluster {
     size_t n_workers;
     remote *r;
     size_t n;
+    pthread_mutex_t mu;      /* guards every remote's pub */
 };
 
 /* Copies the workers of t (the caller's topology may be freed after ck_cluster_open). */
@@ -85,7 +90,28 @@ size_t ck_cluster_local_ranges(const ck_topology *t, int64_t n_layers, int64_t *
 }
 
 /* Prefixes err with the worker's name and address. */
-static int fail(const remote *r, char *err, size_t errlen) {
+/* Makes r's figures visible to other threads. */
+static void publish(remote *r) {
+    pthread_mutex_lock(r->mu);
+    r->st.bytes_sent = r->sent_base + (r->c ? ck_conn_bytes_sent(r->c) : 0);
+    r->st.bytes_received = r->received_base + (r->c ? ck_conn_bytes_received(r->c) : 0);
+    r->pub = r->st;
+    pthread_mutex_unlock(r->mu);
+}
+
+/* Closes r's connection, keeping its byte counts. */
+static void disconnect(remote *r) {
+    if (!r->c) return;
+    r->sent_base += ck_conn_bytes_sent(r->c);
+    r->received_base += ck_conn_bytes_received(r->c);
+    ck_conn_close(r->c);
+    r->c = NULL;
+}
+
+/* err, prefixed with the worker; the worker counts as down until a call succeeds again. */
+static int fail(remote *r, char *err, size_t errlen) {
+    r->st.up = 0;
+    publish(r);
     char why[1024];
     snprintf(why, sizeof why, "%s", err);
     return ck_err(err, errlen, "worker %s (%s): %s", r->tw->name, r->tw->host, why);
@@ -131,6 +157,9 @@ static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
         return ck_err(err, errlen, "worker %s (%s): unexpected reply to HELLO", r->tw->name, r->tw->host);
     r->lim = (ck_wire_limits){(uint32_t)o->hidden, CK_WIRE_ROWS, (uint32_t)o->max_ctx};
     r->pos = 0;
+    snprintf(r->st.backend, sizeof r->st.backend, "%.*s", reply.u.hello_ok.backend.n, reply.u.hello_ok.backend.p);
+    r->st.up = 1;
+    publish(r);
     if (!r->introduced++)
         ck_logf(o->log, o->log_user, "worker %s (%s): layers %lld-%lld on %.*s, %.1f GB, %u threads", r->tw->name,
                 r->tw->host, (long long)r->tw->first, (long long)r->tw->last, reply.u.hello_ok.backend.n,
@@ -166,6 +195,7 @@ static int call(remote *r, float *hidden, size_t n, char *err, size_t errlen) {
     r->st.calls++;
     r->st.rows += n;
     r->pos += n;
+    publish(r);
     return 0;
 }
 
@@ -192,12 +222,10 @@ static int clamp_ms(double s) {
 static int recover(remote *r, char *err, size_t errlen) {
     size_t D = r->o->hidden, want = r->pos, at = 0;
     double give_up = ck_now_s() + r->o->recover_ms / 1000.0;
-    ck_conn_close(r->c);
-    r->c = NULL;
+    disconnect(r);
     /* each try waits no longer than the window has left (a silent worker must not outlast it) */
     while (connect_worker(r, clamp_ms(give_up - ck_now_s()), err, errlen) != 0) {
-        ck_conn_close(r->c);
-        r->c = NULL;
+        disconnect(r);
         if (ck_now_s() > give_up) return -1;
         usleep(250000);
     }
@@ -360,6 +388,7 @@ static int chain_call(ck_cluster *c, float *hidden, size_t n, char *err, size_t 
         c->r[i].pos += n;
         c->r[i].st.calls++;
         c->r[i].st.rows += n;
+        publish(&c->r[i]);
     }
     return 0;
 }
@@ -416,6 +445,7 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
     c->o.local_first = c->o.local_last = NULL; /* copied by open_locals */
     c->model_dir = strdup(o->model_dir ? o->model_dir : "");
     c->o.model_dir = c->model_dir;
+    pthread_mutex_init(&c->mu, NULL);
     c->r = calloc(o->topo->n ? o->topo->n : 1, sizeof *c->r);
     uint8_t id[32];
     int rc = c->r ? copy_workers(c, o->topo, err, errlen) : ck_err(err, errlen, "out of memory");
@@ -425,6 +455,7 @@ int ck_cluster_open(const ck_cluster_opts *o, ck_cluster **out, char *err, size_
         if (tw->last < tw->first) continue;
         remote *r = &c->r[c->n++];
         r->o = &c->o;
+        r->mu = &c->mu;
         r->tw = tw;
         memcpy(r->model_id, id, 32);
         r->st = (ck_worker_stats){.name = tw->name, .host = tw->host, .first = tw->first, .last = tw->last};
@@ -462,16 +493,11 @@ size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap) {
     return k;
 }
 
-size_t ck_cluster_stats(const ck_cluster *c, ck_worker_stats *out, size_t cap) {
+size_t ck_cluster_stats(ck_cluster *c, ck_worker_stats *out, size_t cap) {
     size_t k = 0;
-    for (size_t i = 0; i < c->n && k < cap; i++) {
-        out[k] = c->r[i].st;
-        if (c->r[i].c) {
-            out[k].bytes_sent = ck_conn_bytes_sent(c->r[i].c);
-            out[k].bytes_received = ck_conn_bytes_received(c->r[i].c);
-        }
-        k++;
-    }
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n && k < cap; i++) out[k++] = c->r[i].pub;
+    pthread_mutex_unlock(&c->mu);
     return k;
 }
 
@@ -502,5 +528,6 @@ void ck_cluster_close(ck_cluster *c) {
     free(c->workers);
     free(c->model_dir);
     free(c->r);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }

@@ -47,12 +47,15 @@ size_t ck_cluster_stages(ck_cluster *c, ck_stage *out, size_t cap);
 
 typedef struct ck_worker_stats {
     const char *name, *host;
+    char backend[32];          /* what the worker runs its layers on, as its HELLO_OK said ("" before) */
+    int up;                    /* 1 while connected; 0 once a call, or reconnecting to it, failed */
     int64_t first, last;
     uint64_t calls, rows, bytes_sent, bytes_received, recoveries;
     double rtt_s;              /* wall time from sending a FORWARD to its reply, summed */
     double compute_s;          /* the worker's own time in its layers, summed */
 } ck_worker_stats;
-size_t ck_cluster_stats(const ck_cluster *c, ck_worker_stats *out, size_t cap);
+/* The workers' figures as of their last call; safe from any thread while the session runs. */
+size_t ck_cluster_stats(ck_cluster *c, ck_worker_stats *out, size_t cap);
 
 /* Says GOODBYE to every worker and closes. */
 void ck_cluster_close(ck_cluster *c);
