@@ -102,6 +102,8 @@ const char *ck_engine_kv_type(const ck_engine *e); /* its KV caches' type: "f16"
  * counted once), the embedding table as one row, and of a MoE layer's experts the top_k its router picks
  * (num_experts_per_tok of num_experts). */
 uint64_t ck_engine_decode_bytes(const ck_engine *e);
+/* 1 when every matmul of the engine takes the exact path: ck_exact(), or a MoE model (always exact). */
+int ck_engine_exact(const ck_engine *e);
 /* Bytes of keys and values one position takes in the engine's KV caches: a decoded token's attention
  * reads this many per position of its context, on top of the weights. */
 uint64_t ck_engine_kv_bytes(const ck_engine *e);

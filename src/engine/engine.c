@@ -328,6 +328,13 @@ uint64_t ck_engine_decode_bytes(const ck_engine *e) {
     return total;
 }
 
+int ck_engine_exact(const ck_engine *e) {
+    const ck_model *m = &e->model;
+    int all = m->n_prepared > 0;
+    for (size_t i = 0; all && i < m->n_prepared; i++) all = m->prepared[i].exact;
+    return ck_exact() || all;
+}
+
 uint64_t ck_engine_kv_bytes(const ck_engine *e) {
     uint64_t total = e->be ? ck_model_kv_bytes(&e->model) : 0;
     for (size_t i = 0; i < e->n_sub; i++) total += ck_engine_kv_bytes(e->sub[i]);
