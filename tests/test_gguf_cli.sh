@@ -16,6 +16,9 @@ PROMPT="Explain quantum computing in simple terms."
 
 "$ST2GGUF" "$UNPACKED/qwen3-tiny" "$T/tiny-F32.gguf" F32; check "convert qwen3-tiny to F32" $?
 "$ST2GGUF" "$UNPACKED/qwen3-tiny" "$T/tiny-Q8_0.gguf" Q8_0; check "convert qwen3-tiny to Q8_0" $?
+"$ST2GGUF" "$UNPACKED/qwen3-tiny" "$T/tiny-Q4_K.gguf" Q4_K 2> "$T/conv.err"
+[ $? = 0 ] && grep -q "matrices written as Q8_0 (their rows are not a multiple of Q4_K's block)" "$T/conv.err"
+check "a K-quant that does not fit the rows falls back to Q8_0 and says so ($(cat "$T/conv.err"))" $?
 # llama.cpp refuses a file whose token list is shorter than the embedding: the list is padded to vocab_size
 python3 - "$T/tiny-F32.gguf" <<'PY'
 import struct, sys
