@@ -277,8 +277,8 @@ expect_eq "$(json_field "[(w['backend'], w['status']) for w in d['workers']]" <"
 # the worker restarts while the server is idle: the next request reconnects to it and gets the same text
 kill "$WORKER"
 wait "$WORKER" 2>/dev/null
-"$CAKE" run "$MODEL" --name w1 --topology "$WORK/topo.yml" --address 127.0.0.1:"$WPORT" --cluster-key k9 \
-    >"$WORK/worker2.log" 2>&1 &
+CAKE_WORKER_IDLE_MS=1500 "$CAKE" run "$MODEL" --name w1 --topology "$WORK/topo.yml" --address 127.0.0.1:"$WPORT" \
+    --cluster-key k9 >"$WORK/worker2.log" 2>&1 &
 WORKER=$!
 PIDS="$PIDS $WORKER"
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/worker2.log" && break; sleep 0.1; done
@@ -286,6 +286,10 @@ expect_eq "$(post -d "$BODY")" 200 "cluster master: a request after the worker r
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text from the restarted worker"
 grep -q "worker w1 (127.0.0.1:$WPORT) is back" "$WORK/serve.log" && ok "cluster master: the reconnection is logged" ||
     bad "cluster master: no reconnection in the log: $(tail -3 "$WORK/serve.log")"
+# the worker closes the idle connection (its idle limit, 1.5 s here), saying why: the next request reconnects
+sleep 2.5
+expect_eq "$(post -d "$BODY")" 200 "cluster master: a request after the worker closed the idle connection"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "cluster master: same text after the idle close"
 # the worker is gone for good: a waited-for completion is a 500 naming it, a stream ends with an error
 # event and [DONE] (no finish chunk: the generation did not finish)
 kill "$WORKER"

@@ -58,6 +58,13 @@ static int port_of(const char *addr) {
     return p > 0 && p < 65536 ? (int)p : 0;
 }
 
+/* A worker closes a master connection silent this long: $CAKE_WORKER_IDLE_MS, else 10 minutes (0). */
+static int idle_ms(void) {
+    const char *s = getenv("CAKE_WORKER_IDLE_MS");
+    long v = s ? strtol(s, NULL, 10) : 0;
+    return v > 0 && v <= 86400000 ? (int)v : 0;
+}
+
 int ck_cli_zero_worker(const ck_cli_cluster *o) {
     char cache[4096], err[1024], host[64] = "worker", tag[9];
     uint8_t hash[CK_DISC_HASH_BYTES];
@@ -91,7 +98,7 @@ int ck_cli_zero_worker(const ck_cli_cluster *o) {
     fprintf(stderr, "cake worker: %s answers discovery on %s (udp): %s%s%s, %.1f GB, %.2f TFLOPS\n", me.name, disc,
             me.backend, dev.gpus[0] ? " " : "", dev.gpus, (double)me.mem_bytes * 1e-9, (double)me.tflops);
     ck_worker_opts wo = {.name = me.name, .address = addr, .key = o->key, .cache_root = cache, .cluster_tag = tag,
-                         .devices = o->devices, .log = log_line, .log_user = "cake worker: "};
+                         .devices = o->devices, .idle_ms = idle_ms(), .log = log_line, .log_user = "cake worker: "};
     trap_signals();
     int rc = ck_worker_run(&wo, &stop_flag, err, sizeof err);
     ck_disc_serve_stop(ds);
@@ -116,7 +123,7 @@ int ck_cli_worker(const ck_cli_cluster *o) {
     else if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) == 0) {
         ck_worker_opts wo = {.model_dir = dir, .name = o->name, .address = o->address, .key = o->key,
                              .first = tw->first, .last = tw->last, .prefix = tw->prefix, .devices = o->devices,
-                             .log = log_line, .log_user = "cake worker: "};
+                             .idle_ms = idle_ms(), .log = log_line, .log_user = "cake worker: "};
         if ((!o->key || !*o->key) && strncmp(o->address, "127.", 4) && strncmp(o->address, "localhost:", 10) &&
             strncmp(o->address, "[::1]:", 6))
             fprintf(stderr, "cake run: warning: no --cluster-key: traffic on %s is neither authenticated nor "

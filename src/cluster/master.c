@@ -285,9 +285,17 @@ static int truncate_worker(remote *r, size_t pos, int may_recover, size_t *held,
     ck_msg m = {.type = CK_MSG_TRUNCATE}, reply;
     m.u.truncate.session = SESSION_ID;
     m.u.truncate.pos = (uint32_t)pos;
-    if (ck_msg_send(r->c, &r->out, &m, CK_REPLY_MS, err, errlen) != 0 ||
-        ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_REPLY_MS, err, errlen) != 0) {
-        /* lost between two requests (a server's idle worker restarted): reconnect and replay what stays */
+    int ok = ck_msg_send(r->c, &r->out, &m, CK_REPLY_MS, err, errlen) == 0 &&
+             ck_msg_recv(r->c, &r->lim, 1 << 16, &reply, CK_REPLY_MS, err, errlen) == 0;
+    if (ok && reply.type == CK_MSG_ERROR) { /* e.g. its idle limit ended the connection: it said why, then closed */
+        ck_err(err, errlen, "%.*s", reply.u.error.message.n, reply.u.error.message.p);
+        ok = 0;
+    } else if (ok && (reply.type != CK_MSG_TRUNCATED || reply.u.truncate.pos > pos)) {
+        ck_err(err, errlen, "unexpected %s in reply to TRUNCATE", ck_msg_name(reply.type));
+        ok = 0;
+    }
+    if (!ok) {
+        /* lost between two requests (restarted, or idle too long): reconnect and replay what stays */
         if (!may_recover || !r->o->recover_ms) return fail(r, err, errlen);
         ck_logf(r->o->log, r->o->log_user, "worker %s (%s) lost: %s; reconnecting", r->tw->name, r->tw->host, err);
         forget_after(r, pos);
@@ -295,9 +303,6 @@ static int truncate_worker(remote *r, size_t pos, int may_recover, size_t *held,
         *held = r->pos;
         return 0;
     }
-    if (reply.type != CK_MSG_TRUNCATED || reply.u.truncate.pos > pos)
-        return ck_err(err, errlen, "worker %s: unexpected %s in reply to TRUNCATE", r->tw->name,
-                      ck_msg_name(reply.type));
     forget_after(r, reply.u.truncate.pos);
     *held = r->pos;
     return 0;
