@@ -6,7 +6,9 @@
  *    Llama's permuted Q/K and its rope_freqs go through the same path;
  *  - files written by llama.cpp's own converter (convert_hf_to_gguf.py, bf16; kept in tests/data/gguf-llama)
  *    of the Qwen3.5 fixtures give the safetensors logits within 1e-4: its qwen35 layout (tiled value
- *    heads, A as -exp(A_log), norms as 1 + w) is undone at load;
+ *    heads, A as -exp(A_log), norms as 1 + w) is undone at load; requantized to Q8_0 (ssm_out alone, then
+ *    every matrix), whose ssm_out blocks span two value heads of 16, they stay within a mean-NLL bound
+ *    and near their dequantized twins; so do K-quants on a random Qwen3.5 of Qwen3.5's head size (128);
  *  - quantized files stay within a stated mean-NLL distance of the float model on the fixture's
  *    perplexity text (Q8_0, Q4_0 on the fixtures; Q4_K, Q5_K, Q6_K on a wider random model written here,
  *    since the fixtures' rows of 64 are not whole K-quant blocks). */
@@ -358,6 +360,135 @@ static void check_llama_file(const char *name) {
     fixture_close(&f);
 }
 
+/* ---- Qwen3.5 files with quantized weights ---- */
+
+/* The RMS of a - b over the RMS of b: how far logits a are from logits b as a whole (a single max would
+ * be ruled by the fixtures' outliers). */
+static double rel_rms(const float *a, const float *b, size_t n) {
+    double se = 0, sb = 0;
+    for (size_t i = 0; i < n; i++) se += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), sb += (double)b[i] * b[i];
+    return sb > 0 ? sqrt(se / sb) : INFINITY;
+}
+
+/* SRC rewritten to DST under its metadata pairs as stored: each float tensor of 2 or more dims whose name
+ * ends with `suffix` (NULL: every one but the MoE routers, which llama.cpp keeps in float) and whose rows
+ * are whole blocks of `to` is quantized to `to`, or with `dequant` stored as F32 holding exactly the values
+ * of that quantization (the same weights, unquantized); the others are copied as they are. Returns how
+ * many were quantized, or -1. */
+static int requant_file(const char *src, const char *dst, const char *suffix, ck_dtype to, int dequant) {
+    ck_gguf_file f;
+    char err[512];
+    if (ck_gguf_open(src, &f, err, sizeof err) != 0) {
+        CK_EXPECT(0, "%s", err);
+        return -1;
+    }
+    const ck_dtype_traits *tr = ck_dtype_traits_of(to);
+    ck_gguf_w w;
+    ck_gguf_w_init(&w);
+    ck_gguf_w_pairs_of(&w, &f.g);
+    int n = 0;
+    for (size_t i = 0; i < f.g.n_tensors; i++) {
+        const ck_gguf_tensor *t = &f.g.tensors[i];
+        const ck_dtype_traits *st = t->dtype >= 0 ? ck_dtype_traits_of((ck_dtype)t->dtype) : NULL;
+        size_t len = strlen(t->name), sl = suffix ? strlen(suffix) : 0;
+        int picked = suffix ? len >= sl && !strcmp(t->name + len - sl, suffix) : !strstr(t->name, "ffn_gate_inp");
+        if (!picked || !st || st->block != 1 || t->n_dims < 2 || t->ne[0] % tr->block) {
+            ck_gguf_w_tensor(&w, t->name, t->ggml_type, t->n_dims, t->ne, t->data, t->nbytes);
+            continue;
+        }
+        size_t numel = (size_t)(t->nbytes / st->block_bytes), qbytes = numel / tr->block * tr->block_bytes;
+        float *v = malloc(numel * sizeof *v);
+        uint8_t *q = malloc(qbytes);
+        st->to_f32(v, t->data, numel);
+        tr->from_f32(q, v, numel);
+        if (dequant) {
+            tr->to_f32(v, q, numel);
+            ck_gguf_w_tensor(&w, t->name, ck_gguf_ggml_type(CK_F32), t->n_dims, t->ne, v, numel * sizeof *v);
+        } else {
+            ck_gguf_w_tensor(&w, t->name, ck_gguf_ggml_type(to), t->n_dims, t->ne, q, qbytes);
+        }
+        free(v), free(q);
+        n++;
+    }
+    int rc = ck_gguf_w_save(&w, dst, err, sizeof err);
+    CK_EXPECT(rc == 0, "%s", err);
+    ck_gguf_w_free(&w);
+    ck_gguf_close(&f);
+    return rc == 0 ? n : -1;
+}
+
+/* 1 when the config of the GGUF file at path says linear_out_proj_tiled, 0 when not, -1 when unreadable. */
+static int says_tiled(const char *path) {
+    ck_gguf_file f;
+    char err[256], *json = NULL;
+    if (ck_gguf_open(path, &f, err, sizeof err) != 0) return -1;
+    int rc = -1;
+    if (ck_gguf_config_json(&f.g, &json, err, sizeof err) == 0)
+        rc = strstr(json, "\"linear_out_proj_tiled\":true") != NULL;
+    free(json);
+    ck_gguf_close(&f);
+    return rc;
+}
+
+/* A float Qwen3.5 file quantized to `to` (ssm_out only, or every matrix): its config says
+ * linear_out_proj_tiled exactly when `to`'s blocks split value heads of dv (else ssm_out moves into HF
+ * order as before), it loads, its mean NLL stays within nll_tol of the float file's, and its logits within
+ * twin_tol (rel_rms) of its dequantized twin's (the same weights as F32, whose ssm_out columns are put in
+ * HF order at load; equality is out of reach, the quantized products round their activations to 8 bits).
+ * Measured: 0.01 to 0.07 with ssm_out quantized, up to 0.13 with every matrix (0.29 on the MoE fixture,
+ * whose expert choices flip), and 1 to 1.2 when out_proj reads its input in another value-head order
+ * than the twin's. */
+static void check_qwen35_requant(const char *label, const char *src, const run *ref, const int32_t *all, size_t T,
+                                 const int32_t *ppl, size_t n_ppl, size_t dv, ck_dtype to, double nll_tol,
+                                 double twin_tol) {
+    static const struct { const char *suffix, *what; } sel[] = {{".ssm_out.weight", "ssm_out"}, {NULL, "every matrix"}};
+    for (size_t c = 0; c < sizeof sel / sizeof sel[0]; c++) {
+        char pq[1024], pd[1024];
+        snprintf(pq, sizeof pq, "%s/%s-%s-%s.gguf", out_dir, label, ck_dtype_name(to), c ? "all" : "ssm_out");
+        snprintf(pd, sizeof pd, "%s/%s-%s-%s-dequant.gguf", out_dir, label, ck_dtype_name(to), c ? "all" : "ssm_out");
+        int nq = requant_file(src, pq, sel[c].suffix, to, 0), nd = requant_file(src, pd, sel[c].suffix, to, 1);
+        CK_EXPECT(nq > 0 && nq == nd, "%s %s %s: %d / %d tensors quantized", label, ck_dtype_name(to), sel[c].what, nq,
+                  nd);
+        int want = dv % ck_dtype_traits_of(to)->block != 0, got = says_tiled(pq);
+        CK_EXPECT(got == want && says_tiled(pd) == 0, "%s %s %s: linear_out_proj_tiled %d (want %d), twin %d", label,
+                  ck_dtype_name(to), sel[c].what, got, want, says_tiled(pd));
+        run q, d;
+        if (nq <= 0 || run_model(pq, all, T, ppl, n_ppl, &q) != 0) continue;
+        if (run_model(pd, all, T, ppl, n_ppl, &d) == 0) {
+            double dn = fabs(q.nll - ref->nll), dt = rel_rms(q.logits, d.logits, T * q.V);
+            printf("%s, %s %s (%d tensors): |NLL diff| %.3g (mean NLL %.6f, float %.6f), relative RMS logit "
+                   "distance to the dequantized twin %.3g\n", label, sel[c].what, ck_dtype_name(to), nq, dn, q.nll,
+                   ref->nll, dt);
+            CK_EXPECT(dn <= nll_tol, "%s %s %s: |NLL diff| %.3g over %.3g", label, sel[c].what, ck_dtype_name(to), dn,
+                      nll_tol);
+            CK_EXPECT(dt <= twin_tol, "%s %s %s: %.3g from its dequantized twin, over %.3g", label, sel[c].what,
+                      ck_dtype_name(to), dt, twin_tol);
+            free(d.logits);
+        }
+        free(q.logits);
+    }
+}
+
+/* llama.cpp's Qwen3.5 fixtures (value heads of 16 dims, rows of 64) with Q8_0 weights: ssm_out's head
+ * columns are half a block, so they cannot be put in HF order; the model reads its input in the file's
+ * order instead. */
+static void check_llama_file_q8(const char *name, double nll_tol, double twin_tol) {
+    char src[1024], cfg_path[1024];
+    fixture f;
+    run bf;
+    snprintf(src, sizeof src, "%s/gguf-llama/%s-bf16.gguf", CK_TEST_DATA, name);
+    if (fixture_open(&f, name) == 0 && run_model(src, f.all, f.T, f.ppl, f.n_ppl, &bf) == 0) {
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", f.dir);
+        cJSON *cfg = ck_test_json(cfg_path);
+        size_t dv = (size_t)cJSON_GetNumberValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "text_config"), "linear_value_head_dim"));
+        cJSON_Delete(cfg);
+        check_qwen35_requant(name, src, &bf, f.all, f.T, f.ppl, f.n_ppl, dv, CK_Q8_0, nll_tol, twin_tol);
+        free(bf.logits);
+    }
+    fixture_close(&f);
+}
+
 /* Gemma 3's layer pattern as llama.cpp reads it: no sliding_window_pattern key means a period of 6 (layer
  * i is global when i % 6 == 5), a period of 0 every layer sliding; the attention scale is 1/sqrt(head_dim)
  * except for the 62-layer 27B (1/sqrt(hidden / heads)). */
@@ -631,6 +762,84 @@ static void check_wide(void) {
     free(base.logits);
 }
 
+/* A random F32 qwen35 file shaped like Qwen3.5's DeltaNet (value heads of 128 dims, so a K-quant block
+ * of ssm_out's row holds two of them): 2 DeltaNet layers of 2 key heads and 4 value heads. */
+#define Q35_D 256
+#define Q35_NK 2
+#define Q35_NV 4
+#define Q35_DK 64
+#define Q35_DV 128
+#define Q35_F 512
+#define Q35_V 512
+
+static int write_wide_qwen35(const char *path) {
+    ck_gguf_w w;
+    char err[256], name[64];
+    ck_gguf_w_init(&w);
+    ck_gguf_w_str(&w, "general.architecture", "qwen35");
+    static const struct { const char *k; uint32_t v; } keys[] = {
+        {"qwen35.block_count", 2}, {"qwen35.embedding_length", Q35_D}, {"qwen35.feed_forward_length", Q35_F},
+        {"qwen35.attention.head_count", 4}, {"qwen35.attention.head_count_kv", 2}, {"qwen35.attention.key_length", 64},
+        {"qwen35.context_length", 1024}, {"qwen35.ssm.conv_kernel", 4}, {"qwen35.ssm.state_size", Q35_DK},
+        {"qwen35.ssm.group_count", Q35_NK}, {"qwen35.ssm.time_step_rank", Q35_NV},
+        {"qwen35.ssm.inner_size", Q35_NV * Q35_DV}, {"qwen35.full_attention_interval", 4},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) ck_gguf_w_u32(&w, keys[i].k, keys[i].v);
+    ck_gguf_w_f32(&w, "qwen35.attention.layer_norm_rms_epsilon", 1e-6f);
+    ck_gguf_w_f32(&w, "qwen35.rope.freq_base", 1e7f);
+    wrng = 35;
+    wide_tensor(&w, "token_embd.weight", Q35_V, Q35_D, 1.0f, 0, CK_F32);
+    wide_tensor(&w, "output_norm.weight", 1, Q35_D, 0.1f, 1, CK_F32);
+    wide_tensor(&w, "output.weight", Q35_V, Q35_D, 0.1f, 0, CK_F32);
+    size_t vd = Q35_NV * Q35_DV, cd = 2 * Q35_NK * Q35_DK + vd;
+    static const struct { const char *n; int rows, cols; float a; int norm; } lt[] = {
+        {"attn_norm.weight", 1, Q35_D, 0.1f, 1}, {"post_attention_norm.weight", 1, Q35_D, 0.1f, 1},
+        {"attn_qkv.weight", -1, Q35_D, 0.12f, 0}, {"attn_gate.weight", -2, Q35_D, 0.12f, 0},
+        {"ssm_alpha.weight", Q35_NV, Q35_D, 0.1f, 0}, {"ssm_beta.weight", Q35_NV, Q35_D, 0.1f, 0},
+        {"ssm_conv1d.weight", -1, 4, 0.5f, 0}, {"ssm_dt.bias", 1, Q35_NV, 0.5f, 0},
+        {"ssm_norm.weight", 1, Q35_DV, 0.1f, 1}, {"ssm_out.weight", Q35_D, -2, 0.08f, 0},
+        {"ffn_gate.weight", Q35_F, Q35_D, 0.12f, 0}, {"ffn_up.weight", Q35_F, Q35_D, 0.12f, 0},
+        {"ffn_down.weight", Q35_D, Q35_F, 0.08f, 0},
+    };
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) { /* -1: the conv channels, -2: the value dims */
+            size_t rows = lt[i].rows == -1 ? cd : lt[i].rows == -2 ? vd : (size_t)lt[i].rows;
+            size_t cols = lt[i].cols == -2 ? vd : (size_t)lt[i].cols;
+            snprintf(name, sizeof name, "blk.%d.%s", l, lt[i].n);
+            wide_tensor(&w, name, rows, cols, lt[i].a, lt[i].norm, CK_F32);
+        }
+        float a[Q35_NV]; /* A = -exp(A_log) < 0 */
+        for (int h = 0; h < Q35_NV; h++) a[h] = -(1.0f + wrand(0.9f));
+        uint64_t ne[1] = {Q35_NV};
+        snprintf(name, sizeof name, "blk.%d.ssm_a", l);
+        ck_gguf_w_tensor(&w, name, ck_gguf_ggml_type(CK_F32), 1, ne, a, sizeof a);
+    }
+    int rc = ck_gguf_w_save(&w, path, err, sizeof err);
+    CK_EXPECT(rc == 0, "%s: %s", path, err);
+    ck_gguf_w_free(&w);
+    return rc;
+}
+
+/* The K-quants where Qwen3.5 meets them: ssm_out rows of 512 whose 256-value blocks span two value
+ * heads (and Q8_0, whose blocks do not, as before). */
+static void check_wide_qwen35(void) {
+    static const struct { ck_dtype t; double nll_tol; } types[] = {
+        {CK_Q8_0, 0.01}, {CK_Q6_K, 0.01}, {CK_Q5_K, 0.03}, {CK_Q4_K, 0.08},
+    };
+    char path[1024];
+    int32_t ids[200];
+    size_t n = sizeof ids / sizeof ids[0];
+    wrng = 11;
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((wrng = wrng * 1664525u + 1013904223u) >> 8) % Q35_V;
+    snprintf(path, sizeof path, "%s/wide-qwen35-F32.gguf", out_dir);
+    run base;
+    if (write_wide_qwen35(path) != 0 || run_model(path, ids, 16, ids, n, &base) != 0) return;
+    printf("wide qwen35 F32: mean NLL %.6f\n", base.nll);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        check_qwen35_requant("wide-qwen35", path, &base, ids, 16, ids, n, Q35_DV, types[i].t, types[i].nll_tol, 0.1);
+    free(base.logits);
+}
+
 /* A model whose embedding is in a ggml type we do not compute with, and one with an unknown
  * architecture: clear errors naming the type / architecture. */
 static void check_unsupported(void) {
@@ -693,5 +902,8 @@ int main(int argc, char **argv) {
     check_qwen35_layout();
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
+    check_llama_file_q8("qwen3_5-s", 0.02, 0.2);
+    check_llama_file_q8("qwen3_5moe-s", 0.05, 0.4); /* expert choices flip: ssm_out alone moves the NLL 0.03 */
+    check_wide_qwen35();
     return ck_test_done("test_gguf");
 }

@@ -301,6 +301,21 @@ static void add_special_ids(const ck_gguf *g, cJSON *root) {
         cJSON_AddItemToArray(eos, cJSON_CreateNumber((double)v));
 }
 
+/* Qwen3.5 with tiled value heads (n_v > n_k): 1 when an ssm_out tensor's type has blocks that do not
+ * divide a value head's dv columns, so its head column groups cannot move into HF order without breaking
+ * blocks. Every ssm_out of such a file then stays as stored and the model reads out_proj's input in the
+ * file's head order (config.json "linear_out_proj_tiled"); other files keep HF order throughout. */
+static int ssm_out_tiled(const ck_gguf *g, int64_t nk, int64_t nv, int64_t dv) {
+    if (nk <= 0 || nv <= nk || nv % nk || dv <= 0) return 0;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const ck_gguf_tensor *t = &g->tensors[i];
+        const ck_dtype_traits *tr = t->dtype >= 0 ? ck_dtype_traits_of((ck_dtype)t->dtype) : NULL;
+        if (tr && !strncmp(t->name, "blk.", 4) && ends_with(t->name, ".ssm_out.weight") && (uint64_t)dv % tr->block)
+            return 1;
+    }
+    return 0;
+}
+
 /* Qwen3.5's DeltaNet sizes and layer pattern (every full_attention_interval-th layer is full attention). */
 static int add_qwen35(const ck_gguf *g, const char *arch, int64_t layers, int64_t head_dim, cJSON *root, char *err,
                       size_t errlen) {
@@ -319,6 +334,7 @@ static int add_qwen35(const ck_gguf *g, const char *arch, int64_t layers, int64_
     cJSON_AddNumberToObject(root, "linear_num_value_heads", (double)nv);
     cJSON_AddNumberToObject(root, "linear_value_head_dim", (double)(inner / nv));
     cJSON_AddNumberToObject(root, "full_attention_interval", (double)every);
+    if (ssm_out_tiled(g, nk, nv, inner / nv)) cJSON_AddBoolToObject(root, "linear_out_proj_tiled", 1);
     cJSON *lt = cJSON_AddArrayToObject(root, "layer_types");
     for (int64_t i = 0; i < layers; i++)
         cJSON_AddItemToArray(lt, cJSON_CreateString((i + 1) % every ? "linear_attention" : "full_attention"));
@@ -519,6 +535,7 @@ int ck_gguf_weights_open(const char *path, ck_gguf_weights *w, char *err, size_t
             arch_int(g, w->arch->gguf, "ssm.state_size", &w->lin_dk) && arch_int(g, w->arch->gguf, "ssm.inner_size", &inner) &&
             w->lin_nv > 0)
             w->lin_dv = inner / w->lin_nv;
+        w->lin_out_tiled = w->arch->qwen35 && ssm_out_tiled(g, w->lin_nk, w->lin_nv, w->lin_dv);
     }
     if (index_names(w, err, errlen) != 0) {
         ck_gguf_weights_close(w);
@@ -579,7 +596,7 @@ static int layout_fix(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, con
         else if (ends_with(name, ".linear_attn.in_proj_a.weight") || ends_with(name, ".linear_attn.in_proj_b.weight") ||
                  alog || ends_with(name, ".linear_attn.dt_bias"))
             head = 1;
-        else if (ends_with(name, ".linear_attn.out_proj.weight")) head = dv, cols = 1;
+        else if (ends_with(name, ".linear_attn.out_proj.weight") && !w->lin_out_tiled) head = dv, cols = 1;
     }
     if (!norm && !alog && !head) return 0;
     if (w->owned[i]) {

@@ -7,7 +7,9 @@
  * every weight is in HF layout. Qwen3.5 files (llama.cpp's qwen35 / qwen35moe) differ from HF in four
  * ways, each undone at load into an owned copy (the norm offset also in Gemma 3 files): the Gated DeltaNet value heads are tiled (head j * n_k + k
  * holds HF head k * (n_v / n_k) + j) in the V rows of in_proj_qkv and conv1d, the rows of in_proj_z/a/b,
- * A_log and dt_bias and the columns of out_proj; A_log is stored as A = -exp(A_log); the (1 + w) RMSNorm
+ * A_log and dt_bias and the columns of out_proj (moved as whole head column groups; when a type's blocks
+ * do not divide the head size, out_proj stays as stored and config.json says "linear_out_proj_tiled", so
+ * the model reads its input in the file's order); A_log is stored as A = -exp(A_log); the (1 + w) RMSNorm
  * weights are stored as 1 + w; conv1d is [C, K] (HF [C, 1, K], the same bytes). Other tensors stay views
  * of the mapping, quantized types included; the stacked expert tensors of a mixture-of-experts file are
  * seen as one 2-D view per expert.
@@ -71,6 +73,7 @@ typedef struct ck_gguf_weights {
     const ck_gguf_arch *arch;
     int64_t n_heads, n_kv_heads;
     int64_t lin_nk, lin_nv, lin_dk, lin_dv; /* Qwen3.5: DeltaNet key/value heads and head dims */
+    int lin_out_tiled;         /* Qwen3.5: out_proj stays in the file's value-head order (its blocks split heads) */
     char **names;              /* [n] HF names, sorted */
     size_t *tensor;            /* [n] index into file.g.tensors */
     uint32_t *slice;           /* [n] 0, or expert + 1 of a stacked expert tensor */

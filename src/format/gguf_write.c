@@ -67,6 +67,11 @@ void ck_gguf_w_raw(ck_gguf_w *w, const char *k, uint32_t type, const void *bytes
     PUT_KV(w, bytes, n);
 }
 
+void ck_gguf_w_pairs_of(ck_gguf_w *w, const ck_gguf *g) {
+    PUT_KV(w, g->meta, g->meta_len);
+    w->n_kv += g->n_kv;
+}
+
 static void arr_head(ck_gguf_w *w, const char *k, uint32_t et, size_t n) {
     key(w, k, CK_GGUF_ARRAY);
     put_u32(w, et);

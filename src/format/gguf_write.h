@@ -5,6 +5,8 @@
 #ifndef CK_FORMAT_GGUF_WRITE_H
 #define CK_FORMAT_GGUF_WRITE_H
 
+#include "format/gguf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +36,9 @@ void ck_gguf_w_arr_i32(ck_gguf_w *w, const char *key, const int32_t *v, size_t n
 void ck_gguf_w_arr_f32(ck_gguf_w *w, const char *key, const float *v, size_t n);
 /* A raw pair: value type and its encoded bytes (for tests that write odd files). */
 void ck_gguf_w_raw(ck_gguf_w *w, const char *key, uint32_t type, const void *bytes, size_t n);
+/* Every metadata pair of a parsed file, as stored (to rewrite a file's tensors under its metadata; the
+ * file's alignment must be the writer's 32). */
+void ck_gguf_w_pairs_of(ck_gguf_w *w, const ck_gguf *g);
 
 /* A tensor of ggml type `ggml_type` with ne[0..n_dims) (innermost first) and its nbytes of data. */
 void ck_gguf_w_tensor(ck_gguf_w *w, const char *name, uint32_t ggml_type, int n_dims, const uint64_t *ne,

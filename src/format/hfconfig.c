@@ -86,7 +86,7 @@ static const struct { const char *key; key_type type; int nullable; } typed_keys
     {"linear_num_key_heads", T_INT, 0}, {"linear_num_value_heads", T_INT, 0},
     {"linear_key_head_dim", T_INT, 0},  {"linear_value_head_dim", T_INT, 0},
     {"linear_conv_kernel_dim", T_INT, 0}, {"full_attention_interval", T_INT, 0},
-    {"attn_output_gate", T_BOOL, 0},
+    {"attn_output_gate", T_BOOL, 0},    {"linear_out_proj_tiled", T_BOOL, 0},
 };
 
 static int is_list_of(const cJSON *v, int (*ok)(const cJSON *)) {

@@ -27,6 +27,7 @@ int ck_deltanet_config(const ck_config *c, ck_deltanet_w *w, char *err, size_t e
     w->hidden = (size_t)c->hidden_size;
     w->nk = (size_t)nk, w->nv = (size_t)nv, w->dk = (size_t)dk, w->dv = (size_t)dv, w->K = (size_t)K;
     w->eps = (float)c->rms_eps;
+    w->out_tiled = ck_cfg_bool(c, "linear_out_proj_tiled", 0);
     return 0;
 }
 
@@ -96,13 +97,22 @@ int ck_deltanet_scratch_init(ck_backend *be, const ck_deltanet_w *w, size_t rows
     sc->rows = rows;
     float **const p[] = {&sc->mixed, &sc->mixed_c, &sc->z, &sc->o, &sc->g, &sc->beta};
     size_t n[] = {rows * cd, rows * cd, rows * vd, rows * vd, rows * w->nv, rows * w->nv};
-    return alloc_all(be, p, n, 6) ? ck_err(err, errlen, "out of memory for Gated DeltaNet scratch") : 0;
+    if (alloc_all(be, p, n, 6) != 0) return ck_err(err, errlen, "out of memory for Gated DeltaNet scratch");
+    if (w->out_tiled) { /* out_proj's column group h = j * nk + k holds value head k * (nv / nk) + j */
+        if (!(sc->out_rows = malloc(rows * w->nv * sizeof *sc->out_rows)))
+            return ck_err(err, errlen, "out of memory for Gated DeltaNet scratch");
+        for (size_t t = 0; t < rows; t++)
+            for (size_t h = 0; h < w->nv; h++)
+                sc->out_rows[t * w->nv + h] = (int32_t)(t * w->nv + h % w->nk * (w->nv / w->nk) + h / w->nk);
+    }
+    return 0;
 }
 
 void ck_deltanet_scratch_free(ck_backend *be, ck_deltanet_scratch *sc) {
     float *v[] = {sc->mixed, sc->mixed_c, sc->z, sc->o, sc->g, sc->beta};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (v[i]) be->free(be, v[i]);
+    free(sc->out_rows);
     memset(sc, 0, sizeof *sc);
 }
 
@@ -127,5 +137,10 @@ void ck_deltanet_forward(ck_backend *be, const ck_deltanet_w *w, const ck_rows *
         be->gated_delta(be, &a);                                              /* o [n, nv, dv] */
     }
     be->rmsnorm_gated(be, sc->o, sc->o, sc->z, w->norm, T * nv, w->dv, w->eps);
-    be->matmul(be, y, sc->o, &w->out, NULL, T);                               /* y [T, hidden] */
+    const float *o = sc->o;
+    if (w->out_tiled) { /* the value heads in out_proj's order; mixed is not read again */
+        be->gather_rows(be, sc->mixed, sc->o, sc->out_rows, T * nv, w->dv);
+        o = sc->mixed;
+    }
+    be->matmul(be, y, o, &w->out, NULL, T);                                   /* y [T, hidden] */
 }

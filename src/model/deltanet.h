@@ -7,6 +7,9 @@
  *   o = gated delta rule(l2norm(q) / sqrt(dk), l2norm(k), v, g, beta)   (value head h reads key head
  *       h / (nv / nk), the repeat_interleave order)
  *   y = out_proj (RMSNorm(o per value head) * norm.weight * silu(z))
+ * With linear_out_proj_tiled (a GGUF file whose out_proj blocks split value heads, so its columns could not
+ * be put in HF order at load) out_proj's columns hold the value heads tiled, column group j * nk + k being
+ * head k * (nv / nk) + j: the normed o is gathered into that order before the product.
  * Prefill runs the same sequential f32 recurrence as decode, so the two agree exactly.
  * Invariant: a ck_deltanet_state holds everything a sequence carries between calls (conv window and
  * recurrent state); zeroing it starts a new sequence. A ck_deltanet_scratch (workspace, shared by the
@@ -26,6 +29,7 @@ typedef struct ck_deltanet_w {
     float *norm;          /* [dv] f32, plain weight (not 1 + w) */
     size_t hidden, nk, nv, dk, dv, K;
     float eps;
+    int out_tiled;        /* out_proj's columns hold the value heads tiled (linear_out_proj_tiled) */
 } ck_deltanet_w;
 
 typedef struct ck_deltanet_state {
@@ -37,6 +41,8 @@ typedef struct ck_deltanet_scratch {
     float *mixed, *mixed_c; /* [rows, 2 kd + vd] before / after conv */
     float *z, *o;         /* [rows, vd] */
     float *g, *beta;      /* [rows, nv] */
+    int32_t *out_rows;    /* host [rows * nv], out_tiled only: row i of out_proj's input is row out_rows[i]
+                             of o seen as [rows * nv, dv] (the gather lands in mixed, free by then) */
     size_t rows;
 } ck_deltanet_scratch;
 
