@@ -151,6 +151,8 @@ expect_eq "$(post -d "{$M1,\"logprobs\":false,\"logit_bias\":{},\"response_forma
 expect_eq "$(post -d "{$M1} {}")" 400 "a second JSON value after the body is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"a\u0000b"}]}')" 400 "U+0000 in a string is a 400 (not a cut prompt)"
 grep -q "U+0000" "$WORK/out" && ok "... naming U+0000" || bad "U+0000: $(cat "$WORK/out")"
+printf '{"messages":[{"role":"user","content":"a\000b"}]}' > "$WORK/nul.json"
+expect_eq "$(post --data-binary @"$WORK/nul.json")" 400 "a raw NUL byte in a string is a 400 too"
 python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "word " * 5000 + "\"}]}")' >"$WORK/long.json"
 expect_eq "$(post --data-binary @"$WORK/long.json")" 400 "a prompt longer than the context is a 400"
 python3 -c 'print("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x" * 70000 + "\"}]}")' >"$WORK/big.json"
