@@ -1,6 +1,7 @@
 /* test_ui_asset.c — the web UI page compiled into the binary (src/server/ui.h) is byte for byte
  * src/server/ui/index.html, NUL-terminated, and self-contained: no http(s) URL anywhere in a src, href,
- * url() or @import, no external scripts or fonts; and it uses the endpoints the server provides. */
+ * url() or @import, no external scripts or fonts, no <link> but the favicon as a data: URI; and it uses the
+ * endpoints the server provides. */
 #include "server/ui.h"
 #include "testutil.h"
 
@@ -28,9 +29,15 @@ int main(void) {
     CK_EXPECT(ck_ui_html[ck_ui_html_len] == 0 && strlen((const char *)ck_ui_html) == ck_ui_html_len,
               "NUL-terminated, no NUL inside");
     const char *page = (const char *)ck_ui_html;
-    const char *banned[] = {"http://", "https://", "<link", "@import", "src=", "url(", "//cdn", "fonts.g"};
+    const char *banned[] = {"http://", "https://", "@import", "src=", "url(", "//cdn", "fonts.g"};
     for (size_t i = 0; i < sizeof banned / sizeof banned[0]; i++)
         CK_EXPECT(!strstr(page, banned[i]), "the page references something outside itself: '%s'", banned[i]);
+    int links = 0;
+    for (const char *l = strstr(page, "<link"); l; l = strstr(l + 1, "<link"), links++) {
+        static const char icon[] = "<link rel=\"icon\" href=\"data:";
+        CK_EXPECT(!strncmp(l, icon, sizeof icon - 1), "a <link> other than an inline favicon: '%.60s'", l);
+    }
+    CK_EXPECT(links == 1, "one <link>, the inline favicon (%d)", links);
     const char *needed[] = {"v1/chat/completions", "v1/models", "api/v1/topology", "stream: true", "AbortController",
                             "Authorization", "localStorage", "<think>", "thinking…", "usage", "[DONE]", "n_layers"};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
