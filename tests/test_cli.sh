@@ -218,6 +218,10 @@ same_score "gemma3 without layer_types or a pattern: every layer slides (HF's de
     'del c["layer_types"]; c.pop("_sliding_window_pattern", None)' differ
 same_score "exaone4 without layer_types: the default period 4 is the fixture's layers" exaone4-s \
     'del c["layer_types"]; del c["sliding_window_pattern"]'
+same_score "qwen3 without use_sliding_window (HF's default false): no window whatever sliding_window says" qwen3-s \
+    'c.pop("use_sliding_window", None); c.pop("layer_types", None); c["sliding_window"] = 4; c["max_window_layers"] = 0'
+same_score "qwen3 with use_sliding_window and max_window_layers 0: every layer slides, another score" qwen3-s \
+    'c["use_sliding_window"] = True; c.pop("layer_types", None); c["sliding_window"] = 4; c["max_window_layers"] = 0' differ
 mk35 gemma3-s; jedit "$T/m/config.json" 'del c["layer_types"]; c["sliding_window_pattern"] = "LLLG"'
 expect_fail "a pattern that is not a number, without layer_types" "without layer_types, sliding_window_pattern must be an integer of at least 1" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
 

@@ -149,12 +149,21 @@ static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
     if (ck_msg_send(r->c, &r->out, &m, wait_ms, err, errlen) != 0 ||
         ck_msg_recv(r->c, &none, 1 << 16, &reply, wait_ms, err, errlen) != 0)
         return fail(r, err, errlen);
+    if (reply.type != CK_MSG_HELLO_OK || reply.u.hello_ok.first_layer != (uint32_t)r->tw->first ||
+        reply.u.hello_ok.last_layer != (uint32_t)r->tw->last) { /* refused: down until it takes a HELLO */
+        r->st.up = 0;
+        publish(r);
+    }
     if (reply.type == CK_MSG_ERROR)
         return ck_err(err, errlen, "worker %s (%s) refused: %.*s", r->tw->name, r->tw->host, reply.u.error.message.n,
                       reply.u.error.message.p);
-    if (reply.type != CK_MSG_HELLO_OK || reply.u.hello_ok.first_layer != (uint32_t)r->tw->first ||
-        reply.u.hello_ok.last_layer != (uint32_t)r->tw->last)
-        return ck_err(err, errlen, "worker %s (%s): unexpected reply to HELLO", r->tw->name, r->tw->host);
+    if (reply.type != CK_MSG_HELLO_OK)
+        return ck_err(err, errlen, "worker %s (%s): %s in reply to HELLO", r->tw->name, r->tw->host,
+                      ck_msg_name(reply.type));
+    if (reply.u.hello_ok.first_layer != (uint32_t)r->tw->first || reply.u.hello_ok.last_layer != (uint32_t)r->tw->last)
+        return ck_err(err, errlen, "worker %s (%s) answered for layers %u-%u, not %lld-%lld", r->tw->name, r->tw->host,
+                      reply.u.hello_ok.first_layer, reply.u.hello_ok.last_layer, (long long)r->tw->first,
+                      (long long)r->tw->last);
     r->lim = (ck_wire_limits){(uint32_t)o->hidden, CK_WIRE_ROWS, (uint32_t)o->max_ctx};
     r->pos = 0;
     snprintf(r->st.backend, sizeof r->st.backend, "%.*s", reply.u.hello_ok.backend.n, reply.u.hello_ok.backend.p);

@@ -319,6 +319,13 @@ static void serve_link(wconn *link, uint64_t route, char *why, size_t whylen) {
     wconn_release(target);
 }
 
+/* An ERROR on a master connection once a chain's link may also send on it (serve_link): under its lock. */
+static void send_error(wconn *wc, uint32_t code, const char *why) {
+    pthread_mutex_lock(&wc->use);
+    ck_msg_send_error(wc->c, &wc->out, code, why);
+    pthread_mutex_unlock(&wc->use);
+}
+
 /* Serves one connection until GOODBYE, an error, or silence; returns why it ended. */
 static void serve(wconn *wc, char *why, size_t whylen) {
     worker *w = wc->w;
@@ -357,7 +364,7 @@ static void serve(wconn *wc, char *why, size_t whylen) {
     size_t max_frame = ck_wire_hidden_size(wc->lim.max_rows, wc->lim.hidden, CK_WIRE_F32) + 64;
     for (;;) {
         if (ck_msg_recv(wc->c, &wc->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0) {
-            if (!strstr(why, "closed by the peer")) ck_msg_send_error(wc->c, &wc->out, 2, why);
+            if (!strstr(why, "closed by the peer")) send_error(wc, 2, why);
             return;
         }
         int rc = 0;
@@ -377,7 +384,7 @@ static void serve(wconn *wc, char *why, size_t whylen) {
         pthread_mutex_unlock(&wc->use);
         if (rc == 1) return;
         if (rc != 0) {
-            ck_msg_send_error(wc->c, &wc->out, 3, why);
+            send_error(wc, 3, why);
             return;
         }
     }

@@ -133,12 +133,13 @@ static int check_types(const ck_config *c, char *err, size_t errlen) {
 }
 
 /* sliding_window: a positive integer, or null / absent for no window. Ignored, as HF does, when
- * use_sliding_window is false (Qwen2, Qwen3). */
+ * use_sliding_window is false: the Qwen families' default (their configs carry the key). */
 static int read_sliding_window(ck_config *c, char *err, size_t errlen) {
     const cJSON *v = ck_cfg_get(c, "sliding_window");
     char got[64];
     c->sliding_window = 0;
-    if (!ck_cfg_bool(c, "use_sliding_window", 1) || !v || cJSON_IsNull(v)) return 0;
+    int qwen = !strncmp(c->arch, "Qwen2", 5) || !strncmp(c->arch, "Qwen3", 5);
+    if (!ck_cfg_bool(c, "use_sliding_window", !qwen) || !v || cJSON_IsNull(v)) return 0;
     if (!is_int(v) || v->valuedouble < 1 || v->valuedouble > 2147483648.0)
         return ck_err(err, errlen, "config.json: sliding_window must be a positive integer or null (got %s)",
                       ck_json_type_name(v, got, sizeof got));

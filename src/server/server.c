@@ -36,7 +36,7 @@ typedef struct server {
     const ck_server_opts *o;
     atomic_int ready;          /* the model is loaded and the scheduler runs */
     atomic_int stopping;
-    atomic_int replies;        /* completions in flight: a stop lets them send their last words first */
+    atomic_int requests;       /* requests in flight: a stop lets them send their last words first */
     ck_engine *e;
     ck_sched *sched;
     atomic_ullong next_id;
@@ -76,10 +76,15 @@ static enum MHD_Result preflight(struct MHD_Connection *c) {
     return rc;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *message) {
+static enum MHD_Result reply_error_code(struct MHD_Connection *c, unsigned status, const char *message,
+                                        const char *code) {
     const char *type = status == 401 ? "authentication_error" : status >= 500 ? "server_error" : "invalid_request_error";
-    const char *code = status == 404 ? "not_found" : status == 413 ? "request_too_large" : status == 503 ? "loading" : NULL;
     return reply(c, status, "application/json", ck_oai_error(message, type, code));
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *message) {
+    const char *code = status == 404 ? "not_found" : status == 413 ? "request_too_large" : status == 503 ? "loading" : NULL;
+    return reply_error_code(c, status, message, code);
 }
 
 /* ---- authentication ---- */
@@ -223,7 +228,7 @@ static int stream_next(reply_ctx *r) {
 static enum MHD_Result reply_whole(struct MHD_Connection *c, reply_ctx *r) {
     ck_job_status st;
     for (ck_job_status_get(r->job, &st); !st.done; ck_job_status_get(r->job, &st)) {
-        if (atomic_load(&r->sv->stopping)) return reply_error(c, 503, "the server is shutting down");
+        if (atomic_load(&r->sv->stopping)) return reply_error_code(c, 503, "the server is shutting down", "shutting_down");
         if (!ck_job_wait(r->job, (size_t)-1, WAIT_MS) && client_gone(r->fd)) return MHD_NO;
     }
     if (st.error[0]) return reply(c, 500, "application/json", ck_oai_error(st.error, "server_error", NULL));
@@ -253,7 +258,6 @@ static ssize_t reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void reply_free(void *cls) {
     reply_ctx *r = cls;
     ck_job_release(r->job); /* cancels the generation when it is still running */
-    atomic_fetch_sub(&r->sv->replies, 1);
     free(r->pending);
     free(r);
 }
@@ -281,7 +285,6 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
         return reply_error(c, 500, "out of memory");
     }
     r->sv = sv, r->job = job, r->include_usage = q->include_usage;
-    atomic_fetch_add(&sv->replies, 1);
     snprintf(r->id, sizeof r->id, "%s-%llx%08llx", completion ? "cmpl" : "chatcmpl", (unsigned long long)time(NULL),
              (unsigned long long)atomic_fetch_add(&sv->next_id, 1));
     r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL), completion};
@@ -463,6 +466,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!rq) { /* headers only: refuse a declared oversized body before it is sent */
         if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
         *con_cls = rq;
+        atomic_fetch_add(&sv->requests, 1); /* until request_done: its reply has been sent (or abandoned) */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > sv->o->max_body) {
             rq->too_big = 1;
@@ -479,9 +483,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static void request_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t) {
-    (void)cls, (void)c, (void)t;
+    (void)c, (void)t;
+    server *sv = cls;
     request *rq = *con_cls;
-    if (rq) free(rq->body);
+    if (rq) {
+        free(rq->body);
+        atomic_fetch_sub(&sv->requests, 1);
+    }
     free(rq);
     *con_cls = NULL;
 }
@@ -535,7 +543,7 @@ int ck_server_run(const ck_server_opts *o, volatile sig_atomic_t *stop, char *er
     }
     atomic_store(&sv.ready, 0); /* new requests get 503 */
     atomic_store(&sv.stopping, 1); /* replies in flight end, saying why */
-    for (int i = 0; i < 20 && atomic_load(&sv.replies) > 0; i++) usleep(100 * 1000); /* their last events go out */
+    for (int i = 0; i < 20 && atomic_load(&sv.requests) > 0; i++) usleep(100 * 1000); /* their last words go out */
     MHD_stop_daemon(d);
     ck_sched_stop(sv.sched);
     ck_engine_close(sv.e);
