@@ -216,12 +216,12 @@ static void test_error_text(void) {
     connect_pair(&m, &w);
     handshake_both(m, NULL, w, NULL, &hm, &hw);
     ck_msgbuf b = {0};
-    ck_msg_send_error(w, &b, 3, "bad\x1b[2J\x1b]0;owned\x07 news\n");
+    ck_msg_send_error(w, &b, 3, "bad\x1b[2J\x1b]0;owned\x07 news\n\xc2\x9b" "2J \xc3\xa9");
     ck_msg got;
     char err[256];
     int rc = ck_msg_recv(m, NULL, 1 << 16, &got, 2000, err, sizeof err);
-    CK_EXPECT(rc == 0 && got.type == CK_MSG_ERROR && got.u.error.message.n == 23 &&
-                  !memcmp(got.u.error.message.p, "bad?[2J?]0;owned? news?", 23),
+    CK_EXPECT(rc == 0 && got.type == CK_MSG_ERROR && got.u.error.message.n == 30 &&
+                  !memcmp(got.u.error.message.p, "bad?[2J?]0;owned? news???2J \xc3\xa9", 30),
               "ERROR text: %s %.*s", rc ? err : "", rc ? 0 : got.u.error.message.n, rc ? "" : got.u.error.message.p);
     ck_msgbuf_free(&b);
     ck_conn_close(m);

@@ -77,12 +77,22 @@ int ck_msg_recv(ck_conn *c, const ck_wire_limits *lim, size_t max_len, ck_msg *m
     char why[512];
     if (ck_conn_recv(c, &f, &n, max_len, timeout_ms, err, errlen) != 0) return -1;
     if (ck_wire_decode(f, n, lim, m, why, sizeof why) != 0) return ck_err(err, errlen, "bad message: %s", why);
-    if (m->type == CK_MSG_ERROR) { /* the text lies in the connection's own receive buffer */
-        char *t = (char *)m->u.error.message.p;
-        for (size_t i = 0; i < m->u.error.message.n; i++)
-            if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f) t[i] = '?';
+    /* the texts lie in the connection's own receive buffer */
+    if (m->type == CK_MSG_ERROR) ck_wire_str_clean((char *)m->u.error.message.p, m->u.error.message.n);
+    if (m->type == CK_MSG_HELLO_OK) {
+        ck_wire_str_clean((char *)m->u.hello_ok.backend.p, m->u.hello_ok.backend.n);
+        ck_wire_str_clean((char *)m->u.hello_ok.name.p, m->u.hello_ok.name.n);
     }
     return 0;
+}
+
+void ck_wire_str_clean(char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) s[i] = '?';
+        else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f)
+            s[i] = s[i + 1] = '?', i++; /* a C1 control (U+0080-U+009F), e.g. an 8-bit escape */
+    }
 }
 
 void ck_msg_send_error(ck_conn *c, ck_msgbuf *b, uint32_t code, const char *text) {

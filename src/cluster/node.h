@@ -36,10 +36,13 @@ typedef struct ck_msgbuf {
 
 /* Encodes m into b (grown as needed) and sends it. */
 int ck_msg_send(ck_conn *c, ck_msgbuf *b, const ck_msg *m, int timeout_ms, char *err, size_t errlen);
-/* Receives and decodes one message under lim; frames over max_len are refused unread. An ERROR's text
- * comes with its control characters replaced by '?': a peer's words reach terminals and logs. */
+/* Receives and decodes one message under lim; frames over max_len are refused unread. The texts of an
+ * ERROR and a HELLO_OK come with their control characters replaced (ck_wire_str_clean): a peer's words
+ * reach terminals, logs and the server's topology. */
 int ck_msg_recv(ck_conn *c, const ck_wire_limits *lim, size_t max_len, ck_msg *m, int timeout_ms, char *err,
                 size_t errlen);
+/* Replaces the C0 and C1 control characters and DEL of s[0..n) by '?', in place. */
+void ck_wire_str_clean(char *s, size_t n);
 /* Sends an ERROR message (best effort: failures are ignored). */
 void ck_msg_send_error(ck_conn *c, ck_msgbuf *b, uint32_t code, const char *text);
 void ck_msgbuf_free(ck_msgbuf *b);
