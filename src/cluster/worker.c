@@ -38,6 +38,8 @@ typedef struct worker {
     uint64_t mem_bytes; /* of the devices it runs layers on (ck_devices_info_get), for HELLO_OK */
     served *sv; /* the static model, or the last pushed one */
     pthread_mutex_t mu;
+    pthread_mutex_t assign; /* zero-config: one push and the engine it leads to at a time, so that a push
+                               that finds the files complete also finds the engine opened on them */
     int n_conns;
     /* chain forwarding: master connections by the route id their CHAIN named (under mu) */
     uint64_t route_ids[MAX_ROUTES];
@@ -242,7 +244,7 @@ static void served_release(worker *w, served *sv) {
 
 /* Zero-config: receives the master's assignment and the weights it pushes, then serves that range
  * (reusing the open engine when the assignment is the current one). */
-static int receive_assignment(wconn *wc, const ck_msg *assign, char *why, size_t whylen) {
+static int assignment(wconn *wc, const ck_msg *assign, char *why, size_t whylen) {
     worker *w = wc->w;
     char dir[4096];
     int64_t first, last;
@@ -274,6 +276,14 @@ static int receive_assignment(wconn *wc, const ck_msg *assign, char *why, size_t
     }
     wc->sv = cur;
     return ck_push_ready(wc->c, why, whylen);
+}
+
+/* The push of an ASSIGN and the engine it leads to, one connection at a time. */
+static int receive_assignment(wconn *wc, const ck_msg *assign, char *why, size_t whylen) {
+    pthread_mutex_lock(&wc->w->assign);
+    int rc = assignment(wc, assign, why, whylen);
+    pthread_mutex_unlock(&wc->w->assign);
+    return rc;
 }
 
 static void wconn_release(wconn *wc);
@@ -466,6 +476,7 @@ int ck_worker_run(const ck_worker_opts *o, const volatile int *stop, char *err, 
     if (!w) return ck_err(err, errlen, "out of memory");
     w->o = o;
     pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->assign, NULL);
     ck_devices_info dev;
     if (ck_devices_info_get(o->devices, &dev, err, errlen) != 0) {
         free(w);
