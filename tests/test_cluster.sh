@@ -165,6 +165,17 @@ wait $pm
 [ $? = 1 ] && grep -q "previous worker of the chain\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
 check "a chain whose first worker dies midway names it ($(tail -n 1 "$T/err"))" $?
 stop_workers; rm -f "$T"/worker-*.log
+# three workers: the second one's broken link goes down the chain to the last, which the master waits on
+topo "$T/t.yml" model.layers w1=0-0 w2=1-1 w3=2-3
+start_workers "$T/$m" "$T/t.yml" "" w1 w2 w3
+timeout 60 "$CAKE" perplexity "$T/$m" "$T/long.ids" --tokens --ctx 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err" &
+pm=$!
+sleep 1
+kill -9 $PID_w1
+wait $pm
+[ $? = 1 ] && grep -q "worker w2: the link from the previous worker of the chain\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
+check "a chain of three whose first worker dies midway names it at once ($(tail -n 1 "$T/err"))" $?
+stop_workers; rm -f "$T"/worker-*.log
 topo "$T/t.yml" model.layers w1=0-0 w2=2-3
 start_workers "$T/$m" "$T/t.yml" "" w1 w2
 timeout 30 "$CAKE" run "$T/$m" "a" --raw -n 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"

@@ -305,14 +305,22 @@ static void serve_link(wconn *link, uint64_t route, char *why, size_t whylen) {
     size_t max_frame = ck_wire_hidden_size(target->lim.max_rows, target->lim.hidden, CK_WIRE_F32) + 64;
     for (;;) {
         ck_msg m;
-        if (ck_msg_recv(link->c, &target->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0) {
-            /* the previous worker is gone: the master hears it from here rather than waiting for a reply */
-            char msg[1200];
-            snprintf(msg, sizeof msg, "the link from the previous worker of the chain (%s) broke: %s",
-                     ck_conn_peer(link->c), why);
+        char msg[1200];
+        int broke = ck_msg_recv(link->c, &target->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why,
+                                whylen) != 0;
+        if (broke) /* the previous worker is gone (named here when the news travels on past this worker) */
+            snprintf(msg, sizeof msg, "%s%s%sthe link from the previous worker of the chain (%s) broke: %s",
+                     target->next ? "worker " : "", target->next && w->o->name ? w->o->name : "",
+                     target->next ? ": " : "", ck_conn_peer(link->c), why);
+        else if (m.type == CK_MSG_ERROR) /* an earlier hop's, passed down the chain */
+            snprintf(msg, sizeof msg, "%.*s", m.u.error.message.n, m.u.error.message.p);
+        if (broke || m.type == CK_MSG_ERROR) {
+            /* the master waits on the last worker: the news goes down the chain to it, and to the master */
             pthread_mutex_lock(&target->use);
-            ck_msg_send_error(target->c, &target->out, 3, msg);
+            if (target->next) ck_msg_send_error(target->next, &target->next_out, 3, msg);
+            else ck_msg_send_error(target->c, &target->out, 3, msg);
             pthread_mutex_unlock(&target->use);
+            snprintf(why, whylen, "%.900s", msg);
             break;
         }
         if (m.type == CK_MSG_GOODBYE) {
