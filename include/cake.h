@@ -203,13 +203,15 @@ int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logit
  * and the [vocab] logits of it in logits[i]. Sessions of one engine holding the whole model share each
  * forward (the weights are read once for all of them), and each session's logits are bit-identical to
  * ck_session_forward(ss[i], &ids[i], 1, ...) run alone; other sessions (stages, other engines) run one
- * after the other. On failure the sessions of the failing forward are left broken (truncate or reset). */
+ * after the other. logits may be NULL (no logits wanted). On failure the sessions of the failing forward
+ * are left broken (truncate or reset). */
 int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *const *logits, char *err,
                     size_t errlen);
 /* The general form: feed i appends ids[0..n) to session s (distinct sessions) and, when logits is not
  * NULL, gets the [vocab] logits of its last token. Prompt chunks and decode tokens of different sessions
  * share forwards (at most 64 rows each, a long feed spanning several); the results are bit-identical to
- * each feed run alone through ck_session_forward. */
+ * each feed run alone through ck_session_forward. Every feed is checked first (distinct sessions, ids in
+ * the vocabulary, room in the context): a refused batch leaves every session as it was. */
 typedef struct ck_feed {
     ck_session *s;
     const int32_t *ids;

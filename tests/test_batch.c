@@ -181,6 +181,43 @@ static void check_gens(void) {
     ck_engine_close(e);
 }
 
+/* A batch that would fail (a repeated session in a later chunk, an id out of range in its last feed, a
+ * feed past the context) is refused before anything runs: every session keeps its position, and
+ * ck_session_step takes NULL logits. */
+static void check_refused(void) {
+    char err[256], dir[512];
+    snprintf(dir, sizeof dir, "%s/qwen3-s", CK_TEST_DATA);
+    ck_engine *e = NULL;
+    ck_session *a = NULL, *b = NULL;
+    if (ck_engine_open(dir, NULL, &e, err, sizeof err) != 0 || ck_session_open(e, 200, &a, err, sizeof err) != 0 ||
+        ck_session_open(e, 200, &b, err, sizeof err) != 0) {
+        CK_EXPECT(0, "open: %s", err);
+        goto out;
+    }
+    int32_t ids[150];
+    for (int i = 0; i < 150; i++) ids[i] = i % 100;
+    int32_t bad[3] = {1, 2, -1};
+    ck_feed twice[2] = {{a, ids, 64, NULL}, {a, ids, 1, NULL}};
+    ck_feed badid[3] = {{a, ids, 1, NULL}, {b, ids, 150, NULL}, {b, bad, 3, NULL}};
+    ck_feed full[2] = {{a, ids, 10, NULL}, {b, ids, 150, NULL}};
+    CK_EXPECT(ck_session_batch(twice, 2, err, sizeof err) == -1 && strstr(err, "a session appears twice"), "twice: %s", err);
+    ck_session *c = NULL;
+    CK_EXPECT(ck_session_open(e, 200, &c, err, sizeof err) == 0, "%s", err);
+    badid[2].s = c;
+    CK_EXPECT(ck_session_batch(badid, 3, err, sizeof err) == -1 && strstr(err, "feed 2: token id -1"), "bad id: %s", err);
+    CK_EXPECT(ck_session_forward(b, ids, 100, NULL, 0, err, sizeof err) == 0, "%s", err);
+    CK_EXPECT(ck_session_batch(full, 2, err, sizeof err) == -1 && strstr(err, "feed 1: context full"), "full: %s", err);
+    CK_EXPECT(ck_session_pos(a) == 0 && ck_session_pos(b) == 100 && ck_session_pos(c) == 0,
+              "refused batches moved sessions: %zu %zu %zu", ck_session_pos(a), ck_session_pos(b), ck_session_pos(c));
+    ck_session *ss[2] = {a, c};
+    CK_EXPECT(ck_session_step(ss, 2, ids, NULL, err, sizeof err) == 0 && ck_session_pos(a) == 1, "step: %s", err);
+    ck_session_close(c);
+out:
+    ck_session_close(a);
+    ck_session_close(b);
+    ck_engine_close(e);
+}
+
 int main(void) {
     /* CK_TEST_BACKEND=cuda (tests/gpu/run.sh): the engines on GPU CK_TEST_DEVICE, split over two instances of it */
     const char *kind = getenv("CK_TEST_BACKEND"), *dev = getenv("CK_TEST_DEVICE");
@@ -203,5 +240,6 @@ int main(void) {
     check_family("qwen3moe-s", two);
     unsetenv("CK_PARTS_VIA_HOST");
     check_gens();
+    check_refused();
     return ck_test_done("test_batch");
 }

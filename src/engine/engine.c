@@ -994,8 +994,21 @@ static int run_batch(batch_job *j, const size_t *pos0) {
 
 int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen) {
     if (n == 0) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!feeds[i].s || !feeds[i].ids || feeds[i].n == 0) return ck_err(err, errlen, "feed %zu is empty", i);
+    if (!feeds) return ck_err(err, errlen, "batch: NULL feeds");
+    /* every feed checked before any runs: a refused batch leaves every session as it was */
+    for (size_t i = 0; i < n; i++) {
+        const ck_feed *f = &feeds[i];
+        if (!f->s || !f->ids || f->n == 0) return ck_err(err, errlen, "feed %zu is empty", i);
+        for (size_t k = 0; k < i; k++)
+            if (feeds[k].s == f->s) return ck_err(err, errlen, "a session appears twice (feeds %zu and %zu)", k, i);
+        size_t V = ck_engine_vocab(f->s->e), held = ck_session_pos(f->s);
+        for (size_t t = 0; t < f->n; t++)
+            if (f->ids[t] < 0 || (size_t)f->ids[t] >= V)
+                return ck_err(err, errlen, "feed %zu: token id %d out of range (vocabulary %zu)", i, f->ids[t], V);
+        if (f->n > f->s->seq.max_ctx - held)
+            return ck_err(err, errlen, "feed %zu: context full: %zu positions held, %zu more requested, %zu available", i,
+                          held, f->n, f->s->seq.max_ctx);
+    }
     if (!batchable(feeds, n)) { /* a cluster master or mixed engines: one forward per session */
         for (size_t i = 0; i < n; i++)
             if (ck_session_forward(feeds[i].s, feeds[i].ids, feeds[i].n, feeds[i].logits, 0, err, errlen) != 0) return -1;
@@ -1026,7 +1039,7 @@ int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *
     ck_feed f[GROUP];
     for (size_t i0 = 0; i0 < n; i0 += GROUP) {
         size_t k = n - i0 < GROUP ? n - i0 : GROUP;
-        for (size_t i = 0; i < k; i++) f[i] = (ck_feed){ss[i0 + i], &ids[i0 + i], 1, logits[i0 + i]};
+        for (size_t i = 0; i < k; i++) f[i] = (ck_feed){ss[i0 + i], &ids[i0 + i], 1, logits ? logits[i0 + i] : NULL};
         if (ck_session_batch(f, k, err, errlen) != 0) return -1;
     }
     return 0;
