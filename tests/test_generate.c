@@ -83,6 +83,24 @@ int main(void) {
     CK_EXPECT(!strcmp(b.text, greedy_text), "second request '%s'", b.text);
     CK_EXPECT(r.n_reused == n_prompt - 1, "reused %zu of %zu prompt tokens", r.n_reused, n_prompt);
     printf("second request reused %zu of %zu prompt tokens\n", r.n_reused, n_prompt);
+    /* NULL where the API takes a pointer: an error, never a crash */
+    ck_gen_params np;
+    ck_gen_params_default(&np);
+    np.n_stop = 1;
+    CK_EXPECT(ck_generate(s, prompt, n_prompt, NULL, &r, err, sizeof err) == -1 && strstr(err, "NULL parameters"), "%s", err);
+    CK_EXPECT(ck_generate(s, prompt, n_prompt, &np, &r, err, sizeof err) == -1 && strstr(err, "NULL stop"), "%s", err);
+    CK_EXPECT(ck_generate(s, prompt, n_prompt, &np, NULL, err, sizeof err) == -1 && strstr(err, "NULL result"), "%s", err);
+    ck_session *none = NULL;
+    ck_engine *no_e = NULL;
+    CK_EXPECT(ck_session_open(NULL, 0, &none, err, sizeof err) == -1 && !none, "session of no engine: %s", err);
+    CK_EXPECT(ck_engine_open(NULL, NULL, &no_e, err, sizeof err) == -1 && !no_e, "engine of no path: %s", err);
+    CK_EXPECT(ck_engine_set_chat_template(e, NULL, 0, err, sizeof err) == -1, "NULL template accepted");
+    CK_EXPECT(ck_set_kv_type(NULL, err, sizeof err) == -1 && ck_set_backend(NULL, 0, err, sizeof err) == -1,
+              "NULL kv type / backend accepted");
+    ck_message nomsg = {"user", NULL};
+    int32_t *pids = NULL;
+    size_t pn = 0;
+    CK_EXPECT(ck_engine_plain_ids(e, &nomsg, 1, &pids, &pn, err, sizeof err) == -1 && !pids, "NULL content: %s", err);
     ck_session_close(s);
 
     check_stop("(calc(");     /* ends inside a token's text */
@@ -120,7 +138,7 @@ int main(void) {
     struct { const char *field; float t, tp, rp; const char *const *stop; } bad[] = {
         {"temperature", NAN, 1, 1, NULL}, {"temperature", -1, 1, 1, NULL}, {"top_p", 1, 2, 1, NULL},
         {"top_p", 1, 0, 1, NULL}, {"repeat_penalty", 1, 1, NAN, NULL}, {"repeat_penalty", 1, 1, INFINITY, NULL},
-        {"stop strings", 1, 1, 1, empty},
+        {"stop string 0 is empty", 1, 1, 1, empty},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_gen_params_default(&p);

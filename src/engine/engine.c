@@ -31,6 +31,7 @@ static char default_kind[8] = "cpu";
 static int default_device;
 
 int ck_set_backend(const char *kind, int device, char *err, size_t errlen) {
+    if (!kind) return ck_err(err, errlen, "no backend given");
     if (strcmp(kind, "cpu") && strcmp(kind, "cuda")) return ck_err(err, errlen, "unknown backend '%s'", kind);
     int n = ck_backend_devices(kind);
     if (n == 0) return ck_err(err, errlen, "no %s device in this build or on this machine", kind);
@@ -104,6 +105,7 @@ void ck_set_exact(int exact) { ck_cpu_exact_set(exact); }
 int ck_exact(void) { return ck_cpu_exact(); }
 
 int ck_set_kv_type(const char *name, char *err, size_t errlen) {
+    if (!name) return ck_err(err, errlen, "no KV cache type given (f16, f32 or auto)");
     int dt = !strcmp(name, "auto") ? -1 : !strcmp(name, "f16") ? CK_F16 : !strcmp(name, "f32") ? CK_F32 : -2;
     if (dt == -2) return ck_err(err, errlen, "unknown KV cache type '%s' (f16, f32 or auto)", name);
     ck_model_set_kv_dtype(dt);
@@ -232,7 +234,9 @@ static int engine_open_split(const char *dir, const ck_engine_opts *opts, ck_eng
 }
 
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen) {
+    if (!out) return ck_err(err, errlen, "engine: NULL out");
     *out = NULL;
+    if (!dir) return ck_err(err, errlen, "no model given");
     if (!ck_is_dir(dir) && !ck_is_file(dir))
         return ck_path_exists_any(dir) ? ck_err(err, errlen, "%s is not a model: not a directory or a GGUF file", dir)
                                        : ck_err(err, errlen, "model directory or file %s not found", dir);
@@ -398,6 +402,7 @@ const char *ck_engine_chat_error(const ck_engine *e) { return e->tok ? ck_tok_ch
 
 int ck_engine_set_chat_template(ck_engine *e, const char *text, size_t len, char *err, size_t errlen) {
     if (need_tok(e, err, errlen) != 0) return -1;
+    if (!text) return ck_err(err, errlen, "chat template: NULL text");
     return ck_tok_chat_set_template(e->tok, text, len, err, errlen);
 }
 
@@ -437,7 +442,10 @@ int ck_engine_plain_ids(const ck_engine *e, const ck_message *msgs, size_t n_msg
     *n = 0;
     if (n_msgs && !msgs) return ck_err(err, errlen, "chat: NULL messages");
     size_t total = 1;
-    for (size_t i = 0; i < n_msgs; i++) total += strlen(msgs[i].content);
+    for (size_t i = 0; i < n_msgs; i++) {
+        if (!msgs[i].content) return ck_err(err, errlen, "chat: message %zu has no content", i);
+        total += strlen(msgs[i].content);
+    }
     char *text = malloc(total);
     if (!text) return ck_err(err, errlen, "out of memory");
     size_t k = 0;
@@ -513,7 +521,9 @@ int ck_engine_chat_render(const ck_engine *e, const char *messages_json, const c
 int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messages_json, const char *tools_json,
                             const char *kwargs_json, int add_generation_prompt, char **text, size_t *text_len,
                             char *err, size_t errlen) {
+    if (!text) return ck_err(err, errlen, "chat template: NULL text out");
     *text = NULL;
+    if (!tmpl) return ck_err(err, errlen, "chat template: NULL template");
     ck_jinja *t;
     chat_json j;
     if (ck_jinja_parse(tmpl, tmpl_len, &t, err, errlen) != 0) return -1;
@@ -584,7 +594,9 @@ static int open_parts(ck_session *s, size_t max_ctx, char *err, size_t errlen) {
 }
 
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen) {
+    if (!out) return ck_err(err, errlen, "session: NULL out");
     *out = NULL;
+    if (!e) return ck_err(err, errlen, "session: NULL engine");
     if (!e->be) return ck_err(err, errlen, "the engine was opened for its tokenizer only");
     size_t model_max = ck_engine_max_ctx(e);
     if (max_ctx == 0) max_ctx = model_max;

@@ -28,6 +28,8 @@ void ck_gen_params_default(ck_gen_params *p) {
 }
 
 int ck_gen_params_check(const ck_gen_params *p, char *err, size_t errlen) {
+    if (!p) return ck_err(err, errlen, "generation: NULL parameters");
+    if (p->n_stop && !p->stop) return ck_err(err, errlen, "%zu stop strings but NULL stop", p->n_stop);
     if (!isfinite(p->temperature) || p->temperature < 0)
         return ck_err(err, errlen, "temperature must be a finite number >= 0 (got %g)", (double)p->temperature);
     if (!(p->top_p > 0 && p->top_p <= 1)) return ck_err(err, errlen, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
@@ -35,7 +37,7 @@ int ck_gen_params_check(const ck_gen_params *p, char *err, size_t errlen) {
         return ck_err(err, errlen, "repeat_penalty must be a finite number > 0 (got %g)", (double)p->repeat_penalty);
     if (p->top_k < 0 || p->repeat_last_n < 0) return ck_err(err, errlen, "top_k and repeat_last_n must be >= 0");
     for (size_t i = 0; i < p->n_stop; i++)
-        if (!p->stop[i] || !p->stop[i][0]) return ck_err(err, errlen, "stop strings must not be empty");
+        if (!p->stop[i] || !p->stop[i][0]) return ck_err(err, errlen, "stop string %zu is %s", i, p->stop[i] ? "empty" : "NULL");
     return 0;
 }
 
@@ -335,6 +337,7 @@ void ck_gen_free(ck_gen *g) {
 
 int ck_generate(ck_session *s, const int32_t *prompt, size_t n_prompt, const ck_gen_params *p, ck_gen_result *r,
                 char *err, size_t errlen) {
+    if (!r) return ck_err(err, errlen, "generation: NULL result");
     memset(r, 0, sizeof *r);
     r->n_prompt = n_prompt;
     ck_gen *g;
