@@ -89,6 +89,7 @@ int ck_parse_devices(const char *list, const char **kinds, int *indices, int cap
  * opts (NULL: the whole model on the CPU). Only the tensors of the range are mapped: a directory that
  * holds only the shards of the range opens, and a missing shard the range needs is named in the error. */
 int ck_engine_open(const char *dir, const ck_engine_opts *opts, ck_engine **out, char *err, size_t errlen);
+/* Closes e (NULL is a no-op). Its sessions must be closed first: a session does not outlive its engine. */
 void ck_engine_close(ck_engine *e);
 
 const char *ck_engine_arch(const ck_engine *e);
@@ -182,6 +183,7 @@ int ck_chat_template_render(const char *tmpl, size_t tmpl_len, const char *messa
 /* A session that may hold up to max_ctx positions (0: the model's max_position_embeddings). Memory is
  * taken as positions are filled, not up front. */
 int ck_session_open(ck_engine *e, size_t max_ctx, ck_session **out, char *err, size_t errlen);
+/* Closes s (NULL is a no-op), before its engine; once. */
 void ck_session_close(ck_session *s);
 size_t ck_session_pos(const ck_session *s);
 size_t ck_session_max_ctx(const ck_session *s);
