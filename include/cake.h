@@ -19,8 +19,9 @@
 typedef struct ck_engine ck_engine;
 typedef struct ck_session ck_session;
 
-/* Compute threads, process-wide; n <= 0 selects the default (OMP_NUM_THREADS, else one per core). Counts
- * beyond a sane maximum (4 per core) are clamped, and *note (when not NULL) then says so; otherwise it is
+/* Compute threads, process-wide: n > 0 sets them; n <= 0 changes nothing (the count is the default,
+ * OMP_NUM_THREADS else one per core, until set) and returns it. Counts beyond a sane maximum (4 per core)
+ * are clamped, and *note (when not NULL) then says so (for n <= 0: whether the default was); otherwise it is
  * set to "". Returns the count in use. */
 int ck_set_threads(int n, char *note, size_t notelen);
 

@@ -201,9 +201,10 @@ static void check_lazy_kv(void) {
 }
 
 int main(void) {
-    /* ck_set_threads(0) goes back to the default whatever was set before */
-    int dflt = ck_set_threads(0, NULL, 0), three = ck_set_threads(3, NULL, 0), back = ck_set_threads(0, NULL, 0);
-    CK_EXPECT(three == 3 && back == dflt, "threads: default %d, set 3 -> %d, back to the default -> %d", dflt, three, back);
+    /* ck_set_threads(0) reads the count without changing it */
+    int dflt = ck_set_threads(0, NULL, 0), three = ck_set_threads(3, NULL, 0), now = ck_set_threads(0, NULL, 0);
+    CK_EXPECT(dflt >= 1 && three == 3 && now == 3, "threads: default %d, set 3 -> %d, then read -> %d", dflt, three, now);
+    ck_set_threads(dflt, NULL, 0);
     check_lazy_kv();
     check_concurrent("qwen3-s");
     check_concurrent("qwen3_5moe-s");

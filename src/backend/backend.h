@@ -199,9 +199,9 @@ int ck_cuda_device_info(int device, char *name, size_t cap, uint64_t *free_bytes
 /* The CPU backend (scalar references in cpu/ref.c, threaded with OpenMP). */
 int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen);
 
-/* Compute threads of the CPU backend, process-wide: n <= 0 selects the default (OMP_NUM_THREADS, else one
- * per core). Counts above CK_MAX_THREADS_PER_CORE per core are clamped; then *note (when not NULL) says
- * so. Returns the count in use. */
+/* Compute threads of the CPU backend, process-wide: n > 0 sets them; n <= 0 changes nothing (the default,
+ * OMP_NUM_THREADS else one per core, until set). Counts above CK_MAX_THREADS_PER_CORE per core are clamped;
+ * then *note (when not NULL) says so. Returns the count in use. */
 #define CK_MAX_THREADS_PER_CORE 4
 int ck_cpu_threads_set(int n, char *note, size_t notelen);
 int ck_cpu_threads(void);

@@ -93,12 +93,8 @@ static void default_threads(void) {
 int ck_cpu_threads_set(int n, char *note, size_t notelen) {
     if (note && notelen) note[0] = 0;
     pthread_once(&threads_once, default_threads);
-    if (n > 0) {
-        atomic_store(&n_threads, clamp_threads(n, "thread count", note, notelen));
-    } else { /* back to the default, whatever was set before */
-        default_threads();
-        if (note && notelen) snprintf(note, notelen, "%s", default_note);
-    }
+    if (n > 0) atomic_store(&n_threads, clamp_threads(n, "thread count", note, notelen));
+    else if (note && notelen) snprintf(note, notelen, "%s", default_note);
     return atomic_load(&n_threads);
 }
 
