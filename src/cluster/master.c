@@ -126,17 +126,26 @@ static void push_progress(void *user, uint64_t done, uint64_t total) {
             (double)done / 1048576.0, (double)total / 1048576.0);
 }
 
-/* Connects, handshakes and says HELLO, each step within wait_ms (a zero-config push between them keeps its
- * own deadlines). */
+/* Milliseconds left until `until` (seconds), at least 1. */
+static int left_ms(double until) {
+    double ms = (until - ck_now_s()) * 1000.0;
+    return ms < 1 ? 1 : (int)ms;
+}
+
+/* Connects and handshakes within wait_ms, then (a zero-config push between keeps its own deadlines)
+ * says HELLO within wait_ms. */
 static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
     const ck_cluster_opts *o = r->o;
     ck_msg m = {.type = CK_MSG_HELLO}, reply;
     ck_wire_limits none = {0, 0, 0};
-    if (ck_conn_connect(r->tw->host, wait_ms, &r->c, err, errlen) != 0) return fail(r, err, errlen);
-    if (ck_conn_handshake(r->c, o->key, 0, wait_ms, err, errlen) != 0) return fail(r, err, errlen);
-    if (r->plan &&
-        ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err, errlen) != 0)
-        return fail(r, err, errlen);
+    double until = ck_now_s() + wait_ms / 1000.0;
+    if (ck_conn_connect(r->tw->host, left_ms(until), &r->c, err, errlen) != 0) return fail(r, err, errlen);
+    if (ck_conn_handshake(r->c, o->key, 0, left_ms(until), err, errlen) != 0) return fail(r, err, errlen);
+    if (r->plan) {
+        if (ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err, errlen) != 0)
+            return fail(r, err, errlen);
+        until = ck_now_s() + wait_ms / 1000.0;
+    }
     m.u.hello.version = CK_WIRE_VERSION;
     memcpy(m.u.hello.model_id, r->model_id, 32);
     m.u.hello.first_layer = (uint32_t)r->tw->first;
@@ -146,8 +155,8 @@ static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
     m.u.hello.max_ctx = (uint32_t)o->max_ctx;
     m.u.hello.max_rows = CK_WIRE_ROWS;
     m.u.hello.name = (ck_wire_str){r->tw->name, (uint16_t)strnlen(r->tw->name, CK_WIRE_MAX_STR)};
-    if (ck_msg_send(r->c, &r->out, &m, wait_ms, err, errlen) != 0 ||
-        ck_msg_recv(r->c, &none, 1 << 16, &reply, wait_ms, err, errlen) != 0)
+    if (ck_msg_send(r->c, &r->out, &m, left_ms(until), err, errlen) != 0 ||
+        ck_msg_recv(r->c, &none, 1 << 16, &reply, left_ms(until), err, errlen) != 0)
         return fail(r, err, errlen);
     if (reply.type != CK_MSG_HELLO_OK || reply.u.hello_ok.first_layer != (uint32_t)r->tw->first ||
         reply.u.hello_ok.last_layer != (uint32_t)r->tw->last) { /* refused: down until it takes a HELLO */
