@@ -153,29 +153,26 @@ timeout 30 "$CAKE" run "$T/$m" "a" --raw --temperature 0 -n 8 --topology "$T/t.y
 check "a chain with a dead worker fails at once, naming it ($(tail -n 1 "$T/err"))" $?
 stop_workers; rm -f "$T"/worker-*.log # else the old logs' "listening" lines answer for the new workers
 # the first worker dies while the chain runs: the next worker's broken link reaches the master at once
-# (not a timeout naming the next worker), or the master's own connection to the first one fails
-topo "$T/t.yml" model.layers w1=0-0 w2=1-1
-start_workers "$T/$m" "$T/t.yml" "" w1 w2
+# (not a timeout naming another worker), passed down the chain to the last worker when there are three,
+# or the master's own connection to the first one fails
+# first_dies LABEL WANT SPEC...: a long chained perplexity, w1 killed after 1 s; the error matches WANT
 python3 -c "print(' '.join(['1'] * 200000))" > "$T/long.ids"
-timeout 60 "$CAKE" perplexity "$T/$m" "$T/long.ids" --tokens --ctx 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err" &
-pm=$!
-sleep 1
-kill -9 $PID_w1
-wait $pm
-[ $? = 1 ] && grep -q "previous worker of the chain\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
-check "a chain whose first worker dies midway names it ($(tail -n 1 "$T/err"))" $?
-stop_workers; rm -f "$T"/worker-*.log
-# three workers: the second one's broken link goes down the chain to the last, which the master waits on
-topo "$T/t.yml" model.layers w1=0-0 w2=1-1 w3=2-3
-start_workers "$T/$m" "$T/t.yml" "" w1 w2 w3
-timeout 60 "$CAKE" perplexity "$T/$m" "$T/long.ids" --tokens --ctx 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err" &
-pm=$!
-sleep 1
-kill -9 $PID_w1
-wait $pm
-[ $? = 1 ] && grep -q "worker w2: the link from the previous worker of the chain\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
-check "a chain of three whose first worker dies midway names it at once ($(tail -n 1 "$T/err"))" $?
-stop_workers; rm -f "$T"/worker-*.log
+first_dies() {
+    label=$1 want=$2; shift 2
+    topo "$T/t.yml" model.layers "$@"
+    start_workers "$T/$m" "$T/t.yml" "" $(printf '%s\n' "$@" | sed 's/=.*//')
+    timeout 60 "$CAKE" perplexity "$T/$m" "$T/long.ids" --tokens --ctx 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err" &
+    pm=$!
+    sleep 1
+    kill -9 $PID_w1
+    wait $pm
+    [ $? = 1 ] && grep -q "$want\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
+    check "$label ($(tail -n 1 "$T/err"))" $?
+    stop_workers; rm -f "$T"/worker-*.log
+}
+first_dies "a chain whose first worker dies midway names it" "previous worker of the chain" w1=0-0 w2=1-1
+first_dies "a chain of three whose first worker dies midway names it at once" \
+    "worker w2: the link from the previous worker of the chain" w1=0-0 w2=1-1 w3=2-3
 topo "$T/t.yml" model.layers w1=0-0 w2=2-3
 start_workers "$T/$m" "$T/t.yml" "" w1 w2
 timeout 30 "$CAKE" run "$T/$m" "a" --raw -n 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"

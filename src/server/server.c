@@ -159,11 +159,12 @@ static char *take_text(reply_ctx *r, size_t *len) {
 }
 
 /* The events after the text: the finish chunk (with usage) and the usage-only chunk when asked for, or
- * an error event when the generation failed (it did not finish), then [DONE]. */
-static char *end_events(reply_ctx *r) {
+ * an error event when the generation failed (it did not finish) or `why` (not NULL) cut it, then [DONE]. */
+static char *end_events(reply_ctx *r, const char *why) {
     ck_job_status st;
     ck_job_status_get(r->job, &st);
-    char *err = st.error[0] ? ck_oai_error(st.error, "server_error", NULL) : NULL;
+    if (!why && st.error[0]) why = st.error;
+    char *err = why ? ck_oai_error(why, "server_error", NULL) : NULL;
     char *fin = err ? NULL
                     : ck_oai_chunk(&r->meta, NULL, NULL, 0, ck_oai_finish_reason(st.finish), (long long)st.n_prompt,
                                    (long long)st.n_gen);
@@ -185,19 +186,14 @@ static int stream_next(reply_ctx *r) {
         return 0;
     }
     if (r->phase == 2) {
-        set_pending(r, end_events(r));
+        set_pending(r, end_events(r, NULL));
         r->phase = 3;
         return 0;
     }
     if (r->phase == 3) return 1;
     for (;;) {
         if (atomic_load(&r->sv->stopping)) { /* the stream ends with why, not with a cut connection */
-            char *e = ck_oai_error("the server is shutting down", "server_error", NULL);
-            size_t n = e ? strlen(e) + 32 : 0;
-            char *out = e ? malloc(n) : NULL;
-            if (out) snprintf(out, n, "data: %s\n\ndata: [DONE]\n\n", e);
-            free(e);
-            set_pending(r, out);
+            set_pending(r, end_events(r, "the server is shutting down"));
             r->phase = 3;
             return 0;
         }
