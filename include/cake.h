@@ -45,6 +45,15 @@ int ck_exact(void);
  * or -1 for another name. */
 int ck_set_kv_type(const char *name, char *err, size_t errlen);
 
+/* Where CPU engines opened from now on keep their weights, process-wide: mapped = 0 (the default) copies
+ * each weight out of the file into memory backed by transparent huge pages, when the kernel offers them
+ * (decode streams every weight; 2 MiB pages read faster than the file's 4 KiB ones), returning the file's
+ * pages, so memory use stays that of the model; mapped = 1 keeps views of the mapped files (faster start,
+ * pages shared with the page cache). ck_weights_mapped() says which one CPU engines get (1 also when the
+ * kernel offers no huge pages). */
+void ck_set_weights_mapped(int mapped);
+int ck_weights_mapped(void);
+
 /* Comma-separated list of the config.json architectures cake runs. */
 const char *ck_supported_archs(void);
 

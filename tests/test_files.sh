@@ -84,20 +84,25 @@ mk qwen3-tiny; rm "$T/m/tokenizer_config.json"; ln -s nowhere "$T/m/tokenizer_co
 expect_fail "tokenizer_config.json broken symlink" "tokenizer_config.json is a broken symbolic link" \
     "$CAKE" perplexity "$T/m" "$T/text.txt"
 
-# a shard named by model.safetensors.index.json that is a FIFO
-# model.safetensors and tokenizer.json present but not regular files: said so, not "missing"
-for kind in fifo dir link; do
-    mk qwen3-tiny; rm "$T/m/model.safetensors" "$T/m/tokenizer.json"
-    case $kind in
-    fifo) mkfifo "$T/m/model.safetensors" "$T/m/tokenizer.json"; want="is a FIFO, not a regular file" ;;
-    dir) mkdir "$T/m/model.safetensors" "$T/m/tokenizer.json"; want="is a directory" ;;
-    link) ln -s gone "$T/m/model.safetensors"; ln -s gone "$T/m/tokenizer.json"; want="is a broken symbolic link" ;;
+# model.safetensors or tokenizer.json present but not a regular file: said so, not "missing"
+# broken KIND PATH: PATH made a FIFO, a directory or a broken link; sets $want
+broken() {
+    rm -rf "$2"
+    case $1 in
+    fifo) mkfifo "$2"; want="is a FIFO, not a regular file" ;;
+    dir) mkdir "$2"; want="is a directory" ;;
+    link) ln -s gone "$2"; want="is a broken symbolic link" ;;
     esac
+}
+for kind in fifo dir link; do
+    mk qwen3-tiny; broken $kind "$T/m/model.safetensors"
     expect_fail "model.safetensors $kind" "model.safetensors $want" "$CAKE" run "$T/m" hi -n 1
     cp "$UNPACKED/qwen3-tiny/model.safetensors" "$T/m/model.safetensors.real"
     rm -rf "$T/m/model.safetensors"; mv "$T/m/model.safetensors.real" "$T/m/model.safetensors"
+    broken $kind "$T/m/tokenizer.json"
     expect_fail "tokenizer.json $kind" "tokenizer.json $want" "$CAKE" run "$T/m" hi -n 1
 done
+# a shard named by model.safetensors.index.json that is a FIFO
 mk qwen3moe-s; rm "$T/m/model-00002-of-00003.safetensors"; mkfifo "$T/m/model-00002-of-00003.safetensors"
 expect_fail "shard FIFO" "model-00002-of-00003.safetensors is a FIFO, not a regular file" \
     "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens

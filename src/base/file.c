@@ -80,6 +80,15 @@ void ck_map_close(ck_map *m) {
     m->size = 0;
 }
 
+int ck_map_drop(const ck_map *m, const void *p, size_t n) {
+    const uint8_t *q = p;
+    if (!m->data || q < m->data || n > m->size || (size_t)(q - m->data) > m->size - n) return 0;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)q + page - 1) / page * page, hi = ((uintptr_t)q + n) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    return 1;
+}
+
 static int too_large(const char *path, size_t max_bytes, char *err, size_t errlen) {
     char lim[32];
     ck_format_bytes(max_bytes, lim, sizeof lim);

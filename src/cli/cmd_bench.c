@@ -102,8 +102,9 @@ static void report(ck_engine *e, const bench_opts *o, double bw, const stat_acc 
         printf("model: %s (%s), %s backend, %s KV cache\n", o->model, ck_engine_arch(e), ck_engine_backend(e),
                ck_engine_kv_type(e));
     else
-        printf("model: %s (%s), %d threads, %s matmul, %s KV cache\n", o->model, ck_engine_arch(e), o->nt,
-               ck_engine_exact(e) ? "exact" : "fast", ck_engine_kv_type(e));
+        printf("model: %s (%s), %d threads, %s matmul, %s KV cache, weights %s\n", o->model, ck_engine_arch(e),
+               o->nt, ck_engine_exact(e) ? "exact" : "fast", ck_engine_kv_type(e),
+               ck_weights_mapped() ? "mapped from the file" : "in huge pages");
     printf("read per decoded token: weights %.1f MB + KV cache %.1f MB (mean over the decode test)\n", bytes * 1e-6,
            kv * 1e-6);
     if (bw > 0)
@@ -125,13 +126,14 @@ static void report(ck_engine *e, const bench_opts *o, double bw, const stat_acc 
     }
     if (o->json)
         printf("{\"arch\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"exact\":%s,\"kv_type\":\"%s\","
-               "\"n_prompt\":%ld,\"n_gen\":%ld,"
+               "\"weights\":\"%s\",\"n_prompt\":%ld,\"n_gen\":%ld,"
                "\"depth\":%ld,\"reps\":%ld,"
                "\"pp_tok_s\":%.3f,\"pp_sd\":%.3f,\"tg_tok_s\":%.3f,\"tg_sd\":%.3f,\"bandwidth_gbs\":%.3f,"
                "\"decode_bytes\":%.0f,\"kv_bytes_per_token\":%.0f,\"roofline_tg_tok_s\":%.3f,\"roofline_fraction\":%.4f,"
                "\"step_ms\":%.4f,\"layers_ms\":%.4f,\"attention_ms\":%.4f,\"head_ms\":%.4f,\"sampling_ms\":%.4f}\n",
                ck_engine_arch(e), ck_engine_backend(e), o->nt, ck_engine_exact(e) ? "true" : "false", ck_engine_kv_type(e),
-               o->n_prompt, o->n_gen, o->depth, o->reps, pp->mean, stat_sd(pp), tg->mean, stat_sd(tg), bw, bytes,
+               gpu ? "device" : ck_weights_mapped() ? "mapped" : "huge_pages", o->n_prompt, o->n_gen, o->depth, o->reps,
+               pp->mean, stat_sd(pp), tg->mean, stat_sd(tg), bw, bytes,
                kv, roof, roof > 0 ? tg->mean / roof : 0, sum->total * ms, sum->layers * ms, sum->attn * ms, sum->head * ms,
                sum->sample * ms);
 }

@@ -30,6 +30,7 @@ int ck_cli_looks_like_model(const char *arg) {
 }
 
 const char *ck_cli_devices;
+int ck_cli_mmap;
 
 int ck_cli_open_opts(const char *cmd, const char *model, int need_tok, const ck_engine_opts *opts, ck_engine **e) {
     char dir[4096], err[1024];
@@ -49,6 +50,7 @@ int ck_cli_open_opts(const char *cmd, const char *model, int need_tok, const ck_
 
 int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type) {
     char err[256];
+    ck_set_weights_mapped(ck_cli_mmap);
     if (kv_type && ck_set_kv_type(kv_type, err, sizeof err) != 0) {
         fprintf(stderr, "cake %s: --kv-type: %s\n", cmd, err);
         return 2;

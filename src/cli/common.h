@@ -42,9 +42,14 @@ int ck_cli_backend(const char *cmd, int cpu, long device, const char *kv_type);
      "spread the model's layers over these devices, in layer order: GPU indices or cpu (e.g. 0,1 or 0,cpu)", "LIST"}, \
     {"cpu", 0, CK_ARG_BOOL, &(cpu_var), "run on the CPU even when a GPU is present", NULL},                          \
     {"kv-type", 0, CK_ARG_STR, &(kv_var),                                                                          \
-     "KV cache type: f16, f32 or auto (default auto: f16, but f32 with --exact and for MoE models)", "T"}
+     "KV cache type: f16, f32 or auto (default auto: f16, but f32 with --exact and for MoE models)", "T"},          \
+    {"mmap", 0, CK_ARG_BOOL, &ck_cli_mmap,                                                                         \
+     "CPU: keep the weights mapped from the file instead of copying them into huge pages (starts faster, decodes "  \
+     "slower)", NULL}
 /* --devices of the command (NULL when not given): the engines ck_cli_open opens spread over them. */
 extern const char *ck_cli_devices;
+/* --mmap of the command (ck_set_weights_mapped). */
+extern int ck_cli_mmap;
 /* The sampling flags: -n, --temperature, --top-k, --top-p, --repeat-penalty, --repeat-last-n, --seed. */
 typedef struct ck_cli_sampling {
     long n, top_k, last_n;

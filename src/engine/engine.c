@@ -3,6 +3,7 @@
  * engine's lock, so the workspace and the compute threads are shared, never doubled. */
 #include "engine/engine_internal.h"
 
+#include "backend/cpu/wmem.h"
 #include "base/err.h"
 #include "base/file.h"
 #include "base/grow.h"
@@ -104,6 +105,9 @@ const char *ck_backends_built(void) {
 void ck_set_exact(int exact) { ck_cpu_exact_set(exact); }
 int ck_exact(void) { return ck_cpu_exact(); }
 
+void ck_set_weights_mapped(int mapped) { ck_cpu_wmem_set(mapped ? CK_WMEM_OFF : CK_WMEM_AUTO); }
+int ck_weights_mapped(void) { return !ck_cpu_wmem_enabled(); }
+
 int ck_set_kv_type(const char *name, char *err, size_t errlen) {
     if (!name) return ck_err(err, errlen, "no KV cache type given (f16, f32 or auto)");
     int dt = !strcmp(name, "auto") ? -1 : !strcmp(name, "f16") ? CK_F16 : !strcmp(name, "f32") ? CK_F32 : -2;
@@ -130,10 +134,9 @@ static int open_tokenizer(ck_engine *e, const char *dir, char *err, size_t errle
     return rc;
 }
 
-static int load_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
-    int rc = open_tokenizer(e, dir, err, errlen);
-    if (rc <= 0) return rc;
-    int32_t tv = ck_tok_vocab_size(e->tok);
+/* The vocabulary of the tokenizer (opened first) fits the model's. */
+static int check_tokenizer(ck_engine *e, char *err, size_t errlen) {
+    int32_t tv = e->tok ? ck_tok_vocab_size(e->tok) : 0;
     if ((size_t)tv > ck_engine_vocab(e))
         return ck_err(err, errlen, "tokenizer.json has ids up to %d but the model's vocabulary (vocab_size) is %zu",
                       tv - 1, ck_engine_vocab(e));
@@ -154,6 +157,12 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
     if (ck_backend_create(named ? o->backend : default_kind, named ? o->device : default_device, &e->be, err,
                           errlen) != 0)
         return -1;
+    /* the tokenizer first: the heap its parsing leaves goes back to the system before the weights are read
+     * in (with weights copied into huge pages, the peak would otherwise hold both) */
+    if (open_tokenizer(e, dir, err, errlen) < 0) return -1;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
     ck_config cfg; /* the whole-model range needs the layer count first */
     if (!(o && o->partial)) {
         if (ck_config_load(dir, &cfg, err, errlen) != 0) return -1;
@@ -165,7 +174,7 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
     snprintf(e->layer_prefix, sizeof e->layer_prefix, "%s", e->model.layer_prefix);
     size_t n = strlen(e->layer_prefix);
     if (n && e->layer_prefix[n - 1] == '.') e->layer_prefix[n - 1] = 0;
-    return load_tokenizer(e, dir, err, errlen);
+    return check_tokenizer(e, err, errlen);
 }
 
 int ck_parse_devices(const char *list, const char **kinds, int *indices, int cap, char *err, size_t errlen) {

@@ -308,6 +308,15 @@ void ck_weights_close(ck_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
+void ck_weights_drop(const ck_weights *w, const void *p, size_t n) {
+    if (w->gguf) {
+        ck_map_drop(&w->gguf->file.map, p, n);
+        return;
+    }
+    for (size_t i = 0; w->opened && i < w->index.n_shards; i++)
+        if (w->opened[i] && ck_map_drop(&w->maps[i], p, n)) return;
+}
+
 size_t ck_weights_count(const ck_weights *w) { return w->gguf ? w->gguf->n : w->index.n; }
 
 const char *ck_weights_name(const ck_weights *w, size_t i) { return w->gguf ? w->gguf->names[i] : w->index.refs[i].name; }

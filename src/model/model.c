@@ -81,10 +81,13 @@ int ck_model_tensor(ck_model *m, const char *name, int optional, ck_tensor *t, i
      * their discrete expert choices flip against HF's reference (measured on the fixtures). */
     t->exact = is_moe(m);
     char why[512];
+    const void *mapped = t->data;
     if (m->be->prepare_weight(m->be, t, why, sizeof why) != 0)
         return ck_err(err, errlen, "tensor '%s': %s", name, why);
     m->prepared[m->n_prepared++] = *t;
     size_t rb;
+    if (t->data != mapped && ck_dtype_row_bytes(t->dtype, t->shape[t->ndim - 1], &rb) == 0)
+        ck_weights_drop(&m->weights, mapped, ck_tensor_numel(t) / t->shape[t->ndim - 1] * rb); /* copied */
     if (strstr(name, ".experts.") && ck_dtype_row_bytes(t->dtype, t->shape[t->ndim - 1], &rb) == 0)
         m->expert_bytes += ck_tensor_numel(t) / t->shape[t->ndim - 1] * rb;
     return 1;

@@ -1,12 +1,13 @@
 /* cpu.c — the CPU backend: activations in host memory, ops threaded with OpenMP over independent rows
  * (output features of a matmul, (token, head) pairs of attention). Each op applies a kernel of ref.c per
  * row; the matmul runs the GEMM driver (gemm.c) with the kernel set picked for this CPU (kernels.h), exact
- * or fast as chosen for the whole process (ck_cpu_exact), never by batch size. Weights stay
- * the mapped views (prepare checks the dtype has kernels). Every parallel region names its thread count
- * (ck_cpu_threads), so the count is the same for every calling thread of the process. Ops run
- * synchronously; sync only reports the sticky error. */
+ * or fast as chosen for the whole process (ck_cpu_exact), never by batch size. Prepare checks that a
+ * weight's dtype has kernels and copies it into huge-page memory (wmem.h), or keeps the mapped view.
+ * Every parallel region names its thread count (ck_cpu_threads), so the count is the same for every
+ * calling thread of the process. Ops run synchronously; sync only reports the sticky error. */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/wmem.h"
 #include "base/err.h"
 
 #include <math.h>
@@ -177,6 +178,14 @@ static void cpu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
 
 /* ---- memory, weights, errors ---- */
 
+/* Bytes of the prepared weight w (rows of its last dimension); 0 when its shape says nothing sane. */
+static size_t weight_bytes(const ck_tensor *w) {
+    size_t rb;
+    int last = w->ndim - 1;
+    if (last < 0 || last >= CK_MAX_DIMS || ck_dtype_row_bytes(w->dtype, w->shape[last], &rb)) return 0;
+    return (size_t)(ck_tensor_numel(w) / w->shape[last]) * rb;
+}
+
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     (void)b;
     size_t rb;
@@ -187,12 +196,15 @@ static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t err
         return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
     if (quant && ((uintptr_t)w->data & 1)) /* ggml blocks hold 16-bit scales */
         return ck_err(err, errlen, "a %s weight at an odd address (the file's alignment is broken)", ck_dtype_name(w->dtype));
+    size_t n = weight_bytes(w);
+    const void *copy = n && ck_cpu_wmem_enabled() ? ck_cpu_wmem_copy(w->data, n) : NULL;
+    if (copy) w->data = copy; /* else the mapped view stays (wmem.h) */
     return 0;
 }
 
 static void cpu_release_weight(ck_backend *b, ck_tensor *w) {
     (void)b;
-    (void)w; /* the mapping belongs to the model's weights */
+    ck_cpu_wmem_release(w->data, weight_bytes(w)); /* a mapped view belongs to the model's weights */
 }
 
 static int cpu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, uint64_t r0, uint64_t n, char *err,

@@ -1,0 +1,153 @@
+/* wmem.c — huge-page memory for CPU weights (see wmem.h). Chunks are reservations of at least
+ * CK_WMEM_CHUNK bytes (MAP_NORESERVE: only the pages a copy touches are committed), aligned to 2 MiB and
+ * advised MADV_HUGEPAGE; copies are bump-allocated in the newest chunk and counted per chunk. A copy that
+ * would leave less than CK_WMEM_RESERVE of the machine's memory available is refused (the weight stays
+ * mapped). */
+#include "backend/cpu/wmem.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define CK_WMEM_HUGE ((size_t)2 << 20)
+#define CK_WMEM_CHUNK ((size_t)1 << 30)
+#define CK_WMEM_ALIGN 64
+#define CK_WMEM_MAX_CHUNKS 4096
+#define CK_WMEM_RESERVE ((size_t)1 << 30)   /* memory left free by copies */
+#define CK_WMEM_RECHECK ((size_t)256 << 20) /* copied bytes between readings of MemAvailable */
+
+typedef struct chunk {
+    uint8_t *base;
+    size_t size, used; /* bytes reserved / handed out */
+    size_t live;       /* copies not yet released */
+    size_t bytes;      /* bytes of those copies */
+} chunk;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static chunk chunks[CK_WMEM_MAX_CHUNKS];
+static size_t n_chunks; /* chunks[n_chunks - 1] is the one being filled */
+static atomic_int mode = CK_WMEM_AUTO;
+static int thp = -1; /* -1 until read */
+
+static int kernel_offers_thp(void) {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return 0;
+    char line[128] = "";
+    int ok = fgets(line, sizeof line, f) && (strstr(line, "[always]") || strstr(line, "[madvise]"));
+    fclose(f);
+    return ok;
+}
+
+int ck_cpu_wmem_enabled(void) {
+    int m = atomic_load(&mode);
+    if (m != CK_WMEM_AUTO) return m == CK_WMEM_ALWAYS;
+    pthread_mutex_lock(&lock);
+    if (thp < 0) thp = kernel_offers_thp();
+    int on = thp;
+    pthread_mutex_unlock(&lock);
+    return on;
+}
+
+void ck_cpu_wmem_set(int m) {
+    atomic_store(&mode, m == CK_WMEM_OFF || m == CK_WMEM_ALWAYS ? m : CK_WMEM_AUTO);
+}
+
+/* Bytes the system could still give (MemAvailable), or SIZE_MAX when it cannot be read. */
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return SIZE_MAX;
+    char line[128];
+    unsigned long long kb = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    fclose(f);
+    return found && kb < SIZE_MAX / 1024 ? (size_t)kb * 1024 : SIZE_MAX;
+}
+
+/* Whether n more bytes of copies leave CK_WMEM_RESERVE of memory free; MemAvailable is read again after
+ * every CK_WMEM_RECHECK bytes copied. A model that would not fit stays mapped from then on (the kernel
+ * can evict file pages, not these), so loading a model near the size of the memory still works. */
+static size_t avail = SIZE_MAX, since_check = SIZE_MAX;
+static int fits(size_t n) {
+    if (since_check > CK_WMEM_RECHECK || n > avail) {
+        avail = mem_available();
+        since_check = 0;
+    }
+    if (avail == SIZE_MAX) return 1;
+    if (avail < CK_WMEM_RESERVE || n > avail - CK_WMEM_RESERVE) return 0;
+    avail -= n;
+    since_check += n;
+    return 1;
+}
+
+/* A reservation of `size` bytes (a multiple of CK_WMEM_HUGE) aligned to CK_WMEM_HUGE; NULL on failure. */
+static uint8_t *reserve(size_t size) {
+    size_t span = size + CK_WMEM_HUGE;
+    uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uint8_t *base = (uint8_t *)(((uintptr_t)p + CK_WMEM_HUGE - 1) & ~(uintptr_t)(CK_WMEM_HUGE - 1));
+    if (base > p) munmap(p, (size_t)(base - p));
+    if (p + span > base + size) munmap(base + size, (size_t)(p + span - (base + size)));
+    madvise(base, size, MADV_HUGEPAGE);
+    return base;
+}
+
+/* Room for `need` bytes in the newest chunk, opening a new one when it is full; NULL on failure. */
+static chunk *room(size_t need) {
+    chunk *c = n_chunks ? &chunks[n_chunks - 1] : NULL;
+    if (c && c->size - c->used >= need) return c;
+    if (n_chunks == CK_WMEM_MAX_CHUNKS || need > SIZE_MAX - 2 * CK_WMEM_HUGE) return NULL;
+    size_t size = (need + CK_WMEM_HUGE - 1) / CK_WMEM_HUGE * CK_WMEM_HUGE;
+    if (size < CK_WMEM_CHUNK) size = CK_WMEM_CHUNK;
+    uint8_t *base = reserve(size);
+    if (!base) return NULL;
+    c = &chunks[n_chunks++];
+    *c = (chunk){.base = base, .size = size};
+    return c;
+}
+
+const void *ck_cpu_wmem_copy(const void *src, size_t n) {
+    if (n > SIZE_MAX / 2) return NULL;
+    size_t need = (n + CK_WMEM_ALIGN - 1) / CK_WMEM_ALIGN * CK_WMEM_ALIGN + CK_WMEM_ALIGN; /* + the slack */
+    pthread_mutex_lock(&lock);
+    chunk *c = fits(n) ? room(need) : NULL;
+    uint8_t *p = NULL;
+    if (c) {
+        p = c->base + c->used;
+        c->used += need;
+        c->live++;
+        c->bytes += n;
+    }
+    pthread_mutex_unlock(&lock);
+    if (p) memcpy(p, src, n); /* the chunk cannot go while this copy is live */
+    return p;
+}
+
+void ck_cpu_wmem_release(const void *p, size_t n) {
+    const uint8_t *q = p;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n_chunks; i++) {
+        chunk *c = &chunks[i];
+        if (q < c->base || q >= c->base + c->used) continue;
+        c->bytes -= n;
+        if (--c->live == 0) {
+            munmap(c->base, c->size);
+            memmove(c, c + 1, (n_chunks - i - 1) * sizeof *c);
+            n_chunks--;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+size_t ck_cpu_wmem_bytes(void) {
+    pthread_mutex_lock(&lock);
+    size_t n = 0;
+    for (size_t i = 0; i < n_chunks; i++) n += chunks[i].bytes;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
