@@ -4,7 +4,7 @@
 # must equal single-node output exactly (perplexity digits and greedy text) for 1, 2 and 3 workers and
 # several splits of qwen3-s, the Qwen3.5 hybrid (split inside its DeltaNet/attention pattern) and the
 # MoE, with and without a cluster key; then the failures: wrong key, a key on one side only, garbage
-# sent to a worker, a worker killed mid-generation (reported at once; recovered when it comes back), a
+# sent to a worker, a worker killed mid-generation (reported at once; recovered when it comes back, in a star and in a chain), a
 # topology the model cannot satisfy.
 # usage: test_cluster.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2 UNPACKED=$3
@@ -350,22 +350,24 @@ check "a first frame that is not a message gets an ERROR naming why ($(cat "$T/e
 stop_workers
 
 # midgen SIGNAL RESTART MASTER-ARGS...: runs the master, and once it has streamed 200 bytes sends SIGNAL to
-# worker w1 (and with RESTART=1 starts it again half a second later); then reads the rest of the text.
-# Writes the text to $T/long.cluster, the exit status to $T/rc and the seconds from the signal to the
-# master's exit to $T/secs.
+# worker $VICTIM (default w1; and with RESTART=1 starts it again half a second later); then reads the rest
+# of the text. Writes the text to $T/long.cluster, the exit status to $T/rc and the seconds from the signal
+# to the master's exit to $T/secs.
 midgen() {
     sig=$1 restart=$2; shift 2
-    python3 - "$T" "$sig" "$restart" "$PID_w1" "$CAKE" "$T/$m" "$T/t.yml" "$PORT" "$@" <<'PY'
+    victim=${VICTIM:-w1}
+    vaddr=$(python3 -c "import sys,re; t=open(sys.argv[1]).read(); print(re.search(sys.argv[2]+r':\n  host: \"([^\"]+)\"', t)[1])" "$T/t.yml" "$victim")
+    python3 - "$T" "$sig" "$restart" "$(eval echo \$PID_$victim)" "$CAKE" "$T/$m" "$T/t.yml" "$vaddr" "$victim" "$@" <<'PY'
 import os, signal, subprocess, sys, time
-T, sig, restart, wpid, cake, model, topo, port = sys.argv[1:9]
-master = subprocess.Popen([cake, "run", model, "a"] + sys.argv[9:], stdout=subprocess.PIPE,
+T, sig, restart, wpid, cake, model, topo, addr, name = sys.argv[1:10]
+master = subprocess.Popen([cake, "run", model, "a"] + sys.argv[10:], stdout=subprocess.PIPE,
                           stderr=open(T + "/err", "w"))
 text = master.stdout.read(200)
 os.kill(int(wpid), getattr(signal, sig)); t0 = time.time()
 if restart == "1":
     time.sleep(0.5)
-    subprocess.Popen([cake, "run", model, "--name", "w1", "--topology", topo, "--address", "127.0.0.1:" + port,
-                      "-t", "1"], stderr=open(T + "/worker-w1b.log", "w"))
+    subprocess.Popen([cake, "run", model, "--name", name, "--topology", topo, "--address", addr,
+                      "-t", "1"], stderr=open(T + "/worker-%sb.log" % name, "w"))
 text += master.stdout.read()
 rc = master.wait()
 open(T + "/long.cluster", "wb").write(text)
@@ -391,6 +393,24 @@ midgen SIGKILL 1 $long --topology "$T/t.yml" --recover-ms 20000
 r=$?; [ $r = 0 ] || tail -n 5 "$T/err"
 check "a worker killed and restarted mid-generation: the master recovers ($(grep -o 'replayed [0-9]* positions' "$T/err")) and the text equals single-node" $r
 pkill -f "topology $T/t.yml --address" 2>/dev/null
+stop_workers
+# a chain recovers as a whole: its first or its last worker killed and restarted mid-generation
+for victim in w1 w2; do
+    topo "$T/t.yml" model.layers w1=0-0 w2=1-1
+    start_workers "$T/$m" "$T/t.yml" "" w1 w2
+    VICTIM=$victim midgen SIGKILL 1 $long --topology "$T/t.yml" --chain --recover-ms 20000
+    [ "$(cat "$T/rc")" = 0 ] && grep -q "the chain is back: replayed" "$T/err" && cmp -s "$T/long.single" "$T/long.cluster"
+    r=$?; [ $r = 0 ] || tail -n 5 "$T/err"
+    check "a chain whose worker $victim is killed and restarted mid-generation recovers ($(grep -o 'replayed [0-9]* positions' "$T/err")) and the text equals single-node" $r
+    pkill -f "topology $T/t.yml --address" 2>/dev/null
+    stop_workers
+done
+# ... and one that does not come back fails once the window has passed, naming it
+topo "$T/t.yml" model.layers w1=0-0 w2=1-1
+start_workers "$T/$m" "$T/t.yml" "" w1 w2
+VICTIM=w2 midgen SIGKILL 0 $long --topology "$T/t.yml" --chain --recover-ms 2000
+[ "$(cat "$T/rc")" = 1 ] && grep -q "worker w2 (" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 12)" "$T/secs"
+check "a chain worker that stays dead fails after the window ($(cat "$T/secs") s), by name ($(tail -n 1 "$T/err"))" $?
 stop_workers
 # a stalled worker (stopped, not dead) is reported within the deadline
 topo "$T/t.yml" model.layers w1=0-1

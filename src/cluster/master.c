@@ -298,7 +298,7 @@ static void forget_after(remote *r, size_t pos) {
 }
 
 /* TRUNCATE to pos; *held = what the worker keeps. may_recover: a worker lost since the last request is
- * reconnected and replayed (star topologies; a chain has no recovery). */
+ * reconnected and replayed (star topologies; a chain recovers as a whole, chain_truncate). */
 static int truncate_worker(remote *r, size_t pos, int may_recover, size_t *held, char *err, size_t errlen) {
     ck_msg m = {.type = CK_MSG_TRUNCATE}, reply;
     m.u.truncate.session = SESSION_ID;
@@ -416,13 +416,59 @@ static int chain_call(ck_cluster *c, float *hidden, size_t n, char *err, size_t 
     return 0;
 }
 
+/* A chain after a failed step or truncation: every worker connected again (one that is down waited for
+ * until recover_ms has passed), the chain linked again, and the logged inputs of the first worker replayed
+ * through it, so every worker holds the positions it held before. */
+static int chain_recover(ck_cluster *c, char *err, size_t errlen) {
+    remote *first = &c->r[0];
+    size_t D = c->o.hidden, want = first->pos, at = 0;
+    double give_up = ck_now_s() + c->o.recover_ms / 1000.0;
+    for (size_t i = 0; i < c->n; i++) disconnect(&c->r[i]);
+    for (size_t i = 0; i < c->n; i++)
+        while (connect_worker(&c->r[i], clamp_ms(give_up - ck_now_s()), err, errlen) != 0) {
+            disconnect(&c->r[i]);
+            if (ck_now_s() > give_up) return -1;
+            usleep(250000);
+        }
+    if (link_chain(c, err, errlen) != 0) return -1;
+    float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
+    if (!tmp) return ck_err(err, errlen, "out of memory");
+    for (size_t i = 0; i < first->n_calls && at < want; i++) { /* connect_worker set every position to 0 */
+        size_t n = first->calls[i];
+        memcpy(tmp, first->sent + at * D, n * D * sizeof *tmp);
+        if (chain_call(c, tmp, n, err, errlen) != 0) {
+            free(tmp);
+            return -1;
+        }
+        at += n;
+    }
+    free(tmp);
+    for (size_t i = 0; i < c->n; i++) c->r[i].st.recoveries++;
+    ck_logf(c->o.log, c->o.log_user, "the chain is back: replayed %zu positions", want);
+    return 0;
+}
+
+/* Logs a lost chain and recovers it; -1 (err kept) when recovery is off or fails. */
+static int chain_lost(ck_cluster *c, char *err, size_t errlen) {
+    if (!c->o.recover_ms) return -1;
+    ck_logf(c->o.log, c->o.log_user, "chain broken: %s; reconnecting", err);
+    return chain_recover(c, err, errlen);
+}
+
 static int chain_forward(void *ctx, float *hidden, size_t n, size_t pos, char *err, size_t errlen) {
     ck_cluster *c = ctx;
-    if (pos != c->r[0].pos)
-        return ck_err(err, errlen, "the chain holds %zu positions, the master is at %zu", c->r[0].pos, pos);
+    remote *first = &c->r[0]; /* its log is the chain's: the inputs the chain was sent */
+    if (pos != first->pos)
+        return ck_err(err, errlen, "the chain holds %zu positions, the master is at %zu", first->pos, pos);
     for (size_t off = 0; off < n; off += CK_WIRE_ROWS) {
         size_t k = n - off < CK_WIRE_ROWS ? n - off : CK_WIRE_ROWS;
-        if (chain_call(c, hidden + off * c->o.hidden, k, err, errlen) != 0) return -1;
+        float *h = hidden + off * c->o.hidden;
+        if (log_call(first, h, k, err, errlen) != 0) return -1;
+        first->n_calls--; /* logged for good only once the call succeeds */
+        if (chain_call(c, h, k, err, errlen) != 0 &&
+            (chain_lost(c, err, errlen) != 0 || chain_call(c, h, k, err, errlen) != 0))
+            return -1;
+        first->n_calls++;
     }
     return 0;
 }
@@ -432,7 +478,13 @@ static int chain_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
     size_t low = pos, h;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->n; i++) {
-            if (truncate_worker(&c->r[i], low, 0, &h, err, errlen) != 0) return -1;
+            if (truncate_worker(&c->r[i], low, 0, &h, err, errlen) != 0) {
+                /* lost between two requests: the whole chain again, with what stays */
+                forget_after(&c->r[0], low);
+                if (chain_lost(c, err, errlen) != 0) return -1;
+                *held = c->r[0].pos;
+                return 0;
+            }
             if (h < low) low = h;
         }
         int same = 1;

@@ -4,7 +4,8 @@
  * CK_REPLY_MS naming it and its address; with recovery on, the master reconnects (waiting up to
  * recover_ms for the worker to come back) and rebuilds the worker's state by replaying the hidden states
  * it sent (kept per worker, with the call sizes, so the rebuilt caches are the ones it lost), then
- * finishes the step. */
+ * finishes the step. A chain recovers as a whole: every worker connected and linked again, and the inputs
+ * the chain was sent replayed through it. */
 #ifndef CK_CLUSTER_MASTER_H
 #define CK_CLUSTER_MASTER_H
 
@@ -29,7 +30,7 @@ typedef struct ck_cluster_opts {
     const int64_t *local_first, *local_last;
     size_t n_local;
     int chain;                 /* chain forwarding: each worker sends its output on to the next one and the
-                                  last back to the master (one stage for all workers; no recovery) */
+                                  last back to the master (one stage for all workers) */
     const char *layer_prefix;  /* for the push: "model.layers" */
     void (*log)(void *user, const char *line); /* progress and recovery notes (may be NULL) */
     void *log_user;
