@@ -310,6 +310,25 @@ assert "worker w1" in last["error"]["message"], last
 assert not any('"finish_reason":"length"' in e or '"finish_reason":"stop"' in e for e in events), events
 EOF
 
+# a chained cluster (w1: layer 2, w2: layer 3, passed from one to the next): the same text, and again for the
+# same request, whose kept prefix truncates every worker of the chain to a position past 0
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+P1=$(free_port) P2=$(free_port)
+printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2"\nw2:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.3"\n' \
+    "$P1" "$P2" >"$WORK/chain.yml"
+for w in w1 w2; do
+    port=$P1; [ $w = w2 ] && port=$P2
+    "$CAKE" run "$MODEL" --name $w --topology "$WORK/chain.yml" --address 127.0.0.1:"$port" >"$WORK/$w.log" 2>&1 &
+    PIDS="$PIDS $!"
+    for _ in $(seq 1 100); do grep -q "listening on" "$WORK/$w.log" && break; sleep 0.1; done
+done
+start_server --topology "$WORK/chain.yml" --chain
+expect_eq "$(post -d "$BODY")" 200 "chained cluster: completion status"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "chained cluster: same text as one process"
+expect_eq "$(post -d "$BODY")" 200 "chained cluster: the same request again (every worker truncated to the kept prefix)"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "chained cluster: same text again"
+
 # bad flags and an address in use fail clearly
 "$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" >"$WORK/busy.log" 2>&1
 expect_eq "$?" 1 "address in use exits 1"

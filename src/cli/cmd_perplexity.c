@@ -166,7 +166,7 @@ int ck_cmd_perplexity(int argc, char **argv) {
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
         {"chain", 0, CK_ARG_BOOL, &cc.chain,
          "chain forwarding: each worker passes its output to the next, the last one back to the master (one round "
-         "trip per step instead of one per worker; no recovery)",
+         "trip per step instead of one per worker)",
          NULL},
         {"discovery-address", 0, CK_ARG_STR, &cc.discovery,
          "zero-config (--cluster-key without --topology): where to broadcast for workers", "ADDR"},

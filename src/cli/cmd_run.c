@@ -206,7 +206,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"discovery-timeout", 0, CK_ARG_INT, &disc_s, "zero-config master: seconds to look for workers (default 5)", "S"},
         {"min-workers", 0, CK_ARG_INT, &cc.min_workers, "zero-config master: workers to wait for (default 1)", "N"},
         {"discovery-address", 0, CK_ARG_STR, &cc.discovery, "UDP address a worker answers discovery on (default 0.0.0.0:10127) or a master broadcasts to (default 255.255.255.255:10127; a comma-separated list works too)", "ADDR"},
-        {"chain", 0, CK_ARG_BOOL, &cc.chain, "chain forwarding: each worker passes its output to the next, the last one back to the master (one round trip per step instead of one per worker; no recovery)", NULL},
+        {"chain", 0, CK_ARG_BOOL, &cc.chain, "chain forwarding: each worker passes its output to the next, the last one back to the master (one round trip per step instead of one per worker)", NULL},
         {"recover-ms", 0, CK_ARG_INT, &recover_ms, "how long the master waits for a lost worker to come back and replays its state; 0 fails at once (default 30000)", "MS"},
     };
     size_t n_args = 0;

@@ -124,6 +124,10 @@ int ck_cmd_serve(int argc, char **argv) {
         {"topology", 0, CK_ARG_STR, &c.cc.topology, "cluster topology (YAML): serve as its master", "FILE"},
         {"cluster-key", 0, CK_ARG_STR, &c.cc.key, "shared secret of the cluster (zero-config without --topology)", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &c.cc.wire_dtype, "activations between nodes: f32 (default), f16, bf16", "T"},
+        {"chain", 0, CK_ARG_BOOL, &c.cc.chain,
+         "chain forwarding: each worker passes its output to the next, the last one back to the master (one round "
+         "trip per step instead of one per worker)",
+         NULL},
         {"recover-ms", 0, CK_ARG_INT, &recover_ms, "how long to wait for a lost worker (default 30000; 0 fails at once)", "MS"},
         {"discovery-timeout", 0, CK_ARG_INT, &disc_s, "zero-config: seconds to look for workers (default 5)", "S"},
         {"min-workers", 0, CK_ARG_INT, &c.cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},

@@ -290,6 +290,10 @@ static int stage_forward(void *ctx, float *hidden, size_t n, size_t pos, char *e
 /* Cuts the replay log (and the positions the worker is taken to hold) to the first pos. */
 static void forget_after(remote *r, size_t pos) {
     if (pos > r->pos) pos = r->pos;
+    if (!r->calls) { /* no log: a chain's workers after the first (the first one's log is the chain's) */
+        r->pos = pos;
+        return;
+    }
     size_t at = 0, i = 0; /* keep the calls that lie below the new position */
     while (i < r->n_calls && at + r->calls[i] <= pos) at += r->calls[i++];
     if (at < pos) r->calls[i++] = (uint32_t)(pos - at);
@@ -479,6 +483,7 @@ static int chain_truncate(void *ctx, size_t pos, size_t *held, char *err, size_t
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->n; i++) {
             if (truncate_worker(&c->r[i], low, 0, &h, err, errlen) != 0) {
+                if (!c->o.recover_ms) return -1;
                 /* lost between two requests: the whole chain again, with what stays */
                 forget_after(&c->r[0], low);
                 if (chain_lost(c, err, errlen) != 0) return -1;
