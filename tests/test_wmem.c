@@ -1,12 +1,15 @@
 /* test_wmem.c — where the CPU backend keeps its weights (backend/cpu/wmem.h): copies hold the bytes they
  * were given (awkward sizes, 64-byte aligned, readable slack after them), the bytes held are accounted and
  * return to zero when every copy is released; the pages of a mapped file dropped after a copy leave the
- * process (RSS falls) and read back the same; and fixtures of every kind (bf16, f32, mixture of experts,
- * the Qwen3.5 hybrid, a GGUF file) compute the same logits, bit for bit, with their weights copied and
- * mapped, in prefill and in decode, with no copy left once the engines are closed. */
+ * process (RSS falls) and read back the same; a GGUF tensor converted at load is freed once copied and
+ * made again, the same, when found again; and fixtures of every kind (bf16, f32, mixture of experts, the
+ * Qwen3.5 hybrid, GGUF files with and without converted tensors) compute the same logits, bit for bit,
+ * with their weights copied and mapped, in prefill and in decode, with no copy left once the engines are
+ * closed. */
 #include "backend/cpu/wmem.h"
 #include "base/file.h"
 #include "cake.h"
+#include "format/safetensors.h"
 #include "testutil.h"
 
 #include <stdint.h>
@@ -79,6 +82,38 @@ static void test_map_drop(void) {
     free(want);
 }
 
+/* A GGUF file's converted tensors (Qwen3.5's re-tiled heads, (1 + w) norms): dropped once a backend has
+ * copied them (the owned copy is freed), and made again, the same bytes, when found again. */
+static void test_gguf_owned(const char *path) {
+    char err[512];
+    ck_weights w;
+    if (ck_weights_open(path, &w, err, sizeof err) != 0) {
+        CK_EXPECT(0, "open %s: %s", path, err);
+        return;
+    }
+    const ck_map *m = &w.gguf->file.map;
+    size_t converted = 0;
+    for (size_t i = 0; i < ck_weights_count(&w); i++) {
+        ck_tensor t;
+        const char *name = ck_weights_name(&w, i);
+        size_t rb;
+        if (ck_weights_find(&w, name, &t, err, sizeof err) != 1 || ck_dtype_row_bytes(t.dtype, t.shape[t.ndim - 1], &rb))
+            continue;
+        const uint8_t *d = t.data;
+        if (d >= m->data && d < m->data + m->size) continue; /* a view of the file */
+        size_t n = ck_tensor_numel(&t) / t.shape[t.ndim - 1] * rb;
+        uint8_t *keep = malloc(n);
+        memcpy(keep, d, n);
+        ck_weights_drop(&w, d, n);
+        CK_EXPECT(ck_weights_find(&w, name, &t, err, sizeof err) == 1 && memcmp(t.data, keep, n) == 0,
+                  "%s: converted again after the drop, it differs", name);
+        free(keep);
+        converted++;
+    }
+    CK_EXPECT(converted > 0, "%s: no converted tensor", path);
+    ck_weights_close(&w);
+}
+
 /* Logits of ids fed as one prefill and then token by token, with the weights copied or mapped. */
 static float *run(const char *dir, int copied, const int32_t *ids, size_t n, size_t *vocab) {
     char err[512];
@@ -125,7 +160,11 @@ int main(void) {
     ck_set_threads(2, NULL, 0);
     test_copies();
     test_map_drop();
-    const char *fixtures[] = {"qwen3-s", "qwen3-f32-s", "qwen3moe-s", "qwen3_5-s", "gguf-llama/gemma3-s-bf16.gguf"};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/gguf-llama/qwen3_5-s-bf16.gguf", CK_TEST_DATA);
+    test_gguf_owned(path);
+    const char *fixtures[] = {"qwen3-s", "qwen3-f32-s", "qwen3moe-s", "qwen3_5-s", "gguf-llama/gemma3-s-bf16.gguf",
+                              "gguf-llama/qwen3_5-s-bf16.gguf"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) test_same_logits(fixtures[i]);
     return ck_test_done("test_wmem");
 }

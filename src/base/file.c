@@ -84,8 +84,8 @@ int ck_map_drop(const ck_map *m, const void *p, size_t n) {
     const uint8_t *q = p;
     if (!m->data || q < m->data || n > m->size || (size_t)(q - m->data) > m->size - n) return 0;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)q + page - 1) / page * page, hi = ((uintptr_t)q + n) / page * page;
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    uintptr_t lo = (uintptr_t)q / page * page, hi = ((uintptr_t)q + n + page - 1) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED); /* the mapping starts and ends on pages */
     return 1;
 }
 

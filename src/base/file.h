@@ -18,9 +18,9 @@ typedef struct ck_map {
  * wait. */
 int ck_map_open(const char *path, ck_map *out, char *err, size_t errlen);
 void ck_map_close(ck_map *m);
-/* The whole pages of [p, p + n) leave this process's memory when that range lies inside m (they are read
- * from the file again if touched; nothing changes for a reader): for data already copied elsewhere.
- * Returns 1 when the range is inside m, else 0 (and nothing is done). */
+/* The pages that hold [p, p + n) leave this process's memory when that range lies inside m (they are read
+ * from the file again if touched, so nothing changes for a reader of any part of m): for data already
+ * copied elsewhere. Returns 1 when the range is inside m, else 0 (and nothing is done). */
 int ck_map_drop(const ck_map *m, const void *p, size_t n);
 
 /* Reads the whole regular file PATH, at most max_bytes bytes: a file that is not regular, or that holds

@@ -554,6 +554,16 @@ void ck_gguf_weights_close(ck_gguf_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
+void ck_gguf_weights_drop(ck_gguf_weights *w, const void *p, size_t n) {
+    if (ck_map_drop(&w->file.map, p, n)) return;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->owned[i] && w->owned[i] == p) {
+            free(w->owned[i]);
+            w->owned[i] = NULL;
+            return;
+        }
+}
+
 /* Heads of a permuted Q/K tensor (0 when `name` is not one). */
 static int64_t permuted_heads(const ck_gguf_weights *w, const char *name) {
     if (!w->arch || !w->arch->permute_qk) return 0;

@@ -83,6 +83,9 @@ typedef struct ck_gguf_weights {
 
 int ck_gguf_weights_open(const char *path, ck_gguf_weights *w, char *err, size_t errlen);
 void ck_gguf_weights_close(ck_gguf_weights *w);
+/* [p, p + n), the bytes of a tensor found here, has been copied by a backend: an owned copy is freed (made
+ * again if the tensor is found again), a view's pages of the mapping leave the process (ck_map_drop). */
+void ck_gguf_weights_drop(ck_gguf_weights *w, const void *p, size_t n);
 /* 1 and *t when present, 0 when absent, -1 (err names the tensor) for a type we do not compute with,
  * too many dims or no memory for an un-permuted copy. */
 int ck_gguf_weights_find(ck_gguf_weights *w, const char *name, ck_tensor *t, char *err, size_t errlen);

@@ -308,9 +308,9 @@ void ck_weights_close(ck_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
-void ck_weights_drop(const ck_weights *w, const void *p, size_t n) {
+void ck_weights_drop(ck_weights *w, const void *p, size_t n) {
     if (w->gguf) {
-        ck_map_drop(&w->gguf->file.map, p, n);
+        ck_gguf_weights_drop(w->gguf, p, n);
         return;
     }
     for (size_t i = 0; w->opened && i < w->index.n_shards; i++)

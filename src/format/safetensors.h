@@ -69,10 +69,10 @@ typedef struct ck_weights {
 int ck_weights_open(const char *dir, ck_weights *w, char *err, size_t errlen);
 void ck_weights_close(ck_weights *w);
 
-/* [p, p + n), the bytes of a tensor found here, has been copied elsewhere (a backend's own memory): the
- * pages of the file mapping it lies in leave the process's memory (ck_map_drop), so a loaded model is
- * not counted twice. Bytes that are no view of a mapping (converted copies) are left alone. */
-void ck_weights_drop(const ck_weights *w, const void *p, size_t n);
+/* [p, p + n), the bytes of a tensor found here, has been copied elsewhere (a backend's own memory), so a
+ * loaded model is not held twice: the pages of the file mapping it lies in leave the process's memory
+ * (ck_map_drop), and a GGUF tensor's converted copy is freed (ck_gguf_weights_drop). */
+void ck_weights_drop(ck_weights *w, const void *p, size_t n);
 
 /* Tensor names of the checkpoint, sorted: i < ck_weights_count(w). */
 size_t ck_weights_count(const ck_weights *w);

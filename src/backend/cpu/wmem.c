@@ -1,8 +1,8 @@
 /* wmem.c — huge-page memory for CPU weights (see wmem.h). Chunks are reservations of at least
  * CK_WMEM_CHUNK bytes (MAP_NORESERVE: only the pages a copy touches are committed), aligned to 2 MiB and
  * advised MADV_HUGEPAGE; copies are bump-allocated in the newest chunk and counted per chunk. A copy that
- * would leave less than CK_WMEM_RESERVE of the machine's memory available is refused (the weight stays
- * mapped). */
+ * would leave less than CK_WMEM_RESERVE of the memory available to the process (the machine's, or its
+ * cgroup's limit) is refused: that weight, and in practice the ones after it, stay mapped. */
 #include "backend/cpu/wmem.h"
 
 #include <pthread.h>
@@ -56,16 +56,39 @@ void ck_cpu_wmem_set(int m) {
     atomic_store(&mode, m == CK_WMEM_OFF || m == CK_WMEM_ALWAYS ? m : CK_WMEM_AUTO);
 }
 
-/* Bytes the system could still give (MemAvailable), or SIZE_MAX when it cannot be read. */
-static size_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return SIZE_MAX;
-    char line[128];
-    unsigned long long kb = 0;
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+/* The first number in file `path` (after `key` on its line when key is not NULL), or -1. */
+static long long read_number(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[4096];
+    long long v = -1;
+    size_t k = key ? strlen(key) : 0;
+    while (v < 0 && fgets(line, sizeof line, f))
+        if (!key || !strncmp(line, key, k)) v = sscanf(line + k, "%lld", &v) == 1 ? v : -1;
     fclose(f);
-    return found && kb < SIZE_MAX / 1024 ? (size_t)kb * 1024 : SIZE_MAX;
+    return v;
+}
+
+/* Bytes the process could still be given: MemAvailable, or less when its cgroup (v2) has a memory limit;
+ * SIZE_MAX when neither can be read. */
+static size_t mem_available(void) {
+    long long kb = read_number("/proc/meminfo", "MemAvailable:");
+    size_t avail = kb >= 0 && (unsigned long long)kb < SIZE_MAX / 1024 ? (size_t)kb * 1024 : SIZE_MAX;
+    char line[4096], path[4200];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    int v2 = f && fgets(line, sizeof line, f) && !strncmp(line, "0::", 3);
+    if (f) fclose(f);
+    if (!v2) return avail;
+    line[strcspn(line, "\n")] = 0;
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
+    long long max = read_number(path, NULL); /* "max" (no limit) reads as -1 */
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", line + 3);
+    long long cur = read_number(path, NULL);
+    if (max > 0 && cur >= 0) {
+        size_t room = max > cur ? (size_t)(max - cur) : 0;
+        if (room < avail) avail = room;
+    }
+    return avail;
 }
 
 /* Whether n more bytes of copies leave CK_WMEM_RESERVE of memory free; MemAvailable is read again after
@@ -77,11 +100,13 @@ static int fits(size_t n) {
         avail = mem_available();
         since_check = 0;
     }
-    if (avail == SIZE_MAX) return 1;
-    if (avail < CK_WMEM_RESERVE || n > avail - CK_WMEM_RESERVE) return 0;
-    avail -= n;
+    return avail == SIZE_MAX || (avail >= CK_WMEM_RESERVE && n <= avail - CK_WMEM_RESERVE);
+}
+
+/* Counts n bytes of copies made against the last reading. */
+static void spent(size_t n) {
+    if (avail != SIZE_MAX) avail -= n;
     since_check += n;
-    return 1;
 }
 
 /* A reservation of `size` bytes (a multiple of CK_WMEM_HUGE) aligned to CK_WMEM_HUGE; NULL on failure. */
@@ -117,6 +142,7 @@ const void *ck_cpu_wmem_copy(const void *src, size_t n) {
     chunk *c = fits(n) ? room(need) : NULL;
     uint8_t *p = NULL;
     if (c) {
+        spent(n);
         p = c->base + c->used;
         c->used += need;
         c->live++;

@@ -20,8 +20,8 @@ void ck_cpu_wmem_set(int mode);
 int ck_cpu_wmem_enabled(void);
 
 /* A copy of src[0, n) in huge-page memory, 64-byte aligned, with at least 64 readable bytes after it;
- * NULL when it would leave less than 1 GiB of the machine's memory available, or the address space is
- * exhausted (the caller then keeps its view). */
+ * NULL when it would leave less than 1 GiB of memory available to the process (the machine's, or its
+ * cgroup's limit), or the address space is exhausted (the caller then keeps its view). */
 const void *ck_cpu_wmem_copy(const void *src, size_t n);
 /* Releases a copy of n bytes made by ck_cpu_wmem_copy; any other pointer is ignored. */
 void ck_cpu_wmem_release(const void *p, size_t n);
