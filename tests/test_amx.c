@@ -5,9 +5,8 @@
  *    the SDM's sequential model, so there is no exact scalar twin), on lengths, weight rows and token
  *    counts around the tiles (n not a multiple of 32 or odd, rows not a multiple of 16, T = 1..40);
  *  - bf16 batch invariance: each token row's outputs are the same bits computed alone (T = 1), in any
- *    batch, and for any sub-range of weight rows (as the threads split them);
- *  - Q8_0: the AMX-INT8 matmul equals the reference dot product (tensor/quant.c) bit for bit, with and
- *    without bias, for T = 1..40 and awkward row counts, and through ck_cpu_matmul_quant. */
+ *    batch, and for any sub-range of weight rows (as the threads split them).
+ * The AMX-INT8 Q8_0 matmul is checked with the other whole-matmul kernels in test_qmatmul.c. */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "tensor/quant.h"
@@ -76,35 +75,6 @@ static void check_bf16(size_t n, size_t rows, size_t T) {
     free(x), free(bias), free(w), free(a), free(ra), free(y), free(want), free(one);
 }
 
-static void check_q8_0(size_t n, size_t rows, size_t T, int threads) {
-    const ck_dtype_traits *tr = ck_dtype_traits_of(CK_Q8_0);
-    size_t rb = 0, xb = tr->act_row_bytes(n);
-    ck_dtype_row_bytes(CK_Q8_0, n, &rb);
-    float *x = malloc(T * n * sizeof *x), *wf = malloc(n * sizeof *wf), *bias = malloc(rows * sizeof *bias);
-    uint8_t *w = malloc(rows * rb), *xq = malloc(xb);
-    for (size_t j = 0; j < rows; j++) {
-        for (size_t i = 0; i < n; i++) wf[i] = frand() * (j % 3 ? 1.0f : 1e-3f);
-        ck_quantize_q8_0(w + j * rb, wf, n);
-    }
-    for (size_t i = 0; i < T * n; i++) x[i] = frand() * ((i / 32) % 5 ? 1.0f : 40.0f);
-    for (size_t i = 0; i < rows; i++) bias[i] = frand();
-    const float *b = (rows + T) % 2 ? bias : NULL;
-    ck_tensor W = {.dtype = CK_Q8_0, .ndim = 2, .shape = {rows, n}, .data = w};
-    float *y = malloc(T * rows * sizeof *y), *want = malloc(T * rows * sizeof *want);
-    CK_EXPECT(ck_qmatmul_q8_0_amx(y, x, &W, b, T, threads) == 0, "q8_0 amx n=%zu rows=%zu T=%zu failed", n, rows, T);
-    for (size_t t = 0; t < T; t++) {
-        tr->quantize_act(xq, x + t * n, n);
-        for (size_t j = 0; j < rows; j++) want[t * rows + j] = ck_qdot_q8_0_ref(w + j * rb, xq, n) + (b ? b[j] : 0.0f);
-    }
-    int bad = 0;
-    for (size_t i = 0; i < T * rows && !bad; i++) {
-        bad = memcmp(&y[i], &want[i], sizeof *y) != 0;
-        CK_EXPECT(!bad, "q8_0 amx n=%zu rows=%zu T=%zu threads=%d (%zu, %zu): %.9g vs reference %.9g", n, rows, T,
-                  threads, i / rows, i % rows, y[i], want[i]);
-    }
-    free(x), free(wf), free(bias), free(w), free(xq), free(y), free(want);
-}
-
 int main(void) {
     if (!ck_cpu_has_amx()) {
         printf("test_amx: this CPU (or OS) has no AMX: skipped, nothing checked\n");
@@ -116,31 +86,5 @@ int main(void) {
         for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++)
             for (size_t ti = (li + ri) % 3; ti < sizeof Ts / sizeof Ts[0]; ti += 2)
                 check_bf16(lens[li], rowss[ri], Ts[ti]);
-    size_t qlens[] = {32, 64, 96, 288, 1024};
-    for (size_t li = 0; li < sizeof qlens / sizeof qlens[0]; li++)
-        for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++)
-            for (size_t ti = (li + ri) % 2; ti < sizeof Ts / sizeof Ts[0]; ti += 2)
-                check_q8_0(qlens[li], rowss[ri], Ts[ti], 1 + (int)(ti % 2));
-    /* ck_cpu_matmul_quant takes the AMX path from CK_QMATMUL_MIN_T rows: same bits as row by row */
-    const ck_cpu_kernels *k = ck_cpu_kernels_get();
-    if (k->qmatmul[CK_Q8_0]) {
-        size_t n = 256, rows = 40, T = 24, rb = 0;
-        ck_dtype_row_bytes(CK_Q8_0, n, &rb);
-        float *x = malloc(T * n * sizeof *x), *wf = malloc(n * sizeof *wf), *y = malloc(T * rows * 4), *y1 = malloc(rows * 4);
-        uint8_t *w = malloc(rows * rb);
-        for (size_t j = 0; j < rows; j++) {
-            for (size_t i = 0; i < n; i++) wf[i] = frand();
-            ck_quantize_q8_0(w + j * rb, wf, n);
-        }
-        for (size_t i = 0; i < T * n; i++) x[i] = frand();
-        ck_tensor W = {.dtype = CK_Q8_0, .ndim = 2, .shape = {rows, n}, .data = w};
-        char err[256];
-        CK_EXPECT(ck_cpu_matmul_quant(y, x, &W, NULL, T, k, 2, err, sizeof err) == 0, "%s", err);
-        for (size_t t = 0; t < T; t++) {
-            CK_EXPECT(ck_cpu_matmul_quant(y1, x + t * n, &W, NULL, 1, k, 2, err, sizeof err) == 0, "%s", err);
-            CK_EXPECT(memcmp(y1, y + t * rows, rows * 4) == 0, "q8_0 matmul: token %zu alone differs from T=%zu", t, T);
-        }
-        free(x), free(wf), free(y), free(y1), free(w);
-    }
     return ck_test_done("test_amx");
 }

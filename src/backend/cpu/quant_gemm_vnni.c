@@ -1,0 +1,167 @@
+/* quant_gemm_vnni.c — the Q8_0 matmul for prefill with AVX512-VNNI (CPUs without AMX), equal bit for bit
+ * to the reference Q8_0 dot product (tensor/quant.h's exactness contract), so ck_cpu_matmul_quant may use
+ * it for any T without breaking batch invariance.
+ *
+ * One VPDPBUSD on 512 bits adds four u8 x s8 products into each of 16 int32 lanes. Both operands are
+ * packed so that lane l belongs to block 16 g + l of a "group" g of 16 blocks: step s (0..7) of a group
+ * holds bytes 4s..4s+3 of each of its 16 blocks. After the 8 steps every lane holds its block's whole
+ * integer sum, with no horizontal reduction. The weights are packed per panel of PR rows, made unsigned
+ * (w ^ 0x80 = w + 128, as VPDPBUSD wants them), with their f16 scales as floats; the quantized activations
+ * are packed once per call, with each block's -128 x (sum of its 32 values), which starts the
+ * accumulator so that it ends at the exact sum of w x x (|sum| < 2^21).
+ *
+ * The float combine is the reference's: f_b = (wd_b * xd_b) * (float)isum_b, lane b % 8 of the eight
+ * accumulators gets block 16 g + k, then 16 g + 8 + k (blocks in increasing order), padding blocks of a
+ * last partial group are masked out, and the result is ck_qlanes_sum(acc) + bias, without fused
+ * multiply-adds (compiled with -ffp-contract=off). Register tile: PR weight rows x PT tokens.
+ *
+ * Compiled with AVX-512 F/BW/VL/VNNI and F16C; only called when ck_cpu_has_vnni(). */
+#include "backend/cpu/kernels.h"
+#include "tensor/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <omp.h>
+#include <string.h>
+
+#define PR 4           /* weight rows of the register tile (a panel) */
+#define PT 4           /* tokens of the register tile */
+#define GB 16          /* blocks of a group: the int32 lanes of a 512-bit vector */
+#define ROW_UNIT 16    /* weight rows per unit of the thread split */
+#define QG (GB * CK_QK) /* quant bytes of a group: 8 steps of 64 */
+
+/* A packed weight row, per group: QG unsigned quants, then GB float scales. */
+#define WG_BYTES (QG + GB * 4)
+/* A packed activation row, per group: QG int8 quants, GB int32 start values, GB float scales. */
+#define XG_BYTES (QG + 2 * GB * 4)
+
+/* Packs the 32-byte block values of up to 16 blocks (src[b] for b < nb, zeros after) into the group
+ * layout: out[64 s + 4 l + i] = block l's byte 4 s + i. */
+static void pack_group(uint8_t *out, const int8_t *const *src, size_t nb, uint8_t flip) {
+    for (size_t l = 0; l < GB; l++)
+        for (size_t s = 0; s < 8; s++) {
+            uint32_t v = 0;
+            if (l < nb) memcpy(&v, src[l] + 4 * s, 4);
+            else if (flip) v = 0x80808080u; /* a zero weight, made unsigned */
+            if (flip && l < nb) v ^= 0x80808080u;
+            memcpy(out + 64 * s + 4 * l, &v, 4);
+        }
+}
+
+/* PR weight rows [j, j + PR) (rows past n_out as zeros) into wp: ng groups per row. */
+static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, size_t nb, size_t ng, size_t j, size_t n_out) {
+    for (size_t r = 0; r < PR; r++)
+        for (size_t g = 0; g < ng; g++) {
+            uint8_t *o = wp + (r * ng + g) * WG_BYTES;
+            float *wd = (float *)(o + QG);
+            const int8_t *src[GB];
+            size_t n = nb - g * GB < GB ? nb - g * GB : GB;
+            if (j + r >= n_out) n = 0;
+            for (size_t l = 0; l < GB; l++) {
+                const ck_block_q8_0 *b = (const ck_block_q8_0 *)(w + (j + r) * rb) + g * GB + l;
+                src[l] = l < n ? b->qs : NULL;
+                wd[l] = l < n ? ck_f16_to_f32(b->d) : 0.0f;
+            }
+            pack_group(o, src, n, 1);
+        }
+}
+
+/* Token t's quantized row xq (Q8 layout: nb floats, then nb x 32 int8) into xp: ng groups. */
+static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nb, size_t ng) {
+    const float *xd = (const float *)xq;
+    const int8_t *q = (const int8_t *)(xd + nb);
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    for (size_t g = 0; g < ng; g++) {
+        uint8_t *o = xp + g * XG_BYTES;
+        const int8_t *src[GB];
+        size_t n = nb - g * GB < GB ? nb - g * GB : GB;
+        for (size_t l = 0; l < GB; l++) src[l] = l < n ? q + (g * GB + l) * CK_QK : NULL;
+        pack_group(o, src, n, 0);
+        __m512i nc = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s++) nc = _mm512_dpbusd_epi32(nc, c80, _mm512_loadu_si512(o + 64 * s));
+        _mm512_storeu_si512(o + QG, _mm512_sub_epi32(_mm512_setzero_si512(), nc));
+        float *d = (float *)(o + QG + GB * 4);
+        for (size_t l = 0; l < GB; l++) d[l] = l < n ? xd[g * GB + l] : 0.0f;
+    }
+}
+
+/* y[t * ys + r] for the PR x PT tile: packed weight rows wp, packed tokens xp (xs bytes apart). */
+static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nb, size_t ng,
+                 size_t nr, size_t nt, const float *bias) {
+    _Alignas(64) float acc[PR][PT][CK_QLANES];
+    memset(acc, 0, sizeof acc);
+    for (size_t g = 0; g < ng; g++) {
+        __m512i a[PR][PT];
+        const uint8_t *x[PT], *w[PR];
+        for (int t = 0; t < PT; t++) x[t] = xp + t * xs + g * XG_BYTES;
+        for (int r = 0; r < PR; r++) w[r] = wp + (r * ng + g) * WG_BYTES;
+        for (int t = 0; t < PT; t++) {
+            __m512i nc = _mm512_loadu_si512(x[t] + QG);
+            for (int r = 0; r < PR; r++) a[r][t] = nc;
+        }
+        for (int s = 0; s < 8; s++) {
+            __m512i wv[PR];
+            for (int r = 0; r < PR; r++) wv[r] = _mm512_loadu_si512(w[r] + 64 * s);
+            for (int t = 0; t < PT; t++) {
+                __m512i xv = _mm512_loadu_si512(x[t] + 64 * s);
+                for (int r = 0; r < PR; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], wv[r], xv);
+            }
+        }
+        size_t n = nb - g * GB < GB ? nb - g * GB : GB;
+        __mmask8 mlo = (__mmask8)(n >= 8 ? 0xff : (1u << n) - 1), mhi = (__mmask8)(n > 8 ? (1u << (n - 8)) - 1 : 0);
+        for (int r = 0; r < PR; r++) {
+            __m512 wd = _mm512_loadu_ps(w[r] + QG);
+            for (int t = 0; t < PT; t++) {
+                __m512 f = _mm512_mul_ps(_mm512_mul_ps(wd, _mm512_loadu_ps(x[t] + QG + GB * 4)), _mm512_cvtepi32_ps(a[r][t]));
+                __m256 v = _mm256_load_ps(acc[r][t]);
+                v = _mm256_mask_add_ps(v, mlo, v, _mm512_castps512_ps256(f));
+                v = _mm256_mask_add_ps(v, mhi, v, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+                _mm256_store_ps(acc[r][t], v);
+            }
+        }
+    }
+    for (size_t r = 0; r < nr; r++)
+        for (size_t t = 0; t < nt; t++) y[t * ys + r] = ck_qlanes_sum(acc[r][t]) + (bias ? bias[r] : 0.0f);
+}
+
+static _Thread_local ck_scratch xscratch; /* the caller's: quantized and packed activations */
+static _Thread_local ck_scratch wscratch; /* each thread's: one packed weight panel */
+
+int ck_qmatmul_q8_0_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
+    const ck_dtype_traits *tr = ck_dtype_traits_of(CK_Q8_0);
+    size_t n_out = W->shape[0], n = W->shape[1], nb = n / CK_QK, ng = (nb + GB - 1) / GB, rb;
+    if (W->dtype != CK_Q8_0 || W->ndim != 2 || n % CK_QK || ck_dtype_row_bytes(CK_Q8_0, n, &rb) != 0) return -1;
+    size_t xb = tr->act_row_bytes(n), tp = (T + PT - 1) / PT * PT, xs = ng * XG_BYTES;
+    size_t xq_bytes = (T * xb + 63) / 64 * 64;
+    uint8_t *s = ck_scratch_get(&xscratch, xq_bytes + tp * xs);
+    if (!s) return -1;
+    uint8_t *xq = s, *xp = s + xq_bytes;
+    size_t units = (n_out + ROW_UNIT - 1) / ROW_UNIT;
+    int nt = n_out * n * T > (1u << 18) ? n_threads : 1, failed = 0;
+#pragma omp parallel num_threads(nt) reduction(| : failed)
+    {
+        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        for (size_t t = id; t < tp; t += nth) { /* quantize and pack this thread's tokens (padding: zeros) */
+            if (t < T) {
+                ck_quantize_q8_vnni(xq + t * xb, x + t * n, n);
+                pack_activations(xp + t * xs, xq + t * xb, nb, ng);
+            } else {
+                memset(xp + t * xs, 0, xs);
+            }
+        }
+#pragma omp barrier
+        uint8_t *wp = ck_scratch_get(&wscratch, PR * ng * WG_BYTES);
+        size_t u0 = units * id / nth, u1 = units * (id + 1) / nth;
+        size_t j0 = u0 * ROW_UNIT, j1 = u1 * ROW_UNIT < n_out ? u1 * ROW_UNIT : n_out;
+        failed = !wp && j0 < j1;
+        for (size_t j = j0; wp && j < j1; j += PR) {
+            size_t nr = j1 - j < PR ? j1 - j : PR;
+            pack_weights(wp, W->data, rb, nb, ng, j, j1);
+            for (size_t t = 0; t < T; t += PT)
+                tile(y + t * n_out + j, n_out, wp, xp + t * xs, xs, nb, ng, nr, T - t < PT ? T - t : PT,
+                     bias ? bias + j : NULL);
+        }
+    }
+    return failed ? -1 : 0;
+}
+#endif /* __x86_64__ */
