@@ -77,7 +77,14 @@ static void check_gemm(const char *what, const ck_mm_kernel *mk, const ck_mm_ker
         CK_EXPECT(memcmp(a, ra, T * as) == 0, "%s %s n=%zu: packed activations differ from the reference", what,
                   ck_dtype_name(dt), n);
     float *y = malloc((T * rows + 1) * sizeof *y), *want = malloc((T * rows + 1) * sizeof *want);
+    /* decode read row by row (AMD CPUs) or in tiles with prefetches: the same bits */
+    ck_cpu_stream_decode_set(1);
+    mk->gemm(want, rows, a, as, w, rb, n, T, rows, bias);
+    ck_cpu_stream_decode_set(0);
     mk->gemm(y, rows, a, as, w, rb, n, T, rows, bias);
+    ck_cpu_stream_decode_set(-1);
+    CK_EXPECT(memcmp(y, want, T * rows * sizeof *y) == 0, "%s %s T=%zu rows=%zu n=%zu: row-by-row decode differs from tiles",
+              what, ck_dtype_name(dt), T, rows, n);
     ref->gemm(want, rows, ra, ras, w, rb, n, T, rows, bias);
     for (size_t t = 0; t < T; t++)
         for (size_t j = 0; j < rows; j++) {

@@ -83,6 +83,11 @@ void ck_tile_gemm(const ck_tile_set *s, float *y, size_t ys, const void *a, size
                   size_t n, size_t T, size_t rows, const float *bias) {
     const uint8_t *A = a, *W = w;
     size_t R = s->R, C = s->C, j = 0;
+    if (T < R && ck_cpu_stream_decode()) { /* decode on AMD CPUs: one row after the other (kernels.h) */
+        for (size_t t = 0; t < T; t++)
+            for (j = 0; j < rows; j++) s->one(y + t * ys + j, ys, A + t * as, as, W + j * ws, ws, n, bias ? bias + j : NULL, NULL);
+        return;
+    }
     for (; j + C <= rows; j += C) {
         const float *b = bias ? bias + j : NULL;
         const uint8_t *next = T < R && j + 2 * C <= rows ? W + (j + C) * ws : NULL;

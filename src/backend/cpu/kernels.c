@@ -4,6 +4,9 @@
 #include "tensor/quant.h"
 
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,22 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void) {
 }
 
 static const ck_cpu_kernels *all_sets[6]; /* best first, NULL-terminated */
+/* "AuthenticAMD": CPUID leaf 0's EBX, EDX, ECX. */
+static int amd, stream_override = -1;
+static pthread_once_t vendor_once = PTHREAD_ONCE_INIT;
+static void read_vendor(void) {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    amd = __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+#endif
+}
+int ck_cpu_stream_decode(void) {
+    pthread_once(&vendor_once, read_vendor);
+    int o = __atomic_load_n(&stream_override, __ATOMIC_RELAXED);
+    return o >= 0 ? o : amd;
+}
+void ck_cpu_stream_decode_set(int on) { __atomic_store_n(&stream_override, on < 0 ? -1 : on != 0, __ATOMIC_RELAXED); }
+
 static const ck_cpu_kernels *picked;
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 
