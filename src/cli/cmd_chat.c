@@ -142,7 +142,7 @@ int ck_cmd_chat(int argc, char **argv) {
     ck_cli_sampling_init(&o.smp);
     o.api_key = getenv("CAKE_API_KEY");
     if (!o.api_key || !*o.api_key) o.api_key = getenv("OPENAI_API_KEY");
-    ck_arg args[CK_CLI_SAMPLING_ARGS + 12] = {
+    ck_arg args[CK_CLI_SAMPLING_ARGS + 24] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory or HF repo id (or the positional; default: the bundled model)", "MODEL"},
         {"server", 0, CK_ARG_STR, &o.server, "talk to an OpenAI-compatible server instead (alone: " DEFAULT_SERVER ")", "URL"},
         {"api-key", 0, CK_ARG_STR, &o.api_key, "the server's API key, sent as a Bearer token (default: $CAKE_API_KEY, else $OPENAI_API_KEY)", "KEY"},
@@ -151,10 +151,8 @@ int ck_cmd_chat(int argc, char **argv) {
         {"threads", 't', CK_ARG_INT, &o.threads, "compute threads (default: $OMP_NUM_THREADS, else one per core)", "N"},
         CK_CLI_DEVICE_ARGS(o.cpu, o.device, o.kv_type),
     };
-    size_t n_args = 0;
-    while (args[n_args].name) n_args++;
-    ck_cli_sampling_args(&o.smp, "max-tokens", args + n_args);
-    n_args += CK_CLI_SAMPLING_ARGS;
+    size_t n_args = ck_cli_sampling_args(&o.smp, "max-tokens", args, sizeof args / sizeof args[0]);
+    if (!n_args) return 1;
     for (size_t i = 0; i < sizeof server_default_flags / sizeof server_default_flags[0]; i++)
         args[arg_index(args, n_args, server_default_flags[i].name)].help = server_default_flags[i].help;
     char **owned;

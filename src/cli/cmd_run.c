@@ -186,7 +186,7 @@ int ck_cmd_run(int argc, char **argv) {
     ck_cli_cluster cc = {0};
     run_opts o = {.system = "You are a helpful AI assistant.", .device = -1};
     ck_cli_sampling_init(&o.smp);
-    ck_arg args[CK_CLI_SAMPLING_ARGS + 24] = {
+    ck_arg args[CK_CLI_SAMPLING_ARGS + 32] = {
         {"model", 0, CK_ARG_STR, &o.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the first positional)", "MODEL"},
         {"prompt", 0, CK_ARG_STR, &o.prompt, "the prompt (or the last positional)", "TEXT"},
         {"system-prompt", 0, CK_ARG_STR, &o.system, "system message; empty for none (default: \"You are a helpful AI assistant.\")", "TEXT"},
@@ -209,10 +209,8 @@ int ck_cmd_run(int argc, char **argv) {
         {"chain", 0, CK_ARG_BOOL, &cc.chain, "chain forwarding: each worker passes its output to the next, the last one back to the master (one round trip per step instead of one per worker)", NULL},
         {"recover-ms", 0, CK_ARG_INT, &recover_ms, "how long the master waits for a lost worker to come back and replays its state; 0 fails at once (default 30000)", "MS"},
     };
-    size_t n_args = 0;
-    while (args[n_args].name) n_args++;
-    ck_cli_sampling_args(&o.smp, "sample-len", args + n_args);
-    n_args += CK_CLI_SAMPLING_ARGS;
+    size_t n_args = ck_cli_sampling_args(&o.smp, "sample-len", args, sizeof args / sizeof args[0]);
+    if (!n_args) return 1;
     const char *pos[2];
     size_t n_pos;
     int rc = ck_args_parse("run", "[MODEL] PROMPT [flags]", args, n_args, argc, argv, pos, 2, &n_pos);

@@ -128,7 +128,14 @@ void ck_cli_sampling_init(ck_cli_sampling *s) {
     *s = (ck_cli_sampling){.n = 2048, .last_n = 128, .temperature = 1.0, .top_p = 1.0, .seed = 299792458};
 }
 
-void ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *out) {
+size_t ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *args, size_t cap) {
+    size_t n = 0;
+    while (n < cap && args[n].name) n++;
+    if (cap - n < CK_CLI_SAMPLING_ARGS + 1) {
+        fprintf(stderr, "cake: internal error: a flag table holds %zu entries, too few for %zu\n", cap,
+                n + CK_CLI_SAMPLING_ARGS + 1);
+        return 0;
+    }
     const ck_arg a[CK_CLI_SAMPLING_ARGS] = {
         {n_name, 'n', CK_ARG_INT, &s->n, "tokens to generate at most (default 2048)", "N"},
         {"temperature", 0, CK_ARG_FLOAT, &s->temperature, "sampling temperature; 0 = greedy (default 1.0)", "T"},
@@ -138,7 +145,8 @@ void ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *out) {
         {"repeat-last-n", 0, CK_ARG_INT, &s->last_n, "tokens the repeat penalty looks back at (default 128)", "N"},
         {"seed", 0, CK_ARG_U64, &s->seed, "random seed (default 299792458)", "S"},
     };
-    memcpy(out, a, sizeof a);
+    memcpy(args + n, a, sizeof a);
+    return n + CK_CLI_SAMPLING_ARGS;
 }
 
 /* A whole-string decimal number. */

@@ -63,8 +63,10 @@ typedef struct ck_cli_sampling {
 /* cake's defaults: -n 2048, temperature 1, top-k off, top-p off, penalty 1.1 over 128 tokens (1 when
  * greedy), seed 299792458. */
 void ck_cli_sampling_init(ck_cli_sampling *s);
-/* Writes the flags' CK_CLI_SAMPLING_ARGS table entries into out; n_name is the long name of -n. */
-void ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *out);
+/* Appends the flags' CK_CLI_SAMPLING_ARGS entries to args (cap entries, filled up to the first unnamed
+ * one); n_name is the long name of -n. Returns the entries now in args, or 0 (after saying so) when cap
+ * leaves no room for them and a terminating empty entry. */
+size_t ck_cli_sampling_args(ck_cli_sampling *s, const char *n_name, ck_arg *args, size_t cap);
 /* Resolves the penalty's default and checks every value. Returns 0, or 2 after printing why. */
 int ck_cli_sampling_check(const char *cmd, ck_cli_sampling *s);
 /* The library's generation parameters for the flags (no callbacks set). */
