@@ -351,13 +351,13 @@ stop_workers
 
 # midgen SIGNAL RESTART MASTER-ARGS...: runs the master, and once it has streamed 200 bytes sends SIGNAL to
 # worker $VICTIM (default w1; and with RESTART=1 starts it again half a second later); then reads the rest
-# of the text. Writes the text to $T/long.cluster, the exit status to $T/rc and the seconds from the signal
-# to the master's exit to $T/secs.
+# of the text; the restarted worker reads $RESTART_TOPO when set, else $T/t.yml. Writes the text to
+# $T/long.cluster, the exit status to $T/rc and the seconds from the signal to the master's exit to $T/secs.
 midgen() {
     sig=$1 restart=$2; shift 2
     victim=${VICTIM:-w1}
     vaddr=$(python3 -c "import sys,re; t=open(sys.argv[1]).read(); print(re.search(sys.argv[2]+r':\n  host: \"([^\"]+)\"', t)[1])" "$T/t.yml" "$victim")
-    python3 - "$T" "$sig" "$restart" "$(eval echo \$PID_$victim)" "$CAKE" "$T/$m" "$T/t.yml" "$vaddr" "$victim" "$@" <<'PY'
+    python3 - "$T" "$sig" "$restart" "$(eval echo \$PID_$victim)" "$CAKE" "$T/$m" "${RESTART_TOPO:-$T/t.yml}" "$vaddr" "$victim" "$@" <<'PY'
 import os, signal, subprocess, sys, time
 T, sig, restart, wpid, cake, model, topo, addr, name = sys.argv[1:10]
 master = subprocess.Popen([cake, "run", model, "a"] + sys.argv[10:], stdout=subprocess.PIPE,
@@ -405,6 +405,16 @@ for victim in w1 w2; do
     pkill -f "topology $T/t.yml --address" 2>/dev/null
     stop_workers
 done
+# ... one that comes back refusing the master (here: holding other layers) fails at once, saying why
+topo "$T/t.yml" model.layers w1=0-0 w2=1-1
+cp "$T/t.yml" "$T/t2.yml"
+sed -i 's/"model.layers.1-1"/"model.layers.1-2"/' "$T/t2.yml"
+start_workers "$T/$m" "$T/t.yml" "" w1 w2
+VICTIM=w2 RESTART_TOPO="$T/t2.yml" midgen SIGKILL 1 $long --topology "$T/t.yml" --chain --recover-ms 20000
+[ "$(cat "$T/rc")" = 1 ] && grep -q "worker w2 (.*refused" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 10)" "$T/secs"
+check "a chain worker that comes back refusing the master fails within 10 s, not after the window ($(cat "$T/secs") s: $(tail -n 1 "$T/err"))" $?
+pkill -f "topology $T/t2.yml --address" 2>/dev/null
+stop_workers
 # ... and one that does not come back fails once the window has passed, naming it
 topo "$T/t.yml" model.layers w1=0-0 w2=1-1
 start_workers "$T/$m" "$T/t.yml" "" w1 w2

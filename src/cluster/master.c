@@ -133,7 +133,8 @@ static int left_ms(double until) {
 }
 
 /* Connects and handshakes within wait_ms, then (a zero-config push between keeps its own deadlines)
- * says HELLO within wait_ms. */
+ * says HELLO within wait_ms. Returns 0, -1 (with err) when the worker could not be reached or did not
+ * answer, -2 when it answered and refused (another model, other layers: waiting will not change that). */
 static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
     const ck_cluster_opts *o = r->o;
     ck_msg m = {.type = CK_MSG_HELLO}, reply;
@@ -163,16 +164,20 @@ static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
         r->st.up = 0;
         publish(r);
     }
-    if (reply.type == CK_MSG_ERROR)
-        return ck_err(err, errlen, "worker %s (%s) refused: %.*s", r->tw->name, r->tw->host, reply.u.error.message.n,
-                      reply.u.error.message.p);
+    if (reply.type == CK_MSG_ERROR) {
+        ck_err(err, errlen, "worker %s (%s) refused: %.*s", r->tw->name, r->tw->host, reply.u.error.message.n,
+               reply.u.error.message.p);
+        return -2;
+    }
     if (reply.type != CK_MSG_HELLO_OK)
         return ck_err(err, errlen, "worker %s (%s): %s in reply to HELLO", r->tw->name, r->tw->host,
                       ck_msg_name(reply.type));
-    if (reply.u.hello_ok.first_layer != (uint32_t)r->tw->first || reply.u.hello_ok.last_layer != (uint32_t)r->tw->last)
-        return ck_err(err, errlen, "worker %s (%s) answered for layers %u-%u, not %lld-%lld", r->tw->name, r->tw->host,
-                      reply.u.hello_ok.first_layer, reply.u.hello_ok.last_layer, (long long)r->tw->first,
-                      (long long)r->tw->last);
+    if (reply.u.hello_ok.first_layer != (uint32_t)r->tw->first || reply.u.hello_ok.last_layer != (uint32_t)r->tw->last) {
+        ck_err(err, errlen, "worker %s (%s) answered for layers %u-%u, not %lld-%lld", r->tw->name, r->tw->host,
+               reply.u.hello_ok.first_layer, reply.u.hello_ok.last_layer, (long long)r->tw->first,
+               (long long)r->tw->last);
+        return -2;
+    }
     r->lim = (ck_wire_limits){(uint32_t)o->hidden, CK_WIRE_ROWS, (uint32_t)o->max_ctx};
     r->pos = 0;
     snprintf(r->st.backend, sizeof r->st.backend, "%.*s", reply.u.hello_ok.backend.n, reply.u.hello_ok.backend.p);
@@ -241,10 +246,12 @@ static int recover(remote *r, char *err, size_t errlen) {
     size_t D = r->o->hidden, want = r->pos, at = 0;
     double give_up = ck_now_s() + r->o->recover_ms / 1000.0;
     disconnect(r);
-    /* each try waits no longer than the window has left (a silent worker must not outlast it) */
-    while (connect_worker(r, clamp_ms(give_up - ck_now_s()), err, errlen) != 0) {
+    /* each try waits no longer than the window has left (a silent worker must not outlast it); a worker
+     * that answers and refuses is not waited for */
+    int rc;
+    while ((rc = connect_worker(r, clamp_ms(give_up - ck_now_s()), err, errlen)) != 0) {
         disconnect(r);
-        if (ck_now_s() > give_up) return -1;
+        if (rc == -2 || ck_now_s() > give_up) return -1;
         usleep(250000);
     }
     float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
@@ -428,12 +435,14 @@ static int chain_recover(ck_cluster *c, char *err, size_t errlen) {
     size_t D = c->o.hidden, want = first->pos, at = 0;
     double give_up = ck_now_s() + c->o.recover_ms / 1000.0;
     for (size_t i = 0; i < c->n; i++) disconnect(&c->r[i]);
-    for (size_t i = 0; i < c->n; i++)
-        while (connect_worker(&c->r[i], clamp_ms(give_up - ck_now_s()), err, errlen) != 0) {
+    for (size_t i = 0; i < c->n; i++) {
+        int rc;
+        while ((rc = connect_worker(&c->r[i], clamp_ms(give_up - ck_now_s()), err, errlen)) != 0) {
             disconnect(&c->r[i]);
-            if (ck_now_s() > give_up) return -1;
+            if (rc == -2 || ck_now_s() > give_up) return -1;
             usleep(250000);
         }
+    }
     if (link_chain(c, err, errlen) != 0) return -1;
     float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
     if (!tmp) return ck_err(err, errlen, "out of memory");
