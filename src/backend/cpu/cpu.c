@@ -19,6 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Token rows of a prefill chunk: each chunk reads every weight once, so longer chunks read them less
+ * often (the packed activations of 256 rows stay in L2/L3). bf16 pp512 of Qwen3-0.6B on 2 cores of an
+ * AMD EPYC, five alternating pairs: 256 rows 1.11x 64 (every pair faster); q8_0 also faster; peak RSS
+ * +13 MB (the scratch). */
+#define CK_CPU_PREFILL_ROWS 256
 /* Multiply-adds below which an op runs on one thread: forking a team costs more than it saves. */
 #define CK_CPU_PAR_MIN (1u << 18)
 /* Elements below which an elementwise or per-row op (norms, RoPE, GLU) runs on one thread: decode rows
@@ -477,6 +482,7 @@ int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen) {
     ck_backend *b = malloc(sizeof *b);
     if (!b) return ck_err(err, errlen, "out of memory");
     *b = cpu_template;
+    b->prefill_rows = CK_CPU_PREFILL_ROWS;
     ck_cpu_threads();
     *out = b;
     return 0;

@@ -2,8 +2,8 @@
  * ck_mm_kernel (kernels.h). Activations are packed once into the kernel's format (when it has one) in a
  * scratch buffer of the calling thread that only grows (decode allocates nothing); the weight rows are
  * split evenly over the threads in units of 16 rows. Each kernel walks its rows in blocks of its
- * register tile's width (kept in L1) over all T activation rows (kept in L2: a prefill chunk is at most
- * CK_CHUNK rows), so every weight byte comes from memory once and each loaded weight vector serves
+ * register tile's width (kept in L1) over all T activation rows (kept in L2/L3: a prefill chunk is at most
+ * the backend's prefill_rows), so every weight byte comes from memory once and each loaded weight vector serves
  * several token rows, each activation vector several weight rows. One parallel region per call; a call
  * may carry several weights that read the same activations (q/k/v, gate/up), packed once and split over
  * the threads as one long weight. Batch invariance comes from the kernels: how rows are split between
