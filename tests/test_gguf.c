@@ -679,9 +679,22 @@ static void check_broken_configs(void) {
 #define W_LAYERS 2
 
 static uint32_t wrng;
-static float wrand(float a) {
-    wrng = wrng * 1664525u + 1013904223u;
-    return a * ((float)(wrng >> 8) / 8388608.0f - 1.0f);
+static uint32_t wnext(void) { return wrng = wrng * 1664525u + 1013904223u; }
+static float wrand(float a) { return a * ((float)(wnext() >> 8) / 8388608.0f - 1.0f); }
+
+/* n random token ids below vocab, from seed. */
+static void wide_ids(int32_t *ids, size_t n, uint32_t seed, uint32_t vocab) {
+    wrng = seed;
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((wnext() >> 8) % vocab);
+}
+
+/* Saves the file being written to path and frees it; 0 or -1 (a test failure). */
+static int save_wide(ck_gguf_w *w, const char *path) {
+    char err[512];
+    int rc = ck_gguf_w_save(w, path, err, sizeof err);
+    CK_EXPECT(rc == 0, "%s: %s", path, err);
+    ck_gguf_w_free(w);
+    return rc;
 }
 
 /* A tensor of rows x cols random values in [-a, a] (or 1 + that for norms), stored as type t. */
@@ -700,7 +713,7 @@ static void wide_tensor(ck_gguf_w *w, const char *name, size_t rows, size_t cols
 
 static int write_wide_model(const char *path, ck_dtype t) {
     ck_gguf_w w;
-    char err[256], name[64];
+    char name[64];
     ck_gguf_w_init(&w);
     ck_gguf_w_str(&w, "general.architecture", "qwen3");
     ck_gguf_w_u32(&w, "qwen3.block_count", W_LAYERS);
@@ -728,10 +741,7 @@ static int write_wide_model(const char *path, ck_dtype t) {
             snprintf(name, sizeof name, "blk.%d.%s", l, lt[i].n);
             wide_tensor(&w, name, lt[i].rows, lt[i].cols, lt[i].norm ? 0.1f : 0.12f, lt[i].norm, t);
         }
-    int rc = ck_gguf_w_save(&w, path, err, sizeof err);
-    CK_EXPECT(rc == 0, "%s: %s", path, err);
-    ck_gguf_w_free(&w);
-    return rc;
+    return save_wide(&w, path);
 }
 
 static void check_wide(void) {
@@ -740,8 +750,7 @@ static void check_wide(void) {
     };
     size_t n = 200;
     int32_t ids[200];
-    wrng = 7;
-    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((wrng = wrng * 1664525u + 1013904223u) >> 8) % W_V;
+    wide_ids(ids, n, 7, W_V);
     run base = {0};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         char path[1024];
@@ -774,7 +783,7 @@ static void check_wide(void) {
 
 static int write_wide_qwen35(const char *path) {
     ck_gguf_w w;
-    char err[256], name[64];
+    char name[64];
     ck_gguf_w_init(&w);
     ck_gguf_w_str(&w, "general.architecture", "qwen35");
     static const struct { const char *k; uint32_t v; } keys[] = {
@@ -814,10 +823,7 @@ static int write_wide_qwen35(const char *path) {
         snprintf(name, sizeof name, "blk.%d.ssm_a", l);
         ck_gguf_w_tensor(&w, name, ck_gguf_ggml_type(CK_F32), 1, ne, a, sizeof a);
     }
-    int rc = ck_gguf_w_save(&w, path, err, sizeof err);
-    CK_EXPECT(rc == 0, "%s: %s", path, err);
-    ck_gguf_w_free(&w);
-    return rc;
+    return save_wide(&w, path);
 }
 
 /* The K-quants where Qwen3.5 meets them: ssm_out rows of 512 whose 256-value blocks span two value
@@ -829,8 +835,7 @@ static void check_wide_qwen35(void) {
     char path[1024];
     int32_t ids[200];
     size_t n = sizeof ids / sizeof ids[0];
-    wrng = 11;
-    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((wrng = wrng * 1664525u + 1013904223u) >> 8) % Q35_V;
+    wide_ids(ids, n, 11, Q35_V);
     snprintf(path, sizeof path, "%s/wide-qwen35-F32.gguf", out_dir);
     run base;
     if (write_wide_qwen35(path) != 0 || run_model(path, ids, 16, ids, n, &base) != 0) return;
