@@ -235,37 +235,52 @@ static int log_call(remote *r, const float *hidden, size_t n, char *err, size_t 
     return 0;
 }
 
+/* One call of a replay: a worker's FORWARD (call) or a chain step (chain_call). */
+typedef int (*replay_fn)(void *ctx, float *hidden, size_t n, char *err, size_t errlen);
+static int call_fn(void *ctx, float *hidden, size_t n, char *err, size_t errlen) {
+    return call(ctx, hidden, n, err, errlen);
+}
+
+/* Sends the calls logged in `log` again through fn, in order, up to position want. */
+static int replay(const remote *log, size_t want, replay_fn fn, void *ctx, char *err, size_t errlen) {
+    size_t D = log->o->hidden, at = 0;
+    float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
+    if (!tmp) return ck_err(err, errlen, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < log->n_calls && at < want; i++) {
+        size_t n = log->calls[i];
+        memcpy(tmp, log->sent + at * D, n * D * sizeof *tmp);
+        rc = fn(ctx, tmp, n, err, errlen);
+        at += n;
+    }
+    free(tmp);
+    return rc;
+}
+
 /* Milliseconds of s seconds, at least 100 and at most CK_HANDSHAKE_MS. */
 static int clamp_ms(double s) {
     double ms = s * 1000.0;
     return ms < 100 ? 100 : ms > CK_HANDSHAKE_MS ? CK_HANDSHAKE_MS : (int)ms;
 }
 
-/* Reconnects (waiting up to recover_ms for the worker) and replays the logged calls. */
-static int recover(remote *r, char *err, size_t errlen) {
-    size_t D = r->o->hidden, want = r->pos, at = 0;
-    double give_up = ck_now_s() + r->o->recover_ms / 1000.0;
-    disconnect(r);
-    /* each try waits no longer than the window has left (a silent worker must not outlast it); a worker
-     * that answers and refuses is not waited for */
+/* Connects r again, trying until give_up (seconds): each try waits no longer than the window has left (a
+ * silent worker must not outlast it); a worker that answers and refuses is not waited for. */
+static int reconnect(remote *r, double give_up, char *err, size_t errlen) {
     int rc;
+    disconnect(r);
     while ((rc = connect_worker(r, clamp_ms(give_up - ck_now_s()), err, errlen)) != 0) {
         disconnect(r);
         if (rc == -2 || ck_now_s() > give_up) return -1;
         usleep(250000);
     }
-    float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
-    if (!tmp) return ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; i < r->n_calls && at < want; i++) {
-        size_t n = r->calls[i];
-        memcpy(tmp, r->sent + at * D, n * D * sizeof *tmp);
-        if (call(r, tmp, n, err, errlen) != 0) {
-            free(tmp);
-            return fail(r, err, errlen);
-        }
-        at += n;
-    }
-    free(tmp);
+    return 0;
+}
+
+/* Reconnects (waiting up to recover_ms for the worker) and replays the logged calls. */
+static int recover(remote *r, char *err, size_t errlen) {
+    size_t want = r->pos;
+    if (reconnect(r, ck_now_s() + r->o->recover_ms / 1000.0, err, errlen) != 0) return -1;
+    if (replay(r, want, call_fn, r, err, errlen) != 0) return fail(r, err, errlen);
     r->st.recoveries++;
     ck_logf(r->o->log, r->o->log_user, "worker %s (%s) is back: replayed %zu positions", r->tw->name, r->tw->host,
             want);
@@ -427,35 +442,22 @@ static int chain_call(ck_cluster *c, float *hidden, size_t n, char *err, size_t 
     return 0;
 }
 
+static int chain_fn(void *ctx, float *hidden, size_t n, char *err, size_t errlen) {
+    return chain_call(ctx, hidden, n, err, errlen);
+}
+
 /* A chain after a failed step or truncation: every worker connected again (one that is down waited for
  * until recover_ms has passed), the chain linked again, and the logged inputs of the first worker replayed
  * through it, so every worker holds the positions it held before. */
 static int chain_recover(ck_cluster *c, char *err, size_t errlen) {
     remote *first = &c->r[0];
-    size_t D = c->o.hidden, want = first->pos, at = 0;
+    size_t want = first->pos;
     double give_up = ck_now_s() + c->o.recover_ms / 1000.0;
-    for (size_t i = 0; i < c->n; i++) disconnect(&c->r[i]);
-    for (size_t i = 0; i < c->n; i++) {
-        int rc;
-        while ((rc = connect_worker(&c->r[i], clamp_ms(give_up - ck_now_s()), err, errlen)) != 0) {
-            disconnect(&c->r[i]);
-            if (rc == -2 || ck_now_s() > give_up) return -1;
-            usleep(250000);
-        }
-    }
+    for (size_t i = 0; i < c->n; i++) disconnect(&c->r[i]); /* every old link goes with its connection */
+    for (size_t i = 0; i < c->n; i++)
+        if (reconnect(&c->r[i], give_up, err, errlen) != 0) return -1;
     if (link_chain(c, err, errlen) != 0) return -1;
-    float *tmp = malloc(CK_WIRE_ROWS * D * sizeof *tmp);
-    if (!tmp) return ck_err(err, errlen, "out of memory");
-    for (size_t i = 0; i < first->n_calls && at < want; i++) { /* connect_worker set every position to 0 */
-        size_t n = first->calls[i];
-        memcpy(tmp, first->sent + at * D, n * D * sizeof *tmp);
-        if (chain_call(c, tmp, n, err, errlen) != 0) {
-            free(tmp);
-            return -1;
-        }
-        at += n;
-    }
-    free(tmp);
+    if (replay(first, want, chain_fn, c, err, errlen) != 0) return -1; /* from position 0 on every worker */
     for (size_t i = 0; i < c->n; i++) c->r[i].st.recoveries++;
     ck_logf(c->o.log, c->o.log_user, "the chain is back: replayed %zu positions", want);
     return 0;
