@@ -85,11 +85,8 @@ int ck_model_tensor(ck_model *m, const char *name, int optional, ck_tensor *t, i
     if (m->be->prepare_weight(m->be, t, why, sizeof why) != 0)
         return ck_err(err, errlen, "tensor '%s': %s", name, why);
     m->prepared[m->n_prepared++] = *t;
-    size_t rb;
-    if (t->data != mapped && ck_dtype_row_bytes(t->dtype, t->shape[t->ndim - 1], &rb) == 0)
-        ck_weights_drop(&m->weights, mapped, ck_tensor_numel(t) / t->shape[t->ndim - 1] * rb); /* copied */
-    if (strstr(name, ".experts.") && ck_dtype_row_bytes(t->dtype, t->shape[t->ndim - 1], &rb) == 0)
-        m->expert_bytes += ck_tensor_numel(t) / t->shape[t->ndim - 1] * rb;
+    if (t->data != mapped) ck_weights_drop(&m->weights, mapped, ck_tensor_bytes(t)); /* copied */
+    if (strstr(name, ".experts.")) m->expert_bytes += ck_tensor_bytes(t);
     return 1;
 }
 

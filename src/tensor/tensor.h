@@ -24,4 +24,13 @@ static inline uint64_t ck_tensor_numel(const ck_tensor *t) {
 
 static inline int ck_tensor_present(const ck_tensor *t) { return t->ndim > 0; }
 
+/* Bytes of t's elements, whole rows of its last dimension (ck_dtype_row_bytes); 0 when its dtype or
+ * shape gives none. */
+static inline size_t ck_tensor_bytes(const ck_tensor *t) {
+    size_t rb;
+    int last = t->ndim - 1;
+    if (last < 0 || last >= CK_MAX_DIMS || ck_dtype_row_bytes(t->dtype, t->shape[last], &rb) != 0) return 0;
+    return (size_t)(ck_tensor_numel(t) / t->shape[last]) * rb;
+}
+
 #endif

@@ -183,14 +183,6 @@ static void cpu_exec(ck_backend *b, void (*fn)(void *), void *arg) {
 
 /* ---- memory, weights, errors ---- */
 
-/* Bytes of the prepared weight w (rows of its last dimension); 0 when its shape says nothing sane. */
-static size_t weight_bytes(const ck_tensor *w) {
-    size_t rb;
-    int last = w->ndim - 1;
-    if (last < 0 || last >= CK_MAX_DIMS || ck_dtype_row_bytes(w->dtype, w->shape[last], &rb)) return 0;
-    return (size_t)(ck_tensor_numel(w) / w->shape[last]) * rb;
-}
-
 static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t errlen) {
     (void)b;
     size_t rb;
@@ -201,7 +193,7 @@ static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t err
         return ck_err(err, errlen, "the CPU backend has no kernels for dtype %s", ck_dtype_name(w->dtype));
     if (quant && ((uintptr_t)w->data & 1)) /* ggml blocks hold 16-bit scales */
         return ck_err(err, errlen, "a %s weight at an odd address (the file's alignment is broken)", ck_dtype_name(w->dtype));
-    size_t n = weight_bytes(w);
+    size_t n = ck_tensor_bytes(w);
     const void *copy = n && ck_cpu_wmem_enabled() ? ck_cpu_wmem_copy(w->data, n) : NULL;
     if (copy) w->data = copy; /* else the mapped view stays (wmem.h) */
     return 0;
@@ -209,7 +201,7 @@ static int cpu_prepare_weight(ck_backend *b, ck_tensor *w, char *err, size_t err
 
 static void cpu_release_weight(ck_backend *b, ck_tensor *w) {
     (void)b;
-    ck_cpu_wmem_release(w->data, weight_bytes(w)); /* a mapped view belongs to the model's weights */
+    ck_cpu_wmem_release(w->data, ck_tensor_bytes(w)); /* a mapped view belongs to the model's weights */
 }
 
 static int cpu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, uint64_t r0, uint64_t n, char *err,
