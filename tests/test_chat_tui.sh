@@ -416,6 +416,9 @@ check "a chat template that does not parse is refused before the screen" $?
 "$CAKE" chat --server http://x --kv-type f32 > /dev/null 2> "$T/err" < /dev/null
 [ $? = 2 ] && grep -q "are for local mode" "$T/err"
 check "--kv-type with --server is a usage error" $?
+"$CAKE" chat --server http://x --mmap > /dev/null 2> "$T/err" < /dev/null
+[ $? = 2 ] && grep -q "mmap are for local mode" "$T/err"
+check "--mmap with --server is a usage error" $?
 "$CAKE" chat "$UNPACKED/qwen3-tiny" --kv-type f8 > /dev/null 2> "$T/err" < /dev/null
 [ $? = 2 ] && grep -q "cake chat: --kv-type: unknown KV cache type 'f8'" "$T/err"
 check "an unknown --kv-type is refused before the screen" $?

@@ -175,8 +175,8 @@ int ck_cmd_chat(int argc, char **argv) {
         fprintf(stderr, "cake chat: --chat-template-file is for local mode (the server renders its own chats)\n");
         return 2;
     }
-    if (o.server && (o.cpu || o.device >= 0 || ck_cli_devices || o.kv_type)) {
-        fprintf(stderr, "cake chat: --cpu, --device, --devices and --kv-type are for local mode\n");
+    if (o.server && (o.cpu || o.device >= 0 || ck_cli_devices || o.kv_type || ck_cli_mmap)) {
+        fprintf(stderr, "cake chat: --cpu, --device, --devices, --kv-type and --mmap are for local mode\n");
         return 2;
     }
     if (o.model && o.server) {
