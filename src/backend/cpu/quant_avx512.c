@@ -9,6 +9,7 @@
 
 #define QNAME(f) f##_vnni
 #define QDOT(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#define QDOTW(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #define QGEMV_Q8_0_OWN
 #include "backend/cpu/quant_simd.inc"
 
