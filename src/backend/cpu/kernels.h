@@ -187,6 +187,10 @@ int ck_cpu_has_avx512(void);
     void ck_qdot4_q5_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qdot4_q6_k_##isa(const void *w, const void *xq, size_t stride, size_t n, float *out); \
     void ck_qgemv_q8_0_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
+    void ck_qgemv_q4_0_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
+    void ck_qgemv_q4_k_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
+    void ck_qgemv_q5_k_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
+    void ck_qgemv_q6_k_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
     void ck_quantize_q8_##isa(void *dst, const float *x, size_t n);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
