@@ -1,0 +1,221 @@
+/* quant_gemm_vnni_k.c — the Q4_K / Q5_K matmul for prefill with AVX512-VNNI, equal bit for bit to the
+ * reference dot products (tensor/quant.h's exactness contract), so ck_cpu_matmul_quant may use it for any
+ * T without breaking batch invariance.
+ *
+ * As in quant_gemm_vnni.c, one 512-bit VPDPBUSD adds four u8 x s8 products into each of 16 int32 lanes,
+ * and both operands are packed so that lane l belongs to one sub-block of 32 values: a "group" is two
+ * super-blocks (lanes 0-7: the sub-blocks of the first, 8-15: of the second), step s (0..7) holds bytes
+ * 4s..4s+3 of each sub-block, and after the 8 steps every lane holds its sub-block's exact level . x sum
+ * (the levels 0..31 are unsigned already). Then per lane: times the sub-block's scale, and the sub-block's
+ * min times its activation sum (packed with the activations), both int32 multiplies; the eight lanes of a
+ * super-block are summed (a transposing reduction: 16 tile entries x 2 super-blocks in two vectors), which
+ * gives each super-block's exact isum and msum.
+ *
+ * The float combine is the reference's, per super-block b: (xd * d) * isum - (xd * dmin) * msum into lane
+ * b % 8 of the accumulators, blocks in increasing order (a missing second super-block of the last group is
+ * masked out), and ck_qlanes_sum + bias; no fused multiply-adds (-ffp-contract=off).
+ * Register tile: PR = 4 weight rows x PT = 4 tokens. Compiled with AVX-512 F/BW/VL/VNNI and F16C; only
+ * called when ck_cpu_has_vnni(). */
+#include "backend/cpu/kernels.h"
+#include "tensor/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <omp.h>
+#include <string.h>
+
+#define PR 4                /* weight rows of the register tile (a panel) */
+#define PT 4                /* tokens of the register tile */
+#define GL 16               /* sub-blocks of a group: the int32 lanes of a 512-bit vector */
+#define GE (GL * 32)        /* values (and level / quant bytes) of a group: two super-blocks */
+#define ROW_UNIT 16         /* weight rows per unit of the thread split */
+
+/* A packed weight row, per group: GE unsigned levels, GL int32 scales, GL int32 mins, then the two
+ * super-blocks' d and dmin as floats (d0 d1 dmin0 dmin1), padded to 64 bytes. */
+#define WG_BYTES (GE + 2 * GL * 4 + 64)
+/* A packed activation row, per group: GE int8 quants, GL int32 sub-block sums, the two d's, padded. */
+#define XG_BYTES (GE + GL * 4 + 64)
+
+/* 32 values v of sub-block l into the group layout: out[64 s + 4 l + i] = v[4 s + i]. */
+static void put_sub(uint8_t *out, size_t l, const uint8_t *v) {
+    for (size_t s = 0; s < 8; s++) memcpy(out + 64 * s + 4 * l, v + 4 * s, 4);
+}
+
+/* The 32 levels of sub-block j of a Q4_K / Q5_K block (qh NULL for Q4_K). */
+static void levels(uint8_t *v, const uint8_t *qs, const uint8_t *qh, int j) {
+    const uint8_t *q = qs + 32 * (j / 2);
+    for (int e = 0; e < 32; e++) {
+        uint8_t l = j % 2 ? q[e] >> 4 : q[e] & 0x0f;
+        if (qh) l |= (uint8_t)(((qh[e] >> j) & 1) << 4);
+        v[e] = l;
+    }
+}
+
+/* PR weight rows [j, j + PR) (rows at or past n_out as zeros) into wp: ng groups per row. */
+static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, ck_dtype dt, size_t nsb, size_t ng, size_t j,
+                         size_t n_out) {
+    memset(wp, 0, PR * ng * WG_BYTES);
+    for (size_t r = 0; r < PR && j + r < n_out; r++)
+        for (size_t b = 0; b < nsb; b++) {
+            uint8_t *o = wp + (r * ng + b / 2) * WG_BYTES, v[32];
+            int32_t *sc = (int32_t *)(o + GE), *mn = sc + GL;
+            float *dd = (float *)(mn + GL);
+            const uint8_t *scales, *qs, *qh = NULL;
+            uint16_t d, dmin;
+            if (dt == CK_Q4_K) {
+                const ck_block_q4_k *k = (const ck_block_q4_k *)(w + (j + r) * rb) + b;
+                scales = k->scales, qs = k->qs, d = k->d, dmin = k->dmin;
+            } else {
+                const ck_block_q5_k *k = (const ck_block_q5_k *)(w + (j + r) * rb) + b;
+                scales = k->scales, qs = k->qs, qh = k->qh, d = k->d, dmin = k->dmin;
+            }
+            for (int s = 0; s < 8; s++) {
+                uint8_t sv, mv;
+                ck_q4k_scale_min(s, scales, &sv, &mv);
+                levels(v, qs, qh, s);
+                put_sub(o, 8 * (b % 2) + (size_t)s, v);
+                sc[8 * (b % 2) + s] = sv, mn[8 * (b % 2) + s] = mv;
+            }
+            dd[b % 2] = ck_f16_to_f32(d), dd[2 + b % 2] = ck_f16_to_f32(dmin);
+        }
+}
+
+/* Token t's quantized row xq (Q8K layout: nsb floats, nsb x 256 int8, 16-sums) into xp: ng groups. */
+static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nsb, size_t ng) {
+    const float *xd = (const float *)xq;
+    const int8_t *q = (const int8_t *)(xd + nsb);
+    const int16_t *bs = (const int16_t *)(q + nsb * CK_QKK);
+    memset(xp, 0, ng * XG_BYTES);
+    for (size_t b = 0; b < nsb; b++) {
+        uint8_t *o = xp + (b / 2) * XG_BYTES;
+        int32_t *sum = (int32_t *)(o + GE);
+        for (size_t s = 0; s < 8; s++) {
+            put_sub(o, 8 * (b % 2) + s, (const uint8_t *)(q + b * CK_QKK + 32 * s));
+            sum[8 * (b % 2) + s] = bs[16 * b + 2 * s] + bs[16 * b + 2 * s + 1];
+        }
+        ((float *)(sum + GL))[b % 2] = xd[b];
+    }
+}
+
+/* r[k] (k < 4) = the sums of each 128-bit quarter of v[k]: quarter c of the result holds, at element k,
+ * the sum of quarter c of v[k]. */
+static inline __m512i quarter_sums4(const __m512i v[4]) {
+    __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+    __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+}
+
+/* The super-block sums of eight vectors v[k] (lanes 0-7: super-block 0, 8-15: super-block 1): quarter 0
+ * of the result = super-block 0 of v[0..3], quarter 1 = super-block 1 of v[0..3], quarters 2, 3 the same
+ * for v[4..7]. */
+static inline __m512i superblock_sums8(const __m512i v[8]) {
+    __m512i a = quarter_sums4(v), b = quarter_sums4(v + 4);
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, 0x88), _mm512_shuffle_i32x4(a, b, 0xdd));
+}
+
+/* y[t * ys + r] for the PR x PT tile: packed weight rows wp, packed tokens xp (xs bytes apart). Tile
+ * entry p = PT r + t; the two halves h of the tile (rows 0-1, 2-3) each make one 16-lane vector: quarter
+ * 2 rr + sb = row 2 h + rr, super-block sb, element = token. */
+static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nsb, size_t ng,
+                 size_t nr, size_t nt, const float *bias) {
+    __m512 acc[4][2]; /* [g % 4][half]: lane (2 (g % 4) + sb) of the reference's accumulators */
+    for (int k = 0; k < 4; k++) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
+    for (size_t g = 0; g < ng; g++) {
+        const uint8_t *x[PT], *w[PR];
+        for (int t = 0; t < PT; t++) x[t] = xp + t * xs + g * XG_BYTES;
+        for (int r = 0; r < PR; r++) w[r] = wp + (r * ng + g) * WG_BYTES;
+        __m512i a[PR][PT];
+        for (int r = 0; r < PR; r++)
+            for (int t = 0; t < PT; t++) a[r][t] = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s++) {
+            __m512i wv[PR];
+            for (int r = 0; r < PR; r++) wv[r] = _mm512_loadu_si512(w[r] + 64 * s);
+            for (int t = 0; t < PT; t++) {
+                __m512i xv = _mm512_loadu_si512(x[t] + 64 * s);
+                for (int r = 0; r < PR; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], wv[r], xv);
+            }
+        }
+        __m512i xsum[PT];
+        for (int t = 0; t < PT; t++) xsum[t] = _mm512_loadu_si512(x[t] + GE);
+        /* tokens' d: quarter 2 rr + sb, element t = xd of token t, super-block sb */
+        float xd[2][4];
+        for (int t = 0; t < PT; t++) memcpy(&xd[0][t], x[t] + GE + GL * 4, 4), memcpy(&xd[1][t], x[t] + GE + GL * 4 + 4, 4);
+        __m128 x0 = _mm_loadu_ps(xd[0]), x1 = _mm_loadu_ps(xd[1]);
+        __m512 XD = _mm512_insertf32x4(_mm512_insertf32x4(_mm512_castps128_ps512(x0), x1, 1), x0, 2);
+        XD = _mm512_insertf32x4(XD, x1, 3);
+        int last = g + 1 == ng && nsb % 2; /* the group's second super-block is padding */
+        __mmask16 m = last ? 0x0f0f : 0xffff;
+        for (int h = 0; h < 2; h++) {
+            __m512i P[8], M[8];
+            for (int rr = 0; rr < 2; rr++) {
+                int r = 2 * h + rr;
+                __m512i sc = _mm512_loadu_si512(w[r] + GE), mn = _mm512_loadu_si512(w[r] + GE + GL * 4);
+                for (int t = 0; t < PT; t++) {
+                    P[4 * rr + t] = _mm512_mullo_epi32(a[r][t], sc);
+                    M[4 * rr + t] = _mm512_mullo_epi32(mn, xsum[t]);
+                }
+            }
+            __m512 is = _mm512_cvtepi32_ps(superblock_sums8(P)), ms = _mm512_cvtepi32_ps(superblock_sums8(M));
+            /* rows' d and dmin: quarter 2 rr + sb = row 2 h + rr, super-block sb, in every element */
+            const float *d0 = (const float *)(w[2 * h] + GE + 2 * GL * 4), *d1 = (const float *)(w[2 * h + 1] + GE + 2 * GL * 4);
+            __m512 D = _mm512_setr_ps(d0[0], d0[0], d0[0], d0[0], d0[1], d0[1], d0[1], d0[1], d1[0], d1[0], d1[0], d1[0],
+                                      d1[1], d1[1], d1[1], d1[1]);
+            __m512 DM = _mm512_setr_ps(d0[2], d0[2], d0[2], d0[2], d0[3], d0[3], d0[3], d0[3], d1[2], d1[2], d1[2], d1[2],
+                                       d1[3], d1[3], d1[3], d1[3]);
+            __m512 f = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(XD, D), is), _mm512_mul_ps(_mm512_mul_ps(XD, DM), ms));
+            acc[g % 4][h] = _mm512_mask_add_ps(acc[g % 4][h], m, acc[g % 4][h], f);
+        }
+    }
+    float a[4][2][16];
+    for (int k = 0; k < 4; k++) _mm512_storeu_ps(a[k][0], acc[k][0]), _mm512_storeu_ps(a[k][1], acc[k][1]);
+    for (size_t r = 0; r < nr; r++)
+        for (size_t t = 0; t < nt; t++) {
+            float lanes[CK_QLANES];
+            for (int k = 0; k < 4; k++)
+                for (int sb = 0; sb < 2; sb++) lanes[2 * k + sb] = a[k][r / 2][4 * (2 * (r % 2) + sb) + t];
+            y[t * ys + r] = ck_qlanes_sum(lanes) + (bias ? bias[r] : 0.0f);
+        }
+}
+
+static _Thread_local ck_scratch xscratch; /* the caller's: quantized and packed activations */
+static _Thread_local ck_scratch wscratch; /* each thread's: one packed weight panel */
+
+int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
+    ck_dtype dt = W->dtype;
+    size_t n_out = W->shape[0], n = W->shape[1], nsb = n / CK_QKK, ng = (nsb + 1) / 2, rb;
+    if ((dt != CK_Q4_K && dt != CK_Q5_K) || W->ndim != 2 || n % CK_QKK || ck_dtype_row_bytes(dt, n, &rb) != 0) return -1;
+    const ck_dtype_traits *tr = ck_dtype_traits_of(dt);
+    size_t xb = tr->act_row_bytes(n), tp = (T + PT - 1) / PT * PT, xs = ng * XG_BYTES;
+    size_t xq_bytes = (T * xb + 63) / 64 * 64;
+    uint8_t *s = ck_scratch_get(&xscratch, xq_bytes + tp * xs);
+    if (!s) return -1;
+    uint8_t *xq = s, *xp = s + xq_bytes;
+    size_t units = (n_out + ROW_UNIT - 1) / ROW_UNIT;
+    int nt = n_out * n * T > (1u << 18) ? n_threads : 1, failed = 0;
+#pragma omp parallel num_threads(nt) reduction(| : failed)
+    {
+        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        for (size_t t = id; t < tp; t += nth) { /* quantize and pack this thread's tokens (padding: zeros) */
+            if (t < T) {
+                tr->quantize_act(xq + t * xb, x + t * n, n);
+                pack_activations(xp + t * xs, xq + t * xb, nsb, ng);
+            } else {
+                memset(xp + t * xs, 0, xs);
+            }
+        }
+#pragma omp barrier
+        uint8_t *wp = ck_scratch_get(&wscratch, PR * ng * WG_BYTES);
+        size_t u0 = units * id / nth, u1 = units * (id + 1) / nth;
+        size_t j0 = u0 * ROW_UNIT, j1 = u1 * ROW_UNIT < n_out ? u1 * ROW_UNIT : n_out;
+        failed = !wp && j0 < j1;
+        for (size_t j = j0; wp && j < j1; j += PR) {
+            size_t nr = j1 - j < PR ? j1 - j : PR;
+            pack_weights(wp, W->data, rb, dt, nsb, ng, j, j1);
+            for (size_t t = 0; t < T; t += PT)
+                tile(y + t * n_out + j, n_out, wp, xp + t * xs, xs, nsb, ng, nr, T - t < PT ? T - t : PT,
+                     bias ? bias + j : NULL);
+        }
+    }
+    return failed ? -1 : 0;
+}
+#endif /* __x86_64__ */
