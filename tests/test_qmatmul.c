@@ -121,5 +121,31 @@ int main(void) {
         free(x), free(y), free(y1), free(w);
     }
     (void)any;
+    { /* a fused call whose first weights have a whole-matmul kernel and the last has none (Q4_K q, k with
+       * a Q6_K v): each output equals its weight alone, token by token */
+        ck_dtype dts[3] = {CK_Q4_K, CK_Q4_K, CK_Q6_K};
+        size_t n = 512, rows = 20, T = 12, rb = 0;
+        uint8_t *w[3];
+        float *y[3], *y1 = malloc(rows * 4), *x = malloc(T * n * sizeof *x);
+        ck_tensor W[3];
+        const ck_tensor *Wp[3];
+        const float *bias[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < 3; i++) {
+            w[i] = weights(dts[i], rows, n, &rb, 0), y[i] = malloc(T * rows * 4);
+            W[i] = (ck_tensor){.dtype = dts[i], .ndim = 2, .shape = {rows, n}, .data = w[i]}, Wp[i] = &W[i];
+        }
+        for (size_t j = 0; j < T * n; j++) x[j] = frand();
+        char err[256];
+        CK_EXPECT(ck_cpu_matmul_quant_n(3, y, x, Wp, bias, T, k, 2, err, sizeof err) == 0, "%s", err);
+        for (int i = 0; i < 3; i++) {
+            for (size_t t = 0; t < T; t++) {
+                CK_EXPECT(ck_cpu_matmul_quant(y1, x + t * n, &W[i], NULL, 1, k, 2, err, sizeof err) == 0, "%s", err);
+                CK_EXPECT(memcmp(y1, y[i] + t * rows, rows * 4) == 0, "fused weight %d (%s): token %zu alone differs", i,
+                          ck_dtype_name(dts[i]), t);
+            }
+            free(w[i]), free(y[i]);
+        }
+        free(y1), free(x);
+    }
     return ck_test_done("test_qmatmul");
 }

@@ -105,13 +105,12 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
         units[i + 1] = units[i] + (W[i]->shape[0] + QROWS - 1) / QROWS; /* prefix sums */
         work += (double)W[i]->shape[0] * (double)n_in * (double)T;
     }
-    if (T >= CK_QMATMUL_MIN_T) { /* whole-matmul kernels (AMX) where every weight has one: the same bits */
-        size_t done = 0;
-        while (done < n && k->qmatmul[W[done]->dtype] &&
-               k->qmatmul[W[done]->dtype](y[done], x, W[done], bias ? bias[done] : NULL, T, n_threads) == 0)
-            done++;
-        if (done == n) return 0;
-    }
+    size_t first = 0; /* the weights before it were done by whole-matmul kernels: the same bits */
+    if (T >= CK_QMATMUL_MIN_T)
+        while (first < n && k->qmatmul[W[first]->dtype] &&
+               k->qmatmul[W[first]->dtype](y[first], x, W[first], bias ? bias[first] : NULL, T, n_threads) == 0)
+            first++;
+    if (first == n) return 0;
     size_t xb = tr0->act_row_bytes(n_in), total;
     if (ck_mul_size(xb, T, &total) != 0) return ck_err(err, errlen, "matmul: activation scratch overflows");
     uint8_t *xq = scratch_get(total);
@@ -127,9 +126,9 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
             for (size_t t = id; t < T; t += nth) quantize(xq + t * xb, x + t * n_in, n_in);
 #pragma omp barrier
         }
-        /* this thread's units [u0, u1) of the concatenated row groups of every weight */
-        size_t u0 = units[n] * id / nth, u1 = units[n] * (id + 1) / nth;
-        for (size_t i = 0; i < n; i++) {
+        /* this thread's units [u0, u1) of the concatenated row groups of the weights from `first` on */
+        size_t nu = units[n] - units[first], u0 = units[first] + nu * id / nth, u1 = units[first] + nu * (id + 1) / nth;
+        for (size_t i = first; i < n; i++) {
             size_t lo = u0 > units[i] ? u0 : units[i], hi = u1 < units[i + 1] ? u1 : units[i + 1];
             if (lo >= hi) continue;
             size_t n_out = W[i]->shape[0], r0 = (lo - units[i]) * QROWS, r1 = (hi - units[i]) * QROWS;
