@@ -32,7 +32,7 @@ static ck_cpu_kernels ref_kernels = {
               [CK_Q5_K] = ck_qdot4_q5_k_##isa, [CK_Q6_K] = ck_qdot4_q6_k_##isa},                           \
     .qgemv = {[CK_Q8_0] = ck_qgemv_q8_0_##isa, [CK_Q4_0] = ck_qgemv_q4_0_##isa, [CK_Q4_K] = ck_qgemv_q4_k_##isa, \
               [CK_Q5_K] = ck_qgemv_q5_k_##isa, [CK_Q6_K] = ck_qgemv_q6_k_##isa},                           \
-    .quantize_act = {[CK_ACT_Q8] = ck_quantize_q8_##isa}
+    .quantize_act = {[CK_ACT_Q8] = ck_quantize_q8_##isa, [CK_ACT_Q8K] = ck_quantize_q8k_##isa}
 static const ck_cpu_kernels vnni_qdot = {QDOT_TABLES(vnni)};
 static ck_cpu_kernels avx2_kernels = {
     .name = "avx2",

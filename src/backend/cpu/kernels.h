@@ -191,7 +191,8 @@ int ck_cpu_has_avx512(void);
     void ck_qgemv_q4_k_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
     void ck_qgemv_q5_k_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
     void ck_qgemv_q6_k_##isa(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows); \
-    void ck_quantize_q8_##isa(void *dst, const float *x, size_t n);
+    void ck_quantize_q8_##isa(void *dst, const float *x, size_t n);                                         \
+    void ck_quantize_q8k_##isa(void *dst, const float *x, size_t n);
 CK_QDOT_DECL(avx2)
 CK_QDOT_DECL(vnni)
 int ck_cpu_has_vnni(void);

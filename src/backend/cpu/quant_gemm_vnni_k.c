@@ -197,7 +197,7 @@ int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float 
         size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
         for (size_t t = id; t < tp; t += nth) { /* quantize and pack this thread's tokens (padding: zeros) */
             if (t < T) {
-                tr->quantize_act(xq + t * xb, x + t * n, n);
+                ck_quantize_q8k_vnni(xq + t * xb, x + t * n, n);
                 pack_activations(xp + t * xs, xq + t * xb, nsb, ng);
             } else {
                 memset(xp + t * xs, 0, xs);
