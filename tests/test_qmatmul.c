@@ -1,5 +1,5 @@
 /* test_qmatmul.c — the whole-matmul kernels of prefill (Q8_0: AVX512-VNNI, quant_gemm_vnni.c, and AMX-INT8,
- * quant_amx.c; Q4_K and Q5_K: AVX512-VNNI, quant_gemm_vnni_k.c), each on a CPU that has it (else it says
+ * quant_amx.c; Q4_0: AVX512-VNNI, quant_gemm_vnni.c; Q4_K and Q5_K: AVX512-VNNI, quant_gemm_vnni_k.c), each on a CPU that has it (else it says
  * so): equal bit for bit to the reference dot product (tensor/quant.c) plus bias, on quantized random
  * floats and on random raw blocks (every scale, min and level pattern), for input lengths that fill whole
  * and partial groups of blocks,
@@ -32,8 +32,8 @@ static uint8_t *weights(ck_dtype dt, size_t rows, size_t n, size_t *rb, int raw)
         uint8_t *row = w + j * *rb;
         if (raw && j % 2) {
             for (size_t i = 0; i < *rb; i++) row[i] = (uint8_t)next_u32();
-            for (size_t b = 0; b < n / tr->block; b++) /* d (and dmin) of Q8_0 / Q4_K / Q5_K: the first fields */
-                for (int f = 0; f < (dt == CK_Q8_0 ? 1 : 2); f++) {
+            for (size_t b = 0; b < n / tr->block; b++) /* d (and dmin): the first fields */
+                for (int f = 0; f < (dt == CK_Q8_0 || dt == CK_Q4_0 ? 1 : 2); f++) {
                     uint16_t h = ck_f32_to_f16(frand() * 0.01f);
                     memcpy(row + b * tr->block_bytes + 2 * f, &h, 2);
                 }
@@ -73,8 +73,9 @@ static void check(const char *name, ck_qmatmul_fn fn, ck_dtype dt, size_t n, siz
 /* Input lengths in blocks of the type: whole and partial groups (16 blocks of 32; two super-blocks). */
 static void check_kernel(const char *name, ck_qmatmul_fn fn, ck_dtype dt) {
     size_t blocks_q8[] = {1, 2, 3, 9, 16, 17, 32}, blocks_k[] = {1, 2, 3, 4, 5, 12};
-    const size_t *blocks = dt == CK_Q8_0 ? blocks_q8 : blocks_k;
-    size_t nl = dt == CK_Q8_0 ? sizeof blocks_q8 / sizeof *blocks_q8 : sizeof blocks_k / sizeof *blocks_k;
+    int b32 = dt == CK_Q8_0 || dt == CK_Q4_0;
+    const size_t *blocks = b32 ? blocks_q8 : blocks_k;
+    size_t nl = b32 ? sizeof blocks_q8 / sizeof *blocks_q8 : sizeof blocks_k / sizeof *blocks_k;
     size_t rowss[] = {1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 48, 50};
     size_t Ts[] = {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 40};
     for (size_t li = 0; li < nl; li++)
@@ -87,7 +88,8 @@ int main(void) {
     int any = 0;
 #if defined(__x86_64__)
     if (ck_cpu_has_vnni()) {
-        check_kernel("vnni", ck_qmatmul_q8_0_vnni, CK_Q8_0);
+        check_kernel("vnni", ck_qmatmul_q32_vnni, CK_Q8_0);
+        check_kernel("vnni", ck_qmatmul_q32_vnni, CK_Q4_0);
         check_kernel("vnni", ck_qmatmul_k_vnni, CK_Q4_K);
         check_kernel("vnni", ck_qmatmul_k_vnni, CK_Q5_K);
         any = 1;
@@ -99,14 +101,14 @@ int main(void) {
     /* through ck_cpu_matmul_quant: the picked kernel set's whole-matmul kernel from CK_QMATMUL_MIN_T rows,
      * the same bits as token by token */
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
-    const ck_dtype types[] = {CK_Q8_0, CK_Q4_K, CK_Q5_K};
+    const ck_dtype types[] = {CK_Q8_0, CK_Q4_0, CK_Q4_K, CK_Q5_K};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         ck_dtype dt = types[i];
         if (!k->qmatmul[dt]) {
             printf("test_qmatmul: no whole-matmul %s kernel in the %s set\n", ck_dtype_name(dt), k->name);
             continue;
         }
-        size_t n = dt == CK_Q8_0 ? 544 : 768, rows = 40, T = 24, rb = 0;
+        size_t n = dt == CK_Q8_0 || dt == CK_Q4_0 ? 544 : 768, rows = 40, T = 24, rb = 0;
         uint8_t *w = weights(dt, rows, n, &rb, 1);
         float *x = malloc(T * n * sizeof *x), *y = malloc(T * rows * 4), *y1 = malloc(rows * 4);
         for (size_t j = 0; j < T * n; j++) x[j] = frand();

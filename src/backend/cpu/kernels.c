@@ -92,7 +92,7 @@ static void fill(void) {
         memcpy(avx512_kernels.qdot4, vnni_qdot.qdot4, sizeof avx512_kernels.qdot4);
         memcpy(avx512_kernels.qgemv, vnni_qdot.qgemv, sizeof avx512_kernels.qgemv);
         memcpy(avx512_kernels.quantize_act, vnni_qdot.quantize_act, sizeof avx512_kernels.quantize_act);
-        avx512_kernels.qmatmul[CK_Q8_0] = ck_qmatmul_q8_0_vnni;
+        avx512_kernels.qmatmul[CK_Q8_0] = avx512_kernels.qmatmul[CK_Q4_0] = ck_qmatmul_q32_vnni;
         avx512_kernels.qmatmul[CK_Q4_K] = avx512_kernels.qmatmul[CK_Q5_K] = ck_qmatmul_k_vnni;
     }
     avx512bf16_kernels = avx512_kernels;

@@ -223,8 +223,8 @@ extern const ck_mm_kernel ck_mm_amx_bf16_fast;
 int ck_cpu_has_amx(void);
 /* Configures this thread's tiles 0-7 (palette 1): rows[i] rows of colsb[i] bytes each. */
 void ck_amx_tiles_load(const uint8_t rows[8], const uint16_t colsb[8]);
-/* AVX512-VNNI Q8_0 matmul for prefill on CPUs without AMX (quant_gemm_vnni.c), a ck_qmatmul_fn. */
-int ck_qmatmul_q8_0_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
+/* AVX512-VNNI Q8_0 / Q4_0 matmul for prefill (quant_gemm_vnni.c), a ck_qmatmul_fn. */
+int ck_qmatmul_q32_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 /* AVX512-VNNI Q4_K / Q5_K matmul for prefill (quant_gemm_vnni_k.c), a ck_qmatmul_fn. */
 int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 /* AMX-INT8 Q8_0 matmul (quant_amx.c), a ck_qmatmul_fn. */

@@ -1,14 +1,15 @@
-/* quant_gemm_vnni.c — the Q8_0 matmul for prefill with AVX512-VNNI (CPUs without AMX), equal bit for bit
- * to the reference Q8_0 dot product (tensor/quant.h's exactness contract), so ck_cpu_matmul_quant may use
+/* quant_gemm_vnni.c — the Q8_0 and Q4_0 matmul for prefill with AVX512-VNNI (CPUs without AMX), equal bit
+ * for bit to the reference dot products (tensor/quant.h's exactness contract), so ck_cpu_matmul_quant may use
  * it for any T without breaking batch invariance.
  *
  * One VPDPBUSD on 512 bits adds four u8 x s8 products into each of 16 int32 lanes. Both operands are
  * packed so that lane l belongs to block 16 g + l of a "group" g of 16 blocks: step s (0..7) of a group
  * holds bytes 4s..4s+3 of each of its 16 blocks. After the 8 steps every lane holds its block's whole
  * integer sum, with no horizontal reduction. The weights are packed per panel of PR rows, made unsigned
- * (w ^ 0x80 = w + 128, as VPDPBUSD wants them), with their f16 scales as floats; the quantized activations
- * are packed once per call, with each block's -128 x (sum of its 32 values), which starts the
- * accumulator so that it ends at the exact sum of w x x (|sum| < 2^21).
+ * (w ^ 0x80 = w + 128, as VPDPBUSD wants them; Q4_0's levels q = w + 8 are unsigned already), with their
+ * f16 scales as floats; the quantized activations are packed once per call, with each block's -128 (Q4_0:
+ * -8) x (sum of its 32 values), which starts the accumulator so that it ends at the exact sum of w x x
+ * (|sum| < 2^21).
  *
  * The float combine is the reference's: f_b = (wd_b * xd_b) * (float)isum_b, lane b % 8 of the eight
  * accumulators gets block 16 g + k, then 16 g + 8 + k (blocks in increasing order), padding blocks of a
@@ -48,8 +49,11 @@ static void pack_group(uint8_t *out, const int8_t *const *src, size_t nb, uint8_
         }
 }
 
-/* PR weight rows [j, j + PR) (rows past n_out as zeros) into wp: ng groups per row. */
-static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, size_t nb, size_t ng, size_t j, size_t n_out) {
+/* PR weight rows [j, j + PR) (rows past n_out as zeros) into wp: ng groups per row. Q8_0 values are made
+ * unsigned (w ^ 0x80); Q4_0's levels (0..15, nibbles unpacked) are already. */
+static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, ck_dtype dt, size_t nb, size_t ng, size_t j,
+                         size_t n_out) {
+    int8_t lv[GB][CK_QK];
     for (size_t r = 0; r < PR; r++)
         for (size_t g = 0; g < ng; g++) {
             uint8_t *o = wp + (r * ng + g) * WG_BYTES;
@@ -58,19 +62,28 @@ static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, size_t nb, si
             size_t n = nb - g * GB < GB ? nb - g * GB : GB;
             if (j + r >= n_out) n = 0;
             for (size_t l = 0; l < GB; l++) {
-                const ck_block_q8_0 *b = (const ck_block_q8_0 *)(w + (j + r) * rb) + g * GB + l;
-                src[l] = l < n ? b->qs : NULL;
-                wd[l] = l < n ? ck_f16_to_f32(b->d) : 0.0f;
+                src[l] = NULL, wd[l] = 0.0f;
+                if (l >= n) continue;
+                if (dt == CK_Q8_0) {
+                    const ck_block_q8_0 *b = (const ck_block_q8_0 *)(w + (j + r) * rb) + g * GB + l;
+                    src[l] = b->qs, wd[l] = ck_f16_to_f32(b->d);
+                } else {
+                    const ck_block_q4_0 *b = (const ck_block_q4_0 *)(w + (j + r) * rb) + g * GB + l;
+                    for (int e = 0; e < CK_QK / 2; e++) lv[l][e] = (int8_t)(b->qs[e] & 0x0f), lv[l][e + 16] = (int8_t)(b->qs[e] >> 4);
+                    src[l] = lv[l], wd[l] = ck_f16_to_f32(b->d);
+                }
             }
-            pack_group(o, src, n, 1);
+            pack_group(o, src, n, dt == CK_Q8_0);
         }
 }
 
-/* Token t's quantized row xq (Q8 layout: nb floats, then nb x 32 int8) into xp: ng groups. */
-static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nb, size_t ng) {
+/* Token t's quantized row xq (Q8 layout: nb floats, then nb x 32 int8) into xp: ng groups, each block
+ * with its start value -off x (the sum of its values): off = 128 for Q8_0 (the weights' flip), 8 for Q4_0
+ * (its levels are q + 8). */
+static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nb, size_t ng, uint8_t off) {
     const float *xd = (const float *)xq;
     const int8_t *q = (const int8_t *)(xd + nb);
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    const __m512i c80 = _mm512_set1_epi8((char)off);
     for (size_t g = 0; g < ng; g++) {
         uint8_t *o = xp + g * XG_BYTES;
         const int8_t *src[GB];
@@ -127,10 +140,11 @@ static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size
 static _Thread_local ck_scratch xscratch; /* the caller's: quantized and packed activations */
 static _Thread_local ck_scratch wscratch; /* each thread's: one packed weight panel */
 
-int ck_qmatmul_q8_0_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
+int ck_qmatmul_q32_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
+    ck_dtype dt = W->dtype;
     const ck_dtype_traits *tr = ck_dtype_traits_of(CK_Q8_0);
     size_t n_out = W->shape[0], n = W->shape[1], nb = n / CK_QK, ng = (nb + GB - 1) / GB, rb;
-    if (W->dtype != CK_Q8_0 || W->ndim != 2 || n % CK_QK || ck_dtype_row_bytes(CK_Q8_0, n, &rb) != 0) return -1;
+    if ((dt != CK_Q8_0 && dt != CK_Q4_0) || W->ndim != 2 || n % CK_QK || ck_dtype_row_bytes(dt, n, &rb) != 0) return -1;
     size_t xb = tr->act_row_bytes(n), tp = (T + PT - 1) / PT * PT, xs = ng * XG_BYTES;
     size_t xq_bytes = (T * xb + 63) / 64 * 64;
     uint8_t *s = ck_scratch_get(&xscratch, xq_bytes + tp * xs);
@@ -144,7 +158,7 @@ int ck_qmatmul_q8_0_vnni(float *y, const float *x, const ck_tensor *W, const flo
         for (size_t t = id; t < tp; t += nth) { /* quantize and pack this thread's tokens (padding: zeros) */
             if (t < T) {
                 ck_quantize_q8_vnni(xq + t * xb, x + t * n, n);
-                pack_activations(xp + t * xs, xq + t * xb, nb, ng);
+                pack_activations(xp + t * xs, xq + t * xb, nb, ng, dt == CK_Q8_0 ? 0x80 : 0x08);
             } else {
                 memset(xp + t * xs, 0, xs);
             }
@@ -156,7 +170,7 @@ int ck_qmatmul_q8_0_vnni(float *y, const float *x, const ck_tensor *W, const flo
         failed = !wp && j0 < j1;
         for (size_t j = j0; wp && j < j1; j += PR) {
             size_t nr = j1 - j < PR ? j1 - j : PR;
-            pack_weights(wp, W->data, rb, nb, ng, j, j1);
+            pack_weights(wp, W->data, rb, dt, nb, ng, j, j1);
             for (size_t t = 0; t < T; t += PT)
                 tile(y + t * n_out + j, n_out, wp, xp + t * xs, xs, nb, ng, nr, T - t < PT ? T - t : PT,
                      bias ? bias + j : NULL);
