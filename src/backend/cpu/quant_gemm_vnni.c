@@ -18,23 +18,28 @@
  *
  * Compiled with AVX-512 F/BW/VL/VNNI and F16C; only called when ck_cpu_has_vnni(). */
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant_panels.h"
 #include "tensor/quant.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <omp.h>
 #include <string.h>
 
 #define PR 4           /* weight rows of the register tile (a panel) */
 #define PT 4           /* tokens of the register tile */
 #define GB 16          /* blocks of a group: the int32 lanes of a 512-bit vector */
-#define ROW_UNIT 16    /* weight rows per unit of the thread split */
 #define QG (GB * CK_QK) /* quant bytes of a group: 8 steps of 64 */
 
 /* A packed weight row, per group: QG unsigned quants, then GB float scales. */
 #define WG_BYTES (QG + GB * 4)
 /* A packed activation row, per group: QG int8 quants, GB int32 start values, GB float scales. */
 #define XG_BYTES (QG + 2 * GB * 4)
+
+typedef struct q32 { /* the call's parameters (ck_qpanels' ctx) */
+    const uint8_t *w;  /* weight rows, rb bytes each */
+    size_t rb, n, nb, ng; /* n values: nb blocks in ng groups */
+    ck_dtype dt;
+} q32;
 
 /* Packs the 32-byte block values of up to 16 blocks (src[b] for b < nb, zeros after) into the group
  * layout: out[64 s + 4 l + i] = block l's byte 4 s + i. */
@@ -51,8 +56,11 @@ static void pack_group(uint8_t *out, const int8_t *const *src, size_t nb, uint8_
 
 /* PR weight rows [j, j + PR) (rows past n_out as zeros) into wp: ng groups per row. Q8_0 values are made
  * unsigned (w ^ 0x80); Q4_0's levels (0..15, nibbles unpacked) are already. */
-static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, ck_dtype dt, size_t nb, size_t ng, size_t j,
-                         size_t n_out) {
+static void pack_weights(const void *ctx, uint8_t *wp, size_t j, size_t n_out) {
+    const q32 *k = ctx;
+    const uint8_t *w = k->w;
+    size_t rb = k->rb, nb = k->nb, ng = k->ng;
+    ck_dtype dt = k->dt;
     int8_t lv[GB][CK_QK];
     for (size_t r = 0; r < PR; r++)
         for (size_t g = 0; g < ng; g++) {
@@ -77,10 +85,14 @@ static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, ck_dtype dt, 
         }
 }
 
-/* Token t's quantized row xq (Q8 layout: nb floats, then nb x 32 int8) into xp: ng groups, each block
- * with its start value -off x (the sum of its values): off = 128 for Q8_0 (the weights' flip), 8 for Q4_0
- * (its levels are q + 8). */
-static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nb, size_t ng, uint8_t off) {
+/* A token's row x quantized into xq (Q8 layout: nb floats, then nb x 32 int8) and packed into xp: ng
+ * groups, each block with its start value -off x (the sum of its values): off = 128 for Q8_0 (the
+ * weights' flip), 8 for Q4_0 (its levels are q + 8). */
+static void pack_token(const void *ctx, uint8_t *xp, uint8_t *xq, const float *x) {
+    const q32 *k = ctx;
+    size_t nb = k->nb, ng = k->ng;
+    uint8_t off = k->dt == CK_Q8_0 ? 0x80 : 0x08;
+    ck_quantize_q8_vnni(xq, x, k->n);
     const float *xd = (const float *)xq;
     const int8_t *q = (const int8_t *)(xd + nb);
     const __m512i c80 = _mm512_set1_epi8((char)off);
@@ -99,8 +111,9 @@ static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nb, size_t n
 }
 
 /* y[t * ys + r] for the PR x PT tile: packed weight rows wp, packed tokens xp (xs bytes apart). */
-static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nb, size_t ng,
-                 size_t nr, size_t nt, const float *bias) {
+static void tile(const void *ctx, float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nr,
+                 size_t nt, const float *bias) {
+    size_t nb = ((const q32 *)ctx)->nb, ng = ((const q32 *)ctx)->ng;
     _Alignas(64) float acc[PR][PT][CK_QLANES];
     memset(acc, 0, sizeof acc);
     for (size_t g = 0; g < ng; g++) {
@@ -137,45 +150,14 @@ static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size
         for (size_t t = 0; t < nt; t++) y[t * ys + r] = ck_qlanes_sum(acc[r][t]) + (bias ? bias[r] : 0.0f);
 }
 
-static _Thread_local ck_scratch xscratch; /* the caller's: quantized and packed activations */
-static _Thread_local ck_scratch wscratch; /* each thread's: one packed weight panel */
-
 int ck_qmatmul_q32_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
     ck_dtype dt = W->dtype;
-    const ck_dtype_traits *tr = ck_dtype_traits_of(CK_Q8_0);
     size_t n_out = W->shape[0], n = W->shape[1], nb = n / CK_QK, ng = (nb + GB - 1) / GB, rb;
     if ((dt != CK_Q8_0 && dt != CK_Q4_0) || W->ndim != 2 || n % CK_QK || ck_dtype_row_bytes(dt, n, &rb) != 0) return -1;
-    size_t xb = tr->act_row_bytes(n), tp = (T + PT - 1) / PT * PT, xs = ng * XG_BYTES;
-    size_t xq_bytes = (T * xb + 63) / 64 * 64;
-    uint8_t *s = ck_scratch_get(&xscratch, xq_bytes + tp * xs);
-    if (!s) return -1;
-    uint8_t *xq = s, *xp = s + xq_bytes;
-    size_t units = (n_out + ROW_UNIT - 1) / ROW_UNIT;
-    int nt = n_out * n * T > (1u << 18) ? n_threads : 1, failed = 0;
-#pragma omp parallel num_threads(nt) reduction(| : failed)
-    {
-        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-        for (size_t t = id; t < tp; t += nth) { /* quantize and pack this thread's tokens (padding: zeros) */
-            if (t < T) {
-                ck_quantize_q8_vnni(xq + t * xb, x + t * n, n);
-                pack_activations(xp + t * xs, xq + t * xb, nb, ng, dt == CK_Q8_0 ? 0x80 : 0x08);
-            } else {
-                memset(xp + t * xs, 0, xs);
-            }
-        }
-#pragma omp barrier
-        uint8_t *wp = ck_scratch_get(&wscratch, PR * ng * WG_BYTES);
-        size_t u0 = units * id / nth, u1 = units * (id + 1) / nth;
-        size_t j0 = u0 * ROW_UNIT, j1 = u1 * ROW_UNIT < n_out ? u1 * ROW_UNIT : n_out;
-        failed = !wp && j0 < j1;
-        for (size_t j = j0; wp && j < j1; j += PR) {
-            size_t nr = j1 - j < PR ? j1 - j : PR;
-            pack_weights(wp, W->data, rb, dt, nb, ng, j, j1);
-            for (size_t t = 0; t < T; t += PT)
-                tile(y + t * n_out + j, n_out, wp, xp + t * xs, xs, nb, ng, nr, T - t < PT ? T - t : PT,
-                     bias ? bias + j : NULL);
-        }
-    }
-    return failed ? -1 : 0;
+    q32 k = {.w = W->data, .rb = rb, .n = n, .nb = nb, .ng = ng, .dt = dt};
+    ck_qpanels p = {.pr = PR, .pt = PT, .xq_bytes = ck_dtype_traits_of(dt)->act_row_bytes(n), .xp_bytes = ng * XG_BYTES,
+                    .wp_bytes = PR * ng * WG_BYTES, .ctx = &k, .pack_token = pack_token, .pack_panel = pack_weights,
+                    .tile = tile};
+    return ck_qpanels_run(&p, y, x, n, n_out, bias, T, n_threads);
 }
 #endif /* __x86_64__ */

@@ -17,24 +17,29 @@
  * Register tile: PR = 4 weight rows x PT = 4 tokens. Compiled with AVX-512 F/BW/VL/VNNI and F16C; only
  * called when ck_cpu_has_vnni(). */
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant_panels.h"
 #include "tensor/quant.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <omp.h>
 #include <string.h>
 
 #define PR 4                /* weight rows of the register tile (a panel) */
 #define PT 4                /* tokens of the register tile */
 #define GL 16               /* sub-blocks of a group: the int32 lanes of a 512-bit vector */
 #define GE (GL * 32)        /* values (and level / quant bytes) of a group: two super-blocks */
-#define ROW_UNIT 16         /* weight rows per unit of the thread split */
 
 /* A packed weight row, per group: GE unsigned levels, GL int32 scales, GL int32 mins, then the two
  * super-blocks' d and dmin as floats (d0 d1 dmin0 dmin1), padded to 64 bytes. */
 #define WG_BYTES (GE + 2 * GL * 4 + 64)
 /* A packed activation row, per group: GE int8 quants, GL int32 sub-block sums, the two d's, padded. */
 #define XG_BYTES (GE + GL * 4 + 64)
+
+typedef struct qk { /* the call's parameters (ck_qpanels' ctx) */
+    const uint8_t *w;      /* weight rows, rb bytes each */
+    size_t rb, n, nsb, ng; /* n values: nsb super-blocks in ng groups */
+    ck_dtype dt;
+} qk;
 
 /* 32 values v of sub-block l into the group layout: out[64 s + 4 l + i] = v[4 s + i]. */
 static void put_sub(uint8_t *out, size_t l, const uint8_t *v) {
@@ -52,8 +57,11 @@ static void levels(uint8_t *v, const uint8_t *qs, const uint8_t *qh, int j) {
 }
 
 /* PR weight rows [j, j + PR) (rows at or past n_out as zeros) into wp: ng groups per row. */
-static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, ck_dtype dt, size_t nsb, size_t ng, size_t j,
-                         size_t n_out) {
+static void pack_weights(const void *ctx, uint8_t *wp, size_t j, size_t n_out) {
+    const qk *k0 = ctx;
+    const uint8_t *w = k0->w;
+    size_t rb = k0->rb, nsb = k0->nsb, ng = k0->ng;
+    ck_dtype dt = k0->dt;
     memset(wp, 0, PR * ng * WG_BYTES);
     for (size_t r = 0; r < PR && j + r < n_out; r++)
         for (size_t b = 0; b < nsb; b++) {
@@ -80,8 +88,11 @@ static void pack_weights(uint8_t *wp, const uint8_t *w, size_t rb, ck_dtype dt, 
         }
 }
 
-/* Token t's quantized row xq (Q8K layout: nsb floats, nsb x 256 int8, 16-sums) into xp: ng groups. */
-static void pack_activations(uint8_t *xp, const uint8_t *xq, size_t nsb, size_t ng) {
+/* A token's row x quantized into xq (Q8K layout: nsb floats, nsb x 256 int8, 16-sums) and packed into xp:
+ * ng groups. */
+static void pack_token(const void *ctx, uint8_t *xp, uint8_t *xq, const float *x) {
+    size_t nsb = ((const qk *)ctx)->nsb, ng = ((const qk *)ctx)->ng;
+    ck_quantize_q8k_vnni(xq, x, ((const qk *)ctx)->n);
     const float *xd = (const float *)xq;
     const int8_t *q = (const int8_t *)(xd + nsb);
     const int16_t *bs = (const int16_t *)(q + nsb * CK_QKK);
@@ -116,8 +127,9 @@ static inline __m512i superblock_sums8(const __m512i v[8]) {
 /* y[t * ys + r] for the PR x PT tile: packed weight rows wp, packed tokens xp (xs bytes apart). Tile
  * entry p = PT r + t; the two halves h of the tile (rows 0-1, 2-3) each make one 16-lane vector: quarter
  * 2 rr + sb = row 2 h + rr, super-block sb, element = token. */
-static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nsb, size_t ng,
-                 size_t nr, size_t nt, const float *bias) {
+static void tile(const void *ctx, float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nr,
+                 size_t nt, const float *bias) {
+    size_t nsb = ((const qk *)ctx)->nsb, ng = ((const qk *)ctx)->ng;
     __m512 acc[4][2]; /* [g % 4][half]: lane (2 (g % 4) + sb) of the reference's accumulators */
     for (int k = 0; k < 4; k++) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
     for (size_t g = 0; g < ng; g++) {
@@ -177,45 +189,14 @@ static void tile(float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size
         }
 }
 
-static _Thread_local ck_scratch xscratch; /* the caller's: quantized and packed activations */
-static _Thread_local ck_scratch wscratch; /* each thread's: one packed weight panel */
-
 int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
     ck_dtype dt = W->dtype;
     size_t n_out = W->shape[0], n = W->shape[1], nsb = n / CK_QKK, ng = (nsb + 1) / 2, rb;
     if ((dt != CK_Q4_K && dt != CK_Q5_K) || W->ndim != 2 || n % CK_QKK || ck_dtype_row_bytes(dt, n, &rb) != 0) return -1;
-    const ck_dtype_traits *tr = ck_dtype_traits_of(dt);
-    size_t xb = tr->act_row_bytes(n), tp = (T + PT - 1) / PT * PT, xs = ng * XG_BYTES;
-    size_t xq_bytes = (T * xb + 63) / 64 * 64;
-    uint8_t *s = ck_scratch_get(&xscratch, xq_bytes + tp * xs);
-    if (!s) return -1;
-    uint8_t *xq = s, *xp = s + xq_bytes;
-    size_t units = (n_out + ROW_UNIT - 1) / ROW_UNIT;
-    int nt = n_out * n * T > (1u << 18) ? n_threads : 1, failed = 0;
-#pragma omp parallel num_threads(nt) reduction(| : failed)
-    {
-        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-        for (size_t t = id; t < tp; t += nth) { /* quantize and pack this thread's tokens (padding: zeros) */
-            if (t < T) {
-                ck_quantize_q8k_vnni(xq + t * xb, x + t * n, n);
-                pack_activations(xp + t * xs, xq + t * xb, nsb, ng);
-            } else {
-                memset(xp + t * xs, 0, xs);
-            }
-        }
-#pragma omp barrier
-        uint8_t *wp = ck_scratch_get(&wscratch, PR * ng * WG_BYTES);
-        size_t u0 = units * id / nth, u1 = units * (id + 1) / nth;
-        size_t j0 = u0 * ROW_UNIT, j1 = u1 * ROW_UNIT < n_out ? u1 * ROW_UNIT : n_out;
-        failed = !wp && j0 < j1;
-        for (size_t j = j0; wp && j < j1; j += PR) {
-            size_t nr = j1 - j < PR ? j1 - j : PR;
-            pack_weights(wp, W->data, rb, dt, nsb, ng, j, j1);
-            for (size_t t = 0; t < T; t += PT)
-                tile(y + t * n_out + j, n_out, wp, xp + t * xs, xs, nsb, ng, nr, T - t < PT ? T - t : PT,
-                     bias ? bias + j : NULL);
-        }
-    }
-    return failed ? -1 : 0;
+    qk k = {.w = W->data, .rb = rb, .n = n, .nsb = nsb, .ng = ng, .dt = dt};
+    ck_qpanels p = {.pr = PR, .pt = PT, .xq_bytes = ck_dtype_traits_of(dt)->act_row_bytes(n), .xp_bytes = ng * XG_BYTES,
+                    .wp_bytes = PR * ng * WG_BYTES, .ctx = &k, .pack_token = pack_token, .pack_panel = pack_weights,
+                    .tile = tile};
+    return ck_qpanels_run(&p, y, x, n, n_out, bias, T, n_threads);
 }
 #endif /* __x86_64__ */
