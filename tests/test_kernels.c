@@ -173,6 +173,8 @@ int main(void) {
         {4, 333, 4, 2, 128, 100, 50.0f}, {2, 15, 2, 1, 48, 0, 0}, {1, 0, 2, 2, 16, 0, 0},
         /* groups of 12 and 8 query heads (AVX-512 walks up to 8 heads together, then the rest) */
         {2, 60, 24, 2, 64, 0, 0}, {1, 40, 16, 2, 128, 20, 30.0f},
+        /* prefill-sized: rows ending mid-block and in different blocks (tiles of query rows) */
+        {20, 0, 4, 2, 64, 0, 0}, {19, 30, 16, 2, 128, 0, 0}, {17, 5, 8, 1, 32, 0, 20.0f}, {18, 10, 8, 2, 64, 12, 0},
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     for (size_t c = 0; c < 2 * n_cases; c++) { /* over f32 caches, then f16 ones */
@@ -188,7 +190,7 @@ int main(void) {
             uint16_t *k16 = (uint16_t *)kc, *v16 = (uint16_t *)vc;
             for (size_t i = 0; i < ctx * nkv * hd; i++) k16[i] = ck_f32_to_f16_sat(kc[i]), v16[i] = ck_f32_to_f16_sat(vc[i]);
         }
-        int32_t pos[8];
+        int32_t pos[32];
         for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(cases[c].pos0 + t);
         ck_attn_args a = {.q = q, .k_cache = kc, .v_cache = vc, .kv_dtype = kt, .out = want, .T = T, .pos = pos,
                           .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
@@ -224,6 +226,14 @@ int main(void) {
             CK_EXPECT(same, "%s attention case %zu (%s cache): a head alone differs from the grouped call",
                       sets[s]->name, c, ck_dtype_name(kt));
             free(k1), free(v1);
+            /* all query rows together (the kernel set's tiles of rows) give each row's bits alone */
+            float *tiled = malloc(T * nh * hd * sizeof *tiled);
+            a.out = tiled;
+            for (size_t g = 0; g < nkv; g++) ck_attention_tokens(&a, 0, T, g, sets[s]);
+            a.out = out;
+            CK_EXPECT(!memcmp(tiled, out, T * nh * hd * sizeof *out), "%s attention case %zu (%s cache): rows together differ from row by row",
+                      sets[s]->name, c, ck_dtype_name(kt));
+            free(tiled);
         }
         free(q), free(kc), free(vc), free(out), free(want);
         if (kt == CK_F16) c += n_cases;

@@ -53,3 +53,12 @@ void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cp
             for (size_t d = 0; d < hd; d++) out[g * hd + d] /= l[g];
     }
 }
+
+void ck_attention_tokens(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, const ck_cpu_kernels *k) {
+    size_t hd = a->head_dim;
+    if (k->attn_tokens && hd % 16 == 0 && hd <= CK_ATTN_MAX_HD) {
+        k->attn_tokens(a, t0, t1, kvh);
+        return;
+    }
+    for (size_t t = t0; t < t1; t++) ck_attention_group(a, t, kvh, k);
+}

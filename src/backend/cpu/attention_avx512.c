@@ -58,6 +58,63 @@ static inline __m512 kv16(const void *p, size_t i, int f16) {
     return _mm512_loadu_ps((const float *)p + i);
 }
 
+/* One query row's step through a block of nb keys (cache rows rb bytes apart at kb, vb; f16 or f32 as
+ * f16 says): its 16 scores, the running maximum m and sum l, and its unnormalized accumulator acc. */
+static inline __attribute__((always_inline)) void row_block(const ck_attn_args *a, const float *qg, float *acc,
+                                                            float *m, float *l, const char *kb, const char *vb,
+                                                            size_t rb, size_t nb, size_t nv, int f16) {
+    __m512 d[KB], qv[CK_ATTN_MAX_HD / 16]; /* the query row in registers for the block */
+    for (size_t i = 0; i < nv; i++) qv[i] = _mm512_loadu_ps(qg + 16 * i);
+    for (size_t j = 0; j < KB; j++) {
+        d[j] = _mm512_setzero_ps();
+        if (j < nb)
+            for (size_t i = 0; i < nv; i++) d[j] = _mm512_fmadd_ps(qv[i], kv16(kb + j * rb, 16 * i, f16), d[j]);
+    }
+    float sc[KB], p[KB];
+    _mm512_storeu_ps(sc, _mm512_mul_ps(reduce16(d), _mm512_set1_ps(a->scale)));
+    float bm = -INFINITY;
+    for (size_t j = 0; j < nb; j++) {
+        if (a->softcap > 0) sc[j] = a->softcap * tanhf(sc[j] / a->softcap);
+        bm = sc[j] > bm ? sc[j] : bm;
+    }
+    if (bm > *m) { /* rescale what was accumulated under the old maximum */
+        float c = expf(*m - bm);
+        *l *= c;
+        for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(acc + 16 * i, _mm512_mul_ps(_mm512_loadu_ps(acc + 16 * i), _mm512_set1_ps(c)));
+        *m = bm;
+    }
+    /* the block's weights, one vector exp; lanes past nb are 0 */
+    __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1), exp16(_mm512_sub_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(*m))));
+    _mm512_storeu_ps(p, pv);
+    *l += _mm512_reduce_add_ps(pv);
+    /* each accumulator vector through the block's keys in order; the vectors side by side (nv chains) */
+    __m512 av[CK_ATTN_MAX_HD / 16];
+    for (size_t i = 0; i < nv; i++) av[i] = _mm512_loadu_ps(acc + 16 * i);
+    for (size_t j = 0; j < nb; j++) {
+        __m512 pj = _mm512_set1_ps(p[j]);
+        for (size_t i = 0; i < nv; i++) av[i] = _mm512_fmadd_ps(pj, kv16(vb + j * rb, 16 * i, f16), av[i]);
+    }
+    for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(acc + 16 * i, av[i]);
+}
+
+/* row_block with the common vector counts (head dims 64, 128, 256) as constants, so that the
+ * accumulators stay in registers. */
+#define ROW_BLOCK(a, qg, acc, m, l, kb, vb, rb, nb, nv, f16)                                                  \
+    do {                                                                                                       \
+        switch (nv) {                                                                                          \
+        case 4: row_block(a, qg, acc, m, l, kb, vb, rb, nb, 4, f16); break;                                    \
+        case 8: row_block(a, qg, acc, m, l, kb, vb, rb, nb, 8, f16); break;                                    \
+        case 16: row_block(a, qg, acc, m, l, kb, vb, rb, nb, 16, f16); break;                                  \
+        default: row_block(a, qg, acc, m, l, kb, vb, rb, nb, nv, f16); break;                                  \
+        }                                                                                                      \
+    } while (0)
+
+/* Prefetches the nb cache rows (rb bytes apart, `lines` cache lines each) at kp and vp. */
+static inline void prefetch_rows(const char *kp, const char *vp, size_t rb, size_t nb, size_t lines) {
+    for (size_t j = 0; j < nb; j++)
+        for (size_t i = 0; i < lines; i++) _mm_prefetch(kp + j * rb + 64 * i, _MM_HINT_T0), _mm_prefetch(vp + j * rb + 64 * i, _MM_HINT_T0);
+}
+
 /* The query heads q[g] (g < ng, head_dim apart) of one KV head against keys [0, n_keys) of its cache rows
  * (kr, vr: `row` values apart, f16 or f32 as f16 says: inlined into one copy per type), into out[g]
  * (head_dim apart; it holds the unnormalized accumulators until the end). The keys are walked once for the
@@ -75,48 +132,10 @@ static inline __attribute__((always_inline)) void heads(const ck_attn_args *a, c
     for (size_t j0 = 0; j0 < n_keys; j0 += KB) {
         size_t nb = n_keys - j0 < KB ? n_keys - j0 : KB;
         const char *kb = (const char *)kr + j0 * rb, *vb = (const char *)vr + j0 * rb;
-        if (j0 + PF_AHEAD < n_keys) { /* the heads' rows are strided in the cache, not streamed */
-            size_t np = n_keys - j0 - PF_AHEAD < KB ? n_keys - j0 - PF_AHEAD : KB;
-            const char *kp = kb + PF_AHEAD * rb, *vp = vb + PF_AHEAD * rb;
-            for (size_t j = 0; j < np; j++)
-                for (size_t i = 0; i < lines; i++)
-                    _mm_prefetch(kp + j * rb + 64 * i, _MM_HINT_T0), _mm_prefetch(vp + j * rb + 64 * i, _MM_HINT_T0);
-        }
-        for (size_t g = 0; g < ng; g++) {
-            const float *qg = q + g * hd;
-            float *acc = out + g * hd;
-            __m512 d[KB];
-            for (size_t j = 0; j < KB; j++) {
-                d[j] = _mm512_setzero_ps();
-                if (j < nb)
-                    for (size_t i = 0; i < nv; i++)
-                        d[j] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 16 * i), kv16(kb + j * rb, 16 * i, f16), d[j]);
-            }
-            float sc[KB], p[KB];
-            _mm512_storeu_ps(sc, _mm512_mul_ps(reduce16(d), _mm512_set1_ps(a->scale)));
-            float bm = -INFINITY;
-            for (size_t j = 0; j < nb; j++) {
-                if (a->softcap > 0) sc[j] = a->softcap * tanhf(sc[j] / a->softcap);
-                bm = sc[j] > bm ? sc[j] : bm;
-            }
-            if (bm > m[g]) { /* rescale what was accumulated under the old maximum */
-                float c = expf(m[g] - bm);
-                l[g] *= c;
-                for (size_t i = 0; i < nv; i++)
-                    _mm512_storeu_ps(acc + 16 * i, _mm512_mul_ps(_mm512_loadu_ps(acc + 16 * i), _mm512_set1_ps(c)));
-                m[g] = bm;
-            }
-            /* the block's weights, one vector exp; lanes past nb are 0 */
-            __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1),
-                                            exp16(_mm512_sub_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(m[g]))));
-            _mm512_storeu_ps(p, pv);
-            l[g] += _mm512_reduce_add_ps(pv);
-            for (size_t i = 0; i < nv; i++) { /* each accumulator vector through the block's keys in order */
-                __m512 av = _mm512_loadu_ps(acc + 16 * i);
-                for (size_t j = 0; j < nb; j++) av = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), kv16(vb + j * rb, 16 * i, f16), av);
-                _mm512_storeu_ps(acc + 16 * i, av);
-            }
-        }
+        if (j0 + PF_AHEAD < n_keys) /* the heads' rows are strided in the cache, not streamed */
+            prefetch_rows(kb + PF_AHEAD * rb, vb + PF_AHEAD * rb, rb,
+                          n_keys - j0 - PF_AHEAD < KB ? n_keys - j0 - PF_AHEAD : KB, lines);
+        for (size_t g = 0; g < ng; g++) ROW_BLOCK(a, q + g * hd, out + g * hd, &m[g], &l[g], kb, vb, rb, nb, nv, f16);
     }
     for (size_t g = 0; g < ng; g++) {
         __m512 lv = _mm512_set1_ps(l[g]);
@@ -146,6 +165,61 @@ void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh) {
     for (size_t g0 = 0; g0 < group; g0 += MAX_HEADS) { /* the group's query heads are consecutive */
         size_t ng = group - g0 < MAX_HEADS ? group - g0 : MAX_HEADS, h0 = kvh * group + g0;
         fn(a, a->q + (t * a->n_heads + h0) * hd, ng, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h0) * hd);
+    }
+}
+
+/* Query rows [t0, t1) of KV head kvh (every query head of its group), keys walked once for all of them:
+ * each block of 16 keys is widened to f32 once (an f16 cache) into an L1 buffer and every row still
+ * needing keys takes its step through it with row_block, so each row does the arithmetic of
+ * ck_attention_group_avx512 alone, in its order, on the same values: the same bits whatever the tile.
+ * Rows that would start past key 0 (a window that binds) or too many rows go one by one. */
+#define TILE_ROWS 128 /* query rows (tokens x heads of the group) walking the keys together */
+void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh) {
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, n = (t1 - t0) * group, kmax = 0;
+    int tile = n <= TILE_ROWS && t1 - t0 > 1;
+    for (size_t t = t0; t < t1 && tile; t++) {
+        size_t keys = (size_t)a->pos[t] + 1;
+        tile = !(a->window && keys > a->window);
+        kmax = keys > kmax ? keys : kmax;
+    }
+    if (!tile) {
+        for (size_t t = t0; t < t1; t++) ck_attention_group_avx512(a, t, kvh);
+        return;
+    }
+    int f16 = a->kv_dtype == CK_F16;
+    size_t nv = hd / 16, row = a->n_kv_heads * hd, eb = f16 ? 2 : 4, rb = row * eb, lines = (hd * eb + 63) / 64;
+    float m[TILE_ROWS], l[TILE_ROWS], *out[TILE_ROWS];
+    const float *q[TILE_ROWS];
+    size_t keys[TILE_ROWS];
+    for (size_t r = 0; r < n; r++) {
+        size_t t = t0 + r / group, h = kvh * group + r % group;
+        q[r] = a->q + (t * a->n_heads + h) * hd, out[r] = a->out + (t * a->n_heads + h) * hd;
+        keys[r] = (size_t)a->pos[t] + 1, m[r] = -INFINITY, l[r] = 0.0f;
+        for (size_t i = 0; i < hd; i++) out[r][i] = 0.0f;
+    }
+    _Alignas(64) float kf[KB * CK_ATTN_MAX_HD], vf[KB * CK_ATTN_MAX_HD];
+    const char *kr = (const char *)a->k_cache + kvh * hd * eb, *vr = (const char *)a->v_cache + kvh * hd * eb;
+    for (size_t j0 = 0; j0 < kmax; j0 += KB) {
+        size_t nb = kmax - j0 < KB ? kmax - j0 : KB;
+        const char *kb = kr + j0 * rb, *vb = vr + j0 * rb, *ks = kb, *vs = vb;
+        size_t stride = rb;
+        if (j0 + PF_AHEAD < kmax)
+            prefetch_rows(kb + PF_AHEAD * rb, vb + PF_AHEAD * rb, rb, kmax - j0 - PF_AHEAD < KB ? kmax - j0 - PF_AHEAD : KB, lines);
+        if (f16) { /* widened once for every row (exact) */
+            for (size_t j = 0; j < nb; j++)
+                for (size_t i = 0; i < nv; i++) {
+                    _mm512_store_ps(kf + j * hd + 16 * i, kv16(kb + j * rb, 16 * i, 1));
+                    _mm512_store_ps(vf + j * hd + 16 * i, kv16(vb + j * rb, 16 * i, 1));
+                }
+            ks = (const char *)kf, vs = (const char *)vf, stride = hd * 4;
+        }
+        for (size_t r = 0; r < n; r++)
+            if (keys[r] > j0)
+                ROW_BLOCK(a, q[r], out[r], &m[r], &l[r], ks, vs, stride, keys[r] - j0 < KB ? keys[r] - j0 : KB, nv, 0);
+    }
+    for (size_t r = 0; r < n; r++) {
+        __m512 lv = _mm512_set1_ps(l[r]);
+        for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(out[r] + 16 * i, _mm512_div_ps(_mm512_loadu_ps(out[r] + 16 * i), lv));
     }
 }
 

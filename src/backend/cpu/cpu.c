@@ -34,6 +34,7 @@
  * thread: a decode step's attention is split from a handful of cached positions on (each (row, KV head)
  * pair is computed whole by one thread, so the split never changes a result). */
 #define CK_CPU_ATTN_PAR_MIN (1u << 14)
+#define CK_CPU_ATTN_TOKENS 16 /* query rows per work item of attention (walking the keys together) */
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -337,10 +338,15 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
         ck_backend_fail(b, "attention: a KV cache of %s is not supported", ck_dtype_name(a->kv_dtype));
         return;
     }
-    long long n = (long long)(a->T * a->n_kv_heads);
+    /* work items: tiles of CK_CPU_ATTN_TOKENS query rows x one KV head */
+    size_t tiles = (a->T + CK_CPU_ATTN_TOKENS - 1) / CK_CPU_ATTN_TOKENS;
+    long long n = (long long)(tiles * a->n_kv_heads);
     int nt = ck_cpu_threads();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN)
-    for (long long i = 0; i < n; i++) ck_attention_group(a, (size_t)i / a->n_kv_heads, (size_t)i % a->n_kv_heads, k);
+    for (long long i = 0; i < n; i++) {
+        size_t t0 = (size_t)i / a->n_kv_heads * CK_CPU_ATTN_TOKENS, t1 = t0 + CK_CPU_ATTN_TOKENS < a->T ? t0 + CK_CPU_ATTN_TOKENS : a->T;
+        ck_attention_tokens(a, t0, t1, (size_t)i % a->n_kv_heads, k);
+    }
 }
 
 static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {

@@ -49,6 +49,7 @@ static ck_cpu_kernels avx512_kernels = {
     .axpy_f16 = ck_axpy_f16_avx512,
     .to_f16 = ck_to_f16_avx512,
     .attn = ck_attention_group_avx512,
+    .attn_tokens = ck_attention_tokens_avx512,
     QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };
 static ck_cpu_kernels avx512bf16_kernels; /* avx512 plus the bf16 fast path */

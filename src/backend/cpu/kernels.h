@@ -108,6 +108,8 @@ typedef struct ck_cpu_kernels {
     /* Attention of one query row and KV head for head dims that are multiples of 16 up to
      * CK_ATTN_MAX_HD, or NULL (then ck_attention_group's generic loop over dot/axpy runs). */
     void (*attn)(const ck_attn_args *a, size_t t, size_t kvh);
+    /* the same for query rows [t0, t1) (each row's bits as alone), or NULL */
+    void (*attn_tokens)(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh);
     ck_qmatmul_fn qmatmul[CK_DTYPE_COUNT]; /* a whole quantized matmul for T >= CK_QMATMUL_MIN_T, or NULL */
     ck_qgemv_fn qgemv[CK_DTYPE_COUNT]; /* where a many-row decode kernel exists, else NULL */
     /* activation quantization per ck_act_format, equal to the traits' quantize_act byte for byte (NULL:
@@ -216,6 +218,7 @@ int ck_cpu_has_avx512bf16(void);
 
 /* x86-64 only: AVX-512 attention in blocks of 16 keys (attention_avx512.c). */
 void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh);
+void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh);
 /* x86-64 only: AMX (amx.c: CPU, OS and process permission; gemm_amx.c: kernels). The bf16 fast path
  * with TDPBF16PS, for every T (decode included), batch-invariant; tested against ck_mm_ref_bf16_fast
  * within a tolerance (its rounding inside a 32-element chunk is the hardware's). */
@@ -234,5 +237,8 @@ int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const floa
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
  * contract as ck_attention_row_ref for each of those heads. */
 void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k);
+/* ck_attention_group for query rows [t0, t1), through the kernel set's attn_tokens where it has one (the
+ * same bits as row by row). */
+void ck_attention_tokens(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, const ck_cpu_kernels *k);
 
 #endif
