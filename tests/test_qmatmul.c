@@ -1,5 +1,5 @@
 /* test_qmatmul.c — the whole-matmul kernels of prefill (Q8_0: AVX512-VNNI, quant_gemm_vnni.c, and AMX-INT8,
- * quant_amx.c; Q4_0: AVX512-VNNI, quant_gemm_vnni.c; Q4_K and Q5_K: AVX512-VNNI, quant_gemm_vnni_k.c), each on a CPU that has it (else it says
+ * quant_amx.c; Q4_0: AVX512-VNNI, quant_gemm_vnni.c; Q4_K, Q5_K and Q6_K: AVX512-VNNI, quant_gemm_vnni_k.c), each on a CPU that has it (else it says
  * so): equal bit for bit to the reference dot product (tensor/quant.c) plus bias, on quantized random
  * floats and on random raw blocks (every scale, min and level pattern), for input lengths that fill whole
  * and partial groups of blocks,
@@ -11,6 +11,7 @@
 #include "tensor/quant.h"
 #include "testutil.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,10 +33,10 @@ static uint8_t *weights(ck_dtype dt, size_t rows, size_t n, size_t *rb, int raw)
         uint8_t *row = w + j * *rb;
         if (raw && j % 2) {
             for (size_t i = 0; i < *rb; i++) row[i] = (uint8_t)next_u32();
-            for (size_t b = 0; b < n / tr->block; b++) /* d (and dmin): the first fields */
-                for (int f = 0; f < (dt == CK_Q8_0 || dt == CK_Q4_0 ? 1 : 2); f++) {
+            for (size_t b = 0; b < n / tr->block; b++) /* d (and dmin): the first fields, Q6_K's d the last */
+                for (int f = 0; f < (dt == CK_Q4_K || dt == CK_Q5_K ? 2 : 1); f++) {
                     uint16_t h = ck_f32_to_f16(frand() * 0.01f);
-                    memcpy(row + b * tr->block_bytes + 2 * f, &h, 2);
+                    memcpy(row + b * tr->block_bytes + (dt == CK_Q6_K ? offsetof(ck_block_q6_k, d) : 2 * (size_t)f), &h, 2);
                 }
             continue;
         }
@@ -92,6 +93,7 @@ int main(void) {
         check_kernel("vnni", ck_qmatmul_q32_vnni, CK_Q4_0);
         check_kernel("vnni", ck_qmatmul_k_vnni, CK_Q4_K);
         check_kernel("vnni", ck_qmatmul_k_vnni, CK_Q5_K);
+        check_kernel("vnni", ck_qmatmul_q6_k_vnni, CK_Q6_K);
         any = 1;
     }
     else printf("test_qmatmul: no AVX512-VNNI on this CPU: its kernel is not checked\n");
@@ -101,7 +103,7 @@ int main(void) {
     /* through ck_cpu_matmul_quant: the picked kernel set's whole-matmul kernel from CK_QMATMUL_MIN_T rows,
      * the same bits as token by token */
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
-    const ck_dtype types[] = {CK_Q8_0, CK_Q4_0, CK_Q4_K, CK_Q5_K};
+    const ck_dtype types[] = {CK_Q8_0, CK_Q4_0, CK_Q4_K, CK_Q5_K, CK_Q6_K};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         ck_dtype dt = types[i];
         if (!k->qmatmul[dt]) {
@@ -124,7 +126,9 @@ int main(void) {
     }
     (void)any;
     { /* a fused call whose first weights have a whole-matmul kernel and the last has none (Q4_K q, k with
-       * a Q6_K v): each output equals its weight alone, token by token */
+       * a Q6_K v, in a copy of the kernel set without a Q6_K one): each output equals its weight alone */
+        ck_cpu_kernels mixed = *k;
+        mixed.qmatmul[CK_Q6_K] = NULL;
         ck_dtype dts[3] = {CK_Q4_K, CK_Q4_K, CK_Q6_K};
         size_t n = 512, rows = 20, T = 12, rb = 0;
         uint8_t *w[3];
@@ -138,7 +142,7 @@ int main(void) {
         }
         for (size_t j = 0; j < T * n; j++) x[j] = frand();
         char err[256];
-        CK_EXPECT(ck_cpu_matmul_quant_n(3, y, x, Wp, bias, T, k, 2, err, sizeof err) == 0, "%s", err);
+        CK_EXPECT(ck_cpu_matmul_quant_n(3, y, x, Wp, bias, T, &mixed, 2, err, sizeof err) == 0, "%s", err);
         for (int i = 0; i < 3; i++) {
             for (size_t t = 0; t < T; t++) {
                 CK_EXPECT(ck_cpu_matmul_quant(y1, x + t * n, &W[i], NULL, 1, k, 2, err, sizeof err) == 0, "%s", err);

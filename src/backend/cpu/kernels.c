@@ -95,6 +95,7 @@ static void fill(void) {
         memcpy(avx512_kernels.quantize_act, vnni_qdot.quantize_act, sizeof avx512_kernels.quantize_act);
         avx512_kernels.qmatmul[CK_Q8_0] = avx512_kernels.qmatmul[CK_Q4_0] = ck_qmatmul_q32_vnni;
         avx512_kernels.qmatmul[CK_Q4_K] = avx512_kernels.qmatmul[CK_Q5_K] = ck_qmatmul_k_vnni;
+        avx512_kernels.qmatmul[CK_Q6_K] = ck_qmatmul_q6_k_vnni;
     }
     avx512bf16_kernels = avx512_kernels;
     avx512bf16_kernels.name = "avx512bf16";

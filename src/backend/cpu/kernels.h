@@ -230,6 +230,8 @@ void ck_amx_tiles_load(const uint8_t rows[8], const uint16_t colsb[8]);
 int ck_qmatmul_q32_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 /* AVX512-VNNI Q4_K / Q5_K matmul for prefill (quant_gemm_vnni_k.c), a ck_qmatmul_fn. */
 int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
+/* AVX512-VNNI Q6_K matmul for prefill (quant_gemm_vnni_k.c), a ck_qmatmul_fn. */
+int ck_qmatmul_q6_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 /* AMX-INT8 Q8_0 matmul (quant_amx.c), a ck_qmatmul_fn. */
 int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 

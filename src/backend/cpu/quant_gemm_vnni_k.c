@@ -1,4 +1,4 @@
-/* quant_gemm_vnni_k.c — the Q4_K / Q5_K matmul for prefill with AVX512-VNNI, equal bit for bit to the
+/* quant_gemm_vnni_k.c — the Q4_K / Q5_K and Q6_K matmuls for prefill with AVX512-VNNI, equal bit for bit to the
  * reference dot products (tensor/quant.h's exactness contract), so ck_cpu_matmul_quant may use it for any
  * T without breaking batch invariance.
  *
@@ -197,6 +197,125 @@ int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float 
     ck_qpanels p = {.pr = PR, .pt = PT, .xq_bytes = ck_dtype_traits_of(dt)->act_row_bytes(n), .xp_bytes = ng * XG_BYTES,
                     .wp_bytes = PR * ng * WG_BYTES, .ctx = &k, .pack_token = pack_token, .pack_panel = pack_weights,
                     .tile = tile};
+    return ck_qpanels_run(&p, y, x, n, n_out, bias, T, n_threads);
+}
+/* ---- Q6_K ----
+ * The scales are per 16 values, so a lane is a group of 16 (four steps of four bytes) and a 512-bit vector
+ * one super-block: after the steps, lane g holds level . x over group g (levels 0..63, unsigned); per lane
+ * minus 32 x (the group's activation sum) and times the group's scale, then the 16 lanes summed (a
+ * transposing reduction over the 16 tile entries) give the super-block's exact isum. Float combine:
+ * (d * xd) * isum into lane b % 8, as the reference. */
+#define Q6_SB_BYTES (CK_QKK + 16 * 4 + 64) /* levels / quants, 16 int32 (scales / 32 x sums), d, padding */
+
+typedef struct q6k { /* the call's parameters (ck_qpanels' ctx) */
+    const uint8_t *w;
+    size_t rb, n, nsb;
+} q6k;
+
+/* 16 values v of group g into the layout: out[64 s + 4 g + i] = v[4 s + i], s < 4. */
+static void put_group(uint8_t *out, size_t g, const uint8_t *v) {
+    for (size_t s = 0; s < 4; s++) memcpy(out + 64 * s + 4 * g, v + 4 * s, 4);
+}
+
+static void q6_pack_weights(const void *ctx, uint8_t *wp, size_t j, size_t n_out) {
+    const q6k *k = ctx;
+    memset(wp, 0, PR * k->nsb * Q6_SB_BYTES);
+    for (size_t r = 0; r < PR && j + r < n_out; r++)
+        for (size_t b = 0; b < k->nsb; b++) {
+            const ck_block_q6_k *blk = (const ck_block_q6_k *)(k->w + (j + r) * k->rb) + b;
+            uint8_t *o = wp + (r * k->nsb + b) * Q6_SB_BYTES;
+            _Alignas(32) uint8_t v[CK_QKK];
+            int32_t *sc = (int32_t *)(o + CK_QKK);
+            const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+            for (int c = 0; c < 2; c++) /* ggml's Q6_K layout (q6_level in tensor/quant.c), 32 values at a time */
+                for (int q = 0; q < 4; q++) {
+                    __m256i l = _mm256_loadu_si256((const __m256i *)(blk->ql + 64 * c + 32 * (q & 1)));
+                    __m256i h = _mm256_loadu_si256((const __m256i *)(blk->qh + 32 * c));
+                    __m256i lo = _mm256_and_si256(q < 2 ? l : _mm256_srli_epi16(l, 4), m4);
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(h, 2 * q), m2);
+                    _mm256_store_si256((__m256i *)(v + 128 * c + 32 * q), _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+                }
+            for (size_t g = 0; g < 16; g++) put_group(o, g, v + 16 * g), sc[g] = blk->scales[g];
+            ((float *)(sc + 16))[0] = ck_f16_to_f32(blk->d);
+        }
+}
+
+static void q6_pack_token(const void *ctx, uint8_t *xp, uint8_t *xq, const float *x) {
+    const q6k *k = ctx;
+    ck_quantize_q8k_vnni(xq, x, k->n);
+    const float *xd = (const float *)xq;
+    const int8_t *q = (const int8_t *)(xd + k->nsb);
+    const int16_t *bs = (const int16_t *)(q + k->nsb * CK_QKK);
+    memset(xp, 0, k->nsb * Q6_SB_BYTES);
+    for (size_t b = 0; b < k->nsb; b++) {
+        uint8_t *o = xp + b * Q6_SB_BYTES;
+        int32_t *c = (int32_t *)(o + CK_QKK);
+        for (size_t g = 0; g < 16; g++) put_group(o, g, (const uint8_t *)(q + b * CK_QKK + 16 * g)), c[g] = 32 * bs[16 * b + g];
+        ((float *)(c + 16))[0] = xd[b];
+    }
+}
+
+/* Lane k of the result (k < 16) = the sum of the 16 lanes of v[k]. */
+static inline __m512i sums16(const __m512i v[16]) {
+    __m512i a[4];
+    for (int i = 0; i < 4; i++) a[i] = quarter_sums4(v + 4 * i); /* quarter c, element k: quarter c of v[4i + k] */
+    __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i32x4(a[0], a[1], 0x88), _mm512_shuffle_i32x4(a[0], a[1], 0xdd));
+    __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i32x4(a[2], a[3], 0x88), _mm512_shuffle_i32x4(a[2], a[3], 0xdd));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(s01, s23, 0x88), _mm512_shuffle_i32x4(s01, s23, 0xdd));
+}
+
+/* The PR x PT tile; entry p = PT r + t is lane p of every vector. */
+static void q6_tile(const void *ctx, float *y, size_t ys, const uint8_t *wp, const uint8_t *xp, size_t xs, size_t nr,
+                    size_t nt, const float *bias) {
+    size_t nsb = ((const q6k *)ctx)->nsb;
+    __m512 acc[CK_QLANES];
+    for (int l = 0; l < CK_QLANES; l++) acc[l] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nsb; b++) {
+        const uint8_t *x[PT], *w[PR];
+        for (int t = 0; t < PT; t++) x[t] = xp + t * xs + b * Q6_SB_BYTES;
+        for (int r = 0; r < PR; r++) w[r] = wp + (r * nsb + b) * Q6_SB_BYTES;
+        __m512i a[PR][PT];
+        for (int r = 0; r < PR; r++)
+            for (int t = 0; t < PT; t++) a[r][t] = _mm512_setzero_si512();
+        for (int s = 0; s < 4; s++) {
+            __m512i wv[PR];
+            for (int r = 0; r < PR; r++) wv[r] = _mm512_loadu_si512(w[r] + 64 * s);
+            for (int t = 0; t < PT; t++) {
+                __m512i xv = _mm512_loadu_si512(x[t] + 64 * s);
+                for (int r = 0; r < PR; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], wv[r], xv);
+            }
+        }
+        __m512i P[PR * PT];
+        for (int r = 0; r < PR; r++) {
+            __m512i sc = _mm512_loadu_si512(w[r] + CK_QKK);
+            for (int t = 0; t < PT; t++)
+                P[PT * r + t] = _mm512_mullo_epi32(_mm512_sub_epi32(a[r][t], _mm512_loadu_si512(x[t] + CK_QKK)), sc);
+        }
+        float d[PR], xd[PT];
+        for (int r = 0; r < PR; r++) memcpy(&d[r], w[r] + CK_QKK + 64, 4);
+        for (int t = 0; t < PT; t++) memcpy(&xd[t], x[t] + CK_QKK + 64, 4);
+        __m512 D = _mm512_setr_ps(d[0], d[0], d[0], d[0], d[1], d[1], d[1], d[1], d[2], d[2], d[2], d[2], d[3], d[3], d[3], d[3]);
+        __m512 XD = _mm512_setr_ps(xd[0], xd[1], xd[2], xd[3], xd[0], xd[1], xd[2], xd[3], xd[0], xd[1], xd[2], xd[3], xd[0],
+                                   xd[1], xd[2], xd[3]);
+        acc[b % CK_QLANES] = _mm512_add_ps(acc[b % CK_QLANES], _mm512_mul_ps(_mm512_mul_ps(D, XD), _mm512_cvtepi32_ps(sums16(P))));
+    }
+    float a[CK_QLANES][16];
+    for (int l = 0; l < CK_QLANES; l++) _mm512_storeu_ps(a[l], acc[l]);
+    for (size_t r = 0; r < nr; r++)
+        for (size_t t = 0; t < nt; t++) {
+            float lanes[CK_QLANES];
+            for (int l = 0; l < CK_QLANES; l++) lanes[l] = a[l][PT * r + t];
+            y[t * ys + r] = ck_qlanes_sum(lanes) + (bias ? bias[r] : 0.0f);
+        }
+}
+
+int ck_qmatmul_q6_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads) {
+    size_t n_out = W->shape[0], n = W->shape[1], nsb = n / CK_QKK, rb;
+    if (W->dtype != CK_Q6_K || W->ndim != 2 || n % CK_QKK || ck_dtype_row_bytes(CK_Q6_K, n, &rb) != 0) return -1;
+    q6k k = {.w = W->data, .rb = rb, .n = n, .nsb = nsb};
+    ck_qpanels p = {.pr = PR, .pt = PT, .xq_bytes = ck_dtype_traits_of(CK_Q6_K)->act_row_bytes(n),
+                    .xp_bytes = nsb * Q6_SB_BYTES, .wp_bytes = PR * nsb * Q6_SB_BYTES, .ctx = &k,
+                    .pack_token = q6_pack_token, .pack_panel = q6_pack_weights, .tile = q6_tile};
     return ck_qpanels_run(&p, y, x, n, n_out, bias, T, n_threads);
 }
 #endif /* __x86_64__ */
