@@ -48,12 +48,13 @@ static void put_sub(uint8_t *out, size_t l, const uint8_t *v) {
 
 /* The 32 levels of sub-block j of a Q4_K / Q5_K block (qh NULL for Q4_K). */
 static void levels(uint8_t *v, const uint8_t *qs, const uint8_t *qh, int j) {
-    const uint8_t *q = qs + 32 * (j / 2);
-    for (int e = 0; e < 32; e++) {
-        uint8_t l = j % 2 ? q[e] >> 4 : q[e] & 0x0f;
-        if (qh) l |= (uint8_t)(((qh[e] >> j) & 1) << 4);
-        v[e] = l;
+    __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+    __m256i l = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0x0f));
+    if (qh) {
+        __m256i h = _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)qh), j), _mm256_set1_epi8(1));
+        l = _mm256_or_si256(l, _mm256_slli_epi16(h, 4));
     }
+    _mm256_storeu_si256((__m256i *)v, l);
 }
 
 /* PR weight rows [j, j + PR) (rows at or past n_out as zeros) into wp: ng groups per row. */
