@@ -175,6 +175,9 @@ int main(void) {
         {2, 60, 24, 2, 64, 0, 0}, {1, 40, 16, 2, 128, 20, 30.0f},
         /* prefill-sized: rows ending mid-block and in different blocks (tiles of query rows) */
         {20, 0, 4, 2, 64, 0, 0}, {19, 30, 16, 2, 128, 0, 0}, {17, 5, 8, 1, 32, 0, 20.0f}, {18, 10, 8, 2, 64, 12, 0},
+        /* tiled (at most 128 rows): 16 tokens x 8 heads with soft-capping and head dim 32; a window that
+         * does not bind; group 1 with head dim 256 */
+        {16, 5, 16, 2, 32, 0, 20.0f}, {12, 3, 4, 2, 64, 40, 0}, {9, 20, 4, 4, 256, 0, 0},
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     for (size_t c = 0; c < 2 * n_cases; c++) { /* over f32 caches, then f16 ones */

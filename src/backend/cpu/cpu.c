@@ -338,13 +338,15 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
         ck_backend_fail(b, "attention: a KV cache of %s is not supported", ck_dtype_name(a->kv_dtype));
         return;
     }
-    /* work items: tiles of CK_CPU_ATTN_TOKENS query rows x one KV head */
-    size_t tiles = (a->T + CK_CPU_ATTN_TOKENS - 1) / CK_CPU_ATTN_TOKENS;
-    long long n = (long long)(tiles * a->n_kv_heads);
+    /* work items: tiles of tt query rows x one KV head (rows walk the keys together where the kernel set
+     * can; tiles no larger than leaves four items per thread; any tiling gives the same bits) */
     int nt = ck_cpu_threads();
+    size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1;
+    while (tt > 1 && (a->T + tt - 1) / tt * a->n_kv_heads < 4 * (size_t)nt) tt /= 2;
+    long long n = (long long)((a->T + tt - 1) / tt * a->n_kv_heads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN)
     for (long long i = 0; i < n; i++) {
-        size_t t0 = (size_t)i / a->n_kv_heads * CK_CPU_ATTN_TOKENS, t1 = t0 + CK_CPU_ATTN_TOKENS < a->T ? t0 + CK_CPU_ATTN_TOKENS : a->T;
+        size_t t0 = (size_t)i / a->n_kv_heads * tt, t1 = t0 + tt < a->T ? t0 + tt : a->T;
         ck_attention_tokens(a, t0, t1, (size_t)i % a->n_kv_heads, k);
     }
 }
