@@ -77,7 +77,9 @@ static void pack_weights(const void *ctx, uint8_t *wp, size_t j, size_t n_out) {
                     src[l] = b->qs, wd[l] = ck_f16_to_f32(b->d);
                 } else {
                     const ck_block_q4_0 *b = (const ck_block_q4_0 *)(w + (j + r) * rb) + g * GB + l;
-                    for (int e = 0; e < CK_QK / 2; e++) lv[l][e] = (int8_t)(b->qs[e] & 0x0f), lv[l][e + 16] = (int8_t)(b->qs[e] >> 4);
+                    __m128i q = _mm_loadu_si128((const __m128i *)b->qs), m4 = _mm_set1_epi8(0x0f);
+                    _mm_storeu_si128((__m128i *)lv[l], _mm_and_si128(q, m4)); /* values 0-15: low nibbles */
+                    _mm_storeu_si128((__m128i *)(lv[l] + 16), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
                     src[l] = lv[l], wd[l] = ck_f16_to_f32(b->d);
                 }
             }
