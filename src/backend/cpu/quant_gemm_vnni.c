@@ -42,15 +42,35 @@ typedef struct q32 { /* the call's parameters (ck_qpanels' ctx) */
 } q32;
 
 /* Packs the 32-byte block values of up to 16 blocks (src[b] for b < nb, zeros after) into the group
- * layout: out[64 s + 4 l + i] = block l's byte 4 s + i. */
+ * layout: out[64 s + 4 l + i] = block l's byte 4 s + i (a 16 x 8 transpose of 32-bit words: blocks in
+ * pairs per vector, then four-block by four-word tiles, then 128-bit chunks), made unsigned (^ 0x80,
+ * padding included: a zero weight) when flip. */
 static void pack_group(uint8_t *out, const int8_t *const *src, size_t nb, uint8_t flip) {
-    for (size_t l = 0; l < GB; l++)
-        for (size_t s = 0; s < 8; s++) {
-            uint32_t v = 0;
-            if (l < nb) memcpy(&v, src[l] + 4 * s, 4);
-            else if (flip) v = 0x80808080u; /* a zero weight, made unsigned */
-            if (flip && l < nb) v ^= 0x80808080u;
-            memcpy(out + 64 * s + 4 * l, &v, 4);
+    static const int8_t zero[CK_QK];
+    __m512i r[8], a[4][2];
+    for (size_t k = 0; k < 8; k++) { /* r[k]: words 0-7 of block 2k, then of block 2k + 1 */
+        const int8_t *b0 = 2 * k < nb ? src[2 * k] : zero, *b1 = 2 * k + 1 < nb ? src[2 * k + 1] : zero;
+        r[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b0)),
+                                  _mm256_loadu_si256((const __m256i *)b1), 1);
+    }
+    /* a[m][h], element 4 s' + b' = word 4 h + s' of block 4 m + b' (b' < 2 from r[2m], else r[2m + 1]) */
+    for (int h = 0; h < 2; h++) {
+        int idx[16];
+        for (int e = 0; e < 16; e++) {
+            int sw = 4 * h + e / 4, bl = e % 4;
+            idx[e] = (bl < 2 ? 0 : 16) + 8 * (bl % 2) + sw;
+        }
+        __m512i vi = _mm512_loadu_si512(idx);
+        for (int m = 0; m < 4; m++) a[m][h] = _mm512_permutex2var_epi32(r[2 * m], vi, r[2 * m + 1]);
+    }
+    /* word s of blocks 0-15 = chunk s % 4 of a[0][h], a[1][h], a[2][h], a[3][h] (h = s / 4) */
+    const __m512i f = _mm512_set1_epi8(flip ? (char)0x80 : 0);
+    for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 4; c += 2) {
+            __m512i x = _mm512_shuffle_i32x4(a[0][h], a[1][h], c == 0 ? 0x44 : 0xee); /* a0 c, c+1; a1 c, c+1 */
+            __m512i y = _mm512_shuffle_i32x4(a[2][h], a[3][h], c == 0 ? 0x44 : 0xee);
+            _mm512_storeu_si512(out + 64 * (4 * h + c), _mm512_xor_si512(_mm512_shuffle_i32x4(x, y, 0x88), f));
+            _mm512_storeu_si512(out + 64 * (4 * h + c + 1), _mm512_xor_si512(_mm512_shuffle_i32x4(x, y, 0xdd), f));
         }
 }
 
