@@ -65,13 +65,15 @@ static void pack_group(uint8_t *out, const int8_t *const *src, size_t nb, uint8_
     }
     /* word s of blocks 0-15 = chunk s % 4 of a[0][h], a[1][h], a[2][h], a[3][h] (h = s / 4) */
     const __m512i f = _mm512_set1_epi8(flip ? (char)0x80 : 0);
-    for (int h = 0; h < 2; h++)
-        for (int c = 0; c < 4; c += 2) {
-            __m512i x = _mm512_shuffle_i32x4(a[0][h], a[1][h], c == 0 ? 0x44 : 0xee); /* a0 c, c+1; a1 c, c+1 */
-            __m512i y = _mm512_shuffle_i32x4(a[2][h], a[3][h], c == 0 ? 0x44 : 0xee);
-            _mm512_storeu_si512(out + 64 * (4 * h + c), _mm512_xor_si512(_mm512_shuffle_i32x4(x, y, 0x88), f));
-            _mm512_storeu_si512(out + 64 * (4 * h + c + 1), _mm512_xor_si512(_mm512_shuffle_i32x4(x, y, 0xdd), f));
-        }
+    for (int h = 0; h < 2; h++) {
+        __m512i x01 = _mm512_shuffle_i32x4(a[0][h], a[1][h], 0x44), y01 = _mm512_shuffle_i32x4(a[2][h], a[3][h], 0x44);
+        __m512i x23 = _mm512_shuffle_i32x4(a[0][h], a[1][h], 0xee), y23 = _mm512_shuffle_i32x4(a[2][h], a[3][h], 0xee);
+        uint8_t *o = out + 64 * 4 * h; /* x01: chunks 0, 1 of a[0], a[1]; y01 of a[2], a[3]; x23, y23: 2, 3 */
+        _mm512_storeu_si512(o, _mm512_xor_si512(_mm512_shuffle_i32x4(x01, y01, 0x88), f));
+        _mm512_storeu_si512(o + 64, _mm512_xor_si512(_mm512_shuffle_i32x4(x01, y01, 0xdd), f));
+        _mm512_storeu_si512(o + 128, _mm512_xor_si512(_mm512_shuffle_i32x4(x23, y23, 0x88), f));
+        _mm512_storeu_si512(o + 192, _mm512_xor_si512(_mm512_shuffle_i32x4(x23, y23, 0xdd), f));
+    }
 }
 
 /* PR weight rows [j, j + PR) (rows past n_out as zeros) into wp: ng groups per row. Q8_0 values are made
