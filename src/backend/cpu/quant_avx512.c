@@ -53,10 +53,6 @@
 static inline __m256i q8_0_unsigned(const ck_block_q8_0 *b) {
     return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b->qs), _mm256_set1_epi8((char)0x80));
 }
-static inline __m256i q4_0_levels(const ck_block_q4_0 *b) { /* 32 levels 0..15 in element order */
-    __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
-}
 
 void ck_qgemv_q8_0_vnni(float *y, const void *w, size_t ws, const void *xq, size_t n, size_t rows) {
     if (n / CK_QK / 8 * 8 > QGEMV_NB_MAX) {

@@ -19,14 +19,15 @@
  * Compiled with AVX-512 F/BW/VL/VNNI and F16C; only called when ck_cpu_has_vnni(). */
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/quant_panels.h"
+#include "backend/cpu/quant_vnni.h"
 #include "tensor/quant.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
 
-#define PR 4           /* weight rows of the register tile (a panel) */
-#define PT 4           /* tokens of the register tile */
+#define PR VNNI_PR
+#define PT VNNI_PT
 #define GB 16          /* blocks of a group: the int32 lanes of a 512-bit vector */
 #define QG (GB * CK_QK) /* quant bytes of a group: 8 steps of 64 */
 
@@ -149,14 +150,7 @@ static void tile(const void *ctx, float *y, size_t ys, const uint8_t *wp, const 
             __m512i nc = _mm512_loadu_si512(x[t] + QG);
             for (int r = 0; r < PR; r++) a[r][t] = nc;
         }
-        for (int s = 0; s < 8; s++) {
-            __m512i wv[PR];
-            for (int r = 0; r < PR; r++) wv[r] = _mm512_loadu_si512(w[r] + 64 * s);
-            for (int t = 0; t < PT; t++) {
-                __m512i xv = _mm512_loadu_si512(x[t] + 64 * s);
-                for (int r = 0; r < PR; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], wv[r], xv);
-            }
-        }
+        vnni_steps(a, w, x, 8);
         size_t n = nb - g * GB < GB ? nb - g * GB : GB;
         __mmask8 mlo = (__mmask8)(n >= 8 ? 0xff : (1u << n) - 1), mhi = (__mmask8)(n > 8 ? (1u << (n - 8)) - 1 : 0);
         for (int r = 0; r < PR; r++) {

@@ -18,14 +18,15 @@
  * called when ck_cpu_has_vnni(). */
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/quant_panels.h"
+#include "backend/cpu/quant_vnni.h"
 #include "tensor/quant.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
 
-#define PR 4                /* weight rows of the register tile (a panel) */
-#define PT 4                /* tokens of the register tile */
+#define PR VNNI_PR
+#define PT VNNI_PT
 #define GL 16               /* sub-blocks of a group: the int32 lanes of a 512-bit vector */
 #define GE (GL * 32)        /* values (and level / quant bytes) of a group: two super-blocks */
 
@@ -140,14 +141,7 @@ static void tile(const void *ctx, float *y, size_t ys, const uint8_t *wp, const 
         __m512i a[PR][PT];
         for (int r = 0; r < PR; r++)
             for (int t = 0; t < PT; t++) a[r][t] = _mm512_setzero_si512();
-        for (int s = 0; s < 8; s++) {
-            __m512i wv[PR];
-            for (int r = 0; r < PR; r++) wv[r] = _mm512_loadu_si512(w[r] + 64 * s);
-            for (int t = 0; t < PT; t++) {
-                __m512i xv = _mm512_loadu_si512(x[t] + 64 * s);
-                for (int r = 0; r < PR; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], wv[r], xv);
-            }
-        }
+        vnni_steps(a, w, x, 8);
         __m512i xsum[PT];
         for (int t = 0; t < PT; t++) xsum[t] = _mm512_loadu_si512(x[t] + GE);
         /* tokens' d: quarter 2 rr + sb, element t = xd of token t, super-block sb */
@@ -278,14 +272,7 @@ static void q6_tile(const void *ctx, float *y, size_t ys, const uint8_t *wp, con
         __m512i a[PR][PT];
         for (int r = 0; r < PR; r++)
             for (int t = 0; t < PT; t++) a[r][t] = _mm512_setzero_si512();
-        for (int s = 0; s < 4; s++) {
-            __m512i wv[PR];
-            for (int r = 0; r < PR; r++) wv[r] = _mm512_loadu_si512(w[r] + 64 * s);
-            for (int t = 0; t < PT; t++) {
-                __m512i xv = _mm512_loadu_si512(x[t] + 64 * s);
-                for (int r = 0; r < PR; r++) a[r][t] = _mm512_dpbusd_epi32(a[r][t], wv[r], xv);
-            }
-        }
+        vnni_steps(a, w, x, 4);
         __m512i P[PR * PT];
         for (int r = 0; r < PR; r++) {
             __m512i sc = _mm512_loadu_si512(w[r] + CK_QKK);
