@@ -1,12 +1,11 @@
-/* test_amx.c — the AMX kernels (gemm_amx.c, quant_amx.c), on a CPU that has AMX (else it says so and
+/* test_amx.c — the AMX kernels (gemm_amx.c), on a CPU that has AMX (else it says so and
  * checks nothing):
  *  - bf16 fast path: against its scalar definition (ck_mm_ref_bf16_fast: activations rounded to bf16,
  *    f32 sums) within 2^-16 of sum |x w| (TDPBF16PS rounds inside a 32-element chunk in its own way, not
  *    the SDM's sequential model, so there is no exact scalar twin), on lengths, weight rows and token
  *    counts around the tiles (n not a multiple of 32 or odd, rows not a multiple of 16, T = 1..40);
  *  - bf16 batch invariance: each token row's outputs are the same bits computed alone (T = 1), in any
- *    batch, and for any sub-range of weight rows (as the threads split them).
- * The AMX-INT8 Q8_0 matmul is checked with the other whole-matmul kernels in test_qmatmul.c. */
+ *    batch, and for any sub-range of weight rows (as the threads split them). */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "tensor/quant.h"

@@ -1,5 +1,5 @@
-/* test_qmatmul.c — the whole-matmul kernels of prefill (Q8_0: AVX512-VNNI, quant_gemm_vnni.c, and AMX-INT8,
- * quant_amx.c; Q4_0: AVX512-VNNI, quant_gemm_vnni.c; Q4_K, Q5_K and Q6_K: AVX512-VNNI, quant_gemm_vnni_k.c), each on a CPU that has it (else it says
+/* test_qmatmul.c — the whole-matmul kernels of prefill (Q8_0 and Q4_0: AVX512-VNNI, quant_gemm_vnni.c;
+ * Q4_K, Q5_K and Q6_K: AVX512-VNNI, quant_gemm_vnni_k.c), on a CPU that has it (else it says
  * so): equal bit for bit to the reference dot product (tensor/quant.c) plus bias, on quantized random
  * floats and on random raw blocks (every scale, min and level pattern), for input lengths that fill whole
  * and partial groups of blocks,
@@ -97,8 +97,6 @@ int main(void) {
         any = 1;
     }
     else printf("test_qmatmul: no AVX512-VNNI on this CPU: its kernel is not checked\n");
-    if (ck_cpu_has_amx()) check_kernel("amx", ck_qmatmul_q8_0_amx, CK_Q8_0), any = 1;
-    else printf("test_qmatmul: no AMX on this CPU (or OS): its kernel is not checked\n");
 #endif
     /* through ck_cpu_matmul_quant: the picked kernel set's whole-matmul kernel from CK_QMATMUL_MIN_T rows,
      * the same bits as token by token */

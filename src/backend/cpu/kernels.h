@@ -232,8 +232,6 @@ int ck_qmatmul_q32_vnni(float *y, const float *x, const ck_tensor *W, const floa
 int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 /* AVX512-VNNI Q6_K matmul for prefill (quant_gemm_vnni_k.c), a ck_qmatmul_fn. */
 int ck_qmatmul_q6_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
-/* AMX-INT8 Q8_0 matmul (quant_amx.c), a ck_qmatmul_fn. */
-int ck_qmatmul_q8_0_amx(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
