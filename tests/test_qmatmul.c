@@ -151,5 +151,35 @@ int main(void) {
         }
         free(y1), free(x);
     }
+    { /* decode and small batches of a fused call over weights of different types and row counts (Q4_K_M's
+       * q, k, v), its row groups split over 2, 3 and 5 threads by their bytes: every output is written,
+       * and equals its weight alone */
+        ck_dtype dts[3] = {CK_Q4_K, CK_Q6_K, CK_Q5_K};
+        size_t n = 1024, rows[3] = {130, 97, 150}, rb = 0;
+        uint8_t *w[3];
+        float *y[3], *y1 = malloc(3 * 150 * 4), *x = malloc(3 * n * sizeof *x);
+        ck_tensor W[3];
+        const ck_tensor *Wp[3];
+        const float *bias[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < 3; i++) {
+            w[i] = weights(dts[i], rows[i], n, &rb, 0), y[i] = malloc(3 * rows[i] * 4);
+            W[i] = (ck_tensor){.dtype = dts[i], .ndim = 2, .shape = {rows[i], n}, .data = w[i]}, Wp[i] = &W[i];
+        }
+        for (size_t j = 0; j < 3 * n; j++) x[j] = frand();
+        char err[256];
+        const int threads[] = {2, 3, 5};
+        for (size_t T = 1; T <= 3; T += 2)
+            for (int th = 0; th < 3; th++) {
+                for (int i = 0; i < 3; i++) memset(y[i], 0xff, T * rows[i] * 4); /* NaNs where nothing is written */
+                CK_EXPECT(ck_cpu_matmul_quant_n(3, y, x, Wp, bias, T, k, threads[th], err, sizeof err) == 0, "%s", err);
+                for (int i = 0; i < 3; i++) {
+                    CK_EXPECT(ck_cpu_matmul_quant(y1, x, &W[i], NULL, T, k, 1, err, sizeof err) == 0, "%s", err);
+                    CK_EXPECT(memcmp(y1, y[i], T * rows[i] * 4) == 0, "fused weight %d (%s), T=%zu, %d threads: differs "
+                              "from the weight alone", i, ck_dtype_name(dts[i]), T, threads[th]);
+                }
+            }
+        for (int i = 0; i < 3; i++) free(w[i]), free(y[i]);
+        free(y1), free(x);
+    }
     return ck_test_done("test_qmatmul");
 }

@@ -206,8 +206,8 @@ int ck_cpu_has_vnni(void);
 int ck_cpu_matmul_quant(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T,
                         const ck_cpu_kernels *k, int n_threads, char *err, size_t errlen);
 /* For i < n (at most 8): y[i] = x . W[i]^T (+ bias[i]), every W[i] block-quantized with x's n_in and one
- * activation format: x is quantized once and the rows of all the weights are split evenly over the
- * threads in one parallel region. Same results as n ck_cpu_matmul_quant calls. */
+ * activation format: x is quantized once and the rows of all the weights are split over the threads
+ * by their bytes in one parallel region. Same results as n ck_cpu_matmul_quant calls. */
 int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_tensor *const *W,
                           const float *const *bias, size_t T, const ck_cpu_kernels *k, int n_threads, char *err,
                           size_t errlen);

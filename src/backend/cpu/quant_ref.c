@@ -1,8 +1,9 @@
 /* quant_ref.c — the CPU matmul for block-quantized weights (see ck_cpu_matmul_quant in kernels.h).
  * Each activation row is quantized once per call into a per-thread scratch buffer (kept between calls,
  * so decode allocates only when a larger matmul than any before comes); a call may carry several
- * weights that read the same activations (q/k/v, gate/up): quantized once, and their rows split evenly
- * over the threads as one long weight, in units of 16 rows, in one parallel region. For one activation
+ * weights that read the same activations (q/k/v, gate/up): quantized once, and their rows split over the
+ * threads as one long weight, in units of 16 rows, by bytes (weights of different types cost what they
+ * read), in one parallel region. For one activation
  * row (decode) each thread runs the kernel set's many-row kernel (qgemv) over its rows; for more, each
  * weight row is read once for all T activation rows, four rows at a time where the kernel set has a
  * four-row kernel. Every kernel equals the one-row kernel bit for bit, so every
@@ -88,7 +89,7 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
                           size_t errlen) {
     if (n < 1 || n > QMAX_N) return ck_err(err, errlen, "matmul: %zu weights in one quantized call", n);
     const ck_dtype_traits *tr0 = ck_dtype_traits_of(W[0]->dtype);
-    size_t n_in = W[0]->shape[1], rb[QMAX_N], units[QMAX_N + 1] = {0};
+    size_t n_in = W[0]->shape[1], rb[QMAX_N], units[QMAX_N + 1] = {0}, cost[QMAX_N + 1] = {0};
     ck_qdot_fn qdot[QMAX_N];
     ck_qdot4_fn qdot4[QMAX_N];
     ck_qgemv_fn qgemv[QMAX_N];
@@ -102,7 +103,8 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
             return ck_err(err, errlen, "matmul: fused quantized weights differ in input size or activation format");
         qdot4[i] = k->qdot4[W[i]->dtype];
         qgemv[i] = k->qgemv[W[i]->dtype];
-        units[i + 1] = units[i] + (W[i]->shape[0] + QROWS - 1) / QROWS; /* prefix sums */
+        units[i + 1] = units[i] + (W[i]->shape[0] + QROWS - 1) / QROWS; /* prefix sums: row groups, */
+        cost[i + 1] = cost[i] + (units[i + 1] - units[i]) * QROWS * rb[i];  /* and their bytes */
         work += (double)W[i]->shape[0] * (double)n_in * (double)T;
     }
     size_t first = 0; /* the weights before it were done by whole-matmul kernels: the same bits */
@@ -126,12 +128,18 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
             for (size_t t = id; t < T; t += nth) quantize(xq + t * xb, x + t * n_in, n_in);
 #pragma omp barrier
         }
-        /* this thread's units [u0, u1) of the concatenated row groups of the weights from `first` on */
-        size_t nu = units[n] - units[first], u0 = units[first] + nu * id / nth, u1 = units[first] + nu * (id + 1) / nth;
+        /* this thread's share [c0, c1) of the bytes of the weights from `first` on, as their row groups
+           lie one after the other: a group goes to the thread whose share holds its first byte, so weights
+           of different types (Q4_K_M's q, k in Q4_K and v in Q6_K) are split by what they cost to read */
+        size_t c_first = cost[first], c_all = cost[n] - c_first;
+        size_t c0 = c_first + (size_t)((double)c_all * id / nth), c1 = c_first + (size_t)((double)c_all * (id + 1) / nth);
+        if (id + 1 == nth) c1 = cost[n];
         for (size_t i = first; i < n; i++) {
-            size_t lo = u0 > units[i] ? u0 : units[i], hi = u1 < units[i + 1] ? u1 : units[i + 1];
+            size_t cu = QROWS * rb[i], nu = units[i + 1] - units[i];
+            size_t lo = c0 > cost[i] ? (c0 - cost[i] + cu - 1) / cu : 0, hi = c1 > cost[i] ? (c1 - cost[i] + cu - 1) / cu : 0;
+            if (hi > nu) hi = nu;
             if (lo >= hi) continue;
-            size_t n_out = W[i]->shape[0], r0 = (lo - units[i]) * QROWS, r1 = (hi - units[i]) * QROWS;
+            size_t n_out = W[i]->shape[0], r0 = lo * QROWS, r1 = hi * QROWS;
             rows_run(y[i], n_out, xq, xb, (const uint8_t *)W[i]->data, rb[i], bias ? bias[i] : NULL, n_in, T, r0,
                      r1 < n_out ? r1 : n_out, qdot[i], qdot4[i], qgemv[i]);
         }
