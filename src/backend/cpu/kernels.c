@@ -104,7 +104,7 @@ static void fill(void) {
     amx_kernels.name = "amx";
     amx_kernels.mm_fast[CK_BF16] = ck_mm_amx_bf16_fast;
     /* Quantized prefill stays on the AVX512-VNNI kernels: on a 16-core Xeon they were 1.3x faster than
-       an AMX-INT8 Q8_0 kernel at 16 threads and even at 4 (that kernel combined each 32-value block's
+       an AMX-INT8 Q8_0 kernel at 16 threads and as fast at 4 (that kernel combined each 32-value block's
        tile of sums in float through memory, which the exactness contract asks per block) */
 #endif
 }
