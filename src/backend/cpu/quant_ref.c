@@ -89,7 +89,7 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
                           size_t errlen) {
     if (n < 1 || n > QMAX_N) return ck_err(err, errlen, "matmul: %zu weights in one quantized call", n);
     const ck_dtype_traits *tr0 = ck_dtype_traits_of(W[0]->dtype);
-    size_t n_in = W[0]->shape[1], rb[QMAX_N], units[QMAX_N + 1] = {0}, cost[QMAX_N + 1] = {0};
+    size_t n_in = W[0]->shape[1], rb[QMAX_N], cost[QMAX_N + 1] = {0};
     ck_qdot_fn qdot[QMAX_N];
     ck_qdot4_fn qdot4[QMAX_N];
     ck_qgemv_fn qgemv[QMAX_N];
@@ -103,8 +103,7 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
             return ck_err(err, errlen, "matmul: fused quantized weights differ in input size or activation format");
         qdot4[i] = k->qdot4[W[i]->dtype];
         qgemv[i] = k->qgemv[W[i]->dtype];
-        units[i + 1] = units[i] + (W[i]->shape[0] + QROWS - 1) / QROWS; /* prefix sums: row groups, */
-        cost[i + 1] = cost[i] + (units[i + 1] - units[i]) * QROWS * rb[i];  /* and their bytes */
+        cost[i + 1] = cost[i] + (W[i]->shape[0] + QROWS - 1) / QROWS * QROWS * rb[i]; /* prefix sums of row groups' bytes */
         work += (double)W[i]->shape[0] * (double)n_in * (double)T;
     }
     size_t first = 0; /* the weights before it were done by whole-matmul kernels: the same bits */
@@ -132,10 +131,9 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
            lie one after the other: a group goes to the thread whose share holds its first byte, so weights
            of different types (Q4_K_M's q, k in Q4_K and v in Q6_K) are split by what they cost to read */
         size_t c_first = cost[first], c_all = cost[n] - c_first;
-        size_t c0 = c_first + (size_t)((double)c_all * id / nth), c1 = c_first + (size_t)((double)c_all * (id + 1) / nth);
-        if (id + 1 == nth) c1 = cost[n];
+        size_t c0 = c_first + c_all * id / nth, c1 = c_first + c_all * (id + 1) / nth;
         for (size_t i = first; i < n; i++) {
-            size_t cu = QROWS * rb[i], nu = units[i + 1] - units[i];
+            size_t cu = QROWS * rb[i], nu = (W[i]->shape[0] + QROWS - 1) / QROWS;
             size_t lo = c0 > cost[i] ? (c0 - cost[i] + cu - 1) / cu : 0, hi = c1 > cost[i] ? (c1 - cost[i] + cu - 1) / cu : 0;
             if (hi > nu) hi = nu;
             if (lo >= hi) continue;
