@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_web_ui.sh — the web UI in Debian's headless chromium, driven by playwright-core (tests/web): see
 # tests/web/ui_test.mjs for what it checks. The server is `cake serve tests/data/qwen3-tiny` on a free
-# loopback port, as the master of a two-node cluster (a worker w1 holds layers 2-3, so the cluster view has
-# something to show); the answer must still equal `cake run`'s greedy text (the reference).
+# loopback port (the browser reaches it through tests/web/pace_proxy.py), as the master of a two-node
+# cluster (a worker w1 holds layers 2-3, so the cluster view has something to show); the answer must still
+# equal `cake run`'s greedy text (the reference).
 # playwright-core is installed with `npm ci` from tests/web/package-lock.json into the build tree. A
 # missing chromium, node or npm, or a failed install, fails the test: it never skips.
 # Screenshots: <build>/ui-screenshot.png (chat) and <build>/ui-cluster.png.
@@ -13,7 +14,9 @@ BUILD=$(cd "$(dirname "$CAKE")" && pwd)
 T=$(mktemp -d)
 SRV_PID=
 W_PID=
+P_PID=
 cleanup() {
+    [ -n "$P_PID" ] && kill "$P_PID" 2>/dev/null && wait "$P_PID" 2>/dev/null
     [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
     [ -n "$W_PID" ] && kill "$W_PID" 2>/dev/null && wait "$W_PID" 2>/dev/null
     rm -rf "$T"
@@ -47,15 +50,26 @@ until grep -q "listening on" "$T/worker.log"; do
     sleep 0.1
 done
 PORT=$(free_port)
-URL="http://127.0.0.1:$PORT/"
 "$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" --topology "$T/topo.yml" --cluster-key uikey > "$T/server.log" 2>&1 &
 SRV_PID=$!
 i=0
-until curl -sf "${URL}v1/models" > /dev/null; do
+until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null; do
     i=$((i + 1))
     if [ $i -gt 600 ] || ! kill -0 "$SRV_PID" 2>/dev/null; then cat "$T/server.log"; die "the server did not answer GET /v1/models"; fi
     sleep 0.1
 done
+
+# the browser talks to the server through a proxy that hands it a chat answer's events 50 ms apart, as a real
+# model's tokens come (the tiny model's all come within milliseconds)
+python3 "$HERE/web/pace_proxy.py" "$PORT" 0.05 > "$T/proxy.port" 2> "$T/proxy.log" &
+P_PID=$!
+i=0
+until [ -s "$T/proxy.port" ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$P_PID" 2>/dev/null; then cat "$T/proxy.log"; die "the pacing proxy did not start"; fi
+    sleep 0.1
+done
+URL="http://127.0.0.1:$(cat "$T/proxy.port")/"
 
 python3 -c 'import json, sys; sys.stdout.write(json.load(open(sys.argv[1]))["greedy_text"])' \
     "$UNPACKED/qwen3-tiny/reference.json" > "$T/greedy.txt"
