@@ -1,7 +1,8 @@
 /* test_kernels.c — every CPU kernel set against the scalar reference: one-row dot products and the
  * matmul kernels (exact and fast; T x rows outputs around the register tiles) of each weight dtype over
  * lengths around the SIMD block sizes (tails included), within f32 summation-order rounding; packed
- * activations byte-equal to the reference packing; axpy and grouped attention. */
+ * activations byte-equal to the reference packing; the GLU and RMSNorm row kernels; axpy and grouped
+ * attention. */
 #include "backend/cpu/kernels.h"
 #include "testutil.h"
 
@@ -131,6 +132,59 @@ static void check_gemms(const ck_cpu_kernels *const *sets, size_t n_sets) {
             }
 }
 
+/* got against the reference value want: both non-finite (a NaN or an infinity; the sign and kind may
+ * differ: SiLU(-inf) is NaN in the reference and -inf in a vector kernel), or within rtol * mag. */
+static int close_to(float got, float want, double rtol, double mag) {
+    if (!isfinite(want) || !isfinite(got)) return !isfinite(want) && !isfinite(got);
+    return fabs((double)got - want) <= rtol * mag;
+}
+
+/* Every set's GLU (SiLU, GELU-tanh) and RMSNorm row kernels against the reference: every tail length,
+ * values over the range where the activations bend, saturate and overflow, NaN and infinities; a GLU
+ * element's bits equal wherever it lies in the call (the split of elements between threads or batch rows
+ * must not change it). */
+static void check_rowops(const ck_cpu_kernels *const *sets, size_t n_sets) {
+    static const float odd[] = {0.0f, -0.0f, 88.0f, -88.0f, 90.0f, -90.0f, 104.0f, -120.0f, 1e-30f, -1e-30f,
+                                3e38f, -3e38f, 1e13f, -1e13f, NAN, INFINITY, -INFINITY};
+    enum { N = 150 };
+    float g[N], u[N], got[N], want[N], shifted[N], w[N];
+    for (size_t s = 0; s < n_sets; s++)
+        for (int act = 0; act < 2; act++)
+            for (size_t n = 1; n <= N; n += n < 40 ? 1 : 37) {
+                for (size_t i = 0; i < n; i++) {
+                    g[i] = i % 5 == 2 ? odd[(i / 5 + n) % (sizeof odd / sizeof odd[0])] : 12.0f * frand();
+                    u[i] = i % 7 == 3 ? -2.5f : 3.0f * frand();
+                }
+                sets[s]->glu(got, g, u, n, (ck_act)act);
+                ck_glu_rows_ref(want, g, u, n, (ck_act)act);
+                size_t bad = 0, first = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (!close_to(got[i], want[i], 3e-7, fabs((double)g[i] * u[i])) && !bad++) first = i;
+                CK_EXPECT(bad == 0, "%s glu act=%d n=%zu: %zu off, first [%zu] g=%g u=%g: %.9g vs %.9g",
+                          sets[s]->name, act, n, bad, first, g[first], u[first], got[first], want[first]);
+                if (n < 2) continue;
+                sets[s]->glu(shifted, g + 1, u + 1, n - 1, (ck_act)act); /* every element one lane over */
+                CK_EXPECT(!memcmp(shifted, got + 1, (n - 1) * sizeof *got), "%s glu act=%d n=%zu: an element's "
+                          "bits depend on where it lies", sets[s]->name, act, n);
+            }
+    /* RMSNorm: plain and (1 + w), in place, rows of every tail length and of large and tiny values */
+    for (size_t s = 0; s < n_sets; s++)
+        for (size_t n = 1; n <= N; n += n < 40 ? 1 : 37)
+            for (int kind = 0; kind < 4; kind++) {
+                float scale = kind == 2 ? 1e18f : kind == 3 ? 1e-20f : 1.0f;
+                for (size_t i = 0; i < n; i++) g[i] = scale * frand(), w[i] = frand();
+                int one_plus = kind & 1;
+                ck_rmsnorm_ref(want, g, w, n, 1e-6f, one_plus);
+                memcpy(got, g, n * sizeof *g);
+                sets[s]->rmsnorm(got, got, w, n, 1e-6f, one_plus);
+                size_t bad = 0, first = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (!close_to(got[i], want[i], 4e-7, fabs((double)want[i])) && !bad++) first = i;
+                CK_EXPECT(bad == 0, "%s rmsnorm kind=%d n=%zu: %zu off, first [%zu]: %.9g vs %.9g", sets[s]->name,
+                          kind, n, bad, first, got[first], want[first]);
+            }
+}
+
 int main(void) {
     const ck_cpu_kernels *const *sets = ck_cpu_kernels_all();
     size_t n_sets = 0;
@@ -138,6 +192,7 @@ int main(void) {
     printf("picked: %s\n", ck_cpu_kernels_get()->name);
     check_dots(sets, n_sets);
     check_gemms(sets, n_sets);
+    check_rowops(sets, n_sets);
     /* axpy */
     for (size_t s = 0; s < n_sets; s++) {
         float y[37], y_ref[37], x[37];

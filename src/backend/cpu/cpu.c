@@ -9,6 +9,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/wmem.h"
 #include "base/err.h"
+#include "base/grow.h"
 
 #include <math.h>
 #include <omp.h>
@@ -29,12 +30,30 @@
 /* Elements below which an elementwise or per-row op (norms, RoPE, GLU) runs on one thread: decode rows
  * stay serial (no extra parallel region per token), prefill chunks are split. */
 #define CK_CPU_ELEM_PAR_MIN (1u << 16)
-#define CK_CPU_ROPE_MAX 1024 /* rotated dims / 2 a rope call supports */
 /* Query-key multiply-adds (rows x positions x heads x head dim) below which attention runs on one
  * thread: a decode step's attention is split from a handful of cached positions on (each (row, KV head)
  * pair is computed whole by one thread, so the split never changes a result). */
 #define CK_CPU_ATTN_PAR_MIN (1u << 14)
 #define CK_CPU_ATTN_TOKENS 16 /* query rows per work item of attention (walking the keys together) */
+
+/* RoPE angles of one (positions, frequencies) pair: cos and sin [T, half] */
+typedef struct rope_angles {
+    int32_t *pos;      /* [T] the key: positions ... */
+    double *inv_freq;  /* [half] ... and frequencies */
+    float *cs, *sn;
+    size_t T, half;    /* 0: empty */
+    size_t pos_cap, freq_cap, cs_cap, sn_cap;
+    uint64_t used;     /* tick of the last use */
+} rope_angles;
+
+/* Entries of the angle cache: a model has at most two kinds of RoPE (Gemma 3's local and global bases). */
+#define CK_CPU_ROPE_CACHE 2
+
+typedef struct cpu_instance {
+    ck_backend b;
+    rope_angles rope[CK_CPU_ROPE_CACHE];
+    uint64_t tick;
+} cpu_instance;
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
     (void)b;
@@ -218,14 +237,25 @@ static int cpu_weight_rows(ck_backend *b, ck_tensor *view, const ck_tensor *w, u
     return 0;
 }
 
+/* Blocks of 1024 values are tested without a branch (an exponent of all ones: the compiler vectorizes it),
+ * and only a block that has a NaN or an infinity element by element. */
 static void cpu_check_finite(ck_backend *b, const float *x, size_t n, int tag) {
     if (b->failed) return;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) {
-            ck_backend_fail(b, "non-finite value (%g) at element %zu", (double)x[i], i);
-            b->bad_tag = tag;
-            return;
+    for (size_t i0 = 0; i0 < n; i0 += 1024) {
+        size_t i1 = n - i0 > 1024 ? i0 + 1024 : n;
+        uint32_t bad = 0;
+        for (size_t i = i0; i < i1; i++) {
+            uint32_t u;
+            memcpy(&u, x + i, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
         }
+        for (size_t i = i0; bad && i < i1; i++)
+            if (!isfinite(x[i])) {
+                ck_backend_fail(b, "non-finite value (%g) at element %zu", (double)x[i], i);
+                b->bad_tag = tag;
+                return;
+            }
+    }
 }
 
 static int cpu_sync(ck_backend *b, int *tag, char *err, size_t errlen) {
@@ -296,26 +326,64 @@ static void cpu_matmul_n(ck_backend *b, size_t n, float *const *y, const float *
 static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w, size_t rows, size_t n, float eps,
                         int one_plus) {
     (void)b;
+    ck_rmsnorm_fn norm = ck_cpu_kernels_get()->rmsnorm;
     long long nr = (long long)rows;
 #pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (rows * n >= CK_CPU_ELEM_PAR_MIN)
-    for (long long r = 0; r < nr; r++) ck_rmsnorm_ref(y + r * n, x + r * n, w, n, eps, one_plus);
+    for (long long r = 0; r < nr; r++) norm(y + r * n, x + r * n, w, n, eps, one_plus);
 }
 
-/* Angles per row once, applied to every head of the row. */
+/* *p grown to hold `need` elements (ck_grow); 0 when it cannot grow. */
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    void *q = ck_grow(*p, cap, need, elem, 64);
+    if (!q) return 0;
+    *p = q;
+    return 1;
+}
+
+/* The cached angles for T rows at positions pos with these frequencies: an entry that holds exactly them,
+ * else the least recently used one refilled (its buffers only grow). NULL when a buffer cannot grow. */
+static const rope_angles *rope_lookup(cpu_instance *ci, size_t T, const int32_t *pos, const double *inv_freq,
+                                      size_t half) {
+    rope_angles *e = &ci->rope[0];
+    for (size_t i = 0; i < CK_CPU_ROPE_CACHE; i++) {
+        rope_angles *c = &ci->rope[i];
+        if (c->T == T && c->half == half && !memcmp(c->pos, pos, T * sizeof *pos) &&
+            !memcmp(c->inv_freq, inv_freq, half * sizeof *inv_freq)) {
+            c->used = ++ci->tick;
+            return c;
+        }
+        if (c->used < e->used) e = c;
+    }
+    e->T = e->half = 0; /* empty until filled */
+    if (!grow((void **)&e->pos, &e->pos_cap, T, sizeof *e->pos) ||
+        !grow((void **)&e->inv_freq, &e->freq_cap, half, sizeof *e->inv_freq) ||
+        !grow((void **)&e->cs, &e->cs_cap, T * half, sizeof *e->cs) ||
+        !grow((void **)&e->sn, &e->sn_cap, T * half, sizeof *e->sn))
+        return NULL;
+    long long nt = (long long)T;
+#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (T * half >= CK_CPU_ELEM_PAR_MIN / 16)
+    for (long long t = 0; t < nt; t++) ck_rope_angles_ref(e->cs + t * half, e->sn + t * half, pos[t], inv_freq, half);
+    memcpy(e->pos, pos, T * sizeof *pos);
+    memcpy(e->inv_freq, inv_freq, half * sizeof *inv_freq);
+    e->T = T, e->half = half, e->used = ++ci->tick;
+    return e;
+}
+
+/* Angles per row once (cached: q and k of every layer share them), applied to every head of the row. */
 static void cpu_rope(ck_backend *b, float *x, size_t T, size_t n_heads, size_t head_dim, size_t rot_dim,
                      const int32_t *pos, const double *inv_freq) {
     size_t half = rot_dim / 2;
-    if (half > CK_CPU_ROPE_MAX) {
-        ck_backend_fail(b, "rope: %zu rotated dims exceed the CPU backend's %d", rot_dim, 2 * CK_CPU_ROPE_MAX);
+    if (T == 0 || half == 0) return;
+    const rope_angles *a = rope_lookup(b->impl, T, pos, inv_freq, half);
+    if (!a) {
+        ck_backend_fail(b, "rope: out of memory for the angles of %zu rows", T);
         return;
     }
     long long nt = (long long)T;
 #pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (T * n_heads * rot_dim >= CK_CPU_ELEM_PAR_MIN)
-    for (long long t = 0; t < nt; t++) {
-        float cs[CK_CPU_ROPE_MAX], sn[CK_CPU_ROPE_MAX];
-        ck_rope_angles_ref(cs, sn, pos[t], inv_freq, half);
-        for (size_t h = 0; h < n_heads; h++) ck_rope_head_ref(x + ((size_t)t * n_heads + h) * head_dim, rot_dim, cs, sn);
-    }
+    for (long long t = 0; t < nt; t++)
+        for (size_t h = 0; h < n_heads; h++)
+            ck_rope_head_ref(x + ((size_t)t * n_heads + h) * head_dim, rot_dim, a->cs + t * half, a->sn + t * half);
 }
 
 static void cpu_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float *src, const int32_t *pos, size_t T,
@@ -351,11 +419,20 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     }
 }
 
+/* Each thread takes one contiguous part (the kernel's elements do not depend on where they lie). */
 static void cpu_glu(ck_backend *b, float *out, const float *gate, const float *up, size_t n, ck_act act) {
     (void)b;
-    long long nn = (long long)n;
-#pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (n >= CK_CPU_ELEM_PAR_MIN)
-    for (long long i = 0; i < nn; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
+    ck_glu_fn glu = ck_cpu_kernels_get()->glu;
+    if (n < CK_CPU_ELEM_PAR_MIN) {
+        glu(out, gate, up, n, act);
+        return;
+    }
+#pragma omp parallel num_threads(ck_cpu_threads())
+    {
+        size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+        size_t i0 = n * id / nth, i1 = n * (id + 1) / nth;
+        glu(out + i0, gate + i0, up + i0, i1 - i0, act);
+    }
 }
 
 static void cpu_gather_rows(ck_backend *b, float *dst, const float *src, const int32_t *rows, size_t n, size_t row) {
@@ -438,7 +515,14 @@ static void cpu_moe_route(ck_backend *b, int32_t *choice, float *weight, const f
     for (size_t t = 0; t < T; t++) ck_moe_route_ref(choice + t * K, weight + t * K, logits + t * E, E, K, norm);
 }
 
-static void cpu_destroy(ck_backend *b) { free(b); }
+static void cpu_destroy(ck_backend *b) {
+    cpu_instance *ci = b->impl;
+    for (size_t i = 0; i < CK_CPU_ROPE_CACHE; i++) {
+        rope_angles *e = &ci->rope[i];
+        free(e->pos), free(e->inv_freq), free(e->cs), free(e->sn);
+    }
+    free(ci);
+}
 
 static const ck_backend cpu_template = {
     .name = "cpu",
@@ -479,9 +563,11 @@ static const ck_backend cpu_template = {
 };
 
 int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen) {
-    ck_backend *b = malloc(sizeof *b);
-    if (!b) return ck_err(err, errlen, "out of memory");
+    cpu_instance *ci = calloc(1, sizeof *ci);
+    if (!ci) return ck_err(err, errlen, "out of memory");
+    ck_backend *b = &ci->b;
     *b = cpu_template;
+    b->impl = ci;
     b->prefill_rows = CK_CPU_PREFILL_ROWS;
     ck_cpu_threads();
     *out = b;

@@ -20,6 +20,8 @@ static ck_cpu_kernels ref_kernels = {
     .axpy = ck_axpy_ref,
     .axpy_f16 = ck_axpy_f16_ref,
     .to_f16 = ck_to_f16_ref,
+    .glu = ck_glu_rows_ref,
+    .rmsnorm = ck_rmsnorm_ref,
     .qdot = {[CK_Q8_0] = ck_qdot_q8_0_ref, [CK_Q4_0] = ck_qdot_q4_0_ref, [CK_Q4_K] = ck_qdot_q4_k_ref,
              [CK_Q5_K] = ck_qdot_q5_k_ref, [CK_Q6_K] = ck_qdot_q6_k_ref},
 };
@@ -40,6 +42,8 @@ static ck_cpu_kernels avx2_kernels = {
     .axpy = ck_axpy_avx2,
     .axpy_f16 = ck_axpy_f16_avx2,
     .to_f16 = ck_to_f16_avx2,
+    .glu = ck_glu_avx2,
+    .rmsnorm = ck_rmsnorm_avx2,
     QDOT_TABLES(avx2),
 };
 static ck_cpu_kernels avx512_kernels = {
@@ -48,6 +52,8 @@ static ck_cpu_kernels avx512_kernels = {
     .axpy = ck_axpy_avx512,
     .axpy_f16 = ck_axpy_f16_avx512,
     .to_f16 = ck_to_f16_avx512,
+    .glu = ck_glu_avx512,
+    .rmsnorm = ck_rmsnorm_avx512,
     .attn = ck_attention_group_avx512,
     .attn_tokens = ck_attention_tokens_avx512,
     QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */

@@ -34,6 +34,14 @@ typedef void (*ck_axpy16_fn)(float *y, float a, const uint16_t *x, size_t n);
 /* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n, bit for bit but for a NaN's payload (stores into a 16-bit
  * KV cache) */
 typedef void (*ck_to_f16_fn)(uint16_t *dst, const float *x, size_t n);
+/* out[i] = act(gate[i]) * up[i] for i < n, as ck_glu_ref within a few ulp: SiLU and GELU-tanh are both
+ * g * u / (1 + exp(-z)) (z = g; z = 2 sqrt(2/pi) (g + 0.044715 g^3)), with exp from a polynomial. Each
+ * element's bits depend only on its own inputs, never on n or its index (tails run the vector code), so
+ * a split of the elements between threads or batches changes nothing. out may equal gate or up. */
+typedef void (*ck_glu_fn)(float *out, const float *gate, const float *up, size_t n, ck_act act);
+/* One row of ck_rmsnorm_ref: the sum of squares in double (in another order: the scale may differ from
+ * the reference's in its last bit), then y[i] = x[i] * scale * w[i] (or 1 + w[i]) as there. y may equal x. */
+typedef void (*ck_rmsnorm_fn)(float *y, const float *x, const float *w, size_t n, float eps, int one_plus);
 
 /* Block-quantized weights: the dot product of weight row w[n] (in the entry's dtype) with activation row
  * xq (x[n] quantized by that dtype's traits->quantize_act); equal bit for bit to traits->qdot. */
@@ -103,6 +111,8 @@ typedef struct ck_cpu_kernels {
     ck_axpy_fn axpy;
     ck_axpy16_fn axpy_f16;
     ck_to_f16_fn to_f16;
+    ck_glu_fn glu;
+    ck_rmsnorm_fn rmsnorm;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
     /* Attention of one query row and KV head for head dims that are multiples of 16 up to
@@ -163,6 +173,8 @@ float ck_dot_f16_avx2(const float *x, const void *w, size_t n);
 void ck_axpy_avx2(float *y, float a, const float *x, size_t n);
 void ck_axpy_f16_avx2(float *y, float a, const uint16_t *x, size_t n);
 void ck_to_f16_avx2(uint16_t *dst, const float *x, size_t n);
+void ck_glu_avx2(float *out, const float *gate, const float *up, size_t n, ck_act act); /* rowops_avx2.c */
+void ck_rmsnorm_avx2(float *y, const float *x, const float *w, size_t n, float eps, int one_plus);
 extern const ck_mm_kernel ck_mm_avx2[CK_DTYPE_COUNT];
 int ck_cpu_has_avx2(void);
 
@@ -173,6 +185,8 @@ float ck_dot_f16_avx512(const float *x, const void *w, size_t n);
 void ck_axpy_avx512(float *y, float a, const float *x, size_t n);
 void ck_axpy_f16_avx512(float *y, float a, const uint16_t *x, size_t n);
 void ck_to_f16_avx512(uint16_t *dst, const float *x, size_t n);
+void ck_glu_avx512(float *out, const float *gate, const float *up, size_t n, ck_act act); /* rowops_avx512.c */
+void ck_rmsnorm_avx512(float *y, const float *x, const float *w, size_t n, float eps, int one_plus);
 extern const ck_mm_kernel ck_mm_avx512[CK_DTYPE_COUNT];
 int ck_cpu_has_avx512(void);
 

@@ -69,6 +69,10 @@ float ck_glu_ref(float g, float u, ck_act act) {
     return g / (1.0f + expf(-g)) * u;
 }
 
+void ck_glu_rows_ref(float *out, const float *gate, const float *up, size_t n, ck_act act) {
+    for (size_t i = 0; i < n; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
+}
+
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = h / group;
     size_t pos = (size_t)a->pos[t], start = 0;

@@ -28,6 +28,8 @@ void ck_to_f16_ref(uint16_t *dst, const float *x, size_t n);
 
 /* act(g) * u for one element. */
 float ck_glu_ref(float g, float u, ck_act act);
+/* out[i] = ck_glu_ref(gate[i], up[i], act) for i < n. */
+void ck_glu_rows_ref(float *out, const float *gate, const float *up, size_t n, ck_act act);
 
 /* Attention of query row t, head h (online softmax: one pass, no score buffer). */
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h);
