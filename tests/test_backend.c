@@ -442,6 +442,31 @@ static void test_rmsnorm_gated(void) {
             }
 }
 
+/* Rotates host rows x [T, nh, hd] on B with device positions dpos and frequencies dfreq (whose host
+ * values are pos and freq) and compares with the reference. */
+static void check_rope(const float *x, size_t T, size_t nh, size_t hd, size_t rot, const int32_t *pos,
+                       const double *freq, const int32_t *dpos, const double *dfreq) {
+    size_t half = rot / 2, N = T * nh * hd;
+    float *dx = dev(x, N);
+    B->rope(B, dx, T, nh, hd, rot, dpos, dfreq);
+    synced("rope");
+    float *got = down(dx, N);
+    double *want = dnew(N), *mag = dnew(N);
+    for (size_t i = 0; i < N; i++) want[i] = x[i]; /* dims past rot_dim: unchanged, exactly */
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < nh; h++)
+            for (size_t i = 0; i < half; i++) {
+                size_t o = (t * nh + h) * hd;
+                double ang = (double)pos[t] * freq[i], co = cos(ang), si = sin(ang);
+                double a = x[o + i], b = x[o + i + half];
+                want[o + i] = a * co - b * si, want[o + i + half] = b * co + a * si;
+                mag[o + i] = mag[o + i + half] = fabs(a * co) + fabs(b * si) + fabs(a * si) + fabs(b * co);
+            }
+    cmp("rope", got, want, mag, N);
+    B->free(B, dx);
+    free(got), free(want), free(mag);
+}
+
 static void test_rope(void) {
     struct { size_t T, nh, hd, rot; } cs[] = {{1, 1, 2, 2},   {3, 2, 7, 4},   {5, 3, 64, 64},
                                                {4, 2, 65, 32}, {9, 1, 17, 16}, {1, 4, 128, 64}};
@@ -453,27 +478,38 @@ static void test_rope(void) {
         double *freq = dnew(half);
         for (size_t t = 0; t < T; t++) pos[t] = (int32_t)((t * 7919 + c * 131) % 40000); /* any order */
         for (size_t i = 0; i < half; i++) freq[i] = pow(10000.0, -(double)(2 * i) / (double)rot);
-        float *dx = dev(x, N);
         int32_t *dpos = dev_bytes(pos, T * sizeof *pos);
         double *dfreq = dev_bytes(freq, half * sizeof *freq);
-        B->rope(B, dx, T, nh, hd, rot, dpos, dfreq);
-        synced("rope");
-        float *got = down(dx, N);
-        double *want = dnew(N), *mag = dnew(N);
-        for (size_t i = 0; i < N; i++) want[i] = x[i]; /* dims past rot_dim: unchanged, exactly */
-        for (size_t t = 0; t < T; t++)
-            for (size_t h = 0; h < nh; h++)
-                for (size_t i = 0; i < half; i++) {
-                    size_t o = (t * nh + h) * hd;
-                    double ang = (double)pos[t] * freq[i], co = cos(ang), si = sin(ang);
-                    double a = x[o + i], b = x[o + i + half];
-                    want[o + i] = a * co - b * si, want[o + i + half] = b * co + a * si;
-                    mag[o + i] = mag[o + i + half] = fabs(a * co) + fabs(b * si) + fabs(a * si) + fabs(b * co);
-                }
-        cmp("rope", got, want, mag, N);
-        B->free(B, dx), B->free(B, dpos), B->free(B, dfreq);
-        free(x), free(pos), free(freq), free(got), free(want), free(mag);
+        check_rope(x, T, nh, hd, rot, pos, freq, dpos, dfreq);
+        B->free(B, dpos), B->free(B, dfreq);
+        free(x), free(pos), free(freq);
     }
+    /* A backend may keep what it derives from positions and frequencies (the CPU caches the angles): the
+     * positions rewritten in place between calls, and three frequency tables (three RoPE kinds) taking
+     * turns, each rotation as the reference's. */
+    enum { T = 3, NH = 2, HD = 16, HALF = 8, KINDS = 3 };
+    float *x = hrand(T * NH * HD, 2.0f);
+    int32_t pos[T] = {0, 1, 2};
+    double freq[KINDS][HALF];
+    double *dfreq[KINDS];
+    for (size_t k = 0; k < KINDS; k++) {
+        for (size_t i = 0; i < HALF; i++) freq[k][i] = pow(1000.0 * (double)(k + 1), -(double)(2 * i) / (2.0 * HALF));
+        dfreq[k] = dev_bytes(freq[k], sizeof freq[k]);
+    }
+    int32_t *dpos = dev_bytes(pos, sizeof pos);
+    static const size_t kind_at[] = {0, 1, 0, 1, 2, 2, 0, 1, 0, 2, 1, 1}; /* repeats, and more kinds than two */
+    for (int step = 0; step < (int)N_OF(kind_at); step++) {
+        if (step % 4 == 3) { /* the next decode step: same buffer, new positions */
+            for (size_t t = 0; t < T; t++) pos[t] += 5;
+            B->upload(B, dpos, pos, sizeof pos);
+        }
+        size_t k = kind_at[step];
+        snprintf(desc, sizeof desc, "reused buffers, step %d, kind %zu, pos %d", step, k, pos[0]);
+        check_rope(x, T, NH, HD, 2 * HALF, pos, freq[k], dpos, dfreq[k]);
+    }
+    for (size_t k = 0; k < KINDS; k++) B->free(B, dfreq[k]);
+    B->free(B, dpos);
+    free(x);
 }
 
 /* ---- attention ---- */
