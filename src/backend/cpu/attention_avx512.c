@@ -3,7 +3,7 @@
  * ck_attention_row_ref, taken in blocks of 16 keys instead of one key at a time: the 16 scores of a
  * block come from 16 independent dot-product accumulators reduced together by one transpose-and-add
  * network (lane j = key j), the running maximum is raised once per block, the block's 16 weights come
- * from one vector exp (exp16), and the weighted values are accumulated key by key. The query heads of
+ * from one vector exp (ck_exp16, vexp.h), and the weighted values are accumulated key by key. The query heads of
  * the KV head walk the keys together, block by block, so that each block is read from memory once.
  * Every query row runs this same code whatever the batch (prefill or decode), so a row's output never
  * depends on the rows computed beside it. The cache holds f32 or f16 rows (one copy of the loop per
@@ -12,6 +12,8 @@
 #include "backend/cpu/kernels.h"
 
 #if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
+#include "backend/cpu/vexp.h"
+
 #include <immintrin.h>
 #include <math.h>
 
@@ -31,25 +33,6 @@ static inline __m512 reduce16(const __m512 v[16]) {
         z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
                              _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xdd));
     return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88), _mm512_shuffle_f32x4(z[0], z[1], 0xdd));
-}
-
-/* exp of 16 values: x = n ln2 + r (|r| <= ln2 / 2, ln2 in two parts), e^r by its Taylor polynomial to r^6
- * (truncation under 1.3e-7 relative), times 2^n by scalef (which also flushes x <= -104 to 0 or a
- * denormal). Within 3 ulp of libm's expf over [-104, 0], the range the softmax uses; a NaN stays NaN. */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x); /* (max returns its second operand, x, when x is NaN) */
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
 }
 
 /* 16 values of a cache row at element i: f32, or f16 widened (exact). */
@@ -84,7 +67,7 @@ static inline __attribute__((always_inline)) void row_block(const ck_attn_args *
         *m = bm;
     }
     /* the block's weights, one vector exp; lanes past nb are 0 */
-    __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1), exp16(_mm512_sub_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(*m))));
+    __m512 pv = _mm512_maskz_mov_ps((__mmask16)((1u << nb) - 1), ck_exp16(_mm512_sub_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(*m))));
     _mm512_storeu_ps(p, pv);
     *l += _mm512_reduce_add_ps(pv);
     /* each accumulator vector through the block's keys in order; the vectors side by side (nv chains) */

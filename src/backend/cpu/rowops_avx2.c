@@ -4,27 +4,10 @@
 #include "backend/cpu/kernels.h"
 
 #if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
+#include "backend/cpu/vexp.h"
+
 #include <immintrin.h>
 #include <math.h>
-
-/* exp(x) as in rowops_avx512.c, with 2^n built in the exponent field: x is clamped to [-87.33, 88] so
- * that n stays in [-126, 127] (a NaN stays one: min and max return x, and p carries it). */
-static inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(-87.33f), _mm256_min_ps(_mm256_set1_ps(88.0f), x));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
 
 /* g * u / (1 + exp(-z)), z as in rowops_avx512.c */
 static inline __m256 glu8(__m256 g, __m256 u, ck_act act) {
@@ -32,7 +15,7 @@ static inline __m256 glu8(__m256 g, __m256 u, ck_act act) {
     if (act == CK_ACT_GELU_TANH)
         z = _mm256_mul_ps(_mm256_set1_ps(2.0f * 0.7978845608028654f),
                           _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), _mm256_mul_ps(_mm256_mul_ps(g, g), g), g));
-    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), z));
+    __m256 e = ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), z));
     return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
 }
 

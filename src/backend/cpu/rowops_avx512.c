@@ -5,27 +5,10 @@
 #include "backend/cpu/kernels.h"
 
 #if defined(__x86_64__) /* other architectures build this file empty; kernels.c never names it */
+#include "backend/cpu/vexp.h"
+
 #include <immintrin.h>
 #include <math.h>
-
-/* exp(x) = 2^n p(r) with n = round(x / ln 2) and r = x - n ln 2 (ln 2 in two parts, the first exact in
- * n ln 2), p Cephes' expf polynomial (about 1 ulp). x is clamped to [-104, 88.7] first (min and max return
- * their second operand, x, when it is NaN: a NaN stays one); scalef forms 2^n p, down into subnormals. */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_min_ps(_mm512_set1_ps(88.7f), x));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* g * u / (1 + exp(-z)): z = g for SiLU; for GELU-tanh, 1 + tanh(a) = 2 / (1 + exp(-2a)) gives
  * z = 2a = 2 sqrt(2/pi) (g + 0.044715 g^3). */
@@ -34,7 +17,7 @@ static inline __m512 glu16(__m512 g, __m512 u, ck_act act) {
     if (act == CK_ACT_GELU_TANH)
         z = _mm512_mul_ps(_mm512_set1_ps(2.0f * 0.7978845608028654f),
                           _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), _mm512_mul_ps(_mm512_mul_ps(g, g), g), g));
-    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
+    __m512 e = ck_exp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
     return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
 }
 
