@@ -88,13 +88,14 @@ static void print_summary(const ck_session *s, const ck_gen_result *r) {
     ck_timing all = ck_session_timing(s);
     size_t n_decoded = r->n_gen ? r->n_gen - 1 : 0; /* forwards after the prefill */
     double pre = r->prefill_s > 0 ? r->prefill_s : 1e-9, dec = r->decode_s > 0 ? r->decode_s : 1e-9;
+    char rate[64] = ""; /* no rate without a decode step: the first token comes from the prefill */
+    if (n_decoded) snprintf(rate, sizeof rate, " (%.1f tok/s)", (double)n_decoded / dec);
     fprintf(stderr,
             "\nprompt: %zu tokens, prefill %.3f s (%.1f tok/s)\n"
-            "generated: %zu tokens, decode %.3f s (%.1f tok/s)\n"
+            "generated: %zu tokens, decode %.3f s%s\n"
             "time: embedding %.3f s, layers %.3f s, output head %.3f s (prefill: %.3f / %.3f / %.3f)\n",
-            r->n_prompt, r->prefill_s, (double)(r->n_prompt - r->n_reused) / pre, r->n_gen, r->decode_s,
-            (double)n_decoded / dec, all.embed_s, all.layers_s, all.head_s, r->prefill.embed_s, r->prefill.layers_s,
-            r->prefill.head_s);
+            r->n_prompt, r->prefill_s, (double)(r->n_prompt - r->n_reused) / pre, r->n_gen, r->decode_s, rate,
+            all.embed_s, all.layers_s, all.head_s, r->prefill.embed_s, r->prefill.layers_s, r->prefill.head_s);
 }
 
 static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
