@@ -118,7 +118,8 @@ static void check_vocab(const char *name, const char *dir, const cJSON *ref, con
 
 /* A SentencePiece vocabulary with scores: merges follow the scores, unknown characters fall back to bytes. */
 static void check_spm(void) {
-    const char *toks[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xe2\x96\x81", "a", "b", "c", "ab", "bc", "abc", "\xe2\x96\x81" "ab"};
+    const char *toks[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xe2\x96\x81", "a", "b", "c", "ab", "bc", "abc", "\342\226\201ab"};
+    /* (the last is U+2581 then "ab", in octal escapes: a hex escape would take the a and b in) */
     float scores[] = {0, 0, 0, 0, -1, -2, -3, -4, -5, -0.5f, -6, -7};
     int32_t types[] = {2, 3, 3, 6, 1, 1, 1, 1, 1, 1, 1, 1};
     size_t n = sizeof toks / sizeof toks[0];

@@ -129,10 +129,15 @@ static void check_stages(const char *name, const char *dir, size_t L, const int3
     CK_EXPECT(!memcmp(logits, want_prefill, T * V * sizeof *logits), "%s: staged prefill differs", name);
     /* truncate to the middle and decode the rest one token at a time, beside a whole-model session doing
      * the same (the cache rows kept come from the prefill, so the reference is the same sequence of calls) */
-    ck_engine *we;
-    ck_session *ws;
-    CK_EXPECT(ck_engine_open(dir, NULL, &we, err, sizeof err) == 0 && ck_session_open(we, 0, &ws, err, sizeof err) == 0,
-              "%s", err);
+    ck_engine *we = NULL;
+    ck_session *ws = NULL;
+    int opened = ck_engine_open(dir, NULL, &we, err, sizeof err) == 0 && ck_session_open(we, 0, &ws, err, sizeof err) == 0;
+    CK_EXPECT(opened, "%s", err);
+    if (!opened) {
+        if (we) ck_engine_close(we);
+        free(logits);
+        return;
+    }
     float *want = malloc(V * sizeof *want);
     CK_EXPECT(ck_session_forward(ws, ids, T, NULL, 0, err, sizeof err) == 0, "%s", err);
     CK_EXPECT(ck_session_truncate(master.s, T / 2, err, sizeof err) == 0, "%s: %s", name, err);
@@ -153,11 +158,11 @@ static void check_stages(const char *name, const char *dir, size_t L, const int3
            name, k, L - 1, k - 1, from);
     /* stages that do not tile the model are refused */
     ck_stage gap = {0, (int64_t)k - 2, stage_forward, stage_truncate, worker.s};
-    ck_session *fresh;
+    ck_session *fresh = NULL;
     CK_EXPECT(ck_session_open(master.e, 0, &fresh, err, sizeof err) == 0, "%s", err);
-    int rc = k >= 2 ? ck_session_set_stages(fresh, &gap, 1, err, sizeof err) : -1;
+    int rc = k >= 2 && fresh ? ck_session_set_stages(fresh, &gap, 1, err, sizeof err) : -1;
     CK_EXPECT(rc != 0, "%s: a gap in the stages was accepted", name);
-    ck_session_close(fresh);
+    if (fresh) ck_session_close(fresh);
     free(logits);
     ck_session_close(worker.s), ck_engine_close(worker.e), ck_session_close(master.s), ck_engine_close(master.e);
 }

@@ -147,8 +147,8 @@ static void test_context_error(void) {
     const char *yes[] = {"the server answered HTTP 400: the prompt has 4108 tokens; the context holds 4096",
                          "the prompt has 4108 tokens; the context holds 4096",
                          "the server answered HTTP 400: the request exceeds the available context size, try increasing it",
-                         "the server answered HTTP 400: This model's maximum context length is 4096 tokens. However, "
-                         "you requested 4200 tokens",
+                         ("the server answered HTTP 400: This model's maximum context length is 4096 tokens. However, "
+                          "you requested 4200 tokens"),
                          "Context window exceeded"};
     const char *no[] = {"the server answered HTTP 401", "https://x/v1/chat/completions: SSL: could not create a context",
                         "the server closed the stream before it finished"};

@@ -96,9 +96,9 @@ GEMM(gemm_f16, ld_f16, tl_f16, 2)
 GEMM(gemm_bf16, ld_bf16, tl_bf16, 2)
 
 const ck_mm_kernel ck_mm_avx2[CK_DTYPE_COUNT] = {
-    [CK_F32] = {NULL, NULL, gemm_f32},
-    [CK_F16] = {NULL, NULL, gemm_f16},
-    [CK_BF16] = {NULL, NULL, gemm_bf16},
+    [CK_F32] = {.gemm = gemm_f32},
+    [CK_F16] = {.gemm = gemm_f16},
+    [CK_BF16] = {.gemm = gemm_bf16},
 };
 
 #endif /* __x86_64__ */

@@ -26,9 +26,9 @@ GEMM_REF(gemm_f16_ref, CK_F16)
 GEMM_REF(gemm_bf16_ref, CK_BF16)
 
 const ck_mm_kernel ck_mm_ref_exact[CK_DTYPE_COUNT] = {
-    [CK_F32] = {NULL, NULL, gemm_f32_ref},
-    [CK_F16] = {NULL, NULL, gemm_f16_ref},
-    [CK_BF16] = {NULL, NULL, gemm_bf16_ref},
+    [CK_F32] = {.gemm = gemm_f32_ref},
+    [CK_F16] = {.gemm = gemm_f16_ref},
+    [CK_BF16] = {.gemm = gemm_bf16_ref},
 };
 
 uint16_t ck_f32_to_bf16_rne(float f) {
