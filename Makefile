@@ -50,6 +50,9 @@ asan: deps
 # replies are seeded from the fake Hub of the tests).
 FUZZ_SECONDS ?= 60
 fuzz: deps
+	@# libFuzzer comes with Debian's clang (its compiler-rt)
+	@command -v clang >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang; }
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCK_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
 	for f in safetensors gguf config tok tok_load jinja st_index hub_json topology wire discovery openai sse; do mkdir -p build-fuzz/corpus/$$f; done
