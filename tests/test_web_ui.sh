@@ -6,7 +6,8 @@
 # equal `cake run`'s greedy text (the reference).
 # playwright-core is installed with `npm ci` from tests/web/package-lock.json into the build tree. A
 # missing chromium, node or npm, or a failed install, fails the test: it never skips.
-# Screenshots: <build>/ui-screenshot.png (chat) and <build>/ui-cluster.png.
+# Screenshots: <build>/ui-screenshot.png (chat), <build>/ui-screenshot-phone.png (375 px) and
+# <build>/ui-cluster.png.
 # usage: test_web_ui.sh CAKE TESTDATA UNPACKED
 CAKE=$1 DATA=$2 UNPACKED=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -73,7 +74,7 @@ URL="http://127.0.0.1:$(cat "$T/proxy.port")/"
 
 python3 -c 'import json, sys; sys.stdout.write(json.load(open(sys.argv[1]))["greedy_text"])' \
     "$UNPACKED/qwen3-tiny/reference.json" > "$T/greedy.txt"
-rm -f "$BUILD/ui-screenshot.png" "$BUILD/ui-cluster.png"
+rm -f "$BUILD/ui-screenshot.png" "$BUILD/ui-screenshot-phone.png" "$BUILD/ui-cluster.png"
 node "$WEB/ui_test.mjs" "$URL" "$T/greedy.txt" "$BUILD/ui-screenshot.png" "$BUILD/ui-cluster.png"
 rc=$?
 [ $rc = 0 ] && { [ -s "$BUILD/ui-screenshot.png" ] || die "no screenshot was saved"; }

@@ -10,7 +10,8 @@
 // next request, that long unbroken text wraps, checks the cluster view against GET /api/v1/topology, that
 // the settings and an API key typed in Settings survive a reload (the key sent as a Bearer token), that the
 // model name in the header recovers from a 503 and a 401 at load (with a fake clock: page.clock), that
-// Settings covers the chat on a phone instead of squeezing it, and that loading the page logs no console
+// Settings covers the chat on a phone instead of squeezing it (and the header fits it, the model's name
+// readable), and that loading the page logs no console
 // error. Saves screenshots.
 // usage: node ui_test.mjs URL GREEDY_TEXT_FILE SCREENSHOT.png CLUSTER_SCREENSHOT.png
 import { chromium } from "playwright-core";
@@ -324,6 +325,20 @@ try {
   const phone = await browser.newPage({ viewport: { width: 375, height: 700 } });
   phone.on("pageerror", (e) => pageErrors.push(String(e)));
   await phone.goto(url);
+  await phone.waitForFunction(() => document.getElementById("model-name").textContent !== "connecting…");
+  // the header fits: every control inside the screen, the model name readable (not squeezed away)
+  const head = await phone.evaluate(() => {
+    const box = (el) => { const r = el.getBoundingClientRect(); return { left: Math.round(r.left), right: Math.round(r.right),
+                                                                         width: Math.round(r.width) }; };
+    const name = document.getElementById("model-name");
+    return { page: document.documentElement.scrollWidth, name: box(name), text: name.textContent,
+             clipped: name.scrollWidth > name.clientWidth + 1,
+             controls: [...document.querySelectorAll("header button")].map(box) };
+  });
+  check("on a phone, the header fits the screen and shows the model's name",
+        head.page <= 375 && head.controls.every((b) => b.left >= 0 && b.right <= 375) &&
+        head.name.right <= 375 && head.name.width >= 80 && !head.clipped, head);
+  await phone.screenshot({ path: shot.replace(/\.png$/, "-phone.png") });
   await phone.click("#toggle-settings");
   const boxes = await phone.evaluate(() => Object.fromEntries(["chat-view", "send", "stop", "settings"].map((id) => {
     const r = document.getElementById(id).getBoundingClientRect();
