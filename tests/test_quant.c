@@ -78,7 +78,8 @@ static void test_f16(void) {
 
 /* Relative RMS error of quantize -> dequantize on gaussian-ish data, against each format's bound. */
 static void test_roundtrip(void) {
-    const double bound[] = {0.01, 0.12, 0.12, 0.06, 0.04}; /* Q8_0 Q4_0 Q4_K Q5_K Q6_K */
+    /* Q8_0 Q4_0 Q4_K Q5_K Q6_K (the K-quants' fitted scales: a plain min/max fit gives Q4_K 0.0738, Q5_K 0.0366) */
+    const double bound[] = {0.01, 0.12, 0.07, 0.036, 0.04};
     size_t n = 4096;
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     uint8_t *q = malloc(n * 2);

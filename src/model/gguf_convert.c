@@ -137,7 +137,9 @@ static int convert_rows(const ck_tensor *t, ck_dtype out, int64_t heads, uint8_t
     in->to_f32(f, t->data, n);
     if (heads > 0) ck_gguf_permute_rows((uint8_t *)g, (const uint8_t *)f, (size_t)heads, rows / (size_t)heads, row * sizeof(float), 1);
     const float *src = heads > 0 ? g : f;
-    for (uint64_t r = 0; r < rows; r++) tr->from_f32(q + r * rb, src + r * row, row);
+    long long nr = (long long)rows; /* rows are independent: quantized on every core (a K-quant fits scales) */
+#pragma omp parallel for schedule(dynamic, 16)
+    for (long long r = 0; r < nr; r++) tr->from_f32(q + (size_t)r * rb, src + (size_t)r * row, row);
     free(f), free(g);
     return 0;
 }

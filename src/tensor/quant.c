@@ -104,15 +104,58 @@ void ck_quantize_q4_0(void *dst, const float *x, size_t n) {
     }
 }
 
+/* Level of x in a sub-block with dequantization scale s and min m: round((x + m) / s) in [0, levels]. */
+static inline int k_level(float x, float s, float m, int levels) {
+    if (!(s > 0.0f)) return 0;
+    float v = (x + m) / s;
+    if (!(v >= 0.0f)) v = 0.0f;
+    if (v > (float)levels) v = (float)levels;
+    return (int)lrintf(v);
+}
+
+/* Scale s and min m (x ~ s * l - m, level l in [0, levels], m >= 0) of one sub-block of 32 values: from
+ * the range [min(x, 0), max(x)], then from 21 level assignments of slightly different scales around it,
+ * each refit by weighted least squares (weights |x| + rms(x): large values count more); the fit of least
+ * weighted squared error wins. */
+static void k_fit(const float *x, int levels, float *s, float *m) {
+    float lo = 0.0f, hi = 0.0f, w[32], sw = 0.0f, swx = 0.0f, ss = 0.0f;
+    for (int i = 0; i < 32; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]), ss += x[i] * x[i];
+    *s = (hi - lo) / (float)levels, *m = -lo;
+    if (!(hi > lo)) return;
+    float rms = sqrtf(ss / 32.0f), best = 0.0f;
+    for (int i = 0; i < 32; i++) {
+        w[i] = fabsf(x[i]) + rms, sw += w[i], swx += w[i] * x[i];
+        float e = *s * (float)k_level(x[i], *s, *m, levels) - *m - x[i];
+        best += w[i] * e * e;
+    }
+    for (int step = 0; step <= 20; step++) {
+        float is = ((float)levels - 1.0f + 0.1f * (float)step) / (hi - lo), sl = 0.0f, sll = 0.0f, sxl = 0.0f;
+        int l[32];
+        for (int i = 0; i < 32; i++) {
+            int v = (int)lrintf(is * (x[i] - lo));
+            l[i] = v < 0 ? 0 : v > levels ? levels : v;
+            sl += w[i] * (float)l[i], sll += w[i] * (float)(l[i] * l[i]), sxl += w[i] * (float)l[i] * x[i];
+        }
+        float det = sw * sll - sl * sl;
+        if (!(det > 0.0f)) continue;
+        float fs = (sw * sxl - swx * sl) / det, fo = (sll * swx - sl * sxl) / det; /* x ~ fs * l + fo */
+        if (fo > 0.0f) fo = 0.0f, fs = sxl / sll; /* the min must not be negative: fit the scale alone */
+        float err = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            float e = fs * (float)l[i] + fo - x[i];
+            err += w[i] * e * e;
+        }
+        if (err < best && fs > 0.0f) best = err, *s = fs, *m = -fo;
+    }
+}
+
 /* Sub-block scales and mins of an asymmetric K-quant block with `levels` + 1 levels per sub-block of 32:
  * writes the packed 6-bit scales, d and dmin, and the dequantization scale / min of each sub-block. */
 static void k_scales(const float *x, float levels, uint8_t scales[12], uint16_t *dh, uint16_t *dminh,
                      float sd[8], float sm[8]) {
     float sc[8], mn[8], msc = 0.0f, mmn = 0.0f;
     for (int j = 0; j < 8; j++) {
-        float lo = 0.0f, hi = 0.0f;
-        for (int i = 0; i < 32; i++) lo = fminf(lo, x[j * 32 + i]), hi = fmaxf(hi, x[j * 32 + i]);
-        sc[j] = (hi - lo) / levels, mn[j] = -lo;
+        k_fit(x + j * 32, (int)levels, &sc[j], &mn[j]);
         msc = fmaxf(msc, sc[j]), mmn = fmaxf(mmn, mn[j]);
     }
     *dh = ck_f32_to_f16(msc / 63.0f), *dminh = ck_f32_to_f16(mmn / 63.0f);
@@ -128,15 +171,6 @@ static void k_scales(const float *x, float levels, uint8_t scales[12], uint16_t 
         scales[j + 4] = (uint8_t)((lm[j] & 63) | ((lm[j + 4] >> 4) << 6));
         scales[j + 8] = (uint8_t)((ls[j + 4] & 0xF) | ((lm[j + 4] & 0xF) << 4));
     }
-}
-
-/* Level of x in a sub-block with dequantization scale s and min m: round((x + m) / s) in [0, levels]. */
-static inline int k_level(float x, float s, float m, int levels) {
-    if (!(s > 0.0f)) return 0;
-    float v = (x + m) / s;
-    if (!(v >= 0.0f)) v = 0.0f;
-    if (v > (float)levels) v = (float)levels;
-    return (int)lrintf(v);
 }
 
 void ck_quantize_q4_k(void *dst, const float *x, size_t n) {
