@@ -746,9 +746,10 @@ static int write_wide_model(const char *path, ck_dtype t) {
 
 static void check_wide(void) {
     /* bounds on the mean NLL's distance and on the logits' relative RMS distance to the float model (the
-       K-quants' scale fit keeps Q4_K at 0.194; a plain min/max fit of the sub-blocks gives 0.216) */
+       K-quants' scale fits keep Q4_K at 0.194 and Q6_K at 0.053; scales from the range alone give 0.216 and
+       0.058) */
     static const struct { ck_dtype t; double nll_tol, logit_tol; } types[] = {
-        {CK_F32, 0, 0},          {CK_Q8_0, 0.01, 0.03}, {CK_Q6_K, 0.01, 0.07},
+        {CK_F32, 0, 0},          {CK_Q8_0, 0.01, 0.03}, {CK_Q6_K, 0.01, 0.056},
         {CK_Q5_K, 0.03, 0.115}, {CK_Q4_K, 0.08, 0.205}, {CK_Q4_0, 0.1, 0.25},
     };
     size_t n = 200;

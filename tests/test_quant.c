@@ -78,8 +78,9 @@ static void test_f16(void) {
 
 /* Relative RMS error of quantize -> dequantize on gaussian-ish data, against each format's bound. */
 static void test_roundtrip(void) {
-    /* Q8_0 Q4_0 Q4_K Q5_K Q6_K (the K-quants' fitted scales: a plain min/max fit gives Q4_K 0.0738, Q5_K 0.0366) */
-    const double bound[] = {0.01, 0.12, 0.07, 0.036, 0.04};
+    /* Q8_0 Q4_0 Q4_K Q5_K Q6_K (the K-quants' fitted scales: scales from the range alone give Q4_K 0.0738,
+       Q5_K 0.0366, Q6_K 0.0181) */
+    const double bound[] = {0.01, 0.12, 0.07, 0.036, 0.0175};
     size_t n = 4096;
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     uint8_t *q = malloc(n * 2);

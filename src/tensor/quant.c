@@ -203,18 +203,53 @@ void ck_quantize_q5_k(void *dst, const float *x, size_t n) {
     }
 }
 
+/* Scale of a Q6_K group of 16 (x ~ s * l, l in [-32, 31]; s may be negative, so that the value of largest
+ * magnitude can take level -32): from the largest magnitude, then from 19 level assignments with the
+ * value of largest magnitude at -32 +- 0.9, each refit by weighted least squares (weights x^2); the
+ * fit of least weighted squared error wins. */
+static float q6_fit(const float *x) {
+    float mx = 0.0f; /* the value of largest magnitude, with its sign */
+    for (int i = 0; i < 16; i++) mx = fabsf(x[i]) > fabsf(mx) ? x[i] : mx;
+    float best_s = fabsf(mx) / 31.0f, best = 0.0f;
+    if (mx == 0.0f) return 0.0f;
+    for (int i = 0; i < 16; i++) {
+        int l = q_round(x[i] / best_s, 32.0f);
+        float e = best_s * (float)(l > 31 ? 31 : l) - x[i];
+        best += x[i] * x[i] * e * e;
+    }
+    for (int k = -9; k <= 9; k++) {
+        float is = -(32.0f + 0.1f * (float)k) / mx, sxl = 0.0f, sll = 0.0f;
+        int l[16];
+        for (int i = 0; i < 16; i++) {
+            int v = (int)lrintf(is * x[i]);
+            l[i] = v < -32 ? -32 : v > 31 ? 31 : v;
+            float w = x[i] * x[i];
+            sxl += w * x[i] * (float)l[i], sll += w * (float)(l[i] * l[i]);
+        }
+        if (!(sll > 0.0f)) continue;
+        float fs = sxl / sll, err = 0.0f;
+        for (int i = 0; i < 16; i++) {
+            float e = fs * (float)l[i] - x[i];
+            err += x[i] * x[i] * e * e;
+        }
+        if (err < best) best = err, best_s = fs;
+    }
+    return best_s;
+}
+
 void ck_quantize_q6_k(void *dst, const float *x, size_t n) {
     ck_block_q6_k *y = dst;
     for (size_t b = 0; b < n / CK_QKK; b++, x += CK_QKK) {
-        float gs[16], mx = 0.0f;
-        for (int g = 0; g < 16; g++) gs[g] = amax_of(x + 16 * g, 16) / 31.0f, mx = fmaxf(mx, gs[g]);
-        y[b].d = ck_f32_to_f16(mx / 127.0f);
+        float gs[16], mx = 0.0f; /* the group scale of largest magnitude, with its sign: it maps to -128 */
+        for (int g = 0; g < 16; g++) gs[g] = q6_fit(x + 16 * g), mx = fabsf(gs[g]) > fabsf(mx) ? gs[g] : mx;
+        y[b].d = ck_f32_to_f16(mx / -128.0f);
         float d = h2f(y[b].d);
         int q[CK_QKK];
         for (int g = 0; g < 16; g++) {
-            int s = d > 0.0f ? (int)lrintf(fminf(gs[g] / d, 127.0f)) : 0;
+            float v = d != 0.0f ? gs[g] / d : 0.0f;
+            int s = (int)lrintf(!(v >= -128.0f) ? -128.0f : v > 127.0f ? 127.0f : v);
             y[b].scales[g] = (int8_t)s;
-            float ds = d * (float)s, id = ds > 0.0f ? 1.0f / ds : 0.0f;
+            float ds = d * (float)s, id = ds != 0.0f ? 1.0f / ds : 0.0f;
             for (int i = 0; i < 16; i++) {
                 int v = q_round(x[16 * g + i] * id, 32.0f);
                 q[16 * g + i] = (v > 31 ? 31 : v) + 32;
