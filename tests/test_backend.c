@@ -485,8 +485,8 @@ static void test_rope(void) {
         free(x), free(pos), free(freq);
     }
     /* A backend may keep what it derives from positions and frequencies (the CPU caches the angles): the
-     * positions rewritten in place between calls, and three frequency tables (three RoPE kinds) taking
-     * turns, each rotation as the reference's. */
+     * positions rewritten in place between calls, three frequency tables (three RoPE kinds) taking turns,
+     * one of them rewritten in place, each rotation as the reference's. */
     enum { T = 3, NH = 2, HD = 16, HALF = 8, KINDS = 3 };
     float *x = hrand(T * NH * HD, 2.0f);
     int32_t pos[T] = {0, 1, 2};
@@ -502,6 +502,10 @@ static void test_rope(void) {
         if (step % 4 == 3) { /* the next decode step: same buffer, new positions */
             for (size_t t = 0; t < T; t++) pos[t] += 5;
             B->upload(B, dpos, pos, sizeof pos);
+        }
+        if (step == 2) { /* kind 0 again, its table rewritten in place (same buffer and positions, new values) */
+            for (size_t i = 0; i < HALF; i++) freq[0][i] *= 1.5;
+            B->upload(B, dfreq[0], freq[0], sizeof freq[0]);
         }
         size_t k = kind_at[step];
         snprintf(desc, sizeof desc, "reused buffers, step %d, kind %zu, pos %d", step, k, pos[0]);

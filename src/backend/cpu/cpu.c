@@ -334,14 +334,6 @@ static void cpu_rmsnorm(ck_backend *b, float *y, const float *x, const float *w,
     for (long long r = 0; r < nr; r++) norm(y + r * n, x + r * n, w, n, eps, one_plus);
 }
 
-/* *p grown to hold `need` elements (ck_grow); 0 when it cannot grow. */
-static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    void *q = ck_grow(*p, cap, need, elem, 64);
-    if (!q) return 0;
-    *p = q;
-    return 1;
-}
-
 /* The cached angles for T rows at positions pos with these frequencies: an entry that holds exactly them,
  * else the least recently used one refilled (its buffers only grow). NULL when a buffer cannot grow. */
 static const rope_angles *rope_lookup(cpu_instance *ci, size_t T, const int32_t *pos, const double *inv_freq,
@@ -357,11 +349,18 @@ static const rope_angles *rope_lookup(cpu_instance *ci, size_t T, const int32_t 
         if (c->used < e->used) e = c;
     }
     e->T = e->half = 0; /* empty until filled */
-    if (!grow((void **)&e->pos, &e->pos_cap, T, sizeof *e->pos) ||
-        !grow((void **)&e->inv_freq, &e->freq_cap, half, sizeof *e->inv_freq) ||
-        !grow((void **)&e->cs, &e->cs_cap, T * half, sizeof *e->cs) ||
-        !grow((void **)&e->sn, &e->sn_cap, T * half, sizeof *e->sn))
-        return NULL;
+    /* each buffer grown to hold n elements (ck_grow); NULL when one cannot grow */
+#define GROW(field, cap, n)                                                                               \
+    do {                                                                                                  \
+        void *q_ = ck_grow(e->field, &e->cap, (n), sizeof *e->field, 64);                                 \
+        if (!q_) return NULL;                                                                             \
+        e->field = q_;                                                                                    \
+    } while (0)
+    GROW(pos, pos_cap, T);
+    GROW(inv_freq, freq_cap, half);
+    GROW(cs, cs_cap, T * half);
+    GROW(sn, sn_cap, T * half);
+#undef GROW
     long long nt = (long long)T;
 #pragma omp parallel for schedule(static) num_threads(ck_cpu_threads()) if (T * half >= CK_CPU_ELEM_PAR_MIN / 16)
     for (long long t = 0; t < nt; t++) ck_rope_angles_ref(e->cs + t * half, e->sn + t * half, pos[t], inv_freq, half);
