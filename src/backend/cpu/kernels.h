@@ -34,8 +34,9 @@ typedef void (*ck_axpy16_fn)(float *y, float a, const uint16_t *x, size_t n);
 /* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n, bit for bit but for a NaN's payload (stores into a 16-bit
  * KV cache) */
 typedef void (*ck_to_f16_fn)(uint16_t *dst, const float *x, size_t n);
-/* out[i] = act(gate[i]) * up[i] for i < n, as ck_glu_ref within a few ulp: SiLU and GELU-tanh are both
- * g * u / (1 + exp(-z)) (z = g; z = 2 sqrt(2/pi) (g + 0.044715 g^3)), with exp from a polynomial. Each
+/* out[i] = act(gate[i]) * up[i] for i < n (ck_glu_ref's function) within a few ulp of the exact value: SiLU
+ * and GELU-tanh are both g * u / (1 + exp(-z)) (z = g; z = 2 sqrt(2/pi) (g + 0.044715 g^3)), with exp from
+ * a polynomial (vexp.h; GELU-tanh this way avoids the cancellation of 1 + tanh near -1). Each
  * element's bits depend only on its own inputs, never on n or its index (tails run the vector code), so
  * a split of the elements between threads or batches changes nothing. out may equal gate or up. */
 typedef void (*ck_glu_fn)(float *out, const float *gate, const float *up, size_t n, ck_act act);
