@@ -24,6 +24,18 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "FAIL $*"; echo "0 passed, 1 failed"; exit 1; }
+# wait_for PID LOG TENTHS WHAT CMD...: until CMD succeeds, while process PID lives, at most TENTHS tenths of a
+# second; else shows LOG and fails with "WHAT"
+wait_for() {
+    pid=$1 log=$2 n=$3 what=$4
+    shift 4
+    i=0
+    until "$@"; do
+        i=$((i + 1))
+        if [ $i -gt "$n" ] || ! kill -0 "$pid" 2>/dev/null; then cat "$log"; die "$what"; fi
+        sleep 0.1
+    done
+}
 
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing (Debian package chromium; make deps installs it)"
 command -v node > /dev/null && command -v npm > /dev/null || die "node/npm are missing (make deps installs them)"
@@ -44,32 +56,18 @@ printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2-3"\n' "$WP
 "$CAKE" run "$UNPACKED/qwen3-tiny" --name w1 --topology "$T/topo.yml" --address "127.0.0.1:$WPORT" --cluster-key uikey \
     > "$T/worker.log" 2>&1 &
 W_PID=$!
-i=0
-until grep -q "listening on" "$T/worker.log"; do
-    i=$((i + 1))
-    if [ $i -gt 300 ] || ! kill -0 "$W_PID" 2>/dev/null; then cat "$T/worker.log"; die "the worker did not start"; fi
-    sleep 0.1
-done
+wait_for "$W_PID" "$T/worker.log" 300 "the worker did not start" grep -q "listening on" "$T/worker.log"
 PORT=$(free_port)
 "$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" --topology "$T/topo.yml" --cluster-key uikey > "$T/server.log" 2>&1 &
 SRV_PID=$!
-i=0
-until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 600 ] || ! kill -0 "$SRV_PID" 2>/dev/null; then cat "$T/server.log"; die "the server did not answer GET /v1/models"; fi
-    sleep 0.1
-done
+wait_for "$SRV_PID" "$T/server.log" 600 "the server did not answer GET /v1/models" \
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/v1/models"
 
 # the browser talks to the server through a proxy that hands it a chat answer's events 50 ms apart, as a real
 # model's tokens come (the tiny model's all come within milliseconds)
 python3 "$HERE/web/pace_proxy.py" "$PORT" 0.05 > "$T/proxy.port" 2> "$T/proxy.log" &
 P_PID=$!
-i=0
-until [ -s "$T/proxy.port" ]; do
-    i=$((i + 1))
-    if [ $i -gt 100 ] || ! kill -0 "$P_PID" 2>/dev/null; then cat "$T/proxy.log"; die "the pacing proxy did not start"; fi
-    sleep 0.1
-done
+wait_for "$P_PID" "$T/proxy.log" 100 "the pacing proxy did not start" test -s "$T/proxy.port"
 URL="http://127.0.0.1:$(cat "$T/proxy.port")/"
 
 python3 -c 'import json, sys; sys.stdout.write(json.load(open(sys.argv[1]))["greedy_text"])' \

@@ -48,6 +48,13 @@ static float amax_of(const float *x, size_t n) {
     return a;
 }
 
+/* The value of largest magnitude, with its sign (the first of equal magnitudes); 0 for none. */
+static float signed_amax(const float *x, size_t n) {
+    float mx = 0.0f;
+    for (size_t i = 0; i < n; i++) mx = fabsf(x[i]) > fabsf(mx) ? x[i] : mx;
+    return mx;
+}
+
 /* ---- activations ---- */
 
 void ck_quantize_q8(void *dst, const float *x, size_t n) {
@@ -92,8 +99,7 @@ void ck_quantize_q8_0(void *dst, const float *x, size_t n) {
 void ck_quantize_q4_0(void *dst, const float *x, size_t n) {
     ck_block_q4_0 *y = dst;
     for (size_t b = 0; b < n / CK_QK; b++, x += CK_QK) {
-        float mx = 0.0f; /* the value of largest magnitude, with its sign: it maps to -8 */
-        for (size_t i = 0; i < CK_QK; i++) mx = fabsf(x[i]) > fabsf(mx) ? x[i] : mx;
+        float mx = signed_amax(x, CK_QK); /* it maps to -8 */
         y[b].d = ck_f32_to_f16(mx / -8.0f);
         float d = h2f(y[b].d), id = d != 0.0f ? 1.0f / d : 0.0f;
         for (size_t i = 0; i < 16; i++) {
@@ -208,8 +214,7 @@ void ck_quantize_q5_k(void *dst, const float *x, size_t n) {
  * value of largest magnitude at -32 +- 0.9, each refit by weighted least squares (weights x^2); the
  * fit of least weighted squared error wins. */
 static float q6_fit(const float *x) {
-    float mx = 0.0f; /* the value of largest magnitude, with its sign */
-    for (int i = 0; i < 16; i++) mx = fabsf(x[i]) > fabsf(mx) ? x[i] : mx;
+    float mx = signed_amax(x, 16);
     float best_s = fabsf(mx) / 31.0f, best = 0.0f;
     if (mx == 0.0f) return 0.0f;
     for (int i = 0; i < 16; i++) {
@@ -240,8 +245,9 @@ static float q6_fit(const float *x) {
 void ck_quantize_q6_k(void *dst, const float *x, size_t n) {
     ck_block_q6_k *y = dst;
     for (size_t b = 0; b < n / CK_QKK; b++, x += CK_QKK) {
-        float gs[16], mx = 0.0f; /* the group scale of largest magnitude, with its sign: it maps to -128 */
-        for (int g = 0; g < 16; g++) gs[g] = q6_fit(x + 16 * g), mx = fabsf(gs[g]) > fabsf(mx) ? gs[g] : mx;
+        float gs[16];
+        for (int g = 0; g < 16; g++) gs[g] = q6_fit(x + 16 * g);
+        float mx = signed_amax(gs, 16); /* the group scale of largest magnitude maps to -128 */
         y[b].d = ck_f32_to_f16(mx / -128.0f);
         float d = h2f(y[b].d);
         int q[CK_QKK];

@@ -23,7 +23,7 @@ void ck_matvec_ref(float *y, const float *x, const ck_tensor *W, const float *bi
 void ck_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float eps, int one_plus) {
     double ss = 0.0;
     for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float inv = (float)(1.0 / sqrt(ss / (double)n + eps));
+    float inv = ck_rms_scale(ss, n, eps);
     for (size_t i = 0; i < n; i++) y[i] = x[i] * inv * (one_plus ? 1.0f + w[i] : w[i]);
 }
 
@@ -63,7 +63,7 @@ static float kv_get(const void *row, ck_dtype dt, size_t i) {
 
 float ck_glu_ref(float g, float u, ck_act act) {
     if (act == CK_ACT_GELU_TANH) { /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) */
-        float c = 0.7978845608028654f;
+        float c = CK_GELU_C;
         return 0.5f * g * (1.0f + tanhf(c * (g + 0.044715f * g * g * g))) * u;
     }
     return g / (1.0f + expf(-g)) * u;
@@ -172,7 +172,7 @@ void ck_gated_delta_head_ref(const ck_gdn_args *a, size_t h) {
 void ck_rmsnorm_gated_ref(float *y, const float *x, const float *z, const float *w, size_t n, float eps) {
     double ss = 0.0;
     for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float inv = (float)(1.0 / sqrt(ss / (double)n + eps));
+    float inv = ck_rms_scale(ss, n, eps);
     for (size_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i] * (z[i] / (1.0f + expf(-z[i])));
 }
 

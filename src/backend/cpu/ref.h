@@ -5,6 +5,8 @@
 
 #include "backend/backend.h"
 
+#include <math.h>
+
 /* sum_i x[i] * w[i], with w[n] in its stored dtype. */
 float ck_dot_ref(const float *x, const void *w, ck_dtype wt, size_t n);
 
@@ -12,6 +14,9 @@ float ck_dot_ref(const float *x, const void *w, ck_dtype wt, size_t n);
 void ck_matvec_ref(float *y, const float *x, const ck_tensor *W, const float *bias);
 
 void ck_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float eps, int one_plus);
+/* RMSNorm's scale 1 / sqrt(ss / n + eps) from the sum of squares ss in double, rounded to float (every
+ * RMSNorm kernel's, so that they differ only by the order of ss's sum). */
+static inline float ck_rms_scale(double ss, size_t n, float eps) { return (float)(1.0 / sqrt(ss / (double)n + eps)); }
 
 /* One head of RoPE: rotates x[0..rot_dim) as pairs (i, i + rot_dim/2). */
 void ck_rope_head_ref(float *x, size_t rot_dim, const float *cos, const float *sin);
@@ -26,6 +31,8 @@ void ck_axpy_f16_ref(float *y, float a, const uint16_t *x, size_t n);
 /* dst[i] = ck_f32_to_f16_sat(x[i]) for i < n. */
 void ck_to_f16_ref(uint16_t *dst, const float *x, size_t n);
 
+/* sqrt(2 / pi), GELU-tanh's a = CK_GELU_C (g + 0.044715 g^3) */
+#define CK_GELU_C 0.7978845608028654f
 /* act(g) * u for one element. */
 float ck_glu_ref(float g, float u, ck_act act);
 /* out[i] = ck_glu_ref(gate[i], up[i], act) for i < n. */

@@ -7,13 +7,12 @@
 #include "backend/cpu/vexp.h"
 
 #include <immintrin.h>
-#include <math.h>
 
 /* g * u / (1 + exp(-z)), z as in rowops_avx512.c */
 static inline __m256 glu8(__m256 g, __m256 u, ck_act act) {
     __m256 z = g;
     if (act == CK_ACT_GELU_TANH)
-        z = _mm256_mul_ps(_mm256_set1_ps(2.0f * 0.7978845608028654f),
+        z = _mm256_mul_ps(_mm256_set1_ps(2.0f * CK_GELU_C),
                           _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), _mm256_mul_ps(_mm256_mul_ps(g, g), g), g));
     __m256 e = ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), z));
     return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
@@ -58,7 +57,7 @@ void ck_rmsnorm_avx2(float *y, const float *x, const float *w, size_t n, float e
     double s[4];
     _mm256_storeu_pd(s, _mm256_add_pd(s0, s1));
     double ss = (s[0] + s[1]) + (s[2] + s[3]);
-    __m256 inv = _mm256_set1_ps((float)(1.0 / sqrt(ss / (double)n + eps)));
+    __m256 inv = _mm256_set1_ps(ck_rms_scale(ss, n, eps));
     for (i = 0; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, scaled(_mm256_loadu_ps(x + i), inv, _mm256_loadu_ps(w + i), one_plus));
     if (i < n) {

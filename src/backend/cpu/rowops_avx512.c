@@ -8,14 +8,13 @@
 #include "backend/cpu/vexp.h"
 
 #include <immintrin.h>
-#include <math.h>
 
 /* g * u / (1 + exp(-z)): z = g for SiLU; for GELU-tanh, 1 + tanh(a) = 2 / (1 + exp(-2a)) gives
  * z = 2a = 2 sqrt(2/pi) (g + 0.044715 g^3). */
 static inline __m512 glu16(__m512 g, __m512 u, ck_act act) {
     __m512 z = g;
     if (act == CK_ACT_GELU_TANH)
-        z = _mm512_mul_ps(_mm512_set1_ps(2.0f * 0.7978845608028654f),
+        z = _mm512_mul_ps(_mm512_set1_ps(2.0f * CK_GELU_C),
                           _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), _mm512_mul_ps(_mm512_mul_ps(g, g), g), g));
     __m512 e = ck_exp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
     return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
@@ -56,7 +55,7 @@ void ck_rmsnorm_avx512(float *y, const float *x, const float *w, size_t n, float
         s1 = squares(s1, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     }
     double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-    __m512 inv = _mm512_set1_ps((float)(1.0 / sqrt(ss / (double)n + eps)));
+    __m512 inv = _mm512_set1_ps(ck_rms_scale(ss, n, eps));
     for (i = 0; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, scaled(_mm512_loadu_ps(x + i), inv, _mm512_loadu_ps(w + i), one_plus));
     if (i < n) {
