@@ -626,6 +626,53 @@ static void test_attention(void) {
     }
 }
 
+/* A decode row's attention alone (T = 1: the CPU splits a long context's key segments over its threads when
+ * the row has fewer KV heads than two per thread) has the bits of the same row inside a prefill-sized call
+ * (tiles of rows walking the keys together): on the CPU, at 2 and 8 threads, over both cache types. */
+static void test_attention_split(void) {
+    if (!on_cpu) return;
+    int threads0 = ck_cpu_threads();
+    struct { size_t nh, nkv, hd, pos0, window; float softcap; } cs[] = {
+        {4, 1, 64, 960, 0, 0}, {8, 2, 128, 1500, 0, 30.0f}, {2, 1, 32, 700, 400, 0}, {6, 3, 16, 257, 0, 0},
+    };
+    size_t T = 40;
+    for (int pass = 0; pass < 4; pass++) {
+        ck_cpu_threads_set(pass & 1 ? 8 : 2, NULL, 0);
+        ck_dtype kt = pass & 2 ? CK_F16 : CK_F32;
+        for (size_t c = 0; c < N_OF(cs); c++) {
+            size_t nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, ctx = cs[c].pos0 + T, NQ = T * nh * hd, NC = ctx * nkv * hd;
+            snprintf(desc, sizeof desc, "split: heads=%zu/%zu head_dim=%zu rows at %zu.. window=%zu %s cache, %d threads",
+                     nh, nkv, hd, cs[c].pos0, cs[c].window, ck_dtype_name(kt), ck_cpu_threads());
+            float *q = hrand(NQ, 2.0f), *kc = hrand(NC, 2.0f), *vc = hrand(NC, 1.0f);
+            float *dq = dev(q, NQ), *dall = dev(NULL, NQ), *done = dev(NULL, nh * hd);
+            void *dk = dev_kv(kc, NC, kt), *dv = dev_kv(vc, NC, kt);
+            int32_t pos[40];
+            for (size_t t = 0; t < T; t++) pos[t] = (int32_t)(cs[c].pos0 + t);
+            int32_t *dpos = dev_bytes(pos, sizeof pos);
+            ck_attn_args a = {.q = dq, .k_cache = dk, .v_cache = dv, .kv_dtype = kt, .out = dall, .T = T, .pos = dpos,
+                              .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 0.1f,
+                              .window = cs[c].window, .softcap = cs[c].softcap};
+            B->attention(B, &a);
+            synced("attention");
+            float *all = down(dall, NQ);
+            size_t same = 0;
+            for (size_t t = 0; t < T; t += 13) {
+                ck_attn_args a1 = a;
+                a1.q = dq + t * nh * hd, a1.out = done, a1.T = 1, a1.pos = dpos + t;
+                B->attention(B, &a1);
+                synced("attention");
+                float *one = down(done, nh * hd);
+                same += !memcmp(one, all + t * nh * hd, nh * hd * sizeof *one);
+                free(one);
+            }
+            CK_EXPECT(same == 4, "%s: %zu of 4 rows alone have the bits they have in the batch", desc, same);
+            B->free(B, dq), B->free(B, dall), B->free(B, done), B->free(B, dk), B->free(B, dv), B->free(B, dpos);
+            free(q), free(kc), free(vc), free(all);
+        }
+    }
+    ck_cpu_threads_set(threads0, NULL, 0);
+}
+
 /* ---- elementwise and row movement ---- */
 
 static void test_glu(void) {
@@ -1337,6 +1384,7 @@ int main(void) {
     test_rmsnorm_gated();
     test_rope();
     test_attention();
+    test_attention_split();
     test_glu();
     test_rows();
     test_zero_add();

@@ -250,6 +250,8 @@ int main(void) {
         /* tiled (at most 128 rows): 16 tokens x 8 heads with soft-capping and head dim 32; a window that
          * does not bind; group 1 with head dim 256 */
         {16, 5, 16, 2, 32, 0, 20.0f}, {12, 3, 4, 2, 64, 40, 0}, {9, 20, 4, 4, 256, 0, 0},
+        /* tiles whose rows end in different key segments (CK_ATTN_SEG), and a window that crosses one */
+        {20, 250, 4, 2, 64, 0, 0}, {18, 500, 8, 2, 128, 0, 0}, {16, 760, 4, 1, 32, 0, 20.0f}, {6, 600, 4, 2, 64, 300, 0},
     };
     size_t n_cases = sizeof cases / sizeof cases[0];
     for (size_t c = 0; c < 2 * n_cases; c++) { /* over f32 caches, then f16 ones */

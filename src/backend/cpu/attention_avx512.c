@@ -99,18 +99,17 @@ static inline void prefetch_rows(const char *kp, const char *vp, size_t rb, size
 }
 
 /* The query heads q[g] (g < ng, head_dim apart) of one KV head against keys [0, n_keys) of its cache rows
- * (kr, vr: `row` values apart, f16 or f32 as f16 says: inlined into one copy per type), into out[g]
- * (head_dim apart; it holds the unnormalized accumulators until the end). The keys are walked once for the
- * whole group: each block of 16 keys is fetched from memory (prefetched PF_AHEAD keys ahead) and then
- * served from L1 to every head. Per head, the arithmetic and its order are those of one head alone. */
+ * (kr, vr: `row` values apart, f16 or f32 as f16 says: inlined into one copy per type), from a fresh state
+ * into m[g], l[g] and acc[g] (head_dim apart, unnormalized). The keys are walked once for the whole group:
+ * each block of 16 keys is fetched from memory (prefetched PF_AHEAD keys ahead) and then served from L1 to
+ * every head. Per head, the arithmetic and its order are those of one head alone. */
 static inline __attribute__((always_inline)) void heads(const ck_attn_args *a, const float *q, size_t ng,
                                                         const void *kr, const void *vr, size_t row, size_t n_keys,
-                                                        float *out, int f16) {
+                                                        float *m, float *l, float *acc, int f16) {
     size_t hd = a->head_dim, nv = hd / 16, eb = f16 ? 2 : 4, lines = (hd * eb + 63) / 64, rb = row * eb;
-    float m[MAX_HEADS], l[MAX_HEADS];
     for (size_t g = 0; g < ng; g++) {
         m[g] = -INFINITY, l[g] = 0.0f;
-        for (size_t i = 0; i < hd; i++) out[g * hd + i] = 0.0f;
+        for (size_t i = 0; i < hd; i++) acc[g * hd + i] = 0.0f;
     }
     for (size_t j0 = 0; j0 < n_keys; j0 += KB) {
         size_t nb = n_keys - j0 < KB ? n_keys - j0 : KB;
@@ -118,45 +117,41 @@ static inline __attribute__((always_inline)) void heads(const ck_attn_args *a, c
         if (j0 + PF_AHEAD < n_keys) /* the heads' rows are strided in the cache, not streamed */
             prefetch_rows(kb + PF_AHEAD * rb, vb + PF_AHEAD * rb, rb,
                           n_keys - j0 - PF_AHEAD < KB ? n_keys - j0 - PF_AHEAD : KB, lines);
-        for (size_t g = 0; g < ng; g++) ROW_BLOCK(a, q + g * hd, out + g * hd, &m[g], &l[g], kb, vb, rb, nb, nv, f16);
-    }
-    for (size_t g = 0; g < ng; g++) {
-        __m512 lv = _mm512_set1_ps(l[g]);
-        for (size_t i = 0; i < nv; i++)
-            _mm512_storeu_ps(out + g * hd + 16 * i, _mm512_div_ps(_mm512_loadu_ps(out + g * hd + 16 * i), lv));
+        for (size_t g = 0; g < ng; g++) ROW_BLOCK(a, q + g * hd, acc + g * hd, &m[g], &l[g], kb, vb, rb, nb, nv, f16);
     }
 }
 
 static void heads_f32(const ck_attn_args *a, const float *q, size_t ng, const void *kr, const void *vr, size_t row,
-                      size_t n, float *out) {
-    heads(a, q, ng, kr, vr, row, n, out, 0);
+                      size_t n, float *m, float *l, float *acc) {
+    heads(a, q, ng, kr, vr, row, n, m, l, acc, 0);
 }
 static void heads_f16(const ck_attn_args *a, const float *q, size_t ng, const void *kr, const void *vr, size_t row,
-                      size_t n, float *out) {
-    heads(a, q, ng, kr, vr, row, n, out, 1);
+                      size_t n, float *m, float *l, float *acc) {
+    heads(a, q, ng, kr, vr, row, n, m, l, acc, 1);
 }
 
-void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh) {
+void ck_attention_seg_avx512(const ck_attn_args *a, size_t t, size_t kvh, size_t j0, size_t j1, float *m, float *l,
+                             float *acc) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, row = a->n_kv_heads * hd;
-    size_t pos = (size_t)a->pos[t], start = 0;
-    if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
     size_t eb = ck_kv_bytes(a->kv_dtype);
-    const char *kr = (const char *)a->k_cache + (start * row + kvh * hd) * eb;
-    const char *vr = (const char *)a->v_cache + (start * row + kvh * hd) * eb;
-    void (*fn)(const ck_attn_args *, const float *, size_t, const void *, const void *, size_t, size_t, float *) =
-        a->kv_dtype == CK_F16 ? heads_f16 : heads_f32;
+    const char *kr = (const char *)a->k_cache + (j0 * row + kvh * hd) * eb;
+    const char *vr = (const char *)a->v_cache + (j0 * row + kvh * hd) * eb;
+    void (*fn)(const ck_attn_args *, const float *, size_t, const void *, const void *, size_t, size_t, float *,
+               float *, float *) = a->kv_dtype == CK_F16 ? heads_f16 : heads_f32;
     for (size_t g0 = 0; g0 < group; g0 += MAX_HEADS) { /* the group's query heads are consecutive */
         size_t ng = group - g0 < MAX_HEADS ? group - g0 : MAX_HEADS, h0 = kvh * group + g0;
-        fn(a, a->q + (t * a->n_heads + h0) * hd, ng, kr, vr, row, pos + 1 - start, a->out + (t * a->n_heads + h0) * hd);
+        fn(a, a->q + (t * a->n_heads + h0) * hd, ng, kr, vr, row, j1 - j0, m + g0, l + g0, acc + g0 * hd);
     }
 }
 
 /* Query rows [t0, t1) of KV head kvh (every query head of its group), keys walked once for all of them:
  * each block of 16 keys is widened to f32 once (an f16 cache) into an L1 buffer and every row still
- * needing keys takes its step through it with row_block, so each row does the arithmetic of
- * ck_attention_group_avx512 alone, in its order, on the same values: the same bits whatever the tile.
- * Rows that would start past key 0 (a window that binds) or too many rows go one by one. */
+ * needing keys takes its step through it with row_block into its segment's state, which is merged into the
+ * row's (in out) where the row's segment ends, so each row does the arithmetic of ck_attention_group alone,
+ * in its order, on the same values: the same bits whatever the tile. Rows that would start past key 0 (a
+ * window that binds) or too many rows go one by one. */
 #define TILE_ROWS 128 /* query rows (tokens x heads of the group) walking the keys together */
+static _Thread_local ck_scratch tile_scratch; /* the tile's segment accumulators */
 void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, n = (t1 - t0) * group, kmax = 0;
     int tile = n <= TILE_ROWS && t1 - t0 > 1;
@@ -165,25 +160,33 @@ void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, siz
         tile = !(a->window && keys > a->window);
         kmax = keys > kmax ? keys : kmax;
     }
-    if (!tile) {
-        for (size_t t = t0; t < t1; t++) ck_attention_group_avx512(a, t, kvh);
+    float *sacc = tile ? ck_scratch_get(&tile_scratch, n * hd * sizeof(float)) : NULL;
+    if (!sacc) {
+        for (size_t t = t0; t < t1; t++) ck_attention_group(a, t, kvh, ck_cpu_kernels_get());
         return;
     }
     int f16 = a->kv_dtype == CK_F16;
     size_t nv = hd / 16, row = a->n_kv_heads * hd, eb = f16 ? 2 : 4, rb = row * eb, lines = (hd * eb + 63) / 64;
-    float m[TILE_ROWS], l[TILE_ROWS], *out[TILE_ROWS];
+    float m[TILE_ROWS], l[TILE_ROWS], M[TILE_ROWS], L[TILE_ROWS], *out[TILE_ROWS];
     const float *q[TILE_ROWS];
     size_t keys[TILE_ROWS];
     for (size_t r = 0; r < n; r++) {
         size_t t = t0 + r / group, h = kvh * group + r % group;
         q[r] = a->q + (t * a->n_heads + h) * hd, out[r] = a->out + (t * a->n_heads + h) * hd;
-        keys[r] = (size_t)a->pos[t] + 1, m[r] = -INFINITY, l[r] = 0.0f;
+        keys[r] = (size_t)a->pos[t] + 1, M[r] = -INFINITY, L[r] = 0.0f;
         for (size_t i = 0; i < hd; i++) out[r][i] = 0.0f;
     }
     _Alignas(64) float kf[KB * CK_ATTN_MAX_HD], vf[KB * CK_ATTN_MAX_HD];
     const char *kr = (const char *)a->k_cache + kvh * hd * eb, *vr = (const char *)a->v_cache + kvh * hd * eb;
     for (size_t j0 = 0; j0 < kmax; j0 += KB) {
         size_t nb = kmax - j0 < KB ? kmax - j0 : KB;
+        if (j0 % CK_ATTN_SEG == 0) /* a segment starts: the rows that go on into it close the one before */
+            for (size_t r = 0; r < n; r++) {
+                if (keys[r] <= j0) continue;
+                if (j0) ck_attn_merge(&M[r], &L[r], out[r], m[r], l[r], sacc + r * hd, hd);
+                m[r] = -INFINITY, l[r] = 0.0f;
+                for (size_t i = 0; i < hd; i++) sacc[r * hd + i] = 0.0f;
+            }
         const char *kb = kr + j0 * rb, *vb = vr + j0 * rb, *ks = kb, *vs = vb;
         size_t stride = rb;
         if (j0 + PF_AHEAD < kmax)
@@ -198,11 +201,11 @@ void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, siz
         }
         for (size_t r = 0; r < n; r++)
             if (keys[r] > j0)
-                ROW_BLOCK(a, q[r], out[r], &m[r], &l[r], ks, vs, stride, keys[r] - j0 < KB ? keys[r] - j0 : KB, nv, 0);
+                ROW_BLOCK(a, q[r], sacc + r * hd, &m[r], &l[r], ks, vs, stride, keys[r] - j0 < KB ? keys[r] - j0 : KB, nv, 0);
     }
-    for (size_t r = 0; r < n; r++) {
-        __m512 lv = _mm512_set1_ps(l[r]);
-        for (size_t i = 0; i < nv; i++) _mm512_storeu_ps(out[r] + 16 * i, _mm512_div_ps(_mm512_loadu_ps(out[r] + 16 * i), lv));
+    for (size_t r = 0; r < n; r++) { /* each row's last segment, then the normalization */
+        ck_attn_merge(&M[r], &L[r], out[r], m[r], l[r], sacc + r * hd, hd);
+        for (size_t i = 0; i < hd; i++) out[r][i] /= L[r];
     }
 }
 

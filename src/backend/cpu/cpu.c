@@ -400,6 +400,49 @@ static void cpu_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float 
     }
 }
 
+/* Attention over segments in parallel: items (row t, its segment s, KV head) write their state into
+ * st (a slot of group * (head_dim + 2) floats each: m, l, acc), then each (row, KV head) merges its
+ * segments in order, as ck_attention_group does on one thread: the same bits. Rows are few (decode). */
+#define CK_CPU_SPLIT_ROWS 64
+static _Thread_local ck_scratch split_scratch;
+static int attention_split(const ck_attn_args *a, const ck_cpu_kernels *k, int nt) {
+    size_t T = a->T, nkv = a->n_kv_heads, hd = a->head_dim, group = a->n_heads / nkv, slot = group * (hd + 2);
+    size_t off[CK_CPU_SPLIT_ROWS + 1], s0[CK_CPU_SPLIT_ROWS], s1;
+    off[0] = 0;
+    for (size_t t = 0; t < T; t++) {
+        ck_attn_segments(a, t, &s0[t], &s1);
+        off[t + 1] = off[t] + (s1 - s0[t]);
+    }
+    float *st = ck_scratch_get(&split_scratch, off[T] * nkv * slot * sizeof(float));
+    if (!st) return -1;
+    long long n = (long long)(off[T] * nkv);
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (long long i = 0; i < n; i++) {
+            size_t seg = (size_t)i / nkv, kvh = (size_t)i % nkv, t = 0;
+            while (off[t + 1] <= seg) t++;
+            float *m = st + (size_t)i * slot, *l = m + group;
+            ck_attention_seg(a, t, kvh, s0[t] + seg - off[t], m, l, l + group, k);
+        }
+#pragma omp for schedule(static)
+        for (long long i = 0; i < (long long)(T * nkv); i++) {
+            size_t t = (size_t)i / nkv, kvh = (size_t)i % nkv;
+            float *out = a->out + (t * a->n_heads + kvh * group) * hd;
+            memset(out, 0, group * hd * sizeof *out);
+            for (size_t g = 0; g < group; g++) {
+                float M = -INFINITY, L = 0.0f;
+                for (size_t seg = off[t]; seg < off[t + 1]; seg++) {
+                    const float *m = st + (seg * nkv + kvh) * slot, *l = m + group;
+                    ck_attn_merge(&M, &L, out + g * hd, m[g], l[g], l + group + g * hd, hd);
+                }
+                for (size_t d = 0; d < hd; d++) out[g * hd + d] /= L;
+            }
+        }
+    }
+    return 0;
+}
+
 static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     const ck_cpu_kernels *k = ck_cpu_kernels_get();
     if (a->T == 0) return;
@@ -407,13 +450,21 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
         ck_backend_fail(b, "attention: a KV cache of %s is not supported", ck_dtype_name(a->kv_dtype));
         return;
     }
+    int nt = ck_cpu_threads();
+    int par = a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN;
+    /* fewer (row, KV head) pairs than two per thread (decode) and a context of several segments: split
+     * the keys (any split gives the same bits) */
+    if (par && nt > 1 && a->T <= CK_CPU_SPLIT_ROWS && a->T * a->n_kv_heads < 2 * (size_t)nt) {
+        size_t longest = 0;
+        for (size_t t = 0; t < a->T; t++) longest = (size_t)a->pos[t] > longest ? (size_t)a->pos[t] : longest;
+        if (longest >= CK_ATTN_SEG && attention_split(a, k, nt) == 0) return;
+    }
     /* work items: tiles of tt query rows x one KV head (rows walk the keys together where the kernel set
      * can; tiles no larger than leaves four items per thread; any tiling gives the same bits) */
-    int nt = ck_cpu_threads();
     size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1;
     while (tt > 1 && (a->T + tt - 1) / tt * a->n_kv_heads < 4 * (size_t)nt) tt /= 2;
     long long n = (long long)((a->T + tt - 1) / tt * a->n_kv_heads);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
     for (long long i = 0; i < n; i++) {
         size_t t0 = (size_t)i / a->n_kv_heads * tt, t1 = t0 + tt < a->T ? t0 + tt : a->T;
         ck_attention_tokens(a, t0, t1, (size_t)i % a->n_kv_heads, k);

@@ -54,7 +54,7 @@ static ck_cpu_kernels avx512_kernels = {
     .to_f16 = ck_to_f16_avx512,
     .glu = ck_glu_avx512,
     .rmsnorm = ck_rmsnorm_avx512,
-    .attn = ck_attention_group_avx512,
+    .attn_seg = ck_attention_seg_avx512,
     .attn_tokens = ck_attention_tokens_avx512,
     QDOT_TABLES(avx2), /* AVX512-VNNI ones replace these in fill() where the CPU has it */
 };

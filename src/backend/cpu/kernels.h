@@ -116,10 +116,11 @@ typedef struct ck_cpu_kernels {
     ck_rmsnorm_fn rmsnorm;
     ck_qdot_fn qdot[CK_DTYPE_COUNT];   /* block-quantized dtypes only (quant_*.c) */
     ck_qdot4_fn qdot4[CK_DTYPE_COUNT]; /* where a four-row kernel exists, else NULL */
-    /* Attention of one query row and KV head for head dims that are multiples of 16 up to
-     * CK_ATTN_MAX_HD, or NULL (then ck_attention_group's generic loop over dot/axpy runs). */
-    void (*attn)(const ck_attn_args *a, size_t t, size_t kvh);
-    /* the same for query rows [t0, t1) (each row's bits as alone), or NULL */
+    /* The state of query row t over keys [j0, j1) (one segment, see CK_ATTN_SEG) for every query head of
+     * KV head kvh, for head dims that are multiples of 16 up to CK_ATTN_MAX_HD, or NULL (then
+     * ck_attention_seg's generic loop over dot/axpy runs). */
+    void (*attn_seg)(const ck_attn_args *a, size_t t, size_t kvh, size_t j0, size_t j1, float *m, float *l, float *acc);
+    /* The attention of query rows [t0, t1) (each row's bits as ck_attention_group's alone), or NULL */
     void (*attn_tokens)(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh);
     ck_qmatmul_fn qmatmul[CK_DTYPE_COUNT]; /* a whole quantized matmul for T >= CK_QMATMUL_MIN_T, or NULL */
     ck_qgemv_fn qgemv[CK_DTYPE_COUNT]; /* where a many-row decode kernel exists, else NULL */
@@ -232,7 +233,8 @@ extern const ck_mm_kernel ck_mm_avx512bf16_fast;
 int ck_cpu_has_avx512bf16(void);
 
 /* x86-64 only: AVX-512 attention in blocks of 16 keys (attention_avx512.c). */
-void ck_attention_group_avx512(const ck_attn_args *a, size_t t, size_t kvh);
+void ck_attention_seg_avx512(const ck_attn_args *a, size_t t, size_t kvh, size_t j0, size_t j1, float *m, float *l,
+                             float *acc);
 void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh);
 /* x86-64 only: AMX (amx.c: CPU, OS and process permission; gemm_amx.c: kernels). The bf16 fast path
  * with TDPBF16PS, for every T (decode included), batch-invariant; tested against ck_mm_ref_bf16_fast
@@ -248,9 +250,13 @@ int ck_qmatmul_k_vnni(float *y, const float *x, const ck_tensor *W, const float 
 /* AVX512-VNNI Q6_K matmul for prefill (quant_gemm_vnni_k.c), a ck_qmatmul_fn. */
 int ck_qmatmul_q6_k_vnni(float *y, const float *x, const ck_tensor *W, const float *bias, size_t T, int n_threads);
 
+/* The state of segment s of query row t for every query head g of KV head kvh (m[g], l[g], acc [g *
+ * head_dim]), from a fresh one, with the given kernel set. */
+void ck_attention_seg(const ck_attn_args *a, size_t t, size_t kvh, size_t s, float *m, float *l, float *acc,
+                      const ck_cpu_kernels *k);
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
- * each cached key/value once for the whole group), with the given kernel set; online softmax. Same
- * contract as ck_attention_row_ref for each of those heads. */
+ * each cached key/value once for the whole group), with the given kernel set: its segments one after the
+ * other. Same contract as ck_attention_row_ref for each of those heads. */
 void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k);
 /* ck_attention_group for query rows [t0, t1), through the kernel set's attn_tokens where it has one (the
  * same bits as row by row). */

@@ -73,32 +73,62 @@ void ck_glu_rows_ref(float *out, const float *gate, const float *up, size_t n, c
     for (size_t i = 0; i < n; i++) out[i] = ck_glu_ref(gate[i], up[i], act);
 }
 
+/* The first key row t sees (its window's start). */
+static size_t first_key(const ck_attn_args *a, size_t t) {
+    size_t pos = (size_t)a->pos[t];
+    return a->window && pos + 1 > a->window ? pos + 1 - a->window : 0;
+}
+
+void ck_attn_segments(const ck_attn_args *a, size_t t, size_t *s0, size_t *s1) {
+    *s0 = first_key(a, t) / CK_ATTN_SEG;
+    *s1 = (size_t)a->pos[t] / CK_ATTN_SEG + 1;
+}
+
+void ck_attn_seg_keys(const ck_attn_args *a, size_t t, size_t s, size_t *j0, size_t *j1) {
+    size_t lo = first_key(a, t), hi = (size_t)a->pos[t] + 1;
+    *j0 = s * CK_ATTN_SEG > lo ? s * CK_ATTN_SEG : lo;
+    *j1 = (s + 1) * CK_ATTN_SEG < hi ? (s + 1) * CK_ATTN_SEG : hi;
+}
+
+void ck_attn_merge(float *M, float *L, float *ACC, float m, float l, const float *acc, size_t hd) {
+    float mx = m > *M ? m : *M, ca = expf(*M - mx), cb = expf(m - mx);
+    *L = *L * ca + l * cb;
+    for (size_t d = 0; d < hd; d++) ACC[d] = ACC[d] * ca + acc[d] * cb;
+    *M = mx;
+}
+
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h) {
-    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = h / group;
-    size_t pos = (size_t)a->pos[t], start = 0;
-    if (a->window && pos + 1 > a->window) start = pos + 1 - a->window;
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, kvh = h / group, s0, s1;
     const float *q = a->q + (t * a->n_heads + h) * hd;
     float *out = a->out + (t * a->n_heads + h) * hd;
-    float acc[hd], m = -INFINITY, l = 0.0f;
-    for (size_t d = 0; d < hd; d++) acc[d] = 0.0f;
-    for (size_t j = start; j <= pos; j++) {
-        size_t at = (j * a->n_kv_heads + kvh) * hd * ck_kv_bytes(a->kv_dtype);
-        const void *k = (const char *)a->k_cache + at, *v = (const char *)a->v_cache + at;
-        float s = 0.0f;
-        for (size_t d = 0; d < hd; d++) s += q[d] * kv_get(k, a->kv_dtype, d);
-        s *= a->scale;
-        if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
-        if (s > m) { /* rescale what was accumulated under the old maximum */
-            float c = expf(m - s);
-            l *= c;
-            for (size_t d = 0; d < hd; d++) acc[d] *= c;
-            m = s;
+    float acc[hd], M = -INFINITY, L = 0.0f;
+    for (size_t d = 0; d < hd; d++) out[d] = 0.0f; /* the merged accumulator lives in out */
+    ck_attn_segments(a, t, &s0, &s1);
+    for (size_t sg = s0; sg < s1; sg++) {
+        size_t j0, j1;
+        ck_attn_seg_keys(a, t, sg, &j0, &j1);
+        float m = -INFINITY, l = 0.0f;
+        for (size_t d = 0; d < hd; d++) acc[d] = 0.0f;
+        for (size_t j = j0; j < j1; j++) {
+            size_t at = (j * a->n_kv_heads + kvh) * hd * ck_kv_bytes(a->kv_dtype);
+            const void *k = (const char *)a->k_cache + at, *v = (const char *)a->v_cache + at;
+            float s = 0.0f;
+            for (size_t d = 0; d < hd; d++) s += q[d] * kv_get(k, a->kv_dtype, d);
+            s *= a->scale;
+            if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
+            if (s > m) { /* rescale what was accumulated under the old maximum */
+                float c = expf(m - s);
+                l *= c;
+                for (size_t d = 0; d < hd; d++) acc[d] *= c;
+                m = s;
+            }
+            float p = expf(s - m);
+            l += p;
+            for (size_t d = 0; d < hd; d++) acc[d] += p * kv_get(v, a->kv_dtype, d);
         }
-        float p = expf(s - m);
-        l += p;
-        for (size_t d = 0; d < hd; d++) acc[d] += p * kv_get(v, a->kv_dtype, d);
+        ck_attn_merge(&M, &L, out, m, l, acc, hd);
     }
-    for (size_t d = 0; d < hd; d++) out[d] = acc[d] / l;
+    for (size_t d = 0; d < hd; d++) out[d] /= L;
 }
 
 void ck_conv1d_channel_ref(float *y, const float *x, float *state, const float *w_c, size_t T, size_t C, size_t K,

@@ -38,7 +38,22 @@ float ck_glu_ref(float g, float u, ck_act act);
 /* out[i] = ck_glu_ref(gate[i], up[i], act) for i < n. */
 void ck_glu_rows_ref(float *out, const float *gate, const float *up, size_t n, ck_act act);
 
-/* Attention of query row t, head h (online softmax: one pass, no score buffer). */
+/* Attention in segments. A row's visible keys are walked in segments of absolute positions
+ * [s CK_ATTN_SEG, (s + 1) CK_ATTN_SEG): each segment from a fresh online-softmax state (per query head the
+ * running max m, the running sum l and the unnormalized accumulator acc [head_dim]), the segments' states
+ * merged in increasing order (ck_attn_merge) into the row's, which is then normalized. A row's result thus
+ * depends on its position and window only, and a long context can be split over threads (cpu.c) with the
+ * bits of one thread walking it. A context within one segment gives the bits of a plain online softmax. */
+#define CK_ATTN_SEG 256
+
+/* The segments [*s0, *s1) query row t sees, and the keys [*j0, *j1) of its segment s. */
+void ck_attn_segments(const ck_attn_args *a, size_t t, size_t *s0, size_t *s1);
+void ck_attn_seg_keys(const ck_attn_args *a, size_t t, size_t s, size_t *j0, size_t *j1);
+/* (M, L, ACC [hd]) <- the merge of a head's state with the state (m, l, acc) of its next segment; the
+ * empty state is M = -inf, L = 0, ACC = 0. */
+void ck_attn_merge(float *M, float *L, float *ACC, float m, float l, const float *acc, size_t hd);
+
+/* Attention of query row t, head h: its segments' online softmaxes (one pass, no score buffer), merged. */
 void ck_attention_row_ref(const ck_attn_args *a, size_t t, size_t h);
 
 /* Causal depthwise conv1d of channel c (see backend.h conv1d_causal): y[t, c] for t < T, then the
