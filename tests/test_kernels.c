@@ -275,9 +275,10 @@ int main(void) {
         for (size_t t = 0; t < T; t++)
             for (size_t h = 0; h < nh; h++) ck_attention_row_ref(&a, t, h);
         a.out = out;
+        float *work = malloc(ck_attn_work_floats(&a) * sizeof *work); /* (a head alone needs less) */
         for (size_t s = 0; s < n_sets; s++) {
             for (size_t t = 0; t < T; t++)
-                for (size_t g = 0; g < nkv; g++) ck_attention_group(&a, t, g, sets[s]);
+                for (size_t g = 0; g < nkv; g++) ck_attention_group(&a, t, g, sets[s], work);
             double worst = 0;
             for (size_t i = 0; i < T * nh * hd; i++) worst = fmax(worst, fabs(out[i] - want[i]));
             CK_EXPECT(worst <= 1e-5, "%s attention case %zu (%s cache) differs by %g", sets[s]->name, c,
@@ -297,7 +298,7 @@ int main(void) {
                     ck_attn_args a1 = a;
                     a1.q = q + (t * nh + h) * hd, a1.k_cache = k1, a1.v_cache = v1, a1.out = one, a1.pos = pos + t;
                     a1.T = 1, a1.n_heads = a1.n_kv_heads = 1;
-                    ck_attention_group(&a1, 0, 0, sets[s]);
+                    ck_attention_group(&a1, 0, 0, sets[s], work);
                     same &= !memcmp(one, out + (t * nh + h) * hd, hd * sizeof *one);
                 }
             CK_EXPECT(same, "%s attention case %zu (%s cache): a head alone differs from the grouped call",
@@ -306,13 +307,13 @@ int main(void) {
             /* all query rows together (the kernel set's tiles of rows) give each row's bits alone */
             float *tiled = malloc(T * nh * hd * sizeof *tiled);
             a.out = tiled;
-            for (size_t g = 0; g < nkv; g++) ck_attention_tokens(&a, 0, T, g, sets[s]);
+            for (size_t g = 0; g < nkv; g++) ck_attention_tokens(&a, 0, T, g, sets[s], work);
             a.out = out;
             CK_EXPECT(!memcmp(tiled, out, T * nh * hd * sizeof *out), "%s attention case %zu (%s cache): rows together differ from row by row",
                       sets[s]->name, c, ck_dtype_name(kt));
             free(tiled);
         }
-        free(q), free(kc), free(vc), free(out), free(want);
+        free(q), free(kc), free(vc), free(out), free(want), free(work);
         if (kt == CK_F16) c += n_cases;
     }
     return ck_test_done("test_kernels");

@@ -9,8 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-static _Thread_local ck_scratch scratch; /* a segment's states, for ck_attention_group */
-
 void ck_attention_seg(const ck_attn_args *a, size_t t, size_t kvh, size_t s, float *m, float *l, float *acc,
                       const ck_cpu_kernels *k) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, j0, j1;
@@ -48,15 +46,15 @@ void ck_attention_seg(const ck_attn_args *a, size_t t, size_t kvh, size_t s, flo
     }
 }
 
-void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k) {
+size_t ck_attn_work_floats(const ck_attn_args *a) {
+    size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, tile = CK_ATTN_TILE_ROWS * hd;
+    return group * (hd + 4) > tile ? group * (hd + 4) : tile;
+}
+
+void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k, float *work) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, s0, s1;
     float *out = a->out + (t * a->n_heads + kvh * group) * hd; /* the group's heads are consecutive */
-    float *st = ck_scratch_get(&scratch, group * (hd + 4) * sizeof(float));
-    if (!st) { /* no memory for a segment's states: NaN, which the forward's finite check reports */
-        for (size_t i = 0; i < group * hd; i++) out[i] = NAN;
-        return;
-    }
-    float *m = st, *l = m + group, *M = l + group, *L = M + group, *acc = L + group;
+    float *m = work, *l = m + group, *M = l + group, *L = M + group, *acc = L + group;
     for (size_t g = 0; g < group; g++) M[g] = -INFINITY, L[g] = 0.0f; /* the merged accumulators live in out */
     memset(out, 0, group * hd * sizeof *out);
     ck_attn_segments(a, t, &s0, &s1);
@@ -68,11 +66,9 @@ void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cp
         for (size_t d = 0; d < hd; d++) out[g * hd + d] /= L[g];
 }
 
-void ck_attention_tokens(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, const ck_cpu_kernels *k) {
+void ck_attention_tokens(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, const ck_cpu_kernels *k,
+                         float *work) {
     size_t hd = a->head_dim;
-    if (k->attn_tokens && hd % 16 == 0 && hd <= CK_ATTN_MAX_HD) {
-        k->attn_tokens(a, t0, t1, kvh);
-        return;
-    }
-    for (size_t t = t0; t < t1; t++) ck_attention_group(a, t, kvh, k);
+    if (k->attn_tokens && hd % 16 == 0 && hd <= CK_ATTN_MAX_HD && k->attn_tokens(a, t0, t1, kvh, work) == 0) return;
+    for (size_t t = t0; t < t1; t++) ck_attention_group(a, t, kvh, k, work);
 }

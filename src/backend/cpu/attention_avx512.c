@@ -149,22 +149,17 @@ void ck_attention_seg_avx512(const ck_attn_args *a, size_t t, size_t kvh, size_t
  * needing keys takes its step through it with row_block into its segment's state, which is merged into the
  * row's (in out) where the row's segment ends, so each row does the arithmetic of ck_attention_group alone,
  * in its order, on the same values: the same bits whatever the tile. Rows that would start past key 0 (a
- * window that binds) or too many rows go one by one. */
-#define TILE_ROWS 128 /* query rows (tokens x heads of the group) walking the keys together */
-static _Thread_local ck_scratch tile_scratch; /* the tile's segment accumulators */
-void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh) {
+ * window that binds), one row or too many are left to go one by one (-1). */
+#define TILE_ROWS CK_ATTN_TILE_ROWS
+int ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, float *work) {
     size_t hd = a->head_dim, group = a->n_heads / a->n_kv_heads, n = (t1 - t0) * group, kmax = 0;
-    int tile = n <= TILE_ROWS && t1 - t0 > 1;
-    for (size_t t = t0; t < t1 && tile; t++) {
+    if (n > TILE_ROWS || t1 - t0 < 2) return -1;
+    for (size_t t = t0; t < t1; t++) {
         size_t keys = (size_t)a->pos[t] + 1;
-        tile = !(a->window && keys > a->window);
+        if (a->window && keys > a->window) return -1;
         kmax = keys > kmax ? keys : kmax;
     }
-    float *sacc = tile ? ck_scratch_get(&tile_scratch, n * hd * sizeof(float)) : NULL;
-    if (!sacc) {
-        for (size_t t = t0; t < t1; t++) ck_attention_group(a, t, kvh, ck_cpu_kernels_get());
-        return;
-    }
+    float *sacc = work; /* the rows' segment accumulators [n, hd] */
     int f16 = a->kv_dtype == CK_F16;
     size_t nv = hd / 16, row = a->n_kv_heads * hd, eb = f16 ? 2 : 4, rb = row * eb, lines = (hd * eb + 63) / 64;
     float m[TILE_ROWS], l[TILE_ROWS], M[TILE_ROWS], L[TILE_ROWS], *out[TILE_ROWS];
@@ -207,6 +202,7 @@ void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, siz
         ck_attn_merge(&M[r], &L[r], out[r], m[r], l[r], sacc + r * hd, hd);
         for (size_t i = 0; i < hd; i++) out[r][i] /= L[r];
     }
+    return 0;
 }
 
 #endif /* __x86_64__ */

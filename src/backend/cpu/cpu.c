@@ -55,6 +55,8 @@ typedef struct cpu_instance {
     ck_backend b;
     rope_angles rope[CK_CPU_ROPE_CACHE];
     uint64_t tick;
+    ck_scratch attn_work;  /* attention's work memory, a slice per thread */
+    ck_scratch attn_split; /* the segments' states of a split attention */
 } cpu_instance;
 
 static void *cpu_alloc(ck_backend *b, size_t bytes) {
@@ -404,8 +406,7 @@ static void cpu_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float 
  * st (a slot of group * (head_dim + 2) floats each: m, l, acc), then each (row, KV head) merges its
  * segments in order, as ck_attention_group does on one thread: the same bits. Rows are few (decode). */
 #define CK_CPU_SPLIT_ROWS 64
-static _Thread_local ck_scratch split_scratch;
-static int attention_split(const ck_attn_args *a, const ck_cpu_kernels *k, int nt) {
+static int attention_split(cpu_instance *ci, const ck_attn_args *a, const ck_cpu_kernels *k, int nt) {
     size_t T = a->T, nkv = a->n_kv_heads, hd = a->head_dim, group = a->n_heads / nkv, slot = group * (hd + 2);
     size_t off[CK_CPU_SPLIT_ROWS + 1], s0[CK_CPU_SPLIT_ROWS], s1;
     off[0] = 0;
@@ -413,7 +414,7 @@ static int attention_split(const ck_attn_args *a, const ck_cpu_kernels *k, int n
         ck_attn_segments(a, t, &s0[t], &s1);
         off[t + 1] = off[t] + (s1 - s0[t]);
     }
-    float *st = ck_scratch_get(&split_scratch, off[T] * nkv * slot * sizeof(float));
+    float *st = ck_scratch_get(&ci->attn_split, off[T] * nkv * slot * sizeof(float));
     if (!st) return -1;
     long long n = (long long)(off[T] * nkv);
 #pragma omp parallel num_threads(nt)
@@ -457,17 +458,22 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     if (par && nt > 1 && a->T <= CK_CPU_SPLIT_ROWS && a->T * a->n_kv_heads < 2 * (size_t)nt) {
         size_t longest = 0;
         for (size_t t = 0; t < a->T; t++) longest = (size_t)a->pos[t] > longest ? (size_t)a->pos[t] : longest;
-        if (longest >= CK_ATTN_SEG && attention_split(a, k, nt) == 0) return;
+        if (longest >= CK_ATTN_SEG && attention_split(b->impl, a, k, nt) == 0) return;
     }
     /* work items: tiles of tt query rows x one KV head (rows walk the keys together where the kernel set
      * can; tiles no larger than leaves four items per thread; any tiling gives the same bits) */
-    size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1;
+    size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1, wf = ck_attn_work_floats(a);
     while (tt > 1 && (a->T + tt - 1) / tt * a->n_kv_heads < 4 * (size_t)nt) tt /= 2;
     long long n = (long long)((a->T + tt - 1) / tt * a->n_kv_heads);
+    float *work = ck_scratch_get(&((cpu_instance *)b->impl)->attn_work, (size_t)(par ? nt : 1) * wf * sizeof(float));
+    if (!work) {
+        ck_backend_fail(b, "attention: out of memory for its work memory");
+        return;
+    }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
     for (long long i = 0; i < n; i++) {
         size_t t0 = (size_t)i / a->n_kv_heads * tt, t1 = t0 + tt < a->T ? t0 + tt : a->T;
-        ck_attention_tokens(a, t0, t1, (size_t)i % a->n_kv_heads, k);
+        ck_attention_tokens(a, t0, t1, (size_t)i % a->n_kv_heads, k, work + (size_t)omp_get_thread_num() * wf);
     }
 }
 
@@ -573,6 +579,7 @@ static void cpu_destroy(ck_backend *b) {
         rope_angles *e = &ci->rope[i];
         free(e->pos), free(e->inv_freq), free(e->cs), free(e->sn);
     }
+    free(ci->attn_work.p), free(ci->attn_split.p);
     free(ci);
 }
 

@@ -120,8 +120,10 @@ typedef struct ck_cpu_kernels {
      * KV head kvh, for head dims that are multiples of 16 up to CK_ATTN_MAX_HD, or NULL (then
      * ck_attention_seg's generic loop over dot/axpy runs). */
     void (*attn_seg)(const ck_attn_args *a, size_t t, size_t kvh, size_t j0, size_t j1, float *m, float *l, float *acc);
-    /* The attention of query rows [t0, t1) (each row's bits as ck_attention_group's alone), or NULL */
-    void (*attn_tokens)(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh);
+    /* The attention of query rows [t0, t1) walking the keys together (each row's bits as
+     * ck_attention_group's alone), with work memory (ck_attn_work_floats); returns -1 where it does not
+     * take these rows (then they go one by one). NULL: none. */
+    int (*attn_tokens)(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, float *work);
     ck_qmatmul_fn qmatmul[CK_DTYPE_COUNT]; /* a whole quantized matmul for T >= CK_QMATMUL_MIN_T, or NULL */
     ck_qgemv_fn qgemv[CK_DTYPE_COUNT]; /* where a many-row decode kernel exists, else NULL */
     /* activation quantization per ck_act_format, equal to the traits' quantize_act byte for byte (NULL:
@@ -130,6 +132,7 @@ typedef struct ck_cpu_kernels {
 } ck_cpu_kernels;
 
 #define CK_ATTN_MAX_HD 256
+#define CK_ATTN_TILE_ROWS 128 /* query rows (tokens x heads of a group) an attn_tokens kernel walks together */
 
 /* The kernels for this CPU (picked on the first call). */
 const ck_cpu_kernels *ck_cpu_kernels_get(void);
@@ -138,8 +141,9 @@ const ck_cpu_kernels *ck_cpu_kernels_ref(void);
 /* Every kernel set this CPU can run, best first, NULL-terminated (the reference is always last). */
 const ck_cpu_kernels *const *ck_cpu_kernels_all(void);
 
-/* A scratch buffer that only grows, 64-byte aligned: each user keeps one per thread (_Thread_local), so
- * a decode step allocates nothing once the first has run. Returns NULL when it cannot grow. */
+/* A scratch buffer that only grows, 64-byte aligned: each user keeps one per thread (_Thread_local) or per
+ * backend instance, so a decode step allocates nothing once the first has run. Returns NULL when it cannot
+ * grow. */
 typedef struct ck_scratch {
     uint8_t *p;
     size_t cap;
@@ -235,7 +239,7 @@ int ck_cpu_has_avx512bf16(void);
 /* x86-64 only: AVX-512 attention in blocks of 16 keys (attention_avx512.c). */
 void ck_attention_seg_avx512(const ck_attn_args *a, size_t t, size_t kvh, size_t j0, size_t j1, float *m, float *l,
                              float *acc);
-void ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh);
+int ck_attention_tokens_avx512(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, float *work);
 /* x86-64 only: AMX (amx.c: CPU, OS and process permission; gemm_amx.c: kernels). The bf16 fast path
  * with TDPBF16PS, for every T (decode included), batch-invariant; tested against ck_mm_ref_bf16_fast
  * within a tolerance (its rounding inside a 32-element chunk is the hardware's). */
@@ -257,9 +261,13 @@ void ck_attention_seg(const ck_attn_args *a, size_t t, size_t kvh, size_t s, flo
 /* Attention of query row t for every query head that shares KV head kvh (grouped-query attention reads
  * each cached key/value once for the whole group), with the given kernel set: its segments one after the
  * other. Same contract as ck_attention_row_ref for each of those heads. */
-void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k);
-/* ck_attention_group for query rows [t0, t1), through the kernel set's attn_tokens where it has one (the
- * same bits as row by row). */
-void ck_attention_tokens(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, const ck_cpu_kernels *k);
+void ck_attention_group(const ck_attn_args *a, size_t t, size_t kvh, const ck_cpu_kernels *k, float *work);
+/* ck_attention_group for query rows [t0, t1), through the kernel set's attn_tokens where it takes them
+ * (the same bits as row by row). */
+void ck_attention_tokens(const ck_attn_args *a, size_t t0, size_t t1, size_t kvh, const ck_cpu_kernels *k,
+                         float *work);
+/* The floats of work memory ck_attention_group and ck_attention_tokens take for calls with these
+ * arguments (each thread its own). */
+size_t ck_attn_work_floats(const ck_attn_args *a);
 
 #endif
