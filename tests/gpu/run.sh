@@ -9,10 +9,10 @@
 #   2. test_models on the CUDA backend for every fixture family (GPU tolerances, see test_models.c), over
 #      f32 KV caches and again over f16 ones, and the fast path on a few families,
 #   3. a 2-process cluster on loopback: a CUDA worker holding layers 0-1 of qwen3-tiny and a CPU master
-#      holding the rest must give the greedy text of single-node runs; then the worker's layers spread
-#      over devices (--devices: GPU + CPU, two instances on one GPU, two GPUs where there are two), and the
-#      whole model over devices in one process (GPU parts pass their rows device to device; again with
-#      CK_PARTS_VIA_HOST=1, through the host),
+#      holding the rest must give the greedy text of single-node runs, and so must a CPU worker serving a
+#      CUDA master; then the worker's layers spread over devices (--devices: GPU + CPU, two instances on
+#      one GPU, two GPUs where there are two), and the whole model over devices in one process (GPU parts
+#      pass their rows device to device; again with CK_PARTS_VIA_HOST=1, through the host),
 # and prints a summary table. Exit status: 0 when everything passed. Logs go to $LOGS (default
 # build-gpu/logs). Environment: CK_TEST_DEVICE (default 0), JOBS (build jobs).
 cd "$(dirname "$0")/../.." || exit 1
@@ -104,8 +104,9 @@ PORT=$((21000 + $$ % 20000))
 "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu > "$LOGS/single-cpu.txt" 2> "$LOGS/single-cpu.err"
 "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --device "$DEV" > "$LOGS/single-cuda.txt" 2> "$LOGS/single-cuda.err"
 
-# cluster_text NAME WORKER_FLAGS...: a worker holding layers 0-1 (started with WORKER_FLAGS) and a CPU master
-# for the rest; the master's greedy text goes to $LOGS/cluster-NAME.txt; returns the master's exit status
+# cluster_text NAME WORKER_FLAGS...: a worker holding layers 0-1 (started with WORKER_FLAGS) and a master for
+# the rest (on the CPU, or with $MASTER's flags); the master's greedy text goes to $LOGS/cluster-NAME.txt;
+# returns the master's exit status
 cluster_text() {
     name=$1; shift
     PORT=$((PORT + 1))
@@ -114,7 +115,7 @@ cluster_text() {
         2> "$LOGS/worker-$name.log" &
     wpid=$!
     i=0; while ! grep -q "listening on" "$LOGS/worker-$name.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 --cpu --topology "$B/topo-gpu.yml" > "$LOGS/cluster-$name.txt" \
+    "$B/cake" run "$M" "Hello" --temperature 0 -n 24 ${MASTER:---cpu} --topology "$B/topo-gpu.yml" > "$LOGS/cluster-$name.txt" \
         2> "$LOGS/cluster-$name.err"
     rc=$?
     kill $wpid 2>/dev/null; wait $wpid 2>/dev/null
@@ -129,6 +130,16 @@ if [ $rc = 0 ] && [ -s "$LOGS/cluster-cuda.txt" ] && cmp -s "$LOGS/cluster-cuda.
 else
     fail=1
     row "cluster cuda+cpu" FAIL "rc $rc; see $LOGS/cluster-cuda.txt, single-cpu.txt, single-cuda.txt, worker-cuda.log" >> "$summary"
+fi
+
+# the reverse: a CPU worker (layers 0-1) serving a CUDA master (embedding, layers 2-3, head)
+MASTER="--device $DEV" cluster_text cpu-worker --cpu
+rc=$?
+if [ $rc = 0 ] && [ -s "$LOGS/cluster-cpu-worker.txt" ] && cmp -s "$LOGS/cluster-cpu-worker.txt" "$LOGS/single-cpu.txt"; then
+    row "cluster cpu+cuda" ok "greedy text of the CPU-worker + CUDA-master cluster = single-node" >> "$summary"
+else
+    fail=1
+    row "cluster cpu+cuda" FAIL "rc $rc; see $LOGS/cluster-cpu-worker.txt, cluster-cpu-worker.err, worker-cpu-worker.log" >> "$summary"
 fi
 
 # a worker spanning devices (--devices): layers 0-1 split over the GPU and the CPU, over two instances on
