@@ -37,6 +37,10 @@
  * pair is computed whole by one thread, so the split never changes a result). */
 #define CK_CPU_ATTN_PAR_MIN (1u << 14)
 #define CK_CPU_ATTN_TOKENS 16 /* query rows per work item of attention (walking the keys together) */
+/* State elements (rows x heads x key dim x value dim) from which the gated delta rule is split over its
+ * value heads: each element is read and written twice per row, so a decode step of Qwen3.5-0.8B's (16
+ * heads of 128 x 128) is worth a fork. */
+#define CK_CPU_GDN_PAR_MIN (1u << 16)
 
 /* RoPE angles of one (positions, frequencies) pair: cos and sin [T, half] */
 typedef struct rope_angles {
@@ -554,7 +558,7 @@ static void cpu_gated_delta(ck_backend *b, const ck_gdn_args *a) {
     (void)b;
     long long n = (long long)a->n_v_heads;
     int nt = ck_cpu_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads > CK_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(nt) if (a->T * a->k_head_dim * a->v_head_dim * a->n_v_heads >= CK_CPU_GDN_PAR_MIN)
     for (long long h = 0; h < n; h++) ck_gated_delta_head_ref(a, (size_t)h);
 }
 
