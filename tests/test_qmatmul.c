@@ -152,8 +152,9 @@ int main(void) {
         free(y1), free(x);
     }
     { /* decode and small batches of a fused call over weights of different types and row counts (Q4_K_M's
-       * q, k, v), its row groups split over 2, 3 and 5 threads by their bytes: every output is written,
-       * and equals its weight alone */
+       * q, k, v), its row groups split over 2, 3, 5 and 8 threads by their bytes (from 4 threads on in
+       * pieces dealt from a counter, at 8 more pieces than row groups): every output is written, and equals
+       * its weight alone */
         ck_dtype dts[3] = {CK_Q4_K, CK_Q6_K, CK_Q5_K};
         size_t n = 1024, rows[3] = {130, 97, 150}, rb = 0;
         uint8_t *w[3];
@@ -167,9 +168,9 @@ int main(void) {
         }
         for (size_t j = 0; j < 3 * n; j++) x[j] = frand();
         char err[256];
-        const int threads[] = {2, 3, 5};
+        const int threads[] = {2, 3, 5, 8};
         for (size_t T = 1; T <= 3; T += 2)
-            for (int th = 0; th < 3; th++) {
+            for (int th = 0; th < 4; th++) {
                 for (int i = 0; i < 3; i++) memset(y[i], 0xff, T * rows[i] * 4); /* NaNs where nothing is written */
                 CK_EXPECT(ck_cpu_matmul_quant_n(3, y, x, Wp, bias, T, k, threads[th], err, sizeof err) == 0, "%s", err);
                 for (int i = 0; i < 3; i++) {

@@ -1,12 +1,13 @@
 /* cpu.c — the CPU backend: activations in host memory, ops threaded with OpenMP over independent rows
- * (output features of a matmul, (token, head) pairs of attention). Each op applies a kernel per row: the
- * kernel set picked for this CPU (kernels.h) for the matmul (through the GEMM driver, gemm.c), attention,
- * GLU and RMSNorm, else the scalar ones of ref.c. The matmul is exact or fast as chosen for the whole
- * process (ck_cpu_exact), never by batch size. RoPE angles are cached per instance (rope_lookup): every
- * layer of a forward rotates with the same positions and frequencies. Prepare checks that a
- * weight's dtype has kernels and copies it into huge-page memory (wmem.h), or keeps the mapped view.
- * Every parallel region names its thread count (ck_cpu_threads), so the count is the same for every
- * calling thread of the process. Ops run synchronously; sync only reports the sticky error. */
+ * (output features of a matmul, (tokens, KV head) pairs of attention, or a decode row's key segments:
+ * attention_split). Each op applies a kernel per row: the kernel set picked for this CPU (kernels.h) for
+ * the matmul (through the GEMM driver, gemm.c), attention, GLU and RMSNorm, else the scalar ones of ref.c.
+ * The matmul is exact or fast as chosen for the whole process (ck_cpu_exact), never by batch size. RoPE
+ * angles are cached per instance (rope_lookup): every layer of a forward rotates with the same positions
+ * and frequencies. Prepare checks that a weight's dtype has kernels and copies it into huge-page memory
+ * (wmem.h), or keeps the mapped view. Every parallel region names its thread count (ck_cpu_threads), so
+ * the count is the same for every calling thread of the process. Ops run synchronously; sync only reports
+ * the sticky error. */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/wmem.h"

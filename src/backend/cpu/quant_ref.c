@@ -3,7 +3,9 @@
  * so decode allocates only when a larger matmul than any before comes); a call may carry several
  * weights that read the same activations (q/k/v, gate/up): quantized once, and their rows split over the
  * threads as one long weight, in units of 16 rows, by bytes (weights of different types cost what they
- * read), in one parallel region. For one activation
+ * read), in one parallel region: one piece of equal bytes per thread, or with QCHUNK_THREADS threads or
+ * more QCHUNKS pieces per thread, each thread taking the next from a shared counter, so that a thread that
+ * gets less of the memory bus takes fewer. For one activation
  * row (decode) each thread runs the kernel set's many-row kernel (qgemv) over its rows; for more, each
  * weight row is read once for all T activation rows, four rows at a time where the kernel set has a
  * four-row kernel. Every kernel equals the one-row kernel bit for bit, so every
@@ -15,11 +17,17 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define QROWS 16                /* weight rows per unit of the thread split */
 #define QPAR_MIN (1u << 18)     /* multiply-adds below which one thread does it all */
 #define QPACK_PAR_MIN (1u << 16) /* activation elements below which the caller quantizes alone */
+/* Pieces of the weights' bytes per thread, handed out in turn, from QCHUNK_THREADS threads on. Qwen3-0.6B
+ * decode (q8_0, Q4_K_M) against one share per thread: a 16-core Xeon at 4, 8 and 16 threads 1.13x (median
+ * of 12 rounds), two cores of an AMD EPYC 0.93-0.95x (docs/benchmarks.md). */
+#define QCHUNKS 4
+#define QCHUNK_THREADS 4
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -120,6 +128,7 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
     void (*quantize)(void *, const float *, size_t) = k->quantize_act[tr0->act] ? k->quantize_act[tr0->act] : tr0->quantize_act;
     if (!quant_par)
         for (size_t t = 0; t < T; t++) quantize(xq + t * xb, x + t * n_in, n_in);
+    atomic_size_t next = 0; /* the next piece of the weights' bytes */
 #pragma omp parallel num_threads(nt)
     {
         size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
@@ -127,19 +136,23 @@ int ck_cpu_matmul_quant_n(size_t n, float *const *y, const float *x, const ck_te
             for (size_t t = id; t < T; t += nth) quantize(xq + t * xb, x + t * n_in, n_in);
 #pragma omp barrier
         }
-        /* this thread's share [c0, c1) of the bytes of the weights from `first` on, as their row groups
-           lie one after the other: a group goes to the thread whose share holds its first byte, so weights
-           of different types (Q4_K_M's q, k in Q4_K and v in Q6_K) are split by what they cost to read */
-        size_t c_first = cost[first], c_all = cost[n] - c_first;
-        size_t c0 = c_first + c_all * id / nth, c1 = c_first + c_all * (id + 1) / nth;
-        for (size_t i = first; i < n; i++) {
-            size_t cu = QROWS * rb[i], nu = (W[i]->shape[0] + QROWS - 1) / QROWS;
-            size_t lo = c0 > cost[i] ? (c0 - cost[i] + cu - 1) / cu : 0, hi = c1 > cost[i] ? (c1 - cost[i] + cu - 1) / cu : 0;
-            if (hi > nu) hi = nu;
-            if (lo >= hi) continue;
-            size_t n_out = W[i]->shape[0], r0 = lo * QROWS, r1 = hi * QROWS;
-            rows_run(y[i], n_out, xq, xb, (const uint8_t *)W[i]->data, rb[i], bias ? bias[i] : NULL, n_in, T, r0,
-                     r1 < n_out ? r1 : n_out, qdot[i], qdot4[i], qgemv[i]);
+        /* pieces [c0, c1) of the bytes of the weights from `first` on, as their row groups lie one after
+           the other: a group goes to the piece that holds its first byte, so weights of different types
+           (Q4_K_M's q, k in Q4_K and v in Q6_K) are split by what they cost to read */
+        int deal = nth >= QCHUNK_THREADS; /* pieces dealt from the counter, else piece id for thread id */
+        size_t c_first = cost[first], c_all = cost[n] - c_first, np = deal ? nth * QCHUNKS : nth;
+        for (size_t p = deal ? atomic_fetch_add(&next, 1) : id; p < np; p = deal ? atomic_fetch_add(&next, 1) : np) {
+            size_t c0 = c_first + c_all * p / np, c1 = c_first + c_all * (p + 1) / np;
+            for (size_t i = first; i < n; i++) {
+                size_t cu = QROWS * rb[i], nu = (W[i]->shape[0] + QROWS - 1) / QROWS;
+                size_t lo = c0 > cost[i] ? (c0 - cost[i] + cu - 1) / cu : 0;
+                size_t hi = c1 > cost[i] ? (c1 - cost[i] + cu - 1) / cu : 0;
+                if (hi > nu) hi = nu;
+                if (lo >= hi) continue;
+                size_t n_out = W[i]->shape[0], r0 = lo * QROWS, r1 = hi * QROWS;
+                rows_run(y[i], n_out, xq, xb, (const uint8_t *)W[i]->data, rb[i], bias ? bias[i] : NULL, n_in, T,
+                         r0, r1 < n_out ? r1 : n_out, qdot[i], qdot4[i], qgemv[i]);
+            }
         }
     }
     return 0;
