@@ -294,11 +294,13 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
         if (t->workers[i].last >= t->workers[i].first)
             fprintf(stderr, "  worker %-12s %-22s layers %lld-%lld\n", t->workers[i].name, t->workers[i].host,
                     (long long)t->workers[i].first, (long long)t->workers[i].last);
-    if (last >= first) fprintf(stderr, "  master (this process)          layers %lld-%lld, embedding, head\n",
-                               (long long)first, (long long)last);
-    else fprintf(stderr, "  master (this process)          embedding, head\n");
+    const char *on = ck_engine_backend(*e);
+    if (last >= first) fprintf(stderr, "  master (this process)          layers %lld-%lld, embedding, head on %s\n",
+                               (long long)first, (long long)last, on);
+    else fprintf(stderr, "  master (this process)          embedding, head on %s\n", on);
     for (size_t i = 0; i < n_local; i++)
-        fprintf(stderr, "  master (this process)          layers %lld-%lld\n", (long long)lfirst[i], (long long)llast[i]);
+        fprintf(stderr, "  master (this process)          layers %lld-%lld on %s\n", (long long)lfirst[i],
+                (long long)llast[i], on);
     ck_cluster_opts co = {.model_dir = dir, .topo = t, .key = o->key, .wire_dtype = dtype,
                           .hidden = ck_engine_hidden(*e),
                           .max_ctx = max_ctx_hint && max_ctx_hint < ck_engine_max_ctx(*e) ? max_ctx_hint

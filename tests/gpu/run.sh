@@ -135,7 +135,8 @@ fi
 # the reverse: a CPU worker (layers 0-1) serving a CUDA master (embedding, layers 2-3, head)
 MASTER="--device $DEV" cluster_text cpu-worker --cpu
 rc=$?
-if [ $rc = 0 ] && [ -s "$LOGS/cluster-cpu-worker.txt" ] && cmp -s "$LOGS/cluster-cpu-worker.txt" "$LOGS/single-cpu.txt"; then
+if [ $rc = 0 ] && [ -s "$LOGS/cluster-cpu-worker.txt" ] && cmp -s "$LOGS/cluster-cpu-worker.txt" "$LOGS/single-cpu.txt" &&
+    grep -q "embedding, head on cuda" "$LOGS/cluster-cpu-worker.err" && grep -q " on cpu, listening" "$LOGS/worker-cpu-worker.log"; then
     row "cluster cpu+cuda" ok "greedy text of the CPU-worker + CUDA-master cluster = single-node" >> "$summary"
 else
     fail=1
