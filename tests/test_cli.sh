@@ -41,7 +41,8 @@ got = open(sys.argv[2], encoding="utf-8").read()
 assert got == ref["greedy_text"], (got, ref["greedy_text"])
 PY
 check "run qwen3-tiny greedy text" $?
-grep -q "prompt: 16 tokens" "$T/greedy.err" && grep -q "generated: 24 tokens" "$T/greedy.err" && grep -q "output head" "$T/greedy.err"
+grep -q "prompt: 16 tokens" "$T/greedy.err" && grep -q "generated: 24 tokens" "$T/greedy.err" && grep -q "output head" "$T/greedy.err" &&
+    grep -qx "device: cpu" "$T/greedy.err"
 check "run summary on stderr" $?
 # the same seed gives the same sampled text, another seed another
 "$CAKE" run "$UNPACKED/qwen3-tiny" "Hello" -n 16 --seed 7 > "$T/s1.txt" 2>/dev/null

@@ -84,7 +84,9 @@ static int write_text(void *user, const char *text, size_t len) {
     return 0;
 }
 
-static void print_summary(const ck_session *s, const ck_gen_result *r) {
+/* The run's numbers on stderr; the engine's device on a line of its own (the cluster's plan names each
+ * part's). */
+static void print_summary(const ck_engine *e, const ck_session *s, const ck_gen_result *r, int cluster) {
     ck_timing all = ck_session_timing(s);
     size_t n_decoded = r->n_gen ? r->n_gen - 1 : 0; /* forwards after the prefill */
     double pre = r->prefill_s > 0 ? r->prefill_s : 1e-9, dec = r->decode_s > 0 ? r->decode_s : 1e-9;
@@ -96,6 +98,7 @@ static void print_summary(const ck_session *s, const ck_gen_result *r) {
             "time: embedding %.3f s, layers %.3f s, output head %.3f s (prefill: %.3f / %.3f / %.3f)\n",
             r->n_prompt, r->prefill_s, (double)(r->n_prompt - r->n_reused) / pre, r->n_gen, r->decode_s, rate,
             all.embed_s, all.layers_s, all.head_s, r->prefill.embed_s, r->prefill.layers_s, r->prefill.head_s);
+    if (!cluster) fprintf(stderr, "device: %s\n", ck_engine_backend(e));
 }
 
 static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
@@ -131,7 +134,7 @@ static int generate(ck_engine *e, ck_cluster *cl, const run_opts *o) {
         if (r.finish == CK_FINISH_LENGTH && r.n_gen < (size_t)o->smp.n)
             fprintf(stderr, "\ncake run: stopped after %zu tokens: the context of %zu positions is full (--ctx)\n",
                     r.n_gen, max_ctx);
-        print_summary(s, &r);
+        print_summary(e, s, &r, cl != NULL);
         if (cl) ck_cli_cluster_summary(cl, r.n_gen);
     }
     ck_session_close(s);
