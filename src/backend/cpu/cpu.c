@@ -461,13 +461,16 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     /* fewer (row, KV head) pairs than two per thread (decode) and a context of several segments: split
      * the keys (any split gives the same bits) */
     if (par && nt > 1 && a->T <= CK_CPU_SPLIT_ROWS && a->T * a->n_kv_heads < 2 * (size_t)nt) {
-        size_t longest = 0;
-        for (size_t t = 0; t < a->T; t++) longest = (size_t)a->pos[t] > longest ? (size_t)a->pos[t] : longest;
-        if (longest >= CK_ATTN_SEG && attention_split(b->impl, a, k, nt) == 0) return;
+        size_t most = 0, s0, s1; /* the most segments a row sees */
+        for (size_t t = 0; t < a->T; t++) {
+            ck_attn_segments(a, t, &s0, &s1);
+            most = s1 - s0 > most ? s1 - s0 : most;
+        }
+        if (most > 1 && attention_split(b->impl, a, k, nt) == 0) return;
     }
     /* work items: tiles of tt query rows x one KV head (rows walk the keys together where the kernel set
      * can; tiles no larger than leaves four items per thread; any tiling gives the same bits) */
-    size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1, wf = ck_attn_work_floats(a);
+    size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1, wf = (ck_attn_work_floats(a) + 15) / 16 * 16; /* whole lines */
     while (tt > 1 && (a->T + tt - 1) / tt * a->n_kv_heads < 4 * (size_t)nt) tt /= 2;
     long long n = (long long)((a->T + tt - 1) / tt * a->n_kv_heads);
     float *work = ck_scratch_get(&((cpu_instance *)b->impl)->attn_work, (size_t)(par ? nt : 1) * wf * sizeof(float));

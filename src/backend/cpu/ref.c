@@ -91,6 +91,7 @@ void ck_attn_seg_keys(const ck_attn_args *a, size_t t, size_t s, size_t *j0, siz
 }
 
 void ck_attn_merge(float *M, float *L, float *ACC, float m, float l, const float *acc, size_t hd) {
+    if (m == -INFINITY) return; /* a segment whose every score is -inf weighs nothing */
     float mx = m > *M ? m : *M, ca = expf(*M - mx), cb = expf(m - mx);
     *L = *L * ca + l * cb;
     for (size_t d = 0; d < hd; d++) ACC[d] = ACC[d] * ca + acc[d] * cb;

@@ -50,7 +50,7 @@ void ck_glu_rows_ref(float *out, const float *gate, const float *up, size_t n, c
 void ck_attn_segments(const ck_attn_args *a, size_t t, size_t *s0, size_t *s1);
 void ck_attn_seg_keys(const ck_attn_args *a, size_t t, size_t s, size_t *j0, size_t *j1);
 /* (M, L, ACC [hd]) <- the merge of a head's state with the state (m, l, acc) of its next segment; the
- * empty state is M = -inf, L = 0, ACC = 0. */
+ * empty state is M = -inf, L = 0, ACC = 0, and a segment with m = -inf (every score -inf) changes nothing. */
 void ck_attn_merge(float *M, float *L, float *ACC, float m, float l, const float *acc, size_t hd);
 
 /* Attention of query row t, head h: its segments' online softmaxes (one pass, no score buffer), merged. */
