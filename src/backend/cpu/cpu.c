@@ -409,7 +409,8 @@ static void cpu_store_rows(ck_backend *b, void *cache, ck_dtype dt, const float 
 
 /* Attention over segments in parallel: items (row t, its segment s, KV head) write their state into
  * st (a slot of group * (head_dim + 2) floats each: m, l, acc), then each (row, KV head) merges its
- * segments in order, as ck_attention_group does on one thread: the same bits. Rows are few (decode). */
+ * segments in order, as ck_attention_group does on one thread: the same bits. Rows are few (decode).
+ * Returns -1, having done nothing, when no row has more than one segment or memory is short. */
 #define CK_CPU_SPLIT_ROWS 64
 static int attention_split(cpu_instance *ci, const ck_attn_args *a, const ck_cpu_kernels *k, int nt) {
     size_t T = a->T, nkv = a->n_kv_heads, hd = a->head_dim, group = a->n_heads / nkv, slot = group * (hd + 2);
@@ -419,6 +420,7 @@ static int attention_split(cpu_instance *ci, const ck_attn_args *a, const ck_cpu
         ck_attn_segments(a, t, &s0[t], &s1);
         off[t + 1] = off[t] + (s1 - s0[t]);
     }
+    if (off[T] == T) return -1; /* nothing to split */
     float *st = ck_scratch_get(&ci->attn_split, off[T] * nkv * slot * sizeof(float));
     if (!st) return -1;
     long long n = (long long)(off[T] * nkv);
@@ -458,16 +460,11 @@ static void cpu_attention(ck_backend *b, const ck_attn_args *a) {
     }
     int nt = ck_cpu_threads();
     int par = a->T * ((size_t)a->pos[a->T - 1] + 1) * a->n_heads * a->head_dim > CK_CPU_ATTN_PAR_MIN;
-    /* fewer (row, KV head) pairs than two per thread (decode) and a context of several segments: split
-     * the keys (any split gives the same bits) */
-    if (par && nt > 1 && a->T <= CK_CPU_SPLIT_ROWS && a->T * a->n_kv_heads < 2 * (size_t)nt) {
-        size_t most = 0, s0, s1; /* the most segments a row sees */
-        for (size_t t = 0; t < a->T; t++) {
-            ck_attn_segments(a, t, &s0, &s1);
-            most = s1 - s0 > most ? s1 - s0 : most;
-        }
-        if (most > 1 && attention_split(b->impl, a, k, nt) == 0) return;
-    }
+    /* fewer (row, KV head) pairs than two per thread (decode) and rows of several segments: split the
+     * keys (any split gives the same bits) */
+    if (par && nt > 1 && a->T <= CK_CPU_SPLIT_ROWS && a->T * a->n_kv_heads < 2 * (size_t)nt &&
+        attention_split(b->impl, a, k, nt) == 0)
+        return;
     /* work items: tiles of tt query rows x one KV head (rows walk the keys together where the kernel set
      * can; tiles no larger than leaves four items per thread; any tiling gives the same bits) */
     size_t tt = k->attn_tokens ? CK_CPU_ATTN_TOKENS : 1, wf = (ck_attn_work_floats(a) + 15) / 16 * 16; /* whole lines */
