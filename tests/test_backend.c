@@ -590,6 +590,10 @@ static void test_attention(void) {
         {129, 0, 2, 2, 96, 70, 0.1f, 30.0f},
         /* decode rows over many splits (up to 16 of 256 keys), with the widest head, a soft-cap, a window */
         {1, 3500, 4, 2, 256, 0, 0.06f, 50.0f}, {2, 900, 4, 1, 128, 300, 0.1f, 0},
+        /* decode rows by KV head (CUDA: a block takes 1, 2 or 4 query heads): every group size, a short
+         * context and split ones */
+        {3, 130, 4, 4, 64, 0, 0.2f, 0}, {1, 1000, 8, 2, 128, 0, 0.1f, 0}, {1, 5, 16, 8, 128, 0, 0.09f, 0},
+        {4, 2000, 8, 4, 128, 700, 0.1f, 0},
     };
     /* each case with the context unknown to the backend (keys_max 0) and known (CUDA sizes its split-K
      * decode attention to it: one split per 256 keys, so these contexts take 1 to 14 splits), over f32

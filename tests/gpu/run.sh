@@ -37,9 +37,10 @@ summary=$(mktemp)
 # the op conformance test with the default fusions (GLU as the gate/up GEMV's epilogue, the head-row kernel
 # in the decode attention), then with the GLU fused the other way (CK_CUDA_FUSE=31: into the down GEMV's
 # prologue, off by default; the head-row kernel on its own), with the older GEMV kernels the split kernel
-# replaced, and on the fast path (CAKE_EXACT=0: prefill GEMMs on activations rounded to 16 bits, Q8_0
-# prefill through an f16 copy)
-for cfg in default CK_CUDA_FUSE=31 CK_CUDA_SPLIT_GEMV=0 CAKE_EXACT=0; do
+# replaced, with the decode attention's kernel per query head instead of per KV head (CK_CUDA_ATTN_GROUP=0),
+# and on the fast path (CAKE_EXACT=0: prefill GEMMs on activations rounded to 16 bits, Q8_0 prefill through
+# an f16 copy)
+for cfg in default CK_CUDA_FUSE=31 CK_CUDA_SPLIT_GEMV=0 CK_CUDA_ATTN_GROUP=0 CAKE_EXACT=0; do
     log="$LOGS/test_backend-$cfg.log"
     env ${cfg/default/CK_CUDA_FUSE=} CK_TEST_BACKEND=cuda CK_TEST_DEVICE=$DEV "$B/test_backend" > "$log" 2>&1
     rc=$?

@@ -25,13 +25,6 @@
 #define KTILE 512
 #define MAX_PER_LANE 16 /* head_dim <= 32 * MAX_PER_LANE */
 
-/* Split-K (flash-decoding) scratch: per (token row, head, split) the unnormalized output, max and sum, and
- * per (row, head) the count of finished splits (zero between launches: the combining block resets it). */
-typedef struct attn_split {
-    float *o, *m, *l;
-    unsigned *count;
-} attn_split;
-
 /* The fused head-row prologue (one row, t = 0; qr = pp.x[0]'s row h when there is a q part): the block's
  * query row into pq and its KV head's new key and value rows into pk and pv, as the head-row kernel would
  * make them (warps 0, 1, 2), and as the cache holds them into rk and rv (f16 caches; else rk = pk, rv = pv):
@@ -92,7 +85,7 @@ template <int PL, typename KV>
 static __global__ void __launch_bounds__(WARPS * 32)
 attn_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc, float *out,
             const int32_t *__restrict__ pos, int nh, int nkv, int hd, float scale, int window, float softcap,
-            attn_split sp, ck_attn_prep pp, int vec) {
+            ck_attn_split sp, ck_attn_prep pp, int vec) {
     /* q is not restrict: with pp, its rows are written back through pp.x[0]. The caches are written only
      * at row pos[0] (attn_prep), which no block of the launch reads. */
     extern __shared__ float4 sm4[]; /* sc [KTILE], red [32], part [WARPS][hd], then with pp: pq, pk, pv [hd]
@@ -435,7 +428,7 @@ template <typename KV> static int attention_prefill(ck_backend *b, const ck_attn
 
 template <typename KV>
 using attn_fn = void (*)(const float *, const KV *, const KV *, float *, const int32_t *, int, int, int, float, int,
-                         float, attn_split, ck_attn_prep, int);
+                         float, ck_attn_split, ck_attn_prep, int);
 
 template <typename KV> static attn_fn<KV> decode_fn(size_t pl) {
     return pl <= 1 ? attn_kernel<1, KV> : pl <= 2 ? attn_kernel<2, KV> : pl <= 4 ? attn_kernel<4, KV>
@@ -468,7 +461,7 @@ template <typename KV> static void attention(ck_backend *b, const ck_attn_args *
     }
     ck_attn_args aa = *a; /* the caller's struct may be gone when a queued launch runs */
     aa.keys_max = 0;      /* (the launch does not use it: it must not be captured unkeyed) */
-    attn_split sp = {NULL, NULL, NULL, NULL};
+    ck_attn_split sp = {NULL, NULL, NULL, NULL};
     size_t splits = ck_cu(b)->split_max, keys = a->window && a->window < a->keys_max ? a->window : a->keys_max;
     if (keys) {
         size_t per = ck_cu(b)->split_keys;
@@ -494,6 +487,7 @@ template <typename KV> static void attention(ck_backend *b, const ck_attn_args *
     ck_attn_prep pp;
     memset(&pp, 0, sizeof pp);
     int fused = ck_cuda_fuse_attention(b, a, &pp); /* after the scratch, whose growth would emit the batch */
+    if (ck_cuda_attention_group(b, a, sp, grid.z, &pp)) return;
     int vec = ck_cu(b)->attn_vec && (uintptr_t)a->k_cache % 16 == 0; /* (its 16-byte key loads) */
     ck_cuda_run(b, fused ? "attention+heads" : "attention", [=](cudaStream_t st) {
         fn<<<grid, WARPS * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,

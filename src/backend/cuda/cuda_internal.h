@@ -112,6 +112,7 @@ typedef struct ck_cuda {
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 128) */
     size_t split_max;            /* the most splits (CK_CUDA_ATTN_SPLITS, default 16, at most 32) */
     int attn_vec;                /* decode attention scores a key per 8 lanes (CK_CUDA_ATTN_VEC=0: off) */
+    int attn_group;              /* decode attention by KV head (attention_group.cu; CK_CUDA_ATTN_GROUP=0: off) */
     int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
     int tc_attn;                 /* fast path: prefill attention on tensor cores (CK_CUDA_TC_ATTN=0: off) */
     size_t half_bytes;
@@ -190,6 +191,17 @@ typedef struct ck_attn_prep {
     const double *inv_freq;
     unsigned *counter;  /* nh + nkv counts, zero between launches */
 } ck_attn_prep;
+/* Split-K (flash-decoding) scratch of a decode attention: per (token row, head, split) the unnormalized
+ * output, max and sum, and per (row, head) the count of finished splits (zero between launches: the
+ * combining block resets it). */
+typedef struct ck_attn_split {
+    float *o, *m, *l;
+    unsigned *count;
+} ck_attn_split;
+/* The decode attention by KV head (attention_group.cu): launches it and returns 1 when it takes the call
+ * (T rows of at most 8, S splits of the keys, pp as ck_cuda_fuse_attention made it), else 0. */
+int ck_cuda_attention_group(ck_backend *b, const ck_attn_args *a, ck_attn_split sp, unsigned S,
+                            const ck_attn_prep *pp);
 /* 1 when the pending batch is such a head-row batch for attention a: it is then taken (into *pp) and no
  * longer pending. */
 int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *pp);
