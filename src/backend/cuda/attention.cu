@@ -15,7 +15,9 @@
  * or f16 values (a template parameter of every kernel; the sums are f32 either way). A decode row's attention
  * may also take over the head-row batch before it (fuse.cu, ck_attn_prep): each block then prepares its query
  * row and its KV head's new key and value row in shared memory and takes the new key and value from there
- * (attn_prep). Calls of more than 8 rows (prefill chunks) with head_dim <= 256 take attn_prefill_kernel
+ * (attn_prep). Decode calls whose shape attention_group.cu's kernel takes (a block per KV head instead of
+ * per query head) go there, with the same splits and the same prologue. Calls of more than 8 rows (prefill
+ * chunks) with head_dim <= 256 take attn_prefill_kernel
  * instead: a block per tile of 16 rows, so that K and V are read once per tile rather than once per row; on
  * the fast path (not CAKE_EXACT) attention_tc.cu's tensor-core kernel takes those calls first. The reference
  * is the CPU backend's attention (cpu/attention.c); test_backend checks both against a double-precision loop. */
