@@ -588,7 +588,7 @@ static void test_attention(void) {
         {100, 40, 4, 2, 128, 0, 0.1f, 0}, {40, 0, 2, 1, 256, 0, 0.06f, 0}, {70, 10, 2, 2, 48, 20, 0.3f, 1.5f},
         {130, 200, 8, 2, 32, 0, 0.2f, 0}, {77, 3, 4, 1, 16, 50, 0.5f, 0}, {65, 0, 2, 1, 80, 0, 0.1f, 0},
         {129, 0, 2, 2, 96, 70, 0.1f, 30.0f},
-        /* decode rows over many splits (up to 16 of 256 keys), with the widest head, a soft-cap, a window */
+        /* decode rows over many splits (up to 16), with the widest head, a soft-cap, a window */
         {1, 3500, 4, 2, 256, 0, 0.06f, 50.0f}, {2, 900, 4, 1, 128, 300, 0.1f, 0},
         /* decode rows by KV head (CUDA: a block takes 1, 2 or 4 query heads): every group size, a short
          * context and split ones */
@@ -596,7 +596,7 @@ static void test_attention(void) {
         {4, 2000, 8, 4, 128, 700, 0.1f, 0},
     };
     /* each case with the context unknown to the backend (keys_max 0) and known (CUDA sizes its split-K
-     * decode attention to it: one split per 256 keys, so these contexts take 1 to 14 splits), over f32
+     * decode attention to it: one split per 128 keys by default, at most 16), over f32
      * caches and over f16 ones */
     for (size_t c = 0; c < 4 * N_OF(cs); c++) {
         size_t pass = c / N_OF(cs);

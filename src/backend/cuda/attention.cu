@@ -253,17 +253,7 @@ attn_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc
     __syncthreads();
     if (!last) return;
     __threadfence();
-    float M = -INFINITY, L = 0.0f;
-    for (int i = 0; i < S; i++) M = fmaxf(M, __ldcg(&sp.m[th * S + i]));
-    for (int i = 0; i < S; i++) L += __ldcg(&sp.l[th * S + i]) * expf(__ldcg(&sp.m[th * S + i]) - M);
-    for (int d = threadIdx.x; d < hd; d += WARPS * 32) {
-        float s = 0.0f;
-        for (int i = 0; i < S; i++) {
-            float mi = __ldcg(&sp.m[th * S + i]);
-            if (mi > -INFINITY) s += __ldcg(&sp.o[(th * S + i) * hd + d]) * expf(mi - M);
-        }
-        orow[d] = s / L;
-    }
+    for (int d = threadIdx.x; d < hd; d += WARPS * 32) orow[d] = ck_attn_combine(sp, th, S, hd, d);
     if (threadIdx.x == 0) sp.count[th] = 0;
 }
 

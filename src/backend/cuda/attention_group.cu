@@ -253,19 +253,8 @@ attn_group_kernel(const float *q, const KV *__restrict__ kc, const KV *__restric
     if (!last) return;
     __threadfence();
     for (int i = threadIdx.x; i < G * HD; i += GW * 32) {
-        int g = i / HD, d = i % HD;
-        size_t th = tg + g;
-        float M = -INFINITY, L = 0.0f, s = 0.0f;
-        for (int k = 0; k < S; k++) M = fmaxf(M, __ldcg(&sp.m[th * S + k]));
-        for (int k = 0; k < S; k++) {
-            float mk = __ldcg(&sp.m[th * S + k]);
-            if (mk > -INFINITY) {
-                float e = expf(mk - M);
-                L += __ldcg(&sp.l[th * S + k]) * e;
-                s += __ldcg(&sp.o[(th * S + k) * HD + d]) * e;
-            }
-        }
-        out[th * HD + d] = s / L;
+        size_t th = tg + i / HD;
+        out[th * HD + i % HD] = ck_attn_combine(sp, th, S, HD, i % HD);
     }
     if (threadIdx.x == 0) sp.count[tg] = 0;
 }

@@ -198,6 +198,19 @@ typedef struct ck_attn_split {
     float *o, *m, *l;
     unsigned *count;
 } ck_attn_split;
+/* The combining step of a split decode attention, for row-head th (S splits of hd dims): the splits' largest
+ * max M, their sums and unnormalized outputs rescaled to it (a split that saw no key, m = -inf, adds
+ * nothing to the output), output dim d = sum / total. Read through L2 (other blocks wrote the partials). */
+static __device__ __forceinline__ float ck_attn_combine(const ck_attn_split &sp, size_t th, int S, int hd, int d) {
+    float M = -INFINITY, L = 0.0f, s = 0.0f;
+    for (int i = 0; i < S; i++) M = fmaxf(M, __ldcg(&sp.m[th * S + i]));
+    for (int i = 0; i < S; i++) L += __ldcg(&sp.l[th * S + i]) * expf(__ldcg(&sp.m[th * S + i]) - M);
+    for (int i = 0; i < S; i++) {
+        float mi = __ldcg(&sp.m[th * S + i]);
+        if (mi > -INFINITY) s += __ldcg(&sp.o[(th * S + i) * hd + d]) * expf(mi - M);
+    }
+    return s / L;
+}
 /* The decode attention by KV head (attention_group.cu): launches it and returns 1 when it takes the call
  * (T rows of at most 8, S splits of the keys, pp as ck_cuda_fuse_attention made it), else 0. */
 int ck_cuda_attention_group(ck_backend *b, const ck_attn_args *a, ck_attn_split sp, unsigned S,
