@@ -1,5 +1,6 @@
 /* ref.c — scalar reference kernels (see ref.h). Simple loops, no SIMD intrinsics. */
 #include "backend/cpu/ref.h"
+#include "backend/moe_route.h"
 #include "tensor/quant.h"
 
 #include <math.h>
@@ -208,20 +209,5 @@ void ck_rmsnorm_gated_ref(float *y, const float *x, const float *z, const float 
 }
 
 void ck_moe_route_ref(int32_t *ch, float *cw, const float *l, size_t E, size_t K, int norm) {
-    double mx = l[0], sum = 0, picked = 0;
-    for (size_t e = 1; e < E; e++) mx = l[e] > mx ? l[e] : mx;
-    for (size_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
-    for (size_t k = 0; k < K; k++) {
-        int32_t best = -1;
-        for (size_t e = 0; e < E; e++) {
-            int taken = 0;
-            for (size_t j = 0; j < k; j++) taken |= ch[j] == (int32_t)e;
-            if (!taken && (best < 0 || l[e] > l[best])) best = (int32_t)e;
-        }
-        ch[k] = best;
-        cw[k] = (float)(exp((double)l[best] - mx) / sum);
-        picked += cw[k];
-    }
-    if (norm)
-        for (size_t k = 0; k < K; k++) cw[k] = (float)(cw[k] / picked);
+    ck_moe_route_row(ch, cw, l, E, K, norm);
 }

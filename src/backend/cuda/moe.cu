@@ -1,32 +1,14 @@
 /* moe.cu — mixture-of-experts routing on the device: per token row, the top-k experts of
  * softmax(logits[t, :E]) (ties to the lower index) and their probabilities, renormalized over the k
- * when asked. One thread per row, computing in double exactly as the CPU reference (cpu.c's moe_route),
- * so both pick the same experts. */
+ * when asked. One thread per row, through the CPU reference's own function (backend/moe_route.h), so both
+ * pick the same experts. */
 #include "backend/cuda/cuda_internal.h"
+#include "backend/moe_route.h"
 
 static __global__ void route_kernel(int32_t *choice, float *weight, const float *logits, size_t T, size_t E, size_t K,
                                     int norm) {
-    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < T; t += (size_t)gridDim.x * blockDim.x) {
-        const float *l = logits + t * E;
-        int32_t *ch = choice + t * K;
-        float *cw = weight + t * K;
-        double mx = l[0], sum = 0.0, picked = 0.0;
-        for (size_t e = 1; e < E; e++) mx = l[e] > mx ? l[e] : mx;
-        for (size_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
-        for (size_t k = 0; k < K; k++) {
-            int32_t best = -1;
-            for (size_t e = 0; e < E; e++) {
-                int taken = 0;
-                for (size_t j = 0; j < k; j++) taken |= ch[j] == (int32_t)e;
-                if (!taken && (best < 0 || l[e] > l[best])) best = (int32_t)e;
-            }
-            ch[k] = best;
-            cw[k] = (float)(exp((double)l[best] - mx) / sum);
-            picked += cw[k];
-        }
-        if (norm)
-            for (size_t k = 0; k < K; k++) cw[k] = (float)(cw[k] / picked);
-    }
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < T; t += (size_t)gridDim.x * blockDim.x)
+        ck_moe_route_row(choice + t * K, weight + t * K, logits + t * E, E, K, norm);
 }
 
 void ck_cuda_moe_route(ck_backend *b, int32_t *choice, float *weight, const float *logits, size_t T, size_t E,
