@@ -215,7 +215,8 @@ int ck_cmd_bench(int argc, char **argv) {
     o.nt = ck_set_threads((int)o.threads, NULL, 0);
     if (o.exact) ck_set_exact(1);
     /* the host's probe runs before the model is loaded, so that its buffer and the model are never
-     * resident together (the run's peak RSS is the model's); a GPU's probe needs the engine */
+     * resident together (the run's peak RSS is the larger of the two, not their sum: with a model smaller
+     * than the probe's buffer, --bandwidth-mb sets it); a GPU's probe needs the engine */
     int dev_cpu = 0, dev_gpu = 0; /* --devices: whether it names the CPU, GPUs (ck_cli_backend checked it) */
     const char *kinds[CK_MAX_DEVICES];
     int idx[CK_MAX_DEVICES];
