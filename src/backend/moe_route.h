@@ -1,4 +1,4 @@
-/* moe_route.h — mixture-of-experts routing of one token row, shared by the CPU reference (cpu/ref.c) and
+/* moe_route.h — mixture-of-experts routing of one token row, shared by the CPU backend (cpu/cpu.c) and
  * the device kernel (cuda/moe.cu) so that both pick the same experts with the same weights: the top-K of
  * softmax(l[0..E)) (ties to the lower index), computed in double, renormalized over the K when norm.
  * ch[K]: the chosen experts, cw[K]: their probabilities. */

@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/wmem.h"
+#include "backend/moe_route.h"
 #include "base/err.h"
 #include "base/grow.h"
 
@@ -575,7 +576,7 @@ static void cpu_moe_route(ck_backend *b, int32_t *choice, float *weight, const f
         ck_backend_fail(b, "moe_route: top-%zu of %zu experts", K, E);
         return;
     }
-    for (size_t t = 0; t < T; t++) ck_moe_route_ref(choice + t * K, weight + t * K, logits + t * E, E, K, norm);
+    for (size_t t = 0; t < T; t++) ck_moe_route_row(choice + t * K, weight + t * K, logits + t * E, E, K, norm);
 }
 
 static void cpu_destroy(ck_backend *b) {

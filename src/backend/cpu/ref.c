@@ -1,6 +1,5 @@
 /* ref.c — scalar reference kernels (see ref.h). Simple loops, no SIMD intrinsics. */
 #include "backend/cpu/ref.h"
-#include "backend/moe_route.h"
 #include "tensor/quant.h"
 
 #include <math.h>
@@ -206,8 +205,4 @@ void ck_rmsnorm_gated_ref(float *y, const float *x, const float *z, const float 
     for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
     float inv = ck_rms_scale(ss, n, eps);
     for (size_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i] * (z[i] / (1.0f + expf(-z[i])));
-}
-
-void ck_moe_route_ref(int32_t *ch, float *cw, const float *l, size_t E, size_t K, int norm) {
-    ck_moe_route_row(ch, cw, l, E, K, norm);
 }

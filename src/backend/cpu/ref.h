@@ -70,7 +70,4 @@ void ck_gated_delta_head_ref(const ck_gdn_args *a, size_t h);
 /* One row of gated RMSNorm: y = x / rms(x) * w * silu(z); y may equal x. */
 void ck_rmsnorm_gated_ref(float *y, const float *x, const float *z, const float *w, size_t n, float eps);
 
-/* MoE routing of one row (see moe_route in backend.h): ch[K] and cw[K] from logits l[E]. */
-void ck_moe_route_ref(int32_t *ch, float *cw, const float *l, size_t E, size_t K, int norm);
-
 #endif

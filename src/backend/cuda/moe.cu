@@ -1,6 +1,6 @@
 /* moe.cu — mixture-of-experts routing on the device: per token row, the top-k experts of
  * softmax(logits[t, :E]) (ties to the lower index) and their probabilities, renormalized over the k
- * when asked. One thread per row, through the CPU reference's own function (backend/moe_route.h), so both
+ * when asked. One thread per row, through the CPU backend's own function (backend/moe_route.h), so both
  * pick the same experts. */
 #include "backend/cuda/cuda_internal.h"
 #include "backend/moe_route.h"
