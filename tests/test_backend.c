@@ -158,10 +158,20 @@ static uint16_t to_f16(float f) { /* |f| <= 1: normal or zero halves */
 }
 
 /* A random [rows, cols] weight of dtype dt; vals gets the values as stored (after rounding to dt). */
+/* vals: the weight's values as the backend holds them (16-bit and quantized ones as they decode). Q8_0 and
+ * Q4_K weights: the random values quantized (cols a multiple of the block). */
 static void weight_new(hw *w, ck_dtype dt, size_t rows, size_t cols, double *vals) {
-    size_t n = rows * cols;
-    w->mem = xmalloc(n * (dt == CK_F32 ? 4 : 2));
-    for (size_t i = 0; i < n; i++) {
+    size_t n = rows * cols, bytes = 0;
+    CK_EXPECT(ck_dtype_row_bytes(dt, n, &bytes) == 0, "weight_new: %s rows of %zu", ck_dtype_name(dt), cols);
+    w->mem = xmalloc(bytes);
+    if (dt == CK_Q8_0 || dt == CK_Q4_K) {
+        float *f = hrand(n, 1.0f), *back = xmalloc(n * sizeof *back);
+        (dt == CK_Q8_0 ? ck_quantize_q8_0 : ck_quantize_q4_k)(w->mem, f, n);
+        (dt == CK_Q8_0 ? ck_dequant_q8_0 : ck_dequant_q4_k)(back, w->mem, n);
+        for (size_t i = 0; i < n; i++) vals[i] = back[i];
+        free(f), free(back);
+    }
+    else for (size_t i = 0; i < n; i++) {
         float f = frand();
         if (dt == CK_F32) ((float *)w->mem)[i] = f, vals[i] = f;
         else if (dt == CK_BF16) vals[i] = ck_bf16_to_f32(((uint16_t *)w->mem)[i] = to_bf16(f));
@@ -1183,7 +1193,7 @@ static void test_quant_types(void) {
  * attention after it). The decode sequences of a layer run here once without syncs and once with a sync
  * after every op; every buffer either run writes must agree within 1e-5 of the buffer's largest value
  * (summation order inside a norm may differ; a race or a reordered write gives errors of the size of the
- * values). T rows 1 and 3, f32 and bf16 weights, full and partial rotary dims, in-place GLU, a short
+ * values). T rows 1 and 3, f32, bf16, Q8_0 and Q4_K weights, full and partial rotary dims, in-place GLU, a short
  * context and ones long enough for split-K attention, each sequence three times at later positions (a
  * backend that records a step may replay it, and a fused kernel's counters must be back at zero for the
  * next step). Then a non-finite residual must be reported with its tag. */
@@ -1193,8 +1203,9 @@ typedef struct chain_bufs {
     void *kc, *vc;
 } chain_bufs;
 
-/* Sequences over an f16 KV cache compare within this instead: a key whose f32 value differs in its last
- * bit between the two runs (a norm's summation order) may round to the neighbouring f16 value. */
+/* Sequences over an f16 KV cache or quantized weights compare within this instead: a key whose f32 value
+ * differs in its last bit between the two runs (a norm's summation order) may round to the neighbouring f16
+ * value, and so may an activation quantized for an integer GEMV to the neighbouring level. */
 static double chain_tol = 1e-5;
 
 static void chain_cmp_h(const char *what, float *a, float *b, size_t n) {
@@ -1222,12 +1233,15 @@ static void test_fused_chains(void) {
         {1, 256, 4, 4, 64, 64, 512, CK_BF16, 600, CK_F32},
         /* over f16 KV caches: a short context, a split-K one, and three rows */
         {1, 256, 4, 2, 64, 64, 512, CK_BF16, 5, CK_F16}, {1, 256, 4, 1, 64, 32, 512, CK_F32, 700, CK_F16},
-        {3, 256, 4, 2, 64, 32, 512, CK_BF16, 40, CK_F16}};
+        {3, 256, 4, 2, 64, 32, 512, CK_BF16, 40, CK_F16},
+        /* quantized weights: the integer GEMVs with their prologues and epilogues (GLU as a pair of warps) */
+        {1, 256, 4, 2, 64, 64, 512, CK_Q8_0, 5, CK_F32}, {3, 256, 4, 2, 64, 64, 768, CK_Q8_0, 40, CK_F16},
+        {1, 256, 4, 2, 64, 64, 512, CK_Q4_K, 5, CK_F32}, {2, 512, 8, 2, 64, 32, 768, CK_Q4_K, 600, CK_F32}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
         size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 27;
         ck_dtype dt = (ck_dtype)cs[c].dt, kt = (ck_dtype)cs[c].kt;
-        chain_tol = kt == CK_F16 ? 2e-3 : 1e-5;
+        chain_tol = kt == CK_F16 || ck_dtype_is_quant(dt) ? 2e-3 : 1e-5;
         snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s pos=%zu %s cache", T, d, nh,
                  nkv, hd, rot, ffn, ck_dtype_name(dt), pos0, ck_dtype_name(kt));
         hw Wq, Wk, Wv, Wo, Wg, Wu, Wd;
@@ -1303,8 +1317,10 @@ static void test_fused_chains(void) {
             cmp_rtol("attention (sequence)", got, want, mag, T * qd, 2e-6);
             free(hq), free(got), free(hk), free(hv), free(want), free(mag);
         }
-        /* a NaN reaching the residual through a fused epilogue is reported with the check's tag */
-        float nanv = NAN;
+        /* a NaN reaching the residual through a fused epilogue is reported with the check's tag (an infinity
+         * for quantized weights: quantizing the activations clamps a NaN to a level, an infinity makes its
+         * block's scale infinite) */
+        float nanv = ck_dtype_is_quant(dt) ? INFINITY : NAN;
         B->upload(B, bb[0].att + T * qd - 1, &nanv, sizeof nanv);
         B->matmul(B, bb[0].xn, bb[0].att, &Wo.t, NULL, T);
         B->add(B, bb[0].x, bb[0].xn, T * d);

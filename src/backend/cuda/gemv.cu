@@ -359,7 +359,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
-    int bi, warps, row = gemv_warp_row(gb, Q8_WARPS, &bi, &warps), lane = threadIdx.x & 31;
+    int bi, warps, row = gemv_warp_row(gb, in, Q8_WARPS, &bi, &warps), lane = threadIdx.x & 31;
     int n_out = gb.n_out[bi], nb = n_in / 32;
     size_t stride = ck_cuda_q8_stride((size_t)n_in);
     const char *W = (const char *)gb.w[bi];
@@ -421,6 +421,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
             }
         }
         gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
+        if (in.glu_out) gemv_glu_pair(gb, in, bi, row, n_out, T);
         if (row + warps < n_out) {
             const char *nr = W + (size_t)(row + warps) * stride;
 #pragma unroll
@@ -479,7 +480,7 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     ck_cuda *c = ck_cu(b);
     ck_fused_in in = c->emit_in; /* set by ck_cuda_batch_emit; zero for a direct call */
     float *glu_out = in.glu_out;
-    in.glu_out = NULL; /* only the split kernel takes the GLU epilogue */
+    in.glu_out = NULL; /* the split and the quantized kernels take the GLU epilogue */
     gemv_batch gb;
     memset(&gb, 0, sizeof gb);
     gb.n = n;
@@ -519,6 +520,11 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
             if (tot_q > c->q8_blocks) nb = (unsigned)((uint64_t)want[i] * c->q8_blocks / tot_q);
             gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
         }
+        if (glu_out && n == 2) { /* the GLU epilogue: a pair of warps per row, both parts in one range of blocks */
+            unsigned nb = (unsigned)((2 * parts[0].a[4] + Q8_WARPS - 1) / Q8_WARPS);
+            gb.blk[1] = gb.blk[2] = nb < c->q8_blocks ? nb : c->q8_blocks;
+            in.glu_out = glu_out;
+        }
         unsigned blocks = gb.blk[n];
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
@@ -527,10 +533,10 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
                                           : ck_cuda_gemv_quant((ck_dtype)dt, blocks, smem, st, pdl, gb, in, counter,
                                                                flags, n_in, T);
             ck_cuda_check(b, e, "matmul (quantized gemv)");
-        }, dt, n_in, T, n, pdl, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, n, pdl, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
-        return 0;
+        return in.glu_out != NULL;
     }
     /* the fast path rounds activations meeting 16-bit weights, as the prefill GEMM does (gemm.cu) */
     int rnd = ck_cpu_exact() ? 0 : dt == CK_BF16 ? 1 : dt == CK_F16 ? 2 : 0;

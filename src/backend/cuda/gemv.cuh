@@ -131,13 +131,34 @@ static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq
 }
 
 /* A warp per row, wpb warps a block: the part of gb this block computes (*bi), this warp's first row of it
- * (returned) and the rows the part's warps stride over (*step). */
-static __device__ __forceinline__ int gemv_warp_row(const gemv_batch &gb, int wpb, int *bi, int *step) {
+ * (returned) and the rows the part's warps stride over (*step). With the GLU epilogue (in.glu_out: a gate
+ * part and an up part of one shape over one range of blocks) the warps take virtual rows, v = 2 row + part:
+ * warps 2i and 2i + 1 of a block (wpb even) compute the gate and the up row of the same row, one part each
+ * for the whole launch, and gemv_glu_pair combines them. */
+static __device__ __forceinline__ int gemv_warp_row(const gemv_batch &gb, const ck_fused_in &in, int wpb, int *bi,
+                                                    int *step) {
     int b = 0;
     while (b + 1 < gb.n && blockIdx.x >= gb.blk[b + 1]) b++;
-    *bi = b;
     *step = (int)(gb.blk[b + 1] - gb.blk[b]) * wpb;
-    return (int)(blockIdx.x - gb.blk[b]) * wpb + (int)(threadIdx.x >> 5);
+    int v = (int)(blockIdx.x - gb.blk[b]) * wpb + (int)(threadIdx.x >> 5);
+    if (!in.glu_out) return *bi = b, v;
+    *bi = v & 1, *step >>= 1;
+    return v >> 1;
+}
+
+/* The GLU epilogue of the warp-per-row kernels, after both warps of a pair stored their row (gemv_store):
+ * the pair meets at a barrier of its own (ids 1 to 8: 16 warps a block at most, __syncthreads is 0), then
+ * the gate warp writes glu_out = act(gate) * up for its row. Both warps of a pair run the same rows, so
+ * they reach the barrier equally often. glu_out may be the gate's or the up's range: each element is read
+ * before it is written, by the same thread. */
+static __device__ __forceinline__ void gemv_glu_pair(const gemv_batch &gb, const ck_fused_in &in, int bi, int row,
+                                                     int n_out, int T) {
+    asm volatile("bar.sync %0, 64;" ::"r"(1 + (int)(threadIdx.x >> 6)) : "memory");
+    if (bi == 0 && (threadIdx.x & 31) == 0)
+        for (int t = 0; t < T; t++) {
+            size_t o = (size_t)t * n_out + row;
+            in.glu_out[o] = ck_glu(gb.y[0][o], gb.y[1][o], in.glu_gelu);
+        }
 }
 
 /* The block's input rows staged (gemv_input, with its fused producer) and quantized in blocks of blk

@@ -179,7 +179,7 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
-    int bi, warps, row = gemv_warp_row(gb, QK_WARPS, &bi, &warps), lane = threadIdx.x & 31;
+    int bi, warps, row = gemv_warp_row(gb, in, QK_WARPS, &bi, &warps), lane = threadIdx.x & 31;
     int n_out = gb.n_out[bi], nb = n_in / F::values, units = nb * F::units, na = n_in / F::act;
     size_t stride = (size_t)nb * F::bytes;
     const uint8_t *W = (const uint8_t *)gb.w[bi];
@@ -216,6 +216,7 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             }
         }
         gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
+        if (in.glu_out) gemv_glu_pair(gb, in, bi, row, n_out, T);
     }
 }
 
