@@ -1236,7 +1236,10 @@ static void test_fused_chains(void) {
         {3, 256, 4, 2, 64, 32, 512, CK_BF16, 40, CK_F16},
         /* quantized weights: the integer GEMVs with their prologues and epilogues (GLU as a pair of warps) */
         {1, 256, 4, 2, 64, 64, 512, CK_Q8_0, 5, CK_F32}, {3, 256, 4, 2, 64, 64, 768, CK_Q8_0, 40, CK_F16},
-        {1, 256, 4, 2, 64, 64, 512, CK_Q4_K, 5, CK_F32}, {2, 512, 8, 2, 64, 32, 768, CK_Q4_K, 600, CK_F32}};
+        {1, 256, 4, 2, 64, 64, 512, CK_Q4_K, 5, CK_F32}, {2, 512, 8, 2, 64, 32, 768, CK_Q4_K, 600, CK_F32},
+        /* long inputs over few rows: a GPU spreads a row over several warps (with the GLU, the residual) */
+        {1, 2048, 8, 2, 64, 64, 512, CK_Q8_0, 5, CK_F32}, {2, 2048, 8, 2, 64, 64, 512, CK_Q4_K, 40, CK_F32},
+        {1, 256, 4, 2, 64, 64, 4096, CK_Q8_0, 5, CK_F32}, {3, 256, 4, 2, 64, 64, 4096, CK_Q4_K, 5, CK_F32}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
         size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 27;

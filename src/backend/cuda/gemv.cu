@@ -351,49 +351,58 @@ template <typename W> static int smem_limit(int bytes) {
  * (ck_cuda_q8_stride). As on the CPU (tensor/quant.h), each input row is first quantized to Q8 blocks (d =
  * max|x| / 127, q = round-to-nearest-even(x / d)) and each block's integer sum (dp4a, exact) is combined in
  * float as (wd * xd) * isum without fused multiply-adds; the lane's blocks are summed in order, then the
- * warp's lanes. Shared memory: the float rows, their int8 quants, their block scales. */
+ * warp's lanes, then the row's warps (gemv.cuh's gemv_warp_rows: wpr warps a row). Shared memory: the
+ * float rows, their int8 quants, their block scales. */
 #define Q8_CH 2 /* blocks per lane loaded ahead */
-#define Q8_WARPS 16 /* a warp per row, two blocks per multiprocessor: short chains, many in flight */
+#define Q8_WARPS 16 /* two blocks per multiprocessor: short chains, many in flight */
+
+/* The lane's next Q8_CH blocks of row wr from block b0 on (lb: the lane's first block, bs: the stride). */
+static __device__ __forceinline__ void q8_load(uint4 (*u)[2], unsigned short *wd, const char *wr, int n_in, int nb,
+                                               int b0, int bs) {
+#pragma unroll
+    for (int c = 0; c < Q8_CH; c++) {
+        int b = b0 + c * bs;
+        if (b < nb) {
+            u[c][0] = __ldg((const uint4 *)(wr + 32 * b)), u[c][1] = __ldg((const uint4 *)(wr + 32 * b + 16));
+            wd[c] = __ldg((const unsigned short *)(wr + n_in) + b);
+        }
+    }
+}
+
+template <bool S> /* S: wpr > 1 */
 static __global__ void __launch_bounds__(32 * Q8_WARPS, 2)
-gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
+    if (!S) wpr = 1;
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
-    int bi, warps, row = gemv_warp_row(gb, in, Q8_WARPS, &bi, &warps), lane = threadIdx.x & 31;
-    int n_out = gb.n_out[bi], nb = n_in / 32;
+    __shared__ float part[Q8_WARPS][CK_CUDA_GEMV_MAX_T];
+    gemv_rows r = gemv_warp_rows(gb, in, Q8_WARPS, wpr);
+    int bi = r.bi, lane = threadIdx.x & 31, n_out = gb.n_out[bi], nb = n_in / 32;
+    int lb = r.kw * 32 + lane, bs = 32 * wpr; /* the lane's blocks: lb, lb + bs, lb + 2 bs, ... */
     size_t stride = ck_cuda_q8_stride((size_t)n_in);
     const char *W = (const char *)gb.w[bi];
     uint4 u[Q8_CH][2] = {};
     unsigned short wd[Q8_CH] = {};
     ck_pdl_trigger();
-    if (row < n_out) {
-        const char *wr = W + (size_t)row * stride;
-#pragma unroll
-        for (int c = 0; c < Q8_CH; c++) {
-            int b = lane + 32 * c;
-            if (b < nb) {
-                u[c][0] = __ldg((const uint4 *)(wr + 32 * b)), u[c][1] = __ldg((const uint4 *)(wr + 32 * b + 16));
-                wd[c] = __ldg((const unsigned short *)(wr + n_in) + b);
-            }
-        }
-    }
+    if (r.row < n_out) q8_load(u, wd, W + (size_t)r.row * stride, n_in, nb, lb, bs);
     gemv_prefetch_in(in, n_in);
     ck_pdl_wait();
-    gemv_prefetch_res(gb.res[bi], row, n_out, T);
+    if (r.kw == 0) gemv_prefetch_res(gb.res[bi], r.row, n_out, T);
     int8_t *xq;
     float *xd;
     gemv_input_quantized(xs, red, in, counter, gb.x[bi], n_in, T, 32, Q8_WARPS, &xq, &xd);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
-    for (; row < n_out; row += warps) {
+    for (; r.first < n_out; r.first += r.step, r.row += r.step) {
         float acc[CK_CUDA_GEMV_MAX_T];
 #pragma unroll
         for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
-        const char *wr = W + (size_t)row * stride;
-        for (int base = 0;;) {
+        const char *wr = W + (size_t)r.row * stride;
+        for (int base = lb; r.row < n_out;) {
 #pragma unroll
             for (int c = 0; c < Q8_CH; c++) {
-                int b = base + lane + 32 * c;
+                int b = base + c * bs;
                 if (b >= nb) break;
                 const int *wq0 = (const int *)&u[c][0], *wq1 = (const int *)&u[c][1];
                 float w_d = __half2float(__ushort_as_half(wd[c]));
@@ -409,30 +418,13 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
                     acc[t] = __fadd_rn(acc[t], __fmul_rn(__fmul_rn(w_d, xd[t * nb + b]), (float)is));
                 }
             }
-            base += 32 * Q8_CH;
+            base += Q8_CH * bs;
             if (base >= nb) break;
-#pragma unroll
-            for (int c = 0; c < Q8_CH; c++) {
-                int b = base + lane + 32 * c;
-                if (b < nb) {
-                    u[c][0] = __ldg((const uint4 *)(wr + 32 * b)), u[c][1] = __ldg((const uint4 *)(wr + 32 * b + 16));
-                    wd[c] = __ldg((const unsigned short *)(wr + n_in) + b);
-                }
-            }
+            q8_load(u, wd, wr, n_in, nb, base, bs);
         }
-        gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
-        if (in.glu_out) gemv_glu_pair(gb, in, bi, row, n_out, T);
-        if (row + warps < n_out) {
-            const char *nr = W + (size_t)(row + warps) * stride;
-#pragma unroll
-            for (int c = 0; c < Q8_CH; c++) {
-                int b = lane + 32 * c;
-                if (b < nb) {
-                    u[c][0] = __ldg((const uint4 *)(nr + 32 * b)), u[c][1] = __ldg((const uint4 *)(nr + 32 * b + 16));
-                    wd[c] = __ldg((const unsigned short *)(nr + n_in) + b);
-                }
-            }
-        }
+        if (r.row + r.step < n_out) /* the next row's first blocks, before this row's sums are stored */
+            q8_load(u, wd, W + (size_t)(r.row + r.step) * stride, n_in, nb, lb, bs);
+        gemv_rows_end<S>(r, wpr, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 
@@ -470,6 +462,21 @@ static int split_wpr(ck_backend *b, const ck_batch_part *parts, int n, int dt, i
     int pieces = n_in / (dt == CK_F32 ? 4 : 8), wpr = 1;
     while (wpr < SPLIT_WARPS && rows * (size_t)wpr * 2 <= (size_t)ck_cu(b)->split_blocks * SPLIT_WARPS &&
            pieces >= 64 * wpr)
+        wpr *= 2;
+    return wpr;
+}
+
+/* Warps per row of the quantized GEMVs for this batch (1 to Q8_WARPS, at most half of them with the GLU
+ * epilogue, whose row groups pair up in a block): doubled while the batch's rows still fit one wave of the
+ * device and every lane still has a 32-value unit of its own, so that a part of few rows with long inputs
+ * (the o and down projections) runs on all multiprocessors, each lane with a short chain of loads.
+ * CK_CUDA_SPLIT_GEMV=0: a warp per row. */
+static int quant_wpr(ck_backend *b, const ck_batch_part *parts, int n, int n_in, int glu) {
+    ck_cuda *c = ck_cu(b);
+    size_t rows = 0;
+    for (int i = 0; i < n; i++) rows += (size_t)parts[i].a[4];
+    int units = n_in / 32, wpr = 1, cap = glu ? Q8_WARPS / 2 : Q8_WARPS;
+    while (c->split_gemv && wpr < cap && rows * (size_t)wpr * 2 <= (size_t)c->q8_blocks * Q8_WARPS && units > 32 * wpr)
         wpr *= 2;
     return wpr;
 }
@@ -512,28 +519,30 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     uint64_t k[4 * 6] = {0};
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
-    if (quant) { /* ck_cuda_matmul sized the groups of rows for shared memory; a warp per row */
+    if (quant) { /* ck_cuda_matmul sized the groups of rows for shared memory; wpr warps a row */
+        int glu = glu_out && n == 2, wpr = quant_wpr(b, parts, n, n_in, glu), rpb = Q8_WARPS / wpr;
         unsigned tot_q = 0;
-        for (int i = 0; i < n; i++) want[i] = (unsigned)((parts[i].a[4] + Q8_WARPS - 1) / Q8_WARPS), tot_q += want[i];
+        for (int i = 0; i < n; i++) want[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_q += want[i];
         for (int i = 0; i < n; i++) { /* no more blocks than fit at once: the warps stride over further rows */
             unsigned nb = want[i];
             if (tot_q > c->q8_blocks) nb = (unsigned)((uint64_t)want[i] * c->q8_blocks / tot_q);
             gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
         }
-        if (glu_out && n == 2) { /* the GLU epilogue: a pair of warps per row, both parts in one range of blocks */
-            unsigned nb = (unsigned)((2 * parts[0].a[4] + Q8_WARPS - 1) / Q8_WARPS);
+        if (glu) { /* the GLU epilogue: a pair of row groups per row, both parts in one range of blocks */
+            unsigned nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
             gb.blk[1] = gb.blk[2] = nb < c->q8_blocks ? nb : c->q8_blocks;
             in.glu_out = glu_out;
         }
         unsigned blocks = gb.blk[n];
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-            cudaError_t e = dt == CK_Q8_0 ? ck_cuda_launch(gemv_q8_kernel, dim3(blocks), dim3(32 * Q8_WARPS), smem, st,
-                                                           pdl, gb, in, counter, flags, n_in, T)
+            cudaError_t e = dt == CK_Q8_0 ? ck_cuda_launch(wpr > 1 ? gemv_q8_kernel<true> : gemv_q8_kernel<false>,
+                                                           dim3(blocks), dim3(32 * Q8_WARPS), smem, st, pdl, gb, in,
+                                                           counter, flags, n_in, T, wpr)
                                           : ck_cuda_gemv_quant((ck_dtype)dt, blocks, smem, st, pdl, gb, in, counter,
-                                                               flags, n_in, T);
+                                                               flags, n_in, T, wpr);
             ck_cuda_check(b, e, "matmul (quantized gemv)");
-        }, dt, n_in, T, n, pdl, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, n, pdl, wpr, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return in.glu_out != NULL;
@@ -613,7 +622,8 @@ int ck_cuda_gemv_init(ck_backend *b) {
     }
     if ((size_t)dev_max < want) want = (size_t)dev_max;
     if (want > 48 * 1024 &&
-        (cudaFuncSetAttribute(gemv_q8_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
+        (cudaFuncSetAttribute(gemv_q8_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
+         cudaFuncSetAttribute(gemv_q8_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)want) ||
          ck_cuda_gemv_quant_smem((int)want) ||
          smem_limit<float>((int)want) || smem_limit<bf16_t>((int)want) || smem_limit<f16_t>((int)want))) {
         cudaGetLastError();
@@ -634,7 +644,7 @@ int ck_cuda_gemv_init(ck_backend *b) {
         per_sm = 1;
     }
     c->split_blocks = (unsigned)((per_sm > 0 ? per_sm : 1) * (sms > 0 ? sms : 1));
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_q8_kernel, 32 * Q8_WARPS, 16 * 1024) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_q8_kernel<false>, 32 * Q8_WARPS, 16 * 1024) != cudaSuccess) {
         cudaGetLastError();
         per_sm = 1;
     }

@@ -130,35 +130,85 @@ static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq
     }
 }
 
-/* A warp per row, wpb warps a block: the part of gb this block computes (*bi), this warp's first row of it
- * (returned) and the rows the part's warps stride over (*step). With the GLU epilogue (in.glu_out: a gate
- * part and an up part of one shape over one range of blocks) the warps take virtual rows, v = 2 row + part:
- * warps 2i and 2i + 1 of a block (wpb even) compute the gate and the up row of the same row, one part each
- * for the whole launch, and gemv_glu_pair combines them. */
-static __device__ __forceinline__ int gemv_warp_row(const gemv_batch &gb, const ck_fused_in &in, int wpb, int *bi,
-                                                    int *step) {
-    int b = 0;
+/* The rows of the quantized GEMVs (Q8_0 in gemv.cu, Q4_0 and the K-quants in quant.cu): wpb warps a block,
+ * wpr of them (1 to wpb, a power of two) per row, the row's 32-value units dealt to their lanes in turns
+ * (warp kw's lane l takes units 32 (wpr i + kw) + l, i = 0, 1, ...), so that a part of few rows with long
+ * inputs still fills the device; blocks [gb.blk[i], gb.blk[i + 1]) take part i's rows in order and stride
+ * over the rest. With the GLU epilogue (in.glu_out: a gate part and an up part of one shape over one range
+ * of blocks) the row groups take virtual rows v = 2 row + part: groups 2j and 2j + 1 of a block compute the
+ * gate and the up row of one row, each group one part for the whole launch (wpb / wpr even). */
+typedef struct gemv_rows {
+    int bi;    /* the part this warp computes */
+    int row;   /* its first row of it */
+    int first; /* the block's first row: every warp of the block runs the rows loop equally often */
+    int step;  /* the rows the part's blocks stride over */
+    int kw;    /* this warp's place among its row's warps */
+} gemv_rows;
+static __device__ __forceinline__ gemv_rows gemv_warp_rows(const gemv_batch &gb, const ck_fused_in &in, int wpb,
+                                                           int wpr) {
+    gemv_rows r;
+    int b = 0, warp = (int)(threadIdx.x >> 5), rpb = wpb / wpr;
     while (b + 1 < gb.n && blockIdx.x >= gb.blk[b + 1]) b++;
-    *step = (int)(gb.blk[b + 1] - gb.blk[b]) * wpb;
-    int v = (int)(blockIdx.x - gb.blk[b]) * wpb + (int)(threadIdx.x >> 5);
-    if (!in.glu_out) return *bi = b, v;
-    *bi = v & 1, *step >>= 1;
-    return v >> 1;
+    int v0 = (int)(blockIdx.x - gb.blk[b]) * rpb, v = v0 + warp / wpr, sh = in.glu_out ? 1 : 0;
+    r.bi = sh ? v & 1 : b;
+    r.row = v >> sh, r.first = v0 >> sh;
+    r.step = ((int)(gb.blk[b + 1] - gb.blk[b]) * rpb) >> sh;
+    r.kw = warp % wpr;
+    return r;
 }
 
-/* The GLU epilogue of the warp-per-row kernels, after both warps of a pair stored their row (gemv_store):
- * the pair meets at a barrier of its own (ids 1 to 8: 16 warps a block at most, __syncthreads is 0), then
- * the gate warp writes glu_out = act(gate) * up for its row. Both warps of a pair run the same rows, so
- * they reach the barrier equally often. glu_out may be the gate's or the up's range: each element is read
- * before it is written, by the same thread. */
-static __device__ __forceinline__ void gemv_glu_pair(const gemv_batch &gb, const ck_fused_in &in, int bi, int row,
-                                                     int n_out, int T) {
-    asm volatile("bar.sync %0, 64;" ::"r"(1 + (int)(threadIdx.x >> 6)) : "memory");
-    if (bi == 0 && (threadIdx.x & 31) == 0)
-        for (int t = 0; t < T; t++) {
-            size_t o = (size_t)t * n_out + row;
-            in.glu_out[o] = ck_glu(gb.y[0][o], gb.y[1][o], in.glu_gelu);
+/* The end of a row of the quantized GEMVs: the sums of the row's warps (in order of kw) stored by
+ * gemv_store, then the GLU epilogue. part: shared memory for the warps' sums (S: wpr > 1; acc is
+ * overwritten). With the GLU, wpr 1: the two warps of a pair meet at a barrier of their own (ids 1 to 8:
+ * 16 warps a block at most; __syncthreads is 0) and the gate warp writes glu_out = act(gate) * up for its
+ * row; wpr > 1: the block writes it for its rows after its barrier. Called by every warp of the block
+ * equally often. glu_out may be the gate's or the up's range: each element is read before it is written,
+ * by the same thread. */
+template <bool S>
+static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, int wpr, float *acc, int T, int n_out,
+                                                     const float *bias, float *y, float *res, const gemv_batch &gb,
+                                                     const ck_fused_in &in, ck_cuda_flags *flags,
+                                                     float (*part)[CK_CUDA_GEMV_MAX_T]) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (!S) {
+        if (r.row < n_out) gemv_store(acc, T, r.row, n_out, lane, bias, y, res, in, flags);
+        if (in.glu_out) {
+            asm volatile("bar.sync %0, 64;" ::"r"(1 + (int)(threadIdx.x >> 6)) : "memory");
+            if (r.bi == 0 && lane == 0 && r.row < n_out)
+                for (int t = 0; t < T; t++) {
+                    size_t o = (size_t)t * n_out + r.row;
+                    in.glu_out[o] = ck_glu(gb.y[0][o], gb.y[1][o], in.glu_gelu);
+                }
         }
+    } else {
+#pragma unroll
+        for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+            if (t >= T) break;
+            float s = ck_warp_sum(acc[t]);
+            if (lane == 0) part[warp][t] = s;
+        }
+        __syncthreads();
+        if (r.kw == 0 && r.row < n_out) {
+#pragma unroll
+            for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+                if (t >= T) break;
+                float s = 0.0f;
+                for (int k = 0; k < wpr; k++) s += part[warp + k][t];
+                acc[t] = lane == 0 ? s : 0.0f; /* gemv_store sums over the warp: lane 0 holds the total */
+            }
+            gemv_store(acc, T, r.row, n_out, lane, bias, y, res, in, flags);
+        }
+        __syncthreads(); /* part is rewritten by the next rows; the GLU reads both parts' stores */
+        if (in.glu_out) {
+            int rows = (int)(blockDim.x >> 5) / wpr / 2;
+            for (int i = threadIdx.x; i < rows * T; i += blockDim.x) {
+                int rr = r.first + i % rows, t = i / rows;
+                if (rr >= n_out) continue;
+                size_t o = (size_t)t * n_out + rr;
+                in.glu_out[o] = ck_glu(gb.y[0][o], gb.y[1][o], in.glu_gelu);
+            }
+        }
+    }
 }
 
 /* The block's input rows staged (gemv_input, with its fused producer) and quantized in blocks of blk
@@ -176,10 +226,10 @@ static __device__ __forceinline__ void gemv_input_quantized(float *xs, float *re
 }
 
 /* The GEMV of Q4_0 / Q4_K / Q5_K / Q6_K weights (quant.cu): a launch over gb's parts, as the Q8_0 kernel
- * (16 warps a block, a warp per row, shared memory as gemv.cu's gemv_smem_bytes for Q8_0); its kernels'
+ * (16 warps a block, gemv_warp_rows's rows, shared memory as gemv.cu's gemv_smem_bytes for Q8_0); its kernels'
  * shared-memory limit is raised to bytes by ck_cuda_gemv_quant_smem (nonzero on failure). */
 int ck_cuda_gemv_quant_smem(int bytes);
 cudaError_t ck_cuda_gemv_quant(ck_dtype dt, unsigned blocks, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T);
+                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr);
 
 #endif

@@ -3,10 +3,11 @@
  * GEMV: as on the CPU (tensor/quant.h), each input row is first quantized (Q8 blocks of 32 for Q4_0, Q8K
  * blocks of 256 for the K-quants), then each weight block's integer sum is exact (dp4a) and combined in
  * float without fused multiply-adds: (wd * xd) * isum for Q4_0 and Q6_K, (xd * d) * isum - (xd * dmin) *
- * msum for Q4_K and Q5_K. A warp takes a row; a lane takes a unit of 32 values (a Q4_0 block, or a
- * K-quant sub-block: eight lanes side by side hold one super-block and add their integer sums exactly
- * before one of them makes the block's float). The blocks' floats are added per lane, then over the warp:
- * another order than the CPU's lanes, so the results agree within the GPU tolerance, not bit for bit.
+ * msum for Q4_K and Q5_K. A row goes to 1 to 16 warps (gemv.cuh's gemv_warp_rows); a lane takes a unit of
+ * 32 values (a Q4_0 block, or a K-quant sub-block: eight lanes side by side hold one super-block and add
+ * their integer sums exactly before one of them makes the block's float). The blocks' floats are added per
+ * lane, then over the warp, then over the row's warps: another order than the CPU's lanes, so the results
+ * agree within the GPU tolerance, not bit for bit.
  * Embedding rows and the f16 copies equal the CPU's dequantization (tensor/quant.c) exactly (before the
  * f16 rounding). The scalar reference of all of it is tensor/quant.c; test_backend checks against it. */
 #include "backend/cuda/gemv.cuh"
@@ -172,69 +173,82 @@ template <> struct qf<CK_Q6_K> {
 
 #define QK_WARPS 16
 
-template <ck_dtype D>
+template <ck_dtype D, bool S> /* S: wpr > 1 */
 static __global__ void __launch_bounds__(32 * QK_WARPS, 2)
-gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
     typedef qf<D> F;
+    if (!S) wpr = 1;
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
-    int bi, warps, row = gemv_warp_row(gb, in, QK_WARPS, &bi, &warps), lane = threadIdx.x & 31;
-    int n_out = gb.n_out[bi], nb = n_in / F::values, units = nb * F::units, na = n_in / F::act;
+    __shared__ float part[QK_WARPS][CK_CUDA_GEMV_MAX_T];
+    gemv_rows r = gemv_warp_rows(gb, in, QK_WARPS, wpr);
+    int bi = r.bi, lane = threadIdx.x & 31, n_out = gb.n_out[bi], nb = n_in / F::values, units = nb * F::units;
+    int na = n_in / F::act, lu = r.kw * 32 + lane, us = 32 * wpr; /* the lane's units: lu, lu + us, ... */
     size_t stride = (size_t)nb * F::bytes;
     const uint8_t *W = (const uint8_t *)gb.w[bi];
-    typename F::raw r;
-    int pre = row < n_out && lane < units; /* the first unit's bytes: weights never wait for the kernel ahead */
-    if (pre) F::load(W + (size_t)row * stride + (size_t)(lane / F::units) * F::bytes, lane % F::units, r);
+    typename F::raw q;
+    int pre = r.row < n_out && lu < units; /* the first unit's bytes: weights never wait for the kernel ahead */
+    if (pre) F::load(W + (size_t)r.row * stride + (size_t)(lu / F::units) * F::bytes, lu % F::units, q);
     ck_pdl_trigger();
     gemv_prefetch_in(in, n_in);
     ck_pdl_wait();
-    gemv_prefetch_res(gb.res[bi], row, n_out, T);
+    if (r.kw == 0) gemv_prefetch_res(gb.res[bi], r.row, n_out, T);
     int8_t *xq;
     float *xd;
     gemv_input_quantized(xs, red, in, counter, gb.x[bi], n_in, T, F::act, QK_WARPS, &xq, &xd);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
-    for (; row < n_out; row += warps) {
+    for (; r.first < n_out; r.first += r.step, r.row += r.step) {
         float acc[CK_CUDA_GEMV_MAX_T];
 #pragma unroll
         for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) acc[t] = 0.0f;
-        const uint8_t *wr = W + (size_t)row * stride;
-        for (int u0 = 0; u0 < units; u0 += 32) { /* every lane of the warp in each round (the shuffles) */
+        const uint8_t *wr = W + (size_t)r.row * stride;
+        /* every lane of the warp in each round (the shuffles); a warp's units of a round are 32 in a row, so
+         * a super-block's eight never straddle two warps */
+        for (int u0 = r.kw * 32; r.row < n_out && u0 < units; u0 += us) {
             int u = u0 + lane, b = u / F::units, k = u % F::units, live = u < units;
-            if (live && !pre) F::load(wr + (size_t)b * F::bytes, k, r);
+            if (live && !pre) F::load(wr + (size_t)b * F::bytes, k, q);
             pre = 0;
 #pragma unroll
             for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
                 if (t >= T) break;
                 int is = 0, ms = 0;
-                if (live) F::sums(r, k, (const int *)(xq + (size_t)t * n_in + 32 * u), &is, &ms);
+                if (live) F::sums(q, k, (const int *)(xq + (size_t)t * n_in + 32 * u), &is, &ms);
 #pragma unroll
                 for (int o = 1; o < F::units; o <<= 1) /* a super-block's sub-blocks: exact integer sums */
                     is += __shfl_xor_sync(0xffffffffu, is, o), ms += __shfl_xor_sync(0xffffffffu, ms, o);
-                if (live && k == 0) acc[t] = __fadd_rn(acc[t], F::block(r, xd[t * na + (b * F::values) / F::act], is, ms));
+                if (live && k == 0) acc[t] = __fadd_rn(acc[t], F::block(q, xd[t * na + (b * F::values) / F::act], is, ms));
             }
         }
-        gemv_store(acc, T, row, n_out, lane, bias, y, res, in, flags);
-        if (in.glu_out) gemv_glu_pair(gb, in, bi, row, n_out, T);
+        pre = 0;
+        gemv_rows_end<S>(r, wpr, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 
+template <ck_dtype D> static int quant_smem(int bytes) {
+    return cudaFuncSetAttribute(gemv_quant_kernel<D, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
+           cudaFuncSetAttribute(gemv_quant_kernel<D, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
 int ck_cuda_gemv_quant_smem(int bytes) {
-    return cudaFuncSetAttribute(gemv_quant_kernel<CK_Q4_0>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
-           cudaFuncSetAttribute(gemv_quant_kernel<CK_Q4_K>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
-           cudaFuncSetAttribute(gemv_quant_kernel<CK_Q5_K>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) ||
-           cudaFuncSetAttribute(gemv_quant_kernel<CK_Q6_K>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    return quant_smem<CK_Q4_0>(bytes) || quant_smem<CK_Q4_K>(bytes) || quant_smem<CK_Q5_K>(bytes) ||
+           quant_smem<CK_Q6_K>(bytes);
 }
 
+template <ck_dtype D>
+static cudaError_t quant_launch(dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
+                                const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
+    return ck_cuda_launch(wpr > 1 ? gemv_quant_kernel<D, true> : gemv_quant_kernel<D, false>, g, bl, smem, st, pdl, gb,
+                          in, counter, flags, n_in, T, wpr);
+}
 cudaError_t ck_cuda_gemv_quant(ck_dtype dt, unsigned blocks, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
+                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
     dim3 g(blocks), bl(32 * QK_WARPS);
     switch (dt) {
-    case CK_Q4_0: return ck_cuda_launch(gemv_quant_kernel<CK_Q4_0>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
-    case CK_Q4_K: return ck_cuda_launch(gemv_quant_kernel<CK_Q4_K>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
-    case CK_Q5_K: return ck_cuda_launch(gemv_quant_kernel<CK_Q5_K>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
-    case CK_Q6_K: return ck_cuda_launch(gemv_quant_kernel<CK_Q6_K>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T);
+    case CK_Q4_0: return quant_launch<CK_Q4_0>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
+    case CK_Q4_K: return quant_launch<CK_Q4_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
+    case CK_Q5_K: return quant_launch<CK_Q5_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
+    case CK_Q6_K: return quant_launch<CK_Q6_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
     default: return cudaErrorInvalidValue;
     }
 }
