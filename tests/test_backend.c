@@ -1113,9 +1113,10 @@ typedef struct qtype {
 } qtype;
 
 static void test_quant(const qtype *q) {
-    /* (the last two: long inputs over few rows, as an attention output projection has) */
+    /* (then long inputs over few rows, as an attention output projection has, and such a weight over more
+     * rows than one GEMV launch takes: several launches' worth of rows batched) */
     struct { size_t T, n_in, n_out; } cs[] = {{1, 256, 1}, {3, 512, 7}, {9, 768, 300}, {1, 1024, 37}, {70, 256, 33},
-                                               {8, 3072, 5}, {3, 2048, 300}, {1, 4096, 19}};
+                                               {8, 3072, 5}, {3, 2048, 300}, {1, 4096, 19}, {20, 2048, 1024}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t T = cs[c].T, n_in = cs[c].n_in, n_out = cs[c].n_out, nb = n_in / q->block, na = n_in / q->act;
         if (q->block == 32 && c < 2) n_in = cs[c].n_in / 8, nb = n_in / 32, na = n_in / 32; /* short rows too */
@@ -1159,6 +1160,16 @@ static void test_quant(const qtype *q) {
         }
         if (on_cpu) cmp("matmul quantized", got, want, NULL, T * n_out);
         else cmp("matmul quantized", got, want, mag, T * n_out);
+        /* batch invariance: each row alone gives the same bits as in the call of T rows */
+        for (size_t t = 0; t < T; t++) B->matmul(B, dy + t * n_out, dx + t * n_in, &W, c & 1 ? db : NULL, 1);
+        synced("matmul quantized, one row at a time");
+        float *alone = down(dy, T * n_out);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < T * n_out; i++)
+            if (memcmp(&got[i], &alone[i], sizeof(float)) && !bad++) first = i;
+        CK_EXPECT(bad == 0, "matmul quantized batch invariance %s: %zu values differ from the row alone, first [%zu]: "
+                  "%.9g vs %.9g", desc, bad, first, bad ? got[first] : 0.0, bad ? alone[first] : 0.0);
+        free(alone);
         /* embedding rows of the same weight, scaled: the dequantized values exactly */
         int32_t ids[3] = {(int32_t)(n_out - 1), 0, (int32_t)(n_out / 2)};
         float *de = dev(NULL, 3 * n_in);

@@ -217,22 +217,21 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
 }
 
 /* The split kernel, for decode-sized weights: SPLIT_WARPS warps per block, a row's 16-byte pieces spread
- * over `wpr` of them (1 to 16, chosen by split_wpr from the batch's rows and n_in) so that every warp has a short
- * instruction stream: a small GEMV is bound by the latency of each warp's chain of instructions, not by
+ * over gb.wpr[i] of them (1 to 16, chosen by split_wpr from part i's weight shape) so that every warp has a
+ * short instruction stream: a small GEMV is bound by the latency of each warp's chain of instructions, not by
  * the loads in flight. As in the shared-memory kernel, the lanes issue their first weight loads before
  * waiting for the kernel before it, the block stages the input rows (made by the fused producer) in shared
  * memory, and blocks are capped at what the device holds at once, the row groups strided over. Order of
  * the sums: per lane its pieces in order (each piece's 4-value groups left to right), the warp sum, then
- * the row's warps in order; it depends on n_in only, never on T, so a row's result does not depend on
- * its batch. With the GLU epilogue (fuse.cu's gemv_glu: a gate and an up part) the two parts' rows are
+ * the row's warps in order; it depends on the weight's shape only, never on T or the other parts, so a
+ * row's result does not depend on its batch. With the GLU epilogue (fuse.cu's gemv_glu: a gate and an up part) the two parts' rows are
  * interleaved so that a row group holds both of its rows, and after storing them the block writes their
  * GLU. */
 #define SPLIT_WARPS 16
 #define SPLIT_NJ 4 /* pieces per lane loaded at once */
 template <typename W, int MT>
 static __global__ void __launch_bounds__(32 * SPLIT_WARPS, 2)
-gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr,
-                  int rnd) {
+gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int rnd) {
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float part[SPLIT_WARPS][MT];
@@ -240,7 +239,7 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
     int bi = 0;
     while (bi + 1 < gb.n && blockIdx.x >= gb.blk[bi + 1]) bi++;
     const int P = wt<W>::per16;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, rpb = SPLIT_WARPS / wpr;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wpr = gb.wpr[bi], rpb = SPLIT_WARPS / wpr;
     /* rows are virtual: with the GLU epilogue (in.glu_out) the two parts' rows interleave (virtual row v is
      * row v / 2 of part v % 2; a row group holds both parts of its rows), else they are the part's rows */
     int sh = in.glu_out ? 1 : 0, pi = sh ? (((int)(blockIdx.x - gb.blk[bi]) * rpb + warp / wpr) & 1) : bi;
@@ -327,11 +326,10 @@ static cudaError_t launch_smem(int rw, int T, dim3 g, dim3 bl, size_t smem, cuda
 /* Launches a split kernel of the weight type W (T == 1 specialized). */
 template <typename W>
 static cudaError_t launch_split(int T, dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                                const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int wpr,
-                                int rnd) {
-    return T == 1 ? ck_cuda_launch(gemv_split_kernel<W, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr, rnd)
+                                const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int rnd) {
+    return T == 1 ? ck_cuda_launch(gemv_split_kernel<W, 1>, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, rnd)
                   : ck_cuda_launch(gemv_split_kernel<W, CK_CUDA_GEMV_MAX_T>, g, bl, smem, st, pdl, gb, in, counter, flags,
-                                   n_in, T, wpr, rnd);
+                                   n_in, T, rnd);
 }
 
 template <typename W> static int smem_limit(int bytes) {
@@ -369,17 +367,16 @@ static __device__ __forceinline__ void q8_load(uint4 (*u)[2], unsigned short *wd
     }
 }
 
-template <bool S> /* S: wpr > 1 */
+template <bool S> /* S: some part has wpr > 1 */
 static __global__ void __launch_bounds__(32 * Q8_WARPS, 2)
-gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
-    if (!S) wpr = 1;
+gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
     __shared__ float part[Q8_WARPS][CK_CUDA_GEMV_MAX_T];
-    gemv_rows r = gemv_warp_rows(gb, in, Q8_WARPS, wpr);
+    gemv_rows r = gemv_warp_rows<S>(gb, in, Q8_WARPS);
     int bi = r.bi, lane = threadIdx.x & 31, n_out = gb.n_out[bi], nb = n_in / 32;
-    int lb = r.kw * 32 + lane, bs = 32 * wpr; /* the lane's blocks: lb, lb + bs, lb + 2 bs, ... */
+    int lb = r.kw * 32 + lane, bs = 32 * r.wpr; /* the lane's blocks: lb, lb + bs, lb + 2 bs, ... */
     size_t stride = ck_cuda_q8_stride((size_t)n_in);
     const char *W = (const char *)gb.w[bi];
     uint4 u[Q8_CH][2] = {};
@@ -424,7 +421,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
         }
         if (r.row + r.step < n_out) /* the next row's first blocks, before this row's sums are stored */
             q8_load(u, wd, W + (size_t)(r.row + r.step) * stride, n_in, nb, lb, bs);
-        gemv_rows_end<S>(r, wpr, acc, T, n_out, bias, y, res, gb, in, flags, part);
+        gemv_rows_end<S>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 
@@ -447,36 +444,38 @@ int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in) {
     return T >= 1 && T <= CK_CUDA_GEMV_MAX_T && gemv_smem_bytes(T, n_in, 1) <= ck_cu(b)->gemv_smem;
 }
 
-/* Warps per row of the split kernel for this batch (rows fitting shared memory, 16-bit or f32 weights), or 0
- * for the shared-memory kernel: weights of more than CK_CUDA_SPLIT_MAX_BYTES (the output head) stream
- * better from its long warps. CK_CUDA_SPLIT_GEMV=0 turns the split kernel off. */
+/* Whether the batch runs on the split kernel (rows fitting shared memory, 16-bit or f32 weights): not when
+ * one of its weights has more than CK_CUDA_SPLIT_MAX_BYTES (the output head), which streams better from
+ * the shared-memory kernel's long warps. CK_CUDA_SPLIT_GEMV=0 turns the split kernel off. */
 #define CK_CUDA_SPLIT_MAX_BYTES (64u << 20)
-static int split_wpr(ck_backend *b, const ck_batch_part *parts, int n, int dt, int n_in) {
+static int split_ok(ck_backend *b, const ck_batch_part *parts, int n, int dt, int n_in) {
     if (!ck_cu(b)->split_gemv || dt == CK_Q8_0) return 0;
-    size_t bytes = 0, el = dt == CK_F32 ? 4 : 2;
-    for (int i = 0; i < n; i++) bytes += (size_t)parts[i].a[4] * (size_t)n_in * el;
-    if (bytes > CK_CUDA_SPLIT_MAX_BYTES) return 0;
-    /* as many warps per row as keep every warp of one wave busy, each lane with at least one piece */
-    size_t rows = 0;
-    for (int i = 0; i < n; i++) rows += (size_t)parts[i].a[4];
+    for (int i = 0; i < n; i++)
+        if ((size_t)parts[i].a[4] * (size_t)n_in * (dt == CK_F32 ? 4 : 2) > CK_CUDA_SPLIT_MAX_BYTES) return 0;
+    return 1;
+}
+/* Warps per row of the split kernel for a weight of n_out rows of n_in: as many as keep every warp of one
+ * wave busy, each lane with at least one piece. From the weight alone, never from the batch it joins, so
+ * that a row's sum is the same in every batch (backend.h's batch invariance). */
+static int split_wpr(ck_backend *b, size_t n_out, int dt, int n_in) {
     int pieces = n_in / (dt == CK_F32 ? 4 : 8), wpr = 1;
-    while (wpr < SPLIT_WARPS && rows * (size_t)wpr * 2 <= (size_t)ck_cu(b)->split_blocks * SPLIT_WARPS &&
+    while (wpr < SPLIT_WARPS && n_out * (size_t)wpr * 2 <= (size_t)ck_cu(b)->split_blocks * SPLIT_WARPS &&
            pieces >= 64 * wpr)
         wpr *= 2;
     return wpr;
 }
 
-/* Warps per row of the quantized GEMVs for this batch (1 to Q8_WARPS, at most half of them with the GLU
- * epilogue, whose row groups pair up in a block): doubled while the batch's rows still fit one wave of the
- * device and every lane still has a 32-value unit of its own, so that a part of few rows with long inputs
- * (the o and down projections) runs on all multiprocessors, each lane with a short chain of loads.
+/* Warps per row of the quantized GEMVs for a weight of n_out rows of n_in (1 to Q8_WARPS / 2, so that the
+ * GLU epilogue's row groups pair up in a block): doubled while the weight's rows still fit one wave of the
+ * device and its warps' lanes still have more than one 32-value unit each, so that a weight of few rows
+ * with long inputs (the o and down projections) runs on all multiprocessors with short chains of loads.
+ * From the weight alone, never from the batch it joins, so that a row's sum is the same in every batch.
  * CK_CUDA_SPLIT_GEMV=0: a warp per row. */
-static int quant_wpr(ck_backend *b, const ck_batch_part *parts, int n, int n_in, int glu) {
+static int quant_wpr(ck_backend *b, size_t n_out, int n_in) {
     ck_cuda *c = ck_cu(b);
-    size_t rows = 0;
-    for (int i = 0; i < n; i++) rows += (size_t)parts[i].a[4];
-    int units = n_in / 32, wpr = 1, cap = glu ? Q8_WARPS / 2 : Q8_WARPS;
-    while (c->split_gemv && wpr < cap && rows * (size_t)wpr * 2 <= (size_t)c->q8_blocks * Q8_WARPS && units > 32 * wpr)
+    int units = n_in / 32, wpr = 1;
+    while (c->split_gemv && wpr < Q8_WARPS / 2 && n_out * (size_t)wpr * 2 <= (size_t)c->q8_blocks * Q8_WARPS &&
+           units > 32 * wpr)
         wpr *= 2;
     return wpr;
 }
@@ -520,45 +519,56 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
     if (quant) { /* ck_cuda_matmul sized the groups of rows for shared memory; wpr warps a row */
-        int glu = glu_out && n == 2, wpr = quant_wpr(b, parts, n, n_in, glu), rpb = Q8_WARPS / wpr;
+        int glu = glu_out && n == 2, split = 0;
         unsigned tot_q = 0;
-        for (int i = 0; i < n; i++) want[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_q += want[i];
+        for (int i = 0; i < n; i++) {
+            gb.wpr[i] = quant_wpr(b, parts[i].a[4], n_in), split |= gb.wpr[i] > 1;
+            unsigned rpb = Q8_WARPS / gb.wpr[i];
+            want[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_q += want[i];
+        }
         for (int i = 0; i < n; i++) { /* no more blocks than fit at once: the warps stride over further rows */
             unsigned nb = want[i];
             if (tot_q > c->q8_blocks) nb = (unsigned)((uint64_t)want[i] * c->q8_blocks / tot_q);
             gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
         }
-        if (glu) { /* the GLU epilogue: a pair of row groups per row, both parts in one range of blocks */
-            unsigned nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
+        if (glu) { /* the GLU epilogue: a pair of row groups per row (one shape: one wpr), one range of blocks */
+            unsigned rpb = Q8_WARPS / gb.wpr[0], nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
             gb.blk[1] = gb.blk[2] = nb < c->q8_blocks ? nb : c->q8_blocks;
             in.glu_out = glu_out;
         }
         unsigned blocks = gb.blk[n];
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
-            cudaError_t e = dt == CK_Q8_0 ? ck_cuda_launch(wpr > 1 ? gemv_q8_kernel<true> : gemv_q8_kernel<false>,
+            cudaError_t e = dt == CK_Q8_0 ? ck_cuda_launch(split ? gemv_q8_kernel<true> : gemv_q8_kernel<false>,
                                                            dim3(blocks), dim3(32 * Q8_WARPS), smem, st, pdl, gb, in,
-                                                           counter, flags, n_in, T, wpr)
+                                                           counter, flags, n_in, T)
                                           : ck_cuda_gemv_quant((ck_dtype)dt, blocks, smem, st, pdl, gb, in, counter,
-                                                               flags, n_in, T, wpr);
+                                                               flags, n_in, T, split);
             ck_cuda_check(b, e, "matmul (quantized gemv)");
-        }, dt, n_in, T, n, pdl, wpr, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, n, pdl, split, gb.wpr[0], gb.wpr[1], gb.wpr[2], gb.wpr[3], in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return in.glu_out != NULL;
     }
     /* the fast path rounds activations meeting 16-bit weights, as the prefill GEMM does (gemm.cu) */
     int rnd = ck_cpu_exact() ? 0 : dt == CK_BF16 ? 1 : dt == CK_F16 ? 2 : 0;
-    int pdl = c->pdl, wpr = use_smem ? split_wpr(b, parts, n, dt, n_in) : 0;
-    if (wpr) { /* decode-sized weights: the split kernel, a block per 8 / wpr rows of every part */
-        unsigned want_s[CK_BATCH_MAX], tot_s = 0, rpb = SPLIT_WARPS / wpr;
-        for (int i = 0; i < n; i++) want_s[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_s += want_s[i];
+    int pdl = c->pdl;
+    if (use_smem && split_ok(b, parts, n, dt, n_in)) { /* decode-sized weights: the split kernel, a block per
+                                                          16 / wpr rows of every part */
+        unsigned want_s[CK_BATCH_MAX], tot_s = 0;
+        for (int i = 0; i < n; i++) {
+            gb.wpr[i] = split_wpr(b, parts[i].a[4], dt, n_in);
+            unsigned rpb = SPLIT_WARPS / gb.wpr[i];
+            want_s[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_s += want_s[i];
+        }
         for (int i = 0; i < n; i++) { /* no more blocks than fit at once: row groups are strided over */
             unsigned nb = want_s[i];
             if (tot_s > c->split_blocks) nb = (unsigned)((uint64_t)want_s[i] * c->split_blocks / tot_s);
             gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
         }
-        if (glu_out && n == 2 && rpb >= 2) { /* the GLU epilogue: both parts' rows in one range of blocks */
+        unsigned rpb = SPLIT_WARPS / gb.wpr[0];
+        if (glu_out && n == 2 && rpb >= 2) { /* the GLU epilogue (one shape: one wpr): both parts' rows in one
+                                                range of blocks */
             unsigned nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
             if (nb > c->split_blocks) nb = c->split_blocks;
             gb.blk[1] = gb.blk[2] = nb;
@@ -568,11 +578,11 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
             cudaError_t e;
             dim3 g(sblocks), bl(32 * SPLIT_WARPS);
-            if (dt == CK_F32) e = launch_split<float>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
-            else if (dt == CK_BF16) e = launch_split<bf16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
-            else e = launch_split<f16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, wpr, rnd);
+            if (dt == CK_F32) e = launch_split<float>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
+            else if (dt == CK_BF16) e = launch_split<bf16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
+            else e = launch_split<f16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
             ck_cuda_check(b, e, "matmul (gemv)");
-        }, dt, n_in, T, n, pdl, wpr, rnd, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
+        }, dt, n_in, T, n, pdl, gb.wpr[0], gb.wpr[1], gb.wpr[2], gb.wpr[3], rnd, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
            k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return in.glu_out != NULL;

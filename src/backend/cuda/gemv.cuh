@@ -18,6 +18,7 @@ typedef struct gemv_batch {
     const float *bias[CK_BATCH_MAX];
     float *res[CK_BATCH_MAX];
     int n_out[CK_BATCH_MAX];
+    int wpr[CK_BATCH_MAX];       /* warps per row of part i (the quantized kernels, gemv_warp_rows) */
     unsigned blk[CK_BATCH_MAX + 1];
     int n;
 } gemv_batch;
@@ -131,41 +132,44 @@ static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq
 }
 
 /* The rows of the quantized GEMVs (Q8_0 in gemv.cu, Q4_0 and the K-quants in quant.cu): wpb warps a block,
- * wpr of them (1 to wpb, a power of two) per row, the row's 32-value units dealt to their lanes in turns
- * (warp kw's lane l takes units 32 (wpr i + kw) + l, i = 0, 1, ...), so that a part of few rows with long
- * inputs still fills the device; blocks [gb.blk[i], gb.blk[i + 1]) take part i's rows in order and stride
- * over the rest. With the GLU epilogue (in.glu_out: a gate part and an up part of one shape over one range
- * of blocks) the row groups take virtual rows v = 2 row + part: groups 2j and 2j + 1 of a block compute the
- * gate and the up row of one row, each group one part for the whole launch (wpb / wpr even). */
+ * gb.wpr[i] of them per row of part i (1 to wpb / 2, a power of two, from the weight's own shape so that a
+ * row's sum never depends on the batch; 1 unless S), the row's 32-value units dealt to their lanes in
+ * turns (warp kw's lane l takes units 32 (wpr j + kw) + l, j = 0, 1, ...), so that a weight of few rows
+ * with long inputs still fills the device; blocks [gb.blk[i], gb.blk[i + 1]) take part i's rows in order
+ * and stride over the rest. With the GLU epilogue (in.glu_out: a gate part and an up part of one shape
+ * over one range of blocks) the row groups take virtual rows v = 2 row + part: groups 2j and 2j + 1 of a
+ * block compute the gate and the up row of one row, each group one part for the whole launch. */
 typedef struct gemv_rows {
     int bi;    /* the part this warp computes */
     int row;   /* its first row of it */
     int first; /* the block's first row: every warp of the block runs the rows loop equally often */
     int step;  /* the rows the part's blocks stride over */
+    int wpr;   /* warps per row */
     int kw;    /* this warp's place among its row's warps */
 } gemv_rows;
-static __device__ __forceinline__ gemv_rows gemv_warp_rows(const gemv_batch &gb, const ck_fused_in &in, int wpb,
-                                                           int wpr) {
+template <bool S>
+static __device__ __forceinline__ gemv_rows gemv_warp_rows(const gemv_batch &gb, const ck_fused_in &in, int wpb) {
     gemv_rows r;
-    int b = 0, warp = (int)(threadIdx.x >> 5), rpb = wpb / wpr;
+    int b = 0, warp = (int)(threadIdx.x >> 5);
     while (b + 1 < gb.n && blockIdx.x >= gb.blk[b + 1]) b++;
-    int v0 = (int)(blockIdx.x - gb.blk[b]) * rpb, v = v0 + warp / wpr, sh = in.glu_out ? 1 : 0;
+    r.wpr = S ? gb.wpr[b] : 1;
+    int rpb = wpb / r.wpr, v0 = (int)(blockIdx.x - gb.blk[b]) * rpb, v = v0 + warp / r.wpr, sh = in.glu_out ? 1 : 0;
     r.bi = sh ? v & 1 : b;
     r.row = v >> sh, r.first = v0 >> sh;
     r.step = ((int)(gb.blk[b + 1] - gb.blk[b]) * rpb) >> sh;
-    r.kw = warp % wpr;
+    r.kw = warp % r.wpr;
     return r;
 }
 
 /* The end of a row of the quantized GEMVs: the sums of the row's warps (in order of kw) stored by
- * gemv_store, then the GLU epilogue. part: shared memory for the warps' sums (S: wpr > 1; acc is
+ * gemv_store, then the GLU epilogue. part: shared memory for the warps' sums (S: wpr may be > 1; acc is
  * overwritten). With the GLU, wpr 1: the two warps of a pair meet at a barrier of their own (ids 1 to 8:
  * 16 warps a block at most; __syncthreads is 0) and the gate warp writes glu_out = act(gate) * up for its
  * row; wpr > 1: the block writes it for its rows after its barrier. Called by every warp of the block
  * equally often. glu_out may be the gate's or the up's range: each element is read before it is written,
  * by the same thread. */
 template <bool S>
-static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, int wpr, float *acc, int T, int n_out,
+static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, float *acc, int T, int n_out,
                                                      const float *bias, float *y, float *res, const gemv_batch &gb,
                                                      const ck_fused_in &in, ck_cuda_flags *flags,
                                                      float (*part)[CK_CUDA_GEMV_MAX_T]) {
@@ -193,14 +197,14 @@ static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, int wpr
             for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
                 if (t >= T) break;
                 float s = 0.0f;
-                for (int k = 0; k < wpr; k++) s += part[warp + k][t];
+                for (int k = 0; k < r.wpr; k++) s += part[warp + k][t];
                 acc[t] = lane == 0 ? s : 0.0f; /* gemv_store sums over the warp: lane 0 holds the total */
             }
             gemv_store(acc, T, r.row, n_out, lane, bias, y, res, in, flags);
         }
         __syncthreads(); /* part is rewritten by the next rows; the GLU reads both parts' stores */
         if (in.glu_out) {
-            int rows = (int)(blockDim.x >> 5) / wpr / 2;
+            int rows = (int)(blockDim.x >> 5) / r.wpr / 2;
             for (int i = threadIdx.x; i < rows * T; i += blockDim.x) {
                 int rr = r.first + i % rows, t = i / rows;
                 if (rr >= n_out) continue;
@@ -230,6 +234,6 @@ static __device__ __forceinline__ void gemv_input_quantized(float *xs, float *re
  * shared-memory limit is raised to bytes by ck_cuda_gemv_quant_smem (nonzero on failure). */
 int ck_cuda_gemv_quant_smem(int bytes);
 cudaError_t ck_cuda_gemv_quant(ck_dtype dt, unsigned blocks, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr);
+                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int split);
 
 #endif

@@ -173,18 +173,17 @@ template <> struct qf<CK_Q6_K> {
 
 #define QK_WARPS 16
 
-template <ck_dtype D, bool S> /* S: wpr > 1 */
+template <ck_dtype D, bool S> /* S: some part has wpr > 1 */
 static __global__ void __launch_bounds__(32 * QK_WARPS, 2)
-gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
+gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T) {
     typedef qf<D> F;
-    if (!S) wpr = 1;
     extern __shared__ float4 xs4[];
     float *xs = (float *)xs4;
     __shared__ float red[32];
     __shared__ float part[QK_WARPS][CK_CUDA_GEMV_MAX_T];
-    gemv_rows r = gemv_warp_rows(gb, in, QK_WARPS, wpr);
+    gemv_rows r = gemv_warp_rows<S>(gb, in, QK_WARPS);
     int bi = r.bi, lane = threadIdx.x & 31, n_out = gb.n_out[bi], nb = n_in / F::values, units = nb * F::units;
-    int na = n_in / F::act, lu = r.kw * 32 + lane, us = 32 * wpr; /* the lane's units: lu, lu + us, ... */
+    int na = n_in / F::act, lu = r.kw * 32 + lane, us = 32 * r.wpr; /* the lane's units: lu, lu + us, ... */
     size_t stride = (size_t)nb * F::bytes;
     const uint8_t *W = (const uint8_t *)gb.w[bi];
     typename F::raw q;
@@ -222,7 +221,7 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             }
         }
         pre = 0;
-        gemv_rows_end<S>(r, wpr, acc, T, n_out, bias, y, res, gb, in, flags, part);
+        gemv_rows_end<S>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 
@@ -237,18 +236,18 @@ int ck_cuda_gemv_quant_smem(int bytes) {
 
 template <ck_dtype D>
 static cudaError_t quant_launch(dim3 g, dim3 bl, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                                const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
-    return ck_cuda_launch(wpr > 1 ? gemv_quant_kernel<D, true> : gemv_quant_kernel<D, false>, g, bl, smem, st, pdl, gb,
-                          in, counter, flags, n_in, T, wpr);
+                                const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int split) {
+    return ck_cuda_launch(split ? gemv_quant_kernel<D, true> : gemv_quant_kernel<D, false>, g, bl, smem, st, pdl, gb,
+                          in, counter, flags, n_in, T);
 }
 cudaError_t ck_cuda_gemv_quant(ck_dtype dt, unsigned blocks, size_t smem, cudaStream_t st, int pdl, const gemv_batch &gb,
-                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int wpr) {
+                               const ck_fused_in &in, unsigned *counter, ck_cuda_flags *flags, int n_in, int T, int split) {
     dim3 g(blocks), bl(32 * QK_WARPS);
     switch (dt) {
-    case CK_Q4_0: return quant_launch<CK_Q4_0>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
-    case CK_Q4_K: return quant_launch<CK_Q4_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
-    case CK_Q5_K: return quant_launch<CK_Q5_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
-    case CK_Q6_K: return quant_launch<CK_Q6_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, wpr);
+    case CK_Q4_0: return quant_launch<CK_Q4_0>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, split);
+    case CK_Q4_K: return quant_launch<CK_Q4_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, split);
+    case CK_Q5_K: return quant_launch<CK_Q5_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, split);
+    case CK_Q6_K: return quant_launch<CK_Q6_K>(g, bl, smem, st, pdl, gb, in, counter, flags, n_in, T, split);
     default: return cudaErrorInvalidValue;
     }
 }
