@@ -268,13 +268,16 @@ static void test_matmul(void) {
  * batch of T rows, taken at any offset of a 64-row pool, is bit-identical to the same row multiplied
  * alone (T = 1), for every dtype, with and without bias, lengths with awkward tails. */
 static void test_matmul_invariance(void) {
-    size_t Ts[] = {1, 2, 3, 4, 5, 7, 8, 9, 17, 64}, ins[] = {1, 13, 67, 130, 1031}, outs[] = {1, 7, 37, 300};
+    size_t Ts[] = {1, 2, 3, 4, 5, 7, 8, 9, 17, 64}, ins[] = {1, 13, 67, 130, 1031, 2048}, outs[] = {1, 7, 37, 300, 1024};
     const size_t P = 64;
     for (int dt = 0; dt < CK_DTYPE_COUNT; dt++)
         if (!ck_dtype_is_quant((ck_dtype)dt)) /* quantized weights: test_quant checks their invariance */
         for (size_t b = 0; b < N_OF(ins); b++)
             for (size_t c = 0; c < N_OF(outs); c++) {
                 size_t n_in = ins[b], n_out = outs[c];
+                /* the last pair only (an o projection's shape: a GPU spreads its rows over several warps,
+                 * as many for one row as for a batch of them) */
+                if ((b == N_OF(ins) - 1) != (c == N_OF(outs) - 1)) continue;
                 int use_bias = (b + c) & 1;
                 hw W;
                 double *wv = dnew(n_out * n_in);
