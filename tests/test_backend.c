@@ -1163,16 +1163,19 @@ static void test_quant(const qtype *q) {
         }
         if (on_cpu) cmp("matmul quantized", got, want, NULL, T * n_out);
         else cmp("matmul quantized", got, want, mag, T * n_out);
-        /* batch invariance: each row alone gives the same bits as in the call of T rows */
-        for (size_t t = 0; t < T; t++) B->matmul(B, dy + t * n_out, dx + t * n_in, &W, c & 1 ? db : NULL, 1);
-        synced("matmul quantized, one row at a time");
-        float *alone = down(dy, T * n_out);
-        size_t bad = 0, first = 0;
-        for (size_t i = 0; i < T * n_out; i++)
-            if (memcmp(&got[i], &alone[i], sizeof(float)) && !bad++) first = i;
-        CK_EXPECT(bad == 0, "matmul quantized batch invariance %s: %zu values differ from the row alone, first [%zu]: "
-                  "%.9g vs %.9g", desc, bad, first, bad ? got[first] : 0.0, bad ? alone[first] : 0.0);
-        free(alone);
+        /* batch invariance: each row alone gives the same bits as in the call of T rows (decode-sized calls
+         * on the fast path: a GPU sends longer ones, prefill chunks, to a GEMM over a 16-bit copy) */
+        if (T <= 64 || mm_rtol == RTOL) {
+            for (size_t t = 0; t < T; t++) B->matmul(B, dy + t * n_out, dx + t * n_in, &W, c & 1 ? db : NULL, 1);
+            synced("matmul quantized, one row at a time");
+            float *alone = down(dy, T * n_out);
+            size_t bad = 0, first = 0;
+            for (size_t i = 0; i < T * n_out; i++)
+                if (memcmp(&got[i], &alone[i], sizeof(float)) && !bad++) first = i;
+            CK_EXPECT(bad == 0, "matmul quantized batch invariance %s: %zu values differ from the row alone, first [%zu]: "
+                      "%.9g vs %.9g", desc, bad, first, bad ? got[first] : 0.0, bad ? alone[first] : 0.0);
+            free(alone);
+        }
         /* embedding rows of the same weight, scaled: the dequantized values exactly */
         int32_t ids[3] = {(int32_t)(n_out - 1), 0, (int32_t)(n_out / 2)};
         float *de = dev(NULL, 3 * n_in);
@@ -1217,9 +1220,10 @@ typedef struct chain_bufs {
     void *kc, *vc;
 } chain_bufs;
 
-/* Sequences over an f16 KV cache or quantized weights compare within this instead: a key whose f32 value
- * differs in its last bit between the two runs (a norm's summation order) may round to the neighbouring f16
- * value, and so may an activation quantized for an integer GEMV to the neighbouring level. */
+/* Sequences over an f16 KV cache or quantized weights, and over 16-bit weights on the fast path, compare
+ * within this instead: a key whose f32 value differs in its last bit between the two runs (a norm's
+ * summation order) may round to the neighbouring f16 value, and so may an activation quantized for an
+ * integer GEMV to the neighbouring level, or rounded to 16 bits to meet 16-bit weights. */
 static double chain_tol = 1e-5;
 
 static void chain_cmp_h(const char *what, float *a, float *b, size_t n) {
@@ -1258,7 +1262,7 @@ static void test_fused_chains(void) {
         size_t T = cs[c].T, d = cs[c].d, nh = cs[c].nh, nkv = cs[c].nkv, hd = cs[c].hd, rot = cs[c].rot;
         size_t ffn = cs[c].ffn, qd = nh * hd, kd = nkv * hd, pos0 = cs[c].pos0, cap = pos0 + 27;
         ck_dtype dt = (ck_dtype)cs[c].dt, kt = (ck_dtype)cs[c].kt;
-        chain_tol = kt == CK_F16 || ck_dtype_is_quant(dt) ? 2e-3 : 1e-5;
+        chain_tol = kt == CK_F16 || ck_dtype_is_quant(dt) || (mm_rtol > RTOL && dt != CK_F32) ? 2e-3 : 1e-5;
         snprintf(desc, sizeof desc, "T=%zu d=%zu heads=%zu/%zu hd=%zu rot=%zu ffn=%zu %s pos=%zu %s cache", T, d, nh,
                  nkv, hd, rot, ffn, ck_dtype_name(dt), pos0, ck_dtype_name(kt));
         hw Wq, Wk, Wv, Wo, Wg, Wu, Wd;
