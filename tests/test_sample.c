@@ -14,7 +14,7 @@ static int32_t argmax_ref(const float *x, size_t n) {
     return (int32_t)best;
 }
 
-/* ck_argmax against the reference on lengths around its 8-wide steps, with ties, signed zeros, NaNs and
+/* ck_argmax against the reference on lengths around its 16-wide steps, with ties, signed zeros, NaNs and
  * infinities placed at random. */
 static void test_argmax(void) {
     static float x[1200];

@@ -28,23 +28,30 @@ void ck_sampler_free(ck_sampler *s) {
 }
 
 /* The first index of the largest value; NaNs never win, and a NaN at index 0 is returned as the scalar
- * loop `if (x[i] > x[best]) best = i` would. Eight independent running maxima (one per i % 8) instead of
- * that loop's chain through x[best]: 151936 logits take ~30 us instead of ~220. */
+ * loop `if (x[i] > x[best]) best = i` would. One pass the compiler vectorizes, since nothing is carried
+ * from element to element but sixteen running maxima: each block of 256 values gets its largest value
+ * (`>` as in that loop, so a NaN never replaces one), and the first block whose largest beats every block
+ * before it is remembered; then that block is searched for the first index holding the value (-0 and +0
+ * compare equal, as they do for that loop, which keeps the first of them). 151936 logits: ~30 us from
+ * cache, ~55 from memory (that scalar loop ~220). */
 int32_t ck_argmax(const float *x, size_t n) {
+    enum { L = 16, BLOCK = 256 };
     if (n == 0 || x[0] != x[0]) return 0;
-    float m[8];
-    size_t at[8], i = 0;
-    for (int k = 0; k < 8; k++) m[k] = x[0], at[k] = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++)
-            if (x[i + k] > m[k]) m[k] = x[i + k], at[k] = i + k;
-    for (; i < n; i++)
-        if (x[i] > m[0]) m[0] = x[i], at[0] = i;
-    size_t best = at[0];
-    float mx = m[0];
-    for (int k = 1; k < 8; k++)
-        if (m[k] > mx || (m[k] == mx && at[k] < best)) mx = m[k], best = at[k];
-    return (int32_t)best;
+    float best = x[0];
+    size_t at = 0; /* the block holding best's first occurrence */
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t len = n - b < BLOCK ? n - b : BLOCK;
+        float m[L], bm = -INFINITY;
+        for (int k = 0; k < L; k++) m[k] = -INFINITY;
+        size_t i = 0;
+        for (; i + L <= len; i += L)
+            for (int k = 0; k < L; k++) m[k] = x[b + i + k] > m[k] ? x[b + i + k] : m[k];
+        for (; i < len; i++) m[0] = x[b + i] > m[0] ? x[b + i] : m[0];
+        for (int k = 0; k < L; k++) bm = m[k] > bm ? m[k] : bm;
+        if (bm > best) best = bm, at = b;
+    }
+    for (size_t i = at;; i++)
+        if (x[i] == best) return (int32_t)i;
 }
 
 static double next_uniform(ck_sampler *s) {
