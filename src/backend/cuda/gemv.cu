@@ -281,32 +281,8 @@ gemv_split_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             }
             if (!more) break;
         }
-#pragma unroll
-        for (int t = 0; t < MT; t++) {
-            if (t >= T) break;
-            float s = ck_warp_sum(acc[t]);
-            if (lane == 0) part[warp][t] = s;
-        }
-        __syncthreads();
-        if (kw == 0 && row < V) { /* the row's first warp: its warps' sums in order, then the epilogue */
-            float tot[MT];
-#pragma unroll
-            for (int t = 0; t < MT; t++) {
-                if (t >= T) break;
-                float s = 0.0f;
-                for (int k = 0; k < wpr; k++) s += part[warp + k][t];
-                tot[t] = lane == 0 ? s : 0.0f; /* gemv_store sums over the warp: lane 0 holds the total */
-            }
-            gemv_store(tot, T, row >> sh, n_out, lane, bias, y, res, in, flags);
-        }
-        __syncthreads(); /* part is rewritten by the next row group; the GLU reads both parts' stores */
-        if (sh) /* the GLU epilogue over the group's rows: gate (part 0) and up (part 1) were just stored */
-            for (int i = threadIdx.x; i < (rpb >> 1) * T; i += blockDim.x) {
-                int rr = (r0 >> 1) + i % (rpb >> 1), t = i / (rpb >> 1);
-                if (rr >= n_out) continue;
-                size_t o = (size_t)t * n_out + rr;
-                in.glu_out[o] = ck_glu(gb.y[0][o], gb.y[1][o], in.glu_gelu);
-            }
+        gemv_rows rows = {pi, row >> sh, r0 >> sh, step >> sh, wpr, kw}; /* (real rows) */
+        gemv_rows_end<true, MT>(rows, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 
@@ -421,7 +397,7 @@ gemv_q8_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags *
         }
         if (r.row + r.step < n_out) /* the next row's first blocks, before this row's sums are stored */
             q8_load(u, wd, W + (size_t)(r.row + r.step) * stride, n_in, nb, lb, bs);
-        gemv_rows_end<S>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
+        gemv_rows_end<S, CK_CUDA_GEMV_MAX_T>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 

@@ -161,18 +161,17 @@ static __device__ __forceinline__ gemv_rows gemv_warp_rows(const gemv_batch &gb,
     return r;
 }
 
-/* The end of a row of the quantized GEMVs: the sums of the row's warps (in order of kw) stored by
- * gemv_store, then the GLU epilogue. part: shared memory for the warps' sums (S: wpr may be > 1; acc is
- * overwritten). With the GLU, wpr 1: the two warps of a pair meet at a barrier of their own (ids 1 to 8:
+/* The end of a row of the quantized GEMVs and of gemv.cu's split kernel: the sums of the row's warps (in
+ * order of kw) stored by gemv_store, then the GLU epilogue. part: shared memory for the warps' sums of MT
+ * token rows (S: wpr may be > 1; acc [MT] is overwritten). With the GLU, wpr 1: the two warps of a pair meet at a barrier of their own (ids 1 to 8:
  * 16 warps a block at most; __syncthreads is 0) and the gate warp writes glu_out = act(gate) * up for its
  * row; wpr > 1: the block writes it for its rows after its barrier. Called by every warp of the block
  * equally often. glu_out may be the gate's or the up's range: each element is read before it is written,
  * by the same thread. */
-template <bool S>
+template <bool S, int MT>
 static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, float *acc, int T, int n_out,
                                                      const float *bias, float *y, float *res, const gemv_batch &gb,
-                                                     const ck_fused_in &in, ck_cuda_flags *flags,
-                                                     float (*part)[CK_CUDA_GEMV_MAX_T]) {
+                                                     const ck_fused_in &in, ck_cuda_flags *flags, float (*part)[MT]) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if (!S) {
         if (r.row < n_out) gemv_store(acc, T, r.row, n_out, lane, bias, y, res, in, flags);
@@ -186,15 +185,15 @@ static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, float *
         }
     } else {
 #pragma unroll
-        for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+        for (int t = 0; t < MT; t++) {
             if (t >= T) break;
             float s = ck_warp_sum(acc[t]);
             if (lane == 0) part[warp][t] = s;
         }
         __syncthreads();
-        if (r.kw == 0 && r.row < n_out) {
+        if (r.kw == 0 && r.row < n_out) { /* the row's first warp: its warps' sums in order, then the epilogue */
 #pragma unroll
-            for (int t = 0; t < CK_CUDA_GEMV_MAX_T; t++) {
+            for (int t = 0; t < MT; t++) {
                 if (t >= T) break;
                 float s = 0.0f;
                 for (int k = 0; k < r.wpr; k++) s += part[warp + k][t];

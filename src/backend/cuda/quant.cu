@@ -221,7 +221,7 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
             }
         }
         pre = 0;
-        gemv_rows_end<S>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
+        gemv_rows_end<S, CK_CUDA_GEMV_MAX_T>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
 
