@@ -11,16 +11,17 @@
 #   GGUF         the same weights as GGUF for llama.cpp; GGUF_Q8 (optional): a q8_0 GGUF, run by
 #                llama.cpp, and by cake too when CAKE_Q8=1 (cake then runs GGUF_Q8 itself)
 # env: ROUNDS (default 5), THREADS (default 2), NGEN (default 64), NPROMPT (default "128 512"),
-#      DEPTH (default 0), REPS (default 3, per test and engine in each round), CAKE_FLAGS (e.g. --exact)
+#      DEPTH (default 0), REPS (default 3, per test and engine in each round), CAKE_FLAGS (e.g. --exact),
+#      LLAMA_FLAGS (e.g. "-ngl 99" on a GPU machine, where a CUDA build of cake runs on device 0 itself)
 set -euo pipefail
 
 if [ $# -lt 4 ]; then
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,17p' "$0" >&2
     exit 2
 fi
 CAKE=$1 MODEL=$2 LLB=$3 GGUF=$4 GGUF_Q8=${5:-}
 ROUNDS=${ROUNDS:-5} THREADS=${THREADS:-2} NGEN=${NGEN:-64} NPROMPT=${NPROMPT:-128 512} DEPTH=${DEPTH:-0}
-REPS=${REPS:-3} CAKE_FLAGS=${CAKE_FLAGS:-} CAKE_Q8=${CAKE_Q8:-0}
+REPS=${REPS:-3} CAKE_FLAGS=${CAKE_FLAGS:-} LLAMA_FLAGS=${LLAMA_FLAGS:-} CAKE_Q8=${CAKE_Q8:-0}
 export OMP_NUM_THREADS=$THREADS
 
 tmp=$(mktemp -d)
@@ -38,7 +39,7 @@ cake_tg() { # model -> tok/s; also leaves the bandwidth and roofline in $tmp/cak
     json tg_tok_s
 }
 llama_run() { # gguf p n -> avg tok/s
-    "$LLB" -m "$1" -p "$2" -n "$3" -d "$DEPTH" -t "$THREADS" -r "$REPS" -o csv 2>/dev/null |
+    "$LLB" -m "$1" -p "$2" -n "$3" -d "$DEPTH" -t "$THREADS" -r "$REPS" $LLAMA_FLAGS -o csv 2>/dev/null |
         awk -F, 'NR==1 { for (i = 1; i <= NF; i++) if ($i ~ /avg_ts/) c = i; next }
                  { gsub(/"/, "", $c); print $c }'
 }
