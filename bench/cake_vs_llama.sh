@@ -16,7 +16,7 @@
 set -euo pipefail
 
 if [ $# -lt 4 ]; then
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
 fi
 CAKE=$1 MODEL=$2 LLB=$3 GGUF=$4 GGUF_Q8=${5:-}
