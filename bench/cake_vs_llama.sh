@@ -70,13 +70,15 @@ for r in $(seq 1 "$ROUNDS"); do
     if [ -n "$GGUF_Q8" ]; then
         qt=$(llama_run "$GGUF_Q8" 0 "$NGEN") qp=$(llama_run "$GGUF_Q8" "${NPROMPT%% *}" 0)
         if [ "$CAKE_Q8" = 1 ]; then
-            pair q8_tg "$(cake_tg "$GGUF_Q8")" "$qt"
-            pair "q8_pp${NPROMPT%% *}" "$(cake_pp "$GGUF_Q8" "${NPROMPT%% *}")" "$qp"
+            cqt=$(cake_tg "$GGUF_Q8") cqp=$(cake_pp "$GGUF_Q8" "${NPROMPT%% *}")
+            pair q8_tg "$cqt" "$qt"
+            pair "q8_pp${NPROMPT%% *}" "$cqp" "$qp"
+            line="$line | q8_0 tg$NGEN cake $cqt llama $qt ($(ratio "$cqt" "$qt")) pp${NPROMPT%% *} cake $cqp llama $qp ($(ratio "$cqp" "$qp"))"
         else
             echo "q8_tg_llama $qt" >>"$tmp/log"
             echo "q8_pp${NPROMPT%% *}_llama $qp" >>"$tmp/log"
+            line="$line | llama q8_0 tg $qt pp${NPROMPT%% *} $qp"
         fi
-        line="$line | llama q8_0 tg $qt pp${NPROMPT%% *} $qp"
     fi
     echo "$line"
 done
