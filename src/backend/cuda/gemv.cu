@@ -224,9 +224,9 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
  * memory, and blocks are capped at what the device holds at once, the row groups strided over. Order of
  * the sums: per lane its pieces in order (each piece's 4-value groups left to right), the warp sum, then
  * the row's warps in order; it depends on the weight's shape only, never on T or the other parts, so a
- * row's result does not depend on its batch. With the GLU epilogue (fuse.cu's gemv_glu: a gate and an up part) the two parts' rows are
- * interleaved so that a row group holds both of its rows, and after storing them the block writes their
- * GLU. */
+ * row's result does not depend on its batch. With the GLU epilogue (fuse.cu's gemv_glu: a gate and an up
+ * part) the two parts' rows are interleaved so that a row group holds both of its rows, and after storing
+ * them the block writes their GLU (gemv.cuh's gemv_rows_end). */
 #define SPLIT_WARPS 16
 #define SPLIT_NJ 4 /* pieces per lane loaded at once */
 template <typename W, int MT>
@@ -456,6 +456,28 @@ static int quant_wpr(ck_backend *b, size_t n_out, int n_in) {
     return wpr;
 }
 
+/* The blocks of a launch of wpb-warp blocks whose part i runs gb->wpr[i] warps per row: a block per
+ * wpb / wpr rows, no more blocks than the device holds at once (cap; the rows are strided over), and with
+ * the GLU epilogue (glu: a gate and an up part of one shape, taken when a block holds at least two row
+ * groups) both parts' rows in one range of blocks. Returns whether the GLU epilogue is taken. */
+static int gemv_blocks(gemv_batch *gb, const ck_batch_part *parts, int n, int wpb, unsigned cap, int glu) {
+    unsigned want[CK_BATCH_MAX], tot = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned rpb = (unsigned)(wpb / gb->wpr[i]);
+        want[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot += want[i];
+    }
+    for (int i = 0; i < n; i++) {
+        unsigned nb = want[i];
+        if (tot > cap) nb = (unsigned)((uint64_t)want[i] * cap / tot);
+        gb->blk[i + 1] = gb->blk[i] + (nb ? nb : 1);
+    }
+    unsigned rpb = (unsigned)(wpb / gb->wpr[0]);
+    if (!glu || n != 2 || rpb < 2) return 0;
+    unsigned nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
+    gb->blk[1] = gb->blk[2] = nb < cap ? nb : cap;
+    return 1;
+}
+
 /* part.a: y, x, w, bias, n_out, res; compat: dtype, n_in, T, vec */
 /* Returns 1 when the launch includes the GLU epilogue asked for (in.glu_out; 0: the caller runs the glu). */
 static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat) {
@@ -495,23 +517,9 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 6; j++) k[i * 6 + j] = parts[i].a[j];
     if (quant) { /* ck_cuda_matmul sized the groups of rows for shared memory; wpr warps a row */
-        int glu = glu_out && n == 2, split = 0;
-        unsigned tot_q = 0;
-        for (int i = 0; i < n; i++) {
-            gb.wpr[i] = quant_wpr(b, parts[i].a[4], n_in), split |= gb.wpr[i] > 1;
-            unsigned rpb = Q8_WARPS / gb.wpr[i];
-            want[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_q += want[i];
-        }
-        for (int i = 0; i < n; i++) { /* no more blocks than fit at once: the warps stride over further rows */
-            unsigned nb = want[i];
-            if (tot_q > c->q8_blocks) nb = (unsigned)((uint64_t)want[i] * c->q8_blocks / tot_q);
-            gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
-        }
-        if (glu) { /* the GLU epilogue: a pair of row groups per row (one shape: one wpr), one range of blocks */
-            unsigned rpb = Q8_WARPS / gb.wpr[0], nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
-            gb.blk[1] = gb.blk[2] = nb < c->q8_blocks ? nb : c->q8_blocks;
-            in.glu_out = glu_out;
-        }
+        int split = 0;
+        for (int i = 0; i < n; i++) gb.wpr[i] = quant_wpr(b, parts[i].a[4], n_in), split |= gb.wpr[i] > 1;
+        if (gemv_blocks(&gb, parts, n, Q8_WARPS, c->q8_blocks, glu_out != NULL)) in.glu_out = glu_out;
         unsigned blocks = gb.blk[n];
         int pdl = c->pdl;
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
@@ -531,25 +539,8 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
     int pdl = c->pdl;
     if (use_smem && split_ok(b, parts, n, dt, n_in)) { /* decode-sized weights: the split kernel, a block per
                                                           16 / wpr rows of every part */
-        unsigned want_s[CK_BATCH_MAX], tot_s = 0;
-        for (int i = 0; i < n; i++) {
-            gb.wpr[i] = split_wpr(b, parts[i].a[4], dt, n_in);
-            unsigned rpb = SPLIT_WARPS / gb.wpr[i];
-            want_s[i] = (unsigned)((parts[i].a[4] + rpb - 1) / rpb), tot_s += want_s[i];
-        }
-        for (int i = 0; i < n; i++) { /* no more blocks than fit at once: row groups are strided over */
-            unsigned nb = want_s[i];
-            if (tot_s > c->split_blocks) nb = (unsigned)((uint64_t)want_s[i] * c->split_blocks / tot_s);
-            gb.blk[i + 1] = gb.blk[i] + (nb ? nb : 1);
-        }
-        unsigned rpb = SPLIT_WARPS / gb.wpr[0];
-        if (glu_out && n == 2 && rpb >= 2) { /* the GLU epilogue (one shape: one wpr): both parts' rows in one
-                                                range of blocks */
-            unsigned nb = (unsigned)((2 * parts[0].a[4] + rpb - 1) / rpb);
-            if (nb > c->split_blocks) nb = c->split_blocks;
-            gb.blk[1] = gb.blk[2] = nb;
-            in.glu_out = glu_out;
-        }
+        for (int i = 0; i < n; i++) gb.wpr[i] = split_wpr(b, parts[i].a[4], dt, n_in);
+        if (gemv_blocks(&gb, parts, n, SPLIT_WARPS, c->split_blocks, glu_out != NULL)) in.glu_out = glu_out;
         unsigned sblocks = gb.blk[n];
         ck_cuda_run(b, "gemv", [=](cudaStream_t st) {
             cudaError_t e;

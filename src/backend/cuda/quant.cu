@@ -220,7 +220,6 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
                 if (live && k == 0) acc[t] = __fadd_rn(acc[t], F::block(q, xd[t * na + (b * F::values) / F::act], is, ms));
             }
         }
-        pre = 0;
         gemv_rows_end<S, CK_CUDA_GEMV_MAX_T>(r, acc, T, n_out, bias, y, res, gb, in, flags, part);
     }
 }
