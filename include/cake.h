@@ -211,6 +211,10 @@ size_t ck_session_prefix(const ck_session *s, const int32_t *ids, size_t n);
  * token (all == 1). */
 int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
                        size_t errlen);
+/* ck_session_forward for greedy decoding: *top gets the index of the last token's largest logit (the first
+ * on ties, as sampling at temperature 0 picks), taken by the backend where the logits are, so that they are
+ * never copied out. */
+int ck_session_forward_top(ck_session *s, const int32_t *ids, size_t n, int32_t *top, char *err, size_t errlen);
 /* One decode step of n distinct sessions together: session i gets ids[i] after the positions it holds
  * and the [vocab] logits of it in logits[i]. Sessions of one engine holding the whole model share each
  * forward (the weights are read once for all of them), and each session's logits are bit-identical to
@@ -229,6 +233,8 @@ typedef struct ck_feed {
     const int32_t *ids;
     size_t n;
     float *logits;
+    int32_t *top; /* NULL, or gets the index of the largest of those logits (the first on ties: greedy
+                     sampling, taken where the logits are, so logits may be NULL); not one of ids */
 } ck_feed;
 int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen);
 /* The pieces a split model runs (host memory throughout, row-major):

@@ -19,6 +19,7 @@
  * (check_finite -> sync -1 with its tag, then 0); weight_rows out of range and prepare_weight of an unknown
  * dtype fail with a message. The worst error/mag ratio per op is printed at the end. */
 #include "backend/backend.h"
+#include "sample/sample.h"
 #include "tensor/quant.h"
 #include "testutil.h"
 
@@ -1036,6 +1037,49 @@ static void test_moe_route(void) {
     }
 }
 
+/* ---- greedy sampling ---- */
+
+/* argmax against ck_argmax: rows of awkward lengths, at an unaligned start too (the scalar head and tail of
+ * a vectorized kernel), with many ties, the largest value repeated (the first wins, also +0 after -0), and
+ * the output head's shape (151 936 logits, up to 8 rows). */
+static void test_argmax(void) {
+    struct { size_t rows, n, off; } cs[] = {{1, 1, 0}, {1, 3, 0}, {2, 5, 1}, {5, 1001, 0}, {3, 4099, 3},
+                                            {8, 151936, 0}, {1, 151936, 1}, {2, 70000, 2}};
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t R = cs[c].rows, n = cs[c].n, off = cs[c].off;
+        snprintf(desc, sizeof desc, "%zu rows of %zu at +%zu", R, n, off);
+        float *x = hrand(off + R * n, 8.0f);
+        for (size_t i = 0; i < off + R * n; i++) x[i] = roundf(x[i] * 4.0f) / 4.0f; /* ties everywhere */
+        for (size_t r = 0; r < R; r++) {
+            float *row = x + off + r * n;
+            switch (r % 4) {
+            case 0: break;
+            case 1: for (size_t i = 0; i < n; i++) row[i] = 3.0f; break; /* all equal: 0 */
+            case 2: /* the largest at the end, and again near the start */
+                row[n - 1] = 100.0f;
+                row[n / 3] = 100.0f;
+                break;
+            case 3: /* -0 before +0, everything else negative */
+                for (size_t i = 0; i < n; i++) row[i] = -1.0f - (float)(i % 7);
+                row[(n - 1) / 2] = -0.0f;
+                row[n - 1] = 0.0f;
+                break;
+            }
+        }
+        float *dx = dev(x, off + R * n);
+        int32_t *dt = dev_bytes(NULL, R * sizeof(int32_t)), *t = xmalloc(R * sizeof *t);
+        B->argmax(B, dt, dx + off, R, n);
+        synced("argmax");
+        B->download(B, t, dt, R * sizeof *t);
+        for (size_t r = 0; r < R; r++) {
+            int32_t want = ck_argmax(x + off + r * n, n);
+            CK_EXPECT(t[r] == want, "argmax %s: row %zu: %d, want %d", desc, r, t[r], want);
+        }
+        B->free(B, dx), B->free(B, dt);
+        free(x), free(t);
+    }
+}
+
 /* ---- memory ops and the error channel ---- */
 
 static void test_memory(void) {
@@ -1434,6 +1478,7 @@ int main(void) {
     test_gdn_gates();
     test_gated_delta();
     test_moe_route();
+    test_argmax();
     test_quant_types();
     test_fused_chains();
     test_errors(); /* last: prepare_weight of unknown dtypes */

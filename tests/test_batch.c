@@ -4,7 +4,8 @@
  * stepped together (ck_gen_step) stream exactly the text ck_generate gives for each alone, greedy and
  * sampled, with stop strings and max_tokens ending them at different steps, and with prompts that run in
  * the steps (ck_gen_queue: chunked prefill sharing forwards with the others' tokens). Models spread over
- * devices (CPU engines here) batch the same way, part after part. */
+ * devices (CPU engines here) batch the same way, part after part. The argmax a feed asks the backend for
+ * (greedy decoding without copying the logits out) is the logits' argmax, alone and batched. */
 #include "cake.h"
 #include "testutil.h"
 
@@ -63,6 +64,14 @@ static void check_family(const char *name, const char *devices) {
             CK_EXPECT(ck_session_forward(s, &id, 1, r + k * V, 0, err, sizeof err) == 0, "%s", err);
         }
         ck_session_close(s);
+        /* greedy on the backend: the argmax of those logits without copying them out */
+        int32_t top = -1, next = argmax(r, V);
+        CK_EXPECT(ck_session_open(e, 0, &s, err, sizeof err) == 0, "%s", err);
+        CK_EXPECT(ck_session_forward_top(s, prompts[i], prompt_len[i], &top, err, sizeof err) == 0 && top == next,
+                  "%s: sequence %zu: prompt's top %d, argmax %d (%s)", name, i, top, next, err);
+        CK_EXPECT(ck_session_forward_top(s, &top, 1, &top, err, sizeof err) == 0 && top == argmax(r + V, V),
+                  "%s: sequence %zu: step's top %d, argmax %d (%s)", name, i, top, argmax(r + V, V), err);
+        ck_session_close(s);
     }
     /* together: at global step g, sequences that join run their prompt, the others step as one batch */
     ck_session *ss[N_SEQ];
@@ -84,9 +93,16 @@ static void check_family(const char *name, const char *devices) {
             }
         }
         if (n == 0) continue;
-        CK_EXPECT(ck_session_step(batch, n, ids, out, err, sizeof err) == 0, "%s step %zu: %s", name, g, err);
+        /* odd steps as feeds that also take the argmax on the backend */
+        ck_feed f[N_SEQ];
+        int32_t top[N_SEQ];
+        for (size_t j = 0; j < n; j++) f[j] = (ck_feed){batch[j], &ids[j], 1, out[j], g % 2 ? &top[j] : NULL};
+        CK_EXPECT((g % 2 ? ck_session_batch(f, n, err, sizeof err) : ck_session_step(batch, n, ids, out, err, sizeof err)) == 0,
+                  "%s step %zu: %s", name, g, err);
         for (size_t j = 0; j < n; j++) {
             size_t i = who[j], k = ++done[i];
+            CK_EXPECT(g % 2 == 0 || top[j] == argmax(got[i], V), "%s: sequence %zu, token %zu: top %d, argmax %d", name, i,
+                      k, top[j], argmax(got[i], V));
             int same = !memcmp(got[i], ref + ((size_t)i * (N_STEPS + 1) + k) * V, V * sizeof(float));
             CK_EXPECT(same, "%s: sequence %zu, token %zu differs in a batch of %zu", name, i, k, n);
             exact &= same;
@@ -141,6 +157,7 @@ static void check_gens(void) {
         p[i].seed = 7 + (uint64_t)i;
     }
     p[2].stop = stops, p[2].n_stop = 1;
+    p[2].repeat_penalty = 1; /* greedy without a penalty: the argmax is taken on the backend (0: on the host) */
     int32_t *ids[4];
     size_t n_ids[4];
     sink alone[4] = {{{0}, 0}}, together[4] = {{{0}, 0}};
@@ -197,9 +214,9 @@ static void check_refused(void) {
     int32_t ids[150];
     for (int i = 0; i < 150; i++) ids[i] = i % 100;
     int32_t bad[3] = {1, 2, -1};
-    ck_feed twice[2] = {{a, ids, 64, NULL}, {a, ids, 1, NULL}};
-    ck_feed badid[3] = {{a, ids, 1, NULL}, {b, ids, 150, NULL}, {b, bad, 3, NULL}};
-    ck_feed full[2] = {{a, ids, 10, NULL}, {b, ids, 150, NULL}};
+    ck_feed twice[2] = {{a, ids, 64, NULL, NULL}, {a, ids, 1, NULL, NULL}};
+    ck_feed badid[3] = {{a, ids, 1, NULL, NULL}, {b, ids, 150, NULL, NULL}, {b, bad, 3, NULL, NULL}};
+    ck_feed full[2] = {{a, ids, 10, NULL, NULL}, {b, ids, 150, NULL, NULL}};
     CK_EXPECT(ck_session_batch(twice, 2, err, sizeof err) == -1 && strstr(err, "a session appears twice"), "twice: %s", err);
     ck_session *c = NULL;
     CK_EXPECT(ck_session_open(e, 200, &c, err, sizeof err) == 0, "%s", err);

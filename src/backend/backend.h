@@ -170,6 +170,10 @@ struct ck_backend {
      * logits [T, E]; choice int32 [T, K] and weight f32 [T, K] are backend memory; 1 <= K <= E. */
     void (*moe_route)(ck_backend *b, int32_t *choice, float *weight, const float *logits, size_t T, size_t E,
                       size_t K, int norm);
+    /* top[r] = the first index of the largest value of x[r, 0..n) for r < rows (ck_argmax's pick: greedy
+     * sampling where the logits are, so that they need not be copied out); x is finite (the forward checks
+     * it); top int32 [rows] is backend memory. */
+    void (*argmax)(ck_backend *b, int32_t *top, const float *x, size_t rows, size_t n);
 };
 
 /* Creates a backend instance: kind "cpu" (device ignored), or a GPU kind with its device index. */

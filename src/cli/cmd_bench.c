@@ -1,6 +1,8 @@
 /* cmd_bench.c — `cake bench MODEL [-t THREADS] [-p N_PROMPT] [-n N_GEN] [-d DEPTH] [-r REPS] [--device N |
  * --cpu] [--json]`, in the spirit of llama-bench: prefill (pp: N_PROMPT tokens in one forward) and decode
- * (tg: N_GEN tokens, one forward each, greedy argmax) after DEPTH tokens of context, each as mean ± sd
+ * (tg: N_GEN tokens, one forward each, greedy: the backend takes the argmax where the logits are, as
+ * generation does; --host-argmax copies the logits out and takes it on the host) after DEPTH tokens of
+ * context, each as mean ± sd
  * tok/s over REPS runs after one warm-up run. Token ids are fixed pseudo-random ids (no tokenizer needed).
  * The memory bandwidth is measured right before the runs (the host's read bandwidth, or on a GPU the
  * device's copy bandwidth, bytes read plus written); the decode roofline is that bandwidth divided by the
@@ -25,7 +27,7 @@ typedef struct bench_opts {
     long threads, n_prompt, n_gen, depth, reps, device;
     int cpu;
     const char *kv_type;
-    int json, exact;
+    int json, exact, host_argmax;
     int nt; /* threads in use */
 } bench_opts;
 
@@ -68,7 +70,8 @@ static int run_pp(ck_session *s, const int32_t *ids, const bench_opts *o, float 
     return 0;
 }
 
-/* One tg run: N_GEN single-token forwards after DEPTH, each next id the argmax of the last logits. */
+/* One tg run: N_GEN single-token forwards after DEPTH, each next id the argmax of the last logits (sampling:
+ * the host's part of it). */
 static int run_tg(ck_session *s, const int32_t *ids, const bench_opts *o, float *logits, size_t V, tg_split *sp,
                   char *err, size_t errlen) {
     if (fill_depth(s, ids, (size_t)o->depth, err, errlen) != 0) return -1;
@@ -76,6 +79,10 @@ static int run_tg(ck_session *s, const int32_t *ids, const bench_opts *o, float 
     int32_t id = ids[o->depth];
     double t0 = now_s(), sample = 0;
     for (long i = 0; i < o->n_gen; i++) {
+        if (!o->host_argmax) {
+            if (ck_session_forward_top(s, &id, 1, &id, err, errlen) != 0) return -1;
+            continue;
+        }
         if (ck_session_forward(s, &id, 1, logits, 0, err, errlen) != 0) return -1;
         double ts = now_s();
         id = ck_argmax(logits, V);
@@ -196,6 +203,8 @@ int ck_cmd_bench(int argc, char **argv) {
         {"exact", 0, CK_ARG_BOOL, &o.exact, "f32 activations everywhere (as CAKE_EXACT=1)", NULL},
         {"bandwidth-mb", 0, CK_ARG_INT, &bw_mb,
          "buffer of the bandwidth probe in MiB (default 1024 or 4x the LLC)", "N"},
+        {"host-argmax", 0, CK_ARG_BOOL, &o.host_argmax,
+         "decode: copy the logits out and take the argmax on the host (generation takes it on the backend)", NULL},
         {"json", 0, CK_ARG_BOOL, &o.json, "print the results as one JSON object on the last stdout line", NULL},
         CK_CLI_DEVICE_ARGS(o.cpu, o.device, o.kv_type),
     };

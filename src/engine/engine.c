@@ -843,14 +843,15 @@ static size_t stage_rows(const ck_session *s) { return s->e->direct ? s->e->mode
 
 /* embedding -> the parts in layer order -> head, a piece of stage_rows at a time: through s->hidden, or
  * device to device. */
-static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
-                          size_t errlen) {
+static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int32_t *top, int all,
+                          char *err, size_t errlen) {
     if (staged_room(s, n, err, errlen) != 0) return -1;
     size_t V = ck_engine_vocab(s->e), P = stage_rows(s);
     if (!s->e->direct && grow_hidden(s, n < P ? n : P, err, errlen) != 0) return -1;
     for (size_t c0 = 0; c0 < n; c0 += P) {
         size_t T = n - c0 < P ? n - c0 : P, last = c0 + T == n;
-        ck_fwd head = {.hidden_in = s->hidden, .n = T, .logits = logits && all ? logits + c0 * V : logits, .all = all};
+        ck_fwd head = {.hidden_in = s->hidden, .n = T, .logits = logits && all ? logits + c0 * V : logits,
+                       .top = top && all ? top + c0 : top, .all = all};
         s->pipe_broken = 1; /* until every part has run */
         if (s->e->direct) {
             ck_session *held = NULL;
@@ -860,7 +861,7 @@ static int staged_forward(ck_session *s, const int32_t *ids, size_t n, float *lo
             ck_fwd embed = {.ids = ids + c0, .n = T, .hidden_out = s->hidden};
             if (run(s, &embed, err, errlen) != 0 || pass_parts(s, s->hidden, T, err, errlen) != 0) return -1;
         }
-        if (last || (all && logits)) { /* the head: every row's logits (all), else the last row's */
+        if (last || (all && (logits || top))) { /* the head: every row's logits (all), else the last row's */
             if (run(s, &head, err, errlen) != 0) return -1;
         }
         s->pipe_broken = 0;
@@ -887,22 +888,36 @@ static int staged_layers(ck_session *s, const float *in, size_t n, float *out, c
     return 0;
 }
 
-int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
-                       size_t errlen) {
+/* ck_session_forward, and the index of the largest logit into top (as ck_fwd's top) unless it is NULL. */
+static int session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int32_t *top, int all,
+                           char *err, size_t errlen) {
     size_t pos0 = ck_session_pos(s);
     if (staged(s)) {
         /* (the stages ck_session_set_stages took tile the whole model; an engine over devices may hold a range) */
         if (s->e->n_sub && !holds_whole(s->e))
             return ck_err(err, errlen, "this engine holds part of the model: run it with ck_session_embed/layers/head");
-        if (staged_forward(s, ids, n, logits, all, err, errlen) != 0) return -1;
+        if (staged_forward(s, ids, n, logits, top, all, err, errlen) != 0) return -1;
     } else {
         if (!holds_whole(s->e))
             return ck_err(err, errlen, "this engine holds part of the model: give it stages (ck_session_set_stages) "
                                        "or run it with ck_session_embed/layers/head");
-        ck_fwd f = {.ids = ids, .n = n, .run_layers = 1, .logits = logits, .all = all};
+        ck_fwd f = {.ids = ids, .n = n, .run_layers = 1, .logits = logits, .top = top, .all = all};
         if (run(s, &f, err, errlen) != 0) return -1;
     }
     remember_ids(s, pos0, ids, n);
+    return 0;
+}
+
+int ck_session_forward(ck_session *s, const int32_t *ids, size_t n, float *logits, int all, char *err,
+                       size_t errlen) {
+    return session_forward(s, ids, n, logits, NULL, all, err, errlen);
+}
+
+int ck_session_forward_top(ck_session *s, const int32_t *ids, size_t n, int32_t *top, char *err, size_t errlen) {
+    if (!top) return ck_err(err, errlen, "forward: NULL top");
+    int32_t t; /* (top may be the fed id) */
+    if (session_forward(s, ids, n, NULL, &t, 0, err, errlen) != 0) return -1;
+    *top = t;
     return 0;
 }
 
@@ -989,7 +1004,8 @@ static int split_batch(batch_job *j) {
         part.e = p, part.io = &io;
         for (size_t i = 0; i < j->n; i++) {
             ck_session *s = session_of_seq(j->in[i].s);
-            part.in[i] = (ck_batch_in){k ? &s->sub[k - 1]->seq : &s->seq, k ? NULL : j->in[i].ids, j->in[i].n, NULL};
+            part.in[i] = (ck_batch_in){k ? &s->sub[k - 1]->seq : &s->seq, k ? NULL : j->in[i].ids, j->in[i].n, NULL,
+                                       NULL};
         }
         if (run_job(&part) != 0) return -1; /* (part 0 checks the batch first: then nothing has moved) */
         for (size_t i = 0; !k && i < j->n; i++) session_of_seq(j->in[i].s)->pipe_broken = 1; /* parts apart */
@@ -1032,7 +1048,8 @@ int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen) {
     }
     if (!batchable(feeds, n)) { /* a cluster master or mixed engines: one forward per session */
         for (size_t i = 0; i < n; i++)
-            if (ck_session_forward(feeds[i].s, feeds[i].ids, feeds[i].n, feeds[i].logits, 0, err, errlen) != 0) return -1;
+            if (session_forward(feeds[i].s, feeds[i].ids, feeds[i].n, feeds[i].logits, feeds[i].top, 0, err, errlen) != 0)
+                return -1;
         return 0;
     }
     /* pack the feeds into batches of at most CK_CHUNK rows; a long feed continues in the next batch */
@@ -1042,7 +1059,8 @@ int ck_session_batch(const ck_feed *feeds, size_t n, char *err, size_t errlen) {
         size_t take = feeds[i].n - done < CK_CHUNK - rows ? feeds[i].n - done : CK_CHUNK - rows;
         int last = done + take == feeds[i].n;
         pos0[j.n] = ck_session_pos(feeds[i].s);
-        j.in[j.n++] = (ck_batch_in){&feeds[i].s->seq, feeds[i].ids + done, take, last ? feeds[i].logits : NULL};
+        j.in[j.n++] = (ck_batch_in){&feeds[i].s->seq, feeds[i].ids + done, take, last ? feeds[i].logits : NULL,
+                                    last ? feeds[i].top : NULL};
         rows += take;
         done = last ? 0 : done + take;
         i += last;
@@ -1060,7 +1078,8 @@ int ck_session_step(ck_session *const *ss, size_t n, const int32_t *ids, float *
     ck_feed f[GROUP];
     for (size_t i0 = 0; i0 < n; i0 += GROUP) {
         size_t k = n - i0 < GROUP ? n - i0 : GROUP;
-        for (size_t i = 0; i < k; i++) f[i] = (ck_feed){ss[i0 + i], &ids[i0 + i], 1, logits ? logits[i0 + i] : NULL};
+        for (size_t i = 0; i < k; i++)
+            f[i] = (ck_feed){ss[i0 + i], &ids[i0 + i], 1, logits ? logits[i0 + i] : NULL, NULL};
         if (ck_session_batch(f, k, err, errlen) != 0) return -1;
     }
     return 0;

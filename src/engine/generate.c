@@ -100,6 +100,8 @@ typedef struct gen_buffers {
     int32_t *hist;         /* [n_prompt + max new tokens] prompt and generated ids (repeat penalty) */
     ck_sampler smp;
     int have_smp;
+    int greedy;            /* the pick is the argmax of the logits (greedy, no penalty): the backend takes it */
+    int32_t top;           /* that argmax, when greedy */
     ck_tok_stream st;
     held_text held;
 } gen_buffers;
@@ -123,6 +125,7 @@ static int gen_alloc(ck_session *s, const ck_gen_params *p, size_t n_prompt, gen
     b->held = (held_text){malloc(max_stop + PIECE_BYTES + 1), 0, max_stop + PIECE_BYTES, p, 0};
     /* p stays valid: it is the generation's own copy */
     b->have_smp = b->logits && b->hist && b->held.buf && ck_sampler_init(&b->smp, &sp, V) == 0;
+    b->greedy = p->temperature <= 0 && (p->repeat_penalty == 1 || p->repeat_last_n == 0);
     if (!b->have_smp) return ck_err(err, errlen, "out of memory");
     if (s->e->tok) ck_tok_stream_init(&b->st, s->e->tok);
     return 0;
@@ -144,13 +147,21 @@ static int reuse_prefix(ck_session *s, const int32_t *prompt, size_t n_prompt, c
     return 0;
 }
 
+/* What a feed whose last token is sampled next gets: the logits, or only their argmax when greedy. */
+static float *want_logits(gen_buffers *b) { return b->greedy ? NULL : b->logits; }
+static int32_t *want_top(gen_buffers *b) { return b->greedy ? &b->top : NULL; }
+
 /* Runs the part of the prompt the session does not hold yet; the logits of its last token land in
- * b->logits. */
+ * b->logits (their argmax in b->top when greedy). */
 static int prefill(ck_session *s, const int32_t *prompt, size_t n_prompt, gen_buffers *b, ck_gen_result *r,
                    char *err, size_t errlen) {
     ck_timing t0 = ck_session_timing(s);
     double c0 = now_s();
-    if (ck_session_forward(s, prompt + r->n_reused, n_prompt - r->n_reused, b->logits, 0, err, errlen) != 0) return -1;
+    const int32_t *ids = prompt + r->n_reused;
+    size_t n = n_prompt - r->n_reused;
+    if ((b->greedy ? ck_session_forward_top(s, ids, n, &b->top, err, errlen)
+                   : ck_session_forward(s, ids, n, b->logits, 0, err, errlen)) != 0)
+        return -1;
     ck_timing t1 = ck_session_timing(s);
     r->prefill_s = now_s() - c0;
     r->prefill = (ck_timing){t1.embed_s - t0.embed_s, t1.layers_s - t0.layers_s, t1.head_s - t0.head_s,
@@ -206,7 +217,7 @@ static void advance(ck_gen *g) {
         return finish(g, 0);
     }
     if (g->r.n_gen >= p->max_tokens) return finish(g, 1);
-    int32_t id = ck_sampler_next(&g->b.smp, g->b.logits, g->b.hist, g->n_hist);
+    int32_t id = g->b.greedy ? g->b.top : ck_sampler_next(&g->b.smp, g->b.logits, g->b.hist, g->n_hist);
     if (ck_engine_is_eos(g->s->e, id)) {
         g->r.finish = CK_FINISH_STOP;
         return finish(g, 0);
@@ -282,7 +293,7 @@ static size_t plan(ck_gen *const *gens, size_t n, ck_feed *f, ck_gen **fed) {
         if (g->done || g->pending) continue;
         advance(g);
         if (!g->feed) continue;
-        f[k] = (ck_feed){g->s, &g->next, 1, g->b.logits};
+        f[k] = (ck_feed){g->s, &g->next, 1, want_logits(&g->b), want_top(&g->b)};
         fed[k++] = g, rows++;
     }
     size_t budget = rows < CK_CHUNK / 2 ? CK_CHUNK - rows : CK_CHUNK / 2; /* prefill never starves decode */
@@ -291,7 +302,8 @@ static size_t plan(ck_gen *const *gens, size_t n, ck_feed *f, ck_gen **fed) {
         if (g->done || !g->pending) continue;
         size_t take = g->pending < budget ? g->pending : budget;
         int last = take == g->pending;
-        f[k] = (ck_feed){g->s, g->b.hist + g->r.n_prompt - g->pending, take, last ? g->b.logits : NULL};
+        f[k] = (ck_feed){g->s, g->b.hist + g->r.n_prompt - g->pending, take, last ? want_logits(&g->b) : NULL,
+                         last ? want_top(&g->b) : NULL};
         fed[k++] = g;
         budget -= take;
     }

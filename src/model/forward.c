@@ -119,6 +119,7 @@ int ck_ws_init(ck_ws *w, const ck_model *m, char *err, size_t errlen) {
     for (size_t i = 0; ok && i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i].floats) ok = (*bufs[i].p = be->alloc(be, bufs[i].floats * sizeof(float))) != NULL;
     w->pos = be->alloc(be, R * sizeof *w->pos);
+    if (m->range.head) ok = ok && (w->top = be->alloc(be, CK_HEAD_ROWS * sizeof *w->top)) != NULL;
     w->host_pos = malloc(R * sizeof *w->host_pos);
     if (!ok || !w->pos || !w->host_pos) {
         ck_ws_free(w);
@@ -135,7 +136,7 @@ void ck_ws_free(ck_ws *w) {
     if (!w->m) return;
     ck_backend *be = w->m->be;
     if (w->m->family->ws_free) w->m->family->ws_free(w->m, w);
-    void *bufs[] = {w->x, w->xn, w->q, w->k, w->v, w->att, w->gate, w->up, w->qg, w->logits, w->pos};
+    void *bufs[] = {w->x, w->xn, w->q, w->k, w->v, w->att, w->gate, w->up, w->qg, w->logits, w->top, w->pos};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
     free(w->host_pos);
@@ -163,18 +164,29 @@ static void upload_positions(const ck_model *m, ck_ws *w, const ck_rows *r) {
     m->be->upload(m->be, w->pos, w->host_pos, r->T * sizeof *w->host_pos);
 }
 
-/* Final norm and output head for rows [r0, r0+n) of w->x; logits rows land in out (host) unless NULL. */
-static void head(const ck_model *m, ck_ws *w, size_t r0, size_t n, float *out) {
+/* The output head of k <= CK_HEAD_ROWS normed rows x into w->logits; with `top`, the index of each row's
+ * largest logit too, in w->host_top once the backend has synced. */
+static void head_logits(const ck_model *m, ck_ws *w, const float *x, size_t k, int top) {
     ck_backend *be = m->be;
+    size_t V = (size_t)m->cfg.vocab_size;
+    be->matmul(be, w->logits, x, &m->lm_head, NULL, k);
+    be->check_finite(be, w->logits, k * V, CK_TAG_HEAD);
+    if (!top) return;
+    be->argmax(be, w->top, w->logits, k, V);
+    be->download(be, w->host_top, w->top, k * sizeof *w->top);
+}
+
+/* Final norm and output head for rows [r0, r0+n) of w->x: logits rows land in out (host) and the indices
+ * of their largest in top (host), each unless NULL. */
+static void head(const ck_model *m, ck_ws *w, size_t r0, size_t n, float *out, int32_t *top) {
     size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
-    be->rmsnorm(be, w->xn + r0 * d, w->x + r0 * d, m->final_norm, n, d, (float)m->cfg.rms_eps,
-                m->final_norm_one_plus);
-    if (!out) return;
-    for (size_t i = 0; i < n; i += CK_HEAD_ROWS) {
+    m->be->rmsnorm(m->be, w->xn + r0 * d, w->x + r0 * d, m->final_norm, n, d, (float)m->cfg.rms_eps,
+                   m->final_norm_one_plus);
+    for (size_t i = 0; (out || top) && i < n; i += CK_HEAD_ROWS) {
         size_t k = n - i < CK_HEAD_ROWS ? n - i : CK_HEAD_ROWS;
-        be->matmul(be, w->logits, w->xn + (r0 + i) * d, &m->lm_head, NULL, k);
-        be->check_finite(be, w->logits, k * V, CK_TAG_HEAD);
-        be->download(be, out + i * V, w->logits, k * V * sizeof(float));
+        head_logits(m, w, w->xn + (r0 + i) * d, k, top != NULL);
+        if (out) m->be->download(m->be, out + i * V, w->logits, k * V * sizeof(float));
+        if (top) memcpy(top + i, w->host_top, k * sizeof *top);
     }
 }
 
@@ -191,7 +203,7 @@ static int check_fwd(const ck_model *m, const ck_seq *s, const ck_fwd *f, char *
     if (!f->ids == !f->hidden_in) return ck_err(err, errlen, "internal: give either token ids or a hidden state");
     if (check_rows_in(m, f->in_be, err, errlen) != 0) return -1;
     if (f->ids && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
-    if (f->logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
+    if ((f->logits || f->top) && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
     if (f->run_layers && s->broken)
         return ck_err(err, errlen, "the sequence was left undefined by a failed forward; truncate or reset it");
     if (f->run_layers && f->n > s->max_ctx - s->pos)
@@ -260,12 +272,13 @@ static int run_chunk(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, si
     if (f->hidden_out) (f->out_dev ? be->copy : be->download)(be, f->hidden_out + c0 * d, w->x, T * d * sizeof(float));
     double t2 = now_s();
     int last_chunk = c0 + T == f->n;
+    int want = f->logits || f->top;
     if (m->range.head && (f->all || s->capture)) {
-        head(m, w, 0, T, f->all && f->logits ? f->logits + c0 * V : NULL);
+        head(m, w, 0, T, f->all && f->logits ? f->logits + c0 * V : NULL, f->all && f->top ? f->top + c0 : NULL);
         capture(m, s, (size_t)m->cfg.n_layers, w->xn, c0, T);
-        if (!f->all && f->logits && last_chunk) head(m, w, T - 1, 1, f->logits);
-    } else if (last_chunk && f->logits) {
-        head(m, w, T - 1, 1, f->logits);
+        if (!f->all && want && last_chunk) head(m, w, T - 1, 1, f->logits, f->top);
+    } else if (last_chunk && want) {
+        head(m, w, T - 1, 1, f->logits, f->top);
     }
     int tag;
     char why[256];
@@ -300,7 +313,8 @@ static int check_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, co
     if (io && !io->rows_in && !m->range.embed) return ck_err(err, errlen, "this engine does not hold the embedding");
     if (io && check_rows_in(m, io->in_be, err, errlen) != 0) return -1;
     for (size_t i = 0; i < n_in; i++)
-        if (in[i].logits && !m->range.head) return ck_err(err, errlen, "this engine does not hold the output head");
+        if ((in[i].logits || in[i].top) && !m->range.head)
+            return ck_err(err, errlen, "this engine does not hold the output head");
     for (size_t i = 0; i < n_in; i++) {
         const ck_seq *s = in[i].s;
         if (s->m != m) return ck_err(err, errlen, "internal: a sequence of another model in the batch");
@@ -320,17 +334,23 @@ static int check_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, co
     return 0;
 }
 
-/* Final norm and output head of the rows idx[0..n) of w->x, row idx[i]'s logits into out[i] (host). */
-static void head_rows(const ck_model *m, ck_ws *w, const int32_t *idx, size_t n, float *const *out) {
+/* Final norm and output head of the rows idx[0..n) of w->x: row idx[i]'s logits into out[i] and the index
+ * of their largest into top[i] (host), each unless NULL. */
+static void head_rows(const ck_model *m, ck_ws *w, const int32_t *idx, size_t n, float *const *out,
+                      int32_t *const *top) {
     ck_backend *be = m->be;
     size_t d = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
     be->gather_rows(be, w->xn, w->x, idx, n, d);
     be->rmsnorm(be, w->xn, w->xn, m->final_norm, n, d, (float)m->cfg.rms_eps, m->final_norm_one_plus);
     for (size_t i = 0; i < n; i += CK_HEAD_ROWS) {
         size_t k = n - i < CK_HEAD_ROWS ? n - i : CK_HEAD_ROWS;
-        be->matmul(be, w->logits, w->xn + i * d, &m->lm_head, NULL, k);
-        be->check_finite(be, w->logits, k * V, CK_TAG_HEAD);
-        for (size_t j = 0; j < k; j++) be->download(be, out[i + j], w->logits + j * V, V * sizeof(float));
+        int any_top = 0;
+        for (size_t j = 0; j < k; j++) any_top |= top[i + j] != NULL;
+        head_logits(m, w, w->xn + i * d, k, any_top);
+        for (size_t j = 0; j < k; j++) {
+            if (out[i + j]) be->download(be, out[i + j], w->logits + j * V, V * sizeof(float));
+            if (top[i + j]) *top[i + j] = w->host_top[j];
+        }
     }
 }
 
@@ -345,11 +365,12 @@ int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, const 
     ck_span spans[CK_CHUNK];
     int32_t ids[CK_CHUNK], idx[CK_CHUNK];
     float *out[CK_CHUNK];
+    int32_t *top[CK_CHUNK];
     for (size_t i = 0; i < n_in; i++) {
         spans[i] = (ck_span){in[i].s, T, in[i].n, in[i].s->pos};
         if (!io || !io->rows_in) memcpy(ids + T, in[i].ids, in[i].n * sizeof *ids);
         T += in[i].n;
-        if (in[i].logits) idx[n_out] = (int32_t)(T - 1), out[n_out++] = in[i].logits;
+        if (in[i].logits || in[i].top) idx[n_out] = (int32_t)(T - 1), out[n_out] = in[i].logits, top[n_out++] = in[i].top;
     }
     ck_rows rows = {spans, n_in, T};
     double t0 = now_s();
@@ -363,7 +384,7 @@ int ck_model_batch(const ck_model *m, const ck_batch_in *in, size_t n_in, const 
     if (layers && m->range.last >= m->range.first) run_layers(m, &rows, w, NULL, 0);
     if (io && io->rows_out) (io->out_dev ? be->copy : be->download)(be, io->rows_out, w->x, T * d * sizeof(float));
     double t2 = now_s();
-    if (n_out) head_rows(m, w, idx, n_out, out);
+    if (n_out) head_rows(m, w, idx, n_out, out, top);
     int tag;
     char why[256];
     int rc = be->sync(be, &tag, why, sizeof why);

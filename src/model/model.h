@@ -102,6 +102,8 @@ struct ck_ws {
     float *qg;             /* [CK_CHUNK, heads x 2 x head_dim] q + output gate, when m->attn_out_gate; else NULL */
     int32_t *pos;          /* [CK_CHUNK] position of each row in flight */
     float *logits;         /* [CK_HEAD_ROWS, vocab] when the model has the head */
+    int32_t *top;          /* [CK_HEAD_ROWS] the argmax of each logits row, when the model has the head */
+    int32_t host_top[CK_HEAD_ROWS]; /* host copy of top */
     int32_t *host_pos;     /* host staging of pos */
     void *fam;             /* family-owned scratch, or NULL */
 };
@@ -153,7 +155,9 @@ void ck_ws_free(ck_ws *w);
  *   layers: when run_layers, the range's layers at positions s->pos.. (s->pos advances by n)
  *   output: hidden_out [n, hidden] (host, or this model's backend memory with out_dev; the residual
  *           stream after the last layer, before the final norm), and/or logits (the model holds the
- *           head): [vocab] of the last row, or [n, vocab] (all)
+ *           head): [vocab] of the last row, or [n, vocab] (all), and/or top: the index of the largest
+ *           logit (ck_argmax's pick, taken by the backend where the logits are: greedy decoding without
+ *           copying them out) of the last row, or [n] of every row (all)
  * A non-finite value in the input, the embedding, any layer's output or the logits fails the forward
  * with an error naming where it first appeared. On failure s->pos is back where it was and, when
  * layers ran, s->broken is set. */
@@ -166,12 +170,14 @@ typedef struct ck_fwd {
     float *hidden_out;
     int out_dev;
     float *logits;
+    int32_t *top;
     int all;
 } ck_fwd;
 int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, char *err, size_t errlen);
 
 /* Several sequences through one forward: input i feeds ids[0..n) to sequence s at its position and,
- * when logits is not NULL, gets the [vocab] logits of its last row (host). The rows of all inputs add up
+ * when logits is not NULL, gets the [vocab] logits of its last row (host), when top is not NULL their
+ * largest's index (as ck_fwd's top). The rows of all inputs add up
  * to at most CK_CHUNK; the sequences are distinct. Each row's result is bit-identical to a forward of its
  * sequence alone (the backend's kernels are batch-invariant). On failure no sequence moves and every one
  * is marked broken.
@@ -185,6 +191,7 @@ typedef struct ck_batch_in {
     const int32_t *ids;
     size_t n;
     float *logits;
+    int32_t *top;
 } ck_batch_in;
 typedef struct ck_batch_io {
     const float *rows_in;

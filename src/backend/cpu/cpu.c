@@ -14,6 +14,7 @@
 #include "backend/moe_route.h"
 #include "base/err.h"
 #include "base/grow.h"
+#include "sample/sample.h"
 
 #include <math.h>
 #include <omp.h>
@@ -579,6 +580,11 @@ static void cpu_moe_route(ck_backend *b, int32_t *choice, float *weight, const f
     for (size_t t = 0; t < T; t++) ck_moe_route_row(choice + t * K, weight + t * K, logits + t * E, E, K, norm);
 }
 
+static void cpu_argmax(ck_backend *b, int32_t *top, const float *x, size_t rows, size_t n) {
+    (void)b;
+    for (size_t r = 0; r < rows; r++) top[r] = ck_argmax(x + r * n, n);
+}
+
 static void cpu_destroy(ck_backend *b) {
     cpu_instance *ci = b->impl;
     for (size_t i = 0; i < CK_CPU_ROPE_CACHE; i++) {
@@ -625,6 +631,7 @@ static const ck_backend cpu_template = {
     .gated_delta = cpu_gated_delta,
     .rmsnorm_gated = cpu_rmsnorm_gated,
     .moe_route = cpu_moe_route,
+    .argmax = cpu_argmax,
 };
 
 int ck_backend_cpu_create(ck_backend **out, char *err, size_t errlen) {

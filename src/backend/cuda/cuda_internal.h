@@ -303,6 +303,7 @@ void ck_cuda_gated_delta(ck_backend *b, const ck_gdn_args *a);
 void ck_cuda_moe_route(ck_backend *b, int32_t *choice, float *weight, const float *logits, size_t T, size_t E,
                        size_t K, int norm);
 void ck_cuda_check_finite(ck_backend *b, const float *x, size_t n, int tag);
+void ck_cuda_argmax(ck_backend *b, int32_t *top, const float *x, size_t rows, size_t n);
 
 /* Bytes of a Q8_0 weight row on the device (gemv.cu): n_in int8 quants, n_in / 32 f16 scales, padded to 16. */
 static __host__ __device__ inline size_t ck_cuda_q8_stride(size_t n_in) { return (n_in + n_in / 16 + 15) / 16 * 16; }

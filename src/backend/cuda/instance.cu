@@ -342,6 +342,7 @@ static void fill_table(ck_backend *b) {
     b->gated_delta = ck_cuda_gated_delta;
     b->rmsnorm_gated = ck_cuda_rmsnorm_gated;
     b->moe_route = ck_cuda_moe_route;
+    b->argmax = ck_cuda_argmax;
 }
 
 int ck_cuda_device_count(void) {
