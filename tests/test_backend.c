@@ -1044,7 +1044,7 @@ static void test_moe_route(void) {
  * the output head's shape (151 936 logits, up to 8 rows). */
 static void test_argmax(void) {
     struct { size_t rows, n, off; } cs[] = {{1, 1, 0}, {1, 3, 0}, {2, 5, 1}, {5, 1001, 0}, {3, 4099, 3},
-                                            {8, 151936, 0}, {1, 151936, 1}, {2, 70000, 2}};
+                                            {8, 151936, 0}, {1, 151936, 1}, {2, 70000, 2}, {2, 300001, 3}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t R = cs[c].rows, n = cs[c].n, off = cs[c].off;
         snprintf(desc, sizeof desc, "%zu rows of %zu at +%zu", R, n, off);
@@ -1262,6 +1262,7 @@ static void test_quant_types(void) {
 typedef struct chain_bufs {
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     void *kc, *vc;
+    int32_t *top;
 } chain_bufs;
 
 /* Sequences over an f16 KV cache or quantized weights, and over 16-bit weights on the fast path, compare
@@ -1329,6 +1330,7 @@ static void test_fused_chains(void) {
             u->v = dev(NULL, T * kd), u->kc = dev_kv(hkc, cap * kd, kt), u->vc = dev_kv(hkc, cap * kd, kt);
             u->att = dev(hatt, T * qd);
             u->gate = dev(NULL, T * ffn), u->up = dev(NULL, T * ffn);
+            u->top = dev_bytes(NULL, T * sizeof(int32_t));
         }
         for (int r = 0; r < 2; r++) /* r 0: a sync after each step only; r 1: a sync after every op */
         for (size_t st = 0; st < 3; st++) {
@@ -1360,6 +1362,11 @@ static void test_fused_chains(void) {
             STEP(B->matmul(B, u->xn, u->gate, &Wd.t, NULL, T));
             STEP(B->add(B, u->x, u->xn, T * d));
             STEP(B->check_finite(B, u->x, T * d, 2));
+            /* an output head: final norm, a matmul whose output is checked on its own, its argmax */
+            STEP(B->rmsnorm(B, u->xn, u->x, dnw, T, d, 1e-6f, 0));
+            STEP(B->matmul(B, u->up, u->xn, &Wg.t, NULL, T));
+            STEP(B->check_finite(B, u->up, T * ffn, 3));
+            STEP(B->argmax(B, u->top, u->up, T, ffn));
 #undef STEP
             synced("sequence");
         }
@@ -1370,6 +1377,15 @@ static void test_fused_chains(void) {
         chain_cmp("gate", bb[0].gate, bb[1].gate, T * ffn);
         chain_cmp("attention", bb[0].att, bb[1].att, T * qd);
         chain_cmp("xn", bb[0].xn, bb[1].xn, T * d), chain_cmp("x", bb[0].x, bb[1].x, T * d);
+        for (int r = 0; r < 2; r++) { /* each run's argmax is that of its own head output */
+            float *hl = down(bb[r].up, T * ffn);
+            int32_t top[3];
+            B->download(B, top, bb[r].top, T * sizeof *top);
+            for (size_t t = 0; t < T; t++)
+                CK_EXPECT(top[t] == ck_argmax(hl + t * ffn, ffn), "fused sequence %s, run %d: argmax %d, want %d", desc,
+                          r, top[t], ck_argmax(hl + t * ffn, ffn));
+            free(hl);
+        }
         { /* the last step's attention of the run without syncs (fused where the backend fuses) against the
            * reference over what it read: its q rows and the caches (so a new key or value used at another
            * rounding than the cache's shows: about 1e-5 of mag) */
@@ -1394,9 +1410,16 @@ static void test_fused_chains(void) {
         char err[256] = "";
         int rc = B->sync(B, &tag, err, sizeof err);
         CK_EXPECT(rc == -1 && tag == 9, "fused sequence %s: NaN in the residual: sync returned %d, tag %d", desc, rc, tag);
+        /* ... and one in a matmul's own output (the head's check) */
+        B->upload(B, bb[0].xn + T * d - 1, &nanv, sizeof nanv);
+        B->matmul(B, bb[0].up, bb[0].xn, &Wg.t, NULL, T);
+        B->check_finite(B, bb[0].up, T * ffn, 10);
+        B->argmax(B, bb[0].top, bb[0].up, T, ffn);
+        rc = B->sync(B, &tag, err, sizeof err);
+        CK_EXPECT(rc == -1 && tag == 10, "fused sequence %s: NaN in the head: sync returned %d, tag %d", desc, rc, tag);
         for (int r = 0; r < 2; r++) {
             chain_bufs *u = &bb[r];
-            void *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up};
+            void *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up, u->top};
             for (size_t i = 0; i < N_OF(all); i++) B->free(B, all[i]);
         }
         weight_free(&Wq), weight_free(&Wk), weight_free(&Wv), weight_free(&Wo), weight_free(&Wg), weight_free(&Wu);

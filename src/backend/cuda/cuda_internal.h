@@ -58,7 +58,8 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  *     block computes the norm / the activation into shared memory; the block that finishes reading last
  *     also writes the producing op's output, so an in-place producer is safe);
  *   a matmul, then add(y += its output): the GEMV adds into y in its epilogue (y also keeps the plain
- *     output); then check_finite(y): the epilogue checks the sums it wrote;
+ *     output); then check_finite(y): the epilogue checks the sums it wrote; a lone matmul (the output
+ *     head), then check_finite of its output: the epilogue checks the values it stores;
  *   per-head rmsnorm(s), RoPE(s) and KV-cache stores at one position buffer: one kernel, a warp per head
  *     row (norm, rotate, write back, store);
  *   that head-row batch, then the attention of one decode row over the caches it stored into: the
@@ -80,7 +81,8 @@ typedef struct ck_fused_in {
     float eps;
     int flag;                      /* norm: one_plus; glu: 1 for GELU-tanh */
     int closed;                    /* a residual or the GLU epilogue is attached: no more parts join */
-    int chk;                       /* check_finite fused into the residual epilogue, with chk_tag */
+    int chk;                       /* check_finite fused into the epilogue (of the residual, or of a lone
+                                      part's output), with chk_tag */
     int chk_tag;
     float *glu_out;                /* non-NULL: the GLU epilogue (gate/up GEMV of two parts, then glu):
                                       glu_out = act(part 0's output) * part 1's output, act GELU-tanh
@@ -107,6 +109,8 @@ typedef struct ck_cuda {
     void *wdq;                   /* device scratch: a Q8_0 weight dequantized to f16 for cuBLAS, wdq_bytes */
     size_t wdq_bytes;
     void *attn;                  /* device scratch of split-K attention (attention.cu), attn_bytes long */
+    void *amax;                  /* device scratch of argmax (argmax.cu), amax_bytes long */
+    size_t amax_bytes;
     size_t attn_bytes;
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 128) */
@@ -242,7 +246,8 @@ void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int n, con
 int ck_cuda_gemv_init(ck_backend *b);
 /* Whether a GEMV of T rows of n_in can take its input through shared memory (and so be fused). */
 int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in);
-/* check_finite folded into the pending GEMV's residual epilogue when it covers exactly x[0..n). */
+/* check_finite folded into the pending GEMV's epilogue when it covers exactly x[0..n): a residual the GEMV
+ * adds into, or the output of a lone GEMV without one. */
 int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag);
 
 /* Runs f(stream) now, or queues it keyed by op and args (every value f captures must be among them). */

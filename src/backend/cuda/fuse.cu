@@ -122,8 +122,14 @@ static int gemv_glu(ck_batch *bt, const ck_batch_part *p) {
 int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag) {
     ck_cuda *c = ck_cu(b);
     ck_batch *bt = &c->batch;
-    if (!c->g || !(c->fuse & CK_FUSE_CHECK) || bt->emit != ck_cuda_gemv_emit || !bt->in.closed || bt->in.chk)
+    if (!c->g || !(c->fuse & CK_FUSE_CHECK) || bt->emit != ck_cuda_gemv_emit || bt->in.chk || bt->in.glu_out)
         return 0;
+    if (!bt->in.closed) { /* a lone GEMV's own output (the output head's logits): checked as it is stored */
+        const ck_batch_part *q = &bt->parts[0];
+        if (bt->n != 1 || q->a[5] || q->a[0] != F(x) || q->out_bytes != n * sizeof(float)) return 0;
+        bt->in.chk = 1, bt->in.chk_tag = tag, bt->in.closed = 1;
+        return 1;
+    }
     for (int i = 0; i < bt->n; i++)
         if (bt->parts[i].a[5] == F(x) && bt->parts[i].out_bytes == n * sizeof(float)) {
             bt->in.chk = 1, bt->in.chk_tag = tag;

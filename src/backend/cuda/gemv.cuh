@@ -81,7 +81,7 @@ static __device__ __forceinline__ void gemv_prefetch_res(const float *res, int r
 }
 
 /* Row `row` of the T outputs from the lanes' partial sums: y = sum + bias, and the fused residual (res +=
- * y, checked for non-finite values when in.chk). */
+ * y); when in.chk, what is stored last (res, else y) is checked for non-finite values. */
 static __device__ __forceinline__ void gemv_store(const float *acc, int T, int row, int n_out, int lane,
                                                   const float *bias, float *y, float *res, const ck_fused_in &in,
                                                   ck_cuda_flags *flags) {
@@ -94,11 +94,11 @@ static __device__ __forceinline__ void gemv_store(const float *acc, int T, int r
             float v = s + (bias ? bias[row] : 0.0f);
             y[o] = v;
             if (res) {
-                float r = res[o] + v;
-                res[o] = r;
-                if (in.chk && !isfinite(r) && atomicCAS(&flags->failed, 0, 1) == 0)
-                    flags->tag = in.chk_tag, flags->idx = o, flags->val = r;
+                v += res[o];
+                res[o] = v;
             }
+            if (in.chk && !isfinite(v) && atomicCAS(&flags->failed, 0, 1) == 0)
+                flags->tag = in.chk_tag, flags->idx = o, flags->val = v;
         }
     }
 }

@@ -301,6 +301,7 @@ static void cu_destroy(ck_backend *b) {
         if (c->half) cudaFree(c->half);
         if (c->wdq) cudaFree(c->wdq);
         if (c->attn) cudaFree(c->attn);
+        if (c->amax) cudaFree(c->amax);
         if (c->st) cudaStreamDestroy(c->st);
         free(c);
     }
