@@ -1043,8 +1043,10 @@ static void test_moe_route(void) {
  * a vectorized kernel), with many ties, the largest value repeated (the first wins, also +0 after -0), and
  * the output head's shape (151 936 logits, up to 8 rows). */
 static void test_argmax(void) {
+    /* (calls of other row counts after each other: a kernel keeping per-row state between launches) */
     struct { size_t rows, n, off; } cs[] = {{1, 1, 0}, {1, 3, 0}, {2, 5, 1}, {5, 1001, 0}, {3, 4099, 3},
-                                            {8, 151936, 0}, {1, 151936, 1}, {2, 70000, 2}, {2, 300001, 3}};
+                                            {8, 151936, 0}, {1, 151936, 1}, {2, 70000, 2}, {4, 300001, 3},
+                                            {3, 151936, 0}, {8, 151936, 0}};
     for (size_t c = 0; c < N_OF(cs); c++) {
         size_t R = cs[c].rows, n = cs[c].n, off = cs[c].off;
         snprintf(desc, sizeof desc, "%zu rows of %zu at +%zu", R, n, off);
@@ -1052,7 +1054,7 @@ static void test_argmax(void) {
         for (size_t i = 0; i < off + R * n; i++) x[i] = roundf(x[i] * 4.0f) / 4.0f; /* ties everywhere */
         for (size_t r = 0; r < R; r++) {
             float *row = x + off + r * n;
-            switch (r % 4) {
+            switch ((r + c) % 4) {
             case 0: break;
             case 1: for (size_t i = 0; i < n; i++) row[i] = 3.0f; break; /* all equal: 0 */
             case 2: /* the largest at the end, and again near the start */
@@ -1067,7 +1069,9 @@ static void test_argmax(void) {
             }
         }
         float *dx = dev(x, off + R * n);
-        int32_t *dt = dev_bytes(NULL, R * sizeof(int32_t)), *t = xmalloc(R * sizeof *t);
+        int32_t *t = xmalloc(R * sizeof *t);
+        for (size_t r = 0; r < R; r++) t[r] = -1; /* (a row the kernel leaves unwritten shows) */
+        int32_t *dt = dev_bytes(t, R * sizeof(int32_t));
         B->argmax(B, dt, dx + off, R, n);
         synced("argmax");
         B->download(B, t, dt, R * sizeof *t);

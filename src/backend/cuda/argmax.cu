@@ -10,6 +10,7 @@
 #define ARGMAX_THREADS 512
 #define ARGMAX_SLICES 32
 #define ARGMAX_PER_THREAD 4 /* float4s a thread reads, at least, before the row takes another slice */
+#define ARGMAX_ROWS 65535   /* rows of one call (a grid's y), each with a count at a fixed place */
 
 /* (v, i) better than (bv, bi): larger, or equal at a lower index */
 static __device__ __forceinline__ void take(float v, uint32_t i, float &bv, uint32_t &bi) {
@@ -84,18 +85,20 @@ static __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(int32_t *
 
 void ck_cuda_argmax(ck_backend *b, int32_t *top, const float *x, size_t rows, size_t n) {
     if (b->failed || rows == 0) return;
-    if (n == 0 || n > UINT32_MAX - 1 || rows > 65535) {
+    if (n == 0 || n > UINT32_MAX - 1 || rows > ARGMAX_ROWS) {
         ck_backend_fail(b, "argmax: %zu rows of %zu values", rows, n);
         return;
     }
     ck_cuda *c = ck_cu(b);
     size_t slices = n / (4 * ARGMAX_THREADS * ARGMAX_PER_THREAD);
     slices = slices < 1 ? 1 : slices > ARGMAX_SLICES ? ARGMAX_SLICES : slices;
-    /* scratch, grown once: the counts (zeroed), then the partials */
-    size_t counts = rows * sizeof(unsigned), need = counts + rows * slices * (sizeof(float) + sizeof(uint32_t));
+    /* scratch, grown once: the counts of every row a call may have (zeroed, and zero between launches: the
+     * same place whatever the call's rows), then the partials */
+    size_t counts = (size_t)ARGMAX_ROWS * sizeof(unsigned);
+    size_t need = counts + rows * slices * (sizeof(float) + sizeof(uint32_t));
     if (slices > 1 && need > c->amax_bytes) {
         void *nb = ck_cuda_scratch(b, &c->amax, &c->amax_bytes, need);
-        if (!nb || ck_cuda_check(b, cudaMemsetAsync(nb, 0, c->amax_bytes, c->st), "argmax scratch")) return;
+        if (!nb || ck_cuda_check(b, cudaMemsetAsync(nb, 0, counts, c->st), "argmax scratch")) return;
     }
     unsigned *count = (unsigned *)c->amax;
     float *pv = slices > 1 ? (float *)((char *)c->amax + counts) : NULL;
