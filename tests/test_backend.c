@@ -1054,7 +1054,7 @@ static void test_argmax(void) {
         for (size_t i = 0; i < off + R * n; i++) x[i] = roundf(x[i] * 4.0f) / 4.0f; /* ties everywhere */
         for (size_t r = 0; r < R; r++) {
             float *row = x + off + r * n;
-            switch ((r + c) % 4) {
+            switch ((r + c) % 6) {
             case 0: break;
             case 1: for (size_t i = 0; i < n; i++) row[i] = 3.0f; break; /* all equal: 0 */
             case 2: /* the largest at the end, and again near the start */
@@ -1066,6 +1066,8 @@ static void test_argmax(void) {
                 row[(n - 1) / 2] = -0.0f;
                 row[n - 1] = 0.0f;
                 break;
+            case 4: row[n - 1] = 50.0f; break; /* alone at the end (a scalar tail) */
+            case 5: row[n > 5 ? n - 5 : 0] = 60.0f; break; /* near it (the last float4s) */
             }
         }
         float *dx = dev(x, off + R * n);
@@ -1082,6 +1084,38 @@ static void test_argmax(void) {
         B->free(B, dx), B->free(B, dt);
         free(x), free(t);
     }
+}
+
+/* An output head of 8 rows over long inputs (more than a GEMV stages in shared memory on a GPU): its check
+ * reports a NaN in the logits with the check's tag, and without one the argmax follows the logits. */
+static void test_head_check(void) {
+    size_t T = 8, n_in = 4096, V = 300;
+    snprintf(desc, sizeof desc, "head T=%zu n_in=%zu V=%zu", T, n_in, V);
+    double *vals = dnew(V * n_in);
+    hw W;
+    weight_new(&W, CK_BF16, V, n_in, vals);
+    float *x = hrand(T * n_in, 1.0f), *dx = dev(x, T * n_in), *dy = dev(NULL, T * V);
+    int32_t *dt = dev_bytes(NULL, T * sizeof(int32_t)), top[8];
+    B->matmul(B, dy, dx, &W.t, NULL, T);
+    B->check_finite(B, dy, T * V, 11);
+    B->argmax(B, dt, dy, T, V);
+    synced("head");
+    float *y = down(dy, T * V);
+    B->download(B, top, dt, T * sizeof *top);
+    for (size_t t = 0; t < T; t++)
+        CK_EXPECT(top[t] == ck_argmax(y + t * V, V), "%s: row %zu: argmax %d, want %d", desc, t, top[t], ck_argmax(y + t * V, V));
+    float nanv = NAN;
+    B->upload(B, dx + T * n_in - 1, &nanv, sizeof nanv);
+    B->matmul(B, dy, dx, &W.t, NULL, T);
+    B->check_finite(B, dy, T * V, 11);
+    B->argmax(B, dt, dy, T, V);
+    int tag = 0;
+    char err[256] = "";
+    int rc = B->sync(B, &tag, err, sizeof err);
+    CK_EXPECT(rc == -1 && tag == 11, "%s: a NaN in the logits: sync returned %d, tag %d", desc, rc, tag);
+    weight_free(&W);
+    B->free(B, dx), B->free(B, dy), B->free(B, dt);
+    free(vals), free(x), free(y);
 }
 
 /* ---- memory ops and the error channel ---- */
@@ -1506,6 +1540,7 @@ int main(void) {
     test_gated_delta();
     test_moe_route();
     test_argmax();
+    test_head_check();
     test_quant_types();
     test_fused_chains();
     test_errors(); /* last: prepare_weight of unknown dtypes */

@@ -73,6 +73,7 @@ enum {
      * 686 vs 760 tok/s, bf16 even), so it is off unless CK_CUDA_FUSE asks for it */
     CK_FUSE_DEFAULT = CK_FUSE_ALL & ~CK_FUSE_GLU
 };
+enum { CK_CHK_RES = 1, CK_CHK_OUT = 2 }; /* a fused check of the residual a part adds into; of a lone part's output */
 typedef struct ck_fused_in {
     int kind;                      /* CK_IN_*: how a GEMV gets its input */
     const float *a, *b;            /* norm: source rows, weight; glu: gate, up */
@@ -81,8 +82,7 @@ typedef struct ck_fused_in {
     float eps;
     int flag;                      /* norm: one_plus; glu: 1 for GELU-tanh */
     int closed;                    /* a residual or the GLU epilogue is attached: no more parts join */
-    int chk;                       /* check_finite fused into the epilogue (of the residual, or of a lone
-                                      part's output), with chk_tag */
+    int chk;                       /* check_finite fused into the epilogue (CK_CHK_*), with chk_tag */
     int chk_tag;
     float *glu_out;                /* non-NULL: the GLU epilogue (gate/up GEMV of two parts, then glu):
                                       glu_out = act(part 0's output) * part 1's output, act GELU-tanh

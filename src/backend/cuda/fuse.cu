@@ -124,15 +124,18 @@ int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag) {
     ck_batch *bt = &c->batch;
     if (!c->g || !(c->fuse & CK_FUSE_CHECK) || bt->emit != ck_cuda_gemv_emit || bt->in.chk || bt->in.glu_out)
         return 0;
-    if (!bt->in.closed) { /* a lone GEMV's own output (the output head's logits): checked as it is stored */
+    if (!bt->in.closed) { /* a lone GEMV's own output (the output head's logits): checked as it is stored, by
+                             a kernel with the fused epilogues (as for a residual, see gemv_add) */
         const ck_batch_part *q = &bt->parts[0];
-        if (bt->n != 1 || q->a[5] || q->a[0] != F(x) || q->out_bytes != n * sizeof(float)) return 0;
-        bt->in.chk = 1, bt->in.chk_tag = tag, bt->in.closed = 1;
+        if (bt->n != 1 || q->a[5] || q->a[0] != F(x) || q->out_bytes != n * sizeof(float) || !bt->compat[3] ||
+            !ck_cuda_gemv_smem_ok(b, bt->compat[2], bt->compat[1]))
+            return 0;
+        bt->in.chk = CK_CHK_OUT, bt->in.chk_tag = tag, bt->in.closed = 1;
         return 1;
     }
     for (int i = 0; i < bt->n; i++)
         if (bt->parts[i].a[5] == F(x) && bt->parts[i].out_bytes == n * sizeof(float)) {
-            bt->in.chk = 1, bt->in.chk_tag = tag;
+            bt->in.chk = CK_CHK_RES, bt->in.chk_tag = tag;
             return 1;
         }
     return 0;

@@ -81,7 +81,8 @@ static __device__ __forceinline__ void gemv_prefetch_res(const float *res, int r
 }
 
 /* Row `row` of the T outputs from the lanes' partial sums: y = sum + bias, and the fused residual (res +=
- * y); when in.chk, what is stored last (res, else y) is checked for non-finite values. */
+ * y); checked for non-finite values: res when in.chk is CK_CHK_RES (a part with a residual), y when it is
+ * CK_CHK_OUT (a lone part without one). */
 static __device__ __forceinline__ void gemv_store(const float *acc, int T, int row, int n_out, int lane,
                                                   const float *bias, float *y, float *res, const ck_fused_in &in,
                                                   ck_cuda_flags *flags) {
@@ -97,7 +98,7 @@ static __device__ __forceinline__ void gemv_store(const float *acc, int T, int r
                 v += res[o];
                 res[o] = v;
             }
-            if (in.chk && !isfinite(v) && atomicCAS(&flags->failed, 0, 1) == 0)
+            if (in.chk == (res ? CK_CHK_RES : CK_CHK_OUT) && !isfinite(v) && atomicCAS(&flags->failed, 0, 1) == 0)
                 flags->tag = in.chk_tag, flags->idx = o, flags->val = v;
         }
     }
