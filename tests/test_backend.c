@@ -17,7 +17,9 @@
  * MoE routing must pick exactly the experts of the reference (ties to the lower index).
  * Also checked: carried state (conv1d, gated delta) split over two calls equals one call; the error channel
  * (check_finite -> sync -1 with its tag, then 0); weight_rows out of range and prepare_weight of an unknown
- * dtype fail with a message. The worst error/mag ratio per op is printed at the end. */
+ * dtype fail with a message. The worst error/mag ratio per op is printed at the end. CK_TEST_ONLY=a,b,...
+ * runs only the named tests (memory, matmul, fused_chains, ...: the function names without test_), in the
+ * file's order, to narrow a failure down. */
 #include "backend/backend.h"
 #include "sample/sample.h"
 #include "tensor/quant.h"
@@ -1506,6 +1508,16 @@ static void test_errors(void) {
     }
 }
 
+/* CK_TEST_ONLY=name,name...: only those tests (names without test_), to narrow a failure down */
+static int wanted(const char *name) {
+    const char *only = getenv("CK_TEST_ONLY");
+    if (!only || !*only) return 1;
+    size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return 1;
+    return 0;
+}
+
 int main(void) {
     const char *kind = getenv("CK_TEST_BACKEND"), *dev_s = getenv("CK_TEST_DEVICE");
     char err[256] = "";
@@ -1519,31 +1531,31 @@ int main(void) {
     }
     printf("backend: %s (CK_TEST_BACKEND=%s)\n", B->name, kind);
     on_cpu = !strcmp(kind, "cpu");
-    test_memory();
-    test_copy_peer(kind);
-    test_embed();
-    test_matmul();
-    test_matmul_invariance();
-    test_matmul_n();
-    test_weight_rows();
-    test_rmsnorm();
-    test_rmsnorm_gated();
-    test_rope();
-    test_attention();
-    test_attention_split();
-    test_glu();
-    test_rows();
-    test_zero_add();
-    test_copy_rows_sigmoid_mul();
-    test_conv1d();
-    test_gdn_gates();
-    test_gated_delta();
-    test_moe_route();
-    test_argmax();
-    test_head_check();
-    test_quant_types();
-    test_fused_chains();
-    test_errors(); /* last: prepare_weight of unknown dtypes */
+    if (wanted("memory")) test_memory();
+    if (wanted("copy_peer")) test_copy_peer(kind);
+    if (wanted("embed")) test_embed();
+    if (wanted("matmul")) test_matmul();
+    if (wanted("matmul_invariance")) test_matmul_invariance();
+    if (wanted("matmul_n")) test_matmul_n();
+    if (wanted("weight_rows")) test_weight_rows();
+    if (wanted("rmsnorm")) test_rmsnorm();
+    if (wanted("rmsnorm_gated")) test_rmsnorm_gated();
+    if (wanted("rope")) test_rope();
+    if (wanted("attention")) test_attention();
+    if (wanted("attention_split")) test_attention_split();
+    if (wanted("glu")) test_glu();
+    if (wanted("rows")) test_rows();
+    if (wanted("zero_add")) test_zero_add();
+    if (wanted("copy_rows_sigmoid_mul")) test_copy_rows_sigmoid_mul();
+    if (wanted("conv1d")) test_conv1d();
+    if (wanted("gdn_gates")) test_gdn_gates();
+    if (wanted("gated_delta")) test_gated_delta();
+    if (wanted("moe_route")) test_moe_route();
+    if (wanted("argmax")) test_argmax();
+    if (wanted("head_check")) test_head_check();
+    if (wanted("quant_types")) test_quant_types();
+    if (wanted("fused_chains")) test_fused_chains();
+    if (wanted("errors")) test_errors(); /* last: prepare_weight of unknown dtypes */
     for (size_t i = 0; i < n_stats; i++) printf("  %-26s worst |err| / mag = %.3g\n", stats[i].op, stats[i].worst);
     ck_backend_destroy(B);
     return ck_test_done("test_backend");
