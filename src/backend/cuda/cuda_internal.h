@@ -414,9 +414,17 @@ static inline cudaError_t ck_cuda_launch(void (*k)(P...), dim3 grid, dim3 block,
 static __device__ __forceinline__ void ck_prefetch_l1(const void *p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 static __device__ __forceinline__ void ck_prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
+/* Threads of elementwise.cu's norm kernels for rows of n values (one block per row). */
+static __host__ __device__ inline unsigned ck_norm_threads(size_t n) {
+    return n >= 1024 ? 512 : n >= 256 ? 256 : n > 64 ? 128 : 64;
+}
+
 /* One head row of hd floats, prepared by one warp into sr (shared memory): copied from src, normalized by
  * w (RMSNorm over the row; 1 + w when one_plus) when w is not NULL, its first 2 * half dims rotated
- * (rotate-half RoPE at position p) when rope. The arithmetic of the separate norm and rope kernels. */
+ * (rotate-half RoPE at position p) when rope. The arithmetic of the separate norm and rope kernels, bit for
+ * bit: the sum of squares is taken in the norm kernel's order (its block of ck_norm_threads(hd) threads,
+ * thread t summing dims t, t + threads, ...; each warp's sums added by ck_warp_sum, then the warps' totals
+ * by ck_block_sum's second ck_warp_sum), the lanes here standing in for each of its warps in turn. */
 static __device__ __forceinline__ void ck_head_row(float *sr, const float *src, int hd, const float *w, float eps,
                                                    int one_plus, int rope, int p, const double *inv_freq, int half) {
     int lane = threadIdx.x & 31;
@@ -424,13 +432,17 @@ static __device__ __forceinline__ void ck_head_row(float *sr, const float *src, 
         for (int d = lane * 32; d < hd; d += 32 * 32) ck_prefetch_l1(w + d);
     if (rope)
         for (int i = lane * 16; i < half; i += 32 * 16) ck_prefetch_l1(inv_freq + i);
-    float ss = 0.0f;
-    for (int d = lane; d < hd; d += 32) {
-        float v = src[d];
-        sr[d] = v;
-        ss += v * v;
-    }
+    for (int d = lane; d < hd; d += 32) sr[d] = src[d];
     if (w) {
+        /* (each lane reads only dims it copied: they are lane modulo 32, as threads is a multiple of 32) */
+        int threads = (int)ck_norm_threads((size_t)hd), nw = threads / 32;
+        float ss = 0.0f;
+        for (int k = 0; k < nw; k++) {
+            float s = 0.0f;
+            for (int d = 32 * k + lane; d < hd; d += threads) s += sr[d] * sr[d];
+            s = ck_warp_sum(s);
+            if (lane == k) ss = s;
+        }
         ss = ck_warp_sum(ss);
         float inv = 1.0f / sqrtf(ss / (float)hd + eps);
         for (int d = lane; d < hd; d += 32) sr[d] = sr[d] * inv * (one_plus ? 1.0f + w[d] : w[d]);

@@ -8,7 +8,6 @@
 #define GRID(n) ck_cuda_blocks((n), 256), 256, 0, st
 #define FOR_N(i, n) for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
 
-static unsigned norm_threads(size_t n) { return n >= 1024 ? 512 : n >= 256 ? 256 : n > 64 ? 128 : 64; }
 
 /* Up to CK_BATCH_MAX RMSNorms of one row length in one launch: blocks [r0[i], r0[i+1]) are part i's rows. */
 typedef struct norm_batch {
@@ -50,7 +49,7 @@ void ck_cuda_rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int np, con
     int one_plus = (int)compat[2];
     unsigned rows = nb.r0[np];
     ck_cuda_run(b, "rmsnorm", [=](cudaStream_t st) {
-        rmsnorm_kernel<<<rows, norm_threads(n), 0, st>>>(nb, n, eps, one_plus);
+        rmsnorm_kernel<<<rows, ck_norm_threads(n), 0, st>>>(nb, n, eps, one_plus);
         ck_cuda_launched(b, "rmsnorm");
     }, n, eps, one_plus, np, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
        k[14], k[15]);
@@ -88,7 +87,7 @@ void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float 
                            size_t n, float eps) {
     if (b->failed || rows == 0) return;
     ck_cuda_run(b, "rmsnorm_gated", [=](cudaStream_t st) {
-        rmsnorm_gated_kernel<<<(unsigned)rows, norm_threads(n), 0, st>>>(y, x, z, w, n, eps);
+        rmsnorm_gated_kernel<<<(unsigned)rows, ck_norm_threads(n), 0, st>>>(y, x, z, w, n, eps);
         ck_cuda_launched(b, "rmsnorm_gated");
     }, y, x, z, w, n, eps, rows);
 }
