@@ -96,12 +96,12 @@ static int add_text(held_text *h, const char *text, size_t len) {
 
 /* Generation scratch, sized once per call. */
 typedef struct gen_buffers {
-    float *logits;         /* [vocab] */
-    int32_t *hist;         /* [n_prompt + max new tokens] prompt and generated ids (repeat penalty) */
-    ck_sampler smp;
-    int have_smp;
     int greedy;            /* the pick is the argmax of the logits (greedy, no penalty): the backend takes it */
     int32_t top;           /* that argmax, when greedy */
+    float *logits;         /* [vocab], unless greedy */
+    int32_t *hist;         /* [n_prompt + max new tokens] prompt and generated ids (repeat penalty) */
+    ck_sampler smp;        /* unless greedy */
+    int have_smp;
     ck_tok_stream st;
     held_text held;
 } gen_buffers;
@@ -120,13 +120,16 @@ static int gen_alloc(ck_session *s, const ck_gen_params *p, size_t n_prompt, gen
     for (size_t i = 0; i < p->n_stop; i++)
         if (strlen(p->stop[i]) > max_stop) max_stop = strlen(p->stop[i]);
     ck_sample_params sp = {p->temperature, p->top_k, p->top_p, p->repeat_penalty, p->repeat_last_n, p->seed};
-    b->logits = malloc(V * sizeof *b->logits);
+    b->greedy = p->temperature <= 0 && (p->repeat_penalty == 1 || p->repeat_last_n == 0);
     b->hist = malloc((n_prompt + n_new + 1) * sizeof *b->hist);
     b->held = (held_text){malloc(max_stop + PIECE_BYTES + 1), 0, max_stop + PIECE_BYTES, p, 0};
     /* p stays valid: it is the generation's own copy */
-    b->have_smp = b->logits && b->hist && b->held.buf && ck_sampler_init(&b->smp, &sp, V) == 0;
-    b->greedy = p->temperature <= 0 && (p->repeat_penalty == 1 || p->repeat_last_n == 0);
-    if (!b->have_smp) return ck_err(err, errlen, "out of memory");
+    if (!b->hist || !b->held.buf) return ck_err(err, errlen, "out of memory");
+    if (!b->greedy) { /* the logits and the sampler's scratch, three vocabulary-sized arrays */
+        b->logits = malloc(V * sizeof *b->logits);
+        b->have_smp = b->logits && ck_sampler_init(&b->smp, &sp, V) == 0;
+        if (!b->have_smp) return ck_err(err, errlen, "out of memory");
+    }
     if (s->e->tok) ck_tok_stream_init(&b->st, s->e->tok);
     return 0;
 }
