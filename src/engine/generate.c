@@ -150,8 +150,8 @@ static int reuse_prefix(ck_session *s, const int32_t *prompt, size_t n_prompt, c
     return 0;
 }
 
-/* What a feed whose last token is sampled next gets: the logits, or only their argmax when greedy. */
-static float *want_logits(gen_buffers *b) { return b->greedy ? NULL : b->logits; }
+/* What a feed whose last token is sampled next gets besides the logits (b->logits, NULL when greedy):
+ * their argmax, when greedy. */
 static int32_t *want_top(gen_buffers *b) { return b->greedy ? &b->top : NULL; }
 
 /* Runs the part of the prompt the session does not hold yet; the logits of its last token land in
@@ -296,7 +296,7 @@ static size_t plan(ck_gen *const *gens, size_t n, ck_feed *f, ck_gen **fed) {
         if (g->done || g->pending) continue;
         advance(g);
         if (!g->feed) continue;
-        f[k] = (ck_feed){g->s, &g->next, 1, want_logits(&g->b), want_top(&g->b)};
+        f[k] = (ck_feed){g->s, &g->next, 1, g->b.logits, want_top(&g->b)};
         fed[k++] = g, rows++;
     }
     size_t budget = rows < CK_CHUNK / 2 ? CK_CHUNK - rows : CK_CHUNK / 2; /* prefill never starves decode */
@@ -305,7 +305,7 @@ static size_t plan(ck_gen *const *gens, size_t n, ck_feed *f, ck_gen **fed) {
         if (g->done || !g->pending) continue;
         size_t take = g->pending < budget ? g->pending : budget;
         int last = take == g->pending;
-        f[k] = (ck_feed){g->s, g->b.hist + g->r.n_prompt - g->pending, take, last ? want_logits(&g->b) : NULL,
+        f[k] = (ck_feed){g->s, g->b.hist + g->r.n_prompt - g->pending, take, last ? g->b.logits : NULL,
                          last ? want_top(&g->b) : NULL};
         fed[k++] = g;
         budget -= take;

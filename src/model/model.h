@@ -177,10 +177,9 @@ int ck_model_forward(const ck_model *m, ck_seq *s, ck_ws *w, const ck_fwd *f, ch
 
 /* Several sequences through one forward: input i feeds ids[0..n) to sequence s at its position and,
  * when logits is not NULL, gets the [vocab] logits of its last row (host), when top is not NULL their
- * largest's index (as ck_fwd's top). The rows of all inputs add up
- * to at most CK_CHUNK; the sequences are distinct. Each row's result is bit-identical to a forward of its
- * sequence alone (the backend's kernels are batch-invariant). On failure no sequence moves and every one
- * is marked broken.
+ * largest's index (as ck_fwd's top). The rows of all inputs add up to at most CK_CHUNK; the sequences are
+ * distinct. Each row's result is bit-identical to a forward of its sequence alone (the backend's kernels
+ * are batch-invariant). On failure no sequence moves and every one is marked broken.
  * io NULL: the model holds the embedding, every layer and the head. Otherwise a part of a model spread
  * over devices: the rows come from rows_in ([rows, hidden], the inputs' rows in order; host memory, or
  * in_be's as ck_fwd's hidden_in) instead of the embedding of ids (which may then be NULL), the range's

@@ -17,25 +17,26 @@ static __device__ __forceinline__ void take(float v, uint32_t i, float &bv, uint
     if (v > bv || (v == bv && i < bi)) bv = v, bi = i;
 }
 
-/* The block's best into (bv, bi) of thread 0. */
-static __device__ void block_best(float &bv, uint32_t &bi) {
-    __shared__ float sv[32];
-    __shared__ uint32_t si[32];
+/* The warp's best into (bv, bi) of every lane. */
+static __device__ __forceinline__ void warp_best(float &bv, uint32_t &bi) {
     for (int o = 16; o; o >>= 1) {
         float v = __shfl_xor_sync(0xffffffffu, bv, o);
         uint32_t i = __shfl_xor_sync(0xffffffffu, bi, o);
         take(v, i, bv, bi);
     }
+}
+
+/* The block's best into (bv, bi) of thread 0. */
+static __device__ void block_best(float &bv, uint32_t &bi) {
+    __shared__ float sv[32];
+    __shared__ uint32_t si[32];
+    warp_best(bv, bi);
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     if (lane == 0) sv[warp] = bv, si[warp] = bi;
     __syncthreads();
     if (warp) return;
     bv = lane < nw ? sv[lane] : -INFINITY, bi = lane < nw ? si[lane] : UINT32_MAX;
-    for (int o = 16; o; o >>= 1) {
-        float v = __shfl_xor_sync(0xffffffffu, bv, o);
-        uint32_t i = __shfl_xor_sync(0xffffffffu, bi, o);
-        take(v, i, bv, bi);
-    }
+    warp_best(bv, bi);
 }
 
 /* Row blockIdx.y, slice blockIdx.x of gridDim.x; pv, pi: [rows, gridDim.x] partials; count: [rows]. */

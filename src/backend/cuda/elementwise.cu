@@ -8,7 +8,6 @@
 #define GRID(n) ck_cuda_blocks((n), 256), 256, 0, st
 #define FOR_N(i, n) for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
 
-
 /* Up to CK_BATCH_MAX RMSNorms of one row length in one launch: blocks [r0[i], r0[i+1]) are part i's rows. */
 typedef struct norm_batch {
     float *y[CK_BATCH_MAX];

@@ -167,8 +167,8 @@ static __device__ __forceinline__ gemv_rows gemv_warp_rows(const gemv_batch &gb,
  * token rows (S: wpr may be > 1; acc [MT] is overwritten). With the GLU and S false (a warp per row): the
  * two warps of a pair meet at a barrier of their own (ids 1 to 8: 16 warps a block at most; __syncthreads
  * is 0) and the gate warp writes glu_out = act(gate) * up for its row; S: the block writes it for its rows
- * after its barrier. Called by every warp of the block equally often. glu_out may be the gate's or the up's range: each element is read before it is written,
- * by the same thread. */
+ * after its barrier. Called by every warp of the block equally often. glu_out may be the gate's or the
+ * up's range: each element is read before it is written, by the same thread. */
 template <bool S, int MT>
 static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, float *acc, int T, int n_out,
                                                      const float *bias, float *y, float *res, const gemv_batch &gb,
