@@ -68,5 +68,6 @@ float *down_kv(const void *d, size_t n, ck_dtype dt);
 /* The tests of backend_sequences.c. */
 void test_quant_types(void);
 void test_fused_chains(void);
+void test_gdn_chain(void);
 
 #endif

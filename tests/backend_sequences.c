@@ -296,3 +296,72 @@ void test_fused_chains(void) {
         free(scratch), free(hx), free(hnw), free(hqn), free(hkn), free(hkc), free(hatt);
     }
 }
+
+/* A Gated DeltaNet layer's decode rows (on a GPU: the gates, conv, delta rule and gated norm of a row as
+ * one kernel), three rows in turn over carried state, queued without syncs against a sync after every op:
+ * every output, the state and the conv's carried inputs agree. Variants: brk 1 and 2 put an unrelated op
+ * into the chain (after the gates, after the conv: the ops taken so far run as they are), brk 3 writes the
+ * norm into rows of its own. */
+void test_gdn_chain(void) {
+    struct { size_t nk, nv, dk, dv, K, d; int brk; } cs[] = {
+        {2, 4, 64, 64, 4, 256, 0}, {4, 4, 128, 128, 4, 512, 0}, {1, 3, 40, 20, 3, 96, 0}, {2, 2, 256, 72, 2, 128, 0},
+        {1, 1, 32, 8, 1, 64, 0},   {1, 2, 320, 24, 4, 64, 0},   {2, 4, 64, 64, 4, 256, 1}, {2, 4, 64, 64, 4, 256, 2},
+        {1, 3, 40, 20, 3, 96, 3},  {1, 1, 640, 8, 4, 64, 0}}; /* (the last: head dims a GPU does not fuse) */
+    for (size_t c = 0; c < N_OF(cs); c++) {
+        size_t nk = cs[c].nk, nv = cs[c].nv, dk = cs[c].dk, dv = cs[c].dv, K = cs[c].K, d = cs[c].d;
+        size_t kd = nk * dk, vd = nv * dv, cd = 2 * kd + vd, sn = nv * dk * dv, cn = (K > 1 ? K - 1 : 1) * cd;
+        int brk = cs[c].brk;
+        snprintf(desc, sizeof desc, "DeltaNet heads %zu/%zu of %zu/%zu K=%zu d=%zu variant %d", nk, nv, dk, dv, K, d, brk);
+        chain_tol = 1e-6;
+        hw Wqkv, Wz, Wb, Wa, Wo;
+        double *scratch = dnew(cd * (d > vd ? d : vd));
+        weight_new(&Wqkv, CK_F32, cd, d, scratch), weight_new(&Wz, CK_F32, vd, d, scratch);
+        weight_new(&Wb, CK_F32, nv, d, scratch), weight_new(&Wa, CK_F32, nv, d, scratch);
+        weight_new(&Wo, CK_F32, d, vd, scratch);
+        float *hx = hrand(3 * d, 0.1f), *hcw = hrand(cd * K, 0.5f), *hAl = hrand(nv, 1.0f), *hdt = hrand(nv, 1.0f);
+        float *hnw = hrand(dv, 1.0f), *hcs = hrand(cn, 1.0f), *hS = hrand(sn, 0.1f);
+        float *cw = dev(hcw, cd * K), *Al = dev(hAl, nv), *dt = dev(hdt, nv), *nw = dev(hnw, dv);
+        struct { float *x, *mixed, *mc, *z, *b, *a, *o, *y, *cst, *S, *other; } u[2];
+        for (int r = 0; r < 2; r++) {
+            u[r].x = dev(hx, d), u[r].mixed = dev(NULL, cd), u[r].mc = dev(NULL, cd), u[r].z = dev(NULL, vd);
+            u[r].b = dev(NULL, nv), u[r].a = dev(NULL, nv), u[r].o = dev(NULL, vd), u[r].y = dev(NULL, vd);
+            u[r].cst = dev(hcs, cn), u[r].S = dev(hS, sn), u[r].other = dev(hx, d);
+        }
+        for (int r = 0; r < 2; r++) /* r 0: a sync after each row only; r 1: a sync after every op */
+            for (int row = 0; row < 3; row++) {
+                float *no = brk == 3 ? u[r].y : u[r].o;
+                B->upload(B, u[r].x, hx + row * d, d * sizeof *hx);
+#define STEP(op) do { op; if (r) synced(#op); } while (0)
+                STEP(B->matmul(B, u[r].mixed, u[r].x, &Wqkv.t, NULL, 1));
+                STEP(B->matmul(B, u[r].z, u[r].x, &Wz.t, NULL, 1));
+                STEP(B->matmul(B, u[r].b, u[r].x, &Wb.t, NULL, 1));
+                STEP(B->matmul(B, u[r].a, u[r].x, &Wa.t, NULL, 1));
+                STEP(B->gdn_gates(B, u[r].a, u[r].b, u[r].a, u[r].b, Al, dt, 1, nv));
+                if (brk == 1) STEP(B->add(B, u[r].other, u[r].x, d));
+                STEP(B->conv1d_causal(B, u[r].mc, u[r].mixed, u[r].cst, cw, 1, cd, K, 1));
+                if (brk == 2) STEP(B->add(B, u[r].other, u[r].x, d));
+                ck_gdn_args ga = {.q = u[r].mc, .k = u[r].mc + kd, .v = u[r].mc + 2 * kd, .q_stride = cd,
+                                  .k_stride = cd, .v_stride = cd, .g = u[r].a, .beta = u[r].b, .state = u[r].S,
+                                  .out = u[r].o, .T = 1, .n_k_heads = nk, .n_v_heads = nv, .k_head_dim = dk,
+                                  .v_head_dim = dv, .l2norm = 1, .q_scale = 1.0f / sqrtf((float)dk)};
+                STEP(B->gated_delta(B, &ga));
+                STEP(B->rmsnorm_gated(B, no, u[r].o, u[r].z, nw, nv, dv, 1e-6f));
+                STEP(B->matmul(B, u[r].mixed, no, &Wo.t, NULL, 1)); /* (mixed is free again) */
+                STEP(B->add(B, u[r].other, u[r].mixed, d));
+#undef STEP
+                synced("DeltaNet row");
+            }
+        chain_cmp("conv output", u[0].mc, u[1].mc, cd), chain_cmp("gates", u[0].a, u[1].a, nv);
+        chain_cmp("write strengths", u[0].b, u[1].b, nv), chain_cmp("delta output", u[0].o, u[1].o, vd);
+        if (brk == 3) chain_cmp("norm output", u[0].y, u[1].y, vd);
+        chain_cmp("state", u[0].S, u[1].S, sn), chain_cmp("conv state", u[0].cst, u[1].cst, cn);
+        chain_cmp("residual", u[0].other, u[1].other, d);
+        for (int r = 0; r < 2; r++) {
+            float *all[] = {u[r].x, u[r].mixed, u[r].mc, u[r].z, u[r].b, u[r].a, u[r].o, u[r].y, u[r].cst, u[r].S, u[r].other};
+            for (size_t i = 0; i < N_OF(all); i++) B->free(B, all[i]);
+        }
+        weight_free(&Wqkv), weight_free(&Wz), weight_free(&Wb), weight_free(&Wa), weight_free(&Wo);
+        B->free(B, cw), B->free(B, Al), B->free(B, dt), B->free(B, nw);
+        free(scratch), free(hx), free(hcw), free(hAl), free(hdt), free(hnw), free(hcs), free(hS);
+    }
+}

@@ -1056,6 +1056,7 @@ int main(void) {
     if (wanted("head_check")) reseed(), test_head_check();
     if (wanted("quant_types")) reseed(), test_quant_types();
     if (wanted("fused_chains")) reseed(), test_fused_chains();
+    if (wanted("gdn_chain")) reseed(), test_gdn_chain();
     if (wanted("errors")) reseed(), test_errors(); /* last: prepare_weight of unknown dtypes */
     for (size_t i = 0; i < n_stats; i++) printf("  %-26s worst |err| / mag = %.3g\n", stats[i].op, stats[i].worst);
     ck_backend_destroy(B);

@@ -35,8 +35,9 @@ row() { printf '%-22s %-6s %s\n' "$1" "$2" "$3"; }
 summary=$(mktemp)
 
 # the op conformance test with the default fusions (GLU as the gate/up GEMV's epilogue, the head-row kernel
-# in the decode attention), then with the GLU fused the other way (CK_CUDA_FUSE=31: into the down GEMV's
-# prologue, off by default; the head-row kernel on its own), with the older GEMV kernels the split kernel
+# in the decode attention, a DeltaNet decode row's ops as one kernel), then with the GLU fused the other
+# way (CK_CUDA_FUSE=31: into the down GEMV's prologue, off by default; the head-row kernel on its own; the
+# DeltaNet ops one by one), with the older GEMV kernels the split kernel
 # replaced, with the decode attention's kernel per query head instead of per KV head (CK_CUDA_ATTN_GROUP=0),
 # and on the fast path (CAKE_EXACT=0: prefill GEMMs on activations rounded to 16 bits, Q8_0 prefill through
 # an f16 copy)

@@ -68,7 +68,7 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
 enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
 enum {
     CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16,
-    CK_FUSE_GLU_EPI = 32, CK_FUSE_ATTN = 64, CK_FUSE_ALL = 127,
+    CK_FUSE_GLU_EPI = 32, CK_FUSE_ATTN = 64, CK_FUSE_GDN = 128, CK_FUSE_ALL = 255,
     /* GLU into the down GEMV makes every block recompute the whole activation: measured slower (q8_0 decode
      * 686 vs 760 tok/s, bf16 even), so it is off unless CK_CUDA_FUSE asks for it */
     CK_FUSE_DEFAULT = CK_FUSE_ALL & ~CK_FUSE_GLU
@@ -97,6 +97,25 @@ typedef struct ck_batch {
     ck_fused_in in;                /* gemv batches: the fused producer / epilogue (kind CK_IN_X: none) */
 } ck_batch;
 struct ck_cuda_prof;   /* graph.cu: per-op GPU times (CK_CUDA_PROFILE=1) */
+/* A Gated DeltaNet decode chain (deltanet.cu, CK_FUSE_GDN; one token row): gdn_gates, then conv1d_causal of
+ * the row, then the gated delta rule over the conv's output and the gates, then rmsnorm_gated of the rule's
+ * output in place run as one kernel. Pending (as the batch of emit ck_cuda_gdn_emit) from the gates on;
+ * stage counts the ops taken so far (1 gates, 2 conv, 3 delta, 4 norm); an op that does not continue the
+ * chain emits it, as launches of the ops taken (stages 1-2) or the fused kernel (3-4). */
+typedef struct ck_gdn_chain {
+    int stage;
+    float *g, *beta;                            /* gates: outputs (may be a, bl: in place) */
+    const float *a, *bl, *A_log, *dt_bias;
+    size_t n;
+    float *cy, *cstate;                         /* conv: output row, carried state [K - 1, C] */
+    const float *cx, *cw;
+    size_t C, K;
+    int silu;
+    ck_gdn_args d;                              /* the delta rule, reading the conv's output row */
+    float *ny;                                  /* norm of d.out: output (d.out or apart), z, weight */
+    const float *nz, *nw;
+    float neps;
+} ck_gdn_chain;
 
 typedef struct ck_cuda {
     int dev;
@@ -125,6 +144,7 @@ typedef struct ck_cuda {
     ck_cuda_graphs *g;           /* NULL: ops launch eagerly */
     ck_cuda_prof *prof;          /* non-NULL: ops launch eagerly between timing events */
     ck_batch batch;              /* pending batch (deferred mode only) */
+    ck_gdn_chain gdn;            /* the pending DeltaNet chain (when batch.emit is ck_cuda_gdn_emit) */
     ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
     unsigned *counter;           /* device: blocks of a fused GEMV that have read their input, then of a fused
                                     attention per head (1 + CK_ATTN_PREP_HEADS counts, reset by the last) */
@@ -225,6 +245,9 @@ int ck_cuda_fuse_attention(ck_backend *b, const ck_attn_args *a, ck_attn_prep *p
 
 /* Emits the pending batch (graph.cu); ck_cuda_run and flush call it first. */
 void ck_cuda_batch_emit(ck_backend *b);
+/* Deferred mode with batching: emits the pending batch and makes emit the pending one, with no parts (its
+ * state kept by the caller), returning 1; else 0. */
+int ck_cuda_batch_start(ck_backend *b, ck_batch_emit_fn emit);
 /* Deferred mode: adds the part to the pending batch of emit (emitting another pending batch first) and
  * returns 1; eager mode: returns 0 and the caller launches the part alone. compat[8]: values all parts of
  * one batch must share. */
@@ -242,6 +265,10 @@ void ck_cuda_store_emit(ck_backend *b, const ck_batch_part *parts, int n, const 
 void ck_cuda_glu_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_add_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_gdn_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+/* rmsnorm_gated taken into a pending DeltaNet chain (deltanet.cu): 1 when taken. */
+int ck_cuda_gdn_norm(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows, size_t n,
+                     float eps);
 /* Sets the GEMV kernels' shared-memory limit (gemv_smem); called once when the instance starts. */
 int ck_cuda_gemv_init(ck_backend *b);
 /* Whether a GEMV of T rows of n_in can take its input through shared memory (and so be fused). */
@@ -260,6 +287,20 @@ template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *
         return;
     }
     uint64_t key[] = {(uint64_t)(uintptr_t)op, ck_kw(args)...};
+    ck_cuda_enqueue(b, key, sizeof key / sizeof key[0], ck_cuda_op(std::forward<F>(f)));
+}
+
+/* ck_cuda_run for an op whose captured values are the bytes of one struct v (zero its padding first). */
+template <typename F, typename S> static inline void ck_cuda_run_struct(ck_backend *b, const char *op, F &&f, const S &v) {
+    ck_cuda *c = (ck_cuda *)b->impl;
+    if (c->batch.emit) ck_cuda_batch_emit(b);
+    if (!c->g) {
+        if (c->prof) ck_cuda_prof_run(b, op, ck_cuda_op(std::forward<F>(f)));
+        else f(c->st);
+        return;
+    }
+    uint64_t key[1 + (sizeof v + 7) / 8] = {(uint64_t)(uintptr_t)op};
+    memcpy(key + 1, &v, sizeof v);
     ck_cuda_enqueue(b, key, sizeof key / sizeof key[0], ck_cuda_op(std::forward<F>(f)));
 }
 
@@ -419,12 +460,29 @@ static __host__ __device__ inline unsigned ck_norm_threads(size_t n) {
     return n >= 1024 ? 512 : n >= 256 ? 256 : n > 64 ? 128 : 64;
 }
 
+/* The sum of squares of a row of n values get(d), in the order of the norm kernels of elementwise.cu (a block
+ * of ck_norm_threads(n) threads, thread t summing dims t, t + threads, ...; each warp's sums added by
+ * ck_warp_sum, then the warps' totals by ck_block_sum's second ck_warp_sum), computed by one warp whose
+ * lanes stand in for each of those warps in turn; every lane gets it. Lane l reads dims l modulo 32 only. */
+template <typename G> static __device__ __forceinline__ float ck_norm_sumsq(G get, int n) {
+    int lane = threadIdx.x & 31, threads = (int)ck_norm_threads((size_t)n), nw = threads / 32;
+    float ss = 0.0f;
+    for (int k = 0; k < nw; k++) {
+        float s = 0.0f;
+        for (int d = 32 * k + lane; d < n; d += threads) {
+            float v = get(d);
+            s += v * v;
+        }
+        s = ck_warp_sum(s);
+        if (lane == k) ss = s;
+    }
+    return ck_warp_sum(ss);
+}
+
 /* One head row of hd floats, prepared by one warp into sr (shared memory): copied from src, normalized by
  * w (RMSNorm over the row; 1 + w when one_plus) when w is not NULL, its first 2 * half dims rotated
  * (rotate-half RoPE at position p) when rope. The arithmetic of the separate norm and rope kernels, bit for
- * bit: the sum of squares is taken in the norm kernel's order (its block of ck_norm_threads(hd) threads,
- * thread t summing dims t, t + threads, ...; each warp's sums added by ck_warp_sum, then the warps' totals
- * by ck_block_sum's second ck_warp_sum), the lanes here standing in for each of its warps in turn. */
+ * bit: the sum of squares is taken in the norm kernel's order (ck_norm_sumsq). */
 static __device__ __forceinline__ void ck_head_row(float *sr, const float *src, int hd, const float *w, float eps,
                                                    int one_plus, int rope, int p, const double *inv_freq, int half) {
     int lane = threadIdx.x & 31;
@@ -433,17 +491,8 @@ static __device__ __forceinline__ void ck_head_row(float *sr, const float *src, 
     if (rope)
         for (int i = lane * 16; i < half; i += 32 * 16) ck_prefetch_l1(inv_freq + i);
     for (int d = lane; d < hd; d += 32) sr[d] = src[d];
-    if (w) {
-        /* (each lane reads only dims it copied: they are lane modulo 32, as threads is a multiple of 32) */
-        int threads = (int)ck_norm_threads((size_t)hd), nw = threads / 32;
-        float ss = 0.0f;
-        for (int k = 0; k < nw; k++) {
-            float s = 0.0f;
-            for (int d = 32 * k + lane; d < hd; d += threads) s += sr[d] * sr[d];
-            s = ck_warp_sum(s);
-            if (lane == k) ss = s;
-        }
-        ss = ck_warp_sum(ss);
+    if (w) { /* (each lane reads only dims it copied) */
+        float ss = ck_norm_sumsq([&](int d) { return sr[d]; }, hd);
         float inv = 1.0f / sqrtf(ss / (float)hd + eps);
         for (int d = lane; d < hd; d += 32) sr[d] = sr[d] * inv * (one_plus ? 1.0f + w[d] : w[d]);
     }

@@ -1,5 +1,6 @@
-/* deltanet.cu — the recurrent pieces of Gated DeltaNet layers: the causal depthwise conv1d with its carried
- * state, and the gated delta rule (see ck_gdn_args in backend.h).
+/* deltanet.cu — the recurrent pieces of Gated DeltaNet layers: the gates, the causal depthwise conv1d with
+ * its carried state, the gated delta rule (see ck_gdn_args in backend.h), and a decode row's chain of the
+ * four as one kernel.
  * conv1d: one thread per (channel, chunk of CONV_ROWS rows) walks its rows with the last K-1 inputs in
  * registers (K <= 16); the first chunk's thread also moves the carried state on.
  * gated delta: a column j of the state S[:, j] evolves on its own given the normalized q and k, so each
@@ -7,12 +8,77 @@
  * the tokens in order: per token the norms of q and k, S^T k and S^T q are warp sums, so a token costs a
  * few shuffles instead of a pass over the column in memory. One block per (value head, GD_COLS columns)
  * moves its columns in and out through shared memory, whole 32-byte rows at a time.
+ * The decode chain (CK_FUSE_GDN, see ck_gdn_chain): gates, conv, delta rule and gated norm of one row in
+ * the delta rule's blocks, with the arithmetic of the separate kernels: each block computes its value
+ * head's gates, the conv of the q and k channels of its key head and of its own v channels, then its
+ * columns as above; what several blocks read (the q/k conv state, the gates' inputs in place, the head's
+ * output row for the norm) is written by the last of them to finish (a count per head, as in argmax.cu).
  * References: ck_conv1d_channel_ref and ck_gated_delta_head_ref in cpu/ref.c. */
 #include "backend/cuda/cuda_internal.h"
 
 #define MAX_K 16
 #define CONV_ROWS 16 /* conv1d: rows per thread (> MAX_K - 1, so only the first chunk reads the state) */
 #define GD_COLS 8 /* state columns per block of the gated delta rule, a warp each */
+
+/* The gates of one value: log decay g = -exp(A_log) * softplus(a + dt_bias), write strength sigmoid(b). */
+static __device__ __forceinline__ float gdn_decay(float a, float dt_bias, float A_log) {
+    float z = a + dt_bias;
+    float sp = z > 20.0f ? z : log1pf(expf(z));
+    return -expf(A_log) * sp;
+}
+static __device__ __forceinline__ float gdn_beta(float b) { return 1.0f / (1.0f + expf(-b)); }
+
+static __global__ void gdn_gates_kernel(float *g, float *beta, const float *a, const float *bl, const float *A_log,
+                                        const float *dt_bias, size_t T, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t h = i % n;
+        float bv = bl[i], gv = gdn_decay(a[i], dt_bias[h], A_log[h]);
+        g[i] = gv;
+        beta[i] = gdn_beta(bv);
+    }
+}
+
+static void gates_launch(ck_backend *b, float *g, float *beta, const float *a, const float *bl, const float *A_log,
+                         const float *dt_bias, size_t T, size_t n) {
+    ck_cuda_run(b, "gdn_gates", [=](cudaStream_t st) {
+        gdn_gates_kernel<<<ck_cuda_blocks(T * n, 256), 256, 0, st>>>(g, beta, a, bl, A_log, dt_bias, T, n);
+        ck_cuda_launched(b, "gdn_gates");
+    }, g, beta, a, bl, A_log, dt_bias, T, n);
+}
+
+void ck_cuda_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, const float *bl, const float *A_log,
+                       const float *dt_bias, size_t T, size_t n) {
+    if (b->failed || T == 0 || n == 0) return;
+    ck_cuda *c = ck_cu(b);
+    if (T == 1 && (c->fuse & CK_FUSE_GDN) && ck_cuda_batch_start(b, ck_cuda_gdn_emit)) { /* a chain begins */
+        ck_gdn_chain *ch = &c->gdn;
+        memset(ch, 0, sizeof *ch);
+        ch->stage = 1, ch->g = g, ch->beta = beta, ch->a = a, ch->bl = bl, ch->A_log = A_log, ch->dt_bias = dt_bias;
+        ch->n = n;
+        return;
+    }
+    gates_launch(b, g, beta, a, bl, A_log, dt_bias, T, n);
+}
+
+/* One channel of the conv over one row (T = 1 of conv1d_kernel, the same sums): its K - 1 carried inputs
+ * state[j * C] into win (loops unrolled to MAX_K, so win stays in registers and the loads go together);
+ * the output from its K weights, win and the new input x; the carried inputs moved on by one row. */
+static __device__ __forceinline__ void conv_window(float *win, const float *state, size_t C, int K) {
+#pragma unroll
+    for (int j = 0; j < MAX_K - 1; j++) win[j] = j < K - 1 ? state[j * C] : 0.0f;
+}
+static __device__ __forceinline__ float conv_out(const float *win, const float *w, int K, float x, int silu) {
+    float acc = 0.0f;
+#pragma unroll
+    for (int j = 0; j < MAX_K; j++)
+        if (j < K) acc += w[j] * (j < K - 1 ? win[j] : x);
+    return silu ? acc / (1.0f + expf(-acc)) : acc;
+}
+static __device__ __forceinline__ void conv_move(float *state, const float *win, size_t C, int K, float x) {
+#pragma unroll
+    for (int j = 0; j < MAX_K - 1; j++)
+        if (j < K - 1) state[j * C] = j + 1 < K - 1 ? win[j + 1] : x;
+}
 
 static __global__ void conv1d_kernel(float *y, const float *x, float *state, const float *w, size_t T, size_t C,
                                      int K, int silu) {
@@ -43,6 +109,18 @@ static __global__ void conv1d_kernel(float *y, const float *x, float *state, con
     for (int j = 0; j < S; j++) state[j * C + c] = ns[j];
 }
 
+static int gdn_conv(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T, size_t C,
+                    size_t K, int silu);
+
+static void conv_launch(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T, size_t C,
+                        size_t K, int silu) {
+    ck_cuda_run(b, "conv1d_causal", [=](cudaStream_t st) {
+        dim3 grid((unsigned)((C + 127) / 128), (unsigned)((T + CONV_ROWS - 1) / CONV_ROWS));
+        conv1d_kernel<<<grid, 128, 0, st>>>(y, x, state, w, T, C, (int)K, silu);
+        ck_cuda_launched(b, "conv1d_causal");
+    }, y, x, state, w, T, C, (int)K, silu);
+}
+
 void ck_cuda_conv1d_causal(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T, size_t C,
                            size_t K, int silu) {
     if (b->failed || T == 0 || C == 0) return;
@@ -50,11 +128,7 @@ void ck_cuda_conv1d_causal(ck_backend *b, float *y, const float *x, float *state
         ck_backend_fail(b, "conv1d_causal: kernel size %zu is not supported (1..%d)", K, MAX_K);
         return;
     }
-    ck_cuda_run(b, "conv1d_causal", [=](cudaStream_t st) {
-        dim3 grid((unsigned)((C + 127) / 128), (unsigned)((T + CONV_ROWS - 1) / CONV_ROWS));
-        conv1d_kernel<<<grid, 128, 0, st>>>(y, x, state, w, T, C, (int)K, silu);
-        ck_cuda_launched(b, "conv1d_causal");
-    }, y, x, state, w, T, C, (int)K, silu);
+    if (!gdn_conv(b, y, x, state, w, T, C, K, silu)) conv_launch(b, y, x, state, w, T, C, K, silu);
 }
 
 /* EPL: state elements per lane (k_head_dim <= 32 * EPL). Warp w of the block owns column j = c0 + w. */
@@ -127,6 +201,237 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
     }
 }
 
+/* ---- the decode chain ---- */
+
+/* Floats of the fused kernel's shared memory: the columns, q, k, v; the output row, weight and gate for the
+ * norm (at most 33 KB with the head dims the chain takes: dk <= 512, dv <= 1024). */
+#define FUSED_SMEM(dk, dv) ((GD_COLS + 2) * (dk) + GD_COLS + 3 * (dv))
+
+/* The chain as the fused kernel reads it: ch with the counts (nv per value head, then nk per key head). */
+typedef struct gdn_fused_args {
+    ck_gdn_chain ch;
+    int norm;
+    unsigned *count;
+} gdn_fused_args;
+
+/* gated_delta_kernel's step for one row, with the row's inputs made in the block: grid (value head h,
+ * GD_COLS columns from c0), warp w on column c0 + w. Shared memory: the columns [GD_COLS][dk], then the
+ * conv outputs q [dk], k [dk] (key head kh) and v [GD_COLS] (the block's columns), then the norm's
+ * staging (FUSED_SMEM). */
+template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fused_kernel(gdn_fused_args f) {
+    extern __shared__ float sm[];
+    __shared__ int last[2];
+    __shared__ float inv_sh;
+    const ck_gdn_chain &ch = f.ch;
+    const ck_gdn_args &a = ch.d;
+    int dk = (int)a.k_head_dim, dv = (int)a.v_head_dim, nv = (int)a.n_v_heads, nk = (int)a.n_k_heads, K = (int)ch.K;
+    int h = blockIdx.x, c0 = blockIdx.y * GD_COLS, lane = threadIdx.x & 31, w = threadIdx.x >> 5, j = c0 + w;
+    int grp = nv / nk, kh = h / grp, nc = dv - c0 < GD_COLS ? dv - c0 : GD_COLS;
+    size_t C = ch.C, kd = (size_t)nk * dk;
+    float *S = a.state + (size_t)h * dk * dv + c0, *qs = sm + GD_COLS * dk, *ks = qs + dk, *vs = ks + dk;
+    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
+        int i = x / GD_COLS, c = x % GD_COLS;
+        if (c < nc) sm[c * dk + i] = S[(size_t)i * dv + c];
+    }
+    /* the conv of the channels this block reads: q and k of its key head, v of its columns */
+    for (int x = threadIdx.x; x < 2 * dk + nc; x += GD_COLS * 32) {
+        size_t c = x < 2 * dk ? (size_t)(x / dk) * kd + (size_t)kh * dk + x % dk : 2 * kd + (size_t)h * dv + c0 + (x - 2 * dk);
+        float win[MAX_K], xc = ch.cx[c];
+        conv_window(win, ch.cstate + c, C, K);
+        float y = conv_out(win, ch.cw + c * K, K, xc, ch.silu);
+        (x < dk ? qs[x] : x < 2 * dk ? ks[x - dk] : vs[x - 2 * dk]) = y;
+        if (x >= 2 * dk) { /* a v channel is this block's alone: its output and carried inputs now */
+            ch.cy[c] = y;
+            conv_move(ch.cstate + c, win, C, K, xc);
+        }
+    }
+    float decay = expf(gdn_decay(ch.a[h], ch.dt_bias[h], ch.A_log[h])), beta = gdn_beta(ch.bl[h]);
+    __syncthreads();
+    float s[EPL];
+#pragma unroll
+    for (int e = 0; e < EPL; e++) {
+        int i = lane + 32 * e;
+        s[e] = i < dk && w < nc ? sm[w * dk + i] : 0.0f;
+    }
+    if (w < nc) {
+        float qv[EPL], kv[EPL], nq = 0.0f, nkk = 0.0f, v = vs[w];
+#pragma unroll
+        for (int e = 0; e < EPL; e++) {
+            int i = lane + 32 * e;
+            qv[e] = i < dk ? qs[i] : 0.0f, kv[e] = i < dk ? ks[i] : 0.0f;
+            nq += qv[e] * qv[e], nkk += kv[e] * kv[e];
+        }
+        float sq = a.q_scale, sk = 1.0f;
+        if (a.l2norm) {
+            sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
+            sk = 1.0f / sqrtf(ck_warp_sum(nkk) + 1e-6f);
+        }
+        float mem = 0.0f, o = 0.0f;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
+        mem = ck_warp_sum(mem);
+        float d = (v - mem) * beta;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) {
+            s[e] = s[e] * decay + (kv[e] * sk) * d;
+            o += s[e] * (qv[e] * sq);
+        }
+        o = ck_warp_sum(o);
+        if (lane == 0) {
+            a.out[(size_t)h * dv + j] = o;
+            __threadfence(); /* visible to the head's last block (below) before this block is counted */
+        }
+#pragma unroll
+        for (int e = 0; e < EPL; e++) {
+            int i = lane + 32 * e;
+            if (i < dk) sm[w * dk + i] = s[e];
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last[0] = atomicAdd(&f.count[h], 1u) == gridDim.y - 1;
+        last[1] = grp == 1 ? last[0] : atomicAdd(&f.count[nv + kh], 1u) == gridDim.y * grp - 1;
+        if (last[0]) f.count[h] = 0;
+        if (last[1] && grp > 1) f.count[nv + kh] = 0;
+    }
+    __syncthreads();
+    if (last[0]) { /* the last block of the value head: the gates (in place of their inputs, which the head's
+                      blocks read), then the gated norm of the head's output row (rmsnorm_gated_kernel's
+                      arithmetic), before this block's own state stores, which nothing here waits for */
+        if (threadIdx.x == 0) ch.g[h] = gdn_decay(ch.a[h], ch.dt_bias[h], ch.A_log[h]), ch.beta[h] = beta;
+        if (f.norm) {
+            __threadfence();
+            const float *orow = a.out + (size_t)h * dv, *zr = ch.nz + (size_t)h * dv;
+            float *yr = ch.ny + (size_t)h * dv, *rs = vs + GD_COLS, *ws = rs + dv, *zs = ws + dv;
+            for (int i = threadIdx.x; i < dv; i += GD_COLS * 32) { /* row, weight and gate in one round trip */
+                float zi = zr[i];
+                rs[i] = __ldcg(orow + i), ws[i] = ch.nw[i], zs[i] = zi / (1.0f + expf(-zi));
+            }
+            __syncthreads();
+            if (w == 0) {
+                float ss = ck_norm_sumsq([&](int d) { return rs[d]; }, dv);
+                if (lane == 0) inv_sh = 1.0f / sqrtf(ss / (float)dv + ch.neps);
+            }
+            __syncthreads();
+            float inv = inv_sh;
+            for (int i = threadIdx.x; i < dv; i += GD_COLS * 32) yr[i] = rs[i] * inv * ws[i] * zs[i];
+        }
+    }
+    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
+        int i = x / GD_COLS, c = x % GD_COLS;
+        if (c < nc) S[(size_t)i * dv + c] = sm[c * dk + i];
+    }
+    if (last[1]) /* every block of the key head has read its q/k carried inputs */
+        for (int x = threadIdx.x; x < 2 * dk; x += GD_COLS * 32) {
+            size_t c = (size_t)(x / dk) * kd + (size_t)kh * dk + x % dk;
+            float win[MAX_K];
+            conv_window(win, ch.cstate + c, C, K);
+            ch.cy[c] = x < dk ? qs[x] : ks[x - dk];
+            conv_move(ch.cstate + c, win, C, K, ch.cx[c]);
+        }
+}
+
+static void fused_launch(ck_backend *b, const ck_gdn_chain *ch) {
+    ck_cuda *c = ck_cu(b);
+    gdn_fused_args f;
+    memset(&f, 0, sizeof f);
+    memcpy(&f.ch, ch, sizeof *ch); /* (with its zeroed padding: the bytes are the queue's key) */
+    f.norm = ch->stage == 4, f.count = c->counter + 1;
+    size_t epl = (ch->d.k_head_dim + 31) / 32;
+    void (*fn)(gdn_fused_args) = epl <= 1 ? gdn_fused_kernel<1> : epl <= 2 ? gdn_fused_kernel<2>
+                               : epl <= 4 ? gdn_fused_kernel<4> : epl <= 8 ? gdn_fused_kernel<8>
+                               : gdn_fused_kernel<16>; /* (dk <= 512) */
+    dim3 grid((unsigned)ch->d.n_v_heads, (unsigned)((ch->d.v_head_dim + GD_COLS - 1) / GD_COLS));
+    size_t smem = FUSED_SMEM(ch->d.k_head_dim, ch->d.v_head_dim) * sizeof(float);
+    ck_cuda_run_struct(b, "gdn_fused", [=](cudaStream_t st) {
+        fn<<<grid, GD_COLS * 32, smem, st>>>(f);
+        ck_cuda_launched(b, "gdn_fused");
+    }, f);
+}
+
+void ck_cuda_gdn_emit(ck_backend *b, const ck_batch_part *, int, const uint64_t *) {
+    ck_cuda *c = ck_cu(b);
+    ck_gdn_chain ch;
+    memcpy(&ch, &c->gdn, sizeof ch);
+    memset(&c->gdn, 0, sizeof c->gdn);
+    if (ch.stage >= 3) {
+        fused_launch(b, &ch);
+        return;
+    }
+    gates_launch(b, ch.g, ch.beta, ch.a, ch.bl, ch.A_log, ch.dt_bias, 1, ch.n);
+    if (ch.stage == 2) conv_launch(b, ch.cy, ch.cx, ch.cstate, ch.cw, 1, ch.C, ch.K, ch.silu);
+}
+
+/* The pending chain at stage st, or NULL. */
+static ck_gdn_chain *chain_at(ck_backend *b, int st) {
+    ck_cuda *c = ck_cu(b);
+    return c->batch.emit == ck_cuda_gdn_emit && c->gdn.stage == st ? &c->gdn : NULL;
+}
+
+/* 1 when [p, +bytes) touches none of the n ranges r[i] (pointer, bytes). */
+typedef struct { const void *p; size_t bytes; } range;
+static int apart(const void *p, size_t bytes, const range *r, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (ck_cuda_overlap(p, bytes, r[i].p, r[i].bytes)) return 0;
+    return 1;
+}
+
+/* conv1d of one row after the gates: the conv writes y and its state, touching none of the gates' vectors,
+ * and reads nothing the gates write. */
+static int gdn_conv(ck_backend *b, float *y, const float *x, float *state, const float *w, size_t T, size_t C,
+                    size_t K, int silu) {
+    ck_gdn_chain *ch = chain_at(b, 1);
+    if (!ch || T != 1) return 0;
+    size_t nb = ch->n * sizeof(float), cb = C * sizeof(float), sb = (K - 1) * cb;
+    range gates[] = {{ch->g, nb}, {ch->beta, nb}, {ch->a, nb}, {ch->bl, nb}, {ch->A_log, nb}, {ch->dt_bias, nb}};
+    range ins[] = {{x, cb}, {w, cb * K}, {state, sb}};
+    if (!apart(y, cb, gates, 6) || !apart(state, sb, gates, 6) || !apart(x, cb, gates, 2) ||
+        !apart(w, cb * K, gates, 2) || !apart(y, cb, ins, 3) || !apart(state, sb, ins, 2))
+        return 0;
+    ch->stage = 2, ch->cy = y, ch->cx = x, ch->cstate = state, ch->cw = w, ch->C = C, ch->K = K, ch->silu = silu;
+    return 1;
+}
+
+/* The delta rule of one row after them: q, k and v are the conv's output row in that order (the model's
+ * layout, so that every channel's output has a block to write it), the gates are the chain's, and the
+ * state and output touch nothing else of the chain. */
+static int gdn_delta(ck_backend *b, const ck_gdn_args *a) {
+    ck_gdn_chain *ch = chain_at(b, 2);
+    size_t kd = a->n_k_heads * a->k_head_dim, vd = a->n_v_heads * a->v_head_dim;
+    if (!ch || a->T != 1 || a->q != ch->cy || a->k != ch->cy + kd || a->v != ch->cy + 2 * kd || ch->C != 2 * kd + vd ||
+        a->g != ch->g || a->beta != ch->beta || ch->n != a->n_v_heads || a->k_head_dim > 512 || a->v_head_dim > 1024 ||
+        a->n_v_heads + a->n_k_heads > CK_ATTN_PREP_HEADS)
+        return 0;
+    size_t nb = ch->n * sizeof(float), cb = ch->C * sizeof(float), sb = vd * a->k_head_dim * sizeof(float);
+    range all[] = {{ch->g, nb}, {ch->beta, nb}, {ch->a, nb}, {ch->bl, nb}, {ch->A_log, nb}, {ch->dt_bias, nb},
+                   {ch->cy, cb}, {ch->cx, cb}, {ch->cw, cb * ch->K}, {ch->cstate, (ch->K - 1) * cb}};
+    if (!apart(a->state, sb, all, 10) || !apart(a->out, vd * sizeof(float), all, 10) ||
+        ck_cuda_overlap(a->state, sb, a->out, vd * sizeof(float)))
+        return 0;
+    ch->stage = 3;
+    memcpy(&ch->d, a, sizeof *a);
+    return 1;
+}
+
+/* The gated norm of the delta rule's output after them, in place or into rows apart from everything the
+ * chain touches; z and the weight apart from what it writes. */
+int ck_cuda_gdn_norm(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows, size_t n,
+                     float eps) {
+    ck_gdn_chain *ch = chain_at(b, 3);
+    if (!ch || x != ch->d.out || rows != ch->d.n_v_heads || n != ch->d.v_head_dim) return 0;
+    size_t nb = ch->n * sizeof(float), cb = ch->C * sizeof(float), ob = rows * n * sizeof(float);
+    size_t sb = ch->d.n_v_heads * ch->d.k_head_dim * ch->d.v_head_dim * sizeof(float);
+    range outs[] = {{ch->g, nb}, {ch->beta, nb}, {ch->cy, cb}, {ch->cstate, (ch->K - 1) * cb}, {ch->d.state, sb},
+                    {ch->d.out, ob}};
+    range ins[] = {{ch->a, nb}, {ch->bl, nb}, {ch->A_log, nb}, {ch->dt_bias, nb}, {ch->cx, cb}, {ch->cw, cb * ch->K}};
+    if (!apart(z, ob, outs, 6) || !apart(w, n * sizeof(float), outs, 6) ||
+        (y != x && (!apart(y, ob, outs, 6) || !apart(y, ob, ins, 6) || ck_cuda_overlap(y, ob, z, ob) ||
+                    ck_cuda_overlap(y, ob, w, n * sizeof(float)))))
+        return 0;
+    ch->stage = 4, ch->ny = y, ch->nz = z, ch->nw = w, ch->neps = eps;
+    return 1;
+}
+
 void ck_cuda_gated_delta(ck_backend *b, const ck_gdn_args *a) {
     if (b->failed || a->T == 0) return;
     if (a->k_head_dim == 0 || a->k_head_dim > 1024 || a->v_head_dim == 0 || a->n_k_heads == 0 ||
@@ -135,6 +440,7 @@ void ck_cuda_gated_delta(ck_backend *b, const ck_gdn_args *a) {
                         a->n_k_heads, a->n_v_heads, a->k_head_dim, a->v_head_dim);
         return;
     }
+    if (gdn_delta(b, a)) return;
     size_t epl = (a->k_head_dim + 31) / 32;
     void (*fn)(ck_gdn_args) = epl <= 1 ? gated_delta_kernel<1> : epl <= 2 ? gated_delta_kernel<2>
                             : epl <= 4 ? gated_delta_kernel<4> : epl <= 8 ? gated_delta_kernel<8>

@@ -1,6 +1,7 @@
 /* elementwise.cu — the small ops: RMSNorm (plain and gated), RoPE with its angles computed on the device
  * from positions and inverse frequencies, KV-cache row stores at device positions, GLU activations, row
- * gathers/scatters for MoE, zero/add, strided row copies, sigmoid gates and the Gated DeltaNet gates.
+ * gathers/scatters for MoE, zero/add, strided row copies and sigmoid gates (the Gated DeltaNet gates are in
+ * deltanet.cu).
  * Each follows its contract in backend.h; the scalar references are the CPU backend's (ref.c / cpu.c).
  * Norms run one block per row (f32 sums); everything else is a grid-stride loop over elements. */
 #include "backend/cuda/cuda_internal.h"
@@ -84,7 +85,7 @@ static __global__ void rmsnorm_gated_kernel(float *y, const float *x, const floa
 
 void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,
                            size_t n, float eps) {
-    if (b->failed || rows == 0) return;
+    if (b->failed || rows == 0 || ck_cuda_gdn_norm(b, y, x, z, w, rows, n, eps)) return;
     ck_cuda_run(b, "rmsnorm_gated", [=](cudaStream_t st) {
         rmsnorm_gated_kernel<<<(unsigned)rows, ck_norm_threads(n), 0, st>>>(y, x, z, w, n, eps);
         ck_cuda_launched(b, "rmsnorm_gated");
@@ -381,24 +382,4 @@ void ck_cuda_sigmoid_mul(ck_backend *b, float *y, const float *g, size_t g_strid
         sigmoid_mul_kernel<<<GRID(rows * n)>>>(y, g, g_stride, rows, n);
         ck_cuda_launched(b, "sigmoid_mul");
     }, y, g, g_stride, rows, n);
-}
-
-static __global__ void gdn_gates_kernel(float *g, float *beta, const float *a, const float *bl, const float *A_log,
-                                        const float *dt_bias, size_t T, size_t n) {
-    FOR_N(i, T * n) {
-        size_t h = i % n;
-        float bv = bl[i], z = a[i] + dt_bias[h];
-        float sp = z > 20.0f ? z : log1pf(expf(z));
-        g[i] = -expf(A_log[h]) * sp;
-        beta[i] = 1.0f / (1.0f + expf(-bv));
-    }
-}
-
-void ck_cuda_gdn_gates(ck_backend *b, float *g, float *beta, const float *a, const float *bl, const float *A_log,
-                       const float *dt_bias, size_t T, size_t n) {
-    if (b->failed || T == 0 || n == 0) return;
-    ck_cuda_run(b, "gdn_gates", [=](cudaStream_t st) {
-        gdn_gates_kernel<<<GRID(T * n)>>>(g, beta, a, bl, A_log, dt_bias, T, n);
-        ck_cuda_launched(b, "gdn_gates");
-    }, g, beta, a, bl, A_log, dt_bias, T, n);
 }

@@ -182,6 +182,15 @@ void ck_cuda_batch_emit(ck_backend *b) {
     memset(&ck_cu(b)->emit_in, 0, sizeof copy.in);
 }
 
+int ck_cuda_batch_start(ck_backend *b, ck_batch_emit_fn emit) {
+    ck_cuda *c = ck_cu(b);
+    if (!c->g || !c->g->batching) return 0;
+    ck_cuda_batch_emit(b);
+    memset(&c->batch, 0, sizeof c->batch);
+    c->batch.emit = emit;
+    return 1;
+}
+
 int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, const ck_batch_part *p) {
     ck_cuda *c = ck_cu(b);
     if (!c->g || !c->g->batching) return 0;
