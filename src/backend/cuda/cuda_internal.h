@@ -277,8 +277,9 @@ int ck_cuda_gemv_smem_ok(ck_backend *b, size_t T, size_t n_in);
  * adds into, or the output of a lone GEMV without one. */
 int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag);
 
-/* Runs f(stream) now, or queues it keyed by op and args (every value f captures must be among them). */
-template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {
+/* Runs f(stream) now, or queues it under key[0..n) (the op's name, then every value f captures). */
+template <typename F> static inline void ck_cuda_run_key(ck_backend *b, const char *op, F &&f, const uint64_t *key,
+                                                          size_t n) {
     ck_cuda *c = (ck_cuda *)b->impl;
     if (c->batch.emit) ck_cuda_batch_emit(b);
     if (!c->g) {
@@ -286,22 +287,18 @@ template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *
         else f(c->st);
         return;
     }
-    uint64_t key[] = {(uint64_t)(uintptr_t)op, ck_kw(args)...};
-    ck_cuda_enqueue(b, key, sizeof key / sizeof key[0], ck_cuda_op(std::forward<F>(f)));
+    ck_cuda_enqueue(b, key, n, ck_cuda_op(std::forward<F>(f)));
 }
-
-/* ck_cuda_run for an op whose captured values are the bytes of one struct v (zero its padding first). */
+/* ck_cuda_run_key keyed by op and args (every value f captures must be among them). */
+template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {
+    uint64_t key[] = {(uint64_t)(uintptr_t)op, ck_kw(args)...};
+    ck_cuda_run_key(b, op, std::forward<F>(f), key, sizeof key / sizeof key[0]);
+}
+/* ck_cuda_run_key for an op whose captured values are the bytes of one struct v (its padding zeroed). */
 template <typename F, typename S> static inline void ck_cuda_run_struct(ck_backend *b, const char *op, F &&f, const S &v) {
-    ck_cuda *c = (ck_cuda *)b->impl;
-    if (c->batch.emit) ck_cuda_batch_emit(b);
-    if (!c->g) {
-        if (c->prof) ck_cuda_prof_run(b, op, ck_cuda_op(std::forward<F>(f)));
-        else f(c->st);
-        return;
-    }
     uint64_t key[1 + (sizeof v + 7) / 8] = {(uint64_t)(uintptr_t)op};
     memcpy(key + 1, &v, sizeof v);
-    ck_cuda_enqueue(b, key, sizeof key / sizeof key[0], ck_cuda_op(std::forward<F>(f)));
+    ck_cuda_run_key(b, op, std::forward<F>(f), key, sizeof key / sizeof key[0]);
 }
 
 /* Q4_0 and the K-quants (quant.cu): whether dt is one, its block of values, embedding rows and f16 copies

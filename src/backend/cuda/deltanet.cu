@@ -131,6 +131,48 @@ void ck_cuda_conv1d_causal(ck_backend *b, float *y, const float *x, float *state
     if (!gdn_conv(b, y, x, state, w, T, C, K, silu)) conv_launch(b, y, x, state, w, T, C, K, silu);
 }
 
+/* A block's nc <= GD_COLS state columns (rows of dv floats from S) into shared memory sm [GD_COLS][dk], and
+ * back: whole 32-byte row pieces at a time. */
+static __device__ __forceinline__ void cols_load(float *sm, const float *S, int dk, int dv, int nc) {
+    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
+        int i = x / GD_COLS, c = x % GD_COLS;
+        if (c < nc) sm[c * dk + i] = S[(size_t)i * dv + c];
+    }
+}
+static __device__ __forceinline__ void cols_store(float *S, const float *sm, int dk, int dv, int nc) {
+    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
+        int i = x / GD_COLS, c = x % GD_COLS;
+        if (c < nc) S[(size_t)i * dv + c] = sm[c * dk + i];
+    }
+}
+
+/* One token's step of a column held by a warp (state s, the q and k values qv, kv of the lanes' rows, the
+ * column's value v, the token's decay and write strength): the norms of q and k, S^T k, the update of s and
+ * S^T q as warp sums; every lane gets the output. */
+template <int EPL>
+static __device__ __forceinline__ float gd_token(float *s, const float *qv, const float *kv, float v, float decay,
+                                                 float beta, const ck_gdn_args &a) {
+    float nq = 0.0f, nk = 0.0f;
+#pragma unroll
+    for (int e = 0; e < EPL; e++) nq += qv[e] * qv[e], nk += kv[e] * kv[e];
+    float sq = a.q_scale, sk = 1.0f;
+    if (a.l2norm) {
+        sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
+        sk = 1.0f / sqrtf(ck_warp_sum(nk) + 1e-6f);
+    }
+    float mem = 0.0f, o = 0.0f;
+#pragma unroll
+    for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
+    mem = ck_warp_sum(mem);
+    float d = (v - mem) * beta;
+#pragma unroll
+    for (int e = 0; e < EPL; e++) {
+        s[e] = s[e] * decay + (kv[e] * sk) * d;
+        o += s[e] * (qv[e] * sq);
+    }
+    return ck_warp_sum(o);
+}
+
 /* EPL: state elements per lane (k_head_dim <= 32 * EPL). Warp w of the block owns column j = c0 + w. */
 template <int EPL>
 static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn_args a) {
@@ -140,10 +182,7 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
     int kh = h / (nv / (int)a.n_k_heads), nc = dv - c0 < GD_COLS ? dv - c0 : GD_COLS;
     float *S = a.state + (size_t)h * dk * dv + c0;
     /* the columns in: rows of nc consecutive floats (whole sectors), then each warp takes its own */
-    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
-        int i = x / GD_COLS, c = x % GD_COLS;
-        if (c < nc) sm[c * dk + i] = S[(size_t)i * dv + c];
-    }
+    cols_load(sm, S, dk, dv, nc);
     __syncthreads();
     float s[EPL];
 #pragma unroll
@@ -164,29 +203,11 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
     };
     if (w < nc) load(0);
     for (size_t t = 0; w < nc && t < a.T; t++) {
-        float qv[EPL], kv[EPL], nq = 0.0f, nk = 0.0f, v = vn, decay = expf(gn), beta = bn;
+        float qv[EPL], kv[EPL], v = vn, decay = expf(gn), beta = bn;
 #pragma unroll
-        for (int e = 0; e < EPL; e++) {
-            qv[e] = qn[e], kv[e] = kn[e];
-            nq += qv[e] * qv[e], nk += kv[e] * kv[e];
-        }
+        for (int e = 0; e < EPL; e++) qv[e] = qn[e], kv[e] = kn[e];
         if (t + 1 < a.T) load(t + 1);
-        float sq = a.q_scale, sk = 1.0f;
-        if (a.l2norm) {
-            sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
-            sk = 1.0f / sqrtf(ck_warp_sum(nk) + 1e-6f);
-        }
-        float mem = 0.0f, o = 0.0f;
-#pragma unroll
-        for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
-        mem = ck_warp_sum(mem);
-        float d = (v - mem) * beta;
-#pragma unroll
-        for (int e = 0; e < EPL; e++) {
-            s[e] = s[e] * decay + (kv[e] * sk) * d;
-            o += s[e] * (qv[e] * sq);
-        }
-        o = ck_warp_sum(o);
+        float o = gd_token<EPL>(s, qv, kv, v, decay, beta, a);
         if (lane == 0) a.out[(t * nv + h) * dv + j] = o;
     }
 #pragma unroll
@@ -195,10 +216,7 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
         if (i < dk && w < nc) sm[w * dk + i] = s[e];
     }
     __syncthreads();
-    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
-        int i = x / GD_COLS, c = x % GD_COLS;
-        if (c < nc) S[(size_t)i * dv + c] = sm[c * dk + i];
-    }
+    cols_store(S, sm, dk, dv, nc);
 }
 
 /* ---- the decode chain ---- */
@@ -229,10 +247,7 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
     int grp = nv / nk, kh = h / grp, nc = dv - c0 < GD_COLS ? dv - c0 : GD_COLS;
     size_t C = ch.C, kd = (size_t)nk * dk;
     float *S = a.state + (size_t)h * dk * dv + c0, *qs = sm + GD_COLS * dk, *ks = qs + dk, *vs = ks + dk;
-    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
-        int i = x / GD_COLS, c = x % GD_COLS;
-        if (c < nc) sm[c * dk + i] = S[(size_t)i * dv + c];
-    }
+    cols_load(sm, S, dk, dv, nc);
     /* the conv of the channels this block reads: q and k of its key head, v of its columns */
     for (int x = threadIdx.x; x < 2 * dk + nc; x += GD_COLS * 32) {
         size_t c = x < 2 * dk ? (size_t)(x / dk) * kd + (size_t)kh * dk + x % dk : 2 * kd + (size_t)h * dv + c0 + (x - 2 * dk);
@@ -254,29 +269,13 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
         s[e] = i < dk && w < nc ? sm[w * dk + i] : 0.0f;
     }
     if (w < nc) {
-        float qv[EPL], kv[EPL], nq = 0.0f, nkk = 0.0f, v = vs[w];
+        float qv[EPL], kv[EPL];
 #pragma unroll
         for (int e = 0; e < EPL; e++) {
             int i = lane + 32 * e;
             qv[e] = i < dk ? qs[i] : 0.0f, kv[e] = i < dk ? ks[i] : 0.0f;
-            nq += qv[e] * qv[e], nkk += kv[e] * kv[e];
         }
-        float sq = a.q_scale, sk = 1.0f;
-        if (a.l2norm) {
-            sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
-            sk = 1.0f / sqrtf(ck_warp_sum(nkk) + 1e-6f);
-        }
-        float mem = 0.0f, o = 0.0f;
-#pragma unroll
-        for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
-        mem = ck_warp_sum(mem);
-        float d = (v - mem) * beta;
-#pragma unroll
-        for (int e = 0; e < EPL; e++) {
-            s[e] = s[e] * decay + (kv[e] * sk) * d;
-            o += s[e] * (qv[e] * sq);
-        }
-        o = ck_warp_sum(o);
+        float o = gd_token<EPL>(s, qv, kv, vs[w], decay, beta, a);
         if (lane == 0) {
             a.out[(size_t)h * dv + j] = o;
             __threadfence(); /* visible to the head's last block (below) before this block is counted */
@@ -317,10 +316,7 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
             for (int i = threadIdx.x; i < dv; i += GD_COLS * 32) yr[i] = rs[i] * inv * ws[i] * zs[i];
         }
     }
-    for (int x = threadIdx.x; x < dk * GD_COLS; x += GD_COLS * 32) {
-        int i = x / GD_COLS, c = x % GD_COLS;
-        if (c < nc) S[(size_t)i * dv + c] = sm[c * dk + i];
-    }
+    cols_store(S, sm, dk, dv, nc);
     if (last[1]) /* every block of the key head has read its q/k carried inputs */
         for (int x = threadIdx.x; x < 2 * dk; x += GD_COLS * 32) {
             size_t c = (size_t)(x / dk) * kd + (size_t)kh * dk + x % dk;
