@@ -128,7 +128,7 @@ void test_quant_types(void) {
  * next step). Then a non-finite residual must be reported with its tag. */
 
 typedef struct chain_bufs {
-    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    float *x, *xn, *q, *k, *v, *att, *gate, *up, *og;
     void *kc, *vc;
     int32_t *top;
 } chain_bufs;
@@ -184,7 +184,8 @@ void test_fused_chains(void) {
         weight_new(&Wo, dt, d, qd, scratch), weight_new(&Wg, dt, ffn, d, scratch), weight_new(&Wu, dt, ffn, d, scratch);
         weight_new(&Wd, dt, d, ffn, scratch);
         float *hx = hrand(T * d, 1.0f), *hnw = hrand(d, 1.0f), *hqn = hrand(hd, 1.0f), *hkn = hrand(hd, 1.0f);
-        float *hkc = hrand(cap * kd, 1.0f), *hatt = hrand(T * qd, 1.0f);
+        float *hkc = hrand(cap * kd, 1.0f), *hatt = hrand(T * qd, 1.0f), *hog = hrand(2 * T * qd, 4.0f);
+        int gated = c % 2 == 1; /* an output gate on the attention (Qwen3.5's): sigmoid of every other head row */
         float *dnw = dev(hnw, d), *dqn = dev(hqn, hd), *dkn = dev(hkn, hd);
         int32_t pos[3] = {0};
         double freq[64];
@@ -196,7 +197,7 @@ void test_fused_chains(void) {
             chain_bufs *u = &bb[r];
             u->x = dev(hx, T * d), u->xn = dev(NULL, T * d), u->q = dev(NULL, T * qd), u->k = dev(NULL, T * kd);
             u->v = dev(NULL, T * kd), u->kc = dev_kv(hkc, cap * kd, kt), u->vc = dev_kv(hkc, cap * kd, kt);
-            u->att = dev(hatt, T * qd);
+            u->att = dev(hatt, T * qd), u->og = dev(hog, 2 * T * qd);
             u->gate = dev(NULL, T * ffn), u->up = dev(NULL, T * ffn);
             u->top = dev_bytes(NULL, T * sizeof(int32_t));
         }
@@ -220,6 +221,7 @@ void test_fused_chains(void) {
                                .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                                .keys_max = pos0 + 3 * (T - 1) + 9 * st + 1};
             STEP(B->attention(B, &aa));
+            if (gated) STEP(B->sigmoid_mul(B, u->att, u->og + hd, 2 * hd, T * nh, hd));
             STEP(B->matmul(B, u->xn, u->att, &Wo.t, NULL, T));
             STEP(B->add(B, u->x, u->xn, T * d));
             STEP(B->check_finite(B, u->x, T * d, 1));
@@ -263,6 +265,10 @@ void test_fused_chains(void) {
             ck_attn_args ra = {.q = hq, .pos = pos, .T = T, .n_heads = nh, .n_kv_heads = nkv, .head_dim = hd,
                                .scale = 1.0f / sqrtf((float)hd)};
             attn_ref(&ra, hk, hv, want, mag);
+            for (size_t i = 0; gated && i < T * qd; i++) { /* the gate's factor, in float as the backends take it */
+                float f = 1.0f / (1.0f + expf(-hog[i / hd * 2 * hd + hd + i % hd]));
+                want[i] *= f, mag[i] *= f;
+            }
             cmp_rtol("attention (sequence)", got, want, mag, T * qd, 2e-6);
             free(hq), free(got), free(hk), free(hv), free(want), free(mag);
         }
@@ -287,19 +293,20 @@ void test_fused_chains(void) {
         CK_EXPECT(rc == -1 && tag == 10, "fused sequence %s: NaN in the head: sync returned %d, tag %d", desc, rc, tag);
         for (int r = 0; r < 2; r++) {
             chain_bufs *u = &bb[r];
-            void *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up, u->top};
+            void *all[] = {u->x, u->xn, u->q, u->k, u->v, u->kc, u->vc, u->att, u->gate, u->up, u->top, u->og};
             for (size_t i = 0; i < N_OF(all); i++) B->free(B, all[i]);
         }
         weight_free(&Wq), weight_free(&Wk), weight_free(&Wv), weight_free(&Wo), weight_free(&Wg), weight_free(&Wu);
         weight_free(&Wd);
         B->free(B, dnw), B->free(B, dqn), B->free(B, dkn), B->free(B, dpos), B->free(B, dfreq);
-        free(scratch), free(hx), free(hnw), free(hqn), free(hkn), free(hkc), free(hatt);
+        free(scratch), free(hx), free(hnw), free(hqn), free(hkn), free(hkc), free(hatt), free(hog);
     }
 }
 
 /* A Gated DeltaNet layer's decode rows (on a GPU: the gates, conv, delta rule and gated norm of a row as
- * one kernel), three rows in turn over carried state, queued without syncs against a sync after every op:
- * every output, the state and the conv's carried inputs agree. Variants: brk 1 and 2 put an unrelated op
+ * one kernel, with the arithmetic of the four), six rows in turn over carried state, queued three at a time
+ * (on a GPU: a graph captured, then replayed) against a sync after every op: every output, the state and
+ * the conv's carried inputs are equal, bit for bit. Variants: brk 1 and 2 put an unrelated op
  * into the chain (after the gates, after the conv: the ops taken so far run as they are), brk 3 writes the
  * norm into rows of its own. */
 void test_gdn_chain(void) {
@@ -312,13 +319,13 @@ void test_gdn_chain(void) {
         size_t kd = nk * dk, vd = nv * dv, cd = 2 * kd + vd, sn = nv * dk * dv, cn = (K > 1 ? K - 1 : 1) * cd;
         int brk = cs[c].brk;
         snprintf(desc, sizeof desc, "DeltaNet heads %zu/%zu of %zu/%zu K=%zu d=%zu variant %d", nk, nv, dk, dv, K, d, brk);
-        chain_tol = 1e-6;
+        chain_tol = 0;
         hw Wqkv, Wz, Wb, Wa, Wo;
         double *scratch = dnew(cd * (d > vd ? d : vd));
         weight_new(&Wqkv, CK_F32, cd, d, scratch), weight_new(&Wz, CK_F32, vd, d, scratch);
         weight_new(&Wb, CK_F32, nv, d, scratch), weight_new(&Wa, CK_F32, nv, d, scratch);
         weight_new(&Wo, CK_F32, d, vd, scratch);
-        float *hx = hrand(3 * d, 0.1f), *hcw = hrand(cd * K, 0.5f), *hAl = hrand(nv, 1.0f), *hdt = hrand(nv, 1.0f);
+        float *hx = hrand(6 * d, 0.1f), *hcw = hrand(cd * K, 0.5f), *hAl = hrand(nv, 1.0f), *hdt = hrand(nv, 1.0f);
         float *hnw = hrand(dv, 1.0f), *hcs = hrand(cn, 1.0f), *hS = hrand(sn, 0.1f);
         float *cw = dev(hcw, cd * K), *Al = dev(hAl, nv), *dt = dev(hdt, nv), *nw = dev(hnw, dv);
         struct { float *x, *mixed, *mc, *z, *b, *a, *o, *y, *cst, *S, *other; } u[2];
@@ -327,8 +334,8 @@ void test_gdn_chain(void) {
             u[r].b = dev(NULL, nv), u[r].a = dev(NULL, nv), u[r].o = dev(NULL, vd), u[r].y = dev(NULL, vd);
             u[r].cst = dev(hcs, cn), u[r].S = dev(hS, sn), u[r].other = dev(hx, d);
         }
-        for (int r = 0; r < 2; r++) /* r 0: a sync after each row only; r 1: a sync after every op */
-            for (int row = 0; row < 3; row++) {
+        for (int r = 0; r < 2; r++) /* r 0: a sync after rows 2 and 5; r 1: a sync after every op */
+            for (int row = 0; row < 6; row++) {
                 float *no = brk == 3 ? u[r].y : u[r].o;
                 B->upload(B, u[r].x, hx + row * d, d * sizeof *hx);
 #define STEP(op) do { op; if (r) synced(#op); } while (0)
@@ -349,7 +356,7 @@ void test_gdn_chain(void) {
                 STEP(B->matmul(B, u[r].mixed, no, &Wo.t, NULL, 1)); /* (mixed is free again) */
                 STEP(B->add(B, u[r].other, u[r].mixed, d));
 #undef STEP
-                synced("DeltaNet row");
+                if (row % 3 == 2) synced("DeltaNet rows");
             }
         chain_cmp("conv output", u[0].mc, u[1].mc, cd), chain_cmp("gates", u[0].a, u[1].a, nv);
         chain_cmp("write strengths", u[0].b, u[1].b, nv), chain_cmp("delta output", u[0].o, u[1].o, vd);

@@ -54,7 +54,7 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
 /* Fusion (fuse.cu, deferred mode): the pending batch may also absorb the next op of another kind when
  * that op only consumes what the batch produces, so that the pair runs as one kernel with the same
  * results and the same writes:
- *   rmsnorm or glu, then matmuls of its output (T <= 8 rows): the GEMV makes its input itself (every
+ *   rmsnorm, glu or sigmoid_mul, then matmuls of its output (T <= 8 rows): the GEMV makes its input itself (every
  *     block computes the norm / the activation into shared memory; the block that finishes reading last
  *     also writes the producing op's output, so an in-place producer is safe);
  *   a matmul, then add(y += its output): the GEMV adds into y in its epilogue (y also keeps the plain
@@ -65,10 +65,10 @@ typedef void (*ck_batch_emit_fn)(ck_backend *b, const ck_batch_part *parts, int 
  *   that head-row batch, then the attention of one decode row over the caches it stored into: the
  *     attention prepares the rows it needs itself (ck_attn_prep).
  * Only for ops whose byte ranges make the reordering invisible; anything else emits the batch first. */
-enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU };
+enum { CK_IN_X = 0, CK_IN_NORM, CK_IN_GLU, CK_IN_SIGMUL };
 enum {
     CK_FUSE_NORM = 1, CK_FUSE_GLU = 2, CK_FUSE_RESIDUAL = 4, CK_FUSE_CHECK = 8, CK_FUSE_HEADS = 16,
-    CK_FUSE_GLU_EPI = 32, CK_FUSE_ATTN = 64, CK_FUSE_GDN = 128, CK_FUSE_ALL = 255,
+    CK_FUSE_GLU_EPI = 32, CK_FUSE_ATTN = 64, CK_FUSE_GDN = 128, CK_FUSE_SIGMUL = 256, CK_FUSE_ALL = 511,
     /* GLU into the down GEMV makes every block recompute the whole activation: measured slower (q8_0 decode
      * 686 vs 760 tok/s, bf16 even), so it is off unless CK_CUDA_FUSE asks for it */
     CK_FUSE_DEFAULT = CK_FUSE_ALL & ~CK_FUSE_GLU
@@ -76,8 +76,9 @@ enum {
 enum { CK_CHK_RES = 1, CK_CHK_OUT = 2 }; /* a fused check of the residual a part adds into; of a lone part's output */
 typedef struct ck_fused_in {
     int kind;                      /* CK_IN_*: how a GEMV gets its input */
-    const float *a, *b;            /* norm: source rows, weight; glu: gate, up */
+    const float *a, *b;            /* norm: source rows, weight; glu: gate, up; sigmul: x, the gates g */
     size_t a_bytes, b_bytes;
+    size_t row, stride;            /* sigmul: x row i * row + d is x * sigmoid(g[i * stride + d]) */
     float *out;                    /* the producer's output (the parts' x); written by the GEMV too */
     float eps;
     int flag;                      /* norm: one_plus; glu: 1 for GELU-tanh */
@@ -147,7 +148,8 @@ typedef struct ck_cuda {
     ck_gdn_chain gdn;            /* the pending DeltaNet chain (when batch.emit is ck_cuda_gdn_emit) */
     ck_fused_in emit_in;         /* the fused producer of the batch being emitted (zero otherwise) */
     unsigned *counter;           /* device: blocks of a fused GEMV that have read their input, then of a fused
-                                    attention per head (1 + CK_ATTN_PREP_HEADS counts, reset by the last) */
+                                    attention per head, or of the fused DeltaNet chain per value head and then
+                                    per key head (1 + CK_ATTN_PREP_HEADS counts, reset by the last) */
     int pdl;                     /* GEMVs launched as programmatic dependents (CK_CUDA_PDL=0: not) */
     int split_gemv;              /* decode GEMVs on the split kernel (CK_CUDA_SPLIT_GEMV=0: not) */
     unsigned split_blocks;       /* blocks of the split GEMV the device holds at once */
@@ -263,6 +265,7 @@ void ck_cuda_rmsnorm_emit(ck_backend *b, const ck_batch_part *parts, int n, cons
 void ck_cuda_rope_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_store_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_glu_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
+void ck_cuda_sigmoid_mul_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_add_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_headprep_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);
 void ck_cuda_gdn_emit(ck_backend *b, const ck_batch_part *parts, int n, const uint64_t *compat);

@@ -294,12 +294,12 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
         if (last[1] && grp > 1) f.count[nv + kh] = 0;
     }
     __syncthreads();
+    if (last[0] || last[1]) __threadfence(); /* (the other blocks' reads and writes before their counts) */
     if (last[0]) { /* the last block of the value head: the gates (in place of their inputs, which the head's
                       blocks read), then the gated norm of the head's output row (rmsnorm_gated_kernel's
                       arithmetic), before this block's own state stores, which nothing here waits for */
         if (threadIdx.x == 0) ch.g[h] = gdn_decay(ch.a[h], ch.dt_bias[h], ch.A_log[h]), ch.beta[h] = beta;
         if (f.norm) {
-            __threadfence();
             const float *orow = a.out + (size_t)h * dv, *zr = ch.nz + (size_t)h * dv;
             float *yr = ch.ny + (size_t)h * dv, *rs = vs + GD_COLS, *ws = rs + dv, *zs = ws + dv;
             for (int i = threadIdx.x; i < dv; i += GD_COLS * 32) { /* row, weight and gate in one round trip */

@@ -376,10 +376,26 @@ static __global__ void sigmoid_mul_kernel(float *y, const float *g, size_t g_str
     FOR_N(i, rows * n) y[i] *= 1.0f / (1.0f + expf(-g[(i / n) * g_stride + i % n]));
 }
 
+void ck_cuda_sigmoid_mul_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {
+    (void)compat;
+    for (int i = 0; i < np; i++) {
+        float *y = (float *)parts[i].a[0];
+        const float *g = (const float *)parts[i].a[1];
+        size_t g_stride = parts[i].a[2], rows = parts[i].a[3], n = parts[i].a[4];
+        ck_cuda_run(b, "sigmoid_mul", [=](cudaStream_t st) {
+            sigmoid_mul_kernel<<<GRID(rows * n)>>>(y, g, g_stride, rows, n);
+            ck_cuda_launched(b, "sigmoid_mul");
+        }, y, g, g_stride, rows, n);
+    }
+}
+
+/* A sigmoid_mul waits in the batch slot so that a GEMV reading its output can make it itself (fuse.cu). */
 void ck_cuda_sigmoid_mul(ck_backend *b, float *y, const float *g, size_t g_stride, size_t rows, size_t n) {
     if (b->failed || rows == 0 || n == 0) return;
-    ck_cuda_run(b, "sigmoid_mul", [=](cudaStream_t st) {
-        sigmoid_mul_kernel<<<GRID(rows * n)>>>(y, g, g_stride, rows, n);
-        ck_cuda_launched(b, "sigmoid_mul");
-    }, y, g, g_stride, rows, n);
+    size_t bytes = rows * n * sizeof(float);
+    ck_batch_part part = {y, bytes, y, bytes,
+                          {(uint64_t)(uintptr_t)y, (uint64_t)(uintptr_t)g, g_stride, rows, n, 0}};
+    /* g is read too, a range the generic overlap test does not see: a sigmoid_mul never joins another */
+    uint64_t compat[8] = {(uint64_t)(uintptr_t)y, 0, 0, 0, 0, 0, 0, 0};
+    if (!ck_cuda_batch_add(b, ck_cuda_sigmoid_mul_emit, compat, &part)) ck_cuda_sigmoid_mul_emit(b, &part, 1, compat);
 }

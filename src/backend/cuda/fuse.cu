@@ -6,6 +6,7 @@
  * Rules (T <= 8 token rows for the GEMV ones, decode):
  *   rmsnorm (one part, rows = T, row = n_in)  + matmul(s) of its output  -> GEMV with a norm prologue
  *   glu (n = T * n_in)                         + matmul of its output     -> GEMV with a GLU prologue
+ *   sigmoid_mul (rows * n = T * n_in)          + matmul of its output     -> GEMV with a gating prologue
  *   matmul(s)                                  + add(y += a part's output) -> GEMV with a residual epilogue
  *   that GEMV                                  + check_finite(y)          -> the epilogue checks y
  *   matmuls gate and up (two parts, one shape) + glu(out, gate, up)       -> GEMV with a GLU epilogue
@@ -64,6 +65,26 @@ static int glu_gemv(ck_backend *b, ck_batch *bt, const uint64_t *compat, const c
     memset(&in, 0, sizeof in);
     in.kind = CK_IN_GLU, in.a = gate, in.b = up, in.a_bytes = in.b_bytes = bytes, in.out = out;
     in.flag = (int)q->a[4];
+    return become_gemv(bt, compat, p, &in);
+}
+
+/* sigmoid_mul y *= sigmoid(g) (part a: y, g, g_stride, rows, n), then a matmul of y: the output apart from y
+ * and g, and g apart from y. */
+static int sigmul_gemv(ck_backend *b, ck_batch *bt, const uint64_t *compat, const ck_batch_part *p) {
+    if (bt->n != 1) return 0;
+    const ck_batch_part *q = &bt->parts[0];
+    float *y = (float *)q->a[0];
+    const float *g = (const float *)q->a[1];
+    size_t stride = q->a[2], rows = q->a[3], n = q->a[4], n_in = compat[1], T = compat[2];
+    size_t bytes = rows * n * sizeof(float), g_bytes = ((rows - 1) * stride + n) * sizeof(float);
+    if (!compat[3] || p->a[1] != F(y) || T * n_in != rows * n || !ck_cuda_gemv_smem_ok(b, T, n_in)) return 0;
+    if (ck_cuda_overlap(p->out, p->out_bytes, y, bytes) || ck_cuda_overlap(p->out, p->out_bytes, g, g_bytes) ||
+        ck_cuda_overlap(y, bytes, g, g_bytes))
+        return 0;
+    ck_fused_in in;
+    memset(&in, 0, sizeof in);
+    in.kind = CK_IN_SIGMUL, in.a = y, in.b = g, in.a_bytes = bytes, in.b_bytes = g_bytes, in.out = y;
+    in.row = n, in.stride = stride;
     return become_gemv(bt, compat, p, &in);
 }
 
@@ -272,6 +293,7 @@ int ck_cuda_fuse(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *compat, c
     if (emit == ck_cuda_gemv_emit) {
         if (bt->emit == ck_cuda_rmsnorm_emit && (on & CK_FUSE_NORM)) ok = norm_gemv(b, bt, compat, p);
         else if (bt->emit == ck_cuda_glu_emit && (on & CK_FUSE_GLU)) ok = glu_gemv(b, bt, compat, p);
+        else if (bt->emit == ck_cuda_sigmoid_mul_emit && (on & CK_FUSE_SIGMUL)) ok = sigmul_gemv(b, bt, compat, p);
     } else if (emit == ck_cuda_glu_emit) {
         if (bt->emit == ck_cuda_gemv_emit && (on & CK_FUSE_GLU_EPI)) ok = gemv_glu(bt, p);
     } else if (emit == ck_cuda_add_emit) {

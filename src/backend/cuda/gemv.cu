@@ -530,7 +530,7 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
                                                                flags, n_in, T, split);
             ck_cuda_check(b, e, "matmul (quantized gemv)");
         }, dt, n_in, T, n, pdl, split, gb.wpr[0], gb.wpr[1], gb.wpr[2], gb.wpr[3], in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
-           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
+           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.row, in.stride, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return in.glu_out != NULL;
     }
@@ -550,7 +550,7 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
             else e = launch_split<f16_t>(T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
             ck_cuda_check(b, e, "matmul (gemv)");
         }, dt, n_in, T, n, pdl, gb.wpr[0], gb.wpr[1], gb.wpr[2], gb.wpr[3], rnd, in.glu_out, in.glu_gelu, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13],
-           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps,
+           k[14], k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.row, in.stride, in.out, in.eps,
            in.flag, in.chk, in.chk_tag, counter, flags);
         return in.glu_out != NULL;
     }
@@ -572,7 +572,7 @@ static int gemv_launch(ck_backend *b, const ck_batch_part *parts, int n, const u
         else e = launch_smem<f16_t>(rw, T, g, bl, smem, st, pdl, gb, in, counter, flags, n_in, rnd);
         ck_cuda_check(b, e, "matmul (gemv)");
     }, dt, n_in, T, n, pdl, rnd, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14],
-       k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.out, in.eps, in.flag,
+       k[15], k[16], k[17], k[18], k[19], k[20], k[21], k[22], k[23], in.kind, in.a, in.b, in.row, in.stride, in.out, in.eps, in.flag,
        in.chk, in.chk_tag, counter, flags);
     return 0;
 }
