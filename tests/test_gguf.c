@@ -360,6 +360,66 @@ static void check_llama_file(const char *name) {
     fixture_close(&f);
 }
 
+/* Our conversion of a fixture against llama.cpp's own file of it (same weights, BF16): every tensor with the
+ * same name, type, shape and bytes (F32 values within 1e-6 relative: -exp(A_log) in another libm), and the
+ * architecture's metadata equal (numbers, number arrays). */
+static void check_llama_layout(const char *name) {
+    char src[1024], ours[1024], want_p[1024], err[512];
+    snprintf(src, sizeof src, "%s/%s", CK_TEST_DATA, name);
+    snprintf(ours, sizeof ours, "%s/%s-ours-bf16.gguf", out_dir, name);
+    snprintf(want_p, sizeof want_p, "%s/gguf-llama/%s-bf16.gguf", CK_TEST_DATA, name);
+    ck_gguf_file a, b;
+    if (ck_gguf_convert(src, ours, CK_BF16, err, sizeof err) != 0) {
+        CK_EXPECT(0, "%s: convert: %s", name, err);
+        return;
+    }
+    if (ck_gguf_open(ours, &a, err, sizeof err) != 0 || ck_gguf_open(want_p, &b, err, sizeof err) != 0) {
+        CK_EXPECT(0, "%s: open: %s", name, err);
+        return;
+    }
+    CK_EXPECT(a.g.n_tensors == b.g.n_tensors, "%s: %zu tensors, llama.cpp's file %zu", name, a.g.n_tensors, b.g.n_tensors);
+    size_t same = 0;
+    for (size_t i = 0; i < b.g.n_tensors; i++) {
+        const ck_gguf_tensor *y = &b.g.tensors[i], *x = NULL;
+        for (size_t j = 0; j < a.g.n_tensors; j++)
+            if (!strcmp(a.g.tensors[j].name, y->name)) x = &a.g.tensors[j];
+        if (!x) {
+            CK_EXPECT(0, "%s: no tensor %s in our file", name, y->name);
+            continue;
+        }
+        int shape = x->ggml_type == y->ggml_type && x->n_dims == y->n_dims && x->nbytes == y->nbytes;
+        for (int d = 0; shape && d < y->n_dims; d++) shape = x->ne[d] == y->ne[d];
+        CK_EXPECT(shape, "%s %s: type %s, %d dims, %llu bytes; llama.cpp's %s, %d, %llu", name, y->name,
+                  ck_gguf_type_name(x->ggml_type), x->n_dims, (unsigned long long)x->nbytes,
+                  ck_gguf_type_name(y->ggml_type), y->n_dims, (unsigned long long)y->nbytes);
+        if (!shape) continue;
+        int eq = !memcmp(x->data, y->data, x->nbytes);
+        if (!eq && y->ggml_type == 0) { /* F32 */
+            const float *fx = (const float *)x->data, *fy = (const float *)y->data;
+            eq = 1;
+            for (uint64_t k = 0; k < x->nbytes / 4; k++) eq &= fabsf(fx[k] - fy[k]) <= 1e-6f * fabsf(fy[k]);
+        }
+        CK_EXPECT(eq, "%s %s: values differ from llama.cpp's", name, y->name);
+        same += eq;
+    }
+    size_t keys = 0;
+    for (size_t i = 0; i < b.g.n_kv; i++) {
+        const ck_gguf_kv *y = &b.g.kv[i], *x = ck_gguf_find(&a.g, y->key);
+        int arch = !strncmp(y->key, "qwen35.", 7);
+        if (!arch) continue;
+        keys++;
+        int eq = x && x->n == y->n;
+        for (uint64_t k = 0; eq && k < y->n; k++)
+            eq = y->type == CK_GGUF_ARRAY ? ck_gguf_arr_num(x, k) == ck_gguf_arr_num(y, k) : 1;
+        double vx = 0, vy = 0;
+        if (eq && y->type != CK_GGUF_ARRAY) eq = ck_gguf_num(&a.g, y->key, &vx) && ck_gguf_num(&b.g, y->key, &vy) && vx == vy;
+        CK_EXPECT(eq, "%s: metadata %s differs from llama.cpp's (%g vs %g)", name, y->key, vx, vy);
+    }
+    printf("%s, our BF16 conversion against llama.cpp's: %zu of %zu tensors equal, %zu %s keys compared\n", name, same,
+           b.g.n_tensors, keys, "qwen35.*");
+    ck_gguf_close(&a), ck_gguf_close(&b);
+}
+
 /* ---- Qwen3.5 files with quantized weights ---- */
 
 /* The RMS of a - b over the RMS of b: how far logits a are from logits b as a whole (a single max would
@@ -911,13 +971,14 @@ int main(int argc, char **argv) {
     test_parser();
     check_unsupported();
     check_wide();
-    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s"};
+    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s", "qwen3_5-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
     check_gemma3_config();
     check_broken_configs();
     check_qwen35_layout();
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
+    check_llama_layout("qwen3_5-s");
     check_llama_file_q8("qwen3_5-s", 0.02, 0.2);
     check_llama_file_q8("qwen3_5moe-s", 0.05, 0.4); /* expert choices flip: ssm_out alone moves the NLL 0.03 */
     check_wide_qwen35();

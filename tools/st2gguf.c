@@ -4,10 +4,12 @@
  * quantizer falls back; the tool says how many did. */
 #include "format/gguf.h"
 #include "model/gguf_convert.h"
+#include "tensor/dtype.h"
 
 #include <stdio.h>
 
-/* Prints how many matrices of the written file are not of type t (their rows did not fit its blocks). */
+/* Prints how many matrices of the written file are not of type t because their rows did not fit its blocks
+ * (others keep a float type by design: Qwen3.5's conv1d). */
 static void report_fallbacks(const char *path, ck_dtype t) {
     ck_gguf_file f;
     char err[512];
@@ -18,7 +20,7 @@ static void report_fallbacks(const char *path, ck_dtype t) {
         const ck_gguf_tensor *x = &f.g.tensors[i];
         if (x->n_dims < 2) continue; /* vectors stay F32 */
         n++;
-        if (x->ggml_type != want) other++, seen = x->ggml_type;
+        if (x->ggml_type != want && x->ne[0] % (uint64_t)ck_dtype_traits_of(t)->block) other++, seen = x->ggml_type;
     }
     if (other)
         fprintf(stderr, "st2gguf: %zu of %zu matrices written as %s (their rows are not a multiple of %s's block)\n",

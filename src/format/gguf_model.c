@@ -18,7 +18,7 @@ static const ck_gguf_arch archs[] = {
     {"qwen2", "Qwen2ForCausalLM", "qwen2", 0, 0, 0, 1},
     {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 0, 1},
     {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0, 0, 1},
-    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1, 1, 0},
+    {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1, 1, 1},
     {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1, 1, 0},
     {"phi3", "Phi3ForCausalLM", "phi3", 0, 0, 0, 0},
     {"olmo2", "Olmo2ForCausalLM", "olmo2", 0, 0, 0, 0},
@@ -79,6 +79,7 @@ static const struct { const char *g, *h, *arch; } layer_names[] = {
     {"ssm_norm.weight", "linear_attn.norm.weight", "qwen35"},
     {"ssm_out.weight", "linear_attn.out_proj.weight", "qwen35"},
     {"attn_norm.weight", "input_layernorm.weight", NULL},
+    {"post_attention_norm.weight", "post_attention_layernorm.weight", "qwen35"}, /* (written so for qwen35) */
     {"ffn_norm.weight", "post_attention_layernorm.weight", NULL},
     {"post_attention_norm.weight", "post_attention_layernorm.weight", NULL}, /* post-norm and qwen35 files */
     {"post_ffw_norm.weight", "post_feedforward_layernorm.weight", NULL},
@@ -589,24 +590,39 @@ static int unpermute(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, int6
     return 0;
 }
 
+int ck_gguf_norm_plus_one(const ck_gguf_arch *a, const char *name) {
+    return a && a->norm_plus_one &&
+           (ends_with(name, "layernorm.weight") || ends_with(name, ".self_attn.q_norm.weight") ||
+            ends_with(name, ".self_attn.k_norm.weight") || !strcmp(name, "model.norm.weight"));
+}
+
+uint64_t ck_gguf_qwen35_groups(const char *name, uint64_t nk, uint64_t dk, uint64_t dv, uint64_t *skip, int *cols) {
+    *skip = 0, *cols = 0;
+    if (ends_with(name, ".linear_attn.in_proj_qkv.weight") || ends_with(name, ".linear_attn.conv1d.weight")) {
+        *skip = 2 * nk * dk;
+        return dv;
+    }
+    if (ends_with(name, ".linear_attn.in_proj_z.weight")) return dv;
+    if (ends_with(name, ".linear_attn.in_proj_a.weight") || ends_with(name, ".linear_attn.in_proj_b.weight") ||
+        ends_with(name, ".linear_attn.A_log") || ends_with(name, ".linear_attn.dt_bias"))
+        return 1;
+    if (ends_with(name, ".linear_attn.out_proj.weight")) {
+        *cols = 1;
+        return dv;
+    }
+    return 0;
+}
+
 /* Qwen3.5 and the (1 + w) norms (see gguf_model.h): the HF form of tensor e, named `name`, into an owned
  * copy when it differs. */
 static int layout_fix(ck_gguf_weights *w, size_t i, const ck_gguf_tensor *e, const char *name, ck_tensor *t, char *err,
                       size_t errlen) {
-    /* the (1 + w) norms: every layer norm, the per-head q/k norms and the final one (not qwen35's gated
-     * linear_attn.norm, which is plain w) */
-    int norm = w->arch->norm_plus_one && (ends_with(name, "layernorm.weight") || ends_with(name, ".self_attn.q_norm.weight") ||
-                                          ends_with(name, ".self_attn.k_norm.weight") || !strcmp(name, "model.norm.weight"));
+    int norm = ck_gguf_norm_plus_one(w->arch, name);
     int alog = w->arch->qwen35 && ends_with(name, ".linear_attn.A_log"), cols = 0;
     uint64_t nk = (uint64_t)w->lin_nk, nv = (uint64_t)w->lin_nv, dv = (uint64_t)w->lin_dv, skip = 0, head = 0;
     if (w->arch->qwen35 && nk > 0 && nv > nk && nv % nk == 0) { /* value heads tiled: head j * nk + k holds HF head k * (nv / nk) + j */
-        if (ends_with(name, ".linear_attn.in_proj_qkv.weight") || ends_with(name, ".linear_attn.conv1d.weight"))
-            skip = 2 * nk * (uint64_t)w->lin_dk, head = dv;
-        else if (ends_with(name, ".linear_attn.in_proj_z.weight")) head = dv;
-        else if (ends_with(name, ".linear_attn.in_proj_a.weight") || ends_with(name, ".linear_attn.in_proj_b.weight") ||
-                 alog || ends_with(name, ".linear_attn.dt_bias"))
-            head = 1;
-        else if (ends_with(name, ".linear_attn.out_proj.weight") && !w->lin_out_tiled) head = dv, cols = 1;
+        head = ck_gguf_qwen35_groups(name, nk, (uint64_t)w->lin_dk, dv, &skip, &cols);
+        if (cols && w->lin_out_tiled) head = 0, cols = 0;
     }
     if (!norm && !alog && !head) return 0;
     if (w->owned[i]) {

@@ -53,6 +53,15 @@ int ck_gguf_name_from_hf(const ck_gguf_arch *a, const char *hf_name, char *out, 
 int ck_gguf_expert_name(const char *gguf_name, uint64_t e, char *out, size_t cap);
 int ck_gguf_expert_from_hf(const char *hf_name, long *layer, long *expert, char *out, size_t cap);
 
+/* Whether HF tensor name (under "model.") is one of architecture a's (1 + w) norms, which GGUF files store
+ * as 1 + w: every layer norm, the per-head q/k norms and the final one (not Qwen3.5's gated DeltaNet norm,
+ * a plain w). */
+int ck_gguf_norm_plus_one(const ck_gguf_arch *a, const char *hf_name);
+/* Qwen3.5's DeltaNet tensors with one group per value head (row groups, or column groups for out_proj), which
+ * GGUF stores tiled when there are more value heads nv than key heads nk (GGUF head j * nk + k is HF head
+ * k * (nv / nk) + j): the group size in rows (in columns when *cols), after *skip leading rows (the q and k
+ * rows of in_proj_qkv and conv1d); 0 for every other tensor. */
+uint64_t ck_gguf_qwen35_groups(const char *hf_name, uint64_t nk, uint64_t dk, uint64_t dv, uint64_t *skip, int *cols);
 /* Rows of a [n_heads * head_dim, ...] Q/K weight (or bias) in GGUF order -> HF order (dst != src): HF row
  * h*hd + half*hd/2 + j is GGUF row h*hd + 2j + half. to_gguf = 1 goes the other way. */
 void ck_gguf_permute_rows(uint8_t *dst, const uint8_t *src, size_t n_heads, size_t head_dim, size_t row_bytes,

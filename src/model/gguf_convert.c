@@ -1,6 +1,7 @@
 /* gguf_convert.c — HF checkpoint -> GGUF (see gguf_convert.h): metadata from config.json, every tensor
- * read as f32, un-permuted Q/K rows permuted the GGUF way for Llama, quantized row by row, and the
- * tokenizer (tokenizer.json + tokenizer_config.json) as tokenizer.ggml.* (gguf_tok_write.c). */
+ * read as f32, put in llama.cpp's layout (Llama's Q/K rows permuted; Qwen3.5's value heads tiled, its
+ * (1 + w) norms stored as 1 + w, A_log as -exp(A_log), conv1d as [C, K] in F32), quantized row by row,
+ * and the tokenizer (tokenizer.json + tokenizer_config.json) as tokenizer.ggml.* (gguf_tok_write.c). */
 #include "model/gguf_convert.h"
 #include "base/err.h"
 #include "format/gguf_model.h"
@@ -73,6 +74,43 @@ static int put_rope(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c, cha
     return rc;
 }
 
+/* Qwen3.5's DeltaNet sizes, its layer pattern (full attention every full_attention_interval-th layer, the
+ * only pattern GGUF can say) and its multimodal RoPE sections (padded to four). */
+static int put_qwen35(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c, char *err, size_t errlen) {
+    int64_t nk = ck_cfg_int(c, "linear_num_key_heads", 0), nv = ck_cfg_int(c, "linear_num_value_heads", 0);
+    int64_t dk = ck_cfg_int(c, "linear_key_head_dim", 0), dv = ck_cfg_int(c, "linear_value_head_dim", 0);
+    int64_t K = ck_cfg_int(c, "linear_conv_kernel_dim", 4), every = ck_cfg_int(c, "full_attention_interval", 4);
+    if (nk <= 0 || nv <= 0 || dk <= 0 || dv <= 0 || K <= 0 || every <= 0 || nv % nk)
+        return ck_err(err, errlen, "config.json: the Gated DeltaNet sizes are missing or out of range");
+    const cJSON *lt = ck_cfg_get(c, "layer_types");
+    for (int64_t i = 0; cJSON_IsArray(lt) && i < c->n_layers; i++) {
+        const cJSON *t = cJSON_GetArrayItem(lt, (int)i);
+        const char *want = (i + 1) % every ? "linear_attention" : "full_attention";
+        if (!cJSON_IsString(t) || strcmp(t->valuestring, want))
+            return ck_err(err, errlen, "config.json: layer_types is not full attention every %lld layers, the only "
+                          "pattern a GGUF file can hold", (long long)every);
+    }
+    put_u32(w, a, "ssm.conv_kernel", K);
+    put_u32(w, a, "ssm.state_size", dk);
+    put_u32(w, a, "ssm.group_count", nk);
+    put_u32(w, a, "ssm.time_step_rank", nv);
+    put_u32(w, a, "ssm.inner_size", nv * dv);
+    put_u32(w, a, "full_attention_interval", every);
+    const cJSON *rp = ck_cfg_get(c, "rope_parameters");
+    if (!cJSON_IsObject(rp)) rp = ck_cfg_get(c, "rope_scaling");
+    const cJSON *ms = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, "mrope_section") : NULL;
+    if (cJSON_IsArray(ms)) {
+        int32_t sec[4] = {0};
+        int n = cJSON_GetArraySize(ms);
+        if (n > 4) return ck_err(err, errlen, "config.json: mrope_section has more than four sections");
+        for (int i = 0; i < n; i++) sec[i] = (int32_t)cJSON_GetNumberValue(cJSON_GetArrayItem(ms, i));
+        char key[160];
+        arch_key(key, sizeof key, a, "rope.dimension_sections");
+        ck_gguf_w_arr_i32(w, key, sec, 4);
+    }
+    return 0;
+}
+
 static int put_metadata(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c, const char *name, char *err,
                         size_t errlen) {
     ck_gguf_w_str(w, "general.architecture", a->gguf);
@@ -100,6 +138,7 @@ static int put_metadata(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c,
         put_u32(w, a, "expert_used_count", (int64_t)top_k);
         put_u32(w, a, "expert_feed_forward_length", (int64_t)ffn);
     }
+    if (a->qwen35 && put_qwen35(w, a, c, err, errlen) != 0) return -1;
     return put_rope(w, a, c, err, errlen);
 }
 
@@ -123,8 +162,32 @@ static int64_t permute_heads(const ck_gguf_arch *a, const ck_config *c, const ch
     return 0;
 }
 
-/* Converts tensor t ([rows, row] f32 after to_f32) into q as type out, rows permuted first when heads > 0. */
-static int convert_rows(const ck_tensor *t, ck_dtype out, int64_t heads, uint8_t *q, char *err, size_t errlen) {
+/* How a tensor's float values change on the way into GGUF (besides Llama's Q/K permutation). */
+typedef struct layout {
+    int64_t heads;           /* > 0: Q/K rows permuted for that many heads */
+    int plus_one, neg_exp;   /* 1 + w (the (1 + w) norms); -exp(A_log) */
+    uint64_t group, skip;    /* Qwen3.5's tiled value heads: groups of `group` rows (columns when cols) */
+    uint64_t nk, nv;
+    int cols;
+} layout;
+
+/* Qwen3.5's value-head groups (see ck_gguf_qwen35_groups) of f [rows, row] tiled into g: GGUF group p holds
+ * HF group k * (nv / nk) + j, where p = j * nk + k. */
+static void tile_groups(float *g, const float *f, uint64_t rows, uint64_t row, const layout *L) {
+    uint64_t r = L->nv / L->nk, n = rows * row;
+    memcpy(g, f, n * sizeof *f);
+    for (uint64_t p = 0; p < L->nv; p++) {
+        uint64_t hh = (p % L->nk) * r + p / L->nk;
+        if (L->cols)
+            for (uint64_t i = 0; i < rows; i++)
+                memcpy(g + i * row + p * L->group, f + i * row + hh * L->group, L->group * sizeof *f);
+        else
+            memcpy(g + (L->skip + p * L->group) * row, f + (L->skip + hh * L->group) * row, L->group * row * sizeof *f);
+    }
+}
+
+/* Converts tensor t ([rows, row] f32 after to_f32) into q as type out, with layout L. */
+static int convert_rows(const ck_tensor *t, ck_dtype out, const layout *L, uint8_t *q, char *err, size_t errlen) {
     uint64_t n = ck_tensor_numel(t), row = t->shape[t->ndim - 1], rows = n / (row ? row : 1);
     const ck_dtype_traits *in = ck_dtype_traits_of(t->dtype), *tr = ck_dtype_traits_of(out);
     size_t rb = 0;
@@ -135,8 +198,19 @@ static int convert_rows(const ck_tensor *t, ck_dtype out, int64_t heads, uint8_t
         return ck_err(err, errlen, "out of memory");
     }
     in->to_f32(f, t->data, n);
-    if (heads > 0) ck_gguf_permute_rows((uint8_t *)g, (const uint8_t *)f, (size_t)heads, rows / (size_t)heads, row * sizeof(float), 1);
-    const float *src = heads > 0 ? g : f;
+    for (uint64_t i = 0; (L->plus_one || L->neg_exp) && i < n; i++) f[i] = L->plus_one ? 1.0f + f[i] : -expf(f[i]);
+    if (L->heads > 0)
+        ck_gguf_permute_rows((uint8_t *)g, (const uint8_t *)f, (size_t)L->heads, rows / (size_t)L->heads,
+                             row * sizeof(float), 1);
+    else if (L->group) {
+        if ((L->cols ? row : rows) != (L->cols ? 0 : L->skip) + L->nv * L->group) {
+            free(f), free(g);
+            return ck_err(err, errlen, "a Qwen3.5 tensor's shape does not hold %llu value heads of %llu",
+                          (unsigned long long)L->nv, (unsigned long long)L->group);
+        }
+        tile_groups(g, f, rows, row, L);
+    }
+    const float *src = L->heads > 0 || L->group ? g : f;
     long long nr = (long long)rows; /* rows are independent: quantized on every core (a K-quant fits scales) */
 #pragma omp parallel for schedule(dynamic, 16)
     for (long long r = 0; r < nr; r++) tr->from_f32(q + (size_t)r * rb, src + (size_t)r * row, row);
@@ -177,7 +251,8 @@ static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_co
             per = rb * t.shape[0];
             if (!(q = malloc(per * (size_t)E + 1))) *rc = ck_err(err, errlen, "out of memory");
         }
-        if (*rc == 0) *rc = convert_rows(&t, out, 0, q + e * per, err, errlen);
+        layout plain = {0};
+        if (*rc == 0) *rc = convert_rows(&t, out, &plain, q + e * per, err, errlen);
     }
     if (*rc == 0) {
         uint64_t ne[3] = {t.shape[1], t.shape[0], (uint64_t)E};
@@ -187,22 +262,36 @@ static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_co
     return 1;
 }
 
-static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_gguf_arch *a, const ck_config *c,
-                      ck_dtype want, char *err, size_t errlen) {
+/* Tensor src of the checkpoint, named hf in the text model's terms (its language model's name). */
+static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *src, const char *hf, const ck_gguf_arch *a,
+                      const ck_config *c, ck_dtype want, char *err, size_t errlen) {
     char gname[256];
     ck_tensor t;
     int rc;
     if (put_experts(w, ws, hf, c, want, &rc, err, errlen)) return rc;
     if (!ck_gguf_name_from_hf(a, hf, gname, sizeof gname))
-        return ck_err(err, errlen, "tensor '%s' has no GGUF name (not part of a supported architecture)", hf);
-    if (ck_weights_find(ws, hf, &t, err, errlen) != 1) return -1;
+        return ck_err(err, errlen, "tensor '%s' has no GGUF name (not part of a supported architecture)", src);
+    if (ck_weights_find(ws, src, &t, err, errlen) != 1) return -1;
+    int conv = a->qwen35 && t.ndim == 3 && t.shape[1] == 1 && strstr(hf, ".linear_attn.conv1d.weight");
+    if (conv) t.ndim = 2, t.shape[1] = t.shape[2]; /* [C, 1, K] -> [C, K], kept in F32 as llama.cpp does */
     if (t.ndim < 1 || t.ndim > 2) return ck_err(err, errlen, "tensor '%s': %d dimensions (1 or 2 converted)", hf, t.ndim);
     uint64_t n = ck_tensor_numel(&t), row = t.shape[t.ndim - 1], rows = n / (row ? row : 1);
-    ck_dtype out = t.ndim == 1 ? CK_F32 : fit_type(want, row);
+    ck_dtype out = t.ndim == 1 || conv ? CK_F32 : fit_type(want, row);
+    layout L = {permute_heads(a, c, hf), ck_gguf_norm_plus_one(a, hf), a->qwen35 && strstr(hf, ".linear_attn.A_log"), 0,
+                0, 0, 0, 0};
+    if (a->qwen35) { /* value heads tiled when there are more of them than key heads */
+        L.nk = (uint64_t)ck_cfg_int(c, "linear_num_key_heads", 0), L.nv = (uint64_t)ck_cfg_int(c, "linear_num_value_heads", 0);
+        if (L.nk > 0 && L.nv > L.nk && L.nv % L.nk == 0)
+            L.group = ck_gguf_qwen35_groups(hf, L.nk, (uint64_t)ck_cfg_int(c, "linear_key_head_dim", 0),
+                                            (uint64_t)ck_cfg_int(c, "linear_value_head_dim", 0), &L.skip, &L.cols);
+        if (t.ndim == 1 && L.group) rows = n, row = 1; /* A_log, dt_bias: a value per head */
+    }
     size_t rb = 0;
     ck_dtype_row_bytes(out, row, &rb);
     uint8_t *q = malloc(rows * rb + 1);
-    rc = q ? convert_rows(&t, out, permute_heads(a, c, hf), q, err, errlen) : ck_err(err, errlen, "out of memory");
+    ck_tensor tv = t;
+    if (t.ndim == 1 && L.group) tv.ndim = 2, tv.shape[0] = rows, tv.shape[1] = 1;
+    rc = q ? convert_rows(&tv, out, &L, q, err, errlen) : ck_err(err, errlen, "out of memory");
     if (rc == 0) {
         uint64_t ne[CK_MAX_DIMS];
         for (int d = 0; d < t.ndim; d++) ne[d] = t.shape[t.ndim - 1 - d];
@@ -212,11 +301,30 @@ static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_ggu
     return rc;
 }
 
+/* A multimodal checkpoint's language model is written as its text architecture: its name, and its tensors'
+ * names under "model." (NULL for the tensors of the other parts, which a GGUF model file does not hold). */
+static const struct { const char *arch, *text, *prefix; const char *const skip[2]; } multimodal[] = {
+    {"Qwen3_5ForConditionalGeneration", "Qwen3_5ForCausalLM", "model.language_model.", {"model.visual.", "mtp."}},
+    {"Qwen3_5MoeForConditionalGeneration", "Qwen3_5MoeForCausalLM", "model.language_model.", {"model.visual.", "mtp."}},
+};
+
+static const char *text_name(int mm, const char *name, char *buf, size_t cap) {
+    if (mm < 0) return name;
+    for (int i = 0; i < 2; i++)
+        if (!strncmp(name, multimodal[mm].skip[i], strlen(multimodal[mm].skip[i]))) return NULL;
+    size_t pl = strlen(multimodal[mm].prefix);
+    if (strncmp(name, multimodal[mm].prefix, pl)) return name;
+    return snprintf(buf, cap, "model.%s", name + pl) < (int)cap ? buf : name;
+}
+
 static int convert(const char *dir, ck_gguf_w *w, ck_dtype want, char *err, size_t errlen) {
     ck_config c;
     ck_weights ws;
     if (ck_config_load(dir, &c, err, errlen) != 0) return -1;
-    const ck_gguf_arch *a = ck_gguf_arch_by_hf(c.arch);
+    int mm = -1;
+    for (int i = 0; i < (int)(sizeof multimodal / sizeof multimodal[0]); i++)
+        if (!strcmp(c.arch, multimodal[i].arch)) mm = i;
+    const ck_gguf_arch *a = ck_gguf_arch_by_hf(mm >= 0 ? multimodal[mm].text : c.arch);
     if (a && !a->write) { /* read only: llama.cpp's layout of it is not written */
         ck_err(err, errlen, "architecture '%s': GGUF files of it are read, not written", c.arch);
         ck_config_free(&c);
@@ -232,8 +340,11 @@ static int convert(const char *dir, ck_gguf_w *w, ck_dtype want, char *err, size
     if (rc == 0) rc = ck_gguf_write_tokenizer(w, dir, &c, err, errlen);
     if (rc == 0) rc = ck_weights_open(dir, &ws, err, errlen);
     if (rc == 0) {
-        for (size_t i = 0; rc == 0 && i < ck_weights_count(&ws); i++)
-            rc = put_tensor(w, &ws, ck_weights_name(&ws, i), a, &c, want, err, errlen);
+        for (size_t i = 0; rc == 0 && i < ck_weights_count(&ws); i++) {
+            char buf[512];
+            const char *src = ck_weights_name(&ws, i), *hf = text_name(mm, src, buf, sizeof buf);
+            if (hf) rc = put_tensor(w, &ws, src, hf, a, &c, want, err, errlen);
+        }
         ck_weights_close(&ws);
     }
     ck_config_free(&c);
