@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char out_dir[512];
 
@@ -418,6 +419,32 @@ static void check_llama_layout(const char *name) {
     printf("%s, our BF16 conversion against llama.cpp's: %zu of %zu tensors equal, %zu %s keys compared\n", name, same,
            b.g.n_tensors, keys, "qwen35.*");
     ck_gguf_close(&a), ck_gguf_close(&b);
+}
+
+/* What GGUF cannot say is refused with a message: Qwen3.5 layers in another pattern than one full attention
+ * every full_attention_interval layers, and the mixture-of-experts Qwen3.5 (read, not written). */
+static void check_qwen35_refusals(void) {
+    char dir[900], path[1024], src[1024], out[1024], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/q35-pattern", out_dir);
+    mkdir(dir, 0755);
+    snprintf(src, sizeof src, "%s/qwen3_5-s/config.json", CK_TEST_DATA);
+    cJSON *cfg = ck_test_json(src), *lt = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "text_config"), "layer_types");
+    cJSON_ReplaceItemInArray(lt, 0, cJSON_CreateString("full_attention"));
+    char *txt = cJSON_Print(cfg);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) fputs(txt, f), fclose(f);
+    free(txt), cJSON_Delete(cfg);
+    snprintf(src, sizeof src, "%s/qwen3_5-s/model.safetensors", CK_TEST_DATA);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+    CK_EXPECT(symlink(src, path) == 0, "symlink %s", path);
+    snprintf(out, sizeof out, "%s/q35-pattern.gguf", out_dir);
+    int rc = ck_gguf_convert(dir, out, CK_BF16, err, sizeof err);
+    CK_EXPECT(rc != 0 && strstr(err, "layer_types"), "qwen35 layer pattern: rc %d, '%s'", rc, err);
+    snprintf(src, sizeof src, "%s/qwen3_5moe-s", CK_TEST_DATA);
+    rc = ck_gguf_convert(src, out, CK_BF16, err, sizeof err);
+    CK_EXPECT(rc != 0 && strstr(err, "read, not written"), "qwen35moe: rc %d, '%s'", rc, err);
 }
 
 /* ---- Qwen3.5 files with quantized weights ---- */
@@ -979,6 +1006,7 @@ int main(int argc, char **argv) {
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
     check_llama_layout("qwen3_5-s");
+    check_qwen35_refusals();
     check_llama_file_q8("qwen3_5-s", 0.02, 0.2);
     check_llama_file_q8("qwen3_5moe-s", 0.05, 0.4); /* expert choices flip: ssm_out alone moves the NLL 0.03 */
     check_wide_qwen35();
