@@ -364,7 +364,7 @@ static void check_llama_file(const char *name) {
 /* Our conversion of a fixture against llama.cpp's own file of it (same weights, BF16): every tensor with the
  * same name, type, shape and bytes (F32 values within 1e-6 relative: -exp(A_log) in another libm), and the
  * architecture's metadata equal (numbers, number arrays). */
-static void check_llama_layout(const char *name) {
+static void check_llama_layout(const char *name, const char *arch) {
     char src[1024], ours[1024], want_p[1024], err[512];
     snprintf(src, sizeof src, "%s/%s", CK_TEST_DATA, name);
     snprintf(ours, sizeof ours, "%s/%s-ours-bf16.gguf", out_dir, name);
@@ -406,8 +406,7 @@ static void check_llama_layout(const char *name) {
     size_t keys = 0;
     for (size_t i = 0; i < b.g.n_kv; i++) {
         const ck_gguf_kv *y = &b.g.kv[i], *x = ck_gguf_find(&a.g, y->key);
-        int arch = !strncmp(y->key, "qwen35.", 7);
-        if (!arch) continue;
+        if (strncmp(y->key, arch, strlen(arch)) || y->key[strlen(arch)] != '.') continue;
         keys++;
         int eq = x && x->n == y->n;
         for (uint64_t k = 0; eq && k < y->n; k++)
@@ -416,35 +415,40 @@ static void check_llama_layout(const char *name) {
         if (eq && y->type != CK_GGUF_ARRAY) eq = ck_gguf_num(&a.g, y->key, &vx) && ck_gguf_num(&b.g, y->key, &vy) && vx == vy;
         CK_EXPECT(eq, "%s: metadata %s differs from llama.cpp's (%g vs %g)", name, y->key, vx, vy);
     }
-    printf("%s, our BF16 conversion against llama.cpp's: %zu of %zu tensors equal, %zu %s keys compared\n", name, same,
-           b.g.n_tensors, keys, "qwen35.*");
+    printf("%s, our BF16 conversion against llama.cpp's: %zu of %zu tensors equal, %zu %s.* keys compared\n", name,
+           same, b.g.n_tensors, keys, arch);
     ck_gguf_close(&a), ck_gguf_close(&b);
 }
 
-/* What GGUF cannot say is refused with a message: Qwen3.5 layers in another pattern than one full attention
- * every full_attention_interval layers, and the mixture-of-experts Qwen3.5 (read, not written). */
-static void check_qwen35_refusals(void) {
+/* Fixture `name` with text_config.key set to v (JSON), converted: refused with a message holding `want`. */
+static void check_refusal(const char *name, const char *key, const char *v, const char *want) {
     char dir[900], path[1024], src[1024], out[1024], err[512] = "";
-    snprintf(dir, sizeof dir, "%s/q35-pattern", out_dir);
+    snprintf(dir, sizeof dir, "%s/%s-%s", out_dir, name, key);
     mkdir(dir, 0755);
-    snprintf(src, sizeof src, "%s/qwen3_5-s/config.json", CK_TEST_DATA);
-    cJSON *cfg = ck_test_json(src), *lt = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "text_config"), "layer_types");
-    cJSON_ReplaceItemInArray(lt, 0, cJSON_CreateString("full_attention"));
+    snprintf(src, sizeof src, "%s/%s/config.json", CK_TEST_DATA, name);
+    cJSON *cfg = ck_test_json(src), *tc = cJSON_GetObjectItem(cfg, "text_config");
+    cJSON_DeleteItemFromObject(tc, key);
+    cJSON_AddItemToObject(tc, key, cJSON_Parse(v));
     char *txt = cJSON_Print(cfg);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     if (f) fputs(txt, f), fclose(f);
     free(txt), cJSON_Delete(cfg);
-    snprintf(src, sizeof src, "%s/qwen3_5-s/model.safetensors", CK_TEST_DATA);
+    snprintf(src, sizeof src, "%s/%s/model.safetensors", CK_TEST_DATA, name);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     unlink(path);
     CK_EXPECT(symlink(src, path) == 0, "symlink %s", path);
-    snprintf(out, sizeof out, "%s/q35-pattern.gguf", out_dir);
+    snprintf(out, sizeof out, "%s.gguf", dir);
     int rc = ck_gguf_convert(dir, out, CK_BF16, err, sizeof err);
-    CK_EXPECT(rc != 0 && strstr(err, "layer_types"), "qwen35 layer pattern: rc %d, '%s'", rc, err);
-    snprintf(src, sizeof src, "%s/qwen3_5moe-s", CK_TEST_DATA);
-    rc = ck_gguf_convert(src, out, CK_BF16, err, sizeof err);
-    CK_EXPECT(rc != 0 && strstr(err, "read, not written"), "qwen35moe: rc %d, '%s'", rc, err);
+    CK_EXPECT(rc != 0 && strstr(err, want), "%s with %s = %s: rc %d, '%s' (want '%s')", name, key, v, rc, err, want);
+}
+
+/* What GGUF cannot say is refused with a message: Qwen3.5 layers in another pattern than one full attention
+ * every full_attention_interval layers, a Qwen3.5 mixture of experts without normalized top-k weights. */
+static void check_qwen35_refusals(void) {
+    check_refusal("qwen3_5-s", "layer_types",
+                  "[\"full_attention\", \"linear_attention\", \"linear_attention\", \"full_attention\"]", "layer_types");
+    check_refusal("qwen3_5moe-s", "norm_topk_prob", "false", "norm_topk_prob");
 }
 
 /* ---- Qwen3.5 files with quantized weights ---- */
@@ -998,14 +1002,15 @@ int main(int argc, char **argv) {
     test_parser();
     check_unsupported();
     check_wide();
-    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s", "qwen3_5-s"};
+    const char *fixtures[] = {"qwen3-s", "llama3-s", "qwen2-s", "falcon3-s", "qwen3moe-s", "qwen3_5-s", "qwen3_5moe-s"};
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) check_fixture(fixtures[i]);
     check_gemma3_config();
     check_broken_configs();
     check_qwen35_layout();
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
-    check_llama_layout("qwen3_5-s");
+    check_llama_layout("qwen3_5-s", "qwen35");
+    check_llama_layout("qwen3_5moe-s", "qwen35moe");
     check_qwen35_refusals();
     check_llama_file_q8("qwen3_5-s", 0.02, 0.2);
     check_llama_file_q8("qwen3_5moe-s", 0.05, 0.4); /* expert choices flip: ssm_out alone moves the NLL 0.03 */

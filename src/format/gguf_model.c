@@ -19,7 +19,7 @@ static const ck_gguf_arch archs[] = {
     {"qwen3", "Qwen3ForCausalLM", "qwen3", 0, 0, 0, 1},
     {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", 0, 0, 0, 1},
     {"qwen35", "Qwen3_5ForCausalLM", "qwen3_5_text", 0, 1, 1, 1},
-    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1, 1, 0},
+    {"qwen35moe", "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", 0, 1, 1, 1},
     {"phi3", "Phi3ForCausalLM", "phi3", 0, 0, 0, 0},
     {"olmo2", "Olmo2ForCausalLM", "olmo2", 0, 0, 0, 0},
     {"exaone4", "Exaone4ForCausalLM", "exaone4", 0, 0, 0, 0},

@@ -119,24 +119,27 @@ static int put_metadata(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c,
     put_u32(w, a, "block_count", c->n_layers);
     put_u32(w, a, "context_length", c->max_pos);
     put_u32(w, a, "embedding_length", c->hidden_size);
-    put_u32(w, a, "feed_forward_length", c->intermediate_size);
+    size_t experts = 0, top_k, ffn, shared;
+    if (ck_moe_sizes(c, &experts, &top_k, &ffn, &shared, err, errlen) != 0) return -1;
+    if (!(a->qwen35 && experts > 0)) put_u32(w, a, "feed_forward_length", c->intermediate_size); /* (none in qwen35moe) */
     put_u32(w, a, "attention.head_count", c->n_heads);
     put_u32(w, a, "attention.head_count_kv", c->n_kv_heads);
     put_u32(w, a, "attention.key_length", c->head_dim);
     put_u32(w, a, "attention.value_length", c->head_dim);
     put_u32(w, a, "vocab_size", c->vocab_size);
     put_f32(w, a, "attention.layer_norm_rms_epsilon", c->rms_eps);
-    size_t experts = 0, top_k, ffn, shared;
-    if (ck_moe_sizes(c, &experts, &top_k, &ffn, &shared, err, errlen) != 0) return -1;
-    if (experts > 0) { /* llama.cpp runs every layer sparse, normalized: refuse what it would compute otherwise */
+    if (experts > 0) { /* llama.cpp runs every layer sparse, normalized (and only Qwen3.5's with a shared
+                          expert): refuse what it would compute otherwise */
         const cJSON *only = ck_cfg_get(c, "mlp_only_layers");
-        if (shared || !ck_cfg_bool(c, "norm_topk_prob", 0) || ck_cfg_int(c, "decoder_sparse_step", 1) != 1 ||
-            (cJSON_IsArray(only) && cJSON_GetArraySize(only) > 0))
+        if ((shared && !a->qwen35) || !ck_cfg_bool(c, "norm_topk_prob", a->qwen35) ||
+            ck_cfg_int(c, "decoder_sparse_step", 1) != 1 || (cJSON_IsArray(only) && cJSON_GetArraySize(only) > 0))
             return ck_err(err, errlen, "a GGUF mixture of experts is sparse on every layer with normalized top-k "
-                          "weights; this checkpoint is not (norm_topk_prob, decoder_sparse_step, mlp_only_layers)");
+                          "weights; this checkpoint is not (norm_topk_prob, decoder_sparse_step, mlp_only_layers, "
+                          "shared experts)");
         put_u32(w, a, "expert_count", (int64_t)experts);
         put_u32(w, a, "expert_used_count", (int64_t)top_k);
         put_u32(w, a, "expert_feed_forward_length", (int64_t)ffn);
+        if (shared) put_u32(w, a, "expert_shared_feed_forward_length", (int64_t)shared);
     }
     if (a->qwen35 && put_qwen35(w, a, c, err, errlen) != 0) return -1;
     return put_rope(w, a, c, err, errlen);
@@ -220,8 +223,8 @@ static int convert_rows(const ck_tensor *t, ck_dtype out, const layout *L, uint8
 
 /* Expert 0 of a projection brings all experts of its layer, stacked [E, rows, cols]; the others are
  * already written (returns 1 when hf is an expert weight and was handled). */
-static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_config *c, ck_dtype want, int *rc,
-                       char *err, size_t errlen) {
+static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *pre, const char *hf, const ck_config *c,
+                       ck_dtype want, int *rc, char *err, size_t errlen) {
     char gname[256], name[256];
     long layer, expert;
     if (!ck_gguf_expert_from_hf(hf, &layer, &expert, gname, sizeof gname)) return 0;
@@ -240,7 +243,7 @@ static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_co
     size_t rb = 0, per = 0;
     ck_dtype out = CK_F32;
     for (size_t e = 0; *rc == 0 && e < E; e++) {
-        snprintf(name, sizeof name, "model.layers.%ld.mlp.experts.%zu.%s", layer, e, proj);
+        snprintf(name, sizeof name, "%slayers.%ld.mlp.experts.%zu.%s", pre, layer, e, proj);
         if (ck_weights_find(ws, name, &t, err, errlen) != 1 || t.ndim != 2) {
             *rc = ck_err(err, errlen, "expert weight '%s' is missing or not 2-D", name);
             break;
@@ -262,13 +265,14 @@ static int put_experts(ck_gguf_w *w, ck_weights *ws, const char *hf, const ck_co
     return 1;
 }
 
-/* Tensor src of the checkpoint, named hf in the text model's terms (its language model's name). */
-static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *src, const char *hf, const ck_gguf_arch *a,
-                      const ck_config *c, ck_dtype want, char *err, size_t errlen) {
+/* Tensor src of the checkpoint, named hf in the text model's terms (its language model's name: the
+ * checkpoint's text model tensors are under `pre` instead of "model."). */
+static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *pre, const char *src, const char *hf,
+                      const ck_gguf_arch *a, const ck_config *c, ck_dtype want, char *err, size_t errlen) {
     char gname[256];
     ck_tensor t;
     int rc;
-    if (put_experts(w, ws, hf, c, want, &rc, err, errlen)) return rc;
+    if (put_experts(w, ws, pre, hf, c, want, &rc, err, errlen)) return rc;
     if (!ck_gguf_name_from_hf(a, hf, gname, sizeof gname))
         return ck_err(err, errlen, "tensor '%s' has no GGUF name (not part of a supported architecture)", src);
     if (ck_weights_find(ws, src, &t, err, errlen) != 1) return -1;
@@ -276,7 +280,8 @@ static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *src, const char 
     if (conv) t.ndim = 2, t.shape[1] = t.shape[2]; /* [C, 1, K] -> [C, K], kept in F32 as llama.cpp does */
     if (t.ndim < 1 || t.ndim > 2) return ck_err(err, errlen, "tensor '%s': %d dimensions (1 or 2 converted)", hf, t.ndim);
     uint64_t n = ck_tensor_numel(&t), row = t.shape[t.ndim - 1], rows = n / (row ? row : 1);
-    ck_dtype out = t.ndim == 1 || conv ? CK_F32 : fit_type(want, row);
+    int router = strstr(hf, ".mlp.gate.weight") || strstr(hf, ".mlp.shared_expert_gate.weight"); /* kept in F32 */
+    ck_dtype out = t.ndim == 1 || conv || router ? CK_F32 : fit_type(want, row);
     layout L = {permute_heads(a, c, hf), ck_gguf_norm_plus_one(a, hf), a->qwen35 && strstr(hf, ".linear_attn.A_log"), 0,
                 0, 0, 0, 0};
     if (a->qwen35) { /* value heads tiled when there are more of them than key heads */
@@ -343,7 +348,7 @@ static int convert(const char *dir, ck_gguf_w *w, ck_dtype want, char *err, size
         for (size_t i = 0; rc == 0 && i < ck_weights_count(&ws); i++) {
             char buf[512];
             const char *src = ck_weights_name(&ws, i), *hf = text_name(mm, src, buf, sizeof buf);
-            if (hf) rc = put_tensor(w, &ws, src, hf, a, &c, want, err, errlen);
+            if (hf) rc = put_tensor(w, &ws, mm >= 0 ? multimodal[mm].prefix : "model.", src, hf, a, &c, want, err, errlen);
         }
         ck_weights_close(&ws);
     }
