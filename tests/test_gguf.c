@@ -444,11 +444,15 @@ static void check_refusal(const char *name, const char *key, const char *v, cons
 }
 
 /* What GGUF cannot say is refused with a message: Qwen3.5 layers in another pattern than one full attention
- * every full_attention_interval layers, a Qwen3.5 mixture of experts without normalized top-k weights. */
+ * every full_attention_interval layers, a Qwen3.5 mixture of experts without normalized top-k weights, RoPE
+ * sections that are not whole numbers. */
 static void check_qwen35_refusals(void) {
     check_refusal("qwen3_5-s", "layer_types",
                   "[\"full_attention\", \"linear_attention\", \"linear_attention\", \"full_attention\"]", "layer_types");
     check_refusal("qwen3_5moe-s", "norm_topk_prob", "false", "norm_topk_prob");
+    check_refusal("qwen3_5-s", "rope_parameters",
+                  "{\"mrope_interleaved\": true, \"mrope_section\": [2, \"one\", 1], \"partial_rotary_factor\": 0.25, "
+                  "\"rope_theta\": 10000000.0, \"rope_type\": \"default\"}", "mrope_section");
 }
 
 /* ---- Qwen3.5 files with quantized weights ---- */

@@ -103,7 +103,14 @@ static int put_qwen35(ck_gguf_w *w, const ck_gguf_arch *a, const ck_config *c, c
         int32_t sec[4] = {0};
         int n = cJSON_GetArraySize(ms);
         if (n > 4) return ck_err(err, errlen, "config.json: mrope_section has more than four sections");
-        for (int i = 0; i < n; i++) sec[i] = (int32_t)cJSON_GetNumberValue(cJSON_GetArrayItem(ms, i));
+        for (int i = 0; i < n; i++) {
+            const cJSON *v = cJSON_GetArrayItem(ms, i);
+            double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+            if (!(d >= 0 && d <= (double)c->head_dim && d == (double)(int32_t)d))
+                return ck_err(err, errlen, "config.json: mrope_section entries must be whole numbers of rotary pairs "
+                              "(0 to head_dim)");
+            sec[i] = (int32_t)d;
+        }
         char key[160];
         arch_key(key, sizeof key, a, "rope.dimension_sections");
         ck_gguf_w_arr_i32(w, key, sec, 4);
@@ -187,6 +194,14 @@ static void tile_groups(float *g, const float *f, uint64_t rows, uint64_t row, c
         else
             memcpy(g + (L->skip + p * L->group) * row, f + (L->skip + hh * L->group) * row, L->group * row * sizeof *f);
     }
+}
+
+/* Qwen3.5's value heads, tiled in GGUF when there are more of them than key heads: L's groups for hf. */
+static void value_head_groups(const ck_config *c, const char *hf, layout *L) {
+    L->nk = (uint64_t)ck_cfg_int(c, "linear_num_key_heads", 0), L->nv = (uint64_t)ck_cfg_int(c, "linear_num_value_heads", 0);
+    if (L->nk > 0 && L->nv > L->nk && L->nv % L->nk == 0)
+        L->group = ck_gguf_qwen35_groups(hf, L->nk, (uint64_t)ck_cfg_int(c, "linear_key_head_dim", 0),
+                                         (uint64_t)ck_cfg_int(c, "linear_value_head_dim", 0), &L->skip, &L->cols);
 }
 
 /* Converts tensor t ([rows, row] f32 after to_f32) into q as type out, with layout L. */
@@ -278,25 +293,19 @@ static int put_tensor(ck_gguf_w *w, ck_weights *ws, const char *pre, const char 
     if (ck_weights_find(ws, src, &t, err, errlen) != 1) return -1;
     int conv = a->qwen35 && t.ndim == 3 && t.shape[1] == 1 && strstr(hf, ".linear_attn.conv1d.weight");
     if (conv) t.ndim = 2, t.shape[1] = t.shape[2]; /* [C, 1, K] -> [C, K], kept in F32 as llama.cpp does */
-    if (t.ndim < 1 || t.ndim > 2) return ck_err(err, errlen, "tensor '%s': %d dimensions (1 or 2 converted)", hf, t.ndim);
-    uint64_t n = ck_tensor_numel(&t), row = t.shape[t.ndim - 1], rows = n / (row ? row : 1);
+    if (t.ndim < 1 || t.ndim > 2) return ck_err(err, errlen, "tensor '%s': %d dimensions (1 or 2 converted)", src, t.ndim);
     int router = strstr(hf, ".mlp.gate.weight") || strstr(hf, ".mlp.shared_expert_gate.weight"); /* kept in F32 */
-    ck_dtype out = t.ndim == 1 || conv || router ? CK_F32 : fit_type(want, row);
-    layout L = {permute_heads(a, c, hf), ck_gguf_norm_plus_one(a, hf), a->qwen35 && strstr(hf, ".linear_attn.A_log"), 0,
-                0, 0, 0, 0};
-    if (a->qwen35) { /* value heads tiled when there are more of them than key heads */
-        L.nk = (uint64_t)ck_cfg_int(c, "linear_num_key_heads", 0), L.nv = (uint64_t)ck_cfg_int(c, "linear_num_value_heads", 0);
-        if (L.nk > 0 && L.nv > L.nk && L.nv % L.nk == 0)
-            L.group = ck_gguf_qwen35_groups(hf, L.nk, (uint64_t)ck_cfg_int(c, "linear_key_head_dim", 0),
-                                            (uint64_t)ck_cfg_int(c, "linear_value_head_dim", 0), &L.skip, &L.cols);
-        if (t.ndim == 1 && L.group) rows = n, row = 1; /* A_log, dt_bias: a value per head */
-    }
+    ck_dtype out = t.ndim == 1 || conv || router ? CK_F32 : fit_type(want, t.shape[t.ndim - 1]);
+    ck_tensor rows_view = t; /* a vector (F32) as a column of one-value rows, so that its values move as rows */
+    if (t.ndim == 1) rows_view.ndim = 2, rows_view.shape[1] = 1;
+    uint64_t row = rows_view.shape[1], rows = rows_view.shape[0];
+    layout L = {.heads = permute_heads(a, c, hf), .plus_one = ck_gguf_norm_plus_one(a, hf),
+                .neg_exp = a->qwen35 && strstr(hf, ".linear_attn.A_log")};
+    if (a->qwen35) value_head_groups(c, hf, &L);
     size_t rb = 0;
     ck_dtype_row_bytes(out, row, &rb);
     uint8_t *q = malloc(rows * rb + 1);
-    ck_tensor tv = t;
-    if (t.ndim == 1 && L.group) tv.ndim = 2, tv.shape[0] = rows, tv.shape[1] = 1;
-    rc = q ? convert_rows(&tv, out, &L, q, err, errlen) : ck_err(err, errlen, "out of memory");
+    rc = q ? convert_rows(&rows_view, out, &L, q, err, errlen) : ck_err(err, errlen, "out of memory");
     if (rc == 0) {
         uint64_t ne[CK_MAX_DIMS];
         for (int d = 0; d < t.ndim; d++) ne[d] = t.shape[t.ndim - 1 - d];

@@ -146,6 +146,25 @@ static __device__ __forceinline__ void cols_store(float *S, const float *sm, int
     }
 }
 
+/* Warp w's column between shared memory sm [GD_COLS][dk] and its lanes' registers s (rows lane, lane + 32,
+ * ...); a warp without a column (w >= nc) holds zeros and stores nothing. */
+template <int EPL> static __device__ __forceinline__ void col_get(float *s, const float *sm, int w, int nc, int dk) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int e = 0; e < EPL; e++) {
+        int i = lane + 32 * e;
+        s[e] = i < dk && w < nc ? sm[w * dk + i] : 0.0f;
+    }
+}
+template <int EPL> static __device__ __forceinline__ void col_put(float *sm, const float *s, int w, int nc, int dk) {
+    int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int e = 0; e < EPL; e++) {
+        int i = lane + 32 * e;
+        if (i < dk && w < nc) sm[w * dk + i] = s[e];
+    }
+}
+
 /* One token's step of a column held by a warp (state s, the q and k values qv, kv of the lanes' rows, the
  * column's value v, the token's decay and write strength): the norms of q and k, S^T k, the update of s and
  * S^T q as warp sums; every lane gets the output. */
@@ -185,11 +204,7 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
     cols_load(sm, S, dk, dv, nc);
     __syncthreads();
     float s[EPL];
-#pragma unroll
-    for (int e = 0; e < EPL; e++) {
-        int i = lane + 32 * e;
-        s[e] = i < dk && w < nc ? sm[w * dk + i] : 0.0f;
-    }
+    col_get<EPL>(s, sm, w, nc, dk);
     /* token t + 1's inputs are loaded while token t's chain of sums runs */
     float qn[EPL], kn[EPL], vn = 0.0f, gn = 0.0f, bn = 0.0f;
     auto load = [&](size_t t) {
@@ -210,11 +225,7 @@ static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn
         float o = gd_token<EPL>(s, qv, kv, v, decay, beta, a);
         if (lane == 0) a.out[(t * nv + h) * dv + j] = o;
     }
-#pragma unroll
-    for (int e = 0; e < EPL; e++) {
-        int i = lane + 32 * e;
-        if (i < dk && w < nc) sm[w * dk + i] = s[e];
-    }
+    col_put<EPL>(sm, s, w, nc, dk);
     __syncthreads();
     cols_store(S, sm, dk, dv, nc);
 }
@@ -260,14 +271,10 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
             conv_move(ch.cstate + c, win, C, K, xc);
         }
     }
-    float decay = expf(gdn_decay(ch.a[h], ch.dt_bias[h], ch.A_log[h])), beta = gdn_beta(ch.bl[h]);
+    float lg = gdn_decay(ch.a[h], ch.dt_bias[h], ch.A_log[h]), decay = expf(lg), beta = gdn_beta(ch.bl[h]);
     __syncthreads();
     float s[EPL];
-#pragma unroll
-    for (int e = 0; e < EPL; e++) {
-        int i = lane + 32 * e;
-        s[e] = i < dk && w < nc ? sm[w * dk + i] : 0.0f;
-    }
+    col_get<EPL>(s, sm, w, nc, dk);
     if (w < nc) {
         float qv[EPL], kv[EPL];
 #pragma unroll
@@ -280,11 +287,7 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
             a.out[(size_t)h * dv + j] = o;
             __threadfence(); /* visible to the head's last block (below) before this block is counted */
         }
-#pragma unroll
-        for (int e = 0; e < EPL; e++) {
-            int i = lane + 32 * e;
-            if (i < dk) sm[w * dk + i] = s[e];
-        }
+        col_put<EPL>(sm, s, w, nc, dk);
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -298,7 +301,7 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
     if (last[0]) { /* the last block of the value head: the gates (in place of their inputs, which the head's
                       blocks read), then the gated norm of the head's output row (rmsnorm_gated_kernel's
                       arithmetic), before this block's own state stores, which nothing here waits for */
-        if (threadIdx.x == 0) ch.g[h] = gdn_decay(ch.a[h], ch.dt_bias[h], ch.A_log[h]), ch.beta[h] = beta;
+        if (threadIdx.x == 0) ch.g[h] = lg, ch.beta[h] = beta;
         if (f.norm) {
             const float *orow = a.out + (size_t)h * dv, *zr = ch.nz + (size_t)h * dv;
             float *yr = ch.ny + (size_t)h * dv, *rs = vs + GD_COLS, *ws = rs + dv, *zs = ws + dv;
