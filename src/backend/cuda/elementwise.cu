@@ -373,7 +373,7 @@ void ck_cuda_copy_rows(ck_backend *b, float *dst, size_t dst_stride, const float
 }
 
 static __global__ void sigmoid_mul_kernel(float *y, const float *g, size_t g_stride, size_t rows, size_t n) {
-    FOR_N(i, rows * n) y[i] *= 1.0f / (1.0f + expf(-g[(i / n) * g_stride + i % n]));
+    FOR_N(i, rows * n) y[i] = ck_sigmoid_gate(y[i], g[(i / n) * g_stride + i % n]);
 }
 
 void ck_cuda_sigmoid_mul_emit(ck_backend *b, const ck_batch_part *parts, int np, const uint64_t *compat) {

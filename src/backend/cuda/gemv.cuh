@@ -24,8 +24,9 @@ typedef struct gemv_batch {
 } gemv_batch;
 
 /* The block's input rows into xs [T, n_in] (shared memory): x itself, or made by the fused producer
- * (norm of in.a, GLU of in.a and in.b, or in.a gated by the sigmoid of in.b); then, when the producer's output must be written too, the
- * last block to get here (warp 0 counts) writes it. Ends with the block synchronized. */
+ * (norm of in.a, GLU of in.a and in.b, or in.a gated by the sigmoid of in.b); then, when the producer's
+ * output must be written too, the last block to get here (warp 0 counts) writes it. Ends with the block
+ * synchronized. */
 static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, unsigned *counter, const float *x,
                                   int n_in, int T) {
     int nx = T * n_in;
@@ -48,9 +49,9 @@ static __device__ void gemv_input(float *xs, float *red, const ck_fused_in &in, 
         for (int i = threadIdx.x; i < nx; i += blockDim.x) {
             xs[i] = ck_glu(in.a[i], in.b[i], in.flag);
         }
-    } else if (in.kind == CK_IN_SIGMUL) { /* sigmoid_mul_kernel's arithmetic */
+    } else if (in.kind == CK_IN_SIGMUL) {
         for (int i = threadIdx.x; i < nx; i += blockDim.x)
-            xs[i] = in.a[i] * (1.0f / (1.0f + expf(-in.b[(size_t)i / in.row * in.stride + (size_t)i % in.row])));
+            xs[i] = ck_sigmoid_gate(in.a[i], in.b[(size_t)i / in.row * in.stride + (size_t)i % in.row]);
     } else if (((uintptr_t)x & 15) == 0 && nx % 4 == 0) {
         const float4 *x4 = (const float4 *)x;
         for (int i = threadIdx.x; i < nx / 4; i += blockDim.x) ((float4 *)xs)[i] = x4[i];
