@@ -754,10 +754,12 @@ static void test_gated_delta(void) {
                     }
             }
         float *dmix = dev(mix, T * stride), *dg = dev(g, T * nv), *db = dev(beta, T * nv), *dout = dev(NULL, NO);
-        for (int split = 0; split < 2; split++) { /* one call over T, then two calls T1 + T2 */
+        float *got0 = NULL, *st0 = NULL;
+        /* one call over T, two calls T1 + T2, a call per token: the same values, bit for bit */
+        for (int split = 0; split < 3; split++) {
             float *dS = dev(S0, NS);
             for (size_t t0 = 0; t0 < T;) {
-                size_t n = split && t0 == 0 ? T1 : T - t0;
+                size_t n = split == 2 ? 1 : split && t0 == 0 ? T1 : T - t0;
                 const float *row = dmix + t0 * stride;
                 ck_gdn_args a = {.q = row, .k = row + koff, .v = row + voff, .q_stride = stride, .k_stride = stride,
                                  .v_stride = stride, .g = dg + t0 * nv, .beta = db + t0 * nv, .state = dS,
@@ -770,9 +772,15 @@ static void test_gated_delta(void) {
             float *got = down(dout, NO), *st = down(dS, NS);
             cmp("gated_delta", got, want, mag, NO);
             cmp("gated_delta state", st, S, M, NS);
+            if (split) {
+                cmp_f("gated_delta (calls)", got, got0, NO);
+                cmp_f("gated_delta state (calls)", st, st0, NS);
+                free(got), free(st);
+            } else
+                got0 = got, st0 = st;
             B->free(B, dS);
-            free(got), free(st);
         }
+        free(got0), free(st0);
         B->free(B, dmix), B->free(B, dg), B->free(B, db), B->free(B, dout);
         free(mix), free(g), free(beta), free(S0), free(S), free(M), free(want), free(mag), free(q), free(k), free(d),
             free(dm);
