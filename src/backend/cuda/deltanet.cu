@@ -26,7 +26,7 @@ static __device__ __forceinline__ float gdn_decay(float a, float dt_bias, float 
     float sp = z > 20.0f ? z : log1pf(expf(z));
     return -expf(A_log) * sp;
 }
-static __device__ __forceinline__ float gdn_beta(float b) { return 1.0f / (1.0f + expf(-b)); }
+static __device__ __forceinline__ float gdn_beta(float b) { return ck_sigmoid(b); }
 
 static __global__ void gdn_gates_kernel(float *g, float *beta, const float *a, const float *bl, const float *A_log,
                                         const float *dt_bias, size_t T, size_t n) {
@@ -72,7 +72,7 @@ static __device__ __forceinline__ float conv_out(const float *win, const float *
 #pragma unroll
     for (int j = 0; j < MAX_K; j++)
         if (j < K) acc += w[j] * (j < K - 1 ? win[j] : x);
-    return silu ? acc / (1.0f + expf(-acc)) : acc;
+    return silu ? ck_silu(acc) : acc;
 }
 static __device__ __forceinline__ void conv_move(float *state, const float *win, size_t C, int K, float x) {
 #pragma unroll
@@ -96,7 +96,7 @@ static __global__ void conv1d_kernel(float *y, const float *x, float *state, con
         win[S] = x[t * C + c];
         float acc = 0.0f;
         for (int j = 0; j < K; j++) acc += wc[j] * win[j];
-        y[t * C + c] = silu ? acc / (1.0f + expf(-acc)) : acc;
+        y[t * C + c] = silu ? ck_silu(acc) : acc;
         for (int j = 0; j < S; j++) win[j] = win[j + 1];
     }
     if (t0 != 0) return;
@@ -305,10 +305,8 @@ template <int EPL> static __global__ void __launch_bounds__(GD_COLS * 32) gdn_fu
         if (f.norm) {
             const float *orow = a.out + (size_t)h * dv, *zr = ch.nz + (size_t)h * dv;
             float *yr = ch.ny + (size_t)h * dv, *rs = vs + GD_COLS, *ws = rs + dv, *zs = ws + dv;
-            for (int i = threadIdx.x; i < dv; i += GD_COLS * 32) { /* row, weight and gate in one round trip */
-                float zi = zr[i];
-                rs[i] = __ldcg(orow + i), ws[i] = ch.nw[i], zs[i] = zi / (1.0f + expf(-zi));
-            }
+            for (int i = threadIdx.x; i < dv; i += GD_COLS * 32) /* row, weight and gate in one round trip */
+                rs[i] = __ldcg(orow + i), ws[i] = ch.nw[i], zs[i] = ck_silu(zr[i]);
             __syncthreads();
             if (w == 0) {
                 float ss = ck_norm_sumsq([&](int d) { return rs[d]; }, dv);

@@ -77,10 +77,7 @@ static __global__ void rmsnorm_gated_kernel(float *y, const float *x, const floa
     for (size_t i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
     ss = ck_block_sum(ss, sh);
     float inv = 1.0f / sqrtf(ss / (float)n + eps);
-    for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
-        float zi = zr[i];
-        yr[i] = xr[i] * inv * w[i] * (zi / (1.0f + expf(-zi)));
-    }
+    for (size_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * w[i] * ck_silu(zr[i]);
 }
 
 void ck_cuda_rmsnorm_gated(ck_backend *b, float *y, const float *x, const float *z, const float *w, size_t rows,
