@@ -132,6 +132,8 @@ typedef struct ck_cuda {
     void *amax;                  /* device scratch of argmax (argmax.cu), amax_bytes long */
     size_t amax_bytes;
     size_t attn_bytes;
+    void *gd;                    /* device scratch of the delta rule (deltanet.cu), gd_bytes long */
+    size_t gd_bytes;
     int split_ok;                /* split-K attention for decode rows (CK_CUDA_SPLIT=0: off) */
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 128) */
     size_t split_max;            /* the most splits (CK_CUDA_ATTN_SPLITS, default 16, at most 32) */

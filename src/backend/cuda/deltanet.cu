@@ -6,7 +6,9 @@
  * gated delta: a column j of the state S[:, j] evolves on its own given the normalized q and k, so each
  * warp owns one column, held in registers (lane: rows lane, lane + 32, ...; head dims <= 1024), and walks
  * the tokens in order: per token the norms of q and k, S^T k and S^T q are warp sums, so a token costs a
- * few shuffles instead of a pass over the column in memory. One block per (value head, GD_COLS columns)
+ * few shuffles instead of a pass over the column in memory. Over many tokens a first launch normalizes q
+ * and k once per (token, key head) instead of once per column, and the columns then take one round of
+ * shuffles a token (gated_delta_kernel). One block per (value head, GD_COLS columns)
  * moves its columns in and out through shared memory, whole 32-byte rows at a time.
  * The decode chain (CK_FUSE_GDN, see ck_gdn_chain): gates, conv, delta rule and gated norm of one row in
  * the delta rule's blocks, with the arithmetic of the separate kernels: each block computes its value
@@ -165,65 +167,136 @@ template <int EPL> static __device__ __forceinline__ void col_put(float *sm, con
     }
 }
 
+/* The delta rule's arithmetic per state element, rounded explicitly (the compiler contracts a * b + c * d
+ * either way round), so that kernels walking the tokens differently round every step alike: the sums of
+ * squares of q and k; the normalized values q sq and k sk (kn, qn below); S^T k's terms, the update
+ * s decay + kn d and S^T q's terms; and the norms' scales from the warp sums of the squares. */
+static __device__ __forceinline__ float gd_sq(float acc, float x) { return __fmaf_rn(x, x, acc); }
+static __device__ __forceinline__ float gd_mem(float acc, float s, float decay, float kn) {
+    return __fmaf_rn(__fmul_rn(s, decay), kn, acc);
+}
+static __device__ __forceinline__ float gd_update(float s, float decay, float kn, float d) {
+    return __fmaf_rn(s, decay, __fmul_rn(kn, d));
+}
+static __device__ __forceinline__ float gd_out(float acc, float s, float qn) { return __fmaf_rn(s, qn, acc); }
+static __device__ __forceinline__ void gd_scales(float nq, float nk, const ck_gdn_args &a, float *sq, float *sk) {
+    *sq = a.q_scale, *sk = 1.0f;
+    if (a.l2norm) {
+        *sq = __fmul_rn(*sq, __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(nq, 1e-6f))));
+        *sk = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(nk, 1e-6f)));
+    }
+}
+
 /* One token's step of a column held by a warp (state s, the q and k values qv, kv of the lanes' rows, the
  * column's value v, the token's decay and write strength): the norms of q and k, S^T k, the update of s and
  * S^T q as warp sums; every lane gets the output. */
 template <int EPL>
 static __device__ __forceinline__ float gd_token(float *s, const float *qv, const float *kv, float v, float decay,
                                                  float beta, const ck_gdn_args &a) {
-    float nq = 0.0f, nk = 0.0f;
+    float nq = 0.0f, nk = 0.0f, sq, sk;
 #pragma unroll
-    for (int e = 0; e < EPL; e++) nq += qv[e] * qv[e], nk += kv[e] * kv[e];
-    float sq = a.q_scale, sk = 1.0f;
-    if (a.l2norm) {
-        sq *= 1.0f / sqrtf(ck_warp_sum(nq) + 1e-6f);
-        sk = 1.0f / sqrtf(ck_warp_sum(nk) + 1e-6f);
-    }
+    for (int e = 0; e < EPL; e++) nq = gd_sq(nq, qv[e]), nk = gd_sq(nk, kv[e]);
+    gd_scales(ck_warp_sum(nq), ck_warp_sum(nk), a, &sq, &sk);
     float mem = 0.0f, o = 0.0f;
 #pragma unroll
-    for (int e = 0; e < EPL; e++) mem += s[e] * decay * (kv[e] * sk);
+    for (int e = 0; e < EPL; e++) mem = gd_mem(mem, s[e], decay, __fmul_rn(kv[e], sk));
     mem = ck_warp_sum(mem);
-    float d = (v - mem) * beta;
+    float d = __fmul_rn(__fsub_rn(v, mem), beta);
 #pragma unroll
     for (int e = 0; e < EPL; e++) {
-        s[e] = s[e] * decay + (kv[e] * sk) * d;
-        o += s[e] * (qv[e] * sq);
+        s[e] = gd_update(s[e], decay, __fmul_rn(kv[e], sk), d);
+        o = gd_out(o, s[e], __fmul_rn(qv[e], sq));
     }
     return ck_warp_sum(o);
 }
 
-/* EPL: state elements per lane (k_head_dim <= 32 * EPL). Warp w of the block owns column j = c0 + w. */
+/* The delta rule over T tokens, in two launches. First gd_prep_kernel, a warp per (token, key head) and
+ * one per (token, value head): the normalized q and k of every token and key head (the norms once, not
+ * once per state column: gd_token's sums, its lanes' rows, its order) into qn and kn [T, n_k_heads, dk],
+ * and the decay exp(g) into dc [T, n_v_heads]. */
+static __global__ void gd_prep_kernel(ck_gdn_args a, float *qn, float *kn, float *dc) {
+    int lane = threadIdx.x & 31, nk = (int)a.n_k_heads, nv = (int)a.n_v_heads, dk = (int)a.k_head_dim;
+    size_t T = a.T, n = T * nk + T, step = (size_t)gridDim.x * blockDim.x / 32;
+    for (size_t wi = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32; wi < n; wi += step) {
+        if (wi < T * nk) {
+            size_t t = wi / nk, kh = wi % nk;
+            const float *qt = a.q + t * a.q_stride + kh * dk, *kt = a.k + t * a.k_stride + kh * dk;
+            float nq = 0.0f, nkk = 0.0f, sq, sk;
+            for (int i = lane; i < dk; i += 32) nq = gd_sq(nq, qt[i]), nkk = gd_sq(nkk, kt[i]);
+            gd_scales(ck_warp_sum(nq), ck_warp_sum(nkk), a, &sq, &sk);
+            float *qo = qn + wi * dk, *ko = kn + wi * dk;
+            for (int i = lane; i < dk; i += 32) qo[i] = __fmul_rn(qt[i], sq), ko[i] = __fmul_rn(kt[i], sk);
+        } else { /* a warp per token for the decays */
+            size_t t = wi - T * nk;
+            for (int h = lane; h < nv; h += 32) dc[t * nv + h] = expf(a.g[t * nv + h]);
+        }
+    }
+}
+
+/* Two warp sums at once, each in ck_warp_sum's order, their shuffles interleaved so that the two chains'
+ * latencies overlap. */
+static __device__ __forceinline__ void warp_sum2(float &a, float &b) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float x = __shfl_xor_sync(0xffffffffu, a, o), y = __shfl_xor_sync(0xffffffffu, b, o);
+        a += x, b += y;
+    }
+}
+
+/* A token's inputs as a warp of the delta rule holds them: the normalized q and k values of its lanes'
+ * rows, its column's v, the decay and the write strength (zeros past the last token). */
+template <int EPL> struct gd_in {
+    float q[EPL], k[EPL], v, dc, b;
+};
+
+/* Then the columns: EPL state elements per lane (k_head_dim <= 32 * EPL), warp w of the block owns column
+ * j = c0 + w. gd_token's arithmetic token for token (the same values as the fused decode kernel's, whether
+ * tokens come one a call or many), reordered across tokens so that a token costs one round of warp sums:
+ * the output of token t and S^T k of token t + 1 go through one interleaved butterfly after token t's
+ * update, while token t + 3's inputs load. */
 template <int EPL>
-static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn_args a) {
+static __global__ void __launch_bounds__(GD_COLS * 32) gated_delta_kernel(ck_gdn_args a, const float *qn,
+                                                                          const float *kn, const float *dc) {
     extern __shared__ float sm[]; /* the block's columns, column-major: [GD_COLS][dk] */
-    int dk = (int)a.k_head_dim, dv = (int)a.v_head_dim, nv = (int)a.n_v_heads;
+    int dk = (int)a.k_head_dim, dv = (int)a.v_head_dim, nv = (int)a.n_v_heads, nk = (int)a.n_k_heads;
     int h = blockIdx.x, c0 = blockIdx.y * GD_COLS, lane = threadIdx.x & 31, w = threadIdx.x >> 5, j = c0 + w;
-    int kh = h / (nv / (int)a.n_k_heads), nc = dv - c0 < GD_COLS ? dv - c0 : GD_COLS;
+    int kh = h / (nv / nk), nc = dv - c0 < GD_COLS ? dv - c0 : GD_COLS;
     float *S = a.state + (size_t)h * dk * dv + c0;
-    /* the columns in: rows of nc consecutive floats (whole sectors), then each warp takes its own */
     cols_load(sm, S, dk, dv, nc);
     __syncthreads();
     float s[EPL];
     col_get<EPL>(s, sm, w, nc, dk);
-    /* token t + 1's inputs are loaded while token t's chain of sums runs */
-    float qn[EPL], kn[EPL], vn = 0.0f, gn = 0.0f, bn = 0.0f;
-    auto load = [&](size_t t) {
-        const float *qt = a.q + t * a.q_stride + (size_t)kh * dk, *kt = a.k + t * a.k_stride + (size_t)kh * dk;
+    auto load = [&](gd_in<EPL> &x, size_t t) {
+        int in = t < a.T;
+        const float *qt = qn + (t * nk + kh) * dk, *kt = kn + (t * nk + kh) * dk;
 #pragma unroll
         for (int e = 0; e < EPL; e++) {
             int i = lane + 32 * e;
-            qn[e] = i < dk ? qt[i] : 0.0f, kn[e] = i < dk ? kt[i] : 0.0f;
+            x.q[e] = in && i < dk ? qt[i] : 0.0f, x.k[e] = in && i < dk ? kt[i] : 0.0f;
         }
-        vn = a.v[t * a.v_stride + (size_t)h * dv + j], gn = a.g[t * nv + h], bn = a.beta[t * nv + h];
+        x.v = in ? a.v[t * a.v_stride + (size_t)h * dv + j] : 0.0f;
+        x.dc = in ? dc[t * nv + h] : 0.0f, x.b = in ? a.beta[t * nv + h] : 0.0f;
     };
-    if (w < nc) load(0);
-    for (size_t t = 0; w < nc && t < a.T; t++) {
-        float qv[EPL], kv[EPL], v = vn, decay = expf(gn), beta = bn;
+    if (w < nc) {
+        gd_in<EPL> c, n1, n2; /* tokens t, t + 1 and t + 2 */
+        load(c, 0), load(n1, 1), load(n2, 2);
+        float mem = 0.0f;
 #pragma unroll
-        for (int e = 0; e < EPL; e++) qv[e] = qn[e], kv[e] = kn[e];
-        if (t + 1 < a.T) load(t + 1);
-        float o = gd_token<EPL>(s, qv, kv, v, decay, beta, a);
-        if (lane == 0) a.out[(t * nv + h) * dv + j] = o;
+        for (int e = 0; e < EPL; e++) mem = gd_mem(mem, s[e], c.dc, c.k[e]);
+        mem = ck_warp_sum(mem);
+        for (size_t t = 0; t < a.T; t++) {
+            float d = __fmul_rn(__fsub_rn(c.v, mem), c.b), o = 0.0f, m = 0.0f;
+#pragma unroll
+            for (int e = 0; e < EPL; e++) {
+                s[e] = gd_update(s[e], c.dc, c.k[e], d);
+                o = gd_out(o, s[e], c.q[e]);
+            }
+#pragma unroll
+            for (int e = 0; e < EPL; e++) m = gd_mem(m, s[e], n1.dc, n1.k[e]);
+            warp_sum2(o, m);
+            if (lane == 0) a.out[(t * nv + h) * dv + j] = o;
+            c = n1, mem = m;
+            n1 = n2, load(n2, t + 3);
+        }
     }
     col_put<EPL>(sm, s, w, nc, dk);
     __syncthreads();
@@ -243,7 +316,7 @@ typedef struct gdn_fused_args {
     unsigned *count;
 } gdn_fused_args;
 
-/* gated_delta_kernel's step for one row, with the row's inputs made in the block: grid (value head h,
+/* The delta rule's step for one row, with the row's inputs made in the block: grid (value head h,
  * GD_COLS columns from c0), warp w on column c0 + w. Shared memory: the columns [GD_COLS][dk], then the
  * conv outputs q [dk], k [dk] (key head kh) and v [GD_COLS] (the block's columns), then the norm's
  * staging (FUSED_SMEM). */
@@ -438,15 +511,22 @@ void ck_cuda_gated_delta(ck_backend *b, const ck_gdn_args *a) {
         return;
     }
     if (gdn_delta(b, a)) return;
+    ck_cuda *c = ck_cu(b);
+    size_t nqk = a->T * a->n_k_heads * a->k_head_dim, bytes = (2 * nqk + a->T * a->n_v_heads) * sizeof(float);
+    float *qn = (float *)ck_cuda_scratch(b, &c->gd, &c->gd_bytes, bytes); /* grown as T grows */
+    if (!qn) return;
+    float *kn = qn + nqk, *dc = kn + nqk;
     size_t epl = (a->k_head_dim + 31) / 32;
-    void (*fn)(ck_gdn_args) = epl <= 1 ? gated_delta_kernel<1> : epl <= 2 ? gated_delta_kernel<2>
-                            : epl <= 4 ? gated_delta_kernel<4> : epl <= 8 ? gated_delta_kernel<8>
-                            : epl <= 16 ? gated_delta_kernel<16> : gated_delta_kernel<32>;
+    void (*fn)(ck_gdn_args, const float *, const float *, const float *) =
+        epl <= 1 ? gated_delta_kernel<1> : epl <= 2 ? gated_delta_kernel<2> : epl <= 4 ? gated_delta_kernel<4>
+        : epl <= 8 ? gated_delta_kernel<8> : epl <= 16 ? gated_delta_kernel<16> : gated_delta_kernel<32>;
     dim3 grid((unsigned)a->n_v_heads, (unsigned)((a->v_head_dim + GD_COLS - 1) / GD_COLS));
     size_t smem = (size_t)GD_COLS * a->k_head_dim * sizeof(float); /* <= 32 KB */
+    unsigned prep = ck_cuda_blocks(a->T * (a->n_k_heads + 1) * 32, 256);
     ck_gdn_args ga = *a;
     ck_cuda_run(b, "gated_delta", [=](cudaStream_t st) {
-        fn<<<grid, GD_COLS * 32, smem, st>>>(ga);
+        gd_prep_kernel<<<prep, 256, 0, st>>>(ga, qn, kn, dc);
+        fn<<<grid, GD_COLS * 32, smem, st>>>(ga, qn, kn, dc);
         ck_cuda_launched(b, "gated_delta");
-    }, a->q, a->k, a->v, a->q_stride, a->k_stride, a->v_stride, a->g, a->beta, a->state, a->out, a->T, a->n_k_heads, a->n_v_heads, a->k_head_dim, a->v_head_dim, a->l2norm, a->q_scale, smem);
+    }, a->q, a->k, a->v, a->q_stride, a->k_stride, a->v_stride, a->g, a->beta, a->state, a->out, a->T, a->n_k_heads, a->n_v_heads, a->k_head_dim, a->v_head_dim, a->l2norm, a->q_scale, smem, qn, prep);
 }

@@ -302,6 +302,7 @@ static void cu_destroy(ck_backend *b) {
         if (c->wdq) cudaFree(c->wdq);
         if (c->attn) cudaFree(c->attn);
         if (c->amax) cudaFree(c->amax);
+        if (c->gd) cudaFree(c->gd);
         if (c->st) cudaStreamDestroy(c->st);
         free(c);
     }
