@@ -123,6 +123,7 @@ typedef struct ck_cuda {
     cudaStream_t st;
     cublasHandle_t blas;
     ck_cuda_flags *flags;        /* device memory, one block */
+    void *dl_host;               /* pinned bounce of small downloads, CK_CUDA_DOWNLOAD_PINNED bytes */
     void *args[2];               /* device staging for host arrays (two per op), args_bytes long */
     size_t args_bytes[2];
     void *half;                  /* device scratch: activations rounded to bf16/f16 for cuBLAS */
@@ -181,6 +182,9 @@ int ck_cuda_graphs_init(ck_backend *b); /* 0, or -1 (then ops run eagerly) */
 void ck_cuda_graphs_free(ck_backend *b);
 /* Runs what is queued (replaying a cached graph when the keys match) and waits for the stream. */
 void ck_cuda_flush(ck_backend *b);
+/* The check flags as of the last flush (pinned host memory), or NULL when the flush does not copy them. */
+ck_cuda_flags *ck_cuda_flags_host(ck_backend *b);
+#define CK_CUDA_DOWNLOAD_PINNED 256 /* downloads of at most this many bytes join the queue (cu_download) */
 void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&op);
 /* Pinned host copy of `bytes` at src for a queued op (NULL when not deferring or on failure). */
 void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes);

@@ -5,7 +5,13 @@
  * CK_GRAPH_CACHE) and launched. A capture that fails (an API the driver refuses inside a capture) falls
  * back to running the closures eagerly. The flush then waits for the stream, so the pinned arena the
  * queued copies read from can be refilled. Invariant: equal key sequences mean equal closures (every op
- * keys every value its closure captures), so replaying a graph does what running the queue would. */
+ * keys every value its closure captures), so replaying a graph does what running the queue would.
+ *
+ * The host does not leave the GPU idle while it queues a long step (a decode step queues ~150 ops, tens of
+ * microseconds of host work): the first CK_GRAPH_HEAD ops of a flush cycle are submitted as their own graph
+ * as soon as they are queued, without waiting, and the GPU runs them while the host queues the rest. The
+ * flush also queues the copy of the check flags into pinned memory (ck_cuda_flags_host) behind the ops, so
+ * that a sync reads them without another round trip. */
 #include "backend/cuda/cuda_internal.h"
 
 #include <stdio.h>
@@ -15,6 +21,7 @@
 
 #define CK_GRAPH_CACHE 64
 #define CK_GRAPH_MIN_OPS 12
+#define CK_GRAPH_HEAD 16 /* ops submitted ahead of the rest of a flush cycle (CK_CUDA_GRAPH_HEAD=0: off) */
 
 struct ck_graph_entry {
     std::vector<uint64_t> key;
@@ -32,6 +39,10 @@ struct ck_cuda_graphs {
     size_t pin_cap, pin_used;
     int flushing;
     int batching;       /* CK_CUDA_BATCH=0 turns batching of same-kind ops off */
+    size_t head;        /* ops of the next early submission; 0: none is due before the flush */
+    size_t head_ops;    /* CK_GRAPH_HEAD, or 0 */
+    int dirty;          /* ops queued since the last copy of the check flags */
+    ck_cuda_flags *flags_host; /* pinned: the check flags as of the last flush (NULL: not kept) */
 };
 
 struct ck_prof_mark {
@@ -96,9 +107,21 @@ int ck_cuda_graphs_init(ck_backend *b) {
     c->g = new (std::nothrow) ck_cuda_graphs();
     if (!c->g) return -1;
     c->g->clock = 0, c->g->pin = NULL, c->g->pin_cap = c->g->pin_used = 0, c->g->flushing = 0;
-    const char *bt = getenv("CK_CUDA_BATCH");
+    const char *bt = getenv("CK_CUDA_BATCH"), *hd = getenv("CK_CUDA_GRAPH_HEAD");
     c->g->batching = !(bt && !strcmp(bt, "0"));
+    c->g->head = c->g->head_ops = hd && !strcmp(hd, "0") ? 0 : CK_GRAPH_HEAD;
+    c->g->dirty = 0;
+    c->g->flags_host = NULL;
+    if (cudaMallocHost((void **)&c->g->flags_host, sizeof *c->g->flags_host) != cudaSuccess) {
+        cudaGetLastError();
+        c->g->flags_host = NULL;
+    } else memset(c->g->flags_host, 0, sizeof *c->g->flags_host);
     return 0;
+}
+
+ck_cuda_flags *ck_cuda_flags_host(ck_backend *b) {
+    ck_cuda_graphs *g = ck_cu(b)->g;
+    return g ? g->flags_host : NULL;
 }
 
 void ck_cuda_graphs_free(ck_backend *b) {
@@ -107,9 +130,12 @@ void ck_cuda_graphs_free(ck_backend *b) {
     ck_cuda_flush(b);
     for (auto &e : c->g->cache) cudaGraphExecDestroy(e.exec);
     if (c->g->pin) cudaFreeHost(c->g->pin);
+    if (c->g->flags_host) cudaFreeHost(c->g->flags_host);
     delete c->g;
     c->g = NULL;
 }
+
+static void submit(ck_backend *b, ck_cuda_graphs *g);
 
 void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&op) {
     ck_cuda_graphs *g = ck_cu(b)->g;
@@ -117,6 +143,11 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
     g->key.insert(g->key.end(), key, key + n);
     g->ops.push_back(std::move(op));
     g->names.push_back((const char *)(uintptr_t)key[0]);
+    g->dirty = 1;
+    if (g->head && g->ops.size() >= g->head && !g->flushing) { /* the head of a long queue goes now */
+        g->head = 0;
+        submit(b, g);
+    }
 }
 
 static void run_eagerly(ck_backend *b, ck_cuda_graphs *g) {
@@ -218,31 +249,47 @@ int ck_cuda_batch_add(ck_backend *b, ck_batch_emit_fn emit, const uint64_t *comp
     return 1;
 }
 
+/* Runs the queue (a cached or new graph, or eagerly) without waiting for it, and empties it. */
+static void submit(ck_backend *b, ck_cuda_graphs *g) {
+    ck_cuda *c = ck_cu(b);
+    if (g->ops.empty()) return;
+    int was = g->flushing;
+    g->flushing = 1; /* ops may not re-enter the queue while it runs */
+    if (c->prof) { /* profiling: the queue (fusions included) launched op by op, each timed */
+        for (size_t i = 0; i < g->ops.size(); i++) ck_cuda_prof_run(b, g->names[i], g->ops[i]);
+    } else if (g->ops.size() < CK_GRAPH_MIN_OPS) {
+        run_eagerly(b, g);
+    } else {
+        ck_graph_entry *e = lookup(g);
+        cudaGraphExec_t exec = e ? e->exec : capture(b, g);
+        if (e) e->used = ++g->clock;
+        else if (exec) remember(g, exec);
+        if (exec) ck_cuda_check(b, cudaGraphLaunch(exec, c->st), "graph launch");
+        else run_eagerly(b, g);
+    }
+    g->ops.clear();
+    g->names.clear();
+    g->key.clear();
+    g->flushing = was;
+}
+
 void ck_cuda_flush(ck_backend *b) {
     ck_cuda *c = ck_cu(b);
     ck_cuda_graphs *g = c->g;
     if (!g || g->flushing) return;
     ck_cuda_batch_emit(b);
-    g->flushing = 1; /* ops may not re-enter the queue while it runs */
-    if (!g->ops.empty()) {
-        if (c->prof) { /* profiling: the queue (fusions included) launched op by op, each timed */
-            for (size_t i = 0; i < g->ops.size(); i++) ck_cuda_prof_run(b, g->names[i], g->ops[i]);
-        } else if (g->ops.size() < CK_GRAPH_MIN_OPS) {
-            run_eagerly(b, g);
-        } else {
-            ck_graph_entry *e = lookup(g);
-            cudaGraphExec_t exec = e ? e->exec : capture(b, g);
-            if (e) e->used = ++g->clock;
-            else if (exec) remember(g, exec);
-            if (exec) ck_cuda_check(b, cudaGraphLaunch(exec, c->st), "graph launch");
-            else run_eagerly(b, g);
-        }
-        g->ops.clear();
-        g->names.clear();
-        g->key.clear();
+    if (g->dirty && g->flags_host) { /* the check flags behind the queue's ops, for cu_sync */
+        ck_cuda_flags *h = g->flags_host, *d = c->flags;
+        ck_cuda_run(b, "check_flags", [=](cudaStream_t st) {
+            ck_cuda_check(b, cudaMemcpyAsync(h, d, sizeof *h, cudaMemcpyDeviceToHost, st), "check flags");
+        }, h, d);
     }
+    g->dirty = 0;
+    submit(b, g);
+    g->flushing = 1;
     ck_cuda_check(b, cudaStreamSynchronize(c->st), "device");
     g->pin_used = 0;
+    g->head = g->head_ops;
     g->flushing = 0;
 }
 

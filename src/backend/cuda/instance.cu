@@ -107,6 +107,16 @@ static void cu_upload(ck_backend *b, void *dst, const void *src, size_t bytes) {
 static void cu_download(ck_backend *b, void *dst, const void *src, size_t bytes) {
     ck_cuda *c = ck_cu(b);
     if (!bytes) return;
+    if (c->g && bytes <= CK_CUDA_DOWNLOAD_PINNED && c->dl_host) { /* (a sampled id): the copy joins the queue */
+        void *h = c->dl_host;
+        ck_cuda_run(b, "download", [=](cudaStream_t st) {
+            ck_cuda_check(b, cudaMemcpyAsync(h, src, bytes, cudaMemcpyDeviceToHost, st), "download");
+        }, h, src, bytes);
+        ck_cuda_flush(b);
+        if (b->failed) memset(dst, 0, bytes);
+        else memcpy(dst, h, bytes);
+        return;
+    }
     ck_cuda_flush(b);
     if (ck_cuda_check(b, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->st), "download")) {
         memset(dst, 0, bytes);
@@ -263,14 +273,17 @@ static int cu_sync(ck_backend *b, int *tag, char *err, size_t errlen) {
     cudaSetDevice(c->dev);
     ck_cuda_flush(b);
     ck_cuda_check(b, cudaStreamSynchronize(c->st), "device");
-    ck_cuda_flags f;
-    if (!ck_cuda_check(b, cudaMemcpy(&f, c->flags, sizeof f, cudaMemcpyDeviceToHost), "reading the check flags") &&
+    ck_cuda_flags f, *mirror = ck_cuda_flags_host(b); /* the flush copied the flags there behind its ops */
+    if (mirror) f = *mirror;
+    if ((mirror || !ck_cuda_check(b, cudaMemcpy(&f, c->flags, sizeof f, cudaMemcpyDeviceToHost),
+                                  "reading the check flags")) &&
         f.failed) {
         if (!b->failed) {
             ck_backend_fail(b, "non-finite value (%g) at element %llu", (double)f.val, f.idx);
             b->bad_tag = f.tag;
         }
         cudaMemset(c->flags, 0, sizeof f);
+        if (mirror) memset(mirror, 0, sizeof f);
     }
     if (tag) *tag = b->bad_tag;
     if (!b->failed) return 0;
@@ -295,6 +308,7 @@ static void cu_destroy(ck_backend *b) {
         if (c->blas_ws) cudaFree(c->blas_ws);
         ck_cuda_blas_free(b);
         if (c->flags) cudaFree(c->flags);
+        if (c->dl_host) cudaFreeHost(c->dl_host);
         if (c->counter) cudaFree(c->counter);
         for (int i = 0; i < 2; i++)
             if (c->args[i]) cudaFree(c->args[i]);
@@ -406,6 +420,7 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking);
     if (e == cudaSuccess) e = cudaMalloc((void **)&c->flags, sizeof *c->flags);
     if (e == cudaSuccess) e = cudaMemset(c->flags, 0, sizeof *c->flags);
+    if (e == cudaSuccess) e = cudaMallocHost(&c->dl_host, CK_CUDA_DOWNLOAD_PINNED);
     if (e == cudaSuccess) e = cudaMalloc((void **)&c->counter, (1 + CK_ATTN_PREP_HEADS) * sizeof *c->counter);
     if (e == cudaSuccess) e = cudaMemset(c->counter, 0, (1 + CK_ATTN_PREP_HEADS) * sizeof *c->counter);
     if (e != cudaSuccess) {
