@@ -9,7 +9,8 @@
  *
  * The host does not leave the GPU idle while it queues a long step (a decode step queues ~150 ops, tens of
  * microseconds of host work): the first CK_GRAPH_HEAD ops of a flush cycle are submitted as their own graph
- * as soon as they are queued, without waiting, and the GPU runs them while the host queues the rest. The
+ * as soon as they are queued, without waiting, then the next 4 CK_GRAPH_HEAD, 16 CK_GRAPH_HEAD, ..., and the
+ * GPU runs each piece while the host queues the next. The
  * flush also queues the copy of the check flags into pinned memory (ck_cuda_flags_host) behind the ops, so
  * that a sync reads them without another round trip. */
 #include "backend/cuda/cuda_internal.h"
@@ -21,7 +22,7 @@
 
 #define CK_GRAPH_CACHE 64
 #define CK_GRAPH_MIN_OPS 12
-#define CK_GRAPH_HEAD 16 /* ops submitted ahead of the rest of a flush cycle (CK_CUDA_GRAPH_HEAD=0: off) */
+#define CK_GRAPH_HEAD 16 /* ops submitted ahead of the rest of a flush cycle (CK_CUDA_GRAPH_HEAD=N, 0: off) */
 
 struct ck_graph_entry {
     std::vector<uint64_t> key;
@@ -39,8 +40,8 @@ struct ck_cuda_graphs {
     size_t pin_cap, pin_used;
     int flushing;
     int batching;       /* CK_CUDA_BATCH=0 turns batching of same-kind ops off */
-    size_t head;        /* ops of the next early submission; 0: none is due before the flush */
-    size_t head_ops;    /* CK_GRAPH_HEAD, or 0 */
+    size_t head;        /* queued ops that make the next early submission; 0: none before the flush */
+    size_t head_ops;    /* the first of a flush cycle: CK_GRAPH_HEAD, or CK_CUDA_GRAPH_HEAD (0: off) */
     int dirty;          /* ops queued since the last copy of the check flags */
     ck_cuda_flags *flags_host; /* pinned: the check flags as of the last flush (NULL: not kept) */
 };
@@ -109,7 +110,7 @@ int ck_cuda_graphs_init(ck_backend *b) {
     c->g->clock = 0, c->g->pin = NULL, c->g->pin_cap = c->g->pin_used = 0, c->g->flushing = 0;
     const char *bt = getenv("CK_CUDA_BATCH"), *hd = getenv("CK_CUDA_GRAPH_HEAD");
     c->g->batching = !(bt && !strcmp(bt, "0"));
-    c->g->head = c->g->head_ops = hd && !strcmp(hd, "0") ? 0 : CK_GRAPH_HEAD;
+    c->g->head = c->g->head_ops = hd ? (size_t)strtoul(hd, NULL, 10) : CK_GRAPH_HEAD;
     c->g->dirty = 0;
     c->g->flags_host = NULL;
     if (cudaMallocHost((void **)&c->g->flags_host, sizeof *c->g->flags_host) != cudaSuccess) {
@@ -144,8 +145,8 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
     g->ops.push_back(std::move(op));
     g->names.push_back((const char *)(uintptr_t)key[0]);
     g->dirty = 1;
-    if (g->head && g->ops.size() >= g->head && !g->flushing) { /* the head of a long queue goes now */
-        g->head = 0;
+    if (g->head && g->ops.size() >= g->head && !g->flushing) { /* the head of a long queue goes now, the next */
+        g->head *= 4;                                          /* piece when four times as long */
         submit(b, g);
     }
 }
