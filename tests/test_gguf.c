@@ -951,6 +951,140 @@ static void check_wide_qwen35(void) {
     free(base.logits);
 }
 
+/* DIR/bias.safetensors: the header hdr (JSON) and the n floats of b. */
+static void write_bias_shard(const char *dir, const char *hdr, const float *b, size_t n) {
+    char path[1024];
+    uint64_t hl = (strlen(hdr) + 7) / 8 * 8;
+    snprintf(path, sizeof path, "%s/bias.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    CK_EXPECT(f != NULL, "cannot write %s", path);
+    if (!f) return;
+    fwrite(&hl, 8, 1, f), fputs(hdr, f);
+    for (size_t i = strlen(hdr); i < hl; i++) fputc(' ', f);
+    fwrite(b, sizeof *b, n, f);
+    fclose(f);
+}
+
+/* A Llama checkpoint with attention_bias (HF: biases on q, k, v and o): llama3-s with random biases added
+ * in a second shard (through an index). The biases change the logits; the GGUF conversion gives the logits of
+ * the safetensors model, its q and k biases stored permuted as their weights' rows are (for interleaved
+ * RoPE) and o's as attn_output.bias, so a bias left in HF's order, or dropped, shows; and o's biases count
+ * (zeroing them moves the logits). */
+static void check_llama_bias(void) {
+    char dir[900], path[1024], src[1024], err[512];
+    snprintf(dir, sizeof dir, "%s/llama3-s-bias", out_dir);
+    mkdir(dir, 0755);
+    snprintf(src, sizeof src, "%s/llama3-s/config.json", CK_TEST_DATA);
+    cJSON *cfg = ck_test_json(src);
+    cJSON_ReplaceItemInObject(cfg, "attention_bias", cJSON_CreateTrue());
+    size_t L = (size_t)cJSON_GetObjectItem(cfg, "num_hidden_layers")->valuedouble,
+           H = (size_t)cJSON_GetObjectItem(cfg, "num_attention_heads")->valuedouble,
+           KV = (size_t)cJSON_GetObjectItem(cfg, "num_key_value_heads")->valuedouble,
+           hd = (size_t)cJSON_GetObjectItem(cfg, "head_dim")->valuedouble,
+           D = (size_t)cJSON_GetObjectItem(cfg, "hidden_size")->valuedouble;
+    char *txt = cJSON_Print(cfg);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) fputs(txt, f), fclose(f);
+    free(txt), cJSON_Delete(cfg);
+    /* the fixture's tensors from base.safetensors, the biases from bias.safetensors */
+    snprintf(src, sizeof src, "%s/llama3-s", CK_TEST_DATA);
+    ck_weights w;
+    if (ck_weights_open(src, &w, err, sizeof err) != 0) {
+        CK_EXPECT(0, "llama3-s: %s", err);
+        return;
+    }
+    cJSON *ix = cJSON_CreateObject(), *map = cJSON_AddObjectToObject(ix, "weight_map");
+    for (size_t i = 0; i < w.index.n; i++) cJSON_AddStringToObject(map, w.index.refs[i].name, "base.safetensors");
+    ck_weights_close(&w);
+    const char *proj[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    size_t len[4] = {H * hd, KV * hd, KV * hd, D}, total = 0;
+    cJSON *hdr = cJSON_CreateObject();
+    for (size_t l = 0; l < L; l++)
+        for (int k = 0; k < 4; k++) {
+            char name[128];
+            snprintf(name, sizeof name, "model.layers.%zu.self_attn.%s.bias", l, proj[k]);
+            cJSON_AddStringToObject(map, name, "bias.safetensors");
+            cJSON *e = cJSON_AddObjectToObject(hdr, name);
+            cJSON_AddStringToObject(e, "dtype", "F32");
+            cJSON *shape = cJSON_AddArrayToObject(e, "shape"), *off = cJSON_AddArrayToObject(e, "data_offsets");
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)len[k]));
+            cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(total * 4)));
+            total += len[k];
+            cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(total * 4)));
+        }
+    txt = cJSON_PrintUnformatted(ix);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    f = fopen(path, "w");
+    if (f) fputs(txt, f), fclose(f);
+    free(txt), cJSON_Delete(ix);
+    snprintf(src, sizeof src, "%s/llama3-s/model.safetensors", CK_TEST_DATA);
+    snprintf(path, sizeof path, "%s/base.safetensors", dir);
+    unlink(path);
+    CK_EXPECT(symlink(src, path) == 0, "symlink %s", path);
+    float *bias = malloc(total * sizeof *bias);
+    wrng = 2024;
+    for (size_t i = 0; i < total; i++) bias[i] = wrand(0.5f);
+    char *htxt = cJSON_PrintUnformatted(hdr);
+    cJSON_Delete(hdr);
+    write_bias_shard(dir, htxt, bias, total);
+    /* the safetensors model with its biases, against the fixture without them and against its GGUF */
+    fixture fx;
+    run rb, rg;
+    if (fixture_open(&fx, "llama3-s") == 0 && run_model(dir, fx.all, fx.T, fx.ppl, fx.n_ppl, &rb) == 0) {
+        size_t n = fx.T * fx.base.V;
+        double moved = max_diff(rb.logits, fx.base.logits, n);
+        CK_EXPECT(moved > 1e-2, "llama3-s with biases: logits moved by %.3g only", moved);
+        float *no_o = malloc(total * sizeof *no_o); /* the same without o's biases: o's must count too */
+        memcpy(no_o, bias, total * sizeof *no_o);
+        size_t per = H * hd + 2 * KV * hd + D; /* a layer's biases: q, k, v, o */
+        for (size_t l = 0; l < L; l++) memset(no_o + l * per + per - D, 0, D * sizeof *no_o);
+        write_bias_shard(dir, htxt, no_o, total);
+        run r0;
+        if (run_model(dir, fx.all, fx.T, fx.ppl, fx.n_ppl, &r0) == 0) {
+            double by_o = max_diff(rb.logits, r0.logits, n);
+            CK_EXPECT(by_o > 1e-2, "llama3-s with biases: o_proj's biases moved the logits by %.3g only", by_o);
+            free(r0.logits);
+        }
+        write_bias_shard(dir, htxt, bias, total);
+        free(no_o);
+        snprintf(path, sizeof path, "%s.gguf", dir);
+        if (ck_gguf_convert(dir, path, CK_BF16, err, sizeof err) != 0) {
+            CK_EXPECT(0, "llama3-s with biases: convert: %s", err);
+        } else {
+            ck_gguf_file g;
+            if (ck_gguf_open(path, &g, err, sizeof err) == 0) { /* layer 1's q bias (its biases follow layer 0's) */
+                const ck_gguf_tensor *tq = NULL, *to = NULL;
+                for (size_t i = 0; i < g.g.n_tensors; i++) {
+                    if (!strcmp(g.g.tensors[i].name, "blk.1.attn_q.bias")) tq = &g.g.tensors[i];
+                    if (!strcmp(g.g.tensors[i].name, "blk.1.attn_output.bias")) to = &g.g.tensors[i];
+                }
+                const float *hq = bias + (H * hd + 2 * KV * hd + D); /* layer 1's q, k, v, o */
+                size_t bad = tq && to && tq->ggml_type == 0 && to->ggml_type == 0 ? 0 : 1; /* (F32) */
+                for (size_t h = 0; !bad && h < H; h++)
+                    for (size_t j = 0; j < hd / 2; j++)
+                        for (size_t half = 0; half < 2; half++)
+                            bad += ((const float *)tq->data)[h * hd + 2 * j + half] != hq[h * hd + half * (hd / 2) + j];
+                const float *ho = hq + H * hd + 2 * KV * hd;
+                for (size_t i = 0; tq && to && i < D; i++) bad += ((const float *)to->data)[i] != ho[i];
+                CK_EXPECT(bad == 0, "llama3-s with biases: blk.1.attn_q.bias / attn_output.bias not as GGUF stores "
+                          "them (%zu values)", bad);
+                ck_gguf_close(&g);
+            } else CK_EXPECT(0, "open %s: %s", path, err);
+            if (run_model(path, fx.all, fx.T, fx.ppl, fx.n_ppl, &rg) == 0) {
+                double d = max_diff(rg.logits, rb.logits, n);
+                printf("llama3-s with q/k/v/o biases: logits moved %.3g by them; BF16 GGUF: max |logit diff| %.3g\n",
+                       moved, d);
+                CK_EXPECT(d <= LOSSLESS_TOL, "llama3-s with biases, GGUF: %.3g over %.3g", d, LOSSLESS_TOL);
+                free(rg.logits);
+            }
+        }
+        free(rb.logits);
+    }
+    fixture_close(&fx);
+    free(bias), free(htxt);
+}
+
 /* A model whose embedding is in a ggml type we do not compute with, and one with an unknown
  * architecture: clear errors naming the type / architecture. */
 static void check_unsupported(void) {
@@ -1013,6 +1147,7 @@ int main(int argc, char **argv) {
     check_qwen35_layout();
     const char *llama_files[] = {"qwen3_5-s", "qwen3_5moe-s", "phi3-s", "olmo2-s", "exaone4-s", "gemma3-s"};
     for (size_t i = 0; i < sizeof llama_files / sizeof llama_files[0]; i++) check_llama_file(llama_files[i]);
+    check_llama_bias();
     check_llama_layout("qwen3_5-s", "qwen35");
     check_llama_layout("qwen3_5moe-s", "qwen35moe");
     check_qwen35_refusals();

@@ -90,6 +90,7 @@ static const struct { const char *g, *h, *arch; } layer_names[] = {
     {"attn_v.weight", "self_attn.v_proj.weight", NULL},
     {"attn_v.bias", "self_attn.v_proj.bias", NULL},
     {"attn_output.weight", "self_attn.o_proj.weight", NULL},
+    {"attn_output.bias", "self_attn.o_proj.bias", NULL},
     {"attn_q_norm.weight", "self_attn.q_norm.weight", NULL},
     {"attn_k_norm.weight", "self_attn.k_norm.weight", NULL},
     {"ffn_gate.weight", "mlp.gate_proj.weight", NULL},
@@ -248,6 +249,18 @@ static const ck_gguf_tensor *tensor_named(const ck_gguf *g, const char *name) {
     for (size_t i = 0; i < g->n_tensors; i++)
         if (!strcmp(g->tensors[i].name, name)) return &g->tensors[i];
     return NULL;
+}
+
+/* Whether the attention projections have biases (beyond Qwen2, whose q/k/v biases are its architecture's,
+ * HF's attention_bias: on q, k, v and o together). */
+static int has_attn_bias(const ck_gguf *g) {
+    static const char *const suffix[] = {".attn_q.bias", ".attn_output.bias"};
+    for (size_t i = 0; i < g->n_tensors; i++)
+        for (int k = 0; k < 2; k++) {
+            size_t n = strlen(g->tensors[i].name), m = strlen(suffix[k]);
+            if (n > m && !strcmp(g->tensors[i].name + n - m, suffix[k])) return 1;
+        }
+    return 0;
 }
 
 static int64_t vocab_size(const ck_gguf *g, const char *arch) {
@@ -426,6 +439,7 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     cJSON_AddNumberToObject(root, "rms_norm_eps", eps);
     cJSON_AddNumberToObject(root, "vocab_size", (double)vocab_size(g, a->gguf));
     cJSON_AddBoolToObject(root, "tie_word_embeddings", tensor_named(g, "output.weight") == NULL);
+    if (has_attn_bias(g)) cJSON_AddBoolToObject(root, "attention_bias", 1);
     add_special_ids(g, root);
     int64_t used, eff;
     if (experts > 0) { /* llama.cpp: every layer, normalized */

@@ -20,6 +20,10 @@ static int load_bias_norms(ck_model *m, const char *prefix, unsigned flags, ck_a
             if (ck_model_vector(m, name, 0, len[i], b[i], err, errlen) != 0) return -1;
         }
     }
+    if (flags & CK_ATTN_BIAS_O) {
+        snprintf(name, sizeof name, "%so_proj.bias", prefix);
+        if (ck_model_vector(m, name, 0, (size_t)c->hidden_size, &w->o_bias, err, errlen) != 0) return -1;
+    }
     if (flags & (CK_ATTN_QK_NORM | CK_ATTN_QK_NORM_WHOLE)) {
         w->norm_whole = (flags & CK_ATTN_QK_NORM_WHOLE) != 0;
         snprintf(name, sizeof name, "%sq_norm.weight", prefix);
@@ -110,7 +114,7 @@ void ck_attn_forward(const ck_model *m, const ck_rows *r, ck_ws *w, size_t layer
         sp->s->stats.attn_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     }
     if (a->out_gate) be->sigmoid_mul(be, w->att, w->qg + hd, 2 * hd, T * nh, hd);
-    be->matmul(be, w->xn, w->att, &a->o, NULL, T);      /* xn [T, hidden] */
+    be->matmul(be, w->xn, w->att, &a->o, a->o_bias, T); /* xn [T, hidden] */
 }
 
 int ck_mlp_load(ck_model *m, const char *prefix, int fused, ck_act act, size_t ffn_size, ck_mlp_w *w, char *err,

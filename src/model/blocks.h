@@ -16,11 +16,16 @@ enum {
     CK_ATTN_OUT_GATE = 16,     /* q_proj [heads * 2 * head_dim, hidden] yields per head [q, gate]; the
                                   attention output is multiplied by sigmoid(gate) before o_proj (Qwen3.5,
                                   Qwen3-Next); needs m->attn_out_gate so that the workspace has qg */
+    CK_ATTN_BIAS_O = 32,       /* o_proj.bias */
 };
+/* The biases of config.json's attention_bias in HF's families that read it (Llama, Qwen3, Gemma 3, OLMo 2,
+ * Qwen3.5, the MoE variants): all four projections; Qwen2's q/k/v biases are its architecture's. */
+#define CK_ATTN_BIAS_ALL (CK_ATTN_BIAS | CK_ATTN_BIAS_O)
 
 typedef struct ck_attn_w {
     ck_tensor q, k, v, o;            /* [heads*hd, hidden], [kv*hd, hidden] x2, [hidden, heads*hd] */
     float *q_bias, *k_bias, *v_bias; /* [heads*hd], [kv*hd] x2, or NULL */
+    float *o_bias;                   /* [hidden], or NULL */
     float *q_norm, *k_norm;          /* [head_dim] or [heads*hd] / [kv*hd] RMSNorm weights, or NULL */
     int norm_whole;                  /* q/k norms span the whole projection */
     int norm_one_plus;               /* norms scale by (1 + w) */

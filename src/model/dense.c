@@ -33,6 +33,7 @@ typedef struct dense_arch {
                                    (layers slide_n onwards) */
     const char *slide_key;      /* the config key that gives slide_n */
     int64_t slide_n;            /* its default */
+    int bias_key;               /* HF reads config.json's attention_bias: biases on q, k, v and o when set */
 } dense_arch;
 
 enum { SLIDE_ALL, SLIDE_PERIOD, SLIDE_FROM };
@@ -41,18 +42,19 @@ enum { SLIDE_ALL, SLIDE_PERIOD, SLIDE_FROM };
 #define POST_NORMS {NULL, "post_attention_layernorm", NULL, "post_feedforward_layernorm"}
 
 static const dense_arch archs[] = {
-    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
-    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
-    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_FROM, "max_window_layers", 28},
-    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_FROM, "max_window_layers", 28},
-    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
-    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0},
+    {"LlamaForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0, 1},
+    {"MistralForCausalLM", PRE_NORMS, 0, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0, 0},
+    {"Qwen2ForCausalLM", PRE_NORMS, CK_ATTN_BIAS, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_FROM, "max_window_layers", 28, 0},
+    {"Qwen3ForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_FROM, "max_window_layers", 28, 1},
+    {"Phi3ForCausalLM", PRE_NORMS, CK_ATTN_FUSED_QKV, 1, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0, 0},
+    {"Olmo2ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM_WHOLE, 0, CK_ACT_SILU, 0, 0, 0, SLIDE_ALL, NULL, 0, 1},
     {"Exaone4ForCausalLM", POST_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 1, 0, SLIDE_PERIOD, "sliding_window_pattern",
-     4},
+     4, 0},
     {"Gemma3ForCausalLM",
      {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"},
-     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0, 0, SLIDE_PERIOD, "sliding_window_pattern", 6},
-    {"Qwen3MoeForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 1, SLIDE_FROM, "max_window_layers", 28},
+     CK_ATTN_QK_NORM, 0, CK_ACT_GELU_TANH, 1, 0, 0, SLIDE_PERIOD, "sliding_window_pattern", 6, 1},
+    {"Qwen3MoeForCausalLM", PRE_NORMS, CK_ATTN_QK_NORM, 0, CK_ACT_SILU, 0, 0, 1, SLIDE_FROM, "max_window_layers", 28,
+     1},
 };
 
 typedef struct dense_layer {
@@ -165,7 +167,7 @@ static int dense_load(ck_model *m, char *err, size_t errlen) {
     dm->a = a;
     dm->layers = calloc((size_t)c->n_layers, sizeof *dm->layers);
     if (!dm->layers) return ck_err(err, errlen, "out of memory");
-    unsigned flags = a->attn_flags | (c->attention_bias ? CK_ATTN_BIAS : 0);
+    unsigned flags = a->attn_flags | (a->bias_key && c->attention_bias ? CK_ATTN_BIAS_ALL : 0);
     char p[128], name[192];
     for (int64_t i = m->range.first; i <= m->range.last; i++) {
         dense_layer *L = &dm->layers[i];

@@ -80,7 +80,7 @@ static int q35_load(ck_model *m, char *err, size_t errlen) {
     qm->layers = calloc(L, sizeof *qm->layers);
     m->no_kv = calloc(L, 1);
     if (!qm->layers || !m->no_kv) return ck_err(err, errlen, "out of memory");
-    unsigned flags = CK_ATTN_QK_NORM | CK_ATTN_OUT_GATE | (c->attention_bias ? CK_ATTN_BIAS : 0);
+    unsigned flags = CK_ATTN_QK_NORM | CK_ATTN_OUT_GATE | (c->attention_bias ? CK_ATTN_BIAS_ALL : 0);
     char p[160], name[224];
     for (size_t i = (size_t)m->range.first; (int64_t)i <= m->range.last; i++) {
         q35_layer *ly = &qm->layers[i];
