@@ -968,8 +968,8 @@ static void write_bias_shard(const char *dir, const char *hdr, const float *b, s
 /* A Llama checkpoint with attention_bias (HF: biases on q, k, v and o): llama3-s with random biases added
  * in a second shard (through an index). The biases change the logits; the GGUF conversion gives the logits of
  * the safetensors model, its q and k biases stored permuted as their weights' rows are (for interleaved
- * RoPE) and o's as attn_output.bias, so a bias left in HF's order, or dropped, shows; and o's biases count
- * (zeroing them moves the logits). */
+ * RoPE) and o's as attn_output.bias, so a bias left in HF's order, or dropped, shows; o's biases count
+ * (zeroing them moves the logits), and a missing one is an error that names it. */
 static void check_llama_bias(void) {
     char dir[900], path[1024], src[1024], err[512];
     snprintf(dir, sizeof dir, "%s/llama3-s-bias", out_dir);
@@ -1017,7 +1017,7 @@ static void check_llama_bias(void) {
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     f = fopen(path, "w");
     if (f) fputs(txt, f), fclose(f);
-    free(txt), cJSON_Delete(ix);
+    free(txt);
     snprintf(src, sizeof src, "%s/llama3-s/model.safetensors", CK_TEST_DATA);
     snprintf(path, sizeof path, "%s/base.safetensors", dir);
     unlink(path);
@@ -1082,6 +1082,20 @@ static void check_llama_bias(void) {
         free(rb.logits);
     }
     fixture_close(&fx);
+    /* a checkpoint that says attention_bias but lacks one of o's biases is refused, naming it */
+    cJSON_DeleteItemFromObject(map, "model.layers.2.self_attn.o_proj.bias");
+    txt = cJSON_PrintUnformatted(ix);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    f = fopen(path, "w");
+    if (f) fputs(txt, f), fclose(f);
+    free(txt);
+    ck_engine *e = NULL;
+    err[0] = 0;
+    int rc = ck_engine_open(dir, NULL, &e, err, sizeof err);
+    CK_EXPECT(rc != 0 && strstr(err, "model.layers.2.self_attn.o_proj.bias"),
+              "llama3-s with attention_bias, an o_proj bias missing: rc %d, '%s'", rc, err);
+    if (rc == 0) ck_engine_close(e);
+    cJSON_Delete(ix);
     free(bias), free(htxt);
 }
 
