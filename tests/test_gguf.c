@@ -381,9 +381,7 @@ static void check_llama_layout(const char *name, const char *arch) {
     CK_EXPECT(a.g.n_tensors == b.g.n_tensors, "%s: %zu tensors, llama.cpp's file %zu", name, a.g.n_tensors, b.g.n_tensors);
     size_t same = 0;
     for (size_t i = 0; i < b.g.n_tensors; i++) {
-        const ck_gguf_tensor *y = &b.g.tensors[i], *x = NULL;
-        for (size_t j = 0; j < a.g.n_tensors; j++)
-            if (!strcmp(a.g.tensors[j].name, y->name)) x = &a.g.tensors[j];
+        const ck_gguf_tensor *y = &b.g.tensors[i], *x = ck_gguf_tensor_named(&a.g, y->name);
         if (!x) {
             CK_EXPECT(0, "%s: no tensor %s in our file", name, y->name);
             continue;
@@ -420,6 +418,16 @@ static void check_llama_layout(const char *name, const char *arch) {
     ck_gguf_close(&a), ck_gguf_close(&b);
 }
 
+/* j written to path as JSON. */
+static void write_json(const char *path, const cJSON *j) {
+    char *txt = cJSON_Print(j);
+    FILE *f = fopen(path, "w");
+    CK_EXPECT(f && txt, "cannot write %s", path);
+    if (f && txt) fputs(txt, f);
+    if (f) fclose(f);
+    free(txt);
+}
+
 /* Fixture `name` with text_config.key set to v (JSON), converted: refused with a message holding `want`. */
 static void check_refusal(const char *name, const char *key, const char *v, const char *want) {
     char dir[900], path[1024], src[1024], out[1024], err[512] = "";
@@ -429,11 +437,9 @@ static void check_refusal(const char *name, const char *key, const char *v, cons
     cJSON *cfg = ck_test_json(src), *tc = cJSON_GetObjectItem(cfg, "text_config");
     cJSON_DeleteItemFromObject(tc, key);
     cJSON_AddItemToObject(tc, key, cJSON_Parse(v));
-    char *txt = cJSON_Print(cfg);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    if (f) fputs(txt, f), fclose(f);
-    free(txt), cJSON_Delete(cfg);
+    write_json(path, cfg);
+    cJSON_Delete(cfg);
     snprintf(src, sizeof src, "%s/%s/model.safetensors", CK_TEST_DATA, name);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     unlink(path);
@@ -982,11 +988,9 @@ static void check_llama_bias(void) {
            KV = (size_t)cJSON_GetObjectItem(cfg, "num_key_value_heads")->valuedouble,
            hd = (size_t)cJSON_GetObjectItem(cfg, "head_dim")->valuedouble,
            D = (size_t)cJSON_GetObjectItem(cfg, "hidden_size")->valuedouble;
-    char *txt = cJSON_Print(cfg);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    if (f) fputs(txt, f), fclose(f);
-    free(txt), cJSON_Delete(cfg);
+    write_json(path, cfg);
+    cJSON_Delete(cfg);
     /* the fixture's tensors from base.safetensors, the biases from bias.safetensors */
     snprintf(src, sizeof src, "%s/llama3-s", CK_TEST_DATA);
     ck_weights w;
@@ -1013,11 +1017,8 @@ static void check_llama_bias(void) {
             total += len[k];
             cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(total * 4)));
         }
-    txt = cJSON_PrintUnformatted(ix);
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    f = fopen(path, "w");
-    if (f) fputs(txt, f), fclose(f);
-    free(txt);
+    write_json(path, ix);
     snprintf(src, sizeof src, "%s/llama3-s/model.safetensors", CK_TEST_DATA);
     snprintf(path, sizeof path, "%s/base.safetensors", dir);
     unlink(path);
@@ -1054,11 +1055,8 @@ static void check_llama_bias(void) {
         } else {
             ck_gguf_file g;
             if (ck_gguf_open(path, &g, err, sizeof err) == 0) { /* layer 1's q bias (its biases follow layer 0's) */
-                const ck_gguf_tensor *tq = NULL, *to = NULL;
-                for (size_t i = 0; i < g.g.n_tensors; i++) {
-                    if (!strcmp(g.g.tensors[i].name, "blk.1.attn_q.bias")) tq = &g.g.tensors[i];
-                    if (!strcmp(g.g.tensors[i].name, "blk.1.attn_output.bias")) to = &g.g.tensors[i];
-                }
+                const ck_gguf_tensor *tq = ck_gguf_tensor_named(&g.g, "blk.1.attn_q.bias"),
+                                     *to = ck_gguf_tensor_named(&g.g, "blk.1.attn_output.bias");
                 const float *hq = bias + (H * hd + 2 * KV * hd + D); /* layer 1's q, k, v, o */
                 size_t bad = tq && to && tq->ggml_type == 0 && to->ggml_type == 0 ? 0 : 1; /* (F32) */
                 for (size_t h = 0; !bad && h < H; h++)
@@ -1084,11 +1082,8 @@ static void check_llama_bias(void) {
     fixture_close(&fx);
     /* a checkpoint that says attention_bias but lacks one of o's biases is refused, naming it */
     cJSON_DeleteItemFromObject(map, "model.layers.2.self_attn.o_proj.bias");
-    txt = cJSON_PrintUnformatted(ix);
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    f = fopen(path, "w");
-    if (f) fputs(txt, f), fclose(f);
-    free(txt);
+    write_json(path, ix);
     ck_engine *e = NULL;
     err[0] = 0;
     int rc = ck_engine_open(dir, NULL, &e, err, sizeof err);

@@ -298,6 +298,12 @@ const ck_gguf_kv *ck_gguf_find(const ck_gguf *g, const char *key) {
     return NULL;
 }
 
+const ck_gguf_tensor *ck_gguf_tensor_named(const ck_gguf *g, const char *name) {
+    for (size_t i = 0; i < g->n_tensors; i++)
+        if (!strcmp(g->tensors[i].name, name)) return &g->tensors[i];
+    return NULL;
+}
+
 static int num_at(uint32_t t, const uint8_t *p, int64_t *iv, double *dv) {
     union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32; float f; uint64_t u64; int64_t i64; double d; } u;
     size_t sz = scalar_size(t);

@@ -69,6 +69,8 @@ const char *ck_gguf_type_name(uint32_t ggml_type);
 
 /* The pair with this key, or NULL. */
 const ck_gguf_kv *ck_gguf_find(const ck_gguf *g, const char *key);
+/* The tensor with this name, or NULL. */
+const ck_gguf_tensor *ck_gguf_tensor_named(const ck_gguf *g, const char *name);
 /* Scalars: 1 when present and convertible (any integer type to int64 when it fits, any number to
  * double, strings as (p, len)), 0 when absent or of another type. */
 int ck_gguf_int(const ck_gguf *g, const char *key, int64_t *out);

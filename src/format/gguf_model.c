@@ -245,28 +245,18 @@ static int arch_num(const ck_gguf *g, const char *arch, const char *suffix, doub
     return 1;
 }
 
-static const ck_gguf_tensor *tensor_named(const ck_gguf *g, const char *name) {
-    for (size_t i = 0; i < g->n_tensors; i++)
-        if (!strcmp(g->tensors[i].name, name)) return &g->tensors[i];
-    return NULL;
-}
-
 /* Whether the attention projections have biases (beyond Qwen2, whose q/k/v biases are its architecture's,
  * HF's attention_bias: on q, k, v and o together). */
 static int has_attn_bias(const ck_gguf *g) {
-    static const char *const suffix[] = {".attn_q.bias", ".attn_output.bias"};
     for (size_t i = 0; i < g->n_tensors; i++)
-        for (int k = 0; k < 2; k++) {
-            size_t n = strlen(g->tensors[i].name), m = strlen(suffix[k]);
-            if (n > m && !strcmp(g->tensors[i].name + n - m, suffix[k])) return 1;
-        }
+        if (ends_with(g->tensors[i].name, ".attn_q.bias") || ends_with(g->tensors[i].name, ".attn_output.bias")) return 1;
     return 0;
 }
 
 static int64_t vocab_size(const ck_gguf *g, const char *arch) {
     int64_t v;
     if (arch_int(g, arch, "vocab_size", &v)) return v;
-    const ck_gguf_tensor *e = tensor_named(g, "token_embd.weight");
+    const ck_gguf_tensor *e = ck_gguf_tensor_named(g, "token_embd.weight");
     if (e && e->n_dims == 2) return (int64_t)e->ne[1];
     const ck_gguf_kv *t = ck_gguf_find(g, "tokenizer.ggml.tokens");
     return t ? (int64_t)t->n : 0;
@@ -291,7 +281,7 @@ static int add_rope(const ck_gguf *g, const char *arch, cJSON *root, char *err, 
     } else {
         cJSON_AddStringToObject(rp, "rope_type", "default");
     }
-    const ck_gguf_tensor *ff = tensor_named(g, "rope_freqs.weight"); /* per-pair divisors (Llama 3 scaling) */
+    const ck_gguf_tensor *ff = ck_gguf_tensor_named(g, "rope_freqs.weight"); /* per-pair divisors (Llama 3 scaling) */
     if (ff) {
         if (ff->ggml_type != 0 || ff->n_dims != 1 || ff->ne[0] > 4096)
             return ck_err(err, errlen, "GGUF: rope_freqs.weight must be a 1-D F32 tensor");
@@ -438,7 +428,7 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     cJSON_AddNumberToObject(root, "max_position_embeddings", (double)ctx);
     cJSON_AddNumberToObject(root, "rms_norm_eps", eps);
     cJSON_AddNumberToObject(root, "vocab_size", (double)vocab_size(g, a->gguf));
-    cJSON_AddBoolToObject(root, "tie_word_embeddings", tensor_named(g, "output.weight") == NULL);
+    cJSON_AddBoolToObject(root, "tie_word_embeddings", ck_gguf_tensor_named(g, "output.weight") == NULL);
     if (has_attn_bias(g)) cJSON_AddBoolToObject(root, "attention_bias", 1);
     add_special_ids(g, root);
     int64_t used, eff;
@@ -456,7 +446,7 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     }
     if (a->qwen35 && add_qwen35(g, a->gguf, layers, head_dim, root, err, errlen) != 0) return -1;
     if (add_sliding(g, a->gguf, layers, root, err, errlen) != 0) return -1;
-    if (tensor_named(g, "rope_factors_long.weight") || tensor_named(g, "rope_factors_short.weight"))
+    if (ck_gguf_tensor_named(g, "rope_factors_long.weight") || ck_gguf_tensor_named(g, "rope_factors_short.weight"))
         return ck_err(err, errlen, "GGUF: LongRoPE factors (rope_factors_long/short) are not supported");
     if (!strcmp(a->gguf, "gemma3")) {
         if (add_gemma3(g, a->gguf, layers, hidden, heads, head_dim, root, err, errlen) != 0) return -1;

@@ -402,10 +402,10 @@ template <int N> static __device__ __forceinline__ void ck_kv_load(const __half 
         }
     }
 }
-/* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
 /* The sigmoid and SiLU as every kernel computes them (kernels that must agree bit for bit share these). */
 static __device__ __forceinline__ float ck_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 static __device__ __forceinline__ float ck_silu(float x) { return x / (1.0f + expf(-x)); }
+/* The gated activation of one value: GELU-tanh(g) * u when gelu, else SiLU(g) * u (the CPU's formulas). */
 static __device__ __forceinline__ float ck_glu(float g, float u, int gelu) {
     return gelu ? 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u
                 : ck_silu(g) * u;

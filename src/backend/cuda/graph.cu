@@ -10,9 +10,8 @@
  * The host does not leave the GPU idle while it queues a long step (a decode step queues ~150 ops, tens of
  * microseconds of host work): the first CK_GRAPH_HEAD ops of a flush cycle are submitted as their own graph
  * as soon as they are queued, without waiting, then the next 4 CK_GRAPH_HEAD, 16 CK_GRAPH_HEAD, ..., and the
- * GPU runs each piece while the host queues the next. The
- * flush also queues the copy of the check flags into pinned memory (ck_cuda_flags_host) behind the ops, so
- * that a sync reads them without another round trip. */
+ * GPU runs each piece while the host queues the next. The flush also queues the copy of the check flags into
+ * pinned memory (ck_cuda_flags_host) behind the ops, so that a sync reads them without another round trip. */
 #include "backend/cuda/cuda_internal.h"
 
 #include <stdio.h>
