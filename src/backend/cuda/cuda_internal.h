@@ -19,7 +19,8 @@ extern "C" {
 }
 
 #include <cublas_v2.h>
-#include <functional>
+#include <new>
+#include <utility>
 #include <type_traits>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -177,7 +178,10 @@ void *ck_cuda_scratch(ck_backend *b, void **buf, size_t *have, size_t bytes);
 void *ck_cuda_stage(ck_backend *b, const void *host, size_t bytes, int slot);
 
 /* ---- deferred execution (graph.cu) ---- */
-typedef std::function<void(cudaStream_t)> ck_cuda_op;
+/* A queued op is a closure over plain values (a lambda capturing by value; checked where it is queued) and
+ * the function that runs it: fn(closure, stream). Its bytes live in the queue's arena until the queue has
+ * run, so queuing allocates nothing once the arena has grown to a step's size. */
+typedef void (*ck_cuda_op_fn)(const void *closure, cudaStream_t st);
 int ck_cuda_graphs_init(ck_backend *b); /* 0, or -1 (then ops run eagerly) */
 void ck_cuda_graphs_free(ck_backend *b);
 /* Runs what is queued (replaying a cached graph when the keys match) and waits for the stream. */
@@ -185,13 +189,16 @@ void ck_cuda_flush(ck_backend *b);
 /* The check flags as of the last flush (pinned host memory), or NULL when the flush does not copy them. */
 ck_cuda_flags *ck_cuda_flags_host(ck_backend *b);
 #define CK_CUDA_DOWNLOAD_PINNED 256 /* downloads of at most this many bytes join the queue (cu_download) */
-void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&op);
+/* Room for a queued closure of `bytes` (16-byte aligned) in the queue's arena, valid until the queue has
+ * run; NULL when the host is out of memory. */
+void *ck_cuda_op_room(ck_backend *b, size_t bytes);
+void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op_fn fn, const void *closure);
 /* Pinned host copy of `bytes` at src for a queued op (NULL when not deferring or on failure). */
 void *ck_cuda_pin(ck_backend *b, const void *src, size_t bytes);
 void *ck_cuda_pin_dev(ck_backend *b, const void *pinned);
 /* CK_CUDA_PROFILE=1: every op timed with CUDA events (queued and fused as usual, but launched one by one
  * behind a busy kernel instead of as a graph); the totals per op are printed when the instance goes. */
-void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f);
+void ck_cuda_prof_run(ck_backend *b, const char *op, ck_cuda_op_fn fn, const void *closure);
 void ck_cuda_prof_report(ck_backend *b);
 
 template <typename T> static inline uint64_t ck_kw(T v) {
@@ -289,14 +296,23 @@ int ck_cuda_fuse_check(ck_backend *b, const float *x, size_t n, int tag);
 /* Runs f(stream) now, or queues it under key[0..n) (the op's name, then every value f captures). */
 template <typename F> static inline void ck_cuda_run_key(ck_backend *b, const char *op, F &&f, const uint64_t *key,
                                                           size_t n) {
+    typedef typename std::decay<F>::type L;
+    static_assert(std::is_trivially_copyable<L>::value && std::is_trivially_destructible<L>::value &&
+                      alignof(L) <= 16, "a queued op captures plain values only");
     ck_cuda *c = (ck_cuda *)b->impl;
     if (c->batch.emit) ck_cuda_batch_emit(b);
+    ck_cuda_op_fn fn = [](const void *p, cudaStream_t st) { (*(const L *)p)(st); };
     if (!c->g) {
-        if (c->prof) ck_cuda_prof_run(b, op, ck_cuda_op(std::forward<F>(f)));
+        if (c->prof) ck_cuda_prof_run(b, op, fn, &f);
         else f(c->st);
         return;
     }
-    ck_cuda_enqueue(b, key, n, ck_cuda_op(std::forward<F>(f)));
+    void *room = ck_cuda_op_room(b, sizeof(L));
+    if (!room) {
+        ck_backend_fail(b, "%s: out of host memory queuing the op", op);
+        return;
+    }
+    ck_cuda_enqueue(b, key, n, fn, new (room) L(std::forward<F>(f)));
 }
 /* ck_cuda_run_key keyed by op and args (every value f captures must be among them). */
 template <typename F, typename... A> static inline void ck_cuda_run(ck_backend *b, const char *op, F &&f, A... args) {

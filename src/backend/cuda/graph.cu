@@ -29,8 +29,23 @@ struct ck_graph_entry {
     uint64_t used;
 };
 
+struct ck_queued_op {
+    ck_cuda_op_fn fn;
+    const void *closure; /* in the arena */
+};
+
+#define CK_ARENA_CHUNK (64u << 10)
+/* The closures of the queued ops: chunks of CK_ARENA_CHUNK (or one closure's size) that never move, reused
+ * from the first once the queue has run. */
+struct ck_op_arena {
+    std::vector<char *> chunks;
+    std::vector<size_t> size;
+    size_t cur, used; /* the chunk being filled and its bytes taken */
+};
+
 struct ck_cuda_graphs {
-    std::vector<ck_cuda_op> ops;
+    std::vector<ck_queued_op> ops;
+    ck_op_arena arena;
     std::vector<const char *> names; /* each op's name (profiling) */
     std::vector<uint64_t> key;
     std::vector<ck_graph_entry> cache;
@@ -61,14 +76,14 @@ static __global__ void spin_kernel(long long cycles) {
     }
 }
 
-void ck_cuda_prof_run(ck_backend *b, const char *op, const ck_cuda_op &f) {
+void ck_cuda_prof_run(ck_backend *b, const char *op, ck_cuda_op_fn fn, const void *closure) {
     ck_cuda *c = ck_cu(b);
     ck_prof_mark m = {op, NULL, NULL};
     cudaEventCreate(&m.e0);
     cudaEventCreate(&m.e1);
     spin_kernel<<<1, 1, 0, c->st>>>(40000);
     cudaEventRecord(m.e0, c->st);
-    f(c->st);
+    fn(closure, c->st);
     cudaEventRecord(m.e1, c->st);
     c->prof->marks.push_back(m);
 }
@@ -107,6 +122,7 @@ int ck_cuda_graphs_init(ck_backend *b) {
     c->g = new (std::nothrow) ck_cuda_graphs();
     if (!c->g) return -1;
     c->g->clock = 0, c->g->pin = NULL, c->g->pin_cap = c->g->pin_used = 0, c->g->flushing = 0;
+    c->g->arena.cur = c->g->arena.used = 0;
     const char *bt = getenv("CK_CUDA_BATCH"), *hd = getenv("CK_CUDA_GRAPH_HEAD");
     c->g->batching = !(bt && !strcmp(bt, "0"));
     c->g->head = c->g->head_ops = hd ? (size_t)strtoul(hd, NULL, 10) : CK_GRAPH_HEAD;
@@ -131,17 +147,41 @@ void ck_cuda_graphs_free(ck_backend *b) {
     for (auto &e : c->g->cache) cudaGraphExecDestroy(e.exec);
     if (c->g->pin) cudaFreeHost(c->g->pin);
     if (c->g->flags_host) cudaFreeHost(c->g->flags_host);
+    for (char *p : c->g->arena.chunks) free(p);
     delete c->g;
     c->g = NULL;
 }
 
 static void submit(ck_backend *b, ck_cuda_graphs *g);
 
-void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&op) {
+void *ck_cuda_op_room(ck_backend *b, size_t bytes) {
+    ck_op_arena *a = &ck_cu(b)->g->arena;
+    bytes = (bytes + 15) / 16 * 16;
+    while (a->cur < a->chunks.size() && a->used + bytes > a->size[a->cur]) a->cur++, a->used = 0;
+    if (a->cur == a->chunks.size()) { /* (a new chunk: only while the queue grows past what it held before) */
+        size_t sz = bytes > CK_ARENA_CHUNK ? bytes : CK_ARENA_CHUNK;
+        char *p = (char *)aligned_alloc(16, sz);
+        if (!p) return NULL;
+        try {
+            a->chunks.push_back(p);
+            a->size.push_back(sz);
+        } catch (...) {
+            if (a->chunks.size() > a->size.size()) a->chunks.pop_back();
+            free(p);
+            return NULL;
+        }
+        a->used = 0;
+    }
+    void *r = a->chunks[a->cur] + a->used;
+    a->used += bytes;
+    return r;
+}
+
+void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op_fn fn, const void *closure) {
     ck_cuda_graphs *g = ck_cu(b)->g;
     g->key.push_back(n);
     g->key.insert(g->key.end(), key, key + n);
-    g->ops.push_back(std::move(op));
+    g->ops.push_back(ck_queued_op{fn, closure});
     g->names.push_back((const char *)(uintptr_t)key[0]);
     g->dirty = 1;
     if (g->head && g->ops.size() >= g->head && !g->flushing) { /* the head of a long queue goes now, the next */
@@ -151,7 +191,7 @@ void ck_cuda_enqueue(ck_backend *b, const uint64_t *key, size_t n, ck_cuda_op &&
 }
 
 static void run_eagerly(ck_backend *b, ck_cuda_graphs *g) {
-    for (auto &op : g->ops) op(ck_cu(b)->st);
+    for (auto &op : g->ops) op.fn(op.closure, ck_cu(b)->st);
 }
 
 static ck_graph_entry *lookup(ck_cuda_graphs *g) {
@@ -256,7 +296,7 @@ static void submit(ck_backend *b, ck_cuda_graphs *g) {
     int was = g->flushing;
     g->flushing = 1; /* ops may not re-enter the queue while it runs */
     if (c->prof) { /* profiling: the queue (fusions included) launched op by op, each timed */
-        for (size_t i = 0; i < g->ops.size(); i++) ck_cuda_prof_run(b, g->names[i], g->ops[i]);
+        for (size_t i = 0; i < g->ops.size(); i++) ck_cuda_prof_run(b, g->names[i], g->ops[i].fn, g->ops[i].closure);
     } else if (g->ops.size() < CK_GRAPH_MIN_OPS) {
         run_eagerly(b, g);
     } else {
@@ -270,6 +310,7 @@ static void submit(ck_backend *b, ck_cuda_graphs *g) {
     g->ops.clear();
     g->names.clear();
     g->key.clear();
+    g->arena.cur = g->arena.used = 0; /* the closures have run or been captured */
     g->flushing = was;
 }
 
