@@ -110,29 +110,58 @@ static __device__ __forceinline__ void gemv_store(const float *acc, int T, int r
 
 /* The staged input rows xs [n] (n a multiple of blk: 32, or 256 for the K-quants' Q8K) quantized as
  * tensor/quant.h's activation formats do, per block of blk values: d = max|x| / 127, q = round-to-nearest-
- * even(x / d) clamped to +-127, into xq [n] and xd [n / blk]; warp w of `warps` takes blocks w, w + warps, ...
- * The caller synchronizes the block afterwards. */
-static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq, float *xd, int n, int blk,
-                                                      int warps) {
-    int lane = threadIdx.x & 31, per = blk / 32;
-    for (int k = threadIdx.x >> 5; k < n / blk; k += warps) {
-        float v[8], a = 0.0f;
-        for (int i = 0; i < per; i++) {
-            v[i] = xs[blk * k + 32 * i + lane];
-            a = fabsf(v[i]) > a ? fabsf(v[i]) : a;
+ * even(x / d) clamped to +-127, into xq [n] and xd [n / blk]. A block of values goes to a group of L lanes
+ * (a power of two, 32 at most, each lane V = blk / L adjacent values, 2 to 8), L as large as still lets the
+ * block's threads take every block of the rows in one pass, so that the chain before the first product is
+ * one round of loads, a few shuffles and two divisions (a warp per block of values took up to six rounds).
+ * Each value's arithmetic and the maximum do not depend on the grouping. The caller synchronizes the block
+ * afterwards. */
+template <int V>
+static __device__ __forceinline__ void quantize_pass(const float *xs, int8_t *xq, float *xd, int nblk, int blk) {
+    const int L = blk / V, per_pass = (int)blockDim.x / L, g = (int)threadIdx.x % L;
+    for (int k0 = 0; k0 < nblk; k0 += per_pass) { /* (the same trip count for every lane: the shuffles) */
+        int k = k0 + (int)threadIdx.x / L, at = blk * k + g * V;
+        bool ok = k < nblk;
+        float v[V], a = 0.0f;
+        if (ok) {
+            if (V >= 4) {
+#pragma unroll
+                for (int i = 0; i < V; i += 4) {
+                    float4 f = *(const float4 *)(xs + at + i);
+                    v[i] = f.x, v[i + 1] = f.y, v[i + 2] = f.z, v[i + 3] = f.w;
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < V; i++) v[i] = xs[at + i];
+            }
+#pragma unroll
+            for (int i = 0; i < V; i++) a = fabsf(v[i]) > a ? fabsf(v[i]) : a;
         }
+#pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
+            if (o >= L) continue;
             float b = __shfl_xor_sync(0xffffffffu, a, o);
             a = b > a ? b : a; /* max|x| as the CPU takes it (NaN never wins) */
         }
+        if (!ok) continue;
         float db = __fdiv_rn(a, 127.0f), id = db > 0.0f ? __fdiv_rn(1.0f, db) : 0.0f;
-        if (lane == 0) xd[k] = db;
-        for (int i = 0; i < per; i++) {
+        if (g == 0) xd[k] = db;
+#pragma unroll
+        for (int i = 0; i < V; i++) {
             float q = __fmul_rn(v[i], id);
             if (!(q >= -127.0f)) q = -127.0f;
             if (q > 127.0f) q = 127.0f;
-            xq[blk * k + 32 * i + lane] = (int8_t)__float2int_rn(q);
+            xq[at + i] = (int8_t)__float2int_rn(q);
         }
+    }
+}
+static __device__ __forceinline__ void quantize_rows(const float *xs, int8_t *xq, float *xd, int n, int blk) {
+    int nblk = n / blk, L = blk / 2 < 32 ? blk / 2 : 32;
+    while (L > blk / 8 && nblk * L > (int)blockDim.x) L >>= 1;
+    switch (blk / L) {
+    case 2: quantize_pass<2>(xs, xq, xd, nblk, blk); break;
+    case 4: quantize_pass<4>(xs, xq, xd, nblk, blk); break;
+    default: quantize_pass<8>(xs, xq, xd, nblk, blk); break;
     }
 }
 
@@ -220,16 +249,16 @@ static __device__ __forceinline__ void gemv_rows_end(const gemv_rows &r, float *
 }
 
 /* The block's input rows staged (gemv_input, with its fused producer) and quantized in blocks of blk
- * (quantize_rows by `warps` warps) into the shared memory after xs [T * n_in] floats: *xq [T * n_in] int8,
+ * (quantize_rows) into the shared memory after xs [T * n_in] floats: *xq [T * n_in] int8,
  * then *xd [T * n_in / blk] floats, the layout gemv.cu's gemv_smem_bytes sizes for quantized weights. Ends
  * with the block synchronized. */
 static __device__ __forceinline__ void gemv_input_quantized(float *xs, float *red, const ck_fused_in &in,
                                                             unsigned *counter, const float *x, int n_in, int T,
-                                                            int blk, int warps, int8_t **xq, float **xd) {
+                                                            int blk, int8_t **xq, float **xd) {
     gemv_input(xs, red, in, counter, x, n_in, T);
     *xq = (int8_t *)(xs + T * n_in);
     *xd = (float *)(*xq + T * n_in);
-    quantize_rows(xs, *xq, *xd, T * n_in, blk, warps);
+    quantize_rows(xs, *xq, *xd, T * n_in, blk);
     __syncthreads();
 }
 

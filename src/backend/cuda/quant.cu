@@ -195,7 +195,7 @@ gemv_quant_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flag
     if (r.kw == 0) gemv_prefetch_res(gb.res[bi], r.row, n_out, T);
     int8_t *xq;
     float *xd;
-    gemv_input_quantized(xs, red, in, counter, gb.x[bi], n_in, T, F::act, QK_WARPS, &xq, &xd);
+    gemv_input_quantized(xs, red, in, counter, gb.x[bi], n_in, T, F::act, &xq, &xd);
     const float *bias = gb.bias[bi];
     float *y = gb.y[bi], *res = gb.res[bi];
     for (; r.first < n_out; r.first += r.step, r.row += r.step) {
