@@ -37,9 +37,12 @@ struct ck_queued_op {
 #define CK_ARENA_CHUNK (64u << 10)
 /* The closures of the queued ops: chunks of CK_ARENA_CHUNK (or one closure's size) that never move, reused
  * from the first once the queue has run. */
+struct ck_arena_chunk {
+    char *p;
+    size_t size;
+};
 struct ck_op_arena {
-    std::vector<char *> chunks;
-    std::vector<size_t> size;
+    std::vector<ck_arena_chunk> chunks;
     size_t cur, used; /* the chunk being filled and its bytes taken */
 };
 
@@ -147,7 +150,7 @@ void ck_cuda_graphs_free(ck_backend *b) {
     for (auto &e : c->g->cache) cudaGraphExecDestroy(e.exec);
     if (c->g->pin) cudaFreeHost(c->g->pin);
     if (c->g->flags_host) cudaFreeHost(c->g->flags_host);
-    for (char *p : c->g->arena.chunks) free(p);
+    for (const ck_arena_chunk &k : c->g->arena.chunks) free(k.p);
     delete c->g;
     c->g = NULL;
 }
@@ -157,22 +160,20 @@ static void submit(ck_backend *b, ck_cuda_graphs *g);
 void *ck_cuda_op_room(ck_backend *b, size_t bytes) {
     ck_op_arena *a = &ck_cu(b)->g->arena;
     bytes = (bytes + 15) / 16 * 16;
-    while (a->cur < a->chunks.size() && a->used + bytes > a->size[a->cur]) a->cur++, a->used = 0;
+    while (a->cur < a->chunks.size() && a->used + bytes > a->chunks[a->cur].size) a->cur++, a->used = 0;
     if (a->cur == a->chunks.size()) { /* (a new chunk: only while the queue grows past what it held before) */
         size_t sz = bytes > CK_ARENA_CHUNK ? bytes : CK_ARENA_CHUNK;
         char *p = (char *)aligned_alloc(16, sz);
         if (!p) return NULL;
         try {
-            a->chunks.push_back(p);
-            a->size.push_back(sz);
+            a->chunks.push_back(ck_arena_chunk{p, sz});
         } catch (...) {
-            if (a->chunks.size() > a->size.size()) a->chunks.pop_back();
             free(p);
             return NULL;
         }
         a->used = 0;
     }
-    void *r = a->chunks[a->cur] + a->used;
+    void *r = a->chunks[a->cur].p + a->used;
     a->used += bytes;
     return r;
 }
