@@ -104,6 +104,9 @@ static void test_matmul(void) {
                 for (size_t c = 0; c < N_OF(outs); c++)
                     for (int bias = 0; bias < 2; bias++) matmul_case((ck_dtype)dt, Ts[a], ins[b], outs[c], bias);
         matmul_case((ck_dtype)dt, 64, 520, 257, 1); /* big enough to be split across threads / blocks */
+        /* rows long enough that a GPU gives one row several warps (an o or down projection's input) */
+        matmul_case((ck_dtype)dt, 3, 2048, 37, 1);
+        matmul_case((ck_dtype)dt, 1, 4096, 19, 0);
     }
 }
 

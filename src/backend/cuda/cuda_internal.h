@@ -156,6 +156,7 @@ typedef struct ck_cuda {
                                     per key head (1 + CK_ATTN_PREP_HEADS counts, reset by the last) */
     int pdl;                     /* GEMVs launched as programmatic dependents (CK_CUDA_PDL=0: not) */
     int split_gemv;              /* decode GEMVs on the split kernel (CK_CUDA_SPLIT_GEMV=0: not) */
+    int split_wpr_fill;          /* the split kernel's warps per row by the wave alone (CK_CUDA_SPLIT_WPR=fill) */
     unsigned split_blocks;       /* blocks of the split GEMV the device holds at once */
     unsigned q8_blocks;          /* blocks of the Q8_0 GEMV the device holds at once */
     int fuse;                    /* CK_FUSE_* bits in use: CK_CUDA_FUSE (a number; 0 turns fusion off) */

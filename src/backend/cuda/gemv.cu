@@ -430,13 +430,17 @@ static int split_ok(ck_backend *b, const ck_batch_part *parts, int n, int dt, in
         if ((size_t)parts[i].a[4] * (size_t)n_in * (dt == CK_F32 ? 4 : 2) > CK_CUDA_SPLIT_MAX_BYTES) return 0;
     return 1;
 }
-/* Warps per row of the split kernel for a weight of n_out rows of n_in: as many as keep every warp of one
- * wave busy, each lane with at least one piece. From the weight alone, never from the batch it joins, so
- * that a row's sum is the same in every batch (backend.h's batch invariance). */
+/* Warps per row of the split kernel for a weight of n_out rows of n_in: no more than a lane's SPLIT_NJ
+ * pieces a row need (each lane loads its share of the row in one round, before the wait for the kernel
+ * ahead), and no more than keep the weight's rows within one wave of warps, each lane with at least one
+ * piece. More warps per row would leave a lane fewer pieces than it loads at once while the rows of a
+ * batch (q, k and v) overflow the wave and wait for another round of loads after the wait. From the weight
+ * alone, never from the batch it joins, so that a row's sum is the same in every batch (backend.h's batch
+ * invariance). CK_CUDA_SPLIT_WPR=fill: the wave's rule alone. */
 static int split_wpr(ck_backend *b, size_t n_out, int dt, int n_in) {
     int pieces = n_in / (dt == CK_F32 ? 4 : 8), wpr = 1;
     while (wpr < SPLIT_WARPS && n_out * (size_t)wpr * 2 <= (size_t)ck_cu(b)->split_blocks * SPLIT_WARPS &&
-           pieces >= 64 * wpr)
+           pieces >= 64 * wpr && (ck_cu(b)->split_wpr_fill || pieces > 32 * SPLIT_NJ * wpr))
         wpr *= 2;
     return wpr;
 }

@@ -455,6 +455,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     c->pdl = !(pd && !strcmp(pd, "0")) && prop.major >= 9;
     const char *sg = getenv("CK_CUDA_SPLIT_GEMV");
     c->split_gemv = !(sg && !strcmp(sg, "0"));
+    const char *sw = getenv("CK_CUDA_SPLIT_WPR");
+    c->split_wpr_fill = sw && !strcmp(sw, "fill");
     snprintf(c->name, sizeof c->name, "cuda");
     b->name = c->name;
     *out = b;
