@@ -218,8 +218,9 @@ gemv_smem_kernel(gemv_batch gb, ck_fused_in in, unsigned *counter, ck_cuda_flags
 
 /* The split kernel, for decode-sized weights: SPLIT_WARPS warps per block, a row's 16-byte pieces spread
  * over gb.wpr[i] of them (1 to 16, chosen by split_wpr from part i's weight shape) so that every warp has a
- * short instruction stream: a small GEMV is bound by the latency of each warp's chain of instructions, not by
- * the loads in flight. As in the shared-memory kernel, the lanes issue their first weight loads before
+ * short instruction stream and each lane's share of a row fits the SPLIT_NJ pieces it loads at once: a small
+ * GEMV is bound by the latency of each warp's chain (rounds of loads included), not by the bytes. As in the
+ * shared-memory kernel, the lanes issue their first weight loads before
  * waiting for the kernel before it, the block stages the input rows (made by the fused producer) in shared
  * memory, and blocks are capped at what the device holds at once, the row groups strided over. Order of
  * the sums: per lane its pieces in order (each piece's 4-value groups left to right), the warp sum, then
