@@ -10,7 +10,9 @@
  * head, so the keys are never staged in shared memory and the block never waits on itself inside the walk;
  * the eight value rows of a step come in 16-byte loads too (a row over hd * sizeof(cache value) / 16 lanes)
  * and every lane multiplies them by all G probabilities. At the end the warps' states are merged in warp
- * order. Before anything else each warp asks the L2 for the key and value rows it will walk. A decode row
+ * order. Before anything else each warp asks the L2 for the key and value rows it will walk and loads those
+ * of its first step (CK_CUDA_ATTN_EARLY=0: after the prologue), so their latency overlaps the prologue's
+ * work; the row of the new key, which the prologue makes, is filled in after it. A decode row
  * (T = 1) may also take over the head-row batch before it (ck_attn_prep), as attention.cu's kernel does:
  * warps 0 .. G - 1 prepare the group's query rows, warps G and G + 1 the new key and value rows, the block
  * of the last split stores those into the caches at pos[0], and the last block of the KV head to finish
@@ -88,7 +90,7 @@ template <int HD, typename KV, int G>
 static __global__ void __launch_bounds__(GW * 32)
 attn_group_kernel(const float *q, const KV *__restrict__ kc, const KV *__restrict__ vc, float *out,
                   const int32_t *__restrict__ pos, int nh, int nkv, float scale, int window, float softcap,
-                  ck_attn_split sp, ck_attn_prep pp) {
+                  ck_attn_split sp, ck_attn_prep pp, int early) {
     constexpr int QG = HD / 8;              /* query and key values per lane: a key over 8 lanes */
     constexpr int KL = QG * sizeof(KV) / 16; /* its 16-byte loads */
     constexpr int DV = 16 / sizeof(KV);      /* value dims per lane and load */
@@ -124,12 +126,47 @@ attn_group_kernel(const float *q, const KV *__restrict__ kc, const KV *__restric
                 ck_prefetch_l2(kb + at), ck_prefetch_l2(vb + at);
             }
     }
+    const int kg = lane >> 3, sub = lane & 7;
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    uint4 kr[2][KL], vr[VL]; /* a step's loads, all issued before any of them is used */
+    /* The key and value rows of keys j0 .. j0 + GSTEP - 1 into kr and vr (zero past p). The row at pnew is
+     * taken from rk and rv, unless from_cache: then it is left zero, to be filled in after the prologue. */
+    auto load = [&](int j0, bool from_cache) {
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            int j = j0 + 4 * u + kg;
+            bool mine = j == pnew && !from_cache;
+            const uint4 *src = (const uint4 *)((mine ? rk : kb + (size_t)j * kv_row) + sub * QG);
+#pragma unroll
+            for (int i = 0; i < KL; i++) kr[u][i] = j <= p && !(from_cache && j == pnew) ? src[i] : zero;
+        }
+#pragma unroll
+        for (int i = 0; i < VL; i++) {
+            int j = j0 + i * RV + lane / LV;
+            bool mine = j == pnew && !from_cache;
+            const uint4 *src = (const uint4 *)((mine ? rv : vb + (size_t)j * kv_row) + (lane % LV) * DV);
+            vr[i] = j <= p && !(from_cache && j == pnew) ? *src : zero;
+        }
+    };
+    int j0 = start + w * GSTEP;
+    /* early: the warp's first step of keys is loaded before the prologue, so that its latency overlaps the
+     * head rows' preparation (the new key's row is filled in after it) */
+    if (early && j0 <= p) load(j0, true);
     const float *qr = q + ((size_t)t * nh + h0) * HD;
     if (pnew >= 0) { /* a decode row prepares its own rows: q from pq, the key and value at pnew from rk, rv */
         grp_prep<KV, G>(pp, qr, pq, pk, pv, rk, rv, (KV *)kc, (KV *)vc, kvh, nh, nkv, HD, pnew, S, si);
         qr = pq;
     }
-    const int kg = lane >> 3, sub = lane & 7;
+    if (early && j0 <= p && pnew >= j0 && pnew < j0 + GSTEP) { /* the new key's rows, made by the prologue */
+#pragma unroll
+        for (int u = 0; u < 2; u++)
+            if (j0 + 4 * u + kg == pnew)
+#pragma unroll
+                for (int i = 0; i < KL; i++) kr[u][i] = ((const uint4 *)(rk + sub * QG))[i];
+#pragma unroll
+        for (int i = 0; i < VL; i++)
+            if (j0 + i * RV + lane / LV == pnew) vr[i] = *(const uint4 *)(rv + (lane % LV) * DV);
+    }
     float qg[G][QG];
 #pragma unroll
     for (int g = 0; g < G; g++)
@@ -142,22 +179,8 @@ attn_group_kernel(const float *q, const KV *__restrict__ kc, const KV *__restric
 #pragma unroll
         for (int d = 0; d < DV; d++) o[g][d] = 0.0f;
     }
-    const uint4 zero = make_uint4(0, 0, 0, 0);
-    for (int j0 = start + w * GSTEP; j0 <= p; j0 += GW * GSTEP) {
-        uint4 kr[2][KL], vr[VL]; /* the step's loads, all issued before any of them is used */
-#pragma unroll
-        for (int u = 0; u < 2; u++) {
-            int j = j0 + 4 * u + kg;
-            const uint4 *src = (const uint4 *)((j == pnew ? rk : kb + (size_t)j * kv_row) + sub * QG);
-#pragma unroll
-            for (int i = 0; i < KL; i++) kr[u][i] = j <= p ? src[i] : zero;
-        }
-#pragma unroll
-        for (int i = 0; i < VL; i++) {
-            int j = j0 + i * RV + lane / LV;
-            const uint4 *src = (const uint4 *)((j == pnew ? rv : vb + (size_t)j * kv_row) + (lane % LV) * DV);
-            vr[i] = j <= p ? *src : zero;
-        }
+    for (bool first = true; j0 <= p; j0 += GW * GSTEP, first = false) {
+        if (!(early && first)) load(j0, false);
         float pr[2][G];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
@@ -261,7 +284,7 @@ attn_group_kernel(const float *q, const KV *__restrict__ kc, const KV *__restric
 
 template <typename KV>
 using grp_fn = void (*)(const float *, const KV *, const KV *, float *, const int32_t *, int, int, float, int, float,
-                        ck_attn_split, ck_attn_prep);
+                        ck_attn_split, ck_attn_prep, int);
 
 template <int HD, typename KV> static grp_fn<KV> pick_g(size_t G) {
     return G == 1 ? attn_group_kernel<HD, KV, 1> : G == 2 ? attn_group_kernel<HD, KV, 2>
@@ -287,13 +310,15 @@ static int group(ck_backend *b, const ck_attn_args *a, ck_attn_split sp, unsigne
     aa.keys_max = 0;      /* (the launch does not use it: it must not be captured unkeyed) */
     ck_attn_prep p = *pp;
     dim3 grid((unsigned)a->n_kv_heads, (unsigned)a->T, S);
+    int early = ck_cu(b)->attn_early;
     ck_cuda_run(b, p.x[1] ? "attention+heads" : "attention", [=](cudaStream_t st) {
         fn<<<grid, GW * 32, smem, st>>>(aa.q, (const KV *)aa.k_cache, (const KV *)aa.v_cache, aa.out, aa.pos,
-                                        (int)aa.n_heads, (int)aa.n_kv_heads, aa.scale, (int)aa.window, aa.softcap, sp, p);
+                                        (int)aa.n_heads, (int)aa.n_kv_heads, aa.scale, (int)aa.window, aa.softcap, sp, p,
+                                        early);
         ck_cuda_launched(b, "attention");
     }, aa.q, aa.k_cache, aa.v_cache, (int)aa.kv_dtype, aa.out, aa.pos, aa.T, aa.n_heads, aa.n_kv_heads, aa.head_dim, aa.scale,
        aa.window, aa.softcap, 2, sp.o, sp.count, S, p.x[0], p.x[1], p.x[2], p.w[0], p.w[1], p.w[2], p.rope[0],
-       p.rope[1], p.rope[2], p.eps, p.one_plus, p.half, p.inv_freq, p.counter);
+       p.rope[1], p.rope[2], p.eps, p.one_plus, p.half, p.inv_freq, p.counter, early);
     return 1;
 }
 

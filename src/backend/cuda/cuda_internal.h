@@ -140,6 +140,7 @@ typedef struct ck_cuda {
     size_t split_keys;           /* keys per split of that attention (CK_CUDA_ATTN_KEYS, default 128) */
     size_t split_max;            /* the most splits (CK_CUDA_ATTN_SPLITS, default 16, at most 32) */
     int attn_vec;                /* decode attention scores a key per 8 lanes (CK_CUDA_ATTN_VEC=0: off) */
+    int attn_early;              /* the grouped kernel loads its first keys before the prologue (CK_CUDA_ATTN_EARLY=0: not) */
     int attn_group;              /* decode attention by KV head (attention_group.cu; CK_CUDA_ATTN_GROUP=0: off) */
     int tiled_attn;              /* prefill attention in tiles of rows (CK_CUDA_TILED_ATTN=0: off) */
     int tc_attn;                 /* fast path: prefill attention on tensor cores (CK_CUDA_TC_ATTN=0: off) */

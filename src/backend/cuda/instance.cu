@@ -448,6 +448,8 @@ int ck_backend_cuda_create(int device, ck_backend **out, char *err, size_t errle
     c->attn_vec = !(av && !strcmp(av, "0"));
     const char *ag = getenv("CK_CUDA_ATTN_GROUP");
     c->attn_group = !(ag && !strcmp(ag, "0"));
+    const char *ae = getenv("CK_CUDA_ATTN_EARLY");
+    c->attn_early = !(ae && !strcmp(ae, "0"));
     const char *as = getenv("CK_CUDA_ATTN_SPLITS");
     c->split_max = as && atol(as) > 0 ? (size_t)atol(as) : 16; /* at 4096 keys: 16 splits 1.07x 8, 32 0.89x */
     if (c->split_max > 32) c->split_max = 32; /* attention.cu's SPLITS */
