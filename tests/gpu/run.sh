@@ -219,6 +219,11 @@ done
 
 echo "== GPU suite summary (device $DEV) =="
 cat "$summary"
+if [ $fail = 0 ]; then
+    echo "GPU suite: all passed"
+else # the failed rows again, last, where a truncated log still shows them
+    echo "GPU suite: FAILURES (logs in $LOGS):"
+    awk 'match($0, / (ok|FAIL) /) && substr($0, RSTART + 1, 4) == "FAIL"' "$summary"
+fi
 rm -f "$summary"
-[ $fail = 0 ] && echo "GPU suite: all passed" || echo "GPU suite: FAILURES (logs in $LOGS)"
 exit $fail
