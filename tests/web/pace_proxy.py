@@ -10,7 +10,7 @@ import asyncio
 import sys
 
 UPSTREAM = int(sys.argv[1])
-DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.05
+DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.15
 
 
 async def to_server(reader, writer, conn):
