@@ -63,11 +63,12 @@ SRV_PID=$!
 wait_for "$SRV_PID" "$T/server.log" 600 "the server did not answer GET /v1/models" \
     curl -sf -o /dev/null "http://127.0.0.1:$PORT/v1/models"
 
-# the browser talks to the server through a proxy that hands it a chat answer's events 150 ms apart, as a real
-# model's tokens come (the tiny model's all come within milliseconds); the page paints once per animation
-# frame, and a headless browser on a loaded 2-core machine drew only ~8 frames a second, so at 50 ms apart
-# events shared frames and the answer showed fewer partial renders than the test asks for
-python3 "$HERE/web/pace_proxy.py" "$PORT" 0.15 > "$T/proxy.port" 2> "$T/proxy.log" &
+# the browser talks to the server through a proxy that hands it a chat answer's events 120 ms apart, with at
+# most 4 characters of text each, as a real model's tokens come (the tiny model's all come within
+# milliseconds, and on a loaded machine the server joins the text of tokens its client has not read yet into
+# one event); the page paints once per animation frame, and a headless browser on a loaded 2-core machine
+# drew only ~8 frames a second
+python3 "$HERE/web/pace_proxy.py" "$PORT" > "$T/proxy.port" 2> "$T/proxy.log" &
 P_PID=$!
 wait_for "$P_PID" "$T/proxy.log" 100 "the pacing proxy did not start" test -s "$T/proxy.port"
 URL="http://127.0.0.1:$(cat "$T/proxy.port")/"

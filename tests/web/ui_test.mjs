@@ -1,7 +1,8 @@
 // ui_test.mjs — drives cake's web UI in Debian's headless chromium with playwright-core, the way a person
 // uses it: sets temperature 0 and 24 max tokens in Settings, sends the acceptance question, watches the
 // answer stream in (at least 12 distinct partial renders while the message is still streaming: the test
-// reaches the server through a proxy that spaces a chat answer's 24 token events 150 ms apart), checks the
+// reaches the server through a proxy that hands on a chat answer's text at most 4 characters an event,
+// 120 ms apart), checks the
 // final text equals the greedy reference and the token count/tok/s line, stops a long answer with the
 // Stop button, checks the markdown renderer escapes HTML and the <think> split, renders a canned reply with
 // reasoning (served through page.route: the tiny model never thinks) as a collapsed dim block, hides an
