@@ -1,7 +1,8 @@
 /* test_generate.c — the library's generation loop (ck_generate) on qwen3-tiny with its real tokenizer,
  * against HF's greedy continuation (reference.json: 24 greedy ids and their text): the streamed text is
  * exact; stop strings end it at their first occurrence, also when one spans tokens or splits a multi-byte
- * character's neighbours; max_tokens, a full context, cancel through on_text and through the flag; a
+ * character's neighbours; an end-of-sequence token releases the text held back as the start of a stop
+ * string; max_tokens, a full context, cancel through on_text and through the flag; a
  * second request reuses the prefix the session holds and streams the same text; bad parameters are
  * refused by name. */
 #include "cake.h"
@@ -10,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct sink {
     char text[4096];
@@ -54,6 +56,53 @@ static void check_stop(const char *stop) {
     CK_EXPECT(out.n == want && !memcmp(out.text, greedy_text, want), "stop '%s': got '%s'", stop, out.text);
     CK_EXPECT(r.finish == CK_FINISH_STOP, "stop '%s': finish %d", stop, (int)r.finish);
     ck_session_close(s);
+}
+
+/* The model of dir with generation_config.json naming the greedy continuation's third token (id) an end
+ * token as well: generation stops there with finish "stop", after the text of the first two. With a stop
+ * string that the end of that text begins ("Type..."), the text held back for it must still come out. */
+static void check_eos_releases_held(const char *dir, int32_t id) {
+    char tmp[] = "/tmp/ck-eos-XXXXXX", src[700], dst[700], err[512];
+    CK_EXPECT(mkdtemp(tmp) != NULL, "mkdtemp");
+    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(src, sizeof src, "%s/%s", dir, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", tmp, files[i]);
+        CK_EXPECT(symlink(src, dst) == 0, "symlink %s", dst);
+    }
+    snprintf(dst, sizeof dst, "%s/generation_config.json", tmp);
+    FILE *f = fopen(dst, "w");
+    CK_EXPECT(f != NULL, "%s", dst);
+    if (f) fprintf(f, "{\"eos_token_id\": [151645, %d]}\n", (int)id), fclose(f);
+    ck_engine *e2;
+    ck_session *s;
+    ck_gen_result r;
+    if (ck_engine_open(tmp, NULL, &e2, err, sizeof err) != 0) {
+        CK_EXPECT(0, "%s", err);
+    } else {
+        CK_EXPECT(ck_session_open(e2, 0, &s, err, sizeof err) == 0, "%s", err);
+        const char *stops[][1] = {{"never appears"}, {"TypeNot"}, {"eNot"}};
+        for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+            sink out = {0};
+            ck_gen_params p;
+            ck_gen_params_default(&p);
+            p.temperature = 0, p.repeat_penalty = 1, p.max_tokens = 24, p.stop = stops[i], p.n_stop = 1;
+            p.on_text = on_text, p.user = &out;
+            CK_EXPECT(ck_generate(s, prompt, n_prompt, &p, &r, err, sizeof err) == 0, "%s", err);
+            CK_EXPECT(!strcmp(out.text, "ValueTypeValueType") && r.finish == CK_FINISH_STOP && r.n_gen == 2,
+                      "end token with stop '%s': '%s', finish %d after %zu", stops[i][0], out.text, (int)r.finish,
+                      r.n_gen);
+        }
+        ck_session_close(s);
+        ck_engine_close(e2);
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(dst, sizeof dst, "%s/%s", tmp, files[i]);
+        unlink(dst);
+    }
+    snprintf(dst, sizeof dst, "%s/generation_config.json", tmp);
+    unlink(dst);
+    rmdir(tmp);
 }
 
 int main(void) {
@@ -107,6 +156,8 @@ int main(void) {
     check_stop("ValueType");  /* at the very start: nothing is emitted */
     check_stop("\xb8\x88\xe0\xb8\x81"); /* spans two tokens and starts inside a UTF-8 character */
     check_stop("กระจกระจก");  /* spans three tokens */
+    const cJSON *gi = cJSON_GetObjectItem(ref, "greedy_ids");
+    check_eos_releases_held(dir, (int32_t)cJSON_GetArrayItem(gi, 2)->valuedouble);
 
     /* max_tokens and a full context */
     CK_EXPECT(ck_session_open(e, n_prompt + 3, &s, err, sizeof err) == 0, "%s", err);

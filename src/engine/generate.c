@@ -221,9 +221,9 @@ static void advance(ck_gen *g) {
     }
     if (g->r.n_gen >= p->max_tokens) return finish(g, 1);
     int32_t id = g->b.greedy ? g->b.top : ck_sampler_next(&g->b.smp, g->b.logits, g->b.hist, g->n_hist);
-    if (ck_engine_is_eos(g->s->e, id)) {
+    if (ck_engine_is_eos(g->s->e, id)) { /* no stop string can complete now: the held text goes out */
         g->r.finish = CK_FINISH_STOP;
-        return finish(g, 0);
+        return finish(g, 1);
     }
     g->b.hist[g->n_hist++] = id;
     g->r.n_gen++;
