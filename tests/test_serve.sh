@@ -191,11 +191,50 @@ wait $cs $cw
 tail -c 300 "$WORK/term_stream" | grep -q 'the server is shutting down' && [ "$(tail -c 14 "$WORK/term_stream")" = "$(printf 'data: [DONE]\n\n')" ] &&
     ok "a stream cut by SIGTERM ends with its reason and [DONE]" || bad "stream at SIGTERM: $(tail -c 300 "$WORK/term_stream")"
 expect_eq "$(cat "$WORK/term_code")" 503 "a waited-for completion at SIGTERM is a 503"
-start_server --api-key sekret
+start_server --api-key sekret --parallel 1
 expect_eq "$(post -d "$BODY")" 401 "no API key is a 401"
 expect_eq "$(post -H 'Authorization: Bearer sekret' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "API key accepted"
+expect_eq "$(post -H 'Authorization: bearer  sekret' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 \
+    "API key accepted with the scheme in lower case and two spaces (the scheme's name is case-insensitive)"
+expect_eq "$(post -H 'Authorization: Bearer sekre' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 401 "a key one character short is refused"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/")" 200 "with --api-key alone the web UI's page loads (it asks for the key)"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/models")" 401 "with --api-key the models route needs the key"
+# one slot: a stream queued behind a running one says nothing for its first seconds (its first keep-alive
+# comment is due 15 s after it came), then runs once the slot frees, to its [DONE]
+python3 - "${BASE#http://}" <<'PY' && ok "a queued stream waits quietly, then runs when the slot frees" || bad "queued stream"
+import json, socket, sys, time
+host, port = sys.argv[1].rstrip("/").split(":")
+def req(path, body):
+    s = socket.create_connection((host, int(port)))
+    b = json.dumps(body).encode()
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(b), b))
+    return s
+running = req("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}], "stream": True})
+running.settimeout(30)
+first = b""
+while b"data: " not in first:  # it holds the slot
+    d = running.recv(65536)
+    assert d, first
+    first += d
+queued = req("/v1/completions", {"prompt": "Hi", "max_tokens": 3, "stream": True})
+queued.settimeout(0.2)
+got, t0 = b"", time.time()
+while time.time() - t0 < 2:
+    try:
+        got += queued.recv(65536)
+    except socket.timeout:
+        pass
+body = got.partition(b"\r\n\r\n")[2]
+assert b"keep-alive" not in got and b"data:" not in got, got
+running.close()
+queued.settimeout(30)
+while not got.endswith(b"data: [DONE]\n\n\r\n") and b"0\r\n\r\n" not in got[-7:]:
+    d = queued.recv(65536)
+    assert d, got
+    got += d
+assert b"data: [DONE]" in got and b'"text"' in got, got
+PY
 # a browser's CORS preflight for a JSON POST with a key
 curl -s -D "$WORK/headers" -o /dev/null -X OPTIONS "$BASE/v1/chat/completions" -H 'Origin: http://example.com' \
     -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization,content-type'

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,7 +95,11 @@ static int authorized(server *sv, struct MHD_Connection *c) {
     const ck_server_opts *o = sv->o;
     if (!o->api_key && !o->ui_auth) return 1;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (o->api_key && h && !strncmp(h, "Bearer ", 7) && !strcmp(h + 7, o->api_key)) return 1;
+    if (o->api_key && h && !strncasecmp(h, "Bearer ", 7)) { /* the scheme's name is case-insensitive */
+        h += 7;
+        while (*h == ' ') h++;
+        if (!strcmp(h, o->api_key)) return 1;
+    }
     if (!o->ui_auth) return 0;
     char *pass = NULL, *user = MHD_basic_auth_get_username_password(c, &pass);
     int ok = 0;
@@ -284,6 +289,7 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
     snprintf(r->id, sizeof r->id, "%s-%llx%08llx", completion ? "cmpl" : "chatcmpl", (unsigned long long)time(NULL),
              (unsigned long long)atomic_fetch_add(&sv->next_id, 1));
     r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL), completion};
+    r->last_sent = time(NULL); /* a queued stream's first keep-alive comes KEEPALIVE_S from now */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
     if (!q->stream) { /* this connection's own thread waits for the job, then answers */
