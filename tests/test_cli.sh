@@ -265,6 +265,8 @@ check "-n 0 runs the prompt and generates nothing" $?
 expect_fail "stdout on a full disk" "cannot write the output: No space left on device" sh -c "'$CAKE' run '$UNPACKED/qwen3-tiny' hi -n 8 --temperature 0 > /dev/full"
 expect_fail "perplexity's result on a full disk" "cake perplexity: cannot write the output: No space left on device" sh -c "'$CAKE' perplexity '$DATA/qwen3-s' '$T/ids.txt' --tokens > /dev/full"
 expect_fail "bench's report on a full disk" "cake bench: cannot write the output: No space left on device" sh -c "'$CAKE' bench '$DATA/qwen3-s' -p 4 -n 2 -r 1 --bandwidth-mb 8 --json > /dev/full"
+expect_fail "stdout a pipe its reader closed" "cake run: cannot write the output: Broken pipe" sh -c \
+    "{ '$CAKE' run '$UNPACKED/qwen3-tiny' hi -n 400 --temperature 0; echo \$? > '$T/pipe_rc'; } | head -c 10 > /dev/null; exit \$(cat '$T/pipe_rc')"
 expect_fail "list on a closed stdout" "cake list: cannot write the output: Bad file descriptor" sh -c "'$CAKE' list >&-"
 mk; stpoison "$T/m/model.safetensors" model.layers.1.mlp.down_proj.weight nan
 expect_fail "NaN weight names its layer" "layer 1 produced a non-finite value" "$CAKE" perplexity "$T/m" "$T/ids.txt" --tokens
