@@ -74,6 +74,53 @@ check "cake template: U+0000 in a message is refused, not cut ($(cat "$T/err"))"
 "$CAKE" template "$T/tok" > /dev/null 2>&1; [ $? = 2 ]
 check "cake template: --messages required" $?
 
+# HF's named templates (tokenizer_config.json chat_template: [{name, template}]): "default", and "tool_use"
+# when tools are given (an empty list too); in a GGUF file (st2gguf) as tokenizer.chat_template.tool_use
+mkdir -p "$T/named"
+cp "$UNPACKED/qwen3-tiny/tokenizer.json" "$T/named/"
+python3 - "$UNPACKED/qwen3-tiny/tokenizer_config.json" "$T" <<'PY'
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+def put(d, v):
+    os.makedirs(os.path.join(sys.argv[2], d), exist_ok=True)
+    json.dump(dict(c, chat_template=v), open(os.path.join(sys.argv[2], d, "tokenizer_config.json"), "w"))
+put("named", [{"name": "default", "template": "D:{{ messages|length }}"}, {"name": "tool_use", "template": "T:{{ tools|length }}"},
+              {"name": "rag", "template": "R"}])
+put("nodefault", [{"name": "tool_use", "template": "T"}, {"name": "rag", "template": "R"}])
+put("number", 42)
+put("badentry", [{"name": "default"}])
+json.dump([{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "g"}}],
+          open(os.path.join(sys.argv[2], "tools.json"), "w"))
+open(os.path.join(sys.argv[2], "empty.json"), "w").write("[]")
+PY
+[ "$("$CAKE" template "$T/named" --messages "$T/m2.json")" = "D:2" ]
+check "cake template: a named list's default" $?
+[ "$("$CAKE" template "$T/named" --messages "$T/m2.json" --tools "$T/tools.json")" = "T:2" ] &&
+    [ "$("$CAKE" template "$T/named" --messages "$T/m2.json" --tools "$T/empty.json")" = "T:0" ]
+check "cake template: a named list's tool_use when tools are given" $?
+[ "$("$CAKE" template "$T/named" --messages "$T/m2.json" --tools "$T/tools.json" --chat-template-file "$T/raise.jinja" 2>&1)" = \
+    "cake template: Roles must be system!" ]
+check "cake template: --chat-template-file serves tool requests too" $?
+for f in "$UNPACKED/qwen3-tiny"/*; do case $f in *tokenizer_config.json) ;; *) ln -sf "$f" "$T/named/";; esac; done
+"$(dirname "$CAKE")/st2gguf" "$T/named" "$T/named.gguf" Q8_0 > /dev/null 2>&1 &&
+    [ "$("$CAKE" template "$T/named.gguf" --messages "$T/m2.json")" = "D:2" ] &&
+    [ "$("$CAKE" template "$T/named.gguf" --messages "$T/m2.json" --tools "$T/tools.json")" = "T:2" ]
+check "cake template: named templates through GGUF (tokenizer.chat_template.tool_use)" $?
+for d in nodefault number badentry; do cp "$UNPACKED/qwen3-tiny/tokenizer.json" "$T/$d/"; done
+"$CAKE" template "$T/nodefault" --messages "$T/m2.json" > "$T/out.txt" 2> "$T/err"; rc=$?
+[ $rc = 1 ] && [ ! -s "$T/out.txt" ] && grep -q "names templates \['tool_use', 'rag'\] but none \"default\"" "$T/err"
+check "cake template: a named list without default is refused ($(head -n 1 "$T/err"))" $?
+"$CAKE" template "$T/number" --messages "$T/m2.json" > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "chat_template is a number, not a string or a list" "$T/err"
+check "cake template: chat_template of another type is refused ($(head -n 1 "$T/err"))" $?
+"$CAKE" template "$T/badentry" --messages "$T/m2.json" > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 1 ] && grep -q 'chat_template\[0\] is not {"name": string, "template": string}' "$T/err"
+check "cake template: a malformed named entry is refused ($(head -n 1 "$T/err"))" $?
+for f in "$UNPACKED/qwen3-tiny"/*; do case $f in *tokenizer_config.json) ;; *) ln -sf "$f" "$T/number/";; esac; done
+"$CAKE" run "$T/number" "Hi" -n 2 --temperature 0 > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "chat_template is a number" "$T/err" && "$CAKE" run "$T/number" "Hi" -n 2 --temperature 0 --raw > /dev/null 2>&1
+check "cake run: a malformed chat_template stops the run, --raw runs" $?
+
 # cake run: a checkpoint template that does not parse stops the run; --raw still runs
 mkdir -p "$T/broken"
 for f in "$UNPACKED/qwen3-tiny"/*; do ln -s "$f" "$T/broken/"; done

@@ -325,8 +325,18 @@ static int put_all(ck_gguf_w *w, const cJSON *tok, const cJSON *cfg, const ck_co
     if (bos >= 0) ck_gguf_w_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
     if (eos >= 0) ck_gguf_w_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
     ck_gguf_w_bool(w, "tokenizer.ggml.add_bos_token", adds_bos(cJSON_GetObjectItemCaseSensitive(tok, "post_processor")));
-    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template"), *it;
     if (cJSON_IsString(ct)) ck_gguf_w_str(w, "tokenizer.chat_template", ct->valuestring);
+    const cJSON *named = cJSON_IsArray(ct) ? ct : NULL; /* HF's named list, as llama.cpp's converter writes it */
+    cJSON_ArrayForEach(it, named) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
+        if (!cJSON_IsString(nm) || !cJSON_IsString(tp) || strlen(nm->valuestring) > 200) continue;
+        char key[256];
+        if (!strcmp(nm->valuestring, "default")) snprintf(key, sizeof key, "tokenizer.chat_template");
+        else snprintf(key, sizeof key, "tokenizer.chat_template.%s", nm->valuestring);
+        ck_gguf_w_str(w, key, tp->valuestring);
+    }
     return 0;
 }
 

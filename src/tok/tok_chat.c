@@ -1,12 +1,14 @@
 /* tok_chat.c — chat prompts rendered as HF apply_chat_template(..., tokenize=False) does: the
  * checkpoint's own Jinja template (tokenizer_config.json `chat_template`, its `default` entry in the
- * named-list form, or chat_template.jinja; or a replacement given by the caller) run by the Jinja
+ * named-list form, or chat_template.jinja; the list's `tool_use` entry when tools are given; or a
+ * replacement given by the caller) run by the Jinja
  * interpreter of src/jinja with the variables HF passes: messages, tools (None unless given),
  * documents (None), add_generation_prompt, the tokenizer's special tokens (bos_token, eos_token,
  * unk_token, pad_token, ... as strings, additional_special_tokens as a list) and extra keyword arguments
  * (enable_thinking, ...), which may override any of them.
- * Invariants: a template that does not parse is kept as text and reported (ck_tok_chat_unsupported) with
- * its parse error, never rendered; a render error carries the template's own message. */
+ * Invariants: a template that does not parse, or a malformed chat_template entry, is kept and reported
+ * (ck_tok_chat_unsupported) with the reason, never rendered; a render error carries the template's own
+ * message. */
 #include "base/err.h"
 #include "jinja/jinja.h"
 #include "tok/tok_internal.h"
@@ -14,27 +16,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ck_tok_has_chat(const ck_tok *t) { return t->chat != NULL; }
-int ck_tok_chat_unsupported(const ck_tok *t) { return t->chat == NULL && t->chat_src != NULL; }
-const char *ck_tok_chat_error(const ck_tok *t) { return t->chat_err ? t->chat_err : ""; }
-
-int ck_tok_chat_set_template(ck_tok *t, const char *src, size_t len, char *err, size_t errlen) {
+int ck_tok_tmpl_set(ck_tok_tmpl *m, const char *src, size_t len, char *err, size_t errlen) {
     char *copy = malloc(len + 1);
     if (!copy) return ck_err(err, errlen, "out of memory");
     memcpy(copy, src, len);
     copy[len] = 0;
-    ck_jinja_free(t->chat);
-    free(t->chat_src);
-    free(t->chat_err);
-    t->chat = NULL;
-    t->chat_err = NULL;
-    t->chat_src = copy;
+    ck_tok_tmpl_free(m);
+    m->src = copy;
     char perr[256];
-    if (ck_jinja_parse(src, len, &t->chat, perr, sizeof perr) != 0) {
-        t->chat_err = strdup(perr);
+    if (ck_jinja_parse(src, len, &m->j, perr, sizeof perr) != 0) {
+        m->err = strdup(perr);
         return ck_err(err, errlen, "chat template: %s", perr);
     }
     return 0;
+}
+
+int ck_tok_tmpl_fail(ck_tok_tmpl *m, const char *why) {
+    ck_tok_tmpl_free(m);
+    m->src = strdup("");
+    m->err = strdup(why);
+    return m->src && m->err ? 0 : -1;
+}
+
+void ck_tok_tmpl_free(ck_tok_tmpl *m) {
+    ck_jinja_free(m->j);
+    free(m->src);
+    free(m->err);
+    *m = (ck_tok_tmpl){0};
+}
+
+int ck_tok_has_chat(const ck_tok *t) { return t->chat.j != NULL; }
+int ck_tok_chat_unsupported(const ck_tok *t) { return t->chat.j == NULL && t->chat.src != NULL; }
+const char *ck_tok_chat_error(const ck_tok *t) { return t->chat.err ? t->chat.err : ""; }
+
+int ck_tok_chat_set_template(ck_tok *t, const char *src, size_t len, char *err, size_t errlen) {
+    ck_tok_tmpl_free(&t->chat_tool); /* a template given by the caller serves every request, as in HF */
+    return ck_tok_tmpl_set(&t->chat, src, len, err, errlen);
 }
 
 /* The variables of one render; NULL when out of memory. Members of kwargs replace defaults. */
@@ -82,11 +99,16 @@ int ck_chat_render_jinja(const struct ck_jinja *tmpl, const void *specials, cons
 int ck_tok_chat_render_json(const ck_tok *t, const void *messages, const void *tools, const void *kwargs,
                             int add_generation_prompt, char **out, size_t *len, char *err, size_t errlen) {
     *out = NULL;
-    if (!t->chat) {
-        if (t->chat_src) return ck_err(err, errlen, "the chat template cannot be used: %s", ck_tok_chat_error(t));
+    /* HF's choice among named templates: "tool_use" when tools are given (even an empty list), else "default" */
+    int tool = t->chat_tool.src && tools && !cJSON_IsNull((const cJSON *)tools);
+    const ck_tok_tmpl *m = tool ? &t->chat_tool : &t->chat;
+    if (!m->j) {
+        if (m->src)
+            return ck_err(err, errlen, "the %schat template cannot be used: %s", tool ? "tool_use " : "",
+                          m->err ? m->err : "");
         return ck_err(err, errlen, "the model has no chat template");
     }
-    return ck_chat_render_jinja(t->chat, t->chat_specials, messages, tools, kwargs, add_generation_prompt, out, len,
+    return ck_chat_render_jinja(m->j, t->chat_specials, messages, tools, kwargs, add_generation_prompt, out, len,
                                 err, errlen);
 }
 

@@ -242,10 +242,26 @@ static cJSON *make_config(const ck_gguf *g, const ck_gguf_kv *toks) {
         if (s) cJSON_AddStringToObject(cfg, keys[k][1], s);
         free(s);
     }
-    ck_gguf_str ct;
+    /* the template, and llama.cpp's tokenizer.chat_template.tool_use beside it: tokenizer_config.json's
+       named list, from which tok_load.c picks as HF does */
+    ck_gguf_str ct, cu;
     char *tmpl = ck_gguf_string(g, "tokenizer.chat_template", &ct) ? cstr(ct) : NULL;
-    if (tmpl) cJSON_AddStringToObject(cfg, "chat_template", tmpl);
+    char *tool = ck_gguf_string(g, "tokenizer.chat_template.tool_use", &cu) ? cstr(cu) : NULL;
+    if (tmpl && !tool) {
+        cJSON_AddStringToObject(cfg, "chat_template", tmpl);
+    } else if (tool) {
+        cJSON *list = cJSON_AddArrayToObject(cfg, "chat_template");
+        const char *names[2] = {"default", "tool_use"}, *texts[2] = {tmpl, tool};
+        for (int i = 0; i < 2 && list; i++) {
+            cJSON *e = texts[i] ? cJSON_CreateObject() : NULL;
+            if (!e) continue;
+            cJSON_AddStringToObject(e, "name", names[i]);
+            cJSON_AddStringToObject(e, "template", texts[i]);
+            cJSON_AddItemToArray(list, e);
+        }
+    }
     free(tmpl);
+    free(tool);
     return cfg;
 }
 

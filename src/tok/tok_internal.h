@@ -150,6 +150,19 @@ typedef struct ck_tok_trie {
 
 enum { CK_TOKF_ADDED = 1, CK_TOKF_SPECIAL = 2 };
 
+/* A chat template: parsed, or kept with the reason it cannot be used. */
+typedef struct ck_tok_tmpl {
+    struct ck_jinja *j; /* the parsed template, or NULL */
+    char *src;          /* its text (also kept when it does not parse), or NULL: there is none */
+    char *err;          /* why it cannot be used, or NULL */
+} ck_tok_tmpl;
+
+/* Sets m to Jinja text src[0..len): parsed, or kept with the parse error (returned in err). */
+int ck_tok_tmpl_set(ck_tok_tmpl *m, const char *src, size_t len, char *err, size_t errlen);
+/* Marks m as a template that cannot be used, for the reason why (a malformed chat_template entry). */
+int ck_tok_tmpl_fail(ck_tok_tmpl *m, const char *why);
+void ck_tok_tmpl_free(ck_tok_tmpl *m);
+
 struct ck_tok {
     char *arena;
     size_t arena_len, arena_cap;
@@ -192,9 +205,8 @@ struct ck_tok {
     /* tokenizer_config.json */
     int32_t bos_id, eos_id;
     char *bos_str, *eos_str; /* malloc'd, or NULL */
-    struct ck_jinja *chat;   /* the parsed chat template, or NULL */
-    char *chat_src;          /* its text (also kept when it does not parse), or NULL */
-    char *chat_err;          /* why it did not parse, or NULL */
+    ck_tok_tmpl chat;        /* the chat template (a named list's "default") */
+    ck_tok_tmpl chat_tool;   /* a named list's "tool_use": what HF renders with when tools are given */
     cJSON *chat_specials;    /* {bos_token: "...", ...}: the special tokens HF passes to templates */
 };
 

@@ -475,46 +475,77 @@ static int load_specials(ck_tok *t, const cJSON *cfg) {
     return 0;
 }
 
-/* The chat template of a parsed tokenizer_config.json (a string, or the "default" of a list), or NULL. */
-static char *config_template(const cJSON *cfg) {
+/* A JSON value's kind, for messages. */
+static const char *json_kind(const cJSON *v) {
+    return cJSON_IsString(v) ? "a string" : cJSON_IsNumber(v) ? "a number" : cJSON_IsBool(v) ? "a boolean"
+         : cJSON_IsArray(v) ? "a list" : cJSON_IsObject(v) ? "an object" : "null";
+}
+
+/* The chat templates of a parsed tokenizer_config.json into t: a string, or HF's named list
+ * [{"name", "template"}, ...] whose "default" is the template and whose "tool_use" is rendered when tools
+ * are given (as HF's get_chat_template picks). None when the key is absent or null. A value of another
+ * shape, or a list without "default", is kept as a template that cannot be used, with the reason (HF
+ * refuses such a list when it renders): a run says why instead of going on without a template. 0, or -1
+ * when out of memory. */
+static int config_templates(ck_tok *t, const cJSON *cfg) {
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template"), *it;
-    char *tmpl = NULL;
-    if (cJSON_IsString(ct)) return strdup(ct->valuestring);
-    const cJSON *list = cJSON_IsArray(ct) ? ct : NULL; /* [{name, template}], "default" is the one HF uses */
-    cJSON_ArrayForEach(it, list) {
+    char why[256];
+    if (!ct || cJSON_IsNull(ct)) return 0;
+    if (cJSON_IsString(ct))
+        return ck_tok_tmpl_set(&t->chat, ct->valuestring, strlen(ct->valuestring), why, sizeof why) != 0 && !t->chat.src
+                   ? -1 : 0;
+    if (!cJSON_IsArray(ct)) {
+        snprintf(why, sizeof why, "tokenizer_config.json: chat_template is %s, not a string or a list of "
+                                  "{\"name\", \"template\"}", json_kind(ct));
+        return ck_tok_tmpl_fail(&t->chat, why);
+    }
+    const cJSON *def = NULL, *tool = NULL;
+    int i = 0;
+    char names[160] = "";
+    cJSON_ArrayForEach(it, ct) {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
         const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
-        if (cJSON_IsString(nm) && !strcmp(nm->valuestring, "default") && cJSON_IsString(tp)) {
-            free(tmpl);
-            tmpl = strdup(tp->valuestring);
+        if (!cJSON_IsString(nm) || !cJSON_IsString(tp)) {
+            snprintf(why, sizeof why, "tokenizer_config.json: chat_template[%d] is not {\"name\": string, "
+                                      "\"template\": string}", i);
+            return ck_tok_tmpl_fail(&t->chat, why);
         }
+        if (!strcmp(nm->valuestring, "default")) def = tp;
+        if (!strcmp(nm->valuestring, "tool_use")) tool = tp;
+        size_t n = strlen(names);
+        snprintf(names + n, sizeof names - n, "%s'%s'", n ? ", " : "", nm->valuestring);
+        i++;
     }
-    return tmpl;
+    if (!def) {
+        snprintf(why, sizeof why, "tokenizer_config.json: chat_template names templates [%s] but none \"default\"",
+                 names);
+        if (ck_tok_tmpl_fail(&t->chat, why) != 0) return -1;
+    } else if (ck_tok_tmpl_set(&t->chat, def->valuestring, strlen(def->valuestring), why, sizeof why) != 0 &&
+               !t->chat.src) {
+        return -1;
+    }
+    if (tool && ck_tok_tmpl_set(&t->chat_tool, tool->valuestring, strlen(tool->valuestring), why, sizeof why) != 0 &&
+        !t->chat_tool.src)
+        return -1;
+    return 0;
 }
 
 /* bos/eos strings, the special tokens and the chat template from a parsed tokenizer_config.json (cfg may
  * be NULL); a separate template text (tmpl_file: chat_template.jinja) wins over the config's, as in HF
  * transformers. */
 static int apply_config(ck_tok *t, const cJSON *cfg, const char *tmpl_file, char *err, size_t errlen) {
-    char *tmpl = NULL;
     if (cfg) {
         t->bos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "bos_token"));
         t->eos_str = special_str(cJSON_GetObjectItemCaseSensitive(cfg, "eos_token"));
         if (load_specials(t, cfg) != 0) return ck_err(err, errlen, "tokenizer: out of memory");
-        tmpl = config_template(cfg);
-    }
-    if (tmpl_file) {
-        free(tmpl);
-        if (!(tmpl = strdup(tmpl_file))) return ck_err(err, errlen, "tokenizer: out of memory");
     }
     t->bos_id = t->bos_str ? ck_tok_id(t, t->bos_str) : -1;
     t->eos_id = t->eos_str ? ck_tok_id(t, t->eos_str) : -1;
-    if (tmpl) { /* a template that does not parse is kept and reported, not a load failure */
-        char cerr[256];
-        int rc = ck_tok_chat_set_template(t, tmpl, strlen(tmpl), cerr, sizeof cerr);
-        free(tmpl);
-        if (rc != 0 && !t->chat_src) return ck_err(err, errlen, "tokenizer: out of memory");
-    }
+    /* a template that does not parse is kept and reported, not a load failure */
+    char cerr[256];
+    if (tmpl_file ? ck_tok_tmpl_set(&t->chat, tmpl_file, strlen(tmpl_file), cerr, sizeof cerr) != 0 && !t->chat.src
+                  : cfg && config_templates(t, cfg) != 0)
+        return ck_err(err, errlen, "tokenizer: out of memory");
     return 0;
 }
 
@@ -629,9 +660,8 @@ void ck_tok_free(ck_tok *t) {
     for (size_t i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
     free(t->bos_str);
     free(t->eos_str);
-    ck_jinja_free(t->chat);
-    free(t->chat_src);
-    free(t->chat_err);
+    ck_tok_tmpl_free(&t->chat);
+    ck_tok_tmpl_free(&t->chat_tool);
     cJSON_Delete(t->chat_specials);
     free(t);
 }
