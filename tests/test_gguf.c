@@ -703,7 +703,8 @@ static void check_broken_configs(void) {
         /* kind 0: drop the ssm keys; 1: inner_size not a multiple; 2: window without its pattern;
          * 3: a pattern of the wrong length; 4: a pattern that is a string; 5: LongRoPE factors;
          * 6: rope.freq_base NaN; 7: the norm epsilon infinite; 8: rope.freq_base_swa -inf;
-         * 9: rope.freq_base a string; 10: feed_forward_length 0 */
+         * 9: rope.freq_base a string; 10: feed_forward_length 0; 11: head_count 0; 12: head_count_kv 3;
+         * 13: rope.dimension_count 0; 14: rope.dimension_count past the head; 15: a tensor of block 4 */
         {"qwen35", NULL, "ssm.conv_kernel", 0},
         {"qwen35", NULL, "multiple of time_step_rank", 1},
         {"exaone4", NULL, "sliding_window_pattern", 2},
@@ -715,6 +716,11 @@ static void check_broken_configs(void) {
         {"gemma3", NULL, "GGUF: gemma3.rope.freq_base_swa is -inf, not a finite number", 8},
         {"qwen3", NULL, "GGUF: qwen3.rope.freq_base must be a number", 9},
         {"qwen3", NULL, "GGUF: qwen3.feed_forward_length must be positive (got 0)", 10},
+        {"qwen3", NULL, "GGUF: qwen3.attention.head_count = 0 is out of range", 11},
+        {"qwen3", NULL, "GGUF: qwen3.attention.head_count 4 is not a multiple of .head_count_kv 3", 12},
+        {"qwen3", NULL, "GGUF: qwen3.rope.dimension_count = 0: not an even count of 1 to 16 dims", 13},
+        {"llama", NULL, "GGUF: llama.rope.dimension_count = 100: not an even count of 1 to 16 dims", 14},
+        {"qwen3", NULL, "GGUF: tensor 'blk.4.attn_norm.weight' is of block 4 but qwen3.block_count = 4", 15},
     };
     for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
         const char *a = cs[c].arch;
@@ -726,7 +732,9 @@ static void check_broken_configs(void) {
         ck_gguf_w_u32(&w, KEY("block_count"), 4);
         ck_gguf_w_u32(&w, KEY("embedding_length"), 64);
         ck_gguf_w_u32(&w, KEY("feed_forward_length"), cs[c].kind == 10 ? 0 : 128);
-        ck_gguf_w_u32(&w, KEY("attention.head_count"), 4);
+        ck_gguf_w_u32(&w, KEY("attention.head_count"), cs[c].kind == 11 ? 0 : 4);
+        if (cs[c].kind == 12) ck_gguf_w_u32(&w, KEY("attention.head_count_kv"), 3);
+        if (cs[c].kind == 13 || cs[c].kind == 14) ck_gguf_w_u32(&w, KEY("rope.dimension_count"), cs[c].kind == 13 ? 0 : 100);
         ck_gguf_w_u32(&w, KEY("attention.key_length"), 16);
         ck_gguf_w_f32(&w, KEY("attention.layer_norm_rms_epsilon"), cs[c].kind == 7 ? INFINITY : 1e-6f);
         if (cs[c].kind == 6) ck_gguf_w_f32(&w, KEY("rope.freq_base"), NAN);
@@ -745,10 +753,11 @@ static void check_broken_configs(void) {
             ck_gguf_w_arr_i32(&w, KEY("attention.sliding_window_pattern"), pat, 3);
         }
         if (cs[c].kind == 4) ck_gguf_w_str(&w, KEY("attention.sliding_window_pattern"), "six");
-        if (cs[c].kind == 5) {
+        if (cs[c].kind == 5 || cs[c].kind == 15) {
             float f[4] = {1, 1, 1, 1};
             uint64_t ne[1] = {4};
-            ck_gguf_w_tensor(&w, "rope_factors_long.weight", 0, 1, ne, f, sizeof f);
+            ck_gguf_w_tensor(&w, cs[c].kind == 5 ? "rope_factors_long.weight" : "blk.4.attn_norm.weight", 0, 1, ne, f,
+                             sizeof f);
         }
 #undef KEY
         uint8_t *img = NULL;

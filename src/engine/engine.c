@@ -116,7 +116,7 @@ int ck_set_kv_type(const char *name, char *err, size_t errlen) {
     return 0;
 }
 
-/* tokenizer.json, else a GGUF model's own vocabulary, else none. */
+/* tokenizer.json (1), else a GGUF model's own vocabulary (2), else none (0); -1 on errors. */
 static int open_tokenizer(ck_engine *e, const char *dir, char *err, size_t errlen) {
     char path[4096];
     if (ck_path_join(path, sizeof path, dir, "tokenizer.json", err, errlen) != 0) return -1;
@@ -128,17 +128,20 @@ static int open_tokenizer(ck_engine *e, const char *dir, char *err, size_t errle
     int rc = 0;
     if (ck_gguf_find(&f.g, "tokenizer.ggml.tokens")) {
         char why[512];
-        rc = ck_tok_load_gguf(&f.g, &e->tok, why, sizeof why) != 0 ? ck_err(err, errlen, "%s: %s", path, why) : 1;
+        rc = ck_tok_load_gguf(&f.g, &e->tok, why, sizeof why) != 0 ? ck_err(err, errlen, "%s: %s", path, why) : 2;
     }
     ck_gguf_close(&f);
     return rc;
 }
 
-/* The vocabulary of the tokenizer (opened first) fits the model's. */
-static int check_tokenizer(ck_engine *e, char *err, size_t errlen) {
+/* The vocabulary of the tokenizer (opened first; from tokenizer.json when src is 1, a GGUF file when 2) fits
+ * the model's. */
+static int check_tokenizer(ck_engine *e, int src, char *err, size_t errlen) {
     int32_t tv = e->tok ? ck_tok_vocab_size(e->tok) : 0;
     if ((size_t)tv > ck_engine_vocab(e))
-        return ck_err(err, errlen, "tokenizer.json has ids up to %d but the model's vocabulary (vocab_size) is %zu",
+        return ck_err(err, errlen, src == 2 ? "the GGUF file's tokenizer.ggml.tokens has ids up to %d but its "
+                                              "vocabulary (the rows of token_embd.weight) is %zu"
+                                            : "tokenizer.json has ids up to %d but the model's vocabulary (vocab_size) is %zu",
                       tv - 1, ck_engine_vocab(e));
     return 0;
 }
@@ -159,7 +162,8 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
         return -1;
     /* the tokenizer first: the heap its parsing leaves goes back to the system before the weights are read
      * in (with weights copied into huge pages, the peak would otherwise hold both) */
-    if (open_tokenizer(e, dir, err, errlen) < 0) return -1;
+    int tok_src = open_tokenizer(e, dir, err, errlen);
+    if (tok_src < 0) return -1;
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -174,7 +178,7 @@ static int engine_load(ck_engine *e, const char *dir, const ck_engine_opts *o, c
     snprintf(e->layer_prefix, sizeof e->layer_prefix, "%s", e->model.layer_prefix);
     size_t n = strlen(e->layer_prefix);
     if (n && e->layer_prefix[n - 1] == '.') e->layer_prefix[n - 1] = 0;
-    return check_tokenizer(e, err, errlen);
+    return check_tokenizer(e, tok_src, err, errlen);
 }
 
 int ck_parse_devices(const char *list, const char **kinds, int *indices, int cap, char *err, size_t errlen) {

@@ -395,6 +395,25 @@ static int add_gemma3(const ck_gguf *g, const char *arch, int64_t layers, int64_
     return 0;
 }
 
+/* {arch}.suffix's value v within [1, 2^31] (what config.json's sizes may be), else an error naming the key. */
+static int in_range(const char *arch, const char *suffix, int64_t v, char *err, size_t errlen) {
+    if (v >= 1 && v <= (1LL << 31)) return 0;
+    return ck_err(err, errlen, "GGUF: %s.%s = %lld is out of range", arch, suffix, (long long)v);
+}
+
+/* No tensor of a block beyond {arch}.block_count (the model would run on part of the file). */
+static int check_blocks(const ck_gguf *g, const char *arch, int64_t layers, char *err, size_t errlen) {
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const char *name = g->tensors[i].name;
+        if (strncmp(name, "blk.", 4) || name[4] < '0' || name[4] > '9') continue;
+        long long b = strtoll(name + 4, NULL, 10);
+        if (b >= layers)
+            return ck_err(err, errlen, "GGUF: tensor '%s' is of block %lld but %s.block_count = %lld", name, b, arch,
+                          (long long)layers);
+    }
+    return 0;
+}
+
 static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) {
     ck_gguf_str an;
     if (!ck_gguf_string(g, "general.architecture", &an)) return ck_err(err, errlen, "GGUF: no general.architecture");
@@ -419,6 +438,15 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
     if (!arch_int(g, a->gguf, "attention.head_count_kv", &kv_heads)) kv_heads = heads;
     if (!arch_int(g, a->gguf, "attention.key_length", &head_dim)) head_dim = heads > 0 ? hidden / heads : 0;
     arch_int(g, a->gguf, "context_length", &ctx);
+    if (in_range(a->gguf, "block_count", layers, err, errlen) || in_range(a->gguf, "embedding_length", hidden, err, errlen) ||
+        in_range(a->gguf, "attention.head_count", heads, err, errlen) ||
+        in_range(a->gguf, "attention.head_count_kv", kv_heads, err, errlen) ||
+        in_range(a->gguf, "attention.key_length", head_dim, err, errlen) ||
+        in_range(a->gguf, "context_length", ctx, err, errlen) || check_blocks(g, a->gguf, layers, err, errlen))
+        return -1;
+    if (heads % kv_heads)
+        return ck_err(err, errlen, "GGUF: %s.attention.head_count %lld is not a multiple of .head_count_kv %lld", a->gguf,
+                      (long long)heads, (long long)kv_heads);
     cJSON_AddNumberToObject(root, "num_hidden_layers", (double)layers);
     cJSON_AddNumberToObject(root, "hidden_size", (double)hidden);
     if (ffn > 0) cJSON_AddNumberToObject(root, "intermediate_size", (double)ffn); /* else every MLP has experts */
@@ -454,7 +482,10 @@ static int fill_config(const ck_gguf *g, cJSON *root, char *err, size_t errlen) 
         return -1;
     }
     int64_t rot;
-    if (head_dim > 0 && arch_int(g, a->gguf, "rope.dimension_count", &rot) && rot > 0 && rot < head_dim)
+    if (arch_int(g, a->gguf, "rope.dimension_count", &rot) && (rot <= 0 || rot > head_dim || rot % 2))
+        return ck_err(err, errlen, "GGUF: %s.rope.dimension_count = %lld: not an even count of 1 to %lld dims (the head size)",
+                      a->gguf, (long long)rot, (long long)head_dim);
+    if (arch_int(g, a->gguf, "rope.dimension_count", &rot) && rot < head_dim)
         cJSON_AddNumberToObject(cJSON_GetObjectItem(root, "rope_parameters"), "partial_rotary_factor",
                                 (double)rot / (double)head_dim);
     return 0;
