@@ -288,6 +288,67 @@ wait_file "$T/reason.rc" 10 && [ "$(cat "$T/reason.rc")" = 0 ]
 check "reason: /quit exits 0" $?
 stop_stub
 
+# ---- 4b. the input box: pastes keep their line breaks, long inputs, Esc, combining marks ----
+start_stub reason
+start paste "'$CAKE' chat --server '$URL' -n 100"
+wait_for paste "type a message" 10
+# last_post CONTENT: the last request's last message is the user's CONTENT (a Python string literal)
+last_post() {
+    python3 - "$T/stub.log" "$1" <<'PY'
+import ast, json, sys
+posts = [json.loads(l.split(" ", 2)[2]) for l in open(sys.argv[1], encoding="utf-8")
+         if l.startswith("POST /v1/chat/completions ")]
+want = ast.literal_eval(sys.argv[2])
+if not posts or posts[-1]["messages"][-1] != {"role": "user", "content": want}:
+    print("--- last request: %r" % (posts[-1]["messages"][-1] if posts else None))
+    sys.exit(1)
+PY
+}
+printf 'first line\nsecond line\nthird line' > "$T/p3.txt"
+$TM load-buffer -b p3 "$T/p3.txt"
+$TM paste-buffer -p -b p3 -t paste  # as a terminal pastes: marked, line breaks as CR
+wait_for paste "  third line" 10 && screen paste | grep -q "^> first line$" && [ "$(n_posts)" = 0 ]
+check "input: a marked paste keeps its lines in the input and sends nothing" $?
+$TM send-keys -t paste Enter
+wait_for paste "Forty-two." 10 && last_post "'first line\nsecond line\nthird line'"
+check "input: Enter then sends the pasted lines as one message" $?
+printf 'alpha\nbeta' > "$T/p2.txt"
+$TM load-buffer -b p2 "$T/p2.txt"
+$TM paste-buffer -b p2 -t paste  # unmarked, as a terminal without bracketed paste: CR then more keys
+wait_for paste "  beta" 10 && [ "$(n_posts)" = 1 ]
+check "input: an unmarked paste's line break is not a send" $?
+$TM send-keys -t paste Enter
+i=0
+while [ $i -lt 100 ] && [ "$(n_posts)" != 2 ]; do sleep 0.1; i=$((i + 1)); done
+last_post "'alpha\nbeta'"
+check "input: the unmarked paste goes out whole" $?
+seq -f 'line%g' 1 600 > "$T/p600.txt"
+$TM load-buffer -b p600 "$T/p600.txt"
+$TM paste-buffer -p -b p600 -t paste
+wait_for paste "  line600" 10
+$TM send-keys -t paste -l "TYPED"
+wait_for paste "  TYPED" 10  # on a line of its own: the pasted text ended with a line break
+check "input: typing after a 600-line paste shows at the cursor" $?
+$TM send-keys -t paste C-u
+$TM send-keys -t paste -l "ab"
+$TM send-keys -t paste Escape x y
+wait_for paste "> abxy" 10
+check "input: Esc (or Alt) before a key does not swallow the key" $?
+$TM send-keys -t paste C-u
+$TM send-keys -t paste -l "$(printf 'e\314\201')"
+$TM send-keys -t paste Left
+$TM send-keys -t paste -l "X"
+$TM send-keys -t paste Enter
+i=0
+while [ $i -lt 100 ] && [ "$(n_posts)" != 3 ]; do sleep 0.1; i=$((i + 1)); done
+last_post "'Xe\u0301'"
+check "input: Left steps over a letter with its combining mark" $?
+$TM send-keys -t paste -l "/quit"
+$TM send-keys -t paste Enter
+wait_file "$T/paste.rc" 10 && [ "$(cat "$T/paste.rc")" = 0 ]
+check "input: /quit exits 0" $?
+stop_stub
+
 # ---- 5. remote mode against cake serve ----
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$CAKE" serve "$UNPACKED/qwen3-tiny" --api "127.0.0.1:$PORT" --ctx 128 > "$T/serve.log" 2>&1 &

@@ -3,7 +3,9 @@
  * Keys: Enter sends; Ctrl+J or Alt+Enter inserts a newline; PgUp/PgDn (and Up/Down) scroll; Ctrl+C stops a
  * generation, and a second Ctrl+C (or one while idle, twice) quits; Ctrl+D on an empty input quits;
  * Ctrl+U clears the input. Commands: /quit, /exit, /clear, /help; a message that starts with "/" is typed
- * with "//" (an unknown command is a note, and its text stays in the input).
+ * with "//" (an unknown command is a note, and its text stays in the input). Pasted text keeps its line
+ * breaks: the terminal marks a paste (bracketed paste), and where it does not, an Enter with more keys
+ * right behind it is a pasted line break, not a send.
  * Invariants: one thread; the terminal is in raw mode so Ctrl+C arrives as a key (no SIGINT); during a
  * turn, keys are read without blocking from the backend's callbacks; every message's text is cleaned
  * UTF-8 (ck_text_append), so drawing never sends control bytes to the terminal. */
@@ -48,6 +50,7 @@ typedef struct app {
     ck_line *lines;
     size_t lines_cap;
     int busy, stop, quit, armed; /* armed: the next Ctrl+C quits */
+    int pasting;         /* between the terminal's paste-start and paste-end marks */
     size_t live_pieces;
     double t_start, t_first, t_drawn; /* the turn's start, its first text, the last draw */
     char status[640];
@@ -161,15 +164,16 @@ static void draw_chat(app *a, int rows, int cols) {
     }
 }
 
-/* Where the input's wrapped lines start: fills starts (up to cap), returns the count, and sets *cur_line
- * and *cur_col to the cursor's place. */
-static size_t input_lines(const app *a, size_t width, size_t *starts, size_t cap, size_t *cur_line, size_t *cur_col) {
+/* Where the input's wrapped lines start: fills starts with those of lines from, from + 1, ... (up to cap of
+ * them), returns the count of all lines, and sets *cur_line and *cur_col to the cursor's place. */
+static size_t input_lines(const app *a, size_t width, size_t from, size_t *starts, size_t cap, size_t *cur_line,
+                          size_t *cur_col) {
     size_t k = 0, off = 0;
     int found = 0;
     *cur_line = 0, *cur_col = 0;
     for (;;) {
         size_t shown = 0, used = off < a->in_len ? ck_text_wrap(a->in + off, a->in_len - off, width, &shown) : 0;
-        if (k < cap) starts[k] = off;
+        if (k >= from && k - from < cap) starts[k - from] = off;
         int last = off + used >= a->in_len && !(used > shown && a->in[off + used - 1] == '\n');
         /* at a hard wrap the cursor after the line's last character belongs to the next line */
         int here = a->cursor >= off && (a->cursor < off + shown || (a->cursor == off + shown && used > shown) || last);
@@ -184,21 +188,23 @@ static size_t input_lines(const app *a, size_t width, size_t *starts, size_t cap
     return k;
 }
 
+#define INPUT_ROWS_MAX 512 /* the input box's rows shown at most */
+
 static void draw_input(app *a, int top, int rows, int cols) {
-    size_t width = cols > 3 ? (size_t)cols - 2 : 1, starts[512], cl, cc;
-    size_t n = input_lines(a, width, starts, 512, &cl, &cc);
-    if (n > 512) n = 512;
-    if (cl >= n) cl = n - 1;
+    size_t width = cols > 3 ? (size_t)cols - 2 : 1, starts[INPUT_ROWS_MAX], cl, cc;
+    if (rows > INPUT_ROWS_MAX) rows = INPUT_ROWS_MAX;
+    size_t n = input_lines(a, width, 0, starts, 0, &cl, &cc); /* where the cursor is, then the rows around it */
     size_t first = cl + 1 > (size_t)rows ? cl + 1 - (size_t)rows : 0;
+    input_lines(a, width, first, starts, (size_t)rows, &cl, &cc);
     for (int y = 0; y < rows; y++) {
         move(top + y, 0);
         clrtoeol();
         size_t i = first + (size_t)y;
         if (i >= n) continue;
         addstr(i == 0 ? "> " : "  ");
-        size_t shown;
-        ck_text_wrap(a->in + starts[i], a->in_len - starts[i], width, &shown);
-        addnstr(a->in + starts[i], (int)shown);
+        size_t shown, at = starts[y];
+        ck_text_wrap(a->in + at, a->in_len - at, width, &shown);
+        addnstr(a->in + at, (int)shown);
     }
     move(top + (int)(cl - first), 2 + (int)cc);
 }
@@ -211,7 +217,7 @@ static void draw(app *a) {
         return;
     }
     size_t width = (size_t)cols - 2, starts[1], cl, cc;
-    size_t n_in = input_lines(a, width, starts, 0, &cl, &cc);
+    size_t n_in = input_lines(a, width, 0, starts, 0, &cl, &cc);
     int in_rows = (int)(n_in < 1 ? 1 : n_in), max_in = rows / 3 > 1 ? rows / 3 : 1;
     if (in_rows > max_in) in_rows = max_in;
     int chat_rows = rows - in_rows - 1;
@@ -258,16 +264,24 @@ static void input_insert(app *a, const char *s, size_t n) {
     free(tail);
 }
 
-/* Byte offset of the character before / after the cursor. */
+/* Byte offset of the character before / after the cursor; a character's combining marks (characters of
+ * no width) go with it, so the cursor never stands between a letter and its accent. */
 static size_t prev_char(const app *a, size_t i) {
-    while (i > 0 && ((unsigned char)a->in[--i] & 0xC0) == 0x80) {}
+    int w = 0;
+    do {
+        while (i > 0 && ((unsigned char)a->in[--i] & 0xC0) == 0x80) {}
+        ck_text_char(a->in + i, a->in_len - i, &w);
+    } while (i > 0 && w == 0);
     return i;
 }
 
 static size_t next_char(const app *a, size_t i) {
     if (i >= a->in_len) return a->in_len;
     int w;
-    return i + ck_text_char(a->in + i, a->in_len - i, &w);
+    i += ck_text_char(a->in + i, a->in_len - i, &w);
+    while (i < a->in_len && (ck_text_char(a->in + i, a->in_len - i, &w), w == 0))
+        i += ck_text_char(a->in + i, a->in_len - i, &w);
+    return i;
 }
 
 static void input_delete(app *a, size_t from, size_t to) {
@@ -285,6 +299,7 @@ static void input_clear(app *a) {
 /* ---- keys ---- */
 
 static void on_enter(app *a);
+static void key_enter(app *a);
 
 static void key_ctrl_c(app *a) {
     if (a->busy) {
@@ -313,22 +328,50 @@ static void key_code(app *a, wint_t ch) {
     case KEY_END: a->cursor = a->in_len; break;
     case KEY_BACKSPACE: input_delete(a, prev_char(a, a->cursor), a->cursor); break;
     case KEY_DC: input_delete(a, a->cursor, next_char(a, a->cursor)); break;
-    case KEY_ENTER: on_enter(a); break;
+    case KEY_ENTER: key_enter(a); break;
     default: break;
     }
 }
 
+static void key_char(app *a, wint_t ch);
+
+/* After ESC: Alt+Enter (ESC CR) adds a line; ESC [ 2 0 0 ~ and ESC [ 2 0 1 ~ open and close a paste; any
+ * other key is taken as itself (Alt+x types x), a lone ESC does nothing. */
+static void key_escape(app *a) {
+    wint_t next;
+    timeout(50);
+    int r = get_wch(&next);
+    if (r == ERR) return;
+    if (r == KEY_CODE_YES) return key_code(a, next);
+    if (next == 13 || next == 10) return input_insert(a, "\n", 1);
+    if (next != '[') return key_char(a, next);
+    char seq[8];
+    size_t n = 0;
+    while (n < sizeof seq - 1 && get_wch(&next) == OK && next < 128) { /* the rest of a CSI sequence */
+        seq[n++] = (char)next;
+        if (next >= 0x40 && next <= 0x7E) break;
+    }
+    seq[n] = 0;
+    if (!strcmp(seq, "200~")) a->pasting = 1;
+    else if (!strcmp(seq, "201~")) a->pasting = 0;
+}
+
+/* Enter: sends, except inside a paste or with more keys already waiting behind it (a paste from a terminal
+ * that does not mark pastes: no one types that fast), where it is a line break. */
+static void key_enter(app *a) {
+    wint_t next;
+    timeout(0);
+    int r = a->pasting ? ERR : get_wch(&next);
+    if (!a->pasting && r == ERR) return on_enter(a);
+    input_insert(a, "\n", 1);
+    if (r != ERR) unget_wch(next);
+}
+
 /* A character key. */
 static void key_char(app *a, wint_t ch) {
-    if (ch == 27) { /* Alt+Enter arrives as ESC then CR */
-        wint_t next;
-        timeout(50);
-        int r = get_wch(&next);
-        if (r == OK && (next == 13 || next == 10)) input_insert(a, "\n", 1);
-        return;
-    }
+    if (ch == 27) return key_escape(a);
     switch (ch) {
-    case 13: on_enter(a); return;
+    case 13: key_enter(a); return;
     case 10: input_insert(a, "\n", 1); return;
     case 127: case 8: input_delete(a, prev_char(a, a->cursor), a->cursor); return;
     case 21: input_clear(a); return;
@@ -458,6 +501,7 @@ static int command(app *a, const char *cmd, size_t n) {
     } else if (is_cmd(cmd, n, "/clear")) {
         clear_msgs(a);
         if (a->b->reset) a->b->reset(a->b->ctx);
+        idle_status(a, NULL);
         note(a, "(conversation cleared)");
     } else if (is_cmd(cmd, n, "/help")) {
         note(a, "Enter sends; Ctrl+J or Alt+Enter adds a line; PgUp/PgDn scroll; Ctrl+C stops a reply, twice "
@@ -513,6 +557,8 @@ static SCREEN *open_screen(char *err, size_t errlen) {
     nonl();
     keypad(stdscr, TRUE);
     set_escdelay(25);
+    printf("\033[?2004h"); /* bracketed paste: the terminal marks pasted text */
+    fflush(stdout);
     if (has_colors()) {
         start_color();
         use_default_colors();
@@ -539,6 +585,8 @@ int ck_tui_run(const ck_chat_backend *b, const ck_tui_opts *o, char *err, size_t
         draw(&a);
         pump_keys(&a, 1);
     }
+    printf("\033[?2004l");
+    fflush(stdout);
     endwin();
     delscreen(scr);
     sigaction(SIGTERM, &old_term, NULL);
