@@ -269,8 +269,10 @@ run "$CAKE" rm -y no-such-model
 expect "rm of an unknown name says so" has "$T/err" "no model named"
 echo n | run "$CAKE" rm mirror-org/tiny-qwen3
 expect "answering n keeps the model" test -d "$C/models--mirror-org--tiny-qwen3"
-echo y | run "$CAKE" rm mirror-org/tiny-qwen3
-expect "answering y deletes it (name, path and size shown)" sh -c "[ ! -e '$C/models--mirror-org--tiny-qwen3' ] && grep -q 'models--mirror-org--tiny-qwen3' '$T/out' && grep -q 'KiB\\|MiB' '$T/out'"
+echo yess | run "$CAKE" rm mirror-org/tiny-qwen3
+expect "answering neither y nor yes keeps the model" test -d "$C/models--mirror-org--tiny-qwen3"
+printf Y | run "$CAKE" rm mirror-org/tiny-qwen3
+expect "answering Y (in capitals, no line end) deletes it (name, path and size shown)" sh -c "[ ! -e '$C/models--mirror-org--tiny-qwen3' ] && grep -q 'models--mirror-org--tiny-qwen3' '$T/out' && grep -q 'KiB\\|MiB' '$T/out'"
 run "$CAKE" rm -y worker-model
 expect "rm by unique suffix deletes a worker model" sh -c "[ $(cat "$T/rc") = 0 ] && [ ! -e '$CAKE_CACHE/models/local--worker-model' ]"
 run "$CAKE" rm -y "$C/models--cake-test--sharded-qwen3"

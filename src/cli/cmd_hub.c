@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -316,6 +317,12 @@ static long entry_for_path(const ck_model_list *l, const char *path) {
     return -1;
 }
 
+/* An answer of y or yes, in any case, with or without its line's end. */
+static int is_yes(const char *line) {
+    size_t n = strcspn(line, "\r\n");
+    return (n == 1 && (line[0] | 0x20) == 'y') || (n == 3 && !strncasecmp(line, "yes", 3));
+}
+
 int ck_cmd_rm(int argc, char **argv) {
     const char *name = NULL;
     int yes = 0;
@@ -383,8 +390,7 @@ int ck_cmd_rm(int argc, char **argv) {
         fprintf(stderr, "delete it? [y/N] ");
         fflush(stderr);
         char line[64];
-        if (!fgets(line, sizeof line, stdin) || (strcmp(line, "y\n") && strcmp(line, "yes\n") &&
-                                                 strcmp(line, "Y\n") && strcmp(line, "y") && strcmp(line, "yes"))) {
+        if (!fgets(line, sizeof line, stdin) || !is_yes(line)) {
             fprintf(stderr, "not deleted\n");
             goto out;
         }
