@@ -367,7 +367,8 @@ os.kill(int(wpid), getattr(signal, sig)); t0 = time.time()
 if restart == "1":
     time.sleep(0.5)
     subprocess.Popen([cake, "run", model, "--name", name, "--topology", topo, "--address", addr,
-                      "-t", "1"], stderr=open(T + "/worker-%sb.log" % name, "w"))
+                      "-t", "1"] + os.environ.get("RESTART_ARGS", "").split(),
+                     stderr=open(T + "/worker-%sb.log" % name, "w"))
 text += master.stdout.read()
 rc = master.wait()
 open(T + "/long.cluster", "wb").write(text)
@@ -414,6 +415,14 @@ VICTIM=w2 RESTART_TOPO="$T/t2.yml" midgen SIGKILL 1 $long --topology "$T/t.yml" 
 [ "$(cat "$T/rc")" = 1 ] && grep -q "worker w2 (.*refused" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 10)" "$T/secs"
 check "a chain worker that comes back refusing the master fails within 10 s, not after the window ($(cat "$T/secs") s: $(tail -n 1 "$T/err"))" $?
 pkill -f "topology $T/t2.yml --address" 2>/dev/null
+stop_workers
+# ... and so does one that comes back with another cluster key (the handshake refuses it)
+topo "$T/t.yml" model.layers w1=0-1
+start_workers "$T/$m" "$T/t.yml" "" w1
+RESTART_ARGS="--cluster-key other" midgen SIGKILL 1 $long --topology "$T/t.yml" --recover-ms 20000
+[ "$(cat "$T/rc")" = 1 ] && grep -q "worker w1 (.*cluster key" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 10)" "$T/secs"
+check "a worker that comes back with another key fails within 10 s, not after the window ($(cat "$T/secs") s: $(tail -n 1 "$T/err"))" $?
+pkill -f "topology $T/t.yml --address" 2>/dev/null
 stop_workers
 # ... and one that does not come back fails once the window has passed, naming it
 topo "$T/t.yml" model.layers w1=0-0 w2=1-1

@@ -228,14 +228,15 @@ static void test_error_text(void) {
     ck_conn_close(w);
 }
 
-/* Handshake between keys km and kw that must fail on both sides, fast, with the given messages. */
+/* Handshake between keys km and kw that must fail on both sides, fast, with the given messages, as a
+ * refusal (-2: trying again will not help). */
 static void test_handshake_fails(const char *km, const char *kw, const char *msg_m, const char *msg_w) {
     ck_conn *m, *w;
     hs_arg hm, hw;
     connect_pair(&m, &w);
     handshake_both(m, km, w, kw, &hm, &hw);
-    CK_EXPECT(hm.rc == -1 && has(hm.err, msg_m), "master: rc %d, '%s' (want '%s')", hm.rc, hm.err, msg_m);
-    CK_EXPECT(hw.rc == -1 && has(hw.err, msg_w), "worker: rc %d, '%s' (want '%s')", hw.rc, hw.err, msg_w);
+    CK_EXPECT(hm.rc == -2 && has(hm.err, msg_m), "master: rc %d, '%s' (want '%s')", hm.rc, hm.err, msg_m);
+    CK_EXPECT(hw.rc == -2 && has(hw.err, msg_w), "worker: rc %d, '%s' (want '%s')", hw.rc, hw.err, msg_w);
     printf("test_conn: master: %s\ntest_conn: worker: %s\n", hm.err, hw.err);
     CK_EXPECT(hm.ms < 2000 && hw.ms < 2000, "failed in %lld / %lld ms", (long long)hm.ms, (long long)hw.ms);
     char err[256];
@@ -275,7 +276,7 @@ static void test_raw_master(int how, const char *want) {
         raw_write(raw, &verdict, 1);
     }
     pthread_join(t, NULL);
-    CK_EXPECT(hw.rc == -1 && has(hw.err, want), "raw master %d: %s (want %s)", how, hw.err, want);
+    CK_EXPECT(hw.rc == -2 && has(hw.err, want), "raw master %d: rc %d, %s (want %s)", how, hw.rc, hw.err, want);
     CK_EXPECT(hw.ms < 2000, "took %lld ms", (long long)hw.ms);
     close(raw);
     ck_conn_close(w);

@@ -348,11 +348,21 @@ last = json.loads(events[-2][6:])
 assert "worker w1" in last["error"]["message"], last
 assert not any('"finish_reason":"length"' in e or '"finish_reason":"stop"' in e for e in events), events
 EOF
+# SIGINT while a request waits for the lost worker to come back (--recover-ms 3000): the server stops without
+# waiting out the window
+post -d "$BODY" >/dev/null &
+CURL=$!
+sleep 0.8
+t0=$(date +%s%N)
+kill -INT "$SERVER"
+wait "$SERVER" 2>/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$CURL"
+[ "$ms" -lt 1500 ] && ok "cluster master: SIGINT while a lost worker is waited for stops the server at once ($ms ms)" ||
+    bad "cluster master: SIGINT while a lost worker is waited for took $ms ms"
 
 # a chained cluster (w1: layer 2, w2: layer 3, passed from one to the next): the same text, and again for the
 # same request, whose kept prefix truncates every worker of the chain to a position past 0
-kill "$SERVER"
-wait "$SERVER" 2>/dev/null
 P1=$(free_port) P2=$(free_port)
 printf 'w1:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.2"\nw2:\n  host: "127.0.0.1:%s"\n  layers:\n    - "model.layers.3"\n' \
     "$P1" "$P2" >"$WORK/chain.yml"

@@ -307,7 +307,7 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
                                                                                           : ck_engine_max_ctx(*e),
                           .recover_ms = o->recover_ms, .log = log_line, .log_user = "cluster: ",
                           .push = !o->topology, .layer_prefix = ck_engine_layer_prefix(*e), .chain = o->chain,
-                          .local_first = lfirst, .local_last = llast, .n_local = n_local};
+                          .local_first = lfirst, .local_last = llast, .n_local = n_local, .stop = o->stop};
     signal(SIGPIPE, SIG_IGN);
     if (ck_cluster_open(&co, cl, err, sizeof err) != 0) {
         fprintf(stderr, "cake run: %s\n", err);

@@ -14,6 +14,8 @@ typedef struct ck_cli_cluster {
     long discovery_ms, min_workers;
     int need_tok;              /* a master that encodes text: a model without a tokenizer is refused before
                                   any weights are pushed */
+    const volatile sig_atomic_t *stop; /* a master: set when the process is stopping (then a lost worker is
+                                          not waited for); may be NULL */
 } ck_cli_cluster;
 
 /* A zero-config worker (`cake run --cluster-key K [--name N] [--address A]`): answers discovery, takes

@@ -156,6 +156,7 @@ int ck_cmd_serve(int argc, char **argv) {
     c.cc.model = c.model;
     c.cc.need_tok = 1;
     c.cc.recover_ms = (int)recover_ms;
+    c.cc.stop = &stop;
     c.cc.discovery_ms = disc_s * 1000;
     c.max_ctx = (size_t)ctx;
     if (c.clustered && parallel > 1) {

@@ -53,6 +53,7 @@ struct ck_conn {
     int fd;
     char peer[NI_MAXHOST + NI_MAXSERV + 4]; /* "addr:port" or "[v6]:port" */
     int handshaken;                          /* a handshake was attempted */
+    int refused;                             /* it failed on what the peer answered (key, protocol) */
     int secure;                              /* frames are sealed */
     int tx_broken, rx_broken;                /* that direction is out of step after an error */
     uint8_t key_tx[SESSION_KEY_BYTES], key_rx[SESSION_KEY_BYTES];
@@ -353,6 +354,7 @@ static int handshake_io_error(ck_conn *c, char *err, size_t errlen) {
 
 static int handshake_fail(ck_conn *c) {
     c->tx_broken = c->rx_broken = 1;
+    c->refused = 1;
     return -1;
 }
 
@@ -441,8 +443,7 @@ done:
     return rc;
 }
 
-int ck_conn_handshake(ck_conn *c, const char *key, int is_server, int timeout_ms, char *err, size_t errlen) {
-    if (!c) return ck_err(err, errlen, "handshake: no connection");
+static int handshake(ck_conn *c, const char *key, int is_server, int timeout_ms, char *err, size_t errlen) {
     if (c->handshaken || c->sent || c->received)
         return ck_err(err, errlen, "handshake with %s: must be the first thing on a fresh connection", c->peer);
     c->handshaken = 1;
@@ -479,6 +480,11 @@ int ck_conn_handshake(ck_conn *c, const char *key, int is_server, int timeout_ms
     if (check_flags(c, keyed, peer_hello[1], is_server, err, errlen) != 0) return -1;
     if (!keyed) return 0;
     return handshake_keyed(c, key, is_server, hello + 2, peer_hello + 2, deadline, timeout_ms, err, errlen);
+}
+
+int ck_conn_handshake(ck_conn *c, const char *key, int is_server, int timeout_ms, char *err, size_t errlen) {
+    if (!c) return ck_err(err, errlen, "handshake: no connection");
+    return handshake(c, key, is_server, timeout_ms, err, errlen) == 0 ? 0 : c->refused ? -2 : -1;
 }
 
 /* ---- frames ---- */

@@ -24,7 +24,9 @@ int ck_conn_accept(int listen_fd, int timeout_ms, ck_conn **out, char *err, size
 int ck_conn_connect(const char *addr, int timeout_ms, ck_conn **out, char *err, size_t errlen);
 
 /* The handshake above: key NULL or "" for plaintext (both sides must agree); is_server: 1 on the worker.
- * Must be the first thing on a fresh connection. */
+ * Must be the first thing on a fresh connection. Returns 0; -2 when the peer answered and the answer ends
+ * it (another key, none where one is wanted, another protocol, not a cake node: trying again will not
+ * help); -1 on any other failure (time out, connection lost). */
 int ck_conn_handshake(ck_conn *c, const char *key, int is_server, int timeout_ms, char *err, size_t errlen);
 
 /* Sends one frame of len bytes (len <= CK_CONN_MAX_FRAME) within timeout_ms. */

@@ -134,14 +134,18 @@ static int left_ms(double until) {
 
 /* Connects and handshakes within wait_ms, then (a zero-config push between keeps its own deadlines)
  * says HELLO within wait_ms. Returns 0, -1 (with err) when the worker could not be reached or did not
- * answer, -2 when it answered and refused (another model, other layers: waiting will not change that). */
+ * answer, -2 when it answered and refused (another key, model or layers: waiting will not change that). */
 static int connect_worker(remote *r, int wait_ms, char *err, size_t errlen) {
     const ck_cluster_opts *o = r->o;
     ck_msg m = {.type = CK_MSG_HELLO}, reply;
     ck_wire_limits none = {0, 0, 0};
     double until = ck_now_s() + wait_ms / 1000.0;
     if (ck_conn_connect(r->tw->host, left_ms(until), &r->c, err, errlen) != 0) return fail(r, err, errlen);
-    if (ck_conn_handshake(r->c, o->key, 0, left_ms(until), err, errlen) != 0) return fail(r, err, errlen);
+    int hs = ck_conn_handshake(r->c, o->key, 0, left_ms(until), err, errlen);
+    if (hs != 0) { /* a refusal (another key, not a cake node) is not waited out */
+        fail(r, err, errlen);
+        return hs == -2 ? -2 : -1;
+    }
     if (r->plan) {
         if (ck_push_send(r->c, r->plan, r->model_id, r->tw->first, r->tw->last, push_progress, r, 0, err, errlen) != 0)
             return fail(r, err, errlen);
@@ -270,7 +274,7 @@ static int reconnect(remote *r, double give_up, char *err, size_t errlen) {
     disconnect(r);
     while ((rc = connect_worker(r, clamp_ms(give_up - ck_now_s()), err, errlen)) != 0) {
         disconnect(r);
-        if (rc == -2 || ck_now_s() > give_up) return -1;
+        if (rc == -2 || ck_now_s() > give_up || (r->o->stop && *r->o->stop)) return -1;
         usleep(250000);
     }
     return 0;

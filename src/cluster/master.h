@@ -12,6 +12,7 @@
 #include "cake.h"
 #include "cluster/topology.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ typedef struct ck_cluster_opts {
     const char *layer_prefix;  /* for the push: "model.layers" */
     void (*log)(void *user, const char *line); /* progress and recovery notes (may be NULL) */
     void *log_user;
+    const volatile sig_atomic_t *stop; /* set when the process is stopping: a lost worker is not waited for
+                                          (may be NULL) */
 } ck_cluster_opts;
 
 /* The ranges of layers no worker holds (the master runs them), in layer order: returns how many, filling
