@@ -164,15 +164,16 @@ first_dies() {
     timeout 60 "$CAKE" perplexity "$T/$m" "$T/long.ids" --tokens --ctx 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err" &
     pm=$!
     sleep 1
-    kill -9 $PID_w1
+    kill -9 "$(eval echo \$PID_${VICTIM:-w1})"
     wait $pm
-    [ $? = 1 ] && grep -q "$want\|worker w1" "$T/err" && ! grep -q "timed out" "$T/err"
+    [ $? = 1 ] && tail -n 1 "$T/err" | grep -q "$want" && ! grep -q "timed out" "$T/err"
     check "$label ($(tail -n 1 "$T/err"))" $?
     stop_workers; rm -f "$T"/worker-*.log
 }
-first_dies "a chain whose first worker dies midway names it" "previous worker of the chain" w1=0-0 w2=1-1
-first_dies "a chain of three whose first worker dies midway names it at once" \
-    "worker w2: the link from the previous worker of the chain" w1=0-0 w2=1-1 w3=2-3
+first_dies "a chain whose first worker dies midway names it" "worker w1 (" w1=0-0 w2=1-1
+first_dies "a chain of three whose first worker dies midway names it at once" "worker w1 (" w1=0-0 w2=1-1 w3=2-3
+VICTIM=w2 first_dies "a chain of three whose middle worker dies midway names it (not the last, which reports the broken link)" \
+    "worker w2 (" w1=0-0 w2=1-1 w3=2-3
 topo "$T/t.yml" model.layers w1=0-0 w2=2-3
 start_workers "$T/$m" "$T/t.yml" "" w1 w2
 timeout 30 "$CAKE" run "$T/$m" "a" --raw -n 2 --topology "$T/t.yml" --chain -t 1 > /dev/null 2> "$T/err"
@@ -431,6 +432,15 @@ VICTIM=w2 midgen SIGKILL 0 $long --topology "$T/t.yml" --chain --recover-ms 2000
 [ "$(cat "$T/rc")" = 1 ] && grep -q "worker w2 (" "$T/err" && python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 12)" "$T/secs"
 check "a chain worker that stays dead fails after the window ($(cat "$T/secs") s), by name ($(tail -n 1 "$T/err"))" $?
 stop_workers
+# a middle worker of a chain that stalls: the master hears nothing from the chain, and says so instead of
+# blaming the last worker, on whose answer it waits
+topo "$T/t.yml" model.layers w1=0-0 w2=1-1 w3=2-3
+start_workers "$T/$m" "$T/t.yml" "" w1 w2 w3
+VICTIM=w2 midgen SIGSTOP 0 $long --topology "$T/t.yml" --chain --recover-ms 0
+[ "$(cat "$T/rc")" = 1 ] && tail -n 1 "$T/err" | grep -q "the chain w1 -> w2 -> w3: no answer" &&
+    python3 -c "import sys; sys.exit(float(open(sys.argv[1]).read()) > 7)" "$T/secs"
+check "a chain whose middle worker stalls says the chain did not answer ($(cat "$T/secs") s: $(tail -n 1 "$T/err"))" $?
+stop_workers
 # a stalled worker (stopped, not dead) is reported within the deadline
 topo "$T/t.yml" model.layers w1=0-1
 start_workers "$T/$m" "$T/t.yml" "" w1
@@ -445,8 +455,12 @@ timeout 20 "$CAKE" run "$T/$m" --name w1 --topology "$T/t.yml" --address 127.0.0
 [ $? = 1 ] && grep -q "out of range" "$T/err"
 check "a worker assigned layers the model lacks refuses to start ($(tail -n 1 "$T/err"))" $?
 timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" > /dev/null 2> "$T/err"
-[ $? = 1 ] && grep -q "out of range" "$T/err"
-check "the master refuses it too ($(tail -n 1 "$T/err"))" $?
+[ $? = 1 ] && grep -q "$T/t.yml: worker w1: layers 0-9 out of range" "$T/err"
+check "the master refuses it too, naming the file ($(tail -n 1 "$T/err"))" $?
+topo "$T/t.yml" model.layers w1=0-1 w2=1-2
+timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "$T/t.yml: layer 1 is held by two workers: w1 and w2" "$T/err"
+check "workers that overlap are refused, naming the file ($(tail -n 1 "$T/err"))" $?
 topo "$T/t.yml" model.language_model.layers w1=0-1
 timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/t.yml" > /dev/null 2> "$T/err"
 [ $? = 1 ] && grep -q "prefix" "$T/err"
@@ -458,6 +472,9 @@ printf 'w1:\n  host: "127.0.0.1:1"\n  layers: []\n' > "$T/empty.yml"
 timeout 20 "$CAKE" run "$T/$m" "a" --topology "$T/empty.yml" -n 2 > /dev/null 2> "$T/err"
 [ $? = 1 ] && grep -q "gives none of its workers a layer" "$T/err"
 check "a topology that gives no worker a layer is refused clearly ($(tail -n 1 "$T/err"))" $?
+timeout 20 "$CAKE" run "$T/$m" --name w1 --topology "$T/empty.yml" --address 127.0.0.1:$PORT > /dev/null 2> "$T/err"
+[ $? = 1 ] && grep -q "the topology $T/empty.yml gives worker 'w1' no layers" "$T/err"
+check "a worker the topology gives no layers says so ($(tail -n 1 "$T/err"))" $?
 printf 'w1:\n  host: "127.0.0.1:1"\n  layers:\n    - "model.layers.0-0"\n' > "$T/one.yml"
 timeout 20 "$CAKE" run "$DATA/qwen3-s" "a" --topology "$T/one.yml" -n 2 > /dev/null 2> "$T/err"
 [ $? = 1 ] && grep -q "the model has no tokenizer.json" "$T/err" && ! grep -q "127.0.0.1:1" "$T/err"

@@ -120,6 +120,9 @@ int ck_cli_worker(const ck_cli_cluster *o) {
     const ck_topo_worker *tw = ck_topology_find(&t, o->name);
     int rc = 1;
     if (!tw) fprintf(stderr, "cake run: the topology %s has no worker named '%s'\n", o->topology, o->name);
+    else if (tw->last < tw->first)
+        fprintf(stderr, "cake run: the topology %s gives worker '%s' no layers: nothing to serve\n", o->topology,
+                o->name);
     else if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) == 0) {
         ck_worker_opts wo = {.model_dir = dir, .name = o->name, .address = o->address, .key = o->key,
                              .first = tw->first, .last = tw->last, .prefix = tw->prefix, .devices = o->devices,
@@ -139,14 +142,22 @@ int ck_cli_worker(const ck_cli_cluster *o) {
 #define MAX_LOCAL 8
 
 /* Opens the master's engine: the embedding, the head and the last range of layers the workers leave; the
- * other ranges they leave (*n_local of them) go to first/last, for the cluster to run as local stages. */
-static int open_master_engine(const char *dir, const ck_topology *t, ck_engine **e, int64_t *first, int64_t *last,
-                              size_t *n_local, char *err, size_t errlen) {
+ * other ranges they leave (*n_local of them) go to first/last, for the cluster to run as local stages.
+ * topo_file: the topology's file (named in errors), or NULL when discovery made it. */
+static int open_master_engine(const char *dir, const ck_topology *t, const char *topo_file, ck_engine **e,
+                              int64_t *first, int64_t *last, size_t *n_local, char *err, size_t errlen) {
     ck_engine_opts probe = {.partial = 1, .first_layer = 0, .last_layer = -1, .embed = 1, .head = 1};
     *n_local = 0;
     if (ck_engine_open(dir, &probe, e, err, errlen) != 0) return -1;
     int64_t L = (int64_t)ck_engine_n_layers(*e);
-    if (ck_topology_check(t, ck_engine_layer_prefix(*e), L, err, errlen) != 0) return -1;
+    if (ck_topology_check(t, ck_engine_layer_prefix(*e), L, err, errlen) != 0) {
+        if (topo_file) { /* the file the user wrote is named */
+            char why[1024];
+            snprintf(why, sizeof why, "%s", err);
+            ck_err(err, errlen, "%s: %s", topo_file, why);
+        }
+        return -1;
+    }
     size_t n = ck_cluster_local_ranges(t, L, first, last, MAX_LOCAL + 1);
     if (n > MAX_LOCAL + 1) return ck_err(err, errlen, "the workers leave the master %zu separate ranges", n);
     if (n == 0) return 0;
@@ -267,7 +278,7 @@ int ck_cli_master_open(const ck_cli_cluster *o, size_t max_ctx_hint, ck_engine *
     err[0] = 0;
     if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) != 0 ||
         (o->topology ? ck_topology_load(o->topology, t, err, sizeof err) : discover(o, dir, t, err, sizeof err)) != 0 ||
-        open_master_engine(dir, t, e, lfirst, llast, &n_local, err, sizeof err) != 0) {
+        open_master_engine(dir, t, o->topology, e, lfirst, llast, &n_local, err, sizeof err) != 0) {
         if (err[0]) fprintf(stderr, "cake run: %s\n", err);
         ck_engine_close(*e);
         *e = NULL;

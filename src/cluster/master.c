@@ -399,17 +399,34 @@ static int link_chain(ck_cluster *c, char *err, size_t errlen) {
     return 0;
 }
 
-/* After a chain step failed: the first ERROR any worker sent names the cause. */
-static int chain_error(ck_cluster *c, char *err, size_t errlen) {
+#define CHAIN_NEWS_MS 100 /* how long a worker's end may lag behind the next worker's report of it */
+
+/* After a chain step failed: the worker to blame, the first in chain order whose connection to the master
+ * closed (it is gone) or that sent an ERROR (its own failure, or a broken link into it). A worker's death
+ * can reach the master through the next worker's report before its own connection's end does: each is
+ * given wait_ms to show it. Sets err naming the worker and returns 1, or returns 0 when none says anything
+ * (err untouched). */
+static int chain_error(ck_cluster *c, int wait_ms, char *err, size_t errlen) {
     for (size_t i = 0; i < c->n; i++) {
-        ck_msg m;
-        char ignored[256];
-        if (ck_msg_recv(c->r[i].c, &c->r[i].lim, 1 << 16, &m, 0, ignored, sizeof ignored) == 0 &&
-            m.type == CK_MSG_ERROR)
-            return ck_err(err, errlen, "worker %s (%s): %.*s", c->r[i].tw->name, c->r[i].tw->host, m.u.error.message.n,
-                          m.u.error.message.p);
+        char why[1024];
+        int said = 0;
+        for (int k = 0; k < 16 && !said; k++) { /* what it sent before it went (if it went) */
+            ck_msg m;
+            if (ck_msg_recv(c->r[i].c, &c->r[i].lim, 1 << 16, &m, k ? 0 : wait_ms, why, sizeof why) != 0) {
+                said = strstr(why, "closed by the peer") != NULL;
+                break; /* closed, or nothing (more) from it */
+            }
+            if (m.type == CK_MSG_ERROR) {
+                snprintf(why, sizeof why, "%.*s", m.u.error.message.n, m.u.error.message.p);
+                said = 1;
+            }
+        }
+        if (!said) continue;
+        ck_err(err, errlen, "%s", why);
+        fail(&c->r[i], err, errlen);
+        return 1;
     }
-    return -1;
+    return 0;
 }
 
 /* One chain step of n <= CK_WIRE_ROWS rows: FORWARD to the first worker, HIDDEN from the last. */
@@ -425,12 +442,23 @@ static int chain_call(ck_cluster *c, float *hidden, size_t n, char *err, size_t 
     int wait_ms = CK_REPLY_MS + CK_REPLY_MS_PER_ROW * (int)(n - 1) * (int)c->n;
     if (ck_msg_send(first->c, &first->out, &m, CK_REPLY_MS, err, errlen) != 0) return fail(first, err, errlen);
     if (ck_msg_recv(last->c, &last->lim, m.u.hidden.data_len + 256, &reply, wait_ms, err, errlen) != 0) {
-        if (chain_error(c, err, errlen) == 0) return -1;
-        return fail(last, err, errlen);
+        if (chain_error(c, 0, err, errlen)) return -1;
+        /* silence: any worker of the chain may have stalled, not only the last, on whose answer it waits */
+        char why[1024], names[512] = "";
+        snprintf(why, sizeof why, "%s", err);
+        for (size_t i = 0; i < c->n; i++) {
+            size_t k = strlen(names);
+            snprintf(names + k, sizeof names - k, "%s%s", i ? " -> " : "", c->r[i].tw->name);
+        }
+        return ck_err(err, errlen, "the chain %s: no answer (%s); one of its workers stalled or is unreachable",
+                      names, why);
     }
-    if (reply.type == CK_MSG_ERROR)
-        return ck_err(err, errlen, "worker %s (%s): %.*s", last->tw->name, last->tw->host, reply.u.error.message.n,
-                      reply.u.error.message.p);
+    if (reply.type == CK_MSG_ERROR) { /* a worker before it that is gone is the cause, else what it says */
+        char why[1024];
+        snprintf(why, sizeof why, "%.*s", reply.u.error.message.n, reply.u.error.message.p);
+        if (chain_error(c, CHAIN_NEWS_MS, err, errlen)) return -1;
+        return ck_err(err, errlen, "worker %s (%s): %s", last->tw->name, last->tw->host, why);
+    }
     if (reply.type != CK_MSG_HIDDEN || reply.u.hidden.pos != first->pos || reply.u.hidden.n != n)
         return ck_err(err, errlen, "worker %s: unexpected %s at the end of the chain", last->tw->name,
                       ck_msg_name(reply.type));
