@@ -137,6 +137,18 @@ expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"presence_pena
 expect_eq "$(post -d '{"messages":[{"role":"wizard","content":"x"}]}')" 400 "unknown role is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}')" 400 "wrong type is a 400"
 expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":1,"some_future_field":{"a":1}}')" 200 "unknown fields are ignored"
+# the routes without /v1 (for clients whose base URL lacks it), and /v1/health
+expect_eq "$(curl -s -o "$WORK/out" -w '%{http_code}' -X POST "$BASE/chat/completions" -H 'Content-Type: application/json' -d "$BODY")" \
+    200 "POST /chat/completions (no /v1) answers"
+expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "POST /chat/completions: the same text"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/models")" 200 "GET /models (no /v1) answers"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/health")" 200 "GET /v1/health answers"
+# text parts are joined with a newline, as llama-server and vLLM join them
+post -d '{"messages":[{"role":"user","content":[{"type":"text","text":"Hel"},{"type":"text","text":"lo"}]}],"max_tokens":1,"temperature":0}' >/dev/null
+parts=$(json_field "d['usage']['prompt_tokens'], d['choices'][0]['message']['content']" <"$WORK/out")
+post -d '{"messages":[{"role":"user","content":"Hel\nlo"}],"max_tokens":1,"temperature":0}' >/dev/null
+expect_eq "$parts" "$(json_field "d['usage']['prompt_tokens'], d['choices'][0]['message']['content']" <"$WORK/out")" \
+    "content parts are joined with a newline"
 # features that would change the reply are refused, unless given with their "off" value
 M1='"messages":[{"role":"user","content":"x"}],"max_tokens":1'
 for f in '"logprobs":true' '"top_logprobs":2' '"logit_bias":{"42":5}' '"response_format":{"type":"json_object"}' \
@@ -242,6 +254,11 @@ grep -q '^HTTP/1.1 204' "$WORK/headers" && grep -qi '^Access-Control-Allow-Heade
     grep -qi '^Access-Control-Allow-Headers:.*Content-Type' "$WORK/headers" &&
     grep -qi '^Access-Control-Allow-Methods:.*POST' "$WORK/headers" && ok "CORS preflight allows POST with a key and JSON" ||
     bad "CORS preflight: $(tr -d '\r' <"$WORK/headers" | tr '\n' '|')"
+# ... and the other headers it asks for: the openai SDK in a browser sends X-Stainless-* headers
+curl -s -D "$WORK/headers" -o /dev/null -X OPTIONS "$BASE/v1/chat/completions" -H 'Origin: http://example.com' \
+    -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization,content-type,x-stainless-os'
+grep -qi '^Access-Control-Allow-Headers:.*x-stainless-os' "$WORK/headers" && ok "CORS preflight allows the headers asked for" ||
+    bad "CORS preflight with X-Stainless-OS: $(tr -d '\r' <"$WORK/headers" | tr '\n' '|')"
 
 # --ui-auth: basic auth on the web UI and the API (the browser prompts: WWW-Authenticate)
 kill "$SERVER"

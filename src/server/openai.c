@@ -60,7 +60,8 @@ static int keep(ck_oai_request *r, char *s) {
     return 0;
 }
 
-/* Message content: a string, null (an assistant turn with tool calls), or an array of text parts. */
+/* Message content: a string, null (an assistant turn with tool calls), or an array of text parts, joined
+ * with a newline between them (as llama-server and vLLM join them). */
 static int content_of(ck_oai_request *r, const cJSON *c, size_t i, const char **out, char *err, size_t errlen) {
     if (!c) return *out = "", 0;
     if (cJSON_IsString(c)) return *out = c->valuestring, 0;
@@ -71,12 +72,13 @@ static int content_of(ck_oai_request *r, const cJSON *c, size_t i, const char **
         const cJSON *type = field(part, "type"), *text = field(part, "text");
         if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") || !cJSON_IsString(text))
             return ck_err(err, errlen, "messages[%zu].content: only parts of type 'text' are supported", i);
-        len += strlen(text->valuestring);
+        len += strlen(text->valuestring) + 1;
     }
     char *joined = malloc(len + 1), *w = joined;
     if (!joined || keep(r, joined) != 0) return ck_err(err, errlen, "out of memory");
     cJSON_ArrayForEach(part, c) {
         size_t n = strlen(field(part, "text")->valuestring);
+        if (w != joined) *w++ = '\n';
         memcpy(w, field(part, "text")->valuestring, n);
         w += n;
     }

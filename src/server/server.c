@@ -1,7 +1,7 @@
 /* server.c — the HTTP side of `cake serve` (see server.h), on libmicrohttpd with one thread per
  * connection: a slow or idle client holds only its own thread, and a streaming reply may block while it
  * waits for tokens. Routes: GET / (web UI), GET /v1/models, GET /api/v1/topology, GET /health,
- * POST /v1/chat/completions and /v1/completions (also under /api). Errors are OpenAI-shaped JSON: 400 malformed request,
+ * POST /v1/chat/completions and /v1/completions (also under /api, and without /v1). Errors are OpenAI-shaped JSON: 400 malformed request,
  * 401 missing credentials, 404 unknown route, 405 wrong method, 413 body too large, 503 while loading.
  * A reply waiting for its job polls its socket: a client that went away cancels its generation.
  * Invariant: a request's job is released exactly once, by the response's free callback (or at once when
@@ -14,6 +14,7 @@
 #include "server/ui.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -64,13 +65,25 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return rc;
 }
 
-/* The answer to a CORS preflight: any origin may call the API with JSON bodies and an API key. */
+/* The header names a preflight asks for, when they are a plain list of names (letters, digits, '-', '_',
+ * commas and spaces, at most 1 KiB), else NULL. */
+static const char *asked_headers(struct MHD_Connection *c) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    if (!h || strlen(h) > 1024) return NULL;
+    for (const char *p = h; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("-_, ", *p)) return NULL;
+    return h;
+}
+
+/* The answer to a CORS preflight: any origin may call the API with JSON bodies, an API key and the other
+ * headers it asks for (the openai SDK's X-Stainless-*, for one). */
 static enum MHD_Result preflight(struct MHD_Connection *c) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
+    const char *asked = asked_headers(c);
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", asked && *asked ? asked : "Authorization, Content-Type");
     MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
     enum MHD_Result rc = MHD_queue_response(c, 204, r);
     MHD_destroy_response(r);
@@ -415,7 +428,18 @@ static enum MHD_Result ui(struct MHD_Connection *c) {
 
 /* ---- routing ---- */
 
-static const char *api_path(const char *url) { return !strncmp(url, "/api/v1/", 8) ? url + 4 : url; }
+/* The route a path names: /api/v1/X is /v1/X (the original cake's prefix), and the OpenAI routes answer
+ * without /v1 too (/chat/completions, /completions, /models: clients whose base URL lacks it), as
+ * /v1/health answers as /health. */
+static const char *api_path(const char *url) {
+    static const char *const bare[][2] = {{"/chat/completions", "/v1/chat/completions"},
+                                          {"/completions", "/v1/completions"},
+                                          {"/models", "/v1/models"},
+                                          {"/v1/health", "/health"}};
+    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++)
+        if (!strcmp(url, bare[i][0])) return bare[i][1];
+    return !strncmp(url, "/api/v1/", 8) ? url + 4 : url;
+}
 
 static enum MHD_Result route(server *sv, struct MHD_Connection *c, const char *url, const char *method,
                              const request *rq) {
@@ -424,7 +448,7 @@ static enum MHD_Result route(server *sv, struct MHD_Connection *c, const char *u
     int is_text = !strcmp(p, "/v1/completions"), is_chat = is_text || !strcmp(p, "/v1/chat/completions");
     int is_models = !strcmp(p, "/v1/models");
     int is_topo = !strcmp(url, "/api/v1/topology"), is_ui = !strcmp(url, "/") || !strcmp(url, "/index.html");
-    int is_health = !strcmp(url, "/health");
+    int is_health = !strcmp(p, "/health");
     if (!is_chat && !is_models && !is_topo && !is_ui && !is_health) return reply_error(c, 404, "unknown route");
     if (!strcmp(method, "OPTIONS")) return preflight(c);
     /* the web UI's page is public unless --ui-auth guards it: it asks for the API key itself */
