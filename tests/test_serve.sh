@@ -395,6 +395,79 @@ expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "
 expect_eq "$(post -d "$BODY")" 200 "chained cluster: the same request again (every worker truncated to the kept prefix)"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "chained cluster: same text again"
 
+# reasoning (llama-server's default, reasoning_format auto): a reply that opens with <think> has that block
+# as reasoning_content and the rest as content, whole or streamed; reasoning_format "none" keeps the text
+# whole; a template that opens the block makes the reply start in it. The model: qwen3-tiny with a
+# tokenizer that decodes its first two greedy tokens as <think> and </think> (their merges dropped).
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+mkdir -p "$WORK/think"
+for f in "$MODEL"/*; do ln -s "$f" "$WORK/think/"; done
+rm "$WORK/think/tokenizer.json"
+python3 - "$MODEL/tokenizer.json" "$WORK/think/tokenizer.json" <<'EOF'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+v, inv = t["model"]["vocab"], {i: s for s, i in t["model"]["vocab"].items()}
+gone = set()
+for i, tag in ((60897, "<think>"), (91630, "</think>")):
+    gone.add(inv[i])
+    del v[inv[i]]
+    v[tag] = i
+join = lambda m: "".join(m.split(" ", 1)) if isinstance(m, str) else "".join(m)
+t["model"]["merges"] = [m for m in t["model"]["merges"] if join(m) not in gone]
+json.dump(t, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+EOF
+printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}<|im_start|>assistant\n<think>\n' \
+    >"$WORK/open.jinja"
+cat >"$WORK/think.py" <<'EOF'
+import json, sys, urllib.request
+base, opened = sys.argv[1], sys.argv[2] == "1"
+def post(extra, stream=False):
+    body = dict({"messages": [{"role": "user", "content": "Explain quantum computing in simple terms."}],
+                 "max_tokens": 24, "temperature": 0, "stream": stream}, **extra)
+    rq = urllib.request.Request(base + "/v1/chat/completions", json.dumps(body).encode(),
+                                {"Content-Type": "application/json"})
+    with urllib.request.urlopen(rq) as f:
+        if not stream:
+            return json.load(f)["choices"][0]["message"]
+        r = c = ""
+        for line in f.read().decode().split("\n\n"):
+            if line.startswith("data: {"):
+                ch = json.loads(line[6:])["choices"]
+                d = ch[0].get("delta", {}) if ch else {}
+                r += d.get("reasoning_content") or ""
+                c += d.get("content") or ""
+        return {"reasoning_content": r, "content": c}
+raw = post({"reasoning_format": "none"})
+assert "reasoning_content" not in raw, raw
+raw = raw["content"]
+if opened:
+    want_r, want_c = raw.lstrip(), ""
+    assert "</think>" not in raw, raw
+else:
+    assert raw.startswith("<think>") and "</think>" in raw, raw
+    want_r, _, want_c = raw[len("<think>"):].partition("</think>")
+    want_r, want_c = want_r.lstrip(), want_c.lstrip()
+    assert want_c, raw
+for stream in (False, True):
+    m = post({}, stream)
+    assert m.get("reasoning_content", "") == want_r and m["content"] == want_c, (stream, m, want_r, want_c)
+print("reasoning %r, content %r" % (want_r[:30], want_c[:30]))
+EOF
+MODEL_TEXT=$MODEL
+MODEL=$WORK/think
+start_server
+python3 "$WORK/think.py" "$BASE" 0 >"$WORK/think.out" 2>&1 &&
+    ok "reasoning: a leading <think> block is reasoning_content, whole and streamed ($(cat "$WORK/think.out"))" ||
+    bad "reasoning split: $(tail -n 3 "$WORK/think.out")"
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+start_server --chat-template-file "$WORK/open.jinja"
+python3 "$WORK/think.py" "$BASE" 1 >"$WORK/think.out" 2>&1 &&
+    ok "reasoning: after a template that opens <think>, the reply is reasoning_content ($(cat "$WORK/think.out"))" ||
+    bad "reasoning of an opened block: $(tail -n 3 "$WORK/think.out")"
+MODEL=$MODEL_TEXT
+
 # bad flags and an address in use fail clearly
 "$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" >"$WORK/busy.log" 2>&1
 expect_eq "$?" 1 "address in use exits 1"

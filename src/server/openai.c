@@ -233,6 +233,9 @@ int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r
         return ck_err(err, errlen, "'stream_options' must be an object with a boolean include_usage");
     if (kw && (!cJSON_IsObject(kw) || bool_field(kw, "enable_thinking", &thinking, err, errlen) != 0))
         return ck_err(err, errlen, "'chat_template_kwargs' must be an object; enable_thinking a boolean");
+    const cJSON *rf = field(root, "reasoning_format");
+    if (rf && !cJSON_IsString(rf)) return ck_err(err, errlen, "'reasoning_format' must be a string");
+    r->reasoning_raw = rf && !strcmp(rf->valuestring, "none");
     if (completion ? parse_prompt(root, r, err, errlen) : parse_messages(root, r, err, errlen)) return -1;
     if (parse_stop(root, r, err, errlen) != 0) return -1;
     return parse_sampling(root, r, err, errlen);
@@ -288,8 +291,8 @@ static char *print(cJSON *o) {
     return s;
 }
 
-char *ck_oai_completion(const ck_oai_reply *r, const char *text, size_t len, ck_finish f, size_t n_prompt,
-                        size_t n_gen) {
+char *ck_oai_completion(const ck_oai_reply *r, const char *reason, size_t rlen, const char *text, size_t len,
+                        ck_finish f, size_t n_prompt, size_t n_gen) {
     cJSON *o = envelope(r, r->text ? "text_completion" : "chat.completion"), *choices = cJSON_AddArrayToObject(o, "choices");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
@@ -299,6 +302,7 @@ char *ck_oai_completion(const ck_oai_reply *r, const char *text, size_t len, ck_
         cJSON *msg = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
         cJSON_AddItemToObject(msg, "content", string_n(text, len));
+        if (rlen) cJSON_AddItemToObject(msg, "reasoning_content", string_n(reason, rlen));
     }
     cJSON_AddNullToObject(c, "logprobs");
     cJSON_AddStringToObject(c, "finish_reason", ck_oai_finish_reason(f));
@@ -317,8 +321,8 @@ static char *event(char *json) {
     return s;
 }
 
-char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *text, size_t len, const char *finish,
-                   long long n_prompt, long long n_gen) {
+char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *reason, size_t rlen, const char *text,
+                   size_t len, const char *finish, long long n_prompt, long long n_gen) {
     cJSON *o = envelope(r, r->text ? "text_completion" : "chat.completion.chunk");
     cJSON *choices = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
@@ -329,7 +333,8 @@ char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *text, si
         cJSON_AddStringToObject(delta, "role", role);
         cJSON_AddStringToObject(delta, "content", "");
     } else if (!finish) {
-        cJSON_AddItemToObject(delta, "content", string_n(text, len));
+        if (rlen) cJSON_AddItemToObject(delta, "reasoning_content", string_n(reason, rlen));
+        if (len || !rlen) cJSON_AddItemToObject(delta, "content", string_n(text, len));
     }
     cJSON_AddNullToObject(c, "logprobs");
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);

@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "server/openai.h"
 #include "server/sched.h"
+#include "server/think.h"
 #include "server/ui.h"
 
 #include <cjson/cJSON.h>
@@ -150,6 +151,8 @@ typedef struct reply_ctx {
     size_t pending_n, pending_at;
     int fd;                    /* the client's socket, watched for a hang-up */
     time_t last_sent;          /* when the stream last sent something */
+    int split;                 /* a chat reply: a leading <think> block goes to reasoning_content */
+    ck_think think;            /* where the split stands */
 } reply_ctx;
 
 /* 1 when the client closed its end (or the socket failed). */
@@ -184,7 +187,7 @@ static char *end_events(reply_ctx *r, const char *why) {
     if (!why && st.error[0]) why = st.error;
     char *err = why ? ck_oai_error(why, "server_error", NULL) : NULL;
     char *fin = err ? NULL
-                    : ck_oai_chunk(&r->meta, NULL, NULL, 0, ck_oai_finish_reason(st.finish), (long long)st.n_prompt,
+                    : ck_oai_chunk(&r->meta, NULL, NULL, 0, NULL, 0, ck_oai_finish_reason(st.finish), (long long)st.n_prompt,
                                    (long long)st.n_gen);
     char *use = r->include_usage && !err ? ck_oai_usage_chunk(&r->meta, st.n_prompt, st.n_gen) : NULL;
     size_t n = (err ? strlen(err) + 9 : 0) + (fin ? strlen(fin) : 0) + (use ? strlen(use) : 0) + 16;
@@ -195,12 +198,28 @@ static char *end_events(reply_ctx *r, const char *why) {
     return out;
 }
 
+/* The chunk of the next text t[0..len) (last: the reply ends there): its reasoning and content as the
+ * split makes them, or the plain text (a text completion, reasoning_format "none"). NULL when it has
+ * nothing to say yet (the split holds it all). */
+static char *delta_chunk(reply_ctx *r, const char *t, size_t len, int last) {
+    if (!r->split) return len ? ck_oai_chunk(&r->meta, NULL, NULL, 0, t, len, NULL, -1, -1) : NULL;
+    char *reason = malloc(len + CK_THINK_HOLD), *content = malloc(len + CK_THINK_HOLD), *out = NULL;
+    size_t rn = 0, cn = 0;
+    if (reason && content) {
+        ck_think_feed(&r->think, t, len, last, reason, &rn, content, &cn);
+        if (rn || cn) out = ck_oai_chunk(&r->meta, NULL, reason, rn, content, cn, NULL, -1, -1);
+    }
+    free(reason);
+    free(content);
+    return out;
+}
+
 /* Makes the next piece of the stream pending; returns 0, 1 at the end, -1 when the client is gone. */
 static int stream_next(reply_ctx *r) {
     if (r->phase == 0) { /* a chat stream opens with the role; a text completion has none */
         r->phase = 1;
         if (r->meta.text) return stream_next(r);
-        set_pending(r, ck_oai_chunk(&r->meta, "assistant", NULL, 0, NULL, -1, -1));
+        set_pending(r, ck_oai_chunk(&r->meta, "assistant", NULL, 0, NULL, 0, NULL, -1, -1));
         return 0;
     }
     if (r->phase == 2) {
@@ -217,14 +236,18 @@ static int stream_next(reply_ctx *r) {
         }
         size_t len = 0;
         char *t = take_text(r, &len);
-        if (t) {
-            set_pending(r, ck_oai_chunk(&r->meta, NULL, t, len, NULL, -1, -1));
-            free(t);
-            return 0;
-        }
         ck_job_status st;
         ck_job_status_get(r->job, &st);
-        if (st.done && ck_job_len(r->job) == r->sent) {
+        int end = st.done && ck_job_len(r->job) == r->sent;
+        if (t || (end && r->split)) { /* (at the end, what the split held goes out) */
+            char *piece = delta_chunk(r, t ? t : "", t ? len : 0, end);
+            free(t);
+            if (piece) {
+                set_pending(r, piece);
+                return 0;
+            }
+        }
+        if (end) {
             r->phase = 2;
             return stream_next(r);
         }
@@ -246,11 +269,18 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, reply_ctx *r) {
         if (!ck_job_wait(r->job, (size_t)-1, WAIT_MS) && client_gone(r->fd)) return MHD_NO;
     }
     if (st.error[0]) return reply(c, 500, "application/json", ck_oai_error(st.error, "server_error", NULL));
-    size_t len = 0;
-    char *t = take_text(r, &len);
-    char *body = ck_oai_completion(&r->meta, t ? t : "", len, st.finish, st.n_prompt, st.n_gen);
+    size_t len = 0, rn = 0, cn = 0;
+    char *t = take_text(r, &len), *reason = NULL, *content = NULL, *body = NULL;
+    if (r->split && (reason = malloc(len + CK_THINK_HOLD)) && (content = malloc(len + CK_THINK_HOLD))) {
+        ck_think_feed(&r->think, t ? t : "", t ? len : 0, 1, reason, &rn, content, &cn);
+        body = ck_oai_completion(&r->meta, reason, rn, content, cn, st.finish, st.n_prompt, st.n_gen);
+    } else if (!r->split) {
+        body = ck_oai_completion(&r->meta, NULL, 0, t ? t : "", len, st.finish, st.n_prompt, st.n_gen);
+    }
     free(t);
-    return reply(c, 200, "application/json", body);
+    free(reason);
+    free(content);
+    return body ? reply(c, 200, "application/json", body) : reply_error(c, 500, "out of memory");
 }
 
 static ssize_t reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -291,8 +321,9 @@ static void gen_params(server *sv, const ck_oai_request *q, ck_gen_params *p) {
     p->n_stop = q->n_stop;
 }
 
+/* opened: the prompt opened a think block (the reply starts inside it). */
 static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job *job, const ck_oai_request *q,
-                                   int completion) {
+                                   int completion, int opened) {
     reply_ctx *r = calloc(1, sizeof *r);
     if (!r) {
         ck_job_release(job);
@@ -303,6 +334,8 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
              (unsigned long long)atomic_fetch_add(&sv->next_id, 1));
     r->meta = (ck_oai_reply){r->id, sv->o->model_id, (long long)time(NULL), completion};
     r->last_sent = time(NULL); /* a queued stream's first keep-alive comes KEEPALIVE_S from now */
+    r->split = !completion && !q->reasoning_raw;
+    ck_think_init(&r->think, opened);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
     if (!q->stream) { /* this connection's own thread waits for the job, then answers */
@@ -328,14 +361,20 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
 /* The prompt's token ids: the messages through the chat template (a model without one continues the
  * messages' texts as one plain prompt, as `cake chat` does), or the text of a completion (with the
  * tokenizer's special tokens, e.g. BOS). Returns 0, or -1 with a message for a 400. */
-static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32_t **ids, size_t *n, char *err,
-                      size_t errlen) {
+static int prompt_ids(server *sv, const ck_oai_request *q, int completion, int32_t **ids, size_t *n, int *opened,
+                      char *err, size_t errlen) {
+    *opened = 0;
     if (completion) return ck_engine_encode(sv->e, q->prompt, strlen(q->prompt), 1, ids, n, err, errlen);
     int chat = ck_engine_chat(sv->e);
     if (chat == CK_CHAT_NONE) return ck_engine_plain_ids(sv->e, q->msgs, q->n_msgs, ids, n, err, errlen);
     if (chat != CK_CHAT_RENDERED) return ck_err(err, errlen, "the model's chat template is not one cake renders");
-    return ck_engine_chat_render(sv->e, q->messages_json, q->tools_json, q->kwargs_json, 1, NULL, NULL, ids, n, err,
-                                 errlen);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = ck_engine_chat_render(sv->e, q->messages_json, q->tools_json, q->kwargs_json, 1, &text, &len, ids, n, err,
+                                   errlen);
+    *opened = rc == 0 && ck_think_opened(text, len); /* the template opened a think block for the reply */
+    free(text);
+    return rc;
 }
 
 /* Positions a sequence may hold. */
@@ -350,9 +389,10 @@ static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const requ
     ck_oai_request q;
     int32_t *ids = NULL;
     size_t n = 0;
+    int opened = 0;
     enum MHD_Result rc;
     if (ck_oai_parse(rq->body ? rq->body : "", rq->n, completion, &q, err, sizeof err) != 0 ||
-        prompt_ids(sv, &q, completion, &ids, &n, err, sizeof err) != 0) {
+        prompt_ids(sv, &q, completion, &ids, &n, &opened, err, sizeof err) != 0) {
         rc = reply_error(c, 400, err);
     } else if (n == 0) {
         rc = reply_error(c, 400, "the prompt is empty");
@@ -363,7 +403,7 @@ static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const requ
         ck_gen_params p;
         gen_params(sv, &q, &p);
         ck_job *job = ck_sched_submit(sv->sched, ids, n, &p, err, sizeof err);
-        rc = job ? respond_job(sv, c, job, &q, completion) : reply_error(c, 400, err);
+        rc = job ? respond_job(sv, c, job, &q, completion, opened) : reply_error(c, 400, err);
     }
     free(ids);
     ck_oai_request_free(&q);
