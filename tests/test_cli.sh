@@ -109,6 +109,9 @@ expect_fail() {
     fi
 }
 
+"$CAKE" --version > "$T/out" 2>&1
+[ $? = 0 ] && grep -Eq "^cake [0-9]+\.[0-9]+\.[0-9]+ \(backends: cpu" "$T/out"
+check "cake --version ($(cat "$T/out"))" $?
 expect_fail "unknown flag" "unknown flag" "$CAKE" run "$DATA/qwen3-s" hi --bogus
 expect_fail "bad flag value" "invalid value" "$CAKE" run "$DATA/qwen3-s" hi -n many
 expect_fail "missing value" "needs a value" "$CAKE" run "$DATA/qwen3-s" hi --seed

@@ -82,6 +82,15 @@ for m in qwen3-s qwen3_5-s qwen3moe-s; do
     done
 done
 
+# a worker started without --address listens on every interface, on the port of its topology entry
+m=qwen3-s
+topo "$T/t.yml" model.layers w1=0-1
+"$CAKE" run "$T/$m" --name w1 --topology "$T/t.yml" -t 1 2> "$T/worker-w1.log" &
+PIDS="$PIDS $!"
+i=0; while ! grep -q "listening on 0.0.0.0:$PORT" "$T/worker-w1.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+same_as_single $m "a worker without --address (listening on 0.0.0.0:$PORT)"
+stop_workers; rm -f "$T"/worker-*.log
+
 # ---- a worker spanning several devices (--devices LIST): its range split into one engine per device, in
 # layer order, the rows passed from one to the next; and a whole model so in one process. Here CPU engines (CI has no GPU); a list of GPU
 # indices runs the same code with CUDA engines. The hybrid's ranges cross its DeltaNet/attention pattern. ----

@@ -109,8 +109,8 @@ int ck_cli_zero_worker(const ck_cli_cluster *o) {
 int ck_cli_worker(const ck_cli_cluster *o) {
     char dir[4096], err[1024];
     ck_topology t;
-    if (!o->topology || !o->address) {
-        fprintf(stderr, "cake run: a worker needs --topology and --address (or --cluster-key for discovery)\n");
+    if (!o->topology) {
+        fprintf(stderr, "cake run: a worker needs --topology (or --cluster-key for discovery)\n");
         return 2;
     }
     if (ck_topology_load(o->topology, &t, err, sizeof err) != 0) {
@@ -119,18 +119,25 @@ int ck_cli_worker(const ck_cli_cluster *o) {
     }
     const ck_topo_worker *tw = ck_topology_find(&t, o->name);
     int rc = 1;
+    char any[64];
+    const char *address = o->address;
+    if (tw && !address) { /* every interface, on the port the topology gives this worker */
+        const char *colon = strrchr(tw->host, ':');
+        snprintf(any, sizeof any, "0.0.0.0:%s", colon ? colon + 1 : "10128");
+        address = any;
+    }
     if (!tw) fprintf(stderr, "cake run: the topology %s has no worker named '%s'\n", o->topology, o->name);
     else if (tw->last < tw->first)
         fprintf(stderr, "cake run: the topology %s gives worker '%s' no layers: nothing to serve\n", o->topology,
                 o->name);
     else if (ck_cli_resolve_model(o->model ? o->model : ck_cli_default_model(), dir, sizeof dir) == 0) {
-        ck_worker_opts wo = {.model_dir = dir, .name = o->name, .address = o->address, .key = o->key,
+        ck_worker_opts wo = {.model_dir = dir, .name = o->name, .address = address, .key = o->key,
                              .first = tw->first, .last = tw->last, .prefix = tw->prefix, .devices = o->devices,
                              .idle_ms = idle_ms(), .log = log_line, .log_user = "cake worker: "};
-        if ((!o->key || !*o->key) && strncmp(o->address, "127.", 4) && strncmp(o->address, "localhost:", 10) &&
-            strncmp(o->address, "[::1]:", 6))
+        if ((!o->key || !*o->key) && strncmp(address, "127.", 4) && strncmp(address, "localhost:", 10) &&
+            strncmp(address, "[::1]:", 6))
             fprintf(stderr, "cake run: warning: no --cluster-key: traffic on %s is neither authenticated nor "
-                            "encrypted, and anyone who can reach it can use this worker\n", o->address);
+                            "encrypted, and anyone who can reach it can use this worker\n", address);
         trap_signals();
         if (ck_worker_run(&wo, &stop_flag, err, sizeof err) != 0) fprintf(stderr, "cake run: %s\n", err);
         else rc = 0;

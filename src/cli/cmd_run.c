@@ -204,7 +204,7 @@ int ck_cmd_run(int argc, char **argv) {
         {"exact", 0, CK_ARG_BOOL, &exact, "f32 activations in every matmul (default: bf16 weights meet activations rounded to bf16 where the CPU multiplies bf16 natively; also CAKE_EXACT=1)", NULL},
         {"topology", 0, CK_ARG_STR, &cc.topology, "cluster topology (YAML): workers, their addresses and layers", "FILE"},
         {"name", 0, CK_ARG_STR, &cc.name, "run as the worker of this name in --topology (no prompt)", "NAME"},
-        {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address, e.g. 0.0.0.0:10128", "ADDR"},
+        {"address", 0, CK_ARG_STR, &cc.address, "the worker's listening address (default: every interface, on the port of its --topology entry; zero-config 0.0.0.0:10128)", "ADDR"},
         {"cluster-key", 0, CK_ARG_STR, &cc.key, "shared secret: authenticates and encrypts cluster traffic", "KEY"},
         {"wire-dtype", 0, CK_ARG_STR, &cc.wire_dtype, "activations between nodes: f32 (default, exact), f16, bf16", "T"},
         {"discovery-timeout", 0, CK_ARG_INT, &disc_s, "zero-config master: seconds to look for workers (default 5)", "S"},

@@ -1,5 +1,6 @@
 /* main.c — `cake` entry point: dispatches to a subcommand (see cli.h). */
 #include "cli/cli.h"
+#include "cake.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -36,7 +37,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: cake <command> [args] [--help]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n`cake <command> --help` lists the command's flags.\n");
+    fprintf(f, "\n`cake <command> --help` lists the command's flags; `cake --version` the version.\n");
 }
 
 int main(int argc, char **argv) {
@@ -47,6 +48,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return output_written(NULL, 0);
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+        printf("cake %s (backends: %s)\n", CK_VERSION, ck_backends_built());
         return output_written(NULL, 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
