@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (completion ? !r.prompt : r.n_msgs == 0) __builtin_trap();
             ck_oai_reply meta = {"id", "model", 0, completion};
             const char *text = completion ? r.prompt : r.msgs[r.n_msgs - 1].content;
-            char *out = ck_oai_completion(&meta, NULL, 0, text, strlen(text), CK_FINISH_STOP, r.n_msgs, 1);
+            char *out = ck_oai_completion(&meta, NULL, 0, text, strlen(text), NULL, CK_FINISH_STOP, r.n_msgs, 1);
             free(out);
         }
         ck_oai_request_free(&r);

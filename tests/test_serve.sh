@@ -466,6 +466,64 @@ start_server --chat-template-file "$WORK/open.jinja"
 python3 "$WORK/think.py" "$BASE" 1 >"$WORK/think.out" 2>&1 &&
     ok "reasoning: after a template that opens <think>, the reply is reasoning_content ($(cat "$WORK/think.out"))" ||
     bad "reasoning of an opened block: $(tail -n 3 "$WORK/think.out")"
+# tool calls (Qwen's and Hermes' <tool_call> blocks, as llama-server returns them): with tools in the request,
+# a reply of blocks is message.tool_calls (content null, finish_reason "tool_calls"), streamed as a
+# delta.tool_calls; without tools, or with tool_choice "none", the same text is content. The model: qwen3-tiny
+# with a tokenizer whose first greedy token decodes to a whole block.
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+mkdir -p "$WORK/tools"
+for f in "$MODEL_TEXT"/*; do ln -s "$f" "$WORK/tools/"; done
+rm "$WORK/tools/tokenizer.json"
+python3 - "$MODEL_TEXT/tokenizer.json" "$WORK/tools/tokenizer.json" <<'EOF'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+v, inv = t["model"]["vocab"], {i: s for s, i in t["model"]["vocab"].items()}
+old = inv[60897]
+del v[old]
+v['<tool_call>{"name":"get_time","arguments":{"tz":"UTC"}}</tool_call>'] = 60897
+join = lambda m: "".join(m.split(" ", 1)) if isinstance(m, str) else "".join(m)
+t["model"]["merges"] = [m for m in t["model"]["merges"] if join(m) != old]
+json.dump(t, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+EOF
+# (a template that leaves the tools out: the prompt, and so the greedy reply, is the same with or without
+# them; Jinja drops the template's last newline, as HF's does)
+printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}<|im_start|>assistant\n\n' \
+    >"$WORK/notools.jinja"
+MODEL=$WORK/tools
+start_server --chat-template-file "$WORK/notools.jinja"
+python3 - "$BASE" >"$WORK/tools.out" 2>&1 <<'EOF' && ok "tool calls: $(cat "$WORK/tools.out")" || bad "tool calls: $(tail -n 3 "$WORK/tools.out")"
+import json, sys, urllib.request
+base = sys.argv[1]
+TOOLS = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+def post(extra, stream=False):
+    body = dict({"messages": [{"role": "user", "content": "Explain quantum computing in simple terms."}],
+                 "max_tokens": 2, "temperature": 0, "stream": stream}, **extra)
+    rq = urllib.request.Request(base + "/v1/chat/completions", json.dumps(body).encode(),
+                                {"Content-Type": "application/json"})
+    with urllib.request.urlopen(rq) as f:
+        if not stream:
+            return json.load(f)["choices"][0]
+        events = [json.loads(e[6:]) for e in f.read().decode().split("\n\n") if e.startswith("data: {")]
+        return [e["choices"][0] for e in events if e["choices"]]
+block = '<tool_call>{"name":"get_time","arguments":{"tz":"UTC"}}</tool_call>'
+plain = post({})
+assert plain["message"]["content"] == block * 2 and "tool_calls" not in plain["message"], plain
+assert post({"tools": TOOLS, "tool_choice": "none"})["message"]["content"] == block * 2
+c = post({"tools": TOOLS})
+m = c["message"]
+assert c["finish_reason"] == "tool_calls" and m["content"] is None, c
+assert [(t["type"], t["function"]["name"], t["function"]["arguments"]) for t in m["tool_calls"]] == \
+    [("function", "get_time", '{"tz":"UTC"}')] * 2, m
+assert len({t["id"] for t in m["tool_calls"]}) == 2, m
+chunks = post({"tools": TOOLS}, True)
+calls = [t for ch in chunks for t in ch.get("delta", {}).get("tool_calls", [])]
+assert [(t["index"], t["function"]["name"], t["function"]["arguments"]) for t in calls] == \
+    [(0, "get_time", '{"tz":"UTC"}'), (1, "get_time", '{"tz":"UTC"}')], chunks
+assert not "".join(ch.get("delta", {}).get("content") or "" for ch in chunks), chunks
+assert chunks[-1]["finish_reason"] == "tool_calls", chunks[-1]
+print("two calls of get_time, whole and streamed; text without tools")
+EOF
 MODEL=$MODEL_TEXT
 
 # bad flags and an address in use fail clearly

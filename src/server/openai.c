@@ -129,6 +129,8 @@ static int parse_messages(const cJSON *root, ck_oai_request *r, char *err, size_
     if (tools && !cJSON_IsArray(tools)) return ck_err(err, errlen, "'tools' must be an array");
     if (tools && cJSON_GetArraySize(tools) && !(r->tools_json = cJSON_PrintUnformatted(tools)))
         return ck_err(err, errlen, "out of memory");
+    const cJSON *tc = field(root, "tool_choice");
+    r->call_tools = r->tools_json && !(cJSON_IsString(tc) && !strcmp(tc->valuestring, "none"));
     if (kw && !(r->kwargs_json = cJSON_PrintUnformatted(kw))) return ck_err(err, errlen, "out of memory");
     return template_messages(m, r, err, errlen);
 }
@@ -292,7 +294,8 @@ static char *print(cJSON *o) {
 }
 
 char *ck_oai_completion(const ck_oai_reply *r, const char *reason, size_t rlen, const char *text, size_t len,
-                        ck_finish f, size_t n_prompt, size_t n_gen) {
+                        const char *calls, ck_finish f, size_t n_prompt, size_t n_gen) {
+    cJSON *tc = calls ? cJSON_Parse(calls) : NULL;
     cJSON *o = envelope(r, r->text ? "text_completion" : "chat.completion"), *choices = cJSON_AddArrayToObject(o, "choices");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
@@ -301,11 +304,14 @@ char *ck_oai_completion(const ck_oai_reply *r, const char *reason, size_t rlen, 
     } else {
         cJSON *msg = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
-        cJSON_AddItemToObject(msg, "content", string_n(text, len));
+        if (tc && !len) cJSON_AddNullToObject(msg, "content");
+        else cJSON_AddItemToObject(msg, "content", string_n(text, len));
         if (rlen) cJSON_AddItemToObject(msg, "reasoning_content", string_n(reason, rlen));
+        if (tc) cJSON_AddItemToObject(msg, "tool_calls", tc), tc = NULL;
     }
+    cJSON_Delete(tc);
     cJSON_AddNullToObject(c, "logprobs");
-    cJSON_AddStringToObject(c, "finish_reason", ck_oai_finish_reason(f));
+    cJSON_AddStringToObject(c, "finish_reason", calls ? "tool_calls" : ck_oai_finish_reason(f));
     cJSON_AddItemToArray(choices, c);
     cJSON_AddItemToObject(o, "usage", usage(n_prompt, n_gen));
     return print(o);
@@ -341,6 +347,19 @@ char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *reason, 
     else cJSON_AddNullToObject(c, "finish_reason");
     cJSON_AddItemToArray(choices, c);
     if (finish && n_prompt >= 0 && n_gen >= 0) cJSON_AddItemToObject(o, "usage", usage((size_t)n_prompt, (size_t)n_gen));
+    return event(print(o));
+}
+
+char *ck_oai_tool_calls_chunk(const ck_oai_reply *r, const char *calls) {
+    cJSON *o = envelope(r, "chat.completion.chunk"), *choices = cJSON_AddArrayToObject(o, "choices");
+    cJSON *c = cJSON_CreateObject(), *delta = cJSON_AddObjectToObject(c, "delta"), *tc = cJSON_Parse(calls), *it;
+    int i = 0;
+    cJSON_ArrayForEach(it, tc) cJSON_AddNumberToObject(it, "index", i++);
+    cJSON_AddItemToObject(delta, "tool_calls", tc ? tc : cJSON_CreateArray());
+    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddNullToObject(c, "finish_reason");
+    cJSON_AddItemToArray(choices, c);
     return event(print(o));
 }
 

@@ -41,6 +41,7 @@ typedef struct ck_oai_request {
     int repeat_last_n;         /* extension (llama.cpp's name); default 128 */
     size_t max_tokens;         /* 0 = until the context is full */
     int reasoning_raw;         /* llama-server's reasoning_format "none": a <think> block stays in content */
+    int call_tools;            /* chat with tools and tool_choice not "none": <tool_call> blocks are calls */
     const char *stop[CK_OAI_MAX_STOP];
     size_t n_stop;
     void *json;                /* the parsed document the strings live in */
@@ -66,14 +67,18 @@ typedef struct ck_oai_reply {
 } ck_oai_reply;
 
 /* The whole non-streamed response: text as the content, reason[0..rlen) (when rlen > 0) as the message's
- * reasoning_content. */
+ * reasoning_content; calls (a JSON array of tool calls, or NULL) as its tool_calls, with finish_reason
+ * "tool_calls" and a null content when there is no text. */
 char *ck_oai_completion(const ck_oai_reply *r, const char *reason, size_t rlen, const char *text, size_t len,
-                        ck_finish f, size_t n_prompt, size_t n_gen);
+                        const char *calls, ck_finish f, size_t n_prompt, size_t n_gen);
 /* One SSE event "data: {chunk}\n\n": the role chunk (role != NULL), a delta of reasoning_content
  * (reason[0..rlen), when rlen > 0) and of content (text[0..len), when len > 0 or there is no reasoning), or
  * the final chunk (finish != NULL, with usage when n_prompt/n_gen are given as >= 0). */
 char *ck_oai_chunk(const ck_oai_reply *r, const char *role, const char *reason, size_t rlen, const char *text,
                    size_t len, const char *finish, long long n_prompt, long long n_gen);
+/* A chunk whose delta holds the tool calls of calls (a JSON array, as ck_oai_completion takes), each with
+ * its index. */
+char *ck_oai_tool_calls_chunk(const ck_oai_reply *r, const char *calls);
 /* The usage-only chunk of stream_options.include_usage (empty choices). */
 char *ck_oai_usage_chunk(const ck_oai_reply *r, size_t n_prompt, size_t n_gen);
 /* {"error":{"message":..,"type":..,"param":null,"code":..}} */

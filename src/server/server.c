@@ -12,6 +12,7 @@
 #include "server/openai.h"
 #include "server/sched.h"
 #include "server/think.h"
+#include "server/toolcall.h"
 #include "server/ui.h"
 
 #include <cjson/cJSON.h>
@@ -153,6 +154,10 @@ typedef struct reply_ctx {
     time_t last_sent;          /* when the stream last sent something */
     int split;                 /* a chat reply: a leading <think> block goes to reasoning_content */
     ck_think think;            /* where the split stands */
+    int tools;                 /* a chat reply to a request with tools: <tool_call> blocks are tool calls */
+    ck_toolcalls tc;           /* where their split stands */
+    int called;                /* the reply called tools (finish_reason "tool_calls") */
+    int flushed;               /* the splits have had the end of the text */
 } reply_ctx;
 
 /* 1 when the client closed its end (or the socket failed). */
@@ -187,7 +192,8 @@ static char *end_events(reply_ctx *r, const char *why) {
     if (!why && st.error[0]) why = st.error;
     char *err = why ? ck_oai_error(why, "server_error", NULL) : NULL;
     char *fin = err ? NULL
-                    : ck_oai_chunk(&r->meta, NULL, NULL, 0, NULL, 0, ck_oai_finish_reason(st.finish), (long long)st.n_prompt,
+                    : ck_oai_chunk(&r->meta, NULL, NULL, 0, NULL, 0, r->called ? "tool_calls" : ck_oai_finish_reason(st.finish),
+                                   (long long)st.n_prompt,
                                    (long long)st.n_gen);
     char *use = r->include_usage && !err ? ck_oai_usage_chunk(&r->meta, st.n_prompt, st.n_gen) : NULL;
     size_t n = (err ? strlen(err) + 9 : 0) + (fin ? strlen(fin) : 0) + (use ? strlen(use) : 0) + 16;
@@ -198,19 +204,57 @@ static char *end_events(reply_ctx *r, const char *why) {
     return out;
 }
 
-/* The chunk of the next text t[0..len) (last: the reply ends there): its reasoning and content as the
- * split makes them, or the plain text (a text completion, reasoning_format "none"). NULL when it has
- * nothing to say yet (the split holds it all). */
-static char *delta_chunk(reply_ctx *r, const char *t, size_t len, int last) {
-    if (!r->split) return len ? ck_oai_chunk(&r->meta, NULL, NULL, 0, t, len, NULL, -1, -1) : NULL;
-    char *reason = malloc(len + CK_THINK_HOLD), *content = malloc(len + CK_THINK_HOLD), *out = NULL;
-    size_t rn = 0, cn = 0;
-    if (reason && content) {
-        ck_think_feed(&r->think, t, len, last, reason, &rn, content, &cn);
-        if (rn || cn) out = ck_oai_chunk(&r->meta, NULL, reason, rn, content, cn, NULL, -1, -1);
+/* Two event strings as one (either may be NULL; both are freed). */
+static char *join_events(char *a, char *b) {
+    if (!a || !b) return a ? a : b;
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = realloc(a, na + nb + 1);
+    if (s) memcpy(s + na, b, nb + 1);
+    else free(a);
+    free(b);
+    return s;
+}
+
+/* The next text t[0..len) of the reply (last: it ends there) through the splits: its reasoning (r->split),
+ * the content that goes out now, and at the end the tool calls (r->tools), or the text that looked like
+ * one, as content. Returns 0 with *reason, *content (malloc'd; lengths in *rn, *cn) and *calls (a JSON
+ * array or NULL), or -1 when out of memory. */
+static int split_text(reply_ctx *r, const char *t, size_t len, int last, char **reason, size_t *rn, char **content,
+                      size_t *cn, char **calls) {
+    size_t cap = len + CK_THINK_HOLD + CK_TOOLCALL_HOLD;
+    char *think = malloc(cap);
+    *reason = malloc(cap), *content = malloc(cap), *rn = *cn = 0, *calls = NULL;
+    int rc = think && *reason && *content ? 0 : -1;
+    size_t tn = 0;
+    if (rc == 0 && r->split) ck_think_feed(&r->think, t, len, last, *reason, rn, think, &tn);
+    else if (rc == 0) memcpy(think, t, len), tn = len;
+    if (rc == 0 && r->tools) rc = ck_toolcalls_feed(&r->tc, think, tn, last, *content, cn);
+    else if (rc == 0) memcpy(*content, think, tn), *cn = tn;
+    free(think);
+    if (rc == 0 && last && r->tools) {
+        const char *rest;
+        size_t n;
+        *calls = ck_toolcalls_end(&r->tc, r->id, &rest, &n);
+        char *grown = n ? realloc(*content, *cn + n) : *content; /* what looked like a call is content */
+        if (!grown) rc = -1;
+        else memcpy(grown + *cn, rest, n), *content = grown, *cn += n;
     }
+    r->called |= *calls != NULL;
+    if (rc != 0) free(*reason), free(*content), free(*calls), *reason = *content = *calls = NULL;
+    return rc;
+}
+
+/* The events of the next text t[0..len) (last: the reply ends there): its reasoning and content deltas,
+ * then the tool calls' delta. NULL when it has nothing to say yet (the splits hold it all). */
+static char *delta_events(reply_ctx *r, const char *t, size_t len, int last) {
+    char *reason, *content, *calls, *out = NULL;
+    size_t rn, cn;
+    if (split_text(r, t, len, last, &reason, &rn, &content, &cn, &calls) != 0) return NULL;
+    if (rn || cn) out = ck_oai_chunk(&r->meta, NULL, reason, rn, content, cn, NULL, -1, -1);
+    if (calls) out = join_events(out, ck_oai_tool_calls_chunk(&r->meta, calls));
     free(reason);
     free(content);
+    free(calls);
     return out;
 }
 
@@ -239,8 +283,9 @@ static int stream_next(reply_ctx *r) {
         ck_job_status st;
         ck_job_status_get(r->job, &st);
         int end = st.done && ck_job_len(r->job) == r->sent;
-        if (t || (end && r->split)) { /* (at the end, what the split held goes out) */
-            char *piece = delta_chunk(r, t ? t : "", t ? len : 0, end);
+        if (t || (end && !r->flushed)) { /* (at the end, what the splits held goes out) */
+            r->flushed = end;
+            char *piece = delta_events(r, t ? t : "", t ? len : 0, end);
             free(t);
             if (piece) {
                 set_pending(r, piece);
@@ -270,16 +315,13 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, reply_ctx *r) {
     }
     if (st.error[0]) return reply(c, 500, "application/json", ck_oai_error(st.error, "server_error", NULL));
     size_t len = 0, rn = 0, cn = 0;
-    char *t = take_text(r, &len), *reason = NULL, *content = NULL, *body = NULL;
-    if (r->split && (reason = malloc(len + CK_THINK_HOLD)) && (content = malloc(len + CK_THINK_HOLD))) {
-        ck_think_feed(&r->think, t ? t : "", t ? len : 0, 1, reason, &rn, content, &cn);
-        body = ck_oai_completion(&r->meta, reason, rn, content, cn, st.finish, st.n_prompt, st.n_gen);
-    } else if (!r->split) {
-        body = ck_oai_completion(&r->meta, NULL, 0, t ? t : "", len, st.finish, st.n_prompt, st.n_gen);
-    }
+    char *t = take_text(r, &len), *reason, *content, *calls, *body = NULL;
+    if (split_text(r, t ? t : "", t ? len : 0, 1, &reason, &rn, &content, &cn, &calls) == 0)
+        body = ck_oai_completion(&r->meta, reason, rn, content, cn, calls, st.finish, st.n_prompt, st.n_gen);
     free(t);
     free(reason);
     free(content);
+    free(calls);
     return body ? reply(c, 200, "application/json", body) : reply_error(c, 500, "out of memory");
 }
 
@@ -302,6 +344,7 @@ static ssize_t reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void reply_free(void *cls) {
     reply_ctx *r = cls;
     ck_job_release(r->job); /* cancels the generation when it is still running */
+    ck_toolcalls_free(&r->tc);
     free(r->pending);
     free(r);
 }
@@ -336,6 +379,8 @@ static enum MHD_Result respond_job(server *sv, struct MHD_Connection *c, ck_job 
     r->last_sent = time(NULL); /* a queued stream's first keep-alive comes KEEPALIVE_S from now */
     r->split = !completion && !q->reasoning_raw;
     ck_think_init(&r->think, opened);
+    r->tools = !completion && q->call_tools;
+    ck_toolcalls_init(&r->tc);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
     if (!q->stream) { /* this connection's own thread waits for the job, then answers */
