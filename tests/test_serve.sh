@@ -395,28 +395,36 @@ expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "
 expect_eq "$(post -d "$BODY")" 200 "chained cluster: the same request again (every worker truncated to the kept prefix)"
 expect_eq "$(json_field "d['choices'][0]['message']['content']" <"$WORK/out")" "$REF" "chained cluster: same text again"
 
+# retoken DIR ID TEXT...: DIR holds qwen3-tiny ($MODEL) with a tokenizer that decodes each token ID as TEXT
+# (the merges that made the old strings dropped), so the greedy reply holds the texts a test needs
+retoken() {
+    dir=$1
+    shift
+    mkdir -p "$dir"
+    for f in "$MODEL"/*; do [ "${f##*/}" = tokenizer.json ] || ln -s "$f" "$dir/"; done
+    python3 - "$MODEL/tokenizer.json" "$dir/tokenizer.json" "$@" <<'EOF'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+v, inv = t["model"]["vocab"], {i: s for s, i in t["model"]["vocab"].items()}
+gone = set()
+for i, text in zip(sys.argv[3::2], sys.argv[4::2]):
+    gone.add(inv[int(i)])
+    del v[inv[int(i)]]
+    v[text] = int(i)
+join = lambda m: "".join(m.split(" ", 1)) if isinstance(m, str) else "".join(m)
+t["model"]["merges"] = [m for m in t["model"]["merges"] if join(m) not in gone]
+json.dump(t, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+EOF
+}
+
 # reasoning (llama-server's default, reasoning_format auto): a reply that opens with <think> has that block
 # as reasoning_content and the rest as content, whole or streamed; reasoning_format "none" keeps the text
 # whole; a template that opens the block makes the reply start in it. The model: qwen3-tiny with a
 # tokenizer that decodes its first two greedy tokens as <think> and </think> (their merges dropped).
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
-mkdir -p "$WORK/think"
-for f in "$MODEL"/*; do ln -s "$f" "$WORK/think/"; done
-rm "$WORK/think/tokenizer.json"
-python3 - "$MODEL/tokenizer.json" "$WORK/think/tokenizer.json" <<'EOF'
-import json, sys
-t = json.load(open(sys.argv[1], encoding="utf-8"))
-v, inv = t["model"]["vocab"], {i: s for s, i in t["model"]["vocab"].items()}
-gone = set()
-for i, tag in ((60897, "<think>"), (91630, "</think>")):
-    gone.add(inv[i])
-    del v[inv[i]]
-    v[tag] = i
-join = lambda m: "".join(m.split(" ", 1)) if isinstance(m, str) else "".join(m)
-t["model"]["merges"] = [m for m in t["model"]["merges"] if join(m) not in gone]
-json.dump(t, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
-EOF
+retoken "$WORK/think" 60897 "<think>" 91630 "</think>"
+retoken "$WORK/tools" 60897 '<tool_call>{"name":"get_time","arguments":{"tz":"UTC"}}</tool_call>' # for the tool calls below
 printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}<|im_start|>assistant\n<think>\n' \
     >"$WORK/open.jinja"
 cat >"$WORK/think.py" <<'EOF'
@@ -472,20 +480,6 @@ python3 "$WORK/think.py" "$BASE" 1 >"$WORK/think.out" 2>&1 &&
 # with a tokenizer whose first greedy token decodes to a whole block.
 kill "$SERVER"
 wait "$SERVER" 2>/dev/null
-mkdir -p "$WORK/tools"
-for f in "$MODEL_TEXT"/*; do ln -s "$f" "$WORK/tools/"; done
-rm "$WORK/tools/tokenizer.json"
-python3 - "$MODEL_TEXT/tokenizer.json" "$WORK/tools/tokenizer.json" <<'EOF'
-import json, sys
-t = json.load(open(sys.argv[1], encoding="utf-8"))
-v, inv = t["model"]["vocab"], {i: s for s, i in t["model"]["vocab"].items()}
-old = inv[60897]
-del v[old]
-v['<tool_call>{"name":"get_time","arguments":{"tz":"UTC"}}</tool_call>'] = 60897
-join = lambda m: "".join(m.split(" ", 1)) if isinstance(m, str) else "".join(m)
-t["model"]["merges"] = [m for m in t["model"]["merges"] if join(m) != old]
-json.dump(t, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
-EOF
 # (a template that leaves the tools out: the prompt, and so the greedy reply, is the same with or without
 # them; Jinja drops the template's last newline, as HF's does)
 printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}<|im_start|>assistant\n\n' \
