@@ -292,6 +292,7 @@ stop_stub
 start_stub reason
 start paste "'$CAKE' chat --server '$URL' -n 100"
 wait_for paste "type a message" 10
+$TM send-keys -t paste BSpace Left Right  # on an input never typed in: nothing happens
 # last_post CONTENT: the last request's last message is the user's CONTENT (a Python string literal)
 last_post() {
     python3 - "$T/stub.log" "$1" <<'PY'

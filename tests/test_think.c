@@ -46,6 +46,8 @@ int main(void) {
     check("opened by the prompt", 1, "\nhmm</think>\n\nHi", "hmm", "Hi");
     check("no think block", 0, "Hello <think>x</think>", "", "Hello <think>x</think>");
     check("whitespace, then no block", 0, "  Hello", "", "  Hello");
+    check("eight bytes of whitespace before the tag", 0, " \n \n \n \n<think>a</think>b", "a", "b");
+    check("more whitespace than that: text", 0, "          <think>a</think>b", "", "          <think>a</think>b");
     check("a tag's start that is not one", 0, "<thin>x", "", "<thin>x");
     check("cut off while thinking", 0, "<think>abc</thi", "abc</thi", "");
     check("opened, never closed", 1, "abc", "abc", "");

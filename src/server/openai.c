@@ -75,10 +75,12 @@ static int content_of(ck_oai_request *r, const cJSON *c, size_t i, const char **
         len += strlen(text->valuestring) + 1;
     }
     char *joined = malloc(len + 1), *w = joined;
+    int first = 1;
     if (!joined || keep(r, joined) != 0) return ck_err(err, errlen, "out of memory");
     cJSON_ArrayForEach(part, c) {
         size_t n = strlen(field(part, "text")->valuestring);
-        if (w != joined) *w++ = '\n';
+        if (!first) *w++ = '\n';
+        first = 0;
         memcpy(w, field(part, "text")->valuestring, n);
         w += n;
     }

@@ -73,12 +73,14 @@ void ck_think_feed(ck_think *t, const char *s, size_t n, int last, char *reason,
         }
         if (t->state == 0) { /* does the reply open with <think>? (leading whitespace allowed) */
             size_t j = i;
-            while (j < total && is_ws(at(&v, j))) j++;
+            while (j < total && is_ws(at(&v, j)) && j - i <= CK_THINK_WS) j++;
             size_t k = 0;
             while (k < sizeof OPEN - 1 && j + k < total && at(&v, j + k) == OPEN[k]) k++;
-            if (k == sizeof OPEN - 1) {
+            if (j - i > CK_THINK_WS) {
+                t->state = 2; /* too much whitespace first: a reply that starts with text */
+            } else if (k == sizeof OPEN - 1) {
                 i = j + k, t->state = 1, t->skip_ws = 1;
-            } else if (j + k == total && !last && total - i < CK_THINK_HOLD) {
+            } else if (j + k == total && !last) {
                 hold(t, &v, i); /* all of it may still be "<think>" */
                 return;
             } else {

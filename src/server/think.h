@@ -2,13 +2,14 @@
  * <think>...</think> block at its start, or the rest of one the prompt left open, is the reply's
  * reasoning_content, the text after it its content. Fed the text as it streams, it holds back only what
  * may still turn out to be a tag; whitespace right after <think> and right after </think> is dropped. A
- * reply that does not start with <think> is all content. */
+ * reply that does not start with <think> (after at most CK_THINK_WS bytes of whitespace) is all content. */
 #ifndef CK_SERVER_THINK_H
 #define CK_SERVER_THINK_H
 
 #include <stddef.h>
 
 #define CK_THINK_HOLD 16 /* bytes held back at most (a tag's prefix) */
+#define CK_THINK_WS 8    /* whitespace allowed before the opening <think> (so the hold fits) */
 
 typedef struct ck_think {
     int state;              /* 0: the start, undecided; 1: in the think block; 2: content */

@@ -268,6 +268,7 @@ static void input_insert(app *a, const char *s, size_t n) {
  * no width) go with it, so the cursor never stands between a letter and its accent. */
 static size_t prev_char(const app *a, size_t i) {
     int w = 0;
+    if (i == 0) return 0;
     do {
         while (i > 0 && ((unsigned char)a->in[--i] & 0xC0) == 0x80) {}
         ck_text_char(a->in + i, a->in_len - i, &w);
@@ -362,9 +363,14 @@ static void key_enter(app *a) {
     wint_t next;
     timeout(0);
     int r = a->pasting ? ERR : get_wch(&next);
-    if (!a->pasting && r == ERR) return on_enter(a);
-    input_insert(a, "\n", 1);
-    if (r != ERR) unget_wch(next);
+    if (r == KEY_CODE_YES) { /* a function key (a resize, say) is no pasted text: Enter sends */
+        ungetch((int)next);
+        r = ERR;
+    } else if (r == OK) {
+        unget_wch(next);
+    }
+    if (!a->pasting && r == ERR) on_enter(a);
+    else input_insert(a, "\n", 1);
 }
 
 /* A character key. */
