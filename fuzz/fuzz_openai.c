@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int completion = 0; completion < 2; completion++) {
         ck_oai_request r;
         char err[256];
-        if (ck_oai_parse((const char *)data, size, completion, &r, err, sizeof err) == 0) {
+        if (ck_oai_parse((const char *)data, size, completion, NULL, &r, err, sizeof err) == 0) {
             if (completion ? !r.prompt : r.n_msgs == 0) __builtin_trap();
             ck_oai_reply meta = {"id", "model", 0, completion};
             const char *text = completion ? r.prompt : r.msgs[r.n_msgs - 1].content;

@@ -520,6 +520,22 @@ print("two calls of get_time, whole and streamed; text without tools")
 EOF
 MODEL=$MODEL_TEXT
 
+# the server's own sampling defaults, for the fields a request leaves out (the Rust cake's serve flags)
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null
+start_server --temperature 0 -n 5
+post -d '{"messages":[{"role":"user","content":"Explain quantum computing in simple terms."}]}' >/dev/null
+python3 - "$WORK/out" "$REF" <<'EOF' && ok "--temperature 0 -n 5: a request without them gets the greedy text's first 5 tokens" ||
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["usage"]["completion_tokens"] == 5 and sys.argv[2].startswith(d["choices"][0]["message"]["content"]), d
+EOF
+    bad "server defaults: $(cat "$WORK/out")"
+expect_eq "$(post -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}')" 200 "a request's own max_tokens wins"
+expect_eq "$(json_field "d['usage']['completion_tokens']" <"$WORK/out")" 2 "... 2 tokens"
+"$CAKE" serve "$MODEL" --temperature 3 >/dev/null 2>"$WORK/t3.err"
+[ $? = 2 ] && grep -q "temperature is 0-2" "$WORK/t3.err" && ok "--temperature 3 is a usage error" || bad "--temperature 3: $(cat "$WORK/t3.err")"
+
 # bad flags and an address in use fail clearly
 "$CAKE" serve "$MODEL" --api 127.0.0.1:"$PORT" >"$WORK/busy.log" 2>&1
 expect_eq "$?" 1 "address in use exits 1"

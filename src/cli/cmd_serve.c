@@ -6,9 +6,11 @@
 #include "cli/cluster.h"
 #include "cli/common.h"
 
+#include "server/openai.h"
 #include "server/server.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,9 @@ int ck_cmd_serve(int argc, char **argv) {
     int cpu = 0;
     const char *kv_type = NULL;
     ck_server_opts o = {.api = "0.0.0.0:8080"};
+    /* the server's sampling defaults: set only when given (NaN / -1: OpenAI's) */
+    double temp = NAN, top_p = NAN, rep = NAN;
+    long top_k = -1, last_n = -1, max_tokens = -1;
     const ck_arg args[] = {
         {"model", 0, CK_ARG_STR, &c.model, "model directory, .gguf file or HF repo id (ORG/NAME[:TAG]) (or the positional)", "MODEL"},
         {"api", 0, CK_ARG_STR, &o.api, "listen address (default 0.0.0.0:8080)", "ADDR"},
@@ -132,6 +137,12 @@ int ck_cmd_serve(int argc, char **argv) {
         {"discovery-timeout", 0, CK_ARG_INT, &disc_s, "zero-config: seconds to look for workers (default 5)", "S"},
         {"min-workers", 0, CK_ARG_INT, &c.cc.min_workers, "zero-config: workers to wait for (default 1)", "N"},
         {"discovery-address", 0, CK_ARG_STR, &c.cc.discovery, "zero-config: UDP address to broadcast to", "ADDR"},
+        {"temperature", 0, CK_ARG_FLOAT, &temp, "temperature of requests that set none (default 1, OpenAI's; 0-2)", "T"},
+        {"top-p", 0, CK_ARG_FLOAT, &top_p, "top_p of requests that set none (default 1)", "P"},
+        {"top-k", 0, CK_ARG_INT, &top_k, "top_k of requests that set none (default 0: off)", "K"},
+        {"repeat-penalty", 0, CK_ARG_FLOAT, &rep, "repeat_penalty of requests that set none (default 1: off)", "R"},
+        {"repeat-last-n", 0, CK_ARG_INT, &last_n, "repeat_last_n of requests that set none (default 128)", "N"},
+        {"max-tokens", 'n', CK_ARG_INT, &max_tokens, "max_tokens of requests that set none (default: until the context is full; text completions 16)", "N"},
     };
     const char *pos[1];
     size_t n_pos;
@@ -151,6 +162,22 @@ int ck_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "cake serve: --ui-auth takes USER:PASS\n");
         return 2;
     }
+    ck_oai_defaults defaults; /* the ranges a request's own fields must keep to */
+    ck_oai_defaults_init(&defaults);
+    if ((!isnan(temp) && !(temp >= 0 && temp <= CK_OAI_MAX_TEMPERATURE)) || (!isnan(top_p) && !(top_p > 0 && top_p <= 1)) ||
+        (!isnan(rep) && !(rep > 0 && rep <= CK_OAI_MAX_REPEAT_PENALTY)) || top_k > (long)CK_OAI_MAX_TOP_K ||
+        last_n > (long)CK_OAI_MAX_REPEAT_LAST_N || max_tokens == 0 || max_tokens < -1 || top_k < -1 || last_n < -1) {
+        fprintf(stderr, "cake serve: --temperature is 0-2, --top-p in (0, 1], --repeat-penalty > 0, --top-k, "
+                        "--repeat-last-n >= 0 and -n >= 1\n");
+        return 2;
+    }
+    if (!isnan(temp)) defaults.temperature = temp;
+    if (!isnan(top_p)) defaults.top_p = top_p;
+    if (!isnan(rep)) defaults.repeat_penalty = rep;
+    if (top_k >= 0) defaults.top_k = (int)top_k;
+    if (last_n >= 0) defaults.repeat_last_n = (int)last_n;
+    if (max_tokens > 0) defaults.max_tokens = (size_t)max_tokens;
+    o.defaults = &defaults;
     if (ck_cli_threads("serve", threads) != 0 || ck_cli_backend("serve", cpu, device, kv_type) != 0) return 2;
     c.clustered = c.cc.topology || c.cc.key;
     c.cc.model = c.model;

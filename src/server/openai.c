@@ -157,7 +157,7 @@ static int parse_stop(const cJSON *root, ck_oai_request *r, char *err, size_t er
 
 /* Sampling and length fields. */
 static int parse_sampling(const cJSON *root, ck_oai_request *r, char *err, size_t errlen) {
-    double pen = 0, n = 1, maxt = (double)r->max_tokens, seed = -1, top_k = 0, last_n = r->repeat_last_n;
+    double pen = 0, n = 1, maxt = (double)r->max_tokens, seed = -1, top_k = r->top_k, last_n = r->repeat_last_n;
     if (num_field(root, "temperature", 0, CK_OAI_MAX_TEMPERATURE, &r->temperature, err, errlen) ||
         num_field(root, "top_p", 0, 1, &r->top_p, err, errlen) ||
         int_field(root, "top_k", 0, CK_OAI_MAX_TOP_K, &top_k, err, errlen) ||
@@ -217,9 +217,17 @@ static int parse_prompt(const cJSON *root, ck_oai_request *r, char *err, size_t 
     return 0;
 }
 
-int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r, char *err, size_t errlen) {
+void ck_oai_defaults_init(ck_oai_defaults *d) {
+    *d = (ck_oai_defaults){.temperature = 1.0, .top_p = 1.0, .repeat_penalty = 1.0, .repeat_last_n = 128};
+}
+
+int ck_oai_parse(const char *body, size_t len, int completion, const ck_oai_defaults *d, ck_oai_request *r,
+                 char *err, size_t errlen) {
+    ck_oai_defaults openai;
+    if (!d) ck_oai_defaults_init(&openai), d = &openai;
     memset(r, 0, sizeof *r);
-    r->temperature = 1.0, r->top_p = 1.0, r->repeat_penalty = 1.0, r->repeat_last_n = 128;
+    r->temperature = d->temperature, r->top_p = d->top_p, r->top_k = d->top_k;
+    r->repeat_penalty = d->repeat_penalty, r->repeat_last_n = d->repeat_last_n;
     int thinking = 1; /* checked here, passed to the template with the other kwargs */
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -241,6 +249,7 @@ int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r
     if (rf && !cJSON_IsString(rf)) return ck_err(err, errlen, "'reasoning_format' must be a string");
     r->reasoning_raw = rf && !strcmp(rf->valuestring, "none");
     if (completion ? parse_prompt(root, r, err, errlen) : parse_messages(root, r, err, errlen)) return -1;
+    if (d->max_tokens) r->max_tokens = d->max_tokens;
     if (parse_stop(root, r, err, errlen) != 0) return -1;
     return parse_sampling(root, r, err, errlen);
 }

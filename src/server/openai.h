@@ -49,10 +49,22 @@ typedef struct ck_oai_request {
     size_t n_owned;
 } ck_oai_request;
 
+/* What a request that leaves a sampling field out gets: OpenAI's defaults (temperature and top_p 1, no
+ * top_k, no repeat penalty; ck_oai_defaults_init), or the server's (`cake serve --temperature ...`).
+ * max_tokens 0: the endpoint's own (16 for a text completion, as OpenAI's; a chat runs until the context
+ * is full). */
+typedef struct ck_oai_defaults {
+    double temperature, top_p, repeat_penalty;
+    int top_k, repeat_last_n;
+    size_t max_tokens;
+} ck_oai_defaults;
+void ck_oai_defaults_init(ck_oai_defaults *d);
+
 /* Parses body[0..len) of a chat completion, or of a text completion when `completion` (prompt instead
- * of messages; max_tokens defaults to 16 as OpenAI's). Returns 0, or -1 with a message for the client in
- * err (a 400). */
-int ck_oai_parse(const char *body, size_t len, int completion, ck_oai_request *r, char *err, size_t errlen);
+ * of messages), the fields it leaves out taken from d (NULL: OpenAI's). Returns 0, or -1 with a message
+ * for the client in err (a 400). */
+int ck_oai_parse(const char *body, size_t len, int completion, const ck_oai_defaults *d, ck_oai_request *r,
+                 char *err, size_t errlen);
 void ck_oai_request_free(ck_oai_request *r);
 
 /* "stop" or "length" (a cancelled generation reports "stop"). */

@@ -436,7 +436,7 @@ static enum MHD_Result complete(server *sv, struct MHD_Connection *c, const requ
     size_t n = 0;
     int opened = 0;
     enum MHD_Result rc;
-    if (ck_oai_parse(rq->body ? rq->body : "", rq->n, completion, &q, err, sizeof err) != 0 ||
+    if (ck_oai_parse(rq->body ? rq->body : "", rq->n, completion, sv->o->defaults, &q, err, sizeof err) != 0 ||
         prompt_ids(sv, &q, completion, &ids, &n, &opened, err, sizeof err) != 0) {
         rc = reply_error(c, 400, err);
     } else if (n == 0) {

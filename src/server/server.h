@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+struct ck_oai_defaults;
+
 typedef struct ck_server_opts {
     const char *api;           /* listen address HOST:PORT ("0.0.0.0:8080", "[::1]:8080") */
     const char *model_id;      /* the id in responses and /v1/models */
@@ -18,6 +20,7 @@ typedef struct ck_server_opts {
     size_t parallel;           /* sequences decoded together at most */
     size_t max_ctx;            /* positions per sequence (0: the model's maximum) */
     size_t max_body;           /* request bodies above this get a 413 */
+    const struct ck_oai_defaults *defaults; /* sampling for the fields a request leaves out (NULL: OpenAI's) */
     /* Loads the model (called after the socket listens). */
     int (*load)(void *user, ck_engine **e, char *err, size_t errlen);
     /* Optional: opens a session for a slot (a cluster master attaches its workers). */
