@@ -54,6 +54,7 @@ struct ck_conn {
     char peer[NI_MAXHOST + NI_MAXSERV + 4]; /* "addr:port" or "[v6]:port" */
     int handshaken;                          /* a handshake was attempted */
     int refused;                             /* it failed on what the peer answered (key, protocol) */
+    int peer_closed;                         /* a read found the peer's end closed (EOF or reset) */
     int secure;                              /* frames are sealed */
     int tx_broken, rx_broken;                /* that direction is out of step after an error */
     uint8_t key_tx[SESSION_KEY_BYTES], key_rx[SESSION_KEY_BYTES];
@@ -308,14 +309,16 @@ static int read_full(ck_conn *c, void *buf, size_t n, int64_t deadline, int time
             n -= (size_t)r;
             continue;
         }
-        if (r == 0) return ck_err(err, errlen, "connection to %s closed by the peer", c->peer);
+        if (r == 0) return c->peer_closed = 1, ck_err(err, errlen, "connection to %s closed by the peer", c->peer);
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             if (wait_fd(c->fd, POLLIN, deadline, timeout_ms, "waiting for", c->peer, err, errlen) != 0) return -1;
             continue;
         }
-        if (errno == ECONNRESET)
+        if (errno == ECONNRESET) {
+            c->peer_closed = 1;
             return ck_err(err, errlen, "connection to %s closed by the peer (%s)", c->peer, strerror(errno));
+        }
         return ck_err(err, errlen, "receiving from %s failed: %s", c->peer, strerror(errno));
     }
     return 0;
@@ -593,6 +596,7 @@ fail:
 /* ---- accessors ---- */
 
 const char *ck_conn_peer(const ck_conn *c) { return c ? c->peer : "(no connection)"; }
+int ck_conn_peer_closed(const ck_conn *c) { return c && c->peer_closed; }
 int ck_conn_secure(const ck_conn *c) { return c ? c->secure : 0; }
 uint64_t ck_conn_bytes_sent(const ck_conn *c) {
     return c ? atomic_load_explicit(&c->sent, memory_order_relaxed) : 0;

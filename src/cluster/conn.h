@@ -38,6 +38,8 @@ int ck_conn_recv(ck_conn *c, const uint8_t **frame, size_t *len, size_t max_len,
 
 /* The peer as "addr:port". */
 const char *ck_conn_peer(const ck_conn *c);
+/* 1 once a receive found the peer's end closed (it went away, as against a time out or garbage). */
+int ck_conn_peer_closed(const ck_conn *c);
 /* 1 when frames are encrypted. */
 int ck_conn_secure(const ck_conn *c);
 /* Bytes sent / received on the socket so far (framing and encryption included). */

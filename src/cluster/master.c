@@ -413,7 +413,7 @@ static int chain_error(ck_cluster *c, int wait_ms, char *err, size_t errlen) {
         for (int k = 0; k < 16 && !said; k++) { /* what it sent before it went (if it went) */
             ck_msg m;
             if (ck_msg_recv(c->r[i].c, &c->r[i].lim, 1 << 16, &m, k ? 0 : wait_ms, why, sizeof why) != 0) {
-                said = strstr(why, "closed by the peer") != NULL;
+                said = ck_conn_peer_closed(c->r[i].c);
                 break; /* closed, or nothing (more) from it */
             }
             if (m.type == CK_MSG_ERROR) {

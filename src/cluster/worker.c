@@ -354,7 +354,7 @@ static void serve(wconn *wc, char *why, size_t whylen) {
      * ASSIGN and push first; the master may take a while to plan the push) */
     int first_ms = w->o->model_dir ? CK_HANDSHAKE_MS : CK_PUSH_CHUNK_MS;
     if (ck_msg_recv(wc->c, &none, 1 << 16, &m, first_ms, why, whylen) != 0) { /* garbage, or silence */
-        if (!strstr(why, "closed by the peer")) ck_msg_send_error(wc->c, &wc->out, 1, why);
+        if (!ck_conn_peer_closed(wc->c)) ck_msg_send_error(wc->c, &wc->out, 1, why);
         return;
     }
     if (m.type == CK_MSG_LINK) {
@@ -369,7 +369,7 @@ static void serve(wconn *wc, char *why, size_t whylen) {
     } else if (receive_assignment(wc, &m, why, whylen) != 0) {
         return;
     } else if (ck_msg_recv(wc->c, &none, 1 << 16, &m, CK_HANDSHAKE_MS, why, whylen) != 0) {
-        if (!strstr(why, "closed by the peer")) ck_msg_send_error(wc->c, &wc->out, 1, why);
+        if (!ck_conn_peer_closed(wc->c)) ck_msg_send_error(wc->c, &wc->out, 1, why);
         return;
     }
     if (check_hello(wc, &m, why, whylen) != 0) {
@@ -382,7 +382,7 @@ static void serve(wconn *wc, char *why, size_t whylen) {
     size_t max_frame = ck_wire_hidden_size(wc->lim.max_rows, wc->lim.hidden, CK_WIRE_F32) + 64;
     for (;;) {
         if (ck_msg_recv(wc->c, &wc->lim, max_frame, &m, w->o->idle_ms ? w->o->idle_ms : 600000, why, whylen) != 0) {
-            if (!strstr(why, "closed by the peer")) send_error(wc, 2, why);
+            if (!ck_conn_peer_closed(wc->c)) send_error(wc, 2, why);
             return;
         }
         int rc = 0;
