@@ -221,15 +221,20 @@ static char *join_events(char *a, char *b) {
  * array or NULL), or -1 when out of memory. */
 static int split_text(reply_ctx *r, const char *t, size_t len, int last, char **reason, size_t *rn, char **content,
                       size_t *cn, char **calls) {
-    size_t cap = len + CK_THINK_HOLD + CK_TOOLCALL_HOLD;
-    char *think = malloc(cap);
+    size_t cap = len + CK_THINK_HOLD + CK_TOOLCALL_HOLD, tn = len;
+    char *think = r->split && r->tools ? malloc(cap) : NULL; /* between the two splits, when both run */
     *reason = malloc(cap), *content = malloc(cap), *rn = *cn = 0, *calls = NULL;
-    int rc = think && *reason && *content ? 0 : -1;
-    size_t tn = 0;
-    if (rc == 0 && r->split) ck_think_feed(&r->think, t, len, last, *reason, rn, think, &tn);
-    else if (rc == 0) memcpy(think, t, len), tn = len;
-    if (rc == 0 && r->tools) rc = ck_toolcalls_feed(&r->tc, think, tn, last, *content, cn);
-    else if (rc == 0) memcpy(*content, think, tn), *cn = tn;
+    int rc = *reason && *content && (think || !(r->split && r->tools)) ? 0 : -1;
+    const char *mid = t; /* the text after the think split */
+    if (rc == 0 && r->split) {
+        char *to = r->tools ? think : *content;
+        tn = 0;
+        ck_think_feed(&r->think, t, len, last, *reason, rn, to, &tn);
+        mid = to;
+    }
+    if (rc == 0 && r->tools) rc = ck_toolcalls_feed(&r->tc, mid, tn, last, *content, cn);
+    else if (rc == 0 && r->split) *cn = tn;
+    else if (rc == 0) memcpy(*content, t, len), *cn = len;
     free(think);
     if (rc == 0 && last && r->tools) {
         const char *rest;
