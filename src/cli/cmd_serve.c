@@ -106,6 +106,27 @@ static const char *model_id(const char *model) {
     return id;
 }
 
+/* The server's sampling defaults: OpenAI's, with the flags given (NaN / -1: not given) in their place, within
+ * the ranges a request's own fields must keep to. 0, or -1 after saying why. */
+static int sampling_defaults(double temp, double top_p, double rep, long top_k, long last_n, long max_tokens,
+                             ck_oai_defaults *d) {
+    ck_oai_defaults_init(d);
+    if ((!isnan(temp) && !(temp >= 0 && temp <= CK_OAI_MAX_TEMPERATURE)) || (!isnan(top_p) && !(top_p > 0 && top_p <= 1)) ||
+        (!isnan(rep) && !(rep > 0 && rep <= CK_OAI_MAX_REPEAT_PENALTY)) || top_k > (long)CK_OAI_MAX_TOP_K ||
+        last_n > (long)CK_OAI_MAX_REPEAT_LAST_N || max_tokens == 0 || max_tokens < -1 || top_k < -1 || last_n < -1) {
+        fprintf(stderr, "cake serve: --temperature is 0-2, --top-p in (0, 1], --repeat-penalty > 0, --top-k, "
+                        "--repeat-last-n >= 0 and -n >= 1\n");
+        return -1;
+    }
+    if (!isnan(temp)) d->temperature = temp;
+    if (!isnan(top_p)) d->top_p = top_p;
+    if (!isnan(rep)) d->repeat_penalty = rep;
+    if (top_k >= 0) d->top_k = (int)top_k;
+    if (last_n >= 0) d->repeat_last_n = (int)last_n;
+    if (max_tokens > 0) d->max_tokens = (size_t)max_tokens;
+    return 0;
+}
+
 int ck_cmd_serve(int argc, char **argv) {
     serve_ctx c = {0};
     long parallel = 4, ctx = 4096, threads = 0, max_body = 8 << 20, recover_ms = 30000, disc_s = 5, device = -1;
@@ -162,21 +183,8 @@ int ck_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "cake serve: --ui-auth takes USER:PASS\n");
         return 2;
     }
-    ck_oai_defaults defaults; /* the ranges a request's own fields must keep to */
-    ck_oai_defaults_init(&defaults);
-    if ((!isnan(temp) && !(temp >= 0 && temp <= CK_OAI_MAX_TEMPERATURE)) || (!isnan(top_p) && !(top_p > 0 && top_p <= 1)) ||
-        (!isnan(rep) && !(rep > 0 && rep <= CK_OAI_MAX_REPEAT_PENALTY)) || top_k > (long)CK_OAI_MAX_TOP_K ||
-        last_n > (long)CK_OAI_MAX_REPEAT_LAST_N || max_tokens == 0 || max_tokens < -1 || top_k < -1 || last_n < -1) {
-        fprintf(stderr, "cake serve: --temperature is 0-2, --top-p in (0, 1], --repeat-penalty > 0, --top-k, "
-                        "--repeat-last-n >= 0 and -n >= 1\n");
-        return 2;
-    }
-    if (!isnan(temp)) defaults.temperature = temp;
-    if (!isnan(top_p)) defaults.top_p = top_p;
-    if (!isnan(rep)) defaults.repeat_penalty = rep;
-    if (top_k >= 0) defaults.top_k = (int)top_k;
-    if (last_n >= 0) defaults.repeat_last_n = (int)last_n;
-    if (max_tokens > 0) defaults.max_tokens = (size_t)max_tokens;
+    ck_oai_defaults defaults;
+    if (sampling_defaults(temp, top_p, rep, top_k, last_n, max_tokens, &defaults) != 0) return 2;
     o.defaults = &defaults;
     if (ck_cli_threads("serve", threads) != 0 || ck_cli_backend("serve", cpu, device, kv_type) != 0) return 2;
     c.clustered = c.cc.topology || c.cc.key;
