@@ -73,6 +73,13 @@ start_stub() { # start_stub MODE: the stub's URL in $URL; its log starts empty
     URL="http://127.0.0.1:$(cat "$T/port")"
 }
 stop_stub() { kill "$STUB_PID" 2>/dev/null; wait "$STUB_PID" 2>/dev/null; STUB_PID=; }
+# quits SESSION LABEL: /quit in SESSION ends the chat with status 0
+quits() {
+    $TM send-keys -t "$1" -l "/quit"
+    $TM send-keys -t "$1" Enter
+    wait_file "$T/$1.rc" 10 && [ "$(cat "$T/$1.rc")" = 0 ]
+    check "$2: /quit exits 0" $?
+}
 # posts_are JSON: the bodies the stub received, in order, are exactly the JSON list given
 posts_are() {
     python3 - "$T/stub.log" "$1" <<'PY'
@@ -127,10 +134,7 @@ check "local: a second turn (the whole conversation re-sent) answers" $?
 $TM send-keys -t local C-c
 wait_for local "Ctrl+C again quits" 10 && [ ! -s "$T/local.rc" ]
 check "local: one Ctrl+C while idle only arms quitting" $?
-$TM send-keys -t local -l "/quit"
-$TM send-keys -t local Enter
-wait_file "$T/local.rc" 10 && [ "$(cat "$T/local.rc")" = 0 ]
-check "local: /quit exits 0" $?
+quits local "local"
 
 # ---- 2. <think> in remote mode ----
 start_stub think
@@ -192,10 +196,7 @@ check "think: reasoning dimmed, answer normal, tags hidden (capture-pane -e)" $?
 posts_are '[{"model": "stub", "messages": [{"role": "user", "content": "hi"}], "stream": true,
   "stream_options": {"include_usage": true}, "temperature": 1, "top_p": 1, "max_tokens": 2048}]'
 check "think: the request is the conversation and cake's defaults; no top_k, repeat_penalty or seed unless given" $?
-$TM send-keys -t think -l "/quit"
-$TM send-keys -t think Enter
-wait_file "$T/think.rc" 10 && [ "$(cat "$T/think.rc")" = 0 ]
-check "think: /quit exits 0" $?
+quits think "think"
 stop_stub
 
 # ---- 3. Ctrl+C stops a slow stream, a second one quits ----
@@ -282,10 +283,7 @@ $TM send-keys -t reason -l "/help"
 $TM send-keys -t reason Enter
 wait_for reason "(//usr/bin sends /usr/bin)" 10
 check "reason: /help tells how to send a message that starts with /" $?
-$TM send-keys -t reason -l "/quit"
-$TM send-keys -t reason Enter
-wait_file "$T/reason.rc" 10 && [ "$(cat "$T/reason.rc")" = 0 ]
-check "reason: /quit exits 0" $?
+quits reason "reason"
 stop_stub
 
 # ---- 4b. the input box: pastes keep their line breaks, long inputs, Esc, combining marks ----
@@ -344,10 +342,7 @@ i=0
 while [ $i -lt 100 ] && [ "$(n_posts)" != 3 ]; do sleep 0.1; i=$((i + 1)); done
 last_post "'Xe\u0301'"
 check "input: Left steps over a letter with its combining mark" $?
-$TM send-keys -t paste -l "/quit"
-$TM send-keys -t paste Enter
-wait_file "$T/paste.rc" 10 && [ "$(cat "$T/paste.rc")" = 0 ]
-check "input: /quit exits 0" $?
+quits paste "input"
 stop_stub
 
 # ---- 5. remote mode against cake serve ----
@@ -390,10 +385,7 @@ $TM send-keys -t served -l "$LONG"
 $TM send-keys -t served Enter
 wait_for served "last: 24 tokens" 60 && ! screen served | grep -q "error:"
 check "served: after /clear the same message is answered" $?
-$TM send-keys -t served -l "/quit"
-$TM send-keys -t served Enter
-wait_file "$T/served.rc" 10 && [ "$(cat "$T/served.rc")" = 0 ]
-check "served: /quit exits 0" $?
+quits served "served"
 "$CAKE" run "$UNPACKED/qwen3-tiny" "$Q" --system-prompt "" --temperature 0 -n 24 --repeat-penalty 1.5 > "$T/run_pen.txt" 2>/dev/null
 start served_pen "'$CAKE' chat --server http://127.0.0.1:$PORT --temperature 0 -n 24 --repeat-penalty 1.5"
 wait_for served_pen "type a message" 10

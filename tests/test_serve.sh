@@ -259,6 +259,12 @@ curl -s -D "$WORK/headers" -o /dev/null -X OPTIONS "$BASE/v1/chat/completions" -
     -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization,content-type,x-stainless-os'
 grep -qi '^Access-Control-Allow-Headers:.*x-stainless-os' "$WORK/headers" && ok "CORS preflight allows the headers asked for" ||
     bad "CORS preflight with X-Stainless-OS: $(tr -d '\r' <"$WORK/headers" | tr '\n' '|')"
+# ... but a list that is not plain header names is not echoed
+curl -s -D "$WORK/headers" -o /dev/null -X OPTIONS "$BASE/v1/chat/completions" -H 'Origin: http://example.com' \
+    -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: x-a, <b>;c=d'
+grep -qi '^Access-Control-Allow-Headers: Authorization, Content-Type' "$WORK/headers" && ! grep -q '<b>' "$WORK/headers" &&
+    ok "CORS preflight: a list that is not header names gets the default" ||
+    bad "CORS preflight with a bad list: $(tr -d '\r' <"$WORK/headers" | tr '\n' '|')"
 
 # --ui-auth: basic auth on the web UI and the API (the browser prompts: WWW-Authenticate)
 kill "$SERVER"
@@ -427,25 +433,32 @@ retoken "$WORK/think" 60897 "<think>" 91630 "</think>"
 retoken "$WORK/tools" 60897 '<tool_call>{"name":"get_time","arguments":{"tz":"UTC"}}</tool_call>' # for the tool calls below
 printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}<|im_start|>assistant\n<think>\n' \
     >"$WORK/open.jinja"
-cat >"$WORK/think.py" <<'EOF'
-import json, sys, urllib.request
-base, opened = sys.argv[1], sys.argv[2] == "1"
-def post(extra, stream=False):
+# oai.py: post(BASE, MAX_TOKENS, EXTRA, STREAM) sends the greedy question; whole, the reply's choice;
+# streamed, its choices in order
+cat >"$WORK/oai.py" <<'EOF'
+import json, urllib.request
+def post(base, max_tokens, extra, stream=False):
     body = dict({"messages": [{"role": "user", "content": "Explain quantum computing in simple terms."}],
-                 "max_tokens": 24, "temperature": 0, "stream": stream}, **extra)
+                 "max_tokens": max_tokens, "temperature": 0, "stream": stream}, **extra)
     rq = urllib.request.Request(base + "/v1/chat/completions", json.dumps(body).encode(),
                                 {"Content-Type": "application/json"})
     with urllib.request.urlopen(rq) as f:
         if not stream:
-            return json.load(f)["choices"][0]["message"]
-        r = c = ""
-        for line in f.read().decode().split("\n\n"):
-            if line.startswith("data: {"):
-                ch = json.loads(line[6:])["choices"]
-                d = ch[0].get("delta", {}) if ch else {}
-                r += d.get("reasoning_content") or ""
-                c += d.get("content") or ""
-        return {"reasoning_content": r, "content": c}
+            return json.load(f)["choices"][0]
+        events = [json.loads(e[6:]) for e in f.read().decode().split("\n\n") if e.startswith("data: {")]
+        return [e["choices"][0] for e in events if e["choices"]]
+EOF
+cat >"$WORK/think.py" <<'EOF'
+import sys
+from oai import post as oai_post
+base, opened = sys.argv[1], sys.argv[2] == "1"
+def post(extra, stream=False):
+    got = oai_post(base, 24, extra, stream)
+    if not stream:
+        return got["message"]
+    deltas = [ch.get("delta", {}) for ch in got]
+    return {"reasoning_content": "".join(d.get("reasoning_content") or "" for d in deltas),
+            "content": "".join(d.get("content") or "" for d in deltas)}
 raw = post({"reasoning_format": "none"})
 assert "reasoning_content" not in raw, raw
 raw = raw["content"]
@@ -486,20 +499,13 @@ printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_e
     >"$WORK/notools.jinja"
 MODEL=$WORK/tools
 start_server --chat-template-file "$WORK/notools.jinja"
-python3 - "$BASE" >"$WORK/tools.out" 2>&1 <<'EOF' && ok "tool calls: $(cat "$WORK/tools.out")" || bad "tool calls: $(tail -n 3 "$WORK/tools.out")"
-import json, sys, urllib.request
+python3 - "$BASE" "$WORK" >"$WORK/tools.out" 2>&1 <<'EOF' && ok "tool calls: $(cat "$WORK/tools.out")" || bad "tool calls: $(tail -n 3 "$WORK/tools.out")"
+import sys
+sys.path.insert(0, sys.argv[2])
+from oai import post as oai_post
 base = sys.argv[1]
 TOOLS = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
-def post(extra, stream=False):
-    body = dict({"messages": [{"role": "user", "content": "Explain quantum computing in simple terms."}],
-                 "max_tokens": 2, "temperature": 0, "stream": stream}, **extra)
-    rq = urllib.request.Request(base + "/v1/chat/completions", json.dumps(body).encode(),
-                                {"Content-Type": "application/json"})
-    with urllib.request.urlopen(rq) as f:
-        if not stream:
-            return json.load(f)["choices"][0]
-        events = [json.loads(e[6:]) for e in f.read().decode().split("\n\n") if e.startswith("data: {")]
-        return [e["choices"][0] for e in events if e["choices"]]
+post = lambda extra, stream=False: oai_post(base, 2, extra, stream)
 block = '<tool_call>{"name":"get_time","arguments":{"tz":"UTC"}}</tool_call>'
 plain = post({})
 assert plain["message"]["content"] == block * 2 and "tool_calls" not in plain["message"], plain
